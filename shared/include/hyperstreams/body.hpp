@@ -1,0 +1,83 @@
+// Structured payloads of the control frames (hello, welcome, register_service,
+// service_list). Hand laid out like the frames themselves: little-endian
+// integers, strings as u16 length + UTF-8 bytes, lists as u16 count + items.
+// Decoding is bounds-checked and returns views into the payload.
+//
+// Why not cereal: its archives report errors by throwing, and the core builds
+// with -fno-exceptions for wasm; decoding untrusted bytes must end in an error
+// code, never an abort. Its iostream dependency would also triple the size of
+// the wasm module.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "hyperstreams/frame.hpp"
+
+namespace hyperstreams {
+
+enum class client_role : std::uint8_t { frontend = 1, backend = 2 };
+
+// hello: u16 min_version, u16 max_version, u8 role,
+//        str name, str token, str resume_session
+struct hello_body {
+    std::uint16_t min_version = protocol_version;
+    std::uint16_t max_version = protocol_version;
+    client_role role = client_role::frontend;
+    std::string_view name;            // client name, for logs and the admin view
+    std::string_view token;           // JWT or empty
+    std::string_view resume_session;  // session id of a previous connection, or empty
+};
+
+// welcome: u16 version, str session_id, str router_id, u32 heartbeat_ms,
+//          u32 max_payload, u32 max_subscriptions, u8 resumed
+struct welcome_body {
+    std::uint16_t version = protocol_version;
+    std::string_view session_id;  // also this client's address for direct messages
+    std::string_view router_id;
+    std::uint32_t heartbeat_ms = 0;
+    std::uint32_t max_payload = 0;
+    std::uint32_t max_subscriptions = 0;
+    bool resumed = false;
+};
+
+enum class method_kind : std::uint8_t { unary = 1, stream = 2 };
+
+struct method_info {
+    std::string_view name;
+    method_kind kind = method_kind::unary;
+};
+
+// register_service: u16 count, then count x (str method, u8 method_kind)
+struct register_body {
+    std::vector<method_info> methods;
+};
+
+struct service_info {
+    std::string_view name;
+    std::uint16_t instances = 0;
+    std::vector<method_info> methods;
+};
+
+// service_list: u16 count, then count x (str service, u16 instances,
+//               u16 method count, method count x (str method, u8 method_kind))
+struct service_list_body {
+    std::vector<service_info> services;
+};
+
+std::error_code encode_body(const hello_body& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const welcome_body& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const register_body& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const service_list_body& b, std::vector<std::uint8_t>& out);
+
+// Each fails with errc::malformed_body when the payload is short, has bytes
+// left over, or holds an out-of-range enum value.
+std::error_code decode_body(bytes_view in, hello_body& out) noexcept;
+std::error_code decode_body(bytes_view in, welcome_body& out) noexcept;
+std::error_code decode_body(bytes_view in, register_body& out);
+std::error_code decode_body(bytes_view in, service_list_body& out);
+
+}  // namespace hyperstreams

@@ -1,0 +1,149 @@
+#include "hyperstreams/body.hpp"
+
+#include "wire.hpp"
+
+namespace hyperstreams {
+namespace {
+
+bool valid_role(std::uint8_t r) noexcept {
+    return r == static_cast<std::uint8_t>(client_role::frontend) ||
+           r == static_cast<std::uint8_t>(client_role::backend);
+}
+
+bool valid_method_kind(std::uint8_t k) noexcept {
+    return k == static_cast<std::uint8_t>(method_kind::unary) ||
+           k == static_cast<std::uint8_t>(method_kind::stream);
+}
+
+// Writes with `fn`; on failure (a string or list over 65535) restores `out`.
+template <typename Fn>
+std::error_code guarded_write(std::vector<std::uint8_t>& out, Fn fn) {
+    const std::size_t at = out.size();
+    wire::writer w(out);
+    if (fn(w)) return {};
+    out.resize(at);
+    return errc::invalid_argument;
+}
+
+bool write_methods(wire::writer& w, const std::vector<method_info>& methods) {
+    if (methods.size() > 0xFFFF) return false;
+    w.u16(static_cast<std::uint16_t>(methods.size()));
+    for (const method_info& m : methods) {
+        if (!w.str(m.name)) return false;
+        w.u8(static_cast<std::uint8_t>(m.kind));
+    }
+    return true;
+}
+
+bool read_methods(wire::reader& r, std::vector<method_info>& out) {
+    const std::uint16_t count = r.u16();
+    // Every method takes at least 3 bytes: bound the reservation by the input.
+    if (!r.ok() || count > r.remaining() / 3) return false;
+    out.clear();
+    out.reserve(count);
+    for (std::uint16_t i = 0; i < count; ++i) {
+        method_info m;
+        m.name = r.str();
+        const std::uint8_t kind = r.u8();
+        if (!r.ok() || !valid_method_kind(kind)) return false;
+        m.kind = static_cast<method_kind>(kind);
+        out.push_back(m);
+    }
+    return true;
+}
+
+std::error_code finish(const wire::reader& r) noexcept {
+    return r.ok() && r.at_end() ? std::error_code{} : make_error_code(errc::malformed_body);
+}
+
+}  // namespace
+
+std::error_code encode_body(const hello_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) {
+        w.u16(b.min_version);
+        w.u16(b.max_version);
+        w.u8(static_cast<std::uint8_t>(b.role));
+        return w.str(b.name) && w.str(b.token) && w.str(b.resume_session);
+    });
+}
+
+std::error_code decode_body(bytes_view in, hello_body& out) noexcept {
+    wire::reader r(in.data(), in.size());
+    out.min_version = r.u16();
+    out.max_version = r.u16();
+    const std::uint8_t role = r.u8();
+    out.name = r.str();
+    out.token = r.str();
+    out.resume_session = r.str();
+    if (r.ok() && !valid_role(role)) return errc::malformed_body;
+    out.role = static_cast<client_role>(role);
+    return finish(r);
+}
+
+std::error_code encode_body(const welcome_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) {
+        w.u16(b.version);
+        if (!w.str(b.session_id) || !w.str(b.router_id)) return false;
+        w.u32(b.heartbeat_ms);
+        w.u32(b.max_payload);
+        w.u32(b.max_subscriptions);
+        w.u8(b.resumed ? 1 : 0);
+        return true;
+    });
+}
+
+std::error_code decode_body(bytes_view in, welcome_body& out) noexcept {
+    wire::reader r(in.data(), in.size());
+    out.version = r.u16();
+    out.session_id = r.str();
+    out.router_id = r.str();
+    out.heartbeat_ms = r.u32();
+    out.max_payload = r.u32();
+    out.max_subscriptions = r.u32();
+    const std::uint8_t resumed = r.u8();
+    if (r.ok() && resumed > 1) return errc::malformed_body;
+    out.resumed = resumed == 1;
+    return finish(r);
+}
+
+std::error_code encode_body(const register_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) { return write_methods(w, b.methods); });
+}
+
+std::error_code decode_body(bytes_view in, register_body& out) {
+    wire::reader r(in.data(), in.size());
+    if (!read_methods(r, out.methods)) return errc::malformed_body;
+    return finish(r);
+}
+
+std::error_code encode_body(const service_list_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) {
+        if (b.services.size() > 0xFFFF) return false;
+        w.u16(static_cast<std::uint16_t>(b.services.size()));
+        for (const service_info& s : b.services) {
+            if (!w.str(s.name)) return false;
+            w.u16(s.instances);
+            if (!write_methods(w, s.methods)) return false;
+        }
+        return true;
+    });
+}
+
+std::error_code decode_body(bytes_view in, service_list_body& out) {
+    wire::reader r(in.data(), in.size());
+    const std::uint16_t count = r.u16();
+    // Every service takes at least 6 bytes.
+    if (!r.ok() || count > r.remaining() / 6) return errc::malformed_body;
+    out.services.clear();
+    out.services.reserve(count);
+    for (std::uint16_t i = 0; i < count; ++i) {
+        service_info s;
+        s.name = r.str();
+        s.instances = r.u16();
+        if (!r.ok() || !read_methods(r, s.methods)) return errc::malformed_body;
+        out.services.push_back(std::move(s));
+    }
+    return finish(r);
+}
+
+}  // namespace hyperstreams
