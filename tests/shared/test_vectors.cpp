@@ -4,6 +4,7 @@
 // fails with its named code, and decoding never allocates.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -288,16 +289,18 @@ TEST(VectorFiles, LoadAndCoverEveryKind) {
     ASSERT_FALSE(bad.empty()) << "cannot read " HYPERSTREAMS_VECTORS_DIR "/bad_frames.json";
     EXPECT_EQ(good_file()["protocol_version"], hs::protocol_version);
 
-    std::vector<bool> covered(256, false);
+    std::array<bool, 256> covered{};
     for (const json& v : good)
         for (const json& f : v["frames"])
             if (auto k = kind_from_name(f["kind"].get<std::string>()))
                 covered[static_cast<std::uint8_t>(*k)] = true;
-    for (int k = 0; k < 256; ++k)
-        if (hs::is_known_kind(static_cast<std::uint8_t>(k))) {
+    for (std::size_t k = 0; k < covered.size(); ++k) {
+        const auto byte = static_cast<std::uint8_t>(k);
+        if (hs::is_known_kind(byte)) {
             EXPECT_TRUE(covered[k]) << "no golden vector for kind "
-                                    << hs::kind_name(static_cast<hs::frame_kind>(k));
+                                    << hs::kind_name(static_cast<hs::frame_kind>(byte));
         }
+    }
 }
 
 // ---------------------------------------------------------------- good vectors
