@@ -1,0 +1,40 @@
+// Number and time formatting shared by the widgets: fixed decimals and
+// grouping so that values keep their width while they tick.
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const oneDecimal = new Intl.NumberFormat('en-US', {
+  minimumFractionDigits: 1,
+  maximumFractionDigits: 1,
+});
+const clock = new Intl.DateTimeFormat('en-GB', {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
+
+export function formatInteger(value) {
+  return Number.isFinite(value) ? integer.format(value) : '–';
+}
+
+export function formatDecimal(value) {
+  return Number.isFinite(value) ? oneDecimal.format(value) : '–';
+}
+
+// Timestamps from the simulator may be epoch milliseconds or seconds.
+export function toDate(ts) {
+  if (!Number.isFinite(ts)) return new Date();
+  return new Date(ts < 1e12 ? ts * 1000 : ts);
+}
+
+export function formatClock(date) {
+  return clock.format(date);
+}
+
+// The short text of a failed call: the error code a user can look up, and
+// the router's or the service's explanation.
+export function describeError(error) {
+  const code = error?.code ?? error?.name ?? 'error';
+  const text = error?.message ?? String(error);
+  return text && text !== code ? `${code}: ${text}` : code;
+}

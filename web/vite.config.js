@@ -1,0 +1,21 @@
+import { defineConfig } from 'vite';
+
+// The built page is served by hyperstreams-router (`--web web/dist`), from
+// whatever path the router puts it under: hence the relative base.
+// `npm run dev` proxies the WebSocket to a router on its default address
+// (or HYPERSTREAMS_ROUTER, e.g. 127.0.0.1:8080).
+const router = process.env.HYPERSTREAMS_ROUTER ?? '127.0.0.1:7070';
+
+export default defineConfig({
+  base: './',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+  },
+  server: {
+    proxy: {
+      '/ws': { target: `ws://${router}`, ws: true },
+    },
+  },
+});
