@@ -37,12 +37,14 @@ if(NOT TARGET nlohmann_json::nlohmann_json)
     endif()
 endif()
 
-# Link options that make `target` a plain command-line program for Node:
-# real files through NODERAWFS (absolute paths work as natively), the exit
-# code of main() as the process exit code, and synchronous instantiation,
-# because Emscripten 3.1.6's async loader calls the global fetch() on a file
-# path when it exists (Node >= 18) and fails.
+# Makes `target` a plain command-line program for Node: real files through
+# NODERAWFS (absolute paths work as natively), the exit code of main() as the
+# process exit code, and synchronous instantiation, because Emscripten
+# 3.1.6's async loader calls the global fetch() on a file path when it exists
+# (Node >= 18) and fails. The loader is CommonJS; the .cjs suffix keeps Node
+# from reading it as an ES module under the root package.json ("type": "module").
 function(hyperstreams_wasm_node_program target)
+    set_target_properties(${target} PROPERTIES SUFFIX ".cjs")
     target_link_options(${target} PRIVATE
         -sENVIRONMENT=node
         -sNODERAWFS=1

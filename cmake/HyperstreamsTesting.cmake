@@ -51,7 +51,7 @@ function(hyperstreams_add_test)
 
     add_executable(${arg_NAME} ${arg_SOURCES})
     target_link_libraries(${arg_NAME} PRIVATE ${arg_LIBS} GTest::gmock_main)
-    target_compile_options(${arg_NAME} PRIVATE ${HYPERSTREAMS_WARNINGS})
+    target_compile_options(${arg_NAME} PRIVATE ${HYPERSTREAMS_TEST_WARNINGS})
     target_compile_definitions(${arg_NAME} PRIVATE
         HYPERSTREAMS_VECTORS_DIR="${HYPERSTREAMS_VECTORS_DIR}")
     if(EMSCRIPTEN)
@@ -93,7 +93,7 @@ function(hyperstreams_add_benchmark)
         target_link_libraries(${arg_NAME} PRIVATE benchmark::benchmark)
     endif()
     target_link_libraries(${arg_NAME} PRIVATE ${arg_LIBS})
-    target_compile_options(${arg_NAME} PRIVATE ${HYPERSTREAMS_WARNINGS})
+    target_compile_options(${arg_NAME} PRIVATE ${HYPERSTREAMS_TEST_WARNINGS})
 endfunction()
 
 function(hyperstreams_add_fuzzer)

@@ -4,11 +4,17 @@
 # embedding HyperStreams keep their own flags.
 #
 # The set compiles clean with g++ 12, clang 14 and Emscripten 3.1.6's clang.
+#
+# HYPERSTREAMS_TEST_WARNINGS, for tests and benchmarks, leaves out the
+# conversion and declaration checks: in test code they flag literals compared
+# with sizes and file-local helpers, not defects, and -Werror on them would
+# only slow the writing of tests. Everything else applies to tests too.
 if(MSVC)
     set(HYPERSTREAMS_WARNINGS /W4 /permissive-)
     if(HYPERSTREAMS_WERROR)
         list(APPEND HYPERSTREAMS_WARNINGS /WX)
     endif()
+    set(HYPERSTREAMS_TEST_WARNINGS ${HYPERSTREAMS_WARNINGS})
 else()
     set(HYPERSTREAMS_WARNINGS
         -Wall
@@ -29,4 +35,7 @@ else()
     if(HYPERSTREAMS_WERROR)
         list(APPEND HYPERSTREAMS_WARNINGS -Werror)
     endif()
+    set(HYPERSTREAMS_TEST_WARNINGS ${HYPERSTREAMS_WARNINGS})
+    list(REMOVE_ITEM HYPERSTREAMS_TEST_WARNINGS
+        -Wconversion -Wsign-conversion -Wold-style-cast -Wmissing-declarations)
 endif()
