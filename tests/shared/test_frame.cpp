@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hyperstreams/frame.hpp"
@@ -70,7 +71,8 @@ hs::bytes_view bytes_of(const std::string& s) {
 }
 
 // A frame with every field set, so a round trip shows which ones travel.
-hs::frame full_frame(hs::frame_kind kind, const std::string& name, const std::string& payload) {
+// `name` and `payload` must outlive the frame, which views them.
+hs::frame full_frame(hs::frame_kind kind, std::string_view name, const std::string& payload) {
     hs::frame f;
     f.kind = kind;
     f.flags = 0xA5;
