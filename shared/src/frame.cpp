@@ -191,11 +191,16 @@ std::error_code append(std::vector<std::uint8_t>& out, const frame& f) {
     return ec;
 }
 
-std::error_code decode(bytes_view in, frame& out, std::size_t& consumed,
-                       const decode_limits& limits) noexcept {
-    consumed = 0;
-    if (in.size() < header_size) return errc::truncated;
-    const std::uint8_t* p = in.data();
+namespace {
+
+// The decoder proper. It reports a failure as a bare errc (errc{} is success)
+// because the batch reader calls it once per frame: constructing a
+// std::error_code for every successful frame costs a call into the standard
+// library each time. The checks run in the order docs/PROTOCOL.md prescribes,
+// so every implementation reports the same code for the same bytes.
+inline errc decode_frame(const std::uint8_t* p, std::size_t size, frame& out,
+                         std::size_t& consumed, const decode_limits& limits) noexcept {
+    if (size < header_size) return errc::truncated;
     if (p[0] != protocol_version) return errc::unsupported_version;
     const std::uint8_t ext = ext_sizes[p[1]];
     if (ext == unknown) return errc::unknown_kind;
@@ -205,19 +210,29 @@ std::error_code decode(bytes_view in, frame& out, std::size_t& consumed,
     if (body_len > std::uint64_t{limits.max_payload} + ext) return errc::frame_too_large;
     if (body_len < ext) return errc::malformed_body;
     const std::uint64_t total = header_size + name_len + body_len;
-    if (total > in.size()) return errc::length_out_of_bounds;
+    if (total > size) return errc::length_out_of_bounds;
 
     out = frame{};
     out.kind = static_cast<frame_kind>(p[1]);
     out.flags = p[2];
     out.id = wire::load_u32(p + 4);
     const std::uint8_t* q = p + header_size;
-    read_ext(out, q);
+    if (ext != 0) read_ext(out, q);
     q += ext;
     out.name = std::string_view(reinterpret_cast<const char*>(q), name_len);
     q += name_len;
     out.payload = bytes_view(q, static_cast<std::size_t>(body_len - ext));
     consumed = static_cast<std::size_t>(total);
+    return errc{};
+}
+
+}  // namespace
+
+std::error_code decode(bytes_view in, frame& out, std::size_t& consumed,
+                       const decode_limits& limits) noexcept {
+    consumed = 0;
+    const errc e = decode_frame(in.data(), in.size(), out, consumed, limits);
+    if (e != errc{}) return e;
     return {};
 }
 
@@ -238,8 +253,11 @@ bool batch_reader::next(frame& out) noexcept {
         return false;
     }
     std::size_t consumed = 0;
-    error_ = decode(in_.subspan(offset_), out, consumed, limits_);
-    if (error_) return false;
+    const errc e = decode_frame(in_.data() + offset_, remaining, out, consumed, limits_);
+    if (e != errc{}) {
+        error_ = e;
+        return false;
+    }
     offset_ += consumed;
     ++frames_;
     return true;
