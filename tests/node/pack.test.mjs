@@ -1,0 +1,79 @@
+// The package as a user gets it: `npm pack`, install the tarball into a
+// fresh project, run a script there against the real router, and
+// type-check a TypeScript usage example against the installed declarations.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import { startRouter } from './support/router.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const consumerDir = fileURLToPath(new URL('./consumer/', import.meta.url));
+const wsVersion = JSON.parse(readFileSync(join(root, 'node_modules/ws/package.json'), 'utf8')).version;
+const SHIPPED = [
+    'dist/client.js', 'dist/engine.js', 'dist/errors.js', 'dist/hyperstreams.js', 'dist/hyperstreams.wasm',
+    'dist/index.d.ts', 'dist/index.js', 'dist/load.js', 'dist/message.js', 'package.json',
+];
+
+let work;
+let tarball;
+let packed;
+let router;
+
+before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'hyperstreams-pack-'));
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
+    packed = JSON.parse(out.slice(out.indexOf('[')))[0];
+    tarball = join(work, packed.filename);
+    const project = join(work, 'project');
+    execFileSync('mkdir', [project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `ws@${wsVersion}`],
+        { cwd: project, stdio: 'pipe' });
+    for (const f of ['consumer.mjs', 'usage.ts', 'tsconfig.json']) copyFileSync(join(consumerDir, f), join(project, f));
+    router = await startRouter();
+});
+
+after(async () => {
+    await router?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the tarball holds exactly the built library', () => {
+    // npm adds README and LICENSE files by itself.
+    const files = packed.files.map((f) => f.path).filter((p) => !/^(README|LICENSE)/i.test(p)).sort();
+    assert.deepEqual(files, SHIPPED);
+    assert.equal(packed.name, '@hyperstreams/client');
+});
+
+test('JS + wasm is at most 100 KiB gzipped', () => {
+    const dist = join(root, 'dist');
+    let gzipped = 0;
+    for (const f of SHIPPED.filter((p) => p.startsWith('dist/') && !p.endsWith('.d.ts'))) {
+        gzipped += gzipSync(readFileSync(join(root, f)), { level: 9 }).length;
+    }
+    console.log(`tarball ${statSync(tarball).size} bytes; JS + wasm gzipped ${gzipped} bytes; wasm ${statSync(join(dist, 'hyperstreams.wasm')).size} bytes`);
+    assert.ok(gzipped <= 100 * 1024, `${gzipped} bytes gzipped`);
+});
+
+test('installed from the tarball, it talks to the real router in Node', () => {
+    const out = execFileSync('node', ['consumer.mjs', router.url], { cwd: join(work, 'project'), encoding: 'utf8', timeout: 30_000 });
+    const result = JSON.parse(out.trim().split('\n').at(-1));
+    assert.deepEqual(result.received.map((m) => m.text), ['text', '{"n":1}', '\u0001\u0002\u0003']);
+    assert.deepEqual(result.received[1].json, { n: 1 });
+    assert.deepEqual(result.received[2].bytes, [1, 2, 3]);
+    assert.equal(result.position.seq, result.received[2].seq);
+    assert.equal(result.refused, 'invalid_argument');
+    assert.equal(result.wasmExported, true);
+    assert.equal(result.state, 'closed');
+});
+
+test('its TypeScript declarations type-check a usage example', () => {
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    execFileSync('node', [tsc, '-p', 'tsconfig.json'], { cwd: join(work, 'project'), encoding: 'utf8', stdio: 'pipe' });
+});

@@ -1,0 +1,74 @@
+// Starts the real hyperstreams-router on free loopback ports and stops it by
+// pid. The binary: $HYPERSTREAMS_ROUTER, else the first one built by a
+// native preset (native-debug first: ./test.sh builds it before npm test).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const PRESETS = ['native-debug', 'native-release', 'native-asan'];
+const READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+)/;
+
+export function routerBinary() {
+    if (process.env.HYPERSTREAMS_ROUTER) return process.env.HYPERSTREAMS_ROUTER;
+    for (const preset of PRESETS) {
+        const path = `${root}build/${preset}/native/router/hyperstreams-router`;
+        if (existsSync(path)) return path;
+    }
+    throw new Error('hyperstreams-router not found: build a native preset or set HYPERSTREAMS_ROUTER');
+}
+
+/**
+ * A running router: { url (ws://.../ws), http, backend, pid, stop(), kill(), output() }.
+ * `listen` defaults to a free port; pass the previous router's `http` to restart in place.
+ */
+export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
+    const child = spawn(routerBinary(),
+        ['--listen', listen, '--backend', 'tcp://127.0.0.1:0', '--threads', '1', ...args],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => fail(new Error('router did not become ready in 10 s')), 10_000);
+        const fail = (error) => {
+            clearTimeout(timer);
+            child.kill('SIGKILL');
+            reject(new Error(`${error.message}\n${output}`));
+        };
+        let ready = false;
+        const onData = (chunk) => {
+            output += chunk;
+            const m = ready ? null : READY.exec(output);
+            if (!m) return;
+            ready = true;
+            clearTimeout(timer);
+            resolve({
+                http: m[1],
+                url: m[2],
+                backend: m[3],
+                pid: child.pid,
+                output: () => output,
+                exited,
+                // SIGTERM: the router drains (goodbye or redirect to clients) and exits.
+                async stop() {
+                    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+                    const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+                    const result = await exited;
+                    clearTimeout(killer);
+                    return result;
+                },
+                // SIGKILL: a crash, as the clients see it.
+                async kill() {
+                    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+                    return exited;
+                },
+            });
+        };
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', onData);
+        child.stderr.on('data', (chunk) => { output += chunk; });
+        child.once('error', fail);
+        exited.then(({ code, signal }) => fail(new Error(`router exited early (code ${code}, signal ${signal})`)));
+    });
+}

@@ -1,0 +1,234 @@
+// The frame codec of the wasm build, exported so that the Node tests check
+// the golden vectors (tests/vectors) against the very module the package
+// ships. Inputs come through the transfer buffer of bindings.cpp (hs_buffer).
+#include <emscripten/emscripten.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperstreams/body.hpp"
+#include "hyperstreams/errc.hpp"
+#include "hyperstreams/frame.hpp"
+
+using namespace hyperstreams;
+
+extern "C" std::uint8_t* hs_buffer(std::uint32_t size);
+
+namespace {
+
+// Read by the JS layer as 14 consecutive u32 (codec.js: FRAME_FIELDS).
+struct frame_view {
+    std::uint32_t kind, flags, id, epoch, seq_lo, seq_hi, count, deadline_ms, credit, code;
+    std::uint32_t name_ptr, name_len, payload_ptr, payload_len;
+};
+
+struct codec_state {
+    std::vector<std::uint8_t> input;   // the batch being decoded (a copy: the transfer buffer moves)
+    batch_reader reader{{}};
+    frame current;
+    frame_view view{};
+    std::vector<std::uint8_t> output;  // encoded frame
+    std::string body_json;             // decoded control body
+    std::uint32_t result[2] = {0, 0};  // (pointer, length) handed to JS
+};
+codec_state codec;
+
+std::uint32_t address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
+
+const std::uint32_t* give(const void* data, std::size_t size) {
+    codec.result[0] = address(data);
+    codec.result[1] = static_cast<std::uint32_t>(size);
+    return codec.result;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out += '"';
+    for (char ch : s) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (u < 0x20) {
+            out += "\\u00";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+struct json_object {
+    std::string& out;
+    bool first = true;
+    explicit json_object(std::string& o) : out(o) { out += '{'; }
+    ~json_object() { out += '}'; }
+    void key(std::string_view k) {
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, k);
+        out += ':';
+    }
+    void field(std::string_view k, std::string_view v) { key(k); append_json_string(out, v); }
+    void field(std::string_view k, std::uint64_t v) { key(k); out += std::to_string(v); }
+    void flag(std::string_view k, bool v) { key(k); out += v ? "true" : "false"; }
+};
+
+std::string_view role_name(client_role r) { return r == client_role::backend ? "backend" : "frontend"; }
+std::string_view method_kind_name(method_kind k) { return k == method_kind::stream ? "stream" : "unary"; }
+
+void append_methods(std::string& out, const std::vector<method_info>& methods) {
+    out += '[';
+    for (std::size_t i = 0; i < methods.size(); ++i) {
+        if (i) out += ',';
+        json_object m(out);
+        m.field("name", methods[i].name);
+        m.field("kind", method_kind_name(methods[i].kind));
+    }
+    out += ']';
+}
+
+// The control body of a frame of `kind`, as the JSON of tests/vectors/README.md.
+std::error_code body_to_json(frame_kind kind, bytes_view payload, std::string& out) {
+    out.clear();
+    switch (kind) {
+        case frame_kind::hello: {
+            hello_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.field("min_version", b.min_version);
+            o.field("max_version", b.max_version);
+            o.field("role", role_name(b.role));
+            o.field("name", b.name);
+            o.field("token", b.token);
+            o.field("resume_session", b.resume_session);
+            return {};
+        }
+        case frame_kind::welcome: {
+            welcome_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.field("version", b.version);
+            o.field("session_id", b.session_id);
+            o.field("router_id", b.router_id);
+            o.field("heartbeat_ms", b.heartbeat_ms);
+            o.field("max_payload", b.max_payload);
+            o.field("max_subscriptions", b.max_subscriptions);
+            o.flag("resumed", b.resumed);
+            return {};
+        }
+        case frame_kind::register_service: {
+            register_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.key("methods");
+            append_methods(out, b.methods);
+            return {};
+        }
+        case frame_kind::service_list: {
+            service_list_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.key("services");
+            out += '[';
+            for (std::size_t i = 0; i < b.services.size(); ++i) {
+                if (i) out += ',';
+                json_object s(out);
+                s.field("name", b.services[i].name);
+                s.field("instances", b.services[i].instances);
+                s.key("methods");
+                append_methods(out, b.services[i].methods);
+            }
+            out += ']';
+            return {};
+        }
+        default:
+            return errc::invalid_argument;
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_kind_name(std::uint32_t kind) {
+    const std::string_view name = kind_name(static_cast<frame_kind>(kind));
+    return give(name.data(), name.size());
+}
+
+// Starts decoding the first `len` bytes of the transfer buffer as one batch.
+EMSCRIPTEN_KEEPALIVE void hs_codec_decode_begin(std::uint32_t len, std::uint32_t max_payload,
+                                                std::uint32_t max_frames) {
+    const std::uint8_t* in = hs_buffer(0);
+    codec.input.assign(in, in + len);
+    codec.reader = batch_reader(codec.input, decode_limits{max_payload, max_frames});
+}
+
+// The next frame of the batch, or null at the end or at an error.
+EMSCRIPTEN_KEEPALIVE const frame_view* hs_codec_decode_next() {
+    frame& f = codec.current;
+    if (!codec.reader.next(f)) return nullptr;
+    frame_view& v = codec.view;
+    v.kind = static_cast<std::uint32_t>(f.kind);
+    v.flags = f.flags;
+    v.id = f.id;
+    v.epoch = f.epoch;
+    v.seq_lo = static_cast<std::uint32_t>(f.seq);
+    v.seq_hi = static_cast<std::uint32_t>(f.seq >> 32);
+    v.count = f.count;
+    v.deadline_ms = f.deadline_ms;
+    v.credit = f.credit;
+    v.code = f.code;
+    v.name_ptr = address(f.name.data());
+    v.name_len = static_cast<std::uint32_t>(f.name.size());
+    v.payload_ptr = address(f.payload.data());
+    v.payload_len = static_cast<std::uint32_t>(f.payload.size());
+    return &v;
+}
+
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_codec_decode_error() {
+    return static_cast<std::uint32_t>(codec.reader.error().value());
+}
+
+// Encodes one frame; name then payload are in the transfer buffer. Returns
+// (pointer, length) of the bytes, or null with the error code in *error.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_encode(
+    std::uint32_t kind, std::uint32_t flags, std::uint32_t id, std::uint32_t name_len,
+    std::uint32_t payload_len, std::uint32_t epoch, std::uint32_t seq_lo, std::uint32_t seq_hi,
+    std::uint32_t count, std::uint32_t deadline_ms, std::uint32_t credit, std::uint32_t code,
+    std::uint32_t* error) {
+    const std::uint8_t* in = hs_buffer(0);
+    frame f;
+    f.kind = static_cast<frame_kind>(kind);
+    f.flags = static_cast<std::uint8_t>(flags);
+    f.id = id;
+    f.name = std::string_view(reinterpret_cast<const char*>(in), name_len);
+    f.payload = bytes_view(in + name_len, payload_len);
+    f.epoch = epoch;
+    f.seq = (std::uint64_t{seq_hi} << 32) | seq_lo;
+    f.count = count;
+    f.deadline_ms = deadline_ms;
+    f.credit = credit;
+    f.code = static_cast<std::uint16_t>(code);
+    codec.output.clear();
+    const std::error_code ec = append(codec.output, f);
+    *error = static_cast<std::uint32_t>(ec.value());
+    return ec ? nullptr : give(codec.output.data(), codec.output.size());
+}
+
+// Decodes the first `len` bytes of the transfer buffer as the control body of
+// a `kind` frame. Returns (pointer, length) of its JSON, or null with the
+// error code in *error.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_body_json(std::uint32_t kind, std::uint32_t len,
+                                                             std::uint32_t* error) {
+    const bytes_view payload(hs_buffer(0), len);
+    const std::error_code ec = body_to_json(static_cast<frame_kind>(kind), payload, codec.body_json);
+    *error = static_cast<std::uint32_t>(ec.value());
+    return ec ? nullptr : give(codec.body_json.data(), codec.body_json.size());
+}
+
+}  // extern "C"

@@ -1,0 +1,591 @@
+// The client: moves bytes, time and events between a WebSocket and the
+// engine in wasm. Every decision (when to connect, retry, resubscribe,
+// resume, time out, what a frame means) is the engine's; this layer opens
+// and closes sockets when told, passes performance.now(), runs one timer for
+// the engine's next deadline, and turns events into promises, handler calls
+// and client events.
+import { Engine } from './engine.js';
+import { HyperStreamsError } from './errors.js';
+import { DirectMessage, Message, Payload, encodePayload } from './message.js';
+
+// slow_policy of shared/include/hyperstreams/frame.hpp.
+const POLICIES = { default: 0, drop_oldest: 1, keep_latest: 2, disconnect: 3 };
+const SOCKET_OPEN = 1;
+const CLOSE_WAIT_MS = 1000;
+
+const now = () => performance.now();
+
+// Frees the engine of a client that was dropped without close(). The held
+// value is the Engine, which does not reference the client.
+const engines = new FinalizationRegistry((engine) => engine.destroy());
+
+/** Internal: the constructor and start of a client, for connect(). */
+export const START = Symbol('start');
+
+/** An active subscription; `unsubscribe()` ends it. */
+export class Subscription {
+    #unsubscribe;
+    constructor(id, pattern, unsubscribe) {
+        this.id = id;
+        this.pattern = pattern;
+        this.#unsubscribe = unsubscribe;
+    }
+    /** Stops delivery at once; resolves when the router confirmed. */
+    unsubscribe() { return this.#unsubscribe(); }
+}
+
+/**
+ * A server stream as an async iterator. Leaving a for-await loop early (break,
+ * return, throw) cancels the stream at the router; so does cancel().
+ */
+export class Stream {
+    #items = [];
+    #waiters = [];
+    #done = false;
+    #error = null;
+    #consumed;
+    #cancel;
+
+    constructor(consumed, cancel) {
+        this.#consumed = consumed;
+        this.#cancel = cancel;
+    }
+
+    [Symbol.asyncIterator]() { return this; }
+
+    next() {
+        if (this.#items.length > 0) {
+            const value = this.#items.shift();
+            this.#consumed();
+            return Promise.resolve({ value, done: false });
+        }
+        if (this.#error) {
+            const error = this.#error;
+            this.#error = null;
+            return Promise.reject(error);
+        }
+        if (this.#done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    }
+
+    return() {
+        if (!this.#done) {
+            this.#done = true;
+            this.#cancel();
+        }
+        this.#items.length = 0;
+        this.#error = null;
+        this.#settle((w) => w.resolve({ value: undefined, done: true }));
+        return Promise.resolve({ value: undefined, done: true });
+    }
+
+    /** Cancels the stream (the same as leaving the loop). */
+    cancel() { return this.return(); }
+
+    // Called by the client.
+    push(item) {
+        if (this.#done) return;
+        const waiter = this.#waiters.shift();
+        if (waiter) {
+            this.#consumed();
+            waiter.resolve({ value: item, done: false });
+        } else {
+            this.#items.push(item);
+        }
+    }
+    end() {
+        this.#done = true;
+        this.#settle((w) => w.resolve({ value: undefined, done: true }));
+    }
+    fail(error) {
+        if (this.#done) return;
+        this.#done = true;
+        if (this.#waiters.length > 0) this.#settle((w) => w.reject(error));
+        else this.#error = error;
+    }
+    #settle(fn) {
+        const waiters = this.#waiters;
+        this.#waiters = [];
+        for (const w of waiters) fn(w);
+    }
+}
+
+export class Client {
+    #rt;
+    #engine;
+    #WebSocket;
+    #reconnect;
+    #socket = null;
+    #timer = null;
+    #timerAt = Infinity;
+    #pending = new Map();        // operation id -> { resolve, reject }
+    #subscriptions = new Map();  // subscription id -> { subscription, handler }
+    #streams = new Map();        // stream id -> Stream
+    #listeners = new Map();      // event name -> Set of listeners
+    #queue = [];
+    #dispatching = false;
+    #everReady = false;
+    #ready;
+    #lastConnectionError = null;
+    #closing = null;
+
+    constructor(rt, url, options, WebSocketImpl) {
+        this.#rt = rt;
+        this.#WebSocket = WebSocketImpl;
+        this.#reconnect = options.reconnect ?? true;
+        const backoff = typeof this.#reconnect === 'object' ? this.#reconnect : {};
+        this.#engine = new Engine(rt, {
+            url,
+            name: options.name ?? 'hyperstreams-js',
+            token: options.token ?? '',
+            seed: Math.floor(Math.random() * 2 ** 52),
+            backoffBaseMs: backoff.baseMs ?? 250,
+            backoffMaxMs: backoff.maxMs ?? 15000,
+            maxRedirects: backoff.maxRedirects ?? 5,
+            handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10000,
+            heartbeatMs: options.heartbeatMs ?? 15000,
+            outboxLimitBytes: options.outboxLimitBytes ?? 1 << 20,
+        });
+        engines.register(this, this.#engine, this);
+        this.#ready = {};
+        this.#ready.promise = new Promise((resolve, reject) => {
+            this.#ready.resolve = resolve;
+            this.#ready.reject = reject;
+        });
+    }
+
+    /** Starts connecting; resolves once the first connection is ready. */
+    [START]() {
+        const code = this.#engine.start(now());
+        if (code !== 0) return Promise.reject(this.#error(code, 'cannot start', 'connection'));
+        this.#drain();
+        return this.#ready.promise;
+    }
+
+    /** 'connecting', 'handshaking', 'ready', 'backoff', 'awaiting_token', 'closed' or 'failed'. */
+    get state() { return this.#engine.handle ? this.#engine.state : 'closed'; }
+    /** This connection's session id: the address others send() to. */
+    get sessionId() { return this.#engine.handle ? this.#engine.sessionId : ''; }
+
+    // --- events ----------------------------------------------------------------
+
+    /** Adds a listener; returns a function that removes it. */
+    on(type, listener) {
+        let set = this.#listeners.get(type);
+        if (!set) this.#listeners.set(type, (set = new Set()));
+        set.add(listener);
+        return () => this.off(type, listener);
+    }
+
+    off(type, listener) {
+        this.#listeners.get(type)?.delete(listener);
+    }
+
+    #emit(type, value) {
+        const set = this.#listeners.get(type);
+        if (!set || set.size === 0) return false;
+        for (const listener of [...set]) {
+            try {
+                listener(value);
+            } catch (error) {
+                this.#reportHandlerError(error, type);
+            }
+        }
+        return true;
+    }
+
+    // An exception thrown by user code: an 'error' event, or, with no
+    // listener (or from an error listener), an uncaught exception as usual.
+    #reportHandlerError(error, from) {
+        if (from !== 'error' && this.#emit('error', error)) return;
+        queueMicrotask(() => { throw error; });
+    }
+
+    // --- pub/sub ----------------------------------------------------------------
+
+    /**
+     * Subscribes `handler` to `pattern` (`*` one token, a final `>` the rest).
+     * Resolves with the Subscription once the router confirmed it; messages
+     * may reach `handler` before that.
+     */
+    subscribe(pattern, handler, options = {}) {
+        return new Promise((resolve, reject) => {
+            if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
+            const policy = POLICIES[options.policy ?? 'default'];
+            if (policy === undefined) throw new TypeError(`subscribe: unknown policy ${options.policy}`);
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy));
+            const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
+            this.#subscriptions.set(id, { subscription, handler });
+            this.#pending.set(id, { resolve: () => resolve(subscription), reject });
+            this.#drain();
+        });
+    }
+
+    #unsubscribe(id) {
+        if (!this.#subscriptions.delete(id) || !this.#engine.handle) return Promise.resolve();
+        return this.#operation('unsubscribe', (e) => e.unsubscribe(id), () => undefined);
+    }
+
+    /**
+     * Publishes `data` (Uint8Array, string or JSON value) to `channel`. With
+     * { ack: true } resolves with the message's { epoch, seq } once the router
+     * accepted it; otherwise resolves once it is sent or queued.
+     */
+    publish(channel, data, options = {}) {
+        return this.#addressed('publish', (e, p) => e.publish(String(channel), p.bytes, !!options.ack, p.flags),
+            data, options);
+    }
+
+    /** Sends `data` to one client or backend by its address (session id). */
+    send(address, data, options = {}) {
+        return this.#addressed('direct', (e, p) => e.sendDirect(String(address), p.bytes, !!options.ack, p.flags),
+            data, options);
+    }
+
+    /** Sends `data` to every client connected to the router. */
+    broadcast(data, options = {}) {
+        return this.#addressed('broadcast', (e, p) => e.broadcast(p.bytes, !!options.ack, p.flags), data, options);
+    }
+
+    #addressed(op, call, data, options) {
+        if (options.ack) {
+            return this.#operation(op, (e) => call(e, encodePayload(data)),
+                (ev) => ({ epoch: ev.epoch, seq: ev.seq }));
+        }
+        return new Promise((resolve) => {
+            this.#begin(op, (e) => call(e, encodePayload(data)));
+            this.#drain();
+            resolve(undefined);
+        });
+    }
+
+    // --- requests and streams ------------------------------------------------------
+
+    /** Calls `service`/`method`; resolves with the response payload. */
+    request(service, method, data, options = {}) {
+        const timeoutMs = options.timeoutMs ?? 0;
+        return this.#operation('request', (e) => {
+            const p = encodePayload(data);
+            return e.request(String(service), String(method), p.bytes, timeoutMs, now(), p.flags);
+        }, (ev) => new Payload(ev.payload, ev.flags));
+    }
+
+    /** Opens a server stream: an async iterator of payloads. */
+    stream(service, method, data, options = {}) {
+        const credit = options.credit ?? 16;
+        const timeoutMs = options.timeoutMs ?? 0;
+        let id = 0;
+        const stream = new Stream(
+            () => {
+                if (this.#engine.handle && this.#streams.has(id)) {
+                    this.#engine.streamConsumed(id, 1);
+                    this.#drain();
+                }
+            },
+            () => {
+                if (this.#streams.delete(id) && this.#engine.handle) {
+                    this.#engine.cancel(id);
+                    this.#drain();
+                }
+            });
+        try {
+            id = this.#begin('stream', (e) => {
+                const p = encodePayload(data);
+                return e.openStream(String(service), String(method), p.bytes, credit, timeoutMs, now(), p.flags);
+            });
+            this.#streams.set(id, stream);
+            this.#drain();
+        } catch (error) {
+            stream.fail(error);
+        }
+        return stream;
+    }
+
+    // --- discovery and token ----------------------------------------------------------
+
+    /** The services registered at the router: [{ name, instances, methods: [{ name, kind }] }]. */
+    services() {
+        return this.#operation('discover', (e) => e.discover(), (ev) => ev.services);
+    }
+
+    /** Replaces the token, over the open connection and for every later one. */
+    refreshToken(token) {
+        return this.#operation('token_refresh', (e) => e.refreshToken(String(token), now()), () => undefined);
+    }
+
+    // --- closing ------------------------------------------------------------------
+
+    /**
+     * Says goodbye and releases the engine. Pending operations fail with
+     * 'closed'. Resolves once the socket closed (at most about a second).
+     */
+    close() {
+        if (this.#closing) return this.#closing;
+        const engine = this.#engine;
+        const socket = this.#socket;
+        this.#closing = new Promise((resolve) => {
+            if (!socket || socket.readyState > SOCKET_OPEN) {
+                resolve();
+                return;
+            }
+            const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+            socket.addEventListener('close', () => {
+                clearTimeout(timer);
+                resolve();
+            });
+        });
+        if (engine.handle) {
+            engine.close(now());
+            this.#drain();
+        }
+        // What the engine did not answer (nothing, normally) fails here.
+        const closed = this.#error(502, 'client closed', 'connection');
+        for (const { reject } of this.#pending.values()) reject(closed);
+        this.#pending.clear();
+        for (const stream of this.#streams.values()) stream.fail(closed);
+        this.#streams.clear();
+        this.#subscriptions.clear();
+        if (this.#timer !== null) clearTimeout(this.#timer);
+        this.#timer = null;
+        if (this.#socket) this.#socket.close(1000);
+        this.#socket = null;
+        engines.unregister(this);
+        engine.destroy();
+        if (!this.#everReady) this.#ready.reject(this.#lastConnectionError ?? closed);
+        return this.#closing;
+    }
+
+    // --- engine plumbing ------------------------------------------------------------
+
+    #error(code, text, op) {
+        return new HyperStreamsError(this.#rt.errcName(code), code, text, op);
+    }
+
+    // Runs one engine call that starts an operation; its id, or a throw.
+    #begin(op, call) {
+        const engine = this.#engine;
+        if (!engine.handle) throw this.#error(502, 'client closed', op);
+        const id = call(engine);
+        const code = engine.lastError;
+        if (code !== 0) {
+            this.#drain();
+            throw this.#error(code, 'refused', op);
+        }
+        return id;
+    }
+
+    // An operation answered by an event: its promise.
+    #operation(op, call, result) {
+        return new Promise((resolve, reject) => {
+            const id = this.#begin(op, call);
+            this.#pending.set(id, { resolve: (ev) => resolve(result(ev)), reject });
+            this.#drain();
+        });
+    }
+
+    // After every call into the engine: take its events (performing the
+    // transport actions at once, in order), send its output, re-arm the
+    // timer, then dispatch the events. Dispatching may call into the engine
+    // again; those events join the queue being dispatched.
+    #drain() {
+        const engine = this.#engine;
+        if (engine.handle) {
+            for (let ev = engine.poll(); ev !== null; ev = engine.poll()) {
+                if (ev.kind === 'open_transport') {
+                    this.#openSocket(ev.id, ev.name);
+                } else if (ev.kind === 'close_transport') {
+                    this.#flush();
+                    this.#closeSocket();
+                } else {
+                    if (ev.kind === 'service_list') ev.services = engine.services();
+                    this.#queue.push(ev);
+                }
+            }
+            this.#flush();
+            this.#schedule();
+        }
+        if (this.#dispatching) return;
+        this.#dispatching = true;
+        try {
+            const queue = this.#queue;
+            for (let i = 0; i < queue.length; i++) this.#dispatch(queue[i]);
+            queue.length = 0;
+        } finally {
+            this.#dispatching = false;
+        }
+    }
+
+    #flush() {
+        for (let out = this.#engine.takeOutput(); out !== null; out = this.#engine.takeOutput()) {
+            if (this.#socket && this.#socket.readyState === SOCKET_OPEN) this.#socket.send(out);
+        }
+    }
+
+    #schedule() {
+        const at = this.#engine.nextDeadline();
+        // An early wake-up is harmless (handle_timeout does nothing yet), so
+        // a timer already due before `at` stays.
+        if (at < 0 || (this.#timer !== null && this.#timerAt <= at)) return;
+        if (this.#timer !== null) clearTimeout(this.#timer);
+        this.#timerAt = at;
+        this.#timer = setTimeout(() => {
+            this.#timer = null;
+            this.#timerAt = Infinity;
+            if (!this.#engine.handle) return;
+            this.#engine.handleTimeout(now());
+            this.#drain();
+        }, Math.max(0, Math.ceil(at - now())));
+    }
+
+    #openSocket(id, url) {
+        const engine = this.#engine;
+        let socket;
+        try {
+            socket = new this.#WebSocket(url);
+        } catch (error) {
+            // An unusable URL is a failed attempt like any other.
+            this.#lastConnectionError = error;
+            queueMicrotask(() => {
+                if (!engine.handle) return;
+                engine.transportClosed(id, now());
+                this.#drain();
+            });
+            return;
+        }
+        socket.binaryType = 'arraybuffer';
+        this.#socket = socket;
+        socket.onopen = () => {
+            if (this.#socket !== socket) return;
+            engine.transportOpened(id, now());
+            this.#drain();
+        };
+        socket.onmessage = (event) => {
+            if (this.#socket !== socket) return;
+            const data = event.data;
+            const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data);
+            engine.receive(bytes, now());
+            this.#drain();
+        };
+        socket.onerror = () => {};  // a close event follows
+        socket.onclose = () => {
+            if (this.#socket !== socket) return;
+            this.#socket = null;
+            if (!engine.handle) return;
+            engine.transportClosed(id, now());
+            this.#drain();
+        };
+    }
+
+    #closeSocket() {
+        const socket = this.#socket;
+        this.#socket = null;
+        if (socket && socket.readyState <= SOCKET_OPEN) socket.close(1000);
+    }
+
+    #settle(ev, error) {
+        const pending = this.#pending.get(ev.id);
+        if (!pending) return false;
+        this.#pending.delete(ev.id);
+        if (error) pending.reject(error);
+        else pending.resolve(ev);
+        return true;
+    }
+
+    #dispatch(ev) {
+        switch (ev.kind) {
+            case 'state_changed': return this.#onState(ev);
+            case 'message': {
+                const entry = this.#subscriptions.get(ev.subscription);
+                if (!entry) return;
+                try {
+                    entry.handler(new Message(ev, entry.subscription));
+                } catch (error) {
+                    this.#reportHandlerError(error, 'message');
+                }
+                return;
+            }
+            case 'gap':
+            case 'epoch_changed': {
+                const epochChanged = ev.kind === 'epoch_changed';
+                this.#emit('gap', {
+                    channel: ev.name,
+                    epoch: ev.epoch,
+                    seq: ev.seq,
+                    count: epochChanged ? null : ev.count,
+                    epochChanged,
+                    subscription: this.#subscriptions.get(ev.subscription)?.subscription,
+                });
+                return;
+            }
+            case 'ack':
+            case 'response':
+            case 'service_list':
+            case 'token_refreshed':
+                this.#settle(ev, null);
+                return;
+            case 'stream_item':
+                this.#streams.get(ev.id)?.push(new Payload(ev.payload, ev.flags));
+                return;
+            case 'stream_end': {
+                const stream = this.#streams.get(ev.id);
+                this.#streams.delete(ev.id);
+                stream?.end();
+                return;
+            }
+            case 'error': return this.#onError(ev);
+            case 'redirected':
+                this.#emit('redirect', { url: ev.name, code: ev.code ? this.#rt.errcName(ev.code) : null });
+                return;
+            case 'direct':
+            case 'broadcast':
+                this.#emit(ev.kind, new DirectMessage(ev));
+                return;
+            default:
+                return;  // welcome (see sessionId); backend-only kinds
+        }
+    }
+
+    #onError(ev) {
+        const error = this.#error(ev.code, ev.text, ev.op);
+        if (ev.op === 'connection') {
+            this.#lastConnectionError = error;
+            this.#emit('error', error);
+            return;
+        }
+        if (ev.op === 'stream' && this.#streams.has(ev.id)) {
+            const stream = this.#streams.get(ev.id);
+            this.#streams.delete(ev.id);
+            stream.fail(error);
+            return;
+        }
+        if (ev.op === 'subscribe') {
+            // The engine keeps a subscription whose resume position is gone
+            // (it subscribes again live); any other failure removes it.
+            if (error.code !== 'history_gone') this.#subscriptions.delete(ev.subscription);
+            if (this.#settle(ev, error)) return;
+            this.#emit('error', error);
+            return;
+        }
+        if (!this.#settle(ev, error)) this.#emit('error', error);
+    }
+
+    #onState(ev) {
+        const reason = ev.code ? this.#rt.errcName(ev.code) : null;
+        this.#emit('state', { state: ev.state, previous: ev.previous, reason });
+        if (ev.state === 'ready' && !this.#everReady) {
+            this.#everReady = true;
+            this.#ready.resolve(this);
+            return;
+        }
+        const givesUp = ev.state === 'failed' || ev.state === 'awaiting_token' ||
+            (ev.state === 'backoff' && this.#reconnect === false);
+        if (!this.#everReady && givesUp) {
+            const error = this.#lastConnectionError ??
+                this.#error(ev.code || 501, `could not connect (${ev.state})`, 'connection');
+            this.#lastConnectionError = error;
+            this.close();
+        } else if (ev.state === 'backoff' && this.#reconnect === false) {
+            this.close();
+        }
+    }
+}

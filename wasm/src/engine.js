@@ -1,0 +1,222 @@
+// The raw engine: one client_engine in wasm memory behind a handle, and the
+// marshalling of the C ABI in wasm/bindings.cpp. No protocol logic here: the
+// names of states, events, operations and error codes are read from the
+// module itself.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Field order of event_view in bindings.cpp.
+const EVENT_FIELDS = 21;
+
+const runtimes = new WeakMap();
+
+/** The per-module helpers (name tables, transfer buffer), built once. */
+export function runtimeOf(mod) {
+    let rt = runtimes.get(mod);
+    if (!rt) {
+        rt = new Runtime(mod);
+        runtimes.set(mod, rt);
+    }
+    return rt;
+}
+
+export class Runtime {
+    constructor(mod) {
+        this.mod = mod;
+        this.eventKinds = this.nameTable((i) => mod._hs_event_name(i));
+        this.stateNames = this.nameTable((i) => mod._hs_state_name(i));
+        this.operationNames = this.nameTable((i) => mod._hs_operation_name(i));
+        this.errcNames = new Map();
+    }
+
+    /** Names by value, for values 0, 1, ... until the first "unknown". */
+    nameTable(nameOf) {
+        const names = [];
+        for (let i = 0; i < 256; i++) {
+            const name = this.stringAt(nameOf(i));
+            if (name === 'unknown') break;
+            names.push(name);
+        }
+        return names;
+    }
+
+    /** The string of a (pointer, length) pair returned by the module. */
+    stringAt(pairPointer) {
+        const u32 = this.mod.HEAPU32;
+        const p = pairPointer >>> 2;
+        return this.text(u32[p], u32[p + 1]);
+    }
+
+    text(ptr, len) {
+        return len === 0 ? '' : decoder.decode(this.mod.HEAPU8.subarray(ptr, ptr + len));
+    }
+
+    bytes(ptr, len) {
+        return this.mod.HEAPU8.slice(ptr, ptr + len);
+    }
+
+    errcName(code) {
+        let name = this.errcNames.get(code);
+        if (name === undefined) {
+            name = this.stringAt(this.mod._hs_errc_name(code));
+            this.errcNames.set(code, name);
+        }
+        return name;
+    }
+
+    /**
+     * Writes `parts` (strings and Uint8Arrays) back to back into the transfer
+     * buffer; returns their byte lengths, in order.
+     */
+    put(...parts) {
+        const encoded = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
+        let total = 0;
+        for (const p of encoded) total += p.length;
+        let ptr = this.mod._hs_buffer(total);
+        const heap = this.mod.HEAPU8;  // after _hs_buffer: memory may have grown
+        const lengths = [];
+        for (const p of encoded) {
+            heap.set(p, ptr);
+            ptr += p.length;
+            lengths.push(p.length);
+        }
+        return lengths;
+    }
+}
+
+/** One event, copied out of wasm memory. */
+export function readEvent(rt, pointer) {
+    const u32 = rt.mod.HEAPU32;
+    const p = pointer >>> 2;
+    const f = u32.subarray(p, p + EVENT_FIELDS);
+    return {
+        kind: rt.eventKinds[f[0]],
+        op: rt.operationNames[f[1]],
+        state: rt.stateNames[f[2]],
+        previous: rt.stateNames[f[3]],
+        flags: f[4],
+        code: f[5],
+        id: f[6],
+        subscription: f[7],
+        epoch: f[8],
+        seq: f[9] + f[10] * 2 ** 32,
+        count: f[11] + f[12] * 2 ** 32,
+        name: rt.text(f[13], f[14]),
+        method: rt.text(f[15], f[16]),
+        text: rt.text(f[17], f[18]),
+        payload: rt.bytes(f[19], f[20]),
+    };
+}
+
+/** The client_engine of one client. Every method maps to one C ABI call. */
+export class Engine {
+    constructor(rt, config) {
+        this.rt = rt;
+        const m = rt.mod;
+        const [urlLen, nameLen, tokenLen] = rt.put(config.url, config.name, config.token);
+        this.handle = m._hs_create(urlLen, nameLen, tokenLen, config.seed,
+            config.backoffBaseMs, config.backoffMaxMs, config.maxRedirects,
+            config.handshakeTimeoutMs, config.heartbeatMs, config.outboxLimitBytes);
+    }
+
+    destroy() {
+        if (this.handle) this.rt.mod._hs_destroy(this.handle);
+        this.handle = 0;
+    }
+
+    get state() { return this.rt.stateNames[this.rt.mod._hs_state(this.handle)]; }
+    get sessionId() { return this.rt.stringAt(this.rt.mod._hs_session_id(this.handle)); }
+    get duplicatesDropped() { return this.rt.mod._hs_duplicates_dropped(this.handle); }
+    get lastError() { return this.rt.mod._hs_last_error(this.handle); }
+
+    start(now) { return this.rt.mod._hs_start(this.handle, now); }
+    close(now) { return this.rt.mod._hs_close(this.handle, now); }
+    transportOpened(id, now) { this.rt.mod._hs_transport_opened(this.handle, id, now); }
+    transportClosed(id, now) { this.rt.mod._hs_transport_closed(this.handle, id, now); }
+
+    receive(bytes, now) {
+        this.rt.put(bytes);
+        return this.rt.mod._hs_receive(this.handle, bytes.length, now);
+    }
+
+    /** Milliseconds on the engine's clock, or -1 for none. */
+    nextDeadline() { return this.rt.mod._hs_next_deadline(this.handle); }
+    handleTimeout(now) { this.rt.mod._hs_handle_timeout(this.handle, now); }
+
+    /** The next event, copied, or null. */
+    poll() {
+        const p = this.rt.mod._hs_poll(this.handle);
+        return p === 0 ? null : readEvent(this.rt, p);
+    }
+
+    /** The pending output as a fresh Uint8Array (empty when none), consumed. */
+    takeOutput() {
+        const m = this.rt.mod;
+        const pair = m._hs_output(this.handle) >>> 2;
+        const ptr = m.HEAPU32[pair];
+        const len = m.HEAPU32[pair + 1];
+        if (len === 0) return null;
+        const bytes = m.HEAPU8.slice(ptr, ptr + len);
+        m._hs_consume_output(this.handle);
+        return bytes;
+    }
+
+    // Calls returning an operation id: 0 means refused (see lastError).
+    subscribe(pattern, policy) {
+        const [len] = this.rt.put(pattern);
+        return this.rt.mod._hs_subscribe(this.handle, len, policy);
+    }
+    unsubscribe(subscription) { return this.rt.mod._hs_unsubscribe(this.handle, subscription); }
+    publish(channel, payload, ack, flags) {
+        const [channelLen, payloadLen] = this.rt.put(channel, payload);
+        return this.rt.mod._hs_publish(this.handle, channelLen, payloadLen, ack ? 1 : 0, flags);
+    }
+    request(service, method, payload, timeoutMs, now, flags) {
+        const [s, m, p] = this.rt.put(service, method, payload);
+        return this.rt.mod._hs_request(this.handle, s, m, p, timeoutMs, now, flags);
+    }
+    openStream(service, method, payload, credit, timeoutMs, now, flags) {
+        const [s, m, p] = this.rt.put(service, method, payload);
+        return this.rt.mod._hs_open_stream(this.handle, s, m, p, credit, timeoutMs, now, flags);
+    }
+    streamConsumed(stream, items) { return this.rt.mod._hs_stream_consumed(this.handle, stream, items); }
+    cancel(id) { return this.rt.mod._hs_cancel(this.handle, id); }
+    sendDirect(to, payload, ack, flags) {
+        const [toLen, payloadLen] = this.rt.put(to, payload);
+        return this.rt.mod._hs_send_direct(this.handle, toLen, payloadLen, ack ? 1 : 0, flags);
+    }
+    broadcast(payload, ack, flags) {
+        const [payloadLen] = this.rt.put(payload);
+        return this.rt.mod._hs_broadcast(this.handle, payloadLen, ack ? 1 : 0, flags);
+    }
+    discover() { return this.rt.mod._hs_discover(this.handle); }
+    refreshToken(token, now) {
+        const [len] = this.rt.put(token);
+        return this.rt.mod._hs_refresh_token(this.handle, len, now);
+    }
+
+    /** The service list of the last service_list event. */
+    services() {
+        const m = this.rt.mod;
+        const h = this.handle;
+        const list = [];
+        const count = m._hs_service_count(h);
+        for (let i = 0; i < count; i++) {
+            const methods = [];
+            const methodCount = m._hs_method_count(h, i);
+            for (let j = 0; j < methodCount; j++) {
+                methods.push({
+                    name: this.rt.stringAt(m._hs_method_name(h, i, j)),
+                    kind: m._hs_method_kind(h, i, j) === 2 ? 'stream' : 'unary',
+                });
+            }
+            list.push({
+                name: this.rt.stringAt(m._hs_service_name(h, i)),
+                instances: m._hs_service_instances(h, i),
+                methods,
+            });
+        }
+        return list;
+    }
+}

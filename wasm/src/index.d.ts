@@ -1,0 +1,213 @@
+// Type declarations of @hyperstreams/client (hand-written; checked by
+// tests/node/types/usage.ts with `tsc --noEmit`).
+
+/** What can be sent: bytes as they are, a string as UTF-8 text, anything else as JSON. */
+export type Data = Uint8Array | ArrayBuffer | ArrayBufferView | string | JsonValue;
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Where the wasm file comes from, when the default (next to index.js) does not fit. */
+export interface LoadOptions {
+    /** Maps 'hyperstreams.wasm' to its URL (Emscripten's convention). */
+    locateFile?: (file: string, defaultUrl: string) => string | URL;
+    /** The URL of hyperstreams.wasm. */
+    wasmUrl?: string | URL;
+    /** The bytes of hyperstreams.wasm. */
+    wasmBinary?: ArrayBuffer | Uint8Array;
+}
+
+export interface ReconnectOptions {
+    /** First backoff bound; doubles per failed attempt (full jitter). Default 250. */
+    baseMs?: number;
+    /** Largest backoff bound. Default 15000. */
+    maxMs?: number;
+    /** Redirects followed in a row before backing off. Default 5. */
+    maxRedirects?: number;
+}
+
+/** A WebSocket constructor: the browser's, or e.g. the `ws` package's in Node. */
+export interface WebSocketConstructor {
+    new (url: string): any;
+}
+
+export interface ConnectOptions extends LoadOptions {
+    /** JWT presented in hello. */
+    token?: string;
+    /** Client name shown in the router's logs and admin view. */
+    name?: string;
+    /** true (default): reconnect with jittered backoff; false: close on the first lost connection. */
+    reconnect?: boolean | ReconnectOptions;
+    /** Required where there is no global WebSocket (Node 20). */
+    WebSocket?: WebSocketConstructor;
+    /** From opening the socket to the router's welcome. Default 10000. */
+    handshakeTimeoutMs?: number;
+    /** Heartbeat interval when the router does not set one. Default 15000. */
+    heartbeatMs?: number;
+    /** Bytes of calls kept while disconnected. Default 1 MiB. */
+    outboxLimitBytes?: number;
+}
+
+export type ClientState =
+    | 'idle' | 'connecting' | 'handshaking' | 'ready' | 'backoff' | 'awaiting_token' | 'closed' | 'failed';
+
+/** Error code names (docs/PROTOCOL.md); other strings may appear with newer routers. */
+export type ErrorCode =
+    | 'truncated' | 'length_out_of_bounds' | 'frame_too_large' | 'unknown_kind' | 'unsupported_version'
+    | 'trailing_bytes' | 'malformed_body' | 'invalid_name' | 'empty_batch' | 'name_too_long'
+    | 'unexpected_frame' | 'handshake_timeout' | 'heartbeat_timeout' | 'version_mismatch' | 'duplicate_id'
+    | 'protocol_violation' | 'no_such_service' | 'no_instance_available' | 'deadline_exceeded'
+    | 'no_such_address' | 'backend_gone' | 'cancelled' | 'no_such_stream' | 'history_gone' | 'slow_consumer'
+    | 'going_away' | 'not_subscribed' | 'handler_failed' | 'unauthorized' | 'token_expired' | 'forbidden'
+    | 'origin_not_allowed' | 'too_many_subscriptions' | 'too_many_pending_requests' | 'rate_limited'
+    | 'too_many_connections' | 'outbox_full' | 'invalid_argument' | 'not_connected' | 'closed' | 'wrong_role'
+    | 'already_subscribed' | 'too_many_redirects' | 'connection_lost'
+    | (string & {});
+
+export type Operation =
+    | 'connection' | 'subscribe' | 'unsubscribe' | 'publish' | 'request' | 'stream' | 'direct' | 'broadcast'
+    | 'register_service' | 'unregister_service' | 'discover' | 'token_refresh';
+
+export class HyperStreamsError extends Error {
+    readonly name: 'HyperStreamsError';
+    /** The code's name, e.g. 'deadline_exceeded'. */
+    readonly code: ErrorCode;
+    /** The code's number on the wire. */
+    readonly codeNumber: number;
+    /** What failed. */
+    readonly operation: Operation;
+}
+
+/** Received bytes, with their text and JSON decoded on first use. */
+export class Payload {
+    readonly bytes: Uint8Array;
+    /** The sender marked the payload as JSON. */
+    readonly isJson: boolean;
+    /** The bytes as UTF-8 text. */
+    readonly text: string;
+    /** The text parsed as JSON (throws SyntaxError when it is not JSON). */
+    readonly json: any;
+}
+
+/** A message delivered to a subscription. */
+export class Message extends Payload {
+    readonly channel: string;
+    readonly epoch: number;
+    /** Sequence number in the channel (exact up to 2^53). */
+    readonly seq: number;
+    /** Delivered from the channel's history after a reconnect, not live. */
+    readonly replayed: boolean;
+    readonly subscription: Subscription;
+}
+
+/** A direct message or broadcast. */
+export class DirectMessage extends Payload {
+    /** The sender's address. */
+    readonly from: string;
+}
+
+export class Subscription {
+    readonly id: number;
+    readonly pattern: string;
+    /** Stops delivery at once; resolves when the router confirmed. */
+    unsubscribe(): Promise<void>;
+}
+
+/** A server stream: iterate with for await; leaving the loop cancels it. */
+export class Stream implements AsyncIterableIterator<Payload> {
+    [Symbol.asyncIterator](): Stream;
+    next(): Promise<IteratorResult<Payload, undefined>>;
+    return(): Promise<IteratorResult<Payload, undefined>>;
+    cancel(): Promise<IteratorResult<Payload, undefined>>;
+}
+
+export type SlowConsumerPolicy = 'default' | 'drop_oldest' | 'keep_latest' | 'disconnect';
+
+export interface SubscribeOptions {
+    /** What the router does when this connection cannot keep up. */
+    policy?: SlowConsumerPolicy;
+}
+
+export interface PublishOptions {
+    /** Wait for the router to accept the message. */
+    ack?: boolean;
+}
+
+export interface Position {
+    epoch: number;
+    seq: number;
+}
+
+export interface RequestOptions {
+    /** Deadline; 0 or absent: the router's default. */
+    timeoutMs?: number;
+}
+
+export interface StreamOptions extends RequestOptions {
+    /** Items the backend may send ahead of the reader. Default 16. */
+    credit?: number;
+}
+
+export interface MethodInfo {
+    name: string;
+    kind: 'unary' | 'stream';
+}
+
+export interface ServiceInfo {
+    name: string;
+    instances: number;
+    methods: MethodInfo[];
+}
+
+export interface StateEvent {
+    state: ClientState;
+    previous: ClientState;
+    /** Why, when there is a reason: e.g. 'heartbeat_timeout'. */
+    reason: ErrorCode | null;
+}
+
+export interface GapEvent {
+    channel: string;
+    epoch: number;
+    /** First missed sequence number (or, after an epoch change, the first of the new epoch). */
+    seq: number;
+    /** Messages missed; null when unknown (epoch changed: the router restarted the channel). */
+    count: number | null;
+    epochChanged: boolean;
+    subscription: Subscription | undefined;
+}
+
+export interface RedirectEvent {
+    url: string;
+    code: ErrorCode | null;
+}
+
+export interface ClientEvents {
+    state: StateEvent;
+    gap: GapEvent;
+    error: HyperStreamsError | Error;
+    redirect: RedirectEvent;
+    direct: DirectMessage;
+    broadcast: DirectMessage;
+}
+
+export class Client {
+    readonly state: ClientState;
+    /** This connection's address, for send(); '' before the first welcome. */
+    readonly sessionId: string;
+
+    on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): () => void;
+    off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
+
+    subscribe(pattern: string, handler: (message: Message) => void, options?: SubscribeOptions): Promise<Subscription>;
+    publish(channel: string, data: Data, options: PublishOptions & { ack: true }): Promise<Position>;
+    publish(channel: string, data: Data, options?: PublishOptions): Promise<Position | undefined>;
+    send(address: string, data: Data, options?: PublishOptions): Promise<Position | undefined>;
+    broadcast(data: Data, options?: PublishOptions): Promise<Position | undefined>;
+    request(service: string, method: string, data: Data, options?: RequestOptions): Promise<Payload>;
+    stream(service: string, method: string, data: Data, options?: StreamOptions): Stream;
+    services(): Promise<ServiceInfo[]>;
+    refreshToken(token: string): Promise<void>;
+    close(): Promise<void>;
+}
+
+export function connect(url: string | URL, options?: ConnectOptions): Promise<Client>;
+export function preload(options?: LoadOptions): Promise<void>;

@@ -1,0 +1,32 @@
+// @hyperstreams/client: the HyperStreams client for browsers and Node.
+// See wasm/README.md (and README.md) for the API with examples.
+import { Client, START, Stream, Subscription } from './client.js';
+import { runtimeOf } from './engine.js';
+import { HyperStreamsError } from './errors.js';
+import { loadModule } from './load.js';
+import { DirectMessage, Message, Payload } from './message.js';
+
+export { Client, DirectMessage, HyperStreamsError, Message, Payload, Stream, Subscription };
+
+/**
+ * Loads the wasm module ahead of connect() (optional: connect() loads it
+ * too). Loading happens once; the options of the first call win.
+ */
+export async function preload(options = {}) {
+    await loadModule(options);
+}
+
+/**
+ * Connects to a router's WebSocket endpoint (e.g. 'wss://host/ws'); resolves
+ * with the client once the first connection is ready.
+ */
+export async function connect(url, options = {}) {
+    const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof WebSocketImpl !== 'function') {
+        throw new TypeError('@hyperstreams/client: no WebSocket here; pass options.WebSocket ' +
+            "(in Node: import WebSocket from 'ws')");
+    }
+    const mod = await loadModule(options);
+    const client = new Client(runtimeOf(mod), String(url), options, WebSocketImpl);
+    return client[START]();
+}
