@@ -1,0 +1,65 @@
+// Every permission decision of the router goes through this interface, so
+// that access control (tokens and their claims) plugs in without touching the
+// routing code. Role rules (only backends register services and answer
+// calls) are protocol rules and stay in the core; this decides what a given
+// principal may do.
+//
+// Called on the routing core's thread only. A decision returns an empty
+// error_code to allow, or the code the client gets (forbidden,
+// unauthorized, token_expired).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+#include "hyperstreams/body.hpp"
+#include "metrics.hpp"
+
+namespace hyperstreams::router {
+
+struct principal {
+    std::uint64_t connection = 0;
+    transport_kind transport = transport_kind::websocket;
+    client_role role = client_role::frontend;
+    std::string_view name;     // from hello
+    std::string_view address;  // the session id
+};
+
+class authorizer {
+public:
+    virtual ~authorizer() = default;
+
+    // hello: may this client connect with this token?
+    virtual std::error_code admit(const principal& who, std::string_view token) = 0;
+    // token_refresh over an open connection.
+    virtual std::error_code refresh(const principal& who, std::string_view token) = 0;
+    // The connection ended: forget what was kept about it.
+    virtual void forget(const principal& who) = 0;
+
+    virtual std::error_code can_subscribe(const principal& who, std::string_view pattern) = 0;
+    virtual std::error_code can_publish(const principal& who, std::string_view channel) = 0;
+    virtual std::error_code can_call(const principal& who, std::string_view service,
+                                     std::string_view method) = 0;
+    virtual std::error_code can_send(const principal& who, std::string_view address) = 0;
+    virtual std::error_code can_broadcast(const principal& who) = 0;
+    virtual std::error_code can_register(const principal& who, std::string_view service) = 0;
+};
+
+// Allows everything: the router's behaviour until access control is configured.
+class allow_all final : public authorizer {
+public:
+    std::error_code admit(const principal&, std::string_view) override { return {}; }
+    std::error_code refresh(const principal&, std::string_view) override { return {}; }
+    void forget(const principal&) override {}
+    std::error_code can_subscribe(const principal&, std::string_view) override { return {}; }
+    std::error_code can_publish(const principal&, std::string_view) override { return {}; }
+    std::error_code can_call(const principal&, std::string_view, std::string_view) override {
+        return {};
+    }
+    std::error_code can_send(const principal&, std::string_view) override { return {}; }
+    std::error_code can_broadcast(const principal&) override { return {}; }
+    std::error_code can_register(const principal&, std::string_view) override { return {}; }
+};
+
+}  // namespace hyperstreams::router

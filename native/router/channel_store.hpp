@@ -1,0 +1,77 @@
+// Per-channel state: the epoch, the last sequence number given out and a
+// bounded history of encoded message frames for resume. Socket-free and used
+// only from the routing core's thread.
+//
+// Resume rules (docs/PROTOCOL.md, "Resume"): a subscriber sends the last
+// position it saw, (epoch, seq).
+//   - same epoch, everything after seq still in history: the router replays
+//     seq+1..last with the `replayed` flag;
+//   - same epoch, some of it evicted: a gap {epoch, seq+1, count} for what is
+//     gone, then the replay of what is left;
+//   - another epoch (the router restarted, or the client comes from another
+//     router): the replay of the whole history, no gap: the first message
+//     carries the new epoch, which tells the client that continuity broke
+//     and how many messages it missed is unknown.
+// A gap always has count >= 1. The router never answers a resume with
+// history_gone.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared_bytes.hpp"
+
+namespace hyperstreams::router {
+
+struct history_limits {
+    std::uint32_t max_messages = 0;
+    std::uint64_t max_bytes = 0;
+};
+
+struct channel_state {
+    std::uint32_t epoch = 0;
+    std::uint64_t last_seq = 0;  // 0: nothing published yet
+    std::deque<std::pair<std::uint64_t, shared_bytes>> history;  // (seq, message frame)
+    std::uint64_t history_bytes = 0;
+    std::uint64_t published = 0;
+};
+
+struct resume_plan {
+    bool gap = false;
+    std::uint32_t gap_epoch = 0;
+    std::uint64_t gap_seq = 0;
+    std::uint32_t gap_count = 0;
+    std::vector<shared_bytes> replay;  // message frames to send again, oldest first
+};
+
+class channel_store {
+public:
+    channel_store(std::uint32_t epoch, history_limits limits) : epoch_(epoch), limits_(limits) {}
+
+    // The state of `channel`, created on first use.
+    channel_state& get(std::string_view channel);
+    const channel_state* find(std::string_view channel) const;
+
+    // Gives out the next sequence number of `c` and keeps `encoded` (the
+    // message frame carrying it) in the history within the limits.
+    std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
+    void remember(channel_state& c, std::uint64_t seq, shared_bytes encoded);
+
+    // What a subscriber resuming from (epoch, seq) on `channel` must get.
+    resume_plan plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;
+
+    std::uint32_t epoch() const noexcept { return epoch_; }
+    std::size_t size() const noexcept { return channels_.size(); }
+    const std::map<std::string, channel_state, std::less<>>& all() const noexcept { return channels_; }
+
+private:
+    std::uint32_t epoch_;
+    history_limits limits_;
+    std::map<std::string, channel_state, std::less<>> channels_;
+};
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,414 @@
+#include "config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace hyperstreams::router {
+namespace {
+
+using json = nlohmann::json;
+
+enum class option_type : std::uint8_t { text, integer, choice };
+
+struct option {
+    std::string_view key;
+    std::string_view help;
+    option_type type = option_type::text;
+    std::uint64_t min = 0;
+    std::uint64_t max = 0;
+    std::vector<std::string_view> choices;
+    std::function<json(const router_config&)> get;
+    std::function<void(router_config&, const json&)> set;  // the value is checked already
+};
+
+template <typename T>
+option integer(std::string_view key, T router_config::*field, std::uint64_t min, std::uint64_t max,
+               std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::integer;
+    o.min = min;
+    o.max = max;
+    o.get = [field](const router_config& c) { return json(c.*field); };
+    o.set = [field](router_config& c, const json& v) { c.*field = static_cast<T>(v.get<std::uint64_t>()); };
+    return o;
+}
+
+option text(std::string_view key, std::string router_config::*field, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.get = [field](const router_config& c) { return json(c.*field); };
+    o.set = [field](router_config& c, const json& v) { c.*field = v.get<std::string>(); };
+    return o;
+}
+
+option choice(std::string_view key, std::vector<std::string_view> choices, std::string_view help,
+              std::function<std::string_view(const router_config&)> get,
+              std::function<void(router_config&, std::string_view)> set) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::choice;
+    o.choices = std::move(choices);
+    o.get = [get](const router_config& c) { return json(std::string(get(c))); };
+    o.set = [set](router_config& c, const json& v) { set(c, v.get<std::string>()); };
+    return o;
+}
+
+constexpr std::uint64_t u32_max = 0xFFFFFFFFu;
+
+const std::vector<option>& options() {
+    static const std::vector<option> table = [] {
+        std::vector<option> t;
+        t.push_back(text("listen", &router_config::listen,
+                         "HTTP and WebSocket listener, HOST:PORT (port 0: any free port; the bound "
+                         "address is printed on stdout)"));
+        t.push_back(text("backend", &router_config::backend,
+                         "ZeroMQ ROUTER endpoint for backends (tcp://HOST:PORT, port * or 0: any "
+                         "free port; ipc://PATH)"));
+        t.push_back(text("web", &router_config::web,
+                         "directory of static files served on / (the dashboard); empty: none"));
+        t.push_back(text("ws_path", &router_config::ws_path, "HTTP path of the WebSocket upgrade"));
+        t.push_back(integer("threads", &router_config::threads, 0, 256,
+                            "I/O worker threads for HTTP/WebSocket; 0: one per core"));
+        t.push_back(text("router_id", &router_config::router_id,
+                         "this router's name in welcome frames and logs; empty: generated"));
+        t.push_back(choice(
+            "log.level", {"trace", "debug", "info", "warn", "error", "off"}, "lowest level logged",
+            [](const router_config& c) { return log::level_name(c.log_level); },
+            [](router_config& c, std::string_view v) { log::parse_level(v, c.log_level); }));
+        t.push_back(choice(
+            "log.format", {"text", "json"}, "log lines as key=value text or JSON lines (stderr)",
+            [](const router_config& c) -> std::string_view {
+                return c.log_format == log::format::json ? "json" : "text";
+            },
+            [](router_config& c, std::string_view v) {
+                c.log_format = v == "json" ? log::format::json : log::format::text;
+            }));
+        t.push_back(integer("heartbeat.interval_ms", &router_config::heartbeat_interval_ms, 100,
+                            u32_max, "the router pings every connection this often"));
+        t.push_back(integer("heartbeat.timeout_ms", &router_config::heartbeat_timeout_ms, 200,
+                            u32_max,
+                            "a connection silent this long is dead: frontends are closed, backends "
+                            "removed and their requests fail with backend_gone"));
+        t.push_back(integer("handshake_timeout_ms", &router_config::handshake_timeout_ms, 100,
+                            u32_max, "time a new connection has to send hello"));
+        t.push_back(integer("limits.max_payload", &router_config::max_payload, 1024, 1u << 30,
+                            "payload bytes per frame"));
+        t.push_back(integer("limits.max_message_bytes", &router_config::max_message_bytes, 2048,
+                            (1u << 30) + (1u << 20),
+                            "bytes per WebSocket message / ZeroMQ message (one batch of frames); "
+                            "larger ones are refused before allocation"));
+        t.push_back(integer("limits.max_subscriptions", &router_config::max_subscriptions, 1,
+                            u32_max, "subscriptions per connection"));
+        t.push_back(integer("limits.max_pending_requests", &router_config::max_pending_requests, 1,
+                            u32_max, "requests and streams a connection may have open at once"));
+        t.push_back(integer("limits.max_connections", &router_config::max_connections, 1, u32_max,
+                            "connections on both transports together"));
+        t.push_back(integer("outbox.max_bytes", &router_config::outbox_max_bytes, 4096,
+                            std::uint64_t{1} << 40,
+                            "bound of each connection's outgoing queue; control frames may use up "
+                            "to twice this before the connection is closed with slow_consumer"));
+        t.push_back(choice(
+            "outbox.policy", {"drop_oldest", "keep_latest", "disconnect"},
+            "what happens to a subscriber whose queue is full, unless its subscribe asks for "
+            "another policy: drop its oldest messages and send a gap, keep only the newest "
+            "message per channel (with a gap), or close it with slow_consumer",
+            [](const router_config& c) { return policy_name(c.outbox_policy); },
+            [](router_config& c, std::string_view v) {
+                c.outbox_policy = v == "keep_latest"  ? slow_policy::keep_latest
+                                  : v == "disconnect" ? slow_policy::disconnect
+                                                      : slow_policy::drop_oldest;
+            }));
+        t.push_back(integer("outbox.batch_bytes", &router_config::outbox_batch_bytes, 1024,
+                            u32_max,
+                            "queued frames are coalesced into one WebSocket/ZeroMQ message of up to "
+                            "this many bytes (a single larger frame goes alone)"));
+        t.push_back(integer("history.max_messages", &router_config::history_max_messages, 0,
+                            1u << 20, "messages kept per channel for resume; 0: no history"));
+        t.push_back(integer("history.max_bytes", &router_config::history_max_bytes, 0,
+                            std::uint64_t{1} << 40, "bytes of history kept per channel"));
+        t.push_back(integer("requests.default_deadline_ms", &router_config::default_deadline_ms, 1,
+                            u32_max, "deadline of a request that names none"));
+        t.push_back(integer("requests.max_deadline_ms", &router_config::max_deadline_ms, 1, u32_max,
+                            "longest deadline the router grants to a request or stream"));
+        t.push_back(choice(
+            "requests.balance", {"least_pending", "round_robin"},
+            "how a request picks among a service's instances",
+            [](const router_config& c) -> std::string_view {
+                return c.balance == balance_policy::round_robin ? "round_robin" : "least_pending";
+            },
+            [](router_config& c, std::string_view v) {
+                c.balance = v == "round_robin" ? balance_policy::round_robin
+                                               : balance_policy::least_pending;
+            }));
+        t.push_back(integer("drain.timeout_ms", &router_config::drain_timeout_ms, 0, u32_max,
+                            "on SIGTERM/SIGINT, time in-flight requests get to finish before they "
+                            "fail with going_away"));
+        t.push_back(text("drain.redirect_url", &router_config::drain_redirect_url,
+                         "on drain, send clients a redirect to this URL instead of a goodbye"));
+        return t;
+    }();
+    return table;
+}
+
+std::string flag_of(std::string_view key) {
+    std::string flag = "--";
+    for (char c : key) flag += (c == '.' || c == '_') ? '-' : c;
+    return flag;
+}
+
+const option* find_by_key(std::string_view key) {
+    for (const option& o : options())
+        if (o.key == key) return &o;
+    return nullptr;
+}
+
+const option* find_by_flag(std::string_view flag) {
+    for (const option& o : options())
+        if (flag_of(o.key) == flag) return &o;
+    return nullptr;
+}
+
+std::string choices_text(const option& o) {
+    std::string s;
+    for (std::string_view c : o.choices) {
+        if (!s.empty()) s += '|';
+        s += c;
+    }
+    return s;
+}
+
+// Checks `v` against the option's type and range, then stores it.
+std::string apply_value(router_config& cfg, const option& o, const json& v, std::string_view where) {
+    auto fail = [&](std::string_view what) {
+        return std::string(where) + ": " + std::string(o.key) + ": " + std::string(what);
+    };
+    switch (o.type) {
+        case option_type::text:
+            if (!v.is_string()) return fail("expected a string");
+            break;
+        case option_type::integer: {
+            if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+                return fail("expected a non-negative integer");
+            const auto n = v.get<std::uint64_t>();
+            if (n < o.min || n > o.max)
+                return fail("must be between " + std::to_string(o.min) + " and " + std::to_string(o.max));
+            break;
+        }
+        case option_type::choice: {
+            if (!v.is_string()) return fail("expected one of " + choices_text(o));
+            const auto s = v.get<std::string>();
+            bool known = false;
+            for (std::string_view c : o.choices) known = known || c == s;
+            if (!known) return fail("'" + s + "' is not one of " + choices_text(o));
+            break;
+        }
+    }
+    o.set(cfg, v);
+    return {};
+}
+
+std::string apply_object(router_config& cfg, const json& obj, const std::string& prefix) {
+    for (const auto& [name, value] : obj.items()) {
+        const std::string key = prefix.empty() ? name : prefix + "." + name;
+        if (value.is_object()) {
+            if (std::string err = apply_object(cfg, value, key); !err.empty()) return err;
+            continue;
+        }
+        const option* o = find_by_key(key);
+        if (o == nullptr) return "config file: unknown option '" + key + "'";
+        if (std::string err = apply_value(cfg, *o, value, "config file"); !err.empty()) return err;
+    }
+    return {};
+}
+
+// A flag's text as the JSON value its option expects.
+bool flag_value(const option& o, std::string_view text, json& out) {
+    if (o.type != option_type::integer) {
+        out = std::string(text);
+        return true;
+    }
+    std::uint64_t n = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (text.empty() || ec != std::errc{} || ptr != end) return false;
+    out = n;
+    return true;
+}
+
+}  // namespace
+
+std::string_view policy_name(slow_policy p) noexcept {
+    switch (p) {
+        case slow_policy::keep_latest: return "keep_latest";
+        case slow_policy::disconnect: return "disconnect";
+        case slow_policy::drop_oldest:
+        case slow_policy::router_default: break;
+    }
+    return "drop_oldest";
+}
+
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
+    std::size_t colon = 0;
+    if (!text.empty() && text.front() == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return false;
+        host = std::string(text.substr(1, close - 1));
+        colon = close + 1;
+    } else {
+        colon = text.rfind(':');
+        if (colon == std::string_view::npos) return false;
+        host = std::string(text.substr(0, colon));
+        if (host.find(':') != std::string::npos) return false;
+    }
+    const std::string_view digits = text.substr(colon + 1);
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (host.empty() || digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
+        value > 65535)
+        return false;
+    port = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+std::string apply_json(router_config& cfg, std::string_view json_text) {
+    json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false, true);
+    if (doc.is_discarded()) return "config file: not valid JSON";
+    if (!doc.is_object()) return "config file: the top level must be an object";
+    return apply_object(cfg, doc, "");
+}
+
+std::string validate(const router_config& c) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (!split_host_port(c.listen, host, port))
+        return "listen: '" + c.listen + "' is not HOST:PORT";
+    if (c.backend.rfind("tcp://", 0) != 0 && c.backend.rfind("ipc://", 0) != 0)
+        return "backend: '" + c.backend + "' must start with tcp:// or ipc://";
+    if (c.ws_path.empty() || c.ws_path.front() != '/') return "ws_path: must start with /";
+    if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms)
+        return "heartbeat.timeout_ms must be greater than heartbeat.interval_ms";
+    // One frame of the largest payload must fit in a transport message.
+    const std::uint64_t largest_frame = std::uint64_t{c.max_payload} + header_size + 16 + max_name_size;
+    if (c.max_message_bytes < largest_frame)
+        return "limits.max_message_bytes must be at least limits.max_payload + " +
+               std::to_string(header_size + 16 + max_name_size) + " (one frame of the largest payload)";
+    if (c.outbox_max_bytes < largest_frame)
+        return "outbox.max_bytes must hold one frame of the largest payload (limits.max_payload + " +
+               std::to_string(header_size + 16 + max_name_size) + ")";
+    if (c.outbox_batch_bytes > c.max_message_bytes)
+        return "outbox.batch_bytes must not exceed limits.max_message_bytes (clients read with "
+               "the same limit)";
+    if (c.default_deadline_ms > c.max_deadline_ms)
+        return "requests.default_deadline_ms must not exceed requests.max_deadline_ms";
+    if (c.router_id.size() > 64) return "router_id: at most 64 bytes";
+    return {};
+}
+
+std::string to_json(const router_config& cfg) {
+    json doc = json::object();
+    for (const option& o : options()) doc[json::json_pointer("/" + [&] {
+        std::string p(o.key);
+        for (char& ch : p)
+            if (ch == '.') ch = '/';
+        return p;
+    }())] = o.get(cfg);
+    return doc.dump(2);
+}
+
+std::string help_text(std::string_view program) {
+    const router_config defaults;
+    std::ostringstream out;
+    out << "Usage: " << program << " [--config FILE] [OPTION VALUE]...\n\n"
+        << "HyperStreams router: WebSocket frontends and ZeroMQ backends, pub/sub,\n"
+        << "request/response, streams, direct messages, with bounded queues.\n\n"
+        << "Settings come from the embedded defaults, then the JSON file given with\n"
+        << "--config (same keys, nested objects for the dotted parts), then the flags.\n"
+        << "Each flag is also written --flag=VALUE.\n\n"
+        << "  --config FILE           JSON configuration file\n"
+        << "  --print-config          print the effective configuration as JSON and exit\n"
+        << "  --help                  this text\n"
+        << "  --version               the router's version\n\n";
+    for (const option& o : options()) {
+        std::string value = o.get(defaults).dump();
+        std::string kind = o.type == option_type::integer  ? "N"
+                           : o.type == option_type::choice ? choices_text(o)
+                                                           : "TEXT";
+        out << "  " << flag_of(o.key) << " " << kind << "\n"
+            << "      " << o.help << "\n"
+            << "      key: " << o.key << ", default: " << value << "\n";
+    }
+    out << "\nEndpoints on --listen: GET /healthz, GET /metrics (Prometheus), GET /status (JSON),\n"
+        << "the WebSocket upgrade on --ws-path, static files from --web on everything else.\n"
+        << "SIGTERM/SIGINT drain the router and exit 0.\n";
+    return out.str();
+}
+
+config_result parse_command_line(int argc, const char* const* argv) {
+    config_result r;
+    std::vector<std::pair<const option*, std::string>> flags;
+    std::string config_file;
+    auto fail = [&r](std::string message) {
+        r.what = config_result::action::fail;
+        r.error = std::move(message);
+        return r;
+    };
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        std::string_view value;
+        bool has_value = false;
+        if (const std::size_t eq = arg.find('='); eq != std::string_view::npos && arg.rfind("--", 0) == 0) {
+            value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+            has_value = true;
+        }
+        if (arg == "--help" || arg == "-h") {
+            r.what = config_result::action::help;
+            return r;
+        }
+        if (arg == "--version") {
+            r.what = config_result::action::version;
+            return r;
+        }
+        if (arg == "--print-config") {
+            r.what = config_result::action::print_config;
+            continue;
+        }
+        const option* o = arg == "--config" ? nullptr : find_by_flag(arg);
+        if (arg != "--config" && o == nullptr) return fail("unknown option '" + std::string(arg) + "' (see --help)");
+        if (!has_value) {
+            if (i + 1 >= argc) return fail(std::string(arg) + ": missing value");
+            value = argv[++i];
+        }
+        if (o == nullptr)
+            config_file = std::string(value);
+        else
+            flags.emplace_back(o, std::string(value));
+    }
+    if (!config_file.empty()) {
+        std::ifstream in(config_file, std::ios::binary);
+        if (!in) return fail("--config: cannot read '" + config_file + "'");
+        std::stringstream text;
+        text << in.rdbuf();
+        if (std::string err = apply_json(r.config, text.str()); !err.empty())
+            return fail(config_file + ": " + err);
+    }
+    for (const auto& [o, text] : flags) {
+        json v;
+        if (!flag_value(*o, text, v))
+            return fail(flag_of(o->key) + ": '" + text + "' is not a non-negative integer");
+        if (std::string err = apply_value(r.config, *o, v, flag_of(o->key)); !err.empty())
+            return fail(err);
+    }
+    if (std::string err = validate(r.config); !err.empty()) return fail(err);
+    return r;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,87 @@
+// The router's configuration: embedded defaults, then a JSON file
+// (--config), then command-line flags, each overriding the one before.
+//
+// Every option has one entry in a table (config.cpp): its JSON key
+// ("history.max_messages"), its flag (--history-max-messages), its default
+// and its help text. The file, the flags, --help and --print-config all read
+// that table, so they cannot disagree.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperstreams/frame.hpp"
+#include "log.hpp"
+
+namespace hyperstreams::router {
+
+enum class balance_policy : std::uint8_t { least_pending, round_robin };
+
+struct router_config {
+    std::string listen = "127.0.0.1:7070";
+    std::string backend = "tcp://127.0.0.1:7071";
+    std::string web;  // directory of the dashboard's static files; empty: none
+    std::string ws_path = "/ws";
+    std::uint32_t threads = 0;  // 0: one per core
+    std::string router_id;      // empty: generated at start
+
+    log::level log_level = log::level::info;
+    log::format log_format = log::format::text;
+
+    std::uint32_t heartbeat_interval_ms = 5000;
+    std::uint32_t heartbeat_timeout_ms = 15000;
+    std::uint32_t handshake_timeout_ms = 10000;
+
+    std::uint32_t max_payload = 1u << 20;
+    std::uint32_t max_message_bytes = (1u << 20) + (64u << 10);
+    std::uint32_t max_subscriptions = 1024;
+    std::uint32_t max_pending_requests = 1024;
+    std::uint32_t max_connections = 10000;
+
+    std::uint64_t outbox_max_bytes = 4u << 20;
+    slow_policy outbox_policy = slow_policy::drop_oldest;
+    std::uint32_t outbox_batch_bytes = 256u << 10;
+
+    std::uint32_t history_max_messages = 64;
+    std::uint64_t history_max_bytes = 256u << 10;
+
+    std::uint32_t default_deadline_ms = 30000;
+    std::uint32_t max_deadline_ms = 300000;
+    balance_policy balance = balance_policy::least_pending;
+
+    std::uint32_t drain_timeout_ms = 10000;
+    std::string drain_redirect_url;
+};
+
+// Outcome of parsing the command line.
+struct config_result {
+    enum class action : std::uint8_t { run, help, version, print_config, fail };
+    action what = action::run;
+    router_config config;
+    std::string error;  // set when what == fail: one line naming the option and the problem
+};
+
+// Parses argv (argv[0] is the program). Reads the --config file if given.
+config_result parse_command_line(int argc, const char* const* argv);
+
+// Applies a JSON document (the contents of a config file) to `cfg`. Unknown
+// keys and values of the wrong type or range are errors. Returns "" on success.
+std::string apply_json(router_config& cfg, std::string_view json_text);
+
+// Checks cross-option constraints. Returns "" when the configuration is usable.
+std::string validate(const router_config& cfg);
+
+// The effective configuration as a JSON document, in the config file format.
+std::string to_json(const router_config& cfg);
+
+// The --help text: usage and every option with its flag, key and default.
+std::string help_text(std::string_view program);
+
+std::string_view policy_name(slow_policy p) noexcept;
+
+// Splits "host:port" (IPv6 hosts in brackets); false when malformed.
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port);
+
+}  // namespace hyperstreams::router

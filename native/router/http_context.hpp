@@ -1,0 +1,27 @@
+// What the HTTP and WebSocket sessions share: the configuration, the
+// metrics, the way into the routing core and the executors of the worker
+// threads. Free of Asio and Beast types so that any file may include it.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+
+#include "config.hpp"
+#include "core_runner.hpp"
+#include "metrics.hpp"
+
+namespace hyperstreams::router {
+
+struct http_context {
+    http_context(const router_config& c, metrics& m, core_runner& r) : cfg(c), stats(m), core(r) {}
+
+    const router_config& cfg;
+    metrics& stats;
+    core_runner& core;
+    std::filesystem::path web_root;    // canonical; empty: no static files
+    std::atomic<bool> draining{false};  // /healthz answers 503 while draining
+    std::atomic<int> ws_sessions{0};    // WebSocket sessions not yet finished
+};
+
+}  // namespace hyperstreams::router

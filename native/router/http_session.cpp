@@ -1,0 +1,178 @@
+#include "http_session.hpp"
+
+#include <chrono>
+#include <optional>
+
+#include "log.hpp"
+#include "net.hpp"
+#include "static_files.hpp"
+#include "ws_session.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr std::uint32_t header_limit = 8 * 1024;
+constexpr std::uint64_t body_limit = 16 * 1024;
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+    http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx)
+        : stream_(std::move(socket)), ctx_(std::move(ctx)) {}
+
+    void run() {
+        asio::dispatch(stream_.get_executor(),
+                       beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+    }
+
+private:
+    void do_read() {
+        parser_.emplace();
+        parser_->header_limit(header_limit);
+        parser_->body_limit(body_limit);
+        stream_.expires_after(request_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+    }
+
+    void on_read(error_code ec, std::size_t) {
+        if (ec == http::error::end_of_stream) return do_close();
+        if (ec) {
+            if (ec != asio::error::operation_aborted && ec != beast::error::timeout &&
+                ec != asio::error::eof && ec != asio::error::connection_reset) {
+                HS_LOG(debug, "http.read_failed").kv("error", ec.message());
+            }
+            return;
+        }
+        http::request<http::string_body>& req = parser_->get();
+        const std::string_view target(req.target().data(), req.target().size());
+        const std::string_view path = target.substr(0, target.find('?'));
+
+        if (websocket::is_upgrade(req)) {
+            if (path != ctx_->cfg.ws_path) return respond(text(req, http::status::not_found, "no WebSocket here\n"));
+            stream_.expires_never();
+            run_ws_session(std::move(stream_), parser_->release(), ctx_);
+            return;
+        }
+        if (req.method() != http::verb::get && req.method() != http::verb::head)
+            return respond(text(req, http::status::method_not_allowed, "GET or HEAD only\n"));
+
+        if (path == "/healthz") {
+            const bool draining = ctx_->draining.load();
+            return respond(text(req, draining ? http::status::service_unavailable : http::status::ok,
+                                draining ? "draining\n" : "ok\n"));
+        }
+        if (path == "/metrics") {
+            auto res = text(req, http::status::ok, ctx_->stats.render());
+            res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+            return respond(std::move(res));
+        }
+        if (path == "/status") {
+            // The routing state lives on the core's thread: ask there, answer here.
+            const unsigned version = req.version();
+            const bool keep_alive = req.keep_alive();
+            const bool head = req.method() == http::verb::head;
+            ctx_->core.status([self = shared_from_this(), version, keep_alive, head](std::string json) {
+                asio::post(self->stream_.get_executor(), [self, version, keep_alive, head, json = std::move(json)]() mutable {
+                    http::response<http::string_body> res{http::status::ok, version};
+                    res.set(http::field::server, "hyperstreams-router");
+                    res.set(http::field::content_type, "application/json");
+                    res.set(http::field::cache_control, "no-store");
+                    res.keep_alive(keep_alive);
+                    res.body() = std::move(json);
+                    res.prepare_payload();
+                    if (head) res.body().clear();
+                    self->respond(std::move(res));
+                });
+            });
+            return;
+        }
+        serve_file(req, path);
+    }
+
+    void serve_file(const http::request<http::string_body>& req, std::string_view path) {
+        if (ctx_->web_root.empty()) {
+            if (path == "/")
+                return respond(text(req, http::status::ok,
+                                    "HyperStreams router. WebSocket: " + ctx_->cfg.ws_path +
+                                        ", /healthz, /metrics, /status\n"));
+            return respond(text(req, http::status::not_found, "not found\n"));
+        }
+        const auto file = resolve_static(ctx_->web_root, req.target());
+        if (!file) return respond(text(req, http::status::bad_request, "bad path\n"));
+
+        http::file_body::value_type body;
+        error_code ec;
+        body.open(file->c_str(), beast::file_mode::scan, ec);
+        if (ec == beast::errc::no_such_file_or_directory || ec == beast::errc::is_a_directory)
+            return respond(text(req, http::status::not_found, "not found\n"));
+        if (ec) return respond(text(req, http::status::internal_server_error, "cannot read the file\n"));
+
+        const auto size = body.size();
+        const std::string_view type = content_type(*file);
+        if (req.method() == http::verb::head) {
+            http::response<http::empty_body> res{http::status::ok, req.version()};
+            res.set(http::field::server, "hyperstreams-router");
+            res.set(http::field::content_type, type);
+            res.content_length(size);
+            res.keep_alive(req.keep_alive());
+            return respond(std::move(res));
+        }
+        http::response<http::file_body> res{std::piecewise_construct, std::make_tuple(std::move(body)),
+                                            std::make_tuple(http::status::ok, req.version())};
+        res.set(http::field::server, "hyperstreams-router");
+        res.set(http::field::content_type, type);
+        res.set("X-Content-Type-Options", "nosniff");
+        res.content_length(size);
+        res.keep_alive(req.keep_alive());
+        respond(std::move(res));
+    }
+
+    static http::response<http::string_body> text(const http::request<http::string_body>& req,
+                                                  http::status status, std::string body) {
+        http::response<http::string_body> res{status, req.version()};
+        res.set(http::field::server, "hyperstreams-router");
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.set(http::field::cache_control, "no-store");
+        res.keep_alive(req.keep_alive());
+        res.body() = std::move(body);
+        res.prepare_payload();
+        if (req.method() == http::verb::head) res.body().clear();
+        return res;
+    }
+
+    template <bool IsRequest, typename Body, typename Fields>
+    void respond(http::message<IsRequest, Body, Fields>&& msg) {
+        auto sp = std::make_shared<http::message<IsRequest, Body, Fields>>(std::move(msg));
+        response_ = sp;
+        stream_.expires_after(request_timeout);
+        http::async_write(stream_, *sp,
+                          beast::bind_front_handler(&http_session::on_write, shared_from_this(), sp->need_eof()));
+    }
+
+    void on_write(bool close, error_code ec, std::size_t) {
+        response_.reset();
+        if (ec) return;
+        if (close) return do_close();
+        do_read();
+    }
+
+    void do_close() {
+        error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::shared_ptr<http_context> ctx_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<void> response_;
+};
+
+}  // namespace
+
+void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx) {
+    std::make_shared<http_session>(std::move(socket), std::move(ctx))->run();
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,16 @@
+// One HTTP/1.1 connection: /healthz, /metrics, /status, static files, and the
+// WebSocket upgrade on the configured path, which hands the socket to a
+// ws_session.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "http_context.hpp"
+
+namespace hyperstreams::router {
+
+// Takes over `socket`; the session keeps itself alive until it ends.
+void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx);
+
+}  // namespace hyperstreams::router

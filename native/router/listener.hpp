@@ -1,0 +1,38 @@
+// Accepts TCP connections on --listen and starts an HTTP session for each,
+// spreading the sessions over the worker io_contexts round-robin.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http_context.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace hyperstreams::router {
+
+class listener {
+public:
+    // The acceptor lives on workers[0]; sessions go to every worker in turn.
+    listener(std::vector<boost::asio::io_context*> workers, std::shared_ptr<http_context> ctx);
+    ~listener();
+    listener(const listener&) = delete;
+    listener& operator=(const listener&) = delete;
+
+    // Binds and listens. Returns the bound address as HOST:PORT (the real
+    // port when 0 was asked). Throws std::runtime_error naming the problem.
+    std::string bind(const std::string& host, std::uint16_t port);
+    void start();
+    // Stops accepting (posted to the acceptor's thread).
+    void stop();
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,162 @@
+#include "metrics.hpp"
+
+#include <cstdio>
+
+#include "hyperstreams/errc.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+constexpr auto relaxed = std::memory_order_relaxed;
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
+    out += name;
+    if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+    }
+    char buf[40];
+    std::snprintf(buf, sizeof buf, " %.17g\n", value);
+    out += buf;
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
+    out += name;
+    if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+    }
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+}
+
+}  // namespace
+
+std::string_view transport_name(transport_kind t) noexcept {
+    return t == transport_kind::zeromq ? "zeromq" : "websocket";
+}
+
+void metrics::error_sent(std::uint16_t code) noexcept {
+    if (code < max_code) errors_[code].fetch_add(1, relaxed);
+}
+
+void metrics::connection_closed(std::uint16_t code) noexcept {
+    if (code < max_code) closes_[code].fetch_add(1, relaxed);
+}
+
+void metrics::observe_call(double seconds) noexcept {
+    std::size_t i = 0;
+    while (i < buckets.size() && seconds > buckets[i]) ++i;
+    call_buckets_[i].fetch_add(1, relaxed);
+    call_count_.fetch_add(1, relaxed);
+    call_nanos_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), relaxed);
+}
+
+std::string metrics::render() const {
+    std::string out;
+    out.reserve(8192);
+
+    struct transport_series {
+        std::string_view name, type, help;
+        const std::atomic<std::uint64_t> per_transport::*field;
+    };
+    static constexpr transport_series series[] = {
+        {"hyperstreams_connections_opened_total", "counter", "Connections accepted.",
+         &per_transport::connections_opened},
+        {"hyperstreams_frames_received_total", "counter", "Protocol frames received.",
+         &per_transport::frames_in},
+        {"hyperstreams_frames_sent_total", "counter", "Protocol frames sent.", &per_transport::frames_out},
+        {"hyperstreams_transport_messages_received_total", "counter",
+         "WebSocket/ZeroMQ messages (batches of frames) received.", &per_transport::messages_in},
+        {"hyperstreams_transport_messages_sent_total", "counter",
+         "WebSocket/ZeroMQ messages (batches of frames) sent.", &per_transport::messages_out},
+        {"hyperstreams_bytes_received_total", "counter", "Payload bytes of transport messages received.",
+         &per_transport::bytes_in},
+        {"hyperstreams_bytes_sent_total", "counter", "Payload bytes of transport messages sent.",
+         &per_transport::bytes_out},
+        {"hyperstreams_dropped_messages_total", "counter",
+         "Messages dropped from slow consumers' queues.", &per_transport::dropped},
+        {"hyperstreams_gaps_sent_total", "counter", "Gap frames sent.", &per_transport::gaps},
+        {"hyperstreams_slow_consumer_closes_total", "counter",
+         "Connections closed because their queue overflowed.", &per_transport::slow_consumer_closes},
+    };
+    header(out, "hyperstreams_connections", "gauge", "Open connections.");
+    for (std::size_t t = 0; t < transport_count; ++t) {
+        const std::string label =
+            "transport=\"" + std::string(transport_name(static_cast<transport_kind>(t))) + "\"";
+        sample(out, "hyperstreams_connections", label,
+               static_cast<double>(transports_[t].connections.load(relaxed)));
+    }
+    for (const transport_series& s : series) {
+        header(out, s.name, s.type, s.help);
+        for (std::size_t t = 0; t < transport_count; ++t) {
+            const std::string label =
+                "transport=\"" + std::string(transport_name(static_cast<transport_kind>(t))) + "\"";
+            sample(out, s.name, label, (transports_[t].*s.field).load(relaxed));
+        }
+    }
+
+    header(out, "hyperstreams_errors_total", "counter", "Error frames sent, by code.");
+    for (std::size_t c = 0; c < max_code; ++c) {
+        const std::uint64_t v = errors_[c].load(relaxed);
+        if (v == 0) continue;
+        sample(out, "hyperstreams_errors_total",
+               "code=\"" + std::string(errc_name(static_cast<std::uint16_t>(c))) + "\"", v);
+    }
+    header(out, "hyperstreams_connections_closed_total", "counter",
+           "Connections ended, by reason (closed: the peer left).");
+    for (std::size_t c = 0; c < max_code; ++c) {
+        const std::uint64_t v = closes_[c].load(relaxed);
+        if (v == 0) continue;
+        const std::string reason = c == 0 ? "closed" : std::string(errc_name(static_cast<std::uint16_t>(c)));
+        sample(out, "hyperstreams_connections_closed_total", "reason=\"" + reason + "\"", v);
+    }
+
+    header(out, "hyperstreams_published_total", "counter", "Messages published.");
+    sample(out, "hyperstreams_published_total", "", published.load(relaxed));
+    header(out, "hyperstreams_delivered_total", "counter", "Channel messages queued to subscribers.");
+    sample(out, "hyperstreams_delivered_total", "", delivered.load(relaxed));
+    header(out, "hyperstreams_calls_started_total", "counter", "Requests and streams routed to a backend.");
+    sample(out, "hyperstreams_calls_started_total", "", calls_started.load(relaxed));
+    header(out, "hyperstreams_channels", "gauge", "Channels with state (sequence, history).");
+    sample(out, "hyperstreams_channels", "", static_cast<double>(channels.load(relaxed)));
+    header(out, "hyperstreams_subscriptions", "gauge", "Subscriptions.");
+    sample(out, "hyperstreams_subscriptions", "", static_cast<double>(subscriptions.load(relaxed)));
+    header(out, "hyperstreams_service_instances", "gauge", "Registered service instances.");
+    sample(out, "hyperstreams_service_instances", "", static_cast<double>(services.load(relaxed)));
+    header(out, "hyperstreams_pending_calls", "gauge", "Requests and streams in flight.");
+    sample(out, "hyperstreams_pending_calls", "", static_cast<double>(pending_calls.load(relaxed)));
+
+    header(out, "hyperstreams_call_duration_seconds", "histogram",
+           "Time from a request or stream_open to its response, end or failure.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+        cumulative += call_buckets_[i].load(relaxed);
+        char le[32];
+        std::snprintf(le, sizeof le, "le=\"%g\"", buckets[i]);
+        sample(out, "hyperstreams_call_duration_seconds_bucket", le, cumulative);
+    }
+    cumulative += call_buckets_[buckets.size()].load(relaxed);
+    sample(out, "hyperstreams_call_duration_seconds_bucket", "le=\"+Inf\"", cumulative);
+    sample(out, "hyperstreams_call_duration_seconds_sum", "",
+           static_cast<double>(call_nanos_.load(relaxed)) / 1e9);
+    sample(out, "hyperstreams_call_duration_seconds_count", "", call_count_.load(relaxed));
+    return out;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,72 @@
+// The router's counters, gauges and the request latency histogram, rendered
+// in the Prometheus text format on /metrics. Every value is an atomic, so any
+// thread updates it without a lock; the set of series is fixed (labels are
+// the two transports and the protocol's error codes), so a scrape never
+// allocates per client.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hyperstreams::router {
+
+enum class transport_kind : std::uint8_t { websocket = 0, zeromq = 1 };
+inline constexpr std::size_t transport_count = 2;
+std::string_view transport_name(transport_kind t) noexcept;
+
+class metrics {
+public:
+    using counter = std::atomic<std::uint64_t>;
+    using gauge = std::atomic<std::int64_t>;
+
+    struct per_transport {
+        counter connections_opened{0};
+        gauge connections{0};
+        counter frames_in{0};
+        counter frames_out{0};
+        counter messages_in{0};   // transport messages (batches) received
+        counter messages_out{0};  // transport messages (batches) sent
+        counter bytes_in{0};
+        counter bytes_out{0};
+        counter dropped{0};  // data frames dropped by the slow-consumer policy
+        counter gaps{0};     // gap frames sent
+        counter slow_consumer_closes{0};
+    };
+
+    per_transport& of(transport_kind t) noexcept { return transports_[static_cast<std::size_t>(t)]; }
+
+    // An error frame with this code left the router.
+    void error_sent(std::uint16_t code) noexcept;
+    // A connection ended; `code` is the goodbye's code, 0 when the peer left.
+    void connection_closed(std::uint16_t code) noexcept;
+    // A request or stream finished after `seconds` (any outcome).
+    void observe_call(double seconds) noexcept;
+
+    counter published{0};
+    counter delivered{0};  // channel messages queued to subscribers
+    counter calls_started{0};
+    gauge channels{0};
+    gauge subscriptions{0};
+    gauge services{0};
+    gauge pending_calls{0};
+
+    std::string render() const;
+
+private:
+    static constexpr std::size_t max_code = 600;
+    static constexpr std::array<double, 16> buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                    1.0,    2.5,     5.0,    10.0};
+
+    std::array<per_transport, transport_count> transports_;
+    std::array<counter, max_code> errors_{};
+    std::array<counter, max_code> closes_{};
+    std::array<counter, buckets.size() + 1> call_buckets_{};  // last: +Inf
+    counter call_count_{0};
+    counter call_nanos_{0};
+};
+
+}  // namespace hyperstreams::router

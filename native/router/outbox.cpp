@@ -1,0 +1,241 @@
+#include "outbox.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace hyperstreams::router {
+namespace {
+
+// The channel, epoch and seq of an encoded message frame.
+bool parse_message(const shared_bytes& bytes, frame& out) {
+    std::size_t consumed = 0;
+    decode_limits limits;
+    limits.max_payload = std::numeric_limits<std::uint32_t>::max();
+    return !decode(*bytes, out, consumed, limits) && out.kind == frame_kind::message;
+}
+
+std::string_view channel_of(const shared_bytes& bytes) {
+    frame f;
+    return parse_message(bytes, f) ? f.name : std::string_view{};
+}
+
+}  // namespace
+
+bool outbox::wake_consumer() {
+    if (scheduled_) return false;
+    scheduled_ = true;
+    return true;
+}
+
+void outbox::count_drop(const shared_bytes& bytes) {
+    ++dropped_total_;
+    frame f;
+    if (!parse_message(bytes, f)) return;
+    auto it = gaps_.find(f.name);
+    if (it == gaps_.end()) {
+        gaps_.emplace(std::string(f.name), gap_info{f.epoch, f.seq, 1});
+        return;
+    }
+    gap_info& g = it->second;
+    if (g.epoch != f.epoch) {
+        // The channel restarted: report the newer run only.
+        g = gap_info{f.epoch, f.seq, 1};
+        return;
+    }
+    g.first_seq = std::min(g.first_seq, f.seq);
+    if (g.count < std::numeric_limits<std::uint32_t>::max()) ++g.count;
+}
+
+void outbox::forget_latest(const entry& e) {
+    if (e.policy != slow_policy::keep_latest || e.cls != frame_class::message) return;
+    auto it = latest_.find(channel_of(e.bytes));
+    if (it != latest_.end() && it->second == e.order) latest_.erase(it);
+}
+
+bool outbox::drop_same_channel(std::string_view channel) {
+    auto it = latest_.find(channel);
+    if (it == latest_.end()) return false;
+    const std::uint64_t order = it->second;
+    auto pos = std::lower_bound(data_.begin(), data_.end(), order,
+                                [](const entry& e, std::uint64_t o) { return e.order < o; });
+    if (pos == data_.end() || pos->order != order || !pos->bytes) {
+        latest_.erase(it);
+        return false;
+    }
+    if (pos->policy == slow_policy::disconnect) return false;
+    latest_.erase(it);  // before the buffer its key views is released
+    bytes_ -= pos->bytes->size();
+    count_drop(pos->bytes);
+    pos->bytes.reset();
+    ++dead_;
+    pop_dead_front();
+    compact();
+    return true;
+}
+
+void outbox::pop_dead_front() {
+    while (!data_.empty() && !data_.front().bytes) {
+        data_.pop_front();
+        --dead_;
+    }
+}
+
+void outbox::compact() {
+    if (dead_ < 64 || dead_ * 2 < data_.size()) return;
+    std::erase_if(data_, [](const entry& e) { return !e.bytes; });
+    dead_ = 0;
+}
+
+push_result outbox::push(shared_bytes bytes, frame_class cls, slow_policy policy) {
+    std::lock_guard lock(mu_);
+    push_result r;
+    if (closing_ || !bytes) {
+        r.status = push_status::closed;
+        return r;
+    }
+    const std::uint64_t size = bytes->size();
+
+    if (cls == frame_class::control) {
+        if (bytes_ + size > limits_.hard_max_bytes) {
+            r.status = push_status::overflow;
+            return r;
+        }
+        control_.push_back(entry{next_order_++, std::move(bytes), cls, policy});
+        bytes_ += size;
+        r.wake = wake_consumer();
+        return r;
+    }
+
+    if (!fits(size)) {
+        if (policy == slow_policy::disconnect) {
+            r.status = push_status::overflow;
+            return r;
+        }
+        if (policy == slow_policy::keep_latest && drop_same_channel(channel_of(bytes)))
+            ++r.dropped;
+        while (!fits(size) && !data_.empty()) {
+            entry& victim = data_.front();
+            if (victim.policy == slow_policy::disconnect) {
+                r.status = push_status::overflow;
+                return r;
+            }
+            bytes_ -= victim.bytes->size();
+            count_drop(victim.bytes);
+            forget_latest(victim);
+            data_.pop_front();
+            ++r.dropped;
+            pop_dead_front();
+        }
+        if (!fits(size)) {
+            // Control frames fill the queue: this message goes, counted in a gap.
+            count_drop(bytes);
+            ++r.dropped;
+            r.status = push_status::dropped;
+            r.wake = wake_consumer();
+            return r;
+        }
+    }
+    entry e{next_order_++, std::move(bytes), cls, policy};
+    if (policy == slow_policy::keep_latest) {
+        std::string_view channel = channel_of(e.bytes);
+        if (!channel.empty()) {
+            // Re-insert so that the key views this entry's buffer, which
+            // lives exactly as long as the mapping does.
+            latest_.erase(channel);
+            latest_.emplace(channel, e.order);
+        }
+    }
+    bytes_ += size;
+    data_.push_back(std::move(e));
+    r.status = r.dropped > 0 ? push_status::queued_dropped : push_status::queued;
+    r.wake = wake_consumer();
+    return r;
+}
+
+bool outbox::close(shared_bytes farewell, bool discard_data) {
+    std::lock_guard lock(mu_);
+    if (closing_) return false;
+    closing_ = true;
+    if (discard_data) {
+        latest_.clear();
+        for (const entry& e : data_)
+            if (e.bytes) bytes_ -= e.bytes->size();
+        data_.clear();
+        dead_ = 0;
+        gaps_.clear();
+    }
+    if (farewell) {
+        frame f;
+        std::size_t consumed = 0;
+        if (!decode(*farewell, f, consumed) &&
+            (f.kind == frame_kind::goodbye || f.kind == frame_kind::redirect))
+            close_code_ = f.code;
+        bytes_ += farewell->size();
+        control_.push_back(entry{next_order_++, std::move(farewell), frame_class::control,
+                                 slow_policy::drop_oldest});
+    }
+    return wake_consumer();
+}
+
+void outbox::take(outbox_batch& out) {
+    out.clear();
+    std::lock_guard lock(mu_);
+    auto add = [&out](shared_bytes b) {
+        out.bytes += b->size();
+        out.frames.push_back(std::move(b));
+    };
+    for (const auto& [channel, g] : gaps_) {
+        frame f;
+        f.kind = frame_kind::gap;
+        f.name = channel;
+        f.epoch = g.epoch;
+        f.seq = g.first_seq;
+        f.count = g.count;
+        if (shared_bytes b = encode_shared(f)) add(std::move(b));
+        ++out.gaps;
+    }
+    gaps_.clear();
+
+    while (out.bytes < limits_.batch_bytes || out.frames.empty()) {
+        pop_dead_front();
+        const bool has_control = !control_.empty();
+        const bool has_data = !data_.empty();
+        if (!has_control && !has_data) break;
+        const bool from_control = has_control && (!has_data || control_.front().order < data_.front().order);
+        std::deque<entry>& q = from_control ? control_ : data_;
+        entry& e = q.front();
+        const std::uint64_t size = e.bytes->size();
+        if (!out.frames.empty() && out.bytes + size > limits_.batch_bytes) break;
+        bytes_ -= size;
+        forget_latest(e);
+        add(std::move(e.bytes));
+        q.pop_front();
+    }
+    pop_dead_front();
+
+    const bool empty = control_.empty() && data_.empty();
+    if (out.frames.empty() && !closing_) scheduled_ = false;
+    out.close = closing_ && empty;
+}
+
+std::uint64_t outbox::queued_bytes() const {
+    std::lock_guard lock(mu_);
+    return bytes_;
+}
+
+std::uint64_t outbox::dropped_total() const {
+    std::lock_guard lock(mu_);
+    return dropped_total_;
+}
+
+std::uint16_t outbox::close_code() const {
+    std::lock_guard lock(mu_);
+    return close_code_;
+}
+
+bool outbox::closing() const {
+    std::lock_guard lock(mu_);
+    return closing_;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,146 @@
+// A connection's outgoing queue, bounded in bytes, shared between the routing
+// core (the producer) and the connection's transport (the consumer), with the
+// slow-consumer policy applied when it is full. Socket-free; a small mutex
+// guards it and nothing blocks or does I/O while holding it.
+//
+// Two kinds of entries:
+//   - control frames (acks, errors, responses, stream items, direct messages,
+//     broadcasts, ...) are never dropped: they may fill the queue up to hard_max_bytes; past
+//     that the connection is beyond saving (push says overflow and the core
+//     closes it with slow_consumer);
+//   - channel messages are subject to max_bytes and the subscription's policy:
+//       drop_oldest  drop the oldest queued messages until the new one fits;
+//       keep_latest  first drop the queued message of the same channel, then
+//                    as drop_oldest;
+//       disconnect   push says overflow: the core closes the connection with
+//                    slow_consumer. A queued frame whose policy is disconnect
+//                    is never dropped either: reaching it also means overflow.
+//     Every dropped channel message is counted per channel, and the next
+//     batch the consumer takes starts with one gap frame per channel
+//     {epoch, first missed seq, count}.
+//
+// Wake protocol: push and close return wake = true when the consumer is idle
+// and must be told (the core posts to the transport's executor then). The
+// consumer calls take() until it returns an empty batch; from then on the
+// next push wakes it again. So at most one wake-up is in flight and a busy
+// consumer is never woken.
+//
+// Memory bound per connection: hard_max_bytes in total, plus the batch being written (at most batch_bytes or one frame).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hyperstreams/frame.hpp"
+#include "shared_bytes.hpp"
+
+namespace hyperstreams::router {
+
+enum class frame_class : std::uint8_t {
+    control,  // never dropped
+    message,  // a channel message: dropped with a per-channel gap
+};
+
+enum class push_status : std::uint8_t {
+    queued,          // accepted, nothing dropped
+    queued_dropped,  // accepted after older messages were dropped
+    dropped,         // this frame was dropped (and counted in a gap)
+    overflow,        // the connection must be closed with slow_consumer
+    closed,          // the outbox is closing: nothing more is accepted
+};
+
+struct push_result {
+    push_status status = push_status::queued;
+    bool wake = false;
+    std::uint32_t dropped = 0;  // messages dropped by this push, this one included
+};
+
+struct outbox_limits {
+    std::uint64_t max_bytes = 4u << 20;
+    std::uint64_t hard_max_bytes = 8u << 20;
+    std::uint64_t batch_bytes = 256u << 10;
+};
+
+struct outbox_batch {
+    std::vector<shared_bytes> frames;
+    std::uint64_t bytes = 0;
+    std::uint32_t gaps = 0;  // gap frames at the start of `frames`
+    bool close = false;      // the outbox is closing and this was the last of it
+    void clear() {
+        frames.clear();
+        bytes = 0;
+        gaps = 0;
+        close = false;
+    }
+};
+
+class outbox {
+public:
+    explicit outbox(outbox_limits limits) : limits_(limits) {}
+
+    // `policy` must not be router_default (the core resolves it). Frames of
+    // class message must be encoded message frames.
+    push_result push(shared_bytes bytes, frame_class cls = frame_class::control,
+                     slow_policy policy = slow_policy::drop_oldest);
+
+    // Queues `farewell` (may be null) past every limit and asks the consumer
+    // to close once it has sent what is queued. With `discard_data`, queued
+    // data frames are dropped first (a slow consumer is not flushed).
+    // Returns true when the consumer must be woken.
+    bool close(shared_bytes farewell, bool discard_data);
+
+    // Consumer side: replaces `out` with the next batch: pending gap frames,
+    // then queued frames in order, up to batch_bytes (at least one frame).
+    // An empty batch without `close` means the queue is empty and idle.
+    void take(outbox_batch& out);
+
+    // The code of the farewell given to close(): goodbye or redirect code, 0 if none.
+    std::uint16_t close_code() const;
+
+    std::uint64_t queued_bytes() const;
+    std::uint64_t dropped_total() const;
+    bool closing() const;
+
+private:
+    struct entry {
+        std::uint64_t order = 0;
+        shared_bytes bytes;  // null: a dropped entry still in the deque (keep_latest)
+        frame_class cls = frame_class::control;
+        slow_policy policy = slow_policy::drop_oldest;
+    };
+    struct gap_info {
+        std::uint32_t epoch = 0;
+        std::uint64_t first_seq = 0;
+        std::uint32_t count = 0;
+    };
+
+    bool fits(std::uint64_t size) const noexcept { return bytes_ + size <= limits_.max_bytes; }
+    void count_drop(const shared_bytes& bytes);
+    void forget_latest(const entry& e);
+    bool drop_same_channel(std::string_view channel);
+    void pop_dead_front();
+    void compact();
+    bool wake_consumer();
+
+    const outbox_limits limits_;
+    mutable std::mutex mu_;
+    std::deque<entry> control_;
+    std::deque<entry> data_;
+    std::uint64_t next_order_ = 0;
+    std::uint64_t bytes_ = 0;
+    std::size_t dead_ = 0;  // dropped entries still in data_
+    std::unordered_map<std::string_view, std::uint64_t> latest_;  // keep_latest: channel -> order
+    std::map<std::string, gap_info, std::less<>> gaps_;
+    std::uint64_t dropped_total_ = 0;
+    bool scheduled_ = false;
+    bool closing_ = false;
+    std::uint16_t close_code_ = 0;
+};
+
+}  // namespace hyperstreams::router

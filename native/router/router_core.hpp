@@ -1,0 +1,151 @@
+// The routing core: every connection's protocol state, subscriptions,
+// channels and their history, the service registry and the calls in flight.
+// Transport-agnostic and socket-free: transports hand it bytes, it hands
+// encoded frames to each connection's outbox and wakes the transport.
+//
+// Concurrency: the core is single-threaded. Every method runs on one thread
+// (core_runner's io_context); transports post to it and never touch its
+// state. So the routing tables need no locks, and the order in which a
+// publisher's batches arrive is the order in which their messages get their
+// sequence numbers and enter each subscriber's outbox: order per publisher
+// and channel holds. The hand-off back to the transports is the outbox (one
+// small mutex per connection) plus one post per wake-up. Fan-out encodes a
+// message once and every recipient's outbox holds the same buffer.
+//
+// To shard later: the channels and the topic tree partition by channel, the
+// registry and calls by service; each shard would be one such thread, with
+// connections posting to the shard that owns the name.
+//
+// Time is passed in (`now`), never read, so tests drive it; the runner arms
+// one timer at next_deadline() and calls tick().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "authorizer.hpp"
+#include "call_table.hpp"
+#include "channel_store.hpp"
+#include "config.hpp"
+#include "connection.hpp"
+#include "metrics.hpp"
+#include "service_registry.hpp"
+#include "topic_tree.hpp"
+
+namespace hyperstreams::router {
+
+struct connection_init {
+    connection_id id = 0;
+    transport_kind transport = transport_kind::websocket;
+    std::string remote;
+    std::weak_ptr<link> session;
+    std::shared_ptr<outbox> out;
+};
+
+// The outbox bounds the configuration gives every connection.
+outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
+
+class router_core {
+public:
+    router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
+                std::string router_id);
+    ~router_core();
+    router_core(const router_core&) = delete;
+    router_core& operator=(const router_core&) = delete;
+
+    // A transport accepted a connection. It must send hello within the
+    // handshake timeout.
+    void open(connection_init init, time_point now);
+    // One transport message (a batch of frames) from connection `id`.
+    void receive(connection_id id, bytes_view batch, time_point now);
+    // The transport lost the connection (peer closed, I/O error).
+    void closed(connection_id id, time_point now);
+
+    // Deadlines, heartbeats, handshake timeouts and drain progress.
+    void tick(time_point now);
+    time_point next_deadline() const;
+
+    // Drain: refuse new connections and calls, let calls in flight finish up
+    // to drain.timeout_ms, fail the rest with going_away, then send every
+    // client a goodbye (or the configured redirect) and close.
+    void begin_drain(time_point now);
+    // Stops waiting for calls in flight (a second signal).
+    void hurry_drain(time_point now);
+    bool draining() const noexcept { return draining_; }
+    // Drain finished: every connection was told and closed.
+    bool drained() const noexcept { return drain_done_ && connections_.empty(); }
+
+    // The JSON admin view: connections, channels, services, calls.
+    std::string status_json(time_point now) const;
+
+    std::size_t connection_count() const noexcept { return connections_.size(); }
+    const std::string& router_id() const noexcept { return router_id_; }
+    std::uint32_t epoch() const noexcept { return channels_.epoch(); }
+
+private:
+    connection* find(connection_id id);
+    void dispatch(connection& c, const frame& f, time_point now);
+    void on_hello(connection& c, const frame& f, time_point now);
+    void on_subscribe(connection& c, const frame& f);
+    void on_unsubscribe(connection& c, const frame& f);
+    void on_publish(connection& c, const frame& f);
+    void on_call(connection& c, const frame& f, time_point now);
+    void on_backend_reply(connection& c, const frame& f, time_point now);
+    void on_stream_credit(connection& c, const frame& f);
+    void on_cancel(connection& c, const frame& f, time_point now);
+    void on_direct(connection& c, const frame& f);
+    void on_broadcast(connection& c, const frame& f);
+    void on_discover(connection& c, const frame& f);
+    void on_register(connection& c, const frame& f);
+    void on_unregister(connection& c, const frame& f);
+    void on_token_refresh(connection& c, const frame& f);
+
+    // Outgoing.
+    void deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy);
+    void send(connection& c, const frame& f);
+    void send_error(connection& c, std::uint32_t id, errc code, std::string_view text);
+    void send_ack(connection& c, std::uint32_t id, std::uint32_t epoch = 0, std::uint64_t seq = 0);
+    void wake(connection& c);
+
+    // Ends a connection: an optional goodbye (code != 0), then the outbox is
+    // closed and the connection is removed from every table at the next reap().
+    void close(connection& c, errc code, std::string_view reason, bool discard_data);
+    void close_with(connection& c, shared_bytes farewell, errc code, std::string_view reason,
+                    bool discard_data);
+    void reap(time_point now);
+    void remove(connection& c, time_point now);
+    void finish_call(const call& k, time_point now);
+    void fail_call(const call& k, errc code, std::string_view text, bool tell_backend, time_point now);
+    void check_drain(time_point now);
+    void heartbeat_scan(time_point now);
+
+    principal who(const connection& c) const;
+    slow_policy resolve(slow_policy p) const noexcept;
+
+    const router_config cfg_;
+    authorizer& auth_;
+    metrics& metrics_;
+    std::string router_id_;
+    std::mt19937_64 rng_;
+
+    std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
+    std::unordered_map<std::string, connection_id> addresses_;
+    std::vector<connection_id> doomed_;
+    topic_tree topics_;
+    channel_store channels_;
+    service_registry services_;
+    call_table calls_;
+    std::vector<topic_tree::match> match_scratch_;
+
+    time_point next_scan_{};
+    bool draining_ = false;
+    bool drain_done_ = false;
+    time_point drain_deadline_{};
+};
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,174 @@
+#include "server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include "authorizer.hpp"
+#include "core_runner.hpp"
+#include "http_context.hpp"
+#include "listener.hpp"
+#include "log.hpp"
+#include "zmq_transport.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+
+// Time the goodbyes get to leave once the core is drained.
+constexpr auto flush_bound = std::chrono::seconds(2);
+
+std::string generated_router_id(std::uint32_t random) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "r%08x", random);
+    return buf;
+}
+
+class worker_pool {
+public:
+    explicit worker_pool(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            contexts_.push_back(std::make_unique<asio::io_context>(1));
+            guards_.emplace_back(asio::make_work_guard(*contexts_.back()));
+        }
+    }
+    ~worker_pool() { stop(); }
+
+    std::vector<asio::io_context*> contexts() const {
+        std::vector<asio::io_context*> out;
+        for (const auto& c : contexts_) out.push_back(c.get());
+        return out;
+    }
+    void start() {
+        for (auto& c : contexts_) {
+            threads_.emplace_back([ioc = c.get()] {
+                for (;;) {
+                    try {
+                        ioc->run();
+                        return;
+                    } catch (const std::exception& e) {
+                        // A handler threw: log and keep serving the others.
+                        HS_LOG(error, "worker.exception").kv("what", e.what());
+                    }
+                }
+            });
+        }
+    }
+    void stop() {
+        guards_.clear();
+        for (auto& c : contexts_) c->stop();
+        for (auto& t : threads_) t.join();
+        threads_.clear();
+    }
+
+private:
+    std::vector<std::unique_ptr<asio::io_context>> contexts_;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+int run_server(const router_config& cfg) {
+    log::configure(cfg.log_level, cfg.log_format);
+    std::random_device rd;
+    std::uint32_t epoch = 0;
+    while (epoch == 0) epoch = rd();
+    const std::string router_id = cfg.router_id.empty() ? generated_router_id(rd()) : cfg.router_id;
+
+    metrics stats;
+    allow_all auth;
+    core_runner core(cfg, auth, stats, epoch, router_id);
+    const std::size_t threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    worker_pool workers(threads);
+
+    auto ctx = std::make_shared<http_context>(cfg, stats, core);
+    if (!cfg.web.empty()) {
+        std::error_code ec;
+        ctx->web_root = std::filesystem::canonical(cfg.web, ec);
+        if (ec || !std::filesystem::is_directory(ctx->web_root)) {
+            HS_LOG(error, "router.bad_web_dir").kv("web", cfg.web);
+            std::fprintf(stderr, "hyperstreams-router: web: '%s' is not a directory\n", cfg.web.c_str());
+            return 1;
+        }
+    }
+
+    listener http(workers.contexts(), ctx);
+    zmq_transport backends(cfg, stats, core);
+    std::string http_address;
+    std::string backend_endpoint;
+    try {
+        std::string host;
+        std::uint16_t port = 0;
+        split_host_port(cfg.listen, host, port);
+        http_address = http.bind(host, port);
+        backend_endpoint = backends.bind(cfg.backend);
+    } catch (const std::exception& e) {
+        HS_LOG(error, "router.bind_failed").kv("what", e.what());
+        std::fprintf(stderr, "hyperstreams-router: %s\n", e.what());
+        return 1;
+    }
+
+    core.start();
+    backends.start();
+    workers.start();
+    http.start();
+
+    HS_LOG(info, "router.ready").kv("router_id", router_id).kv("epoch", std::uint64_t{epoch})
+        .kv("http", http_address).kv("backend", backend_endpoint).kv("threads", threads);
+    std::printf("hyperstreams-router ready http=%s ws=ws://%s%s backend=%s\n", http_address.c_str(),
+                http_address.c_str(), cfg.ws_path.c_str(), backend_endpoint.c_str());
+    std::fflush(stdout);
+
+    asio::io_context main_ioc(1);
+    asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
+    asio::steady_timer flush_timer(main_ioc);
+    time_point flush_until{};
+
+    std::function<void()> wait_for_flush = [&] {
+        const bool flushed = ctx->ws_sessions.load() == 0 && backends.peer_count() == 0;
+        if (flushed || steady_clock::now() >= flush_until) {
+            HS_LOG(info, "router.stopped").kv("flushed", flushed);
+            main_ioc.stop();
+            return;
+        }
+        flush_timer.expires_after(std::chrono::milliseconds(20));
+        flush_timer.async_wait([&](error_code) { wait_for_flush(); });
+    };
+    auto on_drained = [&] {
+        asio::post(main_ioc, [&] {
+            flush_until = steady_clock::now() + flush_bound;
+            wait_for_flush();
+        });
+    };
+    std::function<void(error_code, int)> on_signal = [&](error_code ec, int signo) {
+        if (ec) return;
+        if (!ctx->draining.exchange(true)) {
+            HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain");
+            http.stop();
+            core.drain(on_drained);
+        } else {
+            HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "hurry");
+            core.drain({});
+        }
+        signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
+    main_ioc.run();
+
+    workers.stop();
+    backends.stop(std::chrono::milliseconds(500));
+    core.stop();
+    return 0;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,16 @@
+// The whole router process: the routing core's thread, the worker threads
+// with their io_contexts (HTTP/WebSocket), the ZeroMQ thread, and the signal
+// handling that drains it all on SIGTERM/SIGINT.
+#pragma once
+
+#include "config.hpp"
+
+namespace hyperstreams::router {
+
+// Binds both endpoints, prints one line on stdout naming them
+//   hyperstreams-router ready http=127.0.0.1:7070 ws=ws://127.0.0.1:7070/ws backend=tcp://127.0.0.1:7071
+// and runs until a signal drains it. Returns the process exit code: 0 after
+// a drain, 1 when an endpoint cannot be bound.
+int run_server(const router_config& cfg);
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,58 @@
+// Subscription matching, socket-free (uWebSockets' TopicTree idea): a trie of
+// pattern tokens in which "*" and ">" are children like any other token.
+// Matching a channel walks the exact token, "*" and ">" branches, so its cost
+// grows with the channel's depth and the matching subscriptions, not with the
+// number of patterns.
+//
+// Subscribers are opaque 64-bit ids; every subscription carries a small tag
+// (the router keeps the slow-consumer policy in it).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hyperstreams::router {
+
+class topic_tree {
+public:
+    using subscriber_id = std::uint64_t;
+
+    struct match {
+        subscriber_id subscriber;
+        std::uint8_t tag;
+    };
+
+    topic_tree();
+    ~topic_tree();
+    topic_tree(const topic_tree&) = delete;
+    topic_tree& operator=(const topic_tree&) = delete;
+
+    // `pattern` must be valid (names.hpp). Returns false when the subscriber
+    // already had this pattern; its tag is updated then.
+    bool subscribe(subscriber_id who, std::string_view pattern, std::uint8_t tag);
+    // Returns false when the subscriber did not have this pattern.
+    bool unsubscribe(subscriber_id who, std::string_view pattern);
+
+    // Every subscriber with at least one pattern matching `channel` (a valid
+    // channel), once, in ascending id order. When several of its patterns
+    // match, the tag is that of the most specific one (exact tokens before
+    // "*" before ">", left to right).
+    void collect(std::string_view channel, std::vector<match>& out) const;
+
+    std::size_t subscription_count() const noexcept { return subscriptions_; }
+
+private:
+    struct node;
+    node* find_node(std::string_view pattern) const;
+    void prune(std::string_view pattern);
+
+    std::unique_ptr<node> root_;
+    std::size_t subscriptions_ = 0;
+};
+
+}  // namespace hyperstreams::router

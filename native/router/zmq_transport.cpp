@@ -1,0 +1,402 @@
+#include "zmq_transport.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "log.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+constexpr int max_receives_per_poll = 256;
+constexpr auto stalled_retry = std::chrono::milliseconds(5);
+constexpr auto idle_poll = std::chrono::milliseconds(200);
+// After a disconnect, libzmq may take a moment to drop the pipe: probe again.
+constexpr std::chrono::milliseconds probe_delays[] = {std::chrono::milliseconds(0),
+                                                      std::chrono::milliseconds(50),
+                                                      std::chrono::milliseconds(250)};
+
+std::string hex(const std::string& bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+}  // namespace
+
+struct zmq_transport::impl {
+    // One backend connection: a routing id, its outbox, and a message the
+    // socket would not take yet (its pipe is at the high-water mark).
+    struct peer final : link {
+        peer(impl& o, connection_id i, std::string rid, std::shared_ptr<outbox> q)
+            : owner(o), id(i), routing_id(std::move(rid)), out(std::move(q)) {}
+        void wake() override { owner.mark_ready(id); }
+
+        impl& owner;
+        const connection_id id;
+        const std::string routing_id;
+        const std::shared_ptr<outbox> out;
+        std::optional<zmq::message_t> stalled;
+        bool greeted = false;  // sent at least one message
+    };
+
+    impl(const router_config& c, metrics& m, core_runner& r)
+        : cfg(c),
+          stats(m),
+          core(r),
+          socket(ctx, zmq::socket_type::router),
+          monitor(ctx, zmq::socket_type::pair),
+          wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+        if (wake_fd < 0) throw std::runtime_error("backend: eventfd failed");
+        gate = std::make_shared<inbound_gate>(8 * std::size_t{c.max_message_bytes}, [this] { signal(); });
+    }
+
+    ~impl() {
+        if (wake_fd >= 0) ::close(wake_fd);
+    }
+
+    void signal() {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const auto n = ::write(wake_fd, &one, sizeof one);
+    }
+
+    void mark_ready(connection_id id) {
+        bool first = false;
+        {
+            std::lock_guard lock(ready_mu);
+            first = ready.empty();
+            ready.push_back(id);
+        }
+        if (first) signal();
+    }
+
+    void run() {
+        zmq::pollitem_t items[3] = {
+            {socket.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, wake_fd, ZMQ_POLLIN, 0},
+            {monitor.handle(), 0, ZMQ_POLLIN, 0},
+        };
+        while (!stopping.load(std::memory_order_acquire)) {
+            const bool may_read = gate->may_read();
+            items[0].events = may_read ? ZMQ_POLLIN : 0;
+            auto timeout = idle_poll;
+            if (!stalled_peers.empty()) timeout = stalled_retry;
+            if (!probe_times.empty()) {
+                const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    probe_times.front() - steady_clock::now());
+                timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
+            }
+            try {
+                zmq::poll(items, 3, timeout);
+            } catch (const zmq::error_t& e) {
+                if (e.num() == EINTR) continue;
+                if (e.num() == ETERM) return;
+                throw;
+            }
+            if (items[1].revents & ZMQ_POLLIN) {
+                std::uint64_t value = 0;
+                [[maybe_unused]] const auto n = ::read(wake_fd, &value, sizeof value);
+            }
+            if (items[2].revents & ZMQ_POLLIN) read_monitor();
+            if (may_read && (items[0].revents & ZMQ_POLLIN)) receive_some();
+            flush_ready();
+            retry_stalled();
+            run_probes();
+        }
+    }
+
+    void receive_some() {
+        for (int i = 0; i < max_receives_per_poll && gate->may_read(); ++i) {
+            zmq::message_t rid;
+            if (!socket.recv(rid, zmq::recv_flags::dontwait)) return;
+            const std::string routing_id = rid.to_string();
+            // A DEALER sends one part per message; should one send several,
+            // each part is taken as a batch of its own, in order.
+            bool more = rid.more();
+            while (more) {
+                zmq::message_t body;
+                if (!socket.recv(body, zmq::recv_flags::dontwait)) break;
+                more = body.more();
+                handle(routing_id, body);
+            }
+        }
+    }
+
+    void handle(const std::string& rid, zmq::message_t& body) {
+        auto& m = stats.of(transport_kind::zeromq);
+        m.messages_in.fetch_add(1, std::memory_order_relaxed);
+        m.bytes_in.fetch_add(body.size(), std::memory_order_relaxed);
+        const auto* data = static_cast<const std::uint8_t*>(body.data());
+        const bool is_hello = body.size() >= 2 && data[1] == static_cast<std::uint8_t>(frame_kind::hello);
+
+        auto it = by_rid.find(rid);
+        if (it != by_rid.end() && is_hello && it->second->greeted) {
+            // The backend reconnected under the same routing id: a new session.
+            const connection_id old = it->second->id;
+            drop_peer(old);
+            core.closed(old);
+            it = by_rid.end();
+        }
+        if (it == by_rid.end()) {
+            auto p = std::make_shared<peer>(*this, next_connection_id(), rid,
+                                            std::make_shared<outbox>(outbox_limits_of(cfg)));
+            connection_init init;
+            init.id = p->id;
+            init.transport = transport_kind::zeromq;
+            try {
+                const char* address = body.gets("Peer-Address");
+                init.remote = std::string(address ? address : "") + " id=" + hex(rid);
+            } catch (const zmq::error_t&) {
+                init.remote = "id=" + hex(rid);
+            }
+            init.session = p;
+            init.out = p->out;
+            by_id.emplace(p->id, p);
+            it = by_rid.emplace(rid, p).first;
+            peers.store(by_id.size(), std::memory_order_relaxed);
+            core.open(std::move(init));
+        }
+        it->second->greeted = true;
+        std::vector<std::uint8_t> copy(data, data + body.size());
+        gate->add(copy.size());
+        core.receive(it->second->id, std::move(copy), gate);
+    }
+
+    void flush_ready() {
+        std::vector<connection_id> ids;
+        {
+            std::lock_guard lock(ready_mu);
+            ids.swap(ready);
+        }
+        for (connection_id id : ids) flush(id);
+    }
+
+    void retry_stalled() {
+        if (stalled_peers.empty()) return;
+        std::vector<connection_id> ids(stalled_peers.begin(), stalled_peers.end());
+        stalled_peers.clear();
+        for (connection_id id : ids) flush(id);
+    }
+
+    // Sends what the peer's outbox holds, one coalesced message per batch,
+    // until it is empty or the socket pushes back.
+    void flush(connection_id id) {
+        auto found = by_id.find(id);
+        if (found == by_id.end()) return;
+        std::shared_ptr<peer> p = found->second;
+        for (;;) {
+            if (p->stalled) {
+                switch (send(*p, *p->stalled)) {
+                    case send_outcome::sent: p->stalled.reset(); break;
+                    case send_outcome::full: stalled_peers.insert(id); return;
+                    case send_outcome::gone: return lost(*p);
+                }
+                if (closing_after_stall.erase(id)) return drop_peer(id);
+            }
+            p->out->take(batch);
+            if (batch.frames.empty()) {
+                if (batch.close) drop_peer(id);
+                return;
+            }
+            zmq::message_t msg(batch.bytes);
+            auto* dst = static_cast<std::uint8_t*>(msg.data());
+            for (const shared_bytes& f : batch.frames) {
+                std::memcpy(dst, f->data(), f->size());
+                dst += f->size();
+            }
+            auto& m = stats.of(transport_kind::zeromq);
+            m.frames_out.fetch_add(batch.frames.size(), std::memory_order_relaxed);
+            m.gaps.fetch_add(batch.gaps, std::memory_order_relaxed);
+            const bool close_after = batch.close;
+            switch (send(*p, msg)) {
+                case send_outcome::sent: break;
+                case send_outcome::full:
+                    p->stalled.emplace(std::move(msg));
+                    stalled_peers.insert(id);
+                    if (close_after) closing_after_stall.insert(id);
+                    return;
+                case send_outcome::gone: return lost(*p);
+            }
+            if (close_after) return drop_peer(id);
+        }
+    }
+
+    enum class send_outcome : std::uint8_t { sent, full, gone };
+
+    send_outcome send(peer& p, zmq::message_t& body) {
+        try {
+            zmq::message_t rid(p.routing_id.data(), p.routing_id.size());
+            if (!socket.send(rid, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return send_outcome::full;
+            const std::size_t size = body.size();
+            // The routing part went through, so the pipe takes the body.
+            (void)socket.send(body, zmq::send_flags::dontwait);
+            auto& m = stats.of(transport_kind::zeromq);
+            m.messages_out.fetch_add(1, std::memory_order_relaxed);
+            m.bytes_out.fetch_add(size, std::memory_order_relaxed);
+            return send_outcome::sent;
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EHOSTUNREACH) return send_outcome::gone;
+            HS_LOG(warn, "zmq.send_failed").kv("conn", p.id).kv("error", e.what());
+            return send_outcome::gone;
+        }
+    }
+
+    // libzmq no longer knows the peer: the backend is gone.
+    void lost(peer& p) {
+        const connection_id id = p.id;
+        HS_LOG(info, "zmq.peer_gone").kv("conn", id);
+        drop_peer(id);
+        core.closed(id);
+    }
+
+    void drop_peer(connection_id id) {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) return;
+        auto r = by_rid.find(it->second->routing_id);
+        if (r != by_rid.end() && r->second->id == id) by_rid.erase(r);
+        by_id.erase(it);
+        stalled_peers.erase(id);
+        closing_after_stall.erase(id);
+        peers.store(by_id.size(), std::memory_order_relaxed);
+    }
+
+    void read_monitor() {
+        for (;;) {
+            zmq::message_t event;
+            if (!monitor.recv(event, zmq::recv_flags::dontwait)) return;
+            std::uint16_t kind = 0;
+            if (event.size() >= 2) std::memcpy(&kind, event.data(), 2);
+            while (event.more()) {
+                zmq::message_t rest;
+                if (!monitor.recv(rest, zmq::recv_flags::dontwait)) break;
+                event.swap(rest);
+            }
+            if (kind & ZMQ_EVENT_DISCONNECTED) {
+                const auto now = steady_clock::now();
+                probe_times.clear();
+                for (auto d : probe_delays) probe_times.push_back(now + d);
+            }
+        }
+    }
+
+    // A ping to every backend: the send fails for the ones that left.
+    void run_probes() {
+        if (probe_times.empty() || steady_clock::now() < probe_times.front()) return;
+        probe_times.erase(probe_times.begin());
+        frame ping;
+        ping.kind = frame_kind::ping;
+        std::vector<std::uint8_t> bytes;
+        (void)append(bytes, ping);
+        std::vector<connection_id> ids;
+        for (const auto& [id, p] : by_id)
+            if (!p->stalled) ids.push_back(id);
+        for (connection_id id : ids) {
+            auto it = by_id.find(id);
+            if (it == by_id.end()) continue;
+            zmq::message_t msg(bytes.data(), bytes.size());
+            if (send(*it->second, msg) == send_outcome::gone) lost(*it->second);
+        }
+    }
+
+    const router_config& cfg;
+    metrics& stats;
+    core_runner& core;
+    zmq::context_t ctx{1};
+    zmq::socket_t socket;
+    zmq::socket_t monitor;
+    int wake_fd = -1;
+    std::shared_ptr<inbound_gate> gate;
+    std::thread thread;
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> peers{0};
+
+    std::mutex ready_mu;
+    std::vector<connection_id> ready;
+
+    // Owned by the socket's thread.
+    std::unordered_map<std::string, std::shared_ptr<peer>> by_rid;
+    std::unordered_map<connection_id, std::shared_ptr<peer>> by_id;
+    std::set<connection_id> stalled_peers;
+    std::set<connection_id> closing_after_stall;
+    std::vector<time_point> probe_times;
+    outbox_batch batch;
+};
+
+zmq_transport::zmq_transport(const router_config& cfg, metrics& m, core_runner& core)
+    : impl_(std::make_unique<impl>(cfg, m, core)) {}
+
+zmq_transport::~zmq_transport() { stop(std::chrono::milliseconds(0)); }
+
+std::string zmq_transport::bind(const std::string& endpoint) {
+    zmq::socket_t& s = impl_->socket;
+    const router_config& cfg = impl_->cfg;
+    std::string where = endpoint;
+    // "tcp://host:0" asks for any free port, as "tcp://host:*" does.
+    if (where.rfind("tcp://", 0) == 0 && where.size() > 2 && where.compare(where.size() - 2, 2, ":0") == 0)
+        where.replace(where.size() - 1, 1, "*");
+    try {
+        s.set(zmq::sockopt::router_mandatory, 1);
+        s.set(zmq::sockopt::router_handover, 1);
+        s.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(cfg.max_message_bytes));
+        s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_interval_ms));
+        s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout_ms));
+        s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(std::min<std::uint32_t>(cfg.heartbeat_timeout_ms, 6553500)));
+        s.set(zmq::sockopt::sndhwm, 10000);
+        s.set(zmq::sockopt::rcvhwm, 10000);
+        s.set(zmq::sockopt::linger, 0);
+        s.bind(where);
+        const std::string monitor = "inproc://hyperstreams-router-monitor-" +
+                                    std::to_string(reinterpret_cast<std::uintptr_t>(impl_.get()));
+        if (zmq_socket_monitor(s.handle(), monitor.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) throw zmq::error_t();
+        impl_->monitor.connect(monitor);
+        return s.get(zmq::sockopt::last_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("backend: cannot bind " + endpoint + ": " + e.what());
+    }
+}
+
+void zmq_transport::start() {
+    impl_->thread = std::thread([this] {
+        try {
+            impl_->run();
+        } catch (const std::exception& e) {
+            HS_LOG(error, "zmq.crash").kv("what", e.what());
+            std::abort();
+        }
+    });
+}
+
+void zmq_transport::stop(std::chrono::milliseconds linger) {
+    if (!impl_->thread.joinable()) return;
+    impl_->stopping.store(true, std::memory_order_release);
+    impl_->signal();
+    impl_->thread.join();
+    // What libzmq still holds for the backends (the goodbyes) gets `linger`.
+    impl_->socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    impl_->monitor.close();
+    impl_->socket.close();
+    impl_->ctx.close();
+}
+
+std::size_t zmq_transport::peer_count() const { return impl_->peers.load(std::memory_order_relaxed); }
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,52 @@
+// The ZeroMQ ROUTER endpoint for backends. Backends connect with DEALER
+// sockets; every ZeroMQ message is [routing id][one batch of frames] (a
+// DEALER sends and receives one part: the batch).
+//
+// The ROUTER socket lives on one dedicated thread that polls it together
+// with an eventfd: the core wakes that thread when a backend's outbox has
+// frames, and the thread coalesces them into one message per send. A
+// routing id the router has not seen starts a new connection, which must say
+// hello first.
+//
+// A dead backend is found three ways: a send fails with EHOSTUNREACH
+// (ZMQ_ROUTER_MANDATORY: libzmq dropped the peer's pipe), a disconnect seen
+// by the socket monitor makes the router probe every backend with a ping at
+// once (the send fails for the one that left), and the protocol's heartbeat
+// timeout for a backend whose TCP connection lives on but which answers
+// nothing. ZeroMQ's own heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) close dead TCP
+// connections underneath.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config.hpp"
+#include "core_runner.hpp"
+#include "metrics.hpp"
+
+namespace hyperstreams::router {
+
+class zmq_transport {
+public:
+    zmq_transport(const router_config& cfg, metrics& m, core_runner& core);
+    ~zmq_transport();
+    zmq_transport(const zmq_transport&) = delete;
+    zmq_transport& operator=(const zmq_transport&) = delete;
+
+    // Binds the ROUTER socket; returns the bound endpoint (the real port for
+    // tcp://HOST:* or :0). Throws std::runtime_error naming the problem.
+    std::string bind(const std::string& endpoint);
+    void start();
+    // Sends what is queued for at most `linger`, then closes the socket and
+    // joins the thread.
+    void stop(std::chrono::milliseconds linger);
+    // Backends with a connection or unsent frames.
+    std::size_t peer_count() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace hyperstreams::router
