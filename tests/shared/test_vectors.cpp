@@ -303,6 +303,37 @@ TEST(VectorFiles, LoadAndCoverEveryKind) {
     }
 }
 
+// docs/PROTOCOL.md shows a worked example for every kind; each example's hex
+// line must be a golden vector, so the document cannot drift from the codec.
+TEST(VectorFiles, ProtocolExamplesAreGoldenVectorsCoveringEveryKind) {
+    std::ifstream doc(std::string(HYPERSTREAMS_VECTORS_DIR) + "/../../docs/PROTOCOL.md");
+    ASSERT_TRUE(doc) << "cannot read docs/PROTOCOL.md";
+    const std::vector<json> good = vectors_of(good_file());
+    std::array<bool, 256> shown{};
+    std::size_t examples = 0;
+    for (std::string line; std::getline(doc, line);) {
+        const bool hex_line = line.size() >= 2 * hs::header_size &&
+                              line.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!hex_line) continue;
+        ++examples;
+        const json* match = nullptr;
+        for (const json& v : good)
+            if (v["hex"] == line) match = &v;
+        ASSERT_NE(match, nullptr) << "PROTOCOL.md example is not a golden vector: " << line;
+        for (const json& f : (*match)["frames"])
+            if (auto k = kind_from_name(f["kind"].get<std::string>()))
+                shown[static_cast<std::uint8_t>(*k)] = true;
+    }
+    EXPECT_GT(examples, 0u);
+    for (std::size_t k = 0; k < shown.size(); ++k) {
+        const auto byte = static_cast<std::uint8_t>(k);
+        if (hs::is_known_kind(byte)) {
+            EXPECT_TRUE(shown[k]) << "PROTOCOL.md has no example of "
+                                  << hs::kind_name(static_cast<hs::frame_kind>(byte));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- good vectors
 
 class GoodVector : public testing::TestWithParam<json> {};
