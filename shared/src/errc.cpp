@@ -66,6 +66,7 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::wrong_role: return "wrong_role";
         case errc::already_subscribed: return "already_subscribed";
         case errc::too_many_redirects: return "too_many_redirects";
+        case errc::connection_lost: return "connection_lost";
     }
     return "unknown";
 }

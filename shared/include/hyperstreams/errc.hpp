@@ -74,6 +74,7 @@ enum class errc : std::uint16_t {
     wrong_role = 503,            // e.g. a frontend registering a service
     already_subscribed = 504,
     too_many_redirects = 505,
+    connection_lost = 506,       // the transport carrying an operation was lost: outcome unknown
 };
 
 const std::error_category& error_category() noexcept;

@@ -1,0 +1,197 @@
+// client_engine: subscriptions, per-channel sequence tracking, delivery.
+#include <algorithm>
+
+#include "client_internal.hpp"
+#include "hyperstreams/names.hpp"
+
+namespace hyperstreams {
+
+client_engine::subscription_state* client_engine::find_subscription(std::uint32_t id) noexcept {
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                           [id](const subscription_state& s) { return s.id == id; });
+    return it == subscriptions_.end() ? nullptr : &*it;
+}
+
+const client_engine::channel_state* client_engine::resume_position(
+    const subscription_state& sub) const {
+    if (!sub.exact) return nullptr;
+    auto it = channels_.find(std::string_view(sub.pattern));
+    return it != channels_.end() && it->second.seen ? &it->second : nullptr;
+}
+
+void client_engine::send_subscribe(subscription_state& sub, bool resume) {
+    frame f;
+    f.kind = frame_kind::subscribe;
+    f.id = sub.id;
+    f.name = sub.pattern;
+    f.flags = policy_flags(sub.policy);
+    const channel_state* position = resume ? resume_position(sub) : nullptr;
+    if (position) {
+        f.flags |= frame_flags::since;
+        f.epoch = position->epoch;
+        f.seq = position->seq;
+    }
+    write(f);
+    sub.in_flight = true;
+    sub.resuming = position != nullptr;
+}
+
+call_result client_engine::subscribe(std::string_view pattern, slow_policy policy) {
+    if (state_ == client_state::closed) return {0, errc::closed};
+    if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
+        return {0, errc::invalid_argument};
+    if (std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                    [pattern](const subscription_state& s) { return s.pattern == pattern; }))
+        return {0, errc::already_subscribed};
+    if (max_subscriptions_ != 0 && subscriptions_.size() >= max_subscriptions_)
+        return {0, errc::too_many_subscriptions};
+
+    subscription_state& sub = subscriptions_.emplace_back();
+    sub.id = next_id();
+    sub.pattern.assign(pattern);
+    sub.policy = policy;
+    sub.exact = pattern.find_first_of("*>") == std::string_view::npos;
+    ++subscriptions_generation_;
+    // A new subscription starts live: no `since`, even for a channel seen before.
+    if (state_ == client_state::ready) send_subscribe(sub, false);
+    return {sub.id, {}};
+}
+
+call_result client_engine::unsubscribe(std::uint32_t subscription) {
+    if (state_ == client_state::closed) return {0, errc::closed};
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                           [subscription](const subscription_state& s) { return s.id == subscription; });
+    if (it == subscriptions_.end()) return {0, errc::invalid_argument};
+    const std::string pattern = std::move(it->pattern);
+    subscriptions_.erase(it);
+    ++subscriptions_generation_;
+    prune_channels();
+
+    const std::uint32_t id = next_id();
+    if (state_ == client_state::ready) {
+        frame f;
+        f.kind = frame_kind::unsubscribe;
+        f.id = id;
+        f.name = pattern;
+        write(f);
+        pending_op& op = pending_[id];
+        op.op = operation::unsubscribe;
+        op.subscription = subscription;
+    } else {
+        // No router holds it: the next welcome simply does not restore it.
+        client_event& e = emit(event_kind::ack);
+        e.op = operation::unsubscribe;
+        e.id = id;
+        e.subscription = subscription;
+    }
+    return {id, {}};
+}
+
+// Forgets the positions of channels no subscription covers any more.
+void client_engine::prune_channels() {
+    std::erase_if(channels_, [this](const channel_map::value_type& entry) {
+        return std::none_of(subscriptions_.begin(), subscriptions_.end(),
+                            [&entry](const subscription_state& s) {
+                                return pattern_matches(s.pattern, entry.first);
+                            });
+    });
+    last_channel_ = nullptr;
+}
+
+// The tracking state of `channel`, created on first sight; nullptr (after a
+// violation, for an invalid name) when no subscription covers it.
+client_engine::channel_state* client_engine::channel_for(std::string_view channel, time_ms now) {
+    if (last_channel_ == nullptr || last_channel_->first != channel) {
+        auto it = channels_.find(channel);
+        if (it == channels_.end()) {
+            if (!is_valid_channel(channel)) {
+                violation(errc::invalid_name, "channel name", now);
+                return nullptr;
+            }
+            channel_state fresh;
+            fresh.generation = subscriptions_generation_;
+            for (const subscription_state& s : subscriptions_)
+                if (pattern_matches(s.pattern, channel)) fresh.subscribers.push_back(s.id);
+            if (fresh.subscribers.empty()) {
+                ++stats_.unmatched_messages;
+                return nullptr;
+            }
+            it = channels_.emplace(std::string(channel), std::move(fresh)).first;
+        }
+        last_channel_ = &*it;
+    }
+    channel_state& ch = last_channel_->second;
+    if (ch.generation != subscriptions_generation_) {
+        ch.generation = subscriptions_generation_;
+        ch.subscribers.clear();
+        for (const subscription_state& s : subscriptions_)
+            if (pattern_matches(s.pattern, channel)) ch.subscribers.push_back(s.id);
+    }
+    return &ch;
+}
+
+void client_engine::on_message(const frame& f, time_ms now) {
+    channel_state* ch = channel_for(f.name, now);
+    if (ch == nullptr) return;
+    if (ch->seen && ch->epoch == f.epoch) {
+        if (f.seq <= ch->seq) {
+            ++stats_.duplicates_dropped;
+            return;
+        }
+        if (f.seq - ch->seq > 1) {
+            for (std::uint32_t sub : ch->subscribers) {
+                client_event& e = emit(event_kind::gap);
+                e.subscription = sub;
+                e.name = f.name;
+                e.epoch = f.epoch;
+                e.seq = ch->seq + 1;
+                e.count = f.seq - ch->seq - 1;
+            }
+        }
+    } else if (ch->seen) {
+        for (std::uint32_t sub : ch->subscribers) {
+            client_event& e = emit(event_kind::epoch_changed);
+            e.subscription = sub;
+            e.name = f.name;
+            e.epoch = f.epoch;
+            e.seq = f.seq;
+        }
+    }
+    ch->seen = true;
+    ch->epoch = f.epoch;
+    ch->seq = f.seq;
+    for (std::uint32_t sub : ch->subscribers) {
+        client_event& e = emit(event_kind::message);
+        e.subscription = sub;
+        e.name = f.name;
+        e.payload = f.payload;
+        e.flags = f.flags;
+        e.epoch = f.epoch;
+        e.seq = f.seq;
+    }
+}
+
+void client_engine::on_gap(const frame& f, time_ms now) {
+    if (f.count == 0) {
+        violation(errc::malformed_body, "gap", now);
+        return;
+    }
+    channel_state* ch = channel_for(f.name, now);
+    if (ch == nullptr) return;
+    for (std::uint32_t sub : ch->subscribers) {
+        client_event& e = emit(event_kind::gap);
+        e.subscription = sub;
+        e.name = f.name;
+        e.epoch = f.epoch;
+        e.seq = f.seq;
+        e.count = f.count;
+    }
+    const std::uint64_t last_missed = f.seq + f.count - 1;
+    if (!ch->seen || ch->epoch != f.epoch || last_missed > ch->seq) {
+        ch->seen = true;
+        ch->epoch = f.epoch;
+        ch->seq = last_missed;
+    }
+}
+
+}  // namespace hyperstreams

@@ -1,0 +1,779 @@
+// The client engine's connection: handshake, token refresh and rejection,
+// reconnect with backoff, redirects, heartbeats, the outbox, output batching,
+// protocol violations and misuse.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "fake_router.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+// --- handshake -----------------------------------------------------------------
+
+TEST(ClientHandshake, HelloCarriesVersionsRoleNameAndToken) {
+    client_config c = test_config();
+    c.role = client_role::backend;
+    rig r(c);
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_EQ(r.router.hellos.size(), 1u);
+    const hello_body& h = r.router.hellos[0];
+    EXPECT_EQ(h.min_version, 1);
+    EXPECT_EQ(h.max_version, 1);
+    EXPECT_EQ(h.role, client_role::backend);
+    EXPECT_EQ(r.router.hello_names[0], "test-client");
+    EXPECT_EQ(r.router.hello_tokens[0], "token-1");
+    EXPECT_EQ(r.router.hello_sessions[0], "");  // nothing to resume yet
+    EXPECT_EQ(r.opened_urls, std::vector<std::string>{"ws://home"});
+}
+
+TEST(ClientHandshake, WelcomeMakesItReadyWithTheSession) {
+    rig r;
+    r.router.heartbeat_ms = 2500;
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.states(), (std::vector<client_state>{client_state::connecting,
+                                                    client_state::handshaking,
+                                                    client_state::ready}));
+    ASSERT_EQ(r.count(event_kind::welcome), 1u);
+    EXPECT_EQ(r.of(event_kind::welcome)[0].name, "s-1");
+    EXPECT_EQ(r.engine.session_id(), "s-1");
+    EXPECT_EQ(r.engine.router_id(), "router-a");
+    EXPECT_EQ(r.engine.heartbeat_ms(), 2500u);
+}
+
+TEST(ClientHandshake, ReconnectAsksToResumeThePreviousSession) {
+    rig r;
+    r.connect();
+    r.drop_transport();
+    r.advance(20000);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    ASSERT_EQ(r.router.hello_sessions.size(), 2u);
+    EXPECT_EQ(r.router.hello_sessions[1], "s-1");
+    EXPECT_EQ(r.engine.session_id(), "s-2");
+}
+
+TEST(ClientHandshake, VersionMismatchIsAnErrorAndTheEngineStaysFailed) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{error_frame(0, errc::version_mismatch, "speaks 2 only")};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    const auto errors = r.errors(operation::connection);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code, code(errc::version_mismatch));
+    EXPECT_EQ(errors[0].text, "speaks 2 only");
+    EXPECT_EQ(r.count(event_kind::close_transport), 1u);
+
+    r.advance(3600 * 1000);  // no retry, ever
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.opened_urls.size(), 1u);
+    EXPECT_EQ(r.engine.next_deadline(), no_deadline);
+}
+
+TEST(ClientHandshake, WelcomeWithAnotherVersionIsAViolation) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{welcome_frame("s", 1000, 0, 0, 2)};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::version_mismatch));
+}
+
+TEST(ClientHandshake, RejectedTokenWaitsForANewTokenInsteadOfLooping) {
+    rig r;
+    r.router.on_hello = [](const hello_body& h) {
+        if (h.token == "token-1")
+            return std::vector<wire_frame>{error_frame(0, errc::token_expired, "expired")};
+        return std::vector<wire_frame>{welcome_frame("s-9")};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::awaiting_token);
+    ASSERT_EQ(r.errors(operation::connection).size(), 1u);
+    EXPECT_EQ(r.errors(operation::connection)[0].code, code(errc::token_expired));
+
+    r.advance(3600 * 1000);
+    EXPECT_EQ(r.router.hellos.size(), 1u) << "a refused token must not be retried";
+    EXPECT_EQ(r.engine.next_deadline(), no_deadline);
+
+    const call_result refresh = r.engine.refresh_token("token-2", r.now);
+    ASSERT_FALSE(refresh.error);
+    r.pump();  // connects at once, no backoff
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    ASSERT_EQ(r.router.hello_tokens.size(), 2u);
+    EXPECT_EQ(r.router.hello_tokens[1], "token-2");
+    // The refresh is confirmed over the new connection.
+    ASSERT_EQ(r.count(event_kind::token_refreshed), 1u);
+    EXPECT_EQ(r.of(event_kind::token_refreshed)[0].id, refresh.id);
+}
+
+TEST(ClientHandshake, TokenExpiringMidSessionWaitsForANewToken) {
+    rig r;
+    r.connect();
+    r.deliver({goodbye_frame(errc::token_expired, "token expired")});
+    EXPECT_EQ(r.engine.state(), client_state::awaiting_token);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::token_expired));
+    EXPECT_EQ(r.count(event_kind::close_transport), 1u);
+}
+
+TEST(ClientHandshake, RetryableRefusalBacksOff) {
+    rig r;
+    int hellos = 0;
+    r.router.on_hello = [&hellos](const hello_body&) {
+        if (++hellos == 1)
+            return std::vector<wire_frame>{error_frame(0, errc::too_many_connections, "full")};
+        return std::vector<wire_frame>{welcome_frame()};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::too_many_connections));
+    r.advance(1000);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+}
+
+TEST(ClientHandshake, NoWelcomeInTimeClosesAndRetries) {
+    client_config c = test_config();
+    c.handshake_timeout_ms = 5000;
+    rig r(c);
+    r.router.on_hello = [](const hello_body&) { return std::vector<wire_frame>{}; };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::handshaking);
+    EXPECT_EQ(r.engine.next_deadline(), r.now + 5000);
+    r.advance(4999);
+    EXPECT_EQ(r.engine.state(), client_state::handshaking);
+    r.advance(1);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    const auto closes = r.of(event_kind::close_transport);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_EQ(closes[0].code, code(errc::handshake_timeout));
+}
+
+TEST(ClientHandshake, TransportThatNeverOpensTimesOut) {
+    client_config c = test_config();
+    c.handshake_timeout_ms = 3000;
+    rig r(c);
+    r.open = open_mode::manual;
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    const std::uint32_t first = r.transport;
+    r.advance(3000);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    EXPECT_EQ(r.of(event_kind::close_transport).at(0).id, first);
+    // The late success of that attempt changes nothing.
+    r.engine.transport_opened(first, r.now);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+}
+
+TEST(ClientHandshake, TokenRefreshOverTheOpenConnection) {
+    rig r;
+    r.connect();
+    const call_result ok = r.engine.refresh_token("token-2", r.now);
+    ASSERT_FALSE(ok.error);
+    r.pump();
+    const auto refreshes = r.sent(frame_kind::token_refresh);
+    ASSERT_EQ(refreshes.size(), 1u);
+    EXPECT_EQ(refreshes[0].payload, "token-2");
+    EXPECT_EQ(refreshes[0].id, ok.id);
+    ASSERT_EQ(r.count(event_kind::token_refreshed), 1u);
+    EXPECT_EQ(r.of(event_kind::token_refreshed)[0].id, ok.id);
+
+    // Refused refresh: an error naming the operation.
+    r.router.auto_ack = false;
+    const call_result bad = r.engine.refresh_token("forged", r.now);
+    r.pump();
+    r.deliver({error_frame(bad.id, errc::unauthorized, "bad signature")});
+    const auto errors = r.errors(operation::token_refresh);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, bad.id);
+    EXPECT_EQ(errors[0].code, code(errc::unauthorized));
+
+    // The next hello carries the latest token.
+    r.drop_transport();
+    r.advance(20000);
+    EXPECT_EQ(r.router.hello_tokens.back(), "forged");
+}
+
+// --- reconnect -----------------------------------------------------------------
+
+// The delay between a failure and the next open_transport, for `n` failures
+// in a row (every attempt is refused by the network).
+std::vector<time_ms> backoff_delays(rig& r, int n) {
+    std::vector<time_ms> delays;
+    r.open = open_mode::refuse;
+    for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(r.engine.state(), client_state::backoff);
+        const time_ms failed_at = r.now;
+        const std::size_t opens = r.open_times.size();
+        r.advance(r.engine.next_deadline() - r.now);
+        EXPECT_EQ(r.open_times.size(), opens + 1);
+        delays.push_back(r.open_times.back() - failed_at);
+    }
+    return delays;
+}
+
+TEST(ClientReconnect, StormIsBoundedWithFullJitter) {
+    rig r;
+    r.connect();
+    r.open = open_mode::refuse;
+    r.drop_transport();
+    const std::vector<time_ms> delays = backoff_delays(r, 60);
+    std::set<time_ms> distinct;
+    for (std::size_t n = 0; n < delays.size(); ++n) {
+        const time_ms cap = std::min<time_ms>(15000, time_ms{250} << std::min<std::size_t>(n, 20));
+        EXPECT_GE(delays[n], 0) << "attempt " << n;
+        EXPECT_LE(delays[n], cap) << "attempt " << n;
+        distinct.insert(delays[n]);
+    }
+    EXPECT_GT(distinct.size(), 40u) << "jitter spreads the attempts";
+    // Once capped, the delays use the whole range, not just its top.
+    time_ms low = 15000, high = 0;
+    for (std::size_t n = 10; n < delays.size(); ++n) {
+        low = std::min(low, delays[n]);
+        high = std::max(high, delays[n]);
+    }
+    EXPECT_LT(low, 5000);
+    EXPECT_GT(high, 10000);
+}
+
+TEST(ClientReconnect, StableConnectionResetsTheBackoff) {
+    rig r;
+    r.connect();
+    r.open = open_mode::refuse;
+    r.drop_transport();
+    backoff_delays(r, 12);  // the cap is now backoff_max_ms
+
+    r.open = open_mode::accept;
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    r.advance(10000);  // stable_after_ms
+    r.open = open_mode::refuse;
+    r.drop_transport();
+    for (time_ms d : backoff_delays(r, 3)) EXPECT_LE(d, 1000);
+}
+
+TEST(ClientReconnect, ShortConnectionsDoNotResetTheBackoff) {
+    client_config c = test_config();
+    c.backoff_base_ms = 1000;
+    c.backoff_max_ms = 1000000;
+    rig r(c);
+    r.connect();
+    r.open = open_mode::refuse;
+    r.drop_transport();
+    backoff_delays(r, 8);
+    // Ready for less than stable_after_ms, then lost again: the next delay
+    // still comes from a wide range (attempt 9), not from [0, base].
+    std::vector<time_ms> later;
+    for (int i = 0; i < 20; ++i) {
+        r.open = open_mode::accept;
+        r.advance(r.engine.next_deadline() - r.now);
+        ASSERT_EQ(r.engine.state(), client_state::ready);
+        r.advance(2000);
+        r.open = open_mode::refuse;
+        r.drop_transport();
+        later.push_back(r.engine.next_deadline() - r.now);
+    }
+    EXPECT_GT(*std::max_element(later.begin(), later.end()), 1000);
+}
+
+TEST(ClientReconnect, SameSeedSameDelaysOtherSeedOtherDelays) {
+    auto run = [](std::uint64_t seed) {
+        client_config c = test_config();
+        c.seed = seed;
+        rig r(c);
+        r.connect();
+        r.open = open_mode::refuse;
+        r.drop_transport();
+        return backoff_delays(r, 10);
+    };
+    EXPECT_EQ(run(7), run(7));
+    EXPECT_NE(run(7), run(8));
+}
+
+TEST(ClientReconnect, LateCloseOfAnOldTransportIsIgnored) {
+    rig r;
+    r.connect();
+    const std::uint32_t old = r.transport;
+    r.deliver({redirect_frame("ws://other")});
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    ASSERT_NE(r.transport, old);
+    r.events.clear();
+    r.engine.transport_closed(old, r.now);  // the old socket's close arrives late
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_TRUE(r.states().empty());
+}
+
+TEST(ClientReconnect, GoingAwayReconnectsAndRestores) {
+    rig r;
+    r.connect();
+    const call_result sub = r.engine.subscribe("a.b");
+    r.pump();
+    r.deliver({goodbye_frame(errc::going_away, "draining")});
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    EXPECT_TRUE(r.errors(operation::connection).empty()) << "a drain is not an error";
+    EXPECT_EQ(r.of(event_kind::state_changed).back().code, code(errc::going_away));
+    r.advance(1000);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 2u);
+    EXPECT_EQ(subs[1].id, sub.id);
+    EXPECT_EQ(subs[1].name, "a.b");
+}
+
+// --- redirects -----------------------------------------------------------------
+
+TEST(ClientRedirect, FollowsAtOnceToTheTarget) {
+    rig r;
+    r.router.on_hello = [&r](const hello_body&) {
+        if (r.transport_url == "ws://home")
+            return std::vector<wire_frame>{redirect_frame("ws://b")};
+        return std::vector<wire_frame>{welcome_frame("s-b")};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://home", "ws://b"}));
+    EXPECT_EQ(r.open_times[1], r.open_times[0]) << "no backoff before following a redirect";
+    ASSERT_EQ(r.count(event_kind::redirected), 1u);
+    EXPECT_EQ(r.of(event_kind::redirected)[0].name, "ws://b");
+    EXPECT_EQ(r.engine.session_id(), "s-b");
+}
+
+TEST(ClientRedirect, LoopIsBoundedThenBacksOffToHome) {
+    rig r;  // max_redirects 5
+    int n = 0;
+    r.router.on_hello = [&n](const hello_body&) {
+        return std::vector<wire_frame>{redirect_frame("ws://loop-" + std::to_string(++n % 2))};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    EXPECT_EQ(r.opened_urls.size(), 6u);  // home + 5 redirects followed
+    EXPECT_EQ(r.count(event_kind::redirected), 5u);
+    const auto errors = r.errors(operation::connection);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code, code(errc::too_many_redirects));
+
+    r.advance(r.engine.next_deadline() - r.now);
+    EXPECT_EQ(r.opened_urls[6], "ws://home");
+
+    // An endless loop costs a bounded number of attempts: backoff grows to
+    // its cap between rounds of at most 6 attempts.
+    r.advance(10 * 60 * 1000);
+    const std::size_t rounds = r.count(event_kind::redirected) / 5;
+    EXPECT_LE(r.opened_urls.size(), rounds * 6 + 6);
+    EXPECT_LE(rounds, 120u) << "10 minutes at a mean backoff of 7.5 s is about 80 rounds";
+    EXPECT_GE(rounds, 20u);
+}
+
+TEST(ClientRedirect, CounterResetsAfterAStableConnection) {
+    client_config c = test_config();
+    c.max_redirects = 1;
+    rig r(c);
+    r.connect();
+    r.advance(10000);  // stable
+    r.deliver({redirect_frame("ws://b")});
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    r.advance(10000);
+    r.deliver({redirect_frame("ws://c")});
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_TRUE(r.errors(operation::connection).empty());
+    // Two quick ones in a row, though, are over the bound of 1.
+    r.deliver({redirect_frame("ws://d")});
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::too_many_redirects));
+}
+
+TEST(ClientRedirect, EmptyTargetIsAViolation) {
+    rig r;
+    r.connect();
+    r.deliver({redirect_frame("")});
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::malformed_body));
+}
+
+// --- heartbeats -------------------------------------------------------------------
+
+TEST(ClientHeartbeat, PingAfterAQuietIntervalAndPongKeepsItAlive) {
+    rig r;  // router heartbeat 1000 ms, answers pings
+    r.connect();
+    EXPECT_EQ(r.engine.next_deadline(), r.now + 1000);
+    r.advance(999);
+    EXPECT_TRUE(r.sent(frame_kind::ping).empty());
+    r.advance(1);
+    ASSERT_EQ(r.sent(frame_kind::ping).size(), 1u);
+    r.advance(60000);  // pongs keep it alive
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.sent(frame_kind::ping).size(), 61u);
+    const auto pings = r.sent(frame_kind::ping);
+    EXPECT_NE(pings[0].id, pings[1].id);
+}
+
+TEST(ClientHeartbeat, NoPingWhileSendingAnyway) {
+    rig r;
+    r.connect();
+    for (int i = 0; i < 10; ++i) {
+        r.advance(500);
+        ASSERT_FALSE(r.engine.publish("a.b", bytes("x")).error);
+        r.pump();
+    }
+    EXPECT_TRUE(r.sent(frame_kind::ping).empty());
+}
+
+TEST(ClientHeartbeat, SilentRouterIsDeclaredDead) {
+    rig r;
+    r.connect();
+    r.router.silent = true;
+    const time_ms last_heard = r.now;
+    r.advance(2999);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    r.advance(1);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    const auto closes = r.of(event_kind::close_transport);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_EQ(closes[0].code, code(errc::heartbeat_timeout));
+    EXPECT_EQ(closes[0].at, last_heard + 3000);
+}
+
+TEST(ClientHeartbeat, RouterPingIsAnsweredWithItsNonce) {
+    rig r;
+    r.connect();
+    r.deliver({simple_frame(frame_kind::ping, 77)});
+    const auto pongs = r.sent(frame_kind::pong);
+    ASSERT_EQ(pongs.size(), 1u);
+    EXPECT_EQ(pongs[0].id, 77u);
+}
+
+TEST(ClientHeartbeat, ConfigIntervalWhenTheWelcomeGivesNone) {
+    client_config c = test_config();
+    c.heartbeat_ms = 4000;
+    rig r(c);
+    r.router.heartbeat_ms = 0;
+    r.connect();
+    EXPECT_EQ(r.engine.heartbeat_ms(), 4000u);
+    EXPECT_EQ(r.engine.next_deadline(), r.now + 4000);
+}
+
+// --- outbox ------------------------------------------------------------------------
+
+TEST(ClientOutbox, CallsWhileDisconnectedAreSentAfterTheWelcomeInOrder) {
+    rig r;
+    ASSERT_FALSE(r.engine.publish("a.one", bytes("1")).error);  // before start
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    r.drop_transport();
+    ASSERT_FALSE(r.engine.publish("a.two", bytes("2")).error);
+    const call_result acked = r.engine.publish("a.three", bytes("3"), true);
+    ASSERT_FALSE(acked.error);
+    ASSERT_NE(acked.id, 0u);
+    r.advance(2000);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    const auto publishes = r.sent(frame_kind::publish);
+    ASSERT_EQ(publishes.size(), 3u);
+    EXPECT_EQ(publishes[0].payload, "1");
+    EXPECT_EQ(publishes[1].payload, "2");
+    EXPECT_EQ(publishes[2].payload, "3");
+    ASSERT_EQ(r.count(event_kind::ack), 1u);
+    EXPECT_EQ(r.of(event_kind::ack)[0].id, acked.id);
+}
+
+TEST(ClientOutbox, FullOutboxFailsTheCallAtOnce) {
+    client_config c = test_config();
+    c.outbox_limit_bytes = 100;
+    rig r(c);
+    const std::string payload(40, 'x');  // 12 + 3 + 40 = 55 bytes per frame
+    ASSERT_FALSE(r.engine.publish("a.b", bytes(payload)).error);
+    const call_result refused = r.engine.publish("a.b", bytes(payload), true);
+    EXPECT_EQ(refused.error, errc::outbox_full);
+    EXPECT_EQ(refused.id, 0u);
+    EXPECT_EQ(r.engine.request("svc", "m", bytes(payload), 1000, r.now).error, errc::outbox_full);
+    ASSERT_FALSE(r.engine.publish("a.b", bytes("small")).error);  // still fits
+    r.connect();
+    EXPECT_EQ(r.sent(frame_kind::publish).size(), 0u);  // connect() forgot the records...
+    EXPECT_EQ(r.router.channels["a.b"].seq, 2u);        // ...but the router got both
+    EXPECT_TRUE(r.of(event_kind::error).empty());
+}
+
+TEST(ClientOutbox, SubscriptionsAreStateNotOutboxItems) {
+    client_config c = test_config();
+    c.outbox_limit_bytes = 10;
+    rig r(c);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_FALSE(r.engine.subscribe("chan.n" + std::to_string(i)).error);
+    r.connect();
+    EXPECT_EQ(r.router.patterns.size(), 20u);
+}
+
+TEST(ClientOutbox, CloseFailsQueuedOperations) {
+    rig r;
+    const call_result p = r.engine.publish("a.b", bytes("x"), true);
+    const call_result q = r.engine.request("svc", "m", {}, 0, r.now);
+    ASSERT_FALSE(r.engine.close(r.now));
+    r.drain();
+    const auto errors = r.of(event_kind::error);
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_EQ(errors[0].id, p.id);
+    EXPECT_EQ(errors[0].op, operation::publish);
+    EXPECT_EQ(errors[0].code, code(errc::closed));
+    EXPECT_EQ(errors[1].id, q.id);
+    EXPECT_EQ(errors[1].op, operation::request);
+}
+
+TEST(ClientOutbox, OperationsInFlightFailWithConnectionLost) {
+    rig r;
+    r.connect();
+    r.router.auto_ack = false;
+    const call_result p = r.engine.publish("a.b", bytes("x"), true);
+    r.router.silent = true;
+    r.pump();
+    r.drop_transport();
+    const auto errors = r.errors(operation::publish);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, p.id);
+    EXPECT_EQ(errors[0].code, code(errc::connection_lost));
+}
+
+// --- output ---------------------------------------------------------------------------
+
+TEST(ClientOutput, FramesQueuedTogetherLeaveAsOneMessage) {
+    rig r;
+    r.connect();
+    for (int i = 0; i < 5; ++i) ASSERT_FALSE(r.engine.publish("a.b", bytes("x")).error);
+    ASSERT_FALSE(r.engine.subscribe("c.>").error);
+    r.pump();
+    ASSERT_EQ(r.router.messages.size(), 1u);
+    EXPECT_EQ(r.router.messages[0].size(), 6u);
+}
+
+TEST(ClientOutput, RestoreAndOutboxShareOneMessage) {
+    rig r;
+    ASSERT_FALSE(r.engine.subscribe("a.b").error);
+    ASSERT_FALSE(r.engine.publish("a.b", bytes("x")).error);
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_GE(r.router.messages.size(), 2u);
+    EXPECT_EQ(r.router.messages[0].size(), 1u);  // hello
+    ASSERT_EQ(r.router.messages[1].size(), 2u);
+    EXPECT_EQ(r.router.messages[1][0].kind, frame_kind::subscribe);
+    EXPECT_EQ(r.router.messages[1][1].kind, frame_kind::publish);
+}
+
+TEST(ClientOutput, BatchBoundSplitsAtFrameBoundaries) {
+    client_config c = test_config();
+    c.max_batch_bytes = 100;
+    rig r(c);
+    r.connect();
+    const std::string small(20, 's');  // 12 + 3 + 20 = 35 bytes: two per message
+    const std::string big(200, 'b');   // alone, over the bound
+    for (int i = 0; i < 3; ++i) ASSERT_FALSE(r.engine.publish("a.b", bytes(small)).error);
+    ASSERT_FALSE(r.engine.publish("a.b", bytes(big)).error);
+    ASSERT_FALSE(r.engine.publish("a.b", bytes(small)).error);
+    std::vector<std::size_t> sizes;
+    while (!r.engine.output().empty()) {
+        sizes.push_back(r.engine.output().size());
+        r.router.receive(decode_batch(r.engine.output()));
+        r.engine.consume_output();
+    }
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{70, 35, 215, 35}));
+    EXPECT_EQ(r.router.frames_of(frame_kind::publish).size(), 5u);
+}
+
+// --- violations --------------------------------------------------------------------
+
+void expect_violation(rig& r, errc expected) {
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    const auto errors = r.errors(operation::connection);
+    ASSERT_FALSE(errors.empty());
+    EXPECT_EQ(errors.back().code, code(expected));
+    EXPECT_EQ(r.count(event_kind::close_transport), 1u);
+}
+
+TEST(ClientViolation, GarbageBytesFailTheEngineForGood) {
+    rig r;
+    r.connect();
+    const call_result pending = r.engine.request("svc", "m", {}, 0, r.now);
+    r.pump();
+    const std::uint8_t garbage[] = {1, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ASSERT_FALSE(r.engine.receive(garbage, r.now));
+    expect_violation(r, errc::unknown_kind);
+    EXPECT_EQ(r.errors(operation::request).at(0).id, pending.id);
+
+    // It stays failed: no reconnect, frames ignored, calls refused.
+    r.advance(3600 * 1000);
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.opened_urls.size(), 1u);
+    EXPECT_FALSE(r.engine.receive(encode_batch({welcome_frame()}), r.now));
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x")).error, errc::not_connected);
+
+    // Until the owner starts it again.
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+}
+
+TEST(ClientViolation, FramesBeforeTheErrorInABatchStillCount) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.subscribe("a.b").error);
+    r.pump();
+    std::vector<std::uint8_t> batch = encode_batch({message_frame("a.b", 1, 1, "kept")});
+    batch.insert(batch.end(), {1, 2, 3});
+    ASSERT_FALSE(r.engine.receive(batch, r.now));
+    r.drain();
+    EXPECT_EQ(r.of(event_kind::message).at(0).payload, "kept");
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::trailing_bytes));
+}
+
+TEST(ClientViolation, EmptyMessage) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.receive({}, r.now));
+    expect_violation(r, errc::empty_batch);
+}
+
+TEST(ClientViolation, FramesOnlyClientsSend) {
+    for (frame_kind k : {frame_kind::hello, frame_kind::subscribe, frame_kind::publish,
+                         frame_kind::register_service, frame_kind::discover,
+                         frame_kind::token_refresh, frame_kind::welcome}) {
+        SCOPED_TRACE(std::string(kind_name(k)));
+        rig r;
+        r.connect();
+        wire_frame f = simple_frame(k, 1);
+        if (k == frame_kind::welcome) f = welcome_frame();
+        if (k == frame_kind::subscribe || k == frame_kind::publish) f.name = "a.b";
+        r.router.push(f);
+        expect_violation(r, errc::unexpected_frame);
+    }
+}
+
+TEST(ClientViolation, TrafficBeforeTheWelcome) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{message_frame("a.b", 1, 1), welcome_frame()};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    expect_violation(r, errc::unexpected_frame);
+}
+
+TEST(ClientViolation, MalformedWelcome) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{simple_frame(frame_kind::welcome, 0, "xx")};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    expect_violation(r, errc::malformed_body);
+}
+
+TEST(ClientViolation, InvalidChannelName) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.subscribe(">").error);
+    r.pump();
+    r.router.push(message_frame("bad..name", 1, 1));
+    expect_violation(r, errc::invalid_name);
+}
+
+TEST(ClientViolation, RouterErrorSayingOurBytesAreBadIsFatal) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{error_frame(0, errc::malformed_body, "bad hello")};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+}
+
+// --- misuse --------------------------------------------------------------------------
+
+TEST(ClientMisuse, IsReturnedAndChangesNothing) {
+    client_config c = test_config();
+    rig r(c);
+    r.connect();
+    const std::size_t messages = r.router.messages.size();
+    EXPECT_EQ(r.engine.start(r.now), errc::invalid_argument);
+    EXPECT_EQ(r.engine.subscribe("a..b").error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.subscribe("a.>.b").error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.publish("a.*", bytes("x")).error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x"), false, frame_flags::replayed).error,
+              errc::invalid_argument);
+    EXPECT_EQ(r.engine.request("svc", "a/b", {}, 0, r.now).error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.request("", "m", {}, 0, r.now).error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.unsubscribe(999).error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.cancel(999), errc::invalid_argument);
+    EXPECT_EQ(r.engine.stream_consumed(999, 1), errc::invalid_argument);
+    EXPECT_EQ(r.engine.open_stream("svc", "m", {}, 0, 0, r.now).error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.send_direct("", bytes("x")).error, errc::invalid_argument);
+    const method_info m[] = {{"get", method_kind::unary}};
+    EXPECT_EQ(r.engine.register_service("svc", m).error, errc::wrong_role);
+    EXPECT_EQ(r.engine.unregister_service("svc").error, errc::wrong_role);
+    EXPECT_EQ(r.engine.respond(5, bytes("x")), errc::invalid_argument);
+    EXPECT_EQ(r.engine.respond_error(5, errc::handler_failed, "x"), errc::invalid_argument);
+    EXPECT_EQ(r.engine.stream_send(5, bytes("x")), stream_send_status::unknown_stream);
+    EXPECT_EQ(r.engine.stream_end(5), errc::invalid_argument);
+    const std::string too_big(70000, 'x');  // over the welcome's max_payload
+    EXPECT_EQ(r.engine.publish("a.b", bytes(too_big)).error, errc::frame_too_large);
+
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_TRUE(r.events.empty());
+    EXPECT_EQ(r.router.messages.size(), messages);
+}
+
+TEST(ClientMisuse, ReceiveWithUndrainedEventsIsRefused) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.subscribe("a.b").error);
+    r.pump();
+    const std::vector<std::uint8_t> first = encode_batch({message_frame("a.b", 1, 1)});
+    const std::vector<std::uint8_t> second = encode_batch({message_frame("a.b", 1, 2)});
+    ASSERT_FALSE(r.engine.receive(first, r.now));
+    EXPECT_EQ(r.engine.receive(second, r.now), errc::invalid_argument);
+    r.drain();
+    EXPECT_EQ(r.count(event_kind::message), 1u);
+}
+
+TEST(ClientMisuse, ClosedEngineRefusesCalls) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.close(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::closed);
+    EXPECT_EQ(r.sent(frame_kind::goodbye).size(), 1u) << "the goodbye is sent before closing";
+    EXPECT_EQ(r.engine.close(r.now), errc::closed);
+    EXPECT_EQ(r.engine.subscribe("a.b").error, errc::closed);
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x")).error, errc::closed);
+    EXPECT_EQ(r.engine.refresh_token("t", r.now).error, errc::closed);
+    EXPECT_EQ(r.engine.discover().error, errc::closed);
+    EXPECT_EQ(r.engine.next_deadline(), no_deadline);
+}
+
+TEST(ClientMisuse, StartNeedsAUrl) {
+    client_config c = test_config();
+    c.url.clear();
+    client_engine e(c);
+    EXPECT_EQ(e.start(0), errc::invalid_argument);
+    EXPECT_EQ(e.state(), client_state::idle);
+}
+
+TEST(ClientMisuse, ErrorCodesHaveNames) {
+    EXPECT_EQ(errc_name(code(errc::connection_lost)), "connection_lost");
+    EXPECT_EQ(make_error_code(errc::outbox_full).message(), "outbox_full");
+    EXPECT_EQ(operation_name(operation::token_refresh), "token_refresh");
+    EXPECT_EQ(event_name(event_kind::epoch_changed), "epoch_changed");
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing
