@@ -107,6 +107,16 @@ test('send() reaches another client by its session id, with JSON', async () => {
     assert.equal(m.from, a.sessionId);
 });
 
+test('send() with ack resolves once the router delivered the message', async () => {
+    const a = await client();
+    const b = await client();
+    const received = nextEvent(b, 'direct');
+    await within(a.send(b.sessionId, new Uint8Array([7, 8]), { ack: true }), 'the ack of the direct message');
+    const m = await received;
+    assert.deepEqual([...m.bytes], [7, 8]);
+    assert.equal(m.isJson, false);
+});
+
 test('send() to an unknown address fails with no_such_address when acknowledged', async () => {
     const a = await client();
     await assert.rejects(within(a.send('no-such-session', 'x', { ack: true }), 'the error'),

@@ -1,6 +1,6 @@
 // Reconnection against the real router: a cut connection resumes from the
 // channel's history without gaps or duplicates; a draining router's redirect
-// is followed. (A restarted router: pending/restart.test.mjs.)
+// is followed. (A restarted router: restart.test.mjs.)
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
@@ -43,9 +43,11 @@ test('a cut connection reconnects and resumes from its last position: no gap, no
 
     const states = [];
     sub.on('state', (e) => states.push(e.state));
+    proxy.block();
     proxy.cut();
-    await waitFor(() => states.includes('backoff') || states.includes('connecting'), 'the client noticing the cut');
+    await waitFor(() => states.includes('backoff'), 'the client noticing the cut');
     for (let i = 6; i <= 10; i++) await pub.publish('resume.exact', String(i), { ack: true });
+    proxy.unblock();
     await waitFor(() => sub.state === 'ready' && got.length >= 10, 'the resumed messages');
     for (let i = 11; i <= 12; i++) await pub.publish('resume.exact', String(i), { ack: true });
     await waitFor(() => got.length >= 12, 'live messages after the resume');

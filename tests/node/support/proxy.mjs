@@ -5,7 +5,12 @@ import net from 'node:net';
 export async function startProxy(target) {
     const [host, port] = target.split(':');
     const pairs = new Set();
+    let blocked = false;
     const server = net.createServer((inbound) => {
+        if (blocked) {
+            inbound.destroy();
+            return;
+        }
         const outbound = net.connect(Number(port), host);
         const pair = { inbound, outbound };
         pairs.add(pair);
@@ -25,6 +30,9 @@ export async function startProxy(target) {
         address,
         url: `ws://${address}/ws`,
         connections: () => pairs.size,
+        /** Refuses new connections (accepts and drops them) until unblock(). */
+        block() { blocked = true; },
+        unblock() { blocked = false; },
         /** Cuts every connection (both directions, no close handshake). */
         cut() {
             for (const { inbound, outbound } of pairs) {

@@ -1,15 +1,13 @@
-// Pending: fails until the router and the client engine agree on the resume
-// gap after a router restart. The router answers a resume from another epoch
-// with a gap frame of count 0 ("continuity lost", channel_store.hpp); the
-// engine rejects a gap with count 0 as malformed_body (client_pubsub.cpp,
-// on_gap) and fails the connection. Run: node --test tests/node/pending/
+// A restarted router (killed, started again on the same port, its history
+// gone): the client reconnects, resubscribes exact and wildcard
+// subscriptions, and its resume replays the new epoch's history once.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
 
-import { connect } from '../../../dist/index.js';
-import { startRouter } from '../support/router.mjs';
-import { waitFor } from '../support/wait.mjs';
+import { connect } from '../../dist/index.js';
+import { startRouter } from './support/router.mjs';
+import { waitFor } from './support/wait.mjs';
 
 const cleanup = [];
 after(async () => {
