@@ -1,0 +1,756 @@
+#include "hyperstreams/backend.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "handler_thread.hpp"
+#include "hyperstreams/native/engine_host.hpp"
+
+namespace hyperstreams::backend {
+namespace detail {
+
+using native::engine_host;
+
+namespace {
+
+std::vector<std::uint8_t> copy_of(byte_span b) { return {b.begin(), b.end()}; }
+
+std::uint8_t flags_of(const payload& p) noexcept { return p.is_json ? frame_flags::json : 0; }
+
+received received_of(const client_event& e) {
+    return {copy_of(e.payload), (e.flags & frame_flags::json) != 0};
+}
+
+std::error_code code_error(std::uint16_t code) { return make_error_code(static_cast<errc>(code)); }
+
+}  // namespace
+
+// Credit of one incoming stream, shared by its writer (any thread) and the
+// I/O thread. The writer counts the items it queued that the I/O thread has
+// not handed to the engine yet (in_flight): when the engine reports the
+// credit it has, the writer's share is that credit minus what is on its way.
+struct stream_flow {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint32_t credit = 0;
+    std::uint32_t in_flight = 0;
+    bool cancelled = false;
+};
+
+// One incoming call (request or stream), shared by its reply or writer, the
+// handler's wrapper and nothing else. When the last of them lets go without
+// an answer, the call fails with handler_failed.
+struct call_link {
+    call_link(std::weak_ptr<client_core> c, std::uint32_t i, std::uint64_t t,
+              std::shared_ptr<stream_flow> f)
+        : core(std::move(c)), id(i), token(t), flow(std::move(f)) {}
+    ~call_link();
+    call_link(const call_link&) = delete;
+    call_link& operator=(const call_link&) = delete;
+
+    // Claims the right to finish the call; false when finished already.
+    bool claim() noexcept { return !finished.exchange(true); }
+    void set_failure_text(std::string text) {
+        std::lock_guard lock(text_mu);
+        failure_text = std::move(text);
+    }
+    bool finish(std::vector<std::uint8_t> bytes, std::uint8_t flags);
+    bool finish_error(errc code, std::string text);
+    bool end_stream();
+
+    std::weak_ptr<client_core> core;
+    const std::uint32_t id;
+    const std::uint64_t token;  // tells this call from a later one the router gives the same id
+    const std::shared_ptr<stream_flow> flow;  // streams only
+    std::atomic<bool> finished{false};
+    std::atomic<bool> gone{false};  // cancelled, timed out or lost: the caller no longer waits
+    std::mutex text_mu;
+    std::string failure_text = "the handler finished without answering";
+};
+
+class client_core : public std::enable_shared_from_this<client_core> {
+public:
+    explicit client_core(options o) : opts(std::move(o)) {
+        if (!opts.handler_executor && opts.handlers == handler_threading::handler_thread)
+            runner = std::make_unique<handler_thread>();
+    }
+
+    ~client_core() {
+        // The host goes first: its thread is the one calling on_event.
+        host.reset();
+        if (runner) runner->stop();
+    }
+
+    void init() {
+        client_config config;
+        config.url = opts.url;
+        config.name = opts.name;
+        config.token = opts.token;
+        config.role = native::role_for(opts.url);
+        config.seed = opts.seed;
+        host = std::make_unique<engine_host>(
+            std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); });
+    }
+
+    // Runs `f` where handlers run.
+    void dispatch(std::function<void()> f) {
+        if (opts.handler_executor)
+            opts.handler_executor(std::move(f));
+        else if (runner)
+            runner->post(std::move(f));
+        else
+            f();
+    }
+
+    void report(std::error_code error, std::string text) {
+        if (!opts.on_error) return;
+        dispatch([this, error, text = std::move(text)] { opts.on_error(error, text); });
+    }
+
+    // --- services (I/O thread) ---------------------------------------------
+
+    struct method_entry {
+        request_handler unary;
+        stream_handler stream;
+    };
+
+    void serve(const std::string& service, const std::string& method, method_entry entry,
+               client_engine& engine) {
+        services[service][method] = std::move(entry);
+        if (started) register_service(service, engine);
+    }
+
+    void register_service(const std::string& service, client_engine& engine) {
+        if (registered.count(service) != 0) (void)engine.unregister_service(service);
+        registered.erase(service);
+        const auto it = services.find(service);
+        if (it == services.end() || it->second.empty()) return;
+        std::vector<method_info> methods;
+        for (const auto& [name, entry] : it->second)
+            methods.push_back({name, entry.stream ? method_kind::stream : method_kind::unary});
+        const call_result r = engine.register_service(service, methods);
+        if (r.error) {
+            report(r.error, "cannot register service '" + service + "'");
+            return;
+        }
+        registered[service] = r.id;
+        std::lock_guard lock(status_mu);
+        unconfirmed.insert(r.id);
+        status_cv.notify_all();
+    }
+
+    // --- events (I/O thread) -----------------------------------------------
+
+    void on_event(client_engine& engine, const client_event& e) {
+        switch (e.kind) {
+            case event_kind::state_changed: {
+                if (e.state != client_state::ready) {
+                    std::lock_guard lock(status_mu);
+                    connected = false;
+                }
+                if (opts.on_state)
+                    dispatch([this, s = std::string(state_name(e.state))] { opts.on_state(s); });
+                if (e.state == client_state::failed)
+                    report(code_error(e.code), "the connection failed for good");
+                return;
+            }
+            case event_kind::welcome: {
+                // Ready from here: the welcome follows the state change and
+                // carries the address that wait_ready() promises.
+                {
+                    std::lock_guard lock(status_mu);
+                    session = std::string(e.name);
+                    connected = true;
+                }
+                status_cv.notify_all();
+                return;
+            }
+            case event_kind::message: return on_message(e);
+            case event_kind::ack: return on_ack(e);
+            case event_kind::error: return on_error(e);
+            case event_kind::response: {
+                auto it = pending_requests.find(e.id);
+                if (it == pending_requests.end()) return;
+                response r;
+                r.data = received_of(e);
+                complete(it, std::move(r));
+                return;
+            }
+            case event_kind::incoming_request:
+            case event_kind::incoming_stream: return on_incoming(engine, e);
+            case event_kind::stream_credit: {
+                auto it = live.find(e.id);
+                if (it == live.end() || !it->second.flow) return;
+                stream_flow& f = *it->second.flow;
+                {
+                    std::lock_guard lock(f.mu);
+                    const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
+                    f.credit = count > f.in_flight ? count - f.in_flight : 0;
+                }
+                f.cv.notify_all();
+                return;
+            }
+            case event_kind::cancelled: {
+                auto it = live.find(e.id);
+                if (it == live.end()) return;
+                if (auto link = it->second.link.lock()) link->gone = true;
+                if (it->second.flow) {
+                    {
+                        std::lock_guard lock(it->second.flow->mu);
+                        it->second.flow->cancelled = true;
+                    }
+                    it->second.flow->cv.notify_all();
+                }
+                live.erase(it);
+                return;
+            }
+            case event_kind::direct: {
+                if (!direct) return;
+                direct_message m{std::string(e.name), received_of(e)};
+                dispatch([handler = direct, m = std::move(m)] { handler(m); });
+                return;
+            }
+            case event_kind::service_list: {
+                auto it = pending_services.find(e.id);
+                if (it == pending_services.end()) return;
+                services_result out;
+                if (e.services != nullptr) {
+                    for (const service_info& s : e.services->services) {
+                        service_description d{std::string(s.name), s.instances, {}};
+                        for (const method_info& m : s.methods)
+                            d.methods.push_back({std::string(m.name), m.kind == method_kind::stream});
+                        out.services.push_back(std::move(d));
+                    }
+                }
+                it->second->set_value(std::move(out));
+                pending_services.erase(it);
+                return;
+            }
+            default: return;
+        }
+    }
+
+    void on_message(const client_event& e) {
+        auto it = subscribers.find(e.subscription);
+        if (it == subscribers.end()) return;
+        message m;
+        m.channel = std::string(e.name);
+        m.data = received_of(e);
+        m.epoch = e.epoch;
+        m.seq = e.seq;
+        m.replayed = (e.flags & frame_flags::replayed) != 0;
+        dispatch([handler = it->second, m = std::move(m)] { handler(m); });
+    }
+
+    void on_ack(const client_event& e) {
+        switch (e.op) {
+            case operation::publish:
+            case operation::direct: {
+                auto it = pending_acks.find(e.id);
+                if (it == pending_acks.end()) return;
+                publish_ack a;
+                a.epoch = e.epoch;
+                a.seq = e.seq;
+                it->second->set_value(std::move(a));
+                pending_acks.erase(it);
+                return;
+            }
+            case operation::register_service: {
+                {
+                    std::lock_guard lock(status_mu);
+                    unconfirmed.erase(e.id);
+                }
+                status_cv.notify_all();
+                return;
+            }
+            default: return;
+        }
+    }
+
+    void on_error(const client_event& e) {
+        std::string text(e.text);
+        const std::error_code error = code_error(e.code);
+        switch (e.op) {
+            case operation::request:
+            case operation::stream: {
+                auto it = pending_requests.find(e.id);
+                if (it == pending_requests.end()) return;
+                response r;
+                r.error = error;
+                r.error_text = std::move(text);
+                complete(it, std::move(r));
+                return;
+            }
+            case operation::publish:
+            case operation::direct: {
+                if (auto it = pending_acks.find(e.id); it != pending_acks.end()) {
+                    publish_ack a;
+                    a.error = error;
+                    a.error_text = std::move(text);
+                    it->second->set_value(std::move(a));
+                    pending_acks.erase(it);
+                    return;
+                }
+                break;
+            }
+            case operation::subscribe:
+                if (static_cast<errc>(e.code) != errc::history_gone) subscribers.erase(e.subscription);
+                break;
+            case operation::register_service: {
+                for (auto it = registered.begin(); it != registered.end(); ++it)
+                    if (it->second == e.id) {
+                        registered.erase(it);
+                        break;
+                    }
+                {
+                    std::lock_guard lock(status_mu);
+                    unconfirmed.erase(e.id);
+                }
+                status_cv.notify_all();
+                break;
+            }
+            case operation::discover: {
+                if (auto it = pending_services.find(e.id); it != pending_services.end()) {
+                    services_result out;
+                    out.error = error;
+                    it->second->set_value(std::move(out));
+                    pending_services.erase(it);
+                    return;
+                }
+                break;
+            }
+            default: break;
+        }
+        report(error, std::string(operation_name(e.op)) + ": " + text);
+    }
+
+    using request_map = std::unordered_map<std::uint32_t, std::function<void(response)>>;
+    void complete(request_map::iterator it, response r) {
+        std::function<void(response)> done = std::move(it->second);
+        pending_requests.erase(it);
+        done(std::move(r));
+    }
+
+    void on_incoming(client_engine& engine, const client_event& e) {
+        const bool stream = e.kind == event_kind::incoming_stream;
+        const method_entry* entry = nullptr;
+        if (auto s = services.find(std::string(e.name)); s != services.end())
+            if (auto m = s->second.find(std::string(e.method)); m != s->second.end()) entry = &m->second;
+        if (entry == nullptr || (stream ? !entry->stream : !entry->unary)) {
+            (void)engine.respond_error(e.id, errc::no_such_service, "method not served here");
+            return;
+        }
+        std::shared_ptr<stream_flow> flow;
+        if (stream) {
+            flow = std::make_shared<stream_flow>();
+            flow->credit = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
+        }
+        const std::uint64_t token = ++last_token;
+        auto link = std::make_shared<call_link>(weak_from_this(), e.id, token, flow);
+        live[e.id] = live_call{token, flow, link};
+        request req{std::string(e.name), std::string(e.method), received_of(e)};
+        if (stream) {
+            dispatch([handler = entry->stream, req = std::move(req), link]() mutable {
+                try {
+                    handler(std::move(req), stream_writer(link));
+                } catch (const std::exception& ex) {
+                    link->set_failure_text(ex.what());
+                } catch (...) {
+                    link->set_failure_text("the handler threw");
+                }
+            });
+        } else {
+            dispatch([handler = entry->unary, req = std::move(req), link]() mutable {
+                try {
+                    handler(std::move(req), reply(link));
+                } catch (const std::exception& ex) {
+                    link->set_failure_text(ex.what());
+                } catch (...) {
+                    link->set_failure_text("the handler threw");
+                }
+            });
+        }
+    }
+
+    // Runs `f` with the engine if call `id` is still the one `token` names.
+    bool with_live_call(std::uint32_t id, std::uint64_t token, client_engine& engine,
+                        const std::function<void(client_engine&)>& f) {
+        auto it = live.find(id);
+        if (it == live.end() || it->second.token != token) return false;
+        f(engine);
+        return true;
+    }
+
+    options opts;
+    std::unique_ptr<handler_thread> runner;
+
+    // Owned by the I/O thread.
+    struct live_call {
+        std::uint64_t token = 0;
+        std::shared_ptr<stream_flow> flow;
+        std::weak_ptr<call_link> link;
+    };
+    bool started = false;
+    std::map<std::string, std::map<std::string, method_entry>> services;
+    std::map<std::string, std::uint32_t> registered;  // service -> registration id
+    std::unordered_map<std::uint32_t, live_call> live;
+    std::uint64_t last_token = 0;
+    std::unordered_map<std::uint64_t, std::uint32_t> subscription_ids;  // handle -> engine id
+    std::unordered_map<std::uint32_t, message_handler> subscribers;     // engine id -> handler
+    request_map pending_requests;
+    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<publish_ack>>> pending_acks;
+    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<services_result>>> pending_services;
+    direct_handler direct;
+
+    // Any thread.
+    std::atomic<std::uint64_t> last_handle{0};
+    mutable std::mutex status_mu;
+    std::condition_variable status_cv;
+    bool connected = false;
+    std::set<std::uint32_t> unconfirmed;  // registrations not acknowledged yet
+    std::string session;
+
+    // Last: destroyed first (see the destructor).
+    std::unique_ptr<engine_host> host;
+};
+
+call_link::~call_link() {
+    if (finished.load() || gone.load()) return;
+    std::string text;
+    {
+        std::lock_guard lock(text_mu);
+        text = std::move(failure_text);
+    }
+    (void)finish_error(errc::handler_failed, std::move(text));
+}
+
+bool call_link::finish(std::vector<std::uint8_t> bytes, std::uint8_t flags) {
+    if (gone.load() || !claim()) return false;
+    auto c = core.lock();
+    if (!c) return false;
+    c->host->post([c = c.get(), id = id, token = token, bytes = std::move(bytes), flags](
+                      client_engine& engine, time_ms) {
+        c->with_live_call(id, token, engine, [&](client_engine& en) {
+            (void)en.respond(id, bytes, flags);
+            c->live.erase(id);
+        });
+    });
+    return true;
+}
+
+bool call_link::finish_error(errc code, std::string text) {
+    if (gone.load() || !claim()) return false;
+    auto c = core.lock();
+    if (!c) return false;
+    c->host->post([c = c.get(), id = id, token = token, code, text = std::move(text)](
+                      client_engine& engine, time_ms) {
+        c->with_live_call(id, token, engine, [&](client_engine& en) {
+            (void)en.respond_error(id, code, text);
+            c->live.erase(id);
+        });
+    });
+    return true;
+}
+
+bool call_link::end_stream() {
+    if (gone.load() || !claim()) return false;
+    auto c = core.lock();
+    if (!c) return false;
+    c->host->post([c = c.get(), id = id, token = token](client_engine& engine, time_ms) {
+        c->with_live_call(id, token, engine, [&](client_engine& en) {
+            (void)en.stream_end(id);
+            c->live.erase(id);
+        });
+    });
+    return true;
+}
+
+}  // namespace detail
+
+// --- reply -----------------------------------------------------------------------
+
+reply::reply(std::shared_ptr<detail::call_link> link) noexcept : link_(std::move(link)) {}
+
+bool reply::send(payload p) {
+    return link_ && link_->finish(detail::copy_of(p.bytes), detail::flags_of(p));
+}
+
+bool reply::fail(errc code, std::string_view text) {
+    return link_ && link_->finish_error(code, std::string(text));
+}
+
+bool reply::done() const noexcept { return !link_ || link_->finished.load() || link_->gone.load(); }
+
+// --- stream_writer -------------------------------------------------------------
+
+std::string_view write_status_name(write_status s) noexcept {
+    switch (s) {
+        case write_status::ok: return "ok";
+        case write_status::no_credit: return "no_credit";
+        case write_status::timeout: return "timeout";
+        case write_status::cancelled: return "cancelled";
+        case write_status::closed: return "closed";
+    }
+    return "unknown";
+}
+
+stream_writer::stream_writer(std::shared_ptr<detail::call_link> link) noexcept : link_(std::move(link)) {}
+
+write_status stream_writer::write(payload p, std::chrono::milliseconds wait) {
+    if (!link_ || link_->finished.load()) return write_status::closed;
+    auto core = link_->core.lock();
+    if (!core) return write_status::closed;
+    detail::stream_flow& f = *link_->flow;
+    {
+        std::unique_lock lock(f.mu);
+        if (f.cancelled) return write_status::cancelled;
+        if (f.credit == 0) {
+            if (wait.count() <= 0 || core->host->on_io_thread()) return write_status::no_credit;
+            if (!f.cv.wait_for(lock, wait, [&] { return f.credit > 0 || f.cancelled; }))
+                return write_status::timeout;
+            if (f.cancelled) return write_status::cancelled;
+        }
+        if (link_->finished.load()) return write_status::closed;
+        --f.credit;
+        ++f.in_flight;
+    }
+    core->host->post([c = core.get(), link = link_, bytes = detail::copy_of(p.bytes),
+                      flags = detail::flags_of(p)](client_engine& engine, time_ms) {
+        {
+            std::lock_guard lock(link->flow->mu);
+            --link->flow->in_flight;
+        }
+        c->with_live_call(link->id, link->token, engine,
+                          [&](client_engine& en) { (void)en.stream_send(link->id, bytes, flags); });
+    });
+    return write_status::ok;
+}
+
+bool stream_writer::end() { return link_ && link_->end_stream(); }
+
+bool stream_writer::fail(errc code, std::string_view text) {
+    return link_ && link_->finish_error(code, std::string(text));
+}
+
+bool stream_writer::cancelled() const noexcept {
+    if (!link_) return true;
+    std::lock_guard lock(link_->flow->mu);
+    return link_->flow->cancelled;
+}
+
+std::uint32_t stream_writer::credit() const noexcept {
+    if (!link_) return 0;
+    std::lock_guard lock(link_->flow->mu);
+    return link_->flow->credit;
+}
+
+// --- subscription ----------------------------------------------------------------
+
+void subscription::unsubscribe() {
+    auto core = core_.lock();
+    if (!core || id_ == 0) return;
+    core->host->post([c = core.get(), handle = id_](client_engine& engine, time_ms) {
+        auto it = c->subscription_ids.find(handle);
+        if (it == c->subscription_ids.end()) return;
+        (void)engine.unsubscribe(it->second);
+        c->subscribers.erase(it->second);
+        c->subscription_ids.erase(it);
+    });
+    id_ = 0;
+}
+
+// --- client ------------------------------------------------------------------------
+
+client::client(options opts) : core_(std::make_shared<detail::client_core>(std::move(opts))) {
+    core_->init();
+}
+
+client::~client() { close(); }
+
+void client::provide(std::string_view service, std::string_view method, request_handler handler) {
+    detail::client_core::method_entry entry;
+    entry.unary = std::move(handler);
+    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+                       entry = std::move(entry)](client_engine& engine, time_ms) mutable {
+        c->serve(s, m, std::move(entry), engine);
+    });
+}
+
+void client::provide_stream(std::string_view service, std::string_view method, stream_handler handler) {
+    detail::client_core::method_entry entry;
+    entry.stream = std::move(handler);
+    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+                       entry = std::move(entry)](client_engine& engine, time_ms) mutable {
+        c->serve(s, m, std::move(entry), engine);
+    });
+}
+
+void client::withdraw(std::string_view service) {
+    core_->host->post([c = core_.get(), s = std::string(service)](client_engine& engine, time_ms) {
+        c->services.erase(s);
+        if (c->registered.erase(s) != 0) (void)engine.unregister_service(s);
+    });
+}
+
+void client::start() {
+    core_->host->post([c = core_.get()](client_engine& engine, time_ms) {
+        if (c->started) return;
+        c->started = true;
+        for (const auto& [service, methods] : c->services) c->register_service(service, engine);
+    });
+    core_->host->start();
+}
+
+bool client::wait_ready(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(core_->status_mu);
+    return core_->status_cv.wait_for(lock, timeout,
+                                     [&] { return core_->connected && core_->unconfirmed.empty(); });
+}
+
+std::string client::address() const {
+    std::lock_guard lock(core_->status_mu);
+    return core_->session;
+}
+
+void client::publish(std::string_view channel, payload p) {
+    core_->host->post([c = core_.get(), ch = std::string(channel), bytes = detail::copy_of(p.bytes),
+                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
+        const call_result r = engine.publish(ch, bytes, false, flags);
+        if (r.error) c->report(r.error, "publish on '" + ch + "'");
+    });
+}
+
+std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p) {
+    auto promise = std::make_shared<std::promise<publish_ack>>();
+    auto future = promise->get_future();
+    core_->host->post([c = core_.get(), promise, ch = std::string(channel), bytes = detail::copy_of(p.bytes),
+                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
+        const call_result r = engine.publish(ch, bytes, true, flags);
+        if (r.error) {
+            publish_ack a;
+            a.error = r.error;
+            promise->set_value(std::move(a));
+            return;
+        }
+        c->pending_acks[r.id] = promise;
+    });
+    return future;
+}
+
+subscription client::subscribe(std::string_view pattern, message_handler handler) {
+    const std::uint64_t handle = ++core_->last_handle;
+    core_->host->post([c = core_.get(), handle, p = std::string(pattern),
+                       handler = std::move(handler)](client_engine& engine, time_ms) mutable {
+        const call_result r = engine.subscribe(p);
+        if (r.error) {
+            c->report(r.error, "subscribe to '" + p + "'");
+            return;
+        }
+        c->subscription_ids[handle] = r.id;
+        c->subscribers[r.id] = std::move(handler);
+    });
+    return subscription(core_, handle);
+}
+
+void client::send(std::string_view address, payload p) {
+    core_->host->post([c = core_.get(), to = std::string(address), bytes = detail::copy_of(p.bytes),
+                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
+        const call_result r = engine.send_direct(to, bytes, false, flags);
+        if (r.error) c->report(r.error, "send to '" + to + "'");
+    });
+}
+
+void client::on_direct(direct_handler handler) {
+    core_->host->post([c = core_.get(), handler = std::move(handler)](client_engine&, time_ms) mutable {
+        c->direct = std::move(handler);
+    });
+}
+
+void client::request(std::string_view service, std::string_view method, payload p,
+                     std::chrono::milliseconds timeout, std::function<void(response)> done) {
+    if (timeout.count() <= 0) timeout = core_->opts.request_timeout;
+    // The callback runs where handlers run.
+    auto deliver = [c = core_.get(), done = std::move(done)](response r) {
+        c->dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
+    };
+    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+                       bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
+                       deliver = std::move(deliver)](client_engine& engine, time_ms now) mutable {
+        const call_result r = engine.request(s, m, bytes, static_cast<std::uint32_t>(timeout.count()), now, flags);
+        if (r.error) {
+            response out;
+            out.error = r.error;
+            deliver(std::move(out));
+            return;
+        }
+        c->pending_requests[r.id] = std::move(deliver);
+    });
+}
+
+std::future<response> client::request(std::string_view service, std::string_view method, payload p,
+                                       std::chrono::milliseconds timeout) {
+    if (timeout.count() <= 0) timeout = core_->opts.request_timeout;
+    auto promise = std::make_shared<std::promise<response>>();
+    auto future = promise->get_future();
+    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+                       bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
+                       promise](client_engine& engine, time_ms now) {
+        const call_result r = engine.request(s, m, bytes, static_cast<std::uint32_t>(timeout.count()), now, flags);
+        if (r.error) {
+            response out;
+            out.error = r.error;
+            promise->set_value(std::move(out));
+            return;
+        }
+        // A future needs no executor: set it on the I/O thread.
+        c->pending_requests[r.id] = [promise](response out) { promise->set_value(std::move(out)); };
+    });
+    return future;
+}
+
+std::future<services_result> client::services() {
+    auto promise = std::make_shared<std::promise<services_result>>();
+    auto future = promise->get_future();
+    core_->host->post([c = core_.get(), promise](client_engine& engine, time_ms) {
+        const call_result r = engine.discover();
+        if (r.error) {
+            services_result out;
+            out.error = r.error;
+            promise->set_value(std::move(out));
+            return;
+        }
+        c->pending_services[r.id] = promise;
+    });
+    return future;
+}
+
+void client::close() {
+    core_->host->close();
+    // Whatever still waits learns why.
+    for (auto& [id, done] : core_->pending_requests) {
+        response r;
+        r.error = errc::closed;
+        done(std::move(r));
+    }
+    core_->pending_requests.clear();
+    for (auto& [id, p] : core_->pending_acks) {
+        publish_ack a;
+        a.error = errc::closed;
+        p->set_value(std::move(a));
+    }
+    core_->pending_acks.clear();
+    for (auto& [id, p] : core_->pending_services) {
+        services_result s;
+        s.error = errc::closed;
+        p->set_value(std::move(s));
+    }
+    core_->pending_services.clear();
+}
+
+}  // namespace hyperstreams::backend

@@ -1,0 +1,296 @@
+// hyperstreams::backend: the C++ client for backend services.
+//
+//   hyperstreams::backend::client hs({.url = "tcp://127.0.0.1:7071", .name = "greeter"});
+//   hs.provide("greeter", "hello", [](auto req, auto reply) { reply.send("hello " + std::string(req.text())); });
+//   hs.start();
+//   hs.publish("greeter.started", hyperstreams::backend::json(R"({"ok":true})"));
+//
+// It connects to the router over ZeroMQ (tcp:// or ipc://; ws:// works too,
+// as a frontend, for tools) and drives the shared client engine, which
+// reconnects by itself with a jittered backoff and then registers the
+// services and subscribes again.
+//
+// Threading.
+//   - The connection, the engine and every timer run on one internal I/O
+//     thread owned by the client.
+//   - Handlers and callbacks (request and stream handlers, subscription,
+//     direct-message, response, state and error callbacks) run where
+//     options::handlers says: by default on one internal handler thread, in
+//     the order the events arrived; or inline on the I/O thread (they must
+//     then never block); or through an executor function of yours (a thread
+//     pool: handlers may then run concurrently, in any order).
+//   - Every public member function is safe from any thread, handlers
+//     included. Calls that send something queue it for the I/O thread and
+//     return at once; their outcome comes back as a future or a callback.
+//   - A reply or a stream_writer may be kept and completed later, from any
+//     thread. The destructor of client must not run in a handler.
+//
+// Errors are std::error_code values of hyperstreams::errc (errc_name() gives
+// the stable name, e.g. "no_such_service").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "hyperstreams/errc.hpp"
+
+namespace hyperstreams::backend {
+
+using byte_span = std::span<const std::uint8_t>;
+
+// Bytes to send, and whether they are JSON (a flag tools use to render them).
+// Converts from text and from bytes; json() marks JSON text. Views: the
+// bytes are copied by the call that takes it.
+struct payload {
+    payload() = default;
+    payload(std::string_view text) noexcept  // NOLINT: implicit by design
+        : bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()) {}
+    payload(const char* text) noexcept : payload(std::string_view(text)) {}  // NOLINT
+    payload(const std::string& text) noexcept : payload(std::string_view(text)) {}  // NOLINT
+    payload(byte_span data) noexcept : bytes(data) {}  // NOLINT
+    payload(const std::vector<std::uint8_t>& data) noexcept : bytes(data) {}  // NOLINT
+
+    byte_span bytes;
+    bool is_json = false;
+};
+
+// `text` (valid JSON, not checked here) as a JSON payload.
+inline payload json(std::string_view text) noexcept {
+    payload p(text);
+    p.is_json = true;
+    return p;
+}
+
+// A received payload with its JSON flag; owns its bytes.
+struct received {
+    std::vector<std::uint8_t> bytes;
+    bool is_json = false;
+
+    std::string_view text() const noexcept {
+        return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+    }
+};
+
+// A message delivered to a subscription.
+struct message {
+    std::string channel;
+    received data;
+    std::uint32_t epoch = 0;  // the channel's epoch (changes when the router restarts it)
+    std::uint64_t seq = 0;    // the channel's sequence number
+    bool replayed = false;    // delivered from the channel's history (resume)
+};
+
+// A direct message sent to this client's address.
+struct direct_message {
+    std::string from;  // the sender's address: answer with client::send(from, ...)
+    received data;
+};
+
+// The outcome of client::request().
+struct response {
+    std::error_code error;   // empty on success
+    std::string error_text;  // the remote side's explanation, when it gave one
+    received data;
+
+    explicit operator bool() const noexcept { return !error; }
+};
+
+// The outcome of client::publish_with_ack().
+struct publish_ack {
+    std::error_code error;
+    std::string error_text;
+    std::uint32_t epoch = 0;  // where the message landed in the channel
+    std::uint64_t seq = 0;
+};
+
+struct method_description {
+    std::string name;
+    bool stream = false;
+};
+struct service_description {
+    std::string name;
+    std::uint16_t instances = 0;
+    std::vector<method_description> methods;
+};
+struct services_result {
+    std::error_code error;
+    std::vector<service_description> services;
+};
+
+// An incoming request or stream open.
+struct request {
+    std::string service;
+    std::string method;
+    received data;
+
+    std::string_view text() const noexcept { return data.text(); }
+    byte_span bytes() const noexcept { return data.bytes; }
+    bool is_json() const noexcept { return data.is_json; }
+};
+
+namespace detail {
+class client_core;
+struct call_link;
+}  // namespace detail
+
+// The answer to one request: move-only, complete it once, now or later, from
+// any thread. A reply destroyed without an answer fails the request with
+// errc::handler_failed (the text of the exception when the handler threw).
+class reply {
+public:
+    explicit reply(std::shared_ptr<detail::call_link> link) noexcept;
+    reply(reply&&) noexcept = default;
+    reply& operator=(reply&&) noexcept = default;
+    reply(const reply&) = delete;
+    reply& operator=(const reply&) = delete;
+    ~reply() = default;
+
+    // Each returns false (and sends nothing) when the request was answered,
+    // cancelled, timed out or lost with the connection already.
+    bool send(payload p);
+    bool send_json(std::string_view json_text) { return send(json(json_text)); }
+    bool fail(errc code, std::string_view text);
+
+    // True once answered, or when the caller no longer waits (cancelled,
+    // deadline passed, connection lost).
+    bool done() const noexcept;
+
+private:
+    std::shared_ptr<detail::call_link> link_;
+};
+
+enum class write_status : std::uint8_t {
+    ok,         // queued for sending
+    no_credit,  // the caller granted no more items (only when not waiting)
+    timeout,    // no credit came within the wait
+    cancelled,  // the caller cancelled, the deadline passed or the connection was lost
+    closed,     // the stream was ended or failed already
+};
+std::string_view write_status_name(write_status s) noexcept;
+
+// The sending side of one server stream: move-only, usable from any thread.
+// Flow control is the caller's credit: write() waits (up to `wait`) until the
+// caller has room for one more item. On the I/O thread (inline handlers) it
+// never waits: it returns no_credit instead. A writer destroyed without end()
+// or fail() fails the stream with errc::handler_failed.
+class stream_writer {
+public:
+    explicit stream_writer(std::shared_ptr<detail::call_link> link) noexcept;
+    stream_writer(stream_writer&&) noexcept = default;
+    stream_writer& operator=(stream_writer&&) noexcept = default;
+    stream_writer(const stream_writer&) = delete;
+    stream_writer& operator=(const stream_writer&) = delete;
+    ~stream_writer() = default;
+
+    write_status write(payload p, std::chrono::milliseconds wait = std::chrono::seconds(30));
+    write_status write_json(std::string_view json_text,
+                            std::chrono::milliseconds wait = std::chrono::seconds(30)) {
+        return write(json(json_text), wait);
+    }
+    // Ends the stream normally / with an error. False when already finished.
+    bool end();
+    bool fail(errc code, std::string_view text);
+
+    bool cancelled() const noexcept;
+    // Items the caller can take now without waiting.
+    std::uint32_t credit() const noexcept;
+
+private:
+    std::shared_ptr<detail::call_link> link_;
+};
+
+using request_handler = std::function<void(request, reply)>;
+using stream_handler = std::function<void(request, stream_writer)>;
+using message_handler = std::function<void(const message&)>;
+using direct_handler = std::function<void(const direct_message&)>;
+using executor = std::function<void(std::function<void()>)>;
+
+enum class handler_threading : std::uint8_t {
+    handler_thread,  // one internal thread, events in order (default)
+    io_thread,       // inline on the I/O thread: handlers must not block
+};
+
+struct options {
+    std::string url = "tcp://127.0.0.1:7071";  // the router's backend endpoint
+    std::string name = "backend";              // shown in the router's logs and admin view
+    std::string token{};                       // sent in hello, when the router wants one
+    handler_threading handlers = handler_threading::handler_thread;
+    executor handler_executor{};  // when set, handlers run through it (overrides `handlers`)
+    std::chrono::milliseconds request_timeout{10000};  // default deadline of request()
+    std::function<void(std::string_view state)> on_state{};  // "connecting", "ready", "backoff", ...
+    // Failures nothing else reports: a publish without ack the router
+    // refused, a subscription or registration it rejected, a protocol error.
+    std::function<void(std::error_code error, std::string_view text)> on_error{};
+    std::uint64_t seed = 0;  // backoff jitter; 0: random
+};
+
+// A subscription made by client::subscribe(). Copyable; unsubscribe() ends it
+// (destroying the handle does not).
+class subscription {
+public:
+    subscription() = default;
+    void unsubscribe();
+    explicit operator bool() const noexcept { return id_ != 0; }
+
+private:
+    friend class client;
+    subscription(std::weak_ptr<detail::client_core> core, std::uint64_t id) noexcept
+        : core_(std::move(core)), id_(id) {}
+    std::weak_ptr<detail::client_core> core_;
+    std::uint64_t id_ = 0;
+};
+
+class client {
+public:
+    explicit client(options opts);
+    ~client();  // close()
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // Serves `service`/`method`. Before start() the services are registered on
+    // connecting; later, the service is registered again with the new method.
+    void provide(std::string_view service, std::string_view method, request_handler handler);
+    void provide_stream(std::string_view service, std::string_view method, stream_handler handler);
+    // Stops serving a whole service.
+    void withdraw(std::string_view service);
+
+    // Connects (in the background) and keeps connecting until close().
+    void start();
+    // Waits until connected with every service registered; false on timeout.
+    bool wait_ready(std::chrono::milliseconds timeout);
+    // This client's address for direct messages (changes on every reconnect); empty before.
+    std::string address() const;
+
+    void publish(std::string_view channel, payload p);
+    std::future<publish_ack> publish_with_ack(std::string_view channel, payload p);
+
+    // `pattern`: a channel, `*` for one token, a final `>` for the rest.
+    subscription subscribe(std::string_view pattern, message_handler handler);
+
+    void send(std::string_view address, payload p);
+    void on_direct(direct_handler handler);
+
+    // Calls another service (timeout 0: options::request_timeout).
+    std::future<response> request(std::string_view service, std::string_view method, payload p,
+                                   std::chrono::milliseconds timeout = {});
+    void request(std::string_view service, std::string_view method, payload p,
+                 std::chrono::milliseconds timeout, std::function<void(response)> done);
+
+    std::future<services_result> services();
+
+    // Says goodbye and stops; pending calls fail with errc::closed. Idempotent.
+    void close();
+
+private:
+    std::shared_ptr<detail::client_core> core_;
+};
+
+}  // namespace hyperstreams::backend

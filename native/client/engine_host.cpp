@@ -1,0 +1,282 @@
+#include "hyperstreams/native/engine_host.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "transport.hpp"
+
+namespace hyperstreams::native {
+
+namespace asio = boost::asio;
+
+transport_scheme scheme_of(std::string_view url) noexcept {
+    if (url.starts_with("tcp://") || url.starts_with("ipc://")) return transport_scheme::zeromq;
+    if (url.starts_with("ws://")) return transport_scheme::websocket;
+    return transport_scheme::unsupported;
+}
+
+client_role role_for(std::string_view url) noexcept {
+    return scheme_of(url) == transport_scheme::websocket ? client_role::frontend
+                                                         : client_role::backend;
+}
+
+time_ms engine_host::now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+std::uint64_t random_seed() {
+    std::random_device rd;
+    const std::uint64_t seed = (std::uint64_t{rd()} << 32) | rd();
+    return seed == 0 ? 1 : seed;
+}
+
+client_config seeded(client_config c) {
+    if (c.seed == 0) c.seed = random_seed();
+    return c;
+}
+
+}  // namespace
+
+struct engine_host::impl : std::enable_shared_from_this<impl> {
+    impl(client_config config, event_handler handler)
+        : engine(seeded(std::move(config))), on_event(std::move(handler)) {}
+
+    // Declared first: destroyed last, after every transport (and every
+    // handler holding one) is gone; its destruction waits for the lingers.
+    std::shared_ptr<zmq_context> zmq;
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+    asio::steady_timer timer{io};
+    time_ms armed_deadline = no_deadline;
+    std::uint64_t timer_generation = 0;
+    asio::steady_timer linger_timer{io};
+
+    client_engine engine;
+    event_handler on_event;
+    std::thread thread;
+    std::atomic<std::thread::id> io_thread_id{};
+    std::atomic<bool> started{false};
+    std::atomic<bool> closing{false};
+    std::mutex close_mu;
+
+    std::uint32_t transport_id = 0;
+    std::shared_ptr<transport> current;
+    std::vector<std::shared_ptr<transport>> closing_transports;
+    bool pumping = false;
+
+    // HYPERSTREAMS_TRACE=1 in the environment: every event on stderr, the
+    // first thing to look at when a client does not do what it should.
+    const bool trace = std::getenv("HYPERSTREAMS_TRACE") != nullptr;
+
+    void trace_event(const client_event& e) const {
+        std::fprintf(stderr, "hyperstreams[%s] %.*s op=%.*s id=%u code=%.*s state=%.*s name=%.*s text=%.*s\n",
+                     engine.config().name.c_str(), static_cast<int>(event_name(e.kind).size()),
+                     event_name(e.kind).data(), static_cast<int>(operation_name(e.op).size()),
+                     operation_name(e.op).data(), e.id, static_cast<int>(errc_name(e.code).size()),
+                     errc_name(e.code).data(), static_cast<int>(state_name(e.state).size()),
+                     state_name(e.state).data(), static_cast<int>(e.name.size()), e.name.data(),
+                     static_cast<int>(e.text.size()), e.text.data());
+    }
+
+    void run_task(const task& t) {
+        t(engine, now());
+        pump();
+    }
+
+    // Drains events (performing the transport actions), sends the output and
+    // re-arms the timer: what client.hpp asks after every call.
+    void pump() {
+        if (pumping) return;  // a nested call: the outer loop finishes the job
+        pumping = true;
+        client_event e;
+        for (;;) {
+            if (engine.poll_event(e)) {
+                switch (e.kind) {
+                    case event_kind::open_transport: open(e.id, std::string(e.name)); break;
+                    case event_kind::close_transport: flush_output(); close_transport(e.id); break;
+                    default: break;
+                }
+                if (trace) trace_event(e);
+                if (on_event) on_event(engine, e);
+                continue;
+            }
+            if (!engine.output().empty()) {
+                flush_output();
+                continue;
+            }
+            break;
+        }
+        pumping = false;
+        arm_timer();
+    }
+
+    void flush_output() {
+        while (!engine.output().empty()) {
+            if (current) current->send(engine.output());
+            engine.consume_output();
+        }
+    }
+
+    void open(std::uint32_t id, const std::string& url) {
+        if (current) close_transport(transport_id);
+        transport_id = id;
+        std::weak_ptr<impl> weak = weak_from_this();
+        transport_callbacks cb;
+        cb.opened = [weak, id] {
+            if (auto self = weak.lock()) {
+                self->engine.transport_opened(id, now());
+                self->pump();
+            }
+        };
+        cb.received = [weak, id](bytes_view message) {
+            if (auto self = weak.lock()) {
+                if (id != self->transport_id) return;
+                (void)self->engine.receive(message, now());
+                self->pump();
+            }
+        };
+        cb.closed = [weak, id] {
+            if (auto self = weak.lock()) {
+                if (id == self->transport_id) self->current.reset();
+                self->engine.transport_closed(id, now());
+                self->pump();
+            }
+        };
+        switch (scheme_of(url)) {
+            case transport_scheme::zeromq:
+                if (!zmq) zmq = make_zmq_context();
+                current = open_zmq_transport(io, zmq, url, std::move(cb));
+                break;
+            case transport_scheme::websocket:
+                current = open_ws_transport(io, url, std::move(cb));
+                break;
+            case transport_scheme::unsupported:
+                // The engine backs off and tries again, as for a refused connection.
+                asio::post(io, std::move(cb.closed));
+                break;
+        }
+    }
+
+    void close_transport(std::uint32_t id) {
+        if (id != transport_id || !current) return;
+        current->close();
+        if (current->busy()) closing_transports.push_back(current);
+        current.reset();
+    }
+
+    void arm_timer() {
+        const time_ms deadline = engine.next_deadline();
+        if (deadline == armed_deadline) return;
+        armed_deadline = deadline;
+        const std::uint64_t generation = ++timer_generation;
+        if (deadline == no_deadline) {
+            timer.cancel();
+            return;
+        }
+        timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline)));
+        timer.async_wait([weak = weak_from_this(), generation](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (!self || ec || generation != self->timer_generation) return;
+            self->armed_deadline = no_deadline;
+            self->engine.handle_timeout(now());
+            self->pump();
+        });
+    }
+
+    // After the engine's goodbye: wait for the transports to finish sending,
+    // at most until `until`, then let the I/O thread end.
+    void finish_when_flushed(std::chrono::steady_clock::time_point until) {
+        std::erase_if(closing_transports, [](const auto& t) { return !t->busy(); });
+        const bool flushed = closing_transports.empty() && (!current || !current->busy());
+        if (flushed || std::chrono::steady_clock::now() >= until) {
+            timer.cancel();
+            io.stop();
+            return;
+        }
+        linger_timer.expires_after(std::chrono::milliseconds(10));
+        linger_timer.async_wait([self = shared_from_this(), until](const boost::system::error_code&) {
+            self->finish_when_flushed(until);
+        });
+    }
+};
+
+engine_host::engine_host(client_config config, event_handler on_event)
+    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event))) {}
+
+engine_host::~engine_host() {
+    close();
+    if (impl_->thread.joinable()) {
+        if (on_io_thread())
+            impl_->thread.detach();  // misuse; better a leak than a deadlock
+        else
+            impl_->thread.join();
+    }
+    impl_->current.reset();
+    impl_->closing_transports.clear();
+}
+
+void engine_host::start() {
+    if (impl_->started.exchange(true)) return;
+    impl_->thread = std::thread([self = impl_] {
+        self->io_thread_id.store(std::this_thread::get_id());
+        self->run_task([](client_engine& engine, time_ms now) { (void)engine.start(now); });
+        self->io.run();
+        // Tasks still queued are destroyed with the io_context, which breaks
+        // the promises of call(): no waiter stays blocked.
+    });
+}
+
+void engine_host::post(task t) {
+    if (impl_->closing.load(std::memory_order_acquire)) return;
+    asio::post(impl_->io, [self = impl_, t = std::move(t)] { self->run_task(t); });
+}
+
+bool engine_host::run_inline(const task& t) {
+    if (!on_io_thread()) return false;
+    impl_->run_task(t);
+    return true;
+}
+
+bool engine_host::on_io_thread() const noexcept {
+    return impl_->io_thread_id.load() == std::this_thread::get_id();
+}
+
+void engine_host::close(std::chrono::milliseconds linger) {
+    std::lock_guard lock(impl_->close_mu);
+    if (!impl_->started.load()) {
+        impl_->closing.store(true);
+        return;
+    }
+    if (on_io_thread()) {
+        if (!impl_->closing.exchange(true)) {
+            (void)impl_->engine.close(now());
+            impl_->pump();
+            impl_->finish_when_flushed(std::chrono::steady_clock::now() + linger);
+        }
+        return;
+    }
+    if (!impl_->closing.load()) {
+        const auto until = std::chrono::steady_clock::now() + linger;
+        asio::post(impl_->io, [self = impl_, until] {
+            (void)self->engine.close(now());
+            self->pump();
+            self->finish_when_flushed(until);
+        });
+        impl_->closing.store(true, std::memory_order_release);
+    }
+    if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace hyperstreams::native

@@ -1,0 +1,52 @@
+// The transports an engine_host drives: one connection each, opened when the
+// engine asks and thrown away when it closes (a reconnect is a new transport).
+//
+// Callbacks run on the io_context's thread, never from inside send() or
+// close(), so the host may call either from a callback without reentering
+// the engine. After close() no callback runs.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "hyperstreams/frame.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace hyperstreams::native {
+
+struct transport_callbacks {
+    std::function<void()> opened;
+    std::function<void(bytes_view message)> received;
+    // Lost, or could not be opened. Not called after close().
+    std::function<void()> closed;
+};
+
+class transport {
+public:
+    virtual ~transport() = default;
+    // Copies `message` and sends it as one transport message, in order.
+    // Messages sent before the transport opened leave when it does.
+    virtual void send(bytes_view message) = 0;
+    // Sends what is queued (bounded by a short linger), then closes.
+    virtual void close() = 0;
+    // True until the transport has nothing left to send and is closed.
+    virtual bool busy() const = 0;
+};
+
+// A process-wide-per-host ZeroMQ context: libzmq's I/O thread and the linger
+// of closed sockets live in it, so it must outlive the transports.
+class zmq_context;
+std::shared_ptr<zmq_context> make_zmq_context();
+
+std::shared_ptr<transport> open_zmq_transport(boost::asio::io_context& io,
+                                              const std::shared_ptr<zmq_context>& context,
+                                              const std::string& url, transport_callbacks callbacks);
+
+std::shared_ptr<transport> open_ws_transport(boost::asio::io_context& io, const std::string& url,
+                                             transport_callbacks callbacks);
+
+}  // namespace hyperstreams::native

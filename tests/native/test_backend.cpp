@@ -1,0 +1,408 @@
+// hyperstreams::backend against the real router binary: services, streams
+// with credit, pub/sub with the web side (a WebSocket frontend), direct
+// messages, load sharing, a backend restarting, the router restarting, and
+// the README example as a process.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+
+#include "hyperstreams/backend.hpp"
+#include "hyperstreams/native/engine_host.hpp"
+#include "test_backend_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace hs = hyperstreams::backend;
+using hyperstreams::errc;
+using hyperstreams::testing::eventually;
+using hyperstreams::testing::process;
+using hyperstreams::testing::router_process;
+using hyperstreams::testing::stream_caller;
+
+hs::options backend_options(const router_process& router, std::string name) {
+    hs::options o;
+    o.url = router.backend_url();
+    o.name = std::move(name);
+    return o;
+}
+
+hs::options web_options(const router_process& router) {
+    hs::options o;
+    o.url = router.ws_url();
+    o.name = "web";
+    return o;
+}
+
+// Retries a call until the router has the service (registration is async).
+hs::response call_until_served(hs::client& caller, const std::string& service, const std::string& method,
+                               const std::string& data, std::chrono::milliseconds timeout = 10s) {
+    hs::response r;
+    eventually(
+        [&] {
+            r = caller.request(service, method, data, 2s).get();
+            return !r.error || (r.error != errc::no_such_service && r.error != errc::no_instance_available);
+        },
+        timeout);
+    return r;
+}
+
+template <class T>
+class mailbox {
+public:
+    void push(T v) {
+        std::lock_guard lock(mu_);
+        items_.push_back(std::move(v));
+    }
+    std::size_t size() const {
+        std::lock_guard lock(mu_);
+        return items_.size();
+    }
+    std::vector<T> items() const {
+        std::lock_guard lock(mu_);
+        return items_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<T> items_;
+};
+
+TEST(Backend, RegistersAServiceAndAnswersAWebCaller) {
+    router_process router;
+    hs::client backend(backend_options(router, "greeter"));
+    backend.provide("greeter", "hello", [](hs::request req, hs::reply reply) {
+        EXPECT_EQ(req.service, "greeter");
+        EXPECT_EQ(req.method, "hello");
+        reply.send_json(R"({"greeting":"hello, )" + std::string(req.text()) + R"("})");
+    });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = web.request("greeter", "hello", "ada", 5s).get();
+    ASSERT_FALSE(r.error) << r.error.message() << " " << r.error_text;
+    EXPECT_TRUE(r.data.is_json);
+    EXPECT_EQ(r.data.text(), R"({"greeting":"hello, ada"})");
+
+    const hs::response missing = web.request("greeter", "nope", "", 5s).get();
+    EXPECT_EQ(missing.error, errc::no_such_service) << missing.error.message();
+}
+
+TEST(Backend, RepliesLaterFromAnotherThreadAndFailsForgottenReplies) {
+    router_process router;
+    hs::client backend(backend_options(router, "later"));
+    std::vector<std::thread> workers;
+    std::mutex workers_mu;
+    backend.provide("later", "echo", [&](hs::request req, hs::reply reply) {
+        std::lock_guard lock(workers_mu);
+        workers.emplace_back([req = std::move(req), reply = std::move(reply)]() mutable {
+            std::this_thread::sleep_for(50ms);
+            EXPECT_TRUE(reply.send(req.bytes()));
+            EXPECT_FALSE(reply.send("twice"));
+        });
+    });
+    backend.provide("later", "forget", [](hs::request, hs::reply) {});
+    backend.provide("later", "throw", [](hs::request, hs::reply) { throw std::runtime_error("boom"); });
+    backend.provide("later", "fail", [](hs::request, hs::reply reply) {
+        reply.fail(errc::invalid_argument, "bad input");
+    });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+    const hs::response echo = caller.request("later", "echo", "payload", 5s).get();
+    ASSERT_FALSE(echo.error) << echo.error.message();
+    EXPECT_EQ(echo.data.text(), "payload");
+
+    const hs::response forgot = caller.request("later", "forget", "", 5s).get();
+    EXPECT_EQ(forgot.error, errc::handler_failed);
+    const hs::response threw = caller.request("later", "throw", "", 5s).get();
+    EXPECT_EQ(threw.error, errc::handler_failed);
+    EXPECT_EQ(threw.error_text, "boom");
+    const hs::response failed = caller.request("later", "fail", "", 5s).get();
+    EXPECT_EQ(failed.error, errc::invalid_argument);
+    EXPECT_EQ(failed.error_text, "bad input");
+
+    std::lock_guard lock(workers_mu);
+    for (auto& t : workers) t.join();
+}
+
+TEST(Backend, InlineHandlersAndCustomExecutorsRunTheHandlers) {
+    router_process router;
+    hs::options inline_opts = backend_options(router, "inline");
+    inline_opts.handlers = hs::handler_threading::io_thread;
+    hs::client inline_backend(inline_opts);
+    inline_backend.provide("inline", "ping", [](hs::request, hs::reply reply) { reply.send("pong"); });
+    inline_backend.start();
+
+    std::atomic<int> executed{0};
+    hs::options custom = backend_options(router, "custom");
+    custom.handler_executor = [&](std::function<void()> task) {
+        ++executed;
+        std::thread(std::move(task)).detach();
+    };
+    hs::client custom_backend(custom);
+    custom_backend.provide("custom", "ping", [](hs::request, hs::reply reply) { reply.send("pong"); });
+    custom_backend.start();
+    ASSERT_TRUE(inline_backend.wait_ready(10s));
+    ASSERT_TRUE(custom_backend.wait_ready(10s));
+
+    hs::client caller(web_options(router));
+    caller.start();
+    EXPECT_EQ(caller.request("inline", "ping", "", 5s).get().data.text(), "pong");
+    EXPECT_EQ(caller.request("custom", "ping", "", 5s).get().data.text(), "pong");
+    EXPECT_GE(executed.load(), 1);
+}
+
+TEST(Backend, StreamsRespectCreditAndSeeCancellation) {
+    router_process router;
+    hs::client backend(backend_options(router, "counter"));
+    mailbox<hs::write_status> statuses;
+    std::atomic<bool> saw_cancel{false};
+    std::vector<std::thread> writers;
+    std::mutex writers_mu;
+    backend.provide_stream("counter", "count", [&](hs::request, hs::stream_writer out) {
+        std::lock_guard lock(writers_mu);
+        writers.emplace_back([&, out = std::move(out)]() mutable {
+            for (int i = 1; i <= 6; ++i) {
+                const hs::write_status s = out.write(std::to_string(i), i == 3 ? 300ms : 10s);
+                statuses.push(s);
+                if (s == hs::write_status::timeout) --i;  // retry the same item
+                if (s == hs::write_status::cancelled) {
+                    saw_cancel = true;
+                    return;
+                }
+            }
+            out.end();
+        });
+    });
+    backend.provide_stream("counter", "forever", [&](hs::request, hs::stream_writer out) {
+        std::lock_guard lock(writers_mu);
+        writers.emplace_back([&, out = std::move(out)]() mutable {
+            for (int i = 0; i < 1000; ++i) {
+                const hs::write_status s = out.write("tick", 10s);
+                if (s == hs::write_status::cancelled) {
+                    saw_cancel = true;
+                    return;
+                }
+            }
+            out.end();
+        });
+    });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    stream_caller web(router.ws_url());
+    ASSERT_TRUE(eventually([&] { return web.ready(); }));
+    web.open("counter", "count", 2);
+    // Two items fit in the credit; the third write waits and times out.
+    ASSERT_TRUE(eventually([&] { return statuses.size() >= 3; }));
+    EXPECT_EQ(web.items(), (std::vector<std::string>{"1", "2"}));
+    EXPECT_EQ(statuses.items()[2], hs::write_status::timeout);
+    web.consume_all();
+    ASSERT_TRUE(eventually([&] { return web.items().size() >= 3; }));
+    ASSERT_TRUE(eventually([&] {
+        web.consume_all();
+        return web.ended();
+    }));
+    EXPECT_EQ(web.items(), (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
+
+    stream_caller canceller(router.ws_url());
+    ASSERT_TRUE(eventually([&] { return canceller.ready(); }));
+    canceller.open("counter", "forever", 4);
+    ASSERT_TRUE(eventually([&] { return canceller.items().size() == 4; }));
+    canceller.cancel();
+    EXPECT_TRUE(eventually([&] { return saw_cancel.load(); }));
+
+    std::lock_guard lock(writers_mu);
+    for (auto& t : writers) t.join();
+}
+
+TEST(Backend, PublishesToAndSubscribesFromTheWebSide) {
+    router_process router;
+    hs::client backend(backend_options(router, "pubsub"));
+    mailbox<hs::message> from_web;
+    backend.start();
+    auto sub = backend.subscribe("ui.*.clicks", [&](const hs::message& m) { from_web.push(m); });
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client web(web_options(router));
+    mailbox<hs::message> to_web;
+    web.start();
+    web.subscribe("orders.>", [&](const hs::message& m) { to_web.push(m); });
+    ASSERT_TRUE(web.wait_ready(10s));
+
+    // Subscriptions are acknowledged asynchronously: publish until one lands.
+    ASSERT_TRUE(eventually([&] {
+        backend.publish("orders.created", hs::json(R"({"id":1})"));
+        return to_web.size() > 0;
+    }));
+    const hs::message m = to_web.items().front();
+    EXPECT_EQ(m.channel, "orders.created");
+    EXPECT_TRUE(m.data.is_json);
+    EXPECT_EQ(m.data.text(), R"({"id":1})");
+    EXPECT_GE(m.seq, 1u);
+
+    ASSERT_TRUE(eventually([&] {
+        web.publish("ui.home.clicks", "x=1");
+        return from_web.size() > 0;
+    }));
+    EXPECT_EQ(from_web.items().front().channel, "ui.home.clicks");
+    EXPECT_EQ(from_web.items().front().data.text(), "x=1");
+    EXPECT_FALSE(from_web.items().front().data.is_json);
+
+    const hs::publish_ack ack = backend.publish_with_ack("orders.created", hs::json("{}")).get();
+    EXPECT_FALSE(ack.error) << ack.error.message();
+    EXPECT_GE(ack.seq, 1u);
+
+    sub.unsubscribe();
+}
+
+TEST(Backend, SendsAndReceivesDirectMessages) {
+    router_process router;
+    hs::client backend(backend_options(router, "direct"));
+    backend.on_direct([&](const hs::direct_message& m) {
+        backend.send(m.from, "re: " + std::string(m.data.text()));
+    });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+    ASSERT_FALSE(backend.address().empty());
+
+    hs::client web(web_options(router));
+    mailbox<hs::direct_message> inbox;
+    web.on_direct([&](const hs::direct_message& m) { inbox.push(m); });
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    web.send(backend.address(), "hi");
+    ASSERT_TRUE(eventually([&] { return inbox.size() == 1; }));
+    EXPECT_EQ(inbox.items().front().data.text(), "re: hi");
+    EXPECT_EQ(inbox.items().front().from, backend.address());
+}
+
+TEST(Backend, TwoInstancesShareTheLoad) {
+    router_process router;
+    auto make = [&](const std::string& name) {
+        auto c = std::make_unique<hs::client>(backend_options(router, name));
+        c->provide("work", "who", [name](hs::request, hs::reply reply) {
+            std::this_thread::sleep_for(20ms);
+            reply.send(name);
+        });
+        c->start();
+        return c;
+    };
+    auto a = make("a");
+    auto b = make("b");
+    ASSERT_TRUE(a->wait_ready(10s));
+    ASSERT_TRUE(b->wait_ready(10s));
+
+    hs::client caller(web_options(router));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+    std::vector<std::future<hs::response>> calls;
+    for (int i = 0; i < 20; ++i) calls.push_back(caller.request("work", "who", "", 5s));
+    std::map<std::string, int> served;
+    for (auto& f : calls) {
+        const hs::response r = f.get();
+        ASSERT_FALSE(r.error) << r.error.message();
+        ++served[std::string(r.data.text())];
+    }
+    EXPECT_GT(served["a"], 0);
+    EXPECT_GT(served["b"], 0);
+
+    const hs::services_result list = caller.services().get();
+    ASSERT_FALSE(list.error);
+    auto it = std::find_if(list.services.begin(), list.services.end(),
+                           [](const hs::service_description& s) { return s.name == "work"; });
+    ASSERT_NE(it, list.services.end());
+    EXPECT_EQ(it->instances, 2);
+}
+
+TEST(Backend, ARestartingBackendComesBackAndCallersSeeNamedErrorsMeanwhile) {
+    router_process router;
+    auto make = [&] {
+        auto c = std::make_unique<hs::client>(backend_options(router, "phoenix"));
+        c->provide("phoenix", "alive", [](hs::request, hs::reply reply) { reply.send("yes"); });
+        c->start();
+        return c;
+    };
+    auto backend = make();
+    ASSERT_TRUE(backend->wait_ready(10s));
+    hs::client caller(web_options(router));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+    EXPECT_EQ(caller.request("phoenix", "alive", "", 5s).get().data.text(), "yes");
+
+    backend.reset();  // goodbye: the router forgets the instance
+    hs::response down;
+    ASSERT_TRUE(eventually([&] {
+        down = caller.request("phoenix", "alive", "", 2s).get();
+        return static_cast<bool>(down.error);
+    }));
+    EXPECT_TRUE(down.error == errc::no_such_service || down.error == errc::no_instance_available ||
+                down.error == errc::backend_gone)
+        << down.error.message();
+
+    backend = make();
+    const hs::response back = call_until_served(caller, "phoenix", "alive", "");
+    ASSERT_FALSE(back.error) << back.error.message();
+    EXPECT_EQ(back.data.text(), "yes");
+}
+
+TEST(Backend, ReconnectsReregistersAndResubscribesWhenTheRouterRestarts) {
+    router_process router;
+    mailbox<hs::message> seen;
+    mailbox<std::string> states;
+    hs::options opts = backend_options(router, "survivor");
+    opts.on_state = [&](std::string_view s) { states.push(std::string(s)); };
+    hs::client backend(opts);
+    backend.provide("survivor", "ping", [](hs::request, hs::reply reply) { reply.send("pong"); });
+    backend.start();
+    backend.subscribe("news.>", [&](const hs::message& m) { seen.push(m); });
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    const std::size_t before = states.size();
+    router.restart();  // same ports, a new process
+    // The backend noticed: it left ready, and came back to it.
+    ASSERT_TRUE(eventually([&] {
+        const auto all = states.items();
+        return all.size() >= before + 2 && all.back() == "ready";
+    }, 20s));
+    EXPECT_NE(states.items()[before], "ready");
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "survivor", "ping", "", 20s);
+    ASSERT_FALSE(r.error) << r.error.message();
+    EXPECT_EQ(r.data.text(), "pong");
+    ASSERT_TRUE(eventually([&] {
+        web.publish("news.today", "fresh");
+        return seen.size() > 0;
+    }, 20s));
+    EXPECT_EQ(seen.items().back().channel, "news.today");
+}
+
+TEST(Backend, TheReadmeExampleRunsAgainstTheRouter) {
+    router_process router;
+    process example({HELLO_BACKEND_BIN, router.backend_url()});
+    hs::client web(web_options(router));
+    mailbox<hs::message> ticks;
+    web.start();
+    web.subscribe("greeter.ticks", [&](const hs::message& m) { ticks.push(m); });
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "greeter", "hello", "world");
+    ASSERT_FALSE(r.error) << r.error.message();
+    EXPECT_EQ(r.data.text(), R"({"greeting":"hello, world"})");
+    ASSERT_TRUE(eventually([&] { return ticks.size() > 0; }, 5s));
+    EXPECT_TRUE(ticks.items().front().data.is_json);
+    example.stop();
+}
+
+}  // namespace
