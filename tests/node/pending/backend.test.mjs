@@ -1,5 +1,7 @@
-// Pending on the C++ backend client (issue 6): requests and streams between
-// the npm package and a real native backend through the real router.
+// Pending on a native test backend built on hyperstreams::backend (issue 6):
+// deadlines, failing handlers and streams between the npm package and a real
+// backend through the real router (hello_backend, which backend.test.mjs
+// uses, offers one unary method and no stream).
 //
 // HYPERSTREAMS_TEST_BACKEND names a program, started as
 //   $HYPERSTREAMS_TEST_BACKEND <router backend endpoint>

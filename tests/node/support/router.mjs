@@ -9,13 +9,18 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const PRESETS = ['native-debug', 'native-release', 'native-asan'];
 const READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+)/;
 
-export function routerBinary() {
-    if (process.env.HYPERSTREAMS_ROUTER) return process.env.HYPERSTREAMS_ROUTER;
+/** A program of the native build: $`envVar`, else build/<preset>/`path`. */
+export function nativeBinary(path, envVar) {
+    if (process.env[envVar]) return process.env[envVar];
     for (const preset of PRESETS) {
-        const path = `${root}build/${preset}/native/router/hyperstreams-router`;
-        if (existsSync(path)) return path;
+        const candidate = `${root}build/${preset}/${path}`;
+        if (existsSync(candidate)) return candidate;
     }
-    throw new Error('hyperstreams-router not found: build a native preset or set HYPERSTREAMS_ROUTER');
+    throw new Error(`${path} not found: build a native preset or set ${envVar}`);
+}
+
+export function routerBinary() {
+    return nativeBinary('native/router/hyperstreams-router', 'HYPERSTREAMS_ROUTER');
 }
 
 /**

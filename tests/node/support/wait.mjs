@@ -1,11 +1,16 @@
 // Small helpers for tests that wait on real sockets.
 
-/** Resolves once `predicate()` is true; rejects after `timeoutMs` with `what`. */
-export async function waitFor(predicate, what, timeoutMs = 5_000) {
+/**
+ * Resolves once `predicate()` is true; rejects after `timeoutMs` with `what`.
+ * `poll`, if given, runs (and is awaited) before each check.
+ */
+export async function waitFor(predicate, what, timeoutMs = 5_000, poll = null) {
     const deadline = performance.now() + timeoutMs;
-    while (!predicate()) {
+    for (;;) {
+        if (poll) await poll();
+        if (predicate()) return;
         if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, poll ? 50 : 10));
     }
 }
 
