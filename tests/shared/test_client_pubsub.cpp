@@ -334,7 +334,7 @@ TEST(ClientResume, ReplayOverlappingWhatWasSeenIsDeduplicated) {
     r.drop_transport();
     r.router.publish("a.b", "3");
     // A router replaying from an older position than asked (at-least-once replay).
-    r.router.on_hello = [&r](const hello_body&) {
+    r.router.on_hello = [](const hello_body&) {
         return std::vector<wire_frame>{welcome_frame("s-2"),
                                        message_frame("a.b", 1, 1, "1", frame_flags::replayed),
                                        message_frame("a.b", 1, 2, "2", frame_flags::replayed)};
