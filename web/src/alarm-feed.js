@@ -1,6 +1,7 @@
 // The live alarm list, newest first, capped so that a noisy line cannot grow
-// the page without bound.
-import { formatClock, toDate } from './format.js';
+// the page without bound. Alarms are the simulator's:
+// {"id","line","machine","kind","severity","message","temperature","ts"}.
+import { formatClock, formatDecimal } from './format.js';
 
 const MAX_ALARMS = 100;
 
@@ -18,13 +19,13 @@ export class AlarmFeed {
   }
 
   add(alarm) {
-    const severity = String(alarm.severity ?? alarm.level ?? 'warning');
+    const severity = alarm.severity;
     const item = document.createElement('li');
     item.className = `alarm alarm-${severityTone(severity)}`;
     item.dataset.testid = 'alarm-item';
 
     const time = document.createElement('time');
-    const when = toDate(alarm.ts);
+    const when = new Date(alarm.ts);
     time.dateTime = when.toISOString();
     time.textContent = formatClock(when);
 
@@ -34,11 +35,13 @@ export class AlarmFeed {
 
     const where = document.createElement('span');
     where.className = 'alarm-where';
-    where.textContent = [alarm.line, alarm.machine].filter(Boolean).join(' · ') || 'factory';
+    where.textContent = `${alarm.line} · ${alarm.machine}`;
 
     const text = document.createElement('p');
     text.className = 'alarm-text';
-    text.textContent = alarm.message ?? alarm.text ?? alarm.code ?? JSON.stringify(alarm);
+    text.textContent = Number.isFinite(alarm.temperature)
+      ? `${alarm.message} (${formatDecimal(alarm.temperature)} °C)`
+      : alarm.message;
 
     const head = document.createElement('div');
     head.className = 'alarm-head';
@@ -53,14 +56,5 @@ export class AlarmFeed {
 }
 
 function severityTone(severity) {
-  switch (severity) {
-    case 'critical':
-    case 'error':
-    case 'fault':
-      return 'bad';
-    case 'info':
-      return 'info';
-    default:
-      return 'warn';
-  }
+  return severity === 'critical' ? 'bad' : 'warn';
 }

@@ -1,6 +1,6 @@
 // The simulator's methods, called through request/response. Every call ends
 // in a visible toast: what the simulator answered, or the error code.
-import { describeError } from './format.js';
+import { describeError, formatInteger } from './format.js';
 
 const SERVICE = 'factory';
 const TIMEOUT_MS = 5000;
@@ -36,11 +36,9 @@ export class FactoryControls {
   }
 }
 
+// The simulator answers a command with the machine's new view:
+// {"line","machine","state","speed","target_speed"}.
 function summarize(response) {
-  const body = response?.json;
-  if (body && typeof body === 'object') {
-    const text = body.message ?? body.status ?? JSON.stringify(body);
-    return text.length > 120 ? `${text.slice(0, 117)}…` : text;
-  }
-  return response?.text || 'done';
+  const view = response.json;
+  return `${view.state}, target ${formatInteger(view.target_speed)} rpm`;
 }

@@ -21,12 +21,6 @@ export function formatDecimal(value) {
   return Number.isFinite(value) ? oneDecimal.format(value) : '–';
 }
 
-// Timestamps from the simulator may be epoch milliseconds or seconds.
-export function toDate(ts) {
-  if (!Number.isFinite(ts)) return new Date();
-  return new Date(ts < 1e12 ? ts * 1000 : ts);
-}
-
 export function formatClock(date) {
   return clock.format(date);
 }

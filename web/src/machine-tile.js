@@ -37,16 +37,18 @@ export class MachineTile {
       </header>
       <dl class="metrics">
         <div class="metric">
-          <dt>Temperature</dt>
-          <dd><span class="value" data-testid="machine-temperature">–</span><span class="unit">°C</span></dd>
+          <dt>Temp <span class="unit">°C</span></dt>
+          <dd class="value" data-testid="machine-temperature">–</dd>
+          <dd class="sub" data-testid="machine-temperature-note">&nbsp;</dd>
         </div>
         <div class="metric">
-          <dt>Speed</dt>
-          <dd><span class="value" data-testid="machine-speed">–</span><span class="unit">/min</span></dd>
+          <dt>Speed <span class="unit">rpm</span></dt>
+          <dd class="value" data-testid="machine-speed">–</dd>
+          <dd class="sub" data-testid="machine-target-speed">&nbsp;</dd>
         </div>
         <div class="metric">
-          <dt>Output</dt>
-          <dd><span class="value" data-testid="machine-output">–</span><span class="unit">pcs</span></dd>
+          <dt>Parts</dt>
+          <dd class="value" data-testid="machine-output">–</dd>
         </div>
       </dl>
       <figure class="spark">
@@ -71,6 +73,8 @@ export class MachineTile {
       temperature: tile.querySelector('[data-testid="machine-temperature"]'),
       speed: tile.querySelector('[data-testid="machine-speed"]'),
       output: tile.querySelector('[data-testid="machine-output"]'),
+      targetSpeed: tile.querySelector('[data-testid="machine-target-speed"]'),
+      temperatureNote: tile.querySelector('[data-testid="machine-temperature-note"]'),
       speedInput: tile.querySelector('[data-testid="machine-speed-input"]'),
     };
     const form = tile.querySelector('form');
@@ -131,29 +135,38 @@ export class MachineTile {
     this.fields.state.textContent = state;
     this.fields.state.className = `badge badge-${badgeTone(state)}`;
     this.fields.temperature.textContent = formatDecimal(t.temperature);
+    this.fields.temperatureNote.textContent = temperatureNote(t.temperature);
+    this.fields.temperatureNote.dataset.tone = temperatureTone(t.temperature);
     this.fields.speed.textContent = formatInteger(t.speed);
+    this.fields.targetSpeed.textContent = Number.isFinite(t.target_speed)
+      ? `target ${formatInteger(t.target_speed)}`
+      : '\u00a0';
     this.fields.output.textContent = formatInteger(t.output);
     const input = this.fields.speedInput;
-    if (!this.speedEdited && document.activeElement !== input && Number.isFinite(t.speed)) {
-      input.value = String(t.speed);
+    if (!this.speedEdited && document.activeElement !== input && Number.isFinite(t.target_speed)) {
+      input.value = String(t.target_speed);
     }
   }
 }
 
+// The simulator warns at 85 °C and trips the machine at 95 °C.
+const WARN_AT = 85;
+const TRIP_AT = 95;
+
+function temperatureTone(celsius) {
+  if (celsius >= WARN_AT) return 'bad';
+  if (celsius >= WARN_AT - 10) return 'warn';
+  return 'ok';
+}
+
+function temperatureNote(celsius) {
+  if (celsius >= WARN_AT) return `trips at ${TRIP_AT}`;
+  if (celsius >= WARN_AT - 10) return `warns at ${WARN_AT}`;
+  return '\u00a0';
+}
+
 function badgeTone(state) {
-  switch (state) {
-    case 'running':
-      return 'ok';
-    case 'fault':
-    case 'error':
-    case 'alarm':
-      return 'bad';
-    case 'starting':
-    case 'stopping':
-    case 'maintenance':
-    case 'warning':
-      return 'warn';
-    default:
-      return 'idle';
-  }
+  if (state === 'running') return 'ok';
+  if (state === 'fault') return 'bad';
+  return 'idle';
 }

@@ -15,6 +15,16 @@ const TELEMETRY = 'factory.*.*.telemetry';
 const ROUTER_URL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const RETRY_MS = 1000;
 
+// Why the alarm stream stopped, as an operator reads it.
+const STREAM_TROUBLE = {
+  no_such_service: 'simulator offline',
+  no_instance_available: 'simulator offline',
+  backend_gone: 'simulator offline',
+  connection_lost: 'reconnecting',
+  not_connected: 'reconnecting',
+  going_away: 'reconnecting',
+};
+
 const status = new StatusBar(document.querySelector('.topbar'));
 const toasts = new Toasts(document.querySelector('[data-testid="toasts"]'));
 const alarms = new AlarmFeed(document.querySelector('[data-testid="alarm-feed"]'), {
@@ -25,73 +35,83 @@ const alarms = new AlarmFeed(document.querySelector('[data-testid="alarm-feed"]'
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
-  status.setConnection('connecting');
-  const client = await connectWithRetry();
+  const client = await connectOnce();
   const floor = new FactoryFloor(
     document.querySelector('[data-testid="factory-floor"]'),
     new FactoryControls(client, toasts),
     { onCountChange: (count) => status.setMachines(count) },
   );
 
-  client.on('state', (state) => {
-    status.setConnection(state);
-    if (state === 'connected') loadMachines(client, floor);
+  status.setConnection(client.state);
+  client.on('state', ({ state, reason }) => {
+    status.setConnection(state, reason);
+    if (state === 'ready') loadMachines(client, floor);
   });
-  client.on('gap', (gap) => status.addGap(gap.missed ?? 1));
-  client.on('error', (error) => toasts.show('error', 'Connection', describeError(error)));
+  client.on('gap', (gap) => status.addGap(gap));
+  // Connection trouble shows in the header; anything else is worth a toast.
+  client.on('error', (error) => {
+    if (error?.operation !== 'connection') toasts.show('error', 'HyperStreams', describeError(error));
+  });
 
-  status.setConnection('connected');
-  client.subscribe(TELEMETRY, (message) => {
+  await client.subscribe(TELEMETRY, (message) => {
     status.countMessage();
-    const telemetry = message.json;
+    const telemetry = message.isJson ? message.json : null;
     if (telemetry?.line && telemetry?.machine) floor.receive(telemetry);
   });
   loadMachines(client, floor);
   followAlarms(client);
 }
 
-// The first connection: the page may load before the router is reachable.
-async function connectWithRetry() {
+// The client retries by itself until the first connection is up; this only
+// covers what it gives up on (the wasm file failing to load, for one).
+async function connectOnce() {
+  status.setConnection('connecting');
   for (;;) {
     try {
       return await connect(ROUTER_URL, { name: 'factory-dashboard', reconnect: true });
     } catch (error) {
-      status.setConnection('disconnected');
+      status.setConnection('failed', describeError(error));
       await sleep(RETRY_MS);
-      status.setConnection('connecting');
     }
   }
 }
 
-// Tiles for every machine the simulator knows, even idle ones that publish
-// nothing yet. Telemetry creates tiles as well, so a failure here only
-// delays machines that are silent.
+// A tile for every machine the simulator knows, before its first telemetry.
+// Telemetry creates tiles as well, so a failure here only delays them.
 async function loadMachines(client, floor) {
   try {
     const response = await client.request('factory', 'machines', {}, { timeoutMs: 5000 });
-    const body = response.json;
-    const machines = Array.isArray(body) ? body : (body?.machines ?? []);
-    for (const machine of machines) {
-      if (machine.line && machine.machine) floor.receive(machine);
-    }
+    for (const machine of response.json.machines ?? []) floor.tile(machine);
   } catch {
-    // The simulator may start after the page: its telemetry will bring the tiles.
+    // No simulator yet: its telemetry will bring the tiles when it comes.
   }
 }
 
-// The alarm stream ends when the connection or the simulator goes away;
-// it is opened again once the client is back.
+// The alarm stream ends when the connection or the simulator goes away; it
+// is opened again once the client is back.
 async function followAlarms(client) {
   for (;;) {
     try {
       alarms.setStatus('live', 'ok');
-      for await (const item of client.stream('factory', 'alarms', {})) alarms.add(item.json ?? {});
+      for await (const item of client.stream('factory', 'alarms', {})) alarms.add(item.json);
       alarms.setStatus('ended', 'warn');
     } catch (error) {
-      alarms.setStatus(error?.code ?? 'interrupted', 'bad');
+      alarms.setStatus(STREAM_TROUBLE[error?.code] ?? describeError(error), 'bad');
     }
     await sleep(RETRY_MS);
+    await whenReady(client);
   }
+}
+
+function whenReady(client) {
+  if (client.state === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = client.on('state', ({ state }) => {
+      if (state !== 'ready') return;
+      off();
+      resolve();
+    });
+  });
 }
 
 main();

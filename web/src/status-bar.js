@@ -2,13 +2,16 @@
 // number of machines on screen.
 import { formatInteger } from './format.js';
 
-const PILL_TONES = {
-  connected: 'ok',
-  open: 'ok',
-  connecting: 'warn',
-  reconnecting: 'warn',
-  disconnected: 'bad',
-  closed: 'bad',
+// The client's states (ClientState) as an operator reads them.
+const CONNECTION = {
+  idle: { text: 'connecting', tone: 'warn' },
+  connecting: { text: 'connecting', tone: 'warn' },
+  handshaking: { text: 'connecting', tone: 'warn' },
+  ready: { text: 'connected', tone: 'ok' },
+  backoff: { text: 'reconnecting', tone: 'warn' },
+  awaiting_token: { text: 'token expired', tone: 'bad' },
+  closed: { text: 'disconnected', tone: 'bad' },
+  failed: { text: 'failed', tone: 'bad' },
 };
 
 export class StatusBar {
@@ -19,24 +22,31 @@ export class StatusBar {
     this.machineCount = root.querySelector('[data-testid="machine-count"]');
     this.received = 0;
     this.gaps = 0;
+    this.missed = 0;
     this.windowStart = performance.now();
     setInterval(() => this.tick(), 1000);
   }
 
-  setConnection(state) {
-    this.pill.textContent = state;
-    this.pill.dataset.state = state;
-    this.pill.dataset.tone = PILL_TONES[state] ?? 'warn';
+  setConnection(state, reason) {
+    const shown = CONNECTION[state] ?? { text: state, tone: 'warn' };
+    this.pill.textContent = shown.text;
+    this.pill.dataset.state = shown.text;
+    this.pill.dataset.tone = shown.tone;
+    this.pill.title = reason ? `${state}: ${reason}` : state;
   }
 
   countMessage() {
     this.received += 1;
   }
 
-  addGap(missed) {
-    this.gaps += missed;
+  // Every discontinuity counts once. A changed epoch (the router lost the
+  // channel's history, e.g. it restarted) has no known number of messages.
+  addGap({ count }) {
+    this.gaps += 1;
+    if (Number.isFinite(count)) this.missed += count;
     this.gapCount.textContent = formatInteger(this.gaps);
     this.gapCount.dataset.tone = 'warn';
+    this.gapCount.title = `${formatInteger(this.missed)} messages known to be missed`;
   }
 
   setMachines(count) {
