@@ -49,6 +49,7 @@ struct client_handle {
 
 std::vector<std::uint8_t> transfer;
 string_view_abi string_result;
+std::uint32_t live_clients = 0;  // engines created and not destroyed: the leak tests read it
 
 std::uint32_t address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
@@ -131,10 +132,16 @@ EMSCRIPTEN_KEEPALIVE client_handle* hs_create(std::uint32_t url_len, std::uint32
     config.handshake_timeout_ms = handshake_timeout_ms;
     config.heartbeat_ms = heartbeat_ms;
     config.outbox_limit_bytes = outbox_limit_bytes;
+    ++live_clients;
     return new client_handle(std::move(config));
 }
 
-EMSCRIPTEN_KEEPALIVE void hs_destroy(client_handle* c) { delete c; }
+EMSCRIPTEN_KEEPALIVE void hs_destroy(client_handle* c) {
+    --live_clients;
+    delete c;
+}
+
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_live_clients() { return live_clients; }
 
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_start(client_handle* c, double now) {
     return code_of(c->engine.start(to_time(now)));

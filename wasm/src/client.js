@@ -424,9 +424,14 @@ export class Client {
     #schedule() {
         const at = this.#engine.nextDeadline();
         // An early wake-up is harmless (handle_timeout does nothing yet), so
-        // a timer already due before `at` stays.
-        if (at < 0 || (this.#timer !== null && this.#timerAt <= at)) return;
+        // a timer already due before `at` stays. With no deadline at all
+        // (failed, awaiting a token) none stays: nothing keeps the client
+        // alive then, and a dropped one can be collected.
+        if (at >= 0 && this.#timer !== null && this.#timerAt <= at) return;
         if (this.#timer !== null) clearTimeout(this.#timer);
+        this.#timer = null;
+        this.#timerAt = Infinity;
+        if (at < 0) return;
         this.#timerAt = at;
         this.#timer = setTimeout(() => {
             this.#timer = null;

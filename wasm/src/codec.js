@@ -81,5 +81,7 @@ export async function loadCodec(options = {}) {
 
         /** Bytes of wasm memory: to watch for leaks. */
         memoryBytes: () => mod.HEAPU8.length,
+        /** Client engines alive in wasm memory (created, not yet freed). */
+        liveClients: () => mod._hs_live_clients(),
     };
 }

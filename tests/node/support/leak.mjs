@@ -10,7 +10,7 @@ import { loadCodec } from '../../../dist/codec.js';
 import { fakeRouter } from './fake-socket.mjs';
 
 v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc');
+export const gc = vm.runInNewContext('gc');
 
 const CHANNEL = 'bench.leak';
 // Offset of the u64 seq in a message frame: 12-byte header, then ext {epoch u32, seq u64}
