@@ -2,6 +2,7 @@
 // bodies. Private to shared/src.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -20,17 +21,20 @@ inline std::uint32_t load_u32(const std::uint8_t* p) noexcept {
 inline std::uint64_t load_u64(const std::uint8_t* p) noexcept {
     return std::uint64_t{load_u32(p)} | (std::uint64_t{load_u32(p + 4)} << 32);
 }
-inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v);
-    p[1] = static_cast<std::uint8_t>(v >> 8);
+// Stores write the value's bytes directly on little-endian hosts (x86, ARM,
+// WebAssembly): GCC does not merge the byte-by-byte form into one store, and
+// the encoder writes every header through these.
+template <typename T>
+inline void store_le(std::uint8_t* p, T v) noexcept {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p, &v, sizeof v);
+    } else {
+        for (std::size_t i = 0; i < sizeof v; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    }
 }
-inline void store_u32(std::uint8_t* p, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-inline void store_u64(std::uint8_t* p, std::uint64_t v) noexcept {
-    store_u32(p, static_cast<std::uint32_t>(v));
-    store_u32(p + 4, static_cast<std::uint32_t>(v >> 32));
-}
+inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept { store_le(p, v); }
+inline void store_u32(std::uint8_t* p, std::uint32_t v) noexcept { store_le(p, v); }
+inline void store_u64(std::uint8_t* p, std::uint64_t v) noexcept { store_le(p, v); }
 
 // Reads a control body; the first failed read latches `ok` to false and every
 // later read returns zero values.
