@@ -5,6 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -180,10 +181,19 @@ private:
     std::optional<int> status_;
 };
 
+// This test program's temporary directory (logs, install prefix). Removed at
+// exit when every test passed; kept for the logs when one failed.
 inline std::filesystem::path temp_dir() {
     static const std::filesystem::path dir = [] {
         std::string pattern = (std::filesystem::temp_directory_path() / "hyperstreams-test-XXXXXX").string();
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp");
+        // Never destroyed: the exit handler may run after the statics are gone.
+        static const std::string* const path = new std::string(pattern);
+        std::atexit([] {
+            if (!::testing::UnitTest::GetInstance()->Passed()) return;
+            std::error_code ec;
+            std::filesystem::remove_all(*path, ec);
+        });
         return std::filesystem::path(pattern);
     }();
     return dir;

@@ -1,0 +1,657 @@
+// hyperstreams: the command-line client. See usage() and each command's --help.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "session.hpp"
+
+namespace {
+
+using namespace hyperstreams;
+using cli::event;
+using cli::session;
+using clock_type = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+// Exit codes (documented in --help).
+enum exit_code : int {
+    exit_ok = 0,
+    exit_usage = 1,
+    exit_connection = 2,
+    exit_remote = 3,
+    exit_timeout = 4,
+};
+
+constexpr const char* exit_codes_text = R"(exit codes:
+  0  success
+  1  usage error (unknown command or option, missing argument, invalid JSON)
+  2  connection failed (router unreachable, refused, or the token rejected)
+  3  the remote side answered with an error (its code name is printed on stderr)
+  4  timeout (no answer, or fewer messages than --count, in time)
+)";
+
+constexpr const char* main_usage = R"(usage: hyperstreams [--url URL] [--token T] [--name N] [--connect-timeout S] <command> [args]
+
+A command-line client for HyperStreams routers, for people and scripts.
+The URL scheme picks the role: ws://HOST:PORT/ws connects as a frontend
+(WebSocket), tcp://HOST:PORT or ipc://PATH as a backend (ZeroMQ).
+
+commands:
+  sub PATTERN                     print messages of the channels PATTERN matches
+  pub CHANNEL DATA|-              publish DATA (or stdin) on CHANNEL
+  request SERVICE METHOD [DATA|-] call SERVICE/METHOD, print the response
+  stream SERVICE METHOD [DATA|-]  open a server stream, print its items
+  send ADDRESS DATA|-             send a direct message to a client's address
+  listen                          print this client's address and the direct messages it gets
+  services                        list the services and their methods
+
+global options:
+  --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws)
+  --token TOKEN          token for the hello (default: $HYPERSTREAMS_TOKEN)
+  --name NAME            client name shown by the router (default: hyperstreams-cli)
+  --connect-timeout S    seconds to wait for the connection (default 5)
+  --help                 this text; `hyperstreams COMMAND --help` for a command
+  --version              print the version
+
+output: one line per message: CHANNEL EPOCH:SEQ PAYLOAD. JSON payloads are
+printed as JSON (--pretty indents them), UTF-8 text as is, anything else as
+hex (--hex forces hex; --raw FILE appends the raw bytes to FILE instead).
+
+)";
+
+struct command_spec {
+    std::string name;
+    std::vector<std::string> positional;  // names; a trailing '?' marks optional
+    std::set<std::string> value_options;
+    std::set<std::string> flag_options;
+    std::string help;
+};
+
+const std::vector<command_spec>& commands() {
+    static const std::vector<command_spec> specs = {
+        {"sub",
+         {"PATTERN"},
+         {"--count", "--timeout", "--raw"},
+         {"--hex", "--pretty"},
+         R"(usage: hyperstreams sub PATTERN [--count N] [--timeout S] [--hex | --raw FILE] [--pretty]
+
+Subscribes to PATTERN (a channel, `*` for one token, a final `>` for the
+rest) and prints one line per message: CHANNEL EPOCH:SEQ PAYLOAD.
+Gaps (missed messages) are reported on stderr.
+
+  --count N     exit after N messages (exit 4 if they do not come within --timeout)
+  --timeout S   stop after S seconds (default: never)
+  --hex         print payloads as hex
+  --raw FILE    append the raw payload bytes to FILE; print only CHANNEL EPOCH:SEQ SIZE
+  --pretty      indent JSON payloads
+)"},
+        {"pub",
+         {"CHANNEL", "DATA"},
+         {"--timeout"},
+         {"--json", "--ack"},
+         R"(usage: hyperstreams pub CHANNEL DATA|- [--json] [--ack] [--timeout S]
+
+Publishes DATA (`-`: stdin) on CHANNEL.
+
+  --json        DATA is JSON (checked, and flagged so that tools render it)
+  --ack         wait for the router's acknowledgement and print EPOCH:SEQ
+  --timeout S   how long to wait for the ack (default 10)
+)"},
+        {"request",
+         {"SERVICE", "METHOD", "DATA?"},
+         {"--timeout", "--raw"},
+         {"--json", "--hex", "--compact"},
+         R"(usage: hyperstreams request SERVICE METHOD [DATA|-] [--json] [--timeout MS] [--hex | --raw FILE]
+
+Calls SERVICE/METHOD with DATA (`-`: stdin; default: empty) and prints the
+response (JSON indented unless --compact). A failure prints its code name
+and text on stderr and exits with 3.
+
+  --json        DATA is JSON
+  --timeout MS  deadline in milliseconds (default 10000); exit 4 when it passes
+  --hex         print the response as hex
+  --raw FILE    write the raw response bytes to FILE
+  --compact     print JSON on one line
+)"},
+        {"stream",
+         {"SERVICE", "METHOD", "DATA?"},
+         {"--count", "--credit", "--timeout", "--raw"},
+         {"--json", "--hex", "--pretty"},
+         R"(usage: hyperstreams stream SERVICE METHOD [DATA|-] [--count N] [--credit N] [--timeout S] [--json]
+
+Opens a server stream on SERVICE/METHOD and prints one line per item until
+the stream ends (exit 0), fails (exit 3), --count items came (the stream is
+cancelled, exit 0) or --timeout passes (exit 4 with --count, else 0).
+
+  --count N     stop after N items
+  --credit N    items the server may send ahead of this client (default 16)
+  --timeout S   stop after S seconds (default: never)
+  --json        DATA is JSON
+  --hex, --raw FILE, --pretty   as for sub
+)"},
+        {"send",
+         {"ADDRESS", "DATA"},
+         {"--timeout"},
+         {"--json", "--ack"},
+         R"(usage: hyperstreams send ADDRESS DATA|- [--json] [--ack] [--timeout S]
+
+Sends a direct message to the client whose address is ADDRESS (its session
+id; `hyperstreams listen` prints its own).
+
+  --json        DATA is JSON
+  --ack         wait until the router confirms delivery (exit 3 if it cannot)
+  --timeout S   how long to wait for the ack (default 10)
+)"},
+        {"listen",
+         {},
+         {"--count", "--timeout", "--raw"},
+         {"--hex", "--pretty"},
+         R"(usage: hyperstreams listen [--count N] [--timeout S] [--hex | --raw FILE]
+
+Prints `address ADDRESS` (this client's address), then one line per direct
+message received: FROM PAYLOAD.
+
+  --count N     exit after N messages (exit 4 if they do not come within --timeout)
+  --timeout S   stop after S seconds (default: never)
+)"},
+        {"services",
+         {},
+         {"--timeout"},
+         {"--json"},
+         R"(usage: hyperstreams services [--json] [--timeout S]
+
+Lists the services registered with the router: name, instances, methods
+(stream methods marked with `*`). --json prints the list as JSON.
+)"},
+    };
+    return specs;
+}
+
+struct parsed {
+    std::string url;
+    std::string token;
+    std::string name = "hyperstreams-cli";
+    double connect_timeout = 5;
+    const command_spec* command = nullptr;
+    std::vector<std::string> args;
+    std::map<std::string, std::string> values;
+    std::set<std::string> flags;
+    // DATA, read (stdin for `-`) and checked before connecting.
+    std::vector<std::uint8_t> data;
+    std::uint8_t data_flags = 0;
+
+    bool has(const std::string& f) const { return flags.count(f) != 0; }
+    std::string value(const std::string& k, const std::string& fallback = {}) const {
+        auto it = values.find(k);
+        return it == values.end() ? fallback : it->second;
+    }
+};
+
+[[noreturn]] void usage_error(const std::string& text) {
+    std::fprintf(stderr, "hyperstreams: %s (see --help)\n", text.c_str());
+    std::exit(exit_usage);
+}
+
+double number_option(const parsed& p, const std::string& key, double fallback) {
+    const std::string v = p.value(key);
+    if (v.empty()) return fallback;
+    try {
+        std::size_t used = 0;
+        const double d = std::stod(v, &used);
+        if (used != v.size() || d < 0) throw std::invalid_argument(v);
+        return d;
+    } catch (const std::exception&) {
+        usage_error(key + ": '" + v + "' is not a non-negative number");
+    }
+}
+
+parsed parse_args(int argc, char** argv) {
+    parsed p;
+    if (const char* env = std::getenv("HYPERSTREAMS_URL")) p.url = env;
+    if (const char* env = std::getenv("HYPERSTREAMS_TOKEN")) p.token = env;
+    if (p.url.empty()) p.url = "ws://127.0.0.1:7070/ws";
+    std::vector<std::string> a(argv + 1, argv + argc);
+    std::size_t i = 0;
+    auto take = [&](const std::string& opt) -> std::string {
+        if (i + 1 >= a.size()) usage_error(opt + " needs a value");
+        return a[++i];
+    };
+    for (; i < a.size(); ++i) {
+        std::string arg = a[i];
+        std::string inline_value;
+        bool has_inline = false;
+        if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
+            inline_value = arg.substr(arg.find('=') + 1);
+            arg = arg.substr(0, arg.find('='));
+            has_inline = true;
+        }
+        auto val = [&](const std::string& opt) { return has_inline ? inline_value : take(opt); };
+        if (!p.command) {
+            if (arg == "--help" || arg == "-h") {
+                std::fputs(main_usage, stdout);
+                std::fputs(exit_codes_text, stdout);
+                std::exit(exit_ok);
+            }
+            if (arg == "--version") {
+                std::printf("hyperstreams %s\n", HYPERSTREAMS_VERSION);
+                std::exit(exit_ok);
+            }
+            if (arg == "--url") {
+                p.url = val(arg);
+            } else if (arg == "--token") {
+                p.token = val(arg);
+            } else if (arg == "--name") {
+                p.name = val(arg);
+            } else if (arg == "--connect-timeout") {
+                p.values["--connect-timeout"] = val(arg);
+                p.connect_timeout = number_option(p, "--connect-timeout", 5);
+                p.values.erase("--connect-timeout");
+            } else if (arg.starts_with("-")) {
+                usage_error("unknown option '" + arg + "'");
+            } else {
+                for (const command_spec& c : commands())
+                    if (c.name == arg) p.command = &c;
+                if (!p.command) usage_error("unknown command '" + arg + "'");
+            }
+            continue;
+        }
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(p.command->help.c_str(), stdout);
+            std::fputs("\n", stdout);
+            std::fputs(exit_codes_text, stdout);
+            std::exit(exit_ok);
+        }
+        if (arg.starts_with("--")) {
+            if (p.command->value_options.count(arg) != 0)
+                p.values[arg] = val(arg);
+            else if (p.command->flag_options.count(arg) != 0 && !has_inline)
+                p.flags.insert(arg);
+            else
+                usage_error(p.command->name + ": unknown option '" + arg + "'");
+            continue;
+        }
+        p.args.push_back(a[i]);
+    }
+    if (!p.command) {
+        std::fputs(main_usage, stderr);
+        std::exit(exit_usage);
+    }
+    std::size_t required = 0;
+    for (const std::string& n : p.command->positional)
+        if (!n.ends_with('?')) ++required;
+    if (p.args.size() < required || p.args.size() > p.command->positional.size())
+        usage_error(p.command->name + ": expected " + std::to_string(required) +
+                    (required == p.command->positional.size() ? "" : "+") + " argument(s)");
+    if (p.has("--hex") && !p.value("--raw").empty()) usage_error("--hex and --raw exclude each other");
+    return p;
+}
+
+std::string errc_text(std::uint16_t code) { return std::string(errc_name(code)); }
+
+// DATA argument: `-` reads stdin. With --json the text must parse.
+std::vector<std::uint8_t> data_argument(const parsed& p, std::size_t index, std::uint8_t& flags) {
+    std::string text;
+    if (index < p.args.size()) {
+        text = p.args[index];
+        if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    flags = 0;
+    if (p.has("--json")) {
+        if (json::parse(text, nullptr, false).is_discarded()) usage_error("--json: DATA is not valid JSON");
+        flags = frame_flags::json;
+    }
+    return {text.begin(), text.end()};
+}
+
+bool printable_utf8(const std::vector<std::uint8_t>& b) {
+    std::size_t i = 0;
+    while (i < b.size()) {
+        const std::uint8_t c = b[i];
+        std::size_t extra = 0;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') return false;
+            if (c == 0x7f) return false;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3;
+        } else {
+            return false;
+        }
+        if (extra != 0 && i + extra >= b.size()) return false;
+        for (std::size_t k = 1; k <= extra; ++k)
+            if ((b[i + k] & 0xc0) != 0x80) return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+std::string hex(const std::vector<std::uint8_t>& b) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(b.size() * 2);
+    for (std::uint8_t c : b) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// How a payload is shown: JSON (flagged, or text that parses), text, or hex.
+std::string render(const parsed& p, const std::vector<std::uint8_t>& b, std::uint8_t flags, int indent) {
+    if (p.has("--hex")) return hex(b);
+    if (printable_utf8(b)) {
+        const std::string text(b.begin(), b.end());
+        if ((flags & frame_flags::json) != 0 || (!text.empty() && (text[0] == '{' || text[0] == '['))) {
+            const json j = json::parse(text, nullptr, false);
+            if (!j.is_discarded()) return j.dump(indent);
+        }
+        return text;
+    }
+    return hex(b);
+}
+
+// --raw FILE: append the bytes; false when the file cannot be written.
+bool write_raw(const std::string& path, const std::vector<std::uint8_t>& b) {
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    return static_cast<bool>(out);
+}
+
+clock_type::time_point deadline_after(double seconds) {
+    if (seconds <= 0) return clock_type::time_point::max();
+    return clock_type::now() + std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+int remote_failure(const event& e, const std::string& what) {
+    std::fprintf(stderr, "hyperstreams: %s failed: %s%s%s\n", what.c_str(), errc_text(e.code).c_str(),
+                 e.text.empty() ? "" : ": ", e.text.c_str());
+    return exit_remote;
+}
+
+// Waits for the welcome; the exit code when the connection does not come.
+int connect(session& s, double timeout_s, const std::string& url) {
+    const auto until = deadline_after(timeout_s);
+    std::string last_reason;
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) {
+            std::fprintf(stderr, "hyperstreams: cannot connect to %s within %gs%s%s\n", url.c_str(), timeout_s,
+                         last_reason.empty() ? "" : ": ", last_reason.c_str());
+            return exit_connection;
+        }
+        if (e->kind == event_kind::welcome) return exit_ok;
+        if (e->kind == event_kind::error) last_reason = errc_text(e->code) + (e->text.empty() ? "" : " " + e->text);
+        if (e->kind == event_kind::state_changed) {
+            if (e->code != 0) last_reason = errc_text(e->code);
+            if (e->state == client_state::failed || e->state == client_state::awaiting_token) {
+                std::fprintf(stderr, "hyperstreams: connection to %s refused: %s\n", url.c_str(),
+                             last_reason.empty() ? state_name(e->state).data() : last_reason.c_str());
+                return exit_connection;
+            }
+        }
+    }
+}
+
+// Runs `start` on the I/O thread; a call the engine refused is a usage error.
+std::uint32_t begin(session& s, const std::string& what,
+                    const std::function<call_result(client_engine&, time_ms)>& start) {
+    const call_result r = s.host().call(start);
+    if (r.error) {
+        std::fprintf(stderr, "hyperstreams: %s: %s\n", what.c_str(),
+                     errc_text(static_cast<std::uint16_t>(r.error.value())).c_str());
+        std::exit(r.error == errc::invalid_argument || r.error == errc::invalid_name ? exit_usage : exit_remote);
+    }
+    return r.id;
+}
+
+void print_line(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+std::string show_payload(const parsed& p, const std::vector<std::uint8_t>& b, std::uint8_t flags) {
+    const std::string raw = p.value("--raw");
+    if (!raw.empty()) {
+        if (!write_raw(raw, b)) {
+            std::fprintf(stderr, "hyperstreams: cannot write %s\n", raw.c_str());
+            std::exit(exit_usage);
+        }
+        return std::to_string(b.size()) + " bytes";
+    }
+    return render(p, b, flags, p.has("--pretty") ? 2 : -1);
+}
+
+int cmd_sub(const parsed& p, session& s) {
+    const std::string pattern = p.args[0];
+    const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
+    const auto until = deadline_after(number_option(p, "--timeout", 0));
+    const std::uint32_t id = begin(s, "sub " + pattern,
+                                   [&](client_engine& en, time_ms) { return en.subscribe(pattern); });
+    std::uint64_t got = 0;
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) {
+            if (count > 0) {
+                std::fprintf(stderr, "hyperstreams: %llu of %llu messages before the timeout\n",
+                             static_cast<unsigned long long>(got), static_cast<unsigned long long>(count));
+                return exit_timeout;
+            }
+            return exit_ok;
+        }
+        if (e->kind == event_kind::error && e->op == operation::subscribe && e->subscription == id)
+            return remote_failure(*e, "sub " + pattern);
+        if (e->kind == event_kind::gap)
+            std::fprintf(stderr, "hyperstreams: gap on %s: %llu message(s) missed\n", e->name.c_str(),
+                         static_cast<unsigned long long>(e->count));
+        if (e->kind == event_kind::epoch_changed)
+            std::fprintf(stderr, "hyperstreams: %s restarted (epoch %u)\n", e->name.c_str(), e->epoch);
+        if (e->kind != event_kind::message || e->subscription != id) continue;
+        print_line(e->name + " " + std::to_string(e->epoch) + ":" + std::to_string(e->seq) + " " +
+                   show_payload(p, e->payload, e->flags));
+        if (count > 0 && ++got >= count) return exit_ok;
+    }
+}
+
+// Waits for the ack or error of operation `id`.
+int await_ack(const parsed& p, session& s, std::uint32_t id, const std::string& what, bool print_position) {
+    const auto until = deadline_after(number_option(p, "--timeout", 10));
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) {
+            std::fprintf(stderr, "hyperstreams: %s: no acknowledgement in time\n", what.c_str());
+            return exit_timeout;
+        }
+        if (e->id != id) continue;
+        if (e->kind == event_kind::error) return remote_failure(*e, what);
+        if (e->kind == event_kind::ack) {
+            if (print_position) print_line(std::to_string(e->epoch) + ":" + std::to_string(e->seq));
+            return exit_ok;
+        }
+    }
+}
+
+int cmd_pub(const parsed& p, session& s) {
+    const std::string channel = p.args[0];
+    const std::vector<std::uint8_t>& data = p.data;
+    const std::uint8_t flags = p.data_flags;
+    const bool ack = p.has("--ack");
+    const std::uint32_t id = begin(s, "pub " + channel, [&](client_engine& en, time_ms) {
+        return en.publish(channel, data, ack, flags);
+    });
+    return ack ? await_ack(p, s, id, "pub " + channel, true) : exit_ok;
+}
+
+int cmd_send(const parsed& p, session& s) {
+    const std::string to = p.args[0];
+    const std::vector<std::uint8_t>& data = p.data;
+    const std::uint8_t flags = p.data_flags;
+    const bool ack = p.has("--ack");
+    const std::uint32_t id = begin(s, "send " + to, [&](client_engine& en, time_ms) {
+        return en.send_direct(to, data, ack, flags);
+    });
+    return ack ? await_ack(p, s, id, "send " + to, false) : exit_ok;
+}
+
+int cmd_request(const parsed& p, session& s) {
+    const std::string service = p.args[0];
+    const std::string method = p.args[1];
+    const std::vector<std::uint8_t>& data = p.data;
+    const std::uint8_t flags = p.data_flags;
+    const auto timeout_ms = static_cast<std::uint32_t>(number_option(p, "--timeout", 10000));
+    const std::string what = "request " + service + "/" + method;
+    const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms now) {
+        return en.request(service, method, data, timeout_ms, now, flags);
+    });
+    // The engine enforces the deadline; this bound only guards against a lost event.
+    const auto until = deadline_after(timeout_ms / 1000.0 + 5);
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) return exit_timeout;
+        if (e->id != id) continue;
+        if (e->kind == event_kind::error) {
+            const int rc = remote_failure(*e, what);
+            return e->code == static_cast<std::uint16_t>(errc::deadline_exceeded) ? exit_timeout : rc;
+        }
+        if (e->kind == event_kind::response) {
+            const std::string raw = p.value("--raw");
+            if (!raw.empty()) {
+                if (!write_raw(raw, e->payload)) return exit_usage;
+                return exit_ok;
+            }
+            print_line(render(p, e->payload, e->flags, p.has("--compact") ? -1 : 2));
+            return exit_ok;
+        }
+    }
+}
+
+int cmd_stream(const parsed& p, session& s) {
+    const std::string service = p.args[0];
+    const std::string method = p.args[1];
+    const std::vector<std::uint8_t>& data = p.data;
+    const std::uint8_t flags = p.data_flags;
+    const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
+    const auto credit = static_cast<std::uint32_t>(number_option(p, "--credit", 16));
+    if (credit == 0) usage_error("--credit must be at least 1");
+    const auto until = deadline_after(number_option(p, "--timeout", 0));
+    const std::string what = "stream " + service + "/" + method;
+    const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms now) {
+        return en.open_stream(service, method, data, credit, 0, now, flags);
+    });
+    std::uint64_t got = 0;
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) {
+            s.host().post([id](client_engine& en, time_ms) { (void)en.cancel(id); });
+            if (count > 0) {
+                std::fprintf(stderr, "hyperstreams: %llu of %llu items before the timeout\n",
+                             static_cast<unsigned long long>(got), static_cast<unsigned long long>(count));
+                return exit_timeout;
+            }
+            return exit_ok;
+        }
+        if (e->id != id) continue;
+        if (e->kind == event_kind::error) return remote_failure(*e, what);
+        if (e->kind == event_kind::stream_end) return exit_ok;
+        if (e->kind != event_kind::stream_item) continue;
+        print_line(show_payload(p, e->payload, e->flags));
+        // Printed: the item is consumed, its credit may go back to the server.
+        s.host().post([id](client_engine& en, time_ms) { (void)en.stream_consumed(id, 1); });
+        if (count > 0 && ++got >= count) {
+            s.host().post([id](client_engine& en, time_ms) { (void)en.cancel(id); });
+            return exit_ok;
+        }
+    }
+}
+
+int cmd_listen(const parsed& p, session& s) {
+    print_line("address " + s.address());
+    const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
+    const auto until = deadline_after(number_option(p, "--timeout", 0));
+    std::uint64_t got = 0;
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) return count > 0 ? exit_timeout : exit_ok;
+        if (e->kind == event_kind::welcome) print_line("address " + e->name);  // a new session after a reconnect
+        if (e->kind != event_kind::direct) continue;
+        print_line(e->name + " " + show_payload(p, e->payload, e->flags));
+        if (count > 0 && ++got >= count) return exit_ok;
+    }
+}
+
+int cmd_services(const parsed& p, session& s) {
+    const std::uint32_t id = begin(s, "services", [](client_engine& en, time_ms) { return en.discover(); });
+    const auto until = deadline_after(number_option(p, "--timeout", 10));
+    for (;;) {
+        auto e = s.next(until);
+        if (!e) return exit_timeout;
+        if (e->id != id) continue;
+        if (e->kind == event_kind::error) return remote_failure(*e, "services");
+        if (e->kind != event_kind::service_list) continue;
+        if (p.has("--json")) {
+            json out = json::array();
+            for (const auto& svc : e->services) {
+                json methods = json::array();
+                for (const auto& [name, stream] : svc.methods)
+                    methods.push_back({{"name", name}, {"kind", stream ? "stream" : "unary"}});
+                out.push_back({{"service", svc.name}, {"instances", svc.instances}, {"methods", methods}});
+            }
+            print_line(out.dump(2));
+            return exit_ok;
+        }
+        for (const auto& svc : e->services) {
+            std::string line = svc.name + " (" + std::to_string(svc.instances) + " instance" +
+                               (svc.instances == 1 ? "" : "s") + "):";
+            for (const auto& [name, stream] : svc.methods) line += " " + name + (stream ? "*" : "");
+            print_line(line);
+        }
+        return exit_ok;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    parsed p = parse_args(argc, argv);
+    const std::string& command = p.command->name;
+    if (command == "pub" || command == "send") p.data = data_argument(p, 1, p.data_flags);
+    if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
+    if (native::scheme_of(p.url) == native::transport_scheme::unsupported)
+        usage_error("--url: '" + p.url + "' is not ws://, tcp:// or ipc://");
+
+    client_config config;
+    config.url = p.url;
+    config.name = p.name;
+    config.token = p.token;
+    config.role = native::role_for(p.url);
+    config.seed = 0;
+    config.handshake_timeout_ms = static_cast<std::uint32_t>(std::max(1.0, p.connect_timeout) * 1000);
+    session s(config);
+    s.host().start();
+
+    int rc = connect(s, p.connect_timeout, p.url);
+    if (rc == exit_ok) {
+        const std::string& name = p.command->name;
+        if (name == "sub") rc = cmd_sub(p, s);
+        else if (name == "pub") rc = cmd_pub(p, s);
+        else if (name == "request") rc = cmd_request(p, s);
+        else if (name == "stream") rc = cmd_stream(p, s);
+        else if (name == "send") rc = cmd_send(p, s);
+        else if (name == "listen") rc = cmd_listen(p, s);
+        else rc = cmd_services(p, s);
+    }
+    // Goodbye, and what is still queued (a publish without ack) leaves first.
+    s.host().close(std::chrono::milliseconds(1000));
+    return rc;
+}

@@ -1,0 +1,237 @@
+// The hyperstreams CLI as a process against the real router: its outputs and
+// exit codes (0 ok, 1 usage, 2 connection, 3 remote error, 4 timeout), as a
+// frontend (ws://) and as a backend (tcp://).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "hyperstreams/backend.hpp"
+#include "test_backend_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace hs = hyperstreams::backend;
+using hyperstreams::testing::eventually;
+using hyperstreams::testing::process;
+using hyperstreams::testing::router_process;
+using hyperstreams::testing::temp_dir;
+
+struct run_result {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+// Runs the CLI to completion (bounded) and collects stdout, stderr and the exit code.
+run_result cli(std::vector<std::string> args, const std::string& stdin_text = {}) {
+    static int counter = 0;
+    const std::string err_file = (temp_dir() / ("cli-" + std::to_string(++counter) + ".err")).string();
+    std::string in_file;
+    if (!stdin_text.empty()) {
+        in_file = (temp_dir() / ("cli-" + std::to_string(counter) + ".in")).string();
+        std::ofstream(in_file) << stdin_text;
+    }
+    args.insert(args.begin(), HYPERSTREAMS_CLI_BIN);
+    process p(args, err_file, in_file);
+    run_result r;
+    r.out = p.read_all(30s);
+    r.code = p.wait(10s).value_or(-1);
+    std::ifstream e(err_file);
+    std::stringstream ss;
+    ss << e.rdbuf();
+    r.err = ss.str();
+    return r;
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        hs::options o;
+        o.url = router_.backend_url();
+        o.name = "cli-peer";
+        backend_ = std::make_unique<hs::client>(o);
+        backend_->provide("svc", "echo", [](hs::request req, hs::reply reply) {
+            if (req.bytes().empty())
+                reply.send("(empty)");
+            else
+                reply.send(req.bytes());
+        });
+        backend_->provide("svc", "json", [](hs::request, hs::reply reply) {
+            reply.send_json(R"({"b":[1,2],"a":"x"})");
+        });
+        backend_->provide("svc", "fail", [](hs::request, hs::reply reply) {
+            reply.fail(hyperstreams::errc::invalid_argument, "no good");
+        });
+        backend_->provide("svc", "slow", [this](hs::request, hs::reply reply) {
+            std::lock_guard lock(mu_);
+            parked_.push_back(std::move(reply));  // answered never (until the test ends)
+        });
+        backend_->provide_stream("svc", "count", [](hs::request, hs::stream_writer out) {
+            std::thread([out = std::move(out)]() mutable {
+                for (int i = 1; i <= 5; ++i)
+                    if (out.write(R"({"n":)" + std::to_string(i) + "}", 5s) != hs::write_status::ok) return;
+                out.end();
+            }).detach();
+        });
+        backend_->subscribe("cli.in", [this](const hs::message& m) {
+            std::lock_guard lock(mu_);
+            received_.push_back(std::string(m.data.text()));
+        });
+        backend_->on_direct([this](const hs::direct_message& m) {
+            std::lock_guard lock(mu_);
+            received_.push_back("direct:" + std::string(m.data.text()));
+        });
+        backend_->start();
+        ASSERT_TRUE(backend_->wait_ready(10s));
+        ws_ = router_.ws_url();
+    }
+
+    std::vector<std::string> received() {
+        std::lock_guard lock(mu_);
+        return received_;
+    }
+
+    router_process router_;
+    std::unique_ptr<hs::client> backend_;
+    std::string ws_;
+    std::mutex mu_;
+    std::vector<hs::reply> parked_;
+    std::vector<std::string> received_;
+};
+
+TEST(CliUsage, EveryCommandHasHelpAndUsageErrorsExitWithOne) {
+    const run_result top = cli({"--help"});
+    EXPECT_EQ(top.code, 0);
+    EXPECT_NE(top.out.find("exit codes"), std::string::npos);
+    for (const char* command : {"sub", "pub", "request", "stream", "send", "listen", "services"}) {
+        const run_result r = cli({command, "--help"});
+        EXPECT_EQ(r.code, 0) << command;
+        EXPECT_NE(r.out.find(std::string("usage: hyperstreams ") + command), std::string::npos) << r.out;
+    }
+    EXPECT_EQ(cli({"bogus"}).code, 1);
+    EXPECT_EQ(cli({"pub"}).code, 1);
+    EXPECT_EQ(cli({"sub", "a.b", "--nope"}).code, 1);
+    const run_result bad_json = cli({"--url", "ws://127.0.0.1:1/ws", "pub", "a.b", "{oops", "--json"});
+    EXPECT_EQ(bad_json.code, 1);
+    EXPECT_NE(bad_json.err.find("JSON"), std::string::npos);
+}
+
+TEST(CliUsage, AnUnreachableRouterExitsWithTwo) {
+    const run_result r = cli({"--url", "ws://127.0.0.1:1/ws", "--connect-timeout", "1", "services"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, RequestPrintsTheResponseAndNamesRemoteErrors) {
+    const run_result ok = cli({"--url", ws_, "request", "svc", "json"});
+    EXPECT_EQ(ok.code, 0) << ok.err;
+    EXPECT_EQ(ok.out, "{\n  \"a\": \"x\",\n  \"b\": [\n    1,\n    2\n  ]\n}\n");
+
+    const run_result echo = cli({"--url", ws_, "request", "svc", "echo", "-"}, "from stdin");
+    EXPECT_EQ(echo.code, 0) << echo.err;
+    EXPECT_EQ(echo.out, "from stdin\n");
+
+    const run_result failed = cli({"--url", ws_, "request", "svc", "fail"});
+    EXPECT_EQ(failed.code, 3);
+    EXPECT_NE(failed.err.find("invalid_argument: no good"), std::string::npos) << failed.err;
+
+    const run_result missing = cli({"--url", ws_, "request", "svc", "missing"});
+    EXPECT_EQ(missing.code, 3);
+    EXPECT_NE(missing.err.find("no_such_service"), std::string::npos) << missing.err;
+
+    const run_result slow = cli({"--url", ws_, "request", "svc", "slow", "--timeout", "300"});
+    EXPECT_EQ(slow.code, 4);
+    EXPECT_NE(slow.err.find("deadline_exceeded"), std::string::npos) << slow.err;
+
+    // As a backend over ZeroMQ.
+    const run_result zmq = cli({"--url", router_.backend_url(), "request", "svc", "echo", "zmq"});
+    EXPECT_EQ(zmq.code, 0) << zmq.err;
+    EXPECT_EQ(zmq.out, "zmq\n");
+}
+
+TEST_F(Cli, SubPrintsOneLinePerMessageAndTimesOut) {
+    process sub({HYPERSTREAMS_CLI_BIN, "--url", ws_, "sub", "cli.out.*", "--count", "2", "--timeout", "20"},
+                (temp_dir() / "sub.err").string());
+    std::vector<std::string> lines;
+    std::thread reader([&] {
+        while (auto line = sub.read_line(25s)) lines.push_back(*line);
+    });
+    // Publish until the subscription is in place and two messages got through.
+    int n = 0;
+    eventually([&] {
+        backend_->publish("cli.out.a", hs::json(R"({"n":)" + std::to_string(++n) + "}"));
+        std::this_thread::sleep_for(50ms);
+        return !sub.running();
+    }, 20s);
+    reader.join();
+    EXPECT_EQ(sub.wait(5s).value_or(-1), 0);
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0].rfind("cli.out.a ", 0), 0u) << lines[0];
+    EXPECT_NE(lines[0].find(R"({"n":)"), std::string::npos) << lines[0];
+
+    const run_result quiet = cli({"--url", ws_, "sub", "nothing.here", "--count", "1", "--timeout", "1"});
+    EXPECT_EQ(quiet.code, 4);
+}
+
+TEST_F(Cli, BinaryPayloadsArePrintedAsHex) {
+    process sub({HYPERSTREAMS_CLI_BIN, "--url", ws_, "sub", "cli.bin", "--count", "1", "--timeout", "20"},
+                (temp_dir() / "hex.err").string());
+    std::string line;
+    std::thread reader([&] {
+        if (auto l = sub.read_line(25s)) line = *l;
+    });
+    const std::vector<std::uint8_t> bytes{0x00, 0x01, 0xfe, 0xff};
+    eventually([&] {
+        backend_->publish("cli.bin", bytes);
+        std::this_thread::sleep_for(50ms);
+        return !sub.running();
+    }, 20s);
+    reader.join();
+    EXPECT_NE(line.find(" 0001feff"), std::string::npos) << line;
+}
+
+TEST_F(Cli, PubAndSendReachTheBackend) {
+    const run_result pub = cli({"--url", ws_, "pub", "cli.in", R"({"v":1})", "--json", "--ack"});
+    EXPECT_EQ(pub.code, 0) << pub.err;
+    EXPECT_NE(pub.out.find(':'), std::string::npos) << pub.out;  // EPOCH:SEQ
+    EXPECT_TRUE(eventually([&] {
+        for (const auto& r : received())
+            if (r == R"({"v":1})") return true;
+        return false;
+    }));
+
+    const run_result send = cli({"--url", ws_, "send", backend_->address(), "psst", "--ack"});
+    EXPECT_EQ(send.code, 0) << send.err;
+    EXPECT_TRUE(eventually([&] {
+        for (const auto& r : received())
+            if (r == "direct:psst") return true;
+        return false;
+    }));
+
+    const run_result nobody = cli({"--url", ws_, "send", "nobody-here", "x", "--ack"});
+    EXPECT_EQ(nobody.code, 3) << nobody.out;
+    EXPECT_NE(nobody.err.find("no_such_address"), std::string::npos) << nobody.err;
+}
+
+TEST_F(Cli, StreamPrintsItemsUntilTheEndOrTheCount) {
+    const run_result all = cli({"--url", ws_, "stream", "svc", "count", "--credit", "2"});
+    EXPECT_EQ(all.code, 0) << all.err;
+    EXPECT_EQ(all.out, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n");
+
+    const run_result some = cli({"--url", ws_, "stream", "svc", "count", "--count", "2"});
+    EXPECT_EQ(some.code, 0) << some.err;
+    EXPECT_EQ(some.out, "{\"n\":1}\n{\"n\":2}\n");
+}
+
+TEST_F(Cli, ServicesListsTheRegistry) {
+    const run_result r = cli({"--url", ws_, "services"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("svc (1 instance):"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("count*"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("echo"), std::string::npos) << r.out;
+}
+
+}  // namespace
