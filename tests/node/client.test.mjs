@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 
+import { loadCodec } from '../../dist/codec.js';
 import { HyperStreamsError, connect } from '../../dist/index.js';
 import { startRouter } from './support/router.mjs';
 import { nextEvent, waitFor, within } from './support/wait.mjs';
@@ -177,6 +178,13 @@ test('connect() without reconnect rejects when nothing listens', async () => {
     const url = closed.url;
     await closed.stop();
     await assert.rejects(connect(url, { WebSocket, reconnect: false }), Error);
+});
+
+test('connect() to an empty URL rejects with invalid_argument and frees its engine', async () => {
+    const codec = await loadCodec();
+    const live = codec.liveClients();
+    await assert.rejects(connect('', { WebSocket }), (e) => e instanceof HyperStreamsError && e.code === 'invalid_argument');
+    assert.equal(codec.liveClients(), live);
 });
 
 test('connect() without a WebSocket implementation explains what to pass', async () => {

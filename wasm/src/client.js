@@ -157,8 +157,12 @@ export class Client {
     /** Starts connecting; resolves once the first connection is ready. */
     [START]() {
         const code = this.#engine.start(now());
-        if (code !== 0) return Promise.reject(this.#error(code, 'cannot start', 'connection'));
-        this.#drain();
+        if (code !== 0) {
+            this.#lastConnectionError = this.#error(code, 'cannot start (URL, name or token)', 'connection');
+            this.close();  // frees the engine and rejects the promise below
+        } else {
+            this.#drain();
+        }
         return this.#ready.promise;
     }
 

@@ -189,7 +189,9 @@ export interface ClientEvents {
     broadcast: DirectMessage;
 }
 
+/** Made by connect(). */
 export class Client {
+    private constructor();
     readonly state: ClientState;
     /** This connection's address, for send(); '' before the first welcome. */
     readonly sessionId: string;
