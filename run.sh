@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Sets up the machine, builds the native release and runs the product.
-# Ctrl-C stops everything this script started.
+# Sets up the machine, builds everything and runs the factory demo: the
+# router serving the dashboard (web/) and the factory simulator behind it,
+# both on their embedded defaults. Prints the address to open; Ctrl-C stops
+# everything this script started.
 #
-# Today that is what exists: the router once native/ builds it, else a report
-# of what was built. The demo backend and the dashboard join here as they land.
+#   ./run.sh                         the demo on http://127.0.0.1:7070/
+#   ./run.sh --listen 0.0.0.0:8080   extra arguments go to the router
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ./setup.sh
-cmake --preset native-release --log-level=WARNING
-cmake --build --preset native-release
+# Debian's Emscripten finds acorn (package node-acorn) through NODE_PATH.
+export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 
-bin=build/native-release
-router=$bin/native/hyperstreams-router
+cmake --preset native-release --log-level=WARNING
+cmake --build --preset native-release --target hyperstreams-router hyperstreams-factory
+npm run --silent build               # the npm package: wasm build + JS layer in dist/
+npm run --silent build --prefix web  # the dashboard, on that package, in web/dist
+
+bin=build/native-release/native
+router=$bin/router/hyperstreams-router
+factory=$bin/simulator/hyperstreams-factory
+logs=build/run
+mkdir -p "$logs"
 
 pids=()
 stop_all() {
@@ -27,27 +37,50 @@ stop_all() {
     done
     kill -KILL "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
+    echo "run: stopped"
 }
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Starts a built program in the background; the script ends when any of them does.
+# Starts a built program in the background, its output in $logs/<name>.log;
+# the script ends when any of them does.
 start() {
-    echo "run: $*"
-    "$@" &
+    local name=$1
+    shift
+    echo "run: $* (log: $logs/$name.log)"
+    "$@" >"$logs/$name.log" 2>&1 &
     pids+=("$!")
 }
 
-if [[ -x $router ]]; then
-    start "$router" "$@"
-    wait -n "${pids[@]}"
-else
-    echo
-    echo "Built in $bin:"
-    find "$bin" -path "$bin/_deps" -prune -o -path "$bin/CMakeFiles" -prune -o \
-        -type f \( -name '*.a' -o -perm -u+x \) -print | sed "s|^|  |" | sort
-    echo
-    echo "The router ($router) lands with the native/ part of a later issue;"
-    echo "until then ./run.sh builds the libraries and tools that exist."
+# The router prints one line once it listens:
+#   hyperstreams-router ready http=HOST:PORT ws=ws://HOST:PORT/ws backend=ENDPOINT
+start router "$router" --web web/dist "$@"
+ready=""
+for _ in {1..150}; do
+    ready=$(grep -m1 '^hyperstreams-router ready ' "$logs/router.log" || true)
+    [[ -n $ready || ! -d /proc/${pids[0]} ]] && break
+    sleep 0.1
+done
+if [[ -z $ready ]]; then
+    echo "run: the router did not start:" >&2
+    cat "$logs/router.log" >&2
+    exit 1
 fi
+http=${ready#* http=}
+http=${http%% *}
+backend=${ready##* backend=}
+# Listening on every interface: this machine is reachable on loopback too.
+[[ $http == 0.0.0.0:* ]] && http=127.0.0.1:${http#0.0.0.0:}
+
+start factory "$factory" --router "$backend"
+
+echo
+echo "  Open http://$http/"
+echo
+echo "  Ctrl-C stops the router and the simulator."
+echo
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "run: a process ended by itself (status $status); see $logs/" >&2
+exit "$status"
