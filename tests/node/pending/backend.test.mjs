@@ -1,7 +1,8 @@
 // Pending on a native test backend built on hyperstreams::backend (issue 6)
 // that offers what hello_backend (backend.test.mjs) and the factory
-// simulator (streams.test.mjs) do not: a request deadline that expires
-// while the backend works, and bytes echoed unchanged.
+// simulator (streams.test.mjs) do not: binary payloads echoed unchanged, and
+// a request deadline that expires while the backend is working (rather than
+// stopped, as streams.test.mjs does it).
 //
 // HYPERSTREAMS_TEST_BACKEND names a program, started as
 //   $HYPERSTREAMS_TEST_BACKEND <router backend endpoint>
