@@ -118,6 +118,17 @@ test('send() with ack resolves once the router delivered the message', async () 
     assert.equal(m.isJson, false);
 });
 
+test('broadcast() reaches the other clients, not the sender', async () => {
+    const a = await client();
+    const b = await client();
+    const ownCopies = [];
+    a.on('broadcast', (m) => ownCopies.push(m));
+    const received = nextEvent(b, 'broadcast', (m) => m.from === a.sessionId);
+    await within(a.broadcast({ all: true }, { ack: true }), 'the ack of the broadcast');
+    assert.deepEqual((await received).json, { all: true });
+    assert.deepEqual(ownCopies, []);
+});
+
 test('send() to an unknown address fails with no_such_address when acknowledged', async () => {
     const a = await client();
     await assert.rejects(within(a.send('no-such-session', 'x', { ack: true }), 'the error'),
