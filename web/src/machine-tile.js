@@ -53,7 +53,7 @@ export class MachineTile {
       </dl>
       <figure class="spark">
         <div class="spark-plot" data-testid="machine-chart"></div>
-        <figcaption>Temperature, last 60 s</figcaption>
+        <figcaption><span>Temperature, last 60 s</span><span data-testid="machine-chart-range"></span></figcaption>
       </figure>
       <form class="controls" novalidate>
         <div class="control-buttons">
@@ -101,6 +101,8 @@ export class MachineTile {
     this.chart = new Sparkline(this.element.querySelector('.spark-plot'), {
       color: '#38bdf8',
       label: 'Temperature',
+      unit: '°C',
+      range: this.element.querySelector('[data-testid="machine-chart-range"]'),
     });
   }
 

@@ -1,13 +1,17 @@
 // A small uPlot chart of one value over a sliding time window, sized to its
-// container. Points arrive at telemetry rate; the chart redraws only when
-// draw() is called, so that many tiles cost one paint per tick.
+// container, with the window's range shown in `range`. Points arrive at
+// telemetry rate; the chart redraws only when draw() is called, so that many
+// tiles cost one paint per tick.
 import uPlot from 'uplot';
+import { formatDecimal } from './format.js';
 
 const WINDOW_S = 60;
 const HEIGHT = 64;
 
 export class Sparkline {
-  constructor(container, { color, label }) {
+  constructor(container, { color, label, range, unit }) {
+    this.range = range;
+    this.unit = unit;
     this.times = [];
     this.values = [];
     this.dirty = false;
@@ -60,23 +64,30 @@ export class Sparkline {
     }
     if (!this.dirty && stale === 0) return;
     this.dirty = false;
+    const { min, max } = extent(this.values);
     this.plot.batch(() => {
       this.plot.setData([this.times, this.values], false);
       this.plot.setScale('x', { min: now - WINDOW_S, max: now });
-      this.plot.setScale('y', yRange(this.values));
+      this.plot.setScale('y', padded(min, max));
     });
+    this.range.textContent =
+      this.values.length === 0 ? '' : `${formatDecimal(min)}–${formatDecimal(max)} ${this.unit}`;
   }
 }
 
-// Some headroom above and below, and never a flat line collapsed to nothing.
-function yRange(values) {
-  if (values.length === 0) return { min: 0, max: 1 };
+function extent(values) {
   let min = Infinity;
   let max = -Infinity;
   for (const v of values) {
     if (v < min) min = v;
     if (v > max) max = v;
   }
+  return { min, max };
+}
+
+// Some headroom above and below, and never a flat line collapsed to nothing.
+function padded(min, max) {
+  if (!Number.isFinite(min)) return { min: 0, max: 1 };
   const pad = Math.max((max - min) * 0.15, Math.abs(max) * 0.02, 0.5);
   return { min: min - pad, max: max + pad };
 }
