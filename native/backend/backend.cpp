@@ -82,9 +82,43 @@ public:
     }
 
     ~client_core() {
-        // The host goes first: its thread is the one calling on_event.
-        host.reset();
+        // The I/O thread stops first (it calls on_event); handlers still
+        // queued then run against a closed host, whose post() drops tasks.
+        host->close();
         if (runner) runner->stop();
+    }
+
+    // After the I/O thread stopped: nothing will answer what still waits.
+    void fail_everything_pending() {
+        for (auto& [id, call] : live) {
+            if (auto link = call.link.lock()) link->gone = true;
+            if (!call.flow) continue;
+            {
+                std::lock_guard lock(call.flow->mu);
+                call.flow->cancelled = true;
+            }
+            call.flow->cv.notify_all();
+        }
+        live.clear();
+        request_map requests;
+        requests.swap(pending_requests);
+        for (auto& [id, done] : requests) {
+            response r;
+            r.error = errc::closed;
+            done(std::move(r));
+        }
+        for (auto& [id, p] : pending_acks) {
+            publish_ack a;
+            a.error = errc::closed;
+            p->set_value(std::move(a));
+        }
+        pending_acks.clear();
+        for (auto& [id, p] : pending_services) {
+            services_result out;
+            out.error = errc::closed;
+            p->set_value(std::move(out));
+        }
+        pending_services.clear();
     }
 
     void init() {
@@ -732,25 +766,9 @@ std::future<services_result> client::services() {
 
 void client::close() {
     core_->host->close();
-    // Whatever still waits learns why.
-    for (auto& [id, done] : core_->pending_requests) {
-        response r;
-        r.error = errc::closed;
-        done(std::move(r));
-    }
-    core_->pending_requests.clear();
-    for (auto& [id, p] : core_->pending_acks) {
-        publish_ack a;
-        a.error = errc::closed;
-        p->set_value(std::move(a));
-    }
-    core_->pending_acks.clear();
-    for (auto& [id, p] : core_->pending_services) {
-        services_result s;
-        s.error = errc::closed;
-        p->set_value(std::move(s));
-    }
-    core_->pending_services.clear();
+    // From an inline handler the I/O thread is the caller and keeps running
+    // until the goodbye left; everywhere else it has stopped here.
+    core_->fail_everything_pending();
 }
 
 }  // namespace hyperstreams::backend

@@ -81,11 +81,12 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
     const bool trace = std::getenv("HYPERSTREAMS_TRACE") != nullptr;
 
     void trace_event(const client_event& e) const {
+        const std::string_view code = e.code == 0 ? std::string_view("0") : errc_name(e.code);
         std::fprintf(stderr, "hyperstreams[%s] %.*s op=%.*s id=%u code=%.*s state=%.*s name=%.*s text=%.*s\n",
                      engine.config().name.c_str(), static_cast<int>(event_name(e.kind).size()),
                      event_name(e.kind).data(), static_cast<int>(operation_name(e.op).size()),
-                     operation_name(e.op).data(), e.id, static_cast<int>(errc_name(e.code).size()),
-                     errc_name(e.code).data(), static_cast<int>(state_name(e.state).size()),
+                     operation_name(e.op).data(), e.id, static_cast<int>(code.size()), code.data(),
+                     static_cast<int>(state_name(e.state).size()),
                      state_name(e.state).data(), static_cast<int>(e.name.size()), e.name.data(),
                      static_cast<int>(e.text.size()), e.text.data());
     }

@@ -53,7 +53,7 @@ published:
   factory.alarms                      {"id","line","machine","kind","severity","message",
                                        "temperature","ts"}
 service factory (JSON requests):
-  machines   {}                                      -> {"machines":[...]}
+  machines   {}                          -> {"machines":[...],"alarm_streams":N}
   start      {"line":"L1","machine":"M1"}            -> the machine's new state
   stop       {"line":"L1","machine":"M1"}
   set_speed  {"line":"L1","machine":"M1","speed":1500}  (0..3000 rpm)
@@ -184,6 +184,11 @@ public:
         }
     }
 
+    std::size_t count() {
+        std::lock_guard lock(mu_);
+        return streams_.size();
+    }
+
     void end_all() {
         std::lock_guard lock(mu_);
         for (stream& s : streams_) s.writer.end();
@@ -262,8 +267,13 @@ int main(int argc, char** argv) {
     client.provide("factory", "stop", command(&factory::stop));
     client.provide("factory", "set_speed", command(&factory::set_speed));
     client.provide("factory", "machines", [&](hs::request, hs::reply reply) {
-        std::lock_guard lock(plant_mu);
-        reply.send_json(plant.list().dump());
+        json list;
+        {
+            std::lock_guard lock(plant_mu);
+            list = plant.list();
+        }
+        list["alarm_streams"] = streams.count();
+        reply.send_json(list.dump());
     });
     client.provide("factory", "fault", [&](hs::request req, hs::reply reply) {
         bool ok = false;

@@ -17,10 +17,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace hs = hyperstreams::backend;
 using hyperstreams::errc;
-using hyperstreams::testing::eventually;
-using hyperstreams::testing::process;
-using hyperstreams::testing::router_process;
-using hyperstreams::testing::stream_caller;
+using hyperstreams::backend_testing::eventually;
+using hyperstreams::backend_testing::process;
+using hyperstreams::backend_testing::router_process;
+using hyperstreams::backend_testing::stream_caller;
 
 hs::options backend_options(const router_process& router, std::string name) {
     hs::options o;
@@ -203,7 +203,7 @@ TEST(Backend, StreamsRespectCreditAndSeeCancellation) {
     ASSERT_TRUE(eventually([&] { return web.ready(); }));
     web.open("counter", "count", 2);
     // Two items fit in the credit; the third write waits and times out.
-    ASSERT_TRUE(eventually([&] { return statuses.size() >= 3; }));
+    ASSERT_TRUE(eventually([&] { return statuses.size() >= 3 && web.items().size() >= 2; }));
     EXPECT_EQ(web.items(), (std::vector<std::string>{"1", "2"}));
     EXPECT_EQ(statuses.items()[2], hs::write_status::timeout);
     web.consume_all();

@@ -8,9 +8,9 @@
 namespace {
 
 using namespace std::chrono_literals;
-using hyperstreams::testing::process;
-using hyperstreams::testing::router_process;
-using hyperstreams::testing::temp_dir;
+using hyperstreams::backend_testing::process;
+using hyperstreams::backend_testing::router_process;
+using hyperstreams::backend_testing::temp_dir;
 
 // Runs a command to completion; its output goes to `log`.
 int run(const std::vector<std::string>& argv, const std::string& log) {

@@ -28,7 +28,7 @@
 
 extern char** environ;
 
-namespace hyperstreams::testing {
+namespace hyperstreams::backend_testing {
 
 using namespace std::chrono_literals;
 
@@ -330,4 +330,4 @@ private:
     std::unique_ptr<hyperstreams::native::engine_host> host_;
 };
 
-}  // namespace hyperstreams::testing
+}  // namespace hyperstreams::backend_testing

@@ -14,10 +14,10 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace hs = hyperstreams::backend;
-using hyperstreams::testing::eventually;
-using hyperstreams::testing::process;
-using hyperstreams::testing::router_process;
-using hyperstreams::testing::temp_dir;
+using hyperstreams::backend_testing::eventually;
+using hyperstreams::backend_testing::process;
+using hyperstreams::backend_testing::router_process;
+using hyperstreams::backend_testing::temp_dir;
 
 struct run_result {
     int code = -1;

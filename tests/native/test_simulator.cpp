@@ -14,10 +14,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace hs = hyperstreams::backend;
 using hyperstreams::errc;
-using hyperstreams::testing::eventually;
-using hyperstreams::testing::process;
-using hyperstreams::testing::router_process;
-using hyperstreams::testing::stream_caller;
+using hyperstreams::backend_testing::eventually;
+using hyperstreams::backend_testing::process;
+using hyperstreams::backend_testing::router_process;
+using hyperstreams::backend_testing::stream_caller;
 using json = nlohmann::json;
 
 class Simulator : public ::testing::Test {
@@ -25,7 +25,7 @@ protected:
     void SetUp() override {
         factory_ = process({HYPERSTREAMS_FACTORY_BIN, "--router", router_.backend_url(), "--lines", "2",
                             "--machines", "2", "--rate", "20", "--jam-every", "0", "--seed", "7"},
-                           (hyperstreams::testing::temp_dir() / "factory.log").string());
+                           (hyperstreams::backend_testing::temp_dir() / "factory.log").string());
         hs::options o;
         o.url = router_.ws_url();
         o.name = "dashboard";
@@ -136,7 +136,10 @@ TEST_F(Simulator, StreamsAlarmsWithinTheCallersCredit) {
     stream_caller alarms(router_.ws_url());
     ASSERT_TRUE(eventually([&] { return alarms.ready(); }));
     alarms.open("factory", "alarms", 1, R"({"line":"L2"})");
-    std::this_thread::sleep_for(300ms);  // the stream is open at the simulator
+    ASSERT_TRUE(eventually([&] {
+        const hs::response r = call("machines", "{}");
+        return !r.error && json::parse(r.data.text()).value("alarm_streams", 0) == 1;
+    }));
 
     // Alarms on L1 are filtered out; two on L2 exceed the credit of one.
     ASSERT_FALSE(call("fault", R"({"line":"L1","machine":"M1","kind":"jam"})").error);
