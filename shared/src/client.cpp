@@ -2,6 +2,7 @@
 // the outbox. Pub/sub lives in client_pubsub.cpp, requests, streams and
 // services in client_calls.cpp.
 #include <algorithm>
+#include <cstring>
 
 #include "client_internal.hpp"
 #include "wire.hpp"
@@ -82,8 +83,25 @@ std::string_view event_name(event_kind k) noexcept {
     return "unknown";
 }
 
+// Channel names are short and hashed once per message: eight bytes per
+// multiply instead of std::hash's byte-oriented Murmur. Not seeded, like
+// std::hash in libstdc++ and libc++.
 std::size_t client_engine::name_hash::operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
+    constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
+    std::uint64_t h = s.size() * k;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    for (; n >= 8; n -= 8, p += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = (h ^ tail) * k;
+    h ^= h >> 32;
+    return static_cast<std::size_t>(h);
 }
 
 client_engine::client_engine(client_config config)
@@ -620,12 +638,6 @@ void client_engine::write(const frame& f) {
     sent_since_ping_check_ = true;
 }
 
-client_event& client_engine::emit(event_kind kind) {
-    client_event& e = events_.emplace_back();
-    e.kind = kind;
-    return e;
-}
-
 void client_engine::emit_error(operation op, std::uint32_t id, std::uint16_t code,
                                std::string_view text, std::uint32_t subscription) {
     client_event& e = emit(event_kind::error);
@@ -634,16 +646,6 @@ void client_engine::emit_error(operation op, std::uint32_t id, std::uint16_t cod
     e.code = code;
     e.text = text;
     e.subscription = subscription;
-}
-
-bool client_engine::poll_event(client_event& out) noexcept {
-    if (event_head_ == events_.size()) return false;
-    out = events_[event_head_++];
-    if (event_head_ == events_.size()) {
-        events_.clear();
-        event_head_ = 0;
-    }
-    return true;
 }
 
 std::size_t client_engine::batch_end() const noexcept {

@@ -1,10 +1,28 @@
 // client_engine: subscriptions, per-channel sequence tracking, delivery.
 #include <algorithm>
+#include <cstring>
 
 #include "client_internal.hpp"
 #include "hyperstreams/names.hpp"
 
 namespace hyperstreams {
+namespace {
+
+// Channels of one application share long prefixes ("factory.line1.m3.temp",
+// "factory.line1.m4.temp"): look at the end first, where they differ.
+bool same_name(std::string_view a, std::string_view b) noexcept {
+    const std::size_t n = a.size();
+    if (n != b.size()) return false;
+    if (n >= 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a.data() + n - 8, 8);
+        std::memcpy(&y, b.data() + n - 8, 8);
+        if (x != y) return false;
+    }
+    return std::memcmp(a.data(), b.data(), n) == 0;
+}
+
+}  // namespace
 
 client_engine::subscription_state* client_engine::find_subscription(std::uint32_t id) noexcept {
     auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
@@ -101,7 +119,7 @@ void client_engine::prune_channels() {
 // The tracking state of `channel`, created on first sight; nullptr (after a
 // violation, for an invalid name) when no subscription covers it.
 client_engine::channel_state* client_engine::channel_for(std::string_view channel, time_ms now) {
-    if (last_channel_ == nullptr || last_channel_->first != channel) {
+    if (last_channel_ == nullptr || !same_name(last_channel_->first, channel)) {
         auto it = channels_.find(channel);
         if (it == channels_.end()) {
             if (!is_valid_channel(channel)) {

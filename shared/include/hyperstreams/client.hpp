@@ -282,7 +282,15 @@ public:
     time_ms next_deadline() const noexcept;
     void handle_timeout(time_ms now);
 
-    bool poll_event(client_event& out) noexcept;
+    bool poll_event(client_event& out) noexcept {
+        if (event_head_ == events_.size()) return false;
+        out = events_[event_head_++];
+        if (event_head_ == events_.size()) {
+            events_.clear();
+            event_head_ = 0;
+        }
+        return true;
+    }
 
     // The next transport message to send: every queued frame, or as many whole
     // frames as fit in config.max_batch_bytes. Empty when nothing is queued.
@@ -425,7 +433,11 @@ private:
     call_result submit(const frame& f, operation op, time_ms deadline);
     void drop_outbox_item(std::uint32_t id);
     void write(const frame& f);
-    client_event& emit(event_kind kind);
+    client_event& emit(event_kind kind) {
+        client_event& e = events_.emplace_back();
+        e.kind = kind;
+        return e;
+    }
     void emit_error(operation op, std::uint32_t id, std::uint16_t code, std::string_view text,
                     std::uint32_t subscription = 0);
     std::size_t batch_end() const noexcept;
