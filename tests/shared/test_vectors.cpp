@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <new>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -332,6 +334,23 @@ TEST(VectorFiles, ProtocolExamplesAreGoldenVectorsCoveringEveryKind) {
                                   << hs::kind_name(static_cast<hs::frame_kind>(byte));
         }
     }
+}
+
+// Every error code the implementation knows has its row in the table of
+// docs/PROTOCOL.md section 10, with its number and name.
+TEST(VectorFiles, ProtocolDocumentsEveryErrorCode) {
+    std::ifstream doc(std::string(HYPERSTREAMS_VECTORS_DIR) + "/../../docs/PROTOCOL.md");
+    ASSERT_TRUE(doc) << "cannot read docs/PROTOCOL.md";
+    const std::string text{std::istreambuf_iterator<char>(doc), std::istreambuf_iterator<char>()};
+    std::size_t codes = 0;
+    for (int v = 1; v <= std::numeric_limits<std::uint16_t>::max(); ++v) {
+        const std::string_view name = hs::errc_name(static_cast<std::uint16_t>(v));
+        if (name == "unknown") continue;
+        ++codes;
+        const std::string row = "| " + std::to_string(v) + " | `" + std::string(name) + "` |";
+        EXPECT_NE(text.find(row), std::string::npos) << "PROTOCOL.md lacks the row " << row;
+    }
+    EXPECT_GT(codes, 40u);
 }
 
 // ---------------------------------------------------------------- good vectors
