@@ -435,9 +435,10 @@ GOOD = [
 ]
 
 
-def header(kind, body_len, name_len=0, version=VERSION, flags=0, ident=0):
+def header(kind, body_len, name_len=0, version=VERSION):
+    """A bare header; `kind` is a kind name or a raw byte."""
     kind_byte = KINDS[kind][0] if isinstance(kind, str) else kind
-    return HEADER.pack(version, kind_byte, flags, name_len, ident, body_len)
+    return HEADER.pack(version, kind_byte, 0, name_len, 0, body_len)
 
 
 def frame_with_payload(kind, payload, name=""):
