@@ -261,6 +261,10 @@ std::error_code client_engine::respond(std::uint32_t request_id, bytes_view payl
 std::error_code client_engine::respond_error(std::uint32_t id, errc code, std::string_view text) {
     auto it = incoming_.find(id);
     if (it == incoming_.end()) return errc::invalid_argument;
+    // Usage codes (500..) are local by definition: the caller would read one
+    // as its own misuse.
+    if (code_of(code) == 0 || code_of(code) >= code_of(errc::invalid_argument))
+        return errc::invalid_argument;
     if (std::error_code ec = check_payload(as_bytes(text), 0)) return ec;
     frame f;
     f.kind = frame_kind::error;
@@ -440,7 +444,7 @@ void client_engine::on_reply(const frame& f, time_ms now) {
 
 void client_engine::on_incoming(const frame& f, time_ms now) {
     if (f.id == 0 || incoming_.count(f.id) != 0) {
-        violation(errc::duplicate_id, kind_name(f.kind), now);
+        violation(f.id == 0 ? errc::protocol_violation : errc::duplicate_id, kind_name(f.kind), now);
         return;
     }
     service_method target;

@@ -437,6 +437,7 @@ TEST(ClientBackend, IncomingRequestIsAnsweredThroughTheEngine) {
     EXPECT_EQ(requests[0].payload, "sku-1");
 
     ASSERT_FALSE(r.engine.respond(900, bytes("7 left"), frame_flags::json));
+    EXPECT_EQ(r.engine.respond_error(901, errc::closed, "local code"), errc::invalid_argument);
     ASSERT_FALSE(r.engine.respond_error(901, errc::handler_failed, "db down"));
     r.pump();
     const auto responses = r.sent(frame_kind::response);
@@ -491,6 +492,16 @@ TEST(ClientBackend, IncomingDeadlineCancelAndLostTransport) {
     ASSERT_EQ(cancelled.size(), 3u);
     EXPECT_EQ(cancelled[2].id, 3u);
     EXPECT_EQ(cancelled[2].code, code(errc::connection_lost));
+}
+
+TEST(ClientBackend, IncomingIdZeroIsAViolation) {
+    rig r(backend_config());
+    r.connect();
+    ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
+    r.pump();
+    r.deliver({incoming(frame_kind::request, 0, "inventory/get")});
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::protocol_violation));
 }
 
 TEST(ClientBackend, DuplicateIncomingIdIsAViolation) {

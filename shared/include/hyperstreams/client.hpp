@@ -76,7 +76,10 @@
 // right after the welcome. Operations sent on a transport that is lost fail
 // with errc::connection_lost (they may or may not have reached the router:
 // nothing is re-sent, delivery is at most once). Output not yet taken when a
-// transport is lost is dropped with it.
+// transport is lost is dropped with it. Entering failed also fails what waits
+// in the outbox (connection_lost; publishes without ack just go), and calls
+// are then refused with errc::not_connected until start(); after close()
+// they are refused with errc::closed.
 //
 // Subscriptions and registrations are state, not outbox items: they are sent
 // again after every welcome (registrations first), whatever the welcome's
@@ -341,7 +344,8 @@ public:
     call_result unregister_service(std::string_view service);
     // Answers incoming request `request`.
     std::error_code respond(std::uint32_t request, bytes_view payload, std::uint8_t flags = 0);
-    // Fails an incoming request or stream (any code; handler_failed is the usual one).
+    // Fails an incoming request or stream with a code the caller's side may
+    // see (1..499; handler_failed is the usual one).
     std::error_code respond_error(std::uint32_t id, errc code, std::string_view text);
     stream_send_status stream_send(std::uint32_t stream, bytes_view payload,
                                    std::uint8_t flags = 0);
