@@ -261,10 +261,7 @@ std::error_code client_engine::respond(std::uint32_t request_id, bytes_view payl
 std::error_code client_engine::respond_error(std::uint32_t id, errc code, std::string_view text) {
     auto it = incoming_.find(id);
     if (it == incoming_.end()) return errc::invalid_argument;
-    // Usage codes (500..) are local by definition: the caller would read one
-    // as its own misuse.
-    if (code_of(code) == 0 || code_of(code) >= code_of(errc::invalid_argument))
-        return errc::invalid_argument;
+    if (code_of(code) == 0) return errc::invalid_argument;  // 0 is no error
     if (std::error_code ec = check_payload(as_bytes(text), 0)) return ec;
     frame f;
     f.kind = frame_kind::error;

@@ -344,8 +344,8 @@ public:
     call_result unregister_service(std::string_view service);
     // Answers incoming request `request`.
     std::error_code respond(std::uint32_t request, bytes_view payload, std::uint8_t flags = 0);
-    // Fails an incoming request or stream with a code the caller's side may
-    // see (1..499; handler_failed is the usual one).
+    // Fails an incoming request or stream (any code but 0; handler_failed is
+    // the usual one).
     std::error_code respond_error(std::uint32_t id, errc code, std::string_view text);
     stream_send_status stream_send(std::uint32_t stream, bytes_view payload,
                                    std::uint8_t flags = 0);
