@@ -61,7 +61,10 @@ private:
         auto executor = ws_.get_executor();
         gate_ = std::make_shared<inbound_gate>(2 * std::size_t{ctx_->cfg.max_message_bytes}, [weak, executor] {
             asio::post(executor, [weak] {
-                if (auto self = weak.lock()) self->do_read();
+                if (auto self = weak.lock()) {
+                    self->paused_self_.reset();
+                    self->do_read();
+                }
             });
         });
         error_code ignored;
@@ -79,7 +82,11 @@ private:
 
     void do_read() {
         if (reading_ || closing_) return;
-        if (!gate_->may_read()) return;  // the gate calls do_read again
+        if (!gate_->may_read()) {
+            // No operation is pending now: hold ourselves until the gate resumes us.
+            paused_self_ = shared_from_this();
+            return;
+        }
         reading_ = true;
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
     }
@@ -167,6 +174,7 @@ private:
     std::shared_ptr<inbound_gate> gate_;
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
+    std::shared_ptr<ws_session> paused_self_;  // set while reading waits for the core
     bool opened_ = false;
     bool reported_ = false;
     bool reading_ = false;

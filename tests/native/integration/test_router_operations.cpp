@@ -1,0 +1,269 @@
+// The real router binary as an operator sees it: --help and flags, a config
+// file, /healthz, /metrics, /status, static files, logs, and the drain on
+// SIGTERM.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "raw_clients.hpp"
+#include "router_process.hpp"
+#include "test_client.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class temp_dir {
+public:
+    temp_dir() : path_(fs::temp_directory_path() / ("hs-router-ops-" + std::to_string(::getpid()) + "-" +
+                                                    std::to_string(counter_++))) {
+        fs::create_directories(path_);
+    }
+    ~temp_dir() { fs::remove_all(path_); }
+    const fs::path& path() const { return path_; }
+    void write(const std::string& name, const std::string& text) const {
+        fs::create_directories((path_ / name).parent_path());
+        std::ofstream(path_ / name, std::ios::binary) << text;
+    }
+
+private:
+    static inline int counter_ = 0;
+    fs::path path_;
+};
+
+TEST(RouterOperations, HelpDocumentsEveryOptionAndBadFlagsFailClearly) {
+    const run_result help = run_router_once({"--help"});
+    EXPECT_EQ(help.status, 0);
+    for (const char* flag : {"--listen", "--backend", "--web", "--config", "--threads", "--log-level",
+                             "--outbox-max-bytes", "--outbox-policy", "--history-max-messages",
+                             "--requests-max-deadline-ms", "--drain-timeout-ms", "--drain-redirect-url"})
+        EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+
+    const run_result bad = run_router_once({"--threads", "lots"});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("--threads"), std::string::npos) << bad.err;
+
+    const run_result unknown = run_router_once({"--frobnicate"});
+    EXPECT_EQ(unknown.status, 2);
+    EXPECT_NE(unknown.err.find("unknown option"), std::string::npos) << unknown.err;
+
+    temp_dir dir;
+    dir.write("bad.json", "{\"outbox\": {\"policy\": \"maybe\"}}");
+    const run_result bad_file = run_router_once({"--config", (dir.path() / "bad.json").string()});
+    EXPECT_EQ(bad_file.status, 2);
+    EXPECT_NE(bad_file.err.find("outbox.policy"), std::string::npos) << bad_file.err;
+
+    const run_result printed = run_router_once({"--print-config", "--history-max-messages", "3"});
+    EXPECT_EQ(printed.status, 0);
+    const auto doc = nlohmann::json::parse(printed.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << printed.out;
+    EXPECT_EQ(doc["history"]["max_messages"], 3);
+}
+
+TEST(RouterOperations, AConfigFileConfiguresTheRouter) {
+    temp_dir dir;
+    dir.write("router.json", R"({"ws_path": "/stream", "router_id": "from-file", "history": {"max_messages": 2}})");
+    router_process router({"--config", (dir.path() / "router.json").string()});
+    ASSERT_TRUE(router.ready());
+    test_client c(frontend_config("ws://" + router.http_address() + "/stream"));
+    ASSERT_TRUE(c.wait_ready());
+    EXPECT_EQ(c.run([](client_engine& e, time_ms) { return std::string(e.router_id()); }), "from-file");
+    raw_ws wrong(router.http_address(), "/ws");
+    EXPECT_FALSE(wrong.connected()) << "the upgrade lives on the configured path only";
+}
+
+TEST(RouterOperations, HealthMetricsAndStatus) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    const http_result health = http_get(router.http_address(), "/healthz");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(health.body, "ok\n");
+
+    test_client sub(frontend_config(router.ws_url(), "status-sub"));
+    test_client backend(backend_config(router.backend_url(), "status-backend"));
+    ASSERT_TRUE(sub.wait_ready() && backend.wait_ready());
+    const std::uint32_t s = sub.subscribe("m.*");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    const std::uint32_t r = backend.register_service("svc", {{"get", method_kind::unary}});
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, r)));
+    backend.publish("m.one", "x");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::message)));
+
+    const http_result metrics = http_get(router.http_address(), "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.content_type.find("text/plain"), std::string::npos);
+    for (const char* series :
+         {"hyperstreams_connections{transport=\"websocket\"} 1", "hyperstreams_connections{transport=\"zeromq\"} 1",
+          "hyperstreams_frames_received_total{transport=\"zeromq\"}", "hyperstreams_bytes_sent_total{transport=\"websocket\"}",
+          "hyperstreams_dropped_messages_total", "hyperstreams_gaps_sent_total", "hyperstreams_published_total 1",
+          "hyperstreams_call_duration_seconds_bucket{le=\"+Inf\"}", "# TYPE hyperstreams_call_duration_seconds histogram"})
+        EXPECT_NE(metrics.body.find(series), std::string::npos) << series;
+
+    const http_result status = http_get(router.http_address(), "/status");
+    EXPECT_EQ(status.status, 200);
+    EXPECT_EQ(status.content_type, "application/json");
+    const auto doc = nlohmann::json::parse(status.body, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << status.body;
+    ASSERT_EQ(doc["connections"].size(), 2u);
+    bool saw_sub = false;
+    for (const auto& c : doc["connections"]) {
+        if (c["name"] != "status-sub") continue;
+        saw_sub = true;
+        EXPECT_EQ(c["transport"], "websocket");
+        EXPECT_EQ(c["subscriptions"][0]["pattern"], "m.*");
+    }
+    EXPECT_TRUE(saw_sub);
+    EXPECT_EQ(doc["channels"][0]["name"], "m.one");
+    EXPECT_EQ(doc["services"][0]["name"], "svc");
+
+    // A request failing with a named error shows up by code.
+    const std::uint32_t id = sub.request("nothing", "here", "");
+    ASSERT_TRUE(sub.wait_for(is_error(id)));
+    EXPECT_NE(http_get(router.http_address(), "/metrics").body.find("hyperstreams_errors_total{code=\"no_such_service\"} 1"),
+              std::string::npos);
+}
+
+TEST(RouterOperations, ServesTheDashboardsStaticFilesSafely) {
+    temp_dir dir;
+    dir.write("web/index.html", "<!doctype html><title>dash</title>");
+    dir.write("web/assets/app.js", "console.log(1)");
+    dir.write("web/client.wasm", std::string("\0asm", 4));
+    dir.write("secret.txt", "top secret");
+    router_process router({"--web", (dir.path() / "web").string()});
+    ASSERT_TRUE(router.ready());
+
+    const http_result index = http_get(router.http_address(), "/");
+    EXPECT_EQ(index.status, 200);
+    EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+    EXPECT_EQ(index.body, "<!doctype html><title>dash</title>");
+    const http_result js = http_get(router.http_address(), "/assets/app.js");
+    EXPECT_EQ(js.status, 200);
+    EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+    const http_result wasm = http_get(router.http_address(), "/client.wasm");
+    EXPECT_EQ(wasm.status, 200);
+    EXPECT_EQ(wasm.content_type, "application/wasm");
+    EXPECT_EQ(wasm.body.size(), 4u);
+    const http_result head = http_get(router.http_address(), "/assets/app.js", 5s, true);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_TRUE(head.body.empty());
+
+    EXPECT_EQ(http_get(router.http_address(), "/missing.html").status, 404);
+    for (const char* target : {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt"}) {
+        const http_result r = http_get(router.http_address(), target);
+        EXPECT_NE(r.status, 200) << target;
+        EXPECT_EQ(r.body.find("top secret"), std::string::npos) << target;
+    }
+}
+
+TEST(RouterOperations, LogsAreStructuredAndNormalDisconnectsAreNotErrors) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    {
+        test_client c(frontend_config(router.ws_url(), "short-lived"));
+        ASSERT_TRUE(c.wait_ready());
+        ASSERT_FALSE(c.run([](client_engine& e, time_ms now) { return e.close(now); }));
+        std::this_thread::sleep_for(300ms);
+    }
+    const std::string log = router.log();
+    EXPECT_NE(log.find("level=info event=router.ready"), std::string::npos) << log;
+    EXPECT_NE(log.find("event=conn.hello"), std::string::npos) << log;
+    EXPECT_NE(log.find("name=short-lived"), std::string::npos) << log;
+    EXPECT_NE(log.find("event=conn.goodbye"), std::string::npos) << log;
+    EXPECT_EQ(log.find("level=error"), std::string::npos) << log;
+    EXPECT_EQ(log.find("level=warn"), std::string::npos) << log;
+}
+
+TEST(RouterOperations, JsonLogs) {
+    router_process router({"--log-format", "json"});
+    ASSERT_TRUE(router.ready());
+    const std::string log = router.log();
+    const std::string first = log.substr(0, log.find('\n'));
+    const auto doc = nlohmann::json::parse(first, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << first;
+    EXPECT_EQ(doc["level"], "info");
+    EXPECT_EQ(doc["event"], "router.ready");
+}
+
+TEST(RouterOperations, SigtermDrainsLetsCallsFinishAndExitsZero) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url()));
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(backend.wait_ready() && frontend.wait_ready());
+    // Answers after 500 ms: the request is in flight when the signal comes.
+    backend.set_handler([&backend](client_engine&, const recorded_event& ev, time_ms) {
+        if (ev.kind != event_kind::incoming_request) return;
+        const std::uint32_t id = ev.id;
+        backend.after(500ms, [id](client_engine& e, time_ms) {
+            const auto reply = bytes_of("finished");
+            EXPECT_FALSE(e.respond(id, reply));
+        });
+    });
+    const std::uint32_t reg = backend.register_service("work", {{"do", method_kind::unary}});
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, reg)));
+
+    const std::uint32_t id = frontend.request("work", "do", "", 10000);
+    ASSERT_TRUE(backend.wait_for(is(event_kind::incoming_request)));
+    const auto start = std::chrono::steady_clock::now();
+    const auto status = router.signal_and_wait(SIGTERM, 15s);
+    ASSERT_TRUE(status) << "the router exits after draining";
+    EXPECT_EQ(*status, 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+
+    const auto response = frontend.wait_for(is(event_kind::response, id));
+    ASSERT_TRUE(response) << "the call in flight completed";
+    EXPECT_EQ(response->payload_text(), "finished");
+    const auto goodbye = [](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.code == static_cast<std::uint16_t>(errc::going_away);
+    };
+    EXPECT_TRUE(frontend.wait_for(goodbye)) << "the frontend was told going_away";
+    EXPECT_TRUE(backend.wait_for(goodbye)) << "the backend was told going_away";
+}
+
+TEST(RouterOperations, DrainFailsCallsThatOutliveTheDrainTimeout) {
+    router_process router({"--drain-timeout-ms", "300"});
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url()));
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(backend.wait_ready() && frontend.wait_ready());
+    const std::uint32_t reg = backend.register_service("never", {{"answers", method_kind::unary}});
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, reg)));
+    const std::uint32_t id = frontend.request("never", "answers", "", 30000);
+    ASSERT_TRUE(backend.wait_for(is(event_kind::incoming_request)));
+
+    const auto status = router.signal_and_wait(SIGTERM, 10s);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(*status, 0);
+    const auto error = frontend.wait_for(is_error(id));
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->error(), errc::going_away);
+}
+
+TEST(RouterOperations, DrainRedirectsClientsWhenConfigured) {
+    router_process router({"--drain-redirect-url", "ws://127.0.0.1:9/ws"});
+    ASSERT_TRUE(router.ready());
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(frontend.wait_ready());
+    const auto status = router.signal_and_wait(SIGTERM, 10s);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(*status, 0);
+    const auto redirected = frontend.wait_for(is(event_kind::redirected));
+    ASSERT_TRUE(redirected);
+    EXPECT_EQ(redirected->name, "ws://127.0.0.1:9/ws");
+}
+
+TEST(RouterOperations, AnAddressInUseIsAClearError) {
+    router_process first;
+    ASSERT_TRUE(first.ready());
+    const run_result second = run_router_once({"--listen", first.http_address(), "--backend", "tcp://127.0.0.1:0"});
+    EXPECT_EQ(second.status, 1);
+    EXPECT_NE(second.err.find("cannot bind"), std::string::npos) << second.err;
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing

@@ -1,0 +1,223 @@
+// The real router binary: publish/subscribe between frontends (WebSocket) and
+// backends (ZeroMQ), resume from history, direct messages, broadcast and
+// discovery, all through the shared client engine.
+#include <gtest/gtest.h>
+
+#include "router_process.hpp"
+#include "test_client.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+event_filter message_on(std::string channel) {
+    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
+}
+
+TEST(RouterPubSub, FrontendsPublishAndSubscribeInOrder) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client sub(frontend_config(router.ws_url(), "sub"));
+    test_client other(frontend_config(router.ws_url(), "other"));
+    test_client pub(frontend_config(router.ws_url(), "pub"));
+    ASSERT_TRUE(sub.wait_ready() && other.wait_ready() && pub.wait_ready());
+
+    const std::uint32_t s = sub.subscribe("factory.*.temp");
+    const std::uint32_t o = other.subscribe("factory.line1.pressure");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    ASSERT_TRUE(other.wait_for(is(event_kind::ack, o)));
+
+    const std::uint32_t first = pub.publish("factory.line1.temp", "0", true);
+    for (int i = 1; i < 50; ++i) pub.publish("factory.line1.temp", std::to_string(i));
+    pub.publish("factory.line2.temp", "other line");
+
+    const auto ack = pub.wait_for(is(event_kind::ack, first));
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->seq, 1u);
+    const auto got = sub.wait_count(message_on("factory.line1.temp"), 50);
+    ASSERT_EQ(got.size(), 50u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].payload_text(), std::to_string(i));
+        EXPECT_EQ(got[i].seq, i + 1);
+        EXPECT_EQ(got[i].epoch, ack->epoch) << "every message carries the channel's epoch";
+        EXPECT_EQ(got[i].subscription, s);
+    }
+    EXPECT_TRUE(sub.wait_for(message_on("factory.line2.temp")));
+    EXPECT_EQ(other.count(is(event_kind::message)), 0u);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+}
+
+TEST(RouterPubSub, BackendsAndFrontendsArePeers) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client frontend(frontend_config(router.ws_url()));
+    test_client backend(backend_config(router.backend_url()));
+    ASSERT_TRUE(frontend.wait_ready());
+    ASSERT_TRUE(backend.wait_ready());
+
+    const std::uint32_t b = backend.subscribe("ui.clicks");
+    const std::uint32_t f = frontend.subscribe("machines.>");
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, b)));
+    ASSERT_TRUE(frontend.wait_for(is(event_kind::ack, f)));
+
+    frontend.publish("ui.clicks", "button-1");
+    backend.publish("machines.m3.state", "running");
+
+    const auto click = backend.wait_for(message_on("ui.clicks"));
+    ASSERT_TRUE(click);
+    EXPECT_EQ(click->payload_text(), "button-1");
+    const auto state = frontend.wait_for(message_on("machines.m3.state"));
+    ASSERT_TRUE(state);
+    EXPECT_EQ(state->payload_text(), "running");
+}
+
+TEST(RouterPubSub, UnsubscribeStopsDelivery) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client sub(frontend_config(router.ws_url()));
+    test_client pub(frontend_config(router.ws_url()));
+    ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = sub.subscribe("news");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    pub.publish("news", "one");
+    ASSERT_TRUE(sub.wait_for(message_on("news")));
+
+    const call_result u = sub.run([&](client_engine& e, time_ms) { return e.unsubscribe(s); });
+    ASSERT_FALSE(u.error);
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, u.id)));
+    pub.publish("news", "two");
+    // A marker on another channel proves "two" had its chance to arrive.
+    const std::uint32_t m = sub.subscribe("marker");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, m)));
+    pub.publish("marker", "after");
+    ASSERT_TRUE(sub.wait_for(message_on("marker")));
+    EXPECT_EQ(sub.count(message_on("news")), 1u);
+}
+
+// A subscriber whose connection drops reconnects by itself, resubscribes
+// with its last position and gets what it missed from the channel's history.
+TEST(RouterPubSub, ResumeFromHistoryAfterAReconnect) {
+    router_process router({"--history-max-messages", "16"});
+    ASSERT_TRUE(router.ready());
+    test_client sub(frontend_config(router.ws_url(), "resuming"));
+    test_client pub(frontend_config(router.ws_url()));
+    ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = sub.subscribe("line.speed");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    for (int i = 1; i <= 3; ++i) pub.publish("line.speed", std::to_string(i));
+    ASSERT_EQ(sub.wait_count(message_on("line.speed"), 3).size(), 3u);
+
+    sub.drop_transport();
+    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
+    }));
+    for (int i = 4; i <= 8; ++i) pub.publish("line.speed", std::to_string(i));
+
+    const auto got = sub.wait_count(message_on("line.speed"), 8, 10s);
+    ASSERT_EQ(got.size(), 8u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].seq, i + 1);
+        EXPECT_EQ(got[i].payload_text(), std::to_string(i + 1));
+    }
+    EXPECT_TRUE(got[4].flags & frame_flags::replayed) << "4..8 came from history";
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+}
+
+TEST(RouterPubSub, ResumeBeyondHistorySignalsTheGap) {
+    router_process router({"--history-max-messages", "2"});
+    ASSERT_TRUE(router.ready());
+    test_client sub(frontend_config(router.ws_url(), "resuming"));
+    test_client pub(frontend_config(router.ws_url()));
+    ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = sub.subscribe("line.speed");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    for (int i = 1; i <= 3; ++i) pub.publish("line.speed", std::to_string(i));
+    ASSERT_EQ(sub.wait_count(message_on("line.speed"), 3).size(), 3u);
+
+    sub.drop_transport();
+    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
+    }));
+    for (int i = 4; i <= 9; ++i) pub.publish("line.speed", std::to_string(i));  // history keeps 8, 9
+
+    const auto gap = sub.wait_for(is(event_kind::gap), 10s);
+    ASSERT_TRUE(gap);
+    EXPECT_EQ(gap->name, "line.speed");
+    EXPECT_EQ(gap->seq, 4u);
+    EXPECT_EQ(gap->count, 4u) << "4, 5, 6 and 7 are gone";
+    const auto got = sub.wait_count(message_on("line.speed"), 5);
+    ASSERT_EQ(got.size(), 5u);
+    EXPECT_EQ(got[3].seq, 8u);
+    EXPECT_EQ(got[4].seq, 9u);
+}
+
+TEST(RouterPubSub, DirectMessagesAndBroadcast) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client a(frontend_config(router.ws_url(), "a"));
+    test_client b(backend_config(router.backend_url(), "b"));
+    test_client c(frontend_config(router.ws_url(), "c"));
+    ASSERT_TRUE(a.wait_ready() && b.wait_ready() && c.wait_ready());
+    const std::string a_address = a.session_id();
+    const std::string b_address = b.session_id();
+
+    const call_result sent = a.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of("to b only");
+        return e.send_direct(b_address, payload, true);
+    });
+    ASSERT_FALSE(sent.error);
+    ASSERT_TRUE(a.wait_for(is(event_kind::ack, sent.id)));
+    const auto direct = b.wait_for(is(event_kind::direct));
+    ASSERT_TRUE(direct);
+    EXPECT_EQ(direct->name, a_address) << "delivered with the sender's address";
+    EXPECT_EQ(direct->payload_text(), "to b only");
+
+    const call_result lost = a.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of("nobody");
+        return e.send_direct("no-such-client", payload, true);
+    });
+    const auto error = a.wait_for(is_error(lost.id));
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->error(), errc::no_such_address);
+
+    b.run([](client_engine& e, time_ms) {
+        const auto payload = bytes_of("hello all");
+        return e.broadcast(payload);
+    });
+    for (test_client* t : {&a, &c}) {
+        const auto got = t->wait_for(is(event_kind::broadcast));
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->name, b_address);
+        EXPECT_EQ(got->payload_text(), "hello all");
+    }
+    EXPECT_EQ(c.count(is(event_kind::direct)), 0u);
+}
+
+TEST(RouterPubSub, DiscoveryListsWhatBackendsRegistered) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client b1(backend_config(router.backend_url()));
+    test_client b2(backend_config(router.backend_url()));
+    test_client f(frontend_config(router.ws_url()));
+    ASSERT_TRUE(b1.wait_ready() && b2.wait_ready() && f.wait_ready());
+    const auto r1 = b1.register_service("orders", {{"get", method_kind::unary}, {"watch", method_kind::stream}});
+    const auto r2 = b2.register_service("orders", {{"get", method_kind::unary}, {"watch", method_kind::stream}});
+    const auto r3 = b2.register_service("stock", {{"level", method_kind::unary}});
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, r1)));
+    ASSERT_TRUE(b2.wait_for(is(event_kind::ack, r2)));
+    ASSERT_TRUE(b2.wait_for(is(event_kind::ack, r3)));
+
+    const call_result d = f.run([](client_engine& e, time_ms) { return e.discover(); });
+    const auto list = f.wait_for(is(event_kind::service_list, d.id));
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->services.size(), 2u);
+    EXPECT_EQ(list->services[0].name, "orders");
+    EXPECT_EQ(list->services[0].instances, 2u);
+    ASSERT_EQ(list->services[0].methods.size(), 2u);
+    EXPECT_EQ(list->services[0].methods[1].first, "watch");
+    EXPECT_EQ(list->services[0].methods[1].second, method_kind::stream);
+    EXPECT_EQ(list->services[1].name, "stock");
+    EXPECT_EQ(list->services[1].instances, 1u);
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing

@@ -1,0 +1,365 @@
+// The real router binary under bad input and slow consumers: malformed,
+// oversize and forbidden frames on both transports get a named error (and a
+// close where the connection cannot go on); a subscriber that stops reading
+// costs bounded memory, learns what it lost, and costs the others nothing.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "hyperstreams/body.hpp"
+#include "raw_clients.hpp"
+#include "router_process.hpp"
+#include "test_client.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+// The router still routes for others: a fresh pair of clients exchanges a message.
+void expect_router_serves(router_process& router) {
+    test_client sub(frontend_config(router.ws_url(), "witness-sub"));
+    test_client pub(frontend_config(router.ws_url(), "witness-pub"));
+    ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = sub.subscribe("witness");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    pub.publish("witness", "still here");
+    EXPECT_TRUE(sub.wait_for(is(event_kind::message)));
+    EXPECT_EQ(http_get(router.http_address(), "/healthz").status, 200);
+}
+
+frame simple(frame_kind kind, std::uint32_t id = 0, std::string_view name = {}) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    return f;
+}
+
+TEST(RouterRobustness, MalformedWebSocketInputGetsANamedErrorAndAClose) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client bystander(frontend_config(router.ws_url(), "bystander"));
+    ASSERT_TRUE(bystander.wait_ready());
+
+    struct bad_input {
+        std::vector<std::uint8_t> bytes;
+        errc code;
+    };
+    std::vector<std::uint8_t> truncated = encode_batch({simple(frame_kind::ping, 1)});
+    truncated.push_back(1);
+    truncated.push_back(0x04);
+    const std::vector<bad_input> inputs = {
+        {{1, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, errc::unknown_kind},
+        {{9, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, errc::unsupported_version},
+        {{1, 0x04, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0}, errc::length_out_of_bounds},
+        {truncated, errc::trailing_bytes},
+    };
+    for (const bad_input& in : inputs) {
+        raw_ws ws(router.http_address());
+        ASSERT_TRUE(ws.connected());
+        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        ASSERT_TRUE(ws.send(in.bytes));
+        const auto error = ws.read_until(frame_kind::error);
+        ASSERT_TRUE(error) << errc_name(static_cast<std::uint16_t>(in.code));
+        EXPECT_EQ(static_cast<errc>(error->code), in.code);
+        const auto bye = ws.read_until(frame_kind::goodbye);
+        ASSERT_TRUE(bye);
+        EXPECT_EQ(static_cast<errc>(bye->code), in.code);
+        EXPECT_FALSE(ws.read());
+        EXPECT_TRUE(ws.closed());
+        EXPECT_EQ(ws.close_code(), 1002) << "WebSocket protocol error";
+        EXPECT_EQ(ws.close_reason(), errc_name(static_cast<std::uint16_t>(in.code)));
+    }
+    EXPECT_EQ(bystander.state(), client_state::ready) << "no other client notices";
+    expect_router_serves(router);
+}
+
+TEST(RouterRobustness, AFrameBeforeHelloEndsTheHandshake) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(encode_batch({simple(frame_kind::subscribe, 1, "a")})));
+    const auto error = ws.read_until(frame_kind::error);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(static_cast<errc>(error->code), errc::unexpected_frame);
+    const auto bye = ws.read_until(frame_kind::goodbye);
+    ASSERT_TRUE(bye);
+    EXPECT_EQ(static_cast<errc>(bye->code), errc::unexpected_frame);
+}
+
+TEST(RouterRobustness, FramesAFrontendMayNotSendAreRefusedButTheConnectionGoesOn) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+
+    register_body body;
+    body.methods = {{"m", method_kind::unary}};
+    std::vector<std::uint8_t> payload;
+    (void)encode_body(body, payload);
+    frame reg = simple(frame_kind::register_service, 5, "svc");
+    reg.payload = payload;
+    ASSERT_TRUE(ws.send(encode_batch({reg})));
+    const auto refused = ws.read_until(frame_kind::error);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->id, 5u);
+    EXPECT_EQ(static_cast<errc>(refused->code), errc::unexpected_frame);
+
+    ASSERT_TRUE(ws.send(encode_batch({simple(frame_kind::ping, 77)})));
+    const auto pong = ws.read_until(frame_kind::pong);
+    ASSERT_TRUE(pong) << "the connection is still usable";
+    EXPECT_EQ(pong->id, 77u);
+}
+
+TEST(RouterRobustness, OversizeInputOnWebSocketIsRefusedBeforeAllocation) {
+    router_process router({"--limits-max-payload", "1024", "--limits-max-message-bytes", "4096",
+                           "--outbox-batch-bytes", "4096"});
+    ASSERT_TRUE(router.ready());
+    {
+        // A frame over max_payload inside a message under the transport cap:
+        // the decoder names it.
+        raw_ws ws(router.http_address());
+        ASSERT_TRUE(ws.connected());
+        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        const std::string big(2000, 'x');
+        frame pub = simple(frame_kind::publish, 0, "a");
+        pub.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(big.data()), big.size());
+        ASSERT_TRUE(ws.send(encode_batch({pub})));
+        const auto error = ws.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::frame_too_large);
+        const auto bye = ws.read_until(frame_kind::goodbye);
+        ASSERT_TRUE(bye);
+        EXPECT_EQ(static_cast<errc>(bye->code), errc::frame_too_large);
+        EXPECT_FALSE(ws.read());
+        EXPECT_EQ(ws.close_code(), 1009);
+        EXPECT_EQ(ws.close_reason(), "frame_too_large");
+    }
+    {
+        // A WebSocket message over the transport cap: Beast refuses it from
+        // its frame header (read_message_max), before reading the payload,
+        // and closes with 1009. The unread payload makes the router's TCP
+        // stack answer with a reset, which may overtake the close frame: the
+        // client sees 1009 or a reset, never a message.
+        raw_ws ws(router.http_address());
+        ASSERT_TRUE(ws.connected());
+        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        ws.send(std::vector<std::uint8_t>(10u << 20, 0));
+        EXPECT_FALSE(ws.read(10s));
+        EXPECT_TRUE(ws.closed());
+        EXPECT_TRUE(ws.close_code() == 1009 || ws.close_code() == 0) << ws.close_code();
+    }
+    EXPECT_NE(router.log().find("exceeded the locally configured limit"), std::string::npos)
+        << "the router refused it for its size";
+    expect_router_serves(router);
+}
+
+TEST(RouterRobustness, MalformedZeroMQInputGetsANamedError) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    {
+        raw_dealer dealer(router.backend_url());
+        dealer.send({1, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+        const auto error = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::unknown_kind);
+        const auto bye = dealer.read_until(frame_kind::goodbye);
+        ASSERT_TRUE(bye);
+    }
+    {
+        raw_dealer dealer(router.backend_url());
+        dealer.send(hello_bytes(client_role::backend));
+        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        dealer.send({0xDE, 0xAD});
+        const auto error = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::truncated);
+        ASSERT_TRUE(dealer.read_until(frame_kind::goodbye));
+        // The router forgot that session: the next message must be a hello.
+        dealer.send(encode_batch({simple(frame_kind::ping, 1)}));
+        const auto again = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(again);
+        EXPECT_EQ(static_cast<errc>(again->code), errc::unexpected_frame);
+    }
+    {
+        raw_dealer dealer(router.backend_url());
+        dealer.send(hello_bytes(client_role::backend));
+        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        dealer.send(std::vector<std::uint8_t>{});
+        const auto error = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::empty_batch);
+    }
+    expect_router_serves(router);
+}
+
+TEST(RouterRobustness, OversizeInputOnZeroMQIsDroppedByLibzmqAndTheRouterCarriesOn) {
+    router_process router({"--limits-max-payload", "1024", "--limits-max-message-bytes", "4096",
+                           "--outbox-batch-bytes", "4096"});
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url(), "well-behaved"));
+    ASSERT_TRUE(backend.wait_ready());
+    {
+        raw_dealer dealer(router.backend_url());
+        dealer.send(hello_bytes(client_role::backend));
+        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        // Over ZMQ_MAXMSGSIZE: libzmq drops the connection before the router
+        // sees (or allocates) the message.
+        dealer.send(std::vector<std::uint8_t>(1u << 20, 7));
+        EXPECT_FALSE(dealer.read(500ms));
+        // A frame over max_payload within the transport cap gets its name.
+        const std::string big(2000, 'x');
+        frame pub = simple(frame_kind::publish, 0, "a");
+        pub.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(big.data()), big.size());
+        dealer.send(hello_bytes(client_role::backend));
+        ASSERT_TRUE(dealer.read_until(frame_kind::welcome, 10s)) << "the DEALER reconnected";
+        dealer.send(encode_batch({pub}));
+        const auto error = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::frame_too_large);
+    }
+    EXPECT_EQ(backend.state(), client_state::ready);
+    const std::uint32_t s = backend.subscribe("still.fine");
+    EXPECT_TRUE(backend.wait_for(is(event_kind::ack, s)));
+    expect_router_serves(router);
+}
+
+long status_queued_bytes(router_process& router, const std::string& name) {
+    const http_result r = http_get(router.http_address(), "/status");
+    const auto doc = nlohmann::json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return -1;
+    for (const auto& c : doc["connections"])
+        if (c["name"] == name) return c["queued_bytes"].get<long>();
+    return -1;
+}
+
+TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
+    constexpr long outbox = 64 * 1024;
+    router_process router({"--outbox-max-bytes", std::to_string(outbox), "--limits-max-payload", "8192",
+                           "--limits-max-message-bytes", "16384", "--outbox-batch-bytes", "16384"});
+    ASSERT_TRUE(router.ready());
+    host_options stalled;
+    stalled.receive_buffer_bytes = 4096;
+    test_client slow(frontend_config(router.ws_url(), "slow"), stalled);
+    test_client fast(frontend_config(router.ws_url(), "fast"));
+    test_client pub(frontend_config(router.ws_url(), "pub"));
+    ASSERT_TRUE(slow.wait_ready() && fast.wait_ready() && pub.wait_ready());
+    const std::uint32_t s1 = slow.subscribe("flood");
+    const std::uint32_t s2 = fast.subscribe("flood");
+    ASSERT_TRUE(slow.wait_for(is(event_kind::ack, s1)));
+    ASSERT_TRUE(fast.wait_for(is(event_kind::ack, s2)));
+    slow.pause_reading();
+
+    const long rss_before = router.rss_kib();
+    // 12 MB through a 64 KiB queue: more than the kernel's socket buffers
+    // can hide. The publisher goes at the fast subscriber's pace (8 messages
+    // in flight) so that only the slow one falls behind.
+    constexpr int total = 3000;
+    const std::string payload(4000, 'f');
+    const auto is_message = [](const recorded_event& e) { return e.kind == event_kind::message; };
+    for (int i = 0; i < total; ++i) {
+        pub.publish("flood", payload);
+        if (i % 8 == 7)
+            ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(i + 1), 10s).size(),
+                      static_cast<std::size_t>(i + 1));
+        if (i % 500 == 499) {
+            const long queued = status_queued_bytes(router, "slow");
+            EXPECT_GE(queued, 0);
+            EXPECT_LE(queued, 2 * outbox) << "the slow subscriber's queue stays within its bound";
+        }
+    }
+    ASSERT_EQ(fast.wait_count(is_message, total, 10s).size(), static_cast<std::size_t>(total));
+    const auto fast_got = fast.events(is(event_kind::message));
+    ASSERT_EQ(fast_got.size(), static_cast<std::size_t>(total));
+    for (int i = 0; i < total; ++i) ASSERT_EQ(fast_got[static_cast<std::size_t>(i)].seq, static_cast<std::uint64_t>(i + 1));
+    EXPECT_EQ(fast.count(is(event_kind::gap)), 0u) << "the fast subscriber lost nothing";
+    const long rss_after = router.rss_kib();
+    EXPECT_LT(rss_after - rss_before, 32 * 1024) << "memory stays bounded (KiB)";
+
+    const http_result metrics = http_get(router.http_address(), "/metrics");
+    EXPECT_EQ(metrics.body.find("hyperstreams_dropped_messages_total{transport=\"websocket\"} 0\n"), std::string::npos);
+
+    slow.resume_reading();
+    // The last message always arrives; every earlier one arrives or is counted in a gap.
+    ASSERT_TRUE(slow.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.seq == static_cast<std::uint64_t>(total);
+    }, 20s));
+    const auto gaps = slow.events(is(event_kind::gap));
+    ASSERT_FALSE(gaps.empty()) << "the slow subscriber is told what it lost";
+    std::uint64_t lost = 0;
+    for (const recorded_event& g : gaps) lost += g.count;
+    const std::size_t received = slow.count(is(event_kind::message));
+    EXPECT_EQ(received + lost, static_cast<std::uint64_t>(total));
+    EXPECT_EQ(slow.state(), client_state::ready) << "drop_oldest keeps it connected";
+}
+
+TEST(RouterRobustness, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
+    router_process router({"--outbox-max-bytes", "65536", "--limits-max-payload", "8192",
+                           "--limits-max-message-bytes", "16384", "--outbox-batch-bytes", "16384",
+                           "--outbox-policy", "disconnect"});
+    ASSERT_TRUE(router.ready());
+    host_options stalled;
+    stalled.receive_buffer_bytes = 4096;
+    test_client slow(frontend_config(router.ws_url(), "slow"), stalled);
+    test_client pub(frontend_config(router.ws_url(), "pub"));
+    ASSERT_TRUE(slow.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = slow.subscribe("flood");
+    ASSERT_TRUE(slow.wait_for(is(event_kind::ack, s)));
+    slow.pause_reading();
+    const std::string payload(4000, 'f');
+    for (int i = 0; i < 3000; ++i) pub.publish("flood", payload);  // 12 MB, past the socket buffers
+    slow.resume_reading();
+    const auto told = slow.wait_for([](const recorded_event& e) {
+        return e.code == static_cast<std::uint16_t>(errc::slow_consumer);
+    }, 10s);
+    ASSERT_TRUE(told) << "the goodbye names slow_consumer";
+    const http_result metrics = http_get(router.http_address(), "/metrics");
+    EXPECT_NE(metrics.body.find("hyperstreams_slow_consumer_closes_total{transport=\"websocket\"} 1"),
+              std::string::npos);
+}
+
+TEST(RouterRobustness, ASilentFrontendIsClosedByTheHeartbeat) {
+    router_process router({"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"});
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    // Never answers the pings.
+    const auto bye = ws.read_until(frame_kind::goodbye, 5s);
+    ASSERT_TRUE(bye);
+    EXPECT_EQ(static_cast<errc>(bye->code), errc::heartbeat_timeout);
+    EXPECT_FALSE(ws.read());
+    EXPECT_TRUE(ws.closed());
+}
+
+TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {
+    router_process router({"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"});
+    ASSERT_TRUE(router.ready());
+    raw_dealer dealer(router.backend_url());
+    dealer.send(hello_bytes(client_role::backend));
+    ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+    register_body body;
+    body.methods = {{"m", method_kind::unary}};
+    std::vector<std::uint8_t> payload;
+    (void)encode_body(body, payload);
+    frame reg = simple(frame_kind::register_service, 1, "mute");
+    reg.payload = payload;
+    dealer.send(encode_batch({reg}));
+    ASSERT_TRUE(dealer.read_until(frame_kind::ack));
+
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(frontend.wait_ready());
+    const std::uint32_t id = frontend.request("mute", "m", "", 10000);
+    const auto error = frontend.wait_for(is_error(id), 5s);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->error(), errc::backend_gone);
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing

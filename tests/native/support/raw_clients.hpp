@@ -1,0 +1,98 @@
+// Codec-level clients for what the engine would never send: malformed and
+// oversize input, and plain HTTP requests. Every call is bounded by a timeout.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hyperstreams/body.hpp"
+#include "hyperstreams/frame.hpp"
+
+namespace hyperstreams::testing {
+
+using namespace std::chrono_literals;
+
+// A decoded frame that owns its bytes.
+struct owned_frame {
+    frame_kind kind{};
+    std::uint8_t flags = 0;
+    std::uint32_t id = 0;
+    std::string name;
+    std::string payload;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint32_t count = 0;
+    std::uint16_t code = 0;
+};
+
+// Every frame of a batch; stops at the first decoding error.
+std::vector<owned_frame> decode_batch(const std::vector<std::uint8_t>& bytes);
+std::vector<std::uint8_t> encode_batch(const std::vector<frame>& frames);
+// A hello frame for `role`.
+std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name = "raw");
+
+struct http_result {
+    int status = 0;
+    std::string body;
+    std::string content_type;
+};
+// GET (or HEAD) on 127.0.0.1; status 0 when the request failed.
+http_result http_get(const std::string& host_port, const std::string& target,
+                     std::chrono::milliseconds timeout = 5s, bool head = false);
+
+// A WebSocket client that sends and reads raw transport messages.
+class raw_ws {
+public:
+    // Connects and upgrades on `path`. connected() says whether it worked.
+    raw_ws(const std::string& host_port, const std::string& path = "/ws", int receive_buffer_bytes = 0);
+    ~raw_ws();
+    raw_ws(const raw_ws&) = delete;
+    raw_ws& operator=(const raw_ws&) = delete;
+
+    bool connected() const noexcept { return connected_; }
+    bool send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout = 5s);
+    // The next message; nothing on timeout or when the connection ended.
+    std::optional<std::vector<std::uint8_t>> read(std::chrono::milliseconds timeout = 5s);
+    // The next frame of `kind`, from messages already read or read now;
+    // frames before it are skipped, frames after it are kept for the next call.
+    std::optional<owned_frame> read_until(frame_kind kind, std::chrono::milliseconds timeout = 5s);
+    // After read() returned nothing: was the connection closed, and how.
+    bool closed() const noexcept { return closed_; }
+    int close_code() const noexcept { return close_code_; }
+    const std::string& close_reason() const noexcept { return close_reason_; }
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+    std::vector<owned_frame> pending_;
+    bool connected_ = false;
+    bool closed_ = false;
+    int close_code_ = 0;
+    std::string close_reason_;
+};
+
+// A ZeroMQ DEALER that sends and reads raw transport messages.
+class raw_dealer {
+public:
+    explicit raw_dealer(const std::string& endpoint);
+    ~raw_dealer();
+    raw_dealer(const raw_dealer&) = delete;
+    raw_dealer& operator=(const raw_dealer&) = delete;
+
+    void send(const std::vector<std::uint8_t>& message);
+    // Sends several parts as one multipart message.
+    void send_parts(const std::vector<std::vector<std::uint8_t>>& parts);
+    std::optional<std::vector<std::uint8_t>> read(std::chrono::milliseconds timeout = 5s);
+    std::optional<owned_frame> read_until(frame_kind kind, std::chrono::milliseconds timeout = 5s);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+    std::vector<owned_frame> pending_;
+};
+
+}  // namespace hyperstreams::testing

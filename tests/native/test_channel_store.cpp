@@ -1,0 +1,130 @@
+// channel_store: sequence numbers, the bounded history and resume plans.
+#include <gtest/gtest.h>
+
+#include "channel_store.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+constexpr std::uint32_t epoch = 77;
+
+shared_bytes message_of(std::string_view channel, std::uint64_t seq, std::size_t payload = 10) {
+    std::vector<std::uint8_t> body(payload, 'x');
+    frame f;
+    f.kind = frame_kind::message;
+    f.name = channel;
+    f.epoch = epoch;
+    f.seq = seq;
+    f.payload = body;
+    return encode_shared(f);
+}
+
+void publish(channel_store& s, std::string_view channel, int n, std::size_t payload = 10) {
+    for (int i = 0; i < n; ++i) {
+        channel_state& c = s.get(channel);
+        const std::uint64_t seq = s.next_seq(c);
+        s.remember(c, seq, message_of(channel, seq, payload));
+    }
+}
+
+std::vector<std::uint64_t> seqs(const resume_plan& p) {
+    std::vector<std::uint64_t> out;
+    for (const auto& b : p.replay) {
+        frame f;
+        std::size_t used = 0;
+        EXPECT_FALSE(decode(*b, f, used));
+        out.push_back(f.seq);
+    }
+    return out;
+}
+
+TEST(ChannelStore, SequenceNumbersArePerChannelFromOne) {
+    channel_store s(epoch, {});
+    channel_state& a = s.get("a");
+    EXPECT_EQ(s.next_seq(a), 1u);
+    EXPECT_EQ(s.next_seq(a), 2u);
+    channel_state& b = s.get("b");
+    EXPECT_EQ(s.next_seq(b), 1u);
+    EXPECT_EQ(a.epoch, epoch);
+}
+
+TEST(ChannelStore, HistoryIsBoundedByCount) {
+    channel_store s(epoch, {3, 1u << 20});
+    publish(s, "a", 10);
+    const channel_state* c = s.find("a");
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(c->history.size(), 3u);
+    EXPECT_EQ(c->history.front().first, 8u);
+    EXPECT_EQ(c->last_seq, 10u);
+}
+
+TEST(ChannelStore, HistoryIsBoundedByBytes) {
+    const std::size_t one = message_of("a", 1, 100)->size();
+    channel_store s(epoch, {1000, 4 * one});
+    publish(s, "a", 10, 100);
+    const channel_state* c = s.find("a");
+    EXPECT_EQ(c->history.size(), 4u);
+    EXPECT_LE(c->history_bytes, 4 * one);
+}
+
+TEST(ChannelStore, NoHistoryWhenDisabled) {
+    channel_store s(epoch, {0, 1u << 20});
+    publish(s, "a", 5);
+    EXPECT_TRUE(s.find("a")->history.empty());
+    EXPECT_EQ(s.find("a")->last_seq, 5u);
+}
+
+TEST(ChannelStore, ResumeReplaysWhatWasMissed) {
+    channel_store s(epoch, {16, 1u << 20});
+    publish(s, "a", 10);
+    const resume_plan p = s.plan_resume("a", epoch, 6);
+    EXPECT_FALSE(p.gap);
+    EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
+}
+
+TEST(ChannelStore, ResumeAtTheEndReplaysNothing) {
+    channel_store s(epoch, {16, 1u << 20});
+    publish(s, "a", 10);
+    const resume_plan p = s.plan_resume("a", epoch, 10);
+    EXPECT_FALSE(p.gap);
+    EXPECT_TRUE(p.replay.empty());
+}
+
+TEST(ChannelStore, ResumeBeyondHistoryGivesAGapThenTheRest) {
+    channel_store s(epoch, {4, 1u << 20});
+    publish(s, "a", 10);  // history: 7..10
+    const resume_plan p = s.plan_resume("a", epoch, 2);
+    ASSERT_TRUE(p.gap);
+    EXPECT_EQ(p.gap_epoch, epoch);
+    EXPECT_EQ(p.gap_seq, 3u);
+    EXPECT_EQ(p.gap_count, 4u) << "3, 4, 5 and 6 are gone";
+    EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
+}
+
+TEST(ChannelStore, ResumeWithoutHistoryIsAGapOfEverythingMissed) {
+    channel_store s(epoch, {0, 0});
+    publish(s, "a", 10);
+    const resume_plan p = s.plan_resume("a", epoch, 4);
+    ASSERT_TRUE(p.gap);
+    EXPECT_EQ(p.gap_seq, 5u);
+    EXPECT_EQ(p.gap_count, 6u);
+    EXPECT_TRUE(p.replay.empty());
+}
+
+TEST(ChannelStore, ResumeFromAnotherEpochReplaysAllHistoryWithoutGap) {
+    channel_store s(epoch, {4, 1u << 20});
+    publish(s, "a", 10);
+    const resume_plan p = s.plan_resume("a", epoch + 1, 3);
+    EXPECT_FALSE(p.gap) << "the new epoch on the messages tells the client";
+    EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
+}
+
+TEST(ChannelStore, ResumeOnAnUnknownChannelIsEmpty) {
+    channel_store s(epoch, {4, 1u << 20});
+    const resume_plan p = s.plan_resume("nothing.here", epoch, 0);
+    EXPECT_FALSE(p.gap);
+    EXPECT_TRUE(p.replay.empty());
+}
+
+}  // namespace
+}  // namespace hyperstreams::router

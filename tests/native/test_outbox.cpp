@@ -1,0 +1,248 @@
+// outbox: the bounded outgoing queue and the slow-consumer policies.
+#include <gtest/gtest.h>
+
+#include "outbox.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+shared_bytes message(std::string_view channel, std::uint64_t seq, std::size_t payload = 100) {
+    std::vector<std::uint8_t> body(payload, 'm');
+    frame f;
+    f.kind = frame_kind::message;
+    f.name = channel;
+    f.epoch = 5;
+    f.seq = seq;
+    f.payload = body;
+    return encode_shared(f);
+}
+
+shared_bytes control(std::uint32_t id, std::size_t payload = 10) {
+    std::vector<std::uint8_t> body(payload, 'c');
+    frame f;
+    f.kind = frame_kind::response;
+    f.id = id;
+    f.payload = body;
+    return encode_shared(f);
+}
+
+frame parse(const shared_bytes& b) {
+    frame f;
+    std::size_t used = 0;
+    EXPECT_FALSE(decode(*b, f, used));
+    return f;
+}
+
+// Takes everything queued, batch after batch.
+std::vector<frame> drain(outbox& o, std::vector<shared_bytes>& keep) {
+    std::vector<frame> out;
+    outbox_batch b;
+    for (;;) {
+        o.take(b);
+        if (b.frames.empty()) break;
+        for (auto& f : b.frames) {
+            keep.push_back(f);
+            out.push_back(parse(f));
+        }
+    }
+    return out;
+}
+
+outbox_limits limits(std::uint64_t max, std::uint64_t batch = 1u << 20) { return {max, 2 * max, batch}; }
+
+TEST(Outbox, WakesTheConsumerOnceUntilItFindsTheQueueEmpty) {
+    outbox o(limits(1u << 20));
+    EXPECT_TRUE(o.push(control(1)).wake);
+    EXPECT_FALSE(o.push(control(2)).wake) << "a wake-up is already on its way";
+    outbox_batch b;
+    o.take(b);
+    EXPECT_EQ(b.frames.size(), 2u);
+    EXPECT_FALSE(o.push(control(3)).wake) << "the consumer takes again before going idle";
+    o.take(b);
+    EXPECT_EQ(b.frames.size(), 1u);
+    o.take(b);
+    EXPECT_TRUE(b.frames.empty());
+    EXPECT_FALSE(b.close);
+    EXPECT_TRUE(o.push(control(4)).wake) << "idle consumer: wake it";
+}
+
+TEST(Outbox, KeepsOrderAcrossControlFramesAndMessages) {
+    outbox o(limits(1u << 20));
+    o.push(control(1));
+    o.push(message("a", 1), frame_class::message);
+    o.push(control(2));
+    o.push(message("a", 2), frame_class::message);
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].id, 1u);
+    EXPECT_EQ(frames[1].seq, 1u);
+    EXPECT_EQ(frames[2].id, 2u);
+    EXPECT_EQ(frames[3].seq, 2u);
+}
+
+TEST(Outbox, BatchesAreBoundedButNeverEmpty) {
+    const std::size_t one = message("a", 1, 1000)->size();
+    outbox o(limits(1u << 20, 3 * one));
+    for (int i = 1; i <= 10; ++i) o.push(message("a", static_cast<std::uint64_t>(i), 1000), frame_class::message);
+    outbox_batch b;
+    o.take(b);
+    EXPECT_EQ(b.frames.size(), 3u);
+    EXPECT_LE(b.bytes, 3 * one);
+
+    outbox big(limits(1u << 20, 10));
+    big.push(message("a", 1, 1000), frame_class::message);
+    big.take(b);
+    EXPECT_EQ(b.frames.size(), 1u) << "a frame larger than the batch goes alone";
+}
+
+TEST(Outbox, DropOldestKeepsTheNewestAndReportsTheGap) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(10 * one));
+    std::uint32_t dropped = 0;
+    for (std::uint64_t seq = 1; seq <= 25; ++seq) {
+        const push_result r = o.push(message("a", seq), frame_class::message, slow_policy::drop_oldest);
+        EXPECT_NE(r.status, push_status::overflow);
+        dropped += r.dropped;
+    }
+    EXPECT_EQ(dropped, 15u);
+    EXPECT_LE(o.queued_bytes(), 10 * one) << "the queue stays within its bound";
+    EXPECT_EQ(o.dropped_total(), 15u);
+
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    ASSERT_EQ(frames.size(), 11u);
+    EXPECT_EQ(frames[0].kind, frame_kind::gap) << "the gap comes before what follows it";
+    EXPECT_EQ(frames[0].name, "a");
+    EXPECT_EQ(frames[0].epoch, 5u);
+    EXPECT_EQ(frames[0].seq, 1u);
+    EXPECT_EQ(frames[0].count, 15u);
+    for (std::size_t i = 1; i < frames.size(); ++i) EXPECT_EQ(frames[i].seq, 15 + i);
+}
+
+TEST(Outbox, GapsAreCountedPerChannel) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(4 * one));
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+        o.push(message("a", seq), frame_class::message);
+        o.push(message("b", seq), frame_class::message);
+    }
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    ASSERT_GE(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::gap);
+    EXPECT_EQ(frames[0].name, "a");
+    EXPECT_EQ(frames[0].seq, 1u);
+    EXPECT_EQ(frames[0].count, 2u);
+    EXPECT_EQ(frames[1].kind, frame_kind::gap);
+    EXPECT_EQ(frames[1].name, "b");
+    EXPECT_EQ(frames[1].count, 2u);
+}
+
+TEST(Outbox, ControlFramesAreNeverDropped) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(4 * one));
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) o.push(message("a", seq), frame_class::message);
+    for (std::uint32_t id = 1; id <= 3; ++id) EXPECT_EQ(o.push(control(id)).status, push_status::queued);
+    // Full of control frames: a message pushed now can only drop messages.
+    for (std::uint64_t seq = 4; seq <= 10; ++seq) o.push(message("a", seq), frame_class::message);
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    int responses = 0;
+    for (const frame& f : frames) responses += f.kind == frame_kind::response;
+    EXPECT_EQ(responses, 3);
+}
+
+TEST(Outbox, ControlFramesPastTheHardBoundOverflow) {
+    outbox o({1000, 2000, 1u << 20});
+    push_result r;
+    int pushed = 0;
+    while ((r = o.push(control(1, 100))).status == push_status::queued) ++pushed;
+    EXPECT_EQ(r.status, push_status::overflow);
+    EXPECT_GE(pushed, 15);
+    EXPECT_LE(o.queued_bytes(), 2000u);
+}
+
+TEST(Outbox, DisconnectPolicyOverflowsInsteadOfDropping) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(3 * one));
+    for (std::uint64_t seq = 1; seq <= 3; ++seq)
+        EXPECT_EQ(o.push(message("a", seq), frame_class::message, slow_policy::disconnect).status, push_status::queued);
+    EXPECT_EQ(o.push(message("a", 4), frame_class::message, slow_policy::disconnect).status, push_status::overflow);
+}
+
+TEST(Outbox, DropOldestNeverDropsADisconnectSubscriptionsMessage) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(3 * one));
+    o.push(message("strict", 1), frame_class::message, slow_policy::disconnect);
+    o.push(message("lax", 1), frame_class::message, slow_policy::drop_oldest);
+    EXPECT_EQ(o.push(message("lax", 2), frame_class::message, slow_policy::drop_oldest).status,
+              push_status::overflow);
+}
+
+TEST(Outbox, KeepLatestReplacesTheQueuedMessageOfTheSameChannel) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(3 * one));
+    o.push(message("o", 1), frame_class::message, slow_policy::drop_oldest);
+    o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
+    o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
+    // Full: "a" 2 replaces "a" 1, not the older "o" 1.
+    const push_result r = o.push(message("a", 2), frame_class::message, slow_policy::keep_latest);
+    EXPECT_EQ(r.status, push_status::queued_dropped);
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::gap);
+    EXPECT_EQ(frames[0].name, "a");
+    EXPECT_EQ(frames[0].seq, 1u);
+    EXPECT_EQ(frames[1].name, "o");
+    EXPECT_EQ(frames[2].name, "b");
+    EXPECT_EQ(frames[3].name, "a");
+    EXPECT_EQ(frames[3].seq, 2u);
+}
+
+TEST(Outbox, KeepLatestUnderSustainedPressureKeepsTheQueueBounded) {
+    const std::size_t one = message("c0", 1)->size();
+    outbox o(limits(8 * one));
+    for (std::uint64_t seq = 1; seq <= 5000; ++seq)
+        o.push(message("c" + std::to_string(seq % 4), seq), frame_class::message, slow_policy::keep_latest);
+    EXPECT_LE(o.queued_bytes(), 8 * one);
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    std::size_t messages = 0;
+    for (const frame& f : frames) messages += f.kind == frame_kind::message;
+    EXPECT_LE(messages, 8u);
+    EXPECT_GE(messages, 4u) << "the newest of each channel is kept";
+}
+
+TEST(Outbox, CloseFlushesThenSignalsTheEnd) {
+    outbox o(limits(1u << 20));
+    o.push(control(1));
+    frame g;
+    g.kind = frame_kind::goodbye;
+    g.code = static_cast<std::uint16_t>(errc::going_away);
+    o.close(encode_shared(g), false);
+    EXPECT_EQ(o.push(control(2)).status, push_status::closed);
+    EXPECT_EQ(o.close_code(), static_cast<std::uint16_t>(errc::going_away));
+    outbox_batch b;
+    o.take(b);
+    ASSERT_EQ(b.frames.size(), 2u);
+    EXPECT_EQ(parse(b.frames[1]).kind, frame_kind::goodbye);
+    EXPECT_TRUE(b.close);
+}
+
+TEST(Outbox, CloseCanDiscardQueuedMessages) {
+    outbox o(limits(1u << 20));
+    o.push(message("a", 1), frame_class::message);
+    o.push(control(1));
+    o.close(nullptr, true);
+    outbox_batch b;
+    o.take(b);
+    ASSERT_EQ(b.frames.size(), 1u);
+    EXPECT_EQ(parse(b.frames[0]).kind, frame_kind::response);
+    EXPECT_TRUE(b.close);
+    EXPECT_EQ(o.queued_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace hyperstreams::router

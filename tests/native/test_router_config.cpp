@@ -1,0 +1,168 @@
+// Router configuration: embedded defaults, JSON file, flags, errors.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "config.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+config_result parse(std::vector<std::string> args) {
+    std::vector<const char*> argv{"hyperstreams-router"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string write_temp(const std::string& text) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("hs-router-config-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                       "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".json");
+    std::ofstream(path) << text;
+    return path.string();
+}
+
+TEST(RouterConfig, BareBinaryRunsOnEmbeddedDefaults) {
+    const config_result r = parse({});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.listen, "127.0.0.1:7070");
+    EXPECT_EQ(r.config.backend, "tcp://127.0.0.1:7071");
+    EXPECT_EQ(r.config.ws_path, "/ws");
+    EXPECT_EQ(r.config.outbox_max_bytes, 4u << 20);
+    EXPECT_EQ(r.config.outbox_policy, slow_policy::drop_oldest);
+    EXPECT_EQ(r.config.history_max_messages, 64u);
+    EXPECT_EQ(r.config.threads, 0u);
+    EXPECT_EQ(validate(r.config), "");
+}
+
+TEST(RouterConfig, FlagsOverrideDefaultsInBothSpellings) {
+    const config_result r = parse({"--listen", "0.0.0.0:9000", "--history-max-messages=5",
+                                   "--outbox-policy", "keep_latest", "--log-level", "debug"});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.listen, "0.0.0.0:9000");
+    EXPECT_EQ(r.config.history_max_messages, 5u);
+    EXPECT_EQ(r.config.outbox_policy, slow_policy::keep_latest);
+    EXPECT_EQ(r.config.log_level, log::level::debug);
+}
+
+TEST(RouterConfig, FileOverridesDefaultsAndFlagsOverrideTheFile) {
+    const std::string path = write_temp(R"({
+        "listen": "127.0.0.1:8000",
+        "history": {"max_messages": 10, "max_bytes": 4096},
+        "drain": {"redirect_url": "ws://other:7070/ws"}
+    })");
+    const config_result r = parse({"--config", path, "--history-max-messages", "3"});
+    std::filesystem::remove(path);
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.listen, "127.0.0.1:8000");
+    EXPECT_EQ(r.config.history_max_messages, 3u) << "the flag wins over the file";
+    EXPECT_EQ(r.config.history_max_bytes, 4096u);
+    EXPECT_EQ(r.config.drain_redirect_url, "ws://other:7070/ws");
+}
+
+TEST(RouterConfig, FlagsWinWhateverTheirPositionRelativeToConfig) {
+    const std::string path = write_temp(R"({"threads": 4})");
+    const config_result r = parse({"--threads", "2", "--config", path});
+    std::filesystem::remove(path);
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.threads, 2u);
+}
+
+struct bad_case {
+    std::vector<std::string> args;
+    std::string mentions;
+};
+
+class RouterConfigErrors : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(RouterConfigErrors, NameTheOptionAndTheProblem) {
+    const config_result r = parse(GetParam().args);
+    EXPECT_EQ(r.what, config_result::action::fail);
+    EXPECT_NE(r.error.find(GetParam().mentions), std::string::npos) << r.error;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, RouterConfigErrors,
+    ::testing::Values(bad_case{{"--no-such-flag", "1"}, "unknown option '--no-such-flag'"},
+                      bad_case{{"--threads", "many"}, "--threads"},
+                      bad_case{{"--threads", "-1"}, "--threads"},
+                      bad_case{{"--threads", "100000"}, "between 0 and 256"},
+                      bad_case{{"--outbox-policy", "sometimes"}, "drop_oldest|keep_latest|disconnect"},
+                      bad_case{{"--listen", "nonsense"}, "listen"},
+                      bad_case{{"--listen", "127.0.0.1:70000"}, "listen"},
+                      bad_case{{"--backend", "http://x"}, "backend"},
+                      bad_case{{"--heartbeat-interval-ms", "5000", "--heartbeat-timeout-ms", "4000"},
+                               "heartbeat.timeout_ms"},
+                      bad_case{{"--limits-max-payload", "1048576", "--limits-max-message-bytes", "4096"},
+                               "limits.max_message_bytes"},
+                      bad_case{{"--threads"}, "missing value"},
+                      bad_case{{"--config", "/nonexistent/router.json"}, "cannot read"}));
+
+TEST(RouterConfig, FileErrorsNameTheKey) {
+    struct file_case {
+        std::string text, mentions;
+    };
+    for (const file_case& c : {file_case{"{not json", "not valid JSON"},
+                               file_case{"[1,2]", "top level must be an object"},
+                               file_case{R"({"histroy": {"max_messages": 1}})", "unknown option 'histroy.max_messages'"},
+                               file_case{R"({"threads": "four"})", "threads: expected a non-negative integer"},
+                               file_case{R"({"threads": 1.5})", "threads: expected a non-negative integer"},
+                               file_case{R"({"listen": 7070})", "listen: expected a string"},
+                               file_case{R"({"log": {"level": "loud"}})", "'loud' is not one of"}}) {
+        const std::string path = write_temp(c.text);
+        const config_result r = parse({"--config", path});
+        std::filesystem::remove(path);
+        EXPECT_EQ(r.what, config_result::action::fail) << c.text;
+        EXPECT_NE(r.error.find(c.mentions), std::string::npos) << c.text << " -> " << r.error;
+    }
+}
+
+TEST(RouterConfig, HelpListsEveryOptionWithItsDefault) {
+    EXPECT_EQ(parse({"--help"}).what, config_result::action::help);
+    EXPECT_EQ(parse({"--version"}).what, config_result::action::version);
+    const std::string help = help_text("hyperstreams-router");
+    for (const char* flag : {"--listen", "--backend", "--web", "--ws-path", "--threads", "--router-id",
+                             "--log-level", "--log-format", "--heartbeat-interval-ms",
+                             "--heartbeat-timeout-ms", "--handshake-timeout-ms", "--limits-max-payload",
+                             "--limits-max-message-bytes", "--limits-max-subscriptions",
+                             "--limits-max-pending-requests", "--limits-max-connections",
+                             "--outbox-max-bytes", "--outbox-policy", "--outbox-batch-bytes",
+                             "--history-max-messages", "--history-max-bytes",
+                             "--requests-default-deadline-ms", "--requests-max-deadline-ms",
+                             "--requests-balance", "--drain-timeout-ms", "--drain-redirect-url", "--config"})
+        EXPECT_NE(help.find(flag), std::string::npos) << flag;
+    EXPECT_NE(help.find("default: \"127.0.0.1:7070\""), std::string::npos);
+    EXPECT_NE(help.find("default: 4194304"), std::string::npos);
+}
+
+TEST(RouterConfig, PrintedConfigReadsBackAsAConfigFile) {
+    const config_result first = parse({"--history-max-messages", "9", "--requests-balance", "round_robin"});
+    ASSERT_EQ(first.what, config_result::action::run);
+    const std::string path = write_temp(to_json(first.config));
+    const config_result second = parse({"--config", path});
+    std::filesystem::remove(path);
+    ASSERT_EQ(second.what, config_result::action::run) << second.error;
+    EXPECT_EQ(second.config.history_max_messages, 9u);
+    EXPECT_EQ(second.config.balance, balance_policy::round_robin);
+    EXPECT_EQ(to_json(second.config), to_json(first.config));
+}
+
+TEST(RouterConfig, HostPortSplitting) {
+    std::string host;
+    std::uint16_t port = 0;
+    EXPECT_TRUE(split_host_port("127.0.0.1:0", host, port));
+    EXPECT_EQ(host, "127.0.0.1");
+    EXPECT_EQ(port, 0);
+    EXPECT_TRUE(split_host_port("[::1]:8080", host, port));
+    EXPECT_EQ(host, "::1");
+    EXPECT_EQ(port, 8080);
+    EXPECT_FALSE(split_host_port("::1:8080", host, port));
+    EXPECT_FALSE(split_host_port(":80", host, port));
+    EXPECT_FALSE(split_host_port("host:", host, port));
+    EXPECT_FALSE(split_host_port("host:80x", host, port));
+}
+
+}  // namespace
+}  // namespace hyperstreams::router

@@ -1,0 +1,1003 @@
+// router_core without sockets: fake transports (an outbox and a link that
+// counts wake-ups per connection), frames in, frames out, and a clock the
+// test moves by hand.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "hyperstreams/body.hpp"
+#include "router_core.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct rx {
+    frame_kind kind{};
+    std::uint8_t flags = 0;
+    std::uint32_t id = 0;
+    std::string name;
+    std::string payload;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint32_t count = 0;
+    std::uint32_t deadline_ms = 0;
+    std::uint32_t credit = 0;
+    std::uint16_t code = 0;
+    errc error() const { return static_cast<errc>(code); }
+};
+
+struct fake_link final : link {
+    void wake() override { ++wakes; }
+    int wakes = 0;
+};
+
+struct peer {
+    connection_id id = 0;
+    std::shared_ptr<outbox> out;
+    std::shared_ptr<fake_link> session;
+    std::string address;
+    bool closed = false;  // the outbox said close
+};
+
+frame make(frame_kind kind, std::uint32_t id = 0, std::string_view name = {}, std::string_view payload = {}) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    return f;
+}
+
+class RouterCore : public ::testing::Test {
+protected:
+    void SetUp() override {
+        cfg.heartbeat_interval_ms = 1000;
+        cfg.heartbeat_timeout_ms = 3000;
+        cfg.handshake_timeout_ms = 2000;
+        cfg.history_max_messages = 4;
+        cfg.drain_timeout_ms = 5000;
+        rebuild();
+    }
+
+    void rebuild() { core = std::make_unique<router_core>(cfg, auth, stats, epoch, "r1"); }
+
+    peer connect(transport_kind t = transport_kind::websocket) {
+        peer p;
+        p.id = next_connection_id();
+        p.out = std::make_shared<outbox>(outbox_limits_of(cfg));
+        p.session = std::make_shared<fake_link>();
+        connection_init init;
+        init.id = p.id;
+        init.transport = t;
+        init.remote = "test";
+        init.session = p.session;
+        init.out = p.out;
+        core->open(std::move(init), now);
+        return p;
+    }
+
+    void send(peer& p, const std::vector<frame>& frames) {
+        std::vector<std::uint8_t> bytes;
+        for (const frame& f : frames) ASSERT_FALSE(append(bytes, f));
+        core->receive(p.id, bytes, now);
+    }
+    void send(peer& p, const frame& f) { send(p, std::vector<frame>{f}); }
+
+    std::vector<rx> take(peer& p) {
+        std::vector<rx> out;
+        outbox_batch b;
+        for (;;) {
+            p.out->take(b);
+            for (const shared_bytes& bytes : b.frames) {
+                decode_limits limits;
+                limits.max_payload = 1u << 30;
+                batch_reader r(*bytes, limits);
+                frame f;
+                while (r.next(f)) {
+                    rx x;
+                    x.kind = f.kind;
+                    x.flags = f.flags;
+                    x.id = f.id;
+                    x.name = std::string(f.name);
+                    x.payload.assign(f.payload.begin(), f.payload.end());
+                    x.epoch = f.epoch;
+                    x.seq = f.seq;
+                    x.count = f.count;
+                    x.deadline_ms = f.deadline_ms;
+                    x.credit = f.credit;
+                    x.code = f.code;
+                    out.push_back(std::move(x));
+                }
+                EXPECT_FALSE(r.error());
+            }
+            if (b.close) p.closed = true;
+            if (b.frames.empty()) break;
+        }
+        return out;
+    }
+
+    std::vector<rx> take(peer& p, frame_kind kind) {
+        std::vector<rx> out;
+        for (rx& x : take(p))
+            if (x.kind == kind) out.push_back(std::move(x));
+        return out;
+    }
+
+    peer hello(client_role role = client_role::frontend, transport_kind t = transport_kind::websocket) {
+        peer p = connect(t);
+        hello_body h;
+        h.role = role;
+        h.name = role == client_role::backend ? "backend" : "frontend";
+        std::vector<std::uint8_t> body;
+        (void)encode_body(h, body);
+        frame f = make(frame_kind::hello);
+        f.payload = body;
+        send(p, f);
+        const auto frames = take(p);
+        EXPECT_EQ(frames.size(), 1u);
+        if (!frames.empty() && frames[0].kind == frame_kind::welcome) {
+            welcome_body w;
+            const std::vector<std::uint8_t> raw(frames[0].payload.begin(), frames[0].payload.end());
+            EXPECT_FALSE(decode_body(raw, w));
+            p.address = std::string(w.session_id);
+        }
+        return p;
+    }
+
+    peer backend(std::string_view service, std::vector<method_info> methods) {
+        peer b = hello(client_role::backend, transport_kind::zeromq);
+        register_body body;
+        body.methods = std::move(methods);
+        std::vector<std::uint8_t> bytes;
+        (void)encode_body(body, bytes);
+        frame f = make(frame_kind::register_service, 500, service);
+        f.payload = bytes;
+        send(b, f);
+        const auto acks = take(b, frame_kind::ack);
+        EXPECT_EQ(acks.size(), 1u);
+        return b;
+    }
+
+    void subscribe(peer& p, std::uint32_t id, std::string_view pattern, std::uint8_t flags = 0) {
+        frame f = make(frame_kind::subscribe, id, pattern);
+        f.flags = flags;
+        send(p, f);
+    }
+
+    void publish(peer& p, std::string_view channel, std::string_view payload, std::uint32_t ack_id = 0) {
+        frame f = make(frame_kind::publish, ack_id, channel, payload);
+        if (ack_id) f.flags = frame_flags::ack_requested;
+        send(p, f);
+    }
+
+    void request(peer& p, std::uint32_t id, std::string_view name, std::string_view payload,
+                 std::uint32_t deadline_ms = 0) {
+        frame f = make(frame_kind::request, id, name, payload);
+        f.deadline_ms = deadline_ms;
+        send(p, f);
+    }
+
+    void advance(std::chrono::milliseconds d) {
+        const time_point until = now + d;
+        while (core->next_deadline() <= until) {
+            now = std::max(now, core->next_deadline());
+            core->tick(now);
+        }
+        now = until;
+        core->tick(now);
+    }
+
+    router_config cfg;
+    allow_all auth;
+    metrics stats;
+    const std::uint32_t epoch = 4242;
+    time_point now = time_point{} + 100s;
+    std::unique_ptr<router_core> core;
+};
+
+// ---------------------------------------------------------------- handshake
+
+TEST_F(RouterCore, HelloIsAnsweredWithAWelcome) {
+    peer p = connect();
+    hello_body h;
+    h.name = "dashboard";
+    std::vector<std::uint8_t> body;
+    (void)encode_body(h, body);
+    frame f = make(frame_kind::hello);
+    f.payload = body;
+    send(p, f);
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 1u);
+    ASSERT_EQ(frames[0].kind, frame_kind::welcome);
+    welcome_body w;
+    const std::vector<std::uint8_t> raw(frames[0].payload.begin(), frames[0].payload.end());
+    ASSERT_FALSE(decode_body(raw, w));
+    EXPECT_EQ(w.version, protocol_version);
+    EXPECT_EQ(w.router_id, "r1");
+    EXPECT_FALSE(w.session_id.empty());
+    EXPECT_EQ(w.heartbeat_ms, 1000u);
+    EXPECT_EQ(w.max_payload, cfg.max_payload);
+    EXPECT_EQ(w.max_subscriptions, cfg.max_subscriptions);
+    EXPECT_GE(p.session->wakes, 1);
+}
+
+TEST_F(RouterCore, EachConnectionGetsItsOwnAddress) {
+    peer a = hello();
+    peer b = hello();
+    EXPECT_NE(a.address, b.address);
+}
+
+TEST_F(RouterCore, AnythingBeforeHelloEndsTheConnection) {
+    peer p = connect();
+    subscribe(p, 1, "a.b");
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::error);
+    EXPECT_EQ(frames[0].id, 0u) << "handshake errors are connection errors";
+    EXPECT_EQ(frames[0].error(), errc::unexpected_frame);
+    EXPECT_EQ(frames[1].kind, frame_kind::goodbye);
+    EXPECT_EQ(frames[1].error(), errc::unexpected_frame);
+    EXPECT_TRUE(p.closed);
+    EXPECT_EQ(core->connection_count(), 0u);
+}
+
+TEST_F(RouterCore, NoHelloInTimeIsAHandshakeTimeout) {
+    peer p = connect();
+    advance(1900ms);
+    EXPECT_TRUE(take(p).empty());
+    advance(200ms);
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].kind, frame_kind::goodbye);
+    EXPECT_EQ(frames[0].error(), errc::handshake_timeout);
+    EXPECT_TRUE(p.closed);
+}
+
+TEST_F(RouterCore, NoCommonVersionIsAVersionMismatch) {
+    peer p = connect();
+    hello_body h;
+    h.min_version = 2;
+    h.max_version = 3;
+    std::vector<std::uint8_t> body;
+    (void)encode_body(h, body);
+    frame f = make(frame_kind::hello);
+    f.payload = body;
+    send(p, f);
+    const auto bye = take(p, frame_kind::goodbye);
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].error(), errc::version_mismatch);
+}
+
+TEST_F(RouterCore, UndecodableBytesGetAnErrorAndAGoodbyeWithTheCode) {
+    peer p = hello();
+    const std::vector<std::uint8_t> garbage{1, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    core->receive(p.id, garbage, now);
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::error);
+    EXPECT_EQ(frames[0].error(), errc::unknown_kind);
+    EXPECT_EQ(frames[1].kind, frame_kind::goodbye);
+    EXPECT_EQ(frames[1].error(), errc::unknown_kind);
+    EXPECT_TRUE(p.closed);
+}
+
+TEST_F(RouterCore, FramesBeforeABadOneInTheSameBatchAreHandled) {
+    peer p = hello();
+    std::vector<std::uint8_t> bytes;
+    frame ping = make(frame_kind::ping, 7);
+    (void)append(bytes, ping);
+    bytes.push_back(1);  // a truncated second frame
+    bytes.push_back(2);
+    core->receive(p.id, bytes, now);
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].kind, frame_kind::pong);
+    EXPECT_EQ(frames[0].id, 7u);
+    EXPECT_EQ(frames[1].error(), errc::trailing_bytes);
+}
+
+TEST_F(RouterCore, PayloadOverTheLimitIsFrameTooLarge) {
+    cfg.max_payload = 1024;
+    rebuild();
+    peer p = hello();
+    publish(p, "a", std::string(1025, 'x'));
+    const auto bye = take(p, frame_kind::goodbye);
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].error(), errc::frame_too_large);
+}
+
+TEST_F(RouterCore, FramesOnlyTheRouterSendsAreRefused) {
+    peer p = hello();
+    send(p, make(frame_kind::message, 3, "a"));
+    const auto errors = take(p, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 3u);
+    EXPECT_EQ(errors[0].error(), errc::unexpected_frame);
+    EXPECT_FALSE(p.closed) << "the connection goes on";
+}
+
+TEST_F(RouterCore, PingIsAnsweredWithPong) {
+    peer p = hello();
+    send(p, make(frame_kind::ping, 99));
+    const auto pongs = take(p, frame_kind::pong);
+    ASSERT_EQ(pongs.size(), 1u);
+    EXPECT_EQ(pongs[0].id, 99u);
+}
+
+// ---------------------------------------------------------------- pub/sub
+
+TEST_F(RouterCore, PublishReachesMatchingSubscribersWithSequenceNumbers) {
+    peer sub = hello();
+    peer other = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "factory.*.temp");
+    subscribe(other, 1, "factory.line1.pressure");
+    auto acks = take(sub, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].id, 1u);
+    EXPECT_EQ(acks[0].epoch, epoch);
+    take(other);
+
+    publish(pub, "factory.line1.temp", "20.5", 11);
+    publish(pub, "factory.line2.temp", "21.0");
+    publish(pub, "factory.line1.temp", "20.7");
+
+    const auto got = take(sub, frame_kind::message);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].name, "factory.line1.temp");
+    EXPECT_EQ(got[0].payload, "20.5");
+    EXPECT_EQ(got[0].epoch, epoch);
+    EXPECT_EQ(got[0].seq, 1u);
+    EXPECT_EQ(got[1].name, "factory.line2.temp");
+    EXPECT_EQ(got[1].seq, 1u) << "sequence numbers are per channel";
+    EXPECT_EQ(got[2].seq, 2u);
+    EXPECT_TRUE(take(other, frame_kind::message).empty());
+
+    const auto pub_acks = take(pub, frame_kind::ack);
+    ASSERT_EQ(pub_acks.size(), 1u) << "only the publish that asked is acknowledged";
+    EXPECT_EQ(pub_acks[0].id, 11u);
+    EXPECT_EQ(pub_acks[0].epoch, epoch);
+    EXPECT_EQ(pub_acks[0].seq, 1u);
+    EXPECT_EQ(stats.published.load(), 3u);
+}
+
+TEST_F(RouterCore, FanOutSharesOneEncodedBuffer) {
+    peer a = hello();
+    peer b = hello();
+    peer pub = hello();
+    subscribe(a, 1, "x");
+    subscribe(b, 1, "x");
+    take(a);
+    take(b);
+    publish(pub, "x", "payload");
+    outbox_batch ba;
+    outbox_batch bb;
+    a.out->take(ba);
+    b.out->take(bb);
+    ASSERT_EQ(ba.frames.size(), 1u);
+    ASSERT_EQ(bb.frames.size(), 1u);
+    EXPECT_EQ(ba.frames[0].get(), bb.frames[0].get()) << "the same bytes, not a copy";
+}
+
+TEST_F(RouterCore, OrderPerPublisherAndChannelHoldsAcrossBatches) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "ordered");
+    take(sub);
+    for (int batch = 0; batch < 10; ++batch) {
+        std::vector<std::string> payloads;
+        for (int i = 0; i < 10; ++i) payloads.push_back(std::to_string(batch * 10 + i));
+        std::vector<frame> frames;
+        for (const std::string& p : payloads) frames.push_back(make(frame_kind::publish, 0, "ordered", p));
+        send(pub, frames);
+    }
+    const auto got = take(sub, frame_kind::message);
+    ASSERT_EQ(got.size(), 100u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].payload, std::to_string(i));
+        EXPECT_EQ(got[i].seq, i + 1);
+    }
+}
+
+TEST_F(RouterCore, OverlappingSubscriptionsDeliverOnce) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "a.b");
+    subscribe(sub, 2, "a.*");
+    subscribe(sub, 3, ">");
+    take(sub);
+    publish(pub, "a.b", "once");
+    EXPECT_EQ(take(sub, frame_kind::message).size(), 1u);
+}
+
+TEST_F(RouterCore, PublisherSeesItsOwnMessages) {
+    peer p = hello();
+    subscribe(p, 1, "echo");
+    publish(p, "echo", "hi");
+    EXPECT_EQ(take(p, frame_kind::message).size(), 1u);
+}
+
+TEST_F(RouterCore, UnsubscribeStopsDelivery) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "a");
+    send(sub, make(frame_kind::unsubscribe, 2, "a"));
+    const auto acks = take(sub, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(acks[1].id, 2u);
+    publish(pub, "a", "x");
+    EXPECT_TRUE(take(sub, frame_kind::message).empty());
+    send(sub, make(frame_kind::unsubscribe, 3, "a"));
+    const auto errors = take(sub, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].error(), errc::not_subscribed);
+}
+
+TEST_F(RouterCore, InvalidNamesAreRefused) {
+    peer p = hello();
+    subscribe(p, 1, "a..b");
+    publish(p, "a.*", "x", 2);
+    publish(p, "", "x", 3);
+    const auto errors = take(p, frame_kind::error);
+    ASSERT_EQ(errors.size(), 3u);
+    for (const rx& e : errors) EXPECT_EQ(e.error(), errc::invalid_name);
+    EXPECT_EQ(errors[1].id, 2u);
+}
+
+TEST_F(RouterCore, SubscriptionLimitPerConnection) {
+    cfg.max_subscriptions = 2;
+    rebuild();
+    peer p = hello();
+    subscribe(p, 1, "a");
+    subscribe(p, 2, "b");
+    subscribe(p, 3, "a");  // again: not a new one
+    subscribe(p, 4, "c");
+    const auto frames = take(p);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[2].kind, frame_kind::ack);
+    EXPECT_EQ(frames[3].kind, frame_kind::error);
+    EXPECT_EQ(frames[3].error(), errc::too_many_subscriptions);
+}
+
+TEST_F(RouterCore, ResumeReplaysFromHistoryWithTheReplayedFlag) {
+    peer pub = hello();
+    for (int i = 1; i <= 3; ++i) publish(pub, "h", std::to_string(i));
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 1, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    f.seq = 1;
+    send(sub, f);
+    publish(pub, "h", "4");
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].seq, 3u) << "the ack says where the channel is";
+    EXPECT_EQ(frames[1].seq, 2u);
+    EXPECT_TRUE(frames[1].flags & frame_flags::replayed);
+    EXPECT_EQ(frames[2].seq, 3u);
+    EXPECT_EQ(frames[3].seq, 4u);
+    EXPECT_FALSE(frames[3].flags & frame_flags::replayed) << "live again";
+}
+
+TEST_F(RouterCore, ResumeBeyondHistorySignalsTheGapFirst) {
+    peer pub = hello();
+    for (int i = 1; i <= 10; ++i) publish(pub, "h", std::to_string(i));  // history keeps 7..10
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 1, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    f.seq = 2;
+    send(sub, f);
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 6u);
+    EXPECT_EQ(frames[1].kind, frame_kind::gap);
+    EXPECT_EQ(frames[1].seq, 3u);
+    EXPECT_EQ(frames[1].count, 4u);
+    EXPECT_EQ(frames[2].seq, 7u);
+    EXPECT_EQ(frames[5].seq, 10u);
+}
+
+TEST_F(RouterCore, ResumeNeedsAChannelNotAPattern) {
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 1, "h.*");
+    f.flags = frame_flags::since;
+    send(sub, f);
+    const auto errors = take(sub, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].error(), errc::protocol_violation);
+}
+
+// ---------------------------------------------------------------- requests
+
+TEST_F(RouterCore, RequestGoesToTheBackendAndTheResponseComesBack) {
+    peer b = backend("orders", {{"get", method_kind::unary}});
+    peer c = hello();
+    request(c, 7, "orders/get", "{\"id\":1}", 2000);
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 1u);
+    EXPECT_EQ(in[0].name, "orders/get");
+    EXPECT_EQ(in[0].payload, "{\"id\":1}");
+    EXPECT_EQ(in[0].deadline_ms, 2000u);
+    EXPECT_NE(in[0].id & 0x80000000u, 0u) << "router ids towards backends have bit 31 set";
+
+    send(b, make(frame_kind::response, in[0].id, {}, "ok"));
+    const auto out = take(c, frame_kind::response);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].id, 7u) << "the caller's id";
+    EXPECT_EQ(out[0].payload, "ok");
+}
+
+TEST_F(RouterCore, NamedErrorsForServicesThatCannotAnswer) {
+    peer c = hello();
+    request(c, 1, "nobody/home", "");
+    request(c, 2, "not-a-service-name", "");
+    {
+        peer b = backend("orders", {{"get", method_kind::unary}});
+        request(c, 3, "orders/put", "");
+        core->closed(b.id, now);
+    }
+    request(c, 4, "orders/get", "");
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 4u);
+    EXPECT_EQ(errors[0].error(), errc::no_such_service);
+    EXPECT_EQ(errors[1].error(), errc::invalid_name);
+    EXPECT_EQ(errors[2].error(), errc::no_such_service);
+    EXPECT_EQ(errors[3].id, 4u);
+    EXPECT_EQ(errors[3].error(), errc::no_instance_available);
+}
+
+TEST_F(RouterCore, TheRouterEnforcesTheDeadline) {
+    peer b = backend("slow", {{"op", method_kind::unary}});
+    peer c = hello();
+    request(c, 5, "slow/op", "", 300);
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 1u);
+    advance(299ms);
+    EXPECT_TRUE(take(c, frame_kind::error).empty());
+    advance(2ms);
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 5u);
+    EXPECT_EQ(errors[0].error(), errc::deadline_exceeded);
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u);
+    EXPECT_EQ(cancels[0].id, in[0].id);
+    // A late answer reaches nobody.
+    send(b, make(frame_kind::response, in[0].id, {}, "late"));
+    EXPECT_TRUE(take(c, frame_kind::response).empty());
+}
+
+TEST_F(RouterCore, DeadlinesAreCappedByTheConfiguration) {
+    cfg.max_deadline_ms = 1000;
+    cfg.default_deadline_ms = 500;
+    rebuild();
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "", 60000);
+    request(c, 2, "s/m", "", 0);
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 2u);
+    EXPECT_EQ(in[0].deadline_ms, 1000u);
+    EXPECT_EQ(in[1].deadline_ms, 500u) << "no deadline: the default";
+}
+
+TEST_F(RouterCore, ABackendThatGoesAwayFailsItsCallsAtOnce) {
+    peer b = backend("s", {{"m", method_kind::unary}, {"watch", method_kind::stream}});
+    peer c = hello();
+    request(c, 1, "s/m", "");
+    frame open = make(frame_kind::stream_open, 2, "s/watch");
+    open.credit = 5;
+    send(c, open);
+    core->closed(b.id, now);
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 2u);
+    for (const rx& e : errors) EXPECT_EQ(e.error(), errc::backend_gone);
+}
+
+TEST_F(RouterCore, ACallerThatGoesAwayCancelsItsCalls) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "");
+    const auto in = take(b, frame_kind::request);
+    core->closed(c.id, now);
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u);
+    EXPECT_EQ(cancels[0].id, in[0].id);
+}
+
+TEST_F(RouterCore, BackendErrorsReachTheCallerWithTheirCode) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 9, "s/m", "");
+    const auto in = take(b, frame_kind::request);
+    frame e = make(frame_kind::error, in[0].id, {}, "boom");
+    e.code = static_cast<std::uint16_t>(errc::handler_failed);
+    send(b, e);
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 9u);
+    EXPECT_EQ(errors[0].error(), errc::handler_failed);
+    EXPECT_EQ(errors[0].payload, "boom");
+}
+
+TEST_F(RouterCore, RequestsAreSpreadOverInstances) {
+    peer b1 = backend("s", {{"m", method_kind::unary}});
+    peer b2 = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    for (std::uint32_t i = 1; i <= 10; ++i) request(c, i, "s/m", "");
+    EXPECT_EQ(take(b1, frame_kind::request).size(), 5u);
+    EXPECT_EQ(take(b2, frame_kind::request).size(), 5u);
+}
+
+TEST_F(RouterCore, DuplicateCallIdsAreRefused) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "");
+    request(c, 1, "s/m", "");
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].error(), errc::duplicate_id);
+    EXPECT_EQ(take(b, frame_kind::request).size(), 1u);
+}
+
+TEST_F(RouterCore, PendingCallsPerConnectionAreLimited) {
+    cfg.max_pending_requests = 2;
+    rebuild();
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    for (std::uint32_t i = 1; i <= 3; ++i) request(c, i, "s/m", "");
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 3u);
+    EXPECT_EQ(errors[0].error(), errc::too_many_pending_requests);
+}
+
+TEST_F(RouterCore, OnlyBackendsRegisterAndAnswer) {
+    peer f = hello();
+    register_body body;
+    body.methods = {{"m", method_kind::unary}};
+    std::vector<std::uint8_t> bytes;
+    (void)encode_body(body, bytes);
+    frame reg = make(frame_kind::register_service, 1, "s");
+    reg.payload = bytes;
+    send(f, reg);
+    send(f, make(frame_kind::response, 2));
+    const auto errors = take(f, frame_kind::error);
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_EQ(errors[0].id, 1u);
+    EXPECT_EQ(errors[0].error(), errc::unexpected_frame);
+    EXPECT_EQ(errors[1].error(), errc::unexpected_frame);
+    EXPECT_FALSE(f.closed);
+}
+
+TEST_F(RouterCore, ABackendMayAlsoCallAndSubscribe) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer b2 = hello(client_role::backend, transport_kind::zeromq);
+    request(b2, 1, "s/m", "");
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 1u);
+    send(b, make(frame_kind::response, in[0].id, {}, "r"));
+    EXPECT_EQ(take(b2, frame_kind::response).size(), 1u);
+    subscribe(b2, 2, "events");
+    peer f = hello();
+    publish(f, "events", "e");
+    EXPECT_EQ(take(b2, frame_kind::message).size(), 1u);
+}
+
+// ---------------------------------------------------------------- streams
+
+TEST_F(RouterCore, StreamsForwardItemsWithinCreditAndEnd) {
+    peer b = backend("feed", {{"watch", method_kind::stream}});
+    peer c = hello();
+    frame open = make(frame_kind::stream_open, 3, "feed/watch", "q");
+    open.credit = 2;
+    send(c, open);
+    const auto opened = take(b, frame_kind::stream_open);
+    ASSERT_EQ(opened.size(), 1u);
+    EXPECT_EQ(opened[0].credit, 2u);
+    const std::uint32_t sid = opened[0].id;
+
+    send(b, {make(frame_kind::stream_item, sid, {}, "1"), make(frame_kind::stream_item, sid, {}, "2")});
+    auto items = take(c, frame_kind::stream_item);
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items[0].id, 3u);
+
+    frame more = make(frame_kind::stream_credit, 3);
+    more.credit = 1;
+    send(c, more);
+    const auto credits = take(b, frame_kind::stream_credit);
+    ASSERT_EQ(credits.size(), 1u);
+    EXPECT_EQ(credits[0].id, sid);
+    EXPECT_EQ(credits[0].credit, 1u);
+
+    send(b, {make(frame_kind::stream_item, sid, {}, "3"), make(frame_kind::stream_end, sid)});
+    const auto frames = take(c);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].payload, "3");
+    EXPECT_EQ(frames[1].kind, frame_kind::stream_end);
+    EXPECT_EQ(frames[1].id, 3u);
+}
+
+TEST_F(RouterCore, ABackendThatExceedsTheCreditIsStopped) {
+    peer b = backend("feed", {{"watch", method_kind::stream}});
+    peer c = hello();
+    frame open = make(frame_kind::stream_open, 3, "feed/watch");
+    open.credit = 1;
+    send(c, open);
+    const std::uint32_t sid = take(b, frame_kind::stream_open).at(0).id;
+    send(b, {make(frame_kind::stream_item, sid, {}, "1"), make(frame_kind::stream_item, sid, {}, "2")});
+    const auto frames = take(c);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::stream_item);
+    EXPECT_EQ(frames[1].kind, frame_kind::error);
+    EXPECT_EQ(frames[1].error(), errc::handler_failed);
+    const auto to_backend = take(b);
+    ASSERT_EQ(to_backend.size(), 2u);
+    EXPECT_EQ(to_backend[0].error(), errc::protocol_violation);
+    EXPECT_EQ(to_backend[1].kind, frame_kind::cancel);
+}
+
+TEST_F(RouterCore, CancelWorksInBothDirections) {
+    peer b = backend("feed", {{"watch", method_kind::stream}});
+    peer c = hello();
+    frame open = make(frame_kind::stream_open, 1, "feed/watch");
+    open.credit = 10;
+    send(c, open);
+    open.id = 2;
+    send(c, open);
+    const auto opened = take(b, frame_kind::stream_open);
+    ASSERT_EQ(opened.size(), 2u);
+
+    send(c, make(frame_kind::cancel, 1));
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u);
+    EXPECT_EQ(cancels[0].id, opened[0].id);
+
+    send(b, make(frame_kind::cancel, opened[1].id));
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 2u);
+    EXPECT_EQ(errors[0].error(), errc::cancelled);
+}
+
+TEST_F(RouterCore, CreditForAnUnknownStreamIsNoSuchStream) {
+    peer c = hello();
+    frame more = make(frame_kind::stream_credit, 42);
+    more.credit = 1;
+    send(c, more);
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].error(), errc::no_such_stream);
+}
+
+// ---------------------------------------------------------------- addressing and discovery
+
+TEST_F(RouterCore, DirectMessagesGoToOneAddressWithTheSendersAddress) {
+    peer a = hello();
+    peer b = hello();
+    send(a, make(frame_kind::direct, 0, b.address, "psst"));
+    const auto got = take(b, frame_kind::direct);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].name, a.address);
+    EXPECT_EQ(got[0].payload, "psst");
+
+    frame acked = make(frame_kind::direct, 8, b.address, "ack me");
+    acked.flags = frame_flags::ack_requested;
+    send(a, acked);
+    send(a, make(frame_kind::direct, 9, "r1-999-deadbeef", "lost"));
+    const auto frames = take(a);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 8u);
+    EXPECT_EQ(frames[1].kind, frame_kind::error);
+    EXPECT_EQ(frames[1].id, 9u);
+    EXPECT_EQ(frames[1].error(), errc::no_such_address);
+}
+
+TEST_F(RouterCore, BroadcastReachesEveryoneElse) {
+    peer a = hello();
+    peer b = hello();
+    peer c = hello(client_role::backend, transport_kind::zeromq);
+    send(a, make(frame_kind::broadcast, 0, {}, "all"));
+    EXPECT_TRUE(take(a, frame_kind::broadcast).empty());
+    for (peer* p : {&b, &c}) {
+        const auto got = take(*p, frame_kind::broadcast);
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].name, a.address);
+        EXPECT_EQ(got[0].payload, "all");
+    }
+}
+
+TEST_F(RouterCore, DiscoveryListsServicesMethodsAndInstances) {
+    peer b1 = backend("orders", {{"get", method_kind::unary}, {"watch", method_kind::stream}});
+    peer b2 = backend("orders", {{"get", method_kind::unary}});
+    peer b3 = backend("stock", {{"level", method_kind::unary}});
+    peer c = hello();
+    send(c, make(frame_kind::discover, 4));
+    const auto lists = take(c, frame_kind::service_list);
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_EQ(lists[0].id, 4u);
+    service_list_body body;
+    const std::vector<std::uint8_t> raw(lists[0].payload.begin(), lists[0].payload.end());
+    ASSERT_FALSE(decode_body(raw, body));
+    ASSERT_EQ(body.services.size(), 2u);
+    EXPECT_EQ(body.services[0].name, "orders");
+    EXPECT_EQ(body.services[0].instances, 2u);
+    ASSERT_EQ(body.services[0].methods.size(), 2u);
+    EXPECT_EQ(body.services[0].methods[1].name, "watch");
+    EXPECT_EQ(body.services[0].methods[1].kind, method_kind::stream);
+    EXPECT_EQ(body.services[1].name, "stock");
+}
+
+// ---------------------------------------------------------------- health
+
+TEST_F(RouterCore, TheRouterPingsAndClosesSilentConnections) {
+    peer p = hello();
+    advance(1100ms);
+    const auto pings = take(p, frame_kind::ping);
+    ASSERT_EQ(pings.size(), 1u);
+    send(p, make(frame_kind::pong, pings[0].id));
+    advance(2900ms);
+    EXPECT_TRUE(take(p, frame_kind::goodbye).empty()) << "the pong kept it alive";
+    advance(400ms);  // 3 s after the pong, give or take the scan period (interval / 4)
+    const auto bye = take(p, frame_kind::goodbye);
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].error(), errc::heartbeat_timeout);
+    EXPECT_EQ(core->connection_count(), 0u);
+}
+
+TEST_F(RouterCore, ASilentBackendIsRemovedAndItsCallsFail) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "", 60000);
+    for (int i = 0; i < 4; ++i) {
+        advance(1000ms);
+        send(c, make(frame_kind::pong, 0));  // the caller stays alive
+    }
+    const auto errors = take(c, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].error(), errc::backend_gone);
+    request(c, 2, "s/m", "");
+    EXPECT_EQ(take(c, frame_kind::error).at(0).error(), errc::no_instance_available);
+}
+
+TEST_F(RouterCore, ASlowSubscriberLosesItsOldestMessagesWithAGap) {
+    cfg.max_payload = 1024;
+    cfg.max_message_bytes = 4096;
+    cfg.outbox_batch_bytes = 4096;
+    cfg.outbox_max_bytes = 16 * 1024;
+    rebuild();
+    peer slow = hello();
+    peer fast = hello();
+    peer pub = hello();
+    subscribe(slow, 1, "t");
+    subscribe(fast, 1, "t");
+    take(slow);
+    take(fast);
+    const std::string payload(500, 'p');
+    std::size_t fast_got = 0;
+    for (int i = 0; i < 200; ++i) {
+        publish(pub, "t", payload);
+        fast_got += take(fast, frame_kind::message).size();  // the fast one keeps up
+        EXPECT_LE(slow.out->queued_bytes(), cfg.outbox_max_bytes);
+    }
+    EXPECT_EQ(fast_got, 200u) << "the slow subscriber costs the fast one nothing";
+    const auto frames = take(slow);
+    ASSERT_FALSE(frames.empty());
+    EXPECT_EQ(frames[0].kind, frame_kind::gap);
+    EXPECT_EQ(frames[0].seq, 1u);
+    const std::uint64_t first_kept = frames[1].seq;
+    EXPECT_EQ(frames[0].count, first_kept - 1);
+    EXPECT_EQ(frames.back().seq, 200u);
+    EXPECT_GT(stats.of(transport_kind::websocket).dropped.load(), 0u);
+    EXPECT_FALSE(slow.closed);
+}
+
+TEST_F(RouterCore, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
+    cfg.max_payload = 1024;
+    cfg.max_message_bytes = 4096;
+    cfg.outbox_batch_bytes = 4096;
+    cfg.outbox_max_bytes = 16 * 1024;
+    rebuild();
+    peer slow = hello();
+    peer pub = hello();
+    subscribe(slow, 1, "t", policy_flags(slow_policy::disconnect));
+    take(slow);
+    for (int i = 0; i < 100; ++i) publish(pub, "t", std::string(500, 'p'));
+    const auto frames = take(slow);
+    ASSERT_FALSE(frames.empty());
+    EXPECT_EQ(frames.back().kind, frame_kind::goodbye);
+    EXPECT_EQ(frames.back().error(), errc::slow_consumer);
+    EXPECT_TRUE(slow.closed);
+    EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u);
+}
+
+// ---------------------------------------------------------------- drain
+
+TEST_F(RouterCore, DrainLetsCallsFinishThenSaysGoodbye) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "");
+    const auto in = take(b, frame_kind::request);
+    core->begin_drain(now);
+    request(c, 2, "s/m", "");
+    const auto refused = take(c, frame_kind::error);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].error(), errc::going_away);
+    EXPECT_FALSE(core->drained());
+
+    send(b, make(frame_kind::response, in[0].id, {}, "done"));
+    const auto frames = take(c);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::response) << "the call in flight completes";
+    EXPECT_EQ(frames[1].kind, frame_kind::goodbye);
+    EXPECT_EQ(frames[1].error(), errc::going_away);
+    EXPECT_EQ(take(b, frame_kind::goodbye).size(), 1u);
+    EXPECT_TRUE(core->drained());
+}
+
+TEST_F(RouterCore, DrainFailsWhatIsStillInFlightAtTheTimeout) {
+    cfg.heartbeat_timeout_ms = 60000;  // only the drain ends anything here
+    rebuild();
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "", 60000);
+    take(b);
+    core->begin_drain(now);
+    advance(4900ms);
+    EXPECT_FALSE(core->drained());
+    advance(200ms);
+    const auto frames = take(c);
+    ASSERT_GE(frames.size(), 2u);
+    EXPECT_EQ(frames[frames.size() - 2].kind, frame_kind::error);
+    EXPECT_EQ(frames[frames.size() - 2].error(), errc::going_away);
+    EXPECT_EQ(frames.back().kind, frame_kind::goodbye);
+    const auto to_backend = take(b);
+    ASSERT_GE(to_backend.size(), 2u);
+    EXPECT_EQ(to_backend[to_backend.size() - 2].kind, frame_kind::cancel);
+    EXPECT_TRUE(core->drained());
+}
+
+TEST_F(RouterCore, DrainRedirectsWhenConfigured) {
+    cfg.drain_redirect_url = "ws://elsewhere:7070/ws";
+    rebuild();
+    peer c = hello();
+    core->begin_drain(now);
+    const auto frames = take(c);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].kind, frame_kind::redirect);
+    EXPECT_EQ(frames[0].payload, "ws://elsewhere:7070/ws");
+    EXPECT_TRUE(c.closed);
+    peer late = connect();
+    const auto bye = take(late);
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].kind, frame_kind::goodbye) << "new connections are turned away";
+    EXPECT_EQ(bye[0].error(), errc::going_away);
+}
+
+// ---------------------------------------------------------------- admin view
+
+TEST_F(RouterCore, StatusShowsConnectionsChannelsAndServices) {
+    peer b = backend("orders", {{"get", method_kind::unary}});
+    peer c = hello();
+    subscribe(c, 1, "a.*");
+    publish(c, "a.b", "x");
+    const auto doc = nlohmann::json::parse(core->status_json(now));
+    EXPECT_EQ(doc["router_id"], "r1");
+    EXPECT_EQ(doc["epoch"], epoch);
+    ASSERT_EQ(doc["connections"].size(), 2u);
+    EXPECT_EQ(doc["connections"][0]["role"], "backend");
+    EXPECT_EQ(doc["connections"][0]["transport"], "zeromq");
+    EXPECT_EQ(doc["connections"][1]["subscriptions"][0]["pattern"], "a.*");
+    ASSERT_EQ(doc["channels"].size(), 1u);
+    EXPECT_EQ(doc["channels"][0]["name"], "a.b");
+    EXPECT_EQ(doc["channels"][0]["seq"], 1);
+    ASSERT_EQ(doc["services"].size(), 1u);
+    EXPECT_EQ(doc["services"][0]["name"], "orders");
+}
+
+}  // namespace
+}  // namespace hyperstreams::router
