@@ -380,9 +380,7 @@ void client_engine::on_error(const frame& f, time_ms now) {
             send_subscribe(*s, false);  // resume impossible: keep the subscription, live
             return;
         }
-        std::erase_if(subscriptions_, [id = f.id](const subscription_state& x) { return x.id == id; });
-        ++subscriptions_generation_;
-        prune_channels();
+        forget_subscription(f.id);
         return;
     }
     if (registration* r = find_registration(f.id); r && r->in_flight) {

@@ -81,9 +81,7 @@ call_result client_engine::unsubscribe(std::uint32_t subscription) {
                            [subscription](const subscription_state& s) { return s.id == subscription; });
     if (it == subscriptions_.end()) return {0, errc::invalid_argument};
     const std::string pattern = std::move(it->pattern);
-    subscriptions_.erase(it);
-    ++subscriptions_generation_;
-    prune_channels();
+    forget_subscription(subscription);
 
     const std::uint32_t id = next_id();
     if (state_ == client_state::ready) {
@@ -105,8 +103,10 @@ call_result client_engine::unsubscribe(std::uint32_t subscription) {
     return {id, {}};
 }
 
-// Forgets the positions of channels no subscription covers any more.
-void client_engine::prune_channels() {
+// Drops the subscription and the positions of channels nothing else covers.
+void client_engine::forget_subscription(std::uint32_t id) {
+    std::erase_if(subscriptions_, [id](const subscription_state& s) { return s.id == id; });
+    ++subscriptions_generation_;
     std::erase_if(channels_, [this](const channel_map::value_type& entry) {
         return std::none_of(subscriptions_.begin(), subscriptions_.end(),
                             [&entry](const subscription_state& s) {

@@ -450,7 +450,7 @@ private:
     subscription_state* find_subscription(std::uint32_t id) noexcept;
     const channel_state* resume_position(const subscription_state& sub) const;
     void send_subscribe(subscription_state& sub, bool resume);
-    void prune_channels();
+    void forget_subscription(std::uint32_t id);
     channel_state* channel_for(std::string_view channel, time_ms now);
     void on_message(const frame& f, time_ms now);
     void on_gap(const frame& f, time_ms now);
