@@ -54,7 +54,8 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
     sub.resuming = position != nullptr;
 }
 
-call_result client_engine::subscribe(std::string_view pattern, slow_policy policy) {
+call_result client_engine::subscribe(std::string_view pattern, slow_policy policy,
+                                     const channel_position* since) {
     if (state_ == client_state::closed) return {0, errc::closed};
     if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
         return {0, errc::invalid_argument};
@@ -63,15 +64,25 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
         return {0, errc::already_subscribed};
     if (max_subscriptions_ != 0 && subscriptions_.size() >= max_subscriptions_)
         return {0, errc::too_many_subscriptions};
+    const bool exact = pattern.find_first_of("*>") == std::string_view::npos;
+    if (since != nullptr && !exact) return {0, errc::invalid_argument};
 
     subscription_state& sub = subscriptions_.emplace_back();
     sub.id = next_id();
     sub.pattern.assign(pattern);
     sub.policy = policy;
-    sub.exact = pattern.find_first_of("*>") == std::string_view::npos;
+    sub.exact = exact;
     ++subscriptions_generation_;
-    // A new subscription starts live: no `since`, even for a channel seen before.
-    if (state_ == client_state::ready) send_subscribe(sub, false);
+    if (since != nullptr) {
+        // The owner's position replaces whatever this engine saw on the channel.
+        channel_state& ch = channels_[std::string(pattern)];
+        ch.seen = true;
+        ch.epoch = since->epoch;
+        ch.seq = since->seq;
+        last_channel_ = nullptr;
+    }
+    // Without `since` a new subscription starts live, even on a channel seen before.
+    if (state_ == client_state::ready) send_subscribe(sub, since != nullptr);
     return {sub.id, {}};
 }
 

@@ -38,6 +38,34 @@ TEST(ClientSubscribe, IsSentWithItsPolicyAndAcknowledged) {
     EXPECT_EQ(acks[0].subscription, sub.id);
 }
 
+TEST(ClientSubscribe, SinceAPositionReplaysWhatFollowsIt) {
+    rig r;
+    r.connect();
+    for (int i = 1; i <= 4; ++i) r.router.publish("plant.m1", "old" + std::to_string(i));
+    const channel_position since{1, 2};
+    ASSERT_FALSE(r.engine.subscribe("plant.m1", slow_policy::router_default, &since).error);
+    r.pump();
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_TRUE(subs[0].flags & frame_flags::since);
+    EXPECT_EQ(subs[0].epoch, 1u);
+    EXPECT_EQ(subs[0].seq, 2u);
+    EXPECT_EQ(payloads(r.of(event_kind::message)), (std::vector<std::string>{"old3", "old4"}));
+    EXPECT_EQ(r.count(event_kind::gap), 0u);
+}
+
+TEST(ClientSubscribe, SinceIsRefusedForWildcards) {
+    rig r;
+    r.connect();
+    const channel_position since{1, 2};
+    EXPECT_EQ(r.engine.subscribe("plant.*", slow_policy::router_default, &since).error,
+              errc::invalid_argument);
+    EXPECT_EQ(r.engine.subscribe("plant.>", slow_policy::router_default, &since).error,
+              errc::invalid_argument);
+    r.pump();
+    EXPECT_TRUE(r.sent(frame_kind::subscribe).empty());
+}
+
 TEST(ClientSubscribe, RefusalIsAnErrorAndTheSubscriptionIsGone) {
     rig r;
     r.connect();

@@ -210,14 +210,20 @@ export class Client {
     /**
      * Subscribes `handler` to `pattern` (`*` one token, a final `>` the rest).
      * Resolves with the Subscription once the router confirmed it; messages
-     * may reach `handler` before that.
+     * may reach `handler` before that. `since` ({ epoch, seq } of the last
+     * message the caller has; one channel, no wildcard) first replays what
+     * the channel's history holds after it.
      */
     subscribe(pattern, handler, options = {}) {
         return new Promise((resolve, reject) => {
             if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
             const policy = POLICIES[options.policy ?? 'default'];
             if (policy === undefined) throw new TypeError(`subscribe: unknown policy ${options.policy}`);
-            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy));
+            const since = options.since;
+            if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
+                throw new TypeError('subscribe: since must be { epoch, seq }, e.g. a message\'s');
+            }
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy, since));
             const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
             this.#subscriptions.set(id, { subscription, handler });
             this.#pending.set(id, { resolve: () => resolve(subscription), reject });

@@ -163,9 +163,11 @@ export class Engine {
     }
 
     // Calls returning an operation id: 0 means refused (see lastError).
-    subscribe(pattern, policy) {
+    subscribe(pattern, policy, since) {
         const [len] = this.rt.put(pattern);
-        return this.rt.mod._hs_subscribe(this.handle, len, policy);
+        if (!since) return this.rt.mod._hs_subscribe(this.handle, len, policy, 0, 0, 0, 0);
+        return this.rt.mod._hs_subscribe(this.handle, len, policy, 1, since.epoch,
+            since.seq % 2 ** 32, Math.floor(since.seq / 2 ** 32));
     }
     unsubscribe(subscription) { return this.rt.mod._hs_unsubscribe(this.handle, subscription); }
     publish(channel, payload, ack, flags) {

@@ -124,6 +124,12 @@ export type SlowConsumerPolicy = 'default' | 'drop_oldest' | 'keep_latest' | 'di
 export interface SubscribeOptions {
     /** What the router does when this connection cannot keep up. */
     policy?: SlowConsumerPolicy;
+    /**
+     * The last message you already have (e.g. `{ epoch, seq }` of a Message kept
+     * from an earlier session): the router first replays what the channel's
+     * history holds after it. Exact channels only.
+     */
+    since?: Position;
 }
 
 export interface PublishOptions {

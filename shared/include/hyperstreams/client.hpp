@@ -231,6 +231,12 @@ struct client_event {
     const service_list_body* services = nullptr;
 };
 
+// A position in a channel: the last message the owner already has.
+struct channel_position {
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+};
+
 // Result of a call that starts an operation: its id, or why it was refused.
 struct call_result {
     std::uint32_t id = 0;
@@ -305,8 +311,11 @@ public:
     // --- pub/sub ------------------------------------------------------------
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
+    // `since` (exact channels only): deliver what the channel's history holds
+    // after that position first, as a resume does.
     call_result subscribe(std::string_view pattern,
-                          slow_policy policy = slow_policy::router_default);
+                          slow_policy policy = slow_policy::router_default,
+                          const channel_position* since = nullptr);
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
