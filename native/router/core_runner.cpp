@@ -102,6 +102,12 @@ void core_runner::closed(connection_id id) {
     impl_->run_on_core([this, id] { impl_->core.closed(id, steady_clock::now()); });
 }
 
+void core_runner::reject(connection_id id, errc code, std::string text) {
+    impl_->run_on_core([this, id, code, text = std::move(text)] {
+        impl_->core.reject(id, code, text, steady_clock::now());
+    });
+}
+
 void core_runner::drain(std::function<void()> on_drained) {
     impl_->run_on_core([this, fn = std::move(on_drained)]() mutable {
         const time_point now = steady_clock::now();

@@ -29,6 +29,7 @@ public:
     // `gate` is released by the size of `bytes` once the core has handled them.
     void receive(connection_id id, std::vector<std::uint8_t> bytes, std::shared_ptr<inbound_gate> gate);
     void closed(connection_id id);
+    void reject(connection_id id, errc code, std::string text);
 
     // Starts the drain; `on_drained` runs on the core's thread once every
     // connection was told and closed. A second call cuts the wait for calls

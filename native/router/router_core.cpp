@@ -146,6 +146,15 @@ void router_core::closed(connection_id id, time_point now) {
     reap(now);
 }
 
+void router_core::reject(connection_id id, errc code, std::string_view text, time_point now) {
+    if (connection* c = find(id); c && c->state != connection_state::closing) {
+        HS_LOG(warn, "conn.bad_input").kv("conn", c->id).kv("code", errc_name(code_of(code))).kv("text", text);
+        send_error(*c, 0, code, text);
+        close(*c, code, text, false);
+    }
+    reap(now);
+}
+
 void router_core::close(connection& c, errc code, std::string_view reason, bool discard_data) {
     shared_bytes farewell;
     if (code_of(code) != 0) {
@@ -828,7 +837,9 @@ void router_core::heartbeat_scan(time_point now) {
             close(*c, errc::heartbeat_timeout, "no traffic within the heartbeat timeout", true);
             continue;
         }
-        if (now - c->last_ping >= interval) {
+        // Ping a connection that has been quiet for an interval; traffic
+        // from it proves it alive as well as a pong would.
+        if (now - std::max(c->last_ping, c->last_received) >= interval) {
             c->last_ping = now;
             frame ping;
             ping.kind = frame_kind::ping;

@@ -65,6 +65,9 @@ public:
     void receive(connection_id id, bytes_view batch, time_point now);
     // The transport lost the connection (peer closed, I/O error).
     void closed(connection_id id, time_point now);
+    // The transport found input it cannot pass on (e.g. a ZeroMQ message of
+    // several parts): an error and a goodbye with `code`, then close.
+    void reject(connection_id id, errc code, std::string_view text, time_point now);
 
     // Deadlines, heartbeats, handshake timeouts and drain progress.
     void tick(time_point now);

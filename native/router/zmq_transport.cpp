@@ -128,20 +128,23 @@ struct zmq_transport::impl {
         for (int i = 0; i < max_receives_per_poll && gate->may_read(); ++i) {
             zmq::message_t rid;
             if (!socket.recv(rid, zmq::recv_flags::dontwait)) return;
-            const std::string routing_id = rid.to_string();
-            // A DEALER sends one part per message; should one send several,
-            // each part is taken as a batch of its own, in order.
-            bool more = rid.more();
-            while (more) {
-                zmq::message_t body;
-                if (!socket.recv(body, zmq::recv_flags::dontwait)) break;
-                more = body.more();
-                handle(routing_id, body);
+            if (!rid.more()) continue;  // a ROUTER always delivers the routing id first
+            zmq::message_t body;
+            if (!socket.recv(body, zmq::recv_flags::dontwait)) continue;
+            std::size_t extra = 0;
+            for (bool more = body.more(); more; ++extra) {
+                // One batch is one part (PROTOCOL.md, section 1): drain the rest.
+                zmq::message_t part;
+                if (!socket.recv(part, zmq::recv_flags::dontwait)) break;
+                more = part.more();
             }
+            const connection_id id = handle(rid.to_string(), body);
+            if (extra > 0) core.reject(id, errc::protocol_violation, "one ZeroMQ message must be one part");
         }
     }
 
-    void handle(const std::string& rid, zmq::message_t& body) {
+    // Passes one batch to the core; returns the connection it belongs to.
+    connection_id handle(const std::string& rid, zmq::message_t& body) {
         auto& m = stats.of(transport_kind::zeromq);
         m.messages_in.fetch_add(1, std::memory_order_relaxed);
         m.bytes_in.fetch_add(body.size(), std::memory_order_relaxed);
@@ -179,6 +182,7 @@ struct zmq_transport::impl {
         std::vector<std::uint8_t> copy(data, data + body.size());
         gate->add(copy.size());
         core.receive(it->second->id, std::move(copy), gate);
+        return it->second->id;
     }
 
     void flush_ready() {

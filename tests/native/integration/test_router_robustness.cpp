@@ -195,6 +195,17 @@ TEST(RouterRobustness, MalformedZeroMQInputGetsANamedError) {
         ASSERT_TRUE(error);
         EXPECT_EQ(static_cast<errc>(error->code), errc::empty_batch);
     }
+    {
+        // One ZeroMQ message is one part (PROTOCOL.md, section 1).
+        raw_dealer dealer(router.backend_url());
+        dealer.send_parts({hello_bytes(client_role::backend), encode_batch({simple(frame_kind::ping, 3)})});
+        const auto error = dealer.read_until(frame_kind::error);
+        ASSERT_TRUE(error);
+        EXPECT_EQ(static_cast<errc>(error->code), errc::protocol_violation);
+        const auto bye = dealer.read_until(frame_kind::goodbye);
+        ASSERT_TRUE(bye);
+        EXPECT_EQ(static_cast<errc>(bye->code), errc::protocol_violation);
+    }
     expect_router_serves(router);
 }
 
