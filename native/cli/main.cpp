@@ -1,10 +1,12 @@
 // hyperstreams: the command-line client. See usage() and each command's --help.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -79,9 +81,9 @@ const std::vector<command_spec>& commands() {
     static const std::vector<command_spec> specs = {
         {"sub",
          {"PATTERN"},
-         {"--count", "--timeout", "--raw"},
+         {"--count", "--timeout", "--raw", "--since"},
          {"--hex", "--pretty"},
-         R"(usage: hyperstreams sub PATTERN [--count N] [--timeout S] [--hex | --raw FILE] [--pretty]
+         R"(usage: hyperstreams sub PATTERN [--count N] [--timeout S] [--since EPOCH:SEQ] [--hex | --raw FILE] [--pretty]
 
 Subscribes to PATTERN (a channel, `*` for one token, a final `>` for the
 rest) and prints one line per message: CHANNEL EPOCH:SEQ PAYLOAD.
@@ -89,6 +91,8 @@ Gaps (missed messages) are reported on stderr.
 
   --count N     exit after N messages (exit 4 if they do not come within --timeout)
   --timeout S   stop after S seconds (default: never)
+  --since E:S   resume after position EPOCH:SEQ (as printed): first what the
+                channel's history holds after it, then live (exact channels only)
   --hex         print payloads as hex
   --raw FILE    append the raw payload bytes to FILE; print only CHANNEL EPOCH:SEQ SIZE
   --pretty      indent JSON payloads
@@ -437,8 +441,18 @@ int cmd_sub(const parsed& p, session& s) {
     const std::string pattern = p.args[0];
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
     const auto until = deadline_after(number_option(p, "--timeout", 0));
-    const std::uint32_t id = begin(s, "sub " + pattern,
-                                   [&](client_engine& en, time_ms) { return en.subscribe(pattern); });
+    std::optional<channel_position> since;
+    if (const std::string text = p.value("--since"); !text.empty()) {
+        unsigned long epoch = 0;
+        unsigned long long seq = 0;
+        char end = 0;
+        if (std::sscanf(text.c_str(), "%lu:%llu%c", &epoch, &seq, &end) != 2 || epoch > UINT32_MAX)
+            usage_error("sub: --since takes EPOCH:SEQ, e.g. 1732230000:42");
+        since = channel_position{static_cast<std::uint32_t>(epoch), seq};
+    }
+    const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
+        return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr);
+    });
     std::uint64_t got = 0;
     for (;;) {
         auto e = s.next(until);

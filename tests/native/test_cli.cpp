@@ -176,6 +176,24 @@ TEST_F(Cli, SubPrintsOneLinePerMessageAndTimesOut) {
     EXPECT_EQ(quiet.code, 4);
 }
 
+TEST_F(Cli, SubSinceResumesAfterAPrintedPosition) {
+    std::vector<std::string> positions;
+    for (int i = 1; i <= 3; ++i) {
+        const run_result pub = cli({"--url", ws_, "pub", "cli.hist", "m" + std::to_string(i), "--ack"});
+        ASSERT_EQ(pub.code, 0) << pub.err;
+        positions.push_back(pub.out.substr(0, pub.out.find_first_of("\r\n")));
+    }
+    const run_result sub = cli({"--url", ws_, "sub", "cli.hist", "--since", positions[0], "--count", "2",
+                                "--timeout", "10"});
+    EXPECT_EQ(sub.code, 0) << sub.err;
+    EXPECT_EQ(sub.out.find(" m1"), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find(" m2"), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find(" m3"), std::string::npos) << sub.out;
+
+    EXPECT_EQ(cli({"--url", ws_, "sub", "cli.*", "--since", positions[0]}).code, 1) << "wildcards cannot resume";
+    EXPECT_EQ(cli({"--url", ws_, "sub", "cli.hist", "--since", "seven"}).code, 1);
+}
+
 TEST_F(Cli, BinaryPayloadsArePrintedAsHex) {
     process sub({HYPERSTREAMS_CLI_BIN, "--url", ws_, "sub", "cli.bin", "--count", "1", "--timeout", "20"},
                 (temp_dir() / "hex.err").string());
