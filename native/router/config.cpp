@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -314,12 +315,13 @@ std::string validate(const router_config& c) {
 
 std::string to_json(const router_config& cfg) {
     json doc = json::object();
-    for (const option& o : options()) doc[json::json_pointer("/" + [&] {
-        std::string p(o.key);
-        for (char& ch : p)
-            if (ch == '.') ch = '/';
-        return p;
-    }())] = o.get(cfg);
+    for (const option& o : options()) {
+        // "history.max_messages" -> "/history/max_messages"
+        std::string pointer(1, '/');
+        pointer += o.key;
+        std::replace(pointer.begin(), pointer.end(), '.', '/');
+        doc[json::json_pointer(pointer)] = o.get(cfg);
+    }
     return doc.dump(2);
 }
 
