@@ -8,15 +8,46 @@ namespace hyperstreams::router {
 channel_state& channel_store::get(std::string_view channel) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) {
+        while (limits_.max_channels != 0 && channels_.size() >= limits_.max_channels) forget_least_recent();
+        const std::uint32_t epoch = epoch_of(channel);
         it = channels_.emplace(std::string(channel), channel_state{}).first;
-        it->second.epoch = epoch_;
+        channel_state& c = it->second;
+        c.epoch = epoch;
+        c.recency = recency_.insert(recency_.end(), &c);
+        names_.emplace(&c, it->first);
+        return c;
     }
-    return it->second;
+    channel_state& c = it->second;
+    recency_.splice(recency_.end(), recency_, c.recency);
+    return c;
 }
 
 const channel_state* channel_store::find(std::string_view channel) const {
     auto it = channels_.find(channel);
     return it == channels_.end() ? nullptr : &it->second;
+}
+
+std::uint32_t channel_store::epoch_of(std::string_view channel) const {
+    if (const channel_state* c = find(channel)) return c->epoch;
+    return epoch_ + static_cast<std::uint32_t>(forgotten_);
+}
+
+void channel_store::clear_history(channel_state& c) {
+    if (c.history.empty()) return;
+    total_bytes_ -= c.history_bytes;
+    c.history.clear();
+    c.history_bytes = 0;
+    keeping_.erase(c.keeping);
+}
+
+void channel_store::forget_least_recent() {
+    channel_state* victim = recency_.front();
+    recency_.pop_front();
+    clear_history(*victim);
+    const std::string_view name = names_.at(victim);
+    names_.erase(victim);
+    channels_.erase(channels_.find(name));
+    ++forgotten_;
 }
 
 void channel_store::remember(channel_state& c, std::uint64_t seq, shared_bytes encoded) {
@@ -25,16 +56,26 @@ void channel_store::remember(channel_state& c, std::uint64_t seq, shared_bytes e
     const std::uint64_t size = encoded->size();
     if (size > limits_.max_bytes) {
         // Keeping it would evict everything: the history restarts after it.
-        c.history.clear();
-        c.history_bytes = 0;
+        clear_history(c);
         return;
     }
+    if (c.history.empty())
+        c.keeping = keeping_.insert(keeping_.end(), &c);
+    else
+        keeping_.splice(keeping_.end(), keeping_, c.keeping);
     c.history.emplace_back(seq, std::move(encoded));
     c.history_bytes += size;
+    total_bytes_ += size;
     while (c.history.size() > limits_.max_messages || c.history_bytes > limits_.max_bytes) {
-        c.history_bytes -= c.history.front().second->size();
+        const std::uint64_t dropped = c.history.front().second->size();
+        c.history_bytes -= dropped;
+        total_bytes_ -= dropped;
         c.history.pop_front();
     }
+    // Over the budget of all channels: the least recently published lose
+    // theirs (`c`, the most recent, last).
+    while (limits_.max_total_bytes != 0 && total_bytes_ > limits_.max_total_bytes && !keeping_.empty())
+        clear_history(*keeping_.front());
 }
 
 resume_plan channel_store::plan_resume(std::string_view channel, std::uint32_t epoch,
@@ -49,21 +90,18 @@ resume_plan channel_store::plan_resume(std::string_view channel, std::uint32_t e
     };
 
     std::uint64_t from = 0;  // first seq to replay
-    if (epoch != epoch_) {
-        // The position means nothing in this epoch: replay all there is; the
-        // new epoch on the first message tells the client continuity broke.
-        from = 0;
-    } else {
+    if (epoch == epoch_of(channel)) {
         if (seq >= last) return plan;
         from = seq + 1;
         if (from < oldest) {
             plan.gap = true;
-            plan.gap_epoch = epoch_;
+            plan.gap_epoch = epoch;
             plan.gap_seq = from;
             plan.gap_count = clamp(oldest - from);
             from = oldest;
         }
     }
+    // Another epoch: the position means nothing here; replay all there is.
     if (c == nullptr) return plan;
     for (const auto& [s, bytes] : c->history)
         if (s >= from) plan.replay.push_back(bytes);

@@ -2,22 +2,32 @@
 // bounded history of encoded message frames for resume. Socket-free and used
 // only from the routing core's thread.
 //
-// Resume rules (docs/PROTOCOL.md, "Resume"): a subscriber sends the last
-// position it saw, (epoch, seq).
+// Resume rules: a subscriber sends the last position it saw, (epoch, seq).
 //   - same epoch, everything after seq still in history: the router replays
 //     seq+1..last with the `replayed` flag;
 //   - same epoch, some of it evicted: a gap {epoch, seq+1, count} for what is
 //     gone, then the replay of what is left;
-//   - another epoch (the router restarted, or the client comes from another
-//     router): the replay of the whole history, no gap: the first message
-//     carries the new epoch, which tells the client that continuity broke
-//     and how many messages it missed is unknown.
+//   - another epoch (the router restarted, the client comes from another
+//     router, or the channel was forgotten and created again): the replay of
+//     the whole history, no gap: the first message carries the new epoch,
+//     which tells the client that continuity broke and that how many
+//     messages it missed is unknown.
 // A gap always has count >= 1. The router never answers a resume with
 // history_gone.
+//
+// Memory is bounded three ways: history per channel (messages and bytes),
+// history over all channels (max_total_bytes: the least recently published
+// channels lose their history first), and the number of channels
+// (max_channels: the least recently published channel is forgotten). A
+// channel created after any channel was forgotten gets a new epoch (the
+// router's epoch plus the number of channels forgotten so far), so that its
+// sequence numbers, which start again at 1, can never be mistaken for the
+// ones its earlier incarnation gave out.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <string>
 #include <string_view>
@@ -29,7 +39,9 @@ namespace hyperstreams::router {
 
 struct history_limits {
     std::uint32_t max_messages = 0;
-    std::uint64_t max_bytes = 0;
+    std::uint64_t max_bytes = 0;        // per channel
+    std::uint64_t max_total_bytes = 0;  // over all channels
+    std::uint32_t max_channels = 100000;
 };
 
 struct channel_state {
@@ -38,6 +50,8 @@ struct channel_state {
     std::deque<std::pair<std::uint64_t, shared_bytes>> history;  // (seq, message frame)
     std::uint64_t history_bytes = 0;
     std::uint64_t published = 0;
+    std::list<channel_state*>::iterator recency;  // in channel_store::recency_
+    std::list<channel_state*>::iterator keeping;  // in channel_store::keeping_, when history is not empty
 };
 
 struct resume_plan {
@@ -51,10 +65,15 @@ struct resume_plan {
 class channel_store {
 public:
     channel_store(std::uint32_t epoch, history_limits limits) : epoch_(epoch), limits_(limits) {}
+    channel_store(const channel_store&) = delete;
+    channel_store& operator=(const channel_store&) = delete;
 
-    // The state of `channel`, created on first use.
+    // The state of `channel` for a publish, created on first use (which may
+    // forget the least recently published channel); now the most recent.
     channel_state& get(std::string_view channel);
     const channel_state* find(std::string_view channel) const;
+    // The epoch of `channel`: its own, or the one it would be created with.
+    std::uint32_t epoch_of(std::string_view channel) const;
 
     // Gives out the next sequence number of `c` and keeps `encoded` (the
     // message frame carrying it) in the history within the limits.
@@ -66,12 +85,24 @@ public:
 
     std::uint32_t epoch() const noexcept { return epoch_; }
     std::size_t size() const noexcept { return channels_.size(); }
+    std::uint64_t history_bytes() const noexcept { return total_bytes_; }
+    std::uint64_t forgotten() const noexcept { return forgotten_; }
     const std::map<std::string, channel_state, std::less<>>& all() const noexcept { return channels_; }
 
 private:
+    void clear_history(channel_state& c);
+    void forget_least_recent();
+
     std::uint32_t epoch_;
     history_limits limits_;
     std::map<std::string, channel_state, std::less<>> channels_;
+    // Least recently published first. Map nodes never move, so the pointers hold.
+    std::list<channel_state*> recency_;
+    // The channels with history, least recently published first.
+    std::list<channel_state*> keeping_;
+    std::map<const channel_state*, std::string_view> names_;
+    std::uint64_t total_bytes_ = 0;
+    std::uint64_t forgotten_ = 0;
 };
 
 }  // namespace hyperstreams::router

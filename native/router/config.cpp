@@ -111,6 +111,9 @@ const std::vector<option>& options() {
                             u32_max, "requests and streams a connection may have open at once"));
         t.push_back(integer("limits.max_connections", &router_config::max_connections, 1, u32_max,
                             "connections on both transports together"));
+        t.push_back(integer("limits.max_channels", &router_config::max_channels, 1, u32_max,
+                            "channels the router keeps state for; past it the least recently "
+                            "published is forgotten (its next message starts a new epoch)"));
         t.push_back(integer("outbox.max_bytes", &router_config::outbox_max_bytes, 4096,
                             std::uint64_t{1} << 40,
                             "bound of each connection's outgoing queue; control frames may use up "
@@ -134,6 +137,10 @@ const std::vector<option>& options() {
                             1u << 20, "messages kept per channel for resume; 0: no history"));
         t.push_back(integer("history.max_bytes", &router_config::history_max_bytes, 0,
                             std::uint64_t{1} << 40, "bytes of history kept per channel"));
+        t.push_back(integer("history.max_total_bytes", &router_config::history_max_total_bytes, 0,
+                            std::uint64_t{1} << 40,
+                            "bytes of history over all channels; past it the least recently "
+                            "published channels lose their history first; 0: no bound"));
         t.push_back(integer("requests.default_deadline_ms", &router_config::default_deadline_ms, 1,
                             u32_max, "deadline of a request that names none"));
         t.push_back(integer("requests.max_deadline_ms", &router_config::max_deadline_ms, 1, u32_max,

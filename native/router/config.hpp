@@ -39,6 +39,7 @@ struct router_config {
     std::uint32_t max_subscriptions = 1024;
     std::uint32_t max_pending_requests = 1024;
     std::uint32_t max_connections = 10000;
+    std::uint32_t max_channels = 100000;
 
     std::uint64_t outbox_max_bytes = 4u << 20;
     slow_policy outbox_policy = slow_policy::drop_oldest;
@@ -46,6 +47,7 @@ struct router_config {
 
     std::uint32_t history_max_messages = 64;
     std::uint64_t history_max_bytes = 256u << 10;
+    std::uint64_t history_max_total_bytes = 256u << 20;
 
     std::uint32_t default_deadline_ms = 30000;
     std::uint32_t max_deadline_ms = 300000;

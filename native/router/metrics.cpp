@@ -135,6 +135,12 @@ std::string metrics::render() const {
     sample(out, "hyperstreams_calls_started_total", "", calls_started.load(relaxed));
     header(out, "hyperstreams_channels", "gauge", "Channels with state (sequence, history).");
     sample(out, "hyperstreams_channels", "", static_cast<double>(channels.load(relaxed)));
+    header(out, "hyperstreams_history_bytes", "gauge", "Bytes of channel history kept for resume.");
+    sample(out, "hyperstreams_history_bytes", "", static_cast<double>(history_bytes.load(relaxed)));
+    header(out, "hyperstreams_channels_forgotten_total", "counter",
+           "Channels forgotten to stay within limits.max_channels.");
+    sample(out, "hyperstreams_channels_forgotten_total", "",
+           static_cast<std::uint64_t>(channels_forgotten.load(relaxed)));
     header(out, "hyperstreams_subscriptions", "gauge", "Subscriptions.");
     sample(out, "hyperstreams_subscriptions", "", static_cast<double>(subscriptions.load(relaxed)));
     header(out, "hyperstreams_service_instances", "gauge", "Registered service instances.");

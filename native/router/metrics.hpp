@@ -49,6 +49,8 @@ public:
     counter delivered{0};  // channel messages queued to subscribers
     counter calls_started{0};
     gauge channels{0};
+    gauge history_bytes{0};
+    gauge channels_forgotten{0};
     gauge subscriptions{0};
     gauge services{0};
     gauge pending_calls{0};

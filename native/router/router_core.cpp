@@ -64,7 +64,8 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       metrics_(m),
       router_id_(std::move(router_id)),
       rng_(std::random_device{}()),
-      channels_(epoch, history_limits{cfg.history_max_messages, cfg.history_max_bytes}),
+      channels_(epoch, history_limits{cfg.history_max_messages, cfg.history_max_bytes,
+                                      cfg.history_max_total_bytes, cfg.max_channels}),
       services_(cfg.balance) {}
 
 router_core::~router_core() = default;
@@ -419,7 +420,7 @@ void router_core::on_subscribe(connection& c, const frame& f) {
     topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy));
 
     const channel_state* state = wildcard ? nullptr : channels_.find(f.name);
-    send_ack(c, f.id, channels_.epoch(), state ? state->last_seq : 0);
+    send_ack(c, f.id, wildcard ? channels_.epoch() : channels_.epoch_of(f.name), state ? state->last_seq : 0);
 
     if (!f.has(frame_flags::since)) return;
     resume_plan plan = channels_.plan_resume(f.name, f.epoch, f.seq);
@@ -473,6 +474,8 @@ void router_core::on_publish(connection& c, const frame& f) {
     m.seq = channels_.next_seq(ch);
     shared_bytes encoded = encode_shared(m);
     channels_.remember(ch, m.seq, encoded);
+    metrics_.history_bytes.store(static_cast<std::int64_t>(channels_.history_bytes()), std::memory_order_relaxed);
+    metrics_.channels_forgotten.store(static_cast<std::int64_t>(channels_.forgotten()), std::memory_order_relaxed);
     metrics_.published.fetch_add(1, std::memory_order_relaxed);
 
     if (ack) send_ack(c, f.id, m.epoch, m.seq);

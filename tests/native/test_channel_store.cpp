@@ -49,7 +49,7 @@ TEST(ChannelStore, SequenceNumbersArePerChannelFromOne) {
 }
 
 TEST(ChannelStore, HistoryIsBoundedByCount) {
-    channel_store s(epoch, {3, 1u << 20});
+    channel_store s(epoch, {3, 1u << 20, 0, 1000});
     publish(s, "a", 10);
     const channel_state* c = s.find("a");
     ASSERT_NE(c, nullptr);
@@ -117,6 +117,40 @@ TEST(ChannelStore, ResumeFromAnotherEpochReplaysAllHistoryWithoutGap) {
     const resume_plan p = s.plan_resume("a", epoch + 1, 3);
     EXPECT_FALSE(p.gap) << "the new epoch on the messages tells the client";
     EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
+}
+
+TEST(ChannelStore, HistoryOverAllChannelsIsBoundedLeastRecentFirst) {
+    const std::size_t one = message_of("c0", 1, 100)->size();
+    channel_store s(epoch, {100, 1u << 20, 10 * one, 1000});
+    publish(s, "c0", 4, 100);
+    publish(s, "c1", 4, 100);
+    publish(s, "c2", 4, 100);  // 12 messages > 10: c0, the least recent, loses its history
+    EXPECT_LE(s.history_bytes(), 10 * one);
+    EXPECT_TRUE(s.find("c0")->history.empty());
+    EXPECT_EQ(s.find("c1")->history.size(), 4u);
+    EXPECT_EQ(s.find("c2")->history.size(), 4u);
+    EXPECT_EQ(s.find("c0")->last_seq, 4u) << "the sequence survives, only the history goes";
+}
+
+TEST(ChannelStore, TheNumberOfChannelsIsBoundedAndAForgottenChannelGetsANewEpoch) {
+    channel_store s(epoch, {16, 1u << 20, 0, 2});
+    publish(s, "a", 3);
+    publish(s, "b", 1);
+    publish(s, "a", 1);  // "a" is now the most recent
+    publish(s, "c", 1);  // forgets "b"
+    EXPECT_EQ(s.size(), 2u);
+    EXPECT_EQ(s.find("b"), nullptr);
+    EXPECT_EQ(s.forgotten(), 1u);
+    EXPECT_EQ(s.find("a")->last_seq, 4u);
+    EXPECT_EQ(s.find("a")->epoch, epoch) << "a channel kept keeps its epoch";
+    EXPECT_NE(s.find("c")->epoch, epoch) << "created after a channel was forgotten";
+
+    publish(s, "b", 1);  // "b" again: forgets "a"
+    EXPECT_EQ(s.find("b")->last_seq, 1u);
+    EXPECT_NE(s.find("b")->epoch, epoch) << "seq 1 again, so never the epoch of the old seq 1";
+    const resume_plan p = s.plan_resume("b", epoch, 1);
+    EXPECT_FALSE(p.gap);
+    EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{1})) << "an old position: replay all there is";
 }
 
 TEST(ChannelStore, ResumeOnAnUnknownChannelIsEmpty) {

@@ -127,9 +127,9 @@ TEST(RouterConfig, HelpListsEveryOptionWithItsDefault) {
                              "--log-level", "--log-format", "--heartbeat-interval-ms",
                              "--heartbeat-timeout-ms", "--handshake-timeout-ms", "--limits-max-payload",
                              "--limits-max-message-bytes", "--limits-max-subscriptions",
-                             "--limits-max-pending-requests", "--limits-max-connections",
+                             "--limits-max-pending-requests", "--limits-max-connections", "--limits-max-channels",
                              "--outbox-max-bytes", "--outbox-policy", "--outbox-batch-bytes",
-                             "--history-max-messages", "--history-max-bytes",
+                             "--history-max-messages", "--history-max-bytes", "--history-max-total-bytes",
                              "--requests-default-deadline-ms", "--requests-max-deadline-ms",
                              "--requests-balance", "--drain-timeout-ms", "--drain-redirect-url", "--config"})
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
