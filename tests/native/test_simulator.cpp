@@ -36,6 +36,10 @@ protected:
         ASSERT_TRUE(eventually([&] { return !call("machines", "{}").error; }, 15s));
     }
 
+    // The client's handler thread writes the members below: stop it before
+    // they are destroyed.
+    void TearDown() override { web_.reset(); }
+
     hs::response call(const std::string& method, const std::string& body) {
         return web_->request("factory", method, hs::json(body), 5s).get();
     }

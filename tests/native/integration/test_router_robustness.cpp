@@ -297,7 +297,14 @@ TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     for (std::size_t i = 0; i < fast_got.size(); ++i) ASSERT_EQ(fast_got[i].seq, i + 1);
     EXPECT_EQ(fast.count(is(event_kind::gap)), 0u) << "the fast subscriber lost nothing";
     const long rss_after = router.rss_kib();
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer keeps freed memory in quarantine (256 MiB by default),
+    // so the router's RSS says nothing here; the queue bound above holds.
+    (void)rss_before;
+    (void)rss_after;
+#else
     EXPECT_LT(rss_after - rss_before, 32 * 1024) << "memory stays bounded (KiB)";
+#endif
 
     const http_result metrics = http_get(router.http_address(), "/metrics");
     EXPECT_EQ(metrics.body.find("hyperstreams_dropped_messages_total{transport=\"websocket\"} 0\n"), std::string::npos);

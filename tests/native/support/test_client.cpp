@@ -99,16 +99,18 @@ struct test_client::impl : std::enable_shared_from_this<test_client::impl> {
 
     // Reports from transports, on the io thread.
     void opened(std::uint32_t id) {
+        if (stopping) return;
         engine.transport_opened(id, now());
         pump();
     }
     void closed(std::uint32_t id) {
+        if (stopping) return;
         if (id == transport_id) current.reset();
         engine.transport_closed(id, now());
         pump();
     }
     void received(std::uint32_t id, bytes_view bytes) {
-        if (id != transport_id) return;
+        if (stopping || id != transport_id) return;
         const std::error_code ec = engine.receive(bytes, now());
         EXPECT_FALSE(ec) << "engine refused bytes: " << ec.message();
         pump();
@@ -136,6 +138,12 @@ struct test_client::impl : std::enable_shared_from_this<test_client::impl> {
     asio::executor_work_guard<asio::io_context::executor_type> work;
     std::thread thread;
     std::shared_ptr<transport> current;
+    // Every transport opened, current or still closing: dropped on shutdown.
+    std::vector<std::weak_ptr<transport>> transports;
+    // Set on shutdown: reports from transports are ignored and nothing new
+    // starts, so the io_context runs out of work and the transports' handlers
+    // (each holding the impl) are released.
+    bool stopping = false;
     std::uint32_t transport_id = 0;
     bool paused = false;
     event_handler handler;
@@ -384,11 +392,14 @@ void test_client::impl::open_transport(std::uint32_t id, std::string_view url) {
         current = std::make_shared<ws_transport>(shared_from_this(), id, parts);
     else
         current = std::make_shared<zmq_transport_client>(shared_from_this(), id, std::string(url));
+    std::erase_if(transports, [](const std::weak_ptr<transport>& t) { return t.expired(); });
+    transports.push_back(current);
     if (paused) current->set_paused(true);
     current->open();
 }
 
 void test_client::impl::pump() {
+    if (stopping) return;
     client_event e;
     while (engine.poll_event(e)) {
         switch (e.kind) {
@@ -421,6 +432,7 @@ void test_client::impl::pump() {
 }
 
 void test_client::impl::arm_timer() {
+    if (stopping) return;
     const time_ms next = engine.next_deadline();
     if (next == no_deadline) {
         timer.cancel();
@@ -449,14 +461,22 @@ test_client::test_client(client_config config, host_options options)
 test_client::~test_client() {
     std::promise<void> done;
     post([this, &done] {
+        impl_->stopping = true;
         impl_->handler = nullptr;
         impl_->timer.cancel();
-        if (impl_->current) impl_->current->drop();
+        for (const auto& weak : impl_->transports)
+            if (const auto t = weak.lock()) t->drop();
+        impl_->transports.clear();
         impl_->current.reset();
         done.set_value();
     });
     done.get_future().wait_for(5s);
+    // With every socket closed the pending handlers finish at once and run()
+    // returns; stop() is only the bound if one does not.
     impl_->work.reset();
+    const auto give_up = std::chrono::steady_clock::now() + 5s;
+    while (!impl_->ioc.stopped() && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(1ms);
     impl_->ioc.stop();
     impl_->thread.join();
 }
