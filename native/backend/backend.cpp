@@ -129,7 +129,8 @@ public:
         config.role = native::role_for(opts.url);
         config.seed = opts.seed;
         host = std::make_unique<engine_host>(
-            std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); });
+            std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); },
+            native::curve_keys{opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key});
     }
 
     // Runs `f` where handlers run.

@@ -50,8 +50,8 @@ client_config seeded(client_config c) {
 }  // namespace
 
 struct engine_host::impl : std::enable_shared_from_this<impl> {
-    impl(client_config config, event_handler handler)
-        : engine(seeded(std::move(config))), on_event(std::move(handler)) {}
+    impl(client_config config, event_handler handler, curve_keys keys)
+        : engine(seeded(std::move(config))), on_event(std::move(handler)), curve(std::move(keys)) {}
 
     // Declared first: destroyed last, after every transport (and every
     // handler holding one) is gone; its destruction waits for the lingers.
@@ -65,6 +65,7 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
 
     client_engine engine;
     event_handler on_event;
+    const curve_keys curve;
     std::thread thread;
     std::atomic<std::thread::id> io_thread_id{};
     std::atomic<bool> started{false};
@@ -158,7 +159,7 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
         switch (scheme_of(url)) {
             case transport_scheme::zeromq:
                 if (!zmq) zmq = make_zmq_context();
-                current = open_zmq_transport(io, zmq, url, std::move(cb));
+                current = open_zmq_transport(io, zmq, url, curve, std::move(cb));
                 break;
             case transport_scheme::websocket:
                 current = open_ws_transport(io, url, std::move(cb));
@@ -213,8 +214,8 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
     }
 };
 
-engine_host::engine_host(client_config config, event_handler on_event)
-    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event))) {}
+engine_host::engine_host(client_config config, event_handler on_event, curve_keys curve)
+    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event), std::move(curve))) {}
 
 engine_host::~engine_host() {
     close();

@@ -42,9 +42,12 @@ public:
 class zmq_context;
 std::shared_ptr<zmq_context> make_zmq_context();
 
+// `curve`: connect with CURVE when it is enabled (hyperstreams/native/engine_host.hpp).
+struct curve_keys;
 std::shared_ptr<transport> open_zmq_transport(boost::asio::io_context& io,
                                               const std::shared_ptr<zmq_context>& context,
-                                              const std::string& url, transport_callbacks callbacks);
+                                              const std::string& url, const curve_keys& curve,
+                                              transport_callbacks callbacks);
 
 std::shared_ptr<transport> open_ws_transport(boost::asio::io_context& io, const std::string& url,
                                              transport_callbacks callbacks);

@@ -26,6 +26,7 @@
 #include <deque>
 #include <zmq.hpp>
 
+#include "hyperstreams/native/engine_host.hpp"
 #include "transport.hpp"
 
 namespace hyperstreams::native {
@@ -62,8 +63,13 @@ public:
 
     ~zmq_link() override { shutdown(); }
 
-    void start(const std::string& url) {
+    void start(const std::string& url, const curve_keys& curve) {
         try {
+            if (curve.enabled()) {
+                socket_.set(zmq::sockopt::curve_serverkey, curve.server_public);
+                socket_.set(zmq::sockopt::curve_publickey, curve.public_key);
+                socket_.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+            }
             socket_.set(zmq::sockopt::linger, 0);
             socket_.set(zmq::sockopt::heartbeat_ivl, zmq_heartbeat_ivl_ms);
             socket_.set(zmq::sockopt::heartbeat_timeout, zmq_heartbeat_timeout_ms);
@@ -270,9 +276,10 @@ private:
 
 std::shared_ptr<transport> open_zmq_transport(asio::io_context& io,
                                               const std::shared_ptr<zmq_context>& context,
-                                              const std::string& url, transport_callbacks callbacks) {
+                                              const std::string& url, const curve_keys& curve,
+                                              transport_callbacks callbacks) {
     auto link = std::make_shared<zmq_link>(io, context, std::move(callbacks));
-    link->start(url);
+    link->start(url, curve);
     return link;
 }
 

@@ -9,7 +9,9 @@
 // unauthorized, token_expired).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -24,6 +26,7 @@ struct principal {
     client_role role = client_role::frontend;
     std::string_view name;     // from hello
     std::string_view address;  // the session id
+    std::string_view curve_key;  // Z85 public key a ZeroMQ CURVE handshake proved; empty: none
 };
 
 class authorizer {
@@ -36,6 +39,14 @@ public:
     virtual std::error_code refresh(const principal& who, std::string_view token) = 0;
     // The connection ended: forget what was kept about it.
     virtual void forget(const principal& who) = 0;
+    // After admit or refresh: how long the connection's token stays valid
+    // (the router closes it token_expired after that plus auth.expiry_grace_ms);
+    // nullopt: it does not expire.
+    virtual std::optional<std::chrono::milliseconds> token_lifetime(const principal&) {
+        return std::nullopt;
+    }
+    // Why the last admit or refresh failed, for the error text.
+    virtual std::string_view refusal(const principal&) const { return "not admitted"; }
 
     virtual std::error_code can_subscribe(const principal& who, std::string_view pattern) = 0;
     virtual std::error_code can_publish(const principal& who, std::string_view channel) = 0;

@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-enum class option_type : std::uint8_t { text, integer, choice };
+// json: any JSON value, kept as its text; list: an array of strings (a flag
+// gives it comma-separated).
+enum class option_type : std::uint8_t { text, integer, choice, json_value, list };
 
 struct option {
     std::string_view key;
@@ -45,6 +47,28 @@ option text(std::string_view key, std::string router_config::*field, std::string
     o.help = help;
     o.get = [field](const router_config& c) { return json(c.*field); };
     o.set = [field](router_config& c, const json& v) { c.*field = v.get<std::string>(); };
+    return o;
+}
+
+option json_text(std::string_view key, std::string router_config::*field, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::json_value;
+    o.get = [field](const router_config& c) {
+        return (c.*field).empty() ? json(nullptr) : json::parse(c.*field, nullptr, false);
+    };
+    o.set = [field](router_config& c, const json& v) { c.*field = v.is_null() ? std::string() : v.dump(); };
+    return o;
+}
+
+option list(std::string_view key, std::vector<std::string> router_config::*field, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::list;
+    o.get = [field](const router_config& c) { return json(c.*field); };
+    o.set = [field](router_config& c, const json& v) { c.*field = v.get<std::vector<std::string>>(); };
     return o;
 }
 
@@ -160,6 +184,57 @@ const std::vector<option>& options() {
                             "fail with going_away"));
         t.push_back(text("drain.redirect_url", &router_config::drain_redirect_url,
                          "on drain, send clients a redirect to this URL instead of a goodbye"));
+        t.push_back(choice(
+            "auth.mode", {"open", "tokens"},
+            "open: every connection may do everything (no tokens checked; for the demo and "
+            "trusted networks); tokens: a JWT in hello grants rights (docs/PROTOCOL.md, Access "
+            "control), connections without one get auth.anonymous",
+            [](const router_config& c) -> std::string_view {
+                return c.auth == auth_mode::tokens ? "tokens" : "open";
+            },
+            [](router_config& c, std::string_view v) {
+                c.auth = v == "tokens" ? auth_mode::tokens : auth_mode::open;
+            }));
+        t.push_back(text("auth.hs256_secret", &router_config::auth_hs256_secret,
+                         "shared secret of HS256 tokens (prefer auth.hs256_secret_file)"));
+        t.push_back(text("auth.hs256_secret_file", &router_config::auth_hs256_secret_file,
+                         "file holding the HS256 secret (its bytes, a final newline removed)"));
+        t.push_back(text("auth.public_key_file", &router_config::auth_public_key_file,
+                         "PEM public key of RS256 (RSA >= 2048 bits) or ES256 (EC P-256) tokens"));
+        t.push_back(json_text("auth.anonymous", &router_config::auth_anonymous,
+                              "rights of connections without a token, an object of the hs claim's "
+                              "form; null: they are refused with unauthorized"));
+        t.push_back(integer("auth.expiry_grace_ms", &router_config::auth_expiry_grace_ms, 0, u32_max,
+                            "a connection whose token expired has this long to refresh it before "
+                            "it is closed with token_expired"));
+        t.push_back(integer("auth.leeway_s", &router_config::auth_leeway_s, 0, 600,
+                            "clock skew tolerated on a token's nbf"));
+        t.push_back(integer("limits.connections_per_subject", &router_config::connections_per_subject,
+                            0, u32_max,
+                            "connections the tokens of one subject (sub) may hold at once; more "
+                            "are refused with too_many_connections; 0: no limit"));
+        t.push_back(integer("limits.publish_rate", &router_config::publish_rate, 0, u32_max,
+                            "publishes per second per connection (a token bucket); more fail with "
+                            "rate_limited; 0: no limit"));
+        t.push_back(integer("limits.publish_burst", &router_config::publish_burst, 0, u32_max,
+                            "publishes a connection may send at once above the rate; 0: one "
+                            "second's worth"));
+        t.push_back(list("ws.allowed_origins", &router_config::allowed_origins,
+                         "Origin headers a WebSocket upgrade may carry (e.g. "
+                         "https://app.example.com); others get HTTP 403; an upgrade without "
+                         "Origin (not a browser) passes; empty: any origin"));
+        t.push_back(text("tls.cert_file", &router_config::tls_cert_file,
+                         "PEM certificate chain; with tls.key_file the listener speaks only TLS "
+                         "(https and wss)"));
+        t.push_back(text("tls.key_file", &router_config::tls_key_file, "PEM private key of tls.cert_file"));
+        t.push_back(text("backend_auth.curve_secret_key", &router_config::curve_secret_key,
+                         "the router's ZeroMQ CURVE secret key (Z85, 40 characters); set: every "
+                         "backend must connect with CURVE and a key listed in "
+                         "backend_auth.curve_clients"));
+        t.push_back(json_text("backend_auth.curve_clients", &router_config::curve_clients,
+                              "the backends let in over CURVE: an object from each one's public key "
+                              "(Z85) to its rights (the hs claim's form, e.g. "
+                              "{\"register\":[\"orders\"]}); a key not listed gets nothing through"));
         return t;
     }();
     return table;
@@ -209,6 +284,13 @@ std::string apply_value(router_config& cfg, const option& o, const json& v, std:
                 return fail("must be between " + std::to_string(o.min) + " and " + std::to_string(o.max));
             break;
         }
+        case option_type::json_value:
+            break;
+        case option_type::list:
+            if (!v.is_array()) return fail("expected an array of strings");
+            for (const json& item : v)
+                if (!item.is_string()) return fail("expected an array of strings");
+            break;
         case option_type::choice: {
             if (!v.is_string()) return fail("expected one of " + choices_text(o));
             const auto s = v.get<std::string>();
@@ -225,7 +307,8 @@ std::string apply_value(router_config& cfg, const option& o, const json& v, std:
 std::string apply_object(router_config& cfg, const json& obj, const std::string& prefix) {
     for (const auto& [name, value] : obj.items()) {
         const std::string key = prefix.empty() ? name : prefix + "." + name;
-        if (value.is_object()) {
+        const option* whole = find_by_key(key);
+        if (value.is_object() && (whole == nullptr || whole->type != option_type::json_value)) {
             if (std::string err = apply_object(cfg, value, key); !err.empty()) return err;
             continue;
         }
@@ -238,6 +321,19 @@ std::string apply_object(router_config& cfg, const json& obj, const std::string&
 
 // A flag's text as the JSON value its option expects.
 bool flag_value(const option& o, std::string_view text, json& out) {
+    if (o.type == option_type::json_value) {
+        out = json::parse(text, nullptr, false);
+        return !out.is_discarded();
+    }
+    if (o.type == option_type::list) {
+        out = json::array();
+        while (!text.empty()) {
+            const std::size_t comma = text.find(',');
+            if (comma != 0) out.push_back(std::string(text.substr(0, comma)));
+            text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        }
+        return true;
+    }
     if (o.type != option_type::integer) {
         out = std::string(text);
         return true;
@@ -317,6 +413,23 @@ std::string validate(const router_config& c) {
     if (c.default_deadline_ms > c.max_deadline_ms)
         return "requests.default_deadline_ms must not exceed requests.max_deadline_ms";
     if (c.router_id.size() > 64) return "router_id: at most 64 bytes";
+    if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+        return "tls.cert_file and tls.key_file go together";
+    if (!c.auth_hs256_secret.empty() && !c.auth_hs256_secret_file.empty())
+        return "auth.hs256_secret and auth.hs256_secret_file exclude each other";
+    if (c.auth == auth_mode::open && (!c.auth_hs256_secret.empty() || !c.auth_hs256_secret_file.empty() ||
+                                      !c.auth_public_key_file.empty() || !c.auth_anonymous.empty()))
+        return "auth keys or auth.anonymous are set but auth.mode is open (set it to tokens)";
+    if (!c.curve_secret_key.empty() && c.curve_secret_key.size() != 40)
+        return "backend_auth.curve_secret_key: a Z85 key has 40 characters";
+    if (!c.curve_clients.empty()) {
+        const json clients = json::parse(c.curve_clients, nullptr, false);
+        if (!clients.is_object()) return "backend_auth.curve_clients: expected an object";
+        for (const auto& [key, rights] : clients.items())
+            if (key.size() != 40) return "backend_auth.curve_clients: '" + key + "' is not a 40-character Z85 key";
+        if (c.curve_secret_key.empty())
+            return "backend_auth.curve_clients needs backend_auth.curve_secret_key";
+    }
     return {};
 }
 
@@ -347,9 +460,11 @@ std::string help_text(std::string_view program) {
         << "  --version               the router's version\n\n";
     for (const option& o : options()) {
         std::string value = o.get(defaults).dump();
-        std::string kind = o.type == option_type::integer  ? "N"
-                           : o.type == option_type::choice ? choices_text(o)
-                                                           : "TEXT";
+        std::string kind = o.type == option_type::integer      ? "N"
+                           : o.type == option_type::choice     ? choices_text(o)
+                           : o.type == option_type::json_value ? "JSON"
+                           : o.type == option_type::list       ? "A,B,..."
+                                                               : "TEXT";
         out << "  " << flag_of(o.key) << " " << kind << "\n"
             << "      " << o.help << "\n"
             << "      key: " << o.key << ", default: " << value << "\n";
@@ -412,7 +527,8 @@ config_result parse_command_line(int argc, const char* const* argv) {
     for (const auto& [o, text] : flags) {
         json v;
         if (!flag_value(*o, text, v))
-            return fail(flag_of(o->key) + ": '" + text + "' is not a non-negative integer");
+            return fail(flag_of(o->key) + ": '" + text + "' is not " +
+                        (o->type == option_type::json_value ? "JSON" : "a non-negative integer"));
         if (std::string err = apply_value(r.config, *o, v, flag_of(o->key)); !err.empty())
             return fail(err);
     }

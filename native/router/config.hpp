@@ -19,6 +19,11 @@ namespace hyperstreams::router {
 
 enum class balance_policy : std::uint8_t { least_pending, round_robin };
 
+// open: every connection may do everything (the demo and the default when
+// nothing is configured). tokens: access control by JWT (docs/PROTOCOL.md,
+// "Access control").
+enum class auth_mode : std::uint8_t { open, tokens };
+
 struct router_config {
     std::string listen = "127.0.0.1:7070";
     std::string backend = "tcp://127.0.0.1:7071";
@@ -55,6 +60,27 @@ struct router_config {
 
     std::uint32_t drain_timeout_ms = 10000;
     std::string drain_redirect_url;
+
+    auth_mode auth = auth_mode::open;
+    std::string auth_hs256_secret;
+    std::string auth_hs256_secret_file;
+    std::string auth_public_key_file;
+    std::string auth_anonymous;  // JSON of the "hs" claim's form; empty: anonymous refused
+    std::uint32_t auth_expiry_grace_ms = 30000;
+    std::uint32_t auth_leeway_s = 5;
+    std::uint32_t connections_per_subject = 100;  // 0: no limit
+    std::uint32_t publish_rate = 0;               // publishes per second per connection; 0: no limit
+    std::uint32_t publish_burst = 0;              // 0: the rate (one second's worth)
+
+    std::vector<std::string> allowed_origins;  // empty: any Origin
+
+    std::string tls_cert_file;  // both set: the listener speaks TLS only (https, wss)
+    std::string tls_key_file;
+
+    std::string curve_secret_key;  // Z85; set: backends must use CURVE
+    // JSON object: Z85 public key of each backend let in -> its rights (the
+    // hs claim's form). Keys not listed are refused by the ZAP handler.
+    std::string curve_clients;
 };
 
 // Outcome of parsing the command line.

@@ -85,6 +85,7 @@ struct connection {
     connection_id id = 0;
     transport_kind transport = transport_kind::websocket;
     std::string remote;
+    std::string curve_key;  // set by the ZeroMQ transport after a CURVE handshake
     std::weak_ptr<link> session;
     std::shared_ptr<outbox> out;
 
@@ -97,6 +98,11 @@ struct connection {
     time_point last_received{};
     time_point last_ping{};
     std::uint32_t ping_nonce = 0;
+    // When the token (plus the grace) runs out; max(): it does not.
+    time_point token_deadline = time_point::max();
+    // Publish rate limit: a token bucket.
+    double publish_allowance = 0;
+    time_point publish_refilled{};
 
     std::map<std::string, slow_policy, std::less<>> subscriptions;  // pattern -> policy
     std::set<std::string, std::less<>> services;                    // registered (backends)

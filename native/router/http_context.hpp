@@ -11,6 +11,10 @@
 #include "core_runner.hpp"
 #include "metrics.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace hyperstreams::router {
 
 struct http_context {
@@ -20,6 +24,7 @@ struct http_context {
     metrics& stats;
     core_runner& core;
     std::filesystem::path web_root;    // canonical; empty: no static files
+    boost::asio::ssl::context* tls = nullptr;  // set: every connection starts with a TLS handshake
     std::atomic<bool> draining{false};  // /healthz answers 503 while draining
     std::atomic<int> ws_sessions{0};    // WebSocket sessions not yet finished
 };

@@ -1,5 +1,7 @@
 #include "http_session.hpp"
 
+#include <boost/beast/ssl.hpp>
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -15,22 +17,67 @@ constexpr auto request_timeout = std::chrono::seconds(30);
 constexpr std::uint32_t header_limit = 8 * 1024;
 constexpr std::uint64_t body_limit = 16 * 1024;
 
-class http_session : public std::enable_shared_from_this<http_session> {
+// A browser always sends Origin on a WebSocket upgrade; a request without
+// one is not from a page (and a non-browser client could send any Origin).
+bool origin_allowed(const router_config& cfg, const http::request<http::string_body>& req) {
+    if (cfg.allowed_origins.empty()) return true;
+    const auto it = req.find(http::field::origin);
+    if (it == req.end()) return true;
+    const std::string_view origin(it->value().data(), it->value().size());
+    return std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), origin) != cfg.allowed_origins.end();
+}
+
+constexpr auto handshake_timeout = std::chrono::seconds(10);
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// Stream: beast::tcp_stream (http, ws) or tls_stream (https, wss).
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+    using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+    static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
+
 public:
     http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx)
-        : stream_(std::move(socket)), ctx_(std::move(ctx)) {}
+        : stream_(make_stream(std::move(socket), *ctx)), ctx_(std::move(ctx)) {}
 
     void run() {
         asio::dispatch(stream_.get_executor(),
-                       beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+                       beast::bind_front_handler(&http_session::start, shared_from_this()));
     }
 
 private:
+    static Stream make_stream(tcp::socket&& socket, http_context& ctx) {
+        if constexpr (tls)
+            return Stream(std::move(socket), *ctx.tls);
+        else
+            return Stream(std::move(socket));
+    }
+
+    void start() {
+        if constexpr (tls) {
+            beast::get_lowest_layer(stream_).expires_after(handshake_timeout);
+            stream_.async_handshake(asio::ssl::stream_base::server,
+                                    beast::bind_front_handler(&http_session::on_handshake, shared_from_this()));
+        } else {
+            do_read();
+        }
+    }
+
+    void on_handshake(error_code ec) {
+        if (ec) {
+            ctx_->stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+            HS_LOG(debug, "tls.handshake_failed").kv("error", ec.message());
+            return;
+        }
+        do_read();
+    }
+
     void do_read() {
         parser_.emplace();
         parser_->header_limit(header_limit);
         parser_->body_limit(body_limit);
-        stream_.expires_after(request_timeout);
+        beast::get_lowest_layer(stream_).expires_after(request_timeout);
         http::async_read(stream_, buffer_, *parser_,
                          beast::bind_front_handler(&http_session::on_read, shared_from_this()));
     }
@@ -50,7 +97,13 @@ private:
 
         if (websocket::is_upgrade(req)) {
             if (path != ctx_->cfg.ws_path) return respond(text(req, http::status::not_found, "no WebSocket here\n"));
-            stream_.expires_never();
+            if (!origin_allowed(ctx_->cfg, req)) {
+                ctx_->stats.origins_refused.fetch_add(1, std::memory_order_relaxed);
+                const auto origin = req[http::field::origin];
+                HS_LOG(warn, "ws.origin_refused").kv("origin", std::string_view(origin.data(), origin.size()));
+                return respond(text(req, http::status::forbidden, "origin_not_allowed: this Origin may not connect\n"));
+            }
+            beast::get_lowest_layer(stream_).expires_never();
             run_ws_session(std::move(stream_), parser_->release(), ctx_);
             return;
         }
@@ -145,7 +198,7 @@ private:
     void respond(http::message<IsRequest, Body, Fields>&& msg) {
         auto sp = std::make_shared<http::message<IsRequest, Body, Fields>>(std::move(msg));
         response_ = sp;
-        stream_.expires_after(request_timeout);
+        beast::get_lowest_layer(stream_).expires_after(request_timeout);
         http::async_write(stream_, *sp,
                           beast::bind_front_handler(&http_session::on_write, shared_from_this(), sp->need_eof()));
     }
@@ -158,11 +211,16 @@ private:
     }
 
     void do_close() {
-        error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if constexpr (tls) {
+            beast::get_lowest_layer(stream_).expires_after(handshake_timeout);
+            stream_.async_shutdown([self = shared_from_this()](error_code) {});
+        } else {
+            error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        }
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::shared_ptr<http_context> ctx_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -172,7 +230,10 @@ private:
 }  // namespace
 
 void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx) {
-    std::make_shared<http_session>(std::move(socket), std::move(ctx))->run();
+    if (ctx->tls != nullptr)
+        std::make_shared<http_session<tls_stream>>(std::move(socket), std::move(ctx))->run();
+    else
+        std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(ctx))->run();
 }
 
 }  // namespace hyperstreams::router

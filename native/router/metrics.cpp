@@ -148,6 +148,21 @@ std::string metrics::render() const {
     header(out, "hyperstreams_pending_calls", "gauge", "Requests and streams in flight.");
     sample(out, "hyperstreams_pending_calls", "", static_cast<double>(pending_calls.load(relaxed)));
 
+    header(out, "hyperstreams_auth_refused_total", "counter", "Hellos and token refreshes refused.");
+    sample(out, "hyperstreams_auth_refused_total", "", auth_refused.load(relaxed));
+    header(out, "hyperstreams_tokens_expired_total", "counter",
+           "Connections closed because their token expired and was not refreshed in time.");
+    sample(out, "hyperstreams_tokens_expired_total", "", tokens_expired.load(relaxed));
+    header(out, "hyperstreams_origins_refused_total", "counter",
+           "WebSocket upgrades refused because of their Origin.");
+    sample(out, "hyperstreams_origins_refused_total", "", origins_refused.load(relaxed));
+    header(out, "hyperstreams_tls_handshake_failures_total", "counter", "TLS handshakes that failed.");
+    sample(out, "hyperstreams_tls_handshake_failures_total", "", tls_handshake_failures.load(relaxed));
+
+    header(out, "hyperstreams_curve_refused_total", "counter",
+           "Backend CURVE handshakes refused because the key is not in backend_auth.curve_clients.");
+    sample(out, "hyperstreams_curve_refused_total", "", curve_refused.load(relaxed));
+
     header(out, "hyperstreams_call_duration_seconds", "histogram",
            "Time from a request or stream_open to its response, end or failure.");
     std::uint64_t cumulative = 0;

@@ -54,6 +54,11 @@ public:
     gauge subscriptions{0};
     gauge services{0};
     gauge pending_calls{0};
+    counter auth_refused{0};     // hellos and token refreshes refused
+    counter tokens_expired{0};   // connections closed because the token ran out
+    counter origins_refused{0};  // WebSocket upgrades from an Origin not allowed
+    counter tls_handshake_failures{0};
+    counter curve_refused{0};  // CURVE handshakes of backends whose key is not let in
 
     std::string render() const;
 

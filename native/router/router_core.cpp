@@ -71,7 +71,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
 router_core::~router_core() = default;
 
 principal router_core::who(const connection& c) const {
-    return principal{c.id, c.transport, c.role, c.name, c.address};
+    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key};
 }
 
 slow_policy router_core::resolve(slow_policy p) const noexcept {
@@ -90,6 +90,7 @@ void router_core::open(connection_init init, time_point now) {
     c->id = init.id;
     c->transport = init.transport;
     c->remote = std::move(init.remote);
+    c->curve_key = std::move(init.curve_key);
     c->session = std::move(init.session);
     c->out = std::move(init.out);
     c->opened = c->last_received = c->last_ping = now;
@@ -300,7 +301,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
             return;
         case frame_kind::subscribe: on_subscribe(c, f); return;
         case frame_kind::unsubscribe: on_unsubscribe(c, f); return;
-        case frame_kind::publish: on_publish(c, f); return;
+        case frame_kind::publish: on_publish(c, f, now); return;
         case frame_kind::request:
         case frame_kind::stream_open: on_call(c, f, now); return;
         case frame_kind::stream_credit: on_stream_credit(c, f); return;
@@ -308,7 +309,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
         case frame_kind::direct: on_direct(c, f); return;
         case frame_kind::broadcast: on_broadcast(c, f); return;
         case frame_kind::discover: on_discover(c, f); return;
-        case frame_kind::token_refresh: on_token_refresh(c, f); return;
+        case frame_kind::token_refresh: on_token_refresh(c, f, now); return;
         case frame_kind::response:
         case frame_kind::stream_item:
         case frame_kind::stream_end:
@@ -366,14 +367,21 @@ void router_core::on_hello(connection& c, const frame& f, time_point now) {
     c.address = router_id_ + suffix;
     if (std::error_code ec = auth_.admit(who(c), h.token)) {
         const errc code = static_cast<errc>(ec.value());
-        send_error(c, 0, code, "not admitted");
+        const std::string reason(auth_.refusal(who(c)));
+        metrics_.auth_refused.fetch_add(1, std::memory_order_relaxed);
+        HS_LOG(warn, "auth.refused").kv("conn", c.id).kv("remote", c.remote).kv("code", errc_name(code_of(code)))
+            .kv("reason", reason);
+        send_error(c, 0, code, reason);
         c.address.clear();
-        close(c, code, "not admitted", false);
+        close(c, code, reason, false);
         return;
     }
     addresses_.emplace(c.address, c.id);
     c.state = connection_state::open;
     c.last_ping = now;
+    c.publish_allowance = cfg_.publish_burst != 0 ? cfg_.publish_burst : cfg_.publish_rate;
+    c.publish_refilled = now;
+    arm_token_deadline(c, now);
 
     std::vector<std::uint8_t> body;
     welcome_body w;
@@ -453,10 +461,25 @@ void router_core::on_unsubscribe(connection& c, const frame& f) {
     send_ack(c, f.id);
 }
 
-void router_core::on_publish(connection& c, const frame& f) {
+bool router_core::take_publish_allowance(connection& c, time_point now) {
+    if (cfg_.publish_rate == 0) return true;
+    const double burst = cfg_.publish_burst != 0 ? cfg_.publish_burst : cfg_.publish_rate;
+    c.publish_allowance = std::min(burst, c.publish_allowance + seconds_between(c.publish_refilled, now) *
+                                                                    static_cast<double>(cfg_.publish_rate));
+    c.publish_refilled = now;
+    if (c.publish_allowance < 1.0) return false;
+    c.publish_allowance -= 1.0;
+    return true;
+}
+
+void router_core::on_publish(connection& c, const frame& f, time_point now) {
     const bool ack = f.has(frame_flags::ack_requested);
     if (!is_valid_channel(f.name)) {
         send_error(c, f.id, errc::invalid_name, "not a valid channel name");
+        return;
+    }
+    if (!take_publish_allowance(c, now)) {
+        send_error(c, f.id, errc::rate_limited, "publish rate limit reached");
         return;
     }
     if (std::error_code ec = auth_.can_publish(who(c), f.name)) {
@@ -677,14 +700,15 @@ void router_core::on_cancel(connection& c, const frame& f, time_point now) {
 // ---------------------------------------------------------------- addressing
 
 void router_core::on_direct(connection& c, const frame& f) {
+    // Permission first: a client may not learn which addresses exist beyond its rights.
+    if (std::error_code ec = auth_.can_send(who(c), f.name)) {
+        send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to send to this address");
+        return;
+    }
     auto it = addresses_.find(std::string(f.name));
     connection* target = it == addresses_.end() ? nullptr : find(it->second);
     if (target == nullptr || target->state != connection_state::open) {
         send_error(c, f.id, errc::no_such_address, "no client has this address");
-        return;
-    }
-    if (std::error_code ec = auth_.can_send(who(c), f.name)) {
-        send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to send to this address");
         return;
     }
     frame out;
@@ -797,13 +821,25 @@ void router_core::on_unregister(connection& c, const frame& f) {
     send_ack(c, f.id);
 }
 
-void router_core::on_token_refresh(connection& c, const frame& f) {
+void router_core::on_token_refresh(connection& c, const frame& f, time_point now) {
     const std::string_view token(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
     if (std::error_code ec = auth_.refresh(who(c), token)) {
-        send_error(c, f.id, static_cast<errc>(ec.value()), "token refused");
+        metrics_.auth_refused.fetch_add(1, std::memory_order_relaxed);
+        const std::string reason(auth_.refusal(who(c)));
+        HS_LOG(warn, "auth.refresh_refused").kv("conn", c.id).kv("address", c.address)
+            .kv("code", errc_name(static_cast<std::uint16_t>(ec.value()))).kv("reason", reason);
+        send_error(c, f.id, static_cast<errc>(ec.value()), reason);
         return;
     }
+    arm_token_deadline(c, now);
+    HS_LOG(info, "auth.refreshed").kv("conn", c.id).kv("address", c.address);
     send_ack(c, f.id);
+}
+
+void router_core::arm_token_deadline(connection& c, time_point now) {
+    const auto lifetime = auth_.token_lifetime(who(c));
+    c.token_deadline = lifetime ? now + *lifetime + std::chrono::milliseconds(cfg_.auth_expiry_grace_ms)
+                                : time_point::max();
 }
 
 // ---------------------------------------------------------------- time
@@ -836,6 +872,12 @@ void router_core::heartbeat_scan(time_point now) {
             continue;
         }
         if (c->state != connection_state::open) continue;
+        if (now >= c->token_deadline) {
+            metrics_.tokens_expired.fetch_add(1, std::memory_order_relaxed);
+            send_error(*c, 0, errc::token_expired, "the token expired and was not refreshed");
+            close(*c, errc::token_expired, "the token expired and was not refreshed", false);
+            continue;
+        }
         if (now - c->last_received >= timeout) {
             close(*c, errc::heartbeat_timeout, "no traffic within the heartbeat timeout", true);
             continue;

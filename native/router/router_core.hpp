@@ -43,6 +43,7 @@ struct connection_init {
     connection_id id = 0;
     transport_kind transport = transport_kind::websocket;
     std::string remote;
+    std::string curve_key;  // Z85 public key proved by CURVE (ZeroMQ)
     std::weak_ptr<link> session;
     std::shared_ptr<outbox> out;
 };
@@ -96,7 +97,7 @@ private:
     void on_hello(connection& c, const frame& f, time_point now);
     void on_subscribe(connection& c, const frame& f);
     void on_unsubscribe(connection& c, const frame& f);
-    void on_publish(connection& c, const frame& f);
+    void on_publish(connection& c, const frame& f, time_point now);
     void on_call(connection& c, const frame& f, time_point now);
     void on_backend_reply(connection& c, const frame& f, time_point now);
     void on_stream_credit(connection& c, const frame& f);
@@ -106,7 +107,9 @@ private:
     void on_discover(connection& c, const frame& f);
     void on_register(connection& c, const frame& f);
     void on_unregister(connection& c, const frame& f);
-    void on_token_refresh(connection& c, const frame& f);
+    void on_token_refresh(connection& c, const frame& f, time_point now);
+    void arm_token_deadline(connection& c, time_point now);
+    bool take_publish_allowance(connection& c, time_point now);
 
     // Outgoing.
     void deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy);

@@ -4,14 +4,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
-#include "authorizer.hpp"
+#include "token_authorizer.hpp"
 #include "core_runner.hpp"
 #include "http_context.hpp"
 #include "listener.hpp"
@@ -86,8 +88,14 @@ int run_server(const router_config& cfg) {
     const std::string router_id = cfg.router_id.empty() ? generated_router_id(rd()) : cfg.router_id;
 
     metrics stats;
-    allow_all auth;
-    core_runner core(cfg, auth, stats, epoch, router_id);
+    std::string auth_error;
+    const std::unique_ptr<authorizer> auth = make_authorizer(cfg, auth_error);
+    if (!auth) {
+        HS_LOG(error, "router.bad_auth").kv("what", auth_error);
+        std::fprintf(stderr, "hyperstreams-router: %s\n", auth_error.c_str());
+        return 1;
+    }
+    core_runner core(cfg, *auth, stats, epoch, router_id);
     const std::size_t threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     worker_pool workers(threads);
 
@@ -100,6 +108,24 @@ int run_server(const router_config& cfg) {
             std::fprintf(stderr, "hyperstreams-router: web: '%s' is not a directory\n", cfg.web.c_str());
             return 1;
         }
+    }
+
+    std::optional<asio::ssl::context> tls;
+    if (!cfg.tls_cert_file.empty()) {
+        try {
+            tls.emplace(asio::ssl::context::tls_server);
+            tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+            tls->use_certificate_chain_file(cfg.tls_cert_file);
+            tls->use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem);
+        } catch (const std::exception& e) {
+            HS_LOG(error, "router.bad_tls").kv("what", e.what());
+            std::fprintf(stderr, "hyperstreams-router: tls: cannot load %s / %s: %s\n", cfg.tls_cert_file.c_str(),
+                         cfg.tls_key_file.c_str(), e.what());
+            return 1;
+        }
+        ctx->tls = &*tls;
     }
 
     listener http(workers.contexts(), ctx);
@@ -124,9 +150,11 @@ int run_server(const router_config& cfg) {
     http.start();
 
     HS_LOG(info, "router.ready").kv("router_id", router_id).kv("epoch", std::uint64_t{epoch})
-        .kv("http", http_address).kv("backend", backend_endpoint).kv("threads", threads);
-    std::printf("hyperstreams-router ready http=%s ws=ws://%s%s backend=%s\n", http_address.c_str(),
-                http_address.c_str(), cfg.ws_path.c_str(), backend_endpoint.c_str());
+        .kv("http", http_address).kv("backend", backend_endpoint).kv("threads", threads)
+        .kv("auth", cfg.auth == auth_mode::tokens ? "tokens" : "open").kv("tls", tls.has_value())
+        .kv("curve", !cfg.curve_secret_key.empty());
+    std::printf("hyperstreams-router ready http=%s ws=%s://%s%s backend=%s\n", http_address.c_str(),
+                tls ? "wss" : "ws", http_address.c_str(), cfg.ws_path.c_str(), backend_endpoint.c_str());
     std::fflush(stdout);
 
     asio::io_context main_ioc(1);

@@ -1,5 +1,6 @@
 #include "ws_session.hpp"
 
+#include <boost/beast/ssl.hpp>
 #include <vector>
 
 #include "log.hpp"
@@ -52,9 +53,12 @@ bool normal_end(const error_code& ec) {
            ec == asio::error::broken_pipe || ec == beast::error::timeout;
 }
 
-class ws_session final : public link, public std::enable_shared_from_this<ws_session> {
+template <class Stream>
+class ws_session final : public link, public std::enable_shared_from_this<ws_session<Stream>> {
+    using std::enable_shared_from_this<ws_session<Stream>>::shared_from_this;
+
 public:
-    ws_session(beast::tcp_stream&& stream, std::shared_ptr<http_context> ctx)
+    ws_session(Stream&& stream, std::shared_ptr<http_context> ctx)
         : ws_(std::move(stream)), ctx_(std::move(ctx)), id_(next_connection_id()) {
         ctx_->ws_sessions.fetch_add(1);
     }
@@ -86,7 +90,7 @@ private:
             return;
         }
         out_ = std::make_shared<outbox>(outbox_limits_of(ctx_->cfg));
-        std::weak_ptr<ws_session> weak = shared_from_this();
+        std::weak_ptr<ws_session<Stream>> weak = shared_from_this();
         auto executor = ws_.get_executor();
         gate_ = std::make_shared<inbound_gate>(2 * std::size_t{ctx_->cfg.max_message_bytes}, [weak, executor] {
             asio::post(executor, [weak] {
@@ -194,7 +198,7 @@ private:
         ctx_->core.closed(id_);
     }
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Stream> ws_;
     beast::flat_buffer buffer_;
     std::shared_ptr<http_context> ctx_;
     const connection_id id_;
@@ -203,7 +207,7 @@ private:
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
-    std::shared_ptr<ws_session> paused_self_;  // set while reading waits for the core
+    std::shared_ptr<ws_session<Stream>> paused_self_;  // set while reading waits for the core
     bool opened_ = false;
     bool reported_ = false;
     bool reading_ = false;
@@ -216,7 +220,13 @@ private:
 
 void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
                     std::shared_ptr<http_context> ctx) {
-    std::make_shared<ws_session>(std::move(stream), std::move(ctx))->run(std::move(upgrade));
+    std::make_shared<ws_session<beast::tcp_stream>>(std::move(stream), std::move(ctx))->run(std::move(upgrade));
+}
+
+void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,
+                    std::shared_ptr<http_context> ctx) {
+    std::make_shared<ws_session<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), std::move(ctx))
+        ->run(std::move(upgrade));
 }
 
 }  // namespace hyperstreams::router

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include <boost/beast/ssl/ssl_stream.hpp>
+
 #include "http_context.hpp"
 #include "net.hpp"
 
@@ -13,6 +15,9 @@ namespace hyperstreams::router {
 
 // Takes over the stream after an HTTP upgrade request and accepts it.
 void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
+                    std::shared_ptr<http_context> ctx);
+// The same over TLS (wss).
+void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,
                     std::shared_ptr<http_context> ctx);
 
 }  // namespace hyperstreams::router

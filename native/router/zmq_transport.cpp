@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "log.hpp"
@@ -65,6 +66,7 @@ struct zmq_transport::impl {
           core(r),
           socket(ctx, zmq::socket_type::router),
           monitor(ctx, zmq::socket_type::pair),
+          zap(ctx, zmq::socket_type::rep),
           wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
         if (wake_fd < 0) throw std::runtime_error("backend: eventfd failed");
         gate = std::make_shared<inbound_gate>(8 * std::size_t{c.max_message_bytes}, [this] { signal(); });
@@ -90,11 +92,13 @@ struct zmq_transport::impl {
     }
 
     void run() {
-        zmq::pollitem_t items[3] = {
+        zmq::pollitem_t items[4] = {
             {socket.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, wake_fd, ZMQ_POLLIN, 0},
             {monitor.handle(), 0, ZMQ_POLLIN, 0},
+            {zap.handle(), 0, ZMQ_POLLIN, 0},
         };
+        const std::size_t polled = curve ? 4 : 3;
         while (!stopping.load(std::memory_order_acquire)) {
             const bool may_read = gate->may_read();
             items[0].events = may_read ? ZMQ_POLLIN : 0;
@@ -106,7 +110,7 @@ struct zmq_transport::impl {
                 timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
             }
             try {
-                zmq::poll(items, 3, timeout);
+                zmq::poll(items, polled, timeout);
             } catch (const zmq::error_t& e) {
                 if (e.num() == EINTR) continue;
                 if (e.num() == ETERM) return;
@@ -117,6 +121,7 @@ struct zmq_transport::impl {
                 [[maybe_unused]] const auto n = ::read(wake_fd, &value, sizeof value);
             }
             if (items[2].revents & ZMQ_POLLIN) read_monitor();
+            if (curve && (items[3].revents & ZMQ_POLLIN)) answer_zap();
             if (may_read && (items[0].revents & ZMQ_POLLIN)) receive_some();
             flush_ready();
             retry_stalled();
@@ -140,6 +145,47 @@ struct zmq_transport::impl {
             }
             const connection_id id = handle(rid.to_string(), body);
             if (extra > 0) core.reject(id, errc::protocol_violation, "one ZeroMQ message must be one part");
+        }
+    }
+
+    // ZAP (ZeroMQ RFC 27): libzmq asks, for every CURVE handshake, whether the
+    // client's public key may connect. Keys of backend_auth.curve_clients
+    // may; the reply's user id (the key in Z85) comes back on every message
+    // of the connection as the "User-Id" property.
+    void answer_zap() {
+        for (;;) {
+            std::vector<zmq::message_t> request;
+            do {
+                zmq::message_t part;
+                if (!zap.recv(part, zmq::recv_flags::dontwait)) {
+                    if (request.empty()) return;
+                    break;
+                }
+                request.push_back(std::move(part));
+            } while (request.back().more());
+            std::string status = "400", text = "key not allowed", user;
+            // version, request id, domain, address, identity, mechanism, credentials...
+            if (request.size() >= 7 && request[0].to_string_view() == "1.0" &&
+                request[5].to_string_view() == "CURVE" && request[6].size() == 32) {
+                char z85[41] = {};
+                if (zmq_z85_encode(z85, static_cast<const std::uint8_t*>(request[6].data()), 32) != nullptr &&
+                    curve_keys.count(z85) != 0) {
+                    status = "200";
+                    text = "OK";
+                    user = z85;
+                }
+                if (status != "200") {
+                    stats.curve_refused.fetch_add(1, std::memory_order_relaxed);
+                    HS_LOG(warn, "zmq.curve_refused").kv("key", std::string_view(z85))
+                        .kv("address", request[3].to_string_view());
+                }
+            }
+            const std::string request_id = request.size() > 1 ? request[1].to_string() : std::string();
+            const std::string parts[] = {"1.0", request_id, status, text, user, ""};
+            for (std::size_t i = 0; i < 6; ++i) {
+                zmq::message_t out(parts[i].data(), parts[i].size());
+                (void)zap.send(out, i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+            }
         }
     }
 
@@ -170,6 +216,12 @@ struct zmq_transport::impl {
                 init.remote = std::string(address ? address : "") + " id=" + hex(rid);
             } catch (const zmq::error_t&) {
                 init.remote = "id=" + hex(rid);
+            }
+            if (curve) {
+                try {
+                    if (const char* user = body.gets("User-Id")) init.curve_key = user;
+                } catch (const zmq::error_t&) {
+                }
             }
             init.session = p;
             init.out = p->out;
@@ -327,6 +379,9 @@ struct zmq_transport::impl {
     zmq::context_t ctx{1};
     zmq::socket_t socket;
     zmq::socket_t monitor;
+    zmq::socket_t zap;
+    bool curve = false;
+    std::set<std::string, std::less<>> curve_keys;  // Z85 public keys let in
     int wake_fd = -1;
     std::shared_ptr<inbound_gate> gate;
     std::thread thread;
@@ -367,6 +422,18 @@ std::string zmq_transport::bind(const std::string& endpoint) {
         s.set(zmq::sockopt::sndhwm, 10000);
         s.set(zmq::sockopt::rcvhwm, 10000);
         s.set(zmq::sockopt::linger, 0);
+        if (!cfg.curve_secret_key.empty()) {
+            // The handler must be bound before the socket: libzmq asks it from the first handshake.
+            impl_->zap.bind("inproc://zeromq.zap.01");
+            impl_->curve = true;
+            if (!cfg.curve_clients.empty()) {
+                const auto clients = nlohmann::json::parse(cfg.curve_clients, nullptr, false);
+                for (const auto& [key, rights] : clients.items()) impl_->curve_keys.insert(key);
+            }
+            s.set(zmq::sockopt::curve_server, 1);
+            s.set(zmq::sockopt::curve_secretkey, cfg.curve_secret_key);
+            s.set(zmq::sockopt::zap_domain, "hyperstreams");
+        }
         s.bind(where);
         const std::string monitor = "inproc://hyperstreams-router-monitor-" +
                                     std::to_string(reinterpret_cast<std::uintptr_t>(impl_.get()));
@@ -397,6 +464,7 @@ void zmq_transport::stop(std::chrono::milliseconds linger) {
     // What libzmq still holds for the backends (the goodbyes) gets `linger`.
     impl_->socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
     impl_->monitor.close();
+    impl_->zap.close();
     impl_->socket.close();
     impl_->ctx.close();
 }

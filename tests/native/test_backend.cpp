@@ -7,6 +7,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <zmq.h>
 
 #include "hyperstreams/backend.hpp"
 #include "hyperstreams/native/engine_host.hpp"
@@ -91,6 +92,34 @@ TEST(Backend, RegistersAServiceAndAnswersAWebCaller) {
 
     const hs::response missing = web.request("greeter", "nope", "", 5s).get();
     EXPECT_EQ(missing.error, errc::no_such_service) << missing.error.message();
+}
+
+TEST(Backend, ConnectsOverCurveWithAKeyTheRouterLists) {
+    char server_public[41], server_secret[41], own_public[41], own_secret[41];
+    ASSERT_EQ(zmq_curve_keypair(server_public, server_secret), 0);
+    ASSERT_EQ(zmq_curve_keypair(own_public, own_secret), 0);
+    const std::string clients = std::string(R"({")") + own_public + R"(":{"register":["greeter"]}})";
+    router_process router({"--backend-auth-curve-secret-key", server_secret, "--backend-auth-curve-clients", clients});
+    hs::options o = backend_options(router, "greeter");
+    o.curve_server_key = server_public;
+    o.curve_public_key = own_public;
+    o.curve_secret_key = own_secret;
+    hs::client backend(o);
+    backend.provide("greeter", "hello", [](hs::request req, hs::reply reply) { reply.send(req.text()); });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "greeter", "hello", "over curve");
+    ASSERT_FALSE(r.error) << r.error.message() << " " << r.error_text;
+    EXPECT_EQ(r.data.text(), "over curve");
+
+    // Without the keys the same backend never gets in.
+    hs::client plain(backend_options(router, "plain"));
+    plain.start();
+    EXPECT_FALSE(plain.wait_ready(500ms));
 }
 
 TEST(Backend, RepliesLaterFromAnotherThreadAndFailsForgottenReplies) {

@@ -149,6 +149,35 @@ TEST(RouterConfig, PrintedConfigReadsBackAsAConfigFile) {
     EXPECT_EQ(to_json(second.config), to_json(first.config));
 }
 
+TEST(RouterConfig, AccessOptionsTakeLists_JsonAndFiles) {
+    const config_result r = parse({"--auth-mode", "tokens", "--auth-hs256-secret-file", "/etc/secret",
+                                   "--auth-anonymous", R"({"subscribe":["public.>"]})", "--ws-allowed-origins",
+                                   "https://a.example,https://b.example", "--limits-publish-rate", "50"});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.auth, auth_mode::tokens);
+    EXPECT_EQ(r.config.allowed_origins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
+    EXPECT_EQ(r.config.auth_anonymous, R"({"subscribe":["public.>"]})");
+    EXPECT_EQ(r.config.publish_rate, 50u);
+
+    // The same from a file, where auth.anonymous is an object, not a nested group of options.
+    const std::string file = write_temp(R"({"auth":{"mode":"tokens","hs256_secret_file":"/s",
+        "anonymous":{"subscribe":["public.>"]}},"ws":{"allowed_origins":["https://a.example"]}})");
+    const config_result f = parse({"--config", file});
+    std::filesystem::remove(file);
+    ASSERT_EQ(f.what, config_result::action::run) << f.error;
+    EXPECT_EQ(f.config.auth_anonymous, R"({"subscribe":["public.>"]})");
+    EXPECT_EQ(f.config.allowed_origins, (std::vector<std::string>{"https://a.example"}));
+}
+
+TEST(RouterConfig, AccessOptionsThatCannotWorkTogetherAreRefused) {
+    EXPECT_EQ(parse({"--tls-cert-file", "c.pem"}).what, config_result::action::fail);
+    EXPECT_EQ(parse({"--auth-hs256-secret", "x"}).what, config_result::action::fail) << "keys but mode open";
+    EXPECT_EQ(parse({"--backend-auth-curve-secret-key", "short"}).what, config_result::action::fail);
+    EXPECT_EQ(parse({"--backend-auth-curve-clients", "{}"}).what, config_result::action::fail)
+        << "clients without the router's key";
+    EXPECT_EQ(parse({"--auth-anonymous", "{not json"}).what, config_result::action::fail);
+}
+
 TEST(RouterConfig, HostPortSplitting) {
     std::string host;
     std::uint16_t port = 0;

@@ -61,7 +61,8 @@ protected:
         rebuild();
     }
 
-    void rebuild() { core = std::make_unique<router_core>(cfg, auth, stats, epoch, "r1"); }
+    void rebuild() { rebuild(auth); }
+    void rebuild(authorizer& a) { core = std::make_unique<router_core>(cfg, a, stats, epoch, "r1"); }
 
     peer connect(transport_kind t = transport_kind::websocket) {
         peer p;
@@ -997,6 +998,81 @@ TEST_F(RouterCore, StatusShowsConnectionsChannelsAndServices) {
     EXPECT_EQ(doc["channels"][0]["seq"], 1);
     ASSERT_EQ(doc["services"].size(), 1u);
     EXPECT_EQ(doc["services"][0]["name"], "orders");
+}
+
+// ---------------------------------------------------------------- access limits
+
+TEST_F(RouterCore, PublishRateIsATokenBucketAnsweredWithRateLimited) {
+    cfg.publish_rate = 2;
+    rebuild();
+    peer p = hello();
+    publish(p, "a.b", "1", 1);
+    publish(p, "a.b", "2", 2);
+    publish(p, "a.b", "3", 3);
+    auto frames = take(p);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[1].kind, frame_kind::ack);
+    EXPECT_EQ(frames[2].kind, frame_kind::error);
+    EXPECT_EQ(frames[2].id, 3u);
+    EXPECT_EQ(frames[2].error(), errc::rate_limited);
+    advance(500ms);  // one publish's worth at 2 per second
+    (void)take(p);   // pings
+    publish(p, "a.b", "4", 4);
+    publish(p, "a.b", "5", 5);
+    frames = take(p);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[1].error(), errc::rate_limited);
+    EXPECT_FALSE(p.closed);
+}
+
+// Tokens that live for `lifetime`; a refresh grants `refreshed`.
+class expiring_tokens final : public authorizer {
+public:
+    std::chrono::milliseconds lifetime{1000};
+    std::chrono::milliseconds refreshed{5000};
+    std::error_code admit(const principal&, std::string_view) override { return {}; }
+    std::error_code refresh(const principal&, std::string_view) override {
+        lifetime = refreshed;
+        return {};
+    }
+    void forget(const principal&) override {}
+    std::optional<std::chrono::milliseconds> token_lifetime(const principal&) override { return lifetime; }
+    std::error_code can_subscribe(const principal&, std::string_view) override { return {}; }
+    std::error_code can_publish(const principal&, std::string_view) override { return {}; }
+    std::error_code can_call(const principal&, std::string_view, std::string_view) override { return {}; }
+    std::error_code can_send(const principal&, std::string_view) override { return {}; }
+    std::error_code can_broadcast(const principal&) override { return {}; }
+    std::error_code can_register(const principal&, std::string_view) override { return {}; }
+};
+
+TEST_F(RouterCore, AnExpiredTokenClosesTheConnectionAfterTheGraceUnlessRefreshed) {
+    expiring_tokens tokens;
+    cfg.auth_expiry_grace_ms = 500;
+    rebuild(tokens);
+    peer lapsing = hello();
+    advance(1400ms);
+    for (const auto& f : take(lapsing)) EXPECT_NE(f.kind, frame_kind::goodbye);
+    EXPECT_FALSE(lapsing.closed) << "within exp + grace";
+    advance(200ms);
+    const auto frames = take(lapsing);
+    ASSERT_FALSE(frames.empty());
+    EXPECT_EQ(frames.back().kind, frame_kind::goodbye);
+    EXPECT_EQ(frames.back().error(), errc::token_expired);
+    EXPECT_TRUE(lapsing.closed);
+
+    peer refreshing = hello();
+    advance(900ms);
+    frame f = make(frame_kind::token_refresh, 9, "", "new-token");
+    send(refreshing, f);
+    const auto acks = take(refreshing, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].id, 9u);
+    advance(2000ms);
+    for (const auto& x : take(refreshing)) EXPECT_NE(x.kind, frame_kind::goodbye);
+    EXPECT_FALSE(refreshing.closed) << "the refreshed token lives on";
+    core.reset();  // before `tokens` goes
 }
 
 }  // namespace

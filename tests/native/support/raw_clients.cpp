@@ -98,10 +98,11 @@ std::vector<std::uint8_t> encode_batch(const std::vector<frame>& frames) {
     return out;
 }
 
-std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name) {
+std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name, std::string_view token) {
     hello_body h;
     h.role = role;
     h.name = name;
+    h.token = token;
     std::vector<std::uint8_t> body;
     (void)encode_body(h, body);
     frame f;
@@ -112,6 +113,22 @@ std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name) {
 
 http_result http_get(const std::string& host_port, const std::string& target,
                      std::chrono::milliseconds timeout, bool head) {
+    return http_get_with(host_port, target, {}, timeout, head);
+}
+
+http_result ws_upgrade(const std::string& host_port, const std::string& path, const std::string& origin,
+                       std::chrono::milliseconds timeout) {
+    std::vector<std::pair<std::string, std::string>> headers{{"Upgrade", "websocket"},
+                                                             {"Connection", "Upgrade"},
+                                                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                                             {"Sec-WebSocket-Version", "13"}};
+    if (!origin.empty()) headers.emplace_back("Origin", origin);
+    return http_get_with(host_port, path, headers, timeout, false);
+}
+
+http_result http_get_with(const std::string& host_port, const std::string& target,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          std::chrono::milliseconds timeout, bool head) {
     http_result result;
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
@@ -119,6 +136,7 @@ http_result http_get(const std::string& host_port, const std::string& target,
     http::request<http::empty_body> req{head ? http::verb::head : http::verb::get, target, 11};
     req.set(http::field::host, host_port);
     req.keep_alive(false);
+    for (const auto& [name, value] : headers) req.set(name, value);
     http::response_parser<http::string_body> parser;
     parser.body_limit(64u << 20);
     parser.skip(head);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hyperstreams/body.hpp"
@@ -33,7 +34,8 @@ struct owned_frame {
 std::vector<owned_frame> decode_batch(const std::vector<std::uint8_t>& bytes);
 std::vector<std::uint8_t> encode_batch(const std::vector<frame>& frames);
 // A hello frame for `role`.
-std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name = "raw");
+std::vector<std::uint8_t> hello_bytes(client_role role, std::string_view name = "raw",
+                                      std::string_view token = {});
 
 struct http_result {
     int status = 0;
@@ -43,6 +45,14 @@ struct http_result {
 // GET (or HEAD) on 127.0.0.1; status 0 when the request failed.
 http_result http_get(const std::string& host_port, const std::string& target,
                      std::chrono::milliseconds timeout = 5s, bool head = false);
+// The same with extra request headers.
+http_result http_get_with(const std::string& host_port, const std::string& target,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          std::chrono::milliseconds timeout = 5s, bool head = false);
+// A WebSocket upgrade request with `origin` (none when empty): the status is
+// 101 when the router accepts it. The connection is dropped afterwards.
+http_result ws_upgrade(const std::string& host_port, const std::string& path, const std::string& origin,
+                       std::chrono::milliseconds timeout = 5s);
 
 // A WebSocket client that sends and reads raw transport messages.
 class raw_ws {

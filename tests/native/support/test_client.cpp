@@ -6,10 +6,13 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <zmq.hpp>
@@ -25,6 +28,7 @@ using error_code = boost::system::error_code;
 
 struct url_parts {
     bool websocket = false;
+    bool tls = false;
     std::string host;
     std::string port;
     std::string path = "/";
@@ -35,6 +39,10 @@ bool parse_url(std::string_view url, url_parts& out) {
     if (url.rfind("ws://", 0) == 0) {
         out.websocket = true;
         rest = url.substr(5);
+    } else if (url.rfind("wss://", 0) == 0) {
+        out.websocket = true;
+        out.tls = true;
+        rest = url.substr(6);
     } else if (url.rfind("tcp://", 0) == 0) {
         rest = url.substr(6);
     } else {
@@ -148,6 +156,8 @@ struct test_client::impl : std::enable_shared_from_this<test_client::impl> {
     bool paused = false;
     event_handler handler;
     zmq::context_t zmq_context{1};
+    std::optional<asio::ssl::context> tls;  // made by the first wss transport
+    std::string tls_error;                  // the last TLS handshake failure
 
     mutable std::mutex mu;
     std::condition_variable cv;
@@ -156,10 +166,16 @@ struct test_client::impl : std::enable_shared_from_this<test_client::impl> {
 
 namespace {
 
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// Stream: beast::tcp_stream (ws://) or tls_stream (wss://, trusting host_options.tls_ca_pem).
+template <class Stream>
 class ws_transport final : public transport {
+    static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
+
 public:
     ws_transport(std::shared_ptr<test_client::impl> owner, std::uint32_t id, url_parts url)
-        : owner_(std::move(owner)), id_(id), url_(std::move(url)), ws_(owner_->ioc) {}
+        : owner_(std::move(owner)), id_(id), url_(std::move(url)), ws_(make_stream(*owner_)) {}
 
     void open() override {
         error_code ec;
@@ -175,19 +191,43 @@ public:
             if (e) return self->fail();
             error_code ignored;
             beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), ignored);
-            beast::get_lowest_layer(self->ws_).expires_never();
-            self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-            self->ws_.read_message_max(64u << 20);
-            self->ws_.binary(true);
-            self->ws_.async_handshake(self->url_.host + ":" + self->url_.port, self->url_.path,
-                                      [self](error_code e2) {
-                                          if (e2) return self->fail();
-                                          self->open_ = true;
-                                          self->owner_->opened(self->id_);
-                                          self->do_read();
-                                          self->do_write();
-                                      });
+            if constexpr (tls) {
+                self->ws_.next_layer().set_verify_mode(asio::ssl::verify_peer);
+                // The certificate must name the host (an IP address or a DNS name).
+                SSL* ssl = self->ws_.next_layer().native_handle();
+                error_code not_ip;
+                asio::ip::make_address(self->url_.host, not_ip);
+                if (not_ip)
+                    SSL_set1_host(ssl, self->url_.host.c_str());
+                else
+                    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), self->url_.host.c_str());
+                self->ws_.next_layer().async_handshake(asio::ssl::stream_base::client, [self](error_code e3) {
+                    if (e3) {
+                        self->owner_->tls_error = e3.message();
+                        return self->fail();
+                    }
+                    self->upgrade();
+                });
+            } else {
+                self->upgrade();
+            }
         });
+    }
+
+    void upgrade() {
+        auto self = shared();
+        beast::get_lowest_layer(self->ws_).expires_never();
+        self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+        self->ws_.read_message_max(64u << 20);
+        self->ws_.binary(true);
+        self->ws_.async_handshake(self->url_.host + ":" + self->url_.port, self->url_.path,
+                                  [self](error_code e2) {
+                                      if (e2) return self->fail();
+                                      self->open_ = true;
+                                      self->owner_->opened(self->id_);
+                                      self->do_read();
+                                      self->do_write();
+                                  });
     }
 
     void send(std::vector<std::uint8_t> bytes) override {
@@ -215,6 +255,20 @@ public:
 
 private:
     std::shared_ptr<ws_transport> shared() { return std::static_pointer_cast<ws_transport>(shared_from_this()); }
+
+    static websocket::stream<Stream> make_stream(test_client::impl& owner) {
+        if constexpr (tls) {
+            if (!owner.tls) {
+                owner.tls.emplace(asio::ssl::context::tls_client);
+                owner.tls->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+                if (!owner.options.tls_ca_pem.empty())
+                    owner.tls->add_certificate_authority(asio::buffer(owner.options.tls_ca_pem));
+            }
+            return websocket::stream<Stream>(owner.ioc, *owner.tls);
+        } else {
+            return websocket::stream<Stream>(owner.ioc);
+        }
+    }
 
     void do_read() {
         if (reading_ || paused_ || !open_) return;
@@ -260,7 +314,7 @@ private:
     std::shared_ptr<test_client::impl> owner_;
     const std::uint32_t id_;
     const url_parts url_;
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Stream> ws_;
     beast::flat_buffer buffer_;
     std::deque<std::vector<std::uint8_t>> queue_;
     bool open_ = false;
@@ -287,6 +341,12 @@ public:
     ~zmq_transport_client() override { release_fd(); }
 
     void open() override {
+        const host_options& o = owner_->options;
+        if (!o.curve_server_key.empty()) {
+            socket_.set(zmq::sockopt::curve_serverkey, o.curve_server_key);
+            socket_.set(zmq::sockopt::curve_publickey, o.curve_public_key);
+            socket_.set(zmq::sockopt::curve_secretkey, o.curve_secret_key);
+        }
         socket_.set(zmq::sockopt::linger, 500);
         socket_.set(zmq::sockopt::heartbeat_ivl, 1000);
         socket_.set(zmq::sockopt::heartbeat_timeout, 3000);
@@ -388,8 +448,10 @@ void test_client::impl::open_transport(std::uint32_t id, std::string_view url) {
         asio::post(ioc, [self = shared_from_this(), id] { self->closed(id); });
         return;
     }
-    if (parts.websocket)
-        current = std::make_shared<ws_transport>(shared_from_this(), id, parts);
+    if (parts.websocket && parts.tls)
+        current = std::make_shared<ws_transport<tls_stream>>(shared_from_this(), id, parts);
+    else if (parts.websocket)
+        current = std::make_shared<ws_transport<beast::tcp_stream>>(shared_from_this(), id, parts);
     else
         current = std::make_shared<zmq_transport_client>(shared_from_this(), id, std::string(url));
     std::erase_if(transports, [](const std::weak_ptr<transport>& t) { return t.expired(); });
@@ -588,6 +650,10 @@ void test_client::drop_transport() {
         if (impl_->current) impl_->current->drop();
         return 0;
     });
+}
+
+std::string test_client::tls_error() {
+    return run([this](client_engine&, time_ms) { return impl_->tls_error; });
 }
 
 std::uint32_t test_client::subscribe(const std::string& pattern, slow_policy policy) {

@@ -61,6 +61,12 @@ struct host_options {
     int receive_buffer_bytes = 0;
     // Start with reading paused (see pause_reading()).
     bool paused = false;
+    // wss://: the PEM certificate (or CA) the router's certificate must chain to.
+    std::string tls_ca_pem;
+    // tcp://: connect with ZeroMQ CURVE (Z85 keys) when curve_server_key is set.
+    std::string curve_server_key;
+    std::string curve_public_key;
+    std::string curve_secret_key;
 };
 
 using event_filter = std::function<bool(const recorded_event&)>;
@@ -117,6 +123,8 @@ public:
     void resume_reading();
     // Drops the transport without a goodbye (as a crash would).
     void drop_transport();
+    // Why the last TLS handshake failed ("" when none did).
+    std::string tls_error();
 
     // Shorthands; each fails the calling test when the engine refuses the call.
     std::uint32_t subscribe(const std::string& pattern, slow_policy policy = slow_policy::router_default);

@@ -222,6 +222,12 @@ struct options {
     std::string url = "tcp://127.0.0.1:7071";  // the router's backend endpoint
     std::string name = "backend";              // shown in the router's logs and admin view
     std::string token{};                       // sent in hello, when the router wants one
+    // ZeroMQ CURVE, for a router with backend_auth.curve_secret_key: its
+    // public key and this backend's key pair (Z85, 40 characters each; see
+    // zmq_curve_keypair). All empty: a plain connection.
+    std::string curve_server_key{};
+    std::string curve_public_key{};
+    std::string curve_secret_key{};
     handler_threading handlers = handler_threading::handler_thread;
     executor handler_executor{};  // when set, handlers run through it (overrides `handlers`)
     std::chrono::milliseconds request_timeout{10000};  // default deadline of request()

@@ -20,6 +20,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -34,6 +35,15 @@ enum class transport_scheme : std::uint8_t { zeromq, websocket, unsupported };
 // included: TLS is not implemented in the client yet) is unsupported.
 transport_scheme scheme_of(std::string_view url) noexcept;
 
+// ZeroMQ CURVE (the router's backend_auth.curve_secret_key): set all three
+// Z85 keys (40 characters each) to connect with CURVE; empty: plain.
+struct curve_keys {
+    std::string server_public;
+    std::string public_key;
+    std::string secret_key;
+    bool enabled() const noexcept { return !server_public.empty(); }
+};
+
 // The role a URL implies: a WebSocket client is a frontend, a ZeroMQ client a backend.
 client_role role_for(std::string_view url) noexcept;
 
@@ -43,7 +53,7 @@ public:
     using task = std::function<void(client_engine&, time_ms now)>;
 
     // `config.url` selects the transport. A zero seed is replaced by a random one.
-    engine_host(client_config config, event_handler on_event);
+    engine_host(client_config config, event_handler on_event, curve_keys curve = {});
     // Closes (as close() with the default linger) if still running. Must not
     // run on the I/O thread.
     ~engine_host();

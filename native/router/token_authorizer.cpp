@@ -1,0 +1,240 @@
+#include "token_authorizer.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "hyperstreams/errc.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+std::error_code code(errc e) { return make_error_code(e); }
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::stringstream text;
+    text << in.rdbuf();
+    out = text.str();
+    return true;
+}
+
+}  // namespace
+
+token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(policy)) {
+    if (!policy_.unix_now) {
+        policy_.unix_now = [] {
+            return std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        };
+    }
+    if (policy_.anonymous) anonymous_ = std::make_shared<const grants>(*policy_.anonymous);
+}
+
+std::error_code token_authorizer::check(std::string_view token, session& out) {
+    const jwt::verifier::result r = policy_.keys.verify(token, policy_.unix_now(), policy_.leeway_s);
+    if (r.why != jwt::failure::none) {
+        last_refusal_ = std::string(jwt::failure_name(r.why));
+        return code(r.why == jwt::failure::expired ? errc::token_expired : errc::unauthorized);
+    }
+    const auto claims = nlohmann::json::parse(r.claims_json, nullptr, false);
+    const auto sub = claims.find("sub");
+    if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty()) {
+        last_refusal_ = "the token has no subject (sub)";
+        return code(errc::unauthorized);
+    }
+    auto rights = std::make_shared<grants>();
+    if (auto hs = claims.find("hs"); hs != claims.end()) {
+        if (std::string err = parse_grants(*hs, *rights); !err.empty()) {
+            last_refusal_ = "the token's hs claim: " + err;
+            return code(errc::unauthorized);
+        }
+    }
+    out.subject = sub->get<std::string>();
+    out.rights = std::move(rights);
+    out.exp = r.exp;
+    return {};
+}
+
+std::error_code token_authorizer::admit(const principal& who, std::string_view token) {
+    session s;
+    if (!who.curve_key.empty()) {
+        // The CURVE handshake proved the key; its rights come from the configuration.
+        const auto it = policy_.curve_clients.find(who.curve_key);
+        if (it == policy_.curve_clients.end()) {
+            last_refusal_ = "this CURVE key has no rights";
+            return code(errc::unauthorized);
+        }
+        s.rights = std::make_shared<const grants>(it->second);
+    } else if (token.empty()) {
+        if (!anonymous_) {
+            last_refusal_ = "a token is required";
+            return code(errc::unauthorized);
+        }
+        s.rights = anonymous_;
+    } else if (std::error_code ec = check(token, s)) {
+        return ec;
+    }
+    if (!s.subject.empty() && policy_.connections_per_subject != 0) {
+        auto it = per_subject_.find(s.subject);
+        if (it != per_subject_.end() && it->second >= policy_.connections_per_subject) {
+            last_refusal_ = "this subject has too many connections";
+            return code(errc::too_many_connections);
+        }
+    }
+    if (!s.subject.empty()) ++per_subject_[s.subject];
+    sessions_.insert_or_assign(who.connection, std::move(s));
+    return {};
+}
+
+std::error_code token_authorizer::refresh(const principal& who, std::string_view token) {
+    auto it = sessions_.find(who.connection);
+    if (it == sessions_.end()) {
+        last_refusal_ = "not admitted";
+        return code(errc::unauthorized);
+    }
+    session fresh;
+    if (std::error_code ec = check(token, fresh)) return ec;
+    session& current = it->second;
+    if (!current.subject.empty() && current.subject != fresh.subject) {
+        last_refusal_ = "a refreshed token must keep the subject";
+        return code(errc::forbidden);
+    }
+    if (current.subject.empty()) {
+        if (policy_.connections_per_subject != 0) {
+            auto n = per_subject_.find(fresh.subject);
+            if (n != per_subject_.end() && n->second >= policy_.connections_per_subject) {
+                last_refusal_ = "this subject has too many connections";
+                return code(errc::too_many_connections);
+            }
+        }
+        ++per_subject_[fresh.subject];
+    }
+    current = std::move(fresh);
+    return {};
+}
+
+void token_authorizer::forget(const principal& who) {
+    auto it = sessions_.find(who.connection);
+    if (it == sessions_.end()) return;
+    if (!it->second.subject.empty()) {
+        auto n = per_subject_.find(it->second.subject);
+        if (n != per_subject_.end() && --n->second == 0) per_subject_.erase(n);
+    }
+    sessions_.erase(it);
+}
+
+std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const principal& who) {
+    const session* s = find(who);
+    if (s == nullptr || s->exp == 0) return std::nullopt;
+    return std::chrono::seconds(std::max<std::int64_t>(0, s->exp - policy_.unix_now()));
+}
+
+std::string_view token_authorizer::refusal(const principal&) const { return last_refusal_; }
+
+const token_authorizer::session* token_authorizer::find(const principal& who) const {
+    auto it = sessions_.find(who.connection);
+    return it == sessions_.end() ? nullptr : &it->second;
+}
+
+std::error_code token_authorizer::decide(const principal&, bool allowed) {
+    return allowed ? std::error_code{} : code(errc::forbidden);
+}
+
+std::error_code token_authorizer::can_subscribe(const principal& who, std::string_view pattern) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_subscribe(pattern));
+}
+
+std::error_code token_authorizer::can_publish(const principal& who, std::string_view channel) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_publish(channel));
+}
+
+std::error_code token_authorizer::can_call(const principal& who, std::string_view service,
+                                           std::string_view method) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_call(service, method));
+}
+
+std::error_code token_authorizer::can_send(const principal& who, std::string_view address) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_send(address));
+}
+
+std::error_code token_authorizer::can_broadcast(const principal& who) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_broadcast());
+}
+
+std::error_code token_authorizer::can_register(const principal& who, std::string_view service) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_register(service));
+}
+
+}  // namespace hyperstreams::router
+
+namespace hyperstreams::router {
+
+std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::string& error) {
+    if (cfg.auth == auth_mode::open) return std::make_unique<allow_all>();
+    token_policy policy;
+    policy.connections_per_subject = cfg.connections_per_subject;
+    policy.leeway_s = cfg.auth_leeway_s;
+    std::string secret = cfg.auth_hs256_secret;
+    if (!cfg.auth_hs256_secret_file.empty()) {
+        if (!read_file(cfg.auth_hs256_secret_file, secret)) {
+            error = "auth.hs256_secret_file: cannot read '" + cfg.auth_hs256_secret_file + "'";
+            return nullptr;
+        }
+        if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+        if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    }
+    if (!secret.empty() && secret.size() < 32) {
+        error = "auth.hs256_secret: at least 32 bytes (HS256 keys shorter than the hash are weak)";
+        return nullptr;
+    }
+    policy.keys.set_hs256_secret(std::move(secret));
+    if (!cfg.auth_public_key_file.empty()) {
+        std::string pem;
+        if (!read_file(cfg.auth_public_key_file, pem)) {
+            error = "auth.public_key_file: cannot read '" + cfg.auth_public_key_file + "'";
+            return nullptr;
+        }
+        if (std::string err = policy.keys.set_public_key_pem(pem); !err.empty()) {
+            error = "auth.public_key_file: " + err;
+            return nullptr;
+        }
+    }
+    if (!cfg.auth_anonymous.empty()) {
+        grants anonymous;
+        const auto doc = nlohmann::json::parse(cfg.auth_anonymous, nullptr, false);
+        if (std::string err = parse_grants(doc, anonymous); !err.empty()) {
+            error = "auth.anonymous: " + err;
+            return nullptr;
+        }
+        policy.anonymous = std::move(anonymous);
+    }
+    if (!cfg.curve_clients.empty()) {
+        const auto doc = nlohmann::json::parse(cfg.curve_clients, nullptr, false);
+        for (const auto& [key, rights] : doc.items()) {
+            grants g;
+            if (std::string err = parse_grants(rights, g); !err.empty()) {
+                error = "backend_auth.curve_clients: " + key + ": " + err;
+                return nullptr;
+            }
+            policy.curve_clients.emplace(key, std::move(g));
+        }
+    }
+    if (!policy.keys.has_keys() && !policy.anonymous && policy.curve_clients.empty()) {
+        error = "auth.mode is tokens but no key (auth.hs256_secret[_file], auth.public_key_file) "
+                "and no auth.anonymous rights are configured: nobody could connect";
+        return nullptr;
+    }
+    return std::make_unique<token_authorizer>(std::move(policy));
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,486 @@
+// Access control of the real router binary (auth.mode tokens), driven by the
+// real client engine over WebSocket and ZeroMQ: every allowed and denied
+// case of subscribe, publish, request, stream, direct, broadcast and
+// register; deny beating allow; expired, malformed, wrongly signed and
+// alg:none tokens; refresh before expiry and the close after it; origins;
+// each limit. Every denial is asserted with its named error, and the
+// connection is used again after it.
+#include <gtest/gtest.h>
+#include <zmq.h>
+
+#include <thread>
+
+#include "raw_clients.hpp"
+#include "router_process.hpp"
+#include "test_client.hpp"
+#include "token_maker.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::string secret = "integration-test-secret-0123456789abcdef";
+
+std::string token(const std::string& sub, const json& hs, std::int64_t lifetime_s = 600) {
+    return sign_hs256(secret, {{"sub", sub}, {"exp", unix_now() + lifetime_s}, {"hs", hs}});
+}
+
+client_config with_token(client_config c, std::string t) {
+    c.token = std::move(t);
+    return c;
+}
+
+// A router with tokens required, anonymous clients limited to public.>, and
+// every limit small enough to reach.
+std::vector<std::string> access_args(std::vector<std::string> extra = {}) {
+    static const std::string secret_file = write_temp_file("hs256.secret", secret + "\n");
+    std::vector<std::string> args{"--auth-mode", "tokens",
+                                  "--auth-hs256-secret-file", secret_file,
+                                  "--auth-anonymous", R"({"subscribe":["public.>"]})",
+                                  "--auth-expiry-grace-ms", "300",
+                                  "--heartbeat-interval-ms", "200",
+                                  "--heartbeat-timeout-ms", "5000",
+                                  "--limits-max-subscriptions", "3",
+                                  "--limits-max-pending-requests", "2",
+                                  "--limits-publish-rate", "5",
+                                  "--limits-connections-per-subject", "2",
+                                  "--ws-allowed-origins", "https://good.example,http://localhost:5173"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+// An ack or the named error for operation `id`; fails the test otherwise.
+void expect_ack(test_client& c, std::uint32_t id, const char* what) {
+    const auto ev = c.wait_for([id](const recorded_event& e) {
+        return (e.kind == event_kind::ack || e.kind == event_kind::error) && e.id == id;
+    });
+    ASSERT_TRUE(ev) << what << ": no answer";
+    EXPECT_EQ(ev->kind, event_kind::ack) << what << ": " << describe(*ev);
+}
+
+void expect_error(test_client& c, std::uint32_t id, errc code, const char* what) {
+    const auto ev = c.wait_for([id](const recorded_event& e) {
+        return (e.kind == event_kind::ack || e.kind == event_kind::error || e.kind == event_kind::response ||
+                e.kind == event_kind::stream_item) &&
+               e.id == id;
+    });
+    ASSERT_TRUE(ev) << what << ": no answer";
+    EXPECT_EQ(ev->kind, event_kind::error) << what << ": " << describe(*ev);
+    EXPECT_EQ(ev->error(), code) << what << ": " << describe(*ev);
+}
+
+// The first connection-level error (id 0) the client saw.
+std::optional<recorded_event> connection_error(test_client& c, std::chrono::milliseconds timeout = 5s) {
+    return c.wait_for([](const recorded_event& e) { return e.kind == event_kind::error && e.id == 0; }, timeout);
+}
+
+// Polls `condition` until it holds or `timeout` passes.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+struct curve_pair {
+    std::string public_key;
+    std::string secret_key;
+};
+
+curve_pair curve_keys() {
+    char pub[41] = {}, sec[41] = {};
+    EXPECT_EQ(zmq_curve_keypair(pub, sec), 0);
+    return {pub, sec};
+}
+
+host_options curve_client(const curve_pair& server, const curve_pair& own) {
+    host_options o;
+    o.curve_server_key = server.public_key;
+    o.curve_public_key = own.public_key;
+    o.curve_secret_key = own.secret_key;
+    return o;
+}
+
+TEST(RouterAccess, SubscribeAndPublishFollowTheClaimsAndDenyWins) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client c(with_token(frontend_config(router.ws_url()),
+                             token("alice", {{"subscribe", {"factory.>"}},
+                                             {"publish", {"factory.*.cmd"}},
+                                             {"deny", {{"subscribe", {"factory.secret.>"}},
+                                                       {"publish", {"factory.m9.cmd"}}}}})));
+    ASSERT_TRUE(c.wait_ready());
+
+    expect_ack(c, c.subscribe("factory.m3.cmd"), "subscribe inside the grant");
+    expect_error(c, c.subscribe("factory.>"), errc::forbidden, "pattern reaching a denied channel");
+    expect_error(c, c.subscribe("factory.secret.key"), errc::forbidden, "denied channel");
+    expect_error(c, c.subscribe("office.news"), errc::forbidden, "outside the grant");
+
+    expect_ack(c, c.publish("factory.m3.cmd", "go", true), "publish inside the grant");
+    expect_error(c, c.publish("factory.m9.cmd", "go", true), errc::forbidden, "publish on a denied channel");
+    expect_error(c, c.publish("factory.m3.temp", "1", true), errc::forbidden, "publish outside the grant");
+
+    // Still usable after every denial: the allowed publish arrives.
+    expect_ack(c, c.publish("factory.m3.cmd", "again", true), "publish after denials");
+    const auto msg = c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "again";
+    });
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(c.count(is(event_kind::message)), 2u) << "only the two allowed publishes were delivered";
+}
+
+TEST(RouterAccess, RegisterRequestAndStreamFollowTheClaims) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client backend(with_token(backend_config(router.backend_url()),
+                                   token("orders-service", {{"register", {"orders"}}})));
+    test_client full(with_token(frontend_config(router.ws_url()),
+                                token("alice", {{"call", {"orders"}}, {"deny", {{"call", {"orders/delete"}}}}})));
+    test_client narrow(with_token(frontend_config(router.ws_url()), token("bob", {{"call", {"orders/get"}}})));
+    ASSERT_TRUE(backend.wait_ready() && full.wait_ready() && narrow.wait_ready());
+
+    backend.set_handler([](client_engine& e, const recorded_event& ev, time_ms) {
+        if (ev.kind == event_kind::incoming_request) {
+            const auto reply = bytes_of(ev.method + ":" + ev.payload_text());
+            EXPECT_FALSE(e.respond(ev.id, reply));
+        }
+        if (ev.kind == event_kind::incoming_stream) {
+            const auto item = bytes_of("tick");
+            EXPECT_EQ(e.stream_send(ev.id, item), stream_send_status::ok);
+            EXPECT_FALSE(e.stream_end(ev.id));
+        }
+    });
+    expect_error(backend, backend.register_service("billing", {{"charge", method_kind::unary}}), errc::forbidden,
+                 "register a service the token does not name");
+    expect_ack(backend,
+               backend.register_service("orders", {{"get", method_kind::unary},
+                                                   {"delete", method_kind::unary},
+                                                   {"watch", method_kind::stream}}),
+               "register the granted service");
+
+    const std::uint32_t get = full.request("orders", "get", "1");
+    const auto response = full.wait_for(is(event_kind::response, get));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->payload_text(), "get:1");
+    expect_error(full, full.request("orders", "delete", "1"), errc::forbidden, "denied method");
+
+    auto open_watch = [](test_client& c) {
+        return c.run([](client_engine& e, time_ms now) {
+            const auto q = bytes_of("q");
+            return e.open_stream("orders", "watch", q, 4, 0, now);
+        });
+    };
+    const call_result allowed = open_watch(full);
+    ASSERT_FALSE(allowed.error);
+    ASSERT_TRUE(full.wait_for(is(event_kind::stream_end, allowed.id)));
+    EXPECT_EQ(full.count(is(event_kind::stream_item, allowed.id)), 1u);
+
+    const call_result denied = open_watch(narrow);
+    ASSERT_FALSE(denied.error);
+    expect_error(narrow, denied.id, errc::forbidden, "stream outside the grant");
+    const std::uint32_t narrow_get = narrow.request("orders", "get", "2");
+    ASSERT_TRUE(narrow.wait_for(is(event_kind::response, narrow_get))) << "usable after the denial";
+    EXPECT_EQ(backend.count(is(event_kind::incoming_request)), 2u) << "denied calls never reach the backend";
+}
+
+TEST(RouterAccess, DirectAndBroadcastFollowTheClaims) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client loud(with_token(frontend_config(router.ws_url()),
+                                token("alice", {{"send", {"*"}}, {"broadcast", true}})));
+    test_client quiet(with_token(frontend_config(router.ws_url()),
+                                 token("bob", {{"send", {"nobody-*"}}, {"broadcast", true},
+                                               {"deny", {{"broadcast", true}}}})));
+    ASSERT_TRUE(loud.wait_ready() && quiet.wait_ready());
+    const std::string loud_address = loud.session_id();
+    const std::string quiet_address = quiet.session_id();
+
+    auto direct = [](test_client& c, const std::string& to, const std::string& text) {
+        return c.run([&](client_engine& e, time_ms) {
+            const auto payload = bytes_of(text);
+            return e.send_direct(to, payload, true).id;
+        });
+    };
+    auto broadcast = [](test_client& c, const std::string& text) {
+        return c.run([&](client_engine& e, time_ms) {
+            const auto payload = bytes_of(text);
+            return e.broadcast(payload, true).id;
+        });
+    };
+    expect_ack(loud, direct(loud, quiet_address, "hi"), "direct with send *");
+    ASSERT_TRUE(quiet.wait_for(is(event_kind::direct)));
+    expect_error(quiet, direct(quiet, loud_address, "hi"), errc::forbidden, "direct outside the grant");
+    expect_error(quiet, direct(quiet, "no-such-address", "hi"), errc::forbidden,
+                 "a forbidden address is forbidden whether or not it exists");
+
+    expect_ack(loud, broadcast(loud, "all"), "broadcast granted");
+    ASSERT_TRUE(quiet.wait_for(is(event_kind::broadcast)));
+    expect_error(quiet, broadcast(quiet, "all"), errc::forbidden, "broadcast denied beats allowed");
+    EXPECT_EQ(loud.count(is(event_kind::direct)) + loud.count(is(event_kind::broadcast)), 0u);
+}
+
+TEST(RouterAccess, BadTokensAreRefusedWithTheirNamedErrors) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const json claims = {{"sub", "mallory"}, {"exp", unix_now() + 600}, {"hs", {{"publish", {">"}}}}};
+    const std::vector<std::pair<std::string, errc>> cases{
+        {sign_hs256(secret, {{"sub", "old"}, {"exp", unix_now() - 10}}), errc::token_expired},
+        {"not.a-token", errc::unauthorized},
+        {"eyJhbGciOiJIUzI1NiJ9", errc::unauthorized},
+        {sign_hs256("some-other-secret-that-is-long-enough", claims), errc::unauthorized},
+        {unsigned_token(claims), errc::unauthorized},
+        {sign_es256(make_ec_key().private_key, claims), errc::unauthorized},
+    };
+    for (const auto& [bad, code] : cases) {
+        test_client c(with_token(frontend_config(router.ws_url()), bad));
+        const auto ev = connection_error(c);
+        ASSERT_TRUE(ev) << bad;
+        EXPECT_EQ(ev->error(), code) << bad << ": " << describe(*ev);
+        EXPECT_TRUE(c.wait_for([](const recorded_event& e) {
+            return e.kind == event_kind::state_changed && e.state == client_state::awaiting_token;
+        })) << "the engine waits for a new token";
+        EXPECT_NE(c.state(), client_state::ready);
+    }
+    // A backend with a bad token gets nothing through either.
+    test_client backend(with_token(backend_config(router.backend_url()), unsigned_token(claims)));
+    const auto ev = connection_error(backend);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+}
+
+TEST(RouterAccess, AnonymousClientsGetOnlyTheConfiguredRights) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client c(frontend_config(router.ws_url()));
+    ASSERT_TRUE(c.wait_ready());
+    expect_ack(c, c.subscribe("public.news"), "anonymous subscribe in public.>");
+    expect_error(c, c.subscribe("factory.>"), errc::forbidden, "anonymous subscribe elsewhere");
+    expect_error(c, c.publish("public.news", "x", true), errc::forbidden, "anonymous publish");
+    expect_error(c, c.request("orders", "get", "x"), errc::forbidden, "anonymous request");
+
+    // Without auth.anonymous a hello without a token is refused.
+    std::vector<std::string> args = access_args({"--auth-anonymous", "null"});
+    router_process closed(args);
+    ASSERT_TRUE(closed.ready());
+    test_client refused(frontend_config(closed.ws_url()));
+    const auto ev = connection_error(refused);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+}
+
+TEST(RouterAccess, ARefreshedTokenKeepsTheConnectionAndAnExpiredOneClosesIt) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const json hs = {{"publish", {"a.>"}}};
+    test_client refreshed(with_token(frontend_config(router.ws_url()), token("alice", hs, 2)));
+    test_client lapsed(with_token(frontend_config(router.ws_url()), token("bob", hs, 2)));
+    ASSERT_TRUE(refreshed.wait_ready() && lapsed.wait_ready());
+
+    // A refresh with a bad token is refused and changes nothing.
+    const call_result bad = refreshed.run([](client_engine& e, time_ms now) {
+        return e.refresh_token(sign_hs256("wrong-secret-wrong-secret-wrong-secret", {{"sub", "alice"}, {"exp", unix_now() + 600}}), now);
+    });
+    expect_error(refreshed, bad.id, errc::unauthorized, "refresh with a wrongly signed token");
+    const call_result other = refreshed.run([&](client_engine& e, time_ms now) {
+        return e.refresh_token(token("mallory", hs, 600), now);
+    });
+    expect_error(refreshed, other.id, errc::forbidden, "refresh to another subject");
+
+    const call_result good = refreshed.run([&](client_engine& e, time_ms now) {
+        return e.refresh_token(token("alice", hs, 600), now);
+    });
+    ASSERT_TRUE(refreshed.wait_for(is(event_kind::token_refreshed, good.id)));
+
+    const auto closed = lapsed.wait_for([](const recorded_event& e) {
+        return (e.kind == event_kind::error || e.kind == event_kind::state_changed) &&
+               e.error() == errc::token_expired;
+    }, 15s);
+    ASSERT_TRUE(closed) << "the connection whose token lapsed is closed with token_expired";
+    EXPECT_TRUE(lapsed.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::awaiting_token;
+    }));
+
+    // The refreshed one outlived the first token and its grace, and still works.
+    EXPECT_EQ(refreshed.state(), client_state::ready);
+    expect_ack(refreshed, refreshed.publish("a.b", "still here", true), "publish after the refresh");
+    EXPECT_EQ(refreshed.count([](const recorded_event& e) { return e.error() == errc::token_expired; }), 0u);
+}
+
+TEST(RouterAccess, UpgradesFromOriginsNotAllowedGetForbidden) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "https://evil.example").status, 403);
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "https://good.example").status, 101);
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "http://localhost:5173").status, 101);
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "").status, 101) << "not a browser: no Origin";
+    const auto metrics = http_get(router.http_address(), "/metrics");
+    EXPECT_NE(metrics.body.find("hyperstreams_origins_refused_total 1"), std::string::npos);
+}
+
+TEST(RouterAccess, EachLimitAnswersWithItsNamedError) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const json hs = {{"subscribe", {">"}}, {"publish", {">"}}, {"call", {"slow"}}, {"register", {"slow"}}};
+    test_client c(with_token(frontend_config(router.ws_url()), token("alice", hs)));
+    test_client backend(with_token(backend_config(router.backend_url()), token("svc", hs)));
+    ASSERT_TRUE(c.wait_ready() && backend.wait_ready());
+
+    // Subscriptions per connection (3). The engine knows the limit from the
+    // welcome and refuses a fourth itself, so a raw client asks the router.
+    {
+        raw_ws raw(router.http_address());
+        ASSERT_TRUE(raw.connected());
+        ASSERT_TRUE(raw.send(hello_bytes(client_role::frontend, "raw", token("carol", hs))));
+        ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+        std::vector<frame> subs;
+        const char* channels[] = {"a.1", "a.2", "a.3", "a.4"};
+        for (std::uint32_t i = 0; i < 4; ++i) {
+            frame f;
+            f.kind = frame_kind::subscribe;
+            f.id = i + 1;
+            f.name = channels[i];
+            subs.push_back(f);
+        }
+        ASSERT_TRUE(raw.send(encode_batch(subs)));
+        for (std::uint32_t i = 0; i < 3; ++i) {
+            const auto ack = raw.read_until(frame_kind::ack);
+            ASSERT_TRUE(ack);
+            EXPECT_EQ(ack->id, i + 1);
+        }
+        const auto refused = raw.read_until(frame_kind::error);
+        ASSERT_TRUE(refused);
+        EXPECT_EQ(refused->id, 4u);
+        EXPECT_EQ(static_cast<errc>(refused->code), errc::too_many_subscriptions);
+        frame ping;
+        ping.kind = frame_kind::ping;
+        ping.id = 77;
+        ASSERT_TRUE(raw.send(encode_batch({ping})));
+        EXPECT_TRUE(raw.read_until(frame_kind::pong)) << "the connection stays usable";
+    }
+    for (const char* channel : {"a.1", "a.2", "a.3"}) expect_ack(c, c.subscribe(channel), channel);
+
+    // Pending requests per connection (2): the backend never answers.
+    expect_ack(backend, backend.register_service("slow", {{"wait", method_kind::unary}}), "register slow");
+    c.request("slow", "wait", "1", 30000);
+    c.request("slow", "wait", "2", 30000);
+    ASSERT_EQ(backend.wait_count(is(event_kind::incoming_request), 2).size(), 2u);
+    expect_error(c, c.request("slow", "wait", "3", 30000), errc::too_many_pending_requests, "third request");
+
+    // Publish rate (5 per second, burst 5): a quick run of 20 is cut.
+    std::vector<std::uint32_t> ids;
+    for (int i = 0; i < 20; ++i) ids.push_back(c.publish("a.1", std::to_string(i), true));
+    std::size_t acked = 0, limited = 0;
+    for (std::uint32_t id : ids) {
+        const auto ev = c.wait_for([id](const recorded_event& e) {
+            return (e.kind == event_kind::ack || e.kind == event_kind::error) && e.id == id;
+        });
+        ASSERT_TRUE(ev);
+        if (ev->kind == event_kind::ack) ++acked;
+        if (ev->kind == event_kind::error && ev->error() == errc::rate_limited) ++limited;
+    }
+    EXPECT_GE(acked, 5u);
+    EXPECT_GE(limited, 1u);
+    EXPECT_EQ(acked + limited, ids.size());
+
+    // Connections per subject (2): alice has one; a second is fine, a third is refused.
+    test_client second(with_token(frontend_config(router.ws_url()), token("alice", hs)));
+    ASSERT_TRUE(second.wait_ready());
+    test_client third(with_token(frontend_config(router.ws_url()), token("alice", hs)));
+    const auto ev = connection_error(third);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::too_many_connections);
+
+    // Every limit left the first connection usable (publishing waits for the
+    // bucket to refill; discovery is not rate-limited).
+    const std::uint32_t discover = c.run([](client_engine& e, time_ms) { return e.discover().id; });
+    EXPECT_TRUE(c.wait_for(is(event_kind::service_list, discover)));
+    EXPECT_EQ(c.state(), client_state::ready);
+    const auto metrics = http_get(router.http_address(), "/metrics").body;
+    for (const char* name : {"too_many_subscriptions", "too_many_pending_requests", "rate_limited",
+                             "too_many_connections"})
+        EXPECT_NE(metrics.find(std::string("code=\"") + name + "\""), std::string::npos) << name;
+}
+
+TEST(RouterAccess, PublicKeyTokensAreAcceptedEndToEnd) {
+    const pem_pair ec = make_ec_key();
+    const std::string key_file = write_temp_file("es256.pub", ec.public_key);
+    router_process router({"--auth-mode", "tokens", "--auth-public-key-file", key_file});
+    ASSERT_TRUE(router.ready());
+    const json claims = {{"sub", "alice"}, {"exp", unix_now() + 600}, {"hs", {{"publish", {"x"}}}}};
+    test_client good(with_token(frontend_config(router.ws_url()), sign_es256(ec.private_key, claims)));
+    ASSERT_TRUE(good.wait_ready());
+    expect_ack(good, good.publish("x", "1", true), "ES256 token's grant");
+    test_client hs(with_token(frontend_config(router.ws_url()), sign_hs256(secret, claims)));
+    const auto ev = connection_error(hs);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized) << "HS256 is not accepted when only a public key is configured";
+}
+
+TEST(RouterAccess, BackendsOverCurveNeedAListedKeyAndRegisterOnlyItsServices) {
+    const curve_pair server = curve_keys();
+    const curve_pair allowed = curve_keys();
+    const curve_pair unknown = curve_keys();
+    const json clients = {{allowed.public_key, {{"register", {"orders"}}}}};
+    router_process router(access_args({"--backend-auth-curve-secret-key", server.secret_key,
+                                       "--backend-auth-curve-clients", clients.dump()}));
+    ASSERT_TRUE(router.ready());
+
+    test_client backend(backend_config(router.backend_url()), curve_client(server, allowed));
+    ASSERT_TRUE(backend.wait_ready());
+    expect_error(backend, backend.register_service("billing", {{"charge", method_kind::unary}}), errc::forbidden,
+                 "a service the key's rights do not name");
+    expect_ack(backend, backend.register_service("orders", {{"get", method_kind::unary}}), "the key's service");
+
+    // An unknown key, and no CURVE at all: the handshake fails, nothing gets through.
+    test_client intruder(backend_config(router.backend_url(), "intruder"), curve_client(server, unknown));
+    test_client plain(backend_config(router.backend_url(), "plain"));
+    intruder.register_service("billing", {{"charge", method_kind::unary}});
+    plain.register_service("billing", {{"charge", method_kind::unary}});
+    EXPECT_TRUE(eventually([&] {
+        return http_get(router.http_address(), "/metrics").body.find("hyperstreams_curve_refused_total 0") ==
+               std::string::npos;
+    })) << "the ZAP handler refused the unknown key";
+    EXPECT_FALSE(intruder.wait_ready(500ms));
+    EXPECT_FALSE(plain.wait_ready(100ms));
+    const json status = json::parse(http_get(router.http_address(), "/status").body);
+    ASSERT_EQ(status["services"].size(), 1u);
+    EXPECT_EQ(status["services"][0]["name"], "orders");
+    std::size_t backends = 0;
+    for (const json& c : status["connections"]) backends += c["role"] == "backend" ? 1 : 0;
+    EXPECT_EQ(backends, 1u) << "only the listed key reached the router's core";
+}
+
+TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {
+    const certificate cert = make_self_signed_certificate();
+    const std::string cert_file = write_temp_file("router.crt", cert.cert_pem);
+    const std::string key_file = write_temp_file("router.key", cert.key_pem);
+    router_process router(access_args({"--tls-cert-file", cert_file, "--tls-key-file", key_file}));
+    ASSERT_TRUE(router.ready());
+    const std::string url = "wss://" + router.http_address() + "/ws";
+
+    host_options trusting;
+    trusting.tls_ca_pem = cert.cert_pem;
+    test_client c(with_token(frontend_config(url), token("alice", {{"subscribe", {"a.>"}}, {"publish", {"a.>"}}})),
+                  trusting);
+    ASSERT_TRUE(c.wait_ready()) << c.tls_error();
+    expect_ack(c, c.subscribe("a.b"), "subscribe over wss");
+    expect_ack(c, c.publish("a.b", "secret", true), "publish over wss");
+    const auto msg = c.wait_for(is(event_kind::message));
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(msg->payload_text(), "secret");
+    expect_error(c, c.publish("b.c", "x", true), errc::forbidden, "access control holds over wss too");
+
+    // A client that does not trust the certificate never gets in; nor does plain ws.
+    test_client untrusting(frontend_config(url));
+    EXPECT_FALSE(untrusting.wait_ready(1s));
+    EXPECT_NE(untrusting.tls_error(), "");
+    test_client plain(frontend_config(router.ws_url()));
+    EXPECT_FALSE(plain.wait_ready(500ms));
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing

@@ -1,0 +1,319 @@
+// Token verification (jwt.hpp), the rights in the hs claim (grants.hpp) and
+// the authorizer over both (token_authorizer.hpp): every allowed and refused
+// case, with tokens signed by OpenSSL at test time.
+#include <gtest/gtest.h>
+
+#include "grants.hpp"
+#include "hyperstreams/errc.hpp"
+#include "jwt.hpp"
+#include "token_authorizer.hpp"
+#include "token_maker.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+using nlohmann::json;
+using testing::sign_es256;
+using testing::sign_hs256;
+using testing::sign_rs256;
+using testing::unsigned_token;
+
+const std::string secret = "0123456789abcdef0123456789abcdef-test";
+constexpr std::int64_t now_s = 1'800'000'000;
+
+json claims(std::int64_t exp = now_s + 60) { return {{"sub", "alice"}, {"exp", exp}}; }
+
+jwt::verifier hs_verifier() {
+    jwt::verifier v;
+    v.set_hs256_secret(secret);
+    return v;
+}
+
+TEST(Base64Url, RoundTripsEveryLength) {
+    std::string bytes;
+    for (int n = 0; n < 40; ++n) {
+        std::string back;
+        ASSERT_TRUE(jwt::base64url_decode(jwt::base64url_encode(bytes), back));
+        EXPECT_EQ(back, bytes);
+        EXPECT_EQ(jwt::base64url_encode(bytes), testing::base64url(bytes));
+        bytes += static_cast<char>(n * 37 + 200);
+    }
+    std::string out;
+    EXPECT_FALSE(jwt::base64url_decode("a+b/", out));  // standard alphabet, not url
+    EXPECT_FALSE(jwt::base64url_decode("abcde", out));  // impossible length
+    EXPECT_FALSE(jwt::base64url_decode("YR", out));     // non-zero trailing bits
+}
+
+TEST(Jwt, Hs256TokenIsAcceptedAndItsClaimsReturned) {
+    const auto r = hs_verifier().verify(sign_hs256(secret, claims()), now_s);
+    EXPECT_EQ(r.why, jwt::failure::none);
+    EXPECT_EQ(r.exp, now_s + 60);
+    EXPECT_EQ(json::parse(r.claims_json)["sub"], "alice");
+}
+
+TEST(Jwt, Rs256AndEs256TokensAreCheckedWithThePublicKey) {
+    const auto rsa = testing::make_rsa_key();
+    const auto ec = testing::make_ec_key();
+    jwt::verifier v;
+    ASSERT_EQ(v.set_public_key_pem(rsa.public_key), "");
+    ASSERT_EQ(v.set_public_key_pem(ec.public_key), "");
+    EXPECT_EQ(v.verify(sign_rs256(rsa.private_key, claims()), now_s).why, jwt::failure::none);
+    EXPECT_EQ(v.verify(sign_es256(ec.private_key, claims()), now_s).why, jwt::failure::none);
+
+    // Signed by another key of the same kind.
+    EXPECT_EQ(v.verify(sign_rs256(testing::make_rsa_key().private_key, claims()), now_s).why,
+              jwt::failure::bad_signature);
+    EXPECT_EQ(v.verify(sign_es256(testing::make_ec_key().private_key, claims()), now_s).why,
+              jwt::failure::bad_signature);
+    // No HS256 secret configured: HS256 is not an accepted algorithm at all.
+    EXPECT_EQ(v.verify(sign_hs256(secret, claims()), now_s).why, jwt::failure::unsupported_alg);
+}
+
+TEST(Jwt, HmacWithThePublicKeyAsSecretIsRefused) {
+    const auto rsa = testing::make_rsa_key();
+    jwt::verifier v;
+    ASSERT_EQ(v.set_public_key_pem(rsa.public_key), "");
+    EXPECT_EQ(v.verify(sign_hs256(rsa.public_key, claims()), now_s).why, jwt::failure::unsupported_alg);
+}
+
+TEST(Jwt, WeakOrUnknownPublicKeysAreRefused) {
+    jwt::verifier v;
+    EXPECT_NE(v.set_public_key_pem("not a key"), "");
+    EXPECT_NE(v.set_public_key_pem(testing::make_rsa_key(1024).public_key), "");
+    EXPECT_FALSE(v.has_keys());
+}
+
+TEST(Jwt, AlgNoneIsRefused) {
+    EXPECT_EQ(hs_verifier().verify(unsigned_token(claims()), now_s).why, jwt::failure::unsupported_alg);
+    // Even when it carries a signature-looking part.
+    EXPECT_EQ(hs_verifier().verify(unsigned_token(claims()) + "AAAA", now_s).why, jwt::failure::unsupported_alg);
+}
+
+TEST(Jwt, WrongSecretAndTamperedClaimsFailTheSignature) {
+    EXPECT_EQ(hs_verifier().verify(sign_hs256(secret + "x", claims()), now_s).why, jwt::failure::bad_signature);
+    std::string token = sign_hs256(secret, claims());
+    const std::size_t dot1 = token.find('.'), dot2 = token.rfind('.');
+    json other = claims();
+    other["sub"] = "mallory";
+    token = token.substr(0, dot1 + 1) + testing::base64url(other.dump()) + token.substr(dot2);
+    EXPECT_EQ(hs_verifier().verify(token, now_s).why, jwt::failure::bad_signature);
+}
+
+TEST(Jwt, MalformedTokensAreRefused) {
+    const auto v = hs_verifier();
+    for (const std::string& t : {std::string(), std::string("abc"), std::string("a.b"), std::string("a.b.c.d"),
+                                 std::string("!!.e30.AAAA"), testing::base64url("[1]") + ".e30.",
+                                 testing::base64url("{\"typ\":\"JWT\"}") + ".e30."})
+        EXPECT_EQ(v.verify(t, now_s).why, jwt::failure::malformed) << t;
+    // Claims that are not an object, under a good signature.
+    EXPECT_EQ(v.verify(sign_hs256(secret, json::array({1, 2})), now_s).why, jwt::failure::malformed);
+}
+
+TEST(Jwt, ExpiryAndNotBeforeAreEnforced) {
+    const auto v = hs_verifier();
+    EXPECT_EQ(v.verify(sign_hs256(secret, claims(now_s)), now_s).why, jwt::failure::expired);
+    EXPECT_EQ(v.verify(sign_hs256(secret, claims(now_s - 1)), now_s).why, jwt::failure::expired);
+    EXPECT_EQ(v.verify(sign_hs256(secret, {{"sub", "a"}}), now_s).why, jwt::failure::missing_exp);
+    EXPECT_EQ(v.verify(sign_hs256(secret, {{"sub", "a"}, {"exp", "soon"}}), now_s).why, jwt::failure::missing_exp);
+    json early = claims();
+    early["nbf"] = now_s + 30;
+    EXPECT_EQ(v.verify(sign_hs256(secret, early), now_s, 5).why, jwt::failure::not_yet_valid);
+    early["nbf"] = now_s + 3;
+    EXPECT_EQ(v.verify(sign_hs256(secret, early), now_s, 5).why, jwt::failure::none);
+}
+
+TEST(Jwt, CriticalHeaderExtensionsAreRefused) {
+    const json header = {{"alg", "HS256"}, {"crit", {"exp"}}};
+    EXPECT_EQ(hs_verifier().verify(sign_hs256(secret, claims(), header), now_s).why, jwt::failure::unsupported_alg);
+}
+
+TEST(Patterns, CoverMeansEveryChannelOfThePatternIsAllowed) {
+    EXPECT_TRUE(pattern_covers("factory.>", "factory.line1.temp"));
+    EXPECT_TRUE(pattern_covers("factory.>", "factory.*"));
+    EXPECT_TRUE(pattern_covers("factory.>", "factory.>"));
+    EXPECT_TRUE(pattern_covers("factory.*.temp", "factory.line1.temp"));
+    EXPECT_TRUE(pattern_covers("factory.*.temp", "factory.*.temp"));
+    EXPECT_FALSE(pattern_covers("factory.*.temp", "factory.>"));
+    EXPECT_FALSE(pattern_covers("factory.line1.temp", "factory.*.temp"));
+    EXPECT_FALSE(pattern_covers("factory.>", "factory"));
+    EXPECT_FALSE(pattern_covers("factory.*", "factory.a.b"));
+    EXPECT_TRUE(pattern_covers(">", "anything.at.all"));
+}
+
+TEST(Patterns, OverlapMeansSomeChannelMatchesBoth) {
+    EXPECT_TRUE(patterns_overlap("factory.secret.>", "factory.>"));
+    EXPECT_TRUE(patterns_overlap("factory.*.temp", "factory.line1.*"));
+    EXPECT_TRUE(patterns_overlap("a.b", "a.b"));
+    EXPECT_FALSE(patterns_overlap("factory.secret.>", "factory.public.>"));
+    EXPECT_FALSE(patterns_overlap("a.*", "a.b.c"));
+    EXPECT_FALSE(patterns_overlap("a.>", "a"));
+}
+
+grants parsed(const json& hs) {
+    grants g;
+    EXPECT_EQ(parse_grants(hs, g), "") << hs.dump();
+    return g;
+}
+
+TEST(Grants, AllowAndDenyForEveryRight) {
+    const grants g = parsed({{"subscribe", {"factory.>"}},
+                             {"publish", {"factory.*.cmd"}},
+                             {"call", {"orders", "inventory/count", "billing.*/get"}},
+                             {"send", {"r1-*"}},
+                             {"register", {"orders.>"}},
+                             {"broadcast", true},
+                             {"deny",
+                              {{"subscribe", {"factory.secret.>"}},
+                               {"publish", {"factory.m9.cmd"}},
+                               {"call", {"orders/delete"}},
+                               {"send", {"r1-admin*"}},
+                               {"register", {"orders.admin"}}}}});
+    EXPECT_TRUE(g.may_subscribe("factory.line1.temp"));
+    EXPECT_TRUE(g.may_subscribe("factory.public.>"));
+    EXPECT_FALSE(g.may_subscribe("factory.>"));  // could receive factory.secret.*
+    EXPECT_FALSE(g.may_subscribe("factory.secret.key"));
+    EXPECT_FALSE(g.may_subscribe("office.>"));
+
+    EXPECT_TRUE(g.may_publish("factory.m3.cmd"));
+    EXPECT_FALSE(g.may_publish("factory.m9.cmd"));
+    EXPECT_FALSE(g.may_publish("factory.m3.temp"));
+
+    EXPECT_TRUE(g.may_call("orders", "get"));
+    EXPECT_FALSE(g.may_call("orders", "delete"));
+    EXPECT_TRUE(g.may_call("inventory", "count"));
+    EXPECT_FALSE(g.may_call("inventory", "reset"));
+    EXPECT_TRUE(g.may_call("billing.eu", "get"));
+    EXPECT_FALSE(g.may_call("billing.eu", "put"));
+    EXPECT_FALSE(g.may_call("shipping", "get"));
+
+    EXPECT_TRUE(g.may_send("r1-5-abc"));
+    EXPECT_FALSE(g.may_send("r1-admin-1"));
+    EXPECT_FALSE(g.may_send("r2-5-abc"));
+
+    EXPECT_TRUE(g.may_register("orders.eu"));
+    EXPECT_FALSE(g.may_register("orders.admin"));
+    EXPECT_FALSE(g.may_register("orders"));
+
+    EXPECT_TRUE(g.may_broadcast());
+    EXPECT_FALSE(parsed({{"broadcast", true}, {"deny", {{"broadcast", true}}}}).may_broadcast());
+}
+
+TEST(Grants, NothingGrantedMeansNothingAllowed) {
+    const grants g = parsed(json::object());
+    EXPECT_FALSE(g.may_subscribe("a"));
+    EXPECT_FALSE(g.may_publish("a"));
+    EXPECT_FALSE(g.may_call("a", "b"));
+    EXPECT_FALSE(g.may_send("x"));
+    EXPECT_FALSE(g.may_broadcast());
+    EXPECT_FALSE(g.may_register("a"));
+}
+
+TEST(Grants, TyposAreErrorsNotSilentRights) {
+    grants g;
+    EXPECT_NE(parse_grants({{"subscribes", {"a"}}}, g), "");
+    EXPECT_NE(parse_grants({{"subscribe", "a"}}, g), "");
+    EXPECT_NE(parse_grants({{"subscribe", {"a..b"}}}, g), "");
+    EXPECT_NE(parse_grants({{"broadcast", "yes"}}, g), "");
+    EXPECT_NE(parse_grants({{"call", {"a/b/c"}}}, g), "");
+    EXPECT_NE(parse_grants({{"deny", {{"deny", json::object()}}}}, g), "");
+    EXPECT_NE(parse_grants(json::array(), g), "");
+}
+
+struct authorizer_fixture : ::testing::Test {
+    std::int64_t clock = now_s;
+    std::unique_ptr<token_authorizer> auth;
+
+    void make(std::optional<grants> anonymous = std::nullopt, std::uint32_t per_subject = 0) {
+        token_policy p;
+        p.keys.set_hs256_secret(secret);
+        p.anonymous = std::move(anonymous);
+        p.connections_per_subject = per_subject;
+        p.unix_now = [this] { return clock; };
+        auth = std::make_unique<token_authorizer>(std::move(p));
+    }
+    static principal conn(std::uint64_t id) {
+        principal p;
+        p.connection = id;
+        return p;
+    }
+    static std::string token(std::string sub, const json& hs, std::int64_t exp = now_s + 60) {
+        return sign_hs256(secret, {{"sub", std::move(sub)}, {"exp", exp}, {"hs", hs}});
+    }
+};
+
+using TokenAuthorizer = authorizer_fixture;
+
+TEST_F(TokenAuthorizer, RefusalsCarryTheirNamedCodes) {
+    make();
+    EXPECT_EQ(auth->admit(conn(1), ""), errc::unauthorized);
+    EXPECT_EQ(auth->admit(conn(1), "garbage"), errc::unauthorized);
+    EXPECT_EQ(auth->admit(conn(1), unsigned_token(claims())), errc::unauthorized);
+    EXPECT_EQ(auth->admit(conn(1), token("a", json::object(), now_s - 1)), errc::token_expired);
+    EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"exp", now_s + 60}})), errc::unauthorized);
+    EXPECT_EQ(auth->admit(conn(1), token("a", {{"subscribe", "x"}})), errc::unauthorized);
+    EXPECT_NE(auth->refusal(conn(1)), "");
+}
+
+TEST_F(TokenAuthorizer, TheTokenGrantsItsRightsToItsConnectionOnly) {
+    make();
+    ASSERT_FALSE(auth->admit(conn(1), token("alice", {{"subscribe", {"a.>"}}, {"publish", {"a.x"}}})));
+    ASSERT_FALSE(auth->admit(conn(2), token("bob", json::object())));
+    EXPECT_FALSE(auth->can_subscribe(conn(1), "a.b"));
+    EXPECT_FALSE(auth->can_publish(conn(1), "a.x"));
+    EXPECT_EQ(auth->can_subscribe(conn(2), "a.b"), errc::forbidden);
+    EXPECT_EQ(auth->can_publish(conn(2), "a.x"), errc::forbidden);
+    EXPECT_EQ(auth->can_publish(conn(3), "a.x"), errc::forbidden);  // never admitted
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::milliseconds(60000));
+}
+
+TEST_F(TokenAuthorizer, AnonymousConnectionsGetTheConfiguredRights) {
+    make(parsed({{"subscribe", {"public.>"}}}));
+    ASSERT_FALSE(auth->admit(conn(1), ""));
+    EXPECT_FALSE(auth->can_subscribe(conn(1), "public.news"));
+    EXPECT_EQ(auth->can_subscribe(conn(1), "private.x"), errc::forbidden);
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::nullopt);
+}
+
+TEST_F(TokenAuthorizer, RefreshReplacesTheRightsAndTheExpiryButNotTheSubject) {
+    make();
+    ASSERT_FALSE(auth->admit(conn(1), token("alice", {{"publish", {"a"}}})));
+    clock += 50;
+    ASSERT_FALSE(auth->refresh(conn(1), token("alice", {{"publish", {"b"}}}, clock + 100)));
+    EXPECT_EQ(auth->can_publish(conn(1), "a"), errc::forbidden);
+    EXPECT_FALSE(auth->can_publish(conn(1), "b"));
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::milliseconds(100000));
+    EXPECT_EQ(auth->refresh(conn(1), token("mallory", {{"publish", {">"}}})), errc::forbidden);
+    EXPECT_EQ(auth->refresh(conn(1), token("alice", json::object(), clock - 1)), errc::token_expired);
+    EXPECT_FALSE(auth->can_publish(conn(1), "b"));  // a refused refresh changes nothing
+}
+
+TEST_F(TokenAuthorizer, ConnectionsPerSubjectAreLimitedAndFreedOnForget) {
+    make(std::nullopt, 2);
+    ASSERT_FALSE(auth->admit(conn(1), token("alice", json::object())));
+    ASSERT_FALSE(auth->admit(conn(2), token("alice", json::object())));
+    EXPECT_EQ(auth->admit(conn(3), token("alice", json::object())), errc::too_many_connections);
+    EXPECT_FALSE(auth->admit(conn(4), token("bob", json::object())));
+    auth->forget(conn(1));
+    EXPECT_FALSE(auth->admit(conn(3), token("alice", json::object())));
+}
+
+TEST(MakeAuthorizer, OpenModeAllowsAllAndTokensModeNeedsAKeyOrAnonymousRights) {
+    router_config cfg;
+    std::string error;
+    auto open = make_authorizer(cfg, error);
+    ASSERT_TRUE(open);
+    EXPECT_FALSE(open->can_publish(principal{}, "anything"));
+
+    cfg.auth = auth_mode::tokens;
+    EXPECT_FALSE(make_authorizer(cfg, error));
+    EXPECT_NE(error, "");
+    cfg.auth_hs256_secret = "short";
+    EXPECT_FALSE(make_authorizer(cfg, error));
+    cfg.auth_hs256_secret = secret;
+    EXPECT_TRUE(make_authorizer(cfg, error)) << error;
+    cfg.auth_anonymous = R"({"subscribe":["a..b"]})";
+    EXPECT_FALSE(make_authorizer(cfg, error));
+}
+
+}  // namespace
+}  // namespace hyperstreams::router
