@@ -46,6 +46,7 @@ struct endpoint_info {
     unsigned short port = 0;
     std::string path = "/ws";
     std::string backend;  // router: its ZeroMQ endpoint
+    pid_t pid = -1;       // the server process, whose CPU time is read
 };
 
 struct fanout_params {
@@ -64,6 +65,7 @@ struct fanout_result {
     histogram latency;               // publish to delivery, every delivered message
     double connect_seconds = 0;      // all subscribers connected and subscribed
     double client_cpu = 0;           // CPU seconds the tool used while publishing
+    double server_cpu = 0;           // CPU seconds the server used, first publish to last delivery
     bool ok = false;
     std::string error;
 };
@@ -84,7 +86,7 @@ struct request_result {
 
 struct connections_params {
     int count = 10000;
-    int sources = 0;      // source addresses 127.0.0.2..; 0: one per 20,000 connections
+    int sources = 0;      // source addresses 127.0.0.2..; 0: one per 10,000 connections
     int parallel = 256;   // connection attempts in flight
     double hold_seconds = 1.0;
 };
@@ -152,5 +154,7 @@ bool wait_listening(unsigned short port, std::chrono::milliseconds timeout);
 long raise_open_files(long wanted);
 // CPU seconds (user + system) this process has used.
 double process_cpu_seconds();
+// CPU seconds (user + system) process `pid` has used, from /proc; 0 if unknown.
+double process_cpu_seconds(pid_t pid);
 
 }  // namespace hyperstreams::bench

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <thread>
 
+#include <netinet/in.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -114,9 +116,17 @@ public:
         auto& socket = beast::get_lowest_layer(ws_).socket();
         error_code ec;
         socket.open(tcp::v4(), ec);
-        if (!ec && source != nullptr) socket.bind(tcp::endpoint(*source, 0), ec);
+        if (!ec && source != nullptr) {
+            // The port is chosen at connect() by the whole 4-tuple, and ports
+            // in TIME_WAIT from an earlier run do not count against bind().
+            const int one = 1;
+            ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+            socket.set_option(asio::socket_base::reuse_address(true), ec);
+            if (!ec) socket.bind(tcp::endpoint(*source, 0), ec);
+        }
         if (ec) {
-            events_.failed(*this, ec, "bind");
+            // Reported from the loop, not from here: a run of failures must not recurse.
+            asio::post(ws_.get_executor(), [self = shared_from_this(), ec] { self->events_.failed(*self, ec, "bind"); });
             return;
         }
         beast::get_lowest_layer(ws_).async_connect(
@@ -316,6 +326,7 @@ public:
     fanout_run(target_kind target, const endpoint_info& at, const fanout_params& p)
         : target_(target),
           p_(p),
+          server_pid_(at.pid),
           connector_(ioc_, *this, at, 256, 0),
           deadline_(ioc_),
           payload_(static_cast<std::size_t>(std::max<int>(p.payload, static_cast<int>(stamp_size))), 'x') {
@@ -421,7 +432,9 @@ private:
         if (++ready_count_ < connector_.all().size()) return;
         result_.connect_seconds = seconds_since(start_);
         publishing_ = true;
+        publishing_started_ = true;
         cpu_start_ = process_cpu_seconds();
+        server_cpu_start_ = server_pid_ > 0 ? process_cpu_seconds(server_pid_) : 0;
         start_ = clock_type::now();
         last_delivery_ = start_;
         deadline_.cancel();
@@ -483,12 +496,14 @@ private:
         result_.ok = error.empty();
         result_.error = std::move(error);
         result_.seconds = std::chrono::duration<double>(last_delivery_ - start_).count();
+        if (server_pid_ > 0 && publishing_started_) result_.server_cpu = process_cpu_seconds(server_pid_) - server_cpu_start_;
         deadline_.cancel();
         ioc_.stop();
     }
 
     target_kind target_;
     fanout_params p_;
+    pid_t server_pid_;
     asio::io_context ioc_{1};
     connector connector_;
     asio::steady_timer deadline_;
@@ -499,6 +514,8 @@ private:
     clock_type::time_point start_;
     clock_type::time_point last_delivery_;
     double cpu_start_ = 0;
+    double server_cpu_start_ = 0;
+    bool publishing_started_ = false;
     bool publishing_ = false;
     bool stopped_publishing_ = false;
     bool done_ = false;
@@ -705,7 +722,7 @@ class connections_run final : public connection_events {
 public:
     connections_run(const endpoint_info& at, pid_t pid, const connections_params& p)
         : pid_(pid), p_(p),
-          connector_(ioc_, *this, at, p.parallel, p.sources > 0 ? p.sources : (p.count + 19999) / 20000),
+          connector_(ioc_, *this, at, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
           deadline_(ioc_) {
         for (int i = 0; i < p.count; ++i) connector_.add(at.path);
     }

@@ -3,6 +3,7 @@
 // the same machine in the same run. See --help and docs/BENCHMARKS.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,10 +40,12 @@ constexpr const char* usage_text =
     "  --payloads LIST       fanout payload sizes in bytes, >= 8 (default 64,1024)\n"
     "  --batch N             messages per publisher WebSocket message (default 100)\n"
     "  --window N            messages published but not yet delivered to every subscriber (default 2000)\n"
+    "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
+    "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
     "  --concurrency LIST    request: frontends, one call outstanding each (default 1,64)\n"
     "  --payload N           request payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
-    "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 20,000)\n"
+    "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
     "  --seconds S           publishing / calling time per run (default 3)\n"
@@ -62,6 +65,7 @@ struct options {
     std::vector<int> connections{10000};
     int batch = 100;
     int window = 2000;
+    double inflight_bytes = 32 << 20;
     int payload = 64;
     int sources = 0;
     int parallel = 256;
@@ -112,6 +116,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--payloads", [&](const std::string& v) { o.payloads = int_list(v); }},
         {"--batch", [&](const std::string& v) { o.batch = std::atoi(v.c_str()); }},
         {"--window", [&](const std::string& v) { o.window = std::atoi(v.c_str()); }},
+        {"--inflight-bytes", [&](const std::string& v) { o.inflight_bytes = std::atof(v.c_str()); }},
         {"--concurrency", [&](const std::string& v) { o.concurrency = int_list(v); }},
         {"--payload", [&](const std::string& v) { o.payload = std::atoi(v.c_str()); }},
         {"--connections", [&](const std::string& v) { o.connections = int_list(v); }},
@@ -195,6 +200,7 @@ bool start_router(server& s, const options& o, std::vector<std::string> extra) {
     s.at.host = http.substr(0, http.rfind(':'));
     s.at.port = static_cast<unsigned short>(std::atoi(http.substr(http.rfind(':') + 1).c_str()));
     s.at.backend = field(*line, "backend");
+    s.at.pid = s.process.pid();
     return true;
 }
 
@@ -211,6 +217,7 @@ bool start_nats(server& s, const options& o) {
             << "websocket {\n  listen: \"127.0.0.1:" << s.at.port << "\"\n  no_tls: true\n}\n";
     }
     const bool ok = s.process.start(o.nats, {"-c", config}, s.log) && wait_listening(s.at.port, std::chrono::seconds(10));
+    s.at.pid = s.process.pid();
     std::filesystem::remove(config);
     if (!ok) std::fprintf(stderr, "hyperstreams-bench: %s did not start (log: %s)\n", o.nats.c_str(), s.log.c_str());
     return ok;
@@ -222,6 +229,7 @@ bool start_baseline(server& s) {
     const auto line = s.process.read_line(std::chrono::seconds(10));
     if (!line || line->rfind("ready ", 0) != 0) return false;
     s.at.port = static_cast<unsigned short>(std::atoi(line->c_str() + 6));
+    s.at.pid = s.process.pid();
     return true;
 }
 
@@ -271,9 +279,11 @@ void print_fanout(const char* target, const fanout_params& p, const fanout_resul
         std::printf("FAILED: %s\n", r.error.c_str());
     } else {
         std::printf("%.2f s, published %.0f msg/s, delivered %.0f msg/s, lost %llu, latency %s, "
-                    "subscribed in %.2f s, tool CPU %.0f%%\n",
+                    "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, tool CPU %.0f%%\n",
                     r.seconds, rate(r.published, r.seconds), rate(r.delivered, r.seconds),
-                    static_cast<unsigned long long>(r.lost), latencies(r.latency).c_str(), r.connect_seconds,
+                    static_cast<unsigned long long>(r.lost), latencies(r.latency).c_str(),
+                    r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0,
+                    r.seconds > 0 ? 100.0 * r.server_cpu / r.seconds : 0.0, r.connect_seconds,
                     r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0);
     }
     std::fflush(stdout);
@@ -324,8 +334,16 @@ void fanout_scenario(const options& o, report& rep) {
         return row;
     };
     // Throughput: publishing as fast as `window` allows.
-    for (int n : o.subscribers)
-        for (int size : o.payloads) rep.fanout.push_back(row_of(n, size, o.batch, o.window));
+    // The payload bytes in flight over all subscribers are bounded too, or
+    // 10,000 subscribers would queue gigabytes (and latency would only
+    // measure the queue): the window shrinks for large N, and the batch with it.
+    for (int n : o.subscribers) {
+        for (int size : o.payloads) {
+            const double per_message = static_cast<double>(std::max(n, 1)) * size;
+            const int window = std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+            rep.fanout.push_back(row_of(n, size, std::min(o.batch, window), window));
+        }
+    }
     // Latency: one message at a time, published when every subscriber has the previous one.
     if (o.latency)
         for (int n : o.subscribers) rep.fanout_latency.push_back(row_of(n, o.payloads.front(), 1, 1));
@@ -363,7 +381,18 @@ void request_scenario(const options& o, report& rep) {
 
 void connections_scenario(const options& o, report& rep) {
     for (int count : o.connections) {
-        raise_open_files(count + 4096);
+        // The tool and the router (which inherits the limit) each hold one
+        // descriptor per connection.
+        const long wanted = count + 1024;
+        if (const long limit = raise_open_files(wanted); limit < wanted) {
+            std::printf("connections count=%d: FAILED: needs %ld open files per process, the limit is %ld "
+                        "(raising the hard limit needs CAP_SYS_RESOURCE)\n",
+                        count, wanted, limit);
+            std::fflush(stdout);
+            ++rep.failures;
+            rep.connections.push_back({count, {}});
+            continue;
+        }
         server router;
         // Heartbeats as in production; the handshake bound covers a slow connect storm.
         if (!start_router(router, o, {"--limits-max-connections", std::to_string(count + 64)})) {

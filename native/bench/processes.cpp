@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "bench.hpp"
@@ -54,6 +56,7 @@ bool child::start(const std::string& program, const std::vector<std::string>& ar
                               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     pid_ = ::fork();
     if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // should this tool crash, its servers end with it
         ::dup2(fds[1], 1);
         if (err_fd >= 0) ::dup2(err_fd, 2);
         ::execvp(argv[0], argv.data());
@@ -157,6 +160,22 @@ double process_cpu_seconds() {
     ::getrusage(RUSAGE_SELF, &u);
     const auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
     return s(u.ru_utime) + s(u.ru_stime);
+}
+
+double process_cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    // Fields after the command name (which may hold spaces): state is the 3rd
+    // field, utime the 14th and stime the 15th.
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 void histogram::add(std::int64_t ns) noexcept {
