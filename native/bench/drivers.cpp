@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <string_view>
 #include <thread>

@@ -17,6 +17,17 @@
 #include "bench.hpp"
 
 namespace hyperstreams::bench {
+
+const char* target_name(target_kind t) noexcept {
+    switch (t) {
+        case target_kind::router: return "router";
+        case target_kind::nats: return "nats";
+        case target_kind::baseline: return "baseline";
+        case target_kind::zmq: return "zmq";
+    }
+    return "?";
+}
+
 namespace {
 
 constexpr const char* usage_text =
