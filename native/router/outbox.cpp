@@ -82,7 +82,7 @@ void outbox::pop_dead_front() {
 
 void outbox::compact() {
     if (dead_ < 64 || dead_ * 2 < data_.size()) return;
-    std::erase_if(data_, [](const entry& e) { return !e.bytes; });
+    data_.erase(std::remove_if(data_.begin(), data_.end(), [](const entry& e) { return !e.bytes; }), data_.end());
     dead_ = 0;
 }
 
@@ -202,7 +202,7 @@ void outbox::take(outbox_batch& out) {
         const bool has_data = !data_.empty();
         if (!has_control && !has_data) break;
         const bool from_control = has_control && (!has_data || control_.front().order < data_.front().order);
-        std::deque<entry>& q = from_control ? control_ : data_;
+        queue& q = from_control ? control_ : data_;
         entry& e = q.front();
         const std::uint64_t size = e.bytes->size();
         if (!out.frames.empty() && out.bytes + size > limits_.batch_bytes) break;
@@ -212,6 +212,9 @@ void outbox::take(outbox_batch& out) {
         q.pop_front();
     }
     pop_dead_front();
+    // Control frames (welcome, acks, pings) come now and then: an idle
+    // connection keeps no block for them.
+    if (control_.empty()) control_.shrink_to_fit();
 
     const bool empty = control_.empty() && data_.empty();
     if (out.frames.empty() && !closing_) scheduled_ = false;

@@ -29,13 +29,14 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/deque.hpp>
 
 #include "hyperstreams/frame.hpp"
 #include "shared_bytes.hpp"
@@ -130,8 +131,12 @@ private:
 
     const outbox_limits limits_;
     mutable std::mutex mu_;
-    std::deque<entry> control_;
-    std::deque<entry> data_;
+    // Boost's deque, not std::deque: an empty one owns no memory (libstdc++'s
+    // allocates a map and a 512-byte block up front), which is most of what
+    // an idle connection's outbox would cost.
+    using queue = boost::container::deque<entry>;
+    queue control_;
+    queue data_;
     std::uint64_t next_order_ = 0;
     std::uint64_t bytes_ = 0;
     std::size_t dead_ = 0;  // dropped entries still in data_

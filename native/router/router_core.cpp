@@ -119,10 +119,12 @@ void router_core::receive(connection_id id, bytes_view batch, time_point now) {
     batch_reader reader(batch, limits);
     frame f;
     std::uint64_t frames = 0;
+    in_batch_ = true;
     while (c->state != connection_state::closing && reader.next(f)) {
         ++frames;
         dispatch(*c, f, now);
     }
+    wake_deferred();
     metrics_.of(c->transport).frames_in.fetch_add(frames, std::memory_order_relaxed);
     c->frames_in += frames;
     if (reader.error() && c->state != connection_state::closing) {
@@ -229,7 +231,18 @@ void router_core::remove(connection& c, time_point now) {
 // ---------------------------------------------------------------- outgoing
 
 void router_core::wake(connection& c) {
+    if (in_batch_) {
+        wake_later_.push_back(c.id);  // once per outbox: it asks again only after take()
+        return;
+    }
     if (auto s = c.session.lock()) s->wake();
+}
+
+void router_core::wake_deferred() {
+    in_batch_ = false;
+    for (const connection_id id : wake_later_)
+        if (connection* c = find(id)) wake(*c);
+    wake_later_.clear();
 }
 
 void router_core::deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy) {
@@ -504,13 +517,16 @@ void router_core::on_publish(connection& c, const frame& f, time_point now) {
     if (ack) send_ack(c, f.id, m.epoch, m.seq);
 
     topics_.collect(f.name, match_scratch_);
-    // Copy: delivering may close connections, which edits the topic tree.
-    const std::vector<topic_tree::match> targets = match_scratch_;
+    // Moved out, not iterated in place: delivering may close connections,
+    // which edits the topic tree (never the scratch); moved back after, so
+    // that its capacity serves the next publish without a copy per message.
+    std::vector<topic_tree::match> targets = std::move(match_scratch_);
     for (const topic_tree::match& t : targets) {
         if (connection* s = find(t.subscriber))
             deliver(*s, encoded, frame_class::message, static_cast<slow_policy>(t.tag));
     }
     metrics_.delivered.fetch_add(targets.size(), std::memory_order_relaxed);
+    match_scratch_ = std::move(targets);
 }
 
 // ---------------------------------------------------------------- calls

@@ -117,6 +117,7 @@ private:
     void send_error(connection& c, std::uint32_t id, errc code, std::string_view text);
     void send_ack(connection& c, std::uint32_t id, std::uint32_t epoch = 0, std::uint64_t seq = 0);
     void wake(connection& c);
+    void wake_deferred();
 
     // Ends a connection: an optional goodbye (code != 0), then the outbox is
     // closed and the connection is removed from every table at the next reap().
@@ -147,6 +148,12 @@ private:
     service_registry services_;
     call_table calls_;
     std::vector<topic_tree::match> match_scratch_;
+    // While receive() works through a batch, wake-ups wait here and go out
+    // once at its end: a subscriber then finds all of the batch's messages
+    // queued and writes them in one WebSocket message, instead of racing
+    // the core with a write per first few messages.
+    std::vector<connection_id> wake_later_;
+    bool in_batch_ = false;
 
     time_point next_scan_{};
     bool draining_ = false;

@@ -1,0 +1,160 @@
+// hyperstreams-bench: the scenarios, their parameters and their results.
+// Light on purpose: main.cpp and processes.cpp include it; only drivers.cpp
+// and baseline.cpp bring in Beast and ZeroMQ.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hyperstreams::bench {
+
+using clock_type = std::chrono::steady_clock;
+
+// Latencies in nanoseconds, log-linear buckets (64 per power of two: under
+// 1.6% error), so that millions of samples cost a few KiB and no sorting.
+class histogram {
+public:
+    void add(std::int64_t ns) noexcept;
+    void merge(const histogram& other) noexcept;
+    std::uint64_t count() const noexcept { return count_; }
+    // The value at quantile q (0..1) in microseconds; 0 when empty.
+    double quantile_us(double q) const noexcept;
+
+private:
+    static constexpr int sub_bits = 6;
+    static constexpr int buckets = 64 << sub_bits;
+    std::vector<std::uint64_t> counts_ = std::vector<std::uint64_t>(buckets, 0);
+    std::uint64_t count_ = 0;
+};
+
+// What a scenario talks to.
+enum class target_kind {
+    router,    // hyperstreams-router: WebSocket frontends, ZeroMQ backends
+    nats,      // nats-server over its WebSocket listener, NATS text protocol
+    baseline,  // hyperstreams-bench serve-baseline: Beast broadcast/echo, no routing
+    zmq,       // a raw ZeroMQ DEALER/ROUTER round trip, in process
+};
+const char* target_name(target_kind t) noexcept;
+
+struct endpoint_info {
+    std::string host = "127.0.0.1";
+    unsigned short port = 0;
+    std::string path = "/ws";
+    std::string backend;  // router: its ZeroMQ endpoint
+    pid_t pid = -1;       // the server process, whose CPU time is read
+};
+
+struct fanout_params {
+    int subscribers = 100;
+    int payload = 64;        // bytes, >= 8 (a send timestamp leads each payload)
+    int batch = 100;         // messages per WebSocket message from the publisher
+    int window = 2000;       // messages published but not yet delivered everywhere
+    double seconds = 3.0;    // publishing time
+};
+
+struct fanout_result {
+    double seconds = 0;              // first publish to last delivery
+    std::uint64_t published = 0;
+    std::uint64_t delivered = 0;     // sum over subscribers
+    std::uint64_t lost = 0;          // gaps announced (router) or missing at the end
+    histogram latency;               // publish to delivery, every delivered message
+    double connect_seconds = 0;      // all subscribers connected and subscribed
+    double client_cpu = 0;           // CPU seconds the tool used while publishing
+    double server_cpu = 0;           // CPU seconds the server used, first publish to last delivery
+    bool ok = false;
+    std::string error;
+};
+
+struct request_params {
+    int concurrency = 1;  // frontend connections, one call outstanding each
+    int payload = 64;
+    double seconds = 3.0;
+};
+
+struct request_result {
+    double seconds = 0;
+    std::uint64_t calls = 0;
+    histogram latency;
+    bool ok = false;
+    std::string error;
+};
+
+struct connections_params {
+    int count = 10000;
+    int sources = 0;      // source addresses 127.0.0.2..; 0: one per 10,000 connections
+    int parallel = 256;   // connection attempts in flight
+    double hold_seconds = 1.0;
+};
+
+struct connections_result {
+    int connected = 0;
+    double connect_seconds = 0;
+    long rss_before_kib = 0;
+    long rss_after_kib = 0;
+    bool ok = false;
+    std::string error;
+};
+
+// The network drivers (drivers.cpp). All clients of a run share one thread.
+fanout_result run_fanout(target_kind target, const endpoint_info& at, const fanout_params& p);
+request_result run_request(target_kind target, const endpoint_info& at, const request_params& p);
+// `pid` is the server whose memory is measured.
+connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p);
+// The raw ZeroMQ DEALER/ROUTER round trip: one DEALER with `concurrency`
+// calls outstanding against an echoing ROUTER on another thread.
+request_result run_zmq_round_trip(const request_params& p);
+
+// The shared core on one thread (core.cpp): wall nanoseconds per item.
+struct core_figure {
+    std::string name;
+    double ns_per_item = 0;
+};
+std::vector<core_figure> run_core(double seconds);
+
+// The no-routing baseline server (baseline.cpp): WebSocket on 127.0.0.1:0;
+// path /broadcast sends every message to every other connection, /echo
+// sends it back. One thread. Prints "ready PORT" and serves until SIGTERM.
+int serve_baseline();
+
+// Child processes (processes.cpp), stopped by pid: SIGTERM, then SIGKILL.
+class child {
+public:
+    child() = default;
+    ~child();
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
+
+    // Starts `program` with stdout on a pipe, stderr to `log_path` (or /dev/null).
+    bool start(const std::string& program, const std::vector<std::string>& args,
+               const std::string& log_path = {});
+    // The first line of its stdout, within `timeout`.
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+    void stop();
+    pid_t pid() const noexcept { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+    int out_fd_ = -1;
+    std::string pending_;
+};
+
+// The resident set of `pid` in KiB (VmRSS), 0 if unknown.
+long rss_kib(pid_t pid);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+unsigned short free_port();
+// Waits until 127.0.0.1:port accepts a connection.
+bool wait_listening(unsigned short port, std::chrono::milliseconds timeout);
+// Raises the soft and hard limits of open files to at least `wanted`.
+// Returns the soft limit in force.
+long raise_open_files(long wanted);
+// CPU seconds (user + system) this process has used.
+double process_cpu_seconds();
+// CPU seconds (user + system) process `pid` has used, from /proc; 0 if unknown.
+double process_cpu_seconds(pid_t pid);
+
+}  // namespace hyperstreams::bench

@@ -1,0 +1,885 @@
+// The clients of every scenario: thousands of WebSocket connections on one
+// Asio thread, speaking the HyperStreams protocol with the shared codec (no
+// client engine per connection), the NATS text protocol, or the baseline
+// server's bare messages; and ZeroMQ DEALERs for backends.
+#include <utility>  // before Asio 1.74, whose awaitable.hpp uses std::exchange
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string_view>
+#include <thread>
+
+#include <netinet/in.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <zmq.hpp>
+
+#include "bench.hpp"
+#include "hyperstreams/body.hpp"
+#include "hyperstreams/frame.hpp"
+
+namespace hyperstreams::bench {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using bytes = std::vector<std::uint8_t>;
+
+constexpr std::string_view fanout_channel = "bench.fanout";
+constexpr std::string_view echo_method = "bench/echo";
+constexpr std::size_t stamp_size = sizeof(std::int64_t);
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+void put_stamp(std::uint8_t* at, std::int64_t ns) { std::memcpy(at, &ns, stamp_size); }
+
+std::int64_t stamp_of(const std::uint8_t* at) {
+    std::int64_t ns = 0;
+    std::memcpy(&ns, at, stamp_size);
+    return ns;
+}
+
+frame make_frame(frame_kind kind, std::uint32_t id, std::string_view name, bytes_view payload = {}) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    f.payload = payload;
+    return f;
+}
+
+bytes encode_one(const frame& f) {
+    bytes out;
+    (void)append(out, f);
+    return out;
+}
+
+bytes hello_message(client_role role) {
+    hello_body h;
+    h.role = role;
+    h.name = "hyperstreams-bench";
+    bytes body;
+    (void)encode_body(h, body);
+    return encode_one(make_frame(frame_kind::hello, 0, {}, body));
+}
+
+bytes text_bytes(std::string_view s) { return bytes(s.begin(), s.end()); }
+
+decode_limits generous_limits() {
+    decode_limits l;
+    l.max_payload = 1u << 30;
+    return l;
+}
+
+double seconds_since(clock_type::time_point t) {
+    return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// ---------------------------------------------------------------- connections
+
+class connection;
+
+class connection_events {
+public:
+    virtual void opened(connection& c) = 0;
+    // Returns how many bytes of `data` were used; the rest stays buffered
+    // and comes back, followed by the next message (NATS is a byte stream).
+    virtual std::size_t received(connection& c, bytes_view data) = 0;
+    virtual void failed(connection& c, const error_code& ec, const char* what) = 0;
+    virtual void written(connection&) {}
+
+protected:
+    ~connection_events() = default;
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    connection(asio::io_context& ioc, connection_events& events, int index)
+        : ws_(ioc), events_(events), index_(index) {}
+
+    int index() const noexcept { return index_; }
+    std::size_t queued() const noexcept { return queue_.size(); }
+
+    void start(const tcp::endpoint& server, const asio::ip::address* source, std::string path) {
+        path_ = std::move(path);
+        auto& socket = beast::get_lowest_layer(ws_).socket();
+        error_code ec;
+        socket.open(tcp::v4(), ec);
+        if (!ec && source != nullptr) {
+            // The port is chosen at connect() by the whole 4-tuple, and ports
+            // in TIME_WAIT from an earlier run do not count against bind().
+            const int one = 1;
+            ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+            socket.set_option(asio::socket_base::reuse_address(true), ec);
+            if (!ec) socket.bind(tcp::endpoint(*source, 0), ec);
+        }
+        if (ec) {
+            // Reported from the loop, not from here: a run of failures must not recurse.
+            asio::post(ws_.get_executor(), [self = shared_from_this(), ec] { self->events_.failed(*self, ec, "bind"); });
+            return;
+        }
+        beast::get_lowest_layer(ws_).async_connect(
+            server, beast::bind_front_handler(&connection::on_connect, shared_from_this()));
+    }
+
+    void send(bytes message) {
+        queue_.push_back(std::move(message));
+        if (queue_.size() == 1) do_write();
+    }
+
+    void close() {
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+    }
+
+private:
+    void on_connect(error_code ec) {
+        if (ec) return events_.failed(*this, ec, "connect");
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+        ws_.binary(true);
+        ws_.auto_fragment(false);
+        ws_.async_handshake("127.0.0.1", path_,
+                            beast::bind_front_handler(&connection::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(error_code ec) {
+        if (ec) return events_.failed(*this, ec, "handshake");
+        events_.opened(*this);
+        do_read();
+    }
+
+    void do_read() {
+        ws_.async_read(buffer_, beast::bind_front_handler(&connection::on_read, shared_from_this()));
+    }
+
+    void on_read(error_code ec, std::size_t) {
+        if (ec) return events_.failed(*this, ec, "read");
+        const auto data = buffer_.cdata();
+        const std::size_t used =
+            events_.received(*this, bytes_view(static_cast<const std::uint8_t*>(data.data()), data.size()));
+        buffer_.consume(used);
+        do_read();
+    }
+
+    void do_write() {
+        ws_.async_write(asio::buffer(queue_.front()),
+                        beast::bind_front_handler(&connection::on_write, shared_from_this()));
+    }
+
+    void on_write(error_code ec, std::size_t) {
+        if (ec) return events_.failed(*this, ec, "write");
+        queue_.pop_front();
+        events_.written(*this);
+        if (!queue_.empty()) do_write();
+    }
+
+    websocket::stream<beast::tcp_stream> ws_;
+    beast::flat_buffer buffer_;
+    std::deque<bytes> queue_;
+    std::string path_;
+    connection_events& events_;
+    const int index_;
+};
+
+// Opens `count` connections, at most `parallel` attempts at a time, from
+// source addresses 127.0.0.2.. when `sources` > 0.
+class connector {
+public:
+    connector(asio::io_context& ioc, connection_events& events, const endpoint_info& at, int parallel, int sources)
+        : ioc_(ioc), events_(events), server_(asio::ip::make_address(at.host), at.port), parallel_(parallel) {
+        for (int i = 0; i < sources; ++i)
+            sources_.push_back(asio::ip::make_address_v4(0x7F000002u + static_cast<std::uint32_t>(i)));
+    }
+
+    // Queues a connection on `path`; returns it.
+    std::shared_ptr<connection> add(const std::string& path) {
+        auto c = std::make_shared<connection>(ioc_, events_, static_cast<int>(all_.size()));
+        all_.push_back(c);
+        paths_.push_back(path);
+        return c;
+    }
+
+    void start() {
+        while (started_ < all_.size() && in_flight_ < parallel_) start_next();
+    }
+    // The caller reports each connection's end of connecting (ready or failed).
+    void settled() {
+        --in_flight_;
+        start();
+    }
+
+    std::vector<std::shared_ptr<connection>>& all() { return all_; }
+
+    void close_all() {
+        for (auto& c : all_) c->close();
+    }
+
+private:
+    void start_next() {
+        const std::size_t i = started_++;
+        ++in_flight_;
+        const asio::ip::address* source = sources_.empty() ? nullptr : &sources_[i % sources_.size()];
+        all_[i]->start(server_, source, paths_[i]);
+    }
+
+    asio::io_context& ioc_;
+    connection_events& events_;
+    tcp::endpoint server_;
+    int parallel_;
+    std::vector<asio::ip::address> sources_;
+    std::vector<std::shared_ptr<connection>> all_;
+    std::vector<std::string> paths_;
+    std::size_t started_ = 0;
+    int in_flight_ = 0;
+};
+
+// ------------------------------------------------------------ protocol parts
+
+// What a client makes of one incoming piece of data.
+struct incoming {
+    bool ready = false;       // handshake finished (welcome/ack, PONG, the baseline's marker)
+    std::uint64_t lost = 0;   // router: messages a gap announced
+    std::string error;        // the server refused something
+};
+
+// HyperStreams frames: calls `on_payload(frame)` for message/response frames,
+// answers pings, reports welcome and acks.
+template <typename OnFrame>
+std::size_t read_hs(connection& c, bytes_view data, incoming& in, bool subscriber, OnFrame&& on_frame) {
+    static const decode_limits limits = generous_limits();
+    batch_reader reader(data, limits);
+    frame f;
+    while (reader.next(f)) {
+        switch (f.kind) {
+            case frame_kind::welcome:
+                if (subscriber) {
+                    c.send(encode_one(make_frame(frame_kind::subscribe, 1, fanout_channel)));
+                } else {
+                    in.ready = true;
+                }
+                break;
+            case frame_kind::ack:
+                if (f.id == 1) in.ready = true;
+                break;
+            case frame_kind::ping:
+                c.send(encode_one(make_frame(frame_kind::pong, f.id, {})));
+                break;
+            case frame_kind::gap:
+                in.lost += f.count;
+                break;
+            case frame_kind::error:
+            case frame_kind::goodbye:
+                in.error = "router sent " + std::string(f.kind == frame_kind::error ? "error" : "goodbye") +
+                           " code " + std::to_string(f.code) + ": " +
+                           std::string(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
+                break;
+            default:
+                on_frame(f);
+        }
+    }
+    return data.size();
+}
+
+// The NATS text protocol: MSG lines with their payloads, PING, PONG, -ERR.
+template <typename OnPayload>
+std::size_t read_nats(connection& c, bytes_view data, incoming& in, OnPayload&& on_payload) {
+    const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+    std::size_t pos = 0;
+    for (;;) {
+        const std::size_t eol = text.find("\r\n", pos);
+        if (eol == std::string_view::npos) break;
+        const std::string_view line = text.substr(pos, eol - pos);
+        if (line.rfind("MSG ", 0) == 0) {
+            const std::size_t space = line.rfind(' ');
+            std::size_t size = 0;
+            for (char ch : line.substr(space + 1)) size = size * 10 + static_cast<std::size_t>(ch - '0');
+            if (eol + 2 + size + 2 > text.size()) break;
+            on_payload(bytes_view(data.data() + eol + 2, size));
+            pos = eol + 2 + size + 2;
+            continue;
+        }
+        if (line == "PING") c.send(text_bytes("PONG\r\n"));
+        if (line == "PONG") in.ready = true;
+        if (line.rfind("-ERR", 0) == 0) in.error = "nats-server: " + std::string(line);
+        pos = eol + 2;
+    }
+    return pos;
+}
+
+// ------------------------------------------------------------------ fan-out
+
+class fanout_run final : public connection_events {
+public:
+    fanout_run(target_kind target, const endpoint_info& at, const fanout_params& p)
+        : target_(target),
+          p_(p),
+          server_pid_(at.pid),
+          connector_(ioc_, *this, at, 256, 0),
+          deadline_(ioc_),
+          payload_(static_cast<std::size_t>(std::max<int>(p.payload, static_cast<int>(stamp_size))), 'x') {
+        const std::string path = target == target_kind::baseline ? "/broadcast" : at.path;
+        for (int i = 0; i < p.subscribers; ++i) connector_.add(path);
+        publisher_ = connector_.add(path);
+    }
+
+    fanout_result run() {
+        start_ = clock_type::now();
+        connector_.start();
+        deadline_.expires_after(std::chrono::seconds(120));  // connecting, bounded
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("timed out connecting");
+        });
+        ioc_.run();
+        connector_.close_all();
+        return std::move(result_);
+    }
+
+private:
+    bool is_publisher(const connection& c) const { return c.index() == p_.subscribers; }
+
+    void opened(connection& c) override {
+        switch (target_) {
+            case target_kind::router:
+                c.send(hello_message(client_role::frontend));
+                break;
+            case target_kind::nats:
+                c.send(text_bytes(
+                    is_publisher(c)
+                        ? "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false}\r\nPING\r\n"
+                        : "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false}\r\nSUB bench.fanout 1\r\nPING\r\n"));
+                break;
+            default:
+                break;  // the baseline server says when it has registered us
+        }
+    }
+
+    std::size_t received(connection& c, bytes_view data) override {
+        incoming in;
+        const std::int64_t now = now_ns();
+        std::uint64_t got = 0;
+        const auto on_payload = [&](bytes_view payload) {
+            if (payload.size() >= stamp_size) result_.latency.add(now - stamp_of(payload.data()));
+            ++got;
+        };
+        std::size_t used = data.size();
+        const bool is_ready = ready_.size() > static_cast<std::size_t>(c.index()) && ready_[static_cast<std::size_t>(c.index())];
+        switch (target_) {
+            case target_kind::router:
+                used = read_hs(c, data, in, !is_publisher(c), [&](const frame& f) {
+                    if (f.kind == frame_kind::message) on_payload(f.payload);
+                });
+                break;
+            case target_kind::nats:
+                used = read_nats(c, data, in, on_payload);
+                break;
+            default:
+                if (!is_ready) {
+                    in.ready = true;
+                } else {
+                    static const decode_limits limits = generous_limits();
+                    batch_reader reader(data, limits);
+                    frame f;
+                    while (reader.next(f))
+                        if (f.kind == frame_kind::publish) on_payload(f.payload);
+                }
+        }
+        if (!in.error.empty()) {
+            finish(in.error);
+            return used;
+        }
+        if (in.ready && !is_ready) became_ready(c);
+        if (got != 0 || in.lost != 0) {
+            result_.delivered += got;
+            result_.lost += in.lost;
+            last_delivery_ = clock_type::now();
+            if (publishing_) {
+                pump();
+            } else if (stopped_publishing_ && result_.delivered + result_.lost >= result_.published * fan()) {
+                finish({});
+            }
+        }
+        return used;
+    }
+
+    void failed(connection& c, const error_code& ec, const char* what) override {
+        if (done_) return;
+        finish(std::string(is_publisher(c) ? "publisher " : "subscriber ") + what + ": " + ec.message());
+    }
+
+    void written(connection& c) override {
+        if (publishing_ && is_publisher(c)) pump();
+    }
+
+    std::uint64_t fan() const { return static_cast<std::uint64_t>(p_.subscribers); }
+
+    void became_ready(connection& c) {
+        ready_.resize(connector_.all().size(), false);
+        ready_[static_cast<std::size_t>(c.index())] = true;
+        connector_.settled();
+        if (++ready_count_ < connector_.all().size()) return;
+        result_.connect_seconds = seconds_since(start_);
+        publishing_ = true;
+        publishing_started_ = true;
+        cpu_start_ = process_cpu_seconds();
+        server_cpu_start_ = server_pid_ > 0 ? process_cpu_seconds(server_pid_) : 0;
+        start_ = clock_type::now();
+        last_delivery_ = start_;
+        deadline_.cancel();
+        deadline_.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.seconds)));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) stop_publishing();
+        });
+        pump();
+    }
+
+    // Publishes while fewer than `window` messages are on their way.
+    void pump() {
+        const std::uint64_t window = static_cast<std::uint64_t>(std::max(p_.window, p_.batch));
+        while (publishing_ && publisher_->queued() < 2) {
+            const std::uint64_t settled = (result_.delivered + result_.lost) / fan();
+            if (result_.published - settled + static_cast<std::uint64_t>(p_.batch) > window) break;
+            publisher_->send(publish_batch());
+            result_.published += static_cast<std::uint64_t>(p_.batch);
+        }
+    }
+
+    bytes publish_batch() {
+        put_stamp(reinterpret_cast<std::uint8_t*>(payload_.data()), now_ns());
+        const bytes_view body(reinterpret_cast<const std::uint8_t*>(payload_.data()), payload_.size());
+        bytes out;
+        if (target_ == target_kind::nats) {
+            const std::string head = "PUB bench.fanout " + std::to_string(payload_.size()) + "\r\n";
+            out.reserve(static_cast<std::size_t>(p_.batch) * (head.size() + payload_.size() + 2));
+            for (int i = 0; i < p_.batch; ++i) {
+                out.insert(out.end(), head.begin(), head.end());
+                out.insert(out.end(), body.begin(), body.end());
+                out.push_back('\r');
+                out.push_back('\n');
+            }
+            return out;
+        }
+        const frame f = make_frame(frame_kind::publish, 0, fanout_channel, body);
+        out.reserve(static_cast<std::size_t>(p_.batch) * encoded_size(f));
+        for (int i = 0; i < p_.batch; ++i) (void)append(out, f);
+        return out;
+    }
+
+    void stop_publishing() {
+        publishing_ = false;
+        stopped_publishing_ = true;
+        result_.client_cpu = process_cpu_seconds() - cpu_start_;
+        if (result_.delivered + result_.lost >= result_.published * fan()) return finish({});
+        deadline_.expires_after(std::chrono::seconds(10));  // the last messages' way, bounded
+        deadline_.async_wait([this](error_code ec) {
+            if (ec) return;
+            result_.lost = result_.published * fan() - result_.delivered;
+            finish({});
+        });
+    }
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        result_.seconds = std::chrono::duration<double>(last_delivery_ - start_).count();
+        if (server_pid_ > 0 && publishing_started_) result_.server_cpu = process_cpu_seconds(server_pid_) - server_cpu_start_;
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    target_kind target_;
+    fanout_params p_;
+    pid_t server_pid_;
+    asio::io_context ioc_{1};
+    connector connector_;
+    asio::steady_timer deadline_;
+    std::shared_ptr<connection> publisher_;
+    std::vector<bool> ready_;
+    std::size_t ready_count_ = 0;
+    std::string payload_;
+    clock_type::time_point start_;
+    clock_type::time_point last_delivery_;
+    double cpu_start_ = 0;
+    double server_cpu_start_ = 0;
+    bool publishing_started_ = false;
+    bool publishing_ = false;
+    bool stopped_publishing_ = false;
+    bool done_ = false;
+    fanout_result result_;
+};
+
+// ---------------------------------------------------------- request/response
+
+// A backend on its own thread: a raw DEALER that registers "bench" with
+// method "echo" and answers every request at once with its payload.
+class echo_backend {
+public:
+    explicit echo_backend(const std::string& endpoint) : socket_(ctx_, zmq::socket_type::dealer) {
+        socket_.set(zmq::sockopt::linger, 0);
+        socket_.connect(endpoint);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~echo_backend() {
+        stop_ = true;
+        thread_.join();
+    }
+    echo_backend(const echo_backend&) = delete;
+    echo_backend& operator=(const echo_backend&) = delete;
+
+    // Waits until the router acknowledged the registration.
+    bool wait_registered(std::chrono::milliseconds timeout) {
+        const auto deadline = clock_type::now() + timeout;
+        while (!registered_ && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return registered_;
+    }
+
+private:
+    void send(const bytes& b) { (void)socket_.send(zmq::buffer(b), zmq::send_flags::none); }
+
+    void serve() {
+        send(hello_message(client_role::backend));
+        bytes out;
+        while (!stop_) {
+            zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+            if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) <= 0) continue;
+            zmq::message_t msg;
+            while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+                out.clear();
+                batch_reader reader(bytes_view(static_cast<const std::uint8_t*>(msg.data()), msg.size()));
+                frame f;
+                while (reader.next(f)) {
+                    if (f.kind == frame_kind::welcome) {
+                        register_body reg;
+                        reg.methods = {{"echo", method_kind::unary}};
+                        bytes body;
+                        (void)encode_body(reg, body);
+                        (void)append(out, make_frame(frame_kind::register_service, 1, "bench", body));
+                    } else if (f.kind == frame_kind::ack && f.id == 1) {
+                        registered_ = true;
+                    } else if (f.kind == frame_kind::request) {
+                        (void)append(out, make_frame(frame_kind::response, f.id, {}, f.payload));
+                    } else if (f.kind == frame_kind::ping) {
+                        (void)append(out, make_frame(frame_kind::pong, f.id, {}));
+                    }
+                }
+                if (!out.empty()) send(out);
+            }
+        }
+    }
+
+    zmq::context_t ctx_{1};
+    zmq::socket_t socket_;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> registered_{false};
+};
+
+class request_run final : public connection_events {
+public:
+    request_run(target_kind target, const endpoint_info& at, const request_params& p)
+        : target_(target), p_(p), connector_(ioc_, *this, at, 256, 0), deadline_(ioc_),
+          payload_(static_cast<std::size_t>(p.payload), 'r'), sent_at_(static_cast<std::size_t>(p.concurrency), 0) {
+        const std::string path = target == target_kind::baseline ? "/echo" : at.path;
+        for (int i = 0; i < p.concurrency; ++i) connector_.add(path);
+    }
+
+    request_result run() {
+        start_ = clock_type::now();
+        connector_.start();
+        deadline_.expires_after(std::chrono::seconds(60));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("timed out connecting");
+        });
+        ioc_.run();
+        connector_.close_all();
+        return std::move(result_);
+    }
+
+private:
+    void opened(connection& c) override {
+        if (target_ == target_kind::router) c.send(hello_message(client_role::frontend));
+    }
+
+    std::size_t received(connection& c, bytes_view data) override {
+        const auto i = static_cast<std::size_t>(c.index());
+        if (target_ == target_kind::baseline && !ready_marker_seen(i)) {
+            became_ready();
+            return data.size();
+        }
+        incoming in;
+        std::uint64_t answers = 0;
+        static const decode_limits limits = generous_limits();
+        if (target_ == target_kind::router) {
+            read_hs(c, data, in, false, [&](const frame& f) {
+                if (f.kind == frame_kind::response) ++answers;
+            });
+        } else {
+            batch_reader reader(data, limits);
+            frame f;
+            while (reader.next(f))
+                if (f.kind == frame_kind::request) ++answers;
+        }
+        if (!in.error.empty()) {
+            finish(in.error);
+            return data.size();
+        }
+        if (in.ready) became_ready();
+        if (answers != 0) {
+            result_.latency.add(now_ns() - sent_at_[i]);
+            ++result_.calls;
+            --outstanding_;
+            if (calling_) {
+                call(c);
+            } else if (outstanding_ == 0) {
+                finish({});
+            }
+        }
+        return data.size();
+    }
+
+    void failed(connection&, const error_code& ec, const char* what) override {
+        finish(std::string("frontend ") + what + ": " + ec.message());
+    }
+
+    bool ready_marker_seen(std::size_t i) {
+        if (marker_.size() <= i) marker_.resize(connector_.all().size(), false);
+        const bool seen = marker_[i];
+        marker_[i] = true;
+        return seen;
+    }
+
+    void became_ready() {
+        connector_.settled();
+        if (++ready_count_ < connector_.all().size()) return;
+        calling_ = true;
+        start_ = clock_type::now();
+        deadline_.cancel();
+        deadline_.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.seconds)));
+        deadline_.async_wait([this](error_code ec) {
+            if (ec) return;
+            calling_ = false;
+            deadline_.expires_after(std::chrono::seconds(10));
+            deadline_.async_wait([this](error_code ec2) {
+                if (!ec2) finish("calls still unanswered 10 s after the end");
+            });
+        });
+        for (auto& c : connector_.all()) call(*c);
+    }
+
+    void call(connection& c) {
+        frame f = make_frame(frame_kind::request, ++next_id_, echo_method,
+                             bytes_view(reinterpret_cast<const std::uint8_t*>(payload_.data()), payload_.size()));
+        f.deadline_ms = 10000;
+        sent_at_[static_cast<std::size_t>(c.index())] = now_ns();
+        ++outstanding_;
+        c.send(encode_one(f));
+    }
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        result_.seconds = seconds_since(start_);
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    target_kind target_;
+    request_params p_;
+    asio::io_context ioc_{1};
+    connector connector_;
+    asio::steady_timer deadline_;
+    std::string payload_;
+    std::vector<std::int64_t> sent_at_;
+    std::vector<bool> marker_;
+    std::size_t ready_count_ = 0;
+    std::uint32_t next_id_ = 0;
+    std::uint64_t outstanding_ = 0;
+    clock_type::time_point start_;
+    bool calling_ = false;
+    bool done_ = false;
+    request_result result_;
+};
+
+// -------------------------------------------------------------- connections
+
+class connections_run final : public connection_events {
+public:
+    connections_run(const endpoint_info& at, pid_t pid, const connections_params& p)
+        : pid_(pid), p_(p),
+          connector_(ioc_, *this, at, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
+          deadline_(ioc_) {
+        for (int i = 0; i < p.count; ++i) connector_.add(at.path);
+    }
+
+    connections_result run() {
+        result_.rss_before_kib = rss_kib(pid_);
+        start_ = clock_type::now();
+        connector_.start();
+        deadline_.expires_after(std::chrono::seconds(300));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("timed out connecting");
+        });
+        ioc_.run();
+        connector_.close_all();
+        return std::move(result_);
+    }
+
+private:
+    void opened(connection& c) override { c.send(hello_message(client_role::frontend)); }
+
+    std::size_t received(connection& c, bytes_view data) override {
+        incoming in;
+        read_hs(c, data, in, false, [](const frame&) {});
+        if (!in.error.empty()) finish(in.error);
+        if (in.ready) {
+            connector_.settled();
+            if (++result_.connected == p_.count) all_connected();
+        }
+        return data.size();
+    }
+
+    void failed(connection&, const error_code& ec, const char* what) override {
+        if (holding_ || done_) return finish(std::string("a connection ended while idle: ") + what + ": " + ec.message());
+        ++failures_;
+        if (failures_ == 1) first_failure_ = std::string(what) + ": " + ec.message();
+        connector_.settled();
+        if (result_.connected + failures_ == p_.count) all_connected();
+    }
+
+    void all_connected() {
+        result_.connect_seconds = seconds_since(start_);
+        holding_ = true;
+        deadline_.cancel();
+        deadline_.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.hold_seconds)));
+        deadline_.async_wait([this](error_code ec) {
+            if (ec) return;
+            result_.rss_after_kib = rss_kib(pid_);
+            finish(failures_ == 0 ? std::string()
+                                  : std::to_string(failures_) + " connections failed, the first: " + first_failure_);
+        });
+    }
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    pid_t pid_;
+    connections_params p_;
+    asio::io_context ioc_{1};
+    connector connector_;
+    asio::steady_timer deadline_;
+    clock_type::time_point start_;
+    int failures_ = 0;
+    std::string first_failure_;
+    bool holding_ = false;
+    bool done_ = false;
+    connections_result result_;
+};
+
+}  // namespace
+
+fanout_result run_fanout(target_kind target, const endpoint_info& at, const fanout_params& p) {
+    return fanout_run(target, at, p).run();
+}
+
+request_result run_request(target_kind target, const endpoint_info& at, const request_params& p) {
+    if (target != target_kind::router) return request_run(target, at, p).run();
+    echo_backend backend(at.backend);
+    if (!backend.wait_registered(std::chrono::seconds(10))) {
+        request_result r;
+        r.error = "the echo backend did not register";
+        return r;
+    }
+    return request_run(target, at, p).run();
+}
+
+connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p) {
+    return connections_run(at, pid, p).run();
+}
+
+request_result run_zmq_round_trip(const request_params& p) {
+    request_result result;
+    zmq::context_t ctx{1};
+    zmq::socket_t server(ctx, zmq::socket_type::router);
+    server.set(zmq::sockopt::linger, 0);
+    server.bind("tcp://127.0.0.1:*");
+    const std::string endpoint = server.get(zmq::sockopt::last_endpoint);
+    std::atomic<bool> stop{false};
+    std::thread echo([&] {
+        while (!stop) {
+            zmq::pollitem_t item{server.handle(), 0, ZMQ_POLLIN, 0};
+            if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) <= 0) continue;
+            zmq::message_t identity;
+            zmq::message_t body;
+            while (server.recv(identity, zmq::recv_flags::dontwait)) {
+                if (!server.recv(body, zmq::recv_flags::none)) break;
+                (void)server.send(identity, zmq::send_flags::sndmore);
+                (void)server.send(body, zmq::send_flags::none);
+            }
+        }
+    });
+
+    // One DEALER with `concurrency` calls outstanding, as the router's link
+    // to a backend carries them; the frame id tells the calls apart.
+    const std::string payload(static_cast<std::size_t>(p.payload), 'r');
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(endpoint);
+    std::vector<std::int64_t> sent_at(static_cast<std::size_t>(p.concurrency) + 1, 0);
+    const auto call = [&](std::uint32_t id) {
+        frame f = make_frame(frame_kind::request, id, echo_method,
+                             bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+        f.deadline_ms = 10000;
+        sent_at[id] = now_ns();
+        (void)dealer.send(zmq::buffer(encode_one(f)), zmq::send_flags::none);
+    };
+    const auto start = clock_type::now();
+    const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p.seconds));
+    for (int i = 1; i <= p.concurrency; ++i) call(static_cast<std::uint32_t>(i));
+    std::size_t outstanding = static_cast<std::size_t>(p.concurrency);
+    while (outstanding > 0 && clock_type::now() < end + std::chrono::seconds(10)) {
+        zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0) continue;
+        zmq::message_t reply;
+        while (dealer.recv(reply, zmq::recv_flags::dontwait)) {
+            batch_reader reader(bytes_view(static_cast<const std::uint8_t*>(reply.data()), reply.size()));
+            frame f;
+            if (!reader.next(f) || f.id == 0 || f.id > static_cast<std::uint32_t>(p.concurrency)) continue;
+            result.latency.add(now_ns() - sent_at[f.id]);
+            ++result.calls;
+            if (clock_type::now() < end) {
+                call(f.id);
+            } else {
+                --outstanding;
+            }
+        }
+    }
+    result.seconds = seconds_since(start);
+    result.ok = outstanding == 0;
+    if (!result.ok) result.error = "replies missing";
+    stop = true;
+    echo.join();
+    return result;
+}
+
+}  // namespace hyperstreams::bench

@@ -1,0 +1,590 @@
+// hyperstreams-bench: the router measured the way users compare messaging
+// systems, side by side with nats-server and with no-routing baselines on
+// the same machine in the same run. See --help and docs/BENCHMARKS.md.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace hyperstreams::bench {
+
+const char* target_name(target_kind t) noexcept {
+    switch (t) {
+        case target_kind::router: return "router";
+        case target_kind::nats: return "nats";
+        case target_kind::baseline: return "baseline";
+        case target_kind::zmq: return "zmq";
+    }
+    return "?";
+}
+
+namespace {
+
+constexpr const char* usage_text =
+    "Usage: hyperstreams-bench COMMAND [OPTION VALUE]...\n"
+    "\n"
+    "Commands:\n"
+    "  suite        every scenario below, then the tables with the ratios (Markdown)\n"
+    "  fanout       one publisher, N WebSocket subscribers: messages delivered per second and\n"
+    "               publish-to-delivery latency; router, nats-server and the baseline\n"
+    "  request      WebSocket frontends call a ZeroMQ backend through the router, one call\n"
+    "               outstanding per frontend; beside it the baseline's WebSocket echo and a raw\n"
+    "               ZeroMQ DEALER/ROUTER round trip\n"
+    "  connections  idle WebSocket connections (hello/welcome done) on one router: connect rate\n"
+    "               and router memory (VmRSS) per connection\n"
+    "  core         the shared codec and client engine on one thread\n"
+    "  serve-baseline  (internal) the no-routing Beast server the others start\n"
+    "\n"
+    "Options (lists are comma-separated):\n"
+    "  --targets LIST        fanout: router,nats,baseline; request: router,baseline,zmq (default: all)\n"
+    "  --subscribers LIST    fanout subscriber counts (default 1,100,1000)\n"
+    "  --payloads LIST       fanout payload sizes in bytes, >= 8 (default 64,1024)\n"
+    "  --batch N             messages per publisher WebSocket message (default 100)\n"
+    "  --window N            messages published but not yet delivered to every subscriber (default 2000)\n"
+    "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
+    "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
+    "  --concurrency LIST    request: frontends, one call outstanding each (default 1,64)\n"
+    "  --payload N           request payload bytes (default 64)\n"
+    "  --connections LIST    connections scenario counts (default 10000)\n"
+    "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
+    "  --parallel N          connection attempts in flight (default 256)\n"
+    "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
+    "  --seconds S           publishing / calling time per run (default 3)\n"
+    "  --core-seconds S      time per core figure (default 0.5)\n"
+    "  --no-latency          fanout: skip the one-message-at-a-time latency runs\n"
+    "  --big                 suite: add 10,000 subscribers and 50,000 connections\n"
+    "  --router PATH         hyperstreams-router binary (default: beside this tool, or ../router/)\n"
+    "  --nats PATH           nats-server binary (default: nats-server on PATH)\n"
+    "  --router-flag ARG     passed to the router (repeat: --router-flag --threads --router-flag 1)\n";
+
+struct options {
+    std::string command;
+    std::vector<std::string> targets;
+    std::vector<int> subscribers{1, 100, 1000};
+    std::vector<int> payloads{64, 1024};
+    std::vector<int> concurrency{1, 64};
+    std::vector<int> connections{10000};
+    int batch = 100;
+    int window = 2000;
+    double inflight_bytes = 32 << 20;
+    int payload = 64;
+    int sources = 0;
+    int parallel = 256;
+    double hold = 2.0;
+    double seconds = 3.0;
+    double core_seconds = 0.5;
+    bool big = false;
+    bool latency = true;
+    std::string router;
+    std::string nats = "nats-server";
+    std::vector<std::string> router_flags;
+};
+
+std::vector<int> int_list(const std::string& s) {
+    std::vector<int> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) out.push_back(std::atoi(item.c_str()));
+    return out;
+}
+
+std::vector<std::string> word_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) out.push_back(item);
+    return out;
+}
+
+std::string self_path() {
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+}
+
+std::string default_router() {
+    const std::filesystem::path dir = std::filesystem::path(self_path()).parent_path();
+    for (const auto& p : {dir / "hyperstreams-router", dir / ".." / "router" / "hyperstreams-router"})
+        if (std::filesystem::exists(p)) return p.lexically_normal().string();
+    return "hyperstreams-router";
+}
+
+bool parse(int argc, char** argv, options& o) {
+    if (argc < 2) return false;
+    o.command = argv[1];
+    const std::map<std::string, std::function<void(const std::string&)>> flags = {
+        {"--targets", [&](const std::string& v) { o.targets = word_list(v); }},
+        {"--subscribers", [&](const std::string& v) { o.subscribers = int_list(v); }},
+        {"--payloads", [&](const std::string& v) { o.payloads = int_list(v); }},
+        {"--batch", [&](const std::string& v) { o.batch = std::atoi(v.c_str()); }},
+        {"--window", [&](const std::string& v) { o.window = std::atoi(v.c_str()); }},
+        {"--inflight-bytes", [&](const std::string& v) { o.inflight_bytes = std::atof(v.c_str()); }},
+        {"--concurrency", [&](const std::string& v) { o.concurrency = int_list(v); }},
+        {"--payload", [&](const std::string& v) { o.payload = std::atoi(v.c_str()); }},
+        {"--connections", [&](const std::string& v) { o.connections = int_list(v); }},
+        {"--sources", [&](const std::string& v) { o.sources = std::atoi(v.c_str()); }},
+        {"--parallel", [&](const std::string& v) { o.parallel = std::atoi(v.c_str()); }},
+        {"--hold", [&](const std::string& v) { o.hold = std::atof(v.c_str()); }},
+        {"--seconds", [&](const std::string& v) { o.seconds = std::atof(v.c_str()); }},
+        {"--core-seconds", [&](const std::string& v) { o.core_seconds = std::atof(v.c_str()); }},
+        {"--router", [&](const std::string& v) { o.router = v; }},
+        {"--nats", [&](const std::string& v) { o.nats = v; }},
+        {"--router-flag", [&](const std::string& v) { o.router_flags.push_back(v); }},
+    };
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--big") {
+            o.big = true;
+            continue;
+        }
+        if (arg == "--no-latency") {
+            o.latency = false;
+            continue;
+        }
+        const auto f = flags.find(arg);
+        if (f == flags.end() || i + 1 >= argc) {
+            std::fprintf(stderr, "hyperstreams-bench: unknown option or missing value: %s\n", arg.c_str());
+            return false;
+        }
+        f->second(argv[++i]);
+    }
+    if (o.router.empty()) o.router = default_router();
+    for (int p : o.payloads)
+        if (p < 8) {
+            std::fprintf(stderr, "hyperstreams-bench: payloads carry an 8-byte timestamp: >= 8 bytes\n");
+            return false;
+        }
+    return o.batch > 0 && o.window > 0 && o.payload >= 0 && o.seconds > 0;
+}
+
+bool wants(const options& o, const char* target) {
+    if (o.targets.empty()) return true;
+    for (const auto& t : o.targets)
+        if (t == target) return true;
+    return false;
+}
+
+std::string temp_file(const std::string& what) {
+    return (std::filesystem::temp_directory_path() /
+            ("hyperstreams-bench-" + std::to_string(::getpid()) + "-" + what))
+        .string();
+}
+
+std::string field(const std::string& line, const std::string& key) {
+    const std::size_t at = line.find(" " + key + "=");
+    if (at == std::string::npos) return {};
+    const std::size_t start = at + key.size() + 2;
+    return line.substr(start, line.find(' ', start) - start);
+}
+
+// ------------------------------------------------------------------ servers
+
+struct server {
+    child process;
+    endpoint_info at;
+    std::string name;
+    std::string log;
+};
+
+bool start_router(server& s, const options& o, std::vector<std::string> extra) {
+    s.name = "hyperstreams-router";
+    s.log = temp_file("router.log");
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0", "--log-level", "warn"};
+    args.insert(args.end(), o.router_flags.begin(), o.router_flags.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (!s.process.start(o.router, args, s.log)) return false;
+    const auto line = s.process.read_line(std::chrono::seconds(10));
+    if (!line || line->rfind("hyperstreams-router ready", 0) != 0) {
+        std::fprintf(stderr, "hyperstreams-bench: %s did not start (log: %s)\n", o.router.c_str(), s.log.c_str());
+        return false;
+    }
+    const std::string http = field(*line, "http");
+    s.at.host = http.substr(0, http.rfind(':'));
+    s.at.port = static_cast<unsigned short>(std::atoi(http.substr(http.rfind(':') + 1).c_str()));
+    s.at.backend = field(*line, "backend");
+    s.at.pid = s.process.pid();
+    return true;
+}
+
+bool start_nats(server& s, const options& o) {
+    s.name = "nats-server";
+    s.log = temp_file("nats.log");
+    const std::string config = temp_file("nats.conf");
+    s.at.port = free_port();
+    s.at.path = "/";
+    {
+        std::ofstream out(config);
+        out << "listen: \"127.0.0.1:" << free_port() << "\"\n"
+            << "max_payload: 1048576\n"
+            << "websocket {\n  listen: \"127.0.0.1:" << s.at.port << "\"\n  no_tls: true\n}\n";
+    }
+    const bool ok = s.process.start(o.nats, {"-c", config}, s.log) && wait_listening(s.at.port, std::chrono::seconds(10));
+    s.at.pid = s.process.pid();
+    std::filesystem::remove(config);
+    if (!ok) std::fprintf(stderr, "hyperstreams-bench: %s did not start (log: %s)\n", o.nats.c_str(), s.log.c_str());
+    return ok;
+}
+
+bool start_baseline(server& s) {
+    s.name = "baseline";
+    if (!s.process.start(self_path(), {"serve-baseline"})) return false;
+    const auto line = s.process.read_line(std::chrono::seconds(10));
+    if (!line || line->rfind("ready ", 0) != 0) return false;
+    s.at.port = static_cast<unsigned short>(std::atoi(line->c_str() + 6));
+    s.at.pid = s.process.pid();
+    return true;
+}
+
+void remove_log(server& s) {
+    s.process.stop();
+    if (!s.log.empty()) std::filesystem::remove(s.log);
+}
+
+// ------------------------------------------------------------------ reports
+
+struct fanout_row {
+    int subscribers;
+    int payload;
+    std::map<std::string, fanout_result> by_target;
+};
+struct request_row {
+    int concurrency;
+    std::map<std::string, request_result> by_target;
+};
+struct connections_row {
+    int count;
+    connections_result result;
+};
+
+struct report {
+    std::vector<fanout_row> fanout;
+    std::vector<fanout_row> fanout_latency;
+    std::vector<request_row> request;
+    std::vector<connections_row> connections;
+    std::vector<core_figure> core;
+    int failures = 0;
+};
+
+std::string latencies(const histogram& h) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "p50 %.0f us p99 %.0f us p99.9 %.0f us", h.quantile_us(0.5), h.quantile_us(0.99),
+                  h.quantile_us(0.999));
+    return buf;
+}
+
+double rate(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
+
+void print_fanout(const char* target, const fanout_params& p, const fanout_result& r) {
+    std::printf("fanout target=%s subscribers=%d payload=%d batch=%d window=%d: ", target, p.subscribers, p.payload,
+                p.batch, p.window);
+    if (!r.ok) {
+        std::printf("FAILED: %s\n", r.error.c_str());
+    } else {
+        std::printf("%.2f s, published %.0f msg/s, delivered %.0f msg/s, lost %llu, latency %s, "
+                    "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, tool CPU %.0f%%\n",
+                    r.seconds, rate(r.published, r.seconds), rate(r.delivered, r.seconds),
+                    static_cast<unsigned long long>(r.lost), latencies(r.latency).c_str(),
+                    r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0,
+                    r.seconds > 0 ? 100.0 * r.server_cpu / r.seconds : 0.0, r.connect_seconds,
+                    r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0);
+    }
+    std::fflush(stdout);
+}
+
+void print_request(const char* target, const request_params& p, const request_result& r) {
+    std::printf("request target=%s concurrency=%d payload=%d: ", target, p.concurrency, p.payload);
+    if (!r.ok) {
+        std::printf("FAILED: %s\n", r.error.c_str());
+    } else {
+        std::printf("%.2f s, %.0f calls/s, latency %s\n", r.seconds, rate(r.calls, r.seconds),
+                    latencies(r.latency).c_str());
+    }
+    std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------- scenarios
+
+void fanout_scenario(const options& o, report& rep) {
+    server router, nats, baseline;
+    const bool use_router = wants(o, "router"), use_nats = wants(o, "nats"), use_baseline = wants(o, "baseline");
+    int most = 0;
+    for (int n : o.subscribers) most = std::max(most, n);
+    raise_open_files(most + 1024);
+    if ((use_router && !start_router(router, o, {"--limits-max-connections", std::to_string(most + 64)})) ||
+        (use_nats && !start_nats(nats, o)) || (use_baseline && !start_baseline(baseline))) {
+        ++rep.failures;
+        return;
+    }
+    const auto row_of = [&](int n, int size, int batch, int window) {
+        fanout_params p;
+        p.subscribers = n;
+        p.payload = size;
+        p.batch = batch;
+        p.window = window;
+        p.seconds = o.seconds;
+        fanout_row row{n, size, {}};
+        const auto one = [&](bool use, target_kind t, const server& s) {
+            if (!use) return;
+            fanout_result r = run_fanout(t, s.at, p);
+            print_fanout(target_name(t), p, r);
+            if (!r.ok) ++rep.failures;
+            row.by_target.emplace(target_name(t), std::move(r));
+        };
+        one(use_router, target_kind::router, router);
+        one(use_nats, target_kind::nats, nats);
+        one(use_baseline, target_kind::baseline, baseline);
+        return row;
+    };
+    // Throughput: publishing as fast as `window` allows.
+    // The payload bytes in flight over all subscribers are bounded too, or
+    // 10,000 subscribers would queue gigabytes (and latency would only
+    // measure the queue): the window shrinks for large N, and the batch with it.
+    for (int n : o.subscribers) {
+        for (int size : o.payloads) {
+            const double per_message = static_cast<double>(std::max(n, 1)) * size;
+            const int window = std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+            rep.fanout.push_back(row_of(n, size, std::min(o.batch, window), window));
+        }
+    }
+    // Latency: one message at a time, published when every subscriber has the previous one.
+    if (o.latency)
+        for (int n : o.subscribers) rep.fanout_latency.push_back(row_of(n, o.payloads.front(), 1, 1));
+    remove_log(router);
+    remove_log(nats);
+}
+
+void request_scenario(const options& o, report& rep) {
+    server router, baseline;
+    const bool use_router = wants(o, "router"), use_baseline = wants(o, "baseline"), use_zmq = wants(o, "zmq");
+    if ((use_router && !start_router(router, o, {})) || (use_baseline && !start_baseline(baseline))) {
+        ++rep.failures;
+        return;
+    }
+    for (int c : o.concurrency) {
+        request_params p;
+        p.concurrency = c;
+        p.payload = o.payload;
+        p.seconds = o.seconds;
+        request_row row{c, {}};
+        const auto one = [&](bool use, target_kind t, const std::function<request_result()>& run) {
+            if (!use) return;
+            request_result r = run();
+            print_request(target_name(t), p, r);
+            if (!r.ok) ++rep.failures;
+            row.by_target.emplace(target_name(t), std::move(r));
+        };
+        one(use_router, target_kind::router, [&] { return run_request(target_kind::router, router.at, p); });
+        one(use_baseline, target_kind::baseline, [&] { return run_request(target_kind::baseline, baseline.at, p); });
+        one(use_zmq, target_kind::zmq, [&] { return run_zmq_round_trip(p); });
+        rep.request.push_back(std::move(row));
+    }
+    remove_log(router);
+}
+
+void connections_scenario(const options& o, report& rep) {
+    for (int count : o.connections) {
+        // The tool and the router (which inherits the limit) each hold one
+        // descriptor per connection.
+        const long wanted = count + 1024;
+        if (const long limit = raise_open_files(wanted); limit < wanted) {
+            std::printf("connections count=%d: FAILED: needs %ld open files per process, the limit is %ld "
+                        "(raising the hard limit needs CAP_SYS_RESOURCE)\n",
+                        count, wanted, limit);
+            std::fflush(stdout);
+            ++rep.failures;
+            rep.connections.push_back({count, {}});
+            continue;
+        }
+        server router;
+        // Heartbeats as in production; the handshake bound covers a slow connect storm.
+        if (!start_router(router, o, {"--limits-max-connections", std::to_string(count + 64)})) {
+            ++rep.failures;
+            return;
+        }
+        connections_params p;
+        p.count = count;
+        p.sources = o.sources;
+        p.parallel = o.parallel;
+        p.hold_seconds = o.hold;
+        connections_result r = run_connections(router.at, router.process.pid(), p);
+        std::printf("connections count=%d parallel=%d: ", count, p.parallel);
+        if (!r.ok) {
+            ++rep.failures;
+            std::printf("FAILED after %d connected: %s\n", r.connected, r.error.c_str());
+        } else {
+            std::printf("connected in %.2f s (%.0f/s), router RSS %ld KiB -> %ld KiB, %.2f KiB per connection\n",
+                        r.connect_seconds, r.connect_seconds > 0 ? count / r.connect_seconds : 0.0, r.rss_before_kib,
+                        r.rss_after_kib, static_cast<double>(r.rss_after_kib - r.rss_before_kib) / count);
+        }
+        std::fflush(stdout);
+        rep.connections.push_back({count, std::move(r)});
+        remove_log(router);
+    }
+}
+
+void core_scenario(const options& o, report& rep) {
+    rep.core = run_core(o.core_seconds);
+    for (const core_figure& f : rep.core) std::printf("core %s: %.1f ns\n", f.name.c_str(), f.ns_per_item);
+    std::fflush(stdout);
+}
+
+// --------------------------------------------------------------- the tables
+
+std::string cell_rate(const std::map<std::string, fanout_result>& m, const char* t) {
+    const auto it = m.find(t);
+    if (it == m.end() || !it->second.ok) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", rate(it->second.delivered, it->second.seconds));
+    return buf;
+}
+
+template <typename Result>
+std::string cell_latency(const std::map<std::string, Result>& m, const char* t) {
+    const auto it = m.find(t);
+    if (it == m.end() || !it->second.ok) return "-";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.0f / %.0f / %.0f", it->second.latency.quantile_us(0.5),
+                  it->second.latency.quantile_us(0.99), it->second.latency.quantile_us(0.999));
+    return buf;
+}
+
+std::string ratio(double a, double b) {
+    if (a <= 0 || b <= 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2fx", a / b);
+    return buf;
+}
+
+double fanout_rate(const std::map<std::string, fanout_result>& m, const char* t) {
+    const auto it = m.find(t);
+    return it == m.end() || !it->second.ok ? 0 : rate(it->second.delivered, it->second.seconds);
+}
+
+void print_tables(const report& rep) {
+    std::string load;
+    std::getline(std::ifstream("/proc/loadavg"), load);
+    std::printf("\n## Results (load average at the end: %s)\n", load.c_str());
+    if (!rep.fanout.empty()) {
+        std::printf("\n### Fan-out: messages delivered per second (sum over subscribers), latency p50 / p99 / p99.9 in us\n\n"
+                    "| subscribers | payload | router msg/s | nats msg/s | baseline msg/s | router / nats | router / baseline "
+                    "| router latency | nats latency | baseline latency |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const fanout_row& r : rep.fanout) {
+            const double hs = fanout_rate(r.by_target, "router");
+            std::printf("| %d | %d B | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.subscribers, r.payload,
+                        cell_rate(r.by_target, "router").c_str(), cell_rate(r.by_target, "nats").c_str(),
+                        cell_rate(r.by_target, "baseline").c_str(), ratio(hs, fanout_rate(r.by_target, "nats")).c_str(),
+                        ratio(hs, fanout_rate(r.by_target, "baseline")).c_str(),
+                        cell_latency(r.by_target, "router").c_str(), cell_latency(r.by_target, "nats").c_str(),
+                        cell_latency(r.by_target, "baseline").c_str());
+        }
+    }
+    if (!rep.fanout_latency.empty()) {
+        std::printf("\n### Fan-out latency, one message in flight (%d B): publish to delivery, p50 / p99 / p99.9 in us\n\n"
+                    "| subscribers | router | nats | baseline | router / nats (p50) | router / baseline (p50) |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+                    rep.fanout_latency.front().payload);
+        for (const fanout_row& r : rep.fanout_latency) {
+            const auto p50 = [&](const char* t) {
+                const auto it = r.by_target.find(t);
+                return it == r.by_target.end() || !it->second.ok ? 0.0 : it->second.latency.quantile_us(0.5);
+            };
+            std::printf("| %d | %s | %s | %s | %s | %s |\n", r.subscribers, cell_latency(r.by_target, "router").c_str(),
+                        cell_latency(r.by_target, "nats").c_str(), cell_latency(r.by_target, "baseline").c_str(),
+                        ratio(p50("router"), p50("nats")).c_str(), ratio(p50("router"), p50("baseline")).c_str());
+        }
+    }
+    if (!rep.request.empty()) {
+        std::printf("\n### Request/response: calls per second, latency p50 / p99 / p99.9 in us\n\n"
+                    "| concurrency | router calls/s | router latency | WebSocket echo latency | ZeroMQ round trip latency "
+                    "| router p50 / (WebSocket + ZeroMQ p50) |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const request_row& r : rep.request) {
+            const auto p50 = [&](const char* t) {
+                const auto it = r.by_target.find(t);
+                return it == r.by_target.end() || !it->second.ok ? 0.0 : it->second.latency.quantile_us(0.5);
+            };
+            const auto it = r.by_target.find("router");
+            char calls[32] = "-";
+            if (it != r.by_target.end() && it->second.ok)
+                std::snprintf(calls, sizeof calls, "%.0f", rate(it->second.calls, it->second.seconds));
+            const double raw = p50("baseline") > 0 && p50("zmq") > 0 ? p50("baseline") + p50("zmq") : 0.0;
+            std::printf("| %d | %s | %s | %s | %s | %s |\n", r.concurrency, calls,
+                        cell_latency(r.by_target, "router").c_str(), cell_latency(r.by_target, "baseline").c_str(),
+                        cell_latency(r.by_target, "zmq").c_str(), ratio(p50("router"), raw).c_str());
+        }
+    }
+    if (!rep.connections.empty()) {
+        std::printf("\n### Idle WebSocket connections on one router\n\n"
+                    "| connections | connected | connect rate | router RSS before | router RSS after | KiB per connection |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const connections_row& c : rep.connections) {
+            const connections_result& r = c.result;
+            std::printf("| %d | %d%s | %.0f/s | %ld KiB | %ld KiB | %.2f |\n", c.count, r.connected,
+                        r.ok ? "" : " (failed)", r.connect_seconds > 0 ? r.connected / r.connect_seconds : 0.0,
+                        r.rss_before_kib, r.rss_after_kib,
+                        r.connected > 0 ? static_cast<double>(r.rss_after_kib - r.rss_before_kib) / r.connected : 0.0);
+        }
+    }
+    if (!rep.core.empty()) {
+        std::printf("\n### Shared core, one thread (wall time)\n\n| operation | ns | per second |\n| --- | ---: | ---: |\n");
+        for (const core_figure& f : rep.core)
+            std::printf("| %s | %.1f | %.1f M |\n", f.name.c_str(), f.ns_per_item, 1e3 / f.ns_per_item);
+    }
+}
+
+}  // namespace
+}  // namespace hyperstreams::bench
+
+int main(int argc, char** argv) {
+    using namespace hyperstreams::bench;
+    options o;
+    if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+        std::fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!parse(argc, argv, o)) {
+        std::fputs(usage_text, stderr);
+        return 2;
+    }
+    if (o.command == "serve-baseline") return serve_baseline();
+
+    std::string load;
+    std::getline(std::ifstream("/proc/loadavg"), load);
+    std::printf("hyperstreams-bench %s: %ld CPUs online, load average %s, router %s\n", o.command.c_str(),
+                ::sysconf(_SC_NPROCESSORS_ONLN), load.c_str(), o.router.c_str());
+    report rep;
+    if (o.command == "fanout") {
+        fanout_scenario(o, rep);
+    } else if (o.command == "request") {
+        request_scenario(o, rep);
+    } else if (o.command == "connections") {
+        connections_scenario(o, rep);
+    } else if (o.command == "core") {
+        core_scenario(o, rep);
+    } else if (o.command == "suite") {
+        if (o.big) {
+            o.subscribers.push_back(10000);
+            o.connections = {10000, 50000};
+        }
+        fanout_scenario(o, rep);
+        request_scenario(o, rep);
+        connections_scenario(o, rep);
+        core_scenario(o, rep);
+    } else {
+        std::fputs(usage_text, stderr);
+        return 2;
+    }
+    print_tables(rep);
+    if (rep.failures != 0) std::printf("\n%d run(s) FAILED\n", rep.failures);
+    return rep.failures == 0 ? 0 : 1;
+}
