@@ -124,9 +124,10 @@ TEST(Backend, ConnectsOverCurveWithAKeyTheRouterLists) {
 
 TEST(Backend, RepliesLaterFromAnotherThreadAndFailsForgottenReplies) {
     router_process router;
-    hs::client backend(backend_options(router, "later"));
+    // What the handlers touch outlives the client that runs them.
     std::vector<std::thread> workers;
     std::mutex workers_mu;
+    hs::client backend(backend_options(router, "later"));
     backend.provide("later", "echo", [&](hs::request req, hs::reply reply) {
         std::lock_guard lock(workers_mu);
         workers.emplace_back([req = std::move(req), reply = std::move(reply)]() mutable {
@@ -192,11 +193,12 @@ TEST(Backend, InlineHandlersAndCustomExecutorsRunTheHandlers) {
 
 TEST(Backend, StreamsRespectCreditAndSeeCancellation) {
     router_process router;
-    hs::client backend(backend_options(router, "counter"));
+    // What the handlers touch outlives the client that runs them.
     mailbox<hs::write_status> statuses;
     std::atomic<bool> saw_cancel{false};
     std::vector<std::thread> writers;
     std::mutex writers_mu;
+    hs::client backend(backend_options(router, "counter"));
     backend.provide_stream("counter", "count", [&](hs::request, hs::stream_writer out) {
         std::lock_guard lock(writers_mu);
         writers.emplace_back([&, out = std::move(out)]() mutable {
@@ -256,14 +258,15 @@ TEST(Backend, StreamsRespectCreditAndSeeCancellation) {
 
 TEST(Backend, PublishesToAndSubscribesFromTheWebSide) {
     router_process router;
-    hs::client backend(backend_options(router, "pubsub"));
+    // What the handlers touch outlives the clients that run them.
     mailbox<hs::message> from_web;
+    mailbox<hs::message> to_web;
+    hs::client backend(backend_options(router, "pubsub"));
     backend.start();
     auto sub = backend.subscribe("ui.*.clicks", [&](const hs::message& m) { from_web.push(m); });
     ASSERT_TRUE(backend.wait_ready(10s));
 
     hs::client web(web_options(router));
-    mailbox<hs::message> to_web;
     web.start();
     web.subscribe("orders.>", [&](const hs::message& m) { to_web.push(m); });
     ASSERT_TRUE(web.wait_ready(10s));
@@ -304,8 +307,8 @@ TEST(Backend, SendsAndReceivesDirectMessages) {
     ASSERT_TRUE(backend.wait_ready(10s));
     ASSERT_FALSE(backend.address().empty());
 
+    mailbox<hs::direct_message> inbox;  // outlives the client whose handler fills it
     hs::client web(web_options(router));
-    mailbox<hs::direct_message> inbox;
     web.on_direct([&](const hs::direct_message& m) { inbox.push(m); });
     web.start();
     ASSERT_TRUE(web.wait_ready(10s));
@@ -421,8 +424,8 @@ TEST(Backend, ReconnectsReregistersAndResubscribesWhenTheRouterRestarts) {
 TEST(Backend, TheReadmeExampleRunsAgainstTheRouter) {
     router_process router;
     process example({HELLO_BACKEND_BIN, router.backend_url()});
+    mailbox<hs::message> ticks;  // outlives the client whose handler fills it
     hs::client web(web_options(router));
-    mailbox<hs::message> ticks;
     web.start();
     web.subscribe("greeter.ticks", [&](const hs::message& m) { ticks.push(m); });
     ASSERT_TRUE(web.wait_ready(10s));

@@ -89,6 +89,10 @@ protected:
         ws_ = router_.ws_url();
     }
 
+    // The client's handler thread writes the members below: stop it before
+    // they are destroyed.
+    void TearDown() override { backend_.reset(); }
+
     std::vector<std::string> received() {
         std::lock_guard lock(mu_);
         return received_;
