@@ -375,6 +375,7 @@ public:
     }
 
     void drop() override {
+        if (!open_) return;  // closed already: the socket is gone
         socket_.set(zmq::sockopt::linger, 0);
         shutdown();
     }
