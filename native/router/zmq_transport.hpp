@@ -4,11 +4,11 @@
 //
 // The ROUTER socket lives on one dedicated thread that polls it together
 // with an eventfd. That thread runs the routing core (through core_runner)
-// for every message it receives; the core, run by another thread, wakes it
-// through the eventfd when a backend's outbox has frames. It coalesces them
-// into one message per send, and after every round of receives sends what
-// the core queued for backends meanwhile. A routing id the router has not
-// seen starts a new connection, which must say hello first.
+// on every message it receives, then sends what the core queued for
+// backends; a call to the core on another thread that queues frames for a
+// backend wakes it through the eventfd. It coalesces a backend's frames into
+// one message per send. A routing id the router has not seen starts a new
+// connection, which must say hello first.
 //
 // A dead backend is found three ways: a send fails with EHOSTUNREACH
 // (ZMQ_ROUTER_MANDATORY: libzmq dropped the peer's pipe), a disconnect seen
