@@ -70,10 +70,10 @@ struct core_runner::impl {
         });
     }
 
-    std::mutex mu;  // guards everything below but the timer's thread
+    std::mutex mu;  // guards the core, armed_at, rearm_posted and on_drained
     asio::io_context ioc{1};
     router_core core;
-    asio::steady_timer timer;  // touched on the timer's thread only
+    asio::steady_timer timer;  // set on the timer's thread only
     asio::executor_work_guard<asio::io_context::executor_type> work;
     std::thread thread;
     time_point armed_at = time_point::max();
