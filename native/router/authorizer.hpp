@@ -4,7 +4,8 @@
 // calls) are protocol rules and stay in the core; this decides what a given
 // principal may do.
 //
-// Called on the routing core's thread only. A decision returns an empty
+// Called only by the routing core: one call at a time (under core_runner's
+// mutex), on whichever thread runs the core. A decision returns an empty
 // error_code to allow, or the code the client gets (forbidden,
 // unauthorized, token_expired).
 #pragma once

@@ -1,5 +1,5 @@
 // Requests and streams in flight through the router. Socket-free; used only
-// from the routing core's thread, driven by the time the core is given.
+// by the routing core, one call at a time, driven by the time the core is given.
 //
 // The router gives every call its own id towards the backend (bit 31 set, so
 // that a backend that also makes calls can tell the two apart) and maps it

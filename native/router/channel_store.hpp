@@ -1,6 +1,6 @@
 // Per-channel state: the epoch, the last sequence number given out and a
 // bounded history of encoded message frames for resume. Socket-free and used
-// only from the routing core's thread.
+// only by the routing core, one call at a time.
 //
 // Resume rules: a subscriber sends the last position it saw, (epoch, seq).
 //   - same epoch, everything after seq still in history: the router replays

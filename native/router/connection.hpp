@@ -9,10 +9,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 
@@ -33,50 +31,10 @@ connection_id next_connection_id() noexcept;
 class link {
 public:
     virtual ~link() = default;
-    // The outbox has frames to send or is closing. Called on the core's
-    // thread; the transport posts to its own executor and returns at once.
+    // The outbox has frames to send or is closing. Called on any thread,
+    // never inside the core (core_runner calls it once the core's mutex is
+    // released); the transport hands it to its own thread and returns at once.
     virtual void wake() = 0;
-};
-
-// Inbound backpressure between a transport and the core: the transport counts
-// the bytes it has posted to the core and stops reading when too many are
-// waiting; the core releases them once processed and, when the transport is
-// waiting, `resume` is called (on the core's thread; it must only post).
-// Reading stops at `limit`, resumes below half of it.
-class inbound_gate {
-public:
-    inbound_gate(std::size_t limit, std::function<void()> resume)
-        : limit_(limit), resume_(std::move(resume)) {}
-
-    void add(std::size_t n) {
-        std::lock_guard lock(mu_);
-        pending_ += n;
-    }
-    // False when the transport must wait for `resume` before reading again.
-    bool may_read() {
-        std::lock_guard lock(mu_);
-        waiting_ = pending_ >= limit_;
-        return !waiting_;
-    }
-    void release(std::size_t n) {
-        bool resume = false;
-        {
-            std::lock_guard lock(mu_);
-            pending_ -= std::min(n, pending_);
-            if (waiting_ && pending_ < limit_ / 2) {
-                waiting_ = false;
-                resume = true;
-            }
-        }
-        if (resume && resume_) resume_();
-    }
-
-private:
-    std::mutex mu_;
-    std::size_t pending_ = 0;
-    const std::size_t limit_;
-    bool waiting_ = false;
-    std::function<void()> resume_;
 };
 
 enum class connection_state : std::uint8_t { awaiting_hello, open, closing };

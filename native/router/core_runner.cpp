@@ -4,7 +4,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "log.hpp"
 
@@ -16,47 +19,65 @@ struct core_runner::impl {
     impl(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch, std::string id)
         : core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
 
-    // Re-arms the timer when the core's next deadline is earlier than the
-    // one armed. A later deadline leaves the timer alone: it fires early,
-    // tick() finds nothing due and the timer is armed again.
-    void rearm() {
-        after_event();
-        const time_point next = core.next_deadline();
-        if (armed && next >= armed_at) return;
-        armed = true;
-        armed_at = next;
-        timer.expires_at(next);
-        timer.async_wait([this](const boost::system::error_code& ec) {
-            if (ec == asio::error::operation_aborted) return;
-            armed = false;
-            core.tick(steady_clock::now());
-            rearm();
-        });
-    }
-
-    void after_event() {
-        if (on_drained && core.drained()) {
-            auto fn = std::move(on_drained);
-            on_drained = nullptr;
-            fn();
-        }
-    }
-
+    // Runs fn(now) on the core under the mutex; then, with the mutex
+    // released, wakes the transports the core named and runs the drain's
+    // callback if this call finished the drain. A wake-up may drop the last
+    // reference to a session, whose destructor then calls in here again.
     template <typename Fn>
-    void run_on_core(Fn&& fn) {
-        asio::post(ioc, [this, fn = std::forward<Fn>(fn)]() mutable {
-            fn();
-            rearm();
+    void with_core(Fn&& fn) {
+        router_core::wake_list wakes;
+        std::function<void()> drained;
+        {
+            std::lock_guard lock(mu);
+            try {
+                fn(steady_clock::now());  // read under the mutex: `now` never goes back between calls
+            } catch (const std::exception& e) {
+                // The core's tables may be half-updated: do not route on them.
+                HS_LOG(error, "core.crash").kv("what", e.what());
+                std::abort();
+            }
+            core.take_wakes(wakes);
+            if (on_drained && core.drained()) drained = std::exchange(on_drained, nullptr);
+            arm_if_earlier(core.next_deadline());
+        }
+        for (const std::weak_ptr<link>& w : wakes)
+            if (const std::shared_ptr<link> s = w.lock()) s->wake();
+        if (drained) drained();
+    }
+
+    // Under the mutex. steady_timer is not thread-safe, so the timer is set
+    // on its own thread: a deadline earlier than the armed one posts a
+    // re-arm there (at most one in flight). A later one leaves the timer
+    // alone: it fires early, tick() finds nothing due and it is armed again.
+    // Most calls change nothing: the heartbeat scan, a few seconds away at
+    // most, comes before a new call's deadline.
+    void arm_if_earlier(time_point next) {
+        if (next >= armed_at) return;
+        armed_at = next;
+        if (rearm_posted) return;
+        rearm_posted = true;
+        asio::post(ioc, [this] {
+            std::lock_guard lock(mu);
+            rearm_posted = false;
+            timer.expires_at(armed_at);  // cancels the wait in progress, if any
+            timer.async_wait([this](const boost::system::error_code& ec) {
+                if (ec == asio::error::operation_aborted) return;
+                with_core([this](time_point now) {
+                    armed_at = time_point::max();  // nothing is armed now
+                    core.tick(now);
+                });
+            });
         });
     }
 
+    std::mutex mu;  // guards the core, armed_at, rearm_posted and on_drained
     asio::io_context ioc{1};
     router_core core;
-    asio::steady_timer timer;
+    asio::steady_timer timer;  // set on the timer's thread only
     asio::executor_work_guard<asio::io_context::executor_type> work;
     std::thread thread;
-    bool armed = false;
-    time_point armed_at{};
+    time_point armed_at = time_point::max();
+    bool rearm_posted = false;
     std::function<void()> on_drained;
 };
 
@@ -67,7 +88,10 @@ core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m,
 core_runner::~core_runner() { stop(); }
 
 void core_runner::start() {
-    impl_->run_on_core([] {});
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->arm_if_earlier(impl_->core.next_deadline());
+    }
     impl_->thread = std::thread([this] {
         try {
             impl_->ioc.run();
@@ -86,42 +110,36 @@ void core_runner::stop() {
 }
 
 void core_runner::open(connection_init init) {
-    impl_->run_on_core([this, init = std::move(init)]() mutable {
-        impl_->core.open(std::move(init), steady_clock::now());
-    });
+    impl_->with_core([&](time_point now) { impl_->core.open(std::move(init), now); });
 }
 
-void core_runner::receive(connection_id id, std::vector<std::uint8_t> bytes, std::shared_ptr<inbound_gate> gate) {
-    impl_->run_on_core([this, id, bytes = std::move(bytes), gate = std::move(gate)] {
-        impl_->core.receive(id, bytes, steady_clock::now());
-        if (gate) gate->release(bytes.size());
-    });
+void core_runner::receive(connection_id id, bytes_view batch) {
+    impl_->with_core([&](time_point now) { impl_->core.receive(id, batch, now); });
 }
 
 void core_runner::closed(connection_id id) {
-    impl_->run_on_core([this, id] { impl_->core.closed(id, steady_clock::now()); });
+    impl_->with_core([&](time_point now) { impl_->core.closed(id, now); });
 }
 
-void core_runner::reject(connection_id id, errc code, std::string text) {
-    impl_->run_on_core([this, id, code, text = std::move(text)] {
-        impl_->core.reject(id, code, text, steady_clock::now());
-    });
+void core_runner::reject(connection_id id, errc code, std::string_view text) {
+    impl_->with_core([&](time_point now) { impl_->core.reject(id, code, text, now); });
 }
 
 void core_runner::drain(std::function<void()> on_drained) {
-    impl_->run_on_core([this, fn = std::move(on_drained)]() mutable {
-        const time_point now = steady_clock::now();
+    impl_->with_core([&](time_point now) {
         if (impl_->core.draining()) {
             impl_->core.hurry_drain(now);
             return;
         }
-        impl_->on_drained = std::move(fn);
+        impl_->on_drained = std::move(on_drained);
         impl_->core.begin_drain(now);
     });
 }
 
-void core_runner::status(std::function<void(std::string)> done) {
-    impl_->run_on_core([this, done = std::move(done)] { done(impl_->core.status_json(steady_clock::now())); });
+std::string core_runner::status() {
+    std::string json;
+    impl_->with_core([&](time_point now) { json = impl_->core.status_json(now); });
+    return json;
 }
 
 const std::string& core_runner::router_id() const noexcept { return impl_->core.router_id(); }

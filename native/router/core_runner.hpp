@@ -1,13 +1,25 @@
-// Runs the routing core on its own thread and io_context, and is the only
-// way in: every method here is thread-safe and posts to that thread.
-// One timer, armed at the core's next deadline, drives tick().
+// The only way into the routing core: every method here is thread-safe. It
+// takes the core's mutex and runs the core on the calling thread (the
+// transport thread that received the input), then, with the mutex released,
+// wakes the transports the core named. So a request crosses no thread of
+// the router's own between the WebSocket that carried it and the ZeroMQ
+// thread that sends it on, and back.
+//
+// Lock order: the core's mutex first; the outboxes' mutexes (taken by the
+// core) and the transports' own small locks are leaves. A transport never
+// calls in here while holding one of them, and a wake-up never runs under
+// the core's mutex, so a session that dies on a wake-up's last reference
+// may report its end from its destructor.
+//
+// A thread of its own only runs the one timer that drives tick(), armed at
+// the core's next deadline.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "router_core.hpp"
 
@@ -21,23 +33,25 @@ public:
     core_runner(const core_runner&) = delete;
     core_runner& operator=(const core_runner&) = delete;
 
+    // Starts the timer's thread.
     void start();
-    // Stops the thread; what is still posted is dropped.
+    // Stops the timer's thread; calls still work, but deadlines and
+    // heartbeats are no longer checked.
     void stop();
 
     void open(connection_init init);
-    // `gate` is released by the size of `bytes` once the core has handled them.
-    void receive(connection_id id, std::vector<std::uint8_t> bytes, std::shared_ptr<inbound_gate> gate);
+    // One transport message of connection `id`; `batch` need only live for the call.
+    void receive(connection_id id, bytes_view batch);
     void closed(connection_id id);
-    void reject(connection_id id, errc code, std::string text);
+    void reject(connection_id id, errc code, std::string_view text);
 
-    // Starts the drain; `on_drained` runs on the core's thread once every
-    // connection was told and closed. A second call cuts the wait for calls
-    // in flight short.
+    // Starts the drain; `on_drained` runs once every connection was told
+    // and closed, on the thread of the call that finished it, outside the
+    // core's mutex. A second call cuts the wait for calls in flight short.
     void drain(std::function<void()> on_drained);
 
-    // The admin view; `done` runs on the core's thread.
-    void status(std::function<void(std::string)> done);
+    // The admin view (JSON).
+    std::string status();
 
     const std::string& router_id() const noexcept;
 

@@ -121,24 +121,15 @@ private:
             return respond(std::move(res));
         }
         if (path == "/status") {
-            // The routing state lives on the core's thread: ask there, answer here.
-            const unsigned version = req.version();
-            const bool keep_alive = req.keep_alive();
-            const bool head = req.method() == http::verb::head;
-            ctx_->core.status([self = shared_from_this(), version, keep_alive, head](std::string json) {
-                asio::post(self->stream_.get_executor(), [self, version, keep_alive, head, json = std::move(json)]() mutable {
-                    http::response<http::string_body> res{http::status::ok, version};
-                    res.set(http::field::server, "hyperstreams-router");
-                    res.set(http::field::content_type, "application/json");
-                    res.set(http::field::cache_control, "no-store");
-                    res.keep_alive(keep_alive);
-                    res.body() = std::move(json);
-                    res.prepare_payload();
-                    if (head) res.body().clear();
-                    self->respond(std::move(res));
-                });
-            });
-            return;
+            http::response<http::string_body> res{http::status::ok, req.version()};
+            res.set(http::field::server, "hyperstreams-router");
+            res.set(http::field::content_type, "application/json");
+            res.set(http::field::cache_control, "no-store");
+            res.keep_alive(req.keep_alive());
+            res.body() = ctx_->core.status();
+            res.prepare_payload();
+            if (req.method() == http::verb::head) res.body().clear();
+            return respond(std::move(res));
         }
         serve_file(req, path);
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "hyperstreams/names.hpp"
@@ -119,12 +120,10 @@ void router_core::receive(connection_id id, bytes_view batch, time_point now) {
     batch_reader reader(batch, limits);
     frame f;
     std::uint64_t frames = 0;
-    in_batch_ = true;
     while (c->state != connection_state::closing && reader.next(f)) {
         ++frames;
         dispatch(*c, f, now);
     }
-    wake_deferred();
     metrics_.of(c->transport).frames_in.fetch_add(frames, std::memory_order_relaxed);
     c->frames_in += frames;
     if (reader.error() && c->state != connection_state::closing) {
@@ -231,18 +230,12 @@ void router_core::remove(connection& c, time_point now) {
 // ---------------------------------------------------------------- outgoing
 
 void router_core::wake(connection& c) {
-    if (in_batch_) {
-        wake_later_.push_back(c.id);  // once per outbox: it asks again only after take()
-        return;
-    }
-    if (auto s = c.session.lock()) s->wake();
+    wakes_.push_back(c.session);  // once per outbox: it asks again only after take()
 }
 
-void router_core::wake_deferred() {
-    in_batch_ = false;
-    for (const connection_id id : wake_later_)
-        if (connection* c = find(id)) wake(*c);
-    wake_later_.clear();
+void router_core::take_wakes(wake_list& out) {
+    out.insert(out.end(), std::make_move_iterator(wakes_.begin()), std::make_move_iterator(wakes_.end()));
+    wakes_.clear();
 }
 
 void router_core::deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy) {

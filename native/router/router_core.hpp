@@ -1,20 +1,30 @@
 // The routing core: every connection's protocol state, subscriptions,
 // channels and their history, the service registry and the calls in flight.
 // Transport-agnostic and socket-free: transports hand it bytes, it hands
-// encoded frames to each connection's outbox and wakes the transport.
+// encoded frames to each connection's outbox and names the transports to wake.
 //
-// Concurrency: the core is single-threaded. Every method runs on one thread
-// (core_runner's io_context); transports post to it and never touch its
-// state. So the routing tables need no locks, and the order in which a
-// publisher's batches arrive is the order in which their messages get their
-// sequence numbers and enter each subscriber's outbox: order per publisher
-// and channel holds. The hand-off back to the transports is the outbox (one
-// small mutex per connection) plus one post per wake-up. Fan-out encodes a
-// message once and every recipient's outbox holds the same buffer.
+// Concurrency: the core is not thread-safe; one caller at a time. In the
+// router, core_runner holds one mutex around every call and makes it on the
+// thread that received the input (a WebSocket I/O thread, the ZeroMQ
+// thread, or the timer's thread for tick()), so a call's routing costs no
+// hand-off between threads. The routing tables need no locks of their own.
+// Order per publisher and channel holds: a transport passes one
+// connection's batches one after the other (a WebSocket session reads its
+// next message only once the core has handled the last one; the ZeroMQ
+// thread handles its messages in order), and the mutex orders the calls, so
+// the order in which a publisher's batches arrive is the order in which
+// their messages get their sequence numbers and enter each subscriber's
+// outbox. The hand-off back to the transports is the outbox (one small
+// mutex per connection, taken inside the core's) plus one wake-up per idle
+// outbox, which the core does not make itself: take_wakes() gives them to
+// the host, which wakes the transports once the call returned and the
+// core's mutex is released, so no transport code ever runs inside the core.
+// Fan-out encodes a message once and every recipient's outbox holds the
+// same buffer.
 //
 // To shard later: the channels and the topic tree partition by channel, the
-// registry and calls by service; each shard would be one such thread, with
-// connections posting to the shard that owns the name.
+// registry and calls by service; each shard would be one such core with its
+// own mutex, and a connection would call the shard that owns the name.
 //
 // Time is passed in (`now`), never read, so tests drive it; the runner arms
 // one timer at next_deadline() and calls tick().
@@ -27,6 +37,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "authorizer.hpp"
 #include "call_table.hpp"
@@ -53,6 +65,9 @@ outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 
 class router_core {
 public:
+    // Transports to wake; a few fit without an allocation.
+    using wake_list = boost::container::small_vector<std::weak_ptr<link>, 8>;
+
     router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                 std::string router_id);
     ~router_core();
@@ -83,6 +98,13 @@ public:
     bool draining() const noexcept { return draining_; }
     // Drain finished: every connection was told and closed.
     bool drained() const noexcept { return drain_done_ && connections_.empty(); }
+
+    // Appends to `out` the transports whose outbox got frames or started
+    // closing since the last call (once per outbox until its consumer has
+    // taken everything). The host calls this after every call above and
+    // wakes them: a subscriber then finds all of a batch's messages queued
+    // and writes them in one WebSocket message.
+    void take_wakes(wake_list& out);
 
     // The JSON admin view: connections, channels, services, calls.
     std::string status_json(time_point now) const;
@@ -117,7 +139,6 @@ private:
     void send_error(connection& c, std::uint32_t id, errc code, std::string_view text);
     void send_ack(connection& c, std::uint32_t id, std::uint32_t epoch = 0, std::uint64_t seq = 0);
     void wake(connection& c);
-    void wake_deferred();
 
     // Ends a connection: an optional goodbye (code != 0), then the outbox is
     // closed and the connection is removed from every table at the next reap().
@@ -148,12 +169,7 @@ private:
     service_registry services_;
     call_table calls_;
     std::vector<topic_tree::match> match_scratch_;
-    // While receive() works through a batch, wake-ups wait here and go out
-    // once at its end: a subscriber then finds all of the batch's messages
-    // queued and writes them in one WebSocket message, instead of racing
-    // the core with a write per first few messages.
-    std::vector<connection_id> wake_later_;
-    bool in_batch_ = false;
+    std::vector<std::weak_ptr<link>> wakes_;  // until take_wakes()
 
     time_point next_scan_{};
     bool draining_ = false;

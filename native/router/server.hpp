@@ -1,6 +1,7 @@
-// The whole router process: the routing core's thread, the worker threads
-// with their io_contexts (HTTP/WebSocket), the ZeroMQ thread, and the signal
-// handling that drains it all on SIGTERM/SIGINT.
+// The whole router process: the routing core (core_runner: run by the
+// threads that receive input, plus a thread for its timer), the worker
+// threads with their io_contexts (HTTP/WebSocket), the ZeroMQ thread, and
+// the signal handling that drains it all on SIGTERM/SIGINT.
 #pragma once
 
 #include "config.hpp"

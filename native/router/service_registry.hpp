@@ -1,6 +1,6 @@
 // Services registered by backends: which connections serve which service and
 // methods, and the choice of an instance for a call. Socket-free; used only
-// from the routing core's thread.
+// by the routing core, one call at a time.
 //
 // A service stays known after its last instance leaves, so that a call to it
 // fails with no_instance_available (it exists, nobody serves it now) rather

@@ -78,7 +78,7 @@ public:
         ws_.async_accept(upgrade, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
     }
 
-    // Called on the core's thread.
+    // Called on any thread, outside the core (core_runner wakes after releasing it).
     void wake() override {
         asio::post(ws_.get_executor(), [self = shared_from_this()] { self->on_wake(); });
     }
@@ -91,15 +91,6 @@ private:
         }
         out_ = std::make_shared<outbox>(outbox_limits_of(ctx_->cfg));
         std::weak_ptr<ws_session<Stream>> weak = shared_from_this();
-        auto executor = ws_.get_executor();
-        gate_ = std::make_shared<inbound_gate>(2 * std::size_t{ctx_->cfg.max_message_bytes}, [weak, executor] {
-            asio::post(executor, [weak] {
-                if (auto self = weak.lock()) {
-                    self->paused_self_.reset();
-                    self->do_read();
-                }
-            });
-        });
         error_code ignored;
         const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
         connection_init init;
@@ -115,11 +106,6 @@ private:
 
     void do_read() {
         if (reading_ || closing_) return;
-        if (!gate_->may_read()) {
-            // No operation is pending now: hold ourselves until the gate resumes us.
-            paused_self_ = shared_from_this();
-            return;
-        }
         reading_ = true;
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
     }
@@ -130,12 +116,12 @@ private:
         auto& m = ctx_->stats.of(transport_kind::websocket);
         m.messages_in.fetch_add(1, std::memory_order_relaxed);
         m.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
+        // The core handles the message here, on this thread, before the next
+        // one is read: a connection's input waits in its socket, never in
+        // the router, and its batches reach the core in order.
         const auto data = buffer_.cdata();
-        const auto* p = static_cast<const std::uint8_t*>(data.data());
-        std::vector<std::uint8_t> copy(p, p + data.size());
+        ctx_->core.receive(id_, bytes_view(static_cast<const std::uint8_t*>(data.data()), data.size()));
         buffer_.consume(buffer_.size());
-        gate_->add(copy.size());
-        ctx_->core.receive(id_, std::move(copy), gate_);
         do_read();
     }
 
@@ -203,11 +189,9 @@ private:
     std::shared_ptr<http_context> ctx_;
     const connection_id id_;
     std::shared_ptr<outbox> out_;
-    std::shared_ptr<inbound_gate> gate_;
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
-    std::shared_ptr<ws_session<Stream>> paused_self_;  // set while reading waits for the core
     bool opened_ = false;
     bool reported_ = false;
     bool reading_ = false;

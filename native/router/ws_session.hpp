@@ -1,7 +1,7 @@
 // One WebSocket connection of a frontend (or any client speaking the protocol
-// over WebSocket): binary messages in, each one a batch of frames posted to
-// the routing core; the connection's outbox out, coalesced into one binary
-// message per write.
+// over WebSocket): binary messages in, each one a batch of frames handed to
+// the routing core on the session's thread; the connection's outbox out,
+// coalesced into one binary message per write.
 #pragma once
 
 #include <memory>

@@ -30,6 +30,9 @@ constexpr std::chrono::milliseconds probe_delays[] = {std::chrono::milliseconds(
                                                       std::chrono::milliseconds(50),
                                                       std::chrono::milliseconds(250)};
 
+// The transport whose socket this thread polls, if any.
+thread_local const void* polling_thread = nullptr;
+
 std::string hex(const std::string& bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
@@ -69,7 +72,6 @@ struct zmq_transport::impl {
           zap(ctx, zmq::socket_type::rep),
           wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
         if (wake_fd < 0) throw std::runtime_error("backend: eventfd failed");
-        gate = std::make_shared<inbound_gate>(8 * std::size_t{c.max_message_bytes}, [this] { signal(); });
     }
 
     ~impl() {
@@ -88,10 +90,17 @@ struct zmq_transport::impl {
             first = ready.empty();
             ready.push_back(id);
         }
+        if (polling_thread == this) {
+            // Woken by the core running on this thread: the loop flushes
+            // before it polls again, no need to signal ourselves.
+            flush_pending = true;
+            return;
+        }
         if (first) signal();
     }
 
     void run() {
+        polling_thread = this;
         zmq::pollitem_t items[4] = {
             {socket.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, wake_fd, ZMQ_POLLIN, 0},
@@ -100,10 +109,9 @@ struct zmq_transport::impl {
         };
         const std::size_t polled = curve ? 4 : 3;
         while (!stopping.load(std::memory_order_acquire)) {
-            const bool may_read = gate->may_read();
-            items[0].events = may_read ? ZMQ_POLLIN : 0;
             auto timeout = idle_poll;
-            if (!stalled_peers.empty()) timeout = stalled_retry;
+            if (flush_pending) timeout = std::chrono::milliseconds(0);
+            if (!stalled_peers.empty()) timeout = std::min(timeout, stalled_retry);
             if (!probe_times.empty()) {
                 const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
                     probe_times.front() - steady_clock::now());
@@ -122,15 +130,17 @@ struct zmq_transport::impl {
             }
             if (items[2].revents & ZMQ_POLLIN) read_monitor();
             if (curve && (items[3].revents & ZMQ_POLLIN)) answer_zap();
-            if (may_read && (items[0].revents & ZMQ_POLLIN)) receive_some();
+            if (items[0].revents & ZMQ_POLLIN) receive_some();
             flush_ready();
             retry_stalled();
             run_probes();
         }
     }
 
+    // The core handles each message here, on this thread, before the next
+    // one is taken: unread input waits in libzmq, bounded by ZMQ_RCVHWM.
     void receive_some() {
-        for (int i = 0; i < max_receives_per_poll && gate->may_read(); ++i) {
+        for (int i = 0; i < max_receives_per_poll; ++i) {
             zmq::message_t rid;
             if (!socket.recv(rid, zmq::recv_flags::dontwait)) return;
             if (!rid.more()) continue;  // a ROUTER always delivers the routing id first
@@ -231,13 +241,12 @@ struct zmq_transport::impl {
             core.open(std::move(init));
         }
         it->second->greeted = true;
-        std::vector<std::uint8_t> copy(data, data + body.size());
-        gate->add(copy.size());
-        core.receive(it->second->id, std::move(copy), gate);
+        core.receive(it->second->id, bytes_view(data, body.size()));
         return it->second->id;
     }
 
     void flush_ready() {
+        flush_pending = false;
         std::vector<connection_id> ids;
         {
             std::lock_guard lock(ready_mu);
@@ -383,7 +392,6 @@ struct zmq_transport::impl {
     bool curve = false;
     std::set<std::string, std::less<>> curve_keys;  // Z85 public keys let in
     int wake_fd = -1;
-    std::shared_ptr<inbound_gate> gate;
     std::thread thread;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> peers{0};
@@ -398,6 +406,7 @@ struct zmq_transport::impl {
     std::set<connection_id> closing_after_stall;
     std::vector<time_point> probe_times;
     outbox_batch batch;
+    bool flush_pending = false;  // `ready` got ids without a signal
 };
 
 zmq_transport::zmq_transport(const router_config& cfg, metrics& m, core_runner& core)

@@ -3,10 +3,12 @@
 // DEALER sends and receives one part: the batch).
 //
 // The ROUTER socket lives on one dedicated thread that polls it together
-// with an eventfd: the core wakes that thread when a backend's outbox has
-// frames, and the thread coalesces them into one message per send. A
-// routing id the router has not seen starts a new connection, which must say
-// hello first.
+// with an eventfd. That thread runs the routing core (through core_runner)
+// on every message it receives, then sends what the core queued for
+// backends; a call to the core on another thread that queues frames for a
+// backend wakes it through the eventfd. It coalesces a backend's frames into
+// one message per send. A routing id the router has not seen starts a new
+// connection, which must say hello first.
 //
 // A dead backend is found three ways: a send fails with EHOSTUNREACH
 // (ZMQ_ROUTER_MANDATORY: libzmq dropped the peer's pipe), a disconnect seen

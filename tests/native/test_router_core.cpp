@@ -3,6 +3,8 @@
 // test moves by hand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "hyperstreams/body.hpp"
@@ -76,13 +78,27 @@ protected:
         init.session = p.session;
         init.out = p.out;
         core->open(std::move(init), now);
+        wake_transports();
         return p;
     }
 
-    void send(peer& p, const std::vector<frame>& frames) {
+    // What core_runner does after every call to the core.
+    void wake_transports() {
+        router_core::wake_list wakes;
+        core->take_wakes(wakes);
+        for (const auto& w : wakes)
+            if (auto s = w.lock()) s->wake();
+    }
+
+    static std::vector<std::uint8_t> batch_of(const std::vector<frame>& frames) {
         std::vector<std::uint8_t> bytes;
-        for (const frame& f : frames) ASSERT_FALSE(append(bytes, f));
-        core->receive(p.id, bytes, now);
+        for (const frame& f : frames) EXPECT_FALSE(append(bytes, f));
+        return bytes;
+    }
+
+    void send(peer& p, const std::vector<frame>& frames) {
+        core->receive(p.id, batch_of(frames), now);
+        wake_transports();
     }
     void send(peer& p, const frame& f) { send(p, std::vector<frame>{f}); }
 
@@ -188,6 +204,7 @@ protected:
         }
         now = until;
         core->tick(now);
+        wake_transports();
     }
 
     router_config cfg;
@@ -400,6 +417,29 @@ TEST_F(RouterCore, OrderPerPublisherAndChannelHoldsAcrossBatches) {
         EXPECT_EQ(got[i].payload, std::to_string(i));
         EXPECT_EQ(got[i].seq, i + 1);
     }
+}
+
+TEST_F(RouterCore, ABatchWakesEachTransportOnceAndOnlyThroughTheHost) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "woken");
+    take(sub);
+    const int wakes_before = sub.session->wakes;
+    std::vector<frame> frames;
+    for (int i = 0; i < 5; ++i) frames.push_back(make(frame_kind::publish, 0, "woken", "m"));
+    core->receive(pub.id, batch_of(frames), now);
+    EXPECT_EQ(sub.session->wakes, wakes_before) << "the core never calls a transport itself";
+
+    router_core::wake_list wakes;
+    core->take_wakes(wakes);
+    const auto for_sub = std::count_if(wakes.begin(), wakes.end(), [&](const std::weak_ptr<link>& w) {
+        return w.lock() == std::static_pointer_cast<link>(sub.session);
+    });
+    EXPECT_EQ(for_sub, 1) << "one wake-up for the whole batch";
+    EXPECT_EQ(take(sub, frame_kind::message).size(), 5u);
+    wakes.clear();
+    core->take_wakes(wakes);
+    EXPECT_TRUE(wakes.empty()) << "taken once";
 }
 
 TEST_F(RouterCore, OverlappingSubscriptionsDeliverOnce) {
