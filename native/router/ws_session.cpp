@@ -47,6 +47,11 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
     if (scratch.size() > run) out.emplace_back(scratch.data() + run, scratch.size() - run);
 }
 
+// The TCP socket under a stream: plain WebSocket sits on the socket itself,
+// wss on a beast::tcp_stream.
+tcp::socket& socket_of(tcp::socket& socket) noexcept { return socket; }
+tcp::socket& socket_of(beast::tcp_stream& stream) noexcept { return stream.socket(); }
+
 bool normal_end(const error_code& ec) {
     return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
            ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -101,7 +106,7 @@ private:
             });
         });
         error_code ignored;
-        const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+        const auto remote = socket_of(beast::get_lowest_layer(ws_)).remote_endpoint(ignored);
         connection_init init;
         init.id = id_;
         init.transport = transport_kind::websocket;
@@ -220,7 +225,10 @@ private:
 
 void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
                     std::shared_ptr<http_context> ctx) {
-    std::make_shared<ws_session<beast::tcp_stream>>(std::move(stream), std::move(ctx))->run(std::move(upgrade));
+    // The WebSocket stream keeps its own handshake and idle timer, so the
+    // plain socket is enough below it: beast::tcp_stream would add a second
+    // heap block with three timers of its own to every connection.
+    std::make_shared<ws_session<tcp::socket>>(stream.release_socket(), std::move(ctx))->run(std::move(upgrade));
 }
 
 void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,
