@@ -52,6 +52,9 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
 tcp::socket& socket_of(tcp::socket& socket) noexcept { return socket; }
 tcp::socket& socket_of(beast::tcp_stream& stream) noexcept { return stream.socket(); }
 
+// A read buffer up to this size stays with its connection between messages.
+constexpr std::size_t keep_read_buffer_bytes = 1024;
+
 bool normal_end(const error_code& ec) {
     return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
            ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -126,7 +129,27 @@ private:
             return;
         }
         reading_ = true;
+        release_idle_buffer();
+        // Reading into an empty buffer waits in the WebSocket stream's own
+        // frame buffer until the header of the next message's first frame has
+        // arrived; buffer_ is prepared only then, to the size that header
+        // announces. An idle connection keeps no read buffer of its own.
+        ws_.async_read_some(asio::mutable_buffer(),
+                            beast::bind_front_handler(&ws_session::on_message_begins, shared_from_this()));
+    }
+
+    void on_message_begins(error_code ec, std::size_t) {
+        if (ec || ws_.is_message_done()) return on_read(ec, 0);  // failed, or an empty message
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    }
+
+    // Gives a large message's memory back when the connection goes idle; a
+    // busy connection keeps its buffer rather than allocating one per message.
+    void release_idle_buffer() {
+        if (buffer_.capacity() <= keep_read_buffer_bytes) return;
+        error_code ec;
+        if (socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0) return;
+        buffer_.shrink_to_fit();  // empty between messages: frees it
     }
 
     void on_read(error_code ec, std::size_t bytes) {
