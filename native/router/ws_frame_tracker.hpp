@@ -11,8 +11,9 @@
 // readable loses no data.
 //
 // It reads only the two to fourteen header bytes of each frame and skips
-// payloads by their length. A malformed stream fails in the WebSocket layer
-// first; the tracker then only ever answers "not drained".
+// payloads by their length. It does not validate: a malformed stream fails
+// in the WebSocket layer, which ends the connection, and the tracker's
+// answers no longer matter.
 #pragma once
 
 #include <array>

@@ -159,8 +159,8 @@ public:
         timeouts.idle_timeout = websocket::stream_base::none();
         ws_.set_option(timeouts);
         const int limit_ms = static_cast<int>(stalled_write_limit.count());
-        (void)::setsockopt(socket_of(beast::get_lowest_layer(ws_)).native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT,
-                     &limit_ms, sizeof limit_ms);
+        (void)::setsockopt(socket_of(beast::get_lowest_layer(ws_)).native_handle(), IPPROTO_TCP,
+                           TCP_USER_TIMEOUT, &limit_ms, sizeof limit_ms);
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "hyperstreams-router"); }));
         ws_.read_message_max(ctx_->cfg.max_message_bytes);
