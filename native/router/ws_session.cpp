@@ -212,6 +212,10 @@ private:
             return;
         }
         reading_ = true;
+        // A busy connection (bytes already in the socket) reads at once, as
+        // before, with its buffer; only one going idle gives memory back.
+        error_code ec;
+        if (socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0) return read_message_start();
         release_idle_buffer();
         if constexpr (std::is_same_v<Stream, tracked_socket>) {
             if (ws_.next_layer().tracker().drained_after(messages_begun_)) {
@@ -258,13 +262,9 @@ private:
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
     }
 
-    // Gives a large message's memory back when the connection goes idle; a
-    // busy connection keeps its buffer rather than allocating one per message.
+    // Gives a large message's memory back when the connection goes idle.
     void release_idle_buffer() {
-        if (buffer_.capacity() <= keep_read_buffer_bytes) return;
-        error_code ec;
-        if (socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0) return;
-        buffer_.shrink_to_fit();  // empty between messages: frees it
+        if (buffer_.capacity() > keep_read_buffer_bytes) buffer_.shrink_to_fit();  // empty here: frees it
     }
 
     void on_read(error_code ec, std::size_t bytes) {
