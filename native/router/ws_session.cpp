@@ -1,9 +1,15 @@
 #include "ws_session.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <vector>
 
 #include "log.hpp"
+#include "ws_frame_tracker.hpp"
 
 namespace hyperstreams::router {
 namespace {
@@ -47,6 +53,77 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
     if (scratch.size() > run) out.emplace_back(scratch.data() + run, scratch.size() - run);
 }
 
+// The TCP socket under a plain WebSocket stream. It passes every byte it
+// reads through a ws_frame_tracker, so that the session knows when the
+// WebSocket stream holds no unread bytes and waiting for the socket to be
+// readable is enough (see ws_frame_tracker.hpp).
+class tracked_socket {
+public:
+    using executor_type = tcp::socket::executor_type;
+
+    explicit tracked_socket(tcp::socket&& socket) : socket_(std::move(socket)) {}
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    tcp::socket& next_layer() noexcept { return socket_; }
+    const ws_frame_tracker& tracker() const noexcept { return tracker_; }
+
+    template <class MutableBuffers, class Handler>
+    auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+        return asio::async_compose<Handler, void(error_code, std::size_t)>(
+            [this, buffers, started = false](auto& self, error_code ec = {}, std::size_t n = 0) mutable {
+                if (!started) {
+                    started = true;
+                    socket_.async_read_some(buffers, std::move(self));
+                    return;
+                }
+                const auto read = beast::buffers_prefix(n, buffers);
+                for (const auto b : beast::buffers_range_ref(read))
+                    tracker_.add(static_cast<const std::uint8_t*>(b.data()), b.size());
+                self.complete(ec, n);
+            },
+            handler, socket_);
+    }
+
+    template <class ConstBuffers, class Handler>
+    auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+        return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+    }
+
+private:
+    tcp::socket socket_;
+    ws_frame_tracker tracker_;
+};
+
+// Memory from the global heap, exactly the size asked. Asio otherwise hands
+// an operation the block of the operation that ended last on the thread when
+// it is large enough: the wait of an idle connection would keep the block of
+// the read that just finished, several times its own size, while it idles.
+template <class T>
+struct exact_allocator {
+    using value_type = T;
+    exact_allocator() = default;
+    template <class U>
+    exact_allocator(const exact_allocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+    friend bool operator==(const exact_allocator&, const exact_allocator&) noexcept { return true; }
+    friend bool operator!=(const exact_allocator&, const exact_allocator&) noexcept { return false; }
+};
+
+// The closing handshake's TCP part, found by Beast through ADL.
+template <class Handler>
+void async_teardown(beast::role_type role, tracked_socket& socket, Handler&& handler) {
+    websocket::async_teardown(role, socket.next_layer(), std::forward<Handler>(handler));
+}
+
+// The TCP socket at the bottom of a stream (beast::get_lowest_layer): the
+// socket itself under plain WebSocket, the tcp_stream's socket under wss.
+tcp::socket& socket_of(tcp::socket& socket) noexcept { return socket; }
+tcp::socket& socket_of(beast::tcp_stream& stream) noexcept { return stream.socket(); }
+
+// A read buffer up to this size stays with its connection between messages.
+constexpr std::size_t keep_read_buffer_bytes = 1024;
+
 bool normal_end(const error_code& ec) {
     return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
            ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -69,7 +146,21 @@ public:
     }
 
     void run(http::request<http::string_body> upgrade) {
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        // Beast's idle timeout (300 s without a byte received) would keep a
+        // timer operation pending on every idle connection. The routing core
+        // already closes a connection that sends nothing within its heartbeat
+        // timeout (or no hello within its handshake timeout), and the closing
+        // handshake keeps Beast's handshake timeout. What only the idle timer
+        // also ended is a connection whose last write never completes because
+        // the peer stopped reading: TCP_USER_TIMEOUT makes the kernel abort
+        // that one after the same 300 s without progress, at no memory cost.
+        auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        const auto stalled_write_limit = std::chrono::duration_cast<std::chrono::milliseconds>(timeouts.idle_timeout);
+        timeouts.idle_timeout = websocket::stream_base::none();
+        ws_.set_option(timeouts);
+        const int limit_ms = static_cast<int>(stalled_write_limit.count());
+        (void)::setsockopt(socket_of(beast::get_lowest_layer(ws_)).native_handle(), IPPROTO_TCP,
+                           TCP_USER_TIMEOUT, &limit_ms, sizeof limit_ms);
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "hyperstreams-router"); }));
         ws_.read_message_max(ctx_->cfg.max_message_bytes);
@@ -92,7 +183,7 @@ private:
         out_ = std::make_shared<outbox>(outbox_limits_of(ctx_->cfg));
         std::weak_ptr<ws_session<Stream>> weak = shared_from_this();
         error_code ignored;
-        const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+        const auto remote = socket_of(beast::get_lowest_layer(ws_)).remote_endpoint(ignored);
         connection_init init;
         init.id = id_;
         init.transport = transport_kind::websocket;
@@ -107,7 +198,59 @@ private:
     void do_read() {
         if (reading_ || closing_) return;
         reading_ = true;
+        // A busy connection (bytes already in the socket) reads at once, as
+        // before, with its buffer; only one going idle gives memory back.
+        error_code ec;
+        if (socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0) return read_message_start();
+        release_idle_buffer();
+        if constexpr (std::is_same_v<Stream, tracked_socket>) {
+            if (ws_.next_layer().tracker().drained_after(messages_begun_)) {
+                // Nothing read is left above the socket: an idle connection
+                // holds no read operation at all, only this wait.
+                beast::get_lowest_layer(ws_).async_wait(tcp::socket::wait_read, readable_handler{shared_from_this()});
+                return;
+            }
+        }
+        read_message_start();
+    }
+
+    struct readable_handler {
+        std::shared_ptr<ws_session> self;
+        using allocator_type = exact_allocator<void>;
+        allocator_type get_allocator() const noexcept { return {}; }
+        void operator()(error_code ec) { self->on_readable(ec); }
+    };
+
+    void on_readable(error_code ec) {
+        if (ec) {
+            reading_ = false;
+            return fail(ec, "read");
+        }
+        if (closing_) {
+            reading_ = false;  // the closing handshake reads from here on
+            return;
+        }
+        read_message_start();
+    }
+
+    // Reading into an empty buffer waits in the WebSocket stream's own frame
+    // buffer until the header of the next message's first frame has arrived
+    // (pings are answered on the way); buffer_ is prepared only then, to the
+    // size that header announces.
+    void read_message_start() {
+        ws_.async_read_some(asio::mutable_buffer(),
+                            beast::bind_front_handler(&ws_session::on_message_begins, shared_from_this()));
+    }
+
+    void on_message_begins(error_code ec, std::size_t) {
+        if (!ec) ++messages_begun_;
+        if (ec || ws_.is_message_done()) return on_read(ec, 0);  // failed, or an empty message
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    }
+
+    // Gives a large message's memory back when the connection goes idle.
+    void release_idle_buffer() {
+        if (buffer_.capacity() > keep_read_buffer_bytes) buffer_.shrink_to_fit();  // empty here: frees it
     }
 
     void on_read(error_code ec, std::size_t bytes) {
@@ -192,6 +335,7 @@ private:
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
+    std::uint64_t messages_begun_ = 0;
     bool opened_ = false;
     bool reported_ = false;
     bool reading_ = false;
@@ -204,7 +348,11 @@ private:
 
 void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
                     std::shared_ptr<http_context> ctx) {
-    std::make_shared<ws_session<beast::tcp_stream>>(std::move(stream), std::move(ctx))->run(std::move(upgrade));
+    // The WebSocket stream keeps its own handshake and closing timeouts, so
+    // the plain socket is enough below it: beast::tcp_stream would add a
+    // second heap block with three timers of its own to every connection.
+    std::make_shared<ws_session<tracked_socket>>(tracked_socket(stream.release_socket()), std::move(ctx))
+        ->run(std::move(upgrade));
 }
 
 void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,

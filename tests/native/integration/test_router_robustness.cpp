@@ -3,8 +3,13 @@
 // close where the connection cannot go on); a subscriber that stops reading
 // costs bounded memory, learns what it lost, and costs the others nothing.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "hyperstreams/body.hpp"
 #include "raw_clients.hpp"
@@ -364,6 +369,144 @@ TEST(RouterRobustness, ASilentFrontendIsClosedByTheHeartbeat) {
     const auto bye = ws.read_until(frame_kind::goodbye, 5s);
     ASSERT_TRUE(bye);
     EXPECT_EQ(static_cast<errc>(bye->code), errc::heartbeat_timeout);
+    EXPECT_FALSE(ws.read());
+    EXPECT_TRUE(ws.closed());
+}
+
+// A WebSocket client on a bare TCP socket, so that a test decides how its
+// messages are cut into TCP writes.
+class bare_ws {
+public:
+    explicit bare_ws(unsigned short port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        timeval timeout{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return;
+        const std::string upgrade =
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        if (!write_all(std::vector<std::uint8_t>(upgrade.begin(), upgrade.end()))) return;
+        std::string response;
+        while (response.find("\r\n\r\n") == std::string::npos) {
+            char c = 0;
+            if (::recv(fd_, &c, 1, 0) != 1) return;
+            response += c;
+        }
+        upgraded_ = response.rfind("HTTP/1.1 101", 0) == 0;
+    }
+    ~bare_ws() { ::close(fd_); }
+    bare_ws(const bare_ws&) = delete;
+    bare_ws& operator=(const bare_ws&) = delete;
+
+    bool upgraded() const noexcept { return upgraded_; }
+
+    // One masked binary frame per message (mask key 0: the payload as is).
+    static std::vector<std::uint8_t> ws_frame(const std::vector<std::uint8_t>& message) {
+        std::vector<std::uint8_t> out{0x82};
+        if (message.size() < 126) {
+            out.push_back(static_cast<std::uint8_t>(0x80 | message.size()));
+        } else {
+            out.push_back(0x80 | 126);
+            out.push_back(static_cast<std::uint8_t>(message.size() >> 8));
+            out.push_back(static_cast<std::uint8_t>(message.size()));
+        }
+        out.insert(out.end(), 4, 0);
+        out.insert(out.end(), message.begin(), message.end());
+        return out;
+    }
+
+    bool write_all(const std::vector<std::uint8_t>& bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    }
+
+    // The frames of the next unfragmented binary message; none on timeout.
+    std::vector<owned_frame> read_message() {
+        std::uint8_t head[2];
+        if (!read_exact(head, 2)) return {};
+        std::uint64_t length = head[1] & 0x7f;
+        if (length >= 126) {
+            std::uint8_t ext[8];
+            const std::size_t n = length == 126 ? 2 : 8;
+            if (!read_exact(ext, n)) return {};
+            length = 0;
+            for (std::size_t i = 0; i < n; ++i) length = (length << 8) | ext[i];
+        }
+        std::vector<std::uint8_t> payload(length);
+        if (!read_exact(payload.data(), payload.size())) return {};
+        return decode_batch(payload);
+    }
+
+private:
+    bool read_exact(std::uint8_t* p, std::size_t n) {
+        while (n > 0) {
+            const ssize_t got = ::recv(fd_, p, n, 0);
+            if (got <= 0) return false;
+            p += got;
+            n -= static_cast<std::size_t>(got);
+        }
+        return true;
+    }
+
+    int fd_ = -1;
+    bool upgraded_ = false;
+};
+
+TEST(RouterRobustness, WebSocketMessagesArrivingInOneTcpWriteAreAllHandled) {
+    // The router reads up to 1,536 bytes at once: the second message is read
+    // with the first. An idle connection waits for its socket to be readable,
+    // which would never announce bytes already read.
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    bare_ws ws(router.http_port());
+    ASSERT_TRUE(ws.upgraded());
+    std::vector<std::uint8_t> both = bare_ws::ws_frame(hello_bytes(client_role::frontend));
+    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 7, "together")}));
+    both.insert(both.end(), subscribe.begin(), subscribe.end());
+    ASSERT_TRUE(ws.write_all(both));
+
+    bool welcomed = false, acked = false;
+    for (int messages = 0; messages < 4 && !(welcomed && acked); ++messages) {
+        const auto frames = ws.read_message();
+        ASSERT_FALSE(frames.empty()) << "welcome " << welcomed << ", ack " << acked;
+        for (const owned_frame& f : frames) {
+            welcomed = welcomed || f.kind == frame_kind::welcome;
+            acked = acked || (f.kind == frame_kind::ack && f.id == 7);
+        }
+    }
+    EXPECT_TRUE(welcomed);
+    EXPECT_TRUE(acked) << "the subscribe that came in the same TCP write is answered";
+
+    // And again once the connection has been idle, three messages at once.
+    std::vector<std::uint8_t> three;
+    for (std::uint32_t id : {8u, 9u, 10u}) {
+        const auto f = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, id, "together")}));
+        three.insert(three.end(), f.begin(), f.end());
+    }
+    ASSERT_TRUE(ws.write_all(three));
+    std::set<std::uint32_t> acks;
+    for (int messages = 0; messages < 6 && acks.size() < 3; ++messages) {
+        const auto frames = ws.read_message();
+        ASSERT_FALSE(frames.empty()) << acks.size() << " of 3 acks";
+        for (const owned_frame& f : frames)
+            if (f.kind == frame_kind::ack) acks.insert(f.id);
+    }
+    EXPECT_EQ(acks, (std::set<std::uint32_t>{8, 9, 10}));
+}
+
+TEST(RouterRobustness, AWebSocketClientThatSendsNothingAfterTheUpgradeIsClosed) {
+    // An idle connection holds no read, only a wait for the socket: it is
+    // still closed when no hello comes.
+    router_process router({"--handshake-timeout-ms", "300"});
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    const auto bye = ws.read_until(frame_kind::goodbye, 5s);
+    ASSERT_TRUE(bye);
+    EXPECT_EQ(static_cast<errc>(bye->code), errc::handshake_timeout);
     EXPECT_FALSE(ws.read());
     EXPECT_TRUE(ws.closed());
 }
