@@ -198,20 +198,28 @@ private:
     void do_read() {
         if (reading_ || closing_) return;
         reading_ = true;
-        // A busy connection (bytes already in the socket) reads at once, as
-        // before, with its buffer; only one going idle gives memory back.
-        error_code ec;
-        if (socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0) return read_message_start();
+        // A busy connection reads at once, with its buffer; only one going
+        // idle gives memory back.
+        if (input_waiting()) return read_message_start();
         release_idle_buffer();
         if constexpr (std::is_same_v<Stream, tracked_socket>) {
-            if (ws_.next_layer().tracker().drained_after(messages_begun_)) {
-                // Nothing read is left above the socket: an idle connection
-                // holds no read operation at all, only this wait.
-                beast::get_lowest_layer(ws_).async_wait(tcp::socket::wait_read, readable_handler{shared_from_this()});
-                return;
-            }
+            // Nothing read is left above the socket: an idle connection
+            // holds no read operation at all, only this wait.
+            beast::get_lowest_layer(ws_).async_wait(tcp::socket::wait_read, readable_handler{shared_from_this()});
+        } else {
+            read_message_start();
         }
-        read_message_start();
+    }
+
+    // Input for the next message is already here: in the WebSocket stream's
+    // own buffer (known without a system call on the plain path) or in the
+    // socket.
+    bool input_waiting() {
+        if constexpr (std::is_same_v<Stream, tracked_socket>) {
+            if (!ws_.next_layer().tracker().drained_after(messages_begun_)) return true;
+        }
+        error_code ec;
+        return socket_of(beast::get_lowest_layer(ws_)).available(ec) > 0;
     }
 
     struct readable_handler {
