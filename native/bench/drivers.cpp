@@ -578,6 +578,12 @@ private:
                 if (!out.empty()) send(out);
             }
         }
+        // Said, not left to the heartbeat: the next run's backend registers
+        // the same service, and calls must not go to this one meanwhile.
+        frame bye = make_frame(frame_kind::goodbye, 0, {});
+        send(encode_one(bye));
+        // linger 0 would drop it unsent: give it a moment to leave.
+        socket_.set(zmq::sockopt::linger, 1000);
     }
 
     zmq::context_t ctx_{1};
