@@ -18,7 +18,7 @@ channel_state& channel_store::get(std::string_view channel) {
         return c;
     }
     channel_state& c = it->second;
-    recency_.splice(recency_.end(), recency_, c.recency);
+    touch(c);
     return c;
 }
 
@@ -50,7 +50,7 @@ void channel_store::forget_least_recent() {
     ++forgotten_;
 }
 
-void channel_store::remember(channel_state& c, std::uint64_t seq, shared_bytes encoded) {
+void channel_store::remember(channel_state& c, std::uint64_t seq, const shared_bytes& encoded) {
     ++c.published;
     if (limits_.max_messages == 0 || limits_.max_bytes == 0) return;
     const std::uint64_t size = encoded->size();
@@ -63,7 +63,7 @@ void channel_store::remember(channel_state& c, std::uint64_t seq, shared_bytes e
         c.keeping = keeping_.insert(keeping_.end(), &c);
     else
         keeping_.splice(keeping_.end(), keeping_, c.keeping);
-    c.history.emplace_back(seq, std::move(encoded));
+    c.history.emplace_back(seq, encoded);
     c.history_bytes += size;
     total_bytes_ += size;
     while (c.history.size() > limits_.max_messages || c.history_bytes > limits_.max_bytes) {

@@ -72,13 +72,19 @@ public:
     // forget the least recently published channel); now the most recent.
     channel_state& get(std::string_view channel);
     const channel_state* find(std::string_view channel) const;
+    // Makes `c` the most recently published channel, as get() does: for a
+    // caller that kept `c` from get() while version() stayed the same.
+    void touch(channel_state& c) { recency_.splice(recency_.end(), recency_, c.recency); }
+    // Changes whenever a channel is forgotten: a channel_state reference
+    // from get() stays valid for as long as this stays the same.
+    std::uint64_t version() const noexcept { return forgotten_; }
     // The epoch of `channel`: its own, or the one it would be created with.
     std::uint32_t epoch_of(std::string_view channel) const;
 
     // Gives out the next sequence number of `c` and keeps `encoded` (the
     // message frame carrying it) in the history within the limits.
     std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
-    void remember(channel_state& c, std::uint64_t seq, shared_bytes encoded);
+    void remember(channel_state& c, std::uint64_t seq, const shared_bytes& encoded);
 
     // What a subscriber resuming from (epoch, seq) on `channel` must get.
     resume_plan plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;

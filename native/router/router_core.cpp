@@ -478,9 +478,31 @@ bool router_core::take_publish_allowance(connection& c, time_point now) {
     return true;
 }
 
+bool router_core::route_kept(std::string_view channel) const noexcept {
+    return route_.state != nullptr && route_.topics_version == topics_.version() &&
+           route_.channels_version == channels_.version() && route_.channel == channel;
+}
+
+// `channel` must be valid.
+const router_core::publish_route& router_core::route_to(std::string_view channel) {
+    if (route_kept(channel)) {
+        channels_.touch(*route_.state);
+        return route_;
+    }
+    route_.state = &channels_.get(channel);  // may forget another channel: versions are read after
+    route_.channel.assign(channel);
+    topics_.collect(channel, match_scratch_);
+    route_.targets.clear();
+    for (const topic_tree::match& t : match_scratch_)
+        if (connection* s = find(t.subscriber)) route_.targets.emplace_back(s, static_cast<slow_policy>(t.tag));
+    route_.topics_version = topics_.version();
+    route_.channels_version = channels_.version();
+    return route_;
+}
+
 void router_core::on_publish(connection& c, const frame& f, time_point now) {
     const bool ack = f.has(frame_flags::ack_requested);
-    if (!is_valid_channel(f.name)) {
+    if (!route_kept(f.name) && !is_valid_channel(f.name)) {
         send_error(c, f.id, errc::invalid_name, "not a valid channel name");
         return;
     }
@@ -492,7 +514,8 @@ void router_core::on_publish(connection& c, const frame& f, time_point now) {
         send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to publish");
         return;
     }
-    channel_state& ch = channels_.get(f.name);
+    const publish_route& route = route_to(f.name);
+    channel_state& ch = *route.state;
     metrics_.channels.store(static_cast<std::int64_t>(channels_.size()), std::memory_order_relaxed);
     frame m;
     m.kind = frame_kind::message;
@@ -509,17 +532,10 @@ void router_core::on_publish(connection& c, const frame& f, time_point now) {
 
     if (ack) send_ack(c, f.id, m.epoch, m.seq);
 
-    topics_.collect(f.name, match_scratch_);
-    // Moved out, not iterated in place: delivering may close connections,
-    // which edits the topic tree (never the scratch); moved back after, so
-    // that its capacity serves the next publish without a copy per message.
-    std::vector<topic_tree::match> targets = std::move(match_scratch_);
-    for (const topic_tree::match& t : targets) {
-        if (connection* s = find(t.subscriber))
-            deliver(*s, encoded, frame_class::message, static_cast<slow_policy>(t.tag));
-    }
-    metrics_.delivered.fetch_add(targets.size(), std::memory_order_relaxed);
-    match_scratch_ = std::move(targets);
+    // Delivering may close a connection (a slow consumer), which only marks
+    // it: it leaves the topic tree, and the route is built again, at reap().
+    for (const auto& [target, policy] : route.targets) deliver(*target, encoded, frame_class::message, policy);
+    metrics_.delivered.fetch_add(route.targets.size(), std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- calls

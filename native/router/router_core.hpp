@@ -168,7 +168,24 @@ private:
     channel_store channels_;
     service_registry services_;
     call_table calls_;
+    // Where the last channel published to goes: its state and its
+    // subscribers' records, kept while neither the topic tree nor the
+    // channel store changes (publishers mostly send runs to one channel, so
+    // a publish usually skips the name check, the channel lookup and the
+    // topic walk). A connection that matches is in the topic tree until it
+    // is removed, and removing it changes the tree, so the pointers hold.
+    struct publish_route {
+        std::string channel;
+        channel_state* state = nullptr;  // null: nothing kept
+        std::uint64_t topics_version = 0;
+        std::uint64_t channels_version = 0;
+        std::vector<std::pair<connection*, slow_policy>> targets;
+    };
+    bool route_kept(std::string_view channel) const noexcept;
+    const publish_route& route_to(std::string_view channel);
+
     std::vector<topic_tree::match> match_scratch_;
+    publish_route route_;
     std::vector<std::weak_ptr<link>> wakes_;  // until take_wakes()
 
     time_point next_scan_{};

@@ -62,6 +62,7 @@ bool topic_tree::subscribe(subscriber_id who, std::string_view pattern, std::uin
         n = it->second.get();
     }
     auto pos = std::lower_bound(n->subscribers.begin(), n->subscribers.end(), who, less_id);
+    ++version_;
     if (pos != n->subscribers.end() && pos->subscriber == who) {
         pos->tag = tag;
         return false;
@@ -90,6 +91,7 @@ bool topic_tree::unsubscribe(subscriber_id who, std::string_view pattern) {
     if (pos == n->subscribers.end() || pos->subscriber != who) return false;
     n->subscribers.erase(pos);
     --subscriptions_;
+    ++version_;
     if (n->empty()) prune(pattern);
     return true;
 }

@@ -45,6 +45,10 @@ public:
     void collect(std::string_view channel, std::vector<match>& out) const;
 
     std::size_t subscription_count() const noexcept { return subscriptions_; }
+    // Changes whenever what collect() returns may have changed (a pattern
+    // or a tag added, changed or removed): a caller may keep collect()'s
+    // answer for as long as this stays the same.
+    std::uint64_t version() const noexcept { return version_; }
 
 private:
     struct node;
@@ -53,6 +57,7 @@ private:
 
     std::unique_ptr<node> root_;
     std::size_t subscriptions_ = 0;
+    std::uint64_t version_ = 0;
 };
 
 }  // namespace hyperstreams::router

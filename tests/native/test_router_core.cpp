@@ -442,6 +442,66 @@ TEST_F(RouterCore, ABatchWakesEachTransportOnceAndOnlyThroughTheHost) {
     EXPECT_TRUE(wakes.empty()) << "taken once";
 }
 
+// The core keeps the route of the last channel published to; every change
+// to who subscribes (or to the channels) must reach the next publish.
+TEST_F(RouterCore, RepeatedPublishesToOneChannelFollowEverySubscriptionChange) {
+    peer first = hello();
+    peer second = hello();
+    peer pub = hello();
+    subscribe(first, 1, "line.temp");
+    take(first);
+    publish(pub, "line.temp", "1");
+    EXPECT_EQ(take(first, frame_kind::message).size(), 1u);
+
+    subscribe(second, 1, "line.>");  // a wildcard that matches the kept channel
+    take(second);
+    publish(pub, "line.temp", "2");
+    EXPECT_EQ(take(first, frame_kind::message).size(), 1u);
+    EXPECT_EQ(take(second, frame_kind::message).size(), 1u) << "a new subscriber is seen at once";
+
+    send(first, make(frame_kind::unsubscribe, 2, "line.temp"));
+    take(first);
+    publish(pub, "line.temp", "3");
+    EXPECT_TRUE(take(first, frame_kind::message).empty()) << "an unsubscribe is seen at once";
+    EXPECT_EQ(take(second, frame_kind::message).size(), 1u);
+
+    // Within one batch: the publisher subscribes between two publishes.
+    send(pub, {make(frame_kind::publish, 0, "line.temp", "4"), make(frame_kind::subscribe, 7, "line.temp"),
+               make(frame_kind::publish, 0, "line.temp", "5")});
+    const auto own = take(pub, frame_kind::message);
+    ASSERT_EQ(own.size(), 1u);
+    EXPECT_EQ(own[0].payload, "5");
+    EXPECT_EQ(take(second, frame_kind::message).size(), 2u);
+
+    // A subscriber that goes away: the next publishes must not reach for it
+    // (under ASan, a kept pointer to its record would show here).
+    send(second, make(frame_kind::goodbye));
+    publish(pub, "line.temp", "6");
+    publish(pub, "line.temp", "7");
+    const auto last = take(pub, frame_kind::message);
+    ASSERT_EQ(last.size(), 2u);
+    EXPECT_EQ(last[1].seq, 7u) << "one sequence for the channel throughout";
+}
+
+TEST_F(RouterCore, AForgottenChannelStartsAgainWithANewEpoch) {
+    cfg.max_channels = 1;
+    rebuild();
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, ">");
+    take(sub);
+    publish(pub, "a", "1");
+    publish(pub, "a", "2");
+    publish(pub, "b", "1");  // forgets "a"
+    publish(pub, "a", "3");
+    const auto got = take(sub, frame_kind::message);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[1].seq, 2u);
+    EXPECT_EQ(got[3].name, "a");
+    EXPECT_EQ(got[3].seq, 1u) << "the channel was created again";
+    EXPECT_NE(got[3].epoch, got[0].epoch);
+}
+
 TEST_F(RouterCore, OverlappingSubscriptionsDeliverOnce) {
     peer sub = hello();
     peer pub = hello();
