@@ -449,7 +449,7 @@ void router_core::on_subscribe(connection& c, const frame& f) {
         metrics_.of(c.transport).gaps.fetch_add(1, std::memory_order_relaxed);
     }
     for (const shared_bytes& original : plan.replay) {
-        auto copy = std::make_shared<std::vector<std::uint8_t>>(*original);
+        auto copy = frame_bytes::copy(*original);
         (*copy)[2] |= frame_flags::replayed;
         deliver(c, copy, frame_class::message, policy);
         if (c.state == connection_state::closing) return;
