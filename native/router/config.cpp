@@ -100,7 +100,7 @@ const std::vector<option>& options() {
                          "directory of static files served on / (the dashboard); empty: none"));
         t.push_back(text("ws_path", &router_config::ws_path, "HTTP path of the WebSocket upgrade"));
         t.push_back(integer("threads", &router_config::threads, 0, 256,
-                            "I/O worker threads for HTTP/WebSocket; 0: one per core"));
+                            "I/O worker threads for HTTP/WebSocket; 0: one per core but one (left to the ZeroMQ side), at least one"));
         t.push_back(text("router_id", &router_config::router_id,
                          "this router's name in welcome frames and logs; empty: generated"));
         t.push_back(choice(

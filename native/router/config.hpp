@@ -29,7 +29,7 @@ struct router_config {
     std::string backend = "tcp://127.0.0.1:7071";
     std::string web;  // directory of the dashboard's static files; empty: none
     std::string ws_path = "/ws";
-    std::uint32_t threads = 0;  // 0: one per core
+    std::uint32_t threads = 0;  // 0: one per core but one, at least one
     std::string router_id;      // empty: generated at start
 
     log::level log_level = log::level::info;

@@ -96,7 +96,13 @@ int run_server(const router_config& cfg) {
         return 1;
     }
     core_runner core(cfg, *auth, stats, epoch, router_id);
-    const std::size_t threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    // By default one I/O thread per core but one, which the ZeroMQ side
+    // (the transport's thread and libzmq's I/O thread) and the timer share:
+    // a message handed from one I/O thread to another costs a wake-up and a
+    // context switch, so an I/O thread that must share its core loses more
+    // than it adds (docs/BENCHMARKS.md, "I/O threads").
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t threads = cfg.threads != 0 ? cfg.threads : std::max(1u, cores - 1);
     worker_pool workers(threads);
 
     auto ctx = std::make_shared<http_context>(cfg, stats, core);
