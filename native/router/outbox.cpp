@@ -88,6 +88,27 @@ void outbox::compact() {
 
 push_result outbox::push(shared_bytes bytes, frame_class cls, slow_policy policy) {
     std::lock_guard lock(mu_);
+    return push_locked(std::move(bytes), cls, policy);
+}
+
+push_result outbox::push_messages(std::span<const shared_bytes> messages, slow_policy policy) {
+    std::lock_guard lock(mu_);
+    push_result all;
+    for (const shared_bytes& m : messages) {
+        const push_result r = push_locked(m, frame_class::message, policy);
+        all.dropped += r.dropped;
+        all.wake = all.wake || r.wake;
+        if (r.status == push_status::overflow || r.status == push_status::closed) {
+            all.status = r.status;
+            return all;
+        }
+        ++all.queued;
+    }
+    all.status = all.dropped > 0 ? push_status::queued_dropped : push_status::queued;
+    return all;
+}
+
+push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy policy) {
     push_result r;
     if (closing_ || !bytes) {
         r.status = push_status::closed;

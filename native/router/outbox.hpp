@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,6 +61,7 @@ struct push_result {
     push_status status = push_status::queued;
     bool wake = false;
     std::uint32_t dropped = 0;  // messages dropped by this push, this one included
+    std::uint32_t queued = 0;   // push_messages: how many were taken (queued or counted in a gap)
 };
 
 struct outbox_limits {
@@ -89,6 +91,11 @@ public:
     // class message must be encoded message frames.
     push_result push(shared_bytes bytes, frame_class cls = frame_class::control,
                      slow_policy policy = slow_policy::drop_oldest);
+    // Pushes encoded message frames in order, under one lock, as push() of
+    // each would. Stops at the first overflow or once closed (`status` says
+    // which, `queued` how many went before); otherwise `status` is queued,
+    // or queued_dropped when anything was dropped (`dropped` in all).
+    push_result push_messages(std::span<const shared_bytes> messages, slow_policy policy);
 
     // Queues `farewell` (may be null) past every limit and asks the consumer
     // to close once it has sent what is queued. With `discard_data`, queued
@@ -121,6 +128,7 @@ private:
         std::uint32_t count = 0;
     };
 
+    push_result push_locked(shared_bytes bytes, frame_class cls, slow_policy policy);
     bool fits(std::uint64_t size) const noexcept { return bytes_ + size <= limits_.max_bytes; }
     void count_drop(const shared_bytes& bytes);
     void forget_latest(const entry& e);

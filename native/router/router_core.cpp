@@ -124,6 +124,7 @@ void router_core::receive(connection_id id, bytes_view batch, time_point now) {
         ++frames;
         dispatch(*c, f, now);
     }
+    flush_run();
     metrics_.of(c->transport).frames_in.fetch_add(frames, std::memory_order_relaxed);
     c->frames_in += frames;
     if (reader.error() && c->state != connection_state::closing) {
@@ -173,6 +174,7 @@ void router_core::close(connection& c, errc code, std::string_view reason, bool 
 void router_core::close_with(connection& c, shared_bytes farewell, errc code, std::string_view reason,
                              bool discard_data) {
     if (c.state == connection_state::closing) return;
+    flush_run();  // what was routed to it before goes before the farewell
     c.state = connection_state::closing;
     metrics_.connection_closed(code_of(code));
     if (code == errc::going_away || code_of(code) == 0) {
@@ -240,18 +242,39 @@ void router_core::take_wakes(wake_list& out) {
 
 void router_core::deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy) {
     if (!bytes || c.state == connection_state::closing) return;
-    const push_result r = c.out->push(bytes, cls, policy);
+    flush_run();  // every connection gets its frames in the order the core made them
+    if (settle(c, c.out->push(bytes, cls, policy))) ++c.frames_queued;
+}
+
+void router_core::deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy) {
+    if (c.state == connection_state::closing) return;
+    const push_result r = c.out->push_messages(run, policy);
+    if (settle(c, r)) c.frames_queued += r.queued;
+}
+
+void router_core::flush_run() {
+    if (run_.empty()) return;
+    // Moved out first: a subscriber closed as too slow below comes back here.
+    std::vector<shared_bytes> run = std::move(run_);
+    run_.clear();
+    for (const auto& [target, policy] : route_.targets) deliver_run(*target, run, policy);
+    metrics_.delivered.fetch_add(route_.targets.size() * run.size(), std::memory_order_relaxed);
+    run.clear();
+    run_ = std::move(run);  // its capacity serves the next run
+}
+
+bool router_core::settle(connection& c, const push_result& r) {
     if (r.dropped > 0) {
         c.dropped += r.dropped;
         metrics_.of(c.transport).dropped.fetch_add(r.dropped, std::memory_order_relaxed);
     }
+    if (r.wake) wake(c);
     if (r.status == push_status::overflow) {
         metrics_.of(c.transport).slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
         close(c, errc::slow_consumer, "outgoing queue full", true);
-        return;
+        return false;
     }
-    ++c.frames_queued;
-    if (r.wake) wake(c);
+    return true;
 }
 
 void router_core::send(connection& c, const frame& f) {
@@ -489,6 +512,7 @@ const router_core::publish_route& router_core::route_to(std::string_view channel
         channels_.touch(*route_.state);
         return route_;
     }
+    flush_run();  // along the route it was made for
     route_.state = &channels_.get(channel);  // may forget another channel: versions are read after
     route_.channel.assign(channel);
     topics_.collect(channel, match_scratch_);
@@ -532,10 +556,11 @@ void router_core::on_publish(connection& c, const frame& f, time_point now) {
 
     if (ack) send_ack(c, f.id, m.epoch, m.seq);
 
-    // Delivering may close a connection (a slow consumer), which only marks
-    // it: it leaves the topic tree, and the route is built again, at reap().
-    for (const auto& [target, policy] : route.targets) deliver(*target, encoded, frame_class::message, policy);
-    metrics_.delivered.fetch_add(route.targets.size(), std::memory_order_relaxed);
+    // To the subscribers with the next publishes along the same route (one
+    // push per subscriber for the run, at flush_run()). Delivering may
+    // close a connection (a slow consumer), which only marks it: it leaves
+    // the topic tree, and the route is built again, at reap().
+    if (encoded) run_.push_back(std::move(encoded));
 }
 
 // ---------------------------------------------------------------- calls

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -139,6 +140,12 @@ private:
     void send_error(connection& c, std::uint32_t id, errc code, std::string_view text);
     void send_ack(connection& c, std::uint32_t id, std::uint32_t epoch = 0, std::uint64_t seq = 0);
     void wake(connection& c);
+    void deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy);
+    // Hands run_ to the kept route's subscribers.
+    void flush_run();
+    // Counts what a push dropped, wakes, and closes the connection on
+    // overflow; false then.
+    bool settle(connection& c, const push_result& r);
 
     // Ends a connection: an optional goodbye (code != 0), then the outbox is
     // closed and the connection is removed from every table at the next reap().
@@ -186,6 +193,13 @@ private:
 
     std::vector<topic_tree::match> match_scratch_;
     publish_route route_;
+    // Message frames of consecutive publishes along route_, not yet handed
+    // to its subscribers: each outbox takes the run in one push (one lock)
+    // instead of one per message. Handed over before anything else reaches
+    // any outbox, before the route changes and at the end of every
+    // receive(), so every connection sees its frames in the order the core
+    // made them.
+    std::vector<shared_bytes> run_;
     std::vector<std::weak_ptr<link>> wakes_;  // until take_wakes()
 
     time_point next_scan_{};

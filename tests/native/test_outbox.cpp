@@ -120,6 +120,59 @@ TEST(Outbox, DropOldestKeepsTheNewestAndReportsTheGap) {
     for (std::size_t i = 1; i < frames.size(); ++i) EXPECT_EQ(frames[i].seq, 15 + i);
 }
 
+// push_messages is push() of each message under one lock: the same queue,
+// the same drops and gaps, one wake-up.
+TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> run;
+    for (std::uint64_t seq = 1; seq <= 25; ++seq) run.push_back(message(seq % 2 ? "a" : "b", seq));
+    for (slow_policy policy : {slow_policy::drop_oldest, slow_policy::keep_latest}) {
+        outbox single(limits(10 * one));
+        outbox many(limits(10 * one));
+        single.push(control(1));
+        many.push(control(1));
+        std::uint32_t dropped = 0;
+        for (const shared_bytes& m : run) dropped += single.push(m, frame_class::message, policy).dropped;
+        const push_result r = many.push_messages(run, policy);
+        EXPECT_EQ(r.status, push_status::queued_dropped);
+        EXPECT_EQ(r.queued, 25u);
+        EXPECT_EQ(r.dropped, dropped);
+        EXPECT_FALSE(r.wake) << "the control frame's wake-up is on its way";
+        EXPECT_EQ(many.queued_bytes(), single.queued_bytes());
+        EXPECT_EQ(many.dropped_total(), single.dropped_total());
+        std::vector<shared_bytes> keep;
+        const auto a = drain(single, keep);
+        const auto b = drain(many, keep);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            EXPECT_EQ(a[i].kind, b[i].kind) << i;
+            EXPECT_EQ(a[i].name, b[i].name) << i;
+            EXPECT_EQ(a[i].seq, b[i].seq) << i;
+            EXPECT_EQ(a[i].count, b[i].count) << i;
+        }
+    }
+    outbox idle(limits(10 * one));
+    const push_result first = idle.push_messages(std::span(run).first(3), slow_policy::drop_oldest);
+    EXPECT_EQ(first.status, push_status::queued);
+    EXPECT_TRUE(first.wake) << "an idle consumer is woken once for the run";
+}
+
+TEST(Outbox, ARunStopsAtTheFirstOverflowOrWhenClosed) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> run;
+    for (std::uint64_t seq = 1; seq <= 25; ++seq) run.push_back(message("a", seq));
+    outbox o(limits(10 * one));
+    const push_result r = o.push_messages(run, slow_policy::disconnect);
+    EXPECT_EQ(r.status, push_status::overflow);
+    EXPECT_EQ(r.queued, 10u) << "what fitted went in, then it stopped";
+    EXPECT_LE(o.queued_bytes(), 10 * one);
+
+    outbox closed(limits(10 * one));
+    closed.close(nullptr, false);
+    EXPECT_EQ(closed.push_messages(run, slow_policy::drop_oldest).status, push_status::closed);
+    EXPECT_EQ(closed.push_messages({}, slow_policy::drop_oldest).status, push_status::queued);
+}
+
 TEST(Outbox, GapsAreCountedPerChannel) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(4 * one));

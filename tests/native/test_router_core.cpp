@@ -483,6 +483,72 @@ TEST_F(RouterCore, RepeatedPublishesToOneChannelFollowEverySubscriptionChange) {
     EXPECT_EQ(last[1].seq, 7u) << "one sequence for the channel throughout";
 }
 
+// Messages along one route are handed to the outboxes a run at a time;
+// everything else a connection gets must keep its place among them.
+TEST_F(RouterCore, WithinABatchEveryConnectionGetsItsFramesInOrder) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "t");
+    subscribe(pub, 1, "t");
+    take(sub);
+    take(pub);
+    frame acked = make(frame_kind::publish, 21, "t", "2");
+    acked.flags = frame_flags::ack_requested;
+    send(pub, {make(frame_kind::publish, 0, "t", "1"), acked, make(frame_kind::publish, 22, "bad..name", "x"),
+               make(frame_kind::publish, 0, "t", "3"), make(frame_kind::ping, 23),
+               make(frame_kind::publish, 0, "other", "4"), make(frame_kind::publish, 0, "t", "5")});
+    std::vector<std::string> seen;
+    for (const rx& x : take(pub)) {
+        if (x.kind == frame_kind::message) seen.push_back(x.payload);
+        if (x.kind == frame_kind::ack) seen.push_back("ack" + std::to_string(x.id));
+        if (x.kind == frame_kind::error) seen.push_back("error" + std::to_string(x.id));
+        if (x.kind == frame_kind::pong) seen.push_back("pong" + std::to_string(x.id));
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"1", "ack21", "2", "error22", "3", "pong23", "5"}));
+    const auto got = take(sub, frame_kind::message);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[3].payload, "5");
+    EXPECT_EQ(got[3].seq, 4u);
+    EXPECT_EQ(stats.delivered.load(), 8u);
+}
+
+TEST_F(RouterCore, ASlowSubscriberInsideOneBatchIsTreatedAsAcrossBatches) {
+    cfg.max_payload = 1024;
+    cfg.max_message_bytes = 1 << 20;
+    cfg.outbox_batch_bytes = 4096;
+    cfg.outbox_max_bytes = 16 * 1024;
+    rebuild();
+    peer dropping = hello();
+    peer leaving = hello();
+    peer pub = hello();
+    subscribe(dropping, 1, "t");
+    subscribe(leaving, 1, "t", policy_flags(slow_policy::disconnect));
+    take(dropping);
+    take(leaving);
+    std::vector<frame> frames;
+    const std::string payload(500, 'p');
+    for (int i = 0; i < 100; ++i) frames.push_back(make(frame_kind::publish, 0, "t", payload));
+    send(pub, frames);
+
+    const auto kept = take(dropping);
+    ASSERT_FALSE(kept.empty());
+    EXPECT_EQ(kept[0].kind, frame_kind::gap);
+    EXPECT_EQ(kept[0].seq, 1u);
+    EXPECT_EQ(kept[0].count + kept.size() - 1, 100u) << "every message is delivered or counted";
+    EXPECT_EQ(kept.back().seq, 100u);
+    EXPECT_FALSE(dropping.closed);
+
+    const auto last = take(leaving);
+    ASSERT_FALSE(last.empty());
+    EXPECT_EQ(last.back().kind, frame_kind::goodbye);
+    EXPECT_EQ(last.back().error(), errc::slow_consumer);
+    EXPECT_TRUE(leaving.closed);
+    EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u);
+
+    publish(pub, "t", "after");  // the route is built again without the one that left
+    EXPECT_EQ(take(dropping, frame_kind::message).size(), 1u);
+}
+
 TEST_F(RouterCore, AForgottenChannelStartsAgainWithANewEpoch) {
     cfg.max_channels = 1;
     rebuild();
