@@ -6,6 +6,7 @@
 
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <mutex>
 #include <vector>
 
 #include "log.hpp"
@@ -130,8 +131,66 @@ bool normal_end(const error_code& ec) {
            ec == asio::error::broken_pipe || ec == beast::error::timeout;
 }
 
+// A session the wake queue below can wake on its own thread.
+class wakeable {
+public:
+    virtual void on_wake() = 0;
+
+protected:
+    ~wakeable() = default;
+};
+
+// The sessions of one io_context that the routing core asked to wake, woken
+// by one handler: a batch that reaches a thousand subscribers costs one post
+// per I/O thread (and at most one wake-up of it), not one per subscriber.
+class wake_queue final : public asio::execution_context::service {
+public:
+    using key_type = wake_queue;
+    static inline asio::execution_context::id id;
+
+    explicit wake_queue(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    // Any thread; `ex` is the session's executor, on this queue's io_context.
+    template <class Executor>
+    void add(std::shared_ptr<wakeable> session, const Executor& ex) {
+        {
+            std::lock_guard lock(mu_);
+            pending_.push_back(std::move(session));
+            if (posted_) return;
+            posted_ = true;
+        }
+        asio::post(ex, [this] { run(); });
+    }
+
+private:
+    void run() {
+        {
+            std::lock_guard lock(mu_);
+            running_.swap(pending_);
+            posted_ = false;
+        }
+        for (const std::shared_ptr<wakeable>& s : running_) s->on_wake();
+        running_.clear();  // may end sessions, which may add here: not under mu_
+    }
+
+    void shutdown() override {
+        std::vector<std::shared_ptr<wakeable>> dropped;
+        {
+            std::lock_guard lock(mu_);
+            dropped.swap(pending_);
+        }
+    }
+
+    std::mutex mu_;
+    std::vector<std::shared_ptr<wakeable>> pending_;
+    std::vector<std::shared_ptr<wakeable>> running_;  // on the io_context's thread only
+    bool posted_ = false;
+};
+
 template <class Stream>
-class ws_session final : public link, public std::enable_shared_from_this<ws_session<Stream>> {
+class ws_session final : public link,
+                         public wakeable,
+                         public std::enable_shared_from_this<ws_session<Stream>> {
     using std::enable_shared_from_this<ws_session<Stream>>::shared_from_this;
 
 public:
@@ -171,7 +230,8 @@ public:
 
     // Called on any thread, outside the core (core_runner wakes after releasing it).
     void wake() override {
-        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->on_wake(); });
+        const auto ex = ws_.get_executor();
+        asio::use_service<wake_queue>(asio::query(ex, asio::execution::context)).add(shared_from_this(), ex);
     }
 
 private:
@@ -276,7 +336,7 @@ private:
         do_read();
     }
 
-    void on_wake() {
+    void on_wake() override {
         if (!writing_ && !closing_) do_write();
     }
 
