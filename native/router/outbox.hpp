@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -121,6 +122,16 @@ private:
         std::uint32_t count = 0;
     };
 
+    // What only dropped messages and keep_latest need, allocated on the
+    // first drop or keep_latest message and freed when the queue is empty
+    // and no gap is pending: an idle connection's outbox holds a pointer
+    // instead of two maps.
+    struct drop_state {
+        std::unordered_map<std::string_view, std::uint64_t> latest;  // keep_latest: channel -> order
+        std::map<std::string, gap_info, std::less<>> gaps;
+    };
+
+    drop_state& drops();
     bool fits(std::uint64_t size) const noexcept { return bytes_ + size <= limits_.max_bytes; }
     void count_drop(const shared_bytes& bytes);
     void forget_latest(const entry& e);
@@ -140,8 +151,7 @@ private:
     std::uint64_t next_order_ = 0;
     std::uint64_t bytes_ = 0;
     std::size_t dead_ = 0;  // dropped entries still in data_
-    std::unordered_map<std::string_view, std::uint64_t> latest_;  // keep_latest: channel -> order
-    std::map<std::string, gap_info, std::less<>> gaps_;
+    std::unique_ptr<drop_state> drops_;  // null: no keep_latest entry queued, no gap pending
     std::uint64_t dropped_total_ = 0;
     bool scheduled_ = false;
     bool closing_ = false;
