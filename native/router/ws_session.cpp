@@ -290,29 +290,31 @@ private:
     }
 
     void do_write() {
-        if (!write_) write_ = std::make_unique<write_state>();
-        outbox_batch& batch = write_->batch;
-        out_->take(batch);
-        if (batch.frames.empty()) {
-            const bool close = batch.close;
-            // The outbox is empty: an idle connection keeps nothing of the
-            // write side (the next batch allocates it again).
-            write_.reset();
-            if (close) do_close();
-            return;
+        out_->take(batch_);
+        if (batch_.frames.empty()) {
+            if (batch_.close) return do_close();
+            return release_write_memory();
         }
-        closing_after_write_ = batch.close;
+        closing_after_write_ = batch_.close;
         writing_ = true;
-        if (batch.frames.size() == 1) {
+        if (batch_.frames.size() == 1) {
             // One frame (a welcome, an ack, a ping, a lone message): written
             // from its own buffer, with no copy and no buffer list.
-            const shared_bytes& f = batch.frames.front();
+            const shared_bytes& f = batch_.frames.front();
             ws_.async_write(asio::const_buffer(f->data(), f->size()),
                             beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
             return;
         }
-        gather(batch, write_->scratch, write_->buffers);
-        ws_.async_write(write_->buffers, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+        gather(batch_, scratch_, buffers_);
+        ws_.async_write(buffers_, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+    }
+
+    // The outbox is empty: the connection keeps none of the write side's
+    // vectors while it idles (the next batch allocates them again).
+    void release_write_memory() {
+        batch_.frames = {};
+        buffers_ = {};
+        scratch_ = {};
     }
 
     void on_write(error_code ec, std::size_t bytes) {
@@ -320,10 +322,10 @@ private:
         if (ec) return fail(ec, "write");
         auto& m = ctx_->stats.of(transport_kind::websocket);
         m.messages_out.fetch_add(1, std::memory_order_relaxed);
-        m.frames_out.fetch_add(write_->batch.frames.size(), std::memory_order_relaxed);
-        m.gaps.fetch_add(write_->batch.gaps, std::memory_order_relaxed);
+        m.frames_out.fetch_add(batch_.frames.size(), std::memory_order_relaxed);
+        m.gaps.fetch_add(batch_.gaps, std::memory_order_relaxed);
         m.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
-        write_->batch.clear();
+        batch_.clear();
         if (closing_after_write_) return do_close();
         do_write();
     }
@@ -365,15 +367,9 @@ private:
     std::shared_ptr<http_context> ctx_;
     const connection_id id_;
     std::shared_ptr<outbox> out_;
-    // What writing needs: the batch taken from the outbox, the buffer list
-    // and the block small frames are copied into. Allocated when the session
-    // takes from its outbox, freed when it finds the outbox empty.
-    struct write_state {
-        outbox_batch batch;
-        std::vector<asio::const_buffer> buffers;
-        std::vector<std::uint8_t> scratch;
-    };
-    std::unique_ptr<write_state> write_;
+    outbox_batch batch_;
+    std::vector<asio::const_buffer> buffers_;
+    std::vector<std::uint8_t> scratch_;
     std::uint64_t messages_begun_ = 0;
     bool opened_ = false;
     bool reported_ = false;
