@@ -122,6 +122,14 @@ private:
         std::uint32_t count = 0;
     };
 
+    bool fits(std::uint64_t size) const noexcept { return bytes_ + size <= limits_.max_bytes; }
+    void count_drop(const shared_bytes& bytes);
+    void forget_latest(const entry& e);
+    bool drop_same_channel(std::string_view channel);
+    void pop_dead_front();
+    void compact();
+    bool wake_consumer();
+
     // What only dropped messages and keep_latest need, allocated on the
     // first drop or keep_latest message and freed when the queue is empty
     // and no gap is pending: an idle connection's outbox holds a pointer
@@ -132,13 +140,6 @@ private:
     };
 
     drop_state& drops();
-    bool fits(std::uint64_t size) const noexcept { return bytes_ + size <= limits_.max_bytes; }
-    void count_drop(const shared_bytes& bytes);
-    void forget_latest(const entry& e);
-    bool drop_same_channel(std::string_view channel);
-    void pop_dead_front();
-    void compact();
-    bool wake_consumer();
 
     const outbox_limits limits_;
     mutable std::mutex mu_;
