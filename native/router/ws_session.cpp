@@ -7,8 +7,8 @@
 
 #include <boost/beast/ssl.hpp>
 #include <chrono>
-#include <typeinfo>
 #include <vector>
+#include <typeinfo>
 
 #include "log.hpp"
 #include "ws_frame_tracker.hpp"
