@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "hyperstreams/body.hpp"
 #include "metrics.hpp"
@@ -39,23 +40,30 @@ public:
 
 enum class connection_state : std::uint8_t { awaiting_hello, open, closing };
 
+// What few connections have: most are frontends over WebSocket.
+struct connection_extras {
+    std::string curve_key;                          // set by the ZeroMQ transport after a CURVE handshake
+    std::set<std::string, std::less<>> services;    // registered (backends)
+};
+
+// Members ordered so that the small ones share padding: the router keeps one
+// per connection, idle or not.
 struct connection {
     connection_id id = 0;
-    transport_kind transport = transport_kind::websocket;
     std::string remote;
-    std::string curve_key;  // set by the ZeroMQ transport after a CURVE handshake
     std::weak_ptr<link> session;
     std::shared_ptr<outbox> out;
 
+    std::string name;
+    std::string address;  // the session id: where direct messages go (router_core's address map views it)
+
+    transport_kind transport = transport_kind::websocket;
     connection_state state = connection_state::awaiting_hello;
     client_role role = client_role::frontend;
-    std::string name;
-    std::string address;  // the session id: where direct messages go
-
+    std::uint32_t ping_nonce = 0;
     time_point opened{};
     time_point last_received{};
     time_point last_ping{};
-    std::uint32_t ping_nonce = 0;
     // When the token (plus the grace) runs out; max(): it does not.
     time_point token_deadline = time_point::max();
     // Publish rate limit: a token bucket.
@@ -63,12 +71,19 @@ struct connection {
     time_point publish_refilled{};
 
     std::map<std::string, slow_policy, std::less<>> subscriptions;  // pattern -> policy
-    std::set<std::string, std::less<>> services;                    // registered (backends)
+    std::unique_ptr<connection_extras> extras;                      // null until one is set
     std::uint32_t next_backend_id = 0;                              // ids of calls it serves
 
     std::uint64_t frames_in = 0;
     std::uint64_t frames_queued = 0;
     std::uint64_t dropped = 0;
+
+    std::string_view curve_key() const noexcept { return extras ? std::string_view(extras->curve_key) : std::string_view(); }
+    bool has_services() const noexcept { return extras && !extras->services.empty(); }
+    connection_extras& extras_for_writing() {
+        if (!extras) extras = std::make_unique<connection_extras>();
+        return *extras;
+    }
 };
 
 }  // namespace hyperstreams::router

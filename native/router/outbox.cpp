@@ -21,6 +21,11 @@ std::string_view channel_of(const shared_bytes& bytes) {
 
 }  // namespace
 
+outbox::drop_state& outbox::drops() {
+    if (!drops_) drops_ = std::make_unique<drop_state>();
+    return *drops_;
+}
+
 bool outbox::wake_consumer() {
     if (scheduled_) return false;
     scheduled_ = true;
@@ -31,9 +36,10 @@ void outbox::count_drop(const shared_bytes& bytes) {
     ++dropped_total_;
     frame f;
     if (!parse_message(bytes, f)) return;
-    auto it = gaps_.find(f.name);
-    if (it == gaps_.end()) {
-        gaps_.emplace(std::string(f.name), gap_info{f.epoch, f.seq, 1});
+    auto& gaps = drops().gaps;
+    auto it = gaps.find(f.name);
+    if (it == gaps.end()) {
+        gaps.emplace(std::string(f.name), gap_info{f.epoch, f.seq, 1});
         return;
     }
     gap_info& g = it->second;
@@ -47,23 +53,26 @@ void outbox::count_drop(const shared_bytes& bytes) {
 }
 
 void outbox::forget_latest(const entry& e) {
-    if (e.policy != slow_policy::keep_latest || e.cls != frame_class::message) return;
-    auto it = latest_.find(channel_of(e.bytes));
-    if (it != latest_.end() && it->second == e.order) latest_.erase(it);
+    if (e.policy != slow_policy::keep_latest || e.cls != frame_class::message || !drops_) return;
+    auto& latest = drops_->latest;
+    auto it = latest.find(channel_of(e.bytes));
+    if (it != latest.end() && it->second == e.order) latest.erase(it);
 }
 
 bool outbox::drop_same_channel(std::string_view channel) {
-    auto it = latest_.find(channel);
-    if (it == latest_.end()) return false;
+    if (!drops_) return false;
+    auto& latest = drops_->latest;
+    auto it = latest.find(channel);
+    if (it == latest.end()) return false;
     const std::uint64_t order = it->second;
     auto pos = std::lower_bound(data_.begin(), data_.end(), order,
                                 [](const entry& e, std::uint64_t o) { return e.order < o; });
     if (pos == data_.end() || pos->order != order || !pos->bytes) {
-        latest_.erase(it);
+        latest.erase(it);
         return false;
     }
     if (pos->policy == slow_policy::disconnect) return false;
-    latest_.erase(it);  // before the buffer its key views is released
+    latest.erase(it);  // before the buffer its key views is released
     bytes_ -= pos->bytes->size();
     count_drop(pos->bytes);
     pos->bytes.reset();
@@ -162,8 +171,9 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
         if (!channel.empty()) {
             // Re-insert so that the key views this entry's buffer, which
             // lives exactly as long as the mapping does.
-            latest_.erase(channel);
-            latest_.emplace(channel, e.order);
+            auto& latest = drops().latest;
+            latest.erase(channel);
+            latest.emplace(channel, e.order);
         }
     }
     bytes_ += size;
@@ -178,12 +188,11 @@ bool outbox::close(shared_bytes farewell, bool discard_data) {
     if (closing_) return false;
     closing_ = true;
     if (discard_data) {
-        latest_.clear();
+        drops_.reset();
         for (const entry& e : data_)
             if (e.bytes) bytes_ -= e.bytes->size();
         data_.clear();
         dead_ = 0;
-        gaps_.clear();
     }
     if (farewell) {
         frame f;
@@ -205,17 +214,19 @@ void outbox::take(outbox_batch& out) {
         out.bytes += b->size();
         out.frames.push_back(std::move(b));
     };
-    for (const auto& [channel, g] : gaps_) {
-        frame f;
-        f.kind = frame_kind::gap;
-        f.name = channel;
-        f.epoch = g.epoch;
-        f.seq = g.first_seq;
-        f.count = g.count;
-        if (shared_bytes b = encode_shared(f)) add(std::move(b));
-        ++out.gaps;
+    if (drops_) {
+        for (const auto& [channel, g] : drops_->gaps) {
+            frame f;
+            f.kind = frame_kind::gap;
+            f.name = channel;
+            f.epoch = g.epoch;
+            f.seq = g.first_seq;
+            f.count = g.count;
+            if (shared_bytes b = encode_shared(f)) add(std::move(b));
+            ++out.gaps;
+        }
+        drops_->gaps.clear();
     }
-    gaps_.clear();
 
     while (out.bytes < limits_.batch_bytes || out.frames.empty()) {
         pop_dead_front();
@@ -236,6 +247,7 @@ void outbox::take(outbox_batch& out) {
     // Control frames (welcome, acks, pings) come now and then: an idle
     // connection keeps no block for them.
     if (control_.empty()) control_.shrink_to_fit();
+    if (drops_ && drops_->latest.empty() && drops_->gaps.empty()) drops_.reset();
 
     const bool empty = control_.empty() && data_.empty();
     if (out.frames.empty() && !closing_) scheduled_ = false;

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -137,6 +138,17 @@ private:
     void compact();
     bool wake_consumer();
 
+    // What only dropped messages and keep_latest need, allocated on the
+    // first drop or keep_latest message and freed when the queue is empty
+    // and no gap is pending: an idle connection's outbox holds a pointer
+    // instead of two maps.
+    struct drop_state {
+        std::unordered_map<std::string_view, std::uint64_t> latest;  // keep_latest: channel -> order
+        std::map<std::string, gap_info, std::less<>> gaps;
+    };
+
+    drop_state& drops();
+
     const outbox_limits limits_;
     mutable std::mutex mu_;
     // Boost's deque, not std::deque: an empty one owns no memory (libstdc++'s
@@ -148,8 +160,7 @@ private:
     std::uint64_t next_order_ = 0;
     std::uint64_t bytes_ = 0;
     std::size_t dead_ = 0;  // dropped entries still in data_
-    std::unordered_map<std::string_view, std::uint64_t> latest_;  // keep_latest: channel -> order
-    std::map<std::string, gap_info, std::less<>> gaps_;
+    std::unique_ptr<drop_state> drops_;  // null: no keep_latest entry queued, no gap pending
     std::uint64_t dropped_total_ = 0;
     bool scheduled_ = false;
     bool closing_ = false;

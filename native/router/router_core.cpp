@@ -72,7 +72,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
 router_core::~router_core() = default;
 
 principal router_core::who(const connection& c) const {
-    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key};
+    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key()};
 }
 
 slow_policy router_core::resolve(slow_policy p) const noexcept {
@@ -81,23 +81,21 @@ slow_policy router_core::resolve(slow_policy p) const noexcept {
 
 connection* router_core::find(connection_id id) {
     auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : it->second.get();
+    return it == connections_.end() ? nullptr : &it->second;
 }
 
 // ---------------------------------------------------------------- lifecycle
 
 void router_core::open(connection_init init, time_point now) {
-    auto c = std::make_unique<connection>();
-    c->id = init.id;
-    c->transport = init.transport;
-    c->remote = std::move(init.remote);
-    c->curve_key = std::move(init.curve_key);
-    c->session = std::move(init.session);
-    c->out = std::move(init.out);
-    c->opened = c->last_received = c->last_ping = now;
-    c->next_backend_id = 0;
-    connection& ref = *c;
-    connections_.emplace(ref.id, std::move(c));
+    connection& ref = connections_.try_emplace(init.id).first->second;
+    ref.id = init.id;
+    ref.transport = init.transport;
+    ref.remote = std::move(init.remote);
+    if (!init.curve_key.empty()) ref.extras_for_writing().curve_key = std::move(init.curve_key);
+    ref.session = std::move(init.session);
+    ref.out = std::move(init.out);
+    ref.opened = ref.last_received = ref.last_ping = now;
+    ref.next_backend_id = 0;
     metrics_.of(ref.transport).connections_opened.fetch_add(1, std::memory_order_relaxed);
     metrics_.of(ref.transport).connections.fetch_add(1, std::memory_order_relaxed);
     HS_LOG(debug, "conn.open").kv("conn", ref.id).kv("transport", transport_name(ref.transport)).kv("remote", ref.remote);
@@ -204,7 +202,7 @@ void router_core::remove(connection& c, time_point now) {
     for (const auto& [pattern, policy] : c.subscriptions) topics_.unsubscribe(c.id, pattern);
     c.subscriptions.clear();
 
-    if (!c.services.empty()) {
+    if (c.has_services()) {
         services_.remove_all(c.id);
         std::int64_t total = 0;
         for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
@@ -226,7 +224,8 @@ void router_core::remove(connection& c, time_point now) {
         auth_.forget(who(c));
     }
     metrics_.of(c.transport).connections.fetch_sub(1, std::memory_order_relaxed);
-    connections_.erase(c.id);  // c is gone from here on
+    const connection_id id = c.id;
+    connections_.erase(id);  // c is gone from here on
 }
 
 // ---------------------------------------------------------------- outgoing
@@ -755,7 +754,7 @@ void router_core::on_direct(connection& c, const frame& f) {
         send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to send to this address");
         return;
     }
-    auto it = addresses_.find(std::string(f.name));
+    auto it = addresses_.find(f.name);
     connection* target = it == addresses_.end() ? nullptr : find(it->second);
     if (target == nullptr || target->state != connection_state::open) {
         send_error(c, f.id, errc::no_such_address, "no client has this address");
@@ -785,7 +784,7 @@ void router_core::on_broadcast(connection& c, const frame& f) {
     std::vector<connection_id> targets;
     targets.reserve(connections_.size());
     for (const auto& [id, other] : connections_)
-        if (id != c.id && other->state == connection_state::open) targets.push_back(id);
+        if (id != c.id && other.state == connection_state::open) targets.push_back(id);
     for (connection_id id : targets)
         if (connection* t = find(id)) deliver(*t, encoded, frame_class::control, slow_policy::drop_oldest);
     if (f.has(frame_flags::ack_requested)) send_ack(c, f.id);
@@ -850,7 +849,7 @@ void router_core::on_register(connection& c, const frame& f) {
         return;
     }
     services_.add(f.name, c.id, std::move(methods));
-    c.services.emplace(f.name);
+    c.extras_for_writing().services.emplace(f.name);
     std::int64_t total = 0;
     for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
     metrics_.services.store(total, std::memory_order_relaxed);
@@ -863,7 +862,9 @@ void router_core::on_unregister(connection& c, const frame& f) {
         send_error(c, f.id, errc::no_such_service, "this connection does not serve it");
         return;
     }
-    if (auto it = c.services.find(f.name); it != c.services.end()) c.services.erase(it);
+    if (c.extras) {
+        if (auto it = c.extras->services.find(f.name); it != c.extras->services.end()) c.extras->services.erase(it);
+    }
     std::int64_t total = 0;
     for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
     metrics_.services.store(total, std::memory_order_relaxed);
@@ -1002,7 +1003,7 @@ std::string router_core::status_json(time_point now) const {
 
     json conns = json::array();
     std::vector<const connection*> sorted;
-    for (const auto& [id, c] : connections_) sorted.push_back(c.get());
+    for (const auto& [id, c] : connections_) sorted.push_back(&c);
     std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
     for (const connection* c : sorted) {
         json j;
@@ -1019,7 +1020,7 @@ std::string router_core::status_json(time_point now) const {
         j["subscriptions"] = json::array();
         for (const auto& [pattern, policy] : c->subscriptions)
             j["subscriptions"].push_back({{"pattern", pattern}, {"policy", policy_name(policy)}});
-        j["services"] = c->services;
+        j["services"] = c->extras ? json(c->extras->services) : json::array();
         j["frames_in"] = c->frames_in;
         j["frames_queued"] = c->frames_queued;
         j["dropped"] = c->dropped;

@@ -168,8 +168,11 @@ private:
     std::string router_id_;
     std::mt19937_64 rng_;
 
-    std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
-    std::unordered_map<std::string, connection_id> addresses_;
+    // Connections in place (the map's nodes do not move): one heap block each.
+    std::unordered_map<connection_id, connection> connections_;
+    // Keys view connection::address, which is set before the entry is made
+    // and not changed until remove() erases it.
+    std::unordered_map<std::string_view, connection_id> addresses_;
     std::vector<connection_id> doomed_;
     topic_tree topics_;
     channel_store channels_;

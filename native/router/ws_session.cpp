@@ -3,11 +3,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <mutex>
 #include <vector>
+#include <typeinfo>
 
 #include "log.hpp"
 #include "ws_frame_tracker.hpp"
@@ -54,18 +56,24 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
     if (scratch.size() > run) out.emplace_back(scratch.data() + run, scratch.size() - run);
 }
 
+// The socket of a plain WebSocket session, bound to its I/O thread's
+// io_context executor rather than to any_io_executor: the socket is 32 bytes
+// smaller, and so is every operation pending on it (its work guard holds a
+// copy of the executor), which for an idle connection is the readiness wait.
+using plain_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+
 // The TCP socket under a plain WebSocket stream. It passes every byte it
 // reads through a ws_frame_tracker, so that the session knows when the
 // WebSocket stream holds no unread bytes and waiting for the socket to be
 // readable is enough (see ws_frame_tracker.hpp).
 class tracked_socket {
 public:
-    using executor_type = tcp::socket::executor_type;
+    using executor_type = plain_socket::executor_type;
 
-    explicit tracked_socket(tcp::socket&& socket) : socket_(std::move(socket)) {}
+    explicit tracked_socket(plain_socket&& socket) : socket_(std::move(socket)) {}
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
-    tcp::socket& next_layer() noexcept { return socket_; }
+    plain_socket& next_layer() noexcept { return socket_; }
     const ws_frame_tracker& tracker() const noexcept { return tracker_; }
 
     template <class MutableBuffers, class Handler>
@@ -91,7 +99,7 @@ public:
     }
 
 private:
-    tcp::socket socket_;
+    plain_socket socket_;
     ws_frame_tracker tracker_;
 };
 
@@ -119,11 +127,8 @@ void async_teardown(beast::role_type role, tracked_socket& socket, Handler&& han
 
 // The TCP socket at the bottom of a stream (beast::get_lowest_layer): the
 // socket itself under plain WebSocket, the tcp_stream's socket under wss.
-tcp::socket& socket_of(tcp::socket& socket) noexcept { return socket; }
+plain_socket& socket_of(plain_socket& socket) noexcept { return socket; }
 tcp::socket& socket_of(beast::tcp_stream& stream) noexcept { return stream.socket(); }
-
-// A read buffer up to this size stays with its connection between messages.
-constexpr std::size_t keep_read_buffer_bytes = 1024;
 
 bool normal_end(const error_code& ec) {
     return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
@@ -261,7 +266,7 @@ private:
         // A busy connection reads at once, with its buffer; only one going
         // idle gives memory back.
         if (input_waiting()) return read_message_start();
-        release_idle_buffer();
+        release_read_buffer();
         if constexpr (std::is_same_v<Stream, tracked_socket>) {
             // Nothing read is left above the socket: an idle connection
             // holds no read operation at all, only this wait.
@@ -316,9 +321,13 @@ private:
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
     }
 
-    // Gives a large message's memory back when the connection goes idle.
-    void release_idle_buffer() {
-        if (buffer_.capacity() > keep_read_buffer_bytes) buffer_.shrink_to_fit();  // empty here: frees it
+    // Gives the last message's memory back when the connection goes idle
+    // (a connection with input waiting keeps it: see do_read). Even a small
+    // one: an idle connection's last message is usually its hello or a pong,
+    // and keeping its block costs every idle connection more than allocating
+    // again costs a connection that wakes up.
+    void release_read_buffer() {
+        if (buffer_.capacity() > 0) buffer_.shrink_to_fit();  // empty here: frees it
     }
 
     void on_read(error_code ec, std::size_t bytes) {
@@ -343,13 +352,29 @@ private:
     void do_write() {
         out_->take(batch_);
         if (batch_.frames.empty()) {
-            if (batch_.close) do_close();
-            return;
+            if (batch_.close) return do_close();
+            return release_write_memory();
         }
         closing_after_write_ = batch_.close;
-        gather(batch_, scratch_, buffers_);
         writing_ = true;
+        if (batch_.frames.size() == 1) {
+            // One frame (a welcome, an ack, a ping, a lone message): written
+            // from its own buffer, with no copy and no buffer list.
+            const shared_bytes& f = batch_.frames.front();
+            ws_.async_write(asio::const_buffer(f->data(), f->size()),
+                            beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+            return;
+        }
+        gather(batch_, scratch_, buffers_);
         ws_.async_write(buffers_, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+    }
+
+    // The outbox is empty: the connection keeps none of the write side's
+    // vectors while it idles (the next batch allocates them again).
+    void release_write_memory() {
+        batch_.frames = {};
+        buffers_ = {};
+        scratch_ = {};
     }
 
     void on_write(error_code ec, std::size_t bytes) {
@@ -395,7 +420,9 @@ private:
         ctx_->core.closed(id_);
     }
 
-    websocket::stream<Stream> ws_;
+    // No permessage-deflate support (it is never negotiated): without it
+    // Beast keeps no deflate state in every connection's stream.
+    websocket::stream<Stream, false> ws_;
     beast::flat_buffer buffer_;
     std::shared_ptr<http_context> ctx_;
     const connection_id id_;
@@ -419,7 +446,33 @@ void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> u
     // The WebSocket stream keeps its own handshake and closing timeouts, so
     // the plain socket is enough below it: beast::tcp_stream would add a
     // second heap block with three timers of its own to every connection.
-    std::make_shared<ws_session<tracked_socket>>(tracked_socket(stream.release_socket()), std::move(ctx))
+    tcp::socket accepted = stream.release_socket();
+    // Every listener accepts on an io_context (one per I/O thread): the
+    // session's socket is bound to that one's executor (see plain_socket).
+    const auto accepted_on = accepted.get_executor();
+    if (accepted_on.target_type() != typeid(asio::io_context::executor_type)) {
+        HS_LOG(error, "ws.unexpected_executor");
+        return;
+    }
+    error_code ec;
+    const auto protocol = accepted.local_endpoint(ec).protocol();
+    if (ec) {
+        HS_LOG(debug, "ws.ended").kv("op", "upgrade").kv("error", ec.message());  // the peer is already gone
+        return;
+    }
+    plain_socket socket(*accepted_on.target<asio::io_context::executor_type>());
+    const auto fd = accepted.release(ec);
+    if (ec) {
+        HS_LOG(info, "ws.release_failed").kv("error", ec.message());
+        return;
+    }
+    socket.assign(protocol, fd, ec);
+    if (ec) {
+        ::close(fd);
+        HS_LOG(info, "ws.assign_failed").kv("error", ec.message());
+        return;
+    }
+    std::make_shared<ws_session<tracked_socket>>(tracked_socket(std::move(socket)), std::move(ctx))
         ->run(std::move(upgrade));
 }
 

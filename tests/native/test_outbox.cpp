@@ -297,5 +297,77 @@ TEST(Outbox, CloseCanDiscardQueuedMessages) {
     EXPECT_EQ(o.queued_bytes(), 0u);
 }
 
+// The keep-latest and gap maps exist only while something needs them (the
+// first drop or keep_latest message creates them, an empty queue frees
+// them): the policies behave the same on every round.
+TEST(Outbox, KeepLatestAndGapsBehaveTheSameAfterTheQueueWentIdle) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(3 * one));
+    for (std::uint64_t round = 0; round < 3; ++round) {
+        const std::uint64_t s = 10 * round;
+        o.push(message("o", s + 1), frame_class::message, slow_policy::drop_oldest);
+        o.push(message("a", s + 1), frame_class::message, slow_policy::keep_latest);
+        o.push(message("b", s + 1), frame_class::message, slow_policy::keep_latest);
+        const push_result r = o.push(message("a", s + 2), frame_class::message, slow_policy::keep_latest);
+        EXPECT_EQ(r.status, push_status::queued_dropped) << "round " << round;
+        std::vector<shared_bytes> keep;
+        const auto frames = drain(o, keep);
+        ASSERT_EQ(frames.size(), 4u) << "round " << round;
+        EXPECT_EQ(frames[0].kind, frame_kind::gap);
+        EXPECT_EQ(frames[0].name, "a");
+        EXPECT_EQ(frames[0].seq, s + 1);
+        EXPECT_EQ(frames[0].count, 1u);
+        EXPECT_EQ(frames[1].name, "o");
+        EXPECT_EQ(frames[2].name, "b");
+        EXPECT_EQ(frames[3].name, "a");
+        EXPECT_EQ(frames[3].seq, s + 2);
+        // Idle now: a plain message goes through without any gap.
+        o.push(message("o", s + 3), frame_class::message, slow_policy::drop_oldest);
+        const auto after = drain(o, keep);
+        ASSERT_EQ(after.size(), 1u) << "round " << round;
+        EXPECT_EQ(after[0].kind, frame_kind::message);
+    }
+    EXPECT_EQ(o.dropped_total(), 3u);
+}
+
+TEST(Outbox, KeepLatestStillReplacesAcrossPartialTakes) {
+    const std::size_t one = message("a", 1)->size();
+    // Batches of one message: taking one leaves the others queued.
+    outbox o(limits(3 * one, one));
+    o.push(message("x", 1), frame_class::message, slow_policy::keep_latest);
+    o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
+    o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
+    outbox_batch batch;
+    o.take(batch);
+    ASSERT_EQ(batch.frames.size(), 1u);
+    EXPECT_EQ(parse(batch.frames[0]).name, "x");
+    o.push(message("c", 1), frame_class::message, slow_policy::keep_latest);
+    // Full again: "a" 2 must replace the "a" 1 still queued.
+    EXPECT_EQ(o.push(message("a", 2), frame_class::message, slow_policy::keep_latest).status,
+              push_status::queued_dropped);
+    std::vector<shared_bytes> keep;
+    const auto frames = drain(o, keep);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::gap);
+    EXPECT_EQ(frames[0].name, "a");
+    EXPECT_EQ(frames[1].name, "b");
+    EXPECT_EQ(frames[2].name, "c");
+    EXPECT_EQ(frames[3].name, "a");
+    EXPECT_EQ(frames[3].seq, 2u);
+}
+
+TEST(Outbox, CloseDiscardingDataForgetsPendingGaps) {
+    const std::size_t one = message("a", 1)->size();
+    outbox o(limits(2 * one));
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) o.push(message("a", seq), frame_class::message);
+    EXPECT_EQ(o.dropped_total(), 2u);
+    o.close(nullptr, true);
+    outbox_batch b;
+    o.take(b);
+    EXPECT_TRUE(b.frames.empty()) << "neither the messages nor their gap";
+    EXPECT_EQ(b.gaps, 0u);
+    EXPECT_TRUE(b.close);
+}
+
 }  // namespace
 }  // namespace hyperstreams::router
