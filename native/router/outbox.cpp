@@ -244,9 +244,10 @@ void outbox::take(outbox_batch& out) {
         q.pop_front();
     }
     pop_dead_front();
-    // Control frames (welcome, acks, pings) come now and then: an idle
-    // connection keeps no block for them.
-    if (control_.empty()) control_.shrink_to_fit();
+    // An idle connection keeps no queue memory (a busy one refills from
+    // a few entries in a handful of allocations per batch).
+    control_.release();
+    data_.release();
     if (drops_ && drops_->latest.empty() && drops_->gaps.empty()) drops_.reset();
 
     const bool empty = control_.empty() && data_.empty();

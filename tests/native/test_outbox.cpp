@@ -1,6 +1,8 @@
 // outbox: the bounded outgoing queue and the slow-consumer policies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "outbox.hpp"
 
 namespace hyperstreams::router {
@@ -49,6 +51,32 @@ std::vector<frame> drain(outbox& o, std::vector<shared_bytes>& keep) {
 }
 
 outbox_limits limits(std::uint64_t max, std::uint64_t batch = 1u << 20) { return {max, 2 * max, batch}; }
+
+TEST(Fifo, KeepsOrderThroughPopsCompactionAndErase) {
+    fifo<int> q;
+    EXPECT_TRUE(q.empty());
+    int next_in = 0;
+    int next_out = 0;
+    for (int round = 0; round < 1500; ++round) {  // pushes and pops interleaved: the prefix is erased as it goes
+        for (int i = 0; i < 7; ++i) q.push_back(int(next_in++));
+        for (int i = 0; i < 5; ++i) {
+            ASSERT_EQ(q.front(), next_out++);
+            q.pop_front();
+        }
+    }
+    EXPECT_EQ(q.size(), static_cast<std::size_t>(next_in - next_out));
+    EXPECT_TRUE(std::is_sorted(q.begin(), q.end()));
+    EXPECT_EQ(*q.begin(), next_out);
+    // erase(remove_if) over what is queued, as outbox::compact does
+    q.erase(std::remove_if(q.begin(), q.end(), [](int v) { return v % 2 == 0; }), q.end());
+    for (int v : q) EXPECT_EQ(v % 2, 1);
+    while (!q.empty()) q.pop_front();
+    q.release();
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(q.begin(), q.end());
+    q.push_back(42);
+    EXPECT_EQ(q.front(), 42);
+}
 
 TEST(Outbox, WakesTheConsumerOnceUntilItFindsTheQueueEmpty) {
     outbox o(limits(1u << 20));
