@@ -210,6 +210,11 @@ bool outbox::close(shared_bytes farewell, bool discard_data) {
 void outbox::take(outbox_batch& out) {
     out.clear();
     std::lock_guard lock(mu_);
+    // The consumer frees its batch when it goes idle (ws_session): size it
+    // once from what is queued rather than growing it frame by frame.
+    constexpr std::size_t most_frames_reserved = 4096;
+    out.frames.reserve(std::min(control_.size() + data_.size() + (drops_ ? drops_->gaps.size() : 0),
+                                most_frames_reserved));
     auto add = [&out](shared_bytes b) {
         out.bytes += b->size();
         out.frames.push_back(std::move(b));

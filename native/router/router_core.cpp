@@ -505,9 +505,9 @@ bool router_core::route_kept(std::string_view channel) const noexcept {
            route_.channels_version == channels_.version() && route_.channel == channel;
 }
 
-// `channel` must be valid.
-const router_core::publish_route& router_core::route_to(std::string_view channel) {
-    if (route_kept(channel)) {
+// `channel` must be valid; `kept` is route_kept(channel).
+const router_core::publish_route& router_core::route_to(std::string_view channel, bool kept) {
+    if (kept) {
         channels_.touch(*route_.state);
         return route_;
     }
@@ -525,7 +525,8 @@ const router_core::publish_route& router_core::route_to(std::string_view channel
 
 void router_core::on_publish(connection& c, const frame& f, time_point now) {
     const bool ack = f.has(frame_flags::ack_requested);
-    if (!route_kept(f.name) && !is_valid_channel(f.name)) {
+    const bool kept = route_kept(f.name);  // a kept route's name was checked when it was built
+    if (!kept && !is_valid_channel(f.name)) {
         send_error(c, f.id, errc::invalid_name, "not a valid channel name");
         return;
     }
@@ -537,7 +538,7 @@ void router_core::on_publish(connection& c, const frame& f, time_point now) {
         send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to publish");
         return;
     }
-    const publish_route& route = route_to(f.name);
+    const publish_route& route = route_to(f.name, kept);
     channel_state& ch = *route.state;
     metrics_.channels.store(static_cast<std::int64_t>(channels_.size()), std::memory_order_relaxed);
     frame m;

@@ -192,7 +192,7 @@ private:
         std::vector<std::pair<connection*, slow_policy>> targets;
     };
     bool route_kept(std::string_view channel) const noexcept;
-    const publish_route& route_to(std::string_view channel);
+    const publish_route& route_to(std::string_view channel, bool kept);
 
     std::vector<topic_tree::match> match_scratch_;
     publish_route route_;

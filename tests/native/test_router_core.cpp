@@ -196,6 +196,15 @@ protected:
         send(p, f);
     }
 
+    // Outboxes that a few hundred 500-byte messages overflow.
+    void small_outboxes(std::uint32_t max_message_bytes = 4096) {
+        cfg.max_payload = 1024;
+        cfg.max_message_bytes = max_message_bytes;
+        cfg.outbox_batch_bytes = 4096;
+        cfg.outbox_max_bytes = 16 * 1024;
+        rebuild();
+    }
+
     void advance(std::chrono::milliseconds d) {
         const time_point until = now + d;
         while (core->next_deadline() <= until) {
@@ -513,11 +522,7 @@ TEST_F(RouterCore, WithinABatchEveryConnectionGetsItsFramesInOrder) {
 }
 
 TEST_F(RouterCore, ASlowSubscriberInsideOneBatchIsTreatedAsAcrossBatches) {
-    cfg.max_payload = 1024;
-    cfg.max_message_bytes = 1 << 20;
-    cfg.outbox_batch_bytes = 4096;
-    cfg.outbox_max_bytes = 16 * 1024;
-    rebuild();
+    small_outboxes(1 << 20);  // the whole batch is one transport message
     peer dropping = hello();
     peer leaving = hello();
     peer pub = hello();
@@ -1032,11 +1037,7 @@ TEST_F(RouterCore, ASilentBackendIsRemovedAndItsCallsFail) {
 }
 
 TEST_F(RouterCore, ASlowSubscriberLosesItsOldestMessagesWithAGap) {
-    cfg.max_payload = 1024;
-    cfg.max_message_bytes = 4096;
-    cfg.outbox_batch_bytes = 4096;
-    cfg.outbox_max_bytes = 16 * 1024;
-    rebuild();
+    small_outboxes();
     peer slow = hello();
     peer fast = hello();
     peer pub = hello();
@@ -1064,11 +1065,7 @@ TEST_F(RouterCore, ASlowSubscriberLosesItsOldestMessagesWithAGap) {
 }
 
 TEST_F(RouterCore, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
-    cfg.max_payload = 1024;
-    cfg.max_message_bytes = 4096;
-    cfg.outbox_batch_bytes = 4096;
-    cfg.outbox_max_bytes = 16 * 1024;
-    rebuild();
+    small_outboxes();
     peer slow = hello();
     peer pub = hello();
     subscribe(slow, 1, "t", policy_flags(slow_policy::disconnect));
