@@ -199,6 +199,17 @@ int router_process::stop(std::chrono::milliseconds grace) {
 
 std::string router_process::log() const { return read_file(log_path_); }
 
+std::string router_process::wait_for_log(const std::string& needle,
+                                         std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::string text = log();
+        if (text.find(needle) != std::string::npos || std::chrono::steady_clock::now() >= deadline)
+            return text;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
 long router_process::rss_kib() const {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
     std::string line;

@@ -36,6 +36,11 @@ public:
     int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
 
     std::string log() const;
+    // Polls the log until it contains `needle` or `timeout` passes; the log
+    // as it then stands. Lines about one connection's end are written after
+    // its client saw the end, so tests wait for them rather than read once.
+    std::string wait_for_log(const std::string& needle,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
     // Resident set size in KiB (from /proc), 0 if unknown.
     long rss_kib() const;
 
