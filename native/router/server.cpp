@@ -96,9 +96,8 @@ int run_server(const router_config& cfg) {
         return 1;
     }
     core_runner core(cfg, *auth, stats, epoch, router_id);
-    // By default one I/O thread per core but one, which the ZeroMQ side
-    // (the transport's thread and libzmq's I/O thread) and the timer share:
-    // a message handed from one I/O thread to another costs a wake-up and a
+    // By default one I/O thread per core but one, which libzmq's I/O thread
+    // and the core's timer share: a message handed from one I/O thread to another costs a wake-up and a
     // context switch, so an I/O thread that must share its core loses more
     // than it adds (docs/BENCHMARKS.md, "I/O threads").
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -135,7 +134,8 @@ int run_server(const router_config& cfg) {
     }
 
     listener http(workers.contexts(), ctx);
-    zmq_transport backends(cfg, stats, core);
+    // The first I/O thread also serves the ZeroMQ socket.
+    zmq_transport backends(cfg, stats, core, *workers.contexts().front());
     std::string http_address;
     std::string backend_endpoint;
     try {

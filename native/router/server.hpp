@@ -1,7 +1,7 @@
 // The whole router process: the routing core (core_runner: run by the
 // threads that receive input, plus a thread for its timer), the worker
-// threads with their io_contexts (HTTP/WebSocket), the ZeroMQ thread, and
-// the signal handling that drains it all on SIGTERM/SIGINT.
+// threads with their io_contexts (HTTP/WebSocket; the first one also serves
+// the ZeroMQ socket), and the signal handling that drains it all on SIGTERM/SIGINT.
 #pragma once
 
 #include "config.hpp"

@@ -1,8 +1,9 @@
 #include "zmq_transport.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -11,7 +12,6 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -22,16 +22,16 @@
 namespace hyperstreams::router {
 namespace {
 
-constexpr int max_receives_per_poll = 256;
+namespace asio = boost::asio;
+
+// Messages received in one turn before the I/O thread serves its other
+// handlers (the WebSocket sessions it shares with the socket).
+constexpr int max_receives_per_turn = 256;
 constexpr auto stalled_retry = std::chrono::milliseconds(5);
-constexpr auto idle_poll = std::chrono::milliseconds(200);
 // After a disconnect, libzmq may take a moment to drop the pipe: probe again.
 constexpr std::chrono::milliseconds probe_delays[] = {std::chrono::milliseconds(0),
                                                       std::chrono::milliseconds(50),
                                                       std::chrono::milliseconds(250)};
-
-// The transport whose socket this thread polls, if any.
-thread_local const void* polling_thread = nullptr;
 
 std::string hex(const std::string& bytes) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -63,26 +63,21 @@ struct zmq_transport::impl {
         bool greeted = false;  // sent at least one message
     };
 
-    impl(const router_config& c, metrics& m, core_runner& r)
+    impl(const router_config& c, metrics& m, core_runner& r, asio::io_context& i)
         : cfg(c),
           stats(m),
           core(r),
+          io(i),
           socket(ctx, zmq::socket_type::router),
           monitor(ctx, zmq::socket_type::pair),
           zap(ctx, zmq::socket_type::rep),
-          wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-        if (wake_fd < 0) throw std::runtime_error("backend: eventfd failed");
-    }
+          socket_fd(i),
+          monitor_fd(i),
+          zap_fd(i),
+          retry_timer(i),
+          probe_timer(i) {}
 
-    ~impl() {
-        if (wake_fd >= 0) ::close(wake_fd);
-    }
-
-    void signal() {
-        const std::uint64_t one = 1;
-        [[maybe_unused]] const auto n = ::write(wake_fd, &one, sizeof one);
-    }
-
+    // Any thread: the core queued frames for backend `id`.
     void mark_ready(connection_id id) {
         bool first = false;
         {
@@ -90,59 +85,139 @@ struct zmq_transport::impl {
             first = ready.empty();
             ready.push_back(id);
         }
-        if (polling_thread == this) {
-            // Woken by the core running on this thread: the loop flushes
-            // before it polls again, no need to signal ourselves.
+        if (io.get_executor().running_in_this_thread() && in_pump) {
+            // Woken by the core running inside pump(): it flushes before it
+            // returns.
             flush_pending = true;
             return;
         }
-        if (first) signal();
+        if (first) asio::post(io, [this] { guarded([this] { pump(); }); });
     }
 
-    void run() {
-        polling_thread = this;
-        zmq::pollitem_t items[4] = {
-            {socket.handle(), 0, ZMQ_POLLIN, 0},
-            {nullptr, wake_fd, ZMQ_POLLIN, 0},
-            {monitor.handle(), 0, ZMQ_POLLIN, 0},
-            {zap.handle(), 0, ZMQ_POLLIN, 0},
-        };
-        const std::size_t polled = curve ? 4 : 3;
-        while (!stopping.load(std::memory_order_acquire)) {
-            auto timeout = idle_poll;
-            if (flush_pending) timeout = std::chrono::milliseconds(0);
-            if (!stalled_peers.empty()) timeout = std::min(timeout, stalled_retry);
-            if (!probe_times.empty()) {
-                const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    probe_times.front() - steady_clock::now());
-                timeout = std::clamp(until, std::chrono::milliseconds(0), timeout);
-            }
-            try {
-                zmq::poll(items, polled, timeout);
-            } catch (const zmq::error_t& e) {
-                if (e.num() == EINTR) continue;
-                if (e.num() == ETERM) return;
-                throw;
-            }
-            if (items[1].revents & ZMQ_POLLIN) {
-                std::uint64_t value = 0;
-                [[maybe_unused]] const auto n = ::read(wake_fd, &value, sizeof value);
-            }
-            if (items[2].revents & ZMQ_POLLIN) read_monitor();
-            if (curve && (items[3].revents & ZMQ_POLLIN)) answer_zap();
-            if (items[0].revents & ZMQ_POLLIN) receive_some();
-            flush_ready();
+    // ZMQ_FD is edge-triggered: it signals "ZMQ_EVENTS may have changed",
+    // and reading ZMQ_EVENTS, send() and recv() may consume that signal. So
+    // each wait is armed before the check it guards, and pump() reads
+    // ZMQ_EVENTS after its sends, never before them.
+    void start() {
+        socket_fd.assign(socket.get(zmq::sockopt::fd));
+        monitor_fd.assign(monitor.get(zmq::sockopt::fd));
+        if (curve) zap_fd.assign(zap.get(zmq::sockopt::fd));
+        asio::post(io, [this] {
+            guarded([this] {
+                wait_socket();
+                wait_monitor();
+                read_monitor();
+                if (curve) {
+                    wait_zap();
+                    answer_zap();
+                }
+                pump();
+            });
+        });
+    }
+
+    // A failure of libzmq here leaves the tables half-updated: stop.
+    template <typename Fn>
+    void guarded(Fn&& fn) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            HS_LOG(error, "zmq.crash").kv("what", e.what());
+            std::abort();
+        }
+    }
+
+    void wait_socket() {
+        socket_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            guarded([this] {
+                wait_socket();
+                pump();
+            });
+        });
+    }
+
+    void wait_monitor() {
+        monitor_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            guarded([this] {
+                wait_monitor();
+                read_monitor();
+            });
+        });
+    }
+
+    void wait_zap() {
+        zap_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            guarded([this] {
+                wait_zap();
+                answer_zap();
+            });
+        });
+    }
+
+    // Sends what the core queued, retries stalled sends and due probes, and
+    // receives while ZMQ_EVENTS says a message waits, at most
+    // max_receives_per_turn of them before it lets the thread's other
+    // handlers run.
+    void pump() {
+        if (stopped) return;
+        in_pump = true;
+        if (retry_due) {
+            retry_due = false;
             retry_stalled();
-            run_probes();
+        }
+        run_probes();
+        int budget = max_receives_per_turn;
+        bool more = false;
+        for (;;) {
+            flush_ready();
+            if ((socket.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) {
+                if (flush_pending) continue;  // a receive or a loss queued more
+                break;
+            }
+            if (budget <= 0) {
+                more = true;
+                break;
+            }
+            budget -= std::max(1, receive_some(budget));
+        }
+        in_pump = false;
+        if (more) asio::post(io, [this] { guarded([this] { pump(); }); });
+        arm_timers();
+    }
+
+    void arm_timers() {
+        if (!stalled_peers.empty() && !retry_armed) {
+            retry_armed = true;
+            retry_timer.expires_after(stalled_retry);
+            retry_timer.async_wait([this](const boost::system::error_code& ec) {
+                retry_armed = false;
+                if (ec || stopped) return;
+                retry_due = true;
+                guarded([this] { pump(); });
+            });
+        }
+        if (!probe_times.empty() && probe_armed_at != probe_times.front()) {
+            probe_armed_at = probe_times.front();
+            probe_timer.expires_at(probe_armed_at);  // cancels an earlier wait
+            probe_timer.async_wait([this](const boost::system::error_code& ec) {
+                if (ec || stopped) return;
+                probe_armed_at = {};
+                guarded([this] { pump(); });
+            });
         }
     }
 
     // The core handles each message here, on this thread, before the next
     // one is taken: unread input waits in libzmq, bounded by ZMQ_RCVHWM.
-    void receive_some() {
-        for (int i = 0; i < max_receives_per_poll; ++i) {
+    // Returns how many messages it took, at most `limit`.
+    int receive_some(int limit) {
+        int i = 0;
+        for (; i < limit; ++i) {
             zmq::message_t rid;
-            if (!socket.recv(rid, zmq::recv_flags::dontwait)) return;
+            if (!socket.recv(rid, zmq::recv_flags::dontwait)) return i;
             if (!rid.more()) continue;  // a ROUTER always delivers the routing id first
             zmq::message_t body;
             if (!socket.recv(body, zmq::recv_flags::dontwait)) continue;
@@ -156,6 +231,7 @@ struct zmq_transport::impl {
             const connection_id id = handle(rid.to_string(), body);
             if (extra > 0) core.reject(id, errc::protocol_violation, "one ZeroMQ message must be one part");
         }
+        return i;
     }
 
     // ZAP (ZeroMQ RFC 27): libzmq asks, for every CURVE handshake, whether the
@@ -359,6 +435,8 @@ struct zmq_transport::impl {
                 const auto now = steady_clock::now();
                 probe_times.clear();
                 for (auto d : probe_delays) probe_times.push_back(now + d);
+                probe_armed_at = {};
+                pump();  // the first probe is due now
             }
         }
     }
@@ -385,32 +463,42 @@ struct zmq_transport::impl {
     const router_config& cfg;
     metrics& stats;
     core_runner& core;
+    asio::io_context& io;
     zmq::context_t ctx{1};
     zmq::socket_t socket;
     zmq::socket_t monitor;
     zmq::socket_t zap;
     bool curve = false;
     std::set<std::string, std::less<>> curve_keys;  // Z85 public keys let in
-    int wake_fd = -1;
-    std::thread thread;
-    std::atomic<bool> stopping{false};
     std::atomic<std::size_t> peers{0};
+    bool started = false;
 
     std::mutex ready_mu;
     std::vector<connection_id> ready;
 
-    // Owned by the socket's thread.
+    // Owned by the thread that runs `io` (and by stop(), once it no longer runs).
+    // The descriptors are libzmq's: released, never closed, by stop().
+    asio::posix::stream_descriptor socket_fd;
+    asio::posix::stream_descriptor monitor_fd;
+    asio::posix::stream_descriptor zap_fd;
+    asio::steady_timer retry_timer;
+    asio::steady_timer probe_timer;
     std::unordered_map<std::string, std::shared_ptr<peer>> by_rid;
     std::unordered_map<connection_id, std::shared_ptr<peer>> by_id;
     std::set<connection_id> stalled_peers;
     std::set<connection_id> closing_after_stall;
     std::vector<time_point> probe_times;
+    time_point probe_armed_at{};
     outbox_batch batch;
-    bool flush_pending = false;  // `ready` got ids without a signal
+    bool stopped = false;
+    bool in_pump = false;
+    bool flush_pending = false;  // `ready` got ids from inside pump(), without a post
+    bool retry_due = false;
+    bool retry_armed = false;
 };
 
-zmq_transport::zmq_transport(const router_config& cfg, metrics& m, core_runner& core)
-    : impl_(std::make_unique<impl>(cfg, m, core)) {}
+zmq_transport::zmq_transport(const router_config& cfg, metrics& m, core_runner& core, asio::io_context& io)
+    : impl_(std::make_unique<impl>(cfg, m, core, io)) {}
 
 zmq_transport::~zmq_transport() { stop(std::chrono::milliseconds(0)); }
 
@@ -455,27 +543,25 @@ std::string zmq_transport::bind(const std::string& endpoint) {
 }
 
 void zmq_transport::start() {
-    impl_->thread = std::thread([this] {
-        try {
-            impl_->run();
-        } catch (const std::exception& e) {
-            HS_LOG(error, "zmq.crash").kv("what", e.what());
-            std::abort();
-        }
-    });
+    impl_->started = true;
+    impl_->start();
 }
 
 void zmq_transport::stop(std::chrono::milliseconds linger) {
-    if (!impl_->thread.joinable()) return;
-    impl_->stopping.store(true, std::memory_order_release);
-    impl_->signal();
-    impl_->thread.join();
+    impl& i = *impl_;
+    if (!i.started || i.stopped) return;
+    i.stopped = true;
+    // release() cancels the waits without closing: the descriptors are libzmq's.
+    for (auto* fd : {&i.socket_fd, &i.monitor_fd, &i.zap_fd})
+        if (fd->is_open()) (void)fd->release();
+    i.retry_timer.cancel();
+    i.probe_timer.cancel();
     // What libzmq still holds for the backends (the goodbyes) gets `linger`.
-    impl_->socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
-    impl_->monitor.close();
-    impl_->zap.close();
-    impl_->socket.close();
-    impl_->ctx.close();
+    i.socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    i.monitor.close();
+    i.zap.close();
+    i.socket.close();
+    i.ctx.close();
 }
 
 std::size_t zmq_transport::peer_count() const { return impl_->peers.load(std::memory_order_relaxed); }

@@ -2,13 +2,16 @@
 // sockets; every ZeroMQ message is [routing id][one batch of frames] (a
 // DEALER sends and receives one part: the batch).
 //
-// The ROUTER socket lives on one dedicated thread that polls it together
-// with an eventfd. That thread runs the routing core (through core_runner)
-// on every message it receives, then sends what the core queued for
-// backends; a call to the core on another thread that queues frames for a
-// backend wakes it through the eventfd. It coalesces a backend's frames into
-// one message per send. A routing id the router has not seen starts a new
-// connection, which must say hello first.
+// The ROUTER socket is served by one of the router's Asio I/O threads: its
+// ZMQ_FD (and those of the monitor and ZAP sockets) are watched by that
+// thread's io_context, as the backend client does (native/client/
+// zmq_transport.cpp), so a request from a WebSocket on the same thread
+// reaches libzmq without a thread hand-off of the router's own. That thread
+// runs the routing core (through core_runner) on every message it receives,
+// then sends what the core queued for backends; a call to the core that
+// queues frames for a backend posts a flush to it. It coalesces a backend's
+// frames into one message per send. A routing id the router has not seen
+// starts a new connection, which must say hello first.
 //
 // A dead backend is found three ways: a send fails with EHOSTUNREACH
 // (ZMQ_ROUTER_MANDATORY: libzmq dropped the peer's pipe), a disconnect seen
@@ -27,11 +30,16 @@
 #include "core_runner.hpp"
 #include "metrics.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace hyperstreams::router {
 
 class zmq_transport {
 public:
-    zmq_transport(const router_config& cfg, metrics& m, core_runner& core);
+    // `io` serves the sockets; it is run by one thread only.
+    zmq_transport(const router_config& cfg, metrics& m, core_runner& core, boost::asio::io_context& io);
     ~zmq_transport();
     zmq_transport(const zmq_transport&) = delete;
     zmq_transport& operator=(const zmq_transport&) = delete;
@@ -39,9 +47,10 @@ public:
     // Binds the ROUTER socket; returns the bound endpoint (the real port for
     // tcp://HOST:* or :0). Throws std::runtime_error naming the problem.
     std::string bind(const std::string& endpoint);
+    // Starts serving the sockets once `io` runs.
     void start();
-    // Sends what is queued for at most `linger`, then closes the socket and
-    // joins the thread.
+    // Once `io` no longer runs: lets libzmq send what it holds (the
+    // goodbyes) for at most `linger`, then closes the sockets.
     void stop(std::chrono::milliseconds linger);
     // Backends with a connection or unsent frames.
     std::size_t peer_count() const;
