@@ -100,7 +100,8 @@ const std::vector<option>& options() {
                          "directory of static files served on / (the dashboard); empty: none"));
         t.push_back(text("ws_path", &router_config::ws_path, "HTTP path of the WebSocket upgrade"));
         t.push_back(integer("threads", &router_config::threads, 0, 256,
-                            "I/O worker threads for HTTP/WebSocket; 0: one per core but one (left to the ZeroMQ side), at least one"));
+                            "I/O worker threads for HTTP/WebSocket (the first also serves the ZeroMQ socket); 0: one per "
+                            "core but one (left to libzmq's I/O thread), at least one"));
         t.push_back(text("router_id", &router_config::router_id,
                          "this router's name in welcome frames and logs; empty: generated"));
         t.push_back(choice(
@@ -157,6 +158,10 @@ const std::vector<option>& options() {
                             u32_max,
                             "queued frames are coalesced into one WebSocket/ZeroMQ message of up to "
                             "this many bytes (a single larger frame goes alone)"));
+        t.push_back(integer("outbox.zmq_hwm", &router_config::outbox_zmq_hwm, 1, 1u << 20,
+                            "ZeroMQ messages (each one such batch) libzmq may hold for a backend "
+                            "that does not read before the router stops sending to it (ZMQ_SNDHWM); "
+                            "past it frames wait in the outbox, under its bound and policy"));
         t.push_back(integer("history.max_messages", &router_config::history_max_messages, 0,
                             1u << 20, "messages kept per channel for resume; 0: no history"));
         t.push_back(integer("history.max_bytes", &router_config::history_max_bytes, 0,

@@ -49,6 +49,7 @@ struct router_config {
     std::uint64_t outbox_max_bytes = 4u << 20;
     slow_policy outbox_policy = slow_policy::drop_oldest;
     std::uint32_t outbox_batch_bytes = 256u << 10;
+    std::uint32_t outbox_zmq_hwm = 1000;
 
     std::uint32_t history_max_messages = 64;
     std::uint64_t history_max_bytes = 256u << 10;

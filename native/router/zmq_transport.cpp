@@ -516,7 +516,7 @@ std::string zmq_transport::bind(const std::string& endpoint) {
         s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_interval_ms));
         s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout_ms));
         s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(std::min<std::uint32_t>(cfg.heartbeat_timeout_ms, 6553500)));
-        s.set(zmq::sockopt::sndhwm, 10000);
+        s.set(zmq::sockopt::sndhwm, static_cast<int>(cfg.outbox_zmq_hwm));
         s.set(zmq::sockopt::rcvhwm, 10000);
         s.set(zmq::sockopt::linger, 0);
         if (!cfg.curve_secret_key.empty()) {

@@ -331,6 +331,77 @@ TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     EXPECT_EQ(slow.state(), client_state::ready) << "drop_oldest keeps it connected";
 }
 
+// A backend's messages wait in libzmq up to --outbox-zmq-hwm, then in its
+// outbox under the same bound and policy as a frontend's. Once it reads
+// again, the router's retry timer sends the rest without any new traffic.
+TEST(RouterRobustness, ABackendThatStopsReadingIsBoundedAndCatchesUpAfterwards) {
+    constexpr long outbox = 64 * 1024;
+    router_process router({"--outbox-max-bytes", std::to_string(outbox), "--outbox-zmq-hwm", "4",
+                           "--limits-max-payload", "8192", "--limits-max-message-bytes", "16384",
+                           "--outbox-batch-bytes", "16384",
+                           // It answers no ping while it does not read.
+                           "--heartbeat-interval-ms", "30000", "--heartbeat-timeout-ms", "90000"});
+    ASSERT_TRUE(router.ready());
+    raw_dealer backend(router.backend_url(), 1, 4096);
+    backend.send(hello_bytes(client_role::backend, "stalled-backend"));
+    ASSERT_TRUE(backend.read_until(frame_kind::welcome));
+    backend.send(encode_batch({simple(frame_kind::subscribe, 1, "flood")}));
+    ASSERT_TRUE(backend.read_until(frame_kind::ack));
+    test_client fast(frontend_config(router.ws_url(), "fast"));
+    test_client pub(frontend_config(router.ws_url(), "pub"));
+    ASSERT_TRUE(fast.wait_ready() && pub.wait_ready());
+    const std::uint32_t s = fast.subscribe("flood");
+    ASSERT_TRUE(fast.wait_for(is(event_kind::ack, s)));
+
+    // As for a slow frontend: publish at the fast subscriber's pace until
+    // the router drops for the backend, then 500 more (bounded at 100 MB).
+    const std::string payload(4000, 'f');
+    const auto is_message = [](const recorded_event& e) { return e.kind == event_kind::message; };
+    int total = 0;
+    int stop_at = 25000;
+    while (total < stop_at) {
+        pub.publish("flood", payload);
+        ++total;
+        if (total % 8 == 0)
+            ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
+                      static_cast<std::size_t>(total));
+        if (total % 250 == 0) {
+            const long queued = status_of(router, "stalled-backend", "queued_bytes");
+            EXPECT_GE(queued, 0);
+            EXPECT_LE(queued, 2 * outbox) << "the backend's queue stays within its bound";
+            if (stop_at == 25000 && status_of(router, "stalled-backend", "dropped") > 0) stop_at = total + 500;
+        }
+    }
+    ASSERT_LT(stop_at, 25000) << "the router never dropped for the stalled backend";
+    ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
+              static_cast<std::size_t>(total));
+    EXPECT_EQ(fast.count(is(event_kind::gap)), 0u) << "the fast subscriber lost nothing";
+
+    // Nothing is published any more: what the backend reads now left the
+    // outbox on the router's retries. Every message arrives once, in order,
+    // or is counted in a gap, and the last one arrives.
+    std::uint64_t last_seq = 0, received = 0, lost = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (last_seq < static_cast<std::uint64_t>(total) && std::chrono::steady_clock::now() < deadline) {
+        const auto batch = backend.read(1s);
+        if (!batch) continue;
+        for (const owned_frame& f : decode_batch(*batch)) {
+            if (f.kind == frame_kind::gap) {
+                lost += f.count;
+            } else if (f.kind == frame_kind::message) {
+                ASSERT_GT(f.seq, last_seq) << "in order, each once";
+                ASSERT_EQ(f.payload, payload);
+                last_seq = f.seq;
+                ++received;
+            }
+        }
+    }
+    ASSERT_EQ(last_seq, static_cast<std::uint64_t>(total)) << "the last message arrives";
+    EXPECT_GT(lost, 0u) << "the backend is told what it lost";
+    EXPECT_EQ(received + lost, static_cast<std::uint64_t>(total));
+    expect_router_serves(router);
+}
+
 TEST(RouterRobustness, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
     router_process router({"--outbox-max-bytes", "65536", "--limits-max-payload", "8192",
                            "--limits-max-message-bytes", "16384", "--outbox-batch-bytes", "16384",

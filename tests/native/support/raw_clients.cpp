@@ -241,8 +241,11 @@ struct raw_dealer::impl {
     zmq::socket_t socket{ctx, zmq::socket_type::dealer};
 };
 
-raw_dealer::raw_dealer(const std::string& endpoint) : impl_(std::make_unique<impl>()) {
+raw_dealer::raw_dealer(const std::string& endpoint, int receive_hwm, int receive_buffer_bytes)
+    : impl_(std::make_unique<impl>()) {
     impl_->socket.set(zmq::sockopt::linger, 0);
+    if (receive_hwm > 0) impl_->socket.set(zmq::sockopt::rcvhwm, receive_hwm);
+    if (receive_buffer_bytes > 0) impl_->socket.set(zmq::sockopt::rcvbuf, receive_buffer_bytes);
     impl_->socket.connect(endpoint);
 }
 

@@ -88,7 +88,9 @@ private:
 // A ZeroMQ DEALER that sends and reads raw transport messages.
 class raw_dealer {
 public:
-    explicit raw_dealer(const std::string& endpoint);
+    // `receive_hwm` > 0 sets ZMQ_RCVHWM and `receive_buffer_bytes` > 0 sets
+    // ZMQ_RCVBUF: a dealer that does not read then holds little.
+    explicit raw_dealer(const std::string& endpoint, int receive_hwm = 0, int receive_buffer_bytes = 0);
     ~raw_dealer();
     raw_dealer(const raw_dealer&) = delete;
     raw_dealer& operator=(const raw_dealer&) = delete;
