@@ -34,7 +34,8 @@ public:
     virtual ~link() = default;
     // The outbox has frames to send or is closing. Called on any thread,
     // never inside the core (core_runner calls it once the core's mutex is
-    // released); the transport hands it to its own thread and returns at once.
+    // released); the transport hands it to the thread that serves the
+    // connection (a post) and returns at once.
     virtual void wake() = 0;
 };
 

@@ -5,13 +5,14 @@
 //
 // Concurrency: the core is not thread-safe; one caller at a time. In the
 // router, core_runner holds one mutex around every call and makes it on the
-// thread that received the input (a WebSocket I/O thread, the ZeroMQ
-// thread, or the timer's thread for tick()), so a call's routing costs no
+// thread that received the input (an I/O thread: the one that serves the
+// WebSocket, or the first one, which serves the ZeroMQ socket; or the
+// timer's thread for tick()), so a call's routing costs no
 // hand-off between threads. The routing tables need no locks of their own.
 // Order per publisher and channel holds: a transport passes one
 // connection's batches one after the other (a WebSocket session reads its
 // next message only once the core has handled the last one; the ZeroMQ
-// thread handles its messages in order), and the mutex orders the calls, so
+// socket's messages are handled in order on one thread), and the mutex orders the calls, so
 // the order in which a publisher's batches arrive is the order in which
 // their messages get their sequence numbers and enter each subscriber's
 // outbox. The hand-off back to the transports is the outbox (one small

@@ -48,7 +48,7 @@ TEST(RouterConcurrency, ManyConnectionsOnSeveralThreadsLoseNothingAndKeepTheOrde
     router_process router({"--threads", "4"});
     ASSERT_TRUE(router.ready());
     constexpr int frontend_publishers = 8;
-    constexpr int backends = 2;  // they publish too, through the ZeroMQ thread
+    constexpr int backends = 2;  // they publish too, through the first I/O thread, which serves ZeroMQ
     constexpr int per_publisher = 400;
     constexpr int callers = 6;
     constexpr int calls_per_caller = 150;
