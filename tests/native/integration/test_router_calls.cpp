@@ -102,7 +102,8 @@ TEST(RouterCalls, NamedErrorsForServicesNobodyServes) {
         registered(backend, "orders", {{"get", method_kind::unary}});
         const auto closed = backend.run([](client_engine& e, time_ms now) { return e.close(now); });
         ASSERT_FALSE(closed);
-        std::this_thread::sleep_for(300ms);  // the goodbye reaches the router
+        // The router logs the goodbye in the same call that removes the instance.
+        router.wait_for_log("event=conn.goodbye");
     }
     const std::uint32_t gone = frontend.request("orders", "get", "");
     const auto e2 = frontend.wait_for(is_error(gone));
