@@ -104,11 +104,11 @@ struct zmq_transport::impl {
         if (curve) zap_fd.assign(zap.get(zmq::sockopt::fd));
         asio::post(io, [this] {
             guarded([this] {
-                wait_socket();
-                wait_monitor();
+                wait(socket_fd, &impl::pump);
+                wait(monitor_fd, &impl::read_monitor);
                 read_monitor();
                 if (curve) {
-                    wait_zap();
+                    wait(zap_fd, &impl::answer_zap);
                     answer_zap();
                 }
                 pump();
@@ -127,34 +127,16 @@ struct zmq_transport::impl {
         }
     }
 
-    void wait_socket() {
-        socket_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
-            if (ec || stopped) return;
-            guarded([this] {
-                wait_socket();
-                pump();
-            });
-        });
-    }
-
-    void wait_monitor() {
-        monitor_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
-            if (ec || stopped) return;
-            guarded([this] {
-                wait_monitor();
-                read_monitor();
-            });
-        });
-    }
-
-    void wait_zap() {
-        zap_fd.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
-            if (ec || stopped) return;
-            guarded([this] {
-                wait_zap();
-                answer_zap();
-            });
-        });
+    // Waits until `fd` is readable, then arms the wait again and serves it.
+    void wait(asio::posix::stream_descriptor& fd, void (impl::*serve)()) {
+        fd.async_wait(asio::posix::descriptor_base::wait_read,
+                      [this, &fd, serve](const boost::system::error_code& ec) {
+                          if (ec || stopped) return;
+                          guarded([&] {
+                              wait(fd, serve);
+                              (this->*serve)();
+                          });
+                      });
     }
 
     // Sends what the core queued, retries stalled sends and due probes, and

@@ -258,6 +258,36 @@ long status_of(router_process& router, const std::string& name, const char* fiel
     return -1;
 }
 
+// Publishes `payload` on "flood" at the pace of `fast`, a subscriber that
+// keeps up (8 messages in flight), until the router has dropped for the
+// connection named `stalled`, then 500 more. The kernel's socket buffers
+// hide the first megabytes, so it is bounded at 25,000 messages (100 MB),
+// far more than any socket buffer. On the way, the stalled connection's
+// queue stays within twice `outbox`, and `fast` gets every message.
+// `total` is how many were published.
+void flood_until_dropped(router_process& router, test_client& pub, test_client& fast,
+                         const std::string& stalled, long outbox, const std::string& payload, int& total) {
+    const auto is_message = [](const recorded_event& e) { return e.kind == event_kind::message; };
+    total = 0;
+    int stop_at = 25000;
+    while (total < stop_at) {
+        pub.publish("flood", payload);
+        ++total;
+        if (total % 8 == 0)
+            ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
+                      static_cast<std::size_t>(total));
+        if (total % 250 == 0) {
+            const long queued = status_of(router, stalled, "queued_bytes");
+            EXPECT_GE(queued, 0);
+            EXPECT_LE(queued, 2 * outbox) << stalled << "'s queue stays within its bound";
+            if (stop_at == 25000 && status_of(router, stalled, "dropped") > 0) stop_at = total + 500;
+        }
+    }
+    ASSERT_LT(stop_at, 25000) << "the router never dropped for " << stalled;
+    ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
+              static_cast<std::size_t>(total));
+}
+
 TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     constexpr long outbox = 64 * 1024;
     router_process router({"--outbox-max-bytes", std::to_string(outbox), "--limits-max-payload", "8192",
@@ -276,30 +306,11 @@ TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     slow.pause_reading();
 
     const long rss_before = router.rss_kib();
-    // The publisher goes at the fast subscriber's pace (8 messages in
-    // flight) so that only the slow one falls behind. The kernel's socket
-    // buffers hide the first megabytes, so it publishes until the router
-    // has dropped for the slow subscriber, then 500 more (bounded).
+    // Only the slow subscriber falls behind.
     const std::string payload(4000, 'f');
-    const auto is_message = [](const recorded_event& e) { return e.kind == event_kind::message; };
     int total = 0;
-    int stop_at = 25000;  // 100 MB: far more than any socket buffer
-    while (total < stop_at) {
-        pub.publish("flood", payload);
-        ++total;
-        if (total % 8 == 0)
-            ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
-                      static_cast<std::size_t>(total));
-        if (total % 250 == 0) {
-            const long queued = status_of(router, "slow", "queued_bytes");
-            EXPECT_GE(queued, 0);
-            EXPECT_LE(queued, 2 * outbox) << "the slow subscriber's queue stays within its bound";
-            if (stop_at == 25000 && status_of(router, "slow", "dropped") > 0) stop_at = total + 500;
-        }
-    }
-    ASSERT_LT(stop_at, 25000) << "the router never dropped for the stalled subscriber";
-    ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
-              static_cast<std::size_t>(total));
+    flood_until_dropped(router, pub, fast, "slow", outbox, payload, total);
+    if (HasFatalFailure()) return;
     const auto fast_got = fast.events(is(event_kind::message));
     ASSERT_EQ(fast_got.size(), static_cast<std::size_t>(total));
     for (std::size_t i = 0; i < fast_got.size(); ++i) ASSERT_EQ(fast_got[i].seq, i + 1);
@@ -353,28 +364,11 @@ TEST(RouterRobustness, ABackendThatStopsReadingIsBoundedAndCatchesUpAfterwards) 
     const std::uint32_t s = fast.subscribe("flood");
     ASSERT_TRUE(fast.wait_for(is(event_kind::ack, s)));
 
-    // As for a slow frontend: publish at the fast subscriber's pace until
-    // the router drops for the backend, then 500 more (bounded at 100 MB).
+    // As for a slow frontend.
     const std::string payload(4000, 'f');
-    const auto is_message = [](const recorded_event& e) { return e.kind == event_kind::message; };
     int total = 0;
-    int stop_at = 25000;
-    while (total < stop_at) {
-        pub.publish("flood", payload);
-        ++total;
-        if (total % 8 == 0)
-            ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
-                      static_cast<std::size_t>(total));
-        if (total % 250 == 0) {
-            const long queued = status_of(router, "stalled-backend", "queued_bytes");
-            EXPECT_GE(queued, 0);
-            EXPECT_LE(queued, 2 * outbox) << "the backend's queue stays within its bound";
-            if (stop_at == 25000 && status_of(router, "stalled-backend", "dropped") > 0) stop_at = total + 500;
-        }
-    }
-    ASSERT_LT(stop_at, 25000) << "the router never dropped for the stalled backend";
-    ASSERT_EQ(fast.wait_count(is_message, static_cast<std::size_t>(total), 10s).size(),
-              static_cast<std::size_t>(total));
+    flood_until_dropped(router, pub, fast, "stalled-backend", outbox, payload, total);
+    if (HasFatalFailure()) return;
     EXPECT_EQ(fast.count(is(event_kind::gap)), 0u) << "the fast subscriber lost nothing";
 
     // Nothing is published any more: what the backend reads now left the
