@@ -310,15 +310,35 @@ private:
     // buffer until the header of the next message's first frame has arrived
     // (pings are answered on the way); buffer_ is prepared only then, to the
     // size that header announces.
+    //
+    // The empty buffer points into header_probe, not at null: Beast 1.74
+    // checks the UTF-8 of a text frame's payload even when reading into an
+    // empty buffer, and computes `data - 3` and `data - 7` on the way, which
+    // from a null pointer wraps and reads through it (one text message
+    // crashed the router). From the end of an 8-byte array those pointers
+    // stay inside it and nothing is read.
     void read_message_start() {
-        ws_.async_read_some(asio::mutable_buffer(),
+        static std::uint8_t header_probe[8];
+        ws_.async_read_some(asio::mutable_buffer(header_probe + sizeof header_probe, 0),
                             beast::bind_front_handler(&ws_session::on_message_begins, shared_from_this()));
     }
 
     void on_message_begins(error_code ec, std::size_t) {
         if (!ec) ++messages_begun_;
+        if (!ec && ws_.got_text()) return refuse_text();
         if (ec || ws_.is_message_done()) return on_read(ec, 0);  // failed, or an empty message
         ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    }
+
+    // The protocol is binary frames in binary messages (PROTOCOL.md §2): a
+    // text message is refused with an error and a goodbye, then a close
+    // with 1003 (unsupported data). Nothing more is read: the closing
+    // handshake discards the rest of the message.
+    void refuse_text() {
+        reading_ = false;
+        text_refused_ = true;
+        ctx_->core.reject(id_, errc::protocol_violation,
+                          "text messages are not part of the protocol: send binary messages");
     }
 
     // Gives the last message's memory back when the connection goes idle
@@ -393,8 +413,9 @@ private:
     void do_close() {
         if (closing_) return;
         closing_ = true;
-        const websocket::close_reason reason(close_code_for(out_->close_code()),
-                                             errc_name(out_->close_code()));
+        const websocket::close_reason reason(
+            text_refused_ ? websocket::close_code::unknown_data : close_code_for(out_->close_code()),
+            errc_name(out_->close_code()));
         ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
     }
 
@@ -437,6 +458,7 @@ private:
     bool writing_ = false;
     bool closing_ = false;
     bool closing_after_write_ = false;
+    bool text_refused_ = false;
 };
 
 }  // namespace

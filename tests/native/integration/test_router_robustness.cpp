@@ -79,6 +79,42 @@ TEST(RouterRobustness, MalformedWebSocketInputGetsANamedErrorAndAClose) {
     expect_router_serves(router);
 }
 
+// A browser's ws.send("x") once killed the router (Beast's UTF-8 check read
+// through a null pointer): a text message, before or after hello, empty,
+// invalid UTF-8 or long, is refused with a named error and 1003, and no
+// other client notices.
+TEST(RouterRobustness, ATextMessageIsRefusedWithANamedErrorAndTheRouterLives) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client bystander(frontend_config(router.ws_url(), "bystander"));
+    ASSERT_TRUE(bystander.wait_ready());
+
+    const std::vector<std::string> texts = {"x", "", "\xC3", std::string(100000, 'a')};
+    for (const bool after_hello : {false, true}) {
+        for (const std::string& text : texts) {
+            SCOPED_TRACE(::testing::Message() << "after hello: " << after_hello << ", " << text.size() << " bytes");
+            raw_ws ws(router.http_address());
+            ASSERT_TRUE(ws.connected());
+            if (after_hello) {
+                ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+                ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+            }
+            ASSERT_TRUE(ws.send_text(text));
+            const auto error = ws.read_until(frame_kind::error);
+            ASSERT_TRUE(error);
+            EXPECT_EQ(static_cast<errc>(error->code), errc::protocol_violation);
+            const auto bye = ws.read_until(frame_kind::goodbye);
+            ASSERT_TRUE(bye);
+            EXPECT_EQ(static_cast<errc>(bye->code), errc::protocol_violation);
+            EXPECT_FALSE(ws.read());
+            EXPECT_TRUE(ws.closed());
+            EXPECT_EQ(ws.close_code(), 1003) << "WebSocket unsupported data";
+        }
+    }
+    EXPECT_EQ(bystander.state(), client_state::ready) << "no other client notices";
+    expect_router_serves(router);
+}
+
 TEST(RouterRobustness, AFrameBeforeHelloEndsTheHandshake) {
     router_process router;
     ASSERT_TRUE(router.ready());

@@ -200,9 +200,18 @@ raw_ws::~raw_ws() {
 }
 
 bool raw_ws::send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout) {
+    return send_message(message.data(), message.size(), false, timeout);
+}
+
+bool raw_ws::send_text(std::string_view text, std::chrono::milliseconds timeout) {
+    return send_message(text.data(), text.size(), true, timeout);
+}
+
+bool raw_ws::send_message(const void* data, std::size_t size, bool text, std::chrono::milliseconds timeout) {
     bool done = false;
     bool ok = false;
-    impl_->ws.async_write(asio::buffer(message), [&](error_code ec, std::size_t) {
+    impl_->ws.text(text);
+    impl_->ws.async_write(asio::const_buffer(data, size), [&](error_code ec, std::size_t) {
         done = true;
         ok = !ec;
     });

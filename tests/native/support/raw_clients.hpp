@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -65,6 +66,8 @@ public:
 
     bool connected() const noexcept { return connected_; }
     bool send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout = 5s);
+    // Sends a text message (which the protocol does not allow).
+    bool send_text(std::string_view text, std::chrono::milliseconds timeout = 5s);
     // The next message; nothing on timeout or when the connection ended.
     std::optional<std::vector<std::uint8_t>> read(std::chrono::milliseconds timeout = 5s);
     // The next frame of `kind`, from messages already read or read now;
@@ -76,6 +79,8 @@ public:
     const std::string& close_reason() const noexcept { return close_reason_; }
 
 private:
+    bool send_message(const void* data, std::size_t size, bool text, std::chrono::milliseconds timeout);
+
     struct impl;
     std::unique_ptr<impl> impl_;
     std::vector<owned_frame> pending_;
