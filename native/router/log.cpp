@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "hyperstreams/utf8.hpp"
+
 namespace hyperstreams::router::log {
 namespace {
 
@@ -13,29 +15,53 @@ std::atomic<format> g_format{format::text};
 
 bool needs_quotes(std::string_view v) noexcept {
     if (v.empty()) return true;
-    for (char c : v)
-        if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
-            return true;
+    for (char c : v) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == ' ' || c == '"' || c == '=' || c == '\\' || u < 0x20 || u >= 0x7F) return true;
+    }
     return false;
 }
 
+// Length of the well-formed UTF-8 character that `v` starts with; 0 if none.
+std::size_t utf8_char_length(std::string_view v) noexcept {
+    for (std::size_t n = 2; n <= 4 && n <= v.size(); ++n)
+        if (is_valid_utf8(v.substr(0, n))) return n;
+    return 0;
+}
+
 // Escapes for both forms: the text form quotes like JSON when it has to.
+// Values may come from peers: a byte that is not part of a well-formed
+// UTF-8 character becomes U+FFFD, so every line is valid UTF-8 (and the
+// JSON form valid JSON) whatever a peer sent.
 void append_escaped(std::string& out, std::string_view v) {
     out += '"';
-    for (char c : v) {
+    for (std::size_t i = 0; i < v.size();) {
+        const char c = v[i];
         const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x80) {
+            const std::size_t n = utf8_char_length(v.substr(i));
+            if (n == 0) {
+                out += "\xEF\xBF\xBD";
+                ++i;
+            } else {
+                out += v.substr(i, n);
+                i += n;
+            }
+            continue;
+        }
         if (c == '"' || c == '\\') {
             out += '\\';
             out += c;
         } else if (c == '\n') {
             out += "\\n";
-        } else if (u < 0x20) {
+        } else if (u < 0x20 || u == 0x7F) {
             char hex[8];
             std::snprintf(hex, sizeof hex, "\\u%04x", u);
             out += hex;
         } else {
             out += c;
         }
+        ++i;
     }
     out += '"';
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hyperstreams/names.hpp"
+#include "hyperstreams/utf8.hpp"
 #include "log.hpp"
 
 namespace hyperstreams::router {
@@ -388,7 +389,7 @@ void router_core::on_hello(connection& c, const frame& f, time_point now) {
         return;
     }
     c.role = h.role;
-    c.name = std::string(h.name.substr(0, 128));
+    c.name = std::string(utf8_prefix(h.name, 128));  // the decoder checked it is UTF-8: cut between characters
     char suffix[24];
     std::snprintf(suffix, sizeof suffix, "-%llu-%08x", static_cast<unsigned long long>(c.id),
                   static_cast<unsigned>(rng_() & 0xFFFFFFFFu));
@@ -1057,7 +1058,9 @@ std::string router_core::status_json(time_point now) const {
     }
     doc["services"] = std::move(svcs);
     doc["calls_in_flight"] = calls_.size();
-    return doc.dump();
+    // Whatever reached a view is valid UTF-8 (names are checked when decoded,
+    // and cut between characters); `replace` keeps a slip from throwing.
+    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace hyperstreams::router

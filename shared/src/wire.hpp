@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "hyperstreams/utf8.hpp"
+
 namespace hyperstreams::wire {
 
 inline std::uint16_t load_u16(const std::uint8_t* p) noexcept {
@@ -45,10 +47,16 @@ public:
     std::uint8_t u8() noexcept { return take(1) ? p_[-1] : 0; }
     std::uint16_t u16() noexcept { return take(2) ? load_u16(p_ - 2) : 0; }
     std::uint32_t u32() noexcept { return take(4) ? load_u32(p_ - 4) : 0; }
+    // Every str is UTF-8 (PROTOCOL.md section 2): one that is not fails the read.
     std::string_view str() noexcept {
         std::uint16_t n = u16();
         if (!take(n)) return {};
-        return {reinterpret_cast<const char*>(p_ - n), n};
+        const std::string_view s(reinterpret_cast<const char*>(p_ - n), n);
+        if (!is_valid_utf8(s)) {
+            ok_ = false;
+            return {};
+        }
+        return s;
     }
     bool ok() const noexcept { return ok_; }
     bool at_end() const noexcept { return p_ == end_; }

@@ -99,6 +99,26 @@ TEST(HelloBody, DecodedStringsViewThePayload) {
     EXPECT_EQ(reinterpret_cast<const std::uint8_t*>(out.name.data()), b.data() + 7);
 }
 
+// Every str of a control body is UTF-8: the router shows names in its logs
+// and its JSON view, and a name that is not UTF-8 once aborted /status.
+TEST(HelloBody, AStringThatIsNotUtf8IsMalformed) {
+    for (const char* bad : {"\xE5\xB7", "\xFF", "\xED\xA0\x80"}) {
+        hs::hello_body h = sample_hello();
+        h.name = bad;
+        hs::hello_body out;
+        EXPECT_EQ(hs::decode_body(encoded(h), out), hs::errc::malformed_body);
+        h = sample_hello();
+        h.resume_session = bad;
+        EXPECT_EQ(hs::decode_body(encoded(h), out), hs::errc::malformed_body);
+    }
+    hs::hello_body h = sample_hello();
+    h.name = "\xE5\xB7\xA5\xE5\xA0\xB4";
+    const bytes b = encoded(h);
+    hs::hello_body out;
+    ASSERT_FALSE(hs::decode_body(b, out));
+    EXPECT_EQ(out.name, h.name);
+}
+
 TEST(HelloBody, AStringOf65535BytesFitsAndOneMoreIsRefused) {
     const std::string longest(0xFFFF, 't');
     hs::hello_body h;

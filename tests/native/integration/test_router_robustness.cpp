@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "hyperstreams/body.hpp"
 #include "raw_clients.hpp"
@@ -112,6 +113,44 @@ TEST(RouterRobustness, ATextMessageIsRefusedWithANamedErrorAndTheRouterLives) {
         }
     }
     EXPECT_EQ(bystander.state(), client_state::ready) << "no other client notices";
+    expect_router_serves(router);
+}
+
+// A 43-character Japanese name is 129 bytes: cut at 128 in the middle of a
+// character, it once made /status throw inside the core and abort the
+// router. Names are cut between characters, a hello whose strings are not
+// UTF-8 is refused, and the view and every log line stay valid.
+TEST(RouterRobustness, NamesInViewsAndLogsAreValidUtf8) {
+    router_process router({"--log-format", "json", "--log-level", "debug"});
+    ASSERT_TRUE(router.ready());
+    std::string name;
+    for (int i = 0; i < 43; ++i) name += "\xE5\xB7\xA5";  // 工
+    test_client japanese(frontend_config(router.ws_url(), name));
+    ASSERT_TRUE(japanese.wait_ready());
+
+    raw_ws invalid(router.http_address());
+    ASSERT_TRUE(invalid.connected());
+    ASSERT_TRUE(invalid.send(hello_bytes(client_role::frontend, "bad\xE5\xB7")));
+    const auto refused = invalid.read_until(frame_kind::error);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(static_cast<errc>(refused->code), errc::malformed_body);
+
+    const http_result status = http_get(router.http_address(), "/status");
+    ASSERT_EQ(status.status, 200);
+    const auto doc = nlohmann::json::parse(status.body, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << status.body;
+    ASSERT_EQ(doc["connections"].size(), 1u) << status.body;
+    EXPECT_EQ(doc["connections"][0]["name"], name.substr(0, 126)) << "cut after 42 whole characters";
+
+    router.wait_for_log("malformed_body");
+    std::istringstream lines(router.log());
+    std::size_t parsed = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty() || line[0] != '{') continue;  // the ready line on stdout is plain text
+        EXPECT_FALSE(nlohmann::json::parse(line, nullptr, false).is_discarded()) << line;
+        ++parsed;
+    }
+    EXPECT_GT(parsed, 2u);
     expect_router_serves(router);
 }
 
