@@ -765,7 +765,6 @@ void router_core::on_direct(connection& c, const frame& f) {
     frame out;
     out.kind = frame_kind::direct;
     out.flags = static_cast<std::uint8_t>(f.flags & frame_flags::json);
-    out.id = f.id;
     out.name = c.address;
     out.payload = f.payload;
     deliver(*target, encode_shared(out), frame_class::control, slow_policy::drop_oldest);

@@ -947,6 +947,22 @@ TEST_F(RouterCore, CreditForAnUnknownStreamIsNoSuchStream) {
 
 // ---------------------------------------------------------------- addressing and discovery
 
+// Ids are scoped to their connection: the receiver's copy carries id 0 (the
+// golden vector direct_delivered), never the sender's correlation id.
+TEST_F(RouterCore, ADeliveredDirectMessageCarriesNoCorrelationId) {
+    peer a = hello();
+    peer b = hello();
+    frame acked = make(frame_kind::direct, 4242, b.address, "psst");
+    acked.flags = frame_flags::ack_requested;
+    send(a, acked);
+    const auto got = take(b, frame_kind::direct);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, 0u);
+    const auto ack = take(a, frame_kind::ack);
+    ASSERT_EQ(ack.size(), 1u);
+    EXPECT_EQ(ack[0].id, 4242u) << "the sender's ack keeps its id";
+}
+
 TEST_F(RouterCore, DirectMessagesGoToOneAddressWithTheSendersAddress) {
     peer a = hello();
     peer b = hello();
