@@ -139,6 +139,13 @@ const std::vector<option>& options() {
         t.push_back(integer("limits.max_channels", &router_config::max_channels, 1, u32_max,
                             "channels the router keeps state for; past it the least recently "
                             "published is forgotten (its next message starts a new epoch)"));
+        t.push_back(integer("limits.max_services", &router_config::max_services, 1, 1u << 20,
+                            "service names the router knows (served, or in their grace period); "
+                            "a register past it is refused with too_many_services"));
+        t.push_back(integer("limits.max_services_per_backend", &router_config::max_services_per_backend,
+                            1, 1u << 20, "service names one backend connection may serve"));
+        t.push_back(integer("limits.max_methods_per_service", &router_config::max_methods_per_service,
+                            1, 0xFFFF, "methods of one service, over all its instances"));
         t.push_back(integer("outbox.max_bytes", &router_config::outbox_max_bytes, 4096,
                             std::uint64_t{1} << 40,
                             "bound of each connection's outgoing queue; control frames may use up "
@@ -184,6 +191,10 @@ const std::vector<option>& options() {
                 c.balance = v == "round_robin" ? balance_policy::round_robin
                                                : balance_policy::least_pending;
             }));
+        t.push_back(integer("requests.service_grace_ms", &router_config::service_grace_ms, 0, u32_max,
+                            "a service whose last instance left is forgotten after this: until "
+                            "then calls to it fail with no_instance_available, afterwards with "
+                            "no_such_service"));
         t.push_back(integer("drain.timeout_ms", &router_config::drain_timeout_ms, 0, u32_max,
                             "on SIGTERM/SIGINT, time in-flight requests get to finish before they "
                             "fail with going_away"));

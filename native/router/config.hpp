@@ -45,6 +45,9 @@ struct router_config {
     std::uint32_t max_pending_requests = 1024;
     std::uint32_t max_connections = 10000;
     std::uint32_t max_channels = 100000;
+    std::uint32_t max_services = 10000;             // names known: served, or in their grace period
+    std::uint32_t max_services_per_backend = 1000;  // names one connection serves
+    std::uint32_t max_methods_per_service = 256;    // methods over all of a service's instances
 
     std::uint64_t outbox_max_bytes = 4u << 20;
     slow_policy outbox_policy = slow_policy::drop_oldest;
@@ -58,6 +61,7 @@ struct router_config {
     std::uint32_t default_deadline_ms = 30000;
     std::uint32_t max_deadline_ms = 300000;
     balance_policy balance = balance_policy::least_pending;
+    std::uint32_t service_grace_ms = 60000;  // a service nobody serves is forgotten after this
 
     std::uint32_t drain_timeout_ms = 10000;
     std::string drain_redirect_url;

@@ -68,7 +68,8 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       rng_(std::random_device{}()),
       channels_(epoch, history_limits{cfg.history_max_messages, cfg.history_max_bytes,
                                       cfg.history_max_total_bytes, cfg.max_channels}),
-      services_(cfg.balance) {}
+      services_(cfg.balance, service_registry::limits{cfg.max_services, cfg.max_methods_per_service,
+                                                      std::chrono::milliseconds(cfg.service_grace_ms)}) {}
 
 router_core::~router_core() = default;
 
@@ -204,10 +205,8 @@ void router_core::remove(connection& c, time_point now) {
     c.subscriptions.clear();
 
     if (c.has_services()) {
-        services_.remove_all(c.id);
-        std::int64_t total = 0;
-        for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
-        metrics_.services.store(total, std::memory_order_relaxed);
+        services_.remove_all(c.id, c.extras->services, now);
+        metrics_.services.store(static_cast<std::int64_t>(services_.instance_count()), std::memory_order_relaxed);
     }
     for (const call& k : calls_.take_by_backend(c.id))
         fail_call(k, errc::backend_gone, "the backend serving this call went away", false, now);
@@ -360,7 +359,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
             if (f.kind == frame_kind::register_service)
                 on_register(c, f);
             else
-                on_unregister(c, f);
+                on_unregister(c, f, now);
             return;
         case frame_kind::hello:
             send_error(c, f.id, errc::unexpected_frame, "hello was already accepted");
@@ -794,25 +793,20 @@ void router_core::on_broadcast(connection& c, const frame& f) {
 // ---------------------------------------------------------------- services
 
 void router_core::on_discover(connection& c, const frame& f) {
-    // Views into the registry: valid until the registry changes, which it
-    // does not before the body is encoded.
-    service_list_body list;
-    std::vector<std::vector<method_info>> methods;
-    methods.reserve(services_.all().size());
-    for (const auto& [name, s] : services_.all()) {
-        std::vector<method_info> union_of;
-        for (const auto& inst : s.instances)
-            for (const auto& m : inst.methods)
-                if (std::none_of(union_of.begin(), union_of.end(),
-                                 [&](const method_info& u) { return u.name == m.name; }))
-                    union_of.push_back(method_info{m.name, m.kind});
-        methods.push_back(std::move(union_of));
-        service_info info;
-        info.name = name;
-        info.instances = static_cast<std::uint16_t>(std::min<std::size_t>(s.instances.size(), 0xFFFF));
-        info.methods = methods.back();
-        list.services.push_back(std::move(info));
+    // A listing comes in pages that fit the payload limit: a discover names
+    // the last service of the page before (empty: from the first), and a
+    // page with more after it has the flag `more`.
+    if (!f.name.empty() && !is_valid_channel(f.name)) {
+        send_error(c, f.id, errc::invalid_name, "a discover names the last service of the page before");
+        return;
     }
+    service_registry::page page;
+    if (services_.list(f.name, cfg_.max_payload, page)) {
+        send_error(c, f.id, errc::frame_too_large, "one service's listing does not fit in a frame");
+        return;
+    }
+    service_list_body list;
+    list.services = std::move(page.services);
     std::vector<std::uint8_t> body;
     if (encode_body(list, body)) {
         send_error(c, f.id, errc::frame_too_large, "the service list is too large");
@@ -821,6 +815,7 @@ void router_core::on_discover(connection& c, const frame& f) {
     frame out;
     out.kind = frame_kind::service_list;
     out.id = f.id;
+    if (page.more) out.flags = frame_flags::more;
     out.payload = body;
     send(c, out);
 }
@@ -849,26 +844,33 @@ void router_core::on_register(connection& c, const frame& f) {
         send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to register this service");
         return;
     }
-    services_.add(f.name, c.id, std::move(methods));
+    if (c.extras && c.extras->services.size() >= cfg_.max_services_per_backend &&
+        !c.extras->services.contains(f.name)) {
+        send_error(c, f.id, errc::too_many_services,
+                   "this connection serves limits.max_services_per_backend services already");
+        return;
+    }
+    if (services_.add(f.name, c.id, std::move(methods))) {
+        send_error(c, f.id, errc::too_many_services,
+                   "the router knows limits.max_services services, or this service would have more "
+                   "than limits.max_methods_per_service methods");
+        return;
+    }
     c.extras_for_writing().services.emplace(f.name);
-    std::int64_t total = 0;
-    for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
-    metrics_.services.store(total, std::memory_order_relaxed);
+    metrics_.services.store(static_cast<std::int64_t>(services_.instance_count()), std::memory_order_relaxed);
     HS_LOG(info, "service.register").kv("conn", c.id).kv("service", f.name).kv("methods", body.methods.size());
     send_ack(c, f.id);
 }
 
-void router_core::on_unregister(connection& c, const frame& f) {
-    if (!services_.remove(f.name, c.id)) {
+void router_core::on_unregister(connection& c, const frame& f, time_point now) {
+    if (!services_.remove(f.name, c.id, now)) {
         send_error(c, f.id, errc::no_such_service, "this connection does not serve it");
         return;
     }
     if (c.extras) {
         if (auto it = c.extras->services.find(f.name); it != c.extras->services.end()) c.extras->services.erase(it);
     }
-    std::int64_t total = 0;
-    for (const auto& [name, s] : services_.all()) total += static_cast<std::int64_t>(s.instances.size());
-    metrics_.services.store(total, std::memory_order_relaxed);
+    metrics_.services.store(static_cast<std::int64_t>(services_.instance_count()), std::memory_order_relaxed);
     HS_LOG(info, "service.unregister").kv("conn", c.id).kv("service", f.name);
     send_ack(c, f.id);
 }
@@ -905,7 +907,10 @@ time_point router_core::next_deadline() const {
 void router_core::tick(time_point now) {
     for (const call& k : calls_.take_expired(now))
         fail_call(k, errc::deadline_exceeded, "the deadline passed", true, now);
-    if (now >= next_scan_) heartbeat_scan(now);
+    if (now >= next_scan_) {
+        heartbeat_scan(now);
+        services_.forget_idle(now);
+    }
     reap(now);
 }
 

@@ -116,6 +116,12 @@ std::error_code decode_body(bytes_view in, register_body& out) {
     return finish(r);
 }
 
+std::size_t encoded_size(const service_info& s) noexcept {
+    std::size_t n = 2 + s.name.size() + 2 + 2;  // str name, u16 instances, u16 method count
+    for (const method_info& m : s.methods) n += 2 + m.name.size() + 1;
+    return n;
+}
+
 std::error_code encode_body(const service_list_body& b, std::vector<std::uint8_t>& out) {
     return guarded_write(out, [&](wire::writer& w) {
         if (b.services.size() > 0xFFFF) return false;

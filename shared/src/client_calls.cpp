@@ -2,6 +2,7 @@
 // token refresh, service registration and the backend's answers; and the
 // router frames that complete them (ack, error, response, stream frames).
 #include <algorithm>
+#include <iterator>
 
 #include "client_internal.hpp"
 #include "hyperstreams/names.hpp"
@@ -147,6 +148,11 @@ call_result client_engine::send_addressed(frame_kind kind, std::string_view to,
 
 call_result client_engine::discover() {
     if (std::error_code ec = usable()) return {0, ec};
+    // Pages of listings that ended otherwise (lost connection, closed).
+    std::erase_if(listing_pages_, [this](const auto& entry) {
+        auto it = pending_.find(entry.first);
+        return it == pending_.end() || it->second.op != operation::discover;
+    });
     frame f;
     f.kind = frame_kind::discover;
     f.id = next_id();
@@ -423,10 +429,37 @@ void client_engine::on_reply(const frame& f, time_ms now) {
             emit(event_kind::stream_end).id = f.id;
             pending_.erase(it);
             return;
-        default: {  // service_list
-            if (decode_body(f.payload, services_)) {
+        default: {  // service_list: one page of the listing
+            std::vector<std::vector<std::uint8_t>>& pages = listing_pages_[f.id];
+            pages.emplace_back(f.payload.begin(), f.payload.end());
+            service_list_body page;
+            if (decode_body(pages.back(), page)) {
+                listing_pages_.erase(f.id);
                 violation(errc::malformed_body, "service_list", now);
                 return;
+            }
+            if (f.has(frame_flags::more)) {
+                if (page.services.empty() || !is_valid_channel(page.services.back().name)) {
+                    listing_pages_.erase(f.id);
+                    violation(errc::protocol_violation, "a service_list page with more after it must end with a service name", now);
+                    return;
+                }
+                // The next page, under the same id: the router answered this one.
+                frame next;
+                next.kind = frame_kind::discover;
+                next.id = f.id;
+                next.name = page.services.back().name;
+                write(next);
+                return;
+            }
+            // The whole listing: its pages stay until the next one is complete,
+            // so that the event's views hold while the host reads them.
+            listing_ = std::move(pages);
+            listing_pages_.erase(f.id);
+            services_.services.clear();
+            for (const auto& bytes : listing_) {
+                (void)decode_body(bytes, page);  // decoded once above
+                std::move(page.services.begin(), page.services.end(), std::back_inserter(services_.services));
             }
             client_event& e = emit(event_kind::service_list);
             e.id = f.id;

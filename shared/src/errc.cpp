@@ -60,6 +60,7 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::rate_limited: return "rate_limited";
         case errc::too_many_connections: return "too_many_connections";
         case errc::outbox_full: return "outbox_full";
+        case errc::too_many_services: return "too_many_services";
         case errc::invalid_argument: return "invalid_argument";
         case errc::not_connected: return "not_connected";
         case errc::closed: return "closed";

@@ -1020,6 +1020,67 @@ TEST_F(RouterCore, DiscoveryListsServicesMethodsAndInstances) {
     EXPECT_EQ(body.services[1].name, "stock");
 }
 
+// A listing longer than the payload limit is paged; registrations past the
+// bounds get too_many_services; a service nobody serves is forgotten after
+// its grace, so a departed backend leaves nothing behind.
+TEST_F(RouterCore, RegistrationsAreBoundedAndListingsPaged) {
+    cfg.max_payload = 1024;
+    cfg.max_services_per_backend = 30;
+    cfg.service_grace_ms = 500;
+    rebuild();
+    peer b = hello(client_role::backend, transport_kind::zeromq);
+    register_body body;
+    body.methods = {{"get", method_kind::unary}};
+    std::vector<std::uint8_t> bytes;
+    ASSERT_FALSE(encode_body(body, bytes));
+    std::vector<frame> regs;
+    std::vector<std::string> names;
+    for (int i = 0; i < 31; ++i) names.push_back("service-with-a-longish-name-" + std::to_string(100 + i));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        frame f = make(frame_kind::register_service, static_cast<std::uint32_t>(10 + i), names[i]);
+        f.payload = bytes;
+        regs.push_back(f);
+    }
+    send(b, regs);
+    const auto answers = take(b);
+    ASSERT_EQ(answers.size(), 31u);
+    EXPECT_EQ(std::count_if(answers.begin(), answers.end(), [](const rx& x) { return x.kind == frame_kind::ack; }), 30);
+    EXPECT_EQ(answers.back().kind, frame_kind::error);
+    EXPECT_EQ(answers.back().id, 40u);
+    EXPECT_EQ(answers.back().error(), errc::too_many_services);
+
+    peer c = hello();
+    std::vector<std::string> listed;
+    std::string after;
+    for (int page = 0; page < 10; ++page) {
+        send(c, make(frame_kind::discover, 4, after));
+        const auto lists = take(c, frame_kind::service_list);
+        ASSERT_EQ(lists.size(), 1u);
+        EXPECT_LE(lists[0].payload.size(), cfg.max_payload);
+        service_list_body list;
+        const std::vector<std::uint8_t> raw(lists[0].payload.begin(), lists[0].payload.end());
+        ASSERT_FALSE(decode_body(raw, list));
+        for (const auto& svc : list.services) listed.emplace_back(svc.name);
+        if ((lists[0].flags & frame_flags::more) == 0) break;
+        ASSERT_FALSE(list.services.empty());
+        after = listed.back();
+    }
+    names.pop_back();
+    EXPECT_EQ(listed, names) << "every service once, in name order, over several pages";
+
+    core->closed(b.id, now);
+    advance(400ms);
+    send(c, make(frame_kind::request, 5, names[0] + "/get"));
+    EXPECT_EQ(take(c, frame_kind::error).at(0).error(), errc::no_instance_available);
+    advance(1000ms);
+    send(c, make(frame_kind::request, 6, names[0] + "/get"));
+    EXPECT_EQ(take(c, frame_kind::error).at(0).error(), errc::no_such_service);
+    send(c, make(frame_kind::discover, 7));
+    const auto lists = take(c, frame_kind::service_list);
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_EQ(lists[0].payload, std::string("\0\0", 2)) << "nothing is left of the departed backend";
+}
+
 // ---------------------------------------------------------------- health
 
 TEST_F(RouterCore, TheRouterPingsAndClosesSilentConnections) {

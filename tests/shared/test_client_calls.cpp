@@ -347,6 +347,53 @@ TEST(ClientDiscover, ServiceListIsDecoded) {
     EXPECT_EQ(lists[0].services, (std::vector<std::string>{"inventory/get", "inventory/watch"}));
 }
 
+// A listing larger than the router's payload limit comes in pages: the
+// engine asks for the next page after the last name it got, under the same
+// id, and the host sees one service_list event with every service.
+TEST(ClientDiscover, APagedListingIsCollectedIntoOneEvent) {
+    rig r;
+    r.connect();
+    const call_result q = r.engine.discover();
+    r.pump();
+    const auto page = [](std::initializer_list<const char*> names) {
+        service_list_body list;
+        for (const char* name : names) {
+            service_info svc;
+            svc.name = name;
+            svc.instances = 1;
+            svc.methods = {{"get", method_kind::unary}};
+            list.services.push_back(svc);
+        }
+        std::vector<std::uint8_t> body;
+        EXPECT_FALSE(encode_body(list, body));
+        return text(body);
+    };
+    wire_frame first = simple_frame(frame_kind::service_list, q.id, page({"a", "b"}));
+    first.flags = frame_flags::more;
+    r.deliver({first});
+    EXPECT_TRUE(r.of(event_kind::service_list).empty()) << "no event before the last page";
+    r.pump();
+    const auto asks = r.sent(frame_kind::discover);
+    ASSERT_EQ(asks.size(), 2u);
+    EXPECT_EQ(asks[1].id, q.id);
+    EXPECT_EQ(asks[1].name, "b") << "the next page starts after the last name";
+
+    r.deliver({simple_frame(frame_kind::service_list, q.id, page({"c"}))});
+    const auto lists = r.of(event_kind::service_list);
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_EQ(lists[0].id, q.id);
+    EXPECT_EQ(lists[0].services, (std::vector<std::string>{"a/get", "b/get", "c/get"}));
+
+    // A page with more after it must end with a service to continue from.
+    const call_result again = r.engine.discover();
+    r.pump();
+    wire_frame empty = simple_frame(frame_kind::service_list, again.id, page({}));
+    empty.flags = frame_flags::more;
+    r.deliver({empty});
+    EXPECT_EQ(r.engine.state(), client_state::failed);
+    EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::protocol_violation));
+}
+
 TEST(ClientDiscover, MalformedListIsAViolation) {
     rig r;
     r.connect();

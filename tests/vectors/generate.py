@@ -81,6 +81,7 @@ ERRC = {
     "origin_not_allowed": 303,
     "too_many_subscriptions": 400, "too_many_pending_requests": 401,
     "rate_limited": 402, "too_many_connections": 403, "outbox_full": 404,
+    "too_many_services": 405,
 }
 
 ROLES = {"frontend": 1, "backend": 2}
@@ -151,7 +152,12 @@ class BodyReader:
         return struct.unpack("<I", self.take(4))[0]
 
     def str(self):
-        return self.take(self.u16()).decode("utf-8")
+        # Every str is well-formed UTF-8; Python's strict decoder refuses
+        # what RFC 3629 refuses (overlong forms, surrogates, cut characters).
+        try:
+            return self.take(self.u16()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("malformed_body") from None
 
     def methods(self):
         methods = []
@@ -373,7 +379,7 @@ GOOD = [
         {"kind": "publish", "name": "factory.line1.m3.raw", "payload": bytes([0x00, 0x01, 0xFE, 0xFF])}]),
     ("publish_empty_payload", "An empty payload is valid.", [
         {"kind": "publish", "name": "factory.line1.tick"}]),
-    ("publish_unknown_flag_bits", "Flag bits 6 and 7 are not defined in v1: kept, ignored.", [
+    ("publish_unknown_flag_bits", "Flag bits 6 and 7 mean nothing on publish: kept, ignored.", [
         {"kind": "publish", "flags": 0xC0 | JSON, "name": "a.b", "payload": text("{}")}]),
     ("message_json", "Delivery of a JSON message: epoch 1, seq 42.", [
         {"kind": "message", "flags": JSON, "name": "factory.line1.m3.telemetry",
@@ -520,6 +526,13 @@ BAD_BODIES = [
     ("hello_string_past_end", "hello whose name length says 100 but 1 byte follows.",
      "hello", HELLO_OK[:5] + struct.pack("<H", 100) + b"x"),
     ("hello_trailing_byte", "A valid hello body plus one byte.", "hello", HELLO_OK + b"\x00"),
+    ("hello_name_cut_in_a_character", "hello whose name ends in the first two bytes of a three-byte character.",
+     "hello", HELLO_OK[:5] + struct.pack("<H", 3) + b"a\xe5\xb7" + struct.pack("<HH", 0, 0)),
+    ("hello_name_overlong", "hello whose name is an overlong encoding of '/'.",
+     "hello", HELLO_OK[:5] + struct.pack("<H", 2) + b"\xc0\xaf" + struct.pack("<HH", 0, 0)),
+    ("service_list_name_surrogate", "One service whose name holds an encoded surrogate (U+D800).",
+     "service_list", struct.pack("<H", 1) + struct.pack("<H", 3) + b"\xed\xa0\x80"
+     + struct.pack("<HH", 1, 0)),
     ("welcome_short", "welcome cut before its last field.", "welcome", WELCOME_OK[:-1]),
     ("welcome_resumed_2", "welcome with resumed = 2 (only 0 and 1 are defined).",
      "welcome", WELCOME_OK[:-1] + bytes([2])),

@@ -68,6 +68,12 @@ struct service_list_body {
     std::vector<service_info> services;
 };
 
+// Bytes `s` takes in a service_list body (the list's own u16 count aside):
+// a router filling a page up to its payload limit adds services while they fit.
+std::size_t encoded_size(const service_info& s) noexcept;
+// Bytes of a service_list body holding no service: its count.
+inline constexpr std::size_t service_list_header_size = 2;
+
 std::error_code encode_body(const hello_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const welcome_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const register_body& b, std::vector<std::uint8_t>& out);

@@ -515,7 +515,11 @@ private:
     std::vector<registration> registrations_;
     channel_map channels_;
     channel_map::value_type* last_channel_ = nullptr;  // the previous message's channel
-    service_list_body services_;
+    service_list_body services_;  // views into listing_
+    // A listing comes in pages (service_list with flag `more`): the pages of
+    // each discover still collecting, and those of the last complete one.
+    std::unordered_map<std::uint32_t, std::vector<std::vector<std::uint8_t>>> listing_pages_;
+    std::vector<std::vector<std::uint8_t>> listing_;
 
     // io
     std::vector<std::uint8_t> out_;

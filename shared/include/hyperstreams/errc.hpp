@@ -66,6 +66,7 @@ enum class errc : std::uint16_t {
     rate_limited = 402,
     too_many_connections = 403,
     outbox_full = 404,           // client-side: too much queued while disconnected
+    too_many_services = 405,     // a registration past the router's bounds on services or methods
 
     // usage (local only)
     invalid_argument = 500,

@@ -82,6 +82,7 @@ inline constexpr std::uint8_t ack_requested = 0x02;  // publish: answer with ack
 inline constexpr std::uint8_t since = 0x04;          // subscribe: ext holds a resume position
 inline constexpr std::uint8_t replayed = 0x08;       // message: delivered from history
 inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer policy (<< 4)
+inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
 }  // namespace frame_flags
 
 // What the router does for this subscription when the connection's outgoing

@@ -3,6 +3,9 @@
 // discovery, all through the shared client engine.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <thread>
+
 #include "router_process.hpp"
 #include "test_client.hpp"
 
@@ -217,6 +220,47 @@ TEST(RouterPubSub, DiscoveryListsWhatBackendsRegistered) {
     EXPECT_EQ(list->services[0].methods[1].second, method_kind::stream);
     EXPECT_EQ(list->services[1].name, "stock");
     EXPECT_EQ(list->services[1].instances, 1u);
+}
+
+// A backend may not grow the registry without bound, a listing longer than
+// the payload limit reaches the caller whole (in pages the engine collects),
+// and a departed backend's services are forgotten after their grace.
+TEST(RouterPubSub, TheRegistryIsBoundedPagedAndForgets) {
+    router_process router({"--limits-max-payload", "1024", "--limits-max-services-per-backend", "60",
+                           "--requests-service-grace-ms", "300"});
+    ASSERT_TRUE(router.ready());
+    auto backend = std::make_unique<test_client>(backend_config(router.backend_url(), "many"));
+    test_client f(frontend_config(router.ws_url()));
+    ASSERT_TRUE(backend->wait_ready() && f.wait_ready());
+    std::vector<std::string> names;
+    std::vector<std::uint32_t> ids;
+    for (int i = 0; i < 61; ++i) {
+        names.push_back("service-with-a-longish-name-" + std::to_string(100 + i));
+        ids.push_back(backend->register_service(names.back(), {{"get", method_kind::unary}}));
+    }
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(backend->wait_for(is(event_kind::ack, ids[i]))) << i;
+    const auto refused = backend->wait_for(is_error(ids[60]));
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->error(), errc::too_many_services);
+    names.pop_back();
+
+    const call_result d = f.run([](client_engine& e, time_ms) { return e.discover(); });
+    const auto list = f.wait_for(is(event_kind::service_list, d.id));
+    ASSERT_TRUE(list);
+    std::vector<std::string> listed;
+    for (const auto& s : list->services) listed.push_back(s.name);
+    EXPECT_EQ(listed, names) << "60 services of about 40 bytes each: three pages of 1 KiB";
+
+    backend.reset();
+    std::size_t left = names.size();
+    for (int attempt = 0; attempt < 100 && left != 0; ++attempt) {
+        const call_result again = f.run([](client_engine& e, time_ms) { return e.discover(); });
+        const auto later = f.wait_for(is(event_kind::service_list, again.id));
+        ASSERT_TRUE(later);
+        left = later->services.size();
+        if (left != 0) std::this_thread::sleep_for(50ms);  // polling a condition, bounded by the attempts
+    }
+    EXPECT_EQ(left, 0u) << "the departed backend's services are forgotten after the grace";
 }
 
 }  // namespace
