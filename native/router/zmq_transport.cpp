@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -32,6 +34,19 @@ constexpr auto stalled_retry = std::chrono::milliseconds(5);
 constexpr std::chrono::milliseconds probe_delays[] = {std::chrono::milliseconds(0),
                                                       std::chrono::milliseconds(50),
                                                       std::chrono::milliseconds(250)};
+
+// libzmq numbers the peers that present no routing id from a counter that
+// starts at rand()'s value (router.cpp, generate_random()), and never seeds
+// rand(): unseeded, every router numbers its backends alike, and a peer that
+// presents the next number first makes libzmq abort when it gives that
+// number to a backend (its routing table asserts that ids are unique). So
+// the counter starts at one of 2^32 values nobody can predict. rand() is
+// process-wide; nothing else in the router uses it.
+zmq::socket_t router_socket(zmq::context_t& ctx) {
+    std::random_device entropy;
+    std::srand(entropy());
+    return zmq::socket_t(ctx, zmq::socket_type::router);
+}
 
 std::string hex(const std::string& bytes) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -68,7 +83,7 @@ struct zmq_transport::impl {
           stats(m),
           core(r),
           io(i),
-          socket(ctx, zmq::socket_type::router),
+          socket(router_socket(ctx)),
           monitor(ctx, zmq::socket_type::pair),
           zap(ctx, zmq::socket_type::rep),
           socket_fd(i),

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <set>
 
 #include "hyperstreams/body.hpp"
@@ -577,6 +578,30 @@ TEST(RouterRobustness, AWebSocketClientThatSendsNothingAfterTheUpgradeIsClosed) 
     EXPECT_EQ(static_cast<errc>(bye->code), errc::handshake_timeout);
     EXPECT_FALSE(ws.read());
     EXPECT_TRUE(ws.closed());
+}
+
+// libzmq numbers the connections that present no routing id from a counter
+// that starts at rand()'s value: without a seed, at the same value in every
+// process. A peer that presents the next number first makes libzmq's ROUTER
+// abort when it gives that number to the next backend (the routing table
+// asserts unique ids). The router seeds it, so the number cannot be known.
+TEST(RouterRobustness, TheRoutingIdTheRouterWouldGiveTheNextBackendCannotBePredicted) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    std::srand(1);  // glibc's seed when none was set
+    const auto low = static_cast<std::uint32_t>(std::rand());
+    const auto high = static_cast<std::uint32_t>(std::rand());
+    const std::uint32_t first = (high << 31) | low;  // libzmq's generate_random()
+    const std::string predicted{'\0', static_cast<char>(first >> 24), static_cast<char>(first >> 16),
+                                static_cast<char>(first >> 8), static_cast<char>(first)};
+    raw_dealer squatter(router.backend_url(), predicted);
+    squatter.send(hello_bytes(client_role::backend, "squatter"));
+    ASSERT_TRUE(squatter.read_until(frame_kind::welcome));
+
+    raw_dealer next(router.backend_url());
+    next.send(hello_bytes(client_role::backend, "next"));
+    ASSERT_TRUE(next.read_until(frame_kind::welcome)) << "the router gave the next backend another id";
+    expect_router_serves(router);
 }
 
 TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {
