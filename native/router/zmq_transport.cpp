@@ -7,11 +7,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -28,39 +32,81 @@ namespace asio = boost::asio;
 // handlers (the WebSocket sessions it shares with the socket).
 constexpr int max_receives_per_turn = 256;
 constexpr auto stalled_retry = std::chrono::milliseconds(5);
-// After a disconnect, libzmq may take a moment to drop the pipe: probe again.
-constexpr std::chrono::milliseconds probe_delays[] = {std::chrono::milliseconds(0),
-                                                      std::chrono::milliseconds(50),
-                                                      std::chrono::milliseconds(250)};
+// The ZAP handler's name for a connection, on every message of it (a ZAP
+// metadata property: ZeroMQ RFC 27, encoded as ZMTP metadata).
+constexpr std::string_view handshake_property = "X-Handshake";
 
-std::string hex(const std::string& bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
+// libzmq numbers the peers that present no routing id from a counter that
+// starts at rand()'s value (router.cpp, generate_random()), and never seeds
+// rand(): unseeded, every router numbers its backends alike, and a peer that
+// presents the next number first makes libzmq abort when it gives that
+// number to a backend (its routing table asserts that ids are unique). So
+// the counter starts at one of 2^32 values nobody can predict. rand() is
+// process-wide; nothing else in the router uses it.
+zmq::socket_t router_socket(zmq::context_t& ctx) {
+    std::random_device entropy;
+    std::srand(entropy());
+    return zmq::socket_t(ctx, zmq::socket_type::router);
+}
+
+// ZMTP metadata (RFC 23): a one-byte name length, the name, a four-byte
+// big-endian value length, the value.
+std::string metadata_property(std::string_view name, std::string_view value) {
     std::string out;
-    out.reserve(bytes.size() * 2);
-    for (char ch : bytes) {
-        const auto c = static_cast<unsigned char>(ch);
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
+    out += static_cast<char>(name.size());
+    out += name;
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((value.size() >> shift) & 0xFF);
+    out += value;
     return out;
+}
+
+// The number our ZAP handler gave the connection `msg` came from.
+std::optional<std::uint64_t> handshake_of(zmq::message_t& msg) {
+    const char* text = nullptr;
+    try {
+        text = msg.gets(handshake_property.data());
+    } catch (const zmq::error_t&) {
+        return std::nullopt;
+    }
+    std::uint64_t n = 0;
+    const char* end = text + std::strlen(text);
+    const auto [ptr, ec] = std::from_chars(text, end, n);
+    if (ec != std::errc() || ptr != end) return std::nullopt;
+    return n;
+}
+
+// The descriptor of the TCP (or IPC) connection `msg` came from, -1 if unknown.
+int descriptor_of(zmq::message_t& msg) {
+    try {
+        return msg.get(ZMQ_SRCFD);
+    } catch (const zmq::error_t&) {
+        return -1;
+    }
 }
 
 }  // namespace
 
 struct zmq_transport::impl {
-    // One backend connection: a routing id, its outbox, and a message the
-    // socket would not take yet (its pipe is at the high-water mark).
+    // One backend session: the connection it is bound to (its handshake
+    // number and descriptor), the routing id libzmq addresses that
+    // connection by, its outbox, and a message the socket would not take yet
+    // (its pipe is at the high-water mark).
     struct peer final : link {
-        peer(impl& o, connection_id i, std::string rid, std::shared_ptr<outbox> q)
-            : owner(o), id(i), routing_id(std::move(rid)), out(std::move(q)) {}
+        peer(impl& o, connection_id i, std::uint64_t h, std::string rid, int d, std::shared_ptr<outbox> q)
+            : owner(o), id(i), handshake(h), routing_id(std::move(rid)), fd(d), out(std::move(q)) {}
         void wake() override { owner.mark_ready(id); }
 
         impl& owner;
         const connection_id id;
+        const std::uint64_t handshake;
         const std::string routing_id;
+        const int fd;  // -1: unknown, the connection's end is then found by a send or the heartbeat
         const std::shared_ptr<outbox> out;
         std::optional<zmq::message_t> stalled;
-        bool greeted = false;  // sent at least one message
+        // The monitor reported the connection's end: nothing more is sent
+        // to its routing id, and the session ends once its last messages
+        // are read.
+        bool disconnected = false;
     };
 
     impl(const router_config& c, metrics& m, core_runner& r, asio::io_context& i)
@@ -68,14 +114,13 @@ struct zmq_transport::impl {
           stats(m),
           core(r),
           io(i),
-          socket(ctx, zmq::socket_type::router),
+          socket(router_socket(ctx)),
           monitor(ctx, zmq::socket_type::pair),
           zap(ctx, zmq::socket_type::rep),
           socket_fd(i),
           monitor_fd(i),
           zap_fd(i),
-          retry_timer(i),
-          probe_timer(i) {}
+          retry_timer(i) {}
 
     // Any thread: the core queued frames for backend `id`.
     void mark_ready(connection_id id) {
@@ -101,16 +146,14 @@ struct zmq_transport::impl {
     void start() {
         socket_fd.assign(socket.get(zmq::sockopt::fd));
         monitor_fd.assign(monitor.get(zmq::sockopt::fd));
-        if (curve) zap_fd.assign(zap.get(zmq::sockopt::fd));
+        zap_fd.assign(zap.get(zmq::sockopt::fd));
         asio::post(io, [this] {
             guarded([this] {
                 wait(socket_fd, &impl::pump);
-                wait(monitor_fd, &impl::read_monitor);
+                wait(monitor_fd, &impl::serve_monitor);
+                wait(zap_fd, &impl::answer_zap);
                 read_monitor();
-                if (curve) {
-                    wait(zap_fd, &impl::answer_zap);
-                    answer_zap();
-                }
+                answer_zap();
                 pump();
             });
         });
@@ -139,10 +182,12 @@ struct zmq_transport::impl {
                       });
     }
 
-    // Sends what the core queued, retries stalled sends and due probes, and
-    // receives while ZMQ_EVENTS says a message waits, at most
-    // max_receives_per_turn of them before it lets the thread's other
-    // handlers run.
+    // Sends what the core queued and retries stalled sends, receives while
+    // ZMQ_EVENTS says a message waits, at most max_receives_per_turn of them
+    // before it lets the thread's other handlers run, then ends the sessions
+    // whose connections the monitor saw end: a connection's last messages
+    // were in its pipe before libzmq reported its end, so they were read
+    // first (unless this turn's budget ran out).
     void pump() {
         if (stopped) return;
         in_pump = true;
@@ -150,20 +195,22 @@ struct zmq_transport::impl {
             retry_due = false;
             retry_stalled();
         }
-        run_probes();
         int budget = max_receives_per_turn;
         bool more = false;
         for (;;) {
             flush_ready();
-            if ((socket.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) {
-                if (flush_pending) continue;  // a receive or a loss queued more
-                break;
+            const bool readable = (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+            if (readable && budget > 0) {
+                budget -= std::max(1, receive_some(budget));
+                continue;
             }
-            if (budget <= 0) {
-                more = true;
-                break;
+            if (!disconnected.empty()) {
+                end_disconnected();
+                continue;
             }
-            budget -= std::max(1, receive_some(budget));
+            if (!readable && flush_pending) continue;  // a receive or a loss queued more
+            more = readable;
+            break;
         }
         in_pump = false;
         if (more) asio::post(io, [this] { guarded([this] { pump(); }); });
@@ -178,15 +225,6 @@ struct zmq_transport::impl {
                 retry_armed = false;
                 if (ec || stopped) return;
                 retry_due = true;
-                guarded([this] { pump(); });
-            });
-        }
-        if (!probe_times.empty() && probe_armed_at != probe_times.front()) {
-            probe_armed_at = probe_times.front();
-            probe_timer.expires_at(probe_armed_at);  // cancels an earlier wait
-            probe_timer.async_wait([this](const boost::system::error_code& ec) {
-                if (ec || stopped) return;
-                probe_armed_at = {};
                 guarded([this] { pump(); });
             });
         }
@@ -210,16 +248,20 @@ struct zmq_transport::impl {
                 if (!socket.recv(part, zmq::recv_flags::dontwait)) break;
                 more = part.more();
             }
-            const connection_id id = handle(rid.to_string(), body);
-            if (extra > 0) core.reject(id, errc::protocol_violation, "one ZeroMQ message must be one part");
+            const std::optional<connection_id> id = handle(rid.to_string(), body);
+            if (id && extra > 0) core.reject(*id, errc::protocol_violation, "one ZeroMQ message must be one part");
         }
         return i;
     }
 
-    // ZAP (ZeroMQ RFC 27): libzmq asks, for every CURVE handshake, whether the
-    // client's public key may connect. Keys of backend_auth.curve_clients
-    // may; the reply's user id (the key in Z85) comes back on every message
-    // of the connection as the "User-Id" property.
+    // ZAP (ZeroMQ RFC 27): libzmq asks, for every handshake, whether the peer
+    // may connect. Under CURVE, keys of backend_auth.curve_clients may, and
+    // the reply's user id (the key in Z85) comes back on every message of
+    // the connection as the "User-Id" property; without CURVE, every peer
+    // may. Either way the reply numbers the connection: that number comes
+    // back on every message of it as the X-Handshake property, which the
+    // peer cannot set (libzmq lets the handler's properties win over the
+    // peer's own), and binds the session to the connection (see handle()).
     void answer_zap() {
         for (;;) {
             std::vector<zmq::message_t> request;
@@ -231,10 +273,14 @@ struct zmq_transport::impl {
                 }
                 request.push_back(std::move(part));
             } while (request.back().more());
-            std::string status = "400", text = "key not allowed", user;
+            std::string status = "400", text = "key not allowed", user, metadata;
             // version, request id, domain, address, identity, mechanism, credentials...
-            if (request.size() >= 7 && request[0].to_string_view() == "1.0" &&
-                request[5].to_string_view() == "CURVE" && request[6].size() == 32) {
+            const bool well_formed = request.size() >= 6 && request[0].to_string_view() == "1.0";
+            if (well_formed && !curve && request[5].to_string_view() == "NULL") {
+                status = "200";
+                text = "OK";
+            } else if (well_formed && curve && request.size() >= 7 && request[5].to_string_view() == "CURVE" &&
+                       request[6].size() == 32) {
                 char z85[41] = {};
                 if (zmq_z85_encode(z85, static_cast<const std::uint8_t*>(request[6].data()), 32) != nullptr &&
                     curve_keys.count(z85) != 0) {
@@ -248,8 +294,9 @@ struct zmq_transport::impl {
                         .kv("address", request[3].to_string_view());
                 }
             }
+            if (status == "200") metadata = metadata_property(handshake_property, std::to_string(++handshakes));
             const std::string request_id = request.size() > 1 ? request[1].to_string() : std::string();
-            const std::string parts[] = {"1.0", request_id, status, text, user, ""};
+            const std::string parts[] = {"1.0", request_id, status, text, user, metadata};
             for (std::size_t i = 0; i < 6; ++i) {
                 zmq::message_t out(parts[i].data(), parts[i].size());
                 (void)zap.send(out, i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
@@ -257,50 +304,69 @@ struct zmq_transport::impl {
         }
     }
 
-    // Passes one batch to the core; returns the connection it belongs to.
-    connection_id handle(const std::string& rid, zmq::message_t& body) {
+    // Passes one batch to the core; returns the session it belongs to.
+    //
+    // A session is bound to the connection it began on, never to the
+    // routing id, which the peer chooses (ZMQ_ROUTING_ID) and anyone can
+    // present: a message belongs to the session of the connection our ZAP
+    // handler numbered, and a number with no session starts a new one, which
+    // must say hello first. With router_handover off, libzmq does not even
+    // read a second connection that presents a live connection's routing
+    // id; it gives the id to another connection only once the first one is
+    // gone. So a connection new to the router that presents a routing id a
+    // session still holds means that session's connection ended.
+    std::optional<connection_id> handle(const std::string& rid, zmq::message_t& body) {
         auto& m = stats.of(transport_kind::zeromq);
         m.messages_in.fetch_add(1, std::memory_order_relaxed);
         m.bytes_in.fetch_add(body.size(), std::memory_order_relaxed);
+        const std::optional<std::uint64_t> handshake = handshake_of(body);
+        if (!handshake) {
+            // Cannot happen while the ZAP handler is bound (bind() binds it
+            // first): no session to give it to.
+            HS_LOG(error, "zmq.unnumbered_message");
+            return std::nullopt;
+        }
+        auto it = by_handshake.find(*handshake);
+        if (it == by_handshake.end()) it = open_peer(*handshake, rid, body);
         const auto* data = static_cast<const std::uint8_t*>(body.data());
-        const bool is_hello = body.size() >= 2 && data[1] == static_cast<std::uint8_t>(frame_kind::hello);
-
-        auto it = by_rid.find(rid);
-        if (it != by_rid.end() && is_hello && it->second->greeted) {
-            // The backend reconnected under the same routing id: a new session.
-            const connection_id old = it->second->id;
-            drop_peer(old);
-            core.closed(old);
-            it = by_rid.end();
-        }
-        if (it == by_rid.end()) {
-            auto p = std::make_shared<peer>(*this, next_connection_id(), rid,
-                                            std::make_shared<outbox>(outbox_limits_of(cfg)));
-            connection_init init;
-            init.id = p->id;
-            init.transport = transport_kind::zeromq;
-            try {
-                const char* address = body.gets("Peer-Address");
-                init.remote = std::string(address ? address : "") + " id=" + hex(rid);
-            } catch (const zmq::error_t&) {
-                init.remote = "id=" + hex(rid);
-            }
-            if (curve) {
-                try {
-                    if (const char* user = body.gets("User-Id")) init.curve_key = user;
-                } catch (const zmq::error_t&) {
-                }
-            }
-            init.session = p;
-            init.out = p->out;
-            by_id.emplace(p->id, p);
-            it = by_rid.emplace(rid, p).first;
-            peers.store(by_id.size(), std::memory_order_relaxed);
-            core.open(std::move(init));
-        }
-        it->second->greeted = true;
         core.receive(it->second->id, bytes_view(data, body.size()));
         return it->second->id;
+    }
+
+    using peer_map = std::unordered_map<std::uint64_t, std::shared_ptr<peer>>;
+
+    peer_map::iterator open_peer(std::uint64_t handshake, const std::string& rid, zmq::message_t& body) {
+        // The ends libzmq reported before this message was read are those of
+        // connections that ended before it was sent: take them before this
+        // connection's descriptor (perhaps a reused one) is bound.
+        read_monitor();
+        if (auto held = by_rid.find(rid); held != by_rid.end()) {
+            const std::shared_ptr<peer> previous = held->second;
+            lost(*previous);
+        }
+        auto p = std::make_shared<peer>(*this, next_connection_id(), handshake, rid, descriptor_of(body),
+                                        std::make_shared<outbox>(outbox_limits_of(cfg)));
+        connection_init init;
+        init.id = p->id;
+        init.transport = transport_kind::zeromq;
+        try {
+            if (const char* address = body.gets("Peer-Address")) init.remote = address;
+        } catch (const zmq::error_t&) {
+        }
+        if (curve) {
+            try {
+                if (const char* user = body.gets("User-Id")) init.curve_key = user;
+            } catch (const zmq::error_t&) {
+            }
+        }
+        init.session = p;
+        init.out = p->out;
+        by_id.emplace(p->id, p);
+        by_rid.emplace(rid, p);
+        if (p->fd >= 0) by_fd[p->fd] = p->id;
+        peers.store(by_id.size(), std::memory_order_relaxed);
+        core.open(std::move(init));
+        return by_handshake.emplace(handshake, p).first;
     }
 
     void flush_ready() {
@@ -326,6 +392,7 @@ struct zmq_transport::impl {
         auto found = by_id.find(id);
         if (found == by_id.end()) return;
         std::shared_ptr<peer> p = found->second;
+        if (p->disconnected) return;  // the routing id may reach another connection by now
         for (;;) {
             if (p->stalled) {
                 switch (send(*p, *p->stalled)) {
@@ -394,52 +461,58 @@ struct zmq_transport::impl {
     void drop_peer(connection_id id) {
         auto it = by_id.find(id);
         if (it == by_id.end()) return;
-        auto r = by_rid.find(it->second->routing_id);
-        if (r != by_rid.end() && r->second->id == id) by_rid.erase(r);
+        const peer& p = *it->second;
+        if (auto r = by_rid.find(p.routing_id); r != by_rid.end() && r->second->id == id) by_rid.erase(r);
+        if (auto h = by_handshake.find(p.handshake); h != by_handshake.end() && h->second->id == id)
+            by_handshake.erase(h);
+        if (auto f = by_fd.find(p.fd); f != by_fd.end() && f->second == id) by_fd.erase(f);
         by_id.erase(it);
         stalled_peers.erase(id);
         closing_after_stall.erase(id);
         peers.store(by_id.size(), std::memory_order_relaxed);
     }
 
+    void serve_monitor() {
+        read_monitor();
+        if (!disconnected.empty()) pump();
+    }
+
+    // Marks the sessions whose connections libzmq reported ended; pump()
+    // ends them. A DISCONNECTED event names the descriptor, which libzmq
+    // closes only after the event: a descriptor reused by a later connection
+    // is bound to a session only once the event was taken (open_peer()).
     void read_monitor() {
         for (;;) {
             zmq::message_t event;
             if (!monitor.recv(event, zmq::recv_flags::dontwait)) return;
             std::uint16_t kind = 0;
-            if (event.size() >= 2) std::memcpy(&kind, event.data(), 2);
+            std::int32_t fd = -1;
+            if (event.size() >= 6) {
+                std::memcpy(&kind, event.data(), 2);
+                std::memcpy(&fd, static_cast<const char*>(event.data()) + 2, 4);
+            }
             while (event.more()) {
                 zmq::message_t rest;
                 if (!monitor.recv(rest, zmq::recv_flags::dontwait)) break;
                 event.swap(rest);
             }
-            if (kind & ZMQ_EVENT_DISCONNECTED) {
-                const auto now = steady_clock::now();
-                probe_times.clear();
-                for (auto d : probe_delays) probe_times.push_back(now + d);
-                probe_armed_at = {};
-                pump();  // the first probe is due now
+            if ((kind & ZMQ_EVENT_DISCONNECTED) == 0) continue;
+            auto bound = by_fd.find(fd);
+            if (bound == by_fd.end()) continue;
+            const connection_id id = bound->second;
+            by_fd.erase(bound);
+            if (auto p = by_id.find(id); p != by_id.end()) {
+                p->second->disconnected = true;
+                disconnected.push_back(id);
             }
         }
     }
 
-    // A ping to every backend: the send fails for the ones that left.
-    void run_probes() {
-        if (probe_times.empty() || steady_clock::now() < probe_times.front()) return;
-        probe_times.erase(probe_times.begin());
-        frame ping;
-        ping.kind = frame_kind::ping;
-        std::vector<std::uint8_t> bytes;
-        (void)append(bytes, ping);
+    void end_disconnected() {
         std::vector<connection_id> ids;
-        for (const auto& [id, p] : by_id)
-            if (!p->stalled) ids.push_back(id);
-        for (connection_id id : ids) {
-            auto it = by_id.find(id);
-            if (it == by_id.end()) continue;
-            zmq::message_t msg(bytes.data(), bytes.size());
-            if (send(*it->second, msg) == send_outcome::gone) lost(*it->second);
-        }
+        ids.swap(disconnected);
+        for (connection_id id : ids)
+            if (auto it = by_id.find(id); it != by_id.end()) lost(*it->second);
     }
 
     const router_config& cfg;
@@ -464,13 +537,14 @@ struct zmq_transport::impl {
     asio::posix::stream_descriptor monitor_fd;
     asio::posix::stream_descriptor zap_fd;
     asio::steady_timer retry_timer;
-    asio::steady_timer probe_timer;
+    std::uint64_t handshakes = 0;  // numbers given by answer_zap()
+    peer_map by_handshake;
     std::unordered_map<std::string, std::shared_ptr<peer>> by_rid;
+    std::unordered_map<int, connection_id> by_fd;
     std::unordered_map<connection_id, std::shared_ptr<peer>> by_id;
     std::set<connection_id> stalled_peers;
     std::set<connection_id> closing_after_stall;
-    std::vector<time_point> probe_times;
-    time_point probe_armed_at{};
+    std::vector<connection_id> disconnected;  // marked by read_monitor(), ended by pump()
     outbox_batch batch;
     bool stopped = false;
     bool in_pump = false;
@@ -493,7 +567,9 @@ std::string zmq_transport::bind(const std::string& endpoint) {
         where.replace(where.size() - 1, 1, "*");
     try {
         s.set(zmq::sockopt::router_mandatory, 1);
-        s.set(zmq::sockopt::router_handover, 1);
+        // A second connection presenting a live connection's routing id is
+        // not read, and does not take the id over (see handle()).
+        s.set(zmq::sockopt::router_handover, 0);
         s.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(cfg.max_message_bytes));
         s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_interval_ms));
         s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout_ms));
@@ -501,9 +577,12 @@ std::string zmq_transport::bind(const std::string& endpoint) {
         s.set(zmq::sockopt::sndhwm, static_cast<int>(cfg.outbox_zmq_hwm));
         s.set(zmq::sockopt::rcvhwm, 10000);
         s.set(zmq::sockopt::linger, 0);
+        // The ZAP handler numbers every connection (answer_zap()). It must be
+        // bound before the socket: libzmq asks it from the first handshake,
+        // and a handshake that finds no handler goes on without it.
+        impl_->zap.bind("inproc://zeromq.zap.01");
+        s.set(zmq::sockopt::zap_domain, "hyperstreams");
         if (!cfg.curve_secret_key.empty()) {
-            // The handler must be bound before the socket: libzmq asks it from the first handshake.
-            impl_->zap.bind("inproc://zeromq.zap.01");
             impl_->curve = true;
             if (!cfg.curve_clients.empty()) {
                 const auto clients = nlohmann::json::parse(cfg.curve_clients, nullptr, false);
@@ -511,7 +590,6 @@ std::string zmq_transport::bind(const std::string& endpoint) {
             }
             s.set(zmq::sockopt::curve_server, 1);
             s.set(zmq::sockopt::curve_secretkey, cfg.curve_secret_key);
-            s.set(zmq::sockopt::zap_domain, "hyperstreams");
         }
         s.bind(where);
         const std::string monitor = "inproc://hyperstreams-router-monitor-" +
@@ -537,7 +615,6 @@ void zmq_transport::stop(std::chrono::milliseconds linger) {
     for (auto* fd : {&i.socket_fd, &i.monitor_fd, &i.zap_fd})
         if (fd->is_open()) (void)fd->release();
     i.retry_timer.cancel();
-    i.probe_timer.cancel();
     // What libzmq still holds for the backends (the goodbyes) gets `linger`.
     i.socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
     i.monitor.close();

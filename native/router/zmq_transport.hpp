@@ -10,16 +10,22 @@
 // runs the routing core (through core_runner) on every message it receives,
 // then sends what the core queued for backends; a call to the core that
 // queues frames for a backend posts a flush to it. It coalesces a backend's
-// frames into one message per send. A routing id the router has not seen
-// starts a new connection, which must say hello first.
+// frames into one message per send.
 //
-// A dead backend is found three ways: a send fails with EHOSTUNREACH
-// (ZMQ_ROUTER_MANDATORY: libzmq dropped the peer's pipe), a disconnect seen
-// by the socket monitor makes the router probe every backend with a ping at
-// once (the send fails for the one that left), and the protocol's heartbeat
-// timeout for a backend whose TCP connection lives on but which answers
-// nothing. ZeroMQ's own heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) close dead TCP
-// connections underneath.
+// A session is bound to its connection, not to its routing id (which the
+// peer may choose, and anyone may present): the ZAP handler numbers every
+// connection during its handshake, libzmq puts the number on every message
+// of the connection, and a number the router has not seen starts a new
+// session, which must say hello first. The routing id only addresses what
+// is sent; it is never shown (status, metrics, logs).
+//
+// A dead backend is found three ways: the socket monitor reports the end of
+// its connection (by descriptor, which the session knows from its first
+// message), a send fails with EHOSTUNREACH (ZMQ_ROUTER_MANDATORY: libzmq
+// dropped the peer's pipe), and the protocol's heartbeat timeout for a
+// backend whose TCP connection lives on but which answers nothing. ZeroMQ's
+// own heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) close dead TCP connections
+// underneath.
 #pragma once
 
 #include <chrono>

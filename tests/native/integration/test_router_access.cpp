@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <optional>
 #include <thread>
 
 #include "raw_clients.hpp"
@@ -452,6 +453,173 @@ TEST(RouterAccess, BackendsOverCurveNeedAListedKeyAndRegisterOnlyItsServices) {
     std::size_t backends = 0;
     for (const json& c : status["connections"]) backends += c["role"] == "backend" ? 1 : 0;
     EXPECT_EQ(backends, 1u) << "only the listed key reached the router's core";
+}
+
+// One frame as a batch. Batches concatenate into one batch.
+std::vector<std::uint8_t> batch_of(frame_kind kind, std::uint32_t id, std::string_view name = {},
+                                   std::string_view payload = {}) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    return encode_batch({f});
+}
+
+std::string register_payload(const std::string& method) {
+    register_body body;
+    body.methods = {{method, method_kind::unary}};
+    std::vector<std::uint8_t> bytes;
+    (void)encode_body(body, bytes);
+    return {bytes.begin(), bytes.end()};
+}
+
+// The services some connection serves, from /status.
+std::vector<std::string> service_names(router_process& router) {
+    std::vector<std::string> names;
+    const json status = json::parse(http_get(router.http_address(), "/status").body, nullptr, false);
+    if (status.is_discarded()) return names;
+    for (const json& s : status["services"])
+        if (!s["instances"].empty()) names.push_back(s["name"].get<std::string>());
+    return names;
+}
+
+// A backend answers calls over a raw DEALER that presents `routing_id`, the
+// name an attacker would have learnt. A second DEALER presents the same id
+// and says no hello: its answer to the backend's pending call, its publish
+// and its register reach no one, it hears nothing, and the backend keeps
+// serving. Once the backend has left, a connection presenting its id starts
+// from scratch. `backend_token` may register "orders" and publish on "feed";
+// `caller` may call "orders"; `subscriber` may subscribe to "feed".
+void expect_no_session_takeover(router_process& router, const std::string& backend_token,
+                                const client_config& caller_config, const client_config& subscriber_config) {
+    const std::string routing_id = "orders-backend-1";
+    std::optional<raw_dealer> backend;
+    backend.emplace(router.backend_url(), routing_id);
+    backend->send(hello_bytes(client_role::backend, "orders-backend", backend_token));
+    ASSERT_TRUE(backend->read_until(frame_kind::welcome));
+    backend->send(batch_of(frame_kind::register_service, 1, "orders", register_payload("get")));
+    ASSERT_TRUE(backend->read_until(frame_kind::ack));
+
+    test_client caller(caller_config);
+    test_client subscriber(subscriber_config);
+    ASSERT_TRUE(caller.wait_ready() && subscriber.wait_ready());
+    const std::uint32_t s = subscriber.subscribe("feed");
+    ASSERT_TRUE(subscriber.wait_for(is(event_kind::ack, s)));
+    const std::uint32_t pending = caller.request("orders", "get", "1");
+    const auto call = backend->read_until(frame_kind::request);
+    ASSERT_TRUE(call);
+
+    raw_dealer intruder(router.backend_url(), routing_id);
+    std::vector<std::uint8_t> forged = batch_of(frame_kind::publish, 0, "feed", "forged");
+    for (const auto& more : {batch_of(frame_kind::register_service, 2, "evil", register_payload("m")),
+                             batch_of(frame_kind::response, call->id, {}, "forged")})
+        forged.insert(forged.end(), more.begin(), more.end());
+    intruder.send(forged);
+    EXPECT_FALSE(caller.wait_for(is(event_kind::response, pending), 1s)) << "only the backend answers its calls";
+    EXPECT_FALSE(intruder.read(100ms)) << "the intruder hears nothing";
+
+    backend->send(batch_of(frame_kind::response, call->id, {}, "genuine"));
+    const auto answer = caller.wait_for(is(event_kind::response, pending));
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->payload_text(), "genuine");
+    const std::uint32_t next = caller.request("orders", "get", "2");
+    const auto next_call = backend->read_until(frame_kind::request);
+    ASSERT_TRUE(next_call) << "the backend was not cut off";
+    backend->send(batch_of(frame_kind::response, next_call->id, {}, "genuine"));
+    const auto next_answer = caller.wait_for(is(event_kind::response, next));
+    ASSERT_TRUE(next_answer);
+    EXPECT_EQ(next_answer->payload_text(), "genuine");
+
+    backend->send(batch_of(frame_kind::publish, 0, "feed", "genuine"));
+    ASSERT_TRUE(subscriber.wait_for(is(event_kind::message)));
+    EXPECT_EQ(subscriber.count([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "forged";
+    }), 0u) << "the intruder published nothing";
+    EXPECT_EQ(service_names(router), std::vector<std::string>{"orders"}) << "the intruder registered nothing";
+
+    backend.reset();
+    ASSERT_TRUE(eventually([&] { return service_names(router).empty(); })) << "the router saw the backend leave";
+    raw_dealer successor(router.backend_url(), routing_id);
+    successor.send(batch_of(frame_kind::register_service, 3, "orders", register_payload("get")));
+    const auto refused = successor.read_until(frame_kind::error);
+    ASSERT_TRUE(refused) << "a new connection is a new session, whatever id it presents";
+    EXPECT_EQ(static_cast<errc>(refused->code), errc::unexpected_frame);
+    EXPECT_TRUE(service_names(router).empty());
+}
+
+TEST(RouterAccess, ADealerPresentingALiveBackendsRoutingIdGetsNothingOfItsSession) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    expect_no_session_takeover(router, "", frontend_config(router.ws_url(), "caller"),
+                               frontend_config(router.ws_url(), "subscriber"));
+}
+
+TEST(RouterAccess, ADealerPresentingALiveBackendsRoutingIdGetsNothingOfItsSessionUnderTokens) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    expect_no_session_takeover(
+        router, token("orders-service", {{"register", {"orders"}}, {"publish", {"feed"}}}),
+        with_token(frontend_config(router.ws_url(), "caller"), token("alice", {{"call", {"orders"}}})),
+        with_token(frontend_config(router.ws_url(), "subscriber"), token("bob", {{"subscribe", {"feed"}}})));
+}
+
+std::string hex_of(const std::string& bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// The line of `log` that contains both `a` and `b`; empty if none.
+std::string line_with(const std::string& log, const std::string& a, const std::string& b) {
+    std::size_t start = 0;
+    while (start < log.size()) {
+        std::size_t end = log.find('\n', start);
+        if (end == std::string::npos) end = log.size();
+        const std::string line = log.substr(start, end - start);
+        if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) return line;
+        start = end + 1;
+    }
+    return {};
+}
+
+// A routing id is how libzmq addresses a connection: whoever knows a live
+// one could try to present it. The router shows a backend's address only.
+TEST(RouterAccess, NoRoutingIdIsShownInStatusMetricsOrTheHelloLog) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    const std::string routing_id = "routing-id-to-keep";
+    raw_dealer named(router.backend_url(), routing_id);
+    named.send(hello_bytes(client_role::backend, "named-backend"));
+    ASSERT_TRUE(named.read_until(frame_kind::welcome));
+    test_client native(backend_config(router.backend_url(), "native-backend"));
+    ASSERT_TRUE(native.wait_ready());
+
+    const std::string log = router.wait_for_log("name=native-backend");
+    for (const char* name : {"name=named-backend", "name=native-backend"}) {
+        const std::string hello = line_with(log, "conn.hello", name);
+        ASSERT_FALSE(hello.empty()) << name;
+        EXPECT_EQ(hello.substr(hello.find("remote=")), "remote=127.0.0.1") << hello;
+    }
+    const std::string status = http_get(router.http_address(), "/status").body;
+    const std::string metrics = http_get(router.http_address(), "/metrics").body;
+    for (const std::string& shown : {log, status, metrics}) {
+        EXPECT_EQ(shown.find(routing_id), std::string::npos) << shown;
+        EXPECT_EQ(shown.find(hex_of(routing_id)), std::string::npos) << shown;
+    }
+    const json view = json::parse(status);
+    std::size_t backends = 0;
+    for (const json& c : view["connections"]) {
+        if (c["transport"] != "zeromq") continue;
+        ++backends;
+        EXPECT_EQ(c["remote"], "127.0.0.1") << c.dump();
+    }
+    EXPECT_EQ(backends, 2u);
 }
 
 TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {

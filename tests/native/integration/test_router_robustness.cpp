@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -321,6 +322,56 @@ TEST(RouterRobustness, OversizeInputOnZeroMQIsDroppedByLibzmqAndTheRouterCarries
     const std::uint32_t s = backend.subscribe("still.fine");
     EXPECT_TRUE(backend.wait_for(is(event_kind::ack, s)));
     expect_router_serves(router);
+}
+
+// A backend that names itself (ZMQ_ROUTING_ID) reconnects under the same
+// name after its connection broke: the new connection is a new session,
+// which says hello, registers again and is served.
+TEST(RouterRobustness, ABackendWithItsOwnRoutingIdReconnectsAndIsServedAgain) {
+    router_process router({"--limits-max-payload", "1024", "--limits-max-message-bytes", "4096",
+                           "--outbox-batch-bytes", "4096"});
+    ASSERT_TRUE(router.ready());
+    raw_dealer backend(router.backend_url(), std::string("orders-backend-1"));
+    backend.send(hello_bytes(client_role::backend, "named"));
+    ASSERT_TRUE(backend.read_until(frame_kind::welcome));
+    register_body body;
+    body.methods = {{"get", method_kind::unary}};
+    std::vector<std::uint8_t> payload;
+    (void)encode_body(body, payload);
+    frame reg = simple(frame_kind::register_service, 1, "orders");
+    reg.payload = payload;
+    backend.send(encode_batch({reg}));
+    ASSERT_TRUE(backend.read_until(frame_kind::ack));
+
+    // Over ZMQ_MAXMSGSIZE: libzmq drops the connection, the DEALER connects
+    // again. A hello the DEALER hands to the broken connection is lost, so
+    // it says hello until it is welcomed (a second hello on the new
+    // connection would only get an error).
+    backend.send(std::vector<std::uint8_t>(1u << 20, 7));
+    bool welcomed = false;
+    for (int attempt = 0; attempt < 20 && !welcomed; ++attempt) {
+        backend.send(hello_bytes(client_role::backend, "named"));
+        welcomed = backend.read_until(frame_kind::welcome, 500ms).has_value();
+    }
+    ASSERT_TRUE(welcomed) << "the DEALER reconnected under its name and was welcomed";
+    reg.id = 2;
+    backend.send(encode_batch({reg}));
+    const auto ack = backend.read_until(frame_kind::ack);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->id, 2u);
+
+    test_client caller(frontend_config(router.ws_url(), "caller"));
+    ASSERT_TRUE(caller.wait_ready());
+    const std::uint32_t id = caller.request("orders", "get", "1");
+    const auto call = backend.read_until(frame_kind::request);
+    ASSERT_TRUE(call);
+    const std::string answer = "served";
+    frame response = simple(frame_kind::response, call->id);
+    response.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size());
+    backend.send(encode_batch({response}));
+    const auto got = caller.wait_for(is(event_kind::response, id));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload_text(), answer);
 }
 
 // A number from the connection named `name` in /status; -1 if not found.
@@ -652,6 +703,30 @@ TEST(RouterRobustness, AWebSocketClientThatSendsNothingAfterTheUpgradeIsClosed) 
     EXPECT_EQ(static_cast<errc>(bye->code), errc::handshake_timeout);
     EXPECT_FALSE(ws.read());
     EXPECT_TRUE(ws.closed());
+}
+
+// libzmq numbers the connections that present no routing id from a counter
+// that starts at rand()'s value: without a seed, at the same value in every
+// process. A peer that presents the next number first makes libzmq's ROUTER
+// abort when it gives that number to the next backend (the routing table
+// asserts unique ids). The router seeds it, so the number cannot be known.
+TEST(RouterRobustness, TheRoutingIdTheRouterWouldGiveTheNextBackendCannotBePredicted) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    std::srand(1);  // glibc's seed when none was set
+    const auto low = static_cast<std::uint32_t>(std::rand());
+    const auto high = static_cast<std::uint32_t>(std::rand());
+    const std::uint32_t first = (high << 31) | low;  // libzmq's generate_random()
+    const std::string predicted{'\0', static_cast<char>(first >> 24), static_cast<char>(first >> 16),
+                                static_cast<char>(first >> 8), static_cast<char>(first)};
+    raw_dealer squatter(router.backend_url(), predicted);
+    squatter.send(hello_bytes(client_role::backend, "squatter"));
+    ASSERT_TRUE(squatter.read_until(frame_kind::welcome));
+
+    raw_dealer next(router.backend_url());
+    next.send(hello_bytes(client_role::backend, "next"));
+    ASSERT_TRUE(next.read_until(frame_kind::welcome)) << "the router gave the next backend another id";
+    expect_router_serves(router);
 }
 
 TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {

@@ -258,6 +258,13 @@ raw_dealer::raw_dealer(const std::string& endpoint, int receive_hwm, int receive
     impl_->socket.connect(endpoint);
 }
 
+raw_dealer::raw_dealer(const std::string& endpoint, const std::string& routing_id)
+    : impl_(std::make_unique<impl>()) {
+    impl_->socket.set(zmq::sockopt::linger, 0);
+    impl_->socket.set(zmq::sockopt::routing_id, routing_id);
+    impl_->socket.connect(endpoint);
+}
+
 raw_dealer::~raw_dealer() = default;
 
 void raw_dealer::send(const std::vector<std::uint8_t>& message) {

@@ -96,6 +96,9 @@ public:
     // `receive_hwm` > 0 sets ZMQ_RCVHWM and `receive_buffer_bytes` > 0 sets
     // ZMQ_RCVBUF: a dealer that does not read then holds little.
     explicit raw_dealer(const std::string& endpoint, int receive_hwm = 0, int receive_buffer_bytes = 0);
+    // A DEALER that presents `routing_id` (ZMQ_ROUTING_ID) to the router, as
+    // a backend that names itself, or one that pretends to be another, does.
+    raw_dealer(const std::string& endpoint, const std::string& routing_id);
     ~raw_dealer();
     raw_dealer(const raw_dealer&) = delete;
     raw_dealer& operator=(const raw_dealer&) = delete;
