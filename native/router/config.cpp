@@ -199,7 +199,11 @@ const std::vector<option>& options() {
                             "on SIGTERM/SIGINT, time in-flight requests get to finish before they "
                             "fail with going_away"));
         t.push_back(text("drain.redirect_url", &router_config::drain_redirect_url,
-                         "on drain, send clients a redirect to this URL instead of a goodbye"));
+                         "on drain, send WebSocket clients a redirect to this URL (ws:// or wss://) "
+                         "instead of a goodbye"));
+        t.push_back(text("drain.redirect_backend", &router_config::drain_redirect_backend,
+                         "on drain, send ZeroMQ backends a redirect to this endpoint (tcp:// or "
+                         "ipc://) instead of a goodbye"));
         t.push_back(choice(
             "auth.mode", {"open", "tokens"},
             "open: every connection may do everything (no tokens checked; for the demo and "
@@ -413,6 +417,12 @@ std::string validate(const router_config& c) {
     if (c.backend.rfind("tcp://", 0) != 0 && c.backend.rfind("ipc://", 0) != 0)
         return "backend: '" + c.backend + "' must start with tcp:// or ipc://";
     if (c.ws_path.empty() || c.ws_path.front() != '/') return "ws_path: must start with /";
+    if (!c.drain_redirect_url.empty() && c.drain_redirect_url.rfind("ws://", 0) != 0 &&
+        c.drain_redirect_url.rfind("wss://", 0) != 0)
+        return "drain.redirect_url: '" + c.drain_redirect_url + "' must start with ws:// or wss://";
+    if (!c.drain_redirect_backend.empty() && c.drain_redirect_backend.rfind("tcp://", 0) != 0 &&
+        c.drain_redirect_backend.rfind("ipc://", 0) != 0)
+        return "drain.redirect_backend: '" + c.drain_redirect_backend + "' must start with tcp:// or ipc://";
     if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms)
         return "heartbeat.timeout_ms must be greater than heartbeat.interval_ms";
     // One frame of the largest payload must fit in a transport message.

@@ -64,7 +64,8 @@ struct router_config {
     std::uint32_t service_grace_ms = 60000;  // a service nobody serves is forgotten after this
 
     std::uint32_t drain_timeout_ms = 10000;
-    std::string drain_redirect_url;
+    std::string drain_redirect_url;      // WebSocket clients
+    std::string drain_redirect_backend;  // ZeroMQ backends: a tcp:// or ipc:// endpoint
 
     auth_mode auth = auth_mode::open;
     std::string auth_hs256_secret;

@@ -379,11 +379,14 @@ void router_core::on_hello(connection& c, const frame& f, time_point now) {
         close(c, errc::malformed_body, "hello body does not parse", false);
         return;
     }
+    // Every refused hello gets an error with id 0, then a goodbye with the same code.
     if (h.min_version > protocol_version || h.max_version < protocol_version) {
+        send_error(c, 0, errc::version_mismatch, "this router speaks protocol version 1");
         close(c, errc::version_mismatch, "this router speaks protocol version 1", false);
         return;
     }
     if (draining_) {
+        send_error(c, 0, errc::going_away, "router is draining");
         close(c, errc::going_away, "router is draining", false);
         return;
     }
@@ -648,9 +651,14 @@ void router_core::fail_call(const call& k, errc code, std::string_view text, boo
     if (connection* caller = find(k.caller)) send_error(*caller, k.caller_id, code, text);
     if (tell_backend) {
         if (connection* b = find(k.backend)) {
+            // The backend learns why: a cancel from the router carries the
+            // code (PROTOCOL.md, cancel); the caller's own cancel has none.
+            std::uint8_t why[cancel_reason_size];
+            write_cancel_reason(code_of(code), why);
             frame cancel;
             cancel.kind = frame_kind::cancel;
             cancel.id = k.backend_id;
+            if (code != errc::cancelled) cancel.payload = bytes_view(why, sizeof why);
             send(*b, cancel);
         }
     }
@@ -974,17 +982,20 @@ void router_core::check_drain(time_point now) {
     for (const call& k : calls_.take_all())
         fail_call(k, errc::going_away, "router is draining", true, now);
 
-    const bool redirecting = !cfg_.drain_redirect_url.empty();
     std::vector<connection_id> ids;
     for (const auto& [id, c] : connections_) ids.push_back(id);
     for (connection_id id : ids) {
         connection* c = find(id);
         if (c == nullptr || c->state == connection_state::closing) continue;
-        if (redirecting && c->state == connection_state::open) {
+        // Each transport is sent where it can follow: a backend over ZeroMQ
+        // cannot follow a WebSocket URL.
+        const std::string& target =
+            c->transport == transport_kind::zeromq ? cfg_.drain_redirect_backend : cfg_.drain_redirect_url;
+        if (!target.empty() && c->state == connection_state::open) {
             frame r;
             r.kind = frame_kind::redirect;
             r.code = code_of(errc::going_away);
-            r.payload = text_bytes(cfg_.drain_redirect_url);
+            r.payload = text_bytes(target);
             close_with(*c, encode_shared(r), errc::going_away, "redirected", false);
         } else {
             close(*c, errc::going_away, "router is draining", false);

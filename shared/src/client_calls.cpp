@@ -341,6 +341,15 @@ void client_engine::on_ack(const frame& f, time_ms now) {
     }
     if (subscription_state* s = find_subscription(f.id); s && s->in_flight) {
         s->in_flight = false;
+        // The ack holds the channel's last position. One behind what this
+        // client holds in the same epoch (a since past the end) is the
+        // router's truth: take it, or the next live messages would look like
+        // duplicates and be dropped.
+        if (s->exact) {
+            if (auto it = channels_.find(s->pattern);
+                it != channels_.end() && it->second.seen && it->second.epoch == f.epoch && f.seq < it->second.seq)
+                it->second.seq = f.seq;
+        }
         if (!s->confirmed) {
             s->confirmed = true;
             client_event& e = emit(event_kind::ack);
@@ -533,7 +542,7 @@ void client_engine::on_cancel(const frame& f) {
     if (incoming_.erase(f.id) == 0) return;  // answered already
     client_event& e = emit(event_kind::cancelled);
     e.id = f.id;
-    e.code = code_of(errc::cancelled);
+    e.code = cancel_reason(f);  // cancelled, or why the router ended the call
 }
 
 }  // namespace hyperstreams

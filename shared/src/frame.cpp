@@ -263,4 +263,13 @@ bool batch_reader::next(frame& out) noexcept {
     return true;
 }
 
+void write_cancel_reason(std::uint16_t code, std::uint8_t (&out)[cancel_reason_size]) noexcept {
+    wire::store_u16(out, code);
+}
+
+std::uint16_t cancel_reason(const frame& cancel) noexcept {
+    if (cancel.payload.size() != cancel_reason_size) return static_cast<std::uint16_t>(errc::cancelled);
+    return wire::load_u16(cancel.payload.data());
+}
+
 }  // namespace hyperstreams

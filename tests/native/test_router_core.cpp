@@ -742,6 +742,95 @@ TEST_F(RouterCore, TheRouterEnforcesTheDeadline) {
     EXPECT_TRUE(take(c, frame_kind::response).empty());
 }
 
+// A bare cancel could not be told from the caller's: a cancel from the
+// router says why in its payload, the caller's own carries none.
+TEST_F(RouterCore, ABackendIsToldWhyTheRouterEndedACall) {
+    peer b = backend("slow", {{"op", method_kind::unary}});
+    peer c = hello();
+    request(c, 5, "slow/op", "", 300);
+    request(c, 6, "slow/op", "", 60000);
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 2u);
+    advance(301ms);
+    send(c, make(frame_kind::cancel, 6));
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 2u);
+    EXPECT_EQ(cancels[0].id, in[0].id);
+    ASSERT_EQ(cancels[0].payload.size(), cancel_reason_size);
+    frame deadline;
+    deadline.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(cancels[0].payload.data()), cancel_reason_size);
+    EXPECT_EQ(cancel_reason(deadline), static_cast<std::uint16_t>(errc::deadline_exceeded));
+    EXPECT_EQ(cancels[1].id, in[1].id);
+    EXPECT_TRUE(cancels[1].payload.empty()) << "the caller's cancel";
+}
+
+// Every refused hello is answered the same way: an error with id 0, then a
+// goodbye with the same code.
+TEST_F(RouterCore, EveryRefusedHelloGetsAnErrorWithIdZeroThenAGoodbye) {
+    const auto expect_refused = [&](peer& p, errc code) {
+        const auto frames = take(p);
+        ASSERT_EQ(frames.size(), 2u) << errc_name(static_cast<std::uint16_t>(code));
+        EXPECT_EQ(frames[0].kind, frame_kind::error);
+        EXPECT_EQ(frames[0].id, 0u);
+        EXPECT_EQ(frames[0].error(), code);
+        EXPECT_EQ(frames[1].kind, frame_kind::goodbye);
+        EXPECT_EQ(frames[1].error(), code);
+    };
+    hello_body h;
+    h.min_version = 2;
+    h.max_version = 3;
+    std::vector<std::uint8_t> body;
+    (void)encode_body(h, body);
+    frame f = make(frame_kind::hello, 9);
+    f.payload = body;
+    peer old = connect();
+    send(old, f);
+    expect_refused(old, errc::version_mismatch);
+
+    peer garbled = connect();
+    send(garbled, make(frame_kind::hello, 9, {}, "\x01"));
+    expect_refused(garbled, errc::malformed_body);
+
+    // A call in flight keeps the drain going, and its connections open.
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "", 60000);
+    peer early = connect();
+    core->begin_drain(now);
+    ASSERT_FALSE(core->drained());
+    h.min_version = h.max_version = 1;
+    body.clear();
+    (void)encode_body(h, body);
+    f.payload = body;
+    send(early, f);
+    expect_refused(early, errc::going_away);
+}
+
+TEST_F(RouterCore, ADrainSendsEachTransportWhereItCanFollow) {
+    cfg.drain_redirect_url = "ws://elsewhere:7070/ws";
+    cfg.drain_redirect_backend = "tcp://elsewhere:7071";
+    rebuild();
+    peer f = hello();
+    peer b = hello(client_role::backend, transport_kind::zeromq);
+    core->begin_drain(now);
+    const auto to_frontend = take(f);
+    ASSERT_EQ(to_frontend.size(), 1u);
+    EXPECT_EQ(to_frontend[0].kind, frame_kind::redirect);
+    EXPECT_EQ(to_frontend[0].payload, "ws://elsewhere:7070/ws");
+    const auto to_backend = take(b);
+    ASSERT_EQ(to_backend.size(), 1u);
+    EXPECT_EQ(to_backend[0].kind, frame_kind::redirect);
+    EXPECT_EQ(to_backend[0].payload, "tcp://elsewhere:7071");
+
+    cfg.drain_redirect_backend.clear();
+    rebuild();
+    peer b2 = hello(client_role::backend, transport_kind::zeromq);
+    core->begin_drain(now);
+    const auto bye = take(b2);
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].kind, frame_kind::goodbye) << "no backend target: a goodbye, never a ws:// URL";
+}
+
 TEST_F(RouterCore, DeadlinesAreCappedByTheConfiguration) {
     cfg.max_deadline_ms = 1000;
     cfg.default_deadline_ms = 500;

@@ -594,6 +594,24 @@ TEST(ClientBackend, StreamSendRespectsTheReceiversCredit) {
     EXPECT_EQ(r.engine.stream_send(40, bytes("d")), stream_send_status::unknown_stream);
 }
 
+// The router's cancel says why it ended a call (drain, a withdrawn right):
+// the host sees that code, not a bare `cancelled`.
+TEST(ClientBackend, ARouterCancelCarriesItsReason) {
+    rig r(backend_config());
+    r.connect();
+    ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
+    r.pump();
+    r.deliver({incoming(frame_kind::request, 1, "inventory/get"), incoming(frame_kind::request, 2, "inventory/get")});
+    std::uint8_t why[cancel_reason_size];
+    write_cancel_reason(code(errc::going_away), why);
+    r.deliver({simple_frame(frame_kind::cancel, 1, std::string(reinterpret_cast<const char*>(why), sizeof why)),
+               simple_frame(frame_kind::cancel, 2, "odd")});
+    const auto cancelled = r.of(event_kind::cancelled);
+    ASSERT_EQ(cancelled.size(), 2u);
+    EXPECT_EQ(cancelled[0].code, code(errc::going_away));
+    EXPECT_EQ(cancelled[1].code, code(errc::cancelled)) << "a payload that is not a reason: the caller's cancel";
+}
+
 TEST(ClientBackend, CancelledStreamAndFailedStream) {
     rig r(backend_config());
     r.connect();

@@ -351,6 +351,25 @@ TEST(ClientResume, ExactSubscriptionResumesFromItsLastPosition) {
     EXPECT_EQ(r.count(event_kind::gap), 0u);
 }
 
+// A `since` past the channel's end (same epoch) replays nothing, and the
+// ack names where the channel really is: the engine takes that position, so
+// the live messages that follow are delivered, not dropped as duplicates.
+TEST(ClientResume, AnAckBehindTheHeldPositionIsTaken) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.subscribe("plant.m1").error);
+    r.pump();
+    r.deliver({message_frame("plant.m1", 1, 10, "held")});
+    r.router.auto_ack = false;
+    r.drop_transport();
+    r.advance(2000);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 2u);
+    EXPECT_EQ(subs[1].seq, 10u);
+    r.deliver({ack_frame(subs[1].id, 1, 3), message_frame("plant.m1", 1, 4, "next")});
+    EXPECT_EQ(payloads(r.of(event_kind::message)), (std::vector<std::string>{"held", "next"}));
+}
+
 TEST(ClientResume, ReplayOverlappingWhatWasSeenIsDeduplicated) {
     rig r;
     r.connect();

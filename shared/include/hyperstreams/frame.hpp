@@ -128,6 +128,13 @@ std::size_t ext_size(frame_kind k) noexcept;
 // "publish", "stream_open", ...; "unknown" for values outside frame_kind.
 std::string_view kind_name(frame_kind k) noexcept;
 
+// A cancel the router sends a backend carries why the call ended in its
+// payload: the code as a u16 (deadline_exceeded, going_away, forbidden, ...).
+// An empty payload is the caller's own cancel: errc::cancelled.
+inline constexpr std::size_t cancel_reason_size = 2;
+void write_cancel_reason(std::uint16_t code, std::uint8_t (&out)[cancel_reason_size]) noexcept;
+std::uint16_t cancel_reason(const frame& cancel) noexcept;
+
 struct decode_limits {
     std::uint32_t max_payload = 1u << 20;  // payload bytes per frame
     std::uint32_t max_frames = 65536;      // frames per batch
