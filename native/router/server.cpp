@@ -6,6 +6,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -33,6 +36,18 @@ std::string generated_router_id(std::uint32_t random) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "r%08x", random);
     return buf;
+}
+
+// Writes all of `text` even when a signal interrupts the write: a supervisor
+// that reads the ready line late keeps the router blocked in a full pipe,
+// and a SIGTERM then must not lose the line.
+void write_stdout(std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data(), text.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
 }
 
 class worker_pool {
@@ -82,6 +97,11 @@ private:
 
 int run_server(const router_config& cfg) {
     log::configure(cfg.log_level, cfg.log_format);
+    // Caught from the start: a signal that comes while the router starts
+    // (or while its ready line is written) is held until main_ioc runs, and
+    // then drains the router like any other.
+    asio::io_context main_ioc(1);
+    asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
     std::random_device rd;
     std::uint32_t epoch = 0;
     while (epoch == 0) epoch = rd();
@@ -159,12 +179,9 @@ int run_server(const router_config& cfg) {
         .kv("http", http_address).kv("backend", backend_endpoint).kv("threads", threads)
         .kv("auth", cfg.auth == auth_mode::tokens ? "tokens" : "open").kv("tls", tls.has_value())
         .kv("curve", !cfg.curve_secret_key.empty());
-    std::printf("hyperstreams-router ready http=%s ws=%s://%s%s backend=%s\n", http_address.c_str(),
-                tls ? "wss" : "ws", http_address.c_str(), cfg.ws_path.c_str(), backend_endpoint.c_str());
-    std::fflush(stdout);
+    write_stdout("hyperstreams-router ready http=" + http_address + " ws=" + (tls ? "wss" : "ws") + "://" +
+                 http_address + cfg.ws_path + " backend=" + backend_endpoint + "\n");
 
-    asio::io_context main_ioc(1);
-    asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
     asio::steady_timer flush_timer(main_ioc);
     time_point flush_until{};
 

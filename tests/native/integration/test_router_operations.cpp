@@ -224,6 +224,22 @@ TEST(RouterOperations, SigtermDrainsLetsCallsFinishAndExitsZero) {
     EXPECT_TRUE(backend.wait_for(goodbye)) << "the backend was told going_away";
 }
 
+TEST(RouterOperations, SigtermWhileTheReadyLineIsOnItsWayDrainsAndExitsZero) {
+    // A supervisor stops the router as soon as it reads the ready line. The
+    // router's stdout is held full, so the signal lands exactly while the
+    // line is being written: the router must already be handling it then.
+    launch_options options;
+    options.before_ready_line = [](pid_t pid) { ::kill(pid, SIGTERM); };
+    router_process router({}, options);
+    ASSERT_TRUE(router.ready()) << "the ready line still came out whole";
+    const auto status = router.wait_exit(10s);
+    ASSERT_TRUE(status) << "the router drained and exited by itself";
+    EXPECT_EQ(*status, 0);
+    const std::string log = router.wait_for_log("event=router.stopped");
+    EXPECT_NE(log.find("event=router.signal signal=15 action=drain"), std::string::npos) << log;
+    EXPECT_NE(log.find("event=router.stopped"), std::string::npos) << log;
+}
+
 TEST(RouterOperations, DrainFailsCallsThatOutliveTheDrainTimeout) {
     router_process router({"--drain-timeout-ms", "300"});
     ASSERT_TRUE(router.ready());

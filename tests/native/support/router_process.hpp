@@ -7,17 +7,28 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace hyperstreams::testing {
 
+// How a router is started, beyond its flags.
+struct launch_options {
+    // > 0: the router's RLIMIT_NOFILE (soft and hard), to run it out of descriptors.
+    unsigned max_open_files = 0;
+    // Set: the router's stdout is a full pipe when it prints its ready line,
+    // and this runs (with its pid) once it has logged router.ready, while
+    // the line waits in the pipe; the line is read afterwards.
+    std::function<void(pid_t)> before_ready_line;
+};
+
 class router_process {
 public:
     // Starts the router with `args` added after the port flags and waits for
     // its ready line. Fails the test (ADD_FAILURE) when it does not come.
-    explicit router_process(std::vector<std::string> args = {});
+    explicit router_process(std::vector<std::string> args = {}, launch_options options = {});
     ~router_process();
     router_process(const router_process&) = delete;
     router_process& operator=(const router_process&) = delete;
@@ -32,6 +43,8 @@ public:
     // Sends `signal`; returns the exit status once the process ended within
     // `timeout` (the status from waitpid's WEXITSTATUS, or 128 + signal).
     std::optional<int> signal_and_wait(int signal, std::chrono::milliseconds timeout);
+    // Waits for the process to end by itself; its exit status, as above.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // SIGTERM, then SIGKILL after `grace`. Returns the exit status.
     int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
 
