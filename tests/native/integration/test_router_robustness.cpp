@@ -79,6 +79,20 @@ TEST(RouterRobustness, MalformedWebSocketInputGetsANamedErrorAndAClose) {
     expect_router_serves(router);
 }
 
+TEST(RouterRobustness, AGoodbyeIsAnsweredWithANormalWebSocketClose) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.send(encode_batch({simple(frame_kind::goodbye)})));
+    EXPECT_FALSE(ws.read());
+    EXPECT_TRUE(ws.closed());
+    EXPECT_EQ(ws.close_code(), 1000) << "WebSocket normal closure";
+    EXPECT_EQ(ws.close_reason(), "normal");
+}
+
 TEST(RouterRobustness, AFrameBeforeHelloEndsTheHandshake) {
     router_process router;
     ASSERT_TRUE(router.ready());
