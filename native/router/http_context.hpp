@@ -25,7 +25,7 @@ struct http_context {
     core_runner& core;
     std::filesystem::path web_root;    // canonical; empty: no static files
     boost::asio::ssl::context* tls = nullptr;  // set: every connection starts with a TLS handshake
-    std::atomic<bool> draining{false};  // /healthz answers 503 while draining
+    std::atomic<bool> draining{false};  // /healthz answers 503 and upgrades are refused while draining
     std::atomic<int> ws_sessions{0};    // WebSocket sessions not yet finished
 };
 

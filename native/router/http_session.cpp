@@ -97,6 +97,8 @@ private:
 
         if (websocket::is_upgrade(req)) {
             if (path != ctx_->cfg.ws_path) return respond(text(req, http::status::not_found, "no WebSocket here\n"));
+            if (ctx_->draining.load())
+                return respond(text(req, http::status::service_unavailable, "draining: connect to another router\n"));
             if (!origin_allowed(ctx_->cfg, req)) {
                 ctx_->stats.origins_refused.fetch_add(1, std::memory_order_relaxed);
                 const auto origin = req[http::field::origin];

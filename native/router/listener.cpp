@@ -78,11 +78,4 @@ void listener::start() {
     asio::post(impl_->acceptor.get_executor(), [self = impl_] { self->do_accept(); });
 }
 
-void listener::stop() {
-    asio::post(impl_->acceptor.get_executor(), [self = impl_] {
-        error_code ignored;
-        self->acceptor.close(ignored);
-    });
-}
-
 }  // namespace hyperstreams::router

@@ -26,9 +26,8 @@ public:
     // Binds and listens. Returns the bound address as HOST:PORT (the real
     // port when 0 was asked). Throws std::runtime_error naming the problem.
     std::string bind(const std::string& host, std::uint16_t port);
+    // Accepts until the io_contexts stop: through a drain too (/healthz).
     void start();
-    // Stops accepting (posted to the acceptor's thread).
-    void stop();
 
 private:
     struct impl;

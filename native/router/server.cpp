@@ -204,8 +204,9 @@ int run_server(const router_config& cfg) {
     std::function<void(error_code, int)> on_signal = [&](error_code ec, int signo) {
         if (ec) return;
         if (!ctx->draining.exchange(true)) {
+            // The listener keeps accepting until the process exits: load
+            // balancers polling /healthz see 503, and upgrades are refused.
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain");
-            http.stop();
             core.drain(on_drained);
         } else {
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "hurry");

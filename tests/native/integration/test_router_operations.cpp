@@ -259,6 +259,30 @@ TEST(RouterOperations, DrainFailsCallsThatOutliveTheDrainTimeout) {
     EXPECT_EQ(error->error(), errc::going_away);
 }
 
+TEST(RouterOperations, HealthzAnswers503UntilTheDrainEnds) {
+    router_process router({"--drain-timeout-ms", "60000"});
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url()));
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(backend.wait_ready() && frontend.wait_ready());
+    const std::uint32_t reg = backend.register_service("never", {{"answers", method_kind::unary}});
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, reg)));
+    frontend.request("never", "answers", "", 60000);
+    ASSERT_TRUE(backend.wait_for(is(event_kind::incoming_request)));
+
+    // The call keeps the drain going: a load balancer polling /healthz sees it.
+    ::kill(router.pid(), SIGTERM);
+    router.wait_for_log("event=router.drain");
+    const http_result health = http_get(router.http_address(), "/healthz");
+    EXPECT_EQ(health.status, 503);
+    EXPECT_EQ(health.body, "draining\n");
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "").status, 503) << "no new WebSocket sessions";
+
+    const auto status = router.signal_and_wait(SIGTERM, 10s);  // the second signal hurries the drain
+    ASSERT_TRUE(status);
+    EXPECT_EQ(*status, 0);
+}
+
 TEST(RouterOperations, DrainRedirectsClientsWhenConfigured) {
     router_process router({"--drain-redirect-url", "ws://127.0.0.1:9/ws"});
     ASSERT_TRUE(router.ready());
