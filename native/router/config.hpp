@@ -27,6 +27,10 @@ enum class auth_mode : std::uint8_t { open, tokens };
 struct router_config {
     std::string listen = "127.0.0.1:7070";
     std::string backend = "tcp://127.0.0.1:7071";
+    // /metrics and /status: HOST:PORT of a listener of their own, "same"
+    // (on `listen`) or "off". /healthz is on every listener.
+    std::string admin_listen = "127.0.0.1:7072";
+    std::string admin_token_file;  // set: /metrics and /status want its bearer token
     std::string web;  // directory of the dashboard's static files; empty: none
     std::string ws_path = "/ws";
     std::uint32_t threads = 0;  // 0: one per core but one, at least one

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "config.hpp"
 #include "core_runner.hpp"
@@ -17,6 +19,13 @@ class context;
 
 namespace hyperstreams::router {
 
+// What a listener serves besides /healthz (admin.listen decides).
+enum class http_routes : std::uint8_t {
+    app,    // the WebSocket upgrade and the static files (--listen)
+    admin,  // /metrics and /status (admin.listen HOST:PORT)
+    both,   // admin.listen "same": all of it on --listen
+};
+
 struct http_context {
     http_context(const router_config& c, metrics& m, core_runner& r) : cfg(c), stats(m), core(r) {}
 
@@ -25,6 +34,7 @@ struct http_context {
     core_runner& core;
     std::filesystem::path web_root;    // canonical; empty: no static files
     boost::asio::ssl::context* tls = nullptr;  // set: every connection starts with a TLS handshake
+    std::string admin_token;           // set: /metrics and /status want "Authorization: Bearer <it>"
     std::atomic<bool> draining{false};  // /healthz answers 503 and upgrades are refused while draining
     std::atomic<int> ws_sessions{0};    // WebSocket sessions not yet finished
 };

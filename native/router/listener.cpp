@@ -15,8 +15,8 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 struct listener::impl : std::enable_shared_from_this<listener::impl> {
-    impl(std::vector<asio::io_context*> w, std::shared_ptr<http_context> c)
-        : workers(std::move(w)), ctx(std::move(c)), acceptor(*workers.front()) {}
+    impl(std::vector<asio::io_context*> w, std::shared_ptr<http_context> c, http_routes r)
+        : workers(std::move(w)), ctx(std::move(c)), routes(r), acceptor(*workers.front()) {}
 
     void do_accept() {
         asio::io_context& target = *workers[next++ % workers.size()];
@@ -33,31 +33,33 @@ struct listener::impl : std::enable_shared_from_this<listener::impl> {
         } else {
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            run_http_session(std::move(socket), ctx);
+            run_http_session(std::move(socket), ctx, routes);
         }
         do_accept();
     }
 
     std::vector<asio::io_context*> workers;
     std::shared_ptr<http_context> ctx;
+    const http_routes routes;
     tcp::acceptor acceptor;
     std::size_t next = 0;
 };
 
-listener::listener(std::vector<asio::io_context*> workers, std::shared_ptr<http_context> ctx)
-    : impl_(std::make_shared<impl>(std::move(workers), std::move(ctx))) {}
+listener::listener(std::vector<asio::io_context*> workers, std::shared_ptr<http_context> ctx, http_routes routes)
+    : impl_(std::make_shared<impl>(std::move(workers), std::move(ctx), routes)) {}
 
 listener::~listener() = default;
 
 std::string listener::bind(const std::string& host, std::uint16_t port) {
+    const std::string setting = impl_->routes == http_routes::admin ? "admin.listen" : "listen";
     error_code ec;
     const auto address = asio::ip::make_address(host, ec);
-    if (ec) throw std::runtime_error("listen: '" + host + "' is not an IP address");
+    if (ec) throw std::runtime_error(setting + ": '" + host + "' is not an IP address");
     const tcp::endpoint endpoint(address, port);
     tcp::acceptor& a = impl_->acceptor;
     auto check = [&](const char* what) {
-        if (ec) throw std::runtime_error(std::string("listen: ") + what + " " + host + ":" +
-                                         std::to_string(port) + ": " + ec.message());
+        if (ec) throw std::runtime_error(setting + ": " + what + " " + host + ":" + std::to_string(port) + ": " +
+                                         ec.message());
     };
     a.open(endpoint.protocol(), ec);
     check("cannot open");

@@ -162,6 +162,9 @@ std::string metrics::render() const {
     header(out, "hyperstreams_curve_refused_total", "counter",
            "Backend CURVE handshakes refused because the key is not in backend_auth.curve_clients.");
     sample(out, "hyperstreams_curve_refused_total", "", curve_refused.load(relaxed));
+    header(out, "hyperstreams_admin_refused_total", "counter",
+           "Requests for /metrics or /status refused for want of the admin token.");
+    sample(out, "hyperstreams_admin_refused_total", "", admin_refused.load(relaxed));
 
     header(out, "hyperstreams_call_duration_seconds", "histogram",
            "Time from a request or stream_open to its response, end or failure.");

@@ -59,6 +59,7 @@ public:
     counter origins_refused{0};  // WebSocket upgrades from an Origin not allowed
     counter tls_handshake_failures{0};
     counter curve_refused{0};  // CURVE handshakes of backends whose key is not let in
+    counter admin_refused{0};  // /metrics and /status requests without the admin token
 
     std::string render() const;
 

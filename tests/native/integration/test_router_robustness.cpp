@@ -264,7 +264,7 @@ TEST(RouterRobustness, OversizeInputOnZeroMQIsDroppedByLibzmqAndTheRouterCarries
 
 // A number from the connection named `name` in /status; -1 if not found.
 long status_of(router_process& router, const std::string& name, const char* field) {
-    const http_result r = http_get(router.http_address(), "/status");
+    const http_result r = http_get(router.admin_address(), "/status");
     const auto doc = nlohmann::json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return -1;
     for (const auto& c : doc["connections"])
@@ -339,7 +339,7 @@ TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     EXPECT_LT(rss_after - rss_before, 32 * 1024) << "memory stays bounded (KiB)";
 #endif
 
-    const http_result metrics = http_get(router.http_address(), "/metrics");
+    const http_result metrics = http_get(router.admin_address(), "/metrics");
     EXPECT_EQ(metrics.body.find("hyperstreams_dropped_messages_total{transport=\"websocket\"} 0\n"), std::string::npos);
 
     slow.resume_reading();
@@ -430,7 +430,7 @@ TEST(RouterRobustness, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
     bool closed = false;
     for (int i = 1; i <= 25000 && !closed; ++i) {
         pub.publish("flood", payload);
-        if (i % 250 == 0) closed = http_get(router.http_address(), "/metrics").body.find(closed_once) != std::string::npos;
+        if (i % 250 == 0) closed = http_get(router.admin_address(), "/metrics").body.find(closed_once) != std::string::npos;
     }
     ASSERT_TRUE(closed) << "the router closed the stalled subscriber";
     slow.resume_reading();

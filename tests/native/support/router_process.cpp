@@ -164,7 +164,8 @@ std::optional<int> child_process::kill_and_wait(int signal, std::chrono::millise
 }
 
 router_process::router_process(std::vector<std::string> args, launch_options options) {
-    std::vector<std::string> all = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0"};
+    std::vector<std::string> all = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0", "--admin-listen",
+                                    "127.0.0.1:0"};
     all.insert(all.end(), args.begin(), args.end());
     log_path_ = temp_path("router.log");
     int fds[2];
@@ -185,7 +186,8 @@ router_process::router_process(std::vector<std::string> args, launch_options opt
     out.erase(0, std::min(filler, out.size()));
     http_ = field(out, "http");
     backend_ = field(out, "backend");
-    ready_ = out.rfind("hyperstreams-router ready", 0) == 0 && !http_.empty() && !backend_.empty();
+    admin_ = field(out, "admin");
+    ready_ = out.rfind("hyperstreams-router ready", 0) == 0 && !http_.empty() && !backend_.empty() && !admin_.empty();
     if (!ready_) ADD_FAILURE() << "the router did not start: stdout=" << out << "\nlog:\n" << log();
 }
 

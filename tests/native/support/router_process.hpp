@@ -1,5 +1,6 @@
 // The real hyperstreams-router binary, started for one test on free loopback
-// ports (--listen 127.0.0.1:0, --backend tcp://127.0.0.1:0) and stopped by
+// ports (--listen 127.0.0.1:0, --backend tcp://127.0.0.1:0, --admin-listen
+// 127.0.0.1:0) and stopped by
 // its pid: SIGTERM, then SIGKILL if it has not exited within a bound. Its
 // stderr (the logs) goes to a file that failing tests print.
 #pragma once
@@ -38,6 +39,9 @@ public:
     const std::string& http_address() const noexcept { return http_; }  // 127.0.0.1:PORT
     std::string ws_url() const { return "ws://" + http_ + "/ws"; }
     const std::string& backend_url() const noexcept { return backend_; }  // tcp://127.0.0.1:PORT
+    // Where /metrics and /status are: 127.0.0.1:PORT (the HTTP address with
+    // --admin-listen same), or "off".
+    const std::string& admin_address() const noexcept { return admin_; }
     unsigned short http_port() const;
 
     // Sends `signal`; returns the exit status once the process ended within
@@ -63,6 +67,7 @@ private:
     std::optional<int> status_;
     std::string http_;
     std::string backend_;
+    std::string admin_;
     std::string log_path_;
 };
 
