@@ -145,6 +145,10 @@ const std::vector<option>& options() {
                             u32_max, "requests and streams a connection may have open at once"));
         t.push_back(integer("limits.max_connections", &router_config::max_connections, 1, u32_max,
                             "connections on both transports together"));
+        t.push_back(integer("limits.max_http_connections", &router_config::max_http_connections, 1, u32_max,
+                            "connections each HTTP listener holds before they upgrade to WebSocket "
+                            "(TLS handshakes, requests for files, /healthz, upgrades under way, idle "
+                            "keep-alive); past it a new one is closed as soon as accepted"));
         t.push_back(integer("limits.max_channels", &router_config::max_channels, 1, u32_max,
                             "channels the router keeps state for; past it the least recently "
                             "published is forgotten (its next message starts a new epoch)"));

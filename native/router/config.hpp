@@ -48,6 +48,7 @@ struct router_config {
     std::uint32_t max_subscriptions = 1024;
     std::uint32_t max_pending_requests = 1024;
     std::uint32_t max_connections = 10000;
+    std::uint32_t max_http_connections = 1024;  // per listener, not upgraded to WebSocket
     std::uint32_t max_channels = 100000;
 
     std::uint64_t outbox_max_bytes = 4u << 20;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "config.hpp"
 #include "core_runner.hpp"
@@ -24,6 +25,26 @@ enum class http_routes : std::uint8_t {
     app,    // the WebSocket upgrade and the static files (--listen)
     admin,  // /metrics and /status (admin.listen HOST:PORT)
     both,   // admin.listen "same": all of it on --listen
+};
+
+// A connection's place among its listener's connections that have not
+// upgraded to WebSocket (limits.max_http_connections): taken when the
+// listener accepts it, given back when it ends or upgrades.
+class http_slot {
+public:
+    http_slot() = default;
+    explicit http_slot(metrics::gauge& open) noexcept : open_(&open) {}
+    http_slot(http_slot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+    http_slot& operator=(http_slot&&) = delete;
+    ~http_slot() { release(); }
+
+    void release() noexcept {
+        if (open_ != nullptr) open_->fetch_sub(1, std::memory_order_relaxed);
+        open_ = nullptr;
+    }
+
+private:
+    metrics::gauge* open_ = nullptr;
 };
 
 struct http_context {

@@ -54,8 +54,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
 
 public:
-    http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx, http_routes routes)
-        : stream_(make_stream(std::move(socket), *ctx)), ctx_(std::move(ctx)), routes_(routes) {}
+    http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx, http_routes routes, http_slot slot)
+        : stream_(make_stream(std::move(socket), *ctx)), ctx_(std::move(ctx)), routes_(routes), slot_(std::move(slot)) {}
 
     void run() {
         asio::dispatch(stream_.get_executor(),
@@ -125,6 +125,7 @@ private:
                 return respond(text(req, http::status::forbidden, "origin_not_allowed: this Origin may not connect\n"));
             }
             beast::get_lowest_layer(stream_).expires_never();
+            slot_.release();  // a WebSocket session counts in limits.max_connections instead
             run_ws_session(std::move(stream_), parser_->release(), ctx_);
             return;
         }
@@ -244,17 +245,20 @@ private:
     beast::flat_buffer buffer_;
     std::shared_ptr<http_context> ctx_;
     const http_routes routes_;
+    http_slot slot_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<void> response_;
 };
 
 }  // namespace
 
-void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx, http_routes routes) {
+void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx, http_routes routes,
+                      http_slot slot) {
     if (ctx->tls != nullptr)
-        std::make_shared<http_session<tls_stream>>(std::move(socket), std::move(ctx), routes)->run();
+        std::make_shared<http_session<tls_stream>>(std::move(socket), std::move(ctx), routes, std::move(slot))->run();
     else
-        std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(ctx), routes)->run();
+        std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(ctx), routes, std::move(slot))
+            ->run();
 }
 
 }  // namespace hyperstreams::router

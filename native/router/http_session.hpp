@@ -11,8 +11,9 @@
 
 namespace hyperstreams::router {
 
-// Takes over `socket`, serving what `routes` names; the session keeps itself
-// alive until it ends.
-void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx, http_routes routes);
+// Takes over `socket`, serving what `routes` names, and holds `slot` until
+// the connection ends or upgrades; the session keeps itself alive until it ends.
+void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx, http_routes routes,
+                      http_slot slot);
 
 }  // namespace hyperstreams::router

@@ -51,6 +51,8 @@ std::string_view transport_name(transport_kind t) noexcept {
     return t == transport_kind::zeromq ? "zeromq" : "websocket";
 }
 
+std::string_view listener_name(listener_kind l) noexcept { return l == listener_kind::admin ? "admin" : "main"; }
+
 void metrics::error_sent(std::uint16_t code) noexcept {
     if (code < max_code) errors_[code].fetch_add(1, relaxed);
 }
@@ -108,6 +110,34 @@ std::string metrics::render() const {
             const std::string label =
                 "transport=\"" + std::string(transport_name(static_cast<transport_kind>(t))) + "\"";
             sample(out, s.name, label, (transports_[t].*s.field).load(relaxed));
+        }
+    }
+
+    struct listener_series {
+        std::string_view name, type, help;
+        const std::atomic<std::int64_t> per_listener::*gauge_field;
+        const std::atomic<std::uint64_t> per_listener::*counter_field;
+    };
+    static constexpr listener_series by_listener[] = {
+        {"hyperstreams_http_connections", "gauge",
+         "HTTP connections open and not (yet) upgraded to WebSocket, by listener.", &per_listener::http_connections,
+         nullptr},
+        {"hyperstreams_http_connections_refused_total", "counter",
+         "Connections closed as soon as accepted because limits.max_http_connections were open.", nullptr,
+         &per_listener::http_refused},
+        {"hyperstreams_accept_failures_total", "counter",
+         "Failed accepts (out of file descriptors and the like); the listener backs off.", nullptr,
+         &per_listener::accept_failures},
+    };
+    for (const listener_series& s : by_listener) {
+        header(out, s.name, s.type, s.help);
+        for (std::size_t l = 0; l < listener_count; ++l) {
+            const std::string label =
+                "listener=\"" + std::string(listener_name(static_cast<listener_kind>(l))) + "\"";
+            if (s.gauge_field != nullptr)
+                sample(out, s.name, label, static_cast<double>((listeners_[l].*s.gauge_field).load(relaxed)));
+            else
+                sample(out, s.name, label, (listeners_[l].*s.counter_field).load(relaxed));
         }
     }
 

@@ -36,6 +36,7 @@ TEST(RouterConfig, BareBinaryRunsOnEmbeddedDefaults) {
     EXPECT_EQ(r.config.threads, 0u);
     EXPECT_EQ(r.config.admin_listen, "127.0.0.1:7072") << "the admin view on loopback, apart from --listen";
     EXPECT_EQ(r.config.admin_token_file, "");
+    EXPECT_EQ(r.config.max_http_connections, 1024u);
     EXPECT_EQ(validate(r.config), "");
 }
 
@@ -158,7 +159,7 @@ TEST(RouterConfig, HelpListsEveryOptionWithItsDefault) {
                              "--history-max-messages", "--history-max-bytes", "--history-max-total-bytes",
                              "--requests-default-deadline-ms", "--requests-max-deadline-ms",
                              "--requests-balance", "--drain-timeout-ms", "--drain-redirect-url", "--config",
-                             "--admin-listen", "--admin-token-file"})
+                             "--admin-listen", "--admin-token-file", "--limits-max-http-connections"})
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     EXPECT_NE(help.find("default: \"127.0.0.1:7070\""), std::string::npos);
     EXPECT_NE(help.find("default: 4194304"), std::string::npos);
