@@ -32,7 +32,6 @@ enum class http_routes : std::uint8_t {
 // listener accepts it, given back when it ends or upgrades.
 class http_slot {
 public:
-    http_slot() = default;
     explicit http_slot(metrics::gauge& open) noexcept : open_(&open) {}
     http_slot(http_slot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
     http_slot& operator=(http_slot&&) = delete;
