@@ -54,7 +54,7 @@ start() {
 }
 
 # The router prints one line once it listens:
-#   hyperstreams-router ready http=HOST:PORT ws=ws://HOST:PORT/ws backend=ENDPOINT
+#   hyperstreams-router ready http=HOST:PORT ws=ws://HOST:PORT/ws backend=ENDPOINT admin=HOST:PORT
 start router "$router" --web web/dist "$@"
 ready=""
 for _ in {1..150}; do
@@ -69,14 +69,18 @@ if [[ -z $ready ]]; then
 fi
 http=${ready#* http=}
 http=${http%% *}
-backend=${ready##* backend=}
+backend=${ready#* backend=}
+backend=${backend%% *}
+admin=${ready##* admin=}
 # Listening on every interface: this machine is reachable on loopback too.
 [[ $http == 0.0.0.0:* ]] && http=127.0.0.1:${http#0.0.0.0:}
+[[ $admin == 0.0.0.0:* ]] && admin=127.0.0.1:${admin#0.0.0.0:}
 
 start factory "$factory" --router "$backend"
 
 echo
 echo "  Open http://$http/"
+[[ $admin != off ]] && echo "  Router status: http://$admin/status and /metrics"
 echo
 echo "  Ctrl-C stops the router and the simulator."
 echo

@@ -198,7 +198,8 @@ struct server {
 bool start_router(server& s, const options& o, std::vector<std::string> extra) {
     s.name = "hyperstreams-router";
     s.log = temp_file("router.log");
-    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0", "--log-level", "warn"};
+    std::vector<std::string> args = {"--listen",       "127.0.0.1:0", "--backend",   "tcp://127.0.0.1:0",
+                                     "--admin-listen", "127.0.0.1:0", "--log-level", "warn"};
     args.insert(args.end(), o.router_flags.begin(), o.router_flags.end());
     args.insert(args.end(), extra.begin(), extra.end());
     if (!s.process.start(o.router, args, s.log)) return false;

@@ -1,4 +1,5 @@
 // hyperstreams: the command-line client. See usage() and each command's --help.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -59,7 +60,8 @@ global options:
   --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws)
   --token TOKEN          token for the hello (default: $HYPERSTREAMS_TOKEN)
   --name NAME            client name shown by the router (default: hyperstreams-cli)
-  --connect-timeout S    seconds to wait for the connection (default 5)
+  --connect-timeout S    seconds to wait for the connection (default 5); a command's
+                         --timeout bounds the whole command, connecting included
   --help                 this text; `hyperstreams COMMAND --help` for a command
   --version              print the version
 
@@ -120,7 +122,8 @@ response (JSON indented unless --compact). A failure prints its code name
 and text on stderr and exits with 3.
 
   --json        DATA is JSON
-  --timeout MS  deadline in milliseconds (default 10000); exit 4 when it passes
+  --timeout MS  deadline in milliseconds, connecting included (default 10000);
+                exit 4 when it passes, 2 when the router was not reached
   --hex         print the response as hex
   --raw FILE    write the raw response bytes to FILE
   --compact     print JSON on one line
@@ -185,6 +188,8 @@ struct parsed {
     std::string name = "hyperstreams-cli";
     double connect_timeout = 5;
     const command_spec* command = nullptr;
+    // When the command's --timeout runs out (it bounds the connection too).
+    clock_type::time_point until = clock_type::time_point::max();
     std::vector<std::string> args;
     std::map<std::string, std::string> values;
     std::set<std::string> flags;
@@ -377,6 +382,15 @@ clock_type::time_point deadline_after(double seconds) {
     return clock_type::now() + std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
 
+// The command's --timeout in seconds, 0 for none (the command then runs
+// until it is done).
+double command_timeout_s(const parsed& p) {
+    const std::string& name = p.command->name;
+    if (name == "request") return number_option(p, "--timeout", 10000) / 1000;
+    if (name == "pub" || name == "send" || name == "services") return number_option(p, "--timeout", 10);
+    return number_option(p, "--timeout", 0);
+}
+
 int remote_failure(const event& e, const std::string& what) {
     std::fprintf(stderr, "hyperstreams: %s failed: %s%s%s\n", what.c_str(), errc_text(e.code).c_str(),
                  e.text.empty() ? "" : ": ", e.text.c_str());
@@ -440,7 +454,6 @@ std::string show_payload(const parsed& p, const std::vector<std::uint8_t>& b, st
 int cmd_sub(const parsed& p, session& s) {
     const std::string pattern = p.args[0];
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
-    const auto until = deadline_after(number_option(p, "--timeout", 0));
     std::optional<channel_position> since;
     if (const std::string text = p.value("--since"); !text.empty()) {
         unsigned long epoch = 0;
@@ -455,7 +468,7 @@ int cmd_sub(const parsed& p, session& s) {
     });
     std::uint64_t got = 0;
     for (;;) {
-        auto e = s.next(until);
+        auto e = s.next(p.until);
         if (!e) {
             if (count > 0) {
                 std::fprintf(stderr, "hyperstreams: %llu of %llu messages before the timeout\n",
@@ -480,9 +493,8 @@ int cmd_sub(const parsed& p, session& s) {
 
 // Waits for the ack or error of operation `id`.
 int await_ack(const parsed& p, session& s, std::uint32_t id, const std::string& what, bool print_position) {
-    const auto until = deadline_after(number_option(p, "--timeout", 10));
     for (;;) {
-        auto e = s.next(until);
+        auto e = s.next(p.until);
         if (!e) {
             std::fprintf(stderr, "hyperstreams: %s: no acknowledgement in time\n", what.c_str());
             return exit_timeout;
@@ -523,13 +535,18 @@ int cmd_request(const parsed& p, session& s) {
     const std::string method = p.args[1];
     const std::vector<std::uint8_t>& data = p.data;
     const std::uint8_t flags = p.data_flags;
-    const auto timeout_ms = static_cast<std::uint32_t>(number_option(p, "--timeout", 10000));
+    // What connecting left of --timeout (0: none given, the router's default).
+    std::uint32_t timeout_ms = 0;
+    if (p.until != clock_type::time_point::max()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.until - clock_type::now());
+        timeout_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, left.count()));
+    }
     const std::string what = "request " + service + "/" + method;
     const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms now) {
         return en.request(service, method, data, timeout_ms, now, flags);
     });
     // The engine enforces the deadline; this bound only guards against a lost event.
-    const auto until = deadline_after(timeout_ms / 1000.0 + 5);
+    const auto until = p.until == clock_type::time_point::max() ? p.until : p.until + std::chrono::seconds(5);
     for (;;) {
         auto e = s.next(until);
         if (!e) return exit_timeout;
@@ -558,14 +575,13 @@ int cmd_stream(const parsed& p, session& s) {
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
     const auto credit = static_cast<std::uint32_t>(number_option(p, "--credit", 16));
     if (credit == 0) usage_error("--credit must be at least 1");
-    const auto until = deadline_after(number_option(p, "--timeout", 0));
     const std::string what = "stream " + service + "/" + method;
     const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms now) {
         return en.open_stream(service, method, data, credit, 0, now, flags);
     });
     std::uint64_t got = 0;
     for (;;) {
-        auto e = s.next(until);
+        auto e = s.next(p.until);
         if (!e) {
             s.host().post([id](client_engine& en, time_ms) { (void)en.cancel(id); });
             if (count > 0) {
@@ -592,10 +608,9 @@ int cmd_stream(const parsed& p, session& s) {
 int cmd_listen(const parsed& p, session& s) {
     print_line("address " + s.address());
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
-    const auto until = deadline_after(number_option(p, "--timeout", 0));
     std::uint64_t got = 0;
     for (;;) {
-        auto e = s.next(until);
+        auto e = s.next(p.until);
         if (!e) return count > 0 ? exit_timeout : exit_ok;
         if (e->kind == event_kind::welcome) print_line("address " + e->name);  // a new session after a reconnect
         if (e->kind != event_kind::direct) continue;
@@ -606,9 +621,8 @@ int cmd_listen(const parsed& p, session& s) {
 
 int cmd_services(const parsed& p, session& s) {
     const std::uint32_t id = begin(s, "services", [](client_engine& en, time_ms) { return en.discover(); });
-    const auto until = deadline_after(number_option(p, "--timeout", 10));
     for (;;) {
-        auto e = s.next(until);
+        auto e = s.next(p.until);
         if (!e) return exit_timeout;
         if (e->id != id) continue;
         if (e->kind == event_kind::error) return remote_failure(*e, "services");
@@ -643,6 +657,9 @@ int main(int argc, char** argv) {
     if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
     if (native::scheme_of(p.url) == native::transport_scheme::unsupported)
         usage_error("--url: '" + p.url + "' is not ws://, tcp:// or ipc://");
+    // Counted once DATA is read: stdin may be a pipe that takes its time.
+    const double timeout_s = command_timeout_s(p);
+    p.until = deadline_after(timeout_s);
 
     client_config config;
     config.url = p.url;
@@ -654,7 +671,11 @@ int main(int argc, char** argv) {
     session s(config);
     s.host().start();
 
-    int rc = connect(s, p.connect_timeout, p.url);
+    // The command's --timeout bounds the whole command: a dead router costs
+    // no more than it, even when --connect-timeout is longer.
+    double connect_s = p.connect_timeout;
+    if (timeout_s > 0 && (connect_s <= 0 || timeout_s < connect_s)) connect_s = timeout_s;
+    int rc = connect(s, connect_s, p.url);
     if (rc == exit_ok) {
         const std::string& name = p.command->name;
         if (name == "sub") rc = cmd_sub(p, s);

@@ -96,6 +96,15 @@ const std::vector<option>& options() {
         t.push_back(text("backend", &router_config::backend,
                          "ZeroMQ ROUTER endpoint for backends (tcp://HOST:PORT, port * or 0: any "
                          "free port; ipc://PATH)"));
+        t.push_back(text("admin.listen", &router_config::admin_listen,
+                         "where /metrics and /status (the admin endpoints) are served: HOST:PORT of a "
+                         "listener of their own (port 0: any free port, printed on stdout), same (on "
+                         "--listen, beside the WebSocket and the files) or off; /healthz is on every "
+                         "listener"));
+        t.push_back(text("admin.token_file", &router_config::admin_token_file,
+                         "file holding the admin bearer token (at least 16 visible ASCII characters; a "
+                         "final newline is dropped): /metrics and /status then answer 401 without "
+                         "'Authorization: Bearer TOKEN'; /healthz never asks; empty: no token"));
         t.push_back(text("web", &router_config::web,
                          "directory of static files served on / (the dashboard); empty: none"));
         t.push_back(text("ws_path", &router_config::ws_path, "HTTP path of the WebSocket upgrade"));
@@ -136,6 +145,10 @@ const std::vector<option>& options() {
                             u32_max, "requests and streams a connection may have open at once"));
         t.push_back(integer("limits.max_connections", &router_config::max_connections, 1, u32_max,
                             "connections on both transports together"));
+        t.push_back(integer("limits.max_http_connections", &router_config::max_http_connections, 1, u32_max,
+                            "connections each HTTP listener holds before they upgrade to WebSocket "
+                            "(TLS handshakes, requests for files, /healthz, upgrades under way, idle "
+                            "keep-alive); past it a new one is closed as soon as accepted"));
         t.push_back(integer("limits.max_channels", &router_config::max_channels, 1, u32_max,
                             "channels the router keeps state for; past it the least recently "
                             "published is forgotten (its next message starts a new epoch)"));
@@ -339,6 +352,9 @@ std::string apply_object(router_config& cfg, const json& obj, const std::string&
     return {};
 }
 
+// An IP address of the loopback interface (127.0.0.0/8, ::1).
+bool loopback(std::string_view host) noexcept { return host.rfind("127.", 0) == 0 || host == "::1"; }
+
 // A flag's text as the JSON value its option expects.
 bool flag_value(const option& o, std::string_view text, json& out) {
     if (o.type == option_type::json_value) {
@@ -414,6 +430,20 @@ std::string validate(const router_config& c) {
     std::uint16_t port = 0;
     if (!split_host_port(c.listen, host, port))
         return "listen: '" + c.listen + "' is not HOST:PORT";
+    std::string admin_host = host;
+    if (c.admin_listen != "same" && c.admin_listen != "off" && !split_host_port(c.admin_listen, admin_host, port))
+        return "admin.listen: '" + c.admin_listen + "' is not HOST:PORT, same or off";
+    // Under tokens the admin view, which names every connection, answers
+    // without a token only on loopback, and never on --listen, which a
+    // reverse proxy in front of the router may forward.
+    if (c.auth == auth_mode::tokens && c.admin_token_file.empty() && c.admin_listen != "off") {
+        if (c.admin_listen == "same")
+            return "admin.listen same under auth.mode tokens needs admin.token_file (else anyone who "
+                   "reaches --listen reads /status and /metrics)";
+        if (!loopback(admin_host))
+            return "admin.listen " + c.admin_listen + " is not a loopback address: under auth.mode tokens it "
+                   "needs admin.token_file";
+    }
     if (c.backend.rfind("tcp://", 0) != 0 && c.backend.rfind("ipc://", 0) != 0)
         return "backend: '" + c.backend + "' must start with tcp:// or ipc://";
     if (c.ws_path.empty() || c.ws_path.front() != '/') return "ws_path: must start with /";
@@ -495,9 +525,10 @@ std::string help_text(std::string_view program) {
             << "      " << o.help << "\n"
             << "      key: " << o.key << ", default: " << value << "\n";
     }
-    out << "\nEndpoints on --listen: GET /healthz, GET /metrics (Prometheus), GET /status (JSON),\n"
-        << "the WebSocket upgrade on --ws-path, static files from --web on everything else.\n"
-        << "SIGTERM/SIGINT drain the router and exit 0.\n";
+    out << "\nEndpoints on --listen: GET /healthz, the WebSocket upgrade on --ws-path, static\n"
+        << "files from --web on everything else. On --admin-listen: GET /healthz, GET /metrics\n"
+        << "(Prometheus) and GET /status (JSON: connections, channels, services).\n"
+        << "SIGTERM/SIGINT drain the router (/healthz then answers 503) and exit 0.\n";
     return out.str();
 }
 

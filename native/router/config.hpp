@@ -27,6 +27,10 @@ enum class auth_mode : std::uint8_t { open, tokens };
 struct router_config {
     std::string listen = "127.0.0.1:7070";
     std::string backend = "tcp://127.0.0.1:7071";
+    // /metrics and /status: HOST:PORT of a listener of their own, "same"
+    // (on `listen`) or "off". /healthz is on every listener.
+    std::string admin_listen = "127.0.0.1:7072";
+    std::string admin_token_file;  // set: /metrics and /status want its bearer token
     std::string web;  // directory of the dashboard's static files; empty: none
     std::string ws_path = "/ws";
     std::uint32_t threads = 0;  // 0: one per core but one, at least one
@@ -44,6 +48,7 @@ struct router_config {
     std::uint32_t max_subscriptions = 1024;
     std::uint32_t max_pending_requests = 1024;
     std::uint32_t max_connections = 10000;
+    std::uint32_t max_http_connections = 1024;  // per listener, not upgraded to WebSocket
     std::uint32_t max_channels = 100000;
     std::uint32_t max_services = 10000;             // names known: served, or in their grace period
     std::uint32_t max_services_per_backend = 1000;  // names one connection serves

@@ -1,5 +1,7 @@
 #include "http_session.hpp"
 
+#include <openssl/crypto.h>
+
 #include <boost/beast/ssl.hpp>
 #include <algorithm>
 #include <chrono>
@@ -29,6 +31,20 @@ bool origin_allowed(const router_config& cfg, const http::request<http::string_b
 
 constexpr auto handshake_timeout = std::chrono::seconds(10);
 
+// With admin.token_file, /metrics and /status want "Authorization: Bearer
+// TOKEN". The comparison takes the same time wherever the first difference is.
+bool admin_authorized(const http_context& ctx, const http::request<http::string_body>& req) {
+    if (ctx.admin_token.empty()) return true;
+    const auto it = req.find(http::field::authorization);
+    if (it == req.end()) return false;
+    std::string_view value(it->value().data(), it->value().size());
+    constexpr std::string_view scheme = "bearer ";
+    if (value.size() < scheme.size() || !beast::iequals(value.substr(0, scheme.size()), scheme)) return false;
+    value.remove_prefix(scheme.size());
+    return value.size() == ctx.admin_token.size() &&
+           CRYPTO_memcmp(value.data(), ctx.admin_token.data(), value.size()) == 0;
+}
+
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 // Stream: beast::tcp_stream (http, ws) or tls_stream (https, wss).
@@ -38,8 +54,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     static constexpr bool tls = std::is_same_v<Stream, tls_stream>;
 
 public:
-    http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx)
-        : stream_(make_stream(std::move(socket), *ctx)), ctx_(std::move(ctx)) {}
+    http_session(tcp::socket&& socket, std::shared_ptr<http_context> ctx, http_routes routes, http_slot slot)
+        : stream_(make_stream(std::move(socket), *ctx)), ctx_(std::move(ctx)), routes_(routes), slot_(std::move(slot)) {}
 
     void run() {
         asio::dispatch(stream_.get_executor(),
@@ -95,8 +111,13 @@ private:
         const std::string_view target(req.target().data(), req.target().size());
         const std::string_view path = target.substr(0, target.find('?'));
 
+        const bool app = routes_ != http_routes::admin;
+        const bool admin = routes_ != http_routes::app;
         if (websocket::is_upgrade(req)) {
-            if (path != ctx_->cfg.ws_path) return respond(text(req, http::status::not_found, "no WebSocket here\n"));
+            if (!app || path != ctx_->cfg.ws_path)
+                return respond(text(req, http::status::not_found, "no WebSocket here\n"));
+            if (ctx_->draining.load())
+                return respond(text(req, http::status::service_unavailable, "draining: connect to another router\n"));
             if (!origin_allowed(ctx_->cfg, req)) {
                 ctx_->stats.origins_refused.fetch_add(1, std::memory_order_relaxed);
                 const auto origin = req[http::field::origin];
@@ -104,6 +125,7 @@ private:
                 return respond(text(req, http::status::forbidden, "origin_not_allowed: this Origin may not connect\n"));
             }
             beast::get_lowest_layer(stream_).expires_never();
+            slot_.release();  // a WebSocket session counts in limits.max_connections instead
             run_ws_session(std::move(stream_), parser_->release(), ctx_);
             return;
         }
@@ -115,12 +137,19 @@ private:
             return respond(text(req, draining ? http::status::service_unavailable : http::status::ok,
                                 draining ? "draining\n" : "ok\n"));
         }
-        if (path == "/metrics") {
+        if (admin && (path == "/metrics" || path == "/status") && !admin_authorized(*ctx_, req)) {
+            ctx_->stats.admin_refused.fetch_add(1, std::memory_order_relaxed);
+            auto res = text(req, http::status::unauthorized,
+                            "unauthorized: " + std::string(path) + " needs Authorization: Bearer <admin token>\n");
+            res.set(http::field::www_authenticate, "Bearer realm=\"hyperstreams-admin\"");
+            return respond(std::move(res));
+        }
+        if (admin && path == "/metrics") {
             auto res = text(req, http::status::ok, ctx_->stats.render());
             res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
             return respond(std::move(res));
         }
-        if (path == "/status") {
+        if (admin && path == "/status") {
             http::response<http::string_body> res{http::status::ok, req.version()};
             res.set(http::field::server, "hyperstreams-router");
             res.set(http::field::content_type, "application/json");
@@ -131,6 +160,7 @@ private:
             if (req.method() == http::verb::head) res.body().clear();
             return respond(std::move(res));
         }
+        if (!app) return respond(text(req, http::status::not_found, "not found\n"));
         serve_file(req, path);
     }
 
@@ -138,8 +168,8 @@ private:
         if (ctx_->web_root.empty()) {
             if (path == "/")
                 return respond(text(req, http::status::ok,
-                                    "HyperStreams router. WebSocket: " + ctx_->cfg.ws_path +
-                                        ", /healthz, /metrics, /status\n"));
+                                    "HyperStreams router. WebSocket: " + ctx_->cfg.ws_path + ", /healthz" +
+                                        (routes_ == http_routes::both ? ", /metrics, /status\n" : "\n")));
             return respond(text(req, http::status::not_found, "not found\n"));
         }
         const auto file = resolve_static(ctx_->web_root, req.target());
@@ -214,17 +244,21 @@ private:
     Stream stream_;
     beast::flat_buffer buffer_;
     std::shared_ptr<http_context> ctx_;
+    const http_routes routes_;
+    http_slot slot_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<void> response_;
 };
 
 }  // namespace
 
-void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx) {
+void run_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<http_context> ctx, http_routes routes,
+                      http_slot slot) {
     if (ctx->tls != nullptr)
-        std::make_shared<http_session<tls_stream>>(std::move(socket), std::move(ctx))->run();
+        std::make_shared<http_session<tls_stream>>(std::move(socket), std::move(ctx), routes, std::move(slot))->run();
     else
-        std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(ctx))->run();
+        std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(ctx), routes, std::move(slot))
+            ->run();
 }
 
 }  // namespace hyperstreams::router

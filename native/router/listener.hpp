@@ -1,5 +1,6 @@
-// Accepts TCP connections on --listen and starts an HTTP session for each,
-// spreading the sessions over the worker io_contexts round-robin.
+// Accepts TCP connections on --listen (or admin.listen) and starts an HTTP
+// session for each, spreading the sessions over the worker io_contexts
+// round-robin.
 #pragma once
 
 #include <cstdint>
@@ -17,18 +18,19 @@ namespace hyperstreams::router {
 
 class listener {
 public:
-    // The acceptor lives on workers[0]; sessions go to every worker in turn.
-    listener(std::vector<boost::asio::io_context*> workers, std::shared_ptr<http_context> ctx);
+    // The acceptor lives on workers[0]; sessions go to every worker in turn
+    // and serve `routes`.
+    listener(std::vector<boost::asio::io_context*> workers, std::shared_ptr<http_context> ctx, http_routes routes);
     ~listener();
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;
 
     // Binds and listens. Returns the bound address as HOST:PORT (the real
-    // port when 0 was asked). Throws std::runtime_error naming the problem.
+    // port when 0 was asked). Throws std::runtime_error naming the setting
+    // (listen or admin.listen) and the problem.
     std::string bind(const std::string& host, std::uint16_t port);
+    // Accepts until the io_contexts stop: through a drain too (/healthz).
     void start();
-    // Stops accepting (posted to the acceptor's thread).
-    void stop();
 
 private:
     struct impl;

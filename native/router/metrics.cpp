@@ -51,6 +51,8 @@ std::string_view transport_name(transport_kind t) noexcept {
     return t == transport_kind::zeromq ? "zeromq" : "websocket";
 }
 
+std::string_view listener_name(listener_kind l) noexcept { return l == listener_kind::admin ? "admin" : "main"; }
+
 void metrics::error_sent(std::uint16_t code) noexcept {
     if (code < max_code) errors_[code].fetch_add(1, relaxed);
 }
@@ -111,6 +113,34 @@ std::string metrics::render() const {
         }
     }
 
+    struct listener_series {
+        std::string_view name, type, help;
+        const std::atomic<std::int64_t> per_listener::*gauge_field;
+        const std::atomic<std::uint64_t> per_listener::*counter_field;
+    };
+    static constexpr listener_series by_listener[] = {
+        {"hyperstreams_http_connections", "gauge",
+         "HTTP connections open and not (yet) upgraded to WebSocket, by listener.", &per_listener::http_connections,
+         nullptr},
+        {"hyperstreams_http_connections_refused_total", "counter",
+         "Connections closed as soon as accepted because limits.max_http_connections were open.", nullptr,
+         &per_listener::http_refused},
+        {"hyperstreams_accept_failures_total", "counter",
+         "Failed accepts (out of file descriptors and the like); the listener backs off.", nullptr,
+         &per_listener::accept_failures},
+    };
+    for (const listener_series& s : by_listener) {
+        header(out, s.name, s.type, s.help);
+        for (std::size_t l = 0; l < listener_count; ++l) {
+            const std::string label =
+                "listener=\"" + std::string(listener_name(static_cast<listener_kind>(l))) + "\"";
+            if (s.gauge_field != nullptr)
+                sample(out, s.name, label, static_cast<double>((listeners_[l].*s.gauge_field).load(relaxed)));
+            else
+                sample(out, s.name, label, (listeners_[l].*s.counter_field).load(relaxed));
+        }
+    }
+
     header(out, "hyperstreams_errors_total", "counter", "Error frames sent, by code.");
     for (std::size_t c = 0; c < max_code; ++c) {
         const std::uint64_t v = errors_[c].load(relaxed);
@@ -162,6 +192,9 @@ std::string metrics::render() const {
     header(out, "hyperstreams_curve_refused_total", "counter",
            "Backend CURVE handshakes refused because the key is not in backend_auth.curve_clients.");
     sample(out, "hyperstreams_curve_refused_total", "", curve_refused.load(relaxed));
+    header(out, "hyperstreams_admin_refused_total", "counter",
+           "Requests for /metrics or /status refused for want of the admin token.");
+    sample(out, "hyperstreams_admin_refused_total", "", admin_refused.load(relaxed));
 
     header(out, "hyperstreams_call_duration_seconds", "histogram",
            "Time from a request or stream_open to its response, end or failure.");

@@ -1,8 +1,8 @@
 // The router's counters, gauges and the request latency histogram, rendered
 // in the Prometheus text format on /metrics. Every value is an atomic, so any
 // thread updates it without a lock; the set of series is fixed (labels are
-// the two transports and the protocol's error codes), so a scrape never
-// allocates per client.
+// the two transports, the two HTTP listeners and the protocol's error
+// codes), so a scrape never allocates per client.
 #pragma once
 
 #include <array>
@@ -16,6 +16,11 @@ namespace hyperstreams::router {
 enum class transport_kind : std::uint8_t { websocket = 0, zeromq = 1 };
 inline constexpr std::size_t transport_count = 2;
 std::string_view transport_name(transport_kind t) noexcept;
+
+// The HTTP listeners: --listen ("main") and admin.listen ("admin").
+enum class listener_kind : std::uint8_t { main = 0, admin = 1 };
+inline constexpr std::size_t listener_count = 2;
+std::string_view listener_name(listener_kind l) noexcept;
 
 class metrics {
 public:
@@ -38,6 +43,14 @@ public:
 
     per_transport& of(transport_kind t) noexcept { return transports_[static_cast<std::size_t>(t)]; }
 
+    struct per_listener {
+        gauge http_connections{0};   // accepted, neither ended nor upgraded to WebSocket yet
+        counter http_refused{0};     // closed at once: limits.max_http_connections were open
+        counter accept_failures{0};  // accept errors (out of descriptors and the like)
+    };
+
+    per_listener& of(listener_kind l) noexcept { return listeners_[static_cast<std::size_t>(l)]; }
+
     // An error frame with this code left the router.
     void error_sent(std::uint16_t code) noexcept;
     // A connection ended; `code` is the goodbye's code, 0 when the peer left.
@@ -59,6 +72,7 @@ public:
     counter origins_refused{0};  // WebSocket upgrades from an Origin not allowed
     counter tls_handshake_failures{0};
     counter curve_refused{0};  // CURVE handshakes of backends whose key is not let in
+    counter admin_refused{0};  // /metrics and /status requests without the admin token
 
     std::string render() const;
 
@@ -69,6 +83,7 @@ private:
                                                     1.0,    2.5,     5.0,    10.0};
 
     std::array<per_transport, transport_count> transports_;
+    std::array<per_listener, listener_count> listeners_;
     std::array<counter, max_code> errors_{};
     std::array<counter, max_code> closes_{};
     std::array<counter, buckets.size() + 1> call_buckets_{};  // last: +Inf

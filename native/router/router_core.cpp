@@ -1031,7 +1031,7 @@ std::string router_core::status_json(time_point now) const {
                                                                   : "closing";
         j["role"] = role_name(c->role);
         j["name"] = c->name;
-        j["address"] = c->address;
+        // Not the address: whoever knows it can send the connection direct messages.
         j["remote"] = c->remote;
         j["age_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - c->opened).count();
         j["subscriptions"] = json::array();

@@ -6,11 +6,17 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "token_authorizer.hpp"
@@ -33,6 +39,40 @@ std::string generated_router_id(std::uint32_t random) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "r%08x", random);
     return buf;
+}
+
+// Writes all of `text` even when a signal interrupts the write: a supervisor
+// that reads the ready line late keeps the router blocked in a full pipe,
+// and a SIGTERM then must not lose the line.
+void write_stdout(std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data(), text.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+// The bearer token of admin.token_file: "" with `error` set when it cannot be
+// used. It travels in an HTTP header: visible ASCII only, and long enough not
+// to be guessed.
+std::string load_admin_token(const std::string& path, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "admin.token_file: cannot read '" + path + "'";
+        return {};
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string token = text.str();
+    if (!token.empty() && token.back() == '\n') token.pop_back();
+    if (!token.empty() && token.back() == '\r') token.pop_back();
+    const bool visible = std::all_of(token.begin(), token.end(), [](char c) { return c > ' ' && c < 0x7f; });
+    if (token.size() < 16 || !visible) {
+        error = "admin.token_file: the token must be at least 16 visible ASCII characters (no spaces)";
+        return {};
+    }
+    return token;
 }
 
 class worker_pool {
@@ -82,6 +122,11 @@ private:
 
 int run_server(const router_config& cfg) {
     log::configure(cfg.log_level, cfg.log_format);
+    // Caught from the start: a signal that comes while the router starts
+    // (or while its ready line is written) is held until main_ioc runs, and
+    // then drains the router like any other.
+    asio::io_context main_ioc(1);
+    asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
     std::random_device rd;
     std::uint32_t epoch = 0;
     while (epoch == 0) epoch = rd();
@@ -132,17 +177,38 @@ int run_server(const router_config& cfg) {
         }
         ctx->tls = &*tls;
     }
+    if (!cfg.admin_token_file.empty()) {
+        std::string error;
+        ctx->admin_token = load_admin_token(cfg.admin_token_file, error);
+        if (ctx->admin_token.empty()) {
+            HS_LOG(error, "router.bad_admin_token").kv("what", error);
+            std::fprintf(stderr, "hyperstreams-router: %s\n", error.c_str());
+            return 1;
+        }
+    }
 
-    listener http(workers.contexts(), ctx);
+    // The admin endpoints have a listener of their own unless admin.listen
+    // is "same" (they join --listen) or "off" (nowhere).
+    const bool admin_apart = cfg.admin_listen != "same" && cfg.admin_listen != "off";
+    listener http(workers.contexts(), ctx, cfg.admin_listen == "same" ? http_routes::both : http_routes::app);
+    std::optional<listener> admin;
+    if (admin_apart) admin.emplace(workers.contexts(), ctx, http_routes::admin);
     // The first I/O thread also serves the ZeroMQ socket.
     zmq_transport backends(cfg, stats, core, *workers.contexts().front());
     std::string http_address;
     std::string backend_endpoint;
+    std::string admin_address = cfg.admin_listen;
     try {
         std::string host;
         std::uint16_t port = 0;
         split_host_port(cfg.listen, host, port);
         http_address = http.bind(host, port);
+        if (admin) {
+            split_host_port(cfg.admin_listen, host, port);
+            admin_address = admin->bind(host, port);
+        } else if (cfg.admin_listen == "same") {
+            admin_address = http_address;
+        }
         backend_endpoint = backends.bind(cfg.backend);
     } catch (const std::exception& e) {
         HS_LOG(error, "router.bind_failed").kv("what", e.what());
@@ -154,17 +220,16 @@ int run_server(const router_config& cfg) {
     backends.start();
     workers.start();
     http.start();
+    if (admin) admin->start();
 
     HS_LOG(info, "router.ready").kv("router_id", router_id).kv("epoch", std::uint64_t{epoch})
-        .kv("http", http_address).kv("backend", backend_endpoint).kv("threads", threads)
+        .kv("http", http_address).kv("backend", backend_endpoint).kv("admin", admin_address)
+        .kv("admin_token", !ctx->admin_token.empty()).kv("threads", threads)
         .kv("auth", cfg.auth == auth_mode::tokens ? "tokens" : "open").kv("tls", tls.has_value())
         .kv("curve", !cfg.curve_secret_key.empty());
-    std::printf("hyperstreams-router ready http=%s ws=%s://%s%s backend=%s\n", http_address.c_str(),
-                tls ? "wss" : "ws", http_address.c_str(), cfg.ws_path.c_str(), backend_endpoint.c_str());
-    std::fflush(stdout);
+    write_stdout("hyperstreams-router ready http=" + http_address + " ws=" + (tls ? "wss" : "ws") + "://" +
+                 http_address + cfg.ws_path + " backend=" + backend_endpoint + " admin=" + admin_address + "\n");
 
-    asio::io_context main_ioc(1);
-    asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
     asio::steady_timer flush_timer(main_ioc);
     time_point flush_until{};
 
@@ -187,8 +252,9 @@ int run_server(const router_config& cfg) {
     std::function<void(error_code, int)> on_signal = [&](error_code ec, int signo) {
         if (ec) return;
         if (!ctx->draining.exchange(true)) {
+            // The listener keeps accepting until the process exits: load
+            // balancers polling /healthz see 503, and upgrades are refused.
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain");
-            http.stop();
             core.drain(on_drained);
         } else {
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "hurry");

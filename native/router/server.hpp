@@ -8,10 +8,11 @@
 
 namespace hyperstreams::router {
 
-// Binds both endpoints, prints one line on stdout naming them
-//   hyperstreams-router ready http=127.0.0.1:7070 ws=ws://127.0.0.1:7070/ws backend=tcp://127.0.0.1:7071
-// and runs until a signal drains it. Returns the process exit code: 0 after
-// a drain, 1 when an endpoint cannot be bound.
+// Binds the endpoints, prints one line on stdout naming them
+//   hyperstreams-router ready http=127.0.0.1:7070 ws=ws://127.0.0.1:7070/ws backend=tcp://127.0.0.1:7071 admin=127.0.0.1:7072
+// (admin= is where /metrics and /status are: an address, or "off") and runs
+// until a signal drains it. Returns the process exit code: 0 after a drain,
+// 1 when an endpoint cannot be bound or a file named by the settings is unusable.
 int run_server(const router_config& cfg);
 
 }  // namespace hyperstreams::router

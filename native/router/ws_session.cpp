@@ -27,6 +27,12 @@ websocket::close_code close_code_for(std::uint16_t code) noexcept {
     return websocket::close_code::policy_error;
 }
 
+// The close frame's reason: the goodbye code's name, and for code 0 (a
+// normal close, which has no name among the error codes) what it is.
+std::string_view close_reason_for(std::uint16_t code) noexcept {
+    return code == 0 ? std::string_view("normal") : errc_name(code);
+}
+
 // Frames under this size are copied into one block; larger ones are written
 // from the buffer they share with their other recipients.
 constexpr std::size_t copy_below = 1024;
@@ -415,7 +421,7 @@ private:
         closing_ = true;
         const websocket::close_reason reason(
             text_refused_ ? websocket::close_code::unknown_data : close_code_for(out_->close_code()),
-            errc_name(out_->close_code()));
+            close_reason_for(out_->close_code()));
         ws_.async_close(reason, beast::bind_front_handler(&ws_session::on_close, shared_from_this()));
     }
 

@@ -45,7 +45,8 @@ const pageErrors = [];
 function startRouter(listen, backend) {
   return startProcess(
     nativeBinary('native/router/hyperstreams-router', 'HYPERSTREAMS_ROUTER'),
-    ['--listen', listen, '--backend', backend, '--web', WEB_DIST, '--log-level', 'warn'],
+    ['--listen', listen, '--backend', backend, '--admin-listen', '127.0.0.1:0', '--web', WEB_DIST,
+      '--log-level', 'warn'],
     { ready: ROUTER_READY, name: 'router' },
   );
 }

@@ -203,16 +203,16 @@ inline std::filesystem::path temp_dir() {
 class router_process {
 public:
     explicit router_process(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
-        start("127.0.0.1:0", "tcp://127.0.0.1:0");
+        start("127.0.0.1:0", "tcp://127.0.0.1:0", "127.0.0.1:0");
     }
 
     void restart() {
         proc_.stop();
-        start(http_, backend_);
+        start(http_, backend_, admin_);
     }
     void stop() { proc_.stop(); }
     void kill_hard() { proc_.kill_hard(); }
-    void start_again() { start(http_, backend_); }
+    void start_again() { start(http_, backend_, admin_); }
 
     const std::string& backend_url() const { return backend_; }
     std::string ws_url() const { return "ws://" + http_ + "/ws"; }
@@ -220,9 +220,9 @@ public:
     process& proc() { return proc_; }
 
 private:
-    void start(const std::string& listen, const std::string& backend) {
+    void start(const std::string& listen, const std::string& backend, const std::string& admin) {
         std::vector<std::string> argv{HYPERSTREAMS_ROUTER_BIN, "--listen", listen, "--backend", backend,
-                                      "--threads", "1", "--log-level", "warn"};
+                                      "--admin-listen", admin, "--threads", "1", "--log-level", "warn"};
         argv.insert(argv.end(), extra_.begin(), extra_.end());
         const std::string log = (temp_dir() / "router.log").string();
         // The same ports may be in TIME_WAIT or not released yet: retry a little.
@@ -232,6 +232,7 @@ private:
             if (line && line->find("ready") != std::string::npos) {
                 http_ = field(*line, "http=");
                 backend_ = field(*line, "backend=");
+                admin_ = field(*line, "admin=");
                 return;
             }
             proc_.stop();
@@ -252,6 +253,7 @@ private:
     process proc_;
     std::string http_;
     std::string backend_;
+    std::string admin_;  // on loopback, apart from the others' ports: kept across restarts
 };
 
 // A frontend that opens streams: the engine host itself (the library's

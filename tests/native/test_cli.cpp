@@ -129,6 +129,22 @@ TEST(CliUsage, AnUnreachableRouterExitsWithTwo) {
     EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
 }
 
+TEST(CliUsage, TheCommandsTimeoutBoundsTheWaitForAnUnreachableRouter) {
+    // Below the 5 s --connect-timeout: the command's --timeout ends the wait.
+    const auto request_started = std::chrono::steady_clock::now();
+    const run_result request = cli({"--url", "ws://127.0.0.1:1/ws", "request", "svc", "echo", "--timeout", "1000"});
+    const auto request_took = std::chrono::steady_clock::now() - request_started;
+    EXPECT_EQ(request.code, 2) << request.err;
+    EXPECT_NE(request.err.find("cannot connect"), std::string::npos) << request.err;
+    EXPECT_LT(request_took, 3s);
+
+    const auto services_started = std::chrono::steady_clock::now();
+    const run_result services = cli({"--url", "ws://127.0.0.1:1/ws", "services", "--timeout", "1"});
+    const auto services_took = std::chrono::steady_clock::now() - services_started;
+    EXPECT_EQ(services.code, 2) << services.err;
+    EXPECT_LT(services_took, 3s);
+}
+
 TEST_F(Cli, RequestPrintsTheResponseAndNamesRemoteErrors) {
     const run_result ok = cli({"--url", ws_, "request", "svc", "json"});
     EXPECT_EQ(ok.code, 0) << ok.err;

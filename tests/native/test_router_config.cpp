@@ -34,7 +34,33 @@ TEST(RouterConfig, BareBinaryRunsOnEmbeddedDefaults) {
     EXPECT_EQ(r.config.outbox_policy, slow_policy::drop_oldest);
     EXPECT_EQ(r.config.history_max_messages, 64u);
     EXPECT_EQ(r.config.threads, 0u);
+    EXPECT_EQ(r.config.admin_listen, "127.0.0.1:7072") << "the admin view on loopback, apart from --listen";
+    EXPECT_EQ(r.config.admin_token_file, "");
+    EXPECT_EQ(r.config.max_http_connections, 1024u);
     EXPECT_EQ(validate(r.config), "");
+}
+
+TEST(RouterConfig, UnderTokensTheAdminViewNeedsATokenBeyondLoopback) {
+    const std::vector<std::string> tokens{"--auth-mode", "tokens", "--auth-hs256-secret", std::string(32, 's')};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = tokens;
+        args.insert(args.end(), extra.begin(), extra.end());
+        return parse(args);
+    };
+    EXPECT_EQ(with({}).what, config_result::action::run) << "loopback by default";
+    EXPECT_EQ(with({"--admin-listen", "[::1]:9100"}).what, config_result::action::run);
+    EXPECT_EQ(with({"--admin-listen", "off"}).what, config_result::action::run);
+    for (const auto& exposed : {std::vector<std::string>{"--admin-listen", "0.0.0.0:9100"},
+                                std::vector<std::string>{"--admin-listen", "same"}}) {
+        const config_result r = with(exposed);
+        EXPECT_EQ(r.what, config_result::action::fail) << exposed[1];
+        EXPECT_NE(r.error.find("admin.token_file"), std::string::npos) << r.error;
+        std::vector<std::string> protected_args = exposed;
+        protected_args.insert(protected_args.end(), {"--admin-token-file", "/run/secrets/admin"});
+        EXPECT_EQ(with(protected_args).what, config_result::action::run) << exposed[1] << " with a token";
+    }
+    EXPECT_EQ(parse({"--admin-listen", "0.0.0.0:9100"}).what, config_result::action::run)
+        << "open mode: everything is open anyway";
 }
 
 TEST(RouterConfig, FlagsOverrideDefaultsInBothSpellings) {
@@ -93,6 +119,7 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{{"--listen", "nonsense"}, "listen"},
                       bad_case{{"--listen", "127.0.0.1:70000"}, "listen"},
                       bad_case{{"--backend", "http://x"}, "backend"},
+                      bad_case{{"--admin-listen", "loopback"}, "admin.listen: 'loopback' is not HOST:PORT, same or off"},
                       bad_case{{"--heartbeat-interval-ms", "5000", "--heartbeat-timeout-ms", "4000"},
                                "heartbeat.timeout_ms"},
                       bad_case{{"--limits-max-payload", "1048576", "--limits-max-message-bytes", "4096"},
@@ -131,7 +158,8 @@ TEST(RouterConfig, HelpListsEveryOptionWithItsDefault) {
                              "--outbox-max-bytes", "--outbox-policy", "--outbox-batch-bytes",
                              "--history-max-messages", "--history-max-bytes", "--history-max-total-bytes",
                              "--requests-default-deadline-ms", "--requests-max-deadline-ms",
-                             "--requests-balance", "--drain-timeout-ms", "--drain-redirect-url", "--config"})
+                             "--requests-balance", "--drain-timeout-ms", "--drain-redirect-url", "--config",
+                             "--admin-listen", "--admin-token-file", "--limits-max-http-connections"})
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     EXPECT_NE(help.find("default: \"127.0.0.1:7070\""), std::string::npos);
     EXPECT_NE(help.find("default: 4194304"), std::string::npos);

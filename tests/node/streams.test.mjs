@@ -19,7 +19,7 @@ let registered = false;
 let lastPending = -1;
 
 async function pendingCalls() {
-    const text = await (await fetch(`http://${router.http}/metrics`)).text();
+    const text = await (await fetch(`http://${router.admin}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith('hyperstreams_pending_calls'));
     return Number(line.split(/\s+/).at(-1));
 }

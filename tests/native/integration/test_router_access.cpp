@@ -318,7 +318,7 @@ TEST(RouterAccess, UpgradesFromOriginsNotAllowedGetForbidden) {
     EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "https://good.example").status, 101);
     EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "http://localhost:5173").status, 101);
     EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "").status, 101) << "not a browser: no Origin";
-    const auto metrics = http_get(router.http_address(), "/metrics");
+    const auto metrics = http_get(router.admin_address(), "/metrics");
     EXPECT_NE(metrics.body.find("hyperstreams_origins_refused_total 1"), std::string::npos);
 }
 
@@ -400,10 +400,54 @@ TEST(RouterAccess, EachLimitAnswersWithItsNamedError) {
     const std::uint32_t discover = c.run([](client_engine& e, time_ms) { return e.discover().id; });
     EXPECT_TRUE(c.wait_for(is(event_kind::service_list, discover)));
     EXPECT_EQ(c.state(), client_state::ready);
-    const auto metrics = http_get(router.http_address(), "/metrics").body;
+    const auto metrics = http_get(router.admin_address(), "/metrics").body;
     for (const char* name : {"too_many_subscriptions", "too_many_pending_requests", "rate_limited",
                              "too_many_connections"})
         EXPECT_NE(metrics.find(std::string("code=\"") + name + "\""), std::string::npos) << name;
+}
+
+TEST(RouterAccess, TheAdminTokenGuardsMetricsAndStatusButNotHealthz) {
+    const std::string admin_token = "admin-token-0123456789abcdef";
+    const std::string token_file = write_temp_file("admin.token", admin_token + "\n");
+    router_process router(access_args({"--admin-token-file", token_file}));
+    ASSERT_TRUE(router.ready());
+    for (const char* path : {"/metrics", "/status"}) {
+        EXPECT_EQ(http_get(router.admin_address(), path).status, 401) << path << " without a token";
+        EXPECT_EQ(http_get_with(router.admin_address(), path, {{"Authorization", "Bearer wrong-token-0123456789ab"}})
+                      .status,
+                  401)
+            << path << " with another token";
+        EXPECT_EQ(http_get_with(router.admin_address(), path, {{"Authorization", "Basic " + admin_token}}).status, 401)
+            << path << " with another scheme";
+        EXPECT_EQ(http_get_with(router.admin_address(), path, {{"Authorization", "Bearer " + admin_token}}).status,
+                  200)
+            << path << " with the token";
+    }
+    EXPECT_EQ(http_get(router.admin_address(), "/healthz").status, 200) << "load balancers need no token";
+    EXPECT_EQ(http_get(router.http_address(), "/healthz").status, 200);
+    const http_result metrics =
+        http_get_with(router.admin_address(), "/metrics", {{"Authorization", "bearer " + admin_token}});
+    EXPECT_NE(metrics.body.find("hyperstreams_admin_refused_total 6"), std::string::npos) << metrics.body;
+}
+
+TEST(RouterAccess, TheStatusViewShowsNoAddressAndNoToken) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const std::string jwt = token("alice", {{"subscribe", {"a.>"}}});
+    test_client c(with_token(frontend_config(router.ws_url(), "status-viewed"), jwt));
+    ASSERT_TRUE(c.wait_ready());
+    ASSERT_TRUE(c.wait_for(is(event_kind::ack, c.subscribe("a.b"))));
+    const std::string address = c.run([](client_engine& e, time_ms) { return std::string(e.session_id()); });
+    ASSERT_FALSE(address.empty());
+
+    const http_result status = http_get(router.admin_address(), "/status");
+    ASSERT_EQ(status.status, 200);
+    const json doc = json::parse(status.body);
+    ASSERT_EQ(doc["connections"].size(), 1u);
+    EXPECT_EQ(doc["connections"][0]["name"], "status-viewed");
+    EXPECT_EQ(doc["connections"][0]["subscriptions"][0]["pattern"], "a.b");
+    EXPECT_EQ(status.body.find(address), std::string::npos) << "an address lets anyone direct-message its connection";
+    EXPECT_EQ(status.body.find(jwt), std::string::npos);
 }
 
 TEST(RouterAccess, PublicKeyTokensAreAcceptedEndToEnd) {
@@ -442,12 +486,12 @@ TEST(RouterAccess, BackendsOverCurveNeedAListedKeyAndRegisterOnlyItsServices) {
     intruder.register_service("billing", {{"charge", method_kind::unary}});
     plain.register_service("billing", {{"charge", method_kind::unary}});
     EXPECT_TRUE(eventually([&] {
-        return http_get(router.http_address(), "/metrics").body.find("hyperstreams_curve_refused_total 0") ==
+        return http_get(router.admin_address(), "/metrics").body.find("hyperstreams_curve_refused_total 0") ==
                std::string::npos;
     })) << "the ZAP handler refused the unknown key";
     EXPECT_FALSE(intruder.wait_ready(500ms));
     EXPECT_FALSE(plain.wait_ready(100ms));
-    const json status = json::parse(http_get(router.http_address(), "/status").body);
+    const json status = json::parse(http_get(router.admin_address(), "/status").body);
     ASSERT_EQ(status["services"].size(), 1u);
     EXPECT_EQ(status["services"][0]["name"], "orders");
     std::size_t backends = 0;
@@ -477,7 +521,7 @@ std::string register_payload(const std::string& method) {
 // The services some connection serves, from /status.
 std::vector<std::string> service_names(router_process& router) {
     std::vector<std::string> names;
-    const json status = json::parse(http_get(router.http_address(), "/status").body, nullptr, false);
+    const json status = json::parse(http_get(router.admin_address(), "/status").body, nullptr, false);
     if (status.is_discarded()) return names;
     for (const json& s : status["services"])
         if (!s["instances"].empty()) names.push_back(s["name"].get<std::string>());
@@ -606,8 +650,8 @@ TEST(RouterAccess, NoRoutingIdIsShownInStatusMetricsOrTheHelloLog) {
         ASSERT_FALSE(hello.empty()) << name;
         EXPECT_EQ(hello.substr(hello.find("remote=")), "remote=127.0.0.1") << hello;
     }
-    const std::string status = http_get(router.http_address(), "/status").body;
-    const std::string metrics = http_get(router.http_address(), "/metrics").body;
+    const std::string status = http_get(router.admin_address(), "/status").body;
+    const std::string metrics = http_get(router.admin_address(), "/metrics").body;
     for (const std::string& shown : {log, status, metrics}) {
         EXPECT_EQ(shown.find(routing_id), std::string::npos) << shown;
         EXPECT_EQ(shown.find(hex_of(routing_id)), std::string::npos) << shown;

@@ -41,7 +41,8 @@ TEST(RouterOperations, HelpDocumentsEveryOptionAndBadFlagsFailClearly) {
     EXPECT_EQ(help.status, 0);
     for (const char* flag : {"--listen", "--backend", "--web", "--config", "--threads", "--log-level",
                              "--outbox-max-bytes", "--outbox-policy", "--history-max-messages",
-                             "--requests-max-deadline-ms", "--drain-timeout-ms", "--drain-redirect-url"})
+                             "--requests-max-deadline-ms", "--drain-timeout-ms", "--drain-redirect-url",
+                             "--admin-listen", "--admin-token-file"})
         EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
 
     const run_result bad = run_router_once({"--threads", "lots"});
@@ -94,7 +95,7 @@ TEST(RouterOperations, HealthMetricsAndStatus) {
     backend.publish("m.one", "x");
     ASSERT_TRUE(sub.wait_for(is(event_kind::message)));
 
-    const http_result metrics = http_get(router.http_address(), "/metrics");
+    const http_result metrics = http_get(router.admin_address(), "/metrics");
     EXPECT_EQ(metrics.status, 200);
     EXPECT_NE(metrics.content_type.find("text/plain"), std::string::npos);
     for (const char* series :
@@ -104,7 +105,7 @@ TEST(RouterOperations, HealthMetricsAndStatus) {
           "hyperstreams_call_duration_seconds_bucket{le=\"+Inf\"}", "# TYPE hyperstreams_call_duration_seconds histogram"})
         EXPECT_NE(metrics.body.find(series), std::string::npos) << series;
 
-    const http_result status = http_get(router.http_address(), "/status");
+    const http_result status = http_get(router.admin_address(), "/status");
     EXPECT_EQ(status.status, 200);
     EXPECT_EQ(status.content_type, "application/json");
     const auto doc = nlohmann::json::parse(status.body, nullptr, false);
@@ -124,8 +125,50 @@ TEST(RouterOperations, HealthMetricsAndStatus) {
     // A request failing with a named error shows up by code.
     const std::uint32_t id = sub.request("nothing", "here", "");
     ASSERT_TRUE(sub.wait_for(is_error(id)));
-    EXPECT_NE(http_get(router.http_address(), "/metrics").body.find("hyperstreams_errors_total{code=\"no_such_service\"} 1"),
+    EXPECT_NE(http_get(router.admin_address(), "/metrics").body.find("hyperstreams_errors_total{code=\"no_such_service\"} 1"),
               std::string::npos);
+}
+
+TEST(RouterOperations, AdminEndpointsHaveAListenerOfTheirOwn) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    ASSERT_NE(router.admin_address(), router.http_address());
+    EXPECT_EQ(http_get(router.http_address(), "/metrics").status, 404) << "not beside the WebSocket";
+    EXPECT_EQ(http_get(router.http_address(), "/status").status, 404);
+    EXPECT_EQ(http_get(router.http_address(), "/healthz").status, 200);
+    EXPECT_EQ(http_get(router.admin_address(), "/healthz").status, 200);
+    EXPECT_EQ(http_get(router.admin_address(), "/").status, 404) << "no files on the admin listener";
+    EXPECT_EQ(ws_upgrade(router.admin_address(), "/ws", "").status, 404) << "no WebSocket on the admin listener";
+
+    router_process same({"--admin-listen", "same"});
+    ASSERT_TRUE(same.ready());
+    EXPECT_EQ(same.admin_address(), same.http_address());
+    EXPECT_EQ(http_get(same.http_address(), "/metrics").status, 200);
+    EXPECT_EQ(http_get(same.http_address(), "/status").status, 200);
+    test_client beside(frontend_config(same.ws_url()));
+    EXPECT_TRUE(beside.wait_ready()) << "the WebSocket is still on --listen";
+
+    router_process off({"--admin-listen", "off"});
+    ASSERT_TRUE(off.ready());
+    EXPECT_EQ(off.admin_address(), "off");
+    EXPECT_EQ(http_get(off.http_address(), "/metrics").status, 404);
+    EXPECT_EQ(http_get(off.http_address(), "/status").status, 404);
+    EXPECT_EQ(http_get(off.http_address(), "/healthz").status, 200);
+}
+
+TEST(RouterOperations, AnUnusableAdminTokenFileIsAClearError) {
+    temp_dir dir;
+    dir.write("short.token", "too-short\n");
+    const run_result short_token = run_router_once({"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0",
+                                                    "--admin-listen", "127.0.0.1:0", "--admin-token-file",
+                                                    (dir.path() / "short.token").string()});
+    EXPECT_EQ(short_token.status, 1);
+    EXPECT_NE(short_token.err.find("admin.token_file"), std::string::npos) << short_token.err;
+    const run_result missing = run_router_once({"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0",
+                                                "--admin-listen", "127.0.0.1:0", "--admin-token-file",
+                                                (dir.path() / "missing.token").string()});
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
 }
 
 TEST(RouterOperations, ServesTheDashboardsStaticFilesSafely) {
@@ -224,6 +267,22 @@ TEST(RouterOperations, SigtermDrainsLetsCallsFinishAndExitsZero) {
     EXPECT_TRUE(backend.wait_for(goodbye)) << "the backend was told going_away";
 }
 
+TEST(RouterOperations, SigtermWhileTheReadyLineIsOnItsWayDrainsAndExitsZero) {
+    // A supervisor stops the router as soon as it reads the ready line. The
+    // router's stdout is held full, so the signal lands exactly while the
+    // line is being written: the router must already be handling it then.
+    launch_options options;
+    options.before_ready_line = [](pid_t pid) { ::kill(pid, SIGTERM); };
+    router_process router({}, options);
+    ASSERT_TRUE(router.ready()) << "the ready line still came out whole";
+    const auto status = router.wait_exit(10s);
+    ASSERT_TRUE(status) << "the router drained and exited by itself";
+    EXPECT_EQ(*status, 0);
+    const std::string log = router.wait_for_log("event=router.stopped");
+    EXPECT_NE(log.find("event=router.signal signal=15 action=drain"), std::string::npos) << log;
+    EXPECT_NE(log.find("event=router.stopped"), std::string::npos) << log;
+}
+
 TEST(RouterOperations, DrainFailsCallsThatOutliveTheDrainTimeout) {
     router_process router({"--drain-timeout-ms", "300"});
     ASSERT_TRUE(router.ready());
@@ -241,6 +300,30 @@ TEST(RouterOperations, DrainFailsCallsThatOutliveTheDrainTimeout) {
     const auto error = frontend.wait_for(is_error(id));
     ASSERT_TRUE(error);
     EXPECT_EQ(error->error(), errc::going_away);
+}
+
+TEST(RouterOperations, HealthzAnswers503UntilTheDrainEnds) {
+    router_process router({"--drain-timeout-ms", "60000"});
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url()));
+    test_client frontend(frontend_config(router.ws_url()));
+    ASSERT_TRUE(backend.wait_ready() && frontend.wait_ready());
+    const std::uint32_t reg = backend.register_service("never", {{"answers", method_kind::unary}});
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, reg)));
+    frontend.request("never", "answers", "", 60000);
+    ASSERT_TRUE(backend.wait_for(is(event_kind::incoming_request)));
+
+    // The call keeps the drain going: a load balancer polling /healthz sees it.
+    ::kill(router.pid(), SIGTERM);
+    router.wait_for_log("event=router.drain");
+    const http_result health = http_get(router.http_address(), "/healthz");
+    EXPECT_EQ(health.status, 503);
+    EXPECT_EQ(health.body, "draining\n");
+    EXPECT_EQ(ws_upgrade(router.http_address(), "/ws", "").status, 503) << "no new WebSocket sessions";
+
+    const auto status = router.signal_and_wait(SIGTERM, 10s);  // the second signal hurries the drain
+    ASSERT_TRUE(status);
+    EXPECT_EQ(*status, 0);
 }
 
 TEST(RouterOperations, DrainRedirectsClientsWhenConfigured) {

@@ -8,10 +8,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <cstdlib>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "hyperstreams/body.hpp"
 #include "raw_clients.hpp"
@@ -136,7 +138,7 @@ TEST(RouterRobustness, NamesInViewsAndLogsAreValidUtf8) {
     ASSERT_TRUE(refused);
     EXPECT_EQ(static_cast<errc>(refused->code), errc::malformed_body);
 
-    const http_result status = http_get(router.http_address(), "/status");
+    const http_result status = http_get(router.admin_address(), "/status");
     ASSERT_EQ(status.status, 200);
     const auto doc = nlohmann::json::parse(status.body, nullptr, false);
     ASSERT_FALSE(doc.is_discarded()) << status.body;
@@ -153,6 +155,102 @@ TEST(RouterRobustness, NamesInViewsAndLogsAreValidUtf8) {
     }
     EXPECT_GT(parsed, 2u);
     expect_router_serves(router);
+}
+
+// Polls the admin listener's /metrics until it has the sample `line` (name,
+// labels and value) or `timeout` passes.
+bool metrics_show(const router_process& router, const std::string& line, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (http_get(router.admin_address(), "/metrics", 1s).body.find(line + "\n") != std::string::npos) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
+TEST(RouterRobustness, OutOfDescriptorsTheListenerBacksOffAndServesAgainOnceTheyAreFree) {
+    // About 30 descriptors are the router's own; idle connections take the rest.
+    launch_options options;
+    options.max_open_files = 64;
+    router_process router({"--threads", "1"}, options);
+    ASSERT_TRUE(router.ready());
+    std::vector<std::unique_ptr<idle_tcp>> idle;
+    for (int i = 0; i < 100; ++i) {
+        idle.push_back(std::make_unique<idle_tcp>(router.http_address()));
+        ASSERT_TRUE(idle.back()->connected()) << "the kernel's backlog takes what the router cannot";
+    }
+    ASSERT_NE(router.wait_for_log("event=http.accept_failed", 10s).find("event=http.accept_failed"),
+              std::string::npos);
+    // The window over which the failures must cost a few lines (a spinning
+    // accept loop writes tens of thousands a second).
+    std::this_thread::sleep_for(2s);
+    const std::string during = router.log();
+    EXPECT_LE(occurrences(during, "event=http.accept_failed"), 5u) << "one line a second at most";
+    EXPECT_NE(during.find("error=\"Too many open files\""), std::string::npos) << during.substr(0, 2000);
+
+    idle.clear();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    int health = 0;
+    while (health != 200 && std::chrono::steady_clock::now() < deadline)
+        health = http_get(router.http_address(), "/healthz", 1s).status;
+    EXPECT_EQ(health, 200) << "the router serves again once descriptors are free";
+    EXPECT_NE(router.wait_for_log("event=http.accept_recovered").find("event=http.accept_recovered"),
+              std::string::npos);
+    const std::string metrics = http_get(router.admin_address(), "/metrics").body;
+    EXPECT_EQ(metrics.find("hyperstreams_accept_failures_total{listener=\"main\"} 0\n"), std::string::npos)
+        << metrics;
+}
+
+TEST(RouterRobustness, ConnectionsThatHaveNotUpgradedHaveALimitOfTheirOwn) {
+    router_process router({"--limits-max-http-connections", "3"});
+    ASSERT_TRUE(router.ready());
+    std::vector<std::unique_ptr<idle_tcp>> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.push_back(std::make_unique<idle_tcp>(router.http_address()));
+        ASSERT_TRUE(idle.back()->connected());
+    }
+    ASSERT_TRUE(metrics_show(router, "hyperstreams_http_connections{listener=\"main\"} 3"));
+
+    idle_tcp over(router.http_address());
+    ASSERT_TRUE(over.connected());
+    EXPECT_TRUE(over.closed_by_peer(5s)) << "the fourth is closed as soon as accepted";
+    EXPECT_TRUE(metrics_show(router, "hyperstreams_http_connections_refused_total{listener=\"main\"} 1"));
+    EXPECT_NE(router.wait_for_log("event=http.connection_refused").find("event=http.connection_refused listener=main limit=3"),
+              std::string::npos);
+    EXPECT_EQ(http_get(router.http_address(), "/healthz", 1s).status, 0) << "no place left, for anyone";
+
+    // A connection that upgrades gives its place back: with one place free,
+    // WebSocket clients connect one after the other, as many as they like.
+    idle.pop_back();
+    ASSERT_TRUE(metrics_show(router, "hyperstreams_http_connections{listener=\"main\"} 2"));
+    std::vector<std::unique_ptr<test_client>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<test_client>(frontend_config(router.ws_url(), "upgraded")));
+        ASSERT_TRUE(clients.back()->wait_ready()) << "client " << i;
+    }
+    EXPECT_TRUE(metrics_show(router, "hyperstreams_http_connections{listener=\"main\"} 2"));
+    EXPECT_TRUE(metrics_show(router, "hyperstreams_connections{transport=\"websocket\"} 4"));
+    EXPECT_FALSE(idle.front()->closed_by_peer(100ms)) << "the connections within the limit stay";
+}
+
+TEST(RouterRobustness, AGoodbyeIsAnsweredWithANormalWebSocketClose) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.send(encode_batch({simple(frame_kind::goodbye)})));
+    EXPECT_FALSE(ws.read());
+    EXPECT_TRUE(ws.closed());
+    EXPECT_EQ(ws.close_code(), 1000) << "WebSocket normal closure";
+    EXPECT_EQ(ws.close_reason(), "normal");
 }
 
 TEST(RouterRobustness, AFrameBeforeHelloEndsTheHandshake) {
@@ -376,7 +474,7 @@ TEST(RouterRobustness, ABackendWithItsOwnRoutingIdReconnectsAndIsServedAgain) {
 
 // A number from the connection named `name` in /status; -1 if not found.
 long status_of(router_process& router, const std::string& name, const char* field) {
-    const http_result r = http_get(router.http_address(), "/status");
+    const http_result r = http_get(router.admin_address(), "/status");
     const auto doc = nlohmann::json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return -1;
     for (const auto& c : doc["connections"])
@@ -451,7 +549,7 @@ TEST(RouterRobustness, ASlowSubscriberIsBoundedAndToldWhatItLost) {
     EXPECT_LT(rss_after - rss_before, 32 * 1024) << "memory stays bounded (KiB)";
 #endif
 
-    const http_result metrics = http_get(router.http_address(), "/metrics");
+    const http_result metrics = http_get(router.admin_address(), "/metrics");
     EXPECT_EQ(metrics.body.find("hyperstreams_dropped_messages_total{transport=\"websocket\"} 0\n"), std::string::npos);
 
     slow.resume_reading();
@@ -542,7 +640,7 @@ TEST(RouterRobustness, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
     bool closed = false;
     for (int i = 1; i <= 25000 && !closed; ++i) {
         pub.publish("flood", payload);
-        if (i % 250 == 0) closed = http_get(router.http_address(), "/metrics").body.find(closed_once) != std::string::npos;
+        if (i % 250 == 0) closed = http_get(router.admin_address(), "/metrics").body.find(closed_once) != std::string::npos;
     }
     ASSERT_TRUE(closed) << "the router closed the stalled subscriber";
     slow.resume_reading();

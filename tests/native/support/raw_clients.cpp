@@ -1,5 +1,13 @@
 #include "raw_clients.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <utility>  // before Asio 1.74, whose awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -162,6 +170,41 @@ http_result http_get_with(const std::string& host_port, const std::string& targe
     });
     run_until(ioc, timeout, [&] { return done; }, stream);
     return result;
+}
+
+idle_tcp::idle_tcp(const std::string& host_port) {
+    const tcp::endpoint to = endpoint_of(host_port);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(to.port());
+    address.sin_addr.s_addr = htonl(to.address().to_v4().to_uint());
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::poll(&p, 1, 5000) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) {
+        ::close(fd);
+        return;
+    }
+    fd_ = fd;
+}
+
+idle_tcp::~idle_tcp() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool idle_tcp::closed_by_peer(std::chrono::milliseconds timeout) {
+    if (fd_ < 0) return true;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+    char byte = 0;
+    const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 struct raw_ws::impl {

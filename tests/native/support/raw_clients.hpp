@@ -55,6 +55,25 @@ http_result http_get_with(const std::string& host_port, const std::string& targe
 http_result ws_upgrade(const std::string& host_port, const std::string& path, const std::string& origin,
                        std::chrono::milliseconds timeout = 5s);
 
+// A TCP connection that never sends a byte: an HTTP client that never
+// finishes its request, holding one of the router's descriptors.
+class idle_tcp {
+public:
+    // Connects (bounded by 5 s); connected() says whether it worked.
+    explicit idle_tcp(const std::string& host_port);
+    ~idle_tcp();
+    idle_tcp(const idle_tcp&) = delete;
+    idle_tcp& operator=(const idle_tcp&) = delete;
+
+    bool connected() const noexcept { return fd_ >= 0; }
+    // Whether the other end closed the connection (end of stream or reset)
+    // within `timeout`.
+    bool closed_by_peer(std::chrono::milliseconds timeout);
+
+private:
+    int fd_ = -1;
+};
+
 // A WebSocket client that sends and reads raw transport messages.
 class raw_ws {
 public:

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -28,9 +30,10 @@ std::string temp_path(const char* what) {
 }
 
 // fork + exec with stdout to `out_fd` (the write end of a pipe) and stderr
-// to `err_path`. Only async-signal-safe calls happen after the fork.
+// to `err_path`; `max_open_files` > 0 sets the program's RLIMIT_NOFILE. Only
+// async-signal-safe calls happen after the fork.
 pid_t spawn_program(const char* program, const std::vector<std::string>& args, int out_fd, int out_read_fd,
-                    const std::string& err_path) {
+                    const std::string& err_path, unsigned max_open_files = 0) {
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(program));
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -41,6 +44,10 @@ pid_t spawn_program(const char* program, const std::vector<std::string>& args, i
         ::dup2(out_fd, 1);
         if (err_fd >= 0) ::dup2(err_fd, 2);
         ::close(out_read_fd);
+        if (max_open_files > 0) {
+            const rlimit limit{max_open_files, max_open_files};
+            if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+        }
         ::execv(argv[0], argv.data());
         ::_exit(127);
     }
@@ -48,8 +55,23 @@ pid_t spawn_program(const char* program, const std::vector<std::string>& args, i
     return pid;
 }
 
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int out_read_fd, const std::string& err_path) {
-    return spawn_program(router_binary(), args, out_fd, out_read_fd, err_path);
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int out_read_fd, const std::string& err_path,
+            unsigned max_open_files = 0) {
+    return spawn_program(router_binary(), args, out_fd, out_read_fd, err_path, max_open_files);
+}
+
+// Fills the pipe whose write end is `fd`, so that the next line written to
+// it waits until the other end reads; the bytes written (no newline).
+std::size_t fill_pipe(int fd) {
+    (void)::fcntl(fd, F_SETPIPE_SZ, 4096);  // the smallest: quick to fill and to drain
+    const int flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    std::size_t total = 0;
+    const std::string block(4096, '.');
+    for (int i = 0; i < 1024 && ::write(fd, block.data(), block.size()) > 0; ++i) total += block.size();
+    for (int i = 0; i < 4096 && ::write(fd, ".", 1) == 1; ++i) ++total;
+    ::fcntl(fd, F_SETFL, flags);
+    return total;
 }
 
 int decode_status(int status) {
@@ -141,8 +163,9 @@ std::optional<int> child_process::kill_and_wait(int signal, std::chrono::millise
     return status_;
 }
 
-router_process::router_process(std::vector<std::string> args) {
-    std::vector<std::string> all = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0"};
+router_process::router_process(std::vector<std::string> args, launch_options options) {
+    std::vector<std::string> all = {"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0", "--admin-listen",
+                                    "127.0.0.1:0"};
     all.insert(all.end(), args.begin(), args.end());
     log_path_ = temp_path("router.log");
     int fds[2];
@@ -150,14 +173,21 @@ router_process::router_process(std::vector<std::string> args) {
         ADD_FAILURE() << "pipe failed";
         return;
     }
-    pid_ = spawn(all, fds[1], fds[0], log_path_);
+    const std::size_t filler = options.before_ready_line ? fill_pipe(fds[1]) : 0;
+    pid_ = spawn(all, fds[1], fds[0], log_path_, options.max_open_files);
     ::close(fds[1]);
-    const std::string out = read_until(fds[0], clock::now() + std::chrono::seconds(10),
-                                       [](const std::string& t) { return t.find('\n') != std::string::npos; });
+    if (options.before_ready_line) {
+        wait_for_log("event=router.ready", std::chrono::seconds(10));
+        options.before_ready_line(pid_);
+    }
+    std::string out = read_until(fds[0], clock::now() + std::chrono::seconds(10),
+                                 [](const std::string& t) { return t.find('\n') != std::string::npos; });
     ::close(fds[0]);
+    out.erase(0, std::min(filler, out.size()));
     http_ = field(out, "http");
     backend_ = field(out, "backend");
-    ready_ = out.rfind("hyperstreams-router ready", 0) == 0 && !http_.empty() && !backend_.empty();
+    admin_ = field(out, "admin");
+    ready_ = out.rfind("hyperstreams-router ready", 0) == 0 && !http_.empty() && !backend_.empty() && !admin_.empty();
     if (!ready_) ADD_FAILURE() << "the router did not start: stdout=" << out << "\nlog:\n" << log();
 }
 
@@ -177,6 +207,12 @@ std::optional<int> router_process::signal_and_wait(int signal, std::chrono::mill
     if (status_) return status_;
     if (pid_ <= 0) return std::nullopt;
     ::kill(pid_, signal);
+    return wait_exit(timeout);
+}
+
+std::optional<int> router_process::wait_exit(std::chrono::milliseconds timeout) {
+    if (status_) return status_;
+    if (pid_ <= 0) return std::nullopt;
     const auto deadline = clock::now() + timeout;
     for (;;) {
         int status = 0;

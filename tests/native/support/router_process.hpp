@@ -1,5 +1,6 @@
 // The real hyperstreams-router binary, started for one test on free loopback
-// ports (--listen 127.0.0.1:0, --backend tcp://127.0.0.1:0) and stopped by
+// ports (--listen 127.0.0.1:0, --backend tcp://127.0.0.1:0, --admin-listen
+// 127.0.0.1:0) and stopped by
 // its pid: SIGTERM, then SIGKILL if it has not exited within a bound. Its
 // stderr (the logs) goes to a file that failing tests print.
 #pragma once
@@ -7,17 +8,28 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace hyperstreams::testing {
 
+// How a router is started, beyond its flags.
+struct launch_options {
+    // > 0: the router's RLIMIT_NOFILE (soft and hard), to run it out of descriptors.
+    unsigned max_open_files = 0;
+    // Set: the router's stdout is a full pipe when it prints its ready line,
+    // and this runs (with its pid) once it has logged router.ready, while
+    // the line waits in the pipe; the line is read afterwards.
+    std::function<void(pid_t)> before_ready_line;
+};
+
 class router_process {
 public:
     // Starts the router with `args` added after the port flags and waits for
     // its ready line. Fails the test (ADD_FAILURE) when it does not come.
-    explicit router_process(std::vector<std::string> args = {});
+    explicit router_process(std::vector<std::string> args = {}, launch_options options = {});
     ~router_process();
     router_process(const router_process&) = delete;
     router_process& operator=(const router_process&) = delete;
@@ -27,11 +39,16 @@ public:
     const std::string& http_address() const noexcept { return http_; }  // 127.0.0.1:PORT
     std::string ws_url() const { return "ws://" + http_ + "/ws"; }
     const std::string& backend_url() const noexcept { return backend_; }  // tcp://127.0.0.1:PORT
+    // Where /metrics and /status are: 127.0.0.1:PORT (the HTTP address with
+    // --admin-listen same), or "off".
+    const std::string& admin_address() const noexcept { return admin_; }
     unsigned short http_port() const;
 
     // Sends `signal`; returns the exit status once the process ended within
     // `timeout` (the status from waitpid's WEXITSTATUS, or 128 + signal).
     std::optional<int> signal_and_wait(int signal, std::chrono::milliseconds timeout);
+    // Waits for the process to end by itself; its exit status, as above.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // SIGTERM, then SIGKILL after `grace`. Returns the exit status.
     int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
 
@@ -50,6 +67,7 @@ private:
     std::optional<int> status_;
     std::string http_;
     std::string backend_;
+    std::string admin_;
     std::string log_path_;
 };
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const PRESETS = ['native-debug', 'native-release', 'native-asan'];
-const READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+)/;
+const READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+) admin=(\S+)/;
 
 /** A program of the native build: $`envVar`, else build/<preset>/`path`. */
 export function nativeBinary(path, envVar) {
@@ -24,12 +24,13 @@ export function routerBinary() {
 }
 
 /**
- * A running router: { url (ws://.../ws), http, backend, pid, stop(), kill(), output() }.
+ * A running router: { url (ws://.../ws), http, backend, admin (/metrics, /status), pid, stop(), kill(), output() }.
  * `listen` defaults to a free port; pass the previous router's `http` to restart in place.
  */
 export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
     const child = spawn(routerBinary(),
-        ['--listen', listen, '--backend', 'tcp://127.0.0.1:0', '--threads', '1', ...args],
+        ['--listen', listen, '--backend', 'tcp://127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--threads', '1',
+            ...args],
         { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -51,6 +52,7 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
                 http: m[1],
                 url: m[2],
                 backend: m[3],
+                admin: m[4],
                 pid: child.pid,
                 output: () => output,
                 exited,
