@@ -890,8 +890,11 @@ void router_core::on_token_refresh(connection& c, const frame& f, time_point now
 
 void router_core::arm_token_deadline(connection& c, time_point now) {
     const auto lifetime = auth_.token_lifetime(who(c));
-    c.token_deadline = lifetime ? now + *lifetime + std::chrono::milliseconds(cfg_.auth_expiry_grace_ms)
-                                : time_point::max();
+    const std::chrono::milliseconds grace(cfg_.auth_expiry_grace_ms);
+    // A deadline beyond what the clock holds is no deadline: now + lifetime
+    // would overflow (and land in the past).
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(time_point::max() - now);
+    c.token_deadline = lifetime && *lifetime < room - grace ? now + *lifetime + grace : time_point::max();
 }
 
 // ---------------------------------------------------------------- time

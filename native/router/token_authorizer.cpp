@@ -1,5 +1,6 @@
 #include "token_authorizer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -37,7 +38,7 @@ token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(poli
 std::error_code token_authorizer::check(std::string_view token, session& out) {
     const jwt::verifier::result r = policy_.keys.verify(token, policy_.unix_now(), policy_.leeway_s);
     if (r.why != jwt::failure::none) {
-        last_refusal_ = std::string(jwt::failure_name(r.why));
+        last_refusal_ = jwt::describe(r);
         return code(r.why == jwt::failure::expired ? errc::token_expired : errc::unauthorized);
     }
     const auto claims = nlohmann::json::parse(r.claims_json, nullptr, false);
@@ -130,7 +131,13 @@ void token_authorizer::forget(const principal& who) {
 std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const principal& who) {
     const session* s = find(who);
     if (s == nullptr || s->exp == 0) return std::nullopt;
-    return std::chrono::seconds(std::max<std::int64_t>(0, s->exp - policy_.unix_now()));
+    const std::int64_t now = policy_.unix_now();
+    if (s->exp <= now) return std::chrono::milliseconds(0);
+    // Unsigned: exp - now does not fit a signed integer when exp is near 2^63
+    // and now before 1970.
+    const std::uint64_t left = static_cast<std::uint64_t>(s->exp) - static_cast<std::uint64_t>(now);
+    const auto longest = static_cast<std::uint64_t>(longest_token_lifetime.count());
+    return std::chrono::seconds(static_cast<std::int64_t>(std::min(left, longest)));
 }
 
 std::string_view token_authorizer::refusal(const principal&) const { return last_refusal_; }

@@ -3,6 +3,8 @@
 // case, with tokens signed by OpenSSL at test time.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "grants.hpp"
 #include "hyperstreams/errc.hpp"
 #include "jwt.hpp"
@@ -114,12 +116,108 @@ TEST(Jwt, ExpiryAndNotBeforeAreEnforced) {
     EXPECT_EQ(v.verify(sign_hs256(secret, claims(now_s)), now_s).why, jwt::failure::expired);
     EXPECT_EQ(v.verify(sign_hs256(secret, claims(now_s - 1)), now_s).why, jwt::failure::expired);
     EXPECT_EQ(v.verify(sign_hs256(secret, {{"sub", "a"}}), now_s).why, jwt::failure::missing_exp);
-    EXPECT_EQ(v.verify(sign_hs256(secret, {{"sub", "a"}, {"exp", "soon"}}), now_s).why, jwt::failure::missing_exp);
+    EXPECT_EQ(v.verify(sign_hs256(secret, {{"sub", "a"}, {"exp", "soon"}}), now_s).why, jwt::failure::bad_time_claim);
     json early = claims();
     early["nbf"] = now_s + 30;
     EXPECT_EQ(v.verify(sign_hs256(secret, early), now_s, 5).why, jwt::failure::not_yet_valid);
     early["nbf"] = now_s + 3;
     EXPECT_EQ(v.verify(sign_hs256(secret, early), now_s, 5).why, jwt::failure::none);
+}
+
+// exp, nbf and iat at the ends of every range: each value is accepted (with
+// the exp it stands for) or refused with a named failure.
+constexpr std::int64_t max_s = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t min_s = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t year_3000 = 32'503'680'000;
+constexpr std::int64_t year_9999 = 253'402'300'799;  // 9999-12-31T23:59:59Z
+constexpr std::uint64_t two_to_63 = std::uint64_t{1} << 63;
+constexpr std::int64_t two_to_53 = std::int64_t{1} << 53;
+
+struct time_case {
+    json value;
+    jwt::failure why;
+    std::int64_t exp = 0;  // for exp cases that pass: the exp it counts as
+};
+
+TEST(Jwt, ExpAtTheExtremesIsExpiredAcceptedOrNamed) {
+    const std::vector<time_case> cases{
+        {0, jwt::failure::expired},
+        {-1, jwt::failure::expired},
+        {min_s, jwt::failure::expired},
+        {-1e300, jwt::failure::expired},
+        {static_cast<double>(now_s) + 0.5, jwt::failure::expired},  // the fraction is dropped
+        {static_cast<double>(now_s) + 60.9, jwt::failure::none, now_s + 60},
+        {two_to_53, jwt::failure::none, two_to_53},
+        {year_3000, jwt::failure::none, year_3000},
+        {year_9999, jwt::failure::none, year_9999},
+        {max_s, jwt::failure::none, max_s},
+        {two_to_63, jwt::failure::none, max_s},  // beyond int64: the end of the range
+        {std::numeric_limits<std::uint64_t>::max(), jwt::failure::none, max_s},
+        {1.8446744073709552e19, jwt::failure::none, max_s},
+        {1e300, jwt::failure::none, max_s},
+        {"1893456000", jwt::failure::bad_time_claim},
+        {true, jwt::failure::bad_time_claim},
+        {nullptr, jwt::failure::bad_time_claim},
+        {json::array({now_s + 60}), jwt::failure::bad_time_claim},
+        {json::object(), jwt::failure::bad_time_claim},
+    };
+    const auto v = hs_verifier();
+    for (const time_case& c : cases) {
+        const auto r = v.verify(sign_hs256(secret, {{"sub", "a"}, {"exp", c.value}}), now_s);
+        EXPECT_EQ(r.why, c.why) << "exp " << c.value.dump() << ": " << jwt::describe(r);
+        if (c.why == jwt::failure::none) EXPECT_EQ(r.exp, c.exp) << "exp " << c.value.dump();
+        if (c.why == jwt::failure::bad_time_claim) EXPECT_EQ(r.claim, "exp");
+    }
+}
+
+TEST(Jwt, NotBeforeAtTheExtremesIsValidNotYetValidOrNamed) {
+    const std::vector<time_case> cases{
+        {0, jwt::failure::none},
+        {-1, jwt::failure::none},
+        {min_s, jwt::failure::none},
+        {-1e300, jwt::failure::none},
+        {now_s + 5, jwt::failure::none},  // within the leeway
+        {static_cast<double>(now_s) + 5.9, jwt::failure::none},
+        {now_s + 6, jwt::failure::not_yet_valid},
+        {two_to_53, jwt::failure::not_yet_valid},
+        {year_3000, jwt::failure::not_yet_valid},
+        {year_9999, jwt::failure::not_yet_valid},
+        {max_s, jwt::failure::not_yet_valid},
+        {two_to_63, jwt::failure::not_yet_valid},
+        {1e300, jwt::failure::not_yet_valid},
+        {"now", jwt::failure::bad_time_claim},
+        {nullptr, jwt::failure::bad_time_claim},
+    };
+    const auto v = hs_verifier();
+    for (const time_case& c : cases) {
+        json claims_with_nbf = claims();
+        claims_with_nbf["nbf"] = c.value;
+        const auto r = v.verify(sign_hs256(secret, claims_with_nbf), now_s, 5);
+        EXPECT_EQ(r.why, c.why) << "nbf " << c.value.dump() << ": " << jwt::describe(r);
+        if (c.why == jwt::failure::bad_time_claim) EXPECT_EQ(r.claim, "nbf");
+    }
+    // now + leeway at the end of the range does not wrap around.
+    json late = {{"sub", "a"}, {"exp", max_s}, {"nbf", max_s}};
+    EXPECT_EQ(v.verify(sign_hs256(secret, late), max_s - 3, 5).why, jwt::failure::none);
+    EXPECT_EQ(v.verify(sign_hs256(secret, late), max_s - 30, 5).why, jwt::failure::not_yet_valid);
+}
+
+TEST(Jwt, IssuedAtIsInformationalButMustBeANumber) {
+    const auto v = hs_verifier();
+    for (const json& iat : {json(0), json(-1), json(min_s), json(two_to_53), json(two_to_63), json(1e300),
+                            json(year_9999), json(static_cast<double>(now_s) + 0.25)}) {
+        json c = claims();
+        c["iat"] = iat;
+        EXPECT_EQ(v.verify(sign_hs256(secret, c), now_s).why, jwt::failure::none) << "iat " << iat.dump();
+    }
+    for (const json& iat : {json("yesterday"), json(false), json::array()}) {
+        json c = claims();
+        c["iat"] = iat;
+        const auto r = v.verify(sign_hs256(secret, c), now_s);
+        EXPECT_EQ(r.why, jwt::failure::bad_time_claim) << "iat " << iat.dump();
+        EXPECT_EQ(r.claim, "iat");
+        EXPECT_NE(jwt::describe(r).find("iat"), std::string::npos) << jwt::describe(r);
+    }
 }
 
 TEST(Jwt, CriticalHeaderExtensionsAreRefused) {
@@ -264,6 +362,31 @@ TEST_F(TokenAuthorizer, TheTokenGrantsItsRightsToItsConnectionOnly) {
     EXPECT_EQ(auth->can_publish(conn(2), "a.x"), errc::forbidden);
     EXPECT_EQ(auth->can_publish(conn(3), "a.x"), errc::forbidden);  // never admitted
     EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::milliseconds(60000));
+}
+
+TEST_F(TokenAuthorizer, AFarFutureExpLivesTheLongestLifetimeAndNoLonger) {
+    make();
+    constexpr std::int64_t year_2100 = 4'102'444'800;
+    ASSERT_FALSE(auth->admit(conn(1), token("a", json::object(), year_2100)));
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::seconds(year_2100 - now_s));
+    for (const json& exp : {json(year_3000), json(year_9999), json(max_s), json(two_to_63), json(1e300)}) {
+        const std::string far = sign_hs256(secret, {{"sub", "a"}, {"exp", exp}});
+        ASSERT_FALSE(auth->refresh(conn(1), far)) << "exp " << exp.dump() << ": " << auth->refusal(conn(1));
+        EXPECT_EQ(auth->token_lifetime(conn(1)), longest_token_lifetime) << "exp " << exp.dump();
+    }
+    clock = max_s - 10;  // a clock at the end of the range: what is left, without overflow
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::seconds(10));
+    clock = max_s;
+    EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::milliseconds(0));
+}
+
+TEST_F(TokenAuthorizer, ATimeClaimThatIsNotANumberIsUnauthorizedAndSaysWhich) {
+    make();
+    EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", "2030-01-01"}})), errc::unauthorized);
+    EXPECT_NE(auth->refusal(conn(1)).find("exp"), std::string_view::npos) << auth->refusal(conn(1));
+    EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", now_s + 60}, {"nbf", true}})),
+              errc::unauthorized);
+    EXPECT_NE(auth->refusal(conn(1)).find("nbf"), std::string_view::npos) << auth->refusal(conn(1));
 }
 
 TEST_F(TokenAuthorizer, AnonymousConnectionsGetTheConfiguredRights) {

@@ -1238,5 +1238,20 @@ TEST_F(RouterCore, AnExpiredTokenClosesTheConnectionAfterTheGraceUnlessRefreshed
     core.reset();  // before `tokens` goes
 }
 
+TEST_F(RouterCore, ALifetimeBeyondWhatTheClockHoldsNeverExpires) {
+    expiring_tokens tokens;
+    cfg.auth_expiry_grace_ms = 500;
+    rebuild(tokens);
+    for (const auto lifetime : {std::chrono::milliseconds::max(), std::chrono::milliseconds::max() - 1000ms,
+                                std::chrono::duration_cast<std::chrono::milliseconds>(time_point::max() - now)}) {
+        tokens.lifetime = lifetime;
+        peer forever = hello();
+        advance(2000ms);
+        for (const auto& f : take(forever)) EXPECT_NE(f.kind, frame_kind::goodbye) << lifetime.count();
+        EXPECT_FALSE(forever.closed) << "a lifetime of " << lifetime.count() << " ms is not already over";
+    }
+    core.reset();
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <limits>
 #include <thread>
+#include <tuple>
 
 #include "raw_clients.hpp"
 #include "router_process.hpp"
@@ -250,6 +252,46 @@ TEST(RouterAccess, BadTokensAreRefusedWithTheirNamedErrors) {
     const auto ev = connection_error(backend);
     ASSERT_TRUE(ev);
     EXPECT_EQ(ev->error(), errc::unauthorized);
+}
+
+TEST(RouterAccess, TimeClaimsAtTheExtremesHaveDefinedAnswers) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const json hs = {{"publish", {"a.>"}}};
+    // Valid for ever, in every spelling: admitted, and not expired at the
+    // router's next scans (every 50 ms here).
+    const std::vector<json> far{std::numeric_limits<std::int64_t>::max(), std::uint64_t{1} << 63, 1e300,
+                                253'402'300'799 /* 9999-12-31 */};
+    std::vector<std::unique_ptr<test_client>> clients;
+    for (const json& exp : far) {
+        clients.push_back(std::make_unique<test_client>(with_token(
+            frontend_config(router.ws_url()), sign_hs256(secret, {{"sub", "far-" + exp.dump()}, {"exp", exp}, {"hs", hs}}))));
+        ASSERT_TRUE(clients.back()->wait_ready()) << "exp " << exp.dump();
+    }
+    auto expired = [](const recorded_event& e) { return e.error() == errc::token_expired; };
+    EXPECT_FALSE(clients.front()->wait_for(expired, 1s)) << "the router scanned 20 times meanwhile";
+    for (std::size_t i = 0; i < far.size(); ++i) {
+        test_client& c = *clients[i];
+        EXPECT_EQ(c.count(expired), 0u) << "exp " << far[i].dump();
+        expect_ack(c, c.publish("a.b", "still here", true), "publish with a far-future token");
+    }
+
+    // Refused with a named error whose text says what is wrong.
+    const std::vector<std::tuple<json, errc, std::string>> refused{
+        {{{"sub", "s"}, {"exp", "2030-01-01"}}, errc::unauthorized, "exp"},
+        {{{"sub", "s"}, {"exp", unix_now() + 600}, {"iat", "now"}}, errc::unauthorized, "iat"},
+        {{{"sub", "s"}, {"exp", unix_now() + 600}, {"nbf", std::uint64_t{1} << 63}}, errc::unauthorized,
+         "not yet valid"},
+        {{{"sub", "s"}, {"exp", -1e300}}, errc::token_expired, "expired"},
+        {{{"sub", "s"}, {"exp", 0}}, errc::token_expired, "expired"},
+    };
+    for (const auto& [claims, code, text] : refused) {
+        test_client c(with_token(frontend_config(router.ws_url()), sign_hs256(secret, claims)));
+        const auto ev = connection_error(c);
+        ASSERT_TRUE(ev) << claims.dump();
+        EXPECT_EQ(ev->error(), code) << claims.dump() << ": " << describe(*ev);
+        EXPECT_NE(ev->text.find(text), std::string::npos) << claims.dump() << ": " << describe(*ev);
+    }
 }
 
 TEST(RouterAccess, AnonymousClientsGetOnlyTheConfiguredRights) {
