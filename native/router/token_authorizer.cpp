@@ -36,6 +36,11 @@ token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(poli
 }
 
 std::error_code token_authorizer::check(std::string_view token, session& out) {
+    if (token.size() > policy_.max_token_bytes) {
+        last_refusal_ = "the token is " + std::to_string(token.size()) + " bytes; auth.max_token_bytes is " +
+                        std::to_string(policy_.max_token_bytes);
+        return code(errc::unauthorized);
+    }
     const jwt::verifier::result r = policy_.keys.verify(token, policy_.unix_now(), policy_.leeway_s);
     if (r.why != jwt::failure::none) {
         last_refusal_ = jwt::describe(r);
@@ -49,7 +54,7 @@ std::error_code token_authorizer::check(std::string_view token, session& out) {
     }
     auto rights = std::make_shared<grants>();
     if (auto hs = claims.find("hs"); hs != claims.end()) {
-        if (std::string err = parse_grants(*hs, *rights); !err.empty()) {
+        if (std::string err = parse_grants(*hs, *rights, policy_.max_rules); !err.empty()) {
             last_refusal_ = "the token's hs claim: " + err;
             return code(errc::unauthorized);
         }
@@ -191,6 +196,8 @@ std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::strin
     token_policy policy;
     policy.connections_per_subject = cfg.connections_per_subject;
     policy.leeway_s = cfg.auth_leeway_s;
+    policy.max_token_bytes = cfg.auth_max_token_bytes;
+    policy.max_rules = cfg.auth_max_rules;
     std::string secret = cfg.auth_hs256_secret;
     if (!cfg.auth_hs256_secret_file.empty()) {
         if (!read_file(cfg.auth_hs256_secret_file, secret)) {

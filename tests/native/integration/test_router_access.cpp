@@ -294,6 +294,65 @@ TEST(RouterAccess, TimeClaimsAtTheExtremesHaveDefinedAnswers) {
     }
 }
 
+TEST(RouterAccess, OversizeTokensAndRuleListsAreRefusedAndChangeNothing) {
+    router_process router(access_args({"--auth-max-rules", "8"}));
+    ASSERT_TRUE(router.ready());
+    raw_ws raw(router.http_address());
+    ASSERT_TRUE(raw.connected());
+    ASSERT_TRUE(raw.send(hello_bytes(client_role::frontend, "raw", token("alice", {{"publish", {"a.>"}}}))));
+    ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+
+    // The attack of issue 15: a refresh to a 941 KB token of 56,000 rules,
+    // sent raw (the engine refuses tokens over 64 KiB itself).
+    json rules = json::array();
+    for (int i = 0; i < 56000; ++i) rules.push_back("b.r" + std::to_string(i) + ".>");
+    const std::string huge = token("alice", {{"publish", rules}});
+    ASSERT_GT(huge.size(), 900'000u);
+    frame refresh;
+    refresh.kind = frame_kind::token_refresh;
+    refresh.id = 5;
+    refresh.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(huge.data()), huge.size());
+    frame granted;  // allowed by the first token only
+    granted.kind = frame_kind::publish;
+    granted.flags = frame_flags::ack_requested;
+    granted.id = 6;
+    granted.name = "a.x";
+    frame withheld = granted;  // allowed by the huge token only
+    withheld.id = 7;
+    withheld.name = "b.r1.x";
+    ASSERT_TRUE(raw.send(encode_batch({refresh, granted, withheld})));
+    const auto refused = raw.read_until(frame_kind::error);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->id, 5u);
+    EXPECT_EQ(static_cast<errc>(refused->code), errc::unauthorized);
+    EXPECT_NE(refused->payload.find("auth.max_token_bytes is 16384"), std::string::npos) << refused->payload;
+    const auto ack = raw.read_until(frame_kind::ack);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->id, 6u) << "the first token's rights stand";
+    const auto forbidden = raw.read_until(frame_kind::error);
+    ASSERT_TRUE(forbidden);
+    EXPECT_EQ(forbidden->id, 7u);
+    EXPECT_EQ(static_cast<errc>(forbidden->code), errc::forbidden) << "the huge token's rights were never taken";
+
+    // At hello: over the size limit, and over the rule limit (8, allow and deny together).
+    test_client big(with_token(frontend_config(router.ws_url()),
+                               token("bob", {{"publish", {"a.>"}}}) + std::string(20000, 'A')));
+    auto ev = connection_error(big);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+    EXPECT_NE(ev->text.find("auth.max_token_bytes"), std::string::npos) << describe(*ev);
+    json eight_rules = json::array();
+    for (int i = 0; i < 8; ++i) eight_rules.push_back("c" + std::to_string(i));
+    test_client many(with_token(frontend_config(router.ws_url()),
+                                token("carol", {{"publish", eight_rules}, {"deny", {{"publish", {"c0"}}}}})));
+    ev = connection_error(many);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+    EXPECT_NE(ev->text.find("more than 8 rules"), std::string::npos) << describe(*ev);
+    test_client eight(with_token(frontend_config(router.ws_url()), token("dave", {{"publish", eight_rules}})));
+    EXPECT_TRUE(eight.wait_ready()) << "eight rules are within the limit";
+}
+
 TEST(RouterAccess, AnonymousClientsGetOnlyTheConfiguredRights) {
     router_process router(access_args());
     ASSERT_TRUE(router.ready());
