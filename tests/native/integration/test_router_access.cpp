@@ -411,6 +411,75 @@ TEST(RouterAccess, ARefreshedTokenKeepsTheConnectionAndAnExpiredOneClosesIt) {
     EXPECT_EQ(refreshed.count([](const recorded_event& e) { return e.error() == errc::token_expired; }), 0u);
 }
 
+TEST(RouterAccess, ARefreshWithFewerRightsEndsTheSubscriptionsAndStreamsItNoLongerAllows) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client backend(with_token(backend_config(router.backend_url()), token("feeds-service", {{"register", {"feeds"}}})));
+    test_client publisher(with_token(frontend_config(router.ws_url()), token("publisher", {{"publish", {">"}}})));
+    const json before = {{"subscribe", {"secret.>", "public.>"}}, {"call", {"feeds"}}};
+    test_client c(with_token(frontend_config(router.ws_url()), token("alice", before)));
+    ASSERT_TRUE(backend.wait_ready() && publisher.wait_ready() && c.wait_ready());
+
+    // The backend sends one item and keeps the stream open.
+    backend.set_handler([](client_engine& e, const recorded_event& ev, time_ms) {
+        if (ev.kind == event_kind::incoming_stream) {
+            const auto item = bytes_of("first");
+            EXPECT_EQ(e.stream_send(ev.id, item), stream_send_status::ok);
+        }
+    });
+    expect_ack(backend, backend.register_service("feeds", {{"watch", method_kind::stream}}), "register feeds");
+    const std::uint32_t secrets = c.subscribe("secret.>");
+    const std::uint32_t news = c.subscribe("public.>");
+    expect_ack(c, secrets, "subscribe secret.>");
+    expect_ack(c, news, "subscribe public.>");
+    const call_result watch = c.run([](client_engine& e, time_ms now) {
+        const auto q = bytes_of("q");
+        return e.open_stream("feeds", "watch", q, 10, 0, now);
+    });
+    ASSERT_FALSE(watch.error);
+    ASSERT_TRUE(c.wait_for(is(event_kind::stream_item, watch.id)));
+    expect_ack(publisher, publisher.publish("secret.plans", "before", true), "publish before");
+    ASSERT_TRUE(c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "before";
+    }));
+
+    // The refreshed token no longer grants secret.> nor any call.
+    const call_result refresh = c.run([](client_engine& e, time_ms now) {
+        return e.refresh_token(token("alice", {{"subscribe", {"public.>"}}}), now);
+    });
+    ASSERT_TRUE(c.wait_for(is(event_kind::token_refreshed, refresh.id)));
+    const auto ended = c.wait_for(is_error(secrets));
+    ASSERT_TRUE(ended) << "the subscription the token no longer allows is ended";
+    EXPECT_EQ(ended->op, operation::subscribe);
+    EXPECT_EQ(ended->subscription, secrets);
+    EXPECT_EQ(ended->error(), errc::forbidden) << describe(*ended);
+    const auto stopped = c.wait_for(is_error(watch.id));
+    ASSERT_TRUE(stopped) << "the stream the token no longer allows is ended";
+    EXPECT_EQ(stopped->op, operation::stream);
+    EXPECT_EQ(stopped->error(), errc::forbidden) << describe(*stopped);
+    const auto opened = backend.wait_for(is(event_kind::incoming_stream));
+    ASSERT_TRUE(opened);
+    const auto cancelled = backend.wait_for(is(event_kind::cancelled, opened->id));
+    ASSERT_TRUE(cancelled) << "the backend is told to stop";
+    EXPECT_EQ(backend.run([&](client_engine& e, time_ms) { return e.stream_send(opened->id, bytes_of("more")); }),
+              stream_send_status::unknown_stream);
+
+    // secret.* no longer arrives; public.* does. The publisher's order holds,
+    // so "after" would have come before "news".
+    expect_ack(publisher, publisher.publish("secret.plans", "after", true), "publish after");
+    expect_ack(publisher, publisher.publish("public.news", "news", true), "publish news");
+    ASSERT_TRUE(c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "news";
+    }));
+    EXPECT_EQ(c.count([](const recorded_event& e) { return e.kind == event_kind::message && e.payload_text() == "after"; }),
+              0u);
+    EXPECT_EQ(c.count(is(event_kind::stream_item, watch.id)), 1u);
+    EXPECT_EQ(c.state(), client_state::ready);
+
+    // Subscribing again is judged by the new token.
+    expect_error(c, c.subscribe("secret.>"), errc::forbidden, "subscribe with the refreshed token");
+}
+
 TEST(RouterAccess, UpgradesFromOriginsNotAllowedGetForbidden) {
     router_process router(access_args());
     ASSERT_TRUE(router.ready());
