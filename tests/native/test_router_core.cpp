@@ -1337,6 +1337,34 @@ TEST_F(RouterCore, ARefreshEndsTheSubscriptionsAndCallsItNoLongerAllows) {
     core.reset();
 }
 
+TEST_F(RouterCore, AnExpiredTokenEndsEverythingItsConnectionHeld) {
+    expiring_tokens tokens;
+    tokens.lifetime = std::chrono::hours(1);
+    cfg.auth_expiry_grace_ms = 500;
+    rebuild(tokens);
+    peer b = backend("feed", {{"watch", method_kind::stream}});
+    peer publisher = hello();
+    tokens.lifetime = 1000ms;
+    peer lapsing = hello();
+    subscribe(lapsing, 1, "a.>");
+    frame watch = make(frame_kind::stream_open, 2, "feed/watch");
+    watch.credit = 4;
+    send(lapsing, watch);
+    const std::uint32_t stream_id = take(b, frame_kind::stream_open).at(0).id;
+    advance(1600ms);
+    const auto last = take(lapsing);
+    ASSERT_FALSE(last.empty());
+    EXPECT_EQ(last.back().error(), errc::token_expired);
+    EXPECT_TRUE(lapsing.closed);
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u) << "the backend is told to stop the expired connection's stream";
+    EXPECT_EQ(cancels[0].id, stream_id);
+    publish(publisher, "a.b", "x", 7);
+    EXPECT_EQ(take(publisher, frame_kind::ack).size(), 1u);
+    EXPECT_EQ(core->status_json(now).find("\"a.>\""), std::string::npos) << "its subscription is gone";
+    core.reset();
+}
+
 TEST_F(RouterCore, ALifetimeBeyondWhatTheClockHoldsNeverExpires) {
     expiring_tokens tokens;
     cfg.auth_expiry_grace_ms = 500;
