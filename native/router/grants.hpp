@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -38,8 +39,9 @@ struct string_hash {
 // children like any other token (topic_tree's shape). matches() walks the
 // channel's token, "*" and ">" branches: its cost grows with the channel's
 // depth, not with the number of patterns. covers() and overlaps() take a
-// pattern; a "*" in it visits every branch at its depth, a ">" stops the
-// walk, so they visit each node at most once (bounded by auth.max_rules).
+// pattern; a "*" in it makes overlaps() visit every branch at its depth, so
+// their cost is bounded by the trie's size (the rules' tokens: a token's
+// rules are capped by auth.max_rules) and each node is visited at most once.
 class pattern_set {
 public:
     pattern_set();
@@ -130,6 +132,6 @@ struct grants {
 // and so are more than `max_rules` rules (allow and deny together). Returns
 // "" on success.
 std::string parse_grants(const nlohmann::json& claim, grants& out,
-                         std::size_t max_rules = static_cast<std::size_t>(-1));
+                         std::size_t max_rules = std::numeric_limits<std::size_t>::max());
 
 }  // namespace hyperstreams::router
