@@ -21,6 +21,11 @@
 
 namespace hyperstreams::router {
 
+// The furthest a token's deadline reaches. A token valid for longer (an exp
+// in the year 9999, or 2^63) lives this long: it outlasts any process and
+// keeps every deadline within what the clocks represent.
+inline constexpr std::chrono::seconds longest_token_lifetime = std::chrono::hours(24 * 365 * 100);
+
 struct principal {
     std::uint64_t connection = 0;
     transport_kind transport = transport_kind::websocket;
@@ -41,8 +46,8 @@ public:
     // The connection ended: forget what was kept about it.
     virtual void forget(const principal& who) = 0;
     // After admit or refresh: how long the connection's token stays valid
-    // (the router closes it token_expired after that plus auth.expiry_grace_ms);
-    // nullopt: it does not expire.
+    // (the router closes it token_expired after that plus auth.expiry_grace_ms),
+    // at most longest_token_lifetime; nullopt: it does not expire.
     virtual std::optional<std::chrono::milliseconds> token_lifetime(const principal&) {
         return std::nullopt;
     }

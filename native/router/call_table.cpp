@@ -48,10 +48,11 @@ std::vector<call> call_table::take_expired(time_point now) {
     return out;
 }
 
-std::vector<call> call_table::take_range(const std::map<id_key, std::uint64_t>& index, connection_id conn) {
+std::vector<call> call_table::take_range(const std::map<id_key, std::uint64_t>& index, connection_id conn,
+                                         const std::function<bool(const call&)>& ends) {
     std::vector<std::uint64_t> keys;
     for (auto it = index.lower_bound({conn, 0}); it != index.end() && it->first.first == conn; ++it)
-        keys.push_back(it->second);
+        if (!ends || ends(calls_.at(it->second))) keys.push_back(it->second);
     std::vector<call> out;
     out.reserve(keys.size());
     for (std::uint64_t k : keys) out.push_back(remove(calls_.at(k)));
@@ -60,6 +61,9 @@ std::vector<call> call_table::take_range(const std::map<id_key, std::uint64_t>& 
 
 std::vector<call> call_table::take_by_backend(connection_id conn) { return take_range(by_backend_, conn); }
 std::vector<call> call_table::take_by_caller(connection_id conn) { return take_range(by_caller_, conn); }
+std::vector<call> call_table::take_by_caller_if(connection_id conn, const std::function<bool(const call&)>& ends) {
+    return take_range(by_caller_, conn, ends);
+}
 
 std::vector<call> call_table::take_all() {
     std::vector<call> out;

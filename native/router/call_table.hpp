@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -29,6 +30,7 @@ struct call {
     std::uint32_t backend_id = 0;
     bool stream = false;
     std::string service;  // for the registry's pending counts
+    std::string method;   // with service: what a token refresh judges again
     time_point started{};
     time_point deadline = time_point::max();  // max: none
     std::uint32_t credit = 0;                 // stream: items the backend may still send
@@ -54,6 +56,8 @@ public:
     // Every call served by / made by `conn`, removed.
     std::vector<call> take_by_backend(connection_id conn);
     std::vector<call> take_by_caller(connection_id conn);
+    // The calls made by `conn` for which `ends` is true, removed.
+    std::vector<call> take_by_caller_if(connection_id conn, const std::function<bool(const call&)>& ends);
     std::vector<call> take_all();
 
     time_point next_deadline() const;
@@ -63,7 +67,8 @@ public:
 
 private:
     using id_key = std::pair<connection_id, std::uint32_t>;
-    std::vector<call> take_range(const std::map<id_key, std::uint64_t>& index, connection_id conn);
+    std::vector<call> take_range(const std::map<id_key, std::uint64_t>& index, connection_id conn,
+                                 const std::function<bool(const call&)>& ends = {});
 
     std::uint64_t next_key_ = 1;
     std::map<std::uint64_t, call> calls_;

@@ -242,6 +242,12 @@ const std::vector<option>& options() {
                             "it is closed with token_expired"));
         t.push_back(integer("auth.leeway_s", &router_config::auth_leeway_s, 0, 600,
                             "clock skew tolerated on a token's nbf"));
+        t.push_back(integer("auth.max_token_bytes", &router_config::auth_max_token_bytes, 256, 1u << 20,
+                            "longest token a hello or token_refresh may carry; a longer one is "
+                            "refused with unauthorized before its signature is checked"));
+        t.push_back(integer("auth.max_rules", &router_config::auth_max_rules, 1, 1u << 20,
+                            "rules a token's hs claim may hold (allow and deny together); more are "
+                            "refused with unauthorized"));
         t.push_back(integer("limits.connections_per_subject", &router_config::connections_per_subject,
                             0, u32_max,
                             "connections the tokens of one subject (sub) may hold at once; more "

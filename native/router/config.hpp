@@ -79,6 +79,8 @@ struct router_config {
     std::string auth_anonymous;  // JSON of the "hs" claim's form; empty: anonymous refused
     std::uint32_t auth_expiry_grace_ms = 30000;
     std::uint32_t auth_leeway_s = 5;
+    std::uint32_t auth_max_token_bytes = 16384;
+    std::uint32_t auth_max_rules = 1024;
     std::uint32_t connections_per_subject = 100;  // 0: no limit
     std::uint32_t publish_rate = 0;               // publishes per second per connection; 0: no limit
     std::uint32_t publish_burst = 0;              // 0: the rate (one second's worth)

@@ -41,6 +41,14 @@ public:
 
 enum class connection_state : std::uint8_t { awaiting_hello, open, closing };
 
+// A subscription of one connection: its slow-consumer policy and the id of
+// the subscribe that made it, which is the id the client knows it by (and
+// of the error that ends it when a token refresh withdraws the right).
+struct subscription {
+    slow_policy policy = slow_policy::router_default;
+    std::uint32_t id = 0;
+};
+
 // What few connections have: most are frontends over WebSocket.
 struct connection_extras {
     std::string curve_key;                          // set by the ZeroMQ transport after a CURVE handshake
@@ -71,7 +79,7 @@ struct connection {
     double publish_allowance = 0;
     time_point publish_refilled{};
 
-    std::map<std::string, slow_policy, std::less<>> subscriptions;  // pattern -> policy
+    std::map<std::string, subscription, std::less<>> subscriptions;  // by pattern
     std::unique_ptr<connection_extras> extras;                      // null until one is set
     std::uint32_t next_backend_id = 0;                              // ids of calls it serves
 

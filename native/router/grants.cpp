@@ -1,5 +1,6 @@
 #include "grants.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "hyperstreams/names.hpp"
@@ -9,11 +10,12 @@ namespace {
 
 using json = nlohmann::json;
 
-// Splits off the first dot-separated token.
-std::string_view next_token(std::string_view& rest) noexcept {
+// Splits off the first dot-separated token; `more` says whether one follows.
+std::string_view next_token(std::string_view& rest, bool& more) noexcept {
     const std::size_t dot = rest.find('.');
     std::string_view token = rest.substr(0, dot);
-    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+    more = dot != std::string_view::npos;
+    rest = more ? rest.substr(dot + 1) : std::string_view{};
     return token;
 }
 
@@ -25,36 +27,6 @@ bool split_call_rule(std::string_view rule, std::string_view& service, std::stri
     return is_valid_pattern(service) && !method.empty() && method.find('/') == std::string_view::npos;
 }
 
-bool call_rule_matches(std::string_view rule, std::string_view service, std::string_view method) noexcept {
-    std::string_view rs, rm;
-    if (!split_call_rule(rule, rs, rm)) return false;
-    return pattern_matches(rs, service) && (rm == "*" || rm == method);
-}
-
-bool address_rule_matches(std::string_view rule, std::string_view address) noexcept {
-    if (!rule.empty() && rule.back() == '*') return address.substr(0, rule.size() - 1) == rule.substr(0, rule.size() - 1);
-    return rule == address;
-}
-
-template <typename Pred>
-bool any_of(const std::vector<std::string>& rules, Pred pred) {
-    for (const std::string& r : rules)
-        if (pred(r)) return true;
-    return false;
-}
-
-std::string parse_list(const json& value, std::string_view key, bool (*valid)(std::string_view) noexcept,
-                       std::vector<std::string>& out) {
-    if (!value.is_array()) return std::string(key) + ": expected an array of strings";
-    for (const json& item : value) {
-        if (!item.is_string()) return std::string(key) + ": expected an array of strings";
-        std::string s = item.get<std::string>();
-        if (!valid(s)) return std::string(key) + ": '" + s + "' is not a valid rule";
-        out.push_back(std::move(s));
-    }
-    return {};
-}
-
 bool valid_pattern(std::string_view s) noexcept { return is_valid_pattern(s); }
 bool valid_call_rule(std::string_view s) noexcept {
     std::string_view a, b;
@@ -62,20 +34,53 @@ bool valid_call_rule(std::string_view s) noexcept {
 }
 bool valid_address_rule(std::string_view s) noexcept { return !s.empty() && s.size() <= 256; }
 
-std::string parse_rules(const json& obj, rule_set& out, bool allow_deny, grants* owner) {
+// The rules of one claim, counted against the limit while they are parsed.
+struct rule_count {
+    std::size_t limit;
+    std::size_t seen = 0;
+};
+
+template <typename Add>
+std::string parse_list(const json& value, std::string_view key, bool (*valid)(std::string_view) noexcept,
+                       rule_count& count, Add add) {
+    if (!value.is_array()) return std::string(key) + ": expected an array of strings";
+    for (const json& item : value) {
+        if (!item.is_string()) return std::string(key) + ": expected an array of strings";
+        const std::string& s = item.get_ref<const std::string&>();
+        if (!valid(s)) return std::string(key) + ": '" + s + "' is not a valid rule";
+        if (++count.seen > count.limit) return "more than " + std::to_string(count.limit) + " rules";
+        add(s);
+    }
+    return {};
+}
+
+std::string parse_rules(const json& obj, rule_set& out, bool allow_deny, grants* owner, rule_count& count) {
     if (!obj.is_object()) return "expected an object";
     for (const auto& [key, value] : obj.items()) {
         std::string err;
-        if (key == "subscribe") err = parse_list(value, key, valid_pattern, out.subscribe);
-        else if (key == "publish") err = parse_list(value, key, valid_pattern, out.publish);
-        else if (key == "call") err = parse_list(value, key, valid_call_rule, out.call);
-        else if (key == "send") err = parse_list(value, key, valid_address_rule, out.send);
-        else if (key == "register") err = parse_list(value, key, valid_pattern, out.register_service);
-        else if (key == "broadcast") {
+        if (key == "subscribe") {
+            err = parse_list(value, key, valid_pattern, count,
+                             [&](std::string_view r) { out.subscribe.add(r); });
+        } else if (key == "publish") {
+            err = parse_list(value, key, valid_pattern, count,
+                             [&](std::string_view r) { out.publish.add(r); });
+        } else if (key == "call") {
+            err = parse_list(value, key, valid_call_rule, count, [&](std::string_view r) {
+                std::string_view service, method;
+                split_call_rule(r, service, method);
+                out.call.add(service, method);
+            });
+        } else if (key == "send") {
+            err = parse_list(value, key, valid_address_rule, count,
+                             [&](std::string_view r) { out.send.add(r); });
+        } else if (key == "register") {
+            err = parse_list(value, key, valid_pattern, count,
+                             [&](std::string_view r) { out.register_service.add(r); });
+        } else if (key == "broadcast") {
             if (!value.is_boolean()) err = "broadcast: expected true or false";
             else out.broadcast = value.get<bool>();
         } else if (key == "deny" && allow_deny) {
-            err = parse_rules(value, owner->deny, false, nullptr);
+            err = parse_rules(value, owner->deny, false, nullptr, count);
             if (!err.empty()) err = "deny: " + err;
         } else {
             err = "unknown key '" + key + "'";
@@ -87,59 +92,142 @@ std::string parse_rules(const json& obj, rule_set& out, bool allow_deny, grants*
 
 }  // namespace
 
-bool pattern_covers(std::string_view allowed, std::string_view pattern) noexcept {
-    for (;;) {
-        if (allowed.empty() && pattern.empty()) return true;
-        if (allowed.empty() || pattern.empty()) return false;
-        const std::string_view a = next_token(allowed);
-        const std::string_view p = next_token(pattern);
-        if (a == ">") return true;  // p is at least one token
-        if (p == ">") return false;  // p reaches channels of any length, a does not
-        if (a == "*") continue;       // p's token is one token, literal or *
-        if (p == "*" || a != p) return false;
+// ---------------------------------------------------------------- pattern_set
+
+pattern_set::pattern_set() : nodes_(1) {}
+
+void pattern_set::add(std::string_view pattern) {
+    std::uint32_t at = 0;
+    bool more = true;
+    while (more) {
+        const std::string_view token = next_token(pattern, more);
+        auto it = nodes_[at].children.find(token);
+        if (it == nodes_[at].children.end()) {
+            const auto fresh = static_cast<std::uint32_t>(nodes_.size());
+            nodes_.emplace_back();  // may move nodes_: look the parent up again
+            it = nodes_[at].children.emplace(std::string(token), fresh).first;
+        }
+        at = it->second;
     }
+    nodes_[at].ends_pattern = true;
 }
 
-bool patterns_overlap(std::string_view a, std::string_view b) noexcept {
-    for (;;) {
-        if (a.empty() && b.empty()) return true;
-        if (a.empty() || b.empty()) return false;
-        const std::string_view ta = next_token(a);
-        const std::string_view tb = next_token(b);
-        if (ta == ">" || tb == ">") return true;
-        if (ta == "*" || tb == "*" || ta == tb) continue;
+const pattern_set::node* pattern_set::child(const node& n, std::string_view token) const {
+    const auto it = n.children.find(token);
+    return it == n.children.end() ? nullptr : &nodes_[it->second];
+}
+
+bool pattern_set::matches(std::string_view channel) const { return matches_below(nodes_[0], channel, true); }
+bool pattern_set::covers(std::string_view pattern) const { return covers_below(nodes_[0], pattern, true); }
+bool pattern_set::overlaps(std::string_view pattern) const { return overlaps_below(nodes_[0], pattern, true); }
+
+// Each walk: `n` is where the patterns stand after the tokens already taken;
+// `rest` holds the asked name's tokens still to take (`more`: at least one).
+// A ">" node always ends a pattern (">" is a pattern's last token).
+
+bool pattern_set::matches_below(const node& n, std::string_view rest, bool more) const {
+    if (!more) return n.ends_pattern;
+    const std::string_view token = next_token(rest, more);
+    if (child(n, ">") != nullptr) return true;  // ">" matches this token and any after it
+    if (const node* exact = child(n, token); exact && matches_below(*exact, rest, more)) return true;
+    const node* any = child(n, "*");
+    return any != nullptr && matches_below(*any, rest, more);
+}
+
+bool pattern_set::covers_below(const node& n, std::string_view rest, bool more) const {
+    if (!more) return n.ends_pattern;
+    const std::string_view token = next_token(rest, more);
+    if (child(n, ">") != nullptr) return true;  // covers one or more tokens, whatever they are
+    if (token == ">") return false;             // channels of any length: only ">" covers them
+    if (const node* any = child(n, "*"); any && covers_below(*any, rest, more)) return true;
+    if (token == "*") return false;  // a literal covers no "*"
+    const node* exact = child(n, token);
+    return exact != nullptr && covers_below(*exact, rest, more);
+}
+
+bool pattern_set::overlaps_below(const node& n, std::string_view rest, bool more) const {
+    if (!more) return n.ends_pattern;
+    const std::string_view token = next_token(rest, more);
+    if (child(n, ">") != nullptr) return true;
+    // Every node leads to the end of a pattern, so any child is a pattern
+    // with one more token or more, which ">" overlaps.
+    if (token == ">") return !n.children.empty();
+    if (token == "*") {
+        for (const auto& [t, index] : n.children)
+            if (overlaps_below(nodes_[index], rest, more)) return true;
         return false;
     }
+    if (const node* exact = child(n, token); exact && overlaps_below(*exact, rest, more)) return true;
+    const node* any = child(n, "*");
+    return any != nullptr && overlaps_below(*any, rest, more);
 }
 
+// ---------------------------------------------------------------- call_rules
+
+void call_rules::add(std::string_view service_pattern, std::string_view method) {
+    if (method == "*") {
+        every_method_.add(service_pattern);
+        return;
+    }
+    auto it = by_method_.find(method);
+    if (it == by_method_.end()) it = by_method_.emplace(std::string(method), pattern_set{}).first;
+    it->second.add(service_pattern);
+}
+
+bool call_rules::matches(std::string_view service, std::string_view method) const {
+    if (every_method_.matches(service)) return true;
+    const auto it = by_method_.find(method);
+    return it != by_method_.end() && it->second.matches(service);
+}
+
+// ---------------------------------------------------------------- address_rules
+
+void address_rules::add(std::string_view rule) {
+    if (rule.back() != '*') {
+        exact_.emplace(rule);
+        return;
+    }
+    const std::string_view prefix = rule.substr(0, rule.size() - 1);
+    prefixes_.emplace(prefix);
+    const auto at = std::lower_bound(prefix_lengths_.begin(), prefix_lengths_.end(), prefix.size());
+    if (at == prefix_lengths_.end() || *at != prefix.size()) prefix_lengths_.insert(at, prefix.size());
+}
+
+bool address_rules::matches(std::string_view address) const {
+    if (exact_.find(address) != exact_.end()) return true;
+    for (const std::size_t length : prefix_lengths_) {
+        if (length > address.size()) return false;
+        if (prefixes_.find(address.substr(0, length)) != prefixes_.end()) return true;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------- grants
+
 bool grants::may_subscribe(std::string_view pattern) const {
-    return any_of(allow.subscribe, [&](const std::string& r) { return pattern_covers(r, pattern); }) &&
-           !any_of(deny.subscribe, [&](const std::string& r) { return patterns_overlap(r, pattern); });
+    return allow.subscribe.covers(pattern) && !deny.subscribe.overlaps(pattern);
 }
 
 bool grants::may_publish(std::string_view channel) const {
-    return any_of(allow.publish, [&](const std::string& r) { return pattern_matches(r, channel); }) &&
-           !any_of(deny.publish, [&](const std::string& r) { return pattern_matches(r, channel); });
+    return allow.publish.matches(channel) && !deny.publish.matches(channel);
 }
 
 bool grants::may_call(std::string_view service, std::string_view method) const {
-    return any_of(allow.call, [&](const std::string& r) { return call_rule_matches(r, service, method); }) &&
-           !any_of(deny.call, [&](const std::string& r) { return call_rule_matches(r, service, method); });
+    return allow.call.matches(service, method) && !deny.call.matches(service, method);
 }
 
 bool grants::may_send(std::string_view address) const {
-    return any_of(allow.send, [&](const std::string& r) { return address_rule_matches(r, address); }) &&
-           !any_of(deny.send, [&](const std::string& r) { return address_rule_matches(r, address); });
+    return allow.send.matches(address) && !deny.send.matches(address);
 }
 
 bool grants::may_register(std::string_view service) const {
-    return any_of(allow.register_service, [&](const std::string& r) { return pattern_matches(r, service); }) &&
-           !any_of(deny.register_service, [&](const std::string& r) { return pattern_matches(r, service); });
+    return allow.register_service.matches(service) && !deny.register_service.matches(service);
 }
 
-std::string parse_grants(const nlohmann::json& claim, grants& out) {
+std::string parse_grants(const nlohmann::json& claim, grants& out, std::size_t max_rules) {
     out = grants{};
-    return parse_rules(claim, out.allow, true, &out);
+    rule_count count{max_rules};
+    return parse_rules(claim, out.allow, true, &out, count);
 }
 
 }  // namespace hyperstreams::router

@@ -10,7 +10,7 @@
 
 #include <array>
 #include <cmath>
-#include <optional>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace hyperstreams::router::jwt {
@@ -68,15 +68,31 @@ bool es256_verify(EVP_PKEY* key, std::string_view data, std::string_view raw) {
     return ok;
 }
 
-std::optional<std::int64_t> seconds_claim(const json& claims, const char* name) {
-    auto it = claims.find(name);
-    if (it == claims.end()) return std::nullopt;
-    if (it->is_number_integer()) return it->get<std::int64_t>();
-    if (it->is_number_float()) {
-        const double v = it->get<double>();
-        if (std::isfinite(v) && std::abs(v) < 1e15) return static_cast<std::int64_t>(std::floor(v));
+enum class date_claim : std::uint8_t { absent, number, not_a_number };
+
+// Reads NumericDate `name` into `out` (jwt.hpp says how any number maps).
+date_claim numeric_date(const json& claims, const char* name, std::int64_t& out) {
+    constexpr std::int64_t latest = std::numeric_limits<std::int64_t>::max();
+    constexpr std::int64_t earliest = std::numeric_limits<std::int64_t>::min();
+    const auto it = claims.find(name);
+    if (it == claims.end()) return date_claim::absent;
+    if (it->is_number_unsigned()) {
+        const std::uint64_t v = it->get<std::uint64_t>();
+        out = v > static_cast<std::uint64_t>(latest) ? latest : static_cast<std::int64_t>(v);
+        return date_claim::number;
     }
-    return std::nullopt;
+    if (it->is_number_integer()) {
+        out = it->get<std::int64_t>();
+        return date_claim::number;
+    }
+    if (it->is_number_float()) {
+        // The parser refuses what a double cannot hold, so the value is finite.
+        const double v = std::floor(it->get<double>());
+        constexpr double two_to_63 = 9223372036854775808.0;
+        out = v >= two_to_63 ? latest : v < -two_to_63 ? earliest : static_cast<std::int64_t>(v);
+        return date_claim::number;
+    }
+    return date_claim::not_a_number;
 }
 
 }  // namespace
@@ -90,8 +106,15 @@ std::string_view failure_name(failure f) noexcept {
         case failure::expired: return "token expired";
         case failure::not_yet_valid: return "token not yet valid";
         case failure::missing_exp: return "token has no exp";
+        case failure::bad_time_claim: return "a time claim (exp, nbf, iat) is not a number";
     }
     return "unknown";
+}
+
+std::string describe(const verifier::result& r) {
+    if (r.why == failure::bad_time_claim)
+        return "the token's " + std::string(r.claim) + " is not a number of seconds (NumericDate)";
+    return std::string(failure_name(r.why));
 }
 
 std::string base64url_encode(std::string_view bytes) {
@@ -233,27 +256,35 @@ verifier::result verifier::verify(std::string_view token, std::int64_t now_unix,
         r.why = failure::malformed;
         return r;
     }
-    const auto exp = seconds_claim(claims, "exp");
-    if (!exp) {
+    // The first claim that is not a number names the failure.
+    auto read_date = [&](const char* name, std::int64_t& out) {
+        const date_claim d = numeric_date(claims, name, out);
+        if (d == date_claim::not_a_number && r.why == failure::none) {
+            r.why = failure::bad_time_claim;
+            r.claim = name;
+        }
+        return d == date_claim::number;
+    };
+    std::int64_t exp = 0, nbf = 0, iat = 0;
+    const bool has_exp = read_date("exp", exp);
+    const bool has_nbf = read_date("nbf", nbf);
+    read_date("iat", iat);
+    if (r.why != failure::none) return r;
+    if (!has_exp) {
         r.why = failure::missing_exp;
         return r;
     }
-    if (*exp <= now_unix) {
+    if (exp <= now_unix) {
         r.why = failure::expired;
         return r;
     }
-    if (claims.contains("nbf")) {
-        const auto nbf = seconds_claim(claims, "nbf");
-        if (!nbf) {
-            r.why = failure::malformed;
-            return r;
-        }
-        if (*nbf > now_unix + leeway_s) {
-            r.why = failure::not_yet_valid;
-            return r;
-        }
+    // nbf > now + leeway, without the sum overflowing at the ends of the range.
+    if (has_nbf && nbf > now_unix &&
+        static_cast<std::uint64_t>(nbf) - static_cast<std::uint64_t>(now_unix) > static_cast<std::uint64_t>(leeway_s)) {
+        r.why = failure::not_yet_valid;
+        return r;
     }
-    r.exp = *exp;
+    r.exp = exp;
     r.claims_json = std::move(claims_text);
     return r;
 }

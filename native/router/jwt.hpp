@@ -24,10 +24,18 @@ enum class failure : std::uint8_t {
     unsupported_alg,  // "none", or an algorithm without a configured key
     bad_signature,
     expired,          // exp <= now
-    not_yet_valid,    // nbf > now
+    not_yet_valid,    // nbf > now + leeway
     missing_exp,      // every token must expire
+    bad_time_claim,   // exp, nbf or iat is not a number
 };
 std::string_view failure_name(failure f) noexcept;
+
+// exp, nbf and iat are NumericDates (RFC 7519): JSON numbers of seconds since
+// the Unix epoch, integer or not. A fraction is dropped (rounding towards the
+// past) and a value beyond a signed 64-bit integer counts as the nearest end
+// of that range, so every number has a defined meaning: 1e300 is the far
+// future, -1e300 the far past. Any other JSON type is bad_time_claim. iat is
+// informational (RFC 7519 section 4.1.6): only its type is checked.
 
 // base64url without padding (RFC 4648 section 5), as JWTs use it.
 std::string base64url_encode(std::string_view bytes);
@@ -51,16 +59,21 @@ public:
 
     struct result {
         failure why = failure::none;
+        std::string_view claim;   // bad_time_claim: "exp", "nbf" or "iat"
         std::string claims_json;  // the payload, when the signature is good
         std::int64_t exp = 0;     // seconds since the Unix epoch
     };
-    // Checks form, algorithm, signature, exp and nbf against `now_unix`
-    // (seconds), with `leeway_s` of tolerance for clock skew on nbf only.
+    // Checks form, algorithm, signature, exp, nbf and iat against `now_unix`
+    // (seconds), with `leeway_s` (>= 0) of tolerance for clock skew on nbf only.
     result verify(std::string_view token, std::int64_t now_unix, std::int64_t leeway_s = 0) const;
 
 private:
     struct keys;
     std::unique_ptr<keys> keys_;
 };
+
+// Why `r` failed, in words for the client: failure_name(), naming the claim
+// for bad_time_claim.
+std::string describe(const verifier::result& r);
 
 }  // namespace hyperstreams::router::jwt

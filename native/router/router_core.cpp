@@ -201,7 +201,7 @@ void router_core::reap(time_point now) {
 }
 
 void router_core::remove(connection& c, time_point now) {
-    for (const auto& [pattern, policy] : c.subscriptions) topics_.unsubscribe(c.id, pattern);
+    for (const auto& [pattern, sub] : c.subscriptions) topics_.unsubscribe(c.id, pattern);
     c.subscriptions.clear();
 
     if (c.has_services()) {
@@ -455,7 +455,7 @@ void router_core::on_subscribe(connection& c, const frame& f) {
         return;
     }
     const slow_policy policy = resolve(policy_of(f.flags));
-    c.subscriptions.insert_or_assign(std::string(f.name), policy);
+    c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
     topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy));
 
     const channel_state* state = wildcard ? nullptr : channels_.find(f.name);
@@ -617,6 +617,7 @@ void router_core::on_call(connection& c, const frame& f, time_point now) {
     } while (calls_.backend_id_in_use(b->id, k.backend_id));
     k.stream = stream;
     k.service = std::string(sm.service);
+    k.method = std::string(sm.method);
     k.started = now;
     k.credit = stream ? f.credit : 0;
     std::uint32_t deadline_ms = f.deadline_ms;
@@ -896,12 +897,44 @@ void router_core::on_token_refresh(connection& c, const frame& f, time_point now
     arm_token_deadline(c, now);
     HS_LOG(info, "auth.refreshed").kv("conn", c.id).kv("address", c.address);
     send_ack(c, f.id);
+    end_withdrawn(c, now);
+}
+
+// A refreshed token may grant less than the one before. What the connection
+// holds open and may no longer have ends now, as if it were refused at this
+// moment: an error forbidden with the id the client knows it by (NATS ends
+// subscriptions on a permission reload likewise).
+void router_core::end_withdrawn(connection& c, time_point now) {
+    const principal p = who(c);
+    std::size_t subscriptions = 0;
+    for (auto it = c.subscriptions.begin(); it != c.subscriptions.end();) {
+        const bool refused = static_cast<bool>(auth_.can_subscribe(p, it->first));
+        if (!refused) {
+            ++it;
+            continue;
+        }
+        topics_.unsubscribe(c.id, it->first);
+        send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
+        it = c.subscriptions.erase(it);
+        ++subscriptions;
+    }
+    const std::vector<call> calls = calls_.take_by_caller_if(
+        c.id, [&](const call& k) { return static_cast<bool>(auth_.can_call(p, k.service, k.method)); });
+    for (const call& k : calls)
+        fail_call(k, errc::forbidden, "the refreshed token no longer allows this call", true, now);
+    if (subscriptions != 0 || !calls.empty()) {
+        HS_LOG(info, "auth.withdrawn").kv("conn", c.id).kv("address", c.address)
+            .kv("subscriptions", subscriptions).kv("calls", calls.size());
+    }
 }
 
 void router_core::arm_token_deadline(connection& c, time_point now) {
     const auto lifetime = auth_.token_lifetime(who(c));
-    c.token_deadline = lifetime ? now + *lifetime + std::chrono::milliseconds(cfg_.auth_expiry_grace_ms)
-                                : time_point::max();
+    const std::chrono::milliseconds grace(cfg_.auth_expiry_grace_ms);
+    // A deadline beyond what the clock holds is no deadline: now + lifetime
+    // would overflow (and land in the past).
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(time_point::max() - now);
+    c.token_deadline = lifetime && *lifetime < room - grace ? now + *lifetime + grace : time_point::max();
 }
 
 // ---------------------------------------------------------------- time
@@ -1035,8 +1068,8 @@ std::string router_core::status_json(time_point now) const {
         j["remote"] = c->remote;
         j["age_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - c->opened).count();
         j["subscriptions"] = json::array();
-        for (const auto& [pattern, policy] : c->subscriptions)
-            j["subscriptions"].push_back({{"pattern", pattern}, {"policy", policy_name(policy)}});
+        for (const auto& [pattern, sub] : c->subscriptions)
+            j["subscriptions"].push_back({{"pattern", pattern}, {"policy", policy_name(sub.policy)}});
         j["services"] = c->extras ? json(c->extras->services) : json::array();
         j["frames_in"] = c->frames_in;
         j["frames_queued"] = c->frames_queued;

@@ -132,6 +132,7 @@ private:
     void on_register(connection& c, const frame& f);
     void on_unregister(connection& c, const frame& f, time_point now);
     void on_token_refresh(connection& c, const frame& f, time_point now);
+    void end_withdrawn(connection& c, time_point now);
     void arm_token_deadline(connection& c, time_point now);
     bool take_publish_allowance(connection& c, time_point now);
 

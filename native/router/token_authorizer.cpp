@@ -1,5 +1,6 @@
 #include "token_authorizer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,9 +36,14 @@ token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(poli
 }
 
 std::error_code token_authorizer::check(std::string_view token, session& out) {
+    if (token.size() > policy_.max_token_bytes) {
+        last_refusal_ = "the token is " + std::to_string(token.size()) + " bytes; auth.max_token_bytes is " +
+                        std::to_string(policy_.max_token_bytes);
+        return code(errc::unauthorized);
+    }
     const jwt::verifier::result r = policy_.keys.verify(token, policy_.unix_now(), policy_.leeway_s);
     if (r.why != jwt::failure::none) {
-        last_refusal_ = std::string(jwt::failure_name(r.why));
+        last_refusal_ = jwt::describe(r);
         return code(r.why == jwt::failure::expired ? errc::token_expired : errc::unauthorized);
     }
     const auto claims = nlohmann::json::parse(r.claims_json, nullptr, false);
@@ -48,7 +54,7 @@ std::error_code token_authorizer::check(std::string_view token, session& out) {
     }
     auto rights = std::make_shared<grants>();
     if (auto hs = claims.find("hs"); hs != claims.end()) {
-        if (std::string err = parse_grants(*hs, *rights); !err.empty()) {
+        if (std::string err = parse_grants(*hs, *rights, policy_.max_rules); !err.empty()) {
             last_refusal_ = "the token's hs claim: " + err;
             return code(errc::unauthorized);
         }
@@ -130,7 +136,13 @@ void token_authorizer::forget(const principal& who) {
 std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const principal& who) {
     const session* s = find(who);
     if (s == nullptr || s->exp == 0) return std::nullopt;
-    return std::chrono::seconds(std::max<std::int64_t>(0, s->exp - policy_.unix_now()));
+    const std::int64_t now = policy_.unix_now();
+    if (s->exp <= now) return std::chrono::milliseconds(0);
+    // Unsigned: exp - now does not fit a signed integer when exp is near 2^63
+    // and now before 1970.
+    const std::uint64_t left = static_cast<std::uint64_t>(s->exp) - static_cast<std::uint64_t>(now);
+    const auto longest = static_cast<std::uint64_t>(longest_token_lifetime.count());
+    return std::chrono::seconds(static_cast<std::int64_t>(std::min(left, longest)));
 }
 
 std::string_view token_authorizer::refusal(const principal&) const { return last_refusal_; }
@@ -184,6 +196,8 @@ std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::strin
     token_policy policy;
     policy.connections_per_subject = cfg.connections_per_subject;
     policy.leeway_s = cfg.auth_leeway_s;
+    policy.max_token_bytes = cfg.auth_max_token_bytes;
+    policy.max_rules = cfg.auth_max_rules;
     std::string secret = cfg.auth_hs256_secret;
     if (!cfg.auth_hs256_secret_file.empty()) {
         if (!read_file(cfg.auth_hs256_secret_file, secret)) {

@@ -30,6 +30,10 @@ struct token_policy {
     std::uint32_t connections_per_subject = 0;
     // Tolerance for clock skew on nbf, in seconds.
     std::int64_t leeway_s = 5;
+    // Longer tokens are refused before they are decoded or verified.
+    std::size_t max_token_bytes = 16384;
+    // Rules of one token's hs claim, allow and deny together.
+    std::size_t max_rules = 1024;
     // Seconds since the Unix epoch; replaced by tests.
     std::function<std::int64_t()> unix_now;
 };

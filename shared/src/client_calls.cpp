@@ -388,11 +388,16 @@ void client_engine::on_error(const frame& f, time_ms now) {
         pending_.erase(it);
         return;
     }
-    if (subscription_state* s = find_subscription(f.id); s && s->in_flight) {
+    if (subscription_state* s = find_subscription(f.id)) {
+        // The subscribe was refused, or the router ended a confirmed
+        // subscription (a token refresh withdrew the right): either way it is
+        // over, except a resume the history cannot serve, which goes on live.
+        const bool resume_gone =
+            s->in_flight && s->resuming && static_cast<errc>(f.code) == errc::history_gone;
         s->in_flight = false;
         emit_error(operation::subscribe, f.id, f.code, text, f.id);
-        if (static_cast<errc>(f.code) == errc::history_gone && s->resuming) {
-            send_subscribe(*s, false);  // resume impossible: keep the subscription, live
+        if (resume_gone) {
+            send_subscribe(*s, false);
             return;
         }
         forget_subscription(f.id);

@@ -87,5 +87,23 @@ TEST(CallTable, TakesEveryCallOfAGoneBackendOrCaller) {
     EXPECT_EQ(t.size(), 0u);
 }
 
+TEST(CallTable, TakesTheCallsOfACallerThatAPredicateEnds) {
+    call_table t;
+    t.add(make(1, 1, 9, 1));
+    call other_method = make(1, 2, 9, 2);
+    other_method.method = "delete";
+    t.add(other_method);
+    t.add(make(2, 3, 9, 3, t0 + 5s));
+    const auto ended = t.take_by_caller_if(1, [](const call& k) { return k.method == "delete"; });
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].caller_id, 2u);
+    EXPECT_EQ(t.size(), 2u);
+    EXPECT_EQ(t.by_backend(9, 2), nullptr);
+    EXPECT_EQ(t.count_for_caller(1), 1u);
+    EXPECT_TRUE(t.take_by_caller_if(2, [](const call&) { return false; }).empty());
+    EXPECT_EQ(t.take_by_caller_if(2, [](const call&) { return true; }).size(), 1u);
+    EXPECT_EQ(t.next_deadline(), time_point::max()) << "its deadline went with it";
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -197,6 +197,19 @@ TEST(RouterConfig, AccessOptionsTakeLists_JsonAndFiles) {
     EXPECT_EQ(f.config.allowed_origins, (std::vector<std::string>{"https://a.example"}));
 }
 
+TEST(RouterConfig, TokenSizeAndRuleLimitsHaveDefaultsAndBounds) {
+    const config_result d = parse({});
+    ASSERT_EQ(d.what, config_result::action::run) << d.error;
+    EXPECT_EQ(d.config.auth_max_token_bytes, 16384u);
+    EXPECT_EQ(d.config.auth_max_rules, 1024u);
+    const config_result r = parse({"--auth-max-token-bytes", "65536", "--auth-max-rules", "10"});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.auth_max_token_bytes, 65536u);
+    EXPECT_EQ(r.config.auth_max_rules, 10u);
+    EXPECT_EQ(parse({"--auth-max-token-bytes", "100"}).what, config_result::action::fail);
+    EXPECT_EQ(parse({"--auth-max-rules", "0"}).what, config_result::action::fail);
+}
+
 TEST(RouterConfig, AccessOptionsThatCannotWorkTogetherAreRefused) {
     EXPECT_EQ(parse({"--tls-cert-file", "c.pem"}).what, config_result::action::fail);
     EXPECT_EQ(parse({"--auth-hs256-secret", "x"}).what, config_result::action::fail) << "keys but mode open";

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "grants.hpp"
 #include "hyperstreams/body.hpp"
 #include "router_core.hpp"
 
@@ -142,11 +144,13 @@ protected:
         return out;
     }
 
-    peer hello(client_role role = client_role::frontend, transport_kind t = transport_kind::websocket) {
+    peer hello(client_role role = client_role::frontend, transport_kind t = transport_kind::websocket,
+               std::string_view token = {}) {
         peer p = connect(t);
         hello_body h;
         h.role = role;
         h.name = role == client_role::backend ? "backend" : "frontend";
+        h.token = token;
         std::vector<std::uint8_t> body;
         (void)encode_body(h, body);
         frame f = make(frame_kind::hello);
@@ -1402,6 +1406,144 @@ TEST_F(RouterCore, AnExpiredTokenClosesTheConnectionAfterTheGraceUnlessRefreshed
     for (const auto& x : take(refreshing)) EXPECT_NE(x.kind, frame_kind::goodbye);
     EXPECT_FALSE(refreshing.closed) << "the refreshed token lives on";
     core.reset();  // before `tokens` goes
+}
+
+// The token is the hs claim itself (JSON); none grants everything.
+class claimed_rights final : public authorizer {
+public:
+    std::error_code admit(const principal& who, std::string_view token) override { return take(who, token); }
+    std::error_code refresh(const principal& who, std::string_view token) override { return take(who, token); }
+    void forget(const principal& who) override { rights_.erase(who.connection); }
+    std::error_code can_subscribe(const principal& who, std::string_view pattern) override {
+        return decide(rights_.at(who.connection).may_subscribe(pattern));
+    }
+    std::error_code can_publish(const principal& who, std::string_view channel) override {
+        return decide(rights_.at(who.connection).may_publish(channel));
+    }
+    std::error_code can_call(const principal& who, std::string_view service, std::string_view method) override {
+        return decide(rights_.at(who.connection).may_call(service, method));
+    }
+    std::error_code can_send(const principal& who, std::string_view address) override {
+        return decide(rights_.at(who.connection).may_send(address));
+    }
+    std::error_code can_broadcast(const principal& who) override {
+        return decide(rights_.at(who.connection).may_broadcast());
+    }
+    std::error_code can_register(const principal& who, std::string_view service) override {
+        return decide(rights_.at(who.connection).may_register(service));
+    }
+
+private:
+    static std::error_code decide(bool allowed) { return allowed ? std::error_code{} : errc::forbidden; }
+    std::error_code take(const principal& who, std::string_view token) {
+        const auto hs = nlohmann::json::parse(
+            token.empty() ? R"({"subscribe":[">"],"publish":[">"],"call":[">"],"register":[">"]})" : token);
+        grants g;
+        EXPECT_EQ(parse_grants(hs, g), "") << token;
+        rights_.insert_or_assign(who.connection, std::move(g));
+        return {};
+    }
+    std::map<std::uint64_t, grants> rights_;
+};
+
+TEST_F(RouterCore, ARefreshEndsTheSubscriptionsAndCallsItNoLongerAllows) {
+    claimed_rights rights;
+    rebuild(rights);
+    peer b = backend("feeds", {{"watch", method_kind::stream}, {"get", method_kind::unary}});
+    peer publisher = hello();
+    peer c = hello(client_role::frontend, transport_kind::websocket,
+                   R"({"subscribe":["secret.>","public.>"],"call":["feeds"]})");
+    subscribe(c, 1, "secret.>");
+    subscribe(c, 2, "public.>");
+    frame watch = make(frame_kind::stream_open, 3, "feeds/watch");
+    watch.credit = 10;
+    send(c, watch);
+    request(c, 4, "feeds/get", "q");
+    ASSERT_EQ(take(c, frame_kind::ack).size(), 2u);
+    const auto calls = take(b);
+    ASSERT_EQ(calls.size(), 2u);
+    ASSERT_EQ(calls[0].kind, frame_kind::stream_open);
+    ASSERT_EQ(calls[1].kind, frame_kind::request);
+    const std::uint32_t stream_id = calls[0].id;
+    const std::uint32_t request_id = calls[1].id;
+    send(b, make(frame_kind::stream_item, stream_id, {}, "1"));
+    ASSERT_EQ(take(c, frame_kind::stream_item).size(), 1u);
+    publish(publisher, "secret.plans", "before");
+    ASSERT_EQ(take(c, frame_kind::message).size(), 1u);
+
+    send(c, make(frame_kind::token_refresh, 9, {}, R"({"subscribe":["public.>"],"call":["feeds/get"]})"));
+    const auto frames = take(c);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 9u);
+    EXPECT_EQ(frames[1].kind, frame_kind::error);
+    EXPECT_EQ(frames[1].id, 1u) << "the id of the subscribe that made it";
+    EXPECT_EQ(frames[1].error(), errc::forbidden);
+    EXPECT_EQ(frames[2].kind, frame_kind::error);
+    EXPECT_EQ(frames[2].id, 3u) << "the stream's id";
+    EXPECT_EQ(frames[2].error(), errc::forbidden);
+    const auto to_backend = take(b);
+    ASSERT_EQ(to_backend.size(), 1u);
+    EXPECT_EQ(to_backend[0].kind, frame_kind::cancel);
+    EXPECT_EQ(to_backend[0].id, stream_id);
+
+    // The secret channel no longer reaches it, the public one does; the
+    // stream's late items go nowhere; the request still allowed completes.
+    publish(publisher, "secret.plans", "after");
+    publish(publisher, "public.news", "news");
+    send(b, {make(frame_kind::stream_item, stream_id, {}, "2"), make(frame_kind::response, request_id, {}, "r")});
+    const auto after = take(c);
+    ASSERT_EQ(after.size(), 2u);
+    EXPECT_EQ(after[0].kind, frame_kind::message);
+    EXPECT_EQ(after[0].name, "public.news");
+    EXPECT_EQ(after[1].kind, frame_kind::response);
+    EXPECT_EQ(after[1].id, 4u);
+    send(c, make(frame_kind::unsubscribe, 10, "secret.>"));
+    EXPECT_EQ(take(c, frame_kind::error).at(0).error(), errc::not_subscribed);
+    core.reset();
+}
+
+TEST_F(RouterCore, AnExpiredTokenEndsEverythingItsConnectionHeld) {
+    expiring_tokens tokens;
+    tokens.lifetime = std::chrono::hours(1);
+    cfg.auth_expiry_grace_ms = 500;
+    rebuild(tokens);
+    peer b = backend("feed", {{"watch", method_kind::stream}});
+    peer publisher = hello();
+    tokens.lifetime = 1000ms;
+    peer lapsing = hello();
+    subscribe(lapsing, 1, "a.>");
+    frame watch = make(frame_kind::stream_open, 2, "feed/watch");
+    watch.credit = 4;
+    send(lapsing, watch);
+    const std::uint32_t stream_id = take(b, frame_kind::stream_open).at(0).id;
+    advance(1600ms);
+    const auto last = take(lapsing);
+    ASSERT_FALSE(last.empty());
+    EXPECT_EQ(last.back().error(), errc::token_expired);
+    EXPECT_TRUE(lapsing.closed);
+    const auto cancels = take(b, frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u) << "the backend is told to stop the expired connection's stream";
+    EXPECT_EQ(cancels[0].id, stream_id);
+    publish(publisher, "a.b", "x", 7);
+    EXPECT_EQ(take(publisher, frame_kind::ack).size(), 1u);
+    EXPECT_EQ(core->status_json(now).find("\"a.>\""), std::string::npos) << "its subscription is gone";
+    core.reset();
+}
+
+TEST_F(RouterCore, ALifetimeBeyondWhatTheClockHoldsNeverExpires) {
+    expiring_tokens tokens;
+    cfg.auth_expiry_grace_ms = 500;
+    rebuild(tokens);
+    for (const auto lifetime : {std::chrono::milliseconds::max(), std::chrono::milliseconds::max() - 1000ms,
+                                std::chrono::duration_cast<std::chrono::milliseconds>(time_point::max() - now)}) {
+        tokens.lifetime = lifetime;
+        peer forever = hello();
+        advance(2000ms);
+        for (const auto& f : take(forever)) EXPECT_NE(f.kind, frame_kind::goodbye) << lifetime.count();
+        EXPECT_FALSE(forever.closed) << "a lifetime of " << lifetime.count() << " ms is not already over";
+    }
+    core.reset();
 }
 
 }  // namespace

@@ -300,6 +300,23 @@ TEST(ClientStream, FailureAndDeadline) {
     EXPECT_EQ(errors[1].code, code(errc::deadline_exceeded));
 }
 
+TEST(ClientStream, AFlowingStreamTheRouterEndsIsAnErrorAndItsLaterItemsAreDropped) {
+    rig r;
+    r.connect();
+    const call_result s = r.engine.open_stream("svc", "feed", {}, 8, 0, r.now);
+    r.pump();
+    r.deliver({simple_frame(frame_kind::stream_item, s.id, "1")});
+    r.deliver({error_frame(s.id, errc::forbidden, "the refreshed token no longer allows this call"),
+               simple_frame(frame_kind::stream_item, s.id, "2")});
+    const auto errors = r.errors(operation::stream);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, s.id);
+    EXPECT_EQ(errors[0].code, code(errc::forbidden));
+    EXPECT_EQ(r.count(event_kind::stream_item), 1u);
+    EXPECT_EQ(r.engine.stream_consumed(s.id, 1), errc::invalid_argument) << "ended";
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+}
+
 // --- direct, broadcast, discovery ---------------------------------------------------------
 
 TEST(ClientDirect, SendAndReceive) {

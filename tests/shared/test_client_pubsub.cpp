@@ -179,6 +179,46 @@ TEST(ClientSubscribe, FailedRestoreIsReported) {
     EXPECT_EQ(r.sent(frame_kind::subscribe).size(), 2u) << "not restored once refused";
 }
 
+TEST(ClientSubscribe, AConfirmedSubscriptionTheRouterEndsIsAnErrorAndGone) {
+    rig r;
+    r.connect();
+    const call_result secret = r.engine.subscribe("secret.>");
+    const call_result news = r.engine.subscribe("*.news");
+    r.pump();
+    ASSERT_EQ(r.count(event_kind::ack), 2u);
+    r.router.publish("secret.news", "before");
+    r.pump();
+
+    // A token refresh withdrew the right: the router ends the subscription
+    // with an error carrying the id its ack carried.
+    r.deliver({error_frame(secret.id, errc::forbidden, "the refreshed token no longer allows this subscription")});
+    const auto errors = r.errors(operation::subscribe);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, secret.id);
+    EXPECT_EQ(errors[0].subscription, secret.id);
+    EXPECT_EQ(errors[0].code, code(errc::forbidden));
+
+    // Later messages reach only the subscription still held.
+    r.deliver({message_frame("secret.news", 1, 2, "after"), message_frame("secret.key", 1, 1, "never")});
+    std::vector<std::string> to_secret, to_news;
+    for (const seen_event& m : r.of(event_kind::message)) {
+        if (m.subscription == secret.id) to_secret.push_back(m.payload);
+        if (m.subscription == news.id) to_news.push_back(m.payload);
+    }
+    EXPECT_EQ(to_secret, std::vector<std::string>{"before"});
+    EXPECT_EQ(to_news, (std::vector<std::string>{"before", "after"}));
+    EXPECT_EQ(r.engine.stats().unmatched_messages, 1u);
+    EXPECT_EQ(r.engine.unsubscribe(secret.id).error, errc::invalid_argument) << "already gone";
+
+    // Not restored after a reconnect.
+    r.drop_transport();
+    r.advance(2000);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 3u);
+    EXPECT_EQ(subs[2].name, "*.news");
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+}
+
 // --- delivery ------------------------------------------------------------------------
 
 TEST(ClientDelivery, EveryMatchingSubscriptionGetsTheMessageOnce) {

@@ -84,7 +84,10 @@
 // Subscriptions and registrations are state, not outbox items: they are sent
 // again after every welcome (registrations first), whatever the welcome's
 // `resumed` says. Only the first ack of a subscription is an event; a failed
-// re-subscribe is an error event and removes the subscription.
+// re-subscribe is an error event and removes the subscription. So does an
+// error for a confirmed subscription: the router ended it (a token refresh
+// withdrew the right: forbidden), and no message event follows for it. A
+// request or stream the router ends that way is an error event for its id.
 //
 // Resume. Sequence numbers are tracked per channel, not per subscription.
 // A subscription whose pattern has no wildcard names one channel and is sent

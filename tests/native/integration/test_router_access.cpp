@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <limits>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "raw_clients.hpp"
 #include "router_process.hpp"
@@ -253,6 +255,105 @@ TEST(RouterAccess, BadTokensAreRefusedWithTheirNamedErrors) {
     EXPECT_EQ(ev->error(), errc::unauthorized);
 }
 
+TEST(RouterAccess, TimeClaimsAtTheExtremesHaveDefinedAnswers) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    const json hs = {{"publish", {"a.>"}}};
+    // Valid for ever, in every spelling: admitted, and not expired at the
+    // router's next scans (every 50 ms here).
+    const std::vector<json> far{std::numeric_limits<std::int64_t>::max(), std::uint64_t{1} << 63, 1e300,
+                                253'402'300'799 /* 9999-12-31 */};
+    std::vector<std::unique_ptr<test_client>> clients;
+    for (const json& exp : far) {
+        clients.push_back(std::make_unique<test_client>(with_token(
+            frontend_config(router.ws_url()), sign_hs256(secret, {{"sub", "far-" + exp.dump()}, {"exp", exp}, {"hs", hs}}))));
+        ASSERT_TRUE(clients.back()->wait_ready()) << "exp " << exp.dump();
+    }
+    auto expired = [](const recorded_event& e) { return e.error() == errc::token_expired; };
+    EXPECT_FALSE(clients.front()->wait_for(expired, 1s)) << "the router scanned 20 times meanwhile";
+    for (std::size_t i = 0; i < far.size(); ++i) {
+        test_client& c = *clients[i];
+        EXPECT_EQ(c.count(expired), 0u) << "exp " << far[i].dump();
+        expect_ack(c, c.publish("a.b", "still here", true), "publish with a far-future token");
+    }
+
+    // Refused with a named error whose text says what is wrong.
+    const std::vector<std::tuple<json, errc, std::string>> refused{
+        {{{"sub", "s"}, {"exp", "2030-01-01"}}, errc::unauthorized, "exp"},
+        {{{"sub", "s"}, {"exp", unix_now() + 600}, {"iat", "now"}}, errc::unauthorized, "iat"},
+        {{{"sub", "s"}, {"exp", unix_now() + 600}, {"nbf", std::uint64_t{1} << 63}}, errc::unauthorized,
+         "not yet valid"},
+        {{{"sub", "s"}, {"exp", -1e300}}, errc::token_expired, "expired"},
+        {{{"sub", "s"}, {"exp", 0}}, errc::token_expired, "expired"},
+    };
+    for (const auto& [claims, code, text] : refused) {
+        test_client c(with_token(frontend_config(router.ws_url()), sign_hs256(secret, claims)));
+        const auto ev = connection_error(c);
+        ASSERT_TRUE(ev) << claims.dump();
+        EXPECT_EQ(ev->error(), code) << claims.dump() << ": " << describe(*ev);
+        EXPECT_NE(ev->text.find(text), std::string::npos) << claims.dump() << ": " << describe(*ev);
+    }
+}
+
+TEST(RouterAccess, OversizeTokensAndRuleListsAreRefusedAndChangeNothing) {
+    router_process router(access_args({"--auth-max-rules", "8"}));
+    ASSERT_TRUE(router.ready());
+    raw_ws raw(router.http_address());
+    ASSERT_TRUE(raw.connected());
+    ASSERT_TRUE(raw.send(hello_bytes(client_role::frontend, "raw", token("alice", {{"publish", {"a.>"}}}))));
+    ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+
+    // The attack of issue 15: a refresh to a 941 KB token of 56,000 rules,
+    // sent raw (the engine refuses tokens over 64 KiB itself).
+    json rules = json::array();
+    for (int i = 0; i < 56000; ++i) rules.push_back("b.r" + std::to_string(i) + ".>");
+    const std::string huge = token("alice", {{"publish", rules}});
+    ASSERT_GT(huge.size(), 900'000u);
+    frame refresh;
+    refresh.kind = frame_kind::token_refresh;
+    refresh.id = 5;
+    refresh.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(huge.data()), huge.size());
+    frame granted;  // allowed by the first token only
+    granted.kind = frame_kind::publish;
+    granted.flags = frame_flags::ack_requested;
+    granted.id = 6;
+    granted.name = "a.x";
+    frame withheld = granted;  // allowed by the huge token only
+    withheld.id = 7;
+    withheld.name = "b.r1.x";
+    ASSERT_TRUE(raw.send(encode_batch({refresh, granted, withheld})));
+    const auto refused = raw.read_until(frame_kind::error);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->id, 5u);
+    EXPECT_EQ(static_cast<errc>(refused->code), errc::unauthorized);
+    EXPECT_NE(refused->payload.find("auth.max_token_bytes is 16384"), std::string::npos) << refused->payload;
+    const auto ack = raw.read_until(frame_kind::ack);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->id, 6u) << "the first token's rights stand";
+    const auto forbidden = raw.read_until(frame_kind::error);
+    ASSERT_TRUE(forbidden);
+    EXPECT_EQ(forbidden->id, 7u);
+    EXPECT_EQ(static_cast<errc>(forbidden->code), errc::forbidden) << "the huge token's rights were never taken";
+
+    // At hello: over the size limit, and over the rule limit (8, allow and deny together).
+    test_client big(with_token(frontend_config(router.ws_url()),
+                               token("bob", {{"publish", {"a.>"}}}) + std::string(20000, 'A')));
+    auto ev = connection_error(big);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+    EXPECT_NE(ev->text.find("auth.max_token_bytes"), std::string::npos) << describe(*ev);
+    json eight_rules = json::array();
+    for (int i = 0; i < 8; ++i) eight_rules.push_back("c" + std::to_string(i));
+    test_client many(with_token(frontend_config(router.ws_url()),
+                                token("carol", {{"publish", eight_rules}, {"deny", {{"publish", {"c0"}}}}})));
+    ev = connection_error(many);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->error(), errc::unauthorized);
+    EXPECT_NE(ev->text.find("more than 8 rules"), std::string::npos) << describe(*ev);
+    test_client eight(with_token(frontend_config(router.ws_url()), token("dave", {{"publish", eight_rules}})));
+    EXPECT_TRUE(eight.wait_ready()) << "eight rules are within the limit";
+}
+
 TEST(RouterAccess, AnonymousClientsGetOnlyTheConfiguredRights) {
     router_process router(access_args());
     ASSERT_TRUE(router.ready());
@@ -309,6 +410,75 @@ TEST(RouterAccess, ARefreshedTokenKeepsTheConnectionAndAnExpiredOneClosesIt) {
     EXPECT_EQ(refreshed.state(), client_state::ready);
     expect_ack(refreshed, refreshed.publish("a.b", "still here", true), "publish after the refresh");
     EXPECT_EQ(refreshed.count([](const recorded_event& e) { return e.error() == errc::token_expired; }), 0u);
+}
+
+TEST(RouterAccess, ARefreshWithFewerRightsEndsTheSubscriptionsAndStreamsItNoLongerAllows) {
+    router_process router(access_args());
+    ASSERT_TRUE(router.ready());
+    test_client backend(with_token(backend_config(router.backend_url()), token("feeds-service", {{"register", {"feeds"}}})));
+    test_client publisher(with_token(frontend_config(router.ws_url()), token("publisher", {{"publish", {">"}}})));
+    const json before = {{"subscribe", {"secret.>", "public.>"}}, {"call", {"feeds"}}};
+    test_client c(with_token(frontend_config(router.ws_url()), token("alice", before)));
+    ASSERT_TRUE(backend.wait_ready() && publisher.wait_ready() && c.wait_ready());
+
+    // The backend sends one item and keeps the stream open.
+    backend.set_handler([](client_engine& e, const recorded_event& ev, time_ms) {
+        if (ev.kind == event_kind::incoming_stream) {
+            const auto item = bytes_of("first");
+            EXPECT_EQ(e.stream_send(ev.id, item), stream_send_status::ok);
+        }
+    });
+    expect_ack(backend, backend.register_service("feeds", {{"watch", method_kind::stream}}), "register feeds");
+    const std::uint32_t secrets = c.subscribe("secret.>");
+    const std::uint32_t news = c.subscribe("public.>");
+    expect_ack(c, secrets, "subscribe secret.>");
+    expect_ack(c, news, "subscribe public.>");
+    const call_result watch = c.run([](client_engine& e, time_ms now) {
+        const auto q = bytes_of("q");
+        return e.open_stream("feeds", "watch", q, 10, 0, now);
+    });
+    ASSERT_FALSE(watch.error);
+    ASSERT_TRUE(c.wait_for(is(event_kind::stream_item, watch.id)));
+    expect_ack(publisher, publisher.publish("secret.plans", "before", true), "publish before");
+    ASSERT_TRUE(c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "before";
+    }));
+
+    // The refreshed token no longer grants secret.> nor any call.
+    const call_result refresh = c.run([](client_engine& e, time_ms now) {
+        return e.refresh_token(token("alice", {{"subscribe", {"public.>"}}}), now);
+    });
+    ASSERT_TRUE(c.wait_for(is(event_kind::token_refreshed, refresh.id)));
+    const auto ended = c.wait_for(is_error(secrets));
+    ASSERT_TRUE(ended) << "the subscription the token no longer allows is ended";
+    EXPECT_EQ(ended->op, operation::subscribe);
+    EXPECT_EQ(ended->subscription, secrets);
+    EXPECT_EQ(ended->error(), errc::forbidden) << describe(*ended);
+    const auto stopped = c.wait_for(is_error(watch.id));
+    ASSERT_TRUE(stopped) << "the stream the token no longer allows is ended";
+    EXPECT_EQ(stopped->op, operation::stream);
+    EXPECT_EQ(stopped->error(), errc::forbidden) << describe(*stopped);
+    const auto opened = backend.wait_for(is(event_kind::incoming_stream));
+    ASSERT_TRUE(opened);
+    const auto cancelled = backend.wait_for(is(event_kind::cancelled, opened->id));
+    ASSERT_TRUE(cancelled) << "the backend is told to stop";
+    EXPECT_EQ(backend.run([&](client_engine& e, time_ms) { return e.stream_send(opened->id, bytes_of("more")); }),
+              stream_send_status::unknown_stream);
+
+    // secret.* no longer arrives; public.* does. The publisher's order holds,
+    // so "after" would have come before "news".
+    expect_ack(publisher, publisher.publish("secret.plans", "after", true), "publish after");
+    expect_ack(publisher, publisher.publish("public.news", "news", true), "publish news");
+    ASSERT_TRUE(c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "news";
+    }));
+    EXPECT_EQ(c.count([](const recorded_event& e) { return e.kind == event_kind::message && e.payload_text() == "after"; }),
+              0u);
+    EXPECT_EQ(c.count(is(event_kind::stream_item, watch.id)), 1u);
+    EXPECT_EQ(c.state(), client_state::ready);
+
+    // Subscribing again is judged by the new token.
+    expect_error(c, c.subscribe("secret.>"), errc::forbidden, "subscribe with the refreshed token");
 }
 
 TEST(RouterAccess, UpgradesFromOriginsNotAllowedGetForbidden) {
