@@ -483,6 +483,27 @@ TEST(ClientHeartbeat, AReceiveOnlyClientKeepsPinging) {
     for (std::size_t i = 1; i < pinged.size(); ++i) EXPECT_EQ(pinged[i] - pinged[i - 1], 1000);
 }
 
+TEST(ClientHeartbeat, DeadAfterOneHeartbeatIsTakenAsTwo) {
+    client_config c = test_config();
+    c.dead_after_heartbeats = 1;
+    rig r(c);
+    r.connect();
+    r.router.silent = true;  // no pongs: only the pings below
+    // A live router may stay quiet for 1.25 intervals.
+    for (std::uint32_t i = 1; i <= 8; ++i) {
+        r.advance(1250);
+        ASSERT_EQ(r.engine.state(), client_state::ready) << "after " << i * 1250 << " ms";
+        r.deliver({simple_frame(frame_kind::ping, i)});
+    }
+    const time_ms last_heard = r.now;
+    r.advance(2000);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    const auto closes = r.of(event_kind::close_transport);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_EQ(closes[0].code, code(errc::heartbeat_timeout));
+    EXPECT_EQ(closes[0].at, last_heard + 2000);
+}
+
 TEST(ClientHeartbeat, RouterPingIsAnsweredWithItsNonce) {
     rig r;
     r.connect();

@@ -70,8 +70,8 @@
 // nothing to for an interval, however much it hears from it, so even a
 // client that only publishes hears from the router at least every 1.25
 // intervals. A router ping is answered with pong. dead_after_heartbeats
-// intervals without any received byte mean the transport is dead: close it
-// and reconnect after a backoff.
+// intervals (at least 2) without any received byte mean the transport is
+// dead: close it and reconnect after a backoff.
 //
 // Operations and the outbox. Every call that sends something returns an id
 // (non-zero, from one wrapping u32 space that skips ids in use); its outcome
@@ -167,7 +167,7 @@ struct client_config {
     std::uint32_t max_redirects = 5;
     std::uint32_t handshake_timeout_ms = 10000;  // from open_transport to welcome
     std::uint32_t heartbeat_ms = 15000;          // when the welcome gives 0
-    std::uint32_t dead_after_heartbeats = 3;
+    std::uint32_t dead_after_heartbeats = 3;     // fewer than 2 is taken as 2
 
     std::size_t outbox_limit_bytes = std::size_t{1} << 20;
     std::size_t max_batch_bytes = 0;  // output() message size bound; 0: none (one frame may exceed it)
