@@ -126,11 +126,14 @@ const std::vector<option>& options() {
                 c.log_format = v == "json" ? log::format::json : log::format::text;
             }));
         t.push_back(integer("heartbeat.interval_ms", &router_config::heartbeat_interval_ms, 100,
-                            u32_max, "the router pings every connection this often"));
+                            u32_max,
+                            "a connection the router sent nothing to for this long is pinged; clients "
+                            "ping when they sent nothing for this long"));
         t.push_back(integer("heartbeat.timeout_ms", &router_config::heartbeat_timeout_ms, 200,
                             u32_max,
                             "a connection silent this long is dead: frontends are closed, backends "
-                            "removed and their requests fail with backend_gone"));
+                            "removed and their requests fail with backend_gone (more than twice "
+                            "heartbeat.interval_ms)"));
         t.push_back(integer("handshake_timeout_ms", &router_config::handshake_timeout_ms, 100,
                             u32_max, "time a new connection has to send hello"));
         t.push_back(integer("limits.max_payload", &router_config::max_payload, 1024, 1u << 30,
@@ -459,8 +462,10 @@ std::string validate(const router_config& c) {
     if (!c.drain_redirect_backend.empty() && c.drain_redirect_backend.rfind("tcp://", 0) != 0 &&
         c.drain_redirect_backend.rfind("ipc://", 0) != 0)
         return "drain.redirect_backend: '" + c.drain_redirect_backend + "' must start with tcp:// or ipc://";
-    if (c.heartbeat_timeout_ms <= c.heartbeat_interval_ms)
-        return "heartbeat.timeout_ms must be greater than heartbeat.interval_ms";
+    // A live client may send nothing for two intervals (docs/PROTOCOL.md section 11).
+    if (c.heartbeat_timeout_ms <= std::uint64_t{2} * c.heartbeat_interval_ms)
+        return "heartbeat.timeout_ms must be more than twice heartbeat.interval_ms (a live client may "
+               "stay silent for two intervals)";
     // One frame of the largest payload must fit in a transport message.
     const std::uint64_t largest_frame = std::uint64_t{c.max_payload} + header_size + 16 + max_name_size;
     if (c.max_message_bytes < largest_frame)

@@ -71,8 +71,15 @@ struct connection {
     client_role role = client_role::frontend;
     std::uint32_t ping_nonce = 0;
     time_point opened{};
+    // Heartbeats (docs/PROTOCOL.md section 11), whoever does the talking:
+    // the connection is dead once nothing came from it for the timeout, and
+    // is pinged once nothing was queued to it for an interval, however much
+    // it sends.
     time_point last_received{};
-    time_point last_ping{};
+    // When the heartbeat scan last saw frames_queued move, or queued a ping.
+    // The core queues without reading the clock: the scan dates what it
+    // finds, at most a scan period late.
+    time_point last_queued{};
     // When the token (plus the grace) runs out; max(): it does not.
     time_point token_deadline = time_point::max();
     // Publish rate limit: a token bucket.
@@ -82,6 +89,7 @@ struct connection {
     std::map<std::string, subscription, std::less<>> subscriptions;  // by pattern
     std::unique_ptr<connection_extras> extras;                      // null until one is set
     std::uint32_t next_backend_id = 0;                              // ids of calls it serves
+    std::uint32_t queued_at_scan = 0;  // frames_queued at that scan (its low bits: only a change matters)
 
     std::uint64_t frames_in = 0;
     std::uint64_t frames_queued = 0;

@@ -96,7 +96,7 @@ void router_core::open(connection_init init, time_point now) {
     if (!init.curve_key.empty()) ref.extras_for_writing().curve_key = std::move(init.curve_key);
     ref.session = std::move(init.session);
     ref.out = std::move(init.out);
-    ref.opened = ref.last_received = ref.last_ping = now;
+    ref.opened = ref.last_received = ref.last_queued = now;
     ref.next_backend_id = 0;
     metrics_.of(ref.transport).connections_opened.fetch_add(1, std::memory_order_relaxed);
     metrics_.of(ref.transport).connections.fetch_add(1, std::memory_order_relaxed);
@@ -409,7 +409,6 @@ void router_core::on_hello(connection& c, const frame& f, time_point now) {
     }
     addresses_.emplace(c.address, c.id);
     c.state = connection_state::open;
-    c.last_ping = now;
     c.publish_allowance = cfg_.publish_burst != 0 ? cfg_.publish_burst : cfg_.publish_rate;
     c.publish_refilled = now;
     arm_token_deadline(c, now);
@@ -980,17 +979,24 @@ void router_core::heartbeat_scan(time_point now) {
             close(*c, errc::heartbeat_timeout, "no traffic within the heartbeat timeout", true);
             continue;
         }
-        // Ping a connection that has been quiet for an interval; traffic
-        // from it proves it alive as well as a pong would.
-        if (now - std::max(c->last_ping, c->last_received) >= interval) {
-            c->last_ping = now;
+        // The peer must hear from us whatever it sends itself (a backend
+        // that only publishes receives nothing else): ping a connection
+        // nothing was queued to since a scan an interval ago.
+        const auto queued = static_cast<std::uint32_t>(c->frames_queued);
+        if (queued != c->queued_at_scan) {
+            c->queued_at_scan = queued;
+            c->last_queued = now;
+        } else if (now - c->last_queued >= interval) {
             frame ping;
             ping.kind = frame_kind::ping;
             ping.id = ++c->ping_nonce;
             send(*c, ping);
+            c->queued_at_scan = static_cast<std::uint32_t>(c->frames_queued);
+            c->last_queued = now;
         }
     }
-    // Scan often enough that a ping goes out within a quarter interval of its due time.
+    // A quarter interval: nothing queued to a connection for longer than
+    // 1.25 intervals goes without a ping.
     next_scan_ = now + std::max<std::chrono::milliseconds>(interval / 4, std::chrono::milliseconds(10));
 }
 

@@ -453,8 +453,9 @@ time_ms client_engine::next_deadline() const noexcept {
 }
 
 time_ms client_engine::dead_at() const noexcept {
+    // A live router may stay quiet for 1.25 intervals (PROTOCOL.md section 11).
     return later_by(last_received_,
-                    std::uint64_t{heartbeat_ms_} * std::max(config_.dead_after_heartbeats, 1u));
+                    std::uint64_t{heartbeat_ms_} * std::max(config_.dead_after_heartbeats, 2u));
 }
 
 void client_engine::handle_timeout(time_ms now) {

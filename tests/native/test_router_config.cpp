@@ -122,6 +122,8 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{{"--admin-listen", "loopback"}, "admin.listen: 'loopback' is not HOST:PORT, same or off"},
                       bad_case{{"--heartbeat-interval-ms", "5000", "--heartbeat-timeout-ms", "4000"},
                                "heartbeat.timeout_ms"},
+                      bad_case{{"--heartbeat-interval-ms", "5000", "--heartbeat-timeout-ms", "10000"},
+                               "more than twice heartbeat.interval_ms"},
                       bad_case{{"--limits-max-payload", "1048576", "--limits-max-message-bytes", "4096"},
                                "limits.max_message_bytes"},
                       bad_case{{"--threads"}, "missing value"},

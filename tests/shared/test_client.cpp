@@ -445,6 +445,65 @@ TEST(ClientHeartbeat, SilentRouterIsDeclaredDead) {
     EXPECT_EQ(closes[0].at, last_heard + 3000);
 }
 
+// Liveness does not depend on who talks (PROTOCOL.md section 11): a client
+// that only publishes hears the router's pings, one that only receives
+// pings the router itself.
+TEST(ClientHeartbeat, APublishOnlyClientStaysReadyOnTheRoutersPings) {
+    rig r;  // heartbeat 1000 ms: dead after 3000 ms without a byte
+    r.connect();
+    // Five timeouts; the router pings a connection it sends nothing to,
+    // at worst 1.25 intervals apart (its scan period is a quarter interval).
+    for (std::uint32_t step = 1; step <= 150; ++step) {
+        ASSERT_FALSE(r.engine.publish("alarms.line1", bytes("high")).error);
+        r.advance(100);
+        if (step % 12 == 0) r.deliver({simple_frame(frame_kind::ping, step)});
+    }
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_TRUE(r.states().empty()) << "the connection was lost and made again";
+    EXPECT_EQ(r.sent(frame_kind::pong).size(), 12u);
+    EXPECT_TRUE(r.sent(frame_kind::ping).empty()) << "it never stays quiet for an interval";
+}
+
+TEST(ClientHeartbeat, AReceiveOnlyClientKeepsPinging) {
+    rig r;
+    r.connect();
+    ASSERT_FALSE(r.engine.subscribe("alarms.>").error);
+    r.pump();
+    std::vector<time_ms> pinged;
+    for (int step = 0; step < 150; ++step) {
+        r.router.publish("alarms.line1", "high");
+        r.advance(100);
+        if (r.sent(frame_kind::ping).size() > pinged.size()) pinged.push_back(r.now);
+    }
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_TRUE(r.states().empty());
+    EXPECT_EQ(r.count(event_kind::message), 150u);
+    // The subscribe went out first; then nothing but a ping per interval.
+    ASSERT_GE(pinged.size(), 13u);
+    for (std::size_t i = 1; i < pinged.size(); ++i) EXPECT_EQ(pinged[i] - pinged[i - 1], 1000);
+}
+
+TEST(ClientHeartbeat, DeadAfterOneHeartbeatIsTakenAsTwo) {
+    client_config c = test_config();
+    c.dead_after_heartbeats = 1;
+    rig r(c);
+    r.connect();
+    r.router.silent = true;  // no pongs: only the pings below
+    // A live router may stay quiet for 1.25 intervals.
+    for (std::uint32_t i = 1; i <= 8; ++i) {
+        r.advance(1250);
+        ASSERT_EQ(r.engine.state(), client_state::ready) << "after " << i * 1250 << " ms";
+        r.deliver({simple_frame(frame_kind::ping, i)});
+    }
+    const time_ms last_heard = r.now;
+    r.advance(2000);
+    EXPECT_EQ(r.engine.state(), client_state::backoff);
+    const auto closes = r.of(event_kind::close_transport);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_EQ(closes[0].code, code(errc::heartbeat_timeout));
+    EXPECT_EQ(closes[0].at, last_heard + 2000);
+}
+
 TEST(ClientHeartbeat, RouterPingIsAnsweredWithItsNonce) {
     rig r;
     r.connect();

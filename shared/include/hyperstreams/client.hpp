@@ -61,11 +61,17 @@
 // backoff keeps growing while the loop lasts, so an endless loop settles at
 // max_redirects + 1 attempts per backoff (backoff_max_ms / 2 on average).
 //
-// Heartbeats. The interval is the welcome's heartbeat_ms (config.heartbeat_ms
-// when the router gives 0; 0 there too disables them). A ping goes out when a
-// whole interval passed with no output; a router ping is answered with pong;
-// dead_after_heartbeats intervals without any received byte mean the
-// transport is dead: close it and reconnect after a backoff.
+// Heartbeats (docs/PROTOCOL.md section 11, normative). The interval is the
+// welcome's heartbeat_ms (config.heartbeat_ms when the router gives 0; 0
+// there too disables them). Liveness does not depend on who talks. The
+// engine checks once an interval and pings when it sent nothing since the
+// previous check, however much it receives, so the router hears from it at
+// least every two intervals; the router pings a connection it queued
+// nothing to for an interval, however much it hears from it, so even a
+// client that only publishes hears from the router at least every 1.25
+// intervals. A router ping is answered with pong. dead_after_heartbeats
+// intervals (at least 2) without any received byte mean the transport is
+// dead: close it and reconnect after a backoff.
 //
 // Operations and the outbox. Every call that sends something returns an id
 // (non-zero, from one wrapping u32 space that skips ids in use); its outcome
@@ -164,7 +170,7 @@ struct client_config {
     std::uint32_t max_redirects = 5;
     std::uint32_t handshake_timeout_ms = 10000;  // from open_transport to welcome
     std::uint32_t heartbeat_ms = 15000;          // when the welcome gives 0
-    std::uint32_t dead_after_heartbeats = 3;
+    std::uint32_t dead_after_heartbeats = 3;     // fewer than 2 is taken as 2
 
     std::size_t outbox_limit_bytes = std::size_t{1} << 20;
     std::size_t max_batch_bytes = 0;  // output() message size bound; 0: none (one frame may exceed it)
