@@ -141,7 +141,7 @@ void router_core::closed(connection_id id, time_point now) {
     connection* c = find(id);
     if (c == nullptr) return;
     if (c->state != connection_state::closing) {
-        HS_LOG(info, "conn.closed").kv("conn", c->id).kv("address", c->address).kv("by", "peer");
+        HS_LOG(info, "conn.closed").kv("conn", c->id).kv("by", "peer");
         metrics_.connection_closed(0);
         c->state = connection_state::closing;
         c->out->close(nullptr, true);
@@ -178,10 +178,10 @@ void router_core::close_with(connection& c, shared_bytes farewell, errc code, st
     c.state = connection_state::closing;
     metrics_.connection_closed(code_of(code));
     if (code == errc::going_away || code_of(code) == 0) {
-        HS_LOG(info, "conn.close").kv("conn", c.id).kv("address", c.address)
+        HS_LOG(info, "conn.close").kv("conn", c.id)
             .kv("code", code_of(code) == 0 ? std::string_view("closed") : errc_name(code_of(code)));
     } else {
-        HS_LOG(warn, "conn.close").kv("conn", c.id).kv("address", c.address).kv("code", errc_name(code_of(code)))
+        HS_LOG(warn, "conn.close").kv("conn", c.id).kv("code", errc_name(code_of(code)))
             .kv("reason", reason);
     }
     if (c.out->close(std::move(farewell), discard_data)) wake(c);
@@ -324,7 +324,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
         case frame_kind::pong:
             return;
         case frame_kind::goodbye:
-            HS_LOG(info, "conn.goodbye").kv("conn", c.id).kv("address", c.address).kv("code", errc_name(f.code));
+            HS_LOG(info, "conn.goodbye").kv("conn", c.id).kv("code", errc_name(f.code));
             close(c, static_cast<errc>(0), {}, false);
             return;
         case frame_kind::subscribe: on_subscribe(c, f); return;
@@ -429,7 +429,7 @@ void router_core::on_hello(connection& c, const frame& f, time_point now) {
     welcome.payload = body;
     send(c, welcome);
     HS_LOG(info, "conn.hello").kv("conn", c.id).kv("transport", transport_name(c.transport))
-        .kv("role", role_name(c.role)).kv("name", c.name).kv("address", c.address).kv("remote", c.remote);
+        .kv("role", role_name(c.role)).kv("name", c.name).kv("remote", c.remote);
 }
 
 // ---------------------------------------------------------------- pub/sub
@@ -888,13 +888,13 @@ void router_core::on_token_refresh(connection& c, const frame& f, time_point now
     if (std::error_code ec = auth_.refresh(who(c), token)) {
         metrics_.auth_refused.fetch_add(1, std::memory_order_relaxed);
         const std::string reason(auth_.refusal(who(c)));
-        HS_LOG(warn, "auth.refresh_refused").kv("conn", c.id).kv("address", c.address)
+        HS_LOG(warn, "auth.refresh_refused").kv("conn", c.id)
             .kv("code", errc_name(static_cast<std::uint16_t>(ec.value()))).kv("reason", reason);
         send_error(c, f.id, static_cast<errc>(ec.value()), reason);
         return;
     }
     arm_token_deadline(c, now);
-    HS_LOG(info, "auth.refreshed").kv("conn", c.id).kv("address", c.address);
+    HS_LOG(info, "auth.refreshed").kv("conn", c.id);
     send_ack(c, f.id);
     end_withdrawn(c, now);
 }
@@ -922,7 +922,7 @@ void router_core::end_withdrawn(connection& c, time_point now) {
     for (const call& k : calls)
         fail_call(k, errc::forbidden, "the refreshed token no longer allows this call", true, now);
     if (subscriptions != 0 || !calls.empty()) {
-        HS_LOG(info, "auth.withdrawn").kv("conn", c.id).kv("address", c.address)
+        HS_LOG(info, "auth.withdrawn").kv("conn", c.id)
             .kv("subscriptions", subscriptions).kv("calls", calls.size());
     }
 }

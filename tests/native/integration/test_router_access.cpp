@@ -836,6 +836,31 @@ TEST(RouterAccess, NoRoutingIdIsShownInStatusMetricsOrTheHelloLog) {
     EXPECT_EQ(backends, 2u);
 }
 
+// A session's address is where direct messages reach it: it is shown to its
+// owner (the welcome) and to whoever it writes to, never in the logs, the
+// status view or the metrics.
+TEST(RouterAccess, NoDirectMessageAddressIsShownInLogsStatusOrMetrics) {
+    router_process router({"--log-level", "debug"});
+    ASSERT_TRUE(router.ready());
+    std::string address;
+    {
+        test_client peer(frontend_config(router.ws_url(), "address-owner"));
+        ASSERT_TRUE(peer.wait_ready());
+        address = peer.session_id();
+        ASSERT_FALSE(address.empty());
+        const std::uint32_t s = peer.subscribe("a.b");
+        ASSERT_TRUE(peer.wait_for(is(event_kind::ack, s)));
+        const std::string status = http_get(router.admin_address(), "/status").body;
+        const std::string metrics = http_get(router.admin_address(), "/metrics").body;
+        EXPECT_NE(status.find("address-owner"), std::string::npos) << status;
+        EXPECT_EQ(status.find(address), std::string::npos) << status;
+        EXPECT_EQ(metrics.find(address), std::string::npos);
+    }
+    const std::string log = router.wait_for_log("event=conn.close");
+    EXPECT_NE(log.find("name=address-owner"), std::string::npos) << log;
+    EXPECT_EQ(log.find(address), std::string::npos) << log;
+}
+
 TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {
     const certificate cert = make_self_signed_certificate();
     const std::string cert_file = write_temp_file("router.crt", cert.cert_pem);
