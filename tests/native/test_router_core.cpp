@@ -780,6 +780,55 @@ TEST_F(RouterCore, ResumeReplaysFromHistoryWithTheReplayedFlag) {
     EXPECT_FALSE(frames[3].flags & frame_flags::replayed) << "live again";
 }
 
+// PROTOCOL.md 11.1: a since at or past the channel's end replays nothing
+// and the ack names the real position; a since from another epoch gets the
+// whole history.
+TEST_F(RouterCore, ResumePastTheEndOrFromAnotherEpoch) {
+    peer pub = hello();
+    for (int i = 1; i <= 3; ++i) publish(pub, "h", std::to_string(i));
+    peer ahead = hello();
+    frame f = make(frame_kind::subscribe, 1, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    f.seq = 9;
+    send(ahead, f);
+    auto frames = take(ahead);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].epoch, epoch);
+    EXPECT_EQ(frames[0].seq, 3u) << "the channel's real position";
+
+    peer elsewhere = hello();
+    f.epoch = epoch + 1;
+    f.seq = 2;
+    send(elsewhere, f);
+    frames = take(elsewhere);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    for (std::size_t i = 1; i < 4; ++i) {
+        EXPECT_EQ(frames[i].seq, i) << "the whole history";
+        EXPECT_TRUE(frames[i].flags & frame_flags::replayed);
+        EXPECT_EQ(frames[i].epoch, epoch);
+    }
+}
+
+// A second subscribe of the same pattern is not an error: acked, the policy
+// replaced, and still one delivery per message.
+TEST_F(RouterCore, ARepeatedSubscribeIsAckedAndReplacesThePolicy) {
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, "a.b", policy_flags(slow_policy::drop_oldest));
+    subscribe(sub, 2, "a.b", policy_flags(slow_policy::keep_latest));
+    const auto acks = take(sub, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(acks[1].id, 2u);
+    publish(pub, "a.b", "once");
+    EXPECT_EQ(take(sub, frame_kind::message).size(), 1u);
+    const auto view = nlohmann::json::parse(core->status_json(now));
+    for (const auto& c : view["connections"])
+        if (!c["subscriptions"].empty()) EXPECT_EQ(c["subscriptions"][0]["policy"], "keep_latest") << c.dump();
+}
+
 TEST_F(RouterCore, ResumeBeyondHistorySignalsTheGapFirst) {
     peer pub = hello();
     for (int i = 1; i <= 10; ++i) publish(pub, "h", std::to_string(i));  // history keeps 7..10
@@ -1028,6 +1077,23 @@ TEST_F(RouterCore, DuplicateCallIdsAreRefused) {
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].error(), errc::duplicate_id);
     EXPECT_EQ(take(b, frame_kind::request).size(), 1u);
+}
+
+// PROTOCOL.md 11.1: the duplicate fails alone; the call in flight goes on.
+TEST_F(RouterCore, ADuplicateIdLeavesTheCallInFlightAlone) {
+    peer b = backend("s", {{"m", method_kind::unary}});
+    peer c = hello();
+    request(c, 1, "s/m", "first");
+    request(c, 1, "s/m", "second");
+    const auto in = take(b, frame_kind::request);
+    ASSERT_EQ(in.size(), 1u);
+    EXPECT_EQ(in[0].payload, "first");
+    EXPECT_EQ(take(c, frame_kind::error).at(0).error(), errc::duplicate_id);
+    send(b, make(frame_kind::response, in[0].id, {}, "answer"));
+    const auto answers = take(c, frame_kind::response);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0].id, 1u);
+    EXPECT_EQ(answers[0].payload, "answer");
 }
 
 TEST_F(RouterCore, PendingCallsPerConnectionAreLimited) {
