@@ -175,6 +175,13 @@ std::size_t occurrences(const std::string& text, const std::string& needle) {
 }
 
 TEST(RouterRobustness, OutOfDescriptorsTheListenerBacksOffAndServesAgainOnceTheyAreFree) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizers' runtime needs descriptors of its own (UBSan checks a
+    // pointer through a pipe before it reports): with none left it reports
+    // the router's valid boost::system categories as invalid objects. The
+    // native-debug stage runs this test.
+    GTEST_SKIP() << "out of descriptors, the sanitizer runtime cannot work";
+#endif
     // About 30 descriptors are the router's own; idle connections take the rest.
     launch_options options;
     options.max_open_files = 64;
