@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hyperstreams/names.hpp"
 #include "session.hpp"
 
 namespace {
@@ -408,15 +409,26 @@ int connect(session& s, double timeout_s, const std::string& url) {
 }
 
 // Runs `start` on the I/O thread; a call the engine refused is a usage error.
+// `why_invalid` says what is wrong with the arguments, for when the engine
+// refuses them as invalid.
 std::uint32_t begin(session& s, const std::string& what,
-                    const std::function<call_result(client_engine&, time_ms)>& start) {
+                    const std::function<call_result(client_engine&, time_ms)>& start,
+                    const std::string& why_invalid = {}) {
     const call_result r = s.host().call(start);
     if (r.error) {
-        std::fprintf(stderr, "hyperstreams: %s: %s\n", what.c_str(),
-                     errc_text(static_cast<std::uint16_t>(r.error.value())).c_str());
-        std::exit(r.error == errc::invalid_argument || r.error == errc::invalid_name ? exit_usage : exit_remote);
+        const bool invalid = r.error == errc::invalid_argument || r.error == errc::invalid_name;
+        std::fprintf(stderr, "hyperstreams: %s: %s%s%s\n", what.c_str(),
+                     errc_text(static_cast<std::uint16_t>(r.error.value())).c_str(),
+                     invalid && !why_invalid.empty() ? ": " : "", invalid ? why_invalid.c_str() : "");
+        std::exit(invalid ? exit_usage : exit_remote);
     }
     return r.id;
+}
+
+// "the channel 'a..b' has an empty token (...)", or empty when the name is valid.
+std::string name_problem(const char* kind, const std::string& name, std::string_view problem) {
+    if (problem.empty()) return {};
+    return std::string("the ") + kind + " '" + name + "' " + std::string(problem);
 }
 
 void print_line(const std::string& line) {
@@ -452,7 +464,7 @@ int cmd_sub(const parsed& p, session& s) {
     }
     const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
         return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr);
-    });
+    }, name_problem("pattern", pattern, pattern_problem(pattern)));
     std::uint64_t got = 0;
     for (;;) {
         auto e = s.next(until);
@@ -503,7 +515,7 @@ int cmd_pub(const parsed& p, session& s) {
     const bool ack = p.has("--ack");
     const std::uint32_t id = begin(s, "pub " + channel, [&](client_engine& en, time_ms) {
         return en.publish(channel, data, ack, flags);
-    });
+    }, name_problem("channel", channel, channel_problem(channel)));
     return ack ? await_ack(p, s, id, "pub " + channel, true) : exit_ok;
 }
 

@@ -198,6 +198,22 @@ TEST_F(Cli, SubSinceResumesAfterAPrintedPosition) {
     EXPECT_EQ(cli({"--url", ws_, "sub", "cli.hist", "--since", "seven"}).code, 1);
 }
 
+TEST_F(Cli, ABadChannelOrPatternSaysWhatIsWrongWithIt) {
+    const run_result dots = cli({"--url", ws_, "pub", "factory..telemetry", "x"});
+    EXPECT_EQ(dots.code, 1);
+    EXPECT_NE(dots.err.find("invalid_argument: the channel 'factory..telemetry' has an empty token"),
+              std::string::npos) << dots.err;
+
+    const run_result wildcard = cli({"--url", ws_, "pub", "factory.*.telemetry", "x"});
+    EXPECT_EQ(wildcard.code, 1);
+    EXPECT_NE(wildcard.err.find("has a wildcard"), std::string::npos) << wildcard.err;
+
+    const run_result pattern = cli({"--url", ws_, "sub", "factory.L1*", "--timeout", "1"});
+    EXPECT_EQ(pattern.code, 1);
+    EXPECT_NE(pattern.err.find("the pattern 'factory.L1*' has '*' or '>' inside a token"), std::string::npos)
+        << pattern.err;
+}
+
 TEST_F(Cli, BinaryPayloadsArePrintedAsHex) {
     process sub({HYPERSTREAMS_CLI_BIN, "--url", ws_, "sub", "cli.bin", "--count", "1", "--timeout", "20"},
                 (temp_dir() / "hex.err").string());
