@@ -384,10 +384,17 @@ int remote_failure(const event& e, const std::string& what) {
     return exit_remote;
 }
 
+// "connection_refused: nothing accepts connections on 127.0.0.1:1": the code
+// for scripts, the words for people.
+std::string reason_text(std::uint16_t code, const std::string& text) {
+    return errc_text(code) + (text.empty() ? "" : ": " + text);
+}
+
 // Waits for the welcome; the exit code when the connection does not come.
 int connect(session& s, double timeout_s, const std::string& url) {
     const auto until = deadline_after(timeout_s);
     std::string last_reason;
+    std::uint16_t last_error = 0;
     for (;;) {
         auto e = s.next(until);
         if (!e) {
@@ -396,9 +403,14 @@ int connect(session& s, double timeout_s, const std::string& url) {
             return exit_connection;
         }
         if (e->kind == event_kind::welcome) return exit_ok;
-        if (e->kind == event_kind::error) last_reason = errc_text(e->code) + (e->text.empty() ? "" : " " + e->text);
+        if (e->kind == event_kind::error) {
+            last_reason = reason_text(e->code, e->text);
+            last_error = e->code;
+        }
         if (e->kind == event_kind::state_changed) {
-            if (e->code != 0) last_reason = errc_text(e->code);
+            // The state change after a refusal names the same code without
+            // the router's words: keep them.
+            if (e->code != 0 && e->code != last_error) last_reason = reason_text(e->code, e->text);
             if (e->state == client_state::failed || e->state == client_state::awaiting_token) {
                 std::fprintf(stderr, "hyperstreams: connection to %s refused: %s\n", url.c_str(),
                              last_reason.empty() ? state_name(e->state).data() : last_reason.c_str());
