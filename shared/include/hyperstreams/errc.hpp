@@ -102,6 +102,12 @@ constexpr bool is_peer_fault(errc e) noexcept {
     return v >= 1 && v < 200;
 }
 
+// True for the codes a host reports about a transport it could not open.
+constexpr bool is_transport_failure(errc e) noexcept {
+    auto v = static_cast<std::uint16_t>(e);
+    return v >= 600 && v < 700;
+}
+
 }  // namespace hyperstreams
 
 template <>
