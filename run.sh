@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 
 cmake --preset native-release --log-level=WARNING
-cmake --build --preset native-release --target hyperstreams-router hyperstreams-factory
+cmake --build --preset native-release --target hyperstreams-router hyperstreams-factory hyperstreams-cli
 npm run --silent build               # the npm package: wasm build + JS layer in dist/
 npm run --silent build --prefix web  # the dashboard, on that package, in web/dist
 
@@ -81,6 +81,7 @@ start factory "$factory" --router "$backend"
 echo
 echo "  Open http://$http/"
 [[ $admin != off ]] && echo "  Router status: http://$admin/status and /metrics"
+echo "  Command-line client: $bin/cli/hyperstreams --help"
 echo
 echo "  Ctrl-C stops the router and the simulator."
 echo

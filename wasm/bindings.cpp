@@ -21,6 +21,7 @@
 #include "hyperstreams/client.hpp"
 #include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
+#include "hyperstreams/names.hpp"
 
 using namespace hyperstreams;
 
@@ -108,6 +109,12 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_event_name(std::uint32_t k) {
 EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_operation_name(std::uint32_t op) {
     return give(operation_name(static_cast<operation>(op)));
 }
+// What is wrong with the name in the first `len` bytes of the transfer
+// buffer, as a channel (`pattern` 0) or a pattern (1); empty when valid.
+EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_name_problem(std::uint32_t pattern, std::uint32_t len) {
+    const std::string_view name = transfer_reader{}.text(len);
+    return give(pattern != 0 ? pattern_problem(name) : channel_problem(name));
+}
 
 // --- lifecycle ----------------------------------------------------------------
 
@@ -165,8 +172,12 @@ EMSCRIPTEN_KEEPALIVE double hs_duplicates_dropped(client_handle* c) {
 EMSCRIPTEN_KEEPALIVE void hs_transport_opened(client_handle* c, std::uint32_t id, double now) {
     c->engine.transport_opened(id, to_time(now));
 }
-EMSCRIPTEN_KEEPALIVE void hs_transport_closed(client_handle* c, std::uint32_t id, double now) {
-    c->engine.transport_closed(id, to_time(now));
+// `reason`: 0 or a transport code of errc; the detail is the first
+// `detail_len` bytes of the transfer buffer.
+EMSCRIPTEN_KEEPALIVE void hs_transport_closed(client_handle* c, std::uint32_t id, double now,
+                                              std::uint32_t reason, std::uint32_t detail_len) {
+    transfer_reader in;
+    c->engine.transport_closed(id, to_time(now), static_cast<errc>(reason), in.text(detail_len));
 }
 // The message is the first `len` bytes of the transfer buffer.
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_receive(client_handle* c, std::uint32_t len, double now) {

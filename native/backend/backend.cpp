@@ -29,6 +29,19 @@ received received_of(const client_event& e) {
 
 std::error_code code_error(std::uint16_t code) { return make_error_code(static_cast<errc>(code)); }
 
+// A backoff the engine reported no error event for: a failed attempt (the
+// host's transport codes) or a timeout. A router's refusal came as an error
+// event already.
+bool is_local_failure(std::uint16_t code) {
+    const auto e = static_cast<errc>(code);
+    return is_transport_failure(e) || e == errc::handshake_timeout || e == errc::heartbeat_timeout;
+}
+
+std::string describe_backoff(const client_event& e) {
+    std::string text = e.text.empty() ? std::string(errc_name(e.code)) : std::string(e.text);
+    return text + "; next attempt in " + std::to_string(e.count) + " ms";
+}
+
 }  // namespace
 
 // Credit of one incoming stream, shared by its writer (any thread) and the
@@ -171,7 +184,11 @@ public:
             methods.push_back({name, entry.stream ? method_kind::stream : method_kind::unary});
         const call_result r = engine.register_service(service, methods);
         if (r.error) {
-            report(r.error, "cannot register service '" + service + "'");
+            report(r.error, "cannot register service '" + service + "'" +
+                                (r.error == errc::wrong_role
+                                     ? ": " + opts.url + " connects as a frontend; services need the "
+                                       "router's backend endpoint (tcp:// or ipc://)"
+                                     : ""));
             return;
         }
         registered[service] = r.id;
@@ -193,6 +210,8 @@ public:
                     dispatch([this, s = std::string(state_name(e.state))] { opts.on_state(s); });
                 if (e.state == client_state::failed)
                     report(code_error(e.code), "the connection failed for good");
+                if (e.state == client_state::backoff && is_local_failure(e.code))
+                    report(code_error(e.code), describe_backoff(e));
                 return;
             }
             case event_kind::welcome: {

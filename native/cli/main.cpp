@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "hyperstreams/names.hpp"
 #include "session.hpp"
 
 namespace {
@@ -397,10 +398,17 @@ int remote_failure(const event& e, const std::string& what) {
     return exit_remote;
 }
 
+// "connection_refused: nothing accepts connections on 127.0.0.1:1": the code
+// for scripts, the words for people.
+std::string reason_text(std::uint16_t code, const std::string& text) {
+    return errc_text(code) + (text.empty() ? "" : ": " + text);
+}
+
 // Waits for the welcome; the exit code when the connection does not come.
 int connect(session& s, double timeout_s, const std::string& url) {
     const auto until = deadline_after(timeout_s);
     std::string last_reason;
+    std::uint16_t last_error = 0;
     for (;;) {
         auto e = s.next(until);
         if (!e) {
@@ -409,9 +417,14 @@ int connect(session& s, double timeout_s, const std::string& url) {
             return exit_connection;
         }
         if (e->kind == event_kind::welcome) return exit_ok;
-        if (e->kind == event_kind::error) last_reason = errc_text(e->code) + (e->text.empty() ? "" : " " + e->text);
+        if (e->kind == event_kind::error) {
+            last_reason = reason_text(e->code, e->text);
+            last_error = e->code;
+        }
         if (e->kind == event_kind::state_changed) {
-            if (e->code != 0) last_reason = errc_text(e->code);
+            // The state change after a refusal names the same code without
+            // the router's words: keep them.
+            if (e->code != 0 && e->code != last_error) last_reason = reason_text(e->code, e->text);
             if (e->state == client_state::failed || e->state == client_state::awaiting_token) {
                 std::fprintf(stderr, "hyperstreams: connection to %s refused: %s\n", url.c_str(),
                              last_reason.empty() ? state_name(e->state).data() : last_reason.c_str());
@@ -422,15 +435,26 @@ int connect(session& s, double timeout_s, const std::string& url) {
 }
 
 // Runs `start` on the I/O thread; a call the engine refused is a usage error.
+// `why_invalid` says what is wrong with the arguments, for when the engine
+// refuses them as invalid.
 std::uint32_t begin(session& s, const std::string& what,
-                    const std::function<call_result(client_engine&, time_ms)>& start) {
+                    const std::function<call_result(client_engine&, time_ms)>& start,
+                    const std::string& why_invalid = {}) {
     const call_result r = s.host().call(start);
     if (r.error) {
-        std::fprintf(stderr, "hyperstreams: %s: %s\n", what.c_str(),
-                     errc_text(static_cast<std::uint16_t>(r.error.value())).c_str());
-        std::exit(r.error == errc::invalid_argument || r.error == errc::invalid_name ? exit_usage : exit_remote);
+        const bool invalid = r.error == errc::invalid_argument || r.error == errc::invalid_name;
+        std::fprintf(stderr, "hyperstreams: %s: %s%s%s\n", what.c_str(),
+                     errc_text(static_cast<std::uint16_t>(r.error.value())).c_str(),
+                     invalid && !why_invalid.empty() ? ": " : "", invalid ? why_invalid.c_str() : "");
+        std::exit(invalid ? exit_usage : exit_remote);
     }
     return r.id;
+}
+
+// "the channel 'a..b' has an empty token (...)", or empty when the name is valid.
+std::string name_problem(const char* kind, const std::string& name, std::string_view problem) {
+    if (problem.empty()) return {};
+    return std::string("the ") + kind + " '" + name + "' " + std::string(problem);
 }
 
 void print_line(const std::string& line) {
@@ -465,7 +489,7 @@ int cmd_sub(const parsed& p, session& s) {
     }
     const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
         return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr);
-    });
+    }, name_problem("pattern", pattern, pattern_problem(pattern)));
     std::uint64_t got = 0;
     for (;;) {
         auto e = s.next(p.until);
@@ -515,7 +539,7 @@ int cmd_pub(const parsed& p, session& s) {
     const bool ack = p.has("--ack");
     const std::uint32_t id = begin(s, "pub " + channel, [&](client_engine& en, time_ms) {
         return en.publish(channel, data, ack, flags);
-    });
+    }, name_problem("channel", channel, channel_problem(channel)));
     return ack ? await_ack(p, s, id, "pub " + channel, true) : exit_ok;
 }
 

@@ -149,10 +149,10 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
                 self->pump();
             }
         };
-        cb.closed = [weak, id] {
+        cb.closed = [weak, id](errc reason, std::string_view detail) {
             if (auto self = weak.lock()) {
                 if (id == self->transport_id) self->current.reset();
-                self->engine.transport_closed(id, now());
+                self->engine.transport_closed(id, now(), reason, detail);
                 self->pump();
             }
         };
@@ -166,7 +166,9 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
                 break;
             case transport_scheme::unsupported:
                 // The engine backs off and tries again, as for a refused connection.
-                asio::post(io, std::move(cb.closed));
+                asio::post(io, [closed = std::move(cb.closed)] {
+                    closed(errc::connection_failed, "not a ws://, tcp:// or ipc:// URL");
+                });
                 break;
         }
     }

@@ -9,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
 
 namespace boost::asio {
@@ -21,8 +23,11 @@ namespace hyperstreams::native {
 struct transport_callbacks {
     std::function<void()> opened;
     std::function<void(bytes_view message)> received;
-    // Lost, or could not be opened. Not called after close().
-    std::function<void()> closed;
+    // Lost, or could not be opened. Not called after close(). Why: for an
+    // attempt that failed, a transport code of errc (connection_refused, ...)
+    // and the transport's words for the engine to pass on (client.hpp:
+    // transport_closed()); for a connection lost after it opened, errc{}.
+    std::function<void(errc reason, std::string_view detail)> closed;
 };
 
 class transport {

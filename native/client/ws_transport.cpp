@@ -59,11 +59,13 @@ public:
         : io_(io), callbacks_(std::move(cb)), resolver_(io), ws_(io) {}
 
     void start(const std::string& url) {
-        if (!parse_ws_url(url, url_)) return fail_later();
+        if (!parse_ws_url(url, url_)) return fail_later(errc::connection_failed, "not a ws://HOST:PORT/PATH URL");
         resolver_.async_resolve(url_.host, url_.port,
                                 [self = shared_from_this()](beast::error_code ec,
                                                             tcp::resolver::results_type results) {
-                                    if (ec) return self->fail();
+                                    if (ec)
+                                        return self->fail(errc::connection_failed,
+                                                          "cannot resolve " + self->url_.host + ": " + ec.message());
                                     self->on_resolve(results);
                                 });
     }
@@ -94,7 +96,11 @@ private:
         beast::get_lowest_layer(ws_).expires_after(connect_timeout);
         beast::get_lowest_layer(ws_).async_connect(
             results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-                if (ec) return self->fail();
+                if (ec == asio::error::connection_refused)
+                    return self->fail(errc::connection_refused,
+                                      "nothing accepts connections on " + self->authority());
+                if (ec) return self->fail(errc::connection_failed,
+                                          "cannot connect to " + self->authority() + ": " + ec.message());
                 self->on_connect();
             });
     }
@@ -112,12 +118,27 @@ private:
         }));
         ws_.binary(true);
         ws_.read_message_max(0);  // the engine's decoder bounds what it accepts
-        const std::string host = url_.host + ":" + url_.port;
-        ws_.async_handshake(host, url_.target, [self = shared_from_this()](beast::error_code ec) {
-            if (ec) return self->fail();
-            self->on_handshake();
-        });
+        ws_.async_handshake(upgrade_response_, authority(), url_.target,
+                            [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->fail_handshake(ec);
+                                self->on_handshake();
+                            });
     }
+
+    // A server that answered the upgrade with a status (a wrong path, a
+    // forbidden origin) or not with HTTP at all (not a WebSocket endpoint).
+    void fail_handshake(beast::error_code ec) {
+        if (ec == websocket::error::upgrade_declined && upgrade_response_.result_int() != 0) {
+            return fail(errc::upgrade_refused,
+                        "HTTP " + std::to_string(upgrade_response_.result_int()) + " " +
+                            std::string(upgrade_response_.reason()) + " from " + authority() +
+                            url_.target + " instead of a WebSocket upgrade");
+        }
+        fail(errc::transport_handshake_failed,
+             "no WebSocket handshake with " + authority() + " (" + ec.message() + "): not a WebSocket endpoint?");
+    }
+
+    std::string authority() const { return url_.host + ":" + url_.port; }
 
     void on_handshake() {
         if (closed_) return;
@@ -130,7 +151,7 @@ private:
 
     void do_read() {
         ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) return self->fail();
+            if (ec) return self->fail({}, {});
             if (self->closed_ || self->closing_) return;
             const auto data = self->buffer_.cdata();
             if (self->callbacks_.received)
@@ -146,7 +167,7 @@ private:
         ws_.async_write(asio::buffer(queue_.front()),
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
                             self->writing_ = false;
-                            if (ec) return self->fail();
+                            if (ec) return self->fail({}, {});
                             self->queue_.pop_front();
                             if (!self->queue_.empty()) return self->do_write();
                             if (self->closing_) self->do_close();
@@ -162,15 +183,15 @@ private:
         });
     }
 
-    void fail_later() {
+    void fail_later(errc reason, std::string detail) {
         closed_ = true;
-        asio::post(io_, [self = shared_from_this()] {
-            if (self->callbacks_.closed) self->callbacks_.closed();
+        asio::post(io_, [self = shared_from_this(), reason, detail = std::move(detail)] {
+            if (self->callbacks_.closed) self->callbacks_.closed(reason, detail);
         });
     }
 
     // The connection failed or was lost: report once (not after close()).
-    void fail() {
+    void fail(errc reason, const std::string& detail) {
         if (closing_) {
             finished_ = true;
             closed_ = true;
@@ -180,7 +201,7 @@ private:
         if (closed_) return;
         closed_ = true;
         beast::get_lowest_layer(ws_).close();
-        if (callbacks_.closed) callbacks_.closed();
+        if (callbacks_.closed) callbacks_.closed(reason, detail);
     }
 
     asio::io_context& io_;
@@ -188,6 +209,7 @@ private:
     ws_url url_;
     tcp::resolver resolver_;
     websocket::stream<beast::tcp_stream> ws_;
+    websocket::response_type upgrade_response_;
     beast::flat_buffer buffer_;
     std::deque<std::vector<std::uint8_t>> queue_;
     bool open_ = false;

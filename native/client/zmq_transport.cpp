@@ -14,10 +14,12 @@
 //     the signal of a message that arrived meanwhile.
 //
 // ZeroMQ hides connections; a socket monitor (PAIR socket over inproc)
-// reports them: HANDSHAKE_SUCCEEDED is "opened", DISCONNECTED or a failed
-// handshake is "closed". The engine never sees libzmq's own reconnects: a
-// lost connection closes this transport and the engine opens a new one
-// (a new socket, so the router sees a new routing id and a new session).
+// reports them: HANDSHAKE_SUCCEEDED is "opened"; DISCONNECTED, a failed
+// handshake or a refused connection (CONNECT_RETRIED: libzmq would retry it
+// by itself) is "closed", with the reason the engine passes on. The engine
+// never sees libzmq's own reconnects: a lost connection closes this
+// transport and the engine opens a new one (a new socket, so the router sees
+// a new routing id and a new session), after its own backoff.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -64,6 +66,7 @@ public:
     ~zmq_link() override { shutdown(); }
 
     void start(const std::string& url, const curve_keys& curve) {
+        url_ = url;
         try {
             if (curve.enabled()) {
                 socket_.set(zmq::sockopt::curve_serverkey, curve.server_public);
@@ -77,6 +80,7 @@ public:
                                          std::to_string(context_->monitors.fetch_add(1));
             if (zmq_socket_monitor(socket_.handle(), endpoint.c_str(),
                                    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                                       ZMQ_EVENT_CONNECT_RETRIED |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
@@ -85,9 +89,9 @@ public:
             socket_.connect(url);
             data_fd_.assign(socket_.get(zmq::sockopt::fd));
             monitor_fd_.assign(monitor_.get(zmq::sockopt::fd));
-        } catch (const zmq::error_t&) {
+        } catch (const zmq::error_t& e) {
             // A malformed endpoint or an exhausted context: a connection that failed.
-            fail_later();
+            fail_later(errc::connection_failed, "cannot connect to " + url + ": " + e.what());
             return;
         }
         wait_data();
@@ -125,21 +129,21 @@ public:
     bool busy() const override { return false; }  // libzmq owns the linger
 
 private:
-    void fail_later() {
+    void fail_later(errc reason, std::string detail) {
         if (closed_) return;
         closed_ = true;
-        asio::post(io_, [self = shared_from_this()] {
+        asio::post(io_, [self = shared_from_this(), reason, detail = std::move(detail)] {
             self->shutdown();
-            if (self->callbacks_.closed) self->callbacks_.closed();
+            if (self->callbacks_.closed) self->callbacks_.closed(reason, detail);
         });
     }
 
-    // Lost: no more traffic, tell the host once.
-    void lost() {
+    // Lost or failed: no more traffic, tell the host once.
+    void lost(errc reason = {}, const std::string& detail = {}) {
         if (closed_) return;
         closed_ = true;
         shutdown();
-        if (callbacks_.closed) callbacks_.closed();
+        if (callbacks_.closed) callbacks_.closed(reason, detail);
     }
 
     void shutdown(int linger = 0) {
@@ -250,15 +254,31 @@ private:
                     if (callbacks_.opened) callbacks_.opened();
                     drain();
                 }
-            } else {
-                // Disconnected, or a handshake libzmq would retry forever
-                // (not a ZeroMQ peer, wrong security mechanism).
+            } else if (opened_) {
                 return lost();
+            } else {
+                // Refused, or a handshake libzmq would retry forever (not a
+                // ZeroMQ peer, wrong security mechanism).
+                return lost_before_open(kind);
             }
         }
     }
 
+    void lost_before_open(std::uint16_t kind) {
+        switch (kind) {
+            case ZMQ_EVENT_CONNECT_RETRIED:
+                return lost(errc::connection_refused, "nothing accepts connections at " + url_);
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+                return lost(errc::transport_handshake_failed,
+                            "the router at " + url_ + " refused this backend's CURVE key");
+            default:
+                return lost(errc::transport_handshake_failed,
+                            "no ZMTP handshake with " + url_ + ": not a ZeroMQ endpoint?");
+        }
+    }
+
     asio::io_context& io_;
+    std::string url_;
     std::shared_ptr<zmq_context> context_;
     transport_callbacks callbacks_;
     zmq::socket_t socket_;

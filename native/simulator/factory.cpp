@@ -13,6 +13,15 @@ constexpr double parts_per_rev = 1.0 / 1200;  // 1200 rpm: one part per second
 
 double round1(double v) { return std::round(v * 10) / 10; }
 
+// "L1", "M12": appended, not `"L" + std::to_string(n)`, whose insertion at the
+// front g++ 12 at -O3 misreads as an overlapping copy of 2^63 bytes
+// (-Wrestrict, or -Wstringop-overflow depending on inlining).
+std::string numbered(char prefix, int n) {
+    std::string s(1, prefix);
+    s += std::to_string(n);
+    return s;
+}
+
 }  // namespace
 
 nlohmann::json alarm_event::to_json() const {
@@ -27,8 +36,8 @@ factory::factory(int lines, int machines_per_line, std::uint64_t seed, double ja
     for (int l = 1; l <= lines; ++l) {
         for (int m = 1; m <= machines_per_line; ++m) {
             machine x;
-            x.line = "L" + std::to_string(l);
-            x.id = "M" + std::to_string(m);
+            x.line = numbered('L', l);
+            x.id = numbered('M', m);
             x.target_speed = default_speed + std::round(spread(rng_) / 10) * 10;
             x.speed = x.target_speed;
             x.temperature = 30 + x.speed * 0.025;

@@ -28,6 +28,8 @@ using hyperstreams::factory::outcome;
 using json = nlohmann::json;
 
 std::atomic<bool> stopping{false};
+// Set when the router refused this backend for good: the exit code says so.
+std::atomic<bool> refused{false};
 
 void on_signal(int) { stopping.store(true); }
 
@@ -37,7 +39,8 @@ A simulated factory on HyperStreams: production lines of machines that
 publish telemetry, a `factory` service to drive them and a stream of alarms.
 
 options:
-  --router URL       router backend endpoint (default tcp://127.0.0.1:7071)
+  --router URL       the router's backend (ZeroMQ) endpoint, tcp://HOST:PORT or
+                     ipc://PATH (default tcp://127.0.0.1:7071)
   --lines N          production lines L1..LN (default 3)
   --machines N       machines per line M1..MN (default 4)
   --rate HZ          telemetry messages per second per machine (default 5)
@@ -60,6 +63,9 @@ service factory (JSON requests):
   fault      {"line":"L1","machine":"M1","kind":"jam"}  raises an alarm
   alarms     stream; {} or {"line":"L1"}: one item per alarm
 bad input fails with invalid_argument and a message.
+
+exit codes: 0 stopped (SIGINT/SIGTERM), 1 usage error, 2 the router refused
+this backend (e.g. a token missing or not accepted under auth.mode tokens).
 )";
 
 struct settings {
@@ -131,6 +137,13 @@ bool parse(int argc, char** argv, settings& s, std::string& error) {
     }
     if (!(s.rate > 0 && s.rate <= 1000)) {
         error = "--rate must be within (0, 1000]";
+        return false;
+    }
+    // A ws:// URL would connect as a frontend, which cannot serve `factory`.
+    if (!s.router.starts_with("tcp://") && !s.router.starts_with("ipc://")) {
+        error = "--router " + s.router +
+                ": the factory is a backend; give the router's backend (ZeroMQ) endpoint, "
+                "tcp://HOST:PORT or ipc://PATH (default tcp://127.0.0.1:7071), not its WebSocket URL";
         return false;
     }
     return true;
@@ -241,6 +254,12 @@ int main(int argc, char** argv) {
     opts.on_state = [](std::string_view state) {
         std::fprintf(stderr, "hyperstreams-factory: connection %.*s\n", static_cast<int>(state.size()),
                      state.data());
+        // The engine waits for a token or a restart that this program will
+        // never give: say so and end, rather than wait forever.
+        if (state == "awaiting_token" || state == "failed") {
+            refused.store(true);
+            stopping.store(true);
+        }
     };
     opts.on_error = [](std::error_code ec, std::string_view text) {
         std::fprintf(stderr, "hyperstreams-factory: %s: %.*s\n", ec.message().c_str(),
@@ -327,5 +346,10 @@ int main(int argc, char** argv) {
     }
     streams.end_all();
     client.close();
+    if (refused.load()) {
+        std::fprintf(stderr, "hyperstreams-factory: the router at %s refused this backend (its reason is above)%s\n",
+                     cfg.router.c_str(), cfg.token.empty() ? "; it may want a token: --token" : "");
+        return 2;
+    }
     return 0;
 }

@@ -111,7 +111,7 @@ client_engine::client_engine(client_config config)
 
 // --- lifecycle -----------------------------------------------------------
 
-bool client_engine::apply(client_input input, time_ms now, errc reason) {
+bool client_engine::apply(client_input input, time_ms now, errc reason, std::string_view detail) {
     const std::optional<client_state> to = next_state(state_, input);
     if (!to) return false;
     const client_state from = state_;
@@ -120,11 +120,17 @@ bool client_engine::apply(client_input input, time_ms now, errc reason) {
         input == client_input::transport_opened || input == client_input::welcome;
     if (has_transport(from) && !same_transport) release_transport(input, *to, reason);
     state_ = *to;
+    const std::size_t changed = events_.size();
     client_event& e = emit(event_kind::state_changed);
     e.previous = from;
     e.state = *to;
     e.code = static_cast<std::uint16_t>(reason);
+    e.text = detail;
     enter(input, now);
+    // Entering backoff drew the delay; the event tells it (by index: enter()
+    // may have emitted more).
+    if (state_ == client_state::backoff)
+        events_[changed].count = static_cast<std::uint64_t>(retry_at_ - now);
     return true;
 }
 
@@ -254,9 +260,11 @@ void client_engine::transport_opened(std::uint32_t transport, time_ms now) {
     if (transport == transport_id_) apply(client_input::transport_opened, now);
 }
 
-void client_engine::transport_closed(std::uint32_t transport, time_ms now) {
-    if (transport == transport_id_ && has_transport(state_))
-        apply(client_input::transport_closed, now);
+void client_engine::transport_closed(std::uint32_t transport, time_ms now, errc reason,
+                                     std::string_view detail) {
+    if (transport != transport_id_ || !has_transport(state_)) return;
+    transport_detail_.assign(detail);
+    apply(client_input::transport_closed, now, reason, transport_detail_);
 }
 
 // --- receiving -------------------------------------------------------------

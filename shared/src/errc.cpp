@@ -68,6 +68,10 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::already_subscribed: return "already_subscribed";
         case errc::too_many_redirects: return "too_many_redirects";
         case errc::connection_lost: return "connection_lost";
+        case errc::connection_refused: return "connection_refused";
+        case errc::upgrade_refused: return "upgrade_refused";
+        case errc::transport_handshake_failed: return "transport_handshake_failed";
+        case errc::connection_failed: return "connection_failed";
     }
     return "unknown";
 }

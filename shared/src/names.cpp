@@ -1,20 +1,33 @@
 #include "hyperstreams/names.hpp"
 
+#include "hyperstreams/frame.hpp"
+
 namespace hyperstreams {
 namespace {
 
 constexpr std::size_t max_token_size = 255;
 
+constexpr std::string_view empty_token = "has an empty token (two dots in a row, or a dot at an end)";
+constexpr std::string_view wildcard_in_channel =
+    "has a wildcard ('*' or '>'): a channel is an exact name, wildcards are for subscribing";
+
 bool is_token_char(char c) noexcept {
     return c > ' ' && c < 0x7F && c != '.' && c != '*' && c != '>' && c != '/';
 }
 
-bool is_plain_token(std::string_view t) noexcept {
-    if (t.empty() || t.size() > max_token_size) return false;
-    for (char c : t)
-        if (!is_token_char(c)) return false;
-    return true;
+// Why `t` is not a plain token (no wildcard); empty when it is one.
+std::string_view token_problem(std::string_view t) noexcept {
+    if (t.empty()) return empty_token;
+    if (t.size() > max_token_size) return "has a token over 255 bytes";
+    for (char c : t) {
+        if (is_token_char(c)) continue;
+        if (c == '*' || c == '>') return wildcard_in_channel;
+        return "has a character no token may hold (a space, '/', a control or non-ASCII byte)";
+    }
+    return {};
 }
+
+bool is_plain_token(std::string_view t) noexcept { return token_problem(t).empty(); }
 
 // Splits off the token before the next '.'; `rest` is left after the dot, and
 // `more` tells whether a dot was found.
@@ -26,24 +39,48 @@ std::string_view next_token(std::string_view& rest, bool& more) noexcept {
     return token;
 }
 
-}  // namespace
-
-bool is_valid_channel(std::string_view channel) noexcept {
+std::string_view tokens_problem(std::string_view channel) noexcept {
     bool more = true;
     while (more)
-        if (!is_plain_token(next_token(channel, more))) return false;
-    return true;
+        if (std::string_view problem = token_problem(next_token(channel, more)); !problem.empty())
+            return problem;
+    return {};
 }
 
-bool is_valid_pattern(std::string_view pattern) noexcept {
+std::string_view wildcard_tokens_problem(std::string_view pattern) noexcept {
     bool more = true;
     while (more) {
         std::string_view token = next_token(pattern, more);
         if (token == "*") continue;
-        if (token == ">") return !more;
-        if (!is_plain_token(token)) return false;
+        if (token == ">") {
+            if (more) return "has '>' before its last token ('>' matches all the rest, so it comes last)";
+            return {};
+        }
+        std::string_view problem = token_problem(token);
+        if (problem == wildcard_in_channel) return "has '*' or '>' inside a token (a wildcard is a whole token)";
+        if (!problem.empty()) return problem;
     }
-    return true;
+    return {};
+}
+
+}  // namespace
+
+bool is_valid_channel(std::string_view channel) noexcept { return tokens_problem(channel).empty(); }
+
+bool is_valid_pattern(std::string_view pattern) noexcept {
+    return wildcard_tokens_problem(pattern).empty();
+}
+
+std::string_view channel_problem(std::string_view channel) noexcept {
+    if (channel.empty()) return "is empty";
+    if (channel.size() > max_name_size) return "is over 255 bytes";
+    return tokens_problem(channel);
+}
+
+std::string_view pattern_problem(std::string_view pattern) noexcept {
+    if (pattern.empty()) return "is empty";
+    if (pattern.size() > max_name_size) return "is over 255 bytes";
+    return wildcard_tokens_problem(pattern);
 }
 
 bool pattern_matches(std::string_view pattern, std::string_view channel) noexcept {

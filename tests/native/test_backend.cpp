@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <zmq.h>
 
 #include "hyperstreams/backend.hpp"
@@ -435,6 +438,57 @@ TEST(Backend, TheReadmeExampleRunsAgainstTheRouter) {
     ASSERT_TRUE(eventually([&] { return ticks.size() > 0; }, 5s));
     EXPECT_TRUE(ticks.items().front().data.is_json);
     example.stop();
+}
+
+TEST(Backend, TheReadmeExampleAnswersValidJsonWhateverTheCallerSends) {
+    router_process router;
+    process example({HELLO_BACKEND_BIN, router.backend_url()});
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const std::string tricky = R"("quoted" and \backslashed\)";
+    const hs::response r = call_until_served(web, "greeter", "hello", tricky);
+    ASSERT_FALSE(r.error) << r.error.message();
+    EXPECT_TRUE(r.data.is_json);
+    const nlohmann::json answer = nlohmann::json::parse(r.data.text(), nullptr, false);
+    ASSERT_FALSE(answer.is_discarded()) << "not JSON: " << r.data.text();
+    EXPECT_EQ(answer, (nlohmann::json{{"greeting", "hello, " + tricky}}));
+    example.stop();
+}
+
+TEST(Backend, TheReadmeExampleSaysWhyItCannotConnect) {
+    const std::string log = (hyperstreams::backend_testing::temp_dir() / "hello-dead-endpoint.err").string();
+    process example({HELLO_BACKEND_BIN, "tcp://127.0.0.1:1"}, log);
+    const auto printed = [&] {
+        std::ifstream in(log);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    EXPECT_TRUE(eventually([&] {
+        const std::string text = printed();
+        return text.find("hello: backoff") != std::string::npos &&
+               text.find("hello: connection_refused: nothing accepts connections at tcp://127.0.0.1:1; "
+                         "next attempt in ") != std::string::npos;
+    })) << printed();
+    example.stop();
+}
+
+TEST(Backend, AServiceOverWebSocketIsRefusedWithTheReason) {
+    router_process router;
+    mailbox<std::pair<std::error_code, std::string>> errors;
+    hs::options o = web_options(router);
+    o.on_error = [&](std::error_code error, std::string_view text) { errors.push({error, std::string(text)}); };
+    hs::client backend(o);
+    backend.provide("greeter", "hello", [](hs::request, hs::reply reply) { reply.send("hi"); });
+    backend.start();
+    ASSERT_TRUE(eventually([&] { return errors.size() > 0; }));
+    const auto [error, text] = errors.items().front();
+    EXPECT_EQ(error, errc::wrong_role);
+    EXPECT_NE(text.find("cannot register service 'greeter': " + router.ws_url() +
+                        " connects as a frontend; services need the router's backend endpoint (tcp:// or ipc://)"),
+              std::string::npos)
+        << text;
 }
 
 }  // namespace

@@ -145,6 +145,43 @@ TEST(CliUsage, TheCommandsTimeoutBoundsTheWaitForAnUnreachableRouter) {
     EXPECT_LT(services_took, 3s);
 }
 
+// A new user's usual mistakes, each named: nothing on that port, the wrong
+// path, and each transport's URL given the other transport's port.
+TEST_F(Cli, AConnectionThatFailsSaysWhy) {
+    const std::string zmq_port = router_.backend_url().substr(router_.backend_url().rfind(':') + 1);
+    struct attempt {
+        std::string url;
+        std::string reason;
+    };
+    const std::vector<attempt> attempts = {
+        {"ws://127.0.0.1:1/ws", "connection_refused: nothing accepts connections on 127.0.0.1:1"},
+        {"tcp://127.0.0.1:1", "connection_refused: nothing accepts connections at tcp://127.0.0.1:1"},
+        {"ws://" + router_.http_address() + "/nope", "upgrade_refused: HTTP 404 Not Found"},
+        {"tcp://" + router_.http_address(), "transport_handshake_failed: no ZMTP handshake"},
+        {"ws://127.0.0.1:" + zmq_port + "/ws", "transport_handshake_failed: no WebSocket handshake"},
+    };
+    for (const attempt& a : attempts) {
+        const run_result r = cli({"--url", a.url, "--connect-timeout", "2", "services"});
+        EXPECT_EQ(r.code, 2) << a.url;
+        EXPECT_NE(r.err.find("cannot connect to " + a.url), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(a.reason), std::string::npos) << a.url << ": " << r.err;
+    }
+}
+
+TEST(CliAccess, ARefusedTokenPrintsTheRoutersReason) {
+    const std::string secret = (temp_dir() / "cli-secret").string();
+    std::ofstream(secret) << "a-secret-of-at-least-thirty-two-bytes";
+    router_process router({"--auth-mode", "tokens", "--auth-hs256-secret-file", secret});
+    for (const std::string& url : {router.ws_url(), router.backend_url()}) {
+        const run_result none = cli({"--url", url, "services"});
+        EXPECT_EQ(none.code, 2) << url;
+        EXPECT_NE(none.err.find("refused: unauthorized: a token is required"), std::string::npos) << none.err;
+        const run_result bad = cli({"--url", url, "--token", "not.a.jwt", "services"});
+        EXPECT_EQ(bad.code, 2) << url;
+        EXPECT_NE(bad.err.find("refused: unauthorized: malformed token"), std::string::npos) << bad.err;
+    }
+}
+
 TEST_F(Cli, RequestPrintsTheResponseAndNamesRemoteErrors) {
     const run_result ok = cli({"--url", ws_, "request", "svc", "json"});
     EXPECT_EQ(ok.code, 0) << ok.err;
@@ -212,6 +249,22 @@ TEST_F(Cli, SubSinceResumesAfterAPrintedPosition) {
 
     EXPECT_EQ(cli({"--url", ws_, "sub", "cli.*", "--since", positions[0]}).code, 1) << "wildcards cannot resume";
     EXPECT_EQ(cli({"--url", ws_, "sub", "cli.hist", "--since", "seven"}).code, 1);
+}
+
+TEST_F(Cli, ABadChannelOrPatternSaysWhatIsWrongWithIt) {
+    const run_result dots = cli({"--url", ws_, "pub", "factory..telemetry", "x"});
+    EXPECT_EQ(dots.code, 1);
+    EXPECT_NE(dots.err.find("invalid_argument: the channel 'factory..telemetry' has an empty token"),
+              std::string::npos) << dots.err;
+
+    const run_result wildcard = cli({"--url", ws_, "pub", "factory.*.telemetry", "x"});
+    EXPECT_EQ(wildcard.code, 1);
+    EXPECT_NE(wildcard.err.find("has a wildcard"), std::string::npos) << wildcard.err;
+
+    const run_result pattern = cli({"--url", ws_, "sub", "factory.L1*", "--timeout", "1"});
+    EXPECT_EQ(pattern.code, 1);
+    EXPECT_NE(pattern.err.find("the pattern 'factory.L1*' has '*' or '>' inside a token"), std::string::npos)
+        << pattern.err;
 }
 
 TEST_F(Cli, BinaryPayloadsArePrintedAsHex) {

@@ -3,8 +3,10 @@
 // input is a named error) and the alarms stream with credit.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "hyperstreams/backend.hpp"
 #include "test_backend_support.hpp"
@@ -68,6 +70,40 @@ protected:
     std::map<std::string, json> telemetry_;
     std::set<std::string> channels_;
 };
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+TEST(SimulatorStartup, AWebSocketUrlIsRefusedAtOnceWithTheEndpointToUse) {
+    router_process router;
+    const std::string log = (hyperstreams::backend_testing::temp_dir() / "factory-ws.err").string();
+    process factory({HYPERSTREAMS_FACTORY_BIN, "--router", router.ws_url()}, log);
+    EXPECT_EQ(factory.wait(10s).value_or(-1), 1);
+    const std::string err = read_file(log);
+    EXPECT_NE(err.find("the factory is a backend; give the router's backend (ZeroMQ) endpoint, tcp://HOST:PORT"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find("wrong_role"), std::string::npos) << err;
+    EXPECT_EQ(err.find("connection ready"), std::string::npos) << err;
+}
+
+TEST(SimulatorStartup, WithoutATokenItSaysTheRouterRefusedItAndExits) {
+    const std::string secret = (hyperstreams::backend_testing::temp_dir() / "factory-secret").string();
+    std::ofstream(secret) << "a-secret-of-at-least-thirty-two-bytes";
+    router_process router({"--auth-mode", "tokens", "--auth-hs256-secret-file", secret});
+    const std::string log = (hyperstreams::backend_testing::temp_dir() / "factory-token.err").string();
+    process factory({HYPERSTREAMS_FACTORY_BIN, "--router", router.backend_url()}, log);
+    EXPECT_EQ(factory.wait(15s).value_or(-1), 2) << read_file(log);
+    const std::string err = read_file(log);
+    EXPECT_NE(err.find("unauthorized"), std::string::npos) << err;
+    EXPECT_NE(err.find("a token is required"), std::string::npos) << err;
+    EXPECT_NE(err.find("refused this backend"), std::string::npos) << err;
+    EXPECT_NE(err.find("--token"), std::string::npos) << err;
+}
 
 TEST_F(Simulator, PublishesTelemetryForEveryMachine) {
     watch_telemetry();

@@ -170,6 +170,17 @@ test('calls the engine refuses reject at once with a named code', async () => {
     await assert.rejects(c.publish('a.b', undefined), TypeError);
 });
 
+test('a refused channel or pattern says what is wrong with it', async () => {
+    const c = await client();
+    await assert.rejects(c.publish('factory..telemetry', 'x'), (e) => e.message ===
+        "invalid_argument: the channel 'factory..telemetry' has an empty token (two dots in a row, or a dot at an end)");
+    await assert.rejects(c.publish('factory.*.telemetry', 'x', { ack: true }), (e) => e.message ===
+        "invalid_argument: the channel 'factory.*.telemetry' has a wildcard ('*' or '>'): " +
+        'a channel is an exact name, wildcards are for subscribing');
+    await assert.rejects(c.subscribe('factory.L1*', () => {}), (e) => e.message ===
+        "invalid_argument: the pattern 'factory.L1*' has '*' or '>' inside a token (a wildcard is a whole token)");
+});
+
 test('state events follow the connection; close() fails what is pending', async () => {
     const states = [];
     const c = await client();

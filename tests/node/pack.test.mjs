@@ -24,8 +24,10 @@ let work;
 let tarball;
 let packed;
 let router;
+let repositoryReadme;
 
 before(async () => {
+    repositoryReadme = readFileSync(join(root, 'README.md'), 'utf8');
     work = mkdtempSync(join(tmpdir(), 'hyperstreams-pack-'));
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
     packed = JSON.parse(out.slice(out.indexOf('[')))[0];
@@ -49,6 +51,13 @@ test('the tarball holds exactly the built library', () => {
     const files = packed.files.map((f) => f.path).filter((p) => !/^(README|LICENSE)/i.test(p)).sort();
     assert.deepEqual(files, SHIPPED);
     assert.equal(packed.name, '@hyperstreams/client');
+});
+
+test('the tarball\'s README is the package\'s own; the repository keeps its README', () => {
+    const shipped = execFileSync('tar', ['-xzOf', tarball, 'package/README.md'], { encoding: 'utf8' });
+    assert.equal(shipped, readFileSync(join(root, 'wasm/README.md'), 'utf8'));
+    assert.match(shipped, /^# @hyperstreams\/client\n/);
+    assert.equal(readFileSync(join(root, 'README.md'), 'utf8'), repositoryReadme);
 });
 
 test('JS + wasm is at most 100 KiB gzipped', () => {

@@ -299,6 +299,52 @@ TEST(ClientReconnect, SameSeedSameDelaysOtherSeedOtherDelays) {
     EXPECT_NE(run(7), run(8));
 }
 
+// What a page or a CLI shows its user from the first failed attempt on:
+// the host's reason and words, and when the next attempt comes.
+TEST(ClientReconnect, AFailedAttemptSaysWhyAndWhenTheNextOneComes) {
+    rig r;
+    r.open = open_mode::manual;
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_EQ(r.engine.state(), client_state::connecting);
+    r.engine.transport_closed(r.transport, r.now, errc::connection_refused, "nothing listens on 127.0.0.1:1");
+    r.pump();
+    ASSERT_EQ(r.engine.state(), client_state::backoff);
+    const seen_event backoff = r.of(event_kind::state_changed).back();
+    EXPECT_EQ(backoff.state, client_state::backoff);
+    EXPECT_EQ(backoff.previous, client_state::connecting);
+    EXPECT_EQ(backoff.code, code(errc::connection_refused));
+    EXPECT_EQ(backoff.text, "nothing listens on 127.0.0.1:1");
+    EXPECT_EQ(static_cast<time_ms>(backoff.count), r.engine.next_deadline() - r.now);
+    EXPECT_LE(backoff.count, 250u);
+    EXPECT_TRUE(r.errors(operation::connection).empty()) << "a failed attempt is a state, not an error";
+
+    // The next attempt fails otherwise: its own reason, words and delay.
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::connecting);
+    r.engine.transport_closed(r.transport, r.now, errc::upgrade_refused, "HTTP 404 Not Found");
+    r.pump();
+    const seen_event second = r.of(event_kind::state_changed).back();
+    EXPECT_EQ(second.code, code(errc::upgrade_refused));
+    EXPECT_EQ(second.text, "HTTP 404 Not Found");
+    EXPECT_EQ(static_cast<time_ms>(second.count), r.engine.next_deadline() - r.now);
+    EXPECT_LE(second.count, 500u);
+}
+
+TEST(ClientReconnect, AnAttemptThatTimesOutSaysWhenTheNextOneComes) {
+    client_config c = test_config();
+    c.handshake_timeout_ms = 3000;
+    rig r(c);
+    r.open = open_mode::manual;
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    r.advance(3000);
+    ASSERT_EQ(r.engine.state(), client_state::backoff);
+    const seen_event backoff = r.of(event_kind::state_changed).back();
+    EXPECT_EQ(backoff.code, code(errc::handshake_timeout));
+    EXPECT_EQ(static_cast<time_ms>(backoff.count), r.engine.next_deadline() - r.now);
+}
+
 TEST(ClientReconnect, LateCloseOfAnOldTransportIsIgnored) {
     rig r;
     r.connect();
@@ -829,6 +875,10 @@ TEST(ClientMisuse, StartNeedsAUrl) {
 
 TEST(ClientMisuse, ErrorCodesHaveNames) {
     EXPECT_EQ(errc_name(code(errc::connection_lost)), "connection_lost");
+    EXPECT_EQ(errc_name(code(errc::connection_refused)), "connection_refused");
+    EXPECT_EQ(errc_name(code(errc::upgrade_refused)), "upgrade_refused");
+    EXPECT_EQ(errc_name(code(errc::transport_handshake_failed)), "transport_handshake_failed");
+    EXPECT_EQ(errc_name(code(errc::connection_failed)), "connection_failed");
     EXPECT_EQ(make_error_code(errc::outbox_full).message(), "outbox_full");
     EXPECT_EQ(operation_name(operation::token_refresh), "token_refresh");
     EXPECT_EQ(event_name(event_kind::epoch_changed), "epoch_changed");

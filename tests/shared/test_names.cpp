@@ -66,6 +66,50 @@ TEST(Pattern, EveryValidChannelIsAValidPatternMatchingItself) {
     }
 }
 
+// ---------------------------------------------------------------- what is wrong
+
+TEST(NameProblem, ValidNamesHaveNone) {
+    for (std::string_view c : {"a", "factory.L1.M1.telemetry", "#.$.%"}) {
+        EXPECT_EQ(hs::channel_problem(c), "") << c;
+        EXPECT_EQ(hs::pattern_problem(c), "") << c;
+    }
+    for (std::string_view p : {"*", ">", "factory.*.*.telemetry", "a.*.c.>"})
+        EXPECT_EQ(hs::pattern_problem(p), "") << p;
+}
+
+TEST(NameProblem, SaysWhatIsWrongWithAChannel) {
+    EXPECT_EQ(hs::channel_problem(""), "is empty");
+    EXPECT_EQ(hs::channel_problem(std::string(256, 'a')), "is over 255 bytes");
+    for (std::string_view c : {"a..b", ".a", "a.", "."})
+        EXPECT_EQ(hs::channel_problem(c), "has an empty token (two dots in a row, or a dot at an end)") << c;
+    for (std::string_view c : {"factory.*.telemetry", "a.>", "a*"})
+        EXPECT_EQ(hs::channel_problem(c),
+                  "has a wildcard ('*' or '>'): a channel is an exact name, wildcards are for subscribing")
+            << c;
+    for (std::string_view c : {"a b", "a/b", "caf\xC3\xA9", "a\tb"})
+        EXPECT_EQ(hs::channel_problem(c),
+                  "has a character no token may hold (a space, '/', a control or non-ASCII byte)")
+            << c;
+}
+
+TEST(NameProblem, SaysWhatIsWrongWithAPattern) {
+    EXPECT_EQ(hs::pattern_problem(""), "is empty");
+    EXPECT_EQ(hs::pattern_problem("a..*"), "has an empty token (two dots in a row, or a dot at an end)");
+    for (std::string_view p : {"a.>.b", ">.>"})
+        EXPECT_EQ(hs::pattern_problem(p), "has '>' before its last token ('>' matches all the rest, so it comes last)")
+            << p;
+    for (std::string_view p : {"a*", "factory.*x", "a.b>", "**"})
+        EXPECT_EQ(hs::pattern_problem(p), "has '*' or '>' inside a token (a wildcard is a whole token)") << p;
+}
+
+TEST(NameProblem, AgreesWithTheValidityChecks) {
+    for (std::string_view n : {"", ".", "a..b", "a.*", "a.>", "a.>.b", "a*", "a b", "*", ">", "a.b",
+                               "*.b.>", "a/b", "x.*.y"}) {
+        EXPECT_EQ(hs::channel_problem(n).empty(), hs::is_valid_channel(n)) << n;
+        EXPECT_EQ(hs::pattern_problem(n).empty(), hs::is_valid_pattern(n)) << n;
+    }
+}
+
 struct match_case {
     std::string_view pattern;
     std::string_view channel;

@@ -15,6 +15,42 @@ const CLOSE_WAIT_MS = 1000;
 
 const now = () => performance.now();
 
+// Why a WebSocket closed before it opened, as far as the platform tells:
+// Node's `ws` hands its error to the error event (a refused connection, the
+// HTTP status of a declined upgrade, an answer that is not HTTP); browsers
+// tell nothing at all. A reason is a transport code of the engine's errc.
+function openingFailure(error, closeEvent, url) {
+    let host = url;
+    let target = url;
+    try {
+        const parsed = new URL(url);
+        host = parsed.host;
+        target = parsed.host + parsed.pathname;
+    } catch {
+        // Shown as given.
+    }
+    const message = error?.message ?? '';
+    const status = /Unexpected server response: (\d+)/.exec(message);
+    if (status) {
+        return { reason: 'upgrade_refused', detail: `HTTP ${status[1]} from ${target} instead of a WebSocket upgrade` };
+    }
+    if (error?.code === 'ECONNREFUSED') {
+        return { reason: 'connection_refused', detail: `nothing accepts connections on ${host}` };
+    }
+    if (/^HPE_/.test(error?.code ?? '') || error?.code === 'ECONNRESET' || /^Invalid (Upgrade|Sec-WebSocket)/.test(message)) {
+        return {
+            reason: 'transport_handshake_failed',
+            detail: `no WebSocket handshake with ${host} (${message}): not a WebSocket endpoint?`,
+        };
+    }
+    if (error) return { reason: 'connection_failed', detail: `cannot connect to ${host}: ${message || error}` };
+    return {
+        reason: 'connection_failed',
+        detail: `the WebSocket to ${host} closed before it opened (close code ${closeEvent?.code}); ` +
+            'the platform does not say why',
+    };
+}
+
 // Frees the engine of a client that was dropped without close(). The held
 // value is the Engine, which does not reference the client.
 const engines = new FinalizationRegistry((engine) => engine.destroy());
@@ -128,8 +164,15 @@ export class Client {
     #ready;
     #lastConnectionError = null;
     #closing = null;
+    #stopWaiting = null;  // removes the abort listener of connect()'s signal
 
     constructor(rt, url, options, WebSocketImpl) {
+        // Before anything else: they hear the first attempt, and a bad one
+        // throws before an engine exists.
+        for (const [type, listener] of Object.entries(options.on ?? {})) {
+            if (typeof listener !== 'function') throw new TypeError(`connect: on.${type} must be a function`);
+            this.on(type, listener);
+        }
         this.#rt = rt;
         this.#WebSocket = WebSocketImpl;
         this.#reconnect = options.reconnect ?? true;
@@ -154,8 +197,24 @@ export class Client {
         });
     }
 
-    /** Starts connecting; resolves once the first connection is ready. */
-    [START]() {
+    /**
+     * Starts connecting; resolves once the first connection is ready. An
+     * abort of `signal` before that closes the client and rejects with the
+     * signal's reason.
+     */
+    [START](signal) {
+        if (signal) {
+            const abort = () => {
+                this.#lastConnectionError = signal.reason;
+                this.close();
+            };
+            if (signal.aborted) {
+                abort();
+                return this.#ready.promise;
+            }
+            signal.addEventListener('abort', abort, { once: true });
+            this.#stopWaiting = () => signal.removeEventListener('abort', abort);
+        }
         const code = this.#engine.start(now());
         if (code !== 0) {
             this.#lastConnectionError = this.#error(code, 'cannot start (URL, name or token)', 'connection');
@@ -223,7 +282,8 @@ export class Client {
             if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
                 throw new TypeError('subscribe: since must be { epoch, seq }, e.g. a message\'s');
             }
-            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy, since));
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy, since),
+                () => this.#nameProblem('pattern', String(pattern)));
             const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
             this.#subscriptions.set(id, { subscription, handler });
             this.#pending.set(id, { resolve: () => resolve(subscription), reject });
@@ -243,7 +303,7 @@ export class Client {
      */
     publish(channel, data, options = {}) {
         return this.#addressed('publish', (e, p) => e.publish(String(channel), p.bytes, !!options.ack, p.flags),
-            data, options);
+            data, options, () => this.#nameProblem('channel', String(channel)));
     }
 
     /** Sends `data` to one client or backend by its address (session id). */
@@ -257,13 +317,13 @@ export class Client {
         return this.#addressed('broadcast', (e, p) => e.broadcast(p.bytes, !!options.ack, p.flags), data, options);
     }
 
-    #addressed(op, call, data, options) {
+    #addressed(op, call, data, options, why) {
         if (options.ack) {
             return this.#operation(op, (e) => call(e, encodePayload(data)),
-                (ev) => ({ epoch: ev.epoch, seq: ev.seq }));
+                (ev) => ({ epoch: ev.epoch, seq: ev.seq }), why);
         }
         return new Promise((resolve) => {
-            this.#begin(op, (e) => call(e, encodePayload(data)));
+            this.#begin(op, (e) => call(e, encodePayload(data)), why);
             this.#drain();
             resolve(undefined);
         });
@@ -361,6 +421,7 @@ export class Client {
         this.#socket = null;
         engines.unregister(this);
         engine.destroy();
+        this.#stopWaiting?.();
         if (!this.#everReady) this.#ready.reject(this.#lastConnectionError ?? closed);
         return this.#closing;
     }
@@ -372,22 +433,31 @@ export class Client {
     }
 
     // Runs one engine call that starts an operation; its id, or a throw.
-    #begin(op, call) {
+    // `why` says what is wrong with the arguments when the engine refuses
+    // them as invalid (e.g. what is wrong with a channel name).
+    #begin(op, call, why = () => '') {
         const engine = this.#engine;
         if (!engine.handle) throw this.#error(502, 'client closed', op);
         const id = call(engine);
         const code = engine.lastError;
         if (code !== 0) {
             this.#drain();
-            throw this.#error(code, 'refused', op);
+            const invalid = this.#rt.errcName(code) === 'invalid_argument' ? why() : '';
+            throw this.#error(code, invalid || 'refused', op);
         }
         return id;
     }
 
+    // "the channel 'a..b' has an empty token (...)", or '' when it is valid.
+    #nameProblem(kind, name) {
+        const problem = this.#rt.nameProblem(name, kind === 'pattern');
+        return problem ? `the ${kind} '${name}' ${problem}` : '';
+    }
+
     // An operation answered by an event: its promise.
-    #operation(op, call, result) {
+    #operation(op, call, result, why) {
         return new Promise((resolve, reject) => {
-            const id = this.#begin(op, call);
+            const id = this.#begin(op, call, why);
             this.#pending.set(id, { resolve: (ev) => resolve(result(ev)), reject });
             this.#drain();
         });
@@ -462,15 +532,18 @@ export class Client {
             this.#lastConnectionError = error;
             queueMicrotask(() => {
                 if (!engine.handle) return;
-                engine.transportClosed(id, now());
+                engine.transportClosed(id, now(), 'connection_failed', `cannot open a WebSocket to ${url}: ${error.message}`);
                 this.#drain();
             });
             return;
         }
         socket.binaryType = 'arraybuffer';
         this.#socket = socket;
+        let opened = false;
+        let failure = null;
         socket.onopen = () => {
             if (this.#socket !== socket) return;
+            opened = true;
             engine.transportOpened(id, now());
             this.#drain();
         };
@@ -481,12 +554,20 @@ export class Client {
             engine.receive(bytes, now());
             this.#drain();
         };
-        socket.onerror = () => {};  // a close event follows
-        socket.onclose = () => {
+        // A close event follows; where the platform says why (Node's ws),
+        // the error says it.
+        socket.onerror = (event) => { failure = event?.error ?? null; };
+        socket.onclose = (event) => {
             if (this.#socket !== socket) return;
             this.#socket = null;
             if (!engine.handle) return;
-            engine.transportClosed(id, now());
+            if (opened) {
+                engine.transportClosed(id, now());
+            } else {
+                const { reason, detail } = openingFailure(failure, event, url);
+                this.#lastConnectionError = this.#error(this.#rt.errcNumber(reason), detail, 'connection');
+                engine.transportClosed(id, now(), reason, detail);
+            }
             this.#drain();
         };
     }
@@ -586,9 +667,16 @@ export class Client {
 
     #onState(ev) {
         const reason = ev.code ? this.#rt.errcName(ev.code) : null;
-        this.#emit('state', { state: ev.state, previous: ev.previous, reason });
+        this.#emit('state', {
+            state: ev.state,
+            previous: ev.previous,
+            reason,
+            detail: ev.text || null,
+            retryInMs: ev.state === 'backoff' ? ev.count : null,
+        });
         if (ev.state === 'ready' && !this.#everReady) {
             this.#everReady = true;
+            this.#stopWaiting?.();
             this.#ready.resolve(this);
             return;
         }

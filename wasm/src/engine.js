@@ -28,6 +28,7 @@ export class Runtime {
         this.stateNames = this.nameTable((i) => mod._hs_state_name(i));
         this.operationNames = this.nameTable((i) => mod._hs_operation_name(i));
         this.errcNames = new Map();
+        this.errcNumbers = null;  // by name, built on first use
     }
 
     /** Names by value, for values 0, 1, ... until the first "unknown". */
@@ -63,6 +64,24 @@ export class Runtime {
             this.errcNames.set(code, name);
         }
         return name;
+    }
+
+    /** The number of the error code named `name`, read from the module once. */
+    errcNumber(name) {
+        if (this.errcNumbers === null) {
+            this.errcNumbers = new Map();
+            for (let code = 1; code < 1000; code++) {
+                const n = this.errcName(code);
+                if (n !== 'unknown') this.errcNumbers.set(n, code);
+            }
+        }
+        return this.errcNumbers.get(name) ?? 0;
+    }
+
+    /** What is wrong with `name` as a channel (or a pattern); '' when it is valid. */
+    nameProblem(name, pattern) {
+        const [len] = this.put(name);
+        return this.stringAt(this.mod._hs_name_problem(pattern ? 1 : 0, len));
     }
 
     /**
@@ -133,7 +152,11 @@ export class Engine {
     start(now) { return this.rt.mod._hs_start(this.handle, now); }
     close(now) { return this.rt.mod._hs_close(this.handle, now); }
     transportOpened(id, now) { this.rt.mod._hs_transport_opened(this.handle, id, now); }
-    transportClosed(id, now) { this.rt.mod._hs_transport_closed(this.handle, id, now); }
+    /** `reason`: a transport code's name ('connection_refused', ...) when the socket says why. */
+    transportClosed(id, now, reason = null, detail = '') {
+        const [len] = this.rt.put(detail);
+        this.rt.mod._hs_transport_closed(this.handle, id, now, reason ? this.rt.errcNumber(reason) : 0, len);
+    }
 
     receive(bytes, now) {
         this.rt.put(bytes);

@@ -44,6 +44,14 @@ export interface ConnectOptions extends LoadOptions {
     heartbeatMs?: number;
     /** Bytes of calls kept while disconnected. Default 1 MiB. */
     outboxLimitBytes?: number;
+    /**
+     * Listeners registered before the first attempt, as with client.on(): they
+     * hear every attempt while connect() still waits, e.g. a failed one as a
+     * 'state' event 'backoff' with its reason and retryInMs.
+     */
+    on?: { [K in keyof ClientEvents]?: (event: ClientEvents[K]) => void };
+    /** Aborting it before the client is ready closes the client; connect() rejects with its reason. */
+    signal?: AbortSignal;
 }
 
 export type ClientState =
@@ -60,6 +68,7 @@ export type ErrorCode =
     | 'origin_not_allowed' | 'too_many_subscriptions' | 'too_many_pending_requests' | 'rate_limited'
     | 'too_many_connections' | 'outbox_full' | 'too_many_services' | 'invalid_argument' | 'not_connected' | 'closed' | 'wrong_role'
     | 'already_subscribed' | 'too_many_redirects' | 'connection_lost'
+    | 'connection_refused' | 'upgrade_refused' | 'transport_handshake_failed' | 'connection_failed'
     | (string & {});
 
 export type Operation =
@@ -166,8 +175,18 @@ export interface ServiceInfo {
 export interface StateEvent {
     state: ClientState;
     previous: ClientState;
-    /** Why, when there is a reason: e.g. 'heartbeat_timeout'. */
+    /**
+     * Why, when there is a reason: e.g. 'heartbeat_timeout'; for a failed
+     * connection attempt 'connection_refused', 'upgrade_refused' (an HTTP
+     * status instead of the WebSocket upgrade, e.g. a wrong path),
+     * 'transport_handshake_failed' (not a WebSocket endpoint),
+     * 'handshake_timeout' or 'connection_failed' (browsers never say more).
+     */
     reason: ErrorCode | null;
+    /** The platform's words about a failed attempt, e.g. 'HTTP 404 from host/path instead of a WebSocket upgrade'. */
+    detail: string | null;
+    /** 'backoff': milliseconds until the next attempt. */
+    retryInMs: number | null;
 }
 
 export interface GapEvent {

@@ -1,5 +1,5 @@
 // @hyperstreams/client: the HyperStreams client for browsers and Node.
-// See wasm/README.md (and README.md) for the API with examples.
+// README.md of the package (wasm/README.md in the repository) shows the API.
 import { Client, START, Stream, Subscription } from './client.js';
 import { runtimeOf } from './engine.js';
 import { HyperStreamsError } from './errors.js';
@@ -18,7 +18,10 @@ export async function preload(options = {}) {
 
 /**
  * Connects to a router's WebSocket endpoint (e.g. 'wss://host/ws'); resolves
- * with the client once the first connection is ready.
+ * with the client once the first connection is ready. Listeners in
+ * `options.on` hear every attempt before that (a failed one is a 'state'
+ * event 'backoff' with its reason and the delay to the next); an abort of
+ * `options.signal` gives up.
  */
 export async function connect(url, options = {}) {
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
@@ -28,5 +31,5 @@ export async function connect(url, options = {}) {
     }
     const mod = await loadModule(options);
     const client = new Client(runtimeOf(mod), String(url), options, WebSocketImpl);
-    return client[START]();
+    return client[START](options.signal);
 }

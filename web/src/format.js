@@ -26,9 +26,19 @@ export function formatClock(date) {
 }
 
 // The short text of a failed call: the error code a user can look up, and
-// the router's or the service's explanation.
+// the router's or the service's explanation. A HyperStreamsError's message
+// is both already ("invalid_argument: speed must be within 0..3000 rpm").
 export function describeError(error) {
   const code = error?.code ?? error?.name ?? 'error';
   const text = error?.message ?? String(error);
-  return text && text !== code ? `${code}: ${text}` : code;
+  if (!text || text === code || text.startsWith(`${code}: `)) return text || code;
+  return `${code}: ${text}`;
+}
+
+// Why the connection is not up, from a 'state' event: the reason, the
+// platform's words and when the next attempt comes.
+export function describeConnection({ reason, detail, retryInMs }) {
+  if (!reason) return '';
+  const words = detail ? `${reason}: ${detail}` : reason;
+  return Number.isFinite(retryInMs) ? `${words}; next attempt in ${(retryInMs / 1000).toFixed(1)} s` : words;
 }

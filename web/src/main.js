@@ -7,7 +7,7 @@ import { connect } from '@hyperstreams/client';
 import { AlarmFeed } from './alarm-feed.js';
 import { FactoryControls } from './factory-controls.js';
 import { FactoryFloor } from './factory-floor.js';
-import { describeError } from './format.js';
+import { describeConnection, describeError } from './format.js';
 import { StatusBar } from './status-bar.js';
 import { Toasts } from './toasts.js';
 
@@ -42,9 +42,7 @@ async function main() {
     { onCountChange: (count) => status.setMachines(count) },
   );
 
-  status.setConnection(client.state);
-  client.on('state', ({ state, reason }) => {
-    status.setConnection(state, reason);
+  client.on('state', ({ state }) => {
     if (state === 'ready') loadMachines(client, floor);
   });
   client.on('gap', (gap) => status.addGap(gap));
@@ -62,13 +60,18 @@ async function main() {
   followAlarms(client);
 }
 
-// The client retries by itself until the first connection is up; this only
-// covers what it gives up on (the wasm file failing to load, for one).
+// The client retries by itself until the first connection is up, and the
+// header follows every attempt, with why one failed; this loop only covers
+// what the client gives up on (the wasm file failing to load, for one).
 async function connectOnce() {
   status.setConnection('connecting');
   for (;;) {
     try {
-      return await connect(ROUTER_URL, { name: 'factory-dashboard', reconnect: true });
+      return await connect(ROUTER_URL, {
+        name: 'factory-dashboard',
+        reconnect: true,
+        on: { state: (event) => status.setConnection(event.state, describeConnection(event)) },
+      });
     } catch (error) {
       status.setConnection('failed', describeError(error));
       await sleep(RETRY_MS);

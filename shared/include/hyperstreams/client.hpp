@@ -4,8 +4,10 @@
 //
 // The engine never reads a clock, opens a socket, starts a thread or draws
 // randomness from the system. The host
-//   - reports the transport: transport_opened(), transport_closed(), and the
-//     bytes of every received transport message: receive();
+//   - reports the transport: transport_opened(), transport_closed() (with
+//     why, when it knows: a refused connection, an HTTP status instead of an
+//     upgrade, ...), and the bytes of every received transport message:
+//     receive();
 //   - passes the current monotonic time in milliseconds to the calls that
 //     need it, and calls handle_timeout(now) once now >= next_deadline();
 //   - sends the bytes of output() as ONE transport message (a batch of every
@@ -29,8 +31,9 @@
 // Lifetime of views. Events view either the buffer last passed to receive()
 // (channel, payload, error text: valid until the next receive(), which
 // refuses to run while events are undrained) or strings the engine owns
-// (URL, session id, service list: valid until the engine replaces them, at
-// the next redirect, welcome or service list). Copy what you keep.
+// (URL, session id, service list, a failed transport's detail: valid until
+// the engine replaces them, at the next redirect, welcome, service list or
+// transport_closed()). Copy what you keep.
 //
 // Errors come in two kinds, never mixed. A call the owner should not have
 // made (invalid name, wrong role, closed engine, full outbox) returns an
@@ -44,7 +47,13 @@
 // handshake share one timeout (handshake_timeout_ms). Backoff before attempt
 // n (n = 0, 1, ...) is uniform in [0, min(backoff_max_ms, backoff_base_ms *
 // 2^n)] ("full jitter"); n returns to 0 once a connection stayed ready for
-// stable_after_ms. Every attempt after a backoff goes to config.url.
+// stable_after_ms. Every attempt after a backoff goes to config.url. The
+// state_changed event into backoff says why (its code: the host's reason
+// given to transport_closed(), handshake_timeout, heartbeat_timeout, a
+// router's code; its text: the host's detail) and when the next attempt
+// comes (its count, in ms), so that an owner can tell its user "connection
+// refused, retrying in 2 s" from the first attempt on. A failed attempt is
+// not an error event: it is the engine's normal work, and it goes on.
 //
 // Rejections. A handshake error frame or a goodbye with unauthorized,
 // token_expired or forbidden is an error event and the awaiting_token state:
@@ -198,7 +207,9 @@ std::string_view operation_name(operation op) noexcept;
 enum class event_kind : std::uint8_t {
     open_transport,    // action: id = transport id, name = URL
     close_transport,   // action: id = transport id, code = reason (0: owner closed)
-    state_changed,     // previous -> state, code = reason (0, or e.g. heartbeat_timeout)
+    state_changed,     // previous -> state, code = reason (0, or e.g. heartbeat_timeout,
+                       // connection_refused), text = the host's detail of a failed
+                       // transport, count = ms until the next attempt (into backoff)
     welcome,           // name = session id (also our address for direct messages)
     redirected,        // name = target URL, code = the redirect's code
     message,           // subscription, name = channel, payload, flags, epoch, seq
@@ -286,8 +297,12 @@ public:
 
     // Reports about transport `transport` (the open_transport event's id);
     // reports about a transport the engine already gave up are ignored.
+    // `reason` and `detail` say why a transport closed or could not be opened,
+    // when the host knows (a transport code of errc, 600..699, and its own
+    // words, e.g. "HTTP 404 Not Found"); the state_changed event carries them.
     void transport_opened(std::uint32_t transport, time_ms now);
-    void transport_closed(std::uint32_t transport, time_ms now);
+    void transport_closed(std::uint32_t transport, time_ms now, errc reason = {},
+                          std::string_view detail = {});
 
     // One received transport message. Refused with errc::invalid_argument
     // while events are undrained (they may view the previous message). Bytes
@@ -427,7 +442,7 @@ private:
         std::unordered_map<std::string, channel_state, name_hash, std::equal_to<>>;
 
     // lifecycle, dispatch, timers, output (client.cpp)
-    bool apply(client_input input, time_ms now, errc reason = {});
+    bool apply(client_input input, time_ms now, errc reason = {}, std::string_view detail = {});
     void release_transport(client_input input, client_state to, errc reason);
     void enter(client_input input, time_ms now);
     void begin_connect(time_ms now);
@@ -494,6 +509,7 @@ private:
     // connection
     std::string url_;  // target of the current or next attempt
     std::uint32_t transport_id_ = 0;
+    std::string transport_detail_;  // the host's words about the last failed transport
     std::uint32_t attempts_ = 0;   // backoffs since the last stable connection
     std::uint32_t redirects_ = 0;  // redirects since the last stable connection
     time_ms attempt_deadline_ = no_deadline;  // connecting/handshaking timeout

@@ -11,6 +11,7 @@
 //   300..399  access: authentication and authorisation
 //   400..499  limits: a configured limit was reached
 //   500..599  usage: the local caller misused the API (never sent on the wire)
+//   600..699  transport: the host could not open the transport (never on the wire)
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,12 @@ enum class errc : std::uint16_t {
     already_subscribed = 504,
     too_many_redirects = 505,
     connection_lost = 506,       // the transport carrying an operation was lost: outcome unknown
+
+    // transport (local only: what a host saw when a connection attempt failed)
+    connection_refused = 600,          // nothing accepted the connection at that address
+    upgrade_refused = 601,             // the WebSocket upgrade got an HTTP status instead (e.g. 404: wrong path)
+    transport_handshake_failed = 602,  // connected, but no WebSocket or ZMTP handshake: another kind of endpoint
+    connection_failed = 603,           // any other failure to open (name resolution, unreachable, unknown cause)
 };
 
 const std::error_category& error_category() noexcept;
@@ -93,6 +100,12 @@ std::string_view errc_name(std::uint16_t code) noexcept;
 constexpr bool is_peer_fault(errc e) noexcept {
     auto v = static_cast<std::uint16_t>(e);
     return v >= 1 && v < 200;
+}
+
+// True for the codes a host reports about a transport it could not open.
+constexpr bool is_transport_failure(errc e) noexcept {
+    auto v = static_cast<std::uint16_t>(e);
+    return v >= 600 && v < 700;
 }
 
 }  // namespace hyperstreams

@@ -14,6 +14,13 @@ namespace hyperstreams {
 bool is_valid_channel(std::string_view channel) noexcept;
 bool is_valid_pattern(std::string_view pattern) noexcept;
 
+// What is wrong with `channel` as a channel name (within max_name_size), or
+// with `pattern` as a pattern, in words for an error message: the predicate
+// of a sentence about the name, e.g. "has an empty token (...)". Empty when
+// the name is valid.
+std::string_view channel_problem(std::string_view channel) noexcept;
+std::string_view pattern_problem(std::string_view pattern) noexcept;
+
 // True when `channel` (a valid channel) is matched by `pattern` (a valid pattern).
 bool pattern_matches(std::string_view pattern, std::string_view channel) noexcept;
 

@@ -11,6 +11,13 @@ export async function example(): Promise<void> {
     await preload({ locateFile: (file, defaultUrl) => new URL(file, defaultUrl) });
     const client: Client = await connect('ws://localhost:7070/ws', {
         WebSocket: WebSocketImpl, token: 'jwt', name: 'typed', reconnect: { baseMs: 100, maxMs: 5000 },
+        signal: AbortSignal.timeout(60_000),
+        on: {
+            state: ({ state, reason, detail, retryInMs }) => {
+                if (state === 'backoff') console.log(`cannot connect (${reason}: ${detail}), retrying in ${retryInMs} ms`);
+            },
+            error: (error) => console.log(error.message),
+        },
     });
     const off = client.on('state', ({ state, previous, reason }) => console.log(state, previous, reason));
     client.on('gap', (gap) => console.log(gap.channel, gap.count ?? 'unknown', gap.epochChanged));

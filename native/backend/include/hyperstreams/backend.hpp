@@ -232,8 +232,12 @@ struct options {
     executor handler_executor{};  // when set, handlers run through it (overrides `handlers`)
     std::chrono::milliseconds request_timeout{10000};  // default deadline of request()
     std::function<void(std::string_view state)> on_state{};  // "connecting", "ready", "backoff", ...
-    // Failures nothing else reports: a publish without ack the router
-    // refused, a subscription or registration it rejected, a protocol error.
+    // Failures nothing else reports: a connection attempt that failed or
+    // timed out and a connection that went silent (why, e.g.
+    // connection_refused, and when the next attempt comes), a refusal by the
+    // router (e.g. unauthorized, in its words), a publish without ack the
+    // router refused, a subscription or registration it rejected (a service
+    // over ws://: wrong_role), a protocol error.
     std::function<void(std::error_code error, std::string_view text)> on_error{};
     std::uint64_t seed = 0;  // backoff jitter; 0: random
 };
