@@ -43,6 +43,17 @@ frame simple(frame_kind kind, std::uint32_t id = 0, std::string_view name = {}) 
     return f;
 }
 
+// A register_service of `service` with one unary method, as one batch.
+std::vector<std::uint8_t> register_batch(std::uint32_t id, std::string_view service, std::string_view method) {
+    register_body body;
+    body.methods = {{method, method_kind::unary}};
+    std::vector<std::uint8_t> payload;
+    (void)encode_body(body, payload);
+    frame reg = simple(frame_kind::register_service, id, service);
+    reg.payload = payload;
+    return encode_batch({reg});
+}
+
 TEST(RouterRobustness, MalformedWebSocketInputGetsANamedErrorAndAClose) {
     router_process router;
     ASSERT_TRUE(router.ready());
@@ -282,13 +293,7 @@ TEST(RouterRobustness, FramesAFrontendMayNotSendAreRefusedButTheConnectionGoesOn
     ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
     ASSERT_TRUE(ws.read_until(frame_kind::welcome));
 
-    register_body body;
-    body.methods = {{"m", method_kind::unary}};
-    std::vector<std::uint8_t> payload;
-    (void)encode_body(body, payload);
-    frame reg = simple(frame_kind::register_service, 5, "svc");
-    reg.payload = payload;
-    ASSERT_TRUE(ws.send(encode_batch({reg})));
+    ASSERT_TRUE(ws.send(register_batch(5, "svc", "m")));
     const auto refused = ws.read_until(frame_kind::error);
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->id, 5u);
@@ -439,13 +444,7 @@ TEST(RouterRobustness, ABackendWithItsOwnRoutingIdReconnectsAndIsServedAgain) {
     raw_dealer backend(router.backend_url(), std::string("orders-backend-1"));
     backend.send(hello_bytes(client_role::backend, "named"));
     ASSERT_TRUE(backend.read_until(frame_kind::welcome));
-    register_body body;
-    body.methods = {{"get", method_kind::unary}};
-    std::vector<std::uint8_t> payload;
-    (void)encode_body(body, payload);
-    frame reg = simple(frame_kind::register_service, 1, "orders");
-    reg.payload = payload;
-    backend.send(encode_batch({reg}));
+    backend.send(register_batch(1, "orders", "get"));
     ASSERT_TRUE(backend.read_until(frame_kind::ack));
 
     // Over ZMQ_MAXMSGSIZE: libzmq drops the connection, the DEALER connects
@@ -459,8 +458,7 @@ TEST(RouterRobustness, ABackendWithItsOwnRoutingIdReconnectsAndIsServedAgain) {
         welcomed = backend.read_until(frame_kind::welcome, 500ms).has_value();
     }
     ASSERT_TRUE(welcomed) << "the DEALER reconnected under its name and was welcomed";
-    reg.id = 2;
-    backend.send(encode_batch({reg}));
+    backend.send(register_batch(2, "orders", "get"));
     const auto ack = backend.read_until(frame_kind::ack);
     ASSERT_TRUE(ack);
     EXPECT_EQ(ack->id, 2u);
@@ -840,13 +838,7 @@ TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {
     raw_dealer dealer(router.backend_url());
     dealer.send(hello_bytes(client_role::backend));
     ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
-    register_body body;
-    body.methods = {{"m", method_kind::unary}};
-    std::vector<std::uint8_t> payload;
-    (void)encode_body(body, payload);
-    frame reg = simple(frame_kind::register_service, 1, "mute");
-    reg.payload = payload;
-    dealer.send(encode_batch({reg}));
+    dealer.send(register_batch(1, "mute", "m"));
     ASSERT_TRUE(dealer.read_until(frame_kind::ack));
 
     test_client frontend(frontend_config(router.ws_url()));
