@@ -17,10 +17,9 @@
 #include <utility>
 #include <vector>
 
-namespace hyperstreams::router {
+#include "router_types.hpp"
 
-using steady_clock = std::chrono::steady_clock;
-using time_point = steady_clock::time_point;
+namespace hyperstreams::router {
 
 struct call {
     std::uint64_t key = 0;  // set by call_table::add
@@ -42,7 +41,7 @@ public:
 
     // Stores `c`; false when the caller already has a call with this id or
     // the backend id is taken.
-    bool add(call c);
+    [[nodiscard]] bool add(call c);
 
     call* by_caller(connection_id conn, std::uint32_t id);
     call* by_backend(connection_id conn, std::uint32_t id);

@@ -12,9 +12,9 @@ channel_state& channel_store::get(std::string_view channel) {
         const std::uint32_t epoch = epoch_of(channel);
         it = channels_.emplace(std::string(channel), channel_state{}).first;
         channel_state& c = it->second;
+        c.name = it->first;
         c.epoch = epoch;
         c.recency = recency_.insert(recency_.end(), &c);
-        names_.emplace(&c, it->first);
         return c;
     }
     channel_state& c = it->second;
@@ -44,16 +44,23 @@ void channel_store::forget_least_recent() {
     channel_state* victim = recency_.front();
     recency_.pop_front();
     clear_history(*victim);
-    const std::string_view name = names_.at(victim);
-    names_.erase(victim);
-    channels_.erase(channels_.find(name));
+    channels_.erase(channels_.find(victim->name));
     ++forgotten_;
 }
 
-void channel_store::remember(channel_state& c, std::uint64_t seq, const shared_bytes& encoded) {
+namespace {
+
+// What delivering `p` costs: its message frame.
+std::uint64_t size_of(std::string_view channel, const publication& p) noexcept {
+    return header_size + ext_size(frame_kind::message) + channel.size() + p.payload.size();
+}
+
+}  // namespace
+
+void channel_store::remember(channel_state& c, publication p) {
     ++c.published;
     if (limits_.max_messages == 0 || limits_.max_bytes == 0) return;
-    const std::uint64_t size = encoded->size();
+    const std::uint64_t size = size_of(c.name, p);
     if (size > limits_.max_bytes) {
         // Keeping it would evict everything: the history restarts after it.
         clear_history(c);
@@ -63,11 +70,11 @@ void channel_store::remember(channel_state& c, std::uint64_t seq, const shared_b
         c.keeping = keeping_.insert(keeping_.end(), &c);
     else
         keeping_.splice(keeping_.end(), keeping_, c.keeping);
-    c.history.emplace_back(seq, encoded);
+    c.history.push_back(std::move(p));
     c.history_bytes += size;
     total_bytes_ += size;
     while (c.history.size() > limits_.max_messages || c.history_bytes > limits_.max_bytes) {
-        const std::uint64_t dropped = c.history.front().second->size();
+        const std::uint64_t dropped = size_of(c.name, c.history.front());
         c.history_bytes -= dropped;
         total_bytes_ -= dropped;
         c.history.pop_front();
@@ -78,13 +85,13 @@ void channel_store::remember(channel_state& c, std::uint64_t seq, const shared_b
         clear_history(*keeping_.front());
 }
 
-resume_plan channel_store::plan_resume(std::string_view channel, std::uint32_t epoch,
-                                       std::uint64_t seq) const {
-    resume_plan plan;
+history channel_store::plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const {
+    history plan;
     const channel_state* c = find(channel);
     const std::uint64_t last = c ? c->last_seq : 0;
+    plan.now = position{epoch_of(channel), last};
     // First sequence number still in history (last + 1 when the history is empty).
-    const std::uint64_t oldest = c && !c->history.empty() ? c->history.front().first : last + 1;
+    const std::uint64_t oldest = c && !c->history.empty() ? c->history.front().seq : last + 1;
     const auto clamp = [](std::uint64_t n) {
         return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, std::numeric_limits<std::uint32_t>::max()));
     };
@@ -103,8 +110,8 @@ resume_plan channel_store::plan_resume(std::string_view channel, std::uint32_t e
     }
     // Another epoch: the position means nothing here; replay all there is.
     if (c == nullptr) return plan;
-    for (const auto& [s, bytes] : c->history)
-        if (s >= from) plan.replay.push_back(bytes);
+    for (const publication& p : c->history)
+        if (p.seq >= from) plan.replay.push_back(p);
     return plan;
 }
 

@@ -1,6 +1,6 @@
-// Per-channel state: the epoch, the last sequence number given out and a
-// bounded history of encoded message frames for resume. Socket-free and used
-// only by the routing core, one call at a time.
+// The in-memory store of channels behind memory_log: per channel the epoch,
+// the last sequence number given out and a bounded history of publications
+// for resume. Socket-free, one call at a time.
 //
 // Resume rules: a subscriber sends the last position it saw, (epoch, seq).
 //   - same epoch, everything after seq still in history: the router replays
@@ -33,7 +33,7 @@
 #include <string_view>
 #include <vector>
 
-#include "shared_bytes.hpp"
+#include "channel_log.hpp"
 
 namespace hyperstreams::router {
 
@@ -45,21 +45,14 @@ struct history_limits {
 };
 
 struct channel_state {
+    std::string_view name;  // the store's key
     std::uint32_t epoch = 0;
     std::uint64_t last_seq = 0;  // 0: nothing published yet
-    std::deque<std::pair<std::uint64_t, shared_bytes>> history;  // (seq, message frame)
+    std::deque<publication> history;  // each with `hold` set
     std::uint64_t history_bytes = 0;
     std::uint64_t published = 0;
     std::list<channel_state*>::iterator recency;  // in channel_store::recency_
     std::list<channel_state*>::iterator keeping;  // in channel_store::keeping_, when history is not empty
-};
-
-struct resume_plan {
-    bool gap = false;
-    std::uint32_t gap_epoch = 0;
-    std::uint64_t gap_seq = 0;
-    std::uint32_t gap_count = 0;
-    std::vector<shared_bytes> replay;  // message frames to send again, oldest first
 };
 
 class channel_store {
@@ -79,15 +72,16 @@ public:
     // from get() stays valid for as long as this stays the same.
     std::uint64_t version() const noexcept { return forgotten_; }
     // The epoch of `channel`: its own, or the one it would be created with.
-    std::uint32_t epoch_of(std::string_view channel) const;
+    [[nodiscard]] std::uint32_t epoch_of(std::string_view channel) const;
 
-    // Gives out the next sequence number of `c` and keeps `encoded` (the
-    // message frame carrying it) in the history within the limits.
-    std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
-    void remember(channel_state& c, std::uint64_t seq, const shared_bytes& encoded);
+    // Gives out the next sequence number of `c` and keeps `p` (which
+    // carries it, and whose `hold` keeps its payload) in the history within
+    // the limits. A publication counts as the bytes of its message frame.
+    [[nodiscard]] std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
+    void remember(channel_state& c, publication p);
 
     // What a subscriber resuming from (epoch, seq) on `channel` must get.
-    resume_plan plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;
+    [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;
 
     std::uint32_t epoch() const noexcept { return epoch_; }
     std::size_t size() const noexcept { return channels_.size(); }
@@ -106,7 +100,6 @@ private:
     std::list<channel_state*> recency_;
     // The channels with history, least recently published first.
     std::list<channel_state*> keeping_;
-    std::map<const channel_state*, std::string_view> names_;
     std::uint64_t total_bytes_ = 0;
     std::uint64_t forgotten_ = 0;
 };

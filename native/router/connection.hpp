@@ -18,26 +18,9 @@
 #include "hyperstreams/body.hpp"
 #include "metrics.hpp"
 #include "outbox.hpp"
+#include "router_types.hpp"
 
 namespace hyperstreams::router {
-
-using steady_clock = std::chrono::steady_clock;
-using time_point = steady_clock::time_point;
-using connection_id = std::uint64_t;
-
-// Process-wide unique, never 0.
-connection_id next_connection_id() noexcept;
-
-// The transport side of a connection.
-class link {
-public:
-    virtual ~link() = default;
-    // The outbox has frames to send or is closing. Called on any thread,
-    // never inside the core (core_runner calls it once the core's mutex is
-    // released); the transport hands it to the thread that serves the
-    // connection (a post) and returns at once.
-    virtual void wake() = 0;
-};
 
 enum class connection_state : std::uint8_t { awaiting_hello, open, closing };
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "log.hpp"
+#include "router_core.hpp"
 
 namespace hyperstreams::router {
 
@@ -137,9 +138,9 @@ void core_runner::drain(std::function<void()> on_drained) {
 }
 
 std::string core_runner::status() {
-    std::string json;
-    impl_->with_core([&](time_point now) { json = impl_->core.status_json(now); });
-    return json;
+    status_snapshot snapshot;
+    impl_->with_core([&](time_point now) { snapshot = impl_->core.snapshot(now); });
+    return render_status(snapshot);
 }
 
 const std::string& core_runner::router_id() const noexcept { return impl_->core.router_id(); }

@@ -21,9 +21,15 @@
 #include <string>
 #include <string_view>
 
-#include "router_core.hpp"
+#include "hyperstreams/errc.hpp"
+#include "hyperstreams/frame.hpp"
+#include "router_types.hpp"
 
 namespace hyperstreams::router {
+
+struct router_config;
+class authorizer;
+class metrics;
 
 class core_runner {
 public:
@@ -50,7 +56,8 @@ public:
     // core's mutex. A second call cuts the wait for calls in flight short.
     void drain(std::function<void()> on_drained);
 
-    // The admin view (JSON).
+    // The admin view (JSON): a snapshot taken under the core's mutex,
+    // rendered after it is released.
     std::string status();
 
     const std::string& router_id() const noexcept;

@@ -11,11 +11,9 @@
 #include <string>
 #include <string_view>
 
-namespace hyperstreams::router {
+#include "router_types.hpp"
 
-enum class transport_kind : std::uint8_t { websocket = 0, zeromq = 1 };
-inline constexpr std::size_t transport_count = 2;
-std::string_view transport_name(transport_kind t) noexcept;
+namespace hyperstreams::router {
 
 // The HTTP listeners: --listen ("main") and admin.listen ("admin").
 enum class listener_kind : std::uint8_t { main = 0, admin = 1 };

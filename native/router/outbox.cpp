@@ -3,7 +3,17 @@
 #include <algorithm>
 #include <limits>
 
+#include "config.hpp"
+
 namespace hyperstreams::router {
+
+outbox_limits outbox_limits_of(const router_config& cfg) noexcept {
+    outbox_limits l;
+    l.max_bytes = cfg.outbox_max_bytes;
+    l.hard_max_bytes = cfg.outbox_max_bytes * 2;
+    l.batch_bytes = cfg.outbox_batch_bytes;
+    return l;
+}
 namespace {
 
 // The channel, epoch and seq of an encoded message frame.
@@ -183,11 +193,11 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
     return r;
 }
 
-bool outbox::close(shared_bytes farewell, bool discard_data) {
+bool outbox::close(shared_bytes farewell, queued_data data) {
     std::lock_guard lock(mu_);
     if (closing_) return false;
     closing_ = true;
-    if (discard_data) {
+    if (data == queued_data::discard) {
         drops_.reset();
         for (const entry& e : data_)
             if (e.bytes) bytes_ -= e.bytes->size();

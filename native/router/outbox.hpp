@@ -50,6 +50,12 @@ enum class frame_class : std::uint8_t {
     message,  // a channel message: dropped with a per-channel gap
 };
 
+// What closing does with the data frames still queued.
+enum class queued_data : std::uint8_t {
+    send,     // sent before the close
+    discard,  // dropped (a slow consumer is not flushed)
+};
+
 enum class push_status : std::uint8_t {
     queued,          // accepted, nothing dropped
     queued_dropped,  // accepted after older messages were dropped
@@ -70,6 +76,10 @@ struct outbox_limits {
     std::uint64_t hard_max_bytes = 8u << 20;
     std::uint64_t batch_bytes = 256u << 10;
 };
+
+struct router_config;
+// The bounds the configuration gives every connection's outbox.
+outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 
 struct outbox_batch {
     std::vector<shared_bytes> frames;
@@ -150,19 +160,19 @@ public:
 
     // `policy` must not be router_default (the core resolves it). Frames of
     // class message must be encoded message frames.
-    push_result push(shared_bytes bytes, frame_class cls = frame_class::control,
+    [[nodiscard]] push_result push(shared_bytes bytes, frame_class cls = frame_class::control,
                      slow_policy policy = slow_policy::drop_oldest);
     // Pushes encoded message frames in order, under one lock, as push() of
     // each would. Stops at the first overflow or once closed (`status` says
     // which, `queued` how many went before); otherwise `status` is queued,
     // or queued_dropped when anything was dropped (`dropped` in all).
-    push_result push_messages(std::span<const shared_bytes> messages, slow_policy policy);
+    [[nodiscard]] push_result push_messages(std::span<const shared_bytes> messages, slow_policy policy);
 
     // Queues `farewell` (may be null) past every limit and asks the consumer
-    // to close once it has sent what is queued. With `discard_data`, queued
-    // data frames are dropped first (a slow consumer is not flushed).
+    // to close once it has sent what is queued (the control frames, and the
+    // data frames unless `data` says discard).
     // Returns true when the consumer must be woken.
-    bool close(shared_bytes farewell, bool discard_data);
+    [[nodiscard]] bool close(shared_bytes farewell, queued_data data);
 
     // Consumer side: replaces `out` with the next batch: pending gap frames,
     // then queued frames in order, up to batch_bytes (at least one frame).

@@ -1,7 +1,13 @@
-// The routing core: every connection's protocol state, subscriptions,
-// channels and their history, the service registry and the calls in flight.
+// The routing core: the one door through which every input of every
+// connection comes in. It keeps the connection table and what belongs to a
+// connection as such (hello and admission, heartbeats, token expiry, the
+// drain) and hands every other frame to the room it belongs to:
+//   pubsub      subscriptions, publish, resume (over a channel_log);
+//   calls       the service registry and the calls in flight;
+//   addressing  addresses, direct messages, broadcast.
 // Transport-agnostic and socket-free: transports hand it bytes, it hands
-// encoded frames to each connection's outbox and names the transports to wake.
+// encoded frames to each connection's outbox (connection_table) and names
+// the transports to wake. docs/ARCHITECTURE.md draws the rooms.
 //
 // Concurrency: the core is not thread-safe; one caller at a time. In the
 // router, core_runner holds one mutex around every call and makes it on the
@@ -33,45 +39,30 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
-#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <vector>
 
-#include <boost/container/small_vector.hpp>
-
+#include "addressing.hpp"
 #include "authorizer.hpp"
-#include "call_table.hpp"
-#include "channel_store.hpp"
+#include "calls.hpp"
+#include "channel_log.hpp"
 #include "config.hpp"
-#include "connection.hpp"
+#include "connection_table.hpp"
 #include "metrics.hpp"
-#include "service_registry.hpp"
-#include "topic_tree.hpp"
+#include "pubsub.hpp"
+#include "status_view.hpp"
 
 namespace hyperstreams::router {
 
-struct connection_init {
-    connection_id id = 0;
-    transport_kind transport = transport_kind::websocket;
-    std::string remote;
-    std::string curve_key;  // Z85 public key proved by CURVE (ZeroMQ)
-    std::weak_ptr<link> session;
-    std::shared_ptr<outbox> out;
-};
-
-// The outbox bounds the configuration gives every connection.
-outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
-
 class router_core {
 public:
-    // Transports to wake; a few fit without an allocation.
-    using wake_list = boost::container::small_vector<std::weak_ptr<link>, 8>;
+    using wake_list = connection_table::wake_list;
 
-    router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
-                std::string router_id);
+    // Channels kept in `log`, which must outlive the core.
+    router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id);
+    // Channels kept in memory (memory_log), each made with `epoch` (plus
+    // the channels forgotten before it).
+    router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch, std::string router_id);
     ~router_core();
     router_core(const router_core&) = delete;
     router_core& operator=(const router_core&) = delete;
@@ -87,9 +78,19 @@ public:
     // several parts): an error and a goodbye with `code`, then close.
     void reject(connection_id id, errc code, std::string_view text, time_point now);
 
+    // A channel log's answer that arrives on its own (a remote log's):
+    // `answer` calls the log's sink; what that routed is handed over after,
+    // as at the end of receive().
+    template <typename Answer>
+    void log_answer(Answer&& answer, time_point now) {
+        answer();
+        table_.flush_run();
+        reap(now);
+    }
+
     // Deadlines, heartbeats, handshake timeouts and drain progress.
     void tick(time_point now);
-    time_point next_deadline() const;
+    [[nodiscard]] time_point next_deadline() const;
 
     // Drain: refuse new connections and calls, let calls in flight finish up
     // to drain.timeout_ms, fail the rest with going_away, then send every
@@ -99,113 +100,50 @@ public:
     void hurry_drain(time_point now);
     bool draining() const noexcept { return draining_; }
     // Drain finished: every connection was told and closed.
-    bool drained() const noexcept { return drain_done_ && connections_.empty(); }
+    bool drained() const noexcept { return drain_done_ && table_.empty(); }
 
     // Appends to `out` the transports whose outbox got frames or started
     // closing since the last call (once per outbox until its consumer has
     // taken everything). The host calls this after every call above and
     // wakes them: a subscriber then finds all of a batch's messages queued
     // and writes them in one WebSocket message.
-    void take_wakes(wake_list& out);
+    void take_wakes(wake_list& out) { table_.take_wakes(out); }
 
-    // The JSON admin view: connections, channels, services, calls.
-    std::string status_json(time_point now) const;
+    // The admin view: a snapshot under the caller's lock, rendered
+    // (render_status) after it; status_json does both.
+    [[nodiscard]] status_snapshot snapshot(time_point now) const;
+    std::string status_json(time_point now) const { return render_status(snapshot(now)); }
 
-    std::size_t connection_count() const noexcept { return connections_.size(); }
+    std::size_t connection_count() const noexcept { return table_.size(); }
     const std::string& router_id() const noexcept { return router_id_; }
-    std::uint32_t epoch() const noexcept { return channels_.epoch(); }
+    std::uint32_t epoch() const noexcept { return log_.epoch(); }
 
 private:
-    connection* find(connection_id id);
+    // `log`, or `own` when `log` is null.
+    router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
+                channel_log* log, std::string router_id);
+
     void dispatch(connection& c, const frame& f, time_point now);
-    void on_hello(connection& c, const frame& f, time_point now);
-    void on_subscribe(connection& c, const frame& f);
-    void on_unsubscribe(connection& c, const frame& f);
-    void on_publish(connection& c, const frame& f, time_point now);
-    void on_call(connection& c, const frame& f, time_point now);
-    void on_backend_reply(connection& c, const frame& f, time_point now);
-    void on_stream_credit(connection& c, const frame& f);
-    void on_cancel(connection& c, const frame& f, time_point now);
-    void on_direct(connection& c, const frame& f);
-    void on_broadcast(connection& c, const frame& f);
-    void on_discover(connection& c, const frame& f);
-    void on_register(connection& c, const frame& f);
-    void on_unregister(connection& c, const frame& f, time_point now);
-    void on_token_refresh(connection& c, const frame& f, time_point now);
-    void end_withdrawn(connection& c, time_point now);
+    void hello(connection& c, const frame& f, time_point now);
+    void token_refresh(connection& c, const frame& f, time_point now);
     void arm_token_deadline(connection& c, time_point now);
-    bool take_publish_allowance(connection& c, time_point now);
-
-    // Outgoing.
-    void deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy);
-    void send(connection& c, const frame& f);
-    void send_error(connection& c, std::uint32_t id, errc code, std::string_view text);
-    void send_ack(connection& c, std::uint32_t id, std::uint32_t epoch = 0, std::uint64_t seq = 0);
-    void wake(connection& c);
-    void deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy);
-    // Hands run_ to the kept route's subscribers.
-    void flush_run();
-    // Counts what a push dropped, wakes, and closes the connection on
-    // overflow; false then.
-    bool settle(connection& c, const push_result& r);
-
-    // Ends a connection: an optional goodbye (code != 0), then the outbox is
-    // closed and the connection is removed from every table at the next reap().
-    void close(connection& c, errc code, std::string_view reason, bool discard_data);
-    void close_with(connection& c, shared_bytes farewell, errc code, std::string_view reason,
-                    bool discard_data);
+    // Says no to a hello: an error with id 0, then a goodbye with the same code.
+    void refuse(connection& c, errc code, std::string_view reason);
     void reap(time_point now);
     void remove(connection& c, time_point now);
-    void finish_call(const call& k, time_point now);
-    void fail_call(const call& k, errc code, std::string_view text, bool tell_backend, time_point now);
     void check_drain(time_point now);
     void heartbeat_scan(time_point now);
-
-    principal who(const connection& c) const;
-    slow_policy resolve(slow_policy p) const noexcept;
 
     const router_config cfg_;
     authorizer& auth_;
     metrics& metrics_;
     std::string router_id_;
-    std::mt19937_64 rng_;
-
-    // Connections in place (the map's nodes do not move): one heap block each.
-    std::unordered_map<connection_id, connection> connections_;
-    // Keys view connection::address, which is set before the entry is made
-    // and not changed until remove() erases it.
-    std::unordered_map<std::string_view, connection_id> addresses_;
-    std::vector<connection_id> doomed_;
-    topic_tree topics_;
-    channel_store channels_;
-    service_registry services_;
-    call_table calls_;
-    // Where the last channel published to goes: its state and its
-    // subscribers' records, kept while neither the topic tree nor the
-    // channel store changes (publishers mostly send runs to one channel, so
-    // a publish usually skips the name check, the channel lookup and the
-    // topic walk). A connection that matches is in the topic tree until it
-    // is removed, and removing it changes the tree, so the pointers hold.
-    struct publish_route {
-        std::string channel;
-        channel_state* state = nullptr;  // null: nothing kept
-        std::uint64_t topics_version = 0;
-        std::uint64_t channels_version = 0;
-        std::vector<std::pair<connection*, slow_policy>> targets;
-    };
-    bool route_kept(std::string_view channel) const noexcept;
-    const publish_route& route_to(std::string_view channel, bool kept);
-
-    std::vector<topic_tree::match> match_scratch_;
-    publish_route route_;
-    // Message frames of consecutive publishes along route_, not yet handed
-    // to its subscribers: each outbox takes the run in one push (one lock)
-    // instead of one per message. Handed over before anything else reaches
-    // any outbox, before the route changes and at the end of every
-    // receive(), so every connection sees its frames in the order the core
-    // made them.
-    std::vector<shared_bytes> run_;
-    std::vector<std::weak_ptr<link>> wakes_;  // until take_wakes()
+    std::unique_ptr<channel_log> own_log_;  // when the core keeps its channels in memory
+    channel_log& log_;
+    connection_table table_;
+    pubsub pubsub_;
+    calls calls_;
+    addressing addressing_;
 
     time_point next_scan_{};
     bool draining_ = false;

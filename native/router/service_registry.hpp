@@ -59,7 +59,7 @@ public:
     // the service's methods over all its instances would pass the bound.
     [[nodiscard]] std::error_code add(std::string_view name, connection_id conn, std::vector<method> methods);
     // False when `conn` did not serve `name`.
-    bool remove(std::string_view name, connection_id conn, time_point now);
+    [[nodiscard]] bool remove(std::string_view name, connection_id conn, time_point now);
     // Every registration of `conn`, which serves `names`.
     template <typename Names>
     void remove_all(connection_id conn, const Names& names, time_point now) {

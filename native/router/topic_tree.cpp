@@ -51,7 +51,7 @@ void walk(const Node& n, std::string_view rest, bool has_rest, Fn& on_list) {
 topic_tree::topic_tree() : root_(std::make_unique<node>()) {}
 topic_tree::~topic_tree() = default;
 
-bool topic_tree::subscribe(subscriber_id who, std::string_view pattern, std::uint8_t tag) {
+topic_tree::change topic_tree::subscribe(subscriber_id who, std::string_view pattern, std::uint8_t tag) {
     node* n = root_.get();
     bool more = true;
     while (more) {
@@ -65,11 +65,12 @@ bool topic_tree::subscribe(subscriber_id who, std::string_view pattern, std::uin
     ++version_;
     if (pos != n->subscribers.end() && pos->subscriber == who) {
         pos->tag = tag;
-        return false;
+        return {};
     }
+    const bool first = n->subscribers.empty();
     n->subscribers.insert(pos, match{who, tag});
     ++subscriptions_;
-    return true;
+    return {true, first};
 }
 
 topic_tree::node* topic_tree::find_node(std::string_view pattern) const {
@@ -84,16 +85,17 @@ topic_tree::node* topic_tree::find_node(std::string_view pattern) const {
     return n;
 }
 
-bool topic_tree::unsubscribe(subscriber_id who, std::string_view pattern) {
+topic_tree::change topic_tree::unsubscribe(subscriber_id who, std::string_view pattern) {
     node* n = find_node(pattern);
-    if (n == nullptr) return false;
+    if (n == nullptr) return {};
     auto pos = std::lower_bound(n->subscribers.begin(), n->subscribers.end(), who, less_id);
-    if (pos == n->subscribers.end() || pos->subscriber != who) return false;
+    if (pos == n->subscribers.end() || pos->subscriber != who) return {};
     n->subscribers.erase(pos);
     --subscriptions_;
     ++version_;
+    const bool last = n->subscribers.empty();
     if (n->empty()) prune(pattern);
-    return true;
+    return {true, last};
 }
 
 // Removes the empty nodes along `pattern`, deepest first.

@@ -32,11 +32,20 @@ public:
     topic_tree(const topic_tree&) = delete;
     topic_tree& operator=(const topic_tree&) = delete;
 
-    // `pattern` must be valid (names.hpp). Returns false when the subscriber
-    // already had this pattern; its tag is updated then.
-    bool subscribe(subscriber_id who, std::string_view pattern, std::uint8_t tag);
-    // Returns false when the subscriber did not have this pattern.
-    bool unsubscribe(subscriber_id who, std::string_view pattern);
+    // What a subscribe or unsubscribe changed; false when nothing did.
+    struct change {
+        bool changed = false;  // the subscription was added / removed
+        // The pattern got its first subscriber / lost its last: interest
+        // in what it matches begins / ends.
+        bool interest = false;
+        explicit operator bool() const noexcept { return changed; }
+    };
+
+    // `pattern` must be valid (names.hpp). Nothing changed when the
+    // subscriber already had this pattern; its tag is updated then.
+    change subscribe(subscriber_id who, std::string_view pattern, std::uint8_t tag);
+    // Nothing changed when the subscriber did not have this pattern.
+    change unsubscribe(subscriber_id who, std::string_view pattern);
 
     // Every subscriber with at least one pattern matching `channel` (a valid
     // channel), once, in ascending id order. When several of its patterns

@@ -12,6 +12,7 @@
 #include <typeinfo>
 
 #include "log.hpp"
+#include "outbox.hpp"
 #include "ws_frame_tracker.hpp"
 
 namespace hyperstreams::router {

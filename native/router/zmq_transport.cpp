@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "log.hpp"
+#include "outbox.hpp"
 
 namespace hyperstreams::router {
 namespace {

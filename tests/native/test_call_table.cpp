@@ -47,10 +47,10 @@ TEST(CallTable, RefusesADuplicateCallerIdOrBackendId) {
 
 TEST(CallTable, ExpiresCallsInDeadlineOrder) {
     call_table t;
-    t.add(make(1, 1, 9, 1, t0 + 300ms));
-    t.add(make(1, 2, 9, 2, t0 + 100ms));
-    t.add(make(1, 3, 9, 3, t0 + 200ms));
-    t.add(make(1, 4, 9, 4));  // no deadline
+    ASSERT_TRUE(t.add(make(1, 1, 9, 1, t0 + 300ms)));
+    ASSERT_TRUE(t.add(make(1, 2, 9, 2, t0 + 100ms)));
+    ASSERT_TRUE(t.add(make(1, 3, 9, 3, t0 + 200ms)));
+    ASSERT_TRUE(t.add(make(1, 4, 9, 4)));  // no deadline
     EXPECT_EQ(t.next_deadline(), t0 + 100ms);
     EXPECT_TRUE(t.take_expired(t0 + 99ms).empty());
 
@@ -66,7 +66,7 @@ TEST(CallTable, ExpiresCallsInDeadlineOrder) {
 
 TEST(CallTable, RemovingACallForgetsItsDeadline) {
     call_table t;
-    t.add(make(1, 1, 9, 1, t0 + 100ms));
+    ASSERT_TRUE(t.add(make(1, 1, 9, 1, t0 + 100ms)));
     const call gone = t.remove(*t.by_caller(1, 1));
     EXPECT_EQ(gone.caller_id, 1u);
     EXPECT_TRUE(t.take_expired(t0 + 1s).empty());
@@ -75,9 +75,9 @@ TEST(CallTable, RemovingACallForgetsItsDeadline) {
 
 TEST(CallTable, TakesEveryCallOfAGoneBackendOrCaller) {
     call_table t;
-    t.add(make(1, 1, 9, 1));
-    t.add(make(2, 1, 9, 2));
-    t.add(make(1, 2, 8, 1));
+    ASSERT_TRUE(t.add(make(1, 1, 9, 1)));
+    ASSERT_TRUE(t.add(make(2, 1, 9, 2)));
+    ASSERT_TRUE(t.add(make(1, 2, 8, 1)));
     const auto served = t.take_by_backend(9);
     EXPECT_EQ(served.size(), 2u);
     EXPECT_EQ(t.size(), 1u);
@@ -89,11 +89,11 @@ TEST(CallTable, TakesEveryCallOfAGoneBackendOrCaller) {
 
 TEST(CallTable, TakesTheCallsOfACallerThatAPredicateEnds) {
     call_table t;
-    t.add(make(1, 1, 9, 1));
+    ASSERT_TRUE(t.add(make(1, 1, 9, 1)));
     call other_method = make(1, 2, 9, 2);
     other_method.method = "delete";
-    t.add(other_method);
-    t.add(make(2, 3, 9, 3, t0 + 5s));
+    ASSERT_TRUE(t.add(other_method));
+    ASSERT_TRUE(t.add(make(2, 3, 9, 3, t0 + 5s)));
     const auto ended = t.take_by_caller_if(1, [](const call& k) { return k.method == "delete"; });
     ASSERT_EQ(ended.size(), 1u);
     EXPECT_EQ(ended[0].caller_id, 2u);

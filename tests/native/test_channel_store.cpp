@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::uint32_t epoch = 77;
 
+// The message frame that carries a publication: what history counts it as.
 shared_bytes message_of(std::string_view channel, std::uint64_t seq, std::size_t payload = 10) {
     std::vector<std::uint8_t> body(payload, 'x');
     frame f;
@@ -22,18 +23,20 @@ shared_bytes message_of(std::string_view channel, std::uint64_t seq, std::size_t
 void publish(channel_store& s, std::string_view channel, int n, std::size_t payload = 10) {
     for (int i = 0; i < n; ++i) {
         channel_state& c = s.get(channel);
-        const std::uint64_t seq = s.next_seq(c);
-        s.remember(c, seq, message_of(channel, seq, payload));
+        publication p;
+        p.epoch = c.epoch;
+        p.seq = s.next_seq(c);
+        p.hold = frame_bytes::copy(std::vector<std::uint8_t>(payload, 'x'));
+        p.payload = *p.hold;
+        s.remember(c, std::move(p));
     }
 }
 
-std::vector<std::uint64_t> seqs(const resume_plan& p) {
+std::vector<std::uint64_t> seqs(const history& p) {
     std::vector<std::uint64_t> out;
-    for (const auto& b : p.replay) {
-        frame f;
-        std::size_t used = 0;
-        EXPECT_FALSE(decode(*b, f, used));
-        out.push_back(f.seq);
+    for (const publication& r : p.replay) {
+        EXPECT_NE(r.hold, nullptr) << "a replayed publication keeps its payload";
+        out.push_back(r.seq);
     }
     return out;
 }
@@ -54,7 +57,7 @@ TEST(ChannelStore, HistoryIsBoundedByCount) {
     const channel_state* c = s.find("a");
     ASSERT_NE(c, nullptr);
     ASSERT_EQ(c->history.size(), 3u);
-    EXPECT_EQ(c->history.front().first, 8u);
+    EXPECT_EQ(c->history.front().seq, 8u);
     EXPECT_EQ(c->last_seq, 10u);
 }
 
@@ -77,7 +80,7 @@ TEST(ChannelStore, NoHistoryWhenDisabled) {
 TEST(ChannelStore, ResumeReplaysWhatWasMissed) {
     channel_store s(epoch, {16, 1u << 20});
     publish(s, "a", 10);
-    const resume_plan p = s.plan_resume("a", epoch, 6);
+    const history p = s.plan_resume("a", epoch, 6);
     EXPECT_FALSE(p.gap);
     EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
 }
@@ -85,7 +88,7 @@ TEST(ChannelStore, ResumeReplaysWhatWasMissed) {
 TEST(ChannelStore, ResumeAtTheEndReplaysNothing) {
     channel_store s(epoch, {16, 1u << 20});
     publish(s, "a", 10);
-    const resume_plan p = s.plan_resume("a", epoch, 10);
+    const history p = s.plan_resume("a", epoch, 10);
     EXPECT_FALSE(p.gap);
     EXPECT_TRUE(p.replay.empty());
 }
@@ -93,7 +96,7 @@ TEST(ChannelStore, ResumeAtTheEndReplaysNothing) {
 TEST(ChannelStore, ResumeBeyondHistoryGivesAGapThenTheRest) {
     channel_store s(epoch, {4, 1u << 20});
     publish(s, "a", 10);  // history: 7..10
-    const resume_plan p = s.plan_resume("a", epoch, 2);
+    const history p = s.plan_resume("a", epoch, 2);
     ASSERT_TRUE(p.gap);
     EXPECT_EQ(p.gap_epoch, epoch);
     EXPECT_EQ(p.gap_seq, 3u);
@@ -104,7 +107,7 @@ TEST(ChannelStore, ResumeBeyondHistoryGivesAGapThenTheRest) {
 TEST(ChannelStore, ResumeWithoutHistoryIsAGapOfEverythingMissed) {
     channel_store s(epoch, {0, 0});
     publish(s, "a", 10);
-    const resume_plan p = s.plan_resume("a", epoch, 4);
+    const history p = s.plan_resume("a", epoch, 4);
     ASSERT_TRUE(p.gap);
     EXPECT_EQ(p.gap_seq, 5u);
     EXPECT_EQ(p.gap_count, 6u);
@@ -114,7 +117,7 @@ TEST(ChannelStore, ResumeWithoutHistoryIsAGapOfEverythingMissed) {
 TEST(ChannelStore, ResumeFromAnotherEpochReplaysAllHistoryWithoutGap) {
     channel_store s(epoch, {4, 1u << 20});
     publish(s, "a", 10);
-    const resume_plan p = s.plan_resume("a", epoch + 1, 3);
+    const history p = s.plan_resume("a", epoch + 1, 3);
     EXPECT_FALSE(p.gap) << "the new epoch on the messages tells the client";
     EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{7, 8, 9, 10}));
 }
@@ -148,14 +151,14 @@ TEST(ChannelStore, TheNumberOfChannelsIsBoundedAndAForgottenChannelGetsANewEpoch
     publish(s, "b", 1);  // "b" again: forgets "a"
     EXPECT_EQ(s.find("b")->last_seq, 1u);
     EXPECT_NE(s.find("b")->epoch, epoch) << "seq 1 again, so never the epoch of the old seq 1";
-    const resume_plan p = s.plan_resume("b", epoch, 1);
+    const history p = s.plan_resume("b", epoch, 1);
     EXPECT_FALSE(p.gap);
     EXPECT_EQ(seqs(p), (std::vector<std::uint64_t>{1})) << "an old position: replay all there is";
 }
 
 TEST(ChannelStore, ResumeOnAnUnknownChannelIsEmpty) {
     channel_store s(epoch, {4, 1u << 20});
-    const resume_plan p = s.plan_resume("nothing.here", epoch, 0);
+    const history p = s.plan_resume("nothing.here", epoch, 0);
     EXPECT_FALSE(p.gap);
     EXPECT_TRUE(p.replay.empty());
 }

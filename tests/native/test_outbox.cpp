@@ -96,10 +96,10 @@ TEST(Outbox, WakesTheConsumerOnceUntilItFindsTheQueueEmpty) {
 
 TEST(Outbox, KeepsOrderAcrossControlFramesAndMessages) {
     outbox o(limits(1u << 20));
-    o.push(control(1));
-    o.push(message("a", 1), frame_class::message);
-    o.push(control(2));
-    o.push(message("a", 2), frame_class::message);
+    (void)o.push(control(1));
+    (void)o.push(message("a", 1), frame_class::message);
+    (void)o.push(control(2));
+    (void)o.push(message("a", 2), frame_class::message);
     std::vector<shared_bytes> keep;
     const auto frames = drain(o, keep);
     ASSERT_EQ(frames.size(), 4u);
@@ -112,14 +112,14 @@ TEST(Outbox, KeepsOrderAcrossControlFramesAndMessages) {
 TEST(Outbox, BatchesAreBoundedButNeverEmpty) {
     const std::size_t one = message("a", 1, 1000)->size();
     outbox o(limits(1u << 20, 3 * one));
-    for (int i = 1; i <= 10; ++i) o.push(message("a", static_cast<std::uint64_t>(i), 1000), frame_class::message);
+    for (int i = 1; i <= 10; ++i) (void)o.push(message("a", static_cast<std::uint64_t>(i), 1000), frame_class::message);
     outbox_batch b;
     o.take(b);
     EXPECT_EQ(b.frames.size(), 3u);
     EXPECT_LE(b.bytes, 3 * one);
 
     outbox big(limits(1u << 20, 10));
-    big.push(message("a", 1, 1000), frame_class::message);
+    (void)big.push(message("a", 1, 1000), frame_class::message);
     big.take(b);
     EXPECT_EQ(b.frames.size(), 1u) << "a frame larger than the batch goes alone";
 }
@@ -157,8 +157,8 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
     for (slow_policy policy : {slow_policy::drop_oldest, slow_policy::keep_latest}) {
         outbox single(limits(10 * one));
         outbox many(limits(10 * one));
-        single.push(control(1));
-        many.push(control(1));
+        (void)single.push(control(1));
+        (void)many.push(control(1));
         std::uint32_t dropped = 0;
         for (const shared_bytes& m : run) dropped += single.push(m, frame_class::message, policy).dropped;
         const push_result r = many.push_messages(run, policy);
@@ -196,7 +196,7 @@ TEST(Outbox, ARunStopsAtTheFirstOverflowOrWhenClosed) {
     EXPECT_LE(o.queued_bytes(), 10 * one);
 
     outbox closed(limits(10 * one));
-    closed.close(nullptr, false);
+    (void)closed.close(nullptr, queued_data::send);
     EXPECT_EQ(closed.push_messages(run, slow_policy::drop_oldest).status, push_status::closed);
     EXPECT_EQ(closed.push_messages({}, slow_policy::drop_oldest).status, push_status::queued);
 }
@@ -205,8 +205,8 @@ TEST(Outbox, GapsAreCountedPerChannel) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(4 * one));
     for (std::uint64_t seq = 1; seq <= 4; ++seq) {
-        o.push(message("a", seq), frame_class::message);
-        o.push(message("b", seq), frame_class::message);
+        (void)o.push(message("a", seq), frame_class::message);
+        (void)o.push(message("b", seq), frame_class::message);
     }
     std::vector<shared_bytes> keep;
     const auto frames = drain(o, keep);
@@ -223,10 +223,10 @@ TEST(Outbox, GapsAreCountedPerChannel) {
 TEST(Outbox, ControlFramesAreNeverDropped) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(4 * one));
-    for (std::uint64_t seq = 1; seq <= 3; ++seq) o.push(message("a", seq), frame_class::message);
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) (void)o.push(message("a", seq), frame_class::message);
     for (std::uint32_t id = 1; id <= 3; ++id) EXPECT_EQ(o.push(control(id)).status, push_status::queued);
     // Full of control frames: a message pushed now can only drop messages.
-    for (std::uint64_t seq = 4; seq <= 10; ++seq) o.push(message("a", seq), frame_class::message);
+    for (std::uint64_t seq = 4; seq <= 10; ++seq) (void)o.push(message("a", seq), frame_class::message);
     std::vector<shared_bytes> keep;
     const auto frames = drain(o, keep);
     int responses = 0;
@@ -255,8 +255,8 @@ TEST(Outbox, DisconnectPolicyOverflowsInsteadOfDropping) {
 TEST(Outbox, DropOldestNeverDropsADisconnectSubscriptionsMessage) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(3 * one));
-    o.push(message("strict", 1), frame_class::message, slow_policy::disconnect);
-    o.push(message("lax", 1), frame_class::message, slow_policy::drop_oldest);
+    (void)o.push(message("strict", 1), frame_class::message, slow_policy::disconnect);
+    (void)o.push(message("lax", 1), frame_class::message, slow_policy::drop_oldest);
     EXPECT_EQ(o.push(message("lax", 2), frame_class::message, slow_policy::drop_oldest).status,
               push_status::overflow);
 }
@@ -264,9 +264,9 @@ TEST(Outbox, DropOldestNeverDropsADisconnectSubscriptionsMessage) {
 TEST(Outbox, KeepLatestReplacesTheQueuedMessageOfTheSameChannel) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(3 * one));
-    o.push(message("o", 1), frame_class::message, slow_policy::drop_oldest);
-    o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
-    o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("o", 1), frame_class::message, slow_policy::drop_oldest);
+    (void)o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
     // Full: "a" 2 replaces "a" 1, not the older "o" 1.
     const push_result r = o.push(message("a", 2), frame_class::message, slow_policy::keep_latest);
     EXPECT_EQ(r.status, push_status::queued_dropped);
@@ -286,7 +286,7 @@ TEST(Outbox, KeepLatestUnderSustainedPressureKeepsTheQueueBounded) {
     const std::size_t one = message("c0", 1)->size();
     outbox o(limits(8 * one));
     for (std::uint64_t seq = 1; seq <= 5000; ++seq)
-        o.push(message("c" + std::to_string(seq % 4), seq), frame_class::message, slow_policy::keep_latest);
+        (void)o.push(message("c" + std::to_string(seq % 4), seq), frame_class::message, slow_policy::keep_latest);
     EXPECT_LE(o.queued_bytes(), 8 * one);
     std::vector<shared_bytes> keep;
     const auto frames = drain(o, keep);
@@ -298,11 +298,11 @@ TEST(Outbox, KeepLatestUnderSustainedPressureKeepsTheQueueBounded) {
 
 TEST(Outbox, CloseFlushesThenSignalsTheEnd) {
     outbox o(limits(1u << 20));
-    o.push(control(1));
+    (void)o.push(control(1));
     frame g;
     g.kind = frame_kind::goodbye;
     g.code = static_cast<std::uint16_t>(errc::going_away);
-    o.close(encode_shared(g), false);
+    (void)o.close(encode_shared(g), queued_data::send);
     EXPECT_EQ(o.push(control(2)).status, push_status::closed);
     EXPECT_EQ(o.close_code(), static_cast<std::uint16_t>(errc::going_away));
     outbox_batch b;
@@ -314,9 +314,9 @@ TEST(Outbox, CloseFlushesThenSignalsTheEnd) {
 
 TEST(Outbox, CloseCanDiscardQueuedMessages) {
     outbox o(limits(1u << 20));
-    o.push(message("a", 1), frame_class::message);
-    o.push(control(1));
-    o.close(nullptr, true);
+    (void)o.push(message("a", 1), frame_class::message);
+    (void)o.push(control(1));
+    (void)o.close(nullptr, queued_data::discard);
     outbox_batch b;
     o.take(b);
     ASSERT_EQ(b.frames.size(), 1u);
@@ -333,9 +333,9 @@ TEST(Outbox, KeepLatestAndGapsBehaveTheSameAfterTheQueueWentIdle) {
     outbox o(limits(3 * one));
     for (std::uint64_t round = 0; round < 3; ++round) {
         const std::uint64_t s = 10 * round;
-        o.push(message("o", s + 1), frame_class::message, slow_policy::drop_oldest);
-        o.push(message("a", s + 1), frame_class::message, slow_policy::keep_latest);
-        o.push(message("b", s + 1), frame_class::message, slow_policy::keep_latest);
+        (void)o.push(message("o", s + 1), frame_class::message, slow_policy::drop_oldest);
+        (void)o.push(message("a", s + 1), frame_class::message, slow_policy::keep_latest);
+        (void)o.push(message("b", s + 1), frame_class::message, slow_policy::keep_latest);
         const push_result r = o.push(message("a", s + 2), frame_class::message, slow_policy::keep_latest);
         EXPECT_EQ(r.status, push_status::queued_dropped) << "round " << round;
         std::vector<shared_bytes> keep;
@@ -350,7 +350,7 @@ TEST(Outbox, KeepLatestAndGapsBehaveTheSameAfterTheQueueWentIdle) {
         EXPECT_EQ(frames[3].name, "a");
         EXPECT_EQ(frames[3].seq, s + 2);
         // Idle now: a plain message goes through without any gap.
-        o.push(message("o", s + 3), frame_class::message, slow_policy::drop_oldest);
+        (void)o.push(message("o", s + 3), frame_class::message, slow_policy::drop_oldest);
         const auto after = drain(o, keep);
         ASSERT_EQ(after.size(), 1u) << "round " << round;
         EXPECT_EQ(after[0].kind, frame_kind::message);
@@ -362,14 +362,14 @@ TEST(Outbox, KeepLatestStillReplacesAcrossPartialTakes) {
     const std::size_t one = message("a", 1)->size();
     // Batches of one message: taking one leaves the others queued.
     outbox o(limits(3 * one, one));
-    o.push(message("x", 1), frame_class::message, slow_policy::keep_latest);
-    o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
-    o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("x", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("a", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
     outbox_batch batch;
     o.take(batch);
     ASSERT_EQ(batch.frames.size(), 1u);
     EXPECT_EQ(parse(batch.frames[0]).name, "x");
-    o.push(message("c", 1), frame_class::message, slow_policy::keep_latest);
+    (void)o.push(message("c", 1), frame_class::message, slow_policy::keep_latest);
     // Full again: "a" 2 must replace the "a" 1 still queued.
     EXPECT_EQ(o.push(message("a", 2), frame_class::message, slow_policy::keep_latest).status,
               push_status::queued_dropped);
@@ -387,9 +387,9 @@ TEST(Outbox, KeepLatestStillReplacesAcrossPartialTakes) {
 TEST(Outbox, CloseDiscardingDataForgetsPendingGaps) {
     const std::size_t one = message("a", 1)->size();
     outbox o(limits(2 * one));
-    for (std::uint64_t seq = 1; seq <= 4; ++seq) o.push(message("a", seq), frame_class::message);
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) (void)o.push(message("a", seq), frame_class::message);
     EXPECT_EQ(o.dropped_total(), 2u);
-    o.close(nullptr, true);
+    (void)o.close(nullptr, queued_data::discard);
     outbox_batch b;
     o.take(b);
     EXPECT_TRUE(b.frames.empty()) << "neither the messages nor their gap";

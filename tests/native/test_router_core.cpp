@@ -11,6 +11,7 @@
 #include "grants.hpp"
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/client.hpp"
+#include "memory_log.hpp"
 #include "router_core.hpp"
 
 namespace hyperstreams::router {
@@ -77,6 +78,81 @@ int pings_in(bytes_view message) {
     return n;
 }
 
+// A channel log whose answers come when the test says, as a remote log's
+// do: the in-memory log behind it decides, this one holds back appends,
+// history reads and their answers, and records interest changes.
+class deferred_log final : public channel_log, private channel_log::sink {
+public:
+    deferred_log(std::uint32_t epoch, history_limits limits, metrics& m) : inner_(epoch, limits, m) {
+        inner_.bind(*this);
+    }
+
+    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override {
+        appends_.push_back({std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()), from});
+    }
+    void read_since(std::uint64_t ticket, std::string_view channel, position since) override {
+        reads_.push_back({ticket, std::string(channel), since});
+    }
+    position last_position(std::string_view channel) const override { return inner_.last_position(channel); }
+    void interest(std::string_view pattern, interest_change change) override {
+        interest_.emplace_back(std::string(pattern), change);
+    }
+    std::uint32_t epoch() const noexcept override { return inner_.epoch(); }
+    void describe(std::vector<channel_view>& out) const override { inner_.describe(out); }
+
+    // Places the appends held so far (delivering each), or fails them all with `code`.
+    void release_appends(errc code = static_cast<errc>(0)) {
+        for (auto& a : std::exchange(appends_, {})) {
+            if (code != static_cast<errc>(0))
+                sink_->append_failed(a.from, code, "the log is unreachable");
+            else
+                inner_.append(a.channel, a.flags, a.payload, a.from);
+        }
+    }
+    // Reads the history asked for so far; the answers wait for answer_reads().
+    void read_now() {
+        for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since);
+    }
+    void answer_reads() {
+        for (auto& [ticket, channel, h] : std::exchange(answers_, {})) sink_->history_read(ticket, channel, std::move(h));
+    }
+    std::size_t pending_reads() const { return reads_.size() + answers_.size(); }
+    const std::vector<std::pair<std::string, interest_change>>& interest_changes() const { return interest_; }
+
+private:
+    shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) override {
+        return sink_->deliver(channel, p, from);
+    }
+    void append_failed(const publisher& from, errc code, std::string_view text) override {
+        sink_->append_failed(from, code, text);
+    }
+    void history_read(std::uint64_t ticket, std::string_view channel, history h) override {
+        answers_.push_back({ticket, std::string(channel), std::move(h)});
+    }
+
+    struct held_append {
+        std::string channel;
+        std::uint8_t flags;
+        std::vector<std::uint8_t> payload;
+        publisher from;
+    };
+    struct held_read {
+        std::uint64_t ticket;
+        std::string channel;
+        position since;
+    };
+    struct held_answer {
+        std::uint64_t ticket;
+        std::string channel;
+        history h;
+    };
+    memory_log inner_;
+    std::vector<held_append> appends_;
+    std::vector<held_read> reads_;
+    std::vector<held_answer> answers_;
+    std::vector<std::pair<std::string, interest_change>> interest_;
+};
+
 frame make(frame_kind kind, std::uint32_t id = 0, std::string_view name = {}, std::string_view payload = {}) {
     frame f;
     f.kind = kind;
@@ -99,6 +175,15 @@ protected:
 
     void rebuild() { rebuild(auth); }
     void rebuild(authorizer& a) { core = std::make_unique<router_core>(cfg, a, stats, epoch, "r1"); }
+    // The core over a log that answers when the test says.
+    deferred_log& rebuild_deferred() {
+        core.reset();
+        log = std::make_unique<deferred_log>(
+            epoch, history_limits{cfg.history_max_messages, cfg.history_max_bytes, cfg.history_max_total_bytes, cfg.max_channels},
+            stats);
+        core = std::make_unique<router_core>(cfg, auth, stats, *log, "r1");
+        return *log;
+    }
 
     peer connect(transport_kind t = transport_kind::websocket) {
         peer p;
@@ -345,6 +430,7 @@ protected:
     router_config cfg;
     allow_all auth;
     metrics stats;
+    std::unique_ptr<deferred_log> log;  // declared before the core, which uses it
     const std::uint32_t epoch = 4242;
     time_point now = time_point{} + 100s;
     std::unique_ptr<router_core> core;
@@ -855,6 +941,123 @@ TEST_F(RouterCore, ResumeNeedsAChannelNotAPattern) {
     const auto errors = take(sub, frame_kind::error);
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].error(), errc::protocol_violation);
+}
+
+// A log whose history comes later (a remote one): the resuming subscriber
+// is subscribed at once, but what goes live meanwhile waits for the
+// history; then ack, history, and the live ones, in seq order, each once.
+TEST_F(RouterCore, AResumeWhoseHistoryComesLaterGetsTheLivePublicationsAfterIt) {
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    peer other = hello();
+    subscribe(other, 1, "h");
+    for (int i = 1; i <= 3; ++i) publish(pub, "h", std::to_string(i));
+    core->log_answer([&] { d.release_appends(); }, now);
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 7, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    f.seq = 1;
+    send(sub, f);
+    core->log_answer([&] { d.read_now(); }, now);  // the history is 2..3: read before 4 and 5 went out
+    publish(pub, "h", "4");
+    publish(pub, "h", "5");
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    EXPECT_TRUE(take(sub).empty()) << "nothing before the history";
+    EXPECT_EQ(take(other, frame_kind::message).size(), 5u) << "the others are not held up";
+
+    core->log_answer([&] { d.answer_reads(); }, now);
+    wake_transports();
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 5u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 7u);
+    EXPECT_EQ(frames[0].seq, 3u) << "where the channel was when the history was read";
+    for (std::size_t i = 1; i < frames.size(); ++i) {
+        EXPECT_EQ(frames[i].kind, frame_kind::message);
+        EXPECT_EQ(frames[i].seq, i + 1);
+        EXPECT_EQ(frames[i].payload, std::to_string(i + 1));
+        EXPECT_EQ((frames[i].flags & frame_flags::replayed) != 0, i < 3) << "2 and 3 from history, 4 and 5 live";
+    }
+    publish(pub, "h", "6");
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    const auto live = take(sub, frame_kind::message);
+    ASSERT_EQ(live.size(), 1u) << "not held any more";
+    EXPECT_EQ(live[0].seq, 6u);
+}
+
+TEST_F(RouterCore, ALateHistoryThatHoldsTheLivePublicationsAlreadyDeliversEachOnce) {
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    publish(pub, "h", "1");
+    core->log_answer([&] { d.release_appends(); }, now);
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 7, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    f.seq = 1;
+    send(sub, f);
+    publish(pub, "h", "2");
+    publish(pub, "h", "3");
+    core->log_answer([&] { d.release_appends(); }, now);
+    core->log_answer([&] { d.read_now(); }, now);  // read after 2 and 3 were appended: the history has them
+    core->log_answer([&] { d.answer_reads(); }, now);
+    wake_transports();
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[1].seq, 2u);
+    EXPECT_EQ(frames[2].seq, 3u);
+    EXPECT_EQ(d.pending_reads(), 0u);
+}
+
+// Two-phase publish: the ack (and the fan-out) come when the log placed
+// the publication, and a log that cannot place it fails it by name.
+TEST_F(RouterCore, APublishIsAckedWhenTheLogPlacedItAndFailedWhenItCannot) {
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    peer sub = hello();
+    subscribe(sub, 1, "h");
+    publish(pub, "h", "x", 9);
+    wake_transports();
+    EXPECT_TRUE(take(pub).empty()) << "no ack before the log answered";
+    EXPECT_TRUE(take(sub, frame_kind::message).empty());
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    const auto acks = take(pub, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].id, 9u);
+    EXPECT_EQ(acks[0].seq, 1u);
+    EXPECT_EQ(take(sub, frame_kind::message).size(), 1u);
+
+    publish(pub, "h", "y", 10);
+    core->log_answer([&] { d.release_appends(errc::going_away); }, now);
+    wake_transports();
+    const auto errors = take(pub, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 10u);
+    EXPECT_EQ(errors[0].error(), errc::going_away);
+    EXPECT_TRUE(take(sub, frame_kind::message).empty()) << "never an ack or a message for what went nowhere";
+}
+
+// The log hears when a pattern gets its first local subscriber and loses
+// its last, whichever way the last one goes.
+TEST_F(RouterCore, ThePatternsFirstSubscriberAndItsLastReachTheLog) {
+    deferred_log& d = rebuild_deferred();
+    peer a = hello();
+    peer b = hello();
+    subscribe(a, 1, "a.*");
+    subscribe(b, 1, "a.*");
+    subscribe(b, 2, "a.b");
+    send(a, make(frame_kind::unsubscribe, 3, "a.*"));
+    core->closed(b.id, now);
+    using change = std::pair<std::string, interest_change>;
+    EXPECT_EQ(d.interest_changes(), (std::vector<change>{{"a.*", interest_change::first_subscriber},
+                                                        {"a.b", interest_change::first_subscriber},
+                                                        {"a.*", interest_change::last_left},
+                                                        {"a.b", interest_change::last_left}}));
 }
 
 // ---------------------------------------------------------------- requests

@@ -109,5 +109,18 @@ TEST(TopicTree, ManySubscribersOnOneChannel) {
     EXPECT_TRUE(std::is_sorted(r.begin(), r.end()));
 }
 
+TEST(TopicTree, APatternsFirstSubscriberAndItsLastAreInterestTransitions) {
+    topic_tree t;
+    EXPECT_TRUE(t.subscribe(1, "a.*", 0).interest) << "the first subscriber of a.*";
+    EXPECT_FALSE(t.subscribe(2, "a.*", 0).interest) << "a.* had one";
+    EXPECT_FALSE(t.subscribe(2, "a.*", 1).interest) << "a tag update changes nothing";
+    EXPECT_TRUE(t.subscribe(2, "a.b", 0).interest) << "another pattern, even one a.* covers";
+    EXPECT_FALSE(t.unsubscribe(1, "a.*").interest) << "2 still has a.*";
+    EXPECT_FALSE(t.unsubscribe(1, "a.*").interest) << "nothing to remove";
+    EXPECT_TRUE(t.unsubscribe(2, "a.*").interest) << "the last subscriber of a.* left";
+    EXPECT_TRUE(t.unsubscribe(2, "a.b").interest);
+    EXPECT_TRUE(t.subscribe(3, "a.*", 0).interest) << "a.* has a first subscriber again";
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -1,0 +1,128 @@
+// Where pub/sub keeps its channels: the positions (epoch, seq) publications
+// get, and the history a resuming subscriber reads. The in-memory log
+// (memory_log.hpp) is the first implementation; a log kept elsewhere (a
+// distributed engine shared by several routers) is another. The routing
+// core calls a log one call at a time, under the core's lock, and a log
+// answers through its sink, also under that lock: at once, from inside the
+// call (in memory), or later, when its answer arrives (a remote log).
+//
+// The path of a publish: pub/sub accepts it (name, rate, rights), append()s
+// it, and the log hands it back to deliver() with its position; deliver()
+// acks the publisher and fans the publication out to the local subscribers.
+// Publications that other routers appended take the same deliver() path.
+//
+// The path of a resume: read_since() asks for what followed a position;
+// history_read() answers, maybe after live publications of the channel
+// were delivered, which pub/sub holds back for that subscriber and merges
+// by seq.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperstreams/errc.hpp"
+#include "router_types.hpp"
+#include "shared_bytes.hpp"
+
+namespace hyperstreams::router {
+
+// A place in a channel. The epoch belongs to the channel: it is made with
+// the channel's log, and changes only when that log was lost (its sequence
+// numbers start again at 1 and must not be mistaken for the old ones).
+struct position {
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;  // the last publication's; 0: none yet
+};
+
+// A payload at a position of a channel. `payload` views bytes `hold` keeps
+// alive: any shared buffer, such as the message frame that carried it on the
+// delivering router (its encoding, a cache). `hold` is null while the
+// payload is only lent for the length of one call.
+struct publication {
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint8_t flags = 0;  // frame_flags::json or 0
+    bytes_view payload;
+    shared_bytes hold;
+};
+
+// Whom a publication's ack goes to.
+struct publisher {
+    connection_id connection = 0;
+    std::uint32_t id = 0;    // the publish frame's id
+    bool wants_ack = false;  // the publish had frame_flags::ack_requested
+};
+
+// What a subscriber resuming from (epoch, seq) gets. Rules (PROTOCOL.md,
+// Resume): the same epoch with everything after seq kept: the rest
+// (replay); the same epoch with some of it gone: a gap for what is gone,
+// then the rest; another epoch: all there is, no gap (the new epoch on the
+// messages tells the client continuity broke).
+struct history {
+    position now;  // the channel's position when read: the subscribe's ack
+    bool gap = false;
+    std::uint32_t gap_epoch = 0;
+    std::uint64_t gap_seq = 0;
+    std::uint32_t gap_count = 0;
+    std::vector<publication> replay;  // oldest first, each with `hold` set
+};
+
+// A pattern's first local subscriber arrived, or its last left: a log that
+// receives other routers' publications asks only for what matches.
+enum class interest_change : std::uint8_t { first_subscriber, last_left };
+
+// One channel as the admin view shows it.
+struct channel_view {
+    std::string name;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t published = 0;
+    std::size_t history_messages = 0;
+    std::uint64_t history_bytes = 0;
+};
+
+class channel_log {
+public:
+    // Pub/sub, which the log answers.
+    class sink {
+    public:
+        // `p` has its position. Returns the message frame the deliverer
+        // encoded for it (null when it made none), which the log may keep
+        // as the storage of the payload instead of copying it.
+        virtual shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) = 0;
+        // The append could not be made: the publisher gets `code`.
+        virtual void append_failed(const publisher& from, errc code, std::string_view text) = 0;
+        // The answer to read_since(ticket, ...).
+        virtual void history_read(std::uint64_t ticket, std::string_view channel, history h) = 0;
+
+    protected:
+        ~sink() = default;
+    };
+
+    virtual ~channel_log() = default;
+
+    // Once, before any other call.
+    void bind(sink& s) noexcept { sink_ = &s; }
+
+    // Gives `payload` (lent for this call) the channel's next position and
+    // delivers it (sink::deliver), or fails it (sink::append_failed).
+    virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload,
+                        const publisher& from) = 0;
+    // What followed `since` on `channel`, answered by sink::history_read.
+    virtual void read_since(std::uint64_t ticket, std::string_view channel, position since) = 0;
+    // The position a subscribe is acked with, as far as this router knows
+    // it: for a channel nothing was published to, the epoch it would get.
+    [[nodiscard]] virtual position last_position(std::string_view channel) const = 0;
+    virtual void interest(std::string_view pattern, interest_change change) = 0;
+
+    // For the admin view.
+    [[nodiscard]] virtual std::uint32_t epoch() const noexcept = 0;
+    virtual void describe(std::vector<channel_view>& out) const = 0;
+
+protected:
+    sink* sink_ = nullptr;
+};
+
+}  // namespace hyperstreams::router

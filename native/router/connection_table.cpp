@@ -1,0 +1,194 @@
+#include "connection_table.hpp"
+
+#include <atomic>
+#include <iterator>
+
+#include "log.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+std::uint16_t code_of(errc e) noexcept { return static_cast<std::uint16_t>(e); }
+
+bytes_view text_bytes(std::string_view s) noexcept {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+connection_id next_connection_id() noexcept {
+    static std::atomic<connection_id> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+principal who(const connection& c) {
+    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key()};
+}
+
+connection& connection_table::add(connection_init init, time_point now) {
+    connection& ref = connections_.try_emplace(init.id).first->second;
+    ref.id = init.id;
+    ref.transport = init.transport;
+    ref.remote = std::move(init.remote);
+    if (!init.curve_key.empty()) ref.extras_for_writing().curve_key = std::move(init.curve_key);
+    ref.session = std::move(init.session);
+    ref.out = std::move(init.out);
+    ref.opened = ref.last_received = ref.last_queued = now;
+    metrics_.of(ref.transport).connections_opened.fetch_add(1, std::memory_order_relaxed);
+    metrics_.of(ref.transport).connections.fetch_add(1, std::memory_order_relaxed);
+    return ref;
+}
+
+connection* connection_table::find(connection_id id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : &it->second;
+}
+
+const connection* connection_table::find(connection_id id) const {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : &it->second;
+}
+
+void connection_table::erase(connection_id id) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    metrics_.of(it->second.transport).connections.fetch_sub(1, std::memory_order_relaxed);
+    connections_.erase(it);
+}
+
+std::vector<connection_id> connection_table::ids() const {
+    std::vector<connection_id> out;
+    out.reserve(connections_.size());
+    for (const auto& [id, c] : connections_) out.push_back(id);
+    return out;
+}
+
+// ---------------------------------------------------------------- outgoing
+
+void connection_table::wake(connection& c) {
+    wakes_.push_back(c.session);  // once per outbox: it asks again only after take()
+}
+
+void connection_table::take_wakes(wake_list& out) {
+    out.insert(out.end(), std::make_move_iterator(wakes_.begin()), std::make_move_iterator(wakes_.end()));
+    wakes_.clear();
+}
+
+void connection_table::deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy) {
+    if (!bytes || c.state == connection_state::closing) return;
+    flush_run();  // every connection gets its frames in the order the core made them
+    if (settle(c, c.out->push(bytes, cls, policy))) ++c.frames_queued;
+}
+
+void connection_table::deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy) {
+    if (c.state == connection_state::closing) return;
+    const push_result r = c.out->push_messages(run, policy);
+    if (settle(c, r)) c.frames_queued += r.queued;
+}
+
+void connection_table::add_to_run(const std::vector<delivery_target>& targets, shared_bytes message) {
+    if (run_targets_ != &targets) {
+        flush_run();
+        run_targets_ = &targets;
+    }
+    run_.push_back(std::move(message));
+}
+
+void connection_table::flush_run() {
+    if (run_.empty()) return;
+    // Moved out first: a subscriber closed as too slow below comes back here.
+    std::vector<shared_bytes> run = std::move(run_);
+    run_.clear();
+    const std::vector<delivery_target>& targets = *run_targets_;
+    for (const auto& [target, policy] : targets) deliver_run(*target, run, policy);
+    metrics_.delivered.fetch_add(targets.size() * run.size(), std::memory_order_relaxed);
+    run.clear();
+    run_ = std::move(run);  // its capacity serves the next run
+}
+
+bool connection_table::settle(connection& c, const push_result& r) {
+    if (r.dropped > 0) {
+        c.dropped += r.dropped;
+        metrics_.of(c.transport).dropped.fetch_add(r.dropped, std::memory_order_relaxed);
+    }
+    if (r.wake) wake(c);
+    if (r.status == push_status::overflow) {
+        metrics_.of(c.transport).slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+        close(c, errc::slow_consumer, "outgoing queue full", queued_data::discard);
+        return false;
+    }
+    return true;
+}
+
+void connection_table::send(connection& c, const frame& f) {
+    deliver(c, encode_shared(f), frame_class::control, slow_policy::drop_oldest);
+}
+
+void connection_table::send_error(connection& c, std::uint32_t id, errc code, std::string_view text) {
+    frame e;
+    e.kind = frame_kind::error;
+    e.id = id;
+    e.code = code_of(code);
+    e.payload = text_bytes(text);
+    metrics_.error_sent(e.code);
+    HS_LOG(debug, "conn.error_sent").kv("conn", c.id).kv("id", id).kv("code", errc_name(e.code)).kv("text", text);
+    send(c, e);
+}
+
+void connection_table::send_ack(connection& c, std::uint32_t id, position at) {
+    frame a;
+    a.kind = frame_kind::ack;
+    a.id = id;
+    a.epoch = at.epoch;
+    a.seq = at.seq;
+    send(c, a);
+}
+
+// ---------------------------------------------------------------- closing
+
+void connection_table::close(connection& c, errc code, std::string_view reason, queued_data data) {
+    shared_bytes farewell;
+    if (code_of(code) != 0) {
+        frame g;
+        g.kind = frame_kind::goodbye;
+        g.code = code_of(code);
+        g.payload = text_bytes(reason);
+        farewell = encode_shared(g);
+    }
+    close_with(c, std::move(farewell), code, reason, data);
+}
+
+void connection_table::close_with(connection& c, shared_bytes farewell, errc code, std::string_view reason,
+                                  queued_data data) {
+    if (c.state == connection_state::closing) return;
+    flush_run();  // what was routed to it before goes before the farewell
+    c.state = connection_state::closing;
+    metrics_.connection_closed(code_of(code));
+    if (code == errc::going_away || code_of(code) == 0) {
+        HS_LOG(info, "conn.close").kv("conn", c.id)
+            .kv("code", code_of(code) == 0 ? std::string_view("closed") : errc_name(code_of(code)));
+    } else {
+        HS_LOG(warn, "conn.close").kv("conn", c.id).kv("code", errc_name(code_of(code)))
+            .kv("reason", reason);
+    }
+    if (c.out->close(std::move(farewell), data)) wake(c);
+    doomed_.push_back(c.id);
+}
+
+void connection_table::lost(connection& c) {
+    if (c.state == connection_state::closing) return;
+    HS_LOG(info, "conn.closed").kv("conn", c.id).kv("by", "peer");
+    metrics_.connection_closed(0);
+    c.state = connection_state::closing;
+    (void)c.out->close(nullptr, queued_data::discard);  // nobody is left to wake
+    doomed_.push_back(c.id);
+}
+
+bool connection_table::take_doomed(connection_id& id) {
+    if (doomed_.empty()) return false;
+    id = doomed_.back();
+    doomed_.pop_back();
+    return true;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,48 @@
+#include "memory_log.hpp"
+
+namespace hyperstreams::router {
+
+void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) {
+    channel_state* state = last_;
+    if (state != nullptr && last_version_ == store_.version() && state->name == channel) {
+        store_.touch(*state);
+    } else {
+        state = &store_.get(channel);  // may forget another channel: the version is read after
+        last_ = state;
+        last_version_ = store_.version();
+        metrics_.channels.store(static_cast<std::int64_t>(store_.size()), std::memory_order_relaxed);
+        metrics_.channels_forgotten.store(static_cast<std::int64_t>(store_.forgotten()), std::memory_order_relaxed);
+    }
+    publication p;
+    p.epoch = state->epoch;
+    p.seq = store_.next_seq(*state);
+    p.flags = flags;
+    p.payload = payload;
+    shared_bytes encoded = sink_->deliver(channel, p, from);
+    if (encoded) {
+        // The payload ends the message frame (PROTOCOL.md, Frames).
+        p.payload = bytes_view(encoded->end() - payload.size(), payload.size());
+        p.hold = std::move(encoded);
+    } else {
+        p.hold = frame_bytes::copy(payload);
+        p.payload = *p.hold;
+    }
+    store_.remember(*state, std::move(p));
+    metrics_.history_bytes.store(static_cast<std::int64_t>(store_.history_bytes()), std::memory_order_relaxed);
+}
+
+void memory_log::read_since(std::uint64_t ticket, std::string_view channel, position since) {
+    sink_->history_read(ticket, channel, store_.plan_resume(channel, since.epoch, since.seq));
+}
+
+position memory_log::last_position(std::string_view channel) const {
+    const channel_state* state = store_.find(channel);
+    return position{store_.epoch_of(channel), state ? state->last_seq : 0};
+}
+
+void memory_log::describe(std::vector<channel_view>& out) const {
+    for (const auto& [name, ch] : store_.all())
+        out.push_back(channel_view{name, ch.epoch, ch.last_seq, ch.published, ch.history.size(), ch.history_bytes});
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,265 @@
+#include "pubsub.hpp"
+
+#include <algorithm>
+
+#include "hyperstreams/names.hpp"
+#include "log.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+double seconds_between(time_point from, time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+}
+
+slow_policy resolve(const router_config& cfg, slow_policy p) noexcept {
+    return p == slow_policy::router_default ? cfg.outbox_policy : p;
+}
+
+}  // namespace
+
+pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log)
+    : cfg_(cfg), auth_(auth), metrics_(m), table_(table), log_(log) {
+    log_.bind(*this);
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+void pubsub::subscribe(connection& c, const frame& f) {
+    if (!is_valid_pattern(f.name)) {
+        table_.send_error(c, f.id, errc::invalid_name, "not a valid channel pattern");
+        return;
+    }
+    const bool wildcard = !is_valid_channel(f.name);
+    const bool resume = f.has(frame_flags::since);
+    if (resume && wildcard) {
+        table_.send_error(c, f.id, errc::protocol_violation, "since needs a channel name, not a pattern");
+        return;
+    }
+    const bool known = c.subscriptions.count(f.name) != 0;
+    if (!known && c.subscriptions.size() >= cfg_.max_subscriptions) {
+        table_.send_error(c, f.id, errc::too_many_subscriptions, "subscription limit reached");
+        return;
+    }
+    if (std::error_code ec = auth_.can_subscribe(who(c), f.name)) {
+        table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to subscribe");
+        return;
+    }
+    const slow_policy policy = resolve(cfg_, policy_of(f.flags));
+    c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
+    changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
+                     interest_change::first_subscriber);
+
+    if (!resume) {
+        table_.send_ack(c, f.id, wildcard ? position{log_.epoch(), 0} : log_.last_position(f.name));
+        return;
+    }
+    // Held from now on: live publications wait for the history.
+    auto [it, made] = held_.try_emplace(held_key{c.id, std::string(f.name)});
+    it->second.policy = policy;
+    ++it->second.reads;
+    ++held_version_;
+    const std::uint64_t ticket = ++next_ticket_;
+    reads_.emplace(ticket, resume_read{c.id, f.id});
+    log_.read_since(ticket, f.name, position{f.epoch, f.seq});
+}
+
+void pubsub::history_read(std::uint64_t ticket, std::string_view channel, history h) {
+    auto r = reads_.find(ticket);
+    if (r == reads_.end()) return;
+    const resume_read read = r->second;
+    reads_.erase(r);
+    auto it = held_.find(std::pair<connection_id, std::string_view>(read.connection, channel));
+    connection* c = table_.find(read.connection);
+    if (c == nullptr || c->state == connection_state::closing || it == held_.end()) return;
+    held& hold = it->second;
+
+    table_.send_ack(*c, read.subscribe_id, h.now);
+    if (h.gap) {
+        frame g;
+        g.kind = frame_kind::gap;
+        g.name = channel;
+        g.epoch = h.gap_epoch;
+        g.seq = h.gap_seq;
+        g.count = h.gap_count;
+        table_.send(*c, g);
+        metrics_.of(c->transport).gaps.fetch_add(1, std::memory_order_relaxed);
+    }
+    // A subscription ended meanwhile (unsubscribe, a refresh that withdrew
+    // it) gets the ack its subscribe was owed, and nothing more.
+    const bool subscribed = c->subscriptions.count(channel) != 0;
+    position last{h.now.epoch, 0};
+    for (const publication& p : h.replay) {
+        if (!subscribed || c->state == connection_state::closing) break;
+        send_publication(*c, channel, p, hold.policy);
+        last = position{p.epoch, p.seq};
+    }
+    if (--hold.reads != 0) return;
+    // What went live while the history was read, without what the history
+    // held already.
+    for (const publication& p : hold.live) {
+        if (!subscribed || c->state == connection_state::closing) break;
+        if (p.epoch == last.epoch && p.seq <= last.seq) continue;
+        table_.deliver(*c, p.hold, frame_class::message, hold.policy);
+    }
+    held_.erase(it);
+    ++held_version_;
+}
+
+void pubsub::send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy) {
+    frame m;
+    m.kind = frame_kind::message;
+    m.flags = static_cast<std::uint8_t>(p.flags | frame_flags::replayed);
+    m.name = channel;
+    m.payload = p.payload;
+    m.epoch = p.epoch;
+    m.seq = p.seq;
+    table_.deliver(c, encode_shared(m), frame_class::message, policy);
+}
+
+void pubsub::unsubscribe(connection& c, const frame& f) {
+    auto it = c.subscriptions.find(f.name);
+    if (it == c.subscriptions.end()) {
+        table_.send_error(c, f.id, errc::not_subscribed, "no such subscription");
+        return;
+    }
+    c.subscriptions.erase(it);
+    changed_interest(f.name, topics_.unsubscribe(c.id, f.name), interest_change::last_left);
+    table_.send_ack(c, f.id);
+}
+
+void pubsub::changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what) {
+    if (ch.interest) log_.interest(pattern, what);
+}
+
+void pubsub::drop(connection& c) {
+    for (const auto& [pattern, sub] : c.subscriptions)
+        changed_interest(pattern, topics_.unsubscribe(c.id, pattern), interest_change::last_left);
+    c.subscriptions.clear();
+    auto first = held_.lower_bound(std::pair<connection_id, std::string_view>(c.id, {}));
+    auto last = first;
+    while (last != held_.end() && last->first.first == c.id) ++last;
+    if (first != last) {
+        held_.erase(first, last);
+        ++held_version_;
+    }
+}
+
+// A refreshed token may grant less than the one before. What the connection
+// holds open and may no longer have ends now, as if it were refused at this
+// moment: an error forbidden with the id the client knows it by (NATS ends
+// subscriptions on a permission reload likewise).
+std::size_t pubsub::withdraw(connection& c) {
+    const principal p = who(c);
+    std::size_t ended = 0;
+    for (auto it = c.subscriptions.begin(); it != c.subscriptions.end();) {
+        if (!auth_.can_subscribe(p, it->first)) {
+            ++it;
+            continue;
+        }
+        changed_interest(it->first, topics_.unsubscribe(c.id, it->first), interest_change::last_left);
+        table_.send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
+        it = c.subscriptions.erase(it);
+        ++ended;
+    }
+    return ended;
+}
+
+// ---------------------------------------------------------------- publish
+
+bool pubsub::take_publish_allowance(connection& c, time_point now) {
+    if (cfg_.publish_rate == 0) return true;
+    const double burst = cfg_.publish_burst != 0 ? cfg_.publish_burst : cfg_.publish_rate;
+    c.publish_allowance = std::min(burst, c.publish_allowance + seconds_between(c.publish_refilled, now) *
+                                                                    static_cast<double>(cfg_.publish_rate));
+    c.publish_refilled = now;
+    if (c.publish_allowance < 1.0) return false;
+    c.publish_allowance -= 1.0;
+    return true;
+}
+
+void pubsub::publish(connection& c, const frame& f, time_point now) {
+    // A kept route's name was checked when it was built.
+    if (!route_kept(f.name) && !is_valid_channel(f.name)) {
+        table_.send_error(c, f.id, errc::invalid_name, "not a valid channel name");
+        return;
+    }
+    if (!take_publish_allowance(c, now)) {
+        table_.send_error(c, f.id, errc::rate_limited, "publish rate limit reached");
+        return;
+    }
+    if (std::error_code ec = auth_.can_publish(who(c), f.name)) {
+        table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to publish");
+        return;
+    }
+    log_.append(f.name, static_cast<std::uint8_t>(f.flags & frame_flags::json), f.payload,
+                publisher{c.id, f.id, f.has(frame_flags::ack_requested)});
+}
+
+void pubsub::append_failed(const publisher& from, errc code, std::string_view text) {
+    connection* c = table_.find(from.connection);
+    if (c != nullptr) table_.send_error(*c, from.id, code, text);
+}
+
+bool pubsub::route_kept(std::string_view channel) const noexcept {
+    return route_.valid && route_.topics_version == topics_.version() && route_.held_version == held_version_ &&
+           route_.channel == channel;
+}
+
+const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
+    if (route_kept(channel)) return route_;
+    table_.flush_run();  // along the route it was made for
+    route_.channel.assign(channel);
+    topics_.collect(channel, match_scratch_);
+    route_.targets.clear();
+    route_.holding.clear();
+    for (const topic_tree::match& t : match_scratch_) {
+        connection* s = table_.find(t.subscriber);
+        if (s == nullptr) continue;
+        if (!held_.empty()) {
+            auto it = held_.find(std::pair<connection_id, std::string_view>(s->id, channel));
+            if (it != held_.end()) {
+                route_.holding.push_back(&it->second);
+                continue;
+            }
+        }
+        route_.targets.emplace_back(s, static_cast<slow_policy>(t.tag));
+    }
+    route_.topics_version = topics_.version();
+    route_.held_version = held_version_;
+    route_.valid = true;
+    return route_;
+}
+
+shared_bytes pubsub::deliver(std::string_view channel, const publication& p, const publisher& from) {
+    const publish_route& route = route_to(channel);
+    metrics_.published.fetch_add(1, std::memory_order_relaxed);
+    frame m;
+    m.kind = frame_kind::message;
+    m.flags = p.flags;
+    m.name = channel;
+    m.payload = p.payload;
+    m.epoch = p.epoch;
+    m.seq = p.seq;
+    shared_bytes encoded = encode_shared(m);
+
+    if (from.wants_ack) {
+        if (connection* c = table_.find(from.connection))
+            table_.send_ack(*c, from.id, position{p.epoch, p.seq});
+    }
+    if (!encoded) return encoded;
+    for (held* h : route.holding) {
+        publication kept = p;
+        kept.payload = bytes_view(encoded->end() - p.payload.size(), p.payload.size());
+        kept.hold = encoded;
+        h->live.push_back(std::move(kept));
+    }
+    // To the subscribers with the next publishes along the same route (one
+    // push per subscriber for the run). Delivering may close a connection
+    // (a slow consumer), which only marks it: it leaves the topic tree, and
+    // the route is built again, when the core reaps it.
+    if (!route.targets.empty()) table_.add_to_run(route.targets, encoded);
+    return encoded;
+}
+
+}  // namespace hyperstreams::router

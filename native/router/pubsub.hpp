@@ -1,0 +1,112 @@
+// The routing core's pub/sub room: subscriptions (the topic tree), publish
+// (accepted here, positioned by the channel log, delivered here), resume,
+// and the route cache that makes a run of publishes to one channel cheap.
+//
+// Publish is two-phase (channel_log.hpp): publish() accepts (name, rate,
+// rights) and appends to the log; the log hands the publication back to
+// deliver() with its position, at once (in memory) or when its answer
+// arrives; deliver() acks the publisher and adds the message frame, encoded
+// once, to the run of its subscribers (connection_table).
+//
+// A resuming subscribe (since) is subscribed at once, so live publications
+// keep coming, but they are held back for that subscriber until the
+// history it asked for arrives; then it gets its ack, the gap if any, the
+// history, and the held publications the history did not already hold
+// (merged by seq).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "channel_log.hpp"
+#include "config.hpp"
+#include "connection_table.hpp"
+#include "topic_tree.hpp"
+
+namespace hyperstreams::router {
+
+class pubsub final : private channel_log::sink {
+public:
+    pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log);
+    pubsub(const pubsub&) = delete;
+    pubsub& operator=(const pubsub&) = delete;
+
+    void subscribe(connection& c, const frame& f);
+    void unsubscribe(connection& c, const frame& f);
+    void publish(connection& c, const frame& f, time_point now);
+
+    // The connection is going: its subscriptions end.
+    void drop(connection& c);
+    // Ends the subscriptions `c`'s rights no longer allow (after a token
+    // refresh): an error forbidden with each one's id. Returns how many.
+    std::size_t withdraw(connection& c);
+
+    std::size_t subscription_count() const noexcept { return topics_.subscription_count(); }
+    const channel_log& log() const noexcept { return log_; }
+
+private:
+    // channel_log::sink
+    shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) override;
+    void append_failed(const publisher& from, errc code, std::string_view text) override;
+    void history_read(std::uint64_t ticket, std::string_view channel, history h) override;
+
+    // Live publications held back for a subscriber whose resume of a
+    // channel waits for history.
+    struct held {
+        slow_policy policy = slow_policy::drop_oldest;
+        std::uint32_t reads = 0;  // history reads in flight
+        std::vector<publication> live;
+    };
+    using held_key = std::pair<connection_id, std::string>;
+    struct held_less {
+        using is_transparent = void;
+        template <typename A, typename B>
+        bool operator()(const A& a, const B& b) const noexcept {
+            return a.first != b.first ? a.first < b.first
+                                      : std::string_view(a.second) < std::string_view(b.second);
+        }
+    };
+    struct resume_read {
+        connection_id connection = 0;
+        std::uint32_t subscribe_id = 0;
+    };
+
+    void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
+    [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
+    void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);
+
+    // Where the last channel published to goes, kept while the topic tree
+    // and the held resumes stay the same (publishers mostly send runs to
+    // one channel, so a publish usually skips the name check and the topic
+    // walk). A connection that matches is in the topic tree until it is
+    // removed, and removing it changes the tree, so the pointers hold.
+    struct publish_route {
+        std::string channel;
+        bool valid = false;
+        std::uint64_t topics_version = 0;
+        std::uint64_t held_version = 0;
+        std::vector<delivery_target> targets;
+        std::vector<held*> holding;  // subscribers resuming this channel
+    };
+    [[nodiscard]] bool route_kept(std::string_view channel) const noexcept;
+    const publish_route& route_to(std::string_view channel);
+
+    const router_config& cfg_;
+    authorizer& auth_;
+    metrics& metrics_;
+    connection_table& table_;
+    channel_log& log_;
+    topic_tree topics_;
+    std::vector<topic_tree::match> match_scratch_;
+    publish_route route_;
+    std::map<held_key, held, held_less> held_;
+    std::uint64_t held_version_ = 0;
+    std::map<std::uint64_t, resume_read> reads_;  // by ticket
+    std::uint64_t next_ticket_ = 0;
+};
+
+}  // namespace hyperstreams::router
