@@ -17,7 +17,7 @@ APT_PACKAGES=(
     googletest libgtest-dev libgmock-dev libbenchmark-dev
     # router and native backend client
     libboost-dev libboost-system-dev libzmq3-dev cppzmq-dev libcereal-dev
-    nlohmann-json3-dev libssl-dev
+    nlohmann-json3-dev libssl-dev libhiredis-dev
     # integration tests (several routers) and browser tests
     redis-server nats-server chromium
 )

@@ -1,0 +1,126 @@
+// Redis as the router sees it: one server or a Redis Cluster, spoken over
+// Boost.Asio with hiredis's socket-free reply reader and command formatter
+// (the way the ZeroMQ transport pumps libzmq). Commands go to the node that
+// serves their key's slot (one pipelined connection per node); one more
+// connection, in subscribe mode, receives pub/sub messages. The engine
+// follows the cluster (MOVED, ASK, a node restarted), reconnects with
+// backoff, and re-makes its subscriptions after a reconnect.
+//
+// Threads: the engine runs on the io_context it is given (one thread).
+// command(), subscribe() and the other requests may be called from any
+// thread: they are posted to it. Every callback (a command's completion,
+// on_message, on_state) runs on that thread, in the order the bytes came.
+// Commands to one node are written, and answered, in the order they were
+// requested, so scripts run in the order the router asked for them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+struct redisReply;
+
+namespace hyperstreams::router {
+
+// A reply, owned (hiredis's tree, freed with it).
+struct redis_reply_deleter {
+    void operator()(redisReply* r) const noexcept;
+};
+using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+
+// How a command ended.
+enum class redis_status : std::uint8_t {
+    ok,            // `reply` holds the answer, which may be a Redis error reply (an error string)
+    unreachable,   // no connection to the node that serves the key (down, refused, timed out)
+    lost,          // sent, but the connection died before the answer: it may or may not have run
+    timed_out,     // no answer within options::command_timeout
+    stopped,       // the engine was stopped
+};
+std::string_view redis_status_name(redis_status s) noexcept;
+
+struct redis_result {
+    redis_status status = redis_status::ok;
+    redis_reply reply;     // set when status is ok
+    std::string detail;    // why, for logs and error texts, when not ok
+};
+
+struct redis_options {
+    // "redis://host:port" or "host:port". One address: a single server,
+    // unless it says it is part of a cluster (CLUSTER SLOTS answers); then
+    // the addresses are the cluster's seeds.
+    std::vector<std::string> addresses;
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds command_timeout{2000};
+    std::chrono::milliseconds backoff_min{100};
+    std::chrono::milliseconds backoff_max{5000};
+};
+
+// What the engine reports about itself.
+struct redis_stats {
+    bool up = false;                   // every slot has a connected node and the subscriber is connected
+    std::string down_reason;           // when not up
+    std::uint64_t commands = 0;        // sent
+    std::uint64_t replies = 0;         // answered
+    std::uint64_t errors = 0;          // unreachable, lost, timed out, or an error reply
+    std::uint64_t messages = 0;        // pub/sub messages received
+    std::uint64_t reconnects = 0;
+    std::uint64_t redirects = 0;       // MOVED and ASK followed
+    double rtt_ewma_ms = 0;            // round trip of commands, smoothed
+    std::size_t nodes = 0;             // known nodes (1 for a single server)
+};
+
+class redis_engine {
+public:
+    using completion = std::function<void(redis_result)>;
+    struct handlers {
+        // A message on a channel this engine subscribed to (`pattern`
+        // empty) or on one a pattern matched.
+        std::function<void(std::string_view pattern, std::string_view channel, std::string_view payload)> on_message;
+        // Up (every slot served and the subscriber connected) or down, with why.
+        std::function<void(bool up, std::string_view reason)> on_state;
+    };
+
+    redis_engine(boost::asio::io_context& ioc, redis_options options, handlers h);
+    ~redis_engine();
+    redis_engine(const redis_engine&) = delete;
+    redis_engine& operator=(const redis_engine&) = delete;
+
+    // Connects (and keeps reconnecting); returns at once.
+    void start();
+    // Fails what is pending with `stopped`; no callback runs after it returns.
+    // Call from the engine's thread or once that thread has stopped.
+    void stop();
+
+    // Runs `args` (a command and its arguments, binary-safe) on the node
+    // serving `key`'s slot (any node when `key` is empty) and calls `done`
+    // with the result. Follows MOVED and ASK.
+    void command(std::string key, std::vector<std::string> args, completion done);
+
+    // Subscriptions of the subscriber connection; kept across reconnects.
+    // Counted: a channel subscribed twice is unsubscribed after the second
+    // unsubscribe.
+    void subscribe(std::string channel);
+    void unsubscribe(std::string channel);
+    void psubscribe(std::string pattern);
+    void punsubscribe(std::string pattern);
+
+    // Thread-safe.
+    redis_stats stats() const;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+// The hash slot of a key (CRC16 of the key, or of its {hash tag}), 0..16383.
+std::uint16_t redis_key_slot(std::string_view key) noexcept;
+
+}  // namespace hyperstreams::router
