@@ -7,9 +7,10 @@
 // call (in memory), or later, when its answer arrives (a remote log).
 //
 // The path of a publish: pub/sub accepts it (name, rate, rights), append()s
-// it, and the log hands it back to deliver() with its position; deliver()
-// acks the publisher and fans the publication out to the local subscribers.
-// Publications that other routers appended take the same deliver() path.
+// it, and the log says where it placed it (placed(): the publisher's ack)
+// and hands it to deliver(), which fans it out to the local subscribers.
+// Publications that other routers appended take the same deliver() path,
+// and a log delivers the publications of one channel in seq order.
 //
 // The path of a resume: read_since() asks for what followed a position;
 // history_read() answers, maybe after live publications of the channel
@@ -88,11 +89,14 @@ public:
     // Pub/sub, which the log answers.
     class sink {
     public:
+        // The publication of `from` is at `at`: its ack.
+        virtual void placed(const publisher& from, position at) = 0;
         // `p` has its position. Returns the message frame the deliverer
         // encoded for it (null when it made none), which the log may keep
         // as the storage of the payload instead of copying it.
-        virtual shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) = 0;
-        // The append could not be made: the publisher gets `code`.
+        virtual shared_bytes deliver(std::string_view channel, const publication& p) = 0;
+        // The append could not be made: the publisher gets `code`, and
+        // nobody gets the publication.
         virtual void append_failed(const publisher& from, errc code, std::string_view text) = 0;
         // The answer to read_since(ticket, ...).
         virtual void history_read(std::uint64_t ticket, std::string_view channel, history h) = 0;
@@ -106,8 +110,9 @@ public:
     // Once, before any other call.
     void bind(sink& s) noexcept { sink_ = &s; }
 
-    // Gives `payload` (lent for this call) the channel's next position and
-    // delivers it (sink::deliver), or fails it (sink::append_failed).
+    // Gives `payload` (lent for this call) the channel's next position
+    // (sink::placed) and delivers it (sink::deliver), or fails it
+    // (sink::append_failed).
     virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload,
                         const publisher& from) = 0;
     // What followed `since` on `channel`, answered by sink::history_read.

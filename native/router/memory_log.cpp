@@ -18,7 +18,8 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
     p.seq = store_.next_seq(*state);
     p.flags = flags;
     p.payload = payload;
-    shared_bytes encoded = sink_->deliver(channel, p, from);
+    sink_->placed(from, position{p.epoch, p.seq});
+    shared_bytes encoded = sink_->deliver(channel, p);
     if (encoded) {
         // The payload ends the message frame (PROTOCOL.md, Frames).
         p.payload = bytes_view(encoded->end() - payload.size(), payload.size());

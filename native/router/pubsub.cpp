@@ -231,7 +231,12 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
     return route_;
 }
 
-shared_bytes pubsub::deliver(std::string_view channel, const publication& p, const publisher& from) {
+void pubsub::placed(const publisher& from, position at) {
+    if (!from.wants_ack) return;
+    if (connection* c = table_.find(from.connection)) table_.send_ack(*c, from.id, at);
+}
+
+shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
     const publish_route& route = route_to(channel);
     metrics_.published.fetch_add(1, std::memory_order_relaxed);
     frame m;
@@ -242,11 +247,6 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p, con
     m.epoch = p.epoch;
     m.seq = p.seq;
     shared_bytes encoded = encode_shared(m);
-
-    if (from.wants_ack) {
-        if (connection* c = table_.find(from.connection))
-            table_.send_ack(*c, from.id, position{p.epoch, p.seq});
-    }
     if (!encoded) return encoded;
     for (held* h : route.holding) {
         publication kept = p;

@@ -3,10 +3,10 @@
 // and the route cache that makes a run of publishes to one channel cheap.
 //
 // Publish is two-phase (channel_log.hpp): publish() accepts (name, rate,
-// rights) and appends to the log; the log hands the publication back to
-// deliver() with its position, at once (in memory) or when its answer
-// arrives; deliver() acks the publisher and adds the message frame, encoded
-// once, to the run of its subscribers (connection_table).
+// rights) and appends to the log; the log says where it placed it
+// (placed(): the ack) and hands the publication back to deliver(), at once
+// (in memory) or when its answer arrives; deliver() adds the message frame,
+// encoded once, to the run of its subscribers (connection_table).
 //
 // A resuming subscribe (since) is subscribed at once, so live publications
 // keep coming, but they are held back for that subscriber until the
@@ -50,7 +50,8 @@ public:
 
 private:
     // channel_log::sink
-    shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) override;
+    void placed(const publisher& from, position at) override;
+    shared_bytes deliver(std::string_view channel, const publication& p) override;
     void append_failed(const publisher& from, errc code, std::string_view text) override;
     void history_read(std::uint64_t ticket, std::string_view channel, history h) override;
 

@@ -120,9 +120,8 @@ public:
     const std::vector<std::pair<std::string, interest_change>>& interest_changes() const { return interest_; }
 
 private:
-    shared_bytes deliver(std::string_view channel, const publication& p, const publisher& from) override {
-        return sink_->deliver(channel, p, from);
-    }
+    void placed(const publisher& from, position at) override { sink_->placed(from, at); }
+    shared_bytes deliver(std::string_view channel, const publication& p) override { return sink_->deliver(channel, p); }
     void append_failed(const publisher& from, errc code, std::string_view text) override {
         sink_->append_failed(from, code, text);
     }
