@@ -70,6 +70,33 @@ struct history {
     std::vector<publication> replay;  // oldest first, each with `hold` set
 };
 
+// The history a resume from `since` gets, from what a log keeps of the
+// channel: its position `now`, and the publications still kept (oldest
+// first, consecutive seqs, each with `hold` set).
+template <typename Kept>
+history resume_from(position since, position now, const Kept& kept) {
+    history plan;
+    plan.now = now;
+    const std::uint64_t oldest = kept.empty() ? now.seq + 1 : kept.front().seq;
+    std::uint64_t from = 0;  // first seq to replay
+    if (since.epoch == now.epoch) {
+        if (since.seq >= now.seq) return plan;
+        from = since.seq + 1;
+        if (from < oldest) {
+            plan.gap = true;
+            plan.gap_epoch = now.epoch;
+            plan.gap_seq = from;
+            const std::uint64_t missed = oldest - from;
+            plan.gap_count = missed > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(missed);
+            from = oldest;
+        }
+    }
+    // Another epoch: the position means nothing here; replay all there is.
+    for (const publication& p : kept)
+        if (p.seq >= from) plan.replay.push_back(p);
+    return plan;
+}
+
 // A pattern's first local subscriber arrived, or its last left: a log that
 // receives other routers' publications asks only for what matches.
 enum class interest_change : std::uint8_t { first_subscriber, last_left };
@@ -100,6 +127,10 @@ public:
         virtual void append_failed(const publisher& from, errc code, std::string_view text) = 0;
         // The answer to read_since(ticket, ...).
         virtual void history_read(std::uint64_t ticket, std::string_view channel, history h) = 0;
+        // read_since(ticket, ...) could not be answered: the resuming
+        // subscribe fails with `code`.
+        virtual void history_failed(std::uint64_t ticket, std::string_view channel, errc code,
+                                    std::string_view text) = 0;
 
     protected:
         ~sink() = default;

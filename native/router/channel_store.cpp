@@ -86,33 +86,10 @@ void channel_store::remember(channel_state& c, publication p) {
 }
 
 history channel_store::plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const {
-    history plan;
     const channel_state* c = find(channel);
-    const std::uint64_t last = c ? c->last_seq : 0;
-    plan.now = position{epoch_of(channel), last};
-    // First sequence number still in history (last + 1 when the history is empty).
-    const std::uint64_t oldest = c && !c->history.empty() ? c->history.front().seq : last + 1;
-    const auto clamp = [](std::uint64_t n) {
-        return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, std::numeric_limits<std::uint32_t>::max()));
-    };
-
-    std::uint64_t from = 0;  // first seq to replay
-    if (epoch == epoch_of(channel)) {
-        if (seq >= last) return plan;
-        from = seq + 1;
-        if (from < oldest) {
-            plan.gap = true;
-            plan.gap_epoch = epoch;
-            plan.gap_seq = from;
-            plan.gap_count = clamp(oldest - from);
-            from = oldest;
-        }
-    }
-    // Another epoch: the position means nothing here; replay all there is.
-    if (c == nullptr) return plan;
-    for (const publication& p : c->history)
-        if (p.seq >= from) plan.replay.push_back(p);
-    return plan;
+    const position now{epoch_of(channel), c ? c->last_seq : 0};
+    if (c == nullptr) return resume_from(position{epoch, seq}, now, std::deque<publication>{});
+    return resume_from(position{epoch, seq}, now, c->history);
 }
 
 }  // namespace hyperstreams::router

@@ -64,17 +64,30 @@ void pubsub::subscribe(connection& c, const frame& f) {
     log_.read_since(ticket, f.name, position{f.epoch, f.seq});
 }
 
-void pubsub::history_read(std::uint64_t ticket, std::string_view channel, history h) {
+std::pair<connection*, pubsub::held*> pubsub::take_read(std::uint64_t ticket, std::string_view channel,
+                                                         std::uint32_t& subscribe_id) {
     auto r = reads_.find(ticket);
-    if (r == reads_.end()) return;
+    if (r == reads_.end()) return {nullptr, nullptr};
     const resume_read read = r->second;
     reads_.erase(r);
+    subscribe_id = read.subscribe_id;
     auto it = held_.find(std::pair<connection_id, std::string_view>(read.connection, channel));
     connection* c = table_.find(read.connection);
-    if (c == nullptr || c->state == connection_state::closing || it == held_.end()) return;
-    held& hold = it->second;
+    if (c == nullptr || c->state == connection_state::closing || it == held_.end()) return {nullptr, nullptr};
+    return {c, &it->second};
+}
 
-    table_.send_ack(*c, read.subscribe_id, h.now);
+void pubsub::release(connection_id conn, std::string_view channel) {
+    held_.erase(held_.find(std::pair<connection_id, std::string_view>(conn, channel)));
+    ++held_version_;
+}
+
+void pubsub::history_read(std::uint64_t ticket, std::string_view channel, history h) {
+    std::uint32_t subscribe_id = 0;
+    auto [c, hold] = take_read(ticket, channel, subscribe_id);
+    if (c == nullptr) return;
+
+    table_.send_ack(*c, subscribe_id, h.now);
     if (h.gap) {
         frame g;
         g.kind = frame_kind::gap;
@@ -91,19 +104,33 @@ void pubsub::history_read(std::uint64_t ticket, std::string_view channel, histor
     position last{h.now.epoch, 0};
     for (const publication& p : h.replay) {
         if (!subscribed || c->state == connection_state::closing) break;
-        send_publication(*c, channel, p, hold.policy);
+        send_publication(*c, channel, p, hold->policy);
         last = position{p.epoch, p.seq};
     }
-    if (--hold.reads != 0) return;
+    if (--hold->reads != 0) return;
     // What went live while the history was read, without what the history
     // held already.
-    for (const publication& p : hold.live) {
+    for (const publication& p : hold->live) {
         if (!subscribed || c->state == connection_state::closing) break;
         if (p.epoch == last.epoch && p.seq <= last.seq) continue;
-        table_.deliver(*c, p.hold, frame_class::message, hold.policy);
+        table_.deliver(*c, p.hold, frame_class::message, hold->policy);
     }
-    held_.erase(it);
-    ++held_version_;
+    release(c->id, channel);
+}
+
+// The resume cannot be made: the subscribe fails by name and its
+// subscription ends, as if it had been refused (the client may subscribe
+// again).
+void pubsub::history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) {
+    std::uint32_t subscribe_id = 0;
+    auto [c, hold] = take_read(ticket, channel, subscribe_id);
+    if (c == nullptr) return;
+    table_.send_error(*c, subscribe_id, code, text);
+    if (auto it = c->subscriptions.find(channel); it != c->subscriptions.end() && it->second.id == subscribe_id) {
+        c->subscriptions.erase(it);
+        changed_interest(channel, topics_.unsubscribe(c->id, channel), interest_change::last_left);
+    }
+    if (--hold->reads == 0) release(c->id, channel);
 }
 
 void pubsub::send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy) {

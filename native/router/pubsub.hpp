@@ -54,6 +54,7 @@ private:
     shared_bytes deliver(std::string_view channel, const publication& p) override;
     void append_failed(const publisher& from, errc code, std::string_view text) override;
     void history_read(std::uint64_t ticket, std::string_view channel, history h) override;
+    void history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) override;
 
     // Live publications held back for a subscriber whose resume of a
     // channel waits for history.
@@ -76,6 +77,10 @@ private:
         std::uint32_t subscribe_id = 0;
     };
 
+    // The resume of `ticket` is answered: its connection, and what was held
+    // for it (null when the connection or the hold is gone).
+    std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, std::uint32_t& subscribe_id);
+    void release(connection_id conn, std::string_view channel);
     void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
     [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
     void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);

@@ -51,6 +51,7 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::going_away: return "going_away";
         case errc::not_subscribed: return "not_subscribed";
         case errc::handler_failed: return "handler_failed";
+        case errc::cluster_unavailable: return "cluster_unavailable";
         case errc::unauthorized: return "unauthorized";
         case errc::token_expired: return "token_expired";
         case errc::forbidden: return "forbidden";

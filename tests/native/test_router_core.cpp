@@ -116,6 +116,10 @@ public:
     void answer_reads() {
         for (auto& [ticket, channel, h] : std::exchange(answers_, {})) sink_->history_read(ticket, channel, std::move(h));
     }
+    // Fails the reads asked for so far, as a log that lost its engine does.
+    void fail_reads(errc code) {
+        for (auto& r : std::exchange(reads_, {})) sink_->history_failed(r.ticket, r.channel, code, "the log is unreachable");
+    }
     std::size_t pending_reads() const { return reads_.size() + answers_.size(); }
     const std::vector<std::pair<std::string, interest_change>>& interest_changes() const { return interest_; }
 
@@ -127,6 +131,9 @@ private:
     }
     void history_read(std::uint64_t ticket, std::string_view channel, history h) override {
         answers_.push_back({ticket, std::string(channel), std::move(h)});
+    }
+    void history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) override {
+        sink_->history_failed(ticket, channel, code, text);
     }
 
     struct held_append {
@@ -1010,6 +1017,33 @@ TEST_F(RouterCore, ALateHistoryThatHoldsTheLivePublicationsAlreadyDeliversEachOn
     EXPECT_EQ(frames[1].seq, 2u);
     EXPECT_EQ(frames[2].seq, 3u);
     EXPECT_EQ(d.pending_reads(), 0u);
+}
+
+// A resume the log cannot answer fails by name; the subscription ends and
+// its held publications go nowhere; the client may subscribe again.
+TEST_F(RouterCore, AResumeTheLogCannotAnswerFailsTheSubscribeByName) {
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    peer sub = hello();
+    frame f = make(frame_kind::subscribe, 7, "h");
+    f.flags = frame_flags::since;
+    f.epoch = epoch;
+    send(sub, f);
+    publish(pub, "h", "1");
+    core->log_answer([&] { d.release_appends(); }, now);
+    core->log_answer([&] { d.fail_reads(errc::cluster_unavailable); }, now);
+    wake_transports();
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].kind, frame_kind::error);
+    EXPECT_EQ(frames[0].id, 7u);
+    EXPECT_EQ(frames[0].error(), errc::cluster_unavailable);
+    publish(pub, "h", "2");
+    core->log_answer([&] { d.release_appends(); }, now);
+    EXPECT_TRUE(take(sub).empty()) << "the subscription ended";
+    EXPECT_EQ(d.interest_changes().back(), std::make_pair(std::string("h"), interest_change::last_left));
+    subscribe(sub, 8, "h");
+    EXPECT_EQ(take(sub, frame_kind::ack).size(), 1u) << "and may be made again";
 }
 
 // Two-phase publish: the ack (and the fan-out) come when the log placed

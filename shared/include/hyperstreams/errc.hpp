@@ -54,6 +54,7 @@ enum class errc : std::uint16_t {
     going_away = 209,            // router draining or shutting down
     not_subscribed = 210,
     handler_failed = 211,        // a backend handler reported a failure
+    cluster_unavailable = 212,   // the routers' shared engine (Redis) cannot be reached: nothing happened
 
     // access
     unauthorized = 300,          // missing, malformed or wrongly signed token
