@@ -16,6 +16,10 @@ if(EXISTS "${HYPERSTREAMS_NODE_MODULES_DIR}/acorn")
     if(NOT DEFINED CMAKE_CXX_LINKER_LAUNCHER)
         set(CMAKE_CXX_LINKER_LAUNCHER ${_hyperstreams_node_env})
     endif()
+else()
+    message(WARNING "acorn not found in ${HYPERSTREAMS_NODE_MODULES_DIR}: every link fails in Emscripten's "
+        "JS optimizer unless NODE_PATH finds acorn; run ./setup.sh (package node-acorn) or set "
+        "HYPERSTREAMS_NODE_MODULES_DIR")
 endif()
 
 # nlohmann/json is header-only, but the host's /usr/include must never be on
@@ -34,6 +38,9 @@ if(NOT TARGET nlohmann_json::nlohmann_json)
         add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
         set_target_properties(nlohmann_json::nlohmann_json PROPERTIES
             INTERFACE_INCLUDE_DIRECTORIES "${_hyperstreams_host_headers}")
+    elseif(HYPERSTREAMS_BUILD_TESTS)
+        message(FATAL_ERROR "nlohmann/json.hpp not found in /usr/include or /usr/local/include (the "
+            "wasm tests read the golden vectors with it): run ./setup.sh (package nlohmann-json3-dev)")
     endif()
 endif()
 

@@ -12,8 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-// json: any JSON value, kept as its text; list: an array of strings (a flag
-// gives it comma-separated).
+// json_value: a JSON value (a flag gives it as JSON text) that the option's
+// own parse() checks and stores; list: an array of strings (a flag gives it
+// comma-separated).
 enum class option_type : std::uint8_t { text, integer, choice, json_value, list };
 
 struct option {
@@ -25,6 +26,8 @@ struct option {
     std::vector<std::string_view> choices;
     std::function<json(const router_config&)> get;
     std::function<void(router_config&, const json&)> set;  // the value is checked already
+    // json_value only: checks and stores the value; returns "" or what is wrong with it.
+    std::function<std::string(router_config&, const json&)> parse;
 };
 
 template <typename T>
@@ -50,15 +53,73 @@ option text(std::string_view key, std::string router_config::*field, std::string
     return o;
 }
 
-option json_text(std::string_view key, std::string router_config::*field, std::string_view help) {
+// Rights in the hs claim's form (grants.hpp), with the same checks as a
+// token's claim.
+std::string parse_configured_grants(const json& v, configured_grants& out) {
+    grants rights;
+    if (std::string err = parse_grants(v, rights); !err.empty()) return err;
+    out.rights = std::make_shared<const grants>(std::move(rights));
+    out.as_written = std::make_shared<const json>(v);
+    return {};
+}
+
+// The characters of Z85 (ZeroMQ RFC 32); a CURVE key is 40 of them.
+bool is_z85_key(std::string_view key) noexcept {
+    constexpr std::string_view alphabet =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    return key.size() == 40 && key.find_first_not_of(alphabet) == std::string_view::npos;
+}
+
+// auth.anonymous: rights, or null for none.
+option anonymous_grants(std::string_view key, std::string_view help) {
     option o;
     o.key = key;
     o.help = help;
     o.type = option_type::json_value;
-    o.get = [field](const router_config& c) {
-        return (c.*field).empty() ? json(nullptr) : json::parse(c.*field, nullptr, false);
+    o.get = [](const router_config& c) { return c.auth_anonymous ? *c.auth_anonymous->as_written : json(nullptr); };
+    o.parse = [](router_config& c, const json& v) -> std::string {
+        if (v.is_null()) {
+            c.auth_anonymous.reset();
+            return {};
+        }
+        configured_grants rights;
+        if (std::string err = parse_configured_grants(v, rights); !err.empty()) return err;
+        c.auth_anonymous = std::move(rights);
+        return {};
     };
-    o.set = [field](router_config& c, const json& v) { c.*field = v.is_null() ? std::string() : v.dump(); };
+    return o;
+}
+
+// backend_auth.curve_clients: an object from Z85 public keys to rights, or
+// null for none.
+option curve_client_grants(std::string_view key, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::json_value;
+    o.get = [](const router_config& c) {
+        if (!c.curve_clients) return json(nullptr);
+        json clients = json::object();
+        for (const auto& [public_key, client] : *c.curve_clients) clients[public_key] = *client.as_written;
+        return clients;
+    };
+    o.parse = [](router_config& c, const json& v) -> std::string {
+        if (v.is_null()) {
+            c.curve_clients.reset();
+            return {};
+        }
+        if (!v.is_object()) return "expected an object from Z85 public keys to rights";
+        curve_client_map clients;
+        for (const auto& [public_key, rights] : v.items()) {
+            if (!is_z85_key(public_key)) return "'" + public_key + "' is not a 40-character Z85 key";
+            configured_grants parsed;
+            if (std::string err = parse_configured_grants(rights, parsed); !err.empty())
+                return "'" + public_key + "': " + err;
+            clients.emplace(public_key, std::move(parsed));
+        }
+        c.curve_clients = std::move(clients);
+        return {};
+    };
     return o;
 }
 
@@ -237,9 +298,9 @@ const std::vector<option>& options() {
                          "file holding the HS256 secret (its bytes, a final newline removed)"));
         t.push_back(text("auth.public_key_file", &router_config::auth_public_key_file,
                          "PEM public key of RS256 (RSA >= 2048 bits) or ES256 (EC P-256) tokens"));
-        t.push_back(json_text("auth.anonymous", &router_config::auth_anonymous,
-                              "rights of connections without a token, an object of the hs claim's "
-                              "form; null: they are refused with unauthorized"));
+        t.push_back(anonymous_grants("auth.anonymous",
+                                     "rights of connections without a token, an object of the hs claim's "
+                                     "form; null: they are refused with unauthorized"));
         t.push_back(integer("auth.expiry_grace_ms", &router_config::auth_expiry_grace_ms, 0, u32_max,
                             "a connection whose token expired has this long to refresh it before "
                             "it is closed with token_expired"));
@@ -273,10 +334,10 @@ const std::vector<option>& options() {
                          "the router's ZeroMQ CURVE secret key (Z85, 40 characters); set: every "
                          "backend must connect with CURVE and a key listed in "
                          "backend_auth.curve_clients"));
-        t.push_back(json_text("backend_auth.curve_clients", &router_config::curve_clients,
-                              "the backends let in over CURVE: an object from each one's public key "
-                              "(Z85) to its rights (the hs claim's form, e.g. "
-                              "{\"register\":[\"orders\"]}); a key not listed gets nothing through"));
+        t.push_back(curve_client_grants("backend_auth.curve_clients",
+                                        "the backends let in over CURVE: an object from each one's public key "
+                                        "(Z85) to its rights (the hs claim's form, e.g. "
+                                        "{\"register\":[\"orders\"]}); a key not listed gets nothing through"));
         return t;
     }();
     return table;
@@ -327,7 +388,8 @@ std::string apply_value(router_config& cfg, const option& o, const json& v, std:
             break;
         }
         case option_type::json_value:
-            break;
+            if (std::string err = o.parse(cfg, v); !err.empty()) return fail(err);
+            return {};
         case option_type::list:
             if (!v.is_array()) return fail("expected an array of strings");
             for (const json& item : v)
@@ -485,18 +547,12 @@ std::string validate(const router_config& c) {
     if (!c.auth_hs256_secret.empty() && !c.auth_hs256_secret_file.empty())
         return "auth.hs256_secret and auth.hs256_secret_file exclude each other";
     if (c.auth == auth_mode::open && (!c.auth_hs256_secret.empty() || !c.auth_hs256_secret_file.empty() ||
-                                      !c.auth_public_key_file.empty() || !c.auth_anonymous.empty()))
+                                      !c.auth_public_key_file.empty() || c.auth_anonymous))
         return "auth keys or auth.anonymous are set but auth.mode is open (set it to tokens)";
     if (!c.curve_secret_key.empty() && c.curve_secret_key.size() != 40)
         return "backend_auth.curve_secret_key: a Z85 key has 40 characters";
-    if (!c.curve_clients.empty()) {
-        const json clients = json::parse(c.curve_clients, nullptr, false);
-        if (!clients.is_object()) return "backend_auth.curve_clients: expected an object";
-        for (const auto& [key, rights] : clients.items())
-            if (key.size() != 40) return "backend_auth.curve_clients: '" + key + "' is not a 40-character Z85 key";
-        if (c.curve_secret_key.empty())
-            return "backend_auth.curve_clients needs backend_auth.curve_secret_key";
-    }
+    if (c.curve_clients && c.curve_secret_key.empty())
+        return "backend_auth.curve_clients needs backend_auth.curve_secret_key";
     return {};
 }
 

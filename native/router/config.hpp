@@ -8,10 +8,16 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "grants.hpp"
 #include "hyperstreams/frame.hpp"
 #include "log.hpp"
 
@@ -23,6 +29,18 @@ enum class balance_policy : std::uint8_t { least_pending, round_robin };
 // nothing is configured). tokens: access control by JWT (docs/PROTOCOL.md,
 // "Access control").
 enum class auth_mode : std::uint8_t { open, tokens };
+
+// Rights the configuration grants where no token does (auth.anonymous, each
+// backend of backend_auth.curve_clients), written in the hs claim's form.
+// Checked and compiled once, when the configuration is read; every copy of
+// the configuration and every connection holding them shares them.
+struct configured_grants {
+    std::shared_ptr<const grants> rights;
+    std::shared_ptr<const nlohmann::json> as_written;  // printed back by --print-config
+};
+
+// Z85 public key (40 characters) of each backend let in over CURVE -> its rights.
+using curve_client_map = std::map<std::string, configured_grants, std::less<>>;
 
 struct router_config {
     std::string listen = "127.0.0.1:7070";
@@ -76,7 +94,7 @@ struct router_config {
     std::string auth_hs256_secret;
     std::string auth_hs256_secret_file;
     std::string auth_public_key_file;
-    std::string auth_anonymous;  // JSON of the "hs" claim's form; empty: anonymous refused
+    std::optional<configured_grants> auth_anonymous;  // nullopt: connections without a token are refused
     std::uint32_t auth_expiry_grace_ms = 30000;
     std::uint32_t auth_leeway_s = 5;
     std::uint32_t auth_max_token_bytes = 16384;
@@ -91,9 +109,9 @@ struct router_config {
     std::string tls_key_file;
 
     std::string curve_secret_key;  // Z85; set: backends must use CURVE
-    // JSON object: Z85 public key of each backend let in -> its rights (the
-    // hs claim's form). Keys not listed are refused by the ZAP handler.
-    std::string curve_clients;
+    // Keys not listed are refused by the ZAP handler. Set (even empty) only
+    // with curve_secret_key.
+    std::optional<curve_client_map> curve_clients;
 };
 
 // Outcome of parsing the command line.

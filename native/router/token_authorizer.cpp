@@ -32,7 +32,6 @@ token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(poli
                 .count();
         };
     }
-    if (policy_.anonymous) anonymous_ = std::make_shared<const grants>(*policy_.anonymous);
 }
 
 std::error_code token_authorizer::check(std::string_view token, session& out) {
@@ -74,13 +73,13 @@ std::error_code token_authorizer::admit(const principal& who, std::string_view t
             last_refusal_ = "this CURVE key has no rights";
             return code(errc::unauthorized);
         }
-        s.rights = std::make_shared<const grants>(it->second);
+        s.rights = it->second;
     } else if (token.empty()) {
-        if (!anonymous_) {
+        if (!policy_.anonymous) {
             last_refusal_ = "a token is required";
             return code(errc::unauthorized);
         }
-        s.rights = anonymous_;
+        s.rights = policy_.anonymous;
     } else if (std::error_code ec = check(token, s)) {
         return ec;
     }
@@ -223,26 +222,9 @@ std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::strin
             return nullptr;
         }
     }
-    if (!cfg.auth_anonymous.empty()) {
-        grants anonymous;
-        const auto doc = nlohmann::json::parse(cfg.auth_anonymous, nullptr, false);
-        if (std::string err = parse_grants(doc, anonymous); !err.empty()) {
-            error = "auth.anonymous: " + err;
-            return nullptr;
-        }
-        policy.anonymous = std::move(anonymous);
-    }
-    if (!cfg.curve_clients.empty()) {
-        const auto doc = nlohmann::json::parse(cfg.curve_clients, nullptr, false);
-        for (const auto& [key, rights] : doc.items()) {
-            grants g;
-            if (std::string err = parse_grants(rights, g); !err.empty()) {
-                error = "backend_auth.curve_clients: " + key + ": " + err;
-                return nullptr;
-            }
-            policy.curve_clients.emplace(key, std::move(g));
-        }
-    }
+    if (cfg.auth_anonymous) policy.anonymous = cfg.auth_anonymous->rights;
+    if (cfg.curve_clients)
+        for (const auto& [key, client] : *cfg.curve_clients) policy.curve_clients.emplace(key, client.rights);
     if (!policy.keys.has_keys() && !policy.anonymous && policy.curve_clients.empty()) {
         error = "auth.mode is tokens but no key (auth.hs256_secret[_file], auth.public_key_file) "
                 "and no auth.anonymous rights are configured: nobody could connect";

@@ -22,10 +22,10 @@ namespace hyperstreams::router {
 
 struct token_policy {
     jwt::verifier keys;
-    // Rights of a connection whose hello has no token; nullopt refuses them.
-    std::optional<grants> anonymous;
+    // Rights of a connection whose hello has no token; null refuses them.
+    std::shared_ptr<const grants> anonymous;
     // Rights of backends that proved a CURVE public key (Z85) to the ZAP handler.
-    std::map<std::string, grants, std::less<>> curve_clients;
+    std::map<std::string, std::shared_ptr<const grants>, std::less<>> curve_clients;
     // Tokens of one subject ("sub") may hold this many connections; 0: no limit.
     std::uint32_t connections_per_subject = 0;
     // Tolerance for clock skew on nbf, in seconds.
@@ -67,7 +67,6 @@ private:
     std::error_code decide(const principal& who, bool allowed);
 
     token_policy policy_;
-    std::shared_ptr<const grants> anonymous_;
     std::unordered_map<std::uint64_t, session> sessions_;
     std::map<std::string, std::uint32_t, std::less<>> per_subject_;
     std::string last_refusal_;

@@ -18,7 +18,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "log.hpp"
@@ -585,10 +584,8 @@ std::string zmq_transport::bind(const std::string& endpoint) {
         s.set(zmq::sockopt::zap_domain, "hyperstreams");
         if (!cfg.curve_secret_key.empty()) {
             impl_->curve = true;
-            if (!cfg.curve_clients.empty()) {
-                const auto clients = nlohmann::json::parse(cfg.curve_clients, nullptr, false);
-                for (const auto& [key, rights] : clients.items()) impl_->curve_keys.insert(key);
-            }
+            if (cfg.curve_clients)
+                for (const auto& [key, client] : *cfg.curve_clients) impl_->curve_keys.insert(key);
             s.set(zmq::sockopt::curve_server, 1);
             s.set(zmq::sockopt::curve_secretkey, cfg.curve_secret_key);
         }

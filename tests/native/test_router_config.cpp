@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "config.hpp"
 
@@ -186,7 +187,8 @@ TEST(RouterConfig, AccessOptionsTakeLists_JsonAndFiles) {
     ASSERT_EQ(r.what, config_result::action::run) << r.error;
     EXPECT_EQ(r.config.auth, auth_mode::tokens);
     EXPECT_EQ(r.config.allowed_origins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
-    EXPECT_EQ(r.config.auth_anonymous, R"({"subscribe":["public.>"]})");
+    ASSERT_TRUE(r.config.auth_anonymous);
+    EXPECT_EQ(r.config.auth_anonymous->as_written->dump(), R"({"subscribe":["public.>"]})");
     EXPECT_EQ(r.config.publish_rate, 50u);
 
     // The same from a file, where auth.anonymous is an object, not a nested group of options.
@@ -195,7 +197,8 @@ TEST(RouterConfig, AccessOptionsTakeLists_JsonAndFiles) {
     const config_result f = parse({"--config", file});
     std::filesystem::remove(file);
     ASSERT_EQ(f.what, config_result::action::run) << f.error;
-    EXPECT_EQ(f.config.auth_anonymous, R"({"subscribe":["public.>"]})");
+    ASSERT_TRUE(f.config.auth_anonymous);
+    EXPECT_EQ(f.config.auth_anonymous->as_written->dump(), R"({"subscribe":["public.>"]})");
     EXPECT_EQ(f.config.allowed_origins, (std::vector<std::string>{"https://a.example"}));
 }
 
@@ -219,6 +222,92 @@ TEST(RouterConfig, AccessOptionsThatCannotWorkTogetherAreRefused) {
     EXPECT_EQ(parse({"--backend-auth-curve-clients", "{}"}).what, config_result::action::fail)
         << "clients without the router's key";
     EXPECT_EQ(parse({"--auth-anonymous", "{not json"}).what, config_result::action::fail);
+}
+
+// The example keys of ZeroMQ RFC 32 (Z85): a server's secret key, a client's public key.
+constexpr const char* curve_secret = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+constexpr const char* curve_client = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+
+TEST(RouterConfig, ConfiguredRightsAreParsedOnceIntoGrants) {
+    const std::string clients = std::string(R"({")") + curve_client + R"(":{"register":["orders"]}})";
+    const config_result r =
+        parse({"--auth-mode", "tokens", "--auth-anonymous",
+               R"({"subscribe":["public.>"],"deny":{"subscribe":["public.secret"]}})",
+               "--backend-auth-curve-secret-key", curve_secret, "--backend-auth-curve-clients", clients});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+
+    ASSERT_TRUE(r.config.auth_anonymous);
+    const grants& anonymous = *r.config.auth_anonymous->rights;
+    EXPECT_TRUE(anonymous.may_subscribe("public.news"));
+    EXPECT_FALSE(anonymous.may_subscribe("public.secret")) << "the deny rule";
+    EXPECT_FALSE(anonymous.may_publish("public.news"));
+
+    ASSERT_TRUE(r.config.curve_clients);
+    ASSERT_EQ(r.config.curve_clients->size(), 1u);
+    const auto client = r.config.curve_clients->find(curve_client);
+    ASSERT_NE(client, r.config.curve_clients->end());
+    EXPECT_TRUE(client->second.rights->may_register("orders"));
+    EXPECT_FALSE(client->second.rights->may_register("billing"));
+
+    // A copy of the configuration shares the compiled rights.
+    const router_config copy = r.config;
+    EXPECT_EQ(copy.auth_anonymous->rights, r.config.auth_anonymous->rights);
+
+    // --print-config writes them as they were given, and reads them back.
+    const std::string path = write_temp(to_json(r.config));
+    const config_result again = parse({"--config", path});
+    std::filesystem::remove(path);
+    ASSERT_EQ(again.what, config_result::action::run) << again.error;
+    EXPECT_EQ(to_json(again.config), to_json(r.config));
+    ASSERT_TRUE(again.config.auth_anonymous);
+    EXPECT_FALSE(again.config.auth_anonymous->rights->may_subscribe("public.secret"));
+
+    // null: none.
+    const config_result none = parse({"--auth-mode", "tokens", "--auth-hs256-secret", std::string(32, 's'),
+                                      "--auth-anonymous", "null"});
+    ASSERT_EQ(none.what, config_result::action::run) << none.error;
+    EXPECT_FALSE(none.config.auth_anonymous);
+    EXPECT_FALSE(none.config.curve_clients);
+}
+
+TEST(RouterConfig, BadConfiguredRightsAreRefusedWhenReadNamingTheKey) {
+    const std::vector<std::string> tokens{"--auth-mode", "tokens", "--auth-hs256-secret", std::string(32, 's')};
+    auto refused = [&](std::vector<std::string> extra, const std::string& expected) {
+        std::vector<std::string> args = tokens;
+        args.insert(args.end(), extra.begin(), extra.end());
+        const config_result r = parse(args);
+        EXPECT_EQ(r.what, config_result::action::fail) << extra[1];
+        EXPECT_NE(r.error.find(expected), std::string::npos) << "expected '" << expected << "' in: " << r.error;
+    };
+    refused({"--auth-anonymous", R"({"subscribe":["a..b"]})"}, "auth.anonymous: subscribe: 'a..b' is not a valid rule");
+    refused({"--auth-anonymous", R"({"publish":"x"})"}, "auth.anonymous: publish: expected an array of strings");
+    refused({"--auth-anonymous", R"({"subscribes":["a"]})"}, "auth.anonymous: unknown key 'subscribes'");
+    refused({"--auth-anonymous", "[1]"}, "auth.anonymous: expected an object");
+
+    const std::vector<std::string> curve{"--backend-auth-curve-secret-key", curve_secret,
+                                         "--backend-auth-curve-clients"};
+    auto curve_refused = [&](const std::string& clients, const std::string& expected) {
+        std::vector<std::string> extra = curve;
+        extra.push_back(clients);
+        refused(extra, expected);
+    };
+    curve_refused(R"(["x"])", "backend_auth.curve_clients: expected an object");
+    curve_refused(R"({"short":{}})", "backend_auth.curve_clients: 'short' is not a 40-character Z85 key");
+    const std::string not_z85(40, '~');
+    curve_refused(R"({")" + not_z85 + R"(":{}})",
+                  "backend_auth.curve_clients: '" + not_z85 + "' is not a 40-character Z85 key");
+    curve_refused(std::string(R"({")") + curve_client + R"(":{"register":"orders"}})",
+                  std::string("backend_auth.curve_clients: '") + curve_client +
+                      "': register: expected an array of strings");
+
+    // In a file, the error names the file and the key.
+    const std::string file = write_temp(R"({"auth":{"mode":"tokens","hs256_secret":")" + std::string(32, 's') +
+                                        R"(","anonymous":{"call":["a/b/c"]}}})");
+    const config_result f = parse({"--config", file});
+    std::filesystem::remove(file);
+    EXPECT_EQ(f.what, config_result::action::fail);
+    EXPECT_NE(f.error.find("config file: auth.anonymous: call: 'a/b/c' is not a valid rule"), std::string::npos)
+        << f.error;
 }
 
 TEST(RouterConfig, HostPortSplitting) {
