@@ -196,7 +196,7 @@ bool peer::transmit() {
 }
 
 bool peer::deliver() {
-    if (!up_ || !link_->woken) return false;
+    if (!up_ || stalled || !link_->woken) return false;
     link_->woken = false;
     // The engine may close this transport and open another on the way.
     const std::shared_ptr<router::outbox> out = out_;

@@ -123,6 +123,10 @@ public:
     void drop_transport();
     bool transport_up() const noexcept { return up_; }
 
+    // A stalled transport writes nothing to the engine (a slow network, a
+    // busy page): what the router queues for it waits in its outbox.
+    bool stalled = false;
+
 private:
     friend class paired;
     struct woken_link;
