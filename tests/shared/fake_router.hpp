@@ -1,9 +1,14 @@
-// An in-memory router wired to a client_engine, with a fake clock: no
-// sockets, no threads, deterministic time. The router decodes the engine's
-// output with the codec, plays the router's part of the protocol for the
-// common frames (welcome, subscribe with resume, publish with sequence
-// numbers and history, pong) and records everything; tests script the rest
-// with push().
+// A fake router wired to a client_engine, with a fake clock: no sockets, no
+// threads, deterministic time. The router decodes the engine's output with
+// the codec, plays the router's part of the protocol for the common frames
+// (welcome, subscribe with resume, publish with sequence numbers and
+// history, pong) and records everything; tests script the rest with push().
+//
+// It is for what the real router core never does: malformed or unexpected
+// frames, ids it never gave out, answers it never sends, silence, and
+// exact sequences a test must choose. It builds in wasm too, where the
+// router core does not. The protocol as the real core plays it is tested
+// with real engines paired to it: tests/native/support/paired.hpp.
 #pragma once
 
 #include <algorithm>
@@ -116,8 +121,6 @@ struct fake_router {
     // What the router does with a hello; the default welcomes it.
     std::function<std::vector<wire_frame>(const hello_body&)> on_hello;
     std::uint32_t heartbeat_ms = 1000;
-    std::uint32_t max_payload = 65536;
-    std::uint32_t max_subscriptions = 0;
     int sessions = 0;
     bool auto_ack = true;  // ack subscribe, unsubscribe, register, token_refresh
     bool silent = false;   // answers nothing, not even ping
@@ -127,9 +130,6 @@ struct fake_router {
     std::vector<std::string> patterns;
     std::vector<wire_frame> outgoing;  // frames to deliver at the next pump
 
-    // records
-    std::vector<hello_body> hellos;
-    std::vector<std::string> hello_tokens, hello_sessions, hello_names;
     std::vector<std::vector<wire_frame>> messages;  // every transport message received
 
     void connection_opened() {
@@ -143,11 +143,6 @@ struct fake_router {
         outgoing.clear();
     }
 
-    std::vector<wire_frame> all_frames() const {
-        std::vector<wire_frame> all;
-        for (const auto& m : messages) all.insert(all.end(), m.begin(), m.end());
-        return all;
-    }
     std::vector<wire_frame> frames_of(frame_kind k) const { return testing::frames_of(messages, k); }
     void forget_received() { messages.clear(); }
 
@@ -187,16 +182,11 @@ struct fake_router {
             case frame_kind::hello: {
                 hello_body h;
                 EXPECT_FALSE(decode_body(bytes(f.payload), h));
-                hellos.push_back(h);
-                hello_tokens.emplace_back(h.token);
-                hello_sessions.emplace_back(h.resume_session);
-                hello_names.emplace_back(h.name);
                 if (on_hello) {
                     for (wire_frame& r : on_hello(h)) outgoing.push_back(std::move(r));
                 } else {
                     ++sessions;
-                    outgoing.push_back(welcome_frame("s-" + std::to_string(sessions), heartbeat_ms,
-                                                     max_payload, max_subscriptions));
+                    outgoing.push_back(welcome_frame("s-" + std::to_string(sessions), heartbeat_ms));
                 }
                 break;
             }
