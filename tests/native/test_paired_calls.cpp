@@ -120,8 +120,10 @@ TEST(ClientRequest, CancelSendsCancelAndDropsTheAnswer) {
     EXPECT_EQ(r.engine.cancel(q.id), errc::invalid_argument);
 }
 
-// Both ends enforce the deadline (PROTOCOL.md, request): the caller fails
-// once, the backend is told to stop, and its late answer goes nowhere.
+// Both ends enforce the deadline (PROTOCOL.md, request): the caller's engine
+// and the router fail the request at the same moment, and the host hears of
+// it once; the backend's engine stops at the deadline the request carried,
+// the router's cancel says the same, and a late answer goes nowhere.
 TEST(ClientRequest, ADeadlineEndsTheCallOnceOnEachSide) {
     paired p;
     peer& backend = serving(p, "slow", slow_op);
@@ -140,10 +142,14 @@ TEST(ClientRequest, ADeadlineEndsTheCallOnceOnEachSide) {
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].id, q.id);
     EXPECT_EQ(errors[0].code, code(errc::deadline_exceeded));
+    EXPECT_EQ(r.received(frame_kind::error).size(), 1u) << "the router failed it too";
     const auto cancelled = backend.of(event_kind::cancelled);
     ASSERT_EQ(cancelled.size(), 1u);
     EXPECT_EQ(cancelled[0].id, call);
     EXPECT_EQ(cancelled[0].code, code(errc::deadline_exceeded));
+    const auto cancels = backend.received(frame_kind::cancel);
+    ASSERT_EQ(cancels.size(), 1u) << "the router told the backend too";
+    EXPECT_EQ(cancels[0].id, call);
     EXPECT_EQ(backend.engine.respond(call, bytes("late")), errc::invalid_argument);
     p.advance(10000);
     EXPECT_EQ(r.errors(operation::request).size(), 1u);
