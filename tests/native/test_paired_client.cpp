@@ -206,7 +206,7 @@ TEST(ClientHeartbeat, AReceiveOnlyClientKeepsPinging) {
     for (std::size_t i = 1; i < pinged.size(); ++i) EXPECT_EQ(pinged[i] - pinged[i - 1], 1000);
 }
 
-TEST(ClientHeartbeat, EnginesThatOnlyPublishOrOnlyReceiveStayConnected) {
+TEST(ClientHeartbeat, ClientEnginesThatOnlyPublishOrOnlyReceiveStayConnected) {
     client_config backend_config = test_config();
     backend_config.url = "tcp://router";
     backend_config.role = client_role::backend;

@@ -121,7 +121,6 @@ public:
     void connect();
     // The network lost the transport: both hosts report it.
     void drop_transport();
-    bool transport_up() const noexcept { return up_; }
 
     // A stalled transport writes nothing to the engine (a slow network, a
     // busy page): what the router queues for it waits in its outbox.
@@ -149,6 +148,8 @@ private:
     std::vector<std::uint8_t> scratch_;
 };
 
+// The router ("router-a", channels of epoch 1 unless told otherwise, as the
+// fake router's) and its clients.
 class paired {
 public:
     explicit paired(router::router_config cfg = paired_config(), std::uint32_t epoch = 1);
@@ -163,7 +164,6 @@ public:
     // A client of the router; `transport` is the kind of every connection it opens.
     peer& add(client_config config, router::transport_kind transport = router::transport_kind::websocket);
     router::router_core& router() { return *core_; }
-    router::time_point router_time() const;
 
     // Carries bytes both ways and performs every action until quiet.
     void pump();
@@ -180,6 +180,7 @@ public:
 
 private:
     friend class peer;
+    router::time_point router_time() const;
     void wake_transports();
     time_ms next_deadline() const;
 
