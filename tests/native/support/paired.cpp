@@ -35,7 +35,7 @@ void scripted_authorizer::expire_after(std::string token, std::chrono::milliseco
 
 std::error_code scripted_authorizer::present(const router::principal& who, std::string_view token) {
     if (auto it = refused_.find(token); it != refused_.end()) {
-        refusals_.insert_or_assign(who.connection, it->second.reason);
+        last_refusal_ = it->second.reason;
         return it->second.code;
     }
     tokens_.insert_or_assign(who.connection, std::string(token));
@@ -52,7 +52,6 @@ std::error_code scripted_authorizer::refresh(const router::principal& who, std::
 
 void scripted_authorizer::forget(const router::principal& who) {
     tokens_.erase(who.connection);
-    refusals_.erase(who.connection);
 }
 
 std::optional<std::chrono::milliseconds> scripted_authorizer::token_lifetime(const router::principal& who) {
@@ -63,10 +62,7 @@ std::optional<std::chrono::milliseconds> scripted_authorizer::token_lifetime(con
     return it->second;
 }
 
-std::string_view scripted_authorizer::refusal(const router::principal& who) const {
-    const auto it = refusals_.find(who.connection);
-    return it == refusals_.end() ? std::string_view("not admitted") : std::string_view(it->second);
-}
+std::string_view scripted_authorizer::refusal(const router::principal&) const { return last_refusal_; }
 
 const router::grants* scripted_authorizer::rights(const router::principal& who) const {
     const auto token = tokens_.find(who.connection);

@@ -77,8 +77,8 @@ private:
     std::map<std::string, refusal_rule, std::less<>> refused_;
     std::map<std::string, router::grants, std::less<>> claims_;
     std::map<std::string, std::chrono::milliseconds, std::less<>> lifetimes_;
-    std::map<std::uint64_t, std::string> tokens_;    // by connection
-    std::map<std::uint64_t, std::string> refusals_;  // the last refusal's reason, by connection
+    std::map<std::uint64_t, std::string> tokens_;  // by connection
+    std::string last_refusal_;  // the core asks for it right after the refusal
 };
 
 // A hello as the engine sent it.
