@@ -1,6 +1,6 @@
 // router_core without sockets: fake transports (an outbox and a link that
 // counts wake-ups per connection), frames in, frames out, and a clock the
-// test moves by hand; for heartbeats, real client engines on that clock too.
+// test moves by hand. Real client engines on such a clock: support/paired.hpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +10,6 @@
 
 #include "grants.hpp"
 #include "hyperstreams/body.hpp"
-#include "hyperstreams/client.hpp"
 #include "memory_log.hpp"
 #include "router_core.hpp"
 
@@ -46,37 +45,6 @@ struct peer {
     std::string address;
     bool closed = false;  // the outbox said close
 };
-
-// A real client engine on a connection of the core (h11's ConnectionPair,
-// with the router's core as the other machine), and what crossed between them.
-struct engine_peer {
-    explicit engine_peer(client_config config) : engine(std::move(config)) {}
-    client_engine engine;
-    peer conn;
-    std::uint32_t transport = 0;
-    bool transport_up = false;
-    std::vector<client_state> states;  // every state_changed
-    int pings_sent = 0;
-    int pings_received = 0;
-    int messages = 0;
-};
-
-client_config engine_config(std::string url, client_role role) {
-    client_config c;
-    c.url = std::move(url);
-    c.name = role == client_role::backend ? "engine-backend" : "engine-frontend";
-    c.role = role;
-    return c;
-}
-
-int pings_in(bytes_view message) {
-    int n = 0;
-    batch_reader r(message);
-    frame f;
-    while (r.next(f)) n += f.kind == frame_kind::ping ? 1 : 0;
-    EXPECT_FALSE(r.error());
-    return n;
-}
 
 // A channel log whose answers come when the test says, as a remote log's
 // do: the in-memory log behind it decides, this one holds back appends,
@@ -341,96 +309,6 @@ protected:
         now = until;
         core->tick(now);
         wake_transports();
-    }
-
-    static time_ms ms(time_point t) {
-        return static_cast<time_ms>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-    }
-
-    void start(engine_peer& e) {
-        ASSERT_FALSE(e.engine.start(ms(now)));
-        pump(e);
-    }
-
-    // Performs the engine's actions and carries bytes both ways until quiet.
-    void pump(engine_peer& e) {
-        for (int round = 0; round < 1000; ++round) {
-            bool progress = false;
-            client_event ev;
-            while (e.engine.poll_event(ev)) {
-                progress = true;
-                if (ev.kind == event_kind::state_changed) e.states.push_back(ev.state);
-                if (ev.kind == event_kind::message) ++e.messages;
-                if (ev.kind == event_kind::open_transport) {
-                    e.conn = connect(ev.name.starts_with("tcp://") ? transport_kind::zeromq : transport_kind::websocket);
-                    e.transport = ev.id;
-                    e.transport_up = true;
-                    e.engine.transport_opened(ev.id, ms(now));
-                } else if (ev.kind == event_kind::close_transport && ev.id == e.transport && e.transport_up) {
-                    // The host sends what is pending (a goodbye), then closes.
-                    std::vector<std::uint8_t> out;
-                    while (e.engine.take_output(out)) core->receive(e.conn.id, out, now);
-                    e.transport_up = false;
-                    core->closed(e.conn.id, now);
-                    wake_transports();
-                }
-            }
-            if (!e.transport_up) {
-                if (!progress) return;
-                continue;
-            }
-            std::vector<std::uint8_t> out;
-            while (e.engine.take_output(out)) {
-                e.pings_sent += pings_in(out);
-                core->receive(e.conn.id, out, now);
-                wake_transports();
-                progress = true;
-            }
-            outbox_batch b;
-            std::vector<std::uint8_t> in;
-            bool closing = false;
-            do {
-                e.conn.out->take(b);
-                for (const shared_bytes& f : b.frames) in.insert(in.end(), f->begin(), f->end());
-                closing = closing || b.close;
-            } while (!b.frames.empty());
-            if (!in.empty()) {
-                e.pings_received += pings_in(in);
-                EXPECT_FALSE(e.engine.receive(in, ms(now)));
-                progress = true;
-            }
-            if (closing) {  // the router closed the connection
-                e.transport_up = false;
-                e.engine.transport_closed(e.transport, ms(now));
-                progress = true;
-            }
-            if (!progress) return;
-        }
-        ADD_FAILURE() << "pump did not settle";
-    }
-
-    // advance() with engines: every deadline of the core and of each engine
-    // fires on the way.
-    void advance(const std::vector<engine_peer*>& engines, std::chrono::milliseconds d) {
-        const time_point until = now + d;
-        for (int i = 0; i < 100000; ++i) {
-            time_point next = core->next_deadline();
-            for (engine_peer* e : engines)
-                if (const time_ms t = e->engine.next_deadline(); t != no_deadline)
-                    next = std::min(next, time_point{} + std::chrono::milliseconds(t));
-            if (next > until) break;
-            now = std::max(now, next);
-            core->tick(now);
-            wake_transports();
-            for (engine_peer* e : engines) {
-                if (e->engine.next_deadline() <= ms(now)) e->engine.handle_timeout(ms(now));
-                pump(*e);
-            }
-        }
-        now = until;
-        core->tick(now);
-        wake_transports();
-        for (engine_peer* e : engines) pump(*e);
     }
 
     router_config cfg;
@@ -1657,38 +1535,6 @@ TEST_F(RouterCore, APublishOnlyConnectionIsPingedEveryIntervalAndASubscriberThat
     EXPECT_FALSE(pub.closed);
     EXPECT_FALSE(sub.closed);
     EXPECT_EQ(core->connection_count(), 2u);
-}
-
-TEST_F(RouterCore, ClientEnginesThatOnlyPublishOrOnlyReceiveStayConnected) {
-    engine_peer backend(engine_config("tcp://router", client_role::backend));
-    engine_peer frontend(engine_config("ws://router", client_role::frontend));
-    engine_peer subscriber(engine_config("ws://router", client_role::frontend));
-    const std::vector<engine_peer*> all{&backend, &frontend, &subscriber};
-    for (engine_peer* e : all) start(*e);
-    ASSERT_FALSE(subscriber.engine.subscribe("alarms.>").error);
-    pump(subscriber);
-    for (engine_peer* e : all) {
-        ASSERT_EQ(e->engine.state(), client_state::ready);
-        e->states.clear();
-    }
-    const std::string high = "high";
-    const bytes_view payload(reinterpret_cast<const std::uint8_t*>(high.data()), high.size());
-    // Five timeouts of either side (3 s): the backend and the frontend only
-    // publish, the subscriber only receives.
-    for (int step = 0; step < 150; ++step) {
-        ASSERT_FALSE(backend.engine.publish("alarms.line1", payload).error);
-        ASSERT_FALSE(frontend.engine.publish("clicks.home", payload).error);
-        advance(all, 100ms);
-    }
-    for (engine_peer* e : all) {
-        EXPECT_EQ(e->engine.state(), client_state::ready) << e->engine.config().url;
-        EXPECT_TRUE(e->states.empty()) << e->engine.config().url << ": the connection was lost and made again";
-    }
-    EXPECT_EQ(core->connection_count(), 3u);
-    EXPECT_GE(backend.pings_received, 12) << "the router pings what it sends nothing to";
-    EXPECT_GE(frontend.pings_received, 12);
-    EXPECT_GE(subscriber.pings_sent, 12) << "the subscriber pings what it sends nothing to";
-    EXPECT_EQ(subscriber.messages, 150);
 }
 
 TEST_F(RouterCore, ASilentBackendIsRemovedAndItsCallsFail) {

@@ -1,6 +1,10 @@
-// The client engine's calls: requests with deadlines, client streams with
-// credit, direct messages, discovery, and the backend role (registration,
-// incoming requests and streams answered through the engine).
+// The client engine's calls against the fake router: what the real router
+// core never sends (answers to ids it did not route, items beyond the
+// credit, a grant of any size, malformed or oddly paged service lists, calls
+// for methods nobody registered, cancel reasons that are not one) and what
+// the engine decides alone (its own deadline when the router is silent, the
+// outbox, argument checks). Calls as the real router core routes them, with
+// real backends: tests/native/test_paired_calls.cpp.
 #include <gtest/gtest.h>
 
 #include "fake_router.hpp"
@@ -30,30 +34,6 @@ wire_frame credit_frame(std::uint32_t id, std::uint32_t credit) {
 
 // --- requests ----------------------------------------------------------------------
 
-TEST(ClientRequest, FrameCarriesServiceMethodAndDeadline) {
-    rig r;
-    r.connect();
-    const call_result q = r.engine.request("inventory", "get", bytes("sku-1"), 5000, r.now,
-                                           frame_flags::json);
-    ASSERT_FALSE(q.error);
-    r.pump();
-    const auto frames = r.sent(frame_kind::request);
-    ASSERT_EQ(frames.size(), 1u);
-    EXPECT_EQ(frames[0].id, q.id);
-    EXPECT_EQ(frames[0].name, "inventory/get");
-    EXPECT_EQ(frames[0].deadline_ms, 5000u);
-    EXPECT_EQ(frames[0].flags, frame_flags::json);
-    EXPECT_EQ(frames[0].payload, "sku-1");
-
-    r.deliver({simple_frame(frame_kind::response, q.id, "42")});
-    const auto responses = r.of(event_kind::response);
-    ASSERT_EQ(responses.size(), 1u);
-    EXPECT_EQ(responses[0].id, q.id);
-    EXPECT_EQ(responses[0].payload, "42");
-    r.advance(10000);
-    EXPECT_TRUE(r.of(event_kind::error).empty()) << "an answered request does not time out";
-}
-
 TEST(ClientRequest, LocalDeadlineFailsItWithoutTheRouter) {
     rig r;
     r.connect();
@@ -71,25 +51,6 @@ TEST(ClientRequest, LocalDeadlineFailsItWithoutTheRouter) {
     r.deliver({simple_frame(frame_kind::response, q.id, "late")});
     EXPECT_EQ(r.count(event_kind::response), 0u);
     EXPECT_EQ(r.engine.state(), client_state::ready);
-}
-
-TEST(ClientRequest, RouterErrorsNameTheRequest) {
-    rig r;
-    r.connect();
-    const call_result a = r.engine.request("svc", "m", {}, 1000, r.now);
-    const call_result b = r.engine.request("nosvc", "m", {}, 1000, r.now);
-    r.pump();
-    r.deliver({error_frame(a.id, errc::deadline_exceeded, "backend too slow"),
-               error_frame(b.id, errc::no_such_service, "unknown")});
-    const auto errors = r.errors(operation::request);
-    ASSERT_EQ(errors.size(), 2u);
-    EXPECT_EQ(errors[0].id, a.id);
-    EXPECT_EQ(errors[0].code, code(errc::deadline_exceeded));
-    EXPECT_EQ(errors[0].text, "backend too slow");
-    EXPECT_EQ(errors[1].id, b.id);
-    EXPECT_EQ(errors[1].code, code(errc::no_such_service));
-    r.advance(2000);
-    EXPECT_EQ(r.errors(operation::request).size(), 2u) << "no second failure at the deadline";
 }
 
 TEST(ClientRequest, QueuedRequestSendsTheTimeLeft) {
@@ -142,20 +103,6 @@ TEST(ClientRequest, InFlightWhenTheTransportDropsFailsWithConnectionLost) {
     EXPECT_EQ(r.sent(frame_kind::request).size(), 1u) << "at most once: never re-sent";
 }
 
-TEST(ClientRequest, CancelSendsCancelAndDropsTheAnswer) {
-    rig r;
-    r.connect();
-    const call_result q = r.engine.request("svc", "m", {}, 0, r.now);
-    r.pump();
-    ASSERT_FALSE(r.engine.cancel(q.id));
-    r.pump();
-    EXPECT_EQ(r.sent(frame_kind::cancel).at(0).id, q.id);
-    r.deliver({simple_frame(frame_kind::response, q.id, "late")});
-    EXPECT_EQ(r.count(event_kind::response), 0u);
-    EXPECT_TRUE(r.of(event_kind::error).empty());
-    EXPECT_EQ(r.engine.cancel(q.id), errc::invalid_argument);
-}
-
 TEST(ClientRequest, CancelWhileQueuedNeverSendsIt) {
     rig r;
     const call_result q = r.engine.request("svc", "m", {}, 0, r.now);
@@ -183,66 +130,6 @@ TEST(ClientRequest, ResponseToAPublishIdIsAViolation) {
 
 // --- client streams ------------------------------------------------------------------
 
-TEST(ClientStream, OpensWithCreditAndDeliversItems) {
-    rig r;
-    r.connect();
-    const call_result s = r.engine.open_stream("ticker", "watch", bytes("AAPL"), 4, 0, r.now);
-    ASSERT_FALSE(s.error);
-    r.pump();
-    const auto opens = r.sent(frame_kind::stream_open);
-    ASSERT_EQ(opens.size(), 1u);
-    EXPECT_EQ(opens[0].id, s.id);
-    EXPECT_EQ(opens[0].name, "ticker/watch");
-    EXPECT_EQ(opens[0].credit, 4u);
-    EXPECT_EQ(opens[0].payload, "AAPL");
-
-    r.deliver({simple_frame(frame_kind::stream_item, s.id, "1"),
-               simple_frame(frame_kind::stream_item, s.id, "2"),
-               simple_frame(frame_kind::stream_end, s.id)});
-    const auto items = r.of(event_kind::stream_item);
-    ASSERT_EQ(items.size(), 2u);
-    EXPECT_EQ(items[0].id, s.id);
-    EXPECT_EQ(items[1].payload, "2");
-    ASSERT_EQ(r.count(event_kind::stream_end), 1u);
-    EXPECT_EQ(r.of(event_kind::stream_end)[0].id, s.id);
-    EXPECT_EQ(r.engine.stream_consumed(s.id, 1), errc::invalid_argument) << "ended";
-}
-
-TEST(ClientStream, CreditIsGrantedBackAsTheHostConsumes) {
-    rig r;
-    r.connect();
-    const call_result s = r.engine.open_stream("svc", "feed", {}, 8, 0, r.now);
-    r.pump();
-    std::vector<wire_frame> items;
-    for (int i = 0; i < 8; ++i) items.push_back(simple_frame(frame_kind::stream_item, s.id));
-    r.deliver(items);
-    EXPECT_EQ(r.count(event_kind::stream_item), 8u);
-
-    ASSERT_FALSE(r.engine.stream_consumed(s.id, 3));
-    r.pump();
-    EXPECT_TRUE(r.sent(frame_kind::stream_credit).empty()) << "less than half the window";
-    ASSERT_FALSE(r.engine.stream_consumed(s.id, 1));
-    r.pump();
-    auto grants = r.sent(frame_kind::stream_credit);
-    ASSERT_EQ(grants.size(), 1u);
-    EXPECT_EQ(grants[0].id, s.id);
-    EXPECT_EQ(grants[0].credit, 4u);
-
-    EXPECT_EQ(r.engine.stream_consumed(s.id, 5), errc::invalid_argument) << "only 4 delivered";
-    ASSERT_FALSE(r.engine.stream_consumed(s.id, 4));
-    r.pump();
-    grants = r.sent(frame_kind::stream_credit);
-    ASSERT_EQ(grants.size(), 2u);
-    EXPECT_EQ(grants[1].credit, 4u);
-
-    // The router may now send 8 more, and not one beyond.
-    items.clear();
-    for (int i = 0; i < 8; ++i) items.push_back(simple_frame(frame_kind::stream_item, s.id));
-    r.deliver(items);
-    EXPECT_EQ(r.count(event_kind::stream_item), 16u);
-    EXPECT_EQ(r.engine.state(), client_state::ready);
-}
-
 TEST(ClientStream, ItemBeyondTheCreditIsAViolation) {
     rig r;
     r.connect();
@@ -255,114 +142,7 @@ TEST(ClientStream, ItemBeyondTheCreditIsAViolation) {
     EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::protocol_violation));
 }
 
-TEST(ClientStream, WindowOfOneGrantsEveryItem) {
-    rig r;
-    r.connect();
-    const call_result s = r.engine.open_stream("svc", "feed", {}, 1, 0, r.now);
-    r.pump();
-    for (int i = 0; i < 3; ++i) {
-        r.deliver({simple_frame(frame_kind::stream_item, s.id)});
-        ASSERT_FALSE(r.engine.stream_consumed(s.id, 1));
-        r.pump();
-    }
-    EXPECT_EQ(r.sent(frame_kind::stream_credit).size(), 3u);
-    EXPECT_EQ(r.count(event_kind::stream_item), 3u);
-}
-
-TEST(ClientStream, CancelStopsIt) {
-    rig r;
-    r.connect();
-    const call_result s = r.engine.open_stream("svc", "feed", {}, 4, 0, r.now);
-    r.pump();
-    ASSERT_FALSE(r.engine.cancel(s.id));
-    r.pump();
-    EXPECT_EQ(r.sent(frame_kind::cancel).at(0).id, s.id);
-    r.deliver({simple_frame(frame_kind::stream_item, s.id), simple_frame(frame_kind::stream_end, s.id)});
-    EXPECT_EQ(r.count(event_kind::stream_item), 0u);
-    EXPECT_EQ(r.count(event_kind::stream_end), 0u);
-    EXPECT_EQ(r.engine.state(), client_state::ready);
-}
-
-TEST(ClientStream, FailureAndDeadline) {
-    rig r;
-    r.connect();
-    const call_result failing = r.engine.open_stream("svc", "feed", {}, 4, 0, r.now);
-    const call_result slow = r.engine.open_stream("svc", "feed", {}, 4, 2000, r.now);
-    r.pump();
-    EXPECT_EQ(r.sent(frame_kind::stream_open).at(1).deadline_ms, 2000u);
-    r.deliver({error_frame(failing.id, errc::backend_gone, "backend died")});
-    r.advance(2000);
-    const auto errors = r.errors(operation::stream);
-    ASSERT_EQ(errors.size(), 2u);
-    EXPECT_EQ(errors[0].id, failing.id);
-    EXPECT_EQ(errors[0].code, code(errc::backend_gone));
-    EXPECT_EQ(errors[1].id, slow.id);
-    EXPECT_EQ(errors[1].code, code(errc::deadline_exceeded));
-}
-
-TEST(ClientStream, AFlowingStreamTheRouterEndsIsAnErrorAndItsLaterItemsAreDropped) {
-    rig r;
-    r.connect();
-    const call_result s = r.engine.open_stream("svc", "feed", {}, 8, 0, r.now);
-    r.pump();
-    r.deliver({simple_frame(frame_kind::stream_item, s.id, "1")});
-    r.deliver({error_frame(s.id, errc::forbidden, "the refreshed token no longer allows this call"),
-               simple_frame(frame_kind::stream_item, s.id, "2")});
-    const auto errors = r.errors(operation::stream);
-    ASSERT_EQ(errors.size(), 1u);
-    EXPECT_EQ(errors[0].id, s.id);
-    EXPECT_EQ(errors[0].code, code(errc::forbidden));
-    EXPECT_EQ(r.count(event_kind::stream_item), 1u);
-    EXPECT_EQ(r.engine.stream_consumed(s.id, 1), errc::invalid_argument) << "ended";
-    EXPECT_EQ(r.engine.state(), client_state::ready);
-}
-
-// --- direct, broadcast, discovery ---------------------------------------------------------
-
-TEST(ClientDirect, SendAndReceive) {
-    rig r;
-    r.connect();
-    const call_result d = r.engine.send_direct("s-77", bytes("hi"), true);
-    ASSERT_FALSE(d.error);
-    const call_result b = r.engine.broadcast(bytes("all"));
-    ASSERT_FALSE(b.error);
-    r.pump();
-    const auto directs = r.sent(frame_kind::direct);
-    ASSERT_EQ(directs.size(), 1u);
-    EXPECT_EQ(directs[0].name, "s-77");
-    EXPECT_TRUE(directs[0].flags & frame_flags::ack_requested);
-    EXPECT_EQ(r.sent(frame_kind::broadcast).at(0).payload, "all");
-
-    r.deliver({error_frame(d.id, errc::no_such_address, "gone"),
-               simple_frame(frame_kind::direct, 0, "psst", "s-5"),
-               simple_frame(frame_kind::broadcast, 0, "news", "s-6")});
-    EXPECT_EQ(r.errors(operation::direct).at(0).code, code(errc::no_such_address));
-    ASSERT_EQ(r.count(event_kind::direct), 1u);
-    EXPECT_EQ(r.of(event_kind::direct)[0].name, "s-5");
-    EXPECT_EQ(r.of(event_kind::direct)[0].payload, "psst");
-    EXPECT_EQ(r.of(event_kind::broadcast).at(0).name, "s-6");
-}
-
-TEST(ClientDiscover, ServiceListIsDecoded) {
-    rig r;
-    r.connect();
-    const call_result q = r.engine.discover();
-    r.pump();
-    ASSERT_EQ(r.sent(frame_kind::discover).at(0).id, q.id);
-    service_list_body list;
-    service_info svc;
-    svc.name = "inventory";
-    svc.instances = 2;
-    svc.methods = {{"get", method_kind::unary}, {"watch", method_kind::stream}};
-    list.services.push_back(svc);
-    std::vector<std::uint8_t> body;
-    ASSERT_FALSE(encode_body(list, body));
-    r.deliver({simple_frame(frame_kind::service_list, q.id, text(body))});
-    const auto lists = r.of(event_kind::service_list);
-    ASSERT_EQ(lists.size(), 1u);
-    EXPECT_EQ(lists[0].id, q.id);
-    EXPECT_EQ(lists[0].services, (std::vector<std::string>{"inventory/get", "inventory/watch"}));
-}
+// --- discovery ---------------------------------------------------------------------------
 
 // A listing larger than the router's payload limit comes in pages: the
 // engine asks for the next page after the last name it got, under the same
@@ -425,54 +205,6 @@ TEST(ClientDiscover, MalformedListIsAViolation) {
 
 const method_info inventory_methods[] = {{"get", method_kind::unary}, {"watch", method_kind::stream}};
 
-TEST(ClientBackend, RegistrationIsSentAcknowledgedAndRestored) {
-    rig r(backend_config());
-    r.connect();
-    const call_result reg = r.engine.register_service("inventory", inventory_methods);
-    ASSERT_FALSE(reg.error);
-    r.pump();
-    const auto frames = r.sent(frame_kind::register_service);
-    ASSERT_EQ(frames.size(), 1u);
-    EXPECT_EQ(frames[0].id, reg.id);
-    EXPECT_EQ(frames[0].name, "inventory");
-    register_body body;
-    ASSERT_FALSE(decode_body(bytes(frames[0].payload), body));
-    ASSERT_EQ(body.methods.size(), 2u);
-    EXPECT_EQ(body.methods[1].name, "watch");
-    EXPECT_EQ(body.methods[1].kind, method_kind::stream);
-    const auto acks = r.of(event_kind::ack);
-    ASSERT_EQ(acks.size(), 1u);
-    EXPECT_EQ(acks[0].op, operation::register_service);
-    EXPECT_EQ(acks[0].id, reg.id);
-
-    // Restored first after a reconnect, before subscriptions and the outbox.
-    ASSERT_FALSE(r.engine.subscribe("a.b").error);
-    r.pump();
-    r.drop_transport();
-    ASSERT_FALSE(r.engine.publish("a.b", bytes("x")).error);
-    r.router.forget_received();
-    r.advance(2000);
-    ASSERT_EQ(r.router.messages.size(), 2u);
-    const auto& restore = r.router.messages[1];
-    ASSERT_EQ(restore.size(), 3u);
-    EXPECT_EQ(restore[0].kind, frame_kind::register_service);
-    EXPECT_EQ(restore[1].kind, frame_kind::subscribe);
-    EXPECT_EQ(restore[2].kind, frame_kind::publish);
-    EXPECT_EQ(r.count(event_kind::ack), 2u) << "the restore's ack is not an event again";
-}
-
-TEST(ClientBackend, RefusedRegistrationIsAnErrorAndForgotten) {
-    rig r(backend_config());
-    r.connect();
-    r.router.auto_ack = false;
-    const call_result reg = r.engine.register_service("inventory", inventory_methods);
-    r.pump();
-    r.deliver({error_frame(reg.id, errc::forbidden, "not allowed")});
-    EXPECT_EQ(r.errors(operation::register_service).at(0).id, reg.id);
-    r.deliver({incoming(frame_kind::request, 5, "inventory/get")});
-    EXPECT_EQ(r.count(event_kind::incoming_request), 0u);
-}
-
 TEST(ClientBackend, RegistrationArgumentsAreChecked) {
     rig r(backend_config());
     const method_info bad_name[] = {{"a/b", method_kind::unary}};
@@ -484,37 +216,6 @@ TEST(ClientBackend, RegistrationArgumentsAreChecked) {
     ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
     EXPECT_EQ(r.engine.register_service("inventory", inventory_methods).error,
               errc::invalid_argument);
-}
-
-TEST(ClientBackend, IncomingRequestIsAnsweredThroughTheEngine) {
-    rig r(backend_config());
-    r.connect();
-    ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
-    r.pump();
-    r.deliver({incoming(frame_kind::request, 900, "inventory/get", "sku-1", 5000),
-               incoming(frame_kind::request, 901, "inventory/get", "sku-2", 5000)});
-    const auto requests = r.of(event_kind::incoming_request);
-    ASSERT_EQ(requests.size(), 2u);
-    EXPECT_EQ(requests[0].id, 900u);
-    EXPECT_EQ(requests[0].name, "inventory");
-    EXPECT_EQ(requests[0].method, "get");
-    EXPECT_EQ(requests[0].payload, "sku-1");
-
-    ASSERT_FALSE(r.engine.respond(900, bytes("7 left"), frame_flags::json));
-    EXPECT_EQ(r.engine.respond_error(901, errc{}, "no code"), errc::invalid_argument);
-    ASSERT_FALSE(r.engine.respond_error(901, errc::handler_failed, "db down"));
-    r.pump();
-    const auto responses = r.sent(frame_kind::response);
-    ASSERT_EQ(responses.size(), 1u);
-    EXPECT_EQ(responses[0].id, 900u);
-    EXPECT_EQ(responses[0].payload, "7 left");
-    EXPECT_EQ(responses[0].flags, frame_flags::json);
-    const auto errors = r.sent(frame_kind::error);
-    ASSERT_EQ(errors.size(), 1u);
-    EXPECT_EQ(errors[0].id, 901u);
-    EXPECT_EQ(errors[0].code, code(errc::handler_failed));
-    EXPECT_EQ(errors[0].payload, "db down");
-    EXPECT_EQ(r.engine.respond(900, bytes("twice")), errc::invalid_argument);
 }
 
 TEST(ClientBackend, UnknownMethodsAreRefusedByTheEngine) {
@@ -532,30 +233,6 @@ TEST(ClientBackend, UnknownMethodsAreRefusedByTheEngine) {
     ASSERT_EQ(errors.size(), 4u);
     for (const wire_frame& e : errors) EXPECT_EQ(e.code, code(errc::no_such_service));
     EXPECT_EQ(r.engine.state(), client_state::ready);
-}
-
-TEST(ClientBackend, IncomingDeadlineCancelAndLostTransport) {
-    rig r(backend_config());
-    r.connect();
-    ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
-    r.pump();
-    r.deliver({incoming(frame_kind::request, 1, "inventory/get", "", 1000),
-               incoming(frame_kind::request, 2, "inventory/get"),
-               incoming(frame_kind::request, 3, "inventory/get")});
-    r.advance(1000);
-    r.deliver({simple_frame(frame_kind::cancel, 2)});
-    auto cancelled = r.of(event_kind::cancelled);
-    ASSERT_EQ(cancelled.size(), 2u);
-    EXPECT_EQ(cancelled[0].id, 1u);
-    EXPECT_EQ(cancelled[0].code, code(errc::deadline_exceeded));
-    EXPECT_EQ(cancelled[1].id, 2u);
-    EXPECT_EQ(cancelled[1].code, code(errc::cancelled));
-    EXPECT_EQ(r.engine.respond(1, bytes("late")), errc::invalid_argument);
-    r.drop_transport();
-    cancelled = r.of(event_kind::cancelled);
-    ASSERT_EQ(cancelled.size(), 3u);
-    EXPECT_EQ(cancelled[2].id, 3u);
-    EXPECT_EQ(cancelled[2].code, code(errc::connection_lost));
 }
 
 TEST(ClientBackend, IncomingIdZeroIsAViolation) {
@@ -627,22 +304,6 @@ TEST(ClientBackend, ARouterCancelCarriesItsReason) {
     ASSERT_EQ(cancelled.size(), 2u);
     EXPECT_EQ(cancelled[0].code, code(errc::going_away));
     EXPECT_EQ(cancelled[1].code, code(errc::cancelled)) << "a payload that is not a reason: the caller's cancel";
-}
-
-TEST(ClientBackend, CancelledStreamAndFailedStream) {
-    rig r(backend_config());
-    r.connect();
-    ASSERT_FALSE(r.engine.register_service("inventory", inventory_methods).error);
-    r.pump();
-    r.deliver({incoming(frame_kind::stream_open, 1, "inventory/watch", "", 0, 5),
-               incoming(frame_kind::stream_open, 2, "inventory/watch", "", 0, 5)});
-    r.deliver({simple_frame(frame_kind::cancel, 1)});
-    EXPECT_EQ(r.of(event_kind::cancelled).at(0).id, 1u);
-    EXPECT_EQ(r.engine.stream_send(1, bytes("x")), stream_send_status::unknown_stream);
-    ASSERT_FALSE(r.engine.respond_error(2, errc::handler_failed, "broke"));
-    r.pump();
-    EXPECT_EQ(r.sent(frame_kind::error).at(0).id, 2u);
-    EXPECT_EQ(r.engine.stream_send(2, bytes("x")), stream_send_status::unknown_stream);
 }
 
 TEST(ClientBackend, UnregisterStopsTheService) {
