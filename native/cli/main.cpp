@@ -655,8 +655,8 @@ int cmd_services(const parsed& p, session& s) {
             json out = json::array();
             for (const auto& svc : e->services) {
                 json methods = json::array();
-                for (const auto& [name, stream] : svc.methods)
-                    methods.push_back({{"name", name}, {"kind", stream ? "stream" : "unary"}});
+                for (const auto& [name, kind] : svc.methods)
+                    methods.push_back({{"name", name}, {"kind", kind == method_kind::stream ? "stream" : "unary"}});
                 out.push_back({{"service", svc.name}, {"instances", svc.instances}, {"methods", methods}});
             }
             print_line(out.dump(2));
@@ -665,7 +665,8 @@ int cmd_services(const parsed& p, session& s) {
         for (const auto& svc : e->services) {
             std::string line = svc.name + " (" + std::to_string(svc.instances) + " instance" +
                                (svc.instances == 1 ? "" : "s") + "):";
-            for (const auto& [name, stream] : svc.methods) line += " " + name + (stream ? "*" : "");
+            for (const auto& [name, kind] : svc.methods)
+                line += " " + name + (kind == method_kind::stream ? "*" : "");
             print_line(line);
         }
         return exit_ok;
@@ -692,7 +693,7 @@ int main(int argc, char** argv) {
     config.role = native::role_for(p.url);
     config.seed = 0;
     config.handshake_timeout_ms = static_cast<std::uint32_t>(std::max(1.0, p.connect_timeout) * 1000);
-    session s(config);
+    session s(config, {});
     s.host().start();
 
     // The command's --timeout bounds the whole command: a dead router costs
