@@ -143,6 +143,7 @@ public:
         config.seed = opts.seed;
         native::transport_options transport;
         transport.curve = {opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key};
+        transport.tls.ca_file = opts.tls_ca_file;
         host = std::make_unique<engine_host>(
             std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); },
             std::move(transport));
