@@ -126,6 +126,24 @@ TEST(Backend, ConnectsOverCurveWithAKeyTheRouterLists) {
     EXPECT_FALSE(plain.wait_ready(500ms));
 }
 
+// ipc://: the same ZeroMQ transport over a Unix domain socket.
+TEST(Backend, ServesOverIpc) {
+    const std::string endpoint = "ipc://" + (hyperstreams::backend_testing::temp_dir() / "router.ipc").string();
+    router_process router({"--backend", endpoint});
+    ASSERT_EQ(router.backend_url(), endpoint);
+    hs::client backend(backend_options(router, "greeter"));
+    backend.provide("greeter", "hello", [](hs::request req, hs::reply reply) { reply.send(req.text()); });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "greeter", "hello", "over ipc");
+    ASSERT_FALSE(r.error) << r.error.message() << " " << r.error_text;
+    EXPECT_EQ(r.data.text(), "over ipc");
+}
+
 // A tool's client over wss://, trusting the router's self-signed certificate
 // through tls_ca_file; without it, on_error says why it cannot connect.
 TEST(Backend, CallsOverWssTrustingItsCaFile) {
