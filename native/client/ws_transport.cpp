@@ -73,7 +73,6 @@ constexpr auto connect_timeout = std::chrono::seconds(30);
 constexpr auto close_timeout = std::chrono::milliseconds(500);
 
 struct ws_url {
-    bool secure = false;
     std::string host;
     std::string port;
     std::string target = "/";
@@ -86,7 +85,6 @@ bool parse_ws_url(std::string_view url, ws_url& out) {
     } else if (url.starts_with("wss://")) {
         url.remove_prefix(6);
         out.port = "443";
-        out.secure = true;
     } else {
         return false;
     }

@@ -44,11 +44,7 @@ test_client::~test_client() {
 
 native::engine_host& test_client::host() { return *host_; }
 
-time_ms test_client::now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
+time_ms test_client::now() { return native::engine_host::now(); }
 
 std::optional<recorded_event> test_client::wait_for(const event_filter& filter,
                                                     std::chrono::milliseconds timeout) {
