@@ -141,9 +141,12 @@ public:
         config.token = opts.token;
         config.role = native::role_for(opts.url);
         config.seed = opts.seed;
+        native::transport_options transport;
+        transport.curve = {opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key};
+        transport.tls.ca_file = opts.tls_ca_file;
         host = std::make_unique<engine_host>(
             std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); },
-            native::curve_keys{opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key});
+            std::move(transport));
     }
 
     // Runs `f` where handlers run.

@@ -42,11 +42,12 @@ constexpr const char* exit_codes_text = R"(exit codes:
   4  timeout (no answer, or fewer messages than --count, in time)
 )";
 
-constexpr const char* main_usage = R"(usage: hyperstreams [--url URL] [--token T] [--name N] [--connect-timeout S] <command> [args]
+constexpr const char* main_usage = R"(usage: hyperstreams [--url URL] [--token T] [--name N] [--ca-file PEM] [--connect-timeout S] <command> [args]
 
 A command-line client for HyperStreams routers, for people and scripts.
 The URL scheme picks the role: ws://HOST:PORT/ws connects as a frontend
-(WebSocket), tcp://HOST:PORT or ipc://PATH as a backend (ZeroMQ).
+(WebSocket; wss:// over TLS), tcp://HOST:PORT or ipc://PATH as a backend
+(ZeroMQ).
 
 commands:
   sub PATTERN                     print messages of the channels PATTERN matches
@@ -61,6 +62,10 @@ global options:
   --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws)
   --token TOKEN          token for the hello (default: $HYPERSTREAMS_TOKEN)
   --name NAME            client name shown by the router (default: hyperstreams-cli)
+  --ca-file PEM          wss:// only: trust the CA certificates in the PEM file
+                         (a private CA, or the router's self-signed certificate)
+                         instead of the system's; the certificate must also name
+                         the URL's host, or the connection fails (exit 2)
   --connect-timeout S    seconds to wait for the connection (default 5); a command's
                          --timeout bounds the whole command, connecting included
   --help                 this text; `hyperstreams COMMAND --help` for a command
@@ -187,6 +192,7 @@ struct parsed {
     std::string url;
     std::string token;
     std::string name = "hyperstreams-cli";
+    std::string ca_file;
     double connect_timeout = 5;
     const command_spec* command = nullptr;
     // When the command's --timeout runs out (it bounds the connection too).
@@ -260,6 +266,8 @@ parsed parse_args(int argc, char** argv) {
                 p.token = val(arg);
             } else if (arg == "--name") {
                 p.name = val(arg);
+            } else if (arg == "--ca-file") {
+                p.ca_file = val(arg);
             } else if (arg == "--connect-timeout") {
                 p.values["--connect-timeout"] = val(arg);
                 p.connect_timeout = number_option(p, "--connect-timeout", 5);
@@ -655,8 +663,8 @@ int cmd_services(const parsed& p, session& s) {
             json out = json::array();
             for (const auto& svc : e->services) {
                 json methods = json::array();
-                for (const auto& [name, stream] : svc.methods)
-                    methods.push_back({{"name", name}, {"kind", stream ? "stream" : "unary"}});
+                for (const auto& [name, kind] : svc.methods)
+                    methods.push_back({{"name", name}, {"kind", kind == method_kind::stream ? "stream" : "unary"}});
                 out.push_back({{"service", svc.name}, {"instances", svc.instances}, {"methods", methods}});
             }
             print_line(out.dump(2));
@@ -665,7 +673,8 @@ int cmd_services(const parsed& p, session& s) {
         for (const auto& svc : e->services) {
             std::string line = svc.name + " (" + std::to_string(svc.instances) + " instance" +
                                (svc.instances == 1 ? "" : "s") + "):";
-            for (const auto& [name, stream] : svc.methods) line += " " + name + (stream ? "*" : "");
+            for (const auto& [name, kind] : svc.methods)
+                line += " " + name + (kind == method_kind::stream ? "*" : "");
             print_line(line);
         }
         return exit_ok;
@@ -680,7 +689,11 @@ int main(int argc, char** argv) {
     if (command == "pub" || command == "send") p.data = data_argument(p, 1, p.data_flags);
     if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
     if (native::scheme_of(p.url) == native::transport_scheme::unsupported)
-        usage_error("--url: '" + p.url + "' is not ws://, tcp:// or ipc://");
+        usage_error("--url: '" + p.url + "' is not ws://, wss://, tcp:// or ipc://");
+    if (!p.ca_file.empty()) {
+        if (!p.url.starts_with("wss://")) usage_error("--ca-file: only a wss:// URL uses a CA file");
+        if (!std::ifstream(p.ca_file)) usage_error("--ca-file: cannot read '" + p.ca_file + "'");
+    }
     // Counted once DATA is read: stdin may be a pipe that takes its time.
     const double timeout_s = command_timeout_s(p);
     p.until = deadline_after(timeout_s);
@@ -692,7 +705,9 @@ int main(int argc, char** argv) {
     config.role = native::role_for(p.url);
     config.seed = 0;
     config.handshake_timeout_ms = static_cast<std::uint32_t>(std::max(1.0, p.connect_timeout) * 1000);
-    session s(config);
+    native::transport_options transport;
+    transport.tls.ca_file = p.ca_file;
+    session s(config, std::move(transport));
     s.host().start();
 
     // The command's --timeout bounds the whole command: a dead router costs

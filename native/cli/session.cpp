@@ -2,9 +2,9 @@
 
 namespace hyperstreams::cli {
 
-session::session(client_config config) {
+session::session(client_config config, native::transport_options transport) {
     host_ = std::make_unique<native::engine_host>(
-        std::move(config), [this](client_engine&, const client_event& e) { push(e); });
+        std::move(config), [this](client_engine&, const client_event& e) { push(e); }, std::move(transport));
 }
 
 session::~session() { host_.reset(); }
@@ -15,28 +15,7 @@ void session::push(const client_event& e) {
         case event_kind::close_transport: return;
         default: break;
     }
-    event x;
-    x.kind = e.kind;
-    x.op = e.op;
-    x.state = e.state;
-    x.flags = e.flags;
-    x.code = e.code;
-    x.id = e.id;
-    x.subscription = e.subscription;
-    x.epoch = e.epoch;
-    x.seq = e.seq;
-    x.count = e.count;
-    x.name = std::string(e.name);
-    x.text = std::string(e.text);
-    x.payload.assign(e.payload.begin(), e.payload.end());
-    if (e.services != nullptr) {
-        for (const service_info& s : e.services->services) {
-            service_entry entry{std::string(s.name), s.instances, {}};
-            for (const method_info& m : s.methods)
-                entry.methods.emplace_back(std::string(m.name), m.kind == method_kind::stream);
-            x.services.push_back(std::move(entry));
-        }
-    }
+    event x(e);
     {
         std::lock_guard lock(mu_);
         if (e.kind == event_kind::welcome) address_ = x.name;

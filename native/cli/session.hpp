@@ -4,44 +4,21 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "hyperstreams/native/engine_host.hpp"
+#include "hyperstreams/native/owned_event.hpp"
 
 namespace hyperstreams::cli {
 
-struct service_entry {
-    std::string name;
-    std::uint16_t instances = 0;
-    std::vector<std::pair<std::string, bool>> methods;  // name, is stream
-};
-
-// An event with its views copied.
-struct event {
-    event_kind kind{};
-    operation op = operation::connection;
-    client_state state = client_state::idle;
-    std::uint8_t flags = 0;
-    std::uint16_t code = 0;
-    std::uint32_t id = 0;
-    std::uint32_t subscription = 0;
-    std::uint32_t epoch = 0;
-    std::uint64_t seq = 0;
-    std::uint64_t count = 0;
-    std::string name;
-    std::string text;
-    std::vector<std::uint8_t> payload;
-    std::vector<service_entry> services;
-};
+using event = native::owned_event;
 
 class session {
 public:
-    explicit session(client_config config);
+    session(client_config config, native::transport_options transport);
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;

@@ -19,7 +19,7 @@ namespace asio = boost::asio;
 
 transport_scheme scheme_of(std::string_view url) noexcept {
     if (url.starts_with("tcp://") || url.starts_with("ipc://")) return transport_scheme::zeromq;
-    if (url.starts_with("ws://")) return transport_scheme::websocket;
+    if (url.starts_with("ws://") || url.starts_with("wss://")) return transport_scheme::websocket;
     return transport_scheme::unsupported;
 }
 
@@ -50,12 +50,13 @@ client_config seeded(client_config c) {
 }  // namespace
 
 struct engine_host::impl : std::enable_shared_from_this<impl> {
-    impl(client_config config, event_handler handler, curve_keys keys)
-        : engine(seeded(std::move(config))), on_event(std::move(handler)), curve(std::move(keys)) {}
+    impl(client_config config, event_handler handler, transport_options transport)
+        : engine(seeded(std::move(config))), on_event(std::move(handler)), options(std::move(transport)) {}
 
     // Declared first: destroyed last, after every transport (and every
     // handler holding one) is gone; its destruction waits for the lingers.
     std::shared_ptr<zmq_context> zmq;
+    std::shared_ptr<tls_context> tls;
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
     asio::steady_timer timer{io};
@@ -65,7 +66,7 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
 
     client_engine engine;
     event_handler on_event;
-    const curve_keys curve;
+    const transport_options options;
     std::thread thread;
     std::atomic<std::thread::id> io_thread_id{};
     std::atomic<bool> started{false};
@@ -76,6 +77,7 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
     std::shared_ptr<transport> current;
     std::vector<std::shared_ptr<transport>> closing_transports;
     bool pumping = false;
+    bool reading = true;
 
     // HYPERSTREAMS_TRACE=1 in the environment: every event on stderr, the
     // first thing to look at when a client does not do what it should.
@@ -159,18 +161,20 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
         switch (scheme_of(url)) {
             case transport_scheme::zeromq:
                 if (!zmq) zmq = make_zmq_context();
-                current = open_zmq_transport(io, zmq, url, curve, std::move(cb));
+                current = open_zmq_transport(io, zmq, url, options, std::move(cb));
                 break;
             case transport_scheme::websocket:
-                current = open_ws_transport(io, url, std::move(cb));
+                if (!tls && url.starts_with("wss://")) tls = make_tls_context(options.tls);
+                current = open_ws_transport(io, url, options, tls, std::move(cb));
                 break;
             case transport_scheme::unsupported:
                 // The engine backs off and tries again, as for a refused connection.
                 asio::post(io, [closed = std::move(cb.closed)] {
-                    closed(errc::connection_failed, "not a ws://, tcp:// or ipc:// URL");
+                    closed(errc::connection_failed, "not a ws://, wss://, tcp:// or ipc:// URL");
                 });
-                break;
+                return;
         }
+        if (!reading) current->set_reading(false);
     }
 
     void close_transport(std::uint32_t id) {
@@ -216,8 +220,8 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
     }
 };
 
-engine_host::engine_host(client_config config, event_handler on_event, curve_keys curve)
-    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event), std::move(curve))) {}
+engine_host::engine_host(client_config config, event_handler on_event, transport_options transport)
+    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event), std::move(transport))) {}
 
 engine_host::~engine_host() {
     close();
@@ -245,6 +249,43 @@ void engine_host::start() {
 void engine_host::post(task t) {
     if (impl_->closing.load(std::memory_order_acquire)) return;
     asio::post(impl_->io, [self = impl_, t = std::move(t)] { self->run_task(t); });
+}
+
+void engine_host::post_after(std::chrono::milliseconds delay, task t) {
+    if (impl_->closing.load(std::memory_order_acquire)) return;
+    asio::post(impl_->io, [self = impl_, delay, t = std::move(t)]() mutable {
+        auto timer = std::make_shared<asio::steady_timer>(self->io, delay);
+        // Weak: a timer still pending when the I/O thread ends must not keep
+        // the host alive; the io_context's destruction then drops it.
+        timer->async_wait([weak = self->weak_from_this(), timer, t = std::move(t)](const boost::system::error_code& ec) {
+            const auto alive = weak.lock();
+            if (!alive || ec || alive->closing.load()) return;
+            alive->run_task(t);
+        });
+    });
+}
+
+void engine_host::pause_reading() {
+    if (impl_->closing.load(std::memory_order_acquire)) return;
+    asio::post(impl_->io, [self = impl_] {
+        self->reading = false;
+        if (self->current) self->current->set_reading(false);
+    });
+}
+
+void engine_host::resume_reading() {
+    if (impl_->closing.load(std::memory_order_acquire)) return;
+    asio::post(impl_->io, [self = impl_] {
+        self->reading = true;
+        if (self->current) self->current->set_reading(true);
+    });
+}
+
+void engine_host::drop_connection() {
+    if (impl_->closing.load(std::memory_order_acquire)) return;
+    asio::post(impl_->io, [self = impl_] {
+        if (self->current) self->current->abort();
+    });
 }
 
 bool engine_host::run_inline(const task& t) {

@@ -40,6 +40,12 @@ public:
     virtual void close() = 0;
     // True until the transport has nothing left to send and is closed.
     virtual bool busy() const = 0;
+    // Stops taking messages from the connection, and starts again. Paused
+    // before it opens: it opens paused.
+    virtual void set_reading(bool reading) = 0;
+    // Gives the connection up at once, sending nothing more, and reports it
+    // lost (closed with errc{}) as a failing network would.
+    virtual void abort() = 0;
 };
 
 // A process-wide-per-host ZeroMQ context: libzmq's I/O thread and the linger
@@ -47,14 +53,25 @@ public:
 class zmq_context;
 std::shared_ptr<zmq_context> make_zmq_context();
 
-// `curve`: connect with CURVE when it is enabled (hyperstreams/native/engine_host.hpp).
-struct curve_keys;
+// The options are hyperstreams/native/engine_host.hpp's.
+struct transport_options;
+struct tls_options;
+
+// CURVE when options.curve is enabled.
 std::shared_ptr<transport> open_zmq_transport(boost::asio::io_context& io,
                                               const std::shared_ptr<zmq_context>& context,
-                                              const std::string& url, const curve_keys& curve,
+                                              const std::string& url, const transport_options& options,
                                               transport_callbacks callbacks);
 
+// The OpenSSL context of a host's wss:// connections: its trust store is
+// loaded once, by the first one.
+class tls_context;
+std::shared_ptr<tls_context> make_tls_context(const tls_options& options);
+
+// ws:// and wss:// (`tls` is only used, and must then be set, for wss://).
 std::shared_ptr<transport> open_ws_transport(boost::asio::io_context& io, const std::string& url,
+                                             const transport_options& options,
+                                             const std::shared_ptr<tls_context>& tls,
                                              transport_callbacks callbacks);
 
 }  // namespace hyperstreams::native

@@ -65,9 +65,10 @@ public:
 
     ~zmq_link() override { shutdown(); }
 
-    void start(const std::string& url, const curve_keys& curve) {
+    void start(const std::string& url, const transport_options& options) {
         url_ = url;
         try {
+            const curve_keys& curve = options.curve;
             if (curve.enabled()) {
                 socket_.set(zmq::sockopt::curve_serverkey, curve.server_public);
                 socket_.set(zmq::sockopt::curve_publickey, curve.public_key);
@@ -76,6 +77,7 @@ public:
             socket_.set(zmq::sockopt::linger, 0);
             socket_.set(zmq::sockopt::heartbeat_ivl, zmq_heartbeat_ivl_ms);
             socket_.set(zmq::sockopt::heartbeat_timeout, zmq_heartbeat_timeout_ms);
+            if (options.receive_buffer_bytes > 0) socket_.set(zmq::sockopt::rcvbuf, options.receive_buffer_bytes);
             const std::string endpoint = "inproc://hyperstreams-host-monitor-" +
                                          std::to_string(context_->monitors.fetch_add(1));
             if (zmq_socket_monitor(socket_.handle(), endpoint.c_str(),
@@ -112,6 +114,7 @@ public:
     }
 
     void close() override {
+        owner_closed_ = true;
         if (closed_) return;
         closed_ = true;
         // Hand what is queued to libzmq: it keeps sending during the linger.
@@ -128,13 +131,25 @@ public:
 
     bool busy() const override { return false; }  // libzmq owns the linger
 
+    void set_reading(bool reading) override {
+        reading_ = reading;
+        if (reading_) schedule_drain();
+    }
+
+    void abort() override {
+        if (closed_) return;
+        out_.clear();
+        shutdown();
+        fail_later({}, {});
+    }
+
 private:
     void fail_later(errc reason, std::string detail) {
         if (closed_) return;
         closed_ = true;
         asio::post(io_, [self = shared_from_this(), reason, detail = std::move(detail)] {
             self->shutdown();
-            if (self->callbacks_.closed) self->callbacks_.closed(reason, detail);
+            if (self->callbacks_.closed && !self->owner_closed_) self->callbacks_.closed(reason, detail);
         });
     }
 
@@ -207,7 +222,7 @@ private:
                     return lost();
                 }
             }
-            if ((events & ZMQ_POLLIN) != 0) {
+            if ((events & ZMQ_POLLIN) != 0 && reading_) {
                 zmq::message_t message;
                 zmq::recv_result_t got;
                 try {
@@ -290,16 +305,18 @@ private:
     bool closed_ = false;
     bool released_ = false;
     bool drain_posted_ = false;
+    bool reading_ = true;
+    bool owner_closed_ = false;  // close() was called: no callback runs any more
 };
 
 }  // namespace
 
 std::shared_ptr<transport> open_zmq_transport(asio::io_context& io,
                                               const std::shared_ptr<zmq_context>& context,
-                                              const std::string& url, const curve_keys& curve,
+                                              const std::string& url, const transport_options& options,
                                               transport_callbacks callbacks) {
     auto link = std::make_shared<zmq_link>(io, context, std::move(callbacks));
-    link->start(url, curve);
+    link->start(url, options);
     return link;
 }
 

@@ -15,6 +15,7 @@
 #include "hyperstreams/backend.hpp"
 #include "hyperstreams/native/engine_host.hpp"
 #include "test_backend_support.hpp"
+#include "token_maker.hpp"
 
 namespace {
 
@@ -123,6 +124,62 @@ TEST(Backend, ConnectsOverCurveWithAKeyTheRouterLists) {
     hs::client plain(backend_options(router, "plain"));
     plain.start();
     EXPECT_FALSE(plain.wait_ready(500ms));
+}
+
+// ipc://: the same ZeroMQ transport over a Unix domain socket.
+TEST(Backend, ServesOverIpc) {
+    const std::string endpoint = "ipc://" + (hyperstreams::backend_testing::temp_dir() / "router.ipc").string();
+    router_process router({"--backend", endpoint});
+    ASSERT_EQ(router.backend_url(), endpoint);
+    hs::client backend(backend_options(router, "greeter"));
+    backend.provide("greeter", "hello", [](hs::request req, hs::reply reply) { reply.send(req.text()); });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "greeter", "hello", "over ipc");
+    ASSERT_FALSE(r.error) << r.error.message() << " " << r.error_text;
+    EXPECT_EQ(r.data.text(), "over ipc");
+}
+
+// A tool's client over wss://, trusting the router's self-signed certificate
+// through tls_ca_file; without it, on_error says why it cannot connect.
+TEST(Backend, CallsOverWssTrustingItsCaFile) {
+    const auto cert = hyperstreams::testing::make_self_signed_certificate();
+    const std::string cert_file = hyperstreams::testing::write_temp_file("backend-router.crt", cert.cert_pem);
+    const std::string key_file = hyperstreams::testing::write_temp_file("backend-router.key", cert.key_pem);
+    router_process router({"--tls-cert-file", cert_file, "--tls-key-file", key_file});
+    hs::client backend(backend_options(router, "greeter"));
+    backend.provide("greeter", "hello", [](hs::request req, hs::reply reply) { reply.send(req.text()); });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+
+    hs::options o;
+    o.url = "wss://" + router.http_address() + "/ws";
+    o.name = "web";
+    o.tls_ca_file = cert_file;
+    hs::client web(o);
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "greeter", "hello", "over tls");
+    ASSERT_FALSE(r.error) << r.error.message() << " " << r.error_text;
+    EXPECT_EQ(r.data.text(), "over tls");
+
+    mailbox<std::pair<std::error_code, std::string>> errors;
+    hs::options untrusting = o;
+    untrusting.tls_ca_file.clear();
+    untrusting.on_error = [&](std::error_code error, std::string_view text) { errors.push({error, std::string(text)}); };
+    hs::client refused(untrusting);
+    refused.start();
+    ASSERT_TRUE(eventually([&] { return errors.size() > 0; }));
+    const auto [error, text] = errors.items().front();
+    EXPECT_EQ(error, errc::transport_handshake_failed) << text;
+    EXPECT_NE(text.find("TLS: the certificate of " + router.http_address() + " is not trusted: self-signed certificate"),
+              std::string::npos)
+        << text;
+    EXPECT_FALSE(refused.wait_ready(100ms));
 }
 
 TEST(Backend, RepliesLaterFromAnotherThreadAndFailsForgottenReplies) {

@@ -9,6 +9,7 @@
 
 #include "hyperstreams/backend.hpp"
 #include "test_backend_support.hpp"
+#include "token_maker.hpp"
 
 namespace {
 
@@ -166,6 +167,36 @@ TEST_F(Cli, AConnectionThatFailsSaysWhy) {
         EXPECT_NE(r.err.find("cannot connect to " + a.url), std::string::npos) << r.err;
         EXPECT_NE(r.err.find(a.reason), std::string::npos) << a.url << ": " << r.err;
     }
+}
+
+// wss:// with the router's self-signed certificate as --ca-file; without it
+// the connection fails and says why.
+TEST(CliTls, ConnectsOverWssTrustingTheCaFileAndSaysWhyWithoutIt) {
+    const auto cert = hyperstreams::testing::make_self_signed_certificate();
+    const std::string cert_file = hyperstreams::testing::write_temp_file("cli-router.crt", cert.cert_pem);
+    const std::string key_file = hyperstreams::testing::write_temp_file("cli-router.key", cert.key_pem);
+    router_process router({"--tls-cert-file", cert_file, "--tls-key-file", key_file});
+    const std::string url = "wss://" + router.http_address() + "/ws";
+
+    const run_result pub = cli({"--url", url, "--ca-file", cert_file, "pub", "tls.check", "over tls", "--ack"});
+    EXPECT_EQ(pub.code, 0) << pub.err;
+    EXPECT_NE(pub.out.find(":1\n"), std::string::npos) << "the router's EPOCH:SEQ: " << pub.out;
+
+    const run_result untrusted = cli({"--url", url, "--connect-timeout", "1", "pub", "tls.check", "x"});
+    EXPECT_EQ(untrusted.code, 2) << untrusted.err;
+    EXPECT_NE(untrusted.err.find("cannot connect to " + url), std::string::npos) << untrusted.err;
+    EXPECT_NE(untrusted.err.find("transport_handshake_failed: TLS: the certificate of " + router.http_address() +
+                                 " is not trusted: self-signed certificate"),
+              std::string::npos)
+        << untrusted.err;
+
+    const run_result plain = cli({"--url", router.ws_url(), "--ca-file", cert_file, "pub", "tls.check", "x"});
+    EXPECT_EQ(plain.code, 1) << "a CA file with ws:// is a mistake";
+    EXPECT_NE(plain.err.find("--ca-file: only a wss:// URL uses a CA file"), std::string::npos) << plain.err;
+    const run_result missing = cli({"--url", url, "--ca-file", cert_file + ".missing", "pub", "tls.check", "x"});
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_NE(missing.err.find("--ca-file: cannot read '" + cert_file + ".missing'"), std::string::npos)
+        << missing.err;
 }
 
 TEST(CliAccess, ARefusedTokenPrintsTheRoutersReason) {

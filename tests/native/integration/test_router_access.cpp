@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <tuple>
@@ -102,9 +103,7 @@ curve_pair curve_keys() {
 
 host_options curve_client(const curve_pair& server, const curve_pair& own) {
     host_options o;
-    o.curve_server_key = server.public_key;
-    o.curve_public_key = own.public_key;
-    o.curve_secret_key = own.secret_key;
+    o.curve = {server.public_key, own.public_key, own.secret_key};
     return o;
 }
 
@@ -870,7 +869,7 @@ TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {
     const std::string url = "wss://" + router.http_address() + "/ws";
 
     host_options trusting;
-    trusting.tls_ca_pem = cert.cert_pem;
+    trusting.tls.ca_file = cert_file;
     test_client c(with_token(frontend_config(url), token("alice", {{"subscribe", {"a.>"}}, {"publish", {"a.>"}}})),
                   trusting);
     ASSERT_TRUE(c.wait_ready()) << c.tls_error();
@@ -887,6 +886,114 @@ TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {
     EXPECT_NE(untrusting.tls_error(), "");
     test_client plain(frontend_config(router.ws_url()));
     EXPECT_FALSE(plain.wait_ready(500ms));
+}
+
+// A TLS router in open mode, with a certificate for `names`; its wss:// URL.
+struct tls_router {
+    explicit tls_router(const std::string& names = "IP:127.0.0.1,DNS:localhost")
+        : cert(make_self_signed_certificate(names)),
+          cert_file(write_temp_file("tls-router.crt", cert.cert_pem)),
+          router({"--tls-cert-file", cert_file, "--tls-key-file", write_temp_file("tls-router.key", cert.key_pem)}) {}
+    std::string url(const std::string& host = "127.0.0.1") const {
+        return "wss://" + host + ":" + std::to_string(router.http_port()) + "/ws";
+    }
+    certificate cert;
+    std::string cert_file;
+    router_process router;
+};
+
+// The failed attempt of a client that never gets in: why, in the host's words.
+std::optional<recorded_event> attempt_failure(test_client& c) {
+    return c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff && e.code != 0;
+    });
+}
+
+TEST(RouterAccess, TheRoutersCertificateMustChainToATrustedCaAndNameTheHost) {
+    tls_router tls;
+    ASSERT_TRUE(tls.router.ready());
+    host_options trusting;
+    trusting.tls.ca_file = tls.cert_file;
+
+    // The certificate names localhost as a DNS name too (resolved, sent in SNI).
+    test_client by_name(frontend_config(tls.url("localhost")), trusting);
+    ASSERT_TRUE(by_name.wait_ready()) << by_name.tls_error();
+
+    // Without the CA file the system's CAs do not know the self-signed certificate.
+    test_client untrusting(frontend_config(tls.url()));
+    const auto untrusted = attempt_failure(untrusting);
+    ASSERT_TRUE(untrusted);
+    EXPECT_EQ(untrusted->error(), errc::transport_handshake_failed) << describe(*untrusted);
+    EXPECT_NE(untrusted->text.find("TLS: the certificate of 127.0.0.1:"), std::string::npos) << untrusted->text;
+    EXPECT_NE(untrusted->text.find("is not trusted: self-signed certificate (trusting the system's CAs)"),
+              std::string::npos)
+        << untrusted->text;
+
+    // A CA file that cannot be read fails every attempt, and says so.
+    host_options missing;
+    missing.tls.ca_file = tls.cert_file + ".missing";
+    test_client unloaded(frontend_config(tls.url()), missing);
+    const auto unreadable = attempt_failure(unloaded);
+    ASSERT_TRUE(unreadable);
+    EXPECT_EQ(unreadable->error(), errc::connection_failed) << describe(*unreadable);
+    EXPECT_NE(unreadable->text.find("cannot load the CA file " + missing.tls.ca_file), std::string::npos)
+        << unreadable->text;
+    EXPECT_FALSE(unloaded.wait_ready(200ms));
+}
+
+TEST(RouterAccess, ATrustedCertificateForAnotherHostIsRefused) {
+    tls_router tls("DNS:router.example");
+    ASSERT_TRUE(tls.router.ready());
+    host_options trusting;
+    trusting.tls.ca_file = tls.cert_file;
+    test_client by_address(frontend_config(tls.url()), trusting);
+    const auto wrong_address = attempt_failure(by_address);
+    ASSERT_TRUE(wrong_address);
+    EXPECT_EQ(wrong_address->error(), errc::transport_handshake_failed) << describe(*wrong_address);
+    EXPECT_NE(wrong_address->text.find("is not trusted: IP address mismatch"), std::string::npos)
+        << wrong_address->text;
+    test_client by_name(frontend_config(tls.url("localhost")), trusting);
+    const auto wrong_name = attempt_failure(by_name);
+    ASSERT_TRUE(wrong_name);
+    EXPECT_NE(wrong_name->text.find("is not trusted: hostname mismatch"), std::string::npos) << wrong_name->text;
+    EXPECT_FALSE(by_address.wait_ready(200ms));
+    EXPECT_FALSE(by_name.wait_ready(1ms));
+}
+
+TEST(RouterAccess, WssToAPlainRouterIsNotATlsEndpoint) {
+    router_process router;
+    ASSERT_TRUE(router.ready());
+    test_client c(frontend_config("wss://" + router.http_address() + "/ws"));
+    const auto failure = attempt_failure(c);
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->error(), errc::transport_handshake_failed) << describe(*failure);
+    EXPECT_NE(failure->text.find("no TLS handshake with " + router.http_address()), std::string::npos)
+        << failure->text;
+    EXPECT_NE(failure->text.find("not a TLS endpoint (ws://)?"), std::string::npos) << failure->text;
+}
+
+// The opt-out for tests connects to anything, and says so on every connection.
+TEST(RouterAccess, AnUnverifiedWssClientWarnsOnEveryConnection) {
+    tls_router tls("DNS:router.example");
+    ASSERT_TRUE(tls.router.ready());
+    std::mutex mu;
+    std::vector<std::string> warnings;
+    host_options unverified;
+    unverified.tls.insecure_skip_verify = true;
+    unverified.tls.warn = [&](std::string_view warning) {
+        std::lock_guard lock(mu);
+        warnings.emplace_back(warning);
+    };
+    test_client c(frontend_config(tls.url()), unverified);
+    ASSERT_TRUE(c.wait_ready()) << c.tls_error();
+    c.drop_transport();
+    ASSERT_EQ(c.wait_count(is(event_kind::welcome), 2, 10s).size(), 2u) << "connected again";
+    std::lock_guard lock(mu);
+    ASSERT_EQ(warnings.size(), 2u);
+    for (const std::string& w : warnings)
+        EXPECT_NE(w.find("connecting to " + tls.url() + " WITHOUT verifying the router's TLS certificate"),
+                  std::string::npos)
+            << w;
 }
 
 }  // namespace

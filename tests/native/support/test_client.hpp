@@ -1,9 +1,10 @@
-// A test host for the shared client engine (hyperstreams::client_engine):
-// it drives the engine over a real Beast WebSocket or a real ZeroMQ DEALER
-// on a background thread with its own io_context, records every event, and
-// offers blocking waits that always end at a deadline.
+// The integration tests' client: the shipped engine host
+// (hyperstreams/native/engine_host.hpp, the one the backend library and the
+// CLI run on) with every event recorded, and blocking waits that always end
+// at a deadline. The host owns the sockets and the I/O thread; this only
+// records and waits.
 //
-// The engine's URL picks the transport: ws://HOST:PORT/PATH or tcp://HOST:PORT.
+// The engine's URL picks the transport: ws://, wss://, tcp:// or ipc://.
 //
 //   test_client c(frontend_config(router.ws_url()));
 //   ASSERT_TRUE(c.wait_ready());
@@ -14,60 +15,27 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "hyperstreams/client.hpp"
+#include "hyperstreams/native/engine_host.hpp"
+#include "hyperstreams/native/owned_event.hpp"
 
 namespace hyperstreams::testing {
 
 using namespace std::chrono_literals;
 
-// A client_event with everything it views copied.
-struct recorded_event {
-    event_kind kind{};
-    operation op = operation::connection;
-    client_state state = client_state::idle;
-    client_state previous = client_state::idle;
-    std::uint8_t flags = 0;
-    std::uint16_t code = 0;
-    std::uint32_t id = 0;
-    std::uint32_t subscription = 0;
-    std::uint32_t epoch = 0;
-    std::uint64_t seq = 0;
-    std::uint64_t count = 0;
-    std::string name;
-    std::string method;
-    std::string text;
-    std::vector<std::uint8_t> payload;
-    struct service {
-        std::string name;
-        std::uint16_t instances = 0;
-        std::vector<std::pair<std::string, method_kind>> methods;
-    };
-    std::vector<service> services;
-
-    std::string payload_text() const { return {payload.begin(), payload.end()}; }
-    errc error() const { return static_cast<errc>(code); }
-};
+// Every event the engine emitted (open_transport and close_transport aside), copied.
+using recorded_event = native::owned_event;
 
 std::string describe(const recorded_event& e);
 
-struct host_options {
-    // WebSocket: SO_RCVBUF of the socket, set before connecting; 0: default.
-    int receive_buffer_bytes = 0;
-    // Start with reading paused (see pause_reading()).
-    bool paused = false;
-    // wss://: the PEM certificate (or CA) the router's certificate must chain to.
-    std::string tls_ca_pem;
-    // tcp://: connect with ZeroMQ CURVE (Z85 keys) when curve_server_key is set.
-    std::string curve_server_key;
-    std::string curve_public_key;
-    std::string curve_secret_key;
-};
+// The shipped host's transport options (CURVE keys, the wss:// trust, the
+// receive buffer).
+using host_options = native::transport_options;
 
 using event_filter = std::function<bool(const recorded_event&)>;
 // Called on the client's thread for every recorded event; may call the engine
@@ -85,17 +53,7 @@ public:
     // events and output; returns what fn returned.
     template <typename Fn>
     auto run(Fn&& fn) -> decltype(fn(std::declval<client_engine&>(), time_ms{})) {
-        using result = decltype(fn(std::declval<client_engine&>(), time_ms{}));
-        auto task = std::make_shared<std::packaged_task<result()>>([this, fn = std::forward<Fn>(fn)]() mutable {
-            struct pump_after {
-                test_client* self;
-                ~pump_after() { self->pump(); }
-            } pump{this};
-            return fn(engine(), now());
-        });
-        std::future<result> done = task->get_future();
-        post([task] { (*task)(); });
-        return done.get();
+        return host().call(std::forward<Fn>(fn));
     }
 
     // The first recorded event (since the start) matching `filter`, waiting up to `timeout`.
@@ -117,13 +75,13 @@ public:
     std::string session_id();
     client_state state();
 
-    // WebSocket only: stop reading from the socket (the router's writes back
-    // up), and start again.
+    // Stop reading from the connection (the router's writes back up), and start again.
     void pause_reading();
     void resume_reading();
     // Drops the transport without a goodbye (as a crash would).
     void drop_transport();
-    // Why the last TLS handshake failed ("" when none did).
+    // Why the last attempt failed in its TLS, WebSocket or ZMTP handshake
+    // (transport_handshake_failed, in the host's words); "" when none did.
     std::string tls_error();
 
     // Shorthands; each fails the calling test when the engine refuses the call.
@@ -135,14 +93,12 @@ public:
 
     static time_ms now();
 
-    struct impl;  // the host's state, shared with its transports (test_client.cpp)
-
 private:
-    client_engine& engine();
-    void post(std::function<void()> fn);
-    void pump();  // on the client's thread: events out, output sent, timer armed
+    struct record;  // the events and the handler, written on the host's thread
+    native::engine_host& host();
 
-    std::shared_ptr<impl> impl_;
+    std::shared_ptr<record> record_;
+    std::unique_ptr<native::engine_host> host_;
 };
 
 // Matches an event of `kind` (and `id` when non-zero).

@@ -140,7 +140,7 @@ std::string unsigned_token(const nlohmann::json& claims) {
     return signing_input({{"alg", "none"}, {"typ", "JWT"}}, claims) + ".";
 }
 
-certificate make_self_signed_certificate() {
+certificate make_self_signed_certificate(const std::string& names) {
     pkey_ptr key(EVP_EC_gen("P-256"));
     require(key != nullptr, "certificate key");
     X509* x = X509_new();
@@ -155,7 +155,7 @@ certificate make_self_signed_certificate() {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, names.c_str());
     require(san != nullptr, "subjectAltName");
     X509_add_ext(x, san, -1);
     X509_EXTENSION_free(san);

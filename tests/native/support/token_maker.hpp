@@ -33,13 +33,13 @@ std::string sign_es256(const std::string& private_pem, const nlohmann::json& cla
 // {"alg":"none"} and an empty signature.
 std::string unsigned_token(const nlohmann::json& claims);
 
-// A self-signed certificate for CN=localhost with subjectAltName
-// IP:127.0.0.1 and DNS:localhost, valid for a day.
+// A self-signed certificate for CN=localhost with the subjectAltName
+// `names` (OpenSSL's syntax), valid for a day.
 struct certificate {
     std::string cert_pem;
     std::string key_pem;
 };
-certificate make_self_signed_certificate();
+certificate make_self_signed_certificate(const std::string& names = "IP:127.0.0.1,DNS:localhost");
 
 // Writes `text` to a fresh file under the test's temporary directory; returns its path.
 std::string write_temp_file(const std::string& name, const std::string& text);

@@ -5,9 +5,9 @@
 //   hs.start();
 //   hs.publish("greeter.started", hyperstreams::backend::json(R"({"ok":true})"));
 //
-// It connects to the router over ZeroMQ (tcp:// or ipc://; ws:// works too,
-// as a frontend, for tools) and drives the shared client engine, which
-// reconnects by itself with a jittered backoff and then registers the
+// It connects to the router over ZeroMQ (tcp:// or ipc://; ws:// and wss://
+// work too, as a frontend, for tools) and drives the shared client engine,
+// which reconnects by itself with a jittered backoff and then registers the
 // services and subscribes again.
 //
 // Threading.
@@ -228,6 +228,12 @@ struct options {
     std::string curve_server_key{};
     std::string curve_public_key{};
     std::string curve_secret_key{};
+    // wss:// only: a PEM file of the CA certificates that the router's
+    // certificate must chain to, instead of the system's trusted CAs (a
+    // private CA, or the router's self-signed certificate). The certificate
+    // must also name the URL's host. One that does not verify fails the
+    // attempt: on_error gets transport_handshake_failed and OpenSSL's reason.
+    std::string tls_ca_file{};
     handler_threading handlers = handler_threading::handler_thread;
     executor handler_executor{};  // when set, handlers run through it (overrides `handlers`)
     std::chrono::milliseconds request_timeout{10000};  // default deadline of request()

@@ -2,7 +2,11 @@
 // on its own I/O thread over a real transport, chosen by the URL scheme:
 //
 //   tcp://HOST:PORT, ipc://PATH   ZeroMQ DEALER to the router's ROUTER socket
+//                                 (CURVE with transport_options::curve)
 //   ws://HOST:PORT/PATH           WebSocket (binary messages)
+//   wss://HOST:PORT/PATH          WebSocket over TLS 1.2+ (OpenSSL): the
+//                                 router's certificate is verified, host name
+//                                 included (transport_options::tls)
 //
 // It is the host loop client.hpp describes and nothing more: it opens and
 // closes transports when the engine asks, feeds received messages and
@@ -10,10 +14,12 @@
 // calls handle_timeout() at next_deadline(). What the events mean is the
 // owner's business: every event is handed to the event handler, on the I/O
 // thread, with the engine, so the handler may answer at once (respond(),
-// stream_send(), ...). The views in an event are valid during that call only.
+// stream_send(), ...). The views in an event are valid during that call only
+// (owned_event.hpp copies one).
 //
 // Internal API of the native tools (hyperstreams::backend, the CLI, the
-// benchmarks, the router's integration tests); not installed as a header.
+// router's integration tests); not installed as a header. It includes
+// neither Beast nor OpenSSL: only the transports' sources do.
 #pragma once
 
 #include <chrono>
@@ -31,8 +37,7 @@ namespace hyperstreams::native {
 
 enum class transport_scheme : std::uint8_t { zeromq, websocket, unsupported };
 
-// tcp:// and ipc:// are ZeroMQ, ws:// is WebSocket; anything else (wss://
-// included: TLS is not implemented in the client yet) is unsupported.
+// tcp:// and ipc:// are ZeroMQ, ws:// and wss:// WebSocket; anything else is unsupported.
 transport_scheme scheme_of(std::string_view url) noexcept;
 
 // ZeroMQ CURVE (the router's backend_auth.curve_secret_key): set all three
@@ -44,6 +49,32 @@ struct curve_keys {
     bool enabled() const noexcept { return !server_public.empty(); }
 };
 
+// wss://: how the router's certificate is checked. By default it must chain
+// to a CA of the system's trust store (OpenSSL's default paths) and name the
+// URL's host (a DNS name, or an IP address in its subjectAltName). A
+// certificate that fails is a failed attempt: transport_handshake_failed,
+// with OpenSSL's reason in the detail.
+struct tls_options {
+    // A PEM file of the CA certificates to trust instead of the system's (a
+    // private CA, or a self-signed router certificate itself).
+    std::string ca_file;
+    // FOR TESTS ONLY: accept any certificate for any name. Whoever sits
+    // between the client and the router can then read and change the
+    // traffic, tokens included. Every connection attempt warns (below).
+    bool insecure_skip_verify = false;
+    // Receives that warning, on the I/O thread; unset: it goes to stderr.
+    std::function<void(std::string_view warning)> warn;
+};
+
+struct transport_options {
+    curve_keys curve;  // tcp://, ipc://
+    tls_options tls;   // wss://
+    // > 0: the socket's receive buffer (SO_RCVBUF; ZMQ_RCVBUF), set before
+    // connecting. A small one makes the router's outbox bound and policy
+    // apply to this client sooner.
+    int receive_buffer_bytes = 0;
+};
+
 // The role a URL implies: a WebSocket client is a frontend, a ZeroMQ client a backend.
 client_role role_for(std::string_view url) noexcept;
 
@@ -53,7 +84,7 @@ public:
     using task = std::function<void(client_engine&, time_ms now)>;
 
     // `config.url` selects the transport. A zero seed is replaced by a random one.
-    engine_host(client_config config, event_handler on_event, curve_keys curve = {});
+    engine_host(client_config config, event_handler on_event, transport_options transport = {});
     // Closes (as close() with the default linger) if still running. Must not
     // run on the I/O thread.
     ~engine_host();
@@ -69,6 +100,10 @@ public:
     // posted after close() are dropped.
     void post(task t);
 
+    // Runs `t` on the I/O thread once `delay` has passed (an answer that
+    // must come later), as post() does. Pending ones are dropped by close().
+    void post_after(std::chrono::milliseconds delay, task t);
+
     // post() and wait for the result. From the I/O thread it would wait for
     // itself: it runs `f` inline there instead.
     template <class F>
@@ -79,6 +114,18 @@ public:
     // thread (an inline handler) it closes the engine and returns at once;
     // the destructor then finishes the job.
     void close(std::chrono::milliseconds linger = std::chrono::milliseconds(500));
+
+    // Stops reading from the transport, and starts again; a reconnect keeps
+    // the choice. Meanwhile the router's messages wait in the kernel (and in
+    // libzmq up to its high-water mark), then in the router's outbox under
+    // its bound and policy, as for any consumer that falls behind.
+    void pause_reading();
+    void resume_reading();
+
+    // Drops the connection at once, as a failing network would: nothing more
+    // is sent (no goodbye), the engine sees the transport lost and connects
+    // again after its backoff, resuming its subscriptions.
+    void drop_connection();
 
     bool on_io_thread() const noexcept;
     // The clock the engine sees: steady_clock in milliseconds.

@@ -1,0 +1,29 @@
+#include "hyperstreams/native/owned_event.hpp"
+
+namespace hyperstreams::native {
+
+owned_event::owned_event(const client_event& e)
+    : kind(e.kind),
+      op(e.op),
+      state(e.state),
+      previous(e.previous),
+      flags(e.flags),
+      code(e.code),
+      id(e.id),
+      subscription(e.subscription),
+      epoch(e.epoch),
+      seq(e.seq),
+      count(e.count),
+      name(e.name),
+      method(e.method),
+      text(e.text),
+      payload(e.payload.begin(), e.payload.end()) {
+    if (e.services == nullptr) return;
+    for (const service_info& s : e.services->services) {
+        service copy{std::string(s.name), s.instances, {}};
+        for (const method_info& m : s.methods) copy.methods.emplace_back(std::string(m.name), m.kind);
+        services.push_back(std::move(copy));
+    }
+}
+
+}  // namespace hyperstreams::native
