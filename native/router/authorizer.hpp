@@ -7,16 +7,19 @@
 // Called only by the routing core: one call at a time (under core_runner's
 // mutex), on whichever thread runs the core. A decision returns an empty
 // error_code to allow, or the code the client gets (forbidden,
-// unauthorized, token_expired).
+// unauthorized, token_expired); admit and refresh return a verdict, which
+// also says why.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
 #include "hyperstreams/body.hpp"
+#include "hyperstreams/errc.hpp"
 #include "metrics.hpp"
 
 namespace hyperstreams::router {
@@ -35,14 +38,26 @@ struct principal {
     std::string_view curve_key;  // Z85 public key a ZeroMQ CURVE handshake proved; empty: none
 };
 
+// The answer to a hello's or a refresh's token: empty to let it in, or the
+// code the client gets and why (the error's text).
+struct [[nodiscard]] verdict {
+    std::error_code code;
+    std::string reason;
+
+    static verdict refuse(errc e, std::string why) { return {make_error_code(e), std::move(why)}; }
+    // True when refused, as an error_code is when set.
+    explicit operator bool() const noexcept { return static_cast<bool>(code); }
+    friend bool operator==(const verdict& v, errc e) noexcept { return v.code == make_error_code(e); }
+};
+
 class authorizer {
 public:
     virtual ~authorizer() = default;
 
     // hello: may this client connect with this token?
-    virtual std::error_code admit(const principal& who, std::string_view token) = 0;
+    virtual verdict admit(const principal& who, std::string_view token) = 0;
     // token_refresh over an open connection.
-    virtual std::error_code refresh(const principal& who, std::string_view token) = 0;
+    virtual verdict refresh(const principal& who, std::string_view token) = 0;
     // The connection ended: forget what was kept about it.
     virtual void forget(const principal& who) = 0;
     // After admit or refresh: how long the connection's token stays valid
@@ -51,8 +66,6 @@ public:
     virtual std::optional<std::chrono::milliseconds> token_lifetime(const principal&) {
         return std::nullopt;
     }
-    // Why the last admit or refresh failed, for the error text.
-    virtual std::string_view refusal(const principal&) const { return "not admitted"; }
 
     virtual std::error_code can_subscribe(const principal& who, std::string_view pattern) = 0;
     virtual std::error_code can_publish(const principal& who, std::string_view channel) = 0;
@@ -66,8 +79,8 @@ public:
 // Allows everything: the router's behaviour until access control is configured.
 class allow_all final : public authorizer {
 public:
-    std::error_code admit(const principal&, std::string_view) override { return {}; }
-    std::error_code refresh(const principal&, std::string_view) override { return {}; }
+    verdict admit(const principal&, std::string_view) override { return {}; }
+    verdict refresh(const principal&, std::string_view) override { return {}; }
     void forget(const principal&) override {}
     std::error_code can_subscribe(const principal&, std::string_view) override { return {}; }
     std::error_code can_publish(const principal&, std::string_view) override { return {}; }

@@ -230,14 +230,13 @@ void router_core::hello(connection& c, const frame& f, time_point now) {
     c.role = h.role;
     c.name = std::string(utf8_prefix(h.name, 128));  // the decoder checked it is UTF-8: cut between characters
     addressing_.name(c);
-    if (std::error_code ec = auth_.admit(who(c), h.token)) {
-        const errc code = static_cast<errc>(ec.value());
-        const std::string reason(auth_.refusal(who(c)));
+    if (const verdict v = auth_.admit(who(c), h.token)) {
+        const errc code = static_cast<errc>(v.code.value());
         metrics_.auth_refused.fetch_add(1, std::memory_order_relaxed);
         HS_LOG(warn, "auth.refused").kv("conn", c.id).kv("remote", c.remote).kv("code", errc_name(code_of(code)))
-            .kv("reason", reason);
+            .kv("reason", v.reason);
         c.address.clear();
-        refuse(c, code, reason);
+        refuse(c, code, v.reason);
         return;
     }
     addressing_.enter(c);
@@ -267,12 +266,11 @@ void router_core::hello(connection& c, const frame& f, time_point now) {
 
 void router_core::token_refresh(connection& c, const frame& f, time_point now) {
     const std::string_view token(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
-    if (std::error_code ec = auth_.refresh(who(c), token)) {
+    if (const verdict v = auth_.refresh(who(c), token)) {
         metrics_.auth_refused.fetch_add(1, std::memory_order_relaxed);
-        const std::string reason(auth_.refusal(who(c)));
         HS_LOG(warn, "auth.refresh_refused").kv("conn", c.id)
-            .kv("code", errc_name(static_cast<std::uint16_t>(ec.value()))).kv("reason", reason);
-        table_.send_error(c, f.id, static_cast<errc>(ec.value()), reason);
+            .kv("code", errc_name(static_cast<std::uint16_t>(v.code.value()))).kv("reason", v.reason);
+        table_.send_error(c, f.id, static_cast<errc>(v.code.value()), v.reason);
         return;
     }
     arm_token_deadline(c, now);

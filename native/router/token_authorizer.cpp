@@ -34,28 +34,26 @@ token_authorizer::token_authorizer(token_policy policy) : policy_(std::move(poli
     }
 }
 
-std::error_code token_authorizer::check(std::string_view token, session& out) {
+verdict token_authorizer::check(std::string_view token, session& out) {
     if (token.size() > policy_.max_token_bytes) {
-        last_refusal_ = "the token is " + std::to_string(token.size()) + " bytes; auth.max_token_bytes is " +
-                        std::to_string(policy_.max_token_bytes);
-        return code(errc::unauthorized);
+        return verdict::refuse(errc::unauthorized, "the token is " + std::to_string(token.size()) +
+                                                       " bytes; auth.max_token_bytes is " +
+                                                       std::to_string(policy_.max_token_bytes));
     }
     const jwt::verifier::result r = policy_.keys.verify(token, policy_.unix_now(), policy_.leeway_s);
     if (r.why != jwt::failure::none) {
-        last_refusal_ = jwt::describe(r);
-        return code(r.why == jwt::failure::expired ? errc::token_expired : errc::unauthorized);
+        return verdict::refuse(r.why == jwt::failure::expired ? errc::token_expired : errc::unauthorized,
+                               jwt::describe(r));
     }
     const auto claims = nlohmann::json::parse(r.claims_json, nullptr, false);
     const auto sub = claims.find("sub");
     if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty()) {
-        last_refusal_ = "the token has no subject (sub)";
-        return code(errc::unauthorized);
+        return verdict::refuse(errc::unauthorized, "the token has no subject (sub)");
     }
     auto rights = std::make_shared<grants>();
     if (auto hs = claims.find("hs"); hs != claims.end()) {
         if (std::string err = parse_grants(*hs, *rights, policy_.max_rules); !err.empty()) {
-            last_refusal_ = "the token's hs claim: " + err;
-            return code(errc::unauthorized);
+            return verdict::refuse(errc::unauthorized, "the token's hs claim: " + err);
         }
     }
     out.subject = sub->get<std::string>();
@@ -64,30 +62,27 @@ std::error_code token_authorizer::check(std::string_view token, session& out) {
     return {};
 }
 
-std::error_code token_authorizer::admit(const principal& who, std::string_view token) {
+verdict token_authorizer::admit(const principal& who, std::string_view token) {
     session s;
     if (!who.curve_key.empty()) {
         // The CURVE handshake proved the key; its rights come from the configuration.
         const auto it = policy_.curve_clients.find(who.curve_key);
         if (it == policy_.curve_clients.end()) {
-            last_refusal_ = "this CURVE key has no rights";
-            return code(errc::unauthorized);
+            return verdict::refuse(errc::unauthorized, "this CURVE key has no rights");
         }
         s.rights = it->second;
     } else if (token.empty()) {
         if (!policy_.anonymous) {
-            last_refusal_ = "a token is required";
-            return code(errc::unauthorized);
+            return verdict::refuse(errc::unauthorized, "a token is required");
         }
         s.rights = policy_.anonymous;
-    } else if (std::error_code ec = check(token, s)) {
-        return ec;
+    } else if (verdict v = check(token, s)) {
+        return v;
     }
     if (!s.subject.empty() && policy_.connections_per_subject != 0) {
         auto it = per_subject_.find(s.subject);
         if (it != per_subject_.end() && it->second >= policy_.connections_per_subject) {
-            last_refusal_ = "this subject has too many connections";
-            return code(errc::too_many_connections);
+            return verdict::refuse(errc::too_many_connections, "this subject has too many connections");
         }
     }
     if (!s.subject.empty()) ++per_subject_[s.subject];
@@ -95,25 +90,22 @@ std::error_code token_authorizer::admit(const principal& who, std::string_view t
     return {};
 }
 
-std::error_code token_authorizer::refresh(const principal& who, std::string_view token) {
+verdict token_authorizer::refresh(const principal& who, std::string_view token) {
     auto it = sessions_.find(who.connection);
     if (it == sessions_.end()) {
-        last_refusal_ = "not admitted";
-        return code(errc::unauthorized);
+        return verdict::refuse(errc::unauthorized, "not admitted");
     }
     session fresh;
-    if (std::error_code ec = check(token, fresh)) return ec;
+    if (verdict v = check(token, fresh)) return v;
     session& current = it->second;
     if (!current.subject.empty() && current.subject != fresh.subject) {
-        last_refusal_ = "a refreshed token must keep the subject";
-        return code(errc::forbidden);
+        return verdict::refuse(errc::forbidden, "a refreshed token must keep the subject");
     }
     if (current.subject.empty()) {
         if (policy_.connections_per_subject != 0) {
             auto n = per_subject_.find(fresh.subject);
             if (n != per_subject_.end() && n->second >= policy_.connections_per_subject) {
-                last_refusal_ = "this subject has too many connections";
-                return code(errc::too_many_connections);
+                return verdict::refuse(errc::too_many_connections, "this subject has too many connections");
             }
         }
         ++per_subject_[fresh.subject];
@@ -143,8 +135,6 @@ std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const 
     const auto longest = static_cast<std::uint64_t>(longest_token_lifetime.count());
     return std::chrono::seconds(static_cast<std::int64_t>(std::min(left, longest)));
 }
-
-std::string_view token_authorizer::refusal(const principal&) const { return last_refusal_; }
 
 const token_authorizer::session* token_authorizer::find(const principal& who) const {
     auto it = sessions_.find(who.connection);

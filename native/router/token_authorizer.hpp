@@ -42,11 +42,10 @@ class token_authorizer final : public authorizer {
 public:
     explicit token_authorizer(token_policy policy);
 
-    std::error_code admit(const principal& who, std::string_view token) override;
-    std::error_code refresh(const principal& who, std::string_view token) override;
+    verdict admit(const principal& who, std::string_view token) override;
+    verdict refresh(const principal& who, std::string_view token) override;
     void forget(const principal& who) override;
     std::optional<std::chrono::milliseconds> token_lifetime(const principal& who) override;
-    std::string_view refusal(const principal& who) const override;
 
     std::error_code can_subscribe(const principal& who, std::string_view pattern) override;
     std::error_code can_publish(const principal& who, std::string_view channel) override;
@@ -61,15 +60,14 @@ private:
         std::shared_ptr<const grants> rights;
         std::int64_t exp = 0;  // Unix seconds; 0: never (anonymous)
     };
-    // Verifies `token` into `out`; on failure sets last_refusal_.
-    std::error_code check(std::string_view token, session& out);
+    // Verifies `token` into `out`.
+    verdict check(std::string_view token, session& out);
     const session* find(const principal& who) const;
     std::error_code decide(const principal& who, bool allowed);
 
     token_policy policy_;
     std::unordered_map<std::uint64_t, session> sessions_;
     std::map<std::string, std::uint32_t, std::less<>> per_subject_;
-    std::string last_refusal_;
 };
 
 // The authorizer the configuration asks for: allow_all when auth.mode is

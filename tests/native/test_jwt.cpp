@@ -495,8 +495,9 @@ TEST_F(TokenAuthorizer, RefusalsCarryTheirNamedCodes) {
     EXPECT_EQ(auth->admit(conn(1), unsigned_token(claims())), errc::unauthorized);
     EXPECT_EQ(auth->admit(conn(1), token("a", json::object(), now_s - 1)), errc::token_expired);
     EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"exp", now_s + 60}})), errc::unauthorized);
-    EXPECT_EQ(auth->admit(conn(1), token("a", {{"subscribe", "x"}})), errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(1)), "");
+    const verdict refused = auth->admit(conn(1), token("a", {{"subscribe", "x"}}));
+    EXPECT_EQ(refused, errc::unauthorized);
+    EXPECT_NE(refused.reason, "");
 }
 
 TEST_F(TokenAuthorizer, TheTokenGrantsItsRightsToItsConnectionOnly) {
@@ -518,7 +519,8 @@ TEST_F(TokenAuthorizer, AFarFutureExpLivesTheLongestLifetimeAndNoLonger) {
     EXPECT_EQ(auth->token_lifetime(conn(1)), std::chrono::seconds(year_2100 - now_s));
     for (const json& exp : {json(year_3000), json(year_9999), json(max_s), json(two_to_63), json(1e300)}) {
         const std::string far = sign_hs256(secret, {{"sub", "a"}, {"exp", exp}});
-        ASSERT_FALSE(auth->refresh(conn(1), far)) << "exp " << exp.dump() << ": " << auth->refusal(conn(1));
+        const verdict v = auth->refresh(conn(1), far);
+        ASSERT_FALSE(v) << "exp " << exp.dump() << ": " << v.reason;
         EXPECT_EQ(auth->token_lifetime(conn(1)), longest_token_lifetime) << "exp " << exp.dump();
     }
     clock = max_s - 10;  // a clock at the end of the range: what is left, without overflow
@@ -529,11 +531,12 @@ TEST_F(TokenAuthorizer, AFarFutureExpLivesTheLongestLifetimeAndNoLonger) {
 
 TEST_F(TokenAuthorizer, ATimeClaimThatIsNotANumberIsUnauthorizedAndSaysWhich) {
     make();
-    EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", "2030-01-01"}})), errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(1)).find("exp"), std::string_view::npos) << auth->refusal(conn(1));
-    EXPECT_EQ(auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", now_s + 60}, {"nbf", true}})),
-              errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(1)).find("nbf"), std::string_view::npos) << auth->refusal(conn(1));
+    verdict v = auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", "2030-01-01"}}));
+    EXPECT_EQ(v, errc::unauthorized);
+    EXPECT_NE(v.reason.find("exp"), std::string_view::npos) << v.reason;
+    v = auth->admit(conn(1), sign_hs256(secret, {{"sub", "a"}, {"exp", now_s + 60}, {"nbf", true}}));
+    EXPECT_EQ(v, errc::unauthorized);
+    EXPECT_NE(v.reason.find("nbf"), std::string_view::npos) << v.reason;
 }
 
 TEST_F(TokenAuthorizer, AnonymousConnectionsGetTheConfiguredRights) {
@@ -562,23 +565,25 @@ TEST_F(TokenAuthorizer, TokenSizeAndRuleCountAreCapped) {
     json rules = json::array();
     for (int i = 0; i < 10; ++i) rules.push_back("a" + std::to_string(i));
     const std::string ten_rules = token("alice", {{"publish", rules}});
-    ASSERT_FALSE(auth->admit(conn(1), ten_rules)) << auth->refusal(conn(1));
+    verdict v = auth->admit(conn(1), ten_rules);
+    ASSERT_FALSE(v) << v.reason;
 
     // One rule more, counted over allow and deny together.
-    EXPECT_EQ(auth->refresh(conn(1), token("alice", {{"publish", rules}, {"deny", {{"publish", {"a0"}}}}})),
-              errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(1)).find("more than 10 rules"), std::string_view::npos) << auth->refusal(conn(1));
+    v = auth->refresh(conn(1), token("alice", {{"publish", rules}, {"deny", {{"publish", {"a0"}}}}}));
+    EXPECT_EQ(v, errc::unauthorized);
+    EXPECT_NE(v.reason.find("more than 10 rules"), std::string_view::npos) << v.reason;
     EXPECT_FALSE(auth->can_publish(conn(1), "a0")) << "a refused refresh changes nothing";
 
     // A token over the size limit, whatever it holds.
     const std::string padded = sign_hs256(secret, {{"sub", "alice"}, {"exp", now_s + 60}, {"hs", {{"publish", {"a0"}}}},
                                                    {"note", std::string(2048, 'x')}});
-    EXPECT_EQ(auth->refresh(conn(1), padded), errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(1)).find("auth.max_token_bytes is 2048"), std::string_view::npos)
-        << auth->refusal(conn(1));
+    v = auth->refresh(conn(1), padded);
+    EXPECT_EQ(v, errc::unauthorized);
+    EXPECT_NE(v.reason.find("auth.max_token_bytes is 2048"), std::string_view::npos) << v.reason;
     EXPECT_EQ(auth->admit(conn(2), padded), errc::unauthorized);
-    EXPECT_EQ(auth->admit(conn(2), std::string(4096, 'x')), errc::unauthorized);
-    EXPECT_NE(auth->refusal(conn(2)).find("4096 bytes"), std::string_view::npos) << auth->refusal(conn(2));
+    v = auth->admit(conn(2), std::string(4096, 'x'));
+    EXPECT_EQ(v, errc::unauthorized);
+    EXPECT_NE(v.reason.find("4096 bytes"), std::string_view::npos) << v.reason;
 }
 
 TEST_F(TokenAuthorizer, ConnectionsPerSubjectAreLimitedAndFreedOnForget) {

@@ -1711,8 +1711,8 @@ class expiring_tokens final : public authorizer {
 public:
     std::chrono::milliseconds lifetime{1000};
     std::chrono::milliseconds refreshed{5000};
-    std::error_code admit(const principal&, std::string_view) override { return {}; }
-    std::error_code refresh(const principal&, std::string_view) override {
+    verdict admit(const principal&, std::string_view) override { return {}; }
+    verdict refresh(const principal&, std::string_view) override {
         lifetime = refreshed;
         return {};
     }
@@ -1757,8 +1757,8 @@ TEST_F(RouterCore, AnExpiredTokenClosesTheConnectionAfterTheGraceUnlessRefreshed
 // The token is the hs claim itself (JSON); none grants everything.
 class claimed_rights final : public authorizer {
 public:
-    std::error_code admit(const principal& who, std::string_view token) override { return take(who, token); }
-    std::error_code refresh(const principal& who, std::string_view token) override { return take(who, token); }
+    verdict admit(const principal& who, std::string_view token) override { return take(who, token); }
+    verdict refresh(const principal& who, std::string_view token) override { return take(who, token); }
     void forget(const principal& who) override { rights_.erase(who.connection); }
     std::error_code can_subscribe(const principal& who, std::string_view pattern) override {
         return decide(rights_.at(who.connection).may_subscribe(pattern));
@@ -1781,7 +1781,7 @@ public:
 
 private:
     static std::error_code decide(bool allowed) { return allowed ? std::error_code{} : errc::forbidden; }
-    std::error_code take(const principal& who, std::string_view token) {
+    verdict take(const principal& who, std::string_view token) {
         const auto hs = nlohmann::json::parse(
             token.empty() ? R"({"subscribe":[">"],"publish":[">"],"call":[">"],"register":[">"]})" : token);
         grants g;

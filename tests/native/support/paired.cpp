@@ -33,20 +33,17 @@ void scripted_authorizer::expire_after(std::string token, std::chrono::milliseco
     lifetimes_.insert_or_assign(std::move(token), lifetime);
 }
 
-std::error_code scripted_authorizer::present(const router::principal& who, std::string_view token) {
-    if (auto it = refused_.find(token); it != refused_.end()) {
-        last_refusal_ = it->second.reason;
-        return it->second.code;
-    }
+router::verdict scripted_authorizer::present(const router::principal& who, std::string_view token) {
+    if (auto it = refused_.find(token); it != refused_.end()) return router::verdict::refuse(it->second.code, it->second.reason);
     tokens_.insert_or_assign(who.connection, std::string(token));
     return {};
 }
 
-std::error_code scripted_authorizer::admit(const router::principal& who, std::string_view token) {
+router::verdict scripted_authorizer::admit(const router::principal& who, std::string_view token) {
     return present(who, token);
 }
 
-std::error_code scripted_authorizer::refresh(const router::principal& who, std::string_view token) {
+router::verdict scripted_authorizer::refresh(const router::principal& who, std::string_view token) {
     return present(who, token);
 }
 
@@ -61,8 +58,6 @@ std::optional<std::chrono::milliseconds> scripted_authorizer::token_lifetime(con
     if (it == lifetimes_.end()) return std::nullopt;
     return it->second;
 }
-
-std::string_view scripted_authorizer::refusal(const router::principal&) const { return last_refusal_; }
 
 const router::grants* scripted_authorizer::rights(const router::principal& who) const {
     const auto token = tokens_.find(who.connection);

@@ -51,11 +51,10 @@ public:
     // `token` is valid for `lifetime` from the hello or refresh presenting it.
     void expire_after(std::string token, std::chrono::milliseconds lifetime);
 
-    std::error_code admit(const router::principal& who, std::string_view token) override;
-    std::error_code refresh(const router::principal& who, std::string_view token) override;
+    router::verdict admit(const router::principal& who, std::string_view token) override;
+    router::verdict refresh(const router::principal& who, std::string_view token) override;
     void forget(const router::principal& who) override;
     std::optional<std::chrono::milliseconds> token_lifetime(const router::principal& who) override;
-    std::string_view refusal(const router::principal& who) const override;
 
     std::error_code can_subscribe(const router::principal& who, std::string_view pattern) override;
     std::error_code can_publish(const router::principal& who, std::string_view channel) override;
@@ -70,7 +69,7 @@ private:
         errc code{};
         std::string reason;
     };
-    std::error_code present(const router::principal& who, std::string_view token);
+    router::verdict present(const router::principal& who, std::string_view token);
     // Null: the connection may do everything.
     const router::grants* rights(const router::principal& who) const;
 
@@ -78,7 +77,6 @@ private:
     std::map<std::string, router::grants, std::less<>> claims_;
     std::map<std::string, std::chrono::milliseconds, std::less<>> lifetimes_;
     std::map<std::uint64_t, std::string> tokens_;  // by connection
-    std::string last_refusal_;  // the core asks for it right after the refusal
 };
 
 // A hello as the engine sent it.
