@@ -67,9 +67,9 @@ struct redis_options {
 struct redis_stats {
     bool up = false;                   // every slot has a connected node and the subscriber is connected
     std::string down_reason;           // when not up
-    std::uint64_t commands = 0;        // sent
-    std::uint64_t replies = 0;         // answered
-    std::uint64_t errors = 0;          // unreachable, lost, timed out, or an error reply
+    std::uint64_t commands = 0;        // asked for (once each, however often redirected)
+    std::uint64_t replies = 0;         // answered (error replies too)
+    std::uint64_t errors = 0;          // unreachable, lost, timed out, stopped, or an error reply
     std::uint64_t messages = 0;        // pub/sub messages received
     std::uint64_t reconnects = 0;      // connections made again after one failed or was lost
     std::uint64_t redirects = 0;       // MOVED and ASK followed
