@@ -1,4 +1,4 @@
-// One TCP connection to one Redis node, for redis_engine.cpp only (it
+// One TCP connection to one Redis node, for the engine's own files (it
 // brings in Asio). Pipelined: requests are written in the order they are
 // sent and answered first in, first out. A request not answered within the
 // command timeout breaks the connection (a later answer would be taken for

@@ -2,7 +2,12 @@
 // three-master Redis Cluster made with redis-cli. Servers are killed,
 // frozen (SIGSTOP) and restarted on their ports; slots are moved while the
 // engine runs.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -346,6 +351,52 @@ TEST(RedisEngineSingle, NothingListeningIsReportedWithTheReason) {
     EXPECT_EQ(r.status, redis_status::unreachable);
     EXPECT_FALSE(r.detail.empty());
     EXPECT_FALSE(host.engine().stats().up);
+}
+
+// A listener whose accept queue is full: the kernel drops further SYNs, so
+// a connect to it neither succeeds nor fails.
+class silent_listener {
+public:
+    silent_listener() {
+        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 0) != 0 ||
+            ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            return;
+        port_ = ntohs(a.sin_port);
+        // A backlog of 0 holds one connection: the first filler takes it.
+        filler_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        (void)::connect(filler_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        pollfd p{filler_, POLLOUT, 0};
+        full_ = ::poll(&p, 1, 2000) == 1;
+    }
+    ~silent_listener() {
+        ::close(filler_);
+        ::close(listener_);
+    }
+    bool full() const { return full_; }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int listener_ = -1;
+    int filler_ = -1;
+    std::uint16_t port_ = 0;
+    bool full_ = false;
+};
+
+TEST(RedisEngineSingle, AConnectThatHangsTimesOut) {
+    silent_listener silent;
+    ASSERT_TRUE(silent.full());
+    redis_options options = quick_options({silent.address()});
+    options.connect_timeout = 200ms;
+    engine_host host(options);
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find("no connection within 200 ms"), std::string::npos) << *down;
+    EXPECT_EQ(host.call("k", {"GET", "k"}).status, redis_status::unreachable);
 }
 
 TEST(RedisEngineSingle, StopFailsWhatIsPendingAndCallsNothingAfter) {
