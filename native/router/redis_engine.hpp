@@ -67,11 +67,11 @@ struct redis_options {
 struct redis_stats {
     bool up = false;                   // every slot has a connected node and the subscriber is connected
     std::string down_reason;           // when not up
-    std::uint64_t commands = 0;        // sent
-    std::uint64_t replies = 0;         // answered
-    std::uint64_t errors = 0;          // unreachable, lost, timed out, or an error reply
+    std::uint64_t commands = 0;        // asked for (once each, however often redirected)
+    std::uint64_t replies = 0;         // answered (error replies too)
+    std::uint64_t errors = 0;          // unreachable, lost, timed out, stopped, or an error reply
     std::uint64_t messages = 0;        // pub/sub messages received
-    std::uint64_t reconnects = 0;
+    std::uint64_t reconnects = 0;      // connections made again after one failed or was lost
     std::uint64_t redirects = 0;       // MOVED and ASK followed
     double rtt_ewma_ms = 0;            // round trip of commands, smoothed
     std::size_t nodes = 0;             // known nodes (1 for a single server)
@@ -84,7 +84,9 @@ public:
         // A message on a channel this engine subscribed to (`pattern`
         // empty) or on one a pattern matched.
         std::function<void(std::string_view pattern, std::string_view channel, std::string_view payload)> on_message;
-        // Up (every slot served and the subscriber connected) or down, with why.
+        // Up (every slot served and the subscriber connected) or down, with
+        // why. Transitions only; the first call comes once the engine is up
+        // or once something failed (not while it is still connecting).
         std::function<void(bool up, std::string_view reason)> on_state;
     };
 
@@ -97,11 +99,16 @@ public:
     void start();
     // Fails what is pending with `stopped`; no callback runs after it returns.
     // Call from the engine's thread or once that thread has stopped.
+    // Requests made after it are dropped (their completions are not called).
     void stop();
 
     // Runs `args` (a command and its arguments, binary-safe) on the node
     // serving `key`'s slot (any node when `key` is empty) and calls `done`
-    // with the result. Follows MOVED and ASK.
+    // with the result. Follows MOVED and ASK. Empty `args` are not sent:
+    // they complete ok with the error reply "ERR empty command".
+    // While the topology is first learned, and while a node's first
+    // connection is being made, commands wait (a bounded number); to a node
+    // that is down they fail at once (unreachable).
     void command(std::string key, std::vector<std::string> args, completion done);
 
     // Subscriptions of the subscriber connection; kept across reconnects.
@@ -122,5 +129,10 @@ private:
 
 // The hash slot of a key (CRC16 of the key, or of its {hash tag}), 0..16383.
 std::uint16_t redis_key_slot(std::string_view key) noexcept;
+
+// Whether `text` is an address the engine takes ("redis://host:port",
+// "host:port", "[v6]:port"; the port defaults to 6379): errc::invalid_argument
+// if not. For configuration checks.
+std::error_code redis_check_address(std::string_view text);
 
 }  // namespace hyperstreams::router

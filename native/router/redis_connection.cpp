@@ -1,0 +1,227 @@
+#include "redis_connection.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <algorithm>
+#include <utility>
+
+namespace hyperstreams::router {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+
+// A zero backoff would reconnect in a busy loop.
+redis_backoff::redis_backoff(const redis_options& options)
+    : min_(std::max(options.backoff_min, std::chrono::milliseconds(1))),
+      max_(std::max(options.backoff_max, min_)),
+      current_(min_),
+      rng_(std::random_device{}()) {}
+
+std::chrono::milliseconds redis_backoff::next() {
+    std::uniform_int_distribution<long long> spread(current_.count() / 2, current_.count());
+    const std::chrono::milliseconds delay(spread(rng_));
+    current_ = std::min(current_ * 2, max_);
+    return delay;
+}
+
+redis_connection::redis_connection(asio::io_context& io, redis_address address, const redis_options& options,
+                                   bool subscriber, events e)
+    : address_(std::move(address)),
+      connect_timeout_(options.connect_timeout),
+      command_timeout_(options.command_timeout),
+      subscriber_(subscriber),
+      events_(std::move(e)),
+      resolver_(io),
+      socket_(io),
+      connect_timer_(io),
+      command_timer_(io) {}
+
+void redis_connection::connect() {
+    if (state_ != state::idle) return;
+    state_ = state::connecting;
+    auto self = shared_from_this();
+    connect_timer_.expires_after(connect_timeout_);
+    connect_timer_.async_wait([self](const error_code& ec) {
+        if (ec || self->state_ != state::connecting) return;
+        self->fail(redis_status::unreachable,
+                   "no connection within " + std::to_string(self->connect_timeout_.count()) + " ms");
+    });
+    error_code parse_ec;
+    const auto ip = asio::ip::make_address(address_.host, parse_ec);
+    if (!parse_ec) {
+        socket_.async_connect(tcp::endpoint(ip, address_.port),
+                              [self](const error_code& ec) { self->on_connected(ec); });
+        return;
+    }
+    resolver_.async_resolve(address_.host, std::to_string(address_.port),
+                            [self](const error_code& ec, const tcp::resolver::results_type& results) {
+                                if (self->state_ != state::connecting) return;
+                                if (ec) {
+                                    self->fail(redis_status::unreachable, "cannot resolve: " + ec.message());
+                                    return;
+                                }
+                                asio::async_connect(self->socket_, results,
+                                                    [self](const error_code& e, const tcp::endpoint&) {
+                                                        self->on_connected(e);
+                                                    });
+                            });
+}
+
+void redis_connection::on_connected(const error_code& ec) {
+    if (state_ != state::connecting) return;
+    if (ec) {
+        fail(redis_status::unreachable, "cannot connect: " + ec.message());
+        return;
+    }
+    connect_timer_.cancel();
+    state_ = state::up;
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    do_read();
+    do_write();
+    events_.up();
+}
+
+void redis_connection::send(redis_request_ptr r) {
+    if (state_ == state::dead) {
+        if (!detached_) events_.failed(std::move(r), redis_status::unreachable, address_.text() + ": closed");
+        return;
+    }
+    next_ += r->wire;
+    requests_.push_back(std::move(r));
+    ++unwritten_;
+    if (state_ == state::up) do_write();
+}
+
+void redis_connection::send_raw(std::string_view wire) {
+    if (state_ == state::dead) return;
+    next_ += wire;
+    if (state_ == state::up) do_write();
+}
+
+void redis_connection::do_write() {
+    if (write_in_progress_ || next_.empty()) return;
+    std::swap(writing_, next_);
+    next_.clear();
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = requests_.size() - unwritten_; i < requests_.size(); ++i) requests_[i]->written = now;
+    unwritten_ = 0;
+    arm_command_timer();
+    write_in_progress_ = true;
+    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
+        self->write_in_progress_ = false;
+        if (self->state_ != state::up) return;
+        if (ec) {
+            self->fail(redis_status::lost, "write failed: " + ec.message());
+            return;
+        }
+        self->writing_.clear();
+        self->do_write();
+    });
+}
+
+void redis_connection::do_read() {
+    socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec,
+                                                                                std::size_t n) {
+        if (self->state_ != state::up) return;
+        if (ec) {
+            self->fail(redis_status::lost,
+                       ec == asio::error::eof ? std::string("closed by the server") : "read failed: " + ec.message());
+            return;
+        }
+        if (self->reader_.feed(std::string_view(self->read_buf_.data(), n))) {
+            self->fail(redis_status::lost, "bad reply: " + std::string(self->reader_.error()));
+            return;
+        }
+        for (;;) {
+            std::error_code rec;
+            redis_reply reply = self->reader_.next(rec);
+            if (rec) {
+                self->fail(redis_status::lost, "bad reply: " + std::string(self->reader_.error()));
+                return;
+            }
+            if (!reply) break;
+            if (self->subscriber_) {
+                self->events_.pushed(std::move(reply));
+            } else {
+                if (self->requests_.size() == self->unwritten_) {
+                    self->fail(redis_status::lost, "a reply to no command");
+                    return;
+                }
+                redis_request_ptr r = std::move(self->requests_.front());
+                self->requests_.pop_front();
+                self->events_.answered(std::move(r), std::move(reply));
+            }
+            // An event may have closed the connection.
+            if (self->state_ != state::up) return;
+        }
+        self->do_read();
+    });
+}
+
+// One timer for the oldest request on the wire: answers come in order, so
+// when it is answered in time the next one's deadline is checked.
+void redis_connection::arm_command_timer() {
+    if (command_timer_armed_ || requests_.size() == unwritten_) return;
+    command_timer_armed_ = true;
+    command_timer_.expires_at(requests_.front()->written + command_timeout_);
+    command_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+        self->command_timer_armed_ = false;
+        if (ec || self->state_ != state::up) return;
+        self->on_command_timer();
+    });
+}
+
+void redis_connection::on_command_timer() {
+    if (requests_.size() == unwritten_) return;
+    if (std::chrono::steady_clock::now() >= requests_.front()->written + command_timeout_) {
+        fail(redis_status::timed_out,
+             "no answer within " + std::to_string(command_timeout_.count()) + " ms");
+        return;
+    }
+    arm_command_timer();
+}
+
+// The first request gets `first_status` when it was on the wire (it timed
+// out), the others on the wire are lost, the unwritten ones never left.
+// One at a time: an event may close() the connection, which then hands the
+// rest back.
+void redis_connection::fail(redis_status first_status, std::string reason) {
+    if (state_ == state::dead) return;
+    auto self = shared_from_this();
+    state_ = state::dead;
+    stop_io();
+    std::size_t on_wire = requests_.size() - std::exchange(unwritten_, 0);
+    const std::string why = address_.text() + ": " + reason;
+    bool first = true;
+    while (!requests_.empty() && !detached_) {
+        redis_request_ptr r = std::move(requests_.front());
+        requests_.pop_front();
+        const redis_status s = on_wire == 0 ? redis_status::unreachable
+                               : first && first_status == redis_status::timed_out ? redis_status::timed_out
+                                                                                  : redis_status::lost;
+        if (on_wire > 0) --on_wire;
+        first = false;
+        events_.failed(std::move(r), s, why);
+    }
+    if (!detached_) events_.down(why);
+}
+
+void redis_connection::stop_io() {
+    error_code ignored;
+    socket_.close(ignored);
+    resolver_.cancel();
+    connect_timer_.cancel();
+    command_timer_.cancel();
+}
+
+std::deque<redis_request_ptr> redis_connection::close() {
+    detached_ = true;
+    state_ = state::dead;
+    stop_io();
+    unwritten_ = 0;
+    return std::exchange(requests_, {});
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,127 @@
+// One TCP connection to one Redis node, for the engine's own files (it
+// brings in Asio). Pipelined: requests are written in the order they are
+// sent and answered first in, first out. A request not answered within the
+// command timeout breaks the connection (a later answer would be taken for
+// the next request's). A subscriber connection has no requests: every
+// reply it reads is a push.
+//
+// Single-threaded: every call and every event on the io_context's thread.
+// Once the connection failed or was closed it does nothing more; the owner
+// makes a new one.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "redis_engine.hpp"
+#include "redis_wire.hpp"
+
+namespace hyperstreams::router {
+
+// A command on its way: its bytes, where it goes, and who waits for it.
+struct redis_request {
+    std::string wire;
+    std::string key;
+    redis_engine::completion done;
+    // Commands the user asked for count in the stats; the engine's own
+    // (CLUSTER SLOTS, ASKING) do not.
+    bool internal = false;
+    int redirects = 0;
+    std::chrono::steady_clock::time_point written;
+};
+using redis_request_ptr = std::unique_ptr<redis_request>;
+
+// Delays between attempts to connect: from backoff_min, doubled after each
+// failure up to backoff_max, each drawn between half and all of it (so that
+// routers restarted together do not reconnect in step).
+class redis_backoff {
+public:
+    explicit redis_backoff(const redis_options& options);
+    std::chrono::milliseconds next();
+    void reset() noexcept { current_ = min_; }
+
+private:
+    std::chrono::milliseconds min_;
+    std::chrono::milliseconds max_;
+    std::chrono::milliseconds current_;
+    std::minstd_rand rng_;
+};
+
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
+public:
+    // What the owner hears (every one must be set). None is called after
+    // close().
+    struct events {
+        std::function<void()> up;
+        // Every request sent and not answered, in order, then `down`.
+        std::function<void(redis_request_ptr, redis_status, std::string detail)> failed;
+        std::function<void(std::string reason)> down;
+        std::function<void(redis_request_ptr, redis_reply)> answered;
+        std::function<void(redis_reply)> pushed;  // subscriber connections
+    };
+
+    redis_connection(boost::asio::io_context& io, redis_address address, const redis_options& options,
+                     bool subscriber, events e);
+    redis_connection(const redis_connection&) = delete;
+    redis_connection& operator=(const redis_connection&) = delete;
+
+    void connect();
+    // Queued until connected; then written at once, behind what was sent before.
+    void send(redis_request_ptr r);
+    // Bytes that expect no matched answer (the subscriber's commands).
+    void send_raw(std::string_view wire);
+    // Breaks the connection as a failure would (events follow).
+    void abort(std::string reason) { fail(redis_status::lost, std::move(reason)); }
+    // Ends the connection without events; hands back the requests it held.
+    std::deque<redis_request_ptr> close();
+
+    bool is_up() const noexcept { return state_ == state::up; }
+    bool is_dead() const noexcept { return state_ == state::dead; }
+    std::size_t queued() const noexcept { return requests_.size(); }
+    const redis_address& address() const noexcept { return address_; }
+
+private:
+    enum class state : std::uint8_t { idle, connecting, up, dead };
+    using tcp = boost::asio::ip::tcp;
+
+    void on_connected(const boost::system::error_code& ec);
+    void do_write();
+    void do_read();
+    void arm_command_timer();
+    void on_command_timer();
+    void fail(redis_status first_status, std::string reason);
+    void stop_io();
+
+    const redis_address address_;
+    const std::chrono::milliseconds connect_timeout_;
+    const std::chrono::milliseconds command_timeout_;
+    const bool subscriber_;
+    events events_;
+    state state_ = state::idle;
+    bool detached_ = false;  // closed by the owner: no more events
+    tcp::resolver resolver_;
+    tcp::socket socket_;
+    boost::asio::steady_timer connect_timer_;
+    boost::asio::steady_timer command_timer_;
+    bool command_timer_armed_ = false;
+    redis_reader reader_;
+    std::array<char, 16384> read_buf_{};
+    // The bytes being written, and those sent since the write began.
+    std::string writing_;
+    std::string next_;
+    bool write_in_progress_ = false;
+    // Requests in the order their bytes were queued: the first
+    // `requests_.size() - unwritten_` are on the wire.
+    std::deque<redis_request_ptr> requests_;
+    std::size_t unwritten_ = 0;
+};
+
+}  // namespace hyperstreams::router

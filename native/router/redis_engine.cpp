@@ -1,0 +1,568 @@
+#include "redis_engine.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include "log.hpp"
+#include "redis_connection.hpp"
+#include "redis_subscriber.hpp"
+#include "redis_wire.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t slot_count = 16384;
+// A command is sent on at most this many times after MOVED or ASK; a
+// cluster that keeps redirecting is being reconfigured faster than it can
+// be followed, and the last redirect is the answer.
+constexpr int max_redirects = 5;
+// Commands wait, rather than fail, only while the topology is first learned
+// and while a node's first connection is made; at most this many.
+constexpr std::size_t max_waiting = 65536;
+
+// A reply made here, for what is refused before it is sent.
+redis_reply local_error(std::string_view text) {
+    redis_reader reader;
+    std::error_code ec;
+    (void)reader.feed("-" + std::string(text) + "\r\n");
+    return reader.next(ec);
+}
+
+}  // namespace
+
+struct redis_engine::impl : std::enable_shared_from_this<impl> {
+    struct node {
+        node(asio::io_context& io, redis_address a, const redis_options& o)
+            : address(std::move(a)), retry(io), backoff(o) {}
+        redis_address address;
+        std::shared_ptr<redis_connection> conn;
+        asio::steady_timer retry;
+        redis_backoff backoff;
+        // A connection to it failed since the node was learned: commands
+        // fail at once while it is down instead of waiting for an attempt.
+        bool failed_before = false;
+        std::string down_reason;
+    };
+
+    struct op {
+        enum class kind : std::uint8_t { command, subscribe, unsubscribe, psubscribe, punsubscribe };
+        kind what = kind::command;
+        redis_request_ptr request;
+        std::string name;
+    };
+
+    enum class mode : std::uint8_t { discovering, single, cluster };
+
+    impl(asio::io_context& i, redis_options o, handlers hs)
+        : io(i), opts(std::move(o)), h(std::move(hs)), refresh_timer(i), refresh_backoff(opts) {
+        redis_subscriber::events e;
+        e.where = [this] { return subscriber_node(); };
+        e.message = [this](std::string_view pattern, std::string_view channel, std::string_view payload) {
+            deliver(pattern, channel, payload);
+        };
+        e.changed = [this] {
+            if (sub->failed()) settled = true;
+            evaluate();
+        };
+        e.reconnected = [this] {
+            std::lock_guard lock(stats_mu);
+            ++st.reconnects;
+        };
+        sub = std::make_shared<redis_subscriber>(io, opts, std::move(e));
+    }
+
+    // ---- any thread ----
+
+    void enqueue(op o) {
+        bool first = false;
+        {
+            std::lock_guard lock(inbox_mu);
+            if (inbox_closed) return;
+            first = inbox.empty();
+            inbox.push_back(std::move(o));
+        }
+        if (first) asio::post(io, [self = shared_from_this()] { self->drain(); });
+    }
+
+    redis_stats snapshot() const {
+        std::lock_guard lock(stats_mu);
+        return st;
+    }
+
+    // ---- the engine's thread ----
+
+    // A completion may stop the engine: what is left of the batch is then
+    // stop()'s to fail.
+    void drain() {
+        {
+            std::lock_guard lock(inbox_mu);
+            for (op& o : inbox) batch.push_back(std::move(o));
+            inbox.clear();
+        }
+        while (!batch.empty() && !stopped) {
+            op o = std::move(batch.front());
+            batch.pop_front();
+            switch (o.what) {
+                case op::kind::command: accept(std::move(o.request)); break;
+                case op::kind::subscribe: sub->subscribe(o.name); break;
+                case op::kind::unsubscribe: sub->unsubscribe(o.name); break;
+                case op::kind::psubscribe: sub->psubscribe(o.name); break;
+                case op::kind::punsubscribe: sub->punsubscribe(o.name); break;
+            }
+        }
+    }
+
+    void start() {
+        if (started || stopped) return;
+        started = true;
+        std::vector<redis_address> seeds(opts.addresses.size());
+        for (std::size_t i = 0; i < seeds.size(); ++i)
+            if (parse_redis_address(opts.addresses[i], seeds[i]))
+                discovery_reason = "bad Redis address: " + opts.addresses[i];
+        if (seeds.empty()) discovery_reason = "no Redis address";
+        if (discovery_reason.empty()) {
+            for (const redis_address& a : seeds) node_for(a);
+        } else {
+            settled = true;
+        }
+        evaluate();
+    }
+
+    void accept(redis_request_ptr r) {
+        {
+            std::lock_guard lock(stats_mu);
+            ++st.commands;
+        }
+        if (r->wire.empty()) {
+            complete_reply(std::move(r), local_error("ERR empty command"));
+            return;
+        }
+        route(std::move(r));
+    }
+
+    void route(redis_request_ptr r) {
+        if (m == mode::discovering) {
+            if (!discovery_possible())
+                complete(std::move(r), redis_status::unreachable, discovery_reason);
+            else if (parked.size() >= max_waiting)
+                complete(std::move(r), redis_status::unreachable, "too many commands wait for the topology");
+            else
+                parked.push_back(std::move(r));
+            return;
+        }
+        node* n = r->key.empty() ? keyless_node() : slots[redis_key_slot(r->key)];
+        if (!n) {
+            complete(std::move(r), redis_status::unreachable,
+                     "no node serves slot " + std::to_string(redis_key_slot(r->key)));
+            return;
+        }
+        send_to(*n, std::move(r));
+    }
+
+    void send_to(node& n, redis_request_ptr r) {
+        if (n.conn->is_up()) {
+            n.conn->send(std::move(r));
+        } else if (!n.failed_before && !n.conn->is_dead() && n.conn->queued() < max_waiting) {
+            n.conn->send(std::move(r));
+        } else {
+            complete(std::move(r), redis_status::unreachable,
+                     n.down_reason.empty() ? n.address.text() + ": down" : n.down_reason);
+        }
+    }
+
+    node* keyless_node() {
+        for (const auto& n : nodes)
+            if (n->conn->is_up()) return n.get();
+        return slots[0];
+    }
+
+    bool discovery_possible() const {
+        return std::any_of(nodes.begin(), nodes.end(), [](const auto& n) {
+            return n->conn->is_up() || (!n->failed_before && !n->conn->is_dead());
+        });
+    }
+
+    void fail_parked(redis_status s, const std::string& why) {
+        std::deque<redis_request_ptr> waiting = std::exchange(parked, {});
+        for (auto& r : waiting) complete(std::move(r), s, why);
+    }
+
+    void route_parked() {
+        std::deque<redis_request_ptr> waiting = std::exchange(parked, {});
+        for (auto& r : waiting) route(std::move(r));
+    }
+
+    // ---- completions ----
+
+    void complete(redis_request_ptr r, redis_status s, std::string detail) {
+        if (!r->internal) {
+            std::lock_guard lock(stats_mu);
+            ++st.errors;
+        }
+        if (r->done) r->done(redis_result{s, nullptr, std::move(detail)});
+    }
+
+    void complete_reply(redis_request_ptr r, redis_reply reply) {
+        if (!r->internal) {
+            std::lock_guard lock(stats_mu);
+            ++st.replies;
+            if (reply && redis_is_error(*reply)) ++st.errors;
+            if (r->written != clock::time_point{}) {
+                const double ms = std::chrono::duration<double, std::milli>(clock::now() - r->written).count();
+                st.rtt_ewma_ms = st.rtt_ewma_ms == 0 ? ms : st.rtt_ewma_ms + (ms - st.rtt_ewma_ms) / 8;
+            }
+        }
+        if (r->done) r->done(redis_result{redis_status::ok, std::move(reply), {}});
+    }
+
+    void on_answer(node& n, redis_request_ptr r, redis_reply reply) {
+        redis_redirect to;
+        if (m == mode::cluster && r->redirects < max_redirects && parse_redirect(*reply, n.address, to)) {
+            ++r->redirects;
+            {
+                std::lock_guard lock(stats_mu);
+                ++st.redirects;
+            }
+            node& target = node_for(to.to);
+            if (to.ask) {
+                auto asking = std::make_unique<redis_request>();
+                asking->internal = true;
+                asking->wire = redis_format({"ASKING"});
+                send_to(target, std::move(asking));
+            } else {
+                slots[to.slot] = &target;
+                request_refresh();
+            }
+            send_to(target, std::move(r));
+            return;
+        }
+        complete_reply(std::move(r), std::move(reply));
+    }
+
+    // ---- nodes ----
+
+    node& node_for(const redis_address& a) {
+        for (const auto& n : nodes)
+            if (n->address == a) return *n;
+        nodes.push_back(std::make_unique<node>(io, a, opts));
+        node& n = *nodes.back();
+        connect(n);
+        return n;
+    }
+
+    void connect(node& n) {
+        redis_connection::events e;
+        e.up = [this, &n] { on_node_up(n); };
+        e.failed = [this](redis_request_ptr r, redis_status s, std::string why) {
+            complete(std::move(r), s, std::move(why));
+        };
+        e.down = [this, &n](std::string why) { on_node_down(n, std::move(why)); };
+        e.answered = [this, &n](redis_request_ptr r, redis_reply reply) {
+            on_answer(n, std::move(r), std::move(reply));
+        };
+        e.pushed = [](redis_reply) {};
+        n.conn = std::make_shared<redis_connection>(io, n.address, opts, false, std::move(e));
+        n.conn->connect();
+    }
+
+    void on_node_up(node& n) {
+        n.backoff.reset();
+        if (n.failed_before) {
+            std::lock_guard lock(stats_mu);
+            ++st.reconnects;
+        }
+        HS_LOG(info, "redis.node_up").kv("node", n.address.text());
+        // The first node up tells whether this is a cluster; a node back
+        // after a failure may come back with another role.
+        if (m == mode::discovering || (m == mode::cluster && n.failed_before)) request_refresh();
+        evaluate();
+    }
+
+    void on_node_down(node& n, std::string why) {
+        HS_LOG(warn, "redis.node_down").kv("reason", why);
+        n.failed_before = true;
+        n.down_reason = std::move(why);
+        settled = true;
+        schedule(n.retry, n.backoff.next(), [this, &n] { connect(n); });
+        if (m == mode::cluster) request_refresh();
+        if (m == mode::discovering && !discovery_possible()) {
+            discovery_reason = n.down_reason;
+            fail_parked(redis_status::unreachable, discovery_reason);
+        }
+        evaluate();
+    }
+
+    template <typename Fn>
+    void schedule(asio::steady_timer& timer, std::chrono::milliseconds delay, Fn fn) {
+        timer.expires_after(delay);
+        timer.async_wait([self = shared_from_this(), fn](const error_code& ec) {
+            if (!ec && !self->stopped) fn();
+        });
+    }
+
+    // ---- topology ----
+
+    void request_refresh() {
+        if (refreshing) {
+            refresh_again = true;
+            return;
+        }
+        node* asked = nullptr;
+        for (std::size_t i = 0; i < nodes.size() && !asked; ++i) {
+            node& n = *nodes[(next_asked + i) % nodes.size()];
+            if (n.conn->is_up()) asked = &n;
+        }
+        if (!asked) return;  // the next node up asks
+        ++next_asked;
+        refreshing = true;
+        auto r = std::make_unique<redis_request>();
+        r->internal = true;
+        r->wire = redis_format({"CLUSTER", "SLOTS"});
+        r->done = [this, a = asked->address](redis_result result) { on_slots(a, std::move(result)); };
+        asked->conn->send(std::move(r));
+    }
+
+    void on_slots(const redis_address& answered_by, redis_result result) {
+        refreshing = false;
+        if (stopped) return;
+        std::vector<redis_slot_range> ranges;
+        std::string failure;
+        if (result.status != redis_status::ok) {
+            failure = "CLUSTER SLOTS: " + result.detail;
+        } else if (is_cluster_disabled(*result.reply)) {
+            if (m == mode::discovering) become_single(answered_by);
+        } else if (redis_is_error(*result.reply)) {
+            failure = answered_by.text() + ": CLUSTER SLOTS: " + std::string(redis_text(*result.reply));
+        } else if (parse_cluster_slots(*result.reply, answered_by, ranges)) {
+            failure = answered_by.text() + ": CLUSTER SLOTS: an answer that is not a slot map";
+        } else if (m != mode::single) {
+            apply_slots(ranges);
+        }
+        if (!failure.empty()) {
+            HS_LOG(warn, "redis.topology_failed").kv("reason", failure);
+            if (m == mode::discovering) {
+                discovery_reason = failure;
+                settled = true;
+                fail_parked(redis_status::unreachable, failure);
+            }
+            schedule(refresh_timer, refresh_backoff.next(), [this] { request_refresh(); });
+        } else {
+            refresh_backoff.reset();
+        }
+        if (refresh_again && !stopped) {
+            refresh_again = false;
+            request_refresh();
+        }
+        evaluate();
+    }
+
+    // A server without cluster support serves every key; the other
+    // addresses, if any, are not needed.
+    void become_single(const redis_address& server) {
+        m = mode::single;
+        node* kept = nullptr;
+        std::vector<redis_request_ptr> orphans;
+        for (auto it = nodes.begin(); it != nodes.end();) {
+            if ((*it)->address == server) {
+                kept = it->get();
+                ++it;
+                continue;
+            }
+            for (auto& r : (*it)->conn->close()) orphans.push_back(std::move(r));
+            it = nodes.erase(it);
+        }
+        slots.fill(kept);
+        HS_LOG(info, "redis.single_server").kv("node", server.text());
+        for (auto& r : orphans) complete(std::move(r), redis_status::unreachable, "not a cluster");
+        route_parked();
+        sub->start();
+    }
+
+    void apply_slots(const std::vector<redis_slot_range>& ranges) {
+        const bool first = m == mode::discovering;
+        m = mode::cluster;
+        slots.fill(nullptr);
+        for (const redis_slot_range& r : ranges) {
+            node& n = node_for(r.master);
+            for (std::size_t s = r.first; s <= r.last; ++s) slots[s] = &n;
+        }
+        if (first) {
+            HS_LOG(info, "redis.cluster").kv("ranges", static_cast<std::uint64_t>(ranges.size()));
+            route_parked();
+            sub->start();
+        }
+    }
+
+    // ---- the subscriber ----
+
+    // Any node will do: the next one that is up, in turn, so that a node
+    // that went down is left.
+    redis_address subscriber_node() {
+        std::vector<node*> candidates;
+        for (const auto& n : nodes)
+            if (n->conn->is_up()) candidates.push_back(n.get());
+        if (candidates.empty())
+            for (const auto& n : nodes) candidates.push_back(n.get());
+        return candidates[next_subscriber_node++ % candidates.size()]->address;
+    }
+
+    void deliver(std::string_view pattern, std::string_view channel, std::string_view payload) {
+        {
+            std::lock_guard lock(stats_mu);
+            ++st.messages;
+        }
+        if (h.on_message) h.on_message(pattern, channel, payload);
+    }
+
+    // ---- state ----
+
+    // Empty when up. A node making its first connection serves its slots
+    // once the engine was up (commands wait for it): a node that joins the
+    // cluster does not take the engine down unless it cannot be reached.
+    std::string down_reason() const {
+        if (!started) return "not started";
+        if (m == mode::discovering) {
+            if (!discovery_reason.empty()) return discovery_reason;
+            for (const auto& n : nodes)
+                if (!n->down_reason.empty()) return n->down_reason;
+            return "learning the topology";
+        }
+        const node* checked = nullptr;
+        for (std::size_t s = 0; s < slot_count; ++s) {
+            const node* n = slots[s];
+            if (!n) return "no node serves slot " + std::to_string(s);
+            if (n == checked) continue;
+            const bool joining = reported == true && !n->failed_before && !n->conn->is_dead();
+            if (!n->conn->is_up() && !joining)
+                return n->down_reason.empty() ? n->address.text() + ": connecting" : n->down_reason;
+            checked = n;
+        }
+        if (!sub->ready()) return "subscriber: " + sub->down_reason();
+        return {};
+    }
+
+    // Reports transitions. Until the engine was first up, or something
+    // failed, it is still starting: nothing is reported.
+    void evaluate() {
+        if (stopped) return;
+        std::string why = down_reason();
+        const bool up = why.empty();
+        {
+            std::lock_guard lock(stats_mu);
+            st.up = up;
+            st.down_reason = why;
+            st.nodes = nodes.size();
+        }
+        if (up) settled = true;
+        if (!settled || reported == up) return;
+        reported = up;
+        HS_LOG(info, up ? "redis.up" : "redis.down").kv("reason", why);
+        if (h.on_state) h.on_state(up, why);
+    }
+
+    void stop() {
+        if (stopped) return;
+        stopped = true;
+        {
+            std::lock_guard lock(inbox_mu);
+            inbox_closed = true;
+            for (op& o : inbox) batch.push_back(std::move(o));
+            inbox.clear();
+        }
+        std::vector<redis_request_ptr> pending;
+        for (op& o : batch)
+            if (o.request) pending.push_back(std::move(o.request));
+        batch.clear();
+        for (auto& r : parked) pending.push_back(std::move(r));
+        parked.clear();
+        for (const auto& n : nodes) {
+            n->retry.cancel();
+            if (n->conn)
+                for (auto& r : n->conn->close()) pending.push_back(std::move(r));
+        }
+        sub->stop();
+        refresh_timer.cancel();
+        {
+            std::lock_guard lock(stats_mu);
+            st.up = false;
+            st.down_reason = "stopped";
+        }
+        for (auto& r : pending) complete(std::move(r), redis_status::stopped, "stopped");
+    }
+
+    asio::io_context& io;
+    const redis_options opts;
+    const handlers h;
+
+    std::mutex inbox_mu;
+    std::vector<op> inbox;
+    bool inbox_closed = false;
+    std::deque<op> batch;  // taken from the inbox, being served
+
+    mutable std::mutex stats_mu;
+    redis_stats st;
+
+    bool started = false;
+    bool stopped = false;
+    mode m = mode::discovering;
+    std::string discovery_reason;
+    std::vector<std::unique_ptr<node>> nodes;
+    std::array<node*, slot_count> slots{};
+    std::deque<redis_request_ptr> parked;  // before the topology is known
+    bool refreshing = false;
+    bool refresh_again = false;
+    std::size_t next_asked = 0;
+    asio::steady_timer refresh_timer;
+    std::shared_ptr<redis_subscriber> sub;
+    std::size_t next_subscriber_node = 0;
+    redis_backoff refresh_backoff;
+    bool settled = false;
+    std::optional<bool> reported;
+};
+
+redis_engine::redis_engine(asio::io_context& ioc, redis_options options, handlers h)
+    : impl_(std::make_shared<impl>(ioc, std::move(options), std::move(h))) {}
+
+redis_engine::~redis_engine() { stop(); }
+
+void redis_engine::start() { asio::post(impl_->io, [self = impl_] { self->start(); }); }
+
+void redis_engine::stop() { impl_->stop(); }
+
+void redis_engine::command(std::string key, std::vector<std::string> args, completion done) {
+    auto r = std::make_unique<redis_request>();
+    r->key = std::move(key);
+    if (!args.empty()) r->wire = redis_format(args);
+    r->done = std::move(done);
+    impl_->enqueue({impl::op::kind::command, std::move(r), {}});
+}
+
+void redis_engine::subscribe(std::string channel) {
+    impl_->enqueue({impl::op::kind::subscribe, nullptr, std::move(channel)});
+}
+
+void redis_engine::unsubscribe(std::string channel) {
+    impl_->enqueue({impl::op::kind::unsubscribe, nullptr, std::move(channel)});
+}
+
+void redis_engine::psubscribe(std::string pattern) {
+    impl_->enqueue({impl::op::kind::psubscribe, nullptr, std::move(pattern)});
+}
+
+void redis_engine::punsubscribe(std::string pattern) {
+    impl_->enqueue({impl::op::kind::punsubscribe, nullptr, std::move(pattern)});
+}
+
+redis_stats redis_engine::stats() const { return impl_->snapshot(); }
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,81 @@
+// The Redis engine's subscriber: one connection in RESP2 subscribe mode, for
+// redis_engine.cpp only (it brings in Asio). It keeps the subscriptions
+// with reference counts, makes them again on every new connection, and
+// PINGs to tell when they are in force and that the connection still
+// carries answers. Which node it connects to is the owner's choice, asked
+// for each connection (in a cluster any node hears every PUBLISH).
+//
+// Single-threaded, on the io_context's thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "redis_connection.hpp"
+
+namespace hyperstreams::router {
+
+class redis_subscriber : public std::enable_shared_from_this<redis_subscriber> {
+public:
+    struct events {
+        std::function<redis_address()> where;  // the node the next connection goes to
+        std::function<void(std::string_view pattern, std::string_view channel, std::string_view payload)> message;
+        // ready() or failed() changed.
+        std::function<void()> changed;
+        std::function<void()> reconnected;
+    };
+
+    redis_subscriber(boost::asio::io_context& io, const redis_options& options, events e);
+    redis_subscriber(const redis_subscriber&) = delete;
+    redis_subscriber& operator=(const redis_subscriber&) = delete;
+
+    void start();
+    void stop();  // no event after
+
+    void subscribe(const std::string& channel) { add(channels_, "SUBSCRIBE", channel); }
+    void unsubscribe(const std::string& channel) { drop(channels_, "UNSUBSCRIBE", channel); }
+    void psubscribe(const std::string& pattern) { add(patterns_, "PSUBSCRIBE", pattern); }
+    void punsubscribe(const std::string& pattern) { drop(patterns_, "PUNSUBSCRIBE", pattern); }
+
+    // Connected, and every subscription made is in force.
+    bool ready() const noexcept { return ready_; }
+    // A connection failed (since start): why the last one did.
+    bool failed() const noexcept { return failed_; }
+    const std::string& down_reason() const noexcept { return down_reason_; }
+
+private:
+    using names = std::map<std::string, int, std::less<>>;  // reference counts
+
+    void connect();
+    void on_up();
+    void on_down(std::string why);
+    void on_push(const redisReply& reply);
+    void resubscribe(std::string_view verb, const names& all);
+    void ping();
+    void add(names& all, std::string_view verb, const std::string& name);
+    void drop(names& all, std::string_view verb, const std::string& name);
+    bool connected() const noexcept { return conn_ && conn_->is_up(); }
+
+    boost::asio::io_context& io_;
+    const redis_options options_;
+    events events_;
+    std::shared_ptr<redis_connection> conn_;
+    boost::asio::steady_timer retry_;
+    boost::asio::steady_timer ping_timer_;
+    redis_backoff backoff_;
+    names channels_;
+    names patterns_;
+    bool started_ = false;
+    bool stopped_ = false;
+    bool ready_ = false;
+    bool failed_ = false;
+    bool ping_outstanding_ = false;
+    std::string down_reason_ = "connecting";
+};
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,255 @@
+#include "redis_wire.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+
+#include "hyperstreams/errc.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the Redis
+// Cluster specification defines the key hash.
+constexpr std::array<std::uint16_t, 256> crc16_table = [] {
+    std::array<std::uint16_t, 256> t{};
+    for (unsigned i = 0; i < 256; ++i) {
+        unsigned crc = i << 8;
+        for (int bit = 0; bit < 8; ++bit) crc = (crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1;
+        t[i] = static_cast<std::uint16_t>(crc);
+    }
+    return t;
+}();
+
+std::uint16_t crc16(std::string_view bytes) noexcept {
+    unsigned crc = 0;
+    for (const char c : bytes)
+        crc = ((crc << 8) ^ crc16_table[((crc >> 8) ^ static_cast<unsigned char>(c)) & 0xFF]) & 0xFFFF;
+    return static_cast<std::uint16_t>(crc);
+}
+
+bool parse_port(std::string_view text, std::uint16_t& out) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) return false;
+    out = static_cast<std::uint16_t>(value);
+    return true;
+}
+
+// "host:port", "[v6]:port" or ":port" (empty host) as Redis writes them.
+bool parse_endpoint(std::string_view text, redis_address& out) {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    out.host = std::string(host);
+    return parse_port(text.substr(colon + 1), out.port);
+}
+
+std::string_view element_text(const redisReply& r, std::size_t i) noexcept {
+    return i < r.elements && r.element[i] ? redis_text(*r.element[i]) : std::string_view();
+}
+
+bool element_integer(const redisReply& r, std::size_t i, long long& out) noexcept {
+    if (i >= r.elements || !r.element[i] || r.element[i]->type != REDIS_REPLY_INTEGER) return false;
+    out = r.element[i]->integer;
+    return true;
+}
+
+}  // namespace
+
+void redis_reply_deleter::operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+
+std::string_view redis_status_name(redis_status s) noexcept {
+    switch (s) {
+        case redis_status::ok: return "ok";
+        case redis_status::unreachable: return "unreachable";
+        case redis_status::lost: return "lost";
+        case redis_status::timed_out: return "timed_out";
+        case redis_status::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+std::uint16_t redis_key_slot(std::string_view key) noexcept {
+    const std::size_t open = key.find('{');
+    if (open != std::string_view::npos) {
+        const std::size_t close = key.find('}', open + 1);
+        if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
+    }
+    return crc16(key) & 16383;
+}
+
+std::error_code redis_check_address(std::string_view text) {
+    redis_address unused;
+    return parse_redis_address(text, unused);
+}
+
+std::string redis_address::text() const {
+    const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    return shown + ":" + std::to_string(port);
+}
+
+std::error_code parse_redis_address(std::string_view text, redis_address& out) {
+    const auto bad = make_error_code(errc::invalid_argument);
+    constexpr std::string_view scheme = "redis://";
+    if (text.substr(0, scheme.size()) == scheme) text.remove_prefix(scheme.size());
+    if (text.empty() || text.find_first_of("/@ ") != std::string_view::npos) return bad;
+    redis_address a;
+    if (text.front() == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string_view::npos || close == 1) return bad;
+        a.host = std::string(text.substr(1, close - 1));
+        const std::string_view rest = text.substr(close + 1);
+        if (!rest.empty() && (rest.front() != ':' || !parse_port(rest.substr(1), a.port))) return bad;
+    } else {
+        const std::size_t colon = text.find(':');
+        a.host = std::string(text.substr(0, colon));
+        if (a.host.empty()) return bad;
+        if (colon != std::string_view::npos) {
+            const std::string_view port = text.substr(colon + 1);
+            if (port.find(':') != std::string_view::npos || !parse_port(port, a.port)) return bad;
+        }
+    }
+    out = std::move(a);
+    return {};
+}
+
+std::string redis_format(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    argv.reserve(args.size());
+    lengths.reserve(args.size());
+    for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    char* wire = nullptr;
+    const int n = redisFormatCommandArgv(&wire, static_cast<int>(args.size()), argv.data(), lengths.data());
+    std::string out;
+    if (n > 0) out.assign(wire, static_cast<std::size_t>(n));
+    redisFreeCommand(wire);
+    return out;
+}
+
+redis_reader::redis_reader() : reader_(redisReaderCreate()) {}
+
+redis_reader::~redis_reader() { redisReaderFree(reader_); }
+
+std::error_code redis_reader::feed(std::string_view bytes) {
+    if (redisReaderFeed(reader_, bytes.data(), bytes.size()) != REDIS_OK)
+        return make_error_code(errc::protocol_violation);
+    return {};
+}
+
+redis_reply redis_reader::next(std::error_code& ec) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+        ec = make_error_code(errc::protocol_violation);
+        return nullptr;
+    }
+    ec.clear();
+    return redis_reply(static_cast<redisReply*>(reply));
+}
+
+std::string_view redis_reader::error() const noexcept { return reader_->errstr; }
+
+std::string_view redis_text(const redisReply& r) noexcept {
+    switch (r.type) {
+        case REDIS_REPLY_STRING:
+        case REDIS_REPLY_STATUS:
+        case REDIS_REPLY_ERROR: return {r.str, r.len};
+        default: return {};
+    }
+}
+
+bool redis_is_error(const redisReply& r) noexcept { return r.type == REDIS_REPLY_ERROR; }
+
+std::error_code parse_cluster_slots(const redisReply& reply, const redis_address& answered_by,
+                                    std::vector<redis_slot_range>& out) {
+    const auto bad = make_error_code(errc::malformed_body);
+    if (reply.type != REDIS_REPLY_ARRAY) return bad;
+    std::vector<redis_slot_range> ranges;
+    for (std::size_t i = 0; i < reply.elements; ++i) {
+        const redisReply* entry = reply.element[i];
+        long long first = 0;
+        long long last = 0;
+        if (!entry || entry->type != REDIS_REPLY_ARRAY || entry->elements < 3 || !element_integer(*entry, 0, first) ||
+            !element_integer(*entry, 1, last) || first < 0 || last < first || last > 16383)
+            return bad;
+        const redisReply* master = entry->element[2];
+        long long port = 0;
+        if (!master || master->type != REDIS_REPLY_ARRAY || master->elements < 2 ||
+            master->element[0]->type != REDIS_REPLY_STRING || !element_integer(*master, 1, port) || port <= 0 ||
+            port > 65535)
+            return bad;
+        redis_slot_range r;
+        r.first = static_cast<std::uint16_t>(first);
+        r.last = static_cast<std::uint16_t>(last);
+        const std::string_view host = element_text(*master, 0);
+        r.master.host = host.empty() ? answered_by.host : std::string(host);
+        r.master.port = static_cast<std::uint16_t>(port);
+        ranges.push_back(std::move(r));
+    }
+    out = std::move(ranges);
+    return {};
+}
+
+bool is_cluster_disabled(const redisReply& reply) noexcept {
+    return reply.type == REDIS_REPLY_ERROR &&
+           redis_text(reply).find("cluster support disabled") != std::string_view::npos;
+}
+
+bool parse_redirect(const redisReply& reply, const redis_address& answered_by, redis_redirect& out) {
+    if (reply.type != REDIS_REPLY_ERROR) return false;
+    std::string_view text = redis_text(reply);
+    redis_redirect r;
+    if (text.substr(0, 6) == "MOVED ") {
+        text.remove_prefix(6);
+    } else if (text.substr(0, 4) == "ASK ") {
+        text.remove_prefix(4);
+        r.ask = true;
+    } else {
+        return false;
+    }
+    const std::size_t space = text.find(' ');
+    if (space == std::string_view::npos) return false;
+    const std::string_view slot = text.substr(0, space);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(slot.data(), slot.data() + slot.size(), value);
+    if (ec != std::errc() || end != slot.data() + slot.size() || value > 16383) return false;
+    r.slot = static_cast<std::uint16_t>(value);
+    if (!parse_endpoint(text.substr(space + 1), r.to)) return false;
+    if (r.to.host.empty()) r.to.host = answered_by.host;
+    out = std::move(r);
+    return true;
+}
+
+redis_push parse_push(const redisReply& reply) noexcept {
+    redis_push p;
+    if (reply.type == REDIS_REPLY_STATUS && redis_text(reply) == "PONG") {
+        p.what = redis_push::kind::pong;
+        return p;
+    }
+    if (reply.type != REDIS_REPLY_ARRAY || reply.elements == 0) return p;
+    const std::string_view kind = element_text(reply, 0);
+    if (kind == "message" && reply.elements == 3) {
+        p.what = redis_push::kind::message;
+        p.channel = element_text(reply, 1);
+        p.payload = element_text(reply, 2);
+    } else if (kind == "pmessage" && reply.elements == 4) {
+        p.what = redis_push::kind::pmessage;
+        p.pattern = element_text(reply, 1);
+        p.channel = element_text(reply, 2);
+        p.payload = element_text(reply, 3);
+    } else if (kind == "pong") {
+        p.what = redis_push::kind::pong;
+    } else if (kind == "subscribe" || kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe") {
+        p.what = redis_push::kind::ack;
+    }
+    return p;
+}
+
+}  // namespace hyperstreams::router

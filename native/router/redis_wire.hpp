@@ -1,0 +1,89 @@
+// The socket-free half of the Redis engine: addresses, RESP in both
+// directions (hiredis's reply reader and command formatter), and the
+// replies the engine acts on (CLUSTER SLOTS, MOVED and ASK, pub/sub pushes).
+// Unit tests feed it bytes; redis_engine.cpp feeds it what the sockets read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "redis_engine.hpp"
+
+struct redisReader;
+
+namespace hyperstreams::router {
+
+struct redis_address {
+    std::string host;
+    std::uint16_t port = 6379;
+    std::string text() const;  // host:port, [host]:port for IPv6
+    bool operator==(const redis_address&) const = default;
+};
+
+// "redis://host:port", "host:port", "[v6]:port"; the port defaults to 6379.
+// errc::invalid_argument for anything else.
+std::error_code parse_redis_address(std::string_view text, redis_address& out);
+
+// A command and its arguments in RESP, binary-safe.
+std::string redis_format(const std::vector<std::string>& args);
+
+// Replies out of bytes as they arrive, in any pieces. After an error (bytes
+// that are not RESP) the reader stays failed: the connection must go.
+class redis_reader {
+public:
+    redis_reader();
+    ~redis_reader();
+    redis_reader(const redis_reader&) = delete;
+    redis_reader& operator=(const redis_reader&) = delete;
+
+    // errc::protocol_violation when the bytes are not RESP (error() says why).
+    std::error_code feed(std::string_view bytes);
+    // The next complete reply; null when more bytes are needed or on error
+    // (`ec` set).
+    redis_reply next(std::error_code& ec);
+    std::string_view error() const noexcept;
+
+private:
+    redisReader* reader_;
+};
+
+// A reply's text (string, status or error), or empty.
+std::string_view redis_text(const redisReply& r) noexcept;
+bool redis_is_error(const redisReply& r) noexcept;
+
+// The master of each slot range a CLUSTER SLOTS reply lists. A master whose
+// host is empty is the node that answered (`answered_by`'s host).
+struct redis_slot_range {
+    std::uint16_t first = 0;
+    std::uint16_t last = 0;
+    redis_address master;
+};
+// errc::malformed_body when the reply is not a CLUSTER SLOTS answer.
+std::error_code parse_cluster_slots(const redisReply& reply, const redis_address& answered_by,
+                                    std::vector<redis_slot_range>& out);
+// The error CLUSTER SLOTS gets from a server that is not part of a cluster.
+bool is_cluster_disabled(const redisReply& reply) noexcept;
+
+// -MOVED slot host:port or -ASK slot host:port. An empty host (a node that
+// does not know its own endpoint) means the node that answered.
+struct redis_redirect {
+    bool ask = false;
+    std::uint16_t slot = 0;
+    redis_address to;
+};
+bool parse_redirect(const redisReply& reply, const redis_address& answered_by, redis_redirect& out);
+
+// What the subscriber connection receives (RESP2 subscribe mode).
+struct redis_push {
+    enum class kind : std::uint8_t { message, pmessage, pong, ack, other };
+    kind what = kind::other;
+    std::string_view pattern;  // pmessage
+    std::string_view channel;  // message, pmessage
+    std::string_view payload;  // message, pmessage
+};
+redis_push parse_push(const redisReply& reply) noexcept;
+
+}  // namespace hyperstreams::router

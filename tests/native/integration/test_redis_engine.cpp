@@ -1,0 +1,644 @@
+// redis_engine against real redis-server processes: one server, then a
+// three-master Redis Cluster made with redis-cli. Servers are killed,
+// frozen (SIGSTOP) and restarted on their ports; slots are moved while the
+// engine runs.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <array>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_engine.hpp"
+#include "redis_process.hpp"
+#include "redis_wire.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::redis_call;
+using testing::redis_calls;
+using testing::redis_server;
+using testing::reply_text;
+
+struct message {
+    std::string pattern;
+    std::string channel;
+    std::string payload;
+};
+
+redis_options quick_options(std::vector<std::string> addresses) {
+    redis_options o;
+    o.addresses = std::move(addresses);
+    o.connect_timeout = 1000ms;
+    o.command_timeout = 2000ms;
+    o.backoff_min = 20ms;
+    o.backoff_max = 200ms;
+    return o;
+}
+
+// The engine on a thread of its own, and what its handlers were told.
+class engine_host {
+public:
+    explicit engine_host(redis_options options)
+        : work_(io_.get_executor()),
+          engine_(io_, std::move(options),
+                  {[this](std::string_view p, std::string_view c, std::string_view m) {
+                       record([&] { messages_.push_back({std::string(p), std::string(c), std::string(m)}); });
+                   },
+                   [this](bool up, std::string_view why) {
+                       record([&] { states_.emplace_back(up, std::string(why)); });
+                   }}),
+          thread_([this] { io_.run(); }) {
+        engine_.start();
+    }
+
+    ~engine_host() { stop(); }
+
+    redis_engine& engine() { return engine_; }
+
+    // Stops the engine on its thread, then the thread.
+    void stop() {
+        if (!thread_.joinable()) return;
+        std::promise<void> done;
+        asio::post(io_, [&] {
+            engine_.stop();
+            done.set_value();
+        });
+        done.get_future().wait_for(5s);
+        work_.reset();
+        io_.stop();
+        thread_.join();
+    }
+
+    void send(std::string key, std::vector<std::string> args, std::function<void(redis_result)> done) {
+        engine_.command(std::move(key), std::move(args), std::move(done));
+    }
+
+    redis_result call(std::string key, std::vector<std::string> args) {
+        auto promise = std::make_shared<std::promise<redis_result>>();
+        auto future = promise->get_future();
+        engine_.command(std::move(key), std::move(args),
+                        [promise](redis_result r) { promise->set_value(std::move(r)); });
+        if (future.wait_for(10s) != std::future_status::ready) {
+            ADD_FAILURE() << "a command did not complete";
+            return {redis_status::stopped, nullptr, "no completion"};
+        }
+        return future.get();
+    }
+
+    // The text of an ok reply, or "<status>: detail".
+    std::string text(std::string key, std::vector<std::string> args) {
+        const redis_result r = call(std::move(key), std::move(args));
+        if (r.status != redis_status::ok) return std::string(redis_status_name(r.status)) + ": " + r.detail;
+        return reply_text(r.reply);
+    }
+
+    // Until the last on_state said `up`; its reason.
+    std::optional<std::string> wait_state(bool up, std::chrono::milliseconds timeout = 10s) {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_for(lock, timeout, [&] { return !states_.empty() && states_.back().first == up; }))
+            return std::nullopt;
+        return states_.back().second;
+    }
+
+    std::vector<std::pair<bool, std::string>> states() {
+        std::lock_guard lock(mu_);
+        return states_;
+    }
+
+    bool wait_messages(std::size_t count, std::chrono::milliseconds timeout = 5s) {
+        std::unique_lock lock(mu_);
+        return cv_.wait_for(lock, timeout, [&] { return messages_.size() >= count; });
+    }
+
+    std::vector<message> messages() {
+        std::lock_guard lock(mu_);
+        return messages_;
+    }
+
+private:
+    template <typename Fn>
+    void record(Fn fn) {
+        {
+            std::lock_guard lock(mu_);
+            fn();
+        }
+        cv_.notify_all();
+    }
+
+    asio::io_context io_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<message> messages_;
+    std::vector<std::pair<bool, std::string>> states_;
+    redis_engine engine_;
+    std::thread thread_;
+};
+
+// How many subscribers a node counts for `channel` (PUBSUB NUMSUB).
+long long numsub(std::uint16_t port, const std::string& channel) {
+    const redis_reply r = redis_call(port, {"PUBSUB", "NUMSUB", channel});
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
+}
+
+long long numpat(std::uint16_t port) {
+    const redis_reply r = redis_call(port, {"PUBSUB", "NUMPAT"});
+    return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+}
+
+long long blocked_clients(std::uint16_t port) {
+    const std::string info = reply_text(redis_call(port, {"INFO", "clients"}));
+    const std::size_t at = info.find("blocked_clients:");
+    return at == std::string::npos ? -1 : std::stoll(info.substr(at + 16));
+}
+
+// ---- one server ----
+
+TEST(RedisEngineSingle, CommandsAnswerInTheOrderTheyWereSent) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    engine_host host(quick_options({"redis://" + server.address()}));
+    // Before the engine knows whether this is a cluster: the command waits.
+    EXPECT_EQ(host.text("k", {"SET", "k", "v"}), "OK");
+    ASSERT_TRUE(host.wait_state(true));
+    EXPECT_EQ(host.text("k", {"GET", "k"}), "v");
+
+    const std::string binary = std::string("a\0\r\nb", 5);
+    EXPECT_EQ(host.text(binary, {"SET", binary, binary}), "OK");
+    EXPECT_EQ(host.text(binary, {"GET", binary}), binary);
+    EXPECT_EQ(reply_text(redis_call(server.port(), {"GET", binary})), binary);
+
+    // Pipelined: all sent before the first answer, answered in order.
+    constexpr int count = 2000;
+    std::mutex mu;
+    std::vector<long long> seen;
+    std::promise<void> all;
+    for (int i = 0; i < count; ++i)
+        host.send("counter", {"INCR", "counter"}, [&](redis_result r) {
+            std::lock_guard lock(mu);
+            const bool integer = r.status == redis_status::ok && r.reply->type == REDIS_REPLY_INTEGER;
+            seen.push_back(integer ? r.reply->integer : -1);
+            if (seen.size() == count) all.set_value();
+        });
+    ASSERT_EQ(all.get_future().wait_for(10s), std::future_status::ready);
+    for (int i = 0; i < count; ++i) ASSERT_EQ(seen[i], i + 1) << "answer " << i;
+
+    // An error reply is an answer; an empty command is refused here.
+    const redis_result wrong = host.call("k", {"INCR", "k"});
+    ASSERT_EQ(wrong.status, redis_status::ok);
+    EXPECT_TRUE(redis_is_error(*wrong.reply));
+    const redis_result empty = host.call("k", {});
+    ASSERT_EQ(empty.status, redis_status::ok);
+    EXPECT_EQ(redis_text(*empty.reply), "ERR empty command");
+
+    const redis_stats st = host.engine().stats();
+    EXPECT_TRUE(st.up);
+    EXPECT_EQ(st.nodes, 1u);
+    EXPECT_EQ(st.commands, count + 6u);
+    EXPECT_EQ(st.replies, count + 6u);
+    EXPECT_EQ(st.errors, 2u);
+    EXPECT_EQ(st.redirects, 0u);
+    EXPECT_GT(st.rtt_ewma_ms, 0);
+    EXPECT_EQ(host.states(), (std::vector<std::pair<bool, std::string>>{{true, ""}}));
+}
+
+TEST(RedisEngineSingle, MessagesOfChannelsAndPatternsWithCountedSubscriptions) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    engine_host host(quick_options({server.address()}));
+    ASSERT_TRUE(host.wait_state(true));
+    host.engine().subscribe("news");
+    host.engine().subscribe("news");
+    host.engine().subscribe("marker");
+    host.engine().psubscribe("news.*");
+    ASSERT_TRUE(eventually([&] { return numsub(server.port(), "news") == 1 && numpat(server.port()) == 1; }, 5s));
+
+    EXPECT_EQ(host.text("", {"PUBLISH", "news", std::string("a\0b", 3)}), "1");
+    EXPECT_EQ(host.text("", {"PUBLISH", "news.sport", "goal"}), "1");
+    ASSERT_TRUE(host.wait_messages(2));
+    auto got = host.messages();
+    EXPECT_EQ(got[0].pattern, "");
+    EXPECT_EQ(got[0].channel, "news");
+    EXPECT_EQ(got[0].payload, std::string("a\0b", 3));
+    EXPECT_EQ(got[1].pattern, "news.*");
+    EXPECT_EQ(got[1].channel, "news.sport");
+    EXPECT_EQ(got[1].payload, "goal");
+
+    // Subscribed twice: still subscribed after one unsubscribe.
+    host.engine().unsubscribe("news");
+    host.engine().punsubscribe("news.*");
+    ASSERT_TRUE(eventually([&] { return numpat(server.port()) == 0; }, 5s));
+    EXPECT_EQ(numsub(server.port(), "news"), 1);
+    host.engine().unsubscribe("news");
+    ASSERT_TRUE(eventually([&] { return numsub(server.port(), "news") == 0; }, 5s));
+    host.text("", {"PUBLISH", "news", "unheard"});
+    host.text("", {"PUBLISH", "news.sport", "unheard"});
+    host.text("", {"PUBLISH", "marker", "last"});
+    // One connection delivers in order: once "marker" is in, nothing else came.
+    ASSERT_TRUE(host.wait_messages(3));
+    got = host.messages();
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[2].channel, "marker");
+    EXPECT_EQ(host.engine().stats().messages, 3u);
+}
+
+TEST(RedisEngineSingle, ServerKilledThenRestartedOnItsPort) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    redis_options options = quick_options({server.address()});
+    options.command_timeout = 5000ms;
+    engine_host host(options);
+    ASSERT_TRUE(host.wait_state(true));
+    host.engine().subscribe("ch");
+    ASSERT_TRUE(eventually([&] { return numsub(server.port(), "ch") == 1; }, 5s));
+
+    // A command on the wire when the server dies: it may have run.
+    std::promise<redis_result> blocked;
+    host.send("list", {"BLPOP", "list", "0"}, [&](redis_result r) { blocked.set_value(std::move(r)); });
+    ASSERT_TRUE(eventually([&] { return blocked_clients(server.port()) == 1; }, 5s));
+    server.kill();
+    auto lost = blocked.get_future();
+    ASSERT_EQ(lost.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(lost.get().status, redis_status::lost);
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find(server.address()), std::string::npos) << *down;
+
+    const redis_result refused = host.call("k", {"GET", "k"});
+    EXPECT_EQ(refused.status, redis_status::unreachable);
+    EXPECT_NE(refused.detail.find(server.address()), std::string::npos) << refused.detail;
+
+    ASSERT_TRUE(server.restart());
+    ASSERT_TRUE(host.wait_state(true));
+    // Up means the subscriptions are made again: a message published now arrives.
+    EXPECT_EQ(host.text("", {"PUBLISH", "ch", "again"}), "1");
+    ASSERT_TRUE(host.wait_messages(1));
+    EXPECT_EQ(host.messages()[0].payload, "again");
+    const redis_stats st = host.engine().stats();
+    EXPECT_GE(st.reconnects, 2u);  // the node's connection and the subscriber's
+    EXPECT_GE(st.errors, 2u);
+}
+
+TEST(RedisEngineSingle, AnAnswerTooLateTimesOutAndTheConnectionIsMadeAgain) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    redis_options options = quick_options({server.address()});
+    options.command_timeout = 300ms;
+    engine_host host(options);
+    ASSERT_TRUE(host.wait_state(true));
+    std::promise<redis_result> slow;
+    std::promise<redis_result> behind;
+    host.send("list", {"BLPOP", "list", "3"}, [&](redis_result r) { slow.set_value(std::move(r)); });
+    host.send("k", {"GET", "k"}, [&](redis_result r) { behind.set_value(std::move(r)); });
+    auto slow_result = slow.get_future();
+    auto behind_result = behind.get_future();
+    ASSERT_EQ(slow_result.wait_for(3s), std::future_status::ready);
+    EXPECT_EQ(slow_result.get().status, redis_status::timed_out);
+    ASSERT_EQ(behind_result.wait_for(3s), std::future_status::ready);
+    // Its answer would have been read as BLPOP's.
+    EXPECT_EQ(behind_result.get().status, redis_status::lost);
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find("no answer within 300 ms"), std::string::npos) << *down;
+    ASSERT_TRUE(host.wait_state(true));
+    EXPECT_EQ(host.text("k", {"SET", "k", "after"}), "OK");
+}
+
+TEST(RedisEngineSingle, AServerThatStopsAnsweringIsNoticedWhileIdle) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    redis_options options = quick_options({server.address()});
+    options.command_timeout = 300ms;
+    engine_host host(options);
+    ASSERT_TRUE(host.wait_state(true));
+    // Frozen: connections stay open, nothing answers. Only the subscriber's
+    // PING finds out.
+    server.signal(SIGSTOP);
+    const auto down = host.wait_state(false, 5s);
+    server.signal(SIGCONT);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find("PING"), std::string::npos) << *down;
+    ASSERT_TRUE(host.wait_state(true));
+    EXPECT_EQ(host.text("k", {"SET", "k", "v"}), "OK");
+}
+
+TEST(RedisEngineSingle, NothingListeningIsReportedWithTheReason) {
+    engine_host host(quick_options({"127.0.0.1:1"}));
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find("127.0.0.1:1"), std::string::npos) << *down;
+    EXPECT_NE(down->find("refused"), std::string::npos) << *down;
+    const redis_result r = host.call("k", {"GET", "k"});
+    EXPECT_EQ(r.status, redis_status::unreachable);
+    EXPECT_FALSE(r.detail.empty());
+    EXPECT_FALSE(host.engine().stats().up);
+}
+
+// A listener whose accept queue is full: the kernel drops further SYNs, so
+// a connect to it neither succeeds nor fails.
+class silent_listener {
+public:
+    silent_listener() {
+        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 0) != 0 ||
+            ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            return;
+        port_ = ntohs(a.sin_port);
+        // A backlog of 0 holds one connection: the first filler takes it.
+        filler_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        (void)::connect(filler_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        pollfd p{filler_, POLLOUT, 0};
+        full_ = ::poll(&p, 1, 2000) == 1;
+    }
+    ~silent_listener() {
+        ::close(filler_);
+        ::close(listener_);
+    }
+    bool full() const { return full_; }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int listener_ = -1;
+    int filler_ = -1;
+    std::uint16_t port_ = 0;
+    bool full_ = false;
+};
+
+TEST(RedisEngineSingle, AConnectThatHangsTimesOut) {
+    silent_listener silent;
+    ASSERT_TRUE(silent.full());
+    redis_options options = quick_options({silent.address()});
+    options.connect_timeout = 200ms;
+    engine_host host(options);
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find("no connection within 200 ms"), std::string::npos) << *down;
+    EXPECT_EQ(host.call("k", {"GET", "k"}).status, redis_status::unreachable);
+}
+
+TEST(RedisEngineSingle, StopFailsWhatIsPendingAndCallsNothingAfter) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    auto host = std::make_unique<engine_host>(quick_options({server.address()}));
+    ASSERT_TRUE(host->wait_state(true));
+    std::promise<redis_result> blocked;
+    host->send("list", {"BLPOP", "list", "0"}, [&](redis_result r) { blocked.set_value(std::move(r)); });
+    ASSERT_TRUE(eventually([&] { return blocked_clients(server.port()) == 1; }, 5s));
+    host->stop();
+    auto result = blocked.get_future();
+    ASSERT_EQ(result.wait_for(0s), std::future_status::ready);
+    EXPECT_EQ(result.get().status, redis_status::stopped);
+    const auto states = host->states().size();
+    server.kill();
+    bool called = false;
+    host->engine().command("k", {"GET", "k"}, [&](redis_result) { called = true; });
+    EXPECT_EQ(host->states().size(), states);
+    host.reset();
+    EXPECT_FALSE(called);
+}
+
+// ---- a Redis Cluster of three masters, one for the whole suite ----
+
+class RedisEngineCluster : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        std::vector<std::string> args = {"--cluster", "create"};
+        for (auto& n : nodes) {
+            n = std::make_unique<redis_server>(true);
+            if (!n->ready()) return;
+            args.push_back(n->address());
+        }
+        args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+        const auto created = testing::run_program("redis-cli", args, 30s);
+        created_ = created.status == 0;
+        if (!created_) std::fprintf(stderr, "redis-cli --cluster create failed:\n%s\n", created.output.c_str());
+    }
+
+    static void TearDownTestSuite() {
+        for (auto& n : nodes) n.reset();
+    }
+
+    // Every node says the cluster is ok (a node restarted by a test
+    // refuses writes for a while after).
+    void SetUp() override {
+        ASSERT_TRUE(created_);
+        ASSERT_TRUE(eventually([] {
+            for (auto& n : nodes)
+                if (reply_text(redis_call(n->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") ==
+                    std::string::npos)
+                    return false;
+            return true;
+        }, 10s));
+    }
+
+    static std::vector<std::string> addresses() {
+        std::vector<std::string> out;
+        for (auto& n : nodes) out.push_back(n->address());
+        return out;
+    }
+
+    static std::string id(std::size_t node) {
+        return reply_text(redis_call(nodes[node]->port(), {"CLUSTER", "MYID"}));
+    }
+
+    // Which node serves `slot`, as node 0 sees it.
+    static std::size_t owner(std::uint16_t slot) {
+        const redis_reply r = redis_call(nodes[0]->port(), {"CLUSTER", "SLOTS"});
+        std::vector<redis_slot_range> ranges;
+        if (!r || parse_cluster_slots(*r, redis_address{"127.0.0.1", nodes[0]->port()}, ranges)) return nodes.size();
+        for (const auto& range : ranges)
+            if (slot >= range.first && slot <= range.last)
+                for (std::size_t i = 0; i < nodes.size(); ++i)
+                    if (range.master.port == nodes[i]->port()) return i;
+        return nodes.size();
+    }
+
+    // A key `prefix`N that node `node` serves.
+    static std::string key_on(std::size_t node, const std::string& prefix) {
+        for (int i = 0; i < 10000; ++i) {
+            std::string key = prefix + std::to_string(i);
+            if (owner(redis_key_slot(key)) == node) return key;
+        }
+        ADD_FAILURE() << "no key of node " << node;
+        return prefix;
+    }
+
+    static void set_slot(std::size_t on, std::uint16_t slot, const char* how, std::size_t node) {
+        const std::vector<std::string> args = {"CLUSTER", "SETSLOT", std::to_string(slot), how, id(node)};
+        EXPECT_EQ(reply_text(redis_call(nodes[on]->port(), args)), "OK");
+    }
+
+    // The end of a migration: every node hears that `to` serves `slot`.
+    static void assign(std::uint16_t slot, std::size_t to) {
+        set_slot(to, slot, "NODE", to);
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (i != to) set_slot(i, slot, "NODE", to);
+    }
+
+    static inline std::array<std::unique_ptr<redis_server>, 3> nodes;
+    static inline bool created_ = false;
+};
+
+TEST_F(RedisEngineCluster, KeysOfEveryNodeGoStraightToIt) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const std::string key = key_on(i, "straight:");
+        EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
+        EXPECT_EQ(reply_text(redis_call(nodes[i]->port(), {"GET", key})), "v" + std::to_string(i));
+        EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
+    }
+    for (const std::string key : {"foo", "{user1000}.following", "", "a{b}c", "\xff"})
+        EXPECT_EQ(reply_text(redis_call(nodes[0]->port(), {"CLUSTER", "KEYSLOT", key})),
+                  std::to_string(redis_key_slot(key)))
+            << key;
+    const redis_stats st = host.engine().stats();
+    EXPECT_EQ(st.redirects, 0u);
+    EXPECT_EQ(st.nodes, 3u);
+}
+
+TEST_F(RedisEngineCluster, MessagesPublishedOnAnyNodeArrive) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    host.engine().subscribe("alerts");
+    host.engine().psubscribe("alerts.*");
+    ASSERT_TRUE(eventually([&] {
+        long long subs = 0;
+        long long pats = 0;
+        for (auto& n : nodes) {
+            subs += numsub(n->port(), "alerts");
+            pats += numpat(n->port());
+        }
+        return subs == 1 && pats == 1;
+    }, 5s));
+    // Each PUBLISH goes to the node of its channel's slot; the cluster bus
+    // carries it to the subscriber's node.
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const std::string channel = key_on(i, "alerts.");
+        host.text(channel, {"PUBLISH", channel, "from " + std::to_string(i)});
+    }
+    host.text("alerts", {"PUBLISH", "alerts", "plain"});
+    ASSERT_TRUE(host.wait_messages(4));
+    // From different nodes, in any order.
+    std::multiset<std::string> got;
+    for (const message& m : host.messages()) got.insert(m.pattern + " " + m.channel + " " + m.payload);
+    EXPECT_EQ(got, (std::multiset<std::string>{"alerts.* " + key_on(0, "alerts.") + " from 0",
+                                               "alerts.* " + key_on(1, "alerts.") + " from 1",
+                                               "alerts.* " + key_on(2, "alerts.") + " from 2", " alerts plain"}));
+}
+
+TEST_F(RedisEngineCluster, AMovedSlotIsFollowedAndLearned) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t from = 0;
+    const std::size_t to = 1;
+    const std::string key = key_on(from, "moved:");
+    const std::uint16_t slot = redis_key_slot(key);
+    EXPECT_EQ(host.text(key, {"SET", key, "kept"}), "OK");
+
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(),
+                                    {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->port()), key, "0", "5000"})),
+              "OK");
+    assign(slot, to);
+
+    EXPECT_EQ(host.text(key, {"GET", key}), "kept");
+    EXPECT_EQ(host.engine().stats().redirects, 1u);
+    // Learned: the next command goes to the new node at once.
+    EXPECT_EQ(host.text(key, {"GET", key}), "kept");
+    EXPECT_EQ(host.engine().stats().redirects, 1u);
+    EXPECT_EQ(reply_text(redis_call(nodes[to]->port(), {"GET", key})), "kept");
+}
+
+TEST_F(RedisEngineCluster, AskDuringAMigrationIsFollowedEachTime) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t from = 2;
+    const std::size_t to = 0;
+    const std::string key = key_on(from, "ask:");
+    const std::uint16_t slot = redis_key_slot(key);
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+
+    // Not on the migrating node: it sends the command on with ASK.
+    EXPECT_EQ(host.text(key, {"SET", key, "new"}), "OK");
+    EXPECT_EQ(host.engine().stats().redirects, 1u);
+    EXPECT_EQ(host.text(key, {"GET", key}), "new");
+    EXPECT_EQ(host.engine().stats().redirects, 2u);  // ASK does not change the slot map
+    EXPECT_EQ(reply_text(redis_calls(nodes[to]->port(), {{"ASKING"}, {"GET", key}}).back()), "new");
+
+    assign(slot, to);
+    EXPECT_EQ(host.text(key, {"GET", key}), "new");
+    EXPECT_EQ(host.engine().stats().redirects, 3u);  // MOVED, now
+}
+
+TEST_F(RedisEngineCluster, RedirectsAreBounded) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t from = 1;
+    const std::size_t to = 2;
+    const std::string key = key_on(from, "loop:");
+    const std::uint16_t slot = redis_key_slot(key);
+    // Migrating on one side only: `from` sends the key on with ASK, `to`
+    // (not importing) sends it back with MOVED, and so on.
+    set_slot(from, slot, "MIGRATING", to);
+    const redis_result r = host.call(key, {"GET", key});
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), {"CLUSTER", "SETSLOT", std::to_string(slot), "STABLE"})),
+              "OK");
+    ASSERT_EQ(r.status, redis_status::ok);
+    EXPECT_EQ(redis_text(*r.reply).substr(0, 6), "MOVED ");
+    EXPECT_EQ(host.engine().stats().redirects, 5u);
+    EXPECT_EQ(host.text(key, {"GET", key}), "");
+}
+
+TEST_F(RedisEngineCluster, AMasterRestartedIsReconnected) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t victim = 2;
+    const std::string lost_key = key_on(victim, "restart:");
+    const std::string other_key = key_on(0, "restart:");
+    EXPECT_EQ(host.text(lost_key, {"SET", lost_key, "before"}), "OK");
+
+    nodes[victim]->kill();
+    const auto down = host.wait_state(false);
+    ASSERT_TRUE(down);
+    EXPECT_NE(down->find(nodes[victim]->address()), std::string::npos) << *down;
+    EXPECT_EQ(host.call(lost_key, {"GET", lost_key}).status, redis_status::unreachable);
+    // The other masters still serve their slots.
+    EXPECT_EQ(host.text(other_key, {"SET", other_key, "fine"}), "OK");
+
+    ASSERT_TRUE(nodes[victim]->restart());
+    ASSERT_TRUE(host.wait_state(true));
+    // A restarted master refuses writes (CLUSTERDOWN) until it has heard
+    // from the cluster.
+    EXPECT_TRUE(eventually([&] { return host.text(lost_key, {"SET", lost_key, "after"}) == "OK"; }, 10s));
+    EXPECT_EQ(host.text(lost_key, {"GET", lost_key}), "after");
+    EXPECT_GE(host.engine().stats().reconnects, 1u);
+}
+
+}  // namespace
+}  // namespace hyperstreams::router

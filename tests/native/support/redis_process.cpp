@@ -1,0 +1,261 @@
+#include "redis_process.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_wire.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string find_program(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        const auto candidate = std::filesystem::path(dir) / name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    }
+    return name;
+}
+
+// A loopback port nothing listens on now (the kernel's pick); a server
+// started on it may still lose it to another process, and is then retried.
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    std::uint16_t port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+        port = ntohs(a.sin_port);
+    ::close(fd);
+    return port;
+}
+
+// fork + exec with stdout and stderr to `out_fd`. Only async-signal-safe
+// calls after the fork.
+pid_t spawn(const std::string& program, const std::vector<std::string>& args, int out_fd) {
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out_fd, 1);
+        ::dup2(out_fd, 2);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+bool exited(pid_t pid) {
+    int status = 0;
+    return ::waitpid(pid, &status, WNOHANG) == pid;
+}
+
+void kill_and_reap(pid_t pid) {
+    ::kill(pid, SIGCONT);  // a stopped process takes SIGKILL too, but is reaped sooner once running
+    ::kill(pid, SIGKILL);
+    const auto deadline = clock::now() + std::chrono::seconds(5);
+    while (!exited(pid) && clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+int connect_loopback(std::uint16_t port, clock::time_point deadline) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return -1;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool wait_fd(int fd, short events, clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    pollfd p{fd, events, 0};
+    return left > 0 && ::poll(&p, 1, static_cast<int>(left)) == 1;
+}
+
+}  // namespace
+
+redis_server::redis_server(bool cluster) : cluster_(cluster) {
+    static std::atomic<int> counter{0};
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("hyperstreams-redis-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+               .string();
+    std::filesystem::create_directories(dir_);
+    for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
+        port_ = free_port();
+        bus_port_ = cluster_ ? free_port() : 0;
+        ready_ = launch();
+    }
+    if (!ready_) ADD_FAILURE() << "redis-server did not start:\n" << log();
+}
+
+redis_server::~redis_server() {
+    if (pid_ > 0) kill_and_reap(pid_);
+    if (::testing::Test::HasFailure())
+        std::fprintf(stderr, "---- redis-server %s log ----\n%s----\n", address().c_str(), log().c_str());
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+}
+
+bool redis_server::launch() {
+    std::vector<std::string> args = {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--daemonize", "no", "--dir", dir_};
+    if (cluster_) {
+        args.insert(args.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port",
+                                 std::to_string(bus_port_), "--cluster-node-timeout", "5000"});
+    }
+    const int log_fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    static const std::string program = find_program("redis-server");
+    pid_ = spawn(program, args, log_fd);
+    ::close(log_fd);
+    const auto deadline = clock::now() + std::chrono::seconds(5);
+    while (clock::now() < deadline) {
+        if (exited(pid_)) {
+            pid_ = -1;
+            return false;
+        }
+        if (reply_text(redis_call(port_, {"PING"}, std::chrono::milliseconds(200))) == "PONG") return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill_and_reap(pid_);
+    pid_ = -1;
+    return false;
+}
+
+void redis_server::kill() {
+    if (pid_ > 0) kill_and_reap(pid_);
+    pid_ = -1;
+    ready_ = false;
+}
+
+void redis_server::signal(int signal) {
+    if (pid_ > 0) ::kill(pid_, signal);
+}
+
+bool redis_server::restart() {
+    kill();
+    ready_ = launch();
+    return ready_;
+}
+
+std::string redis_server::log() const {
+    std::ifstream in(dir_ + "/log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::vector<router::redis_reply> redis_calls(std::uint16_t port, const std::vector<std::vector<std::string>>& commands,
+                                             std::chrono::milliseconds timeout) {
+    std::vector<router::redis_reply> replies;
+    const auto deadline = clock::now() + timeout;
+    const int fd = connect_loopback(port, deadline);
+    if (fd < 0) return replies;
+    std::string out;
+    for (const auto& c : commands) out += router::redis_format(c);
+    std::size_t sent = 0;
+    while (sent < out.size() && wait_fd(fd, POLLOUT, deadline)) {
+        const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+    }
+    router::redis_reader reader;
+    char buf[16384];
+    while (sent == out.size() && replies.size() < commands.size() && wait_fd(fd, POLLIN, deadline)) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0 || reader.feed(std::string_view(buf, static_cast<std::size_t>(n)))) break;
+        std::error_code ec;
+        while (router::redis_reply r = reader.next(ec)) replies.push_back(std::move(r));
+        if (ec) break;
+    }
+    ::close(fd);
+    return replies;
+}
+
+router::redis_reply redis_call(std::uint16_t port, const std::vector<std::string>& args,
+                               std::chrono::milliseconds timeout) {
+    auto replies = redis_calls(port, {args}, timeout);
+    return replies.empty() ? nullptr : std::move(replies.front());
+}
+
+std::string reply_text(const router::redis_reply& r) {
+    if (!r) return {};
+    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+    return std::string(router::redis_text(*r));
+}
+
+program_result run_program(const std::string& program, const std::vector<std::string>& args,
+                           std::chrono::milliseconds timeout) {
+    program_result result;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return result;
+    const pid_t pid = spawn(find_program(program), args, fds[1]);
+    ::close(fds[1]);
+    const auto deadline = clock::now() + timeout;
+    char buf[4096];
+    while (wait_fd(fds[0], POLLIN, deadline)) {
+        const ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n <= 0) break;
+        result.output.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return result;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = clock::now() + timeout;
+    for (;;) {
+        if (condition()) return true;
+        if (clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+}  // namespace hyperstreams::testing

@@ -1,0 +1,77 @@
+// Real redis-server processes for the tests of the Redis engine and what
+// builds on it: each on free loopback ports, in a temporary directory of its
+// own (its log, and a cluster node's nodes.conf), stopped by its pid. A
+// blocking one-shot client for the tests' own checks and set-up, and the
+// redis-cli runs that make a cluster.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "redis_engine.hpp"
+
+namespace hyperstreams::testing {
+
+class redis_server {
+public:
+    // Starts redis-server (no persistence) and waits until it answers PING;
+    // fails the test (ADD_FAILURE) when it does not. `cluster`: a cluster
+    // node (its bus on a free port too) with no slots yet.
+    explicit redis_server(bool cluster = false);
+    ~redis_server();
+    redis_server(const redis_server&) = delete;
+    redis_server& operator=(const redis_server&) = delete;
+
+    bool ready() const noexcept { return ready_; }
+    std::uint16_t port() const noexcept { return port_; }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    pid_t pid() const noexcept { return pid_; }
+
+    // SIGKILL, reaped: a crash, no shutdown.
+    void kill();
+    // Sends `signal` (SIGSTOP, SIGCONT) and leaves it running.
+    void signal(int signal);
+    // Starts it again on the same ports in the same directory (a cluster
+    // node reads its nodes.conf back) and waits until it answers PING.
+    bool restart();
+    std::string log() const;
+
+private:
+    bool launch();
+
+    bool cluster_;
+    std::uint16_t port_ = 0;
+    std::uint16_t bus_port_ = 0;
+    std::string dir_;
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+// One command to 127.0.0.1:`port` on a connection of its own; null when it
+// gets no answer within `timeout`.
+router::redis_reply redis_call(std::uint16_t port, const std::vector<std::string>& args,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(2));
+// Several, in order, on one connection (ASKING then a command).
+std::vector<router::redis_reply> redis_calls(std::uint16_t port, const std::vector<std::vector<std::string>>& commands,
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(2));
+// A reply's text ("" for none), an integer's digits, for assertions.
+std::string reply_text(const router::redis_reply& r);
+
+// Runs `program` to its end, bounded by `timeout` (then killed): its exit
+// status (-1 when killed) and what it wrote on stdout and stderr.
+struct program_result {
+    int status = -1;
+    std::string output;
+};
+program_result run_program(const std::string& program, const std::vector<std::string>& args,
+                           std::chrono::milliseconds timeout);
+
+// Polls `condition` until it holds or `timeout` passes; whether it held.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+}  // namespace hyperstreams::testing

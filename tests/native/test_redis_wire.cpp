@@ -1,0 +1,194 @@
+// redis_wire: key slots, RESP in both directions, and the replies the Redis
+// engine acts on, without a socket.
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include "hyperstreams/errc.hpp"
+#include "redis_wire.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+using namespace std::string_literals;
+
+// One reply out of `bytes`, fed whole.
+redis_reply parse(std::string_view bytes) {
+    redis_reader reader;
+    EXPECT_FALSE(reader.feed(bytes));
+    std::error_code ec;
+    redis_reply r = reader.next(ec);
+    EXPECT_FALSE(ec) << reader.error();
+    EXPECT_TRUE(r) << "incomplete: " << bytes;
+    return r;
+}
+
+std::string bulk(std::string_view s) { return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n"; }
+
+// Values from a Redis 7 server's CLUSTER KEYSLOT.
+TEST(RedisKeySlot, MatchesRedis) {
+    EXPECT_EQ(redis_key_slot("foo"), 12182);
+    EXPECT_EQ(redis_key_slot("123456789"), 12739);  // CRC16-XMODEM's check value 0x31C3
+    EXPECT_EQ(redis_key_slot(""), 0);
+    EXPECT_EQ(redis_key_slot("a\0b"s), 8383);
+    EXPECT_EQ(redis_key_slot("\xff\xfe"), 3374);
+}
+
+TEST(RedisKeySlot, HashTagIsTheFirstNonEmptyBracePair) {
+    EXPECT_EQ(redis_key_slot("{user1000}.following"), 3443);
+    EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("{user1000}.followers"));
+    EXPECT_EQ(redis_key_slot("{user1000}.following"), redis_key_slot("user1000"));
+    EXPECT_EQ(redis_key_slot("foo{bar}{zap}"), 5061);  // "bar"
+    EXPECT_EQ(redis_key_slot("foo{{bar}}zap"), 4015);  // "{bar"
+    EXPECT_EQ(redis_key_slot("foo{}{bar}"), 8363);     // an empty tag: the whole key
+    EXPECT_EQ(redis_key_slot("{}"), 15257);
+    EXPECT_EQ(redis_key_slot("a{"), 14311);
+    EXPECT_EQ(redis_key_slot("}{b}"), 3300);
+}
+
+TEST(RedisFormat, IsBinarySafe) {
+    EXPECT_EQ(redis_format({"SET", "k", "v"}), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    const std::string binary = "a\0\r\n$b"s;
+    EXPECT_EQ(redis_format({"SET", binary, ""}), "*3\r\n$3\r\nSET\r\n$6\r\n" + binary + "\r\n$0\r\n\r\n");
+}
+
+TEST(RedisReader, ReadsRepliesFedByteByByte) {
+    const std::string bytes = "+OK\r\n-ERR wrong\r\n:42\r\n$-1\r\n" + bulk("a\0\r\nb"s) +
+                              "*3\r\n*2\r\n:1\r\n$1\r\nx\r\n$0\r\n\r\n*-1\r\n";
+    redis_reader reader;
+    std::vector<redis_reply> replies;
+    for (const char c : bytes) {
+        ASSERT_FALSE(reader.feed(std::string_view(&c, 1)));
+        for (;;) {
+            std::error_code ec;
+            redis_reply r = reader.next(ec);
+            ASSERT_FALSE(ec) << reader.error();
+            if (!r) break;
+            replies.push_back(std::move(r));
+        }
+    }
+    ASSERT_EQ(replies.size(), 6u);
+    EXPECT_EQ(replies[0]->type, REDIS_REPLY_STATUS);
+    EXPECT_EQ(redis_text(*replies[0]), "OK");
+    EXPECT_TRUE(redis_is_error(*replies[1]));
+    EXPECT_EQ(redis_text(*replies[1]), "ERR wrong");
+    EXPECT_EQ(replies[2]->type, REDIS_REPLY_INTEGER);
+    EXPECT_EQ(replies[2]->integer, 42);
+    EXPECT_EQ(replies[3]->type, REDIS_REPLY_NIL);
+    EXPECT_EQ(redis_text(*replies[4]), "a\0\r\nb"s);
+    ASSERT_EQ(replies[5]->type, REDIS_REPLY_ARRAY);
+    ASSERT_EQ(replies[5]->elements, 3u);
+    EXPECT_EQ(replies[5]->element[0]->elements, 2u);
+    EXPECT_EQ(redis_text(*replies[5]->element[0]->element[1]), "x");
+    EXPECT_EQ(redis_text(*replies[5]->element[1]), "");
+    EXPECT_EQ(replies[5]->element[2]->type, REDIS_REPLY_NIL);
+}
+
+TEST(RedisReader, BytesThatAreNotRespFailTheReaderForGood) {
+    redis_reader reader;
+    EXPECT_FALSE(reader.feed("?what\r\n"));
+    std::error_code ec;
+    EXPECT_FALSE(reader.next(ec));
+    EXPECT_EQ(ec, errc::protocol_violation);
+    EXPECT_FALSE(reader.error().empty());
+    (void)reader.feed("+OK\r\n");
+    EXPECT_FALSE(reader.next(ec));
+    EXPECT_EQ(ec, errc::protocol_violation);
+}
+
+TEST(RedisAddress, AcceptsTheDocumentedForms) {
+    redis_address a;
+    ASSERT_FALSE(parse_redis_address("redis://cache.local:6380", a));
+    EXPECT_EQ(a, (redis_address{"cache.local", 6380}));
+    ASSERT_FALSE(parse_redis_address("127.0.0.1:7000", a));
+    EXPECT_EQ(a, (redis_address{"127.0.0.1", 7000}));
+    ASSERT_FALSE(parse_redis_address("localhost", a));
+    EXPECT_EQ(a, (redis_address{"localhost", 6379}));
+    ASSERT_FALSE(parse_redis_address("[::1]:7001", a));
+    EXPECT_EQ(a, (redis_address{"::1", 7001}));
+    EXPECT_EQ(a.text(), "[::1]:7001");
+    for (const char* bad : {"", "redis://", ":6379", "host:0", "host:65536", "host:x", "::1:6379", "rediss://h:1",
+                            "redis://user@h:1", "h:1/0", "[::1", "[]:1", "[::1]x"})
+        EXPECT_EQ(parse_redis_address(bad, a), errc::invalid_argument) << bad;
+    EXPECT_FALSE(redis_check_address("redis://h:1"));
+}
+
+TEST(RedisClusterSlots, GivesEachRangesMaster) {
+    // Redis 7's shape: [first, last, [host, port, id, [metadata]], replicas...]
+    const std::string reply = "*2\r\n"
+                              "*4\r\n:0\r\n:5460\r\n*4\r\n" + bulk("10.0.0.1") + ":7000\r\n" + bulk("id1") + "*0\r\n"
+                              "*3\r\n" + bulk("10.0.0.2") + ":7003\r\n" + bulk("id4") +
+                              "*3\r\n:5461\r\n:16383\r\n*3\r\n" + bulk("") + ":7001\r\n" + bulk("id2");
+    std::vector<redis_slot_range> ranges;
+    ASSERT_FALSE(parse_cluster_slots(*parse(reply), redis_address{"10.0.0.9", 7001}, ranges));
+    ASSERT_EQ(ranges.size(), 2u);
+    EXPECT_EQ(ranges[0].first, 0);
+    EXPECT_EQ(ranges[0].last, 5460);
+    EXPECT_EQ(ranges[0].master, (redis_address{"10.0.0.1", 7000}));
+    EXPECT_EQ(ranges[1].first, 5461);
+    EXPECT_EQ(ranges[1].last, 16383);
+    // An empty host: the node that answered.
+    EXPECT_EQ(ranges[1].master, (redis_address{"10.0.0.9", 7001}));
+}
+
+TEST(RedisClusterSlots, RefusesWhatIsNotASlotMap) {
+    std::vector<redis_slot_range> ranges;
+    const redis_address by{"h", 1};
+    for (const std::string& bad : {"+OK\r\n"s, "*1\r\n:1\r\n"s, "*1\r\n*2\r\n:0\r\n:1\r\n"s,
+                                  "*1\r\n*3\r\n:5\r\n:4\r\n*2\r\n" + bulk("h") + ":1\r\n",
+                                  "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n" + bulk("h") + ":1\r\n",
+                                  "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n" + bulk("h") + ":0\r\n",
+                                  "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n:1\r\n:1\r\n"s})
+        EXPECT_EQ(parse_cluster_slots(*parse(bad), by, ranges), errc::malformed_body) << bad;
+    EXPECT_TRUE(ranges.empty());
+    EXPECT_TRUE(is_cluster_disabled(*parse("-ERR This instance has cluster support disabled\r\n")));
+    EXPECT_FALSE(is_cluster_disabled(*parse("-ERR unknown command\r\n")));
+}
+
+TEST(RedisRedirect, ReadsMovedAndAsk) {
+    const redis_address by{"10.0.0.9", 7000};
+    redis_redirect r;
+    ASSERT_TRUE(parse_redirect(*parse("-MOVED 3999 10.0.0.2:7001\r\n"), by, r));
+    EXPECT_FALSE(r.ask);
+    EXPECT_EQ(r.slot, 3999);
+    EXPECT_EQ(r.to, (redis_address{"10.0.0.2", 7001}));
+    ASSERT_TRUE(parse_redirect(*parse("-ASK 12182 :7002\r\n"), by, r));
+    EXPECT_TRUE(r.ask);
+    EXPECT_EQ(r.slot, 12182);
+    EXPECT_EQ(r.to, (redis_address{"10.0.0.9", 7002}));
+    ASSERT_TRUE(parse_redirect(*parse("-MOVED 1 [::1]:7003\r\n"), by, r));
+    EXPECT_EQ(r.to, (redis_address{"::1", 7003}));
+    for (const char* not_one : {"-ERR MOVED 1 h:1\r\n", "-MOVED 16384 h:1\r\n", "-MOVED x h:1\r\n",
+                                "-MOVED 1 h\r\n", "-ASK 1\r\n", "+MOVED 1 h:1\r\n"})
+        EXPECT_FALSE(parse_redirect(*parse(not_one), by, r)) << not_one;
+}
+
+TEST(RedisPush, ReadsSubscribeModeReplies) {
+    // The views are into the reply.
+    const redis_reply message = parse("*3\r\n" + bulk("message") + bulk("ch") + bulk("a\0b"s));
+    redis_push p = parse_push(*message);
+    EXPECT_EQ(p.what, redis_push::kind::message);
+    EXPECT_EQ(p.channel, "ch");
+    EXPECT_EQ(p.payload, "a\0b"s);
+    const redis_reply pmessage = parse("*4\r\n" + bulk("pmessage") + bulk("c*") + bulk("ch") + bulk("x"));
+    p = parse_push(*pmessage);
+    EXPECT_EQ(p.what, redis_push::kind::pmessage);
+    EXPECT_EQ(p.pattern, "c*");
+    EXPECT_EQ(p.channel, "ch");
+    EXPECT_EQ(p.payload, "x");
+    EXPECT_EQ(parse_push(*parse("*2\r\n" + bulk("pong") + bulk(""))).what, redis_push::kind::pong);
+    EXPECT_EQ(parse_push(*parse("+PONG\r\n")).what, redis_push::kind::pong);
+    EXPECT_EQ(parse_push(*parse("*3\r\n" + bulk("subscribe") + bulk("ch") + ":1\r\n")).what, redis_push::kind::ack);
+    EXPECT_EQ(parse_push(*parse("*2\r\n" + bulk("message") + bulk("ch"))).what, redis_push::kind::other);
+    EXPECT_EQ(parse_push(*parse(":1\r\n")).what, redis_push::kind::other);
+}
+
+TEST(RedisStatus, HasNames) {
+    EXPECT_EQ(redis_status_name(redis_status::ok), "ok");
+    EXPECT_EQ(redis_status_name(redis_status::unreachable), "unreachable");
+    EXPECT_EQ(redis_status_name(redis_status::lost), "lost");
+    EXPECT_EQ(redis_status_name(redis_status::timed_out), "timed_out");
+    EXPECT_EQ(redis_status_name(redis_status::stopped), "stopped");
+}
+
+}  // namespace
+}  // namespace hyperstreams::router
