@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "redis_address.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -254,6 +256,20 @@ const std::vector<option>& options() {
                             std::uint64_t{1} << 40,
                             "bytes of history over all channels; past it the least recently "
                             "published channels lose their history first; 0: no bound"));
+        t.push_back(integer("history.ttl_s", &router_config::history_ttl_s, 1, u32_max,
+                            "with cluster.redis: a channel's history in Redis expires this long after "
+                            "its last publication"));
+        t.push_back(integer("history.meta_ttl_s", &router_config::history_meta_ttl_s, 1, u32_max,
+                            "with cluster.redis: a channel's epoch and position in Redis expire this "
+                            "long after its last publication (then it starts again with a new epoch); "
+                            "at least history.ttl_s"));
+        t.push_back(list("cluster.redis", &router_config::cluster_redis,
+                         "several routers as one: the Redis server, or the seeds of a Redis Cluster "
+                         "(redis://HOST:PORT), which every router of the cluster names; empty: this "
+                         "router on its own"));
+        t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
+                         "prefix of every Redis key and channel of the cluster (letters, digits, "
+                         "'_', '-')"));
         t.push_back(integer("requests.default_deadline_ms", &router_config::default_deadline_ms, 1,
                             u32_max, "deadline of a request that names none"));
         t.push_back(integer("requests.max_deadline_ms", &router_config::max_deadline_ms, 1, u32_max,
@@ -542,6 +558,15 @@ std::string validate(const router_config& c) {
     if (c.default_deadline_ms > c.max_deadline_ms)
         return "requests.default_deadline_ms must not exceed requests.max_deadline_ms";
     if (c.router_id.size() > 64) return "router_id: at most 64 bytes";
+    for (const std::string& address : c.cluster_redis)
+        if (redis_check_address(address))
+            return "cluster.redis: '" + address + "' is not redis://HOST:PORT";
+    if (c.cluster_prefix.empty() || c.cluster_prefix.size() > 64 ||
+        c.cluster_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos)
+        return "cluster.prefix: 1 to 64 letters, digits, '_' or '-'";
+    if (c.history_meta_ttl_s < c.history_ttl_s)
+        return "history.meta_ttl_s must be at least history.ttl_s (a channel's position outlives its history)";
     if (c.tls_cert_file.empty() != c.tls_key_file.empty())
         return "tls.cert_file and tls.key_file go together";
     if (!c.auth_hs256_secret.empty() && !c.auth_hs256_secret_file.empty())

@@ -80,6 +80,16 @@ struct router_config {
     std::uint32_t history_max_messages = 64;
     std::uint64_t history_max_bytes = 256u << 10;
     std::uint64_t history_max_total_bytes = 256u << 20;
+    // With cluster.redis: the history in Redis expires this long after a
+    // channel's last publication; its epoch and position (the meta hash)
+    // after history_meta_ttl_s.
+    std::uint32_t history_ttl_s = 3600;
+    std::uint32_t history_meta_ttl_s = 30 * 24 * 3600;
+
+    // Several routers as one: the Redis server, or the seeds of a Redis
+    // Cluster ("redis://HOST:PORT" or "HOST:PORT"); empty: a router on its own.
+    std::vector<std::string> cluster_redis;
+    std::string cluster_prefix = "hs";  // of every Redis key and channel
 
     std::uint32_t default_deadline_ms = 30000;
     std::uint32_t max_deadline_ms = 300000;

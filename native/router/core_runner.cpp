@@ -17,8 +17,11 @@ namespace hyperstreams::router {
 namespace asio = boost::asio;
 
 struct core_runner::impl {
-    impl(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch, std::string id)
-        : core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
+    template <typename Channels>
+    impl(const router_config& cfg, authorizer& auth, metrics& m, Channels&& channels, std::string id)
+        : core(cfg, auth, m, std::forward<Channels>(channels), std::move(id)),
+          timer(ioc),
+          work(asio::make_work_guard(ioc)) {}
 
     // Runs fn(now) on the core under the mutex; then, with the mutex
     // released, wakes the transports the core named and runs the drain's
@@ -86,6 +89,10 @@ core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m,
                          std::string router_id)
     : impl_(std::make_unique<impl>(cfg, auth, m, epoch, std::move(router_id))) {}
 
+core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
+                         std::string router_id)
+    : impl_(std::make_unique<impl>(cfg, auth, m, log, std::move(router_id))) {}
+
 core_runner::~core_runner() { stop(); }
 
 void core_runner::start() {
@@ -124,6 +131,10 @@ void core_runner::closed(connection_id id) {
 
 void core_runner::reject(connection_id id, errc code, std::string_view text) {
     impl_->with_core([&](time_point now) { impl_->core.reject(id, code, text, now); });
+}
+
+void core_runner::log_answer(const std::function<void()>& answer) {
+    impl_->with_core([&](time_point now) { impl_->core.log_answer(answer, now); });
 }
 
 void core_runner::drain(std::function<void()> on_drained) {

@@ -29,12 +29,16 @@ namespace hyperstreams::router {
 
 struct router_config;
 class authorizer;
+class channel_log;
 class metrics;
 
 class core_runner {
 public:
+    // Channels in memory, each made with `epoch` (router_core).
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                 std::string router_id);
+    // Channels in `log`, which must outlive the runner.
+    core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id);
     ~core_runner();
     core_runner(const core_runner&) = delete;
     core_runner& operator=(const core_runner&) = delete;
@@ -50,6 +54,9 @@ public:
     void receive(connection_id id, bytes_view batch);
     void closed(connection_id id);
     void reject(connection_id id, errc code, std::string_view text);
+    // A channel log's answer that arrived on its own thread: `answer` calls
+    // the log's sink under the core's mutex (router_core::log_answer).
+    void log_answer(const std::function<void()>& answer);
 
     // Starts the drain; `on_drained` runs once every connection was told
     // and closed, on the thread of the call that finished it, outside the

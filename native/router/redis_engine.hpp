@@ -130,9 +130,5 @@ private:
 // The hash slot of a key (CRC16 of the key, or of its {hash tag}), 0..16383.
 std::uint16_t redis_key_slot(std::string_view key) noexcept;
 
-// Whether `text` is an address the engine takes ("redis://host:port",
-// "host:port", "[v6]:port"; the port defaults to 6379): errc::invalid_argument
-// if not. For configuration checks.
-std::error_code redis_check_address(std::string_view text);
 
 }  // namespace hyperstreams::router

@@ -30,14 +30,6 @@ std::uint16_t crc16(std::string_view bytes) noexcept {
     return static_cast<std::uint16_t>(crc);
 }
 
-bool parse_port(std::string_view text, std::uint16_t& out) {
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) return false;
-    out = static_cast<std::uint16_t>(value);
-    return true;
-}
-
 // "host:port", "[v6]:port" or ":port" (empty host) as Redis writes them.
 bool parse_endpoint(std::string_view text, redis_address& out) {
     const std::size_t colon = text.rfind(':');
@@ -45,7 +37,7 @@ bool parse_endpoint(std::string_view text, redis_address& out) {
     std::string_view host = text.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     out.host = std::string(host);
-    return parse_port(text.substr(colon + 1), out.port);
+    return parse_redis_port(text.substr(colon + 1), out.port);
 }
 
 std::string_view element_text(const redisReply& r, std::size_t i) noexcept {
@@ -80,41 +72,6 @@ std::uint16_t redis_key_slot(std::string_view key) noexcept {
         if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
     }
     return crc16(key) & 16383;
-}
-
-std::error_code redis_check_address(std::string_view text) {
-    redis_address unused;
-    return parse_redis_address(text, unused);
-}
-
-std::string redis_address::text() const {
-    const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
-    return shown + ":" + std::to_string(port);
-}
-
-std::error_code parse_redis_address(std::string_view text, redis_address& out) {
-    const auto bad = make_error_code(errc::invalid_argument);
-    constexpr std::string_view scheme = "redis://";
-    if (text.substr(0, scheme.size()) == scheme) text.remove_prefix(scheme.size());
-    if (text.empty() || text.find_first_of("/@ ") != std::string_view::npos) return bad;
-    redis_address a;
-    if (text.front() == '[') {
-        const std::size_t close = text.find(']');
-        if (close == std::string_view::npos || close == 1) return bad;
-        a.host = std::string(text.substr(1, close - 1));
-        const std::string_view rest = text.substr(close + 1);
-        if (!rest.empty() && (rest.front() != ':' || !parse_port(rest.substr(1), a.port))) return bad;
-    } else {
-        const std::size_t colon = text.find(':');
-        a.host = std::string(text.substr(0, colon));
-        if (a.host.empty()) return bad;
-        if (colon != std::string_view::npos) {
-            const std::string_view port = text.substr(colon + 1);
-            if (port.find(':') != std::string_view::npos || !parse_port(port, a.port)) return bad;
-        }
-    }
-    out = std::move(a);
-    return {};
 }
 
 std::string redis_format(const std::vector<std::string>& args) {

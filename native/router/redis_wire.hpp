@@ -10,22 +10,12 @@
 #include <system_error>
 #include <vector>
 
+#include "redis_address.hpp"
 #include "redis_engine.hpp"
 
 struct redisReader;
 
 namespace hyperstreams::router {
-
-struct redis_address {
-    std::string host;
-    std::uint16_t port = 6379;
-    std::string text() const;  // host:port, [host]:port for IPv6
-    bool operator==(const redis_address&) const = default;
-};
-
-// "redis://host:port", "host:port", "[v6]:port"; the port defaults to 6379.
-// errc::invalid_argument for anything else.
-std::error_code parse_redis_address(std::string_view text, redis_address& out);
 
 // A command and its arguments in RESP, binary-safe.
 std::string redis_format(const std::vector<std::string>& args);

@@ -24,6 +24,7 @@
 #include "http_context.hpp"
 #include "listener.hpp"
 #include "log.hpp"
+#include "redis_log.hpp"
 #include "zmq_transport.hpp"
 
 namespace hyperstreams::router {
@@ -118,6 +119,51 @@ private:
     std::vector<std::thread> threads_;
 };
 
+// The Redis side of a router that is one of several (cluster.redis): the
+// channel log and the thread its engine runs on. Stopped before the core
+// goes: its answers enter the core.
+class cluster_side {
+public:
+    explicit cluster_side(const router_config& cfg)
+        : work_(asio::make_work_guard(ioc_)),
+          log_(ioc_, redis_options{cfg.cluster_redis},
+               redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s,
+                                 cfg.history_meta_ttl_s, cfg.max_channels}) {}
+    cluster_side(const cluster_side&) = delete;
+    cluster_side& operator=(const cluster_side&) = delete;
+    ~cluster_side() { stop(); }
+
+    redis_log& log() noexcept { return log_; }
+
+    void start(core_runner& core) {
+        log_.set_entry([&core](const std::function<void()>& answer) { core.log_answer(answer); });
+        log_.start();
+        thread_ = std::thread([this] {
+            try {
+                ioc_.run();
+            } catch (const std::exception& e) {
+                HS_LOG(error, "cluster.crash").kv("what", e.what());
+                std::abort();
+            }
+        });
+    }
+    void stop() {
+        if (!thread_.joinable()) return;
+        asio::post(ioc_, [this] {
+            log_.stop();
+            work_.reset();
+            ioc_.stop();
+        });
+        thread_.join();
+    }
+
+private:
+    asio::io_context ioc_{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    redis_log log_;
+    std::thread thread_;
+};
+
 }  // namespace
 
 int run_server(const router_config& cfg) {
@@ -140,7 +186,22 @@ int run_server(const router_config& cfg) {
         std::fprintf(stderr, "hyperstreams-router: %s\n", auth_error.c_str());
         return 1;
     }
-    core_runner core(cfg, *auth, stats, epoch, router_id);
+    std::optional<cluster_side> cluster;
+    if (!cfg.cluster_redis.empty()) cluster.emplace(cfg);
+    // Each channel's epoch: in Redis when the router is one of several,
+    // else made in memory from this process's.
+    const std::unique_ptr<core_runner> runner =
+        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), router_id)
+                : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
+    core_runner& core = *runner;
+    // Declared after the core: stops the Redis thread, whose answers enter
+    // the core, on every way out.
+    const struct cluster_stopper {
+        std::optional<cluster_side>& side;
+        ~cluster_stopper() {
+            if (side) side->stop();
+        }
+    } stop_cluster{cluster};
     // By default one I/O thread per core but one, which libzmq's I/O thread
     // and the core's timer share: a message handed from one I/O thread to another costs a wake-up and a
     // context switch, so an I/O thread that must share its core loses more
@@ -217,12 +278,14 @@ int run_server(const router_config& cfg) {
     }
 
     core.start();
+    if (cluster) cluster->start(core);
     backends.start();
     workers.start();
     http.start();
     if (admin) admin->start();
 
-    HS_LOG(info, "router.ready").kv("router_id", router_id).kv("epoch", std::uint64_t{epoch})
+    HS_LOG(info, "router.ready").kv("router_id", router_id).kv("epoch", cluster ? 0 : std::uint64_t{epoch})
+        .kv("cluster", cluster ? "redis" : "off")
         .kv("http", http_address).kv("backend", backend_endpoint).kv("admin", admin_address)
         .kv("admin_token", !ctx->admin_token.empty()).kv("threads", threads)
         .kv("auth", cfg.auth == auth_mode::tokens ? "tokens" : "open").kv("tls", tls.has_value())
@@ -267,6 +330,7 @@ int run_server(const router_config& cfg) {
 
     workers.stop();
     backends.stop(std::chrono::milliseconds(500));
+    if (cluster) cluster->stop();
     core.stop();
     return 0;
 }

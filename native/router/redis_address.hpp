@@ -1,0 +1,27 @@
+// A Redis address as cluster.redis and the cluster's redirects write it.
+// Socket-free, in the router core's library: the configuration checks it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace hyperstreams::router {
+
+struct redis_address {
+    std::string host;
+    std::uint16_t port = 6379;
+    std::string text() const;  // host:port, [host]:port for IPv6
+    bool operator==(const redis_address&) const = default;
+};
+
+// "redis://host:port", "host:port", "[v6]:port"; the port defaults to 6379.
+// errc::invalid_argument for anything else.
+std::error_code parse_redis_address(std::string_view text, redis_address& out);
+// The same, for a check alone.
+std::error_code redis_check_address(std::string_view text);
+// 1..65535, digits only.
+bool parse_redis_port(std::string_view text, std::uint16_t& out);
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,289 @@
+#include "redis_log.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <cstring>
+
+#include "hyperstreams/names.hpp"
+#include "log.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+// KEYS: meta, stream. ARGV: pub/sub channel, payload, flags, a new epoch,
+// history length (0: none), history TTL, meta TTL (seconds).
+constexpr const char* publish_script = R"lua(
+local e = redis.call('hget', KEYS[1], 'e')
+if not e then
+  e = ARGV[4]
+  redis.call('del', KEYS[2])
+  redis.call('hset', KEYS[1], 'e', e)
+end
+local s = redis.call('hincrby', KEYS[1], 's', 1)
+if ARGV[5] ~= '0' then
+  redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[5], s .. '-0', 'f', ARGV[3], 'd', ARGV[2])
+  redis.call('expire', KEYS[2], ARGV[6])
+end
+redis.call('expire', KEYS[1], ARGV[7])
+redis.call('publish', ARGV[1], struct.pack('<BI4I8', tonumber(ARGV[3]), tonumber(e), s) .. ARGV[2])
+return {tonumber(e), s}
+)lua";
+
+// KEYS: meta, stream. ARGV: the epoch and seq resumed from. Answers the
+// channel's epoch and last seq (0, 0: Redis has no such channel) and the
+// history after seq (all of it when the epoch is another).
+constexpr const char* read_script = R"lua(
+local e = redis.call('hget', KEYS[1], 'e')
+if not e then return {0, 0, {}} end
+local s = tonumber(redis.call('hget', KEYS[1], 's'))
+local from = '-'
+if e == ARGV[1] then from = (tonumber(ARGV[2]) + 1) .. '-0' end
+return {tonumber(e), s, redis.call('xrange', KEYS[2], from, '+')}
+)lua";
+
+constexpr std::size_t header_bytes = 13;  // flags u8, epoch u32, seq u64
+
+std::uint64_t load_le(const char* p, std::size_t n) noexcept {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return v;
+}
+
+std::string_view text_of(const redisReply* r) noexcept {
+    return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+// Why a command did not give a usable answer, for the publisher's error.
+std::string failure(const redis_result& r) {
+    if (r.status != redis_status::ok) return "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail;
+    if (r.reply && r.reply->type == REDIS_REPLY_ERROR) return "Redis: " + std::string(text_of(r.reply.get()));
+    return "Redis: an answer of an unexpected shape";
+}
+
+// Escapes what Redis's glob takes for itself.
+void append_glob_literal(std::string& out, std::string_view token) {
+    for (char c : token) {
+        if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+}
+
+}  // namespace
+
+redis_log::redis_log(boost::asio::io_context& ioc, redis_options redis, redis_log_options options)
+    : options_(std::move(options)),
+      rng_(std::random_device{}()),
+      engine_(ioc, std::move(redis),
+              redis_engine::handlers{
+                  [this](std::string_view, std::string_view channel, std::string_view payload) {
+                      on_message(channel, payload);
+                  },
+                  [this](bool up, std::string_view reason) { on_state(up, reason); }}) {}
+
+redis_log::~redis_log() = default;
+
+std::string redis_log::meta_key(std::string_view channel) const {
+    return options_.prefix + ":{" + std::string(channel) + "}:m";
+}
+
+std::string redis_log::stream_key(std::string_view channel) const {
+    return options_.prefix + ":{" + std::string(channel) + "}:s";
+}
+
+std::string redis_log::pubsub_channel(std::string_view channel) const {
+    return options_.prefix + ":p:" + std::string(channel);
+}
+
+std::pair<std::string, bool> redis_log::redis_interest(std::string_view pattern) const {
+    if (is_valid_channel(pattern)) return {pubsub_channel(pattern), false};
+    std::string glob = options_.prefix + ":p:";
+    bool more = true;
+    while (more) {
+        const std::size_t dot = pattern.find('.');
+        const std::string_view token = pattern.substr(0, dot);
+        more = dot != std::string_view::npos;
+        pattern = more ? pattern.substr(dot + 1) : std::string_view();
+        if (token == "*" || token == ">")
+            glob.push_back('*');
+        else
+            append_glob_literal(glob, token);
+        if (more) glob.push_back('.');
+    }
+    return {glob, true};
+}
+
+std::string redis_log::down_reason() const {
+    std::lock_guard lock(reason_mu_);
+    return down_reason_;
+}
+
+void redis_log::on_state(bool up, std::string_view reason) {
+    {
+        std::lock_guard lock(reason_mu_);
+        down_reason_ = up ? std::string() : std::string(reason);
+    }
+    up_.store(up, std::memory_order_release);
+    if (up) {
+        HS_LOG(info, "cluster.redis_up");
+    } else {
+        HS_LOG(warn, "cluster.redis_down").kv("reason", reason);
+    }
+}
+
+bool redis_log::advance(std::string_view channel, position at) {
+    auto it = known_.find(std::string(channel));
+    if (it == known_.end()) {
+        if (known_.size() >= options_.max_known_channels) known_.clear();  // duplicates are then caught by the clients
+        known_.emplace(std::string(channel), at);
+        return true;
+    }
+    position& last = it->second;
+    if (last.epoch == at.epoch && at.seq <= last.seq) return false;
+    last = at;
+    return true;
+}
+
+// ---------------------------------------------------------------- publish
+
+void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) {
+    if (!up()) {
+        sink_->append_failed(from, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
+        return;
+    }
+    std::uint32_t proposed = 0;
+    while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
+    std::vector<std::string> args{
+        "EVAL",
+        publish_script,
+        "2",
+        meta_key(channel),
+        stream_key(channel),
+        pubsub_channel(channel),
+        std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
+        std::to_string(flags),
+        std::to_string(proposed),
+        std::to_string(options_.history_max_messages),
+        std::to_string(options_.history_ttl_s),
+        std::to_string(options_.meta_ttl_s)};
+    engine_.command(meta_key(channel), std::move(args), [this, from, name = std::string(channel)](redis_result r) {
+        const redisReply* a = r.reply.get();
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
+                        a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
+        if (!ok) {
+            HS_LOG(warn, "cluster.publish_failed").kv("channel", name).kv("why", failure(r));
+            enter_([this, from, why = failure(r)] { sink_->append_failed(from, errc::cluster_unavailable, why); });
+            return;
+        }
+        const position at{static_cast<std::uint32_t>(a->element[0]->integer),
+                          static_cast<std::uint64_t>(a->element[1]->integer)};
+        enter_([this, from, at] { sink_->placed(from, at); });
+    });
+}
+
+void redis_log::on_message(std::string_view channel, std::string_view payload) {
+    const std::string prefix = options_.prefix + ":p:";
+    if (channel.substr(0, prefix.size()) != prefix || payload.size() < header_bytes) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
+        return;
+    }
+    std::string name(channel.substr(prefix.size()));
+    if (!is_valid_channel(name)) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", channel);
+        return;
+    }
+    publication p;
+    p.flags = static_cast<std::uint8_t>(static_cast<unsigned char>(payload[0]) & frame_flags::json);
+    p.epoch = static_cast<std::uint32_t>(load_le(payload.data() + 1, 4));
+    p.seq = load_le(payload.data() + 5, 8);
+    std::string body(payload.substr(header_bytes));
+    enter_([this, p, name = std::move(name), body = std::move(body)]() mutable {
+        if (!advance(name, position{p.epoch, p.seq})) return;  // a second matching Redis subscription
+        p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+        (void)sink_->deliver(name, p);
+    });
+}
+
+// ---------------------------------------------------------------- resume
+
+void redis_log::read_since(std::uint64_t ticket, std::string_view channel, position since) {
+    if (!up()) {
+        sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
+        return;
+    }
+    std::vector<std::string> args{"EVAL",
+                                  read_script,
+                                  "2",
+                                  meta_key(channel),
+                                  stream_key(channel),
+                                  std::to_string(since.epoch),
+                                  std::to_string(since.seq)};
+    engine_.command(meta_key(channel), std::move(args),
+                    [this, ticket, since, name = std::string(channel)](redis_result r) {
+        const redisReply* a = r.reply.get();
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+                        a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
+                        a->element[2]->type == REDIS_REPLY_ARRAY;
+        if (!ok) {
+            enter_([this, ticket, name, why = failure(r)] {
+                sink_->history_failed(ticket, name, errc::cluster_unavailable, why);
+            });
+            return;
+        }
+        const position now{static_cast<std::uint32_t>(a->element[0]->integer),
+                           static_cast<std::uint64_t>(a->element[1]->integer)};
+        std::vector<publication> kept;
+        const redisReply* entries = a->element[2];
+        for (std::size_t i = 0; i < entries->elements; ++i) {
+            const redisReply* e = entries->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) continue;
+            publication p;
+            p.epoch = now.epoch;
+            p.seq = std::strtoull(std::string(text_of(e->element[0])).c_str(), nullptr, 10);
+            const redisReply* fields = e->element[1];
+            for (std::size_t f = 0; f + 1 < fields->elements; f += 2) {
+                const std::string_view key = text_of(fields->element[f]);
+                const std::string_view value = text_of(fields->element[f + 1]);
+                if (key == "f") {
+                    p.flags = static_cast<std::uint8_t>(std::strtoul(std::string(value).c_str(), nullptr, 10) &
+                                                        frame_flags::json);
+                } else if (key == "d") {
+                    p.hold = frame_bytes::copy(
+                        bytes_view(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+                    p.payload = *p.hold;
+                }
+            }
+            if (p.hold) kept.push_back(std::move(p));
+        }
+        enter_([this, ticket, name, h = resume_from(since, now, kept)]() mutable {
+            sink_->history_read(ticket, name, std::move(h));
+        });
+    });
+}
+
+position redis_log::last_position(std::string_view channel) const {
+    auto it = known_.find(std::string(channel));
+    return it == known_.end() ? position{} : it->second;
+}
+
+void redis_log::interest(std::string_view pattern, interest_change change) {
+    auto [name, wildcard] = redis_interest(pattern);
+    HS_LOG(debug, "cluster.interest").kv("pattern", pattern).kv("redis", name)
+        .kv("change", change == interest_change::first_subscriber ? "subscribe" : "unsubscribe");
+    if (change == interest_change::first_subscriber) {
+        if (wildcard)
+            engine_.psubscribe(std::move(name));
+        else
+            engine_.subscribe(std::move(name));
+    } else {
+        if (wildcard)
+            engine_.punsubscribe(std::move(name));
+        else
+            engine_.unsubscribe(std::move(name));
+    }
+}
+
+void redis_log::describe(std::vector<channel_view>& out) const {
+    for (const auto& [name, at] : known_) out.push_back(channel_view{name, at.epoch, at.seq, 0, 0, 0});
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,105 @@
+// The channel log of routers that are one (cluster.redis): channels,
+// positions and history in Redis, shared by every router, the way
+// Centrifugo's Redis engine keeps them.
+//
+// Keys (P = cluster.prefix; {channel} is the hash tag, so a channel's keys
+// share a Redis Cluster slot):
+//   P:{channel}:m   hash: e = the channel's epoch, s = its last seq
+//   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload)
+//   P:p:channel     the pub/sub channel every publication of the channel goes to
+//
+// A publish is one script (EVAL) on the channel's node: it makes the epoch
+// if the channel has none (a random one this router proposes), gives the
+// next seq, appends to the stream (trimmed to history.max_messages,
+// expiring history.ttl_s after the last publication) and publishes
+// [flags u8][epoch u32 LE][seq u64 LE][payload] on P:p:channel. The
+// script's answer is the publisher's ack; every router, this one too,
+// delivers what arrives on P:p:..., so a channel's publications reach each
+// router in seq order, from one stream. The epoch changes only when Redis
+// lost the channel's meta hash (history.meta_ttl_s after the last
+// publication, or a server that lost its data).
+//
+// Interest: a router subscribes (P:p:channel) or pattern-subscribes (the
+// pattern's * and > become Redis's *, which also spans dots: coarser, and
+// filtered by the topic tree) when a pattern gets its first local
+// subscriber, and unsubscribes after its last.
+//
+// Threads: the engine runs on its own thread; its answers enter the core
+// through `enter` (core_runner::log_answer: under the core's lock, with
+// what they routed handed over after). Calls from the core run under that
+// lock too, so the log's state needs no lock of its own.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "channel_log.hpp"
+#include "metrics.hpp"
+#include "redis_engine.hpp"
+
+namespace hyperstreams::router {
+
+struct redis_log_options {
+    std::string prefix = "hs";
+    std::uint32_t history_max_messages = 64;  // 0: no history
+    std::uint32_t history_ttl_s = 3600;
+    std::uint32_t meta_ttl_s = 30 * 24 * 3600;
+    std::size_t max_known_channels = 100000;  // positions remembered for acks and duplicates
+};
+
+class redis_log final : public channel_log {
+public:
+    // Runs an answer under the core's lock (core_runner::log_answer).
+    using entry = std::function<void(std::function<void()>)>;
+
+    redis_log(boost::asio::io_context& ioc, redis_options redis, redis_log_options options);
+    ~redis_log() override;
+
+    // Before start().
+    void set_entry(entry e) { enter_ = std::move(e); }
+    void start() { engine_.start(); }
+    void stop() { engine_.stop(); }
+
+    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override;
+    void read_since(std::uint64_t ticket, std::string_view channel, position since) override;
+    [[nodiscard]] position last_position(std::string_view channel) const override;
+    void interest(std::string_view pattern, interest_change change) override;
+
+    [[nodiscard]] std::uint32_t epoch() const noexcept override { return 0; }  // each channel's is in Redis
+    void describe(std::vector<channel_view>& out) const override;
+
+    // Thread-safe.
+    [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::string down_reason() const;
+    [[nodiscard]] redis_stats stats() const { return engine_.stats(); }
+    redis_engine& engine() noexcept { return engine_; }
+
+    // Names, for tests and the admin view.
+    std::string meta_key(std::string_view channel) const;
+    std::string stream_key(std::string_view channel) const;
+    std::string pubsub_channel(std::string_view channel) const;
+    // The Redis subscription a pattern takes: (glob, is a pattern).
+    std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
+
+private:
+    void on_message(std::string_view channel, std::string_view payload);
+    void on_state(bool up, std::string_view reason);
+    // Remembers the last position seen of `channel`; false when `at` is not after it.
+    bool advance(std::string_view channel, position at);
+
+    redis_log_options options_;
+    entry enter_;
+    std::mt19937 rng_;
+    std::unordered_map<std::string, position> known_;  // under the core's lock
+    std::atomic<bool> up_{false};
+    mutable std::mutex reason_mu_;
+    std::string down_reason_ = "connecting to Redis";
+    redis_engine engine_;  // last: its thread's callbacks use the members above
+};
+
+}  // namespace hyperstreams::router
