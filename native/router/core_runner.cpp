@@ -148,9 +148,10 @@ void core_runner::drain(std::function<void()> on_drained) {
     });
 }
 
-std::string core_runner::status() {
+std::string core_runner::status(const cluster_view* cluster) {
     status_snapshot snapshot;
     impl_->with_core([&](time_point now) { snapshot = impl_->core.snapshot(now); });
+    if (cluster != nullptr) snapshot.cluster = *cluster;
     return render_status(snapshot);
 }
 

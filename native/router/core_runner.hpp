@@ -27,6 +27,7 @@
 
 namespace hyperstreams::router {
 
+struct cluster_view;
 struct router_config;
 class authorizer;
 class channel_log;
@@ -65,7 +66,8 @@ public:
 
     // The admin view (JSON): a snapshot taken under the core's mutex,
     // rendered after it is released.
-    std::string status();
+    // With `cluster` (a router that is one of several), its view too.
+    std::string status(const cluster_view* cluster = nullptr);
 
     const std::string& router_id() const noexcept;
 

@@ -46,6 +46,8 @@ private:
     metrics::gauge* open_ = nullptr;
 };
 
+class cluster_node;
+
 struct http_context {
     http_context(const router_config& c, metrics& m, core_runner& r) : cfg(c), stats(m), core(r) {}
 
@@ -54,6 +56,7 @@ struct http_context {
     core_runner& core;
     std::filesystem::path web_root;    // canonical; empty: no static files
     boost::asio::ssl::context* tls = nullptr;  // set: every connection starts with a TLS handshake
+    const cluster_node* cluster = nullptr;  // set: the router is one of several (cluster.redis)
     std::string admin_token;           // set: /metrics and /status want "Authorization: Bearer <it>"
     std::atomic<bool> draining{false};  // /healthz answers 503 and upgrades are refused while draining
     std::atomic<int> ws_sessions{0};    // WebSocket sessions not yet finished

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "cluster_node.hpp"
 #include "log.hpp"
 #include "net.hpp"
 #include "static_files.hpp"
@@ -133,9 +134,13 @@ private:
             return respond(text(req, http::status::method_not_allowed, "GET or HEAD only\n"));
 
         if (path == "/healthz") {
-            const bool draining = ctx_->draining.load();
-            return respond(text(req, draining ? http::status::service_unavailable : http::status::ok,
-                                draining ? "draining\n" : "ok\n"));
+            // Not ready: draining, or one of several routers that cannot reach Redis.
+            if (ctx_->draining.load()) return respond(text(req, http::status::service_unavailable, "draining\n"));
+            if (ctx_->cluster != nullptr) {
+                if (std::string why = ctx_->cluster->not_ready(); !why.empty())
+                    return respond(text(req, http::status::service_unavailable, "not ready: " + why + "\n"));
+            }
+            return respond(text(req, http::status::ok, "ok\n"));
         }
         if (admin && (path == "/metrics" || path == "/status") && !admin_authorized(*ctx_, req)) {
             ctx_->stats.admin_refused.fetch_add(1, std::memory_order_relaxed);
@@ -145,7 +150,8 @@ private:
             return respond(std::move(res));
         }
         if (admin && path == "/metrics") {
-            auto res = text(req, http::status::ok, ctx_->stats.render());
+            auto res = text(req, http::status::ok,
+                            ctx_->stats.render() + (ctx_->cluster ? ctx_->cluster->render_metrics() : std::string()));
             res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
             return respond(std::move(res));
         }
@@ -155,7 +161,12 @@ private:
             res.set(http::field::content_type, "application/json");
             res.set(http::field::cache_control, "no-store");
             res.keep_alive(req.keep_alive());
-            res.body() = ctx_->core.status();
+            if (ctx_->cluster != nullptr) {
+                const cluster_view view = ctx_->cluster->view();
+                res.body() = ctx_->core.status(&view);
+            } else {
+                res.body() = ctx_->core.status();
+            }
             res.prepare_payload();
             if (req.method() == http::verb::head) res.body().clear();
             return respond(std::move(res));

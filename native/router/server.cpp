@@ -24,7 +24,7 @@
 #include "http_context.hpp"
 #include "listener.hpp"
 #include "log.hpp"
-#include "redis_log.hpp"
+#include "cluster_node.hpp"
 #include "zmq_transport.hpp"
 
 namespace hyperstreams::router {
@@ -119,51 +119,6 @@ private:
     std::vector<std::thread> threads_;
 };
 
-// The Redis side of a router that is one of several (cluster.redis): the
-// channel log and the thread its engine runs on. Stopped before the core
-// goes: its answers enter the core.
-class cluster_side {
-public:
-    explicit cluster_side(const router_config& cfg)
-        : work_(asio::make_work_guard(ioc_)),
-          log_(ioc_, redis_options{cfg.cluster_redis},
-               redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s,
-                                 cfg.history_meta_ttl_s, cfg.max_channels}) {}
-    cluster_side(const cluster_side&) = delete;
-    cluster_side& operator=(const cluster_side&) = delete;
-    ~cluster_side() { stop(); }
-
-    redis_log& log() noexcept { return log_; }
-
-    void start(core_runner& core) {
-        log_.set_entry([&core](const std::function<void()>& answer) { core.log_answer(answer); });
-        log_.start();
-        thread_ = std::thread([this] {
-            try {
-                ioc_.run();
-            } catch (const std::exception& e) {
-                HS_LOG(error, "cluster.crash").kv("what", e.what());
-                std::abort();
-            }
-        });
-    }
-    void stop() {
-        if (!thread_.joinable()) return;
-        asio::post(ioc_, [this] {
-            log_.stop();
-            work_.reset();
-            ioc_.stop();
-        });
-        thread_.join();
-    }
-
-private:
-    asio::io_context ioc_{1};
-    asio::executor_work_guard<asio::io_context::executor_type> work_;
-    redis_log log_;
-    std::thread thread_;
-};
-
 }  // namespace
 
 int run_server(const router_config& cfg) {
@@ -186,7 +141,7 @@ int run_server(const router_config& cfg) {
         std::fprintf(stderr, "hyperstreams-router: %s\n", auth_error.c_str());
         return 1;
     }
-    std::optional<cluster_side> cluster;
+    std::optional<cluster_node> cluster;
     if (!cfg.cluster_redis.empty()) cluster.emplace(cfg);
     // Each channel's epoch: in Redis when the router is one of several,
     // else made in memory from this process's.
@@ -197,7 +152,7 @@ int run_server(const router_config& cfg) {
     // Declared after the core: stops the Redis thread, whose answers enter
     // the core, on every way out.
     const struct cluster_stopper {
-        std::optional<cluster_side>& side;
+        std::optional<cluster_node>& side;
         ~cluster_stopper() {
             if (side) side->stop();
         }
@@ -278,7 +233,11 @@ int run_server(const router_config& cfg) {
     }
 
     core.start();
-    if (cluster) cluster->start(core);
+    if (cluster) {
+        cluster->start(core, router_id, std::string(tls ? "wss" : "ws") + "://" + http_address + cfg.ws_path,
+                       backend_endpoint);
+        ctx->cluster = &*cluster;
+    }
     backends.start();
     workers.start();
     http.start();

@@ -72,6 +72,19 @@ std::string render_status(const status_snapshot& s) {
     }
     doc["services"] = std::move(svcs);
     doc["calls_in_flight"] = s.calls_in_flight;
+    if (s.cluster) {
+        const cluster_view& c = *s.cluster;
+        doc["cluster"] = {{"redis", c.redis_up ? "up" : "down"},
+                          {"reason", c.down_reason},
+                          {"routers", c.routers},
+                          {"redis_nodes", c.redis_nodes},
+                          {"redis_rtt_ms", c.redis_rtt_ms},
+                          {"redis_commands", c.redis_commands},
+                          {"redis_errors", c.redis_errors},
+                          {"redis_messages", c.redis_messages},
+                          {"redis_reconnects", c.redis_reconnects},
+                          {"redis_redirects", c.redis_redirects}};
+    }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,
     // and cut between characters); `replace` keeps a slip from throwing.
     return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

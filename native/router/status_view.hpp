@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,20 @@
 #include "connection.hpp"
 
 namespace hyperstreams::router {
+
+// A router that is one of several (cluster.redis), as /status shows it.
+struct cluster_view {
+    bool redis_up = false;
+    std::string down_reason;           // when not up
+    std::vector<std::string> routers;  // alive: heartbeating into Redis
+    std::size_t redis_nodes = 0;
+    double redis_rtt_ms = 0;
+    std::uint64_t redis_commands = 0;
+    std::uint64_t redis_errors = 0;
+    std::uint64_t redis_messages = 0;  // pub/sub messages received
+    std::uint64_t redis_reconnects = 0;
+    std::uint64_t redis_redirects = 0;
+};
 
 struct status_snapshot {
     struct connection_row {
@@ -37,6 +52,7 @@ struct status_snapshot {
     std::vector<channel_view> channels;
     std::vector<service_view> services;
     std::size_t calls_in_flight = 0;
+    std::optional<cluster_view> cluster;  // none: a router on its own
 };
 
 // Valid JSON whatever the names hold.

@@ -1,0 +1,169 @@
+#include "cluster_node.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstdlib>
+
+#include "log.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+namespace asio = boost::asio;
+
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string_view text_of(const redisReply* r) noexcept {
+    return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+void series(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out += buf;
+    out += '\n';
+}
+
+}  // namespace
+
+cluster_node::cluster_node(const router_config& cfg)
+    : interval_(cfg.heartbeat_interval_ms),
+      timeout_(cfg.heartbeat_timeout_ms),
+      members_key_(cfg.cluster_prefix + ":routers"),
+      work_(asio::make_work_guard(ioc_)),
+      log_(ioc_, redis_options{cfg.cluster_redis},
+           redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s, cfg.history_meta_ttl_s,
+                             cfg.max_channels}),
+      beat_timer_(ioc_) {}
+
+cluster_node::~cluster_node() { stop(); }
+
+void cluster_node::start(core_runner& core, std::string router_id, std::string ws_url, std::string backend) {
+    router_id_ = std::move(router_id);
+    member_value_tail_ = " " + ws_url + " " + backend;
+    log_.set_entry([&core](const std::function<void()>& answer) { core.log_answer(answer); });
+    log_.start();
+    asio::post(ioc_, [this] { beat(); });
+    thread_ = std::thread([this] {
+        try {
+            ioc_.run();
+        } catch (const std::exception& e) {
+            HS_LOG(error, "cluster.crash").kv("what", e.what());
+            std::abort();
+        }
+    });
+}
+
+void cluster_node::stop() {
+    if (!thread_.joinable()) return;
+    asio::post(ioc_, [this] {
+        beat_timer_.cancel();
+        log_.stop();
+        work_.reset();
+        ioc_.stop();
+    });
+    thread_.join();
+}
+
+// On the engine's thread: this router's heartbeat, then who else is alive.
+void cluster_node::beat() {
+    const std::int64_t now = unix_ms();
+    redis_engine& engine = log_.engine();
+    engine.command(members_key_,
+                   {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
+                   [](redis_result) {});
+    engine.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
+        const redisReply* a = r.reply.get();
+        if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;
+        std::vector<std::string> alive;
+        std::vector<std::string> stale;
+        for (std::size_t i = 0; i + 1 < a->elements; i += 2) {
+            const std::string id(text_of(a->element[i]));
+            const std::string value(text_of(a->element[i + 1]));
+            const std::int64_t expiry = std::strtoll(value.c_str(), nullptr, 10);
+            if (expiry > now)
+                alive.push_back(id);
+            else if (expiry < now - 10 * timeout_.count())
+                stale.push_back(id);  // long gone: nobody needs to see it again
+        }
+        std::sort(alive.begin(), alive.end());
+        if (!stale.empty()) {
+            std::vector<std::string> del{"HDEL", members_key_};
+            del.insert(del.end(), stale.begin(), stale.end());
+            log_.engine().command(members_key_, std::move(del), [](redis_result) {});
+        }
+        std::lock_guard lock(members_mu_);
+        if (alive != members_) {
+            HS_LOG(info, "cluster.routers").kv("alive", alive.size());
+        }
+        members_ = std::move(alive);
+    });
+    beat_timer_.expires_after(interval_);
+    beat_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) beat();
+    });
+}
+
+std::string cluster_node::not_ready() const {
+    return log_.up() ? std::string() : "Redis is unreachable: " + log_.down_reason();
+}
+
+cluster_view cluster_node::view() const {
+    cluster_view v;
+    v.redis_up = log_.up();
+    if (!v.redis_up) v.down_reason = log_.down_reason();
+    {
+        std::lock_guard lock(members_mu_);
+        v.routers = members_;
+    }
+    const redis_stats s = log_.stats();
+    v.redis_nodes = s.nodes;
+    v.redis_rtt_ms = s.rtt_ewma_ms;
+    v.redis_commands = s.commands;
+    v.redis_errors = s.errors;
+    v.redis_messages = s.messages;
+    v.redis_reconnects = s.reconnects;
+    v.redis_redirects = s.redirects;
+    return v;
+}
+
+std::string cluster_node::render_metrics() const {
+    const cluster_view v = view();
+    std::string out;
+    series(out, "hyperstreams_cluster_redis_up", "gauge", "1 when every Redis slot is served and subscribed", v.redis_up ? 1 : 0);
+    series(out, "hyperstreams_cluster_routers", "gauge", "routers of the cluster alive (heartbeating into Redis)",
+           static_cast<double>(v.routers.size()));
+    series(out, "hyperstreams_cluster_redis_rtt_seconds", "gauge", "round trip of Redis commands, smoothed",
+           v.redis_rtt_ms / 1000.0);
+    series(out, "hyperstreams_cluster_redis_commands_total", "counter", "commands sent to Redis",
+           static_cast<double>(v.redis_commands));
+    series(out, "hyperstreams_cluster_redis_errors_total", "counter",
+           "Redis commands that failed (unreachable, lost, timed out, error replies)",
+           static_cast<double>(v.redis_errors));
+    series(out, "hyperstreams_cluster_redis_messages_total", "counter", "pub/sub messages received from Redis",
+           static_cast<double>(v.redis_messages));
+    series(out, "hyperstreams_cluster_redis_reconnects_total", "counter", "connections to Redis made again",
+           static_cast<double>(v.redis_reconnects));
+    series(out, "hyperstreams_cluster_redis_redirects_total", "counter", "Redis Cluster MOVED and ASK followed",
+           static_cast<double>(v.redis_redirects));
+    return out;
+}
+
+}  // namespace hyperstreams::router

@@ -1,0 +1,65 @@
+// What makes a router one of several (cluster.redis): the Redis channel
+// log and the thread its engine runs on, the router's membership (it
+// heartbeats its id and endpoints into Redis; the routers alive are those
+// whose heartbeat has not expired), and what /healthz, /status and
+// /metrics say about the cluster.
+//
+// Membership key: P:routers, a hash from router id to
+// "<expiry unix ms> <ws url> <backend endpoint>", written every heartbeat
+// interval with an expiry of the heartbeat timeout.
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "core_runner.hpp"
+#include "redis_log.hpp"
+#include "status_view.hpp"
+
+namespace hyperstreams::router {
+
+class cluster_node {
+public:
+    explicit cluster_node(const router_config& cfg);
+    cluster_node(const cluster_node&) = delete;
+    cluster_node& operator=(const cluster_node&) = delete;
+    ~cluster_node();
+
+    channel_log& log() noexcept { return log_; }
+
+    // Answers enter `core`; the membership names this router so.
+    void start(core_runner& core, std::string router_id, std::string ws_url, std::string backend);
+    // Before the core goes: no answer enters it after this returns.
+    void stop();
+
+    // Thread-safe. Empty when ready; else why not (for /healthz).
+    std::string not_ready() const;
+    cluster_view view() const;
+    // Prometheus series of the cluster, appended to /metrics.
+    std::string render_metrics() const;
+
+private:
+    void beat();
+
+    const std::chrono::milliseconds interval_;
+    const std::chrono::milliseconds timeout_;
+    const std::string members_key_;
+    boost::asio::io_context ioc_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    redis_log log_;
+    boost::asio::steady_timer beat_timer_;
+    std::string router_id_;
+    std::string member_value_tail_;  // " <ws url> <backend>"
+    mutable std::mutex members_mu_;
+    std::vector<std::string> members_;  // alive, sorted
+    std::thread thread_;
+};
+
+}  // namespace hyperstreams::router
