@@ -127,6 +127,11 @@ INSTANTIATE_TEST_SUITE_P(
                                "more than twice heartbeat.interval_ms"},
                       bad_case{{"--limits-max-payload", "1048576", "--limits-max-message-bytes", "4096"},
                                "limits.max_message_bytes"},
+                      bad_case{{"--cluster-redis", "http://127.0.0.1:6379"}, "cluster.redis: 'http://127.0.0.1:6379'"},
+                      bad_case{{"--cluster-redis", "redis://h:1,redis://h:99999"}, "'redis://h:99999' is not redis://HOST:PORT"},
+                      bad_case{{"--cluster-prefix", "a{b}"}, "cluster.prefix"},
+                      bad_case{{"--cluster-prefix", ""}, "cluster.prefix"},
+                      bad_case{{"--history-ttl-s", "600", "--history-meta-ttl-s", "60"}, "history.meta_ttl_s"},
                       bad_case{{"--threads"}, "missing value"},
                       bad_case{{"--config", "/nonexistent/router.json"}, "cannot read"}));
 
@@ -308,6 +313,14 @@ TEST(RouterConfig, BadConfiguredRightsAreRefusedWhenReadNamingTheKey) {
     EXPECT_EQ(f.what, config_result::action::fail);
     EXPECT_NE(f.error.find("config file: auth.anonymous: call: 'a/b/c' is not a valid rule"), std::string::npos)
         << f.error;
+}
+
+TEST(RouterConfig, SeveralRoutersNameTheirRedis) {
+    EXPECT_TRUE(parse({}).config.cluster_redis.empty()) << "a router on its own by default";
+    const config_result r = parse({"--cluster-redis", "redis://127.0.0.1:7000,127.0.0.1:7001", "--cluster-prefix", "plant-7"});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    EXPECT_EQ(r.config.cluster_redis, (std::vector<std::string>{"redis://127.0.0.1:7000", "127.0.0.1:7001"}));
+    EXPECT_EQ(r.config.cluster_prefix, "plant-7");
 }
 
 TEST(RouterConfig, HostPortSplitting) {
