@@ -4,8 +4,31 @@
 
 namespace hyperstreams::router {
 
-addressing::addressing(authorizer& auth, connection_table& table, std::string router_id)
-    : auth_(auth), table_(table), router_id_(std::move(router_id)), rng_(std::random_device{}()) {}
+namespace {
+
+frame addressed(frame_kind kind, std::string_view from, std::uint8_t flags, bytes_view payload) {
+    frame out;
+    out.kind = kind;
+    out.flags = static_cast<std::uint8_t>(flags & frame_flags::json);
+    out.name = from;
+    out.payload = payload;
+    return out;
+}
+
+}  // namespace
+
+std::string_view router_of(std::string_view address) noexcept {
+    const std::size_t last = address.rfind('-');
+    if (last == std::string_view::npos || last == 0) return {};
+    const std::size_t before = address.rfind('-', last - 1);
+    if (before == std::string_view::npos || before == 0) return {};
+    return address.substr(0, before);
+}
+
+addressing::addressing(authorizer& auth, connection_table& table, std::string router_id, router_bus* bus)
+    : auth_(auth), table_(table), router_id_(std::move(router_id)), bus_(bus), rng_(std::random_device{}()) {
+    if (bus_ != nullptr) bus_->bind(*this);
+}
 
 void addressing::name(connection& c) {
     char suffix[24];
@@ -29,16 +52,35 @@ void addressing::direct(connection& c, const frame& f) {
     auto it = addresses_.find(f.name);
     connection* target = it == addresses_.end() ? nullptr : table_.find(it->second);
     if (target == nullptr || target->state != connection_state::open) {
+        const std::string_view router = router_of(f.name);
+        if (bus_ != nullptr && !router.empty() && router != router_id_) {
+            bus_->direct(router, f.name, c.address, f.flags, f.payload,
+                         publisher{c.id, f.id, f.has(frame_flags::ack_requested)});
+            return;
+        }
         table_.send_error(c, f.id, errc::no_such_address, "no client has this address");
         return;
     }
-    frame out;
-    out.kind = frame_kind::direct;
-    out.flags = static_cast<std::uint8_t>(f.flags & frame_flags::json);
-    out.name = c.address;
-    out.payload = f.payload;
-    table_.deliver(*target, encode_shared(out), frame_class::control, slow_policy::drop_oldest);
+    table_.deliver(*target, encode_shared(addressed(frame_kind::direct, c.address, f.flags, f.payload)),
+                   frame_class::control, slow_policy::drop_oldest);
     if (f.has(frame_flags::ack_requested)) table_.send_ack(c, f.id);
+}
+
+void addressing::direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) {
+    auto it = addresses_.find(to);
+    connection* target = it == addresses_.end() ? nullptr : table_.find(it->second);
+    if (target == nullptr || target->state != connection_state::open) return;  // gone since the sender's router asked
+    table_.deliver(*target, encode_shared(addressed(frame_kind::direct, from, flags, payload)), frame_class::control,
+                   slow_policy::drop_oldest);
+}
+
+void addressing::direct_done(const publisher& from, errc code, std::string_view text) {
+    connection* c = table_.find(from.connection);
+    if (c == nullptr) return;
+    if (code != errc{})
+        table_.send_error(*c, from.id, code, text);
+    else if (from.wants_ack)
+        table_.send_ack(*c, from.id);
 }
 
 void addressing::broadcast(connection& c, const frame& f) {
@@ -46,19 +88,22 @@ void addressing::broadcast(connection& c, const frame& f) {
         table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to broadcast");
         return;
     }
-    frame out;
-    out.kind = frame_kind::broadcast;
-    out.flags = static_cast<std::uint8_t>(f.flags & frame_flags::json);
-    out.name = c.address;
-    out.payload = f.payload;
-    const shared_bytes encoded = encode_shared(out);
+    to_everyone(encode_shared(addressed(frame_kind::broadcast, c.address, f.flags, f.payload)), c.id);
+    if (bus_ != nullptr) bus_->broadcast(c.address, f.flags, f.payload);
+    if (f.has(frame_flags::ack_requested)) table_.send_ack(c, f.id);
+}
+
+void addressing::broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) {
+    to_everyone(encode_shared(addressed(frame_kind::broadcast, from, flags, payload)), 0);
+}
+
+void addressing::to_everyone(const shared_bytes& encoded, connection_id except) {
     for (connection_id id : table_.ids()) {
-        if (id == c.id) continue;
+        if (id == except) continue;
         connection* t = table_.find(id);
         if (t != nullptr && t->state == connection_state::open)
             table_.deliver(*t, encoded, frame_class::control, slow_policy::drop_oldest);
     }
-    if (f.has(frame_flags::ack_requested)) table_.send_ack(c, f.id);
 }
 
 }  // namespace hyperstreams::router

@@ -1,5 +1,7 @@
 // The routing core's addressing room: every open connection's address (its
 // session id, where direct messages go), direct messages and broadcasts.
+// When the router is one of several, a direct message to an address another
+// router gave, and every broadcast, also cross the router bus.
 #pragma once
 
 #include <random>
@@ -8,12 +10,18 @@
 #include <unordered_map>
 
 #include "connection_table.hpp"
+#include "router_bus.hpp"
 
 namespace hyperstreams::router {
 
-class addressing {
+// The id of the router that gave `address` (its name up to the last two
+// '-'-separated parts); empty when it is not an address a router makes.
+std::string_view router_of(std::string_view address) noexcept;
+
+class addressing final : private router_bus::sink {
 public:
-    addressing(authorizer& auth, connection_table& table, std::string router_id);
+    // `bus`: null for a router on its own.
+    addressing(authorizer& auth, connection_table& table, std::string router_id, router_bus* bus);
     addressing(const addressing&) = delete;
     addressing& operator=(const addressing&) = delete;
 
@@ -29,9 +37,16 @@ public:
     void broadcast(connection& c, const frame& f);
 
 private:
+    void direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) override;
+    void broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) override;
+    void direct_done(const publisher& from, errc code, std::string_view text) override;
+    // To every open connection but `except`.
+    void to_everyone(const shared_bytes& encoded, connection_id except);
+
     authorizer& auth_;
     connection_table& table_;
     std::string router_id_;
+    router_bus* bus_;
     std::mt19937_64 rng_;
     // Keys view connection::address, which is set before the entry is made
     // and not changed until drop() erases it.

@@ -43,23 +43,30 @@ void series(std::string& out, std::string_view name, std::string_view type, std:
 
 }  // namespace
 
-cluster_node::cluster_node(const router_config& cfg)
+cluster_node::cluster_node(const router_config& cfg, std::string router_id)
     : interval_(cfg.heartbeat_interval_ms),
       timeout_(cfg.heartbeat_timeout_ms),
       members_key_(cfg.cluster_prefix + ":routers"),
       work_(asio::make_work_guard(ioc_)),
-      log_(ioc_, redis_options{cfg.cluster_redis},
-           redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s, cfg.history_meta_ttl_s,
-                             cfg.max_channels}),
+      router_id_(std::move(router_id)),
+      engine_(ioc_, redis_options{cfg.cluster_redis},
+              redis_engine::handlers{[this](std::string_view, std::string_view channel, std::string_view payload) {
+                                         if (!bus_.on_message(channel, payload)) log_.on_message(channel, payload);
+                                     },
+                                     [this](bool up, std::string_view reason) { log_.on_state(up, reason); }}),
+      log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s,
+                                      cfg.history_meta_ttl_s, cfg.max_channels}),
+      bus_(engine_, cfg.cluster_prefix, router_id_),
       beat_timer_(ioc_) {}
 
 cluster_node::~cluster_node() { stop(); }
 
-void cluster_node::start(core_runner& core, std::string router_id, std::string ws_url, std::string backend) {
-    router_id_ = std::move(router_id);
+void cluster_node::start(core_runner& core, std::string ws_url, std::string backend) {
     member_value_tail_ = " " + ws_url + " " + backend;
-    log_.set_entry([&core](const std::function<void()>& answer) { core.log_answer(answer); });
-    log_.start();
+    const auto enter = [&core](const std::function<void()>& answer) { core.log_answer(answer); };
+    log_.set_entry(enter);
+    bus_.start(enter);
+    engine_.start();
     asio::post(ioc_, [this] { beat(); });
     thread_ = std::thread([this] {
         try {
@@ -75,7 +82,7 @@ void cluster_node::stop() {
     if (!thread_.joinable()) return;
     asio::post(ioc_, [this] {
         beat_timer_.cancel();
-        log_.stop();
+        engine_.stop();
         work_.reset();
         ioc_.stop();
     });
@@ -85,11 +92,10 @@ void cluster_node::stop() {
 // On the engine's thread: this router's heartbeat, then who else is alive.
 void cluster_node::beat() {
     const std::int64_t now = unix_ms();
-    redis_engine& engine = log_.engine();
-    engine.command(members_key_,
+    engine_.command(members_key_,
                    {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
                    [](redis_result) {});
-    engine.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
+    engine_.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
         const redisReply* a = r.reply.get();
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;
         std::vector<std::string> alive;
@@ -107,7 +113,7 @@ void cluster_node::beat() {
         if (!stale.empty()) {
             std::vector<std::string> del{"HDEL", members_key_};
             del.insert(del.end(), stale.begin(), stale.end());
-            log_.engine().command(members_key_, std::move(del), [](redis_result) {});
+            engine_.command(members_key_, std::move(del), [](redis_result) {});
         }
         std::lock_guard lock(members_mu_);
         if (alive != members_) {
@@ -133,7 +139,7 @@ cluster_view cluster_node::view() const {
         std::lock_guard lock(members_mu_);
         v.routers = members_;
     }
-    const redis_stats s = log_.stats();
+    const redis_stats s = engine_.stats();
     v.redis_nodes = s.nodes;
     v.redis_rtt_ms = s.rtt_ewma_ms;
     v.redis_commands = s.commands;

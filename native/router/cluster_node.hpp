@@ -1,5 +1,6 @@
-// What makes a router one of several (cluster.redis): the Redis channel
-// log and the thread its engine runs on, the router's membership (it
+// What makes a router one of several (cluster.redis): the Redis engine and
+// the thread it runs on, the channel log and the router bus over it, the
+// router's membership (it
 // heartbeats its id and endpoints into Redis; the routers alive are those
 // whose heartbeat has not expired), and what /healthz, /status and
 // /metrics say about the cluster.
@@ -20,6 +21,7 @@
 
 #include "config.hpp"
 #include "core_runner.hpp"
+#include "redis_bus.hpp"
 #include "redis_log.hpp"
 #include "status_view.hpp"
 
@@ -27,15 +29,16 @@ namespace hyperstreams::router {
 
 class cluster_node {
 public:
-    explicit cluster_node(const router_config& cfg);
+    cluster_node(const router_config& cfg, std::string router_id);
     cluster_node(const cluster_node&) = delete;
     cluster_node& operator=(const cluster_node&) = delete;
     ~cluster_node();
 
     channel_log& log() noexcept { return log_; }
+    router_bus& bus() noexcept { return bus_; }
 
-    // Answers enter `core`; the membership names this router so.
-    void start(core_runner& core, std::string router_id, std::string ws_url, std::string backend);
+    // Answers enter `core`; the membership gives these endpoints.
+    void start(core_runner& core, std::string ws_url, std::string backend);
     // Before the core goes: no answer enters it after this returns.
     void stop();
 
@@ -53,9 +56,11 @@ private:
     const std::string members_key_;
     boost::asio::io_context ioc_{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    const std::string router_id_;
+    redis_engine engine_;
     redis_log log_;
+    redis_bus bus_;
     boost::asio::steady_timer beat_timer_;
-    std::string router_id_;
     std::string member_value_tail_;  // " <ws url> <backend>"
     mutable std::mutex members_mu_;
     std::vector<std::string> members_;  // alive, sorted

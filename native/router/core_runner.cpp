@@ -17,11 +17,10 @@ namespace hyperstreams::router {
 namespace asio = boost::asio;
 
 struct core_runner::impl {
-    template <typename Channels>
-    impl(const router_config& cfg, authorizer& auth, metrics& m, Channels&& channels, std::string id)
-        : core(cfg, auth, m, std::forward<Channels>(channels), std::move(id)),
-          timer(ioc),
-          work(asio::make_work_guard(ioc)) {}
+    impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, std::uint32_t epoch)
+        : core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
+    impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, channel_log& log, router_bus& bus)
+        : core(cfg, auth, m, log, std::move(id), &bus), timer(ioc), work(asio::make_work_guard(ioc)) {}
 
     // Runs fn(now) on the core under the mutex; then, with the mutex
     // released, wakes the transports the core named and runs the drain's
@@ -87,11 +86,11 @@ struct core_runner::impl {
 
 core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                          std::string router_id)
-    : impl_(std::make_unique<impl>(cfg, auth, m, epoch, std::move(router_id))) {}
+    : impl_(std::make_unique<impl>(cfg, auth, m, std::move(router_id), epoch)) {}
 
-core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
+core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, router_bus& bus,
                          std::string router_id)
-    : impl_(std::make_unique<impl>(cfg, auth, m, log, std::move(router_id))) {}
+    : impl_(std::make_unique<impl>(cfg, auth, m, std::move(router_id), log, bus)) {}
 
 core_runner::~core_runner() { stop(); }
 

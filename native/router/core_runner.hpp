@@ -31,6 +31,7 @@ struct cluster_view;
 struct router_config;
 class authorizer;
 class channel_log;
+class router_bus;
 class metrics;
 
 class core_runner {
@@ -39,7 +40,10 @@ public:
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                 std::string router_id);
     // Channels in `log`, which must outlive the runner.
-    core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id);
+    // Channels in `log`, and the other routers' clients over `bus`; both
+    // must outlive the runner.
+    core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, router_bus& bus,
+                std::string router_id);
     ~core_runner();
     core_runner(const core_runner&) = delete;
     core_runner& operator=(const core_runner&) = delete;

@@ -70,15 +70,8 @@ void append_glob_literal(std::string& out, std::string_view token) {
 
 }  // namespace
 
-redis_log::redis_log(boost::asio::io_context& ioc, redis_options redis, redis_log_options options)
-    : options_(std::move(options)),
-      rng_(std::random_device{}()),
-      engine_(ioc, std::move(redis),
-              redis_engine::handlers{
-                  [this](std::string_view, std::string_view channel, std::string_view payload) {
-                      on_message(channel, payload);
-                  },
-                  [this](bool up, std::string_view reason) { on_state(up, reason); }}) {}
+redis_log::redis_log(redis_engine& engine, redis_log_options options)
+    : engine_(engine), options_(std::move(options)), rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
 

@@ -24,10 +24,10 @@
 // filtered by the topic tree) when a pattern gets its first local
 // subscriber, and unsubscribes after its last.
 //
-// Threads: the engine runs on its own thread; its answers enter the core
-// through `enter` (core_runner::log_answer: under the core's lock, with
-// what they routed handed over after). Calls from the core run under that
-// lock too, so the log's state needs no lock of its own.
+// Threads: the engine (cluster_node's) runs on its own thread; its answers
+// enter the core through `enter` (core_runner::log_answer: under the core's
+// lock, with what they routed handed over after). Calls from the core run
+// under that lock too, so the log's state needs no lock of its own.
 #pragma once
 
 #include <atomic>
@@ -57,13 +57,14 @@ public:
     // Runs an answer under the core's lock (core_runner::log_answer).
     using entry = std::function<void(std::function<void()>)>;
 
-    redis_log(boost::asio::io_context& ioc, redis_options redis, redis_log_options options);
+    redis_log(redis_engine& engine, redis_log_options options);
     ~redis_log() override;
 
-    // Before start().
+    // Before the engine starts.
     void set_entry(entry e) { enter_ = std::move(e); }
-    void start() { engine_.start(); }
-    void stop() { engine_.stop(); }
+    // From the engine (its thread): a message on P:p:..., and Redis up or down.
+    void on_message(std::string_view channel, std::string_view payload);
+    void on_state(bool up, std::string_view reason);
 
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override;
     void read_since(std::uint64_t ticket, std::string_view channel, position since) override;
@@ -76,8 +77,6 @@ public:
     // Thread-safe.
     [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
     [[nodiscard]] std::string down_reason() const;
-    [[nodiscard]] redis_stats stats() const { return engine_.stats(); }
-    redis_engine& engine() noexcept { return engine_; }
 
     // Names, for tests and the admin view.
     std::string meta_key(std::string_view channel) const;
@@ -87,11 +86,10 @@ public:
     std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
 
 private:
-    void on_message(std::string_view channel, std::string_view payload);
-    void on_state(bool up, std::string_view reason);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
 
+    redis_engine& engine_;
     redis_log_options options_;
     entry enter_;
     std::mt19937 rng_;
@@ -99,7 +97,6 @@ private:
     std::atomic<bool> up_{false};
     mutable std::mutex reason_mu_;
     std::string down_reason_ = "connecting to Redis";
-    redis_engine engine_;  // last: its thread's callbacks use the members above
 };
 
 }  // namespace hyperstreams::router

@@ -39,7 +39,7 @@ std::string only_backends_send(frame_kind k) { return "only backends send " + st
 }  // namespace
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
-                         channel_log* log, std::string router_id)
+                         channel_log* log, std::string router_id, router_bus* bus)
     : cfg_(cfg),
       auth_(auth),
       metrics_(m),
@@ -49,11 +49,11 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       table_(m),
       pubsub_(cfg_, auth, m, table_, log_),
       calls_(cfg_, auth, m, table_),
-      addressing_(auth, table_, router_id_) {}
+      addressing_(auth, table_, router_id_, bus) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
-                         std::string router_id)
-    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id)) {}
+                         std::string router_id, router_bus* bus)
+    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id), bus) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                          std::string router_id)
@@ -62,7 +62,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
                                                history_limits{cfg.history_max_messages, cfg.history_max_bytes,
                                                               cfg.history_max_total_bytes, cfg.max_channels},
                                                m),
-                  nullptr, std::move(router_id)) {}
+                  nullptr, std::move(router_id), nullptr) {}
 
 router_core::~router_core() = default;
 

@@ -58,8 +58,10 @@ class router_core {
 public:
     using wake_list = connection_table::wake_list;
 
-    // Channels kept in `log`, which must outlive the core.
-    router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id);
+    // Channels kept in `log`, and the other routers' clients reached over
+    // `bus` (none: a router on its own); both must outlive the core.
+    router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id,
+                router_bus* bus = nullptr);
     // Channels kept in memory (memory_log), each made with `epoch` (plus
     // the channels forgotten before it).
     router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch, std::string router_id);
@@ -121,7 +123,7 @@ public:
 private:
     // `log`, or `own` when `log` is null.
     router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
-                channel_log* log, std::string router_id);
+                channel_log* log, std::string router_id, router_bus* bus);
 
     void dispatch(connection& c, const frame& f, time_point now);
     void hello(connection& c, const frame& f, time_point now);

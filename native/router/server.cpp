@@ -142,11 +142,11 @@ int run_server(const router_config& cfg) {
         return 1;
     }
     std::optional<cluster_node> cluster;
-    if (!cfg.cluster_redis.empty()) cluster.emplace(cfg);
+    if (!cfg.cluster_redis.empty()) cluster.emplace(cfg, router_id);
     // Each channel's epoch: in Redis when the router is one of several,
     // else made in memory from this process's.
     const std::unique_ptr<core_runner> runner =
-        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), router_id)
+        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), cluster->bus(), router_id)
                 : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
     core_runner& core = *runner;
     // Declared after the core: stops the Redis thread, whose answers enter
@@ -234,8 +234,7 @@ int run_server(const router_config& cfg) {
 
     core.start();
     if (cluster) {
-        cluster->start(core, router_id, std::string(tls ? "wss" : "ws") + "://" + http_address + cfg.ws_path,
-                       backend_endpoint);
+        cluster->start(core, std::string(tls ? "wss" : "ws") + "://" + http_address + cfg.ws_path, backend_endpoint);
         ctx->cluster = &*cluster;
     }
     backends.start();

@@ -10,7 +10,9 @@
 
 #include "grants.hpp"
 #include "hyperstreams/body.hpp"
+#include "addressing.hpp"
 #include "memory_log.hpp"
+#include "router_bus.hpp"
 #include "router_core.hpp"
 
 namespace hyperstreams::router {
@@ -149,6 +151,12 @@ protected:
 
     void rebuild() { rebuild(auth); }
     void rebuild(authorizer& a) { core = std::make_unique<router_core>(cfg, a, stats, epoch, "r1"); }
+    // The core with a bus to other routers (and channels in memory).
+    void rebuild_with(router_bus& bus) {
+        core.reset();
+        log = std::make_unique<deferred_log>(epoch, history_limits{}, stats);
+        core = std::make_unique<router_core>(cfg, auth, stats, *log, "r1", &bus);
+    }
     // The core over a log that answers when the test says.
     deferred_log& rebuild_deferred() {
         core.reset();
@@ -1391,6 +1399,98 @@ TEST_F(RouterCore, BroadcastReachesEveryoneElse) {
         ASSERT_EQ(got.size(), 1u);
         EXPECT_EQ(got[0].name, a.address);
         EXPECT_EQ(got[0].payload, "all");
+    }
+}
+
+// The other routers, as the addressing room sees them: what it handed
+// over, and the answers and arrivals the test gives it.
+class recording_bus final : public router_bus {
+public:
+    struct sent {
+        std::string router, to, from, payload;
+        publisher ack;
+    };
+    void direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t,
+                bytes_view payload, const publisher& ack) override {
+        directs.push_back({std::string(router_id), std::string(to), std::string(from),
+                           std::string(payload.begin(), payload.end()), ack});
+    }
+    void broadcast(std::string_view from, std::uint8_t, bytes_view payload) override {
+        broadcasts.emplace_back(std::string(from), std::string(payload.begin(), payload.end()));
+    }
+    sink& answers() { return *sink_; }
+    std::vector<sent> directs;
+    std::vector<std::pair<std::string, std::string>> broadcasts;
+};
+
+TEST(Addressing, TheRouterOfAnAddressIsItsNameBeforeTheLastTwoParts) {
+    EXPECT_EQ(router_of("r1-7-0000abcd"), "r1");
+    EXPECT_EQ(router_of("plant-a-12-ffffffff"), "plant-a") << "a router id may hold dashes";
+    EXPECT_EQ(router_of("nodash"), "");
+    EXPECT_EQ(router_of("-1-2"), "");
+    EXPECT_EQ(router_of("a-b"), "");
+}
+
+// Several routers: a direct message to an address another router gave
+// crosses the bus, its answer is the sender's ack or error; what arrives
+// reaches the local client; a broadcast goes to the local clients and over
+// the bus, and one from elsewhere reaches every local client.
+TEST_F(RouterCore, AcrossRoutersDirectMessagesAndBroadcastsCrossTheBus) {
+    recording_bus bus;
+    rebuild_with(bus);
+    peer a = hello();
+    peer b = hello();
+    frame d = make(frame_kind::direct, 5, "r2-9-0000abcd", "hi");
+    d.flags = frame_flags::ack_requested;
+    send(a, d);
+    ASSERT_EQ(bus.directs.size(), 1u);
+    EXPECT_EQ(bus.directs[0].router, "r2");
+    EXPECT_EQ(bus.directs[0].to, "r2-9-0000abcd");
+    EXPECT_EQ(bus.directs[0].from, a.address);
+    EXPECT_EQ(bus.directs[0].payload, "hi");
+    EXPECT_TRUE(take(a).empty()) << "no answer before the bus gave one";
+    core->log_answer([&] { bus.answers().direct_done(bus.directs[0].ack, errc{}, {}); }, now);
+    auto acks = take(a, frame_kind::ack);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].id, 5u);
+
+    send(a, make(frame_kind::direct, 6, "r3-1-00000001", "x"));
+    core->log_answer([&] { bus.answers().direct_done(bus.directs[1].ack, errc::no_such_address, "router r3 is gone"); },
+                     now);
+    auto errors = take(a, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 6u);
+    EXPECT_EQ(errors[0].error(), errc::no_such_address);
+
+    send(a, make(frame_kind::direct, 7, "r1-999-00000001", "x"));
+    errors = take(a, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u) << "an address of this router that is gone does not cross the bus";
+    EXPECT_EQ(errors[0].error(), errc::no_such_address);
+    EXPECT_EQ(bus.directs.size(), 2u);
+
+    core->log_answer([&] {
+        const std::string_view payload = "from afar";
+        bus.answers().direct_arrived(b.address, "r2-4-00000002", 0,
+                                     bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+    }, now);
+    auto got = take(b, frame_kind::direct);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].name, "r2-4-00000002");
+    EXPECT_EQ(got[0].payload, "from afar");
+
+    send(a, make(frame_kind::broadcast, 0, {}, "all"));
+    EXPECT_EQ(take(b, frame_kind::broadcast).size(), 1u);
+    ASSERT_EQ(bus.broadcasts.size(), 1u);
+    EXPECT_EQ(bus.broadcasts[0], std::make_pair(a.address, std::string("all")));
+    core->log_answer([&] {
+        const std::string_view payload = "everyone";
+        bus.answers().broadcast_arrived("r2-4-00000002", 0,
+                                        bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+    }, now);
+    for (peer* p : {&a, &b}) {
+        got = take(*p, frame_kind::broadcast);
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].name, "r2-4-00000002");
     }
 }
 

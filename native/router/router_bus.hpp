@@ -1,0 +1,50 @@
+// How routers that are one reach each other's clients: a direct message to
+// an address another router gave, and broadcasts to every client of every
+// router. The addressing room uses it when the router is one of several
+// (cluster.redis: redis_bus); a router on its own has none.
+//
+// Called under the core's lock; answers come through the sink, also under
+// it (core_runner::log_answer).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "channel_log.hpp"
+#include "hyperstreams/errc.hpp"
+
+namespace hyperstreams::router {
+
+class router_bus {
+public:
+    class sink {
+    public:
+        // A direct message for `to`, an address of this router.
+        virtual void direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags,
+                                    bytes_view payload) = 0;
+        // A broadcast another router's client sent.
+        virtual void broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) = 0;
+        // The answer to direct(): the router that gave the address took the
+        // message (the ack), or no router did (no_such_address), or the bus
+        // failed (cluster_unavailable).
+        virtual void direct_done(const publisher& from, errc code, std::string_view text) = 0;
+
+    protected:
+        ~sink() = default;
+    };
+
+    virtual ~router_bus() = default;
+    void bind(sink& s) noexcept { sink_ = &s; }
+
+    // Hands `payload` (lent for the call) to the router `router_id`, for its
+    // client `to`.
+    virtual void direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t flags,
+                        bytes_view payload, const publisher& ack) = 0;
+    // To every other router's clients.
+    virtual void broadcast(std::string_view from, std::uint8_t flags, bytes_view payload) = 0;
+
+protected:
+    sink* sink_ = nullptr;
+};
+
+}  // namespace hyperstreams::router
