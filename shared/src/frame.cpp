@@ -211,10 +211,11 @@ std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) n
 }
 
 std::error_code set_deadline(std::span<std::uint8_t> encoded, std::uint32_t deadline_ms) noexcept {
-    // deadline_ms leads the ext of both kinds that carry it.
-    if (encoded.size() < header_size + sizeof deadline_ms) return errc::truncated;
+    if (encoded.size() < header_size) return errc::truncated;
     const auto kind = static_cast<frame_kind>(encoded[kind_offset]);
     if (kind != frame_kind::request && kind != frame_kind::stream_open) return errc::invalid_argument;
+    // deadline_ms leads the ext of both kinds that carry it.
+    if (encoded.size() < header_size + sizeof deadline_ms) return errc::truncated;
     wire::store_u32(encoded.data() + header_size, deadline_ms);
     return {};
 }

@@ -328,6 +328,15 @@ TEST(EncodedFrame, AddFlagsToLessThanAHeaderIsTruncatedAndWritesNothing) {
     EXPECT_EQ(bytes, std::vector<std::uint8_t>(bytes.size(), 0));
 }
 
+TEST(EncodedFrame, SetDeadlineRefusesAnotherKindShorterThanADeadline) {
+    hs::frame f;
+    f.kind = hs::frame_kind::ping;
+    std::vector<std::uint8_t> bytes = encode(f);
+    ASSERT_EQ(bytes.size(), hs::header_size);
+    EXPECT_EQ(hs::set_deadline(bytes, 9), hs::errc::invalid_argument);
+    EXPECT_EQ(bytes, encode(f));
+}
+
 TEST(EncodedFrame, SetDeadlineNeedsTheWholeFieldAndWritesNothingWithout) {
     hs::frame f;
     f.kind = hs::frame_kind::request;

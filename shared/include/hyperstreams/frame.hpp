@@ -165,9 +165,9 @@ std::uint64_t encoded_frame_size(bytes_view encoded) noexcept;
 std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) noexcept;
 
 // Replaces deadline_ms of a request or stream_open (a call that waited in a
-// queue leaves with the time it has left). Fails with errc::truncated when
-// `encoded` ends before the deadline, errc::invalid_argument for a frame of
-// another kind; nothing is written then.
+// queue leaves with the time it has left). Fails with errc::invalid_argument
+// for a frame of another kind, errc::truncated when `encoded` ends before the
+// kind or the deadline; nothing is written then.
 std::error_code set_deadline(std::span<std::uint8_t> encoded, std::uint32_t deadline_ms) noexcept;
 
 // Decodes the single frame at the start of `in`. On success `consumed` is the
