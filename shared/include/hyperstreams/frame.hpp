@@ -156,8 +156,8 @@ std::error_code append(std::vector<std::uint8_t>& out, const frame& f);
 // checks that it holds the bytes read or written, and nothing else.
 
 // The frame's size on the wire as its header gives it (header, ext, name
-// and payload), in 64 bits so that no header can overflow it; 0 when
-// `encoded` is shorter than a header.
+// and payload); 0 when `encoded` is shorter than a header. In 64 bits: the
+// largest a header can state overflows a 32-bit size_t (wasm).
 std::uint64_t encoded_frame_size(bytes_view encoded) noexcept;
 
 // Sets the frame_flags bits `flags`, keeping those already set. Fails with
