@@ -35,7 +35,7 @@ STAGES=(
     "native-debug cmake_preset native-debug"    # GoogleTest suites, g++ debug
     "native-asan  cmake_preset native-asan"     # the same under ASan + UBSan
     "wasm         cmake_preset wasm"            # the same built with Emscripten, run by Node
-    "fuzz         cmake_preset native-fuzz"     # libFuzzer smoke run of each fuzz target (30 s)
+    "fuzz         cmake_preset native-fuzz"     # libFuzzer run of each fuzz target (10-40 s, two at a time)
     "npm-test     npm_script test"              # Node tests of the npm package (tests/node)
     "browser      npm_script test:browser"      # headless Chromium end-to-end tests (tests/browser)
 )

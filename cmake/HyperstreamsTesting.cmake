@@ -8,7 +8,8 @@
 #   hyperstreams_add_benchmark(NAME ... SOURCES ... LIBS ...)
 #       Google Benchmark natively; in wasm the shim in tests/bench/wasm_benchmark_shim.
 #   hyperstreams_add_fuzzer(NAME ... SOURCES ... LIBS ... CORPUS <dir> SECONDS <n>)
-#       A libFuzzer target plus a CTest smoke run of <n> seconds on <dir>.
+#       A libFuzzer target plus a CTest smoke run of <n> seconds on <dir>;
+#       the target hyperstreams_fuzzers builds them all.
 #
 # Relative SOURCES are resolved against the calling CMakeLists.txt, as usual.
 
@@ -111,6 +112,10 @@ function(hyperstreams_add_fuzzer)
     target_link_libraries(${arg_NAME} PRIVATE ${arg_LIBS})
     target_compile_options(${arg_NAME} PRIVATE ${HYPERSTREAMS_WARNINGS} -fsanitize=fuzzer)
     target_link_options(${arg_NAME} PRIVATE -fsanitize=fuzzer)
+    if(NOT TARGET hyperstreams_fuzzers)
+        add_custom_target(hyperstreams_fuzzers)
+    endif()
+    add_dependencies(hyperstreams_fuzzers ${arg_NAME})
 
     # libFuzzer adds what it finds to the first corpus directory and only
     # reads the others: new inputs go to the build tree, the committed seeds
@@ -128,8 +133,10 @@ function(hyperstreams_add_fuzzer)
             -print_final_stats=1
             -artifact_prefix=${artifact_dir}/
             "${work_dir}" "${arg_CORPUS}")
+    # COST: CTest starts the longest runs first, so that two at a time end together.
     set_tests_properties(${arg_NAME} PROPERTIES
         TIMEOUT 300
+        COST ${arg_SECONDS}
         LABELS fuzz
         ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endfunction()

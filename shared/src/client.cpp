@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "client_internal.hpp"
-#include "wire.hpp"
 
 namespace hyperstreams {
 namespace {
@@ -394,10 +393,9 @@ void client_engine::restore_and_flush(time_ms now) {
                     pending_.erase(it);
                     continue;
                 }
-                // request and stream_open carry deadline_ms first in ext: the time left now.
+                // Only requests and stream opens have a deadline: set_deadline cannot fail.
                 const time_ms left = op.deadline - now;
-                wire::store_u32(item.bytes.data() + header_size,
-                                static_cast<std::uint32_t>(std::min<time_ms>(left, UINT32_MAX)));
+                (void)set_deadline(item.bytes, static_cast<std::uint32_t>(std::min<time_ms>(left, UINT32_MAX)));
             }
         }
         out_.insert(out_.end(), item.bytes.begin(), item.bytes.end());
@@ -662,8 +660,8 @@ std::size_t client_engine::batch_end() const noexcept {
     if (limit == 0 || out_.size() - out_head_ <= limit) return out_.size();
     std::size_t end = out_head_;
     while (end < out_.size()) {
-        const std::uint8_t* p = out_.data() + end;
-        const std::size_t size = header_size + p[3] + wire::load_u32(p + 8);
+        // out_ holds only whole frames the engine encoded: the size fits and is never 0.
+        const auto size = static_cast<std::size_t>(encoded_frame_size(bytes_view(out_).subspan(end)));
         if (end > out_head_ && end + size - out_head_ > limit) break;
         end += size;
     }

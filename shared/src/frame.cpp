@@ -10,6 +10,14 @@ namespace {
 
 constexpr std::uint8_t unknown = 0xFF;
 
+// Where each header field starts (the layout is in frame.hpp).
+constexpr std::size_t version_offset = 0;
+constexpr std::size_t kind_offset = 1;
+constexpr std::size_t flags_offset = 2;
+constexpr std::size_t name_len_offset = 3;
+constexpr std::size_t id_offset = 4;
+constexpr std::size_t body_len_offset = 8;
+
 // Size of the kind-specific fixed fields, indexed by kind byte.
 constexpr std::array<std::uint8_t, 256> ext_sizes = [] {
     std::array<std::uint8_t, 256> t{};
@@ -168,12 +176,12 @@ std::error_code encode_to(const frame& f, std::span<std::uint8_t> out) noexcept 
     if (out.size() < header_size + f.name.size() + body) return errc::length_out_of_bounds;
 
     std::uint8_t* p = out.data();
-    p[0] = protocol_version;
-    p[1] = static_cast<std::uint8_t>(f.kind);
-    p[2] = f.flags;
-    p[3] = static_cast<std::uint8_t>(f.name.size());
-    wire::store_u32(p + 4, f.id);
-    wire::store_u32(p + 8, static_cast<std::uint32_t>(body));
+    p[version_offset] = protocol_version;
+    p[kind_offset] = static_cast<std::uint8_t>(f.kind);
+    p[flags_offset] = f.flags;
+    p[name_len_offset] = static_cast<std::uint8_t>(f.name.size());
+    wire::store_u32(p + id_offset, f.id);
+    wire::store_u32(p + body_len_offset, static_cast<std::uint32_t>(body));
     p += header_size;
     write_ext(f, p);
     p += ext;
@@ -191,6 +199,27 @@ std::error_code append(std::vector<std::uint8_t>& out, const frame& f) {
     return ec;
 }
 
+std::uint64_t encoded_frame_size(bytes_view encoded) noexcept {
+    if (encoded.size() < header_size) return 0;
+    return header_size + encoded[name_len_offset] + std::uint64_t{wire::load_u32(encoded.data() + body_len_offset)};
+}
+
+std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) noexcept {
+    if (encoded.size() < header_size) return errc::truncated;
+    encoded[flags_offset] |= flags;
+    return {};
+}
+
+std::error_code set_deadline(std::span<std::uint8_t> encoded, std::uint32_t deadline_ms) noexcept {
+    if (encoded.size() < header_size) return errc::truncated;
+    const auto kind = static_cast<frame_kind>(encoded[kind_offset]);
+    if (kind != frame_kind::request && kind != frame_kind::stream_open) return errc::invalid_argument;
+    // deadline_ms leads the ext of both kinds that carry it.
+    if (encoded.size() < header_size + sizeof deadline_ms) return errc::truncated;
+    wire::store_u32(encoded.data() + header_size, deadline_ms);
+    return {};
+}
+
 namespace {
 
 // The decoder proper. It reports a failure as a bare errc (errc{} is success)
@@ -201,21 +230,21 @@ namespace {
 inline errc decode_frame(const std::uint8_t* p, std::size_t size, frame& out,
                          std::size_t& consumed, const decode_limits& limits) noexcept {
     if (size < header_size) return errc::truncated;
-    if (p[0] != protocol_version) return errc::unsupported_version;
-    const std::uint8_t ext = ext_sizes[p[1]];
+    if (p[version_offset] != protocol_version) return errc::unsupported_version;
+    const std::uint8_t ext = ext_sizes[p[kind_offset]];
     if (ext == unknown) return errc::unknown_kind;
 
-    const std::size_t name_len = p[3];
-    const std::uint64_t body_len = wire::load_u32(p + 8);
+    const std::size_t name_len = p[name_len_offset];
+    const std::uint64_t body_len = wire::load_u32(p + body_len_offset);
     if (body_len > std::uint64_t{limits.max_payload} + ext) return errc::frame_too_large;
     if (body_len < ext) return errc::malformed_body;
     const std::uint64_t total = header_size + name_len + body_len;
     if (total > size) return errc::length_out_of_bounds;
 
     out = frame{};
-    out.kind = static_cast<frame_kind>(p[1]);
-    out.flags = p[2];
-    out.id = wire::load_u32(p + 4);
+    out.kind = static_cast<frame_kind>(p[kind_offset]);
+    out.flags = p[flags_offset];
+    out.id = wire::load_u32(p + id_offset);
     const std::uint8_t* q = p + header_size;
     if (ext != 0) read_ext(out, q);
     q += ext;

@@ -4,30 +4,31 @@
 //
 // Besides "no crash", it checks the contracts stated in the headers:
 //   - a decoded frame re-encodes, and decoding that gives the same frame;
-//   - a decoded control body re-encodes, and decoding that gives the same body;
+//   - the in-place helpers agree with the decoder: encoded_frame_size is
+//     the size decoded, and add_flags and set_deadline change that one
+//     field of a copy (set_deadline only for the kinds that carry one);
+//   - a decoded control body re-encodes, and decoding that gives the same
+//     body (body_checks.hpp);
 //   - every valid channel is a valid pattern that matches itself, and ">"
 //     matches every valid channel;
 //   - split_service_method yields two non-empty parts around the one '/'.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string_view>
 #include <vector>
 
+#include "body_checks.hpp"
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/frame.hpp"
 #include "hyperstreams/names.hpp"
+#include "script.hpp"
 
 namespace {
 
 using namespace hyperstreams;
 
 void require(bool condition, const char* what) {
-    if (!condition) {
-        std::fprintf(stderr, "fuzz_decode: invariant broken: %s\n", what);
-        std::abort();
-    }
+    if (!condition) fuzzing::fail("fuzz_decode", what);
 }
 
 bool same_bytes(bytes_view a, bytes_view b) {
@@ -42,52 +43,6 @@ bool same_frame(const frame& a, const frame& b) {
            a.code == b.code;
 }
 
-bool same_methods(const std::vector<method_info>& a, const std::vector<method_info>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].name != b[i].name || a[i].kind != b[i].kind) return false;
-    return true;
-}
-
-bool same_body(const hello_body& a, const hello_body& b) {
-    return a.min_version == b.min_version && a.max_version == b.max_version &&
-           a.role == b.role && a.name == b.name && a.token == b.token &&
-           a.resume_session == b.resume_session;
-}
-
-bool same_body(const welcome_body& a, const welcome_body& b) {
-    return a.version == b.version && a.session_id == b.session_id &&
-           a.router_id == b.router_id && a.heartbeat_ms == b.heartbeat_ms &&
-           a.max_payload == b.max_payload && a.max_subscriptions == b.max_subscriptions &&
-           a.resumed == b.resumed;
-}
-
-bool same_body(const register_body& a, const register_body& b) {
-    return same_methods(a.methods, b.methods);
-}
-
-bool same_body(const service_list_body& a, const service_list_body& b) {
-    if (a.services.size() != b.services.size()) return false;
-    for (std::size_t i = 0; i < a.services.size(); ++i) {
-        const service_info& x = a.services[i];
-        const service_info& y = b.services[i];
-        if (x.name != y.name || x.instances != y.instances || !same_methods(x.methods, y.methods))
-            return false;
-    }
-    return true;
-}
-
-template <typename Body>
-void check_body(bytes_view payload) {
-    Body body;
-    if (decode_body(payload, body)) return;
-    std::vector<std::uint8_t> encoded;
-    require(!encode_body(body, encoded), "a decoded body encodes");
-    Body again;
-    require(!decode_body(encoded, again), "a re-encoded body decodes");
-    require(same_body(body, again), "a body survives decode, encode, decode");
-}
-
 void check_frame_round_trip(const frame& f) {
     std::vector<std::uint8_t> encoded;
     require(!append(encoded, f), "a decoded frame encodes");
@@ -98,6 +53,38 @@ void check_frame_round_trip(const frame& f) {
     require(!decode(encoded, again, consumed, no_cap), "a re-encoded frame decodes");
     require(consumed == encoded.size(), "a re-encoded frame is consumed whole");
     require(same_frame(f, again), "a frame survives decode, encode, decode");
+}
+
+frame decode_copy(const std::vector<std::uint8_t>& bytes) {
+    frame f;
+    std::size_t consumed = 0;
+    require(!decode(bytes, f, consumed, decode_limits{UINT32_MAX, UINT32_MAX}), "a changed copy decodes");
+    return f;
+}
+
+// `encoded`: the bytes `f` was decoded from.
+void check_in_place(const frame& f, bytes_view encoded) {
+    require(encoded_frame_size(encoded) == encoded_size(f), "encoded_frame_size is the size decoded");
+    const std::vector<std::uint8_t> original(encoded.begin(), encoded.begin() + static_cast<std::ptrdiff_t>(encoded_size(f)));
+
+    std::vector<std::uint8_t> copy = original;
+    const auto flags = static_cast<std::uint8_t>(f.id);
+    require(!add_flags(copy, flags), "add_flags sets flags on a frame");
+    frame expected = f;
+    expected.flags = static_cast<std::uint8_t>(f.flags | flags);
+    require(same_frame(decode_copy(copy), expected), "add_flags changes the flags alone");
+
+    copy = original;
+    const std::uint32_t deadline = ~f.deadline_ms;
+    const std::error_code ec = set_deadline(copy, deadline);
+    if (f.kind == frame_kind::request || f.kind == frame_kind::stream_open) {
+        require(!ec, "set_deadline sets the deadline of a call");
+        expected = f;
+        expected.deadline_ms = deadline;
+        require(same_frame(decode_copy(copy), expected), "set_deadline changes the deadline alone");
+    } else {
+        require(ec == errc::invalid_argument && copy == original, "set_deadline refuses other kinds and writes nothing");
+    }
 }
 
 void check_names(std::string_view name) {
@@ -122,8 +109,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     batch_reader reader(input);
     frame f;
     std::string_view previous_name;
+    std::size_t offset = 0;
     while (reader.next(f)) {
         check_frame_round_trip(f);
+        check_in_place(f, input.subspan(offset));
+        offset += encoded_size(f);
         check_names(f.name);
         // Pairs of names from one batch exercise matching beyond the identity.
         if (is_valid_pattern(previous_name) && is_valid_channel(f.name))
@@ -131,10 +121,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         previous_name = f.name;
 
         switch (f.kind) {
-            case frame_kind::hello: check_body<hello_body>(f.payload); break;
-            case frame_kind::welcome: check_body<welcome_body>(f.payload); break;
-            case frame_kind::register_service: check_body<register_body>(f.payload); break;
-            case frame_kind::service_list: check_body<service_list_body>(f.payload); break;
+            case frame_kind::hello: fuzzing::check_body<hello_body>(f.payload); break;
+            case frame_kind::welcome: fuzzing::check_body<welcome_body>(f.payload); break;
+            case frame_kind::register_service: fuzzing::check_body<register_body>(f.payload); break;
+            case frame_kind::service_list: fuzzing::check_body<service_list_body>(f.payload); break;
             default: break;
         }
     }

@@ -2,6 +2,7 @@
 // and a batch reader yields what it can and then stays failed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -196,6 +197,37 @@ TEST_P(EveryKind, EmptyFrameHasTheHeaderAndExtOnly) {
     EXPECT_EQ(bytes[9] | bytes[10] | bytes[11], 0);
 }
 
+TEST_P(EveryKind, EncodedFrameSizeIsItsSizeOnTheWire) {
+    const std::string payload = "payload";
+    const std::vector<std::uint8_t> bytes = encode(full_frame(GetParam(), "a.b", payload));
+    EXPECT_EQ(hs::encoded_frame_size(bytes), bytes.size());
+}
+
+TEST_P(EveryKind, AddFlagsSetsTheBitsAndChangesNothingElse) {
+    const std::string payload = "payload";
+    hs::frame in = full_frame(GetParam(), "a.b", payload);
+    in.flags = hs::frame_flags::json;
+    std::vector<std::uint8_t> bytes = encode(in);
+    ASSERT_FALSE(hs::add_flags(bytes, hs::frame_flags::replayed | hs::frame_flags::json));
+    in.flags = hs::frame_flags::json | hs::frame_flags::replayed;
+    EXPECT_EQ(bytes, encode(in));
+}
+
+TEST_P(EveryKind, SetDeadlineRewritesTheDeadlineOfCallsAndRefusesTheRest) {
+    const std::string payload = "payload";
+    hs::frame in = full_frame(GetParam(), "svc/get", payload);
+    std::vector<std::uint8_t> bytes = encode(in);
+    const std::error_code ec = hs::set_deadline(bytes, 1234);
+    if (fields_of(in.kind).deadline) {
+        ASSERT_FALSE(ec) << ec.message();
+        in.deadline_ms = 1234;
+        EXPECT_EQ(bytes, encode(in));
+    } else {
+        EXPECT_EQ(ec, hs::errc::invalid_argument);
+        EXPECT_EQ(bytes, encode(in));
+    }
+}
+
 std::string kind_param_name(const testing::TestParamInfo<hs::frame_kind>& info) {
     return std::string(hs::kind_name(info.param));
 }
@@ -262,6 +294,59 @@ TEST(FrameLayout, HasTestsOneFlag) {
     EXPECT_TRUE(f.has(hs::frame_flags::json));
     EXPECT_TRUE(f.has(hs::frame_flags::replayed));
     EXPECT_FALSE(f.has(hs::frame_flags::ack_requested));
+}
+
+// ---------------------------------------------------------------- encoded frames in place
+
+TEST(EncodedFrame, TheSizeOfABatchIsThatOfItsFirstFrame) {
+    hs::frame a;
+    a.kind = hs::frame_kind::publish;
+    a.name = "a.b";
+    std::vector<std::uint8_t> bytes = encode(a);
+    const std::size_t first = bytes.size();
+    a.name = "a.b.c.d";
+    ASSERT_FALSE(hs::append(bytes, a));
+    EXPECT_EQ(hs::encoded_frame_size(bytes), first);
+    EXPECT_EQ(hs::encoded_frame_size(hs::bytes_view(bytes).subspan(first)), bytes.size() - first);
+}
+
+TEST(EncodedFrame, LessThanAHeaderHasNoSize) {
+    const std::vector<std::uint8_t> bytes = encode(full_frame(hs::frame_kind::publish, "a", "p"));
+    for (std::size_t n = 0; n < hs::header_size; ++n)
+        EXPECT_EQ(hs::encoded_frame_size(hs::bytes_view(bytes.data(), n)), 0u) << n;
+    EXPECT_EQ(hs::encoded_frame_size(hs::bytes_view(bytes.data(), hs::header_size)), bytes.size());
+}
+
+TEST(EncodedFrame, TheLargestSizeAHeaderCanStateDoesNotWrap) {
+    std::vector<std::uint8_t> header(hs::header_size, 0xFF);
+    EXPECT_EQ(hs::encoded_frame_size(header), std::uint64_t{hs::header_size} + 255 + u32_max);
+}
+
+TEST(EncodedFrame, AddFlagsToLessThanAHeaderIsTruncatedAndWritesNothing) {
+    std::vector<std::uint8_t> bytes(hs::header_size - 1, 0);
+    EXPECT_EQ(hs::add_flags(bytes, hs::frame_flags::replayed), hs::errc::truncated);
+    EXPECT_EQ(bytes, std::vector<std::uint8_t>(bytes.size(), 0));
+}
+
+TEST(EncodedFrame, SetDeadlineRefusesAnotherKindShorterThanADeadline) {
+    hs::frame f;
+    f.kind = hs::frame_kind::ping;
+    std::vector<std::uint8_t> bytes = encode(f);
+    ASSERT_EQ(bytes.size(), hs::header_size);
+    EXPECT_EQ(hs::set_deadline(bytes, 9), hs::errc::invalid_argument);
+    EXPECT_EQ(bytes, encode(f));
+}
+
+TEST(EncodedFrame, SetDeadlineNeedsTheWholeFieldAndWritesNothingWithout) {
+    hs::frame f;
+    f.kind = hs::frame_kind::request;
+    f.deadline_ms = 7;
+    const std::vector<std::uint8_t> bytes = encode(f);
+    for (std::size_t n = 0; n < hs::header_size + 4; ++n) {
+        std::vector<std::uint8_t> prefix(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+        EXPECT_EQ(hs::set_deadline(prefix, 9), hs::errc::truncated) << n;
+        EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), bytes.begin())) << n;
+    }
 }
 
 // ---------------------------------------------------------------- encoder limits

@@ -150,6 +150,26 @@ std::error_code encode_to(const frame& f, std::span<std::uint8_t> out) noexcept;
 // Appends `f` to `out` (a batch grows by appending frames).
 std::error_code append(std::vector<std::uint8_t>& out, const frame& f);
 
+// Encoded frames, measured or changed in place: for bytes this codec wrote
+// (an outgoing queue, a channel's history), which a decode and re-encode
+// would only copy. `encoded` starts at a frame's first byte; each helper
+// checks that it holds the bytes read or written, and nothing else.
+
+// The frame's size on the wire as its header gives it (header, ext, name
+// and payload); 0 when `encoded` is shorter than a header. In 64 bits: the
+// largest a header can state overflows a 32-bit size_t (wasm).
+std::uint64_t encoded_frame_size(bytes_view encoded) noexcept;
+
+// Sets the frame_flags bits `flags`, keeping those already set. Fails with
+// errc::truncated when `encoded` is shorter than a header.
+std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) noexcept;
+
+// Replaces deadline_ms of a request or stream_open (a call that waited in a
+// queue leaves with the time it has left). Fails with errc::invalid_argument
+// for a frame of another kind, errc::truncated when `encoded` ends before the
+// kind or the deadline; nothing is written then.
+std::error_code set_deadline(std::span<std::uint8_t> encoded, std::uint32_t deadline_ms) noexcept;
+
 // Decodes the single frame at the start of `in`. On success `consumed` is the
 // frame's size on the wire; `out` views `in`. Every length is checked against
 // `limits` before it is used and against `in` before it is read.

@@ -1,0 +1,49 @@
+// libFuzzer target: every decoder of a control body, on bytes alone (a
+// frame around them, as fuzz_decode needs, only costs the fuzzer length
+// fields to get right). The first byte picks the decoder: hello,
+// welcome, register_service, service_list, or a cancel's reason; the rest
+// is the body.
+//
+// Besides "no crash", it checks the contract of body_checks.hpp, and that
+// a cancel's reason is cancelled unless the payload is exactly a code,
+// which write_cancel_reason writes back as it was.
+#include <cstddef>
+#include <cstdint>
+
+#include "body_checks.hpp"
+#include "hyperstreams/body.hpp"
+#include "hyperstreams/frame.hpp"
+
+namespace {
+
+using namespace hyperstreams;
+
+void check_cancel_reason(bytes_view payload) {
+    frame cancel;
+    cancel.kind = frame_kind::cancel;
+    cancel.payload = payload;
+    const std::uint16_t code = cancel_reason(cancel);
+    if (payload.size() != cancel_reason_size) {
+        fuzzing::require_body(code == static_cast<std::uint16_t>(errc::cancelled),
+                              "a cancel without a code is the caller's own");
+        return;
+    }
+    std::uint8_t again[cancel_reason_size];
+    write_cancel_reason(code, again);
+    fuzzing::require_body(again[0] == payload[0] && again[1] == payload[1], "a cancel's code is written back as read");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const bytes_view body(data + 1, size - 1);
+    switch (data[0] % 5) {
+        case 0: fuzzing::check_body<hello_body>(body); break;
+        case 1: fuzzing::check_body<welcome_body>(body); break;
+        case 2: fuzzing::check_body<register_body>(body); break;
+        case 3: fuzzing::check_body<service_list_body>(body); break;
+        default: check_cancel_reason(body); break;
+    }
+    return 0;
+}

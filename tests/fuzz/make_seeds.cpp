@@ -1,0 +1,461 @@
+// Writes the seed corpus of every fuzz target, one folder per target under
+// the directory given (tests/fuzz/corpus): valid inputs that reach far into
+// each target, for the fuzzer to mutate. Regenerate them after a change of
+// the wire format or of a target's input format (see
+// tests/fuzz/CMakeLists.txt for the commands); regression inputs kept from
+// findings live beside them under names of their own and are not touched.
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hyperstreams/body.hpp"
+#include "hyperstreams/frame.hpp"
+#include "script.hpp"
+#include "tokens.hpp"
+
+namespace {
+
+using namespace hyperstreams;
+using fuzzing::as_bytes;
+using fuzzing::client_step;
+using fuzzing::router_step;
+using fuzzing::script_writer;
+using bytes = std::vector<std::uint8_t>;
+
+int failures = 0;
+
+frame make(frame_kind kind, std::uint32_t id, std::string_view name = {}, bytes_view payload = {},
+           std::uint8_t flags = 0) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    f.payload = payload;
+    f.flags = flags;
+    return f;
+}
+
+template <typename Body>
+bytes body_bytes(const Body& body) {
+    bytes b;
+    if (encode_body(body, b)) ++failures;
+    return b;
+}
+
+class corpus {
+public:
+    corpus(const std::filesystem::path& root, const char* target) : dir_(root / target) {
+        std::filesystem::create_directories(dir_);
+    }
+
+    void write(const std::string& name, const bytes& data) const {
+        std::ofstream out(dir_ / name, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        if (!out) ++failures;
+    }
+    void write(const std::string& name, std::uint8_t first, bytes_view rest) const {
+        bytes data{first};
+        data.insert(data.end(), rest.begin(), rest.end());
+        write(name, data);
+    }
+    void batch(const std::string& name, std::initializer_list<frame> frames) const {
+        bytes data;
+        for (const frame& f : frames)
+            if (append(data, f)) ++failures;
+        write(name, data);
+    }
+
+private:
+    std::filesystem::path dir_;
+};
+
+hello_body a_hello() {
+    hello_body hello;
+    hello.role = client_role::backend;
+    hello.name = "dashboard";
+    hello.token = "eyJhbGciOiJIUzI1NiJ9.e30.sig";
+    hello.resume_session = "s-41";
+    return hello;
+}
+
+welcome_body a_welcome() {
+    welcome_body welcome;
+    welcome.session_id = "s-42";
+    welcome.router_id = "router-1";
+    welcome.heartbeat_ms = 15000;
+    welcome.max_payload = 1 << 20;
+    welcome.max_subscriptions = 1000;
+    welcome.resumed = true;
+    return welcome;
+}
+
+register_body a_registration() {
+    register_body reg;
+    reg.methods = {{"get", method_kind::unary}, {"watch", method_kind::stream}};
+    return reg;
+}
+
+service_list_body a_service_list() {
+    service_list_body list;
+    list.services = {{"factory.orders", 2, {{"get", method_kind::unary}}},
+                     {"factory.telemetry", 1, {{"watch", method_kind::stream}}}};
+    return list;
+}
+
+// One valid transport message per file: every frame kind, each control
+// body and a batch of several frames.
+void decode_seeds(const corpus& c) {
+    const bytes hello_payload = body_bytes(a_hello());
+    const bytes welcome_payload = body_bytes(a_welcome());
+    const bytes register_payload = body_bytes(a_registration());
+    const bytes list_payload = body_bytes(a_service_list());
+
+    frame subscribe = make(frame_kind::subscribe, 7, "factory.*.telemetry", {},
+                           frame_flags::since | policy_flags(slow_policy::drop_oldest));
+    subscribe.epoch = 3;
+    subscribe.seq = 1200;
+    frame message = make(frame_kind::message, 0, "factory.line1.telemetry",
+                         as_bytes(R"({"temp":21.5})"), frame_flags::json);
+    message.epoch = 3;
+    message.seq = 1201;
+    frame gap = make(frame_kind::gap, 0, "factory.line1.telemetry");
+    gap.epoch = 3;
+    gap.seq = 1202;
+    gap.count = 5;
+    frame ack = make(frame_kind::ack, 9);
+    ack.epoch = 3;
+    ack.seq = 1207;
+    frame request = make(frame_kind::request, 11, "factory.orders/get", as_bytes("order-17"));
+    request.deadline_ms = 2000;
+    frame stream_open = make(frame_kind::stream_open, 12, "factory.telemetry/watch");
+    stream_open.deadline_ms = 0;
+    stream_open.credit = 16;
+    frame credit = make(frame_kind::stream_credit, 12);
+    credit.credit = 8;
+    frame error = make(frame_kind::error, 11, {}, as_bytes("no instance of factory.orders"));
+    error.code = static_cast<std::uint16_t>(errc::no_instance_available);
+    frame goodbye = make(frame_kind::goodbye, 0, {}, as_bytes("maintenance"));
+    goodbye.code = static_cast<std::uint16_t>(errc::going_away);
+    frame redirect = make(frame_kind::redirect, 0, {}, as_bytes("wss://router-2.example:8443/ws"));
+    redirect.code = static_cast<std::uint16_t>(errc::going_away);
+
+    c.batch("hello", {make(frame_kind::hello, 1, {}, hello_payload)});
+    c.batch("welcome", {make(frame_kind::welcome, 1, {}, welcome_payload)});
+    c.batch("register_service", {make(frame_kind::register_service, 2, "factory.orders", register_payload)});
+    c.batch("service_list", {make(frame_kind::service_list, 3, {}, list_payload)});
+    c.batch("subscribe_since", {subscribe});
+    c.batch("publish_json_ack", {make(frame_kind::publish, 8, "factory.line1.telemetry",
+                                      as_bytes(R"({"temp":21.5})"),
+                                      frame_flags::json | frame_flags::ack_requested)});
+    c.batch("message_gap_ack", {message, gap, ack});
+    c.batch("request_response", {request, make(frame_kind::response, 11, {}, as_bytes("shipped"))});
+    c.batch("stream", {stream_open, make(frame_kind::stream_item, 12, {}, as_bytes("t=1")), credit,
+                       make(frame_kind::stream_end, 12), make(frame_kind::cancel, 13)});
+    c.batch("error_goodbye_redirect", {error, goodbye, redirect});
+    c.batch("direct_broadcast", {make(frame_kind::direct, 0, "s-42", as_bytes("hi")),
+                                 make(frame_kind::broadcast, 0, {}, as_bytes("all"))});
+    c.batch("connection_misc", {make(frame_kind::ping, 77), make(frame_kind::pong, 77),
+                                make(frame_kind::token_refresh, 14, {}, as_bytes("eyJ0.e30.sig")),
+                                make(frame_kind::unsubscribe, 15, "factory.>"),
+                                make(frame_kind::unregister_service, 16, "factory.orders"),
+                                make(frame_kind::discover, 17)});
+}
+
+// The selector byte of fuzz_bodies, then a body.
+void body_seeds(const corpus& c) {
+    c.write("hello", 0, body_bytes(a_hello()));
+    c.write("welcome", 1, body_bytes(a_welcome()));
+    c.write("register_service", 2, body_bytes(a_registration()));
+    c.write("service_list", 3, body_bytes(a_service_list()));
+    std::uint8_t reason[cancel_reason_size];
+    write_cancel_reason(static_cast<std::uint16_t>(errc::deadline_exceeded), reason);
+    c.write("cancel_reason", 4, bytes_view(reason, sizeof reason));
+}
+
+std::string part(std::string_view text) { return router::jwt::base64url_encode(text); }
+
+// fuzz_jwt: tokens as they come (mode 0), and header and claims for the
+// target to sign (mode 1).
+void jwt_seeds(const corpus& c) {
+    const std::vector<std::string> tokens = fuzzing::router_tokens();
+    for (std::size_t i = 0; i < tokens.size(); ++i) c.write("signed_" + std::to_string(i), 0, as_bytes(tokens[i]));
+    const std::string claims = part(R"({"sub":"x","exp":1900000000})");
+    c.write("rs256", 0, as_bytes(part(R"({"alg":"RS256"})") + "." + claims + "." + part(std::string(256, 'r'))));
+    c.write("es256", 0, as_bytes(part(R"({"alg":"ES256","kid":"k1"})") + "." + claims + "." + part(std::string(64, 'e'))));
+    c.write("alg_none", 0, as_bytes(part(R"({"alg":"none"})") + "." + claims + "."));
+    c.write("crit", 0, as_bytes(part(R"({"alg":"HS256","crit":["b64"]})") + "." + claims + ".c2ln"));
+
+    auto signed_claims = [&](const std::string& name, std::string_view header, std::string_view claims_text) {
+        script_writer w;
+        w.u8(1).str16(header).raw(as_bytes(claims_text));
+        c.write(name, w.bytes());
+    };
+    const std::string header(fuzzing::hs256_header);
+    signed_claims("grants_every_key", header,
+                  R"({"sub":"alice","exp":1900000000,"nbf":1600000000,"iat":1600000000,)"
+                  R"("hs":{"subscribe":["a.*",">"],"publish":["a.b.c"],"call":["svc/get","svc.*/*","other"],)"
+                  R"("send":["*","r-1*","r-2-0b"],"broadcast":true,"register":["svc.>"],)"
+                  R"("deny":{"subscribe":["a.secret"],"publish":["a.*.c"],"call":["svc/put"],"send":["r-9*"],)"
+                  R"("broadcast":false,"register":["svc.x"]}}})");
+    signed_claims("float_exp", header, R"({"sub":"bob","exp":1.9e9,"nbf":1e300})");
+    signed_claims("huge_exp", header, R"({"sub":"bob","exp":1e300,"iat":-1e300})");
+    signed_claims("time_claim_not_a_number", header, R"({"sub":"bob","exp":"soon","iat":null})");
+    signed_claims("no_exp", header, R"({"sub":"bob"})");
+    signed_claims("expired", header, R"({"sub":"bob","exp":1600000000})");
+    signed_claims("bad_grants", header, R"({"sub":"bob","exp":1900000000,"hs":{"subscribe":["a..b"],"nope":1}})");
+}
+
+// The piece seed of fuzz_ws_frame_tracker, then the frames a client sends
+// (masked) and a server sends (not masked).
+void ws_frame_seeds(const corpus& c) {
+    const bytes mask = {0x11, 0x22, 0x33, 0x44};
+    // `wide`: the length in 64 bits whatever it is (allowed by the tracker, not by RFC 6455).
+    auto frame_of = [&](std::uint8_t first, std::uint64_t length, bool masked, bool wide = false) {
+        bytes f{first};
+        const std::uint8_t mask_bit = masked ? 0x80 : 0x00;
+        if (length < 126 && !wide) {
+            f.push_back(static_cast<std::uint8_t>(mask_bit | length));
+        } else if (length <= 0xFFFF && !wide) {
+            f.push_back(mask_bit | 126);
+            for (int shift = 8; shift >= 0; shift -= 8) f.push_back(static_cast<std::uint8_t>(length >> shift));
+        } else {
+            f.push_back(mask_bit | 127);
+            for (int shift = 56; shift >= 0; shift -= 8) f.push_back(static_cast<std::uint8_t>(length >> shift));
+        }
+        if (masked) f.insert(f.end(), mask.begin(), mask.end());
+        f.insert(f.end(), static_cast<std::size_t>(length), 0x5A);
+        return f;
+    };
+    auto stream = [&](std::uint8_t seed, std::initializer_list<bytes> frames) {
+        bytes s{seed};
+        for (const bytes& f : frames) s.insert(s.end(), f.begin(), f.end());
+        return s;
+    };
+    const std::uint8_t binary = 0x02, continuation = 0x00, close = 0x08, ping = 0x09, fin = 0x80;
+    c.write("one_message", stream(1, {frame_of(fin | binary, 5, true)}));
+    c.write("fragments_around_a_ping",
+            stream(2, {frame_of(binary, 3, true), frame_of(fin | ping, 0, true), frame_of(continuation, 0, true),
+                       frame_of(fin | continuation, 2, true)}));
+    c.write("lengths_16_and_64_bits",
+            stream(3, {frame_of(fin | binary, 200, true), frame_of(fin | binary, 300, false, true)}));
+    c.write("messages_then_close",
+            stream(4, {frame_of(fin | binary, 1, false), frame_of(fin | binary, 0, false), frame_of(fin | close, 2, true)}));
+    c.write("truncated", bytes{5, fin | binary, 0x80 | 100, 0x11, 0x22, 0x33, 0x44, 1, 2, 3});
+}
+
+// fuzz_client scripts (script.hpp): the engine's calls made before the
+// script have ids 1 (subscribe a.b), 2 (subscribe a.*), 3 (request
+// svc/get), 4 (stream svc/watch), 5 (discover) and, for a backend, 6
+// (register svc).
+void client_seeds(const corpus& c) {
+    auto frames = [](script_writer& w, std::initializer_list<std::pair<frame, std::uint32_t>> list) {
+        w.u8(static_cast<std::uint8_t>(client_step::receive_frames)).u8(static_cast<std::uint8_t>(list.size() - 1));
+        for (const auto& [f, ext] : list) w.frame_spec(f, ext);
+    };
+    auto advance = [](script_writer& w, std::uint16_t ms) { w.u8(static_cast<std::uint8_t>(client_step::advance)).u16(ms); };
+    auto call = [](script_writer& w, std::uint8_t which, std::uint8_t arg, std::string_view data) {
+        w.u8(static_cast<std::uint8_t>(client_step::call)).u8(which).u8(arg).str16(data);
+    };
+    const bytes list = body_bytes(a_service_list());
+    {
+        script_writer w;
+        w.u8(4);  // frontend, welcomed by the harness
+        auto message = [](std::string_view channel, std::uint64_t seq, std::string_view payload) {
+            frame m = make(frame_kind::message, 0, channel, as_bytes(payload));
+            m.seq = seq;
+            return m;
+        };
+        frames(w, {{make(frame_kind::ack, 1), 7}, {make(frame_kind::ack, 2), 7}, {message("a.b", 1, "m1"), 7},
+                   {message("a.c", 1, "m2"), 7}});
+        frame gap = make(frame_kind::gap, 0, "a.c");
+        gap.seq = 2;
+        frames(w, {{message("a.b", 4, "m3"), 7}, {gap, 3}, {message("a.b", 1, "epoch"), 8}, {make(frame_kind::ping, 9), 0}});
+        frames(w, {{make(frame_kind::response, 3, {}, as_bytes("r")), 0}, {make(frame_kind::stream_item, 4, {}, as_bytes("i")), 0},
+                   {make(frame_kind::stream_end, 4), 0}, {make(frame_kind::service_list, 5, {}, list), 0}});
+        frames(w, {{make(frame_kind::direct, 0, "s-2", as_bytes("d")), 0}, {make(frame_kind::broadcast, 0, "s-3"), 0},
+                   {make(frame_kind::error, 0, {}, as_bytes("e")), static_cast<std::uint16_t>(errc::rate_limited)}});
+        call(w, 2, 1, "published");
+        call(w, 3, 50, "asked");
+        advance(w, 600);
+        call(w, 1, 1, "");
+        advance(w, 5000);
+        c.write("frontend_ready", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(0);  // frontend; the script answers the hello
+        w.u8(static_cast<std::uint8_t>(client_step::receive_raw));
+        bytes welcome;
+        welcome_body body = a_welcome();
+        body.heartbeat_ms = 1000;
+        const bytes payload = body_bytes(body);
+        if (append(welcome, make(frame_kind::welcome, 0, {}, payload))) ++failures;
+        w.str16(welcome);
+        advance(w, 1100);
+        advance(w, 1100);
+        frames(w, {{make(frame_kind::redirect, 0, {}, as_bytes("ws://elsewhere/ws")), static_cast<std::uint16_t>(errc::going_away)}});
+        w.u8(static_cast<std::uint8_t>(client_step::receive_raw)).str16(welcome);
+        frames(w, {{make(frame_kind::goodbye, 0, {}, as_bytes("bye")), static_cast<std::uint16_t>(errc::going_away)}});
+        advance(w, 200);
+        frames(w, {{make(frame_kind::error, 0, {}, as_bytes("who")), static_cast<std::uint16_t>(errc::unauthorized)}});
+        call(w, 10, 0, "new-token");
+        w.u8(static_cast<std::uint8_t>(client_step::lose_transport)).u8(1);
+        advance(w, 3000);
+        c.write("frontend_handshake_redirect_reject", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(5);  // backend, welcomed by the harness
+        frame request = make(frame_kind::request, 0x80000001, "svc/get", as_bytes("q"));
+        frame open = make(frame_kind::stream_open, 0x80000002, "svc/watch", as_bytes("w"));
+        frames(w, {{make(frame_kind::ack, 6), 0}, {request, 50}, {open, 2}});
+        frames(w, {{make(frame_kind::stream_credit, 0x80000002), 3}, {make(frame_kind::cancel, 0x80000002), 0},
+                   {make(frame_kind::request, 0x80000004, "other/get"), 0}});
+        call(w, 12, 4, "item");
+        call(w, 11, 1, "");
+        advance(w, 100);
+        c.write("backend_serving", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(6);  // frontend, output bounded to 200 bytes, welcomed by the harness
+        for (int i = 0; i < 12; ++i) call(w, 2, static_cast<std::uint8_t>(i), std::string(40, 'p'));
+        c.write("bounded_batches", w.bytes());
+    }
+}
+
+// fuzz_router scripts (script.hpp). Backend call ids start at 0x80000001
+// on each backend connection.
+void router_seeds(const corpus& c) {
+    auto step = [](script_writer& w, router_step s) -> script_writer& { return w.u8(static_cast<std::uint8_t>(s)); };
+    auto hello = [&](script_writer& w, std::uint8_t slot, std::uint8_t how) { step(w, router_step::hello).u8(slot).u8(how); };
+    auto frames = [&](script_writer& w, std::uint8_t slot, std::initializer_list<std::pair<frame, std::uint32_t>> list) {
+        step(w, router_step::send_frames).u8(slot).u8(static_cast<std::uint8_t>(list.size() - 1));
+        for (const auto& [f, ext] : list) w.frame_spec(f, ext);
+    };
+    auto advance = [&](script_writer& w, std::uint16_t ms) { step(w, router_step::advance).u16(ms); };
+    constexpr std::uint8_t frontend = 0, backend = 1, anonymous = 2 * 10;
+    const std::uint8_t since_drop_oldest = frame_flags::since | policy_flags(slow_policy::drop_oldest);
+    const bytes reg = body_bytes(a_registration());
+    {
+        script_writer w;
+        w.u8(0);
+        hello(w, 0, frontend);
+        hello(w, 1, frontend);
+        frames(w, 0, {{make(frame_kind::subscribe, 1, "a.>"), 0}, {make(frame_kind::subscribe, 2, "a.b", {}, policy_flags(slow_policy::keep_latest)), 0}});
+        frames(w, 1, {{make(frame_kind::publish, 1, "a.b", as_bytes("1"), frame_flags::ack_requested), 0},
+                      {make(frame_kind::publish, 0, "a.b", as_bytes("2")), 0},
+                      {make(frame_kind::publish, 0, "a.c", as_bytes("3"), frame_flags::json), 0}});
+        frames(w, 1, {{make(frame_kind::subscribe, 3, "a.b", {}, since_drop_oldest), 7}, {make(frame_kind::ping, 4), 0}});
+        advance(w, 1500);
+        frames(w, 0, {{make(frame_kind::unsubscribe, 5, "a.>"), 0}, {make(frame_kind::discover, 6), 0}});
+        step(w, router_step::close).u8(1);
+        advance(w, 4000);
+        c.write("pubsub", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(0);
+        hello(w, 1, backend);
+        frames(w, 1, {{make(frame_kind::register_service, 1, "svc", reg), 0}});
+        hello(w, 0, frontend);
+        frames(w, 0, {{make(frame_kind::request, 1, "svc/get", as_bytes("q")), 500},
+                      {make(frame_kind::stream_open, 2, "svc/watch"), 1},
+                      {make(frame_kind::discover, 3), 0}});
+        frames(w, 1, {{make(frame_kind::response, 0x80000001, {}, as_bytes("r")), 0},
+                      {make(frame_kind::stream_item, 0x80000002, {}, as_bytes("i")), 0},
+                      {make(frame_kind::stream_item, 0x80000002, {}, as_bytes("j")), 0}});
+        frames(w, 0, {{make(frame_kind::stream_open, 4, "svc/watch"), 2}, {make(frame_kind::stream_credit, 4), 3},
+                      {make(frame_kind::request, 5, "svc/get"), 0}, {make(frame_kind::cancel, 4), 0}});
+        frames(w, 1, {{make(frame_kind::error, 0x80000005, {}, as_bytes("no")), static_cast<std::uint16_t>(errc::handler_failed)},
+                      {make(frame_kind::unregister_service, 2, "svc"), 0}});
+        advance(w, 2500);
+        step(w, router_step::close).u8(1);
+        c.write("calls", w.bytes());
+    }
+    {
+        const std::vector<std::string> tokens = fuzzing::router_tokens();
+        script_writer w;
+        w.u8(1);  // tokens
+        hello(w, 0, 0 << 1);  // alice
+        hello(w, 2, 1 << 1);  // bob, expiring
+        hello(w, 4, anonymous);
+        hello(w, 7, backend | anonymous);  // the CURVE key's rights
+        hello(w, 6, 2 << 1);  // expired
+        frames(w, 2, {{make(frame_kind::subscribe, 1, "public.>"), 0}, {make(frame_kind::subscribe, 2, "private.x"), 0}});
+        frames(w, 7, {{make(frame_kind::register_service, 1, "echo", reg), 0}});
+        frames(w, 4, {{make(frame_kind::request, 1, "echo/get"), 0}, {make(frame_kind::publish, 2, "public.a", {}, frame_flags::ack_requested), 0}});
+        frames(w, 2, {{make(frame_kind::token_refresh, 3, {}, as_bytes(tokens[0])), 0}});
+        frames(w, 0, {{make(frame_kind::token_refresh, 4, {}, as_bytes(tokens[0])), 0}, {make(frame_kind::broadcast, 5, {}, as_bytes("b"), frame_flags::ack_requested), 0}});
+        step(w, router_step::direct).u8(0).u8(4).u8(frame_flags::ack_requested).str16(std::string_view("hi"));
+        advance(w, 6000);
+        c.write("tokens", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(2 | 0x30);  // small outboxes, disconnect by default
+        hello(w, 0, frontend);
+        hello(w, 1, frontend);
+        frames(w, 0, {{make(frame_kind::subscribe, 1, "big"), 0}, {make(frame_kind::subscribe, 2, "big2", {}, policy_flags(slow_policy::drop_oldest)), 0}});
+        const std::string payload(500, 'x');
+        for (int i = 0; i < 3; ++i)
+            frames(w, 1, {{make(frame_kind::publish, 0, "big2", as_bytes(payload)), 0}, {make(frame_kind::publish, 0, "big", as_bytes(payload)), 0}});
+        c.write("slow_consumers", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(8 | 4);  // drain redirects, publish rate limit
+        hello(w, 1, backend);
+        frames(w, 1, {{make(frame_kind::register_service, 1, "svc", reg), 0}});
+        hello(w, 0, frontend);
+        frames(w, 0, {{make(frame_kind::request, 1, "svc/get"), 3000}});
+        for (int i = 0; i < 4; ++i) frames(w, 0, {{make(frame_kind::publish, 2, "a.b", {}, frame_flags::ack_requested), 0}});
+        step(w, router_step::drain);
+        hello(w, 2, frontend);
+        advance(w, 500);
+        step(w, router_step::hurry);
+        c.write("drain", w.bytes());
+    }
+    {
+        script_writer w;
+        w.u8(0);
+        bytes hello_batch;
+        const bytes payload = body_bytes(a_hello());
+        if (append(hello_batch, make(frame_kind::hello, 1, {}, payload))) ++failures;
+        step(w, router_step::send_raw).u8(3).str16(hello_batch);
+        step(w, router_step::send_raw).u8(0).str16(std::string_view("\x02garbage"));
+        frames(w, 2, {{make(frame_kind::publish, 1, "a.b"), 0}});
+        step(w, router_step::reject).u8(3).u16(static_cast<std::uint16_t>(errc::malformed_body));
+        hello(w, 4, frontend);
+        frames(w, 4, {{make(frame_kind::hello, 2, {}, payload), 0}, {make(frame_kind::message, 3, "a.b"), 0},
+                      {make(frame_kind::response, 4), 0}, {make(frame_kind::register_service, 5, "svc", reg), 0}});
+        advance(w, 2500);
+        c.write("bad_peers", w.bytes());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s <corpus-root>\n", argv[0]);
+        return 2;
+    }
+    const std::filesystem::path root = argv[1];
+    decode_seeds(corpus(root, "decode"));
+    body_seeds(corpus(root, "bodies"));
+    jwt_seeds(corpus(root, "jwt"));
+    ws_frame_seeds(corpus(root, "ws_frame_tracker"));
+    client_seeds(corpus(root, "client"));
+    router_seeds(corpus(root, "router"));
+    if (failures != 0) {
+        std::fprintf(stderr, "%d seeds could not be encoded or written\n", failures);
+        return 1;
+    }
+    return 0;
+}
