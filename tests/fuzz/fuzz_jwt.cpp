@@ -107,8 +107,8 @@ void authorize(const std::string& token) {
     token_authorizer auth(std::move(p));
     const principal first{1, transport_kind::websocket, client_role::frontend, "fuzz", "r-1-0a", {}};
     const principal second{2, transport_kind::zeromq, client_role::backend, "fuzz", "r-2-0b", {}};
-    if (auth.admit(first, token)) {
-        (void)auth.refusal(first);
+    if (const verdict v = auth.admit(first, token)) {
+        require(!v.reason.empty(), "every refusal says why");
         return;
     }
     (void)auth.token_lifetime(first);

@@ -153,8 +153,8 @@ public:
         if (cfg_.auth == auth_mode::tokens) {
             token_policy p;
             p.keys.set_hs256_secret(std::string(fuzzing::hs256_secret));
-            p.anonymous = anonymous_rights();
-            p.curve_clients.emplace(std::string(curve_key), curve_rights());
+            p.anonymous = std::make_shared<const grants>(anonymous_rights());
+            p.curve_clients.emplace(std::string(curve_key), std::make_shared<const grants>(curve_rights()));
             p.connections_per_subject = 2;
             p.leeway_s = 1;
             p.max_token_bytes = 2048;
