@@ -21,8 +21,7 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
     sink_->placed(from, position{p.epoch, p.seq});
     shared_bytes encoded = sink_->deliver(channel, p);
     if (encoded) {
-        // The payload ends the message frame (PROTOCOL.md, Frames).
-        p.payload = bytes_view(encoded->end() - payload.size(), payload.size());
+        p.payload = encoded_payload(*encoded);
         p.hold = std::move(encoded);
     } else {
         p.hold = frame_bytes::copy(payload);

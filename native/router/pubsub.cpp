@@ -277,7 +277,7 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
     if (!encoded) return encoded;
     for (held* h : route.holding) {
         publication kept = p;
-        kept.payload = bytes_view(encoded->end() - p.payload.size(), p.payload.size());
+        kept.payload = encoded_payload(*encoded);
         kept.hold = encoded;
         h->live.push_back(std::move(kept));
     }

@@ -204,6 +204,16 @@ std::uint64_t encoded_frame_size(bytes_view encoded) noexcept {
     return header_size + encoded[name_len_offset] + std::uint64_t{wire::load_u32(encoded.data() + body_len_offset)};
 }
 
+bytes_view encoded_payload(bytes_view encoded) noexcept {
+    const std::uint64_t size = encoded_frame_size(encoded);
+    if (size == 0 || size > encoded.size() || !is_known_kind(encoded[kind_offset])) return {};
+    const std::size_t ext = ext_size(static_cast<frame_kind>(encoded[kind_offset]));
+    const std::uint64_t body = wire::load_u32(encoded.data() + body_len_offset);
+    if (body < ext) return {};
+    const std::size_t start = header_size + ext + encoded[name_len_offset];
+    return encoded.subspan(start, static_cast<std::size_t>(body - ext));
+}
+
 std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) noexcept {
     if (encoded.size() < header_size) return errc::truncated;
     encoded[flags_offset] |= flags;

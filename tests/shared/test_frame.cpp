@@ -203,6 +203,15 @@ TEST_P(EveryKind, EncodedFrameSizeIsItsSizeOnTheWire) {
     EXPECT_EQ(hs::encoded_frame_size(bytes), bytes.size());
 }
 
+TEST_P(EveryKind, EncodedPayloadIsTheDecodedPayload) {
+    const std::string payload = "payload";
+    const std::vector<std::uint8_t> bytes = encode(full_frame(GetParam(), "a.b", payload));
+    const hs::bytes_view p = hs::encoded_payload(bytes);
+    EXPECT_EQ(std::string(p.begin(), p.end()), payload);
+    EXPECT_EQ(p.data(), decode_one(bytes).payload.data()) << "a view into the frame, where the decoder finds it";
+    EXPECT_TRUE(hs::encoded_payload(hs::bytes_view(bytes).first(bytes.size() - 1)).empty()) << "cut short";
+}
+
 TEST_P(EveryKind, AddFlagsSetsTheBitsAndChangesNothingElse) {
     const std::string payload = "payload";
     hs::frame in = full_frame(GetParam(), "a.b", payload);

@@ -160,6 +160,11 @@ std::error_code append(std::vector<std::uint8_t>& out, const frame& f);
 // largest a header can state overflows a 32-bit size_t (wasm).
 std::uint64_t encoded_frame_size(bytes_view encoded) noexcept;
 
+// The payload of the frame (a view into `encoded`); empty when `encoded`
+// does not hold the whole frame its header describes, or its kind is not
+// one this implementation knows.
+bytes_view encoded_payload(bytes_view encoded) noexcept;
+
 // Sets the frame_flags bits `flags`, keeping those already set. Fails with
 // errc::truncated when `encoded` is shorter than a header.
 std::error_code add_flags(std::span<std::uint8_t> encoded, std::uint8_t flags) noexcept;
