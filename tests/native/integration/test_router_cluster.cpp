@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include "raw_clients.hpp"
 #include "redis_engine.hpp"
 #include "redis_process.hpp"
 #include "redis_wire.hpp"
@@ -121,6 +122,14 @@ void expect_numbers(const std::vector<recorded_event>& got, int first, std::uint
 
 bool replayed(const recorded_event& e) { return (e.flags & frame_flags::replayed) != 0; }
 
+std::vector<std::uint8_t> one_frame(frame_kind kind, std::uint32_t id, std::string_view name) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    return encode_batch({f});
+}
+
 // ---------------------------------------------------------------- one Redis server
 
 TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
@@ -170,6 +179,51 @@ TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
     const auto all_a = on_a.wait_count(message_on("plant.speed"), 32);
     ASSERT_EQ(all_a.size(), 32u);
     expect_numbers(all_a, 1, epoch);
+}
+
+// PROTOCOL.md (Subscriptions): the ack of a subscribe to a channel carries
+// the channel's position at that moment, whichever router answers: one
+// that never delivered the channel, and one whose interest lapsed while
+// the channel moved on, too. Read on the wire (the engine keeps no ack
+// position of a subscribe).
+TEST(RouterCluster, ASubscribeAckCarriesTheChannelsPositionOnEveryRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    const auto acks = publish_numbers(pub, "gauge.level", 1, 5);
+    ASSERT_EQ(acks.size(), 5u);
+    const std::uint32_t epoch = acks.front().epoch;
+
+    raw_ws ws(b->http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::subscribe, 1, "gauge.level")));
+    const auto first = ws.read_until(frame_kind::ack);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->id, 1u);
+    EXPECT_EQ(first->epoch, epoch) << "B never delivered the channel, Redis has it";
+    EXPECT_EQ(first->seq, 5u);
+
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("gauge.level"), 1));
+    ASSERT_EQ(publish_numbers(pub, "gauge.level", 6, 6).size(), 1u);
+    const auto six = ws.read_until(frame_kind::message);
+    ASSERT_TRUE(six);
+    EXPECT_EQ(six->seq, 6u);
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::unsubscribe, 2, "gauge.level")));
+    ASSERT_TRUE(ws.read_until(frame_kind::ack));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("gauge.level"), 0));
+    ASSERT_EQ(publish_numbers(pub, "gauge.level", 7, 9).size(), 3u);
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::subscribe, 3, "gauge.level")));
+    const auto again = ws.read_until(frame_kind::ack);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, 3u);
+    EXPECT_EQ(again->epoch, epoch);
+    EXPECT_EQ(again->seq, 9u) << "7, 8 and 9 were published while B had no interest";
 }
 
 // Patterns on B get what A publishes on the channels they match, as
