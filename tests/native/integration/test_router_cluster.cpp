@@ -456,6 +456,48 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
     EXPECT_EQ(resuming.count(is(event_kind::gap)), 0u);
 }
 
+// PROTOCOL.md (212): a publish refused with cluster_unavailable did not
+// happen. Redis freezes (SIGSTOP) with a publish on the wire: the router
+// gives up on the answer and refuses the publish; when Redis thaws it runs
+// what it had read. A refusal that says "not made" must then be true: the
+// publication reaches no subscriber and takes no seq. (An error that says
+// the outcome is unknown would be honest too.)
+TEST(RouterCluster, APublishRefusedWithClusterUnavailableReachesNobody) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("valve.state"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("valve.state"), 1));
+    ASSERT_EQ(publish_numbers(pub, "valve.state", 1, 1).size(), 1u);
+    ASSERT_TRUE(sub.wait_for(message_on("valve.state")));
+
+    redis.signal(SIGSTOP);
+    const std::uint32_t frozen = pub.publish("valve.state", "refused", true);
+    const auto answer = pub.wait_for(answer_to(frozen), 10s);
+    redis.signal(SIGCONT);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(answer->kind, event_kind::error) << describe(*answer);
+    const bool said_not_made = answer->error() == errc::cluster_unavailable;
+
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("valve.state"), 1));
+    const auto after = publish_numbers(pub, "valve.state", 2, 2);
+    ASSERT_EQ(after.size(), 1u);
+    // The next publication, and whatever came before it on the one channel.
+    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "2";
+    }));
+    if (!said_not_made) return;
+    for (const auto& m : sub.events(message_on("valve.state")))
+        EXPECT_NE(m.payload_text(), "refused") << "the publisher was told it was not made: " << describe(m);
+    EXPECT_EQ(after.front().seq, 2u) << "the refused publication took a seq";
+}
+
 // A router dies (SIGKILL) under its subscriber, while another router's
 // publisher goes on. The subscriber comes back on the other router from the
 // last position it saw and gets each missed publication once, in order,
