@@ -1,0 +1,752 @@
+// Several routers as one (--cluster-redis): real redis-server processes (one
+// server, and a three-master Redis Cluster made with redis-cli), two or
+// three real routers on them, and real clients. Publications cross
+// routers, resumes are served by any router from the history in Redis, a
+// Redis outage fails publishes and resumes by name, a killed router's
+// subscriber resumes on another, and a router asks Redis only for what its
+// own clients subscribed to.
+#include <signal.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include "raw_clients.hpp"
+#include "redis_engine.hpp"
+#include "redis_process.hpp"
+#include "redis_wire.hpp"
+#include "router_process.hpp"
+#include "test_client.hpp"
+
+namespace hyperstreams::testing {
+namespace {
+
+// A router of the cluster on `redis` (HOST:PORT each), once its Redis side is up.
+std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis,
+                                               std::vector<std::string> extra = {}) {
+    std::string seeds;
+    for (const std::string& a : redis) seeds += (seeds.empty() ? "redis://" : ",redis://") + a;
+    std::vector<std::string> args = {"--cluster-redis", seeds};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = std::make_unique<router_process>(std::move(args));
+    if (r->ready() && r->wait_for_log("event=cluster.redis_up", 10s).find("event=cluster.redis_up") ==
+                          std::string::npos)
+        ADD_FAILURE() << "the router's Redis side did not come up";
+    return r;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
+// The router logged `needle` at least `times` times within `timeout`.
+bool logged(const router_process& r, const std::string& needle, std::size_t times,
+            std::chrono::milliseconds timeout = 10s) {
+    return eventually([&] { return occurrences(r.log(), needle) >= times; }, timeout);
+}
+
+std::string pubsub_channel(const std::string& channel) { return "hs:p:" + channel; }
+std::string meta_key(const std::string& channel) { return "hs:{" + channel + "}:m"; }
+
+// Subscribers a Redis node counts for a channel (PUBSUB NUMSUB).
+long long numsub(std::uint16_t port, const std::string& channel) {
+    const router::redis_reply r = redis_call(port, {"PUBSUB", "NUMSUB", channel});
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
+}
+
+// Pattern subscriptions of every client of a node together (psub= in
+// CLIENT LIST): PUBSUB NUMPAT counts a pattern once however many routers
+// take it.
+long long pattern_subscriptions(std::uint16_t port) {
+    std::istringstream clients(reply_text(redis_call(port, {"CLIENT", "LIST"})));
+    long long total = 0;
+    for (std::string field; clients >> field;)
+        if (field.rfind("psub=", 0) == 0) total += std::stoll(field.substr(5));
+    return total;
+}
+
+bool wait_numsub(std::uint16_t port, const std::string& channel, long long n) {
+    return eventually([&] { return numsub(port, channel) == n; }, 5s);
+}
+
+event_filter message_on(std::string channel) {
+    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
+}
+
+event_filter answer_to(std::uint32_t id) {
+    return [id](const recorded_event& e) {
+        return (e.kind == event_kind::ack || e.kind == event_kind::error) && e.id == id;
+    };
+}
+
+// Publishes first..last (their numbers as payloads) with acks; the acks, in
+// order (fewer, and a failure, when one is refused or missing).
+std::vector<recorded_event> publish_numbers(test_client& pub, const std::string& channel, int first, int last) {
+    std::vector<std::uint32_t> ids;
+    for (int i = first; i <= last; ++i) ids.push_back(pub.publish(channel, std::to_string(i), true));
+    std::vector<recorded_event> acks;
+    for (std::uint32_t id : ids) {
+        const auto a = pub.wait_for(answer_to(id), 10s);
+        if (!a || a->kind != event_kind::ack) {
+            ADD_FAILURE() << "publish " << id << " on " << channel << ": " << (a ? describe(*a) : "no answer");
+            break;
+        }
+        acks.push_back(*a);
+    }
+    return acks;
+}
+
+std::uint32_t subscribe_since(test_client& c, const std::string& channel, channel_position since) {
+    const call_result r = c.run([&](client_engine& e, time_ms) {
+        return e.subscribe(channel, slow_policy::router_default, &since);
+    });
+    EXPECT_FALSE(r.error) << r.error.message();
+    return r.id;
+}
+
+// `got` holds the payloads first.., each at its number's seq in `epoch`.
+void expect_numbers(const std::vector<recorded_event>& got, int first, std::uint32_t epoch) {
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const int n = first + static_cast<int>(i);
+        EXPECT_EQ(got[i].payload_text(), std::to_string(n)) << describe(got[i]);
+        EXPECT_EQ(got[i].seq, static_cast<std::uint64_t>(n)) << describe(got[i]);
+        EXPECT_EQ(got[i].epoch, epoch) << describe(got[i]);
+    }
+}
+
+bool replayed(const recorded_event& e) { return (e.flags & frame_flags::replayed) != 0; }
+
+std::vector<std::uint8_t> one_frame(frame_kind kind, std::uint32_t id, std::string_view name) {
+    frame f;
+    f.kind = kind;
+    f.id = id;
+    f.name = name;
+    return encode_batch({f});
+}
+
+// ---------------------------------------------------------------- one Redis server
+
+TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client on_a(frontend_config(a->ws_url(), "on-a"));
+    test_client on_b(frontend_config(b->ws_url(), "on-b"));
+    ASSERT_TRUE(pub.wait_ready() && on_a.wait_ready() && on_b.wait_ready());
+    ASSERT_TRUE(on_a.wait_for(is(event_kind::ack, on_a.subscribe("plant.speed"))));
+    ASSERT_TRUE(on_b.wait_for(is(event_kind::ack, on_b.subscribe("plant.speed"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("plant.speed"), 2));
+
+    const auto acks = publish_numbers(pub, "plant.speed", 1, 30);
+    ASSERT_EQ(acks.size(), 30u);
+    const std::uint32_t epoch = acks.front().epoch;
+    EXPECT_NE(epoch, 0u);
+    for (std::size_t i = 0; i < acks.size(); ++i) {
+        EXPECT_EQ(acks[i].epoch, epoch);
+        EXPECT_EQ(acks[i].seq, i + 1);
+    }
+    // The acks' position is the one Redis keeps.
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"HGET", meta_key("plant.speed"), "e"})), std::to_string(epoch));
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"HGET", meta_key("plant.speed"), "s"})), "30");
+
+    const auto seen_a = on_a.wait_count(message_on("plant.speed"), 30);
+    const auto seen_b = on_b.wait_count(message_on("plant.speed"), 30);
+    ASSERT_EQ(seen_a.size(), 30u);
+    ASSERT_EQ(seen_b.size(), 30u);
+    expect_numbers(seen_a, 1, epoch);
+    expect_numbers(seen_b, 1, epoch);
+    for (test_client* c : {&on_a, &on_b}) {
+        EXPECT_EQ(c->count(is(event_kind::gap)), 0u);
+        EXPECT_EQ(c->count(is(event_kind::epoch_changed)), 0u);
+    }
+
+    // The other way round, from B, on the same channel: one sequence.
+    test_client pub_b(frontend_config(b->ws_url(), "pub-b"));
+    ASSERT_TRUE(pub_b.wait_ready());
+    const auto more = publish_numbers(pub_b, "plant.speed", 31, 32);
+    ASSERT_EQ(more.size(), 2u);
+    EXPECT_EQ(more[0].epoch, epoch);
+    EXPECT_EQ(more[0].seq, 31u);
+    const auto all_a = on_a.wait_count(message_on("plant.speed"), 32);
+    ASSERT_EQ(all_a.size(), 32u);
+    expect_numbers(all_a, 1, epoch);
+}
+
+// PROTOCOL.md (Subscriptions): the ack of a subscribe to a channel carries
+// the channel's position at that moment, whichever router answers: one
+// that never delivered the channel, and one whose interest lapsed while
+// the channel moved on, too. Read on the wire (the engine keeps no ack
+// position of a subscribe).
+TEST(RouterCluster, ASubscribeAckCarriesTheChannelsPositionOnEveryRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    const auto acks = publish_numbers(pub, "gauge.level", 1, 5);
+    ASSERT_EQ(acks.size(), 5u);
+    const std::uint32_t epoch = acks.front().epoch;
+
+    raw_ws ws(b->http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::subscribe, 1, "gauge.level")));
+    const auto first = ws.read_until(frame_kind::ack);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->id, 1u);
+    EXPECT_EQ(first->epoch, epoch) << "B never delivered the channel, Redis has it";
+    EXPECT_EQ(first->seq, 5u);
+
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("gauge.level"), 1));
+    ASSERT_EQ(publish_numbers(pub, "gauge.level", 6, 6).size(), 1u);
+    const auto six = ws.read_until(frame_kind::message);
+    ASSERT_TRUE(six);
+    EXPECT_EQ(six->seq, 6u);
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::unsubscribe, 2, "gauge.level")));
+    ASSERT_TRUE(ws.read_until(frame_kind::ack));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("gauge.level"), 0));
+    ASSERT_EQ(publish_numbers(pub, "gauge.level", 7, 9).size(), 3u);
+    ASSERT_TRUE(ws.send(one_frame(frame_kind::subscribe, 3, "gauge.level")));
+    const auto again = ws.read_until(frame_kind::ack);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, 3u);
+    EXPECT_EQ(again->epoch, epoch);
+    EXPECT_EQ(again->seq, 9u) << "7, 8 and 9 were published while B had no interest";
+}
+
+// Patterns on B get what A publishes on the channels they match, as
+// Redis's coarser glob carries it to B and B's topic tree filters it; what
+// nobody on B subscribed to reaches none of B's clients. A channel B takes
+// both by name and by pattern reaches B twice from Redis, and its clients
+// once.
+TEST(RouterCluster, PatternsMatchAcrossRouters) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client on_a(frontend_config(a->ws_url(), "on-a"));
+    test_client star(frontend_config(b->ws_url(), "star"));
+    test_client rest(frontend_config(b->ws_url(), "rest"));
+    test_client exact(frontend_config(b->ws_url(), "exact"));
+    ASSERT_TRUE(pub.wait_ready() && on_a.wait_ready() && star.wait_ready() && rest.wait_ready() &&
+                exact.wait_ready());
+    const std::uint32_t star_sub = star.subscribe("a.*");
+    ASSERT_TRUE(star.wait_for(is(event_kind::ack, star_sub)));
+    ASSERT_TRUE(rest.wait_for(is(event_kind::ack, rest.subscribe("a.>"))));
+    ASSERT_TRUE(exact.wait_for(is(event_kind::ack, exact.subscribe("a.c"))));
+    ASSERT_TRUE(exact.wait_for(is(event_kind::ack, exact.subscribe("a.end"))));
+    ASSERT_TRUE(on_a.wait_for(is(event_kind::ack, on_a.subscribe("other.x"))));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s))
+        << "a.* and a.> are one Redis pattern, taken once by B";
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("other.x"), 1));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("a.c"), 1));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("a.end"), 1));
+
+    const auto ac = publish_numbers(pub, "a.c", 1, 3);
+    const auto acd = publish_numbers(pub, "a.c.d", 1, 2);
+    ASSERT_EQ(ac.size(), 3u);
+    ASSERT_EQ(acd.size(), 2u);
+    ASSERT_EQ(publish_numbers(pub, "other.x", 1, 2).size(), 2u);
+    // Last, on one Redis connection: everything before it reached B, and
+    // each client, first.
+    const auto marker = publish_numbers(pub, "a.end", 1, 1);
+    ASSERT_EQ(marker.size(), 1u);
+
+    ASSERT_TRUE(star.wait_for(message_on("a.end")));
+    ASSERT_TRUE(rest.wait_for(message_on("a.end")));
+    ASSERT_TRUE(exact.wait_for(message_on("a.end")));
+    const auto star_c = star.events(message_on("a.c"));
+    ASSERT_EQ(star_c.size(), 3u);
+    expect_numbers(star_c, 1, ac.front().epoch);
+    EXPECT_EQ(star.count(message_on("a.c.d")), 0u) << "a.* is one token";
+    const auto rest_c = rest.events(message_on("a.c"));
+    const auto rest_cd = rest.events(message_on("a.c.d"));
+    ASSERT_EQ(rest_c.size(), 3u);
+    ASSERT_EQ(rest_cd.size(), 2u);
+    expect_numbers(rest_c, 1, ac.front().epoch);
+    expect_numbers(rest_cd, 1, acd.front().epoch);
+    const auto exact_c = exact.events(message_on("a.c"));
+    ASSERT_EQ(exact_c.size(), 3u);
+    expect_numbers(exact_c, 1, ac.front().epoch);
+    EXPECT_EQ(on_a.wait_count(message_on("other.x"), 2).size(), 2u);
+    for (test_client* c : {&star, &rest, &exact}) {
+        EXPECT_EQ(c->count(message_on("other.x")), 0u);
+        // The router sent nothing the client did not subscribe to.
+        EXPECT_EQ(c->run([](client_engine& e, time_ms) { return e.stats().unmatched_messages; }), 0u);
+        EXPECT_EQ(c->run([](client_engine& e, time_ms) { return e.stats().duplicates_dropped; }), 0u);
+    }
+
+    // a.* leaves B; a.>, the same Redis pattern, still needs it.
+    const call_result u = star.run([&](client_engine& e, time_ms) { return e.unsubscribe(star_sub); });
+    ASSERT_TRUE(star.wait_for(is(event_kind::ack, u.id)));
+    ASSERT_TRUE(exact.wait_for(is(event_kind::ack, exact.subscribe("marker.b"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("marker.b"), 1));
+    EXPECT_EQ(pattern_subscriptions(redis.port()), 1);
+    ASSERT_EQ(publish_numbers(pub, "a.q.r", 1, 1).size(), 1u);
+    EXPECT_TRUE(rest.wait_for(message_on("a.q.r")));
+}
+
+// A subscriber of A leaves after 1..3 and comes back on B, from where it
+// was: B replays what followed from the history in Redis, then live
+// publications; one resuming from before the kept history gets a gap first.
+TEST(RouterCluster, ASubscriberResumesOnAnotherRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, {"--history-max-messages", "4"});
+    auto b = cluster_router({redis.address()}, {"--history-max-messages", "4"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+
+    auto first = std::make_unique<test_client>(frontend_config(a->ws_url(), "first"));
+    ASSERT_TRUE(first->wait_ready());
+    ASSERT_TRUE(first->wait_for(is(event_kind::ack, first->subscribe("line.count"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("line.count"), 1));
+    const auto acks = publish_numbers(pub, "line.count", 1, 3);
+    ASSERT_EQ(acks.size(), 3u);
+    const std::uint32_t epoch = acks.front().epoch;
+    const auto seen = first->wait_count(message_on("line.count"), 3);
+    ASSERT_EQ(seen.size(), 3u);
+    const channel_position last{seen.back().epoch, seen.back().seq};
+    EXPECT_EQ(last.epoch, epoch);
+    EXPECT_EQ(last.seq, 3u);
+    first.reset();
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("line.count"), 0));
+
+    ASSERT_EQ(publish_numbers(pub, "line.count", 4, 6).size(), 3u);
+    test_client back(frontend_config(b->ws_url(), "back"));
+    ASSERT_TRUE(back.wait_ready());
+    const std::uint32_t s = subscribe_since(back, "line.count", last);
+    const auto ack = back.wait_for(answer_to(s));
+    ASSERT_TRUE(ack && ack->kind == event_kind::ack) << (ack ? describe(*ack) : "no answer");
+    const auto replay = back.wait_count(message_on("line.count"), 3);
+    ASSERT_EQ(replay.size(), 3u);
+    expect_numbers(replay, 4, epoch);
+    for (const auto& m : replay) EXPECT_TRUE(replayed(m)) << describe(m);
+
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("line.count"), 1));
+    ASSERT_EQ(publish_numbers(pub, "line.count", 7, 8).size(), 2u);  // history keeps 5..8
+    const auto got = back.wait_count(message_on("line.count"), 5);
+    ASSERT_EQ(got.size(), 5u);
+    expect_numbers(got, 4, epoch);
+    EXPECT_FALSE(replayed(got[3]) || replayed(got[4])) << "7 and 8 came live";
+    EXPECT_EQ(back.count(is(event_kind::gap)), 0u);
+
+    // From 1: 2, 3 and 4 are gone.
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    const std::uint32_t l = subscribe_since(late, "line.count", channel_position{epoch, 1});
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, l)));
+    const auto gap = late.wait_for(is(event_kind::gap));
+    ASSERT_TRUE(gap);
+    EXPECT_EQ(gap->name, "line.count");
+    EXPECT_EQ(gap->epoch, epoch);
+    EXPECT_EQ(gap->seq, 2u);
+    EXPECT_EQ(gap->count, 3u);
+    const auto kept = late.wait_count(message_on("line.count"), 4);
+    ASSERT_EQ(kept.size(), 4u);
+    expect_numbers(kept, 5, epoch);
+    for (const auto& m : kept) EXPECT_TRUE(replayed(m)) << describe(m);
+    ASSERT_EQ(publish_numbers(pub, "line.count", 9, 9).size(), 1u);
+    const auto live = late.wait_count(message_on("line.count"), 5);
+    ASSERT_EQ(live.size(), 5u);
+    expect_numbers(live, 5, epoch);
+    EXPECT_FALSE(replayed(live[4]));
+    EXPECT_EQ(late.count(is(event_kind::gap)), 1u);
+    for (test_client* c : {&back, &late})
+        EXPECT_EQ(c->run([](client_engine& e, time_ms) { return e.stats().duplicates_dropped; }), 0u)
+            << "nothing replayed twice, nor at or before the resume's position";
+}
+
+// Redis goes while both routers run: a publish is refused with
+// cluster_unavailable (never acked), and so is a resume. Redis comes back
+// empty on its port: publishes work again, the channel has a new epoch,
+// and subscribers that stayed connected (or subscribed meanwhile) get the
+// new publications, told that continuity broke.
+TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("tank.level"), 1));
+    const auto before = publish_numbers(pub, "tank.level", 1, 3);
+    ASSERT_EQ(before.size(), 3u);
+    const std::uint32_t old_epoch = before.front().epoch;
+    ASSERT_EQ(sub.wait_count(message_on("tank.level"), 3).size(), 3u);
+
+    redis.kill();
+    // At once, whether or not the router noticed yet: never an ack (its
+    // code may say the outcome is unknown, when the script was on the wire
+    // as Redis went).
+    const std::uint32_t early = pub.publish("tank.level", "early", true);
+    const auto early_answer = pub.wait_for(answer_to(early), 10s);
+    ASSERT_TRUE(early_answer);
+    EXPECT_EQ(early_answer->kind, event_kind::error) << describe(*early_answer);
+    EXPECT_EQ(early_answer->op, operation::publish);
+    // Once the routers know: refused before anything is sent.
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_down", 1));
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1));
+    const std::uint32_t refused = pub.publish("tank.level", "refused", true);
+    const auto answer = pub.wait_for(answer_to(refused), 10s);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->kind, event_kind::error) << describe(*answer);
+    EXPECT_EQ(answer->op, operation::publish);
+    EXPECT_EQ(answer->error(), errc::cluster_unavailable) << describe(*answer);
+    test_client resuming(frontend_config(b->ws_url(), "resuming"));
+    ASSERT_TRUE(resuming.wait_ready());
+    const std::uint32_t r = subscribe_since(resuming, "tank.level", channel_position{old_epoch, 1});
+    const auto resume = resuming.wait_for(answer_to(r));
+    ASSERT_TRUE(resume);
+    EXPECT_EQ(resume->kind, event_kind::error) << describe(*resume);
+    EXPECT_EQ(resume->op, operation::subscribe);
+    EXPECT_EQ(resume->error(), errc::cluster_unavailable) << describe(*resume);
+    // A plain subscribe needs no Redis answer: its interest waits for Redis.
+    test_client meanwhile(frontend_config(a->ws_url(), "meanwhile"));
+    ASSERT_TRUE(meanwhile.wait_ready());
+    ASSERT_TRUE(meanwhile.wait_for(is(event_kind::ack, meanwhile.subscribe("tank.level"))));
+
+    ASSERT_TRUE(redis.restart());
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("tank.level"), 2))
+        << "both routers take their interest again";
+    const auto after = publish_numbers(pub, "tank.level", 1, 2);
+    ASSERT_EQ(after.size(), 2u);
+    const std::uint32_t new_epoch = after.front().epoch;
+    EXPECT_NE(new_epoch, old_epoch) << "an empty Redis: the channel starts again";
+    EXPECT_EQ(after.front().seq, 1u);
+
+    const auto got = sub.wait_count(message_on("tank.level"), 5);
+    ASSERT_EQ(got.size(), 5u);
+    expect_numbers(std::vector<recorded_event>(got.begin() + 3, got.end()), 1, new_epoch);
+    const auto changed = sub.wait_for(is(event_kind::epoch_changed));
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(changed->name, "tank.level");
+    EXPECT_EQ(changed->epoch, new_epoch);
+    const auto fresh = meanwhile.wait_count(message_on("tank.level"), 2);
+    ASSERT_EQ(fresh.size(), 2u);
+    expect_numbers(fresh, 1, new_epoch);
+    for (const auto& m : sub.events(message_on("tank.level")))
+        EXPECT_TRUE(m.payload_text() != "early" && m.payload_text() != "refused") << describe(m);
+    EXPECT_EQ(pub.count(is(event_kind::error)), 2u);
+
+    // The refused resume, tried again: the old position names nothing in
+    // the new epoch, so all there is comes, as another epoch.
+    const std::uint32_t again = subscribe_since(resuming, "tank.level", channel_position{old_epoch, 3});
+    ASSERT_TRUE(resuming.wait_for(is(event_kind::ack, again)));
+    const auto replay = resuming.wait_count(message_on("tank.level"), 2);
+    ASSERT_EQ(replay.size(), 2u);
+    expect_numbers(replay, 1, new_epoch);
+    for (const auto& m : replay) EXPECT_TRUE(replayed(m)) << describe(m);
+    const auto resumed_changed = resuming.wait_for(is(event_kind::epoch_changed));
+    ASSERT_TRUE(resumed_changed);
+    EXPECT_EQ(resumed_changed->epoch, new_epoch);
+    EXPECT_EQ(resuming.count(is(event_kind::gap)), 0u);
+}
+
+// PROTOCOL.md (212): a publish refused with cluster_unavailable did not
+// happen. Redis freezes (SIGSTOP) with a publish on the wire: the router
+// gives up on the answer and refuses the publish; when Redis thaws it runs
+// what it had read. A refusal that says "not made" must then be true: the
+// publication reaches no subscriber and takes no seq. (An error that says
+// the outcome is unknown would be honest too.)
+TEST(RouterCluster, APublishRefusedWithClusterUnavailableReachesNobody) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("valve.state"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("valve.state"), 1));
+    ASSERT_EQ(publish_numbers(pub, "valve.state", 1, 1).size(), 1u);
+    ASSERT_TRUE(sub.wait_for(message_on("valve.state")));
+
+    redis.signal(SIGSTOP);
+    const std::uint32_t frozen = pub.publish("valve.state", "refused", true);
+    const auto answer = pub.wait_for(answer_to(frozen), 10s);
+    redis.signal(SIGCONT);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(answer->kind, event_kind::error) << describe(*answer);
+    const bool said_not_made = answer->error() == errc::cluster_unavailable;
+
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("valve.state"), 1));
+    const auto after = publish_numbers(pub, "valve.state", 2, 2);
+    ASSERT_EQ(after.size(), 1u);
+    // The next publication, and whatever came before it on the one channel.
+    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "2";
+    }));
+    if (!said_not_made) return;
+    for (const auto& m : sub.events(message_on("valve.state")))
+        EXPECT_NE(m.payload_text(), "refused") << "the publisher was told it was not made: " << describe(m);
+    EXPECT_EQ(after.front().seq, 2u) << "the refused publication took a seq";
+}
+
+// A router dies (SIGKILL) under its subscriber, while another router's
+// publisher goes on. The subscriber comes back on the other router from the
+// last position it saw and gets each missed publication once, in order,
+// then the live ones.
+TEST(RouterCluster, ASubscriberOfAKilledRouterResumesOnAnother) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(b->ws_url(), "pub"));
+    auto sub = std::make_unique<test_client>(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub->wait_ready());
+    ASSERT_TRUE(sub->wait_for(is(event_kind::ack, sub->subscribe("press.force"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("press.force"), 1));
+    const auto acks = publish_numbers(pub, "press.force", 1, 5);
+    ASSERT_EQ(acks.size(), 5u);
+    const auto seen = sub->wait_count(message_on("press.force"), 5);
+    ASSERT_EQ(seen.size(), 5u);
+    const channel_position last{seen.back().epoch, seen.back().seq};
+
+    ASSERT_EQ(a->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("press.force"), 0)) << "Redis saw A go";
+    ASSERT_TRUE(sub->wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
+    }));
+    ASSERT_EQ(publish_numbers(pub, "press.force", 6, 9).size(), 4u);
+    sub.reset();
+
+    test_client again(frontend_config(b->ws_url(), "sub-again"));
+    ASSERT_TRUE(again.wait_ready());
+    ASSERT_TRUE(again.wait_for(is(event_kind::ack, subscribe_since(again, "press.force", last))));
+    const auto missed = again.wait_count(message_on("press.force"), 4);
+    ASSERT_EQ(missed.size(), 4u);
+    expect_numbers(missed, 6, last.epoch);
+    for (const auto& m : missed) EXPECT_TRUE(replayed(m)) << describe(m);
+    ASSERT_EQ(publish_numbers(pub, "press.force", 10, 11).size(), 2u);
+    const auto got = again.wait_count(message_on("press.force"), 6);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 6, last.epoch);
+    EXPECT_EQ(again.count(is(event_kind::gap)), 0u);
+    EXPECT_EQ(again.count(is(event_kind::epoch_changed)), 0u);
+    EXPECT_EQ(again.run([](client_engine& e, time_ms) { return e.stats().duplicates_dropped; }), 0u)
+        << "each publication came once";
+}
+
+// A router asks Redis for a channel only while it has local subscribers:
+// NUMSUB counts the routers with interest (one per router however many of
+// its clients subscribe), a router whose clients subscribe to nothing takes
+// none of a busy channel's traffic, and the last local unsubscribe (or
+// disconnect) gives it up. Patterns likewise.
+TEST(RouterCluster, OnlyRoutersWithLocalInterestSubscribeInRedis) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    auto c = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    const std::string busy = pubsub_channel("busy.feed");
+    test_client pub(frontend_config(c->ws_url(), "pub"));
+    test_client on_c(frontend_config(c->ws_url(), "on-c"));
+    auto on_a = std::make_unique<test_client>(frontend_config(a->ws_url(), "on-a"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    test_client b2(frontend_config(b->ws_url(), "b2"));
+    ASSERT_TRUE(pub.wait_ready() && on_c.wait_ready() && on_a->wait_ready() && b1.wait_ready() && b2.wait_ready());
+
+    // Published to, subscribed by nobody: no router listens.
+    const auto unheard = publish_numbers(pub, "busy.feed", 1, 20);
+    ASSERT_EQ(unheard.size(), 20u);
+    EXPECT_EQ(numsub(redis.port(), busy), 0);
+
+    ASSERT_TRUE(on_a->wait_for(is(event_kind::ack, on_a->subscribe("busy.feed"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), busy, 1));
+    const std::uint32_t s1 = b1.subscribe("busy.feed");
+    const std::uint32_t s2 = b2.subscribe("busy.feed");
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, s1)) && b2.wait_for(is(event_kind::ack, s2)));
+    ASSERT_TRUE(wait_numsub(redis.port(), busy, 2)) << "B once for its two subscribers";
+    ASSERT_EQ(publish_numbers(pub, "busy.feed", 21, 60).size(), 40u);
+    for (test_client* t : {on_a.get(), &b1, &b2}) {
+        const auto got = t->wait_count(message_on("busy.feed"), 40);
+        ASSERT_EQ(got.size(), 40u);
+        expect_numbers(got, 21, unheard.front().epoch);
+    }
+    EXPECT_EQ(numsub(redis.port(), busy), 2) << "C, publishing, has no interest of its own";
+
+    // B's first subscriber leaves: B keeps its interest. A subscribe after
+    // it, on the same Redis connection, shows the unsubscribe would have
+    // been made by then.
+    const call_result u1 = b1.run([&](client_engine& e, time_ms) { return e.unsubscribe(s1); });
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, u1.id)));
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, b1.subscribe("marker.b"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("marker.b"), 1));
+    EXPECT_EQ(numsub(redis.port(), busy), 2);
+    const call_result u2 = b2.run([&](client_engine& e, time_ms) { return e.unsubscribe(s2); });
+    ASSERT_TRUE(b2.wait_for(is(event_kind::ack, u2.id)));
+    ASSERT_TRUE(wait_numsub(redis.port(), busy, 1)) << "B's last subscriber left";
+    ASSERT_EQ(publish_numbers(pub, "busy.feed", 61, 70).size(), 10u);
+    ASSERT_EQ(on_a->wait_count(message_on("busy.feed"), 50).size(), 50u);
+    EXPECT_EQ(b2.count(message_on("busy.feed")), 40u);
+
+    // Patterns: one Redis pattern per router with local interest.
+    ASSERT_TRUE(b2.wait_for(is(event_kind::ack, b2.subscribe("busy.*"))));
+    ASSERT_TRUE(on_c.wait_for(is(event_kind::ack, on_c.subscribe("busy.>"))));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 2; }, 5s));
+    ASSERT_EQ(publish_numbers(pub, "busy.feed", 71, 71).size(), 1u);
+    ASSERT_TRUE(b2.wait_for([](const recorded_event& e) { return e.kind == event_kind::message && e.seq == 71; }));
+    ASSERT_TRUE(on_c.wait_for(message_on("busy.feed")));
+
+    // A's only subscriber goes away: A drops the channel.
+    on_a.reset();
+    ASSERT_TRUE(wait_numsub(redis.port(), busy, 0));
+    EXPECT_EQ(pattern_subscriptions(redis.port()), 2);
+}
+
+// ---------------------------------------------------------------- a Redis Cluster
+
+// Three masters, from redis-cli --cluster create.
+class RouterClusterOnRedisCluster : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::vector<std::string> args = {"--cluster", "create"};
+        for (auto& n : nodes_) {
+            n = std::make_unique<redis_server>(true);
+            ASSERT_TRUE(n->ready());
+            args.push_back(n->address());
+        }
+        args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+        const auto created = run_program("redis-cli", args, 30s);
+        ASSERT_EQ(created.status, 0) << "redis-cli --cluster create failed:\n" << created.output;
+        ASSERT_TRUE(eventually([&] {
+            for (auto& n : nodes_)
+                if (reply_text(redis_call(n->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") ==
+                    std::string::npos)
+                    return false;
+            return true;
+        }, 10s));
+    }
+
+    std::vector<std::string> addresses() const {
+        std::vector<std::string> out;
+        for (const auto& n : nodes_) out.push_back(n->address());
+        return out;
+    }
+
+    // Which node serves `slot`, as node 0 sees it.
+    std::size_t owner(std::uint16_t slot) const {
+        const router::redis_reply r = redis_call(nodes_[0]->port(), {"CLUSTER", "SLOTS"});
+        std::vector<router::redis_slot_range> ranges;
+        if (!r || router::parse_cluster_slots(*r, router::redis_address{"127.0.0.1", nodes_[0]->port()}, ranges))
+            return nodes_.size();
+        for (const auto& range : ranges)
+            if (slot >= range.first && slot <= range.last)
+                for (std::size_t i = 0; i < nodes_.size(); ++i)
+                    if (range.master.port == nodes_[i]->port()) return i;
+        return nodes_.size();
+    }
+
+    // A channel `prefix`N whose keys node `node` serves.
+    std::string channel_on(std::size_t node, const std::string& prefix) const {
+        for (int i = 0; i < 10000; ++i) {
+            std::string channel = prefix + std::to_string(i);
+            if (owner(router::redis_key_slot(meta_key(channel))) == node) return channel;
+        }
+        ADD_FAILURE() << "no channel of node " << node;
+        return prefix;
+    }
+
+    // Subscribers of `channel` over every node.
+    long long numsub_all(const std::string& channel) const {
+        long long total = 0;
+        for (const auto& n : nodes_) total += std::max(0LL, numsub(n->port(), channel));
+        return total;
+    }
+
+    std::array<std::unique_ptr<redis_server>, 3> nodes_;
+};
+
+TEST_F(RouterClusterOnRedisCluster, ChannelsOfEveryMasterCrossRoutersAndResume) {
+    auto a = cluster_router(addresses());
+    auto b = cluster_router(addresses());
+    ASSERT_TRUE(a->ready() && b->ready());
+    std::array<std::string, 3> channels;
+    for (std::size_t i = 0; i < channels.size(); ++i) channels[i] = channel_on(i, "cell.");
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    test_client every(frontend_config(b->ws_url(), "every"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready() && every.wait_ready());
+    for (const std::string& ch : channels) ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(ch))));
+    ASSERT_TRUE(every.wait_for(is(event_kind::ack, every.subscribe("cell.*"))));
+    for (const std::string& ch : channels)
+        ASSERT_TRUE(eventually([&] { return numsub_all(pubsub_channel(ch)) == 1; }, 5s)) << ch;
+    ASSERT_TRUE(eventually([&] {
+        long long total = 0;
+        for (const auto& n : nodes_) total += pattern_subscriptions(n->port());
+        return total == 1;
+    }, 5s));
+
+    std::array<std::uint32_t, 3> epochs{};
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        const auto acks = publish_numbers(pub, channels[i], 1, 4);
+        ASSERT_EQ(acks.size(), 4u);
+        epochs[i] = acks.front().epoch;
+        EXPECT_EQ(acks.back().seq, 4u);
+        // Kept on the master of the channel's slot.
+        EXPECT_EQ(reply_text(redis_call(nodes_[i]->port(), {"HGET", meta_key(channels[i]), "s"})), "4")
+            << channels[i];
+    }
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        for (test_client* t : {&sub, &every}) {
+            const auto got = t->wait_count(message_on(channels[i]), 4);
+            ASSERT_EQ(got.size(), 4u) << channels[i];
+            expect_numbers(got, 1, epochs[i]);
+        }
+    }
+
+    // Resumed on A, from 2 of each.
+    test_client back(frontend_config(a->ws_url(), "back"));
+    ASSERT_TRUE(back.wait_ready());
+    for (std::size_t i = 0; i < channels.size(); ++i)
+        ASSERT_TRUE(back.wait_for(
+            is(event_kind::ack, subscribe_since(back, channels[i], channel_position{epochs[i], 2}))));
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        const auto replay = back.wait_count(message_on(channels[i]), 2);
+        ASSERT_EQ(replay.size(), 2u) << channels[i];
+        expect_numbers(replay, 3, epochs[i]);
+        for (const auto& m : replay) EXPECT_TRUE(replayed(m)) << describe(m);
+    }
+    for (const std::string& ch : channels)
+        ASSERT_TRUE(eventually([&] { return numsub_all(pubsub_channel(ch)) == 2; }, 5s)) << ch;
+    // And live again, from B this time.
+    test_client pub_b(frontend_config(b->ws_url(), "pub-b"));
+    ASSERT_TRUE(pub_b.wait_ready());
+    for (std::size_t i = 0; i < channels.size(); ++i) ASSERT_EQ(publish_numbers(pub_b, channels[i], 5, 5).size(), 1u);
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        const auto got = back.wait_count(message_on(channels[i]), 3);
+        ASSERT_EQ(got.size(), 3u) << channels[i];
+        expect_numbers(got, 3, epochs[i]);
+        EXPECT_FALSE(replayed(got[2]));
+        EXPECT_EQ(sub.wait_count(message_on(channels[i]), 5).size(), 5u);
+    }
+    EXPECT_EQ(back.count(is(event_kind::gap)) + sub.count(is(event_kind::gap)), 0u);
+}
+
+}  // namespace
+}  // namespace hyperstreams::testing
