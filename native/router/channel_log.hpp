@@ -97,6 +97,11 @@ history resume_from(position since, position now, const Kept& kept) {
     return plan;
 }
 
+// What a read_since() wants: the history after a position (a resume), or
+// only the channel's position (the ack of a subscribe, where the log does
+// not know it locally).
+enum class read_kind : std::uint8_t { history, position_only };
+
 // A pattern's first local subscriber arrived, or its last left: a log that
 // receives other routers' publications asks only for what matches.
 enum class interest_change : std::uint8_t { first_subscriber, last_left };
@@ -146,10 +151,14 @@ public:
     // (sink::append_failed).
     virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload,
                         const publisher& from) = 0;
-    // What followed `since` on `channel`, answered by sink::history_read.
-    virtual void read_since(std::uint64_t ticket, std::string_view channel, position since) = 0;
-    // The position a subscribe is acked with, as far as this router knows
-    // it: for a channel nothing was published to, the epoch it would get.
+    // What followed `since` on `channel` (or, position_only, where the
+    // channel is), answered by sink::history_read.
+    virtual void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) = 0;
+    // True when last_position() is the channel's position (a log whose
+    // channels are all here); else a subscribe reads it (position_only).
+    [[nodiscard]] virtual bool positions_known() const noexcept = 0;
+    // The position a subscribe is acked with: for a channel nothing was
+    // published to, the epoch it would get.
     [[nodiscard]] virtual position last_position(std::string_view channel) const = 0;
     virtual void interest(std::string_view pattern, interest_change change) = 0;
 

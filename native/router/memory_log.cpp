@@ -31,7 +31,13 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
     metrics_.history_bytes.store(static_cast<std::int64_t>(store_.history_bytes()), std::memory_order_relaxed);
 }
 
-void memory_log::read_since(std::uint64_t ticket, std::string_view channel, position since) {
+void memory_log::read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) {
+    if (kind == read_kind::position_only) {
+        history h;
+        h.now = last_position(channel);
+        sink_->history_read(ticket, channel, std::move(h));
+        return;
+    }
     sink_->history_read(ticket, channel, store_.plan_resume(channel, since.epoch, since.seq));
 }
 

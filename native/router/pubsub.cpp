@@ -50,7 +50,10 @@ void pubsub::subscribe(connection& c, const frame& f) {
     changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
                      interest_change::first_subscriber);
 
-    if (!resume) {
+    // A log that does not know the channel's position here reads it, as a
+    // resume reads history: the ack says where the subscription starts.
+    const bool read_position = !resume && !wildcard && !log_.positions_known();
+    if (!resume && !read_position) {
         table_.send_ack(c, f.id, wildcard ? position{log_.epoch(), 0} : log_.last_position(f.name));
         return;
     }
@@ -61,7 +64,8 @@ void pubsub::subscribe(connection& c, const frame& f) {
     ++held_version_;
     const std::uint64_t ticket = ++next_ticket_;
     reads_.emplace(ticket, resume_read{c.id, f.id});
-    log_.read_since(ticket, f.name, position{f.epoch, f.seq});
+    log_.read_since(ticket, f.name, position{f.epoch, f.seq},
+                    read_position ? read_kind::position_only : read_kind::history);
 }
 
 std::pair<connection*, pubsub::held*> pubsub::take_read(std::uint64_t ticket, std::string_view channel,
@@ -101,7 +105,9 @@ void pubsub::history_read(std::uint64_t ticket, std::string_view channel, histor
     // A subscription ended meanwhile (unsubscribe, a refresh that withdrew
     // it) gets the ack its subscribe was owed, and nothing more.
     const bool subscribed = c->subscriptions.count(channel) != 0;
-    position last{h.now.epoch, 0};
+    // Held publications at or before the channel's position when read are
+    // in the history (or before where the subscription starts).
+    position last = h.now;
     for (const publication& p : h.replay) {
         if (!subscribed || c->state == connection_state::closing) break;
         send_publication(*c, channel, p, hold->policy);

@@ -29,13 +29,15 @@ redis.call('publish', ARGV[1], struct.pack('<BI4I8', tonumber(ARGV[3]), tonumber
 return {tonumber(e), s}
 )lua";
 
-// KEYS: meta, stream. ARGV: the epoch and seq resumed from. Answers the
-// channel's epoch and last seq (0, 0: Redis has no such channel) and the
-// history after seq (all of it when the epoch is another).
+// KEYS: meta, stream. ARGV: the epoch and seq resumed from, and 1 for the
+// history or 0 for the position only. Answers the channel's epoch and last
+// seq (0, 0: Redis has no such channel) and the history after seq (all of
+// it when the epoch is another).
 constexpr const char* read_script = R"lua(
 local e = redis.call('hget', KEYS[1], 'e')
 if not e then return {0, 0, {}} end
 local s = tonumber(redis.call('hget', KEYS[1], 's'))
+if ARGV[3] == '0' then return {tonumber(e), s, {}} end
 local from = '-'
 if e == ARGV[1] then from = (tonumber(ARGV[2]) + 1) .. '-0' end
 return {tonumber(e), s, redis.call('xrange', KEYS[2], from, '+')}
@@ -163,8 +165,13 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
         if (!ok) {
-            HS_LOG(warn, "cluster.publish_failed").kv("channel", name).kv("why", failure(r));
-            enter_([this, from, why = failure(r)] { sink_->append_failed(from, errc::cluster_unavailable, why); });
+            // Sent, and the answer lost: Redis may have run the script.
+            const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
+                                  ? errc::cluster_outcome_unknown
+                                  : errc::cluster_unavailable;
+            HS_LOG(warn, "cluster.publish_failed").kv("channel", name).kv("code", errc_name(static_cast<std::uint16_t>(code)))
+                .kv("why", failure(r));
+            enter_([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
             return;
         }
         const position at{static_cast<std::uint32_t>(a->element[0]->integer),
@@ -198,7 +205,16 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
 
 // ---------------------------------------------------------------- resume
 
-void redis_log::read_since(std::uint64_t ticket, std::string_view channel, position since) {
+void redis_log::read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) {
+    // A plain subscribe needs no Redis to begin: without it, the ack says
+    // what this router knows, and the live messages come once Redis is back
+    // (a gap or a new epoch tells the client what it missed).
+    if (kind == read_kind::position_only && !up()) {
+        history h;
+        h.now = last_position(channel);
+        sink_->history_read(ticket, channel, std::move(h));
+        return;
+    }
     if (!up()) {
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
@@ -209,16 +225,23 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
                                   meta_key(channel),
                                   stream_key(channel),
                                   std::to_string(since.epoch),
-                                  std::to_string(since.seq)};
+                                  std::to_string(since.seq),
+                                  kind == read_kind::history ? "1" : "0"};
     engine_.command(meta_key(channel), std::move(args),
-                    [this, ticket, since, name = std::string(channel)](redis_result r) {
+                    [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
                         a->element[2]->type == REDIS_REPLY_ARRAY;
         if (!ok) {
-            enter_([this, ticket, name, why = failure(r)] {
-                sink_->history_failed(ticket, name, errc::cluster_unavailable, why);
+            enter_([this, ticket, kind, name, why = failure(r)] {
+                if (kind == read_kind::history) {
+                    sink_->history_failed(ticket, name, errc::cluster_unavailable, why);
+                    return;
+                }
+                history h;
+                h.now = last_position(name);
+                sink_->history_read(ticket, name, std::move(h));
             });
             return;
         }
@@ -247,7 +270,13 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
             }
             if (p.hold) kept.push_back(std::move(p));
         }
-        enter_([this, ticket, name, h = resume_from(since, now, kept)]() mutable {
+        history h;
+        if (kind == read_kind::history) {
+            h = resume_from(since, now, kept);
+        } else {
+            h.now = now;
+        }
+        enter_([this, ticket, name, h = std::move(h)]() mutable {
             sink_->history_read(ticket, name, std::move(h));
         });
     });

@@ -67,7 +67,8 @@ public:
     void on_state(bool up, std::string_view reason);
 
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override;
-    void read_since(std::uint64_t ticket, std::string_view channel, position since) override;
+    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
+    [[nodiscard]] bool positions_known() const noexcept override { return false; }
     [[nodiscard]] position last_position(std::string_view channel) const override;
     void interest(std::string_view pattern, interest_change change) override;
 

@@ -52,6 +52,7 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::not_subscribed: return "not_subscribed";
         case errc::handler_failed: return "handler_failed";
         case errc::cluster_unavailable: return "cluster_unavailable";
+        case errc::cluster_outcome_unknown: return "cluster_outcome_unknown";
         case errc::unauthorized: return "unauthorized";
         case errc::token_expired: return "token_expired";
         case errc::forbidden: return "forbidden";

@@ -60,9 +60,12 @@ public:
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override {
         appends_.push_back({std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()), from});
     }
-    void read_since(std::uint64_t ticket, std::string_view channel, position since) override {
-        reads_.push_back({ticket, std::string(channel), since});
+    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override {
+        reads_.push_back({ticket, std::string(channel), since, kind});
     }
+    bool positions_known() const noexcept override { return positions_known_; }
+    // As a remote log: a subscribe reads the channel's position.
+    void forget_positions() { positions_known_ = false; }
     position last_position(std::string_view channel) const override { return inner_.last_position(channel); }
     void interest(std::string_view pattern, interest_change change) override {
         interest_.emplace_back(std::string(pattern), change);
@@ -81,7 +84,7 @@ public:
     }
     // Reads the history asked for so far; the answers wait for answer_reads().
     void read_now() {
-        for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since);
+        for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since, r.kind);
     }
     void answer_reads() {
         for (auto& [ticket, channel, h] : std::exchange(answers_, {})) sink_->history_read(ticket, channel, std::move(h));
@@ -116,6 +119,7 @@ private:
         std::uint64_t ticket;
         std::string channel;
         position since;
+        read_kind kind;
     };
     struct held_answer {
         std::uint64_t ticket;
@@ -127,6 +131,7 @@ private:
     std::vector<held_read> reads_;
     std::vector<held_answer> answers_;
     std::vector<std::pair<std::string, interest_change>> interest_;
+    bool positions_known_ = true;
 };
 
 frame make(frame_kind kind, std::uint32_t id = 0, std::string_view name = {}, std::string_view payload = {}) {
@@ -930,6 +935,33 @@ TEST_F(RouterCore, AResumeTheLogCannotAnswerFailsTheSubscribeByName) {
     EXPECT_EQ(d.interest_changes().back(), std::make_pair(std::string("h"), interest_change::last_left));
     subscribe(sub, 8, "h");
     EXPECT_EQ(take(sub, frame_kind::ack).size(), 1u) << "and may be made again";
+}
+
+// A log that does not know a channel's position here (a remote one) reads
+// it for a plain subscribe: the ack carries the channel's position, and what
+// was published meanwhile follows it, each once.
+TEST_F(RouterCore, APlainSubscribeOnARemoteLogIsAckedWithTheChannelsPositionThenTheLiveOnes) {
+    deferred_log& d = rebuild_deferred();
+    d.forget_positions();
+    peer pub = hello();
+    for (int i = 1; i <= 3; ++i) publish(pub, "h", std::to_string(i));
+    core->log_answer([&] { d.release_appends(); }, now);
+    peer sub = hello();
+    subscribe(sub, 7, "h");
+    EXPECT_TRUE(take(sub).empty()) << "no ack before the position is read";
+    core->log_answer([&] { d.read_now(); }, now);  // the channel is at 3
+    publish(pub, "h", "4");
+    core->log_answer([&] { d.release_appends(); }, now);
+    EXPECT_TRUE(take(sub).empty()) << "4 waits for the ack";
+    core->log_answer([&] { d.answer_reads(); }, now);
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 7u);
+    EXPECT_EQ(frames[0].epoch, epoch);
+    EXPECT_EQ(frames[0].seq, 3u) << "the channel's position, not what this router saw";
+    EXPECT_EQ(frames[1].seq, 4u);
+    EXPECT_FALSE(frames[1].flags & frame_flags::replayed) << "live";
 }
 
 // Two-phase publish: the ack (and the fan-out) come when the log placed

@@ -76,7 +76,7 @@ ERRC = {
     "deadline_exceeded": 202, "no_such_address": 203, "backend_gone": 204,
     "cancelled": 205, "no_such_stream": 206, "history_gone": 207,
     "slow_consumer": 208, "going_away": 209, "not_subscribed": 210,
-    "handler_failed": 211, "cluster_unavailable": 212,
+    "handler_failed": 211, "cluster_unavailable": 212, "cluster_outcome_unknown": 213,
     "unauthorized": 300, "token_expired": 301, "forbidden": 302,
     "origin_not_allowed": 303,
     "too_many_subscriptions": 400, "too_many_pending_requests": 401,

@@ -55,6 +55,7 @@ enum class errc : std::uint16_t {
     not_subscribed = 210,
     handler_failed = 211,        // a backend handler reported a failure
     cluster_unavailable = 212,   // the routers' shared engine (Redis) cannot be reached: nothing happened
+    cluster_outcome_unknown = 213,  // the router lost the shared engine's answer: it may or may not have happened
 
     // access
     unauthorized = 300,          // missing, malformed or wrongly signed token
