@@ -59,7 +59,7 @@ std::uint64_t size_of(std::string_view channel, const publication& p) noexcept {
 
 void channel_store::remember(channel_state& c, publication p) {
     ++c.published;
-    if (limits_.max_messages == 0 || limits_.max_bytes == 0) return;
+    if (!keeps_history()) return;
     const std::uint64_t size = size_of(c.name, p);
     if (size > limits_.max_bytes) {
         // Keeping it would evict everything: the history restarts after it.

@@ -79,6 +79,8 @@ public:
     // the limits. A publication counts as the bytes of its message frame.
     [[nodiscard]] std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
     void remember(channel_state& c, publication p);
+    // False when history is off (no publication is kept).
+    bool keeps_history() const noexcept { return limits_.max_messages != 0 && limits_.max_bytes != 0; }
 
     // What a subscriber resuming from (epoch, seq) on `channel` must get.
     [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;

@@ -21,10 +21,6 @@ connection_id next_connection_id() noexcept {
     return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-principal who(const connection& c) {
-    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key()};
-}
-
 connection& connection_table::add(connection_init init, time_point now) {
     connection& ref = connections_.try_emplace(init.id).first->second;
     ref.id = init.id;
@@ -37,16 +33,6 @@ connection& connection_table::add(connection_init init, time_point now) {
     metrics_.of(ref.transport).connections_opened.fetch_add(1, std::memory_order_relaxed);
     metrics_.of(ref.transport).connections.fetch_add(1, std::memory_order_relaxed);
     return ref;
-}
-
-connection* connection_table::find(connection_id id) {
-    auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : &it->second;
-}
-
-const connection* connection_table::find(connection_id id) const {
-    auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : &it->second;
 }
 
 void connection_table::erase(connection_id id) {

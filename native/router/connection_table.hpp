@@ -35,7 +35,9 @@ namespace hyperstreams::router {
 using delivery_target = std::pair<connection*, slow_policy>;
 
 // What the authorizer knows of a connection.
-principal who(const connection& c);
+inline principal who(const connection& c) {
+    return principal{c.id, c.transport, c.role, c.name, c.address, c.curve_key()};
+}
 
 class connection_table {
 public:
@@ -47,8 +49,14 @@ public:
     connection_table& operator=(const connection_table&) = delete;
 
     connection& add(connection_init init, time_point now);
-    [[nodiscard]] connection* find(connection_id id);
-    [[nodiscard]] const connection* find(connection_id id) const;
+    [[nodiscard]] connection* find(connection_id id) {
+        auto it = connections_.find(id);
+        return it == connections_.end() ? nullptr : &it->second;
+    }
+    [[nodiscard]] const connection* find(connection_id id) const {
+        auto it = connections_.find(id);
+        return it == connections_.end() ? nullptr : &it->second;
+    }
     // Gone from every table: the last step of removing a connection.
     void erase(connection_id id);
     std::size_t size() const noexcept { return connections_.size(); }

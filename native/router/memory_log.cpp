@@ -18,8 +18,12 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
     p.seq = store_.next_seq(*state);
     p.flags = flags;
     p.payload = payload;
-    sink_->placed(from, position{p.epoch, p.seq});
+    if (from.wants_ack) sink_->placed(from, position{p.epoch, p.seq});
     shared_bytes encoded = sink_->deliver(channel, p);
+    if (!store_.keeps_history()) {
+        store_.remember(*state, {});  // counted
+        return;
+    }
     if (encoded) {
         p.payload = encoded_payload(*encoded);
         p.hold = std::move(encoded);
