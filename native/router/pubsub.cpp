@@ -58,9 +58,9 @@ void pubsub::subscribe(connection& c, const frame& f) {
         return;
     }
     // Held from now on: live publications wait for the history.
-    auto [it, made] = held_.try_emplace(held_key{c.id, std::string(f.name)});
-    it->second.policy = policy;
-    ++it->second.reads;
+    held& hold = held_.try_emplace(held_key{c.id, std::string(f.name)}).first->second;
+    hold.policy = policy;
+    ++hold.reads;
     ++held_version_;
     const std::uint64_t ticket = ++next_ticket_;
     reads_.emplace(ticket, resume_read{c.id, f.id});

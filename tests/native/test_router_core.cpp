@@ -11,6 +11,7 @@
 #include "grants.hpp"
 #include "hyperstreams/body.hpp"
 #include "addressing.hpp"
+#include "records.hpp"
 #include "memory_log.hpp"
 #include "router_bus.hpp"
 #include "router_core.hpp"
@@ -20,20 +21,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct rx {
-    frame_kind kind{};
-    std::uint8_t flags = 0;
-    std::uint32_t id = 0;
-    std::string name;
-    std::string payload;
-    std::uint32_t epoch = 0;
-    std::uint64_t seq = 0;
-    std::uint32_t count = 0;
-    std::uint32_t deadline_ms = 0;
-    std::uint32_t credit = 0;
-    std::uint16_t code = 0;
-    errc error() const { return static_cast<errc>(code); }
-};
+// A frame the core sent, owning its bytes.
+using rx = testing::wire_frame;
 
 struct fake_link final : link {
     void wake() override { ++wakes; }
@@ -218,21 +207,7 @@ protected:
                 limits.max_payload = 1u << 30;
                 batch_reader r(*bytes, limits);
                 frame f;
-                while (r.next(f)) {
-                    rx x;
-                    x.kind = f.kind;
-                    x.flags = f.flags;
-                    x.id = f.id;
-                    x.name = std::string(f.name);
-                    x.payload.assign(f.payload.begin(), f.payload.end());
-                    x.epoch = f.epoch;
-                    x.seq = f.seq;
-                    x.count = f.count;
-                    x.deadline_ms = f.deadline_ms;
-                    x.credit = f.credit;
-                    x.code = f.code;
-                    out.push_back(std::move(x));
-                }
+                while (r.next(f)) out.push_back(rx::from(f));
                 EXPECT_FALSE(r.error());
             }
             if (b.close) p.closed = true;

@@ -53,6 +53,7 @@ struct wire_frame {
         w.code = f.code;
         return w;
     }
+    errc error() const { return static_cast<errc>(code); }
     frame view() const {
         frame f;
         f.kind = kind;

@@ -84,19 +84,7 @@ std::vector<owned_frame> decode_batch(const std::vector<std::uint8_t>& bytes) {
     limits.max_payload = 1u << 30;
     batch_reader r(bytes, limits);
     frame f;
-    while (r.next(f)) {
-        owned_frame o;
-        o.kind = f.kind;
-        o.flags = f.flags;
-        o.id = f.id;
-        o.name = std::string(f.name);
-        o.payload.assign(f.payload.begin(), f.payload.end());
-        o.epoch = f.epoch;
-        o.seq = f.seq;
-        o.count = f.count;
-        o.code = f.code;
-        out.push_back(std::move(o));
-    }
+    while (r.next(f)) out.push_back(wire_frame::from(f));
     return out;
 }
 

@@ -13,23 +13,14 @@
 
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/frame.hpp"
+#include "records.hpp"
 
 namespace hyperstreams::testing {
 
 using namespace std::chrono_literals;
 
 // A decoded frame that owns its bytes.
-struct owned_frame {
-    frame_kind kind{};
-    std::uint8_t flags = 0;
-    std::uint32_t id = 0;
-    std::string name;
-    std::string payload;
-    std::uint32_t epoch = 0;
-    std::uint64_t seq = 0;
-    std::uint32_t count = 0;
-    std::uint16_t code = 0;
-};
+using owned_frame = wire_frame;
 
 // Every frame of a batch; stops at the first decoding error.
 std::vector<owned_frame> decode_batch(const std::vector<std::uint8_t>& bytes);
