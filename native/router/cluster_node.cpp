@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <sstream>
 
 #include "log.hpp"
 
@@ -98,25 +99,29 @@ void cluster_node::beat() {
     engine_.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
         const redisReply* a = r.reply.get();
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;
-        std::vector<std::string> alive;
+        std::vector<peer_router> alive;
         std::vector<std::string> stale;
         for (std::size_t i = 0; i + 1 < a->elements; i += 2) {
             const std::string id(text_of(a->element[i]));
-            const std::string value(text_of(a->element[i + 1]));
-            const std::int64_t expiry = std::strtoll(value.c_str(), nullptr, 10);
+            // "<expiry ms> <ws url> <backend endpoint>"
+            std::istringstream value{std::string(text_of(a->element[i + 1]))};
+            std::int64_t expiry = 0;
+            peer_router p;
+            p.id = id;
+            value >> expiry >> p.websocket_url >> p.backend;
             if (expiry > now)
-                alive.push_back(id);
+                alive.push_back(std::move(p));
             else if (expiry < now - 10 * timeout_.count())
                 stale.push_back(id);  // long gone: nobody needs to see it again
         }
-        std::sort(alive.begin(), alive.end());
+        std::sort(alive.begin(), alive.end(), [](const peer_router& x, const peer_router& y) { return x.id < y.id; });
         if (!stale.empty()) {
             std::vector<std::string> del{"HDEL", members_key_};
             del.insert(del.end(), stale.begin(), stale.end());
             engine_.command(members_key_, std::move(del), [](redis_result) {});
         }
         std::lock_guard lock(members_mu_);
-        if (alive != members_) {
+        if (alive.size() != members_.size()) {
             HS_LOG(info, "cluster.routers").kv("alive", alive.size());
         }
         members_ = std::move(alive);
@@ -137,7 +142,7 @@ cluster_view cluster_node::view() const {
     if (!v.redis_up) v.down_reason = log_.down_reason();
     {
         std::lock_guard lock(members_mu_);
-        v.routers = members_;
+        for (const peer_router& p : members_) v.routers.push_back(p.id);
     }
     const redis_stats s = engine_.stats();
     v.redis_nodes = s.nodes;
@@ -148,6 +153,20 @@ cluster_view cluster_node::view() const {
     v.redis_reconnects = s.reconnects;
     v.redis_redirects = s.redirects;
     return v;
+}
+
+std::optional<cluster_node::peer_router> cluster_node::another_router() const {
+    std::lock_guard lock(members_mu_);
+    // The next one after this router by id: routers that drain together
+    // spread their clients over the others.
+    const peer_router* first_other = nullptr;
+    for (const peer_router& p : members_) {
+        if (p.id == router_id_ || p.websocket_url.empty()) continue;
+        if (first_other == nullptr) first_other = &p;
+        if (p.id > router_id_) return p;
+    }
+    if (first_other != nullptr) return *first_other;
+    return std::nullopt;
 }
 
 std::string cluster_node::render_metrics() const {

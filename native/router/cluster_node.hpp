@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,14 @@ public:
     cluster_view view() const;
     // Prometheus series of the cluster, appended to /metrics.
     std::string render_metrics() const;
+    // Thread-safe. Another router alive in the cluster, to send clients to
+    // when this one drains: its WebSocket URL and backend endpoint.
+    struct peer_router {
+        std::string id;
+        std::string websocket_url;
+        std::string backend;
+    };
+    std::optional<peer_router> another_router() const;
 
 private:
     void beat();
@@ -63,7 +72,7 @@ private:
     boost::asio::steady_timer beat_timer_;
     std::string member_value_tail_;  // " <ws url> <backend>"
     mutable std::mutex members_mu_;
-    std::vector<std::string> members_;  // alive, sorted
+    std::vector<peer_router> members_;  // alive, by id
     std::thread thread_;
 };
 

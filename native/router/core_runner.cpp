@@ -136,6 +136,10 @@ void core_runner::log_answer(const std::function<void()>& answer) {
     impl_->with_core([&](time_point now) { impl_->core.log_answer(answer, now); });
 }
 
+void core_runner::redirect_drain_to(std::string websocket_url, std::string backend_endpoint) {
+    impl_->with_core([&](time_point) { impl_->core.redirect_drain_to(std::move(websocket_url), std::move(backend_endpoint)); });
+}
+
 void core_runner::drain(std::function<void()> on_drained) {
     impl_->with_core([&](time_point now) {
         if (impl_->core.draining()) {

@@ -63,6 +63,9 @@ public:
     // the log's sink under the core's mutex (router_core::log_answer).
     void log_answer(const std::function<void()>& answer);
 
+    // Where the drain sends clients when the configuration names nowhere
+    // (router_core::redirect_drain_to).
+    void redirect_drain_to(std::string websocket_url, std::string backend_endpoint);
     // Starts the drain; `on_drained` runs once every connection was told
     // and closed, on the thread of the call that finished it, outside the
     // core's mutex. A second call cuts the wait for calls in flight short.

@@ -49,7 +49,9 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       table_(m),
       pubsub_(cfg_, auth, m, table_, log_),
       calls_(cfg_, auth, m, table_),
-      addressing_(auth, table_, router_id_, bus) {}
+      addressing_(auth, table_, router_id_, bus),
+      drain_redirect_url_(cfg.drain_redirect_url),
+      drain_redirect_backend_(cfg.drain_redirect_backend) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
                          std::string router_id, router_bus* bus)
@@ -361,6 +363,11 @@ void router_core::begin_drain(time_point now) {
     reap(now);
 }
 
+void router_core::redirect_drain_to(std::string websocket_url, std::string backend_endpoint) {
+    if (cfg_.drain_redirect_url.empty()) drain_redirect_url_ = std::move(websocket_url);
+    if (cfg_.drain_redirect_backend.empty()) drain_redirect_backend_ = std::move(backend_endpoint);
+}
+
 void router_core::hurry_drain(time_point now) {
     if (!draining_) return;
     drain_deadline_ = now;
@@ -379,7 +386,7 @@ void router_core::check_drain(time_point now) {
         // Each transport is sent where it can follow: a backend over ZeroMQ
         // cannot follow a WebSocket URL.
         const std::string& target =
-            c->transport == transport_kind::zeromq ? cfg_.drain_redirect_backend : cfg_.drain_redirect_url;
+            c->transport == transport_kind::zeromq ? drain_redirect_backend_ : drain_redirect_url_;
         if (!target.empty() && c->state == connection_state::open) {
             frame r;
             r.kind = frame_kind::redirect;

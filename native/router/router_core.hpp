@@ -98,6 +98,10 @@ public:
     // to drain.timeout_ms, fail the rest with going_away, then send every
     // client a goodbye (or the configured redirect) and close.
     void begin_drain(time_point now);
+    // Where a drain sends the clients when the configuration names no
+    // drain.redirect_url / drain.redirect_backend: another router of the
+    // cluster. Empty: a goodbye.
+    void redirect_drain_to(std::string websocket_url, std::string backend_endpoint);
     // Stops waiting for calls in flight (a second signal).
     void hurry_drain(time_point now);
     bool draining() const noexcept { return draining_; }
@@ -151,6 +155,8 @@ private:
     bool draining_ = false;
     bool drain_done_ = false;
     time_point drain_deadline_{};
+    std::string drain_redirect_url_;      // cfg_'s, or another router's
+    std::string drain_redirect_backend_;
 };
 
 }  // namespace hyperstreams::router

@@ -276,6 +276,14 @@ int run_server(const router_config& cfg) {
             // The listener keeps accepting until the process exits: load
             // balancers polling /healthz see 503, and upgrades are refused.
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain");
+            // One of several: its clients go to another router, unless the
+            // configuration says where.
+            if (cluster) {
+                if (auto other = cluster->another_router()) {
+                    HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws", other->websocket_url);
+                    core.redirect_drain_to(other->websocket_url, other->backend);
+                }
+            }
             core.drain(on_drained);
         } else {
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "hurry");

@@ -551,6 +551,38 @@ TEST(RouterCluster, ASubscriberOfAKilledRouterResumesOnAnother) {
         << "each publication came once";
 }
 
+// A router of the cluster that drains (SIGTERM) sends its clients to another
+// live router it learned from the membership; the client follows the
+// redirect, resumes its subscription there, and gets every publication once,
+// in order, with no gap.
+TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    auto a = cluster_router({redis.address()}, quick_beats);
+    auto b = cluster_router({redis.address()}, quick_beats);
+    ASSERT_TRUE(a->ready() && b->ready());
+    ASSERT_TRUE(logged(*a, "event=cluster.routers alive=2", 1)) << "A learns of B";
+    test_client pub(frontend_config(b->ws_url(), "pub"));
+    test_client sub(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("oven.temp"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("oven.temp"), 1));
+    const auto first = publish_numbers(pub, "oven.temp", 1, 3);
+    ASSERT_EQ(first.size(), 3u);
+    ASSERT_EQ(sub.wait_count(message_on("oven.temp"), 3).size(), 3u);
+
+    ASSERT_EQ(a->signal_and_wait(SIGTERM, 10s), 0) << a->log();
+    EXPECT_TRUE(logged(*a, "event=cluster.drain_to", 1)) << a->log();
+    ASSERT_EQ(publish_numbers(pub, "oven.temp", 4, 6).size(), 3u);
+    const auto got = sub.wait_count(message_on("oven.temp"), 6, 15s);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 1, first.front().epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_EQ(sub.count(is(event_kind::epoch_changed)), 0u);
+    EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
+}
+
 // A router asks Redis for a channel only while it has local subscribers:
 // NUMSUB counts the routers with interest (one per router however many of
 // its clients subscribe), a router whose clients subscribe to nothing takes
