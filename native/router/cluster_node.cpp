@@ -24,24 +24,6 @@ std::string_view text_of(const redisReply* r) noexcept {
     return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
 }
 
-void series(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += ' ';
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", value);
-    out += buf;
-    out += '\n';
-}
-
 }  // namespace
 
 cluster_node::cluster_node(const router_config& cfg, std::string router_id)
@@ -172,21 +154,21 @@ std::optional<cluster_node::peer_router> cluster_node::another_router() const {
 std::string cluster_node::render_metrics() const {
     const cluster_view v = view();
     std::string out;
-    series(out, "hyperstreams_cluster_redis_up", "gauge", "1 when every Redis slot is served and subscribed", v.redis_up ? 1 : 0);
-    series(out, "hyperstreams_cluster_routers", "gauge", "routers of the cluster alive (heartbeating into Redis)",
+    append_series(out, "hyperstreams_cluster_redis_up", "gauge", "1 when every Redis slot is served and subscribed", v.redis_up ? 1 : 0);
+    append_series(out, "hyperstreams_cluster_routers", "gauge", "routers of the cluster alive (heartbeating into Redis)",
            static_cast<double>(v.routers.size()));
-    series(out, "hyperstreams_cluster_redis_rtt_seconds", "gauge", "round trip of Redis commands, smoothed",
+    append_series(out, "hyperstreams_cluster_redis_rtt_seconds", "gauge", "round trip of Redis commands, smoothed",
            v.redis_rtt_ms / 1000.0);
-    series(out, "hyperstreams_cluster_redis_commands_total", "counter", "commands sent to Redis",
+    append_series(out, "hyperstreams_cluster_redis_commands_total", "counter", "commands sent to Redis",
            static_cast<double>(v.redis_commands));
-    series(out, "hyperstreams_cluster_redis_errors_total", "counter",
+    append_series(out, "hyperstreams_cluster_redis_errors_total", "counter",
            "Redis commands that failed (unreachable, lost, timed out, error replies)",
            static_cast<double>(v.redis_errors));
-    series(out, "hyperstreams_cluster_redis_messages_total", "counter", "pub/sub messages received from Redis",
+    append_series(out, "hyperstreams_cluster_redis_messages_total", "counter", "pub/sub messages received from Redis",
            static_cast<double>(v.redis_messages));
-    series(out, "hyperstreams_cluster_redis_reconnects_total", "counter", "connections to Redis made again",
+    append_series(out, "hyperstreams_cluster_redis_reconnects_total", "counter", "connections to Redis made again",
            static_cast<double>(v.redis_reconnects));
-    series(out, "hyperstreams_cluster_redis_redirects_total", "counter", "Redis Cluster MOVED and ASK followed",
+    append_series(out, "hyperstreams_cluster_redis_redirects_total", "counter", "Redis Cluster MOVED and ASK followed",
            static_cast<double>(v.redis_redirects));
     return out;
 }

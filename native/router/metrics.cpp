@@ -47,6 +47,12 @@ void sample(std::string& out, std::string_view name, std::string_view labels, st
 
 }  // namespace
 
+void append_series(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   double value) {
+    header(out, name, type, help);
+    sample(out, name, {}, value);
+}
+
 std::string_view transport_name(transport_kind t) noexcept {
     return t == transport_kind::zeromq ? "zeromq" : "websocket";
 }

@@ -20,6 +20,11 @@ enum class listener_kind : std::uint8_t { main = 0, admin = 1 };
 inline constexpr std::size_t listener_count = 2;
 std::string_view listener_name(listener_kind l) noexcept;
 
+// One unlabelled series in the Prometheus text format (HELP, TYPE, sample),
+// for series kept elsewhere (the cluster's).
+void append_series(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   double value);
+
 class metrics {
 public:
     using counter = std::atomic<std::uint64_t>;
