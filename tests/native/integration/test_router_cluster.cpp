@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
 
 #include "raw_clients.hpp"
 #include "redis_engine.hpp"
@@ -581,6 +582,38 @@ TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
     EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
     EXPECT_EQ(sub.count(is(event_kind::epoch_changed)), 0u);
     EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
+}
+
+// What the admin endpoints say of the cluster: /status names the routers
+// alive, /metrics has the cluster's series, /healthz answers 503 with why
+// while Redis is unreachable and 200 once it is back.
+TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    auto a = cluster_router({redis.address()}, quick_beats);
+    auto b = cluster_router({redis.address()}, quick_beats);
+    ASSERT_TRUE(a->ready() && b->ready());
+    ASSERT_TRUE(logged(*a, "event=cluster.routers alive=2", 1));
+    const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body);
+    ASSERT_TRUE(status.contains("cluster")) << status.dump();
+    EXPECT_EQ(status["cluster"]["redis"], "up");
+    EXPECT_EQ(status["cluster"]["routers"].size(), 2u) << status.dump();
+    const std::string metrics = http_get(a->admin_address(), "/metrics").body;
+    EXPECT_NE(metrics.find("hyperstreams_cluster_redis_up 1\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("hyperstreams_cluster_routers 2\n"), std::string::npos) << metrics;
+    EXPECT_EQ(http_get(a->http_address(), "/healthz").status, 200);
+
+    redis.kill();
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_down", 1));
+    const http_result down = http_get(a->http_address(), "/healthz");
+    EXPECT_EQ(down.status, 503);
+    EXPECT_NE(down.body.find("not ready: Redis is unreachable"), std::string::npos) << down.body;
+    EXPECT_NE(http_get(a->admin_address(), "/metrics").body.find("hyperstreams_cluster_redis_up 0\n"),
+              std::string::npos);
+    ASSERT_TRUE(redis.restart());
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 15s));
+    EXPECT_EQ(http_get(a->http_address(), "/healthz").status, 200);
 }
 
 // A router asks Redis for a channel only while it has local subscribers:
