@@ -146,6 +146,21 @@ std::error_code body_to_json(frame_kind kind, bytes_view payload, std::string& o
             out += ']';
             return {};
         }
+        case frame_kind::routers: {
+            routers_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.key("routers");
+            out += '[';
+            for (std::size_t i = 0; i < b.routers.size(); ++i) {
+                if (i) out += ',';
+                json_object r(out);
+                r.field("id", b.routers[i].id);
+                r.field("backend", b.routers[i].backend);
+            }
+            out += ']';
+            return {};
+        }
         default:
             return errc::invalid_argument;
     }

@@ -7,7 +7,11 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "handler_thread.hpp"
 #include "hyperstreams/native/engine_host.hpp"
@@ -56,13 +60,15 @@ struct stream_flow {
     bool cancelled = false;
 };
 
+struct router_link;
+
 // One incoming call (request or stream), shared by its reply or writer, the
 // handler's wrapper and nothing else. When the last of them lets go without
 // an answer, the call fails with handler_failed.
 struct call_link {
-    call_link(std::weak_ptr<client_core> c, std::uint32_t i, std::uint64_t t,
+    call_link(std::weak_ptr<client_core> c, std::weak_ptr<router_link> v, std::uint32_t i, std::uint64_t t,
               std::shared_ptr<stream_flow> f)
-        : core(std::move(c)), id(i), token(t), flow(std::move(f)) {}
+        : core(std::move(c)), via(std::move(v)), id(i), token(t), flow(std::move(f)) {}
     ~call_link();
     call_link(const call_link&) = delete;
     call_link& operator=(const call_link&) = delete;
@@ -73,11 +79,16 @@ struct call_link {
         std::lock_guard lock(text_mu);
         failure_text = std::move(text);
     }
+    // Runs `f` with the engine of the connection the call came on, on the
+    // I/O thread, if the call is still live there; false when that
+    // connection is gone.
+    bool on_engine(std::function<void(client_engine&, router_link&)> f);
     bool finish(std::vector<std::uint8_t> bytes, std::uint8_t flags);
     bool finish_error(errc code, std::string text);
     bool end_stream();
 
     std::weak_ptr<client_core> core;
+    std::weak_ptr<router_link> via;  // the connection (router) the call came on
     const std::uint32_t id;
     const std::uint64_t token;  // tells this call from a later one the router gives the same id
     const std::shared_ptr<stream_flow> flow;  // streams only
@@ -85,6 +96,40 @@ struct call_link {
     std::atomic<bool> gone{false};  // cancelled, timed out or lost: the caller no longer waits
     std::mutex text_mu;
     std::string failure_text = "the handler finished without answering";
+};
+
+// A call in progress on one connection; the I/O thread's.
+struct live_call {
+    std::uint64_t token = 0;
+    std::shared_ptr<stream_flow> flow;
+    std::weak_ptr<call_link> link;
+
+    // The caller no longer waits: the reply or writer learns it.
+    void abandon() const {
+        if (auto l = link.lock()) l->gone = true;
+        if (!flow) return;
+        {
+            std::lock_guard lock(flow->mu);
+            flow->cancelled = true;
+        }
+        flow->cv.notify_all();
+    }
+};
+
+// One connection to one router. The first (client_core::primary) carries
+// everything; in a cluster, the connections to the other routers (joined)
+// only serve the services, so that a caller on any router reaches them.
+// The I/O thread's, the host aside.
+struct router_link {
+    std::string endpoint;  // the router's backend endpoint (joined ones)
+    std::map<std::string, std::uint32_t> registered;  // service -> registration id
+    std::unordered_map<std::uint32_t, live_call> live;
+    std::unique_ptr<engine_host> host;  // last: its events stop before the tables go
+
+    void abandon_calls() {
+        for (auto& [id, call] : live) call.abandon();
+        live.clear();
+    }
 };
 
 class client_core : public std::enable_shared_from_this<client_core> {
@@ -96,23 +141,16 @@ public:
 
     ~client_core() {
         // The I/O thread stops first (it calls on_event); handlers still
-        // queued then run against a closed host, whose post() drops tasks.
-        host->close();
+        // queued then run against closed hosts, whose post() drops tasks.
+        shut();
         if (runner) runner->stop();
     }
 
+    engine_host& host() noexcept { return *primary->host; }
+
     // After the I/O thread stopped: nothing will answer what still waits.
     void fail_everything_pending() {
-        for (auto& [id, call] : live) {
-            if (auto link = call.link.lock()) link->gone = true;
-            if (!call.flow) continue;
-            {
-                std::lock_guard lock(call.flow->mu);
-                call.flow->cancelled = true;
-            }
-            call.flow->cv.notify_all();
-        }
-        live.clear();
+        primary->abandon_calls();
         request_map requests;
         requests.swap(pending_requests);
         for (auto& [id, done] : requests) {
@@ -134,19 +172,67 @@ public:
         pending_services.clear();
     }
 
-    void init() {
+    client_config config_for(const std::string& url, bool follow_cluster) const {
         client_config config;
-        config.url = opts.url;
+        config.url = url;
         config.name = opts.name;
         config.token = opts.token;
-        config.role = native::role_for(opts.url);
+        config.role = native::role_for(url);
+        config.follow_cluster = follow_cluster;
         config.seed = opts.seed;
-        native::transport_options transport;
-        transport.curve = {opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key};
-        transport.tls.ca_file = opts.tls_ca_file;
-        host = std::make_unique<engine_host>(
-            std::move(config), [this](client_engine& engine, const client_event& e) { on_event(engine, e); },
-            std::move(transport));
+        return config;
+    }
+
+    native::transport_options transport() const {
+        native::transport_options t;
+        t.curve = {opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key};
+        t.tls.ca_file = opts.tls_ca_file;
+        return t;
+    }
+
+    std::shared_ptr<router_link> make_link(const std::string& url, bool follow_cluster) {
+        auto link = std::make_shared<router_link>();
+        link->host = std::make_unique<engine_host>(
+            io, config_for(url, follow_cluster),
+            [this, weak = std::weak_ptr<router_link>(link)](client_engine& engine, const client_event& e) {
+                // A link left behind (the router left the cluster) hears nothing more.
+                if (const auto l = weak.lock()) on_event(*l, engine, e);
+            },
+            transport());
+        return link;
+    }
+
+    void init() {
+        primary = make_link(opts.url, opts.follow_cluster && native::role_for(opts.url) == client_role::backend);
+        io_thread = std::thread([this] { io.run(); });
+    }
+
+    // Closes every connection and stops the I/O thread; from an inline
+    // handler, only starts closing (the destructor finishes). Idempotent.
+    void shut() {
+        if (host().on_io_thread()) {
+            close_joined();
+            host().close();
+            return;
+        }
+        if (io.stopped()) return;  // shut already
+        // First on the I/O thread, where their close() returns at once: their
+        // goodbyes leave while the primary's close() below waits for its own.
+        host().post([this](client_engine&, time_ms) { close_joined(); });
+        host().close();
+        guard.reset();
+        io.stop();
+        if (io_thread.joinable()) io_thread.join();
+        fail_everything_pending();
+    }
+
+    // I/O thread.
+    void close_joined() {
+        for (auto& [endpoint, link] : joined) {
+            link->abandon_calls();
+            link->host->close();
+        }
+        joined.clear();
     }
 
     // Runs `f` where handlers run.
@@ -164,6 +250,11 @@ public:
         dispatch([this, error, text = std::move(text)] { opts.on_error(error, text); });
     }
 
+    // What a report about `link` starts with: which router, when not the first.
+    static std::string about(const router_link& link) {
+        return link.endpoint.empty() ? std::string() : "router " + link.endpoint + ": ";
+    }
+
     // --- services (I/O thread) ---------------------------------------------
 
     struct method_entry {
@@ -174,12 +265,30 @@ public:
     void serve(const std::string& service, const std::string& method, method_entry entry,
                client_engine& engine) {
         services[service][method] = std::move(entry);
-        if (started) register_service(service, engine);
+        if (!started) return;
+        register_service(service, engine, *primary);
+        on_joined([service](client_core& c, client_engine& en, router_link& l) { c.register_service(service, en, l); });
     }
 
-    void register_service(const std::string& service, client_engine& engine) {
-        if (registered.count(service) != 0) (void)engine.unregister_service(service);
-        registered.erase(service);
+    void withdraw(const std::string& service, client_engine& engine) {
+        services.erase(service);
+        if (primary->registered.erase(service) != 0) (void)engine.unregister_service(service);
+        on_joined([service](client_core&, client_engine& en, router_link& l) {
+            if (l.registered.erase(service) != 0) (void)en.unregister_service(service);
+        });
+    }
+
+    // Runs `f` on the engine of every router joined, later on the I/O thread.
+    void on_joined(std::function<void(client_core&, client_engine&, router_link&)> f) {
+        for (auto& [endpoint, link] : joined)
+            link->host->post([this, f, weak = std::weak_ptr<router_link>(link)](client_engine& en, time_ms) {
+                if (const auto l = weak.lock()) f(*this, en, *l);
+            });
+    }
+
+    void register_service(const std::string& service, client_engine& engine, router_link& link) {
+        if (link.registered.count(service) != 0) (void)engine.unregister_service(service);
+        link.registered.erase(service);
         const auto it = services.find(service);
         if (it == services.end() || it->second.empty()) return;
         std::vector<method_info> methods;
@@ -187,22 +296,53 @@ public:
             methods.push_back({name, entry.stream ? method_kind::stream : method_kind::unary});
         const call_result r = engine.register_service(service, methods);
         if (r.error) {
-            report(r.error, "cannot register service '" + service + "'" +
+            report(r.error, about(link) + "cannot register service '" + service + "'" +
                                 (r.error == errc::wrong_role
                                      ? ": " + opts.url + " connects as a frontend; services need the "
                                        "router's backend endpoint (tcp:// or ipc://)"
                                      : ""));
             return;
         }
-        registered[service] = r.id;
+        link.registered[service] = r.id;
+        if (&link != primary.get()) return;
         std::lock_guard lock(status_mu);
         unconfirmed.insert(r.id);
         status_cv.notify_all();
     }
 
+    // --- the cluster (I/O thread) ---------------------------------------------
+
+    // The primary's router listed the cluster's other routers: join those
+    // not joined yet, leave those no longer listed.
+    void follow_cluster(const client_engine& engine) {
+        std::set<std::string> listed;
+        for (const router_endpoint& r : engine.cluster_routers().routers) listed.emplace(r.backend);
+        for (auto it = joined.begin(); it != joined.end();) {
+            if (listed.count(it->first) != 0) {
+                ++it;
+                continue;
+            }
+            it->second->abandon_calls();
+            it->second->host->close();  // on the I/O thread: returns at once, the goodbye leaves later
+            it = joined.erase(it);
+        }
+        for (const std::string& endpoint : listed) {
+            if (joined.count(endpoint) != 0) continue;
+            auto link = make_link(endpoint, false);
+            link->endpoint = endpoint;
+            joined.emplace(endpoint, link);
+            link->host->start();
+            link->host->post([this, weak = std::weak_ptr<router_link>(link)](client_engine& en, time_ms) {
+                if (const auto l = weak.lock())
+                    for (const auto& [service, methods] : services) register_service(service, en, *l);
+            });
+        }
+    }
+
     // --- events (I/O thread) -----------------------------------------------
 
-    void on_event(client_engine& engine, const client_event& e) {
+    void on_event(router_link& link, client_engine& engine, const client_event& e) {
+        if (&link != primary.get()) return on_joined_event(link, engine, e);
         switch (e.kind) {
             case event_kind::state_changed: {
                 if (e.state != client_state::ready) {
@@ -215,6 +355,7 @@ public:
                     report(code_error(e.code), "the connection failed for good");
                 if (e.state == client_state::backoff && is_local_failure(e.code))
                     report(code_error(e.code), describe_backoff(e));
+                if (e.state == client_state::backoff || e.state == client_state::failed) link.abandon_calls();
                 return;
             }
             case event_kind::welcome: {
@@ -228,9 +369,10 @@ public:
                 status_cv.notify_all();
                 return;
             }
+            case event_kind::routers: return follow_cluster(engine);
             case event_kind::message: return on_message(e);
-            case event_kind::ack: return on_ack(e);
-            case event_kind::error: return on_error(e);
+            case event_kind::ack: return on_ack(link, e);
+            case event_kind::error: return on_error(link, e);
             case event_kind::response: {
                 auto it = pending_requests.find(e.id);
                 if (it == pending_requests.end()) return;
@@ -240,33 +382,9 @@ public:
                 return;
             }
             case event_kind::incoming_request:
-            case event_kind::incoming_stream: return on_incoming(engine, e);
-            case event_kind::stream_credit: {
-                auto it = live.find(e.id);
-                if (it == live.end() || !it->second.flow) return;
-                stream_flow& f = *it->second.flow;
-                {
-                    std::lock_guard lock(f.mu);
-                    const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
-                    f.credit = count > f.in_flight ? count - f.in_flight : 0;
-                }
-                f.cv.notify_all();
-                return;
-            }
-            case event_kind::cancelled: {
-                auto it = live.find(e.id);
-                if (it == live.end()) return;
-                if (auto link = it->second.link.lock()) link->gone = true;
-                if (it->second.flow) {
-                    {
-                        std::lock_guard lock(it->second.flow->mu);
-                        it->second.flow->cancelled = true;
-                    }
-                    it->second.flow->cv.notify_all();
-                }
-                live.erase(it);
-                return;
-            }
+            case event_kind::incoming_stream: return on_incoming(link, engine, e);
+            case event_kind::stream_credit: return on_credit(link, e);
+            case event_kind::cancelled: return on_cancelled(link, e);
             case event_kind::direct: {
                 if (!direct) return;
                 direct_message m{std::string(e.name), received_of(e)};
@@ -293,6 +411,44 @@ public:
         }
     }
 
+    // A connection to another router of the cluster serves; nothing else
+    // comes on it.
+    void on_joined_event(router_link& link, client_engine& engine, const client_event& e) {
+        switch (e.kind) {
+            case event_kind::state_changed:
+                if (e.state == client_state::backoff && is_local_failure(e.code))
+                    report(code_error(e.code), about(link) + describe_backoff(e));
+                if (e.state == client_state::backoff || e.state == client_state::failed) link.abandon_calls();
+                return;
+            case event_kind::incoming_request:
+            case event_kind::incoming_stream: return on_incoming(link, engine, e);
+            case event_kind::stream_credit: return on_credit(link, e);
+            case event_kind::cancelled: return on_cancelled(link, e);
+            case event_kind::ack: return on_ack(link, e);
+            case event_kind::error: return on_error(link, e);
+            default: return;
+        }
+    }
+
+    void on_credit(router_link& link, const client_event& e) {
+        auto it = link.live.find(e.id);
+        if (it == link.live.end() || !it->second.flow) return;
+        stream_flow& f = *it->second.flow;
+        {
+            std::lock_guard lock(f.mu);
+            const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
+            f.credit = count > f.in_flight ? count - f.in_flight : 0;
+        }
+        f.cv.notify_all();
+    }
+
+    void on_cancelled(router_link& link, const client_event& e) {
+        auto it = link.live.find(e.id);
+        if (it == link.live.end()) return;
+        it->second.abandon();
+        link.live.erase(it);
+    }
+
     void on_message(const client_event& e) {
         auto it = subscribers.find(e.subscription);
         if (it == subscribers.end()) return;
@@ -305,7 +461,7 @@ public:
         dispatch([handler = it->second, m = std::move(m)] { handler(m); });
     }
 
-    void on_ack(const client_event& e) {
+    void on_ack(router_link& link, const client_event& e) {
         switch (e.op) {
             case operation::publish:
             case operation::direct: {
@@ -319,6 +475,7 @@ public:
                 return;
             }
             case operation::register_service: {
+                if (&link != primary.get()) return;
                 {
                     std::lock_guard lock(status_mu);
                     unconfirmed.erase(e.id);
@@ -330,7 +487,7 @@ public:
         }
     }
 
-    void on_error(const client_event& e) {
+    void on_error(router_link& link, const client_event& e) {
         std::string text(e.text);
         const std::error_code error = code_error(e.code);
         switch (e.op) {
@@ -360,11 +517,12 @@ public:
                 if (static_cast<errc>(e.code) != errc::history_gone) subscribers.erase(e.subscription);
                 break;
             case operation::register_service: {
-                for (auto it = registered.begin(); it != registered.end(); ++it)
+                for (auto it = link.registered.begin(); it != link.registered.end(); ++it)
                     if (it->second == e.id) {
-                        registered.erase(it);
+                        link.registered.erase(it);
                         break;
                     }
+                if (&link != primary.get()) break;
                 {
                     std::lock_guard lock(status_mu);
                     unconfirmed.erase(e.id);
@@ -384,7 +542,7 @@ public:
             }
             default: break;
         }
-        report(error, std::string(operation_name(e.op)) + ": " + text);
+        report(error, about(link) + std::string(operation_name(e.op)) + ": " + text);
     }
 
     using request_map = std::unordered_map<std::uint32_t, std::function<void(response)>>;
@@ -394,7 +552,7 @@ public:
         done(std::move(r));
     }
 
-    void on_incoming(client_engine& engine, const client_event& e) {
+    void on_incoming(router_link& via, client_engine& engine, const client_event& e) {
         const bool stream = e.kind == event_kind::incoming_stream;
         const method_entry* entry = nullptr;
         if (auto s = services.find(std::string(e.name)); s != services.end())
@@ -409,8 +567,10 @@ public:
             flow->credit = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
         }
         const std::uint64_t token = ++last_token;
-        auto link = std::make_shared<call_link>(weak_from_this(), e.id, token, flow);
-        live[e.id] = live_call{token, flow, link};
+        std::shared_ptr<router_link> owner =
+            &via == primary.get() ? primary : joined.at(via.endpoint);
+        auto link = std::make_shared<call_link>(weak_from_this(), owner, e.id, token, flow);
+        via.live[e.id] = live_call{token, flow, link};
         request req{std::string(e.name), std::string(e.method), received_of(e)};
         if (stream) {
             dispatch([handler = entry->stream, req = std::move(req), link]() mutable {
@@ -435,28 +595,18 @@ public:
         }
     }
 
-    // Runs `f` with the engine if call `id` is still the one `token` names.
-    bool with_live_call(std::uint32_t id, std::uint64_t token, client_engine& engine,
-                        const std::function<void(client_engine&)>& f) {
-        auto it = live.find(id);
-        if (it == live.end() || it->second.token != token) return false;
-        f(engine);
-        return true;
-    }
-
     options opts;
     std::unique_ptr<handler_thread> runner;
 
+    // The I/O thread runs every connection. Declared before them: the
+    // connections' hosts go first.
+    boost::asio::io_context io{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
+    std::thread io_thread;
+
     // Owned by the I/O thread.
-    struct live_call {
-        std::uint64_t token = 0;
-        std::shared_ptr<stream_flow> flow;
-        std::weak_ptr<call_link> link;
-    };
     bool started = false;
     std::map<std::string, std::map<std::string, method_entry>> services;
-    std::map<std::string, std::uint32_t> registered;  // service -> registration id
-    std::unordered_map<std::uint32_t, live_call> live;
     std::uint64_t last_token = 0;
     std::unordered_map<std::uint64_t, std::uint32_t> subscription_ids;  // handle -> engine id
     std::unordered_map<std::uint32_t, message_handler> subscribers;     // engine id -> handler
@@ -470,11 +620,13 @@ public:
     mutable std::mutex status_mu;
     std::condition_variable status_cv;
     bool connected = false;
-    std::set<std::uint32_t> unconfirmed;  // registrations not acknowledged yet
+    std::set<std::uint32_t> unconfirmed;  // registrations not acknowledged yet (primary)
     std::string session;
 
-    // Last: destroyed first (see the destructor).
-    std::unique_ptr<engine_host> host;
+    // Last: destroyed first (see the destructor). The primary is set by
+    // init() and never replaced; joined is the I/O thread's.
+    std::shared_ptr<router_link> primary;
+    std::map<std::string, std::shared_ptr<router_link>> joined;  // by backend endpoint
 };
 
 call_link::~call_link() {
@@ -487,45 +639,41 @@ call_link::~call_link() {
     (void)finish_error(errc::handler_failed, std::move(text));
 }
 
-bool call_link::finish(std::vector<std::uint8_t> bytes, std::uint8_t flags) {
-    if (gone.load() || !claim()) return false;
-    auto c = core.lock();
-    if (!c) return false;
-    c->host->post([c = c.get(), id = id, token = token, bytes = std::move(bytes), flags](
-                      client_engine& engine, time_ms) {
-        c->with_live_call(id, token, engine, [&](client_engine& en) {
-            (void)en.respond(id, bytes, flags);
-            c->live.erase(id);
-        });
+bool call_link::on_engine(std::function<void(client_engine&, router_link&)> f) {
+    const auto l = via.lock();
+    if (!l) return false;
+    l->host->post([weak = via, id = id, token = token, f = std::move(f)](client_engine& engine, time_ms) {
+        const auto link = weak.lock();
+        if (!link) return;
+        auto it = link->live.find(id);
+        if (it == link->live.end() || it->second.token != token) return;
+        f(engine, *link);
     });
     return true;
+}
+
+bool call_link::finish(std::vector<std::uint8_t> bytes, std::uint8_t flags) {
+    if (gone.load() || !claim()) return false;
+    return on_engine([id = id, bytes = std::move(bytes), flags](client_engine& engine, router_link& l) {
+        (void)engine.respond(id, bytes, flags);
+        l.live.erase(id);
+    });
 }
 
 bool call_link::finish_error(errc code, std::string text) {
     if (gone.load() || !claim()) return false;
-    auto c = core.lock();
-    if (!c) return false;
-    c->host->post([c = c.get(), id = id, token = token, code, text = std::move(text)](
-                      client_engine& engine, time_ms) {
-        c->with_live_call(id, token, engine, [&](client_engine& en) {
-            (void)en.respond_error(id, code, text);
-            c->live.erase(id);
-        });
+    return on_engine([id = id, code, text = std::move(text)](client_engine& engine, router_link& l) {
+        (void)engine.respond_error(id, code, text);
+        l.live.erase(id);
     });
-    return true;
 }
 
 bool call_link::end_stream() {
     if (gone.load() || !claim()) return false;
-    auto c = core.lock();
-    if (!c) return false;
-    c->host->post([c = c.get(), id = id, token = token](client_engine& engine, time_ms) {
-        c->with_live_call(id, token, engine, [&](client_engine& en) {
-            (void)en.stream_end(id);
-            c->live.erase(id);
-        });
+    return on_engine([id = id](client_engine& engine, router_link& l) {
+        (void)engine.stream_end(id);
+        l.live.erase(id);
     });
-    return true;
 }
 
 }  // namespace detail
@@ -561,14 +709,14 @@ stream_writer::stream_writer(std::shared_ptr<detail::call_link> link) noexcept :
 
 write_status stream_writer::write(payload p, std::chrono::milliseconds wait) {
     if (!link_ || link_->finished.load()) return write_status::closed;
-    auto core = link_->core.lock();
-    if (!core) return write_status::closed;
+    const auto via = link_->via.lock();
+    if (!via) return write_status::closed;
     detail::stream_flow& f = *link_->flow;
     {
         std::unique_lock lock(f.mu);
         if (f.cancelled) return write_status::cancelled;
         if (f.credit == 0) {
-            if (wait.count() <= 0 || core->host->on_io_thread()) return write_status::no_credit;
+            if (wait.count() <= 0 || via->host->on_io_thread()) return write_status::no_credit;
             if (!f.cv.wait_for(lock, wait, [&] { return f.credit > 0 || f.cancelled; }))
                 return write_status::timeout;
             if (f.cancelled) return write_status::cancelled;
@@ -577,16 +725,16 @@ write_status stream_writer::write(payload p, std::chrono::milliseconds wait) {
         --f.credit;
         ++f.in_flight;
     }
-    core->host->post([c = core.get(), link = link_, bytes = detail::copy_of(p.bytes),
-                      flags = detail::flags_of(p)](client_engine& engine, time_ms) {
-        {
-            std::lock_guard lock(link->flow->mu);
-            --link->flow->in_flight;
-        }
-        c->with_live_call(link->id, link->token, engine,
-                          [&](client_engine& en) { (void)en.stream_send(link->id, bytes, flags); });
-    });
-    return write_status::ok;
+    const bool queued = link_->on_engine(
+        [flow = link_->flow, id = link_->id, bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p)](
+            client_engine& engine, detail::router_link&) {
+            {
+                std::lock_guard lock(flow->mu);
+                --flow->in_flight;
+            }
+            (void)engine.stream_send(id, bytes, flags);
+        });
+    return queued ? write_status::ok : write_status::closed;
 }
 
 bool stream_writer::end() { return link_ && link_->end_stream(); }
@@ -612,7 +760,7 @@ std::uint32_t stream_writer::credit() const noexcept {
 void subscription::unsubscribe() {
     auto core = core_.lock();
     if (!core || id_ == 0) return;
-    core->host->post([c = core.get(), handle = id_](client_engine& engine, time_ms) {
+    core->host().post([c = core.get(), handle = id_](client_engine& engine, time_ms) {
         auto it = c->subscription_ids.find(handle);
         if (it == c->subscription_ids.end()) return;
         (void)engine.unsubscribe(it->second);
@@ -633,7 +781,7 @@ client::~client() { close(); }
 void client::provide(std::string_view service, std::string_view method, request_handler handler) {
     detail::client_core::method_entry entry;
     entry.unary = std::move(handler);
-    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+    core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        entry = std::move(entry)](client_engine& engine, time_ms) mutable {
         c->serve(s, m, std::move(entry), engine);
     });
@@ -642,26 +790,26 @@ void client::provide(std::string_view service, std::string_view method, request_
 void client::provide_stream(std::string_view service, std::string_view method, stream_handler handler) {
     detail::client_core::method_entry entry;
     entry.stream = std::move(handler);
-    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+    core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        entry = std::move(entry)](client_engine& engine, time_ms) mutable {
         c->serve(s, m, std::move(entry), engine);
     });
 }
 
 void client::withdraw(std::string_view service) {
-    core_->host->post([c = core_.get(), s = std::string(service)](client_engine& engine, time_ms) {
-        c->services.erase(s);
-        if (c->registered.erase(s) != 0) (void)engine.unregister_service(s);
+    core_->host().post([c = core_.get(), s = std::string(service)](client_engine& engine, time_ms) {
+        c->withdraw(s, engine);
     });
 }
 
 void client::start() {
-    core_->host->post([c = core_.get()](client_engine& engine, time_ms) {
+    // After the engine's start, which start() queues first.
+    core_->host().start();
+    core_->host().post([c = core_.get()](client_engine& engine, time_ms) {
         if (c->started) return;
         c->started = true;
-        for (const auto& [service, methods] : c->services) c->register_service(service, engine);
+        for (const auto& [service, methods] : c->services) c->register_service(service, engine, *c->primary);
     });
-    core_->host->start();
 }
 
 bool client::wait_ready(std::chrono::milliseconds timeout) {
@@ -676,7 +824,7 @@ std::string client::address() const {
 }
 
 void client::publish(std::string_view channel, payload p) {
-    core_->host->post([c = core_.get(), ch = std::string(channel), bytes = detail::copy_of(p.bytes),
+    core_->host().post([c = core_.get(), ch = std::string(channel), bytes = detail::copy_of(p.bytes),
                        flags = detail::flags_of(p)](client_engine& engine, time_ms) {
         const call_result r = engine.publish(ch, bytes, false, flags);
         if (r.error) c->report(r.error, "publish on '" + ch + "'");
@@ -686,7 +834,7 @@ void client::publish(std::string_view channel, payload p) {
 std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p) {
     auto promise = std::make_shared<std::promise<publish_ack>>();
     auto future = promise->get_future();
-    core_->host->post([c = core_.get(), promise, ch = std::string(channel), bytes = detail::copy_of(p.bytes),
+    core_->host().post([c = core_.get(), promise, ch = std::string(channel), bytes = detail::copy_of(p.bytes),
                        flags = detail::flags_of(p)](client_engine& engine, time_ms) {
         const call_result r = engine.publish(ch, bytes, true, flags);
         if (r.error) {
@@ -702,7 +850,7 @@ std::future<publish_ack> client::publish_with_ack(std::string_view channel, payl
 
 subscription client::subscribe(std::string_view pattern, message_handler handler) {
     const std::uint64_t handle = ++core_->last_handle;
-    core_->host->post([c = core_.get(), handle, p = std::string(pattern),
+    core_->host().post([c = core_.get(), handle, p = std::string(pattern),
                        handler = std::move(handler)](client_engine& engine, time_ms) mutable {
         const call_result r = engine.subscribe(p);
         if (r.error) {
@@ -716,7 +864,7 @@ subscription client::subscribe(std::string_view pattern, message_handler handler
 }
 
 void client::send(std::string_view address, payload p) {
-    core_->host->post([c = core_.get(), to = std::string(address), bytes = detail::copy_of(p.bytes),
+    core_->host().post([c = core_.get(), to = std::string(address), bytes = detail::copy_of(p.bytes),
                        flags = detail::flags_of(p)](client_engine& engine, time_ms) {
         const call_result r = engine.send_direct(to, bytes, false, flags);
         if (r.error) c->report(r.error, "send to '" + to + "'");
@@ -724,7 +872,7 @@ void client::send(std::string_view address, payload p) {
 }
 
 void client::on_direct(direct_handler handler) {
-    core_->host->post([c = core_.get(), handler = std::move(handler)](client_engine&, time_ms) mutable {
+    core_->host().post([c = core_.get(), handler = std::move(handler)](client_engine&, time_ms) mutable {
         c->direct = std::move(handler);
     });
 }
@@ -736,7 +884,7 @@ void client::request(std::string_view service, std::string_view method, payload 
     auto deliver = [c = core_.get(), done = std::move(done)](response r) {
         c->dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
     };
-    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+    core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
                        deliver = std::move(deliver)](client_engine& engine, time_ms now) mutable {
         const call_result r = engine.request(s, m, bytes, static_cast<std::uint32_t>(timeout.count()), now, flags);
@@ -755,7 +903,7 @@ std::future<response> client::request(std::string_view service, std::string_view
     if (timeout.count() <= 0) timeout = core_->opts.request_timeout;
     auto promise = std::make_shared<std::promise<response>>();
     auto future = promise->get_future();
-    core_->host->post([c = core_.get(), s = std::string(service), m = std::string(method),
+    core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
                        promise](client_engine& engine, time_ms now) {
         const call_result r = engine.request(s, m, bytes, static_cast<std::uint32_t>(timeout.count()), now, flags);
@@ -774,7 +922,7 @@ std::future<response> client::request(std::string_view service, std::string_view
 std::future<services_result> client::services() {
     auto promise = std::make_shared<std::promise<services_result>>();
     auto future = promise->get_future();
-    core_->host->post([c = core_.get(), promise](client_engine& engine, time_ms) {
+    core_->host().post([c = core_.get(), promise](client_engine& engine, time_ms) {
         const call_result r = engine.discover();
         if (r.error) {
             services_result out;
@@ -787,11 +935,6 @@ std::future<services_result> client::services() {
     return future;
 }
 
-void client::close() {
-    core_->host->close();
-    // From an inline handler the I/O thread is the caller and keeps running
-    // until the goodbye left; everywhere else it has stopped here.
-    core_->fail_everything_pending();
-}
+void client::close() { core_->shut(); }
 
 }  // namespace hyperstreams::backend

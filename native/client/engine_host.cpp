@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -50,14 +51,20 @@ client_config seeded(client_config c) {
 }  // namespace
 
 struct engine_host::impl : std::enable_shared_from_this<impl> {
-    impl(client_config config, event_handler handler, transport_options transport)
-        : engine(seeded(std::move(config))), on_event(std::move(handler)), options(std::move(transport)) {}
+    // `owners_io` null: an io_context and a thread of its own.
+    impl(asio::io_context* owners_io, client_config config, event_handler handler, transport_options transport)
+        : own_io(owners_io ? nullptr : std::make_unique<asio::io_context>(1)),
+          io(owners_io ? *owners_io : *own_io),
+          engine(seeded(std::move(config))),
+          on_event(std::move(handler)),
+          options(std::move(transport)) {}
 
     // Declared first: destroyed last, after every transport (and every
     // handler holding one) is gone; its destruction waits for the lingers.
     std::shared_ptr<zmq_context> zmq;
     std::shared_ptr<tls_context> tls;
-    asio::io_context io{1};
+    const std::unique_ptr<asio::io_context> own_io;
+    asio::io_context& io;
     asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
     asio::steady_timer timer{io};
     time_ms armed_deadline = no_deadline;
@@ -72,6 +79,14 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
     std::atomic<bool> started{false};
     std::atomic<bool> closing{false};
     std::mutex close_mu;
+    // On an owner's io_context: set once the goodbye left (or the linger ran out).
+    std::promise<void> finished;
+    bool finish_told = false;
+    // On an owner's io_context, which may run before start(): tasks posted
+    // before it wait, so that they find the engine started, as on a thread
+    // of its own (which runs them only after the start).
+    std::mutex early_mu;
+    std::vector<task> early;
 
     std::uint32_t transport_id = 0;
     std::shared_ptr<transport> current;
@@ -210,7 +225,16 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
         const bool flushed = closing_transports.empty() && (!current || !current->busy());
         if (flushed || std::chrono::steady_clock::now() >= until) {
             timer.cancel();
-            io.stop();
+            if (own_io) {
+                io.stop();
+                return;
+            }
+            // The owner's io_context goes on: leave nothing of ours in it.
+            guard.reset();
+            if (current) current->abort();
+            current.reset();
+            closing_transports.clear();
+            if (!std::exchange(finish_told, true)) finished.set_value();
             return;
         }
         linger_timer.expires_after(std::chrono::milliseconds(10));
@@ -221,10 +245,16 @@ struct engine_host::impl : std::enable_shared_from_this<impl> {
 };
 
 engine_host::engine_host(client_config config, event_handler on_event, transport_options transport)
-    : impl_(std::make_shared<impl>(std::move(config), std::move(on_event), std::move(transport))) {}
+    : impl_(std::make_shared<impl>(nullptr, std::move(config), std::move(on_event), std::move(transport))) {}
+
+engine_host::engine_host(asio::io_context& io, client_config config, event_handler on_event,
+                         transport_options transport)
+    : impl_(std::make_shared<impl>(&io, std::move(config), std::move(on_event), std::move(transport))) {}
 
 engine_host::~engine_host() {
     close();
+    // On an owner's io_context the transports are the I/O thread's to drop.
+    if (!impl_->own_io) return;
     if (impl_->thread.joinable()) {
         if (on_io_thread())
             impl_->thread.detach();  // misuse; better a leak than a deadlock
@@ -236,6 +266,19 @@ engine_host::~engine_host() {
 }
 
 void engine_host::start() {
+    if (!impl_->own_io) {
+        // Started only once the start is queued: a task posted after this
+        // (not kept in `early`) then comes after it.
+        std::lock_guard lock(impl_->early_mu);
+        if (impl_->started.load()) return;
+        asio::post(impl_->io, [self = impl_, early = std::move(impl_->early)] {
+            self->run_task([](client_engine& engine, time_ms now) { (void)engine.start(now); });
+            for (const task& t : early) self->run_task(t);
+        });
+        impl_->early.clear();
+        impl_->started.store(true);
+        return;
+    }
     if (impl_->started.exchange(true)) return;
     impl_->thread = std::thread([self = impl_] {
         self->io_thread_id.store(std::this_thread::get_id());
@@ -248,6 +291,13 @@ void engine_host::start() {
 
 void engine_host::post(task t) {
     if (impl_->closing.load(std::memory_order_acquire)) return;
+    if (!impl_->own_io && !impl_->started.load()) {
+        std::lock_guard lock(impl_->early_mu);
+        if (!impl_->started.load()) {
+            impl_->early.push_back(std::move(t));
+            return;
+        }
+    }
     asio::post(impl_->io, [self = impl_, t = std::move(t)] { self->run_task(t); });
 }
 
@@ -295,6 +345,7 @@ bool engine_host::run_inline(const task& t) {
 }
 
 bool engine_host::on_io_thread() const noexcept {
+    if (!impl_->own_io) return impl_->io.get_executor().running_in_this_thread();
     return impl_->io_thread_id.load() == std::this_thread::get_id();
 }
 
@@ -302,6 +353,7 @@ void engine_host::close(std::chrono::milliseconds linger) {
     std::lock_guard lock(impl_->close_mu);
     if (!impl_->started.load()) {
         impl_->closing.store(true);
+        impl_->guard.reset();  // an owner's io_context may end without it
         return;
     }
     if (on_io_thread()) {
@@ -320,6 +372,10 @@ void engine_host::close(std::chrono::milliseconds linger) {
             self->finish_when_flushed(until);
         });
         impl_->closing.store(true, std::memory_order_release);
+        if (!impl_->own_io) {
+            (void)impl_->finished.get_future().wait_for(linger + std::chrono::seconds(1));
+            return;
+        }
     }
     if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -45,6 +45,7 @@ cluster_node::cluster_node(const router_config& cfg, std::string router_id)
 cluster_node::~cluster_node() { stop(); }
 
 void cluster_node::start(core_runner& core, std::string ws_url, std::string backend) {
+    core_ = &core;
     member_value_tail_ = " " + ws_url + " " + backend;
     const auto enter = [&core](const std::function<void()>& answer) { core.log_answer(answer); };
     log_.set_entry(enter);
@@ -72,8 +73,17 @@ void cluster_node::stop() {
     thread_.join();
 }
 
+void cluster_node::leave() {
+    asio::post(ioc_, [this] {
+        leaving_ = true;
+        beat_timer_.cancel();
+        engine_.command(members_key_, {"HDEL", members_key_, router_id_}, [](redis_result) {});
+    });
+}
+
 // On the engine's thread: this router's heartbeat, then who else is alive.
 void cluster_node::beat() {
+    if (leaving_) return;
     const std::int64_t now = unix_ms();
     engine_.command(members_key_,
                    {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
@@ -102,6 +112,7 @@ void cluster_node::beat() {
             del.insert(del.end(), stale.begin(), stale.end());
             engine_.command(members_key_, std::move(del), [](redis_result) {});
         }
+        tell_backends(alive);
         std::lock_guard lock(members_mu_);
         if (alive.size() != members_.size()) {
             HS_LOG(info, "cluster.routers").kv("alive", alive.size());
@@ -112,6 +123,21 @@ void cluster_node::beat() {
     beat_timer_.async_wait([this](const boost::system::error_code& ec) {
         if (!ec) beat();
     });
+}
+
+// The backends that follow the cluster join every other router alive: tell
+// the core when that list changed.
+void cluster_node::tell_backends(const std::vector<peer_router>& alive) {
+    if (leaving_) return;
+    std::vector<std::pair<std::string, std::string>> others;
+    for (const peer_router& p : alive)
+        if (p.id != router_id_ && !p.backend.empty()) others.emplace_back(p.id, p.backend);
+    if (told_ && others == told_backends_) return;
+    routers_body body;
+    for (const auto& [id, backend] : others) body.routers.push_back({id, backend});
+    core_->set_cluster_routers(body);
+    told_ = true;
+    told_backends_ = std::move(others);
 }
 
 std::string cluster_node::not_ready() const {

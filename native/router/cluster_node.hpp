@@ -42,6 +42,10 @@ public:
     void start(core_runner& core, std::string ws_url, std::string backend);
     // Before the core goes: no answer enters it after this returns.
     void stop();
+    // The drain began: out of the membership at once, so that the other
+    // routers stop sending their backends here and the clients this one
+    // redirects find it gone.
+    void leave();
 
     // Thread-safe. Empty when ready; else why not (for /healthz).
     std::string not_ready() const;
@@ -59,6 +63,7 @@ public:
 
 private:
     void beat();
+    void tell_backends(const std::vector<peer_router>& alive);
 
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;
@@ -73,6 +78,11 @@ private:
     std::string member_value_tail_;  // " <ws url> <backend>"
     mutable std::mutex members_mu_;
     std::vector<peer_router> members_;  // alive, by id
+    // The engine's thread only.
+    core_runner* core_ = nullptr;
+    bool leaving_ = false;
+    bool told_ = false;
+    std::vector<std::pair<std::string, std::string>> told_backends_;  // (id, backend) last given to the core
     std::thread thread_;
 };
 

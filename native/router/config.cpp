@@ -224,6 +224,12 @@ std::string validate(const router_config& c) {
         c.cluster_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
             std::string::npos)
         return "cluster.prefix: 1 to 64 letters, digits, '_' or '-'";
+    if (!c.cluster_advertise_ws.empty() && !c.cluster_advertise_ws.starts_with("ws://") &&
+        !c.cluster_advertise_ws.starts_with("wss://"))
+        return "cluster.advertise_ws: a ws:// or wss:// URL";
+    if (!c.cluster_advertise_backend.empty() && !c.cluster_advertise_backend.starts_with("tcp://") &&
+        !c.cluster_advertise_backend.starts_with("ipc://"))
+        return "cluster.advertise_backend: a tcp:// or ipc:// endpoint";
     if (c.history_meta_ttl_s < c.history_ttl_s)
         return "history.meta_ttl_s must be at least history.ttl_s (a channel's position outlives its history)";
     if (c.tls_cert_file.empty() != c.tls_key_file.empty())

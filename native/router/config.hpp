@@ -90,6 +90,9 @@ struct router_config {
     // Cluster ("redis://HOST:PORT" or "HOST:PORT"); empty: a router on its own.
     std::vector<std::string> cluster_redis;
     std::string cluster_prefix = "hs";  // of every Redis key and channel
+    // Where the other routers' clients reach this one; empty: the bound addresses.
+    std::string cluster_advertise_ws;
+    std::string cluster_advertise_backend;
 
     std::uint32_t default_deadline_ms = 30000;
     std::uint32_t max_deadline_ms = 300000;

@@ -245,6 +245,14 @@ const std::vector<option>& options() {
         t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
                          "prefix of every Redis key and channel of the cluster (letters, digits, "
                          "'_', '-')"));
+        t.push_back(text("cluster.advertise_ws", &router_config::cluster_advertise_ws,
+                         "with cluster.redis: the WebSocket URL other routers send clients to when "
+                         "this one drains (ws://HOST:PORT/PATH); empty: the address it listens on, "
+                         "which must then not be a wildcard"));
+        t.push_back(text("cluster.advertise_backend", &router_config::cluster_advertise_backend,
+                         "with cluster.redis: the backend endpoint backends of the other routers "
+                         "join this one at (tcp://HOST:PORT or ipc://PATH); empty: the endpoint it "
+                         "binds, which must then not be a wildcard"));
         t.push_back(integer("requests.default_deadline_ms", &router_config::default_deadline_ms, 1,
                             u32_max, "deadline of a request that names none"));
         t.push_back(integer("requests.max_deadline_ms", &router_config::max_deadline_ms, 1, u32_max,

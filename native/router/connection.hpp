@@ -52,6 +52,7 @@ struct connection {
     transport_kind transport = transport_kind::websocket;
     connection_state state = connection_state::awaiting_hello;
     client_role role = client_role::frontend;
+    bool follows_cluster = false;  // a backend whose hello asked for routers frames
     std::uint32_t ping_nonce = 0;
     time_point opened{};
     // Heartbeats (docs/PROTOCOL.md section 11), whoever does the talking:

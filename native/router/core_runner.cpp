@@ -140,6 +140,10 @@ void core_runner::redirect_drain_to(std::string websocket_url, std::string backe
     impl_->with_core([&](time_point) { impl_->core.redirect_drain_to(std::move(websocket_url), std::move(backend_endpoint)); });
 }
 
+void core_runner::set_cluster_routers(const routers_body& others) {
+    impl_->with_core([&](time_point) { impl_->core.set_cluster_routers(others); });
+}
+
 void core_runner::drain(std::function<void()> on_drained) {
     impl_->with_core([&](time_point now) {
         if (impl_->core.draining()) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "hyperstreams/body.hpp"
 #include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
 #include "router_types.hpp"
@@ -39,7 +40,6 @@ public:
     // Channels in memory, each made with `epoch` (router_core).
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                 std::string router_id);
-    // Channels in `log`, which must outlive the runner.
     // Channels in `log`, and the other routers' clients over `bus`; both
     // must outlive the runner.
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, router_bus& bus,
@@ -66,6 +66,8 @@ public:
     // Where the drain sends clients when the configuration names nowhere
     // (router_core::redirect_drain_to).
     void redirect_drain_to(std::string websocket_url, std::string backend_endpoint);
+    // The cluster's other live routers (router_core::set_cluster_routers).
+    void set_cluster_routers(const routers_body& others);
     // Starts the drain; `on_drained` runs once every connection was told
     // and closed, on the thread of the call that finished it, outside the
     // core's mutex. A second call cuts the wait for calls in flight short.

@@ -262,6 +262,8 @@ void router_core::hello(connection& c, const frame& f, time_point now) {
     welcome.id = f.id;
     welcome.payload = body;
     table_.send(c, welcome);
+    c.follows_cluster = c.role == client_role::backend && f.has(frame_flags::follow_cluster);
+    if (c.follows_cluster && cluster_routers_) send_routers(c);
     HS_LOG(info, "conn.hello").kv("conn", c.id).kv("transport", transport_name(c.transport))
         .kv("role", role_name(c.role)).kv("name", c.name).kv("remote", c.remote);
 }
@@ -366,6 +368,26 @@ void router_core::begin_drain(time_point now) {
 void router_core::redirect_drain_to(std::string websocket_url, std::string backend_endpoint) {
     if (cfg_.drain_redirect_url.empty()) drain_redirect_url_ = std::move(websocket_url);
     if (cfg_.drain_redirect_backend.empty()) drain_redirect_backend_ = std::move(backend_endpoint);
+}
+
+void router_core::set_cluster_routers(const routers_body& others) {
+    std::vector<std::uint8_t> body;
+    if (encode_body(others, body)) {
+        HS_LOG(error, "cluster.routers_too_many").kv("routers", others.routers.size());
+        return;
+    }
+    if (cluster_routers_ == body) return;
+    cluster_routers_ = std::move(body);
+    for (const connection_id id : table_.ids())
+        if (connection* c = table_.find(id); c && c->follows_cluster && c->state == connection_state::open)
+            send_routers(*c);
+}
+
+void router_core::send_routers(connection& c) {
+    frame f;
+    f.kind = frame_kind::routers;
+    f.payload = *cluster_routers_;
+    table_.send(c, f);
 }
 
 void router_core::hurry_drain(time_point now) {

@@ -39,6 +39,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -102,6 +104,11 @@ public:
     // drain.redirect_url / drain.redirect_backend: another router of the
     // cluster. Empty: a goodbye.
     void redirect_drain_to(std::string websocket_url, std::string backend_endpoint);
+    // The cluster's other live routers: sent to every backend that follows
+    // the cluster (hello flag follow_cluster) now, and after the welcome of
+    // every one that comes later. Never called: a router on its own, which
+    // sends no routers frame.
+    void set_cluster_routers(const routers_body& others);
     // Stops waiting for calls in flight (a second signal).
     void hurry_drain(time_point now);
     bool draining() const noexcept { return draining_; }
@@ -133,6 +140,7 @@ private:
     void hello(connection& c, const frame& f, time_point now);
     void token_refresh(connection& c, const frame& f, time_point now);
     void arm_token_deadline(connection& c, time_point now);
+    void send_routers(connection& c);
     // Says no to a hello: an error with id 0, then a goodbye with the same code.
     void refuse(connection& c, errc code, std::string_view reason);
     void reap(time_point now);
@@ -157,6 +165,7 @@ private:
     time_point drain_deadline_{};
     std::string drain_redirect_url_;      // cfg_'s, or another router's
     std::string drain_redirect_backend_;
+    std::optional<std::vector<std::uint8_t>> cluster_routers_;  // the routers body; set once in a cluster
 };
 
 }  // namespace hyperstreams::router

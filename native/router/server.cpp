@@ -232,9 +232,29 @@ int run_server(const router_config& cfg) {
         return 1;
     }
 
+    std::string advertise_ws = cfg.cluster_advertise_ws;
+    std::string advertise_backend = cfg.cluster_advertise_backend;
+    if (cluster) {
+        // Other routers hand these to their clients: an address only this
+        // machine understands would send them nowhere.
+        if (advertise_ws.empty()) advertise_ws = std::string(tls ? "wss" : "ws") + "://" + http_address + cfg.ws_path;
+        if (advertise_backend.empty()) advertise_backend = backend_endpoint;
+        for (const auto& [value, option] : {std::pair{&advertise_ws, "cluster.advertise_ws"},
+                                            std::pair{&advertise_backend, "cluster.advertise_backend"}}) {
+            if (value->find("://0.0.0.0:") == std::string::npos && value->find("://[::]:") == std::string::npos &&
+                value->find("://*:") == std::string::npos)
+                continue;
+            const std::string error = std::string(option) + " is needed: " + *value +
+                                      " is a wildcard address, which the other routers' clients cannot connect to";
+            HS_LOG(error, "router.bad_config").kv("what", error);
+            std::fprintf(stderr, "hyperstreams-router: %s\n", error.c_str());
+            return 1;
+        }
+    }
+
     core.start();
     if (cluster) {
-        cluster->start(core, std::string(tls ? "wss" : "ws") + "://" + http_address + cfg.ws_path, backend_endpoint);
+        cluster->start(core, advertise_ws, advertise_backend);
         ctx->cluster = &*cluster;
     }
     backends.start();
@@ -279,6 +299,7 @@ int run_server(const router_config& cfg) {
             // One of several: its clients go to another router, unless the
             // configuration says where.
             if (cluster) {
+                cluster->leave();
                 if (auto other = cluster->another_router()) {
                     HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws", other->websocket_url);
                     core.redirect_drain_to(other->websocket_url, other->backend);

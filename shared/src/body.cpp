@@ -152,4 +152,31 @@ std::error_code decode_body(bytes_view in, service_list_body& out) {
     return finish(r);
 }
 
+std::error_code encode_body(const routers_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) {
+        if (b.routers.size() > 0xFFFF) return false;
+        w.u16(static_cast<std::uint16_t>(b.routers.size()));
+        for (const router_endpoint& r : b.routers)
+            if (!w.str(r.id) || !w.str(r.backend)) return false;
+        return true;
+    });
+}
+
+std::error_code decode_body(bytes_view in, routers_body& out) {
+    wire::reader r(in.data(), in.size());
+    const std::uint16_t count = r.u16();
+    // Every router takes at least 4 bytes.
+    if (!r.ok() || count > r.remaining() / 4) return errc::malformed_body;
+    out.routers.clear();
+    out.routers.reserve(count);
+    for (std::uint16_t i = 0; i < count; ++i) {
+        router_endpoint e;
+        e.id = r.str();
+        e.backend = r.str();
+        if (!r.ok()) return errc::malformed_body;
+        out.routers.push_back(e);
+    }
+    return finish(r);
+}
+
 }  // namespace hyperstreams

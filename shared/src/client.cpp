@@ -78,6 +78,7 @@ std::string_view event_name(event_kind k) noexcept {
         case event_kind::broadcast: return "broadcast";
         case event_kind::service_list: return "service_list";
         case event_kind::token_refreshed: return "token_refreshed";
+        case event_kind::routers: return "routers";
     }
     return "unknown";
 }
@@ -167,6 +168,7 @@ void client_engine::enter(client_input input, time_ms now) {
             encode_body(hello, scratch_);  // sizes checked by start() and refresh_token()
             frame f;
             f.kind = frame_kind::hello;
+            if (config_.follow_cluster) f.flags = frame_flags::follow_cluster;
             f.payload = scratch_;
             write(f);
             break;
@@ -330,9 +332,23 @@ void client_engine::handle_frame(const frame& f, time_ms now) {
         case frame_kind::pong: return;
         case frame_kind::goodbye: on_rejection(f, now); return;
         case frame_kind::redirect: on_redirect(f, now); return;
+        case frame_kind::routers: on_routers(f, now); return;
         default: break;  // a second welcome, or a kind only clients send
     }
     violation(errc::unexpected_frame, kind_name(f.kind), now);
+}
+
+void client_engine::on_routers(const frame& f, time_ms now) {
+    // Decoded from a copy first: a malformed list leaves the last one as it was.
+    std::vector<std::uint8_t> payload(f.payload.begin(), f.payload.end());
+    routers_body routers;
+    if (decode_body(payload, routers)) {
+        violation(errc::malformed_body, "routers", now);
+        return;
+    }
+    routers_payload_ = std::move(payload);  // the views move with the buffer
+    routers_ = std::move(routers);
+    emit(event_kind::routers).count = routers_.routers.size();
 }
 
 void client_engine::reply_ping(const frame& ping) {

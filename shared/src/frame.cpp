@@ -32,6 +32,7 @@ constexpr std::array<std::uint8_t, 256> ext_sizes = [] {
     set(frame_kind::token_refresh, 0);
     set(frame_kind::ack, 12);
     set(frame_kind::error, 2);
+    set(frame_kind::routers, 0);
     set(frame_kind::subscribe, 12);
     set(frame_kind::unsubscribe, 0);
     set(frame_kind::publish, 0);
@@ -141,6 +142,7 @@ std::string_view kind_name(frame_kind k) noexcept {
         case frame_kind::token_refresh: return "token_refresh";
         case frame_kind::ack: return "ack";
         case frame_kind::error: return "error";
+        case frame_kind::routers: return "routers";
         case frame_kind::subscribe: return "subscribe";
         case frame_kind::unsubscribe: return "unsubscribe";
         case frame_kind::publish: return "publish";

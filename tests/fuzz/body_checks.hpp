@@ -53,6 +53,13 @@ inline bool same_body(const service_list_body& a, const service_list_body& b) {
     return true;
 }
 
+inline bool same_body(const routers_body& a, const routers_body& b) {
+    if (a.routers.size() != b.routers.size()) return false;
+    for (std::size_t i = 0; i < a.routers.size(); ++i)
+        if (a.routers[i].id != b.routers[i].id || a.routers[i].backend != b.routers[i].backend) return false;
+    return true;
+}
+
 // Decodes `payload` as a Body; when it decodes, checks the contract above.
 template <typename Body>
 void check_body(bytes_view payload) {

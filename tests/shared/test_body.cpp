@@ -1,4 +1,4 @@
-// Control bodies (hello, welcome, register_service, service_list): round
+// Control bodies (hello, welcome, register_service, service_list, routers): round
 // trips, encoder limits, and every way a body can be malformed.
 #include <gtest/gtest.h>
 
@@ -47,6 +47,10 @@ hs::service_list_body sample_list() {
     l.services.push_back({"factory.history", 1, {{"replay", hs::method_kind::stream}}});
     l.services.push_back({"empty", 0, {}});
     return l;
+}
+
+hs::routers_body sample_routers() {
+    return {{{"r-2b7c", "tcp://10.0.0.12:7071"}, {"r-5d10", "ipc:///run/hyperstreams/r-5d10"}}};
 }
 
 template <typename Body>
@@ -213,6 +217,19 @@ TEST(ServiceListBody, EmptyListRoundTripsAndReplacesPreviousServices) {
     EXPECT_TRUE(out.services.empty());
 }
 
+TEST(RoutersBody, RoundTripsAndAnEmptyListReplacesTheLastOne) {
+    const bytes b = encoded(sample_routers());
+    hs::routers_body out;
+    ASSERT_FALSE(hs::decode_body(b, out));
+    ASSERT_EQ(out.routers.size(), 2u);
+    EXPECT_EQ(out.routers[0].id, "r-2b7c");
+    EXPECT_EQ(out.routers[0].backend, "tcp://10.0.0.12:7071");
+    EXPECT_EQ(out.routers[1].id, "r-5d10");
+    EXPECT_EQ(out.routers[1].backend, "ipc:///run/hyperstreams/r-5d10");
+    ASSERT_FALSE(hs::decode_body(encoded(hs::routers_body{}), out));
+    EXPECT_TRUE(out.routers.empty());
+}
+
 // ---------------------------------------------------------------- malformed
 
 // Every proper prefix of a valid body is malformed, and so is the body with
@@ -244,6 +261,18 @@ TEST(MalformedBody, TruncatedOrExtendedRegister) {
 
 TEST(MalformedBody, TruncatedOrExtendedServiceList) {
     expect_prefixes_and_extension_fail<hs::service_list_body>(encoded(sample_list()));
+}
+
+TEST(MalformedBody, TruncatedOrExtendedRouters) {
+    expect_prefixes_and_extension_fail<hs::routers_body>(encoded(sample_routers()));
+}
+
+TEST(MalformedBody, ARoutersCountLargerThanTheBytesIsRejected) {
+    hs::routers_body r;
+    EXPECT_EQ(hs::decode_body(bytes{0xFF, 0xFF}, r), hs::errc::malformed_body);
+    EXPECT_EQ(hs::decode_body(bytes{2, 0, 1, 0, 'r', 1, 0, 'e'}, r), hs::errc::malformed_body);
+    EXPECT_EQ(hs::decode_body(bytes{1, 0, 1, 0, 'r', 2, 0, 0xE5, 0xB7}, r), hs::errc::malformed_body)
+        << "an endpoint that is not UTF-8";
 }
 
 TEST(MalformedBody, HelloRoleMustBeFrontendOrBackend) {

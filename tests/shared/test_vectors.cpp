@@ -188,6 +188,13 @@ std::vector<std::uint8_t> encode_body_from(hs::frame_kind kind, const json& b) {
             ec = hs::encode_body(l, out);
             break;
         }
+        case hs::frame_kind::routers: {
+            hs::routers_body r;
+            for (const json& e : b["routers"])
+                r.routers.push_back({e["id"].get_ref<const std::string&>(), e["backend"].get_ref<const std::string&>()});
+            ec = hs::encode_body(r, out);
+            break;
+        }
         default:
             ADD_FAILURE() << "no body for kind " << hs::kind_name(kind);
     }
@@ -235,6 +242,14 @@ json decode_body_to_json(hs::frame_kind kind, hs::bytes_view payload) {
                                            {"methods", methods_to_json(s.methods)}});
             break;
         }
+        case hs::frame_kind::routers: {
+            hs::routers_body r;
+            ec = hs::decode_body(payload, r);
+            out = {{"routers", json::array()}};
+            for (const hs::router_endpoint& e : r.routers)
+                out["routers"].push_back({{"id", std::string(e.id)}, {"backend", std::string(e.backend)}});
+            break;
+        }
         default:
             ADD_FAILURE() << "no body for kind " << hs::kind_name(kind);
     }
@@ -244,7 +259,8 @@ json decode_body_to_json(hs::frame_kind kind, hs::bytes_view payload) {
 
 bool has_body(hs::frame_kind k) {
     return k == hs::frame_kind::hello || k == hs::frame_kind::welcome ||
-           k == hs::frame_kind::register_service || k == hs::frame_kind::service_list;
+           k == hs::frame_kind::register_service || k == hs::frame_kind::service_list ||
+           k == hs::frame_kind::routers;
 }
 
 // Payload bytes of a control frame are derived from its `body` fields, so the
@@ -432,6 +448,10 @@ std::error_code decode_named_body(hs::frame_kind kind, hs::bytes_view payload) {
         }
         case hs::frame_kind::service_list: {
             hs::service_list_body b;
+            return hs::decode_body(payload, b);
+        }
+        case hs::frame_kind::routers: {
+            hs::routers_body b;
             return hs::decode_body(payload, b);
         }
         default:

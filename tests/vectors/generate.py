@@ -35,6 +35,7 @@ KINDS = {
     "token_refresh": (0x07, []),
     "ack": (0x08, [("epoch", "I"), ("seq", "Q")]),
     "error": (0x09, [("code", "H")]),
+    "routers": (0x0A, []),
     "subscribe": (0x10, [("epoch", "I"), ("seq", "Q")]),
     "unsubscribe": (0x11, []),
     "publish": (0x12, []),
@@ -86,7 +87,7 @@ ERRC = {
 
 ROLES = {"frontend": 1, "backend": 2}
 METHOD_KINDS = {"unary": 1, "stream": 2}
-BODY_KINDS = ("hello", "welcome", "register_service", "service_list")
+BODY_KINDS = ("hello", "welcome", "register_service", "service_list", "routers")
 
 
 class DecodeError(Exception):
@@ -126,6 +127,11 @@ def encode_body(kind, b):
         out = struct.pack("<H", len(b["services"]))
         for s in b["services"]:
             out += put_str(s["name"]) + struct.pack("<H", s["instances"]) + put_methods(s["methods"])
+        return out
+    if kind == "routers":
+        out = struct.pack("<H", len(b["routers"]))
+        for r in b["routers"]:
+            out += put_str(r["id"]) + put_str(r["backend"])
         return out
     raise ValueError(kind)
 
@@ -205,6 +211,11 @@ def decode_body(kind, data):
         for _ in range(r.u16()):
             services.append({"name": r.str(), "instances": r.u16(), "methods": r.methods()})
         return r.finish({"services": services})
+    if kind == "routers":
+        routers = []
+        for _ in range(r.u16()):
+            routers.append({"id": r.str(), "backend": r.str()})
+        return r.finish({"routers": routers})
     raise ValueError(kind)
 
 
@@ -327,6 +338,9 @@ GOOD = [
     ("hello_backend_resume", "A backend that speaks versions 1..3 asks to resume a session.", [
         {"kind": "hello", "body": {"min_version": 1, "max_version": 3, "role": "backend",
                                    "name": "inventory-7", "token": "", "resume_session": "s-41f0"}}]),
+    ("hello_backend_follow_cluster", "A backend asks to hear of the cluster's routers (flag 0x80).", [
+        {"kind": "hello", "flags": 0x80, "body": {"min_version": 1, "max_version": 1, "role": "backend",
+                                                  "name": "inventory-7", "token": "", "resume_session": ""}}]),
     ("welcome_new_session", "The router accepts version 1 and opens a new session.", [
         {"kind": "welcome", "body": {"version": 1, "session_id": "s-41f0", "router_id": "r1",
                                      "heartbeat_ms": 15000, "max_payload": 1048576,
@@ -433,6 +447,12 @@ GOOD = [
              "methods": [{"name": "replay", "kind": "stream"}]}]}}]),
     ("service_list_empty", "No services registered.", [
         {"kind": "service_list", "id": 6, "body": {"services": []}}]),
+    ("routers", "A router of a cluster tells a backend that follows it of the two other routers.", [
+        {"kind": "routers", "body": {"routers": [
+            {"id": "r-2b7c", "backend": "tcp://10.0.0.12:7071"},
+            {"id": "r-5d10", "backend": "tcp://10.0.0.13:7071"}]}}]),
+    ("routers_empty", "The router is the only one left.", [
+        {"kind": "routers", "body": {"routers": []}}]),
     ("batch_of_three", "One transport message with three frames back to back.", [
         {"kind": "subscribe", "id": 1, "name": "factory.>"},
         {"kind": "publish", "id": 2, "flags": JSON | ACK_REQUESTED, "name": "factory.line1.state",
@@ -541,6 +561,10 @@ BAD_BODIES = [
      "register_service", b""),
     ("register_count_larger_than_bytes", "Count 5, one method present.",
      "register_service", struct.pack("<H", 5) + put_str("lookup") + bytes([1])),
+    ("routers_count_larger_than_bytes", "Count 3, one router present.",
+     "routers", struct.pack("<H", 3) + put_str("r-2b7c") + put_str("tcp://10.0.0.12:7071")),
+    ("routers_endpoint_missing", "A router id without its endpoint.", "routers",
+     struct.pack("<H", 1) + put_str("r-2b7c")),
     ("register_count_65535", "Count 65535 and nothing else: rejected before anything is reserved.",
      "register_service", struct.pack("<H", 0xFFFF)),
     ("register_bad_method_kind", "Method kind 3.",

@@ -68,6 +68,19 @@ struct service_list_body {
     std::vector<service_info> services;
 };
 
+// A router of the cluster that a backend following the cluster (hello flag
+// follow_cluster) joins as well, so that every router can call it.
+struct router_endpoint {
+    std::string_view id;       // the router's id (its welcome's router_id)
+    std::string_view backend;  // its backend endpoint (tcp:// or ipc://)
+};
+
+// routers: u16 count, then count x (str router_id, str backend_endpoint):
+// the cluster's other live routers, in the order of their ids.
+struct routers_body {
+    std::vector<router_endpoint> routers;
+};
+
 // Bytes `s` takes in a service_list body (the list's own u16 count aside):
 // a router filling a page up to its payload limit adds services while they fit.
 std::size_t encoded_size(const service_info& s) noexcept;
@@ -78,6 +91,7 @@ std::error_code encode_body(const hello_body& b, std::vector<std::uint8_t>& out)
 std::error_code encode_body(const welcome_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const register_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const service_list_body& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const routers_body& b, std::vector<std::uint8_t>& out);
 
 // Each fails with errc::malformed_body when the payload is short, has bytes
 // left over, or holds an out-of-range enum value.
@@ -85,5 +99,6 @@ std::error_code decode_body(bytes_view in, hello_body& out) noexcept;
 std::error_code decode_body(bytes_view in, welcome_body& out) noexcept;
 std::error_code decode_body(bytes_view in, register_body& out);
 std::error_code decode_body(bytes_view in, service_list_body& out);
+std::error_code decode_body(bytes_view in, routers_body& out);
 
 }  // namespace hyperstreams

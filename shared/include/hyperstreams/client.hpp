@@ -171,6 +171,10 @@ struct client_config {
     std::string name;   // client name sent in hello (logs, admin view)
     std::string token;  // sent in hello; replaced by refresh_token()
     client_role role = client_role::frontend;
+    // A backend that joins every router of a cluster: hello asks the router
+    // for the cluster's other routers (routers events; docs/PROTOCOL.md
+    // section 11, Several routers).
+    bool follow_cluster = false;
     std::uint64_t seed = 1;  // seeds the backoff jitter; give each client its own
 
     std::uint32_t backoff_base_ms = 250;
@@ -228,6 +232,7 @@ enum class event_kind : std::uint8_t {
     broadcast,         // name = sender address, payload, flags
     service_list,      // id, services
     token_refreshed,   // id
+    routers,           // the cluster's other routers changed: cluster_routers(), count = how many
 };
 std::string_view event_name(event_kind k) noexcept;
 
@@ -286,6 +291,9 @@ public:
     std::string_view router_id() const noexcept { return router_id_; }
     std::uint32_t heartbeat_ms() const noexcept { return heartbeat_ms_; }
     const client_stats& stats() const noexcept { return stats_; }
+    // The cluster's other live routers, as the last routers frame listed
+    // them (config.follow_cluster); views valid until the next routers event.
+    const routers_body& cluster_routers() const noexcept { return routers_; }
 
     // --- host side --------------------------------------------------------
 
@@ -454,6 +462,7 @@ private:
     void on_welcome(const frame& f, time_ms now);
     void restore_and_flush(time_ms now);
     void on_redirect(const frame& f, time_ms now);
+    void on_routers(const frame& f, time_ms now);
     void on_rejection(const frame& f, time_ms now);
     void violation(errc code, std::string_view text, time_ms now);
     time_ms dead_at() const noexcept;
@@ -541,6 +550,8 @@ private:
     channel_map channels_;
     channel_map::value_type* last_channel_ = nullptr;  // the previous message's channel
     service_list_body services_;  // views into listing_
+    std::vector<std::uint8_t> routers_payload_;
+    routers_body routers_;  // views into routers_payload_
     // A listing comes in pages (service_list with flag `more`): the pages of
     // each discover still collecting, and those of the last complete one.
     std::unordered_map<std::uint32_t, std::vector<std::vector<std::uint8_t>>> listing_pages_;

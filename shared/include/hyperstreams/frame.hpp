@@ -46,6 +46,7 @@ enum class frame_kind : std::uint8_t {
     token_refresh = 0x07,  // client -> router, id = correlation, payload token
     ack = 0x08,            // id = correlation, ext {epoch u32, seq u64} (publish acks)
     error = 0x09,          // id = correlation (0: connection), ext {code u16}, payload text
+    routers = 0x0A,        // router -> backend that follows the cluster, body routers_body
 
     // pub/sub
     subscribe = 0x10,      // id = correlation, name = pattern, ext {epoch u32, seq u64} = since
@@ -83,6 +84,7 @@ inline constexpr std::uint8_t since = 0x04;          // subscribe: ext holds a r
 inline constexpr std::uint8_t replayed = 0x08;       // message: delivered from history
 inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer policy (<< 4)
 inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
+inline constexpr std::uint8_t follow_cluster = 0x80; // hello: send me the cluster's routers
 }  // namespace frame_flags
 
 // What the router does for this subscription when the connection's outgoing

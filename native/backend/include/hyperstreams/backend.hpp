@@ -246,6 +246,13 @@ struct options {
     // over ws://: wrong_role), a protocol error.
     std::function<void(std::error_code error, std::string_view text)> on_error{};
     std::uint64_t seed = 0;  // backoff jitter; 0: random
+    // Routers run as one (cluster.redis): join every router of the cluster,
+    // which the first one names (and names again as routers come and go),
+    // and serve the services on each, so that a caller on any router
+    // reaches this backend. Everything else (subscriptions, publishes,
+    // requests, direct messages) goes through the connection to `url`
+    // only. No effect on a router on its own, or over ws:// and wss://.
+    bool follow_cluster = true;
 };
 
 // A subscription made by client::subscribe(). Copyable; unsubscribe() ends it

@@ -1,5 +1,6 @@
 // engine_host: runs one client_engine (shared/include/hyperstreams/client.hpp)
-// on its own I/O thread over a real transport, chosen by the URL scheme:
+// on its own I/O thread, or on an io_context its owner runs, over a real
+// transport chosen by the URL scheme:
 //
 //   tcp://HOST:PORT, ipc://PATH   ZeroMQ DEALER to the router's ROUTER socket
 //                                 (CURVE with transport_options::curve)
@@ -32,6 +33,10 @@
 #include <utility>
 
 #include "hyperstreams/client.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace hyperstreams::native {
 
@@ -85,13 +90,19 @@ public:
 
     // `config.url` selects the transport. A zero seed is replaced by a random one.
     engine_host(client_config config, event_handler on_event, transport_options transport = {});
-    // Closes (as close() with the default linger) if still running. Must not
-    // run on the I/O thread.
+    // The same on `io`, which the owner runs (one thread for several
+    // connections): no thread of its own. close() then waits for the
+    // goodbye to leave (up to the linger), never for `io` to stop, and the
+    // host may be destroyed on `io`'s thread.
+    engine_host(boost::asio::io_context& io, client_config config, event_handler on_event,
+                transport_options transport = {});
+    // Closes (as close() with the default linger) if still running. With a
+    // thread of its own, must not run on the I/O thread.
     ~engine_host();
     engine_host(const engine_host&) = delete;
     engine_host& operator=(const engine_host&) = delete;
 
-    // Starts the I/O thread and the engine. Calling it again does nothing.
+    // Starts the I/O thread (if it has its own) and the engine. Calling it again does nothing.
     void start();
 
     // Runs `t` on the I/O thread, in posting order, then sends what it queued
@@ -110,9 +121,11 @@ public:
     auto call(F&& f) -> std::invoke_result_t<F&, client_engine&, time_ms>;
 
     // Closes the engine (goodbye), gives the transport up to `linger` to send
-    // what is queued, then stops the I/O thread. Idempotent. From the I/O
-    // thread (an inline handler) it closes the engine and returns at once;
-    // the destructor then finishes the job.
+    // what is queued, then stops the I/O thread (its own). Idempotent. From
+    // the I/O thread (an inline handler) it closes the engine and returns at
+    // once; the destructor (own thread) or the io_context (owner's) then
+    // finishes the job. On an owner's io_context that nobody runs, it waits
+    // for no more than the linger and a second.
     void close(std::chrono::milliseconds linger = std::chrono::milliseconds(500));
 
     // Stops reading from the transport, and starts again; a reconnect keeps
