@@ -3,8 +3,9 @@
 // three real routers on them, and real clients. Publications cross
 // routers, resumes are served by any router from the history in Redis, a
 // Redis outage fails publishes and resumes by name, a killed router's
-// subscriber resumes on another, and a router asks Redis only for what its
-// own clients subscribed to.
+// subscriber resumes on another, a router asks Redis only for what its
+// own clients subscribed to, and direct messages and broadcasts reach the
+// clients of every router.
 #include <signal.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "redis_wire.hpp"
 #include "router_process.hpp"
 #include "test_client.hpp"
+#include "token_maker.hpp"
 
 namespace hyperstreams::testing {
 namespace {
@@ -121,6 +123,44 @@ void expect_numbers(const std::vector<recorded_event>& got, int first, std::uint
     }
 }
 
+std::uint32_t send_direct(test_client& c, const std::string& to, const std::string& text, bool ack = true) {
+    return c.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of(text);
+        const call_result r = e.send_direct(to, payload, ack);
+        EXPECT_FALSE(r.error) << r.error.message();
+        return r.id;
+    });
+}
+
+std::uint32_t send_broadcast(test_client& c, const std::string& text) {
+    return c.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of(text);
+        const call_result r = e.broadcast(payload, true);
+        EXPECT_FALSE(r.error) << r.error.message();
+        return r.id;
+    });
+}
+
+event_filter broadcast_of(std::string text) {
+    return [text](const recorded_event& e) { return e.kind == event_kind::broadcast && e.payload_text() == text; };
+}
+
+event_filter direct_of(std::string text) {
+    return [text](const recorded_event& e) { return e.kind == event_kind::direct && e.payload_text() == text; };
+}
+
+// The answer to operation `id`: an ack, or an error with `code`.
+void expect_answer(test_client& c, std::uint32_t id, errc code, const std::string& what) {
+    const auto a = c.wait_for(answer_to(id), 10s);
+    ASSERT_TRUE(a) << what << ": no answer";
+    if (code == errc{}) {
+        EXPECT_EQ(a->kind, event_kind::ack) << what << ": " << describe(*a);
+    } else {
+        EXPECT_EQ(a->kind, event_kind::error) << what << ": " << describe(*a);
+        EXPECT_EQ(a->error(), code) << what << ": " << describe(*a);
+    }
+}
+
 bool replayed(const recorded_event& e) { return (e.flags & frame_flags::replayed) != 0; }
 
 std::vector<std::uint8_t> one_frame(frame_kind kind, std::uint32_t id, std::string_view name) {
@@ -180,6 +220,146 @@ TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
     const auto all_a = on_a.wait_count(message_on("plant.speed"), 32);
     ASSERT_EQ(all_a.size(), 32u);
     expect_numbers(all_a, 1, epoch);
+}
+
+// Three routers, clients on each. A broadcast reaches every other client of
+// every router once (its sender none); a direct message reaches the
+// address on another router, whose router acks it once it queued it; an
+// address nobody has gets no_such_address whether its router is alive (the
+// client left, or never was) or not in the cluster, with or without an ack
+// asked for (PROTOCOL.md: failures are reported either way). A router that
+// takes a direct and never answers leaves its outcome unknown once the
+// heartbeat timeout passed.
+TEST(RouterCluster, DirectsAndBroadcastsReachEveryRoutersClientsOnce) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, {"--router-id", "ra", "--heartbeat-interval-ms", "200",
+                                                "--heartbeat-timeout-ms", "1000"});
+    auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
+    auto c = cluster_router({redis.address()}, {"--router-id", "rc"});
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client a2(frontend_config(a->ws_url(), "a2"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    auto b2 = std::make_unique<test_client>(frontend_config(b->ws_url(), "b2"));
+    test_client c1(frontend_config(c->ws_url(), "c1"));
+    ASSERT_TRUE(a1.wait_ready() && a2.wait_ready() && b1.wait_ready() && b2->wait_ready() && c1.wait_ready());
+    ASSERT_TRUE(wait_numsub(redis.port(), "hs:b", 3)) << "every router listens for broadcasts";
+    for (const char* id : {"ra", "rb", "rc"}) ASSERT_TRUE(wait_numsub(redis.port(), std::string("hs:r:") + id, 1));
+    const std::string to_b1 = b1.session_id();
+    const std::string to_c1 = c1.session_id();
+    const std::string from_a1 = a1.session_id();
+    ASSERT_EQ(to_b1.rfind("rb-", 0), 0u) << to_b1;
+
+    std::vector<test_client*> everyone = {&a1, &a2, &b1, b2.get(), &c1};
+    expect_answer(a1, send_broadcast(a1, "from a1"), errc{}, "broadcast from A");
+    expect_answer(b1, send_broadcast(b1, "from b1"), errc{}, "broadcast from B");
+    // Last, and on every router's one Redis connection after the others:
+    // once it is in, a duplicate of the others would be too.
+    expect_answer(c1, send_broadcast(c1, "from c1"), errc{}, "broadcast from C");
+    for (test_client* t : everyone) {
+        if (t != &c1) ASSERT_TRUE(t->wait_for(broadcast_of("from c1")));
+    }
+    ASSERT_TRUE(c1.wait_for(broadcast_of("from b1")));
+    for (test_client* t : everyone) {
+        const std::size_t from_a = t == &a1 ? 0 : 1;
+        const std::size_t from_b = t == &b1 ? 0 : 1;
+        const std::size_t from_c = t == &c1 ? 0 : 1;
+        EXPECT_EQ(t->count(broadcast_of("from a1")), from_a);
+        EXPECT_EQ(t->count(broadcast_of("from b1")), from_b);
+        EXPECT_EQ(t->count(broadcast_of("from c1")), from_c);
+    }
+    const auto seen = b1.wait_for(broadcast_of("from a1"));
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->name, from_a1) << "delivered with the sender's address";
+
+    expect_answer(a1, send_direct(a1, to_b1, "a1 to b1"), errc{}, "a direct to B's client");
+    const auto got = b1.wait_for(direct_of("a1 to b1"));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->name, from_a1);
+    expect_answer(b1, send_direct(b1, to_c1, "b1 to c1"), errc{}, "a direct to C's client");
+    ASSERT_TRUE(c1.wait_for(direct_of("b1 to c1")));
+    expect_answer(c1, send_direct(c1, from_a1, "c1 to a1"), errc{}, "a direct back to A");
+    ASSERT_TRUE(a1.wait_for(direct_of("c1 to a1")));
+
+    const std::string gone = b2->session_id();
+    b2.reset();
+    ASSERT_TRUE(logged(*b, "event=conn.close", 1)) << "B saw b2 go";
+    expect_answer(a1, send_direct(a1, gone, "to the gone"), errc::no_such_address, "B's client that left");
+    expect_answer(a1, send_direct(a1, "rb-999999-00000000", "to nobody"), errc::no_such_address,
+                  "an address B never gave");
+    expect_answer(a1, send_direct(a1, "rz-1-00000000", "to no router"), errc::no_such_address,
+                  "a router not in the cluster");
+    // Fire and forget: the failure still comes, with the id the frame had (0).
+    send_direct(a1, "rb-999999-00000001", "unasked", false);
+    const auto unasked = a1.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::error && e.error() == errc::no_such_address && e.id == 0;
+    }, 10s);
+    EXPECT_TRUE(unasked) << "a direct without an ack asked for hears of its failure";
+    redis_subscription mute(redis.port(), "hs:r:rmute");
+    ASSERT_TRUE(mute.ready());
+    expect_answer(a1, send_direct(a1, "rmute-1-00000000", "to the mute"), errc::cluster_outcome_unknown,
+                  "a router that took it and never answered");
+    for (test_client* t : {&a1, &a2, &b1, &c1})
+        EXPECT_EQ(t->count([](const recorded_event& e) {
+            return e.kind == event_kind::direct && e.payload_text().rfind("to ", 0) == 0;
+        }), 0u);
+}
+
+// Tokens mode on both routers, one secret: the rights a token grants for
+// direct and broadcast are judged alike whichever router the client is on,
+// for addresses of either router, and before any address is looked up.
+TEST(RouterCluster, DirectAndBroadcastRightsAreJudgedAlikeOnEveryRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::string secret = "cluster-test-secret-0123456789abcdef";
+    const std::string secret_file = write_temp_file("cluster-hs256.secret", secret + "\n");
+    const auto token = [&](const std::string& sub, const nlohmann::json& hs) {
+        return sign_hs256(secret, {{"sub", sub}, {"exp", unix_now() + 600}, {"hs", hs}});
+    };
+    const auto with = [](client_config c, std::string t) {
+        c.token = std::move(t);
+        return c;
+    };
+    const std::vector<std::string> tokens = {"--auth-mode", "tokens", "--auth-hs256-secret-file", secret_file};
+    std::vector<std::string> on_a = tokens;
+    on_a.insert(on_a.end(), {"--router-id", "ra"});
+    std::vector<std::string> on_b = tokens;
+    on_b.insert(on_b.end(), {"--router-id", "rb"});
+    auto a = cluster_router({redis.address()}, on_a);
+    auto b = cluster_router({redis.address()}, on_b);
+    ASSERT_TRUE(a->ready() && b->ready());
+    // Sends only to B's clients, broadcasts.
+    const std::string to_b = token("to-b", {{"send", {"rb-*"}}, {"broadcast", true}});
+    // Sends to nobody real, may not broadcast.
+    const std::string quiet = token("quiet", {{"send", {"nobody-*"}}, {"broadcast", true}, {"deny", {{"broadcast", true}}}});
+    test_client loud_a(with(frontend_config(a->ws_url(), "loud-a"), to_b));
+    test_client quiet_a(with(frontend_config(a->ws_url(), "quiet-a"), quiet));
+    test_client quiet_b(with(frontend_config(b->ws_url(), "quiet-b"), quiet));
+    test_client loud_b(with(frontend_config(b->ws_url(), "loud-b"), to_b));
+    ASSERT_TRUE(loud_a.wait_ready() && quiet_a.wait_ready() && quiet_b.wait_ready() && loud_b.wait_ready());
+    ASSERT_TRUE(wait_numsub(redis.port(), "hs:b", 2));
+    const std::string addr_quiet_a = quiet_a.session_id();
+    const std::string addr_quiet_b = quiet_b.session_id();
+
+    for (test_client* q : {&quiet_a, &quiet_b}) {
+        expect_answer(*q, send_broadcast(*q, "not allowed"), errc::forbidden, "a broadcast the token denies");
+        expect_answer(*q, send_direct(*q, addr_quiet_b, "x"), errc::forbidden, "a direct to B outside the grant");
+        expect_answer(*q, send_direct(*q, addr_quiet_a, "x"), errc::forbidden, "a direct to A outside the grant");
+        expect_answer(*q, send_direct(*q, "rb-999999-00000000", "x"), errc::forbidden,
+                      "forbidden whether or not the address exists");
+    }
+    for (test_client* l : {&loud_a, &loud_b}) {
+        expect_answer(*l, send_direct(*l, addr_quiet_b, "to b"), errc{}, "a direct to B, granted");
+        expect_answer(*l, send_direct(*l, addr_quiet_a, "to a"), errc::forbidden, "a direct to A, not granted");
+    }
+    EXPECT_EQ(quiet_b.wait_count(direct_of("to b"), 2).size(), 2u);
+    expect_answer(loud_a, send_broadcast(loud_a, "granted"), errc{}, "a broadcast the token grants");
+    for (test_client* t : {&quiet_a, &quiet_b, &loud_b}) EXPECT_TRUE(t->wait_for(broadcast_of("granted")));
+    for (test_client* t : {&loud_a, &quiet_a, &quiet_b, &loud_b}) {
+        EXPECT_EQ(t->count(broadcast_of("not allowed")), 0u);
+        EXPECT_EQ(t->count(direct_of("x")) + t->count(direct_of("to a")), 0u);
+    }
 }
 
 // PROTOCOL.md (Subscriptions): the ack of a subscribe to a channel carries
