@@ -78,6 +78,23 @@ bool wait_numsub(std::uint16_t port, const std::string& channel, long long n) {
     return eventually([&] { return numsub(port, channel) == n; }, 5s);
 }
 
+// A field of INFO `section` ("calls" of cmdstat_evalsha is
+// info_field(port, "commandstats", "cmdstat_evalsha", "calls")); -1 when
+// absent.
+long long info_field(std::uint16_t port, const std::string& section, const std::string& name,
+                     const std::string& sub = {}) {
+    std::istringstream lines(reply_text(redis_call(port, {"INFO", section})));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind(name + ":", 0) != 0) continue;
+        const std::string value = line.substr(name.size() + 1);
+        if (sub.empty()) return std::stoll(value);
+        const std::size_t at = value.find(sub + "=");
+        return at == std::string::npos ? -1 : std::stoll(value.substr(at + sub.size() + 1));
+    }
+    return -1;
+}
+
 event_filter message_on(std::string channel) {
     return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
 }
@@ -642,6 +659,91 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
     ASSERT_TRUE(resumed_changed);
     EXPECT_EQ(resumed_changed->epoch, new_epoch);
     EXPECT_EQ(resuming.count(is(event_kind::gap)), 0u);
+}
+
+// What a publish costs Redis: one EVALSHA of the script each node loaded
+// once (SCRIPT LOAD) rather than the script's text every time. Bytes from
+// every client Redis read, over 200 publishes of 8 bytes (heartbeats and
+// PINGs come along).
+TEST(RouterCluster, APublishSendsRedisTheScriptsShaNotItsText) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("cost.probe"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("cost.probe"), 1));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+    const long long bytes_before = info_field(redis.port(), "stats", "total_net_input_bytes");
+    constexpr int publishes = 200;
+    std::vector<std::uint32_t> ids;
+    for (int i = 0; i < publishes; ++i) ids.push_back(pub.publish("cost.probe", "12345678", true));
+    for (std::uint32_t id : ids) ASSERT_TRUE(pub.wait_for(is(event_kind::ack, id), 10s)) << id;
+    const long long bytes = info_field(redis.port(), "stats", "total_net_input_bytes") - bytes_before;
+    const long long evalsha = info_field(redis.port(), "commandstats", "cmdstat_evalsha", "calls");
+    const long long eval = info_field(redis.port(), "commandstats", "cmdstat_eval", "calls");
+    const long long usec = std::max(0LL, info_field(redis.port(), "commandstats", "cmdstat_evalsha", "usec")) +
+                           std::max(0LL, info_field(redis.port(), "commandstats", "cmdstat_eval", "usec"));
+    std::printf("per publish: %.1f bytes read by Redis, %.1f us in the script's command; EVALSHA %lld, EVAL %lld "
+                "for %d publishes\n",
+                static_cast<double>(bytes) / publishes, static_cast<double>(usec) / publishes, evalsha, eval,
+                publishes);
+    EXPECT_EQ(evalsha, publishes);
+    EXPECT_LE(eval, 0) << "no EVAL without a node that lost its scripts";
+    EXPECT_LT(bytes, publishes * 250LL) << "a publish sends the script's SHA and its arguments";
+    EXPECT_EQ(sub.wait_count(message_on("cost.probe"), publishes).size(), static_cast<std::size_t>(publishes));
+}
+
+// Redis's scripts flushed (SCRIPT FLUSH) while the routers run, twice, with
+// publishes on the wire: each one lost runs from its text in its place, so
+// publishes keep working, acked and delivered in the order they were made;
+// a resume (the other script) works after too.
+TEST(RouterCluster, PublishesKeepTheirOrderAcrossAScriptFlush) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("flush.order"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("flush.order"), 1));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    constexpr int per_round = 60;
+    std::vector<std::uint32_t> ids;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 1; i <= per_round; ++i)
+            ids.push_back(pub.publish("flush.order", std::to_string(round * per_round + i), true));
+        if (round < 2) ASSERT_EQ(reply_text(redis_call(redis.port(), {"SCRIPT", "FLUSH"})), "OK");
+    }
+    std::uint64_t last_seq = 0;
+    std::uint32_t epoch = 0;
+    for (std::uint32_t id : ids) {
+        const auto ack = pub.wait_for(answer_to(id), 10s);
+        ASSERT_TRUE(ack && ack->kind == event_kind::ack) << (ack ? describe(*ack) : "no answer");
+        EXPECT_EQ(ack->seq, last_seq + 1) << "acked in the order published";
+        last_seq = ack->seq;
+        epoch = ack->epoch;
+    }
+    const auto got = sub.wait_count(message_on("flush.order"), ids.size());
+    ASSERT_EQ(got.size(), ids.size());
+    expect_numbers(got, 1, epoch);
+    EXPECT_GE(info_field(redis.port(), "commandstats", "cmdstat_eval", "calls"), 1)
+        << "a publish found its script gone, and ran it from its text";
+
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"SCRIPT", "FLUSH"})), "OK");
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "flush.order",
+                                                                  channel_position{epoch, last_seq - 2}))));
+    const auto replay = late.wait_count(message_on("flush.order"), 2);
+    ASSERT_EQ(replay.size(), 2u);
+    expect_numbers(replay, static_cast<int>(last_seq) - 1, epoch);
 }
 
 // PROTOCOL.md (212): a publish refused with cluster_unavailable did not
