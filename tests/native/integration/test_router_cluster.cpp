@@ -746,6 +746,92 @@ TEST(RouterCluster, PublishesKeepTheirOrderAcrossAScriptFlush) {
     expect_numbers(replay, static_cast<int>(last_seq) - 1, epoch);
 }
 
+// Redis stops (a clean shutdown, its data gone) while three routers run and
+// nobody publishes, and comes back empty on its port. Each router retries
+// with a growing delay, not in a loop, and once Redis is back takes up
+// everything it had with nothing asked of its clients: a subscriber by name
+// on B and one by pattern on C get A's next publication, told by its new
+// epoch that the channel was lost; directs and broadcasts cross again; the
+// membership is written again.
+TEST(RouterCluster, RedisRestartedEmptyRoutersTakeUpTheirInterestAndSayTheChannelWasLost) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    auto a = cluster_router({redis.address()}, quick_beats);
+    auto b = cluster_router({redis.address()}, quick_beats);
+    auto c = cluster_router({redis.address()}, quick_beats);
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client by_name(frontend_config(b->ws_url(), "by-name"));
+    test_client by_pattern(frontend_config(c->ws_url(), "by-pattern"));
+    ASSERT_TRUE(pub.wait_ready() && by_name.wait_ready() && by_pattern.wait_ready());
+    ASSERT_TRUE(by_name.wait_for(is(event_kind::ack, by_name.subscribe("boiler.temp"))));
+    ASSERT_TRUE(by_pattern.wait_for(is(event_kind::ack, by_pattern.subscribe("boiler.*"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("boiler.temp"), 1));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s));
+    const auto before = publish_numbers(pub, "boiler.temp", 1, 3);
+    ASSERT_EQ(before.size(), 3u);
+    const std::uint32_t old_epoch = before.front().epoch;
+    for (test_client* t : {&by_name, &by_pattern})
+        ASSERT_EQ(t->wait_count(message_on("boiler.temp"), 3).size(), 3u);
+
+    const auto stopped_at = std::chrono::steady_clock::now();
+    redis.stop();
+    for (const auto* r : {a.get(), b.get(), c.get()}) {
+        ASSERT_TRUE(logged(*r, "event=cluster.redis_down", 1));
+        // The first try fails as Redis goes; the next ones wait 50..100 ms,
+        // then 100..200 ms: three failures take at least 150 ms.
+        ASSERT_TRUE(logged(*r, "event=redis.node_down", 3));
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - stopped_at, 150ms) << "the retries back off";
+    for (const auto* r : {a.get(), b.get(), c.get()})
+        EXPECT_LT(occurrences(r->log(), "event=redis.node_down"), 20u) << "no retry loop";
+    EXPECT_EQ(http_get(b->http_address(), "/healthz").status, 503);
+
+    ASSERT_TRUE(redis.restart());
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"DBSIZE"})), "0") << "Redis came back empty";
+    for (const auto* r : {a.get(), b.get(), c.get()}) ASSERT_TRUE(logged(*r, "event=cluster.redis_up", 2, 15s));
+    EXPECT_EQ(numsub(redis.port(), pubsub_channel("boiler.temp")), 1) << "B subscribed again by itself";
+    EXPECT_EQ(pattern_subscriptions(redis.port()), 1) << "so did C";
+    EXPECT_EQ(numsub(redis.port(), "hs:b"), 3);
+
+    const auto after = publish_numbers(pub, "boiler.temp", 4, 4);
+    ASSERT_EQ(after.size(), 1u);
+    const std::uint32_t new_epoch = after.front().epoch;
+    EXPECT_NE(new_epoch, old_epoch);
+    EXPECT_EQ(after.front().seq, 1u) << "the channel starts again";
+    for (test_client* t : {&by_name, &by_pattern}) {
+        const auto got = t->wait_count(message_on("boiler.temp"), 4);
+        ASSERT_EQ(got.size(), 4u);
+        EXPECT_EQ(got[3].payload_text(), "4");
+        EXPECT_EQ(got[3].epoch, new_epoch);
+        const auto changed = t->wait_for(is(event_kind::epoch_changed));
+        ASSERT_TRUE(changed) << "the subscriber is told the channel was lost";
+        EXPECT_EQ(changed->name, "boiler.temp");
+        EXPECT_EQ(changed->epoch, new_epoch);
+        EXPECT_EQ(t->count(is(event_kind::epoch_changed)), 1u);
+        EXPECT_EQ(t->count(is(event_kind::gap)), 0u);
+    }
+
+    expect_answer(pub, send_direct(pub, by_name.session_id(), "after the restart"), errc{}, "a direct to B");
+    EXPECT_TRUE(by_name.wait_for(direct_of("after the restart")));
+    expect_answer(by_pattern, send_broadcast(by_pattern, "everyone again"), errc{}, "a broadcast from C");
+    EXPECT_TRUE(pub.wait_for(broadcast_of("everyone again")));
+    EXPECT_TRUE(by_name.wait_for(broadcast_of("everyone again")));
+    EXPECT_TRUE(eventually([&] {
+        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
+        return status.is_object() && status.contains("cluster") && status["cluster"]["routers"].size() == 3;
+    }, 5s)) << "the membership, lost with Redis's data, is written again";
+    for (const auto* r : {a.get(), b.get(), c.get()}) {
+        EXPECT_EQ(http_get(r->http_address(), "/healthz").status, 200);
+        const std::string metrics = http_get(r->admin_address(), "/metrics").body;
+        const std::string series = "\nhyperstreams_cluster_redis_reconnects_total ";
+        const std::size_t at = metrics.find(series);
+        ASSERT_NE(at, std::string::npos) << metrics;
+        EXPECT_GE(std::stod(metrics.substr(at + series.size())), 1.0) << metrics;
+    }
+}
+
 // PROTOCOL.md (212): a publish refused with cluster_unavailable did not
 // happen. Redis freezes (SIGSTOP) with a publish on the wire: the router
 // gives up on the answer and refuses the publish; when Redis thaws it runs

@@ -165,6 +165,19 @@ void redis_server::kill() {
     ready_ = false;
 }
 
+void redis_server::stop() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGTERM);
+        const auto deadline = clock::now() + std::chrono::seconds(5);
+        bool gone = exited(pid_);
+        for (; !gone && clock::now() < deadline; gone = exited(pid_))
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        if (!gone) kill_and_reap(pid_);
+    }
+    pid_ = -1;
+    ready_ = false;
+}
+
 void redis_server::signal(int signal) {
     if (pid_ > 0) ::kill(pid_, signal);
 }

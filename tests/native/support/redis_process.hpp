@@ -34,6 +34,9 @@ public:
 
     // SIGKILL, reaped: a crash, no shutdown.
     void kill();
+    // SIGTERM: Redis closes its clients and exits (saving nothing); reaped,
+    // and killed if it has not exited within a bound.
+    void stop();
     // Sends `signal` (SIGSTOP, SIGCONT) and leaves it running.
     void signal(int signal);
     // Starts it again on the same ports in the same directory (a cluster
