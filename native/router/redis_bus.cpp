@@ -103,7 +103,10 @@ void redis_bus::direct(std::string_view router_id, std::string_view to, std::str
         errc code{};
         std::string why;
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_INTEGER) {
-            code = errc::cluster_unavailable;
+            // Sent, and the answer lost: the router may have it.
+            code = r.status == redis_status::lost || r.status == redis_status::timed_out
+                       ? errc::cluster_outcome_unknown
+                       : errc::cluster_unavailable;
             why = failure(r);
         } else if (a->integer == 0) {
             code = errc::no_such_address;

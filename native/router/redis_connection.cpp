@@ -238,10 +238,12 @@ void redis_connection::fail(redis_status first_status, std::string reason) {
     std::size_t on_wire = requests_.size() - std::exchange(unwritten_, 0);
     const std::string why = address_.text() + ": " + reason;
     // Answered NOSCRIPT: they did not run.
-    std::deque<lost_script> lost = std::exchange(lost_scripts_, {});
     awaited_ = 0;
-    for (auto& l : lost)
-        if (!detached_) events_.failed(std::move(l.request), redis_status::unreachable, why);
+    while (!lost_scripts_.empty() && !detached_) {
+        redis_request_ptr r = std::move(lost_scripts_.front().request);
+        lost_scripts_.pop_front();
+        events_.failed(std::move(r), redis_status::unreachable, why);
+    }
     bool first = true;
     while (!requests_.empty() && !detached_) {
         redis_request_ptr r = std::move(requests_.front());

@@ -1,10 +1,10 @@
 // One TCP connection to one Redis node, for the engine's own files (it
 // brings in Asio). Pipelined: requests are written in the order they are
-// sent and answered first in, first out, but for a script the node had lost
-// (NOSCRIPT): it is run again from its text in its place, as
-// redis_engine::run_script says, and answered then. A request not answered within the
-// command timeout breaks the connection (a later answer would be taken for
-// the next request's). A subscriber connection has no requests: every
+// sent and answered first in, first out, but for a script the node had
+// lost (NOSCRIPT): it is run again from its text in its place, as
+// redis_engine::run_script says, and answered then. A request not
+// answered within the command timeout breaks the connection (a later
+// answer would be taken for the next request's). A subscriber connection has no requests: every
 // reply it reads is a push.
 //
 // Single-threaded: every call and every event on the io_context's thread.
