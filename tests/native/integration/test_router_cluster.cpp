@@ -270,16 +270,20 @@ TEST(RouterCluster, DirectsAndBroadcastsReachEveryRoutersClientsOnce) {
     const std::string from_a1 = a1.session_id();
     ASSERT_EQ(to_b1.rfind("rb-", 0), 0u) << to_b1;
 
-    std::vector<test_client*> everyone = {&a1, &a2, &b1, b2.get(), &c1};
-    expect_answer(a1, send_broadcast(a1, "from a1"), errc{}, "broadcast from A");
-    expect_answer(b1, send_broadcast(b1, "from b1"), errc{}, "broadcast from B");
-    // Last, and on every router's one Redis connection after the others:
-    // once it is in, a duplicate of the others would be too.
-    expect_answer(c1, send_broadcast(c1, "from c1"), errc{}, "broadcast from C");
-    for (test_client* t : everyone) {
-        if (t != &c1) ASSERT_TRUE(t->wait_for(broadcast_of("from c1")));
-    }
-    ASSERT_TRUE(c1.wait_for(broadcast_of("from b1")));
+    const std::vector<test_client*> everyone = {&a1, &a2, &b1, b2.get(), &c1};
+    const std::vector<std::pair<test_client*, std::string>> sent = {
+        {&a1, "from a1"}, {&b1, "from b1"}, {&c1, "from c1"}};
+    for (const auto& [sender, text] : sent) expect_answer(*sender, send_broadcast(*sender, text), errc{}, text);
+    for (test_client* t : everyone)
+        for (const auto& [sender, text] : sent)
+            if (t != sender) ASSERT_TRUE(t->wait_for(broadcast_of(text))) << text;
+    // Published once all of those had run in Redis, so behind them (and any
+    // duplicate) on every router's one Redis connection: a marker from
+    // another router than the client's own.
+    expect_answer(a1, send_broadcast(a1, "end a"), errc{}, "marker from A");
+    expect_answer(b1, send_broadcast(b1, "end b"), errc{}, "marker from B");
+    for (test_client* t : {&b1, b2.get(), &c1}) ASSERT_TRUE(t->wait_for(broadcast_of("end a")));
+    for (test_client* t : {&a1, &a2}) ASSERT_TRUE(t->wait_for(broadcast_of("end b")));
     for (test_client* t : everyone) {
         const std::size_t from_a = t == &a1 ? 0 : 1;
         const std::size_t from_b = t == &b1 ? 0 : 1;
