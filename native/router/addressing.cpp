@@ -66,12 +66,13 @@ void addressing::direct(connection& c, const frame& f) {
     if (f.has(frame_flags::ack_requested)) table_.send_ack(c, f.id);
 }
 
-void addressing::direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) {
+bool addressing::direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) {
     auto it = addresses_.find(to);
     connection* target = it == addresses_.end() ? nullptr : table_.find(it->second);
-    if (target == nullptr || target->state != connection_state::open) return;  // gone since the sender's router asked
+    if (target == nullptr || target->state != connection_state::open) return false;
     table_.deliver(*target, encode_shared(addressed(frame_kind::direct, from, flags, payload)), frame_class::control,
                    slow_policy::drop_oldest);
+    return true;
 }
 
 void addressing::direct_done(const publisher& from, errc code, std::string_view text) {

@@ -37,7 +37,7 @@ public:
     void broadcast(connection& c, const frame& f);
 
 private:
-    void direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) override;
+    bool direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) override;
     void broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) override;
     void direct_done(const publisher& from, errc code, std::string_view text) override;
     // To every open connection but `except`.

@@ -39,7 +39,10 @@ cluster_node::cluster_node(const router_config& cfg, std::string router_id)
                                      [this](bool up, std::string_view reason) { log_.on_state(up, reason); }}),
       log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s,
                                       cfg.history_meta_ttl_s, cfg.max_channels}),
-      bus_(engine_, cfg.cluster_prefix, router_id_),
+      // A router silent for the heartbeat timeout is gone: one that took a
+      // direct message and did not answer by then may or may not have
+      // delivered it.
+      bus_(ioc_, engine_, cfg.cluster_prefix, router_id_, timeout_),
       beat_timer_(ioc_) {}
 
 cluster_node::~cluster_node() { stop(); }
@@ -66,6 +69,7 @@ void cluster_node::stop() {
     if (!thread_.joinable()) return;
     asio::post(ioc_, [this] {
         beat_timer_.cancel();
+        bus_.stop();
         engine_.stop();
         work_.reset();
         ioc_.stop();

@@ -7,9 +7,20 @@
 namespace hyperstreams::router {
 namespace {
 
+constexpr char kind_direct = 'd';
+constexpr char kind_answer = 'a';
+// The sender's reply: a ticket when it waits for the ack, else the
+// connection and frame id its failure goes to.
+constexpr char reply_ticket = 1;
+constexpr char reply_connection = 0;
+
 void put_name(std::string& out, std::string_view name) {
     out.push_back(static_cast<char>(name.size()));
     out.append(name);
+}
+
+void put_le(std::string& out, std::uint64_t v, std::size_t bytes) {
+    for (std::size_t i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
 // Takes a [len u8][bytes] name off the front of `in`; false when it does not fit.
@@ -22,14 +33,31 @@ bool take_name(std::string_view& in, std::string_view& name) {
     return true;
 }
 
+bool take_le(std::string_view& in, std::size_t bytes, std::uint64_t& out) {
+    if (in.size() < bytes) return false;
+    out = 0;
+    for (std::size_t i = 0; i < bytes; ++i) out |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
+    in.remove_prefix(bytes);
+    return true;
+}
+
+std::string failure(const redis_result& r) {
+    if (r.status != redis_status::ok) return "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail;
+    const redisReply* a = r.reply.get();
+    return "Redis: " + std::string(a->str ? std::string_view(a->str, a->len) : "an unexpected answer");
+}
+
 }  // namespace
 
-redis_bus::redis_bus(redis_engine& engine, std::string prefix, std::string router_id)
+redis_bus::redis_bus(boost::asio::io_context& io, redis_engine& engine, std::string prefix, std::string router_id,
+                     std::chrono::milliseconds answer_timeout)
     : engine_(engine),
       prefix_(std::move(prefix)),
       router_id_(std::move(router_id)),
       own_channel_(prefix_ + ":r:" + router_id_),
-      broadcast_channel_(prefix_ + ":b") {}
+      broadcast_channel_(prefix_ + ":b"),
+      answer_timeout_(answer_timeout),
+      timer_(io) {}
 
 void redis_bus::start(entry e) {
     enter_ = std::move(e);
@@ -37,32 +65,63 @@ void redis_bus::start(entry e) {
     engine_.subscribe(broadcast_channel_);
 }
 
+void redis_bus::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
 void redis_bus::direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t flags,
                        bytes_view payload, const publisher& ack) {
+    std::string reply;
+    std::uint64_t ticket = 0;
+    if (ack.wants_ack) {
+        std::lock_guard lock(waiting_mu_);
+        ticket = ++next_ticket_;
+        waiting_.emplace(ticket, waiting{ack, std::string(router_id),
+                                         std::chrono::steady_clock::now() + answer_timeout_});
+        by_deadline_.push_back(ticket);
+        reply.push_back(reply_ticket);
+        put_le(reply, ticket, 8);
+    } else {
+        reply.push_back(reply_connection);
+        put_le(reply, ack.connection, 8);
+        put_le(reply, ack.id, 4);
+    }
     std::string message;
-    message.reserve(3 + to.size() + from.size() + payload.size());
+    message.reserve(6 + router_id_.size() + reply.size() + to.size() + from.size() + payload.size());
+    message.push_back(kind_direct);
+    put_name(message, router_id_);
+    put_name(message, reply);
+    message.push_back(static_cast<char>((flags & frame_flags::json) | (ack.wants_ack ? frame_flags::ack_requested : 0)));
     put_name(message, to);
     put_name(message, from);
-    message.push_back(static_cast<char>(flags & frame_flags::json));
     message.append(reinterpret_cast<const char*>(payload.data()), payload.size());
     std::string channel = prefix_ + ":r:" + std::string(router_id);
-    engine_.command({}, {"PUBLISH", channel, std::move(message)}, [this, ack, router = std::string(router_id)](redis_result r) {
+    engine_.command({}, {"PUBLISH", channel, std::move(message)},
+                    [this, ack, ticket, router = std::string(router_id)](redis_result r) {
         const redisReply* a = r.reply.get();
+        errc code{};
+        std::string why;
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_INTEGER) {
-            const std::string why = r.status != redis_status::ok
-                                        ? "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail
-                                        : "Redis: " + std::string(a->str ? a->str : "an unexpected answer");
-            enter_([this, ack, why] { sink_->direct_done(ack, errc::cluster_unavailable, why); });
+            // Sent, and the answer lost: the router may have it.
+            code = r.status == redis_status::lost || r.status == redis_status::timed_out
+                       ? errc::cluster_outcome_unknown
+                       : errc::cluster_unavailable;
+            why = failure(r);
+        } else if (a->integer == 0) {
+            code = errc::no_such_address;
+            why = "no client has this address (router " + router + " is not in the cluster)";
+        }
+        if (ticket == 0) {
+            if (code != errc{}) answer(waiting{ack, router, {}}, code, std::move(why));
             return;
         }
-        const bool taken = a->integer > 0;
-        enter_([this, ack, taken, router] {
-            if (taken)
-                sink_->direct_done(ack, errc{}, {});
-            else
-                sink_->direct_done(ack, errc::no_such_address, "no client has this address (router " + router +
-                                                                   " is not in the cluster)");
-        });
+        waiting w;
+        if (code == errc{}) {
+            arm_timer();  // the router took it: its answer, or the deadline, ends the wait
+        } else if (take(ticket, w)) {
+            answer(w, code, std::move(why));
+        }
     });
 }
 
@@ -81,26 +140,145 @@ void redis_bus::broadcast(std::string_view from, std::uint8_t flags, bytes_view 
 }
 
 bool redis_bus::on_message(std::string_view channel, std::string_view payload) {
-    const bool direct = channel == own_channel_;
-    if (!direct && channel != broadcast_channel_) return false;
+    if (channel == own_channel_) {
+        if (!payload.empty() && payload[0] == kind_direct)
+            on_direct(payload.substr(1));
+        else if (!payload.empty() && payload[0] == kind_answer)
+            on_answer(payload.substr(1));
+        else
+            HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
+        return true;
+    }
+    if (channel != broadcast_channel_) return false;
     std::string_view rest = payload;
-    std::string_view first;
+    std::string_view origin;
     std::string_view from;
-    if (!take_name(rest, first) || !take_name(rest, from) || rest.empty()) {
+    if (!take_name(rest, origin) || !take_name(rest, from) || rest.empty()) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return true;
     }
-    if (!direct && first == router_id_) return true;  // this router's own broadcast: its clients have it
+    if (origin == router_id_) return true;  // this router's own broadcast: its clients have it
     const auto flags = static_cast<std::uint8_t>(static_cast<unsigned char>(rest[0]) & frame_flags::json);
     rest.remove_prefix(1);
-    enter_([this, direct, first = std::string(first), from = std::string(from), flags, body = std::string(rest)] {
-        const bytes_view bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
-        if (direct)
-            sink_->direct_arrived(first, from, flags, bytes);
-        else
-            sink_->broadcast_arrived(from, flags, bytes);
+    enter_([this, from = std::string(from), flags, body = std::string(rest)] {
+        sink_->broadcast_arrived(from, flags,
+                                 bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
     });
     return true;
+}
+
+// A direct for one of this router's clients: delivered, or not, and the
+// sender's router told (of a delivery only when its client wants the ack).
+void redis_bus::on_direct(std::string_view message) {
+    std::string_view rest = message;
+    std::string_view origin;
+    std::string_view reply;
+    std::string_view to;
+    std::string_view from;
+    if (!take_name(rest, origin) || !take_name(rest, reply) || rest.empty()) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    const auto flags = static_cast<std::uint8_t>(rest[0]);
+    rest.remove_prefix(1);
+    if (!take_name(rest, to) || !take_name(rest, from)) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    enter_([this, origin = std::string(origin), reply = std::string(reply), to = std::string(to),
+            from = std::string(from), flags, body = std::string(rest)] {
+        const bool delivered = sink_->direct_arrived(
+            to, from, static_cast<std::uint8_t>(flags & frame_flags::json),
+            bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
+        if (delivered && (flags & frame_flags::ack_requested) == 0) return;
+        std::string answer_message;
+        answer_message.push_back(kind_answer);
+        put_name(answer_message, reply);
+        put_le(answer_message, delivered ? 0 : static_cast<std::uint16_t>(errc::no_such_address), 2);
+        engine_.command({}, {"PUBLISH", prefix_ + ":r:" + origin, std::move(answer_message)}, [](redis_result r) {
+            if (r.status != redis_status::ok) {
+                HS_LOG(warn, "cluster.direct_answer_failed").kv("why", r.detail);
+            }
+        });
+    });
+}
+
+void redis_bus::on_answer(std::string_view message) {
+    std::string_view rest = message;
+    std::string_view reply;
+    std::uint64_t code = 0;
+    if (!take_name(rest, reply) || !take_le(rest, 2, code) || reply.empty()) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    const char kind = reply[0];
+    reply.remove_prefix(1);
+    const auto outcome = static_cast<errc>(code);
+    std::string text = outcome == errc{} ? std::string() : "no client has this address";
+    if (kind == reply_ticket) {
+        std::uint64_t ticket = 0;
+        waiting w;
+        if (take_le(reply, 8, ticket) && take(ticket, w)) answer(w, outcome, std::move(text));
+        return;
+    }
+    std::uint64_t connection = 0;
+    std::uint64_t id = 0;
+    if (take_le(reply, 8, connection) && take_le(reply, 4, id) && outcome != errc{})
+        answer(waiting{publisher{connection, static_cast<std::uint32_t>(id), false}, {}, {}}, outcome,
+               std::move(text));
+}
+
+bool redis_bus::take(std::uint64_t ticket, waiting& out) {
+    std::lock_guard lock(waiting_mu_);
+    const auto it = waiting_.find(ticket);
+    if (it == waiting_.end()) return false;
+    out = std::move(it->second);
+    waiting_.erase(it);
+    return true;
+}
+
+void redis_bus::answer(const waiting& w, errc code, std::string text) {
+    enter_([this, ack = w.ack, code, text = std::move(text)] { sink_->direct_done(ack, code, text); });
+}
+
+void redis_bus::arm_timer() {
+    std::chrono::steady_clock::time_point first;
+    {
+        std::lock_guard lock(waiting_mu_);
+        while (!by_deadline_.empty() && waiting_.find(by_deadline_.front()) == waiting_.end())
+            by_deadline_.pop_front();
+        if (by_deadline_.empty() || timer_armed_ || stopped_) return;
+        first = waiting_.at(by_deadline_.front()).deadline;
+    }
+    timer_armed_ = true;
+    timer_.expires_at(first);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        timer_armed_ = false;
+        if (!ec && !stopped_) on_timer();
+    });
+}
+
+// The directs whose router took them and never answered.
+void redis_bus::on_timer() {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<waiting> late;
+    {
+        std::lock_guard lock(waiting_mu_);
+        while (!by_deadline_.empty()) {
+            const auto it = waiting_.find(by_deadline_.front());
+            if (it != waiting_.end()) {
+                if (it->second.deadline > now) break;
+                late.push_back(std::move(it->second));
+                waiting_.erase(it);
+            }
+            by_deadline_.pop_front();
+        }
+    }
+    for (const waiting& w : late)
+        answer(w, errc::cluster_outcome_unknown,
+               "router " + w.router + " took the message and did not answer within " +
+                   std::to_string(answer_timeout_.count()) + " ms");
+    arm_timer();
 }
 
 }  // namespace hyperstreams::router

@@ -1,14 +1,33 @@
 // The router bus over Redis pub/sub (router_bus.hpp). Each router
-// subscribes to P:r:<its id> (direct messages for its clients) and P:b
-// (broadcasts). A direct message is PUBLISHed to the router that gave the
-// address; Redis's answer (how many subscribers got it) tells whether that
-// router is there. Messages: [to len u8][to][from len u8][from][flags u8]
-// [payload] on P:r:..., [origin len u8][origin router][from len u8][from]
-// [flags u8][payload] on P:b.
+// subscribes to P:r:<its id> (what is addressed to it) and P:b
+// (broadcasts).
+//
+// A direct message is PUBLISHed to the router that gave the address, which
+// answers on the sender router's channel: delivered (only when the sender
+// asked for an ack) or no_such_address (always: a fire-and-forget direct
+// still hears of its failure). Redis's count of receivers tells at once
+// when that router is not there (0: no_such_address); a router that took
+// the message but does not answer within the answer timeout leaves the
+// outcome unknown (cluster_outcome_unknown).
+//
+// Messages on P:r:<id>, each led by its kind:
+//   'd' [origin len u8][origin router][reply len u8][reply][flags u8]
+//       [to len u8][to][from len u8][from][payload]
+//   'a' [reply len u8][reply][code u16 LE]   (code 0: delivered)
+// `reply` is the sender router's own: the receiver echoes it untouched.
+// Flags carry json and ack_requested.
+// On P:b: [origin len u8][origin router][from len u8][from][flags u8][payload].
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "redis_engine.hpp"
 #include "router_bus.hpp"
@@ -19,10 +38,14 @@ class redis_bus final : public router_bus {
 public:
     using entry = std::function<void(std::function<void()>)>;
 
-    redis_bus(redis_engine& engine, std::string prefix, std::string router_id);
+    // `io`: the engine's; the answer timeout's timer runs on it.
+    redis_bus(boost::asio::io_context& io, redis_engine& engine, std::string prefix, std::string router_id,
+              std::chrono::milliseconds answer_timeout);
 
     // Before the engine starts: how answers enter the core; the subscriptions.
     void start(entry e);
+    // On the engine's thread: no timer is left running.
+    void stop();
 
     void direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t flags,
                 bytes_view payload, const publisher& ack) override;
@@ -32,12 +55,39 @@ public:
     bool on_message(std::string_view channel, std::string_view payload);
 
 private:
+    // A direct whose sender waits for its ack.
+    struct waiting {
+        publisher ack;
+        std::string router;
+        std::chrono::steady_clock::time_point deadline;
+    };
+
+    void on_direct(std::string_view message);
+    void on_answer(std::string_view message);
+    // Takes the waiting direct `ticket`; false when it was answered already.
+    bool take(std::uint64_t ticket, waiting& out);
+    void answer(const waiting& w, errc code, std::string text);
+    void arm_timer();
+    void on_timer();
+
     redis_engine& engine_;
     const std::string prefix_;
     const std::string router_id_;
     const std::string own_channel_;        // P:r:<id>
     const std::string broadcast_channel_;  // P:b
+    const std::chrono::milliseconds answer_timeout_;
     entry enter_;
+
+    // Directs waiting for their ack, by ticket; inserted under the core's
+    // lock, answered on the engine's thread.
+    std::mutex waiting_mu_;
+    std::uint64_t next_ticket_ = 0;
+    std::unordered_map<std::uint64_t, waiting> waiting_;
+    std::deque<std::uint64_t> by_deadline_;  // tickets in the order they were made, hence of their deadlines
+
+    boost::asio::steady_timer timer_;  // the engine's thread only
+    bool timer_armed_ = false;
+    bool stopped_ = false;
 };
 
 }  // namespace hyperstreams::router

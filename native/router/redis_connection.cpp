@@ -101,7 +101,7 @@ void redis_connection::send_raw(std::string_view wire) {
 }
 
 void redis_connection::do_write() {
-    if (write_in_progress_ || next_.empty()) return;
+    if (write_in_progress_ || next_.empty() || !lost_scripts_.empty()) return;
     std::swap(writing_, next_);
     next_.clear();
     const auto now = std::chrono::steady_clock::now();
@@ -151,13 +151,56 @@ void redis_connection::do_read() {
                 }
                 redis_request_ptr r = std::move(self->requests_.front());
                 self->requests_.pop_front();
-                self->events_.answered(std::move(r), std::move(reply));
+                auto& lost = self->lost_scripts_;
+                const bool behind_lost = !lost.empty();
+                if (behind_lost) --self->awaited_;
+                if (r->script && redis_is_noscript(*reply)) {
+                    if (!behind_lost) self->awaited_ = self->requests_.size() - self->unwritten_;
+                    lost.push_back({std::move(r), std::move(reply), false});
+                } else {
+                    for (auto& l : lost)
+                        if (l.request->key == r->key) l.overtaken = true;
+                    self->events_.answered(std::move(r), std::move(reply));
+                }
+                if (self->state_ == state::up && !lost.empty() && self->awaited_ == 0) self->rerun_scripts();
             }
             // An event may have closed the connection.
             if (self->state_ != state::up) return;
         }
         self->do_read();
     });
+}
+
+// Nothing is on the wire: the scripts go first, in their order, then what
+// was sent meanwhile. Answers to the overtaken ones go out last, as an
+// answer may send (or close the connection).
+void redis_connection::rerun_scripts() {
+    std::deque<lost_script> lost = std::exchange(lost_scripts_, {});
+    std::string wire;
+    std::deque<lost_script> refused;
+    std::size_t rerun = 0;
+    for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
+        std::string eval = it->overtaken ? std::string() : redis_evalsha_as_eval(it->request->wire,
+                                                                                   it->request->script->body);
+        if (eval.empty()) {
+            refused.push_front(std::move(*it));
+            continue;
+        }
+        it->request->wire = std::move(eval);
+        it->request->script.reset();
+        wire.insert(0, it->request->wire);
+        requests_.push_front(std::move(it->request));
+        ++rerun;
+    }
+    next_.insert(0, wire);
+    unwritten_ += rerun;
+    for (auto& r : refused) {
+        if (state_ == state::up)
+            events_.answered(std::move(r.request), std::move(r.noscript));
+        else if (!detached_)
+            events_.failed(std::move(r.request), redis_status::unreachable, address_.text() + ": closed");
+    }
+    if (state_ == state::up) do_write();
 }
 
 // One timer for the oldest request on the wire: answers come in order, so
@@ -194,6 +237,13 @@ void redis_connection::fail(redis_status first_status, std::string reason) {
     stop_io();
     std::size_t on_wire = requests_.size() - std::exchange(unwritten_, 0);
     const std::string why = address_.text() + ": " + reason;
+    // Answered NOSCRIPT: they did not run.
+    awaited_ = 0;
+    while (!lost_scripts_.empty() && !detached_) {
+        redis_request_ptr r = std::move(lost_scripts_.front().request);
+        lost_scripts_.pop_front();
+        events_.failed(std::move(r), redis_status::unreachable, why);
+    }
     bool first = true;
     while (!requests_.empty() && !detached_) {
         redis_request_ptr r = std::move(requests_.front());
@@ -221,7 +271,11 @@ std::deque<redis_request_ptr> redis_connection::close() {
     state_ = state::dead;
     stop_io();
     unwritten_ = 0;
-    return std::exchange(requests_, {});
+    awaited_ = 0;
+    std::deque<redis_request_ptr> held;
+    for (auto& l : std::exchange(lost_scripts_, {})) held.push_back(std::move(l.request));
+    for (auto& r : std::exchange(requests_, {})) held.push_back(std::move(r));
+    return held;
 }
 
 }  // namespace hyperstreams::router

@@ -1,8 +1,10 @@
 // One TCP connection to one Redis node, for the engine's own files (it
 // brings in Asio). Pipelined: requests are written in the order they are
-// sent and answered first in, first out. A request not answered within the
-// command timeout breaks the connection (a later answer would be taken for
-// the next request's). A subscriber connection has no requests: every
+// sent and answered first in, first out, but for a script the node had
+// lost (NOSCRIPT): it is run again from its text in its place, as
+// redis_engine::run_script says, and answered then. A request not
+// answered within the command timeout breaks the connection (a later
+// answer would be taken for the next request's). A subscriber connection has no requests: every
 // reply it reads is a push.
 //
 // Single-threaded: every call and every event on the io_context's thread.
@@ -34,6 +36,8 @@ struct redis_request {
     // Commands the user asked for count in the stats; the engine's own
     // (CLUSTER SLOTS, ASKING) do not.
     bool internal = false;
+    // Sent as EVALSHA of this script: run from its text when the node lacks it.
+    redis_script_ref script;
     int redirects = 0;
     std::chrono::steady_clock::time_point written;
 };
@@ -99,6 +103,9 @@ private:
     void on_command_timer();
     void fail(redis_status first_status, std::string reason);
     void stop_io();
+    // After the answers to what was on the wire with a NOSCRIPT: the scripts
+    // that may still run in their place, as EVAL, first in the queue.
+    void rerun_scripts();
 
     const redis_address address_;
     const std::chrono::milliseconds connect_timeout_;
@@ -122,6 +129,17 @@ private:
     // `requests_.size() - unwritten_` are on the wire.
     std::deque<redis_request_ptr> requests_;
     std::size_t unwritten_ = 0;
+    // Scripts answered NOSCRIPT, in order, waiting for the answers to the
+    // `awaited_` requests that were on the wire behind the first of them;
+    // nothing is written meanwhile. `overtaken`: a later command of its key
+    // ran.
+    struct lost_script {
+        redis_request_ptr request;
+        redis_reply noscript;
+        bool overtaken = false;
+    };
+    std::deque<lost_script> lost_scripts_;
+    std::size_t awaited_ = 0;
 };
 
 }  // namespace hyperstreams::router

@@ -272,6 +272,19 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         };
         e.pushed = [](redis_reply) {};
         n.conn = std::make_shared<redis_connection>(io, n.address, opts, false, std::move(e));
+        // Ahead of anything else on the connection: a node restarted, or
+        // new, has the scripts before the first EVALSHA.
+        for (const redis_script_ref& s : scripts) {
+            auto load = std::make_unique<redis_request>();
+            load->internal = true;
+            load->wire = redis_format({"SCRIPT", "LOAD", s->body});
+            load->done = [address = n.address.text()](redis_result r) {
+                if (r.status == redis_status::ok && redis_is_error(*r.reply)) {
+                    HS_LOG(warn, "redis.script_load_failed").kv("node", address).kv("why", redis_text(*r.reply));
+                }
+            };
+            n.conn->send(std::move(load));
+        }
         n.conn->connect();
     }
 
@@ -516,6 +529,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     bool stopped = false;
     mode m = mode::discovering;
     std::string discovery_reason;
+    std::vector<redis_script_ref> scripts;  // registered before start
     std::vector<std::unique_ptr<node>> nodes;
     std::array<node*, slot_count> slots{};
     std::deque<redis_request_ptr> parked;  // before the topology is known
@@ -543,6 +557,25 @@ void redis_engine::command(std::string key, std::vector<std::string> args, compl
     auto r = std::make_unique<redis_request>();
     r->key = std::move(key);
     if (!args.empty()) r->wire = redis_format(args);
+    r->done = std::move(done);
+    impl_->enqueue({impl::op::kind::command, std::move(r), {}});
+}
+
+redis_script_ref redis_engine::load_script(std::string body) {
+    auto s = std::make_shared<redis_script>();
+    s->sha1 = redis_script_sha1(body);
+    s->body = std::move(body);
+    impl_->scripts.push_back(s);
+    return s;
+}
+
+void redis_engine::run_script(std::string key, const redis_script_ref& script, std::vector<std::string> args,
+                              completion done) {
+    auto r = std::make_unique<redis_request>();
+    r->key = std::move(key);
+    args.insert(args.begin(), {"EVALSHA", script->sha1});
+    r->wire = redis_format(args);
+    r->script = script;
     r->done = std::move(done);
     impl_->enqueue({impl::op::kind::command, std::move(r), {}});
 }

@@ -11,7 +11,9 @@
 // thread: they are posted to it. Every callback (a command's completion,
 // on_message, on_state) runs on that thread, in the order the bytes came.
 // Commands to one node are written, and answered, in the order they were
-// requested, so scripts run in the order the router asked for them.
+// requested, so scripts run in the order the router asked for them (a
+// script the node had lost is answered after those behind it, having run
+// in its place: see run_script).
 #pragma once
 
 #include <chrono>
@@ -51,6 +53,13 @@ struct redis_result {
     redis_reply reply;     // set when status is ok
     std::string detail;    // why, for logs and error texts, when not ok
 };
+
+// A Lua script the engine runs by its SHA1 (EVALSHA), made by load_script.
+struct redis_script {
+    std::string body;
+    std::string sha1;  // hex, lower case
+};
+using redis_script_ref = std::shared_ptr<const redis_script>;
 
 struct redis_options {
     // "redis://host:port" or "host:port". One address: a single server,
@@ -110,6 +119,21 @@ public:
     // connection is being made, commands wait (a bounded number); to a node
     // that is down they fail at once (unreachable).
     void command(std::string key, std::vector<std::string> args, completion done);
+
+    // Registers a script, before start(): every connection to a node loads
+    // it (SCRIPT LOAD) before it carries anything else, so only a node
+    // whose scripts were flushed (SCRIPT FLUSH) while connected lacks it.
+    redis_script_ref load_script(std::string body);
+    // Runs `script` (EVALSHA) on the node serving `key`'s slot; `args` are
+    // EVALSHA's after the SHA: numkeys, the keys, the arguments. A node
+    // that lacks the script (NOSCRIPT) runs it from its text (EVAL) in the
+    // same place among the commands sent to it: the commands sent after it
+    // (on the wire already) are answered first, then it runs, before any
+    // command sent later. If one of those on the wire was for the same key
+    // and ran, running the script now would put it after that one: it is
+    // not run, and answered with the NOSCRIPT error.
+    void run_script(std::string key, const redis_script_ref& script, std::vector<std::string> args,
+                    completion done);
 
     // Subscriptions of the subscriber connection; kept across reconnects.
     // Counted: a channel subscribed twice is unsubscribed after the second

@@ -73,7 +73,11 @@ void append_glob_literal(std::string& out, std::string_view token) {
 }  // namespace
 
 redis_log::redis_log(redis_engine& engine, redis_log_options options)
-    : engine_(engine), options_(std::move(options)), rng_(std::random_device{}()) {}
+    : engine_(engine),
+      options_(std::move(options)),
+      publish_script_(engine_.load_script(publish_script)),
+      read_script_(engine_.load_script(read_script)),
+      rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
 
@@ -148,8 +152,6 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
     std::uint32_t proposed = 0;
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
     std::vector<std::string> args{
-        "EVAL",
-        publish_script,
         "2",
         meta_key(channel),
         stream_key(channel),
@@ -160,7 +162,8 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         std::to_string(options_.history_max_messages),
         std::to_string(options_.history_ttl_s),
         std::to_string(options_.meta_ttl_s)};
-    engine_.command(meta_key(channel), std::move(args), [this, from, name = std::string(channel)](redis_result r) {
+    engine_.run_script(meta_key(channel), publish_script_, std::move(args),
+                       [this, from, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
@@ -219,16 +222,14 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
-    std::vector<std::string> args{"EVAL",
-                                  read_script,
-                                  "2",
+    std::vector<std::string> args{"2",
                                   meta_key(channel),
                                   stream_key(channel),
                                   std::to_string(since.epoch),
                                   std::to_string(since.seq),
                                   kind == read_kind::history ? "1" : "0"};
-    engine_.command(meta_key(channel), std::move(args),
-                    [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
+    engine_.run_script(meta_key(channel), read_script_, std::move(args),
+                       [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&

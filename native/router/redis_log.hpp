@@ -8,7 +8,8 @@
 //   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload)
 //   P:p:channel     the pub/sub channel every publication of the channel goes to
 //
-// A publish is one script (EVAL) on the channel's node: it makes the epoch
+// A publish is one script on the channel's node (EVALSHA: every connection
+// to a node loads the log's scripts first; see redis_engine::run_script): it makes the epoch
 // if the channel has none (a random one this router proposes), gives the
 // next seq, appends to the stream (trimmed to history.max_messages,
 // expiring history.ttl_s after the last publication) and publishes
@@ -92,6 +93,8 @@ private:
 
     redis_engine& engine_;
     redis_log_options options_;
+    const redis_script_ref publish_script_;
+    const redis_script_ref read_script_;
     entry enter_;
     std::mt19937 rng_;
     std::unordered_map<std::string, position> known_;  // under the core's lock

@@ -1,6 +1,7 @@
 #include "redis_wire.hpp"
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include <array>
 #include <charconv>
@@ -123,6 +124,39 @@ std::string_view redis_text(const redisReply& r) noexcept {
 }
 
 bool redis_is_error(const redisReply& r) noexcept { return r.type == REDIS_REPLY_ERROR; }
+
+bool redis_is_noscript(const redisReply& r) noexcept {
+    return redis_is_error(r) && redis_text(r).substr(0, 9) == "NOSCRIPT ";
+}
+
+std::string redis_script_sha1(std::string_view body) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(body.data(), body.size(), digest, &length, EVP_sha1(), nullptr) != 1) return {};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(hex[digest[i] >> 4]);
+        out.push_back(hex[digest[i] & 0x0F]);
+    }
+    return out;
+}
+
+std::string redis_evalsha_as_eval(std::string_view evalsha, std::string_view body) {
+    // *N\r\n  $7\r\nEVALSHA\r\n  $40\r\n<sha>\r\n  the rest
+    constexpr std::string_view verb = "$7\r\nEVALSHA\r\n$40\r\n";
+    constexpr std::size_t sha = 40 + 2;
+    const std::size_t count_end = evalsha.find("\r\n");
+    if (evalsha.empty() || evalsha[0] != '*' || count_end == std::string_view::npos) return {};
+    const std::string_view after = evalsha.substr(count_end + 2);
+    if (after.substr(0, verb.size()) != verb || after.size() < verb.size() + sha) return {};
+    std::string out(evalsha.substr(0, count_end + 2));
+    out += "$4\r\nEVAL\r\n$" + std::to_string(body.size()) + "\r\n";
+    out += body;
+    out += "\r\n";
+    out += after.substr(verb.size() + sha);
+    return out;
+}
 
 std::error_code parse_cluster_slots(const redisReply& reply, const redis_address& answered_by,
                                     std::vector<redis_slot_range>& out) {

@@ -20,6 +20,15 @@ namespace hyperstreams::router {
 // A command and its arguments in RESP, binary-safe.
 std::string redis_format(const std::vector<std::string>& args);
 
+// The SHA1 of a script as Redis names it (40 hex digits, lower case).
+std::string redis_script_sha1(std::string_view body);
+// An EVALSHA command made by redis_format (EVALSHA, a 40-byte SHA, the
+// rest) as the EVAL of `body` with the same rest; empty when `evalsha` is
+// not such a command.
+std::string redis_evalsha_as_eval(std::string_view evalsha, std::string_view body);
+// A NOSCRIPT error: the node does not have the script.
+bool redis_is_noscript(const redisReply& r) noexcept;
+
 // Replies out of bytes as they arrive, in any pieces. After an error (bytes
 // that are not RESP) the reader stays failed: the connection must go.
 class redis_reader {

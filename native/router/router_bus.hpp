@@ -19,14 +19,17 @@ class router_bus {
 public:
     class sink {
     public:
-        // A direct message for `to`, an address of this router.
-        virtual void direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags,
+        // A direct message for `to`, an address of this router: whether a
+        // client of this router has it (and was given the message).
+        virtual bool direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags,
                                     bytes_view payload) = 0;
         // A broadcast another router's client sent.
         virtual void broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) = 0;
-        // The answer to direct(): the router that gave the address took the
-        // message (the ack), or no router did (no_such_address), or the bus
-        // failed (cluster_unavailable).
+        // The answer to direct(): the router that gave the address queued
+        // the message for its client (the ack; only when the sender asked
+        // for one), or no client has the address (no_such_address), or the
+        // bus failed (cluster_unavailable), or the router took the message
+        // and did not answer (cluster_outcome_unknown).
         virtual void direct_done(const publisher& from, errc code, std::string_view text) = 0;
 
     protected:

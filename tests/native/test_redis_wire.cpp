@@ -51,6 +51,23 @@ TEST(RedisFormat, IsBinarySafe) {
     EXPECT_EQ(redis_format({"SET", binary, ""}), "*3\r\n$3\r\nSET\r\n$6\r\n" + binary + "\r\n$0\r\n\r\n");
 }
 
+// The SHA Redis gives `SCRIPT LOAD "return 1"`.
+TEST(RedisScript, Sha1IsRedissName) {
+    EXPECT_EQ(redis_script_sha1("return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+}
+
+TEST(RedisScript, AnEvalshaBecomesTheEvalOfItsScriptWithTheSameArguments) {
+    const std::string body = "return redis.call('get', KEYS[1])";
+    const std::string sha = redis_script_sha1(body);
+    const std::string binary("a\0\r\n", 4);
+    EXPECT_EQ(redis_evalsha_as_eval(redis_format({"EVALSHA", sha, "1", "k", binary}), body),
+              redis_format({"EVAL", body, "1", "k", binary}));
+    EXPECT_EQ(redis_evalsha_as_eval(redis_format({"EVALSHA", sha, "0"}), body), redis_format({"EVAL", body, "0"}));
+    EXPECT_EQ(redis_evalsha_as_eval(redis_format({"GET", "k"}), body), "");
+    EXPECT_EQ(redis_evalsha_as_eval(redis_format({"EVALSHA", "short", "0"}), body), "");
+    EXPECT_EQ(redis_evalsha_as_eval("", body), "");
+}
+
 TEST(RedisReader, ReadsRepliesFedByteByByte) {
     const std::string bytes = "+OK\r\n-ERR wrong\r\n:42\r\n$-1\r\n" + bulk("a\0\r\nb"s) +
                               "*3\r\n*2\r\n:1\r\n$1\r\nx\r\n$0\r\n\r\n*-1\r\n";

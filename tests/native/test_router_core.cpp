@@ -1477,8 +1477,10 @@ TEST_F(RouterCore, AcrossRoutersDirectMessagesAndBroadcastsCrossTheBus) {
 
     core->log_answer([&] {
         const std::string_view payload = "from afar";
-        bus.answers().direct_arrived(b.address, "r2-4-00000002", 0,
-                                     bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+        const bytes_view bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+        EXPECT_TRUE(bus.answers().direct_arrived(b.address, "r2-4-00000002", 0, bytes));
+        EXPECT_FALSE(bus.answers().direct_arrived("r1-999-00000001", "r2-4-00000002", 0, bytes))
+            << "the sender's router hears that nobody has the address";
     }, now);
     auto got = take(b, frame_kind::direct);
     ASSERT_EQ(got.size(), 1u);

@@ -14,6 +14,8 @@
 #include <boost/asio/post.hpp>
 #include <array>
 #include <condition_variable>
+#include <fstream>
+#include <sstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -57,7 +59,8 @@ redis_options quick_options(std::vector<std::string> addresses) {
 // The engine on a thread of its own, and what its handlers were told.
 class engine_host {
 public:
-    explicit engine_host(redis_options options)
+    // `scripts` are loaded (load_script) before the engine starts.
+    explicit engine_host(redis_options options, const std::vector<std::string>& scripts = {})
         : work_(io_.get_executor()),
           engine_(io_, std::move(options),
                   {[this](std::string_view p, std::string_view c, std::string_view m) {
@@ -67,7 +70,15 @@ public:
                        record([&] { states_.emplace_back(up, std::string(why)); });
                    }}),
           thread_([this] { io_.run(); }) {
+        for (const std::string& s : scripts) scripts_.push_back(engine_.load_script(s));
         engine_.start();
+    }
+
+    const redis_script_ref& script(std::size_t i) const { return scripts_.at(i); }
+
+    void run(std::string key, const redis_script_ref& s, std::vector<std::string> args,
+             std::function<void(redis_result)> done) {
+        engine_.run_script(std::move(key), s, std::move(args), std::move(done));
     }
 
     ~engine_host() { stop(); }
@@ -151,7 +162,53 @@ private:
     std::vector<message> messages_;
     std::vector<std::pair<bool, std::string>> states_;
     redis_engine engine_;
+    std::vector<redis_script_ref> scripts_;
     std::thread thread_;
+};
+
+// Bytes the kernel holds, received and not yet read, on the sockets
+// listening side of 127.0.0.1:`port` (IPv4, from /proc/net/tcp): what a
+// frozen server was sent.
+std::size_t unread_by_server(std::uint16_t port) {
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);
+    std::size_t total = 0;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state, queues;
+        fields >> slot >> local >> remote >> state >> queues;
+        const std::size_t colon = local.find(':');
+        if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+        total += std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
+    return total;
+}
+
+// Completions kept in the order they came.
+struct answers {
+    std::mutex mu;
+    std::vector<std::pair<std::string, std::string>> got;  // what, reply text (or status)
+
+    std::function<void(redis_result)> note(std::string what) {
+        return [this, what](redis_result r) {
+            std::lock_guard lock(mu);
+            got.emplace_back(what, r.status == redis_status::ok ? reply_text(r.reply)
+                                                                : std::string(redis_status_name(r.status)));
+        };
+    }
+    bool wait(std::size_t n) {
+        return eventually([&] {
+            std::lock_guard lock(mu);
+            return got.size() >= n;
+        }, 10s);
+    }
+    std::string of(const std::string& what) {
+        std::lock_guard lock(mu);
+        for (const auto& [w, text] : got)
+            if (w == what) return text;
+        return "(none)";
+    }
 };
 
 // How many subscribers a node counts for `channel` (PUBSUB NUMSUB).
@@ -296,6 +353,66 @@ TEST(RedisEngineSingle, ServerKilledThenRestartedOnItsPort) {
     const redis_stats st = host.engine().stats();
     EXPECT_GE(st.reconnects, 2u);  // the node's connection and the subscriber's
     EXPECT_GE(st.errors, 2u);
+}
+
+// A script the server lost (SCRIPT FLUSH) while connected runs from its
+// text in its place: several on the wire at once, all answered NOSCRIPT,
+// run again in their order and before what was sent after them. A command
+// of the same key that was on the wire behind a lost script, and ran,
+// would have it run out of order: that script is answered NOSCRIPT and
+// does not run. Frozen (SIGSTOP) until the kernel holds every command, the
+// server reads them together.
+TEST(RedisEngineSingle, AScriptTheServerLostRunsInItsPlaceOrNotAtAll) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    engine_host host(quick_options({server.address()}), {"return redis.call('rpush', KEYS[1], ARGV[1])"});
+    ASSERT_TRUE(host.wait_state(true));
+    const auto& push = host.script(0);
+    {
+        answers first;
+        host.run("k", push, {"1", "k", "loaded"}, first.note("loaded"));
+        ASSERT_TRUE(first.wait(1));
+        EXPECT_EQ(first.of("loaded"), "1") << "SCRIPT LOAD went first on the connection";
+    }
+    const auto frozen_run = [&](answers& a, const std::function<void()>& send, std::size_t bytes, std::size_t n) {
+        ASSERT_EQ(reply_text(redis_call(server.port(), {"SCRIPT", "FLUSH"})), "OK");
+        server.signal(SIGSTOP);
+        send();
+        const bool all_sent = eventually([&] { return unread_by_server(server.port()) >= bytes; }, 5s);
+        server.signal(SIGCONT);
+        ASSERT_TRUE(all_sent) << unread_by_server(server.port()) << " of " << bytes << " bytes";
+        ASSERT_TRUE(a.wait(n));
+    };
+    const auto evalsha_bytes = [&](const std::string& value) {
+        return redis_format({"EVALSHA", push->sha1, "1", "k", value}).size();
+    };
+
+    answers in_place;
+    frozen_run(in_place, [&] {
+        host.run("k", push, {"1", "k", "a"}, in_place.note("a"));
+        host.send("other", {"SET", "other", "x"}, in_place.note("other"));
+        host.run("k", push, {"1", "k", "b"}, in_place.note("b"));
+    }, evalsha_bytes("a") + evalsha_bytes("b") + redis_format({"SET", "other", "x"}).size(), 3);
+    answers after;
+    host.send("k", {"RPUSH", "k", "after"}, after.note("after"));
+    ASSERT_TRUE(after.wait(1));
+    EXPECT_EQ(in_place.of("a"), "2");
+    EXPECT_EQ(in_place.of("b"), "3");
+    EXPECT_EQ(in_place.of("other"), "OK");
+    EXPECT_EQ(after.of("after"), "4") << "what was sent after them runs after them";
+
+    answers overtaken;
+    frozen_run(overtaken, [&] {
+        host.run("k", push, {"1", "k", "lost"}, overtaken.note("lost"));
+        host.send("k", {"RPUSH", "k", "plain"}, overtaken.note("plain"));
+    }, evalsha_bytes("lost") + redis_format({"RPUSH", "k", "plain"}).size(), 2);
+    EXPECT_EQ(overtaken.of("plain"), "5");
+    EXPECT_EQ(overtaken.of("lost").rfind("NOSCRIPT", 0), 0u) << overtaken.of("lost");
+    const redis_reply list = redis_call(server.port(), {"LRANGE", "k", "0", "-1"});
+    ASSERT_TRUE(list && list->type == REDIS_REPLY_ARRAY);
+    std::vector<std::string> items;
+    for (std::size_t i = 0; i < list->elements; ++i) items.emplace_back(redis_text(*list->element[i]));
+    EXPECT_EQ(items, (std::vector<std::string>{"loaded", "a", "b", "after", "plain"}));
 }
 
 TEST(RedisEngineSingle, AnAnswerTooLateTimesOutAndTheConnectionIsMadeAgain) {

@@ -3,8 +3,11 @@
 // three real routers on them, and real clients. Publications cross
 // routers, resumes are served by any router from the history in Redis, a
 // Redis outage fails publishes and resumes by name, a killed router's
-// subscriber resumes on another, and a router asks Redis only for what its
-// own clients subscribed to.
+// subscriber resumes on another, a router asks Redis only for what its
+// own clients subscribed to, direct messages and broadcasts reach the
+// clients of every router, publishes keep their order across a SCRIPT
+// FLUSH, and the routers follow a Redis restarted empty and a Redis Cluster
+// master restarted on its port.
 #include <signal.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 #include "redis_wire.hpp"
 #include "router_process.hpp"
 #include "test_client.hpp"
+#include "token_maker.hpp"
 
 namespace hyperstreams::testing {
 namespace {
@@ -76,6 +80,23 @@ bool wait_numsub(std::uint16_t port, const std::string& channel, long long n) {
     return eventually([&] { return numsub(port, channel) == n; }, 5s);
 }
 
+// A field of INFO `section` ("calls" of cmdstat_evalsha is
+// info_field(port, "commandstats", "cmdstat_evalsha", "calls")); -1 when
+// absent.
+long long info_field(std::uint16_t port, const std::string& section, const std::string& name,
+                     const std::string& sub = {}) {
+    std::istringstream lines(reply_text(redis_call(port, {"INFO", section})));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind(name + ":", 0) != 0) continue;
+        const std::string value = line.substr(name.size() + 1);
+        if (sub.empty()) return std::stoll(value);
+        const std::size_t at = value.find(sub + "=");
+        return at == std::string::npos ? -1 : std::stoll(value.substr(at + sub.size() + 1));
+    }
+    return -1;
+}
+
 event_filter message_on(std::string channel) {
     return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
 }
@@ -118,6 +139,44 @@ void expect_numbers(const std::vector<recorded_event>& got, int first, std::uint
         EXPECT_EQ(got[i].payload_text(), std::to_string(n)) << describe(got[i]);
         EXPECT_EQ(got[i].seq, static_cast<std::uint64_t>(n)) << describe(got[i]);
         EXPECT_EQ(got[i].epoch, epoch) << describe(got[i]);
+    }
+}
+
+std::uint32_t send_direct(test_client& c, const std::string& to, const std::string& text, bool ack = true) {
+    return c.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of(text);
+        const call_result r = e.send_direct(to, payload, ack);
+        EXPECT_FALSE(r.error) << r.error.message();
+        return r.id;
+    });
+}
+
+std::uint32_t send_broadcast(test_client& c, const std::string& text) {
+    return c.run([&](client_engine& e, time_ms) {
+        const auto payload = bytes_of(text);
+        const call_result r = e.broadcast(payload, true);
+        EXPECT_FALSE(r.error) << r.error.message();
+        return r.id;
+    });
+}
+
+event_filter broadcast_of(std::string text) {
+    return [text](const recorded_event& e) { return e.kind == event_kind::broadcast && e.payload_text() == text; };
+}
+
+event_filter direct_of(std::string text) {
+    return [text](const recorded_event& e) { return e.kind == event_kind::direct && e.payload_text() == text; };
+}
+
+// The answer to operation `id`: an ack, or an error with `code`.
+void expect_answer(test_client& c, std::uint32_t id, errc code, const std::string& what) {
+    const auto a = c.wait_for(answer_to(id), 10s);
+    ASSERT_TRUE(a) << what << ": no answer";
+    if (code == errc{}) {
+        EXPECT_EQ(a->kind, event_kind::ack) << what << ": " << describe(*a);
+    } else {
+        EXPECT_EQ(a->kind, event_kind::error) << what << ": " << describe(*a);
+        EXPECT_EQ(a->error(), code) << what << ": " << describe(*a);
     }
 }
 
@@ -180,6 +239,150 @@ TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
     const auto all_a = on_a.wait_count(message_on("plant.speed"), 32);
     ASSERT_EQ(all_a.size(), 32u);
     expect_numbers(all_a, 1, epoch);
+}
+
+// Three routers, clients on each. A broadcast reaches every other client of
+// every router once (its sender none); a direct message reaches the
+// address on another router, whose router acks it once it queued it; an
+// address nobody has gets no_such_address whether its router is alive (the
+// client left, or never was) or not in the cluster, with or without an ack
+// asked for (PROTOCOL.md: failures are reported either way). A router that
+// takes a direct and never answers leaves its outcome unknown once the
+// heartbeat timeout passed.
+TEST(RouterCluster, DirectsAndBroadcastsReachEveryRoutersClientsOnce) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, {"--router-id", "ra", "--heartbeat-interval-ms", "200",
+                                                "--heartbeat-timeout-ms", "1000"});
+    auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
+    auto c = cluster_router({redis.address()}, {"--router-id", "rc"});
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client a2(frontend_config(a->ws_url(), "a2"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    auto b2 = std::make_unique<test_client>(frontend_config(b->ws_url(), "b2"));
+    test_client c1(frontend_config(c->ws_url(), "c1"));
+    ASSERT_TRUE(a1.wait_ready() && a2.wait_ready() && b1.wait_ready() && b2->wait_ready() && c1.wait_ready());
+    ASSERT_TRUE(wait_numsub(redis.port(), "hs:b", 3)) << "every router listens for broadcasts";
+    for (const char* id : {"ra", "rb", "rc"}) ASSERT_TRUE(wait_numsub(redis.port(), std::string("hs:r:") + id, 1));
+    const std::string to_b1 = b1.session_id();
+    const std::string to_c1 = c1.session_id();
+    const std::string from_a1 = a1.session_id();
+    ASSERT_EQ(to_b1.rfind("rb-", 0), 0u) << to_b1;
+
+    const std::vector<test_client*> everyone = {&a1, &a2, &b1, b2.get(), &c1};
+    const std::vector<std::pair<test_client*, std::string>> sent = {
+        {&a1, "from a1"}, {&b1, "from b1"}, {&c1, "from c1"}};
+    for (const auto& [sender, text] : sent) expect_answer(*sender, send_broadcast(*sender, text), errc{}, text);
+    for (test_client* t : everyone)
+        for (const auto& [sender, text] : sent)
+            if (t != sender) ASSERT_TRUE(t->wait_for(broadcast_of(text))) << text;
+    // Published once all of those had run in Redis, so behind them (and any
+    // duplicate) on every router's one Redis connection: a marker from
+    // another router than the client's own.
+    expect_answer(a1, send_broadcast(a1, "end a"), errc{}, "marker from A");
+    expect_answer(b1, send_broadcast(b1, "end b"), errc{}, "marker from B");
+    for (test_client* t : {&b1, b2.get(), &c1}) ASSERT_TRUE(t->wait_for(broadcast_of("end a")));
+    for (test_client* t : {&a1, &a2}) ASSERT_TRUE(t->wait_for(broadcast_of("end b")));
+    for (test_client* t : everyone) {
+        const std::size_t from_a = t == &a1 ? 0 : 1;
+        const std::size_t from_b = t == &b1 ? 0 : 1;
+        const std::size_t from_c = t == &c1 ? 0 : 1;
+        EXPECT_EQ(t->count(broadcast_of("from a1")), from_a);
+        EXPECT_EQ(t->count(broadcast_of("from b1")), from_b);
+        EXPECT_EQ(t->count(broadcast_of("from c1")), from_c);
+    }
+    const auto seen = b1.wait_for(broadcast_of("from a1"));
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->name, from_a1) << "delivered with the sender's address";
+
+    expect_answer(a1, send_direct(a1, to_b1, "a1 to b1"), errc{}, "a direct to B's client");
+    const auto got = b1.wait_for(direct_of("a1 to b1"));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->name, from_a1);
+    expect_answer(b1, send_direct(b1, to_c1, "b1 to c1"), errc{}, "a direct to C's client");
+    ASSERT_TRUE(c1.wait_for(direct_of("b1 to c1")));
+    expect_answer(c1, send_direct(c1, from_a1, "c1 to a1"), errc{}, "a direct back to A");
+    ASSERT_TRUE(a1.wait_for(direct_of("c1 to a1")));
+
+    const std::string gone = b2->session_id();
+    b2.reset();
+    ASSERT_TRUE(logged(*b, "event=conn.close", 1)) << "B saw b2 go";
+    expect_answer(a1, send_direct(a1, gone, "to the gone"), errc::no_such_address, "B's client that left");
+    expect_answer(a1, send_direct(a1, "rb-999999-00000000", "to nobody"), errc::no_such_address,
+                  "an address B never gave");
+    expect_answer(a1, send_direct(a1, "rz-1-00000000", "to no router"), errc::no_such_address,
+                  "a router not in the cluster");
+    // Fire and forget: the failure still comes, with the id the frame had (0).
+    send_direct(a1, "rb-999999-00000001", "unasked", false);
+    const auto unasked = a1.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::error && e.error() == errc::no_such_address && e.id == 0;
+    }, 10s);
+    EXPECT_TRUE(unasked) << "a direct without an ack asked for hears of its failure";
+    redis_subscription mute(redis.port(), "hs:r:rmute");
+    ASSERT_TRUE(mute.ready());
+    expect_answer(a1, send_direct(a1, "rmute-1-00000000", "to the mute"), errc::cluster_outcome_unknown,
+                  "a router that took it and never answered");
+    for (test_client* t : {&a1, &a2, &b1, &c1})
+        EXPECT_EQ(t->count([](const recorded_event& e) {
+            return e.kind == event_kind::direct && e.payload_text().rfind("to ", 0) == 0;
+        }), 0u);
+}
+
+// Tokens mode on both routers, one secret: the rights a token grants for
+// direct and broadcast are judged alike whichever router the client is on,
+// for addresses of either router, and before any address is looked up.
+TEST(RouterCluster, DirectAndBroadcastRightsAreJudgedAlikeOnEveryRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::string secret = "cluster-test-secret-0123456789abcdef";
+    const std::string secret_file = write_temp_file("cluster-hs256.secret", secret + "\n");
+    const auto token = [&](const std::string& sub, const nlohmann::json& hs) {
+        return sign_hs256(secret, {{"sub", sub}, {"exp", unix_now() + 600}, {"hs", hs}});
+    };
+    const auto with = [](client_config c, std::string t) {
+        c.token = std::move(t);
+        return c;
+    };
+    const std::vector<std::string> tokens = {"--auth-mode", "tokens", "--auth-hs256-secret-file", secret_file};
+    std::vector<std::string> on_a = tokens;
+    on_a.insert(on_a.end(), {"--router-id", "ra"});
+    std::vector<std::string> on_b = tokens;
+    on_b.insert(on_b.end(), {"--router-id", "rb"});
+    auto a = cluster_router({redis.address()}, on_a);
+    auto b = cluster_router({redis.address()}, on_b);
+    ASSERT_TRUE(a->ready() && b->ready());
+    // Sends only to B's clients, broadcasts.
+    const std::string to_b = token("to-b", {{"send", {"rb-*"}}, {"broadcast", true}});
+    // Sends to nobody real, may not broadcast.
+    const std::string quiet = token("quiet", {{"send", {"nobody-*"}}, {"broadcast", true}, {"deny", {{"broadcast", true}}}});
+    test_client loud_a(with(frontend_config(a->ws_url(), "loud-a"), to_b));
+    test_client quiet_a(with(frontend_config(a->ws_url(), "quiet-a"), quiet));
+    test_client quiet_b(with(frontend_config(b->ws_url(), "quiet-b"), quiet));
+    test_client loud_b(with(frontend_config(b->ws_url(), "loud-b"), to_b));
+    ASSERT_TRUE(loud_a.wait_ready() && quiet_a.wait_ready() && quiet_b.wait_ready() && loud_b.wait_ready());
+    ASSERT_TRUE(wait_numsub(redis.port(), "hs:b", 2));
+    const std::string addr_quiet_a = quiet_a.session_id();
+    const std::string addr_quiet_b = quiet_b.session_id();
+
+    for (test_client* q : {&quiet_a, &quiet_b}) {
+        expect_answer(*q, send_broadcast(*q, "not allowed"), errc::forbidden, "a broadcast the token denies");
+        expect_answer(*q, send_direct(*q, addr_quiet_b, "x"), errc::forbidden, "a direct to B outside the grant");
+        expect_answer(*q, send_direct(*q, addr_quiet_a, "x"), errc::forbidden, "a direct to A outside the grant");
+        expect_answer(*q, send_direct(*q, "rb-999999-00000000", "x"), errc::forbidden,
+                      "forbidden whether or not the address exists");
+    }
+    for (test_client* l : {&loud_a, &loud_b}) {
+        expect_answer(*l, send_direct(*l, addr_quiet_b, "to b"), errc{}, "a direct to B, granted");
+        expect_answer(*l, send_direct(*l, addr_quiet_a, "to a"), errc::forbidden, "a direct to A, not granted");
+    }
+    EXPECT_EQ(quiet_b.wait_count(direct_of("to b"), 2).size(), 2u);
+    expect_answer(loud_a, send_broadcast(loud_a, "granted"), errc{}, "a broadcast the token grants");
+    for (test_client* t : {&quiet_a, &quiet_b, &loud_b}) EXPECT_TRUE(t->wait_for(broadcast_of("granted")));
+    for (test_client* t : {&loud_a, &quiet_a, &quiet_b, &loud_b}) {
+        EXPECT_EQ(t->count(broadcast_of("not allowed")), 0u);
+        EXPECT_EQ(t->count(direct_of("x")) + t->count(direct_of("to a")), 0u);
+    }
 }
 
 // PROTOCOL.md (Subscriptions): the ack of a subscribe to a channel carries
@@ -464,6 +667,177 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
     EXPECT_EQ(resuming.count(is(event_kind::gap)), 0u);
 }
 
+// What a publish costs Redis: one EVALSHA of the script each node loaded
+// once (SCRIPT LOAD) rather than the script's text every time. Bytes from
+// every client Redis read, over 200 publishes of 8 bytes (heartbeats and
+// PINGs come along).
+TEST(RouterCluster, APublishSendsRedisTheScriptsShaNotItsText) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("cost.probe"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("cost.probe"), 1));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+    const long long bytes_before = info_field(redis.port(), "stats", "total_net_input_bytes");
+    constexpr int publishes = 200;
+    std::vector<std::uint32_t> ids;
+    for (int i = 0; i < publishes; ++i) ids.push_back(pub.publish("cost.probe", "12345678", true));
+    for (std::uint32_t id : ids) ASSERT_TRUE(pub.wait_for(is(event_kind::ack, id), 10s)) << id;
+    const long long bytes = info_field(redis.port(), "stats", "total_net_input_bytes") - bytes_before;
+    const long long evalsha = info_field(redis.port(), "commandstats", "cmdstat_evalsha", "calls");
+    const long long eval = info_field(redis.port(), "commandstats", "cmdstat_eval", "calls");
+    const long long usec = std::max(0LL, info_field(redis.port(), "commandstats", "cmdstat_evalsha", "usec")) +
+                           std::max(0LL, info_field(redis.port(), "commandstats", "cmdstat_eval", "usec"));
+    std::printf("per publish: %.1f bytes read by Redis, %.1f us in the script's command; EVALSHA %lld, EVAL %lld "
+                "for %d publishes\n",
+                static_cast<double>(bytes) / publishes, static_cast<double>(usec) / publishes, evalsha, eval,
+                publishes);
+    EXPECT_EQ(evalsha, publishes);
+    EXPECT_LE(eval, 0) << "no EVAL without a node that lost its scripts";
+    EXPECT_LT(bytes, publishes * 250LL) << "a publish sends the script's SHA and its arguments";
+    EXPECT_EQ(sub.wait_count(message_on("cost.probe"), publishes).size(), static_cast<std::size_t>(publishes));
+}
+
+// Redis's scripts flushed (SCRIPT FLUSH) while the routers run, twice, with
+// publishes on the wire: each one lost runs from its text in its place, so
+// publishes keep working, acked and delivered in the order they were made;
+// a resume (the other script) works after too.
+TEST(RouterCluster, PublishesKeepTheirOrderAcrossAScriptFlush) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("flush.order"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("flush.order"), 1));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    constexpr int per_round = 60;
+    std::vector<std::uint32_t> ids;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 1; i <= per_round; ++i)
+            ids.push_back(pub.publish("flush.order", std::to_string(round * per_round + i), true));
+        if (round < 2) ASSERT_EQ(reply_text(redis_call(redis.port(), {"SCRIPT", "FLUSH"})), "OK");
+    }
+    std::uint64_t last_seq = 0;
+    std::uint32_t epoch = 0;
+    for (std::uint32_t id : ids) {
+        const auto ack = pub.wait_for(answer_to(id), 10s);
+        ASSERT_TRUE(ack && ack->kind == event_kind::ack) << (ack ? describe(*ack) : "no answer");
+        EXPECT_EQ(ack->seq, last_seq + 1) << "acked in the order published";
+        last_seq = ack->seq;
+        epoch = ack->epoch;
+    }
+    const auto got = sub.wait_count(message_on("flush.order"), ids.size());
+    ASSERT_EQ(got.size(), ids.size());
+    expect_numbers(got, 1, epoch);
+    EXPECT_GE(info_field(redis.port(), "commandstats", "cmdstat_eval", "calls"), 1)
+        << "a publish found its script gone, and ran it from its text";
+
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"SCRIPT", "FLUSH"})), "OK");
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "flush.order",
+                                                                  channel_position{epoch, last_seq - 2}))));
+    const auto replay = late.wait_count(message_on("flush.order"), 2);
+    ASSERT_EQ(replay.size(), 2u);
+    expect_numbers(replay, static_cast<int>(last_seq) - 1, epoch);
+}
+
+// Redis stops (a clean shutdown, its data gone) while three routers run and
+// nobody publishes, and comes back empty on its port. Each router retries
+// with a growing delay, not in a loop, and once Redis is back takes up
+// everything it had with nothing asked of its clients: a subscriber by name
+// on B and one by pattern on C get A's next publication, told by its new
+// epoch that the channel was lost; directs and broadcasts cross again; the
+// membership is written again.
+TEST(RouterCluster, RedisRestartedEmptyRoutersTakeUpTheirInterestAndSayTheChannelWasLost) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    auto a = cluster_router({redis.address()}, quick_beats);
+    auto b = cluster_router({redis.address()}, quick_beats);
+    auto c = cluster_router({redis.address()}, quick_beats);
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client by_name(frontend_config(b->ws_url(), "by-name"));
+    test_client by_pattern(frontend_config(c->ws_url(), "by-pattern"));
+    ASSERT_TRUE(pub.wait_ready() && by_name.wait_ready() && by_pattern.wait_ready());
+    ASSERT_TRUE(by_name.wait_for(is(event_kind::ack, by_name.subscribe("boiler.temp"))));
+    ASSERT_TRUE(by_pattern.wait_for(is(event_kind::ack, by_pattern.subscribe("boiler.*"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("boiler.temp"), 1));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s));
+    const auto before = publish_numbers(pub, "boiler.temp", 1, 3);
+    ASSERT_EQ(before.size(), 3u);
+    const std::uint32_t old_epoch = before.front().epoch;
+    for (test_client* t : {&by_name, &by_pattern})
+        ASSERT_EQ(t->wait_count(message_on("boiler.temp"), 3).size(), 3u);
+
+    const auto stopped_at = std::chrono::steady_clock::now();
+    redis.stop();
+    for (const auto* r : {a.get(), b.get(), c.get()}) {
+        ASSERT_TRUE(logged(*r, "event=cluster.redis_down", 1));
+        // The first try fails as Redis goes; the next ones wait 50..100 ms,
+        // then 100..200 ms: three failures take at least 150 ms.
+        ASSERT_TRUE(logged(*r, "event=redis.node_down", 3));
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - stopped_at, 150ms) << "the retries back off";
+    for (const auto* r : {a.get(), b.get(), c.get()})
+        EXPECT_LT(occurrences(r->log(), "event=redis.node_down"), 20u) << "no retry loop";
+    EXPECT_EQ(http_get(b->http_address(), "/healthz").status, 503);
+
+    ASSERT_TRUE(redis.restart());
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"DBSIZE"})), "0") << "Redis came back empty";
+    for (const auto* r : {a.get(), b.get(), c.get()}) ASSERT_TRUE(logged(*r, "event=cluster.redis_up", 2, 15s));
+    EXPECT_EQ(numsub(redis.port(), pubsub_channel("boiler.temp")), 1) << "B subscribed again by itself";
+    EXPECT_EQ(pattern_subscriptions(redis.port()), 1) << "so did C";
+    EXPECT_EQ(numsub(redis.port(), "hs:b"), 3);
+
+    const auto after = publish_numbers(pub, "boiler.temp", 4, 4);
+    ASSERT_EQ(after.size(), 1u);
+    const std::uint32_t new_epoch = after.front().epoch;
+    EXPECT_NE(new_epoch, old_epoch);
+    EXPECT_EQ(after.front().seq, 1u) << "the channel starts again";
+    for (test_client* t : {&by_name, &by_pattern}) {
+        const auto got = t->wait_count(message_on("boiler.temp"), 4);
+        ASSERT_EQ(got.size(), 4u);
+        EXPECT_EQ(got[3].payload_text(), "4");
+        EXPECT_EQ(got[3].epoch, new_epoch);
+        const auto changed = t->wait_for(is(event_kind::epoch_changed));
+        ASSERT_TRUE(changed) << "the subscriber is told the channel was lost";
+        EXPECT_EQ(changed->name, "boiler.temp");
+        EXPECT_EQ(changed->epoch, new_epoch);
+        EXPECT_EQ(t->count(is(event_kind::epoch_changed)), 1u);
+        EXPECT_EQ(t->count(is(event_kind::gap)), 0u);
+    }
+
+    expect_answer(pub, send_direct(pub, by_name.session_id(), "after the restart"), errc{}, "a direct to B");
+    EXPECT_TRUE(by_name.wait_for(direct_of("after the restart")));
+    expect_answer(by_pattern, send_broadcast(by_pattern, "everyone again"), errc{}, "a broadcast from C");
+    EXPECT_TRUE(pub.wait_for(broadcast_of("everyone again")));
+    EXPECT_TRUE(by_name.wait_for(broadcast_of("everyone again")));
+    EXPECT_TRUE(eventually([&] {
+        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
+        return status.is_object() && status.contains("cluster") && status["cluster"]["routers"].size() == 3;
+    }, 5s)) << "the membership, lost with Redis's data, is written again";
+    for (const auto* r : {a.get(), b.get(), c.get()}) {
+        EXPECT_EQ(http_get(r->http_address(), "/healthz").status, 200);
+        const std::string metrics = http_get(r->admin_address(), "/metrics").body;
+        const std::string series = "\nhyperstreams_cluster_redis_reconnects_total ";
+        const std::size_t at = metrics.find(series);
+        ASSERT_NE(at, std::string::npos) << metrics;
+        EXPECT_GE(std::stod(metrics.substr(at + series.size())), 1.0) << metrics;
+    }
+}
+
 // PROTOCOL.md (212): a publish refused with cluster_unavailable did not
 // happen. Redis freezes (SIGSTOP) with a publish on the wire: the router
 // gives up on the answer and refuses the publish; when Redis thaws it runs
@@ -686,26 +1060,31 @@ TEST(RouterCluster, OnlyRoutersWithLocalInterestSubscribeInRedis) {
 
 // ---------------------------------------------------------------- a Redis Cluster
 
-// Three masters, from redis-cli --cluster create.
+// Three masters, from redis-cli --cluster create, one cluster for the
+// suite (each test's channels are its own; a test that restarts a node
+// leaves the cluster ok).
 class RouterClusterOnRedisCluster : public ::testing::Test {
 protected:
-    void SetUp() override {
+    static void SetUpTestSuite() {
         std::vector<std::string> args = {"--cluster", "create"};
         for (auto& n : nodes_) {
             n = std::make_unique<redis_server>(true);
-            ASSERT_TRUE(n->ready());
+            if (!n->ready()) return;
             args.push_back(n->address());
         }
         args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
         const auto created = run_program("redis-cli", args, 30s);
-        ASSERT_EQ(created.status, 0) << "redis-cli --cluster create failed:\n" << created.output;
-        ASSERT_TRUE(eventually([&] {
-            for (auto& n : nodes_)
-                if (reply_text(redis_call(n->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") ==
-                    std::string::npos)
-                    return false;
-            return true;
-        }, 10s));
+        created_ = created.status == 0;
+        if (!created_) std::fprintf(stderr, "redis-cli --cluster create failed:\n%s\n", created.output.c_str());
+    }
+
+    static void TearDownTestSuite() {
+        for (auto& n : nodes_) n.reset();
+    }
+
+    void SetUp() override {
+        ASSERT_TRUE(created_);
+        ASSERT_TRUE(cluster_ok());
     }
 
     std::vector<std::string> addresses() const {
@@ -744,7 +1123,19 @@ protected:
         return total;
     }
 
-    std::array<std::unique_ptr<redis_server>, 3> nodes_;
+    // Every node says the cluster is ok.
+    static bool cluster_ok() {
+        return eventually([&] {
+            for (const auto& n : nodes_)
+                if (reply_text(redis_call(n->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") ==
+                    std::string::npos)
+                    return false;
+            return true;
+        }, 15s);
+    }
+
+    static inline std::array<std::unique_ptr<redis_server>, 3> nodes_;
+    static inline bool created_ = false;
 };
 
 TEST_F(RouterClusterOnRedisCluster, ChannelsOfEveryMasterCrossRoutersAndResume) {
@@ -811,6 +1202,67 @@ TEST_F(RouterClusterOnRedisCluster, ChannelsOfEveryMasterCrossRoutersAndResume) 
         EXPECT_EQ(sub.wait_count(message_on(channels[i]), 5).size(), 5u);
     }
     EXPECT_EQ(back.count(is(event_kind::gap)) + sub.count(is(event_kind::gap)), 0u);
+}
+
+// The master of a channel's slot, which B's subscriber connection is on
+// too, is killed (SIGKILL) and started again on its port with its
+// nodes.conf, its data gone. The routers follow with no restart of their
+// own: publishes on the channel fail by name while the shard is down, and
+// once it is back A's publications reach B's subscriber, which did nothing
+// and is told the channel was lost by its new epoch.
+TEST_F(RouterClusterOnRedisCluster, AShardRestartedIsFollowedWithoutRestartingTheRouters) {
+    auto a = cluster_router(addresses());
+    auto b = cluster_router(addresses());
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("where.is.b"))));
+    std::size_t victim = nodes_.size();
+    ASSERT_TRUE(eventually([&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+            if (numsub(nodes_[i]->port(), pubsub_channel("where.is.b")) == 1) victim = i;
+        return victim < nodes_.size();
+    }, 5s)) << "B's subscriber connection is on some node";
+    const std::string channel = channel_on(victim, "shard.");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(channel))));
+    ASSERT_TRUE(wait_numsub(nodes_[victim]->port(), pubsub_channel(channel), 1));
+    const auto before = publish_numbers(pub, channel, 1, 3);
+    ASSERT_EQ(before.size(), 3u);
+    ASSERT_EQ(sub.wait_count(message_on(channel), 3).size(), 3u);
+
+    nodes_[victim]->kill();
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_down", 1));
+    const std::uint32_t refused = pub.publish(channel, "refused", true);
+    expect_answer(pub, refused, errc::cluster_unavailable, "a publish while its shard is down");
+
+    ASSERT_TRUE(nodes_[victim]->restart());
+    ASSERT_TRUE(cluster_ok()) << "the node rejoined from its nodes.conf";
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_up", 2, 15s));
+    ASSERT_TRUE(eventually([&] { return numsub_all(pubsub_channel(channel)) == 1; }, 5s))
+        << "B subscribed again, on a node that is up";
+    // A master just restarted may refuse writes for a moment (CLUSTERDOWN):
+    // such a publish fails by name, and is not made.
+    std::optional<recorded_event> made;
+    EXPECT_TRUE(eventually([&] {
+        const auto answer = pub.wait_for(answer_to(pub.publish(channel, "4", true)), 10s);
+        if (answer && answer->kind == event_kind::ack) made = *answer;
+        EXPECT_TRUE(answer && (made || answer->error() == errc::cluster_unavailable))
+            << (answer ? describe(*answer) : "no answer");
+        return made.has_value();
+    }, 10s));
+    ASSERT_TRUE(made) << "publishes on the channel work again";
+    EXPECT_NE(made->epoch, before.front().epoch) << "the shard lost the channel";
+    EXPECT_EQ(made->seq, 1u);
+    const auto got = sub.wait_count(message_on(channel), 4);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[3].payload_text(), "4");
+    EXPECT_EQ(got[3].epoch, made->epoch);
+    const auto changed = sub.wait_for(is(event_kind::epoch_changed));
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(changed->name, channel);
+    for (const auto& m : sub.events(message_on(channel))) EXPECT_NE(m.payload_text(), "refused") << describe(m);
 }
 
 }  // namespace

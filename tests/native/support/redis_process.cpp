@@ -165,6 +165,19 @@ void redis_server::kill() {
     ready_ = false;
 }
 
+void redis_server::stop() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGTERM);
+        const auto deadline = clock::now() + std::chrono::seconds(5);
+        bool gone = exited(pid_);
+        for (; !gone && clock::now() < deadline; gone = exited(pid_))
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        if (!gone) kill_and_reap(pid_);
+    }
+    pid_ = -1;
+    ready_ = false;
+}
+
 void redis_server::signal(int signal) {
     if (pid_ > 0) ::kill(pid_, signal);
 }
@@ -213,6 +226,31 @@ router::redis_reply redis_call(std::uint16_t port, const std::vector<std::string
                                std::chrono::milliseconds timeout) {
     auto replies = redis_calls(port, {args}, timeout);
     return replies.empty() ? nullptr : std::move(replies.front());
+}
+
+redis_subscription::redis_subscription(std::uint16_t port, const std::string& channel,
+                                       std::chrono::milliseconds timeout) {
+    const auto deadline = clock::now() + timeout;
+    fd_ = connect_loopback(port, deadline);
+    if (fd_ < 0) return;
+    const std::string out = router::redis_format({"SUBSCRIBE", channel});
+    if (!wait_fd(fd_, POLLOUT, deadline) || ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) !=
+                                                 static_cast<ssize_t>(out.size()))
+        return;
+    router::redis_reader reader;
+    char buf[4096];
+    while (!ready_ && wait_fd(fd_, POLLIN, deadline)) {
+        const ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n <= 0 || reader.feed(std::string_view(buf, static_cast<std::size_t>(n)))) return;
+        std::error_code ec;
+        if (router::redis_reply r = reader.next(ec))
+            ready_ = router::parse_push(*r).what == router::redis_push::kind::ack;
+        if (ec) return;
+    }
+}
+
+redis_subscription::~redis_subscription() {
+    if (fd_ >= 0) ::close(fd_);
 }
 
 std::string reply_text(const router::redis_reply& r) {

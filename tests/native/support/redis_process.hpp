@@ -34,6 +34,9 @@ public:
 
     // SIGKILL, reaped: a crash, no shutdown.
     void kill();
+    // SIGTERM: Redis closes its clients and exits (saving nothing); reaped,
+    // and killed if it has not exited within a bound.
+    void stop();
     // Sends `signal` (SIGSTOP, SIGCONT) and leaves it running.
     void signal(int signal);
     // Starts it again on the same ports in the same directory (a cluster
@@ -61,6 +64,23 @@ std::vector<router::redis_reply> redis_calls(std::uint16_t port, const std::vect
                                              std::chrono::milliseconds timeout = std::chrono::seconds(2));
 // A reply's text ("" for none), an integer's digits, for assertions.
 std::string reply_text(const router::redis_reply& r);
+
+// A connection of its own subscribed to `channel` (a router that takes what
+// is published to it and never answers); unsubscribed when destroyed.
+class redis_subscription {
+public:
+    redis_subscription(std::uint16_t port, const std::string& channel,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(2));
+    ~redis_subscription();
+    redis_subscription(const redis_subscription&) = delete;
+    redis_subscription& operator=(const redis_subscription&) = delete;
+    // Redis confirmed the subscription.
+    bool ready() const noexcept { return ready_; }
+
+private:
+    int fd_ = -1;
+    bool ready_ = false;
+};
 
 // Runs `program` to its end, bounded by `timeout` (then killed): its exit
 // status (-1 when killed) and what it wrote on stdout and stderr.
