@@ -136,10 +136,13 @@ public:
 
     void init() {
         client_config config;
-        config.url = opts.url;
+        if (opts.urls.empty())
+            config.url = opts.url;
+        else
+            config.urls = opts.urls;
         config.name = opts.name;
         config.token = opts.token;
-        config.role = native::role_for(opts.url);
+        config.role = native::role_for(config.router_urls().front());
         config.seed = opts.seed;
         native::transport_options transport;
         transport.curve = {opts.curve_server_key, opts.curve_public_key, opts.curve_secret_key};
@@ -189,7 +192,8 @@ public:
         if (r.error) {
             report(r.error, "cannot register service '" + service + "'" +
                                 (r.error == errc::wrong_role
-                                     ? ": " + opts.url + " connects as a frontend; services need the "
+                                     ? ": " + engine.config().router_urls().front() +
+                                           " connects as a frontend; services need the "
                                        "router's backend endpoint (tcp:// or ipc://)"
                                      : ""));
             return;
