@@ -706,7 +706,8 @@ int main(int argc, char** argv) {
             usage_error("--url: '" + url + "' is not ws://, wss://, tcp:// or ipc://");
         if (native::role_for(url) != native::role_for(p.urls.front()))
             usage_error("--url: '" + p.urls.front() + "' and '" + url +
-                        "' connect in different roles (ws:// and wss:// as a frontend, tcp:// and ipc:// as a backend)");
+                        "' connect in different roles (ws:// and wss:// as a frontend, "
+                        "tcp:// and ipc:// as a backend)");
     }
     if (!p.ca_file.empty()) {
         if (std::none_of(p.urls.begin(), p.urls.end(), [](const std::string& u) { return u.starts_with("wss://"); }))

@@ -369,7 +369,7 @@ TEST(ClientRouters, EveryRouterDownBacksOffBetweenRoundsOnly) {
     const std::vector<seen_event> b = backoffs(r);
     ASSERT_EQ(b.size(), 60u);
     ASSERT_EQ(r.opened_urls.size(), 60u);
-    time_ms longest_pause = 0, longest_backoff = 0;
+    time_ms longest_backoff = 0;
     for (std::size_t i = 0; i < b.size(); ++i) {
         EXPECT_EQ(r.opened_urls[i], urls[i % 3]) << "attempt " << i;
         EXPECT_EQ(b[i].name, urls[(i + 1) % 3]) << "attempt " << i;
@@ -377,8 +377,7 @@ TEST(ClientRouters, EveryRouterDownBacksOffBetweenRoundsOnly) {
         const auto delay = static_cast<time_ms>(b[i].count);
         if (i % 3 != 2) {
             EXPECT_EQ(b[i].seq, 2 - i % 3) << "attempt " << i;
-            EXPECT_LE(delay, 250) << "attempt " << i;
-            longest_pause = std::max(longest_pause, delay);
+            EXPECT_LE(delay, 250) << "attempt " << i << ": a pause within a round does not grow";
         } else {
             EXPECT_EQ(b[i].seq, 0u) << "attempt " << i << " ends round " << round;
             EXPECT_LE(delay, std::min<time_ms>(15000, time_ms{250} << std::min<std::size_t>(round, 20)))
@@ -387,7 +386,6 @@ TEST(ClientRouters, EveryRouterDownBacksOffBetweenRoundsOnly) {
         }
     }
     EXPECT_GT(longest_backoff, 5000) << "the backoff between rounds grew";
-    EXPECT_LE(longest_pause, 250) << "a pause within a round did not";
 }
 
 TEST(ClientRouters, ALostConnectionGoesOnToTheNextRouterRoundRobin) {
