@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,12 @@ time_ms to_time(double now) { return static_cast<time_ms>(now); }
 // Consecutive pieces of the transfer buffer, in the order JS wrote them.
 struct transfer_reader {
     std::size_t offset = 0;
+    std::uint32_t u32() {  // little-endian, as wasm memory is
+        std::uint32_t v;
+        std::memcpy(&v, transfer.data() + offset, sizeof v);
+        offset += sizeof v;
+        return v;
+    }
     std::string_view text(std::uint32_t len) {
         std::string_view s(reinterpret_cast<const char*>(transfer.data()) + offset, len);
         offset += len;
@@ -118,8 +125,9 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_name_problem(std::uint32_t patter
 
 // --- lifecycle ----------------------------------------------------------------
 
-// Strings in the transfer buffer: url, name, token.
-EMSCRIPTEN_KEEPALIVE client_handle* hs_create(std::uint32_t url_len, std::uint32_t name_len,
+// In the transfer buffer: the length of each of the `url_count` router URLs
+// (u32), the URLs, then name and token.
+EMSCRIPTEN_KEEPALIVE client_handle* hs_create(std::uint32_t url_count, std::uint32_t name_len,
                                               std::uint32_t token_len, double seed,
                                               std::uint32_t backoff_base_ms,
                                               std::uint32_t backoff_max_ms,
@@ -128,8 +136,10 @@ EMSCRIPTEN_KEEPALIVE client_handle* hs_create(std::uint32_t url_len, std::uint32
                                               std::uint32_t heartbeat_ms,
                                               std::uint32_t outbox_limit_bytes) {
     transfer_reader in;
+    std::vector<std::uint32_t> url_lengths(url_count);
+    for (std::uint32_t& len : url_lengths) len = in.u32();
     client_config config;
-    config.url.assign(in.text(url_len));
+    for (std::uint32_t len : url_lengths) config.urls.emplace_back(in.text(len));
     config.name.assign(in.text(name_len));
     config.token.assign(in.text(token_len));
     config.seed = static_cast<std::uint64_t>(seed);

@@ -172,13 +172,16 @@ public:
         pending_services.clear();
     }
 
-    client_config config_for(const std::string& url, bool follow_cluster) const {
+    client_config config_for(std::vector<std::string> urls, bool follow_cluster) const {
         client_config config;
-        config.url = url;
+        if (urls.size() == 1)
+            config.url = std::move(urls.front());
+        else
+            config.urls = std::move(urls);
         config.name = opts.name;
         config.token = opts.token;
-        config.role = native::role_for(url);
-        config.follow_cluster = follow_cluster;
+        config.role = native::role_for(config.router_urls().front());
+        config.follow_cluster = follow_cluster && config.role == client_role::backend;
         config.seed = opts.seed;
         return config;
     }
@@ -190,10 +193,10 @@ public:
         return t;
     }
 
-    std::shared_ptr<router_link> make_link(const std::string& url, bool follow_cluster) {
+    std::shared_ptr<router_link> make_link(std::vector<std::string> urls, bool follow_cluster) {
         auto link = std::make_shared<router_link>();
         link->host = std::make_unique<engine_host>(
-            io, config_for(url, follow_cluster),
+            io, config_for(std::move(urls), follow_cluster),
             [this, weak = std::weak_ptr<router_link>(link)](client_engine& engine, const client_event& e) {
                 // A link left behind (the router left the cluster) hears nothing more.
                 if (const auto l = weak.lock()) on_event(*l, engine, e);
@@ -203,7 +206,7 @@ public:
     }
 
     void init() {
-        primary = make_link(opts.url, opts.follow_cluster && native::role_for(opts.url) == client_role::backend);
+        primary = make_link(opts.urls.empty() ? std::vector<std::string>{opts.url} : opts.urls, opts.follow_cluster);
         io_thread = std::thread([this] { io.run(); });
     }
 
@@ -298,7 +301,8 @@ public:
         if (r.error) {
             report(r.error, about(link) + "cannot register service '" + service + "'" +
                                 (r.error == errc::wrong_role
-                                     ? ": " + opts.url + " connects as a frontend; services need the "
+                                     ? ": " + engine.config().router_urls().front() +
+                                           " connects as a frontend; services need the "
                                        "router's backend endpoint (tcp:// or ipc://)"
                                      : ""));
             return;
@@ -328,7 +332,7 @@ public:
         }
         for (const std::string& endpoint : listed) {
             if (joined.count(endpoint) != 0) continue;
-            auto link = make_link(endpoint, false);
+            auto link = make_link({endpoint}, false);
             link->endpoint = endpoint;
             joined.emplace(endpoint, link);
             link->host->start();

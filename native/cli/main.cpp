@@ -42,7 +42,7 @@ constexpr const char* exit_codes_text = R"(exit codes:
   4  timeout (no answer, or fewer messages than --count, in time)
 )";
 
-constexpr const char* main_usage = R"(usage: hyperstreams [--url URL] [--token T] [--name N] [--ca-file PEM] [--connect-timeout S] <command> [args]
+constexpr const char* main_usage = R"(usage: hyperstreams [--url URL]... [--token T] [--name N] [--ca-file PEM] [--connect-timeout S] <command> [args]
 
 A command-line client for HyperStreams routers, for people and scripts.
 The URL scheme picks the role: ws://HOST:PORT/ws connects as a frontend
@@ -59,7 +59,9 @@ commands:
   services                        list the services and their methods
 
 global options:
-  --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws)
+  --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws);
+                         repeated: the routers of one cluster, all of one role,
+                         tried in turn (a failed one costs one attempt)
   --token TOKEN          token for the hello (default: $HYPERSTREAMS_TOKEN)
   --name NAME            client name shown by the router (default: hyperstreams-cli)
   --ca-file PEM          wss:// only: trust the CA certificates in the PEM file
@@ -67,7 +69,8 @@ global options:
                          instead of the system's; the certificate must also name
                          the URL's host, or the connection fails (exit 2)
   --connect-timeout S    seconds to wait for the connection (default 5); a command's
-                         --timeout bounds the whole command, connecting included
+                         --timeout bounds the whole command, connecting included;
+                         the attempts at each --url share the wait equally
   --help                 this text; `hyperstreams COMMAND --help` for a command
   --version              print the version
 
@@ -189,7 +192,7 @@ Lists the services registered with the router: name, instances, methods
 }
 
 struct parsed {
-    std::string url;
+    std::vector<std::string> urls;
     std::string token;
     std::string name = "hyperstreams-cli";
     std::string ca_file;
@@ -231,9 +234,10 @@ double number_option(const parsed& p, const std::string& key, double fallback) {
 
 parsed parse_args(int argc, char** argv) {
     parsed p;
-    if (const char* env = std::getenv("HYPERSTREAMS_URL")) p.url = env;
+    const char* env_url = std::getenv("HYPERSTREAMS_URL");
+    p.urls = {env_url && *env_url ? env_url : "ws://127.0.0.1:7070/ws"};
+    bool url_given = false;  // the first --url replaces the default
     if (const char* env = std::getenv("HYPERSTREAMS_TOKEN")) p.token = env;
-    if (p.url.empty()) p.url = "ws://127.0.0.1:7070/ws";
     std::vector<std::string> a(argv + 1, argv + argc);
     std::size_t i = 0;
     auto take = [&](const std::string& opt) -> std::string {
@@ -261,7 +265,9 @@ parsed parse_args(int argc, char** argv) {
                 std::exit(exit_ok);
             }
             if (arg == "--url") {
-                p.url = val(arg);
+                if (!url_given) p.urls.clear();
+                url_given = true;
+                p.urls.push_back(val(arg));
             } else if (arg == "--token") {
                 p.token = val(arg);
             } else if (arg == "--name") {
@@ -412,16 +418,23 @@ std::string reason_text(std::uint16_t code, const std::string& text) {
     return errc_text(code) + (text.empty() ? "" : ": " + text);
 }
 
+// "ws://a/ws", "ws://a/ws or ws://b/ws".
+std::string either(const std::vector<std::string>& urls) {
+    std::string out;
+    for (const std::string& u : urls) out += (out.empty() ? "" : " or ") + u;
+    return out;
+}
+
 // Waits for the welcome; the exit code when the connection does not come.
-int connect(session& s, double timeout_s, const std::string& url) {
+int connect(session& s, double timeout_s, const std::vector<std::string>& urls) {
     const auto until = deadline_after(timeout_s);
     std::string last_reason;
     std::uint16_t last_error = 0;
     for (;;) {
         auto e = s.next(until);
         if (!e) {
-            std::fprintf(stderr, "hyperstreams: cannot connect to %s within %gs%s%s\n", url.c_str(), timeout_s,
-                         last_reason.empty() ? "" : ": ", last_reason.c_str());
+            std::fprintf(stderr, "hyperstreams: cannot connect to %s within %gs%s%s\n", either(urls).c_str(),
+                         timeout_s, last_reason.empty() ? "" : ": ", last_reason.c_str());
             return exit_connection;
         }
         if (e->kind == event_kind::welcome) return exit_ok;
@@ -434,7 +447,7 @@ int connect(session& s, double timeout_s, const std::string& url) {
             // the router's words: keep them.
             if (e->code != 0 && e->code != last_error) last_reason = reason_text(e->code, e->text);
             if (e->state == client_state::failed || e->state == client_state::awaiting_token) {
-                std::fprintf(stderr, "hyperstreams: connection to %s refused: %s\n", url.c_str(),
+                std::fprintf(stderr, "hyperstreams: connection to %s refused: %s\n", e->name.c_str(),
                              last_reason.empty() ? state_name(e->state).data() : last_reason.c_str());
                 return exit_connection;
             }
@@ -688,33 +701,43 @@ int main(int argc, char** argv) {
     const std::string& command = p.command->name;
     if (command == "pub" || command == "send") p.data = data_argument(p, 1, p.data_flags);
     if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
-    if (native::scheme_of(p.url) == native::transport_scheme::unsupported)
-        usage_error("--url: '" + p.url + "' is not ws://, wss://, tcp:// or ipc://");
+    for (const std::string& url : p.urls) {
+        if (native::scheme_of(url) == native::transport_scheme::unsupported)
+            usage_error("--url: '" + url + "' is not ws://, wss://, tcp:// or ipc://");
+        if (native::role_for(url) != native::role_for(p.urls.front()))
+            usage_error("--url: '" + p.urls.front() + "' and '" + url +
+                        "' connect in different roles (ws:// and wss:// as a frontend, "
+                        "tcp:// and ipc:// as a backend)");
+    }
     if (!p.ca_file.empty()) {
-        if (!p.url.starts_with("wss://")) usage_error("--ca-file: only a wss:// URL uses a CA file");
+        if (std::none_of(p.urls.begin(), p.urls.end(), [](const std::string& u) { return u.starts_with("wss://"); }))
+            usage_error("--ca-file: only a wss:// URL uses a CA file");
         if (!std::ifstream(p.ca_file)) usage_error("--ca-file: cannot read '" + p.ca_file + "'");
     }
     // Counted once DATA is read: stdin may be a pipe that takes its time.
     const double timeout_s = command_timeout_s(p);
     p.until = deadline_after(timeout_s);
 
+    // The command's --timeout bounds the whole command: a dead router costs
+    // no more than it, even when --connect-timeout is longer.
+    double connect_s = p.connect_timeout;
+    if (timeout_s > 0 && (connect_s <= 0 || timeout_s < connect_s)) connect_s = timeout_s;
+
     client_config config;
-    config.url = p.url;
+    config.urls = p.urls;
     config.name = p.name;
     config.token = p.token;
-    config.role = native::role_for(p.url);
+    config.role = native::role_for(p.urls.front());
     config.seed = 0;
-    config.handshake_timeout_ms = static_cast<std::uint32_t>(std::max(1.0, p.connect_timeout) * 1000);
+    // Shared: a router that never answers leaves the others their turn.
+    config.handshake_timeout_ms = static_cast<std::uint32_t>(std::max(1.0, connect_s) * 1000 /
+                                                             static_cast<double>(p.urls.size()));
     native::transport_options transport;
     transport.tls.ca_file = p.ca_file;
     session s(config, std::move(transport));
     s.host().start();
 
-    // The command's --timeout bounds the whole command: a dead router costs
-    // no more than it, even when --connect-timeout is longer.
-    double connect_s = p.connect_timeout;
-    if (timeout_s > 0 && (connect_s <= 0 || timeout_s < connect_s)) connect_s = timeout_s;
-    int rc = connect(s, connect_s, p.url);
+    int rc = connect(s, connect_s, p.urls);
     if (rc == exit_ok) {
         const std::string& name = p.command->name;
         if (name == "sub") rc = cmd_sub(p, s);

@@ -105,7 +105,7 @@ std::size_t client_engine::name_hash::operator()(std::string_view s) const noexc
 }
 
 client_engine::client_engine(client_config config)
-    : config_(std::move(config)), rng_(config_.seed), url_(config_.url) {
+    : config_(std::move(config)), rng_(config_.seed) {
     events_.reserve(64);
 }
 
@@ -127,10 +127,14 @@ bool client_engine::apply(client_input input, time_ms now, errc reason, std::str
     e.code = static_cast<std::uint16_t>(reason);
     e.text = detail;
     enter(input, now);
-    // Entering backoff drew the delay; the event tells it (by index: enter()
-    // may have emitted more).
-    if (state_ == client_state::backoff)
-        events_[changed].count = static_cast<std::uint64_t>(retry_at_ - now);
+    // enter() chose the URL, and entering backoff drew the delay; the event
+    // tells them (by index: enter() may have emitted more).
+    client_event& changed_event = events_[changed];
+    if (state_ != client_state::idle && state_ != client_state::closed) changed_event.name = url_;
+    if (state_ == client_state::backoff) {
+        changed_event.count = static_cast<std::uint64_t>(retry_at_ - now);
+        changed_event.seq = round_failures_ == 0 ? 0 : config_.router_urls().size() - round_failures_;
+    }
     return true;
 }
 
@@ -154,7 +158,7 @@ void client_engine::release_transport(client_input input, client_state to, errc 
 void client_engine::enter(client_input input, time_ms now) {
     switch (state_) {
         case client_state::connecting:
-            if (input != client_input::redirect) url_ = config_.url;
+            if (input != client_input::redirect) url_ = config_.router_urls()[url_index_];
             begin_connect(now);
             break;
         case client_state::handshaking: {
@@ -210,12 +214,20 @@ void client_engine::begin_connect(time_ms now) {
     e.name = url_;
 }
 
+// A failure: the next attempt goes to the next URL of the list, after a
+// short pause within the round, or after the backoff once the round is over.
 void client_engine::schedule_backoff(time_ms now) {
+    const std::span<const std::string> urls = config_.router_urls();
+    url_index_ = (url_index_ + 1) % urls.size();
+    url_ = urls[url_index_];
     const std::uint64_t max = config_.backoff_max_ms;
-    const std::uint64_t cap =
-        attempts_ >= 32 ? max : std::min(max, std::uint64_t{config_.backoff_base_ms} << attempts_);
+    std::uint64_t cap = std::min<std::uint64_t>(max, config_.backoff_base_ms);
+    if (++round_failures_ >= urls.size()) {
+        round_failures_ = 0;
+        cap = attempts_ >= 32 ? max : std::min(max, std::uint64_t{config_.backoff_base_ms} << attempts_);
+        if (attempts_ < UINT32_MAX) ++attempts_;
+    }
     retry_at_ = later_by(now, next_random() % (cap + 1));
-    if (attempts_ < UINT32_MAX) ++attempts_;
 }
 
 // Called before anything counts a failure or a redirect; once per connection.
@@ -224,6 +236,7 @@ void client_engine::forget_failures_if_stable(time_ms now) noexcept {
         now - ready_since_ >= time_ms{config_.stable_after_ms}) {
         stable_ = true;
         attempts_ = 0;
+        round_failures_ = 0;
         redirects_ = 0;
     }
 }
@@ -238,8 +251,13 @@ std::uint64_t client_engine::next_random() noexcept {
 
 std::error_code client_engine::start(time_ms now) {
     if (!next_state(state_, client_input::start)) return errc::invalid_argument;
-    if (config_.url.empty() || config_.name.size() > 0xFFFF || config_.token.size() > 0xFFFF)
+    const std::span<const std::string> urls = config_.router_urls();
+    const bool one_list = config_.url.empty() || config_.urls.empty();
+    if (!one_list || std::any_of(urls.begin(), urls.end(), [](const std::string& u) { return u.empty(); }) ||
+        config_.name.size() > 0xFFFF || config_.token.size() > 0xFFFF)
         return errc::invalid_argument;
+    url_index_ = 0;
+    round_failures_ = 0;
     attempts_ = 0;
     redirects_ = 0;
     apply(client_input::start, now);
@@ -434,6 +452,9 @@ void client_engine::on_redirect(const frame& f, time_ms now) {
         return;
     }
     url_.assign(as_text(f.payload));
+    const std::span<const std::string> urls = config_.router_urls();
+    if (const auto listed = std::find(urls.begin(), urls.end(), url_); listed != urls.end())
+        url_index_ = static_cast<std::size_t>(listed - urls.begin());
     client_event& e = emit(event_kind::redirected);
     e.name = url_;
     e.code = f.code;

@@ -182,6 +182,38 @@ TEST(Backend, CallsOverWssTrustingItsCaFile) {
     EXPECT_FALSE(refused.wait_ready(100ms));
 }
 
+// options::urls, the routers of a cluster: the first is down (a closed
+// port), so the client goes on to the next after one refused attempt, says
+// why the first failed, and serves through the second.
+TEST(Backend, GoesOnToTheNextRouterOfItsListWhenOneIsDown) {
+    router_process router;
+    hs::options o = backend_options(router, "listed");
+    o.urls = {"tcp://127.0.0.1:1", router.backend_url()};
+    mailbox<std::string> errors;
+    o.on_error = [&](std::error_code error, std::string_view text) {
+        errors.push(std::string(hyperstreams::errc_name(static_cast<std::uint16_t>(error.value()))) + ": " +
+                    std::string(text));
+    };
+    hs::client backend(o);
+    backend.provide("listed", "where", [](hs::request, hs::reply reply) { reply.send("here"); });
+    const auto started = std::chrono::steady_clock::now();
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "not the backoff schedule of one dead router";
+    // Reported on the handler thread: it may come after wait_ready() returned.
+    ASSERT_TRUE(eventually([&] { return errors.size() > 0; }));
+    EXPECT_NE(errors.items().front().find("connection_refused: nothing accepts connections at tcp://127.0.0.1:1"),
+              std::string::npos)
+        << errors.items().front();
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response r = call_until_served(web, "listed", "where", "");
+    ASSERT_FALSE(r.error) << r.error.message();
+    EXPECT_EQ(r.data.text(), "here");
+}
+
 TEST(Backend, RepliesLaterFromAnotherThreadAndFailsForgottenReplies) {
     router_process router;
     // What the handlers touch outlives the client that runs them.

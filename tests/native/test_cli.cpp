@@ -2,7 +2,11 @@
 // exit codes (0 ok, 1 usage, 2 connection, 3 remote error, 4 timeout), as a
 // frontend (ws://) and as a backend (tcp://).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -46,6 +50,34 @@ run_result cli(std::vector<std::string> args, const std::string& stdin_text = {}
     r.err = ss.str();
     return r;
 }
+
+// A loopback port whose connections the kernel accepts (the listen
+// backlog) and nobody answers: a router that hangs.
+class silent_port {
+public:
+    silent_port() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof address;
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), size) != 0 || ::listen(fd_, 16) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size) != 0)
+            ADD_FAILURE() << "no silent port";
+        port_ = ntohs(address.sin_port);
+    }
+    ~silent_port() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    silent_port(const silent_port&) = delete;
+    silent_port& operator=(const silent_port&) = delete;
+
+    std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
+
+private:
+    int fd_ = -1;
+    unsigned short port_ = 0;
+};
 
 class Cli : public ::testing::Test {
 protected:
@@ -122,6 +154,11 @@ TEST(CliUsage, EveryCommandHasHelpAndUsageErrorsExitWithOne) {
     const run_result bad_json = cli({"--url", "ws://127.0.0.1:1/ws", "pub", "a.b", "{oops", "--json"});
     EXPECT_EQ(bad_json.code, 1);
     EXPECT_NE(bad_json.err.find("JSON"), std::string::npos);
+    const run_result two_roles = cli({"--url", "ws://127.0.0.1:1/ws", "--url", "tcp://127.0.0.1:1", "services"});
+    EXPECT_EQ(two_roles.code, 1);
+    EXPECT_NE(two_roles.err.find("--url: 'ws://127.0.0.1:1/ws' and 'tcp://127.0.0.1:1' connect in different roles"),
+              std::string::npos)
+        << two_roles.err;
 }
 
 TEST(CliUsage, AnUnreachableRouterExitsWithTwo) {
@@ -167,6 +204,49 @@ TEST_F(Cli, AConnectionThatFailsSaysWhy) {
         EXPECT_NE(r.err.find("cannot connect to " + a.url), std::string::npos) << r.err;
         EXPECT_NE(r.err.find(a.reason), std::string::npos) << a.url << ": " << r.err;
     }
+}
+
+// --url repeated: the routers of a cluster, tried in turn. A closed port
+// first costs one refused attempt and a short pause, then the live router
+// serves the command; the other way round the first one serves it. Every
+// command takes the list, as a frontend and as a backend.
+TEST_F(Cli, RepeatedUrlsAreTriedInTurn) {
+    const std::string closed = "ws://127.0.0.1:1/ws";
+    const auto started = std::chrono::steady_clock::now();
+    const run_result down_first = cli({"--url", closed, "--url", ws_, "request", "svc", "echo", "first down"});
+    EXPECT_EQ(down_first.code, 0) << down_first.err;
+    EXPECT_EQ(down_first.out, "first down\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "not the backoff schedule of one dead router";
+
+    const run_result down_last = cli({"--url", ws_, "--url", closed, "request", "svc", "echo", "last down"});
+    EXPECT_EQ(down_last.code, 0) << down_last.err;
+    EXPECT_EQ(down_last.out, "last down\n");
+
+    const run_result backend = cli({"--url", "tcp://127.0.0.1:1", "--url", router_.backend_url(), "services"});
+    EXPECT_EQ(backend.code, 0) << backend.err;
+    EXPECT_NE(backend.out.find("svc (1 instance): "), std::string::npos) << backend.out;
+
+    const run_result published = cli({"--url", closed, "--url", ws_, "pub", "cli.in", "listed", "--ack"});
+    EXPECT_EQ(published.code, 0) << published.err;
+    EXPECT_TRUE(eventually([&] {
+        const auto got = received();
+        return std::find(got.begin(), got.end(), "listed") != got.end();
+    }));
+
+    const run_result none = cli({"--url", closed, "--url", "ws://127.0.0.1:2/ws", "--connect-timeout", "1", "services"});
+    EXPECT_EQ(none.code, 2);
+    EXPECT_NE(none.err.find("cannot connect to " + closed + " or ws://127.0.0.1:2/ws within 1s"), std::string::npos)
+        << none.err;
+}
+
+// A router that accepts and never answers costs its share of
+// --connect-timeout, not all of it: the next --url still gets its turn.
+TEST_F(Cli, AHangingRouterLeavesTheNextUrlItsShareOfTheConnectTimeout) {
+    silent_port hanging;
+    const run_result r =
+        cli({"--url", hanging.ws_url(), "--url", ws_, "--connect-timeout", "4", "request", "svc", "echo", "after"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "after\n");
 }
 
 // wss:// with the router's self-signed certificate as --ca-file; without it

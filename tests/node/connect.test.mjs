@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import WebSocket from 'ws';
 
 import { HyperStreamsError, connect } from '../../dist/index.js';
-import { startRouter } from './support/router.mjs';
+import { closedPort, startRouter } from './support/router.mjs';
 import { waitFor, within } from './support/wait.mjs';
 
 const routers = [];
@@ -20,15 +20,6 @@ after(async () => {
     await Promise.all(routers.map((r) => r.stop()));
     for (const s of servers) s.close();
 });
-
-// A loopback port nothing listens on (it was free a moment ago).
-async function closedPort() {
-    const server = createServer();
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address();
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-}
 
 // connect() with listeners from the start; `states` fills as they come.
 function connecting(url, options = {}) {

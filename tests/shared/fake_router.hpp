@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -253,6 +254,7 @@ struct rig : event_log {
     fake_router router;
     time_ms now = 1'000'000;
     open_mode open = open_mode::accept;
+    std::set<std::string> unreachable;  // URLs the network refuses, whatever `open` says
 
     std::uint32_t transport = 0;  // the last open_transport id
     std::string transport_url;
@@ -297,11 +299,12 @@ struct rig : event_log {
                 opened_urls.emplace_back(e.name);
                 open_times.push_back(now);
                 transport_up = false;
-                if (open == open_mode::accept) {
+                const open_mode mode = unreachable.count(transport_url) ? open_mode::refuse : open;
+                if (mode == open_mode::accept) {
                     router.connection_opened();
                     transport_up = true;
                     engine.transport_opened(e.id, now);
-                } else if (open == open_mode::refuse) {
+                } else if (mode == open_mode::refuse) {
                     engine.transport_closed(e.id, now);
                 }
             } else if (e.kind == event_kind::close_transport && e.id == transport && transport_up) {

@@ -308,6 +308,202 @@ TEST(ClientRedirect, EmptyTargetIsAViolation) {
     EXPECT_EQ(r.errors(operation::connection).at(0).code, code(errc::malformed_body));
 }
 
+// --- several routers -------------------------------------------------------------
+
+client_config routers_config(std::vector<std::string> urls) {
+    client_config c = test_config();
+    c.url.clear();
+    c.urls = std::move(urls);
+    return c;
+}
+
+// The state changes into backoff, in order.
+std::vector<seen_event> backoffs(const rig& r) {
+    std::vector<seen_event> out;
+    for (const seen_event& e : r.of(event_kind::state_changed))
+        if (e.state == client_state::backoff) out.push_back(e);
+    return out;
+}
+
+// A dead router costs one attempt and a short pause, not the backoff
+// schedule: the next attempt goes to the next router of the list, and the
+// event says where and how many routers the round has left.
+TEST(ClientRouters, AFailedAttemptGoesOnToTheNextRouterAfterAShortPause) {
+    rig r(routers_config({"ws://a", "ws://b", "ws://c"}));
+    r.unreachable = {"ws://a", "ws://b"};
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_EQ(r.engine.state(), client_state::backoff);
+    const seen_event first = backoffs(r).at(0);
+    EXPECT_EQ(first.name, "ws://b");
+    EXPECT_EQ(first.seq, 2u) << "b and c are left in this round";
+    EXPECT_LE(first.count, 250u);
+    EXPECT_EQ(static_cast<time_ms>(first.count), r.engine.next_deadline() - r.now);
+
+    r.advance(r.engine.next_deadline() - r.now);
+    const seen_event second = backoffs(r).at(1);
+    EXPECT_EQ(second.name, "ws://c");
+    EXPECT_EQ(second.seq, 1u);
+    EXPECT_LE(second.count, 250u);
+
+    r.advance(r.engine.next_deadline() - r.now);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://b", "ws://c"}));
+    EXPECT_LE(r.open_times[2] - r.open_times[0], 500);
+    const seen_event ready = r.of(event_kind::state_changed).back();
+    EXPECT_EQ(ready.state, client_state::ready);
+    EXPECT_EQ(ready.name, "ws://c");
+}
+
+// With every router down the list is tried round after round: the pauses
+// within a round stay short, the backoff between rounds grows as it grows
+// between the attempts at a single router (full jitter, capped).
+TEST(ClientRouters, EveryRouterDownBacksOffBetweenRoundsOnly) {
+    const std::vector<std::string> urls = {"ws://a", "ws://b", "ws://c"};
+    rig r(routers_config(urls));
+    r.open = open_mode::refuse;
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    for (int i = 0; i < 59; ++i) r.advance(r.engine.next_deadline() - r.now);
+
+    const std::vector<seen_event> b = backoffs(r);
+    ASSERT_EQ(b.size(), 60u);
+    ASSERT_EQ(r.opened_urls.size(), 60u);
+    time_ms longest_backoff = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        EXPECT_EQ(r.opened_urls[i], urls[i % 3]) << "attempt " << i;
+        EXPECT_EQ(b[i].name, urls[(i + 1) % 3]) << "attempt " << i;
+        const std::size_t round = i / 3;
+        const auto delay = static_cast<time_ms>(b[i].count);
+        if (i % 3 != 2) {
+            EXPECT_EQ(b[i].seq, 2 - i % 3) << "attempt " << i;
+            EXPECT_LE(delay, 250) << "attempt " << i << ": a pause within a round does not grow";
+        } else {
+            EXPECT_EQ(b[i].seq, 0u) << "attempt " << i << " ends round " << round;
+            EXPECT_LE(delay, std::min<time_ms>(15000, time_ms{250} << std::min<std::size_t>(round, 20)))
+                << "round " << round;
+            if (round >= 10) longest_backoff = std::max(longest_backoff, delay);
+        }
+    }
+    EXPECT_GT(longest_backoff, 5000) << "the backoff between rounds grew";
+}
+
+TEST(ClientRouters, ALostConnectionGoesOnToTheNextRouterRoundRobin) {
+    rig r(routers_config({"ws://a", "ws://b"}));
+    r.connect();
+    ASSERT_EQ(r.transport_url, "ws://a");
+    r.advance(10000);  // stable
+    r.unreachable = {"ws://a"};
+    r.drop_transport();
+    const seen_event lost = backoffs(r).at(0);
+    EXPECT_EQ(lost.name, "ws://b");
+    EXPECT_EQ(lost.seq, 1u);
+    EXPECT_LE(lost.count, 250u);
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.transport_url, "ws://b");
+
+    r.advance(10000);
+    r.unreachable = {"ws://b"};  // a is back, b dies
+    r.drop_transport();
+    EXPECT_EQ(backoffs(r).back().seq, 1u) << "b held: its loss begins a new round";
+    EXPECT_LE(backoffs(r).back().count, 250u);
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://b", "ws://a"}));
+}
+
+// A connection that did not stay ready for stable_after_ms counts as a
+// failure of its round: routers that accept and then drop the client at
+// once cannot make it reconnect without backing off.
+TEST(ClientRouters, AConnectionLostBeforeItWasStableEndsTheRound) {
+    rig r(routers_config({"ws://a", "ws://b"}));
+    r.unreachable = {"ws://a"};
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    r.advance(2000);
+    r.drop_transport();
+    const seen_event lost = backoffs(r).back();
+    EXPECT_EQ(lost.name, "ws://a");
+    EXPECT_EQ(lost.seq, 0u) << "a failed and b did not hold: the round is over";
+}
+
+TEST(ClientRouters, ARedirectIsFollowedAtOnceAndTheListResumesAfterIt) {
+    rig r(routers_config({"ws://a", "ws://b", "ws://c"}));
+    r.unreachable = {"ws://elsewhere"};
+    r.router.on_hello = [&r](const hello_body&) {
+        if (r.transport_url == "ws://a") return std::vector<wire_frame>{redirect_frame("ws://elsewhere")};
+        return std::vector<wire_frame>{welcome_frame("s-" + r.transport_url)};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_GE(r.open_times.size(), 2u);
+    EXPECT_EQ(r.open_times[1], r.open_times[0]) << "no pause before following a redirect";
+    const seen_event failed = backoffs(r).at(0);
+    EXPECT_EQ(failed.name, "ws://b");
+    EXPECT_EQ(failed.seq, 2u);
+    r.advance(r.engine.next_deadline() - r.now);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://elsewhere", "ws://b"}));
+}
+
+// A draining router of the cluster names another router of the list: once
+// there, the list goes on from it.
+TEST(ClientRouters, ARedirectToARouterOfTheListMovesTheListThere) {
+    rig r(routers_config({"ws://a", "ws://b", "ws://c"}));
+    r.connect();
+    r.deliver({redirect_frame("ws://c")});
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    ASSERT_EQ(r.transport_url, "ws://c");
+    r.advance(10000);
+    r.drop_transport();
+    EXPECT_EQ(backoffs(r).at(0).name, "ws://a") << "after c comes a, not b";
+    r.advance(r.engine.next_deadline() - r.now);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://c", "ws://a"}));
+}
+
+// Each router of a redirect loop gets max_redirects + 1 attempts per round,
+// and the rounds back off.
+TEST(ClientRouters, ARedirectLoopIsBoundedPerRouterAndBacksOffBetweenRounds) {
+    rig r(routers_config({"ws://a", "ws://b"}));  // max_redirects 5
+    int n = 0;
+    r.router.on_hello = [&n](const hello_body&) {
+        return std::vector<wire_frame>{redirect_frame("ws://loop-" + std::to_string(++n % 2))};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    r.advance(r.engine.next_deadline() - r.now);
+    EXPECT_EQ(r.opened_urls.size(), 12u);
+    EXPECT_EQ(r.opened_urls[6], "ws://b");
+    EXPECT_EQ(backoffs(r).at(1).seq, 0u) << "a and b looped: the round is over";
+
+    r.advance(10 * 60 * 1000);
+    std::size_t rounds = 0;
+    for (const seen_event& e : backoffs(r)) rounds += e.seq == 0 ? 1 : 0;
+    EXPECT_LE(r.opened_urls.size(), (rounds + 1) * 12);
+    EXPECT_LE(rounds, 120u) << "10 minutes at a mean backoff of 7.5 s is about 80 rounds";
+    EXPECT_GE(rounds, 20u);
+}
+
+TEST(ClientRouters, ARefusedTokenIsTriedAgainOnTheSameRouter) {
+    rig r(routers_config({"ws://a", "ws://b"}));
+    r.unreachable = {"ws://a"};
+    r.router.on_hello = [](const hello_body& h) {
+        if (h.token == "token-1") return std::vector<wire_frame>{error_frame(0, errc::unauthorized, "expired")};
+        return std::vector<wire_frame>{welcome_frame()};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    r.advance(r.engine.next_deadline() - r.now);
+    ASSERT_EQ(r.engine.state(), client_state::awaiting_token);
+    ASSERT_FALSE(r.engine.refresh_token("token-2", r.now).error);
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://b", "ws://b"}));
+}
+
 // --- heartbeats -------------------------------------------------------------------
 
 TEST(ClientHeartbeat, PingAfterAQuietIntervalAndPongKeepsItAlive) {
@@ -680,6 +876,21 @@ TEST(ClientMisuse, StartNeedsAUrl) {
     client_engine e(c);
     EXPECT_EQ(e.start(0), errc::invalid_argument);
     EXPECT_EQ(e.state(), client_state::idle);
+}
+
+TEST(ClientMisuse, StartTakesUrlOrUrlsNotBothAndNoEmptyOne) {
+    client_config both = test_config();
+    both.urls = {"ws://a"};
+    client_engine e1(both);
+    EXPECT_EQ(e1.start(0), errc::invalid_argument);
+    EXPECT_EQ(e1.state(), client_state::idle);
+
+    client_engine e2(routers_config({"ws://a", ""}));
+    EXPECT_EQ(e2.start(0), errc::invalid_argument);
+
+    client_engine e3(routers_config({"ws://a"}));
+    EXPECT_FALSE(e3.start(0));
+    EXPECT_EQ(e3.state(), client_state::connecting);
 }
 
 TEST(ClientMisuse, ErrorCodesHaveNames) {

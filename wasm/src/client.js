@@ -166,7 +166,7 @@ export class Client {
     #closing = null;
     #stopWaiting = null;  // removes the abort listener of connect()'s signal
 
-    constructor(rt, url, options, WebSocketImpl) {
+    constructor(rt, urls, options, WebSocketImpl) {
         // Before anything else: they hear the first attempt, and a bad one
         // throws before an engine exists.
         for (const [type, listener] of Object.entries(options.on ?? {})) {
@@ -178,7 +178,7 @@ export class Client {
         this.#reconnect = options.reconnect ?? true;
         const backoff = typeof this.#reconnect === 'object' ? this.#reconnect : {};
         this.#engine = new Engine(rt, {
-            url,
+            urls,
             name: options.name ?? 'hyperstreams-js',
             token: options.token ?? '',
             seed: Math.floor(Math.random() * 2 ** 52),
@@ -673,6 +673,7 @@ export class Client {
             reason,
             detail: ev.text || null,
             retryInMs: ev.state === 'backoff' ? ev.count : null,
+            url: ev.name || null,
         });
         if (ev.state === 'ready' && !this.#everReady) {
             this.#everReady = true;
@@ -680,14 +681,18 @@ export class Client {
             this.#ready.resolve(this);
             return;
         }
-        const givesUp = ev.state === 'failed' || ev.state === 'awaiting_token' ||
-            (ev.state === 'backoff' && this.#reconnect === false);
+        // Without reconnect: a lost connection is the end, and so is, before
+        // the first connection, a round of failed attempts (one per router of
+        // the list; the engine's seq says how many the round has left).
+        const noMoreTries = ev.state === 'backoff' && this.#reconnect === false &&
+            (this.#everReady || ev.seq === 0);
+        const givesUp = ev.state === 'failed' || ev.state === 'awaiting_token' || noMoreTries;
         if (!this.#everReady && givesUp) {
             const error = this.#lastConnectionError ??
                 this.#error(ev.code || 501, `could not connect (${ev.state})`, 'connection');
             this.#lastConnectionError = error;
             this.close();
-        } else if (ev.state === 'backoff' && this.#reconnect === false) {
+        } else if (noMoreTries) {
             this.close();
         }
     }

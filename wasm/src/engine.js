@@ -133,8 +133,13 @@ export class Engine {
     constructor(rt, config) {
         this.rt = rt;
         const m = rt.mod;
-        const [urlLen, nameLen, tokenLen] = rt.put(config.url, config.name, config.token);
-        this.handle = m._hs_create(urlLen, nameLen, tokenLen, config.seed,
+        // The URL list as hs_create reads it: one u32 length per URL, then the URLs.
+        const urls = config.urls.map((url) => encoder.encode(url));
+        const lengths = new DataView(new ArrayBuffer(4 * urls.length));
+        urls.forEach((url, i) => lengths.setUint32(4 * i, url.length, true));
+        const sizes = rt.put(new Uint8Array(lengths.buffer), ...urls, config.name, config.token);
+        const [nameLen, tokenLen] = sizes.slice(-2);
+        this.handle = m._hs_create(urls.length, nameLen, tokenLen, config.seed,
             config.backoffBaseMs, config.backoffMaxMs, config.maxRedirects,
             config.handshakeTimeoutMs, config.heartbeatMs, config.outboxLimitBytes);
     }

@@ -34,7 +34,10 @@ export interface ConnectOptions extends LoadOptions {
     token?: string;
     /** Client name shown in the router's logs and admin view. */
     name?: string;
-    /** true (default): reconnect with jittered backoff; false: close on the first lost connection. */
+    /**
+     * true (default): reconnect with jittered backoff; false: close on the first
+     * lost connection (connect() then tries each router of the list once).
+     */
     reconnect?: boolean | ReconnectOptions;
     /** Required where there is no global WebSocket (Node 20). */
     WebSocket?: WebSocketConstructor;
@@ -187,6 +190,12 @@ export interface StateEvent {
     detail: string | null;
     /** 'backoff': milliseconds until the next attempt. */
     retryInMs: number | null;
+    /**
+     * The router's URL: of the attempt ('connecting', 'handshaking', 'ready';
+     * 'awaiting_token' and 'failed': the one that refused) or of the next
+     * attempt ('backoff'); null in 'idle' and 'closed'.
+     */
+    url: string | null;
 }
 
 export interface GapEvent {
@@ -236,5 +245,11 @@ export class Client {
     close(): Promise<void>;
 }
 
-export function connect(url: string | URL, options?: ConnectOptions): Promise<Client>;
+/**
+ * One router's WebSocket endpoint, or the endpoints of several routers of one
+ * cluster: the first attempt goes to the first, every failed attempt or lost
+ * connection moves on to the next (after a pause of at most
+ * `reconnect.baseMs`), and the backoff comes between rounds of the list.
+ */
+export function connect(url: string | URL | ReadonlyArray<string | URL>, options?: ConnectOptions): Promise<Client>;
 export function preload(options?: LoadOptions): Promise<void>;

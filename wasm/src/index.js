@@ -17,11 +17,12 @@ export async function preload(options = {}) {
 }
 
 /**
- * Connects to a router's WebSocket endpoint (e.g. 'wss://host/ws'); resolves
- * with the client once the first connection is ready. Listeners in
- * `options.on` hear every attempt before that (a failed one is a 'state'
- * event 'backoff' with its reason and the delay to the next); an abort of
- * `options.signal` gives up.
+ * Connects to a router's WebSocket endpoint (e.g. 'wss://host/ws'), or to
+ * one of several routers of a cluster (an array of endpoints, tried in
+ * turn); resolves with the client once the first connection is ready.
+ * Listeners in `options.on` hear every attempt before that (a failed one is
+ * a 'state' event 'backoff' with its reason, the delay to the next and its
+ * URL); an abort of `options.signal` gives up.
  */
 export async function connect(url, options = {}) {
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
@@ -30,6 +31,7 @@ export async function connect(url, options = {}) {
             "(in Node: import WebSocket from 'ws')");
     }
     const mod = await loadModule(options);
-    const client = new Client(runtimeOf(mod), String(url), options, WebSocketImpl);
+    const urls = Array.isArray(url) ? url.map(String) : [String(url)];
+    const client = new Client(runtimeOf(mod), urls, options, WebSocketImpl);
     return client[START](options.signal);
 }

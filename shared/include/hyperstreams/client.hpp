@@ -32,8 +32,8 @@
 // (channel, payload, error text: valid until the next receive(), which
 // refuses to run while events are undrained) or strings the engine owns
 // (URL, session id, service list, a failed transport's detail: valid until
-// the engine replaces them, at the next redirect, welcome, service list or
-// transport_closed()). Copy what you keep.
+// the engine replaces them, at the next attempt, redirect, welcome, service
+// list or transport_closed()). Copy what you keep.
 //
 // Errors come in two kinds, never mixed. A call the owner should not have
 // made (invalid name, wrong role, closed engine, full outbox) returns an
@@ -44,31 +44,48 @@
 // Semantics the engine implements (docs/PROTOCOL.md is normative on the wire):
 //
 // Connection. States and transitions: client_state.hpp. Connect and
-// handshake share one timeout (handshake_timeout_ms). Backoff before attempt
-// n (n = 0, 1, ...) is uniform in [0, min(backoff_max_ms, backoff_base_ms *
-// 2^n)] ("full jitter"); n returns to 0 once a connection stayed ready for
-// stable_after_ms. Every attempt after a backoff goes to config.url. The
-// state_changed event into backoff says why (its code: the host's reason
-// given to transport_closed(), handshake_timeout, heartbeat_timeout, a
-// router's code; its text: the host's detail) and when the next attempt
-// comes (its count, in ms), so that an owner can tell its user "connection
-// refused, retrying in 2 s" from the first attempt on. A failed attempt is
-// not an error event: it is the engine's normal work, and it goes on.
+// handshake share one timeout (handshake_timeout_ms). The routers are
+// config.router_urls(): the routers of one cluster, any of which serves the
+// client. The first attempt goes to the first URL; after a failed attempt or
+// a lost connection the next attempt goes to the next URL of the list
+// (round robin), so that a dead router costs one attempt. A round is one
+// failure per URL of the list. Within a round the pause before the next URL
+// is uniform in [0, min(backoff_max_ms, backoff_base_ms)]; after the last
+// failure of the n-th failed round in a row (n = 0, 1, ...) the backoff is
+// uniform in [0, min(backoff_max_ms, backoff_base_ms * 2^n)] ("full
+// jitter"): the other routers are tried at once, the same one again only
+// after a backoff. With one URL every failure ends a round: each attempt
+// backs off. The round and n return to 0 once a connection stayed ready for
+// stable_after_ms; a connection lost sooner counts as a failure of its
+// round. The state_changed event into backoff says why (its code: the
+// host's reason given to transport_closed(), handshake_timeout,
+// heartbeat_timeout, a router's code; its text: the host's detail), when
+// the next attempt comes (its count, in ms), where it goes (its name) and
+// how many URLs the round has left (its seq; 0: the delay is the backoff
+// between rounds), so that an owner can tell its user "connection refused,
+// retrying in 2 s" from the first attempt on, or give up once a round
+// failed. A failed attempt is not an error event: it is the engine's normal
+// work, and it goes on.
 //
 // Rejections. A handshake error frame or a goodbye with unauthorized,
 // token_expired or forbidden is an error event and the awaiting_token state:
 // the engine does not retry a token the router refused, it waits for
-// refresh_token() and then connects at once. version_mismatch,
-// origin_not_allowed and framing/session codes (the router says our bytes
-// are wrong) are fatal: error event, failed. Any other code (going_away,
-// too_many_connections, rate_limited, ...) reconnects after a backoff.
+// refresh_token() and then connects at once, to the same URL of the list.
+// version_mismatch, origin_not_allowed and framing/session codes (the router
+// says our bytes are wrong) are fatal: error event, failed. Any other code
+// (going_away, too_many_connections, rate_limited, ...) is a failed attempt:
+// the next URL, after a pause or a backoff.
 //
 // Redirects. A redirect frame (payload: target URL) is followed at once,
-// without backoff. More than max_redirects redirects without a connection
-// that stayed ready for stable_after_ms is a loop: error event
-// too_many_redirects, and a backoff before trying config.url again. The
-// backoff keeps growing while the loop lasts, so an endless loop settles at
-// max_redirects + 1 attempts per backoff (backoff_max_ms / 2 on average).
+// without backoff; a target that is a URL of the list becomes the list's
+// position, so that losing it moves on to the URL after it. A failed
+// attempt at a target is a failure of the round, and the list resumes with
+// the URL after the position. More than max_redirects redirects without a
+// connection that stayed ready for stable_after_ms is a loop: error event
+// too_many_redirects, a failure of the round like any other. The backoff
+// keeps growing while the loop lasts, so an endless loop settles at
+// (max_redirects + 1) attempts per URL of the list per backoff
+// (backoff_max_ms / 2 on average).
 //
 // Heartbeats (docs/PROTOCOL.md section 11, normative). The interval is the
 // welcome's heartbeat_ms (config.heartbeat_ms when the router gives 0; 0
@@ -167,7 +184,11 @@ using time_ms = std::int64_t;
 inline constexpr time_ms no_deadline = std::numeric_limits<time_ms>::max();
 
 struct client_config {
-    std::string url;    // where to connect (and where to return after a backoff)
+    // Where to connect: one router (url), or the routers of one cluster in
+    // the order to try them (urls). Give one of the two: start() refuses
+    // both, neither, and an empty URL.
+    std::string url;
+    std::vector<std::string> urls;
     std::string name;   // client name sent in hello (logs, admin view)
     std::string token;  // sent in hello; replaced by refresh_token()
     client_role role = client_role::frontend;
@@ -188,6 +209,11 @@ struct client_config {
     std::size_t outbox_limit_bytes = std::size_t{1} << 20;
     std::size_t max_batch_bytes = 0;  // output() message size bound; 0: none (one frame may exceed it)
     decode_limits limits{};
+
+    // The list the engine goes round: urls, or url alone.
+    std::span<const std::string> router_urls() const noexcept {
+        return urls.empty() ? std::span<const std::string>(&url, 1) : std::span<const std::string>(urls);
+    }
 };
 
 // What an ack or an error event answers.
@@ -213,7 +239,12 @@ enum class event_kind : std::uint8_t {
     close_transport,   // action: id = transport id, code = reason (0: owner closed)
     state_changed,     // previous -> state, code = reason (0, or e.g. heartbeat_timeout,
                        // connection_refused), text = the host's detail of a failed
-                       // transport, count = ms until the next attempt (into backoff)
+                       // transport; name = the router's URL: the attempt's
+                       // (connecting, handshaking, ready; awaiting_token and
+                       // failed: the one that refused) or the next attempt's
+                       // (backoff); into backoff: count = ms until the next
+                       // attempt, seq = URLs the round has left (0: this is the
+                       // backoff between rounds)
     welcome,           // name = session id (also our address for direct messages)
     redirected,        // name = target URL, code = the redirect's code
     message,           // subscription, name = channel, payload, flags, epoch, seq
@@ -517,9 +548,11 @@ private:
 
     // connection
     std::string url_;  // target of the current or next attempt
+    std::size_t url_index_ = 0;  // position in config.router_urls(): the current or next attempt's
+    std::size_t round_failures_ = 0;  // failures in this round (a round: one per URL of the list)
     std::uint32_t transport_id_ = 0;
     std::string transport_detail_;  // the host's words about the last failed transport
-    std::uint32_t attempts_ = 0;   // backoffs since the last stable connection
+    std::uint32_t attempts_ = 0;   // rounds failed since the last stable connection
     std::uint32_t redirects_ = 0;  // redirects since the last stable connection
     time_ms attempt_deadline_ = no_deadline;  // connecting/handshaking timeout
     time_ms retry_at_ = no_deadline;          // backoff end

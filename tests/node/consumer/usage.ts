@@ -19,6 +19,11 @@ export async function example(): Promise<void> {
             error: (error) => console.log(error.message),
         },
     });
+    const cluster: Client = await connect(['ws://a.example:7070/ws', new URL('ws://b.example:7070/ws')], {
+        WebSocket: WebSocketImpl, reconnect: false,
+        on: { state: ({ state, url }) => console.log(state, url ?? 'no router') },
+    });
+    await cluster.close();
     const off = client.on('state', ({ state, previous, reason }) => console.log(state, previous, reason));
     client.on('gap', (gap) => console.log(gap.channel, gap.count ?? 'unknown', gap.epochChanged));
     client.on('error', (error) => console.log(error.message));

@@ -3,6 +3,7 @@
 // native preset (native-debug first: ./test.sh builds it before npm test).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -78,4 +79,13 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
         child.once('error', fail);
         exited.then(({ code, signal }) => fail(new Error(`router exited early (code ${code}, signal ${signal})`)));
     });
+}
+
+/** A loopback port nothing listens on (it was free a moment ago): a router that is down. */
+export async function closedPort() {
+    const server = createServer();
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    return port;
 }

@@ -220,6 +220,10 @@ enum class handler_threading : std::uint8_t {
 
 struct options {
     std::string url = "tcp://127.0.0.1:7071";  // the router's backend endpoint
+    // The routers of one cluster, tried in turn (a dead one costs one
+    // attempt; see client.hpp); when given, in place of `url`. All of one
+    // kind: tcp:// and ipc://, or ws:// and wss://.
+    std::vector<std::string> urls{};
     std::string name = "backend";              // shown in the router's logs and admin view
     std::string token{};                       // sent in hello, when the router wants one
     // ZeroMQ CURVE, for a router with backend_auth.curve_secret_key: its

@@ -1,6 +1,7 @@
 // engine_host: runs one client_engine (shared/include/hyperstreams/client.hpp)
 // on its own I/O thread, or on an io_context its owner runs, over a real
-// transport chosen by the URL scheme:
+// transport chosen by the scheme of the URL the engine asks for (one of
+// config.router_urls(), or a redirect's target):
 //
 //   tcp://HOST:PORT, ipc://PATH   ZeroMQ DEALER to the router's ROUTER socket
 //                                 (CURVE with transport_options::curve)
@@ -88,7 +89,7 @@ public:
     using event_handler = std::function<void(client_engine&, const client_event&)>;
     using task = std::function<void(client_engine&, time_ms now)>;
 
-    // `config.url` selects the transport. A zero seed is replaced by a random one.
+    // A zero seed is replaced by a random one.
     engine_host(client_config config, event_handler on_event, transport_options transport = {});
     // The same on `io`, which the owner runs (one thread for several
     // connections): no thread of its own. close() then waits for the
