@@ -334,6 +334,61 @@ TEST_F(RouterCore, HelloIsAnsweredWithAWelcome) {
     EXPECT_GE(p.session->wakes, 1);
 }
 
+// PROTOCOL.md section 11 (Several routers): only a backend whose hello had
+// follow_cluster hears of the other routers, after its welcome and at every
+// change; a router on its own (no list given) sends nothing.
+TEST_F(RouterCore, TheClustersRoutersGoToTheBackendsThatFollowIt) {
+    const auto hello_with = [&](client_role role, transport_kind t, std::uint8_t flags) {
+        peer p = connect(t);
+        hello_body h;
+        h.role = role;
+        std::vector<std::uint8_t> body;
+        (void)encode_body(h, body);
+        frame f = make(frame_kind::hello);
+        f.flags = flags;
+        f.payload = body;
+        send(p, f);
+        return p;
+    };
+    const auto routers_of = [](const rx& x) {
+        routers_body b;
+        const std::vector<std::uint8_t> raw(x.payload.begin(), x.payload.end());
+        EXPECT_FALSE(decode_body(raw, b));
+        std::vector<std::string> out;
+        for (const router_endpoint& r : b.routers) out.push_back(std::string(r.id) + "=" + std::string(r.backend));
+        return out;
+    };
+    peer alone = hello_with(client_role::backend, transport_kind::zeromq, frame_flags::follow_cluster);
+    EXPECT_TRUE(take(alone, frame_kind::routers).empty()) << "not in a cluster: no list";
+
+    routers_body two{{{"r2", "tcp://10.0.0.2:7071"}, {"r3", "tcp://10.0.0.3:7071"}}};
+    core->set_cluster_routers(two);
+    wake_transports();
+    const auto first = take(alone, frame_kind::routers);
+    ASSERT_EQ(first.size(), 1u) << "a follower connected before the list came gets it";
+    EXPECT_EQ(routers_of(first[0]), (std::vector<std::string>{"r2=tcp://10.0.0.2:7071", "r3=tcp://10.0.0.3:7071"}));
+
+    peer follower = hello_with(client_role::backend, transport_kind::zeromq, frame_flags::follow_cluster);
+    const auto frames = take(follower);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::welcome);
+    EXPECT_EQ(frames[1].kind, frame_kind::routers) << "right after its welcome";
+    peer plain = hello_with(client_role::backend, transport_kind::zeromq, 0);
+    peer frontend = hello_with(client_role::frontend, transport_kind::websocket, frame_flags::follow_cluster);
+    EXPECT_TRUE(take(plain, frame_kind::routers).empty());
+    EXPECT_TRUE(take(frontend, frame_kind::routers).empty()) << "frontends serve nothing: no list";
+
+    core->set_cluster_routers(two);
+    wake_transports();
+    EXPECT_TRUE(take(follower, frame_kind::routers).empty()) << "the same list is not sent again";
+    core->set_cluster_routers(routers_body{{{"r3", "tcp://10.0.0.3:7071"}}});
+    wake_transports();
+    const auto changed = take(follower, frame_kind::routers);
+    ASSERT_EQ(changed.size(), 1u);
+    EXPECT_EQ(routers_of(changed[0]), (std::vector<std::string>{"r3=tcp://10.0.0.3:7071"}));
+    EXPECT_TRUE(take(plain, frame_kind::routers).empty());
+}
+
 TEST_F(RouterCore, EachConnectionGetsItsOwnAddress) {
     peer a = hello();
     peer b = hello();
