@@ -18,7 +18,8 @@ const wsVersion = JSON.parse(readFileSync(join(root, 'node_modules/ws/package.js
 const SHIPPED = ['dist/hyperstreams.wasm', 'dist/index.d.ts', 'dist/index.js', 'package.json'];
 // What a micro-frontend downloads: the JS and the wasm (not the declarations).
 const RUNTIME = ['dist/index.js', 'dist/hyperstreams.wasm'];
-const GZIPPED_LIMIT = 100 * 1024;
+// The aim of issue 18; docs/BENCHMARKS.md, "The npm package's size".
+const GZIPPED_LIMIT = 30 * 1024;
 
 let work;
 let tarball;
@@ -67,7 +68,7 @@ test('the tarball\'s files are those of dist/, byte for byte, so every test of d
     }
 });
 
-test('JS + wasm is at most 100 KiB gzipped', () => {
+test('JS + wasm is at most 30 KiB gzipped', () => {
     let gzipped = 0;
     const sizes = RUNTIME.map((f) => {
         const bytes = execFileSync('tar', ['-xzOf', tarball, `package/${f}`]);

@@ -5,11 +5,12 @@
 //
 // hyperstreams-test.wasm is the shipped engine, compiled the same way, plus
 // the exports of wasm/codec_bindings.cpp (wasm/CMakeLists.txt); the package
-// never ships it. loadCodec() hands it to the package in place of
-// hyperstreams.wasm, so that the clients of the test and the codec share one
-// module (one transfer buffer, one count of live engines). The package loads
-// one module per process, so loadCodec() must come before the process's
-// first connect() or preload().
+// never ships it. wasm/build.mjs gives its exports the short names of the
+// shipped module's (<build>/npm-test/). loadCodec() hands it to the package
+// in place of hyperstreams.wasm, so that the clients of the test and the
+// codec share one module (one transfer buffer, one count of live engines).
+// The package loads one module per process, so loadCodec() must come before
+// the process's first connect() or preload().
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { preload } from '../../../dist/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-export const testWasm = resolve(root, process.env.HYPERSTREAMS_WASM_BUILD_DIR ?? 'build/wasm',
-    'wasm', 'hyperstreams-test.wasm');
+const testDir = resolve(root, process.env.HYPERSTREAMS_WASM_BUILD_DIR ?? 'build/wasm', 'npm-test');
 
 // Field order of frame_view in wasm/codec_bindings.cpp.
 const FRAME_FIELDS = 14;
@@ -44,14 +44,18 @@ async function instantiateTestBuild() {
         return result;
     };
     try {
-        await preload({ wasmBinary: readFileSync(testWasm) });
+        await preload({ wasmBinary: readFileSync(resolve(testDir, 'hyperstreams-test.wasm')) });
     } finally {
         WebAssembly.instantiate = instantiate;
     }
     if (!instance) {
         throw new Error('loadCodec() came after the package had loaded its module: call it before the first connect()');
     }
-    return instance.exports;
+    // The exports by the names of wasm/bindings.cpp and codec_bindings.cpp.
+    const shortNames = JSON.parse(readFileSync(resolve(testDir, 'short-names.json'), 'utf8'));
+    const byName = { ...instance.exports };
+    for (const [name, short] of Object.entries(shortNames)) byName[name] = instance.exports[short];
+    return byName;
 }
 
 function codecOf(mod) {
