@@ -132,7 +132,8 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_policy_name(std::uint32_t p) {
     return give(wasm::policy_name(static_cast<slow_policy>(p)));
 }
 // The i-th number the JS layer takes from the engine, by name (frame flag
-// bits, client_config's defaults), or null past the last.
+// bits, client_config's defaults, the default stream credit), or null past
+// the last.
 EMSCRIPTEN_KEEPALIVE const constant_abi* hs_constant(std::uint32_t i) {
     const client_config defaults;
     const struct {
@@ -147,6 +148,7 @@ EMSCRIPTEN_KEEPALIVE const constant_abi* hs_constant(std::uint32_t i) {
         {"client_config::handshake_timeout_ms", defaults.handshake_timeout_ms},
         {"client_config::heartbeat_ms", defaults.heartbeat_ms},
         {"client_config::outbox_limit_bytes", defaults.outbox_limit_bytes},
+        {"default_stream_credit", default_stream_credit},
     };
     if (i >= std::size(constants)) return nullptr;
     const auto& c = constants[i];

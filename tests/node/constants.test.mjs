@@ -63,19 +63,20 @@ test('every error code of PROTOCOL.md section 10 has its number and name in the 
     assert.equal(codec.errcNumber('no_such_code'), 0);
 });
 
-test('the defaults index.d.ts documents are the engine\'s client_config defaults', () => {
-    const fields = {
-        baseMs: 'backoff_base_ms',
-        maxMs: 'backoff_max_ms',
-        maxRedirects: 'max_redirects',
-        handshakeTimeoutMs: 'handshake_timeout_ms',
-        heartbeatMs: 'heartbeat_ms',
-        outboxLimitBytes: 'outbox_limit_bytes',
+test('the defaults index.d.ts documents are the engine\'s', () => {
+    const engineNames = {
+        baseMs: 'client_config::backoff_base_ms',
+        maxMs: 'client_config::backoff_max_ms',
+        maxRedirects: 'client_config::max_redirects',
+        handshakeTimeoutMs: 'client_config::handshake_timeout_ms',
+        heartbeatMs: 'client_config::heartbeat_ms',
+        outboxLimitBytes: 'client_config::outbox_limit_bytes',
+        credit: 'default_stream_credit',
     };
-    for (const [option, field] of Object.entries(fields)) {
+    for (const [option, engineName] of Object.entries(engineNames)) {
         const doc = new RegExp(`Default (\\d+)( MiB)?\\. \\*/\\s*${option}\\?:`).exec(declarations);
         assert.ok(doc, `index.d.ts documents the default of ${option}`);
         const documented = Number(doc[1]) * (doc[2] ? 2 ** 20 : 1);
-        assert.equal(constants.get(`client_config::${field}`), documented, option);
+        assert.equal(constants.get(engineName), documented, option);
     }
 });

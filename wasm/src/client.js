@@ -341,7 +341,7 @@ export class Client {
 
     /** Opens a server stream: an async iterator of payloads. */
     stream(service, method, data, options = {}) {
-        const credit = options.credit ?? 16;
+        const credit = options.credit ?? this.#rt.constant('default_stream_credit');
         const timeoutMs = options.timeoutMs ?? 0;
         let id = 0;
         const stream = new Stream(
