@@ -19,7 +19,7 @@ using namespace hyperstreams;
 
 namespace {
 
-// Read by the JS layer as 14 consecutive u32 (codec.js: FRAME_FIELDS).
+// Read by the tests as 14 consecutive u32 (tests/node/support/codec.mjs: FRAME_FIELDS).
 struct frame_view {
     std::uint32_t kind, flags, id, epoch, seq_lo, seq_hi, count, deadline_ms, credit, code;
     std::uint32_t name_ptr, name_len, payload_ptr, payload_len;
