@@ -208,9 +208,6 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_session_id(client_handle* c) {
     return give(c->engine.session_id());
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_last_error(client_handle* c) { return c->last_error; }
-EMSCRIPTEN_KEEPALIVE double hs_duplicates_dropped(client_handle* c) {
-    return static_cast<double>(c->engine.stats().duplicates_dropped);
-}
 
 // --- transport and time --------------------------------------------------------
 

@@ -162,7 +162,6 @@ export class Engine {
 
     get state() { return this.rt.stateNames[this.rt.mod.hs_state(this.handle)]; }
     get sessionId() { return this.rt.stringAt(this.rt.mod.hs_session_id(this.handle)); }
-    get duplicatesDropped() { return this.rt.mod.hs_duplicates_dropped(this.handle); }
     get lastError() { return this.rt.mod.hs_last_error(this.handle); }
 
     start(now) { return this.rt.mod.hs_start(this.handle, now); }
