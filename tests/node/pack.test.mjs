@@ -68,6 +68,15 @@ test('the tarball\'s files are those of dist/, byte for byte, so every test of d
     }
 });
 
+test('the shipped module has none of the test build\'s exports (the frame codec, the count of live engines)', () => {
+    const exportsOf = (bytes) => WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+    const testOnly = /^hs_(codec_|kind_name$|live_clients$)/;
+    const testBuild = join(root, process.env.HYPERSTREAMS_WASM_BUILD_DIR ?? 'build/wasm', 'npm-test', 'hyperstreams-test.wasm');
+    assert.ok(exportsOf(readFileSync(testBuild)).filter((name) => testOnly.test(name)).length >= 7);
+    const shipped = exportsOf(execFileSync('tar', ['-xzOf', tarball, 'package/dist/hyperstreams.wasm']));
+    assert.deepEqual(shipped.filter((name) => testOnly.test(name)), []);
+});
+
 test('JS + wasm is at most 30 KiB gzipped', () => {
     let gzipped = 0;
     const sizes = RUNTIME.map((f) => {
