@@ -1,7 +1,8 @@
 // The C ABI the JS layer (wasm/src/engine.js) drives: a thin, handle-based
-// wrapper over hyperstreams::client_engine, plus the frame codec for the
-// golden-vector tests. No embind: plain exported functions keep the module
-// small and the JS side in charge of its own objects.
+// wrapper over hyperstreams::client_engine, and the names and numbers of the
+// engine the JS layer needs (it copies none). No embind: plain exported
+// functions keep the module small and the JS side in charge of its own
+// objects. The test build adds the frame codec (codec_bindings.cpp).
 //
 // Memory contract. Arguments travel through one transfer buffer
 // (hs_buffer(size) returns it, grown as needed): the JS layer writes strings
@@ -14,10 +15,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bindings.hpp"
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/client.hpp"
 #include "hyperstreams/errc.hpp"
@@ -49,9 +52,14 @@ struct client_handle {
     std::uint16_t last_error = 0;                 // of the last refused call
 };
 
+// A named number of the engine (hs_constant).
+struct constant_abi {
+    std::uint32_t name_ptr, name_len, value;
+};
+
 std::vector<std::uint8_t> transfer;
 string_view_abi string_result;
-std::uint32_t live_clients = 0;  // engines created and not destroyed: the leak tests read it
+constant_abi constant_result;
 
 std::uint32_t address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
 
@@ -95,6 +103,8 @@ std::uint16_t code_of(std::error_code ec) { return static_cast<std::uint16_t>(ec
 
 }  // namespace
 
+std::uint32_t hyperstreams::wasm::live_clients = 0;
+
 extern "C" {
 
 // --- transfer buffer and names ---------------------------------------------
@@ -107,6 +117,15 @@ EMSCRIPTEN_KEEPALIVE std::uint8_t* hs_buffer(std::uint32_t size) {
 EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_errc_name(std::uint32_t code) {
     return give(errc_name(static_cast<std::uint16_t>(code)));
 }
+// The code named by the first `len` bytes of the transfer buffer; 0 for none.
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_errc_number(std::uint32_t len) {
+    const std::string_view name = transfer_reader{}.text(len);
+    if (name == errc_name(0)) return 0;  // "unknown", errc_name's word for a number that is no code
+    for (std::uint32_t code = 1; code <= 0xffff; ++code) {
+        if (errc_name(static_cast<std::uint16_t>(code)) == name) return code;
+    }
+    return 0;
+}
 EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_state_name(std::uint32_t s) {
     return give(state_name(static_cast<client_state>(s)));
 }
@@ -115,6 +134,34 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_event_name(std::uint32_t k) {
 }
 EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_operation_name(std::uint32_t op) {
     return give(operation_name(static_cast<operation>(op)));
+}
+EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_policy_name(std::uint32_t p) {
+    return give(wasm::policy_name(static_cast<slow_policy>(p)));
+}
+// The i-th number the JS layer takes from the engine, by name (frame flag
+// bits, client_config's defaults, the default stream credit), or null past
+// the last.
+EMSCRIPTEN_KEEPALIVE const constant_abi* hs_constant(std::uint32_t i) {
+    const client_config defaults;
+    const struct {
+        std::string_view name;
+        std::size_t value;
+    } constants[] = {
+        {"frame_flags::json", frame_flags::json},
+        {"frame_flags::replayed", frame_flags::replayed},
+        {"client_config::backoff_base_ms", defaults.backoff_base_ms},
+        {"client_config::backoff_max_ms", defaults.backoff_max_ms},
+        {"client_config::max_redirects", defaults.max_redirects},
+        {"client_config::handshake_timeout_ms", defaults.handshake_timeout_ms},
+        {"client_config::heartbeat_ms", defaults.heartbeat_ms},
+        {"client_config::outbox_limit_bytes", defaults.outbox_limit_bytes},
+        {"default_stream_credit", default_stream_credit},
+    };
+    if (i >= std::size(constants)) return nullptr;
+    const auto& c = constants[i];
+    constant_result = {address(c.name.data()), static_cast<std::uint32_t>(c.name.size()),
+                       static_cast<std::uint32_t>(c.value)};
+    return &constant_result;
 }
 // What is wrong with the name in the first `len` bytes of the transfer
 // buffer, as a channel (`pattern` 0) or a pattern (1); empty when valid.
@@ -149,16 +196,14 @@ EMSCRIPTEN_KEEPALIVE client_handle* hs_create(std::uint32_t url_count, std::uint
     config.handshake_timeout_ms = handshake_timeout_ms;
     config.heartbeat_ms = heartbeat_ms;
     config.outbox_limit_bytes = outbox_limit_bytes;
-    ++live_clients;
+    ++wasm::live_clients;
     return new client_handle(std::move(config));
 }
 
 EMSCRIPTEN_KEEPALIVE void hs_destroy(client_handle* c) {
-    --live_clients;
+    --wasm::live_clients;
     delete c;
 }
-
-EMSCRIPTEN_KEEPALIVE std::uint32_t hs_live_clients() { return live_clients; }
 
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_start(client_handle* c, double now) {
     return code_of(c->engine.start(to_time(now)));
@@ -173,9 +218,6 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_session_id(client_handle* c) {
     return give(c->engine.session_id());
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_last_error(client_handle* c) { return c->last_error; }
-EMSCRIPTEN_KEEPALIVE double hs_duplicates_dropped(client_handle* c) {
-    return static_cast<double>(c->engine.stats().duplicates_dropped);
-}
 
 // --- transport and time --------------------------------------------------------
 
@@ -332,9 +374,9 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_method_name(client_handle* c, std
                                                            std::uint32_t m) {
     return give(c->services->services[i].methods[m].name);
 }
-EMSCRIPTEN_KEEPALIVE std::uint32_t hs_method_kind(client_handle* c, std::uint32_t i,
-                                                  std::uint32_t m) {
-    return static_cast<std::uint32_t>(c->services->services[i].methods[m].kind);
+EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_method_kind(client_handle* c, std::uint32_t i,
+                                                           std::uint32_t m) {
+    return give(wasm::method_kind_name(c->services->services[i].methods[m].kind));
 }
 
 }  // extern "C"

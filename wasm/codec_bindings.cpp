@@ -1,6 +1,8 @@
-// The frame codec of the wasm build, exported so that the Node tests check
-// the golden vectors (tests/vectors) against the very module the package
-// ships. Inputs come through the transfer buffer of bindings.cpp (hs_buffer).
+// The frame codec, exported in the test build only (hyperstreams-test.wasm,
+// see CMakeLists.txt) so that the Node tests check the golden vectors
+// (tests/vectors) against the engine's own codec, compiled as the shipped
+// module is, and build the frames of their fake router with it. Inputs come
+// through the transfer buffer of bindings.cpp (hs_buffer).
 #include <emscripten/emscripten.h>
 
 #include <cstdint>
@@ -8,17 +10,16 @@
 #include <string_view>
 #include <vector>
 
+#include "bindings.hpp"
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
 
 using namespace hyperstreams;
 
-extern "C" std::uint8_t* hs_buffer(std::uint32_t size);
-
 namespace {
 
-// Read by the JS layer as 14 consecutive u32 (codec.js: FRAME_FIELDS).
+// Read by the tests as 14 consecutive u32 (tests/node/support/codec.mjs: FRAME_FIELDS).
 struct frame_view {
     std::uint32_t kind, flags, id, epoch, seq_lo, seq_hi, count, deadline_ms, credit, code;
     std::uint32_t name_ptr, name_len, payload_ptr, payload_len;
@@ -32,6 +33,7 @@ struct codec_state {
     std::vector<std::uint8_t> output;  // encoded frame
     std::string body_json;             // decoded control body
     std::uint32_t result[2] = {0, 0};  // (pointer, length) handed to JS
+    std::uint32_t error = 0;           // of the last encode or body decode
 };
 codec_state codec;
 
@@ -79,7 +81,6 @@ struct json_object {
 };
 
 std::string_view role_name(client_role r) { return r == client_role::backend ? "backend" : "frontend"; }
-std::string_view method_kind_name(method_kind k) { return k == method_kind::stream ? "stream" : "unary"; }
 
 void append_methods(std::string& out, const std::vector<method_info>& methods) {
     out += '[';
@@ -87,7 +88,7 @@ void append_methods(std::string& out, const std::vector<method_info>& methods) {
         if (i) out += ',';
         json_object m(out);
         m.field("name", methods[i].name);
-        m.field("kind", method_kind_name(methods[i].kind));
+        m.field("kind", wasm::method_kind_name(methods[i].kind));
     }
     out += ']';
 }
@@ -170,17 +171,24 @@ std::error_code body_to_json(frame_kind kind, bytes_view payload, std::string& o
 
 extern "C" {
 
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_live_clients() { return wasm::live_clients; }
+
 EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_kind_name(std::uint32_t kind) {
     const std::string_view name = kind_name(static_cast<frame_kind>(kind));
     return give(name.data(), name.size());
 }
 
-// Starts decoding the first `len` bytes of the transfer buffer as one batch.
-EMSCRIPTEN_KEEPALIVE void hs_codec_decode_begin(std::uint32_t len, std::uint32_t max_payload,
+// Starts decoding the first `len` bytes of the transfer buffer as one batch,
+// with the default decode_limits but for the ones given.
+EMSCRIPTEN_KEEPALIVE void hs_codec_decode_begin(std::uint32_t len, std::uint32_t has_max_payload,
+                                                std::uint32_t max_payload, std::uint32_t has_max_frames,
                                                 std::uint32_t max_frames) {
     const std::uint8_t* in = hs_buffer(0);
     codec.input.assign(in, in + len);
-    codec.reader = batch_reader(codec.input, decode_limits{max_payload, max_frames});
+    decode_limits limits;
+    if (has_max_payload) limits.max_payload = max_payload;
+    if (has_max_frames) limits.max_frames = max_frames;
+    codec.reader = batch_reader(codec.input, limits);
 }
 
 // The next frame of the batch, or null at the end or at an error.
@@ -209,13 +217,16 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_codec_decode_error() {
     return static_cast<std::uint32_t>(codec.reader.error().value());
 }
 
+// The error code of the last hs_codec_encode or hs_codec_body_json that
+// returned null.
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_codec_error() { return codec.error; }
+
 // Encodes one frame; name then payload are in the transfer buffer. Returns
-// (pointer, length) of the bytes, or null with the error code in *error.
+// (pointer, length) of the bytes, or null (hs_codec_error says why).
 EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_encode(
     std::uint32_t kind, std::uint32_t flags, std::uint32_t id, std::uint32_t name_len,
     std::uint32_t payload_len, std::uint32_t epoch, std::uint32_t seq_lo, std::uint32_t seq_hi,
-    std::uint32_t count, std::uint32_t deadline_ms, std::uint32_t credit, std::uint32_t code,
-    std::uint32_t* error) {
+    std::uint32_t count, std::uint32_t deadline_ms, std::uint32_t credit, std::uint32_t code) {
     const std::uint8_t* in = hs_buffer(0);
     frame f;
     f.kind = static_cast<frame_kind>(kind);
@@ -231,18 +242,17 @@ EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_encode(
     f.code = static_cast<std::uint16_t>(code);
     codec.output.clear();
     const std::error_code ec = append(codec.output, f);
-    *error = static_cast<std::uint32_t>(ec.value());
+    codec.error = static_cast<std::uint32_t>(ec.value());
     return ec ? nullptr : give(codec.output.data(), codec.output.size());
 }
 
 // Decodes the first `len` bytes of the transfer buffer as the control body of
-// a `kind` frame. Returns (pointer, length) of its JSON, or null with the
-// error code in *error.
-EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_body_json(std::uint32_t kind, std::uint32_t len,
-                                                             std::uint32_t* error) {
+// a `kind` frame. Returns (pointer, length) of its JSON, or null
+// (hs_codec_error says why).
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_body_json(std::uint32_t kind, std::uint32_t len) {
     const bytes_view payload(hs_buffer(0), len);
     const std::error_code ec = body_to_json(static_cast<frame_kind>(kind), payload, codec.body_json);
-    *error = static_cast<std::uint32_t>(ec.value());
+    codec.error = static_cast<std::uint32_t>(ec.value());
     return ec ? nullptr : give(codec.body_json.data(), codec.body_json.size());
 }
 

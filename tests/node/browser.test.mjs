@@ -1,7 +1,9 @@
-// The package in a real browser (headless Chromium, Debian's): plain ES
-// modules served by the router's static file server, the wasm fetched from
-// next to index.js (streaming compile), or from elsewhere via wasmUrl.
+// The package in a real browser (headless Chromium, Debian's): the files of
+// the `npm pack` tarball as a page gets them, served by the router's static
+// file server, the wasm fetched from next to index.js (streaming compile), or
+// from elsewhere via wasmUrl.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +13,7 @@ import { chromium } from 'playwright-core';
 
 import { startRouter } from './support/router.mjs';
 
-const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
-const SHIPPED = ['index.js', 'client.js', 'engine.js', 'errors.js', 'load.js', 'message.js', 'hyperstreams.js'];
+const root = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = process.env.HYPERSTREAMS_CHROMIUM ?? '/usr/bin/chromium';
 
 // The page: connect, subscribe, publish every payload kind, fail a request.
@@ -47,13 +48,16 @@ let browser;
 
 before(async () => {
     site = mkdtempSync(join(tmpdir(), 'hyperstreams-browser-'));
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', site], { cwd: root, encoding: 'utf8' });
+    const tarball = join(site, JSON.parse(out.slice(out.indexOf('[')))[0].filename);
+    execFileSync('tar', ['-xzf', tarball, '-C', site]);
+    const dist = join(site, 'package', 'dist');
     // Default layout: the package's files together.
-    mkdirSync(join(site, 'pkg'));
-    for (const f of [...SHIPPED, 'hyperstreams.wasm']) cpSync(join(dist, f), join(site, 'pkg', f));
+    cpSync(dist, join(site, 'pkg'), { recursive: true });
     // The escape hatch: no wasm next to the JS, it lives in /assets.
-    mkdirSync(join(site, 'custom'));
+    cpSync(dist, join(site, 'custom'), { recursive: true });
+    rmSync(join(site, 'custom', 'hyperstreams.wasm'));
     mkdirSync(join(site, 'assets'));
-    for (const f of SHIPPED) cpSync(join(dist, f), join(site, 'custom', f));
     cpSync(join(dist, 'hyperstreams.wasm'), join(site, 'assets', 'hs.wasm'));
     writeFileSync(join(site, 'index.html'), page('./pkg/index.js', '{ name: "chromium" }'));
     writeFileSync(join(site, 'custom.html'), page('./custom/index.js', '{ wasmUrl: "/assets/hs.wasm" }'));

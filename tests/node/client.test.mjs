@@ -5,11 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 
-import { loadCodec } from '../../dist/codec.js';
+import { loadCodec } from './support/codec.mjs';
 import { HyperStreamsError, connect } from '../../dist/index.js';
 import { startRouter } from './support/router.mjs';
 import { nextEvent, waitFor, within } from './support/wait.mjs';
 
+// Before any connect(): the clients of this file run on the test build of
+// the module, whose count of live engines the codec reads.
+const codec = await loadCodec();
 let router;
 const clients = [];
 
@@ -203,7 +206,6 @@ test('connect() without reconnect rejects when nothing listens', async () => {
 });
 
 test('connect() to an empty URL rejects with invalid_argument and frees its engine', async () => {
-    const codec = await loadCodec();
     const live = codec.liveClients();
     await assert.rejects(connect('', { WebSocket }), (e) => e instanceof HyperStreamsError && e.code === 'invalid_argument');
     assert.equal(codec.liveClients(), live);

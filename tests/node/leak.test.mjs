@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { connect } from '../../dist/index.js';
-import { loadCodec } from '../../dist/codec.js';
+import { loadCodec } from './support/codec.mjs';
 import { fakeRouter } from './support/fake-socket.mjs';
 import { describe, gc, runMessages } from './support/leak.mjs';
 

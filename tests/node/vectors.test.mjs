@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { loadCodec } from '../../dist/codec.js';
+import { loadCodec } from './support/codec.mjs';
 
 const vectorsDir = new URL('../vectors/', import.meta.url);
 const frames = JSON.parse(readFileSync(new URL('frames.json', vectorsDir), 'utf8'));

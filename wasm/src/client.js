@@ -8,8 +8,6 @@ import { Engine } from './engine.js';
 import { HyperStreamsError } from './errors.js';
 import { DirectMessage, Message, Payload, encodePayload } from './message.js';
 
-// slow_policy of shared/include/hyperstreams/frame.hpp.
-const POLICIES = { default: 0, drop_oldest: 1, keep_latest: 2, disconnect: 3 };
 const SOCKET_OPEN = 1;
 const CLOSE_WAIT_MS = 1000;
 
@@ -177,17 +175,18 @@ export class Client {
         this.#WebSocket = WebSocketImpl;
         this.#reconnect = options.reconnect ?? true;
         const backoff = typeof this.#reconnect === 'object' ? this.#reconnect : {};
+        const engineDefault = (field) => rt.constant(`client_config::${field}`);
         this.#engine = new Engine(rt, {
             urls,
             name: options.name ?? 'hyperstreams-js',
             token: options.token ?? '',
             seed: Math.floor(Math.random() * 2 ** 52),
-            backoffBaseMs: backoff.baseMs ?? 250,
-            backoffMaxMs: backoff.maxMs ?? 15000,
-            maxRedirects: backoff.maxRedirects ?? 5,
-            handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10000,
-            heartbeatMs: options.heartbeatMs ?? 15000,
-            outboxLimitBytes: options.outboxLimitBytes ?? 1 << 20,
+            backoffBaseMs: backoff.baseMs ?? engineDefault('backoff_base_ms'),
+            backoffMaxMs: backoff.maxMs ?? engineDefault('backoff_max_ms'),
+            maxRedirects: backoff.maxRedirects ?? engineDefault('max_redirects'),
+            handshakeTimeoutMs: options.handshakeTimeoutMs ?? engineDefault('handshake_timeout_ms'),
+            heartbeatMs: options.heartbeatMs ?? engineDefault('heartbeat_ms'),
+            outboxLimitBytes: options.outboxLimitBytes ?? engineDefault('outbox_limit_bytes'),
         });
         engines.register(this, this.#engine, this);
         this.#ready = {};
@@ -276,7 +275,7 @@ export class Client {
     subscribe(pattern, handler, options = {}) {
         return new Promise((resolve, reject) => {
             if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
-            const policy = POLICIES[options.policy ?? 'default'];
+            const policy = this.#rt.policies.get(options.policy ?? 'default');
             if (policy === undefined) throw new TypeError(`subscribe: unknown policy ${options.policy}`);
             const since = options.since;
             if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
@@ -319,11 +318,11 @@ export class Client {
 
     #addressed(op, call, data, options, why) {
         if (options.ack) {
-            return this.#operation(op, (e) => call(e, encodePayload(data)),
+            return this.#operation(op, (e) => call(e, this.#encode(data)),
                 (ev) => ({ epoch: ev.epoch, seq: ev.seq }), why);
         }
         return new Promise((resolve) => {
-            this.#begin(op, (e) => call(e, encodePayload(data)), why);
+            this.#begin(op, (e) => call(e, this.#encode(data)), why);
             this.#drain();
             resolve(undefined);
         });
@@ -335,14 +334,14 @@ export class Client {
     request(service, method, data, options = {}) {
         const timeoutMs = options.timeoutMs ?? 0;
         return this.#operation('request', (e) => {
-            const p = encodePayload(data);
+            const p = this.#encode(data);
             return e.request(String(service), String(method), p.bytes, timeoutMs, now(), p.flags);
-        }, (ev) => new Payload(ev.payload, ev.flags));
+        }, (ev) => this.#payload(ev));
     }
 
     /** Opens a server stream: an async iterator of payloads. */
     stream(service, method, data, options = {}) {
-        const credit = options.credit ?? 16;
+        const credit = options.credit ?? this.#rt.constant('default_stream_credit');
         const timeoutMs = options.timeoutMs ?? 0;
         let id = 0;
         const stream = new Stream(
@@ -360,7 +359,7 @@ export class Client {
             });
         try {
             id = this.#begin('stream', (e) => {
-                const p = encodePayload(data);
+                const p = this.#encode(data);
                 return e.openStream(String(service), String(method), p.bytes, credit, timeoutMs, now(), p.flags);
             });
             this.#streams.set(id, stream);
@@ -409,7 +408,7 @@ export class Client {
             this.#drain();
         }
         // What the engine did not answer (nothing, normally) fails here.
-        const closed = this.#error(502, 'client closed', 'connection');
+        const closed = this.#error(this.#rt.errcNumber('closed'), 'client closed', 'connection');
         for (const { reject } of this.#pending.values()) reject(closed);
         this.#pending.clear();
         for (const stream of this.#streams.values()) stream.fail(closed);
@@ -432,12 +431,18 @@ export class Client {
         return new HyperStreamsError(this.#rt.errcName(code), code, text, op);
     }
 
+    #encode(data) { return encodePayload(data, this.#rt.jsonFlag); }
+
+    #isJson(ev) { return (ev.flags & this.#rt.jsonFlag) !== 0; }
+
+    #payload(ev) { return new Payload(ev.payload, this.#isJson(ev)); }
+
     // Runs one engine call that starts an operation; its id, or a throw.
     // `why` says what is wrong with the arguments when the engine refuses
     // them as invalid (e.g. what is wrong with a channel name).
     #begin(op, call, why = () => '') {
         const engine = this.#engine;
-        if (!engine.handle) throw this.#error(502, 'client closed', op);
+        if (!engine.handle) throw this.#error(this.#rt.errcNumber('closed'), 'client closed', op);
         const id = call(engine);
         const code = engine.lastError;
         if (code !== 0) {
@@ -594,7 +599,8 @@ export class Client {
                 const entry = this.#subscriptions.get(ev.subscription);
                 if (!entry) return;
                 try {
-                    entry.handler(new Message(ev, entry.subscription));
+                    entry.handler(new Message(ev, this.#isJson(ev), (ev.flags & this.#rt.replayedFlag) !== 0,
+                        entry.subscription));
                 } catch (error) {
                     this.#reportHandlerError(error, 'message');
                 }
@@ -620,7 +626,7 @@ export class Client {
                 this.#settle(ev, null);
                 return;
             case 'stream_item':
-                this.#streams.get(ev.id)?.push(new Payload(ev.payload, ev.flags));
+                this.#streams.get(ev.id)?.push(this.#payload(ev));
                 return;
             case 'stream_end': {
                 const stream = this.#streams.get(ev.id);
@@ -634,7 +640,7 @@ export class Client {
                 return;
             case 'direct':
             case 'broadcast':
-                this.#emit(ev.kind, new DirectMessage(ev));
+                this.#emit(ev.kind, new DirectMessage(ev, this.#isJson(ev)));
                 return;
             default:
                 return;  // welcome (see sessionId); backend-only kinds
@@ -689,7 +695,7 @@ export class Client {
         const givesUp = ev.state === 'failed' || ev.state === 'awaiting_token' || noMoreTries;
         if (!this.#everReady && givesUp) {
             const error = this.#lastConnectionError ??
-                this.#error(ev.code || 501, `could not connect (${ev.state})`, 'connection');
+                this.#error(ev.code || this.#rt.errcNumber('not_connected'), `could not connect (${ev.state})`, 'connection');
             this.#lastConnectionError = error;
             this.close();
         } else if (noMoreTries) {

@@ -1,7 +1,8 @@
 // The raw engine: one client_engine in wasm memory behind a handle, and the
-// marshalling of the C ABI in wasm/bindings.cpp. No protocol logic here: the
-// names of states, events, operations and error codes are read from the
-// module itself.
+// marshalling of the C ABI in wasm/bindings.cpp. No protocol logic and no
+// protocol number here: the names of states, events, operations, policies
+// and error codes, the flag bits and the configuration defaults are read
+// from the module itself.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,11 +25,27 @@ export function runtimeOf(mod) {
 export class Runtime {
     constructor(mod) {
         this.mod = mod;
-        this.eventKinds = this.nameTable((i) => mod._hs_event_name(i));
-        this.stateNames = this.nameTable((i) => mod._hs_state_name(i));
-        this.operationNames = this.nameTable((i) => mod._hs_operation_name(i));
+        this.eventKinds = this.nameTable((i) => mod.hs_event_name(i));
+        this.stateNames = this.nameTable((i) => mod.hs_state_name(i));
+        this.operationNames = this.nameTable((i) => mod.hs_operation_name(i));
+        /** Slow-consumer policies: the API's name -> the engine's value. */
+        this.policies = new Map(this.nameTable((i) => mod.hs_policy_name(i)).map((name, value) => [name, value]));
+        this.constants = new Map();
+        for (let i = 0, p; (p = mod.hs_constant(i)) !== 0; i++) {
+            const u32 = mod.HEAPU32;
+            this.constants.set(this.text(u32[p >>> 2], u32[(p >>> 2) + 1]), u32[(p >>> 2) + 2]);
+        }
+        this.jsonFlag = this.constant('frame_flags::json');
+        this.replayedFlag = this.constant('frame_flags::replayed');
         this.errcNames = new Map();
-        this.errcNumbers = null;  // by name, built on first use
+        this.errcNumbers = new Map();
+    }
+
+    /** A number of the engine by its C++ name ('client_config::heartbeat_ms', ...). */
+    constant(name) {
+        const value = this.constants.get(name);
+        if (value === undefined) throw new Error(`@hyperstreams/client: the wasm module has no constant ${name}`);
+        return value;
     }
 
     /** Names by value, for values 0, 1, ... until the first "unknown". */
@@ -60,28 +77,27 @@ export class Runtime {
     errcName(code) {
         let name = this.errcNames.get(code);
         if (name === undefined) {
-            name = this.stringAt(this.mod._hs_errc_name(code));
+            name = this.stringAt(this.mod.hs_errc_name(code));
             this.errcNames.set(code, name);
         }
         return name;
     }
 
-    /** The number of the error code named `name`, read from the module once. */
+    /** The number of the error code named `name` (0 for none), asked of the module once. */
     errcNumber(name) {
-        if (this.errcNumbers === null) {
-            this.errcNumbers = new Map();
-            for (let code = 1; code < 1000; code++) {
-                const n = this.errcName(code);
-                if (n !== 'unknown') this.errcNumbers.set(n, code);
-            }
+        let code = this.errcNumbers.get(name);
+        if (code === undefined) {
+            const [len] = this.put(name);
+            code = this.mod.hs_errc_number(len);
+            this.errcNumbers.set(name, code);
         }
-        return this.errcNumbers.get(name) ?? 0;
+        return code;
     }
 
     /** What is wrong with `name` as a channel (or a pattern); '' when it is valid. */
     nameProblem(name, pattern) {
         const [len] = this.put(name);
-        return this.stringAt(this.mod._hs_name_problem(pattern ? 1 : 0, len));
+        return this.stringAt(this.mod.hs_name_problem(pattern ? 1 : 0, len));
     }
 
     /**
@@ -92,8 +108,8 @@ export class Runtime {
         const encoded = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
         let total = 0;
         for (const p of encoded) total += p.length;
-        let ptr = this.mod._hs_buffer(total);
-        const heap = this.mod.HEAPU8;  // after _hs_buffer: memory may have grown
+        let ptr = this.mod.hs_buffer(total);
+        const heap = this.mod.HEAPU8;  // after hs_buffer: memory may have grown
         const lengths = [];
         for (const p of encoded) {
             heap.set(p, ptr);
@@ -139,91 +155,90 @@ export class Engine {
         urls.forEach((url, i) => lengths.setUint32(4 * i, url.length, true));
         const sizes = rt.put(new Uint8Array(lengths.buffer), ...urls, config.name, config.token);
         const [nameLen, tokenLen] = sizes.slice(-2);
-        this.handle = m._hs_create(urls.length, nameLen, tokenLen, config.seed,
+        this.handle = m.hs_create(urls.length, nameLen, tokenLen, config.seed,
             config.backoffBaseMs, config.backoffMaxMs, config.maxRedirects,
             config.handshakeTimeoutMs, config.heartbeatMs, config.outboxLimitBytes);
     }
 
     destroy() {
-        if (this.handle) this.rt.mod._hs_destroy(this.handle);
+        if (this.handle) this.rt.mod.hs_destroy(this.handle);
         this.handle = 0;
     }
 
-    get state() { return this.rt.stateNames[this.rt.mod._hs_state(this.handle)]; }
-    get sessionId() { return this.rt.stringAt(this.rt.mod._hs_session_id(this.handle)); }
-    get duplicatesDropped() { return this.rt.mod._hs_duplicates_dropped(this.handle); }
-    get lastError() { return this.rt.mod._hs_last_error(this.handle); }
+    get state() { return this.rt.stateNames[this.rt.mod.hs_state(this.handle)]; }
+    get sessionId() { return this.rt.stringAt(this.rt.mod.hs_session_id(this.handle)); }
+    get lastError() { return this.rt.mod.hs_last_error(this.handle); }
 
-    start(now) { return this.rt.mod._hs_start(this.handle, now); }
-    close(now) { return this.rt.mod._hs_close(this.handle, now); }
-    transportOpened(id, now) { this.rt.mod._hs_transport_opened(this.handle, id, now); }
+    start(now) { return this.rt.mod.hs_start(this.handle, now); }
+    close(now) { return this.rt.mod.hs_close(this.handle, now); }
+    transportOpened(id, now) { this.rt.mod.hs_transport_opened(this.handle, id, now); }
     /** `reason`: a transport code's name ('connection_refused', ...) when the socket says why. */
     transportClosed(id, now, reason = null, detail = '') {
         const [len] = this.rt.put(detail);
-        this.rt.mod._hs_transport_closed(this.handle, id, now, reason ? this.rt.errcNumber(reason) : 0, len);
+        this.rt.mod.hs_transport_closed(this.handle, id, now, reason ? this.rt.errcNumber(reason) : 0, len);
     }
 
     receive(bytes, now) {
         this.rt.put(bytes);
-        return this.rt.mod._hs_receive(this.handle, bytes.length, now);
+        return this.rt.mod.hs_receive(this.handle, bytes.length, now);
     }
 
     /** Milliseconds on the engine's clock, or -1 for none. */
-    nextDeadline() { return this.rt.mod._hs_next_deadline(this.handle); }
-    handleTimeout(now) { this.rt.mod._hs_handle_timeout(this.handle, now); }
+    nextDeadline() { return this.rt.mod.hs_next_deadline(this.handle); }
+    handleTimeout(now) { this.rt.mod.hs_handle_timeout(this.handle, now); }
 
     /** The next event, copied, or null. */
     poll() {
-        const p = this.rt.mod._hs_poll(this.handle);
+        const p = this.rt.mod.hs_poll(this.handle);
         return p === 0 ? null : readEvent(this.rt, p);
     }
 
     /** The pending output as a fresh Uint8Array (empty when none), consumed. */
     takeOutput() {
         const m = this.rt.mod;
-        const pair = m._hs_output(this.handle) >>> 2;
+        const pair = m.hs_output(this.handle) >>> 2;
         const ptr = m.HEAPU32[pair];
         const len = m.HEAPU32[pair + 1];
         if (len === 0) return null;
         const bytes = m.HEAPU8.slice(ptr, ptr + len);
-        m._hs_consume_output(this.handle);
+        m.hs_consume_output(this.handle);
         return bytes;
     }
 
     // Calls returning an operation id: 0 means refused (see lastError).
     subscribe(pattern, policy, since) {
         const [len] = this.rt.put(pattern);
-        if (!since) return this.rt.mod._hs_subscribe(this.handle, len, policy, 0, 0, 0, 0);
-        return this.rt.mod._hs_subscribe(this.handle, len, policy, 1, since.epoch,
+        if (!since) return this.rt.mod.hs_subscribe(this.handle, len, policy, 0, 0, 0, 0);
+        return this.rt.mod.hs_subscribe(this.handle, len, policy, 1, since.epoch,
             since.seq % 2 ** 32, Math.floor(since.seq / 2 ** 32));
     }
-    unsubscribe(subscription) { return this.rt.mod._hs_unsubscribe(this.handle, subscription); }
+    unsubscribe(subscription) { return this.rt.mod.hs_unsubscribe(this.handle, subscription); }
     publish(channel, payload, ack, flags) {
         const [channelLen, payloadLen] = this.rt.put(channel, payload);
-        return this.rt.mod._hs_publish(this.handle, channelLen, payloadLen, ack ? 1 : 0, flags);
+        return this.rt.mod.hs_publish(this.handle, channelLen, payloadLen, ack ? 1 : 0, flags);
     }
     request(service, method, payload, timeoutMs, now, flags) {
         const [s, m, p] = this.rt.put(service, method, payload);
-        return this.rt.mod._hs_request(this.handle, s, m, p, timeoutMs, now, flags);
+        return this.rt.mod.hs_request(this.handle, s, m, p, timeoutMs, now, flags);
     }
     openStream(service, method, payload, credit, timeoutMs, now, flags) {
         const [s, m, p] = this.rt.put(service, method, payload);
-        return this.rt.mod._hs_open_stream(this.handle, s, m, p, credit, timeoutMs, now, flags);
+        return this.rt.mod.hs_open_stream(this.handle, s, m, p, credit, timeoutMs, now, flags);
     }
-    streamConsumed(stream, items) { return this.rt.mod._hs_stream_consumed(this.handle, stream, items); }
-    cancel(id) { return this.rt.mod._hs_cancel(this.handle, id); }
+    streamConsumed(stream, items) { return this.rt.mod.hs_stream_consumed(this.handle, stream, items); }
+    cancel(id) { return this.rt.mod.hs_cancel(this.handle, id); }
     sendDirect(to, payload, ack, flags) {
         const [toLen, payloadLen] = this.rt.put(to, payload);
-        return this.rt.mod._hs_send_direct(this.handle, toLen, payloadLen, ack ? 1 : 0, flags);
+        return this.rt.mod.hs_send_direct(this.handle, toLen, payloadLen, ack ? 1 : 0, flags);
     }
     broadcast(payload, ack, flags) {
         const [payloadLen] = this.rt.put(payload);
-        return this.rt.mod._hs_broadcast(this.handle, payloadLen, ack ? 1 : 0, flags);
+        return this.rt.mod.hs_broadcast(this.handle, payloadLen, ack ? 1 : 0, flags);
     }
-    discover() { return this.rt.mod._hs_discover(this.handle); }
+    discover() { return this.rt.mod.hs_discover(this.handle); }
     refreshToken(token, now) {
         const [len] = this.rt.put(token);
-        return this.rt.mod._hs_refresh_token(this.handle, len, now);
+        return this.rt.mod.hs_refresh_token(this.handle, len, now);
     }
 
     /** The service list of the last service_list event. */
@@ -231,19 +246,19 @@ export class Engine {
         const m = this.rt.mod;
         const h = this.handle;
         const list = [];
-        const count = m._hs_service_count(h);
+        const count = m.hs_service_count(h);
         for (let i = 0; i < count; i++) {
             const methods = [];
-            const methodCount = m._hs_method_count(h, i);
+            const methodCount = m.hs_method_count(h, i);
             for (let j = 0; j < methodCount; j++) {
                 methods.push({
-                    name: this.rt.stringAt(m._hs_method_name(h, i, j)),
-                    kind: m._hs_method_kind(h, i, j) === 2 ? 'stream' : 'unary',
+                    name: this.rt.stringAt(m.hs_method_name(h, i, j)),
+                    kind: this.rt.stringAt(m.hs_method_kind(h, i, j)),
                 });
             }
             list.push({
-                name: this.rt.stringAt(m._hs_service_name(h, i)),
-                instances: m._hs_service_instances(h, i),
+                name: this.rt.stringAt(m.hs_service_name(h, i)),
+                instances: m.hs_service_instances(h, i),
                 methods,
             });
         }

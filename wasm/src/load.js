@@ -1,15 +1,14 @@
 // Loads and instantiates the wasm module once per page or process.
 //
-// The Emscripten glue is built without its Node branch (-sENVIRONMENT=web,worker)
-// and is handed an instantiateWasm hook, so this file alone decides where the
-// bytes come from:
+// hyperstreams.wasm is a standalone module with no Emscripten JS glue
+// (wasm/CMakeLists.txt): this file instantiates it with its two imports and
+// hands the engine its exports, the C ABI of wasm/bindings.cpp, with views of
+// its memory. It alone decides where the bytes come from:
 //   - options.wasmBinary: the bytes themselves;
 //   - options.wasmUrl, or options.locateFile('hyperstreams.wasm', defaultUrl);
 //   - otherwise new URL('./hyperstreams.wasm', import.meta.url), which
 //     bundlers (Vite, webpack 5, Rollup plugins) recognise and copy as an asset.
 // A file: URL (Node) is read with node:fs; anything else is fetched.
-import createHyperStreamsModule from './hyperstreams.js';
-
 const WASM_FILE = 'hyperstreams.wasm';
 
 let loading = null;
@@ -65,15 +64,22 @@ async function instantiateFrom(source, imports) {
 
 async function instantiate(options) {
     const source = await wasmBytesOrResponse(options);
-    let failed;
-    const failure = new Promise((_, reject) => { failed = reject; });
-    const ready = createHyperStreamsModule({
-        instantiateWasm(imports, receiveInstance) {
-            instantiateFrom(source, imports).then(
-                ({ instance, module }) => receiveInstance(instance, module),
-                failed);
-            return {};
+    const mod = {};
+    const { instance } = await instantiateFrom(source, {
+        // Called after the module grew its memory: the old views are detached.
+        env: { emscripten_notify_memory_growth: () => memoryViews(mod) },
+        // abort(): what the engine calls when it cannot go on (out of memory).
+        wasi_snapshot_preview1: {
+            proc_exit(code) { throw new Error(`@hyperstreams/client: the wasm module aborted (${code})`); },
         },
     });
-    return Promise.race([ready, failure]);
+    Object.assign(mod, instance.exports);
+    memoryViews(mod);
+    mod._initialize();
+    return mod;
+}
+
+function memoryViews(mod) {
+    mod.HEAPU8 = new Uint8Array(mod.memory.buffer);
+    mod.HEAPU32 = new Uint32Array(mod.memory.buffer);
 }

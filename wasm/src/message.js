@@ -3,15 +3,12 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// frame_flags::json and frame_flags::replayed of shared/include/hyperstreams/frame.hpp.
-export const JSON_FLAG = 0x01;
-const REPLAYED_FLAG = 0x08;
-
 /**
  * `data` as payload bytes and frame flags: bytes as they are, a string as
- * UTF-8 text, anything else as JSON (flagged, so tools can render it).
+ * UTF-8 text, anything else as JSON (flagged with `jsonFlag`, the engine's
+ * frame_flags::json, so tools can render it).
  */
-export function encodePayload(data) {
+export function encodePayload(data, jsonFlag) {
     if (data instanceof Uint8Array) return { bytes: data, flags: 0 };
     if (data instanceof ArrayBuffer) return { bytes: new Uint8Array(data), flags: 0 };
     if (ArrayBuffer.isView(data)) {
@@ -20,7 +17,7 @@ export function encodePayload(data) {
     if (typeof data === 'string') return { bytes: encoder.encode(data), flags: 0 };
     const json = JSON.stringify(data);
     if (json === undefined) throw new TypeError(`@hyperstreams/client: cannot send ${typeof data} as data`);
-    return { bytes: encoder.encode(json), flags: JSON_FLAG };
+    return { bytes: encoder.encode(json), flags: jsonFlag };
 }
 
 /** A received payload: the bytes, and the text and JSON decoded on first use. */
@@ -29,11 +26,11 @@ export class Payload {
     #json;
     #parsed = false;
 
-    constructor(bytes, flags) {
+    constructor(bytes, isJson) {
         /** @type {Uint8Array} */
         this.bytes = bytes;
         /** True when the sender marked the payload as JSON. */
-        this.isJson = (flags & JSON_FLAG) !== 0;
+        this.isJson = isJson;
     }
 
     get text() {
@@ -52,21 +49,21 @@ export class Payload {
 
 /** A message of a subscription. */
 export class Message extends Payload {
-    constructor(event, subscription) {
-        super(event.payload, event.flags);
+    constructor(event, isJson, replayed, subscription) {
+        super(event.payload, isJson);
         this.channel = event.name;
         this.epoch = event.epoch;
         this.seq = event.seq;
         /** Delivered from the channel's history (a resume), not live. */
-        this.replayed = (event.flags & REPLAYED_FLAG) !== 0;
+        this.replayed = replayed;
         this.subscription = subscription;
     }
 }
 
 /** A direct message or a broadcast: `from` is the sender's address. */
 export class DirectMessage extends Payload {
-    constructor(event) {
-        super(event.payload, event.flags);
+    constructor(event, isJson) {
+        super(event.payload, isJson);
         this.from = event.name;
     }
 }

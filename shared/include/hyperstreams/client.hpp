@@ -293,6 +293,10 @@ struct channel_position {
     std::uint64_t seq = 0;
 };
 
+// The credit window of a client stream whose owner names none (the JS
+// package's stream(), the CLI's --credit).
+inline constexpr std::uint32_t default_stream_credit = 16;
+
 // Result of a call that starts an operation: its id, or why it was refused.
 struct call_result {
     std::uint32_t id = 0;

@@ -6,7 +6,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 import { connect } from '../../../dist/index.js';
-import { loadCodec } from '../../../dist/codec.js';
+import { loadCodec } from './codec.mjs';
 import { fakeRouter } from './fake-socket.mjs';
 
 v8.setFlagsFromString('--expose-gc');
