@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "handler_thread.hpp"
+#include "hyperstreams/body.hpp"
 #include "hyperstreams/native/engine_host.hpp"
 
 namespace hyperstreams::backend {
@@ -318,9 +319,14 @@ public:
 
     // The primary's router listed the cluster's other routers: join those
     // not joined yet, leave those no longer listed.
-    void follow_cluster(const client_engine& engine) {
+    void follow_cluster(const client_event& e) {
+        routers_body routers;
+        if (const std::error_code ec = decode_body(e.payload, routers)) {
+            report(ec, "the router's list of the cluster's routers does not parse");
+            return;
+        }
         std::set<std::string> listed;
-        for (const router_endpoint& r : engine.cluster_routers().routers) listed.emplace(r.backend);
+        for (const router_endpoint& r : routers.routers) listed.emplace(r.backend);
         for (auto it = joined.begin(); it != joined.end();) {
             if (listed.count(it->first) != 0) {
                 ++it;
@@ -373,7 +379,7 @@ public:
                 status_cv.notify_all();
                 return;
             }
-            case event_kind::routers: return follow_cluster(engine);
+            case event_kind::routers: return follow_cluster(e);
             case event_kind::message: return on_message(e);
             case event_kind::ack: return on_ack(link, e);
             case event_kind::error: return on_error(link, e);

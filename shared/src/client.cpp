@@ -356,17 +356,15 @@ void client_engine::handle_frame(const frame& f, time_ms now) {
     violation(errc::unexpected_frame, kind_name(f.kind), now);
 }
 
+// What to do with the list (join the routers) is the owner's business, and
+// so is its body (decode_body): only a backend that follows the cluster
+// reads it, and the browser's module carries no decoder for it.
 void client_engine::on_routers(const frame& f, time_ms now) {
-    // Decoded from a copy first: a malformed list leaves the last one as it was.
-    std::vector<std::uint8_t> payload(f.payload.begin(), f.payload.end());
-    routers_body routers;
-    if (decode_body(payload, routers)) {
-        violation(errc::malformed_body, "routers", now);
+    if (!config_.follow_cluster) {
+        violation(errc::unexpected_frame, "routers, which this client did not ask for", now);
         return;
     }
-    routers_payload_ = std::move(payload);  // the views move with the buffer
-    routers_ = std::move(routers);
-    emit(event_kind::routers).count = routers_.routers.size();
+    emit(event_kind::routers).payload = f.payload;
 }
 
 void client_engine::reply_ping(const frame& ping) {
@@ -592,7 +590,7 @@ void client_engine::fail_pending(bool include_queued, errc code) {
     std::vector<std::uint32_t> ids;
     for (const auto& [id, op] : pending_)
         if (include_queued || !op.queued) ids.push_back(id);
-    std::sort(ids.begin(), ids.end());  // events in a deterministic order
+    sort_ids(ids);  // events in a deterministic order
     for (std::uint32_t id : ids) {
         auto it = pending_.find(id);
         emit_error(it->second.op, id, static_cast<std::uint16_t>(code), errc_name(
@@ -608,7 +606,7 @@ void client_engine::fail_pending(bool include_queued, errc code) {
 void client_engine::cancel_incoming(errc code) {
     std::vector<std::uint32_t> ids;
     for (const auto& entry : incoming_) ids.push_back(entry.first);
-    std::sort(ids.begin(), ids.end());
+    sort_ids(ids);
     for (std::uint32_t id : ids) {
         client_event& e = emit(event_kind::cancelled);
         e.id = id;

@@ -238,6 +238,48 @@ TEST(ClientReconnect, LateCloseOfAnOldTransportIsIgnored) {
 
 // --- redirects -----------------------------------------------------------------
 
+// PROTOCOL.md section 11 (Several routers): a client that follows the
+// cluster says so in its hello and gets each routers frame's body as an
+// event, for its owner to decode and act on; one that did not ask treats a
+// routers frame as the router's mistake.
+TEST(ClientCluster, AFollowerAsksInItsHelloAndHearsOfTheRouters) {
+    client_config config = test_config();
+    config.role = client_role::backend;
+    config.follow_cluster = true;
+    rig r(config);
+    std::vector<std::uint8_t> body;
+    ASSERT_FALSE(encode_body(routers_body{{{"r2", "tcp://10.0.0.2:7071"}}}, body));
+    r.router.on_hello = [&](const hello_body&) {
+        return std::vector<wire_frame>{welcome_frame("s-1"),
+                                       simple_frame(frame_kind::routers, 0, std::string(body.begin(), body.end()))};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    ASSERT_FALSE(r.router.messages.empty());
+    EXPECT_EQ(r.router.messages[0][0].kind, frame_kind::hello);
+    EXPECT_EQ(r.router.messages[0][0].flags, frame_flags::follow_cluster);
+    ASSERT_EQ(r.count(event_kind::routers), 1u);
+    routers_body got;
+    const std::string payload = r.of(event_kind::routers)[0].payload;
+    ASSERT_FALSE(decode_body(bytes(payload), got));
+    ASSERT_EQ(got.routers.size(), 1u);
+    EXPECT_EQ(got.routers[0].backend, "tcp://10.0.0.2:7071");
+}
+
+TEST(ClientCluster, ARoutersFrameNobodyAskedForIsUnexpected) {
+    rig r;
+    r.router.on_hello = [](const hello_body&) {
+        return std::vector<wire_frame>{welcome_frame("s-1"), simple_frame(frame_kind::routers, 0, std::string(2, '\0'))};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    EXPECT_EQ(r.router.messages[0][0].flags, 0) << "no follow_cluster flag";
+    EXPECT_EQ(r.count(event_kind::routers), 0u);
+    ASSERT_GE(r.count(event_kind::error), 1u);
+    EXPECT_EQ(r.of(event_kind::error)[0].code, static_cast<std::uint16_t>(errc::unexpected_frame));
+}
+
 TEST(ClientRedirect, FollowsAtOnceToTheTarget) {
     rig r;
     r.router.on_hello = [&r](const hello_body&) {

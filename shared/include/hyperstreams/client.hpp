@@ -263,7 +263,7 @@ enum class event_kind : std::uint8_t {
     broadcast,         // name = sender address, payload, flags
     service_list,      // id, services
     token_refreshed,   // id
-    routers,           // the cluster's other routers changed: cluster_routers(), count = how many
+    routers,           // follow_cluster: the cluster's other routers, payload = a routers body
 };
 std::string_view event_name(event_kind k) noexcept;
 
@@ -326,9 +326,6 @@ public:
     std::string_view router_id() const noexcept { return router_id_; }
     std::uint32_t heartbeat_ms() const noexcept { return heartbeat_ms_; }
     const client_stats& stats() const noexcept { return stats_; }
-    // The cluster's other live routers, as the last routers frame listed
-    // them (config.follow_cluster); views valid until the next routers event.
-    const routers_body& cluster_routers() const noexcept { return routers_; }
 
     // --- host side --------------------------------------------------------
 
@@ -587,8 +584,6 @@ private:
     channel_map channels_;
     channel_map::value_type* last_channel_ = nullptr;  // the previous message's channel
     service_list_body services_;  // views into listing_
-    std::vector<std::uint8_t> routers_payload_;
-    routers_body routers_;  // views into routers_payload_
     // A listing comes in pages (service_list with flag `more`): the pages of
     // each discover still collecting, and those of the last complete one.
     std::unordered_map<std::uint32_t, std::vector<std::vector<std::uint8_t>>> listing_pages_;
