@@ -60,15 +60,15 @@ constexpr const char* usage_text =
     "  --window N            messages published but not yet delivered to every subscriber (default 2000)\n"
     "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
     "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
-    "  --concurrency LIST    request: frontends, one call outstanding each (default 1,64)\n"
-    "  --payload N           request payload bytes (default 64)\n"
+    "  --concurrency LIST    request, cluster: frontends, one call outstanding each (default 1,64)\n"
+    "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
     "  --seconds S           publishing / calling time per run (default 3)\n"
     "  --core-seconds S      time per core figure (default 0.5)\n"
-    "  --no-latency          fanout: skip the one-message-at-a-time latency runs\n"
+    "  --no-latency          fanout, cluster: skip the one-message-at-a-time latency runs\n"
     "  --big                 suite: add 10,000 subscribers and 50,000 connections\n"
     "  --router PATH         hyperstreams-router binary (default: beside this tool, or ../router/)\n"
     "  --nats PATH           nats-server binary (default: nats-server on PATH)\n"
@@ -627,8 +627,9 @@ void cluster_scenario(const options& o, report& rep) {
         std::vector<request_result> r = run_request_across({routers[0].at, routers[1].at}, p);
         print_request("cluster-local", p, r[0]);
         print_request("cluster-cross", p, r[1]);
-        // A call the other router refuses as no_such_service is a figure
-        // (calls do not cross routers), not a failure of the tool.
+        // The other router refusing the call with no_such_service is what
+        // the cluster does (the service does not reach that router), not a
+        // failure of the tool.
         rep.failures += (r[0].ok ? 0 : 1) +
                         (r[1].ok || r[1].refused == static_cast<std::uint16_t>(errc::no_such_service) ? 0 : 1);
         rep.cluster_request.push_back({c, std::move(r[0]), std::move(r[1])});
