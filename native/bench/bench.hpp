@@ -7,9 +7,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+struct redisContext;
 
 namespace hyperstreams::bench {
 
@@ -55,6 +59,11 @@ struct fanout_params {
     int batch = 100;         // messages per WebSocket message from the publisher
     int window = 2000;       // messages published but not yet delivered everywhere
     double seconds = 3.0;    // publishing time
+    // Called on the tool's thread when publishing starts (every subscriber
+    // subscribed) and when the run ends: what else is read over the same
+    // window as the servers' CPU (the cluster's Redis).
+    std::function<void()> on_window_start;
+    std::function<void()> on_window_end;
 };
 
 struct fanout_result {
@@ -62,10 +71,11 @@ struct fanout_result {
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;     // sum over subscribers
     std::uint64_t lost = 0;          // gaps announced (router) or missing at the end
-    histogram latency;               // publish to delivery, every delivered message
+    histogram latency;               // publish to delivery, subscribers on the publisher's server
+    histogram cross_latency;         // the same, subscribers on the other servers (a cluster)
     double connect_seconds = 0;      // all subscribers connected and subscribed
     double client_cpu = 0;           // CPU seconds the tool used while publishing
-    double server_cpu = 0;           // CPU seconds the server used, first publish to last delivery
+    double server_cpu = 0;           // CPU seconds the servers used, first publish to last delivery
     bool ok = false;
     std::string error;
 };
@@ -74,6 +84,9 @@ struct request_params {
     int concurrency = 1;  // frontend connections, one call outstanding each
     int payload = 64;
     double seconds = 3.0;
+    // > 0: before measuring, call once at a time while the router answers
+    // no_such_service, up to this long (the service reaching that router).
+    double reach_seconds = 0;
 };
 
 struct request_result {
@@ -82,6 +95,7 @@ struct request_result {
     histogram latency;
     bool ok = false;
     std::string error;
+    std::uint16_t refused = 0;  // the router's error code, when it refused a call
 };
 
 struct connections_params {
@@ -101,13 +115,38 @@ struct connections_result {
 };
 
 // The network drivers (drivers.cpp). All clients of a run share one thread.
-fanout_result run_fanout(target_kind target, const endpoint_info& at, const fanout_params& p);
+// Fan-out over several servers (a cluster): subscriber i on servers[i % n],
+// the publisher on servers[0]; the servers' CPU is summed.
+fanout_result run_fanout(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p);
 request_result run_request(target_kind target, const endpoint_info& at, const request_params& p);
+// Routers of a cluster: an echo backend (the backend client library) on
+// servers[0]'s backend endpoint, then one run of callers on each server in
+// turn, in order.
+std::vector<request_result> run_request_across(const std::vector<endpoint_info>& servers, const request_params& p);
 // `pid` is the server whose memory is measured.
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p);
 // The raw ZeroMQ DEALER/ROUTER round trip: one DEALER with `concurrency`
 // calls outstanding against an echoing ROUTER on another thread.
 request_result run_zmq_round_trip(const request_params& p);
+
+// A blocking connection to a Redis server (redis_probe.cpp, hiredis).
+class redis_probe {
+public:
+    redis_probe() = default;
+    ~redis_probe();
+    redis_probe(const redis_probe&) = delete;
+    redis_probe& operator=(const redis_probe&) = delete;
+
+    bool connect(unsigned short port, std::chrono::milliseconds timeout);
+    // `count` PINGs one after the other: Redis's round trip on loopback.
+    histogram ping(int count);
+    // INFO commandstats: calls per command since Redis started (these INFO
+    // calls included), commands run by scripts included; empty on failure.
+    std::map<std::string, std::uint64_t> command_calls();
+
+private:
+    redisContext* context_ = nullptr;
+};
 
 // The shared core on one thread (core.cpp): wall nanoseconds per item.
 struct core_figure {

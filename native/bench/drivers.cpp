@@ -20,7 +20,9 @@
 #include <zmq.hpp>
 
 #include "bench.hpp"
+#include "hyperstreams/backend.hpp"
 #include "hyperstreams/body.hpp"
+#include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
 
 namespace hyperstreams::bench {
@@ -193,20 +195,21 @@ private:
     const int index_;
 };
 
-// Opens `count` connections, at most `parallel` attempts at a time, from
-// source addresses 127.0.0.2.. when `sources` > 0.
+// Opens connections, at most `parallel` attempts at a time, from source
+// addresses 127.0.0.2.. when `sources` > 0.
 class connector {
 public:
-    connector(asio::io_context& ioc, connection_events& events, const endpoint_info& at, int parallel, int sources)
-        : ioc_(ioc), events_(events), server_(asio::ip::make_address(at.host), at.port), parallel_(parallel) {
+    connector(asio::io_context& ioc, connection_events& events, int parallel, int sources)
+        : ioc_(ioc), events_(events), parallel_(parallel) {
         for (int i = 0; i < sources; ++i)
             sources_.push_back(asio::ip::make_address_v4(0x7F000002u + static_cast<std::uint32_t>(i)));
     }
 
-    // Queues a connection on `path`; returns it.
-    std::shared_ptr<connection> add(const std::string& path) {
+    // Queues a connection to `at` on `path`; returns it.
+    std::shared_ptr<connection> add(const endpoint_info& at, const std::string& path) {
         auto c = std::make_shared<connection>(ioc_, events_, static_cast<int>(all_.size()));
         all_.push_back(c);
+        servers_.emplace_back(asio::ip::make_address(at.host), at.port);
         paths_.push_back(path);
         return c;
     }
@@ -231,15 +234,15 @@ private:
         const std::size_t i = started_++;
         ++in_flight_;
         const asio::ip::address* source = sources_.empty() ? nullptr : &sources_[i % sources_.size()];
-        all_[i]->start(server_, source, paths_[i]);
+        all_[i]->start(servers_[i], source, paths_[i]);
     }
 
     asio::io_context& ioc_;
     connection_events& events_;
-    tcp::endpoint server_;
     int parallel_;
     std::vector<asio::ip::address> sources_;
     std::vector<std::shared_ptr<connection>> all_;
+    std::vector<tcp::endpoint> servers_;
     std::vector<std::string> paths_;
     std::size_t started_ = 0;
     int in_flight_ = 0;
@@ -252,6 +255,7 @@ struct incoming {
     bool ready = false;       // handshake finished (welcome/ack, PONG, the baseline's marker)
     std::uint64_t lost = 0;   // router: messages a gap announced
     std::string error;        // the server refused something
+    std::uint16_t code = 0;   // router: the code of its error or goodbye
 };
 
 // HyperStreams frames: calls `on_payload(frame)` for message/response frames,
@@ -281,8 +285,9 @@ std::size_t read_hs(connection& c, bytes_view data, incoming& in, bool subscribe
                 break;
             case frame_kind::error:
             case frame_kind::goodbye:
+                in.code = f.code;
                 in.error = "router sent " + std::string(f.kind == frame_kind::error ? "error" : "goodbye") +
-                           " code " + std::to_string(f.code) + ": " +
+                           " code " + std::to_string(f.code) + " (" + std::string(errc_name(f.code)) + "): " +
                            std::string(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
                 break;
             default:
@@ -320,18 +325,22 @@ std::size_t read_nats(connection& c, bytes_view data, incoming& in, OnPayload&& 
 
 // ------------------------------------------------------------------ fan-out
 
+// Subscriber i connects to servers[i % servers.size()], the publisher to
+// servers[0].
 class fanout_run final : public connection_events {
 public:
-    fanout_run(target_kind target, const endpoint_info& at, const fanout_params& p)
+    fanout_run(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p)
         : target_(target),
           p_(p),
-          server_pid_(at.pid),
-          connector_(ioc_, *this, at, 256, 0),
+          servers_(servers),
+          connector_(ioc_, *this, 256, 0),
           deadline_(ioc_),
           payload_(static_cast<std::size_t>(std::max<int>(p.payload, static_cast<int>(stamp_size))), 'x') {
-        const std::string path = target == target_kind::baseline ? "/broadcast" : at.path;
-        for (int i = 0; i < p.subscribers; ++i) connector_.add(path);
-        publisher_ = connector_.add(path);
+        const auto add = [&](const endpoint_info& at) {
+            return connector_.add(at, target == target_kind::baseline ? "/broadcast" : at.path);
+        };
+        for (int i = 0; i < p.subscribers; ++i) add(servers_[static_cast<std::size_t>(i) % servers_.size()]);
+        publisher_ = add(servers_.front());
     }
 
     fanout_result run() {
@@ -348,6 +357,15 @@ public:
 
 private:
     bool is_publisher(const connection& c) const { return c.index() == p_.subscribers; }
+    bool on_publishers_server(const connection& c) const {
+        return static_cast<std::size_t>(c.index()) % servers_.size() == 0;
+    }
+    double servers_cpu() const {
+        double sum = 0;
+        for (const endpoint_info& s : servers_)
+            if (s.pid > 0) sum += process_cpu_seconds(s.pid);
+        return sum;
+    }
 
     void opened(connection& c) override {
         switch (target_) {
@@ -369,8 +387,9 @@ private:
         incoming in;
         const std::int64_t now = now_ns();
         std::uint64_t got = 0;
+        histogram& latency = on_publishers_server(c) ? result_.latency : result_.cross_latency;
         const auto on_payload = [&](bytes_view payload) {
-            if (payload.size() >= stamp_size) result_.latency.add(now - stamp_of(payload.data()));
+            if (payload.size() >= stamp_size) latency.add(now - stamp_of(payload.data()));
             ++got;
         };
         std::size_t used = data.size();
@@ -433,7 +452,8 @@ private:
         publishing_ = true;
         publishing_started_ = true;
         cpu_start_ = process_cpu_seconds();
-        server_cpu_start_ = server_pid_ > 0 ? process_cpu_seconds(server_pid_) : 0;
+        server_cpu_start_ = servers_cpu();
+        if (p_.on_window_start) p_.on_window_start();
         start_ = clock_type::now();
         last_delivery_ = start_;
         deadline_.cancel();
@@ -495,14 +515,17 @@ private:
         result_.ok = error.empty();
         result_.error = std::move(error);
         result_.seconds = std::chrono::duration<double>(last_delivery_ - start_).count();
-        if (server_pid_ > 0 && publishing_started_) result_.server_cpu = process_cpu_seconds(server_pid_) - server_cpu_start_;
+        if (publishing_started_) {
+            result_.server_cpu = servers_cpu() - server_cpu_start_;
+            if (p_.on_window_end) p_.on_window_end();
+        }
         deadline_.cancel();
         ioc_.stop();
     }
 
     target_kind target_;
     fanout_params p_;
-    pid_t server_pid_;
+    std::vector<endpoint_info> servers_;
     asio::io_context ioc_{1};
     connector connector_;
     asio::steady_timer deadline_;
@@ -596,10 +619,10 @@ private:
 class request_run final : public connection_events {
 public:
     request_run(target_kind target, const endpoint_info& at, const request_params& p)
-        : target_(target), p_(p), connector_(ioc_, *this, at, 256, 0), deadline_(ioc_),
+        : target_(target), p_(p), connector_(ioc_, *this, 256, 0), deadline_(ioc_), retry_(ioc_),
           payload_(static_cast<std::size_t>(p.payload), 'r'), sent_at_(static_cast<std::size_t>(p.concurrency), 0) {
         const std::string path = target == target_kind::baseline ? "/echo" : at.path;
-        for (int i = 0; i < p.concurrency; ++i) connector_.add(path);
+        for (int i = 0; i < p.concurrency; ++i) connector_.add(at, path);
     }
 
     request_result run() {
@@ -639,11 +662,25 @@ private:
                 if (f.kind == frame_kind::request) ++answers;
         }
         if (!in.error.empty()) {
+            if (probing_ && in.code == static_cast<std::uint16_t>(errc::no_such_service) &&
+                clock_type::now() < reach_until_) {
+                --outstanding_;
+                retry_.expires_after(std::chrono::milliseconds(10));
+                retry_.async_wait([this](error_code ec) {
+                    if (!ec) call(*connector_.all().front());
+                });
+                return data.size();
+            }
+            result_.refused = in.code;
             finish(in.error);
             return data.size();
         }
         if (in.ready) became_ready();
-        if (answers != 0) {
+        if (answers != 0 && probing_) {
+            --outstanding_;
+            probing_ = false;
+            start_calling();
+        } else if (answers != 0) {
             result_.latency.add(now_ns() - sent_at_[i]);
             ++result_.calls;
             --outstanding_;
@@ -670,6 +707,21 @@ private:
     void became_ready() {
         connector_.settled();
         if (++ready_count_ < connector_.all().size()) return;
+        if (p_.reach_seconds <= 0) return start_calling();
+        // The service may reach this router some time after it registered
+        // elsewhere (a cluster's backend joins the other routers): one call
+        // at a time, not measured, until one is answered.
+        probing_ = true;
+        const auto reach = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.reach_seconds));
+        reach_until_ = clock_type::now() + reach;
+        deadline_.expires_after(reach + std::chrono::seconds(10));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("the first call was not answered");
+        });
+        call(*connector_.all().front());
+    }
+
+    void start_calling() {
         calling_ = true;
         start_ = clock_type::now();
         deadline_.cancel();
@@ -701,6 +753,7 @@ private:
         result_.error = std::move(error);
         result_.seconds = seconds_since(start_);
         deadline_.cancel();
+        retry_.cancel();
         ioc_.stop();
     }
 
@@ -709,6 +762,7 @@ private:
     asio::io_context ioc_{1};
     connector connector_;
     asio::steady_timer deadline_;
+    asio::steady_timer retry_;
     std::string payload_;
     std::vector<std::int64_t> sent_at_;
     std::vector<bool> marker_;
@@ -716,6 +770,8 @@ private:
     std::uint32_t next_id_ = 0;
     std::uint64_t outstanding_ = 0;
     clock_type::time_point start_;
+    clock_type::time_point reach_until_;
+    bool probing_ = false;
     bool calling_ = false;
     bool done_ = false;
     request_result result_;
@@ -727,9 +783,9 @@ class connections_run final : public connection_events {
 public:
     connections_run(const endpoint_info& at, pid_t pid, const connections_params& p)
         : pid_(pid), p_(p),
-          connector_(ioc_, *this, at, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
+          connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
           deadline_(ioc_) {
-        for (int i = 0; i < p.count; ++i) connector_.add(at.path);
+        for (int i = 0; i < p.count; ++i) connector_.add(at, at.path);
     }
 
     connections_result run() {
@@ -804,8 +860,8 @@ private:
 
 }  // namespace
 
-fanout_result run_fanout(target_kind target, const endpoint_info& at, const fanout_params& p) {
-    return fanout_run(target, at, p).run();
+fanout_result run_fanout(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p) {
+    return fanout_run(target, servers, p).run();
 }
 
 request_result run_request(target_kind target, const endpoint_info& at, const request_params& p) {
@@ -817,6 +873,27 @@ request_result run_request(target_kind target, const endpoint_info& at, const re
         return r;
     }
     return request_run(target, at, p).run();
+}
+
+std::vector<request_result> run_request_across(const std::vector<endpoint_info>& servers, const request_params& p) {
+    // The backend client library, as a user's service is: in a cluster it is
+    // the library that reaches the routers beyond the one it is given.
+    backend::options opts;
+    opts.url = servers.front().backend;
+    opts.name = "hyperstreams-bench";
+    opts.handlers = backend::handler_threading::io_thread;
+    backend::client echo(std::move(opts));
+    echo.provide("bench", "echo", [](backend::request req, backend::reply reply) { reply.send(req.bytes()); });
+    echo.start();
+    std::vector<request_result> results;
+    if (!echo.wait_ready(std::chrono::seconds(10))) {
+        request_result r;
+        r.error = "the echo backend did not register";
+        results.assign(servers.size(), r);
+        return results;
+    }
+    for (const endpoint_info& at : servers) results.push_back(request_run(target_kind::router, at, p).run());
+    return results;
 }
 
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p) {

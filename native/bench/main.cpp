@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "hyperstreams/errc.hpp"
 
 namespace hyperstreams::bench {
 
@@ -34,7 +36,7 @@ constexpr const char* usage_text =
     "Usage: hyperstreams-bench COMMAND [OPTION VALUE]...\n"
     "\n"
     "Commands:\n"
-    "  suite        every scenario below, then the tables with the ratios (Markdown)\n"
+    "  suite        every scenario below but cluster, then the tables with the ratios (Markdown)\n"
     "  fanout       one publisher, N WebSocket subscribers: messages delivered per second and\n"
     "               publish-to-delivery latency; router, nats-server and the baseline\n"
     "  request      WebSocket frontends call a ZeroMQ backend through the router, one call\n"
@@ -43,34 +45,41 @@ constexpr const char* usage_text =
     "  connections  idle WebSocket connections (hello/welcome done) on one router: connect rate\n"
     "               and router memory (VmRSS) per connection\n"
     "  core         the shared codec and client engine on one thread\n"
+    "  cluster      three routers over one Redis (redis-server, started by the tool): the publisher\n"
+    "               on the first, the subscribers spread over the three, beside the same load on one\n"
+    "               router without Redis; then calls from the backend's router and from another.\n"
+    "               Not in suite: it needs redis-server and takes about a minute\n"
     "  serve-baseline  (internal) the no-routing Beast server the others start\n"
     "\n"
     "Options (lists are comma-separated):\n"
     "  --targets LIST        fanout: router,nats,baseline; request: router,baseline,zmq (default: all)\n"
-    "  --subscribers LIST    fanout subscriber counts (default 1,100,1000)\n"
+    "  --subscribers LIST    fanout subscriber counts (default 1,100,1000); cluster: counts over the\n"
+    "                        three routers, >= 3 (default 3,99)\n"
     "  --payloads LIST       fanout payload sizes in bytes, >= 8 (default 64,1024)\n"
     "  --batch N             messages per publisher WebSocket message (default 100)\n"
     "  --window N            messages published but not yet delivered to every subscriber (default 2000)\n"
     "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
     "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
-    "  --concurrency LIST    request: frontends, one call outstanding each (default 1,64)\n"
-    "  --payload N           request payload bytes (default 64)\n"
+    "  --concurrency LIST    request, cluster: frontends, one call outstanding each (default 1,64)\n"
+    "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
     "  --seconds S           publishing / calling time per run (default 3)\n"
     "  --core-seconds S      time per core figure (default 0.5)\n"
-    "  --no-latency          fanout: skip the one-message-at-a-time latency runs\n"
+    "  --no-latency          fanout, cluster: skip the one-message-at-a-time latency runs\n"
     "  --big                 suite: add 10,000 subscribers and 50,000 connections\n"
     "  --router PATH         hyperstreams-router binary (default: beside this tool, or ../router/)\n"
     "  --nats PATH           nats-server binary (default: nats-server on PATH)\n"
+    "  --redis PATH          redis-server binary for cluster (default: redis-server on PATH)\n"
     "  --router-flag ARG     passed to the router (repeat: --router-flag --threads --router-flag 1)\n";
 
 struct options {
     std::string command;
     std::vector<std::string> targets;
     std::vector<int> subscribers{1, 100, 1000};
+    bool subscribers_given = false;
     std::vector<int> payloads{64, 1024};
     std::vector<int> concurrency{1, 64};
     std::vector<int> connections{10000};
@@ -87,6 +96,7 @@ struct options {
     bool latency = true;
     std::string router;
     std::string nats = "nats-server";
+    std::string redis = "redis-server";
     std::vector<std::string> router_flags;
 };
 
@@ -123,7 +133,11 @@ bool parse(int argc, char** argv, options& o) {
     o.command = argv[1];
     const std::map<std::string, std::function<void(const std::string&)>> flags = {
         {"--targets", [&](const std::string& v) { o.targets = word_list(v); }},
-        {"--subscribers", [&](const std::string& v) { o.subscribers = int_list(v); }},
+        {"--subscribers",
+         [&](const std::string& v) {
+             o.subscribers = int_list(v);
+             o.subscribers_given = true;
+         }},
         {"--payloads", [&](const std::string& v) { o.payloads = int_list(v); }},
         {"--batch", [&](const std::string& v) { o.batch = std::atoi(v.c_str()); }},
         {"--window", [&](const std::string& v) { o.window = std::atoi(v.c_str()); }},
@@ -138,6 +152,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--core-seconds", [&](const std::string& v) { o.core_seconds = std::atof(v.c_str()); }},
         {"--router", [&](const std::string& v) { o.router = v; }},
         {"--nats", [&](const std::string& v) { o.nats = v; }},
+        {"--redis", [&](const std::string& v) { o.redis = v; }},
         {"--router-flag", [&](const std::string& v) { o.router_flags.push_back(v); }},
     };
     for (int i = 2; i < argc; ++i) {
@@ -196,8 +211,9 @@ struct server {
 };
 
 bool start_router(server& s, const options& o, std::vector<std::string> extra) {
+    static int started = 0;  // several at once in a cluster, each its own log
     s.name = "hyperstreams-router";
-    s.log = temp_file("router.log");
+    s.log = temp_file("router-" + std::to_string(started++) + ".log");
     std::vector<std::string> args = {"--listen",       "127.0.0.1:0", "--backend",   "tcp://127.0.0.1:0",
                                      "--admin-listen", "127.0.0.1:0", "--log-level", "warn"};
     args.insert(args.end(), o.router_flags.begin(), o.router_flags.end());
@@ -245,6 +261,21 @@ bool start_baseline(server& s) {
     return true;
 }
 
+bool start_redis(server& s, const options& o) {
+    s.name = "redis-server";
+    s.log = temp_file("redis.log");
+    s.at.port = free_port();
+    const bool ok = s.process.start(o.redis,
+                                    {"--port", std::to_string(s.at.port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--logfile", s.log, "--dir",
+                                     std::filesystem::temp_directory_path().string()},
+                                    s.log) &&
+                    wait_listening(s.at.port, std::chrono::seconds(10));
+    s.at.pid = s.process.pid();
+    if (!ok) std::fprintf(stderr, "hyperstreams-bench: %s did not start (log: %s)\n", o.redis.c_str(), s.log.c_str());
+    return ok;
+}
+
 void remove_log(server& s) {
     s.process.stop();
     if (!s.log.empty()) std::filesystem::remove(s.log);
@@ -266,12 +297,42 @@ struct connections_row {
     connections_result result;
 };
 
+// What the cluster's Redis did over a run's publishing window.
+struct redis_use {
+    double cpu = 0;  // seconds
+    std::map<std::string, std::uint64_t> commands;  // calls per command, the tool's INFO left out
+
+    std::uint64_t total() const {
+        std::uint64_t sum = 0;
+        for (const auto& [name, calls] : commands) sum += calls;
+        return sum;
+    }
+};
+
+struct cluster_row {
+    int subscribers;
+    int payload;
+    fanout_result cluster;  // the routers over Redis
+    fanout_result single;   // one router on its own, the same load
+    redis_use redis;        // over the cluster's run
+};
+
+struct cluster_request_row {
+    int concurrency;
+    request_result local;  // callers on the router the backend connected to
+    request_result cross;  // callers on another router of the cluster
+};
+
 struct report {
     std::vector<fanout_row> fanout;
     std::vector<fanout_row> fanout_latency;
     std::vector<request_row> request;
     std::vector<connections_row> connections;
     std::vector<core_figure> core;
+    histogram redis_round_trip;
+    std::vector<cluster_row> cluster;
+    std::vector<cluster_row> cluster_latency;
+    std::vector<cluster_request_row> cluster_request;
     int failures = 0;
 };
 
@@ -290,10 +351,14 @@ void print_fanout(const char* target, const fanout_params& p, const fanout_resul
     if (!r.ok) {
         std::printf("FAILED: %s\n", r.error.c_str());
     } else {
+        const std::string latency = r.cross_latency.count() == 0
+                                        ? latencies(r.latency)
+                                        : "on the publisher's router " + latencies(r.latency) + ", on the others " +
+                                              latencies(r.cross_latency);
         std::printf("%.2f s, published %.0f msg/s, delivered %.0f msg/s, lost %llu, latency %s, "
                     "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, tool CPU %.0f%%\n",
                     r.seconds, rate(r.published, r.seconds), rate(r.delivered, r.seconds),
-                    static_cast<unsigned long long>(r.lost), latencies(r.latency).c_str(),
+                    static_cast<unsigned long long>(r.lost), latency.c_str(),
                     r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0,
                     r.seconds > 0 ? 100.0 * r.server_cpu / r.seconds : 0.0, r.connect_seconds,
                     r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0);
@@ -303,7 +368,9 @@ void print_fanout(const char* target, const fanout_params& p, const fanout_resul
 
 void print_request(const char* target, const request_params& p, const request_result& r) {
     std::printf("request target=%s concurrency=%d payload=%d: ", target, p.concurrency, p.payload);
-    if (!r.ok) {
+    if (r.refused == static_cast<std::uint16_t>(errc::no_such_service)) {
+        std::printf("not reachable: %s\n", r.error.c_str());
+    } else if (!r.ok) {
         std::printf("FAILED: %s\n", r.error.c_str());
     } else {
         std::printf("%.2f s, %.0f calls/s, latency %s\n", r.seconds, rate(r.calls, r.seconds),
@@ -335,7 +402,7 @@ void fanout_scenario(const options& o, report& rep) {
         fanout_row row{n, size, {}};
         const auto one = [&](bool use, target_kind t, const server& s) {
             if (!use) return;
-            fanout_result r = run_fanout(t, s.at, p);
+            fanout_result r = run_fanout(t, {s.at}, p);
             print_fanout(target_name(t), p, r);
             if (!r.ok) ++rep.failures;
             row.by_target.emplace(target_name(t), std::move(r));
@@ -438,6 +505,138 @@ void core_scenario(const options& o, report& rep) {
     std::fflush(stdout);
 }
 
+constexpr int cluster_routers = 3;
+
+std::map<std::string, std::uint64_t> calls_since(std::map<std::string, std::uint64_t> now,
+                                                 const std::map<std::string, std::uint64_t>& before) {
+    now.erase("info");  // the tool's own
+    for (auto it = now.begin(); it != now.end();) {
+        const auto was = before.find(it->first);
+        it->second -= was == before.end() ? 0 : was->second;
+        it = it->second == 0 ? now.erase(it) : std::next(it);
+    }
+    return now;
+}
+
+// "7.00 (eval 1.00, publish 1.00, ...)": commands per published message, the
+// most frequent first; those under 0.005 (heartbeats, subscriptions) only
+// in the total.
+std::string commands_per_message(const redis_use& u, std::uint64_t published) {
+    if (published == 0) return "-";
+    std::vector<std::pair<std::uint64_t, std::string>> by_count;
+    for (const auto& [name, calls] : u.commands) by_count.emplace_back(calls, name);
+    std::sort(by_count.rbegin(), by_count.rend());
+    const auto per = [&](std::uint64_t n) { return static_cast<double>(n) / static_cast<double>(published); };
+    char buf[64];
+    std::string parts;
+    for (const auto& [calls, name] : by_count) {
+        if (per(calls) < 0.005) break;
+        std::snprintf(buf, sizeof buf, "%s%s %.2f", parts.empty() ? "" : ", ", name.c_str(), per(calls));
+        parts += buf;
+    }
+    std::snprintf(buf, sizeof buf, "%.2f", per(u.total()));
+    return parts.empty() ? buf : buf + (" (" + parts + ")");
+}
+
+void cluster_scenario(const options& o, report& rep) {
+    const std::vector<int> counts = o.subscribers_given ? o.subscribers : std::vector<int>{3, 99};
+    int most = 0;
+    for (int n : counts) most = std::max(most, n);
+    raise_open_files(most + 1024);
+    server redis, single;
+    std::array<server, cluster_routers> routers;
+    redis_probe probe;
+    if (!start_redis(redis, o) || !probe.connect(redis.at.port, std::chrono::seconds(5))) {
+        std::printf("cluster: FAILED: %s did not start or answer\n", o.redis.c_str());
+        ++rep.failures;
+        return;
+    }
+    const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
+    std::vector<std::string> in_cluster = limits;
+    in_cluster.insert(in_cluster.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis.at.port)});
+    std::vector<endpoint_info> cluster_at;
+    for (server& r : routers) {
+        if (!start_router(r, o, in_cluster)) {
+            ++rep.failures;
+            return;
+        }
+        cluster_at.push_back(r.at);
+    }
+    if (!start_router(single, o, limits)) {
+        ++rep.failures;
+        return;
+    }
+    rep.redis_round_trip = probe.ping(1000);
+    std::printf("cluster: Redis round trip (PING, 1000 one after the other): %s\n",
+                latencies(rep.redis_round_trip).c_str());
+
+    const auto row_of = [&](int n, int size, int batch, int window) {
+        cluster_row row{n, size, {}, {}, {}};
+        fanout_params p;
+        p.subscribers = n;
+        p.payload = size;
+        p.batch = batch;
+        p.window = window;
+        p.seconds = o.seconds;
+        if (n < cluster_routers) {
+            row.cluster.error = row.single.error = "needs a subscriber on each router: at least 3";
+            std::printf("cluster subscribers=%d: FAILED: %s\n", n, row.cluster.error.c_str());
+            ++rep.failures;
+            return row;
+        }
+        double cpu_before = 0;
+        std::map<std::string, std::uint64_t> calls_before;
+        p.on_window_start = [&] {
+            cpu_before = process_cpu_seconds(redis.at.pid);
+            calls_before = probe.command_calls();
+        };
+        p.on_window_end = [&] {
+            row.redis.cpu = process_cpu_seconds(redis.at.pid) - cpu_before;
+            row.redis.commands = calls_since(probe.command_calls(), calls_before);
+        };
+        row.cluster = run_fanout(target_kind::router, cluster_at, p);
+        print_fanout("cluster", p, row.cluster);
+        if (row.cluster.ok)
+            std::printf("  Redis over that run: CPU %.0f ns per delivery, commands per published message %s\n",
+                        row.cluster.delivered > 0 ? 1e9 * row.redis.cpu / static_cast<double>(row.cluster.delivered)
+                                                  : 0.0,
+                        commands_per_message(row.redis, row.cluster.published).c_str());
+        p.on_window_start = p.on_window_end = nullptr;
+        row.single = run_fanout(target_kind::router, {single.at}, p);
+        print_fanout("single", p, row.single);
+        rep.failures += (row.cluster.ok ? 0 : 1) + (row.single.ok ? 0 : 1);
+        return row;
+    };
+    // As in fanout: as fast as the window allows, then one message at a time.
+    for (int n : counts) {
+        for (int size : o.payloads) {
+            const double per_message = static_cast<double>(std::max(n, 1)) * size;
+            const int window = std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+            rep.cluster.push_back(row_of(n, size, std::min(o.batch, window), window));
+        }
+    }
+    if (o.latency)
+        for (int n : counts) rep.cluster_latency.push_back(row_of(n, o.payloads.front(), 1, 1));
+
+    for (int c : o.concurrency) {
+        request_params p;
+        p.concurrency = c;
+        p.payload = o.payload;
+        p.seconds = o.seconds;
+        // The backend joins the other routers once its router knows them,
+        // which a router learns at its heartbeat (every 5 s by default).
+        p.reach_seconds = 12;
+        std::vector<request_result> r = run_request_across({routers[0].at, routers[1].at}, p);
+        print_request("cluster-local", p, r[0]);
+        print_request("cluster-cross", p, r[1]);
+        rep.failures += (r[0].ok ? 0 : 1) + (r[1].ok ? 0 : 1);
+        rep.cluster_request.push_back({c, std::move(r[0]), std::move(r[1])});
+    }
+    for (server& r : routers) remove_log(r);
+    remove_log(single);
+    remove_log(redis);
+}
+
 // --------------------------------------------------------------- the tables
 
 std::string cell_rate(const std::map<std::string, fanout_result>& m, const char* t) {
@@ -468,6 +667,103 @@ std::string ratio(double a, double b) {
 double fanout_rate(const std::map<std::string, fanout_result>& m, const char* t) {
     const auto it = m.find(t);
     return it == m.end() || !it->second.ok ? 0 : rate(it->second.delivered, it->second.seconds);
+}
+
+std::string cell_p50_p99(const fanout_result& r, const histogram& h) {
+    if (!r.ok || h.count() == 0) return "-";
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.0f / %.0f", h.quantile_us(0.5), h.quantile_us(0.99));
+    return buf;
+}
+
+double cpu_per_delivery_ns(const fanout_result& r) {
+    return r.ok && r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0;
+}
+
+std::string cell_number(double v) {
+    if (v <= 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+}
+
+std::string cell_request(const request_result& r) {
+    if (r.refused == static_cast<std::uint16_t>(errc::no_such_service)) return "not reachable (no_such_service)";
+    if (!r.ok) return "failed";
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%.0f / %.0f / %.0f (%.0f calls/s)", r.latency.quantile_us(0.5),
+                  r.latency.quantile_us(0.99), r.latency.quantile_us(0.999), rate(r.calls, r.seconds));
+    return buf;
+}
+
+void print_cluster_tables(const report& rep) {
+    if (!rep.cluster.empty()) {
+        std::printf("\n### Several routers over Redis: %d routers (the publisher on the first, the subscribers "
+                    "spread over all) against one router, the same load; CPU in ns per delivery\n\n"
+                    "| subscribers | payload | cluster msg/s | single msg/s | cluster / single | routers' CPU "
+                    "| single's CPU | CPU cluster / single (aim <= 1.5x) | Redis CPU | Redis commands per publish "
+                    "| lost |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
+                    cluster_routers);
+        for (const cluster_row& r : rep.cluster) {
+            const double cluster_rate = r.cluster.ok ? rate(r.cluster.delivered, r.cluster.seconds) : 0;
+            const double single_rate = r.single.ok ? rate(r.single.delivered, r.single.seconds) : 0;
+            const double redis_cpu =
+                r.cluster.ok && r.cluster.delivered > 0 ? 1e9 * r.redis.cpu / static_cast<double>(r.cluster.delivered) : 0;
+            std::printf("| %d | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %llu / %llu |\n", r.subscribers,
+                        r.payload, cell_number(cluster_rate).c_str(), cell_number(single_rate).c_str(),
+                        ratio(cluster_rate, single_rate).c_str(), cell_number(cpu_per_delivery_ns(r.cluster)).c_str(),
+                        cell_number(cpu_per_delivery_ns(r.single)).c_str(),
+                        ratio(cpu_per_delivery_ns(r.cluster), cpu_per_delivery_ns(r.single)).c_str(),
+                        cell_number(redis_cpu).c_str(),
+                        r.cluster.ok ? commands_per_message(r.redis, r.cluster.published).c_str() : "-",
+                        static_cast<unsigned long long>(r.cluster.lost), static_cast<unsigned long long>(r.single.lost));
+        }
+        std::printf("\n### Several routers over Redis, latency under that load: publish to delivery, p50 / p99 in us\n\n"
+                    "| subscribers | payload | cluster, the publisher's router | cluster, the other routers "
+                    "| single router |\n"
+                    "| ---: | ---: | ---: | ---: | ---: |\n");
+        for (const cluster_row& r : rep.cluster)
+            std::printf("| %d | %d B | %s | %s | %s |\n", r.subscribers, r.payload,
+                        cell_p50_p99(r.cluster, r.cluster.latency).c_str(),
+                        cell_p50_p99(r.cluster, r.cluster.cross_latency).c_str(),
+                        cell_p50_p99(r.single, r.single.latency).c_str());
+    }
+    if (!rep.cluster_latency.empty()) {
+        const double round_trip = rep.redis_round_trip.quantile_us(0.5);
+        std::printf("\n### Several routers over Redis, one message in flight (%d B): publish to delivery, p50 / p99 "
+                    "in us; Redis round trip (PING) p50 %.0f us, p99 %.0f us\n\n"
+                    "| subscribers | single router | cluster, the publisher's router | cluster, the other routers "
+                    "| other routers' p50 - single's p50 | in Redis round trips (aim <= 2) | Redis commands per publish |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+                    rep.cluster_latency.front().payload, round_trip, rep.redis_round_trip.quantile_us(0.99));
+        for (const cluster_row& r : rep.cluster_latency) {
+            const bool both = r.cluster.ok && r.single.ok && r.cluster.cross_latency.count() > 0;
+            const double extra =
+                both ? r.cluster.cross_latency.quantile_us(0.5) - r.single.latency.quantile_us(0.5) : 0;
+            char extra_cell[32] = "-", trips_cell[32] = "-";
+            if (both) std::snprintf(extra_cell, sizeof extra_cell, "%.0f us", extra);
+            if (both && round_trip > 0) std::snprintf(trips_cell, sizeof trips_cell, "%.1f", extra / round_trip);
+            std::printf("| %d | %s | %s | %s | %s | %s | %s |\n", r.subscribers,
+                        cell_p50_p99(r.single, r.single.latency).c_str(),
+                        cell_p50_p99(r.cluster, r.cluster.latency).c_str(),
+                        cell_p50_p99(r.cluster, r.cluster.cross_latency).c_str(), extra_cell, trips_cell,
+                        r.cluster.ok ? commands_per_message(r.redis, r.cluster.published).c_str() : "-");
+        }
+    }
+    if (!rep.cluster_request.empty()) {
+        std::printf("\n### Several routers over Redis, request/response: the backend on the first router, "
+                    "callers on it or on another; p50 / p99 / p99.9 in us\n\n"
+                    "| concurrency | caller on the backend's router | caller on another router "
+                    "| other / backend's p50 (aim <= 1.3x) |\n"
+                    "| ---: | ---: | ---: | ---: |\n");
+        for (const cluster_request_row& r : rep.cluster_request)
+            std::printf("| %d | %s | %s | %s |\n", r.concurrency, cell_request(r.local).c_str(),
+                        cell_request(r.cross).c_str(),
+                        ratio(r.cross.ok ? r.cross.latency.quantile_us(0.5) : 0,
+                              r.local.ok ? r.local.latency.quantile_us(0.5) : 0)
+                            .c_str());
+    }
 }
 
 void print_tables(const report& rep) {
@@ -541,6 +837,7 @@ void print_tables(const report& rep) {
         for (const core_figure& f : rep.core)
             std::printf("| %s | %.1f | %.1f M |\n", f.name.c_str(), f.ns_per_item, 1e3 / f.ns_per_item);
     }
+    print_cluster_tables(rep);
 }
 
 }  // namespace
@@ -572,6 +869,8 @@ int main(int argc, char** argv) {
         connections_scenario(o, rep);
     } else if (o.command == "core") {
         core_scenario(o, rep);
+    } else if (o.command == "cluster") {
+        cluster_scenario(o, rep);
     } else if (o.command == "suite") {
         if (o.big) {
             o.subscribers.push_back(10000);

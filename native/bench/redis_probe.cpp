@@ -1,0 +1,72 @@
+// The cluster scenario's view of its Redis: round trip and commands run.
+#include <hiredis/hiredis.h>
+
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string_view>
+
+#include "bench.hpp"
+
+namespace hyperstreams::bench {
+namespace {
+
+struct reply_deleter {
+    void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+reply_ptr command(redisContext* c, const char* text) {
+    if (c == nullptr) return nullptr;
+    return reply_ptr(static_cast<redisReply*>(redisCommand(c, text)));
+}
+
+timeval timeval_of(std::chrono::milliseconds t) {
+    return {static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
+}
+
+}  // namespace
+
+redis_probe::~redis_probe() {
+    if (context_ != nullptr) redisFree(context_);
+}
+
+bool redis_probe::connect(unsigned short port, std::chrono::milliseconds timeout) {
+    if (context_ != nullptr) redisFree(context_);
+    context_ = redisConnectWithTimeout("127.0.0.1", port, timeval_of(timeout));
+    if (context_ == nullptr || context_->err != 0 || redisSetTimeout(context_, timeval_of(timeout)) != REDIS_OK) {
+        if (context_ != nullptr) redisFree(context_);
+        context_ = nullptr;
+        return false;
+    }
+    const reply_ptr pong = command(context_, "PING");
+    return pong && pong->type == REDIS_REPLY_STATUS;
+}
+
+histogram redis_probe::ping(int count) {
+    histogram h;
+    for (int i = 0; i < count; ++i) {
+        const auto start = clock_type::now();
+        if (!command(context_, "PING")) break;
+        h.add(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count());
+    }
+    return h;
+}
+
+std::map<std::string, std::uint64_t> redis_probe::command_calls() {
+    std::map<std::string, std::uint64_t> calls;
+    const reply_ptr info = command(context_, "INFO commandstats");
+    if (!info || info->type != REDIS_REPLY_STRING) return calls;
+    // Lines "cmdstat_NAME:calls=N,usec=...", NAME with a '|' for subcommands.
+    std::istringstream lines(std::string(info->str, info->len));
+    std::string line;
+    constexpr std::string_view prefix = "cmdstat_";
+    while (std::getline(lines, line)) {
+        const std::size_t colon = line.find(":calls=");
+        if (line.rfind(prefix, 0) != 0 || colon == std::string::npos) continue;
+        calls[line.substr(prefix.size(), colon - prefix.size())] = std::strtoull(line.c_str() + colon + 7, nullptr, 10);
+    }
+    return calls;
+}
+
+}  // namespace hyperstreams::bench
