@@ -55,6 +55,7 @@ commands:
   request SERVICE METHOD [DATA|-] call SERVICE/METHOD, print the response
   stream SERVICE METHOD [DATA|-]  open a server stream, print its items
   send ADDRESS DATA|-             send a direct message to a client's address
+  broadcast DATA|-                send DATA to every client of every router
   listen                          print this client's address and the direct messages it gets
   services                        list the services and their methods
 
@@ -166,15 +167,29 @@ id; `hyperstreams listen` prints its own).
   --ack         wait until the router confirms delivery (exit 3 if it cannot)
   --timeout S   how long to wait for the ack (default 10)
 )"},
+        {"broadcast",
+         {"DATA"},
+         {"--timeout"},
+         {"--json", "--ack"},
+         R"(usage: hyperstreams broadcast DATA|- [--json] [--ack] [--timeout S]
+
+Sends DATA (`-`: stdin) to every client of the router and, in a cluster, of
+every router (the sender included). Needs the broadcast right under tokens.
+
+  --json        DATA is JSON
+  --ack         wait until the router accepted it (exit 3 if it refuses)
+  --timeout S   how long to wait for the ack (default 10)
+)"},
         {"listen",
          {},
          {"--count", "--timeout", "--raw"},
-         {"--hex", "--pretty"},
-         R"(usage: hyperstreams listen [--count N] [--timeout S] [--hex | --raw FILE]
+         {"--hex", "--pretty", "--broadcasts"},
+         R"(usage: hyperstreams listen [--broadcasts] [--count N] [--timeout S] [--hex | --raw FILE]
 
 Prints `address ADDRESS` (this client's address), then one line per direct
 message received: FROM PAYLOAD.
 
+  --broadcasts  also print the broadcasts received: broadcast FROM PAYLOAD
   --count N     exit after N messages (exit 4 if they do not come within --timeout)
   --timeout S   stop after S seconds (default: never)
 )"},
@@ -402,7 +417,8 @@ clock_type::time_point deadline_after(double seconds) {
 double command_timeout_s(const parsed& p) {
     const std::string& name = p.command->name;
     if (name == "request") return number_option(p, "--timeout", 10000) / 1000;
-    if (name == "pub" || name == "send" || name == "services") return number_option(p, "--timeout", 10);
+    if (name == "pub" || name == "send" || name == "broadcast" || name == "services")
+        return number_option(p, "--timeout", 10);
     return number_option(p, "--timeout", 0);
 }
 
@@ -575,6 +591,14 @@ int cmd_send(const parsed& p, session& s) {
     return ack ? await_ack(p, s, id, "send " + to, false) : exit_ok;
 }
 
+int cmd_broadcast(const parsed& p, session& s) {
+    const bool ack = p.has("--ack");
+    const std::uint32_t id = begin(s, "broadcast", [&](client_engine& en, time_ms) {
+        return en.broadcast(p.data, ack, p.data_flags);
+    });
+    return ack ? await_ack(p, s, id, "broadcast", false) : exit_ok;
+}
+
 int cmd_request(const parsed& p, session& s) {
     const std::string service = p.args[0];
     const std::string method = p.args[1];
@@ -618,7 +642,7 @@ int cmd_stream(const parsed& p, session& s) {
     const std::vector<std::uint8_t>& data = p.data;
     const std::uint8_t flags = p.data_flags;
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
-    const auto credit = static_cast<std::uint32_t>(number_option(p, "--credit", 16));
+    const auto credit = static_cast<std::uint32_t>(number_option(p, "--credit", default_stream_credit));
     if (credit == 0) usage_error("--credit must be at least 1");
     const std::string what = "stream " + service + "/" + method;
     const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms now) {
@@ -653,13 +677,18 @@ int cmd_stream(const parsed& p, session& s) {
 int cmd_listen(const parsed& p, session& s) {
     print_line("address " + s.address());
     const auto count = static_cast<std::uint64_t>(number_option(p, "--count", 0));
+    const bool broadcasts = p.has("--broadcasts");
     std::uint64_t got = 0;
     for (;;) {
         auto e = s.next(p.until);
         if (!e) return count > 0 ? exit_timeout : exit_ok;
         if (e->kind == event_kind::welcome) print_line("address " + e->name);  // a new session after a reconnect
-        if (e->kind != event_kind::direct) continue;
-        print_line(e->name + " " + show_payload(p, e->payload, e->flags));
+        if (e->kind == event_kind::broadcast && broadcasts)
+            print_line("broadcast " + e->name + " " + show_payload(p, e->payload, e->flags));
+        else if (e->kind == event_kind::direct)
+            print_line(e->name + " " + show_payload(p, e->payload, e->flags));
+        else
+            continue;
         if (count > 0 && ++got >= count) return exit_ok;
     }
 }
@@ -700,6 +729,7 @@ int main(int argc, char** argv) {
     parsed p = parse_args(argc, argv);
     const std::string& command = p.command->name;
     if (command == "pub" || command == "send") p.data = data_argument(p, 1, p.data_flags);
+    if (command == "broadcast") p.data = data_argument(p, 0, p.data_flags);
     if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
     for (const std::string& url : p.urls) {
         if (native::scheme_of(url) == native::transport_scheme::unsupported)
@@ -745,6 +775,7 @@ int main(int argc, char** argv) {
         else if (name == "request") rc = cmd_request(p, s);
         else if (name == "stream") rc = cmd_stream(p, s);
         else if (name == "send") rc = cmd_send(p, s);
+        else if (name == "broadcast") rc = cmd_broadcast(p, s);
         else if (name == "listen") rc = cmd_listen(p, s);
         else rc = cmd_services(p, s);
     }

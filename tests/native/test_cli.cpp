@@ -143,7 +143,7 @@ TEST(CliUsage, EveryCommandHasHelpAndUsageErrorsExitWithOne) {
     const run_result top = cli({"--help"});
     EXPECT_EQ(top.code, 0);
     EXPECT_NE(top.out.find("exit codes"), std::string::npos);
-    for (const char* command : {"sub", "pub", "request", "stream", "send", "listen", "services"}) {
+    for (const char* command : {"sub", "pub", "request", "stream", "send", "broadcast", "listen", "services"}) {
         const run_result r = cli({command, "--help"});
         EXPECT_EQ(r.code, 0) << command;
         EXPECT_NE(r.out.find(std::string("usage: hyperstreams ") + command), std::string::npos) << r.out;
@@ -416,6 +416,28 @@ TEST_F(Cli, PubAndSendReachTheBackend) {
     const run_result nobody = cli({"--url", ws_, "send", "nobody-here", "x", "--ack"});
     EXPECT_EQ(nobody.code, 3) << nobody.out;
     EXPECT_NE(nobody.err.find("no_such_address"), std::string::npos) << nobody.err;
+}
+
+TEST_F(Cli, BroadcastReachesAListenerThatAsksForBroadcasts) {
+    process listener({HYPERSTREAMS_CLI_BIN, "--url", ws_, "listen", "--broadcasts", "--count", "2", "--timeout", "20"},
+                     (temp_dir() / "listen.err").string());
+    const auto first = listener.read_line(10s);
+    ASSERT_TRUE(first && first->rfind("address ", 0) == 0) << first.value_or("(nothing)");
+    const std::string address = first->substr(8);
+
+    const run_result b = cli({"--url", ws_, "--name", "caster", "broadcast", "shift change", "--ack"});
+    EXPECT_EQ(b.code, 0) << b.err;
+    const auto broadcast = listener.read_line(10s);
+    ASSERT_TRUE(broadcast);
+    EXPECT_EQ(broadcast->rfind("broadcast ", 0), 0u) << *broadcast;
+    EXPECT_NE(broadcast->find(" shift change"), std::string::npos) << *broadcast;
+
+    EXPECT_EQ(cli({"--url", ws_, "send", address, "psst", "--ack"}).code, 0);
+    const auto direct = listener.read_line(10s);
+    ASSERT_TRUE(direct);
+    EXPECT_EQ(direct->rfind("broadcast ", 0), std::string::npos) << "a direct message keeps its line: " << *direct;
+    EXPECT_NE(direct->find(" psst"), std::string::npos) << *direct;
+    EXPECT_EQ(listener.wait(10s).value_or(-1), 0);
 }
 
 TEST_F(Cli, StreamPrintsItemsUntilTheEndOrTheCount) {
