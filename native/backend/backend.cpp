@@ -121,7 +121,7 @@ struct live_call {
 // everything; in a cluster, the connections to the other routers (joined)
 // only serve the services, so that a caller on any router reaches them.
 // The I/O thread's, the host aside.
-struct router_link {
+struct router_link : std::enable_shared_from_this<router_link> {
     std::string endpoint;  // the router's backend endpoint (joined ones)
     std::map<std::string, std::uint32_t> registered;  // service -> registration id
     std::unordered_map<std::uint32_t, live_call> live;
@@ -577,9 +577,7 @@ public:
             flow->credit = static_cast<std::uint32_t>(std::min<std::uint64_t>(e.count, UINT32_MAX));
         }
         const std::uint64_t token = ++last_token;
-        std::shared_ptr<router_link> owner =
-            &via == primary.get() ? primary : joined.at(via.endpoint);
-        auto link = std::make_shared<call_link>(weak_from_this(), owner, e.id, token, flow);
+        auto link = std::make_shared<call_link>(weak_from_this(), via.weak_from_this(), e.id, token, flow);
         via.live[e.id] = live_call{token, flow, link};
         request req{std::string(e.name), std::string(e.method), received_of(e)};
         if (stream) {
