@@ -205,5 +205,26 @@ TEST(RouterClusterCalls, ABackendKilledInTheMiddleOfACallFailsItOnTheCallersRout
     EXPECT_EQ(answer_of(on_b, "victim", "hang"), "error no_instance_available");
 }
 
+// Other routers hand a router's addresses to their clients: a wildcard one
+// would send them nowhere, so the router refuses to start with it and names
+// the option that fixes it.
+TEST(RouterClusterCalls, AWildcardAddressNeedsAnAdvertisedOne) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::string seeds = "redis://" + redis.address();
+    const run_result ws = run_router_once({"--cluster-redis", seeds, "--listen", "0.0.0.0:0", "--backend",
+                                           "tcp://127.0.0.1:0", "--admin-listen", "127.0.0.1:0"});
+    EXPECT_EQ(ws.status, 1);
+    EXPECT_NE(ws.err.find("cluster.advertise_ws is needed"), std::string::npos) << ws.err;
+    const run_result zmq = run_router_once({"--cluster-redis", seeds, "--listen", "127.0.0.1:0", "--backend",
+                                            "tcp://*:0", "--admin-listen", "127.0.0.1:0"});
+    EXPECT_EQ(zmq.status, 1);
+    EXPECT_NE(zmq.err.find("cluster.advertise_backend is needed"), std::string::npos) << zmq.err;
+    // Advertised, the same binds are fine.
+    router_process advertised({"--cluster-redis", seeds, "--listen", "0.0.0.0:0", "--cluster-advertise-ws",
+                               "ws://127.0.0.1:1/ws", "--cluster-advertise-backend", "tcp://127.0.0.1:1"});
+    EXPECT_TRUE(advertised.ready());
+}
+
 }  // namespace
 }  // namespace hyperstreams::testing
