@@ -31,12 +31,13 @@ using namespace hyperstreams;
 
 namespace {
 
-// Read by the JS layer as 21 consecutive u32 (engine.js: EVENT_FIELDS).
+// Read by the JS layer as 23 consecutive u32 (engine.js: EVENT_FIELDS).
 struct event_view {
     std::uint32_t kind, op, state, previous, flags, code, id, subscription, epoch;
     std::uint32_t seq_lo, seq_hi, count_lo, count_hi;
     std::uint32_t name_ptr, name_len, method_ptr, method_len, text_ptr, text_len;
     std::uint32_t payload_ptr, payload_len;
+    std::uint32_t ends_operation, ends_subscription;
 };
 
 // A (pointer, length) pair handed to JS for strings it decodes itself.
@@ -277,6 +278,8 @@ EMSCRIPTEN_KEEPALIVE const event_view* hs_poll(client_handle* c) {
     v.text_len = static_cast<std::uint32_t>(e.text.size());
     v.payload_ptr = address(e.payload.data());
     v.payload_len = static_cast<std::uint32_t>(e.payload.size());
+    v.ends_operation = e.ends_operation;
+    v.ends_subscription = e.ends_subscription;
     if (e.services) c->services = e.services;
     return &v;
 }

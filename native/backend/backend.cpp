@@ -524,7 +524,7 @@ public:
                 break;
             }
             case operation::subscribe:
-                if (static_cast<errc>(e.code) != errc::history_gone) subscribers.erase(e.subscription);
+                if (e.ends_subscription) subscribers.erase(e.subscription);
                 break;
             case operation::register_service: {
                 for (auto it = link.registered.begin(); it != link.registered.end(); ++it)

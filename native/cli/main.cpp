@@ -538,8 +538,12 @@ int cmd_sub(const parsed& p, session& s) {
             }
             return exit_ok;
         }
-        if (e->kind == event_kind::error && e->op == operation::subscribe && e->subscription == id)
-            return remote_failure(*e, "sub " + pattern);
+        if (e->kind == event_kind::error && e->subscription == id) {
+            if (e->ends_subscription) return remote_failure(*e, "sub " + pattern);
+            // It goes on (history_gone: live from now on): say why, keep printing.
+            std::fprintf(stderr, "hyperstreams: sub %s: %s%s%s\n", pattern.c_str(), errc_text(e->code).c_str(),
+                         e->text.empty() ? "" : ": ", e->text.c_str());
+        }
         if (e->kind == event_kind::gap)
             std::fprintf(stderr, "hyperstreams: gap on %s: %llu message(s) missed\n", e->name.c_str(),
                          static_cast<unsigned long long>(e->count));

@@ -8,6 +8,8 @@ owned_event::owned_event(const client_event& e)
       state(e.state),
       previous(e.previous),
       flags(e.flags),
+      ends_operation(e.ends_operation),
+      ends_subscription(e.ends_subscription),
       code(e.code),
       id(e.id),
       subscription(e.subscription),

@@ -680,14 +680,16 @@ void client_engine::write(const frame& f) {
     sent_since_ping_check_ = true;
 }
 
-void client_engine::emit_error(operation op, std::uint32_t id, std::uint16_t code,
-                               std::string_view text, std::uint32_t subscription) {
+client_event& client_engine::emit_error(operation op, std::uint32_t id, std::uint16_t code,
+                                        std::string_view text, std::uint32_t subscription) {
     client_event& e = emit(event_kind::error);
     e.op = op;
     e.id = id;
     e.code = code;
     e.text = text;
     e.subscription = subscription;
+    e.ends_operation = op != operation::connection;
+    return e;
 }
 
 std::size_t client_engine::batch_end() const noexcept {

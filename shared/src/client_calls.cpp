@@ -395,11 +395,13 @@ void client_engine::on_error(const frame& f, time_ms now) {
         const bool resume_gone =
             s->in_flight && s->resuming && static_cast<errc>(f.code) == errc::history_gone;
         s->in_flight = false;
-        emit_error(operation::subscribe, f.id, f.code, text, f.id);
+        client_event& e = emit_error(operation::subscribe, f.id, f.code, text, f.id);
         if (resume_gone) {
+            e.ends_operation = false;  // the live subscribe's ack ends it
             send_subscribe(*s, false);
             return;
         }
+        e.ends_subscription = true;
         forget_subscription(f.id);
         return;
     }

@@ -103,6 +103,8 @@ struct seen_event {
     client_state state{};
     client_state previous{};
     std::uint8_t flags = 0;
+    bool ends_operation = false;
+    bool ends_subscription = false;
     std::uint16_t code = 0;
     std::uint32_t id = 0;
     std::uint32_t subscription = 0;
@@ -123,6 +125,8 @@ struct seen_event {
         s.state = e.state;
         s.previous = e.previous;
         s.flags = e.flags;
+        s.ends_operation = e.ends_operation;
+        s.ends_subscription = e.ends_subscription;
         s.code = e.code;
         s.id = e.id;
         s.subscription = e.subscription;

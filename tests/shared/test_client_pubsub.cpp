@@ -74,6 +74,12 @@ TEST(ClientSubscribe, AConfirmedSubscriptionTheRouterEndsIsAnErrorAndGone) {
     EXPECT_EQ(errors[0].id, secret.id);
     EXPECT_EQ(errors[0].subscription, secret.id);
     EXPECT_EQ(errors[0].code, code(errc::forbidden));
+    EXPECT_TRUE(errors[0].ends_subscription) << "the host drops its entry on the engine's word";
+    EXPECT_TRUE(errors[0].ends_operation);
+    const auto acks = r.of(event_kind::ack);
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_TRUE(acks[0].ends_operation && acks[1].ends_operation);
+    EXPECT_FALSE(acks[0].ends_subscription);
 
     // Later messages reach only the subscription still held.
     r.deliver({message_frame("secret.news", 1, 2, "after"), message_frame("secret.key", 1, 1, "never")});
@@ -239,6 +245,8 @@ TEST(ClientResume, HistoryGoneIsReportedAndTheSubscriptionGoesOnLive) {
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].code, code(errc::history_gone));
     EXPECT_EQ(errors[0].subscription, sub.id);
+    EXPECT_FALSE(errors[0].ends_subscription) << "the engine goes on live: the host keeps its entry";
+    EXPECT_FALSE(errors[0].ends_operation);
     const auto subs = r.sent(frame_kind::subscribe);
     ASSERT_EQ(subs.size(), 3u);
     EXPECT_FALSE(subs[2].flags & frame_flags::since);

@@ -623,7 +623,7 @@ export class Client {
             case 'response':
             case 'service_list':
             case 'token_refreshed':
-                this.#settle(ev, null);
+                if (ev.endsOperation) this.#settle(ev, null);
                 return;
             case 'stream_item':
                 this.#streams.get(ev.id)?.push(this.#payload(ev));
@@ -654,21 +654,15 @@ export class Client {
             this.#emit('error', error);
             return;
         }
-        if (ev.op === 'stream' && this.#streams.has(ev.id)) {
-            const stream = this.#streams.get(ev.id);
+        // The engine says what ended: the table entries go, nothing else is judged here.
+        if (ev.endsSubscription) this.#subscriptions.delete(ev.subscription);
+        const stream = ev.endsOperation ? this.#streams.get(ev.id) : undefined;
+        if (stream) {
             this.#streams.delete(ev.id);
             stream.fail(error);
             return;
         }
-        if (ev.op === 'subscribe') {
-            // The engine keeps a subscription whose resume position is gone
-            // (it subscribes again live); any other failure removes it.
-            if (error.code !== 'history_gone') this.#subscriptions.delete(ev.subscription);
-            if (this.#settle(ev, error)) return;
-            this.#emit('error', error);
-            return;
-        }
-        if (!this.#settle(ev, error)) this.#emit('error', error);
+        if (!(ev.endsOperation && this.#settle(ev, error))) this.#emit('error', error);
     }
 
     #onState(ev) {

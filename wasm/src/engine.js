@@ -8,7 +8,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 // Field order of event_view in bindings.cpp.
-const EVENT_FIELDS = 21;
+const EVENT_FIELDS = 23;
 
 const runtimes = new WeakMap();
 
@@ -141,6 +141,8 @@ export function readEvent(rt, pointer) {
         method: rt.text(f[15], f[16]),
         text: rt.text(f[17], f[18]),
         payload: rt.bytes(f[19], f[20]),
+        endsOperation: f[21] !== 0,
+        endsSubscription: f[22] !== 0,
     };
 }
 

@@ -274,6 +274,14 @@ struct client_event {
     client_state state = client_state::idle;
     client_state previous = client_state::idle;
     std::uint8_t flags = 0;
+    // What the event means for the owner's tables, so that no host keeps a
+    // rule of its own: the last event of operation `id` (an ack, response,
+    // stream end, service list, token refresh, cancelled incoming call, or
+    // an error for an operation; not a history_gone that the engine answers
+    // by subscribing again live, whose ack is still to come), and the end of
+    // subscription `subscription` (refused, or ended by the router).
+    bool ends_operation = false;
+    bool ends_subscription = false;
     std::uint16_t code = 0;  // an errc value
     std::uint32_t id = 0;
     std::uint32_t subscription = 0;
@@ -511,13 +519,17 @@ private:
     call_result submit(const frame& f, operation op, time_ms deadline);
     void drop_outbox_item(std::uint32_t id);
     void write(const frame& f);
+    // Valid until the next emit (the events grow).
     client_event& emit(event_kind kind) {
         client_event& e = events_.emplace_back();
         e.kind = kind;
+        e.ends_operation = kind == event_kind::ack || kind == event_kind::response ||
+                           kind == event_kind::stream_end || kind == event_kind::service_list ||
+                           kind == event_kind::token_refreshed || kind == event_kind::cancelled;
         return e;
     }
-    void emit_error(operation op, std::uint32_t id, std::uint16_t code, std::string_view text,
-                    std::uint32_t subscription = 0);
+    client_event& emit_error(operation op, std::uint32_t id, std::uint16_t code, std::string_view text,
+                             std::uint32_t subscription = 0);
     std::size_t batch_end() const noexcept;
 
     // pub/sub (client_pubsub.cpp)

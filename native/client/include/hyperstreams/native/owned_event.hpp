@@ -27,6 +27,8 @@ struct owned_event {
     client_state state = client_state::idle;
     client_state previous = client_state::idle;
     std::uint8_t flags = 0;
+    bool ends_operation = false;
+    bool ends_subscription = false;
     std::uint16_t code = 0;
     std::uint32_t id = 0;
     std::uint32_t subscription = 0;
