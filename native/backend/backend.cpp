@@ -425,6 +425,16 @@ public:
     // comes on it.
     void on_joined_event(router_link& link, client_engine& engine, const client_event& e) {
         switch (e.kind) {
+            case event_kind::redirected: {
+                // The router drains: it sends this connection to a router
+                // this client serves on already. Leave it; the router's
+                // list no longer names it once its membership is gone.
+                link.abandon_calls();
+                link.host->close();
+                const std::string endpoint = link.endpoint;
+                host().post([this, endpoint](client_engine&, time_ms) { joined.erase(endpoint); });
+                return;
+            }
             case event_kind::state_changed:
                 if (e.state == client_state::backoff && is_local_failure(e.code))
                     report(code_error(e.code), about(link) + describe_backoff(e));

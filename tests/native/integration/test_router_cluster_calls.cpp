@@ -179,6 +179,13 @@ TEST(RouterClusterCalls, ARouterThatStartsLaterIsJoinedAndOneThatDrainsIsLeft) {
     test_client on_a(frontend_config(a->ws_url(), "on-a"));
     ASSERT_TRUE(on_a.wait_ready());
     EXPECT_EQ(answer_of(on_a, "echo", "hello"), "x");
+    // The connection D redirected did not come to A as a second instance:
+    // the backend's one hello there is its first connection's.
+    const std::string log = a->log();
+    std::size_t hellos = 0;
+    for (std::size_t at = log.find("event=conn.hello"); at != std::string::npos; at = log.find("event=conn.hello", at + 1))
+        if (log.substr(at, log.find('\n', at) - at).find("name=x") != std::string::npos) ++hellos;
+    EXPECT_EQ(hellos, 1u);
 }
 
 TEST(RouterClusterCalls, ABackendKilledInTheMiddleOfACallFailsItOnTheCallersRouterAtOnce) {
