@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "hyperstreams/errc.hpp"
+#include "namespaces.hpp"
 #include "router_types.hpp"
 #include "shared_bytes.hpp"
 
@@ -148,9 +149,10 @@ public:
 
     // Gives `payload` (lent for this call) the channel's next position
     // (sink::placed) and delivers it (sink::deliver), or fails it
-    // (sink::append_failed).
-    virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload,
-                        const publisher& from) = 0;
+    // (sink::append_failed). `options` are the channel's (its namespace's):
+    // the history it keeps.
+    virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                        const channel_options& options) = 0;
     // What followed `since` on `channel` (or, position_only, where the
     // channel is), answered by sink::history_read.
     virtual void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) = 0;

@@ -14,6 +14,7 @@ channel_state& channel_store::get(std::string_view channel) {
         channel_state& c = it->second;
         c.name = it->first;
         c.epoch = epoch;
+        c.max_messages = limits_.max_messages;
         c.recency = recency_.insert(recency_.end(), &c);
         return c;
     }
@@ -59,7 +60,7 @@ std::uint64_t size_of(std::string_view channel, const publication& p) noexcept {
 
 void channel_store::remember(channel_state& c, publication p) {
     ++c.published;
-    if (!keeps_history()) return;
+    if (!keeps_history(c)) return;
     const std::uint64_t size = size_of(c.name, p);
     if (size > limits_.max_bytes) {
         // Keeping it would evict everything: the history restarts after it.
@@ -73,7 +74,7 @@ void channel_store::remember(channel_state& c, publication p) {
     c.history.push_back(std::move(p));
     c.history_bytes += size;
     total_bytes_ += size;
-    while (c.history.size() > limits_.max_messages || c.history_bytes > limits_.max_bytes) {
+    while (c.history.size() > c.max_messages || c.history_bytes > limits_.max_bytes) {
         const std::uint64_t dropped = size_of(c.name, c.history.front());
         c.history_bytes -= dropped;
         total_bytes_ -= dropped;

@@ -38,7 +38,7 @@
 namespace hyperstreams::router {
 
 struct history_limits {
-    std::uint32_t max_messages = 0;
+    std::uint32_t max_messages = 0;     // per channel, unless its namespace says otherwise
     std::uint64_t max_bytes = 0;        // per channel
     std::uint64_t max_total_bytes = 0;  // over all channels
     std::uint32_t max_channels = 100000;
@@ -50,6 +50,7 @@ struct channel_state {
     std::uint64_t last_seq = 0;  // 0: nothing published yet
     std::deque<publication> history;  // each with `hold` set
     std::uint64_t history_bytes = 0;
+    std::uint32_t max_messages = 0;  // history_limits::max_messages, or its namespace's history_size
     std::uint64_t published = 0;
     std::list<channel_state*>::iterator recency;  // in channel_store::recency_
     std::list<channel_state*>::iterator keeping;  // in channel_store::keeping_, when history is not empty
@@ -79,8 +80,8 @@ public:
     // the limits. A publication counts as the bytes of its message frame.
     [[nodiscard]] std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
     void remember(channel_state& c, publication p);
-    // False when history is off (no publication is kept).
-    bool keeps_history() const noexcept { return limits_.max_messages != 0 && limits_.max_bytes != 0; }
+    // False when `c` keeps no history.
+    bool keeps_history(const channel_state& c) const noexcept { return c.max_messages != 0 && limits_.max_bytes != 0; }
 
     // What a subscriber resuming from (epoch, seq) on `channel` must get.
     [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;

@@ -37,8 +37,7 @@ cluster_node::cluster_node(const router_config& cfg, std::string router_id)
                                          if (!bus_.on_message(channel, payload)) log_.on_message(channel, payload);
                                      },
                                      [this](bool up, std::string_view reason) { log_.on_state(up, reason); }}),
-      log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_max_messages, cfg.history_ttl_s,
-                                      cfg.history_meta_ttl_s, cfg.max_channels}),
+      log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),
       // A router silent for the heartbeat timeout is gone: one that took a
       // direct message and did not answer by then may or may not have
       // delivered it.

@@ -232,6 +232,7 @@ std::string validate(const router_config& c) {
         return "cluster.advertise_backend: a tcp:// or ipc:// endpoint";
     if (c.history_meta_ttl_s < c.history_ttl_s)
         return "history.meta_ttl_s must be at least history.ttl_s (a channel's position outlives its history)";
+    if (std::string err = check_namespaces(c); !err.empty()) return err;
     if (c.tls_cert_file.empty() != c.tls_key_file.empty())
         return "tls.cert_file and tls.key_file go together";
     if (!c.auth_hs256_secret.empty() && !c.auth_hs256_secret_file.empty())

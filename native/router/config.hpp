@@ -20,6 +20,7 @@
 #include "grants.hpp"
 #include "hyperstreams/frame.hpp"
 #include "log.hpp"
+#include "namespaces.hpp"
 
 namespace hyperstreams::router {
 
@@ -85,6 +86,10 @@ struct router_config {
     // after history_meta_ttl_s.
     std::uint32_t history_ttl_s = 3600;
     std::uint32_t history_meta_ttl_s = 30 * 24 * 3600;
+
+    // Options of the channels each pattern matches (namespaces.hpp); the
+    // channels none matches take the router-wide settings.
+    std::vector<namespace_config> namespaces;
 
     // Several routers as one: the Redis server, or the seeds of a Redis
     // Cluster ("redis://HOST:PORT" or "HOST:PORT"); empty: a router on its own.

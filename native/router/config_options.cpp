@@ -98,6 +98,17 @@ option curve_client_grants(std::string_view key, std::string_view help) {
     return o;
 }
 
+// channels.namespaces: an array of namespaces (namespaces.hpp).
+option channel_namespaces(std::string_view key, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::json_value;
+    o.get = [](const router_config& c) { return namespaces_json(c); };
+    o.parse = [](router_config& c, const json& v) { return parse_namespaces(v, c.namespaces); };
+    return o;
+}
+
 option list(std::string_view key, std::vector<std::string> router_config::*field, std::string_view help) {
     option o;
     o.key = key;
@@ -238,6 +249,14 @@ const std::vector<option>& options() {
                             "with cluster.redis: a channel's epoch and position in Redis expire this "
                             "long after its last publication (then it starts again with a new epoch); "
                             "at least history.ttl_s"));
+        t.push_back(channel_namespaces(
+            "channels.namespaces",
+            "options of the channels a pattern matches: a list of objects {\"pattern\": \"factory.>\", "
+            "\"history_size\": N, \"history_ttl_s\": N, \"policy\": drop_oldest|keep_latest|disconnect, "
+            "\"max_message_bytes\": N, \"publish\": anyone|backends}; a key left out is the router-wide "
+            "setting (history.max_messages, history.ttl_s, outbox.policy, limits.max_payload, anyone); where "
+            "patterns overlap the most specific wins (a literal token over *, * over >); latest, presence "
+            "and join_leave take only false in this version"));
         t.push_back(list("cluster.redis", &router_config::cluster_redis,
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
                          "(redis://HOST:PORT), which every router of the cluster names; empty: this "

@@ -2,7 +2,8 @@
 
 namespace hyperstreams::router {
 
-void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) {
+void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                        const channel_options& options) {
     channel_state* state = last_;
     if (state != nullptr && last_version_ == store_.version() && state->name == channel) {
         store_.touch(*state);
@@ -10,6 +11,7 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
         state = &store_.get(channel);  // may forget another channel: the version is read after
         last_ = state;
         last_version_ = store_.version();
+        state->max_messages = options.history_size;
         metrics_.channels.store(static_cast<std::int64_t>(store_.size()), std::memory_order_relaxed);
         metrics_.channels_forgotten.store(static_cast<std::int64_t>(store_.forgotten()), std::memory_order_relaxed);
     }
@@ -20,7 +22,7 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
     p.payload = payload;
     if (from.wants_ack) sink_->placed(from, position{p.epoch, p.seq});
     shared_bytes encoded = sink_->deliver(channel, p);
-    if (!store_.keeps_history()) {
+    if (!store_.keeps_history(*state)) {
         store_.remember(*state, {});  // counted
         return;
     }

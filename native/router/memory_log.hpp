@@ -19,7 +19,8 @@ class memory_log final : public channel_log {
 public:
     memory_log(std::uint32_t epoch, history_limits limits, metrics& m) : store_(epoch, limits), metrics_(m) {}
 
-    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override;
+    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                const channel_options& options) override;
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
     [[nodiscard]] bool positions_known() const noexcept override { return true; }
     [[nodiscard]] position last_position(std::string_view channel) const override;

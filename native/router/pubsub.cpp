@@ -12,14 +12,10 @@ double seconds_between(time_point from, time_point to) {
     return std::chrono::duration<double>(to - from).count();
 }
 
-slow_policy resolve(const router_config& cfg, slow_policy p) noexcept {
-    return p == slow_policy::router_default ? cfg.outbox_policy : p;
-}
-
 }  // namespace
 
 pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log)
-    : cfg_(cfg), auth_(auth), metrics_(m), table_(table), log_(log) {
+    : cfg_(cfg), auth_(auth), metrics_(m), table_(table), log_(log), namespaces_(cfg) {
     log_.bind(*this);
 }
 
@@ -45,7 +41,9 @@ void pubsub::subscribe(connection& c, const frame& f) {
         table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to subscribe");
         return;
     }
-    const slow_policy policy = resolve(cfg_, policy_of(f.flags));
+    // A subscribe that leaves the policy to the router gets its namespace's.
+    const slow_policy asked = policy_of(f.flags);
+    const slow_policy policy = asked == slow_policy::router_default ? namespaces_.of_pattern(f.name).policy : asked;
     c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
     changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
                      interest_change::first_subscriber);
@@ -212,8 +210,9 @@ bool pubsub::take_publish_allowance(connection& c, time_point now) {
 }
 
 void pubsub::publish(connection& c, const frame& f, time_point now) {
-    // A kept route's name was checked when it was built.
-    if (!route_kept(f.name) && !is_valid_channel(f.name)) {
+    // A kept route's name was checked, and its namespace found, when it was built.
+    const bool kept = route_kept(f.name);
+    if (!kept && !is_valid_channel(f.name)) {
         table_.send_error(c, f.id, errc::invalid_name, "not a valid channel name");
         return;
     }
@@ -225,8 +224,23 @@ void pubsub::publish(connection& c, const frame& f, time_point now) {
         table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to publish");
         return;
     }
+    const channel_options& options = kept ? *route_.options : namespaces_.of_channel(f.name);
+    if (options.publish == publish_rule::backends && c.role != client_role::backend) {
+        table_.send_error(c, f.id, errc::forbidden,
+                          "only backends publish to the namespace '" +
+                              std::string(namespaces_.pattern_of(options)) + "'");
+        return;
+    }
+    // Only a namespace's can be lower than limits.max_payload, which the decoder enforces.
+    if (f.payload.size() > options.max_message_bytes) {
+        table_.send_error(c, f.id, errc::payload_too_large,
+                          "a payload of " + std::to_string(f.payload.size()) + " bytes is over the " +
+                              std::to_string(options.max_message_bytes) + " of the namespace '" +
+                              std::string(namespaces_.pattern_of(options)) + "'");
+        return;
+    }
     log_.append(f.name, static_cast<std::uint8_t>(f.flags & frame_flags::json), f.payload,
-                publisher{c.id, f.id, f.has(frame_flags::ack_requested)});
+                publisher{c.id, f.id, f.has(frame_flags::ack_requested)}, options);
 }
 
 void pubsub::append_failed(const publisher& from, errc code, std::string_view text) {
@@ -258,6 +272,7 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
         }
         route_.targets.emplace_back(s, static_cast<slow_policy>(t.tag));
     }
+    route_.options = &namespaces_.of_channel(channel);
     route_.topics_version = topics_.version();
     route_.held_version = held_version_;
     route_.valid = true;

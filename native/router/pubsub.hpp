@@ -25,6 +25,7 @@
 #include "channel_log.hpp"
 #include "config.hpp"
 #include "connection_table.hpp"
+#include "namespaces.hpp"
 #include "topic_tree.hpp"
 
 namespace hyperstreams::router {
@@ -97,6 +98,7 @@ private:
         std::uint64_t held_version = 0;
         std::vector<delivery_target> targets;
         std::vector<held*> holding;  // subscribers resuming this channel
+        const channel_options* options = nullptr;  // the channel's namespace's
     };
     [[nodiscard]] bool route_kept(std::string_view channel) const noexcept;
     const publish_route& route_to(std::string_view channel);
@@ -106,6 +108,7 @@ private:
     metrics& metrics_;
     connection_table& table_;
     channel_log& log_;
+    const namespace_table namespaces_;
     topic_tree topics_;
     std::vector<topic_tree::match> match_scratch_;
     publish_route route_;

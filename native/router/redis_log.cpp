@@ -144,7 +144,8 @@ bool redis_log::advance(std::string_view channel, position at) {
 
 // ---------------------------------------------------------------- publish
 
-void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) {
+void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                       const channel_options& options) {
     if (!up()) {
         sink_->append_failed(from, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
@@ -159,8 +160,8 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
         std::to_string(flags),
         std::to_string(proposed),
-        std::to_string(options_.history_max_messages),
-        std::to_string(options_.history_ttl_s),
+        std::to_string(options.history_size),
+        std::to_string(options.history_ttl_s),
         std::to_string(options_.meta_ttl_s)};
     engine_.run_script(meta_key(channel), publish_script_, std::move(args),
                        [this, from, name = std::string(channel)](redis_result r) {

@@ -11,8 +11,9 @@
 // A publish is one script on the channel's node (EVALSHA: every connection
 // to a node loads the log's scripts first; see redis_engine::run_script): it makes the epoch
 // if the channel has none (a random one this router proposes), gives the
-// next seq, appends to the stream (trimmed to history.max_messages,
-// expiring history.ttl_s after the last publication) and publishes
+// next seq, appends to the stream (trimmed to the channel's history size,
+// expiring its history TTL after the last publication: its namespace's, or
+// history.max_messages and history.ttl_s) and publishes
 // [flags u8][epoch u32 LE][seq u64 LE][payload] on P:p:channel. The
 // script's answer is the publisher's ack; every router, this one too,
 // delivers what arrives on P:p:..., so a channel's publications reach each
@@ -47,8 +48,6 @@ namespace hyperstreams::router {
 
 struct redis_log_options {
     std::string prefix = "hs";
-    std::uint32_t history_max_messages = 64;  // 0: no history
-    std::uint32_t history_ttl_s = 3600;
     std::uint32_t meta_ttl_s = 30 * 24 * 3600;
     std::size_t max_known_channels = 100000;  // positions remembered for acks and duplicates
 };
@@ -67,7 +66,8 @@ public:
     void on_message(std::string_view channel, std::string_view payload);
     void on_state(bool up, std::string_view reason);
 
-    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override;
+    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                const channel_options& options) override;
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
     [[nodiscard]] bool positions_known() const noexcept override { return false; }
     [[nodiscard]] position last_position(std::string_view channel) const override;

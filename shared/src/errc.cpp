@@ -63,6 +63,7 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::too_many_connections: return "too_many_connections";
         case errc::outbox_full: return "outbox_full";
         case errc::too_many_services: return "too_many_services";
+        case errc::payload_too_large: return "payload_too_large";
         case errc::invalid_argument: return "invalid_argument";
         case errc::not_connected: return "not_connected";
         case errc::closed: return "closed";

@@ -323,6 +323,111 @@ TEST(RouterConfig, SeveralRoutersNameTheirRedis) {
     EXPECT_EQ(r.config.cluster_prefix, "plant-7");
 }
 
+config_result parse_file(const std::string& text, std::vector<std::string> more = {}) {
+    const std::string path = write_temp(text);
+    std::vector<std::string> args{"--config", path};
+    args.insert(args.end(), more.begin(), more.end());
+    config_result r = parse(args);
+    std::filesystem::remove(path);
+    return r;
+}
+
+TEST(RouterConfig, NamespacesTakeTheRouterWideSettingsForWhatTheyLeaveOut) {
+    const config_result r = parse_file(R"({"channels": {"namespaces": [
+        {"pattern": "factory.>", "history_size": 100, "history_ttl_s": 300, "latest": false, "presence": false,
+         "join_leave": false, "policy": "keep_latest", "max_message_bytes": 65536, "publish": "backends"},
+        {"pattern": "chat.*"}]}})",
+                                       {"--history-max-messages", "7", "--outbox-policy", "disconnect"});
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    ASSERT_EQ(r.config.namespaces.size(), 2u);
+    const nlohmann::json printed = nlohmann::json::parse(to_json(r.config))["channels"]["namespaces"];
+    EXPECT_EQ(printed[0], nlohmann::json::parse(R"({"pattern": "factory.>", "history_size": 100,
+        "history_ttl_s": 300, "policy": "keep_latest", "max_message_bytes": 65536, "publish": "backends",
+        "latest": false, "presence": false, "join_leave": false})"));
+    EXPECT_EQ(printed[1], nlohmann::json::parse(R"({"pattern": "chat.*", "history_size": 7,
+        "history_ttl_s": 3600, "policy": "disconnect", "max_message_bytes": 1048576, "publish": "anyone",
+        "latest": false, "presence": false, "join_leave": false})"))
+        << "the flags given after the file reach what the namespace leaves out";
+
+    const namespace_table table(r.config);
+    EXPECT_EQ(table.of_channel("factory.line1.m3").history_size, 100u);
+    EXPECT_EQ(table.of_channel("chat.lobby").history_size, 7u);
+    EXPECT_EQ(table.of_channel("chat.lobby.x").history_size, 7u) << "no namespace: history.max_messages";
+    EXPECT_EQ(table.pattern_of(table.of_channel("chat.lobby.x")), "");
+    EXPECT_EQ(table.of_pattern("factory.*.m3").policy, slow_policy::keep_latest) << "factory.> holds every match";
+    EXPECT_EQ(table.of_pattern("*.lobby").policy, slow_policy::disconnect) << "no namespace holds all of *.lobby";
+    EXPECT_EQ(table.pattern_of(table.of_pattern("*.lobby")), "");
+}
+
+TEST(RouterConfig, WhereNamespacesOverlapTheMostSpecificWinsInAnyOrder) {
+    for (const char* list : {R"([{"pattern": "a.>", "history_size": 1}, {"pattern": "a.*.>", "history_size": 2},
+                                 {"pattern": "a.b.>", "history_size": 3}, {"pattern": "a.*.c", "history_size": 4}])",
+                             R"([{"pattern": "a.*.c", "history_size": 4}, {"pattern": "a.b.>", "history_size": 3},
+                                 {"pattern": "a.*.>", "history_size": 2}, {"pattern": "a.>", "history_size": 1}])"}) {
+        const config_result r = parse({"--channels-namespaces", list});
+        ASSERT_EQ(r.what, config_result::action::run) << r.error;
+        const namespace_table table(r.config);
+        EXPECT_EQ(table.of_channel("a.x").history_size, 1u) << list;
+        EXPECT_EQ(table.of_channel("a.x.y").history_size, 2u) << list;
+        EXPECT_EQ(table.of_channel("a.b.c").history_size, 3u) << "a literal beats * at the first difference";
+        EXPECT_EQ(table.of_channel("a.x.c").history_size, 4u) << "a literal beats > at the first difference";
+        EXPECT_EQ(table.of_channel("b.x").history_size, 64u) << list;
+        EXPECT_EQ(table.pattern_of(table.of_channel("a.b.c")), "a.b.>");
+    }
+}
+
+TEST(RouterConfig, BadNamespacesStopTheRouterNamingTheEntryAndTheKey) {
+    struct bad {
+        std::string namespaces, mentions;
+    };
+    for (const bad& c : {
+             bad{R"({"pattern": "a.>"})", "channels.namespaces: expected an array of objects"},
+             bad{R"(["a.>"])", "entry 1: expected an object"},
+             bad{R"([{"history_size": 1}])", "entry 1: pattern: missing"},
+             bad{R"([{"pattern": 7}])", "entry 1: pattern: expected a string"},
+             bad{R"([{"pattern": "a.>.b"}])", "entry 1: pattern: 'a.>.b' has '>' before its last token"},
+             bad{R"([{"pattern": "a..b"}])", "entry 1: pattern: 'a..b' has an empty token"},
+             bad{R"([{"pattern": "a.>"}, {"pattern": "b", "histroy_size": 1}])", "entry 2 ('b'): unknown key 'histroy_size'"},
+             bad{R"([{"pattern": "a", "history_size": -1}])", "entry 1 ('a'): history_size: expected a non-negative integer"},
+             bad{R"([{"pattern": "a", "history_size": "10"}])", "history_size: expected a non-negative integer"},
+             bad{R"([{"pattern": "a", "history_size": 2000000}])", "history_size: must be between 0 and 1048576"},
+             bad{R"([{"pattern": "a", "history_ttl_s": 0}])", "history_ttl_s: must be between 1 and"},
+             bad{R"([{"pattern": "a", "max_message_bytes": 0}])", "max_message_bytes: must be between 1 and"},
+             bad{R"([{"pattern": "a", "max_message_bytes": 1.5}])", "max_message_bytes: expected a non-negative integer"},
+             bad{R"([{"pattern": "a", "policy": "sometimes"}])", "policy: \"sometimes\" is not one of drop_oldest|keep_latest|disconnect"},
+             bad{R"([{"pattern": "a", "policy": 2}])", "policy: 2 is not one of"},
+             bad{R"([{"pattern": "a", "publish": "frontends"}])", "publish: \"frontends\" is not one of anyone|backends"},
+             bad{R"([{"pattern": "a", "presence": "yes"}])", "presence: expected true or false"},
+             bad{R"([{"pattern": "a", "presence": true}])", "presence: true is not supported by this router yet"},
+             bad{R"([{"pattern": "a", "latest": true}])", "latest: true is not supported by this router yet"},
+             bad{R"([{"pattern": "a", "join_leave": true}])", "join_leave: true is not supported by this router yet"},
+             bad{R"([{"pattern": "a.*"}, {"pattern": "a.*"}])", "entry 2: the pattern 'a.*' is listed twice"},
+             bad{R"([{"pattern": "a", "max_message_bytes": 2000000}])",
+                 "channels.namespaces 'a': max_message_bytes must not exceed limits.max_payload (1048576)"},
+             bad{R"([{"pattern": "a", "history_ttl_s": 3000000}])",
+                 "channels.namespaces 'a': history_ttl_s must not exceed history.meta_ttl_s"},
+         }) {
+        const config_result r = parse_file(R"({"channels": {"namespaces": )" + c.namespaces + "}}");
+        EXPECT_EQ(r.what, config_result::action::fail) << c.namespaces;
+        EXPECT_NE(r.error.find(c.mentions), std::string::npos) << c.namespaces << " -> " << r.error;
+    }
+    const config_result flag = parse({"--channels-namespaces", R"([{"pattern": "a", "pubish": "backends"}])"});
+    EXPECT_EQ(flag.what, config_result::action::fail);
+    EXPECT_NE(flag.error.find("--channels-namespaces: channels.namespaces: entry 1 ('a'): unknown key 'pubish'"),
+              std::string::npos)
+        << flag.error;
+}
+
+TEST(RouterConfig, PrintedNamespacesReadBackAsAConfigFile) {
+    const config_result first =
+        parse({"--channels-namespaces", R"([{"pattern": "factory.>", "history_size": 5, "publish": "backends"}])"});
+    ASSERT_EQ(first.what, config_result::action::run) << first.error;
+    const config_result second = parse_file(to_json(first.config));
+    ASSERT_EQ(second.what, config_result::action::run) << second.error;
+    EXPECT_EQ(to_json(second.config), to_json(first.config));
+    EXPECT_NE(help_text("hyperstreams-router").find("--channels-namespaces JSON"), std::string::npos);
+}
+
 TEST(RouterConfig, HostPortSplitting) {
     std::string host;
     std::uint16_t port = 0;

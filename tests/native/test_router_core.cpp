@@ -46,8 +46,10 @@ public:
         inner_.bind(*this);
     }
 
-    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from) override {
-        appends_.push_back({std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()), from});
+    void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
+                const channel_options& options) override {
+        appends_.push_back(
+            {std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()), from, &options});
     }
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override {
         reads_.push_back({ticket, std::string(channel), since, kind});
@@ -68,7 +70,7 @@ public:
             if (code != static_cast<errc>(0))
                 sink_->append_failed(a.from, code, "the log is unreachable");
             else
-                inner_.append(a.channel, a.flags, a.payload, a.from);
+                inner_.append(a.channel, a.flags, a.payload, a.from, *a.options);
         }
     }
     // Reads the history asked for so far; the answers wait for answer_reads().
@@ -103,6 +105,7 @@ private:
         std::uint8_t flags;
         std::vector<std::uint8_t> payload;
         publisher from;
+        const channel_options* options;  // the core's, which outlives the log's use of them
     };
     struct held_read {
         std::uint64_t ticket;
@@ -1757,6 +1760,123 @@ TEST_F(RouterCore, TheDisconnectPolicyClosesASlowSubscriberWithAReason) {
     EXPECT_EQ(frames.back().error(), errc::slow_consumer);
     EXPECT_TRUE(slow.closed);
     EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u);
+}
+
+// ---------------------------------------------------------------- namespaces
+
+namespace_config in_namespace(std::string pattern) {
+    namespace_config ns;
+    ns.pattern = std::move(pattern);
+    return ns;
+}
+
+TEST_F(RouterCore, EachNamespaceKeepsTheHistoryItsHistorySizeSays) {
+    namespace_config big = in_namespace("big.>");
+    big.history_size = 10;
+    namespace_config none = in_namespace("none.*");
+    none.history_size = 0;
+    cfg.namespaces = {big, none};
+    rebuild();
+    peer pub = hello();
+    for (const char* channel : {"big.a", "none.a", "other"})
+        for (int i = 1; i <= 12; ++i) publish(pub, channel, std::to_string(i));
+
+    auto replayed = [&](std::uint32_t id, std::string_view channel) {
+        peer sub = hello();
+        frame f = make(frame_kind::subscribe, id, channel);
+        f.flags = frame_flags::since;
+        f.epoch = epoch;
+        f.seq = 0;
+        send(sub, f);
+        return take(sub, frame_kind::message);
+    };
+    const auto big_replay = replayed(1, "big.a");
+    ASSERT_EQ(big_replay.size(), 10u) << "the namespace's history_size, over history.max_messages (4)";
+    EXPECT_EQ(big_replay.front().seq, 3u);
+    EXPECT_EQ(replayed(2, "other").size(), 4u) << "no namespace: history.max_messages";
+    EXPECT_TRUE(replayed(3, "none.a").empty()) << "history_size 0: no history";
+}
+
+TEST_F(RouterCore, ASubscribeThatLeavesThePolicyToTheRouterGetsItsNamespaces) {
+    namespace_config ticks = in_namespace("ticks.>");
+    ticks.policy = slow_policy::disconnect;
+    cfg.namespaces = {ticks};
+    small_outboxes();
+    peer defaulted = hello();
+    peer explicit_policy = hello();
+    peer elsewhere = hello();
+    peer by_pattern = hello();
+    peer pub = hello();
+    subscribe(defaulted, 1, "ticks.a");
+    subscribe(explicit_policy, 1, "ticks.a", policy_flags(slow_policy::drop_oldest));
+    subscribe(elsewhere, 1, "quotes.a");
+    subscribe(by_pattern, 1, "ticks.*");
+    for (peer* p : {&defaulted, &explicit_policy, &elsewhere, &by_pattern}) take(*p);
+    for (int i = 0; i < 100; ++i) {
+        publish(pub, "ticks.a", std::string(500, 'p'));
+        publish(pub, "quotes.a", std::string(500, 'p'));
+    }
+    const auto frames = take(defaulted);
+    ASSERT_FALSE(frames.empty());
+    EXPECT_EQ(frames.back().kind, frame_kind::goodbye);
+    EXPECT_EQ(frames.back().error(), errc::slow_consumer) << "the namespace's disconnect";
+    EXPECT_TRUE(defaulted.closed);
+    take(by_pattern);
+    EXPECT_TRUE(by_pattern.closed) << "ticks.* is all inside ticks.>";
+    take(explicit_policy);
+    EXPECT_FALSE(explicit_policy.closed) << "a policy the subscribe names wins";
+    take(elsewhere);
+    EXPECT_FALSE(elsewhere.closed) << "no namespace: outbox.policy (drop_oldest)";
+}
+
+TEST_F(RouterCore, APublishOverItsNamespacesMaxMessageBytesIsRefusedByName) {
+    namespace_config small = in_namespace("small.>");
+    small.max_message_bytes = 8;
+    cfg.namespaces = {small};
+    rebuild();
+    peer sub = hello();
+    peer pub = hello();
+    subscribe(sub, 1, ">");
+    take(sub);
+    publish(pub, "small.a", "123456789", 7);
+    const auto refused = take(pub, frame_kind::error);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].id, 7u);
+    EXPECT_EQ(refused[0].error(), errc::payload_too_large);
+    EXPECT_NE(refused[0].payload.find("namespace 'small.>'"), std::string::npos) << refused[0].payload;
+    publish(pub, "small.a", "12345678", 8);
+    publish(pub, "large.a", "123456789", 9);
+    EXPECT_EQ(take(pub, frame_kind::ack).size(), 2u) << "at the limit, and outside the namespace";
+    const auto delivered = take(sub, frame_kind::message);
+    ASSERT_EQ(delivered.size(), 2u);
+    EXPECT_EQ(delivered[0].payload, "12345678");
+    EXPECT_EQ(delivered[1].name, "large.a");
+}
+
+TEST_F(RouterCore, ANamespaceWhereOnlyBackendsPublishRefusesFrontendsByName) {
+    namespace_config factory = in_namespace("factory.>");
+    factory.publish = publish_rule::backends;
+    cfg.namespaces = {factory};
+    rebuild();
+    peer sub = hello();
+    peer front = hello();
+    peer back = hello(client_role::backend, transport_kind::zeromq);
+    subscribe(sub, 1, "factory.>");
+    take(sub);
+    publish(front, "factory.m3", "from a frontend", 5);
+    const auto refused = take(front, frame_kind::error);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].error(), errc::forbidden);
+    EXPECT_NE(refused[0].payload.find("namespace 'factory.>'"), std::string::npos) << refused[0].payload;
+    publish(back, "factory.m3", "from a backend");
+    publish(front, "chat.m3", "elsewhere", 6);
+    EXPECT_EQ(take(front, frame_kind::ack).size(), 1u);
+    // Again along the kept route of the channel: still refused.
+    publish(front, "factory.m3", "again", 7);
+    EXPECT_EQ(take(front, frame_kind::error).size(), 1u);
+    const auto delivered = take(sub, frame_kind::message);
+    ASSERT_EQ(delivered.size(), 1u);
+    EXPECT_EQ(delivered[0].payload, "from a backend");
 }
 
 // ---------------------------------------------------------------- drain

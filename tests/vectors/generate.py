@@ -82,7 +82,7 @@ ERRC = {
     "origin_not_allowed": 303,
     "too_many_subscriptions": 400, "too_many_pending_requests": 401,
     "rate_limited": 402, "too_many_connections": 403, "outbox_full": 404,
-    "too_many_services": 405,
+    "too_many_services": 405, "payload_too_large": 406,
 }
 
 ROLES = {"frontend": 1, "backend": 2}

@@ -69,7 +69,7 @@ export type ErrorCode =
     | 'no_such_address' | 'backend_gone' | 'cancelled' | 'no_such_stream' | 'history_gone' | 'slow_consumer'
     | 'going_away' | 'not_subscribed' | 'handler_failed' | 'unauthorized' | 'token_expired' | 'forbidden'
     | 'origin_not_allowed' | 'too_many_subscriptions' | 'too_many_pending_requests' | 'rate_limited'
-    | 'too_many_connections' | 'outbox_full' | 'too_many_services' | 'invalid_argument' | 'not_connected' | 'closed' | 'wrong_role'
+    | 'too_many_connections' | 'outbox_full' | 'too_many_services' | 'payload_too_large' | 'invalid_argument' | 'not_connected' | 'closed' | 'wrong_role'
     | 'already_subscribed' | 'too_many_redirects' | 'connection_lost'
     | 'connection_refused' | 'upgrade_refused' | 'transport_handshake_failed' | 'connection_failed'
     | (string & {});

@@ -70,6 +70,7 @@ enum class errc : std::uint16_t {
     too_many_connections = 403,
     outbox_full = 404,           // client-side: too much queued while disconnected
     too_many_services = 405,     // a registration past the router's bounds on services or methods
+    payload_too_large = 406,     // a publish over its channel namespace's max_message_bytes
 
     // usage (local only)
     invalid_argument = 500,

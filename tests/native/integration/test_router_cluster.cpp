@@ -576,6 +576,44 @@ TEST(RouterCluster, ASubscriberResumesOnAnotherRouter) {
             << "nothing replayed twice, nor at or before the resume's position";
 }
 
+// A namespace's history_size is the Redis stream's length: a subscriber
+// resuming on another router gets what it keeps, and a gap for the rest.
+TEST(RouterCluster, ANamespacesHistorySizeHoldsAcrossRouters) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--history-max-messages", "16", "--channels-namespaces",
+                                           R"([{"pattern": "factory.>", "history_size": 2}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    const auto factory = publish_numbers(pub, "factory.m3.temp", 1, 6);
+    ASSERT_EQ(factory.size(), 6u);
+    const auto office = publish_numbers(pub, "office.temp", 1, 6);
+    ASSERT_EQ(office.size(), 6u);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    const std::uint32_t f = subscribe_since(late, "factory.m3.temp", channel_position{factory.front().epoch, 0});
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, f)));
+    const auto gap = late.wait_for(is(event_kind::gap));
+    ASSERT_TRUE(gap);
+    EXPECT_EQ(gap->name, "factory.m3.temp");
+    EXPECT_EQ(gap->seq, 1u);
+    EXPECT_EQ(gap->count, 4u) << "the namespace's 2 kept, not history.max_messages (16)";
+    const auto kept = late.wait_count(message_on("factory.m3.temp"), 2);
+    ASSERT_EQ(kept.size(), 2u);
+    expect_numbers(kept, 5, factory.front().epoch);
+
+    const std::uint32_t o = subscribe_since(late, "office.temp", channel_position{office.front().epoch, 0});
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, o)));
+    const auto all = late.wait_count(message_on("office.temp"), 6);
+    ASSERT_EQ(all.size(), 6u) << "no namespace: history.max_messages";
+    expect_numbers(all, 1, office.front().epoch);
+    EXPECT_EQ(late.count(is(event_kind::gap)), 1u);
+}
+
 // Redis goes while both routers run: a publish is refused with
 // cluster_unavailable (never acked), and so is a resume. Redis comes back
 // empty on its port: publishes work again, the channel has a new epoch,

@@ -78,6 +78,70 @@ TEST(RouterOperations, AConfigFileConfiguresTheRouter) {
     EXPECT_FALSE(wrong.connected()) << "the upgrade lives on the configured path only";
 }
 
+// channels.namespaces from a file: checked at start, printed, and applied
+// to the channels each pattern matches.
+TEST(RouterOperations, ChannelNamespacesFromAFileApplyToTheirChannels) {
+    temp_dir dir;
+    dir.write("bad.json", R"({"channels": {"namespaces": [{"pattern": "factory.>", "history_szie": 2}]}})");
+    const run_result bad = run_router_once({"--config", (dir.path() / "bad.json").string()});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("channels.namespaces: entry 1 ('factory.>'): unknown key 'history_szie'"), std::string::npos)
+        << bad.err;
+
+    dir.write("router.json", R"({"history": {"max_messages": 16}, "channels": {"namespaces": [
+        {"pattern": "factory.>", "history_size": 2, "publish": "backends", "max_message_bytes": 64}]}})");
+    const std::string config = (dir.path() / "router.json").string();
+    const run_result printed = run_router_once({"--print-config", "--config", config});
+    EXPECT_EQ(printed.status, 0) << printed.err;
+    const auto doc = nlohmann::json::parse(printed.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << printed.out;
+    EXPECT_EQ(doc["channels"]["namespaces"][0]["history_size"], 2);
+    EXPECT_EQ(doc["channels"]["namespaces"][0]["policy"], "drop_oldest") << "outbox.policy, left out";
+
+    router_process router({"--config", config});
+    ASSERT_TRUE(router.ready());
+    test_client sub(frontend_config(router.ws_url(), "resuming"));
+    test_client frontend(frontend_config(router.ws_url(), "frontend"));
+    test_client backend(backend_config(router.backend_url(), "backend"));
+    ASSERT_TRUE(sub.wait_ready() && frontend.wait_ready() && backend.wait_ready());
+
+    const std::uint32_t refused = frontend.publish("factory.m3.temp", "21.5", true);
+    const auto forbidden = frontend.wait_for(is_error(refused));
+    ASSERT_TRUE(forbidden);
+    EXPECT_EQ(forbidden->code, static_cast<std::uint16_t>(errc::forbidden));
+    EXPECT_NE(forbidden->text.find("namespace 'factory.>'"), std::string::npos) << forbidden->text;
+    const std::uint32_t large = backend.publish("factory.m3.temp", std::string(65, 'x'), true);
+    const auto too_large = backend.wait_for(is_error(large));
+    ASSERT_TRUE(too_large);
+    EXPECT_EQ(too_large->code, static_cast<std::uint16_t>(errc::payload_too_large));
+
+    // The namespace's history (2), not history.max_messages (16): a resume
+    // after 6 missed messages gets a gap for the 4 that are gone.
+    for (const std::string channel : {"factory.m3.temp", "office.temp"}) {
+        const std::uint32_t s = sub.subscribe(channel);
+        ASSERT_TRUE(sub.wait_for(is(event_kind::ack, s)));
+    }
+    backend.publish("factory.m3.temp", "1");
+    backend.publish("office.temp", "1");
+    ASSERT_TRUE(sub.wait_count(is(event_kind::message), 2).size() == 2u);
+    sub.drop_transport();
+    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
+    }));
+    for (int i = 2; i <= 7; ++i) {
+        backend.publish("factory.m3.temp", std::to_string(i));
+        backend.publish("office.temp", std::to_string(i));
+    }
+    const auto gap = sub.wait_for(is(event_kind::gap), 10s);
+    ASSERT_TRUE(gap);
+    EXPECT_EQ(gap->name, "factory.m3.temp");
+    EXPECT_EQ(gap->seq, 2u);
+    EXPECT_EQ(gap->count, 4u) << "2 to 5 are gone";
+    const auto got = sub.wait_count(is(event_kind::message), 2 + 2 + 6, 10s);
+    ASSERT_EQ(got.size(), 10u) << "factory: 6 and 7 replayed; office: all 6 from history.max_messages";
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 1u) << "office.temp kept all it missed";
+}
+
 TEST(RouterOperations, HealthMetricsAndStatus) {
     router_process router;
     ASSERT_TRUE(router.ready());
