@@ -581,3 +581,277 @@ TEST(Backend, AServiceOverWebSocketIsRefusedWithTheReason) {
 }
 
 }  // namespace
+
+// --- what a caller does: streams, subscriptions with a position, tokens, broadcasts
+
+namespace {
+
+// A service whose "count" stream writes 1..N (N: the request's text) and
+// ends, waiting for credit up to `wait` per item, and whose "fail" stream
+// fails at once; what the writers saw lands in `statuses`.
+class counting_service {
+public:
+    counting_service(const router_process& router, std::chrono::milliseconds wait)
+        : backend_(backend_options(router, "counter")) {
+        backend_.provide_stream("counter", "count", [this, wait](hs::request req, hs::stream_writer out) {
+            std::lock_guard lock(mu_);
+            writers_.emplace_back([this, wait, n = std::stoi(std::string(req.text())), out = std::move(out)]() mutable {
+                for (int i = 1; i <= n; ++i) {
+                    const hs::write_status s = out.write(std::to_string(i), wait);
+                    statuses.push(s);
+                    if (s == hs::write_status::timeout) --i;  // the same item again
+                    if (s == hs::write_status::cancelled) return;
+                }
+                out.end();
+            });
+        });
+        backend_.provide_stream("counter", "fail", [](hs::request, hs::stream_writer out) {
+            out.fail(errc::invalid_argument, "no such counter");
+        });
+        backend_.start();
+    }
+    ~counting_service() {
+        backend_.close();
+        std::lock_guard lock(mu_);
+        for (auto& t : writers_) t.join();
+    }
+    bool wait_ready() { return backend_.wait_ready(10s); }
+
+    mailbox<hs::write_status> statuses;
+
+private:
+    hs::client backend_;
+    std::mutex mu_;
+    std::vector<std::thread> writers_;
+};
+
+struct stream_record {
+    mailbox<std::string> items;
+    mailbox<std::pair<std::error_code, std::string>> ends;
+
+    hs::item_handler on_item() {
+        return [this](hs::received item) { items.push(std::string(item.text())); };
+    }
+    hs::end_handler on_end() {
+        return [this](std::error_code e, std::string_view text) { ends.push({e, std::string(text)}); };
+    }
+};
+
+}  // namespace
+
+TEST(BackendCaller, ConsumesAServerStreamToItsEndAndHearsItsError) {
+    router_process router;
+    counting_service service(router, 10s);
+    ASSERT_TRUE(service.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    // Credit 2 for 20 items: the credit goes back as the handler returns.
+    stream_record counted;
+    hs::stream_options small;
+    small.credit = 2;
+    caller.open_stream("counter", "count", "20", counted.on_item(), counted.on_end(), small);
+    ASSERT_TRUE(eventually([&] { return counted.ends.size() == 1; }));
+    std::vector<std::string> expected;
+    for (int i = 1; i <= 20; ++i) expected.push_back(std::to_string(i));
+    EXPECT_EQ(counted.items.items(), expected);
+    EXPECT_FALSE(counted.ends.items().front().first) << counted.ends.items().front().first.message();
+
+    stream_record failed;
+    caller.open_stream("counter", "fail", "", failed.on_item(), failed.on_end());
+    ASSERT_TRUE(eventually([&] { return failed.ends.size() == 1; }));
+    EXPECT_EQ(failed.ends.items().front().first, errc::invalid_argument);
+    EXPECT_EQ(failed.ends.items().front().second, "no such counter");
+    EXPECT_EQ(failed.items.size(), 0u);
+
+    stream_record missing;
+    caller.open_stream("counter", "nope", "", missing.on_item(), missing.on_end());
+    ASSERT_TRUE(eventually([&] { return missing.ends.size() == 1; }));
+    EXPECT_EQ(missing.ends.items().front().first, errc::no_such_service);
+}
+
+TEST(BackendCaller, GrantsCreditByHandAndCancels) {
+    router_process router;
+    counting_service service(router, 300ms);
+    ASSERT_TRUE(service.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    stream_record counted;
+    hs::stream_options manual;
+    manual.credit = 2;
+    manual.manual_credit = true;
+    hs::stream_handle stream = caller.open_stream("counter", "count", "5", counted.on_item(), counted.on_end(), manual);
+    // Two items fit; the third write finds no credit within its wait.
+    ASSERT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return s.size() >= 3 && counted.items.size() == 2;
+    }));
+    EXPECT_EQ(service.statuses.items()[2], hs::write_status::timeout);
+    EXPECT_EQ(counted.items.items(), (std::vector<std::string>{"1", "2"}));
+    stream.consume(2);
+    ASSERT_TRUE(eventually([&] { return counted.items.size() == 4; }));
+    stream.consume(2);
+    ASSERT_TRUE(eventually([&] { return counted.ends.size() == 1; }));
+    EXPECT_FALSE(counted.ends.items().front().first);
+    EXPECT_EQ(counted.items.items(), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+
+    stream_record cancelled;
+    hs::stream_handle endless =
+        caller.open_stream("counter", "count", "1000000", cancelled.on_item(), cancelled.on_end(), manual);
+    ASSERT_TRUE(eventually([&] { return cancelled.items.size() == 2; }));
+    endless.cancel();
+    ASSERT_TRUE(eventually([&] { return cancelled.ends.size() == 1; }));
+    EXPECT_EQ(cancelled.ends.items().front().first, errc::cancelled);
+    // The service learns it: its writer stops with cancelled.
+    EXPECT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return std::find(s.begin(), s.end(), hs::write_status::cancelled) != s.end();
+    }));
+    endless.cancel();  // ended already: nothing more
+    EXPECT_EQ(cancelled.ends.size(), 1u);
+}
+
+TEST(BackendCaller, SubscribesSinceAPositionAndHearsTheGapHistoryNoLongerHolds) {
+    router_process router({"--history-max-messages", "2"});
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(publisher.wait_ready(10s));
+    std::uint32_t epoch = 0;
+    for (int i = 1; i <= 5; ++i) {
+        const hs::publish_ack ack = publisher.publish_with_ack("line.speed", std::to_string(i)).get();
+        ASSERT_FALSE(ack.error) << ack.error.message();
+        ASSERT_EQ(ack.seq, static_cast<std::uint64_t>(i));
+        epoch = ack.epoch;
+    }
+
+    mailbox<hs::message> got;
+    mailbox<hs::gap> gaps;
+    hs::client subscriber(backend_options(router, "resumer"));
+    hs::subscribe_options o;
+    o.since = hs::position{epoch, 0};
+    o.policy = hs::slow_policy::drop_oldest;
+    o.on_gap = [&](const hs::gap& g) { gaps.push(g); };
+    subscriber.subscribe("line.speed", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.start();
+    ASSERT_TRUE(eventually([&] { return got.size() == 2; }));
+    ASSERT_EQ(gaps.size(), 1u) << "the gap comes before the messages after it";
+    EXPECT_EQ(gaps.items().front().channel, "line.speed");
+    EXPECT_EQ(gaps.items().front().epoch, epoch);
+    EXPECT_EQ(gaps.items().front().seq, 1u);
+    EXPECT_EQ(gaps.items().front().count, 3u) << "1, 2 and 3 are gone";
+    const auto messages = got.items();
+    EXPECT_EQ(messages[0].seq, 4u);
+    EXPECT_EQ(messages[0].data.text(), "4");
+    EXPECT_TRUE(messages[0].replayed);
+    EXPECT_EQ(messages[1].seq, 5u);
+}
+
+TEST(BackendCaller, HearsTheEpochChangeWhenTheRouterRestartsTheChannel) {
+    router_process router;
+    mailbox<hs::message> got;
+    mailbox<hs::epoch_change> changes;
+    hs::client subscriber(backend_options(router, "subscriber"));
+    hs::subscribe_options o;
+    o.on_epoch_change = [&](const hs::epoch_change& c) { changes.push(c); };
+    subscriber.subscribe("line.speed", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.start();
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(subscriber.wait_ready(10s) && publisher.wait_ready(10s));
+    ASSERT_TRUE(eventually([&] {
+        publisher.publish("line.speed", "before");
+        return got.size() > 0;
+    }));
+    const std::uint32_t before = got.items().front().epoch;
+
+    router.restart();  // the channel's history is gone with the process
+    ASSERT_TRUE(eventually([&] {
+        publisher.publish("line.speed", "after");
+        return changes.size() > 0;
+    }, 30s));
+    const hs::epoch_change change = changes.items().front();
+    EXPECT_EQ(change.channel, "line.speed");
+    EXPECT_NE(change.epoch, before);
+    ASSERT_TRUE(eventually([&] { return got.items().back().epoch == change.epoch; }));
+    EXPECT_EQ(got.items().back().data.text(), "after");
+}
+
+TEST(BackendCaller, RefreshesItsTokenBeforeItExpiresAndHearsTheRoutersVerdict) {
+    const std::string secret = "backend-test-secret-0123456789abcdef";
+    const std::string secret_file = hyperstreams::testing::write_temp_file("backend-hs256.secret", secret + "\n");
+    router_process router({"--auth-mode", "tokens", "--auth-hs256-secret-file", secret_file,
+                           "--auth-expiry-grace-ms", "300"});
+    const auto token = [&](const std::string& sub, std::int64_t lifetime_s) {
+        return hyperstreams::testing::sign_hs256(
+            secret, {{"sub", sub}, {"exp", hyperstreams::testing::unix_now() + lifetime_s},
+                     {"hs", {{"publish", {"a.>"}}}}});
+    };
+
+    // Both tokens lapse in 3 s; one client has a provider asked 2 s ahead.
+    std::atomic<int> provided{0};
+    mailbox<std::string> refreshed_states;
+    hs::options refreshing = web_options(router);
+    refreshing.token = token("alice", 3);
+    refreshing.token_refresh_margin = 2s;
+    refreshing.token_provider = [&] {
+        ++provided;
+        return token("alice", 600);
+    };
+    refreshing.on_state = [&](std::string_view s) { refreshed_states.push(std::string(s)); };
+    hs::client refreshed(refreshing);
+    refreshed.start();
+
+    mailbox<std::error_code> lapsed_errors;
+    hs::options lapsing = web_options(router);
+    lapsing.token = token("bob", 3);
+    lapsing.on_error = [&](std::error_code e, std::string_view) { lapsed_errors.push(e); };
+    hs::client lapsed(lapsing);
+    lapsed.start();
+    ASSERT_TRUE(refreshed.wait_ready(10s) && lapsed.wait_ready(10s));
+
+    ASSERT_TRUE(eventually([&] {
+        const auto errors = lapsed_errors.items();
+        return std::find(errors.begin(), errors.end(), errc::token_expired) != errors.end();
+    }, 15s)) << "the router closes the connection whose token lapsed";
+    EXPECT_EQ(provided.load(), 1);
+    const auto states = refreshed_states.items();
+    EXPECT_EQ(std::count(states.begin(), states.end(), "awaiting_token"), 0);
+    const hs::publish_ack ack = refreshed.publish_with_ack("a.b", "still here").get();
+    EXPECT_FALSE(ack.error) << ack.error.message() << " " << ack.error_text;
+
+    // refresh_token() by hand: the router's verdict.
+    EXPECT_EQ(refreshed.refresh_token(token("mallory", 600)).get(), errc::forbidden);
+    EXPECT_EQ(refreshed.refresh_token("not a token").get(), errc::unauthorized);
+    EXPECT_FALSE(refreshed.refresh_token(token("alice", 600)).get());
+}
+
+TEST(BackendCaller, BroadcastsToEveryOtherClient) {
+    router_process router;
+    mailbox<hs::direct_message> at_backend;
+    mailbox<hs::direct_message> at_web;
+    mailbox<hs::direct_message> directs;
+    hs::client backend(backend_options(router, "announcer"));
+    backend.on_broadcast([&](const hs::direct_message& m) { at_backend.push(m); });
+    backend.on_direct([&](const hs::direct_message& m) { directs.push(m); });
+    backend.start();
+    hs::client web(web_options(router));
+    web.on_broadcast([&](const hs::direct_message& m) { at_web.push(m); });
+    web.start();
+    ASSERT_TRUE(backend.wait_ready(10s) && web.wait_ready(10s));
+
+    backend.broadcast(hs::json(R"({"shift":"ends"})"));
+    ASSERT_TRUE(eventually([&] { return at_web.size() == 1; }));
+    EXPECT_EQ(at_web.items().front().from, backend.address());
+    EXPECT_TRUE(at_web.items().front().data.is_json);
+    EXPECT_EQ(at_web.items().front().data.text(), R"({"shift":"ends"})");
+
+    web.broadcast("seen");
+    ASSERT_TRUE(eventually([&] { return at_backend.size() == 1; }));
+    EXPECT_EQ(at_backend.items().front().from, web.address());
+    EXPECT_EQ(at_backend.items().front().data.text(), "seen");
+    EXPECT_EQ(at_web.size(), 1u) << "not back to its sender";
+    EXPECT_EQ(directs.size(), 0u) << "a broadcast is not a direct message";
+}

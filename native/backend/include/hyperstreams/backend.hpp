@@ -34,6 +34,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "hyperstreams/errc.hpp"
+#include "hyperstreams/frame.hpp"
 
 namespace hyperstreams::backend {
 
@@ -88,11 +90,38 @@ struct message {
     bool replayed = false;    // delivered from the channel's history (resume)
 };
 
-// A direct message sent to this client's address.
+// A direct message sent to this client's address, or a broadcast.
 struct direct_message {
     std::string from;  // the sender's address: answer with client::send(from, ...)
     received data;
 };
+
+// A place in a channel: the last message a subscriber has.
+struct position {
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+};
+
+// Messages seq .. seq + count - 1 of `epoch` will never come (the router's
+// history no longer held them, or a slow-consumer policy dropped them).
+struct gap {
+    std::string channel;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t count = 0;
+};
+
+// The router restarted `channel` (lost its history): messages may have been
+// lost, how many is unknown. `epoch` and `seq` are the first message's of
+// the new sequence.
+struct epoch_change {
+    std::string channel;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+};
+
+// What the router does when this subscriber falls behind (docs/PROTOCOL.md).
+using slow_policy = hyperstreams::slow_policy;
 
 // The outcome of client::request().
 struct response {
@@ -211,6 +240,11 @@ using request_handler = std::function<void(request, reply)>;
 using stream_handler = std::function<void(request, stream_writer)>;
 using message_handler = std::function<void(const message&)>;
 using direct_handler = std::function<void(const direct_message&)>;
+using gap_handler = std::function<void(const gap&)>;
+using epoch_change_handler = std::function<void(const epoch_change&)>;
+using item_handler = std::function<void(received item)>;
+// A stream's end: no error (the service ended it), or why not.
+using end_handler = std::function<void(std::error_code error, std::string_view text)>;
 using executor = std::function<void(std::function<void()>)>;
 
 enum class handler_threading : std::uint8_t {
@@ -257,6 +291,33 @@ struct options {
     // requests, direct messages) goes through the connection to `url`
     // only. No effect on a router on its own, or over ws:// and wss://.
     bool follow_cluster = true;
+    // Gives a fresh token (e.g. from an identity provider; it may block: it
+    // runs where handlers run). Called `token_refresh_margin` before the
+    // current token's `exp` (read from the JWT, not verified), and when the
+    // router refuses the token as expired; the token it returns is sent with
+    // refresh_token(). An empty string skips the refresh. With an empty
+    // `token`, start() calls it for the first one.
+    std::function<std::string()> token_provider{};
+    std::chrono::seconds token_refresh_margin{30};
+};
+
+struct subscribe_options {
+    slow_policy policy = slow_policy::router_default;
+    // Exact channels only: deliver first what the channel's history holds
+    // after this position (flagged replayed), with a gap for what it no longer holds.
+    std::optional<position> since{};
+    gap_handler on_gap{};
+    epoch_change_handler on_epoch_change{};
+};
+
+struct stream_options {
+    // Items the service may send ahead of the consumer (the credit window).
+    std::uint32_t credit = 16;
+    std::chrono::milliseconds timeout{0};  // 0: no deadline
+    // false: an item is consumed when its handler returns, and the credit
+    // goes back to the service. true: the consumer says when, with
+    // stream_handle::consume() (e.g. after work done on another thread).
+    bool manual_credit = false;
 };
 
 // A subscription made by client::subscribe(). Copyable; unsubscribe() ends it
@@ -270,6 +331,27 @@ public:
 private:
     friend class client;
     subscription(std::weak_ptr<detail::client_core> core, std::uint64_t id) noexcept
+        : core_(std::move(core)), id_(id) {}
+    std::weak_ptr<detail::client_core> core_;
+    std::uint64_t id_ = 0;
+};
+
+// A stream opened by client::open_stream(). Copyable; cancel() ends it
+// (destroying the handle does not).
+class stream_handle {
+public:
+    stream_handle() = default;
+    // The service is told to stop; the end handler gets errc::cancelled,
+    // unless the stream ended already.
+    void cancel();
+    // stream_options::manual_credit: `items` more delivered items are done
+    // with, so the service may send as many more.
+    void consume(std::uint32_t items = 1);
+    explicit operator bool() const noexcept { return id_ != 0; }
+
+private:
+    friend class client;
+    stream_handle(std::weak_ptr<detail::client_core> core, std::uint64_t id) noexcept
         : core_(std::move(core)), id_(id) {}
     std::weak_ptr<detail::client_core> core_;
     std::uint64_t id_ = 0;
@@ -301,9 +383,14 @@ public:
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
     subscription subscribe(std::string_view pattern, message_handler handler);
+    subscription subscribe(std::string_view pattern, message_handler handler, subscribe_options options);
 
     void send(std::string_view address, payload p);
     void on_direct(direct_handler handler);
+    // To every other client of every router. Needs the
+    // broadcast right when the router checks tokens.
+    void broadcast(payload p);
+    void on_broadcast(direct_handler handler);
 
     // Calls another service (timeout 0: options::request_timeout).
     std::future<response> request(std::string_view service, std::string_view method, payload p,
@@ -311,7 +398,19 @@ public:
     void request(std::string_view service, std::string_view method, payload p,
                  std::chrono::milliseconds timeout, std::function<void(response)> done);
 
+    // Opens a server stream: `on_item` gets each item, then `on_end` once
+    // (no error: the service ended it; otherwise why: the service's error,
+    // deadline_exceeded, connection_lost, cancelled, closed). Both run where
+    // handlers run.
+    stream_handle open_stream(std::string_view service, std::string_view method, payload p,
+                              item_handler on_item, end_handler on_end, stream_options options = {});
+
     std::future<services_result> services();
+
+    // Replaces the token: the router checks it and applies its rights to
+    // this connection; later connections send it in hello. The future holds
+    // the router's verdict (empty: accepted; unauthorized, forbidden, ...).
+    std::future<std::error_code> refresh_token(std::string_view token);
 
     // Says goodbye and stops; pending calls fail with errc::closed. Idempotent.
     void close();
