@@ -6,12 +6,14 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "handler_thread.hpp"
 #include "hyperstreams/body.hpp"
@@ -156,7 +158,7 @@ public:
     void fail_everything_pending() {
         primary->abandon_calls();
         while (!streams.empty()) end_stream(streams.begin()->first, errc::closed, "the client closed");
-        for (auto& [id, p] : pending_refreshes) p->set_value(errc::closed);
+        for (auto& [id, p] : pending_refreshes) p(errc::closed);
         pending_refreshes.clear();
         request_map requests;
         requests.swap(pending_requests);
@@ -168,13 +170,13 @@ public:
         for (auto& [id, p] : pending_acks) {
             publish_ack a;
             a.error = errc::closed;
-            p->set_value(std::move(a));
+            p(std::move(a));
         }
         pending_acks.clear();
         for (auto& [id, p] : pending_services) {
             services_result out;
             out.error = errc::closed;
-            p->set_value(std::move(out));
+            p(std::move(out));
         }
         pending_services.clear();
     }
@@ -214,6 +216,8 @@ public:
 
     void init() {
         primary = make_link(opts.urls.empty() ? std::vector<std::string>{opts.url} : opts.urls, opts.follow_cluster);
+        if (!own_io) return;
+        guard.emplace(io.get_executor());
         io_thread = std::thread([this] { io.run(); });
     }
 
@@ -225,14 +229,34 @@ public:
             host().close();
             return;
         }
-        if (io.stopped()) return;  // shut already
+        if (shut_down.exchange(true)) return;
         // First on the I/O thread, where their close() returns at once: their
         // goodbyes leave while the primary's close() below waits for its own.
         host().post([this](client_engine&, time_ms) { close_joined(); });
         host().close();
+        if (!own_io) return fail_pending_on_callers_thread();
         guard.reset();
         io.stop();
         if (io_thread.joinable()) io_thread.join();
+        fail_everything_pending();
+    }
+
+    // The caller's io_context goes on running: what waits is its thread's.
+    // One that nobody runs leaves it to this thread, after a bounded wait.
+    void fail_pending_on_callers_thread() {
+        auto claimed = std::make_shared<std::atomic<bool>>(false);
+        auto done = std::make_shared<std::promise<void>>();
+        auto finished = done->get_future();
+        boost::asio::post(io, [this, claimed, done] {
+            if (claimed->exchange(true)) return;
+            fail_everything_pending();
+            done->set_value();
+        });
+        if (finished.wait_for(std::chrono::seconds(1)) == std::future_status::ready) return;
+        if (claimed->exchange(true)) {
+            finished.wait();  // it is running now
+            return;
+        }
         fail_everything_pending();
     }
 
@@ -253,6 +277,48 @@ public:
             runner->post(std::move(f));
         else
             f();
+    }
+
+    // `done`, called where handlers run.
+    template <class Result>
+    std::function<void(Result)> where_handlers_run(std::function<void(Result)> done) {
+        return [this, done = std::move(done)](Result r) {
+            dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
+        };
+    }
+
+    // The calls with an outcome; `done` runs on the I/O thread.
+    void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
+        host().post([this, ch = std::string(channel), bytes = copy_of(p.bytes), flags = flags_of(p),
+                     done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.publish(ch, bytes, true, flags);
+            if (r.error) {
+                publish_ack a;
+                a.error = r.error;
+                done(std::move(a));
+                return;
+            }
+            pending_acks[r.id] = std::move(done);
+        });
+    }
+
+    void list_services(std::function<void(services_result)> done) {
+        host().post([this, done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.discover();
+            if (r.error) {
+                services_result out;
+                out.error = r.error;
+                done(std::move(out));
+                return;
+            }
+            pending_services[r.id] = std::move(done);
+        });
+    }
+
+    void refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
+        host().post([this, t = std::string(token), done = std::move(done)](client_engine& engine, time_ms now) mutable {
+            send_token(engine, now, std::move(t), std::move(done));
+        });
     }
 
     void report(std::error_code error, std::string text) {
@@ -395,7 +461,7 @@ public:
             case event_kind::stream_end: return end_stream(e.id, {}, {});
             case event_kind::token_refreshed: {
                 if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
-                    it->second->set_value({});
+                    it->second({});
                     pending_refreshes.erase(it);
                 }
                 return;
@@ -434,7 +500,7 @@ public:
                         out.services.push_back(std::move(d));
                     }
                 }
-                it->second->set_value(std::move(out));
+                it->second(std::move(out));
                 pending_services.erase(it);
                 return;
             }
@@ -544,10 +610,10 @@ public:
 
     // Sends `token` as the new one; `verdict` (optional) learns the router's answer.
     void send_token(client_engine& engine, time_ms now, std::string token,
-                    std::shared_ptr<std::promise<std::error_code>> verdict) {
+                    std::function<void(std::error_code)> verdict) {
         const call_result r = engine.refresh_token(token, now);
         if (r.error) {
-            if (verdict) verdict->set_value(r.error);
+            if (verdict) verdict(r.error);
             else report(r.error, "token refresh");
             return;
         }
@@ -593,7 +659,7 @@ public:
                 publish_ack a;
                 a.epoch = e.epoch;
                 a.seq = e.seq;
-                it->second->set_value(std::move(a));
+                it->second(std::move(a));
                 pending_acks.erase(it);
                 return;
             }
@@ -632,7 +698,7 @@ public:
                     publish_ack a;
                     a.error = error;
                     a.error_text = std::move(text);
-                    it->second->set_value(std::move(a));
+                    it->second(std::move(a));
                     pending_acks.erase(it);
                     return;
                 }
@@ -657,7 +723,7 @@ public:
             }
             case operation::token_refresh: {
                 if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
-                    it->second->set_value(error);
+                    it->second(error);
                     pending_refreshes.erase(it);
                     return;
                 }
@@ -667,7 +733,7 @@ public:
                 if (auto it = pending_services.find(e.id); it != pending_services.end()) {
                     services_result out;
                     out.error = error;
-                    it->second->set_value(std::move(out));
+                    it->second(std::move(out));
                     pending_services.erase(it);
                     return;
                 }
@@ -731,11 +797,15 @@ public:
     options opts;
     std::unique_ptr<handler_thread> runner;
 
-    // The I/O thread runs every connection. Declared before them: the
+    // The I/O thread runs every connection: the client's own, or the
+    // caller's (options::io_context). Declared before them: the
     // connections' hosts go first.
-    boost::asio::io_context io{1};
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
+    std::unique_ptr<boost::asio::io_context> own_io =
+        opts.io_context != nullptr ? nullptr : std::make_unique<boost::asio::io_context>(1);
+    boost::asio::io_context& io = own_io ? *own_io : *opts.io_context;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::thread io_thread;
+    std::atomic<bool> shut_down{false};
 
     // Owned by the I/O thread.
     bool started = false;
@@ -756,11 +826,11 @@ public:
     };
     std::unordered_map<std::uint32_t, open_stream_state> streams;  // engine id -> stream
     std::unordered_map<std::uint64_t, std::uint32_t> stream_ids;   // handle -> engine id
-    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<std::error_code>>> pending_refreshes;
+    std::unordered_map<std::uint32_t, std::function<void(std::error_code)>> pending_refreshes;
     std::uint64_t token_generation = 0;  // a scheduled refresh of an older token does nothing
     request_map pending_requests;
-    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<publish_ack>>> pending_acks;
-    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<services_result>>> pending_services;
+    std::unordered_map<std::uint32_t, std::function<void(publish_ack)>> pending_acks;
+    std::unordered_map<std::uint32_t, std::function<void(services_result)>> pending_services;
     direct_handler direct;
     direct_handler broadcasts;
 
@@ -1014,18 +1084,13 @@ void client::publish(std::string_view channel, payload p) {
 std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p) {
     auto promise = std::make_shared<std::promise<publish_ack>>();
     auto future = promise->get_future();
-    core_->host().post([c = core_.get(), promise, ch = std::string(channel), bytes = detail::copy_of(p.bytes),
-                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
-        const call_result r = engine.publish(ch, bytes, true, flags);
-        if (r.error) {
-            publish_ack a;
-            a.error = r.error;
-            promise->set_value(std::move(a));
-            return;
-        }
-        c->pending_acks[r.id] = promise;
-    });
+    // A future needs no executor: set it on the I/O thread.
+    core_->publish_with_ack(channel, p, [promise](publish_ack a) { promise->set_value(std::move(a)); });
     return future;
+}
+
+void client::publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
+    core_->publish_with_ack(channel, p, core_->where_handlers_run(std::move(done)));
 }
 
 subscription client::subscribe(std::string_view pattern, message_handler handler) {
@@ -1091,12 +1156,14 @@ stream_handle client::open_stream(std::string_view service, std::string_view met
 }
 
 std::future<std::error_code> client::refresh_token(std::string_view token) {
-    auto verdict = std::make_shared<std::promise<std::error_code>>();
-    auto future = verdict->get_future();
-    core_->host().post([c = core_.get(), t = std::string(token), verdict](client_engine& engine, time_ms now) mutable {
-        c->send_token(engine, now, std::move(t), std::move(verdict));
-    });
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    core_->refresh_token(token, [promise](std::error_code e) { promise->set_value(e); });
     return future;
+}
+
+void client::refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
+    core_->refresh_token(token, core_->where_handlers_run(std::move(done)));
 }
 
 void client::on_direct(direct_handler handler) {
@@ -1108,10 +1175,7 @@ void client::on_direct(direct_handler handler) {
 void client::request(std::string_view service, std::string_view method, payload p,
                      std::chrono::milliseconds timeout, std::function<void(response)> done) {
     if (timeout.count() <= 0) timeout = core_->opts.request_timeout;
-    // The callback runs where handlers run.
-    auto deliver = [c = core_.get(), done = std::move(done)](response r) {
-        c->dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
-    };
+    auto deliver = core_->where_handlers_run(std::move(done));
     core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
                        deliver = std::move(deliver)](client_engine& engine, time_ms now) mutable {
@@ -1150,17 +1214,12 @@ std::future<response> client::request(std::string_view service, std::string_view
 std::future<services_result> client::services() {
     auto promise = std::make_shared<std::promise<services_result>>();
     auto future = promise->get_future();
-    core_->host().post([c = core_.get(), promise](client_engine& engine, time_ms) {
-        const call_result r = engine.discover();
-        if (r.error) {
-            services_result out;
-            out.error = r.error;
-            promise->set_value(std::move(out));
-            return;
-        }
-        c->pending_services[r.id] = promise;
-    });
+    core_->list_services([promise](services_result r) { promise->set_value(std::move(r)); });
     return future;
+}
+
+void client::services(std::function<void(services_result)> done) {
+    core_->list_services(core_->where_handlers_run(std::move(done)));
 }
 
 void client::close() { core_->shut(); }

@@ -1,10 +1,16 @@
 // hyperstreams::backend against the real router binary: services, streams
 // with credit, pub/sub with the web side (a WebSocket frontend), direct
 // messages, load sharing, a backend restarting, the router restarting, and
-// the README example as a process.
+// the README example as a process; the caller's side (server streams,
+// subscriptions from a position, tokens, broadcasts) and the Asio
+// completion tokens (coroutines, futures, callbacks).
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -854,4 +860,109 @@ TEST(BackendCaller, BroadcastsToEveryOtherClient) {
     EXPECT_EQ(at_backend.items().front().data.text(), "seen");
     EXPECT_EQ(at_web.size(), 1u) << "not back to its sender";
     EXPECT_EQ(directs.size(), 0u) << "a broadcast is not a direct message";
+}
+
+// --- Asio completion tokens
+
+namespace {
+
+// A factory service that lists its machines.
+class factory_service {
+public:
+    explicit factory_service(const router_process& router) : backend_(backend_options(router, "factory")) {
+        backend_.provide("factory", "machines", [](hs::request, hs::reply reply) {
+            reply.send_json(R"(["press","lathe"])");
+        });
+        backend_.start();
+    }
+    bool wait_ready() { return backend_.wait_ready(10s); }
+
+private:
+    hs::client backend_;
+};
+
+}  // namespace
+
+TEST(BackendAsio, ACoroutineCallsOnTheCallersIoContext) {
+    router_process router;
+    factory_service factory(router);
+    ASSERT_TRUE(factory.wait_ready());
+
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    hs::options o = backend_options(router, "coroutine");
+    o.io_context = &io;
+    auto caller = std::make_unique<hs::client>(o);
+    caller->start();
+    ASSERT_TRUE(caller->wait_ready(10s));
+
+    struct outcome {
+        hs::response machines;
+        hs::publish_ack ack;
+        hs::services_result services;
+        std::error_code refresh;
+        bool on_io_thread = false;
+    };
+    std::future<outcome> done = boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<outcome> {
+            outcome out;
+            out.machines = co_await caller->request("factory", "machines", {}, boost::asio::use_awaitable);
+            out.on_io_thread = std::this_thread::get_id() == io_thread.get_id();
+            out.ack = co_await caller->publish_with_ack("factory.events", "started", boost::asio::use_awaitable);
+            out.services = co_await caller->services(boost::asio::use_awaitable);
+            out.refresh = co_await caller->refresh_token("any", boost::asio::use_awaitable);
+            co_return out;
+        },
+        boost::asio::use_future);
+    ASSERT_EQ(done.wait_for(20s), std::future_status::ready);
+    const outcome out = done.get();
+    ASSERT_FALSE(out.machines.error) << out.machines.error.message();
+    EXPECT_EQ(out.machines.data.text(), R"(["press","lathe"])");
+    EXPECT_TRUE(out.on_io_thread) << "the coroutine resumes on its own executor";
+    EXPECT_FALSE(out.ack.error) << out.ack.error.message();
+    EXPECT_GE(out.ack.seq, 1u);
+    ASSERT_FALSE(out.services.error);
+    EXPECT_TRUE(std::any_of(out.services.services.begin(), out.services.services.end(),
+                            [](const hs::service_description& s) { return s.name == "factory"; }));
+    EXPECT_FALSE(out.refresh) << "a router without tokens takes any: " << out.refresh.message();
+
+    // A call still waiting when the client closes completes with closed.
+    std::future<hs::response> pending =
+        caller->request("nowhere", "slow", "", 10s, boost::asio::use_future);
+    caller.reset();
+    ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(pending.get().error);
+    work.reset();
+    io_thread.join();  // nothing of the client's keeps it running
+}
+
+TEST(BackendAsio, FuturesAndCallbacksAreCompletionTokensToo) {
+    router_process router;
+    factory_service factory(router);
+    ASSERT_TRUE(factory.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    std::future<hs::response> machines = caller.request("factory", "machines", {}, boost::asio::use_future);
+    ASSERT_EQ(machines.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(machines.get().data.text(), R"(["press","lathe"])");
+
+    std::promise<hs::response> by_callback;
+    caller.request("factory", "machines", "", [&](hs::response r) { by_callback.set_value(std::move(r)); });
+    auto called = by_callback.get_future();
+    ASSERT_EQ(called.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(called.get().data.text(), R"(["press","lathe"])");
+
+    std::promise<hs::publish_ack> acked;
+    caller.publish_with_ack("factory.events", "x", [&](hs::publish_ack a) { acked.set_value(std::move(a)); });
+    auto ack = acked.get_future();
+    ASSERT_EQ(ack.wait_for(10s), std::future_status::ready);
+    EXPECT_FALSE(ack.get().error);
+
+    std::future<hs::response> missing = caller.request("factory", "nope", {}, 5s, boost::asio::use_future);
+    ASSERT_EQ(missing.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(missing.get().error, errc::no_such_service);
 }

@@ -39,10 +39,21 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 
 #include "hyperstreams/errc.hpp"
 #include "hyperstreams/frame.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace hyperstreams::backend {
 
@@ -168,6 +179,38 @@ struct request {
 namespace detail {
 class client_core;
 struct call_link;
+
+// A payload's copy, for an operation that starts later (a deferred completion token).
+struct owned_payload {
+    explicit owned_payload(const payload& p) : bytes(p.bytes.begin(), p.bytes.end()), is_json(p.is_json) {}
+    payload view() const noexcept {
+        payload p(bytes);
+        p.is_json = is_json;
+        return p;
+    }
+    std::vector<std::uint8_t> bytes;
+    bool is_json = false;
+};
+
+// An Asio completion handler as the callback of a call: it runs on its
+// associated executor, whose work it counts until then (so that a
+// coroutine's io_context does not run out of work while it waits).
+template <class Result, class Handler>
+std::function<void(Result)> completion(Handler handler) {
+    struct state {
+        Handler handler;
+        decltype(boost::asio::make_work_guard(std::declval<Handler&>())) work;
+    };
+    auto work = boost::asio::make_work_guard(handler);
+    auto s = std::make_shared<state>(state{std::move(handler), std::move(work)});
+    return [s](Result r) {
+        auto ex = s->work.get_executor();
+        boost::asio::dispatch(ex, [s, r = std::move(r)]() mutable {
+            s->work.reset();
+            std::move(s->handler)(std::move(r));
+        });
+    };
+}
 }  // namespace detail
 
 // The answer to one request: move-only, complete it once, now or later, from
@@ -299,6 +342,11 @@ struct options {
     // `token`, start() calls it for the first one.
     std::function<std::string()> token_provider{};
     std::chrono::seconds token_refresh_margin{30};
+    // The caller's io_context, which the caller runs: the connections and
+    // their timers run there instead of on a thread of the client's own. It
+    // must outlive the client; close() waits for the goodbye (up to half a
+    // second), never for it to stop.
+    boost::asio::io_context* io_context = nullptr;
 };
 
 struct subscribe_options {
@@ -380,6 +428,7 @@ public:
 
     void publish(std::string_view channel, payload p);
     std::future<publish_ack> publish_with_ack(std::string_view channel, payload p);
+    void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done);
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
     subscription subscribe(std::string_view pattern, message_handler handler);
@@ -406,14 +455,69 @@ public:
                               item_handler on_item, end_handler on_end, stream_options options = {});
 
     std::future<services_result> services();
+    void services(std::function<void(services_result)> done);
 
     // Replaces the token: the router checks it and applies its rights to
     // this connection; later connections send it in hello. The future holds
     // the router's verdict (empty: accepted; unauthorized, forbidden, ...).
     std::future<std::error_code> refresh_token(std::string_view token);
+    void refresh_token(std::string_view token, std::function<void(std::error_code)> done);
 
     // Says goodbye and stops; pending calls fail with errc::closed. Idempotent.
     void close();
+
+    // --- Asio completion tokens ---------------------------------------------
+    //
+    // The same calls for Asio code: each takes a completion token and
+    // completes with the outcome, as every Asio operation does:
+    //
+    //   hs::response r = co_await hs.request("factory", "machines", {}, asio::use_awaitable);
+    //   std::future<hs::response> f = hs.request("factory", "machines", {}, asio::use_future);
+    //   hs.request("factory", "machines", {}, [](hs::response r) { ... });
+    //
+    // The handler runs on its associated executor (a coroutine resumes on its
+    // own), which is kept busy until then; a handler without one (a plain
+    // callback) runs where handlers run. Failures are in the outcome (its
+    // `error`), never thrown. The arguments are copied at once.
+    template <class Token>
+        requires(!std::is_convertible_v<Token, std::chrono::milliseconds>)
+    auto request(std::string_view service, std::string_view method, payload p, Token&& token) {
+        return request(service, method, p, std::chrono::milliseconds{}, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto request(std::string_view service, std::string_view method, payload p, std::chrono::milliseconds timeout,
+                 Token&& token) {
+        return boost::asio::async_initiate<Token, void(response)>(
+            [this](auto handler, const std::string& s, const std::string& m, const detail::owned_payload& data,
+                   std::chrono::milliseconds t) {
+                request(s, m, data.view(), t, detail::completion<response>(std::move(handler)));
+            },
+            token, std::string(service), std::string(method), detail::owned_payload(p), timeout);
+    }
+
+    template <class Token>
+    auto publish_with_ack(std::string_view channel, payload p, Token&& token) {
+        return boost::asio::async_initiate<Token, void(publish_ack)>(
+            [this](auto handler, const std::string& ch, const detail::owned_payload& data) {
+                publish_with_ack(ch, data.view(), detail::completion<publish_ack>(std::move(handler)));
+            },
+            token, std::string(channel), detail::owned_payload(p));
+    }
+
+    template <class Token>
+    auto services(Token&& token) {
+        return boost::asio::async_initiate<Token, void(services_result)>(
+            [this](auto handler) { services(detail::completion<services_result>(std::move(handler))); }, token);
+    }
+
+    template <class Token>
+    auto refresh_token(std::string_view token_text, Token&& token) {
+        return boost::asio::async_initiate<Token, void(std::error_code)>(
+            [this](auto handler, const std::string& t) {
+                refresh_token(t, detail::completion<std::error_code>(std::move(handler)));
+            },
+            token, std::string(token_text));
+    }
 
 private:
     std::shared_ptr<detail::client_core> core_;
