@@ -222,11 +222,15 @@ public:
     }
 
     // Closes every connection and stops the I/O thread; from an inline
-    // handler, only starts closing (the destructor finishes). Idempotent.
+    // handler on the client's own thread, only starts closing (the
+    // destructor finishes). Idempotent.
     void shut() {
         if (host().on_io_thread()) {
             close_joined();
             host().close();
+            // On the caller's io_context this is the thread the tables
+            // belong to: nothing is left for the destructor to wait for.
+            if (!own_io && !shut_down.exchange(true)) fail_everything_pending();
             return;
         }
         if (shut_down.exchange(true)) return;

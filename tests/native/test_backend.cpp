@@ -966,3 +966,95 @@ TEST(BackendAsio, FuturesAndCallbacksAreCompletionTokensToo) {
     ASSERT_EQ(missing.wait_for(10s), std::future_status::ready);
     EXPECT_EQ(missing.get().error, errc::no_such_service);
 }
+
+// --- the examples of native/examples, as processes against the real router
+
+TEST(BackendExamples, TheRequestServiceAnswersAndTheCoroutineCallerCallsIt) {
+    router_process router;
+    process service({REQUEST_SERVICE_BIN, router.backend_url()});
+    ASSERT_EQ(service.read_line(), "ready");
+
+    process caller({COROUTINE_CALLER_BIN, router.backend_url()});
+    EXPECT_EQ(caller.read_all(), "machines: [\"lathe\",\"press\"]\n"
+                                 "lathe: {\"name\":\"lathe\",\"state\":\"idle\"}\n"
+                                 "press: {\"name\":\"press\",\"state\":\"running\"}\n");
+    EXPECT_EQ(caller.wait(), 0);
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response missing = web.request("factory", "machine", "mill", 5s).get();
+    EXPECT_EQ(missing.error, errc::invalid_argument);
+    EXPECT_EQ(missing.error_text, "no machine named 'mill'");
+    service.stop();
+    EXPECT_EQ(service.wait(), 0) << "it stops cleanly on SIGTERM";
+}
+
+TEST(BackendExamples, TheStreamServiceSendsAsTheCallersCreditAllows) {
+    router_process router;
+    process service({STREAM_SERVICE_BIN, router.backend_url()});
+    ASSERT_EQ(service.read_line(), "ready");
+    hs::client caller(backend_options(router, "reader"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+    stream_record readings;
+    hs::stream_options o;
+    o.credit = 4;
+    caller.open_stream("factory", "readings", "50", readings.on_item(), readings.on_end(), o);
+    ASSERT_TRUE(eventually([&] { return readings.ends.size() == 1; }));
+    EXPECT_FALSE(readings.ends.items().front().first);
+    ASSERT_EQ(readings.items.size(), 50u);
+    EXPECT_EQ(readings.items.items().back(), R"({"reading":50})");
+
+    stream_record bad;
+    caller.open_stream("factory", "readings", "many", bad.on_item(), bad.on_end());
+    ASSERT_TRUE(eventually([&] { return bad.ends.size() == 1; }));
+    EXPECT_EQ(bad.ends.items().front().first, errc::invalid_argument);
+
+    // A caller that reads nothing more holds the service's writer; stopping
+    // the service releases it.
+    stream_record stalled;
+    hs::stream_options manual = o;
+    manual.manual_credit = true;
+    caller.open_stream("factory", "readings", "1000", stalled.on_item(), stalled.on_end(), manual);
+    ASSERT_TRUE(eventually([&] { return stalled.items.size() == 4; }));
+    service.stop();
+    EXPECT_EQ(service.wait(), 0);
+}
+
+TEST(BackendExamples, TheSubscriberResumesAfterItsRestartWithWhatItMissed) {
+    router_process router({"--history-max-messages", "16"});
+    const std::string position = (hyperstreams::backend_testing::temp_dir() / "subscriber.position").string();
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(publisher.wait_ready(10s));
+
+    {
+        process first({RESUMING_SUBSCRIBER_BIN, router.backend_url(), position, "2"});
+        // It subscribes asynchronously: publish until it prints.
+        std::optional<std::string> line;
+        ASSERT_TRUE(eventually([&] {
+            (void)publisher.publish_with_ack("factory.events", "started").get();
+            line = first.read_line(100ms);
+            return line.has_value();
+        }));
+        EXPECT_NE(line->find(" started"), std::string::npos) << *line;
+        (void)publisher.publish_with_ack("factory.events", "first shift").get();
+        ASSERT_TRUE(eventually([&] { return first.wait(100ms).has_value(); }));
+        EXPECT_EQ(first.wait(), 0);
+    }
+    std::ifstream saved(position);
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    ASSERT_TRUE(saved >> epoch >> seq);
+
+    // Published while it is down.
+    const hs::publish_ack missed = publisher.publish_with_ack("factory.events", "second shift").get();
+    ASSERT_FALSE(missed.error);
+    process second({RESUMING_SUBSCRIBER_BIN, router.backend_url(), position, "1"});
+    const auto line = second.read_line();
+    ASSERT_TRUE(line);
+    EXPECT_EQ(*line, std::to_string(missed.seq) + " second shift (replayed)");
+    EXPECT_EQ(missed.seq, seq + 1) << "nothing in between";
+    EXPECT_EQ(second.wait(), 0);
+}
