@@ -832,6 +832,15 @@ TEST(BackendCaller, RefreshesItsTokenBeforeItExpiresAndHearsTheRoutersVerdict) {
     EXPECT_EQ(refreshed.refresh_token(token("mallory", 600)).get(), errc::forbidden);
     EXPECT_EQ(refreshed.refresh_token("not a token").get(), errc::unauthorized);
     EXPECT_FALSE(refreshed.refresh_token(token("alice", 600)).get());
+
+    // Without a token, start() asks the provider for the first one.
+    hs::options first = web_options(router);
+    first.token_provider = [&] { return token("carol", 600); };
+    hs::client provided_first(first);
+    provided_first.start();
+    ASSERT_TRUE(provided_first.wait_ready(10s));
+    const hs::publish_ack first_ack = provided_first.publish_with_ack("a.c", "with carol's rights").get();
+    EXPECT_FALSE(first_ack.error) << first_ack.error.message() << " " << first_ack.error_text;
 }
 
 TEST(BackendCaller, BroadcastsToEveryOtherClient) {

@@ -10,9 +10,9 @@
 // which reconnects by itself with a jittered backoff and then registers the
 // services and subscribes again.
 //
-// Threading.
-//   - The connection, the engine and every timer run on one internal I/O
-//     thread owned by the client.
+// Threading (native/backend/README.md is the reference of every call).
+//   - The connections, the engine and every timer run on one I/O thread:
+//     the client's own, or the caller's io_context (options::io_context).
 //   - Handlers and callbacks (request and stream handlers, subscription,
 //     direct-message, response, state and error callbacks) run where
 //     options::handlers says: by default on one internal handler thread, in
@@ -21,7 +21,9 @@
 //     pool: handlers may then run concurrently, in any order).
 //   - Every public member function is safe from any thread, handlers
 //     included. Calls that send something queue it for the I/O thread and
-//     return at once; their outcome comes back as a future or a callback.
+//     return at once; their outcome comes back as a future, a callback
+//     (run where handlers run) or through an Asio completion token (its
+//     handler's associated executor: a coroutine resumes on its own).
 //   - A reply or a stream_writer may be kept and completed later, from any
 //     thread. The destructor of client must not run in a handler.
 //
