@@ -6,16 +6,19 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "handler_thread.hpp"
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/native/engine_host.hpp"
+#include "token_expiry.hpp"
 
 namespace hyperstreams::backend {
 namespace detail {
@@ -41,6 +44,8 @@ bool is_local_failure(std::uint16_t code) {
     const auto e = static_cast<errc>(code);
     return is_transport_failure(e) || e == errc::handshake_timeout || e == errc::heartbeat_timeout;
 }
+
+static_assert(stream_options{}.credit == default_stream_credit, "the engine's default window");
 
 std::string describe_backoff(const client_event& e) {
     std::string text = e.text.empty() ? std::string(errc_name(e.code)) : std::string(e.text);
@@ -152,6 +157,9 @@ public:
     // After the I/O thread stopped: nothing will answer what still waits.
     void fail_everything_pending() {
         primary->abandon_calls();
+        while (!streams.empty()) end_stream(streams.begin()->first, errc::closed, "the client closed");
+        for (auto& [id, p] : pending_refreshes) p(errc::closed);
+        pending_refreshes.clear();
         request_map requests;
         requests.swap(pending_requests);
         for (auto& [id, done] : requests) {
@@ -162,13 +170,13 @@ public:
         for (auto& [id, p] : pending_acks) {
             publish_ack a;
             a.error = errc::closed;
-            p->set_value(std::move(a));
+            p(std::move(a));
         }
         pending_acks.clear();
         for (auto& [id, p] : pending_services) {
             services_result out;
             out.error = errc::closed;
-            p->set_value(std::move(out));
+            p(std::move(out));
         }
         pending_services.clear();
     }
@@ -208,25 +216,51 @@ public:
 
     void init() {
         primary = make_link(opts.urls.empty() ? std::vector<std::string>{opts.url} : opts.urls, opts.follow_cluster);
+        if (!own_io) return;
+        guard.emplace(io.get_executor());
         io_thread = std::thread([this] { io.run(); });
     }
 
     // Closes every connection and stops the I/O thread; from an inline
-    // handler, only starts closing (the destructor finishes). Idempotent.
+    // handler on the client's own thread, only starts closing (the
+    // destructor finishes). Idempotent.
     void shut() {
         if (host().on_io_thread()) {
             close_joined();
             host().close();
+            // On the caller's io_context this is the thread the tables
+            // belong to: nothing is left for the destructor to wait for.
+            if (!own_io && !shut_down.exchange(true)) fail_everything_pending();
             return;
         }
-        if (io.stopped()) return;  // shut already
+        if (shut_down.exchange(true)) return;
         // First on the I/O thread, where their close() returns at once: their
         // goodbyes leave while the primary's close() below waits for its own.
         host().post([this](client_engine&, time_ms) { close_joined(); });
         host().close();
+        if (!own_io) return fail_pending_on_callers_thread();
         guard.reset();
         io.stop();
         if (io_thread.joinable()) io_thread.join();
+        fail_everything_pending();
+    }
+
+    // The caller's io_context goes on running: what waits is its thread's.
+    // One that nobody runs leaves it to this thread, after a bounded wait.
+    void fail_pending_on_callers_thread() {
+        auto claimed = std::make_shared<std::atomic<bool>>(false);
+        auto done = std::make_shared<std::promise<void>>();
+        auto finished = done->get_future();
+        boost::asio::post(io, [this, claimed, done] {
+            if (claimed->exchange(true)) return;
+            fail_everything_pending();
+            done->set_value();
+        });
+        if (finished.wait_for(std::chrono::seconds(1)) == std::future_status::ready) return;
+        if (claimed->exchange(true)) {
+            finished.wait();  // it is running now
+            return;
+        }
         fail_everything_pending();
     }
 
@@ -247,6 +281,48 @@ public:
             runner->post(std::move(f));
         else
             f();
+    }
+
+    // `done`, called where handlers run.
+    template <class Result>
+    std::function<void(Result)> where_handlers_run(std::function<void(Result)> done) {
+        return [this, done = std::move(done)](Result r) {
+            dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
+        };
+    }
+
+    // The calls with an outcome; `done` runs on the I/O thread.
+    void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
+        host().post([this, ch = std::string(channel), bytes = copy_of(p.bytes), flags = flags_of(p),
+                     done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.publish(ch, bytes, true, flags);
+            if (r.error) {
+                publish_ack a;
+                a.error = r.error;
+                done(std::move(a));
+                return;
+            }
+            pending_acks[r.id] = std::move(done);
+        });
+    }
+
+    void list_services(std::function<void(services_result)> done) {
+        host().post([this, done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.discover();
+            if (r.error) {
+                services_result out;
+                out.error = r.error;
+                done(std::move(out));
+                return;
+            }
+            pending_services[r.id] = std::move(done);
+        });
+    }
+
+    void refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
+        host().post([this, t = std::string(token), done = std::move(done)](client_engine& engine, time_ms now) mutable {
+            send_token(engine, now, std::move(t), std::move(done));
+        });
     }
 
     void report(std::error_code error, std::string text) {
@@ -366,6 +442,8 @@ public:
                 if (e.state == client_state::backoff && is_local_failure(e.code))
                     report(code_error(e.code), describe_backoff(e));
                 if (e.state == client_state::backoff || e.state == client_state::failed) link.abandon_calls();
+                if (e.state == client_state::awaiting_token && static_cast<errc>(e.code) == errc::token_expired)
+                    fetch_token();
                 return;
             }
             case event_kind::welcome: {
@@ -381,6 +459,17 @@ public:
             }
             case event_kind::routers: return follow_cluster(e);
             case event_kind::message: return on_message(e);
+            case event_kind::gap: return on_gap(e);
+            case event_kind::epoch_changed: return on_epoch_changed(e);
+            case event_kind::stream_item: return on_stream_item(e);
+            case event_kind::stream_end: return end_stream(e.id, {}, {});
+            case event_kind::token_refreshed: {
+                if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
+                    it->second({});
+                    pending_refreshes.erase(it);
+                }
+                return;
+            }
             case event_kind::ack: return on_ack(link, e);
             case event_kind::error: return on_error(link, e);
             case event_kind::response: {
@@ -395,10 +484,12 @@ public:
             case event_kind::incoming_stream: return on_incoming(link, engine, e);
             case event_kind::stream_credit: return on_credit(link, e);
             case event_kind::cancelled: return on_cancelled(link, e);
-            case event_kind::direct: {
-                if (!direct) return;
+            case event_kind::direct:
+            case event_kind::broadcast: {
+                const direct_handler& handler = e.kind == event_kind::direct ? direct : broadcasts;
+                if (!handler) return;
                 direct_message m{std::string(e.name), received_of(e)};
-                dispatch([handler = direct, m = std::move(m)] { handler(m); });
+                dispatch([handler, m = std::move(m)] { handler(m); });
                 return;
             }
             case event_kind::service_list: {
@@ -413,7 +504,7 @@ public:
                         out.services.push_back(std::move(d));
                     }
                 }
-                it->second->set_value(std::move(out));
+                it->second(std::move(out));
                 pending_services.erase(it);
                 return;
             }
@@ -478,7 +569,99 @@ public:
         m.epoch = e.epoch;
         m.seq = e.seq;
         m.replayed = (e.flags & frame_flags::replayed) != 0;
-        dispatch([handler = it->second, m = std::move(m)] { handler(m); });
+        dispatch([handler = it->second.on_message, m = std::move(m)] { handler(m); });
+    }
+
+    void on_gap(const client_event& e) {
+        auto it = subscribers.find(e.subscription);
+        if (it == subscribers.end() || !it->second.on_gap) return;
+        gap g{std::string(e.name), e.epoch, e.seq, e.count};
+        dispatch([handler = it->second.on_gap, g = std::move(g)] { handler(g); });
+    }
+
+    void on_epoch_changed(const client_event& e) {
+        auto it = subscribers.find(e.subscription);
+        if (it == subscribers.end() || !it->second.on_epoch_change) return;
+        epoch_change c{std::string(e.name), e.epoch, e.seq};
+        dispatch([handler = it->second.on_epoch_change, c = std::move(c)] { handler(c); });
+    }
+
+    // --- streams this client opened (I/O thread) -----------------------------
+
+    void on_stream_item(const client_event& e) {
+        auto it = streams.find(e.id);
+        if (it == streams.end()) return;
+        // The credit goes back once the handler is done with the item, so a
+        // slow consumer slows the service down instead of queueing here.
+        dispatch([this, handler = it->second.on_item, manual = it->second.manual, id = e.id,
+                  token = it->second.handle, item = received_of(e)]() mutable {
+            if (handler) handler(std::move(item));
+            if (!manual) consume(id, token, 1);
+        });
+    }
+
+    // Safe from any thread: reports `items` consumed on stream `id`, if it is
+    // still the stream of handle `handle`.
+    void consume(std::uint32_t id, std::uint64_t handle, std::uint32_t items) {
+        host().post([this, id, handle, items](client_engine& engine, time_ms) {
+            auto it = streams.find(id);
+            if (it == streams.end() || it->second.handle != handle) return;
+            (void)engine.stream_consumed(id, items);
+        });
+    }
+
+    // The stream's one end: its handler, after every item already dispatched.
+    void end_stream(std::uint32_t id, std::error_code error, std::string text) {
+        auto it = streams.find(id);
+        if (it == streams.end()) return;
+        end_handler done = std::move(it->second.on_end);
+        stream_ids.erase(it->second.handle);
+        streams.erase(it);
+        if (done) dispatch([done = std::move(done), error, text = std::move(text)] { done(error, text); });
+    }
+
+    // --- the token (I/O thread) -------------------------------------------------
+
+    // Sends `token` as the new one; `verdict` (optional) learns the router's answer.
+    void send_token(client_engine& engine, time_ms now, std::string token,
+                    std::function<void(std::error_code)> verdict) {
+        const call_result r = engine.refresh_token(token, now);
+        if (r.error) {
+            if (verdict) verdict(r.error);
+            else report(r.error, "token refresh");
+            return;
+        }
+        if (verdict) pending_refreshes[r.id] = std::move(verdict);
+        schedule_refresh(token);
+    }
+
+    // Asks the provider again `token_refresh_margin` before `token` expires.
+    void schedule_refresh(const std::string& token) {
+        const std::uint64_t generation = ++token_generation;
+        if (!opts.token_provider) return;
+        const auto exp = token_expiry(token);
+        if (!exp) return;
+        const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(*exp)) - opts.token_refresh_margin;
+        const auto delay = std::max(std::chrono::milliseconds(0),
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        at - std::chrono::system_clock::now()));
+        host().post_after(delay, [this, generation](client_engine&, time_ms) {
+            if (generation == token_generation) fetch_token();
+        });
+    }
+
+    // Calls the provider where handlers run (it may block), then sends its token.
+    void fetch_token() {
+        if (!opts.token_provider) return;
+        dispatch([this] {
+            std::string token = opts.token_provider();
+            if (token.empty()) return;
+            host().post([this, token = std::move(token)](client_engine& engine, time_ms now) mutable {
+                // The same token again would be refused again: wait for a new one.
+                if (token == engine.config().token && engine.state() == client_state::awaiting_token) return;
+                send_token(engine, now, std::move(token), nullptr);
+            });
+        });
     }
 
     void on_ack(router_link& link, const client_event& e) {
@@ -490,7 +673,7 @@ public:
                 publish_ack a;
                 a.epoch = e.epoch;
                 a.seq = e.seq;
-                it->second->set_value(std::move(a));
+                it->second(std::move(a));
                 pending_acks.erase(it);
                 return;
             }
@@ -511,8 +694,10 @@ public:
         std::string text(e.text);
         const std::error_code error = code_error(e.code);
         switch (e.op) {
-            case operation::request:
-            case operation::stream: {
+            case operation::stream:
+                if (streams.count(e.id) != 0) return end_stream(e.id, error, std::move(text));
+                [[fallthrough]];
+            case operation::request: {
                 auto it = pending_requests.find(e.id);
                 if (it == pending_requests.end()) return;
                 response r;
@@ -527,7 +712,7 @@ public:
                     publish_ack a;
                     a.error = error;
                     a.error_text = std::move(text);
-                    it->second->set_value(std::move(a));
+                    it->second(std::move(a));
                     pending_acks.erase(it);
                     return;
                 }
@@ -550,11 +735,19 @@ public:
                 status_cv.notify_all();
                 break;
             }
+            case operation::token_refresh: {
+                if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
+                    it->second(error);
+                    pending_refreshes.erase(it);
+                    return;
+                }
+                break;
+            }
             case operation::discover: {
                 if (auto it = pending_services.find(e.id); it != pending_services.end()) {
                     services_result out;
                     out.error = error;
-                    it->second->set_value(std::move(out));
+                    it->second(std::move(out));
                     pending_services.erase(it);
                     return;
                 }
@@ -616,22 +809,42 @@ public:
     options opts;
     std::unique_ptr<handler_thread> runner;
 
-    // The I/O thread runs every connection. Declared before them: the
+    // The I/O thread runs every connection: the client's own, or the
+    // caller's (options::io_context). Declared before them: the
     // connections' hosts go first.
-    boost::asio::io_context io{1};
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
+    std::unique_ptr<boost::asio::io_context> own_io =
+        opts.io_context != nullptr ? nullptr : std::make_unique<boost::asio::io_context>(1);
+    boost::asio::io_context& io = own_io ? *own_io : *opts.io_context;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::thread io_thread;
+    std::atomic<bool> shut_down{false};
 
     // Owned by the I/O thread.
     bool started = false;
     std::map<std::string, std::map<std::string, method_entry>> services;
     std::uint64_t last_token = 0;
     std::unordered_map<std::uint64_t, std::uint32_t> subscription_ids;  // handle -> engine id
-    std::unordered_map<std::uint32_t, message_handler> subscribers;     // engine id -> handler
+    struct subscriber {
+        message_handler on_message;
+        gap_handler on_gap;
+        epoch_change_handler on_epoch_change;
+    };
+    std::unordered_map<std::uint32_t, subscriber> subscribers;  // engine id -> handlers
+    struct open_stream_state {
+        std::uint64_t handle = 0;
+        item_handler on_item;
+        end_handler on_end;
+        bool manual = false;
+    };
+    std::unordered_map<std::uint32_t, open_stream_state> streams;  // engine id -> stream
+    std::unordered_map<std::uint64_t, std::uint32_t> stream_ids;   // handle -> engine id
+    std::unordered_map<std::uint32_t, std::function<void(std::error_code)>> pending_refreshes;
+    std::uint64_t token_generation = 0;  // a scheduled refresh of an older token does nothing
     request_map pending_requests;
-    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<publish_ack>>> pending_acks;
-    std::unordered_map<std::uint32_t, std::shared_ptr<std::promise<services_result>>> pending_services;
+    std::unordered_map<std::uint32_t, std::function<void(publish_ack)>> pending_acks;
+    std::unordered_map<std::uint32_t, std::function<void(services_result)>> pending_services;
     direct_handler direct;
+    direct_handler broadcasts;
 
     // Any thread.
     std::atomic<std::uint64_t> last_handle{0};
@@ -788,6 +1001,29 @@ void subscription::unsubscribe() {
     id_ = 0;
 }
 
+// --- stream_handle -------------------------------------------------------------------
+
+void stream_handle::cancel() {
+    auto core = core_.lock();
+    if (!core || id_ == 0) return;
+    core->host().post([c = core.get(), handle = id_](client_engine& engine, time_ms) {
+        auto it = c->stream_ids.find(handle);
+        if (it == c->stream_ids.end()) return;
+        const std::uint32_t id = it->second;
+        (void)engine.cancel(id);
+        c->end_stream(id, errc::cancelled, "cancelled by the caller");
+    });
+}
+
+void stream_handle::consume(std::uint32_t items) {
+    auto core = core_.lock();
+    if (!core || id_ == 0 || items == 0) return;
+    core->host().post([c = core.get(), handle = id_, items](client_engine& engine, time_ms) {
+        auto it = c->stream_ids.find(handle);
+        if (it != c->stream_ids.end()) (void)engine.stream_consumed(it->second, items);
+    });
+}
+
 // --- client ------------------------------------------------------------------------
 
 client::client(options opts) : core_(std::make_shared<detail::client_core>(std::move(opts))) {
@@ -821,12 +1057,20 @@ void client::withdraw(std::string_view service) {
 }
 
 void client::start() {
+    if (core_->opts.token.empty() && core_->opts.token_provider) {
+        // Before the engine's start, which sends it in hello.
+        std::string token = core_->opts.token_provider();
+        core_->host().post([token = std::move(token)](client_engine& engine, time_ms now) {
+            if (!token.empty()) (void)engine.refresh_token(token, now);
+        });
+    }
     // After the engine's start, which start() queues first.
     core_->host().start();
     core_->host().post([c = core_.get()](client_engine& engine, time_ms) {
         if (c->started) return;
         c->started = true;
         for (const auto& [service, methods] : c->services) c->register_service(service, engine, *c->primary);
+        c->schedule_refresh(engine.config().token);
     });
 }
 
@@ -852,31 +1096,32 @@ void client::publish(std::string_view channel, payload p) {
 std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p) {
     auto promise = std::make_shared<std::promise<publish_ack>>();
     auto future = promise->get_future();
-    core_->host().post([c = core_.get(), promise, ch = std::string(channel), bytes = detail::copy_of(p.bytes),
-                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
-        const call_result r = engine.publish(ch, bytes, true, flags);
-        if (r.error) {
-            publish_ack a;
-            a.error = r.error;
-            promise->set_value(std::move(a));
-            return;
-        }
-        c->pending_acks[r.id] = promise;
-    });
+    // A future needs no executor: set it on the I/O thread.
+    core_->publish_with_ack(channel, p, [promise](publish_ack a) { promise->set_value(std::move(a)); });
     return future;
 }
 
+void client::publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
+    core_->publish_with_ack(channel, p, core_->where_handlers_run(std::move(done)));
+}
+
 subscription client::subscribe(std::string_view pattern, message_handler handler) {
+    return subscribe(pattern, std::move(handler), subscribe_options{});
+}
+
+subscription client::subscribe(std::string_view pattern, message_handler handler, subscribe_options options) {
     const std::uint64_t handle = ++core_->last_handle;
-    core_->host().post([c = core_.get(), handle, p = std::string(pattern),
-                       handler = std::move(handler)](client_engine& engine, time_ms) mutable {
-        const call_result r = engine.subscribe(p);
+    core_->host().post([c = core_.get(), handle, p = std::string(pattern), handler = std::move(handler),
+                       options = std::move(options)](client_engine& engine, time_ms) mutable {
+        channel_position since;
+        if (options.since) since = {options.since->epoch, options.since->seq};
+        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr);
         if (r.error) {
             c->report(r.error, "subscribe to '" + p + "'");
             return;
         }
         c->subscription_ids[handle] = r.id;
-        c->subscribers[r.id] = std::move(handler);
+        c->subscribers[r.id] = {std::move(handler), std::move(options.on_gap), std::move(options.on_epoch_change)};
     });
     return subscription(core_, handle);
 }
@@ -889,6 +1134,50 @@ void client::send(std::string_view address, payload p) {
     });
 }
 
+void client::broadcast(payload p) {
+    core_->host().post([c = core_.get(), bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p)](
+                           client_engine& engine, time_ms) {
+        const call_result r = engine.broadcast(bytes, false, flags);
+        if (r.error) c->report(r.error, "broadcast");
+    });
+}
+
+void client::on_broadcast(direct_handler handler) {
+    core_->host().post([c = core_.get(), handler = std::move(handler)](client_engine&, time_ms) mutable {
+        c->broadcasts = std::move(handler);
+    });
+}
+
+stream_handle client::open_stream(std::string_view service, std::string_view method, payload p,
+                                  item_handler on_item, end_handler on_end, stream_options options) {
+    const std::uint64_t handle = ++core_->last_handle;
+    core_->host().post([c = core_.get(), handle, s = std::string(service), m = std::string(method),
+                       bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), options,
+                       on_item = std::move(on_item), on_end = std::move(on_end)](client_engine& engine,
+                                                                                 time_ms now) mutable {
+        const call_result r = engine.open_stream(s, m, bytes, options.credit,
+                                                 static_cast<std::uint32_t>(options.timeout.count()), now, flags);
+        if (r.error) {
+            if (on_end) c->dispatch([on_end = std::move(on_end), error = r.error] { on_end(error, {}); });
+            return;
+        }
+        c->stream_ids[handle] = r.id;
+        c->streams[r.id] = {handle, std::move(on_item), std::move(on_end), options.manual_credit};
+    });
+    return stream_handle(core_, handle);
+}
+
+std::future<std::error_code> client::refresh_token(std::string_view token) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    core_->refresh_token(token, [promise](std::error_code e) { promise->set_value(e); });
+    return future;
+}
+
+void client::refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
+    core_->refresh_token(token, core_->where_handlers_run(std::move(done)));
+}
+
 void client::on_direct(direct_handler handler) {
     core_->host().post([c = core_.get(), handler = std::move(handler)](client_engine&, time_ms) mutable {
         c->direct = std::move(handler);
@@ -898,10 +1187,7 @@ void client::on_direct(direct_handler handler) {
 void client::request(std::string_view service, std::string_view method, payload p,
                      std::chrono::milliseconds timeout, std::function<void(response)> done) {
     if (timeout.count() <= 0) timeout = core_->opts.request_timeout;
-    // The callback runs where handlers run.
-    auto deliver = [c = core_.get(), done = std::move(done)](response r) {
-        c->dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
-    };
+    auto deliver = core_->where_handlers_run(std::move(done));
     core_->host().post([c = core_.get(), s = std::string(service), m = std::string(method),
                        bytes = detail::copy_of(p.bytes), flags = detail::flags_of(p), timeout,
                        deliver = std::move(deliver)](client_engine& engine, time_ms now) mutable {
@@ -940,17 +1226,12 @@ std::future<response> client::request(std::string_view service, std::string_view
 std::future<services_result> client::services() {
     auto promise = std::make_shared<std::promise<services_result>>();
     auto future = promise->get_future();
-    core_->host().post([c = core_.get(), promise](client_engine& engine, time_ms) {
-        const call_result r = engine.discover();
-        if (r.error) {
-            services_result out;
-            out.error = r.error;
-            promise->set_value(std::move(out));
-            return;
-        }
-        c->pending_services[r.id] = promise;
-    });
+    core_->list_services([promise](services_result r) { promise->set_value(std::move(r)); });
     return future;
+}
+
+void client::services(std::function<void(services_result)> done) {
+    core_->list_services(core_->where_handlers_run(std::move(done)));
 }
 
 void client::close() { core_->shut(); }

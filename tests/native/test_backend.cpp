@@ -1,10 +1,16 @@
 // hyperstreams::backend against the real router binary: services, streams
 // with credit, pub/sub with the web side (a WebSocket frontend), direct
 // messages, load sharing, a backend restarting, the router restarting, and
-// the README example as a process.
+// the README example as a process; the caller's side (server streams,
+// subscriptions from a position, tokens, broadcasts) and the Asio
+// completion tokens (coroutines, futures, callbacks).
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -581,3 +587,484 @@ TEST(Backend, AServiceOverWebSocketIsRefusedWithTheReason) {
 }
 
 }  // namespace
+
+// --- what a caller does: streams, subscriptions with a position, tokens, broadcasts
+
+namespace {
+
+// A service whose "count" stream writes 1..N (N: the request's text) and
+// ends, waiting for credit up to `wait` per item, and whose "fail" stream
+// fails at once; what the writers saw lands in `statuses`.
+class counting_service {
+public:
+    counting_service(const router_process& router, std::chrono::milliseconds wait)
+        : backend_(backend_options(router, "counter")) {
+        backend_.provide_stream("counter", "count", [this, wait](hs::request req, hs::stream_writer out) {
+            std::lock_guard lock(mu_);
+            writers_.emplace_back([this, wait, n = std::stoi(std::string(req.text())), out = std::move(out)]() mutable {
+                for (int i = 1; i <= n; ++i) {
+                    const hs::write_status s = out.write(std::to_string(i), wait);
+                    statuses.push(s);
+                    if (s == hs::write_status::timeout) --i;  // the same item again
+                    if (s == hs::write_status::cancelled) return;
+                }
+                out.end();
+            });
+        });
+        backend_.provide_stream("counter", "fail", [](hs::request, hs::stream_writer out) {
+            out.fail(errc::invalid_argument, "no such counter");
+        });
+        backend_.start();
+    }
+    ~counting_service() {
+        backend_.close();
+        std::lock_guard lock(mu_);
+        for (auto& t : writers_) t.join();
+    }
+    bool wait_ready() { return backend_.wait_ready(10s); }
+
+    mailbox<hs::write_status> statuses;
+
+private:
+    hs::client backend_;
+    std::mutex mu_;
+    std::vector<std::thread> writers_;
+};
+
+struct stream_record {
+    mailbox<std::string> items;
+    mailbox<std::pair<std::error_code, std::string>> ends;
+
+    hs::item_handler on_item() {
+        return [this](hs::received item) { items.push(std::string(item.text())); };
+    }
+    hs::end_handler on_end() {
+        return [this](std::error_code e, std::string_view text) { ends.push({e, std::string(text)}); };
+    }
+};
+
+}  // namespace
+
+TEST(BackendCaller, ConsumesAServerStreamToItsEndAndHearsItsError) {
+    router_process router;
+    counting_service service(router, 10s);
+    ASSERT_TRUE(service.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    // Credit 2 for 20 items: the credit goes back as the handler returns.
+    stream_record counted;
+    hs::stream_options small;
+    small.credit = 2;
+    caller.open_stream("counter", "count", "20", counted.on_item(), counted.on_end(), small);
+    ASSERT_TRUE(eventually([&] { return counted.ends.size() == 1; }));
+    std::vector<std::string> expected;
+    for (int i = 1; i <= 20; ++i) expected.push_back(std::to_string(i));
+    EXPECT_EQ(counted.items.items(), expected);
+    EXPECT_FALSE(counted.ends.items().front().first) << counted.ends.items().front().first.message();
+
+    stream_record failed;
+    caller.open_stream("counter", "fail", "", failed.on_item(), failed.on_end());
+    ASSERT_TRUE(eventually([&] { return failed.ends.size() == 1; }));
+    EXPECT_EQ(failed.ends.items().front().first, errc::invalid_argument);
+    EXPECT_EQ(failed.ends.items().front().second, "no such counter");
+    EXPECT_EQ(failed.items.size(), 0u);
+
+    stream_record missing;
+    caller.open_stream("counter", "nope", "", missing.on_item(), missing.on_end());
+    ASSERT_TRUE(eventually([&] { return missing.ends.size() == 1; }));
+    EXPECT_EQ(missing.ends.items().front().first, errc::no_such_service);
+}
+
+TEST(BackendCaller, GrantsCreditByHandAndCancels) {
+    router_process router;
+    counting_service service(router, 300ms);
+    ASSERT_TRUE(service.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    stream_record counted;
+    hs::stream_options manual;
+    manual.credit = 2;
+    manual.manual_credit = true;
+    hs::stream_handle stream = caller.open_stream("counter", "count", "5", counted.on_item(), counted.on_end(), manual);
+    // Two items fit; the third write finds no credit within its wait.
+    ASSERT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return s.size() >= 3 && counted.items.size() == 2;
+    }));
+    EXPECT_EQ(service.statuses.items()[2], hs::write_status::timeout);
+    EXPECT_EQ(counted.items.items(), (std::vector<std::string>{"1", "2"}));
+    stream.consume(2);
+    ASSERT_TRUE(eventually([&] { return counted.items.size() == 4; }));
+    stream.consume(2);
+    ASSERT_TRUE(eventually([&] { return counted.ends.size() == 1; }));
+    EXPECT_FALSE(counted.ends.items().front().first);
+    EXPECT_EQ(counted.items.items(), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+
+    stream_record cancelled;
+    hs::stream_handle endless =
+        caller.open_stream("counter", "count", "1000000", cancelled.on_item(), cancelled.on_end(), manual);
+    ASSERT_TRUE(eventually([&] { return cancelled.items.size() == 2; }));
+    endless.cancel();
+    ASSERT_TRUE(eventually([&] { return cancelled.ends.size() == 1; }));
+    EXPECT_EQ(cancelled.ends.items().front().first, errc::cancelled);
+    // The service learns it: its writer stops with cancelled.
+    EXPECT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return std::find(s.begin(), s.end(), hs::write_status::cancelled) != s.end();
+    }));
+    endless.cancel();  // ended already: nothing more
+    EXPECT_EQ(cancelled.ends.size(), 1u);
+}
+
+TEST(BackendCaller, SubscribesSinceAPositionAndHearsTheGapHistoryNoLongerHolds) {
+    router_process router({"--history-max-messages", "2"});
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(publisher.wait_ready(10s));
+    std::uint32_t epoch = 0;
+    for (int i = 1; i <= 5; ++i) {
+        const hs::publish_ack ack = publisher.publish_with_ack("line.speed", std::to_string(i)).get();
+        ASSERT_FALSE(ack.error) << ack.error.message();
+        ASSERT_EQ(ack.seq, static_cast<std::uint64_t>(i));
+        epoch = ack.epoch;
+    }
+
+    mailbox<hs::message> got;
+    mailbox<hs::gap> gaps;
+    hs::client subscriber(backend_options(router, "resumer"));
+    hs::subscribe_options o;
+    o.since = hs::position{epoch, 0};
+    o.policy = hs::slow_policy::drop_oldest;
+    o.on_gap = [&](const hs::gap& g) { gaps.push(g); };
+    subscriber.subscribe("line.speed", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.start();
+    ASSERT_TRUE(eventually([&] { return got.size() == 2; }));
+    ASSERT_EQ(gaps.size(), 1u) << "the gap comes before the messages after it";
+    EXPECT_EQ(gaps.items().front().channel, "line.speed");
+    EXPECT_EQ(gaps.items().front().epoch, epoch);
+    EXPECT_EQ(gaps.items().front().seq, 1u);
+    EXPECT_EQ(gaps.items().front().count, 3u) << "1, 2 and 3 are gone";
+    const auto messages = got.items();
+    EXPECT_EQ(messages[0].seq, 4u);
+    EXPECT_EQ(messages[0].data.text(), "4");
+    EXPECT_TRUE(messages[0].replayed);
+    EXPECT_EQ(messages[1].seq, 5u);
+}
+
+TEST(BackendCaller, HearsTheEpochChangeWhenTheRouterRestartsTheChannel) {
+    router_process router;
+    mailbox<hs::message> got;
+    mailbox<hs::epoch_change> changes;
+    hs::client subscriber(backend_options(router, "subscriber"));
+    hs::subscribe_options o;
+    o.on_epoch_change = [&](const hs::epoch_change& c) { changes.push(c); };
+    subscriber.subscribe("line.speed", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.start();
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(subscriber.wait_ready(10s) && publisher.wait_ready(10s));
+    ASSERT_TRUE(eventually([&] {
+        publisher.publish("line.speed", "before");
+        return got.size() > 0;
+    }));
+    const std::uint32_t before = got.items().front().epoch;
+
+    router.restart();  // the channel's history is gone with the process
+    ASSERT_TRUE(eventually([&] {
+        publisher.publish("line.speed", "after");
+        return changes.size() > 0;
+    }, 30s));
+    const hs::epoch_change change = changes.items().front();
+    EXPECT_EQ(change.channel, "line.speed");
+    EXPECT_NE(change.epoch, before);
+    ASSERT_TRUE(eventually([&] { return got.items().back().epoch == change.epoch; }));
+    EXPECT_EQ(got.items().back().data.text(), "after");
+}
+
+TEST(BackendCaller, RefreshesItsTokenBeforeItExpiresAndHearsTheRoutersVerdict) {
+    const std::string secret = "backend-test-secret-0123456789abcdef";
+    const std::string secret_file = hyperstreams::testing::write_temp_file("backend-hs256.secret", secret + "\n");
+    router_process router({"--auth-mode", "tokens", "--auth-hs256-secret-file", secret_file,
+                           "--auth-expiry-grace-ms", "300"});
+    const auto token = [&](const std::string& sub, std::int64_t lifetime_s) {
+        return hyperstreams::testing::sign_hs256(
+            secret, {{"sub", sub}, {"exp", hyperstreams::testing::unix_now() + lifetime_s},
+                     {"hs", {{"publish", {"a.>"}}}}});
+    };
+
+    // Both tokens lapse in 3 s; one client has a provider asked 2 s ahead.
+    std::atomic<int> provided{0};
+    mailbox<std::string> refreshed_states;
+    hs::options refreshing = web_options(router);
+    refreshing.token = token("alice", 3);
+    refreshing.token_refresh_margin = 2s;
+    refreshing.token_provider = [&] {
+        ++provided;
+        return token("alice", 600);
+    };
+    refreshing.on_state = [&](std::string_view s) { refreshed_states.push(std::string(s)); };
+    hs::client refreshed(refreshing);
+    refreshed.start();
+
+    mailbox<std::error_code> lapsed_errors;
+    hs::options lapsing = web_options(router);
+    lapsing.token = token("bob", 3);
+    lapsing.on_error = [&](std::error_code e, std::string_view) { lapsed_errors.push(e); };
+    hs::client lapsed(lapsing);
+    lapsed.start();
+    ASSERT_TRUE(refreshed.wait_ready(10s) && lapsed.wait_ready(10s));
+
+    ASSERT_TRUE(eventually([&] {
+        const auto errors = lapsed_errors.items();
+        return std::find(errors.begin(), errors.end(), errc::token_expired) != errors.end();
+    }, 15s)) << "the router closes the connection whose token lapsed";
+    EXPECT_EQ(provided.load(), 1);
+    const auto states = refreshed_states.items();
+    EXPECT_EQ(std::count(states.begin(), states.end(), "awaiting_token"), 0);
+    const hs::publish_ack ack = refreshed.publish_with_ack("a.b", "still here").get();
+    EXPECT_FALSE(ack.error) << ack.error.message() << " " << ack.error_text;
+
+    // refresh_token() by hand: the router's verdict.
+    EXPECT_EQ(refreshed.refresh_token(token("mallory", 600)).get(), errc::forbidden);
+    EXPECT_EQ(refreshed.refresh_token("not a token").get(), errc::unauthorized);
+    EXPECT_FALSE(refreshed.refresh_token(token("alice", 600)).get());
+
+    // Without a token, start() asks the provider for the first one.
+    hs::options first = web_options(router);
+    first.token_provider = [&] { return token("carol", 600); };
+    hs::client provided_first(first);
+    provided_first.start();
+    ASSERT_TRUE(provided_first.wait_ready(10s));
+    const hs::publish_ack first_ack = provided_first.publish_with_ack("a.c", "with carol's rights").get();
+    EXPECT_FALSE(first_ack.error) << first_ack.error.message() << " " << first_ack.error_text;
+}
+
+TEST(BackendCaller, BroadcastsToEveryOtherClient) {
+    router_process router;
+    mailbox<hs::direct_message> at_backend;
+    mailbox<hs::direct_message> at_web;
+    mailbox<hs::direct_message> directs;
+    hs::client backend(backend_options(router, "announcer"));
+    backend.on_broadcast([&](const hs::direct_message& m) { at_backend.push(m); });
+    backend.on_direct([&](const hs::direct_message& m) { directs.push(m); });
+    backend.start();
+    hs::client web(web_options(router));
+    web.on_broadcast([&](const hs::direct_message& m) { at_web.push(m); });
+    web.start();
+    ASSERT_TRUE(backend.wait_ready(10s) && web.wait_ready(10s));
+
+    backend.broadcast(hs::json(R"({"shift":"ends"})"));
+    ASSERT_TRUE(eventually([&] { return at_web.size() == 1; }));
+    EXPECT_EQ(at_web.items().front().from, backend.address());
+    EXPECT_TRUE(at_web.items().front().data.is_json);
+    EXPECT_EQ(at_web.items().front().data.text(), R"({"shift":"ends"})");
+
+    web.broadcast("seen");
+    ASSERT_TRUE(eventually([&] { return at_backend.size() == 1; }));
+    EXPECT_EQ(at_backend.items().front().from, web.address());
+    EXPECT_EQ(at_backend.items().front().data.text(), "seen");
+    EXPECT_EQ(at_web.size(), 1u) << "not back to its sender";
+    EXPECT_EQ(directs.size(), 0u) << "a broadcast is not a direct message";
+}
+
+// --- Asio completion tokens
+
+namespace {
+
+// A factory service that lists its machines.
+class factory_service {
+public:
+    explicit factory_service(const router_process& router) : backend_(backend_options(router, "factory")) {
+        backend_.provide("factory", "machines", [](hs::request, hs::reply reply) {
+            reply.send_json(R"(["press","lathe"])");
+        });
+        backend_.start();
+    }
+    bool wait_ready() { return backend_.wait_ready(10s); }
+
+private:
+    hs::client backend_;
+};
+
+}  // namespace
+
+TEST(BackendAsio, ACoroutineCallsOnTheCallersIoContext) {
+    router_process router;
+    factory_service factory(router);
+    ASSERT_TRUE(factory.wait_ready());
+
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    hs::options o = backend_options(router, "coroutine");
+    o.io_context = &io;
+    auto caller = std::make_unique<hs::client>(o);
+    caller->start();
+    ASSERT_TRUE(caller->wait_ready(10s));
+
+    struct outcome {
+        hs::response machines;
+        hs::publish_ack ack;
+        hs::services_result services;
+        std::error_code refresh;
+        bool on_io_thread = false;
+    };
+    std::future<outcome> done = boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<outcome> {
+            outcome out;
+            out.machines = co_await caller->request("factory", "machines", {}, boost::asio::use_awaitable);
+            out.on_io_thread = std::this_thread::get_id() == io_thread.get_id();
+            out.ack = co_await caller->publish_with_ack("factory.events", "started", boost::asio::use_awaitable);
+            out.services = co_await caller->services(boost::asio::use_awaitable);
+            out.refresh = co_await caller->refresh_token("any", boost::asio::use_awaitable);
+            co_return out;
+        },
+        boost::asio::use_future);
+    ASSERT_EQ(done.wait_for(20s), std::future_status::ready);
+    const outcome out = done.get();
+    ASSERT_FALSE(out.machines.error) << out.machines.error.message();
+    EXPECT_EQ(out.machines.data.text(), R"(["press","lathe"])");
+    EXPECT_TRUE(out.on_io_thread) << "the coroutine resumes on its own executor";
+    EXPECT_FALSE(out.ack.error) << out.ack.error.message();
+    EXPECT_GE(out.ack.seq, 1u);
+    ASSERT_FALSE(out.services.error);
+    EXPECT_TRUE(std::any_of(out.services.services.begin(), out.services.services.end(),
+                            [](const hs::service_description& s) { return s.name == "factory"; }));
+    EXPECT_FALSE(out.refresh) << "a router without tokens takes any: " << out.refresh.message();
+
+    // A call still waiting when the client closes completes with closed.
+    std::future<hs::response> pending =
+        caller->request("nowhere", "slow", "", 10s, boost::asio::use_future);
+    caller.reset();
+    ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(pending.get().error);
+    work.reset();
+    io_thread.join();  // nothing of the client's keeps it running
+}
+
+TEST(BackendAsio, FuturesAndCallbacksAreCompletionTokensToo) {
+    router_process router;
+    factory_service factory(router);
+    ASSERT_TRUE(factory.wait_ready());
+    hs::client caller(backend_options(router, "caller"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+
+    std::future<hs::response> machines = caller.request("factory", "machines", {}, boost::asio::use_future);
+    ASSERT_EQ(machines.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(machines.get().data.text(), R"(["press","lathe"])");
+
+    std::promise<hs::response> by_callback;
+    caller.request("factory", "machines", "", [&](hs::response r) { by_callback.set_value(std::move(r)); });
+    auto called = by_callback.get_future();
+    ASSERT_EQ(called.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(called.get().data.text(), R"(["press","lathe"])");
+
+    std::promise<hs::publish_ack> acked;
+    caller.publish_with_ack("factory.events", "x", [&](hs::publish_ack a) { acked.set_value(std::move(a)); });
+    auto ack = acked.get_future();
+    ASSERT_EQ(ack.wait_for(10s), std::future_status::ready);
+    EXPECT_FALSE(ack.get().error);
+
+    std::future<hs::response> missing = caller.request("factory", "nope", {}, 5s, boost::asio::use_future);
+    ASSERT_EQ(missing.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(missing.get().error, errc::no_such_service);
+}
+
+// --- the examples of native/examples, as processes against the real router
+
+TEST(BackendExamples, TheRequestServiceAnswersAndTheCoroutineCallerCallsIt) {
+    router_process router;
+    process service({REQUEST_SERVICE_BIN, router.backend_url()});
+    ASSERT_EQ(service.read_line(), "ready");
+
+    process caller({COROUTINE_CALLER_BIN, router.backend_url()});
+    EXPECT_EQ(caller.read_all(), "machines: [\"lathe\",\"press\"]\n"
+                                 "lathe: {\"name\":\"lathe\",\"state\":\"idle\"}\n"
+                                 "press: {\"name\":\"press\",\"state\":\"running\"}\n");
+    EXPECT_EQ(caller.wait(), 0);
+
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(web.wait_ready(10s));
+    const hs::response missing = web.request("factory", "machine", "mill", 5s).get();
+    EXPECT_EQ(missing.error, errc::invalid_argument);
+    EXPECT_EQ(missing.error_text, "no machine named 'mill'");
+    service.stop();
+    EXPECT_EQ(service.wait(), 0) << "it stops cleanly on SIGTERM";
+}
+
+TEST(BackendExamples, TheStreamServiceSendsAsTheCallersCreditAllows) {
+    router_process router;
+    process service({STREAM_SERVICE_BIN, router.backend_url()});
+    ASSERT_EQ(service.read_line(), "ready");
+    hs::client caller(backend_options(router, "reader"));
+    caller.start();
+    ASSERT_TRUE(caller.wait_ready(10s));
+    stream_record readings;
+    hs::stream_options o;
+    o.credit = 4;
+    caller.open_stream("factory", "readings", "50", readings.on_item(), readings.on_end(), o);
+    ASSERT_TRUE(eventually([&] { return readings.ends.size() == 1; }));
+    EXPECT_FALSE(readings.ends.items().front().first);
+    ASSERT_EQ(readings.items.size(), 50u);
+    EXPECT_EQ(readings.items.items().back(), R"({"reading":50})");
+
+    stream_record bad;
+    caller.open_stream("factory", "readings", "many", bad.on_item(), bad.on_end());
+    ASSERT_TRUE(eventually([&] { return bad.ends.size() == 1; }));
+    EXPECT_EQ(bad.ends.items().front().first, errc::invalid_argument);
+
+    // A caller that reads nothing more holds the service's writer; stopping
+    // the service releases it.
+    stream_record stalled;
+    hs::stream_options manual = o;
+    manual.manual_credit = true;
+    caller.open_stream("factory", "readings", "1000", stalled.on_item(), stalled.on_end(), manual);
+    ASSERT_TRUE(eventually([&] { return stalled.items.size() == 4; }));
+    service.stop();
+    EXPECT_EQ(service.wait(), 0);
+}
+
+TEST(BackendExamples, TheSubscriberResumesAfterItsRestartWithWhatItMissed) {
+    router_process router({"--history-max-messages", "16"});
+    const std::string position = (hyperstreams::backend_testing::temp_dir() / "subscriber.position").string();
+    std::filesystem::remove(position);  // a position left by an earlier run (--gtest_repeat) names another router's epoch
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(publisher.wait_ready(10s));
+
+    {
+        process first({RESUMING_SUBSCRIBER_BIN, router.backend_url(), position, "2"});
+        // It subscribes asynchronously: publish until it prints.
+        std::optional<std::string> line;
+        ASSERT_TRUE(eventually([&] {
+            (void)publisher.publish_with_ack("factory.events", "started").get();
+            line = first.read_line(100ms);
+            return line.has_value();
+        }));
+        EXPECT_NE(line->find(" started"), std::string::npos) << *line;
+        (void)publisher.publish_with_ack("factory.events", "first shift").get();
+        ASSERT_TRUE(eventually([&] { return first.wait(100ms).has_value(); }));
+        EXPECT_EQ(first.wait(), 0);
+    }
+    std::ifstream saved(position);
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    ASSERT_TRUE(saved >> epoch >> seq);
+
+    // Published while it is down.
+    const hs::publish_ack missed = publisher.publish_with_ack("factory.events", "second shift").get();
+    ASSERT_FALSE(missed.error);
+    process second({RESUMING_SUBSCRIBER_BIN, router.backend_url(), position, "1"});
+    const auto line = second.read_line();
+    ASSERT_TRUE(line);
+    EXPECT_EQ(*line, std::to_string(missed.seq) + " second shift (replayed)");
+    EXPECT_EQ(missed.seq, seq + 1) << "nothing in between";
+    EXPECT_EQ(second.wait(), 0);
+}

@@ -10,9 +10,9 @@
 // which reconnects by itself with a jittered backoff and then registers the
 // services and subscribes again.
 //
-// Threading.
-//   - The connection, the engine and every timer run on one internal I/O
-//     thread owned by the client.
+// Threading (native/backend/README.md is the reference of every call).
+//   - The connections, the engine and every timer run on one I/O thread:
+//     the client's own, or the caller's io_context (options::io_context).
 //   - Handlers and callbacks (request and stream handlers, subscription,
 //     direct-message, response, state and error callbacks) run where
 //     options::handlers says: by default on one internal handler thread, in
@@ -21,7 +21,9 @@
 //     pool: handlers may then run concurrently, in any order).
 //   - Every public member function is safe from any thread, handlers
 //     included. Calls that send something queue it for the I/O thread and
-//     return at once; their outcome comes back as a future or a callback.
+//     return at once; their outcome comes back as a future, a callback
+//     (run where handlers run) or through an Asio completion token (its
+//     handler's associated executor: a coroutine resumes on its own).
 //   - A reply or a stream_writer may be kept and completed later, from any
 //     thread. The destructor of client must not run in a handler.
 //
@@ -34,13 +36,26 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
 #include "hyperstreams/errc.hpp"
+#include "hyperstreams/frame.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace hyperstreams::backend {
 
@@ -88,11 +103,38 @@ struct message {
     bool replayed = false;    // delivered from the channel's history (resume)
 };
 
-// A direct message sent to this client's address.
+// A direct message sent to this client's address, or a broadcast.
 struct direct_message {
     std::string from;  // the sender's address: answer with client::send(from, ...)
     received data;
 };
+
+// A place in a channel: the last message a subscriber has.
+struct position {
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+};
+
+// Messages seq .. seq + count - 1 of `epoch` will never come (the router's
+// history no longer held them, or a slow-consumer policy dropped them).
+struct gap {
+    std::string channel;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t count = 0;
+};
+
+// The router restarted `channel` (lost its history): messages may have been
+// lost, how many is unknown. `epoch` and `seq` are the first message's of
+// the new sequence.
+struct epoch_change {
+    std::string channel;
+    std::uint32_t epoch = 0;
+    std::uint64_t seq = 0;
+};
+
+// What the router does when this subscriber falls behind (docs/PROTOCOL.md).
+using slow_policy = hyperstreams::slow_policy;
 
 // The outcome of client::request().
 struct response {
@@ -139,6 +181,38 @@ struct request {
 namespace detail {
 class client_core;
 struct call_link;
+
+// A payload's copy, for an operation that starts later (a deferred completion token).
+struct owned_payload {
+    explicit owned_payload(const payload& p) : bytes(p.bytes.begin(), p.bytes.end()), is_json(p.is_json) {}
+    payload view() const noexcept {
+        payload p(bytes);
+        p.is_json = is_json;
+        return p;
+    }
+    std::vector<std::uint8_t> bytes;
+    bool is_json = false;
+};
+
+// An Asio completion handler as the callback of a call: it runs on its
+// associated executor, whose work it counts until then (so that a
+// coroutine's io_context does not run out of work while it waits).
+template <class Result, class Handler>
+std::function<void(Result)> completion(Handler handler) {
+    struct state {
+        Handler handler;
+        decltype(boost::asio::make_work_guard(std::declval<Handler&>())) work;
+    };
+    auto work = boost::asio::make_work_guard(handler);
+    auto s = std::make_shared<state>(state{std::move(handler), std::move(work)});
+    return [s](Result r) {
+        auto ex = s->work.get_executor();
+        boost::asio::dispatch(ex, [s, r = std::move(r)]() mutable {
+            s->work.reset();
+            std::move(s->handler)(std::move(r));
+        });
+    };
+}
 }  // namespace detail
 
 // The answer to one request: move-only, complete it once, now or later, from
@@ -211,6 +285,11 @@ using request_handler = std::function<void(request, reply)>;
 using stream_handler = std::function<void(request, stream_writer)>;
 using message_handler = std::function<void(const message&)>;
 using direct_handler = std::function<void(const direct_message&)>;
+using gap_handler = std::function<void(const gap&)>;
+using epoch_change_handler = std::function<void(const epoch_change&)>;
+using item_handler = std::function<void(received item)>;
+// A stream's end: no error (the service ended it), or why not.
+using end_handler = std::function<void(std::error_code error, std::string_view text)>;
 using executor = std::function<void(std::function<void()>)>;
 
 enum class handler_threading : std::uint8_t {
@@ -257,6 +336,39 @@ struct options {
     // requests, direct messages) goes through the connection to `url`
     // only. No effect on a router on its own, or over ws:// and wss://.
     bool follow_cluster = true;
+    // Gives a fresh token (e.g. from an identity provider; it may block: it
+    // runs where handlers run). Called `token_refresh_margin` before the
+    // current token's `exp` (read from the JWT, not verified), and when the
+    // router refuses the token as expired; the token it returns is sent with
+    // refresh_token(). An empty string skips the refresh. With an empty
+    // `token`, start() calls it for the first one.
+    std::function<std::string()> token_provider{};
+    std::chrono::seconds token_refresh_margin{30};
+    // The caller's io_context, which the caller runs: the connections and
+    // their timers run there instead of on a thread of the client's own. It
+    // must outlive the client; close() waits for the goodbye (up to half a
+    // second), never for it to stop, and fails what still waits on its
+    // thread (or, when nobody runs it for a second, on the caller's).
+    boost::asio::io_context* io_context = nullptr;
+};
+
+struct subscribe_options {
+    slow_policy policy = slow_policy::router_default;
+    // Exact channels only: deliver first what the channel's history holds
+    // after this position (flagged replayed), with a gap for what it no longer holds.
+    std::optional<position> since{};
+    gap_handler on_gap{};
+    epoch_change_handler on_epoch_change{};
+};
+
+struct stream_options {
+    // Items the service may send ahead of the consumer (the credit window).
+    std::uint32_t credit = 16;
+    std::chrono::milliseconds timeout{0};  // 0: no deadline
+    // false: an item is consumed when its handler returns, and the credit
+    // goes back to the service. true: the consumer says when, with
+    // stream_handle::consume() (e.g. after work done on another thread).
+    bool manual_credit = false;
 };
 
 // A subscription made by client::subscribe(). Copyable; unsubscribe() ends it
@@ -270,6 +382,27 @@ public:
 private:
     friend class client;
     subscription(std::weak_ptr<detail::client_core> core, std::uint64_t id) noexcept
+        : core_(std::move(core)), id_(id) {}
+    std::weak_ptr<detail::client_core> core_;
+    std::uint64_t id_ = 0;
+};
+
+// A stream opened by client::open_stream(). Copyable; cancel() ends it
+// (destroying the handle does not).
+class stream_handle {
+public:
+    stream_handle() = default;
+    // The service is told to stop; the end handler gets errc::cancelled,
+    // unless the stream ended already.
+    void cancel();
+    // stream_options::manual_credit: `items` more delivered items are done
+    // with, so the service may send as many more.
+    void consume(std::uint32_t items = 1);
+    explicit operator bool() const noexcept { return id_ != 0; }
+
+private:
+    friend class client;
+    stream_handle(std::weak_ptr<detail::client_core> core, std::uint64_t id) noexcept
         : core_(std::move(core)), id_(id) {}
     std::weak_ptr<detail::client_core> core_;
     std::uint64_t id_ = 0;
@@ -298,12 +431,18 @@ public:
 
     void publish(std::string_view channel, payload p);
     std::future<publish_ack> publish_with_ack(std::string_view channel, payload p);
+    void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done);
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
     subscription subscribe(std::string_view pattern, message_handler handler);
+    subscription subscribe(std::string_view pattern, message_handler handler, subscribe_options options);
 
     void send(std::string_view address, payload p);
     void on_direct(direct_handler handler);
+    // To every other client of every router. Needs the
+    // broadcast right when the router checks tokens.
+    void broadcast(payload p);
+    void on_broadcast(direct_handler handler);
 
     // Calls another service (timeout 0: options::request_timeout).
     std::future<response> request(std::string_view service, std::string_view method, payload p,
@@ -311,10 +450,77 @@ public:
     void request(std::string_view service, std::string_view method, payload p,
                  std::chrono::milliseconds timeout, std::function<void(response)> done);
 
+    // Opens a server stream: `on_item` gets each item, then `on_end` once
+    // (no error: the service ended it; otherwise why: the service's error,
+    // deadline_exceeded, connection_lost, cancelled, closed). Both run where
+    // handlers run.
+    stream_handle open_stream(std::string_view service, std::string_view method, payload p,
+                              item_handler on_item, end_handler on_end, stream_options options = {});
+
     std::future<services_result> services();
+    void services(std::function<void(services_result)> done);
+
+    // Replaces the token: the router checks it and applies its rights to
+    // this connection; later connections send it in hello. The future holds
+    // the router's verdict (empty: accepted; unauthorized, forbidden, ...).
+    std::future<std::error_code> refresh_token(std::string_view token);
+    void refresh_token(std::string_view token, std::function<void(std::error_code)> done);
 
     // Says goodbye and stops; pending calls fail with errc::closed. Idempotent.
     void close();
+
+    // --- Asio completion tokens ---------------------------------------------
+    //
+    // The same calls for Asio code: each takes a completion token and
+    // completes with the outcome, as every Asio operation does:
+    //
+    //   hs::response r = co_await hs.request("factory", "machines", {}, asio::use_awaitable);
+    //   std::future<hs::response> f = hs.request("factory", "machines", {}, asio::use_future);
+    //   hs.request("factory", "machines", {}, [](hs::response r) { ... });
+    //
+    // The handler runs on its associated executor (a coroutine resumes on its
+    // own), which is kept busy until then; a handler without one (a plain
+    // callback) runs where handlers run. Failures are in the outcome (its
+    // `error`), never thrown. The arguments are copied at once.
+    template <class Token>
+        requires(!std::is_convertible_v<Token, std::chrono::milliseconds>)
+    auto request(std::string_view service, std::string_view method, payload p, Token&& token) {
+        return request(service, method, p, std::chrono::milliseconds{}, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto request(std::string_view service, std::string_view method, payload p, std::chrono::milliseconds timeout,
+                 Token&& token) {
+        return boost::asio::async_initiate<Token, void(response)>(
+            [this](auto handler, const std::string& s, const std::string& m, const detail::owned_payload& data,
+                   std::chrono::milliseconds t) {
+                request(s, m, data.view(), t, detail::completion<response>(std::move(handler)));
+            },
+            token, std::string(service), std::string(method), detail::owned_payload(p), timeout);
+    }
+
+    template <class Token>
+    auto publish_with_ack(std::string_view channel, payload p, Token&& token) {
+        return boost::asio::async_initiate<Token, void(publish_ack)>(
+            [this](auto handler, const std::string& ch, const detail::owned_payload& data) {
+                publish_with_ack(ch, data.view(), detail::completion<publish_ack>(std::move(handler)));
+            },
+            token, std::string(channel), detail::owned_payload(p));
+    }
+
+    template <class Token>
+    auto services(Token&& token) {
+        return boost::asio::async_initiate<Token, void(services_result)>(
+            [this](auto handler) { services(detail::completion<services_result>(std::move(handler))); }, token);
+    }
+
+    template <class Token>
+    auto refresh_token(std::string_view token_text, Token&& token) {
+        return boost::asio::async_initiate<Token, void(std::error_code)>(
+            [this](auto handler, const std::string& t) {
+                refresh_token(t, detail::completion<std::error_code>(std::move(handler)));
+            },
+            token, std::string(token_text));
+    }
 
 private:
     std::shared_ptr<detail::client_core> core_;
