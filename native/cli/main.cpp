@@ -173,8 +173,8 @@ id; `hyperstreams listen` prints its own).
          {"--json", "--ack"},
          R"(usage: hyperstreams broadcast DATA|- [--json] [--ack] [--timeout S]
 
-Sends DATA (`-`: stdin) to every client of the router and, in a cluster, of
-every router (the sender included). Needs the broadcast right under tokens.
+Sends DATA (`-`: stdin) to every other client of the router and, in a
+cluster, of every router. Needs the broadcast right under tokens.
 
   --json        DATA is JSON
   --ack         wait until the router accepted it (exit 3 if it refuses)
