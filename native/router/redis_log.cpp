@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "hyperstreams/names.hpp"
@@ -51,6 +52,12 @@ std::uint64_t load_le(const char* p, std::size_t n) noexcept {
     return v;
 }
 
+// `v` in decimal, written into `buf`.
+template <std::size_t N, typename T>
+std::string_view decimal(char (&buf)[N], T v) noexcept {
+    return {buf, static_cast<std::size_t>(std::to_chars(buf, buf + N, v).ptr - buf)};
+}
+
 std::string_view text_of(const redisReply* r) noexcept {
     return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
 }
@@ -77,6 +84,9 @@ redis_log::redis_log(redis_engine& engine, redis_log_options options)
       options_(std::move(options)),
       publish_script_(engine_.load_script(publish_script)),
       read_script_(engine_.load_script(read_script)),
+      history_max_text_(std::to_string(options_.history_max_messages)),
+      history_ttl_text_(std::to_string(options_.history_ttl_s)),
+      meta_ttl_text_(std::to_string(options_.meta_ttl_s)),
       rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
@@ -129,6 +139,23 @@ void redis_log::on_state(bool up, std::string_view reason) {
     }
 }
 
+redis_log::key_names redis_log::names_of(std::string_view channel) {
+    names_.clear();
+    for (const char kind : {'m', 's'}) {
+        names_ += options_.prefix;
+        names_ += ":{";
+        names_ += channel;
+        names_ += "}:";
+        names_ += kind;
+    }
+    names_ += options_.prefix;
+    names_ += ":p:";
+    names_ += channel;
+    const std::string_view all(names_);
+    const std::size_t key = options_.prefix.size() + channel.size() + 5;
+    return {all.substr(0, key), all.substr(key, key), all.substr(2 * key)};
+}
+
 bool redis_log::advance(std::string_view channel, position at) {
     auto it = known_.find(std::string(channel));
     if (it == known_.end()) {
@@ -151,19 +178,23 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
     }
     std::uint32_t proposed = 0;
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
-    std::vector<std::string> args{
+    // The arguments as views of one reused buffer and of numbers written in
+    // place: a publish allocates no string before the command's own bytes.
+    const auto [meta, stream, pubsub] = names_of(channel);
+    char flag_text[4];
+    char proposed_text[12];
+    const std::string_view args[] = {
         "2",
-        meta_key(channel),
-        stream_key(channel),
-        pubsub_channel(channel),
-        std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
-        std::to_string(flags),
-        std::to_string(proposed),
-        std::to_string(options_.history_max_messages),
-        std::to_string(options_.history_ttl_s),
-        std::to_string(options_.meta_ttl_s)};
-    engine_.run_script(meta_key(channel), publish_script_, std::move(args),
-                       [this, from, name = std::string(channel)](redis_result r) {
+        meta,
+        stream,
+        pubsub,
+        std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
+        decimal(flag_text, flags),
+        decimal(proposed_text, proposed),
+        history_max_text_,
+        history_ttl_text_,
+        meta_ttl_text_};
+    engine_.run_script(std::string(meta), publish_script_, args, [this, from, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
@@ -222,13 +253,17 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
-    std::vector<std::string> args{"2",
-                                  meta_key(channel),
-                                  stream_key(channel),
-                                  std::to_string(since.epoch),
-                                  std::to_string(since.seq),
-                                  kind == read_kind::history ? "1" : "0"};
-    engine_.run_script(meta_key(channel), read_script_, std::move(args),
+    const auto [meta, stream, unused] = names_of(channel);
+    char epoch_text[12];
+    char seq_text[24];
+    const std::string_view args[] = {
+        "2",
+        meta,
+        stream,
+        decimal(epoch_text, since.epoch),
+        decimal(seq_text, since.seq),
+        kind == read_kind::history ? "1" : "0"};
+    engine_.run_script(std::string(meta), read_script_, args,
                        [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&

@@ -88,6 +88,12 @@ public:
     std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
 
 private:
+    // The channel's meta and stream keys and pub/sub channel, as views of
+    // names_ (valid until the next call).
+    struct key_names {
+        std::string_view meta, stream, pubsub;
+    };
+    key_names names_of(std::string_view channel);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
 
@@ -95,7 +101,12 @@ private:
     redis_log_options options_;
     const redis_script_ref publish_script_;
     const redis_script_ref read_script_;
+    // Script arguments that never change, written once.
+    const std::string history_max_text_;
+    const std::string history_ttl_text_;
+    const std::string meta_ttl_text_;
     entry enter_;
+    std::string names_;  // names_of's; under the core's lock
     std::mt19937 rng_;
     std::unordered_map<std::string, position> known_;  // under the core's lock
     std::atomic<bool> up_{false};
