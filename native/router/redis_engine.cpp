@@ -579,6 +579,14 @@ void redis_engine::run_script(std::string key, const redis_script_ref& script, s
     impl_->enqueue({impl::op::kind::command, std::move(r), {}});
 }
 
+// Asio runs what is posted from its own thread after the completions its
+// last wait for the sockets found ready.
+void redis_engine::after_reads(std::function<void()> fn) {
+    asio::post(impl_->io, [self = impl_, fn = std::move(fn)] {
+        if (!self->stopped) fn();
+    });
+}
+
 void redis_engine::subscribe(std::string channel) {
     impl_->enqueue({impl::op::kind::subscribe, nullptr, std::move(channel)});
 }

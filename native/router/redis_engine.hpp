@@ -136,6 +136,11 @@ public:
     void run_script(std::string key, const redis_script_ref& script, std::span<const std::string_view> args,
                     completion done);
 
+    // Runs `fn` on the engine's thread after the callbacks of what the
+    // engine has read so far: answers gathered by those callbacks can then
+    // go on together. Not run once the engine stopped.
+    void after_reads(std::function<void()> fn);
+
     // Subscriptions of the subscriber connection; kept across reconnects.
     // Counted: a channel subscribed twice is unsubscribed after the second
     // unsubscribe.
