@@ -28,8 +28,8 @@
 // Threads: the engine (cluster_node's) runs on its own thread; its answers
 // enter the core through `enter` (core_runner::log_answer: under the core's
 // lock, with what they routed handed over after), those of one read of the
-// sockets together. Calls from the core run
-// under that lock too, so the log's state needs no lock of its own.
+// sockets together. Calls from the core run under that lock too, so the
+// log's state needs no lock of its own.
 #pragma once
 
 #include <atomic>
