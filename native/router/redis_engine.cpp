@@ -569,15 +569,22 @@ redis_script_ref redis_engine::load_script(std::string body) {
     return s;
 }
 
-void redis_engine::run_script(std::string key, const redis_script_ref& script, std::vector<std::string> args,
+void redis_engine::run_script(std::string key, const redis_script_ref& script, std::span<const std::string_view> args,
                               completion done) {
     auto r = std::make_unique<redis_request>();
     r->key = std::move(key);
-    args.insert(args.begin(), {"EVALSHA", script->sha1});
-    r->wire = redis_format(args);
+    r->wire = redis_format_evalsha(script->sha1, args);
     r->script = script;
     r->done = std::move(done);
     impl_->enqueue({impl::op::kind::command, std::move(r), {}});
+}
+
+// Asio runs what is posted from its own thread after the completions its
+// last wait for the sockets found ready.
+void redis_engine::after_reads(std::function<void()> fn) {
+    asio::post(impl_->io, [self = impl_, fn = std::move(fn)] {
+        if (!self->stopped) fn();
+    });
 }
 
 void redis_engine::subscribe(std::string channel) {

@@ -1,5 +1,5 @@
 // Redis as the router sees it: one server or a Redis Cluster, spoken over
-// Boost.Asio with hiredis's socket-free reply reader and command formatter
+// Boost.Asio with hiredis's socket-free reply reader and a RESP formatter
 // (the way the ZeroMQ transport pumps libzmq). Commands go to the node that
 // serves their key's slot (one pipelined connection per node); one more
 // connection, in subscribe mode, receives pub/sub messages. The engine
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -132,8 +133,13 @@ public:
     // command sent later. If one of those on the wire was for the same key
     // and ran, running the script now would put it after that one: it is
     // not run, and answered with the NOSCRIPT error.
-    void run_script(std::string key, const redis_script_ref& script, std::vector<std::string> args,
+    void run_script(std::string key, const redis_script_ref& script, std::span<const std::string_view> args,
                     completion done);
+
+    // Runs `fn` on the engine's thread after the callbacks of what the
+    // engine has read so far: answers gathered by those callbacks can then
+    // go on together. Not run once the engine stopped.
+    void after_reads(std::function<void()> fn);
 
     // Subscriptions of the subscriber connection; kept across reconnects.
     // Counted: a channel subscribed twice is unsubscribed after the second

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "hyperstreams/names.hpp"
@@ -51,6 +52,12 @@ std::uint64_t load_le(const char* p, std::size_t n) noexcept {
     return v;
 }
 
+// `v` in decimal, written into `buf`.
+template <std::size_t N, typename T>
+std::string_view decimal(char (&buf)[N], T v) noexcept {
+    return {buf, static_cast<std::size_t>(std::to_chars(buf, buf + N, v).ptr - buf)};
+}
+
 std::string_view text_of(const redisReply* r) noexcept {
     return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
 }
@@ -77,6 +84,7 @@ redis_log::redis_log(redis_engine& engine, redis_log_options options)
       options_(std::move(options)),
       publish_script_(engine_.load_script(publish_script)),
       read_script_(engine_.load_script(read_script)),
+      meta_ttl_text_(std::to_string(options_.meta_ttl_s)),
       rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
@@ -129,8 +137,25 @@ void redis_log::on_state(bool up, std::string_view reason) {
     }
 }
 
+redis_log::key_names redis_log::names_of(std::string_view channel) {
+    names_.clear();
+    for (const char kind : {'m', 's'}) {
+        names_ += options_.prefix;
+        names_ += ":{";
+        names_ += channel;
+        names_ += "}:";
+        names_ += kind;
+    }
+    names_ += options_.prefix;
+    names_ += ":p:";
+    names_ += channel;
+    const std::string_view all(names_);
+    const std::size_t key = options_.prefix.size() + channel.size() + 5;
+    return {all.substr(0, key), all.substr(key, key), all.substr(2 * key)};
+}
+
 bool redis_log::advance(std::string_view channel, position at) {
-    auto it = known_.find(std::string(channel));
+    auto it = known_.find(channel);
     if (it == known_.end()) {
         if (known_.size() >= options_.max_known_channels) known_.clear();  // duplicates are then caught by the clients
         known_.emplace(std::string(channel), at);
@@ -152,19 +177,25 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
     }
     std::uint32_t proposed = 0;
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
-    std::vector<std::string> args{
+    // The arguments as views of one reused buffer and of numbers written in
+    // place: a publish allocates no string before the command's own bytes.
+    const auto [meta, stream, pubsub] = names_of(channel);
+    char flag_text[4];
+    char proposed_text[12];
+    char history_size_text[24];
+    char history_ttl_text[24];
+    const std::string_view args[] = {
         "2",
-        meta_key(channel),
-        stream_key(channel),
-        pubsub_channel(channel),
-        std::string(reinterpret_cast<const char*>(payload.data()), payload.size()),
-        std::to_string(flags),
-        std::to_string(proposed),
-        std::to_string(options.history_size),
-        std::to_string(options.history_ttl_s),
-        std::to_string(options_.meta_ttl_s)};
-    engine_.run_script(meta_key(channel), publish_script_, std::move(args),
-                       [this, from, name = std::string(channel)](redis_result r) {
+        meta,
+        stream,
+        pubsub,
+        std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
+        decimal(flag_text, flags),
+        decimal(proposed_text, proposed),
+        decimal(history_size_text, options.history_size),
+        decimal(history_ttl_text, options.history_ttl_s),
+        meta_ttl_text_};
+    engine_.run_script(std::string(meta), publish_script_, args, [this, from, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
@@ -175,36 +206,77 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
                                   : errc::cluster_unavailable;
             HS_LOG(warn, "cluster.publish_failed").kv("channel", name).kv("code", errc_name(static_cast<std::uint16_t>(code)))
                 .kv("why", failure(r));
-            enter_([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
+            enter_call([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
             return;
         }
-        const position at{static_cast<std::uint32_t>(a->element[0]->integer),
-                          static_cast<std::uint64_t>(a->element[1]->integer)};
-        enter_([this, from, at] { sink_->placed(from, at); });
+        answer placed;
+        placed.what = answer::kind::placed;
+        placed.from = from;
+        placed.at = position{static_cast<std::uint32_t>(a->element[0]->integer),
+                             static_cast<std::uint64_t>(a->element[1]->integer)};
+        enter(std::move(placed));
     });
 }
 
 void redis_log::on_message(std::string_view channel, std::string_view payload) {
-    const std::string prefix = options_.prefix + ":p:";
-    if (channel.substr(0, prefix.size()) != prefix || payload.size() < header_bytes) {
+    const std::string_view prefix_end = ":p:";
+    const bool ours = channel.size() > options_.prefix.size() + prefix_end.size() &&
+                      channel.substr(0, options_.prefix.size()) == options_.prefix &&
+                      channel.substr(options_.prefix.size(), prefix_end.size()) == prefix_end;
+    if (!ours || payload.size() < header_bytes) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return;
     }
-    std::string name(channel.substr(prefix.size()));
+    const std::string_view name = channel.substr(options_.prefix.size() + prefix_end.size());
     if (!is_valid_channel(name)) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel);
         return;
     }
-    publication p;
-    p.flags = static_cast<std::uint8_t>(static_cast<unsigned char>(payload[0]) & frame_flags::json);
-    p.epoch = static_cast<std::uint32_t>(load_le(payload.data() + 1, 4));
-    p.seq = load_le(payload.data() + 5, 8);
-    std::string body(payload.substr(header_bytes));
-    enter_([this, p, name = std::move(name), body = std::move(body)]() mutable {
-        if (!advance(name, position{p.epoch, p.seq})) return;  // a second matching Redis subscription
-        p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
-        (void)sink_->deliver(name, p);
-    });
+    answer a;
+    a.what = answer::kind::deliver;
+    a.p.flags = static_cast<std::uint8_t>(static_cast<unsigned char>(payload[0]) & frame_flags::json);
+    a.p.epoch = static_cast<std::uint32_t>(load_le(payload.data() + 1, 4));
+    a.p.seq = load_le(payload.data() + 5, 8);
+    a.name_at = bytes_.size();
+    a.name_size = name.size();
+    a.payload_size = payload.size() - header_bytes;
+    bytes_ += name;
+    bytes_ += payload.substr(header_bytes);
+    enter(std::move(a));
+}
+
+void redis_log::enter(answer a) {
+    const bool first = waiting_.empty();
+    waiting_.push_back(std::move(a));
+    if (first) engine_.after_reads([this] { enter_([this] { run_waiting(); }); });
+}
+
+void redis_log::enter_call(std::function<void()> call) {
+    answer a;
+    a.call = std::move(call);
+    enter(std::move(a));
+}
+
+void redis_log::run_waiting() {
+    std::swap(waiting_, running_);
+    std::swap(bytes_, running_bytes_);
+    for (answer& a : running_) {
+        switch (a.what) {
+            case answer::kind::deliver: {
+                const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
+                if (!advance(name, position{a.p.epoch, a.p.seq})) break;  // a second matching Redis subscription
+                a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.name_at +
+                                             a.name_size,
+                                         a.payload_size);
+                (void)sink_->deliver(name, a.p);
+                break;
+            }
+            case answer::kind::placed: sink_->placed(a.from, a.at); break;
+            case answer::kind::call: a.call(); break;
+        }
+    }
+    running_.clear();
+    running_bytes_.clear();
 }
 
 // ---------------------------------------------------------------- resume
@@ -223,20 +295,24 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
-    std::vector<std::string> args{"2",
-                                  meta_key(channel),
-                                  stream_key(channel),
-                                  std::to_string(since.epoch),
-                                  std::to_string(since.seq),
-                                  kind == read_kind::history ? "1" : "0"};
-    engine_.run_script(meta_key(channel), read_script_, std::move(args),
+    const auto [meta, stream, unused] = names_of(channel);
+    char epoch_text[12];
+    char seq_text[24];
+    const std::string_view args[] = {
+        "2",
+        meta,
+        stream,
+        decimal(epoch_text, since.epoch),
+        decimal(seq_text, since.seq),
+        kind == read_kind::history ? "1" : "0"};
+    engine_.run_script(std::string(meta), read_script_, args,
                        [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
                         a->element[2]->type == REDIS_REPLY_ARRAY;
         if (!ok) {
-            enter_([this, ticket, kind, name, why = failure(r)] {
+            enter_call([this, ticket, kind, name, why = failure(r)] {
                 if (kind == read_kind::history) {
                     sink_->history_failed(ticket, name, errc::cluster_unavailable, why);
                     return;
@@ -278,14 +354,14 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         } else {
             h.now = now;
         }
-        enter_([this, ticket, name, h = std::move(h)]() mutable {
+        enter_call([this, ticket, name, h = std::move(h)]() mutable {
             sink_->history_read(ticket, name, std::move(h));
         });
     });
 }
 
 position redis_log::last_position(std::string_view channel) const {
-    auto it = known_.find(std::string(channel));
+    auto it = known_.find(channel);
     return it == known_.end() ? position{} : it->second;
 }
 

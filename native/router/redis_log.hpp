@@ -28,8 +28,9 @@
 //
 // Threads: the engine (cluster_node's) runs on its own thread; its answers
 // enter the core through `enter` (core_runner::log_answer: under the core's
-// lock, with what they routed handed over after). Calls from the core run
-// under that lock too, so the log's state needs no lock of its own.
+// lock, with what they routed handed over after), those of one read of the
+// sockets together. Calls from the core run under that lock too, so the
+// log's state needs no lock of its own.
 #pragma once
 
 #include <atomic>
@@ -39,6 +40,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "channel_log.hpp"
 #include "metrics.hpp"
@@ -88,16 +90,57 @@ public:
     std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
 
 private:
+    // The channel's meta and stream keys and pub/sub channel, as views of
+    // names_ (valid until the next call).
+    struct key_names {
+        std::string_view meta, stream, pubsub;
+    };
+    key_names names_of(std::string_view channel);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
+
+    // Answers wait in `waiting_` until the engine's thread is done with
+    // what it read (redis_engine::after_reads), then enter the core
+    // together: one hold of the core's lock, and one wake of each
+    // transport, for all the messages and acks of a read. The hot ones are
+    // kept as data, their bytes in one reused buffer; the others as calls.
+    // All keep their order. Engine's thread only.
+    struct answer {
+        enum class kind : std::uint8_t { deliver, placed, call };
+        kind what = kind::call;
+        publication p;            // deliver: without its payload
+        std::size_t name_at = 0;  // deliver: the channel, then the payload, in bytes_
+        std::size_t name_size = 0;
+        std::size_t payload_size = 0;
+        publisher from;  // placed
+        position at;     // placed
+        std::function<void()> call;
+    };
+    void enter(answer a);
+    void enter_call(std::function<void()> call);
+    // Under the core's lock.
+    void run_waiting();
 
     redis_engine& engine_;
     redis_log_options options_;
     const redis_script_ref publish_script_;
     const redis_script_ref read_script_;
+    // Script arguments that never change, written once.
+    const std::string meta_ttl_text_;
     entry enter_;
+    std::string names_;  // names_of's; under the core's lock
+    std::vector<answer> waiting_;
+    std::string bytes_;
+    // What run_waiting() goes through; kept to reuse their memory.
+    std::vector<answer> running_;
+    std::string running_bytes_;
     std::mt19937 rng_;
-    std::unordered_map<std::string, position> known_;  // under the core's lock
+    // Looked up by view: a delivery allocates no key.
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, position, name_hash, std::equal_to<>> known_;  // under the core's lock
     std::atomic<bool> up_{false};
     mutable std::mutex reason_mu_;
     std::string down_reason_ = "connecting to Redis";

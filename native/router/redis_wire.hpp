@@ -1,10 +1,12 @@
 // The socket-free half of the Redis engine: addresses, RESP in both
-// directions (hiredis's reply reader and command formatter), and the
+// directions (hiredis's reply reader; commands written here), and the
 // replies the engine acts on (CLUSTER SLOTS, MOVED and ASK, pub/sub pushes).
 // Unit tests feed it bytes; redis_engine.cpp feeds it what the sockets read.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -18,7 +20,11 @@ struct redisReader;
 namespace hyperstreams::router {
 
 // A command and its arguments in RESP, binary-safe.
+std::string redis_format(std::span<const std::string_view> args);
+std::string redis_format(std::initializer_list<std::string_view> args);
 std::string redis_format(const std::vector<std::string>& args);
+// EVALSHA sha1 args...
+std::string redis_format_evalsha(std::string_view sha1, std::span<const std::string_view> args);
 
 // The SHA1 of a script as Redis names it (40 hex digits, lower case).
 std::string redis_script_sha1(std::string_view body);

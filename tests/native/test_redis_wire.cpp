@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <string>
+#include <vector>
+
 #include "hyperstreams/errc.hpp"
 #include "redis_wire.hpp"
 
@@ -49,6 +52,28 @@ TEST(RedisFormat, IsBinarySafe) {
     EXPECT_EQ(redis_format({"SET", "k", "v"}), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     const std::string binary = "a\0\r\n$b"s;
     EXPECT_EQ(redis_format({"SET", binary, ""}), "*3\r\n$3\r\nSET\r\n$6\r\n" + binary + "\r\n$0\r\n\r\n");
+}
+
+// The formatter is the project's own (hiredis's uses sprintf): its bytes are
+// hiredis's, lengths of every width included.
+TEST(RedisFormat, WritesWhatHiredisWrites) {
+    const std::vector<std::string> args{"EVALSHA", "", std::string(9, 'a'), std::string(10, '\0'),
+                                        std::string(99999, 'x'), std::string(100000, '\n'), "\r\n$*"};
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    char* wire = nullptr;
+    const int n = redisFormatCommandArgv(&wire, static_cast<int>(args.size()), argv.data(), lengths.data());
+    ASSERT_GT(n, 0);
+    const std::string expected(wire, static_cast<std::size_t>(n));
+    redisFreeCommand(wire);
+    EXPECT_EQ(redis_format(args), expected);
+    const std::vector<std::string_view> rest(args.begin() + 2, args.end());
+    EXPECT_EQ(redis_format_evalsha(args[1], rest), expected);
+    EXPECT_EQ(redis_format(std::vector<std::string>{}), "*0\r\n");
 }
 
 // The SHA Redis gives `SCRIPT LOAD "return 1"`.

@@ -78,7 +78,8 @@ public:
 
     void run(std::string key, const redis_script_ref& s, std::vector<std::string> args,
              std::function<void(redis_result)> done) {
-        engine_.run_script(std::move(key), s, std::move(args), std::move(done));
+        const std::vector<std::string_view> views(args.begin(), args.end());
+        engine_.run_script(std::move(key), s, views, std::move(done));
     }
 
     ~engine_host() { stop(); }
