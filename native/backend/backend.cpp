@@ -21,6 +21,9 @@
 #include "token_expiry.hpp"
 
 namespace hyperstreams::backend {
+
+// The public header keeps the engine out of sight; its default must still be the engine's.
+static_assert(stream_options{}.credit == default_stream_credit);
 namespace detail {
 
 using native::engine_host;

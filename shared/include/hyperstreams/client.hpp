@@ -302,7 +302,8 @@ struct channel_position {
 };
 
 // The credit window of a client stream whose owner names none (the JS
-// package's stream(), the CLI's --credit).
+// package's stream(), the CLI's --credit, the backend client's
+// stream_options::credit).
 inline constexpr std::uint32_t default_stream_credit = 16;
 
 // Result of a call that starts an operation: its id, or why it was refused.

@@ -363,7 +363,7 @@ struct subscribe_options {
 
 struct stream_options {
     // Items the service may send ahead of the consumer (the credit window).
-    std::uint32_t credit = 16;
+    std::uint32_t credit = 16;  // the engine's default_stream_credit (checked where it is built)
     std::chrono::milliseconds timeout{0};  // 0: no deadline
     // false: an item is consumed when its handler returns, and the credit
     // goes back to the service. true: the consumer says when, with
