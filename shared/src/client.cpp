@@ -264,6 +264,13 @@ std::error_code client_engine::start(time_ms now) {
     return {};
 }
 
+std::error_code client_engine::connect_now(time_ms now) {
+    if (state_ != client_state::backoff) return errc::invalid_argument;
+    retry_at_ = now;
+    handle_timeout(now);
+    return {};
+}
+
 std::error_code client_engine::close(time_ms now) {
     if (state_ == client_state::closed) return errc::closed;
     if (state_ == client_state::handshaking || state_ == client_state::ready) {

@@ -5,6 +5,7 @@
 // process (SIGSTOP) while the request is in flight.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 
@@ -97,9 +98,20 @@ test('a stream deadline ends the iteration with deadline_exceeded, on time', asy
     assert.ok(elapsed >= 290 && elapsed < 2_000, `${elapsed} ms`);
 });
 
+// kill() only queues SIGSTOP: the process runs on (and may answer) until one
+// of its threads takes it. Stalled means every thread stopped.
+function stopped(pid) {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return tasks.length > 0 && tasks.every((task) => {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'latin1');
+        return stat[stat.lastIndexOf(')') + 2] === 'T';
+    });
+}
+
 test('a request deadline rejects with deadline_exceeded, on time, while the backend is stalled', async () => {
     simulator.kill('SIGSTOP');
     try {
+        await waitFor(() => stopped(simulator.pid), 'the simulator to stop');
         const started = performance.now();
         await assert.rejects(client.request('factory', 'machines', {}, { timeoutMs: 300 }),
             (e) => e instanceof HyperStreamsError && e.code === 'deadline_exceeded' && e.operation === 'request');

@@ -138,6 +138,30 @@ TEST(ClientReconnect, StableConnectionResetsTheBackoff) {
     for (time_ms d : backoff_delays(r, 3)) EXPECT_LE(d, 1000);
 }
 
+// connect_now(): the attempt the backoff waits for starts at once; outside
+// backoff it is refused and changes nothing.
+TEST(ClientReconnect, ConnectNowSkipsTheRestOfTheBackoff) {
+    client_config c = test_config();
+    c.backoff_base_ms = 60000;
+    c.backoff_max_ms = 60000;
+    c.seed = 7;
+    rig r(c);
+    EXPECT_EQ(r.engine.connect_now(r.now), make_error_code(errc::invalid_argument)) << "idle";
+    r.connect();
+    EXPECT_EQ(r.engine.connect_now(r.now), make_error_code(errc::invalid_argument)) << "ready";
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    r.drop_transport();
+    ASSERT_EQ(r.engine.state(), client_state::backoff);
+    ASSERT_GT(r.engine.next_deadline(), r.now + 1) << "seed 7 draws a delay longer than the test's step";
+    r.advance(1);
+    const std::size_t opens = r.open_times.size();
+    ASSERT_FALSE(r.engine.connect_now(r.now));
+    r.pump();
+    EXPECT_EQ(r.open_times.size(), opens + 1);
+    EXPECT_EQ(r.open_times.back(), r.now);
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+}
+
 TEST(ClientReconnect, ShortConnectionsDoNotResetTheBackoff) {
     client_config c = test_config();
     c.backoff_base_ms = 1000;

@@ -343,6 +343,11 @@ public:
     // Says goodbye, fails every pending operation with errc::closed and
     // forgets subscriptions and registrations.
     std::error_code close(time_ms now);
+    // In backoff: the next attempt starts now instead of at the end of the
+    // delay (the host learnt that the network is back: a browser's "online"
+    // event, an operator's command). In any other state it does nothing and
+    // says errc::invalid_argument.
+    std::error_code connect_now(time_ms now);
 
     // Reports about transport `transport` (the open_transport event's id);
     // reports about a transport the engine already gave up are ignored.

@@ -101,7 +101,7 @@ TEST(RouterPubSub, UnsubscribeStopsDelivery) {
 TEST(RouterPubSub, ResumeFromHistoryAfterAReconnect) {
     router_process router({"--history-max-messages", "16"});
     ASSERT_TRUE(router.ready());
-    test_client sub(frontend_config(router.ws_url(), "resuming"));
+    test_client sub(reconnect_on_demand(frontend_config(router.ws_url(), "resuming")));
     test_client pub(frontend_config(router.ws_url()));
     ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
     const std::uint32_t s = sub.subscribe("line.speed");
@@ -110,10 +110,11 @@ TEST(RouterPubSub, ResumeFromHistoryAfterAReconnect) {
     ASSERT_EQ(sub.wait_count(message_on("line.speed"), 3).size(), 3u);
 
     sub.drop_transport();
-    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
-        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
-    }));
-    for (int i = 4; i <= 8; ++i) pub.publish("line.speed", std::to_string(i));
+    // The subscriber stays away until all five are in history (acked).
+    std::uint32_t last = 0;
+    for (int i = 4; i <= 8; ++i) last = pub.publish("line.speed", std::to_string(i), true);
+    ASSERT_TRUE(pub.wait_for(is(event_kind::ack, last)));
+    sub.connect_now();
 
     const auto got = sub.wait_count(message_on("line.speed"), 8, 10s);
     ASSERT_EQ(got.size(), 8u);
@@ -128,7 +129,7 @@ TEST(RouterPubSub, ResumeFromHistoryAfterAReconnect) {
 TEST(RouterPubSub, ResumeBeyondHistorySignalsTheGap) {
     router_process router({"--history-max-messages", "2"});
     ASSERT_TRUE(router.ready());
-    test_client sub(frontend_config(router.ws_url(), "resuming"));
+    test_client sub(reconnect_on_demand(frontend_config(router.ws_url(), "resuming")));
     test_client pub(frontend_config(router.ws_url()));
     ASSERT_TRUE(sub.wait_ready() && pub.wait_ready());
     const std::uint32_t s = sub.subscribe("line.speed");
@@ -137,10 +138,10 @@ TEST(RouterPubSub, ResumeBeyondHistorySignalsTheGap) {
     ASSERT_EQ(sub.wait_count(message_on("line.speed"), 3).size(), 3u);
 
     sub.drop_transport();
-    ASSERT_TRUE(sub.wait_for([](const recorded_event& e) {
-        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
-    }));
-    for (int i = 4; i <= 9; ++i) pub.publish("line.speed", std::to_string(i));  // history keeps 8, 9
+    std::uint32_t last = 0;
+    for (int i = 4; i <= 9; ++i) last = pub.publish("line.speed", std::to_string(i), true);  // history keeps 8, 9
+    ASSERT_TRUE(pub.wait_for(is(event_kind::ack, last)));
+    sub.connect_now();
 
     const auto gap = sub.wait_for(is(event_kind::gap), 10s);
     ASSERT_TRUE(gap);

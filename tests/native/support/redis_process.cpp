@@ -179,7 +179,14 @@ void redis_server::stop() {
 }
 
 void redis_server::signal(int signal) {
-    if (pid_ > 0) ::kill(pid_, signal);
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    // kill() only queues SIGSTOP: the process runs on (answers, even) until
+    // one of its threads takes the signal, which a loaded machine may delay
+    // by milliseconds. Frozen means every thread stopped.
+    if (signal == SIGSTOP)
+        EXPECT_TRUE(eventually([&] { return all_threads_stopped(pid_); }, std::chrono::seconds(5)))
+            << "redis-server " << pid_ << " did not stop";
 }
 
 bool redis_server::restart() {
@@ -285,6 +292,22 @@ program_result run_program(const std::string& program, const std::vector<std::st
     }
     result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
+}
+
+bool all_threads_stopped(pid_t pid) {
+    const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    bool any = false;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+        std::ifstream in(task.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        // pid (comm) STATE ...: comm may hold spaces and parentheses; the state follows the last ')'.
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos || close + 2 >= stat.size()) return false;
+        if (stat[close + 2] != 'T') return false;
+        any = true;
+    }
+    return any && !ec;
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -91,6 +91,9 @@ struct program_result {
 program_result run_program(const std::string& program, const std::vector<std::string>& args,
                            std::chrono::milliseconds timeout);
 
+// Whether every thread of process `pid` is stopped (SIGSTOP taken).
+bool all_threads_stopped(pid_t pid);
+
 // Polls `condition` until it holds or `timeout` passes; whether it held.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

@@ -127,6 +127,14 @@ void test_client::drop_transport() {
     run([](client_engine&, time_ms) {});
 }
 
+void test_client::connect_now() {
+    ASSERT_TRUE(wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.state == client_state::backoff;
+    }));
+    const std::error_code refused = run([](client_engine& e, time_ms now) { return e.connect_now(now); });
+    EXPECT_FALSE(refused) << "connect_now: " << refused.message();
+}
+
 std::string test_client::tls_error() {
     std::lock_guard lock(record_->mu);
     for (auto e = record_->events.rbegin(); e != record_->events.rend(); ++e)
@@ -179,6 +187,12 @@ event_filter is(event_kind kind, std::uint32_t id) {
 
 event_filter is_error(std::uint32_t id) {
     return [id](const recorded_event& e) { return e.kind == event_kind::error && e.id == id; };
+}
+
+client_config reconnect_on_demand(client_config config) {
+    config.backoff_base_ms = 60000;
+    config.backoff_max_ms = 60000;
+    return config;
 }
 
 client_config frontend_config(std::string url, std::string name) {

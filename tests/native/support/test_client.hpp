@@ -80,6 +80,10 @@ public:
     void resume_reading();
     // Drops the transport without a goodbye (as a crash would).
     void drop_transport();
+    // In backoff: the next attempt starts now (client_engine::connect_now).
+    // With reconnect_on_demand() below, the test decides when a dropped
+    // client comes back (after what it must miss is in the router's history).
+    void connect_now();
     // Why the last attempt failed in its TLS, WebSocket or ZMTP handshake
     // (transport_handshake_failed, in the host's words); "" when none did.
     std::string tls_error();
@@ -107,6 +111,9 @@ event_filter is(event_kind kind, std::uint32_t id = 0);
 event_filter is_error(std::uint32_t id);
 
 client_config frontend_config(std::string url, std::string name = "test-frontend");
+// `config` with a backoff of a minute: after a drop the client stays away
+// until connect_now().
+client_config reconnect_on_demand(client_config config);
 client_config backend_config(std::string url, std::string name = "test-backend");
 
 std::vector<std::uint8_t> bytes_of(std::string_view text);
