@@ -53,6 +53,8 @@ std::string_view errc_name(std::uint16_t code) noexcept {
         case errc::handler_failed: return "handler_failed";
         case errc::cluster_unavailable: return "cluster_unavailable";
         case errc::cluster_outcome_unknown: return "cluster_outcome_unknown";
+        case errc::key_reused: return "key_reused";
+        case errc::not_enabled: return "not_enabled";
         case errc::unauthorized: return "unauthorized";
         case errc::token_expired: return "token_expired";
         case errc::forbidden: return "forbidden";

@@ -61,6 +61,10 @@ test('every error code of PROTOCOL.md section 10 has its number and name in the 
     }
     assert.equal(codec.errcNumber('unknown'), 0);
     assert.equal(codec.errcNumber('no_such_code'), 0);
+    const union = /export type ErrorCode =([^;]+);/.exec(declarations)[1];
+    const declared = new Set([...union.matchAll(/'(\w+)'/g)].map((m) => m[1]));
+    assert.deepEqual(documented.map(([, name]) => name).filter((name) => !declared.has(name)), [],
+        'index.d.ts\'s ErrorCode names every code');
 });
 
 test('the defaults index.d.ts documents are the engine\'s', () => {
