@@ -148,11 +148,6 @@ call_result client_engine::send_addressed(frame_kind kind, std::string_view to,
 
 call_result client_engine::discover() {
     if (std::error_code ec = usable()) return {0, ec};
-    // Pages of listings that ended otherwise (lost connection, closed).
-    std::erase_if(listing_pages_, [this](const auto& entry) {
-        auto it = pending_.find(entry.first);
-        return it == pending_.end() || it->second.op != operation::discover;
-    });
     frame f;
     f.kind = frame_kind::discover;
     f.id = next_id();
@@ -446,17 +441,15 @@ void client_engine::on_reply(const frame& f, time_ms now) {
             pending_.erase(it);
             return;
         default: {  // service_list: one page of the listing
-            std::vector<std::vector<std::uint8_t>>& pages = listing_pages_[f.id];
+            std::vector<std::vector<std::uint8_t>>& pages = op.pages;
             pages.emplace_back(f.payload.begin(), f.payload.end());
             service_list_body page;
             if (decode_body(pages.back(), page)) {
-                listing_pages_.erase(f.id);
                 violation(errc::malformed_body, "service_list", now);
                 return;
             }
             if (f.has(frame_flags::more)) {
                 if (page.services.empty() || !is_valid_channel(page.services.back().name)) {
-                    listing_pages_.erase(f.id);
                     violation(errc::protocol_violation, "a service_list page with more after it must end with a service name", now);
                     return;
                 }
@@ -471,7 +464,6 @@ void client_engine::on_reply(const frame& f, time_ms now) {
             // The whole listing: its pages stay until the next one is complete,
             // so that the event's views hold while the host reads them.
             listing_ = std::move(pages);
-            listing_pages_.erase(f.id);
             services_.services.clear();
             for (const auto& bytes : listing_) {
                 (void)decode_body(bytes, page);  // decoded once above

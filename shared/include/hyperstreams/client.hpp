@@ -161,7 +161,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <limits>
 #include <span>
 #include <string>
@@ -449,6 +448,9 @@ private:
         std::uint32_t credit = 0;     // items the router may still send
         std::uint32_t delivered = 0;  // delivered to the host, not consumed yet
         std::uint32_t consumed = 0;   // consumed, not granted back yet
+        // discover: the pages of the listing received so far (service_list
+        // with flag `more`); they go when the operation does.
+        std::vector<std::vector<std::uint8_t>> pages;
     };
     struct subscription_state {
         std::uint32_t id = 0;
@@ -592,7 +594,7 @@ private:
     // operations
     std::uint32_t last_id_ = 0;
     std::unordered_map<std::uint32_t, pending_op> pending_;
-    std::deque<outbox_item> outbox_;
+    std::vector<outbox_item> outbox_;  // appended, sent whole after the welcome, then cleared
     std::size_t outbox_bytes_ = 0;
     std::vector<timer> timers_;  // min-heap on `at`; stale entries are skipped
     std::unordered_map<std::uint32_t, incoming_call> incoming_;
@@ -602,9 +604,7 @@ private:
     channel_map channels_;
     channel_map::value_type* last_channel_ = nullptr;  // the previous message's channel
     service_list_body services_;  // views into listing_
-    // A listing comes in pages (service_list with flag `more`): the pages of
-    // each discover still collecting, and those of the last complete one.
-    std::unordered_map<std::uint32_t, std::vector<std::vector<std::uint8_t>>> listing_pages_;
+    // The pages of the last complete listing (pending_op::pages collects them).
     std::vector<std::vector<std::uint8_t>> listing_;
 
     // io
