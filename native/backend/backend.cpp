@@ -182,6 +182,41 @@ public:
             p(std::move(out));
         }
         pending_services.clear();
+        end_ready_waits(errc::closed, true);
+    }
+
+    // Connected with every service registered (primary). I/O thread, and
+    // every change of what wait_ready() waits for passes here.
+    void status_changed() {
+        std::vector<std::function<void(std::error_code)>> waiting;
+        {
+            std::lock_guard lock(status_mu);
+            if (connected && unconfirmed.empty()) waiting.swap(ready_waiters);
+        }
+        status_cv.notify_all();
+        for (auto& w : waiting) w({});
+    }
+
+    // The waits for ready end with `why`; `for_good`: so does every later one.
+    void end_ready_waits(std::error_code why, bool for_good) {
+        std::vector<std::function<void(std::error_code)>> waiting;
+        {
+            std::lock_guard lock(status_mu);
+            waiting.swap(ready_waiters);
+            if (for_good) ready_waits_end = why;
+        }
+        for (auto& w : waiting) w(why);
+    }
+
+    // `done` when ready (at once if it is), or with why it never will be. Any thread.
+    void when_ready(std::function<void(std::error_code)> done) {
+        std::unique_lock lock(status_mu);
+        if (ready_waits_end || (connected && unconfirmed.empty())) {
+            const std::error_code why = ready_waits_end;
+            lock.unlock();
+            return done(why);
+        }
+        ready_waiters.push_back(std::move(done));
     }
 
     client_config config_for(std::vector<std::string> urls, bool follow_cluster) const {
@@ -389,9 +424,11 @@ public:
         }
         link.registered[service] = r.id;
         if (&link != primary.get()) return;
-        std::lock_guard lock(status_mu);
-        unconfirmed.insert(r.id);
-        status_cv.notify_all();
+        {
+            std::lock_guard lock(status_mu);
+            unconfirmed.insert(r.id);
+        }
+        status_changed();
     }
 
     // --- the cluster (I/O thread) ---------------------------------------------
@@ -440,8 +477,10 @@ public:
                 }
                 if (opts.on_state)
                     dispatch([this, s = std::string(state_name(e.state))] { opts.on_state(s); });
-                if (e.state == client_state::failed)
+                if (e.state == client_state::failed) {
                     report(code_error(e.code), "the connection failed for good");
+                    end_ready_waits(code_error(e.code), false);
+                }
                 if (e.state == client_state::backoff && is_local_failure(e.code))
                     report(code_error(e.code), describe_backoff(e));
                 if (e.state == client_state::backoff || e.state == client_state::failed) link.abandon_calls();
@@ -457,7 +496,7 @@ public:
                     session = std::string(e.name);
                     connected = true;
                 }
-                status_cv.notify_all();
+                status_changed();
                 return;
             }
             case event_kind::routers: return follow_cluster(e);
@@ -686,7 +725,7 @@ public:
                     std::lock_guard lock(status_mu);
                     unconfirmed.erase(e.id);
                 }
-                status_cv.notify_all();
+                status_changed();
                 return;
             }
             default: return;
@@ -735,7 +774,7 @@ public:
                     std::lock_guard lock(status_mu);
                     unconfirmed.erase(e.id);
                 }
-                status_cv.notify_all();
+                status_changed();
                 break;
             }
             case operation::token_refresh: {
@@ -855,6 +894,8 @@ public:
     std::condition_variable status_cv;
     bool connected = false;
     std::set<std::uint32_t> unconfirmed;  // registrations not acknowledged yet (primary)
+    std::vector<std::function<void(std::error_code)>> ready_waiters;  // wait_ready(token)
+    std::error_code ready_waits_end;  // closed: every wait for ready ends at once
     std::string session;
 
     // Last: destroyed first (see the destructor). The primary is set by
@@ -1169,6 +1210,83 @@ stream_handle client::open_stream(std::string_view service, std::string_view met
     });
     return stream_handle(core_, handle);
 }
+
+stream_reader client::read_stream(std::string_view service, std::string_view method, payload p,
+                                  stream_options options) {
+    auto state = std::make_shared<detail::reader_state>();
+    options.manual_credit = true;
+    // The handlers hold the state weakly: the client's tables must not keep
+    // a reader nobody reads alive, nor the reader the client.
+    std::weak_ptr<detail::reader_state> weak = state;
+    std::lock_guard lock(state->mu);  // the first item waits until `stream` is set
+    state->stream = open_stream(
+        service, method, p,
+        [weak](received item) {
+            stream_read r;
+            r.item = std::move(item);
+            if (auto s = weak.lock()) s->add(std::move(r));
+        },
+        [weak](std::error_code error, std::string_view text) {
+            stream_read r;
+            r.end = true;
+            r.error = error;
+            r.text = std::string(text);
+            if (auto s = weak.lock()) s->add(std::move(r));
+        },
+        options);
+    return stream_reader(std::move(state));
+}
+
+void stream_reader::cancel() {
+    if (!state_) return;
+    stream_handle stream;
+    {
+        std::lock_guard lock(state_->mu);
+        stream = state_->stream;
+    }
+    stream.cancel();
+}
+
+void detail::reader_state::read(std::function<void(stream_read)> done) {
+    std::unique_lock lock(mu);
+    if (ready.empty()) {
+        if (waiting) {
+            lock.unlock();
+            stream_read r;
+            r.end = true;
+            r.error = make_error_code(errc::invalid_argument);
+            r.text = "a read is already waiting on this stream";
+            return done(std::move(r));
+        }
+        waiting = std::move(done);
+        return;
+    }
+    stream_read r = ready.front();  // the end stays for the reads after it
+    if (!r.end) ready.pop_front();
+    stream_handle s = stream;
+    lock.unlock();
+    if (!r.end) s.consume(1);
+    done(std::move(r));
+}
+
+void detail::reader_state::add(stream_read r) {
+    std::unique_lock lock(mu);
+    if (ended) return;
+    ended = r.end;
+    if (!waiting) {
+        ready.push_back(std::move(r));
+        return;
+    }
+    auto done = std::move(waiting);
+    waiting = nullptr;
+    if (r.end) ready.push_back(r);
+    stream_handle s = stream;
+    lock.unlock();
+    if (!r.end) s.consume(1);
+    done(std::move(r));
+}
+
+void client::when_ready(std::function<void(std::error_code)> done) { core_->when_ready(std::move(done)); }
 
 std::future<std::error_code> client::refresh_token(std::string_view token) {
     auto promise = std::make_shared<std::promise<std::error_code>>();

@@ -947,6 +947,107 @@ TEST(BackendAsio, ACoroutineCallsOnTheCallersIoContext) {
     io_thread.join();  // nothing of the client's keeps it running
 }
 
+// wait_ready and a stream's items as Asio operations: a coroutine waits for
+// the connection and reads one item; while nobody reads, the service gets no
+// further than the credit; then another reads the rest, item by item.
+TEST(BackendAsio, ACoroutineWaitsForReadyAndReadsAStreamItemByItem) {
+    router_process router;
+    counting_service service(router, 200ms);
+    ASSERT_TRUE(service.wait_ready());
+
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+    hs::options o = backend_options(router, "reader");
+    o.io_context = &io;
+    auto caller = std::make_unique<hs::client>(o);
+
+    struct first_read {
+        std::error_code ready;
+        hs::stream_reader reader;
+        std::string item;
+    };
+    std::future<first_read> started = boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<first_read> {
+            first_read out;
+            out.ready = co_await caller->wait_ready(boost::asio::use_awaitable);
+            hs::stream_options small;
+            small.credit = 2;
+            out.reader = caller->read_stream("counter", "count", "6", small);
+            out.item = std::string((co_await out.reader.async_read(boost::asio::use_awaitable)).item.text());
+            co_return out;
+        },
+        boost::asio::use_future);
+    caller->start();
+    ASSERT_EQ(started.wait_for(20s), std::future_status::ready);
+    first_read first = started.get();
+    EXPECT_FALSE(first.ready) << first.ready.message();
+    EXPECT_EQ(first.item, "1");
+    // One item read, two delivered and not read (the credit): the service's
+    // next write finds no credit within its wait.
+    ASSERT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return std::find(s.begin(), s.end(), hs::write_status::timeout) != s.end();
+    }));
+    const auto ok_writes = [&] {
+        const auto s = service.statuses.items();
+        return std::count(s.begin(), s.end(), hs::write_status::ok);
+    };
+    EXPECT_EQ(ok_writes(), 3) << "the read one and the credit's two";
+
+    struct the_rest {
+        std::vector<std::string> items;
+        hs::stream_read end, after_end, cancelled;
+    };
+    std::future<the_rest> rest = boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<the_rest> {
+            the_rest out;
+            for (;;) {
+                hs::stream_read r = co_await first.reader.async_read(boost::asio::use_awaitable);
+                if (r.end) {
+                    out.end = std::move(r);
+                    break;
+                }
+                out.items.push_back(std::string(r.item.text()));
+            }
+            out.after_end = co_await first.reader.async_read(boost::asio::use_awaitable);
+
+            hs::stream_options small;
+            small.credit = 2;
+            hs::stream_reader endless = caller->read_stream("counter", "count", "1000000", small);
+            (void)co_await endless.async_read(boost::asio::use_awaitable);
+            endless.cancel();
+            for (int i = 0; i < 4; ++i) {  // at most the credit's items, then the end
+                out.cancelled = co_await endless.async_read(boost::asio::use_awaitable);
+                if (out.cancelled.end) break;
+            }
+            co_return out;
+        },
+        boost::asio::use_future);
+    ASSERT_EQ(rest.wait_for(20s), std::future_status::ready);
+    const the_rest out = rest.get();
+    EXPECT_EQ(out.items, (std::vector<std::string>{"2", "3", "4", "5", "6"}));
+    EXPECT_TRUE(out.end.end);
+    EXPECT_FALSE(out.end.error) << out.end.error.message() << ": " << out.end.text;
+    EXPECT_TRUE(out.after_end.end) << "a read after the end gives the end again";
+    EXPECT_TRUE(out.cancelled.end);
+    EXPECT_EQ(out.cancelled.error, errc::cancelled);
+
+    // A wait for a client that closes first completes with closed.
+    hs::client never(backend_options(router, "never-started"));
+    std::future<std::error_code> waited = never.wait_ready(boost::asio::use_future);
+    never.close();
+    ASSERT_EQ(waited.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(waited.get(), errc::closed);
+
+    first = {};
+    caller.reset();
+    work.reset();
+    io_thread.join();
+}
+
 TEST(BackendAsio, FuturesAndCallbacksAreCompletionTokensToo) {
     router_process router;
     factory_service factory(router);

@@ -33,9 +33,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -408,6 +410,72 @@ private:
     std::uint64_t id_ = 0;
 };
 
+// One read of a stream_reader: the next item, or the stream's end.
+struct stream_read {
+    bool end = false;      // no more items: `error` says why (none: the service ended it)
+    received item;         // when !end
+    std::error_code error;
+    std::string text;      // the error's words
+};
+
+namespace detail {
+// What a stream_reader's reads take from: the items delivered and not read
+// yet (at most the stream's credit), its end, a read waiting for either.
+// Any thread.
+struct reader_state {
+    void read(std::function<void(stream_read)> done);
+    void add(stream_read r);  // an item or the end, from the client
+
+    std::mutex mu;
+    std::deque<stream_read> ready;
+    std::function<void(stream_read)> waiting;
+    bool ended = false;
+    stream_handle stream;  // set before the first item can arrive
+};
+}  // namespace detail
+
+// A server stream read with Asio (client::read_stream()): each async_read
+// completes with the next item, then once with the end; a read after the
+// end completes with the end again. An item read is consumed: the credit
+// goes back to the service then, so it is never more than the credit window
+// ahead of the reader. Copyable; cancel() ends the stream (destroying the
+// reader does not).
+class stream_reader {
+public:
+    stream_reader() = default;
+
+    //   for (;;) {
+    //       hs::stream_read r = co_await reader.async_read(asio::use_awaitable);
+    //       if (r.end) break;  // r.error: why, if not the service's own end
+    //       use(r.item);
+    //   }
+    template <class Token>
+    auto async_read(Token&& token) {
+        return boost::asio::async_initiate<Token, void(stream_read)>(
+            [state = state_](auto handler) {
+                auto done = detail::completion<stream_read>(std::move(handler));
+                if (!state) {
+                    stream_read r;
+                    r.end = true;
+                    r.error = make_error_code(errc::invalid_argument);
+                    r.text = "a stream_reader that read_stream() did not make";
+                    return done(std::move(r));
+                }
+                state->read(std::move(done));
+            },
+            token);
+    }
+    // The service is told to stop; the next reads give the items already
+    // delivered, then the end with errc::cancelled.
+    void cancel();
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+
+private:
+    friend class client;
+    explicit stream_reader(std::shared_ptr<detail::reader_state> state) noexcept : state_(std::move(state)) {}
+    std::shared_ptr<detail::reader_state> state_;
+};
+
 class client {
 public:
     explicit client(options opts);
@@ -457,6 +525,12 @@ public:
     stream_handle open_stream(std::string_view service, std::string_view method, payload p,
                               item_handler on_item, end_handler on_end, stream_options options = {});
 
+    // The same stream for Asio code: read its items with
+    // stream_reader::async_read() (options.manual_credit is ignored: an item
+    // is consumed when it is read).
+    stream_reader read_stream(std::string_view service, std::string_view method, payload p,
+                              stream_options options = {});
+
     std::future<services_result> services();
     void services(std::function<void(services_result)> done);
 
@@ -498,6 +572,16 @@ public:
             token, std::string(service), std::string(method), detail::owned_payload(p), timeout);
     }
 
+    // Completes when connected with every service registered (at once if
+    // so), with no error; or with errc::closed when the client closes first,
+    // or the code of a connection that failed for good.
+    template <class Token>
+        requires(!std::is_convertible_v<Token, std::chrono::milliseconds>)
+    auto wait_ready(Token&& token) {
+        return boost::asio::async_initiate<Token, void(std::error_code)>(
+            [this](auto handler) { when_ready(detail::completion<std::error_code>(std::move(handler))); }, token);
+    }
+
     template <class Token>
     auto publish_with_ack(std::string_view channel, payload p, Token&& token) {
         return boost::asio::async_initiate<Token, void(publish_ack)>(
@@ -523,6 +607,7 @@ public:
     }
 
 private:
+    void when_ready(std::function<void(std::error_code)> done);
     std::shared_ptr<detail::client_core> core_;
 };
 
