@@ -321,6 +321,16 @@ public:
             f();
     }
 
+    // `f`, where handlers run, if this client still exists then: for the
+    // closures that reach back into it (a handler executor of the owner's
+    // may run them after the client is gone).
+    template <class F>
+    void dispatch_to_self(F f) {
+        dispatch([weak = weak_from_this(), f = std::move(f)]() mutable {
+            if (const auto self = weak.lock()) f(*self);
+        });
+    }
+
     // `done`, called where handlers run.
     template <class Result>
     std::function<void(Result)> where_handlers_run(std::function<void(Result)> done) {
@@ -365,7 +375,7 @@ public:
 
     void report(std::error_code error, std::string text) {
         if (!opts.on_error) return;
-        dispatch([this, error, text = std::move(text)] { opts.on_error(error, text); });
+        dispatch_to_self([error, text = std::move(text)](client_core& c) { c.opts.on_error(error, text); });
     }
 
     // What a report about `link` starts with: which router, when not the first.
@@ -476,7 +486,7 @@ public:
                     connected = false;
                 }
                 if (opts.on_state)
-                    dispatch([this, s = std::string(state_name(e.state))] { opts.on_state(s); });
+                    dispatch_to_self([s = std::string(state_name(e.state))](client_core& c) { c.opts.on_state(s); });
                 if (e.state == client_state::failed) {
                     report(code_error(e.code), "the connection failed for good");
                     end_ready_waits(code_error(e.code), false);
@@ -635,10 +645,10 @@ public:
         if (it == streams.end()) return;
         // The credit goes back once the handler is done with the item, so a
         // slow consumer slows the service down instead of queueing here.
-        dispatch([this, handler = it->second.on_item, manual = it->second.manual, id = e.id,
-                  token = it->second.handle, item = received_of(e)]() mutable {
+        dispatch_to_self([handler = it->second.on_item, manual = it->second.manual, id = e.id,
+                          token = it->second.handle, item = received_of(e)](client_core& c) mutable {
             if (handler) handler(std::move(item));
-            if (!manual) consume(id, token, 1);
+            if (!manual) c.consume(id, token, 1);
         });
     }
 
@@ -695,13 +705,13 @@ public:
     // Calls the provider where handlers run (it may block), then sends its token.
     void fetch_token() {
         if (!opts.token_provider) return;
-        dispatch([this] {
-            std::string token = opts.token_provider();
+        dispatch_to_self([](client_core& c) {
+            std::string token = c.opts.token_provider();
             if (token.empty()) return;
-            host().post([this, token = std::move(token)](client_engine& engine, time_ms now) mutable {
+            c.host().post([&c, token = std::move(token)](client_engine& engine, time_ms now) mutable {
                 // The same token again would be refused again: wait for a new one.
                 if (token == engine.config().token && engine.state() == client_state::awaiting_token) return;
-                send_token(engine, now, std::move(token), nullptr);
+                c.send_token(engine, now, std::move(token), nullptr);
             });
         });
     }

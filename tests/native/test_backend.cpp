@@ -645,6 +645,45 @@ struct stream_record {
 
 }  // namespace
 
+// An owner's executor may run the client's closures after the client is
+// gone: those that reach back into it (state, errors, a stream item's credit)
+// then do nothing. ASan (the native-asan preset) sees any use after free.
+TEST(Backend, HandlersQueuedOnTheOwnersExecutorOutliveTheClient) {
+    router_process router;
+    counting_service service(router, 5s);
+    ASSERT_TRUE(service.wait_ready());
+    std::mutex mu;
+    std::vector<std::function<void()>> queued;
+    std::atomic<int> states{0}, errors{0}, items{0};
+    hs::options o = backend_options(router, "queued");
+    o.handler_executor = [&](std::function<void()> task) {
+        std::lock_guard lock(mu);
+        queued.push_back(std::move(task));
+    };
+    o.on_state = [&](std::string_view) { ++states; };
+    o.on_error = [&](std::error_code, std::string_view) { ++errors; };
+    auto client = std::make_unique<hs::client>(o);
+    client->start();
+    ASSERT_TRUE(client->wait_ready(10s));
+    client->publish("bad..channel", "x");  // refused: on_error
+    client->open_stream("counter", "count", "3", [&](hs::received) { ++items; }, nullptr);
+    const auto queued_count = [&] {
+        std::lock_guard lock(mu);
+        return queued.size();
+    };
+    ASSERT_TRUE(eventually([&] { return queued_count() >= 6; })) << queued_count();  // states, the error, items
+    client.reset();
+    std::vector<std::function<void()>> later;
+    {
+        std::lock_guard lock(mu);
+        later.swap(queued);
+    }
+    for (auto& task : later) task();
+    EXPECT_EQ(states.load(), 0) << "the client was gone when they ran";
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(items.load(), 0);
+}
+
 TEST(BackendCaller, ConsumesAServerStreamToItsEndAndHearsItsError) {
     router_process router;
     counting_service service(router, 10s);
