@@ -880,6 +880,23 @@ TEST(BackendCaller, RefreshesItsTokenBeforeItExpiresAndHearsTheRoutersVerdict) {
     ASSERT_TRUE(provided_first.wait_ready(10s));
     const hs::publish_ack first_ack = provided_first.publish_with_ack("a.c", "with carol's rights").get();
     EXPECT_FALSE(first_ack.error) << first_ack.error.message() << " " << first_ack.error_text;
+
+    // A token that lapsed before the client started: the router refuses it
+    // (token_expired) and the provider gives the next one; the client
+    // connects with it instead of waiting for ever.
+    std::atomic<int> asked{0};
+    hs::options stale = web_options(router);
+    stale.token = token("dave", -60);
+    stale.token_provider = [&] {
+        ++asked;
+        return token("dave", 600);
+    };
+    hs::client renewed(stale);
+    renewed.start();
+    ASSERT_TRUE(renewed.wait_ready(10s));
+    EXPECT_GE(asked.load(), 1);
+    const hs::publish_ack renewed_ack = renewed.publish_with_ack("a.d", "with dave's new token").get();
+    EXPECT_FALSE(renewed_ack.error) << renewed_ack.error.message() << " " << renewed_ack.error_text;
 }
 
 TEST(BackendCaller, BroadcastsToEveryOtherClient) {
