@@ -9,9 +9,11 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -792,6 +794,50 @@ TEST(BackendCaller, SubscribesSinceAPositionAndHearsTheGapHistoryNoLongerHolds) 
     EXPECT_EQ(messages[0].data.text(), "4");
     EXPECT_TRUE(messages[0].replayed);
     EXPECT_EQ(messages[1].seq, 5u);
+}
+
+// The body of GET `target` from the router's admin listener (HTTP/1.0: the
+// router closes the connection after the answer).
+std::string admin_get(const router_process& router, const std::string& target) {
+    const std::string& address = router.admin_address();
+    const auto colon = address.rfind(':');
+    boost::asio::ip::tcp::iostream http(address.substr(0, colon), address.substr(colon + 1));
+    http.expires_after(5s);
+    http << "GET " << target << " HTTP/1.0\r\nHost: " << address << "\r\n\r\n" << std::flush;
+    std::stringstream answer;
+    answer << http.rdbuf();
+    const std::string text = answer.str();
+    const auto body = text.find("\r\n\r\n");
+    return body == std::string::npos ? std::string() : text.substr(body + 4);
+}
+
+// A subscription's slow-consumer policy reaches the router, which applies it
+// to what it queues for that subscription (the router's tests show what each
+// policy does; /status shows which one each subscription has).
+TEST(BackendCaller, SubscribesWithASlowConsumerPolicy) {
+    router_process router;
+    hs::client subscriber(backend_options(router, "policies"));
+    hs::subscribe_options latest;
+    latest.policy = hs::slow_policy::keep_latest;
+    hs::subscribe_options strict;
+    strict.policy = hs::slow_policy::disconnect;
+    subscriber.subscribe("line.*", [](const hs::message&) {}, latest);
+    subscriber.subscribe("line.speed", [](const hs::message&) {}, strict);
+    subscriber.subscribe("line.temp", [](const hs::message&) {});
+    subscriber.start();
+    ASSERT_TRUE(subscriber.wait_ready(10s));
+    std::map<std::string, std::string> policies;
+    ASSERT_TRUE(eventually([&] {
+        const auto status = nlohmann::json::parse(admin_get(router, "/status"), nullptr, false);
+        if (status.is_discarded()) return false;
+        for (const auto& c : status["connections"])
+            if (c["name"] == "policies")
+                for (const auto& s : c["subscriptions"]) policies[s["pattern"]] = s["policy"];
+        return policies.size() == 3;
+    }));
+    EXPECT_EQ(policies["line.*"], "keep_latest");
+    EXPECT_EQ(policies["line.speed"], "disconnect");
+    EXPECT_EQ(policies["line.temp"], "drop_oldest") << "the router's default";
 }
 
 TEST(BackendCaller, HearsTheEpochChangeWhenTheRouterRestartsTheChannel) {

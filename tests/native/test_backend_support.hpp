@@ -216,6 +216,7 @@ public:
 
     const std::string& backend_url() const { return backend_; }
     std::string ws_url() const { return "ws://" + http_ + "/ws"; }
+    const std::string& admin_address() const { return admin_; }
     const std::string& http_address() const { return http_; }
     process& proc() { return proc_; }
 
