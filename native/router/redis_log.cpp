@@ -232,7 +232,7 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
         decimal(flag_text, flags),
         decimal(proposed_text, proposed),
-        decimal(history_size_text, options.history_size),
+        decimal(history_size_text, options.messages_kept()),
         decimal(history_ttl_text, options.history_ttl_s),
         meta_ttl_text_};
     engine_.run_script(std::string(meta), publish_script_, args, [this, from, name = std::string(channel)](redis_result r) {
