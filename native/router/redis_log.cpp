@@ -167,9 +167,9 @@ void redis_log::on_state(bool up, std::string_view reason) {
         down_reason_ = up ? std::string() : std::string(reason);
     }
     up_.store(up, std::memory_order_release);
-    // Redis may have lost the index meanwhile: it is written again.
-    if (up) index_generation_.fetch_add(1, std::memory_order_acq_rel);
     if (up) {
+        // Redis may have lost the index meanwhile: it is written again.
+        index_generation_.fetch_add(1, std::memory_order_acq_rel);
         HS_LOG(info, "cluster.redis_up");
     } else {
         HS_LOG(warn, "cluster.redis_down").kv("reason", reason);
@@ -467,9 +467,11 @@ void redis_log::read_last_entries(std::shared_ptr<latest_job> job) {
         return;
     }
     for (std::size_t i = 0; i < job->names.size(); ++i) {
-        const auto [meta, stream, unused] = names_of(job->names[i]);
+        // Not names_of(): this runs on the engine's thread, names_ is the core's.
+        const std::string meta = meta_key(job->names[i]);
+        const std::string stream = stream_key(job->names[i]);
         const std::string_view args[] = {"2", meta, stream, "0", "0", "2"};
-        engine_.run_script(std::string(meta), read_script_, args, [this, job, i](redis_result r) {
+        engine_.run_script(meta, read_script_, args, [this, job, i](redis_result r) {
             const redisReply* a = r.reply.get();
             const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
                             a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
