@@ -55,7 +55,8 @@ start() {
 
 # The router prints one line once it listens:
 #   hyperstreams-router ready http=HOST:PORT ws=ws://HOST:PORT/ws backend=ENDPOINT admin=HOST:PORT
-start router "$router" --web web/dist "$@"
+# factory.>: each machine's last telemetry is kept for a dashboard that opens.
+start router "$router" --web web/dist --channels-namespaces '[{"pattern": "factory.>", "latest": true}]' "$@"
 ready=""
 for _ in {1..150}; do
     ready=$(grep -m1 '^hyperstreams-router ready ' "$logs/router.log" || true)

@@ -1169,7 +1169,7 @@ subscription client::subscribe(std::string_view pattern, message_handler handler
                        options = std::move(options)](client_engine& engine, time_ms) mutable {
         channel_position since;
         if (options.since) since = {options.since->epoch, options.since->seq};
-        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr);
+        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr, options.latest);
         if (r.error) {
             c->report(r.error, "subscribe to '" + p + "'");
             return;

@@ -114,6 +114,22 @@ struct connections_result {
     std::string error;
 };
 
+struct latest_params {
+    int channels = 10000;   // one publication each, then a subscribe with latest to all of them
+    int payload = 64;
+    int subscribes = 3;     // each on a new connection
+};
+
+struct latest_result {
+    long rss_before_kib = 0;              // before the channels were published
+    long rss_after_kib = 0;               // after
+    double publish_seconds = 0;           // every channel published, the last one acked
+    std::vector<double> ack_seconds;      // per subscribe: subscribe sent to its ack
+    std::vector<double> last_seconds;     // per subscribe: subscribe sent to the last latest value
+    bool ok = false;
+    std::string error;
+};
+
 // The network drivers (drivers.cpp). All clients of a run share one thread.
 // Fan-out over several servers (a cluster): subscriber i on servers[i % n],
 // the publisher on servers[0]; the servers' CPU is summed.
@@ -123,6 +139,10 @@ request_result run_request(target_kind target, const endpoint_info& at, const re
 // servers[0]'s backend endpoint, then one run of callers on each server in
 // turn, in order.
 std::vector<request_result> run_request_across(const std::vector<endpoint_info>& servers, const request_params& p);
+// A latest-value subscribe to a pattern matching p.channels channels on
+// `at` (whose namespace of bench.latest.> enables latest); `pid` is the
+// router whose memory is measured.
+latest_result run_latest(const endpoint_info& at, pid_t pid, const latest_params& p);
 // `pid` is the server whose memory is measured.
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p);
 // The raw ZeroMQ DEALER/ROUTER round trip: one DEALER with `concurrency`

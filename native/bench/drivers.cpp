@@ -777,6 +777,127 @@ private:
     request_result result_;
 };
 
+// -------------------------------------------------------------- latest
+
+constexpr std::string_view latest_prefix = "bench.latest.c";
+
+class latest_run final : public connection_events {
+public:
+    latest_run(const endpoint_info& at, pid_t pid, const latest_params& p)
+        : server_(asio::ip::make_address(at.host), at.port), path_(at.path), pid_(pid), p_(p), deadline_(ioc_) {}
+
+    latest_result run() {
+        result_.rss_before_kib = rss_kib(pid_);
+        deadline_.expires_after(std::chrono::seconds(120));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("timed out");
+        });
+        open();
+        ioc_.run();
+        for (auto& c : connections_) c->close();
+        return std::move(result_);
+    }
+
+private:
+    // Connection 0 publishes; each one after it subscribes once.
+    void open() {
+        auto c = std::make_shared<connection>(ioc_, *this, static_cast<int>(connections_.size()));
+        connections_.push_back(c);
+        c->start(server_, nullptr, path_);
+    }
+
+    void opened(connection& c) override { c.send(hello_message(client_role::frontend)); }
+
+    std::size_t received(connection& c, bytes_view data) override {
+        static const decode_limits limits = generous_limits();
+        batch_reader reader(data, limits);
+        frame f;
+        while (reader.next(f)) {
+            if (f.kind == frame_kind::welcome) {
+                if (c.index() == 0)
+                    publish_all(c);
+                else
+                    subscribe(c);
+            } else if (f.kind == frame_kind::ack && c.index() == 0) {
+                result_.publish_seconds = seconds_since(start_);
+                result_.rss_after_kib = rss_kib(pid_);
+                open();
+            } else if (f.kind == frame_kind::ack) {
+                result_.ack_seconds.push_back(seconds_since(start_));
+            } else if (f.kind == frame_kind::message && (f.flags & frame_flags::replayed) != 0) {
+                if (++replayed_ == p_.channels) subscribed_all(c);
+            } else if (f.kind == frame_kind::ping) {
+                c.send(encode_one(make_frame(frame_kind::pong, f.id, {})));
+            } else if (f.kind == frame_kind::error || f.kind == frame_kind::goodbye) {
+                finish("router sent code " + std::to_string(f.code) + " (" + std::string(errc_name(f.code)) + ")");
+            }
+        }
+        if (reader.error()) finish("undecodable frames from the router");
+        return data.size();
+    }
+
+    // Every channel once, 1,000 publishes per WebSocket message; the last acked.
+    void publish_all(connection& c) {
+        start_ = clock_type::now();
+        const bytes payload(static_cast<std::size_t>(p_.payload), 'x');
+        bytes batch;
+        char name[32];
+        for (int i = 0; i < p_.channels; ++i) {
+            const int n = std::snprintf(name, sizeof name, "%.*s%05d", static_cast<int>(latest_prefix.size()),
+                                        latest_prefix.data(), i);
+            frame f = make_frame(frame_kind::publish, i + 1 == p_.channels ? 1 : 0,
+                                 std::string_view(name, static_cast<std::size_t>(n)), payload);
+            if (i + 1 == p_.channels) f.flags = frame_flags::ack_requested;
+            (void)append(batch, f);
+            if ((i + 1) % 1000 == 0 || i + 1 == p_.channels) c.send(std::exchange(batch, {}));
+        }
+    }
+
+    void subscribe(connection& c) {
+        replayed_ = 0;
+        frame f = make_frame(frame_kind::subscribe, 1, "bench.latest.*");
+        f.flags = frame_flags::latest;
+        start_ = clock_type::now();
+        c.send(encode_one(f));
+    }
+
+    void subscribed_all(connection& c) {
+        result_.last_seconds.push_back(seconds_since(start_));
+        c.close();
+        if (static_cast<int>(result_.last_seconds.size()) == p_.subscribes)
+            finish({});
+        else
+            open();
+    }
+
+    void failed(connection& c, const error_code& ec, const char* what) override {
+        if (done_ || ec == asio::error::operation_aborted || ec == websocket::error::closed) return;
+        if (c.index() != 0 && static_cast<int>(result_.last_seconds.size()) == c.index()) return;  // closed after its run
+        finish(std::string(what) + ": " + ec.message());
+    }
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    asio::io_context ioc_{1};
+    tcp::endpoint server_;
+    std::string path_;
+    pid_t pid_;
+    latest_params p_;
+    asio::steady_timer deadline_;
+    std::vector<std::shared_ptr<connection>> connections_;
+    clock_type::time_point start_;
+    int replayed_ = 0;
+    bool done_ = false;
+    latest_result result_;
+};
+
 // -------------------------------------------------------------- connections
 
 class connections_run final : public connection_events {
@@ -894,6 +1015,10 @@ std::vector<request_result> run_request_across(const std::vector<endpoint_info>&
     }
     for (const endpoint_info& at : servers) results.push_back(request_run(target_kind::router, at, p).run());
     return results;
+}
+
+latest_result run_latest(const endpoint_info& at, pid_t pid, const latest_params& p) {
+    return latest_run(at, pid, p).run();
 }
 
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p) {

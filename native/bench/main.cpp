@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench.hpp"
@@ -45,6 +46,9 @@ constexpr const char* usage_text =
     "  connections  idle WebSocket connections (hello/welcome done) on one router: connect rate\n"
     "               and router memory (VmRSS) per connection\n"
     "  core         the shared codec and client engine on one thread\n"
+    "  latest       a latest-value subscribe to a pattern matching --channels channels, each\n"
+    "               published once: time to the ack and to the last latest value, router memory\n"
+    "               per channel kept; on one router, then on one router over Redis (redis-server)\n"
     "  cluster      three routers over one Redis (redis-server, started by the tool): the publisher\n"
     "               on the first, the subscribers spread over the three, beside the same load on one\n"
     "               router without Redis; then calls from the backend's router and from another.\n"
@@ -63,6 +67,7 @@ constexpr const char* usage_text =
     "  --concurrency LIST    request, cluster: frontends, one call outstanding each (default 1,64)\n"
     "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
+    "  --channels N          latest: channels (default 10000)\n"
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
@@ -83,6 +88,7 @@ struct options {
     std::vector<int> payloads{64, 1024};
     std::vector<int> concurrency{1, 64};
     std::vector<int> connections{10000};
+    int channels = 10000;
     int batch = 100;
     int window = 2000;
     double inflight_bytes = 32 << 20;
@@ -145,6 +151,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--concurrency", [&](const std::string& v) { o.concurrency = int_list(v); }},
         {"--payload", [&](const std::string& v) { o.payload = std::atoi(v.c_str()); }},
         {"--connections", [&](const std::string& v) { o.connections = int_list(v); }},
+        {"--channels", [&](const std::string& v) { o.channels = std::atoi(v.c_str()); }},
         {"--sources", [&](const std::string& v) { o.sources = std::atoi(v.c_str()); }},
         {"--parallel", [&](const std::string& v) { o.parallel = std::atoi(v.c_str()); }},
         {"--hold", [&](const std::string& v) { o.hold = std::atof(v.c_str()); }},
@@ -495,6 +502,73 @@ void connections_scenario(const options& o, report& rep) {
         }
         std::fflush(stdout);
         rep.connections.push_back({count, std::move(r)});
+        remove_log(router);
+    }
+}
+
+// The server's log holds `text` within 10 s.
+bool log_shows(const server& s, const std::string& text) {
+    const auto until = clock_type::now() + std::chrono::seconds(10);
+    for (;;) {
+        std::stringstream log;
+        log << std::ifstream(s.log).rdbuf();
+        if (log.str().find(text) != std::string::npos) return true;
+        if (clock_type::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+// "12.3 / 12.9 / 13.4": a figure of each run, in milliseconds.
+std::string runs_ms(const std::vector<double>& seconds) {
+    std::string out;
+    char buf[32];
+    for (double v : seconds) {
+        std::snprintf(buf, sizeof buf, "%s%.1f", out.empty() ? "" : " / ", v * 1e3);
+        out += buf;
+    }
+    return out;
+}
+
+void latest_scenario(const options& o, report& rep) {
+    server redis;
+    const bool with_redis = start_redis(redis, o);
+    if (!with_redis) std::printf("latest over Redis: FAILED: %s did not start\n", o.redis.c_str());
+    for (const bool over_redis : {false, true}) {
+        if (over_redis && !with_redis) {
+            ++rep.failures;
+            break;
+        }
+        std::vector<std::string> extra = {"--channels-namespaces",
+                                          R"([{"pattern": "bench.latest.>", "latest": true, "history_size": 0}])",
+                                          "--limits-max-channels", std::to_string(o.channels + 1000)};
+        // Info: the log says when the router's Redis side is up, before which a publish is refused.
+        if (over_redis)
+            extra.insert(extra.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis.at.port),
+                                       "--log-level", "info"});
+        server router;
+        if (!start_router(router, o, extra) || (over_redis && !log_shows(router, "event=cluster.redis_up"))) {
+            std::printf("latest: FAILED: the router did not start%s (log: %s)\n",
+                        over_redis ? " or reach Redis" : "", router.log.c_str());
+            ++rep.failures;
+            continue;
+        }
+        latest_params p;
+        p.channels = o.channels;
+        p.payload = o.payload;
+        const latest_result r = run_latest(router.at, router.process.pid(), p);
+        std::printf("latest channels=%d payload=%d %s: ", p.channels, p.payload,
+                    over_redis ? "(one router over Redis)" : "(one router)");
+        if (!r.ok) {
+            ++rep.failures;
+            std::printf("FAILED: %s\n", r.error.c_str());
+        } else {
+            std::printf("published in %.2f s; router RSS %ld KiB -> %ld KiB, %.0f bytes per channel kept; "
+                        "subscribe to its ack %s ms, to the last latest value %s ms\n",
+                        r.publish_seconds, r.rss_before_kib, r.rss_after_kib,
+                        static_cast<double>(r.rss_after_kib - r.rss_before_kib) * 1024.0 / p.channels,
+                        runs_ms(r.ack_seconds).c_str(), runs_ms(r.last_seconds).c_str());
+        }
+        std::fflush(stdout);
         remove_log(router);
     }
 }
@@ -869,6 +943,8 @@ int main(int argc, char** argv) {
         connections_scenario(o, rep);
     } else if (o.command == "core") {
         core_scenario(o, rep);
+    } else if (o.command == "latest") {
+        latest_scenario(o, rep);
     } else if (o.command == "cluster") {
         cluster_scenario(o, rep);
     } else if (o.command == "suite") {

@@ -94,8 +94,8 @@ const std::vector<command_spec>& commands() {
         {"sub",
          {"PATTERN"},
          {"--count", "--timeout", "--raw", "--since"},
-         {"--hex", "--pretty"},
-         R"(usage: hyperstreams sub PATTERN [--count N] [--timeout S] [--since EPOCH:SEQ] [--hex | --raw FILE] [--pretty]
+         {"--hex", "--pretty", "--latest"},
+         R"(usage: hyperstreams sub PATTERN [--latest] [--count N] [--timeout S] [--since EPOCH:SEQ] [--hex | --raw FILE] [--pretty]
 
 Subscribes to PATTERN (a channel, `*` for one token, a final `>` for the
 rest) and prints one line per message: CHANNEL EPOCH:SEQ PAYLOAD.
@@ -103,6 +103,8 @@ Gaps (missed messages) are reported on stderr.
 
   --count N     exit after N messages (exit 4 if they do not come within --timeout)
   --timeout S   stop after S seconds (default: never)
+  --latest      first the last message of every channel PATTERN matches
+                (where the router's namespace enables it), then live
   --since E:S   resume after position EPOCH:SEQ (as printed): first what the
                 channel's history holds after it, then live (exact channels only)
   --hex         print payloads as hex
@@ -525,7 +527,7 @@ int cmd_sub(const parsed& p, session& s) {
         since = channel_position{static_cast<std::uint32_t>(epoch), seq};
     }
     const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
-        return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr);
+        return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr, p.has("--latest"));
     }, name_problem("pattern", pattern, pattern_problem(pattern)));
     std::uint64_t got = 0;
     for (;;) {

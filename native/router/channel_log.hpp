@@ -16,9 +16,14 @@
 // history_read() answers, maybe after live publications of the channel
 // were delivered, which pub/sub holds back for that subscriber and merges
 // by seq.
+//
+// The path of a latest-value subscribe: read_latest() asks for the last
+// publication of every channel a pattern matches; latest_read() answers,
+// held and merged the same way.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,6 +103,28 @@ history resume_from(position since, position now, const Kept& kept) {
     return plan;
 }
 
+// The last publication of a channel, as read_latest() finds it.
+struct latest_value {
+    std::string_view channel;  // valid for the length of the answer
+    publication last;          // with `hold` set
+};
+
+// A pattern's literal start: its tokens before the first wildcard, with the
+// dot after them ("factory." for "factory.*.temp"; all of a channel name).
+// Every channel the pattern matches starts with it.
+inline std::string_view literal_prefix(std::string_view pattern) noexcept {
+    std::size_t start = 0;
+    while (start < pattern.size()) {
+        const std::size_t dot = pattern.find('.', start);
+        const std::string_view token =
+            pattern.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (token == "*" || token == ">") return pattern.substr(0, start);
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    return pattern;
+}
+
 // What a read_since() wants: the history after a position (a resume), or
 // only the channel's position (the ack of a subscribe, where the log does
 // not know it locally).
@@ -137,6 +164,12 @@ public:
         // subscribe fails with `code`.
         virtual void history_failed(std::uint64_t ticket, std::string_view channel, errc code,
                                     std::string_view text) = 0;
+        // The answer to read_latest(ticket, pattern): `now` is the channel's
+        // position when `pattern` is a channel name (else unset); `values`
+        // are sorted by channel name, at most one per channel. A failure is
+        // history_failed(ticket, pattern, ...).
+        virtual void latest_read(std::uint64_t ticket, std::string_view pattern, position now,
+                                 std::span<const latest_value> values) = 0;
 
     protected:
         ~sink() = default;
@@ -156,6 +189,11 @@ public:
     // What followed `since` on `channel` (or, position_only, where the
     // channel is), answered by sink::history_read.
     virtual void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) = 0;
+    // The last publication still kept of each channel `pattern` matches
+    // (those whose options kept one: channel_options::messages_kept),
+    // answered by sink::latest_read. Where "still kept" is asked is the one
+    // place an expiry of the latest value belongs.
+    virtual void read_latest(std::uint64_t ticket, std::string_view pattern) = 0;
     // True when last_position() is the channel's position (a log whose
     // channels are all here); else a subscribe reads it (position_only).
     [[nodiscard]] virtual bool positions_known() const noexcept = 0;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "channel_log.hpp"
+#include "hyperstreams/names.hpp"
 
 namespace hyperstreams::router {
 
@@ -82,6 +83,21 @@ public:
     void remember(channel_state& c, publication p);
     // False when `c` keeps no history.
     bool keeps_history(const channel_state& c) const noexcept { return c.max_messages != 0 && limits_.max_bytes != 0; }
+
+    // Calls f(name, last publication) for every channel `pattern` matches
+    // whose last publication is still in its history, in name order. Walks
+    // only the channels that share the pattern's literal start.
+    template <typename F>
+    void each_last(std::string_view pattern, F&& f) const {
+        const std::string_view prefix = literal_prefix(pattern);
+        for (auto it = channels_.lower_bound(prefix); it != channels_.end(); ++it) {
+            const std::string_view name = it->first;
+            if (name.substr(0, prefix.size()) != prefix) break;
+            const channel_state& c = it->second;
+            if (!c.history.empty() && c.history.back().seq == c.last_seq && pattern_matches(pattern, name))
+                f(name, c.history.back());
+        }
+    }
 
     // What a subscriber resuming from (epoch, seq) on `channel` must get.
     [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;

@@ -253,10 +253,11 @@ const std::vector<option>& options() {
             "channels.namespaces",
             "options of the channels a pattern matches: a list of objects {\"pattern\": \"factory.>\", "
             "\"history_size\": N, \"history_ttl_s\": N, \"policy\": drop_oldest|keep_latest|disconnect, "
-            "\"max_message_bytes\": N, \"publish\": anyone|backends}; a key left out is the router-wide "
-            "setting (history.max_messages, history.ttl_s, outbox.policy, limits.max_payload, anyone); where "
-            "patterns overlap the most specific wins (a literal token over *, * over >); latest, presence "
-            "and join_leave take only false in this version"));
+            "\"max_message_bytes\": N, \"publish\": anyone|backends, \"latest\": true|false}; a key left out "
+            "is the router-wide setting (history.max_messages, history.ttl_s, outbox.policy, "
+            "limits.max_payload, anyone, false); latest: a subscribe may ask for each channel's last "
+            "message, which the channel keeps; where patterns overlap the most specific wins (a literal "
+            "token over *, * over >); presence and join_leave take only false in this version"));
         t.push_back(list("cluster.redis", &router_config::cluster_redis,
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
                          "(redis://HOST:PORT), which every router of the cluster names; empty: this "

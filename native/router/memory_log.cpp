@@ -1,5 +1,7 @@
 #include "memory_log.hpp"
 
+#include "hyperstreams/names.hpp"
+
 namespace hyperstreams::router {
 
 void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
@@ -11,7 +13,7 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
         state = &store_.get(channel);  // may forget another channel: the version is read after
         last_ = state;
         last_version_ = store_.version();
-        state->max_messages = options.history_size;
+        state->max_messages = options.messages_kept();
         metrics_.channels.store(static_cast<std::int64_t>(store_.size()), std::memory_order_relaxed);
         metrics_.channels_forgotten.store(static_cast<std::int64_t>(store_.forgotten()), std::memory_order_relaxed);
     }
@@ -45,6 +47,16 @@ void memory_log::read_since(std::uint64_t ticket, std::string_view channel, posi
         return;
     }
     sink_->history_read(ticket, channel, store_.plan_resume(channel, since.epoch, since.seq));
+}
+
+void memory_log::read_latest(std::uint64_t ticket, std::string_view pattern) {
+    latest_scratch_.clear();
+    store_.each_last(pattern, [this](std::string_view name, const publication& last) {
+        latest_scratch_.push_back(latest_value{name, last});
+    });
+    const position now = is_valid_channel(pattern) ? last_position(pattern) : position{};
+    sink_->latest_read(ticket, pattern, now, latest_scratch_);
+    latest_scratch_.clear();  // releases the holds
 }
 
 position memory_log::last_position(std::string_view channel) const {

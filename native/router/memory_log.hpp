@@ -22,6 +22,7 @@ public:
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
                 const channel_options& options) override;
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
+    void read_latest(std::uint64_t ticket, std::string_view pattern) override;
     [[nodiscard]] bool positions_known() const noexcept override { return true; }
     [[nodiscard]] position last_position(std::string_view channel) const override;
     void interest(std::string_view, interest_change) override {}  // every publication is here already
@@ -37,6 +38,7 @@ private:
     // the lookup.
     channel_state* last_ = nullptr;
     std::uint64_t last_version_ = 0;
+    std::vector<latest_value> latest_scratch_;  // read_latest's, kept to reuse its memory
 };
 
 }  // namespace hyperstreams::router

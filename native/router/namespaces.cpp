@@ -25,6 +25,12 @@ std::string read_count(const json& v, std::string_view key, std::uint64_t min, s
     return {};
 }
 
+std::string read_switch(const json& v, std::string_view key, bool& out) {
+    if (!v.is_boolean()) return std::string(key) + ": expected true or false";
+    out = v.get<bool>();
+    return {};
+}
+
 std::string read_feature(const json& v, std::string_view key, bool& out) {
     if (!v.is_boolean()) return std::string(key) + ": expected true or false";
     if (v.get<bool>()) return std::string(key) + ": true is not supported by this router yet (only false)";
@@ -63,7 +69,7 @@ std::string read_entry(const json& item, namespace_config& ns) {
             else if (text == "backends") ns.publish = publish_rule::backends;
             else err = "publish: " + v.dump() + " is not one of anyone|backends";
         } else if (key == "latest") {
-            err = read_feature(v, key, ns.latest);
+            err = read_switch(v, key, ns.latest);
         } else if (key == "presence") {
             err = read_feature(v, key, ns.presence);
         } else if (key == "join_leave") {

@@ -41,10 +41,18 @@ struct channel_options {
     slow_policy policy = slow_policy::drop_oldest;  // for subscribes that leave it to the router
     std::uint32_t max_message_bytes = 1u << 20;     // payload bytes of one publish
     publish_rule publish = publish_rule::anyone;
-    // Taken by features this router does not have yet: only false is accepted.
+    // A subscribe may ask for the last message of each channel it matches
+    // (frame_flags::latest), which the channel then keeps even without history.
     bool latest = false;
+    // Taken by features this router does not have yet: only false is accepted.
     bool presence = false;
     bool join_leave = false;
+
+    // The publications a channel keeps: its history, and at least the last
+    // one where a subscribe may ask for it.
+    [[nodiscard]] std::uint32_t messages_kept() const noexcept {
+        return latest && history_size == 0 ? 1 : history_size;
+    }
 };
 
 // One entry of channels.namespaces as written: what it leaves out is nullopt.

@@ -41,29 +41,59 @@ void pubsub::subscribe(connection& c, const frame& f) {
         table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to subscribe");
         return;
     }
+    // Asked with since, a resume: the history holds the last publication.
+    const bool latest = f.has(frame_flags::latest) && !resume;
+    const channel_options& options = namespaces_.of_pattern(f.name);
+    if (latest && !options.latest) {
+        const std::string_view ns = namespaces_.pattern_of(options);
+        table_.send_error(c, f.id, errc::not_enabled,
+                          ns.empty() ? "latest needs a namespace with \"latest\": true that holds '" +
+                                           std::string(f.name) + "'"
+                                     : "latest is not enabled in the namespace '" + std::string(ns) + "'");
+        return;
+    }
     // A subscribe that leaves the policy to the router gets its namespace's.
     const slow_policy asked = policy_of(f.flags);
-    const slow_policy policy = asked == slow_policy::router_default ? namespaces_.of_pattern(f.name).policy : asked;
+    const slow_policy policy = asked == slow_policy::router_default ? options.policy : asked;
     c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
     changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
                      interest_change::first_subscriber);
 
     // A log that does not know the channel's position here reads it, as a
     // resume reads history: the ack says where the subscription starts.
-    const bool read_position = !resume && !wildcard && !log_.positions_known();
-    if (!resume && !read_position) {
+    const bool read_position = !resume && !latest && !wildcard && !log_.positions_known();
+    if (!resume && !latest && !read_position) {
         table_.send_ack(c, f.id, wildcard ? position{log_.epoch(), 0} : log_.last_position(f.name));
         return;
     }
-    // Held from now on: live publications wait for the history.
-    held& hold = held_.try_emplace(held_key{c.id, std::string(f.name)}).first->second;
-    hold.policy = policy;
-    ++hold.reads;
-    ++held_version_;
+    // Held from now on: live publications wait for what the log reads.
+    hold(c, f.name, policy);
     const std::uint64_t ticket = ++next_ticket_;
     reads_.emplace(ticket, resume_read{c.id, f.id});
-    log_.read_since(ticket, f.name, position{f.epoch, f.seq},
-                    read_position ? read_kind::position_only : read_kind::history);
+    if (latest)
+        log_.read_latest(ticket, f.name);
+    else
+        log_.read_since(ticket, f.name, position{f.epoch, f.seq},
+                        read_position ? read_kind::position_only : read_kind::history);
+}
+
+pubsub::held& pubsub::hold(const connection& c, std::string_view name, slow_policy policy) {
+    auto [it, made] = held_.try_emplace(held_key{c.id, std::string(name)});
+    if (made && !is_valid_channel(name)) ++pattern_holds_;
+    it->second.policy = policy;
+    ++it->second.reads;
+    ++held_version_;
+    return it->second;
+}
+
+pubsub::held* pubsub::holding(connection_id subscriber, std::string_view channel) {
+    auto it = held_.find(std::pair<connection_id, std::string_view>(subscriber, channel));
+    if (it != held_.end()) return &it->second;
+    if (pattern_holds_ == 0) return nullptr;
+    for (it = held_.lower_bound(std::pair<connection_id, std::string_view>(subscriber, {}));
+         it != held_.end() && it->first.first == subscriber; ++it)
+        if (pattern_matches(it->first.second, channel)) return &it->second;
+    return nullptr;
 }
 
 std::pair<connection*, pubsub::held*> pubsub::take_read(std::uint64_t ticket, std::string_view channel,
@@ -81,6 +111,7 @@ std::pair<connection*, pubsub::held*> pubsub::take_read(std::uint64_t ticket, st
 
 void pubsub::release(connection_id conn, std::string_view channel) {
     held_.erase(held_.find(std::pair<connection_id, std::string_view>(conn, channel)));
+    if (!is_valid_channel(channel)) --pattern_holds_;
     ++held_version_;
 }
 
@@ -137,6 +168,47 @@ void pubsub::history_failed(std::uint64_t ticket, std::string_view channel, errc
     if (--hold->reads == 0) release(c->id, channel);
 }
 
+namespace {
+
+// The channel of a held publication: the name of the message frame it holds.
+std::string_view channel_of(const publication& p) {
+    frame m;
+    std::size_t consumed = 0;
+    return decode(*p.hold, m, consumed) ? std::string_view() : m.name;
+}
+
+}  // namespace
+
+void pubsub::latest_read(std::uint64_t ticket, std::string_view pattern, position now,
+                         std::span<const latest_value> values) {
+    std::uint32_t subscribe_id = 0;
+    auto [c, hold] = take_read(ticket, pattern, subscribe_id);
+    if (c == nullptr) return;
+    const bool wildcard = !is_valid_channel(pattern);
+    table_.send_ack(*c, subscribe_id, wildcard ? position{log_.epoch(), 0} : now);
+    // A channel whose own namespace (a more specific one inside the
+    // pattern's) keeps no latest value gives none.
+    auto replayed = [this](const latest_value& v) { return namespaces_.of_channel(v.channel).latest; };
+    const bool subscribed = c->subscriptions.count(pattern) != 0;
+    for (const latest_value& v : values) {
+        if (!subscribed || c->state == connection_state::closing) break;
+        if (replayed(v)) send_publication(*c, v.channel, v.last, hold->policy);
+    }
+    if (--hold->reads != 0) return;
+    // What went live while the log was read, without what was just replayed.
+    for (const publication& p : hold->live) {
+        if (!subscribed || c->state == connection_state::closing) break;
+        const std::string_view channel = wildcard ? channel_of(p) : pattern;
+        auto v = std::lower_bound(values.begin(), values.end(), channel,
+                                  [](const latest_value& a, std::string_view b) { return a.channel < b; });
+        if (v != values.end() && v->channel == channel && replayed(*v) && p.epoch == v->last.epoch &&
+            p.seq <= v->last.seq)
+            continue;
+        table_.deliver(*c, p.hold, frame_class::message, hold->policy);
+    }
+    release(c->id, pattern);
+}
+
 void pubsub::send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy) {
     frame m;
     m.kind = frame_kind::message;
@@ -171,6 +243,8 @@ void pubsub::drop(connection& c) {
     auto last = first;
     while (last != held_.end() && last->first.first == c.id) ++last;
     if (first != last) {
+        for (auto it = first; it != last; ++it)
+            if (!is_valid_channel(it->first.second)) --pattern_holds_;
         held_.erase(first, last);
         ++held_version_;
     }
@@ -264,9 +338,8 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
         connection* s = table_.find(t.subscriber);
         if (s == nullptr) continue;
         if (!held_.empty()) {
-            auto it = held_.find(std::pair<connection_id, std::string_view>(s->id, channel));
-            if (it != held_.end()) {
-                route_.holding.push_back(&it->second);
+            if (held* h = holding(s->id, channel)) {
+                route_.holding.push_back(h);
                 continue;
             }
         }

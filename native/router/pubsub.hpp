@@ -13,6 +13,12 @@
 // history it asked for arrives; then it gets its ack, the gap if any, the
 // history, and the held publications the history did not already hold
 // (merged by seq).
+//
+// A latest-value subscribe (frame_flags::latest, without since) takes the
+// same path: subscribed at once, held (for a pattern, every channel it
+// matches), and once the log read the last publication of each matching
+// channel, it gets its ack, those publications (flag replayed, at their
+// positions), and the held ones that are newer.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +62,11 @@ private:
     void append_failed(const publisher& from, errc code, std::string_view text) override;
     void history_read(std::uint64_t ticket, std::string_view channel, history h) override;
     void history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) override;
+    void latest_read(std::uint64_t ticket, std::string_view pattern, position now,
+                     std::span<const latest_value> values) override;
 
     // Live publications held back for a subscriber whose resume of a
-    // channel waits for history.
+    // channel, or latest-value read of a pattern, waits for the log.
     struct held {
         slow_policy policy = slow_policy::drop_oldest;
         std::uint32_t reads = 0;  // history reads in flight
@@ -82,6 +90,10 @@ private:
     // for it (null when the connection or the hold is gone).
     std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, std::uint32_t& subscribe_id);
     void release(connection_id conn, std::string_view channel);
+    // Holds `c`'s deliveries of what `name` (a channel or a pattern) matches.
+    held& hold(const connection& c, std::string_view name, slow_policy policy);
+    // The hold of `subscriber` that takes publications of `channel`, if any.
+    held* holding(connection_id subscriber, std::string_view channel);
     void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
     [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
     void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);
@@ -114,6 +126,7 @@ private:
     publish_route route_;
     std::map<held_key, held, held_less> held_;
     std::uint64_t held_version_ = 0;
+    std::size_t pattern_holds_ = 0;  // holds of held_ keyed by a pattern
     std::map<std::uint64_t, resume_read> reads_;  // by ticket
     std::uint64_t next_ticket_ = 0;
 };

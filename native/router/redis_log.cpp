@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -31,14 +32,16 @@ return {tonumber(e), s}
 )lua";
 
 // KEYS: meta, stream. ARGV: the epoch and seq resumed from, and 1 for the
-// history or 0 for the position only. Answers the channel's epoch and last
-// seq (0, 0: Redis has no such channel) and the history after seq (all of
-// it when the epoch is another).
+// history, 0 for the position only or 2 for the last publication. Answers
+// the channel's epoch and last seq (0, 0: Redis has no such channel) and the
+// history after seq (all of it when the epoch is another), or the stream's
+// last entry.
 constexpr const char* read_script = R"lua(
 local e = redis.call('hget', KEYS[1], 'e')
 if not e then return {0, 0, {}} end
 local s = tonumber(redis.call('hget', KEYS[1], 's'))
 if ARGV[3] == '0' then return {tonumber(e), s, {}} end
+if ARGV[3] == '2' then return {tonumber(e), s, redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)} end
 local from = '-'
 if e == ARGV[1] then from = (tonumber(ARGV[2]) + 1) .. '-0' end
 return {tonumber(e), s, redis.call('xrange', KEYS[2], from, '+')}
@@ -75,6 +78,40 @@ void append_glob_literal(std::string& out, std::string_view token) {
         if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
         out.push_back(c);
     }
+}
+
+// The entries of an XRANGE answer, as publications of `epoch`.
+std::vector<publication> stream_entries(const redisReply* entries, std::uint32_t epoch) {
+    std::vector<publication> kept;
+    for (std::size_t i = 0; i < entries->elements; ++i) {
+        const redisReply* e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) continue;
+        publication p;
+        p.epoch = epoch;
+        p.seq = std::strtoull(std::string(text_of(e->element[0])).c_str(), nullptr, 10);
+        const redisReply* fields = e->element[1];
+        for (std::size_t f = 0; f + 1 < fields->elements; f += 2) {
+            const std::string_view key = text_of(fields->element[f]);
+            const std::string_view value = text_of(fields->element[f + 1]);
+            if (key == "f") {
+                p.flags = static_cast<std::uint8_t>(std::strtoul(std::string(value).c_str(), nullptr, 10) &
+                                                    frame_flags::json);
+            } else if (key == "d") {
+                p.hold = frame_bytes::copy(bytes_view(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+                p.payload = *p.hold;
+            }
+        }
+        if (p.hold) kept.push_back(std::move(p));
+    }
+    return kept;
+}
+
+// The Redis glob (HSCAN MATCH) of the names that start with `prefix`.
+std::string prefix_glob(std::string_view prefix) {
+    std::string glob;
+    append_glob_literal(glob, prefix);
+    glob.push_back('*');
+    return glob;
 }
 
 }  // namespace
@@ -131,6 +168,8 @@ void redis_log::on_state(bool up, std::string_view reason) {
     }
     up_.store(up, std::memory_order_release);
     if (up) {
+        // Redis may have lost the index meanwhile: it is written again.
+        index_generation_.fetch_add(1, std::memory_order_acq_rel);
         HS_LOG(info, "cluster.redis_up");
     } else {
         HS_LOG(warn, "cluster.redis_down").kv("reason", reason);
@@ -175,6 +214,7 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         sink_->append_failed(from, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
+    if (options.latest) index_latest(channel);
     std::uint32_t proposed = 0;
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
     // The arguments as views of one reused buffer and of numbers written in
@@ -192,7 +232,7 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
         decimal(flag_text, flags),
         decimal(proposed_text, proposed),
-        decimal(history_size_text, options.history_size),
+        decimal(history_size_text, options.messages_kept()),
         decimal(history_ttl_text, options.history_ttl_s),
         meta_ttl_text_};
     engine_.run_script(std::string(meta), publish_script_, args, [this, from, name = std::string(channel)](redis_result r) {
@@ -325,29 +365,7 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         }
         const position now{static_cast<std::uint32_t>(a->element[0]->integer),
                            static_cast<std::uint64_t>(a->element[1]->integer)};
-        std::vector<publication> kept;
-        const redisReply* entries = a->element[2];
-        for (std::size_t i = 0; i < entries->elements; ++i) {
-            const redisReply* e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) continue;
-            publication p;
-            p.epoch = now.epoch;
-            p.seq = std::strtoull(std::string(text_of(e->element[0])).c_str(), nullptr, 10);
-            const redisReply* fields = e->element[1];
-            for (std::size_t f = 0; f + 1 < fields->elements; f += 2) {
-                const std::string_view key = text_of(fields->element[f]);
-                const std::string_view value = text_of(fields->element[f + 1]);
-                if (key == "f") {
-                    p.flags = static_cast<std::uint8_t>(std::strtoul(std::string(value).c_str(), nullptr, 10) &
-                                                        frame_flags::json);
-                } else if (key == "d") {
-                    p.hold = frame_bytes::copy(
-                        bytes_view(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
-                    p.payload = *p.hold;
-                }
-            }
-            if (p.hold) kept.push_back(std::move(p));
-        }
+        const std::vector<publication> kept = stream_entries(a->element[2], now.epoch);
         history h;
         if (kind == read_kind::history) {
             h = resume_from(since, now, kept);
@@ -359,6 +377,139 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         });
     });
 }
+
+// ---------------------------------------------------------------- latest value
+
+// Written before the publish's script, on a single server on the same
+// connection: a reader that finds no channel in the index finds no
+// publication of it either (which then comes live).
+void redis_log::index_latest(std::string_view channel) {
+    const std::uint64_t generation = index_generation_.load(std::memory_order_acquire);
+    if (generation != indexed_generation_ || indexed_.size() >= options_.max_known_channels) {
+        indexed_.clear();
+        indexed_generation_ = generation;
+    }
+    if (!indexed_.emplace(channel).second) return;
+    const std::string key = latest_index_key();
+    engine_.command(key, {"HSET", key, std::string(channel), ""},
+                    [this, name = std::string(channel)](redis_result r) {
+        if (r.status == redis_status::ok && r.reply->type == REDIS_REPLY_INTEGER) return;
+        HS_LOG(warn, "cluster.latest_index_failed").kv("channel", name).kv("why", failure(r));
+        enter_call([this, name] { indexed_.erase(name); });  // the next publish tries again
+    });
+}
+
+// One read in progress: the names the index lists, then the last entry of
+// each. Engine's thread only.
+struct redis_log::latest_job {
+    std::uint64_t ticket = 0;
+    std::string pattern;
+    std::string cursor = "0";
+    std::vector<std::string> names;
+    std::vector<std::pair<std::string, publication>> found;
+    position now;  // the channel's, when the pattern is one
+    std::size_t waiting = 0;
+    std::string failed;  // why, once a command failed
+};
+
+void redis_log::read_latest(std::uint64_t ticket, std::string_view pattern) {
+    if (!up()) {
+        sink_->history_failed(ticket, pattern, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
+        return;
+    }
+    auto job = std::make_shared<latest_job>();
+    job->ticket = ticket;
+    job->pattern.assign(pattern);
+    if (is_valid_channel(pattern)) {
+        job->names.emplace_back(pattern);
+        read_last_entries(std::move(job));
+    } else {
+        scan_latest_index(std::move(job));
+    }
+}
+
+// HSCAN of the index, filtered by Redis on the pattern's literal start and
+// here by the pattern, until the cursor comes back to 0.
+void redis_log::scan_latest_index(std::shared_ptr<latest_job> job) {
+    const std::string key = latest_index_key();
+    engine_.command(key, {"HSCAN", key, job->cursor, "MATCH", prefix_glob(literal_prefix(job->pattern)), "COUNT", "1000"},
+                    [this, job](redis_result r) mutable {
+        const redisReply* a = r.reply.get();
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
+                        a->element[1]->type == REDIS_REPLY_ARRAY;
+        if (!ok) {
+            finish_latest(job, failure(r));
+            return;
+        }
+        job->cursor.assign(text_of(a->element[0]));
+        const redisReply* fields = a->element[1];
+        for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+            const std::string_view name = text_of(fields->element[i]);
+            if (is_valid_channel(name) && pattern_matches(job->pattern, name)) job->names.emplace_back(name);
+        }
+        if (job->cursor != "0") {
+            scan_latest_index(std::move(job));
+            return;
+        }
+        // HSCAN may give a name twice.
+        std::sort(job->names.begin(), job->names.end());
+        job->names.erase(std::unique(job->names.begin(), job->names.end()), job->names.end());
+        read_last_entries(std::move(job));
+    });
+}
+
+// The last entry of each named channel's stream, pipelined, each on its
+// channel's node.
+void redis_log::read_last_entries(std::shared_ptr<latest_job> job) {
+    job->waiting = job->names.size();
+    if (job->waiting == 0) {
+        finish_latest(job, {});
+        return;
+    }
+    for (std::size_t i = 0; i < job->names.size(); ++i) {
+        // Not names_of(): this runs on the engine's thread, names_ is the core's.
+        const std::string meta = meta_key(job->names[i]);
+        const std::string stream = stream_key(job->names[i]);
+        const std::string_view args[] = {"2", meta, stream, "0", "0", "2"};
+        engine_.run_script(meta, read_script_, args, [this, job, i](redis_result r) {
+            const redisReply* a = r.reply.get();
+            const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+                            a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
+                            a->element[2]->type == REDIS_REPLY_ARRAY;
+            if (!ok) {
+                if (job->failed.empty()) job->failed = failure(r);
+            } else {
+                const position now{static_cast<std::uint32_t>(a->element[0]->integer),
+                                   static_cast<std::uint64_t>(a->element[1]->integer)};
+                std::vector<publication> last = stream_entries(a->element[2], now.epoch);
+                // Only the channel's last publication is its latest value.
+                if (!last.empty() && last.front().seq == now.seq)
+                    job->found.emplace_back(job->names[i], std::move(last.front()));
+                if (job->names.size() == 1 && job->names[i] == job->pattern) job->now = now;
+            }
+            if (--job->waiting == 0) finish_latest(job, job->failed);
+        });
+    }
+}
+
+void redis_log::finish_latest(const std::shared_ptr<latest_job>& job, std::string why) {
+    if (!why.empty()) {
+        enter_call([this, job, why = std::move(why)] {
+            sink_->history_failed(job->ticket, job->pattern, errc::cluster_unavailable, why);
+        });
+        return;
+    }
+    std::sort(job->found.begin(), job->found.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    enter_call([this, job] {
+        std::vector<latest_value> values;
+        values.reserve(job->found.size());
+        for (const auto& [name, last] : job->found) values.push_back(latest_value{name, last});
+        sink_->latest_read(job->ticket, job->pattern, job->now, values);
+    });
+}
+
+std::string redis_log::latest_index_key() const { return options_.prefix + ":latest"; }
 
 position redis_log::last_position(std::string_view channel) const {
     auto it = known_.find(channel);

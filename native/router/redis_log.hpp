@@ -7,6 +7,8 @@
 //   P:{channel}:m   hash: e = the channel's epoch, s = its last seq
 //   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload)
 //   P:p:channel     the pub/sub channel every publication of the channel goes to
+//   P:latest        hash: every channel of a namespace with latest -> "" (the
+//                   channels a latest-value subscribe to a pattern reads)
 //
 // A publish is one script on the channel's node (EVALSHA: every connection
 // to a node loads the log's scripts first; see redis_engine::run_script): it makes the epoch
@@ -36,10 +38,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "channel_log.hpp"
@@ -71,6 +75,7 @@ public:
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
                 const channel_options& options) override;
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
+    void read_latest(std::uint64_t ticket, std::string_view pattern) override;
     [[nodiscard]] bool positions_known() const noexcept override { return false; }
     [[nodiscard]] position last_position(std::string_view channel) const override;
     void interest(std::string_view pattern, interest_change change) override;
@@ -86,6 +91,7 @@ public:
     std::string meta_key(std::string_view channel) const;
     std::string stream_key(std::string_view channel) const;
     std::string pubsub_channel(std::string_view channel) const;
+    std::string latest_index_key() const;
     // The Redis subscription a pattern takes: (glob, is a pattern).
     std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
 
@@ -98,6 +104,14 @@ private:
     key_names names_of(std::string_view channel);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
+
+    // Latest value: the index of channels (written once per channel, and
+    // again after Redis was down), and a read of it.
+    void index_latest(std::string_view channel);
+    struct latest_job;
+    void scan_latest_index(std::shared_ptr<latest_job> job);
+    void read_last_entries(std::shared_ptr<latest_job> job);
+    void finish_latest(const std::shared_ptr<latest_job>& job, std::string why);
 
     // Answers wait in `waiting_` until the engine's thread is done with
     // what it read (redis_engine::after_reads), then enter the core
@@ -141,6 +155,9 @@ private:
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
     std::unordered_map<std::string, position, name_hash, std::equal_to<>> known_;  // under the core's lock
+    std::unordered_set<std::string, name_hash, std::equal_to<>> indexed_;  // under the core's lock
+    std::uint64_t indexed_generation_ = 0;        // under the core's lock
+    std::atomic<std::uint64_t> index_generation_{0};  // one more each time Redis is up again
     std::atomic<bool> up_{false};
     mutable std::mutex reason_mu_;
     std::string down_reason_ = "connecting to Redis";

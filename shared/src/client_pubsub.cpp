@@ -48,6 +48,8 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
         f.flags |= frame_flags::since;
         f.epoch = position->epoch;
         f.seq = position->seq;
+    } else if (sub.latest) {
+        f.flags |= frame_flags::latest;
     }
     write(f);
     sub.in_flight = true;
@@ -55,7 +57,7 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
 }
 
 call_result client_engine::subscribe(std::string_view pattern, slow_policy policy,
-                                     const channel_position* since) {
+                                     const channel_position* since, bool latest) {
     if (state_ == client_state::closed) return {0, errc::closed};
     if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
         return {0, errc::invalid_argument};
@@ -72,6 +74,7 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
     sub.pattern.assign(pattern);
     sub.policy = policy;
     sub.exact = exact;
+    sub.latest = latest;
     ++subscriptions_generation_;
     if (since != nullptr) {
         // The owner's position replaces whatever this engine saw on the channel.

@@ -46,7 +46,7 @@ function startRouter(listen, backend) {
   return startProcess(
     nativeBinary('native/router/hyperstreams-router', 'HYPERSTREAMS_ROUTER'),
     ['--listen', listen, '--backend', backend, '--admin-listen', '127.0.0.1:0', '--web', WEB_DIST,
-      '--log-level', 'warn'],
+      '--log-level', 'warn', '--channels-namespaces', '[{"pattern": "factory.>", "latest": true}]'],
     { ready: ROUTER_READY, name: 'router' },
   );
 }

@@ -840,6 +840,34 @@ TEST(BackendCaller, SubscribesWithASlowConsumerPolicy) {
     EXPECT_EQ(policies["line.temp"], "drop_oldest") << "the router's default";
 }
 
+TEST(BackendCaller, SubscribesWithTheLatestValueOfEveryMatchingChannel) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "line.>", "latest": true}])"});
+    hs::client publisher(backend_options(router, "publisher"));
+    publisher.start();
+    ASSERT_TRUE(publisher.wait_ready(10s));
+    for (const char* channel : {"line.speed", "line.temp"})
+        for (const char* value : {"old", "now"})
+            ASSERT_FALSE(publisher.publish_with_ack(channel, value).get().error);
+
+    mailbox<hs::message> got;
+    mailbox<std::error_code> errors;
+    hs::options so = backend_options(router, "state");
+    so.on_error = [&](std::error_code error, std::string_view) { errors.push(error); };
+    hs::client subscriber(so);
+    hs::subscribe_options o;
+    o.latest = true;
+    subscriber.subscribe("line.*", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.subscribe("other.*", [&](const hs::message& m) { got.push(m); }, o);
+    subscriber.start();
+    ASSERT_TRUE(eventually([&] { return got.size() == 2 && errors.size() == 1; }));
+    for (const hs::message& m : got.items()) {
+        EXPECT_EQ(m.data.text(), "now") << m.channel;
+        EXPECT_EQ(m.seq, 2u);
+        EXPECT_TRUE(m.replayed);
+    }
+    EXPECT_EQ(errors.items().front(), hyperstreams::errc::not_enabled);
+}
+
 TEST(BackendCaller, HearsTheEpochChangeWhenTheRouterRestartsTheChannel) {
     router_process router;
     mailbox<hs::message> got;

@@ -362,6 +362,24 @@ TEST_F(Cli, SubSinceResumesAfterAPrintedPosition) {
     EXPECT_EQ(cli({"--url", ws_, "sub", "cli.hist", "--since", "seven"}).code, 1);
 }
 
+TEST(CliLatest, SubLatestPrintsEveryMatchingChannelsLastMessageFirst) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "state.>", "latest": true}])"});
+    const std::string ws = router.ws_url();
+    for (const char* machine : {"state.m1", "state.m2"})
+        for (const char* value : {"old", "now"})
+            ASSERT_EQ(cli({"--url", ws, "pub", machine, std::string(machine) + "-" + value, "--ack"}).code, 0);
+    const run_result sub = cli({"--url", ws, "sub", "state.*", "--latest", "--count", "2", "--timeout", "10"});
+    EXPECT_EQ(sub.code, 0) << sub.err;
+    EXPECT_NE(sub.out.find("state.m1 "), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find(":2 state.m1-now"), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find(":2 state.m2-now"), std::string::npos) << sub.out;
+    EXPECT_EQ(sub.out.find("-old"), std::string::npos) << sub.out;
+
+    const run_result refused = cli({"--url", ws, "sub", "other.*", "--latest", "--timeout", "10"});
+    EXPECT_EQ(refused.code, 3);
+    EXPECT_NE(refused.err.find("not_enabled"), std::string::npos) << refused.err;
+}
+
 TEST_F(Cli, ABadChannelOrPatternSaysWhatIsWrongWithIt) {
     const run_result dots = cli({"--url", ws_, "pub", "factory..telemetry", "x"});
     EXPECT_EQ(dots.code, 1);

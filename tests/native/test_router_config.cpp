@@ -359,6 +359,21 @@ TEST(RouterConfig, NamespacesTakeTheRouterWideSettingsForWhatTheyLeaveOut) {
     EXPECT_EQ(table.pattern_of(table.of_pattern("*.lobby")), "");
 }
 
+TEST(RouterConfig, ALatestNamespaceKeepsTheLastMessageEvenWithoutHistory) {
+    const config_result r = parse_file(R"({"channels": {"namespaces": [
+        {"pattern": "state.>", "latest": true, "history_size": 0}, {"pattern": "deep.>", "latest": true,
+         "history_size": 9}, {"pattern": "none.>", "history_size": 0}]}})");
+    ASSERT_EQ(r.what, config_result::action::run) << r.error;
+    const nlohmann::json printed = nlohmann::json::parse(to_json(r.config))["channels"]["namespaces"];
+    EXPECT_EQ(printed[0]["latest"], true);
+    EXPECT_EQ(printed[0]["history_size"], 0) << "as written; its channels keep their last message all the same";
+    const namespace_table table(r.config);
+    EXPECT_TRUE(table.of_channel("state.m3").latest);
+    EXPECT_EQ(table.of_channel("state.m3").messages_kept(), 1u);
+    EXPECT_EQ(table.of_channel("deep.m3").messages_kept(), 9u);
+    EXPECT_EQ(table.of_channel("none.m3").messages_kept(), 0u);
+}
+
 TEST(RouterConfig, WhereNamespacesOverlapTheMostSpecificWinsInAnyOrder) {
     for (const char* list : {R"([{"pattern": "a.>", "history_size": 1}, {"pattern": "a.*.>", "history_size": 2},
                                  {"pattern": "a.b.>", "history_size": 3}, {"pattern": "a.*.c", "history_size": 4}])",
@@ -399,7 +414,7 @@ TEST(RouterConfig, BadNamespacesStopTheRouterNamingTheEntryAndTheKey) {
              bad{R"([{"pattern": "a", "publish": "frontends"}])", "publish: \"frontends\" is not one of anyone|backends"},
              bad{R"([{"pattern": "a", "presence": "yes"}])", "presence: expected true or false"},
              bad{R"([{"pattern": "a", "presence": true}])", "presence: true is not supported by this router yet"},
-             bad{R"([{"pattern": "a", "latest": true}])", "latest: true is not supported by this router yet"},
+             bad{R"([{"pattern": "a", "latest": 1}])", "entry 1 ('a'): latest: expected true or false"},
              bad{R"([{"pattern": "a", "join_leave": true}])", "join_leave: true is not supported by this router yet"},
              bad{R"([{"pattern": "a.*"}, {"pattern": "a.*"}])", "entry 2: the pattern 'a.*' is listed twice"},
              bad{R"([{"pattern": "a", "max_message_bytes": 2000000}])",

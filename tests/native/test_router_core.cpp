@@ -54,6 +54,9 @@ public:
     void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override {
         reads_.push_back({ticket, std::string(channel), since, kind});
     }
+    void read_latest(std::uint64_t ticket, std::string_view pattern) override {
+        latest_reads_.push_back({ticket, std::string(pattern)});
+    }
     bool positions_known() const noexcept override { return positions_known_; }
     // As a remote log: a subscribe reads the channel's position.
     void forget_positions() { positions_known_ = false; }
@@ -76,15 +79,25 @@ public:
     // Reads the history asked for so far; the answers wait for answer_reads().
     void read_now() {
         for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since, r.kind);
+        for (auto& [ticket, pattern] : std::exchange(latest_reads_, {})) inner_.read_latest(ticket, pattern);
     }
     void answer_reads() {
         for (auto& [ticket, channel, h] : std::exchange(answers_, {})) sink_->history_read(ticket, channel, std::move(h));
+        for (auto& a : std::exchange(latest_answers_, {})) {
+            std::vector<latest_value> values;
+            for (const auto& [name, last] : a.values) values.push_back(latest_value{name, last});
+            sink_->latest_read(a.ticket, a.pattern, a.now, values);
+        }
     }
     // Fails the reads asked for so far, as a log that lost its engine does.
     void fail_reads(errc code) {
         for (auto& r : std::exchange(reads_, {})) sink_->history_failed(r.ticket, r.channel, code, "the log is unreachable");
+        for (auto& [ticket, pattern] : std::exchange(latest_reads_, {}))
+            sink_->history_failed(ticket, pattern, code, "the log is unreachable");
     }
-    std::size_t pending_reads() const { return reads_.size() + answers_.size(); }
+    std::size_t pending_reads() const {
+        return reads_.size() + answers_.size() + latest_reads_.size() + latest_answers_.size();
+    }
     const std::vector<std::pair<std::string, interest_change>>& interest_changes() const { return interest_; }
 
 private:
@@ -98,6 +111,12 @@ private:
     }
     void history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) override {
         sink_->history_failed(ticket, channel, code, text);
+    }
+    void latest_read(std::uint64_t ticket, std::string_view pattern, position now,
+                     std::span<const latest_value> values) override {
+        latest_answer a{ticket, std::string(pattern), now, {}};
+        for (const latest_value& v : values) a.values.emplace_back(std::string(v.channel), v.last);
+        latest_answers_.push_back(std::move(a));
     }
 
     struct held_append {
@@ -118,8 +137,16 @@ private:
         std::string channel;
         history h;
     };
+    struct latest_answer {
+        std::uint64_t ticket;
+        std::string pattern;
+        position now;
+        std::vector<std::pair<std::string, publication>> values;
+    };
     memory_log inner_;
     std::vector<held_append> appends_;
+    std::vector<std::pair<std::uint64_t, std::string>> latest_reads_;
+    std::vector<latest_answer> latest_answers_;
     std::vector<held_read> reads_;
     std::vector<held_answer> answers_;
     std::vector<std::pair<std::string, interest_change>> interest_;
@@ -1795,6 +1822,166 @@ TEST_F(RouterCore, EachNamespaceKeepsTheHistoryItsHistorySizeSays) {
     EXPECT_EQ(big_replay.front().seq, 3u);
     EXPECT_EQ(replayed(2, "other").size(), 4u) << "no namespace: history.max_messages";
     EXPECT_TRUE(replayed(3, "none.a").empty()) << "history_size 0: no history";
+}
+
+// ---------------------------------------------------------------- latest value
+
+namespace_config with_latest(std::string pattern, std::uint32_t history_size) {
+    namespace_config ns = in_namespace(std::move(pattern));
+    ns.latest = true;
+    ns.history_size = history_size;
+    return ns;
+}
+
+TEST_F(RouterCore, ALatestSubscribeToAPatternGetsEachMatchingChannelsLastMessageThenTheLiveOnes) {
+    cfg.namespaces = {with_latest("factory.>", 0)};
+    rebuild();
+    peer pub = hello();
+    for (int i = 1; i <= 3; ++i) publish(pub, "factory.l1.m1.telemetry", "m1-" + std::to_string(i));
+    for (int i = 1; i <= 2; ++i) publish(pub, "factory.l1.m2.telemetry", "m2-" + std::to_string(i));
+    publish(pub, "factory.l1.m1.status", "running");
+    publish(pub, "factory.l2.m7.telemetry", "m7-1");
+    peer sub = hello();
+    subscribe(sub, 9, "factory.*.*.telemetry", frame_flags::latest);
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 9u);
+    const std::vector<std::pair<std::string, std::uint64_t>> expected = {
+        {"factory.l1.m1.telemetry", 3}, {"factory.l1.m2.telemetry", 2}, {"factory.l2.m7.telemetry", 1}};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const rx& m = frames[i + 1];
+        EXPECT_EQ(m.kind, frame_kind::message);
+        EXPECT_EQ(m.name, expected[i].first);
+        EXPECT_EQ(m.seq, expected[i].second) << "at its real position";
+        EXPECT_EQ(m.epoch, epoch);
+        EXPECT_NE(m.flags & frame_flags::replayed, 0) << m.name;
+    }
+    EXPECT_EQ(frames[1].payload, "m1-3");
+
+    publish(pub, "factory.l1.m2.telemetry", "m2-3");
+    const auto live = take(sub);
+    ASSERT_EQ(live.size(), 1u);
+    EXPECT_EQ(live[0].seq, 3u);
+    EXPECT_EQ(live[0].flags & frame_flags::replayed, 0);
+
+    peer plain = hello();
+    subscribe(plain, 1, "factory.*.*.telemetry");
+    EXPECT_EQ(take(plain).size(), 1u) << "without the flag: the ack, nothing replayed";
+}
+
+TEST_F(RouterCore, ALatestSubscribeToAChannelIsAckedAtItsPositionWithItsLastMessage) {
+    cfg.namespaces = {with_latest("state.>", 0)};
+    rebuild();
+    peer pub = hello();
+    publish(pub, "state.a", "1");
+    publish(pub, "state.a", "2");
+    peer sub = hello();
+    subscribe(sub, 3, "state.a", frame_flags::latest);
+    subscribe(sub, 4, "state.never", frame_flags::latest);
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 3u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].seq, 2u);
+    EXPECT_EQ(frames[1].kind, frame_kind::message);
+    EXPECT_EQ(frames[1].payload, "2");
+    EXPECT_EQ(frames[1].seq, 2u);
+    EXPECT_EQ(frames[2].kind, frame_kind::ack) << "a channel with nothing yet: the ack alone";
+    EXPECT_EQ(frames[2].id, 4u);
+    EXPECT_EQ(frames[2].seq, 0u);
+}
+
+TEST_F(RouterCore, LatestWhereNoNamespaceEnablesItIsNotEnabled) {
+    namespace_config quiet = in_namespace("factory.l1.secret.>");
+    cfg.namespaces = {with_latest("factory.>", 4), quiet, in_namespace("office.>")};
+    rebuild();
+    peer pub = hello();
+    publish(pub, "factory.l1.secret.temp", "hidden");
+    publish(pub, "factory.l1.open.temp", "shown");
+    peer sub = hello();
+    subscribe(sub, 1, "office.>", frame_flags::latest);
+    subscribe(sub, 2, ">", frame_flags::latest);
+    subscribe(sub, 3, "elsewhere", frame_flags::latest);
+    subscribe(sub, 4, "factory.l1.secret.temp", frame_flags::latest);
+    const auto errors = take(sub, frame_kind::error);
+    ASSERT_EQ(errors.size(), 4u);
+    for (const rx& e : errors) EXPECT_EQ(e.error(), errc::not_enabled) << e.id;
+    EXPECT_NE(errors[0].payload.find("namespace 'office.>'"), std::string::npos) << errors[0].payload;
+    EXPECT_NE(errors[1].payload.find("'>'"), std::string::npos) << errors[1].payload;
+
+    publish(pub, "office.x", "live");
+    EXPECT_TRUE(take(sub).empty()) << "a refused subscribe subscribes nothing";
+
+    subscribe(sub, 5, "factory.l1.>", frame_flags::latest);
+    const auto frames = take(sub, frame_kind::message);
+    ASSERT_EQ(frames.size(), 1u) << "a more specific namespace without latest gives no latest value";
+    EXPECT_EQ(frames[0].name, "factory.l1.open.temp");
+}
+
+// A log whose answer comes later (a remote one): what goes live between
+// the subscribe and the answer is held, then merged by seq, each once.
+TEST_F(RouterCore, ALatestReadThatComesLaterIsFollowedByTheLiveOnesWithoutGapOrDuplicate) {
+    cfg.namespaces = {with_latest("f.>", 0)};
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    peer other = hello();
+    subscribe(other, 1, "f.*");
+    for (int i = 1; i <= 3; ++i) publish(pub, "f.a", std::to_string(i));
+    core->log_answer([&] { d.release_appends(); }, now);
+    peer sub = hello();
+    subscribe(sub, 7, "f.*", frame_flags::latest);
+    publish(pub, "f.a", "4");
+    core->log_answer([&] { d.release_appends(); }, now);  // live, held, and in what is read next
+    core->log_answer([&] { d.read_now(); }, now);
+    publish(pub, "f.a", "5");
+    publish(pub, "f.b", "1");
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    EXPECT_TRUE(take(sub).empty()) << "nothing before the latest values";
+    EXPECT_EQ(take(other, frame_kind::message).size(), 6u) << "the others are not held up";
+
+    core->log_answer([&] { d.answer_reads(); }, now);
+    wake_transports();
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 4u);
+    EXPECT_EQ(frames[0].kind, frame_kind::ack);
+    EXPECT_EQ(frames[0].id, 7u);
+    EXPECT_EQ(frames[1].name, "f.a");
+    EXPECT_EQ(frames[1].seq, 4u);
+    EXPECT_NE(frames[1].flags & frame_flags::replayed, 0);
+    EXPECT_EQ(frames[2].name, "f.a");
+    EXPECT_EQ(frames[2].seq, 5u);
+    EXPECT_EQ(frames[2].flags & frame_flags::replayed, 0);
+    EXPECT_EQ(frames[3].name, "f.b");
+    EXPECT_EQ(frames[3].seq, 1u);
+    EXPECT_EQ(d.pending_reads(), 0u);
+
+    publish(pub, "f.b", "2");
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    const auto live = take(sub, frame_kind::message);
+    ASSERT_EQ(live.size(), 1u) << "not held any more";
+    EXPECT_EQ(live[0].seq, 2u);
+}
+
+TEST_F(RouterCore, ALatestReadTheLogCannotAnswerFailsTheSubscribeByName) {
+    cfg.namespaces = {with_latest("f.>", 0)};
+    deferred_log& d = rebuild_deferred();
+    peer pub = hello();
+    peer sub = hello();
+    subscribe(sub, 7, "f.*", frame_flags::latest);
+    publish(pub, "f.a", "1");
+    core->log_answer([&] { d.release_appends(); }, now);
+    core->log_answer([&] { d.fail_reads(errc::cluster_unavailable); }, now);
+    wake_transports();
+    const auto frames = take(sub);
+    ASSERT_EQ(frames.size(), 1u) << "the held publication goes nowhere";
+    EXPECT_EQ(frames[0].error(), errc::cluster_unavailable);
+    EXPECT_EQ(frames[0].id, 7u);
+    publish(pub, "f.a", "2");
+    core->log_answer([&] { d.release_appends(); }, now);
+    wake_transports();
+    EXPECT_TRUE(take(sub).empty()) << "the subscription ended";
 }
 
 TEST_F(RouterCore, ASubscribeThatLeavesThePolicyToTheRouterGetsItsNamespaces) {

@@ -195,7 +195,10 @@ struct fake_router {
             case frame_kind::subscribe: {
                 patterns.push_back(f.name);
                 if (auto_ack) outgoing.push_back(ack_frame(f.id));
-                if (f.flags & frame_flags::since) replay(f);
+                if (f.flags & frame_flags::since)
+                    replay(f);
+                else if (f.flags & frame_flags::latest)
+                    replay_latest(f.name);
                 break;
             }
             case frame_kind::unsubscribe:
@@ -222,6 +225,13 @@ struct fake_router {
             default:
                 break;  // recorded; the test answers
         }
+    }
+
+    // subscribe with `latest`: the last message of each matching channel.
+    void replay_latest(std::string_view pattern) {
+        for (const auto& [name, c] : channels)
+            if (!c.history.empty() && pattern_matches(pattern, name))
+                outgoing.push_back(message_frame(name, c.epoch, c.seq, c.history.back().second, frame_flags::replayed));
     }
 
     // subscribe with `since` on an exact channel: replay what is newer, or

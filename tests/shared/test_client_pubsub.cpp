@@ -275,6 +275,56 @@ TEST(ClientResume, RouterRestartedTheChannel) {
     EXPECT_EQ(r.count(event_kind::epoch_changed), 1u);
 }
 
+// --- latest value ----------------------------------------------------------------------
+
+// A wildcard subscription has no one position to resume from: each subscribe
+// asks for the latest values again, and the engine's per-channel positions
+// turn them into what was missed.
+TEST(ClientLatest, AWildcardSubscriptionAsksForTheLatestValuesOnEverySubscribe) {
+    rig r;
+    r.connect();
+    r.router.publish("a.b", "1");
+    const call_result sub = r.engine.subscribe("a.*", slow_policy::router_default, nullptr, true);
+    ASSERT_FALSE(sub.error);
+    r.pump();
+    r.router.publish("a.b", "2");
+    r.pump();
+    r.drop_transport();
+    r.router.publish("a.b", "3");
+    r.router.publish("a.b", "4");
+    r.router.publish("a.c", "x");
+    r.advance(2000);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 2u);
+    for (const auto& s : subs) {
+        EXPECT_NE(s.flags & frame_flags::latest, 0);
+        EXPECT_EQ(s.flags & frame_flags::since, 0);
+    }
+    EXPECT_EQ(payloads(r.of(event_kind::message)), (std::vector<std::string>{"1", "2", "4", "x"}));
+    const auto gaps = r.of(event_kind::gap);
+    ASSERT_EQ(gaps.size(), 1u) << "a.b's 3 is known missed";
+    EXPECT_EQ(gaps[0].seq, 3u);
+    EXPECT_EQ(gaps[0].count, 1u);
+    EXPECT_NE(r.of(event_kind::message)[0].flags & frame_flags::replayed, 0);
+}
+
+TEST(ClientLatest, AChannelSeenBeforeResumesWithSinceInsteadOfLatest) {
+    rig r;
+    r.connect();
+    r.router.publish("a.b", "1");
+    ASSERT_FALSE(r.engine.subscribe("a.b", slow_policy::router_default, nullptr, true).error);
+    r.pump();
+    r.drop_transport();
+    r.router.publish("a.b", "2");
+    r.advance(2000);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 2u);
+    EXPECT_NE(subs[0].flags & frame_flags::latest, 0);
+    EXPECT_NE(subs[1].flags & frame_flags::since, 0);
+    EXPECT_EQ(subs[1].flags & frame_flags::latest, 0) << "the history holds what was missed";
+    EXPECT_EQ(payloads(r.of(event_kind::message)), (std::vector<std::string>{"1", "2"}));
+}
+
 // --- publish ---------------------------------------------------------------------------
 
 TEST(ClientPublish, IdsAreUniqueAndNonZero) {

@@ -63,6 +63,7 @@ JSON = 0x01
 ACK_REQUESTED = 0x02
 SINCE = 0x04
 REPLAYED = 0x08
+LATEST = 0x40  # subscribe
 POLICY = {"router_default": 0, "drop_oldest": 1, "keep_latest": 2, "disconnect": 3}
 
 ERRC = {
@@ -381,6 +382,9 @@ GOOD = [
     ("subscribe_since_disconnect", "Resume position and the disconnect policy.", [
         {"kind": "subscribe", "id": 4, "flags": SINCE | (POLICY["disconnect"] << 4),
          "name": "alarms.>", "epoch": 0xFFFFFFFF, "seq": 0xFFFFFFFFFFFFFFFF}]),
+    ("subscribe_latest", "The last message of every matching channel first; keep_latest policy.", [
+        {"kind": "subscribe", "id": 6, "flags": LATEST | (POLICY["keep_latest"] << 4),
+         "name": "factory.*.*.telemetry"}]),
     ("unsubscribe", "Drops the subscription made with that pattern.", [
         {"kind": "unsubscribe", "id": 5, "name": "factory.*.m3.>"}]),
     ("publish_json", "Fire-and-forget publish of a JSON payload.", [

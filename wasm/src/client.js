@@ -270,7 +270,8 @@ export class Client {
      * Resolves with the Subscription once the router confirmed it; messages
      * may reach `handler` before that. `since` ({ epoch, seq } of the last
      * message the caller has; one channel, no wildcard) first replays what
-     * the channel's history holds after it.
+     * the channel's history holds after it. `latest`: first the last message
+     * of every matching channel (flag replayed), where the router enables it.
      */
     subscribe(pattern, handler, options = {}) {
         return new Promise((resolve, reject) => {
@@ -281,7 +282,7 @@ export class Client {
             if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
                 throw new TypeError('subscribe: since must be { epoch, seq }, e.g. a message\'s');
             }
-            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy, since),
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy | (options.latest ? 4 : 0), since),
                 () => this.#nameProblem('pattern', String(pattern)));
             const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
             this.#subscriptions.set(id, { subscription, handler });

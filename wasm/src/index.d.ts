@@ -143,6 +143,14 @@ export interface SubscribeOptions {
      * history holds after it. Exact channels only.
      */
     since?: Position;
+    /**
+     * First the last message of every channel the pattern matches (`replayed`,
+     * at its real position), then the live ones, with no gap or duplicate
+     * between them: a dashboard's current state at once. Asked again on each
+     * resubscribe after a reconnect. Needs a router namespace with
+     * `"latest": true`; elsewhere the subscribe fails with `not_enabled`.
+     */
+    latest?: boolean;
 }
 
 export interface PublishOptions {

@@ -51,13 +51,25 @@ async function main() {
     if (error?.operation !== 'connection') toasts.show('error', 'HyperStreams', describeError(error));
   });
 
-  await client.subscribe(TELEMETRY, (message) => {
+  await subscribeTelemetry(client, (message) => {
     status.countMessage();
     const telemetry = message.isJson ? message.json : null;
     if (telemetry?.line && telemetry?.machine) floor.receive(telemetry);
   });
   loadMachines(client, floor);
   followAlarms(client);
+}
+
+// With each machine's last telemetry first, so the tiles show the factory's
+// state as the page opens rather than at the simulator's next tick; a router
+// whose namespaces do not keep it gets the plain subscribe.
+async function subscribeTelemetry(client, handler) {
+  try {
+    await client.subscribe(TELEMETRY, handler, { latest: true });
+  } catch (error) {
+    if (error?.code !== 'not_enabled') throw error;
+    await client.subscribe(TELEMETRY, handler);
+  }
 }
 
 // The client retries by itself until the first connection is up, and the

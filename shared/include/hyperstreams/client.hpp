@@ -389,10 +389,14 @@ public:
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
     // `since` (exact channels only): deliver what the channel's history holds
-    // after that position first, as a resume does.
+    // after that position first, as a resume does. `latest`: every subscribe
+    // sent without a position (the first, and after each reconnect) asks
+    // for the last message of each matching channel first (flag replayed);
+    // those already seen are dropped as duplicates, those newer delivered,
+    // after a gap event when more were missed.
     call_result subscribe(std::string_view pattern,
                           slow_policy policy = slow_policy::router_default,
-                          const channel_position* since = nullptr);
+                          const channel_position* since = nullptr, bool latest = false);
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
@@ -460,6 +464,7 @@ private:
         bool confirmed = false;   // acked once (later acks are not events)
         bool in_flight = false;   // subscribe sent on this transport, unanswered
         bool resuming = false;    // that subscribe carried `since`
+        bool latest = false;      // a subscribe without `since` asks for the latest values
     };
     struct registration {
         std::uint32_t id = 0;

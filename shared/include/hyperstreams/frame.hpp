@@ -84,6 +84,7 @@ inline constexpr std::uint8_t since = 0x04;          // subscribe: ext holds a r
 inline constexpr std::uint8_t replayed = 0x08;       // message: delivered from history
 inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer policy (<< 4)
 inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
+inline constexpr std::uint8_t latest = 0x40;         // subscribe: first the last message of each matching channel
 inline constexpr std::uint8_t follow_cluster = 0x80; // hello: send me the cluster's routers
 }  // namespace frame_flags
 

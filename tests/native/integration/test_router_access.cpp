@@ -135,6 +135,35 @@ TEST(RouterAccess, SubscribeAndPublishFollowTheClaimsAndDenyWins) {
     EXPECT_EQ(c.count(is(event_kind::message)), 2u) << "only the two allowed publishes were delivered";
 }
 
+// A latest-value subscribe is judged as any subscribe: a token reads the
+// latest values of the channels its grants cover, and no pattern reaches
+// past them.
+TEST(RouterAccess, ALatestSubscribeGivesOnlyWhatTheTokenMayRead) {
+    router_process router(
+        access_args({"--channels-namespaces", R"([{"pattern": "factory.>", "latest": true, "history_size": 0}])"}));
+    ASSERT_TRUE(router.ready());
+    test_client pub(with_token(frontend_config(router.ws_url()), token("machines", {{"publish", {"factory.>"}}})));
+    test_client line1(with_token(frontend_config(router.ws_url()),
+                                 token("line1", {{"subscribe", {"factory.l1.>"}},
+                                                 {"deny", {{"subscribe", {"factory.l1.secret.>"}}}}})));
+    ASSERT_TRUE(pub.wait_ready() && line1.wait_ready());
+    pub.publish("factory.l1.m1.telemetry", "l1-m1");
+    pub.publish("factory.l1.secret.telemetry", "hidden");
+    const std::uint32_t last = pub.publish("factory.l2.m1.telemetry", "l2-m1", true);
+    expect_ack(pub, last, "publish");
+
+    expect_error(line1, line1.subscribe("factory.*.*.telemetry", slow_policy::router_default, true),
+                 errc::forbidden, "a pattern past the grant");
+    expect_error(line1, line1.subscribe("factory.l1.*.telemetry", slow_policy::router_default, true),
+                 errc::forbidden, "a pattern reaching a denied channel");
+    expect_ack(line1, line1.subscribe("factory.l1.m1.telemetry", slow_policy::router_default, true),
+               "a channel inside the grant");
+    const auto got = line1.wait_for(is(event_kind::message));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload_text(), "l1-m1");
+    EXPECT_EQ(line1.count(is(event_kind::message)), 1u) << "nothing from a refused subscribe";
+}
+
 TEST(RouterAccess, RegisterRequestAndStreamFollowTheClaims) {
     router_process router(access_args());
     ASSERT_TRUE(router.ready());

@@ -18,6 +18,8 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
+#include <map>
+#include <set>
 
 #include "raw_clients.hpp"
 #include "redis_engine.hpp"
@@ -612,6 +614,116 @@ TEST(RouterCluster, ANamespacesHistorySizeHoldsAcrossRouters) {
     ASSERT_EQ(all.size(), 6u) << "no namespace: history.max_messages";
     expect_numbers(all, 1, office.front().epoch);
     EXPECT_EQ(late.count(is(event_kind::gap)), 1u);
+}
+
+// Latest value across routers: what A published, a latest-value subscribe
+// on B reads from Redis (the channel index, then each stream's last entry),
+// then goes on live.
+TEST(RouterCluster, ALatestSubscribeOnAnotherRouterGetsEachChannelsLastMessageThenTheLiveOnes) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--channels-namespaces",
+                                           R"([{"pattern": "factory.>", "latest": true, "history_size": 0}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client dashboard(frontend_config(b->ws_url(), "dashboard"));
+    ASSERT_TRUE(pub.wait_ready() && dashboard.wait_ready());
+    std::vector<std::string> machines;
+    for (int m = 1; m <= 12; ++m) machines.push_back("factory.m" + std::to_string(m) + ".telemetry");
+    std::map<std::string, std::uint32_t> epochs;  // each channel's own
+    for (const std::string& machine : machines) {
+        const auto acks = publish_numbers(pub, machine, 1, 2);
+        ASSERT_EQ(acks.size(), 2u);
+        epochs[machine] = acks.back().epoch;
+    }
+    ASSERT_EQ(publish_numbers(pub, "office.temp", 1, 1).size(), 1u);
+    const router::redis_reply indexed = redis_call(redis.port(), {"HLEN", "hs:latest"});
+    ASSERT_TRUE(indexed);
+    EXPECT_EQ(indexed->integer, 12) << "the channels of latest namespaces only";
+    const router::redis_reply kept = redis_call(redis.port(), {"XLEN", "hs:{factory.m1.telemetry}:s"});
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->integer, 1) << "history_size 0 keeps the last message";
+
+    const std::uint32_t refused = dashboard.subscribe("office.>", slow_policy::router_default, true);
+    const auto not_enabled = dashboard.wait_for(answer_to(refused));
+    ASSERT_TRUE(not_enabled);
+    EXPECT_EQ(not_enabled->error(), errc::not_enabled);
+
+    const std::uint32_t s = dashboard.subscribe("factory.*.telemetry", slow_policy::router_default, true);
+    ASSERT_TRUE(dashboard.wait_for(is(event_kind::ack, s)));
+    const auto state = dashboard.wait_count(is(event_kind::message), 12);
+    ASSERT_EQ(state.size(), 12u);
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        EXPECT_EQ(state[i].payload_text(), "2") << state[i].name;
+        EXPECT_EQ(state[i].seq, 2u);
+        EXPECT_EQ(state[i].epoch, epochs[state[i].name]);
+        EXPECT_TRUE(replayed(state[i])) << describe(state[i]);
+    }
+    test_client one(frontend_config(b->ws_url(), "one"));
+    ASSERT_TRUE(one.wait_ready());
+    const std::uint32_t o = one.subscribe("factory.m7.telemetry", slow_policy::router_default, true);
+    const auto ack = one.wait_for(is(event_kind::ack, o));
+    ASSERT_TRUE(ack);
+    const auto value = one.wait_for(message_on("factory.m7.telemetry"));
+    ASSERT_TRUE(value);
+    EXPECT_EQ(value->seq, 2u);
+    EXPECT_TRUE(replayed(*value));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("factory.m7.telemetry"), 1));
+
+    ASSERT_EQ(publish_numbers(pub, "factory.m7.telemetry", 3, 3).size(), 1u);
+    for (test_client* t : {&dashboard, &one}) {
+        const auto got = t->wait_count(message_on("factory.m7.telemetry"), 2);
+        ASSERT_EQ(got.size(), 2u);
+        EXPECT_EQ(got[1].seq, 3u);
+        EXPECT_FALSE(replayed(got[1]));
+    }
+    EXPECT_EQ(dashboard.count(is(event_kind::message)), 13u);
+    EXPECT_EQ(dashboard.count(is(event_kind::gap)) + one.count(is(event_kind::gap)), 0u);
+}
+
+// Publishers keep going while the latest values are read from Redis: each
+// channel's messages reach the subscriber in seq order from its latest
+// value on, none missing, none twice (the router's hold merges them; a live
+// copy of the latest value that Redis's pub/sub brings after the read is
+// dropped by the engine, which tracks positions per channel).
+TEST(RouterCluster, ALatestSubscribeDuringPublishesLosesAndRepeatsNothing) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--channels-namespaces",
+                                           R"([{"pattern": "cell.>", "latest": true, "history_size": 0}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client watcher(frontend_config(b->ws_url(), "watcher"));  // B's interest in cell.* is made first
+    ASSERT_TRUE(pub.wait_ready() && watcher.wait_ready());
+    ASSERT_TRUE(watcher.wait_for(is(event_kind::ack, watcher.subscribe("cell.*"))));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s));
+    const int channels = 8;
+    const int rounds = 60;
+    for (int c = 0; c < channels; ++c) ASSERT_EQ(publish_numbers(pub, "cell." + std::to_string(c), 1, 1).size(), 1u);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    std::uint32_t last = 0;
+    for (int round = 2; round <= rounds; ++round) {
+        for (int c = 0; c < channels; ++c) last = pub.publish("cell." + std::to_string(c), std::to_string(round), true);
+        if (round == 10) late.subscribe("cell.*", slow_policy::router_default, true);
+    }
+    ASSERT_TRUE(pub.wait_for(answer_to(last), 10s));
+    for (int c = 0; c < channels; ++c) {
+        const std::string channel = "cell." + std::to_string(c);
+        ASSERT_TRUE(late.wait_for([&](const recorded_event& e) {
+            return e.kind == event_kind::message && e.name == channel && e.seq == static_cast<std::uint64_t>(rounds);
+        }, 10s)) << channel;
+        const auto got = late.events(message_on(channel));
+        ASSERT_FALSE(got.empty());
+        EXPECT_TRUE(replayed(got.front())) << "the latest value first: " << describe(got.front());
+        for (std::size_t i = 1; i < got.size(); ++i) EXPECT_EQ(got[i].seq, got[i - 1].seq + 1) << channel;
+    }
+    EXPECT_EQ(late.count(is(event_kind::gap)), 0u);
 }
 
 // Redis goes while both routers run: a publish is refused with
@@ -1240,6 +1352,32 @@ TEST_F(RouterClusterOnRedisCluster, ChannelsOfEveryMasterCrossRoutersAndResume) 
         EXPECT_EQ(sub.wait_count(message_on(channels[i]), 5).size(), 5u);
     }
     EXPECT_EQ(back.count(is(event_kind::gap)) + sub.count(is(event_kind::gap)), 0u);
+}
+
+// On a Redis Cluster the index is one key (its own slot) and each channel's
+// last entry is read on the master of its slot.
+TEST_F(RouterClusterOnRedisCluster, ALatestSubscribeReadsTheChannelsOfEveryMaster) {
+    const std::vector<std::string> options{"--channels-namespaces", R"([{"pattern": "cell.>", "latest": true}])"};
+    auto a = cluster_router(addresses(), options);
+    auto b = cluster_router(addresses(), options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    std::array<std::string, 3> channels;
+    for (std::size_t i = 0; i < channels.size(); ++i) channels[i] = channel_on(i, "cell.latest");
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    for (const std::string& ch : channels) ASSERT_EQ(publish_numbers(pub, ch, 1, 3).size(), 3u);
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("cell.*", slow_policy::router_default, true))));
+    const auto got = sub.wait_count(is(event_kind::message), 3);
+    ASSERT_EQ(got.size(), 3u);
+    std::set<std::string> names;
+    for (const auto& m : got) {
+        names.insert(m.name);
+        EXPECT_EQ(m.seq, 3u) << describe(m);
+        EXPECT_EQ(m.payload_text(), "3");
+        EXPECT_TRUE(replayed(m));
+    }
+    EXPECT_EQ(names, std::set<std::string>(channels.begin(), channels.end()));
 }
 
 // The master of a channel's slot, which B's subscriber connection is on

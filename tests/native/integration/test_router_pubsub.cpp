@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "router_process.hpp"
@@ -152,6 +153,54 @@ TEST(RouterPubSub, ResumeBeyondHistorySignalsTheGap) {
     ASSERT_EQ(got.size(), 5u);
     EXPECT_EQ(got[3].seq, 8u);
     EXPECT_EQ(got[4].seq, 9u);
+}
+
+// The factory's state at once: a latest-value subscribe to a pattern gets
+// the last message of every machine, then the live ones, each channel in
+// seq order with nothing missed and nothing twice.
+TEST(RouterPubSub, ALatestSubscribeGetsEveryMatchingChannelsLastMessageThenTheLiveOnes) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "factory.>", "latest": true, "history_size": 0}])"});
+    ASSERT_TRUE(router.ready());
+    test_client backend(backend_config(router.backend_url(), "machines"));
+    test_client dashboard(frontend_config(router.ws_url(), "dashboard"));
+    ASSERT_TRUE(backend.wait_ready() && dashboard.wait_ready());
+    auto machine = [](int line, int m) {
+        return "factory.l" + std::to_string(line) + ".m" + std::to_string(m) + ".telemetry";
+    };
+    std::uint32_t last = 0;
+    for (int round = 1; round <= 3; ++round)
+        for (int line = 1; line <= 4; ++line)
+            for (int m = 1; m <= 5; ++m) last = backend.publish(machine(line, m), "r" + std::to_string(round), true);
+    backend.publish("factory.l1.m1.status", "running");
+    ASSERT_TRUE(backend.wait_for(is(event_kind::ack, last)));
+
+    const std::uint32_t refused = dashboard.subscribe("office.>", slow_policy::router_default, true);
+    const auto not_enabled = dashboard.wait_for(is_error(refused));
+    ASSERT_TRUE(not_enabled);
+    EXPECT_EQ(not_enabled->error(), errc::not_enabled);
+
+    const std::uint32_t s = dashboard.subscribe("factory.*.*.telemetry", slow_policy::router_default, true);
+    ASSERT_TRUE(dashboard.wait_for(is(event_kind::ack, s)));
+    const auto state = dashboard.wait_count(is(event_kind::message), 20);
+    ASSERT_EQ(state.size(), 20u);
+    std::set<std::string> machines;
+    for (const recorded_event& e : state) {
+        machines.insert(e.name);
+        EXPECT_EQ(e.payload_text(), "r3") << e.name;
+        EXPECT_EQ(e.seq, 3u) << e.name;
+        EXPECT_NE(e.flags & frame_flags::replayed, 0) << e.name;
+    }
+    EXPECT_EQ(machines.size(), 20u);
+
+    backend.publish(machine(2, 3), "r4");
+    const auto live = dashboard.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "r4";
+    });
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->seq, 4u);
+    EXPECT_EQ(live->flags & frame_flags::replayed, 0);
+    EXPECT_EQ(dashboard.count(is(event_kind::message)), 21u);
+    EXPECT_EQ(dashboard.count(is(event_kind::gap)), 0u);
 }
 
 TEST(RouterPubSub, DirectMessagesAndBroadcast) {

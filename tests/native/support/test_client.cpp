@@ -142,8 +142,9 @@ std::string test_client::tls_error() {
     return {};
 }
 
-std::uint32_t test_client::subscribe(const std::string& pattern, slow_policy policy) {
-    const call_result r = run([&](client_engine& e, time_ms) { return e.subscribe(pattern, policy); });
+std::uint32_t test_client::subscribe(const std::string& pattern, slow_policy policy, bool latest) {
+    const call_result r =
+        run([&](client_engine& e, time_ms) { return e.subscribe(pattern, policy, nullptr, latest); });
     EXPECT_FALSE(r.error) << "subscribe " << pattern << ": " << r.error.message();
     return r.id;
 }

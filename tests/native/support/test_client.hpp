@@ -89,7 +89,8 @@ public:
     std::string tls_error();
 
     // Shorthands; each fails the calling test when the engine refuses the call.
-    std::uint32_t subscribe(const std::string& pattern, slow_policy policy = slow_policy::router_default);
+    std::uint32_t subscribe(const std::string& pattern, slow_policy policy = slow_policy::router_default,
+                            bool latest = false);
     std::uint32_t publish(const std::string& channel, const std::string& payload, bool ack = false);
     std::uint32_t request(const std::string& service, const std::string& method,
                           const std::string& payload, std::uint32_t timeout_ms = 5000);

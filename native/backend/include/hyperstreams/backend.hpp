@@ -359,6 +359,11 @@ struct subscribe_options {
     // Exact channels only: deliver first what the channel's history holds
     // after this position (flagged replayed), with a gap for what it no longer holds.
     std::optional<position> since{};
+    // First the last message of every channel the pattern matches (flagged
+    // replayed; the router's namespace must enable latest, else on_error
+    // hears not_enabled), then live; asked again on each resubscribe without
+    // a position, where what was seen already is dropped.
+    bool latest = false;
     gap_handler on_gap{};
     epoch_change_handler on_epoch_change{};
 };

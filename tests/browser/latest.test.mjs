@@ -1,0 +1,87 @@
+// The dashboard shows the factory's state as it opens: its telemetry
+// subscribe asks for each machine's latest value, which the router keeps in
+// a namespace with "latest": true. The simulator ticks every ten seconds, so
+// tiles that fill within a second of opening got the latest values, not the
+// next tick.
+//
+// Needs what dashboard.test.mjs needs (see run.sh).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { connect } from '@hyperstreams/client';
+import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
+import { nativeBinary, repoRoot, startProcess, stopProcess } from './processes.mjs';
+
+const WEB_DIST = join(repoRoot, 'web/dist');
+const ROUTER_READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+)/;
+const TELEMETRY = 'factory.*.*.telemetry';
+const MACHINES = 2 * 3;
+const TICK_MS = 10_000;
+
+let router;
+let factory;
+let observer;
+let browser;
+let userDataDir;
+let httpAddress;
+const ticks = [];  // when the observer saw each telemetry message
+
+before(async () => {
+  assert.ok(existsSync(join(WEB_DIST, 'index.html')), 'web/dist is missing: run `npm run build --prefix web`');
+  router = await startProcess(
+    nativeBinary('native/router/hyperstreams-router', 'HYPERSTREAMS_ROUTER'),
+    ['--listen', '127.0.0.1:0', '--backend', 'tcp://127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--web', WEB_DIST,
+      '--log-level', 'warn', '--channels-namespaces', '[{"pattern": "factory.>", "latest": true}]'],
+    { ready: ROUTER_READY, name: 'router' },
+  );
+  let backendEndpoint;
+  [, httpAddress, , backendEndpoint] = router.match;
+  observer = await connect(`ws://${httpAddress}/ws`, { WebSocket, name: 'tick-observer', reconnect: false });
+  await observer.subscribe(TELEMETRY, () => ticks.push(Date.now()));
+  factory = await startProcess(
+    nativeBinary('native/simulator/hyperstreams-factory', 'HYPERSTREAMS_FACTORY'),
+    ['--router', backendEndpoint, '--lines', '2', '--machines', '3', '--rate', String(1000 / TICK_MS), '--jam-every', '0'],
+    { ready: /hyperstreams-factory running/, name: 'factory' },
+  );
+  userDataDir = await mkdtemp(join(tmpdir(), 'hyperstreams-chromium-'));
+  browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await observer?.close();
+  await stopProcess(factory);
+  await stopProcess(router);
+  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+});
+
+test('the dashboard shows every machine\'s state within a second of opening, before the next tick', async () => {
+  // One tick has gone out: every machine has a latest value.
+  const deadline = Date.now() + 2 * TICK_MS + 5000;
+  while (ticks.length < MACHINES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(ticks.length >= MACHINES, `the simulator's first tick: ${ticks.length} of ${MACHINES} machines`);
+  const seenBefore = ticks.length;
+
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  const opened = Date.now();
+  await page.goto(`http://${httpAddress}/`);
+  await page.waitForFunction(
+    (count) => {
+      const tiles = [...document.querySelectorAll('[data-testid="machine-tile"]')];
+      return tiles.length === count &&
+        tiles.every((t) => t.querySelector('[data-testid="machine-temperature"]').textContent !== '–');
+    },
+    MACHINES,
+    { timeout: 1000, polling: 20 },
+  );
+  const shown = Date.now() - opened;
+  assert.equal(ticks.length, seenBefore, `a tick came while the page opened (${shown} ms): the test proves nothing`);
+  assert.ok(shown <= 1000, `every tile filled after ${shown} ms`);
+});
