@@ -72,6 +72,7 @@ struct fanout_result {
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;     // sum over subscribers
     std::uint64_t lost = 0;          // gaps announced (router) or missing at the end
+    std::uint64_t delivering_reads = 0;  // reads that carried messages: WebSocket messages (NATS: reads)
     histogram latency;               // publish to delivery, subscribers on the publisher's server
     histogram cross_latency;         // the same, subscribers on the other servers (a cluster)
     double connect_seconds = 0;      // all subscribers connected and subscribed

@@ -389,6 +389,7 @@ public:
         for (const auto& l : lanes_) {
             result_.delivered += l->delivered;
             result_.lost += l->lost;
+            result_.delivering_reads += l->delivering_reads;
             result_.latency.merge(l->latency);
             result_.cross_latency.merge(l->cross_latency);
             last_delivery = std::max(last_delivery, l->last_delivery);
@@ -423,6 +424,7 @@ private:
         alignas(64) std::atomic<std::uint64_t> settled{0};
         alignas(64) std::uint64_t delivered = 0;
         std::uint64_t lost = 0;
+        std::uint64_t delivering_reads = 0;
         clock_type::time_point last_delivery;
         histogram latency;
         histogram cross_latency;
@@ -507,6 +509,7 @@ private:
         if (got != 0 || in.lost != 0) {
             l.delivered += got;
             l.lost += in.lost;
+            l.delivering_reads += got != 0 ? 1 : 0;
             l.last_delivery = clock_type::now();
             l.settled.fetch_add(got + in.lost);
             // Pairs with settled_at_least(): either it sees this count, or

@@ -61,7 +61,9 @@ constexpr const char* usage_text =
     "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
     "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
     "  --client-threads N    fanout, cluster: threads of this tool the subscribers are spread over,\n"
-    "                        each its own Asio loop; the publisher on the first (default 1)\n"
+    "                        each its own Asio loop; the publisher on the first (default 2: on a\n"
+    "                        busy 2-core machine, more msg/s than 1 in 19 of 24 paired runs, median\n"
+    "                        1.3x; docs/BENCHMARKS.md, issue 20)\n"
     "  --concurrency LIST    request, cluster: frontends, one call outstanding each (default 1,64)\n"
     "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
@@ -88,7 +90,7 @@ struct options {
     int batch = 100;
     int window = 2000;
     double inflight_bytes = 32 << 20;
-    int client_threads = 1;
+    int client_threads = 2;
     int payload = 64;
     int sources = 0;
     int parallel = 256;
@@ -365,13 +367,16 @@ void print_fanout(const char* target, const fanout_params& p, const fanout_resul
                                               latencies(r.cross_latency);
         std::printf("%.2f s, published %.0f msg/s, delivered %.0f msg/s, lost %llu, latency %s, "
                     "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, "
-                    "client CPU %.0f ns per delivery (%.0f%% of a core over %d thread%s, the busiest %.0f%%)\n",
+                    "client CPU %.0f ns per delivery (%.0f%% of a core over %d thread%s, the busiest %.0f%%), "
+                    "%.1f deliveries per message received\n",
                     r.seconds, rate(r.published, r.seconds), rate(r.delivered, r.seconds),
                     static_cast<unsigned long long>(r.lost), latency.c_str(), cpu_per_delivery_ns(r, r.server_cpu),
                     r.seconds > 0 ? 100.0 * r.server_cpu / r.seconds : 0.0, r.connect_seconds,
                     cpu_per_delivery_ns(r, r.client_cpu), r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0,
                     r.client_threads, r.client_threads == 1 ? "" : "s",
-                    r.seconds > 0 ? 100.0 * r.client_busiest_cpu / r.seconds : 0.0);
+                    r.seconds > 0 ? 100.0 * r.client_busiest_cpu / r.seconds : 0.0,
+                    r.delivering_reads > 0 ? static_cast<double>(r.delivered) / static_cast<double>(r.delivering_reads)
+                                           : 0.0);
     }
     std::fflush(stdout);
 }
