@@ -527,7 +527,8 @@ private:
     }
 
     void written(lane& l, connection& c) {
-        if (publishing_ && is_publisher(l, c)) pump();
+        // The publisher's test first: publishing_ is lane 0's.
+        if (is_publisher(l, c) && publishing_) pump();
     }
 
     void became_ready(lane& l, connection& c) {
