@@ -59,6 +59,7 @@ struct fanout_params {
     int batch = 100;         // messages per WebSocket message from the publisher
     int window = 2000;       // messages published but not yet delivered everywhere
     double seconds = 3.0;    // publishing time
+    int client_threads = 1;  // threads of the tool the subscribers are spread over
     // Called on the tool's thread when publishing starts (every subscriber
     // subscribed) and when the run ends: what else is read over the same
     // window as the servers' CPU (the cluster's Redis).
@@ -71,10 +72,13 @@ struct fanout_result {
     std::uint64_t published = 0;
     std::uint64_t delivered = 0;     // sum over subscribers
     std::uint64_t lost = 0;          // gaps announced (router) or missing at the end
+    std::uint64_t delivering_reads = 0;  // reads that carried messages: WebSocket messages (NATS: reads)
     histogram latency;               // publish to delivery, subscribers on the publisher's server
     histogram cross_latency;         // the same, subscribers on the other servers (a cluster)
     double connect_seconds = 0;      // all subscribers connected and subscribed
-    double client_cpu = 0;           // CPU seconds the tool used while publishing
+    double client_cpu = 0;           // CPU seconds the tool used (every thread), first publish to the end
+    double client_busiest_cpu = 0;   // the same, of its busiest thread
+    int client_threads = 1;          // threads the connections were spread over
     double server_cpu = 0;           // CPU seconds the servers used, first publish to last delivery
     bool ok = false;
     std::string error;
@@ -130,7 +134,8 @@ struct latest_result {
     std::string error;
 };
 
-// The network drivers (drivers.cpp). All clients of a run share one thread.
+// The network drivers (drivers.cpp). All clients of a run share one thread,
+// but fan-out's, which spreads its subscribers over `client_threads`.
 // Fan-out over several servers (a cluster): subscriber i on servers[i % n],
 // the publisher on servers[0]; the servers' CPU is summed.
 fanout_result run_fanout(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p);
@@ -215,5 +220,7 @@ long raise_open_files(long wanted);
 double process_cpu_seconds();
 // CPU seconds (user + system) process `pid` has used, from /proc; 0 if unknown.
 double process_cpu_seconds(pid_t pid);
+// CPU seconds a running thread of this process has used (pthread_getcpuclockid).
+double thread_cpu_seconds(clockid_t clock);
 
 }  // namespace hyperstreams::bench

@@ -1,7 +1,7 @@
 // The clients of every scenario: thousands of WebSocket connections on one
-// Asio thread, speaking the HyperStreams protocol with the shared codec (no
-// client engine per connection), the NATS text protocol, or the baseline
-// server's bare messages; and ZeroMQ DEALERs for backends.
+// Asio thread (fan-out's on several), speaking the HyperStreams protocol with
+// the shared codec (no client engine per connection), the NATS text protocol,
+// or the baseline server's bare messages; and ZeroMQ DEALERs for backends.
 #include <utility>  // before Asio 1.74, whose awaitable.hpp uses std::exchange
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <netinet/in.h>
+#include <pthread.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -183,8 +184,10 @@ private:
     void on_write(error_code ec, std::size_t) {
         if (ec) return events_.failed(*this, ec, "write");
         queue_.pop_front();
-        events_.written(*this);
+        // The next write first: what written() sends starts a write of its
+        // own only when none is in flight.
         if (!queue_.empty()) do_write();
+        events_.written(*this);
     }
 
     websocket::stream<beast::tcp_stream> ws_;
@@ -326,55 +329,137 @@ std::size_t read_nats(connection& c, bytes_view data, incoming& in, OnPayload&& 
 // ------------------------------------------------------------------ fan-out
 
 // Subscriber i connects to servers[i % servers.size()], the publisher to
-// servers[0].
-class fanout_run final : public connection_events {
+// servers[0]. The connections are spread over lanes, one io_context and
+// thread each, so that the tool is not the one thing measured on a small
+// machine: subscriber i on lane i % lanes, the publisher on lane 0, which
+// runs on the caller's thread. Threads rather than processes: the
+// publisher's window reads every lane's count of settled messages from
+// shared memory as the one-thread tool read its own, one getrusage covers
+// the whole client, and the client's hot path (parsing what the server
+// sends) allocates nothing for separate heaps to spare.
+class fanout_run {
 public:
     fanout_run(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p)
         : target_(target),
           p_(p),
           servers_(servers),
-          connector_(ioc_, *this, 256, 0),
-          deadline_(ioc_),
           payload_(static_cast<std::size_t>(std::max<int>(p.payload, static_cast<int>(stamp_size))), 'x') {
-        const auto add = [&](const endpoint_info& at) {
-            return connector_.add(at, target == target_kind::baseline ? "/broadcast" : at.path);
+        const int lanes = std::clamp(p.client_threads, 1, std::max(p.subscribers, 1));
+        // Connection attempts in flight over all lanes as with one: 256.
+        const int parallel = std::max(1, 256 / lanes);
+        for (int i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<lane>(*this, parallel));
+        const auto add = [&](lane& l, const endpoint_info& at, bool on_first) {
+            l.first_server.push_back(on_first);
+            l.ready.push_back(false);
+            ++connections_;
+            return l.conn.add(at, target == target_kind::baseline ? "/broadcast" : at.path);
         };
-        for (int i = 0; i < p.subscribers; ++i) add(servers_[static_cast<std::size_t>(i) % servers_.size()]);
-        publisher_ = add(servers_.front());
+        for (int i = 0; i < p.subscribers; ++i) {
+            const std::size_t s = static_cast<std::size_t>(i) % servers_.size();
+            add(*lanes_[static_cast<std::size_t>(i) % lanes_.size()], servers_[s], s == 0);
+        }
+        publisher_ = add(*lanes_.front(), servers_.front(), true);
     }
 
     fanout_result run() {
+        lane& first = *lanes_.front();
+        deadline_.emplace(first.ioc);
         start_ = clock_type::now();
-        connector_.start();
-        deadline_.expires_after(std::chrono::seconds(120));  // connecting, bounded
-        deadline_.async_wait([this](error_code ec) {
+        deadline_->expires_after(std::chrono::seconds(120));  // connecting, bounded
+        deadline_->async_wait([this](error_code ec) {
             if (!ec) finish("timed out connecting");
         });
-        ioc_.run();
-        connector_.close_all();
+        pthread_getcpuclockid(pthread_self(), &first.cpu_clock);
+        std::vector<std::thread> threads;
+        for (std::size_t i = 1; i < lanes_.size(); ++i) {
+            lane& l = *lanes_[i];
+            threads.emplace_back([&l] {
+                l.conn.start();
+                l.ioc.run();
+            });
+            pthread_getcpuclockid(threads.back().native_handle(), &l.cpu_clock);
+        }
+        first.conn.start();
+        first.ioc.run();
+        for (std::thread& t : threads) t.join();
+        for (auto& l : lanes_) l->conn.close_all();
+
+        // The lanes' own figures, now that their threads are done.
+        clock_type::time_point last_delivery = start_;
+        for (const auto& l : lanes_) {
+            result_.delivered += l->delivered;
+            result_.lost += l->lost;
+            result_.delivering_reads += l->delivering_reads;
+            result_.latency.merge(l->latency);
+            result_.cross_latency.merge(l->cross_latency);
+            last_delivery = std::max(last_delivery, l->last_delivery);
+        }
+        if (timed_out_) result_.lost = result_.published * fan() - result_.delivered;
+        result_.seconds = std::chrono::duration<double>(last_delivery - start_).count();
+        result_.client_threads = static_cast<int>(lanes_.size());
         return std::move(result_);
     }
 
 private:
-    bool is_publisher(const connection& c) const { return c.index() == p_.subscribers; }
-    bool on_publishers_server(const connection& c) const {
-        return static_cast<std::size_t>(c.index()) % servers_.size() == 0;
+    // One thread's share of the connections; what it counts is written by
+    // its thread only.
+    struct lane final : connection_events {
+        lane(fanout_run& r, int parallel) : run(r), conn(ioc, *this, parallel, 0) {}
+
+        void opened(connection& c) override { run.opened(*this, c); }
+        std::size_t received(connection& c, bytes_view data) override { return run.received(*this, c, data); }
+        void failed(connection& c, const error_code& ec, const char* what) override { run.failed(*this, c, ec, what); }
+        void written(connection& c) override { run.written(*this, c); }
+
+        fanout_run& run;
+        asio::io_context ioc{1};
+        // Kept running until finish() stops it, whatever its connections do.
+        asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+        connector conn;
+        std::vector<bool> first_server;  // by connection index: on the publisher's server
+        std::vector<bool> ready;
+        clockid_t cpu_clock{};
+        double cpu_start = 0;
+        // Delivered + lost, read by the publisher's window: a line of its own.
+        alignas(64) std::atomic<std::uint64_t> settled{0};
+        alignas(64) std::uint64_t delivered = 0;
+        std::uint64_t lost = 0;
+        std::uint64_t delivering_reads = 0;
+        clock_type::time_point last_delivery;
+        histogram latency;
+        histogram cross_latency;
+    };
+
+    bool is_first(const lane& l) const { return &l == lanes_.front().get(); }
+    bool is_publisher(const lane& l, const connection& c) const {
+        return is_first(l) && c.index() + 1 == static_cast<int>(l.first_server.size());
     }
+    std::uint64_t fan() const { return static_cast<std::uint64_t>(p_.subscribers); }
     double servers_cpu() const {
         double sum = 0;
         for (const endpoint_info& s : servers_)
             if (s.pid > 0) sum += process_cpu_seconds(s.pid);
         return sum;
     }
+    std::uint64_t settled_sum() const {
+        std::uint64_t sum = 0;
+        for (const auto& l : lanes_) sum += l->settled.load();
+        return sum;
+    }
+    // Runs `f` on lane 0, at once when called there.
+    template <typename F>
+    void on_first(F&& f) {
+        asio::dispatch(lanes_.front()->ioc, std::forward<F>(f));
+    }
 
-    void opened(connection& c) override {
+    void opened(lane& l, connection& c) {
         switch (target_) {
             case target_kind::router:
                 c.send(hello_message(client_role::frontend));
                 break;
             case target_kind::nats:
                 c.send(text_bytes(
-                    is_publisher(c)
+                    is_publisher(l, c)
                         ? "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false}\r\nPING\r\n"
                         : "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false}\r\nSUB bench.fanout 1\r\nPING\r\n"));
                 break;
@@ -383,20 +468,22 @@ private:
         }
     }
 
-    std::size_t received(connection& c, bytes_view data) override {
+    std::size_t received(lane& l, connection& c, bytes_view data) {
+        if (done_) return data.size();
         incoming in;
         const std::int64_t now = now_ns();
         std::uint64_t got = 0;
-        histogram& latency = on_publishers_server(c) ? result_.latency : result_.cross_latency;
+        const auto i = static_cast<std::size_t>(c.index());
+        histogram& latency = l.first_server[i] ? l.latency : l.cross_latency;
         const auto on_payload = [&](bytes_view payload) {
             if (payload.size() >= stamp_size) latency.add(now - stamp_of(payload.data()));
             ++got;
         };
         std::size_t used = data.size();
-        const bool is_ready = ready_.size() > static_cast<std::size_t>(c.index()) && ready_[static_cast<std::size_t>(c.index())];
+        const bool is_ready = l.ready[i];
         switch (target_) {
             case target_kind::router:
-                used = read_hs(c, data, in, !is_publisher(c), [&](const frame& f) {
+                used = read_hs(c, data, in, !is_publisher(l, c), [&](const frame& f) {
                     if (f.kind == frame_kind::message) on_payload(f.payload);
                 });
                 break;
@@ -415,63 +502,89 @@ private:
                 }
         }
         if (!in.error.empty()) {
-            finish(in.error);
+            on_first([this, e = std::move(in.error)]() mutable { finish(std::move(e)); });
             return used;
         }
-        if (in.ready && !is_ready) became_ready(c);
+        if (in.ready && !is_ready) became_ready(l, c);
         if (got != 0 || in.lost != 0) {
-            result_.delivered += got;
-            result_.lost += in.lost;
-            last_delivery_ = clock_type::now();
-            if (publishing_) {
-                pump();
-            } else if (stopped_publishing_ && result_.delivered + result_.lost >= result_.published * fan()) {
-                finish({});
-            }
+            l.delivered += got;
+            l.lost += in.lost;
+            l.delivering_reads += got != 0 ? 1 : 0;
+            l.last_delivery = clock_type::now();
+            l.settled.fetch_add(got + in.lost);
+            // Pairs with settled_at_least(): either it sees this count, or
+            // this sees it waiting.
+            if (waiting_.load() && settled_sum() >= wake_at_.load() && waiting_.exchange(false))
+                on_first([this] { wake(); });
         }
         return used;
     }
 
-    void failed(connection& c, const error_code& ec, const char* what) override {
+    void failed(lane& l, connection& c, const error_code& ec, const char* what) {
         if (done_) return;
-        finish(std::string(is_publisher(c) ? "publisher " : "subscriber ") + what + ": " + ec.message());
+        on_first([this, e = std::string(is_publisher(l, c) ? "publisher " : "subscriber ") + what + ": " + ec.message()]()
+                     mutable { finish(std::move(e)); });
     }
 
-    void written(connection& c) override {
-        if (publishing_ && is_publisher(c)) pump();
+    void written(lane& l, connection& c) {
+        // The publisher's test first: publishing_ is lane 0's.
+        if (is_publisher(l, c) && publishing_) pump();
     }
 
-    std::uint64_t fan() const { return static_cast<std::uint64_t>(p_.subscribers); }
+    void became_ready(lane& l, connection& c) {
+        l.ready[static_cast<std::size_t>(c.index())] = true;
+        l.conn.settled();
+        if (++ready_count_ == connections_) on_first([this] { start_publishing(); });
+    }
 
-    void became_ready(connection& c) {
-        ready_.resize(connector_.all().size(), false);
-        ready_[static_cast<std::size_t>(c.index())] = true;
-        connector_.settled();
-        if (++ready_count_ < connector_.all().size()) return;
+    // ---- lane 0 only, from here on
+
+    void start_publishing() {
         result_.connect_seconds = seconds_since(start_);
         publishing_ = true;
-        publishing_started_ = true;
         cpu_start_ = process_cpu_seconds();
+        for (auto& l : lanes_) l->cpu_start = thread_cpu_seconds(l->cpu_clock);
         server_cpu_start_ = servers_cpu();
         if (p_.on_window_start) p_.on_window_start();
         start_ = clock_type::now();
-        last_delivery_ = start_;
-        deadline_.cancel();
-        deadline_.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.seconds)));
-        deadline_.async_wait([this](error_code ec) {
+        deadline_->cancel();
+        deadline_->expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(p_.seconds)));
+        deadline_->async_wait([this](error_code ec) {
             if (!ec) stop_publishing();
         });
         pump();
     }
 
-    // Publishes while fewer than `window` messages are on their way.
+    // True when `target` messages are settled over all lanes; otherwise
+    // false, and the lane that settles the last of them calls wake().
+    bool settled_at_least(std::uint64_t target) {
+        if (settled_sum() >= target) return true;
+        wake_at_.store(target);
+        waiting_.store(true);
+        // A lane that counted before it saw waiting_: caught here. If a lane
+        // took waiting_ back first, its wake() is on its way.
+        return settled_sum() >= target && waiting_.exchange(false);
+    }
+
+    void wake() {
+        if (publishing_) {
+            pump();
+        } else if (stopped_publishing_ && settled_at_least(result_.published * fan())) {
+            finish({});
+        }
+    }
+
+    // Publishes while fewer than `window` messages are on their way: the
+    // next batch when published + batch - window messages have reached
+    // every subscriber (been delivered or announced lost).
     void pump() {
         const std::uint64_t window = static_cast<std::uint64_t>(std::max(p_.window, p_.batch));
+        const auto batch = static_cast<std::uint64_t>(p_.batch);
         while (publishing_ && publisher_->queued() < 2) {
-            const std::uint64_t settled = (result_.delivered + result_.lost) / fan();
-            if (result_.published - settled + static_cast<std::uint64_t>(p_.batch) > window) break;
+            if (result_.published + batch > window && !settled_at_least((result_.published + batch - window) * fan()))
+                break;
             publisher_->send(publish_batch());
-            result_.published += static_cast<std::uint64_t>(p_.batch);
+            result_.published += batch;
         }
     }
 
@@ -499,12 +612,11 @@ private:
     void stop_publishing() {
         publishing_ = false;
         stopped_publishing_ = true;
-        result_.client_cpu = process_cpu_seconds() - cpu_start_;
-        if (result_.delivered + result_.lost >= result_.published * fan()) return finish({});
-        deadline_.expires_after(std::chrono::seconds(10));  // the last messages' way, bounded
-        deadline_.async_wait([this](error_code ec) {
+        if (settled_at_least(result_.published * fan())) return finish({});
+        deadline_->expires_after(std::chrono::seconds(10));  // the last messages' way, bounded
+        deadline_->async_wait([this](error_code ec) {
             if (ec) return;
-            result_.lost = result_.published * fan() - result_.delivered;
+            timed_out_ = true;
             finish({});
         });
     }
@@ -514,33 +626,41 @@ private:
         done_ = true;
         result_.ok = error.empty();
         result_.error = std::move(error);
-        result_.seconds = std::chrono::duration<double>(last_delivery_ - start_).count();
-        if (publishing_started_) {
+        if (publishing_ || stopped_publishing_) {
+            // The window of the servers' CPU: first publish to the end.
             result_.server_cpu = servers_cpu() - server_cpu_start_;
+            result_.client_cpu = process_cpu_seconds() - cpu_start_;
+            for (auto& l : lanes_)
+                result_.client_busiest_cpu =
+                    std::max(result_.client_busiest_cpu, thread_cpu_seconds(l->cpu_clock) - l->cpu_start);
             if (p_.on_window_end) p_.on_window_end();
         }
-        deadline_.cancel();
-        ioc_.stop();
+        publishing_ = false;
+        deadline_->cancel();
+        for (auto& l : lanes_) l->ioc.stop();
     }
 
     target_kind target_;
     fanout_params p_;
     std::vector<endpoint_info> servers_;
-    asio::io_context ioc_{1};
-    connector connector_;
-    asio::steady_timer deadline_;
+    std::vector<std::unique_ptr<lane>> lanes_;
+    std::size_t connections_ = 0;
+    std::atomic<std::size_t> ready_count_{0};
+    // The publisher's wait for its window (or, at the end, for the last
+    // deliveries): wake lane 0 when settled_sum() reaches wake_at_.
+    std::atomic<bool> waiting_{false};
+    std::atomic<std::uint64_t> wake_at_{0};
+    std::atomic<bool> done_{false};
+    // Lane 0's.
+    std::optional<asio::steady_timer> deadline_;
     std::shared_ptr<connection> publisher_;
-    std::vector<bool> ready_;
-    std::size_t ready_count_ = 0;
     std::string payload_;
     clock_type::time_point start_;
-    clock_type::time_point last_delivery_;
     double cpu_start_ = 0;
     double server_cpu_start_ = 0;
-    bool publishing_started_ = false;
     bool publishing_ = false;
     bool stopped_publishing_ = false;
-    bool done_ = false;
+    bool timed_out_ = false;
     fanout_result result_;
 };
 

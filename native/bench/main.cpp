@@ -64,6 +64,10 @@ constexpr const char* usage_text =
     "  --window N            messages published but not yet delivered to every subscriber (default 2000)\n"
     "  --inflight-bytes N    and at most N payload bytes on their way over all subscribers (default\n"
     "                        32 MiB): the window shrinks for large fan-outs, the batch with it\n"
+    "  --client-threads N    fanout, cluster: threads of this tool the subscribers are spread over,\n"
+    "                        each its own Asio loop; the publisher on the first (default 2: on a\n"
+    "                        busy 2-core machine, more msg/s than 1 in 19 of 24 paired runs, median\n"
+    "                        1.3x; docs/BENCHMARKS.md, issue 20)\n"
     "  --concurrency LIST    request, cluster: frontends, one call outstanding each (default 1,64)\n"
     "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
@@ -92,6 +96,7 @@ struct options {
     int batch = 100;
     int window = 2000;
     double inflight_bytes = 32 << 20;
+    int client_threads = 2;
     int payload = 64;
     int sources = 0;
     int parallel = 256;
@@ -148,6 +153,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--batch", [&](const std::string& v) { o.batch = std::atoi(v.c_str()); }},
         {"--window", [&](const std::string& v) { o.window = std::atoi(v.c_str()); }},
         {"--inflight-bytes", [&](const std::string& v) { o.inflight_bytes = std::atof(v.c_str()); }},
+        {"--client-threads", [&](const std::string& v) { o.client_threads = std::atoi(v.c_str()); }},
         {"--concurrency", [&](const std::string& v) { o.concurrency = int_list(v); }},
         {"--payload", [&](const std::string& v) { o.payload = std::atoi(v.c_str()); }},
         {"--connections", [&](const std::string& v) { o.connections = int_list(v); }},
@@ -185,7 +191,7 @@ bool parse(int argc, char** argv, options& o) {
             std::fprintf(stderr, "hyperstreams-bench: payloads carry an 8-byte timestamp: >= 8 bytes\n");
             return false;
         }
-    return o.batch > 0 && o.window > 0 && o.payload >= 0 && o.seconds > 0;
+    return o.batch > 0 && o.window > 0 && o.payload >= 0 && o.seconds > 0 && o.client_threads > 0;
 }
 
 bool wants(const options& o, const char* target) {
@@ -352,6 +358,10 @@ std::string latencies(const histogram& h) {
 
 double rate(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
 
+double cpu_per_delivery_ns(const fanout_result& r, double cpu) {
+    return r.ok && r.delivered > 0 ? 1e9 * cpu / static_cast<double>(r.delivered) : 0.0;
+}
+
 void print_fanout(const char* target, const fanout_params& p, const fanout_result& r) {
     std::printf("fanout target=%s subscribers=%d payload=%d batch=%d window=%d: ", target, p.subscribers, p.payload,
                 p.batch, p.window);
@@ -363,12 +373,17 @@ void print_fanout(const char* target, const fanout_params& p, const fanout_resul
                                         : "on the publisher's router " + latencies(r.latency) + ", on the others " +
                                               latencies(r.cross_latency);
         std::printf("%.2f s, published %.0f msg/s, delivered %.0f msg/s, lost %llu, latency %s, "
-                    "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, tool CPU %.0f%%\n",
+                    "server CPU %.0f ns per delivery (%.0f%% of a core), subscribed in %.2f s, "
+                    "client CPU %.0f ns per delivery (%.0f%% of a core over %d thread%s, the busiest %.0f%%), "
+                    "%.1f deliveries per message received\n",
                     r.seconds, rate(r.published, r.seconds), rate(r.delivered, r.seconds),
-                    static_cast<unsigned long long>(r.lost), latency.c_str(),
-                    r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0,
+                    static_cast<unsigned long long>(r.lost), latency.c_str(), cpu_per_delivery_ns(r, r.server_cpu),
                     r.seconds > 0 ? 100.0 * r.server_cpu / r.seconds : 0.0, r.connect_seconds,
-                    r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0);
+                    cpu_per_delivery_ns(r, r.client_cpu), r.seconds > 0 ? 100.0 * r.client_cpu / r.seconds : 0.0,
+                    r.client_threads, r.client_threads == 1 ? "" : "s",
+                    r.seconds > 0 ? 100.0 * r.client_busiest_cpu / r.seconds : 0.0,
+                    r.delivering_reads > 0 ? static_cast<double>(r.delivered) / static_cast<double>(r.delivering_reads)
+                                           : 0.0);
     }
     std::fflush(stdout);
 }
@@ -406,6 +421,7 @@ void fanout_scenario(const options& o, report& rep) {
         p.batch = batch;
         p.window = window;
         p.seconds = o.seconds;
+        p.client_threads = o.client_threads;
         fanout_row row{n, size, {}};
         const auto one = [&](bool use, target_kind t, const server& s) {
             if (!use) return;
@@ -652,6 +668,7 @@ void cluster_scenario(const options& o, report& rep) {
         p.batch = batch;
         p.window = window;
         p.seconds = o.seconds;
+        p.client_threads = o.client_threads;
         if (n < cluster_routers) {
             row.cluster.error = row.single.error = "needs a subscriber on each router: at least 3";
             std::printf("cluster subscribers=%d: FAILED: %s\n", n, row.cluster.error.c_str());
@@ -750,10 +767,6 @@ std::string cell_p50_p99(const fanout_result& r, const histogram& h) {
     return buf;
 }
 
-double cpu_per_delivery_ns(const fanout_result& r) {
-    return r.ok && r.delivered > 0 ? 1e9 * r.server_cpu / static_cast<double>(r.delivered) : 0.0;
-}
-
 std::string cell_number(double v) {
     if (v <= 0) return "-";
     char buf[32];
@@ -784,11 +797,12 @@ void print_cluster_tables(const report& rep) {
             const double single_rate = r.single.ok ? rate(r.single.delivered, r.single.seconds) : 0;
             const double redis_cpu =
                 r.cluster.ok && r.cluster.delivered > 0 ? 1e9 * r.redis.cpu / static_cast<double>(r.cluster.delivered) : 0;
+            const double cluster_cpu = cpu_per_delivery_ns(r.cluster, r.cluster.server_cpu);
+            const double single_cpu = cpu_per_delivery_ns(r.single, r.single.server_cpu);
             std::printf("| %d | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %llu / %llu |\n", r.subscribers,
                         r.payload, cell_number(cluster_rate).c_str(), cell_number(single_rate).c_str(),
-                        ratio(cluster_rate, single_rate).c_str(), cell_number(cpu_per_delivery_ns(r.cluster)).c_str(),
-                        cell_number(cpu_per_delivery_ns(r.single)).c_str(),
-                        ratio(cpu_per_delivery_ns(r.cluster), cpu_per_delivery_ns(r.single)).c_str(),
+                        ratio(cluster_rate, single_rate).c_str(), cell_number(cluster_cpu).c_str(),
+                        cell_number(single_cpu).c_str(), ratio(cluster_cpu, single_cpu).c_str(),
                         cell_number(redis_cpu).c_str(),
                         r.cluster.ok ? commands_per_message(r.redis, r.cluster.published).c_str() : "-",
                         static_cast<unsigned long long>(r.cluster.lost), static_cast<unsigned long long>(r.single.lost));
@@ -858,6 +872,23 @@ void print_tables(const report& rep) {
                         cell_latency(r.by_target, "router").c_str(), cell_latency(r.by_target, "nats").c_str(),
                         cell_latency(r.by_target, "baseline").c_str());
         }
+    }
+    if (!rep.fanout.empty()) {
+        std::printf("\n### Fan-out CPU: the server's and this tool's per delivery (ns), and the tool's share of "
+                    "the cores it ran on (CPU time / (wall time x its threads); near 100%% the client was the "
+                    "bottleneck)\n\n"
+                    "| subscribers | payload | target | msg/s | server CPU | client CPU | client threads "
+                    "| client CPU %% | busiest client thread %% |\n"
+                    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const fanout_row& row : rep.fanout)
+            for (const auto& [target, r] : row.by_target) {
+                if (!r.ok || r.seconds <= 0) continue;
+                std::printf("| %d | %d B | %s | %.0f | %.0f | %.0f | %d | %.0f%% | %.0f%% |\n", row.subscribers,
+                            row.payload, target.c_str(), rate(r.delivered, r.seconds),
+                            cpu_per_delivery_ns(r, r.server_cpu), cpu_per_delivery_ns(r, r.client_cpu),
+                            r.client_threads, 100.0 * r.client_cpu / (r.seconds * r.client_threads),
+                            100.0 * r.client_busiest_cpu / r.seconds);
+            }
     }
     if (!rep.fanout_latency.empty()) {
         std::printf("\n### Fan-out latency, one message in flight (%d B): publish to delivery, p50 / p99 / p99.9 in us\n\n"

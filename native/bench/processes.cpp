@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -176,6 +177,12 @@ double process_cpu_seconds(pid_t pid) {
     for (int i = 3; i <= 15 && fields >> field; ++i)
         if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double thread_cpu_seconds(clockid_t clock) {
+    timespec t{};
+    if (::clock_gettime(clock, &t) != 0) return 0;
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 }  // namespace hyperstreams::bench

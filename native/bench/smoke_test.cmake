@@ -1,6 +1,8 @@
 # The smoke test of hyperstreams-bench (registered by tests/CMakeLists.txt):
-# every scenario with tiny parameters, nats-server included. Fails when the
-# tool exits non-zero or a table is missing from what it printed.
+# every scenario with tiny parameters, nats-server included, then fan-out to
+# every target with the subscribers over one client thread and over three
+# (an uneven share each, the publisher beside them on the first). Fails when
+# the tool exits non-zero or a table is missing from what it printed.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P smoke_test.cmake
 execute_process(
     COMMAND "${BENCH}" suite --subscribers 10 --payloads 64 --seconds 0.5
@@ -22,4 +24,29 @@ foreach(expected IN ITEMS
     if(NOT out MATCHES "${expected}")
         message(FATAL_ERROR "hyperstreams-bench printed no line matching: ${expected}")
     endif()
+endforeach()
+
+foreach(threads IN ITEMS 1 3)
+    execute_process(
+        COMMAND "${BENCH}" fanout --subscribers 10 --payloads 64 --seconds 0.3 --client-threads ${threads}
+        OUTPUT_VARIABLE out
+        ERROR_VARIABLE err
+        RESULT_VARIABLE status
+        TIMEOUT 60)
+    message("${out}${err}")
+    if(NOT status EQUAL 0)
+        message(FATAL_ERROR "hyperstreams-bench fanout --client-threads ${threads} exited with ${status}")
+    endif()
+    foreach(target IN ITEMS router nats baseline)
+        # The throughput run, then the one-message-at-a-time run (every
+        # publish waits for the last delivery, on whichever thread it is).
+        foreach(batch IN ITEMS 100 1)
+            if(NOT out MATCHES "fanout target=${target} subscribers=10 payload=64 batch=${batch} window=[0-9]+: [^\n]* lost 0,[^\n]*client CPU [0-9]+ ns per delivery \\([0-9]+% of a core over ${threads} threads?, the busiest [0-9]+%\\)")
+                message(FATAL_ERROR "hyperstreams-bench fanout --client-threads ${threads}: no lossless ${target} run with batch ${batch}")
+            endif()
+        endforeach()
+        if(NOT out MATCHES "\\| 10 \\| 64 B \\| ${target} \\| [0-9]+ \\| [0-9]+ \\| [0-9]+ \\| ${threads} \\| [0-9]+% \\| [0-9]+% \\|")
+            message(FATAL_ERROR "hyperstreams-bench fanout --client-threads ${threads}: no CPU row for ${target}")
+        endif()
+    endforeach()
 endforeach()
