@@ -29,11 +29,13 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "channel_log.hpp"
+#include "idempotency.hpp"
 
 namespace hyperstreams::router {
 
@@ -54,6 +56,7 @@ struct channel_state {
     std::uint64_t published = 0;
     std::list<channel_state*>::iterator recency;  // in channel_store::recency_
     std::list<channel_state*>::iterator keeping;  // in channel_store::keeping_, when history is not empty
+    std::unique_ptr<idempotency_keys> keys;  // made by the channel's first publish with a key
 };
 
 class channel_store {
@@ -83,8 +86,11 @@ public:
     // False when `c` keeps no history.
     bool keeps_history(const channel_state& c) const noexcept { return c.max_messages != 0 && limits_.max_bytes != 0; }
 
-    // What a subscriber resuming from (epoch, seq) on `channel` must get.
-    [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;
+    // What a subscriber resuming from (epoch, seq) on `channel` at `now`
+    // must get: publications expired by then are gone, as evicted ones are
+    // (the default `now` comes before any expiry).
+    [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq,
+                                      time_point now = {}) const;
 
     std::uint32_t epoch() const noexcept { return epoch_; }
     std::size_t size() const noexcept { return channels_.size(); }
