@@ -1,5 +1,7 @@
 #include "hyperstreams/body.hpp"
 
+#include <cstring>
+
 #include "wire.hpp"
 
 namespace hyperstreams {
@@ -197,14 +199,20 @@ std::uint8_t publish_option_flags(const publish_options& o) noexcept {
                                      (o.ttl_s ? frame_flags::ttl : 0));
 }
 
-std::error_code encode_publish_options(const publish_options& o, std::vector<std::uint8_t>& out) {
+// One resize and plain copies: this is in the wasm module the npm package ships.
+std::error_code encode_publish_payload(const publish_options& o, bytes_view message,
+                                       std::vector<std::uint8_t>& out) {
     if ((!o.key.empty() && !valid_key(o.key)) || o.ttl_s == 0u) return errc::invalid_argument;
-    wire::writer w(out);
-    if (!o.key.empty()) {
-        w.u8(static_cast<std::uint8_t>(o.key.size()));
-        out.insert(out.end(), o.key.begin(), o.key.end());
+    const std::size_t key_block = o.key.empty() ? 0 : 1 + o.key.size();
+    const std::size_t ttl_block = o.ttl_s ? 4 : 0;
+    out.resize(key_block + ttl_block + message.size());
+    std::uint8_t* p = out.data();
+    if (key_block != 0) {
+        p[0] = static_cast<std::uint8_t>(o.key.size());
+        std::memcpy(p + 1, o.key.data(), o.key.size());
     }
-    if (o.ttl_s) w.u32(*o.ttl_s);
+    if (ttl_block != 0) wire::store_u32(p + key_block, *o.ttl_s);
+    if (!message.empty()) std::memcpy(p + key_block + ttl_block, message.data(), message.size());
     return {};
 }
 

@@ -33,9 +33,7 @@ call_result client_engine::publish(std::string_view channel, bytes_view payload,
     const std::uint8_t option_flags = publish_option_flags(options);
     if (option_flags != 0) {
         // Only publishes with options pay for the copy behind their block.
-        publish_scratch_.clear();
-        if (std::error_code ec = encode_publish_options(options, publish_scratch_)) return {0, ec};
-        publish_scratch_.insert(publish_scratch_.end(), payload.begin(), payload.end());
+        if (std::error_code ec = encode_publish_payload(options, payload, publish_scratch_)) return {0, ec};
         payload = publish_scratch_;
     }
     if (std::error_code ec = check_payload(payload, flags)) return {0, ec};

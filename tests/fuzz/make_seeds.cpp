@@ -178,9 +178,11 @@ void body_seeds(const corpus& c) {
     publish_options options;
     options.key = "order-17";
     options.ttl_s = 60;
+    const std::uint8_t message[] = {'m'};
+    std::vector<std::uint8_t> payload;
+    (void)encode_publish_payload(options, message, payload);
     std::vector<std::uint8_t> publish = {publish_option_flags(options)};
-    (void)encode_publish_options(options, publish);
-    publish.push_back('m');
+    publish.insert(publish.end(), payload.begin(), payload.end());
     c.write("publish_options", 5, publish);
 }
 

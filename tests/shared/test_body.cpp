@@ -354,9 +354,10 @@ TEST(PublishOptions, RoundTripKeyTtlAndMessage) {
     hs::publish_options o;
     o.key = "order-17";
     o.ttl_s = 0xA0B0C0D0u;
-    bytes b;
-    ASSERT_FALSE(hs::encode_publish_options(o, b));
-    b.push_back('m');
+    bytes b = {9, 9};
+    const bytes m = {'m'};
+    ASSERT_FALSE(hs::encode_publish_payload(o, m, b));
+    EXPECT_EQ(b.size(), 1u + 8u + 4u + 1u) << "what it held is replaced";
     hs::publish_options got;
     hs::bytes_view message;
     ASSERT_FALSE(hs::decode_publish_options(hs::publish_option_flags(o), b, got, message));
@@ -399,21 +400,22 @@ TEST(PublishOptions, EveryBadBlockIsMalformed) {
 
 TEST(PublishOptions, TheEncoderRefusesWhatTheDecoderWould) {
     bytes b;
+    const bytes m;
     hs::publish_options zero;
     zero.ttl_s = 0;
-    EXPECT_EQ(hs::encode_publish_options(zero, b), hs::errc::invalid_argument);
+    EXPECT_EQ(hs::encode_publish_payload(zero, m, b), hs::errc::invalid_argument);
     const std::string long_key(256, 'k');
     hs::publish_options too_long;
     too_long.key = long_key;
-    EXPECT_EQ(hs::encode_publish_options(too_long, b), hs::errc::invalid_argument);
+    EXPECT_EQ(hs::encode_publish_payload(too_long, m, b), hs::errc::invalid_argument);
     hs::publish_options control;
     control.key = "a\tb";
-    EXPECT_EQ(hs::encode_publish_options(control, b), hs::errc::invalid_argument);
+    EXPECT_EQ(hs::encode_publish_payload(control, m, b), hs::errc::invalid_argument);
     EXPECT_TRUE(b.empty());
     const std::string longest(255, 'k');
     hs::publish_options ok;
     ok.key = longest;
-    EXPECT_FALSE(hs::encode_publish_options(ok, b));
+    EXPECT_FALSE(hs::encode_publish_payload(ok, m, b));
     EXPECT_EQ(b.size(), 256u);
 }
 

@@ -320,9 +320,7 @@ expected_frame expected_from(const json& j) {
         const hs::publish_options o = options_from(j["options"]);
         EXPECT_EQ(hs::publish_option_flags(o), e.fields.flags & (hs::frame_flags::idempotency_key | hs::frame_flags::ttl));
         std::vector<std::uint8_t> payload;
-        EXPECT_FALSE(hs::encode_publish_options(o, payload));
-        const std::vector<std::uint8_t> message = message_of(j["options"]);
-        payload.insert(payload.end(), message.begin(), message.end());
+        EXPECT_FALSE(hs::encode_publish_payload(o, message_of(j["options"]), payload));
         EXPECT_EQ(to_hex(payload), to_hex(e.payload)) << "publish options encoder disagrees with the vector's payload";
     }
     return e;

@@ -94,10 +94,12 @@ struct publish_options {
 
 // The publish flags `o` needs (idempotency_key, ttl).
 std::uint8_t publish_option_flags(const publish_options& o) noexcept;
-// Appends the options block of `o`. Fails with errc::invalid_argument for
-// a key that is over 255 bytes or not printable ASCII, or a ttl of 0;
-// nothing is written then.
-std::error_code encode_publish_options(const publish_options& o, std::vector<std::uint8_t>& out);
+// Writes the payload of a publish with the options `o`: their block, then
+// `message`, replacing what `out` held. Fails with errc::invalid_argument
+// for a key that is over 255 bytes or not printable ASCII, or a ttl of 0;
+// `out` is left as it was then.
+std::error_code encode_publish_payload(const publish_options& o, bytes_view message,
+                                       std::vector<std::uint8_t>& out);
 // Splits a publish payload carrying the option flags of `flags` into its
 // options and `message` (a view of `payload`). Fails with
 // errc::malformed_body when the block is short, the key is empty or not
