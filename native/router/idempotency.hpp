@@ -6,7 +6,7 @@
 // the windows of one channel all have the same length, so the oldest key
 // always ends first) and by count (past max_keys the oldest key is
 // forgotten early: a repeat of it is then published again, as after its
-// window). The channel's own bound (channels.max, the least recently
+// window). The channel's own bound (limits.max_channels, the least recently
 // published channel is forgotten) takes its keys with it.
 #pragma once
 

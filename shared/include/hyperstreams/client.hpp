@@ -399,8 +399,9 @@ public:
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
     // `options`: an idempotency key (a repeat within the router's window is
     // acked with the first publication's position and not delivered again)
-    // and a time to live in seconds; a key that is not 1..255 printable
-    // ASCII bytes is invalid_argument (a ttl of 0 means none).
+    // and a time to live in seconds (none: the channel's namespace's); a key
+    // that is not 1..255 printable ASCII bytes, and a ttl of 0, are
+    // invalid_argument (an empty key is none).
     call_result publish(std::string_view channel, bytes_view payload, bool ack = false,
                         std::uint8_t flags = 0, const publish_options& options = {});
 
