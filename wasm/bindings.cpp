@@ -12,6 +12,7 @@
 // before it calls into the module again. Everything runs on one thread.
 #include <emscripten/emscripten.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -300,13 +301,22 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t 
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_unsubscribe(client_handle* c, std::uint32_t subscription) {
     return result_id(c, c->engine.unsubscribe(subscription));
 }
+// The idempotency key follows the payload in the transfer buffer (empty:
+// none). A ttl that is not a whole number of seconds in 1..2^32-1 is
+// refused (invalid_argument) as the engine refuses a ttl of 0.
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_publish(client_handle* c, std::uint32_t channel_len,
                                               std::uint32_t payload_len, std::uint32_t ack,
-                                              std::uint32_t flags) {
+                                              std::uint32_t flags, std::uint32_t key_len,
+                                              std::uint32_t has_ttl, double ttl_s) {
     transfer_reader in;
     const std::string_view channel = in.text(channel_len);
-    return result_id(c, c->engine.publish(channel, in.bytes(payload_len), ack != 0,
-                                          static_cast<std::uint8_t>(flags)));
+    const bytes_view payload = in.bytes(payload_len);
+    publish_options o;
+    o.key = in.text(key_len);
+    if (has_ttl)
+        o.ttl_s = ttl_s >= 1 && ttl_s <= 4294967295.0 && ttl_s == std::floor(ttl_s) ? static_cast<std::uint32_t>(ttl_s)
+                                                                                     : 0u;
+    return result_id(c, c->engine.publish(channel, payload, ack != 0, static_cast<std::uint8_t>(flags), o));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_request(client_handle* c, std::uint32_t service_len,
                                               std::uint32_t method_len, std::uint32_t payload_len,

@@ -256,4 +256,32 @@ EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_body_json(std::uint32_t kind,
     return ec ? nullptr : give(codec.body_json.data(), codec.body_json.size());
 }
 
+// Splits the first `len` bytes of the transfer buffer as the payload of a
+// publish with `flags`. Returns (pointer, length) of its options as JSON
+// ({"key", "ttl_s", "message_hex"}, each option only when its flag is set),
+// or null (hs_codec_error says why).
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* hs_codec_publish_options_json(std::uint32_t flags, std::uint32_t len) {
+    publish_options o;
+    bytes_view message;
+    const std::error_code ec =
+        decode_publish_options(static_cast<std::uint8_t>(flags), bytes_view(hs_buffer(0), len), o, message);
+    codec.error = static_cast<std::uint32_t>(ec.value());
+    if (ec) return nullptr;
+    std::string& out = codec.body_json;
+    out.clear();
+    {
+        json_object j(out);
+        if (!o.key.empty()) j.field("key", o.key);
+        if (o.ttl_s) j.field("ttl_s", std::uint64_t{*o.ttl_s});
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string message_hex;
+        for (std::uint8_t b : message) {
+            message_hex += hex[b >> 4];
+            message_hex += hex[b & 15];
+        }
+        j.field("message_hex", message_hex);
+    }
+    return give(out.data(), out.size());
+}
+
 }  // extern "C"

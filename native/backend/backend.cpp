@@ -34,6 +34,14 @@ std::vector<std::uint8_t> copy_of(byte_span b) { return {b.begin(), b.end()}; }
 
 std::uint8_t flags_of(const payload& p) noexcept { return p.is_json ? frame_flags::json : 0; }
 
+// The engine's view of `o` (valid while `o` is).
+hyperstreams::publish_options engine_options(const publish_options& o) noexcept {
+    hyperstreams::publish_options e;
+    e.key = o.key;
+    e.ttl_s = o.ttl_s;
+    return e;
+}
+
 received received_of(const client_event& e) {
     return {copy_of(e.payload), (e.flags & frame_flags::json) != 0};
 }
@@ -340,10 +348,11 @@ public:
     }
 
     // The calls with an outcome; `done` runs on the I/O thread.
-    void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
+    void publish_with_ack(std::string_view channel, payload p, publish_options options,
+                          std::function<void(publish_ack)> done) {
         host().post([this, ch = std::string(channel), bytes = copy_of(p.bytes), flags = flags_of(p),
-                     done = std::move(done)](client_engine& engine, time_ms) mutable {
-            const call_result r = engine.publish(ch, bytes, true, flags);
+                     options = std::move(options), done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.publish(ch, bytes, true, flags, engine_options(options));
             if (r.error) {
                 publish_ack a;
                 a.error = r.error;
@@ -1139,24 +1148,36 @@ std::string client::address() const {
     return core_->session;
 }
 
-void client::publish(std::string_view channel, payload p) {
+void client::publish(std::string_view channel, payload p) { publish(channel, p, publish_options{}); }
+
+void client::publish(std::string_view channel, payload p, publish_options options) {
     core_->host().post([c = core_.get(), ch = std::string(channel), bytes = detail::copy_of(p.bytes),
-                       flags = detail::flags_of(p)](client_engine& engine, time_ms) {
-        const call_result r = engine.publish(ch, bytes, false, flags);
+                       flags = detail::flags_of(p), options = std::move(options)](client_engine& engine, time_ms) {
+        const call_result r = engine.publish(ch, bytes, false, flags, detail::engine_options(options));
         if (r.error) c->report(r.error, "publish on '" + ch + "'");
     });
 }
 
 std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p) {
+    return publish_with_ack(channel, p, publish_options{});
+}
+
+std::future<publish_ack> client::publish_with_ack(std::string_view channel, payload p, publish_options options) {
     auto promise = std::make_shared<std::promise<publish_ack>>();
     auto future = promise->get_future();
     // A future needs no executor: set it on the I/O thread.
-    core_->publish_with_ack(channel, p, [promise](publish_ack a) { promise->set_value(std::move(a)); });
+    core_->publish_with_ack(channel, p, std::move(options),
+                            [promise](publish_ack a) { promise->set_value(std::move(a)); });
     return future;
 }
 
 void client::publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done) {
-    core_->publish_with_ack(channel, p, core_->where_handlers_run(std::move(done)));
+    publish_with_ack(channel, p, publish_options{}, std::move(done));
+}
+
+void client::publish_with_ack(std::string_view channel, payload p, publish_options options,
+                              std::function<void(publish_ack)> done) {
+    core_->publish_with_ack(channel, p, std::move(options), core_->where_handlers_run(std::move(done)));
 }
 
 subscription client::subscribe(std::string_view pattern, message_handler handler) {

@@ -1,5 +1,6 @@
 // hyperstreams: the command-line client. See usage() and each command's --help.
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -113,14 +114,20 @@ Gaps (missed messages) are reported on stderr.
 )"},
         {"pub",
          {"CHANNEL", "DATA"},
-         {"--timeout"},
+         {"--timeout", "--key", "--ttl"},
          {"--json", "--ack"},
-         R"(usage: hyperstreams pub CHANNEL DATA|- [--json] [--ack] [--timeout S]
+         R"(usage: hyperstreams pub CHANNEL DATA|- [--json] [--ack] [--key KEY] [--ttl SECONDS] [--timeout S]
 
 Publishes DATA (`-`: stdin) on CHANNEL.
 
   --json        DATA is JSON (checked, and flagged so that tools render it)
   --ack         wait for the router's acknowledgement and print EPOCH:SEQ
+  --key KEY     idempotency key (1-255 printable ASCII characters): a repeat
+                within the router's window is not delivered again, and its
+                --ack prints the first publication's position; the same key
+                with other DATA fails with key_reused
+  --ttl SECONDS the message expires after SECONDS (at least 1): it is then
+                no longer replayed from the channel's history
   --timeout S   how long to wait for the ack (default 10)
 )"},
         {"request",
@@ -223,6 +230,7 @@ struct parsed {
     // DATA, read (stdin for `-`) and checked before connecting.
     std::vector<std::uint8_t> data;
     std::uint8_t data_flags = 0;
+    publish_options publish;  // pub's --key (a view of `values`) and --ttl, checked before connecting
 
     bool has(const std::string& f) const { return flags.count(f) != 0; }
     std::string value(const std::string& k, const std::string& fallback = {}) const {
@@ -575,13 +583,34 @@ int await_ack(const parsed& p, session& s, std::uint32_t id, const std::string& 
     }
 }
 
+// pub's --key and --ttl.
+publish_options publish_options_of(const parsed& p) {
+    publish_options o;
+    if (auto it = p.values.find("--key"); it != p.values.end()) {
+        const std::string& key = it->second;
+        const bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
+        if (key.empty() || key.size() > 255 || !printable)
+            usage_error("--key: '" + key + "' is not 1 to 255 printable ASCII characters without spaces");
+        o.key = key;
+    }
+    const std::string ttl = p.value("--ttl");
+    if (p.values.count("--ttl")) {
+        std::uint32_t seconds = 0;
+        const auto [end, ec] = std::from_chars(ttl.data(), ttl.data() + ttl.size(), seconds);
+        if (ec != std::errc() || end != ttl.data() + ttl.size() || seconds == 0)
+            usage_error("--ttl: '" + ttl + "' is not a whole number of seconds from 1 to 4294967295");
+        o.ttl_s = seconds;
+    }
+    return o;
+}
+
 int cmd_pub(const parsed& p, session& s) {
     const std::string channel = p.args[0];
     const std::vector<std::uint8_t>& data = p.data;
     const std::uint8_t flags = p.data_flags;
     const bool ack = p.has("--ack");
     const std::uint32_t id = begin(s, "pub " + channel, [&](client_engine& en, time_ms) {
-        return en.publish(channel, data, ack, flags);
+        return en.publish(channel, data, ack, flags, p.publish);
     }, name_problem("channel", channel, channel_problem(channel)));
     return ack ? await_ack(p, s, id, "pub " + channel, true) : exit_ok;
 }
@@ -735,6 +764,7 @@ int main(int argc, char** argv) {
     parsed p = parse_args(argc, argv);
     const std::string& command = p.command->name;
     if (command == "pub" || command == "send") p.data = data_argument(p, 1, p.data_flags);
+    if (command == "pub") p.publish = publish_options_of(p);
     if (command == "broadcast") p.data = data_argument(p, 0, p.data_flags);
     if (command == "request" || command == "stream") p.data = data_argument(p, 2, p.data_flags);
     for (const std::string& url : p.urls) {

@@ -53,6 +53,24 @@ struct publication {
     std::uint8_t flags = 0;  // frame_flags::json or 0
     bytes_view payload;
     shared_bytes hold;
+    // From then on it is gone: neither replayed nor given as the channel's
+    // latest value (its time to live, PROTOCOL.md). On this router's clock.
+    time_point expires = time_point::max();
+};
+
+// True while `p` may still be replayed from history or given as its
+// channel's latest value: what every reader of a log's publications asks.
+[[nodiscard]] inline bool alive_at(const publication& p, time_point t) noexcept { return t < p.expires; }
+
+// What a publish asks of the log besides its payload.
+struct publish_extras {
+    // An idempotency key: a repeat of it within the channel's window with
+    // the same payload is acked with the first publication's position and
+    // not delivered; with another payload it fails with key_reused. Empty:
+    // none.
+    std::string_view key;
+    std::uint32_t ttl_s = 0;  // the message expires this long after it is placed; 0: never
+    time_point now{};         // when the router took the publish
 };
 
 // Whom a publication's ack goes to.
@@ -183,17 +201,21 @@ public:
     // Gives `payload` (lent for this call) the channel's next position
     // (sink::placed) and delivers it (sink::deliver), or fails it
     // (sink::append_failed). `options` are the channel's (its namespace's):
-    // the history it keeps.
+    // the history it keeps, the idempotency window. A repeat of the key of
+    // `extras` is only placed (the first publication's position), never
+    // delivered again.
     virtual void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
-                        const channel_options& options) = 0;
+                        const channel_options& options, const publish_extras& extras) = 0;
     // What followed `since` on `channel` (or, position_only, where the
-    // channel is), answered by sink::history_read.
-    virtual void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) = 0;
-    // The last publication still kept of each channel `pattern` matches
-    // (those whose options kept one: channel_options::messages_kept),
-    // answered by sink::latest_read. Where "still kept" is asked is the one
-    // place an expiry of the latest value belongs.
-    virtual void read_latest(std::uint64_t ticket, std::string_view pattern) = 0;
+    // channel is), answered by sink::history_read. The history holds only
+    // publications alive at `now`: expired ones are gone, as evicted ones are.
+    virtual void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind,
+                            time_point now) = 0;
+    // The last publication still kept, and alive at `now`, of each channel
+    // `pattern` matches (those whose options kept one:
+    // channel_options::messages_kept), answered by sink::latest_read. An
+    // expired latest value is no value.
+    virtual void read_latest(std::uint64_t ticket, std::string_view pattern, time_point now) = 0;
     // True when last_position() is the channel's position (a log whose
     // channels are all here); else a subscribe reads it (position_only).
     [[nodiscard]] virtual bool positions_known() const noexcept = 0;

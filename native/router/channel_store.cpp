@@ -1,7 +1,9 @@
 #include "channel_store.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
+#include <vector>
 
 namespace hyperstreams::router {
 
@@ -86,11 +88,17 @@ void channel_store::remember(channel_state& c, publication p) {
         clear_history(*keeping_.front());
 }
 
-history channel_store::plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const {
+history channel_store::plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq,
+                                   time_point now) const {
     const channel_state* c = find(channel);
-    const position now{epoch_of(channel), c ? c->last_seq : 0};
-    if (c == nullptr) return resume_from(position{epoch, seq}, now, std::deque<publication>{});
-    return resume_from(position{epoch, seq}, now, c->history);
+    const position at{epoch_of(channel), c ? c->last_seq : 0};
+    if (c == nullptr) return resume_from(position{epoch, seq}, at, std::deque<publication>{});
+    const auto expired = [now](const publication& p) { return !alive_at(p, now); };
+    if (std::none_of(c->history.begin(), c->history.end(), expired))
+        return resume_from(position{epoch, seq}, at, c->history);
+    std::vector<publication> alive;
+    std::remove_copy_if(c->history.begin(), c->history.end(), std::back_inserter(alive), expired);
+    return resume_from(position{epoch, seq}, at, alive);
 }
 
 }  // namespace hyperstreams::router

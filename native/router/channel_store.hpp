@@ -29,12 +29,14 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "channel_log.hpp"
 #include "hyperstreams/names.hpp"
+#include "idempotency.hpp"
 
 namespace hyperstreams::router {
 
@@ -55,6 +57,7 @@ struct channel_state {
     std::uint64_t published = 0;
     std::list<channel_state*>::iterator recency;  // in channel_store::recency_
     std::list<channel_state*>::iterator keeping;  // in channel_store::keeping_, when history is not empty
+    std::unique_ptr<idempotency_keys> keys;  // made by the channel's first publish with a key
 };
 
 class channel_store {
@@ -85,22 +88,26 @@ public:
     bool keeps_history(const channel_state& c) const noexcept { return c.max_messages != 0 && limits_.max_bytes != 0; }
 
     // Calls f(name, last publication) for every channel `pattern` matches
-    // whose last publication is still in its history, in name order. Walks
-    // only the channels that share the pattern's literal start.
+    // whose last publication is still in its history and alive at `now`, in
+    // name order. Walks only the channels that share the pattern's literal start.
     template <typename F>
-    void each_last(std::string_view pattern, F&& f) const {
+    void each_last(std::string_view pattern, time_point now, F&& f) const {
         const std::string_view prefix = literal_prefix(pattern);
         for (auto it = channels_.lower_bound(prefix); it != channels_.end(); ++it) {
             const std::string_view name = it->first;
             if (name.substr(0, prefix.size()) != prefix) break;
             const channel_state& c = it->second;
-            if (!c.history.empty() && c.history.back().seq == c.last_seq && pattern_matches(pattern, name))
+            if (!c.history.empty() && c.history.back().seq == c.last_seq && alive_at(c.history.back(), now) &&
+                pattern_matches(pattern, name))
                 f(name, c.history.back());
         }
     }
 
-    // What a subscriber resuming from (epoch, seq) on `channel` must get.
-    [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq) const;
+    // What a subscriber resuming from (epoch, seq) on `channel` at `now`
+    // must get: publications expired by then are gone, as evicted ones are
+    // (the default `now` comes before any expiry).
+    [[nodiscard]] history plan_resume(std::string_view channel, std::uint32_t epoch, std::uint64_t seq,
+                                      time_point now = {}) const;
 
     std::uint32_t epoch() const noexcept { return epoch_; }
     std::size_t size() const noexcept { return channels_.size(); }

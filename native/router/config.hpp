@@ -87,6 +87,13 @@ struct router_config {
     std::uint32_t history_ttl_s = 3600;
     std::uint32_t history_meta_ttl_s = 30 * 24 * 3600;
 
+    // Idempotent publish: a key's repeat within the window is acked with the
+    // first publication's position and not delivered again. A channel
+    // remembers at most idempotency_max_keys keys (the oldest is forgotten
+    // first: its repeat is then a new publication).
+    std::uint32_t idempotency_window_s = 300;
+    std::uint32_t idempotency_max_keys = 1000;
+
     // Options of the channels each pattern matches (namespaces.hpp); the
     // channels none matches take the router-wide settings.
     std::vector<namespace_config> namespaces;

@@ -249,15 +249,22 @@ const std::vector<option>& options() {
                             "with cluster.redis: a channel's epoch and position in Redis expire this "
                             "long after its last publication (then it starts again with a new epoch); "
                             "at least history.ttl_s"));
+        t.push_back(integer("channels.idempotency_window_s", &router_config::idempotency_window_s, 1, u32_max,
+                            "a publish repeating an idempotency key within this many seconds of the "
+                            "key's first publication is acked with its position and not delivered again"));
+        t.push_back(integer("channels.idempotency_max_keys", &router_config::idempotency_max_keys, 1, 1u << 20,
+                            "idempotency keys a channel remembers within the window (one router); past it "
+                            "the oldest is forgotten first, and its repeat is published again"));
         t.push_back(channel_namespaces(
             "channels.namespaces",
             "options of the channels a pattern matches: a list of objects {\"pattern\": \"factory.>\", "
             "\"history_size\": N, \"history_ttl_s\": N, \"policy\": drop_oldest|keep_latest|disconnect, "
-            "\"max_message_bytes\": N, \"publish\": anyone|backends, \"latest\": true|false}; a key left out "
-            "is the router-wide setting (history.max_messages, history.ttl_s, outbox.policy, "
-            "limits.max_payload, anyone, false); latest: a subscribe may ask for each channel's last "
-            "message, which the channel keeps; where patterns overlap the most specific wins (a literal "
-            "token over *, * over >); presence and join_leave take only false in this version"));
+            "\"max_message_bytes\": N, \"publish\": anyone|backends, \"latest\": true|false, "
+            "\"message_ttl_s\": N, \"idempotency_window_s\": N}; a key left out is the router-wide setting "
+            "(history.max_messages, history.ttl_s, outbox.policy, limits.max_payload, anyone, false, no expiry, "
+            "channels.idempotency_window_s); latest: a subscribe may ask for each channel's last message, "
+            "which the channel keeps; where patterns overlap the most specific wins (a literal token over *, "
+            "* over >); presence and join_leave take only false in this version"));
         t.push_back(list("cluster.redis", &router_config::cluster_redis,
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
                          "(redis://HOST:PORT), which every router of the cluster names; empty: this "

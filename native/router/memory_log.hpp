@@ -17,12 +17,15 @@ namespace hyperstreams::router {
 
 class memory_log final : public channel_log {
 public:
-    memory_log(std::uint32_t epoch, history_limits limits, metrics& m) : store_(epoch, limits), metrics_(m) {}
+    // `max_keys`: idempotency keys remembered per channel (idempotency.hpp).
+    memory_log(std::uint32_t epoch, history_limits limits, std::size_t max_keys, metrics& m)
+        : store_(epoch, limits), max_keys_(max_keys), metrics_(m) {}
 
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
-                const channel_options& options) override;
-    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
-    void read_latest(std::uint64_t ticket, std::string_view pattern) override;
+                const channel_options& options, const publish_extras& extras) override;
+    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind,
+                    time_point now) override;
+    void read_latest(std::uint64_t ticket, std::string_view pattern, time_point now) override;
     [[nodiscard]] bool positions_known() const noexcept override { return true; }
     [[nodiscard]] position last_position(std::string_view channel) const override;
     void interest(std::string_view, interest_change) override {}  // every publication is here already
@@ -32,6 +35,7 @@ public:
 
 private:
     channel_store store_;
+    std::size_t max_keys_;
     metrics& metrics_;
     // The channel appended to last, while the store forgot no channel:
     // publishers mostly send runs to one channel, so the next append skips

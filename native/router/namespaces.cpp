@@ -12,8 +12,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view known_keys[] = {"pattern", "history_size", "history_ttl_s", "policy",
-                                           "max_message_bytes", "publish", "latest", "presence",
-                                           "join_leave"};
+                                           "max_message_bytes", "publish", "message_ttl_s",
+                                           "idempotency_window_s", "latest", "presence", "join_leave"};
 
 std::string read_count(const json& v, std::string_view key, std::uint64_t min, std::uint64_t max,
                        std::optional<std::uint32_t>& out) {
@@ -55,6 +55,10 @@ std::string read_entry(const json& item, namespace_config& ns) {
             err = read_count(v, key, 0, 1u << 20, ns.history_size);
         } else if (key == "history_ttl_s") {
             err = read_count(v, key, 1, 0xFFFFFFFFu, ns.history_ttl_s);
+        } else if (key == "message_ttl_s") {
+            err = read_count(v, key, 0, 0xFFFFFFFFu, ns.message_ttl_s);
+        } else if (key == "idempotency_window_s") {
+            err = read_count(v, key, 1, 0xFFFFFFFFu, ns.idempotency_window_s);
         } else if (key == "max_message_bytes") {
             err = read_count(v, key, 1, 1u << 30, ns.max_message_bytes);
         } else if (key == "policy") {
@@ -87,6 +91,8 @@ channel_options effective(const router_config& cfg, const namespace_config& ns) 
     o.policy = ns.policy.value_or(o.policy);
     o.max_message_bytes = ns.max_message_bytes.value_or(o.max_message_bytes);
     o.publish = ns.publish.value_or(o.publish);
+    o.message_ttl_s = ns.message_ttl_s.value_or(o.message_ttl_s);
+    o.idempotency_window_s = ns.idempotency_window_s.value_or(o.idempotency_window_s);
     o.latest = ns.latest;
     o.presence = ns.presence;
     o.join_leave = ns.join_leave;
@@ -155,6 +161,8 @@ json namespaces_json(const router_config& cfg) {
                             {"policy", policy_name(o.policy)},
                             {"max_message_bytes", o.max_message_bytes},
                             {"publish", publish_rule_name(o.publish)},
+                            {"message_ttl_s", o.message_ttl_s},
+                            {"idempotency_window_s", o.idempotency_window_s},
                             {"latest", o.latest},
                             {"presence", o.presence},
                             {"join_leave", o.join_leave}});
@@ -183,6 +191,7 @@ channel_options default_channel_options(const router_config& cfg) {
     o.history_ttl_s = cfg.history_ttl_s;
     o.policy = cfg.outbox_policy;
     o.max_message_bytes = cfg.max_payload;
+    o.idempotency_window_s = cfg.idempotency_window_s;
     return o;
 }
 

@@ -4,7 +4,8 @@
 //
 // A namespace as written names only what it changes; what it leaves out is
 // the router-wide setting (history.max_messages, history.ttl_s,
-// outbox.policy, limits.max_payload), resolved when the configuration is
+// outbox.policy, limits.max_payload, channels.idempotency_window_s; no
+// message expiry), resolved when the configuration is
 // complete, so a flag given after the file still reaches it.
 //
 // Overlaps: the most specific pattern wins. Of two patterns that match one
@@ -41,6 +42,11 @@ struct channel_options {
     slow_policy policy = slow_policy::drop_oldest;  // for subscribes that leave it to the router
     std::uint32_t max_message_bytes = 1u << 20;     // payload bytes of one publish
     publish_rule publish = publish_rule::anyone;
+    // A publish without a ttl of its own expires this long after it was
+    // placed; 0 (the default): it does not expire. (A publish's own ttl
+    // cannot be 0: it says "expire", not "never".)
+    std::uint32_t message_ttl_s = 0;
+    std::uint32_t idempotency_window_s = 300;  // channels.idempotency_window_s
     // A subscribe may ask for the last message of each channel it matches
     // (frame_flags::latest), which the channel then keeps even without history.
     bool latest = false;
@@ -63,6 +69,8 @@ struct namespace_config {
     std::optional<slow_policy> policy;
     std::optional<std::uint32_t> max_message_bytes;
     std::optional<publish_rule> publish;
+    std::optional<std::uint32_t> message_ttl_s;
+    std::optional<std::uint32_t> idempotency_window_s;
     bool latest = false;
     bool presence = false;
     bool join_leave = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "hyperstreams/body.hpp"
 #include "hyperstreams/names.hpp"
 #include "log.hpp"
 
@@ -21,7 +22,7 @@ pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connectio
 
 // ---------------------------------------------------------------- subscriptions
 
-void pubsub::subscribe(connection& c, const frame& f) {
+void pubsub::subscribe(connection& c, const frame& f, time_point now) {
     if (!is_valid_pattern(f.name)) {
         table_.send_error(c, f.id, errc::invalid_name, "not a valid channel pattern");
         return;
@@ -69,12 +70,12 @@ void pubsub::subscribe(connection& c, const frame& f) {
     // Held from now on: live publications wait for what the log reads.
     hold(c, f.name, policy);
     const std::uint64_t ticket = ++next_ticket_;
-    reads_.emplace(ticket, resume_read{c.id, f.id});
+    reads_.emplace(ticket, resume_read{c.id, f.id, position{f.epoch, f.seq}, resume});
     if (latest)
-        log_.read_latest(ticket, f.name);
+        log_.read_latest(ticket, f.name, now);
     else
         log_.read_since(ticket, f.name, position{f.epoch, f.seq},
-                        read_position ? read_kind::position_only : read_kind::history);
+                        read_position ? read_kind::position_only : read_kind::history, now);
 }
 
 pubsub::held& pubsub::hold(const connection& c, std::string_view name, slow_policy policy) {
@@ -97,12 +98,11 @@ pubsub::held* pubsub::holding(connection_id subscriber, std::string_view channel
 }
 
 std::pair<connection*, pubsub::held*> pubsub::take_read(std::uint64_t ticket, std::string_view channel,
-                                                         std::uint32_t& subscribe_id) {
+                                                         resume_read& read) {
     auto r = reads_.find(ticket);
     if (r == reads_.end()) return {nullptr, nullptr};
-    const resume_read read = r->second;
+    read = r->second;
     reads_.erase(r);
-    subscribe_id = read.subscribe_id;
     auto it = held_.find(std::pair<connection_id, std::string_view>(read.connection, channel));
     connection* c = table_.find(read.connection);
     if (c == nullptr || c->state == connection_state::closing || it == held_.end()) return {nullptr, nullptr};
@@ -115,32 +115,50 @@ void pubsub::release(connection_id conn, std::string_view channel) {
     ++held_version_;
 }
 
+void pubsub::send_gap(connection& c, std::string_view channel, std::uint32_t epoch, std::uint64_t from,
+                      std::uint64_t to) {
+    frame g;
+    g.kind = frame_kind::gap;
+    g.name = channel;
+    g.epoch = epoch;
+    g.seq = from;
+    const std::uint64_t missed = to - from + 1;
+    g.count = missed > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(missed);
+    table_.send(c, g);
+    metrics_.of(c.transport).gaps.fetch_add(1, std::memory_order_relaxed);
+}
+
 void pubsub::history_read(std::uint64_t ticket, std::string_view channel, history h) {
-    std::uint32_t subscribe_id = 0;
-    auto [c, hold] = take_read(ticket, channel, subscribe_id);
+    resume_read read;
+    auto [c, hold] = take_read(ticket, channel, read);
     if (c == nullptr) return;
 
-    table_.send_ack(*c, subscribe_id, h.now);
-    if (h.gap) {
-        frame g;
-        g.kind = frame_kind::gap;
-        g.name = channel;
-        g.epoch = h.gap_epoch;
-        g.seq = h.gap_seq;
-        g.count = h.gap_count;
-        table_.send(*c, g);
-        metrics_.of(c->transport).gaps.fetch_add(1, std::memory_order_relaxed);
-    }
+    table_.send_ack(*c, read.subscribe_id, h.now);
+    if (h.gap) send_gap(*c, channel, h.gap_epoch, h.gap_seq, h.gap_seq + h.gap_count - 1);
     // A subscription ended meanwhile (unsubscribe, a refresh that withdrew
     // it) gets the ack its subscribe was owed, and nothing more.
     const bool subscribed = c->subscriptions.count(channel) != 0;
+    // The history holds no expired publication: each run of them among what
+    // the subscriber asked for, between two replayed ones or after the last,
+    // gets a gap, so that it knows they are gone. `expected` is the seq the
+    // subscriber holds everything before (0: unknown, another epoch).
+    std::uint64_t expected = 0;
+    if (read.resume && read.since.epoch == h.now.epoch)
+        expected = h.gap ? h.gap_seq + h.gap_count : read.since.seq + 1;
     // Held publications at or before the channel's position when read are
     // in the history (or before where the subscription starts).
     position last = h.now;
     for (const publication& p : h.replay) {
         if (!subscribed || c->state == connection_state::closing) break;
+        if (expected != 0 && p.epoch == h.now.epoch && p.seq > expected)
+            send_gap(*c, channel, p.epoch, expected, p.seq - 1);
         send_publication(*c, channel, p, hold->policy);
         last = position{p.epoch, p.seq};
+        if (p.epoch == h.now.epoch) expected = p.seq + 1;
+    }
+    if (subscribed && read.resume && expected != 0 && expected <= h.now.seq && c->state != connection_state::closing) {
+        send_gap(*c, channel, h.now.epoch, expected, h.now.seq);
+        last = h.now;
     }
     if (--hold->reads != 0) return;
     // What went live while the history was read, without what the history
@@ -157,8 +175,9 @@ void pubsub::history_read(std::uint64_t ticket, std::string_view channel, histor
 // subscription ends, as if it had been refused (the client may subscribe
 // again).
 void pubsub::history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) {
-    std::uint32_t subscribe_id = 0;
-    auto [c, hold] = take_read(ticket, channel, subscribe_id);
+    resume_read read;
+    auto [c, hold] = take_read(ticket, channel, read);
+    const std::uint32_t subscribe_id = read.subscribe_id;
     if (c == nullptr) return;
     table_.send_error(*c, subscribe_id, code, text);
     if (auto it = c->subscriptions.find(channel); it != c->subscriptions.end() && it->second.id == subscribe_id) {
@@ -181,11 +200,11 @@ std::string_view channel_of(const publication& p) {
 
 void pubsub::latest_read(std::uint64_t ticket, std::string_view pattern, position now,
                          std::span<const latest_value> values) {
-    std::uint32_t subscribe_id = 0;
-    auto [c, hold] = take_read(ticket, pattern, subscribe_id);
+    resume_read read;
+    auto [c, hold] = take_read(ticket, pattern, read);
     if (c == nullptr) return;
     const bool wildcard = !is_valid_channel(pattern);
-    table_.send_ack(*c, subscribe_id, wildcard ? position{log_.epoch(), 0} : now);
+    table_.send_ack(*c, read.subscribe_id, wildcard ? position{log_.epoch(), 0} : now);
     // A channel whose own namespace (a more specific one inside the
     // pattern's) keeps no latest value gives none.
     auto replayed = [this](const latest_value& v) { return namespaces_.of_channel(v.channel).latest; };
@@ -305,16 +324,24 @@ void pubsub::publish(connection& c, const frame& f, time_point now) {
                               std::string(namespaces_.pattern_of(options)) + "'");
         return;
     }
+    publish_options asked;
+    bytes_view message = f.payload;
+    if (std::error_code ec = decode_publish_options(f.flags, f.payload, asked, message)) {
+        table_.send_error(c, f.id, errc::malformed_body,
+                          "the publish options (idempotency key, ttl) before the message do not parse");
+        return;
+    }
     // Only a namespace's can be lower than limits.max_payload, which the decoder enforces.
-    if (f.payload.size() > options.max_message_bytes) {
+    if (message.size() > options.max_message_bytes) {
         table_.send_error(c, f.id, errc::payload_too_large,
-                          "a payload of " + std::to_string(f.payload.size()) + " bytes is over the " +
+                          "a payload of " + std::to_string(message.size()) + " bytes is over the " +
                               std::to_string(options.max_message_bytes) + " of the namespace '" +
                               std::string(namespaces_.pattern_of(options)) + "'");
         return;
     }
-    log_.append(f.name, static_cast<std::uint8_t>(f.flags & frame_flags::json), f.payload,
-                publisher{c.id, f.id, f.has(frame_flags::ack_requested)}, options);
+    log_.append(f.name, static_cast<std::uint8_t>(f.flags & frame_flags::json), message,
+                publisher{c.id, f.id, f.has(frame_flags::ack_requested)}, options,
+                publish_extras{asked.key, asked.ttl_s.value_or(options.message_ttl_s), now});
 }
 
 void pubsub::append_failed(const publisher& from, errc code, std::string_view text) {

@@ -42,7 +42,7 @@ public:
     pubsub(const pubsub&) = delete;
     pubsub& operator=(const pubsub&) = delete;
 
-    void subscribe(connection& c, const frame& f);
+    void subscribe(connection& c, const frame& f, time_point now);
     void unsubscribe(connection& c, const frame& f);
     void publish(connection& c, const frame& f, time_point now);
 
@@ -84,11 +84,14 @@ private:
     struct resume_read {
         connection_id connection = 0;
         std::uint32_t subscribe_id = 0;
+        position since;    // the position resumed from
+        bool resume = false;  // a resume (history), not only the position
     };
 
     // The resume of `ticket` is answered: its connection, and what was held
     // for it (null when the connection or the hold is gone).
-    std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, std::uint32_t& subscribe_id);
+    std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, resume_read& read);
+    void send_gap(connection& c, std::string_view channel, std::uint32_t epoch, std::uint64_t from, std::uint64_t to);
     void release(connection_id conn, std::string_view channel);
     // Holds `c`'s deliveries of what `name` (a channel or a pattern) matches.
     held& hold(const connection& c, std::string_view name, slow_policy policy);

@@ -12,9 +12,31 @@
 namespace hyperstreams::router {
 namespace {
 
-// KEYS: meta, stream. ARGV: pub/sub channel, payload, flags, a new epoch,
-// history length (0: none), history TTL, meta TTL (seconds).
+// KEYS: meta, stream, and the idempotency key's when the publish has one.
+// ARGV: pub/sub channel, payload, flags, a new epoch, history length (0:
+// none), history TTL, meta TTL (seconds), the message's time to live in ms
+// (0: none), the idempotency window (seconds).
+//
+// The key check and the append are one script, so two routers taking the
+// same key at once publish once. The key's value is "epoch:seq:digest"
+// (SHA-1 of the flags and payload). The answer is {epoch, seq, outcome}:
+// 0 published there, 1 a repeat placed there before, 2 the key holds
+// another payload (nothing published).
+//
+// An entry with a time to live holds its end (x, Redis's clock, ms). The
+// publish of one deletes the expired entries at the stream's head; the read
+// leaves out any other, and MAXLEN bounds them all.
 constexpr const char* publish_script = R"lua(
+local d
+if KEYS[3] then
+  d = redis.sha1hex(ARGV[3] .. ':' .. ARGV[2])
+  local first = redis.call('get', KEYS[3])
+  if first then
+    local fe, fs, fd = string.match(first, '^(%d+):(%d+):(%x+)$')
+    if fd ~= d then return {0, 0, 2} end
+    return {tonumber(fe), tonumber(fs), 1}
+  end
+end
 local e = redis.call('hget', KEYS[1], 'e')
 if not e then
   e = ARGV[4]
@@ -23,28 +45,60 @@ if not e then
 end
 local s = redis.call('hincrby', KEYS[1], 's', 1)
 if ARGV[5] ~= '0' then
-  redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[5], s .. '-0', 'f', ARGV[3], 'd', ARGV[2])
+  if ARGV[8] == '0' then
+    redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[5], s .. '-0', 'f', ARGV[3], 'd', ARGV[2])
+  else
+    local t = redis.call('time')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[5], s .. '-0', 'f', ARGV[3], 'd', ARGV[2], 'x',
+               string.format('%.0f', now + tonumber(ARGV[8])))
+    for _, entry in ipairs(redis.call('xrange', KEYS[2], '-', '+', 'COUNT', 16)) do
+      local x
+      for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
+      if not x or x > now then break end
+      redis.call('xdel', KEYS[2], entry[1])
+    end
+  end
   redis.call('expire', KEYS[2], ARGV[6])
 end
 redis.call('expire', KEYS[1], ARGV[7])
 redis.call('publish', ARGV[1], struct.pack('<BI4I8', tonumber(ARGV[3]), tonumber(e), s) .. ARGV[2])
-return {tonumber(e), s}
+if KEYS[3] then redis.call('set', KEYS[3], e .. ':' .. s .. ':' .. d, 'EX', ARGV[9]) end
+return {tonumber(e), s, 0}
 )lua";
 
 // KEYS: meta, stream. ARGV: the epoch and seq resumed from, and 1 for the
 // history, 0 for the position only or 2 for the last publication. Answers
-// the channel's epoch and last seq (0, 0: Redis has no such channel) and the
-// history after seq (all of it when the epoch is another), or the stream's
-// last entry.
+// the channel's epoch and last seq (0, 0: Redis has no such channel), the
+// history after seq (all of it when the epoch is another) or the stream's
+// last entry, without the entries expired, and Redis's clock (ms) that
+// decided it.
 constexpr const char* read_script = R"lua(
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local clock = string.format('%.0f', now)
 local e = redis.call('hget', KEYS[1], 'e')
-if not e then return {0, 0, {}} end
+if not e then return {0, 0, {}, clock} end
 local s = tonumber(redis.call('hget', KEYS[1], 's'))
-if ARGV[3] == '0' then return {tonumber(e), s, {}} end
-if ARGV[3] == '2' then return {tonumber(e), s, redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)} end
+if ARGV[3] == '0' then return {tonumber(e), s, {}, clock} end
+if ARGV[3] == '2' then
+  local last = redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)
+  for _, entry in ipairs(last) do
+    for i = 1, #entry[2], 2 do
+      if entry[2][i] == 'x' and tonumber(entry[2][i + 1]) <= now then return {tonumber(e), s, {}, clock} end
+    end
+  end
+  return {tonumber(e), s, last, clock}
+end
 local from = '-'
 if e == ARGV[1] then from = (tonumber(ARGV[2]) + 1) .. '-0' end
-return {tonumber(e), s, redis.call('xrange', KEYS[2], from, '+')}
+local alive = {}
+for _, entry in ipairs(redis.call('xrange', KEYS[2], from, '+')) do
+  local x
+  for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
+  if not x or x > now then alive[#alive + 1] = entry end
+end
+return {tonumber(e), s, alive, clock}
 )lua";
 
 constexpr std::size_t header_bytes = 13;  // flags u8, epoch u32, seq u64
@@ -80,8 +134,12 @@ void append_glob_literal(std::string& out, std::string_view token) {
     }
 }
 
-// The entries of an XRANGE answer, as publications of `epoch`.
-std::vector<publication> stream_entries(const redisReply* entries, std::uint32_t epoch) {
+// The entries of an XRANGE answer, as publications of `epoch`. An entry's
+// end (x) is on Redis's clock, `redis_clock` (ms) when Redis read it: it
+// becomes this router's as the time left then, counted from `now`.
+std::vector<publication> stream_entries(const redisReply* entries, std::uint32_t epoch, const redisReply* redis_clock,
+                                        time_point now) {
+    const std::int64_t redis_now = std::strtoll(std::string(text_of(redis_clock)).c_str(), nullptr, 10);
     std::vector<publication> kept;
     for (std::size_t i = 0; i < entries->elements; ++i) {
         const redisReply* e = entries->element[i];
@@ -99,6 +157,9 @@ std::vector<publication> stream_entries(const redisReply* entries, std::uint32_t
             } else if (key == "d") {
                 p.hold = frame_bytes::copy(bytes_view(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
                 p.payload = *p.hold;
+            } else if (key == "x") {
+                const std::int64_t left = std::strtoll(std::string(value).c_str(), nullptr, 10) - redis_now;
+                p.expires = now + std::chrono::milliseconds(left);
             }
         }
         if (p.hold) kept.push_back(std::move(p));
@@ -176,7 +237,7 @@ void redis_log::on_state(bool up, std::string_view reason) {
     }
 }
 
-redis_log::key_names redis_log::names_of(std::string_view channel) {
+redis_log::key_names redis_log::names_of(std::string_view channel, std::string_view idempotency_key) {
     names_.clear();
     for (const char kind : {'m', 's'}) {
         names_ += options_.prefix;
@@ -188,9 +249,18 @@ redis_log::key_names redis_log::names_of(std::string_view channel) {
     names_ += options_.prefix;
     names_ += ":p:";
     names_ += channel;
+    const std::size_t pubsub_size = names_.size() - 2 * (options_.prefix.size() + channel.size() + 5);
+    if (!idempotency_key.empty()) {
+        names_ += options_.prefix;
+        names_ += ":{";
+        names_ += channel;
+        names_ += "}:i:";
+        names_ += idempotency_key;
+    }
     const std::string_view all(names_);
     const std::size_t key = options_.prefix.size() + channel.size() + 5;
-    return {all.substr(0, key), all.substr(key, key), all.substr(2 * key)};
+    return {all.substr(0, key), all.substr(key, key), all.substr(2 * key, pubsub_size),
+            all.substr(2 * key + pubsub_size)};
 }
 
 bool redis_log::advance(std::string_view channel, position at) {
@@ -209,7 +279,7 @@ bool redis_log::advance(std::string_view channel, position at) {
 // ---------------------------------------------------------------- publish
 
 void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
-                       const channel_options& options) {
+                       const channel_options& options, const publish_extras& extras) {
     if (!up()) {
         sink_->append_failed(from, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
@@ -219,26 +289,35 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
     // The arguments as views of one reused buffer and of numbers written in
     // place: a publish allocates no string before the command's own bytes.
-    const auto [meta, stream, pubsub] = names_of(channel);
+    const auto [meta, stream, pubsub, key] = names_of(channel, extras.key);
     char flag_text[4];
     char proposed_text[12];
     char history_size_text[24];
     char history_ttl_text[24];
-    const std::string_view args[] = {
-        "2",
-        meta,
-        stream,
+    char ttl_ms_text[24];
+    char window_text[24];
+    const bool keyed = !extras.key.empty();
+    const std::string_view message(reinterpret_cast<const char*>(payload.data()), payload.size());
+    const std::string_view argv[] = {
         pubsub,
-        std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
+        message,
         decimal(flag_text, flags),
         decimal(proposed_text, proposed),
         decimal(history_size_text, options.messages_kept()),
         decimal(history_ttl_text, options.history_ttl_s),
-        meta_ttl_text_};
-    engine_.run_script(std::string(meta), publish_script_, args, [this, from, name = std::string(channel)](redis_result r) {
+        meta_ttl_text_,
+        decimal(ttl_ms_text, std::uint64_t{extras.ttl_s} * 1000),
+        decimal(window_text, options.idempotency_window_s)};
+    std::string_view args[13] = {keyed ? "3" : "2", meta, stream};
+    std::size_t n = 3;
+    if (keyed) args[n++] = key;
+    for (const std::string_view a : argv) args[n++] = a;
+    engine_.run_script(std::string(meta), publish_script_, std::span<const std::string_view>(args, n),
+                       [this, from, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
-        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
-                        a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER;
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+                        a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
+                        a->element[2]->type == REDIS_REPLY_INTEGER;
         if (!ok) {
             // Sent, and the answer lost: Redis may have run the script.
             const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
@@ -249,6 +328,15 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
             enter_call([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
             return;
         }
+        if (a->element[2]->integer == 2) {
+            enter_call([this, from] {
+                sink_->append_failed(from, errc::key_reused,
+                                     "the idempotency key was used for another payload on this channel");
+            });
+            return;
+        }
+        // A repeat (1) is only placed: the first publication was delivered.
+        if (!from.wants_ack) return;
         answer placed;
         placed.what = answer::kind::placed;
         placed.from = from;
@@ -321,7 +409,8 @@ void redis_log::run_waiting() {
 
 // ---------------------------------------------------------------- resume
 
-void redis_log::read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) {
+void redis_log::read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind,
+                           time_point now) {
     // A plain subscribe needs no Redis to begin: without it, the ack says
     // what this router knows, and the live messages come once Redis is back
     // (a gap or a new epoch tells the client what it missed).
@@ -335,7 +424,7 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
-    const auto [meta, stream, unused] = names_of(channel);
+    const auto [meta, stream, unused_pubsub, unused_key] = names_of(channel, {});
     char epoch_text[12];
     char seq_text[24];
     const std::string_view args[] = {
@@ -346,11 +435,11 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         decimal(seq_text, since.seq),
         kind == read_kind::history ? "1" : "0"};
     engine_.run_script(std::string(meta), read_script_, args,
-                       [this, ticket, since, kind, name = std::string(channel)](redis_result r) {
+                       [this, ticket, since, kind, now, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
-        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 4 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
-                        a->element[2]->type == REDIS_REPLY_ARRAY;
+                        a->element[2]->type == REDIS_REPLY_ARRAY && a->element[3]->type == REDIS_REPLY_STRING;
         if (!ok) {
             enter_call([this, ticket, kind, name, why = failure(r)] {
                 if (kind == read_kind::history) {
@@ -363,14 +452,14 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
             });
             return;
         }
-        const position now{static_cast<std::uint32_t>(a->element[0]->integer),
-                           static_cast<std::uint64_t>(a->element[1]->integer)};
-        const std::vector<publication> kept = stream_entries(a->element[2], now.epoch);
+        const position at{static_cast<std::uint32_t>(a->element[0]->integer),
+                          static_cast<std::uint64_t>(a->element[1]->integer)};
+        const std::vector<publication> kept = stream_entries(a->element[2], at.epoch, a->element[3], now);
         history h;
         if (kind == read_kind::history) {
-            h = resume_from(since, now, kept);
+            h = resume_from(since, at, kept);
         } else {
-            h.now = now;
+            h.now = at;
         }
         enter_call([this, ticket, name, h = std::move(h)]() mutable {
             sink_->history_read(ticket, name, std::move(h));
@@ -408,11 +497,12 @@ struct redis_log::latest_job {
     std::vector<std::string> names;
     std::vector<std::pair<std::string, publication>> found;
     position now;  // the channel's, when the pattern is one
+    time_point read_at;  // the router's time when the read began: what expires is judged at it
     std::size_t waiting = 0;
     std::string failed;  // why, once a command failed
 };
 
-void redis_log::read_latest(std::uint64_t ticket, std::string_view pattern) {
+void redis_log::read_latest(std::uint64_t ticket, std::string_view pattern, time_point now) {
     if (!up()) {
         sink_->history_failed(ticket, pattern, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
@@ -420,6 +510,7 @@ void redis_log::read_latest(std::uint64_t ticket, std::string_view pattern) {
     auto job = std::make_shared<latest_job>();
     job->ticket = ticket;
     job->pattern.assign(pattern);
+    job->read_at = now;
     if (is_valid_channel(pattern)) {
         job->names.emplace_back(pattern);
         read_last_entries(std::move(job));
@@ -473,19 +564,19 @@ void redis_log::read_last_entries(std::shared_ptr<latest_job> job) {
         const std::string_view args[] = {"2", meta, stream, "0", "0", "2"};
         engine_.run_script(meta, read_script_, args, [this, job, i](redis_result r) {
             const redisReply* a = r.reply.get();
-            const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+            const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 4 &&
                             a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
-                            a->element[2]->type == REDIS_REPLY_ARRAY;
+                            a->element[2]->type == REDIS_REPLY_ARRAY && a->element[3]->type == REDIS_REPLY_STRING;
             if (!ok) {
                 if (job->failed.empty()) job->failed = failure(r);
             } else {
-                const position now{static_cast<std::uint32_t>(a->element[0]->integer),
-                                   static_cast<std::uint64_t>(a->element[1]->integer)};
-                std::vector<publication> last = stream_entries(a->element[2], now.epoch);
+                const position at{static_cast<std::uint32_t>(a->element[0]->integer),
+                                  static_cast<std::uint64_t>(a->element[1]->integer)};
+                std::vector<publication> last = stream_entries(a->element[2], at.epoch, a->element[3], job->read_at);
                 // Only the channel's last publication is its latest value.
-                if (!last.empty() && last.front().seq == now.seq)
+                if (!last.empty() && last.front().seq == at.seq)
                     job->found.emplace_back(job->names[i], std::move(last.front()));
-                if (job->names.size() == 1 && job->names[i] == job->pattern) job->now = now;
+                if (job->names.size() == 1 && job->names[i] == job->pattern) job->now = at;
             }
             if (--job->waiting == 0) finish_latest(job, job->failed);
         });

@@ -5,7 +5,10 @@
 // Keys (P = cluster.prefix; {channel} is the hash tag, so a channel's keys
 // share a Redis Cluster slot):
 //   P:{channel}:m   hash: e = the channel's epoch, s = its last seq
-//   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload)
+//   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload),
+//                   x (when it expires, ms on Redis's clock; only with a time to live)
+//   P:{channel}:i:K the publication of idempotency key K: "epoch:seq:sha1(flags:payload)",
+//                   expiring with the channel's idempotency window
 //   P:p:channel     the pub/sub channel every publication of the channel goes to
 //   P:latest        hash: every channel of a namespace with latest -> "" (the
 //                   channels a latest-value subscribe to a pattern reads)
@@ -73,9 +76,10 @@ public:
     void on_state(bool up, std::string_view reason);
 
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
-                const channel_options& options) override;
-    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override;
-    void read_latest(std::uint64_t ticket, std::string_view pattern) override;
+                const channel_options& options, const publish_extras& extras) override;
+    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind,
+                    time_point now) override;
+    void read_latest(std::uint64_t ticket, std::string_view pattern, time_point now) override;
     [[nodiscard]] bool positions_known() const noexcept override { return false; }
     [[nodiscard]] position last_position(std::string_view channel) const override;
     void interest(std::string_view pattern, interest_change change) override;
@@ -96,12 +100,13 @@ public:
     std::pair<std::string, bool> redis_interest(std::string_view pattern) const;
 
 private:
-    // The channel's meta and stream keys and pub/sub channel, as views of
-    // names_ (valid until the next call).
+    // The channel's meta and stream keys, pub/sub channel and the key of
+    // `idempotency_key` (empty without one), as views of names_ (valid
+    // until the next call).
     struct key_names {
-        std::string_view meta, stream, pubsub;
+        std::string_view meta, stream, pubsub, idempotency;
     };
-    key_names names_of(std::string_view channel);
+    key_names names_of(std::string_view channel, std::string_view idempotency_key);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
 

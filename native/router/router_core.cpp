@@ -63,7 +63,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
                   std::make_unique<memory_log>(epoch,
                                                history_limits{cfg.history_max_messages, cfg.history_max_bytes,
                                                               cfg.history_max_total_bytes, cfg.max_channels},
-                                               m),
+                                               cfg.idempotency_max_keys, m),
                   nullptr, std::move(router_id), nullptr) {}
 
 router_core::~router_core() = default;
@@ -168,7 +168,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
             HS_LOG(info, "conn.goodbye").kv("conn", c.id).kv("code", errc_name(f.code));
             table_.close(c, static_cast<errc>(0), {}, queued_data::send);
             return;
-        case frame_kind::subscribe: pubsub_.subscribe(c, f); return;
+        case frame_kind::subscribe: pubsub_.subscribe(c, f, now); return;
         case frame_kind::unsubscribe: pubsub_.unsubscribe(c, f); return;
         case frame_kind::publish: pubsub_.publish(c, f, now); return;
         case frame_kind::request:

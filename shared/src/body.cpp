@@ -1,5 +1,7 @@
 #include "hyperstreams/body.hpp"
 
+#include <cstring>
+
 #include "wire.hpp"
 
 namespace hyperstreams {
@@ -177,6 +179,61 @@ std::error_code decode_body(bytes_view in, routers_body& out) {
         out.routers.push_back(e);
     }
     return finish(r);
+}
+
+// ---------------------------------------------------------------- publish options
+
+namespace {
+
+bool valid_key(std::string_view key) noexcept {
+    if (key.empty() || key.size() > max_name_size) return false;
+    for (char c : key)
+        if (c < 0x21 || c > 0x7E) return false;
+    return true;
+}
+
+}  // namespace
+
+std::uint8_t publish_option_flags(const publish_options& o) noexcept {
+    return static_cast<std::uint8_t>((o.key.empty() ? 0 : frame_flags::idempotency_key) |
+                                     (o.ttl_s ? frame_flags::ttl : 0));
+}
+
+// One resize and plain copies: this is in the wasm module the npm package ships.
+std::error_code encode_publish_payload(const publish_options& o, bytes_view message,
+                                       std::vector<std::uint8_t>& out) {
+    if ((!o.key.empty() && !valid_key(o.key)) || o.ttl_s == 0u) return errc::invalid_argument;
+    const std::size_t key_block = o.key.empty() ? 0 : 1 + o.key.size();
+    const std::size_t ttl_block = o.ttl_s ? 4 : 0;
+    out.resize(key_block + ttl_block + message.size());
+    std::uint8_t* p = out.data();
+    if (key_block != 0) {
+        p[0] = static_cast<std::uint8_t>(o.key.size());
+        std::memcpy(p + 1, o.key.data(), o.key.size());
+    }
+    if (ttl_block != 0) wire::store_u32(p + key_block, *o.ttl_s);
+    if (!message.empty()) std::memcpy(p + key_block + ttl_block, message.data(), message.size());
+    return {};
+}
+
+std::error_code decode_publish_options(std::uint8_t flags, bytes_view payload, publish_options& out,
+                                       bytes_view& message) noexcept {
+    out = publish_options{};
+    std::size_t at = 0;
+    if ((flags & frame_flags::idempotency_key) != 0) {
+        if (payload.empty() || payload.size() - 1 < payload[0]) return errc::malformed_body;
+        out.key = std::string_view(reinterpret_cast<const char*>(payload.data()) + 1, payload[0]);
+        if (!valid_key(out.key)) return errc::malformed_body;
+        at = 1 + out.key.size();
+    }
+    if ((flags & frame_flags::ttl) != 0) {
+        if (payload.size() - at < 4) return errc::malformed_body;
+        out.ttl_s = wire::load_u32(payload.data() + at);
+        if (out.ttl_s == 0u) return errc::malformed_body;
+        at += 4;
+    }
+    message = payload.subspan(at);
+    return {};
 }
 
 }  // namespace hyperstreams

@@ -26,14 +26,20 @@ operation completed_by(frame_kind k) noexcept {
 // --- calls -------------------------------------------------------------------
 
 call_result client_engine::publish(std::string_view channel, bytes_view payload, bool ack,
-                                   std::uint8_t flags) {
+                                   std::uint8_t flags, const publish_options& options) {
     if (std::error_code ec = usable()) return {0, ec};
     if (channel.size() > max_name_size || !is_valid_channel(channel))
         return {0, errc::invalid_argument};
+    const std::uint8_t option_flags = publish_option_flags(options);
+    if (option_flags != 0) {
+        // Only publishes with options pay for the copy behind their block.
+        if (std::error_code ec = encode_publish_payload(options, payload, publish_scratch_)) return {0, ec};
+        payload = publish_scratch_;
+    }
     if (std::error_code ec = check_payload(payload, flags)) return {0, ec};
     frame f;
     f.kind = frame_kind::publish;
-    f.flags = static_cast<std::uint8_t>(flags | (ack ? frame_flags::ack_requested : 0));
+    f.flags = static_cast<std::uint8_t>(flags | option_flags | (ack ? frame_flags::ack_requested : 0));
     f.id = ack ? next_id() : 0;
     f.name = channel;
     f.payload = payload;

@@ -174,7 +174,16 @@ void body_seeds(const corpus& c) {
     c.write("service_list", 3, body_bytes(a_service_list()));
     std::uint8_t reason[cancel_reason_size];
     write_cancel_reason(static_cast<std::uint16_t>(errc::deadline_exceeded), reason);
-    c.write("cancel_reason", 4, bytes_view(reason, sizeof reason));
+    c.write("cancel_reason", 6, bytes_view(reason, sizeof reason));
+    publish_options options;
+    options.key = "order-17";
+    options.ttl_s = 60;
+    const std::uint8_t message[] = {'m'};
+    std::vector<std::uint8_t> payload;
+    (void)encode_publish_payload(options, message, payload);
+    std::vector<std::uint8_t> publish = {publish_option_flags(options)};
+    publish.insert(publish.end(), payload.begin(), payload.end());
+    c.write("publish_options", 5, publish);
 }
 
 std::string part(std::string_view text) { return router::jwt::base64url_encode(text); }

@@ -397,6 +397,49 @@ TEST(Backend, PublishesToAndSubscribesFromTheWebSide) {
     sub.unsubscribe();
 }
 
+// publish options: a key's repeat is acked with the first position and
+// not delivered again, another payload under it is key_reused, and a ttl
+// of 0 is refused before anything is sent.
+TEST(Backend, PublishesWithAnIdempotencyKeyAndATtl) {
+    router_process router;
+    hs::client backend(backend_options(router, "keyed"));
+    mailbox<hs::message> got;  // outlives the client whose handler fills it
+    hs::subscription sub = backend.subscribe("orders.created", [&](const hs::message& m) { got.push(m); });
+    backend.start();
+    ASSERT_TRUE(backend.wait_ready(10s));
+    // The subscription is in place once a publish on the channel comes back.
+    ASSERT_TRUE(eventually([&] {
+        (void)backend.publish_with_ack("orders.created", "probe").get();
+        return got.size() > 0;
+    }));
+
+    hs::publish_options keyed;
+    keyed.key = "order-17";
+    keyed.ttl_s = 60;
+    const hs::publish_ack first = backend.publish_with_ack("orders.created", "qty 3", keyed).get();
+    ASSERT_FALSE(first.error) << first.error.message();
+    const hs::publish_ack again = backend.publish_with_ack("orders.created", "qty 3", keyed).get();
+    ASSERT_FALSE(again.error) << again.error.message();
+    EXPECT_EQ(again.epoch, first.epoch);
+    EXPECT_EQ(again.seq, first.seq);
+    const hs::publish_ack reused = backend.publish_with_ack("orders.created", "qty 4", keyed).get();
+    EXPECT_EQ(reused.error, hyperstreams::errc::key_reused);
+
+    hs::publish_options zero;
+    zero.ttl_s = 0;
+    EXPECT_EQ(backend.publish_with_ack("orders.created", "never", zero).get().error,
+              hyperstreams::errc::invalid_argument);
+
+    const hs::publish_ack marker = backend.publish_with_ack("orders.created", "marker").get();
+    EXPECT_EQ(marker.seq, first.seq + 1);
+    ASSERT_TRUE(eventually([&] { return got.size() > 0 && got.items().back().data.text() == "marker"; }));
+    std::vector<std::string> texts;
+    for (const hs::message& m : got.items())
+        if (m.data.text() != "probe") texts.emplace_back(m.data.text());
+    EXPECT_EQ(texts, (std::vector<std::string>{"qty 3", "marker"}));
+    sub.unsubscribe();
+}
+
 TEST(Backend, SendsAndReceivesDirectMessages) {
     router_process router;
     hs::client backend(backend_options(router, "direct"));

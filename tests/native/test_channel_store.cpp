@@ -163,5 +163,31 @@ TEST(ChannelStore, ResumeOnAnUnknownChannelIsEmpty) {
     EXPECT_TRUE(p.replay.empty());
 }
 
+// Publications whose expiry has come are left out of a resume, as evicted
+// ones are: the plan's gap covers those before the first one alive, and
+// the replay skips the others (pub/sub names each run with a gap).
+TEST(ChannelStore, AResumeLeavesOutWhatHasExpired) {
+    channel_store s(epoch, {16, 1u << 20, 0, 1000});
+    const time_point t0{};
+    for (int i = 1; i <= 5; ++i) {
+        channel_state& c = s.get("a");
+        publication p;
+        p.epoch = c.epoch;
+        p.seq = s.next_seq(c);
+        p.hold = frame_bytes::copy(std::vector<std::uint8_t>(4, 'x'));
+        p.payload = *p.hold;
+        if (i == 1 || i == 2 || i == 4) p.expires = t0 + std::chrono::seconds(10);
+        s.remember(c, std::move(p));
+    }
+    EXPECT_EQ(seqs(s.plan_resume("a", epoch, 0, t0 + std::chrono::seconds(9))),
+              (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+    const history later = s.plan_resume("a", epoch, 0, t0 + std::chrono::seconds(10));
+    EXPECT_EQ(seqs(later), (std::vector<std::uint64_t>{3, 5}));
+    EXPECT_TRUE(later.gap);
+    EXPECT_EQ(later.gap_seq, 1u);
+    EXPECT_EQ(later.gap_count, 2u);
+    EXPECT_EQ(later.now.seq, 5u);
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -239,6 +239,37 @@ TEST_F(Cli, RepeatedUrlsAreTriedInTurn) {
         << none.err;
 }
 
+// pub --key: a repeat is acked with the first EPOCH:SEQ and not delivered
+// again, other DATA under the key fails by name; --key and --ttl are
+// checked before connecting.
+TEST_F(Cli, PubWithAKeyIsDeliveredOnceAndBadOptionsAreUsageErrors) {
+    const run_result first = cli({"--url", ws_, "pub", "cli.in", "keyed", "--ack", "--key", "k-1", "--ttl", "60"});
+    ASSERT_EQ(first.code, 0) << first.err;
+    const run_result again = cli({"--url", ws_, "pub", "cli.in", "keyed", "--ack", "--key", "k-1", "--ttl", "60"});
+    EXPECT_EQ(again.code, 0) << again.err;
+    EXPECT_EQ(again.out, first.out) << "the first publication's position";
+    const run_result other = cli({"--url", ws_, "pub", "cli.in", "other", "--ack", "--key", "k-1"});
+    EXPECT_EQ(other.code, 3);
+    EXPECT_NE(other.err.find("key_reused"), std::string::npos) << other.err;
+    const run_result after = cli({"--url", ws_, "pub", "cli.in", "after", "--ack"});
+    ASSERT_EQ(after.code, 0) << after.err;
+    ASSERT_TRUE(eventually([&] {
+        const auto got = received();
+        return std::find(got.begin(), got.end(), "after") != got.end();
+    }));
+    const auto got = received();
+    EXPECT_EQ(std::count(got.begin(), got.end(), "keyed"), 1);
+
+    for (const std::vector<std::string>& bad : {std::vector<std::string>{"--ttl", "0"}, {"--ttl", "1.5"},
+                                               {"--key", "two words"}, {"--key", std::string(256, 'k')}}) {
+        std::vector<std::string> args = {"--url", "ws://127.0.0.1:1/ws", "pub", "cli.in", "x"};
+        args.insert(args.end(), bad.begin(), bad.end());
+        const run_result r = cli(args);
+        EXPECT_EQ(r.code, 1) << bad[0] << " " << bad[1] << ": " << r.err;
+        EXPECT_NE(r.err.find(bad[0] + ":"), std::string::npos) << r.err;
+    }
+}
+
 // A router that accepts and never answers costs its share of
 // --connect-timeout, not all of it: the next --url still gets its turn.
 TEST_F(Cli, AHangingRouterLeavesTheNextUrlItsShareOfTheConnectTimeout) {

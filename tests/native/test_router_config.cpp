@@ -337,15 +337,18 @@ TEST(RouterConfig, NamespacesTakeTheRouterWideSettingsForWhatTheyLeaveOut) {
         {"pattern": "factory.>", "history_size": 100, "history_ttl_s": 300, "latest": false, "presence": false,
          "join_leave": false, "policy": "keep_latest", "max_message_bytes": 65536, "publish": "backends"},
         {"pattern": "chat.*"}]}})",
-                                       {"--history-max-messages", "7", "--outbox-policy", "disconnect"});
+                                       {"--history-max-messages", "7", "--outbox-policy", "disconnect",
+                                        "--channels-idempotency-window-s", "60"});
     ASSERT_EQ(r.what, config_result::action::run) << r.error;
     ASSERT_EQ(r.config.namespaces.size(), 2u);
     const nlohmann::json printed = nlohmann::json::parse(to_json(r.config))["channels"]["namespaces"];
     EXPECT_EQ(printed[0], nlohmann::json::parse(R"({"pattern": "factory.>", "history_size": 100,
         "history_ttl_s": 300, "policy": "keep_latest", "max_message_bytes": 65536, "publish": "backends",
+        "message_ttl_s": 0, "idempotency_window_s": 60,
         "latest": false, "presence": false, "join_leave": false})"));
     EXPECT_EQ(printed[1], nlohmann::json::parse(R"({"pattern": "chat.*", "history_size": 7,
         "history_ttl_s": 3600, "policy": "disconnect", "max_message_bytes": 1048576, "publish": "anyone",
+        "message_ttl_s": 0, "idempotency_window_s": 60,
         "latest": false, "presence": false, "join_leave": false})"))
         << "the flags given after the file reach what the namespace leaves out";
 

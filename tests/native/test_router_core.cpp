@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -42,20 +43,21 @@ struct peer {
 // history reads and their answers, and records interest changes.
 class deferred_log final : public channel_log, private channel_log::sink {
 public:
-    deferred_log(std::uint32_t epoch, history_limits limits, metrics& m) : inner_(epoch, limits, m) {
+    deferred_log(std::uint32_t epoch, history_limits limits, metrics& m) : inner_(epoch, limits, 1000, m) {
         inner_.bind(*this);
     }
 
     void append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
-                const channel_options& options) override {
-        appends_.push_back(
-            {std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()), from, &options});
+                const channel_options& options, const publish_extras& extras) override {
+        appends_.push_back({std::string(channel), flags, std::vector<std::uint8_t>(payload.begin(), payload.end()),
+                            from, &options, std::string(extras.key), extras.ttl_s, extras.now});
     }
-    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind) override {
-        reads_.push_back({ticket, std::string(channel), since, kind});
+    void read_since(std::uint64_t ticket, std::string_view channel, position since, read_kind kind,
+                    time_point now) override {
+        reads_.push_back({ticket, std::string(channel), since, kind, now});
     }
-    void read_latest(std::uint64_t ticket, std::string_view pattern) override {
-        latest_reads_.push_back({ticket, std::string(pattern)});
+    void read_latest(std::uint64_t ticket, std::string_view pattern, time_point now) override {
+        latest_reads_.push_back({ticket, std::string(pattern), now});
     }
     bool positions_known() const noexcept override { return positions_known_; }
     // As a remote log: a subscribe reads the channel's position.
@@ -73,13 +75,13 @@ public:
             if (code != static_cast<errc>(0))
                 sink_->append_failed(a.from, code, "the log is unreachable");
             else
-                inner_.append(a.channel, a.flags, a.payload, a.from, *a.options);
+                inner_.append(a.channel, a.flags, a.payload, a.from, *a.options, publish_extras{a.key, a.ttl_s, a.now});
         }
     }
     // Reads the history asked for so far; the answers wait for answer_reads().
     void read_now() {
-        for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since, r.kind);
-        for (auto& [ticket, pattern] : std::exchange(latest_reads_, {})) inner_.read_latest(ticket, pattern);
+        for (auto& r : std::exchange(reads_, {})) inner_.read_since(r.ticket, r.channel, r.since, r.kind, r.now);
+        for (auto& [ticket, pattern, now] : std::exchange(latest_reads_, {})) inner_.read_latest(ticket, pattern, now);
     }
     void answer_reads() {
         for (auto& [ticket, channel, h] : std::exchange(answers_, {})) sink_->history_read(ticket, channel, std::move(h));
@@ -92,7 +94,7 @@ public:
     // Fails the reads asked for so far, as a log that lost its engine does.
     void fail_reads(errc code) {
         for (auto& r : std::exchange(reads_, {})) sink_->history_failed(r.ticket, r.channel, code, "the log is unreachable");
-        for (auto& [ticket, pattern] : std::exchange(latest_reads_, {}))
+        for (auto& [ticket, pattern, now] : std::exchange(latest_reads_, {}))
             sink_->history_failed(ticket, pattern, code, "the log is unreachable");
     }
     std::size_t pending_reads() const {
@@ -125,12 +127,16 @@ private:
         std::vector<std::uint8_t> payload;
         publisher from;
         const channel_options* options;  // the core's, which outlives the log's use of them
+        std::string key;
+        std::uint32_t ttl_s;
+        time_point now;
     };
     struct held_read {
         std::uint64_t ticket;
         std::string channel;
         position since;
         read_kind kind;
+        time_point now;
     };
     struct held_answer {
         std::uint64_t ticket;
@@ -145,7 +151,7 @@ private:
     };
     memory_log inner_;
     std::vector<held_append> appends_;
-    std::vector<std::pair<std::uint64_t, std::string>> latest_reads_;
+    std::vector<std::tuple<std::uint64_t, std::string, time_point>> latest_reads_;
     std::vector<latest_answer> latest_answers_;
     std::vector<held_read> reads_;
     std::vector<held_answer> answers_;

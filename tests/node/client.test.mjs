@@ -85,6 +85,30 @@ test('publish with ack resolves with the message position', async () => {
     assert.equal(await pub.publish('test.acked', 'three'), undefined);
 });
 
+test('publish with a key: a repeat resolves with the first position, undelivered; another payload is key_reused', async () => {
+    const sub = await client();
+    const pub = await client();
+    const got = [];
+    await sub.subscribe('test.keyed', (m) => got.push(m.text));
+    const first = await pub.publish('test.keyed', 'qty 3', { ack: true, key: 'order-17', ttlS: 60 });
+    assert.deepEqual(await pub.publish('test.keyed', 'qty 3', { ack: true, key: 'order-17', ttlS: 60 }), first);
+    await assert.rejects(pub.publish('test.keyed', 'qty 4', { ack: true, key: 'order-17' }),
+        (e) => e instanceof HyperStreamsError && e.code === 'key_reused' && e.codeNumber === 214);
+    const marker = await pub.publish('test.keyed', 'marker', { ack: true, key: '' });
+    assert.equal(marker.seq, first.seq + 1, 'the repeat took no position; an empty key is none');
+    await waitFor(() => got.includes('marker'), 'the marker');
+    assert.deepEqual(got, ['qty 3', 'marker']);
+});
+
+test('publish options the engine refuses reject at once with invalid_argument', async () => {
+    const c = await client();
+    for (const options of [{ ttlS: 0 }, { ttlS: 1.5 }, { ttlS: -1 }, { ttlS: 2 ** 32 }, { ttlS: 'soon' },
+        { key: 'two words' }, { key: 'k'.repeat(256) }, { key: 'clé' }]) {
+        await assert.rejects(c.publish('test.keyed', 'x', options),
+            (e) => e.code === 'invalid_argument', JSON.stringify(options));
+    }
+});
+
 test('unsubscribe stops delivery', async () => {
     const sub = await client();
     const pub = await client();

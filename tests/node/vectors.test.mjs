@@ -40,6 +40,12 @@ for (const v of frames.vectors) {
             if (BODY_KINDS.has(want.kind)) {
                 assert.deepEqual(codec.decodeBody(want.kind, got.payload), { body: want.body }, `frame ${i} body`);
             }
+            if (want.options) {
+                const { message_text: messageText, message_hex: messageHex, ...options } = want.options;
+                const message = messageHex ?? toHex(new TextEncoder().encode(messageText));
+                assert.deepEqual(codec.decodePublishOptions(got.flags, got.payload),
+                    { options: { ...options, message_hex: message } }, `frame ${i} options`);
+            }
         });
     });
 
@@ -59,7 +65,10 @@ for (const v of badFrames.vectors) {
             assert.equal(v.stage, 'body');
             assert.equal(error, null);
             assert.equal(decoded.length, 1);
-            assert.deepEqual(codec.decodeBody(decoded[0].kind, decoded[0].payload), { error: v.error });
+            const [f] = decoded;
+            const result = f.kind === 'publish' ? codec.decodePublishOptions(f.flags, f.payload)
+                : codec.decodeBody(f.kind, f.payload);
+            assert.deepEqual(result, { error: v.error });
         }
     });
 }

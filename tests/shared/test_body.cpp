@@ -348,4 +348,75 @@ TEST(MalformedBody, NoBodyAtAllIsMalformedForEveryKind) {
     EXPECT_EQ(hs::decode_body(hs::bytes_view{}, l), hs::errc::malformed_body);
 }
 
+// ---------------------------------------------------------------- publish options
+
+TEST(PublishOptions, RoundTripKeyTtlAndMessage) {
+    hs::publish_options o;
+    o.key = "order-17";
+    o.ttl_s = 0xA0B0C0D0u;
+    bytes b = {9, 9};
+    const bytes m = {'m'};
+    ASSERT_FALSE(hs::encode_publish_payload(o, m, b));
+    EXPECT_EQ(b.size(), 1u + 8u + 4u + 1u) << "what it held is replaced";
+    hs::publish_options got;
+    hs::bytes_view message;
+    ASSERT_FALSE(hs::decode_publish_options(hs::publish_option_flags(o), b, got, message));
+    EXPECT_EQ(got.key, "order-17");
+    EXPECT_EQ(got.ttl_s, 0xA0B0C0D0u);
+    ASSERT_EQ(message.size(), 1u);
+    EXPECT_EQ(message[0], 'm');
+}
+
+TEST(PublishOptions, WithoutTheFlagsThePayloadIsTheMessage) {
+    const bytes b = {8, 'o', 'r', 'd', 'e', 'r'};
+    hs::publish_options got;
+    hs::bytes_view message;
+    ASSERT_FALSE(hs::decode_publish_options(hs::frame_flags::json, b, got, message));
+    EXPECT_TRUE(got.key.empty());
+    EXPECT_FALSE(got.ttl_s);
+    EXPECT_EQ(message.size(), b.size());
+}
+
+TEST(PublishOptions, EveryBadBlockIsMalformed) {
+    const std::uint8_t key = hs::frame_flags::idempotency_key;
+    const std::uint8_t ttl = hs::frame_flags::ttl;
+    const std::pair<std::uint8_t, bytes> bad[] = {
+        {key, {}},                       // no key length
+        {key, {0, 'm'}},                 // empty key
+        {key, {3, 'a', 'b'}},            // key past the end
+        {key, {2, 'a', ' '}},            // not printable ASCII
+        {key, {2, 'a', 0x80}},           // not ASCII
+        {ttl, {1, 0, 0}},                // short ttl
+        {ttl, {0, 0, 0, 0, 'm'}},        // ttl 0
+        {key | ttl, {1, 'k', 5, 0, 0}},  // key, then a short ttl
+    };
+    for (const auto& [flags, b] : bad) {
+        hs::publish_options got;
+        hs::bytes_view message;
+        EXPECT_EQ(hs::decode_publish_options(flags, b, got, message), hs::errc::malformed_body)
+            << int(flags) << " " << b.size();
+    }
+}
+
+TEST(PublishOptions, TheEncoderRefusesWhatTheDecoderWould) {
+    bytes b;
+    const bytes m;
+    hs::publish_options zero;
+    zero.ttl_s = 0;
+    EXPECT_EQ(hs::encode_publish_payload(zero, m, b), hs::errc::invalid_argument);
+    const std::string long_key(256, 'k');
+    hs::publish_options too_long;
+    too_long.key = long_key;
+    EXPECT_EQ(hs::encode_publish_payload(too_long, m, b), hs::errc::invalid_argument);
+    hs::publish_options control;
+    control.key = "a\tb";
+    EXPECT_EQ(hs::encode_publish_payload(control, m, b), hs::errc::invalid_argument);
+    EXPECT_TRUE(b.empty());
+    const std::string longest(255, 'k');
+    hs::publish_options ok;
+    ok.key = longest;
+    EXPECT_FALSE(hs::encode_publish_payload(ok, m, b));
+    EXPECT_EQ(b.size(), 256u);
+}
+
 }  // namespace

@@ -342,5 +342,42 @@ TEST(ClientPublish, IdsAreUniqueAndNonZero) {
     EXPECT_EQ(ids.size(), 1001u);
 }
 
+TEST(ClientPublish, OptionsGoBeforeTheMessageUnderTheirFlags) {
+    rig r;
+    r.connect();
+    r.router.silent = true;
+    publish_options o;
+    o.key = "order-17";
+    o.ttl_s = 60;
+    ASSERT_FALSE(r.engine.publish("a.b", bytes("x"), true, frame_flags::json, o).error);
+    ASSERT_FALSE(r.engine.publish("a.b", bytes("plain")).error);
+    r.pump();
+    const auto frames = r.sent(frame_kind::publish);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].flags, frame_flags::json | frame_flags::ack_requested | frame_flags::idempotency_key |
+                                   frame_flags::ttl);
+    EXPECT_EQ(frames[0].payload, std::string("\x08order-17\x3c\0\0\0x", 14));
+    EXPECT_EQ(frames[1].flags, 0);
+    EXPECT_EQ(frames[1].payload, "plain");
+}
+
+TEST(ClientPublish, BadOptionsAreRefusedLocally) {
+    rig r;
+    r.connect();
+    r.router.silent = true;
+    publish_options zero_ttl;
+    zero_ttl.ttl_s = 0;
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x"), true, 0, zero_ttl).error, errc::invalid_argument);
+    publish_options spaced;
+    spaced.key = "a key";
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x"), true, 0, spaced).error, errc::invalid_argument);
+    const std::string long_key(256, 'k');
+    publish_options too_long;
+    too_long.key = long_key;
+    EXPECT_EQ(r.engine.publish("a.b", bytes("x"), true, 0, too_long).error, errc::invalid_argument);
+    r.pump();
+    EXPECT_TRUE(r.sent(frame_kind::publish).empty());
+}
+
 }  // namespace
 }  // namespace hyperstreams::testing

@@ -257,6 +257,31 @@ json decode_body_to_json(hs::frame_kind kind, hs::bytes_view payload) {
     return out;
 }
 
+// The publish options of a vector (its `options`), as the C++ type, and
+// the message bytes they carry in front of.
+hs::publish_options options_from(const json& o) {
+    hs::publish_options out;
+    if (o.contains("key")) out.key = o["key"].get_ref<const std::string&>();
+    if (o.contains("ttl_s")) out.ttl_s = o["ttl_s"].get<std::uint32_t>();
+    return out;
+}
+std::vector<std::uint8_t> message_of(const json& o) {
+    if (o.contains("message_hex")) return from_hex(o["message_hex"].get<std::string>());
+    const std::string text = o["message_text"].get<std::string>();
+    return {text.begin(), text.end()};
+}
+
+// The C++ decoder splits the payload as the vector says.
+void expect_options(const hs::frame& f, const json& o) {
+    hs::publish_options got;
+    hs::bytes_view message;
+    ASSERT_FALSE(hs::decode_publish_options(f.flags, f.payload, got, message));
+    const hs::publish_options want = options_from(o);
+    EXPECT_EQ(got.key, want.key);
+    EXPECT_EQ(got.ttl_s, want.ttl_s);
+    EXPECT_EQ(to_hex(message), to_hex(message_of(o)));
+}
+
 bool has_body(hs::frame_kind k) {
     return k == hs::frame_kind::hello || k == hs::frame_kind::welcome ||
            k == hs::frame_kind::register_service || k == hs::frame_kind::service_list ||
@@ -290,6 +315,13 @@ expected_frame expected_from(const json& j) {
         EXPECT_TRUE(has_body(e.fields.kind));
         EXPECT_EQ(to_hex(encode_body_from(e.fields.kind, j["body"])), to_hex(e.payload))
             << "body encoder disagrees with the vector's payload";
+    }
+    if (j.contains("options")) {
+        const hs::publish_options o = options_from(j["options"]);
+        EXPECT_EQ(hs::publish_option_flags(o), e.fields.flags & (hs::frame_flags::idempotency_key | hs::frame_flags::ttl));
+        std::vector<std::uint8_t> payload;
+        EXPECT_FALSE(hs::encode_publish_payload(o, message_of(j["options"]), payload));
+        EXPECT_EQ(to_hex(payload), to_hex(e.payload)) << "publish options encoder disagrees with the vector's payload";
     }
     return e;
 }
@@ -412,6 +444,7 @@ TEST_P(GoodVector, DecodingTheBytesGivesTheFields) {
         if (j.contains("body")) {
             EXPECT_EQ(decode_body_to_json(f.kind, f.payload), j["body"]);
         }
+        if (j.contains("options")) expect_options(f, j["options"]);
     }
     EXPECT_FALSE(reader.next(f));
     EXPECT_FALSE(reader.error()) << reader.error().message();
@@ -474,6 +507,12 @@ TEST_P(BadVector, FailsWithItsNamedCode) {
         ASSERT_TRUE(reader.next(f)) << reader.error().message();
         EXPECT_FALSE(reader.next(f));
         EXPECT_FALSE(reader.error());
+        if (f.kind == hs::frame_kind::publish) {
+            hs::publish_options o;
+            hs::bytes_view message;
+            EXPECT_EQ(hs::decode_publish_options(f.flags, f.payload, o, message), *expected);
+            return;
+        }
         EXPECT_EQ(decode_named_body(f.kind, f.payload), *expected);
         return;
     }

@@ -64,6 +64,8 @@ ACK_REQUESTED = 0x02
 SINCE = 0x04
 REPLAYED = 0x08
 LATEST = 0x40  # subscribe
+IDEMPOTENCY_KEY = 0x04  # publish
+TTL = 0x08              # publish
 POLICY = {"router_default": 0, "drop_oldest": 1, "keep_latest": 2, "disconnect": 3}
 
 ERRC = {
@@ -220,6 +222,45 @@ def decode_body(kind, data):
     raise ValueError(kind)
 
 
+# ---------------------------------------------------------------- publish options
+
+def message_json(message):
+    return {"message_text": message.decode("utf-8")} if is_text(message) else {"message_hex": message.hex()}
+
+
+def encode_publish_options(flags, o):
+    out = b""
+    if flags & IDEMPOTENCY_KEY:
+        key = o["key"].encode("ascii")
+        assert 1 <= len(key) <= 255 and all(0x21 <= c <= 0x7E for c in key)
+        out += struct.pack("<B", len(key)) + key
+    if flags & TTL:
+        assert o["ttl_s"] >= 1
+        out += struct.pack("<I", o["ttl_s"])
+    return out
+
+
+def decode_publish_options(flags, data):
+    """The options block of a publish payload, and its message."""
+    r = BodyReader(data)
+    o = {}
+    if flags & IDEMPOTENCY_KEY:
+        key = r.take(r.u8())
+        if not key or not all(0x21 <= c <= 0x7E for c in key):
+            raise DecodeError("malformed_body")
+        o["key"] = key.decode("ascii")
+    if flags & TTL:
+        o["ttl_s"] = r.u32()
+        if o["ttl_s"] == 0:
+            raise DecodeError("malformed_body")
+    o.update(message_json(data[r.at:]))
+    return o
+
+
+def has_options(f):
+    return f["kind"] == "publish" and f["flags"] & (IDEMPOTENCY_KEY | TTL)
+
+
 # ---------------------------------------------------------------- frames
 
 def full_fields(f):
@@ -231,6 +272,10 @@ def full_fields(f):
     if "body" in f:
         full["payload"] = encode_body(f["kind"], f["body"])
         full["body"] = f["body"]
+    elif "options" in f:
+        message = f.get("payload", b"")
+        full["payload"] = encode_publish_options(full["flags"], f["options"]) + message
+        full["options"] = {**f["options"], **message_json(message)}
     else:
         full["payload"] = f.get("payload", b"")
     return full
@@ -321,6 +366,8 @@ def to_json(f):
         out[field] = str(f[field]) if field == "seq" else f[field]
     if "body" in f:
         out["body"] = f["body"]
+    if "options" in f:
+        out["options"] = f["options"]
     return out
 
 
@@ -397,6 +444,16 @@ GOOD = [
         {"kind": "publish", "name": "factory.line1.m3.raw", "payload": bytes([0x00, 0x01, 0xFE, 0xFF])}]),
     ("publish_empty_payload", "An empty payload is valid.", [
         {"kind": "publish", "name": "factory.line1.tick"}]),
+    ("publish_idempotency_key", "Publish with the idempotency key 'order-17' (flag 0x04): the payload starts "
+     "with the key's length and bytes, the message follows.", [
+        {"kind": "publish", "id": 18, "flags": JSON | ACK_REQUESTED | IDEMPOTENCY_KEY, "name": "orders.new",
+         "options": {"key": "order-17"}, "payload": text('{"qty":3}')}]),
+    ("publish_ttl", "Publish that expires 60 s after the router placed it (flag 0x08).", [
+        {"kind": "publish", "flags": TTL, "name": "factory.line1.m3.alarm",
+         "options": {"ttl_s": 60}, "payload": text("overheat")}]),
+    ("publish_key_and_ttl", "Both options: the key first, then the ttl (u32 LE), then the message.", [
+        {"kind": "publish", "id": 19, "flags": ACK_REQUESTED | IDEMPOTENCY_KEY | TTL, "name": "orders.new",
+         "options": {"key": "k", "ttl_s": 0xFFFFFFFF}, "payload": bytes([0x00, 0xFF])}]),
     ("publish_unknown_flag_bits", "Flag bits 6 and 7 mean nothing on publish: kept, ignored.", [
         {"kind": "publish", "flags": 0xC0 | JSON, "name": "a.b", "payload": text("{}")}]),
     ("message_json", "Delivery of a JSON message: epoch 1, seq 42.", [
@@ -587,6 +644,20 @@ BAD_BODIES = [
 ]
 
 
+# Publish payloads whose options block does not parse (flags, payload).
+BAD_PUBLISH_OPTIONS = [
+    ("publish_key_empty", "Flag idempotency_key with a key of length 0.", IDEMPOTENCY_KEY, b"\x00msg"),
+    ("publish_key_past_end", "A key length of 9 with 3 bytes after it.", IDEMPOTENCY_KEY, b"\x09abc"),
+    ("publish_key_with_space", "A key holding a space (keys are printable ASCII 0x21..0x7E).",
+     IDEMPOTENCY_KEY, b"\x03a bmsg"),
+    ("publish_no_key_length", "Flag idempotency_key on an empty payload.", IDEMPOTENCY_KEY, b""),
+    ("publish_ttl_zero", "A ttl of 0 seconds.", TTL, struct.pack("<I", 0) + b"msg"),
+    ("publish_ttl_short", "Flag ttl with 3 bytes of payload.", TTL, b"\x3c\x00\x00"),
+    ("publish_key_then_short_ttl", "Both flags: a valid key, then 2 bytes of ttl.",
+     IDEMPOTENCY_KEY | TTL, b"\x01k\x3c\x00"),
+]
+
+
 def build_good():
     vectors = []
     for name, description, frames in GOOD:
@@ -597,6 +668,8 @@ def build_good():
         for got, want in zip(decoded, expected):
             if got["kind"] in BODY_KINDS:
                 got["body"] = decode_body(got["kind"], got["payload"])
+            if has_options(got):
+                got["options"] = decode_publish_options(got["flags"], got["payload"])
             assert got == want, (name, got, want)
         vectors.append({"name": name, "description": description, "hex": data.hex(),
                         "frames": [to_json(f) for f in decoded]})
@@ -634,6 +707,17 @@ def build_bad():
             assert e.code == "malformed_body", (name, e.code)
         else:
             raise AssertionError(f"{name} body decodes")
+        vectors.append({"name": name, "description": description, "stage": "body",
+                        "hex": data.hex(), "error": "malformed_body"})
+    for name, description, flags, payload in BAD_PUBLISH_OPTIONS:
+        data = encode_frame({"kind": "publish", "flags": flags, "name": "orders.new", "payload": payload})
+        (f,) = decode_batch(data)
+        try:
+            decode_publish_options(f["flags"], f["payload"])
+        except DecodeError as e:
+            assert e.code == "malformed_body", (name, e.code)
+        else:
+            raise AssertionError(f"{name} options decode")
         vectors.append({"name": name, "description": description, "stage": "body",
                         "hex": data.hex(), "error": "malformed_body"})
     names = [v["name"] for v in vectors]

@@ -299,10 +299,13 @@ export class Client {
     /**
      * Publishes `data` (Uint8Array, string or JSON value) to `channel`. With
      * { ack: true } resolves with the message's { epoch, seq } once the router
-     * accepted it; otherwise resolves once it is sent or queued.
+     * accepted it; otherwise resolves once it is sent or queued. { key } makes
+     * a repeat within the router's window resolve with the first's position,
+     * undelivered; { ttlS } expires the message after that many seconds.
      */
     publish(channel, data, options = {}) {
-        return this.#addressed('publish', (e, p) => e.publish(String(channel), p.bytes, !!options.ack, p.flags),
+        return this.#addressed('publish',
+            (e, p) => e.publish(String(channel), p.bytes, !!options.ack, p.flags, options.key, options.ttlS),
             data, options, () => this.#nameProblem('channel', String(channel)));
     }
 

@@ -215,9 +215,10 @@ export class Engine {
             since.seq % 2 ** 32, Math.floor(since.seq / 2 ** 32));
     }
     unsubscribe(subscription) { return this.rt.mod.hs_unsubscribe(this.handle, subscription); }
-    publish(channel, payload, ack, flags) {
-        const [channelLen, payloadLen] = this.rt.put(channel, payload);
-        return this.rt.mod.hs_publish(this.handle, channelLen, payloadLen, ack ? 1 : 0, flags);
+    publish(channel, payload, ack, flags, key, ttlS) {
+        const [channelLen, payloadLen, keyLen] = this.rt.put(channel, payload, String(key ?? ''));
+        return this.rt.mod.hs_publish(this.handle, channelLen, payloadLen, ack ? 1 : 0, flags, keyLen,
+            ttlS !== undefined, Number(ttlS));
     }
     request(service, method, payload, timeoutMs, now, flags) {
         const [s, m, p] = this.rt.put(service, method, payload);

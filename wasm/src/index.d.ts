@@ -158,6 +158,21 @@ export interface PublishOptions {
     ack?: boolean;
 }
 
+export interface PublishWithOptions extends PublishOptions {
+    /**
+     * Idempotency key, 1 to 255 printable ASCII characters (empty: none): a
+     * repeat within the router's window resolves with the first publication's
+     * position and is not delivered again; another payload under it rejects
+     * with `key_reused`. Other keys reject with `invalid_argument`.
+     */
+    key?: string;
+    /**
+     * Seconds after which the message is no longer replayed: a whole number
+     * from 1 (0 and others reject with `invalid_argument`).
+     */
+    ttlS?: number;
+}
+
 export interface Position {
     epoch: number;
     seq: number;
@@ -243,8 +258,8 @@ export class Client {
     off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
 
     subscribe(pattern: string, handler: (message: Message) => void, options?: SubscribeOptions): Promise<Subscription>;
-    publish(channel: string, data: Data, options: PublishOptions & { ack: true }): Promise<Position>;
-    publish(channel: string, data: Data, options?: PublishOptions): Promise<Position | undefined>;
+    publish(channel: string, data: Data, options: PublishWithOptions & { ack: true }): Promise<Position>;
+    publish(channel: string, data: Data, options?: PublishWithOptions): Promise<Position | undefined>;
     send(address: string, data: Data, options?: PublishOptions): Promise<Position | undefined>;
     broadcast(data: Data, options?: PublishOptions): Promise<Position | undefined>;
     request(service: string, method: string, data: Data, options?: RequestOptions): Promise<Payload>;

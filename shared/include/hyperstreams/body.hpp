@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -80,6 +81,31 @@ struct router_endpoint {
 struct routers_body {
     std::vector<router_endpoint> routers;
 };
+
+// What a publish may carry before its message (flags idempotency_key and
+// ttl): with idempotency_key, u8 key length K (1..255) and K bytes of
+// printable ASCII (0x21..0x7E); then with ttl, u32 ttl_s (1..2^32-1). The
+// rest of the payload is the message. A publish with neither flag carries
+// the message alone, so the common path reads and writes nothing more.
+struct publish_options {
+    std::string_view key;                // empty: no idempotency key
+    std::optional<std::uint32_t> ttl_s;  // none: the namespace's (or no) expiry
+};
+
+// The publish flags `o` needs (idempotency_key, ttl).
+std::uint8_t publish_option_flags(const publish_options& o) noexcept;
+// Writes the payload of a publish with the options `o`: their block, then
+// `message`, replacing what `out` held. Fails with errc::invalid_argument
+// for a key that is over 255 bytes or not printable ASCII, or a ttl of 0;
+// `out` is left as it was then.
+std::error_code encode_publish_payload(const publish_options& o, bytes_view message,
+                                       std::vector<std::uint8_t>& out);
+// Splits a publish payload carrying the option flags of `flags` into its
+// options and `message` (a view of `payload`). Fails with
+// errc::malformed_body when the block is short, the key is empty or not
+// printable ASCII, or the ttl is 0.
+std::error_code decode_publish_options(std::uint8_t flags, bytes_view payload, publish_options& out,
+                                       bytes_view& message) noexcept;
 
 // Bytes `s` takes in a service_list body (the list's own u16 count aside):
 // a router filling a page up to its payload limit adds services while they fit.

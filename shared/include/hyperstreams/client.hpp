@@ -400,8 +400,13 @@ public:
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
+    // `options`: an idempotency key (a repeat within the router's window is
+    // acked with the first publication's position and not delivered again)
+    // and a time to live in seconds (none: the channel's namespace's); a key
+    // that is not 1..255 printable ASCII bytes, and a ttl of 0, are
+    // invalid_argument (an empty key is none).
     call_result publish(std::string_view channel, bytes_view payload, bool ack = false,
-                        std::uint8_t flags = 0);
+                        std::uint8_t flags = 0, const publish_options& options = {});
 
     // --- requests and streams ----------------------------------------------
 
@@ -619,6 +624,7 @@ private:
     std::size_t event_head_ = 0;
     std::vector<std::uint8_t> scratch_;  // control bodies being encoded
     std::string name_scratch_;           // "service/method" being built
+    std::vector<std::uint8_t> publish_scratch_;  // publish options + message
     client_stats stats_;
 };
 

@@ -81,7 +81,9 @@ namespace frame_flags {
 inline constexpr std::uint8_t json = 0x01;           // payload is UTF-8 JSON
 inline constexpr std::uint8_t ack_requested = 0x02;  // publish: answer with ack or error
 inline constexpr std::uint8_t since = 0x04;          // subscribe: ext holds a resume position
+inline constexpr std::uint8_t idempotency_key = 0x04;  // publish: the payload starts with a key (body.hpp)
 inline constexpr std::uint8_t replayed = 0x08;       // message: delivered from history
+inline constexpr std::uint8_t ttl = 0x08;            // publish: the payload holds a time to live (body.hpp)
 inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer policy (<< 4)
 inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
 inline constexpr std::uint8_t latest = 0x40;         // subscribe: first the last message of each matching channel

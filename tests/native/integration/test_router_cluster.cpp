@@ -12,14 +12,16 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
-#include <map>
-#include <set>
 
 #include "raw_clients.hpp"
 #include "redis_engine.hpp"
@@ -614,6 +616,139 @@ TEST(RouterCluster, ANamespacesHistorySizeHoldsAcrossRouters) {
     ASSERT_EQ(all.size(), 6u) << "no namespace: history.max_messages";
     expect_numbers(all, 1, office.front().epoch);
     EXPECT_EQ(late.count(is(event_kind::gap)), 1u);
+}
+
+// Publishes with an ack and the options; returns the publish's id.
+std::uint32_t publish_with(test_client& c, const std::string& channel, const std::string& payload,
+                           const std::string& key, std::optional<std::uint32_t> ttl_s = std::nullopt) {
+    const call_result r = c.run([&](client_engine& e, time_ms) {
+        const auto bytes = bytes_of(payload);
+        publish_options o;
+        o.key = key;
+        o.ttl_s = ttl_s;
+        return e.publish(channel, bytes, true, 0, o);
+    });
+    EXPECT_FALSE(r.error) << "publish " << channel << ": " << r.error.message();
+    return r.id;
+}
+
+// The key check and the append are one script in Redis: the same key
+// published through two routers at once is placed once, and both
+// publishers are acked with that position; another payload under it is
+// key_reused on any router. The key lives in Redis for its window, in the
+// channel's hash slot.
+TEST(RouterCluster, AKeyIsPublishedOnceWhicheverRoutersItComesThrough) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub_a(frontend_config(a->ws_url(), "pub-a"));
+    test_client pub_b(frontend_config(b->ws_url(), "pub-b"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub_a.wait_ready() && pub_b.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("orders.new"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("orders.new"), 1));
+
+    const std::uint32_t on_a = publish_with(pub_a, "orders.new", "qty 3", "order-17");
+    const std::uint32_t on_b = publish_with(pub_b, "orders.new", "qty 3", "order-17");
+    const auto ack_a = pub_a.wait_for(answer_to(on_a), 10s);
+    const auto ack_b = pub_b.wait_for(answer_to(on_b), 10s);
+    ASSERT_TRUE(ack_a && ack_b);
+    ASSERT_EQ(ack_a->kind, event_kind::ack) << describe(*ack_a);
+    ASSERT_EQ(ack_b->kind, event_kind::ack) << describe(*ack_b);
+    EXPECT_EQ(ack_a->epoch, ack_b->epoch);
+    EXPECT_EQ(ack_a->seq, 1u);
+    EXPECT_EQ(ack_b->seq, 1u);
+
+    const auto reused = pub_a.wait_for(answer_to(publish_with(pub_a, "orders.new", "qty 4", "order-17")), 10s);
+    ASSERT_TRUE(reused);
+    EXPECT_EQ(reused->code, static_cast<std::uint16_t>(errc::key_reused)) << describe(*reused);
+
+    const router::redis_reply left = redis_call(redis.port(), {"TTL", "hs:{orders.new}:i:order-17"});
+    ASSERT_TRUE(left && left->type == REDIS_REPLY_INTEGER);
+    const long long ttl = left->integer;
+    EXPECT_GT(ttl, 0);
+    EXPECT_LE(ttl, 300) << "channels.idempotency_window_s";
+
+    const auto marker = publish_numbers(pub_a, "orders.new", 2, 2);
+    ASSERT_EQ(marker.size(), 1u);
+    EXPECT_EQ(marker[0].seq, 2u) << "the repeat and the refused publish took no position";
+    const auto got = sub.wait_count(message_on("orders.new"), 2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].payload_text(), "qty 3");
+    EXPECT_EQ(got[1].payload_text(), "2");
+    EXPECT_EQ(sub.count(message_on("orders.new")), 2u);
+}
+
+TEST(RouterCluster, AKeyRepeatedAfterItsWindowIsANewPublication) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, {"--channels-idempotency-window-s", "1"});
+    auto b = cluster_router({redis.address()}, {"--channels-idempotency-window-s", "1"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub_a(frontend_config(a->ws_url(), "pub-a"));
+    test_client pub_b(frontend_config(b->ws_url(), "pub-b"));
+    ASSERT_TRUE(pub_a.wait_ready() && pub_b.wait_ready());
+    const auto first = pub_a.wait_for(is(event_kind::ack, publish_with(pub_a, "orders.new", "qty 3", "order-17")));
+    ASSERT_TRUE(first);
+    // Bounded: 50 tries 100 ms apart, for a 1 s window.
+    std::optional<recorded_event> later;
+    for (int i = 0; i < 50; ++i) {
+        later = pub_b.wait_for(answer_to(publish_with(pub_b, "orders.new", "qty 3", "order-17")), 10s);
+        ASSERT_TRUE(later);
+        ASSERT_EQ(later->kind, event_kind::ack) << describe(*later);
+        if (later->seq != first->seq) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(later->seq, first->seq + 1);
+}
+
+// An expired message (its own ttl, or its namespace's message_ttl_s) is
+// not replayed from the history in Redis: a resume on another router gets
+// a gap in its place. Redis decides by its own clock, on this machine: once
+// the ttl has passed since the ack, the message has expired there.
+TEST(RouterCluster, AnExpiredMessageIsNotReplayedOnAnyRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--history-max-messages", "16", "--channels-namespaces",
+                                           R"([{"pattern": "short.>", "message_ttl_s": 1}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    publish_with(pub, "alarms.m3", "1 short", "", 1);
+    publish_with(pub, "alarms.m3", "2 kept", "", 3600);
+    const auto last = pub.wait_for(is(event_kind::ack, publish_with(pub, "alarms.m3", "3 short", "", 1)), 10s);
+    ASSERT_TRUE(last);
+    const auto by_namespace = publish_numbers(pub, "short.a", 1, 2);
+    ASSERT_EQ(by_namespace.size(), 2u);
+    std::this_thread::sleep_until(std::chrono::steady_clock::now() + 1050ms);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "alarms.m3", {last->epoch, 0}))));
+    const auto gaps = late.wait_count(
+        [](const recorded_event& e) { return e.kind == event_kind::gap && e.name == "alarms.m3"; }, 2);
+    ASSERT_EQ(gaps.size(), 2u);
+    EXPECT_EQ(gaps[0].seq, 1u);
+    EXPECT_EQ(gaps[0].count, 1u);
+    EXPECT_EQ(gaps[1].seq, 3u);
+    EXPECT_EQ(gaps[1].count, 1u);
+    const auto kept = late.wait_for(message_on("alarms.m3"));
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->payload_text(), "2 kept");
+    EXPECT_EQ(kept->seq, 2u);
+
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "short.a", {by_namespace[0].epoch, 0}))));
+    const auto gone = late.wait_for(
+        [](const recorded_event& e) { return e.kind == event_kind::gap && e.name == "short.a"; });
+    ASSERT_TRUE(gone);
+    EXPECT_EQ(gone->seq, 1u);
+    EXPECT_EQ(gone->count, 2u) << "both took the namespace's ttl";
+    EXPECT_EQ(late.count(message_on("short.a")), 0u);
+    EXPECT_EQ(late.count(message_on("alarms.m3")), 1u);
 }
 
 // Latest value across routers: what A published, a latest-value subscribe

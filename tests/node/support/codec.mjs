@@ -135,6 +135,14 @@ function codecOf(mod) {
             return { body: JSON.parse(stringAt(p)) };
         },
 
+        /** The options block and message of a publish payload with `flags`. */
+        decodePublishOptions(flags, payload) {
+            const [len] = put(payload);
+            const p = mod.hs_codec_publish_options_json(flags, len);
+            if (p === 0) return { error: errcName(mod.hs_codec_error()) };
+            return { options: JSON.parse(stringAt(p)) };
+        },
+
         /** The numbers the engine gives the JS layer (hs_constant), by name. */
         constants() {
             const constants = new Map();

@@ -354,6 +354,19 @@ struct options {
     boost::asio::io_context* io_context = nullptr;
 };
 
+// What a publish may carry besides its payload (PROTOCOL.md, Idempotent
+// publish and Expiry).
+struct publish_options {
+    // An idempotency key (1-255 printable ASCII characters): a repeat within
+    // the router's window is acked with the first publication's position and
+    // not delivered again; another payload under it fails with key_reused.
+    // Empty: none.
+    std::string key;
+    // The message expires this long after the router placed it (at least 1:
+    // 0 fails with invalid_argument); none: its namespace's message_ttl_s.
+    std::optional<std::uint32_t> ttl_s;
+};
+
 struct subscribe_options {
     slow_policy policy = slow_policy::router_default;
     // Exact channels only: deliver first what the channel's history holds
@@ -503,8 +516,12 @@ public:
     std::string address() const;
 
     void publish(std::string_view channel, payload p);
+    void publish(std::string_view channel, payload p, publish_options options);
     std::future<publish_ack> publish_with_ack(std::string_view channel, payload p);
+    std::future<publish_ack> publish_with_ack(std::string_view channel, payload p, publish_options options);
     void publish_with_ack(std::string_view channel, payload p, std::function<void(publish_ack)> done);
+    void publish_with_ack(std::string_view channel, payload p, publish_options options,
+                          std::function<void(publish_ack)> done);
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
     subscription subscribe(std::string_view pattern, message_handler handler);
