@@ -751,6 +751,38 @@ TEST(RouterCluster, AnExpiredMessageIsNotReplayedOnAnyRouter) {
     EXPECT_EQ(late.count(message_on("alarms.m3")), 1u);
 }
 
+// An expired message is no latest value on another router either: Redis's
+// read of a stream's last entry leaves it out.
+TEST(RouterCluster, AnExpiredMessageIsNoLatestValueOnAnyRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--channels-namespaces",
+                                           R"([{"pattern": "state.>", "latest": true, "history_size": 0}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    publish_with(pub, "state.a", "last, short", "", 1);
+    const auto acked = pub.wait_for(is(event_kind::ack, publish_with(pub, "state.b", "last, kept", "", 3600)), 10s);
+    ASSERT_TRUE(acked);
+    std::this_thread::sleep_until(std::chrono::steady_clock::now() + 1050ms);
+
+    test_client dashboard(frontend_config(b->ws_url(), "dashboard"));
+    ASSERT_TRUE(dashboard.wait_ready());
+    ASSERT_TRUE(dashboard.wait_for(is(event_kind::ack, dashboard.subscribe("state.*", slow_policy::router_default, true))));
+    const auto got = dashboard.wait_for(message_on("state.b"));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload_text(), "last, kept");
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s)) << "B listens for state.*";
+    const auto marker = publish_numbers(pub, "state.a", 7, 7);
+    ASSERT_EQ(marker.size(), 1u);
+    const auto live = dashboard.wait_for(message_on("state.a"));
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->payload_text(), "7") << "the expired value was not given: the first on state.a is the live one";
+    EXPECT_EQ(dashboard.count(message_on("state.a")), 1u);
+}
+
 // Latest value across routers: what A published, a latest-value subscribe
 // on B reads from Redis (the channel index, then each stream's last entry),
 // then goes on live.

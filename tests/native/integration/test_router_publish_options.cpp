@@ -279,6 +279,31 @@ TEST(RouterExpiry, ANamespaceDefaultTtlExpiresItsMessages) {
     EXPECT_EQ(late.count(message_on("short.a")), 1u);
 }
 
+// An expired message is no latest value: a latest-value subscribe gets the
+// channels whose last message is alive, and nothing for the others, whose
+// next message then comes live.
+TEST(RouterExpiry, AnExpiredMessageIsNoLatestValue) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "state.>", "latest": true, "history_size": 0}])"});
+    ASSERT_TRUE(router.ready());
+    test_client pub(frontend_config(router.ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    publish_with(pub, "state.a", "older, kept", "", 3600);
+    publish_with(pub, "state.a", "last, short", "", 1);
+    const auto acked = pub.wait_for(is(event_kind::ack, publish_with(pub, "state.b", "last, kept", "", 3600)));
+    ASSERT_TRUE(acked);
+    wait_past(std::chrono::steady_clock::now(), 1s);
+
+    test_client dashboard(frontend_config(router.ws_url(), "dashboard"));
+    ASSERT_TRUE(dashboard.wait_ready());
+    ASSERT_TRUE(dashboard.wait_for(is(event_kind::ack, dashboard.subscribe("state.*", slow_policy::router_default, true))));
+    const auto b = dashboard.wait_for(message_on("state.b"));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->payload_text(), "last, kept");
+    wait_marker(pub, dashboard, "state.a");
+    EXPECT_EQ(dashboard.count(message_on("state.a")), 1u) << "only the marker: the last message expired, "
+                                                              "and the one before it is not the latest";
+}
+
 TEST(RouterExpiry, ABadNamespaceTtlStopsTheRouterNamingIt) {
     const run_result bad =
         run_router_once({"--channels-namespaces", R"([{"pattern": "a.>", "message_ttl_s": "60s"}])"});
