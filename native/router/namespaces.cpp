@@ -32,6 +32,12 @@ std::string read_feature(const json& v, std::string_view key, bool& out) {
     return {};
 }
 
+std::string read_bool(const json& v, std::string_view key, bool& out) {
+    if (!v.is_boolean()) return std::string(key) + ": expected true or false";
+    out = v.get<bool>();
+    return {};
+}
+
 std::string read_entry(const json& item, namespace_config& ns) {
     if (!item.is_object()) return "expected an object";
     const auto pattern = item.find("pattern");
@@ -65,9 +71,9 @@ std::string read_entry(const json& item, namespace_config& ns) {
         } else if (key == "latest") {
             err = read_feature(v, key, ns.latest);
         } else if (key == "presence") {
-            err = read_feature(v, key, ns.presence);
+            err = read_bool(v, key, ns.presence);
         } else if (key == "join_leave") {
-            err = read_feature(v, key, ns.join_leave);
+            err = read_bool(v, key, ns.join_leave);
         }
         if (!err.empty()) return err;
     }
@@ -164,6 +170,10 @@ std::string check_namespaces(const router_config& cfg) {
         if (o.max_message_bytes > cfg.max_payload)
             return name + "max_message_bytes must not exceed limits.max_payload (" +
                    std::to_string(cfg.max_payload) + ")";
+        if (o.join_leave && !o.presence) return name + "join_leave needs presence (its events are presence's changes)";
+        // A presence answered from one router's members would be wrong, not partial, in a cluster.
+        if (o.presence && !cfg.cluster_redis.empty())
+            return name + "presence is not supported with cluster.redis by this router yet";
         if (o.history_ttl_s > cfg.history_meta_ttl_s)
             return name + "history_ttl_s must not exceed history.meta_ttl_s (a channel's position outlives "
                           "its history)";

@@ -41,10 +41,10 @@ struct channel_options {
     slow_policy policy = slow_policy::drop_oldest;  // for subscribes that leave it to the router
     std::uint32_t max_message_bytes = 1u << 20;     // payload bytes of one publish
     publish_rule publish = publish_rule::anyone;
-    // Taken by features this router does not have yet: only false is accepted.
+    // Taken by a feature this router does not have yet: only false is accepted.
     bool latest = false;
-    bool presence = false;
-    bool join_leave = false;
+    bool presence = false;    // who is subscribed (presence.hpp); not with cluster.redis yet
+    bool join_leave = false;  // join and leave events; needs presence
 };
 
 // One entry of channels.namespaces as written: what it leaves out is nullopt.

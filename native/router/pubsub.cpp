@@ -15,7 +15,15 @@ double seconds_between(time_point from, time_point to) {
 }  // namespace
 
 pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log)
-    : cfg_(cfg), auth_(auth), metrics_(m), table_(table), log_(log), namespaces_(cfg) {
+    : cfg_(cfg),
+      auth_(auth),
+      metrics_(m),
+      table_(table),
+      log_(log),
+      namespaces_(cfg),
+      any_presence_(std::any_of(cfg.namespaces.begin(), cfg.namespaces.end(),
+                                [](const namespace_config& ns) { return ns.presence; })),
+      presence_(auth, table) {
     log_.bind(*this);
 }
 
@@ -32,6 +40,11 @@ void pubsub::subscribe(connection& c, const frame& f) {
         table_.send_error(c, f.id, errc::protocol_violation, "since needs a channel name, not a pattern");
         return;
     }
+    const bool wants_events = f.has(frame_flags::join_leave);
+    if (wants_events && wildcard) {
+        table_.send_error(c, f.id, errc::protocol_violation, "join_leave needs a channel name, not a pattern");
+        return;
+    }
     const bool known = c.subscriptions.count(f.name) != 0;
     if (!known && c.subscriptions.size() >= cfg_.max_subscriptions) {
         table_.send_error(c, f.id, errc::too_many_subscriptions, "subscription limit reached");
@@ -41,12 +54,21 @@ void pubsub::subscribe(connection& c, const frame& f) {
         table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to subscribe");
         return;
     }
+    // Members are made by exact subscriptions only (presence.hpp).
+    const channel_options* counted = wildcard ? nullptr : &namespaces_.of_channel(f.name);
+    if (wants_events && !counted->join_leave) {
+        table_.send_error(c, f.id, errc::not_enabled,
+                          "the namespace '" + std::string(namespaces_.pattern_of(*counted)) +
+                              "' has no join_leave");
+        return;
+    }
     // A subscribe that leaves the policy to the router gets its namespace's.
     const slow_policy asked = policy_of(f.flags);
     const slow_policy policy = asked == slow_policy::router_default ? namespaces_.of_pattern(f.name).policy : asked;
     c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
     changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
                      interest_change::first_subscriber);
+    if (counted != nullptr && counted->presence) presence_.join(c, f.name, wants_events, counted->join_leave);
 
     // A log that does not know the channel's position here reads it, as a
     // resume reads history: the ack says where the subscription starts.
@@ -133,6 +155,7 @@ void pubsub::history_failed(std::uint64_t ticket, std::string_view channel, errc
     if (auto it = c->subscriptions.find(channel); it != c->subscriptions.end() && it->second.id == subscribe_id) {
         c->subscriptions.erase(it);
         changed_interest(channel, topics_.unsubscribe(c->id, channel), interest_change::last_left);
+        subscription_ended(*c, channel);
     }
     if (--hold->reads == 0) release(c->id, channel);
 }
@@ -156,6 +179,7 @@ void pubsub::unsubscribe(connection& c, const frame& f) {
     }
     c.subscriptions.erase(it);
     changed_interest(f.name, topics_.unsubscribe(c.id, f.name), interest_change::last_left);
+    subscription_ended(c, f.name);
     table_.send_ack(c, f.id);
 }
 
@@ -163,9 +187,39 @@ void pubsub::changed_interest(std::string_view pattern, topic_tree::change ch, i
     if (ch.interest) log_.interest(pattern, what);
 }
 
+void pubsub::subscription_ended(connection& c, std::string_view pattern) {
+    if (!any_presence_ || !is_valid_channel(pattern)) return;
+    const channel_options& options = namespaces_.of_channel(pattern);
+    if (options.presence) presence_.leave(c, pattern, options.join_leave);
+}
+
+// Reading who is subscribed to a channel takes the right to subscribe to
+// it: presence shows no more than a subscription would.
+void pubsub::presence(connection& c, const frame& f) {
+    if (!is_valid_channel(f.name)) {
+        table_.send_error(c, f.id, errc::invalid_name, "presence needs a channel name, not a pattern");
+        return;
+    }
+    if (std::error_code ec = auth_.can_subscribe(who(c), f.name)) {
+        table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to read the presence of this channel");
+        return;
+    }
+    const channel_options& options = namespaces_.of_channel(f.name);
+    if (!options.presence) {
+        const std::string_view ns = namespaces_.pattern_of(options);
+        table_.send_error(c, f.id, errc::not_enabled,
+                          ns.empty() ? std::string("no namespace with presence holds this channel")
+                                     : "the namespace '" + std::string(ns) + "' has no presence");
+        return;
+    }
+    presence_.answer(c, f.id, f.name, cfg_.max_payload);
+}
+
 void pubsub::drop(connection& c) {
-    for (const auto& [pattern, sub] : c.subscriptions)
+    for (const auto& [pattern, sub] : c.subscriptions) {
         changed_interest(pattern, topics_.unsubscribe(c.id, pattern), interest_change::last_left);
+        subscription_ended(c, pattern);
+    }
     c.subscriptions.clear();
     auto first = held_.lower_bound(std::pair<connection_id, std::string_view>(c.id, {}));
     auto last = first;
@@ -189,6 +243,7 @@ std::size_t pubsub::withdraw(connection& c) {
             continue;
         }
         changed_interest(it->first, topics_.unsubscribe(c.id, it->first), interest_change::last_left);
+        subscription_ended(c, it->first);
         table_.send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
         it = c.subscriptions.erase(it);
         ++ended;

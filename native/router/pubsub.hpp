@@ -8,6 +8,8 @@
 // (in memory) or when its answer arrives; deliver() adds the message frame,
 // encoded once, to the run of its subscribers (connection_table).
 //
+// Presence (presence.hpp) hears here of the subscriptions that make members.
+//
 // A resuming subscribe (since) is subscribed at once, so live publications
 // keep coming, but they are held back for that subscriber until the
 // history it asked for arrives; then it gets its ack, the gap if any, the
@@ -26,6 +28,7 @@
 #include "config.hpp"
 #include "connection_table.hpp"
 #include "namespaces.hpp"
+#include "presence.hpp"
 #include "topic_tree.hpp"
 
 namespace hyperstreams::router {
@@ -39,6 +42,8 @@ public:
     void subscribe(connection& c, const frame& f);
     void unsubscribe(connection& c, const frame& f);
     void publish(connection& c, const frame& f, time_point now);
+    // Who is subscribed to a channel: answered with presence_list or error.
+    void presence(connection& c, const frame& f);
 
     // The connection is going: its subscriptions end.
     void drop(connection& c);
@@ -83,6 +88,8 @@ private:
     std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, std::uint32_t& subscribe_id);
     void release(connection_id conn, std::string_view channel);
     void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
+    // `c`'s subscription to `pattern` ended: a member leaves its channel.
+    void subscription_ended(connection& c, std::string_view pattern);
     [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
     void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);
 
@@ -109,6 +116,8 @@ private:
     connection_table& table_;
     channel_log& log_;
     const namespace_table namespaces_;
+    const bool any_presence_;  // a namespace has presence: subscriptions may make members
+    presence_room presence_;
     topic_tree topics_;
     std::vector<topic_tree::match> match_scratch_;
     publish_route route_;

@@ -27,6 +27,9 @@ bool router_only(frame_kind k) noexcept {
         case frame_kind::ack:
         case frame_kind::message:
         case frame_kind::gap:
+        case frame_kind::presence_list:
+        case frame_kind::join:
+        case frame_kind::leave:
         case frame_kind::service_list:
             return true;
         default:
@@ -171,6 +174,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
         case frame_kind::subscribe: pubsub_.subscribe(c, f); return;
         case frame_kind::unsubscribe: pubsub_.unsubscribe(c, f); return;
         case frame_kind::publish: pubsub_.publish(c, f, now); return;
+        case frame_kind::presence: pubsub_.presence(c, f); return;
         case frame_kind::request:
         case frame_kind::stream_open: calls_.start(c, f, now); return;
         case frame_kind::stream_credit: calls_.credit(c, f); return;
