@@ -171,9 +171,6 @@ std::string check_namespaces(const router_config& cfg) {
             return name + "max_message_bytes must not exceed limits.max_payload (" +
                    std::to_string(cfg.max_payload) + ")";
         if (o.join_leave && !o.presence) return name + "join_leave needs presence (its events are presence's changes)";
-        // A presence answered from one router's members would be wrong, not partial, in a cluster.
-        if (o.presence && !cfg.cluster_redis.empty())
-            return name + "presence is not supported with cluster.redis by this router yet";
         if (o.history_ttl_s > cfg.history_meta_ttl_s)
             return name + "history_ttl_s must not exceed history.meta_ttl_s (a channel's position outlives "
                           "its history)";

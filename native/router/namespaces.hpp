@@ -43,7 +43,7 @@ struct channel_options {
     publish_rule publish = publish_rule::anyone;
     // Taken by a feature this router does not have yet: only false is accepted.
     bool latest = false;
-    bool presence = false;    // who is subscribed (presence.hpp); not with cluster.redis yet
+    bool presence = false;    // who is subscribed (presence.hpp)
     bool join_leave = false;  // join and leave events; needs presence
 };
 

@@ -14,7 +14,8 @@ double seconds_between(time_point from, time_point to) {
 
 }  // namespace
 
-pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log)
+pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log,
+               presence_cluster* presence)
     : cfg_(cfg),
       auth_(auth),
       metrics_(m),
@@ -23,7 +24,7 @@ pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connectio
       namespaces_(cfg),
       any_presence_(std::any_of(cfg.namespaces.begin(), cfg.namespaces.end(),
                                 [](const namespace_config& ns) { return ns.presence; })),
-      presence_(auth, table) {
+      presence_(auth, table, presence) {
     log_.bind(*this);
 }
 

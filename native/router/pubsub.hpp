@@ -35,7 +35,9 @@ namespace hyperstreams::router {
 
 class pubsub final : private channel_log::sink {
 public:
-    pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log);
+    // `presence`: where a cluster keeps presence; null for a router on its own.
+    pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log,
+           presence_cluster* presence = nullptr);
     pubsub(const pubsub&) = delete;
     pubsub& operator=(const pubsub&) = delete;
 

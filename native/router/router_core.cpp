@@ -42,7 +42,8 @@ std::string only_backends_send(frame_kind k) { return "only backends send " + st
 }  // namespace
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
-                         channel_log* log, std::string router_id, router_bus* bus)
+                         channel_log* log, std::string router_id, router_bus* bus,
+                         presence_cluster* presence)
     : cfg_(cfg),
       auth_(auth),
       metrics_(m),
@@ -50,15 +51,15 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       own_log_(std::move(own)),
       log_(log != nullptr ? *log : *own_log_),
       table_(m),
-      pubsub_(cfg_, auth, m, table_, log_),
+      pubsub_(cfg_, auth, m, table_, log_, presence),
       calls_(cfg_, auth, m, table_),
       addressing_(auth, table_, router_id_, bus),
       drain_redirect_url_(cfg.drain_redirect_url),
       drain_redirect_backend_(cfg.drain_redirect_backend) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
-                         std::string router_id, router_bus* bus)
-    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id), bus) {}
+                         std::string router_id, router_bus* bus, presence_cluster* presence)
+    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id), bus, presence) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                          std::string router_id)
@@ -67,7 +68,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
                                                history_limits{cfg.history_max_messages, cfg.history_max_bytes,
                                                               cfg.history_max_total_bytes, cfg.max_channels},
                                                m),
-                  nullptr, std::move(router_id), nullptr) {}
+                  nullptr, std::move(router_id), nullptr, nullptr) {}
 
 router_core::~router_core() = default;
 

@@ -416,11 +416,6 @@ TEST(RouterConfig, BadNamespacesStopTheRouterNamingTheEntryAndTheKey) {
     const config_result alone = parse_file(presence);
     ASSERT_EQ(alone.what, config_result::action::run) << alone.error;
     EXPECT_TRUE(namespace_table(alone.config).of_channel("a").join_leave);
-    const config_result clustered = parse_file(presence, {"--cluster-redis", "redis://127.0.0.1:6379"});
-    EXPECT_EQ(clustered.what, config_result::action::fail);
-    EXPECT_NE(clustered.error.find("channels.namespaces 'a': presence is not supported with cluster.redis"),
-              std::string::npos)
-        << clustered.error;
     const config_result flag = parse({"--channels-namespaces", R"([{"pattern": "a", "pubish": "backends"}])"});
     EXPECT_EQ(flag.what, config_result::action::fail);
     EXPECT_NE(flag.error.find("--channels-namespaces: channels.namespaces: entry 1 ('a'): unknown key 'pubish'"),
