@@ -287,6 +287,7 @@ EMSCRIPTEN_KEEPALIVE const event_view* hs_poll(client_handle* c) {
 // --- calls: 0 when refused, hs_last_error() says why --------------------------
 
 // has_since: resume from (epoch, seq_hi:seq_lo), the last message the caller has.
+// policy: a slow_policy, plus 4 for join_leave.
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t pattern_len,
                                                 std::uint32_t policy, std::uint32_t has_since,
                                                 std::uint32_t epoch, std::uint32_t seq_lo,
@@ -294,7 +295,7 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t 
     transfer_reader in;
     const channel_position since{epoch, (std::uint64_t{seq_hi} << 32) | seq_lo};
     return result_id(c, c->engine.subscribe(in.text(pattern_len), static_cast<slow_policy>(policy & 3),
-                                            has_since ? &since : nullptr));
+                                            has_since ? &since : nullptr, (policy & 4) != 0));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_unsubscribe(client_handle* c, std::uint32_t subscription) {
     return result_id(c, c->engine.unsubscribe(subscription));
@@ -349,6 +350,10 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_broadcast(client_handle* c, std::uint32_t 
     transfer_reader in;
     return result_id(c, c->engine.broadcast(in.bytes(payload_len), ack != 0,
                                             static_cast<std::uint8_t>(flags)));
+}
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_presence(client_handle* c, std::uint32_t channel_len) {
+    transfer_reader in;
+    return result_id(c, c->engine.presence(in.text(channel_len)));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_discover(client_handle* c) {
     return result_id(c, c->engine.discover());
