@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "raw_clients.hpp"
 #include "router_process.hpp"
 #include "test_client.hpp"
 #include "token_maker.hpp"
@@ -192,6 +193,47 @@ TEST(RouterPresence, EachBadCallFailsWithItsName) {
     EXPECT_EQ(c.run([](client_engine& e, time_ms) { return e.presence("room.*"); }).error, errc::invalid_argument);
     // lobby.> has presence: an answer.
     ASSERT_TRUE(presence_of(c, "lobby.main"));
+}
+
+// What the engine never sends, on the wire: each a named error, and the
+// connection goes on.
+TEST(RouterPresence, BadFramesOnTheWireFailByName) {
+    router_process router(presence_args());
+    ASSERT_TRUE(router.ready());
+    raw_ws ws(router.http_address());
+    ASSERT_TRUE(ws.connected());
+    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
+    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    const auto answer = [&](frame f) -> errc {
+        if (!ws.send(encode_batch({f}))) return errc{};
+        const auto error = ws.read_until(frame_kind::error);
+        if (!error) return errc{};
+        EXPECT_EQ(error->id, f.id);
+        return static_cast<errc>(error->code);
+    };
+    frame f;
+    f.kind = frame_kind::presence;
+    f.id = 1;
+    f.name = "room.*";
+    EXPECT_EQ(answer(f), errc::invalid_name) << "presence of a pattern";
+    f.kind = frame_kind::subscribe;
+    f.id = 2;
+    f.flags = frame_flags::join_leave;
+    EXPECT_EQ(answer(f), errc::protocol_violation) << "join_leave on a pattern";
+    for (const frame_kind kind : {frame_kind::presence_list, frame_kind::join, frame_kind::leave}) {
+        frame only_router;
+        only_router.kind = kind;
+        only_router.id = 3;
+        EXPECT_EQ(answer(only_router), errc::unexpected_frame) << kind_name(kind);
+    }
+    f.kind = frame_kind::presence;
+    f.id = 4;
+    f.flags = 0;
+    f.name = "room.a";
+    ASSERT_TRUE(ws.send(encode_batch({f})));
+    const auto list = ws.read_until(frame_kind::presence_list);
+    ASSERT_TRUE(list) << "the connection goes on";
+    EXPECT_EQ(list->id, 4u);
 }
 
 }  // namespace
