@@ -58,9 +58,7 @@ void pubsub::subscribe(connection& c, const frame& f) {
     // Members are made by exact subscriptions only (presence.hpp).
     const channel_options* counted = wildcard ? nullptr : &namespaces_.of_channel(f.name);
     if (wants_events && !counted->join_leave) {
-        table_.send_error(c, f.id, errc::not_enabled,
-                          "the namespace '" + std::string(namespaces_.pattern_of(*counted)) +
-                              "' has no join_leave");
+        table_.send_error(c, f.id, errc::not_enabled, not_enabled_text(*counted, "join_leave"));
         return;
     }
     // A subscribe that leaves the policy to the router gets its namespace's.
@@ -188,6 +186,12 @@ void pubsub::changed_interest(std::string_view pattern, topic_tree::change ch, i
     if (ch.interest) log_.interest(pattern, what);
 }
 
+std::string pubsub::not_enabled_text(const channel_options& options, std::string_view feature) const {
+    const std::string_view ns = namespaces_.pattern_of(options);
+    if (ns.empty()) return "no namespace with " + std::string(feature) + " holds this channel";
+    return "the namespace '" + std::string(ns) + "' has no " + std::string(feature);
+}
+
 void pubsub::subscription_ended(connection& c, std::string_view pattern) {
     if (!any_presence_ || !is_valid_channel(pattern)) return;
     const channel_options& options = namespaces_.of_channel(pattern);
@@ -207,10 +211,7 @@ void pubsub::presence(connection& c, const frame& f) {
     }
     const channel_options& options = namespaces_.of_channel(f.name);
     if (!options.presence) {
-        const std::string_view ns = namespaces_.pattern_of(options);
-        table_.send_error(c, f.id, errc::not_enabled,
-                          ns.empty() ? std::string("no namespace with presence holds this channel")
-                                     : "the namespace '" + std::string(ns) + "' has no presence");
+        table_.send_error(c, f.id, errc::not_enabled, not_enabled_text(options, "presence"));
         return;
     }
     presence_.answer(c, f.id, f.name, cfg_.max_payload);

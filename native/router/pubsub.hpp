@@ -92,6 +92,8 @@ private:
     void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
     // `c`'s subscription to `pattern` ended: a member leaves its channel.
     void subscription_ended(connection& c, std::string_view pattern);
+    // Why `feature` (presence, join_leave) is not_enabled for a channel with `options`.
+    std::string not_enabled_text(const channel_options& options, std::string_view feature) const;
     [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
     void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);
 

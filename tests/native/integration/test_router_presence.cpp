@@ -188,7 +188,11 @@ TEST(RouterPresence, EachBadCallFailsWithItsName) {
     EXPECT_EQ(error_of(c, ask_presence(c, "chat.general")), errc::not_enabled) << "no namespace with presence";
     EXPECT_EQ(error_of(c, ask_presence(c, "secret.plans")), errc::forbidden) << "the token may not subscribe there";
     EXPECT_EQ(error_of(c, subscribe_with_events(c, "lobby.main")), errc::not_enabled) << "presence without join_leave";
-    EXPECT_EQ(error_of(c, subscribe_with_events(c, "chat.general")), errc::not_enabled);
+    const std::uint32_t no_namespace = subscribe_with_events(c, "chat.general");
+    EXPECT_EQ(error_of(c, no_namespace), errc::not_enabled);
+    const auto said = c.wait_for(is_error(no_namespace));
+    ASSERT_TRUE(said);
+    EXPECT_EQ(said->text, "no namespace with join_leave holds this channel");
     // The engine refuses a pattern before it leaves.
     EXPECT_EQ(c.run([](client_engine& e, time_ms) { return e.presence("room.*"); }).error, errc::invalid_argument);
     // lobby.> has presence: an answer.
