@@ -288,7 +288,8 @@ EMSCRIPTEN_KEEPALIVE const event_view* hs_poll(client_handle* c) {
 // --- calls: 0 when refused, hs_last_error() says why --------------------------
 
 // has_since: resume from (epoch, seq_hi:seq_lo), the last message the caller has.
-// policy: the slow_policy in bits 0-1, latest in bit 2 (one argument less to export).
+// policy: the slow_policy in bits 0-1, latest in bit 2 (4), join_leave in bit 3 (8): one argument
+// for them all, one less to export.
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t pattern_len,
                                                 std::uint32_t policy, std::uint32_t has_since,
                                                 std::uint32_t epoch, std::uint32_t seq_lo,
@@ -296,7 +297,7 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t 
     transfer_reader in;
     const channel_position since{epoch, (std::uint64_t{seq_hi} << 32) | seq_lo};
     return result_id(c, c->engine.subscribe(in.text(pattern_len), static_cast<slow_policy>(policy & 3),
-                                            has_since ? &since : nullptr, (policy & 4) != 0));
+                                            has_since ? &since : nullptr, (policy & 4) != 0, (policy & 8) != 0));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_unsubscribe(client_handle* c, std::uint32_t subscription) {
     return result_id(c, c->engine.unsubscribe(subscription));
@@ -360,6 +361,10 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_broadcast(client_handle* c, std::uint32_t 
     transfer_reader in;
     return result_id(c, c->engine.broadcast(in.bytes(payload_len), ack != 0,
                                             static_cast<std::uint8_t>(flags)));
+}
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_presence(client_handle* c, std::uint32_t channel_len) {
+    transfer_reader in;
+    return result_id(c, c->engine.presence(in.text(channel_len)));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_discover(client_handle* c) {
     return result_id(c, c->engine.discover());

@@ -93,6 +93,13 @@ void append_methods(std::string& out, const std::vector<method_info>& methods) {
     out += ']';
 }
 
+void append_member(std::string& out, const presence_member& m) {
+    json_object o(out);
+    o.field("address", m.address);
+    o.field("subject", m.subject);
+    o.field("name", m.name);
+}
+
 // The control body of a frame of `kind`, as the JSON of tests/vectors/README.md.
 std::error_code body_to_json(frame_kind kind, bytes_view payload, std::string& out) {
     out.clear();
@@ -160,6 +167,27 @@ std::error_code body_to_json(frame_kind kind, bytes_view payload, std::string& o
                 r.field("backend", b.routers[i].backend);
             }
             out += ']';
+            return {};
+        }
+        case frame_kind::presence_list: {
+            presence_list_body b;
+            if (std::error_code ec = decode_body(payload, b)) return ec;
+            json_object o(out);
+            o.field("count", b.count);
+            o.key("members");
+            out += '[';
+            for (std::size_t i = 0; i < b.members.size(); ++i) {
+                if (i) out += ',';
+                append_member(out, b.members[i]);
+            }
+            out += ']';
+            return {};
+        }
+        case frame_kind::join:
+        case frame_kind::leave: {
+            presence_member m;
+            if (std::error_code ec = decode_body(payload, m)) return ec;
+            append_member(out, m);
             return {};
         }
         default:

@@ -190,6 +190,12 @@ public:
             p(std::move(out));
         }
         pending_services.clear();
+        for (auto& [id, p] : pending_presence) {
+            presence_result out;
+            out.error = errc::closed;
+            p(std::move(out));
+        }
+        pending_presence.clear();
         end_ready_waits(errc::closed, true);
     }
 
@@ -376,6 +382,19 @@ public:
         });
     }
 
+    void ask_presence(std::string_view channel, std::function<void(presence_result)> done) {
+        host().post([this, ch = std::string(channel), done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = engine.presence(ch);
+            if (r.error) {
+                presence_result out;
+                out.error = r.error;
+                done(std::move(out));
+                return;
+            }
+            pending_presence[r.id] = std::move(done);
+        });
+    }
+
     void refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
         host().post([this, t = std::string(token), done = std::move(done)](client_engine& engine, time_ms now) mutable {
             send_token(engine, now, std::move(t), std::move(done));
@@ -553,6 +572,24 @@ public:
                 dispatch([handler, m = std::move(m)] { handler(m); });
                 return;
             }
+            case event_kind::presence: {
+                auto it = pending_presence.find(e.id);
+                if (it == pending_presence.end()) return;
+                presence_result out;
+                presence_list_body list;
+                if (decode_body(e.payload, list)) {
+                    out.error = errc::malformed_body;
+                } else {
+                    out.count = list.count;
+                    for (const hyperstreams::presence_member& m : list.members)
+                        out.members.push_back({std::string(m.address), std::string(m.subject), std::string(m.name)});
+                }
+                it->second(std::move(out));
+                pending_presence.erase(it);
+                return;
+            }
+            case event_kind::join:
+            case event_kind::leave: return on_join_leave(e);
             case event_kind::service_list: {
                 auto it = pending_services.find(e.id);
                 if (it == pending_services.end()) return;
@@ -638,6 +675,19 @@ public:
         if (it == subscribers.end() || !it->second.on_gap) return;
         gap g{std::string(e.name), e.epoch, e.seq, e.count};
         dispatch([handler = it->second.on_gap, g = std::move(g)] { handler(g); });
+    }
+
+    void on_join_leave(const client_event& e) {
+        auto it = subscribers.find(e.subscription);
+        if (it == subscribers.end() || !it->second.on_join_leave) return;
+        hyperstreams::presence_member m;
+        if (decode_body(e.payload, m)) {
+            report(errc::malformed_body, "a " + std::string(event_name(e.kind)) + " on '" + std::string(e.name) + "'");
+            return;
+        }
+        presence_change c{e.kind == event_kind::join, std::string(e.name),
+                          {std::string(m.address), std::string(m.subject), std::string(m.name)}};
+        dispatch([handler = it->second.on_join_leave, c = std::move(c)] { handler(c); });
     }
 
     void on_epoch_changed(const client_event& e) {
@@ -814,6 +864,16 @@ public:
                 }
                 break;
             }
+            case operation::presence: {
+                if (auto it = pending_presence.find(e.id); it != pending_presence.end()) {
+                    presence_result out;
+                    out.error = error;
+                    it->second(std::move(out));
+                    pending_presence.erase(it);
+                    return;
+                }
+                break;
+            }
             default: break;
         }
         report(error, about(link) + std::string(operation_name(e.op)) + ": " + text);
@@ -889,6 +949,7 @@ public:
         message_handler on_message;
         gap_handler on_gap;
         epoch_change_handler on_epoch_change;
+        presence_handler on_join_leave;
     };
     std::unordered_map<std::uint32_t, subscriber> subscribers;  // engine id -> handlers
     struct open_stream_state {
@@ -904,6 +965,7 @@ public:
     request_map pending_requests;
     std::unordered_map<std::uint32_t, std::function<void(publish_ack)>> pending_acks;
     std::unordered_map<std::uint32_t, std::function<void(services_result)>> pending_services;
+    std::unordered_map<std::uint32_t, std::function<void(presence_result)>> pending_presence;
     direct_handler direct;
     direct_handler broadcasts;
 
@@ -1190,13 +1252,15 @@ subscription client::subscribe(std::string_view pattern, message_handler handler
                        options = std::move(options)](client_engine& engine, time_ms) mutable {
         channel_position since;
         if (options.since) since = {options.since->epoch, options.since->seq};
-        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr, options.latest);
+        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr, options.latest,
+                                               static_cast<bool>(options.on_join_leave));
         if (r.error) {
             c->report(r.error, "subscribe to '" + p + "'");
             return;
         }
         c->subscription_ids[handle] = r.id;
-        c->subscribers[r.id] = {std::move(handler), std::move(options.on_gap), std::move(options.on_epoch_change)};
+        c->subscribers[r.id] = {std::move(handler), std::move(options.on_gap), std::move(options.on_epoch_change),
+                                std::move(options.on_join_leave)};
     });
     return subscription(core_, handle);
 }
@@ -1384,6 +1448,17 @@ std::future<services_result> client::services() {
 
 void client::services(std::function<void(services_result)> done) {
     core_->list_services(core_->where_handlers_run(std::move(done)));
+}
+
+std::future<presence_result> client::presence(std::string_view channel) {
+    auto promise = std::make_shared<std::promise<presence_result>>();
+    auto future = promise->get_future();
+    core_->ask_presence(channel, [promise](presence_result r) { promise->set_value(std::move(r)); });
+    return future;
+}
+
+void client::presence(std::string_view channel, std::function<void(presence_result)> done) {
+    core_->ask_presence(channel, core_->where_handlers_run(std::move(done)));
 }
 
 void client::close() { core_->shut(); }

@@ -134,6 +134,26 @@ struct latest_result {
     std::string error;
 };
 
+struct presence_params {
+    int members = 10000;  // WebSocket connections subscribed to one channel
+    int sources = 0;      // as for connections
+    int parallel = 256;
+    int calls = 200;      // presence calls, one after the other
+};
+
+struct presence_result {
+    int members = 0;  // subscribed
+    double subscribe_seconds = 0;
+    long rss_before_kib = 0;  // the router before the members connected
+    long rss_after_kib = 0;   // with every member connected and subscribed
+    std::uint32_t count = 0;  // the answer's
+    std::size_t listed = 0;
+    std::size_t list_bytes = 0;  // the presence_list body
+    histogram latency;           // a presence call, sent to answered
+    bool ok = false;
+    std::string error;
+};
+
 // The network drivers (drivers.cpp). All clients of a run share one thread,
 // but fan-out's, which spreads its subscribers over `client_threads`.
 // Fan-out over several servers (a cluster): subscriber i on servers[i % n],
@@ -150,6 +170,9 @@ std::vector<request_result> run_request_across(const std::vector<endpoint_info>&
 latest_result run_latest(const endpoint_info& at, pid_t pid, const latest_params& p);
 // `pid` is the server whose memory is measured.
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p);
+// `p.members` members of one channel of a namespace with presence on the
+// router at `at` (process `pid`), then presence calls from one of them.
+presence_result run_presence(const endpoint_info& at, pid_t pid, const presence_params& p);
 // The raw ZeroMQ DEALER/ROUTER round trip: one DEALER with `concurrency`
 // calls outstanding against an echoing ROUTER on another thread.
 request_result run_zmq_round_trip(const request_params& p);

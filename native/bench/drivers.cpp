@@ -1099,6 +1099,98 @@ private:
     connections_result result_;
 };
 
+// Members subscribe to fanout_channel; once all are, the last one asks for
+// the channel's presence, one call after the other.
+class presence_run final : public connection_events {
+public:
+    presence_run(const endpoint_info& at, pid_t pid, const presence_params& p)
+        : pid_(pid), p_(p),
+          connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.members + 9999) / 10000),
+          deadline_(ioc_) {
+        for (int i = 0; i < p.members; ++i) connector_.add(at, at.path);
+    }
+
+    presence_result run() {
+        result_.rss_before_kib = rss_kib(pid_);
+        start_ = clock_type::now();
+        connector_.start();
+        deadline_.expires_after(std::chrono::seconds(300));
+        deadline_.async_wait([this](error_code ec) {
+            if (!ec) finish("timed out");
+        });
+        ioc_.run();
+        connector_.close_all();
+        return std::move(result_);
+    }
+
+private:
+    void opened(connection& c) override { c.send(hello_message(client_role::frontend)); }
+
+    std::size_t received(connection& c, bytes_view data) override {
+        incoming in;
+        read_hs(c, data, in, true, [&](const frame& f) {
+            if (f.kind == frame_kind::presence_list && &c == asker_) answered(f);
+        });
+        if (!in.error.empty()) finish(in.error);
+        if (in.ready) {
+            connector_.settled();
+            if (++result_.members == p_.members) all_subscribed(c);
+        }
+        return data.size();
+    }
+
+    void failed(connection&, const error_code& ec, const char* what) override {
+        finish(std::string("a member's connection ended: ") + what + ": " + ec.message());
+    }
+
+    void all_subscribed(connection& c) {
+        result_.subscribe_seconds = seconds_since(start_);
+        result_.rss_after_kib = rss_kib(pid_);
+        asker_ = &c;
+        ask();
+    }
+
+    void ask() {
+        asked_at_ = now_ns();
+        asker_->send(encode_one(make_frame(frame_kind::presence, ++calls_, fanout_channel)));
+    }
+
+    void answered(const frame& f) {
+        if (f.id != calls_) return;
+        result_.latency.add(now_ns() - asked_at_);
+        presence_list_body list;
+        if (decode_body(f.payload, list)) return finish("a presence_list that does not decode");
+        result_.count = list.count;
+        result_.listed = list.members.size();
+        result_.list_bytes = f.payload.size();
+        if (calls_ < static_cast<std::uint32_t>(p_.calls)) return ask();
+        finish(list.count == static_cast<std::uint32_t>(p_.members)
+                   ? std::string()
+                   : "presence counted " + std::to_string(list.count) + " members");
+    }
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    pid_t pid_;
+    presence_params p_;
+    asio::io_context ioc_{1};
+    connector connector_;
+    asio::steady_timer deadline_;
+    clock_type::time_point start_;
+    connection* asker_ = nullptr;
+    std::uint32_t calls_ = 0;
+    std::int64_t asked_at_ = 0;
+    bool done_ = false;
+    presence_result result_;
+};
+
 }  // namespace
 
 fanout_result run_fanout(target_kind target, const std::vector<endpoint_info>& servers, const fanout_params& p) {
@@ -1143,6 +1235,10 @@ latest_result run_latest(const endpoint_info& at, pid_t pid, const latest_params
 
 connections_result run_connections(const endpoint_info& at, pid_t pid, const connections_params& p) {
     return connections_run(at, pid, p).run();
+}
+
+presence_result run_presence(const endpoint_info& at, pid_t pid, const presence_params& p) {
+    return presence_run(at, pid, p).run();
 }
 
 request_result run_zmq_round_trip(const request_params& p) {

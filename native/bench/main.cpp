@@ -45,6 +45,8 @@ constexpr const char* usage_text =
     "               ZeroMQ DEALER/ROUTER round trip\n"
     "  connections  idle WebSocket connections (hello/welcome done) on one router: connect rate\n"
     "               and router memory (VmRSS) per connection\n"
+    "  presence     N WebSocket members of one channel (a namespace with presence): the latency of\n"
+    "               a presence call listing them, and router memory (VmRSS) per member\n"
     "  core         the shared codec and client engine on one thread\n"
     "  latest       a latest-value subscribe to a pattern matching --channels channels, each\n"
     "               published once: time to the ack and to the last latest value, router memory\n"
@@ -72,6 +74,8 @@ constexpr const char* usage_text =
     "  --payload N           request, cluster: call payload bytes (default 64)\n"
     "  --connections LIST    connections scenario counts (default 10000)\n"
     "  --channels N          latest: channels (default 10000)\n"
+    "  --members LIST        presence scenario member counts (default 10000)\n"
+    "  --calls N             presence calls per run, one after the other (default 200)\n"
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
@@ -93,6 +97,8 @@ struct options {
     std::vector<int> concurrency{1, 64};
     std::vector<int> connections{10000};
     int channels = 10000;
+    std::vector<int> members{10000};
+    int calls = 200;
     int batch = 100;
     int window = 2000;
     double inflight_bytes = 32 << 20;
@@ -158,6 +164,8 @@ bool parse(int argc, char** argv, options& o) {
         {"--payload", [&](const std::string& v) { o.payload = std::atoi(v.c_str()); }},
         {"--connections", [&](const std::string& v) { o.connections = int_list(v); }},
         {"--channels", [&](const std::string& v) { o.channels = std::atoi(v.c_str()); }},
+        {"--members", [&](const std::string& v) { o.members = int_list(v); }},
+        {"--calls", [&](const std::string& v) { o.calls = std::atoi(v.c_str()); }},
         {"--sources", [&](const std::string& v) { o.sources = std::atoi(v.c_str()); }},
         {"--parallel", [&](const std::string& v) { o.parallel = std::atoi(v.c_str()); }},
         {"--hold", [&](const std::string& v) { o.hold = std::atof(v.c_str()); }},
@@ -310,6 +318,11 @@ struct connections_row {
     connections_result result;
 };
 
+struct presence_row {
+    int members;
+    presence_result result;
+};
+
 // What the cluster's Redis did over a run's publishing window.
 struct redis_use {
     double cpu = 0;  // seconds
@@ -341,6 +354,7 @@ struct report {
     std::vector<fanout_row> fanout_latency;
     std::vector<request_row> request;
     std::vector<connections_row> connections;
+    std::vector<presence_row> presence;
     std::vector<core_figure> core;
     histogram redis_round_trip;
     std::vector<cluster_row> cluster;
@@ -479,6 +493,44 @@ void request_scenario(const options& o, report& rep) {
         rep.request.push_back(std::move(row));
     }
     remove_log(router);
+}
+
+void presence_scenario(const options& o, report& rep) {
+    for (int members : o.members) {
+        const long wanted = members + 1024;
+        if (const long limit = raise_open_files(wanted); limit < wanted) {
+            std::printf("presence members=%d: FAILED: needs %ld open files per process, the limit is %ld\n", members,
+                        wanted, limit);
+            std::fflush(stdout);
+            ++rep.failures;
+            rep.presence.push_back({members, {}});
+            continue;
+        }
+        server router;
+        if (!start_router(router, o, {"--limits-max-connections", std::to_string(members + 64),
+                                      "--channels-namespaces", R"([{"pattern": "bench.>", "presence": true}])"})) {
+            ++rep.failures;
+            return;
+        }
+        presence_params p;
+        p.members = members;
+        p.sources = o.sources;
+        p.parallel = o.parallel;
+        p.calls = o.calls;
+        presence_result r = run_presence(router.at, router.process.pid(), p);
+        std::printf("presence members=%d: ", members);
+        if (!r.ok) {
+            ++rep.failures;
+            std::printf("FAILED after %d subscribed: %s\n", r.members, r.error.c_str());
+        } else {
+            std::printf("a call p50 %.0f us p99 %.0f us (%zu of %u listed, %zu bytes), router RSS %ld KiB -> %ld KiB\n",
+                        r.latency.quantile_us(0.5), r.latency.quantile_us(0.99), r.listed, r.count, r.list_bytes,
+                        r.rss_before_kib, r.rss_after_kib);
+        }
+        std::fflush(stdout);
+        rep.presence.push_back({members, std::move(r)});
+        remove_log(router);
+    }
 }
 
 void connections_scenario(const options& o, report& rep) {
@@ -937,6 +989,19 @@ void print_tables(const report& rep) {
                         r.connected > 0 ? static_cast<double>(r.rss_after_kib - r.rss_before_kib) / r.connected : 0.0);
         }
     }
+    if (!rep.presence.empty()) {
+        std::printf("\n### Presence of one channel on one router\n\n"
+                    "| members | calls | call p50 | call p99 | listed | answer bytes | router RSS before | router RSS after | KiB per member |\n"
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const presence_row& row : rep.presence) {
+            const presence_result& r = row.result;
+            std::printf("| %d%s | %llu | %.0f us | %.0f us | %zu | %zu | %ld KiB | %ld KiB | %.2f |\n", row.members,
+                        r.ok ? "" : " (failed)", static_cast<unsigned long long>(r.latency.count()),
+                        r.latency.quantile_us(0.5), r.latency.quantile_us(0.99), r.listed, r.list_bytes,
+                        r.rss_before_kib, r.rss_after_kib,
+                        r.members > 0 ? static_cast<double>(r.rss_after_kib - r.rss_before_kib) / r.members : 0.0);
+        }
+    }
     if (!rep.core.empty()) {
         std::printf("\n### Shared core, one thread (wall time)\n\n| operation | ns | per second |\n| --- | ---: | ---: |\n");
         for (const core_figure& f : rep.core)
@@ -972,6 +1037,8 @@ int main(int argc, char** argv) {
         request_scenario(o, rep);
     } else if (o.command == "connections") {
         connections_scenario(o, rep);
+    } else if (o.command == "presence") {
+        presence_scenario(o, rep);
     } else if (o.command == "core") {
         core_scenario(o, rep);
     } else if (o.command == "latest") {

@@ -59,6 +59,7 @@ commands:
   broadcast DATA|-                send DATA to every client of every router
   listen                          print this client's address and the direct messages it gets
   services                        list the services and their methods
+  presence CHANNEL                list who is subscribed to CHANNEL
 
 global options:
   --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws);
@@ -210,6 +211,20 @@ message received: FROM PAYLOAD.
 
 Lists the services registered with the router: name, instances, methods
 (stream methods marked with `*`). --json prints the list as JSON.
+)"},
+        {"presence",
+         {"CHANNEL"},
+         {"--timeout"},
+         {"--json"},
+         R"(usage: hyperstreams presence CHANNEL [--json] [--timeout S]
+
+Lists the clients subscribed to CHANNEL (in a namespace with presence; the
+router says not_enabled elsewhere, exit 3): first `count N`, then one line
+per member: ADDRESS SUBJECT NAME (SUBJECT `-` without a token). A channel
+with more members than one answer holds lists fewer lines than N.
+
+  --json        print {"count": N, "members": [{"address", "subject", "name"}]}
+  --timeout S   how long to wait for the answer (default 10)
 )"},
     };
     return specs;
@@ -427,7 +442,7 @@ clock_type::time_point deadline_after(double seconds) {
 double command_timeout_s(const parsed& p) {
     const std::string& name = p.command->name;
     if (name == "request") return number_option(p, "--timeout", 10000) / 1000;
-    if (name == "pub" || name == "send" || name == "broadcast" || name == "services")
+    if (name == "pub" || name == "send" || name == "broadcast" || name == "services" || name == "presence")
         return number_option(p, "--timeout", 10);
     return number_option(p, "--timeout", 0);
 }
@@ -758,6 +773,37 @@ int cmd_services(const parsed& p, session& s) {
     }
 }
 
+int cmd_presence(const parsed& p, session& s) {
+    const std::string channel = p.args[0];
+    const std::uint32_t id =
+        begin(s, "presence", [&channel](client_engine& en, time_ms) { return en.presence(channel); },
+              name_problem("channel", channel, channel_problem(channel)));
+    for (;;) {
+        auto e = s.next(p.until);
+        if (!e) return exit_timeout;
+        if (e->id != id) continue;
+        if (e->kind == event_kind::error) return remote_failure(*e, "presence");
+        if (e->kind != event_kind::presence) continue;
+        presence_list_body list;
+        if (decode_body(e->payload, list)) {
+            std::fprintf(stderr, "hyperstreams: presence failed: malformed_body: the router's answer does not decode\n");
+            return exit_remote;
+        }
+        if (p.has("--json")) {
+            json members = json::array();
+            for (const presence_member& m : list.members)
+                members.push_back({{"address", m.address}, {"subject", m.subject}, {"name", m.name}});
+            print_line(json{{"count", list.count}, {"members", members}}.dump(2));
+            return exit_ok;
+        }
+        print_line("count " + std::to_string(list.count));
+        for (const presence_member& m : list.members)
+            print_line(std::string(m.address) + " " + (m.subject.empty() ? std::string("-") : std::string(m.subject)) +
+                       " " + std::string(m.name));
+        return exit_ok;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -813,6 +859,7 @@ int main(int argc, char** argv) {
         else if (name == "send") rc = cmd_send(p, s);
         else if (name == "broadcast") rc = cmd_broadcast(p, s);
         else if (name == "listen") rc = cmd_listen(p, s);
+        else if (name == "presence") rc = cmd_presence(p, s);
         else rc = cmd_services(p, s);
     }
     // Goodbye, and what is still queued (a publish without ack) leaves first.

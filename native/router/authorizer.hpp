@@ -66,6 +66,9 @@ public:
     virtual std::optional<std::chrono::milliseconds> token_lifetime(const principal&) {
         return std::nullopt;
     }
+    // After admit: the subject ("sub") of the connection's token, as
+    // presence shows it; empty without a token. Valid until the next call.
+    virtual std::string_view subject(const principal&) { return {}; }
 
     virtual std::error_code can_subscribe(const principal& who, std::string_view pattern) = 0;
     virtual std::error_code can_publish(const principal& who, std::string_view channel) = 0;

@@ -42,7 +42,11 @@ cluster_node::cluster_node(const router_config& cfg, std::string router_id)
       // direct message and did not answer by then may or may not have
       // delivered it.
       bus_(ioc_, engine_, cfg.cluster_prefix, router_id_, timeout_),
-      beat_timer_(ioc_) {}
+      presence_(engine_, log_, cfg.cluster_prefix, router_id_),
+      beat_timer_(ioc_) {
+    log_.set_presence_events(
+        [this](std::string_view channel, std::string_view event) { presence_.on_event(channel, event); });
+}
 
 cluster_node::~cluster_node() { stop(); }
 

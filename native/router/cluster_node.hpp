@@ -24,6 +24,7 @@
 #include "core_runner.hpp"
 #include "redis_bus.hpp"
 #include "redis_log.hpp"
+#include "redis_presence.hpp"
 #include "status_view.hpp"
 
 namespace hyperstreams::router {
@@ -37,6 +38,7 @@ public:
 
     channel_log& log() noexcept { return log_; }
     router_bus& bus() noexcept { return bus_; }
+    presence_cluster& presence() noexcept { return presence_; }
 
     // Answers enter `core`; the membership gives these endpoints.
     void start(core_runner& core, std::string ws_url, std::string backend);
@@ -74,6 +76,7 @@ private:
     redis_engine engine_;
     redis_log log_;
     redis_bus bus_;
+    redis_presence presence_;
     boost::asio::steady_timer beat_timer_;
     std::string member_value_tail_;  // " <ws url> <backend>"
     mutable std::mutex members_mu_;

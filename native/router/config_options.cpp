@@ -260,11 +260,13 @@ const std::vector<option>& options() {
             "options of the channels a pattern matches: a list of objects {\"pattern\": \"factory.>\", "
             "\"history_size\": N, \"history_ttl_s\": N, \"policy\": drop_oldest|keep_latest|disconnect, "
             "\"max_message_bytes\": N, \"publish\": anyone|backends, \"latest\": true|false, "
-            "\"message_ttl_s\": N, \"idempotency_window_s\": N}; a key left out is the router-wide setting "
-            "(history.max_messages, history.ttl_s, outbox.policy, limits.max_payload, anyone, false, no expiry, "
+            "\"presence\": true|false, \"join_leave\": true|false, \"message_ttl_s\": N, "
+            "\"idempotency_window_s\": N}; a key left out is the router-wide setting (history.max_messages, "
+            "history.ttl_s, outbox.policy, limits.max_payload, anyone, false, false, false, no expiry, "
             "channels.idempotency_window_s); latest: a subscribe may ask for each channel's last message, "
-            "which the channel keeps; where patterns overlap the most specific wins (a literal token over *, "
-            "* over >); presence and join_leave take only false in this version"));
+            "which the channel keeps; presence: who is subscribed to each channel; join_leave (with "
+            "presence): join and leave events for the subscriptions that ask; where patterns overlap the "
+            "most specific wins (a literal token over *, * over >)"));
         t.push_back(list("cluster.redis", &router_config::cluster_redis,
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
                          "(redis://HOST:PORT), which every router of the cluster names; empty: this "

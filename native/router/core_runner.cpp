@@ -19,8 +19,9 @@ namespace asio = boost::asio;
 struct core_runner::impl {
     impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, std::uint32_t epoch)
         : core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
-    impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, channel_log& log, router_bus& bus)
-        : core(cfg, auth, m, log, std::move(id), &bus), timer(ioc), work(asio::make_work_guard(ioc)) {}
+    impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, channel_log& log, router_bus& bus,
+         presence_cluster& presence)
+        : core(cfg, auth, m, log, std::move(id), &bus, &presence), timer(ioc), work(asio::make_work_guard(ioc)) {}
 
     // Runs fn(now) on the core under the mutex; then, with the mutex
     // released, wakes the transports the core named and runs the drain's
@@ -89,8 +90,8 @@ core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m,
     : impl_(std::make_unique<impl>(cfg, auth, m, std::move(router_id), epoch)) {}
 
 core_runner::core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, router_bus& bus,
-                         std::string router_id)
-    : impl_(std::make_unique<impl>(cfg, auth, m, std::move(router_id), log, bus)) {}
+                         presence_cluster& presence, std::string router_id)
+    : impl_(std::make_unique<impl>(cfg, auth, m, std::move(router_id), log, bus, presence)) {}
 
 core_runner::~core_runner() { stop(); }
 

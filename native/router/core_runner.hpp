@@ -32,6 +32,7 @@ struct cluster_view;
 struct router_config;
 class authorizer;
 class channel_log;
+class presence_cluster;
 class router_bus;
 class metrics;
 
@@ -40,10 +41,10 @@ public:
     // Channels in memory, each made with `epoch` (router_core).
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                 std::string router_id);
-    // Channels in `log`, and the other routers' clients over `bus`; both
-    // must outlive the runner.
+    // Channels in `log`, the other routers' clients over `bus`, presence
+    // in `presence`; all must outlive the runner.
     core_runner(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, router_bus& bus,
-                std::string router_id);
+                presence_cluster& presence, std::string router_id);
     ~core_runner();
     core_runner(const core_runner&) = delete;
     core_runner& operator=(const core_runner&) = delete;

@@ -25,16 +25,9 @@ std::string read_count(const json& v, std::string_view key, std::uint64_t min, s
     return {};
 }
 
-std::string read_switch(const json& v, std::string_view key, bool& out) {
+std::string read_bool(const json& v, std::string_view key, bool& out) {
     if (!v.is_boolean()) return std::string(key) + ": expected true or false";
     out = v.get<bool>();
-    return {};
-}
-
-std::string read_feature(const json& v, std::string_view key, bool& out) {
-    if (!v.is_boolean()) return std::string(key) + ": expected true or false";
-    if (v.get<bool>()) return std::string(key) + ": true is not supported by this router yet (only false)";
-    out = false;
     return {};
 }
 
@@ -73,11 +66,11 @@ std::string read_entry(const json& item, namespace_config& ns) {
             else if (text == "backends") ns.publish = publish_rule::backends;
             else err = "publish: " + v.dump() + " is not one of anyone|backends";
         } else if (key == "latest") {
-            err = read_switch(v, key, ns.latest);
+            err = read_bool(v, key, ns.latest);
         } else if (key == "presence") {
-            err = read_feature(v, key, ns.presence);
+            err = read_bool(v, key, ns.presence);
         } else if (key == "join_leave") {
-            err = read_feature(v, key, ns.join_leave);
+            err = read_bool(v, key, ns.join_leave);
         }
         if (!err.empty()) return err;
     }
@@ -178,6 +171,7 @@ std::string check_namespaces(const router_config& cfg) {
         if (o.max_message_bytes > cfg.max_payload)
             return name + "max_message_bytes must not exceed limits.max_payload (" +
                    std::to_string(cfg.max_payload) + ")";
+        if (o.join_leave && !o.presence) return name + "join_leave needs presence (its events are presence's changes)";
         if (o.history_ttl_s > cfg.history_meta_ttl_s)
             return name + "history_ttl_s must not exceed history.meta_ttl_s (a channel's position outlives "
                           "its history)";

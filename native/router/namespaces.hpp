@@ -50,9 +50,8 @@ struct channel_options {
     // A subscribe may ask for the last message of each channel it matches
     // (frame_flags::latest), which the channel then keeps even without history.
     bool latest = false;
-    // Taken by features this router does not have yet: only false is accepted.
-    bool presence = false;
-    bool join_leave = false;
+    bool presence = false;    // who is subscribed (presence.hpp)
+    bool join_leave = false;  // join and leave events; needs presence
 
     // The publications a channel keeps: its history, and at least the last
     // one where a subscribe may ask for it.

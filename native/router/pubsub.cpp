@@ -15,8 +15,17 @@ double seconds_between(time_point from, time_point to) {
 
 }  // namespace
 
-pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log)
-    : cfg_(cfg), auth_(auth), metrics_(m), table_(table), log_(log), namespaces_(cfg) {
+pubsub::pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log,
+               presence_cluster* presence)
+    : cfg_(cfg),
+      auth_(auth),
+      metrics_(m),
+      table_(table),
+      log_(log),
+      namespaces_(cfg),
+      any_presence_(std::any_of(cfg.namespaces.begin(), cfg.namespaces.end(),
+                                [](const namespace_config& ns) { return ns.presence; })),
+      presence_(auth, table, presence) {
     log_.bind(*this);
 }
 
@@ -31,6 +40,11 @@ void pubsub::subscribe(connection& c, const frame& f, time_point now) {
     const bool resume = f.has(frame_flags::since);
     if (resume && wildcard) {
         table_.send_error(c, f.id, errc::protocol_violation, "since needs a channel name, not a pattern");
+        return;
+    }
+    const bool wants_events = f.has(frame_flags::join_leave);
+    if (wants_events && wildcard) {
+        table_.send_error(c, f.id, errc::protocol_violation, "join_leave needs a channel name, not a pattern");
         return;
     }
     const bool known = c.subscriptions.count(f.name) != 0;
@@ -53,12 +67,19 @@ void pubsub::subscribe(connection& c, const frame& f, time_point now) {
                                      : "latest is not enabled in the namespace '" + std::string(ns) + "'");
         return;
     }
+    // Members are made by exact subscriptions only (presence.hpp).
+    const channel_options* counted = wildcard ? nullptr : &namespaces_.of_channel(f.name);
+    if (wants_events && !counted->join_leave) {
+        table_.send_error(c, f.id, errc::not_enabled, not_enabled_text(*counted, "join_leave"));
+        return;
+    }
     // A subscribe that leaves the policy to the router gets its namespace's.
     const slow_policy asked = policy_of(f.flags);
     const slow_policy policy = asked == slow_policy::router_default ? options.policy : asked;
     c.subscriptions.insert_or_assign(std::string(f.name), subscription{policy, f.id});
     changed_interest(f.name, topics_.subscribe(c.id, f.name, static_cast<std::uint8_t>(policy)),
                      interest_change::first_subscriber);
+    if (counted != nullptr && counted->presence) presence_.join(c, f.name, wants_events, counted->join_leave);
 
     // A log that does not know the channel's position here reads it, as a
     // resume reads history: the ack says where the subscription starts.
@@ -183,6 +204,7 @@ void pubsub::history_failed(std::uint64_t ticket, std::string_view channel, errc
     if (auto it = c->subscriptions.find(channel); it != c->subscriptions.end() && it->second.id == subscribe_id) {
         c->subscriptions.erase(it);
         changed_interest(channel, topics_.unsubscribe(c->id, channel), interest_change::last_left);
+        subscription_ended(*c, channel);
     }
     if (--hold->reads == 0) release(c->id, channel);
 }
@@ -247,6 +269,7 @@ void pubsub::unsubscribe(connection& c, const frame& f) {
     }
     c.subscriptions.erase(it);
     changed_interest(f.name, topics_.unsubscribe(c.id, f.name), interest_change::last_left);
+    subscription_ended(c, f.name);
     table_.send_ack(c, f.id);
 }
 
@@ -254,9 +277,42 @@ void pubsub::changed_interest(std::string_view pattern, topic_tree::change ch, i
     if (ch.interest) log_.interest(pattern, what);
 }
 
+std::string pubsub::not_enabled_text(const channel_options& options, std::string_view feature) const {
+    const std::string_view ns = namespaces_.pattern_of(options);
+    if (ns.empty()) return "no namespace with " + std::string(feature) + " holds this channel";
+    return "the namespace '" + std::string(ns) + "' has no " + std::string(feature);
+}
+
+void pubsub::subscription_ended(connection& c, std::string_view pattern) {
+    if (!any_presence_ || !is_valid_channel(pattern)) return;
+    const channel_options& options = namespaces_.of_channel(pattern);
+    if (options.presence) presence_.leave(c, pattern, options.join_leave);
+}
+
+// Reading who is subscribed to a channel takes the right to subscribe to
+// it: presence shows no more than a subscription would.
+void pubsub::presence(connection& c, const frame& f) {
+    if (!is_valid_channel(f.name)) {
+        table_.send_error(c, f.id, errc::invalid_name, "presence needs a channel name, not a pattern");
+        return;
+    }
+    if (std::error_code ec = auth_.can_subscribe(who(c), f.name)) {
+        table_.send_error(c, f.id, static_cast<errc>(ec.value()), "not allowed to read the presence of this channel");
+        return;
+    }
+    const channel_options& options = namespaces_.of_channel(f.name);
+    if (!options.presence) {
+        table_.send_error(c, f.id, errc::not_enabled, not_enabled_text(options, "presence"));
+        return;
+    }
+    presence_.answer(c, f.id, f.name, cfg_.max_payload);
+}
+
 void pubsub::drop(connection& c) {
-    for (const auto& [pattern, sub] : c.subscriptions)
+    for (const auto& [pattern, sub] : c.subscriptions) {
         changed_interest(pattern, topics_.unsubscribe(c.id, pattern), interest_change::last_left);
+        subscription_ended(c, pattern);
+    }
     c.subscriptions.clear();
     auto first = held_.lower_bound(std::pair<connection_id, std::string_view>(c.id, {}));
     auto last = first;
@@ -282,6 +338,7 @@ std::size_t pubsub::withdraw(connection& c) {
             continue;
         }
         changed_interest(it->first, topics_.unsubscribe(c.id, it->first), interest_change::last_left);
+        subscription_ended(c, it->first);
         table_.send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
         it = c.subscriptions.erase(it);
         ++ended;

@@ -8,6 +8,8 @@
 // (in memory) or when its answer arrives; deliver() adds the message frame,
 // encoded once, to the run of its subscribers (connection_table).
 //
+// Presence (presence.hpp) hears here of the subscriptions that make members.
+//
 // A resuming subscribe (since) is subscribed at once, so live publications
 // keep coming, but they are held back for that subscriber until the
 // history it asked for arrives; then it gets its ack, the gap if any, the
@@ -32,19 +34,24 @@
 #include "config.hpp"
 #include "connection_table.hpp"
 #include "namespaces.hpp"
+#include "presence.hpp"
 #include "topic_tree.hpp"
 
 namespace hyperstreams::router {
 
 class pubsub final : private channel_log::sink {
 public:
-    pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log);
+    // `presence`: where a cluster keeps presence; null for a router on its own.
+    pubsub(const router_config& cfg, authorizer& auth, metrics& m, connection_table& table, channel_log& log,
+           presence_cluster* presence = nullptr);
     pubsub(const pubsub&) = delete;
     pubsub& operator=(const pubsub&) = delete;
 
     void subscribe(connection& c, const frame& f, time_point now);
     void unsubscribe(connection& c, const frame& f);
     void publish(connection& c, const frame& f, time_point now);
+    // Who is subscribed to a channel: answered with presence_list or error.
+    void presence(connection& c, const frame& f);
 
     // The connection is going: its subscriptions end.
     void drop(connection& c);
@@ -98,6 +105,10 @@ private:
     // The hold of `subscriber` that takes publications of `channel`, if any.
     held* holding(connection_id subscriber, std::string_view channel);
     void changed_interest(std::string_view pattern, topic_tree::change ch, interest_change what);
+    // `c`'s subscription to `pattern` ended: a member leaves its channel.
+    void subscription_ended(connection& c, std::string_view pattern);
+    // Why `feature` (presence, join_leave) is not_enabled for a channel with `options`.
+    std::string not_enabled_text(const channel_options& options, std::string_view feature) const;
     [[nodiscard]] bool take_publish_allowance(connection& c, time_point now);
     void send_publication(connection& c, std::string_view channel, const publication& p, slow_policy policy);
 
@@ -124,6 +135,8 @@ private:
     connection_table& table_;
     channel_log& log_;
     const namespace_table namespaces_;
+    const bool any_presence_;  // a namespace has presence: subscriptions may make members
+    presence_room presence_;
     topic_tree topics_;
     std::vector<topic_tree::match> match_scratch_;
     publish_route route_;

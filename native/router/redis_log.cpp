@@ -351,6 +351,14 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
     const bool ours = channel.size() > options_.prefix.size() + prefix_end.size() &&
                       channel.substr(0, options_.prefix.size()) == options_.prefix &&
                       channel.substr(options_.prefix.size(), prefix_end.size()) == prefix_end;
+    // A publication's flags byte never has 0x80: a presence event.
+    const bool presence_event = !payload.empty() && (static_cast<unsigned char>(payload[0]) & 0x80) != 0;
+    if (ours && presence_event && presence_events_) {
+        const std::string_view name = channel.substr(options_.prefix.size() + prefix_end.size());
+        if (!is_valid_channel(name)) return;
+        enter_call([this, name = std::string(name), event = std::string(payload)] { presence_events_(name, event); });
+        return;
+    }
     if (!ours || payload.size() < header_bytes) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return;

@@ -9,7 +9,8 @@
 //                   x (when it expires, ms on Redis's clock; only with a time to live)
 //   P:{channel}:i:K the publication of idempotency key K: "epoch:seq:sha1(flags:payload)",
 //                   expiring with the channel's idempotency window
-//   P:p:channel     the pub/sub channel every publication of the channel goes to
+//   P:p:channel     the pub/sub channel every publication of the channel goes to,
+//                   and its presence events (redis_presence.hpp)
 //   P:latest        hash: every channel of a namespace with latest -> "" (the
 //                   channels a latest-value subscribe to a pattern reads)
 //
@@ -71,6 +72,14 @@ public:
 
     // Before the engine starts.
     void set_entry(entry e) { enter_ = std::move(e); }
+    // Before the engine starts: who takes the presence events found on a
+    // channel's pub/sub (redis_presence.hpp), under the core's lock, in
+    // order with the channel's publications.
+    void set_presence_events(std::function<void(std::string_view channel, std::string_view event)> f) {
+        presence_events_ = std::move(f);
+    }
+    // Engine's thread: `call` enters the core in order with the log's answers.
+    void enter_call(std::function<void()> call);
     // From the engine (its thread): a message on P:p:..., and Redis up or down.
     void on_message(std::string_view channel, std::string_view payload);
     void on_state(bool up, std::string_view reason);
@@ -136,7 +145,6 @@ private:
         std::function<void()> call;
     };
     void enter(answer a);
-    void enter_call(std::function<void()> call);
     // Under the core's lock.
     void run_waiting();
 
@@ -147,6 +155,7 @@ private:
     // Script arguments that never change, written once.
     const std::string meta_ttl_text_;
     entry enter_;
+    std::function<void(std::string_view, std::string_view)> presence_events_;
     std::string names_;  // names_of's; under the core's lock
     std::vector<answer> waiting_;
     std::string bytes_;

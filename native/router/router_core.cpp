@@ -27,6 +27,9 @@ bool router_only(frame_kind k) noexcept {
         case frame_kind::ack:
         case frame_kind::message:
         case frame_kind::gap:
+        case frame_kind::presence_list:
+        case frame_kind::join:
+        case frame_kind::leave:
         case frame_kind::service_list:
             return true;
         default:
@@ -39,7 +42,8 @@ std::string only_backends_send(frame_kind k) { return "only backends send " + st
 }  // namespace
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
-                         channel_log* log, std::string router_id, router_bus* bus)
+                         channel_log* log, std::string router_id, router_bus* bus,
+                         presence_cluster* presence)
     : cfg_(cfg),
       auth_(auth),
       metrics_(m),
@@ -47,15 +51,15 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       own_log_(std::move(own)),
       log_(log != nullptr ? *log : *own_log_),
       table_(m),
-      pubsub_(cfg_, auth, m, table_, log_),
+      pubsub_(cfg_, auth, m, table_, log_, presence),
       calls_(cfg_, auth, m, table_),
       addressing_(auth, table_, router_id_, bus),
       drain_redirect_url_(cfg.drain_redirect_url),
       drain_redirect_backend_(cfg.drain_redirect_backend) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log,
-                         std::string router_id, router_bus* bus)
-    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id), bus) {}
+                         std::string router_id, router_bus* bus, presence_cluster* presence)
+    : router_core(cfg, auth, m, nullptr, &log, std::move(router_id), bus, presence) {}
 
 router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch,
                          std::string router_id)
@@ -64,7 +68,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
                                                history_limits{cfg.history_max_messages, cfg.history_max_bytes,
                                                               cfg.history_max_total_bytes, cfg.max_channels},
                                                cfg.idempotency_max_keys, m),
-                  nullptr, std::move(router_id), nullptr) {}
+                  nullptr, std::move(router_id), nullptr, nullptr) {}
 
 router_core::~router_core() = default;
 
@@ -171,6 +175,7 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
         case frame_kind::subscribe: pubsub_.subscribe(c, f, now); return;
         case frame_kind::unsubscribe: pubsub_.unsubscribe(c, f); return;
         case frame_kind::publish: pubsub_.publish(c, f, now); return;
+        case frame_kind::presence: pubsub_.presence(c, f); return;
         case frame_kind::request:
         case frame_kind::stream_open: calls_.start(c, f, now); return;
         case frame_kind::stream_credit: calls_.credit(c, f); return;

@@ -60,10 +60,11 @@ class router_core {
 public:
     using wake_list = connection_table::wake_list;
 
-    // Channels kept in `log`, and the other routers' clients reached over
-    // `bus` (none: a router on its own); both must outlive the core.
+    // Channels kept in `log`, the other routers' clients reached over
+    // `bus` and presence kept in `presence` (none: a router on its own);
+    // all must outlive the core.
     router_core(const router_config& cfg, authorizer& auth, metrics& m, channel_log& log, std::string router_id,
-                router_bus* bus = nullptr);
+                router_bus* bus = nullptr, presence_cluster* presence = nullptr);
     // Channels kept in memory (memory_log), each made with `epoch` (plus
     // the channels forgotten before it).
     router_core(const router_config& cfg, authorizer& auth, metrics& m, std::uint32_t epoch, std::string router_id);
@@ -134,7 +135,7 @@ public:
 private:
     // `log`, or `own` when `log` is null.
     router_core(const router_config& cfg, authorizer& auth, metrics& m, std::unique_ptr<channel_log> own,
-                channel_log* log, std::string router_id, router_bus* bus);
+                channel_log* log, std::string router_id, router_bus* bus, presence_cluster* presence);
 
     void dispatch(connection& c, const frame& f, time_point now);
     void hello(connection& c, const frame& f, time_point now);

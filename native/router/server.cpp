@@ -146,7 +146,8 @@ int run_server(const router_config& cfg) {
     // Each channel's epoch: in Redis when the router is one of several,
     // else made in memory from this process's.
     const std::unique_ptr<core_runner> runner =
-        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), cluster->bus(), router_id)
+        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), cluster->bus(), cluster->presence(),
+                                                router_id)
                 : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
     core_runner& core = *runner;
     // Declared after the core: stops the Redis thread, whose answers enter

@@ -124,6 +124,11 @@ void token_authorizer::forget(const principal& who) {
     sessions_.erase(it);
 }
 
+std::string_view token_authorizer::subject(const principal& who) {
+    auto it = sessions_.find(who.connection);
+    return it == sessions_.end() ? std::string_view() : std::string_view(it->second.subject);
+}
+
 std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const principal& who) {
     const session* s = find(who);
     if (s == nullptr || s->exp == 0) return std::nullopt;

@@ -46,6 +46,7 @@ public:
     verdict refresh(const principal& who, std::string_view token) override;
     void forget(const principal& who) override;
     std::optional<std::chrono::milliseconds> token_lifetime(const principal& who) override;
+    std::string_view subject(const principal& who) override;
 
     std::error_code can_subscribe(const principal& who, std::string_view pattern) override;
     std::error_code can_publish(const principal& who, std::string_view channel) override;

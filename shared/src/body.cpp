@@ -54,6 +54,17 @@ bool read_methods(wire::reader& r, std::vector<method_info>& out) {
     return true;
 }
 
+bool write_member(wire::writer& w, const presence_member& m) {
+    return w.str(m.address) && w.str(m.subject) && w.str(m.name);
+}
+
+bool read_member(wire::reader& r, presence_member& m) noexcept {
+    m.address = r.str();
+    m.subject = r.str();
+    m.name = r.str();
+    return r.ok();
+}
+
 std::error_code finish(const wire::reader& r) noexcept {
     return r.ok() && r.at_end() ? std::error_code{} : make_error_code(errc::malformed_body);
 }
@@ -234,6 +245,47 @@ std::error_code decode_publish_options(std::uint8_t flags, bytes_view payload, p
     }
     message = payload.subspan(at);
     return {};
+}
+
+std::size_t encoded_size(const presence_member& m) noexcept {
+    return 2 + m.address.size() + 2 + m.subject.size() + 2 + m.name.size();
+}
+
+std::error_code encode_body(const presence_member& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) { return write_member(w, b); });
+}
+
+std::error_code decode_body(bytes_view in, presence_member& out) noexcept {
+    wire::reader r(in.data(), in.size());
+    if (!read_member(r, out)) return errc::malformed_body;
+    return finish(r);
+}
+
+std::error_code encode_body(const presence_list_body& b, std::vector<std::uint8_t>& out) {
+    return guarded_write(out, [&](wire::writer& w) {
+        if (b.members.size() > 0xFFFF || b.members.size() > b.count) return false;
+        w.u32(b.count);
+        w.u16(static_cast<std::uint16_t>(b.members.size()));
+        for (const presence_member& m : b.members)
+            if (!write_member(w, m)) return false;
+        return true;
+    });
+}
+
+std::error_code decode_body(bytes_view in, presence_list_body& out) {
+    wire::reader r(in.data(), in.size());
+    out.count = r.u32();
+    const std::uint16_t listed = r.u16();
+    // Every member takes at least 6 bytes; a list longer than the count is a lie.
+    if (!r.ok() || listed > r.remaining() / 6 || listed > out.count) return errc::malformed_body;
+    out.members.clear();
+    out.members.reserve(listed);
+    for (std::uint16_t i = 0; i < listed; ++i) {
+        presence_member m;
+        if (!read_member(r, m)) return errc::malformed_body;
+        out.members.push_back(m);
+    }
+    return finish(r);
 }
 
 }  // namespace hyperstreams

@@ -51,6 +51,7 @@ std::string_view operation_name(operation op) noexcept {
         case operation::unregister_service: return "unregister_service";
         case operation::discover: return "discover";
         case operation::token_refresh: return "token_refresh";
+        case operation::presence: return "presence";
     }
     return "unknown";
 }
@@ -79,6 +80,9 @@ std::string_view event_name(event_kind k) noexcept {
         case event_kind::service_list: return "service_list";
         case event_kind::token_refreshed: return "token_refreshed";
         case event_kind::routers: return "routers";
+        case event_kind::presence: return "presence";
+        case event_kind::join: return "join";
+        case event_kind::leave: return "leave";
     }
     return "unknown";
 }
@@ -339,7 +343,10 @@ void client_engine::handle_frame(const frame& f, time_ms now) {
         case frame_kind::response:
         case frame_kind::stream_item:
         case frame_kind::stream_end:
-        case frame_kind::service_list: on_reply(f, now); return;
+        case frame_kind::service_list:
+        case frame_kind::presence_list: on_reply(f, now); return;
+        case frame_kind::join:
+        case frame_kind::leave: on_join_leave(f); return;
         case frame_kind::request:
         case frame_kind::stream_open: on_incoming(f, now); return;
         case frame_kind::stream_credit: on_stream_credit(f, now); return;

@@ -17,6 +17,7 @@ operation completed_by(frame_kind k) noexcept {
     switch (k) {
         case frame_kind::response: return operation::request;
         case frame_kind::service_list: return operation::discover;
+        case frame_kind::presence_list: return operation::presence;
         default: return operation::stream;  // stream_item, stream_end
     }
 }
@@ -158,6 +159,18 @@ call_result client_engine::discover() {
     f.kind = frame_kind::discover;
     f.id = next_id();
     return submit(f, operation::discover, no_deadline);
+}
+
+// The list's body is the owner's to decode (decode_body), as a routers
+// body is: the browser's module carries no decoder for it.
+call_result client_engine::presence(std::string_view channel) {
+    if (std::error_code ec = usable()) return {0, ec};
+    if (channel.size() > max_name_size || !is_valid_channel(channel)) return {0, errc::invalid_argument};
+    frame f;
+    f.kind = frame_kind::presence;
+    f.id = next_id();
+    f.name = channel;
+    return submit(f, operation::presence, no_deadline);
 }
 
 call_result client_engine::refresh_token(std::string_view token, time_ms now) {
@@ -446,6 +459,13 @@ void client_engine::on_reply(const frame& f, time_ms now) {
             emit(event_kind::stream_end).id = f.id;
             pending_.erase(it);
             return;
+        case frame_kind::presence_list: {
+            client_event& e = emit(event_kind::presence);
+            e.id = f.id;
+            e.payload = f.payload;
+            pending_.erase(it);
+            return;
+        }
         default: {  // service_list: one page of the listing
             std::vector<std::vector<std::uint8_t>>& pages = op.pages;
             pages.emplace_back(f.payload.begin(), f.payload.end());

@@ -42,7 +42,7 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
     f.kind = frame_kind::subscribe;
     f.id = sub.id;
     f.name = sub.pattern;
-    f.flags = policy_flags(sub.policy);
+    f.flags = static_cast<std::uint8_t>(policy_flags(sub.policy) | (sub.join_leave ? frame_flags::join_leave : 0));
     const channel_state* position = resume ? resume_position(sub) : nullptr;
     if (position) {
         f.flags |= frame_flags::since;
@@ -57,7 +57,7 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
 }
 
 call_result client_engine::subscribe(std::string_view pattern, slow_policy policy,
-                                     const channel_position* since, bool latest) {
+                                     const channel_position* since, bool latest, bool join_leave) {
     if (state_ == client_state::closed) return {0, errc::closed};
     if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
         return {0, errc::invalid_argument};
@@ -67,7 +67,7 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
     if (max_subscriptions_ != 0 && subscriptions_.size() >= max_subscriptions_)
         return {0, errc::too_many_subscriptions};
     const bool exact = pattern.find_first_of("*>") == std::string_view::npos;
-    if (since != nullptr && !exact) return {0, errc::invalid_argument};
+    if ((since != nullptr || join_leave) && !exact) return {0, errc::invalid_argument};
 
     subscription_state& sub = subscriptions_.emplace_back();
     sub.id = next_id();
@@ -75,6 +75,7 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
     sub.policy = policy;
     sub.exact = exact;
     sub.latest = latest;
+    sub.join_leave = join_leave;
     ++subscriptions_generation_;
     if (since != nullptr) {
         // The owner's position replaces whatever this engine saw on the channel.
@@ -224,6 +225,19 @@ void client_engine::on_gap(const frame& f, time_ms now) {
         ch->epoch = f.epoch;
         ch->seq = last_missed;
     }
+}
+
+// A join or leave belongs to the subscription that asked for it: the one
+// naming the channel. One that arrives after its unsubscribe is dropped.
+void client_engine::on_join_leave(const frame& f) {
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&f](const subscription_state& s) {
+        return s.join_leave && same_name(s.pattern, f.name);
+    });
+    if (it == subscriptions_.end()) return;
+    client_event& e = emit(f.kind == frame_kind::join ? event_kind::join : event_kind::leave);
+    e.subscription = it->id;
+    e.name = f.name;
+    e.payload = f.payload;
 }
 
 }  // namespace hyperstreams

@@ -38,6 +38,10 @@ constexpr std::array<std::uint8_t, 256> ext_sizes = [] {
     set(frame_kind::publish, 0);
     set(frame_kind::message, 12);
     set(frame_kind::gap, 16);
+    set(frame_kind::presence, 0);
+    set(frame_kind::presence_list, 0);
+    set(frame_kind::join, 0);
+    set(frame_kind::leave, 0);
     set(frame_kind::request, 4);
     set(frame_kind::response, 0);
     set(frame_kind::stream_open, 8);
@@ -148,6 +152,10 @@ std::string_view kind_name(frame_kind k) noexcept {
         case frame_kind::publish: return "publish";
         case frame_kind::message: return "message";
         case frame_kind::gap: return "gap";
+        case frame_kind::presence: return "presence";
+        case frame_kind::presence_list: return "presence_list";
+        case frame_kind::join: return "join";
+        case frame_kind::leave: return "leave";
         case frame_kind::request: return "request";
         case frame_kind::response: return "response";
         case frame_kind::stream_open: return "stream_open";

@@ -1,7 +1,7 @@
 // The control-body contract the fuzz targets check (fuzz_decode on bodies
 // inside frames, fuzz_bodies on bodies alone): a body that decodes
-// re-encodes, decoding that gives the same body, and a service list takes
-// the bytes encoded_size says.
+// re-encodes, decoding that gives the same body, and a service list and a
+// presence list take the bytes encoded_size says.
 #pragma once
 
 #include <cstddef>
@@ -60,6 +60,17 @@ inline bool same_body(const routers_body& a, const routers_body& b) {
     return true;
 }
 
+inline bool same_body(const presence_member& a, const presence_member& b) {
+    return a.address == b.address && a.subject == b.subject && a.name == b.name;
+}
+
+inline bool same_body(const presence_list_body& a, const presence_list_body& b) {
+    if (a.count != b.count || a.members.size() != b.members.size()) return false;
+    for (std::size_t i = 0; i < a.members.size(); ++i)
+        if (!same_body(a.members[i], b.members[i])) return false;
+    return true;
+}
+
 // Decodes `payload` as a Body; when it decodes, checks the contract above.
 template <typename Body>
 void check_body(bytes_view payload) {
@@ -71,6 +82,11 @@ void check_body(bytes_view payload) {
         std::size_t size = service_list_header_size;
         for (const service_info& s : body.services) size += encoded_size(s);
         require_body(size == encoded.size(), "a service list takes the bytes encoded_size gives");
+    }
+    if constexpr (std::is_same_v<Body, presence_list_body>) {
+        std::size_t size = presence_list_header_size;
+        for (const presence_member& m : body.members) size += encoded_size(m);
+        require_body(size == encoded.size(), "a presence list takes the bytes encoded_size gives");
     }
     Body again;
     require_body(!decode_body(encoded, again), "a re-encoded body decodes");

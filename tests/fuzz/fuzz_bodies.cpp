@@ -1,9 +1,9 @@
 // libFuzzer target: every decoder of a control body, on bytes alone (a
 // frame around them, as fuzz_decode needs, only costs the fuzzer length
 // fields to get right). The first byte picks the decoder: hello,
-// welcome, register_service, service_list, routers, a publish's options
-// (the next byte is the publish's flags), or a cancel's reason; the rest
-// is the body.
+// welcome, register_service, service_list, routers, a presence member (join,
+// leave), presence_list, a publish's options (the next byte is the
+// publish's flags), or a cancel's reason; the rest is the body.
 //
 // Besides "no crash", it checks the contract of body_checks.hpp, and that
 // a cancel's reason is cancelled unless the payload is exactly a code,
@@ -57,13 +57,15 @@ void check_publish_options(bytes_view in) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const bytes_view body(data + 1, size - 1);
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
         case 0: fuzzing::check_body<hello_body>(body); break;
         case 1: fuzzing::check_body<welcome_body>(body); break;
         case 2: fuzzing::check_body<register_body>(body); break;
         case 3: fuzzing::check_body<service_list_body>(body); break;
         case 4: fuzzing::check_body<routers_body>(body); break;
-        case 5: check_publish_options(body); break;
+        case 5: fuzzing::check_body<presence_member>(body); break;
+        case 6: fuzzing::check_body<presence_list_body>(body); break;
+        case 7: check_publish_options(body); break;
         default: check_cancel_reason(body); break;
     }
     return 0;

@@ -125,6 +125,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case frame_kind::welcome: fuzzing::check_body<welcome_body>(f.payload); break;
             case frame_kind::register_service: fuzzing::check_body<register_body>(f.payload); break;
             case frame_kind::service_list: fuzzing::check_body<service_list_body>(f.payload); break;
+            case frame_kind::presence_list: fuzzing::check_body<presence_list_body>(f.payload); break;
+            case frame_kind::join:
+            case frame_kind::leave: fuzzing::check_body<presence_member>(f.payload); break;
             default: break;
         }
     }

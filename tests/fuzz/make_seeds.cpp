@@ -107,6 +107,13 @@ service_list_body a_service_list() {
     return list;
 }
 
+presence_list_body a_presence_list() {
+    presence_list_body list;
+    list.count = 2;
+    list.members = {{"r-2b7c.5", "alice", "dashboard"}, {"r-9f01.12", "", "hs-cli"}};
+    return list;
+}
+
 // One valid transport message per file: every frame kind, each control
 // body and a batch of several frames.
 void decode_seeds(const corpus& c) {
@@ -149,6 +156,13 @@ void decode_seeds(const corpus& c) {
     c.batch("register_service", {make(frame_kind::register_service, 2, "factory.orders", register_payload)});
     c.batch("service_list", {make(frame_kind::service_list, 3, {}, list_payload)});
     c.batch("subscribe_since", {subscribe});
+    c.batch("presence", {make(frame_kind::subscribe, 18, "factory.line1.status", {}, frame_flags::join_leave),
+                         make(frame_kind::presence, 19, "factory.line1.status"),
+                         make(frame_kind::presence_list, 19, {}, body_bytes(a_presence_list())),
+                         make(frame_kind::join, 0, "factory.line1.status",
+                              body_bytes(presence_member{"r-2b7c.5", "alice", "dashboard"})),
+                         make(frame_kind::leave, 0, "factory.line1.status",
+                              body_bytes(presence_member{"r-9f01.12", "", "hs-cli"}))});
     c.batch("publish_json_ack", {make(frame_kind::publish, 8, "factory.line1.telemetry",
                                       as_bytes(R"({"temp":21.5})"),
                                       frame_flags::json | frame_flags::ack_requested)});
@@ -174,7 +188,10 @@ void body_seeds(const corpus& c) {
     c.write("service_list", 3, body_bytes(a_service_list()));
     std::uint8_t reason[cancel_reason_size];
     write_cancel_reason(static_cast<std::uint16_t>(errc::deadline_exceeded), reason);
-    c.write("cancel_reason", 6, bytes_view(reason, sizeof reason));
+    c.write("routers", 4, body_bytes(routers_body{{{"r-2b7c", "tcp://10.0.0.12:7071"}}}));
+    c.write("presence_member", 5, body_bytes(presence_member{"r-2b7c.5", "alice", "dashboard"}));
+    c.write("presence_list", 6, body_bytes(a_presence_list()));
+    c.write("cancel_reason", 8, bytes_view(reason, sizeof reason));
     publish_options options;
     options.key = "order-17";
     options.ttl_s = 60;
@@ -183,7 +200,7 @@ void body_seeds(const corpus& c) {
     (void)encode_publish_payload(options, message, payload);
     std::vector<std::uint8_t> publish = {publish_option_flags(options)};
     publish.insert(publish.end(), payload.begin(), payload.end());
-    c.write("publish_options", 5, publish);
+    c.write("publish_options", 7, publish);
 }
 
 std::string part(std::string_view text) { return router::jwt::base64url_encode(text); }

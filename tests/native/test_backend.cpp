@@ -6,6 +6,7 @@
 // completion tokens (coroutines, futures, callbacks).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -459,6 +460,48 @@ TEST(Backend, SendsAndReceivesDirectMessages) {
     ASSERT_TRUE(eventually([&] { return inbox.size() == 1; }));
     EXPECT_EQ(inbox.items().front().data.text(), "re: hi");
     EXPECT_EQ(inbox.items().front().from, backend.address());
+}
+
+// Presence (a namespace with presence and join_leave): who is subscribed,
+// a join and a leave for the subscription that asked, and the named error
+// where the namespace has none.
+TEST(Backend, ReadsPresenceAndHearsJoinsAndLeaves) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "room.>", "presence": true, "join_leave": true}])"});
+    mailbox<hs::presence_change> changes;  // outlives the client whose handler fills it
+    hs::client watcher(backend_options(router, "watcher"));
+    hs::subscribe_options with_events;
+    with_events.on_join_leave = [&](const hs::presence_change& c) { changes.push(c); };
+    watcher.subscribe("room.a", [](const hs::message&) {}, with_events);
+    watcher.start();
+    ASSERT_TRUE(watcher.wait_ready(10s));
+    // Subscribed once the router lists it.
+    ASSERT_TRUE(eventually([&] { return watcher.presence("room.a").get().count == 1; }));
+
+    auto web = std::make_unique<hs::client>(web_options(router));
+    web->subscribe("room.a", [](const hs::message&) {});
+    web->start();
+    ASSERT_TRUE(web->wait_ready(10s));
+    const std::string web_address = web->address();
+    ASSERT_TRUE(eventually([&] { return changes.size() == 1; }));
+    EXPECT_TRUE(changes.items()[0].joined);
+    EXPECT_EQ(changes.items()[0].channel, "room.a");
+    EXPECT_EQ(changes.items()[0].member.address, web_address);
+    EXPECT_EQ(changes.items()[0].member.name, "web");
+
+    const hs::presence_result both = watcher.presence("room.a").get();
+    ASSERT_FALSE(both.error) << both.error.message();
+    EXPECT_EQ(both.count, 2u);
+    ASSERT_EQ(both.members.size(), 2u);
+    EXPECT_TRUE(std::any_of(both.members.begin(), both.members.end(),
+                            [&](const hs::presence_member& m) { return m.address == web_address; }));
+
+    web.reset();  // a disconnect is a leave
+    ASSERT_TRUE(eventually([&] { return changes.size() == 2; }));
+    EXPECT_FALSE(changes.items()[1].joined);
+    EXPECT_EQ(changes.items()[1].member.address, web_address);
+
+    EXPECT_EQ(watcher.presence("office.a").get().error, errc::not_enabled);
+    EXPECT_EQ(watcher.presence("room.*").get().error, errc::invalid_argument);
 }
 
 TEST(Backend, TwoInstancesShareTheLoad) {

@@ -143,7 +143,8 @@ TEST(CliUsage, EveryCommandHasHelpAndUsageErrorsExitWithOne) {
     const run_result top = cli({"--help"});
     EXPECT_EQ(top.code, 0);
     EXPECT_NE(top.out.find("exit codes"), std::string::npos);
-    for (const char* command : {"sub", "pub", "request", "stream", "send", "broadcast", "listen", "services"}) {
+    for (const char* command :
+         {"sub", "pub", "request", "stream", "send", "broadcast", "listen", "services", "presence"}) {
         const run_result r = cli({command, "--help"});
         EXPECT_EQ(r.code, 0) << command;
         EXPECT_NE(r.out.find(std::string("usage: hyperstreams ") + command), std::string::npos) << r.out;
@@ -505,6 +506,40 @@ TEST_F(Cli, ServicesListsTheRegistry) {
     EXPECT_NE(r.out.find("svc (1 instance):"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("count*"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("echo"), std::string::npos) << r.out;
+}
+
+// A router with presence on pres.>: the CLI lists the members of a channel,
+// as lines and as JSON, and names the error where presence is off.
+TEST(CliPresence, ListsWhoIsSubscribed) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "pres.>", "presence": true}])"});
+    hs::options o;
+    o.url = router.backend_url();
+    o.name = "pres-member";
+    hs::client member(o);
+    member.subscribe("pres.line", [](const hs::message&) {});
+    member.start();
+    ASSERT_TRUE(member.wait_ready(10s));
+    const std::string ws = router.ws_url();
+    run_result r;
+    ASSERT_TRUE(eventually([&] {
+        r = cli({"--url", ws, "presence", "pres.line"});
+        return r.code == 0 && r.out.find("count 1") != std::string::npos;
+    })) << r.out << r.err;
+    EXPECT_NE(r.out.find(member.address() + " - pres-member"), std::string::npos) << r.out;
+
+    const run_result j = cli({"--url", ws, "presence", "pres.line", "--json"});
+    EXPECT_EQ(j.code, 0) << j.err;
+    const auto doc = nlohmann::json::parse(j.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << j.out;
+    EXPECT_EQ(doc["count"], 1);
+    EXPECT_EQ(doc["members"][0]["address"], member.address());
+    EXPECT_EQ(doc["members"][0]["name"], "pres-member");
+
+    const run_result off = cli({"--url", ws, "presence", "office.line"});
+    EXPECT_EQ(off.code, 3);
+    EXPECT_NE(off.err.find("not_enabled"), std::string::npos) << off.err;
+    const run_result pattern = cli({"--url", ws, "presence", "pres.*"});
+    EXPECT_EQ(pattern.code, 1) << "a pattern is a usage error";
 }
 
 }  // namespace

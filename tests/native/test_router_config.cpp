@@ -416,9 +416,10 @@ TEST(RouterConfig, BadNamespacesStopTheRouterNamingTheEntryAndTheKey) {
              bad{R"([{"pattern": "a", "policy": 2}])", "policy: 2 is not one of"},
              bad{R"([{"pattern": "a", "publish": "frontends"}])", "publish: \"frontends\" is not one of anyone|backends"},
              bad{R"([{"pattern": "a", "presence": "yes"}])", "presence: expected true or false"},
-             bad{R"([{"pattern": "a", "presence": true}])", "presence: true is not supported by this router yet"},
              bad{R"([{"pattern": "a", "latest": 1}])", "entry 1 ('a'): latest: expected true or false"},
-             bad{R"([{"pattern": "a", "join_leave": true}])", "join_leave: true is not supported by this router yet"},
+             bad{R"([{"pattern": "a", "join_leave": "yes"}])", "join_leave: expected true or false"},
+             bad{R"([{"pattern": "a", "join_leave": true}])",
+                 "channels.namespaces 'a': join_leave needs presence"},
              bad{R"([{"pattern": "a.*"}, {"pattern": "a.*"}])", "entry 2: the pattern 'a.*' is listed twice"},
              bad{R"([{"pattern": "a", "max_message_bytes": 2000000}])",
                  "channels.namespaces 'a': max_message_bytes must not exceed limits.max_payload (1048576)"},
@@ -429,6 +430,10 @@ TEST(RouterConfig, BadNamespacesStopTheRouterNamingTheEntryAndTheKey) {
         EXPECT_EQ(r.what, config_result::action::fail) << c.namespaces;
         EXPECT_NE(r.error.find(c.mentions), std::string::npos) << c.namespaces << " -> " << r.error;
     }
+    const std::string presence = R"({"channels": {"namespaces": [{"pattern": "a", "presence": true, "join_leave": true}]}})";
+    const config_result alone = parse_file(presence);
+    ASSERT_EQ(alone.what, config_result::action::run) << alone.error;
+    EXPECT_TRUE(namespace_table(alone.config).of_channel("a").join_leave);
     const config_result flag = parse({"--channels-namespaces", R"([{"pattern": "a", "pubish": "backends"}])"});
     EXPECT_EQ(flag.what, config_result::action::fail);
     EXPECT_NE(flag.error.find("--channels-namespaces: channels.namespaces: entry 1 ('a'): unknown key 'pubish'"),

@@ -78,7 +78,10 @@ function runExample(name, code) {
 
 before(async () => {
     mkdirSync(examplesDir, { recursive: true });
-    router = await startRouter();
+    // The namespace the presence example reads.
+    router = await startRouter({
+        args: ['--channels-namespaces', '[{"pattern": "factory.>", "presence": true, "join_leave": true}]'],
+    });
     simulator = spawn(nativeBinary('native/simulator/hyperstreams-factory', 'HYPERSTREAMS_FACTORY'),
         ['--router', router.backend, '--lines', '2', '--machines', '2', '--rate', '20', '--jam-every', '0'],
         { stdio: 'ignore' });

@@ -12,7 +12,7 @@ const frames = JSON.parse(readFileSync(new URL('frames.json', vectorsDir), 'utf8
 const badFrames = JSON.parse(readFileSync(new URL('bad_frames.json', vectorsDir), 'utf8'));
 const codec = await loadCodec();
 
-const BODY_KINDS = new Set(['hello', 'welcome', 'register_service', 'service_list', 'routers']);
+const BODY_KINDS = new Set(['hello', 'welcome', 'register_service', 'service_list', 'routers', 'presence_list', 'join', 'leave']);
 const fromHex = (hex) => Uint8Array.from(Buffer.from(hex, 'hex'));
 const toHex = (bytes) => Buffer.from(bytes).toString('hex');
 

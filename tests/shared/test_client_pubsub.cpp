@@ -379,5 +379,96 @@ TEST(ClientPublish, BadOptionsAreRefusedLocally) {
     EXPECT_TRUE(r.sent(frame_kind::publish).empty());
 }
 
+// --- presence -------------------------------------------------------------------------
+
+std::string member_body(std::string_view address, std::string_view subject, std::string_view name) {
+    std::vector<std::uint8_t> body;
+    EXPECT_FALSE(encode_body(presence_member{address, subject, name}, body));
+    return text(body);
+}
+
+TEST(ClientPresence, TheListIsAnEventThatEndsTheCall) {
+    rig r;
+    r.connect();
+    const call_result call = r.engine.presence("plant.line1");
+    ASSERT_FALSE(call.error);
+    r.pump();
+    const auto asked = r.sent(frame_kind::presence);
+    ASSERT_EQ(asked.size(), 1u);
+    EXPECT_EQ(asked[0].id, call.id);
+    EXPECT_EQ(asked[0].name, "plant.line1");
+
+    presence_list_body list;
+    list.count = 1;
+    list.members = {{"s-7", "alice", "dashboard"}};
+    std::vector<std::uint8_t> body;
+    ASSERT_FALSE(encode_body(list, body));
+    r.deliver({simple_frame(frame_kind::presence_list, call.id, text(body))});
+    const auto events = r.of(event_kind::presence);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].id, call.id);
+    EXPECT_TRUE(events[0].ends_operation);
+    EXPECT_EQ(events[0].payload, text(body)) << "the owner decodes the list";
+}
+
+TEST(ClientPresence, AnErrorEndsTheCallByName) {
+    rig r;
+    r.connect();
+    const call_result call = r.engine.presence("plant.line1");
+    r.pump();
+    r.deliver({error_frame(call.id, errc::not_enabled, "the namespace 'chat.*' has no presence")});
+    const auto errors = r.errors(operation::presence);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code, code(errc::not_enabled));
+    EXPECT_TRUE(errors[0].ends_operation);
+}
+
+TEST(ClientPresence, PatternsAreRefused) {
+    rig r;
+    r.connect();
+    EXPECT_EQ(r.engine.presence("plant.*").error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.presence("plant.>").error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.subscribe("plant.*", slow_policy::router_default, nullptr, false, true).error,
+              errc::invalid_argument);
+    r.pump();
+    EXPECT_TRUE(r.sent(frame_kind::presence).empty());
+    EXPECT_TRUE(r.sent(frame_kind::subscribe).empty());
+}
+
+TEST(ClientPresence, JoinsAndLeavesGoToTheSubscriptionThatAskedAndItsFlagIsSentAgain) {
+    rig r;
+    r.connect();
+    const call_result plain = r.engine.subscribe("plant.*");
+    const call_result asked = r.engine.subscribe("plant.line1", slow_policy::router_default, nullptr, false, true);
+    r.pump();
+    auto subscribes = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subscribes.size(), 2u);
+    EXPECT_EQ(subscribes[0].flags & frame_flags::join_leave, 0);
+    EXPECT_EQ(subscribes[1].flags & frame_flags::join_leave, frame_flags::join_leave);
+
+    r.deliver({simple_frame(frame_kind::join, 0, member_body("s-9", "bob", "hmi"), "plant.line1"),
+               simple_frame(frame_kind::leave, 0, member_body("s-9", "bob", "hmi"), "plant.line1"),
+               simple_frame(frame_kind::join, 0, member_body("s-9", "bob", "hmi"), "plant.line2")});
+    const auto joins = r.of(event_kind::join);
+    const auto leaves = r.of(event_kind::leave);
+    ASSERT_EQ(joins.size(), 1u) << "plant.line2 has no subscription that asked";
+    ASSERT_EQ(leaves.size(), 1u);
+    EXPECT_EQ(joins[0].subscription, asked.id);
+    EXPECT_EQ(joins[0].name, "plant.line1");
+    EXPECT_EQ(joins[0].payload, member_body("s-9", "bob", "hmi"));
+    EXPECT_EQ(leaves[0].subscription, asked.id);
+    (void)plain;
+
+    // After a reconnect the subscription asks again.
+    r.router.forget_received();
+    r.drop_transport();
+    r.advance(2000);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+    subscribes = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subscribes.size(), 2u);
+    for (const auto& f : subscribes)
+        EXPECT_EQ(f.flags & frame_flags::join_leave, f.id == asked.id ? frame_flags::join_leave : 0) << f.name;
+}
+
 }  // namespace
 }  // namespace hyperstreams::testing

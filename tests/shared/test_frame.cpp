@@ -28,6 +28,8 @@ constexpr std::array all_kinds = {
     hs::frame_kind::subscribe,
     hs::frame_kind::unsubscribe,    hs::frame_kind::publish,
     hs::frame_kind::message,        hs::frame_kind::gap,
+    hs::frame_kind::presence,       hs::frame_kind::presence_list,
+    hs::frame_kind::join,           hs::frame_kind::leave,
     hs::frame_kind::request,        hs::frame_kind::response,
     hs::frame_kind::stream_open,    hs::frame_kind::stream_item,
     hs::frame_kind::stream_end,     hs::frame_kind::stream_credit,
@@ -387,7 +389,7 @@ TEST(FrameEncode, NameOf256BytesIsRefusedAndNothingIsWritten) {
 
 TEST(FrameEncode, UnknownKindIsRefused) {
     hs::frame f;
-    f.kind = static_cast<hs::frame_kind>(0x15);
+    f.kind = static_cast<hs::frame_kind>(0x19);
     std::vector<std::uint8_t> out;
     EXPECT_EQ(hs::append(out, f), hs::errc::unknown_kind);
     EXPECT_TRUE(out.empty());

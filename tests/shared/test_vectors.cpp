@@ -146,6 +146,15 @@ json methods_to_json(const std::vector<hs::method_info>& methods) {
     return out;
 }
 
+hs::presence_member member_from(const json& m) {
+    return {m["address"].get_ref<const std::string&>(), m["subject"].get_ref<const std::string&>(),
+            m["name"].get_ref<const std::string&>()};
+}
+
+json member_to_json(const hs::presence_member& m) {
+    return {{"address", std::string(m.address)}, {"subject", std::string(m.subject)}, {"name", std::string(m.name)}};
+}
+
 // Encodes the `body` fields of a control frame with the C++ body encoder.
 std::vector<std::uint8_t> encode_body_from(hs::frame_kind kind, const json& b) {
     std::vector<std::uint8_t> out;
@@ -195,6 +204,17 @@ std::vector<std::uint8_t> encode_body_from(hs::frame_kind kind, const json& b) {
             ec = hs::encode_body(r, out);
             break;
         }
+        case hs::frame_kind::presence_list: {
+            hs::presence_list_body l;
+            l.count = b["count"];
+            for (const json& m : b["members"]) l.members.push_back(member_from(m));
+            ec = hs::encode_body(l, out);
+            break;
+        }
+        case hs::frame_kind::join:
+        case hs::frame_kind::leave:
+            ec = hs::encode_body(member_from(b), out);
+            break;
         default:
             ADD_FAILURE() << "no body for kind " << hs::kind_name(kind);
     }
@@ -250,6 +270,20 @@ json decode_body_to_json(hs::frame_kind kind, hs::bytes_view payload) {
                 out["routers"].push_back({{"id", std::string(e.id)}, {"backend", std::string(e.backend)}});
             break;
         }
+        case hs::frame_kind::presence_list: {
+            hs::presence_list_body l;
+            ec = hs::decode_body(payload, l);
+            out = {{"count", l.count}, {"members", json::array()}};
+            for (const hs::presence_member& m : l.members) out["members"].push_back(member_to_json(m));
+            break;
+        }
+        case hs::frame_kind::join:
+        case hs::frame_kind::leave: {
+            hs::presence_member m;
+            ec = hs::decode_body(payload, m);
+            out = member_to_json(m);
+            break;
+        }
         default:
             ADD_FAILURE() << "no body for kind " << hs::kind_name(kind);
     }
@@ -285,7 +319,8 @@ void expect_options(const hs::frame& f, const json& o) {
 bool has_body(hs::frame_kind k) {
     return k == hs::frame_kind::hello || k == hs::frame_kind::welcome ||
            k == hs::frame_kind::register_service || k == hs::frame_kind::service_list ||
-           k == hs::frame_kind::routers;
+           k == hs::frame_kind::routers || k == hs::frame_kind::presence_list || k == hs::frame_kind::join ||
+           k == hs::frame_kind::leave;
 }
 
 // Payload bytes of a control frame are derived from its `body` fields, so the
@@ -485,6 +520,15 @@ std::error_code decode_named_body(hs::frame_kind kind, hs::bytes_view payload) {
         }
         case hs::frame_kind::routers: {
             hs::routers_body b;
+            return hs::decode_body(payload, b);
+        }
+        case hs::frame_kind::presence_list: {
+            hs::presence_list_body b;
+            return hs::decode_body(payload, b);
+        }
+        case hs::frame_kind::join:
+        case hs::frame_kind::leave: {
+            hs::presence_member b;
             return hs::decode_body(payload, b);
         }
         default:

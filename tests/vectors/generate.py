@@ -41,6 +41,10 @@ KINDS = {
     "publish": (0x12, []),
     "message": (0x13, [("epoch", "I"), ("seq", "Q")]),
     "gap": (0x14, [("epoch", "I"), ("seq", "Q"), ("count", "I")]),
+    "presence": (0x15, []),
+    "presence_list": (0x16, []),
+    "join": (0x17, []),
+    "leave": (0x18, []),
     "request": (0x20, [("deadline_ms", "I")]),
     "response": (0x21, []),
     "stream_open": (0x22, [("deadline_ms", "I"), ("credit", "I")]),
@@ -63,7 +67,8 @@ JSON = 0x01
 ACK_REQUESTED = 0x02
 SINCE = 0x04
 REPLAYED = 0x08
-LATEST = 0x40  # subscribe
+LATEST = 0x40      # subscribe
+JOIN_LEAVE = 0x80  # subscribe
 IDEMPOTENCY_KEY = 0x04  # publish
 TTL = 0x08              # publish
 POLICY = {"router_default": 0, "drop_oldest": 1, "keep_latest": 2, "disconnect": 3}
@@ -90,7 +95,8 @@ ERRC = {
 
 ROLES = {"frontend": 1, "backend": 2}
 METHOD_KINDS = {"unary": 1, "stream": 2}
-BODY_KINDS = ("hello", "welcome", "register_service", "service_list", "routers")
+BODY_KINDS = ("hello", "welcome", "register_service", "service_list", "routers",
+              "presence_list", "join", "leave")
 
 
 class DecodeError(Exception):
@@ -115,6 +121,10 @@ def put_methods(methods):
     return out
 
 
+def put_member(m):
+    return put_str(m["address"]) + put_str(m["subject"]) + put_str(m["name"])
+
+
 def encode_body(kind, b):
     if kind == "hello":
         return (struct.pack("<HHB", b["min_version"], b["max_version"], ROLES[b["role"]])
@@ -136,6 +146,11 @@ def encode_body(kind, b):
         for r in b["routers"]:
             out += put_str(r["id"]) + put_str(r["backend"])
         return out
+    if kind == "presence_list":
+        return (struct.pack("<IH", b["count"], len(b["members"]))
+                + b"".join(put_member(m) for m in b["members"]))
+    if kind in ("join", "leave"):
+        return put_member(b)
     raise ValueError(kind)
 
 
@@ -178,6 +193,9 @@ class BodyReader:
             methods.append({"name": name, "kind": name_of(METHOD_KINDS, kind)})
         return methods
 
+    def member(self):
+        return {"address": self.str(), "subject": self.str(), "name": self.str()}
+
     def finish(self, value):
         if self.at != len(self.data):
             raise DecodeError("malformed_body")
@@ -219,6 +237,13 @@ def decode_body(kind, data):
         for _ in range(r.u16()):
             routers.append({"id": r.str(), "backend": r.str()})
         return r.finish({"routers": routers})
+    if kind == "presence_list":
+        count, listed = r.u32(), r.u16()
+        if listed > count:
+            raise DecodeError("malformed_body")
+        return r.finish({"count": count, "members": [r.member() for _ in range(listed)]})
+    if kind in ("join", "leave"):
+        return r.finish(r.member())
     raise ValueError(kind)
 
 
@@ -456,6 +481,23 @@ GOOD = [
          "options": {"key": "k", "ttl_s": 0xFFFFFFFF}, "payload": bytes([0x00, 0xFF])}]),
     ("publish_unknown_flag_bits", "Flag bits 6 and 7 mean nothing on publish: kept, ignored.", [
         {"kind": "publish", "flags": 0xC0 | JSON, "name": "a.b", "payload": text("{}")}]),
+    ("subscribe_join_leave", "A subscription that asks for the channel's joins and leaves (flag 0x80).", [
+        {"kind": "subscribe", "id": 6, "flags": JOIN_LEAVE, "name": "factory.line1.status"}]),
+    ("presence", "Who is subscribed to a channel (id 9 correlates the answer).", [
+        {"kind": "presence", "id": 9, "name": "factory.line1.status"}]),
+    ("presence_list", "Two members, one with a token's subject, one anonymous.", [
+        {"kind": "presence_list", "id": 9, "body": {"count": 2, "members": [
+            {"address": "r-2b7c.5", "subject": "alice", "name": "dashboard"},
+            {"address": "r-9f01.12", "subject": "", "name": "hs-cli"}]}}]),
+    ("presence_list_cut", "Three members, of which one fits in the frame.", [
+        {"kind": "presence_list", "id": 10, "body": {"count": 3, "members": [
+            {"address": "r-2b7c.5", "subject": "alice", "name": "dashboard"}]}}]),
+    ("join", "A member joined the channel.", [
+        {"kind": "join", "name": "factory.line1.status",
+         "body": {"address": "r-2b7c.5", "subject": "alice", "name": "dashboard"}}]),
+    ("leave", "A member left the channel.", [
+        {"kind": "leave", "name": "factory.line1.status",
+         "body": {"address": "r-9f01.12", "subject": "", "name": "hs-cli"}}]),
     ("message_json", "Delivery of a JSON message: epoch 1, seq 42.", [
         {"kind": "message", "flags": JSON, "name": "factory.line1.m3.telemetry",
          "epoch": 1, "seq": 42, "payload": text('{"temp":21.5}')}]),
@@ -544,7 +586,7 @@ BAD_FRAMES = [
     ("version_checked_before_kind", "Version 2 and kind 0xEE: the version is reported.",
      header(0xEE, 0, version=2), "unsupported_version"),
     ("unknown_kind_0x00", "Kind 0 is not defined.", header(0x00, 0), "unknown_kind"),
-    ("unknown_kind_0x15", "Kind 0x15, between gap and request.", header(0x15, 0), "unknown_kind"),
+    ("unknown_kind_0x19", "Kind 0x19, between leave and request.", header(0x19, 0), "unknown_kind"),
     ("unknown_kind_0xff", "Kind 0xFF.", header(0xFF, 0), "unknown_kind"),
     ("kind_checked_before_length", "Unknown kind and a 4 GiB body: the kind is reported.",
      header(0x7F, 0xFFFFFFFF), "unknown_kind"),
@@ -632,6 +674,14 @@ BAD_BODIES = [
      "register_service", struct.pack("<H", 1) + put_str("lookup") + bytes([3])),
     ("register_method_kind_0", "Method kind 0.",
      "register_service", struct.pack("<H", 1) + put_str("lookup") + bytes([0])),
+    ("presence_list_more_listed_than_counted", "Count 1, two members listed.",
+     "presence_list", struct.pack("<IH", 1, 2) + put_member({"address": "a", "subject": "", "name": ""}) * 2),
+    ("presence_list_count_larger_than_bytes", "Three members listed, one present.",
+     "presence_list", struct.pack("<IH", 3, 3) + put_member({"address": "a", "subject": "", "name": ""})),
+    ("presence_list_short", "presence_list cut inside its count.", "presence_list", struct.pack("<H", 1)),
+    ("join_name_missing", "A join whose member lacks its client name.", "join", put_str("r-1.1") + put_str("")),
+    ("leave_trailing_byte", "A leave whose member is followed by one byte.",
+     "leave", put_member({"address": "r-1.1", "subject": "", "name": ""}) + b"\x00"),
     ("service_list_trailing_byte", "A valid service_list plus one byte.",
      "service_list", LIST_OK + b"\x00"),
     ("service_list_count_larger_than_bytes", "Service count 2, one service present.",
@@ -699,7 +749,8 @@ def build_bad():
                         "hex": data.hex(), "limits": limits, "error": error,
                         "frames_before_error": before})
     for name, description, kind, body in BAD_BODIES:
-        data = body_frame(kind, body, ident=1, name="inventory" if kind == "register_service" else "")
+        data = body_frame(kind, body, ident=1, name={"register_service": "inventory", "join": "a.b",
+                                                     "leave": "a.b"}.get(kind, ""))
         (f,) = decode_batch(data)
         try:
             decode_body(kind, f["payload"])

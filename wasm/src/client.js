@@ -7,8 +7,13 @@
 import { Engine } from './engine.js';
 import { HyperStreamsError } from './errors.js';
 import { DirectMessage, Message, Payload, encodePayload } from './message.js';
+import { decodeMembers } from './presence.js';
 
 const SOCKET_OPEN = 1;
+// hs_subscribe's policy argument: the slow policy in bits 0-1, then these (wasm/bindings.cpp).
+const LATEST = 4;
+const JOIN_LEAVE = 8;
+const MALFORMED_BODY = 7;  // errc (PROTOCOL.md section 10)
 const CLOSE_WAIT_MS = 1000;
 
 const now = () => performance.now();
@@ -276,13 +281,14 @@ export class Client {
     subscribe(pattern, handler, options = {}) {
         return new Promise((resolve, reject) => {
             if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
-            const policy = this.#rt.policies.get(options.policy ?? 'default');
+            let policy = this.#rt.policies.get(options.policy ?? 'default');
             if (policy === undefined) throw new TypeError(`subscribe: unknown policy ${options.policy}`);
+            if (options.joinLeave) policy |= JOIN_LEAVE;
             const since = options.since;
             if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
                 throw new TypeError('subscribe: since must be { epoch, seq }, e.g. a message\'s');
             }
-            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy | (options.latest ? 4 : 0), since),
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy | (options.latest ? LATEST : 0), since),
                 () => this.#nameProblem('pattern', String(pattern)));
             const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
             this.#subscriptions.set(id, { subscription, handler });
@@ -375,6 +381,27 @@ export class Client {
     }
 
     // --- discovery and token ----------------------------------------------------------
+
+    /**
+     * Who is subscribed to `channel` (in a namespace with presence):
+     * { count, members: [{ address, subject, name }] }.
+     */
+    presence(channel) {
+        return new Promise((resolve, reject) => {
+            const id = this.#begin('presence', (e) => e.presence(String(channel)),
+                () => this.#nameProblem('channel', String(channel)));
+            this.#pending.set(id, {
+                resolve: ({ payload }) => {
+                    const count = payload.length < 6 ? 0 : new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
+                    const members = payload.length < 6 ? null : decodeMembers(payload, 6, payload[4] | (payload[5] << 8));
+                    if (members && members.length <= count) resolve({ count, members });
+                    else reject(this.#error(MALFORMED_BODY, 'the presence list does not decode', 'presence'));
+                },
+                reject,
+            });
+            this.#drain();
+        });
+    }
 
     /** The services registered at the router: [{ name, instances, methods: [{ name, kind }] }]. */
     services() {
@@ -626,6 +653,7 @@ export class Client {
             case 'ack':
             case 'response':
             case 'service_list':
+            case 'presence':
             case 'token_refreshed':
                 if (ev.endsOperation) this.#settle(ev, null);
                 return;
@@ -646,6 +674,16 @@ export class Client {
             case 'broadcast':
                 this.#emit(ev.kind, new DirectMessage(ev, this.#isJson(ev)));
                 return;
+            case 'join':
+            case 'leave': {
+                const [member] = decodeMembers(ev.payload, 0, 1) ?? [];
+                if (member) {
+                    this.#emit(ev.kind, {
+                        channel: ev.name, ...member, subscription: this.#subscriptions.get(ev.subscription)?.subscription,
+                    });
+                }
+                return;
+            }
             default:
                 return;  // welcome (see sessionId); backend-only kinds
         }

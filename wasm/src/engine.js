@@ -239,6 +239,10 @@ export class Engine {
         return this.rt.mod.hs_broadcast(this.handle, payloadLen, ack ? 1 : 0, flags);
     }
     discover() { return this.rt.mod.hs_discover(this.handle); }
+    presence(channel) {
+        const [len] = this.rt.put(channel);
+        return this.rt.mod.hs_presence(this.handle, len);
+    }
     refreshToken(token, now) {
         const [len] = this.rt.put(token);
         return this.rt.mod.hs_refresh_token(this.handle, len, now);

@@ -151,6 +151,12 @@ export interface SubscribeOptions {
      * `"latest": true`; elsewhere the subscribe fails with `not_enabled`.
      */
     latest?: boolean;
+    /**
+     * Join and leave events ('join', 'leave') for this channel's other
+     * members. Exact channels of a namespace with join_leave only (else the
+     * subscribe fails with 'not_enabled').
+     */
+    joinLeave?: boolean;
 }
 
 export interface PublishOptions {
@@ -233,6 +239,28 @@ export interface GapEvent {
     subscription: Subscription | undefined;
 }
 
+/** A client subscribed to a channel by its exact name. */
+export interface PresenceMember {
+    /** Its address, for send(). */
+    address: string;
+    /** Its token's subject; '' without a token. */
+    subject: string;
+    /** Its client name. */
+    name: string;
+}
+
+export interface PresenceList {
+    /** How many members the channel has, on every router of a cluster. */
+    count: number;
+    /** The members; fewer than `count` only when they do not fit in one answer. */
+    members: PresenceMember[];
+}
+
+export interface PresenceEvent extends PresenceMember {
+    channel: string;
+    subscription: Subscription | undefined;
+}
+
 export interface RedirectEvent {
     url: string;
     code: ErrorCode | null;
@@ -245,6 +273,10 @@ export interface ClientEvents {
     redirect: RedirectEvent;
     direct: DirectMessage;
     broadcast: DirectMessage;
+    /** Another client subscribed to a channel you subscribed to with joinLeave. */
+    join: PresenceEvent;
+    /** It unsubscribed or disconnected. */
+    leave: PresenceEvent;
 }
 
 /** Made by connect(). */
@@ -265,6 +297,8 @@ export class Client {
     request(service: string, method: string, data: Data, options?: RequestOptions): Promise<Payload>;
     stream(service: string, method: string, data: Data, options?: StreamOptions): Stream;
     services(): Promise<ServiceInfo[]>;
+    /** Who is subscribed to `channel` (a namespace with presence; rejects with 'not_enabled' elsewhere). */
+    presence(channel: string): Promise<PresenceList>;
     refreshToken(token: string): Promise<void>;
     close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 // Structured payloads of the control frames (hello, welcome, register_service,
-// service_list). Hand laid out like the frames themselves: little-endian
-// integers, strings as u16 length + UTF-8 bytes, lists as u16 count + items.
+// service_list, routers, presence_list, join, leave). Hand laid out like the
+// frames themselves: little-endian integers, strings as u16 length + UTF-8
+// bytes, lists as u16 count + items.
 // Decoding is bounds-checked and returns views into the payload.
 //
 // Why not cereal: its archives report errors by throwing, and the core builds
@@ -107,6 +108,28 @@ std::error_code encode_publish_payload(const publish_options& o, bytes_view mess
 std::error_code decode_publish_options(std::uint8_t flags, bytes_view payload, publish_options& out,
                                        bytes_view& message) noexcept;
 
+// A member of a channel's presence: a connection subscribed to the channel
+// by its exact name (docs/PROTOCOL.md, Presence).
+// join, leave: str address, str subject, str name
+struct presence_member {
+    std::string_view address;  // its session id: where direct messages to it go
+    std::string_view subject;  // its token's subject; empty without a token
+    std::string_view name;     // the client name of its hello
+};
+
+// presence_list: u32 count, u16 listed, then listed x (str address,
+//                str subject, str name). `count` is every member; the list
+//                holds fewer when they do not all fit in one frame.
+struct presence_list_body {
+    std::uint32_t count = 0;
+    std::vector<presence_member> members;
+};
+
+// Bytes `m` takes in a presence_list or join/leave body.
+std::size_t encoded_size(const presence_member& m) noexcept;
+// Bytes of a presence_list body listing no member: count and listed.
+inline constexpr std::size_t presence_list_header_size = 6;
+
 // Bytes `s` takes in a service_list body (the list's own u16 count aside):
 // a router filling a page up to its payload limit adds services while they fit.
 std::size_t encoded_size(const service_info& s) noexcept;
@@ -118,6 +141,8 @@ std::error_code encode_body(const welcome_body& b, std::vector<std::uint8_t>& ou
 std::error_code encode_body(const register_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const service_list_body& b, std::vector<std::uint8_t>& out);
 std::error_code encode_body(const routers_body& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const presence_member& b, std::vector<std::uint8_t>& out);
+std::error_code encode_body(const presence_list_body& b, std::vector<std::uint8_t>& out);
 
 // Each fails with errc::malformed_body when the payload is short, has bytes
 // left over, or holds an out-of-range enum value.
@@ -126,5 +151,7 @@ std::error_code decode_body(bytes_view in, welcome_body& out) noexcept;
 std::error_code decode_body(bytes_view in, register_body& out);
 std::error_code decode_body(bytes_view in, service_list_body& out);
 std::error_code decode_body(bytes_view in, routers_body& out);
+std::error_code decode_body(bytes_view in, presence_member& out) noexcept;
+std::error_code decode_body(bytes_view in, presence_list_body& out);
 
 }  // namespace hyperstreams

@@ -229,6 +229,7 @@ enum class operation : std::uint8_t {
     unregister_service,
     discover,
     token_refresh,
+    presence,
 };
 std::string_view operation_name(operation op) noexcept;
 
@@ -263,6 +264,9 @@ enum class event_kind : std::uint8_t {
     service_list,      // id, services
     token_refreshed,   // id
     routers,           // follow_cluster: the cluster's other routers, payload = a routers body
+    presence,          // id, payload = a presence_list body (decode_body)
+    join,              // subscription (asked with join_leave), name = channel, payload = a presence_member body
+    leave,             // subscription (asked with join_leave), name = channel, payload = a presence_member body
 };
 std::string_view event_name(event_kind k) noexcept;
 
@@ -393,10 +397,11 @@ public:
     // sent without a position (the first, and after each reconnect) asks
     // for the last message of each matching channel first (flag replayed);
     // those already seen are dropped as duplicates, those newer delivered,
-    // after a gap event when more were missed.
+    // after a gap event when more were missed. `join_leave` (exact channels
+    // only): join and leave events of the channel's other members.
     call_result subscribe(std::string_view pattern,
                           slow_policy policy = slow_policy::router_default,
-                          const channel_position* since = nullptr, bool latest = false);
+                          const channel_position* since = nullptr, bool latest = false, bool join_leave = false);
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
@@ -429,6 +434,8 @@ public:
                             std::uint8_t flags = 0);
     call_result broadcast(bytes_view payload, bool ack = false, std::uint8_t flags = 0);
     call_result discover();
+    // Who is subscribed to `channel` (a channel name): a presence event.
+    call_result presence(std::string_view channel);
     // Used by every later hello; sent over the open connection (or right after
     // the next welcome). In awaiting_token it also starts connecting at once.
     call_result refresh_token(std::string_view token, time_ms now);
@@ -470,6 +477,7 @@ private:
         bool in_flight = false;   // subscribe sent on this transport, unanswered
         bool resuming = false;    // that subscribe carried `since`
         bool latest = false;      // a subscribe without `since` asks for the latest values
+        bool join_leave = false;  // asks for the channel's join and leave events
     };
     struct registration {
         std::uint32_t id = 0;
@@ -543,7 +551,8 @@ private:
         e.kind = kind;
         e.ends_operation = kind == event_kind::ack || kind == event_kind::response ||
                            kind == event_kind::stream_end || kind == event_kind::service_list ||
-                           kind == event_kind::token_refreshed || kind == event_kind::cancelled;
+                           kind == event_kind::token_refreshed || kind == event_kind::cancelled ||
+                           kind == event_kind::presence;
         return e;
     }
     client_event& emit_error(operation op, std::uint32_t id, std::uint16_t code, std::string_view text,
@@ -558,6 +567,7 @@ private:
     channel_state* channel_for(std::string_view channel, time_ms now);
     void on_message(const frame& f, time_ms now);
     void on_gap(const frame& f, time_ms now);
+    void on_join_leave(const frame& f);
 
     // calls and services (client_calls.cpp)
     call_result open_call(frame_kind kind, std::string_view service, std::string_view method,

@@ -54,6 +54,10 @@ enum class frame_kind : std::uint8_t {
     publish = 0x12,        // id = correlation (if ack flag), name = channel
     message = 0x13,        // router -> client, name = channel, ext {epoch u32, seq u64}
     gap = 0x14,            // router -> client, name = channel, ext {epoch u32, seq u64, count u32}
+    presence = 0x15,       // client -> router, id = correlation, name = channel
+    presence_list = 0x16,  // router -> client, id = correlation, body presence_list_body
+    join = 0x17,           // router -> client, name = channel, body presence_member
+    leave = 0x18,          // router -> client, name = channel, body presence_member
 
     // request/response and streams
     request = 0x20,        // id = correlation, name = "service/method", ext {deadline_ms u32}
@@ -88,6 +92,7 @@ inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer
 inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
 inline constexpr std::uint8_t latest = 0x40;         // subscribe: first the last message of each matching channel
 inline constexpr std::uint8_t follow_cluster = 0x80; // hello: send me the cluster's routers
+inline constexpr std::uint8_t join_leave = 0x80;     // subscribe: send me the channel's joins and leaves
 }  // namespace frame_flags
 
 // What the router does for this subscription when the connection's outgoing

@@ -1375,6 +1375,77 @@ TEST(RouterCluster, OnlyRoutersWithLocalInterestSubscribeInRedis) {
     EXPECT_EQ(pattern_subscriptions(redis.port()), 2);
 }
 
+// Presence is the cluster's: a member on any router is listed by every
+// router, joins and leaves cross routers to the subscriptions that asked,
+// and a router killed with SIGKILL loses its members within the
+// membership's expiry (no leave: nobody was there to say it).
+TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> options{"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000",
+                                           "--channels-namespaces",
+                                           R"([{"pattern": "room.>", "presence": true, "join_leave": true}])"};
+    auto a = cluster_router({redis.address()}, options);
+    auto b = cluster_router({redis.address()}, options);
+    auto doomed_router = cluster_router({redis.address()}, options);
+    ASSERT_TRUE(a->ready() && b->ready() && doomed_router->ready());
+    test_client watcher(frontend_config(b->ws_url(), "watcher"));
+    test_client member(frontend_config(a->ws_url(), "member"));
+    test_client doomed(frontend_config(doomed_router->ws_url(), "doomed"));
+    ASSERT_TRUE(watcher.wait_ready() && member.wait_ready() && doomed.wait_ready());
+    const auto session = [](test_client& c) {
+        return c.run([](client_engine& e, time_ms) { return std::string(e.session_id()); });
+    };
+    const auto member_of = [](const recorded_event& e) {
+        presence_member m;
+        EXPECT_FALSE(decode_body(e.payload, m)) << describe(e);
+        return std::pair{std::string(m.address), std::string(m.name)};
+    };
+    // The members router b lists: (address, name), sorted.
+    const auto listed = [&] {
+        const std::uint32_t id = watcher.run([](client_engine& e, time_ms) { return e.presence("room.x"); }).id;
+        const auto ev = watcher.wait_for(is(event_kind::presence, id), 10s);
+        std::vector<std::pair<std::string, std::string>> out;
+        presence_list_body body;
+        if (!ev || decode_body(ev->payload, body)) return std::optional<decltype(out)>();
+        for (const presence_member& m : body.members) out.emplace_back(m.address, m.name);
+        std::sort(out.begin(), out.end());
+        return std::optional(out);
+    };
+
+    const std::uint32_t w = watcher.run([](client_engine& e, time_ms) {
+        return e.subscribe("room.x", slow_policy::router_default, nullptr, false, true);
+    }).id;
+    ASSERT_TRUE(watcher.wait_for(is(event_kind::ack, w)));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("room.x"), 1));
+
+    const std::uint32_t m = member.subscribe("room.x");
+    ASSERT_TRUE(member.wait_for(is(event_kind::ack, m)));
+    const auto joined = watcher.wait_for(is(event_kind::join), 10s);
+    ASSERT_TRUE(joined) << "a join on router a reaches router b";
+    EXPECT_EQ(member_of(*joined), std::pair(session(member), std::string("member")));
+    const std::uint32_t d = doomed.subscribe("room.x");
+    ASSERT_TRUE(doomed.wait_for(is(event_kind::ack, d)));
+    ASSERT_EQ(watcher.wait_count(is(event_kind::join), 2, 10s).size(), 2u);
+
+    std::vector<std::pair<std::string, std::string>> all{
+        {session(watcher), "watcher"}, {session(member), "member"}, {session(doomed), "doomed"}};
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(listed(), all) << "every router's members";
+
+    const std::uint32_t u = member.run([&](client_engine& e, time_ms) { return e.unsubscribe(m); }).id;
+    ASSERT_TRUE(member.wait_for(is(event_kind::ack, u)));
+    const auto left = watcher.wait_for(is(event_kind::leave), 10s);
+    ASSERT_TRUE(left);
+    EXPECT_EQ(member_of(*left), std::pair(session(member), std::string("member")));
+
+    const std::string doomed_address = session(doomed);
+    ASSERT_EQ(doomed_router->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    const std::vector<std::pair<std::string, std::string>> alone{{session(watcher), "watcher"}};
+    EXPECT_TRUE(eventually([&] { return listed() == alone; }, 10s)) << "the killed router's member is gone";
+    EXPECT_EQ(watcher.count(is(event_kind::join)), 2u) << "nobody hears of itself";
+}
+
 // ---------------------------------------------------------------- a Redis Cluster
 
 // Three masters, from redis-cli --cluster create, one cluster for the

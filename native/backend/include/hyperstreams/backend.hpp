@@ -135,6 +135,30 @@ struct epoch_change {
     std::uint64_t seq = 0;
 };
 
+// A member of a channel's presence (docs/PROTOCOL.md section 11, Presence):
+// a connection subscribed to exactly that channel.
+struct presence_member {
+    std::string address;  // its address for send()
+    std::string subject;  // its token's subject; empty without a token
+    std::string name;     // its client name
+};
+
+// The outcome of client::presence(): `count` members, of which `members`
+// lists those that fit in one answer (all but for very large channels).
+struct presence_result {
+    std::error_code error;  // not_enabled, forbidden, invalid_name, ...
+    std::uint32_t count = 0;
+    std::vector<presence_member> members;
+};
+
+// Another connection joined or left a channel this client subscribed to
+// with subscribe_options::on_join_leave.
+struct presence_change {
+    bool joined = false;  // false: left (unsubscribed or disconnected)
+    std::string channel;
+    presence_member member;
+};
+
 // What the router does when this subscriber falls behind (docs/PROTOCOL.md).
 using slow_policy = hyperstreams::slow_policy;
 
@@ -289,6 +313,7 @@ using message_handler = std::function<void(const message&)>;
 using direct_handler = std::function<void(const direct_message&)>;
 using gap_handler = std::function<void(const gap&)>;
 using epoch_change_handler = std::function<void(const epoch_change&)>;
+using presence_handler = std::function<void(const presence_change&)>;
 using item_handler = std::function<void(received item)>;
 // A stream's end: no error (the service ended it), or why not.
 using end_handler = std::function<void(std::error_code error, std::string_view text)>;
@@ -379,6 +404,10 @@ struct subscribe_options {
     bool latest = false;
     gap_handler on_gap{};
     epoch_change_handler on_epoch_change{};
+    // Exact channels of a namespace with join_leave only: the channel's
+    // other members joining and leaving (the subscribe fails with
+    // not_enabled elsewhere).
+    presence_handler on_join_leave{};
 };
 
 struct stream_options {
@@ -556,6 +585,11 @@ public:
     std::future<services_result> services();
     void services(std::function<void(services_result)> done);
 
+    // Who is subscribed to `channel` (a namespace with presence; reading
+    // it takes the right to subscribe to the channel).
+    std::future<presence_result> presence(std::string_view channel);
+    void presence(std::string_view channel, std::function<void(presence_result)> done);
+
     // Replaces the token: the router checks it and applies its rights to
     // this connection; later connections send it in hello. The future holds
     // the router's verdict (empty: accepted; unauthorized, forbidden, ...).
@@ -617,6 +651,15 @@ public:
     auto services(Token&& token) {
         return boost::asio::async_initiate<Token, void(services_result)>(
             [this](auto handler) { services(detail::completion<services_result>(std::move(handler))); }, token);
+    }
+
+    template <class Token>
+    auto presence(std::string_view channel, Token&& token) {
+        return boost::asio::async_initiate<Token, void(presence_result)>(
+            [this](auto handler, const std::string& ch) {
+                presence(ch, detail::completion<presence_result>(std::move(handler)));
+            },
+            token, std::string(channel));
     }
 
     template <class Token>
