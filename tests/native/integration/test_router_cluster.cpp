@@ -34,32 +34,6 @@
 namespace hyperstreams::testing {
 namespace {
 
-// A router of the cluster on `redis` (HOST:PORT each), once its Redis side is up.
-std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis,
-                                               std::vector<std::string> extra = {}) {
-    std::string seeds;
-    for (const std::string& a : redis) seeds += (seeds.empty() ? "redis://" : ",redis://") + a;
-    std::vector<std::string> args = {"--cluster-redis", seeds};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto r = std::make_unique<router_process>(std::move(args));
-    if (r->ready() && r->wait_for_log("event=cluster.redis_up", 10s).find("event=cluster.redis_up") ==
-                          std::string::npos)
-        ADD_FAILURE() << "the router's Redis side did not come up";
-    return r;
-}
-
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-    return n;
-}
-
-// The router logged `needle` at least `times` times within `timeout`.
-bool logged(const router_process& r, const std::string& needle, std::size_t times,
-            std::chrono::milliseconds timeout = 10s) {
-    return eventually([&] { return occurrences(r.log(), needle) >= times; }, timeout);
-}
-
 std::string pubsub_channel(const std::string& channel) { return "hs:p:" + channel; }
 std::string meta_key(const std::string& channel) { return "hs:{" + channel + "}:m"; }
 
@@ -99,41 +73,6 @@ long long info_field(std::uint16_t port, const std::string& section, const std::
         return at == std::string::npos ? -1 : std::stoll(value.substr(at + sub.size() + 1));
     }
     return -1;
-}
-
-event_filter message_on(std::string channel) {
-    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
-}
-
-event_filter answer_to(std::uint32_t id) {
-    return [id](const recorded_event& e) {
-        return (e.kind == event_kind::ack || e.kind == event_kind::error) && e.id == id;
-    };
-}
-
-// Publishes first..last (their numbers as payloads) with acks; the acks, in
-// order (fewer, and a failure, when one is refused or missing).
-std::vector<recorded_event> publish_numbers(test_client& pub, const std::string& channel, int first, int last) {
-    std::vector<std::uint32_t> ids;
-    for (int i = first; i <= last; ++i) ids.push_back(pub.publish(channel, std::to_string(i), true));
-    std::vector<recorded_event> acks;
-    for (std::uint32_t id : ids) {
-        const auto a = pub.wait_for(answer_to(id), 10s);
-        if (!a || a->kind != event_kind::ack) {
-            ADD_FAILURE() << "publish " << id << " on " << channel << ": " << (a ? describe(*a) : "no answer");
-            break;
-        }
-        acks.push_back(*a);
-    }
-    return acks;
-}
-
-std::uint32_t subscribe_since(test_client& c, const std::string& channel, channel_position since) {
-    const call_result r = c.run([&](client_engine& e, time_ms) {
-        return e.subscribe(channel, slow_policy::router_default, &since);
-    });
-    EXPECT_FALSE(r.error) << r.error.message();
-    return r.id;
 }
 
 // `got` holds the payloads first.., each at its number's seq in `epoch`.
@@ -616,20 +555,6 @@ TEST(RouterCluster, ANamespacesHistorySizeHoldsAcrossRouters) {
     ASSERT_EQ(all.size(), 6u) << "no namespace: history.max_messages";
     expect_numbers(all, 1, office.front().epoch);
     EXPECT_EQ(late.count(is(event_kind::gap)), 1u);
-}
-
-// Publishes with an ack and the options; returns the publish's id.
-std::uint32_t publish_with(test_client& c, const std::string& channel, const std::string& payload,
-                           const std::string& key, std::optional<std::uint32_t> ttl_s = std::nullopt) {
-    const call_result r = c.run([&](client_engine& e, time_ms) {
-        const auto bytes = bytes_of(payload);
-        publish_options o;
-        o.key = key;
-        o.ttl_s = ttl_s;
-        return e.publish(channel, bytes, true, 0, o);
-    });
-    EXPECT_FALSE(r.error) << "publish " << channel << ": " << r.error.message();
-    return r.id;
 }
 
 // The key check and the append are one script in Redis: the same key

@@ -27,14 +27,8 @@ namespace hb = hyperstreams::backend;
 
 // Quick heartbeats: the membership in Redis (beaten every interval) and so
 // the routers frames follow a router's start within a fraction of a second.
-std::unique_ptr<router_process> cluster_router(const redis_server& redis) {
-    auto r = std::make_unique<router_process>(std::vector<std::string>{
-        "--cluster-redis", "redis://" + redis.address(), "--heartbeat-interval-ms", "200",
-        "--heartbeat-timeout-ms", "1000"});
-    if (r->ready() && r->wait_for_log("event=cluster.redis_up", 10s).find("event=cluster.redis_up") ==
-                          std::string::npos)
-        ADD_FAILURE() << "the router's Redis side did not come up";
-    return r;
+std::unique_ptr<router_process> quick_router(const redis_server& redis) {
+    return cluster_router({redis.address()}, {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"});
 }
 
 // The router `c` is on lists `service` with `instances` instances within the bound.
@@ -100,9 +94,9 @@ std::string answer_of(test_client& c, const std::string& service, const std::str
 TEST(RouterClusterCalls, ABackendOnOneRouterServesCallersOnTheOthers) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router(redis);
-    auto b = cluster_router(redis);
-    auto c = cluster_router(redis);
+    auto a = quick_router(redis);
+    auto b = quick_router(redis);
+    auto c = quick_router(redis);
     ASSERT_TRUE(a->ready() && b->ready() && c->ready());
     cluster_backend backend(a->backend_url(), "x");
     test_client on_b(frontend_config(b->ws_url(), "on-b"));
@@ -138,9 +132,9 @@ TEST(RouterClusterCalls, ABackendOnOneRouterServesCallersOnTheOthers) {
 TEST(RouterClusterCalls, RequestsBalanceOverTheInstancesOnEveryRouter) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router(redis);
-    auto b = cluster_router(redis);
-    auto c = cluster_router(redis);
+    auto a = quick_router(redis);
+    auto b = quick_router(redis);
+    auto c = quick_router(redis);
     ASSERT_TRUE(a->ready() && b->ready() && c->ready());
     cluster_backend x(a->backend_url(), "x");
     cluster_backend y(b->backend_url(), "y");
@@ -162,10 +156,10 @@ TEST(RouterClusterCalls, RequestsBalanceOverTheInstancesOnEveryRouter) {
 TEST(RouterClusterCalls, ARouterThatStartsLaterIsJoinedAndOneThatDrainsIsLeft) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router(redis);
+    auto a = quick_router(redis);
     ASSERT_TRUE(a->ready());
     cluster_backend backend(a->backend_url(), "x");
-    auto d = cluster_router(redis);
+    auto d = quick_router(redis);
     ASSERT_TRUE(d->ready());
     test_client on_d(frontend_config(d->ws_url(), "on-d"));
     ASSERT_TRUE(on_d.wait_ready());
@@ -191,8 +185,8 @@ TEST(RouterClusterCalls, ARouterThatStartsLaterIsJoinedAndOneThatDrainsIsLeft) {
 TEST(RouterClusterCalls, ABackendKilledInTheMiddleOfACallFailsItOnTheCallersRouterAtOnce) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router(redis);
-    auto b = cluster_router(redis);
+    auto a = quick_router(redis);
+    auto b = quick_router(redis);
     ASSERT_TRUE(a->ready() && b->ready());
     child_process doomed(HYPERSTREAMS_TEST_CLUSTER_BACKEND, {a->backend_url(), "victim"});
     ASSERT_EQ(doomed.read_line(10s), "ready");

@@ -85,12 +85,6 @@ std::vector<std::string> states_of(const test_client& c) {
 
 bool held_message(const recorded_event& e) { return e.kind == event_kind::message && e.name.starts_with(held_prefix); }
 
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-    return n;
-}
-
 // Calls publish(i) every 20 ms for `hold`; how many times it did.
 std::size_t publish_for(std::chrono::milliseconds hold, const std::function<void(std::size_t)>& publish) {
     const auto until = std::chrono::steady_clock::now() + hold;

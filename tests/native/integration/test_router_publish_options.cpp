@@ -15,28 +15,6 @@
 namespace hyperstreams::testing {
 namespace {
 
-event_filter message_on(std::string channel) {
-    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
-}
-
-event_filter gap_on(std::string channel) {
-    return [channel](const recorded_event& e) { return e.kind == event_kind::gap && e.name == channel; };
-}
-
-// Publishes with an ack and the options; returns the publish's id.
-std::uint32_t publish_with(test_client& c, const std::string& channel, const std::string& payload,
-                           const std::string& key, std::optional<std::uint32_t> ttl_s = std::nullopt) {
-    const call_result r = c.run([&](client_engine& e, time_ms) {
-        const auto bytes = bytes_of(payload);
-        publish_options o;
-        o.key = key;
-        o.ttl_s = ttl_s;
-        return e.publish(channel, bytes, true, 0, o);
-    });
-    EXPECT_FALSE(r.error) << "publish " << channel << ": " << r.error.message();
-    return r.id;
-}
-
 // The subscriber has had its chance to get everything published on
 // `channel` before: a marker published after it arrived.
 void wait_marker(test_client& pub, test_client& sub, const std::string& channel) {

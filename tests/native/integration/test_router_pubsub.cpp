@@ -13,10 +13,6 @@
 namespace hyperstreams::testing {
 namespace {
 
-event_filter message_on(std::string channel) {
-    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
-}
-
 TEST(RouterPubSub, FrontendsPublishAndSubscribeInOrder) {
     router_process router;
     ASSERT_TRUE(router.ready());

@@ -179,12 +179,6 @@ bool metrics_show(const router_process& router, const std::string& line, std::ch
     }
 }
 
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-    return n;
-}
-
 TEST(RouterRobustness, OutOfDescriptorsTheListenerBacksOffAndServesAgainOnceTheyAreFree) {
 #if defined(__SANITIZE_ADDRESS__)
     // The sanitizers' runtime needs descriptors of its own (UBSan checks a

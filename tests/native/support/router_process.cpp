@@ -279,4 +279,31 @@ run_result run_router_once(const std::vector<std::string>& args, std::chrono::mi
     return r;
 }
 
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
+bool logged(const router_process& r, const std::string& needle, std::size_t times, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (occurrences(r.log(), needle) >= times) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis, std::vector<std::string> extra) {
+    std::string seeds;
+    for (const std::string& a : redis) seeds += (seeds.empty() ? "redis://" : ",redis://") + a;
+    std::vector<std::string> args = {"--cluster-redis", seeds};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = std::make_unique<router_process>(std::move(args));
+    if (r->ready() && r->wait_for_log("event=cluster.redis_up", std::chrono::seconds(10)).find("event=cluster.redis_up") ==
+                          std::string::npos)
+        ADD_FAILURE() << "the router's Redis side did not come up";
+    return r;
+}
+
 }  // namespace hyperstreams::testing

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -105,5 +106,16 @@ struct run_result {
 };
 run_result run_router_once(const std::vector<std::string>& args,
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// How many times `needle` stands in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle);
+// The router logged `needle` at least `times` times within `timeout`.
+bool logged(const router_process& r, const std::string& needle, std::size_t times,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// A router of a cluster over Redis (`redis`: HOST:PORT each, the server or a
+// Redis Cluster's seeds), with `extra` flags, once its Redis side is up.
+std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis,
+                                               std::vector<std::string> extra = {});
 
 }  // namespace hyperstreams::testing

@@ -218,4 +218,54 @@ client_config backend_config(std::string url, std::string name) {
 
 std::vector<std::uint8_t> bytes_of(std::string_view text) { return {text.begin(), text.end()}; }
 
+event_filter message_on(std::string channel) {
+    return [channel](const recorded_event& e) { return e.kind == event_kind::message && e.name == channel; };
+}
+
+event_filter gap_on(std::string channel) {
+    return [channel](const recorded_event& e) { return e.kind == event_kind::gap && e.name == channel; };
+}
+
+event_filter answer_to(std::uint32_t id) {
+    return [id](const recorded_event& e) {
+        return (e.kind == event_kind::ack || e.kind == event_kind::error) && e.id == id;
+    };
+}
+
+std::uint32_t publish_with(test_client& c, const std::string& channel, const std::string& payload,
+                           const std::string& key, std::optional<std::uint32_t> ttl_s) {
+    const call_result r = c.run([&](client_engine& e, time_ms) {
+        const auto bytes = bytes_of(payload);
+        publish_options o;
+        o.key = key;
+        o.ttl_s = ttl_s;
+        return e.publish(channel, bytes, true, 0, o);
+    });
+    EXPECT_FALSE(r.error) << "publish " << channel << ": " << r.error.message();
+    return r.id;
+}
+
+std::vector<recorded_event> publish_numbers(test_client& pub, const std::string& channel, int first, int last) {
+    std::vector<std::uint32_t> ids;
+    for (int i = first; i <= last; ++i) ids.push_back(pub.publish(channel, std::to_string(i), true));
+    std::vector<recorded_event> acks;
+    for (std::uint32_t id : ids) {
+        const auto a = pub.wait_for(answer_to(id), 10s);
+        if (!a || a->kind != event_kind::ack) {
+            ADD_FAILURE() << "publish " << id << " on " << channel << ": " << (a ? describe(*a) : "no answer");
+            break;
+        }
+        acks.push_back(*a);
+    }
+    return acks;
+}
+
+std::uint32_t subscribe_since(test_client& c, const std::string& channel, channel_position since) {
+    const call_result r = c.run([&](client_engine& e, time_ms) {
+        return e.subscribe(channel, slow_policy::router_default, &since);
+    });
+    EXPECT_FALSE(r.error) << r.error.message();
+    return r.id;
+}
+
 }  // namespace hyperstreams::testing

@@ -119,4 +119,20 @@ client_config backend_config(std::string url, std::string name = "test-backend")
 
 std::vector<std::uint8_t> bytes_of(std::string_view text);
 
+// A message event on `channel`; a gap event on `channel`; the ack or error
+// answering operation `id`.
+event_filter message_on(std::string channel);
+event_filter gap_on(std::string channel);
+event_filter answer_to(std::uint32_t id);
+
+// Publishes with an ack and the options (an idempotency key, "" for none;
+// a ttl); the publish's id.
+std::uint32_t publish_with(test_client& c, const std::string& channel, const std::string& payload,
+                           const std::string& key, std::optional<std::uint32_t> ttl_s = std::nullopt);
+// Publishes first..last (their numbers as payloads) with acks; the acks, in
+// order (fewer, and a failure, when one is refused or missing).
+std::vector<recorded_event> publish_numbers(test_client& pub, const std::string& channel, int first, int last);
+// Subscribes to `channel` from `since` (a resume); the subscribe's id.
+std::uint32_t subscribe_since(test_client& c, const std::string& channel, channel_position since);
+
 }  // namespace hyperstreams::testing
