@@ -51,6 +51,7 @@ struct client_handle {
     client_engine engine;
     event_view view{};
     const service_list_body* services = nullptr;  // of the last service_list event
+    presence_list_body presence;  // of the last presence, join or leave event: views into its payload
     std::uint16_t last_error = 0;                 // of the last refused call
 };
 
@@ -151,6 +152,8 @@ EMSCRIPTEN_KEEPALIVE const constant_abi* hs_constant(std::uint32_t i) {
     } constants[] = {
         {"frame_flags::json", frame_flags::json},
         {"frame_flags::replayed", frame_flags::replayed},
+        {"frame_flags::latest", frame_flags::latest},
+        {"frame_flags::join_leave", frame_flags::join_leave},
         {"client_config::backoff_base_ms", defaults.backoff_base_ms},
         {"client_config::backoff_max_ms", defaults.backoff_max_ms},
         {"client_config::max_redirects", defaults.max_redirects},
@@ -282,14 +285,23 @@ EMSCRIPTEN_KEEPALIVE const event_view* hs_poll(client_handle* c) {
     v.ends_operation = e.ends_operation;
     v.ends_subscription = e.ends_subscription;
     if (e.services) c->services = e.services;
+    // The engine checked these bodies; their views hold until the next poll.
+    if (e.kind == event_kind::presence) {
+        (void)decode_body(e.payload, c->presence);
+    } else if (e.kind == event_kind::join || e.kind == event_kind::leave) {
+        c->presence.count = 1;
+        c->presence.members.resize(1);
+        (void)decode_body(e.payload, c->presence.members[0]);
+    }
     return &v;
 }
 
 // --- calls: 0 when refused, hs_last_error() says why --------------------------
 
 // has_since: resume from (epoch, seq_hi:seq_lo), the last message the caller has.
-// policy: the slow_policy in bits 0-1, latest in bit 2 (4), join_leave in bit 3 (8): one argument
-// for them all, one less to export.
+// policy: the slow_policy in bits 0-1, with the subscribe flags latest and
+// join_leave at their bits of the protocol (above the policy's): one
+// argument for them all.
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t pattern_len,
                                                 std::uint32_t policy, std::uint32_t has_since,
                                                 std::uint32_t epoch, std::uint32_t seq_lo,
@@ -297,7 +309,8 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t 
     transfer_reader in;
     const channel_position since{epoch, (std::uint64_t{seq_hi} << 32) | seq_lo};
     return result_id(c, c->engine.subscribe(in.text(pattern_len), static_cast<slow_policy>(policy & 3),
-                                            has_since ? &since : nullptr, (policy & 4) != 0, (policy & 8) != 0));
+                                            has_since ? &since : nullptr, (policy & frame_flags::latest) != 0,
+                                            (policy & frame_flags::join_leave) != 0));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_unsubscribe(client_handle* c, std::uint32_t subscription) {
     return result_id(c, c->engine.unsubscribe(subscription));
@@ -396,6 +409,18 @@ EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_method_name(client_handle* c, std
 EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_method_kind(client_handle* c, std::uint32_t i,
                                                            std::uint32_t m) {
     return give(wasm::method_kind_name(c->services->services[i].methods[m].kind));
+}
+
+// --- the members of the event just polled (presence, join, leave) ---------------
+
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_presence_count(client_handle* c) { return c->presence.count; }
+EMSCRIPTEN_KEEPALIVE std::uint32_t hs_member_count(client_handle* c) {
+    return static_cast<std::uint32_t>(c->presence.members.size());
+}
+// field: 0 address, 1 subject, 2 name.
+EMSCRIPTEN_KEEPALIVE const string_view_abi* hs_member_field(client_handle* c, std::uint32_t i, std::uint32_t field) {
+    const presence_member& m = c->presence.members[i];
+    return give(field == 0 ? m.address : field == 1 ? m.subject : m.name);
 }
 
 }  // extern "C"

@@ -784,22 +784,16 @@ int cmd_presence(const parsed& p, session& s) {
         if (e->id != id) continue;
         if (e->kind == event_kind::error) return remote_failure(*e, "presence");
         if (e->kind != event_kind::presence) continue;
-        presence_list_body list;
-        if (decode_body(e->payload, list)) {
-            std::fprintf(stderr, "hyperstreams: presence failed: malformed_body: the router's answer does not decode\n");
-            return exit_remote;
-        }
         if (p.has("--json")) {
             json members = json::array();
-            for (const presence_member& m : list.members)
+            for (const auto& m : e->members)
                 members.push_back({{"address", m.address}, {"subject", m.subject}, {"name", m.name}});
-            print_line(json{{"count", list.count}, {"members", members}}.dump(2));
+            print_line(json{{"count", e->presence_count}, {"members", members}}.dump(2));
             return exit_ok;
         }
-        print_line("count " + std::to_string(list.count));
-        for (const presence_member& m : list.members)
-            print_line(std::string(m.address) + " " + (m.subject.empty() ? std::string("-") : std::string(m.subject)) +
-                       " " + std::string(m.name));
+        print_line("count " + std::to_string(e->presence_count));
+        for (const auto& m : e->members)
+            print_line(m.address + " " + (m.subject.empty() ? std::string("-") : m.subject) + " " + m.name);
         return exit_ok;
     }
 }

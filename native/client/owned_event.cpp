@@ -20,6 +20,19 @@ owned_event::owned_event(const client_event& e)
       method(e.method),
       text(e.text),
       payload(e.payload.begin(), e.payload.end()) {
+    // The engine checked these bodies: they decode.
+    if (e.kind == event_kind::presence) {
+        presence_list_body list;
+        (void)decode_body(e.payload, list);
+        presence_count = list.count;
+        for (const presence_member& m : list.members)
+            members.push_back({std::string(m.address), std::string(m.subject), std::string(m.name)});
+    } else if (e.kind == event_kind::join || e.kind == event_kind::leave) {
+        presence_member m;
+        (void)decode_body(e.payload, m);
+        presence_count = 1;
+        members.push_back({std::string(m.address), std::string(m.subject), std::string(m.name)});
+    }
     if (e.services == nullptr) return;
     for (const service_info& s : e.services->services) {
         service copy{std::string(s.name), s.instances, {}};

@@ -346,7 +346,7 @@ void client_engine::handle_frame(const frame& f, time_ms now) {
         case frame_kind::service_list:
         case frame_kind::presence_list: on_reply(f, now); return;
         case frame_kind::join:
-        case frame_kind::leave: on_join_leave(f); return;
+        case frame_kind::leave: on_join_leave(f, now); return;
         case frame_kind::request:
         case frame_kind::stream_open: on_incoming(f, now); return;
         case frame_kind::stream_credit: on_stream_credit(f, now); return;

@@ -460,6 +460,11 @@ void client_engine::on_reply(const frame& f, time_ms now) {
             pending_.erase(it);
             return;
         case frame_kind::presence_list: {
+            presence_list_body list;  // checked here, so that an owner's decode cannot fail
+            if (decode_body(f.payload, list)) {
+                violation(errc::malformed_body, "presence_list", now);
+                return;
+            }
             client_event& e = emit(event_kind::presence);
             e.id = f.id;
             e.payload = f.payload;

@@ -229,11 +229,18 @@ void client_engine::on_gap(const frame& f, time_ms now) {
 
 // A join or leave belongs to the subscription that asked for it: the one
 // naming the channel. One that arrives after its unsubscribe is dropped.
-void client_engine::on_join_leave(const frame& f) {
+void client_engine::on_join_leave(const frame& f, time_ms now) {
     auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&f](const subscription_state& s) {
         return s.join_leave && same_name(s.pattern, f.name);
     });
     if (it == subscriptions_.end()) return;
+    // Checked here, so that an owner's decode cannot fail: a body that does
+    // not decode is the router's fault, as for any other body.
+    presence_member member;
+    if (decode_body(f.payload, member)) {
+        violation(errc::malformed_body, kind_name(f.kind), now);
+        return;
+    }
     client_event& e = emit(f.kind == frame_kind::join ? event_kind::join : event_kind::leave);
     e.subscription = it->id;
     e.name = f.name;

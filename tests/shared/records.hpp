@@ -116,6 +116,8 @@ struct seen_event {
     std::string text;
     std::string payload;
     std::vector<std::string> services;  // service_list: "name/method" per method
+    std::uint32_t presence_count = 0;   // presence, join, leave
+    std::vector<std::string> members;   // presence, join, leave: "address subject name" each
     time_ms at = 0;
 
     static seen_event from(const client_event& e, time_ms now) {
@@ -141,6 +143,15 @@ struct seen_event {
             for (const service_info& svc : e.services->services)
                 for (const method_info& m : svc.methods)
                     s.services.push_back(std::string(svc.name) + "/" + std::string(m.name));
+        presence_list_body list;
+        if (e.kind == event_kind::presence && !decode_body(e.payload, list)) s.presence_count = list.count;
+        presence_member member;
+        if ((e.kind == event_kind::join || e.kind == event_kind::leave) && !decode_body(e.payload, member)) {
+            s.presence_count = 1;
+            list.members = {member};
+        }
+        for (const presence_member& m : list.members)
+            s.members.push_back(std::string(m.address) + " " + std::string(m.subject) + " " + std::string(m.name));
         s.at = now;
         return s;
     }

@@ -408,7 +408,30 @@ TEST(ClientPresence, TheListIsAnEventThatEndsTheCall) {
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].id, call.id);
     EXPECT_TRUE(events[0].ends_operation);
-    EXPECT_EQ(events[0].payload, text(body)) << "the owner decodes the list";
+    EXPECT_EQ(events[0].presence_count, 1u);
+    EXPECT_EQ(events[0].members, (std::vector<std::string>{"s-7 alice dashboard"})) << "a body the engine checked: it decodes";
+}
+
+// A body the engine cannot decode is the router's fault, as for any body.
+TEST(ClientPresence, AListOrAMemberThatDoesNotDecodeIsMalformedBody) {
+    rig r;
+    r.connect();
+    const call_result call = r.engine.presence("plant.line1");
+    r.pump();
+    r.deliver({simple_frame(frame_kind::presence_list, call.id, "\x01\x00\x00\x00\x05\x00")});
+    ASSERT_EQ(r.errors(operation::connection).size(), 1u);
+    EXPECT_EQ(r.errors(operation::connection)[0].code, code(errc::malformed_body));
+    EXPECT_TRUE(r.of(event_kind::presence).empty());
+    EXPECT_EQ(r.errors(operation::presence).at(0).code, code(errc::connection_lost)) << "the call went with the connection";
+
+    rig j;
+    j.connect();
+    ASSERT_FALSE(j.engine.subscribe("plant.line1", slow_policy::router_default, nullptr, false, true).error);
+    j.pump();
+    j.deliver({simple_frame(frame_kind::join, 0, "\x09\x00s-9", "plant.line1")});
+    ASSERT_EQ(j.errors(operation::connection).size(), 1u);
+    EXPECT_EQ(j.errors(operation::connection)[0].code, code(errc::malformed_body));
+    EXPECT_TRUE(j.of(event_kind::join).empty());
 }
 
 TEST(ClientPresence, AnErrorEndsTheCallByName) {
@@ -455,7 +478,8 @@ TEST(ClientPresence, JoinsAndLeavesGoToTheSubscriptionThatAskedAndItsFlagIsSentA
     ASSERT_EQ(leaves.size(), 1u);
     EXPECT_EQ(joins[0].subscription, asked.id);
     EXPECT_EQ(joins[0].name, "plant.line1");
-    EXPECT_EQ(joins[0].payload, member_body("s-9", "bob", "hmi"));
+    EXPECT_EQ(joins[0].members, (std::vector<std::string>{"s-9 bob hmi"}));
+    EXPECT_EQ(joins[0].presence_count, 1u);
     EXPECT_EQ(leaves[0].subscription, asked.id);
     (void)plain;
 

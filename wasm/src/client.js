@@ -7,13 +7,8 @@
 import { Engine } from './engine.js';
 import { HyperStreamsError } from './errors.js';
 import { DirectMessage, Message, Payload, encodePayload } from './message.js';
-import { decodeMembers } from './presence.js';
 
 const SOCKET_OPEN = 1;
-// hs_subscribe's policy argument: the slow policy in bits 0-1, then these (wasm/bindings.cpp).
-const LATEST = 4;
-const JOIN_LEAVE = 8;
-const MALFORMED_BODY = 7;  // errc (PROTOCOL.md section 10)
 const CLOSE_WAIT_MS = 1000;
 
 const now = () => performance.now();
@@ -283,12 +278,14 @@ export class Client {
             if (typeof handler !== 'function') throw new TypeError('subscribe: handler must be a function');
             let policy = this.#rt.policies.get(options.policy ?? 'default');
             if (policy === undefined) throw new TypeError(`subscribe: unknown policy ${options.policy}`);
-            if (options.joinLeave) policy |= JOIN_LEAVE;
+            // The subscribe flags ride above the policy's bits (wasm/bindings.cpp, hs_subscribe).
+            if (options.latest) policy |= this.#rt.constant('frame_flags::latest');
+            if (options.joinLeave) policy |= this.#rt.constant('frame_flags::join_leave');
             const since = options.since;
             if (since !== undefined && !(Number.isSafeInteger(since?.epoch) && Number.isSafeInteger(since?.seq))) {
                 throw new TypeError('subscribe: since must be { epoch, seq }, e.g. a message\'s');
             }
-            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy | (options.latest ? LATEST : 0), since),
+            const id = this.#begin('subscribe', (e) => e.subscribe(String(pattern), policy, since),
                 () => this.#nameProblem('pattern', String(pattern)));
             const subscription = new Subscription(id, String(pattern), () => this.#unsubscribe(id));
             this.#subscriptions.set(id, { subscription, handler });
@@ -391,12 +388,7 @@ export class Client {
             const id = this.#begin('presence', (e) => e.presence(String(channel)),
                 () => this.#nameProblem('channel', String(channel)));
             this.#pending.set(id, {
-                resolve: ({ payload }) => {
-                    const count = payload.length < 6 ? 0 : new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
-                    const members = payload.length < 6 ? null : decodeMembers(payload, 6, payload[4] | (payload[5] << 8));
-                    if (members && members.length <= count) resolve({ count, members });
-                    else reject(this.#error(MALFORMED_BODY, 'the presence list does not decode', 'presence'));
-                },
+                resolve: (ev) => resolve({ count: ev.presenceCount, members: ev.members }),
                 reject,
             });
             this.#drain();
@@ -514,6 +506,10 @@ export class Client {
                     this.#closeSocket();
                 } else {
                     if (ev.kind === 'service_list') ev.services = engine.services();
+                    if (ev.kind === 'presence' || ev.kind === 'join' || ev.kind === 'leave') {
+                        ev.members = engine.members();
+                        ev.presenceCount = engine.presenceCount();
+                    }
                     this.#queue.push(ev);
                 }
             }
@@ -676,12 +672,10 @@ export class Client {
                 return;
             case 'join':
             case 'leave': {
-                const [member] = decodeMembers(ev.payload, 0, 1) ?? [];
-                if (member) {
-                    this.#emit(ev.kind, {
-                        channel: ev.name, ...member, subscription: this.#subscriptions.get(ev.subscription)?.subscription,
-                    });
-                }
+                const [member] = ev.members;
+                this.#emit(ev.kind, {
+                    channel: ev.name, ...member, subscription: this.#subscriptions.get(ev.subscription)?.subscription,
+                });
                 return;
             }
             default:

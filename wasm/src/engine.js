@@ -248,6 +248,19 @@ export class Engine {
         return this.rt.mod.hs_refresh_token(this.handle, len, now);
     }
 
+    /** The members ({ address, subject, name }) of the presence, join or leave event just polled. */
+    members() {
+        const m = this.rt.mod;
+        const list = [];
+        for (let i = 0, n = m.hs_member_count(this.handle); i < n; i++) {
+            const [address, subject, name] = [0, 1, 2].map((f) => this.rt.stringAt(m.hs_member_field(this.handle, i, f)));
+            list.push({ address, subject, name });
+        }
+        return list;
+    }
+    /** Every member of the channel of the presence event just polled (more than members() lists when it was cut). */
+    presenceCount() { return this.rt.mod.hs_presence_count(this.handle); }
+
     /** The service list of the last service_list event. */
     services() {
         const m = this.rt.mod;

@@ -264,9 +264,9 @@ enum class event_kind : std::uint8_t {
     service_list,      // id, services
     token_refreshed,   // id
     routers,           // follow_cluster: the cluster's other routers, payload = a routers body
-    presence,          // id, payload = a presence_list body (decode_body)
-    join,              // subscription (asked with join_leave), name = channel, payload = a presence_member body
-    leave,             // subscription (asked with join_leave), name = channel, payload = a presence_member body
+    presence,          // id, payload = a presence_list body, checked (decode_body succeeds)
+    join,              // subscription (asked with join_leave), name = channel, payload = a presence_member body, checked
+    leave,             // subscription (asked with join_leave), name = channel, payload = a presence_member body, checked
 };
 std::string_view event_name(event_kind k) noexcept;
 
@@ -567,7 +567,7 @@ private:
     channel_state* channel_for(std::string_view channel, time_ms now);
     void on_message(const frame& f, time_ms now);
     void on_gap(const frame& f, time_ms now);
-    void on_join_leave(const frame& f);
+    void on_join_leave(const frame& f, time_ms now);
 
     // calls and services (client_calls.cpp)
     call_result open_call(frame_kind kind, std::string_view service, std::string_view method,

@@ -64,9 +64,9 @@ std::uint32_t ask_presence(test_client& c, const std::string& channel) {
 }
 
 member member_of(const recorded_event& e) {
-    presence_member m;
-    EXPECT_FALSE(decode_body(e.payload, m)) << describe(e);
-    return {std::string(m.address), std::string(m.subject), std::string(m.name)};
+    EXPECT_EQ(e.members.size(), 1u) << describe(e);
+    if (e.members.empty()) return {};
+    return {e.members.front().address, e.members.front().subject, e.members.front().name};
 }
 
 // The answer to presence call `id`: the count and the members, by address.
@@ -78,12 +78,9 @@ std::optional<listing> presence_of(test_client& c, const std::string& channel) {
     const std::uint32_t id = ask_presence(c, channel);
     const auto ev = c.wait_for(is(event_kind::presence, id));
     if (!ev) return std::nullopt;
-    presence_list_body body;
-    EXPECT_FALSE(decode_body(ev->payload, body));
     listing out;
-    out.count = body.count;
-    for (const presence_member& m : body.members)
-        out.members.push_back({std::string(m.address), std::string(m.subject), std::string(m.name)});
+    out.count = ev->presence_count;
+    for (const auto& m : ev->members) out.members.push_back({m.address, m.subject, m.name});
     std::sort(out.members.begin(), out.members.end(),
               [](const member& a, const member& b) { return a.address < b.address; });
     return out;

@@ -18,6 +18,11 @@ struct owned_event {
         std::uint16_t instances = 0;
         std::vector<std::pair<std::string, method_kind>> methods;
     };
+    struct member {
+        std::string address;
+        std::string subject;
+        std::string name;
+    };
 
     owned_event() = default;
     explicit owned_event(const client_event& e);
@@ -40,6 +45,8 @@ struct owned_event {
     std::string text;
     std::vector<std::uint8_t> payload;
     std::vector<service> services;
+    std::uint32_t presence_count = 0;  // presence: every member; join, leave: 1
+    std::vector<member> members;       // presence: those listed; join, leave: the one
 
     std::string payload_text() const { return {payload.begin(), payload.end()}; }
     errc error() const { return static_cast<errc>(code); }
