@@ -171,6 +171,7 @@ void client_engine::enter(client_input input, time_ms now) {
             hello.role = config_.role;
             hello.name = config_.name;
             hello.token = config_.token;
+            hello_token_ = token_changes_;
             hello.resume_session = session_id_;
             scratch_.clear();
             encode_body(hello, scratch_);  // sizes checked by start() and refresh_token()
@@ -479,6 +480,10 @@ void client_engine::on_rejection(const frame& f, time_ms now) {
     if (f.kind == frame_kind::error || input != client_input::retryable_rejection)
         emit_error(operation::connection, 0, f.code, as_text(f.payload));
     apply(input, now, static_cast<errc>(f.code));
+    // The refused token is not the one held now (refreshed while the hello
+    // was on its way): the new one goes at once, as after refresh_token().
+    if (state_ == client_state::awaiting_token && hello_token_ != token_changes_)
+        apply(client_input::token_refreshed, now);
 }
 
 void client_engine::violation(errc code, std::string_view text, time_ms now) {

@@ -183,6 +183,7 @@ call_result client_engine::refresh_token(std::string_view token, time_ms now) {
     call_result r = submit(f, operation::token_refresh, no_deadline);
     if (r.error) return r;
     config_.token.assign(token);
+    ++token_changes_;
     apply(client_input::token_refreshed, now);  // moves only out of awaiting_token
     return r;
 }

@@ -570,6 +570,28 @@ TEST(ClientRouters, ARefusedTokenIsTriedAgainOnTheSameRouter) {
     EXPECT_EQ(r.opened_urls, (std::vector<std::string>{"ws://a", "ws://b", "ws://b"}));
 }
 
+// The token changed while the hello with the old one was on its way: the
+// router's refusal is about a token the engine no longer holds, so it
+// connects again at once with the new one instead of waiting for another.
+TEST(ClientRouters, ATokenRefreshedDuringTheHandshakeOutlivesTheOldOnesRefusal) {
+    client_config c = test_config();
+    c.token = "token-1";
+    rig r(c);
+    r.router.on_hello = [](const hello_body& h) {
+        if (h.token == "token-1") return std::vector<wire_frame>{};  // answered below, by hand
+        return std::vector<wire_frame>{welcome_frame()};
+    };
+    ASSERT_FALSE(r.engine.start(r.now));
+    r.pump();
+    ASSERT_EQ(r.engine.state(), client_state::handshaking);
+    ASSERT_FALSE(r.engine.refresh_token("token-2", r.now).error);
+    r.pump();
+    r.deliver({error_frame(0, errc::token_expired, "expired")});
+    r.pump();
+    EXPECT_EQ(r.engine.state(), client_state::ready);
+    EXPECT_EQ(r.of(event_kind::open_transport).size(), 2u);
+}
+
 // --- heartbeats -------------------------------------------------------------------
 
 TEST(ClientHeartbeat, PingAfterAQuietIntervalAndPongKeepsItAlive) {

@@ -71,6 +71,8 @@
 // token_expired or forbidden is an error event and the awaiting_token state:
 // the engine does not retry a token the router refused, it waits for
 // refresh_token() and then connects at once, to the same URL of the list.
+// A refusal of a token refresh_token() replaced while the hello was on its
+// way connects again at once with the new one.
 // version_mismatch, origin_not_allowed and framing/session codes (the router
 // says our bytes are wrong) are fatal: error event, failed. Any other code
 // (going_away, too_many_connections, rate_limited, ...) is a failed attempt:
@@ -593,6 +595,8 @@ private:
     std::size_t round_failures_ = 0;  // failures in this round (a round: one per URL of the list)
     std::uint32_t transport_id_ = 0;
     std::string transport_detail_;  // the host's words about the last failed transport
+    std::uint32_t token_changes_ = 0;  // refresh_token() calls so far
+    std::uint32_t hello_token_ = 0;    // token_changes_ when the last hello was written
     std::uint32_t attempts_ = 0;   // rounds failed since the last stable connection
     std::uint32_t redirects_ = 0;  // redirects since the last stable connection
     time_ms attempt_deadline_ = no_deadline;  // connecting/handshaking timeout
