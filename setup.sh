@@ -15,8 +15,9 @@ APT_PACKAGES=(
     emscripten node-acorn nodejs npm
     # unit tests and benchmarks (googletest: sources, built in every preset)
     googletest libgtest-dev libgmock-dev libbenchmark-dev
-    # router and native backend client
-    libboost-dev libboost-system-dev libzmq3-dev cppzmq-dev libcereal-dev
+    # router and native backend client (Boost 1.81, not Debian's default
+    # 1.74: Beast's per-message compression threshold came after 1.74)
+    libboost1.81-dev libboost-system1.81-dev libzmq3-dev cppzmq-dev libcereal-dev
     nlohmann-json3-dev libssl-dev libhiredis-dev
     # integration tests (several routers) and browser tests
     redis-server nats-server chromium
