@@ -1244,10 +1244,12 @@ subscription client::subscribe(std::string_view pattern, message_handler handler
     const std::uint64_t handle = ++core_->last_handle;
     core_->host().post([c = core_.get(), handle, p = std::string(pattern), handler = std::move(handler),
                        options = std::move(options)](client_engine& engine, time_ms) mutable {
-        channel_position since;
-        if (options.since) since = {options.since->epoch, options.since->seq};
-        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr, options.latest,
-                                               static_cast<bool>(options.on_join_leave));
+        hyperstreams::subscribe_options asked;
+        asked.policy = options.policy;
+        if (options.since) asked.since = channel_position{options.since->epoch, options.since->seq};
+        asked.latest = options.latest;
+        asked.join_leave = static_cast<bool>(options.on_join_leave);
+        const call_result r = engine.subscribe(p, asked);
         if (r.error) {
             c->report(r.error, "subscribe to '" + p + "'");
             return;

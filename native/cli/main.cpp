@@ -550,7 +550,7 @@ int cmd_sub(const parsed& p, session& s) {
         since = channel_position{static_cast<std::uint32_t>(epoch), seq};
     }
     const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
-        return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr, p.has("--latest"));
+        return en.subscribe(pattern, {.since = since, .latest = p.has("--latest")});
     }, name_problem("pattern", pattern, pattern_problem(pattern)));
     std::uint64_t got = 0;
     for (;;) {

@@ -56,8 +56,7 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
     sub.resuming = position != nullptr;
 }
 
-call_result client_engine::subscribe(std::string_view pattern, slow_policy policy,
-                                     const channel_position* since, bool latest, bool join_leave) {
+call_result client_engine::subscribe(std::string_view pattern, const subscribe_options& options) {
     if (state_ == client_state::closed) return {0, errc::closed};
     if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
         return {0, errc::invalid_argument};
@@ -67,17 +66,17 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
     if (max_subscriptions_ != 0 && subscriptions_.size() >= max_subscriptions_)
         return {0, errc::too_many_subscriptions};
     const bool exact = pattern.find_first_of("*>") == std::string_view::npos;
-    if ((since != nullptr || join_leave) && !exact) return {0, errc::invalid_argument};
+    if ((options.since || options.join_leave) && !exact) return {0, errc::invalid_argument};
 
     subscription_state& sub = subscriptions_.emplace_back();
     sub.id = next_id();
     sub.pattern.assign(pattern);
-    sub.policy = policy;
+    sub.policy = options.policy;
     sub.exact = exact;
-    sub.latest = latest;
-    sub.join_leave = join_leave;
+    sub.latest = options.latest;
+    sub.join_leave = options.join_leave;
     ++subscriptions_generation_;
-    if (since != nullptr) {
+    if (const std::optional<channel_position>& since = options.since) {
         // The owner's position replaces whatever this engine saw on the channel.
         channel_state& ch = channels_[std::string(pattern)];
         ch.seen = true;
@@ -86,7 +85,7 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
         last_channel_ = nullptr;
     }
     // Without `since` a new subscription starts live, even on a channel seen before.
-    if (state_ == client_state::ready) send_subscribe(sub, since != nullptr);
+    if (state_ == client_state::ready) send_subscribe(sub, options.since.has_value());
     return {sub.id, {}};
 }
 

@@ -86,7 +86,7 @@ public:
         (void)engine_.start(now_);
         settle();
         (void)engine_.subscribe("a.b");
-        (void)engine_.subscribe("a.*", slow_policy::keep_latest);
+        (void)engine_.subscribe("a.*", {.policy = slow_policy::keep_latest});
         (void)engine_.request("svc", "get", as_bytes("q"), 500, now_);
         (void)engine_.open_stream("svc", "watch", {}, 4, 0, now_);
         (void)engine_.discover();
@@ -166,8 +166,9 @@ private:
         const std::string_view channel = channels[arg % channels.size()];
         switch (which % 14) {
             case 0: {
-                const channel_position since{arg, arg};
-                (void)engine_.subscribe(text, static_cast<slow_policy>(arg & 3), (arg & 4) != 0 ? &since : nullptr);
+                subscribe_options options{.policy = static_cast<slow_policy>(arg & 3)};
+                if ((arg & 4) != 0) options.since = channel_position{arg, arg};
+                (void)engine_.subscribe(text, options);
                 break;
             }
             case 1: (void)engine_.unsubscribe(arg); break;

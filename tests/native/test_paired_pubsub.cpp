@@ -46,7 +46,7 @@ TEST(ClientSubscribe, IsSentWithItsPolicyAndAcknowledged) {
     paired p;
     peer& r = p.add(test_config());
     r.connect();
-    const call_result sub = r.engine.subscribe("factory.*.temp", slow_policy::keep_latest);
+    const call_result sub = r.engine.subscribe("factory.*.temp", {.policy = slow_policy::keep_latest});
     ASSERT_FALSE(sub.error);
     EXPECT_NE(sub.id, 0u);
     p.pump();
@@ -70,7 +70,7 @@ TEST(ClientSubscribe, SinceAPositionReplaysWhatFollowsIt) {
     for (int i = 1; i <= 4; ++i) net.publish("plant.m1", "old" + std::to_string(i));
     net.p.pump();
     const channel_position since{1, 2};
-    ASSERT_FALSE(r.engine.subscribe("plant.m1", slow_policy::router_default, &since).error);
+    ASSERT_FALSE(r.engine.subscribe("plant.m1", {.since = since}).error);
     net.p.pump();
     const auto subs = r.sent(frame_kind::subscribe);
     ASSERT_EQ(subs.size(), 1u);
@@ -290,7 +290,7 @@ TEST(ClientDelivery, JsonAndReplayedFlagsReachTheHost) {
     ASSERT_FALSE(net.publisher.engine.publish("a.b", bytes("{}"), false, frame_flags::json).error);
     net.p.pump();
     const channel_position since{1, 0};
-    ASSERT_FALSE(r.engine.subscribe("a.b", slow_policy::router_default, &since).error);
+    ASSERT_FALSE(r.engine.subscribe("a.b", {.since = since}).error);
     net.p.pump();
     EXPECT_EQ(r.of(event_kind::message).at(0).flags, frame_flags::json | frame_flags::replayed);
 }

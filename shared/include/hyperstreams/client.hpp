@@ -164,6 +164,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -306,6 +307,21 @@ struct channel_position {
     std::uint64_t seq = 0;
 };
 
+// How a subscription is asked for (client_engine::subscribe).
+struct subscribe_options {
+    slow_policy policy = slow_policy::router_default;
+    // Exact channels only: deliver what the channel's history holds after
+    // this position first, as a resume does.
+    std::optional<channel_position> since{};
+    // Every subscribe sent without a position (the first, and after each
+    // reconnect) asks for the last message of each matching channel first
+    // (flag replayed); those already seen are dropped as duplicates, those
+    // newer delivered, after a gap event when more were missed.
+    bool latest = false;
+    // Exact channels only: join and leave events of the channel's other members.
+    bool join_leave = false;
+};
+
 // The credit window of a client stream whose owner names none (the JS
 // package's stream(), the CLI's --credit, the backend client's
 // stream_options::credit).
@@ -394,16 +410,8 @@ public:
     // --- pub/sub ------------------------------------------------------------
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
-    // `since` (exact channels only): deliver what the channel's history holds
-    // after that position first, as a resume does. `latest`: every subscribe
-    // sent without a position (the first, and after each reconnect) asks
-    // for the last message of each matching channel first (flag replayed);
-    // those already seen are dropped as duplicates, those newer delivered,
-    // after a gap event when more were missed. `join_leave` (exact channels
-    // only): join and leave events of the channel's other members.
-    call_result subscribe(std::string_view pattern,
-                          slow_policy policy = slow_policy::router_default,
-                          const channel_position* since = nullptr, bool latest = false, bool join_leave = false);
+    // A `since` or `join_leave` with a pattern is invalid_argument.
+    call_result subscribe(std::string_view pattern, const subscribe_options& options = {});
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.

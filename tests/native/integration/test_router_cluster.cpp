@@ -1337,7 +1337,7 @@ TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
     };
 
     const std::uint32_t w = watcher.run([](client_engine& e, time_ms) {
-        return e.subscribe("room.x", slow_policy::router_default, nullptr, false, true);
+        return e.subscribe("room.x", {.join_leave = true});
     }).id;
     ASSERT_TRUE(watcher.wait_for(is(event_kind::ack, w)));
     ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("room.x"), 1));
