@@ -246,4 +246,39 @@ void client_engine::on_join_leave(const frame& f, time_ms now) {
     e.payload = f.payload;
 }
 
+void client_engine::on_subscribed(const frame& f, time_ms now) {
+    if (f.name.size() > max_name_size || !is_valid_pattern(f.name)) {
+        violation(errc::invalid_name, "subscribed", now);
+        return;
+    }
+    if (std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                    [&f](const subscription_state& s) { return same_name(s.pattern, f.name); }))
+        return;
+    subscription_state& sub = subscriptions_.emplace_back();
+    sub.id = next_id();
+    sub.pattern.assign(f.name);
+    sub.policy = policy_of(f.flags);
+    sub.exact = f.name.find_first_of("*>") == std::string_view::npos;
+    sub.confirmed = true;
+    sub.server = true;
+    ++subscriptions_generation_;
+    client_event& e = emit(event_kind::subscribed);
+    e.subscription = sub.id;
+    e.name = f.name;
+    e.flags = policy_flags(sub.policy);
+}
+
+void client_engine::on_unsubscribed(const frame& f, time_ms) {
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                           [&f](const subscription_state& s) { return same_name(s.pattern, f.name); });
+    if (it == subscriptions_.end()) return;  // the owner unsubscribed it meanwhile
+    const std::uint32_t id = it->id;
+    client_event& e = emit(event_kind::unsubscribed);
+    e.subscription = id;
+    e.name = f.name;
+    e.code = f.code;
+    e.ends_subscription = true;
+    forget_subscription(id);
+}
+
 }  // namespace hyperstreams
