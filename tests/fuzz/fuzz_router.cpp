@@ -225,8 +225,10 @@ public:
                 const peer& p = open(in.u8());
                 const std::string to = peers_[in.u8() % slot_count].address;
                 const std::uint8_t flags = in.u8();
-                send_one(p, (flags & 1) != 0 ? frame_kind::unsubscribe_client : frame_kind::subscribe_client, as_text(in.str8()),
-                         as_bytes(to), flags & frame_flags::policy_mask);
+                const frame_kind kind =
+                    (flags & 1) != 0 ? frame_kind::unsubscribe_client : frame_kind::subscribe_client;
+                send_one(p, kind, fuzzing::as_text(in.str8()), fuzzing::as_bytes(to),
+                         static_cast<std::uint8_t>(flags & frame_flags::policy_mask));
                 break;
             }
             case router_step::drain:
