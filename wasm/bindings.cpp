@@ -307,10 +307,12 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t hs_subscribe(client_handle* c, std::uint32_t 
                                                 std::uint32_t epoch, std::uint32_t seq_lo,
                                                 std::uint32_t seq_hi) {
     transfer_reader in;
-    const channel_position since{epoch, (std::uint64_t{seq_hi} << 32) | seq_lo};
-    return result_id(c, c->engine.subscribe(in.text(pattern_len), static_cast<slow_policy>(policy & 3),
-                                            has_since ? &since : nullptr, (policy & frame_flags::latest) != 0,
-                                            (policy & frame_flags::join_leave) != 0));
+    subscribe_options options;
+    options.policy = static_cast<slow_policy>(policy & 3);
+    if (has_since) options.since = channel_position{epoch, (std::uint64_t{seq_hi} << 32) | seq_lo};
+    options.latest = (policy & frame_flags::latest) != 0;
+    options.join_leave = (policy & frame_flags::join_leave) != 0;
+    return result_id(c, c->engine.subscribe(in.text(pattern_len), options));
 }
 EMSCRIPTEN_KEEPALIVE std::uint32_t hs_unsubscribe(client_handle* c, std::uint32_t subscription) {
     return result_id(c, c->engine.unsubscribe(subscription));

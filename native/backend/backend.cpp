@@ -169,8 +169,8 @@ public:
     void fail_everything_pending() {
         primary->abandon_calls();
         while (!streams.empty()) end_stream(streams.begin()->first, errc::closed, "the client closed");
-        for (auto& [id, p] : pending_refreshes) p(errc::closed);
-        pending_refreshes.clear();
+        for (auto& [id, p] : pending_verdicts) p(errc::closed);
+        pending_verdicts.clear();
         request_map requests;
         requests.swap(pending_requests);
         for (auto& [id, done] : requests) {
@@ -395,6 +395,19 @@ public:
         });
     }
 
+    void client_subscription(bool subscribe, std::string_view address, std::string_view pattern, slow_policy policy,
+                             std::function<void(std::error_code)> done) {
+        host().post([this, subscribe, a = std::string(address), p = std::string(pattern), policy,
+                     done = std::move(done)](client_engine& engine, time_ms) mutable {
+            const call_result r = subscribe ? engine.subscribe_client(a, p, policy) : engine.unsubscribe_client(a, p);
+            if (r.error) {
+                done(r.error);
+                return;
+            }
+            pending_verdicts[r.id] = std::move(done);
+        });
+    }
+
     void refresh_token(std::string_view token, std::function<void(std::error_code)> done) {
         host().post([this, t = std::string(token), done = std::move(done)](client_engine& engine, time_ms now) mutable {
             send_token(engine, now, std::move(t), std::move(done));
@@ -544,9 +557,9 @@ public:
             case event_kind::stream_item: return on_stream_item(e);
             case event_kind::stream_end: return end_stream(e.id, {}, {});
             case event_kind::token_refreshed: {
-                if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
+                if (auto it = pending_verdicts.find(e.id); it != pending_verdicts.end()) {
                     it->second({});
-                    pending_refreshes.erase(it);
+                    pending_verdicts.erase(it);
                 }
                 return;
             }
@@ -736,7 +749,7 @@ public:
             else report(r.error, "token refresh");
             return;
         }
-        if (verdict) pending_refreshes[r.id] = std::move(verdict);
+        if (verdict) pending_verdicts[r.id] = std::move(verdict);
         schedule_refresh(token);
     }
 
@@ -791,6 +804,13 @@ public:
                 status_changed();
                 return;
             }
+            case operation::subscribe_client:
+            case operation::unsubscribe_client:
+                if (auto it = pending_verdicts.find(e.id); it != pending_verdicts.end()) {
+                    it->second({});
+                    pending_verdicts.erase(it);
+                }
+                return;
             default: return;
         }
     }
@@ -840,10 +860,12 @@ public:
                 status_changed();
                 break;
             }
-            case operation::token_refresh: {
-                if (auto it = pending_refreshes.find(e.id); it != pending_refreshes.end()) {
+            case operation::token_refresh:
+            case operation::subscribe_client:
+            case operation::unsubscribe_client: {
+                if (auto it = pending_verdicts.find(e.id); it != pending_verdicts.end()) {
                     it->second(error);
-                    pending_refreshes.erase(it);
+                    pending_verdicts.erase(it);
                     return;
                 }
                 break;
@@ -954,7 +976,8 @@ public:
     };
     std::unordered_map<std::uint32_t, open_stream_state> streams;  // engine id -> stream
     std::unordered_map<std::uint64_t, std::uint32_t> stream_ids;   // handle -> engine id
-    std::unordered_map<std::uint32_t, std::function<void(std::error_code)>> pending_refreshes;
+    // Operations whose outcome is a verdict: token refreshes, subscribe_client, unsubscribe_client.
+    std::unordered_map<std::uint32_t, std::function<void(std::error_code)>> pending_verdicts;
     std::uint64_t token_generation = 0;  // a scheduled refresh of an older token does nothing
     request_map pending_requests;
     std::unordered_map<std::uint32_t, std::function<void(publish_ack)>> pending_acks;
@@ -1244,10 +1267,12 @@ subscription client::subscribe(std::string_view pattern, message_handler handler
     const std::uint64_t handle = ++core_->last_handle;
     core_->host().post([c = core_.get(), handle, p = std::string(pattern), handler = std::move(handler),
                        options = std::move(options)](client_engine& engine, time_ms) mutable {
-        channel_position since;
-        if (options.since) since = {options.since->epoch, options.since->seq};
-        const call_result r = engine.subscribe(p, options.policy, options.since ? &since : nullptr, options.latest,
-                                               static_cast<bool>(options.on_join_leave));
+        hyperstreams::subscribe_options asked;
+        asked.policy = options.policy;
+        if (options.since) asked.since = channel_position{options.since->epoch, options.since->seq};
+        asked.latest = options.latest;
+        asked.join_leave = static_cast<bool>(options.on_join_leave);
+        const call_result r = engine.subscribe(p, asked);
         if (r.error) {
             c->report(r.error, "subscribe to '" + p + "'");
             return;
@@ -1453,6 +1478,33 @@ std::future<presence_result> client::presence(std::string_view channel) {
 
 void client::presence(std::string_view channel, std::function<void(presence_result)> done) {
     core_->ask_presence(channel, core_->where_handlers_run(std::move(done)));
+}
+
+std::future<std::error_code> client::subscribe_client(std::string_view address, std::string_view pattern,
+                                                     slow_policy policy) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    core_->client_subscription(true, address, pattern, policy, [promise](std::error_code e) { promise->set_value(e); });
+    return future;
+}
+
+void client::subscribe_client(std::string_view address, std::string_view pattern, slow_policy policy,
+                              std::function<void(std::error_code)> done) {
+    core_->client_subscription(true, address, pattern, policy, core_->where_handlers_run(std::move(done)));
+}
+
+std::future<std::error_code> client::unsubscribe_client(std::string_view address, std::string_view pattern) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    core_->client_subscription(false, address, pattern, slow_policy::router_default,
+                               [promise](std::error_code e) { promise->set_value(e); });
+    return future;
+}
+
+void client::unsubscribe_client(std::string_view address, std::string_view pattern,
+                                std::function<void(std::error_code)> done) {
+    core_->client_subscription(false, address, pattern, slow_policy::router_default,
+                               core_->where_handlers_run(std::move(done)));
 }
 
 void client::close() { core_->shut(); }

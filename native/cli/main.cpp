@@ -226,6 +226,21 @@ with more members than one answer holds lists fewer lines than N.
   --json        print {"count": N, "members": [{"address", "subject", "name"}]}
   --timeout S   how long to wait for the answer (default 10)
 )"},
+        {"subscribe-client",
+         {"ADDRESS", "PATTERN"},
+         {"--timeout"},
+         {"--unsubscribe"},
+         R"(usage: hyperstreams subscribe-client ADDRESS PATTERN [--unsubscribe] [--timeout S]
+
+As a backend (a tcp:// or ipc:// URL): subscribes the client whose address
+is ADDRESS (on any router of the cluster) to PATTERN, under that client's
+own rights; it hears of it and keeps it across its reconnects. Needs the
+subscribe_clients right under tokens. A refusal prints its code name
+(forbidden, no_such_address, already_subscribed, ...) and exits with 3.
+
+  --unsubscribe ends that client's subscription to PATTERN instead
+  --timeout S   how long to wait for the router's verdict (default 10)
+)"},
     };
     return specs;
 }
@@ -442,7 +457,8 @@ clock_type::time_point deadline_after(double seconds) {
 double command_timeout_s(const parsed& p) {
     const std::string& name = p.command->name;
     if (name == "request") return number_option(p, "--timeout", 10000) / 1000;
-    if (name == "pub" || name == "send" || name == "broadcast" || name == "services" || name == "presence")
+    if (name == "pub" || name == "send" || name == "broadcast" || name == "services" || name == "presence" ||
+        name == "subscribe-client")
         return number_option(p, "--timeout", 10);
     return number_option(p, "--timeout", 0);
 }
@@ -550,9 +566,12 @@ int cmd_sub(const parsed& p, session& s) {
         since = channel_position{static_cast<std::uint32_t>(epoch), seq};
     }
     const std::uint32_t id = begin(s, "sub " + pattern, [&](client_engine& en, time_ms) {
-        return en.subscribe(pattern, slow_policy::router_default, since ? &*since : nullptr, p.has("--latest"));
+        return en.subscribe(pattern, {.since = since, .latest = p.has("--latest")});
     }, name_problem("pattern", pattern, pattern_problem(pattern)));
     std::uint64_t got = 0;
+    // Subscriptions the router made (the token's channels, a backend): their
+    // messages are printed too.
+    std::set<std::uint32_t> by_router;
     for (;;) {
         auto e = s.next(p.until);
         if (!e) {
@@ -574,7 +593,15 @@ int cmd_sub(const parsed& p, session& s) {
                          static_cast<unsigned long long>(e->count));
         if (e->kind == event_kind::epoch_changed)
             std::fprintf(stderr, "hyperstreams: %s restarted (epoch %u)\n", e->name.c_str(), e->epoch);
-        if (e->kind != event_kind::message || e->subscription != id) continue;
+        if (e->kind == event_kind::subscribed) {
+            by_router.insert(e->subscription);
+            std::fprintf(stderr, "hyperstreams: the router subscribed this client to %s\n", e->name.c_str());
+        }
+        if (e->kind == event_kind::unsubscribed && by_router.erase(e->subscription) != 0)
+            std::fprintf(stderr, "hyperstreams: the router ended the subscription to %s%s%s\n", e->name.c_str(),
+                         e->code != 0 ? ": " : "", e->code != 0 ? errc_text(e->code).c_str() : "");
+        if (e->kind != event_kind::message || (e->subscription != id && by_router.count(e->subscription) == 0))
+            continue;
         print_line(e->name + " " + std::to_string(e->epoch) + ":" + std::to_string(e->seq) + " " +
                    show_payload(p, e->payload, e->flags));
         if (count > 0 && ++got >= count) return exit_ok;
@@ -798,6 +825,17 @@ int cmd_presence(const parsed& p, session& s) {
     }
 }
 
+int cmd_subscribe_client(const parsed& p, session& s) {
+    const std::string address = p.args[0];
+    const std::string pattern = p.args[1];
+    const bool unsubscribe = p.has("--unsubscribe");
+    const std::string what = std::string(unsubscribe ? "unsubscribe-client " : "subscribe-client ") + address;
+    const std::uint32_t id = begin(s, what, [&](client_engine& en, time_ms) {
+        return unsubscribe ? en.unsubscribe_client(address, pattern) : en.subscribe_client(address, pattern);
+    }, name_problem("pattern", pattern, pattern_problem(pattern)));
+    return await_ack(p, s, id, what, false);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -854,6 +892,7 @@ int main(int argc, char** argv) {
         else if (name == "broadcast") rc = cmd_broadcast(p, s);
         else if (name == "listen") rc = cmd_listen(p, s);
         else if (name == "presence") rc = cmd_presence(p, s);
+        else if (name == "subscribe-client") rc = cmd_subscribe_client(p, s);
         else rc = cmd_services(p, s);
     }
     // Goodbye, and what is still queued (a publish without ack) leaves first.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "hyperstreams/names.hpp"
+
 namespace hyperstreams::router {
 
 namespace {
@@ -25,8 +27,14 @@ std::string_view router_of(std::string_view address) noexcept {
     return address.substr(0, before);
 }
 
-addressing::addressing(authorizer& auth, connection_table& table, std::string router_id, router_bus* bus)
-    : auth_(auth), table_(table), router_id_(std::move(router_id)), bus_(bus), rng_(std::random_device{}()) {
+addressing::addressing(authorizer& auth, connection_table& table, pubsub& subscriptions, std::string router_id,
+                       router_bus* bus)
+    : auth_(auth),
+      table_(table),
+      pubsub_(subscriptions),
+      router_id_(std::move(router_id)),
+      bus_(bus),
+      rng_(std::random_device{}()) {
     if (bus_ != nullptr) bus_->bind(*this);
 }
 
@@ -82,6 +90,50 @@ void addressing::direct_done(const publisher& from, errc code, std::string_view 
         table_.send_error(*c, from.id, code, text);
     else if (from.wants_ack)
         table_.send_ack(*c, from.id);
+}
+
+connection* addressing::local(std::string_view address) {
+    auto it = addresses_.find(address);
+    connection* target = it == addresses_.end() ? nullptr : table_.find(it->second);
+    return target != nullptr && target->state == connection_state::open ? target : nullptr;
+}
+
+void addressing::client_subscription(connection& c, const frame& f) {
+    const bool subscribe = f.kind == frame_kind::subscribe_client;
+    const std::string_view to(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
+    if (!is_valid_pattern(f.name)) {
+        table_.send_error(c, f.id, errc::invalid_name, "not a valid channel pattern");
+        return;
+    }
+    if (to.empty() || to.size() > max_name_size) {
+        table_.send_error(c, f.id, errc::invalid_name, "the payload must be a connection's address");
+        return;
+    }
+    if (std::error_code ec = auth_.can_subscribe_clients(who(c), f.name)) {
+        table_.send_error(c, f.id, static_cast<errc>(ec.value()),
+                          "not allowed to subscribe clients to '" + std::string(f.name) + "'");
+        return;
+    }
+    const slow_policy policy = policy_of(f.flags);
+    if (local(to) == nullptr) {
+        const std::string_view router = router_of(to);
+        if (bus_ != nullptr && !router.empty() && router != router_id_) {
+            bus_->client_subscription(router, to, f.name, policy, subscribe, publisher{c.id, f.id, true});
+            return;
+        }
+    }
+    if (const verdict v = client_subscription_arrived(to, f.name, policy, subscribe))
+        table_.send_error(c, f.id, static_cast<errc>(v.code.value()), v.reason);
+    else
+        table_.send_ack(c, f.id);
+}
+
+verdict addressing::client_subscription_arrived(std::string_view to, std::string_view pattern, slow_policy policy,
+                                                bool subscribe) {
+    connection* target = local(to);
+    if (target == nullptr) return verdict::refuse(errc::no_such_address, "no client has this address");
+    return subscribe ? pubsub_.subscribe_for(*target, pattern, policy)
+                     : pubsub_.unsubscribe_for(*target, pattern, errc{});
 }
 
 void addressing::broadcast(connection& c, const frame& f) {

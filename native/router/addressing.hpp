@@ -2,6 +2,12 @@
 // session id, where direct messages go), direct messages and broadcasts.
 // When the router is one of several, a direct message to an address another
 // router gave, and every broadcast, also cross the router bus.
+//
+// A backend's subscribe_client / unsubscribe_client names a connection by
+// its address: the backend's right (subscribe_clients) is checked here, the
+// connection's own (it must be allowed to subscribe) by pubsub, on the
+// router that gave the address, which may be another (over the bus: its
+// verdict comes back to the backend).
 #pragma once
 
 #include <random>
@@ -10,6 +16,7 @@
 #include <unordered_map>
 
 #include "connection_table.hpp"
+#include "pubsub.hpp"
 #include "router_bus.hpp"
 
 namespace hyperstreams::router {
@@ -21,7 +28,8 @@ std::string_view router_of(std::string_view address) noexcept;
 class addressing final : private router_bus::sink {
 public:
     // `bus`: null for a router on its own.
-    addressing(authorizer& auth, connection_table& table, std::string router_id, router_bus* bus);
+    addressing(authorizer& auth, connection_table& table, pubsub& subscriptions, std::string router_id,
+               router_bus* bus);
     addressing(const addressing&) = delete;
     addressing& operator=(const addressing&) = delete;
 
@@ -35,16 +43,23 @@ public:
 
     void direct(connection& c, const frame& f);
     void broadcast(connection& c, const frame& f);
+    // subscribe_client and unsubscribe_client from backend `c`.
+    void client_subscription(connection& c, const frame& f);
 
 private:
     bool direct_arrived(std::string_view to, std::string_view from, std::uint8_t flags, bytes_view payload) override;
     void broadcast_arrived(std::string_view from, std::uint8_t flags, bytes_view payload) override;
     void direct_done(const publisher& from, errc code, std::string_view text) override;
+    verdict client_subscription_arrived(std::string_view to, std::string_view pattern, slow_policy policy,
+                                        bool subscribe) override;
+    // The open connection with address `address` on this router, if any.
+    connection* local(std::string_view address);
     // To every open connection but `except`.
     void to_everyone(const shared_bytes& encoded, connection_id except);
 
     authorizer& auth_;
     connection_table& table_;
+    pubsub& pubsub_;
     std::string router_id_;
     router_bus* bus_;
     std::mt19937_64 rng_;

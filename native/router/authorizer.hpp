@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -69,6 +70,10 @@ public:
     // After admit: the subject ("sub") of the connection's token, as
     // presence shows it; empty without a token. Valid until the next call.
     virtual std::string_view subject(const principal&) { return {}; }
+    // After admit: the channel patterns the connection is subscribed to at
+    // hello (the token's "channels"). Valid until the connection's next
+    // admit, refresh or forget.
+    virtual std::span<const std::string> channels(const principal&) { return {}; }
 
     virtual std::error_code can_subscribe(const principal& who, std::string_view pattern) = 0;
     virtual std::error_code can_publish(const principal& who, std::string_view channel) = 0;
@@ -77,6 +82,8 @@ public:
     virtual std::error_code can_send(const principal& who, std::string_view address) = 0;
     virtual std::error_code can_broadcast(const principal& who) = 0;
     virtual std::error_code can_register(const principal& who, std::string_view service) = 0;
+    // A backend subscribes another connection (subscribe_client) to `pattern`.
+    virtual std::error_code can_subscribe_clients(const principal& who, std::string_view pattern) = 0;
 };
 
 // Allows everything: the router's behaviour until access control is configured.
@@ -93,6 +100,7 @@ public:
     std::error_code can_send(const principal&, std::string_view) override { return {}; }
     std::error_code can_broadcast(const principal&) override { return {}; }
     std::error_code can_register(const principal&, std::string_view) override { return {}; }
+    std::error_code can_subscribe_clients(const principal&, std::string_view) override { return {}; }
 };
 
 }  // namespace hyperstreams::router

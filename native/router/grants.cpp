@@ -76,6 +76,12 @@ std::string parse_rules(const json& obj, rule_set& out, bool allow_deny, grants*
         } else if (key == "register") {
             err = parse_list(value, key, valid_pattern, count,
                              [&](std::string_view r) { out.register_service.add(r); });
+        } else if (key == "subscribe_clients") {
+            err = parse_list(value, key, valid_pattern, count,
+                             [&](std::string_view r) { out.subscribe_clients.add(r); });
+        } else if (key == "channels" && allow_deny) {
+            err = parse_list(value, key, valid_pattern, count,
+                             [&](std::string_view r) { owner->channels.emplace_back(r); });
         } else if (key == "broadcast") {
             if (!value.is_boolean()) err = "broadcast: expected true or false";
             else out.broadcast = value.get<bool>();
@@ -220,6 +226,10 @@ bool grants::may_send(std::string_view address) const {
     return allow.send.matches(address) && !deny.send.matches(address);
 }
 
+bool grants::may_subscribe_clients(std::string_view pattern) const {
+    return allow.subscribe_clients.covers(pattern) && !deny.subscribe_clients.overlaps(pattern);
+}
+
 bool grants::may_register(std::string_view service) const {
     return allow.register_service.matches(service) && !deny.register_service.matches(service);
 }
@@ -227,7 +237,12 @@ bool grants::may_register(std::string_view service) const {
 std::string parse_grants(const nlohmann::json& claim, grants& out, std::size_t max_rules) {
     out = grants{};
     rule_count count{max_rules};
-    return parse_rules(claim, out.allow, true, &out, count);
+    if (std::string err = parse_rules(claim, out.allow, true, &out, count); !err.empty()) return err;
+    // Checked once the whole claim is read: a deny may come after the channels.
+    for (const std::string& pattern : out.channels)
+        if (!out.may_subscribe(pattern))
+            return "channels: '" + pattern + "' is not one this claim may subscribe to";
+    return {};
 }
 
 }  // namespace hyperstreams::router

@@ -7,10 +7,17 @@
 //           "call": ["SERVICE_PATTERN" | "SERVICE_PATTERN/METHOD" | ".../*"...],
 //           "send": ["*" | "PREFIX*" | "ADDRESS"...], "broadcast": BOOL,
 //           "register": [SERVICE_PATTERN...],
-//           "deny": { the same keys } }
+//           "subscribe_clients": [PATTERN...],
+//           "channels": [PATTERN...],
+//           "deny": { the same keys but channels } }
 // Patterns are channel patterns (`*` one token, `>` the rest). A deny rule
 // wins over every allow rule: a subscription is refused when any channel it
 // could receive is denied, even if the pattern is also allowed.
+// "subscribe_clients" lets a backend subscribe other connections
+// (subscribe_client) to what these patterns cover; the connection must
+// itself be allowed to subscribe too. "channels" are the patterns the
+// connection is subscribed to at hello; each must be one it may subscribe
+// to, or the claim is invalid (a typo never grants, and never subscribes).
 //
 // The rules are compiled once, when the claim is parsed, so that a decision
 // (made for every publish) costs the same with ten rules or ten thousand.
@@ -105,17 +112,19 @@ struct rule_set {
     call_rules call;
     address_rules send;
     pattern_set register_service;
+    pattern_set subscribe_clients;
     bool broadcast = false;
 
     bool empty() const noexcept {
         return subscribe.empty() && publish.empty() && call.empty() && send.empty() &&
-               register_service.empty() && !broadcast;
+               register_service.empty() && subscribe_clients.empty() && !broadcast;
     }
 };
 
 struct grants {
     rule_set allow;
     rule_set deny;
+    std::vector<std::string> channels;  // subscribed at hello
 
     bool empty() const noexcept { return allow.empty(); }
 
@@ -125,6 +134,7 @@ struct grants {
     bool may_send(std::string_view address) const;
     bool may_broadcast() const noexcept { return allow.broadcast && !deny.broadcast; }
     bool may_register(std::string_view service) const;
+    bool may_subscribe_clients(std::string_view pattern) const;
 };
 
 // Parses and compiles the "hs" object. Unknown keys, wrong types and invalid

@@ -99,6 +99,53 @@ void pubsub::subscribe(connection& c, const frame& f, time_point now) {
                         read_position ? read_kind::position_only : read_kind::history, now);
 }
 
+verdict pubsub::subscribe_for(connection& c, std::string_view pattern, slow_policy asked) {
+    if (!is_valid_pattern(pattern)) return verdict::refuse(errc::invalid_name, "not a valid channel pattern");
+    if (c.subscriptions.count(pattern) != 0)
+        return verdict::refuse(errc::already_subscribed,
+                               "the connection is subscribed to '" + std::string(pattern) + "' already");
+    if (c.subscriptions.size() >= cfg_.max_subscriptions)
+        return verdict::refuse(errc::too_many_subscriptions, "the connection reached its subscription limit");
+    if (std::error_code ec = auth_.can_subscribe(who(c), pattern))
+        return verdict::refuse(static_cast<errc>(ec.value()),
+                               "the connection may not subscribe to '" + std::string(pattern) + "'");
+    const channel_options& options = namespaces_.of_pattern(pattern);
+    const slow_policy policy = asked == slow_policy::router_default ? options.policy : asked;
+    c.subscriptions.insert_or_assign(std::string(pattern), subscription{policy, 0});
+    frame f;
+    f.kind = frame_kind::subscribed;
+    f.flags = policy_flags(policy);
+    f.name = pattern;
+    table_.send(c, f);
+    changed_interest(pattern, topics_.subscribe(c.id, pattern, static_cast<std::uint8_t>(policy)),
+                     interest_change::first_subscriber);
+    if (is_valid_channel(pattern))
+        if (const channel_options& counted = namespaces_.of_channel(pattern); counted.presence)
+            presence_.join(c, pattern, false, counted.join_leave);
+    return {};
+}
+
+verdict pubsub::unsubscribe_for(connection& c, std::string_view pattern, errc why) {
+    auto it = c.subscriptions.find(pattern);
+    if (it == c.subscriptions.end())
+        return verdict::refuse(errc::not_subscribed,
+                               "the connection is not subscribed to '" + std::string(pattern) + "'");
+    const std::string name = it->first;
+    c.subscriptions.erase(it);
+    changed_interest(name, topics_.unsubscribe(c.id, name), interest_change::last_left);
+    subscription_ended(c, name);
+    send_unsubscribed(c, name, why);
+    return {};
+}
+
+void pubsub::send_unsubscribed(connection& c, std::string_view pattern, errc why) {
+    frame f;
+    f.kind = frame_kind::unsubscribed;
+    f.name = pattern;
+    f.code = static_cast<std::uint16_t>(why);
+    table_.send(c, f);
+}
+
 pubsub::held& pubsub::hold(const connection& c, std::string_view name, slow_policy policy) {
     auto [it, made] = held_.try_emplace(held_key{c.id, std::string(name)});
     if (made && !is_valid_channel(name)) ++pattern_holds_;
@@ -339,7 +386,10 @@ std::size_t pubsub::withdraw(connection& c) {
         }
         changed_interest(it->first, topics_.unsubscribe(c.id, it->first), interest_change::last_left);
         subscription_ended(c, it->first);
-        table_.send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
+        if (it->second.id == 0)
+            send_unsubscribed(c, it->first, errc::forbidden);
+        else
+            table_.send_error(c, it->second.id, errc::forbidden, "the refreshed token no longer allows this subscription");
         it = c.subscriptions.erase(it);
         ++ended;
     }

@@ -21,6 +21,12 @@
 // matches), and once the log read the last publication of each matching
 // channel, it gets its ack, those publications (flag replayed, at their
 // positions), and the held ones that are newer.
+//
+// A server-side subscription (the token's channels at hello, a backend's
+// subscribe_client) is made here too, for the connection and under its own
+// rights: the connection hears of it by a subscribed frame, queued before
+// any message of it, and it starts live. unsubscribe_client ends one with an
+// unsubscribed frame; so does a token refresh that withdraws one.
 #pragma once
 
 #include <cstdint>
@@ -53,10 +59,19 @@ public:
     // Who is subscribed to a channel: answered with presence_list or error.
     void presence(connection& c, const frame& f);
 
+    // The router subscribes `c` to `pattern` itself (subscribed frame), or
+    // says why not: invalid_name, already_subscribed, too_many_subscriptions,
+    // forbidden (`c` may not subscribe to it).
+    verdict subscribe_for(connection& c, std::string_view pattern, slow_policy asked);
+    // Ends `c`'s subscription to `pattern` (unsubscribed frame with `why`),
+    // or not_subscribed.
+    verdict unsubscribe_for(connection& c, std::string_view pattern, errc why);
+
     // The connection is going: its subscriptions end.
     void drop(connection& c);
     // Ends the subscriptions `c`'s rights no longer allow (after a token
-    // refresh): an error forbidden with each one's id. Returns how many.
+    // refresh): an error forbidden with each one's id (a server-side one's:
+    // an unsubscribed frame with forbidden). Returns how many.
     std::size_t withdraw(connection& c);
 
     std::size_t subscription_count() const noexcept { return topics_.subscription_count(); }
@@ -98,6 +113,7 @@ private:
     // The resume of `ticket` is answered: its connection, and what was held
     // for it (null when the connection or the hold is gone).
     std::pair<connection*, held*> take_read(std::uint64_t ticket, std::string_view channel, resume_read& read);
+    void send_unsubscribed(connection& c, std::string_view pattern, errc why);
     void send_gap(connection& c, std::string_view channel, std::uint32_t epoch, std::uint64_t from, std::uint64_t to);
     void release(connection_id conn, std::string_view channel);
     // Holds `c`'s deliveries of what `name` (a channel or a pattern) matches.

@@ -9,6 +9,8 @@ namespace {
 
 constexpr char kind_direct = 'd';
 constexpr char kind_answer = 'a';
+constexpr char kind_subscription = 's';
+constexpr std::uint8_t subscribing = 0x01;
 // The sender's reply: a ticket when it waits for the ack, else the
 // connection and frame id its failure goes to.
 constexpr char reply_ticket = 1;
@@ -70,18 +72,23 @@ void redis_bus::stop() {
     timer_.cancel();
 }
 
+std::uint64_t redis_bus::await_answer(const publisher& ack, std::string_view router_id, std::string& reply) {
+    std::lock_guard lock(waiting_mu_);
+    const std::uint64_t ticket = ++next_ticket_;
+    waiting_.emplace(ticket,
+                     waiting{ack, std::string(router_id), std::chrono::steady_clock::now() + answer_timeout_});
+    by_deadline_.push_back(ticket);
+    reply.push_back(reply_ticket);
+    put_le(reply, ticket, 8);
+    return ticket;
+}
+
 void redis_bus::direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t flags,
                        bytes_view payload, const publisher& ack) {
     std::string reply;
     std::uint64_t ticket = 0;
     if (ack.wants_ack) {
-        std::lock_guard lock(waiting_mu_);
-        ticket = ++next_ticket_;
-        waiting_.emplace(ticket, waiting{ack, std::string(router_id),
-                                         std::chrono::steady_clock::now() + answer_timeout_});
-        by_deadline_.push_back(ticket);
-        reply.push_back(reply_ticket);
-        put_le(reply, ticket, 8);
+        ticket = await_answer(ack, router_id, reply);
     } else {
         reply.push_back(reply_connection);
         put_le(reply, ack.connection, 8);
@@ -96,6 +103,26 @@ void redis_bus::direct(std::string_view router_id, std::string_view to, std::str
     put_name(message, to);
     put_name(message, from);
     message.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+    send_to(router_id, std::move(message), ack, ticket);
+}
+
+void redis_bus::client_subscription(std::string_view router_id, std::string_view to, std::string_view pattern,
+                                    slow_policy policy, bool subscribe, const publisher& ack) {
+    std::string reply;
+    const std::uint64_t ticket = await_answer(ack, router_id, reply);
+    std::string message;
+    message.reserve(6 + router_id_.size() + reply.size() + to.size() + pattern.size());
+    message.push_back(kind_subscription);
+    put_name(message, router_id_);
+    put_name(message, reply);
+    message.push_back(static_cast<char>(policy_flags(policy) | (subscribe ? subscribing : 0)));
+    put_name(message, to);
+    put_name(message, pattern);
+    send_to(router_id, std::move(message), ack, ticket);
+}
+
+void redis_bus::send_to(std::string_view router_id, std::string message, const publisher& ack,
+                        std::uint64_t ticket) {
     std::string channel = prefix_ + ":r:" + std::string(router_id);
     engine_.command({}, {"PUBLISH", channel, std::move(message)},
                     [this, ack, ticket, router = std::string(router_id)](redis_result r) {
@@ -143,6 +170,8 @@ bool redis_bus::on_message(std::string_view channel, std::string_view payload) {
     if (channel == own_channel_) {
         if (!payload.empty() && payload[0] == kind_direct)
             on_direct(payload.substr(1));
+        else if (!payload.empty() && payload[0] == kind_subscription)
+            on_subscription(payload.substr(1));
         else if (!payload.empty() && payload[0] == kind_answer)
             on_answer(payload.substr(1));
         else
@@ -191,16 +220,47 @@ void redis_bus::on_direct(std::string_view message) {
             to, from, static_cast<std::uint8_t>(flags & frame_flags::json),
             bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
         if (delivered && (flags & frame_flags::ack_requested) == 0) return;
-        std::string answer_message;
-        answer_message.push_back(kind_answer);
-        put_name(answer_message, reply);
-        put_le(answer_message, delivered ? 0 : static_cast<std::uint16_t>(errc::no_such_address), 2);
-        engine_.command({}, {"PUBLISH", prefix_ + ":r:" + origin, std::move(answer_message)}, [](redis_result r) {
-            if (r.status != redis_status::ok) {
-                HS_LOG(warn, "cluster.direct_answer_failed").kv("why", r.detail);
-            }
-        });
+        reply_to(origin, reply, delivered ? errc{} : errc::no_such_address, {});
     });
+}
+
+// A subscribe_client or unsubscribe_client for one of this router's
+// clients: the sender's router gets the verdict.
+void redis_bus::on_subscription(std::string_view message) {
+    std::string_view rest = message;
+    std::string_view origin;
+    std::string_view reply;
+    std::string_view to;
+    std::string_view pattern;
+    if (!take_name(rest, origin) || !take_name(rest, reply) || rest.empty()) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    const auto flags = static_cast<std::uint8_t>(rest[0]);
+    rest.remove_prefix(1);
+    if (!take_name(rest, to) || !take_name(rest, pattern) || !rest.empty()) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    enter_([this, origin = std::string(origin), reply = std::string(reply), to = std::string(to),
+            pattern = std::string(pattern), flags] {
+        const verdict v = sink_->client_subscription_arrived(to, pattern, policy_of(flags), (flags & subscribing) != 0);
+        reply_to(origin, reply, v ? static_cast<errc>(v.code.value()) : errc{}, v.reason);
+    });
+}
+
+void redis_bus::reply_to(std::string_view origin, std::string_view reply, errc code, std::string_view text) {
+    std::string answer_message;
+    answer_message.push_back(kind_answer);
+    put_name(answer_message, reply);
+    put_le(answer_message, static_cast<std::uint16_t>(code), 2);
+    answer_message.append(text);
+    engine_.command({}, {"PUBLISH", prefix_ + ":r:" + std::string(origin), std::move(answer_message)},
+                    [](redis_result r) {
+                        if (r.status != redis_status::ok) {
+                            HS_LOG(warn, "cluster.answer_failed").kv("why", r.detail);
+                        }
+                    });
 }
 
 void redis_bus::on_answer(std::string_view message) {
@@ -214,7 +274,7 @@ void redis_bus::on_answer(std::string_view message) {
     const char kind = reply[0];
     reply.remove_prefix(1);
     const auto outcome = static_cast<errc>(code);
-    std::string text = outcome == errc{} ? std::string() : "no client has this address";
+    std::string text = outcome == errc{} || !rest.empty() ? std::string(rest) : "no client has this address";
     if (kind == reply_ticket) {
         std::uint64_t ticket = 0;
         waiting w;

@@ -10,12 +10,20 @@
 // the message but does not answer within the answer timeout leaves the
 // outcome unknown (cluster_outcome_unknown).
 //
+// A subscribe_client or unsubscribe_client for such an address goes the
+// same way and is always answered: the verdict of the router that gave the
+// address (its code and text), or the same failures as a direct's.
+//
 // Messages on P:r:<id>, each led by its kind:
 //   'd' [origin len u8][origin router][reply len u8][reply][flags u8]
 //       [to len u8][to][from len u8][from][payload]
-//   'a' [reply len u8][reply][code u16 LE]   (code 0: delivered)
+//   's' [origin len u8][origin router][reply len u8][reply][flags u8]
+//       [to len u8][to][pattern len u8][pattern]
+//   'a' [reply len u8][reply][code u16 LE][text]   (code 0: delivered, or done)
 // `reply` is the sender router's own: the receiver echoes it untouched.
-// Flags carry json and ack_requested.
+// A direct's flags carry json and ack_requested; a subscription's carry its
+// policy (frame_flags::policy_mask) and 0x01 for subscribe (else unsubscribe).
+// An answer's text may be empty (a direct's no_such_address).
 // On P:b: [origin len u8][origin router][from len u8][from][flags u8][payload].
 #pragma once
 
@@ -49,6 +57,8 @@ public:
 
     void direct(std::string_view router_id, std::string_view to, std::string_view from, std::uint8_t flags,
                 bytes_view payload, const publisher& ack) override;
+    void client_subscription(std::string_view router_id, std::string_view to, std::string_view pattern,
+                             slow_policy policy, bool subscribe, const publisher& ack) override;
     void broadcast(std::string_view from, std::uint8_t flags, bytes_view payload) override;
 
     // From the engine (its thread): true when `channel` is the bus's.
@@ -62,7 +72,15 @@ private:
         std::chrono::steady_clock::time_point deadline;
     };
 
+    // Appends to `reply` the reply part of a message whose sender waits for
+    // the answer (a ticket, returned).
+    std::uint64_t await_answer(const publisher& ack, std::string_view router_id, std::string& reply);
+    // PUBLISHes `message` to router `router_id`; `ticket` 0: the sender
+    // hears only of a failure.
+    void send_to(std::string_view router_id, std::string message, const publisher& ack, std::uint64_t ticket);
+    void reply_to(std::string_view origin, std::string_view reply, errc code, std::string_view text);
     void on_direct(std::string_view message);
+    void on_subscription(std::string_view message);
     void on_answer(std::string_view message);
     // Takes the waiting direct `ticket`; false when it was answered already.
     bool take(std::uint64_t ticket, waiting& out);

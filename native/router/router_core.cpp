@@ -30,6 +30,8 @@ bool router_only(frame_kind k) noexcept {
         case frame_kind::presence_list:
         case frame_kind::join:
         case frame_kind::leave:
+        case frame_kind::subscribed:
+        case frame_kind::unsubscribed:
         case frame_kind::service_list:
             return true;
         default:
@@ -53,7 +55,7 @@ router_core::router_core(const router_config& cfg, authorizer& auth, metrics& m,
       table_(m),
       pubsub_(cfg_, auth, m, table_, log_, presence),
       calls_(cfg_, auth, m, table_),
-      addressing_(auth, table_, router_id_, bus),
+      addressing_(auth, table_, pubsub_, router_id_, bus),
       drain_redirect_url_(cfg.drain_redirect_url),
       drain_redirect_backend_(cfg.drain_redirect_backend) {}
 
@@ -194,6 +196,13 @@ void router_core::dispatch(connection& c, const frame& f, time_point now) {
                 table_.send_error(c, f.id, errc::unexpected_frame, only_backends_send(f.kind));
             }
             return;
+        case frame_kind::subscribe_client:
+        case frame_kind::unsubscribe_client:
+            if (!backend)
+                table_.send_error(c, f.id, errc::unexpected_frame, only_backends_send(f.kind));
+            else
+                addressing_.client_subscription(c, f);
+            return;
         case frame_kind::register_service:
         case frame_kind::unregister_service:
             if (!backend) {
@@ -269,6 +278,16 @@ void router_core::hello(connection& c, const frame& f, time_point now) {
     table_.send(c, welcome);
     c.follows_cluster = c.role == client_role::backend && f.has(frame_flags::follow_cluster);
     if (c.follows_cluster && cluster_routers_) send_routers(c);
+    // A client that restores its server-side subscriptions itself (with
+    // their positions) would get them twice.
+    if (!f.has(frame_flags::resubscribes)) {
+        for (const std::string& pattern : auth_.channels(who(c))) {
+            if (const verdict v = pubsub_.subscribe_for(c, pattern, slow_policy::router_default)) {
+                HS_LOG(warn, "auth.channel_not_subscribed").kv("conn", c.id).kv("pattern", pattern)
+                    .kv("code", errc_name(static_cast<std::uint16_t>(v.code.value()))).kv("reason", v.reason);
+            }
+        }
+    }
     HS_LOG(info, "conn.hello").kv("conn", c.id).kv("transport", transport_name(c.transport))
         .kv("role", role_name(c.role)).kv("name", c.name).kv("remote", c.remote);
 }

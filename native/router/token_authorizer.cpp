@@ -129,6 +129,11 @@ std::string_view token_authorizer::subject(const principal& who) {
     return it == sessions_.end() ? std::string_view() : std::string_view(it->second.subject);
 }
 
+std::span<const std::string> token_authorizer::channels(const principal& who) {
+    const session* s = find(who);
+    return s == nullptr ? std::span<const std::string>() : std::span<const std::string>(s->rights->channels);
+}
+
 std::optional<std::chrono::milliseconds> token_authorizer::token_lifetime(const principal& who) {
     const session* s = find(who);
     if (s == nullptr || s->exp == 0) return std::nullopt;
@@ -179,6 +184,11 @@ std::error_code token_authorizer::can_broadcast(const principal& who) {
 std::error_code token_authorizer::can_register(const principal& who, std::string_view service) {
     const session* s = find(who);
     return decide(who, s && s->rights->may_register(service));
+}
+
+std::error_code token_authorizer::can_subscribe_clients(const principal& who, std::string_view pattern) {
+    const session* s = find(who);
+    return decide(who, s && s->rights->may_subscribe_clients(pattern));
 }
 
 }  // namespace hyperstreams::router

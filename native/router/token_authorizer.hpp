@@ -47,6 +47,7 @@ public:
     void forget(const principal& who) override;
     std::optional<std::chrono::milliseconds> token_lifetime(const principal& who) override;
     std::string_view subject(const principal& who) override;
+    std::span<const std::string> channels(const principal& who) override;
 
     std::error_code can_subscribe(const principal& who, std::string_view pattern) override;
     std::error_code can_publish(const principal& who, std::string_view channel) override;
@@ -54,6 +55,7 @@ public:
     std::error_code can_send(const principal& who, std::string_view address) override;
     std::error_code can_broadcast(const principal& who) override;
     std::error_code can_register(const principal& who, std::string_view service) override;
+    std::error_code can_subscribe_clients(const principal& who, std::string_view pattern) override;
 
 private:
     struct session {

@@ -52,6 +52,8 @@ std::string_view operation_name(operation op) noexcept {
         case operation::discover: return "discover";
         case operation::token_refresh: return "token_refresh";
         case operation::presence: return "presence";
+        case operation::subscribe_client: return "subscribe_client";
+        case operation::unsubscribe_client: return "unsubscribe_client";
     }
     return "unknown";
 }
@@ -83,6 +85,8 @@ std::string_view event_name(event_kind k) noexcept {
         case event_kind::presence: return "presence";
         case event_kind::join: return "join";
         case event_kind::leave: return "leave";
+        case event_kind::subscribed: return "subscribed";
+        case event_kind::unsubscribed: return "unsubscribed";
     }
     return "unknown";
 }
@@ -178,6 +182,9 @@ void client_engine::enter(client_input input, time_ms now) {
             frame f;
             f.kind = frame_kind::hello;
             if (config_.follow_cluster) f.flags = frame_flags::follow_cluster;
+            if (std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                            [](const subscription_state& s) { return s.server; }))
+                f.flags |= frame_flags::resubscribes;
             f.payload = scratch_;
             write(f);
             break;
@@ -348,6 +355,8 @@ void client_engine::handle_frame(const frame& f, time_ms now) {
         case frame_kind::presence_list: on_reply(f, now); return;
         case frame_kind::join:
         case frame_kind::leave: on_join_leave(f, now); return;
+        case frame_kind::subscribed: on_subscribed(f, now); return;
+        case frame_kind::unsubscribed: on_unsubscribed(f, now); return;
         case frame_kind::request:
         case frame_kind::stream_open: on_incoming(f, now); return;
         case frame_kind::stream_credit: on_stream_credit(f, now); return;

@@ -153,6 +153,32 @@ call_result client_engine::send_addressed(frame_kind kind, std::string_view to,
                   no_deadline);
 }
 
+call_result client_engine::subscribe_client(std::string_view address, std::string_view pattern,
+                                            slow_policy policy) {
+    return client_subscription(frame_kind::subscribe_client, address, pattern, policy);
+}
+
+call_result client_engine::unsubscribe_client(std::string_view address, std::string_view pattern) {
+    return client_subscription(frame_kind::unsubscribe_client, address, pattern, slow_policy::router_default);
+}
+
+call_result client_engine::client_subscription(frame_kind kind, std::string_view address, std::string_view pattern,
+                                               slow_policy policy) {
+    if (std::error_code ec = usable()) return {0, ec};
+    if (config_.role != client_role::backend) return {0, errc::wrong_role};
+    if (address.empty() || address.size() > max_name_size || pattern.size() > max_name_size ||
+        !is_valid_pattern(pattern))
+        return {0, errc::invalid_argument};
+    frame f;
+    f.kind = kind;
+    f.flags = policy_flags(policy);
+    f.id = next_id();
+    f.name = pattern;
+    f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(address.data()), address.size());
+    return submit(f, kind == frame_kind::subscribe_client ? operation::subscribe_client : operation::unsubscribe_client,
+                  no_deadline);
+}
+
 call_result client_engine::discover() {
     if (std::error_code ec = usable()) return {0, ec};
     frame f;
@@ -332,6 +358,8 @@ void client_engine::on_ack(const frame& f, time_ms now) {
             case operation::broadcast:
             case operation::unsubscribe:
             case operation::unregister_service:
+            case operation::subscribe_client:
+            case operation::unsubscribe_client:
                 if (op.queued) break;
                 {
                     client_event& e = emit(event_kind::ack);

@@ -56,8 +56,7 @@ void client_engine::send_subscribe(subscription_state& sub, bool resume) {
     sub.resuming = position != nullptr;
 }
 
-call_result client_engine::subscribe(std::string_view pattern, slow_policy policy,
-                                     const channel_position* since, bool latest, bool join_leave) {
+call_result client_engine::subscribe(std::string_view pattern, const subscribe_options& options) {
     if (state_ == client_state::closed) return {0, errc::closed};
     if (pattern.size() > max_name_size || !is_valid_pattern(pattern))
         return {0, errc::invalid_argument};
@@ -67,17 +66,17 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
     if (max_subscriptions_ != 0 && subscriptions_.size() >= max_subscriptions_)
         return {0, errc::too_many_subscriptions};
     const bool exact = pattern.find_first_of("*>") == std::string_view::npos;
-    if ((since != nullptr || join_leave) && !exact) return {0, errc::invalid_argument};
+    if ((options.since || options.join_leave) && !exact) return {0, errc::invalid_argument};
 
     subscription_state& sub = subscriptions_.emplace_back();
     sub.id = next_id();
     sub.pattern.assign(pattern);
-    sub.policy = policy;
+    sub.policy = options.policy;
     sub.exact = exact;
-    sub.latest = latest;
-    sub.join_leave = join_leave;
+    sub.latest = options.latest;
+    sub.join_leave = options.join_leave;
     ++subscriptions_generation_;
-    if (since != nullptr) {
+    if (const std::optional<channel_position>& since = options.since) {
         // The owner's position replaces whatever this engine saw on the channel.
         channel_state& ch = channels_[std::string(pattern)];
         ch.seen = true;
@@ -86,7 +85,7 @@ call_result client_engine::subscribe(std::string_view pattern, slow_policy polic
         last_channel_ = nullptr;
     }
     // Without `since` a new subscription starts live, even on a channel seen before.
-    if (state_ == client_state::ready) send_subscribe(sub, since != nullptr);
+    if (state_ == client_state::ready) send_subscribe(sub, options.since.has_value());
     return {sub.id, {}};
 }
 
@@ -245,6 +244,41 @@ void client_engine::on_join_leave(const frame& f, time_ms now) {
     e.subscription = it->id;
     e.name = f.name;
     e.payload = f.payload;
+}
+
+void client_engine::on_subscribed(const frame& f, time_ms now) {
+    if (f.name.size() > max_name_size || !is_valid_pattern(f.name)) {
+        violation(errc::invalid_name, "subscribed", now);
+        return;
+    }
+    if (std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                    [&f](const subscription_state& s) { return same_name(s.pattern, f.name); }))
+        return;
+    subscription_state& sub = subscriptions_.emplace_back();
+    sub.id = next_id();
+    sub.pattern.assign(f.name);
+    sub.policy = policy_of(f.flags);
+    sub.exact = f.name.find_first_of("*>") == std::string_view::npos;
+    sub.confirmed = true;
+    sub.server = true;
+    ++subscriptions_generation_;
+    client_event& e = emit(event_kind::subscribed);
+    e.subscription = sub.id;
+    e.name = f.name;
+    e.flags = policy_flags(sub.policy);
+}
+
+void client_engine::on_unsubscribed(const frame& f, time_ms) {
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                           [&f](const subscription_state& s) { return same_name(s.pattern, f.name); });
+    if (it == subscriptions_.end()) return;  // the owner unsubscribed it meanwhile
+    const std::uint32_t id = it->id;
+    client_event& e = emit(event_kind::unsubscribed);
+    e.subscription = id;
+    e.name = f.name;
+    e.code = f.code;
+    e.ends_subscription = true;
+    forget_subscription(id);
 }
 
 }  // namespace hyperstreams

@@ -42,6 +42,10 @@ constexpr std::array<std::uint8_t, 256> ext_sizes = [] {
     set(frame_kind::presence_list, 0);
     set(frame_kind::join, 0);
     set(frame_kind::leave, 0);
+    set(frame_kind::subscribed, 0);
+    set(frame_kind::unsubscribed, 2);
+    set(frame_kind::subscribe_client, 0);
+    set(frame_kind::unsubscribe_client, 0);
     set(frame_kind::request, 4);
     set(frame_kind::response, 0);
     set(frame_kind::stream_open, 8);
@@ -64,6 +68,7 @@ void write_ext(const frame& f, std::uint8_t* p) noexcept {
         case frame_kind::goodbye:
         case frame_kind::redirect:
         case frame_kind::error:
+        case frame_kind::unsubscribed:
             store_u16(p, f.code);
             break;
         case frame_kind::ack:
@@ -98,6 +103,7 @@ void read_ext(frame& f, const std::uint8_t* p) noexcept {
         case frame_kind::goodbye:
         case frame_kind::redirect:
         case frame_kind::error:
+        case frame_kind::unsubscribed:
             f.code = load_u16(p);
             break;
         case frame_kind::ack:
@@ -156,6 +162,10 @@ std::string_view kind_name(frame_kind k) noexcept {
         case frame_kind::presence_list: return "presence_list";
         case frame_kind::join: return "join";
         case frame_kind::leave: return "leave";
+        case frame_kind::subscribed: return "subscribed";
+        case frame_kind::unsubscribed: return "unsubscribed";
+        case frame_kind::subscribe_client: return "subscribe_client";
+        case frame_kind::unsubscribe_client: return "unsubscribe_client";
         case frame_kind::request: return "request";
         case frame_kind::response: return "response";
         case frame_kind::stream_open: return "stream_open";

@@ -74,6 +74,8 @@ bool client_sends(frame_kind k) {
         case frame_kind::message:
         case frame_kind::gap:
         case frame_kind::service_list:
+        case frame_kind::subscribed:
+        case frame_kind::unsubscribed:
             return false;
         default:
             return true;
@@ -86,7 +88,7 @@ public:
         (void)engine_.start(now_);
         settle();
         (void)engine_.subscribe("a.b");
-        (void)engine_.subscribe("a.*", slow_policy::keep_latest);
+        (void)engine_.subscribe("a.*", {.policy = slow_policy::keep_latest});
         (void)engine_.request("svc", "get", as_bytes("q"), 500, now_);
         (void)engine_.open_stream("svc", "watch", {}, 4, 0, now_);
         (void)engine_.discover();
@@ -164,10 +166,11 @@ private:
     void call(std::uint8_t which, std::uint8_t arg, bytes_view data) {
         const std::string_view text = as_text(data);
         const std::string_view channel = channels[arg % channels.size()];
-        switch (which % 14) {
+        switch (which % 15) {
             case 0: {
-                const channel_position since{arg, arg};
-                (void)engine_.subscribe(text, static_cast<slow_policy>(arg & 3), (arg & 4) != 0 ? &since : nullptr);
+                subscribe_options options{.policy = static_cast<slow_policy>(arg & 3)};
+                if ((arg & 4) != 0) options.since = channel_position{arg, arg};
+                (void)engine_.subscribe(text, options);
                 break;
             }
             case 1: (void)engine_.unsubscribe(arg); break;
@@ -191,6 +194,12 @@ private:
                     (void)engine_.stream_end(arg >> 1);
                 else
                     (void)engine_.stream_send(arg >> 1, data);
+                break;
+            case 13:
+                if ((arg & 1) != 0)
+                    (void)engine_.subscribe_client(text, channel, static_cast<slow_policy>((arg >> 1) & 3));
+                else
+                    (void)engine_.unsubscribe_client(text, channel);
                 break;
             default:
                 if ((arg & 1) != 0) (void)engine_.start(now_);

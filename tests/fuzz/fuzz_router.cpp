@@ -141,6 +141,8 @@ bool router_sends(frame_kind k) {
         case frame_kind::register_service:
         case frame_kind::unregister_service:
         case frame_kind::discover:
+        case frame_kind::subscribe_client:
+        case frame_kind::unsubscribe_client:
             return false;
         default:
             return true;
@@ -217,6 +219,16 @@ public:
                 const std::string to = peers_[in.u8() % slot_count].address;
                 const std::uint8_t flags = in.u8();
                 send_one(p, frame_kind::direct, to, in.str16(), flags);
+                break;
+            }
+            case router_step::client_subscription: {
+                const peer& p = open(in.u8());
+                const std::string to = peers_[in.u8() % slot_count].address;
+                const std::uint8_t flags = in.u8();
+                const frame_kind kind =
+                    (flags & 1) != 0 ? frame_kind::unsubscribe_client : frame_kind::subscribe_client;
+                send_one(p, kind, fuzzing::as_text(in.str8()), fuzzing::as_bytes(to),
+                         static_cast<std::uint8_t>(flags & frame_flags::policy_mask));
                 break;
             }
             case router_step::drain:

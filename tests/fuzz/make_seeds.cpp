@@ -163,6 +163,15 @@ void decode_seeds(const corpus& c) {
                               body_bytes(presence_member{"r-2b7c.5", "alice", "dashboard"})),
                          make(frame_kind::leave, 0, "factory.line1.status",
                               body_bytes(presence_member{"r-9f01.12", "", "hs-cli"}))});
+    frame unsubscribed = make(frame_kind::unsubscribed, 0, "orders.alice.>");
+    unsubscribed.code = static_cast<std::uint16_t>(errc::forbidden);
+    c.batch("server_subscriptions",
+            {make(frame_kind::hello, 1, {}, hello_payload, frame_flags::resubscribes),
+             make(frame_kind::subscribed, 0, "orders.alice.>", {}, policy_flags(slow_policy::keep_latest)),
+             unsubscribed,
+             make(frame_kind::subscribe_client, 21, "orders.alice.>", as_bytes("r1-7-0000002a"),
+                  policy_flags(slow_policy::drop_oldest)),
+             make(frame_kind::unsubscribe_client, 22, "orders.alice.>", as_bytes("r1-7-0000002a"))});
     c.batch("publish_json_ack", {make(frame_kind::publish, 8, "factory.line1.telemetry",
                                       as_bytes(R"({"temp":21.5})"),
                                       frame_flags::json | frame_flags::ack_requested)});
@@ -305,6 +314,10 @@ void client_seeds(const corpus& c) {
                    {make(frame_kind::stream_end, 4), 0}, {make(frame_kind::service_list, 5, {}, list), 0}});
         frames(w, {{make(frame_kind::direct, 0, "s-2", as_bytes("d")), 0}, {make(frame_kind::broadcast, 0, "s-3"), 0},
                    {make(frame_kind::error, 0, {}, as_bytes("e")), static_cast<std::uint16_t>(errc::rate_limited)}});
+        frames(w, {{make(frame_kind::subscribed, 0, "s.>", {}, policy_flags(slow_policy::drop_oldest)), 0},
+                   {message("s.x", 1, "server"), 7},
+                   {make(frame_kind::unsubscribed, 0, "s.>"), 0},
+                   {make(frame_kind::subscribed, 0, "a.b"), 0}});
         call(w, 2, 1, "published");
         call(w, 3, 50, "asked");
         advance(w, 600);
@@ -343,6 +356,10 @@ void client_seeds(const corpus& c) {
         frames(w, {{make(frame_kind::stream_credit, 0x80000002), 3}, {make(frame_kind::cancel, 0x80000002), 0},
                    {make(frame_kind::request, 0x80000004, "other/get"), 0}});
         call(w, 12, 4, "item");
+        call(w, 13, 3, "r-1-00000001");
+        call(w, 13, 0, "r-1-00000001");
+        frames(w, {{make(frame_kind::ack, 7), 0},
+                   {make(frame_kind::error, 8, {}, as_bytes("no")), static_cast<std::uint16_t>(errc::not_subscribed)}});
         call(w, 11, 1, "");
         advance(w, 100);
         c.write("backend_serving", w.bytes());
@@ -421,6 +438,31 @@ void router_seeds(const corpus& c) {
         step(w, router_step::direct).u8(0).u8(4).u8(frame_flags::ack_requested).str16(std::string_view("hi"));
         advance(w, 6000);
         c.write("tokens", w.bytes());
+    }
+    {
+        const std::vector<std::string> tokens = fuzzing::router_tokens();
+        script_writer w;
+        w.u8(1);  // tokens
+        hello(w, 0, 0 << 1);            // alice: channels at hello
+        hello(w, 1, backend | 0 << 1);  // a backend with every right
+        hello(w, 2, 1 << 1);            // bob: public.news at hello
+        hello(w, 4, anonymous);
+        auto client_subscription = [&](std::uint8_t to, std::uint8_t flags, std::string_view pattern) {
+            step(w, router_step::client_subscription).u8(1).u8(to).u8(flags).str8(pattern);
+        };
+        client_subscription(2, policy_flags(slow_policy::keep_latest), "public.a");
+        client_subscription(2, 0, "public.a");   // already subscribed
+        client_subscription(2, 0, "private.x");  // beyond bob's rights
+        client_subscription(4, 0, "public.b");
+        client_subscription(6, 0, "public.b");   // no such address
+        client_subscription(2, 1, "public.a");   // unsubscribe
+        client_subscription(2, 1, "public.a");   // not subscribed
+        frames(w, 1, {{make(frame_kind::publish, 0, "public.b", as_bytes("x")), 0},
+                      {make(frame_kind::publish, 0, "alerts.1"), 0}});
+        frames(w, 0, {{make(frame_kind::subscribe_client, 9, "a.b", as_bytes("fuzz-1-0")), 0}});  // a frontend
+        frames(w, 2, {{make(frame_kind::token_refresh, 3, {}, as_bytes(tokens[0])), 0}});
+        advance(w, 6000);
+        c.write("server_subscriptions", w.bytes());
     }
     {
         script_writer w;

@@ -59,6 +59,8 @@ enum class router_step : std::uint8_t {
     direct,       // u8 slot, u8 to, u8 flags, str16 payload: a direct to slot `to`'s address
     drain,        // begin_drain()
     hurry,        // hurry_drain()
+    client_subscription,  // u8 slot, u8 to, u8 flags, str8 pattern: subscribe_client (unsubscribe_client if
+                          // bit 0) of slot `to`'s address, flags' policy bits as the frame's
     count
 };
 

@@ -34,9 +34,9 @@ inline std::string sign_hs256(std::string_view header, std::string_view claims) 
            router::jwt::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
 }
 
-// The tokens fuzz_router's hello step presents, by index: every right; a
-// few rights with a deny rule, expiring 5 s after the start; expired; no
-// subject. An index past the list presents no token (anonymous).
+// The tokens fuzz_router's hello step presents, by index: every right
+// (with channels subscribed at hello); a few rights with a deny rule and a
+// channel, expiring 5 s after the start; expired; no subject. An index past the list presents no token (anonymous).
 inline std::vector<std::string> router_tokens() {
     const std::string all = std::to_string(unix_start + 3600);
     const std::string soon = std::to_string(unix_start + 5);
@@ -44,10 +44,12 @@ inline std::vector<std::string> router_tokens() {
     return {
         sign_hs256(hs256_header, R"({"sub":"alice","exp":)" + all +
                                      R"(,"hs":{"subscribe":[">"],"publish":[">"],"call":[">"],)"
-                                     R"("send":["*"],"broadcast":true,"register":[">"]}})"),
+                                     R"("send":["*"],"broadcast":true,"register":[">"],)"
+                                     R"("subscribe_clients":[">"],"channels":["alerts.>","a.b"]}})"),
         sign_hs256(hs256_header, R"({"sub":"bob","exp":)" + soon +
                                      R"(,"hs":{"subscribe":["public.>"],"publish":["public.*"],)"
-                                     R"("call":["echo/get"],"deny":{"subscribe":["public.secret"]}}})"),
+                                     R"("call":["echo/get"],"channels":["public.news"],)"
+                                     R"("deny":{"subscribe":["public.secret"]}}})"),
         sign_hs256(hs256_header, R"({"sub":"carol","exp":)" + past + "}"),
         sign_hs256(hs256_header, R"({"exp":)" + all + "}"),
     };

@@ -504,6 +504,32 @@ TEST(Backend, ReadsPresenceAndHearsJoinsAndLeaves) {
     EXPECT_EQ(watcher.presence("room.*").get().error, errc::invalid_argument);
 }
 
+// A backend subscribes a web client by its address (a server-side
+// subscription: the router lists the client as a member) and ends it;
+// the router's verdicts through a future and a completion token.
+TEST(Backend, SubscribesAndUnsubscribesAWebClientByItsAddress) {
+    router_process router({"--channels-namespaces", R"([{"pattern": "room.>", "presence": true}])"});
+    hs::client backend(backend_options(router, "rooms"));
+    backend.start();
+    hs::client web(web_options(router));
+    web.start();
+    ASSERT_TRUE(backend.wait_ready(10s) && web.wait_ready(10s));
+    const std::string address = web.address();
+
+    EXPECT_FALSE(backend.subscribe_client(address, "room.b").get());
+    const hs::presence_result members = backend.presence("room.b").get();
+    ASSERT_EQ(members.count, 1u);
+    EXPECT_EQ(members.members.at(0).address, address);
+    EXPECT_EQ(backend.subscribe_client(address, "room.b").get(), errc::already_subscribed);
+    EXPECT_EQ(backend.subscribe_client(address + "0", "room.b").get(), errc::no_such_address);
+    EXPECT_EQ(web.subscribe_client(address, "room.b").get(), errc::wrong_role) << "only backends may";
+
+    std::future<std::error_code> ended = backend.unsubscribe_client(address, "room.b", boost::asio::use_future);
+    EXPECT_FALSE(ended.get());
+    EXPECT_EQ(backend.presence("room.b").get().count, 0u);
+    EXPECT_EQ(backend.unsubscribe_client(address, "room.b", boost::asio::use_future).get(), errc::not_subscribed);
+}
+
 TEST(Backend, TwoInstancesShareTheLoad) {
     router_process router;
     auto make = [&](const std::string& name) {

@@ -144,7 +144,7 @@ TEST(CliUsage, EveryCommandHasHelpAndUsageErrorsExitWithOne) {
     EXPECT_EQ(top.code, 0);
     EXPECT_NE(top.out.find("exit codes"), std::string::npos);
     for (const char* command :
-         {"sub", "pub", "request", "stream", "send", "broadcast", "listen", "services", "presence"}) {
+         {"sub", "pub", "request", "stream", "send", "broadcast", "listen", "services", "presence", "subscribe-client"}) {
         const run_result r = cli({command, "--help"});
         EXPECT_EQ(r.code, 0) << command;
         EXPECT_NE(r.out.find(std::string("usage: hyperstreams ") + command), std::string::npos) << r.out;
@@ -540,6 +540,37 @@ TEST(CliPresence, ListsWhoIsSubscribed) {
     EXPECT_NE(off.err.find("not_enabled"), std::string::npos) << off.err;
     const run_result pattern = cli({"--url", ws, "presence", "pres.*"});
     EXPECT_EQ(pattern.code, 1) << "a pattern is a usage error";
+}
+
+// The CLI as a backend subscribes a client by its address, and every
+// refusal is its code on stderr with exit 3.
+TEST(CliSubscribeClient, SubscribesAndUnsubscribesAClientByItsAddress) {
+    router_process router;
+    hs::options o;
+    o.url = router.backend_url();
+    o.name = "target";
+    hs::client target(o);
+    target.start();
+    ASSERT_TRUE(target.wait_ready(10s));
+    const std::string backend = router.backend_url();
+    const std::string address = target.address();
+    const run_result made = cli({"--url", backend, "subscribe-client", address, "orders.>"});
+    EXPECT_EQ(made.code, 0) << made.err;
+    const run_result twice = cli({"--url", backend, "subscribe-client", address, "orders.>"});
+    EXPECT_EQ(twice.code, 3);
+    EXPECT_NE(twice.err.find("already_subscribed"), std::string::npos) << twice.err;
+    const run_result ended = cli({"--url", backend, "subscribe-client", address, "orders.>", "--unsubscribe"});
+    EXPECT_EQ(ended.code, 0) << ended.err;
+    const run_result gone = cli({"--url", backend, "subscribe-client", address, "orders.>", "--unsubscribe"});
+    EXPECT_EQ(gone.code, 3);
+    EXPECT_NE(gone.err.find("not_subscribed"), std::string::npos) << gone.err;
+    const run_result nobody = cli({"--url", backend, "subscribe-client", address + "0", "orders.>"});
+    EXPECT_EQ(nobody.code, 3);
+    EXPECT_NE(nobody.err.find("no_such_address"), std::string::npos) << nobody.err;
+    const run_result frontend = cli({"--url", router.ws_url(), "subscribe-client", address, "orders.>"});
+    EXPECT_EQ(frontend.code, 3) << "only a backend may";
+    EXPECT_NE(frontend.err.find("wrong_role"), std::string::npos) << frontend.err;
+    EXPECT_EQ(cli({"--url", backend, "subscribe-client", address, "orders..x"}).code, 1) << "a usage error";
 }
 
 }  // namespace

@@ -461,6 +461,36 @@ TEST(Grants, TyposAreErrorsNotSilentRights) {
     EXPECT_NE(parse_grants(json::array(), g), "");
 }
 
+// A backend's right to subscribe other connections: covered as a subscribe
+// is, deny overlapping.
+TEST(Grants, SubscribeClientsCoversPatternsAndDenyWins) {
+    const grants g = parsed({{"subscribe_clients", {"orders.>"}}, {"deny", {{"subscribe_clients", {"orders.admin.>"}}}}});
+    EXPECT_TRUE(g.may_subscribe_clients("orders.alice.>"));
+    EXPECT_TRUE(g.may_subscribe_clients("orders.alice.*"));
+    EXPECT_FALSE(g.may_subscribe_clients("orders.*.new")) << "could reach orders.admin.new";
+    EXPECT_FALSE(g.may_subscribe_clients("orders.>")) << "could reach orders.admin.*";
+    EXPECT_FALSE(g.may_subscribe_clients("news.>"));
+    EXPECT_FALSE(g.may_subscribe("orders.alice.>")) << "a separate right";
+    EXPECT_FALSE(parsed(json::object()).may_subscribe_clients("a"));
+}
+
+// Channels subscribed at hello are kept in order, and each must be one the
+// claim may subscribe to: a typo never subscribes.
+TEST(Grants, ChannelsMustBeOnesTheClaimMaySubscribeTo) {
+    const grants g = parsed({{"subscribe", {"orders.>"}}, {"channels", {"orders.alice.>", "orders.*.new"}}});
+    EXPECT_EQ(g.channels, (std::vector<std::string>{"orders.alice.>", "orders.*.new"}));
+    grants bad;
+    EXPECT_EQ(parse_grants({{"subscribe", {"orders.alice.>"}}, {"channels", {"orders.bob.>"}}}, bad),
+              "channels: 'orders.bob.>' is not one this claim may subscribe to");
+    EXPECT_NE(parse_grants({{"channels", {"orders.bob.>"}}}, bad), "") << "nothing to subscribe with";
+    // The deny comes after the channels in the claim, and still counts.
+    EXPECT_EQ(parse_grants({{"channels", {"orders.>"}}, {"subscribe", {">"}}, {"deny", {{"subscribe", {"orders.x"}}}}},
+                           bad),
+              "channels: 'orders.>' is not one this claim may subscribe to");
+    EXPECT_NE(parse_grants({{"subscribe", {">"}}, {"channels", {"a..b"}}}, bad), "");
+    EXPECT_NE(parse_grants({{"subscribe", {">"}}, {"deny", {{"channels", {"a"}}}}}, bad), "") << "not a deny rule";
+}
+
 struct authorizer_fixture : ::testing::Test {
     std::int64_t clock = now_s;
     std::unique_ptr<token_authorizer> auth;

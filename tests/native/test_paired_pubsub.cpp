@@ -46,7 +46,7 @@ TEST(ClientSubscribe, IsSentWithItsPolicyAndAcknowledged) {
     paired p;
     peer& r = p.add(test_config());
     r.connect();
-    const call_result sub = r.engine.subscribe("factory.*.temp", slow_policy::keep_latest);
+    const call_result sub = r.engine.subscribe("factory.*.temp", {.policy = slow_policy::keep_latest});
     ASSERT_FALSE(sub.error);
     EXPECT_NE(sub.id, 0u);
     p.pump();
@@ -70,7 +70,7 @@ TEST(ClientSubscribe, SinceAPositionReplaysWhatFollowsIt) {
     for (int i = 1; i <= 4; ++i) net.publish("plant.m1", "old" + std::to_string(i));
     net.p.pump();
     const channel_position since{1, 2};
-    ASSERT_FALSE(r.engine.subscribe("plant.m1", slow_policy::router_default, &since).error);
+    ASSERT_FALSE(r.engine.subscribe("plant.m1", {.since = since}).error);
     net.p.pump();
     const auto subs = r.sent(frame_kind::subscribe);
     ASSERT_EQ(subs.size(), 1u);
@@ -290,7 +290,7 @@ TEST(ClientDelivery, JsonAndReplayedFlagsReachTheHost) {
     ASSERT_FALSE(net.publisher.engine.publish("a.b", bytes("{}"), false, frame_flags::json).error);
     net.p.pump();
     const channel_position since{1, 0};
-    ASSERT_FALSE(r.engine.subscribe("a.b", slow_policy::router_default, &since).error);
+    ASSERT_FALSE(r.engine.subscribe("a.b", {.since = since}).error);
     net.p.pump();
     EXPECT_EQ(r.of(event_kind::message).at(0).flags, frame_flags::json | frame_flags::replayed);
 }
@@ -546,6 +546,183 @@ TEST(ClientPublish, OwnMessagesComeBackWhenSubscribed) {
     ASSERT_FALSE(r.engine.publish("chat.room1", bytes("hello")).error);
     p.pump();
     EXPECT_EQ(payloads(r.of(event_kind::message)), std::vector<std::string>{"hello"});
+}
+
+// --- server-side subscriptions ---------------------------------------------------------
+
+client_config backend_config() {
+    client_config c = test_config();
+    c.name = "orders-service";
+    c.token = "backend-token";
+    c.role = client_role::backend;
+    return c;
+}
+
+// Connects `r` and keeps what the handshake brought (connect() forgets it):
+// the router's subscribed frames follow its welcome.
+void connect_keeping_records(paired& p, peer& r) {
+    ASSERT_FALSE(r.engine.start(p.now));
+    p.pump();
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+}
+
+// A client, a publisher and a backend that subscribes the client.
+struct with_backend : two_clients {
+    with_backend() { backend.connect(); }
+    peer& backend = p.add(backend_config());
+};
+
+TEST(ServerSubscription, TheTokensChannelsAreSubscribedAtHelloBeforeAnyMessage) {
+    two_clients net;
+    net.p.auth.grant("token-1", R"({"subscribe":["orders.>"],"channels":["orders.alice.>"]})");
+    peer& r = net.r;
+    connect_keeping_records(net.p, r);
+    const auto subscribed = r.of(event_kind::subscribed);
+    ASSERT_EQ(subscribed.size(), 1u);
+    EXPECT_EQ(subscribed[0].name, "orders.alice.>");
+    EXPECT_NE(subscribed[0].subscription, 0u);
+    net.publish("orders.alice.1", "first");
+    net.publish("orders.bob.1", "not hers");
+    net.p.pump();
+    const auto messages = r.of(event_kind::message);
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_EQ(messages[0].payload, "first");
+    EXPECT_EQ(messages[0].subscription, subscribed[0].subscription);
+    EXPECT_TRUE(r.sent(frame_kind::subscribe).empty()) << "the client asked for nothing";
+    EXPECT_FALSE(r.hellos.at(0).flags & frame_flags::resubscribes) << "nothing to restore yet";
+}
+
+TEST(ServerSubscription, ABackendSubscribesAClientByItsAddressAndUnsubscribesIt) {
+    with_backend net;
+    peer& r = net.r;
+    r.connect();
+    const std::string address(r.engine.session_id());
+    const call_result sub = net.backend.engine.subscribe_client(address, "orders.bob", slow_policy::keep_latest);
+    ASSERT_FALSE(sub.error);
+    net.p.pump();
+    const auto acks = net.backend.of(event_kind::ack);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].op, operation::subscribe_client);
+    EXPECT_EQ(acks[0].id, sub.id);
+    const auto subscribed = r.of(event_kind::subscribed);
+    ASSERT_EQ(subscribed.size(), 1u);
+    EXPECT_EQ(subscribed[0].name, "orders.bob");
+    EXPECT_EQ(policy_of(subscribed[0].flags), slow_policy::keep_latest);
+    net.publish("orders.bob", "one");
+    net.p.pump();
+    EXPECT_EQ(payloads(r.of(event_kind::message)), std::vector<std::string>{"one"});
+
+    const call_result unsub = net.backend.engine.unsubscribe_client(address, "orders.bob");
+    net.p.pump();
+    ASSERT_EQ(net.backend.of(event_kind::ack).size(), 2u);
+    EXPECT_EQ(net.backend.of(event_kind::ack)[1].op, operation::unsubscribe_client);
+    EXPECT_EQ(net.backend.of(event_kind::ack)[1].id, unsub.id);
+    const auto ended = r.of(event_kind::unsubscribed);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].subscription, subscribed[0].subscription);
+    EXPECT_EQ(ended[0].code, 0u);
+    EXPECT_TRUE(ended[0].ends_subscription);
+    net.publish("orders.bob", "two");
+    net.p.pump();
+    EXPECT_EQ(payloads(r.of(event_kind::message)), std::vector<std::string>{"one"});
+    EXPECT_EQ(r.engine.stats().unmatched_messages, 0u) << "the router no longer sends it";
+}
+
+TEST(ServerSubscription, EveryRefusalIsANamedError) {
+    with_backend net;
+    net.p.auth.grant("token-1", R"({"subscribe":["orders.alice.>"]})");
+    net.p.auth.grant("backend-token", R"({"subscribe_clients":["orders.>"]})");
+    peer& r = net.r;
+    r.connect();
+    const std::string address(r.engine.session_id());
+    peer& b = net.backend;
+    auto verdict = [&](call_result c) {
+        EXPECT_FALSE(c.error);
+        net.p.pump();
+        for (const seen_event& e : b.of(event_kind::error))
+            if (e.id == c.id) return static_cast<errc>(e.code);
+        return b.count(event_kind::ack) != 0 && b.of(event_kind::ack).back().id == c.id ? errc{} : errc::invalid_argument;
+    };
+    EXPECT_EQ(verdict(b.engine.subscribe_client(address, "news.>")), errc::forbidden) << "the backend's right";
+    EXPECT_EQ(verdict(b.engine.subscribe_client(address, "orders.bob")), errc::forbidden) << "the client's right";
+    EXPECT_EQ(verdict(b.engine.subscribe_client("router-a-999-00000000", "orders.alice.x")), errc::no_such_address);
+    EXPECT_EQ(verdict(b.engine.subscribe_client(address, "orders.alice.x")), errc{});
+    EXPECT_EQ(verdict(b.engine.subscribe_client(address, "orders.alice.x")), errc::already_subscribed);
+    EXPECT_EQ(verdict(b.engine.unsubscribe_client(address, "orders.alice.y")), errc::not_subscribed);
+    EXPECT_EQ(verdict(b.engine.unsubscribe_client(address, "news.x")), errc::forbidden);
+    EXPECT_EQ(r.count(event_kind::subscribed), 1u);
+    // Refused before anything is sent.
+    EXPECT_EQ(b.engine.subscribe_client(address, "orders..x").error, errc::invalid_argument);
+    EXPECT_EQ(b.engine.subscribe_client("", "orders.x").error, errc::invalid_argument);
+    EXPECT_EQ(r.engine.subscribe_client(address, "orders.x").error, errc::wrong_role);
+}
+
+TEST(ServerSubscription, AReconnectRestoresItFromItsPositionWithoutLossOrDuplicate) {
+    two_clients net;
+    net.p.auth.grant("token-1", R"({"subscribe":["plant.>"],"channels":["plant.m1"]})");
+    peer& r = net.r;
+    connect_keeping_records(net.p, r);
+    for (int i = 1; i <= 3; ++i) net.publish("plant.m1", "live" + std::to_string(i));
+    net.p.pump();
+
+    r.drop_transport();
+    for (int i = 4; i <= 6; ++i) net.publish("plant.m1", "missed" + std::to_string(i));
+    net.p.pump();
+    net.p.advance(2000);
+    ASSERT_EQ(r.engine.state(), client_state::ready);
+
+    ASSERT_EQ(r.hellos.size(), 2u);
+    EXPECT_TRUE(r.hellos[1].flags & frame_flags::resubscribes);
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].name, "plant.m1");
+    EXPECT_TRUE(subs[0].flags & frame_flags::since);
+    EXPECT_EQ(subs[0].seq, 3u);
+    EXPECT_EQ(r.received(frame_kind::subscribed).size(), 1u) << "the router did not subscribe it again";
+    EXPECT_EQ(r.count(event_kind::subscribed), 1u);
+    net.publish("plant.m1", "after7");
+    net.p.pump();
+    EXPECT_EQ(payloads(r.of(event_kind::message)),
+              (std::vector<std::string>{"live1", "live2", "live3", "missed4", "missed5", "missed6", "after7"}));
+    EXPECT_EQ(r.count(event_kind::gap), 0u);
+    EXPECT_EQ(r.engine.stats().duplicates_dropped, 0u) << "nothing was sent twice";
+}
+
+TEST(ServerSubscription, ARefreshThatWithdrawsItSaysUnsubscribedForbidden) {
+    two_clients net;
+    net.p.auth.grant("token-1", R"({"subscribe":["orders.>"],"channels":["orders.alice.>"]})");
+    net.p.auth.grant("token-2", R"({"subscribe":["news.>"]})");
+    peer& r = net.r;
+    connect_keeping_records(net.p, r);
+    ASSERT_EQ(r.count(event_kind::subscribed), 1u);
+    (void)r.engine.refresh_token("token-2", net.p.now);
+    net.p.pump();
+    const auto ended = r.of(event_kind::unsubscribed);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].code, code(errc::forbidden));
+    EXPECT_EQ(ended[0].name, "orders.alice.>");
+    net.publish("orders.alice.1", "never");
+    net.p.pump();
+    EXPECT_EQ(r.count(event_kind::message), 0u);
+}
+
+TEST(ServerSubscription, APatternTheClientHoldsAlreadyIsRefused) {
+    with_backend net;
+    peer& r = net.r;
+    r.connect();
+    const call_result own = r.engine.subscribe("orders.>");
+    net.p.pump();
+    const call_result sub = net.backend.engine.subscribe_client(std::string(r.engine.session_id()), "orders.>");
+    net.p.pump();
+    const auto errors = net.backend.errors(operation::subscribe_client);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, sub.id);
+    EXPECT_EQ(errors[0].code, code(errc::already_subscribed));
+    EXPECT_EQ(r.count(event_kind::subscribed), 0u);
+    net.publish("orders.x", "m");
+    net.p.pump();
+    ASSERT_EQ(r.count(event_kind::message), 1u);
+    EXPECT_EQ(r.of(event_kind::message)[0].subscription, own.id);
 }
 
 }  // namespace

@@ -1516,7 +1516,18 @@ public:
     void broadcast(std::string_view from, std::uint8_t, bytes_view payload) override {
         broadcasts.emplace_back(std::string(from), std::string(payload.begin(), payload.end()));
     }
+    void client_subscription(std::string_view router_id, std::string_view to, std::string_view pattern,
+                             slow_policy policy, bool subscribe, const publisher& ack) override {
+        subscriptions.push_back({std::string(router_id), std::string(to), std::string(pattern), policy, subscribe, ack});
+    }
+    struct subscription_sent {
+        std::string router, to, pattern;
+        slow_policy policy;
+        bool subscribe;
+        publisher ack;
+    };
     sink& answers() { return *sink_; }
+    std::vector<subscription_sent> subscriptions;
     std::vector<sent> directs;
     std::vector<std::pair<std::string, std::string>> broadcasts;
 };
@@ -1592,6 +1603,52 @@ TEST_F(RouterCore, AcrossRoutersDirectMessagesAndBroadcastsCrossTheBus) {
         ASSERT_EQ(got.size(), 1u);
         EXPECT_EQ(got[0].name, "r2-4-00000002");
     }
+}
+
+// A backend's subscribe_client for an address another router gave crosses
+// the bus and waits for that router's verdict; one that arrives is judged
+// here, for this router's client.
+TEST_F(RouterCore, AcrossRoutersSubscribeClientCrossesTheBusAndWaitsForTheVerdict) {
+    recording_bus bus;
+    rebuild_with(bus);
+    peer backend = hello(client_role::backend, transport_kind::zeromq);
+    peer screen = hello();
+    frame s = make(frame_kind::subscribe_client, 5, "cell.>", "r2-9-0000abcd");
+    s.flags = policy_flags(slow_policy::keep_latest);
+    send(backend, s);
+    ASSERT_EQ(bus.subscriptions.size(), 1u);
+    EXPECT_EQ(bus.subscriptions[0].router, "r2");
+    EXPECT_EQ(bus.subscriptions[0].to, "r2-9-0000abcd");
+    EXPECT_EQ(bus.subscriptions[0].pattern, "cell.>");
+    EXPECT_EQ(bus.subscriptions[0].policy, slow_policy::keep_latest);
+    EXPECT_TRUE(bus.subscriptions[0].subscribe);
+    EXPECT_TRUE(take(backend).empty()) << "no answer before the other router's";
+    core->log_answer([&] {
+        bus.answers().direct_done(bus.subscriptions[0].ack, errc::already_subscribed, "twice");
+    }, now);
+    auto errors = take(backend, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].id, 5u);
+    EXPECT_EQ(errors[0].error(), errc::already_subscribed);
+    EXPECT_EQ(errors[0].payload, "twice");
+
+    core->log_answer([&] {
+        EXPECT_FALSE(bus.answers().client_subscription_arrived(screen.address, "cell.7", slow_policy::router_default,
+                                                               true));
+        EXPECT_EQ(bus.answers().client_subscription_arrived(screen.address, "cell.7", slow_policy::router_default, true),
+                  errc::already_subscribed);
+        EXPECT_EQ(bus.answers().client_subscription_arrived("r1-999-00000001", "cell.7", slow_policy::router_default,
+                                                            true),
+                  errc::no_such_address);
+    }, now);
+    const auto subscribed = take(screen, frame_kind::subscribed);
+    ASSERT_EQ(subscribed.size(), 1u);
+    EXPECT_EQ(subscribed[0].name, "cell.7");
+    send(backend, make(frame_kind::unsubscribe_client, 6, "cell.7", "r1-999-00000001"));
+    errors = take(backend, frame_kind::error);
+    ASSERT_EQ(errors.size(), 1u) << "an address of this router that is gone does not cross the bus";
+    EXPECT_EQ(errors[0].error(), errc::no_such_address);
+    EXPECT_EQ(bus.subscriptions.size(), 1u);
 }
 
 TEST_F(RouterCore, DiscoveryListsServicesMethodsAndInstances) {
@@ -2201,6 +2258,7 @@ public:
     std::error_code can_send(const principal&, std::string_view) override { return {}; }
     std::error_code can_broadcast(const principal&) override { return {}; }
     std::error_code can_register(const principal&, std::string_view) override { return {}; }
+    std::error_code can_subscribe_clients(const principal&, std::string_view) override { return {}; }
 };
 
 TEST_F(RouterCore, AnExpiredTokenClosesTheConnectionAfterTheGraceUnlessRefreshed) {
@@ -2254,6 +2312,9 @@ public:
     }
     std::error_code can_register(const principal& who, std::string_view service) override {
         return decide(rights_.at(who.connection).may_register(service));
+    }
+    std::error_code can_subscribe_clients(const principal& who, std::string_view pattern) override {
+        return decide(rights_.at(who.connection).may_subscribe_clients(pattern));
     }
 
 private:

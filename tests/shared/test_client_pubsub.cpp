@@ -26,9 +26,9 @@ TEST(ClientSubscribe, SinceIsRefusedForWildcards) {
     rig r;
     r.connect();
     const channel_position since{1, 2};
-    EXPECT_EQ(r.engine.subscribe("plant.*", slow_policy::router_default, &since).error,
+    EXPECT_EQ(r.engine.subscribe("plant.*", {.since = since}).error,
               errc::invalid_argument);
-    EXPECT_EQ(r.engine.subscribe("plant.>", slow_policy::router_default, &since).error,
+    EXPECT_EQ(r.engine.subscribe("plant.>", {.since = since}).error,
               errc::invalid_argument);
     r.pump();
     EXPECT_TRUE(r.sent(frame_kind::subscribe).empty());
@@ -284,7 +284,7 @@ TEST(ClientLatest, AWildcardSubscriptionAsksForTheLatestValuesOnEverySubscribe) 
     rig r;
     r.connect();
     r.router.publish("a.b", "1");
-    const call_result sub = r.engine.subscribe("a.*", slow_policy::router_default, nullptr, true);
+    const call_result sub = r.engine.subscribe("a.*", {.latest = true});
     ASSERT_FALSE(sub.error);
     r.pump();
     r.router.publish("a.b", "2");
@@ -312,7 +312,7 @@ TEST(ClientLatest, AChannelSeenBeforeResumesWithSinceInsteadOfLatest) {
     rig r;
     r.connect();
     r.router.publish("a.b", "1");
-    ASSERT_FALSE(r.engine.subscribe("a.b", slow_policy::router_default, nullptr, true).error);
+    ASSERT_FALSE(r.engine.subscribe("a.b", {.latest = true}).error);
     r.pump();
     r.drop_transport();
     r.router.publish("a.b", "2");
@@ -426,7 +426,7 @@ TEST(ClientPresence, AListOrAMemberThatDoesNotDecodeIsMalformedBody) {
 
     rig j;
     j.connect();
-    ASSERT_FALSE(j.engine.subscribe("plant.line1", slow_policy::router_default, nullptr, false, true).error);
+    ASSERT_FALSE(j.engine.subscribe("plant.line1", {.join_leave = true}).error);
     j.pump();
     j.deliver({simple_frame(frame_kind::join, 0, "\x09\x00s-9", "plant.line1")});
     ASSERT_EQ(j.errors(operation::connection).size(), 1u);
@@ -451,7 +451,7 @@ TEST(ClientPresence, PatternsAreRefused) {
     r.connect();
     EXPECT_EQ(r.engine.presence("plant.*").error, errc::invalid_argument);
     EXPECT_EQ(r.engine.presence("plant.>").error, errc::invalid_argument);
-    EXPECT_EQ(r.engine.subscribe("plant.*", slow_policy::router_default, nullptr, false, true).error,
+    EXPECT_EQ(r.engine.subscribe("plant.*", {.join_leave = true}).error,
               errc::invalid_argument);
     r.pump();
     EXPECT_TRUE(r.sent(frame_kind::presence).empty());
@@ -462,7 +462,7 @@ TEST(ClientPresence, JoinsAndLeavesGoToTheSubscriptionThatAskedAndItsFlagIsSentA
     rig r;
     r.connect();
     const call_result plain = r.engine.subscribe("plant.*");
-    const call_result asked = r.engine.subscribe("plant.line1", slow_policy::router_default, nullptr, false, true);
+    const call_result asked = r.engine.subscribe("plant.line1", {.join_leave = true});
     r.pump();
     auto subscribes = r.sent(frame_kind::subscribe);
     ASSERT_EQ(subscribes.size(), 2u);

@@ -30,6 +30,8 @@ constexpr std::array all_kinds = {
     hs::frame_kind::message,        hs::frame_kind::gap,
     hs::frame_kind::presence,       hs::frame_kind::presence_list,
     hs::frame_kind::join,           hs::frame_kind::leave,
+    hs::frame_kind::subscribed,     hs::frame_kind::unsubscribed,
+    hs::frame_kind::subscribe_client, hs::frame_kind::unsubscribe_client,
     hs::frame_kind::request,        hs::frame_kind::response,
     hs::frame_kind::stream_open,    hs::frame_kind::stream_item,
     hs::frame_kind::stream_end,     hs::frame_kind::stream_credit,
@@ -52,7 +54,8 @@ carried fields_of(hs::frame_kind k) {
     switch (k) {
         case hs::frame_kind::goodbye:
         case hs::frame_kind::redirect:
-        case hs::frame_kind::error: return {.code = true};
+        case hs::frame_kind::error:
+        case hs::frame_kind::unsubscribed: return {.code = true};
         case hs::frame_kind::ack:
         case hs::frame_kind::subscribe:
         case hs::frame_kind::message: return {.position = true};
@@ -389,7 +392,7 @@ TEST(FrameEncode, NameOf256BytesIsRefusedAndNothingIsWritten) {
 
 TEST(FrameEncode, UnknownKindIsRefused) {
     hs::frame f;
-    f.kind = static_cast<hs::frame_kind>(0x19);
+    f.kind = static_cast<hs::frame_kind>(0x1D);
     std::vector<std::uint8_t> out;
     EXPECT_EQ(hs::append(out, f), hs::errc::unknown_kind);
     EXPECT_TRUE(out.empty());

@@ -45,6 +45,10 @@ KINDS = {
     "presence_list": (0x16, []),
     "join": (0x17, []),
     "leave": (0x18, []),
+    "subscribed": (0x19, []),
+    "unsubscribed": (0x1A, [("code", "H")]),
+    "subscribe_client": (0x1B, []),
+    "unsubscribe_client": (0x1C, []),
     "request": (0x20, [("deadline_ms", "I")]),
     "response": (0x21, []),
     "stream_open": (0x22, [("deadline_ms", "I"), ("credit", "I")]),
@@ -69,6 +73,7 @@ SINCE = 0x04
 REPLAYED = 0x08
 LATEST = 0x40      # subscribe
 JOIN_LEAVE = 0x80  # subscribe
+RESUBSCRIBES = 0x40  # hello
 IDEMPOTENCY_KEY = 0x04  # publish
 TTL = 0x08              # publish
 POLICY = {"router_default": 0, "drop_oldest": 1, "keep_latest": 2, "disconnect": 3}
@@ -414,6 +419,11 @@ GOOD = [
     ("hello_backend_follow_cluster", "A backend asks to hear of the cluster's routers (flag 0x80).", [
         {"kind": "hello", "flags": 0x80, "body": {"min_version": 1, "max_version": 1, "role": "backend",
                                                   "name": "inventory-7", "token": "", "resume_session": ""}}]),
+    ("hello_resubscribes", "A frontend that restores its server-side subscriptions itself (flag 0x40): "
+     "the router does not apply the token's channels.", [
+        {"kind": "hello", "flags": RESUBSCRIBES, "body": {"min_version": 1, "max_version": 1, "role": "frontend",
+                                                          "name": "dashboard", "token": TOKEN,
+                                                          "resume_session": ""}}]),
     ("welcome_new_session", "The router accepts version 1 and opens a new session.", [
         {"kind": "welcome", "body": {"version": 1, "session_id": "s-41f0", "router_id": "r1",
                                      "heartbeat_ms": 15000, "max_payload": 1048576,
@@ -483,6 +493,19 @@ GOOD = [
         {"kind": "publish", "flags": 0xC0 | JSON, "name": "a.b", "payload": text("{}")}]),
     ("subscribe_join_leave", "A subscription that asks for the channel's joins and leaves (flag 0x80).", [
         {"kind": "subscribe", "id": 6, "flags": JOIN_LEAVE, "name": "factory.line1.status"}]),
+    ("subscribed", "The router subscribed this connection to a pattern (token channels or a backend), "
+     "policy keep_latest (flags bits 4-5).", [
+        {"kind": "subscribed", "flags": POLICY["keep_latest"] << 4, "name": "orders.alice.>"}]),
+    ("unsubscribed", "A backend ended a server-side subscription (code 0).", [
+        {"kind": "unsubscribed", "name": "orders.alice.>", "code": 0}]),
+    ("unsubscribed_forbidden", "A token refresh withdrew a server-side subscription.", [
+        {"kind": "unsubscribed", "name": "orders.alice.>", "code": ERRC["forbidden"]}]),
+    ("subscribe_client", "A backend subscribes the connection at address 'r1-7-0000002a' to a pattern "
+     "(id 21 correlates the ack or error; policy drop_oldest).", [
+        {"kind": "subscribe_client", "id": 21, "flags": POLICY["drop_oldest"] << 4, "name": "orders.alice.>",
+         "payload": text("r1-7-0000002a")}]),
+    ("unsubscribe_client", "A backend ends that server-side subscription.", [
+        {"kind": "unsubscribe_client", "id": 22, "name": "orders.alice.>", "payload": text("r1-7-0000002a")}]),
     ("presence", "Who is subscribed to a channel (id 9 correlates the answer).", [
         {"kind": "presence", "id": 9, "name": "factory.line1.status"}]),
     ("presence_list", "Two members, one with a token's subject, one anonymous.", [
@@ -586,7 +609,7 @@ BAD_FRAMES = [
     ("version_checked_before_kind", "Version 2 and kind 0xEE: the version is reported.",
      header(0xEE, 0, version=2), "unsupported_version"),
     ("unknown_kind_0x00", "Kind 0 is not defined.", header(0x00, 0), "unknown_kind"),
-    ("unknown_kind_0x19", "Kind 0x19, between leave and request.", header(0x19, 0), "unknown_kind"),
+    ("unknown_kind_0x1d", "Kind 0x1D, between unsubscribe_client and request.", header(0x1D, 0), "unknown_kind"),
     ("unknown_kind_0xff", "Kind 0xFF.", header(0xFF, 0), "unknown_kind"),
     ("kind_checked_before_length", "Unknown kind and a 4 GiB body: the kind is reported.",
      header(0x7F, 0xFFFFFFFF), "unknown_kind"),

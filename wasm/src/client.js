@@ -670,6 +670,22 @@ export class Client {
             case 'broadcast':
                 this.#emit(ev.kind, new DirectMessage(ev, this.#isJson(ev)));
                 return;
+            case 'subscribed': {
+                // The router subscribed us (token channels, a backend): its
+                // messages go to the Subscription's onmessage, which a
+                // listener sets before any of them is dispatched.
+                const id = ev.subscription;
+                const subscription = new Subscription(id, ev.name, () => this.#unsubscribe(id));
+                this.#subscriptions.set(id, { subscription, handler: (m) => subscription.onmessage?.(m) });
+                this.#emit(ev.kind, subscription);
+                return;
+            }
+            case 'unsubscribed': {
+                const subscription = this.#subscriptions.get(ev.subscription)?.subscription;
+                this.#subscriptions.delete(ev.subscription);
+                this.#emit(ev.kind, { subscription, reason: ev.code ? this.#rt.errcName(ev.code) : null });
+                return;
+            }
             case 'join':
             case 'leave': {
                 const [member] = ev.members;

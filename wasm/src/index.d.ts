@@ -120,6 +120,11 @@ export class DirectMessage extends Payload {
 export class Subscription {
     readonly id: number;
     readonly pattern: string;
+    /**
+     * A subscription the router made ('subscribed' event): its messages.
+     * Set it in the event's listener, before any of them arrives.
+     */
+    onmessage?: (message: Message) => void;
     /** Stops delivery at once; resolves when the router confirmed. */
     unsubscribe(): Promise<void>;
 }
@@ -266,6 +271,12 @@ export interface RedirectEvent {
     code: ErrorCode | null;
 }
 
+export interface UnsubscribedEvent {
+    subscription: Subscription | undefined;
+    /** Why: null when a backend asked, 'forbidden' when a token refresh withdrew it. */
+    reason: ErrorCode | null;
+}
+
 export interface ClientEvents {
     state: StateEvent;
     gap: GapEvent;
@@ -277,6 +288,13 @@ export interface ClientEvents {
     join: PresenceEvent;
     /** It unsubscribed or disconnected. */
     leave: PresenceEvent;
+    /**
+     * The router subscribed this client (the token's channels, a backend);
+     * set the Subscription's onmessage here. Kept across reconnects, as your own.
+     */
+    subscribed: Subscription;
+    /** The router ended a subscription (a backend, a token refresh). */
+    unsubscribed: UnsubscribedEvent;
 }
 
 /** Made by connect(). */

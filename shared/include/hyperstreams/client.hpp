@@ -123,6 +123,19 @@
 // withdrew the right: forbidden), and no message event follows for it. A
 // request or stream the router ends that way is an error event for its id.
 //
+// Server-side subscriptions. The router may subscribe the connection itself
+// (the token's `channels`, a backend's subscribe_client): a subscribed
+// frame becomes a subscription like one of the owner's (a subscribed event
+// with its new id; its messages, gaps and resume are every subscription's),
+// except that it was not asked for. An unsubscribed frame ends the
+// subscription of that pattern, whoever made it (an unsubscribed event).
+// A subscribed frame for a pattern the engine already holds changes
+// nothing: that subscription takes its messages. While the engine holds a
+// server-side subscription, every hello carries the flag resubscribes and
+// the engine sends them again itself, with `since` like its own, so that
+// the router does not apply the token's channels a second time (no loss, no
+// duplicate across a reconnect).
+//
 // Resume. Sequence numbers are tracked per channel, not per subscription.
 // A subscription whose pattern has no wildcard names one channel and is sent
 // again with `since` = the last (epoch, seq) seen on it, so the router can
@@ -164,6 +177,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -232,6 +246,8 @@ enum class operation : std::uint8_t {
     discover,
     token_refresh,
     presence,
+    subscribe_client,
+    unsubscribe_client,
 };
 std::string_view operation_name(operation op) noexcept;
 
@@ -269,6 +285,10 @@ enum class event_kind : std::uint8_t {
     presence,          // id, payload = a presence_list body, checked (decode_body succeeds)
     join,              // subscription (asked with join_leave), name = channel, payload = a presence_member body, checked
     leave,             // subscription (asked with join_leave), name = channel, payload = a presence_member body, checked
+    subscribed,        // the router subscribed us (token channels, a backend): subscription (a new id),
+                       // name = pattern, flags = its policy (frame_flags::policy_mask)
+    unsubscribed,      // the router ended a subscription (a backend, a refresh that withdrew it):
+                       // subscription, name = pattern, code (0: a backend asked), ends_subscription
 };
 std::string_view event_name(event_kind k) noexcept;
 
@@ -304,6 +324,21 @@ struct client_event {
 struct channel_position {
     std::uint32_t epoch = 0;
     std::uint64_t seq = 0;
+};
+
+// How a subscription is asked for (client_engine::subscribe).
+struct subscribe_options {
+    slow_policy policy = slow_policy::router_default;
+    // Exact channels only: deliver what the channel's history holds after
+    // this position first, as a resume does.
+    std::optional<channel_position> since{};
+    // Every subscribe sent without a position (the first, and after each
+    // reconnect) asks for the last message of each matching channel first
+    // (flag replayed); those already seen are dropped as duplicates, those
+    // newer delivered, after a gap event when more were missed.
+    bool latest = false;
+    // Exact channels only: join and leave events of the channel's other members.
+    bool join_leave = false;
 };
 
 // The credit window of a client stream whose owner names none (the JS
@@ -394,16 +429,8 @@ public:
     // --- pub/sub ------------------------------------------------------------
 
     // `pattern`: a channel, `*` for one token, a final `>` for the rest.
-    // `since` (exact channels only): deliver what the channel's history holds
-    // after that position first, as a resume does. `latest`: every subscribe
-    // sent without a position (the first, and after each reconnect) asks
-    // for the last message of each matching channel first (flag replayed);
-    // those already seen are dropped as duplicates, those newer delivered,
-    // after a gap event when more were missed. `join_leave` (exact channels
-    // only): join and leave events of the channel's other members.
-    call_result subscribe(std::string_view pattern,
-                          slow_policy policy = slow_policy::router_default,
-                          const channel_position* since = nullptr, bool latest = false, bool join_leave = false);
+    // A `since` or `join_leave` with a pattern is invalid_argument.
+    call_result subscribe(std::string_view pattern, const subscribe_options& options = {});
     // Returns the id of the unsubscribe operation (its ack carries the subscription).
     call_result unsubscribe(std::uint32_t subscription);
     // id 0 without ack; with ack, an ack event carries the message's epoch and seq.
@@ -454,6 +481,14 @@ public:
     stream_send_status stream_send(std::uint32_t stream, bytes_view payload,
                                    std::uint8_t flags = 0);
     std::error_code stream_end(std::uint32_t stream);
+    // Subscribes the connection at `address` (its session id, on any router
+    // of the cluster) to `pattern`, or ends its subscription to it
+    // (docs/PROTOCOL.md section 11, Server-side subscriptions): an ack event,
+    // or an error (forbidden, no_such_address, already_subscribed,
+    // not_subscribed, ...). An invalid pattern or address is invalid_argument.
+    call_result subscribe_client(std::string_view address, std::string_view pattern,
+                                 slow_policy policy = slow_policy::router_default);
+    call_result unsubscribe_client(std::string_view address, std::string_view pattern);
 
 private:
     struct pending_op {
@@ -480,6 +515,7 @@ private:
         bool resuming = false;    // that subscribe carried `since`
         bool latest = false;      // a subscribe without `since` asks for the latest values
         bool join_leave = false;  // asks for the channel's join and leave events
+        bool server = false;      // the router made it (subscribed frame), not subscribe()
     };
     struct registration {
         std::uint32_t id = 0;
@@ -570,6 +606,8 @@ private:
     void on_message(const frame& f, time_ms now);
     void on_gap(const frame& f, time_ms now);
     void on_join_leave(const frame& f, time_ms now);
+    void on_subscribed(const frame& f, time_ms now);
+    void on_unsubscribed(const frame& f, time_ms now);
 
     // calls and services (client_calls.cpp)
     call_result open_call(frame_kind kind, std::string_view service, std::string_view method,
@@ -577,6 +615,8 @@ private:
                           time_ms now, std::uint8_t flags);
     call_result send_addressed(frame_kind kind, std::string_view to, bytes_view payload, bool ack,
                                std::uint8_t flags);
+    call_result client_subscription(frame_kind kind, std::string_view address, std::string_view pattern,
+                                    slow_policy policy);
     registration* find_registration(std::uint32_t id) noexcept;
     void on_ack(const frame& f, time_ms now);
     void on_error(const frame& f, time_ms now);

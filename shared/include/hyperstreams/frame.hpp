@@ -58,6 +58,10 @@ enum class frame_kind : std::uint8_t {
     presence_list = 0x16,  // router -> client, id = correlation, body presence_list_body
     join = 0x17,           // router -> client, name = channel, body presence_member
     leave = 0x18,          // router -> client, name = channel, body presence_member
+    subscribed = 0x19,     // router -> client, name = pattern, flags = policy: the server subscribed it
+    unsubscribed = 0x1A,   // router -> client, name = pattern, ext {code u16}: a server-side subscription ended
+    subscribe_client = 0x1B,    // backend -> router, id = correlation, name = pattern, payload = address
+    unsubscribe_client = 0x1C,  // backend -> router, id = correlation, name = pattern, payload = address
 
     // request/response and streams
     request = 0x20,        // id = correlation, name = "service/method", ext {deadline_ms u32}
@@ -88,8 +92,9 @@ inline constexpr std::uint8_t since = 0x04;          // subscribe: ext holds a r
 inline constexpr std::uint8_t idempotency_key = 0x04;  // publish: the payload starts with a key (body.hpp)
 inline constexpr std::uint8_t replayed = 0x08;       // message: delivered from history
 inline constexpr std::uint8_t ttl = 0x08;            // publish: the payload holds a time to live (body.hpp)
-inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe: slow-consumer policy (<< 4)
+inline constexpr std::uint8_t policy_mask = 0x30;    // subscribe, subscribed, subscribe_client: slow-consumer policy (<< 4)
 inline constexpr std::uint8_t more = 0x40;           // service_list: another page follows
+inline constexpr std::uint8_t resubscribes = 0x40;   // hello: I restore my server-side subscriptions myself
 inline constexpr std::uint8_t latest = 0x40;         // subscribe: first the last message of each matching channel
 inline constexpr std::uint8_t follow_cluster = 0x80; // hello: send me the cluster's routers
 inline constexpr std::uint8_t join_leave = 0x80;     // subscribe: send me the channel's joins and leaves
@@ -126,7 +131,7 @@ struct frame {
     std::uint32_t count = 0;        // gap: messages missed
     std::uint32_t deadline_ms = 0;  // request, stream_open: 0 = no deadline
     std::uint32_t credit = 0;       // stream_open, stream_credit
-    std::uint16_t code = 0;         // error, goodbye, redirect: an errc value
+    std::uint16_t code = 0;         // error, goodbye, redirect, unsubscribed: an errc value
 
     bool has(std::uint8_t flag) const noexcept { return (flags & flag) != 0; }
 };

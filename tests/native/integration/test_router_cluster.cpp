@@ -272,6 +272,61 @@ TEST(RouterCluster, DirectsAndBroadcastsReachEveryRoutersClientsOnce) {
         }), 0u);
 }
 
+// A backend on one router subscribes a client of another by its address:
+// the request crosses the bus, the other router's verdict comes back (its
+// code and text), and the client gets the messages published on the first.
+TEST(RouterCluster, ABackendSubscribesAClientOfAnotherRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    // A's bus waits for an answer as long as its heartbeat timeout.
+    auto a = cluster_router({redis.address()}, {"--router-id", "ra", "--heartbeat-interval-ms", "200",
+                                                "--heartbeat-timeout-ms", "1000"});
+    auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client backend(backend_config(a->backend_url(), "cells"));
+    test_client screen(frontend_config(b->ws_url(), "screen"));
+    ASSERT_TRUE(backend.wait_ready() && screen.wait_ready());
+    for (const char* id : {"ra", "rb"}) ASSERT_TRUE(wait_numsub(redis.port(), std::string("hs:r:") + id, 1));
+    const std::string address = screen.session_id();
+    ASSERT_EQ(address.rfind("rb-", 0), 0u) << address;
+    auto ask = [&](bool subscribe, const std::string& to, const std::string& pattern) {
+        const call_result r = backend.run([&](client_engine& e, time_ms) {
+            return subscribe ? e.subscribe_client(to, pattern) : e.unsubscribe_client(to, pattern);
+        });
+        EXPECT_FALSE(r.error);
+        return r.id;
+    };
+
+    expect_answer(backend, ask(true, address, "cell.7"), errc{}, "B's client, from A");
+    const auto subscribed = screen.wait_for(is(event_kind::subscribed));
+    ASSERT_TRUE(subscribed);
+    EXPECT_EQ(subscribed->name, "cell.7");
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("cell.7"), 1)) << "B listens for the channel";
+    ASSERT_EQ(publish_numbers(backend, "cell.7", 1, 2).size(), 2u);
+    const auto got = screen.wait_count(message_on("cell.7"), 2, 10s);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].subscription, subscribed->subscription);
+
+    const std::uint32_t twice = ask(true, address, "cell.7");
+    expect_answer(backend, twice, errc::already_subscribed, "B's verdict");
+    const auto why = backend.wait_for(answer_to(twice));
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->text.find("'cell.7'"), std::string::npos) << "B's words: " << why->text;
+    expect_answer(backend, ask(false, address, "cell.8"), errc::not_subscribed, "B's verdict");
+    expect_answer(backend, ask(true, "rb-999999-00000000", "cell.7"), errc::no_such_address, "an address B never gave");
+    expect_answer(backend, ask(true, "rz-1-00000000", "cell.7"), errc::no_such_address, "a router not in the cluster");
+    redis_subscription mute(redis.port(), "hs:r:rmute");
+    ASSERT_TRUE(mute.ready());
+    expect_answer(backend, ask(true, "rmute-1-00000000", "cell.7"), errc::cluster_outcome_unknown,
+                  "a router that took it and never answered: never a false ack");
+
+    expect_answer(backend, ask(false, address, "cell.7"), errc{}, "unsubscribed from A");
+    const auto ended = screen.wait_for(is(event_kind::unsubscribed));
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->subscription, subscribed->subscription);
+    EXPECT_EQ(screen.count(is(event_kind::subscribed)), 1u);
+}
+
 // Tokens mode on both routers, one secret: the rights a token grants for
 // direct and broadcast are judged alike whichever router the client is on,
 // for addresses of either router, and before any address is looked up.
@@ -1337,7 +1392,7 @@ TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
     };
 
     const std::uint32_t w = watcher.run([](client_engine& e, time_ms) {
-        return e.subscribe("room.x", slow_policy::router_default, nullptr, false, true);
+        return e.subscribe("room.x", {.join_leave = true});
     }).id;
     ASSERT_TRUE(watcher.wait_for(is(event_kind::ack, w)));
     ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("room.x"), 1));

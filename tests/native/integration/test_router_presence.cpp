@@ -51,7 +51,7 @@ std::string session_of(test_client& c) {
 
 std::uint32_t subscribe_with_events(test_client& c, const std::string& channel) {
     const call_result r = c.run([&](client_engine& e, time_ms) {
-        return e.subscribe(channel, slow_policy::router_default, nullptr, false, true);
+        return e.subscribe(channel, {.join_leave = true});
     });
     EXPECT_FALSE(r.error) << r.error.message();
     return r.id;

@@ -239,7 +239,7 @@ TEST(RouterExpiry, ANamespaceDefaultTtlExpiresItsMessages) {
         // From before the first message: all the history still alive.
         const call_result r = late.run([&](client_engine& e, time_ms) {
             const channel_position since{acked->epoch, 0};
-            return e.subscribe(channel, slow_policy::router_default, &since);
+            return e.subscribe(channel, {.since = since});
         });
         ASSERT_FALSE(r.error);
         ASSERT_TRUE(late.wait_for(is(event_kind::ack, r.id)));

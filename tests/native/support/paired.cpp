@@ -97,6 +97,17 @@ std::error_code scripted_authorizer::can_register(const router::principal& who, 
     return g == nullptr || g->may_register(service) ? std::error_code{} : errc::forbidden;
 }
 
+std::error_code scripted_authorizer::can_subscribe_clients(const router::principal& who,
+                                                           std::string_view pattern) {
+    const router::grants* g = rights(who);
+    return g == nullptr || g->may_subscribe_clients(pattern) ? std::error_code{} : errc::forbidden;
+}
+
+std::span<const std::string> scripted_authorizer::channels(const router::principal& who) {
+    const router::grants* g = rights(who);
+    return g == nullptr ? std::span<const std::string>() : std::span<const std::string>(g->channels);
+}
+
 // ---------------------------------------------------------------- peer
 
 // Marks the connection woken, as a transport posts itself a write.
@@ -178,7 +189,7 @@ bool peer::transmit() {
             hello_body h;
             EXPECT_FALSE(decode_body(bytes(f.payload), h));
             hellos.push_back(hello_record{h.min_version, h.max_version, h.role, std::string(h.name),
-                                          std::string(h.token), std::string(h.resume_session)});
+                                          std::string(h.token), std::string(h.resume_session), f.flags});
         }
         net_.core_->receive(connection_, scratch_, net_.router_time());
         net_.wake_transports();

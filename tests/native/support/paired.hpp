@@ -63,6 +63,8 @@ public:
     std::error_code can_send(const router::principal& who, std::string_view address) override;
     std::error_code can_broadcast(const router::principal& who) override;
     std::error_code can_register(const router::principal& who, std::string_view service) override;
+    std::error_code can_subscribe_clients(const router::principal& who, std::string_view pattern) override;
+    std::span<const std::string> channels(const router::principal& who) override;
 
 private:
     struct refusal_rule {
@@ -87,6 +89,7 @@ struct hello_record {
     std::string name;
     std::string token;
     std::string resume_session;
+    std::uint8_t flags = 0;  // the hello frame's
 };
 
 class paired;

@@ -144,7 +144,7 @@ std::string test_client::tls_error() {
 
 std::uint32_t test_client::subscribe(const std::string& pattern, slow_policy policy, bool latest) {
     const call_result r =
-        run([&](client_engine& e, time_ms) { return e.subscribe(pattern, policy, nullptr, latest); });
+        run([&](client_engine& e, time_ms) { return e.subscribe(pattern, {.policy = policy, .latest = latest}); });
     EXPECT_FALSE(r.error) << "subscribe " << pattern << ": " << r.error.message();
     return r.id;
 }
@@ -262,7 +262,7 @@ std::vector<recorded_event> publish_numbers(test_client& pub, const std::string&
 
 std::uint32_t subscribe_since(test_client& c, const std::string& channel, channel_position since) {
     const call_result r = c.run([&](client_engine& e, time_ms) {
-        return e.subscribe(channel, slow_policy::router_default, &since);
+        return e.subscribe(channel, {.since = since});
     });
     EXPECT_FALSE(r.error) << r.error.message();
     return r.id;

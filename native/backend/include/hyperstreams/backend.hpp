@@ -596,6 +596,24 @@ public:
     std::future<std::error_code> refresh_token(std::string_view token);
     void refresh_token(std::string_view token, std::function<void(std::error_code)> done);
 
+    // Subscribes the client at `address` (its session id, on any router of
+    // the cluster) to `pattern`, under that client's own rights; it hears of
+    // it (the npm package's 'subscribed' event) and keeps it across its
+    // reconnects. Needs the subscribe_clients right when the router checks
+    // tokens. The future holds the router's verdict (empty: done; forbidden,
+    // no_such_address, already_subscribed, too_many_subscriptions,
+    // cluster_outcome_unknown, ...). docs/PROTOCOL.md section 11,
+    // Server-side subscriptions.
+    std::future<std::error_code> subscribe_client(std::string_view address, std::string_view pattern,
+                                                  slow_policy policy = slow_policy::router_default);
+    void subscribe_client(std::string_view address, std::string_view pattern, slow_policy policy,
+                          std::function<void(std::error_code)> done);
+    // Ends that client's subscription to `pattern`, whoever made it
+    // (not_subscribed when it has none).
+    std::future<std::error_code> unsubscribe_client(std::string_view address, std::string_view pattern);
+    void unsubscribe_client(std::string_view address, std::string_view pattern,
+                            std::function<void(std::error_code)> done);
+
     // Says goodbye and stops; pending calls fail with errc::closed. Idempotent.
     void close();
 
@@ -669,6 +687,24 @@ public:
                 refresh_token(t, detail::completion<std::error_code>(std::move(handler)));
             },
             token, std::string(token_text));
+    }
+
+    template <class Token>
+    auto subscribe_client(std::string_view address, std::string_view pattern, slow_policy policy, Token&& token) {
+        return boost::asio::async_initiate<Token, void(std::error_code)>(
+            [this](auto handler, const std::string& a, const std::string& p, slow_policy s) {
+                subscribe_client(a, p, s, detail::completion<std::error_code>(std::move(handler)));
+            },
+            token, std::string(address), std::string(pattern), policy);
+    }
+
+    template <class Token>
+    auto unsubscribe_client(std::string_view address, std::string_view pattern, Token&& token) {
+        return boost::asio::async_initiate<Token, void(std::error_code)>(
+            [this](auto handler, const std::string& a, const std::string& p) {
+                unsubscribe_client(a, p, detail::completion<std::error_code>(std::move(handler)));
+            },
+            token, std::string(address), std::string(pattern));
     }
 
 private:
