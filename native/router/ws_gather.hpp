@@ -1,0 +1,35 @@
+// The buffers of the WebSocket message that carries one outbox batch: the
+// write path's choice between copying a frame and writing it in place.
+//
+// Beast writes a message as Asio's async_write of the frame header followed
+// by the message's buffers, and Asio (Boost 1.81) hands the socket at most
+// 16 buffers and 64 KiB per write_some: one sendmsg per 16 buffers. A frame
+// in a buffer of its own therefore costs a system call per 15 frames
+// whenever 16 buffers hold less than 64 KiB, that is for frames under
+// 4 KiB; a batch of 32 messages of 1 KiB took three sendmsg calls where one
+// copy made it one (docs/BENCHMARKS.md, issue 20). Frames of 4 KiB and more
+// fill a call in 16 buffers anyway and are written from the block they share
+// with their other recipients, with no copy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+
+#include "outbox.hpp"
+
+namespace hyperstreams::router {
+
+// Frames under this size are copied into one block with their neighbours.
+inline constexpr std::size_t copy_below = 4096;
+
+// Replaces `out` with the buffers of one WebSocket message holding every
+// frame of `batch` in order: runs of frames under copy_below as one buffer
+// each in `scratch`, larger frames as their own. `out` views `scratch` and
+// the batch's frames: both must outlive the write.
+void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
+            std::vector<boost::asio::const_buffer>& out);
+
+}  // namespace hyperstreams::router
