@@ -142,14 +142,16 @@ TEST(WsGather, LargeFramesAreWrittenFromTheirSharedBlocks) {
     EXPECT_EQ(s.written, expected);
 }
 
-// Whatever the frame sizes, a batch takes at most twice the write_some
-// calls its bytes need: the buffer count never sets the pace.
+// Whatever the frames' size, a batch takes at most twice the write_some
+// calls its bytes need.
 TEST(WsGather, NoBatchTakesMoreThanTwiceTheFewestWrites) {
     const std::vector<std::vector<std::size_t>> batches = {
         std::vector<std::size_t>(1000, 64),
         std::vector<std::size_t>(100, 1024),
         std::vector<std::size_t>(32, 1024),
         std::vector<std::size_t>(200, 2000),
+        std::vector<std::size_t>(100, 2100),
+        std::vector<std::size_t>(100, 3000),
         std::vector<std::size_t>(60, 4000),
         std::vector<std::size_t>(60, 4096),
         std::vector<std::size_t>(40, 16384),
