@@ -14,6 +14,7 @@
 #include "log.hpp"
 #include "outbox.hpp"
 #include "ws_frame_tracker.hpp"
+#include "ws_gather.hpp"
 
 namespace hyperstreams::router {
 namespace {
@@ -32,35 +33,6 @@ websocket::close_code close_code_for(std::uint16_t code) noexcept {
 // normal close, which has no name among the error codes) what it is.
 std::string_view close_reason_for(std::uint16_t code) noexcept {
     return code == 0 ? std::string_view("normal") : errc_name(code);
-}
-
-// Frames under this size are copied into one block; larger ones are written
-// from the buffer they share with their other recipients.
-constexpr std::size_t copy_below = 1024;
-
-// The buffers of one WebSocket message holding every frame of `batch`. Runs
-// of small frames are copied into `scratch`, so that a batch of a thousand
-// small messages is a few large writes rather than a thousand iovecs (the
-// kernel takes 64 per writev, and Beast walks the sequence on every write).
-void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
-            std::vector<asio::const_buffer>& out) {
-    out.clear();
-    scratch.clear();
-    std::size_t small = 0;
-    for (const shared_bytes& f : batch.frames)
-        if (f->size() < copy_below) small += f->size();
-    scratch.reserve(small);  // never reallocates below: `out` views it
-    std::size_t run = 0;
-    for (const shared_bytes& f : batch.frames) {
-        if (f->size() < copy_below) {
-            scratch.insert(scratch.end(), f->begin(), f->end());
-            continue;
-        }
-        if (scratch.size() > run) out.emplace_back(scratch.data() + run, scratch.size() - run);
-        run = scratch.size();
-        out.emplace_back(f->data(), f->size());
-    }
-    if (scratch.size() > run) out.emplace_back(scratch.data() + run, scratch.size() - run);
 }
 
 // The socket of a plain WebSocket session, bound to its I/O thread's
