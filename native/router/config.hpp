@@ -135,8 +135,12 @@ struct router_config {
     // messages of at least ws_deflate_threshold_bytes it sends, and inflates
     // those it receives compressed.
     bool ws_deflate_enabled = false;
-    std::uint32_t ws_deflate_server_max_window_bits = 15;  // the router's compression window
-    std::uint32_t ws_deflate_client_max_window_bits = 15;  // asked of clients that offer the parameter
+    // 2^10-byte windows: a connection that negotiated the extension holds
+    // 12 KiB of compressor and 1 KiB of inflate window instead of 136 and
+    // 32 KiB, and compressing costs half the CPU, for 1.6x the bytes of
+    // 2^15 on the simulator's telemetry (docs/BENCHMARKS.md).
+    std::uint32_t ws_deflate_server_max_window_bits = 10;  // the router's compression window
+    std::uint32_t ws_deflate_client_max_window_bits = 10;  // asked of clients that offer the parameter
     std::uint32_t ws_deflate_threshold_bytes = 128;
     std::uint32_t ws_deflate_level = 6;      // zlib's compression level
     std::uint32_t ws_deflate_mem_level = 4;  // zlib's memLevel: the compressor's hash table and buffer

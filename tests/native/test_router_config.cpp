@@ -455,17 +455,17 @@ TEST(RouterConfig, PermessageDeflateIsOffUntilEnabledInAFileOrByFlags) {
     const config_result defaults = parse({});
     ASSERT_EQ(defaults.what, config_result::action::run) << defaults.error;
     EXPECT_FALSE(defaults.config.ws_deflate_enabled);
-    EXPECT_EQ(defaults.config.ws_deflate_server_max_window_bits, 15u);
-    EXPECT_EQ(defaults.config.ws_deflate_client_max_window_bits, 15u);
+    EXPECT_EQ(defaults.config.ws_deflate_server_max_window_bits, 10u);
+    EXPECT_EQ(defaults.config.ws_deflate_client_max_window_bits, 10u);
 
     const std::string path = write_temp(
-        R"({"ws": {"permessage_deflate": {"enabled": true, "server_max_window_bits": 10, "threshold_bytes": 1024,
+        R"({"ws": {"permessage_deflate": {"enabled": true, "server_max_window_bits": 12, "threshold_bytes": 1024,
             "server_no_context_takeover": true}}})");
     const config_result file = parse({"--config", path, "--ws-permessage-deflate-level", "1"});
     std::filesystem::remove(path);
     ASSERT_EQ(file.what, config_result::action::run) << file.error;
     EXPECT_TRUE(file.config.ws_deflate_enabled);
-    EXPECT_EQ(file.config.ws_deflate_server_max_window_bits, 10u);
+    EXPECT_EQ(file.config.ws_deflate_server_max_window_bits, 12u);
     EXPECT_EQ(file.config.ws_deflate_threshold_bytes, 1024u);
     EXPECT_EQ(file.config.ws_deflate_level, 1u);
     EXPECT_TRUE(file.config.ws_deflate_server_no_context_takeover);
@@ -473,7 +473,7 @@ TEST(RouterConfig, PermessageDeflateIsOffUntilEnabledInAFileOrByFlags) {
 
     const auto printed = nlohmann::json::parse(to_json(file.config));
     EXPECT_EQ(printed["ws"]["permessage_deflate"]["enabled"], true);
-    EXPECT_EQ(printed["ws"]["permessage_deflate"]["server_max_window_bits"], 10);
+    EXPECT_EQ(printed["ws"]["permessage_deflate"]["server_max_window_bits"], 12);
 
     const config_result flags = parse({"--ws-permessage-deflate-enabled", "true",
                                        "--ws-permessage-deflate-client-no-context-takeover=true"});
