@@ -375,8 +375,10 @@ const std::vector<option>& options() {
                             "connection less memory and compresses less"));
         t.push_back(integer("ws.permessage_deflate.client_max_window_bits",
                             &router_config::ws_deflate_client_max_window_bits, 9, 15,
-                            "the window asked of a client that offers client_max_window_bits (the router "
-                            "keeps a decompression window of this size per connection)"));
+                            "the window asked of clients, 2^N bytes (the router keeps a decompression "
+                            "window of this size per connection); below 15, a client whose offer lacks the "
+                            "client_max_window_bits parameter does not get the extension (browsers and ws "
+                            "send it)"));
         t.push_back(integer("ws.permessage_deflate.threshold_bytes", &router_config::ws_deflate_threshold_bytes,
                             0, u32_max,
                             "WebSocket messages (batches of frames) smaller than this are sent "
