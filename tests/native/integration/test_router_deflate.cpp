@@ -266,6 +266,48 @@ TEST(RouterDeflate, NegotiatedWhenEnabledAndCompressesFromTheThreshold) {
     EXPECT_LT(over->second.wire_bytes, large.size() / 4) << "telemetry compresses well";
 }
 
+// The response to a WebSocket upgrade offering `extensions`: its
+// Sec-WebSocket-Extensions, "" when absent, nullopt when the upgrade failed.
+std::optional<std::string> negotiated(const std::string& host_port, const std::string& extensions) {
+    asio::io_context ioc;
+    tcp::socket socket(ioc);
+    const auto colon = host_port.rfind(':');
+    error_code ec;
+    socket.connect({asio::ip::make_address(host_port.substr(0, colon)),
+                    static_cast<unsigned short>(std::stoi(host_port.substr(colon + 1)))},
+                   ec);
+    if (ec) return std::nullopt;
+    http::request<http::empty_body> req(http::verb::get, "/ws", 11);
+    req.set(http::field::host, host_port);
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::connection, "upgrade");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+    req.set(http::field::sec_websocket_extensions, extensions);
+    http::write(socket, req, ec);
+    beast::flat_buffer buffer;
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);  // a 101 has no body
+    if (!ec) http::read_header(socket, buffer, parser, ec);
+    if (ec || parser.get().result() != http::status::switching_protocols) return std::nullopt;
+    return std::string(parser.get()[http::field::sec_websocket_extensions]);
+}
+
+TEST(RouterDeflate, TheWindowsAreTheSettingsAndAnOfferThatCannotTakeThemGoesWithout) {
+    router_process router({"--ws-permessage-deflate-enabled", "true"});
+    ASSERT_TRUE(router.ready());
+    EXPECT_EQ(negotiated(router.http_address(), "permessage-deflate; client_max_window_bits"),
+              "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10")
+        << "browsers' and ws's offer";
+    EXPECT_EQ(negotiated(router.http_address(), "permessage-deflate"), "")
+        << "a client that did not offer client_max_window_bits would compress with 2^15 bytes";
+
+    router_process wide({"--ws-permessage-deflate-enabled", "true", "--ws-permessage-deflate-server-max-window-bits",
+                         "15", "--ws-permessage-deflate-client-max-window-bits", "15"});
+    ASSERT_TRUE(wide.ready());
+    EXPECT_EQ(negotiated(wide.http_address(), "permessage-deflate"), "permessage-deflate");
+}
+
 TEST(RouterDeflate, NotNegotiatedByDefault) {
     router_process router;
     ASSERT_TRUE(router.ready());
