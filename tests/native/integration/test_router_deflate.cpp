@@ -159,7 +159,7 @@ public:
         return run_until([&] { return done; }) && ok;
     }
 
-    // The next message, and its place among the data messages read.
+    // The next message; nullopt on timeout or when the connection ended.
     std::optional<std::vector<std::uint8_t>> read() {
         bool done = false;
         std::optional<std::vector<std::uint8_t>> out;
