@@ -60,6 +60,10 @@ struct fanout_params {
     int window = 2000;       // messages published but not yet delivered everywhere
     double seconds = 3.0;    // publishing time
     int client_threads = 1;  // threads of the tool the subscribers are spread over
+    // Set: the payloads published, one after the other (each behind the
+    // send timestamp), instead of `payload` bytes of 'x' every time.
+    std::vector<std::string> payloads;
+    bool deflate = false;  // every connection offers permessage-deflate
     // Called on the tool's thread when publishing starts (every subscriber
     // subscribed) and when the run ends: what else is read over the same
     // window as the servers' CPU (the cluster's Redis).
@@ -80,6 +84,8 @@ struct fanout_result {
     double client_busiest_cpu = 0;   // the same, of its busiest thread
     int client_threads = 1;          // threads the connections were spread over
     double server_cpu = 0;           // CPU seconds the servers used, first publish to last delivery
+    std::uint64_t wire_bytes = 0;    // TCP bytes the subscribers received from their subscribe's ack to the end
+    int deflated = 0;                // subscribers whose handshake negotiated permessage-deflate
     bool ok = false;
     std::string error;
 };
@@ -107,6 +113,7 @@ struct connections_params {
     int sources = 0;      // source addresses 127.0.0.2..; 0: one per 10,000 connections
     int parallel = 256;   // connection attempts in flight
     double hold_seconds = 1.0;
+    bool deflate = false;  // the connections offer permessage-deflate
 };
 
 struct connections_result {
@@ -245,5 +252,8 @@ double process_cpu_seconds();
 double process_cpu_seconds(pid_t pid);
 // CPU seconds a running thread of this process has used (pthread_getcpuclockid).
 double thread_cpu_seconds(clockid_t clock);
+// Bytes the kernel received on TCP socket `fd` (payload, not headers:
+// TCP_INFO's tcpi_bytes_received); 0 if unknown.
+std::uint64_t tcp_bytes_received(int fd);
 
 }  // namespace hyperstreams::bench

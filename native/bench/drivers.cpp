@@ -112,6 +112,15 @@ public:
 
     int index() const noexcept { return index_; }
     std::size_t queued() const noexcept { return queue_.size(); }
+    // Before start(): offer permessage-deflate in the handshake.
+    void offer_deflate() {
+        websocket::permessage_deflate pmd;
+        pmd.client_enable = true;
+        ws_.set_option(pmd);
+    }
+    // After opened(): whether the server accepted permessage-deflate.
+    bool deflated() const noexcept { return deflated_; }
+    int native_handle() { return beast::get_lowest_layer(ws_).socket().native_handle(); }
 
     void start(const tcp::endpoint& server, const asio::ip::address* source, std::string path) {
         path_ = std::move(path);
@@ -153,12 +162,16 @@ private:
         ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
         ws_.binary(true);
         ws_.auto_fragment(false);
-        ws_.async_handshake("127.0.0.1", path_,
+        handshake_ = std::make_unique<websocket::response_type>();
+        ws_.async_handshake(*handshake_, "127.0.0.1", path_,
                             beast::bind_front_handler(&connection::on_handshake, shared_from_this()));
     }
 
     void on_handshake(error_code ec) {
         if (ec) return events_.failed(*this, ec, "handshake");
+        const auto extensions = (*handshake_)[beast::http::field::sec_websocket_extensions];
+        deflated_ = extensions.find("permessage-deflate") != beast::string_view::npos;
+        handshake_.reset();
         events_.opened(*this);
         do_read();
     }
@@ -194,8 +207,10 @@ private:
     beast::flat_buffer buffer_;
     std::deque<bytes> queue_;
     std::string path_;
+    std::unique_ptr<websocket::response_type> handshake_;  // while the handshake is under way
     connection_events& events_;
     const int index_;
+    bool deflated_ = false;
 };
 
 // Opens connections, at most `parallel` attempts at a time, from source
@@ -211,6 +226,7 @@ public:
     // Queues a connection to `at` on `path`; returns it.
     std::shared_ptr<connection> add(const endpoint_info& at, const std::string& path) {
         auto c = std::make_shared<connection>(ioc_, events_, static_cast<int>(all_.size()));
+        if (deflate_) c->offer_deflate();
         all_.push_back(c);
         servers_.emplace_back(asio::ip::make_address(at.host), at.port);
         paths_.push_back(path);
@@ -227,6 +243,8 @@ public:
     }
 
     std::vector<std::shared_ptr<connection>>& all() { return all_; }
+    // Connections added from now on offer permessage-deflate.
+    void offer_deflate(bool on) { deflate_ = on; }
 
     void close_all() {
         for (auto& c : all_) c->close();
@@ -249,6 +267,7 @@ private:
     std::vector<std::string> paths_;
     std::size_t started_ = 0;
     int in_flight_ = 0;
+    bool deflate_ = false;
 };
 
 // ------------------------------------------------------------ protocol parts
@@ -347,7 +366,10 @@ public:
         const int lanes = std::clamp(p.client_threads, 1, std::max(p.subscribers, 1));
         // Connection attempts in flight over all lanes as with one: 256.
         const int parallel = std::max(1, 256 / lanes);
-        for (int i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<lane>(*this, parallel));
+        for (int i = 0; i < lanes; ++i) {
+            lanes_.push_back(std::make_unique<lane>(*this, parallel));
+            lanes_.back()->conn.offer_deflate(p.deflate);
+        }
         const auto add = [&](lane& l, const endpoint_info& at, bool on_first) {
             l.first_server.push_back(on_first);
             l.ready.push_back(false);
@@ -382,11 +404,13 @@ public:
         first.conn.start();
         first.ioc.run();
         for (std::thread& t : threads) t.join();
-        for (auto& l : lanes_) l->conn.close_all();
-
         // The lanes' own figures, now that their threads are done.
         clock_type::time_point last_delivery = start_;
         for (const auto& l : lanes_) {
+            for (const auto& c : l->conn.all())
+                if (!is_publisher(*l, *c)) result_.wire_bytes += tcp_bytes_received(c->native_handle());
+            result_.wire_bytes -= l->wire_before;
+            result_.deflated += l->deflated;
             result_.delivered += l->delivered;
             result_.lost += l->lost;
             result_.delivering_reads += l->delivering_reads;
@@ -394,6 +418,7 @@ public:
             result_.cross_latency.merge(l->cross_latency);
             last_delivery = std::max(last_delivery, l->last_delivery);
         }
+        for (auto& l : lanes_) l->conn.close_all();
         if (timed_out_) result_.lost = result_.published * fan() - result_.delivered;
         result_.seconds = std::chrono::duration<double>(last_delivery - start_).count();
         result_.client_threads = static_cast<int>(lanes_.size());
@@ -425,6 +450,8 @@ private:
         alignas(64) std::uint64_t delivered = 0;
         std::uint64_t lost = 0;
         std::uint64_t delivering_reads = 0;
+        std::uint64_t wire_before = 0;  // subscribers' TCP bytes received when they became ready
+        int deflated = 0;
         clock_type::time_point last_delivery;
         histogram latency;
         histogram cross_latency;
@@ -533,6 +560,10 @@ private:
 
     void became_ready(lane& l, connection& c) {
         l.ready[static_cast<std::size_t>(c.index())] = true;
+        if (!is_publisher(l, c)) {
+            l.wire_before += tcp_bytes_received(c.native_handle());
+            l.deflated += c.deflated() ? 1 : 0;
+        }
         l.conn.settled();
         if (++ready_count_ == connections_) on_first([this] { start_publishing(); });
     }
@@ -589,6 +620,7 @@ private:
     }
 
     bytes publish_batch() {
+        if (!p_.payloads.empty()) return publish_payloads();
         put_stamp(reinterpret_cast<std::uint8_t*>(payload_.data()), now_ns());
         const bytes_view body(reinterpret_cast<const std::uint8_t*>(payload_.data()), payload_.size());
         bytes out;
@@ -606,6 +638,30 @@ private:
         const frame f = make_frame(frame_kind::publish, 0, fanout_channel, body);
         out.reserve(static_cast<std::size_t>(p_.batch) * encoded_size(f));
         for (int i = 0; i < p_.batch; ++i) (void)append(out, f);
+        return out;
+    }
+
+    // A batch of the next p_.payloads, each behind the send timestamp.
+    bytes publish_payloads() {
+        const std::int64_t now = now_ns();
+        bytes out;
+        std::string body;
+        for (int i = 0; i < p_.batch; ++i) {
+            const std::string& next = p_.payloads[next_payload_++ % p_.payloads.size()];
+            body.assign(stamp_size, '\0');
+            put_stamp(reinterpret_cast<std::uint8_t*>(body.data()), now);
+            body += next;
+            if (target_ == target_kind::nats) {
+                const std::string head = "PUB bench.fanout " + std::to_string(body.size()) + "\r\n";
+                out.insert(out.end(), head.begin(), head.end());
+                out.insert(out.end(), body.begin(), body.end());
+                out.push_back('\r');
+                out.push_back('\n');
+                continue;
+            }
+            (void)append(out, make_frame(frame_kind::publish, 0, fanout_channel,
+                                         bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size())));
+        }
         return out;
     }
 
@@ -655,6 +711,7 @@ private:
     std::optional<asio::steady_timer> deadline_;
     std::shared_ptr<connection> publisher_;
     std::string payload_;
+    std::size_t next_payload_ = 0;
     clock_type::time_point start_;
     double cpu_start_ = 0;
     double server_cpu_start_ = 0;
@@ -1026,6 +1083,7 @@ public:
         : pid_(pid), p_(p),
           connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
           deadline_(ioc_) {
+        connector_.offer_deflate(p.deflate);
         for (int i = 0; i < p.count; ++i) connector_.add(at, at.path);
     }
 

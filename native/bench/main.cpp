@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../simulator/factory.hpp"
 #include "bench.hpp"
 #include "hyperstreams/errc.hpp"
 
@@ -45,6 +46,10 @@ constexpr const char* usage_text =
     "               ZeroMQ DEALER/ROUTER round trip\n"
     "  connections  idle WebSocket connections (hello/welcome done) on one router: connect rate\n"
     "               and router memory (VmRSS) per connection\n"
+    "  deflate      the factory simulator's JSON telemetry to N WebSocket subscribers that offer\n"
+    "               permessage-deflate, from a router with it off and one with it on, in turn:\n"
+    "               TCP bytes received per delivery, router CPU per delivery, msg/s; with a\n"
+    "               batch of --batch and one message at a time\n"
     "  presence     N WebSocket members of one channel (a namespace with presence): the latency of\n"
     "               a presence call listing them, and router memory (VmRSS) per member\n"
     "  core         the shared codec and client engine on one thread\n"
@@ -79,6 +84,9 @@ constexpr const char* usage_text =
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
+    "  --offer-deflate       connections: the clients offer permessage-deflate (the router accepts it\n"
+    "                        with --router-flag --ws-permessage-deflate-enabled --router-flag true)\n"
+    "  --rounds N            deflate: runs of off and on, alternating (default 1)\n"
     "  --seconds S           publishing / calling time per run (default 3)\n"
     "  --core-seconds S      time per core figure (default 0.5)\n"
     "  --no-latency          fanout, cluster: skip the one-message-at-a-time latency runs\n"
@@ -111,6 +119,8 @@ struct options {
     double core_seconds = 0.5;
     bool big = false;
     bool latency = true;
+    bool offer_deflate = false;
+    int rounds = 1;
     std::string router;
     std::string nats = "nats-server";
     std::string redis = "redis-server";
@@ -166,6 +176,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--channels", [&](const std::string& v) { o.channels = std::atoi(v.c_str()); }},
         {"--members", [&](const std::string& v) { o.members = int_list(v); }},
         {"--calls", [&](const std::string& v) { o.calls = std::atoi(v.c_str()); }},
+        {"--rounds", [&](const std::string& v) { o.rounds = std::atoi(v.c_str()); }},
         {"--sources", [&](const std::string& v) { o.sources = std::atoi(v.c_str()); }},
         {"--parallel", [&](const std::string& v) { o.parallel = std::atoi(v.c_str()); }},
         {"--hold", [&](const std::string& v) { o.hold = std::atof(v.c_str()); }},
@@ -184,6 +195,10 @@ bool parse(int argc, char** argv, options& o) {
         }
         if (arg == "--no-latency") {
             o.latency = false;
+            continue;
+        }
+        if (arg == "--offer-deflate") {
+            o.offer_deflate = true;
             continue;
         }
         const auto f = flags.find(arg);
@@ -318,6 +333,14 @@ struct connections_row {
     connections_result result;
 };
 
+struct deflate_row {
+    int subscribers;
+    int batch;
+    bool on;  // the router accepts permessage-deflate
+    double payload_bytes;  // mean telemetry payload published (the timestamp included)
+    fanout_result result;
+};
+
 struct presence_row {
     int members;
     presence_result result;
@@ -354,6 +377,7 @@ struct report {
     std::vector<fanout_row> fanout_latency;
     std::vector<request_row> request;
     std::vector<connections_row> connections;
+    std::vector<deflate_row> deflate;
     std::vector<presence_row> presence;
     std::vector<core_figure> core;
     histogram redis_round_trip;
@@ -558,6 +582,7 @@ void connections_scenario(const options& o, report& rep) {
         p.sources = o.sources;
         p.parallel = o.parallel;
         p.hold_seconds = o.hold;
+        p.deflate = o.offer_deflate;
         connections_result r = run_connections(router.at, router.process.pid(), p);
         std::printf("connections count=%d parallel=%d: ", count, p.parallel);
         if (!r.ok) {
@@ -595,6 +620,76 @@ std::string runs_ms(const std::vector<double>& seconds) {
         out += buf;
     }
     return out;
+}
+
+// The simulator's telemetry as hyperstreams-factory publishes it: every
+// machine of 4 lines of 8, ticked every 100 ms for 128 ticks, in order.
+std::vector<std::string> factory_telemetry() {
+    factory::factory plant(4, 8, 1, 0);
+    std::vector<std::string> out;
+    std::int64_t now_ms = 1764892800000;  // 2025-12-05, a fixed start: the same bytes every run
+    for (int tick = 0; tick < 128; ++tick) {
+        now_ms += 100;
+        (void)plant.tick(0.1, now_ms);
+        for (const factory::machine& m : plant.machines()) out.push_back(plant.telemetry(m, now_ms).dump());
+    }
+    return out;
+}
+
+void deflate_scenario(const options& o, report& rep) {
+    const std::vector<int> subscribers = o.subscribers_given ? o.subscribers : std::vector<int>{100};
+    int most = 0;
+    for (int n : subscribers) most = std::max(most, n);
+    raise_open_files(most + 1024);
+    server off, on;
+    const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
+    std::vector<std::string> on_flags = limits;
+    on_flags.insert(on_flags.end(), {"--ws-permessage-deflate-enabled", "true"});
+    if (!start_router(off, o, limits) || !start_router(on, o, on_flags)) {
+        ++rep.failures;
+        return;
+    }
+    fanout_params p;
+    p.payloads = factory_telemetry();
+    p.deflate = true;
+    p.seconds = o.seconds;
+    p.client_threads = o.client_threads;
+    double payload_bytes = 0;
+    for (const std::string& t : p.payloads) payload_bytes += static_cast<double>(t.size() + 8);
+    payload_bytes /= static_cast<double>(p.payloads.size());
+    p.payload = static_cast<int>(payload_bytes);
+    for (int round = 0; round < std::max(o.rounds, 1); ++round) {
+        for (int n : subscribers) {
+            // Throughput with the publisher's batches (the window bounded
+            // by --inflight-bytes as in fanout), then one message at a time.
+            const int throughput_window = std::clamp(
+                static_cast<int>(o.inflight_bytes / (static_cast<double>(std::max(n, 1)) * payload_bytes)), 1, o.window);
+            for (const auto& [batch, window] :
+                 {std::pair{std::min(o.batch, throughput_window), throughput_window}, std::pair{1, 1}}) {
+                p.subscribers = n;
+                p.batch = batch;
+                p.window = window;
+                for (server* s : {&off, &on}) {
+                    fanout_result r = run_fanout(target_kind::router, {s->at}, p);
+                    const bool is_on = s == &on;
+                    std::printf("deflate %s ", is_on ? "on " : "off");
+                    print_fanout("router", p, r);
+                    if (r.ok)
+                        std::printf("  negotiated by %d of %d subscribers, %.1f TCP bytes received per delivery "
+                                    "(payload %.1f)\n",
+                                    r.deflated, n,
+                                    r.delivered > 0 ? static_cast<double>(r.wire_bytes) / static_cast<double>(r.delivered)
+                                                    : 0.0,
+                                    payload_bytes);
+                    if (!r.ok || r.deflated != (is_on ? n : 0)) ++rep.failures;
+                    std::fflush(stdout);
+                    rep.deflate.push_back({n, batch, is_on, payload_bytes, std::move(r)});
+                }
+            }
+        }
+    }
+    remove_log(off);
+    remove_log(on);
 }
 
 void latest_scenario(const options& o, report& rep) {
@@ -989,6 +1084,19 @@ void print_tables(const report& rep) {
                         r.connected > 0 ? static_cast<double>(r.rss_after_kib - r.rss_before_kib) / r.connected : 0.0);
         }
     }
+    if (!rep.deflate.empty()) {
+        std::printf("\n### permessage-deflate: the simulator's JSON telemetry\n\n"
+                    "| subscribers | batch | deflate | negotiated | delivered msg/s | TCP bytes per delivery "
+                    "| payload bytes | router CPU ns per delivery |\n"
+                    "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for (const deflate_row& d : rep.deflate) {
+            const fanout_result& r = d.result;
+            std::printf("| %d | %d | %s | %d%s | %.0f | %.1f | %.1f | %.0f |\n", d.subscribers, d.batch,
+                        d.on ? "on" : "off", r.deflated, r.ok ? "" : " (failed)", rate(r.delivered, r.seconds),
+                        r.delivered > 0 ? static_cast<double>(r.wire_bytes) / static_cast<double>(r.delivered) : 0.0,
+                        d.payload_bytes, cpu_per_delivery_ns(r, r.server_cpu));
+        }
+    }
     if (!rep.presence.empty()) {
         std::printf("\n### Presence of one channel on one router\n\n"
                     "| members | calls | call p50 | call p99 | listed | answer bytes | router RSS before | router RSS after | KiB per member |\n"
@@ -1037,6 +1145,8 @@ int main(int argc, char** argv) {
         request_scenario(o, rep);
     } else if (o.command == "connections") {
         connections_scenario(o, rep);
+    } else if (o.command == "deflate") {
+        deflate_scenario(o, rep);
     } else if (o.command == "presence") {
         presence_scenario(o, rep);
     } else if (o.command == "core") {

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_bytes_received (glibc's netinet/tcp.h has an older one)
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <ctime>
 #include <cstdlib>
 #include <cstring>
@@ -177,6 +179,15 @@ double process_cpu_seconds(pid_t pid) {
     for (int i = 3; i <= 15 && fields >> field; ++i)
         if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::uint64_t tcp_bytes_received(int fd) {
+    tcp_info info{};
+    socklen_t size = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
+        size < offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
+        return 0;
+    return info.tcpi_bytes_received;
 }
 
 double thread_cpu_seconds(clockid_t clock) {

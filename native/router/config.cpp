@@ -65,6 +65,9 @@ std::string apply_value(router_config& cfg, const option& o, const json& v, std:
         case option_type::json_value:
             if (std::string err = o.parse(cfg, v); !err.empty()) return fail(err);
             return {};
+        case option_type::boolean:
+            if (!v.is_boolean()) return fail("expected true or false");
+            break;
         case option_type::list:
             if (!v.is_array()) return fail("expected an array of strings");
             for (const json& item : v)
@@ -114,6 +117,11 @@ bool flag_value(const option& o, std::string_view text, json& out) {
             if (comma != 0) out.push_back(std::string(text.substr(0, comma)));
             text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
         }
+        return true;
+    }
+    if (o.type == option_type::boolean) {
+        if (text != "true" && text != "false") return false;
+        out = text == "true";
         return true;
     }
     if (o.type != option_type::integer) {
@@ -278,6 +286,7 @@ std::string help_text(std::string_view program) {
                            : o.type == option_type::choice     ? choices_text(o)
                            : o.type == option_type::json_value ? "JSON"
                            : o.type == option_type::list       ? "A,B,..."
+                           : o.type == option_type::boolean    ? "true|false"
                                                                : "TEXT";
         out << "  " << flag_of(o.key) << " " << kind << "\n"
             << "      " << o.help << "\n"
@@ -343,7 +352,9 @@ config_result parse_command_line(int argc, const char* const* argv) {
         json v;
         if (!flag_value(*o, text, v))
             return fail(flag_of(o->key) + ": '" + text + "' is not " +
-                        (o->type == option_type::json_value ? "JSON" : "a non-negative integer"));
+                        (o->type == option_type::json_value ? "JSON"
+                         : o->type == option_type::boolean  ? "true or false"
+                                                            : "a non-negative integer"));
         if (std::string err = apply_value(r.config, *o, v, flag_of(o->key)); !err.empty())
             return fail(err);
     }

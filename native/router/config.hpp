@@ -130,6 +130,23 @@ struct router_config {
 
     std::vector<std::string> allowed_origins;  // empty: any Origin
 
+    // permessage-deflate (RFC 7692) on the WebSocket listener: off unless
+    // enabled; then each connection whose client offers it compresses the
+    // messages of at least ws_deflate_threshold_bytes it sends, and inflates
+    // those it receives compressed.
+    bool ws_deflate_enabled = false;
+    // 2^10-byte windows: a connection that negotiated the extension holds
+    // 12 KiB of compressor and 1 KiB of inflate window instead of 136 and
+    // 32 KiB, and compressing costs half the CPU, for 1.6x the bytes of
+    // 2^15 on the simulator's telemetry (docs/BENCHMARKS.md).
+    std::uint32_t ws_deflate_server_max_window_bits = 10;  // the router's compression window
+    std::uint32_t ws_deflate_client_max_window_bits = 10;  // asked of clients that offer the parameter
+    std::uint32_t ws_deflate_threshold_bytes = 128;
+    std::uint32_t ws_deflate_level = 6;      // zlib's compression level
+    std::uint32_t ws_deflate_mem_level = 4;  // zlib's memLevel: the compressor's hash table and buffer
+    bool ws_deflate_server_no_context_takeover = false;
+    bool ws_deflate_client_no_context_takeover = false;
+
     std::string tls_cert_file;  // both set: the listener speaks TLS only (https, wss)
     std::string tls_key_file;
 

@@ -109,6 +109,16 @@ option channel_namespaces(std::string_view key, std::string_view help) {
     return o;
 }
 
+option boolean(std::string_view key, bool router_config::*field, std::string_view help) {
+    option o;
+    o.key = key;
+    o.help = help;
+    o.type = option_type::boolean;
+    o.get = [field](const router_config& c) { return json(c.*field); };
+    o.set = [field](router_config& c, const json& v) { c.*field = v.get<bool>(); };
+    return o;
+}
+
 option list(std::string_view key, std::vector<std::string> router_config::*field, std::string_view help) {
     option o;
     o.key = key;
@@ -354,6 +364,37 @@ const std::vector<option>& options() {
                          "Origin headers a WebSocket upgrade may carry (e.g. "
                          "https://app.example.com); others get HTTP 403; an upgrade without "
                          "Origin (not a browser) passes; empty: any origin"));
+        t.push_back(boolean("ws.permessage_deflate.enabled", &router_config::ws_deflate_enabled,
+                            "accept permessage-deflate (RFC 7692) from WebSocket clients that offer it "
+                            "(browsers and the npm package in Node do): messages of at least "
+                            "ws.permessage_deflate.threshold_bytes are sent compressed; a connection that "
+                            "negotiated it holds the compressor's memory (docs/BENCHMARKS.md)"));
+        t.push_back(integer("ws.permessage_deflate.server_max_window_bits",
+                            &router_config::ws_deflate_server_max_window_bits, 9, 15,
+                            "the router's compression window, 2^N bytes: a smaller one costs each "
+                            "connection less memory and compresses less"));
+        t.push_back(integer("ws.permessage_deflate.client_max_window_bits",
+                            &router_config::ws_deflate_client_max_window_bits, 9, 15,
+                            "the window asked of clients, 2^N bytes (the router keeps a decompression "
+                            "window of this size per connection); below 15, a client whose offer lacks the "
+                            "client_max_window_bits parameter does not get the extension (browsers and ws "
+                            "send it)"));
+        t.push_back(integer("ws.permessage_deflate.threshold_bytes", &router_config::ws_deflate_threshold_bytes,
+                            0, u32_max,
+                            "WebSocket messages (batches of frames) smaller than this are sent "
+                            "uncompressed"));
+        t.push_back(integer("ws.permessage_deflate.level", &router_config::ws_deflate_level, 1, 9,
+                            "zlib compression level: 1 is the fastest, 9 the smallest"));
+        t.push_back(integer("ws.permessage_deflate.mem_level", &router_config::ws_deflate_mem_level, 1, 9,
+                            "zlib memLevel: the compressor's hash table and buffer, 2^(N+9) bytes "
+                            "per connection"));
+        t.push_back(boolean("ws.permessage_deflate.server_no_context_takeover",
+                            &router_config::ws_deflate_server_no_context_takeover,
+                            "the router compresses each message on its own (it keeps no history between "
+                            "messages): worse compression of small messages"));
+        t.push_back(boolean("ws.permessage_deflate.client_no_context_takeover",
+                            &router_config::ws_deflate_client_no_context_takeover,
+                            "ask clients to compress each message on its own"));
         t.push_back(text("tls.cert_file", &router_config::tls_cert_file,
                          "PEM certificate chain; with tls.key_file the listener speaks only TLS "
                          "(https and wss)"));

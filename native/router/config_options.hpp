@@ -19,8 +19,8 @@ using json = nlohmann::json;
 
 // json_value: a JSON value (a flag gives it as JSON text) that the option's
 // own parse() checks and stores; list: an array of strings (a flag gives it
-// comma-separated).
-enum class option_type : std::uint8_t { text, integer, choice, json_value, list };
+// comma-separated); boolean: true or false (a flag gives it as that word).
+enum class option_type : std::uint8_t { text, integer, choice, json_value, list, boolean };
 
 struct option {
     std::string_view key;

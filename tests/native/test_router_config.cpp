@@ -451,6 +451,62 @@ TEST(RouterConfig, PrintedNamespacesReadBackAsAConfigFile) {
     EXPECT_NE(help_text("hyperstreams-router").find("--channels-namespaces JSON"), std::string::npos);
 }
 
+TEST(RouterConfig, PermessageDeflateIsOffUntilEnabledInAFileOrByFlags) {
+    const config_result defaults = parse({});
+    ASSERT_EQ(defaults.what, config_result::action::run) << defaults.error;
+    EXPECT_FALSE(defaults.config.ws_deflate_enabled);
+    EXPECT_EQ(defaults.config.ws_deflate_server_max_window_bits, 10u);
+    EXPECT_EQ(defaults.config.ws_deflate_client_max_window_bits, 10u);
+
+    const std::string path = write_temp(
+        R"({"ws": {"permessage_deflate": {"enabled": true, "server_max_window_bits": 12, "threshold_bytes": 1024,
+            "server_no_context_takeover": true}}})");
+    const config_result file = parse({"--config", path, "--ws-permessage-deflate-level", "1"});
+    std::filesystem::remove(path);
+    ASSERT_EQ(file.what, config_result::action::run) << file.error;
+    EXPECT_TRUE(file.config.ws_deflate_enabled);
+    EXPECT_EQ(file.config.ws_deflate_server_max_window_bits, 12u);
+    EXPECT_EQ(file.config.ws_deflate_threshold_bytes, 1024u);
+    EXPECT_EQ(file.config.ws_deflate_level, 1u);
+    EXPECT_TRUE(file.config.ws_deflate_server_no_context_takeover);
+    EXPECT_FALSE(file.config.ws_deflate_client_no_context_takeover);
+
+    const auto printed = nlohmann::json::parse(to_json(file.config));
+    EXPECT_EQ(printed["ws"]["permessage_deflate"]["enabled"], true);
+    EXPECT_EQ(printed["ws"]["permessage_deflate"]["server_max_window_bits"], 12);
+
+    const config_result flags = parse({"--ws-permessage-deflate-enabled", "true",
+                                       "--ws-permessage-deflate-client-no-context-takeover=true"});
+    ASSERT_EQ(flags.what, config_result::action::run) << flags.error;
+    EXPECT_TRUE(flags.config.ws_deflate_enabled);
+    EXPECT_TRUE(flags.config.ws_deflate_client_no_context_takeover);
+}
+
+TEST(RouterConfig, BadPermessageDeflateSettingsNameTheKey) {
+    struct bad {
+        std::vector<std::string> args;
+        std::string mentions;
+    };
+    for (const bad& b : {bad{{"--ws-permessage-deflate-server-max-window-bits", "8"},
+                             "ws.permessage_deflate.server_max_window_bits: must be between 9 and 15"},
+                         bad{{"--ws-permessage-deflate-client-max-window-bits", "16"},
+                             "ws.permessage_deflate.client_max_window_bits: must be between 9 and 15"},
+                         bad{{"--ws-permessage-deflate-level", "10"}, "ws.permessage_deflate.level"},
+                         bad{{"--ws-permessage-deflate-mem-level", "0"}, "ws.permessage_deflate.mem_level"},
+                         bad{{"--ws-permessage-deflate-enabled", "1"},
+                             "--ws-permessage-deflate-enabled: '1' is not true or false"}}) {
+        const config_result r = parse(b.args);
+        EXPECT_EQ(r.what, config_result::action::fail) << b.args[0];
+        EXPECT_NE(r.error.find(b.mentions), std::string::npos) << b.args[0] << " -> " << r.error;
+    }
+    const std::string path = write_temp(R"({"ws": {"permessage_deflate": {"enabled": "yes"}}})");
+    const config_result file = parse({"--config", path});
+    std::filesystem::remove(path);
+    EXPECT_EQ(file.what, config_result::action::fail);
+    EXPECT_NE(file.error.find("ws.permessage_deflate.enabled: expected true or false"), std::string::npos)
+        << file.error;
+}
+
 TEST(RouterConfig, HostPortSplitting) {
     std::string host;
     std::uint16_t port = 0;

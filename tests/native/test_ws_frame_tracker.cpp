@@ -111,5 +111,26 @@ TEST(WsFrameTracker, AFragmentedMessageEndsWithItsFinalFrame) {
     EXPECT_TRUE(t.drained_after(1));
 }
 
+// permessage-deflate (RFC 7692) sets RSV1 on a compressed message's first
+// frame only; the frames' lengths are the compressed bytes on the wire.
+TEST(WsFrameTracker, CompressedMessagesAreFollowedLikeAnyOther) {
+    constexpr std::uint8_t rsv1 = 0x40;
+    auto compressed = [](std::vector<std::uint8_t> f) {
+        f[0] |= rsv1;
+        return f;
+    };
+    ws_frame_tracker t;
+    const auto one = compressed(frame_bytes(binary, true, 300));
+    t.add(one.data(), one.size());
+    EXPECT_EQ(t.messages_ended(), 1u);
+    EXPECT_TRUE(t.drained_after(1));
+
+    const auto fragmented = join({compressed(frame_bytes(binary, false, 4096)), frame_bytes(ping, true, 0),
+                                  frame_bytes(continuation, true, 17), frame_bytes(binary, true, 5)});
+    for (std::size_t i = 0; i < fragmented.size(); ++i) t.add(&fragmented[i], 1);
+    EXPECT_EQ(t.messages_ended(), 3u) << "a compressed message, then an uncompressed one";
+    EXPECT_TRUE(t.drained_after(3));
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -1,0 +1,24 @@
+# The smoke test of hyperstreams-bench's deflate scenario (registered by
+# tests/CMakeLists.txt): the simulator's telemetry to 5 subscribers offering
+# permessage-deflate, from a router with it off and one with it on. Fails
+# when the tool exits non-zero (which it does when the router with it on
+# did not negotiate it with every subscriber, or the one with it off did),
+# or a row of the table is missing.
+#   cmake -DBENCH=path/to/hyperstreams-bench -P deflate_smoke_test.cmake
+execute_process(
+    COMMAND "${BENCH}" deflate --subscribers 5 --seconds 0.3
+    OUTPUT_VARIABLE out
+    ERROR_VARIABLE err
+    RESULT_VARIABLE status
+    TIMEOUT 60)
+message("${out}${err}")
+if(NOT status EQUAL 0)
+    message(FATAL_ERROR "hyperstreams-bench deflate exited with ${status}")
+endif()
+foreach(batch IN ITEMS 100 1)
+    foreach(row IN ITEMS "off \\| 0" "on \\| 5")
+        if(NOT out MATCHES "\\| 5 \\| ${batch} \\| ${row} \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9]+ \\|")
+            message(FATAL_ERROR "hyperstreams-bench printed no row for batch ${batch}, deflate ${row}")
+        endif()
+    endforeach()
+endforeach()
