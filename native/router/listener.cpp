@@ -155,9 +155,15 @@ std::string listener::bind(const std::string& host, std::uint16_t port) {
     check("cannot listen on");
     const tcp::endpoint bound = a.local_endpoint(ec);
     check("cannot read the address of");
-    const std::string h = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
-                                                   : bound.address().to_string();
-    return h + ":" + std::to_string(bound.port());
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict, its bug
+    // 105329) on `"[" + address + "]"` once Asio 1.81 inlines to_string.
+    std::string h;
+    if (bound.address().is_v6()) h += '[';
+    h += bound.address().to_string();
+    if (bound.address().is_v6()) h += ']';
+    h += ':';
+    h += std::to_string(bound.port());
+    return h;
 }
 
 void listener::start() {
