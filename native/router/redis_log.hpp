@@ -119,6 +119,9 @@ private:
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
 
+    void read_since_subscribed(std::uint64_t ticket, const std::string& channel, position since, read_kind kind,
+                               time_point now);
+
     // Latest value: the index of channels (written once per channel, and
     // again after Redis was down), and a read of it.
     void index_latest(std::string_view channel);
