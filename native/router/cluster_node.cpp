@@ -41,7 +41,7 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
       // direct message and did not answer by then may or may not have
       // delivered it.
       bus_(ioc_, engine_, cfg.cluster_prefix, router_id_, timeout_),
-      presence_(engine_, log_, cfg.cluster_prefix, router_id_),
+      presence_(engine_, log_, cfg.cluster_prefix, router_id_, timeout_),
       beat_timer_(ioc_) {
     log_.set_presence_events(
         [this](std::string_view channel, std::string_view event) { presence_.on_event(channel, event); });
@@ -83,6 +83,8 @@ void cluster_node::beat() {
     engine_.command(members_key_,
                    {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
                    [](redis_result) {});
+    // The presence hashes this router has members in live as long as it does.
+    presence_.refresh();
     engine_.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
         const redisReply* a = r.reply.get();
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;

@@ -1369,6 +1369,38 @@ TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
     EXPECT_EQ(watcher.count(is(event_kind::join)), 2u) << "nobody hears of itself";
 }
 
+// A channel's presence hash expires with the membership's timeout: a
+// router with members in it refreshes the expiry at each heartbeat, so the
+// hash outlives the time it had left; once that router is killed (no leave
+// said) the hash goes from Redis with nobody reading it.
+TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto doomed_router = cluster_router({redis.address()}, {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms",
+                                                            "1000", "--channels-namespaces",
+                                                            R"([{"pattern": "room.>", "presence": true}])"});
+    ASSERT_TRUE(doomed_router->ready());
+    test_client member(frontend_config(doomed_router->ws_url(), "member"));
+    ASSERT_TRUE(member.wait_ready());
+    ASSERT_TRUE(member.wait_for(is(event_kind::ack, member.subscribe("room.y"))));
+    const std::string key = "hs:{room.y}:presence";
+    const auto time_left = [&] {
+        const router::redis_reply r = redis_call(redis.port(), {"PTTL", key});
+        return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+    };
+    ASSERT_TRUE(eventually([&] { return redis_call(redis.port(), {"HLEN", key})->integer == 1; }, 5s));
+    const long long first = time_left();
+    EXPECT_GT(first, 0) << "the hash expires";
+    EXPECT_LE(first, 1000) << "with the membership's timeout";
+    const auto outlived = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(first, 0LL) + 300);
+    EXPECT_TRUE(eventually([&] { return std::chrono::steady_clock::now() > outlived && time_left() > 0; }, 5s))
+        << "refreshed while its router lives";
+
+    ASSERT_EQ(doomed_router->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    EXPECT_TRUE(eventually([&] { return redis_call(redis.port(), {"EXISTS", key})->integer == 0; }, 5s))
+        << "gone once no router refreshes it";
+}
+
 // ---------------------------------------------------------------- a Redis Cluster
 
 // Three masters, from redis-cli --cluster create, one cluster for the
