@@ -26,8 +26,8 @@
 #include <chrono>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "presence.hpp"

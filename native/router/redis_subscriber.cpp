@@ -135,8 +135,7 @@ void redis_subscriber::on_push(const redisReply& reply) {
                 ready_ = true;
                 events_.changed();
             }
-            // In order: a later one may run a read that an earlier one's
-            // subscriber must not overtake.
+            // In the order they were asked for, as the reads they start.
             while (!after_subscribed_.empty() && after_subscribed_.front().first <= pings_answered_ &&
                    !stopped_) {
                 std::function<void()> fn = std::move(after_subscribed_.front().second);
