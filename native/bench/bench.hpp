@@ -146,6 +146,9 @@ struct presence_params {
     int sources = 0;      // as for connections
     int parallel = 256;
     int calls = 200;      // presence calls, one after the other
+    // Where the member that calls is (another router of the cluster);
+    // empty: with the others.
+    std::optional<endpoint_info> caller_at;
 };
 
 struct presence_result {

@@ -1165,7 +1165,9 @@ public:
         : pid_(pid), p_(p),
           connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.members + 9999) / 10000),
           deadline_(ioc_) {
-        for (int i = 0; i < p.members; ++i) connector_.add(at, at.path);
+        for (int i = 0; i + 1 < p.members; ++i) connector_.add(at, at.path);
+        const endpoint_info& caller_at = p.caller_at ? *p.caller_at : at;
+        if (p.members > 0) asker_ = connector_.add(caller_at, caller_at.path).get();
     }
 
     presence_result run() {
@@ -1192,7 +1194,7 @@ private:
         if (!in.error.empty()) finish(in.error);
         if (in.ready) {
             connector_.settled();
-            if (++result_.members == p_.members) all_subscribed(c);
+            if (++result_.members == p_.members) all_subscribed();
         }
         return data.size();
     }
@@ -1201,10 +1203,9 @@ private:
         finish(std::string("a member's connection ended: ") + what + ": " + ec.message());
     }
 
-    void all_subscribed(connection& c) {
+    void all_subscribed() {
         result_.subscribe_seconds = seconds_since(start_);
         result_.rss_after_kib = rss_kib(pid_);
-        asker_ = &c;
         ask();
     }
 
@@ -1242,7 +1243,7 @@ private:
     connector connector_;
     asio::steady_timer deadline_;
     clock_type::time_point start_;
-    connection* asker_ = nullptr;
+    connection* asker_ = nullptr;  // the last member (kept alive by the connector)
     std::uint32_t calls_ = 0;
     std::int64_t asked_at_ = 0;
     bool done_ = false;

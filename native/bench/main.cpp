@@ -81,6 +81,8 @@ constexpr const char* usage_text =
     "  --channels N          latest: channels (default 10000)\n"
     "  --members LIST        presence scenario member counts (default 10000)\n"
     "  --calls N             presence calls per run, one after the other (default 200)\n"
+    "  --over-redis          presence: two routers on one Redis (cluster.redis), the members on the\n"
+    "                        first, the one that calls on the second\n"
     "  --sources N           source addresses 127.0.0.2.. for connections (default: one per 10,000)\n"
     "  --parallel N          connection attempts in flight (default 256)\n"
     "  --hold S              seconds the connections stay idle before memory is read (default 2)\n"
@@ -121,6 +123,7 @@ struct options {
     bool latency = true;
     bool offer_deflate = false;
     int rounds = 1;
+    bool over_redis = false;
     std::string router;
     std::string nats = "nats-server";
     std::string redis = "redis-server";
@@ -199,6 +202,10 @@ bool parse(int argc, char** argv, options& o) {
         }
         if (arg == "--offer-deflate") {
             o.offer_deflate = true;
+            continue;
+        }
+        if (arg == "--over-redis") {
+            o.over_redis = true;
             continue;
         }
         const auto f = flags.find(arg);
@@ -373,6 +380,7 @@ struct cluster_request_row {
 };
 
 struct report {
+    bool presence_over_redis = false;
     std::vector<fanout_row> fanout;
     std::vector<fanout_row> fanout_latency;
     std::vector<request_row> request;
@@ -530,9 +538,19 @@ void presence_scenario(const options& o, report& rep) {
             rep.presence.push_back({members, {}});
             continue;
         }
-        server router;
-        if (!start_router(router, o, {"--limits-max-connections", std::to_string(members + 64),
-                                      "--channels-namespaces", R"([{"pattern": "bench.>", "presence": true}])"})) {
+        // Over Redis: the members on `router`, the caller on `caller`, each
+        // call a read of the channel's hash and of the routers' membership.
+        server redis, router, caller;
+        std::vector<std::string> flags = {"--limits-max-connections", std::to_string(members + 64),
+                                          "--channels-namespaces", R"([{"pattern": "bench.>", "presence": true}])"};
+        if (o.over_redis) {
+            if (!start_redis(redis, o)) {
+                ++rep.failures;
+                return;
+            }
+            flags.insert(flags.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis.at.port)});
+        }
+        if (!start_router(router, o, flags) || (o.over_redis && !start_router(caller, o, flags))) {
             ++rep.failures;
             return;
         }
@@ -541,6 +559,7 @@ void presence_scenario(const options& o, report& rep) {
         p.sources = o.sources;
         p.parallel = o.parallel;
         p.calls = o.calls;
+        if (o.over_redis) p.caller_at = caller.at;
         presence_result r = run_presence(router.at, router.process.pid(), p);
         std::printf("presence members=%d: ", members);
         if (!r.ok) {
@@ -554,6 +573,10 @@ void presence_scenario(const options& o, report& rep) {
         std::fflush(stdout);
         rep.presence.push_back({members, std::move(r)});
         remove_log(router);
+        if (o.over_redis) {
+            remove_log(caller);
+            remove_log(redis);
+        }
     }
 }
 
@@ -1098,8 +1121,10 @@ void print_tables(const report& rep) {
         }
     }
     if (!rep.presence.empty()) {
-        std::printf("\n### Presence of one channel on one router\n\n"
-                    "| members | calls | call p50 | call p99 | listed | answer bytes | router RSS before | router RSS after | KiB per member |\n"
+        std::printf(rep.presence_over_redis
+                        ? "\n### Presence of one channel, its members on one router and the caller on another, over Redis\n\n"
+                        : "\n### Presence of one channel on one router\n\n");
+        std::printf("| members | calls | call p50 | call p99 | listed | answer bytes | router RSS before | router RSS after | KiB per member |\n"
                     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for (const presence_row& row : rep.presence) {
             const presence_result& r = row.result;
@@ -1148,6 +1173,7 @@ int main(int argc, char** argv) {
     } else if (o.command == "deflate") {
         deflate_scenario(o, rep);
     } else if (o.command == "presence") {
+        rep.presence_over_redis = o.over_redis;
         presence_scenario(o, rep);
     } else if (o.command == "core") {
         core_scenario(o, rep);

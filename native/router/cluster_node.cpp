@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <sstream>
 
 #include "log.hpp"
@@ -26,11 +25,11 @@ std::string_view text_of(const redisReply* r) noexcept {
 
 }  // namespace
 
-cluster_node::cluster_node(const router_config& cfg, std::string router_id)
+cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::string router_id)
     : interval_(cfg.heartbeat_interval_ms),
       timeout_(cfg.heartbeat_timeout_ms),
       members_key_(cfg.cluster_prefix + ":routers"),
-      work_(asio::make_work_guard(ioc_)),
+      ioc_(io),
       router_id_(std::move(router_id)),
       engine_(ioc_, redis_options{cfg.cluster_redis},
               redis_engine::handlers{[this](std::string_view, std::string_view channel, std::string_view payload) {
@@ -42,7 +41,7 @@ cluster_node::cluster_node(const router_config& cfg, std::string router_id)
       // direct message and did not answer by then may or may not have
       // delivered it.
       bus_(ioc_, engine_, cfg.cluster_prefix, router_id_, timeout_),
-      presence_(engine_, log_, cfg.cluster_prefix, router_id_),
+      presence_(engine_, log_, cfg.cluster_prefix, router_id_, timeout_),
       beat_timer_(ioc_) {
     log_.set_presence_events(
         [this](std::string_view channel, std::string_view event) { presence_.on_event(channel, event); });
@@ -58,26 +57,15 @@ void cluster_node::start(core_runner& core, std::string ws_url, std::string back
     bus_.start(enter);
     engine_.start();
     asio::post(ioc_, [this] { beat(); });
-    thread_ = std::thread([this] {
-        try {
-            ioc_.run();
-        } catch (const std::exception& e) {
-            HS_LOG(error, "cluster.crash").kv("what", e.what());
-            std::abort();
-        }
-    });
+    started_ = true;
 }
 
 void cluster_node::stop() {
-    if (!thread_.joinable()) return;
-    asio::post(ioc_, [this] {
-        beat_timer_.cancel();
-        bus_.stop();
-        engine_.stop();
-        work_.reset();
-        ioc_.stop();
-    });
-    thread_.join();
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    beat_timer_.cancel();
+    bus_.stop();
+    engine_.stop();
 }
 
 void cluster_node::leave() {
@@ -95,6 +83,8 @@ void cluster_node::beat() {
     engine_.command(members_key_,
                    {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
                    [](redis_result) {});
+    // The presence hashes this router has members in live as long as it does.
+    presence_.refresh();
     engine_.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
         const redisReply* a = r.reply.get();
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;

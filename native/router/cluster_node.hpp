@@ -1,23 +1,27 @@
-// What makes a router one of several (cluster.redis): the Redis engine and
-// the thread it runs on, the channel log and the router bus over it, the
-// router's membership (it
+// What makes a router one of several (cluster.redis): the Redis engine, the
+// channel log and the router bus over it, the router's membership (it
 // heartbeats its id and endpoints into Redis; the routers alive are those
 // whose heartbeat has not expired), and what /healthz, /status and
 // /metrics say about the cluster.
+//
+// Threads: all of it runs on the io_context it is given, an I/O thread's
+// (the first one's, which the ZeroMQ socket shares). A publish that arrives
+// on that thread is written to Redis, and its message read back and
+// delivered to that thread's WebSockets, with no hand-off to another
+// thread: the engine's posts land in the thread's own queue and wake
+// nobody.
 //
 // Membership key: P:routers, a hash from router id to
 // "<expiry unix ms> <ws url> <backend endpoint>", written every heartbeat
 // interval with an expiry of the heartbeat timeout.
 #pragma once
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -31,7 +35,8 @@ namespace hyperstreams::router {
 
 class cluster_node {
 public:
-    cluster_node(const router_config& cfg, std::string router_id);
+    // Runs on `io`, which must outlive the node.
+    cluster_node(boost::asio::io_context& io, const router_config& cfg, std::string router_id);
     cluster_node(const cluster_node&) = delete;
     cluster_node& operator=(const cluster_node&) = delete;
     ~cluster_node();
@@ -42,7 +47,8 @@ public:
 
     // Answers enter `core`; the membership gives these endpoints.
     void start(core_runner& core, std::string ws_url, std::string backend);
-    // Before the core goes: no answer enters it after this returns.
+    // Once the thread of `io` stopped (or before it ran), before the core
+    // goes: fails what is pending, and no answer enters the core after.
     void stop();
     // The drain began: out of the membership at once, so that the other
     // routers stop sending their backends here and the clients this one
@@ -70,8 +76,7 @@ private:
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;
     const std::string members_key_;
-    boost::asio::io_context ioc_{1};
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    boost::asio::io_context& ioc_;
     const std::string router_id_;
     redis_engine engine_;
     redis_log log_;
@@ -83,10 +88,11 @@ private:
     std::vector<peer_router> members_;  // alive, by id
     // The engine's thread only.
     core_runner* core_ = nullptr;
+    bool started_ = false;
+    bool stopped_ = false;
     bool leaving_ = false;
     bool told_ = false;
     std::vector<std::pair<std::string, std::string>> told_backends_;  // (id, backend) last given to the core
-    std::thread thread_;
 };
 
 }  // namespace hyperstreams::router

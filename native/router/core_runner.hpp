@@ -60,8 +60,9 @@ public:
     void receive(connection_id id, bytes_view batch);
     void closed(connection_id id);
     void reject(connection_id id, errc code, std::string_view text);
-    // A channel log's answer that arrived on its own thread: `answer` calls
-    // the log's sink under the core's mutex (router_core::log_answer).
+    // A channel log's answer that arrived on the thread its I/O runs on:
+    // `answer` calls the log's sink under the core's mutex
+    // (router_core::log_answer).
     void log_answer(const std::function<void()>& answer);
 
     // Where the drain sends clients when the configuration names nowhere

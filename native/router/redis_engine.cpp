@@ -55,10 +55,11 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     };
 
     struct op {
-        enum class kind : std::uint8_t { command, subscribe, unsubscribe, psubscribe, punsubscribe };
+        enum class kind : std::uint8_t { command, subscribe, unsubscribe, psubscribe, punsubscribe, subscribed };
         kind what = kind::command;
         redis_request_ptr request;
         std::string name;
+        std::function<void()> call;  // subscribed
     };
 
     enum class mode : std::uint8_t { discovering, single, cluster };
@@ -118,6 +119,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 case op::kind::unsubscribe: sub->unsubscribe(o.name); break;
                 case op::kind::psubscribe: sub->psubscribe(o.name); break;
                 case op::kind::punsubscribe: sub->punsubscribe(o.name); break;
+                case op::kind::subscribed: sub->after_subscribed(std::move(o.call)); break;
             }
         }
     }
@@ -558,7 +560,7 @@ void redis_engine::command(std::string key, std::vector<std::string> args, compl
     r->key = std::move(key);
     if (!args.empty()) r->wire = redis_format(args);
     r->done = std::move(done);
-    impl_->enqueue({impl::op::kind::command, std::move(r), {}});
+    impl_->enqueue({impl::op::kind::command, std::move(r), {}, {}});
 }
 
 redis_script_ref redis_engine::load_script(std::string body) {
@@ -576,7 +578,7 @@ void redis_engine::run_script(std::string key, const redis_script_ref& script, s
     r->wire = redis_format_evalsha(script->sha1, args);
     r->script = script;
     r->done = std::move(done);
-    impl_->enqueue({impl::op::kind::command, std::move(r), {}});
+    impl_->enqueue({impl::op::kind::command, std::move(r), {}, {}});
 }
 
 // Asio runs what is posted from its own thread after the completions its
@@ -588,19 +590,23 @@ void redis_engine::after_reads(std::function<void()> fn) {
 }
 
 void redis_engine::subscribe(std::string channel) {
-    impl_->enqueue({impl::op::kind::subscribe, nullptr, std::move(channel)});
+    impl_->enqueue({impl::op::kind::subscribe, nullptr, std::move(channel), {}});
 }
 
 void redis_engine::unsubscribe(std::string channel) {
-    impl_->enqueue({impl::op::kind::unsubscribe, nullptr, std::move(channel)});
+    impl_->enqueue({impl::op::kind::unsubscribe, nullptr, std::move(channel), {}});
 }
 
 void redis_engine::psubscribe(std::string pattern) {
-    impl_->enqueue({impl::op::kind::psubscribe, nullptr, std::move(pattern)});
+    impl_->enqueue({impl::op::kind::psubscribe, nullptr, std::move(pattern), {}});
 }
 
 void redis_engine::punsubscribe(std::string pattern) {
-    impl_->enqueue({impl::op::kind::punsubscribe, nullptr, std::move(pattern)});
+    impl_->enqueue({impl::op::kind::punsubscribe, nullptr, std::move(pattern), {}});
+}
+
+void redis_engine::after_subscribed(std::function<void()> fn) {
+    impl_->enqueue({impl::op::kind::subscribed, nullptr, {}, std::move(fn)});
 }
 
 redis_stats redis_engine::stats() const { return impl_->snapshot(); }

@@ -149,6 +149,12 @@ public:
     void psubscribe(std::string pattern);
     void punsubscribe(std::string pattern);
 
+    // Runs `fn` on the engine's thread once the subscriptions asked for
+    // before it are in force in Redis (redis_subscriber::after_subscribed):
+    // a read that follows misses no message published after it. Not run
+    // once the engine stopped.
+    void after_subscribed(std::function<void()> fn);
+
     // Thread-safe.
     redis_stats stats() const;
 

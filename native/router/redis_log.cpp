@@ -432,7 +432,19 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         sink_->history_failed(ticket, channel, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
-    const auto [meta, stream, unused_pubsub, unused_key] = names_of(channel, {});
+    // Read once the channel's subscription (made by the subscribe being
+    // answered, or by an earlier one) is in force: what is published after
+    // the read then comes live, and pub/sub merges the two by seq.
+    engine_.after_subscribed([this, ticket, since, kind, now, name = std::string(channel)] {
+        read_since_subscribed(ticket, name, since, kind, now);
+    });
+}
+
+// Engine's thread.
+void redis_log::read_since_subscribed(std::uint64_t ticket, const std::string& channel, position since,
+                                      read_kind kind, time_point now) {
+    const std::string meta = meta_key(channel);
+    const std::string stream = stream_key(channel);
     char epoch_text[12];
     char seq_text[24];
     const std::string_view args[] = {
@@ -442,8 +454,7 @@ void redis_log::read_since(std::uint64_t ticket, std::string_view channel, posit
         decimal(epoch_text, since.epoch),
         decimal(seq_text, since.seq),
         kind == read_kind::history ? "1" : "0"};
-    engine_.run_script(std::string(meta), read_script_, args,
-                       [this, ticket, since, kind, now, name = std::string(channel)](redis_result r) {
+    engine_.run_script(meta, read_script_, args, [this, ticket, since, kind, now, name = channel](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 4 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
@@ -519,12 +530,16 @@ void redis_log::read_latest(std::uint64_t ticket, std::string_view pattern, time
     job->ticket = ticket;
     job->pattern.assign(pattern);
     job->read_at = now;
-    if (is_valid_channel(pattern)) {
-        job->names.emplace_back(pattern);
-        read_last_entries(std::move(job));
-    } else {
-        scan_latest_index(std::move(job));
-    }
+    // As a resume does (read_since): once the pattern's subscription is in
+    // force, so that what is published after the read comes live.
+    engine_.after_subscribed([this, job = std::move(job)]() mutable {
+        if (is_valid_channel(job->pattern)) {
+            job->names.push_back(job->pattern);
+            read_last_entries(std::move(job));
+        } else {
+            scan_latest_index(std::move(job));
+        }
+    });
 }
 
 // HSCAN of the index, filtered by Redis on the pattern's literal start and

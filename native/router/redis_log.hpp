@@ -32,11 +32,11 @@
 // filtered by the topic tree) when a pattern gets its first local
 // subscriber, and unsubscribes after its last.
 //
-// Threads: the engine (cluster_node's) runs on its own thread; its answers
+// Threads: the engine runs on an I/O thread (cluster_node's); its answers
 // enter the core through `enter` (core_runner::log_answer: under the core's
 // lock, with what they routed handed over after), those of one read of the
-// sockets together. Calls from the core run under that lock too, so the
-// log's state needs no lock of its own.
+// sockets together. Calls from the core run under that lock too, on any
+// thread, so the log's state needs no lock of its own.
 #pragma once
 
 #include <atomic>
@@ -118,6 +118,9 @@ private:
     key_names names_of(std::string_view channel, std::string_view idempotency_key);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
+
+    void read_since_subscribed(std::uint64_t ticket, const std::string& channel, position since, read_kind kind,
+                               time_point now);
 
     // Latest value: the index of channels (written once per channel, and
     // again after Redis was down), and a read of it.

@@ -13,9 +13,10 @@ namespace hyperstreams::router {
 namespace {
 
 // KEYS: the presence hash. ARGV: the address, the value, the pub/sub
-// channel, the event ('' for none).
+// channel, the event ('' for none), and (join) the hash's expiry in ms.
 constexpr const char* join_script = R"lua(
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[5])
 if ARGV[4] ~= '' then redis.call('publish', ARGV[3], ARGV[4]) end
 return 1
 )lua";
@@ -41,14 +42,29 @@ std::string_view chars(bytes_view b) noexcept { return {reinterpret_cast<const c
 
 }  // namespace
 
-redis_presence::redis_presence(redis_engine& engine, redis_log& log, std::string prefix, std::string router_id)
+redis_presence::redis_presence(redis_engine& engine, redis_log& log, std::string prefix, std::string router_id,
+                               std::chrono::milliseconds expiry)
     : engine_(engine),
       log_(log),
       prefix_(std::move(prefix)),
       routers_key_(prefix_ + ":routers"),
       router_id_(std::move(router_id)),
       join_script_(engine.load_script(join_script)),
-      leave_script_(engine.load_script(leave_script)) {}
+      leave_script_(engine.load_script(leave_script)),
+      expiry_ms_(std::to_string(expiry.count())) {}
+
+void redis_presence::refresh() {
+    std::vector<std::string> channels;
+    {
+        std::lock_guard lock(local_mu_);
+        channels.reserve(local_.size());
+        for (const auto& entry : local_) channels.push_back(entry.first);
+    }
+    for (const std::string& channel : channels) {
+        const std::string k = key(channel);
+        engine_.command(k, {"PEXPIRE", k, expiry_ms_}, [](redis_result) {});
+    }
+}
 
 std::string redis_presence::key(std::string_view channel) const {
     return prefix_ + ":{" + std::string(channel) + "}:presence";
@@ -68,7 +84,7 @@ void redis_presence::change(const redis_script_ref& script, frame_kind kind, std
     }
     const std::string k = key(channel);
     const std::string pubsub = log_.pubsub_channel(channel);
-    const std::string_view args[] = {"1", k, address, value, pubsub, event};
+    const std::string_view args[] = {"1", k, address, value, pubsub, event, expiry_ms_};
     engine_.run_script(k, script, args, [name = std::string(channel)](redis_result r) {
         // The member is missing from (or left in) the other routers' reads
         // until it subscribes again: said, not hidden.
@@ -79,10 +95,19 @@ void redis_presence::change(const redis_script_ref& script, frame_kind kind, std
 }
 
 void redis_presence::joined(std::string_view channel, std::string_view address, bytes_view member, bool announce) {
+    {
+        std::lock_guard lock(local_mu_);
+        ++local_[std::string(channel)];
+    }
     change(join_script_, frame_kind::join, channel, address, member, announce);
 }
 
 void redis_presence::left(std::string_view channel, std::string_view address, bytes_view member, bool announce) {
+    {
+        std::lock_guard lock(local_mu_);
+        const auto it = local_.find(std::string(channel));
+        if (it != local_.end() && --it->second == 0) local_.erase(it);
+    }
     change(leave_script_, frame_kind::leave, channel, address, member, announce);
 }
 

@@ -15,11 +15,19 @@
 // of the routers it names, and keeps the members of routers alive: a router
 // that stopped without saying (SIGKILL) loses its members within the
 // membership's expiry, and the read that finds them removes them.
+//
+// The hash expires the membership's timeout after the last join, or after
+// the last heartbeat of a router with members in it (each refreshes the
+// channels it has members in: refresh()), so the hash of a channel whose
+// routers all went without a leave does not stay in Redis for ever.
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "presence.hpp"
@@ -30,8 +38,14 @@ namespace hyperstreams::router {
 
 class redis_presence final : public presence_cluster {
 public:
-    // Answers enter the core through `log` (in order with its own).
-    redis_presence(redis_engine& engine, redis_log& log, std::string prefix, std::string router_id);
+    // Answers enter the core through `log` (in order with its own); a
+    // channel's hash expires `expiry` after its last join or refresh.
+    redis_presence(redis_engine& engine, redis_log& log, std::string prefix, std::string router_id,
+                   std::chrono::milliseconds expiry);
+
+    // Any thread (the heartbeat's): the expiry of every channel this
+    // router has members in starts again.
+    void refresh();
 
     // Under the core's lock: an event redis_log found on a channel's pub/sub.
     void on_event(std::string_view channel, std::string_view event);
@@ -58,6 +72,11 @@ private:
     const std::string router_id_;
     const redis_script_ref join_script_;
     const redis_script_ref leave_script_;
+    const std::string expiry_ms_;
+    // This router's members per channel. Written under the core's lock,
+    // read by refresh(): a leaf lock of its own.
+    std::mutex local_mu_;
+    std::unordered_map<std::string, std::size_t> local_;
 };
 
 }  // namespace hyperstreams::router

@@ -1,5 +1,7 @@
 #include "redis_subscriber.hpp"
 
+#include <utility>
+
 #include "log.hpp"
 
 namespace hyperstreams::router {
@@ -26,6 +28,7 @@ void redis_subscriber::start() {
 void redis_subscriber::stop() {
     stopped_ = true;
     ready_ = false;
+    after_subscribed_.clear();
     if (conn_) conn_->close();
     retry_.cancel();
     ping_timer_.cancel();
@@ -45,6 +48,8 @@ void redis_subscriber::connect() {
 void redis_subscriber::on_up() {
     backoff_.reset();
     if (failed_) events_.reconnected();
+    pings_sent_ = pings_answered_ = liveness_ping_ = confirming_ping_ = 0;
+    unconfirmed_ = true;  // made again below, even when there are none
     resubscribe("SUBSCRIBE", channels_);
     resubscribe("PSUBSCRIBE", patterns_);
     ping();
@@ -56,6 +61,11 @@ void redis_subscriber::on_down(std::string why) {
     failed_ = true;
     down_reason_ = std::move(why);
     ping_timer_.cancel();
+    // Their reads go ahead, as those asked for until the next connection
+    // do: waiting for it could take longer than a client waits for an
+    // answer.
+    std::deque<std::pair<std::uint64_t, std::function<void()>>> waiting = std::exchange(after_subscribed_, {});
+    for (auto& entry : waiting) entry.second();
     retry_.expires_after(backoff_.next());
     retry_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (!ec && !self->stopped_) self->connect();
@@ -76,17 +86,36 @@ void redis_subscriber::resubscribe(std::string_view verb, const names& all) {
 // connection's commands run in order); each one after tells that the
 // connection still carries answers, idle or not.
 void redis_subscriber::ping() {
-    ping_outstanding_ = true;
-    conn_->send_raw(redis_format({"PING"}));
+    send_ping();
+    liveness_ping_ = pings_sent_;
     ping_timer_.expires_after(options_.command_timeout);
     ping_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->stopped_ || !self->connected()) return;
-        if (self->ping_outstanding_)
+        if (self->pings_answered_ < self->liveness_ping_)
             self->conn_->abort("no answer to PING within " + std::to_string(self->options_.command_timeout.count()) +
                                " ms");
         else
             self->ping();
     });
+}
+
+void redis_subscriber::send_ping() {
+    conn_->send_raw(redis_format({"PING"}));
+    ++pings_sent_;
+    if (unconfirmed_) {
+        confirming_ping_ = pings_sent_;
+        unconfirmed_ = false;
+    }
+}
+
+void redis_subscriber::after_subscribed(std::function<void()> fn) {
+    if (stopped_) return;
+    if (unconfirmed_ && connected()) send_ping();
+    if (!connected() || (pings_answered_ >= confirming_ping_ && after_subscribed_.empty())) {
+        fn();
+        return;
+    }
+    after_subscribed_.emplace_back(confirming_ping_, std::move(fn));
 }
 
 // Messages of what was unsubscribed, on their way before the UNSUBSCRIBE
@@ -101,10 +130,17 @@ void redis_subscriber::on_push(const redisReply& reply) {
             if (patterns_.find(p.pattern) != patterns_.end()) events_.message(p.pattern, p.channel, p.payload);
             break;
         case redis_push::kind::pong:
-            ping_outstanding_ = false;
-            if (!ready_) {
+            ++pings_answered_;
+            if (!ready_ && pings_answered_ >= confirming_ping_) {
                 ready_ = true;
                 events_.changed();
+            }
+            // In the order they were asked for, as the reads they start.
+            while (!after_subscribed_.empty() && after_subscribed_.front().first <= pings_answered_ &&
+                   !stopped_) {
+                std::function<void()> fn = std::move(after_subscribed_.front().second);
+                after_subscribed_.pop_front();
+                fn();
             }
             break;
         case redis_push::kind::ack:
@@ -112,15 +148,20 @@ void redis_subscriber::on_push(const redisReply& reply) {
     }
 }
 
+void redis_subscriber::send_subscription(std::string_view verb, const std::string& name) {
+    conn_->send_raw(redis_format({std::string(verb), name}));
+    unconfirmed_ = true;
+}
+
 void redis_subscriber::add(names& all, std::string_view verb, const std::string& name) {
-    if (++all[name] == 1 && connected()) conn_->send_raw(redis_format({std::string(verb), name}));
+    if (++all[name] == 1 && connected()) send_subscription(verb, name);
 }
 
 void redis_subscriber::drop(names& all, std::string_view verb, const std::string& name) {
     const auto it = all.find(name);
     if (it == all.end() || --it->second > 0) return;
     all.erase(it);
-    if (connected()) conn_->send_raw(redis_format({std::string(verb), name}));
+    if (connected()) send_subscription(verb, name);
 }
 
 }  // namespace hyperstreams::router

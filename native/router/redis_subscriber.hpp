@@ -10,6 +10,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +44,15 @@ public:
     void psubscribe(const std::string& pattern) { add(patterns_, "PSUBSCRIBE", pattern); }
     void punsubscribe(const std::string& pattern) { drop(patterns_, "PUNSUBSCRIBE", pattern); }
 
+    // Runs `fn` once every subscription asked for before it is in force in
+    // Redis (a PING sent after them answered; at once when nothing was sent
+    // since the last answer): a read of what Redis holds made after that
+    // misses no message published after the read. Without a connection, or
+    // when it goes down meanwhile, `fn` runs at once (what Redis publishes
+    // until the subscriptions are made again is missed by every subscriber
+    // alike). Not run once stopped.
+    void after_subscribed(std::function<void()> fn);
+
     // Connected, and every subscription made is in force.
     bool ready() const noexcept { return ready_; }
     // A connection failed (since start): why the last one did.
@@ -57,6 +68,8 @@ private:
     void on_push(const redisReply& reply);
     void resubscribe(std::string_view verb, const names& all);
     void ping();
+    void send_ping();
+    void send_subscription(std::string_view verb, const std::string& name);
     void add(names& all, std::string_view verb, const std::string& name);
     void drop(names& all, std::string_view verb, const std::string& name);
     bool connected() const noexcept { return conn_ && conn_->is_up(); }
@@ -74,7 +87,16 @@ private:
     bool stopped_ = false;
     bool ready_ = false;
     bool failed_ = false;
-    bool ping_outstanding_ = false;
+    // PINGs of this connection sent and answered (answers come in order):
+    // the liveness PING is outstanding while answered_ < liveness_ping_, and
+    // the subscriptions sent are in force once answered_ >= confirming_ping_.
+    std::uint64_t pings_sent_ = 0;
+    std::uint64_t pings_answered_ = 0;
+    std::uint64_t liveness_ping_ = 0;
+    std::uint64_t confirming_ping_ = 0;
+    bool unconfirmed_ = false;  // a (P)SUBSCRIBE went out after the last PING
+    // after_subscribed's, each with the PING whose answer runs it.
+    std::deque<std::pair<std::uint64_t, std::function<void()>>> after_subscribed_;
     std::string down_reason_ = "connecting";
 };
 

@@ -141,23 +141,6 @@ int run_server(const router_config& cfg) {
         std::fprintf(stderr, "hyperstreams-router: %s\n", auth_error.c_str());
         return 1;
     }
-    std::optional<cluster_node> cluster;
-    if (!cfg.cluster_redis.empty()) cluster.emplace(cfg, router_id);
-    // Each channel's epoch: in Redis when the router is one of several,
-    // else made in memory from this process's.
-    const std::unique_ptr<core_runner> runner =
-        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), cluster->bus(), cluster->presence(),
-                                                router_id)
-                : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
-    core_runner& core = *runner;
-    // Declared after the core: stops the Redis thread, whose answers enter
-    // the core, on every way out.
-    const struct cluster_stopper {
-        std::optional<cluster_node>& side;
-        ~cluster_stopper() {
-            if (side) side->stop();
-        }
-    } stop_cluster{cluster};
     // By default one I/O thread per core but one, which libzmq's I/O thread
     // and the core's timer share: a message handed from one I/O thread to another costs a wake-up and a
     // context switch, so an I/O thread that must share its core loses more
@@ -165,6 +148,27 @@ int run_server(const router_config& cfg) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     const std::size_t threads = cfg.threads != 0 ? cfg.threads : std::max(1u, cores - 1);
     worker_pool workers(threads);
+    // The Redis engine of a router that is one of several runs on the first
+    // I/O thread (cluster_node.hpp): the pool is made first so that it
+    // outlives the node.
+    std::optional<cluster_node> cluster;
+    if (!cfg.cluster_redis.empty()) cluster.emplace(*workers.contexts().front(), cfg, router_id);
+    // Each channel's epoch: in Redis when the router is one of several,
+    // else made in memory from this process's.
+    const std::unique_ptr<core_runner> runner =
+        cluster ? std::make_unique<core_runner>(cfg, *auth, stats, cluster->log(), cluster->bus(), cluster->presence(),
+                                                router_id)
+                : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
+    core_runner& core = *runner;
+    // Declared after the core: stops the Redis engine, whose answers enter
+    // the core, on every way out (after the I/O threads stopped, or before
+    // they ran).
+    const struct cluster_stopper {
+        std::optional<cluster_node>& side;
+        ~cluster_stopper() {
+            if (side) side->stop();
+        }
+    } stop_cluster{cluster};
 
     auto ctx = std::make_shared<http_context>(cfg, stats, core);
     if (!cfg.web.empty()) {

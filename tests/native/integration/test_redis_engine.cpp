@@ -319,6 +319,42 @@ TEST(RedisEngineSingle, MessagesOfChannelsAndPatternsWithCountedSubscriptions) {
     EXPECT_EQ(host.engine().stats().messages, 3u);
 }
 
+// after_subscribed runs once the subscriptions asked for before it are in
+// force in Redis, and at once when none was asked for since the last were.
+// The server is paused (CLIENT PAUSE ALL: its clients' commands wait) so
+// that a SUBSCRIBE sent is not yet in force.
+TEST(RedisEngineSingle, AfterSubscribedRunsOnceTheSubscriptionsBeforeItAreInForce) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    engine_host host(quick_options({server.address()}));
+    ASSERT_TRUE(host.wait_state(true));
+    using clock = std::chrono::steady_clock;
+    // Shorter than the engine's PING timeout (2 s), which would take the
+    // subscriber connection down.
+    const auto pause = 800ms;
+
+    auto paused_at = clock::now();
+    ASSERT_EQ(reply_text(redis_call(server.port(), {"CLIENT", "PAUSE", "800", "ALL"})), "OK");
+    std::promise<std::pair<clock::duration, long long>> subscribed;
+    host.engine().subscribe("fresh");
+    host.engine().after_subscribed(
+        [&] { subscribed.set_value({clock::now() - paused_at, numsub(server.port(), "fresh")}); });
+    auto ran = subscribed.get_future();
+    ASSERT_EQ(ran.wait_for(10s), std::future_status::ready);
+    const auto [after, subscribers] = ran.get();
+    EXPECT_GE(after, pause) << "ran before the paused server took the SUBSCRIBE";
+    EXPECT_EQ(subscribers, 1);
+
+    // Nothing asked for since: at once, paused or not.
+    paused_at = clock::now();
+    ASSERT_EQ(reply_text(redis_call(server.port(), {"CLIENT", "PAUSE", "800", "ALL"})), "OK");
+    std::promise<clock::duration> at_once;
+    host.engine().after_subscribed([&] { at_once.set_value(clock::now() - paused_at); });
+    auto ran_at_once = at_once.get_future();
+    ASSERT_EQ(ran_at_once.wait_for(10s), std::future_status::ready);
+    EXPECT_LT(ran_at_once.get(), pause) << "waited for the server with nothing to confirm";
+}
+
 TEST(RedisEngineSingle, ServerKilledThenRestartedOnItsPort) {
     redis_server server;
     ASSERT_TRUE(server.ready());

@@ -1424,6 +1424,38 @@ TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
     EXPECT_EQ(watcher.count(is(event_kind::join)), 2u) << "nobody hears of itself";
 }
 
+// A channel's presence hash expires with the membership's timeout: a
+// router with members in it refreshes the expiry at each heartbeat, so the
+// hash outlives the time it had left; once that router is killed (no leave
+// said) the hash goes from Redis with nobody reading it.
+TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto doomed_router = cluster_router({redis.address()}, {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms",
+                                                            "1000", "--channels-namespaces",
+                                                            R"([{"pattern": "room.>", "presence": true}])"});
+    ASSERT_TRUE(doomed_router->ready());
+    test_client member(frontend_config(doomed_router->ws_url(), "member"));
+    ASSERT_TRUE(member.wait_ready());
+    ASSERT_TRUE(member.wait_for(is(event_kind::ack, member.subscribe("room.y"))));
+    const std::string key = "hs:{room.y}:presence";
+    const auto time_left = [&] {
+        const router::redis_reply r = redis_call(redis.port(), {"PTTL", key});
+        return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+    };
+    ASSERT_TRUE(eventually([&] { return redis_call(redis.port(), {"HLEN", key})->integer == 1; }, 5s));
+    const long long first = time_left();
+    EXPECT_GT(first, 0) << "the hash expires";
+    EXPECT_LE(first, 1000) << "with the membership's timeout";
+    const auto outlived = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(first, 0LL) + 300);
+    EXPECT_TRUE(eventually([&] { return std::chrono::steady_clock::now() > outlived && time_left() > 0; }, 5s))
+        << "refreshed while its router lives";
+
+    ASSERT_EQ(doomed_router->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    EXPECT_TRUE(eventually([&] { return redis_call(redis.port(), {"EXISTS", key})->integer == 0; }, 5s))
+        << "gone once no router refreshes it";
+}
+
 // ---------------------------------------------------------------- a Redis Cluster
 
 // Three masters, from redis-cli --cluster create, one cluster for the
@@ -1594,6 +1626,57 @@ TEST_F(RouterClusterOnRedisCluster, ALatestSubscribeReadsTheChannelsOfEveryMaste
         EXPECT_TRUE(replayed(m));
     }
     EXPECT_EQ(names, std::set<std::string>(channels.begin(), channels.end()));
+}
+
+// A latest-value subscribe that makes B's first subscription of the channel
+// reads the channel once Redis confirmed that subscription. The node that
+// holds B's subscriber connection is paused (CLIENT PAUSE ALL: its clients'
+// commands, B's SUBSCRIBE too, wait; the cluster bus still brings it every
+// PUBLISH): publication 4, placed on another node meanwhile, reaches the
+// subscriber, as its latest value or live, and 5 follows with no gap.
+TEST_F(RouterClusterOnRedisCluster, ALatestSubscribeMissesNothingPlacedBeforeItsSubscriptionTookEffect) {
+    const std::vector<std::string> options{"--channels-namespaces", R"([{"pattern": "cell.>", "latest": true}])"};
+    auto a = cluster_router(addresses(), options);
+    std::vector<std::string> named = options;
+    named.insert(named.end(), {"--router-id", "rb"});
+    auto b = cluster_router(addresses(), named);
+    ASSERT_TRUE(a->ready() && b->ready());
+    std::size_t paused = nodes_.size();
+    ASSERT_TRUE(eventually([&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+            if (numsub(nodes_[i]->port(), "hs:r:rb") == 1) paused = i;
+        return paused < nodes_.size();
+    }, 5s)) << "B's subscriber connection is on no node";
+    const std::string channel = channel_on((paused + 1) % nodes_.size(), "cell.gap");
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(pub.wait_ready() && late.wait_ready());
+    ASSERT_EQ(publish_numbers(pub, channel, 1, 3).size(), 3u);
+
+    // Shorter than the routers' PING and command timeouts (2 s).
+    const auto pause = std::chrono::milliseconds(1800);
+    const auto paused_at = std::chrono::steady_clock::now();
+    ASSERT_EQ(reply_text(redis_call(nodes_[paused]->port(), {"CLIENT", "PAUSE", std::to_string(pause.count()), "ALL"})),
+              "OK");
+    late.subscribe(channel, slow_policy::router_default, true);
+    // Without waiting for the subscription, B answers with 3 at once; with
+    // it, once the pause is over.
+    (void)late.wait_for(message_on(channel), 400ms);
+    ASSERT_EQ(publish_numbers(pub, channel, 4, 4).size(), 1u);
+    ASSERT_LT(std::chrono::steady_clock::now() - paused_at, pause) << "4 was placed after the pause: nothing tested";
+    // Answered once the pause is over.
+    ASSERT_EQ(reply_text(redis_call(nodes_[paused]->port(), {"PING"}, 5s)), "PONG");
+    ASSERT_EQ(publish_numbers(pub, channel, 5, 5).size(), 1u);
+
+    ASSERT_TRUE(late.wait_for([&](const recorded_event& e) {
+        return e.kind == event_kind::message && e.name == channel && e.seq == 5;
+    }, 10s));
+    const auto got = late.events(message_on(channel));
+    ASSERT_FALSE(got.empty());
+    EXPECT_TRUE(replayed(got.front())) << "the latest value first: " << describe(got.front());
+    for (std::size_t i = 1; i < got.size(); ++i)
+        EXPECT_EQ(got[i].seq, got[i - 1].seq + 1) << describe(got[i - 1]) << " then " << describe(got[i]);
+    EXPECT_EQ(late.count(is(event_kind::gap)), 0u);
 }
 
 // The master of a channel's slot, which B's subscriber connection is on
