@@ -76,11 +76,18 @@ std::string load_admin_token(const std::string& path, std::string& error) {
     return token;
 }
 
+// An io_context whose pending operations can be destroyed before it is.
+class closable_io_context : public asio::io_context {
+public:
+    using asio::io_context::io_context;
+    using asio::io_context::shutdown;
+};
+
 class worker_pool {
 public:
     explicit worker_pool(std::size_t n) {
         for (std::size_t i = 0; i < n; ++i) {
-            contexts_.push_back(std::make_unique<asio::io_context>(1));
+            contexts_.push_back(std::make_unique<closable_io_context>(1));
             guards_.emplace_back(asio::make_work_guard(*contexts_.back()));
         }
     }
@@ -112,9 +119,16 @@ public:
         for (auto& t : threads_) t.join();
         threads_.clear();
     }
+    // Stops, then destroys every operation still pending, and with them the
+    // sessions they keep alive (whose ends reach the core), while the
+    // contexts themselves and the sockets made on them stay valid.
+    void shutdown() {
+        stop();
+        for (auto& c : contexts_) c->shutdown();
+    }
 
 private:
-    std::vector<std::unique_ptr<asio::io_context>> contexts_;
+    std::vector<std::unique_ptr<closable_io_context>> contexts_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
     std::vector<std::thread> threads_;
 };
@@ -160,15 +174,21 @@ int run_server(const router_config& cfg) {
                                                 router_id)
                 : std::make_unique<core_runner>(cfg, *auth, stats, epoch, router_id);
     core_runner& core = *runner;
-    // Declared after the core: stops the Redis engine, whose answers enter
-    // the core, on every way out (after the I/O threads stopped, or before
-    // they ran).
-    const struct cluster_stopper {
+    // Declared after the core, so that on every way out, before the core
+    // goes: the Redis engine, whose answers enter the core, is stopped, and
+    // then the I/O threads' pending operations are destroyed, with the
+    // sessions they hold, which tell the core they ended. The pool itself
+    // outlives the cluster node, whose sockets were made on its first
+    // context.
+    const struct io_closer {
         std::optional<cluster_node>& side;
-        ~cluster_stopper() {
+        worker_pool& workers;
+        ~io_closer() {
+            workers.stop();
             if (side) side->stop();
+            workers.shutdown();
         }
-    } stop_cluster{cluster};
+    } close_io{cluster, workers};
 
     auto ctx = std::make_shared<http_context>(cfg, stats, core);
     if (!cfg.web.empty()) {

@@ -1653,15 +1653,17 @@ TEST_F(RouterClusterOnRedisCluster, ALatestSubscribeMissesNothingPlacedBeforeIts
     ASSERT_TRUE(pub.wait_ready() && late.wait_ready());
     ASSERT_EQ(publish_numbers(pub, channel, 1, 3).size(), 3u);
 
-    // Shorter than the routers' PING and command timeouts (2 s).
-    const auto pause = std::chrono::milliseconds(1800);
+    // Well inside the routers' PING and command timeouts (2 s), so that a
+    // router slowed down (ASan, a busy machine) still keeps its connection
+    // to the paused node; long enough for the steps below (about 0.4 s).
+    const auto pause = std::chrono::milliseconds(1200);
     const auto paused_at = std::chrono::steady_clock::now();
     ASSERT_EQ(reply_text(redis_call(nodes_[paused]->port(), {"CLIENT", "PAUSE", std::to_string(pause.count()), "ALL"})),
               "OK");
     late.subscribe(channel, slow_policy::router_default, true);
     // Without waiting for the subscription, B answers with 3 at once; with
     // it, once the pause is over.
-    (void)late.wait_for(message_on(channel), 400ms);
+    (void)late.wait_for(message_on(channel), 300ms);
     ASSERT_EQ(publish_numbers(pub, channel, 4, 4).size(), 1u);
     ASSERT_LT(std::chrono::steady_clock::now() - paused_at, pause) << "4 was placed after the pause: nothing tested";
     // Answered once the pause is over.
