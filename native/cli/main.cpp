@@ -60,6 +60,7 @@ commands:
   listen                          print this client's address and the direct messages it gets
   services                        list the services and their methods
   presence CHANNEL                list who is subscribed to CHANNEL
+  subscribe-client ADDR PATTERN   (backends) subscribe client ADDR to PATTERN
 
 global options:
   --url URL              router (default: $HYPERSTREAMS_URL or ws://127.0.0.1:7070/ws);
