@@ -42,6 +42,9 @@ void connection_table::erase(connection_id id) {
     if (it == connections_.end()) return;
     metrics_.of(it->second.transport).connections.fetch_sub(1, std::memory_order_relaxed);
     connections_.erase(it);
+    // The slices may hold its outbox: sliced again at the next run.
+    slices_.clear();
+    sliced_ = nullptr;
 }
 
 std::vector<connection_id> connection_table::ids() const {
@@ -107,16 +110,41 @@ void connection_table::deliver(connection& c, const shared_bytes& bytes, frame_c
     op.cls = cls;
     op.policy = policy;
     op.bytes = bytes;
-    op.targets.push_back(target_of(c, policy));
+    op.target = target_of(c, policy);
     append(c, std::move(op));
 }
 
-void connection_table::add_to_run(const std::vector<delivery_target>& targets, shared_bytes message) {
-    if (run_targets_ != &targets) {
+void connection_table::add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation,
+                                  shared_bytes message) {
+    if (run_targets_ != &targets || run_generation_ != generation) {
         flush_run();
         run_targets_ = &targets;
+        run_generation_ = generation;
     }
     run_.push_back(std::move(message));
+}
+
+void connection_table::slice_run_targets() {
+    if (sliced_ == run_targets_ && sliced_generation_ == run_generation_) return;
+    std::vector<std::pair<lane*, std::vector<lane_target>>> by_lane;  // a route reaches few lanes
+    std::vector<std::shared_ptr<lane>> lanes;
+    for (const auto& [target, policy] : *run_targets_) {
+        const connection& c = *target;
+        auto it = std::find_if(by_lane.begin(), by_lane.end(),
+                               [&](const auto& s) { return s.first == c.served_by.get(); });
+        if (it == by_lane.end()) {
+            by_lane.emplace_back(c.served_by.get(), std::vector<lane_target>());
+            lanes.push_back(c.served_by);
+            it = by_lane.end() - 1;
+        }
+        it->second.push_back(target_of(c, policy));
+    }
+    slices_.clear();
+    for (std::size_t i = 0; i < by_lane.size(); ++i)
+        slices_.push_back(lane_slice{std::move(lanes[i]),
+                                     std::make_shared<const std::vector<lane_target>>(std::move(by_lane[i].second))});
+    sliced_ = run_targets_;
+    sliced_generation_ = run_generation_;
 }
 
 void connection_table::flush_run() {
@@ -124,27 +152,24 @@ void connection_table::flush_run() {
     // One block for the run's frames, shared by every lane it reaches.
     const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
     run_.clear();
-    // One op per lane; a route reaches few lanes, so a linear search.
-    boost::container::small_vector<std::pair<const std::shared_ptr<lane>*, lane_op>, 4> ops;
     std::size_t reached = 0;
     for (const auto& [target, policy] : *run_targets_) {
-        connection& c = *target;
-        if (c.state == connection_state::closing) continue;
-        c.frames_queued += run->size();
+        if (target->state == connection_state::closing) continue;
+        target->frames_queued += run->size();
         ++reached;
-        const std::shared_ptr<lane>& l = c.served_by;
-        auto it = std::find_if(ops.begin(), ops.end(), [&](const auto& o) { return o.first->get() == l.get(); });
-        if (it == ops.end()) {
-            lane_op op;
-            op.what = lane_op::kind::run;
-            op.run = run;
-            ops.emplace_back(&l, std::move(op));
-            it = ops.end() - 1;
-        }
-        it->second.targets.push_back(target_of(c, policy));
     }
-    for (auto& [l, op] : ops) append(*l, std::move(op));
     metrics_.delivered.fetch_add(reached * run->size(), std::memory_order_relaxed);
+    slice_run_targets();
+    // Copied: the core's own lane pushes at once, and a slow consumer it
+    // closes comes back here.
+    const std::vector<lane_slice> slices = slices_;
+    for (const lane_slice& s : slices) {
+        lane_op op;
+        op.what = lane_op::kind::run;
+        op.run = run;
+        op.run_targets = s.targets;
+        append(s.to, std::move(op));
+    }
 }
 
 void connection_table::send(connection& c, const frame& f) {
@@ -202,7 +227,7 @@ void connection_table::close_with(connection& c, shared_bytes farewell, errc cod
     op.what = lane_op::kind::close;
     op.data = data;
     op.bytes = std::move(farewell);
-    op.targets.push_back(target_of(c, slow_policy::drop_oldest));
+    op.target = target_of(c, slow_policy::drop_oldest);
     append(c, std::move(op));
     doomed_.push_back(c.id);
 }

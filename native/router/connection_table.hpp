@@ -73,8 +73,9 @@ public:
     void deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy);
     // Adds `message` to the run to `targets`, handing over the run before
     // when it went elsewhere. `targets` must stay as it is until the run is
-    // flushed.
-    void add_to_run(const std::vector<delivery_target>& targets, shared_bytes message);
+    // flushed; `generation` changes whenever its content does (the table
+    // keeps it sliced by lane until then).
+    void add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation, shared_bytes message);
     void flush_run();
 
     // Ends a connection: a goodbye with `code` (none when 0), the outbox
@@ -103,6 +104,8 @@ private:
     void append(connection& c, lane_op op);
     void append(const std::shared_ptr<lane>& l, lane_op op);
     lane_target target_of(const connection& c, slow_policy policy) const;
+    // Slices the run's targets by lane, unless they are sliced already.
+    void slice_run_targets();
 
     metrics& metrics_;
     // Connections in place (the map's nodes do not move): one heap block each.
@@ -110,6 +113,16 @@ private:
     std::vector<connection_id> doomed_;
     std::vector<shared_bytes> run_;
     const std::vector<delivery_target>* run_targets_ = nullptr;
+    std::uint64_t run_generation_ = 0;
+    // The targets of the last route a run took, by lane: one shared list
+    // per lane, which every run along the route hands over as it is.
+    struct lane_slice {
+        std::shared_ptr<lane> to;  // null: the core's own lane
+        std::shared_ptr<const std::vector<lane_target>> targets;
+    };
+    std::vector<lane_slice> slices_;
+    const std::vector<delivery_target>* sliced_ = nullptr;
+    std::uint64_t sliced_generation_ = 0;
     // Connections with no lane of their own: drained as the core appends.
     std::shared_ptr<lane> own_lane_ = std::make_shared<lane>();
     lane_outcome own_outcome_;  // its drains', kept for its capacity

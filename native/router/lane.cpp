@@ -53,14 +53,15 @@ void lane::drain(metrics& m, lane_outcome& out) {
 void lane::push(const lane_op& op, metrics& m, lane_outcome& out) {
     switch (op.what) {
         case lane_op::kind::run:
-            for (const lane_target& t : op.targets) settle(t, t.out->push_messages(*op.run, t.policy), m, out);
+            // A connection closed since the route was sliced has its outbox
+            // closed by an earlier op: the push is refused.
+            for (const lane_target& t : *op.run_targets) settle(t, t.out->push_messages(*op.run, t.policy), m, out);
             return;
         case lane_op::kind::frame:
-            for (const lane_target& t : op.targets) settle(t, t.out->push(op.bytes, op.cls, op.policy), m, out);
+            settle(op.target, op.target.out->push(op.bytes, op.cls, op.policy), m, out);
             return;
         case lane_op::kind::close:
-            for (const lane_target& t : op.targets)
-                if (t.out->close(op.bytes, op.data)) out.wakes.push_back(t.session);
+            if (op.target.out->close(op.bytes, op.data)) out.wakes.push_back(op.target.session);
             return;
     }
 }

@@ -4,8 +4,9 @@
 //
 // The core appends under its mutex, in the order it makes the frames: a run
 // of messages is one op holding the run's frames (shared by every lane the
-// run reaches) and the lane's slice of its subscribers; any other frame, or
-// a close, is an op of one connection. Once the core's mutex is released
+// run reaches) and the lane's slice of its subscribers (shared by every run
+// along the same route); any other frame, or a close, is an op of one
+// connection. Once the core's mutex is released
 // the lane is drained on its own thread: inline when the core ran there,
 // otherwise by one post, however many ops and subscribers it holds (the
 // posted flag). So a publish crosses to each other I/O thread once per
@@ -31,8 +32,6 @@
 #include <memory>
 #include <mutex>
 #include <vector>
-
-#include <boost/container/small_vector.hpp>
 
 #include "outbox.hpp"
 #include "router_types.hpp"
@@ -62,8 +61,10 @@ struct lane_op {
     slow_policy policy = slow_policy::drop_oldest;
     queued_data data = queued_data::send;
     std::shared_ptr<const std::vector<shared_bytes>> run;
+    // A run's: the lane's slice of the route, shared by every run along it.
+    std::shared_ptr<const std::vector<lane_target>> run_targets;
     shared_bytes bytes;
-    boost::container::small_vector<lane_target, 1> targets;
+    lane_target target;  // frame, close
 };
 
 struct lane_outcome {

@@ -482,6 +482,7 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
     route_.options = &namespaces_.of_channel(channel);
     route_.topics_version = topics_.version();
     route_.held_version = held_version_;
+    ++route_.generation;
     route_.valid = true;
     return route_;
 }
@@ -513,7 +514,7 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
     // push per subscriber for the run). Delivering may close a connection
     // (a slow consumer), which only marks it: it leaves the topic tree, and
     // the route is built again, when the core reaps it.
-    if (!route.targets.empty()) table_.add_to_run(route.targets, encoded);
+    if (!route.targets.empty()) table_.add_to_run(route.targets, route.generation, encoded);
     return encoded;
 }
 

@@ -90,9 +90,9 @@ TEST_F(Lanes, ABatchToManySubscribersOfAnotherLaneCrossesOnceAndKeepsEachConnect
     connection& near = open(a);
     targets.emplace_back(&near, slow_policy::drop_oldest);
 
-    for (std::uint64_t seq = 1; seq <= 3; ++seq) table.add_to_run(targets, message("news", seq));
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) table.add_to_run(targets, 1, message("news", seq));
     table.send_ack(*subs.front(), 7);  // after the run, on the subscriber's own lane
-    table.add_to_run(targets, message("news", 4));
+    table.add_to_run(targets, 1, message("news", 4));
     table.flush_run();
 
     for (connection* c : subs) EXPECT_EQ(c->out->queued_bytes(), 0u) << "the core pushes into no outbox";
@@ -141,7 +141,7 @@ TEST_F(Lanes, AnOverflowFoundByTheLaneClosesTheConnectionAndNothingFollowsItsGoo
     small.hard_max_bytes = 2000;
     connection& slow = open(b, small);
     std::vector<delivery_target> targets{{&slow, slow_policy::disconnect}};
-    for (std::uint64_t seq = 1; seq <= 20; ++seq) table.add_to_run(targets, message("news", seq));
+    for (std::uint64_t seq = 1; seq <= 20; ++seq) table.add_to_run(targets, 1, message("news", seq));
     table.flush_run();
     table.send_ack(slow, 9);  // queued after the run that overflows
     schedule_due();
@@ -167,6 +167,23 @@ TEST_F(Lanes, AnOverflowFoundByTheLaneClosesTheConnectionAndNothingFollowsItsGoo
     EXPECT_EQ(doomed, slow.id);
     table.overflowed(slow.id);
     EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u) << "closed once";
+}
+
+TEST_F(Lanes, ARouteIsSlicedByLaneUntilItsGenerationChanges) {
+    connection& first = open(b);
+    connection& later = open(b);
+    std::vector<delivery_target> targets{{&first, slow_policy::drop_oldest}};
+    table.add_to_run(targets, 1, message("news", 1));
+    table.flush_run();
+    targets.emplace_back(&later, slow_policy::drop_oldest);  // the route changed: a new generation
+    table.add_to_run(targets, 2, message("news", 2));
+    table.flush_run();
+    schedule_due();
+    b->posted.front()();
+    EXPECT_EQ(taken(*first.out).size(), 2u);
+    const auto frames = taken(*later.out);
+    ASSERT_EQ(frames.size(), 1u) << "sliced again for the new generation";
+    EXPECT_EQ(frames[0].seq, 2u);
 }
 
 TEST_F(Lanes, TheCoresOwnLanePushesAsTheCoreSends) {
