@@ -15,7 +15,9 @@ class io_lane final : public lane {
 public:
     explicit io_lane(boost::asio::io_context& io) : io_(io) {}
 
-    bool here() const noexcept override { return !gone_.load(std::memory_order_acquire) && io_.get_executor().running_in_this_thread(); }
+    bool here() const noexcept override {
+        return !gone_.load(std::memory_order_acquire) && io_.get_executor().running_in_this_thread();
+    }
     void shut_down() {
         gone_.store(true, std::memory_order_release);
         stop();

@@ -511,7 +511,7 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
         h->live.push_back(std::move(kept));
     }
     // To the subscribers with the next publishes along the same route (one
-    // push per subscriber for the run). Delivering may close a connection
+    // op per lane for the run: connection_table). Delivering may close a connection
     // (a slow consumer), which only marks it: it leaves the topic tree, and
     // the route is built again, when the core reaps it.
     if (!route.targets.empty()) table_.add_to_run(route.targets, route.generation, encoded);
