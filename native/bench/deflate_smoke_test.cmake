@@ -5,16 +5,8 @@
 # did not negotiate it with every subscriber, or the one with it off did),
 # or a row of the table is missing.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P deflate_smoke_test.cmake
-execute_process(
-    COMMAND "${BENCH}" deflate --subscribers 5 --seconds 0.3
-    OUTPUT_VARIABLE out
-    ERROR_VARIABLE err
-    RESULT_VARIABLE status
-    TIMEOUT 60)
-message("${out}${err}")
-if(NOT status EQUAL 0)
-    message(FATAL_ERROR "hyperstreams-bench deflate exited with ${status}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/bench_smoke.cmake)
+bench_smoke_run(deflate deflate --subscribers 5 --seconds 0.3)
 foreach(batch IN ITEMS 100 1)
     foreach(row IN ITEMS "off \\| 0" "on \\| 5")
         if(NOT out MATCHES "\\| 5 \\| ${batch} \\| ${row} \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9]+ \\|")

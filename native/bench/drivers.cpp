@@ -954,14 +954,37 @@ private:
     request_result result_;
 };
 
+// A run on one thread, bounded by `deadline_`: the first finish() says how it
+// ended (no error: ok), cancels the deadline and stops the loop.
+template <typename Result>
+class ending_run : public connection_events {
+protected:
+    ending_run() : deadline_(ioc_) {}
+    ~ending_run() = default;
+
+    void finish(std::string error) {
+        if (done_) return;
+        done_ = true;
+        result_.ok = error.empty();
+        result_.error = std::move(error);
+        deadline_.cancel();
+        ioc_.stop();
+    }
+
+    asio::io_context ioc_{1};
+    asio::steady_timer deadline_;
+    bool done_ = false;
+    Result result_;
+};
+
 // -------------------------------------------------------------- latest
 
 constexpr std::string_view latest_prefix = "bench.latest.c";
 
-class latest_run final : public connection_events {
+class latest_run final : public ending_run<latest_result> {
 public:
     latest_run(const endpoint_info& at, pid_t pid, const latest_params& p)
-        : server_(asio::ip::make_address(at.host), at.port), path_(at.path), pid_(pid), p_(p), deadline_(ioc_) {}
+        : server_(asio::ip::make_address(at.host), at.port), path_(at.path), pid_(pid), p_(p) {}
 
     latest_result run() {
         result_.rss_before_kib = rss_kib(pid_);
@@ -1053,56 +1076,68 @@ private:
         finish(std::string(what) + ": " + ec.message());
     }
 
-    void finish(std::string error) {
-        if (done_) return;
-        done_ = true;
-        result_.ok = error.empty();
-        result_.error = std::move(error);
-        deadline_.cancel();
-        ioc_.stop();
-    }
-
-    asio::io_context ioc_{1};
     tcp::endpoint server_;
     std::string path_;
     pid_t pid_;
     latest_params p_;
-    asio::steady_timer deadline_;
     std::vector<std::shared_ptr<connection>> connections_;
     clock_type::time_point start_;
     int replayed_ = 0;
-    bool done_ = false;
-    latest_result result_;
 };
 
 // -------------------------------------------------------------- connections
 
-class connections_run final : public connection_events {
+// `count` frontends opened by a connector (from 127.0.0.2.., one source
+// address per 10,000 connections unless told), measured against the memory
+// of the server `pid`, within 300 s: what connections_run and presence_run
+// share. The scenario adds the connections in its constructor and counts
+// each one ready or failed back to the connector.
+template <typename Result>
+class crowd_run : public ending_run<Result> {
 public:
-    connections_run(const endpoint_info& at, pid_t pid, const connections_params& p)
-        : pid_(pid), p_(p),
-          connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.count + 9999) / 10000),
-          deadline_(ioc_) {
-        connector_.offer_deflate(p.deflate);
-        for (int i = 0; i < p.count; ++i) connector_.add(at, at.path);
-    }
-
-    connections_result run() {
+    Result run() {
         result_.rss_before_kib = rss_kib(pid_);
         start_ = clock_type::now();
         connector_.start();
         deadline_.expires_after(std::chrono::seconds(300));
         deadline_.async_wait([this](error_code ec) {
-            if (!ec) finish("timed out connecting");
+            if (!ec) finish(timed_out_);
         });
         ioc_.run();
         connector_.close_all();
         return std::move(result_);
     }
 
-private:
+protected:
+    // `timed_out`: the error when the 300 s are over.
+    crowd_run(pid_t pid, int count, int parallel, int sources, const char* timed_out)
+        : pid_(pid), connector_(ioc_, *this, parallel, sources > 0 ? sources : (count + 9999) / 10000),
+          timed_out_(timed_out) {}
+    ~crowd_run() = default;
+
     void opened(connection& c) override { c.send(hello_message(client_role::frontend)); }
 
+    using ending_run<Result>::finish;
+    using ending_run<Result>::ioc_;
+    using ending_run<Result>::deadline_;
+    using ending_run<Result>::done_;
+    using ending_run<Result>::result_;
+
+    pid_t pid_;
+    connector connector_;
+    const char* timed_out_;
+    clock_type::time_point start_;
+};
+
+class connections_run final : public crowd_run<connections_result> {
+public:
+    connections_run(const endpoint_info& at, pid_t pid, const connections_params& p)
+        : crowd_run(pid, p.count, p.parallel, p.sources, "timed out connecting"), p_(p) {
+        connector_.offer_deflate(p.deflate);
+        for (int i = 0; i < p.count; ++i) connector_.add(at, at.path);
+    }
+
+private:
     std::size_t received(connection& c, bytes_view data) override {
         incoming in;
         read_hs(c, data, in, false, [](const frame&) {});
@@ -1135,57 +1170,24 @@ private:
         });
     }
 
-    void finish(std::string error) {
-        if (done_) return;
-        done_ = true;
-        result_.ok = error.empty();
-        result_.error = std::move(error);
-        deadline_.cancel();
-        ioc_.stop();
-    }
-
-    pid_t pid_;
     connections_params p_;
-    asio::io_context ioc_{1};
-    connector connector_;
-    asio::steady_timer deadline_;
-    clock_type::time_point start_;
     int failures_ = 0;
     std::string first_failure_;
     bool holding_ = false;
-    bool done_ = false;
-    connections_result result_;
 };
 
 // Members subscribe to fanout_channel; once all are, the last one asks for
 // the channel's presence, one call after the other.
-class presence_run final : public connection_events {
+class presence_run final : public crowd_run<presence_result> {
 public:
     presence_run(const endpoint_info& at, pid_t pid, const presence_params& p)
-        : pid_(pid), p_(p),
-          connector_(ioc_, *this, p.parallel, p.sources > 0 ? p.sources : (p.members + 9999) / 10000),
-          deadline_(ioc_) {
+        : crowd_run(pid, p.members, p.parallel, p.sources, "timed out"), p_(p) {
         for (int i = 0; i + 1 < p.members; ++i) connector_.add(at, at.path);
         const endpoint_info& caller_at = p.caller_at ? *p.caller_at : at;
         if (p.members > 0) asker_ = connector_.add(caller_at, caller_at.path).get();
     }
 
-    presence_result run() {
-        result_.rss_before_kib = rss_kib(pid_);
-        start_ = clock_type::now();
-        connector_.start();
-        deadline_.expires_after(std::chrono::seconds(300));
-        deadline_.async_wait([this](error_code ec) {
-            if (!ec) finish("timed out");
-        });
-        ioc_.run();
-        connector_.close_all();
-        return std::move(result_);
-    }
-
 private:
-    void opened(connection& c) override { c.send(hello_message(client_role::frontend)); }
-
     std::size_t received(connection& c, bytes_view data) override {
         incoming in;
         read_hs(c, data, in, true, [&](const frame& f) {
@@ -1228,26 +1230,10 @@ private:
                    : "presence counted " + std::to_string(list.count) + " members");
     }
 
-    void finish(std::string error) {
-        if (done_) return;
-        done_ = true;
-        result_.ok = error.empty();
-        result_.error = std::move(error);
-        deadline_.cancel();
-        ioc_.stop();
-    }
-
-    pid_t pid_;
     presence_params p_;
-    asio::io_context ioc_{1};
-    connector connector_;
-    asio::steady_timer deadline_;
-    clock_type::time_point start_;
     connection* asker_ = nullptr;  // the last member (kept alive by the connector)
     std::uint32_t calls_ = 0;
     std::int64_t asked_at_ = 0;
-    bool done_ = false;
-    presence_result result_;
 };
 
 }  // namespace

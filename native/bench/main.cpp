@@ -449,25 +449,46 @@ void print_request(const char* target, const request_params& p, const request_re
 
 // ---------------------------------------------------------------- scenarios
 
+// Raises the limit of open files for the largest of `counts` subscribers;
+// returns that count.
+int raise_open_files_for(const std::vector<int>& counts) {
+    int most = 0;
+    for (int n : counts) most = std::max(most, n);
+    raise_open_files(most + 1024);
+    return most;
+}
+
+// The window of a throughput run: --window, shrunk so that at most
+// --inflight-bytes of `payload`-byte messages are on their way to
+// `subscribers`.
+int throughput_window(const options& o, int subscribers, double payload) {
+    const double per_message = static_cast<double>(std::max(subscribers, 1)) * payload;
+    return std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+}
+
+// A fan-out run of the options' length and client threads.
+fanout_params fanout_params_of(const options& o, int subscribers, int payload, int batch, int window) {
+    fanout_params p;
+    p.subscribers = subscribers;
+    p.payload = payload;
+    p.batch = batch;
+    p.window = window;
+    p.seconds = o.seconds;
+    p.client_threads = o.client_threads;
+    return p;
+}
+
 void fanout_scenario(const options& o, report& rep) {
     server router, nats, baseline;
     const bool use_router = wants(o, "router"), use_nats = wants(o, "nats"), use_baseline = wants(o, "baseline");
-    int most = 0;
-    for (int n : o.subscribers) most = std::max(most, n);
-    raise_open_files(most + 1024);
+    const int most = raise_open_files_for(o.subscribers);
     if ((use_router && !start_router(router, o, {"--limits-max-connections", std::to_string(most + 64)})) ||
         (use_nats && !start_nats(nats, o)) || (use_baseline && !start_baseline(baseline))) {
         ++rep.failures;
         return;
     }
     const auto row_of = [&](int n, int size, int batch, int window) {
-        fanout_params p;
-        p.subscribers = n;
-        p.payload = size;
-        p.batch = batch;
-        p.window = window;
-        p.seconds = o.seconds;
-        p.client_threads = o.client_threads;
+        const fanout_params p = fanout_params_of(o, n, size, batch, window);
         fanout_row row{n, size, {}};
         const auto one = [&](bool use, target_kind t, const server& s) {
             if (!use) return;
@@ -487,8 +508,7 @@ void fanout_scenario(const options& o, report& rep) {
     // measure the queue): the window shrinks for large N, and the batch with it.
     for (int n : o.subscribers) {
         for (int size : o.payloads) {
-            const double per_message = static_cast<double>(std::max(n, 1)) * size;
-            const int window = std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+            const int window = throughput_window(o, n, size);
             rep.fanout.push_back(row_of(n, size, std::min(o.batch, window), window));
         }
     }
@@ -527,14 +547,36 @@ void request_scenario(const options& o, report& rep) {
     remove_log(router);
 }
 
+// Raises the limit of open files for `count` connections (the tool and the
+// router, which inherits the limit, each hold one descriptor per
+// connection); false, the run printed as FAILED under `head`, when it
+// cannot. `why`: what stands after the limit.
+bool open_files_for(int count, const std::string& head, const char* why, report& rep) {
+    const long wanted = count + 1024;
+    const long limit = raise_open_files(wanted);
+    if (limit >= wanted) return true;
+    std::printf("%s: FAILED: needs %ld open files per process, the limit is %ld%s\n", head.c_str(), wanted, limit, why);
+    std::fflush(stdout);
+    ++rep.failures;
+    return false;
+}
+
+// A run's line after its head: `print_figures()`, or FAILED (`how_far`:
+// what stands before the error) and counted.
+template <typename Result, typename PrintFigures>
+void print_outcome(const Result& r, const std::string& how_far, report& rep, PrintFigures&& print_figures) {
+    if (!r.ok) {
+        ++rep.failures;
+        std::printf("FAILED%s: %s\n", how_far.c_str(), r.error.c_str());
+    } else {
+        print_figures();
+    }
+    std::fflush(stdout);
+}
+
 void presence_scenario(const options& o, report& rep) {
     for (int members : o.members) {
-        const long wanted = members + 1024;
-        if (const long limit = raise_open_files(wanted); limit < wanted) {
-            std::printf("presence members=%d: FAILED: needs %ld open files per process, the limit is %ld\n", members,
-                        wanted, limit);
-            std::fflush(stdout);
-            ++rep.failures;
+        if (!open_files_for(members, "presence members=" + std::to_string(members), "", rep)) {
             rep.presence.push_back({members, {}});
             continue;
         }
@@ -562,15 +604,11 @@ void presence_scenario(const options& o, report& rep) {
         if (o.over_redis) p.caller_at = caller.at;
         presence_result r = run_presence(router.at, router.process.pid(), p);
         std::printf("presence members=%d: ", members);
-        if (!r.ok) {
-            ++rep.failures;
-            std::printf("FAILED after %d subscribed: %s\n", r.members, r.error.c_str());
-        } else {
+        print_outcome(r, " after " + std::to_string(r.members) + " subscribed", rep, [&] {
             std::printf("a call p50 %.0f us p99 %.0f us (%zu of %u listed, %zu bytes), router RSS %ld KiB -> %ld KiB\n",
                         r.latency.quantile_us(0.5), r.latency.quantile_us(0.99), r.listed, r.count, r.list_bytes,
                         r.rss_before_kib, r.rss_after_kib);
-        }
-        std::fflush(stdout);
+        });
         rep.presence.push_back({members, std::move(r)});
         remove_log(router);
         if (o.over_redis) {
@@ -582,15 +620,8 @@ void presence_scenario(const options& o, report& rep) {
 
 void connections_scenario(const options& o, report& rep) {
     for (int count : o.connections) {
-        // The tool and the router (which inherits the limit) each hold one
-        // descriptor per connection.
-        const long wanted = count + 1024;
-        if (const long limit = raise_open_files(wanted); limit < wanted) {
-            std::printf("connections count=%d: FAILED: needs %ld open files per process, the limit is %ld "
-                        "(raising the hard limit needs CAP_SYS_RESOURCE)\n",
-                        count, wanted, limit);
-            std::fflush(stdout);
-            ++rep.failures;
+        if (!open_files_for(count, "connections count=" + std::to_string(count),
+                            " (raising the hard limit needs CAP_SYS_RESOURCE)", rep)) {
             rep.connections.push_back({count, {}});
             continue;
         }
@@ -608,15 +639,11 @@ void connections_scenario(const options& o, report& rep) {
         p.deflate = o.offer_deflate;
         connections_result r = run_connections(router.at, router.process.pid(), p);
         std::printf("connections count=%d parallel=%d: ", count, p.parallel);
-        if (!r.ok) {
-            ++rep.failures;
-            std::printf("FAILED after %d connected: %s\n", r.connected, r.error.c_str());
-        } else {
+        print_outcome(r, " after " + std::to_string(r.connected) + " connected", rep, [&] {
             std::printf("connected in %.2f s (%.0f/s), router RSS %ld KiB -> %ld KiB, %.2f KiB per connection\n",
                         r.connect_seconds, r.connect_seconds > 0 ? count / r.connect_seconds : 0.0, r.rss_before_kib,
                         r.rss_after_kib, static_cast<double>(r.rss_after_kib - r.rss_before_kib) / count);
-        }
-        std::fflush(stdout);
+        });
         rep.connections.push_back({count, std::move(r)});
         remove_log(router);
     }
@@ -661,9 +688,7 @@ std::vector<std::string> factory_telemetry() {
 
 void deflate_scenario(const options& o, report& rep) {
     const std::vector<int> subscribers = o.subscribers_given ? o.subscribers : std::vector<int>{100};
-    int most = 0;
-    for (int n : subscribers) most = std::max(most, n);
-    raise_open_files(most + 1024);
+    const int most = raise_open_files_for(subscribers);
     server off, on;
     const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
     std::vector<std::string> on_flags = limits;
@@ -685,10 +710,9 @@ void deflate_scenario(const options& o, report& rep) {
         for (int n : subscribers) {
             // Throughput with the publisher's batches (the window bounded
             // by --inflight-bytes as in fanout), then one message at a time.
-            const int throughput_window = std::clamp(
-                static_cast<int>(o.inflight_bytes / (static_cast<double>(std::max(n, 1)) * payload_bytes)), 1, o.window);
+            const int most_window = throughput_window(o, n, payload_bytes);
             for (const auto& [batch, window] :
-                 {std::pair{std::min(o.batch, throughput_window), throughput_window}, std::pair{1, 1}}) {
+                 {std::pair{std::min(o.batch, most_window), most_window}, std::pair{1, 1}}) {
                 p.subscribers = n;
                 p.batch = batch;
                 p.window = window;
@@ -744,17 +768,13 @@ void latest_scenario(const options& o, report& rep) {
         const latest_result r = run_latest(router.at, router.process.pid(), p);
         std::printf("latest channels=%d payload=%d %s: ", p.channels, p.payload,
                     over_redis ? "(one router over Redis)" : "(one router)");
-        if (!r.ok) {
-            ++rep.failures;
-            std::printf("FAILED: %s\n", r.error.c_str());
-        } else {
+        print_outcome(r, "", rep, [&] {
             std::printf("published in %.2f s; router RSS %ld KiB -> %ld KiB, %.0f bytes per channel kept; "
                         "subscribe to its ack %s ms, to the last latest value %s ms\n",
                         r.publish_seconds, r.rss_before_kib, r.rss_after_kib,
                         static_cast<double>(r.rss_after_kib - r.rss_before_kib) * 1024.0 / p.channels,
                         runs_ms(r.ack_seconds).c_str(), runs_ms(r.last_seconds).c_str());
-        }
-        std::fflush(stdout);
+        });
         remove_log(router);
     }
 }
@@ -800,9 +820,7 @@ std::string commands_per_message(const redis_use& u, std::uint64_t published) {
 
 void cluster_scenario(const options& o, report& rep) {
     const std::vector<int> counts = o.subscribers_given ? o.subscribers : std::vector<int>{3, 99};
-    int most = 0;
-    for (int n : counts) most = std::max(most, n);
-    raise_open_files(most + 1024);
+    const int most = raise_open_files_for(counts);
     server redis, single;
     std::array<server, cluster_routers> routers;
     redis_probe probe;
@@ -832,13 +850,7 @@ void cluster_scenario(const options& o, report& rep) {
 
     const auto row_of = [&](int n, int size, int batch, int window) {
         cluster_row row{n, size, {}, {}, {}};
-        fanout_params p;
-        p.subscribers = n;
-        p.payload = size;
-        p.batch = batch;
-        p.window = window;
-        p.seconds = o.seconds;
-        p.client_threads = o.client_threads;
+        fanout_params p = fanout_params_of(o, n, size, batch, window);
         if (n < cluster_routers) {
             row.cluster.error = row.single.error = "needs a subscriber on each router: at least 3";
             std::printf("cluster subscribers=%d: FAILED: %s\n", n, row.cluster.error.c_str());
@@ -871,8 +883,7 @@ void cluster_scenario(const options& o, report& rep) {
     // As in fanout: as fast as the window allows, then one message at a time.
     for (int n : counts) {
         for (int size : o.payloads) {
-            const double per_message = static_cast<double>(std::max(n, 1)) * size;
-            const int window = std::clamp(static_cast<int>(o.inflight_bytes / per_message), 1, o.window);
+            const int window = throughput_window(o, n, size);
             rep.cluster.push_back(row_of(n, size, std::min(o.batch, window), window));
         }
     }

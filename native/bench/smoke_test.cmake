@@ -4,39 +4,19 @@
 # (an uneven share each, the publisher beside them on the first). Fails when
 # the tool exits non-zero or a table is missing from what it printed.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P smoke_test.cmake
-execute_process(
-    COMMAND "${BENCH}" suite --subscribers 10 --payloads 64 --seconds 0.5
-            --concurrency 1,4 --connections 200 --hold 0.2 --core-seconds 0.05
-    OUTPUT_VARIABLE out
-    ERROR_VARIABLE err
-    RESULT_VARIABLE status
-    TIMEOUT 60)
-message("${out}${err}")
-if(NOT status EQUAL 0)
-    message(FATAL_ERROR "hyperstreams-bench suite exited with ${status}")
-endif()
-foreach(expected IN ITEMS
+include(${CMAKE_CURRENT_LIST_DIR}/bench_smoke.cmake)
+bench_smoke_run(suite suite --subscribers 10 --payloads 64 --seconds 0.5
+                --concurrency 1,4 --connections 200 --hold 0.2 --core-seconds 0.05)
+bench_smoke_expect_lines(hyperstreams-bench
         "\\| 10 \\| 64 B \\| [0-9]+ \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+x \\| [0-9.]+x \\|"
         "\\| 10 \\| [0-9]+ / [0-9]+ / [0-9]+ \\| [0-9]+ / [0-9]+ / [0-9]+ \\| [0-9]+ / [0-9]+ / [0-9]+ \\|"
         "\\| 4 \\| [0-9]+ \\| [0-9]+ / [0-9]+ / [0-9]+ \\| [0-9]+ / [0-9]+ / [0-9]+ \\| [0-9]+ / [0-9]+ / [0-9]+ \\| [0-9.]+x \\|"
         "\\| 200 \\| 200 \\| [0-9]+/s \\| [0-9]+ KiB \\| [0-9]+ KiB \\| [0-9.-]+ \\|"
         "\\| client engine: receive \\+ poll_event, 1 message [^|]*\\| [0-9.]+ \\|")
-    if(NOT out MATCHES "${expected}")
-        message(FATAL_ERROR "hyperstreams-bench printed no line matching: ${expected}")
-    endif()
-endforeach()
 
 foreach(threads IN ITEMS 1 3)
-    execute_process(
-        COMMAND "${BENCH}" fanout --subscribers 10 --payloads 64 --seconds 0.3 --client-threads ${threads}
-        OUTPUT_VARIABLE out
-        ERROR_VARIABLE err
-        RESULT_VARIABLE status
-        TIMEOUT 60)
-    message("${out}${err}")
-    if(NOT status EQUAL 0)
-        message(FATAL_ERROR "hyperstreams-bench fanout --client-threads ${threads} exited with ${status}")
-    endif()
+    bench_smoke_run("fanout --client-threads ${threads}"
+                    fanout --subscribers 10 --payloads 64 --seconds 0.3 --client-threads ${threads})
     foreach(target IN ITEMS router nats baseline)
         # The throughput run, then the one-message-at-a-time run (every
         # publish waits for the last delivery, on whichever thread it is).

@@ -5,34 +5,23 @@
 // package built into dist/, and the page built into web/dist.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect } from '@hyperstreams/client';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import WebSocket from 'ws';
 import { nativeBinary, repoRoot, startProcess, stopProcess } from './processes.mjs';
 
 const WEB_DIST = join(repoRoot, 'web/dist');
 const SCREENSHOT = join(repoRoot, 'build/artifacts/dashboard.png');
 const ROUTER_READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+)/;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let router;
 let factory;
 let context;
 let page;
-let userDataDir;
+let chromium;
 let httpAddress;
 let backendEndpoint;
 
@@ -63,12 +52,8 @@ before(async () => {
     { ready: /hyperstreams-factory running/, name: 'factory' },
   );
 
-  userDataDir = await mkdtemp(join(tmpdir(), 'hyperstreams-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1440, height: 900 },
-  });
+  chromium = await launchChromium({ viewport: { width: 1440, height: 900 } });
+  context = chromium.context;
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(10000);
   page.on('console', (message) => {
@@ -80,10 +65,9 @@ before(async () => {
 });
 
 after(async () => {
-  await context?.close();
+  await chromium?.close();
   await stopProcess(factory);
   await stopProcess(router);
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
 });
 
 // What the tiles show, as one comparable string.

@@ -5,11 +5,9 @@
 // Needs what dashboard.test.mjs needs (see run.sh).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { nativeBinary, repoRoot, startProcess, stopProcess } from './processes.mjs';
 
 const WEB_DIST = join(repoRoot, 'web/dist');
@@ -18,8 +16,8 @@ const MACHINES = 2 * 3;
 
 let router;
 let factory;
+let chromium;
 let browser;
-let userDataDir;
 let httpAddress;
 
 before(async () => {
@@ -38,18 +36,14 @@ before(async () => {
     ['--router', backendEndpoint, '--lines', '2', '--machines', '3', '--rate', '10', '--jam-every', '0'],
     { ready: /hyperstreams-factory running/, name: 'factory' },
   );
-  userDataDir = await mkdtemp(join(tmpdir(), 'hyperstreams-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  chromium = await launchChromium();
+  browser = chromium.context;
 });
 
 after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await stopProcess(factory);
   await stopProcess(router);
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
 });
 
 test('with permessage-deflate on, the dashboard\'s WebSocket negotiates it and live values flow', async () => {

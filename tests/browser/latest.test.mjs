@@ -7,12 +7,10 @@
 // Needs what dashboard.test.mjs needs (see run.sh).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect } from '@hyperstreams/client';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import WebSocket from 'ws';
 import { nativeBinary, repoRoot, startProcess, stopProcess } from './processes.mjs';
 
@@ -25,8 +23,8 @@ const TICK_MS = 10_000;
 let router;
 let factory;
 let observer;
+let chromium;
 let browser;
-let userDataDir;
 let httpAddress;
 const ticks = [];  // when the observer saw each telemetry message
 
@@ -47,19 +45,15 @@ before(async () => {
     ['--router', backendEndpoint, '--lines', '2', '--machines', '3', '--rate', String(1000 / TICK_MS), '--jam-every', '0'],
     { ready: /hyperstreams-factory running/, name: 'factory' },
   );
-  userDataDir = await mkdtemp(join(tmpdir(), 'hyperstreams-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  chromium = await launchChromium();
+  browser = chromium.context;
 });
 
 after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await observer?.close();
   await stopProcess(factory);
   await stopProcess(router);
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
 });
 
 test('the dashboard shows every machine\'s state within a second of opening, before the next tick', async () => {

@@ -12,12 +12,6 @@
 namespace hyperstreams::testing {
 namespace {
 
-std::vector<std::string> payloads(const std::vector<seen_event>& events) {
-    std::vector<std::string> out;
-    for (const seen_event& e : events) out.push_back(e.payload);
-    return out;
-}
-
 client_config publisher_config() {
     client_config c = test_config();
     c.name = "publisher";

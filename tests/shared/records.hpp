@@ -157,6 +157,13 @@ struct seen_event {
     }
 };
 
+// The payloads of `events`, in order.
+inline std::vector<std::string> payloads(const std::vector<seen_event>& events) {
+    std::vector<std::string> out;
+    for (const seen_event& e : events) out.push_back(e.payload);
+    return out;
+}
+
 // An engine's events, in order, and the questions tests ask of them.
 struct event_log {
     std::vector<seen_event> events;

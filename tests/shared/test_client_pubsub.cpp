@@ -14,12 +14,6 @@
 namespace hyperstreams::testing {
 namespace {
 
-std::vector<std::string> payloads(const std::vector<seen_event>& events) {
-    std::vector<std::string> out;
-    for (const seen_event& e : events) out.push_back(e.payload);
-    return out;
-}
-
 // --- subscribe / unsubscribe ---------------------------------------------------------
 
 TEST(ClientSubscribe, SinceIsRefusedForWildcards) {

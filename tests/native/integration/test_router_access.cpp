@@ -327,9 +327,7 @@ TEST(RouterAccess, OversizeTokensAndRuleListsAreRefusedAndChangeNothing) {
     router_process router(access_args({"--auth-max-rules", "8"}));
     ASSERT_TRUE(router.ready());
     raw_ws raw(router.http_address());
-    ASSERT_TRUE(raw.connected());
-    ASSERT_TRUE(raw.send(hello_bytes(client_role::frontend, "raw", token("alice", {{"publish", {"a.>"}}}))));
-    ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+    ASSERT_TRUE(raw.join(client_role::frontend, "raw", token("alice", {{"publish", {"a.>"}}})));
 
     // The attack of issue 15: a refresh to a 941 KB token of 56,000 rules,
     // sent raw (the engine refuses tokens over 64 KiB itself).
@@ -532,9 +530,7 @@ TEST(RouterAccess, EachLimitAnswersWithItsNamedError) {
     // welcome and refuses a fourth itself, so a raw client asks the router.
     {
         raw_ws raw(router.http_address());
-        ASSERT_TRUE(raw.connected());
-        ASSERT_TRUE(raw.send(hello_bytes(client_role::frontend, "raw", token("carol", hs))));
-        ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+        ASSERT_TRUE(raw.join(client_role::frontend, "raw", token("carol", hs)));
         std::vector<frame> subs;
         const char* channels[] = {"a.1", "a.2", "a.3", "a.4"};
         for (std::uint32_t i = 0; i < 4; ++i) {

@@ -401,9 +401,7 @@ TEST(RouterCluster, ASubscribeAckCarriesTheChannelsPositionOnEveryRouter) {
     const std::uint32_t epoch = acks.front().epoch;
 
     raw_ws ws(b->http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
     ASSERT_TRUE(ws.send(one_frame(frame_kind::subscribe, 1, "gauge.level")));
     const auto first = ws.read_until(frame_kind::ack);
     ASSERT_TRUE(first);

@@ -50,7 +50,10 @@ public:
                     socket_.async_read_some(buffers, std::move(self));
                     return;
                 }
-                for (const auto b : beast::buffers_range_ref(beast::buffers_prefix(n, buffers))) {
+                // Named: a range-for keeps only its outermost temporary
+                // alive, and buffers_range_ref would view a dead prefix.
+                const auto read = beast::buffers_prefix(n, buffers);
+                for (const auto b : beast::buffers_range_ref(read)) {
                     const auto* p = static_cast<const std::uint8_t*>(b.data());
                     received_.insert(received_.end(), p, p + b.size());
                 }

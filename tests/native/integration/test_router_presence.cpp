@@ -202,9 +202,7 @@ TEST(RouterPresence, BadFramesOnTheWireFailByName) {
     router_process router(presence_args());
     ASSERT_TRUE(router.ready());
     raw_ws ws(router.http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
     const auto answer = [&](frame f) -> errc {
         if (!ws.send(encode_batch({f}))) return errc{};
         const auto error = ws.read_until(frame_kind::error);

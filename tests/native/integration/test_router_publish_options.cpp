@@ -123,9 +123,7 @@ TEST(RouterPublishOptions, ABadOptionsBlockIsMalformedBodyAndTheConnectionLives)
     router_process router;
     ASSERT_TRUE(router.ready());
     raw_ws ws(router.http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
     const std::vector<std::uint8_t> zero_ttl = {0, 0, 0, 0, 'm'};
     const std::vector<std::uint8_t> empty_key = {0, 'm'};
     const std::vector<std::uint8_t> short_key = {9, 'a', 'b'};

@@ -75,9 +75,7 @@ TEST(RouterRobustness, MalformedWebSocketInputGetsANamedErrorAndAClose) {
     };
     for (const bad_input& in : inputs) {
         raw_ws ws(router.http_address());
-        ASSERT_TRUE(ws.connected());
-        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        ASSERT_TRUE(ws.join());
         ASSERT_TRUE(ws.send(in.bytes));
         const auto error = ws.read_until(frame_kind::error);
         ASSERT_TRUE(error) << errc_name(static_cast<std::uint16_t>(in.code));
@@ -111,8 +109,7 @@ TEST(RouterRobustness, ATextMessageIsRefusedWithANamedErrorAndTheRouterLives) {
             raw_ws ws(router.http_address());
             ASSERT_TRUE(ws.connected());
             if (after_hello) {
-                ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-                ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+                ASSERT_TRUE(ws.join());
             }
             ASSERT_TRUE(ws.send_text(text));
             const auto error = ws.read_until(frame_kind::error);
@@ -255,9 +252,7 @@ TEST(RouterRobustness, AGoodbyeIsAnsweredWithANormalWebSocketClose) {
     router_process router;
     ASSERT_TRUE(router.ready());
     raw_ws ws(router.http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
     ASSERT_TRUE(ws.send(encode_batch({simple(frame_kind::goodbye)})));
     EXPECT_FALSE(ws.read());
     EXPECT_TRUE(ws.closed());
@@ -283,9 +278,7 @@ TEST(RouterRobustness, FramesAFrontendMayNotSendAreRefusedButTheConnectionGoesOn
     router_process router;
     ASSERT_TRUE(router.ready());
     raw_ws ws(router.http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
 
     ASSERT_TRUE(ws.send(register_batch(5, "svc", "m")));
     const auto refused = ws.read_until(frame_kind::error);
@@ -307,9 +300,7 @@ TEST(RouterRobustness, OversizeInputOnWebSocketIsRefusedBeforeAllocation) {
         // A frame over max_payload inside a message under the transport cap:
         // the decoder names it.
         raw_ws ws(router.http_address());
-        ASSERT_TRUE(ws.connected());
-        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        ASSERT_TRUE(ws.join());
         const std::string big(2000, 'x');
         frame pub = simple(frame_kind::publish, 0, "a");
         pub.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(big.data()), big.size());
@@ -331,9 +322,7 @@ TEST(RouterRobustness, OversizeInputOnWebSocketIsRefusedBeforeAllocation) {
         // stack answer with a reset, which may overtake the close frame: the
         // client sees 1009 or a reset, never a message.
         raw_ws ws(router.http_address());
-        ASSERT_TRUE(ws.connected());
-        ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-        ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+        ASSERT_TRUE(ws.join());
         ws.send(std::vector<std::uint8_t>(10u << 20, 0));
         EXPECT_FALSE(ws.read(10s));
         EXPECT_TRUE(ws.closed());
@@ -653,9 +642,7 @@ TEST(RouterRobustness, ASilentFrontendIsClosedByTheHeartbeat) {
     router_process router({"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"});
     ASSERT_TRUE(router.ready());
     raw_ws ws(router.http_address());
-    ASSERT_TRUE(ws.connected());
-    ASSERT_TRUE(ws.send(hello_bytes(client_role::frontend)));
-    ASSERT_TRUE(ws.read_until(frame_kind::welcome));
+    ASSERT_TRUE(ws.join());
     // Never answers the pings.
     const auto bye = ws.read_until(frame_kind::goodbye, 5s);
     ASSERT_TRUE(bye);

@@ -183,9 +183,7 @@ TEST(RouterServerSubscriptions, EveryBadSubscribeClientIsANamedError) {
         EXPECT_EQ(static_cast<errc>(error->code), errc::invalid_name);
     }
     raw_ws frontend(router.http_address());
-    ASSERT_TRUE(frontend.connected());
-    ASSERT_TRUE(frontend.send(hello_bytes(client_role::frontend, "raw", token("raw", {{"subscribe", {">"}}}))));
-    ASSERT_TRUE(frontend.read_until(frame_kind::welcome));
+    ASSERT_TRUE(frontend.join(client_role::frontend, "raw", token("raw", {{"subscribe", {">"}}})));
     f.name = "orders.dave.2";
     ASSERT_TRUE(frontend.send(encode_batch({f})));
     const auto refused = frontend.read_until(frame_kind::error);

@@ -230,6 +230,13 @@ raw_ws::~raw_ws() {
     beast::get_lowest_layer(impl_->ws).socket().close(ignored);
 }
 
+::testing::AssertionResult raw_ws::join(client_role role, std::string_view name, std::string_view token) {
+    if (!connected()) return ::testing::AssertionFailure() << "the WebSocket connection failed";
+    if (!send(hello_bytes(role, name, token))) return ::testing::AssertionFailure() << "the hello was not sent";
+    if (!read_until(frame_kind::welcome)) return ::testing::AssertionFailure() << "no welcome";
+    return ::testing::AssertionSuccess();
+}
+
 bool raw_ws::send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout) {
     return send_message(message.data(), message.size(), false, timeout);
 }

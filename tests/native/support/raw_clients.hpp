@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/frame.hpp"
 #include "records.hpp"
@@ -75,6 +77,10 @@ public:
     raw_ws& operator=(const raw_ws&) = delete;
 
     bool connected() const noexcept { return connected_; }
+    // Connected, sent hello_bytes(role, name, token) and read the welcome:
+    // what a test does before its raw frames, under ASSERT_TRUE.
+    ::testing::AssertionResult join(client_role role = client_role::frontend, std::string_view name = "raw",
+                                    std::string_view token = {});
     bool send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout = 5s);
     // Sends a text message (which the protocol does not allow).
     bool send_text(std::string_view text, std::chrono::milliseconds timeout = 5s);
