@@ -66,13 +66,20 @@ struct core_runner::impl {
     // On the lane's thread, outside the core's mutex: pushes what the core
     // queued to the lane's connections, wakes their sessions, and closes in
     // the core those that overflowed.
+    // The outcome's vectors (a wake per idle subscriber: a thousand entries
+    // for a batch to a thousand) are kept per thread between drains; a drain
+    // that a wake-up started inside another takes fresh ones.
     void drain_lane(lane& l) {
-        lane_outcome out;
+        thread_local lane_outcome spare;
+        lane_outcome out = std::move(spare);
+        out.clear();
         l.drain(stats, out);
         for (const std::weak_ptr<link>& w : out.wakes)
             if (const std::shared_ptr<link> s = w.lock()) s->wake();
         if (!out.overflowed.empty())
             with_core([&](time_point now) { core.overflowed(out.overflowed, now); });
+        out.clear();
+        spare = std::move(out);
     }
 
     // Under the mutex. steady_timer is not thread-safe, so the timer is set
