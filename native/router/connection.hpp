@@ -17,6 +17,7 @@
 
 #include "hyperstreams/body.hpp"
 #include "metrics.hpp"
+#include "lane.hpp"
 #include "outbox.hpp"
 #include "router_types.hpp"
 
@@ -45,6 +46,7 @@ struct connection {
     std::string remote;
     std::weak_ptr<link> session;
     std::shared_ptr<outbox> out;
+    std::shared_ptr<lane> served_by;  // null: the core's own lane
 
     std::string name;
     std::string address;  // the session id: where direct messages go (router_core's address map views it)
@@ -77,7 +79,6 @@ struct connection {
 
     std::uint64_t frames_in = 0;
     std::uint64_t frames_queued = 0;
-    std::uint64_t dropped = 0;
 
     std::string_view curve_key() const noexcept { return extras ? std::string_view(extras->curve_key) : std::string_view(); }
     bool has_services() const noexcept { return extras && !extras->services.empty(); }

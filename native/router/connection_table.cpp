@@ -1,5 +1,6 @@
 #include "connection_table.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <iterator>
 
@@ -29,6 +30,7 @@ connection& connection_table::add(connection_init init, time_point now) {
     if (!init.curve_key.empty()) ref.extras_for_writing().curve_key = std::move(init.curve_key);
     ref.session = std::move(init.session);
     ref.out = std::move(init.out);
+    ref.served_by = std::move(init.served_by);
     ref.opened = ref.last_received = ref.last_queued = now;
     metrics_.of(ref.transport).connections_opened.fetch_add(1, std::memory_order_relaxed);
     metrics_.of(ref.transport).connections.fetch_add(1, std::memory_order_relaxed);
@@ -40,6 +42,9 @@ void connection_table::erase(connection_id id) {
     if (it == connections_.end()) return;
     metrics_.of(it->second.transport).connections.fetch_sub(1, std::memory_order_relaxed);
     connections_.erase(it);
+    // The slices may hold its outbox: sliced again at the next run.
+    slices_.clear();
+    sliced_ = nullptr;
 }
 
 std::vector<connection_id> connection_table::ids() const {
@@ -51,8 +56,37 @@ std::vector<connection_id> connection_table::ids() const {
 
 // ---------------------------------------------------------------- outgoing
 
-void connection_table::wake(connection& c) {
-    wakes_.push_back(c.session);  // once per outbox: it asks again only after take()
+lane_target connection_table::target_of(const connection& c, slow_policy policy) const {
+    return lane_target{c.out, c.session, c.id, c.transport, policy};
+}
+
+void connection_table::append(const std::shared_ptr<lane>& l, lane_op op) {
+    if (l) {
+        if (l->append(std::move(op))) lanes_due_.push_back(l);
+        return;
+    }
+    // The core's own lane is drained at once, as the core ran on its thread:
+    // what it queues is in the outbox when the call returns. Closing a
+    // connection that overflowed queues its close here again, which the
+    // loop drains.
+    (void)own_lane_->append(std::move(op));
+    if (draining_own_) return;
+    draining_own_ = true;
+    for (;;) {
+        own_outcome_.clear();
+        own_lane_->drain(metrics_, own_outcome_);
+        wakes_.insert(wakes_.end(), own_outcome_.wakes.begin(), own_outcome_.wakes.end());
+        if (own_outcome_.overflowed.empty()) break;
+        for (const connection_id id : own_outcome_.overflowed) overflowed(id);
+    }
+    draining_own_ = false;
+}
+
+void connection_table::append(connection& c, lane_op op) { append(c.served_by, std::move(op)); }
+
+void connection_table::take_lanes(std::vector<std::shared_ptr<lane>>& out) {
+    out.insert(out.end(), std::make_move_iterator(lanes_due_.begin()), std::make_move_iterator(lanes_due_.end()));
+    lanes_due_.clear();
 }
 
 void connection_table::take_wakes(wake_list& out) {
@@ -60,50 +94,82 @@ void connection_table::take_wakes(wake_list& out) {
     wakes_.clear();
 }
 
+void connection_table::overflowed(connection_id id) {
+    connection* c = find(id);
+    if (c == nullptr || c->state == connection_state::closing) return;
+    metrics_.of(c->transport).slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+    close(*c, errc::slow_consumer, "outgoing queue full", queued_data::discard);
+}
+
 void connection_table::deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy) {
     if (!bytes || c.state == connection_state::closing) return;
     flush_run();  // every connection gets its frames in the order the core made them
-    if (settle(c, c.out->push(bytes, cls, policy))) ++c.frames_queued;
+    ++c.frames_queued;
+    lane_op op;
+    op.what = lane_op::kind::frame;
+    op.cls = cls;
+    op.policy = policy;
+    op.bytes = bytes;
+    op.target = target_of(c, policy);
+    append(c, std::move(op));
 }
 
-void connection_table::deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy) {
-    if (c.state == connection_state::closing) return;
-    const push_result r = c.out->push_messages(run, policy);
-    if (settle(c, r)) c.frames_queued += r.queued;
-}
-
-void connection_table::add_to_run(const std::vector<delivery_target>& targets, shared_bytes message) {
-    if (run_targets_ != &targets) {
+void connection_table::add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation,
+                                  shared_bytes message) {
+    if (run_targets_ != &targets || run_generation_ != generation) {
         flush_run();
         run_targets_ = &targets;
+        run_generation_ = generation;
     }
     run_.push_back(std::move(message));
 }
 
-void connection_table::flush_run() {
-    if (run_.empty()) return;
-    // Moved out first: a subscriber closed as too slow below comes back here.
-    std::vector<shared_bytes> run = std::move(run_);
-    run_.clear();
-    const std::vector<delivery_target>& targets = *run_targets_;
-    for (const auto& [target, policy] : targets) deliver_run(*target, run, policy);
-    metrics_.delivered.fetch_add(targets.size() * run.size(), std::memory_order_relaxed);
-    run.clear();
-    run_ = std::move(run);  // its capacity serves the next run
+void connection_table::slice_run_targets() {
+    if (sliced_ == run_targets_ && sliced_generation_ == run_generation_) return;
+    std::vector<std::pair<lane*, std::vector<lane_target>>> by_lane;  // a route reaches few lanes
+    std::vector<std::shared_ptr<lane>> lanes;
+    for (const auto& [target, policy] : *run_targets_) {
+        const connection& c = *target;
+        auto it = std::find_if(by_lane.begin(), by_lane.end(),
+                               [&](const auto& s) { return s.first == c.served_by.get(); });
+        if (it == by_lane.end()) {
+            by_lane.emplace_back(c.served_by.get(), std::vector<lane_target>());
+            lanes.push_back(c.served_by);
+            it = by_lane.end() - 1;
+        }
+        it->second.push_back(target_of(c, policy));
+    }
+    slices_.clear();
+    for (std::size_t i = 0; i < by_lane.size(); ++i)
+        slices_.push_back(lane_slice{std::move(lanes[i]),
+                                     std::make_shared<const std::vector<lane_target>>(std::move(by_lane[i].second))});
+    sliced_ = run_targets_;
+    sliced_generation_ = run_generation_;
 }
 
-bool connection_table::settle(connection& c, const push_result& r) {
-    if (r.dropped > 0) {
-        c.dropped += r.dropped;
-        metrics_.of(c.transport).dropped.fetch_add(r.dropped, std::memory_order_relaxed);
+void connection_table::flush_run() {
+    if (run_.empty()) return;
+    // One block for the run's frames, shared by every lane it reaches.
+    const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
+    run_.clear();
+    std::size_t reached = 0;
+    for (const auto& [target, policy] : *run_targets_) {
+        if (target->state == connection_state::closing) continue;
+        target->frames_queued += run->size();
+        ++reached;
     }
-    if (r.wake) wake(c);
-    if (r.status == push_status::overflow) {
-        metrics_.of(c.transport).slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
-        close(c, errc::slow_consumer, "outgoing queue full", queued_data::discard);
-        return false;
+    metrics_.delivered.fetch_add(reached * run->size(), std::memory_order_relaxed);
+    slice_run_targets();
+    // Copied: the core's own lane pushes at once, and a slow consumer it
+    // closes comes back here.
+    const std::vector<lane_slice> slices = slices_;
+    for (const lane_slice& s : slices) {
+        lane_op op;
+        op.what = lane_op::kind::run;
+        op.run = run;
+        op.run_targets = s.targets;
+        append(s.to, std::move(op));
     }
-    return true;
 }
 
 void connection_table::send(connection& c, const frame& f) {
@@ -157,7 +223,12 @@ void connection_table::close_with(connection& c, shared_bytes farewell, errc cod
         HS_LOG(warn, "conn.close").kv("conn", c.id).kv("code", errc_name(code_of(code)))
             .kv("reason", reason);
     }
-    if (c.out->close(std::move(farewell), data)) wake(c);
+    lane_op op;
+    op.what = lane_op::kind::close;
+    op.data = data;
+    op.bytes = std::move(farewell);
+    op.target = target_of(c, slow_policy::drop_oldest);
+    append(c, std::move(op));
     doomed_.push_back(c.id);
 }
 

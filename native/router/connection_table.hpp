@@ -1,21 +1,21 @@
 // The routing core's connections and the one way out of the core: every
-// frame a room of the core sends goes through here, into the connection's
-// outbox, in the order the core made it.
+// frame a room of the core sends goes through here, into the lane of the
+// connection's I/O thread (lane.hpp), in the order the core made it. The
+// lanes push into the outboxes once the core's mutex is released.
 //
 // Fan-out comes in runs: the message frames of consecutive publishes that
-// go to the same subscribers are held and handed to each outbox in one push
-// (one lock) instead of one per message. The run is handed over before any
-// other frame reaches any outbox, so every connection still gets its frames
-// in the order the core made them. The targets of a run belong to whoever
-// started it (pub/sub's route), which must flush_run() before it changes
-// them.
+// go to the same subscribers are held and handed to each lane as one op
+// (the frames shared, and the lane's subscribers of the run) instead of one
+// per message and subscriber. The run is handed over before any other
+// frame is, so every connection still gets its frames in the order the
+// core made them. The targets of a run belong to whoever started it
+// (pub/sub's route), which must flush_run() before it changes them.
 //
 // Closing a connection only marks it: it leaves the core's tables when the
 // core reaps it (take_doomed), so a room may close connections while it
 // walks its own tables.
 #pragma once
 
-#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -27,6 +27,7 @@
 #include "channel_log.hpp"
 #include "connection.hpp"
 #include "hyperstreams/errc.hpp"
+#include "lane.hpp"
 #include "metrics.hpp"
 
 namespace hyperstreams::router {
@@ -72,8 +73,9 @@ public:
     void deliver(connection& c, const shared_bytes& bytes, frame_class cls, slow_policy policy);
     // Adds `message` to the run to `targets`, handing over the run before
     // when it went elsewhere. `targets` must stay as it is until the run is
-    // flushed.
-    void add_to_run(const std::vector<delivery_target>& targets, shared_bytes message);
+    // flushed; `generation` changes whenever its content does (the table
+    // keeps it sliced by lane until then).
+    void add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation, shared_bytes message);
     void flush_run();
 
     // Ends a connection: a goodbye with `code` (none when 0), the outbox
@@ -86,14 +88,24 @@ public:
     // The next doomed connection, to be removed; false when none is.
     [[nodiscard]] bool take_doomed(connection_id& id);
 
+    // A lane found connection `id`'s outbox full and closed it: the
+    // connection is closed as a slow consumer.
+    void overflowed(connection_id id);
+
+    // The I/O threads' lanes that were idle and now hold ops: each must be
+    // drained on its thread, once the core's mutex is released.
+    void take_lanes(std::vector<std::shared_ptr<lane>>& out);
+    // The transports to wake of connections with no lane of their own
+    // (served by the core's own lane).
     void take_wakes(wake_list& out);
 
 private:
-    void wake(connection& c);
-    // Counts what a push dropped, wakes, and closes the connection on
-    // overflow; false then.
-    [[nodiscard]] bool settle(connection& c, const push_result& r);
-    void deliver_run(connection& c, std::span<const shared_bytes> run, slow_policy policy);
+    // Queues `op` to `c`'s lane.
+    void append(connection& c, lane_op op);
+    void append(const std::shared_ptr<lane>& l, lane_op op);
+    lane_target target_of(const connection& c, slow_policy policy) const;
+    // Slices the run's targets by lane, unless they are sliced already.
+    void slice_run_targets();
 
     metrics& metrics_;
     // Connections in place (the map's nodes do not move): one heap block each.
@@ -101,7 +113,22 @@ private:
     std::vector<connection_id> doomed_;
     std::vector<shared_bytes> run_;
     const std::vector<delivery_target>* run_targets_ = nullptr;
-    std::vector<std::weak_ptr<link>> wakes_;  // until take_wakes()
+    std::uint64_t run_generation_ = 0;
+    // The targets of the last route a run took, by lane: one shared list
+    // per lane, which every run along the route hands over as it is.
+    struct lane_slice {
+        std::shared_ptr<lane> to;  // null: the core's own lane
+        std::shared_ptr<const std::vector<lane_target>> targets;
+    };
+    std::vector<lane_slice> slices_;
+    const std::vector<delivery_target>* sliced_ = nullptr;
+    std::uint64_t sliced_generation_ = 0;
+    // Connections with no lane of their own: drained as the core appends.
+    std::shared_ptr<lane> own_lane_ = std::make_shared<lane>();
+    lane_outcome own_outcome_;  // its drains', kept for its capacity
+    bool draining_own_ = false;
+    std::vector<std::weak_ptr<link>> wakes_;        // until take_wakes()
+    std::vector<std::shared_ptr<lane>> lanes_due_;  // until take_lanes()
 };
 
 }  // namespace hyperstreams::router

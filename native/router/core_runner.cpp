@@ -8,7 +8,9 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
+#include "lane.hpp"
 #include "log.hpp"
 #include "router_core.hpp"
 
@@ -18,18 +20,22 @@ namespace asio = boost::asio;
 
 struct core_runner::impl {
     impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, std::uint32_t epoch)
-        : core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
+        : stats(m), core(cfg, auth, m, epoch, std::move(id)), timer(ioc), work(asio::make_work_guard(ioc)) {}
     impl(const router_config& cfg, authorizer& auth, metrics& m, std::string id, channel_log& log, router_bus& bus,
          presence_cluster& presence)
-        : core(cfg, auth, m, log, std::move(id), &bus, &presence), timer(ioc), work(asio::make_work_guard(ioc)) {}
+        : stats(m), core(cfg, auth, m, log, std::move(id), &bus, &presence), timer(ioc),
+          work(asio::make_work_guard(ioc)) {}
 
     // Runs fn(now) on the core under the mutex; then, with the mutex
-    // released, wakes the transports the core named and runs the drain's
-    // callback if this call finished the drain. A wake-up may drop the last
-    // reference to a session, whose destructor then calls in here again.
+    // released, has the lanes the core sent to drained (this thread's
+    // inline, each other one by one post), wakes the transports the core
+    // named and runs the drain's callback if this call finished the drain.
+    // A wake-up may drop the last reference to a session, whose destructor
+    // then calls in here again.
     template <typename Fn>
     void with_core(Fn&& fn) {
         router_core::wake_list wakes;
+        std::vector<std::shared_ptr<lane>> lanes;
         std::function<void()> drained;
         {
             std::lock_guard lock(mu);
@@ -41,12 +47,39 @@ struct core_runner::impl {
                 std::abort();
             }
             core.take_wakes(wakes);
+            core.take_lanes(lanes);
             if (on_drained && core.drained()) drained = std::exchange(on_drained, nullptr);
             arm_if_earlier(core.next_deadline());
+        }
+        for (const std::shared_ptr<lane>& l : lanes) {
+            if (l->here()) {
+                drain_lane(*l);
+            } else {
+                l->schedule([this, l] { drain_lane(*l); });
+            }
         }
         for (const std::weak_ptr<link>& w : wakes)
             if (const std::shared_ptr<link> s = w.lock()) s->wake();
         if (drained) drained();
+    }
+
+    // On the lane's thread, outside the core's mutex: pushes what the core
+    // queued to the lane's connections, wakes their sessions, and closes in
+    // the core those that overflowed.
+    // The outcome's vectors (a wake per idle subscriber: a thousand entries
+    // for a batch to a thousand) are kept per thread between drains; a drain
+    // that a wake-up started inside another takes fresh ones.
+    void drain_lane(lane& l) {
+        thread_local lane_outcome spare;
+        lane_outcome out = std::move(spare);
+        out.clear();
+        l.drain(stats, out);
+        for (const std::weak_ptr<link>& w : out.wakes)
+            if (const std::shared_ptr<link> s = w.lock()) s->wake();
+        if (!out.overflowed.empty())
+            with_core([&](time_point now) { core.overflowed(out.overflowed, now); });
+        out.clear();
+        spare = std::move(out);
     }
 
     // Under the mutex. steady_timer is not thread-safe, so the timer is set
@@ -74,6 +107,7 @@ struct core_runner::impl {
         });
     }
 
+    metrics& stats;
     std::mutex mu;  // guards the core, armed_at, rearm_posted and on_drained
     asio::io_context ioc{1};
     router_core core;

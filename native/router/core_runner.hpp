@@ -1,12 +1,15 @@
 // The only way into the routing core: every method here is thread-safe. It
 // takes the core's mutex and runs the core on the calling thread (the
 // transport thread that received the input), then, with the mutex released,
-// wakes the transports the core named. So a request crosses no thread of
+// has the lanes the core sent to drained: the calling thread's own lane
+// inline, every other I/O thread's by one post (lane.hpp), whose thread
+// pushes into its connections' outboxes and wakes them. So a request crosses no thread of
 // the router's own between the WebSocket that carried it and the ZeroMQ
 // thread that sends it on, and back.
 //
-// Lock order: the core's mutex first; the outboxes' mutexes (taken by the
-// core) and the transports' own small locks are leaves. A transport never
+// Lock order: the core's mutex first; the lanes' mutexes (taken by the
+// core), the outboxes' mutexes (taken by the lanes' threads, and by the
+// core for its own lane) and the transports' own small locks are leaves. A transport never
 // calls in here while holding one of them, and a wake-up never runs under
 // the core's mutex, so a session that dies on a wake-up's last reference
 // may report its end from its destructor.

@@ -482,6 +482,7 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
     route_.options = &namespaces_.of_channel(channel);
     route_.topics_version = topics_.version();
     route_.held_version = held_version_;
+    ++route_.generation;
     route_.valid = true;
     return route_;
 }
@@ -510,10 +511,10 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
         h->live.push_back(std::move(kept));
     }
     // To the subscribers with the next publishes along the same route (one
-    // push per subscriber for the run). Delivering may close a connection
+    // op per lane for the run: connection_table). Delivering may close a connection
     // (a slow consumer), which only marks it: it leaves the topic tree, and
     // the route is built again, when the core reaps it.
-    if (!route.targets.empty()) table_.add_to_run(route.targets, encoded);
+    if (!route.targets.empty()) table_.add_to_run(route.targets, route.generation, encoded);
     return encoded;
 }
 

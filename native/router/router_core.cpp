@@ -330,6 +330,11 @@ time_point router_core::next_deadline() const {
     return t;
 }
 
+void router_core::overflowed(const std::vector<connection_id>& ids, time_point now) {
+    for (const connection_id id : ids) table_.overflowed(id);
+    reap(now);
+}
+
 void router_core::tick(time_point now) {
     calls_.tick(now);
     if (now >= next_scan_) heartbeat_scan(now);
@@ -470,7 +475,7 @@ status_snapshot router_core::snapshot(time_point now) const {
         if (c.extras) row.services.assign(c.extras->services.begin(), c.extras->services.end());
         row.frames_in = c.frames_in;
         row.frames_queued = c.frames_queued;
-        row.dropped = c.dropped;
+        row.dropped = c.out->dropped_total();  // counted where the lane pushed
         row.queued_bytes = c.out->queued_bytes();
         s.connections.push_back(std::move(row));
     }

@@ -21,11 +21,16 @@
 // socket's messages are handled in order on one thread), and the mutex orders the calls, so
 // the order in which a publisher's batches arrive is the order in which
 // their messages get their sequence numbers and enter each subscriber's
-// outbox. The hand-off back to the transports is the outbox (one small
-// mutex per connection, taken inside the core's) plus one wake-up per idle
-// outbox, which the core does not make itself: take_wakes() gives them to
-// the host, which wakes the transports once the call returned and the
-// core's mutex is released, so no transport code ever runs inside the core.
+// outbox. The hand-off back to the transports is the lane of each
+// connection's I/O thread (lane.hpp): the core appends what it sends, in
+// order, and take_lanes() names the lanes the host must have drained on
+// their threads once the call returned and the core's mutex is released;
+// those threads push into their outboxes and wake their sessions, so no
+// transport code ever runs inside the core, and a batch crosses to each
+// other I/O thread once. Connections with no lane (the core's unit tests)
+// are served by the core's own lane, drained as the core appends, as if
+// the core ran on their thread: take_wakes() gives their transports to
+// wake.
 // Fan-out encodes a message once and every recipient's outbox holds the
 // same buffer.
 //
@@ -122,6 +127,13 @@ public:
     // wakes them: a subscriber then finds all of a batch's messages queued
     // and writes them in one WebSocket message.
     void take_wakes(wake_list& out) { table_.take_wakes(out); }
+    // The I/O threads' lanes that now hold frames for their connections:
+    // the host has each drained on its thread (lane.hpp) once the core's
+    // mutex is released.
+    void take_lanes(std::vector<std::shared_ptr<lane>>& out) { table_.take_lanes(out); }
+    // A lane found these connections' outboxes full (and closed them): they
+    // are closed as slow consumers.
+    void overflowed(const std::vector<connection_id>& ids, time_point now);
 
     // The admin view: a snapshot under the caller's lock, rendered
     // (render_status) after it; status_json does both.

@@ -27,14 +27,16 @@ std::string_view transport_name(transport_kind t) noexcept;
 class link {
 public:
     virtual ~link() = default;
-    // The outbox has frames to send or is closing. Called on any thread,
-    // never inside the core (core_runner calls it once the core's mutex is
-    // released); the transport hands it to the thread that serves the
-    // connection (a post) and returns at once.
+    // The outbox has frames to send or is closing. Called on the thread of
+    // the connection's lane when it has one (lane.hpp), on any thread
+    // otherwise; never inside the core (core_runner calls it once the
+    // core's mutex is released). A call on another thread hands it to the
+    // thread that serves the connection (a post) and returns at once.
     virtual void wake() = 0;
 };
 
 class outbox;
+class lane;
 
 // A connection a transport accepted.
 struct connection_init {
@@ -44,6 +46,9 @@ struct connection_init {
     std::string curve_key;  // Z85 public key proved by CURVE (ZeroMQ)
     std::weak_ptr<link> session;
     std::shared_ptr<outbox> out;
+    // The I/O thread's lane that pushes into `out` (lane.hpp); null: the
+    // core's own lane, which pushes as the core sends.
+    std::shared_ptr<lane> served_by;
 };
 
 }  // namespace hyperstreams::router

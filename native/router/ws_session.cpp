@@ -11,6 +11,7 @@
 #include <vector>
 #include <typeinfo>
 
+#include "io_lane.hpp"
 #include "log.hpp"
 #include "outbox.hpp"
 #include "ws_frame_tracker.hpp"
@@ -113,6 +114,13 @@ bool normal_end(const error_code& ec) {
     return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
            ec == asio::error::eof || ec == asio::error::connection_reset ||
            ec == asio::error::broken_pipe || ec == beast::error::timeout;
+}
+
+// The io_context of a session's executor: every listener accepts on one
+// (see run_ws_session).
+template <class Executor>
+asio::io_context& io_context_of(const Executor& ex) {
+    return static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
 }
 
 // A session the wake queue below can wake on its own thread.
@@ -234,9 +242,12 @@ public:
         ws_.async_accept(upgrade, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
     }
 
-    // Called on any thread, outside the core (core_runner wakes after releasing it).
+    // Outside the core (core_runner wakes after releasing it): on the
+    // session's own thread, where its lane pushed, it writes at once;
+    // elsewhere the wake queue hands it over.
     void wake() override {
         const auto ex = ws_.get_executor();
+        if (io_context_of(ex).get_executor().running_in_this_thread()) return on_wake();
         asio::use_service<wake_queue>(asio::query(ex, asio::execution::context)).add(shared_from_this(), ex);
     }
 
@@ -256,6 +267,7 @@ private:
         init.remote = remote.address().to_string() + ":" + std::to_string(remote.port());
         init.session = weak;
         init.out = out_;
+        init.served_by = io_lane::of(io_context_of(ws_.get_executor()));
         ctx_->core.open(std::move(init));
         opened_ = true;
         do_read();

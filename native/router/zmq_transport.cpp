@@ -20,6 +20,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "io_lane.hpp"
 #include "log.hpp"
 #include "outbox.hpp"
 
@@ -361,6 +362,7 @@ struct zmq_transport::impl {
         }
         init.session = p;
         init.out = p->out;
+        init.served_by = io_lane::of(io);
         by_id.emplace(p->id, p);
         by_rid.emplace(rid, p);
         if (p->fd >= 0) by_fd[p->fd] = p->id;

@@ -145,5 +145,57 @@ TEST(RouterConcurrency, ManyConnectionsOnSeveralThreadsLoseNothingAndKeepTheOrde
     EXPECT_EQ(served_by.size(), static_cast<std::size_t>(backends)) << "both instances served";
 }
 
+// Lanes (docs/ARCHITECTURE.md): on two I/O threads, a connection gets what
+// the core routed to it from the other thread (queued to its lane, drained
+// there later) and what the core answers it on its own thread (drained at
+// once) in the order the core made them. Each client here subscribes to the
+// channel and publishes on it with an ack, while the others do the same
+// from both threads. The core delivers a publication when it places it, so
+// when a client's ack names position s, every message before s (most of them
+// other clients', routed by the core on either thread) must have reached it
+// already; and every message arrives once, in sequence order.
+TEST(RouterConcurrency, AnAckComesAfterTheMessagesTheCoreRoutedBeforeItOnAnyThread) {
+    router_process router({"--threads", "2"});
+    ASSERT_TRUE(router.ready());
+    constexpr int clients = 6;  // spread over both I/O threads
+    constexpr int per_client = 200;
+    const std::string channel = "lanes.mix";
+    std::vector<std::unique_ptr<test_client>> mixed;
+    for (int c = 0; c < clients; ++c) {
+        auto client = std::make_unique<test_client>(frontend_config(router.ws_url(), "mix" + std::to_string(c)));
+        ASSERT_TRUE(client->wait_ready());
+        const std::uint32_t id = client->subscribe(channel);
+        ASSERT_TRUE(client->wait_for(is(event_kind::ack, id)));
+        mixed.push_back(std::move(client));
+    }
+    std::vector<std::thread> drivers;
+    for (int c = 0; c < clients; ++c)
+        drivers.emplace_back([&, c] {
+            for (int k = 0; k < per_client; ++k)
+                mixed[c]->publish(channel, "mix" + std::to_string(c) + ":" + std::to_string(k), true);
+        });
+    for (std::thread& t : drivers) t.join();
+
+    const int total = clients * per_client;
+    for (const auto& client : mixed) {
+        ASSERT_EQ(client->wait_count(is(event_kind::message), total, long_wait).size(), static_cast<std::size_t>(total));
+        ASSERT_EQ(client->wait_count(is(event_kind::ack), per_client + 1, long_wait).size(),
+                  static_cast<std::size_t>(per_client + 1));  // and the subscribe's
+        std::uint64_t seen = 0;  // the highest sequence number received so far
+        std::size_t acks = 0;
+        for (const recorded_event& e : client->events()) {
+            if (e.kind == event_kind::message) {
+                ASSERT_EQ(e.seq, seen + 1) << "every message once, in order";
+                seen = e.seq;
+            } else if (e.kind == event_kind::ack && e.seq != 0) {
+                EXPECT_GE(seen + 1, e.seq) << "the ack of publication " << e.seq << " overtook message " << seen + 1;
+                ++acks;
+            }
+        }
+        EXPECT_EQ(acks, static_cast<std::size_t>(per_client));
+        EXPECT_EQ(client->count(is(event_kind::gap)), 0u);
+    }
+}
+
 }  // namespace
 }  // namespace hyperstreams::testing

@@ -1,0 +1,201 @@
+// Lanes: the routing core's frames reach each I/O thread's connections
+// through that thread's lane, in the core's order, one op per run and lane,
+// and an overflow found by the lane comes back to the core as a close.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "connection_table.hpp"
+
+namespace hyperstreams::router {
+namespace {
+
+// A lane whose thread is the test: posts are kept, and run when it says.
+class fake_lane final : public lane {
+public:
+    bool here() const noexcept override { return false; }
+    std::vector<std::function<void()>> posted;
+
+protected:
+    void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+};
+
+shared_bytes message(std::string_view channel, std::uint64_t seq, std::size_t payload = 100) {
+    std::vector<std::uint8_t> body(payload, 'm');
+    frame f;
+    f.kind = frame_kind::message;
+    f.name = channel;
+    f.epoch = 1;
+    f.seq = seq;
+    f.payload = body;
+    return encode_shared(f);
+}
+
+// Every frame queued in `o`, in order; `closed` says whether it ended with the close.
+std::vector<frame> taken(outbox& o, bool* closed = nullptr) {
+    std::vector<frame> out;
+    outbox_batch b;
+    for (;;) {
+        o.take(b);
+        for (const shared_bytes& bytes : b.frames) {
+            frame f;
+            std::size_t used = 0;
+            EXPECT_FALSE(decode(*bytes, f, used));
+            out.push_back(f);
+        }
+        if (closed != nullptr && b.close) *closed = true;
+        if (b.frames.empty()) return out;
+    }
+}
+
+class Lanes : public ::testing::Test {
+protected:
+    connection& open(const std::shared_ptr<lane>& l, outbox_limits limits = {}) {
+        connection_init init;
+        init.id = next_connection_id();
+        init.out = std::make_shared<outbox>(limits);
+        init.served_by = l;
+        connection& c = table.add(std::move(init), time_point{});
+        c.state = connection_state::open;
+        return c;
+    }
+
+    // What core_runner does once the core's mutex is released, for lanes
+    // not on the calling thread.
+    std::vector<std::shared_ptr<lane>> schedule_due() {
+        std::vector<std::shared_ptr<lane>> due;
+        table.take_lanes(due);
+        for (const auto& l : due) l->schedule([this, raw = l.get()] { raw->drain(stats, outcome); });
+        return due;
+    }
+
+    metrics stats;
+    connection_table table{stats};
+    lane_outcome outcome;
+    std::shared_ptr<fake_lane> a = std::make_shared<fake_lane>();
+    std::shared_ptr<fake_lane> b = std::make_shared<fake_lane>();
+};
+
+TEST_F(Lanes, ABatchToManySubscribersOfAnotherLaneCrossesOnceAndKeepsEachConnectionsOrder) {
+    std::vector<delivery_target> targets;
+    std::vector<connection*> subs;
+    for (int i = 0; i < 100; ++i) {
+        connection& c = open(b);
+        subs.push_back(&c);
+        targets.emplace_back(&c, slow_policy::drop_oldest);
+    }
+    connection& near = open(a);
+    targets.emplace_back(&near, slow_policy::drop_oldest);
+
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) table.add_to_run(targets, 1, message("news", seq));
+    table.send_ack(*subs.front(), 7);  // after the run, on the subscriber's own lane
+    table.add_to_run(targets, 1, message("news", 4));
+    table.flush_run();
+
+    for (connection* c : subs) EXPECT_EQ(c->out->queued_bytes(), 0u) << "the core pushes into no outbox";
+    const auto due = schedule_due();
+    ASSERT_EQ(due.size(), 2u) << "each lane named once for the whole batch";
+    EXPECT_EQ(b->posts(), 1u);
+    EXPECT_EQ(a->posts(), 1u);
+    ASSERT_EQ(b->posted.size(), 1u);
+
+    b->posted.front()();
+    EXPECT_EQ(outcome.wakes.size(), subs.size()) << "one wake-up per idle outbox";
+    EXPECT_TRUE(outcome.overflowed.empty());
+    const auto first = taken(*subs.front()->out);
+    ASSERT_EQ(first.size(), 5u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(first[i].kind, frame_kind::message);
+        EXPECT_EQ(first[i].seq, i + 1);
+    }
+    EXPECT_EQ(first[3].kind, frame_kind::ack) << "the ack after the run it followed";
+    EXPECT_EQ(first[3].id, 7u);
+    EXPECT_EQ(first[4].seq, 4u);
+    for (std::size_t i = 1; i < subs.size(); ++i) EXPECT_EQ(taken(*subs[i]->out).size(), 4u);
+    EXPECT_EQ(stats.delivered.load(), 4u * targets.size());
+}
+
+TEST_F(Lanes, ALaneAlreadyDueIsNotPostedAgain) {
+    connection& c = open(b);
+    table.send_ack(c, 1);
+    ASSERT_EQ(schedule_due().size(), 1u);
+    table.send_ack(c, 2);
+    EXPECT_TRUE(schedule_due().empty()) << "its drain, still to run, takes this one too";
+    EXPECT_EQ(b->posts(), 1u);
+    b->posted.front()();
+    const auto frames = taken(*c.out);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].id, 1u);
+    EXPECT_EQ(frames[1].id, 2u);
+
+    table.send_ack(c, 3);
+    EXPECT_EQ(schedule_due().size(), 1u) << "drained: the next frame posts again";
+}
+
+TEST_F(Lanes, AnOverflowFoundByTheLaneClosesTheConnectionAndNothingFollowsItsGoodbye) {
+    outbox_limits small;
+    small.max_bytes = 1000;
+    small.hard_max_bytes = 2000;
+    connection& slow = open(b, small);
+    std::vector<delivery_target> targets{{&slow, slow_policy::disconnect}};
+    for (std::uint64_t seq = 1; seq <= 20; ++seq) table.add_to_run(targets, 1, message("news", seq));
+    table.flush_run();
+    table.send_ack(slow, 9);  // queued after the run that overflows
+    schedule_due();
+    b->posted.front()();
+
+    ASSERT_EQ(outcome.overflowed.size(), 1u);
+    EXPECT_EQ(outcome.overflowed.front(), slow.id);
+    bool closed = false;
+    const auto frames = taken(*slow.out, &closed);
+    ASSERT_FALSE(frames.empty());
+    EXPECT_EQ(frames.back().kind, frame_kind::goodbye);
+    EXPECT_EQ(static_cast<errc>(frames.back().code), errc::slow_consumer);
+    for (const frame& f : frames) EXPECT_NE(f.kind, frame_kind::ack) << "nothing after the overflow is sent";
+    EXPECT_TRUE(closed);
+
+    // Back in the core: the connection is closed as a slow consumer.
+    EXPECT_EQ(slow.state, connection_state::open);
+    table.overflowed(slow.id);
+    EXPECT_EQ(slow.state, connection_state::closing);
+    EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u);
+    connection_id doomed = 0;
+    ASSERT_TRUE(table.take_doomed(doomed));
+    EXPECT_EQ(doomed, slow.id);
+    table.overflowed(slow.id);
+    EXPECT_EQ(stats.of(transport_kind::websocket).slow_consumer_closes.load(), 1u) << "closed once";
+}
+
+TEST_F(Lanes, ARouteIsSlicedByLaneUntilItsGenerationChanges) {
+    connection& first = open(b);
+    connection& later = open(b);
+    std::vector<delivery_target> targets{{&first, slow_policy::drop_oldest}};
+    table.add_to_run(targets, 1, message("news", 1));
+    table.flush_run();
+    targets.emplace_back(&later, slow_policy::drop_oldest);  // the route changed: a new generation
+    table.add_to_run(targets, 2, message("news", 2));
+    table.flush_run();
+    schedule_due();
+    b->posted.front()();
+    EXPECT_EQ(taken(*first.out).size(), 2u);
+    const auto frames = taken(*later.out);
+    ASSERT_EQ(frames.size(), 1u) << "sliced again for the new generation";
+    EXPECT_EQ(frames[0].seq, 2u);
+}
+
+TEST_F(Lanes, TheCoresOwnLanePushesAsTheCoreSends) {
+    connection& c = open(nullptr);
+    table.send_ack(c, 3);
+    std::vector<std::shared_ptr<lane>> due;
+    table.take_lanes(due);
+    EXPECT_TRUE(due.empty());
+    const auto frames = taken(*c.out);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].id, 3u);
+}
+
+}  // namespace
+}  // namespace hyperstreams::router
