@@ -1371,7 +1371,9 @@ TEST(RouterCluster, ABatchWhoseAnswerIsLostFailsEachPublicationAsUnknown) {
         EXPECT_EQ(e.kind, event_kind::error) << describe(e);
         EXPECT_EQ(e.error(), errc::cluster_outcome_unknown) << describe(e);
     }
-    EXPECT_NE(a->wait_for_log("publications=3").find("event=cluster.publish_failed"), std::string::npos)
+    EXPECT_TRUE(logged(*a, "event=cluster.publish_failed channel=batch.lost code=cluster_outcome_unknown "
+                           "publications=3",
+                       1))
         << "one failure logged for the batch of three";
 }
 
