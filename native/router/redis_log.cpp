@@ -393,9 +393,8 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         queued_.push_back(q);
     }
     // Posted, never run here: what the core appends until the engine's
-    // thread gets to it joins this flush, and nothing waits when nothing
-    // else comes (the post is all the latency a lone publish gets, as its
-    // script's own post was).
+    // thread gets to it joins this flush. A lone publish waits for this one
+    // post more than when its script was queued at once, and for nothing else.
     if (first) engine_.after_reads([this] { flush(); });
 }
 
@@ -508,8 +507,8 @@ void redis_log::publish_batch(std::span<const std::size_t> members) {
     // Numbers and key names first, into one buffer that then stays put,
     // then the views of it: no reallocation moves what a view points at.
     batch_text_.clear();
-    std::vector<std::pair<std::size_t, std::size_t>> at;  // (offset, size) in batch_text_
-    at.reserve(6 + 3 * members.size() + members.size());
+    std::vector<std::pair<std::size_t, std::size_t>>& at = batch_spans_;
+    at.clear();
     const auto write = [&](auto value) {
         char buf[24];
         const std::string_view text = decimal(buf, value);

@@ -218,6 +218,7 @@ private:
     std::string flushing_bytes_;
     std::vector<std::size_t> flush_order_;
     std::string batch_text_;
+    std::vector<std::pair<std::size_t, std::size_t>> batch_spans_;  // (offset, size) of each argument in batch_text_
     std::vector<std::string_view> batch_args_;
     std::string names_;  // names_of's
     std::vector<answer> waiting_;
