@@ -50,7 +50,8 @@
 // enter the core through `enter` (core_runner::log_answer: under the core's
 // lock, with what they routed handed over after), those of one read of the
 // sockets together. Calls from the core run under that lock too, on any
-// thread, so the log's state needs no lock of its own.
+// thread, so the log's state needs no lock of its own, but for append()'s
+// queue, which the flush takes on the engine's thread without the core's lock.
 #pragma once
 
 #include <atomic>

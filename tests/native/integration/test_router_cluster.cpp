@@ -6,8 +6,11 @@
 // subscriber resumes on another, a router asks Redis only for what its
 // own clients subscribed to, direct messages and broadcasts reach the
 // clients of every router, publishes keep their order across a SCRIPT
-// FLUSH, and the routers follow a Redis restarted empty and a Redis Cluster
-// master restarted on its port.
+// FLUSH, the publishes of one WebSocket message to a channel are one script
+// and one pub/sub message (idempotency, time to live, resume, the count
+// bound, a lost answer and a malformed batch with them), and the routers
+// follow a Redis restarted empty and a Redis Cluster master restarted on
+// its port.
 #include <signal.h>
 
 #include <algorithm>
