@@ -8,6 +8,7 @@
 
 #include "hyperstreams/names.hpp"
 #include "log.hpp"
+#include "publication_batch.hpp"
 
 namespace hyperstreams::router {
 namespace {
@@ -65,6 +66,89 @@ redis.call('expire', KEYS[1], ARGV[7])
 redis.call('publish', ARGV[1], struct.pack('<BI4I8', tonumber(ARGV[3]), tonumber(e), s) .. ARGV[2])
 if KEYS[3] then redis.call('set', KEYS[3], e .. ':' .. s .. ':' .. d, 'EX', ARGV[9]) end
 return {tonumber(e), s, 0}
+)lua";
+
+// The publish script's work for several publications of one channel, in
+// their order, in one call (redis_log.hpp: batches).
+// KEYS: meta, stream, then the idempotency keys of the publications that
+// have one. ARGV: pub/sub channel, a new epoch, history length (0: none),
+// history TTL, meta TTL (seconds), the idempotency window (seconds), the
+// number of publications, then four for each: flags, time to live in ms (0:
+// none), the index of its key in KEYS (0: none), payload.
+//
+// Each publication follows the publish script's rules: a key's repeat (the
+// same flags and payload) answers the first position and takes none, a
+// key holding another payload answers outcome 2, and neither is published;
+// the others take consecutive seqs, in order, and go to the stream (the
+// expired entries at its head deleted once, after the appends). A key
+// repeated within the batch is a repeat of its first use there. The
+// answer is {epoch, seq, outcome} for each publication, in order, flat;
+// what was published goes out as one message (publication_batch.hpp),
+// and nothing when none was.
+constexpr const char* publish_batch_script = R"lua(
+local m = redis.call('hmget', KEYS[1], 'e', 's')
+local e, s = m[1], tonumber(m[2]) or 0
+local out, parts = {}, {}
+local first, now, expiring
+for i = 0, tonumber(ARGV[7]) - 1 do
+  local at = 8 + 4 * i
+  local flags, ttl, k, payload = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
+  local d, known
+  if k > 0 then
+    d = redis.sha1hex(flags .. ':' .. payload)
+    known = redis.call('get', KEYS[k])
+  end
+  if known then
+    local fe, fs, fd = string.match(known, '^(%d+):(%d+):(%x+)$')
+    if fd == d then
+      out[#out + 1] = tonumber(fe); out[#out + 1] = tonumber(fs); out[#out + 1] = 1
+    else
+      out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 2
+    end
+  else
+    if not e then
+      e = ARGV[2]
+      s = 0
+      redis.call('del', KEYS[2])
+      redis.call('hset', KEYS[1], 'e', e)
+    end
+    s = s + 1
+    first = first or s
+    local seq = string.format('%.0f', s)
+    if ARGV[3] ~= '0' then
+      if ttl == '0' then
+        redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'f', flags, 'd', payload)
+      else
+        if not now then
+          local t = redis.call('time')
+          now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'f', flags, 'd', payload, 'x',
+                   string.format('%.0f', now + tonumber(ttl)))
+        expiring = true
+      end
+    end
+    if k > 0 then redis.call('set', KEYS[k], e .. ':' .. seq .. ':' .. d, 'EX', ARGV[6]) end
+    parts[#parts + 1] = struct.pack('<BI4', tonumber(flags), #payload) .. payload
+    out[#out + 1] = tonumber(e); out[#out + 1] = s; out[#out + 1] = 0
+  end
+end
+if not first then return out end
+redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
+if ARGV[3] ~= '0' then
+  if expiring then
+    for _, entry in ipairs(redis.call('xrange', KEYS[2], '-', '+', 'COUNT', 16)) do
+      local x
+      for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
+      if not x or x > now then break end
+      redis.call('xdel', KEYS[2], entry[1])
+    end
+  end
+  redis.call('expire', KEYS[2], ARGV[4])
+end
+redis.call('expire', KEYS[1], ARGV[5])
+redis.call('publish', ARGV[1], struct.pack('<BBI4I8I4', 128, 19, tonumber(e), first, #parts) .. table.concat(parts))
+return out
 )lua";
 
 // KEYS: meta, stream. ARGV: the epoch and seq resumed from, and 1 for the
@@ -181,6 +265,7 @@ redis_log::redis_log(redis_engine& engine, redis_log_options options)
     : engine_(engine),
       options_(std::move(options)),
       publish_script_(engine_.load_script(publish_script)),
+      publish_batch_script_(engine_.load_script(publish_batch_script)),
       read_script_(engine_.load_script(read_script)),
       meta_ttl_text_(std::to_string(options_.meta_ttl_s)),
       rng_(std::random_device{}()) {}
@@ -285,35 +370,102 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
         return;
     }
     if (options.latest) index_latest(channel);
+    bool first = false;
+    {
+        std::lock_guard lock(queue_mu_);
+        first = queued_.empty();
+        queued_publish q;
+        q.channel_at = queued_bytes_.size();
+        q.channel_size = channel.size();
+        queued_bytes_ += channel;
+        q.payload_at = queued_bytes_.size();
+        q.payload_size = payload.size();
+        queued_bytes_.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+        q.key_at = queued_bytes_.size();
+        q.key_size = extras.key.size();
+        queued_bytes_ += extras.key;
+        q.flags = flags;
+        q.ttl_s = extras.ttl_s;
+        q.messages_kept = options.messages_kept();
+        q.history_ttl_s = options.history_ttl_s;
+        q.idempotency_window_s = options.idempotency_window_s;
+        q.from = from;
+        queued_.push_back(q);
+    }
+    // Posted, never run here: what the core appends until the engine's
+    // thread gets to it joins this flush. A lone publish waits for this one
+    // post more than when its script was queued at once, and for nothing else.
+    if (first) engine_.after_reads([this] { flush(); });
+}
+
+void redis_log::flush() {
+    {
+        std::lock_guard lock(queue_mu_);
+        std::swap(queued_, flushing_);
+        std::swap(queued_bytes_, flushing_bytes_);
+    }
+    // Each channel's publications together, in the order appended (a
+    // stable sort by channel): every publisher's order on a channel is kept.
+    flush_order_.resize(flushing_.size());
+    for (std::size_t i = 0; i < flush_order_.size(); ++i) flush_order_[i] = i;
+    std::stable_sort(flush_order_.begin(), flush_order_.end(), [this](std::size_t a, std::size_t b) {
+        return queued_text(flushing_[a].channel_at, flushing_[a].channel_size) <
+               queued_text(flushing_[b].channel_at, flushing_[b].channel_size);
+    });
+    std::size_t begin = 0;
+    while (begin < flush_order_.size()) {
+        const queued_publish& head = flushing_[flush_order_[begin]];
+        const std::string_view channel = queued_text(head.channel_at, head.channel_size);
+        std::size_t end = begin;
+        std::size_t bytes = 0;
+        while (end < flush_order_.size() && end - begin < max_batch_publications) {
+            const queued_publish& q = flushing_[flush_order_[end]];
+            if (queued_text(q.channel_at, q.channel_size) != channel) break;
+            // A publication bigger than the bound goes alone.
+            if (end > begin && bytes + q.payload_size + q.key_size > max_batch_bytes) break;
+            bytes += q.payload_size + q.key_size;
+            ++end;
+        }
+        if (end - begin == 1)
+            publish_one(head);
+        else
+            publish_batch(std::span<const std::size_t>(flush_order_).subspan(begin, end - begin));
+        begin = end;
+    }
+    flushing_.clear();
+    flushing_bytes_.clear();
+}
+
+void redis_log::publish_one(const queued_publish& q) {
     std::uint32_t proposed = 0;
     while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
-    // The arguments as views of one reused buffer and of numbers written in
+    const std::string_view channel = queued_text(q.channel_at, q.channel_size);
+    // The arguments as views of reused buffers and of numbers written in
     // place: a publish allocates no string before the command's own bytes.
-    const auto [meta, stream, pubsub, key] = names_of(channel, extras.key);
+    const auto [meta, stream, pubsub, key] = names_of(channel, queued_text(q.key_at, q.key_size));
     char flag_text[4];
     char proposed_text[12];
     char history_size_text[24];
     char history_ttl_text[24];
     char ttl_ms_text[24];
     char window_text[24];
-    const bool keyed = !extras.key.empty();
-    const std::string_view message(reinterpret_cast<const char*>(payload.data()), payload.size());
+    const bool keyed = q.key_size != 0;
     const std::string_view argv[] = {
         pubsub,
-        message,
-        decimal(flag_text, flags),
+        queued_text(q.payload_at, q.payload_size),
+        decimal(flag_text, q.flags),
         decimal(proposed_text, proposed),
-        decimal(history_size_text, options.messages_kept()),
-        decimal(history_ttl_text, options.history_ttl_s),
+        decimal(history_size_text, q.messages_kept),
+        decimal(history_ttl_text, q.history_ttl_s),
         meta_ttl_text_,
-        decimal(ttl_ms_text, std::uint64_t{extras.ttl_s} * 1000),
-        decimal(window_text, options.idempotency_window_s)};
+        decimal(ttl_ms_text, std::uint64_t{q.ttl_s} * 1000),
+        decimal(window_text, q.idempotency_window_s)};
     std::string_view args[13] = {keyed ? "3" : "2", meta, stream};
     std::size_t n = 3;
     if (keyed) args[n++] = key;
     for (const std::string_view a : argv) args[n++] = a;
     engine_.run_script(std::string(meta), publish_script_, std::span<const std::string_view>(args, n),
-                       [this, from, name = std::string(channel)](redis_result r) {
+                       [this, from = q.from, name = std::string(channel)](redis_result r) {
         const redisReply* a = r.reply.get();
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
@@ -346,15 +498,128 @@ void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view 
     });
 }
 
+void redis_log::publish_batch(std::span<const std::size_t> members) {
+    std::uint32_t proposed = 0;
+    while (proposed == 0) proposed = static_cast<std::uint32_t>(rng_());
+    const queued_publish& head = flushing_[members.front()];
+    const std::string channel(queued_text(head.channel_at, head.channel_size));
+    const key_names names = names_of(channel, {});
+    // Numbers and key names first, into one buffer that then stays put,
+    // then the views of it: no reallocation moves what a view points at.
+    batch_text_.clear();
+    std::vector<std::pair<std::size_t, std::size_t>>& at = batch_spans_;
+    at.clear();
+    const auto write = [&](auto value) {
+        char buf[24];
+        const std::string_view text = decimal(buf, value);
+        at.emplace_back(batch_text_.size(), text.size());
+        batch_text_ += text;
+    };
+    write(proposed);
+    write(head.messages_kept);
+    write(head.history_ttl_s);
+    write(head.idempotency_window_s);
+    write(members.size());
+    std::size_t keys = 0;
+    for (const std::size_t i : members) {
+        const queued_publish& q = flushing_[i];
+        write(q.flags);
+        write(std::uint64_t{q.ttl_s} * 1000);
+        write(q.key_size == 0 ? std::size_t{0} : 3 + keys);
+        if (q.key_size != 0) ++keys;
+    }
+    write(2 + keys);
+    const std::size_t keys_at = at.size();
+    for (const std::size_t i : members) {
+        const queued_publish& q = flushing_[i];
+        if (q.key_size == 0) continue;
+        const std::size_t from = batch_text_.size();
+        batch_text_ += options_.prefix;
+        batch_text_ += ":{";
+        batch_text_ += channel;
+        batch_text_ += "}:i:";
+        batch_text_ += queued_text(q.key_at, q.key_size);
+        at.emplace_back(from, batch_text_.size() - from);
+    }
+    const std::string_view text(batch_text_);
+    const auto view = [&](std::size_t n) { return text.substr(at[n].first, at[n].second); };
+    batch_args_.clear();
+    batch_args_.push_back(view(keys_at - 1));  // numkeys
+    batch_args_.push_back(names.meta);
+    batch_args_.push_back(names.stream);
+    for (std::size_t k = keys_at; k < at.size(); ++k) batch_args_.push_back(view(k));
+    batch_args_.push_back(names.pubsub);
+    batch_args_.push_back(view(0));
+    batch_args_.push_back(view(1));
+    batch_args_.push_back(view(2));
+    batch_args_.push_back(meta_ttl_text_);
+    batch_args_.push_back(view(3));
+    batch_args_.push_back(view(4));
+    std::vector<publisher> from;
+    from.reserve(members.size());
+    for (std::size_t m = 0; m < members.size(); ++m) {
+        const queued_publish& q = flushing_[members[m]];
+        batch_args_.push_back(view(5 + 3 * m));
+        batch_args_.push_back(view(6 + 3 * m));
+        batch_args_.push_back(view(7 + 3 * m));
+        batch_args_.push_back(queued_text(q.payload_at, q.payload_size));
+        from.push_back(q.from);
+    }
+    engine_.run_script(std::string(names.meta), publish_batch_script_, batch_args_,
+                       [this, from = std::move(from), channel](redis_result r) { batch_answered(channel, from, r); });
+}
+
+void redis_log::batch_answered(const std::string& channel, const std::vector<publisher>& from,
+                               const redis_result& r) {
+    const redisReply* a = r.reply.get();
+    bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 * from.size();
+    for (std::size_t i = 0; ok && i < a->elements; ++i) ok = a->element[i]->type == REDIS_REPLY_INTEGER;
+    if (!ok) {
+        // Sent, and the answer lost: Redis may have run the script.
+        const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
+                              ? errc::cluster_outcome_unknown
+                              : errc::cluster_unavailable;
+        HS_LOG(warn, "cluster.publish_failed").kv("channel", channel)
+            .kv("code", errc_name(static_cast<std::uint16_t>(code)))
+            .kv("publications", static_cast<std::uint64_t>(from.size())).kv("why", failure(r));
+        enter_call([this, from, code, why = failure(r)] {
+            for (const publisher& p : from) sink_->append_failed(p, code, why);
+        });
+        return;
+    }
+    for (std::size_t i = 0; i < from.size(); ++i) {
+        const long long outcome = a->element[3 * i + 2]->integer;
+        if (outcome == 2) {
+            enter_call([this, p = from[i]] {
+                sink_->append_failed(p, errc::key_reused,
+                                     "the idempotency key was used for another payload on this channel");
+            });
+            continue;
+        }
+        // A repeat (1) is only placed: the first publication was delivered.
+        if (!from[i].wants_ack) continue;
+        answer placed;
+        placed.what = answer::kind::placed;
+        placed.from = from[i];
+        placed.at = position{static_cast<std::uint32_t>(a->element[3 * i]->integer),
+                             static_cast<std::uint64_t>(a->element[3 * i + 1]->integer)};
+        enter(std::move(placed));
+    }
+}
+
 void redis_log::on_message(std::string_view channel, std::string_view payload) {
     const std::string_view prefix_end = ":p:";
     const bool ours = channel.size() > options_.prefix.size() + prefix_end.size() &&
                       channel.substr(0, options_.prefix.size()) == options_.prefix &&
                       channel.substr(options_.prefix.size(), prefix_end.size()) == prefix_end;
+    const std::string_view name = ours ? channel.substr(options_.prefix.size() + prefix_end.size()) : std::string_view();
+    if (ours && is_publication_batch(payload)) {
+        on_batch(name, payload);
+        return;
+    }
     // A publication's flags byte never has 0x80: a presence event.
     const bool presence_event = !payload.empty() && (static_cast<unsigned char>(payload[0]) & 0x80) != 0;
     if (ours && presence_event && presence_events_) {
-        const std::string_view name = channel.substr(options_.prefix.size() + prefix_end.size());
         if (!is_valid_channel(name)) return;
         enter_call([this, name = std::string(name), event = std::string(payload)] { presence_events_(name, event); });
         return;
@@ -363,7 +628,6 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return;
     }
-    const std::string_view name = channel.substr(options_.prefix.size() + prefix_end.size());
     if (!is_valid_channel(name)) {
         HS_LOG(warn, "cluster.bad_message").kv("channel", channel);
         return;
@@ -375,10 +639,39 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
     a.p.seq = load_le(payload.data() + 5, 8);
     a.name_at = bytes_.size();
     a.name_size = name.size();
-    a.payload_size = payload.size() - header_bytes;
     bytes_ += name;
+    a.payload_at = bytes_.size();
+    a.payload_size = payload.size() - header_bytes;
     bytes_ += payload.substr(header_bytes);
     enter(std::move(a));
+}
+
+// Checked whole before any of it enters: a batch is delivered entire or
+// not at all. Its publications then wait with the read's other answers
+// and enter the core with them, in seq order, under one hold of its lock.
+void redis_log::on_batch(std::string_view name, std::string_view message) {
+    publication_batch batch;
+    if (!is_valid_channel(name) || read_publication_batch(message, batch)) {
+        HS_LOG(warn, "cluster.bad_batch").kv("channel", name).kv("bytes", message.size());
+        return;
+    }
+    const std::size_t name_at = bytes_.size();
+    bytes_ += name;
+    std::string_view entries = batch.entries;
+    for (std::uint32_t i = 0; i < batch.count; ++i) {
+        const batched_publication p = take_batch_entry(entries);
+        answer a;
+        a.what = answer::kind::deliver;
+        a.p.flags = static_cast<std::uint8_t>(p.flags & frame_flags::json);
+        a.p.epoch = batch.epoch;
+        a.p.seq = batch.first_seq + i;
+        a.name_at = name_at;
+        a.name_size = name.size();
+        a.payload_at = bytes_.size();
+        a.payload_size = p.payload.size();
+        bytes_ += p.payload;
+        enter(std::move(a));
+    }
 }
 
 void redis_log::enter(answer a) {
@@ -401,8 +694,7 @@ void redis_log::run_waiting() {
             case answer::kind::deliver: {
                 const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
                 if (!advance(name, position{a.p.epoch, a.p.seq})) break;  // a second matching Redis subscription
-                a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.name_at +
-                                             a.name_size,
+                a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.payload_at,
                                          a.payload_size);
                 (void)sink_->deliver(name, a.p);
                 break;
@@ -581,7 +873,6 @@ void redis_log::read_last_entries(std::shared_ptr<latest_job> job) {
         return;
     }
     for (std::size_t i = 0; i < job->names.size(); ++i) {
-        // Not names_of(): this runs on the engine's thread, names_ is the core's.
         const std::string meta = meta_key(job->names[i]);
         const std::string stream = stream_key(job->names[i]);
         const std::string_view args[] = {"2", meta, stream, "0", "0", "2"};

@@ -27,6 +27,20 @@
 // lost the channel's meta hash (history.meta_ttl_s after the last
 // publication, or a server that lost its data).
 //
+// Publications go to Redis in batches. append() queues them, and the first
+// of a turn posts the flush to the engine's thread (the turn: until that
+// thread runs the flush; on a router with one I/O thread, the core's whole
+// call, such as the routing of a WebSocket message of 100 publishes). The
+// flush gives each channel's publications, in order, to one script: the
+// batch script (publish_batch_script in redis_log.cpp) when there are
+// several, which places them at consecutive seqs, applies the idempotency
+// rules to each, and publishes them all as ONE message
+// (publication_batch.hpp), which every router enters into its core
+// together; the publish script above for one alone, whose message routers
+// of every version read. A batch holds at most max_batch_publications
+// publications and max_batch_bytes of payloads and keys: the script blocks
+// Redis while it runs, and its message goes whole to every router.
+//
 // Interest: a router subscribes (P:p:channel) or pattern-subscribes (the
 // pattern's * and > become Redis's *, which also spans dots: coarser, and
 // filtered by the topic tree) when a pattern gets its first local
@@ -36,7 +50,8 @@
 // enter the core through `enter` (core_runner::log_answer: under the core's
 // lock, with what they routed handed over after), those of one read of the
 // sockets together. Calls from the core run under that lock too, on any
-// thread, so the log's state needs no lock of its own.
+// thread, so the log's state needs no lock of its own, but for append()'s
+// queue, which the flush takes on the engine's thread without the core's lock.
 #pragma once
 
 #include <atomic>
@@ -45,6 +60,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -55,6 +71,11 @@
 #include "redis_engine.hpp"
 
 namespace hyperstreams::router {
+
+// A batch's bounds (see above): about a millisecond of script, and a
+// message every subscribed router can take at once.
+inline constexpr std::size_t max_batch_publications = 256;
+inline constexpr std::size_t max_batch_bytes = std::size_t{1} << 20;
 
 struct redis_log_options {
     std::string prefix = "hs";
@@ -111,13 +132,39 @@ public:
 private:
     // The channel's meta and stream keys, pub/sub channel and the key of
     // `idempotency_key` (empty without one), as views of names_ (valid
-    // until the next call).
+    // until the next call). Engine's thread.
     struct key_names {
         std::string_view meta, stream, pubsub, idempotency;
     };
     key_names names_of(std::string_view channel, std::string_view idempotency_key);
     // Remembers the last position seen of `channel`; false when `at` is not after it.
     bool advance(std::string_view channel, position at);
+
+    // A publication append() queued for the flush: its channel, payload
+    // and idempotency key in the queue's bytes, and the channel's options
+    // that the scripts take.
+    struct queued_publish {
+        std::size_t channel_at = 0, channel_size = 0;
+        std::size_t payload_at = 0, payload_size = 0;
+        std::size_t key_at = 0, key_size = 0;
+        std::uint8_t flags = 0;
+        std::uint32_t ttl_s = 0;
+        std::uint32_t messages_kept = 0;
+        std::uint32_t history_ttl_s = 0;
+        std::uint32_t idempotency_window_s = 0;
+        publisher from;
+    };
+    // Engine's thread: sends what was queued, channel by channel, in batches.
+    void flush();
+    std::string_view queued_text(std::size_t at, std::size_t size) const {
+        return std::string_view(flushing_bytes_).substr(at, size);
+    }
+    void publish_one(const queued_publish& q);
+    void publish_batch(std::span<const std::size_t> members);
+    // The answers of a batch's publications (in its order), or their failure.
+    void batch_answered(const std::string& channel, const std::vector<publisher>& from, const redis_result& r);
+    // Engine's thread: a batch message of P:p:`name`.
+    void on_batch(std::string_view name, std::string_view message);
 
     void read_since_subscribed(std::uint64_t ticket, const std::string& channel, position since, read_kind kind,
                                time_point now);
@@ -140,8 +187,9 @@ private:
         enum class kind : std::uint8_t { deliver, placed, call };
         kind what = kind::call;
         publication p;            // deliver: without its payload
-        std::size_t name_at = 0;  // deliver: the channel, then the payload, in bytes_
+        std::size_t name_at = 0;  // deliver: the channel, and the payload, in bytes_
         std::size_t name_size = 0;
+        std::size_t payload_at = 0;
         std::size_t payload_size = 0;
         publisher from;  // placed
         position at;     // placed
@@ -154,18 +202,32 @@ private:
     redis_engine& engine_;
     redis_log_options options_;
     const redis_script_ref publish_script_;
+    const redis_script_ref publish_batch_script_;
     const redis_script_ref read_script_;
     // Script arguments that never change, written once.
     const std::string meta_ttl_text_;
     entry enter_;
     std::function<void(std::string_view, std::string_view)> presence_events_;
-    std::string names_;  // names_of's; under the core's lock
+    // append()'s queue, under its own lock: appends come under the core's
+    // lock, the flush runs on the engine's thread without it.
+    std::mutex queue_mu_;
+    std::vector<queued_publish> queued_;
+    std::string queued_bytes_;
+    // What flush() goes through, and the arguments it writes; engine's
+    // thread, kept to reuse their memory.
+    std::vector<queued_publish> flushing_;
+    std::string flushing_bytes_;
+    std::vector<std::size_t> flush_order_;
+    std::string batch_text_;
+    std::vector<std::pair<std::size_t, std::size_t>> batch_spans_;  // (offset, size) of each argument in batch_text_
+    std::vector<std::string_view> batch_args_;
+    std::string names_;  // names_of's
     std::vector<answer> waiting_;
     std::string bytes_;
     // What run_waiting() goes through; kept to reuse their memory.
     std::vector<answer> running_;
     std::string running_bytes_;
-    std::mt19937 rng_;
+    std::mt19937 rng_;  // engine's thread
     // Looked up by view: a delivery allocates no key.
     struct name_hash {
         using is_transparent = void;

@@ -509,6 +509,34 @@ void router_seeds(const corpus& c) {
 
 }  // namespace
 
+// Batches of publications as Redis carries them between routers
+// (publication_batch.hpp): whole ones, and ones that do not add up.
+void publication_batch_seeds(const corpus& c) {
+    auto le = [](bytes& out, std::uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    auto batch = [&](std::uint32_t epoch, std::uint64_t first_seq, std::uint32_t count,
+                     std::initializer_list<std::string_view> payloads) {
+        bytes out = {0x80, 0x13};
+        le(out, epoch, 4);
+        le(out, first_seq, 8);
+        le(out, count, 4);
+        for (const std::string_view p : payloads) {
+            out.push_back(frame_flags::json);
+            le(out, p.size(), 4);
+            out.insert(out.end(), p.begin(), p.end());
+        }
+        return out;
+    };
+    c.write("three", batch(0x1234, 1, 3, {"1", R"({"t":21.5})", ""}));
+    c.write("last_seqs", batch(9, 0xFFFFFFFFFFFFFFFEull, 2, {"a", "b"}));
+    bytes cut = batch(9, 5, 2, {"ok", "cut short"});
+    cut.resize(cut.size() - 3);
+    c.write("cut_short", cut);
+    c.write("count_too_big", batch(9, 5, 1000, {"x"}));
+    c.write("trailing_bytes", batch(9, 5, 1, {"x", "y"}));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <corpus-root>\n", argv[0]);
@@ -519,6 +547,7 @@ int main(int argc, char** argv) {
     body_seeds(corpus(root, "bodies"));
     jwt_seeds(corpus(root, "jwt"));
     ws_frame_seeds(corpus(root, "ws_frame_tracker"));
+    publication_batch_seeds(corpus(root, "publication_batch"));
     client_seeds(corpus(root, "client"));
     router_seeds(corpus(root, "router"));
     if (failures != 0) {

@@ -6,8 +6,11 @@
 // subscriber resumes on another, a router asks Redis only for what its
 // own clients subscribed to, direct messages and broadcasts reach the
 // clients of every router, publishes keep their order across a SCRIPT
-// FLUSH, and the routers follow a Redis restarted empty and a Redis Cluster
-// master restarted on its port.
+// FLUSH, the publishes of one WebSocket message to a channel are one script
+// and one pub/sub message (idempotency, time to live, resume, the count
+// bound, a lost answer and a malformed batch with them), and the routers
+// follow a Redis restarted empty and a Redis Cluster master restarted on
+// its port.
 #include <signal.h>
 
 #include <algorithm>
@@ -965,7 +968,9 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
 // What a publish costs Redis: one EVALSHA of the script each node loaded
 // once (SCRIPT LOAD) rather than the script's text every time. Bytes from
 // every client Redis read, over 200 publishes of 8 bytes (heartbeats and
-// PINGs come along).
+// PINGs come along), each sent once the one before was acked: a batch of
+// one each, the publish script's (publishes sent together are fewer
+// scripts: AMessageOfPublishesIsOneScriptAndOnePubSubMessage).
 TEST(RouterCluster, APublishSendsRedisTheScriptsShaNotItsText) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
@@ -980,9 +985,10 @@ TEST(RouterCluster, APublishSendsRedisTheScriptsShaNotItsText) {
     ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
     const long long bytes_before = info_field(redis.port(), "stats", "total_net_input_bytes");
     constexpr int publishes = 200;
-    std::vector<std::uint32_t> ids;
-    for (int i = 0; i < publishes; ++i) ids.push_back(pub.publish("cost.probe", "12345678", true));
-    for (std::uint32_t id : ids) ASSERT_TRUE(pub.wait_for(is(event_kind::ack, id), 10s)) << id;
+    for (int i = 0; i < publishes; ++i) {
+        const std::uint32_t id = pub.publish("cost.probe", "12345678", true);
+        ASSERT_TRUE(pub.wait_for(is(event_kind::ack, id), 10s)) << id;
+    }
     const long long bytes = info_field(redis.port(), "stats", "total_net_input_bytes") - bytes_before;
     const long long evalsha = info_field(redis.port(), "commandstats", "cmdstat_evalsha", "calls");
     const long long eval = info_field(redis.port(), "commandstats", "cmdstat_eval", "calls");
@@ -1045,6 +1051,361 @@ TEST(RouterCluster, PublishesKeepTheirOrderAcrossAScriptFlush) {
     const auto replay = late.wait_count(message_on("flush.order"), 2);
     ASSERT_EQ(replay.size(), 2u);
     expect_numbers(replay, static_cast<int>(last_seq) - 1, epoch);
+}
+
+// ---------------------------------------------------------------- batches
+
+// A publication of a WebSocket message of several (publish_in_one_message).
+struct batch_item {
+    std::string payload;
+    std::string key;                     // an idempotency key; empty: none
+    std::optional<std::uint32_t> ttl_s;  // a time to live
+};
+
+// Publishes each of `items` on its channel, with an ack, in one run of the
+// client's engine: its output is then one WebSocket message, which the
+// router routes in one call of its core. The publishes' ids, in order.
+std::vector<std::uint32_t> publish_in_one_message(
+    test_client& c, const std::vector<std::pair<std::string, batch_item>>& items) {
+    return c.run([&](client_engine& e, time_ms) {
+        std::vector<std::uint32_t> ids;
+        for (const auto& [channel, item] : items) {
+            const auto bytes = bytes_of(item.payload);
+            publish_options o;
+            o.key = item.key;
+            o.ttl_s = item.ttl_s;
+            const call_result r = e.publish(channel, bytes, true, 0, o);
+            EXPECT_FALSE(r.error) << r.error.message();
+            ids.push_back(r.id);
+        }
+        return ids;
+    });
+}
+
+// The publishes "first".."last" on `channel` in one WebSocket message.
+std::vector<std::uint32_t> publish_numbers_in_one_message(test_client& c, const std::string& channel, int first,
+                                                          int last) {
+    std::vector<std::pair<std::string, batch_item>> items;
+    for (int i = first; i <= last; ++i) items.push_back({channel, batch_item{std::to_string(i), {}, {}}});
+    return publish_in_one_message(c, items);
+}
+
+// The answers to `ids`, in order; fails the test at the first missing one.
+std::vector<recorded_event> answers_to(test_client& c, const std::vector<std::uint32_t>& ids) {
+    std::vector<recorded_event> answers;
+    for (std::uint32_t id : ids) {
+        const auto a = c.wait_for(answer_to(id), 10s);
+        if (!a) {
+            ADD_FAILURE() << "no answer to " << id;
+            break;
+        }
+        answers.push_back(*a);
+    }
+    return answers;
+}
+
+long long evalsha_calls(const redis_server& redis) {
+    return info_field(redis.port(), "commandstats", "cmdstat_evalsha", "calls");
+}
+
+// Routers with one I/O thread, which the Redis engine runs on too: the
+// core's call that routes a WebSocket message appends all of its
+// publishes before the engine's thread runs the flush the first one
+// posted, so a message's publishes to a channel are exactly one batch (at
+// most max_batch_publications each). With more threads the flush may run
+// while another thread's call appends: fewer scripts than publishes, but
+// not a count a test can know.
+std::unique_ptr<router_process> one_thread_router(const redis_server& redis, std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--threads", "1"});
+    return cluster_router({redis.address()}, std::move(extra));
+}
+
+// 100 publishes with acks in one WebSocket message on A: one EVALSHA and
+// one pub/sub message (Redis counts the PUBLISH its script makes), acked at
+// consecutive seqs, and delivered in that order at those positions on B
+// and on A itself.
+TEST(RouterCluster, AMessageOfPublishesIsOneScriptAndOnePubSubMessage) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis, {"--history-max-messages", "128"});
+    auto b = one_thread_router(redis, {"--history-max-messages", "128"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client on_a(frontend_config(a->ws_url(), "on-a"));
+    test_client on_b(frontend_config(b->ws_url(), "on-b"));
+    ASSERT_TRUE(pub.wait_ready() && on_a.wait_ready() && on_b.wait_ready());
+    ASSERT_TRUE(on_a.wait_for(is(event_kind::ack, on_a.subscribe("batch.line"))));
+    ASSERT_TRUE(on_b.wait_for(is(event_kind::ack, on_b.subscribe("batch.line"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.line"), 2));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    constexpr int n = 100;
+    const auto acks = answers_to(pub, publish_numbers_in_one_message(pub, "batch.line", 1, n));
+    ASSERT_EQ(acks.size(), static_cast<std::size_t>(n));
+    const std::uint32_t epoch = acks.front().epoch;
+    EXPECT_NE(epoch, 0u);
+    for (std::size_t i = 0; i < acks.size(); ++i) {
+        ASSERT_EQ(acks[i].kind, event_kind::ack) << describe(acks[i]);
+        EXPECT_EQ(acks[i].epoch, epoch);
+        EXPECT_EQ(acks[i].seq, i + 1);
+    }
+    EXPECT_EQ(evalsha_calls(redis), 1) << "one script for the message's 100 publishes";
+    EXPECT_EQ(info_field(redis.port(), "commandstats", "cmdstat_publish", "calls"), 1) << "one pub/sub message";
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"HGET", meta_key("batch.line"), "s"})), std::to_string(n));
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"XLEN", "hs:{batch.line}:s"})), std::to_string(n));
+
+    for (test_client* c : {&on_a, &on_b}) {
+        const auto got = c->wait_count(message_on("batch.line"), n);
+        ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+        expect_numbers(got, 1, epoch);
+        EXPECT_EQ(c->count(is(event_kind::gap)), 0u);
+    }
+}
+
+// Inside one batch, each publication follows the idempotency rules on its
+// own: a key published before, and a key first used earlier in the batch,
+// are repeats acked with the first position; the same key with another
+// payload is key_reused for that publication only; the others take
+// consecutive seqs, and only they are delivered.
+TEST(RouterCluster, ABatchAppliesTheIdempotencyRulesToEachPublication) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    auto b = one_thread_router(redis);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("orders.batch"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("orders.batch"), 1));
+    const auto earlier = pub.wait_for(answer_to(publish_with(pub, "orders.batch", "qty 1", "order-1")), 10s);
+    ASSERT_TRUE(earlier && earlier->kind == event_kind::ack);
+    ASSERT_EQ(earlier->seq, 1u);
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    const std::string ch = "orders.batch";
+    const auto ids = publish_in_one_message(pub, {{ch, {"qty 1", "order-1", {}}},    // repeat of the earlier
+                                                  {ch, {"plain", "", {}}},           // seq 2
+                                                  {ch, {"qty 2", "order-2", {}}},    // seq 3
+                                                  {ch, {"qty 2", "order-2", {}}},    // repeat of seq 3
+                                                  {ch, {"qty 9", "order-2", {}}},    // key_reused
+                                                  {ch, {"qty 9", "order-1", {}}},    // key_reused
+                                                  {ch, {"last", "", {}}}});          // seq 4
+    const auto answers = answers_to(pub, ids);
+    ASSERT_EQ(answers.size(), 7u);
+    const std::uint32_t epoch = earlier->epoch;
+    const auto expect_ack = [&](std::size_t i, std::uint64_t seq) {
+        EXPECT_EQ(answers[i].kind, event_kind::ack) << i << ": " << describe(answers[i]);
+        EXPECT_EQ(answers[i].epoch, epoch) << i;
+        EXPECT_EQ(answers[i].seq, seq) << i;
+    };
+    expect_ack(0, 1);
+    expect_ack(1, 2);
+    expect_ack(2, 3);
+    expect_ack(3, 3);
+    for (std::size_t i : {4u, 5u}) {
+        EXPECT_EQ(answers[i].kind, event_kind::error) << i << ": " << describe(answers[i]);
+        EXPECT_EQ(answers[i].error(), errc::key_reused) << i << ": " << describe(answers[i]);
+    }
+    expect_ack(6, 4);
+    EXPECT_EQ(evalsha_calls(redis), 1) << "the seven publishes were one script";
+
+    const auto got = sub.wait_count(message_on(ch), 4);
+    ASSERT_EQ(got.size(), 4u);
+    const std::vector<std::string> texts = {"qty 1", "plain", "qty 2", "last"};
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].payload_text(), texts[i]) << describe(got[i]);
+        EXPECT_EQ(got[i].seq, i + 1) << describe(got[i]);
+    }
+    const auto marker = publish_numbers(pub, ch, 5, 5);
+    ASSERT_EQ(marker.size(), 1u);
+    EXPECT_EQ(marker[0].seq, 5u) << "the repeats and the refused took no position";
+    ASSERT_EQ(sub.wait_count(message_on(ch), 5).size(), 5u);
+    EXPECT_EQ(sub.count(message_on(ch)), 5u);
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"GET", "hs:{orders.batch}:i:order-2"})).rfind(
+                  std::to_string(epoch) + ":3:", 0),
+              0u)
+        << "the key holds the position of its first use in the batch";
+}
+
+// Publications with a time to live inside a batch each keep their own: a
+// resume on the other router after the short ones expired gets a gap for
+// each, and the others.
+TEST(RouterCluster, MessagesWithATimeToLiveInsideABatchExpireOnTheirOwn) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis, {"--history-max-messages", "16"});
+    auto b = one_thread_router(redis, {"--history-max-messages", "16"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+    const std::string ch = "alarms.batch";
+    const auto answers = answers_to(pub, publish_in_one_message(pub, {{ch, {"1 short", "", 1}},
+                                                                      {ch, {"2 kept", "", 3600}},
+                                                                      {ch, {"3 short", "", 1}},
+                                                                      {ch, {"4 forever", "", {}}}}));
+    ASSERT_EQ(answers.size(), 4u);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        ASSERT_EQ(answers[i].kind, event_kind::ack) << describe(answers[i]);
+        EXPECT_EQ(answers[i].seq, i + 1);
+    }
+    EXPECT_EQ(evalsha_calls(redis), 1);
+    std::this_thread::sleep_until(std::chrono::steady_clock::now() + 1050ms);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, ch, {answers[0].epoch, 0}))));
+    const auto gaps =
+        late.wait_count([ch](const recorded_event& e) { return e.kind == event_kind::gap && e.name == ch; }, 2);
+    ASSERT_EQ(gaps.size(), 2u);
+    EXPECT_EQ(gaps[0].seq, 1u);
+    EXPECT_EQ(gaps[0].count, 1u);
+    EXPECT_EQ(gaps[1].seq, 3u);
+    EXPECT_EQ(gaps[1].count, 1u);
+    const auto kept = late.wait_count(message_on(ch), 2);
+    ASSERT_EQ(kept.size(), 2u);
+    EXPECT_EQ(kept[0].payload_text(), "2 kept");
+    EXPECT_EQ(kept[0].seq, 2u);
+    EXPECT_EQ(kept[1].payload_text(), "4 forever");
+    EXPECT_EQ(kept[1].seq, 4u);
+}
+
+// A message whose publishes go to two channels, interleaved, is a batch per
+// channel (two scripts, each on its channel's keys), each channel's in the
+// order published; a resume from the other router after the batch gets the
+// batch's entries from the stream.
+TEST(RouterCluster, ABatchSpanningTwoChannelsIsOneScriptEachAndResumesOnAnotherRouter) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    auto b = one_thread_router(redis);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("pair.*"))));
+    ASSERT_TRUE(eventually([&] { return pattern_subscriptions(redis.port()) == 1; }, 5s));
+    const auto before = publish_numbers(pub, "pair.x", 1, 2);
+    ASSERT_EQ(before.size(), 2u);
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    std::vector<std::pair<std::string, batch_item>> items;
+    for (int i = 1; i <= 20; ++i) {
+        items.push_back({"pair.x", {std::to_string(i + 2), {}, {}}});
+        items.push_back({"pair.y", {std::to_string(i), {}, {}}});
+    }
+    const auto answers = answers_to(pub, publish_in_one_message(pub, items));
+    ASSERT_EQ(answers.size(), items.size());
+    std::map<std::string, std::uint64_t> last_seq = {{"pair.x", 2}, {"pair.y", 0}};
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        ASSERT_EQ(answers[i].kind, event_kind::ack) << describe(answers[i]);
+        EXPECT_EQ(answers[i].seq, ++last_seq[items[i].first]) << items[i].first << " " << items[i].second.payload;
+    }
+    EXPECT_EQ(evalsha_calls(redis), 2) << "one script per channel";
+
+    const auto xs = sub.wait_count(message_on("pair.x"), 22);
+    const auto ys = sub.wait_count(message_on("pair.y"), 20);
+    ASSERT_EQ(xs.size(), 22u);
+    ASSERT_EQ(ys.size(), 20u);
+    expect_numbers(xs, 1, before.front().epoch);
+    expect_numbers(ys, 1, answers[1].epoch);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "pair.x", {before.front().epoch, 2}))));
+    const auto replay = late.wait_count(message_on("pair.x"), 20);
+    ASSERT_EQ(replay.size(), 20u);
+    expect_numbers(replay, 3, before.front().epoch);
+    for (const auto& m : replay) EXPECT_TRUE(replayed(m)) << describe(m);
+    EXPECT_EQ(late.count(is(event_kind::gap)), 0u);
+}
+
+// A message of more publishes than a batch holds (256) is split: 600 are
+// three scripts, still one sequence in order. The publisher's messages are
+// unbounded here (the tests' clients send at most 4 KiB each), so that the
+// 600 are one.
+TEST(RouterCluster, TheBatchBoundSplitsABiggerMessage) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    auto b = one_thread_router(redis);
+    ASSERT_TRUE(a->ready() && b->ready());
+    client_config unbounded = frontend_config(a->ws_url(), "pub");
+    unbounded.max_batch_bytes = 0;
+    test_client pub(unbounded);
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("batch.big"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.big"), 1));
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    constexpr int n = 600;
+    const auto acks = answers_to(pub, publish_numbers_in_one_message(pub, "batch.big", 1, n));
+    ASSERT_EQ(acks.size(), static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < acks.size(); ++i) {
+        ASSERT_EQ(acks[i].kind, event_kind::ack) << describe(acks[i]);
+        EXPECT_EQ(acks[i].seq, i + 1);
+    }
+    EXPECT_EQ(evalsha_calls(redis), 3) << "256 + 256 + 88";
+    EXPECT_EQ(info_field(redis.port(), "commandstats", "cmdstat_publish", "calls"), 3);
+    const auto got = sub.wait_count(message_on("batch.big"), n, 10s);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+    expect_numbers(got, 1, acks.front().epoch);
+}
+
+// A batch whose answer is lost (Redis stopped while it runs, past the
+// command timeout) fails each of its publications with
+// cluster_outcome_unknown, in order, and the router says so once for the
+// batch.
+TEST(RouterCluster, ABatchWhoseAnswerIsLostFailsEachPublicationAsUnknown) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    ASSERT_TRUE(a->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    ASSERT_EQ(publish_numbers(pub, "batch.lost", 1, 1).size(), 1u);
+    redis.signal(SIGSTOP);
+    const auto answers = answers_to(pub, publish_numbers_in_one_message(pub, "batch.lost", 2, 4));
+    redis.signal(SIGCONT);
+    ASSERT_EQ(answers.size(), 3u);
+    for (const auto& e : answers) {
+        EXPECT_EQ(e.kind, event_kind::error) << describe(e);
+        EXPECT_EQ(e.error(), errc::cluster_outcome_unknown) << describe(e);
+    }
+    EXPECT_TRUE(logged(*a, "event=cluster.publish_failed channel=batch.lost code=cluster_outcome_unknown "
+                           "publications=3",
+                       1))
+        << "one failure logged for the batch of three";
+}
+
+// A batch message that does not add up (truncated, a count its bytes do
+// not hold) is logged by name and dropped whole; what comes next is
+// delivered.
+TEST(RouterCluster, AMalformedBatchIsDroppedWholeAndNamed) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    ASSERT_TRUE(a->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("batch.bad"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.bad"), 1));
+
+    // Epoch 7, first seq 1, two entries: "ok", then one cut short.
+    std::string bad = {'\x80', '\x13', 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0};
+    bad += std::string{'\0', 2, 0, 0, 0} + "ok";
+    bad += std::string{'\0', 9, 0, 0, 0} + "short";
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", pubsub_channel("batch.bad"), bad})), "1");
+    EXPECT_TRUE(logged(*a, "event=cluster.bad_batch", 1));
+    const auto good = publish_numbers(pub, "batch.bad", 1, 1);
+    ASSERT_EQ(good.size(), 1u);
+    const auto got = sub.wait_for(message_on("batch.bad"));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload_text(), "1") << "nothing of the bad batch, not even its whole first entry";
+    EXPECT_EQ(sub.count(message_on("batch.bad")), 1u);
 }
 
 // Redis stops (a clean shutdown, its data gone) while three routers run and
