@@ -59,6 +59,11 @@ struct fanout_params {
     int batch = 100;         // messages per WebSocket message from the publisher
     int window = 2000;       // messages published but not yet delivered everywhere
     double seconds = 3.0;    // publishing time
+    // > 0: messages published per second at most, the batches spread
+    // evenly over the run (the window still applies): one server given the
+    // rate another reached, so that their CPU per delivery compares equal
+    // loads.
+    double rate = 0;
     int client_threads = 1;  // threads of the tool the subscribers are spread over
     // Set: the payloads published, one after the other (each behind the
     // send timestamp), instead of `payload` bytes of 'x' every time.
