@@ -203,12 +203,19 @@ public:
     bool connect(unsigned short port, std::chrono::milliseconds timeout);
     // `count` PINGs one after the other: Redis's round trip on loopback.
     histogram ping(int count);
+    // `count` PUBLISHes of 64 B one after the other to a channel that
+    // `subscribers` more connections of this probe subscribed to: written
+    // to read by the first subscriber. Redis's own leg of a message
+    // between routers, without a router or a script; empty on failure.
+    histogram publish_to_subscribers(int subscribers, int count);
     // INFO commandstats: calls per command since Redis started (these INFO
     // calls included), commands run by scripts included; empty on failure.
     std::map<std::string, std::uint64_t> command_calls();
 
 private:
     redisContext* context_ = nullptr;
+    unsigned short port_ = 0;
+    std::chrono::milliseconds timeout_{0};
 };
 
 // The shared core on one thread (core.cpp): wall nanoseconds per item.

@@ -11,6 +11,7 @@ set(p50_p99 "[0-9]+ / [0-9]+")
 set(call "[0-9]+ / [0-9]+ / [0-9]+ \\([0-9]+ calls/s\\)")
 bench_smoke_expect_lines("hyperstreams-bench cluster"
         "Redis round trip \\(PING[^\n]*p50 [0-9]+ us"
+        "Redis PUBLISH of 64 B to 3 subscriber connections[^\n]*p50 [0-9]+ us"
         "fanout target=single-paced subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+ rate=[0-9]+: [^\n]* lost 0,"
         "\\| 3 \\| 64 B \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+x \\| [0-9-]+ \\| [0-9-]+ \\| [0-9.x-]+ \\| [0-9]+ \\| [0-9-]+ \\| [0-9.x-]+ \\| [0-9-]+ \\| [0-9.]+ \\([a-z]+ [0-9.]+[^|]*\\) \\| [0-9]+ / [0-9]+ / [0-9]+ \\|"
         "\\| 3 \\| 64 B \\| ${p50_p99} \\| ${p50_p99} \\| ${p50_p99} \\|"
