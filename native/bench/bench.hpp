@@ -59,6 +59,11 @@ struct fanout_params {
     int batch = 100;         // messages per WebSocket message from the publisher
     int window = 2000;       // messages published but not yet delivered everywhere
     double seconds = 3.0;    // publishing time
+    // > 0: messages published per second at most, the batches spread
+    // evenly over the run (the window still applies): one server given the
+    // rate another reached, so that their CPU per delivery compares equal
+    // loads.
+    double rate = 0;
     int client_threads = 1;  // threads of the tool the subscribers are spread over
     // Set: the payloads published, one after the other (each behind the
     // send timestamp), instead of `payload` bytes of 'x' every time.
@@ -198,12 +203,19 @@ public:
     bool connect(unsigned short port, std::chrono::milliseconds timeout);
     // `count` PINGs one after the other: Redis's round trip on loopback.
     histogram ping(int count);
+    // `count` PUBLISHes of 64 B one after the other to a channel that
+    // `subscribers` more connections of this probe subscribed to: written
+    // to read by the first subscriber. Redis's own leg of a message
+    // between routers, without a router or a script; empty on failure.
+    histogram publish_to_subscribers(int subscribers, int count);
     // INFO commandstats: calls per command since Redis started (these INFO
     // calls included), commands run by scripts included; empty on failure.
     std::map<std::string, std::uint64_t> command_calls();
 
 private:
     redisContext* context_ = nullptr;
+    unsigned short port_ = 0;
+    std::chrono::milliseconds timeout_{0};
 };
 
 // The shared core on one thread (core.cpp): wall nanoseconds per item.

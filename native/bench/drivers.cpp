@@ -386,6 +386,7 @@ public:
     fanout_result run() {
         lane& first = *lanes_.front();
         deadline_.emplace(first.ioc);
+        pacer_.emplace(first.ioc);
         start_ = clock_type::now();
         deadline_->expires_after(std::chrono::seconds(120));  // connecting, bounded
         deadline_->async_wait([this](error_code ec) {
@@ -607,16 +608,36 @@ private:
 
     // Publishes while fewer than `window` messages are on their way: the
     // next batch when published + batch - window messages have reached
-    // every subscriber (been delivered or announced lost).
+    // every subscriber (been delivered or announced lost), and, paced, once
+    // it is due.
     void pump() {
         const std::uint64_t window = static_cast<std::uint64_t>(std::max(p_.window, p_.batch));
         const auto batch = static_cast<std::uint64_t>(p_.batch);
         while (publishing_ && publisher_->queued() < 2) {
             if (result_.published + batch > window && !settled_at_least((result_.published + batch - window) * fan()))
                 break;
+            if (p_.rate > 0 && !next_batch_due()) break;
             publisher_->send(publish_batch());
             result_.published += batch;
         }
+    }
+
+    // Paced: true when the batch that starts at message `published` is due
+    // (at published / rate seconds into the run); otherwise false, and the
+    // pacer calls pump() when it is.
+    bool next_batch_due() {
+        const auto at = start_ + std::chrono::duration_cast<clock_type::duration>(
+                                     std::chrono::duration<double>(static_cast<double>(result_.published) / p_.rate));
+        if (clock_type::now() >= at) return true;
+        if (!pacer_armed_) {
+            pacer_armed_ = true;
+            pacer_->expires_at(at);
+            pacer_->async_wait([this](error_code ec) {
+                pacer_armed_ = false;
+                if (!ec) pump();
+            });
+        }
+        return false;
     }
 
     bytes publish_batch() {
@@ -693,6 +714,7 @@ private:
         }
         publishing_ = false;
         deadline_->cancel();
+        pacer_->cancel();
         for (auto& l : lanes_) l->ioc.stop();
     }
 
@@ -709,6 +731,8 @@ private:
     std::atomic<bool> done_{false};
     // Lane 0's.
     std::optional<asio::steady_timer> deadline_;
+    std::optional<asio::steady_timer> pacer_;  // paced: the next batch's time
+    bool pacer_armed_ = false;
     std::shared_ptr<connection> publisher_;
     std::string payload_;
     std::size_t next_payload_ = 0;

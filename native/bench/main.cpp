@@ -58,7 +58,9 @@ constexpr const char* usage_text =
     "               per channel kept; on one router, then on one router over Redis (redis-server)\n"
     "  cluster      three routers over one Redis (redis-server, started by the tool): the publisher\n"
     "               on the first, the subscribers spread over the three, beside the same load on one\n"
-    "               router without Redis; then calls from the backend's router and from another.\n"
+    "               router without Redis: as fast as the window allows, then (CPU per delivery at\n"
+    "               equal loads) paced at the publishes per second the cluster reached, same batch;\n"
+    "               then calls from the backend's router and from another.\n"
     "               Not in suite: it needs redis-server and takes about a minute\n"
     "  serve-baseline  (internal) the no-routing Beast server the others start\n"
     "\n"
@@ -369,8 +371,12 @@ struct cluster_row {
     int subscribers;
     int payload;
     fanout_result cluster;  // the routers over Redis
-    fanout_result single;   // one router on its own, the same load
-    redis_use redis;        // over the cluster's run
+    fanout_result single;   // one router on its own, the same window and batch
+    // The same router paced at the publishes per second the cluster reached
+    // (throughput rows only): the same load, where `single` runs the window
+    // at its own, far higher, rate.
+    fanout_result single_paced;
+    redis_use redis;  // over the cluster's run
 };
 
 struct cluster_request_row {
@@ -389,6 +395,7 @@ struct report {
     std::vector<presence_row> presence;
     std::vector<core_figure> core;
     histogram redis_round_trip;
+    histogram redis_publish;  // PUBLISH written to read by the first of one subscriber per router
     std::vector<cluster_row> cluster;
     std::vector<cluster_row> cluster_latency;
     std::vector<cluster_request_row> cluster_request;
@@ -409,8 +416,10 @@ double cpu_per_delivery_ns(const fanout_result& r, double cpu) {
 }
 
 void print_fanout(const char* target, const fanout_params& p, const fanout_result& r) {
-    std::printf("fanout target=%s subscribers=%d payload=%d batch=%d window=%d: ", target, p.subscribers, p.payload,
+    std::printf("fanout target=%s subscribers=%d payload=%d batch=%d window=%d", target, p.subscribers, p.payload,
                 p.batch, p.window);
+    if (p.rate > 0) std::printf(" rate=%.0f", p.rate);
+    std::printf(": ");
     if (!r.ok) {
         std::printf("FAILED: %s\n", r.error.c_str());
     } else {
@@ -847,9 +856,20 @@ void cluster_scenario(const options& o, report& rep) {
     rep.redis_round_trip = probe.ping(1000);
     std::printf("cluster: Redis round trip (PING, 1000 one after the other): %s\n",
                 latencies(rep.redis_round_trip).c_str());
+    // Redis's own leg of a message between routers, the floor under the
+    // latency aim's: a publish needs more than a PING's round trip.
+    rep.redis_publish = probe.publish_to_subscribers(cluster_routers, 1000);
+    if (rep.redis_publish.count() == 0) {
+        std::printf("cluster: FAILED: a PUBLISH to %d subscribers of the probe was not read\n", cluster_routers);
+        ++rep.failures;
+    } else {
+        std::printf("cluster: Redis PUBLISH of 64 B to %d subscriber connections (1000 one after the other), "
+                    "written to read by the first: %s\n",
+                    cluster_routers, latencies(rep.redis_publish).c_str());
+    }
 
-    const auto row_of = [&](int n, int size, int batch, int window) {
-        cluster_row row{n, size, {}, {}, {}};
+    const auto row_of = [&](int n, int size, int batch, int window, bool paced) {
+        cluster_row row{n, size, {}, {}, {}, {}};
         fanout_params p = fanout_params_of(o, n, size, batch, window);
         if (n < cluster_routers) {
             row.cluster.error = row.single.error = "needs a subscriber on each router: at least 3";
@@ -878,17 +898,24 @@ void cluster_scenario(const options& o, report& rep) {
         row.single = run_fanout(target_kind::router, {single.at}, p);
         print_fanout("single", p, row.single);
         rep.failures += (row.cluster.ok ? 0 : 1) + (row.single.ok ? 0 : 1);
+        if (paced && row.cluster.ok && row.cluster.published > 0) {
+            fanout_params at_rate = p;
+            at_rate.rate = rate(row.cluster.published, row.cluster.seconds);
+            row.single_paced = run_fanout(target_kind::router, {single.at}, at_rate);
+            print_fanout("single-paced", at_rate, row.single_paced);
+            rep.failures += row.single_paced.ok ? 0 : 1;
+        }
         return row;
     };
     // As in fanout: as fast as the window allows, then one message at a time.
     for (int n : counts) {
         for (int size : o.payloads) {
             const int window = throughput_window(o, n, size);
-            rep.cluster.push_back(row_of(n, size, std::min(o.batch, window), window));
+            rep.cluster.push_back(row_of(n, size, std::min(o.batch, window), window, true));
         }
     }
     if (o.latency)
-        for (int n : counts) rep.cluster_latency.push_back(row_of(n, o.payloads.front(), 1, 1));
+        for (int n : counts) rep.cluster_latency.push_back(row_of(n, o.payloads.front(), 1, 1, false));
 
     for (int c : o.concurrency) {
         request_params p;
@@ -967,26 +994,32 @@ std::string cell_request(const request_result& r) {
 void print_cluster_tables(const report& rep) {
     if (!rep.cluster.empty()) {
         std::printf("\n### Several routers over Redis: %d routers (the publisher on the first, the subscribers "
-                    "spread over all) against one router, the same load; CPU in ns per delivery\n\n"
+                    "spread over all) against one router, the same window and batch, then the one router paced at "
+                    "the cluster's rate; CPU in ns per delivery\n\n"
                     "| subscribers | payload | cluster msg/s | single msg/s | cluster / single | routers' CPU "
-                    "| single's CPU | CPU cluster / single (aim <= 1.5x) | Redis CPU | Redis commands per publish "
+                    "| single's CPU | CPU cluster / single | single at the cluster's rate: msg/s | its CPU "
+                    "| CPU cluster / single at the same rate (aim <= 1.5x) | Redis CPU | Redis commands per publish "
                     "| lost |\n"
-                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
                     cluster_routers);
         for (const cluster_row& r : rep.cluster) {
             const double cluster_rate = r.cluster.ok ? rate(r.cluster.delivered, r.cluster.seconds) : 0;
             const double single_rate = r.single.ok ? rate(r.single.delivered, r.single.seconds) : 0;
+            const double paced_rate = r.single_paced.ok ? rate(r.single_paced.delivered, r.single_paced.seconds) : 0;
             const double redis_cpu =
                 r.cluster.ok && r.cluster.delivered > 0 ? 1e9 * r.redis.cpu / static_cast<double>(r.cluster.delivered) : 0;
             const double cluster_cpu = cpu_per_delivery_ns(r.cluster, r.cluster.server_cpu);
             const double single_cpu = cpu_per_delivery_ns(r.single, r.single.server_cpu);
-            std::printf("| %d | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %llu / %llu |\n", r.subscribers,
-                        r.payload, cell_number(cluster_rate).c_str(), cell_number(single_rate).c_str(),
+            const double paced_cpu = cpu_per_delivery_ns(r.single_paced, r.single_paced.server_cpu);
+            std::printf("| %d | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %llu / %llu / %llu |\n",
+                        r.subscribers, r.payload, cell_number(cluster_rate).c_str(), cell_number(single_rate).c_str(),
                         ratio(cluster_rate, single_rate).c_str(), cell_number(cluster_cpu).c_str(),
                         cell_number(single_cpu).c_str(), ratio(cluster_cpu, single_cpu).c_str(),
-                        cell_number(redis_cpu).c_str(),
+                        cell_number(paced_rate).c_str(), cell_number(paced_cpu).c_str(),
+                        ratio(cluster_cpu, paced_cpu).c_str(), cell_number(redis_cpu).c_str(),
                         r.cluster.ok ? commands_per_message(r.redis, r.cluster.published).c_str() : "-",
-                        static_cast<unsigned long long>(r.cluster.lost), static_cast<unsigned long long>(r.single.lost));
+                        static_cast<unsigned long long>(r.cluster.lost), static_cast<unsigned long long>(r.single.lost),
+                        static_cast<unsigned long long>(r.single_paced.lost));
         }
         std::printf("\n### Several routers over Redis, latency under that load: publish to delivery, p50 / p99 in us\n\n"
                     "| subscribers | payload | cluster, the publisher's router | cluster, the other routers "
@@ -1001,11 +1034,13 @@ void print_cluster_tables(const report& rep) {
     if (!rep.cluster_latency.empty()) {
         const double round_trip = rep.redis_round_trip.quantile_us(0.5);
         std::printf("\n### Several routers over Redis, one message in flight (%d B): publish to delivery, p50 / p99 "
-                    "in us; Redis round trip (PING) p50 %.0f us, p99 %.0f us\n\n"
+                    "in us; Redis round trip (PING) p50 %.0f us, p99 %.0f us; a PUBLISH to %d subscribers, written to "
+                    "read by the first, p50 %.0f us\n\n"
                     "| subscribers | single router | cluster, the publisher's router | cluster, the other routers "
                     "| other routers' p50 - single's p50 | in Redis round trips (aim <= 2) | Redis commands per publish |\n"
                     "| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
-                    rep.cluster_latency.front().payload, round_trip, rep.redis_round_trip.quantile_us(0.99));
+                    rep.cluster_latency.front().payload, round_trip, rep.redis_round_trip.quantile_us(0.99),
+                    cluster_routers, rep.redis_publish.quantile_us(0.5));
         for (const cluster_row& r : rep.cluster_latency) {
             const bool both = r.cluster.ok && r.single.ok && r.cluster.cross_latency.count() > 0;
             const double extra =
