@@ -13,6 +13,20 @@
 namespace hyperstreams::router {
 namespace {
 
+// Both publish scripts: deletes the entries at the head of `stream` whose
+// end (x, ms on Redis's clock) is at or before `now`, up to 16, stopping at
+// the first that lives on.
+constexpr std::string_view trim_expired_head_lua = R"lua(
+local function trim_expired_head(stream, now)
+  for _, entry in ipairs(redis.call('xrange', stream, '-', '+', 'COUNT', 16)) do
+    local x
+    for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
+    if not x or x > now then return end
+    redis.call('xdel', stream, entry[1])
+  end
+end
+)lua";
+
 // KEYS: meta, stream, and the idempotency key's when the publish has one.
 // ARGV: pub/sub channel, payload, flags, a new epoch, history length (0:
 // none), history TTL, meta TTL (seconds), the message's time to live in ms
@@ -27,7 +41,7 @@ namespace {
 // An entry with a time to live holds its end (x, Redis's clock, ms). The
 // publish of one deletes the expired entries at the stream's head; the read
 // leaves out any other, and MAXLEN bounds them all.
-constexpr const char* publish_script = R"lua(
+const std::string publish_script = std::string(trim_expired_head_lua) + R"lua(
 local d
 if KEYS[3] then
   d = redis.sha1hex(ARGV[3] .. ':' .. ARGV[2])
@@ -53,12 +67,7 @@ if ARGV[5] ~= '0' then
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[5], s .. '-0', 'f', ARGV[3], 'd', ARGV[2], 'x',
                string.format('%.0f', now + tonumber(ARGV[8])))
-    for _, entry in ipairs(redis.call('xrange', KEYS[2], '-', '+', 'COUNT', 16)) do
-      local x
-      for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
-      if not x or x > now then break end
-      redis.call('xdel', KEYS[2], entry[1])
-    end
+    trim_expired_head(KEYS[2], now)
   end
   redis.call('expire', KEYS[2], ARGV[6])
 end
@@ -85,7 +94,7 @@ return {tonumber(e), s, 0}
 // answer is {epoch, seq, outcome} for each publication, in order, flat;
 // what was published goes out as one message (publication_batch.hpp),
 // and nothing when none was.
-constexpr const char* publish_batch_script = R"lua(
+const std::string publish_batch_script = std::string(trim_expired_head_lua) + R"lua(
 local m = redis.call('hmget', KEYS[1], 'e', 's')
 local e, s = m[1], tonumber(m[2]) or 0
 local out, parts = {}, {}
@@ -137,12 +146,7 @@ if not first then return out end
 redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
 if ARGV[3] ~= '0' then
   if expiring then
-    for _, entry in ipairs(redis.call('xrange', KEYS[2], '-', '+', 'COUNT', 16)) do
-      local x
-      for i = 1, #entry[2], 2 do if entry[2][i] == 'x' then x = tonumber(entry[2][i + 1]) end end
-      if not x or x > now then break end
-      redis.call('xdel', KEYS[2], entry[1])
-    end
+    trim_expired_head(KEYS[2], now)
   end
   redis.call('expire', KEYS[2], ARGV[4])
 end
