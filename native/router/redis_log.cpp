@@ -91,9 +91,10 @@ return {tonumber(e), s, 0}
 // the others take consecutive seqs, in order, and go to the stream (the
 // expired entries at its head deleted once, after the appends). A key
 // repeated within the batch is a repeat of its first use there. The
-// answer is {epoch, seq, outcome} for each publication, in order, flat;
-// what was published goes out as one message (publication_batch.hpp),
-// and nothing when none was.
+// answer is one string of 13 bytes per publication, in order: [outcome
+// u8][epoch u32 LE][seq u64 LE] (one reply for the reader to allocate, not
+// three integers per publication); what was published goes out as one
+// message (publication_batch.hpp), and nothing when none was.
 const std::string publish_batch_script = std::string(trim_expired_head_lua) + R"lua(
 local m = redis.call('hmget', KEYS[1], 'e', 's')
 local e, s = m[1], tonumber(m[2]) or 0
@@ -110,9 +111,9 @@ for i = 0, tonumber(ARGV[7]) - 1 do
   if known then
     local fe, fs, fd = string.match(known, '^(%d+):(%d+):(%x+)$')
     if fd == d then
-      out[#out + 1] = tonumber(fe); out[#out + 1] = tonumber(fs); out[#out + 1] = 1
+      out[#out + 1] = struct.pack('<BI4I8', 1, tonumber(fe), tonumber(fs))
     else
-      out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 2
+      out[#out + 1] = struct.pack('<BI4I8', 2, 0, 0)
     end
   else
     if not e then
@@ -139,10 +140,10 @@ for i = 0, tonumber(ARGV[7]) - 1 do
     end
     if k > 0 then redis.call('set', KEYS[k], e .. ':' .. seq .. ':' .. d, 'EX', ARGV[6]) end
     parts[#parts + 1] = struct.pack('<BI4', tonumber(flags), #payload) .. payload
-    out[#out + 1] = tonumber(e); out[#out + 1] = s; out[#out + 1] = 0
+    out[#out + 1] = struct.pack('<BI4I8', 0, tonumber(e), s)
   end
 end
-if not first then return out end
+if not first then return table.concat(out) end
 redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
 if ARGV[3] ~= '0' then
   if expiring then
@@ -152,7 +153,7 @@ if ARGV[3] ~= '0' then
 end
 redis.call('expire', KEYS[1], ARGV[5])
 redis.call('publish', ARGV[1], struct.pack('<BBI4I8I4', 128, 19, tonumber(e), first, #parts) .. table.concat(parts))
-return out
+return table.concat(out)
 )lua";
 
 // KEYS: meta, stream. ARGV: the epoch and seq resumed from, and 1 for the
@@ -575,9 +576,10 @@ void redis_log::publish_batch(std::span<const std::size_t> members) {
 
 void redis_log::batch_answered(const std::string& channel, const std::vector<publisher>& from,
                                const redis_result& r) {
+    constexpr std::size_t record = 13;  // outcome u8, epoch u32, seq u64
     const redisReply* a = r.reply.get();
-    bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 3 * from.size();
-    for (std::size_t i = 0; ok && i < a->elements; ++i) ok = a->element[i]->type == REDIS_REPLY_INTEGER;
+    const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_STRING &&
+                    static_cast<std::size_t>(a->len) == record * from.size();
     if (!ok) {
         // Sent, and the answer lost: Redis may have run the script.
         const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
@@ -592,7 +594,8 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         return;
     }
     for (std::size_t i = 0; i < from.size(); ++i) {
-        const long long outcome = a->element[3 * i + 2]->integer;
+        const char* at = a->str + record * i;
+        const auto outcome = static_cast<unsigned char>(at[0]);
         if (outcome == 2) {
             enter_call([this, p = from[i]] {
                 sink_->append_failed(p, errc::key_reused,
@@ -605,8 +608,7 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         answer placed;
         placed.what = answer::kind::placed;
         placed.from = from[i];
-        placed.at = position{static_cast<std::uint32_t>(a->element[3 * i]->integer),
-                             static_cast<std::uint64_t>(a->element[3 * i + 1]->integer)};
+        placed.at = position{static_cast<std::uint32_t>(load_le(at + 1, 4)), load_le(at + 5, 8)};
         enter(std::move(placed));
     }
 }
