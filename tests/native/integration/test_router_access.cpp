@@ -833,8 +833,7 @@ TEST(RouterAccess, NoRoutingIdIsShownInStatusMetricsOrTheHelloLog) {
     ASSERT_TRUE(router.ready());
     const std::string routing_id = "routing-id-to-keep";
     raw_dealer named(router.backend_url(), routing_id);
-    named.send(hello_bytes(client_role::backend, "named-backend"));
-    ASSERT_TRUE(named.read_until(frame_kind::welcome));
+    ASSERT_TRUE(named.join("named-backend"));
     test_client native(backend_config(router.backend_url(), "native-backend"));
     ASSERT_TRUE(native.wait_ready());
 

@@ -350,8 +350,7 @@ TEST(RouterRobustness, MalformedZeroMQInputGetsANamedError) {
     }
     {
         raw_dealer dealer(router.backend_url());
-        dealer.send(hello_bytes(client_role::backend));
-        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        ASSERT_TRUE(dealer.join());
         dealer.send({0xDE, 0xAD});
         const auto error = dealer.read_until(frame_kind::error);
         ASSERT_TRUE(error);
@@ -365,8 +364,7 @@ TEST(RouterRobustness, MalformedZeroMQInputGetsANamedError) {
     }
     {
         raw_dealer dealer(router.backend_url());
-        dealer.send(hello_bytes(client_role::backend));
-        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        ASSERT_TRUE(dealer.join());
         dealer.send(std::vector<std::uint8_t>{});
         const auto error = dealer.read_until(frame_kind::error);
         ASSERT_TRUE(error);
@@ -394,8 +392,7 @@ TEST(RouterRobustness, OversizeInputOnZeroMQIsDroppedByLibzmqAndTheRouterCarries
     ASSERT_TRUE(backend.wait_ready());
     {
         raw_dealer dealer(router.backend_url());
-        dealer.send(hello_bytes(client_role::backend));
-        ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+        ASSERT_TRUE(dealer.join());
         // Over ZMQ_MAXMSGSIZE: libzmq drops the connection before the router
         // sees (or allocates) the message.
         dealer.send(std::vector<std::uint8_t>(1u << 20, 7));
@@ -425,8 +422,7 @@ TEST(RouterRobustness, ABackendWithItsOwnRoutingIdReconnectsAndIsServedAgain) {
                            "--outbox-batch-bytes", "4096"});
     ASSERT_TRUE(router.ready());
     raw_dealer backend(router.backend_url(), std::string("orders-backend-1"));
-    backend.send(hello_bytes(client_role::backend, "named"));
-    ASSERT_TRUE(backend.read_until(frame_kind::welcome));
+    ASSERT_TRUE(backend.join("named"));
     backend.send(register_batch(1, "orders", "get"));
     ASSERT_TRUE(backend.read_until(frame_kind::ack));
 
@@ -566,8 +562,7 @@ TEST(RouterRobustness, ABackendThatStopsReadingIsBoundedAndCatchesUpAfterwards) 
                            "--heartbeat-interval-ms", "30000", "--heartbeat-timeout-ms", "90000"});
     ASSERT_TRUE(router.ready());
     raw_dealer backend(router.backend_url(), 1, 4096);
-    backend.send(hello_bytes(client_role::backend, "stalled-backend"));
-    ASSERT_TRUE(backend.read_until(frame_kind::welcome));
+    ASSERT_TRUE(backend.join("stalled-backend"));
     backend.send(encode_batch({simple(frame_kind::subscribe, 1, "flood")}));
     ASSERT_TRUE(backend.read_until(frame_kind::ack));
     test_client fast(frontend_config(router.ws_url(), "fast"));
@@ -804,12 +799,10 @@ TEST(RouterRobustness, TheRoutingIdTheRouterWouldGiveTheNextBackendCannotBePredi
     const std::string predicted{'\0', static_cast<char>(first >> 24), static_cast<char>(first >> 16),
                                 static_cast<char>(first >> 8), static_cast<char>(first)};
     raw_dealer squatter(router.backend_url(), predicted);
-    squatter.send(hello_bytes(client_role::backend, "squatter"));
-    ASSERT_TRUE(squatter.read_until(frame_kind::welcome));
+    ASSERT_TRUE(squatter.join("squatter"));
 
     raw_dealer next(router.backend_url());
-    next.send(hello_bytes(client_role::backend, "next"));
-    ASSERT_TRUE(next.read_until(frame_kind::welcome)) << "the router gave the next backend another id";
+    ASSERT_TRUE(next.join("next")) << "the router gave the next backend another id";
     expect_router_serves(router);
 }
 
@@ -817,8 +810,7 @@ TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {
     router_process router({"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"});
     ASSERT_TRUE(router.ready());
     raw_dealer dealer(router.backend_url());
-    dealer.send(hello_bytes(client_role::backend));
-    ASSERT_TRUE(dealer.read_until(frame_kind::welcome));
+    ASSERT_TRUE(dealer.join());
     dealer.send(register_batch(1, "mute", "m"));
     ASSERT_TRUE(dealer.read_until(frame_kind::ack));
 

@@ -163,8 +163,7 @@ TEST(RouterServerSubscriptions, EveryBadSubscribeClientIsANamedError) {
     // What the engine never sends: a malformed pattern, no address, and a
     // frontend that tries.
     raw_dealer raw(router.backend_url());
-    raw.send(hello_bytes(client_role::backend, "raw", token("raw", {{"subscribe_clients", {">"}}})));
-    ASSERT_TRUE(raw.read_until(frame_kind::welcome));
+    ASSERT_TRUE(raw.join("raw", token("raw", {{"subscribe_clients", {">"}}})));
     const std::string bad_pattern = "orders..x";
     frame f;
     f.kind = frame_kind::subscribe_client;

@@ -305,6 +305,12 @@ raw_dealer::raw_dealer(const std::string& endpoint, const std::string& routing_i
 
 raw_dealer::~raw_dealer() = default;
 
+::testing::AssertionResult raw_dealer::join(std::string_view name, std::string_view token) {
+    send(hello_bytes(client_role::backend, name, token));
+    if (!read_until(frame_kind::welcome)) return ::testing::AssertionFailure() << "no welcome";
+    return ::testing::AssertionSuccess();
+}
+
 void raw_dealer::send(const std::vector<std::uint8_t>& message) {
     zmq::message_t msg(message.data(), message.size());
     (void)impl_->socket.send(msg, zmq::send_flags::none);

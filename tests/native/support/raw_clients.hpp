@@ -119,6 +119,9 @@ public:
     raw_dealer(const raw_dealer&) = delete;
     raw_dealer& operator=(const raw_dealer&) = delete;
 
+    // Sent hello_bytes(backend, name, token) and read the welcome: what a
+    // test does before its raw frames, under ASSERT_TRUE.
+    ::testing::AssertionResult join(std::string_view name = "raw", std::string_view token = {});
     void send(const std::vector<std::uint8_t>& message);
     // Sends several parts as one multipart message.
     void send_parts(const std::vector<std::vector<std::uint8_t>>& parts);
