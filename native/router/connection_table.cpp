@@ -147,9 +147,21 @@ void connection_table::slice_run_targets() {
     sliced_generation_ = run_generation_;
 }
 
+void connection_table::lay_out_run() {
+    std::span<shared_bytes> rest(run_);
+    while (!rest.empty()) {
+        std::size_t n = 0;
+        std::size_t bytes = 0;
+        while (n < rest.size() && bytes + rest[n].size() <= run_block_bytes) bytes += rest[n++].size();
+        if (n >= 2) lay_out(rest.first(n));
+        rest = rest.subspan(std::max<std::size_t>(n, 1));
+    }
+}
+
 void connection_table::flush_run() {
     if (run_.empty()) return;
-    // One block for the run's frames, shared by every lane it reaches.
+    lay_out_run();
+    // One list of the run's frames, shared by every lane it reaches.
     const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
     run_.clear();
     std::size_t reached = 0;
