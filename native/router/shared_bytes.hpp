@@ -64,7 +64,7 @@ private:
 
 // A reference to a frame's bytes: 16 bytes, a pointer to the block and the
 // frame's offset and size in it. Used as the pointer it was before slices
-// (`f->size()`, `*f` for the bytes, null when empty-handed).
+// (`f->size()`, `*f` for the bytes, null for none).
 class shared_bytes {
 public:
     using block_ptr = boost::intrusive_ptr<const frame_bytes>;
@@ -80,6 +80,9 @@ public:
         : block_(std::move(block)), offset_(offset), size_(size) {}
 
     explicit operator bool() const noexcept { return static_cast<bool>(block_); }
+    friend bool operator==(const shared_bytes& a, std::nullptr_t) noexcept { return !a.block_; }
+    // The same bytes of the same block.
+    friend bool operator==(const shared_bytes&, const shared_bytes&) noexcept = default;
     void reset() noexcept { *this = shared_bytes(); }
 
     // The block the bytes are in, and where.
@@ -116,8 +119,8 @@ private:
 shared_bytes encode_shared(const frame& f);
 
 // The frames of `frames` laid out one after the other in one new block,
-// each returned as its slice of it (in place, in order). One copy of each
-// frame, made once for every recipient.
+// each returned as its slice of it (in place, in order): one copy of each
+// frame, made once for all its recipients.
 void lay_out(std::span<shared_bytes> frames);
 
 }  // namespace hyperstreams::router
