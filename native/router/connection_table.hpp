@@ -116,9 +116,12 @@ private:
     void lay_out_run();
 
     // A queued slice keeps its whole block alive, while its outbox counts
-    // only the slice (keep_latest may keep one message of a run for long):
-    // a block holds at most what one write_some carries, which bounds what
-    // one queued message can pin.
+    // only the slice. Outboxes that keep the latest per channel (and so
+    // drop from the middle of their queue) get the run's frames in blocks of
+    // their own (lane_op::run_own_blocks); the others queue and drop first
+    // in, first out, so beyond what they count they pin at most the rest of
+    // the block at their queue's head: a block holds at most what one
+    // write_some carries.
     static constexpr std::size_t run_block_bytes = 64u << 10;
 
     metrics& metrics_;

@@ -213,6 +213,36 @@ TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
     }
 }
 
+// An outbox that keeps the latest message per channel drops from the middle
+// of its queue: a slice it kept would hold its run's whole block. It gets
+// the frames in their own blocks; the other subscribers of the run get the
+// slices.
+TEST_F(Lanes, AKeepLatestSubscriberGetsTheRunsFramesInBlocksOfTheirOwn) {
+    connection& sliced = open(a);
+    connection& latest = open(b);
+    std::vector<delivery_target> targets{{&sliced, slow_policy::drop_oldest}, {&latest, slow_policy::keep_latest}};
+    std::vector<shared_bytes> sent;
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+        sent.push_back(message("news", seq));
+        table.add_to_run(targets, 1, sent.back());
+    }
+    table.flush_run();
+    schedule_due();
+    a->posted.front()();
+    b->posted.front()();
+    outbox_batch slices;
+    outbox_batch own;
+    sliced.out->take(slices);
+    latest.out->take(own);
+    ASSERT_EQ(slices.frames.size(), 4u);
+    ASSERT_EQ(own.frames.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(own.frames[i]->data(), sent[i]->data()) << i;
+        EXPECT_EQ(own.frames[i].block()->size(), own.frames[i].size()) << i;
+        EXPECT_GT(slices.frames[i].block()->size(), slices.frames[i].size()) << i;
+    }
+}
+
 TEST_F(Lanes, ARunIsLaidOutInBlocksOfAtMostOneWrite) {
     connection& c = open(b, outbox_limits{1u << 20, 2u << 20, 1u << 20});
     std::vector<delivery_target> targets{{&c, slow_policy::drop_oldest}};
