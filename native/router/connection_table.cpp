@@ -147,17 +147,33 @@ void connection_table::slice_run_targets() {
     sliced_generation_ = run_generation_;
 }
 
+void connection_table::lay_out_run() {
+    std::span<shared_bytes> rest(run_);
+    while (!rest.empty()) {
+        std::size_t n = 0;
+        std::size_t bytes = 0;
+        while (n < rest.size() && bytes + rest[n].size() <= run_block_bytes) bytes += rest[n++].size();
+        if (n >= 2) lay_out(rest.first(n));
+        rest = rest.subspan(std::max<std::size_t>(n, 1));
+    }
+}
+
 void connection_table::flush_run() {
     if (run_.empty()) return;
-    // One block for the run's frames, shared by every lane it reaches.
-    const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
-    run_.clear();
     std::size_t reached = 0;
+    bool keeps_latest = false;
     for (const auto& [target, policy] : *run_targets_) {
         if (target->state == connection_state::closing) continue;
-        target->frames_queued += run->size();
+        target->frames_queued += run_.size();
+        keeps_latest = keeps_latest || policy == slow_policy::keep_latest;
         ++reached;
     }
+    std::shared_ptr<const std::vector<shared_bytes>> own_blocks;
+    if (keeps_latest) own_blocks = std::make_shared<const std::vector<shared_bytes>>(run_);
+    lay_out_run();
+    // One list of the run's frames, shared by every lane it reaches.
+    const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
+    run_.clear();
     metrics_.delivered.fetch_add(reached * run->size(), std::memory_order_relaxed);
     slice_run_targets();
     // Copied: the core's own lane pushes at once, and a slow consumer it
@@ -167,6 +183,7 @@ void connection_table::flush_run() {
         lane_op op;
         op.what = lane_op::kind::run;
         op.run = run;
+        op.run_own_blocks = own_blocks;
         op.run_targets = s.targets;
         append(s.to, std::move(op));
     }

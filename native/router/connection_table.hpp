@@ -6,9 +6,11 @@
 // Fan-out comes in runs: the message frames of consecutive publishes that
 // go to the same subscribers are held and handed to each lane as one op
 // (the frames shared, and the lane's subscribers of the run) instead of one
-// per message and subscriber. The run is handed over before any other
-// frame is, so every connection still gets its frames in the order the
-// core made them. The targets of a run belong to whoever started it
+// per message and subscriber. The run's frames are copied side by side into
+// one block when it is handed over, once for all its subscribers, so that
+// each writes them from there as one buffer (ws_gather.hpp). The run is
+// handed over before any other frame is, so every connection still gets its
+// frames in the order the core made them. The targets of a run belong to whoever started it
 // (pub/sub's route), which must flush_run() before it changes them.
 //
 // Closing a connection only marks it: it leaves the core's tables when the
@@ -16,6 +18,7 @@
 // walks its own tables.
 #pragma once
 
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -106,6 +109,20 @@ private:
     lane_target target_of(const connection& c, slow_policy policy) const;
     // Slices the run's targets by lane, unless they are sliced already.
     void slice_run_targets();
+    // Copies the run's frames side by side into blocks of at most
+    // run_block_bytes (a frame alone in its block keeps its own), each
+    // frame of the run becoming its slice of one: a subscriber's batch then
+    // holds them adjacent and writes them from the block (ws_gather.hpp).
+    void lay_out_run();
+
+    // A queued slice keeps its whole block alive, while its outbox counts
+    // only the slice. Outboxes that keep the latest per channel (and so
+    // drop from the middle of their queue) get the run's frames in blocks of
+    // their own (lane_op::run_own_blocks); the others queue and drop first
+    // in, first out, so beyond what they count they pin at most the rest of
+    // the block at their queue's head: a block holds at most what one
+    // write_some carries.
+    static constexpr std::size_t run_block_bytes = 64u << 10;
 
     metrics& metrics_;
     // Connections in place (the map's nodes do not move): one heap block each.

@@ -26,6 +26,10 @@
 // consumer is never woken.
 //
 // Memory bound per connection: hard_max_bytes in total, plus the batch being written (at most batch_bytes or one frame).
+// A queued message may be a slice of the block that holds its run's frames
+// (shared_bytes.hpp): it is counted at its own size and keeps that block,
+// at most 64 KiB or the frame itself (connection_table::run_block_bytes), alive.
+// keep_latest outboxes are given frames in blocks of their own (lane.hpp).
 #pragma once
 
 #include <algorithm>

@@ -3,12 +3,17 @@
 //
 // One heap block holds the reference count, the size and the bytes, so a
 // frame costs one allocation and one atomic count, not the two allocations
-// of a std::shared_ptr<std::vector>.
+// of a std::shared_ptr<std::vector>. A reference is a slice of its block:
+// the whole block for a frame encoded on its own, or the frame's place in
+// the block that lays out a run of messages (connection_table::flush_run),
+// so that a subscriber's batch holds the run's frames side by side and is
+// written from the shared block without a copy (ws_gather.hpp).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
@@ -18,7 +23,9 @@ namespace hyperstreams::router {
 
 class frame_bytes {
 public:
-    // A block of `size` bytes, not initialised.
+    // A block of `size` bytes, not initialised. Frames are bounded by
+    // limits.max_message_bytes, a 32-bit count: a larger block is
+    // std::length_error.
     static boost::intrusive_ptr<frame_bytes> make(std::size_t size);
     // A block holding a copy of `bytes`.
     static boost::intrusive_ptr<frame_bytes> copy(bytes_view bytes);
@@ -39,7 +46,7 @@ public:
     operator bytes_view() const noexcept { return {data(), size_}; }
 
 private:
-    explicit frame_bytes(std::size_t size) noexcept : size_(size) {}
+    explicit frame_bytes(std::uint32_t size) noexcept : size_(size) {}
     ~frame_bytes() = default;
 
     friend void intrusive_ptr_add_ref(const frame_bytes* p) noexcept {
@@ -51,14 +58,69 @@ private:
     static void destroy(const frame_bytes* p) noexcept;
 
     mutable std::atomic<std::uint32_t> refs_{0};
-    // The bytes follow the object in the same block (alignof(frame_bytes) keeps them in step).
-    std::size_t size_;
+    // The bytes follow the object in the same block.
+    std::uint32_t size_;
 };
 
-using shared_bytes = boost::intrusive_ptr<const frame_bytes>;
+// A reference to a frame's bytes: 16 bytes, a pointer to the block and the
+// frame's offset and size in it. Used as the pointer it was before slices
+// (`f->size()`, `*f` for the bytes, null for none).
+class shared_bytes {
+public:
+    using block_ptr = boost::intrusive_ptr<const frame_bytes>;
+
+    shared_bytes() noexcept = default;
+    shared_bytes(std::nullptr_t) noexcept {}
+    // The whole block.
+    shared_bytes(block_ptr block) noexcept
+        : block_(std::move(block)), size_(block_ ? static_cast<std::uint32_t>(block_->size()) : 0) {}
+    shared_bytes(boost::intrusive_ptr<frame_bytes> block) noexcept : shared_bytes(block_ptr(std::move(block))) {}
+    // `size` bytes of `block` from `offset`, which must lie within it.
+    shared_bytes(block_ptr block, std::uint32_t offset, std::uint32_t size) noexcept
+        : block_(std::move(block)), offset_(offset), size_(size) {}
+
+    explicit operator bool() const noexcept { return static_cast<bool>(block_); }
+    friend bool operator==(const shared_bytes& a, std::nullptr_t) noexcept { return !a.block_; }
+    // The same bytes of the same block.
+    friend bool operator==(const shared_bytes&, const shared_bytes&) noexcept = default;
+    void reset() noexcept { *this = shared_bytes(); }
+
+    // The block the bytes are in, and where.
+    const block_ptr& block() const noexcept { return block_; }
+    std::uint32_t offset() const noexcept { return offset_; }
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    const std::uint8_t* data() const noexcept { return block_->data() + offset_; }
+    const std::uint8_t* begin() const noexcept { return data(); }
+    const std::uint8_t* end() const noexcept { return data() + size_; }
+    std::uint8_t operator[](std::size_t i) const noexcept { return data()[i]; }
+
+    // Pointer-like access, as when this was an intrusive_ptr to the bytes:
+    // get() is where they are, null for none.
+    const std::uint8_t* get() const noexcept { return block_ ? data() : nullptr; }
+    const shared_bytes* operator->() const noexcept { return this; }
+    bytes_view operator*() const noexcept { return {data(), size_}; }
+    operator bytes_view() const noexcept { return {data(), size_}; }
+
+    // `next` follows this in the same block.
+    bool followed_by(const shared_bytes& next) const noexcept {
+        return block_ == next.block_ && offset_ + size_ == next.offset_;
+    }
+
+private:
+    block_ptr block_;
+    std::uint32_t offset_ = 0;
+    std::uint32_t size_ = 0;
+};
 
 // Encodes one frame into a new shared buffer; null when the frame cannot be
-// encoded (a name over 255 bytes).
+// encoded (a name over 255 bytes, or over 4 GiB in all).
 shared_bytes encode_shared(const frame& f);
+
+// The frames of `frames` laid out one after the other in one new block,
+// each returned as its slice of it (in place, in order): one copy of each
+// frame, made once for all its recipients.
+void lay_out(std::span<shared_bytes> frames);
 
 }  // namespace hyperstreams::router

@@ -3,6 +3,7 @@
 // and an overflow found by the lane comes back to the core as a close.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -184,6 +185,86 @@ TEST_F(Lanes, ARouteIsSlicedByLaneUntilItsGenerationChanges) {
     const auto frames = taken(*later.out);
     ASSERT_EQ(frames.size(), 1u) << "sliced again for the new generation";
     EXPECT_EQ(frames[0].seq, 2u);
+}
+
+TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
+    connection& first = open(a);
+    connection& second = open(b);
+    std::vector<delivery_target> targets{{&first, slow_policy::drop_oldest}, {&second, slow_policy::drop_oldest}};
+    std::vector<shared_bytes> sent;
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+        sent.push_back(message("news", seq));
+        table.add_to_run(targets, 1, sent.back());
+    }
+    table.flush_run();
+    schedule_due();
+    a->posted.front()();
+    b->posted.front()();
+    outbox_batch one;
+    outbox_batch other;
+    first.out->take(one);
+    second.out->take(other);
+    ASSERT_EQ(one.frames.size(), 4u);
+    ASSERT_EQ(other.frames.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_TRUE(std::equal(one.frames[i].begin(), one.frames[i].end(), sent[i].begin(), sent[i].end())) << i;
+        EXPECT_EQ(one.frames[i]->data(), other.frames[i]->data()) << "one copy, shared by every lane";
+        if (i > 0) EXPECT_TRUE(one.frames[i - 1].followed_by(one.frames[i])) << i;
+    }
+}
+
+// An outbox that keeps the latest message per channel drops from the middle
+// of its queue: a slice it kept would hold its run's whole block. It gets
+// the frames in their own blocks; the other subscribers of the run get the
+// slices.
+TEST_F(Lanes, AKeepLatestSubscriberGetsTheRunsFramesInBlocksOfTheirOwn) {
+    connection& sliced = open(a);
+    connection& latest = open(b);
+    std::vector<delivery_target> targets{{&sliced, slow_policy::drop_oldest}, {&latest, slow_policy::keep_latest}};
+    std::vector<shared_bytes> sent;
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+        sent.push_back(message("news", seq));
+        table.add_to_run(targets, 1, sent.back());
+    }
+    table.flush_run();
+    schedule_due();
+    a->posted.front()();
+    b->posted.front()();
+    outbox_batch slices;
+    outbox_batch own;
+    sliced.out->take(slices);
+    latest.out->take(own);
+    ASSERT_EQ(slices.frames.size(), 4u);
+    ASSERT_EQ(own.frames.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(own.frames[i]->data(), sent[i]->data()) << i;
+        EXPECT_EQ(own.frames[i].block()->size(), own.frames[i].size()) << i;
+        EXPECT_GT(slices.frames[i].block()->size(), slices.frames[i].size()) << i;
+    }
+}
+
+TEST_F(Lanes, ARunIsLaidOutInBlocksOfAtMostOneWrite) {
+    connection& c = open(b, outbox_limits{1u << 20, 2u << 20, 1u << 20});
+    std::vector<delivery_target> targets{{&c, slow_policy::drop_oldest}};
+    // 40 of 2 KiB, then one larger than a block, then 2 more.
+    for (std::uint64_t seq = 1; seq <= 40; ++seq) table.add_to_run(targets, 1, message("news", seq, 2048));
+    table.add_to_run(targets, 1, message("news", 41, 70000));
+    for (std::uint64_t seq = 42; seq <= 43; ++seq) table.add_to_run(targets, 1, message("news", seq, 2048));
+    table.flush_run();
+    schedule_due();
+    b->posted.front()();
+    outbox_batch batch;
+    c.out->take(batch);
+    ASSERT_EQ(batch.frames.size(), 43u);
+    std::size_t blocks = 1;
+    for (std::size_t i = 0; i < batch.frames.size(); ++i) {
+        const shared_bytes& f = batch.frames[i];
+        EXPECT_LE(f.block()->size(), std::max<std::size_t>(64u << 10, f.size())) << i;
+        if (i > 0 && !batch.frames[i - 1].followed_by(f)) ++blocks;
+    }
+    EXPECT_EQ(blocks, 4u) << "31 and 9 of 2 KiB, the large one alone, then 2";
+    EXPECT_EQ(batch.frames[40].block()->size(), batch.frames[40].size()) << "a frame alone keeps its own block";
+    EXPECT_TRUE(batch.frames[41].followed_by(batch.frames[42]));
 }
 
 TEST_F(Lanes, TheCoresOwnLanePushesAsTheCoreSends) {

@@ -282,6 +282,66 @@ TEST(Outbox, KeepLatestReplacesTheQueuedMessageOfTheSameChannel) {
     EXPECT_EQ(frames[3].seq, 2u);
 }
 
+// The messages of a run as the core hands them to every subscriber: slices
+// of one block (connection_table::lay_out_run).
+std::vector<shared_bytes> run_of(std::vector<shared_bytes> frames) {
+    lay_out(frames);
+    return frames;
+}
+
+TEST(Outbox, DropOldestOnARunsSlicesLeavesTheGapAndTheRestOfTheRun) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> messages;
+    for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq));
+    const std::vector<shared_bytes> run = run_of(std::move(messages));
+    outbox o(limits(10 * one));
+    const push_result r = o.push_messages(run, slow_policy::drop_oldest);
+    EXPECT_EQ(r.dropped, 10u);
+    EXPECT_EQ(o.queued_bytes(), 10 * one) << "each slice counts its own bytes, not its block's";
+    outbox_batch b;
+    o.take(b);
+    ASSERT_EQ(b.frames.size(), 11u);
+    EXPECT_EQ(b.gaps, 1u);
+    const frame gap = parse(b.frames[0]);
+    EXPECT_EQ(gap.kind, frame_kind::gap);
+    EXPECT_EQ(gap.seq, 1u);
+    EXPECT_EQ(gap.count, 10u);
+    for (std::size_t i = 1; i < b.frames.size(); ++i) {
+        EXPECT_EQ(b.frames[i]->data(), run[9 + i]->data()) << "the run's own bytes, not a copy";
+        EXPECT_EQ(b.frames[i].size(), one);
+        EXPECT_EQ(parse(b.frames[i]).seq, 10 + i);
+        if (i > 1) EXPECT_TRUE(b.frames[i - 1].followed_by(b.frames[i])) << i;
+    }
+}
+
+TEST(Outbox, KeepLatestReplacesASliceOfARun) {
+    const std::size_t one = message("a", 1)->size();
+    const std::vector<shared_bytes> run = run_of({message("a", 1), message("b", 1), message("c", 1)});
+    outbox o(limits(3 * one));
+    EXPECT_EQ(o.push_messages(run, slow_policy::keep_latest).status, push_status::queued);
+    // Full: the next run's "b" replaces the first run's, in the middle of it.
+    const std::vector<shared_bytes> next = run_of({message("b", 2), message("d", 2)});
+    const push_result r = o.push_messages(std::span(next).first(1), slow_policy::keep_latest);
+    EXPECT_EQ(r.status, push_status::queued_dropped);
+    EXPECT_EQ(r.dropped, 1u);
+    EXPECT_EQ(o.queued_bytes(), 3 * one);
+    outbox_batch b;
+    o.take(b);
+    ASSERT_EQ(b.frames.size(), 4u);
+    const frame gap = parse(b.frames[0]);
+    EXPECT_EQ(gap.kind, frame_kind::gap);
+    EXPECT_EQ(gap.name, "b");
+    EXPECT_EQ(gap.seq, 1u);
+    EXPECT_EQ(parse(b.frames[1]).name, "a");
+    EXPECT_EQ(b.frames[1]->data(), run[0]->data());
+    EXPECT_EQ(parse(b.frames[2]).name, "c");
+    EXPECT_EQ(b.frames[2]->data(), run[2]->data());
+    EXPECT_FALSE(b.frames[1].followed_by(b.frames[2])) << "the replaced slice leaves a hole";
+    EXPECT_EQ(parse(b.frames[3]).name, "b");
+    EXPECT_EQ(parse(b.frames[3]).seq, 2u);
+    EXPECT_EQ(b.frames[3]->data(), next[0]->data());
+}
+
 TEST(Outbox, KeepLatestUnderSustainedPressureKeepsTheQueueBounded) {
     const std::size_t one = message("c0", 1)->size();
     outbox o(limits(8 * one));

@@ -172,5 +172,119 @@ TEST(WsGather, NoBatchTakesMoreThanTwiceTheFewestWrites) {
     }
 }
 
+// The frames of a run, laid out in one block as the core hands a run over
+// (connection_table::lay_out_run), as the slices a subscriber's batch holds.
+outbox_batch run_of(const std::vector<std::size_t>& payloads) {
+    outbox_batch b = batch_of(payloads);
+    lay_out(b.frames);
+    return b;
+}
+
+// `b`'s frames but those at `dropped`, as a batch after the outbox dropped them.
+outbox_batch without(const outbox_batch& b, const std::vector<std::size_t>& dropped) {
+    outbox_batch out;
+    for (std::size_t i = 0; i < b.frames.size(); ++i) {
+        if (std::find(dropped.begin(), dropped.end(), i) != dropped.end()) continue;
+        out.bytes += b.frames[i].size();
+        out.frames.push_back(b.frames[i]);
+    }
+    return out;
+}
+
+void expect_written(const outbox_batch& batch, const std::vector<asio::const_buffer>& buffers) {
+    const counting_stream s = write_message(buffers);
+    std::vector<std::uint8_t> expected = ws_header(batch.bytes);
+    const std::vector<std::uint8_t> frames = concatenation(batch);
+    expected.insert(expected.end(), frames.begin(), frames.end());
+    EXPECT_EQ(s.written, expected);
+}
+
+TEST(WsGather, AWholeRunIsOneBufferIntoItsSharedBlock) {
+    for (const std::size_t payload : {std::size_t{64}, std::size_t{1024}}) {
+        const outbox_batch batch = run_of(std::vector<std::size_t>(32, payload));
+        std::vector<std::uint8_t> scratch;
+        std::vector<asio::const_buffer> buffers;
+        gather(batch, scratch, buffers);
+        ASSERT_EQ(buffers.size(), 1u) << payload;
+        EXPECT_EQ(buffers[0].data(), batch.frames.front()->data()) << "no copy: the block itself";
+        EXPECT_EQ(buffers[0].size(), batch.bytes);
+        EXPECT_TRUE(scratch.empty());
+        expect_written(batch, buffers);
+    }
+}
+
+TEST(WsGather, SlicesSplitWhereTheyStopFollowingOneAnother) {
+    const outbox_batch run = run_of(std::vector<std::size_t>(10, 1024));
+    std::vector<std::uint8_t> scratch;
+    std::vector<asio::const_buffer> buffers;
+
+    // A message dropped in the middle: two spans of the block.
+    const outbox_batch holed = without(run, {3});
+    gather(holed, scratch, buffers);
+    ASSERT_EQ(buffers.size(), 2u);
+    EXPECT_EQ(buffers[0].data(), run.frames[0]->data());
+    EXPECT_EQ(buffers[0].size(), 3 * run.frames[0].size());
+    EXPECT_EQ(buffers[1].data(), run.frames[4]->data());
+    EXPECT_EQ(buffers[1].size(), 6 * run.frames[0].size());
+    EXPECT_TRUE(scratch.empty());
+    expect_written(holed, buffers);
+
+    // A control frame between two parts of the run, and a lone slice left
+    // of its start: the small ones copied, the spans in place.
+    outbox_batch mixed = without(run, {1, 2, 3});
+    const outbox_batch ack = batch_of({10});
+    mixed.frames.insert(mixed.frames.begin() + 4, ack.frames.front());
+    mixed.bytes += ack.bytes;
+    gather(mixed, scratch, buffers);
+    // [0], span 4-6, [ack], span 7-9
+    ASSERT_EQ(buffers.size(), 4u);
+    EXPECT_EQ(buffers[0].data(), scratch.data());
+    EXPECT_EQ(buffers[1].data(), run.frames[4]->data());
+    EXPECT_EQ(buffers[1].size(), 3 * run.frames[0].size());
+    EXPECT_EQ(buffers[2].data(), scratch.data() + run.frames[0].size());
+    EXPECT_EQ(buffers[3].data(), run.frames[7]->data());
+    EXPECT_EQ(scratch.size(), run.frames[0].size() + ack.bytes);
+    expect_written(mixed, buffers);
+
+    // Two runs, one after the other: their blocks are not one span.
+    outbox_batch two = run_of(std::vector<std::size_t>(4, 1024));
+    const outbox_batch second = run_of(std::vector<std::size_t>(4, 1024));
+    two.frames.insert(two.frames.end(), second.frames.begin(), second.frames.end());
+    two.bytes += second.bytes;
+    gather(two, scratch, buffers);
+    ASSERT_EQ(buffers.size(), 2u);
+    EXPECT_EQ(buffers[0].data(), two.frames[0]->data());
+    EXPECT_EQ(buffers[1].data(), second.frames[0]->data());
+    expect_written(two, buffers);
+}
+
+// Asio hands the socket 16 buffers per write_some: a whole run written in
+// place takes the fewest calls its bytes need, and one with holes at most
+// twice that, as any batch (the holes leave small slices copied and large
+// ones each in a buffer).
+TEST(WsGather, ARunsSlicesTakeTheFewestWrites) {
+    const std::vector<std::vector<std::size_t>> runs = {
+        std::vector<std::size_t>(40, 2100),
+        std::vector<std::size_t>(200, 1024),
+        std::vector<std::size_t>(1000, 64),
+    };
+    for (const auto& payloads : runs) {
+        const outbox_batch run = run_of(payloads);
+        std::vector<std::size_t> every_other;
+        for (std::size_t i = 1; i < payloads.size(); i += 2) every_other.push_back(i);
+        for (const bool whole : {true, false}) {
+            const outbox_batch batch = whole ? run : without(run, every_other);
+            std::vector<std::uint8_t> scratch;
+            std::vector<asio::const_buffer> buffers;
+            gather(batch, scratch, buffers);
+            const counting_stream s = write_message(buffers);
+            const std::size_t total = ws_header(batch.bytes).size() + batch.bytes;
+            EXPECT_EQ(s.written.size(), total);
+            EXPECT_LE(s.calls.size(), (whole ? 1 : 2) * fewest_calls(total))
+                << batch.frames.size() << " frames of " << payloads.front() << " payload bytes";
+        }
+    }
+}
+
 }  // namespace
 }  // namespace hyperstreams::router
