@@ -73,6 +73,32 @@ protected:
         return due;
     }
 
+    // Messages 1..4 of "news" as one run to a subscriber on lane a and one on
+    // lane b, with these policies, both lanes drained: the frames sent, and
+    // each subscriber's batch.
+    struct two_lane_run {
+        std::vector<shared_bytes> sent;
+        outbox_batch on_a;
+        outbox_batch on_b;
+    };
+    two_lane_run run_of_four(slow_policy on_a, slow_policy on_b) {
+        connection& first = open(a);
+        connection& second = open(b);
+        const std::vector<delivery_target> targets{{&first, on_a}, {&second, on_b}};
+        two_lane_run r;
+        for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+            r.sent.push_back(message("news", seq));
+            table.add_to_run(targets, 1, r.sent.back());
+        }
+        table.flush_run();
+        schedule_due();
+        a->posted.front()();
+        b->posted.front()();
+        first.out->take(r.on_a);
+        second.out->take(r.on_b);
+        return r;
+    }
+
     metrics stats;
     connection_table table{stats};
     lane_outcome outcome;
@@ -188,28 +214,14 @@ TEST_F(Lanes, ARouteIsSlicedByLaneUntilItsGenerationChanges) {
 }
 
 TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
-    connection& first = open(a);
-    connection& second = open(b);
-    std::vector<delivery_target> targets{{&first, slow_policy::drop_oldest}, {&second, slow_policy::drop_oldest}};
-    std::vector<shared_bytes> sent;
-    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
-        sent.push_back(message("news", seq));
-        table.add_to_run(targets, 1, sent.back());
-    }
-    table.flush_run();
-    schedule_due();
-    a->posted.front()();
-    b->posted.front()();
-    outbox_batch one;
-    outbox_batch other;
-    first.out->take(one);
-    second.out->take(other);
-    ASSERT_EQ(one.frames.size(), 4u);
-    ASSERT_EQ(other.frames.size(), 4u);
+    const two_lane_run r = run_of_four(slow_policy::drop_oldest, slow_policy::drop_oldest);
+    ASSERT_EQ(r.on_a.frames.size(), 4u);
+    ASSERT_EQ(r.on_b.frames.size(), 4u);
     for (std::size_t i = 0; i < 4; ++i) {
-        EXPECT_TRUE(std::equal(one.frames[i].begin(), one.frames[i].end(), sent[i].begin(), sent[i].end())) << i;
-        EXPECT_EQ(one.frames[i]->data(), other.frames[i]->data()) << "one copy, shared by every lane";
-        if (i > 0) EXPECT_TRUE(one.frames[i - 1].followed_by(one.frames[i])) << i;
+        const shared_bytes& f = r.on_a.frames[i];
+        EXPECT_TRUE(std::equal(f.begin(), f.end(), r.sent[i].begin(), r.sent[i].end())) << i;
+        EXPECT_EQ(f->data(), r.on_b.frames[i]->data()) << "one copy, shared by every lane";
+        if (i > 0) EXPECT_TRUE(r.on_a.frames[i - 1].followed_by(f)) << i;
     }
 }
 
@@ -218,28 +230,14 @@ TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
 // the frames in their own blocks; the other subscribers of the run get the
 // slices.
 TEST_F(Lanes, AKeepLatestSubscriberGetsTheRunsFramesInBlocksOfTheirOwn) {
-    connection& sliced = open(a);
-    connection& latest = open(b);
-    std::vector<delivery_target> targets{{&sliced, slow_policy::drop_oldest}, {&latest, slow_policy::keep_latest}};
-    std::vector<shared_bytes> sent;
-    for (std::uint64_t seq = 1; seq <= 4; ++seq) {
-        sent.push_back(message("news", seq));
-        table.add_to_run(targets, 1, sent.back());
-    }
-    table.flush_run();
-    schedule_due();
-    a->posted.front()();
-    b->posted.front()();
-    outbox_batch slices;
-    outbox_batch own;
-    sliced.out->take(slices);
-    latest.out->take(own);
-    ASSERT_EQ(slices.frames.size(), 4u);
-    ASSERT_EQ(own.frames.size(), 4u);
+    const two_lane_run r = run_of_four(slow_policy::drop_oldest, slow_policy::keep_latest);
+    ASSERT_EQ(r.on_a.frames.size(), 4u);
+    ASSERT_EQ(r.on_b.frames.size(), 4u);
     for (std::size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(own.frames[i]->data(), sent[i]->data()) << i;
-        EXPECT_EQ(own.frames[i].block()->size(), own.frames[i].size()) << i;
-        EXPECT_GT(slices.frames[i].block()->size(), slices.frames[i].size()) << i;
+        const shared_bytes& own = r.on_b.frames[i];
+        EXPECT_EQ(own->data(), r.sent[i]->data()) << i;
+        EXPECT_EQ(own.block()->size(), own.size()) << i;
+        EXPECT_GT(r.on_a.frames[i].block()->size(), r.on_a.frames[i].size()) << i;
     }
 }
 
