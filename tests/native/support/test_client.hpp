@@ -112,8 +112,8 @@ event_filter is(event_kind kind, std::uint32_t id = 0);
 event_filter is_error(std::uint32_t id);
 
 client_config frontend_config(std::string url, std::string name = "test-frontend");
-// `config` with a backoff of a minute: after a drop the client stays away
-// until connect_now().
+// `config` with the longest backoff (49 days): after a drop the client
+// stays away until connect_now().
 client_config reconnect_on_demand(client_config config);
 client_config backend_config(std::string url, std::string name = "test-backend");
 
