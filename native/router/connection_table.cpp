@@ -168,13 +168,13 @@ void connection_table::flush_run() {
         keeps_latest = keeps_latest || policy == slow_policy::keep_latest;
         ++reached;
     }
-    std::shared_ptr<const std::vector<shared_bytes>> own_blocks;
-    if (keeps_latest) own_blocks = std::make_shared<const std::vector<shared_bytes>>(run_);
+    frame_run_ptr own_blocks;
+    if (keeps_latest) own_blocks = frame_run::of(run_);
     lay_out_run();
     // One list of the run's frames, shared by every lane it reaches.
-    const auto run = std::make_shared<const std::vector<shared_bytes>>(std::move(run_));
+    const frame_run_ptr run = frame_run::of(std::move(run_));
     run_.clear();
-    metrics_.delivered.fetch_add(reached * run->size(), std::memory_order_relaxed);
+    metrics_.delivered.fetch_add(reached * run->frames.size(), std::memory_order_relaxed);
     slice_run_targets();
     // Copied: the core's own lane pushes at once, and a slow consumer it
     // closes comes back here.

@@ -120,8 +120,9 @@ private:
     // drop from the middle of their queue) get the run's frames in blocks of
     // their own (lane_op::run_own_blocks); the others queue and drop first
     // in, first out, so beyond what they count they pin at most the rest of
-    // the block at their queue's head: a block holds at most what one
-    // write_some carries.
+    // the block at their queue's head (a block holds at most what one
+    // write_some carries), and the list of that block's run (a reference a
+    // frame, shared by all its subscribers).
     static constexpr std::size_t run_block_bytes = 64u << 10;
 
     metrics& metrics_;

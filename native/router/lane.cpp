@@ -57,7 +57,7 @@ void lane::push(const lane_op& op, metrics& m, lane_outcome& out) {
             // closed by an earlier op: the push is refused.
             for (const lane_target& t : *op.run_targets) {
                 const bool own_blocks = t.policy == slow_policy::keep_latest && op.run_own_blocks;
-                settle(t, t.out->push_messages(own_blocks ? *op.run_own_blocks : *op.run, t.policy), m, out);
+                settle(t, t.out->push_messages(own_blocks ? op.run_own_blocks : op.run, t.policy), m, out);
             }
             return;
         case lane_op::kind::frame:

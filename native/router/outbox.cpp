@@ -31,6 +31,19 @@ std::string_view channel_of(const shared_bytes& bytes) {
 
 }  // namespace
 
+std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames) {
+    auto run = std::make_shared<frame_run>();
+    run->frames = std::move(frames);
+    const auto& f = run->frames;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        if (i == 0 || !f[i - 1].followed_by(f[i])) run->pieces.emplace_back();
+        run->pieces.back().end = static_cast<std::uint32_t>(i + 1);
+        run->pieces.back().bytes += static_cast<std::uint32_t>(f[i].size());
+        run->bytes += f[i].size();
+    }
+    return run;
+}
+
 outbox::drop_state& outbox::drops() {
     if (!drops_) drops_ = std::make_unique<drop_state>();
     return *drops_;
@@ -77,7 +90,7 @@ bool outbox::drop_same_channel(std::string_view channel) {
     const std::uint64_t order = it->second;
     auto pos = std::lower_bound(data_.begin(), data_.end(), order,
                                 [](const entry& e, std::uint64_t o) { return e.order < o; });
-    if (pos == data_.end() || pos->order != order || !pos->bytes) {
+    if (pos == data_.end() || pos->order != order || !pos->live()) {
         latest.erase(it);
         return false;
     }
@@ -92,8 +105,22 @@ bool outbox::drop_same_channel(std::string_view channel) {
     return true;
 }
 
+void outbox::drop_front() {
+    entry& victim = data_.front();
+    const shared_bytes& frame = victim.front();
+    const std::uint64_t size = frame.size();
+    bytes_ -= size;
+    count_drop(frame);
+    if (victim.run) {
+        victim.run_bytes -= static_cast<std::uint32_t>(size);
+        if (++victim.first < victim.end) return;
+    }
+    forget_latest(victim);
+    data_.pop_front();
+}
+
 void outbox::pop_dead_front() {
-    while (!data_.empty() && !data_.front().bytes) {
+    while (!data_.empty() && !data_.front().live()) {
         data_.pop_front();
         --dead_;
     }
@@ -101,7 +128,7 @@ void outbox::pop_dead_front() {
 
 void outbox::compact() {
     if (dead_ < 64 || dead_ * 2 < data_.size()) return;
-    data_.erase(std::remove_if(data_.begin(), data_.end(), [](const entry& e) { return !e.bytes; }), data_.end());
+    data_.erase(std::remove_if(data_.begin(), data_.end(), [](const entry& e) { return !e.live(); }), data_.end());
     dead_ = 0;
 }
 
@@ -110,10 +137,24 @@ push_result outbox::push(shared_bytes bytes, frame_class cls, slow_policy policy
     return push_locked(std::move(bytes), cls, policy);
 }
 
-push_result outbox::push_messages(std::span<const shared_bytes> messages, slow_policy policy) {
+push_result outbox::push_messages(const frame_run_ptr& run, slow_policy policy) {
     std::lock_guard lock(mu_);
     push_result all;
-    for (const shared_bytes& m : messages) {
+    if (run->frames.empty()) return all;
+    if (!closing_ && policy != slow_policy::keep_latest && fits(run->bytes)) {
+        // Nothing to drop: what pushing each frame would queue, in a piece
+        // per block.
+        std::uint32_t first = 0;
+        for (const frame_run::piece& p : run->pieces) {
+            data_.push_back(entry{next_order_++, nullptr, run, first, p.end, p.bytes, frame_class::message, policy});
+            first = p.end;
+        }
+        bytes_ += run->bytes;
+        all.queued = static_cast<std::uint32_t>(run->frames.size());
+        all.wake = wake_consumer();
+        return all;
+    }
+    for (const shared_bytes& m : run->frames) {
         const push_result r = push_locked(m, frame_class::message, policy);
         all.dropped += r.dropped;
         all.wake = all.wake || r.wake;
@@ -140,7 +181,7 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
             r.status = push_status::overflow;
             return r;
         }
-        control_.push_back(entry{next_order_++, std::move(bytes), cls, policy});
+        control_.push_back(entry{next_order_++, std::move(bytes), nullptr, 0, 0, 0, cls, policy});
         bytes_ += size;
         r.wake = wake_consumer();
         return r;
@@ -154,15 +195,11 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
         if (policy == slow_policy::keep_latest && drop_same_channel(channel_of(bytes)))
             ++r.dropped;
         while (!fits(size) && !data_.empty()) {
-            entry& victim = data_.front();
-            if (victim.policy == slow_policy::disconnect) {
+            if (data_.front().policy == slow_policy::disconnect) {
                 r.status = push_status::overflow;
                 return r;
             }
-            bytes_ -= victim.bytes->size();
-            count_drop(victim.bytes);
-            forget_latest(victim);
-            data_.pop_front();
+            drop_front();
             ++r.dropped;
             pop_dead_front();
         }
@@ -175,7 +212,7 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
             return r;
         }
     }
-    entry e{next_order_++, std::move(bytes), cls, policy};
+    entry e{next_order_++, std::move(bytes), nullptr, 0, 0, 0, cls, policy};
     if (policy == slow_policy::keep_latest) {
         std::string_view channel = channel_of(e.bytes);
         if (!channel.empty()) {
@@ -200,7 +237,7 @@ bool outbox::close(shared_bytes farewell, queued_data data) {
     if (data == queued_data::discard) {
         drops_.reset();
         for (const entry& e : data_)
-            if (e.bytes) bytes_ -= e.bytes->size();
+            if (e.live()) bytes_ -= e.size();
         data_.clear();
         dead_ = 0;
     }
@@ -211,7 +248,7 @@ bool outbox::close(shared_bytes farewell, queued_data data) {
             (f.kind == frame_kind::goodbye || f.kind == frame_kind::redirect))
             close_code_ = f.code;
         bytes_ += farewell->size();
-        control_.push_back(entry{next_order_++, std::move(farewell), frame_class::control,
+        control_.push_back(entry{next_order_++, std::move(farewell), nullptr, 0, 0, 0, frame_class::control,
                                  slow_policy::drop_oldest});
     }
     return wake_consumer();
@@ -222,12 +259,15 @@ void outbox::take(outbox_batch& out) {
     std::lock_guard lock(mu_);
     // The consumer frees its batch when it goes idle (ws_session): size it
     // once from what is queued rather than growing it frame by frame.
-    constexpr std::size_t most_frames_reserved = 4096;
-    out.frames.reserve(std::min(control_.size() + data_.size() + (drops_ ? drops_->gaps.size() : 0),
-                                most_frames_reserved));
-    auto add = [&out](shared_bytes b) {
-        out.bytes += b->size();
-        out.frames.push_back(std::move(b));
+    constexpr std::size_t most_spans_reserved = 4096;
+    out.spans.reserve(std::min(control_.size() + data_.size() + (drops_ ? drops_->gaps.size() : 0),
+                               most_spans_reserved));
+    // `frames` frames in `b`, joined to the span before when they follow it
+    // in its block.
+    auto add = [&out](shared_bytes b, std::uint32_t frames) {
+        out.bytes += b.size();
+        out.frames += frames;
+        if (out.spans.empty() || !out.spans.back().join(b)) out.spans.push_back(std::move(b));
     };
     if (drops_) {
         for (const auto& [channel, g] : drops_->gaps) {
@@ -237,13 +277,15 @@ void outbox::take(outbox_batch& out) {
             f.epoch = g.epoch;
             f.seq = g.first_seq;
             f.count = g.count;
-            if (shared_bytes b = encode_shared(f)) add(std::move(b));
-            ++out.gaps;
+            if (shared_bytes b = encode_shared(f)) {
+                add(std::move(b), 1);
+                ++out.gaps;
+            }
         }
         drops_->gaps.clear();
     }
 
-    while (out.bytes < limits_.batch_bytes || out.frames.empty()) {
+    while (out.bytes < limits_.batch_bytes || out.frames == 0) {
         pop_dead_front();
         const bool has_control = !control_.empty();
         const bool has_data = !data_.empty();
@@ -251,11 +293,34 @@ void outbox::take(outbox_batch& out) {
         const bool from_control = has_control && (!has_data || control_.front().order < data_.front().order);
         queue& q = from_control ? control_ : data_;
         entry& e = q.front();
+        if (e.run) {
+            // The piece's frames that fit, all of them when they do, as one
+            // slice of their block.
+            const auto& frames = e.run->frames;
+            std::uint32_t last = e.end;
+            std::uint64_t size = e.run_bytes;
+            if (out.bytes + size > limits_.batch_bytes) {
+                last = e.first;
+                size = 0;
+                while (last < e.end && (out.bytes + size + frames[last].size() <= limits_.batch_bytes ||
+                                        (out.frames == 0 && last == e.first)))
+                    size += frames[last++].size();
+                if (last == e.first) break;
+            }
+            const shared_bytes& head = frames[e.first];
+            add(shared_bytes(head.block(), head.offset(), static_cast<std::uint32_t>(size)), last - e.first);
+            bytes_ -= size;
+            e.run_bytes -= static_cast<std::uint32_t>(size);
+            e.first = last;
+            if (e.first < e.end) break;  // the batch is full
+            q.pop_front();
+            continue;
+        }
         const std::uint64_t size = e.bytes->size();
-        if (!out.frames.empty() && out.bytes + size > limits_.batch_bytes) break;
+        if (out.frames > 0 && out.bytes + size > limits_.batch_bytes) break;
         bytes_ -= size;
         forget_latest(e);
-        add(std::move(e.bytes));
+        add(std::move(e.bytes), 1);
         q.pop_front();
     }
     pop_dead_front();
@@ -266,7 +331,7 @@ void outbox::take(outbox_batch& out) {
     if (drops_ && drops_->latest.empty() && drops_->gaps.empty()) drops_.reset();
 
     const bool empty = control_.empty() && data_.empty();
-    if (out.frames.empty() && !closing_) scheduled_ = false;
+    if (out.spans.empty() && !closing_) scheduled_ = false;
     out.close = closing_ && empty;
 }
 

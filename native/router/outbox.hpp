@@ -30,6 +30,15 @@
 // (shared_bytes.hpp): it is counted at its own size and keeps that block,
 // at most 64 KiB or the frame itself (connection_table::run_block_bytes), alive.
 // keep_latest outboxes are given frames in blocks of their own (lane.hpp).
+//
+// A run of messages that fits whole under drop_oldest or disconnect is
+// queued as one entry per block it lies in (a piece), not one per frame,
+// and taken as one slice of that block: a subscriber's share of a run costs
+// a few entries and references however many frames it holds. A piece drops
+// and is taken frame by frame when it must be (the bound, batch_bytes), so
+// the policies and gaps are exactly those of its frames pushed one by one.
+// A piece keeps its run's list of frames (shared by every subscriber) and
+// its block alive until it is taken or dropped whole.
 #pragma once
 
 #include <algorithm>
@@ -85,14 +94,37 @@ struct router_config;
 // The bounds the configuration gives every connection's outbox.
 outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 
-struct outbox_batch {
+// Encoded message frames handed to every subscriber of a run as they are:
+// the frames in order, each a slice of the block it was laid out in
+// (connection_table::lay_out_run), and the pieces they make: the frames
+// that follow one another in one block.
+struct frame_run {
+    struct piece {
+        std::uint32_t end = 0;    // the piece is frames [the previous piece's end, end)
+        std::uint32_t bytes = 0;  // theirs in all: a block, or one frame, is under 4 GiB
+    };
     std::vector<shared_bytes> frames;
+    std::vector<piece> pieces;
     std::uint64_t bytes = 0;
-    std::uint32_t gaps = 0;  // gap frames at the start of `frames`
-    bool close = false;      // the outbox is closing and this was the last of it
+
+    // The run of `frames`, its pieces found.
+    static std::shared_ptr<const frame_run> of(std::vector<shared_bytes> frames);
+};
+using frame_run_ptr = std::shared_ptr<const frame_run>;
+
+// What the consumer writes next. A span is one frame, or frames that follow
+// one another in one block (a run's piece, taken whole or in part), as one
+// slice of it: the message to write is the spans' bytes one after the other.
+struct outbox_batch {
+    std::vector<shared_bytes> spans;
+    std::uint64_t bytes = 0;
+    std::uint32_t frames = 0;  // how many protocol frames the spans hold
+    std::uint32_t gaps = 0;    // gap frames at the start of `spans`, one span each
+    bool close = false;        // the outbox is closing and this was the last of it
     void clear() {
-        frames.clear();
+        spans.clear();
         bytes = 0;
+        frames = 0;
         gaps = 0;
         close = false;
     }
@@ -166,11 +198,13 @@ public:
     // class message must be encoded message frames.
     [[nodiscard]] push_result push(shared_bytes bytes, frame_class cls = frame_class::control,
                      slow_policy policy = slow_policy::drop_oldest);
-    // Pushes encoded message frames in order, under one lock, as push() of
-    // each would. Stops at the first overflow or once closed (`status` says
-    // which, `queued` how many went before); otherwise `status` is queued,
-    // or queued_dropped when anything was dropped (`dropped` in all).
-    [[nodiscard]] push_result push_messages(std::span<const shared_bytes> messages, slow_policy policy);
+    // Pushes a run's message frames in order, under one lock, with the
+    // outcome of push() of each. Stops at the first overflow or once closed
+    // (`status` says which, `queued` how many went before); otherwise
+    // `status` is queued, or queued_dropped when anything was dropped
+    // (`dropped` in all). A run that fits whole, under any policy but
+    // keep_latest, is queued as its pieces.
+    [[nodiscard]] push_result push_messages(const frame_run_ptr& run, slow_policy policy);
 
     // Queues `farewell` (may be null) past every limit and asks the consumer
     // to close once it has sent what is queued (the control frames, and the
@@ -179,7 +213,8 @@ public:
     [[nodiscard]] bool close(shared_bytes farewell, queued_data data);
 
     // Consumer side: replaces `out` with the next batch: pending gap frames,
-    // then queued frames in order, up to batch_bytes (at least one frame).
+    // then queued frames in order, up to batch_bytes (at least one frame),
+    // frames that follow one another in a block joined into one span.
     // An empty batch without `close` means the queue is empty and idle.
     void take(outbox_batch& out);
 
@@ -191,11 +226,23 @@ public:
     bool closing() const;
 
 private:
+    // A frame, or a piece of a run: frames [first, end) of run->frames,
+    // `run_bytes` in all. Neither: a dropped entry still in the queue
+    // (keep_latest).
     struct entry {
         std::uint64_t order = 0;
-        shared_bytes bytes;  // null: a dropped entry still in the deque (keep_latest)
+        shared_bytes bytes;
+        frame_run_ptr run;
+        std::uint32_t first = 0;
+        std::uint32_t end = 0;
+        std::uint32_t run_bytes = 0;
         frame_class cls = frame_class::control;
         slow_policy policy = slow_policy::drop_oldest;
+
+        bool live() const noexcept { return bytes || run; }
+        std::uint64_t size() const noexcept { return run ? run_bytes : bytes->size(); }
+        // The frame a drop from the front takes.
+        const shared_bytes& front() const noexcept { return run ? run->frames[first] : bytes; }
     };
     struct gap_info {
         std::uint32_t epoch = 0;
@@ -208,6 +255,8 @@ private:
     void count_drop(const shared_bytes& bytes);
     void forget_latest(const entry& e);
     bool drop_same_channel(std::string_view channel);
+    // Drops the oldest queued message, counted in its channel's gap.
+    void drop_front();
     void pop_dead_front();
     void compact();
     bool wake_consumer();

@@ -107,6 +107,12 @@ public:
     bool followed_by(const shared_bytes& next) const noexcept {
         return block_ == next.block_ && offset_ + size_ == next.offset_;
     }
+    // When `next` follows this in the same block, becomes the slice of both.
+    bool join(const shared_bytes& next) noexcept {
+        if (!followed_by(next)) return false;
+        size_ += next.size_;
+        return true;
+    }
 
 private:
     block_ptr block_;

@@ -19,8 +19,8 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
             std::vector<boost::asio::const_buffer>& out) {
     out.clear();
     scratch.clear();
-    const auto first = batch.frames.begin();
-    const auto last = batch.frames.end();
+    const auto first = batch.spans.begin();
+    const auto last = batch.spans.end();
     std::size_t small = 0;
     std::size_t bytes = 0;
     for (auto it = first; it != last;) {

@@ -13,8 +13,8 @@
 //
 // So the unit is a span: frames that follow one another in the same shared
 // block, which is what a subscriber holds of a run of messages (the core
-// lays a run's frames out in one block: connection_table::lay_out_run), or
-// else one frame. A span of 2 KiB and more is one buffer pointing into the
+// lays a run's frames out in one block: connection_table::lay_out_run, and
+// outbox::take hands them over as one slice of it), or else one frame. A span of 2 KiB and more is one buffer pointing into the
 // block it shares with its other recipients, however many frames it holds:
 // a subscriber that received a whole run writes it with no copy of its own.
 // Smaller spans (a lone small frame, control frames, what a drop left of a
@@ -38,7 +38,7 @@ inline constexpr std::size_t copy_below = 2048;
 // Replaces `out` with the buffers of one WebSocket message holding every
 // frame of `batch` in order: spans of copy_below bytes and more as one
 // buffer each in their block, the smaller ones between them copied as one
-// buffer in `scratch`. `out` views `scratch` and the batch's frames: both
+// buffer in `scratch`. `out` views `scratch` and the batch's spans: both
 // must outlive the write.
 void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
             std::vector<boost::asio::const_buffer>& out);

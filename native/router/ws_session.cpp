@@ -384,16 +384,17 @@ private:
 
     void do_write() {
         out_->take(batch_);
-        if (batch_.frames.empty()) {
+        if (batch_.spans.empty()) {
             if (batch_.close) return do_close();
             return release_write_memory();
         }
         closing_after_write_ = batch_.close;
         writing_ = true;
-        if (batch_.frames.size() == 1) {
-            // One frame (a welcome, an ack, a ping, a lone message): written
-            // from its own buffer, with no copy and no buffer list.
-            const shared_bytes& f = batch_.frames.front();
+        if (batch_.spans.size() == 1) {
+            // One span (a welcome, an ack, a ping, a lone message, a run's
+            // piece): written from its own buffer, with no copy and no
+            // buffer list.
+            const shared_bytes& f = batch_.spans.front();
             ws_.async_write(asio::const_buffer(f->data(), f->size()),
                             beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
             return;
@@ -405,7 +406,7 @@ private:
     // The outbox is empty: the connection keeps none of the write side's
     // vectors while it idles (the next batch allocates them again).
     void release_write_memory() {
-        batch_.frames = {};
+        batch_.spans = {};
         buffers_ = {};
         scratch_ = {};
     }
@@ -415,7 +416,7 @@ private:
         if (ec) return fail(ec, "write");
         auto& m = ctx_->stats.of(transport_kind::websocket);
         m.messages_out.fetch_add(1, std::memory_order_relaxed);
-        m.frames_out.fetch_add(batch_.frames.size(), std::memory_order_relaxed);
+        m.frames_out.fetch_add(batch_.frames, std::memory_order_relaxed);
         m.gaps.fetch_add(batch_.gaps, std::memory_order_relaxed);
         m.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
         batch_.clear();

@@ -405,18 +405,18 @@ struct zmq_transport::impl {
                 if (closing_after_stall.erase(id)) return drop_peer(id);
             }
             p->out->take(batch);
-            if (batch.frames.empty()) {
+            if (batch.spans.empty()) {
                 if (batch.close) drop_peer(id);
                 return;
             }
             zmq::message_t msg(batch.bytes);
             auto* dst = static_cast<std::uint8_t*>(msg.data());
-            for (const shared_bytes& f : batch.frames) {
+            for (const shared_bytes& f : batch.spans) {
                 std::memcpy(dst, f->data(), f->size());
                 dst += f->size();
             }
             auto& m = stats.of(transport_kind::zeromq);
-            m.frames_out.fetch_add(batch.frames.size(), std::memory_order_relaxed);
+            m.frames_out.fetch_add(batch.frames, std::memory_order_relaxed);
             m.gaps.fetch_add(batch.gaps, std::memory_order_relaxed);
             const bool close_after = batch.close;
             switch (send(*p, msg)) {

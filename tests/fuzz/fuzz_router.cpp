@@ -314,7 +314,9 @@ private:
     void drain(peer& p) {
         for (;;) {
             p.out->take(batch_);
-            for (const shared_bytes& bytes : batch_.frames) check_queued(p, *bytes);
+            std::uint32_t frames = 0;
+            for (const shared_bytes& span : batch_.spans) frames += check_span(p, *span);
+            require(frames == batch_.frames, "a batch counts the frames its spans hold");
             if (batch_.close) {
                 // The transport sent the farewell and closed the socket.
                 const connection_id id = p.id;
@@ -322,15 +324,25 @@ private:
                 core_->closed(id, now_);
                 return;
             }
-            if (batch_.frames.empty()) return;
+            if (batch_.spans.empty()) return;
         }
     }
 
-    void check_queued(peer& p, bytes_view bytes) {
+    // A span of a batch is whole frames, one or more; how many.
+    std::uint32_t check_span(peer& p, bytes_view bytes) {
         batch_reader reader(bytes, decode_limits{UINT32_MAX, UINT32_MAX});
         frame f;
-        require(reader.next(f), "a queued entry decodes");
-        require(encoded_size(f) == bytes.size(), "a queued entry is one frame");
+        std::uint32_t frames = 0;
+        while (reader.next(f)) {
+            check_queued(p, f);
+            ++frames;
+        }
+        require(!reader.error(), "a span of a batch is whole frames");
+        require(frames > 0, "a span of a batch holds a frame");
+        return frames;
+    }
+
+    void check_queued(peer& p, const frame& f) {
         require(router_sends(f.kind), "the router queues only kinds the router sends");
         if (f.kind == frame_kind::message && !f.has(frame_flags::replayed)) {
             const std::pair position{f.epoch, f.seq};

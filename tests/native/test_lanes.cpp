@@ -41,14 +41,19 @@ std::vector<frame> taken(outbox& o, bool* closed = nullptr) {
     outbox_batch b;
     for (;;) {
         o.take(b);
-        for (const shared_bytes& bytes : b.frames) {
-            frame f;
-            std::size_t used = 0;
-            EXPECT_FALSE(decode(*bytes, f, used));
-            out.push_back(f);
+        for (const shared_bytes& span : b.spans) {
+            bytes_view rest = *span;  // a span may hold several frames
+            while (!rest.empty()) {
+                frame f;
+                std::size_t used = 0;
+                EXPECT_FALSE(decode(rest, f, used));
+                if (used == 0) break;
+                out.push_back(f);
+                rest = rest.subspan(used);
+            }
         }
         if (closed != nullptr && b.close) *closed = true;
-        if (b.frames.empty()) return out;
+        if (b.spans.empty()) return out;
     }
 }
 
@@ -215,14 +220,15 @@ TEST_F(Lanes, ARouteIsSlicedByLaneUntilItsGenerationChanges) {
 
 TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
     const two_lane_run r = run_of_four(slow_policy::drop_oldest, slow_policy::drop_oldest);
-    ASSERT_EQ(r.on_a.frames.size(), 4u);
-    ASSERT_EQ(r.on_b.frames.size(), 4u);
-    for (std::size_t i = 0; i < 4; ++i) {
-        const shared_bytes& f = r.on_a.frames[i];
-        EXPECT_TRUE(std::equal(f.begin(), f.end(), r.sent[i].begin(), r.sent[i].end())) << i;
-        EXPECT_EQ(f->data(), r.on_b.frames[i]->data()) << "one copy, shared by every lane";
-        if (i > 0) EXPECT_TRUE(r.on_a.frames[i - 1].followed_by(f)) << i;
+    for (const outbox_batch* batch : {&r.on_a, &r.on_b}) {
+        EXPECT_EQ(batch->frames, 4u);
+        ASSERT_EQ(batch->spans.size(), 1u) << "the four, side by side in one block";
+        EXPECT_EQ(batch->spans[0]->data(), r.on_a.spans[0]->data()) << "one copy, shared by every lane";
     }
+    std::vector<std::uint8_t> sent;
+    for (const shared_bytes& f : r.sent) sent.insert(sent.end(), f.begin(), f.end());
+    const shared_bytes& span = r.on_a.spans[0];
+    EXPECT_TRUE(std::equal(span.begin(), span.end(), sent.begin(), sent.end()));
 }
 
 // An outbox that keeps the latest message per channel drops from the middle
@@ -231,13 +237,14 @@ TEST_F(Lanes, ARunReachesItsSubscribersAsSlicesOfOneBlock) {
 // slices.
 TEST_F(Lanes, AKeepLatestSubscriberGetsTheRunsFramesInBlocksOfTheirOwn) {
     const two_lane_run r = run_of_four(slow_policy::drop_oldest, slow_policy::keep_latest);
-    ASSERT_EQ(r.on_a.frames.size(), 4u);
-    ASSERT_EQ(r.on_b.frames.size(), 4u);
+    ASSERT_EQ(r.on_a.spans.size(), 1u);
+    EXPECT_EQ(r.on_a.frames, 4u);
+    EXPECT_GT(r.on_a.spans[0].block()->size(), r.sent[0].size());
+    ASSERT_EQ(r.on_b.spans.size(), 4u);
     for (std::size_t i = 0; i < 4; ++i) {
-        const shared_bytes& own = r.on_b.frames[i];
+        const shared_bytes& own = r.on_b.spans[i];
         EXPECT_EQ(own->data(), r.sent[i]->data()) << i;
         EXPECT_EQ(own.block()->size(), own.size()) << i;
-        EXPECT_GT(r.on_a.frames[i].block()->size(), r.on_a.frames[i].size()) << i;
     }
 }
 
@@ -253,16 +260,16 @@ TEST_F(Lanes, ARunIsLaidOutInBlocksOfAtMostOneWrite) {
     b->posted.front()();
     outbox_batch batch;
     c.out->take(batch);
-    ASSERT_EQ(batch.frames.size(), 43u);
-    std::size_t blocks = 1;
-    for (std::size_t i = 0; i < batch.frames.size(); ++i) {
-        const shared_bytes& f = batch.frames[i];
-        EXPECT_LE(f.block()->size(), std::max<std::size_t>(64u << 10, f.size())) << i;
-        if (i > 0 && !batch.frames[i - 1].followed_by(f)) ++blocks;
+    EXPECT_EQ(batch.frames, 43u);
+    ASSERT_EQ(batch.spans.size(), 4u) << "31 and 9 of 2 KiB, the large one alone, then 2";
+    const std::size_t two_k = message("news", 1, 2048).size();
+    const std::size_t sizes[] = {31 * two_k, 9 * two_k, message("news", 41, 70000).size(), 2 * two_k};
+    for (std::size_t i = 0; i < 4; ++i) {
+        const shared_bytes& span = batch.spans[i];
+        EXPECT_EQ(span.size(), sizes[i]) << i;
+        EXPECT_EQ(span.block()->size(), span.size()) << "each block holds exactly its frames: " << i;
+        EXPECT_LE(span.block()->size(), std::max<std::size_t>(64u << 10, span.size())) << i;
     }
-    EXPECT_EQ(blocks, 4u) << "31 and 9 of 2 KiB, the large one alone, then 2";
-    EXPECT_EQ(batch.frames[40].block()->size(), batch.frames[40].size()) << "a frame alone keeps its own block";
-    EXPECT_TRUE(batch.frames[41].followed_by(batch.frames[42]));
 }
 
 TEST_F(Lanes, TheCoresOwnLanePushesAsTheCoreSends) {

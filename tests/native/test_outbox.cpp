@@ -32,7 +32,26 @@ frame parse(const shared_bytes& b) {
     frame f;
     std::size_t used = 0;
     EXPECT_FALSE(decode(*b, f, used));
+    EXPECT_EQ(used, b.size()) << "one frame";
     return f;
+}
+
+// The frames of a batch, in order (a span may hold several).
+std::vector<frame> parse(const outbox_batch& b) {
+    std::vector<frame> out;
+    for (const shared_bytes& span : b.spans) {
+        bytes_view rest = *span;
+        while (!rest.empty()) {
+            frame f;
+            std::size_t used = 0;
+            EXPECT_FALSE(decode(rest, f, used));
+            if (used == 0) break;
+            out.push_back(f);
+            rest = rest.subspan(used);
+        }
+    }
+    EXPECT_EQ(out.size(), b.frames);
+    return out;
 }
 
 // Takes everything queued, batch after batch.
@@ -41,11 +60,10 @@ std::vector<frame> drain(outbox& o, std::vector<shared_bytes>& keep) {
     outbox_batch b;
     for (;;) {
         o.take(b);
-        if (b.frames.empty()) break;
-        for (auto& f : b.frames) {
-            keep.push_back(f);
-            out.push_back(parse(f));
-        }
+        if (b.spans.empty()) break;
+        keep.insert(keep.end(), b.spans.begin(), b.spans.end());
+        const auto frames = parse(b);
+        out.insert(out.end(), frames.begin(), frames.end());
     }
     return out;
 }
@@ -84,12 +102,12 @@ TEST(Outbox, WakesTheConsumerOnceUntilItFindsTheQueueEmpty) {
     EXPECT_FALSE(o.push(control(2)).wake) << "a wake-up is already on its way";
     outbox_batch b;
     o.take(b);
-    EXPECT_EQ(b.frames.size(), 2u);
+    EXPECT_EQ(b.frames, 2u);
     EXPECT_FALSE(o.push(control(3)).wake) << "the consumer takes again before going idle";
     o.take(b);
-    EXPECT_EQ(b.frames.size(), 1u);
+    EXPECT_EQ(b.frames, 1u);
     o.take(b);
-    EXPECT_TRUE(b.frames.empty());
+    EXPECT_TRUE(b.spans.empty());
     EXPECT_FALSE(b.close);
     EXPECT_TRUE(o.push(control(4)).wake) << "idle consumer: wake it";
 }
@@ -115,13 +133,13 @@ TEST(Outbox, BatchesAreBoundedButNeverEmpty) {
     for (int i = 1; i <= 10; ++i) (void)o.push(message("a", static_cast<std::uint64_t>(i), 1000), frame_class::message);
     outbox_batch b;
     o.take(b);
-    EXPECT_EQ(b.frames.size(), 3u);
+    EXPECT_EQ(b.frames, 3u);
     EXPECT_LE(b.bytes, 3 * one);
 
     outbox big(limits(1u << 20, 10));
     (void)big.push(message("a", 1, 1000), frame_class::message);
     big.take(b);
-    EXPECT_EQ(b.frames.size(), 1u) << "a frame larger than the batch goes alone";
+    EXPECT_EQ(b.frames, 1u) << "a frame larger than the batch goes alone";
 }
 
 TEST(Outbox, DropOldestKeepsTheNewestAndReportsTheGap) {
@@ -161,7 +179,7 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
         (void)many.push(control(1));
         std::uint32_t dropped = 0;
         for (const shared_bytes& m : run) dropped += single.push(m, frame_class::message, policy).dropped;
-        const push_result r = many.push_messages(run, policy);
+        const push_result r = many.push_messages(frame_run::of(run), policy);
         EXPECT_EQ(r.status, push_status::queued_dropped);
         EXPECT_EQ(r.queued, 25u);
         EXPECT_EQ(r.dropped, dropped);
@@ -180,7 +198,8 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
         }
     }
     outbox idle(limits(10 * one));
-    const push_result first = idle.push_messages(std::span(run).first(3), slow_policy::drop_oldest);
+    const push_result first =
+        idle.push_messages(frame_run::of({run.begin(), run.begin() + 3}), slow_policy::drop_oldest);
     EXPECT_EQ(first.status, push_status::queued);
     EXPECT_TRUE(first.wake) << "an idle consumer is woken once for the run";
 }
@@ -190,15 +209,15 @@ TEST(Outbox, ARunStopsAtTheFirstOverflowOrWhenClosed) {
     std::vector<shared_bytes> run;
     for (std::uint64_t seq = 1; seq <= 25; ++seq) run.push_back(message("a", seq));
     outbox o(limits(10 * one));
-    const push_result r = o.push_messages(run, slow_policy::disconnect);
+    const push_result r = o.push_messages(frame_run::of(run), slow_policy::disconnect);
     EXPECT_EQ(r.status, push_status::overflow);
     EXPECT_EQ(r.queued, 10u) << "what fitted went in, then it stopped";
     EXPECT_LE(o.queued_bytes(), 10 * one);
 
     outbox closed(limits(10 * one));
     (void)closed.close(nullptr, queued_data::send);
-    EXPECT_EQ(closed.push_messages(run, slow_policy::drop_oldest).status, push_status::closed);
-    EXPECT_EQ(closed.push_messages({}, slow_policy::drop_oldest).status, push_status::queued);
+    EXPECT_EQ(closed.push_messages(frame_run::of(run), slow_policy::drop_oldest).status, push_status::closed);
+    EXPECT_EQ(closed.push_messages(frame_run::of({}), slow_policy::drop_oldest).status, push_status::queued);
 }
 
 TEST(Outbox, GapsAreCountedPerChannel) {
@@ -295,51 +314,132 @@ TEST(Outbox, DropOldestOnARunsSlicesLeavesTheGapAndTheRestOfTheRun) {
     for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq));
     const std::vector<shared_bytes> run = run_of(std::move(messages));
     outbox o(limits(10 * one));
-    const push_result r = o.push_messages(run, slow_policy::drop_oldest);
+    const push_result r = o.push_messages(frame_run::of(run), slow_policy::drop_oldest);
     EXPECT_EQ(r.dropped, 10u);
     EXPECT_EQ(o.queued_bytes(), 10 * one) << "each slice counts its own bytes, not its block's";
     outbox_batch b;
     o.take(b);
-    ASSERT_EQ(b.frames.size(), 11u);
+    ASSERT_EQ(b.spans.size(), 2u) << "the gap, then what is left of the run as one span";
     EXPECT_EQ(b.gaps, 1u);
-    const frame gap = parse(b.frames[0]);
+    const frame gap = parse(b.spans[0]);
     EXPECT_EQ(gap.kind, frame_kind::gap);
     EXPECT_EQ(gap.seq, 1u);
     EXPECT_EQ(gap.count, 10u);
-    for (std::size_t i = 1; i < b.frames.size(); ++i) {
-        EXPECT_EQ(b.frames[i]->data(), run[9 + i]->data()) << "the run's own bytes, not a copy";
-        EXPECT_EQ(b.frames[i].size(), one);
-        EXPECT_EQ(parse(b.frames[i]).seq, 10 + i);
-        if (i > 1) EXPECT_TRUE(b.frames[i - 1].followed_by(b.frames[i])) << i;
+    EXPECT_EQ(b.spans[1]->data(), run[10]->data()) << "the run's own bytes, not a copy";
+    EXPECT_EQ(b.spans[1].size(), 10 * one);
+    const auto frames = parse(b);
+    ASSERT_EQ(frames.size(), 11u);
+    for (std::size_t i = 1; i < frames.size(); ++i) EXPECT_EQ(frames[i].seq, 10 + i);
+}
+
+// A run that fits is queued as one piece per block it lies in and taken
+// as one span of it; taken in parts when the batch is smaller.
+TEST(Outbox, ARunThatFitsIsTakenAsSpansOfItsBlock) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> messages;
+    for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq));
+    const std::vector<shared_bytes> run = run_of(std::move(messages));
+    outbox o(limits(100 * one, 7 * one));
+    const push_result r = o.push_messages(frame_run::of(run), slow_policy::drop_oldest);
+    EXPECT_EQ(r.status, push_status::queued);
+    EXPECT_EQ(r.queued, 20u);
+    EXPECT_TRUE(r.wake);
+    EXPECT_EQ(o.queued_bytes(), 20 * one);
+    std::uint64_t next_seq = 1;
+    for (const std::uint32_t expected : {7u, 7u, 6u}) {
+        outbox_batch b;
+        o.take(b);
+        ASSERT_EQ(b.spans.size(), 1u);
+        EXPECT_EQ(b.frames, expected);
+        EXPECT_EQ(b.spans[0]->data(), run[next_seq - 1]->data()) << "the block itself";
+        EXPECT_EQ(b.spans[0].size(), expected * one);
+        for (const frame& f : parse(b)) EXPECT_EQ(f.seq, next_seq++);
     }
+    EXPECT_EQ(next_seq, 21u);
+    EXPECT_EQ(o.queued_bytes(), 0u);
+    outbox_batch b;
+    o.take(b);
+    EXPECT_TRUE(b.spans.empty());
+}
+
+// What a later push drops of a run queued whole, and what overflows, is
+// what it would be had the run been pushed message by message.
+TEST(Outbox, APieceDropsAndOverflowsAsItsMessagesOneByOne) {
+    const std::size_t one = message("a", 1)->size();
+    for (slow_policy policy : {slow_policy::drop_oldest, slow_policy::disconnect}) {
+        std::vector<shared_bytes> messages;
+        for (std::uint64_t seq = 1; seq <= 8; ++seq) messages.push_back(message("a", seq));
+        const std::vector<shared_bytes> run = run_of(std::move(messages));
+        outbox single(limits(10 * one));
+        outbox many(limits(10 * one));
+        for (const shared_bytes& m : run) (void)single.push(m, frame_class::message, policy);
+        EXPECT_EQ(many.push_messages(frame_run::of(run), policy).status, push_status::queued);
+        for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+            const shared_bytes m = message("b", seq);
+            const push_result a = single.push(m, frame_class::message, policy);
+            const push_result b = many.push(m, frame_class::message, policy);
+            EXPECT_EQ(a.status, b.status) << seq;
+            EXPECT_EQ(a.dropped, b.dropped) << seq;
+            if (a.status == push_status::overflow) break;
+        }
+        EXPECT_EQ(many.queued_bytes(), single.queued_bytes());
+        EXPECT_EQ(many.dropped_total(), single.dropped_total());
+        std::vector<shared_bytes> keep;
+        const auto a = drain(single, keep);
+        const auto b = drain(many, keep);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            EXPECT_EQ(a[i].kind, b[i].kind) << i;
+            EXPECT_EQ(a[i].name, b[i].name) << i;
+            EXPECT_EQ(a[i].seq, b[i].seq) << i;
+            EXPECT_EQ(a[i].count, b[i].count) << i;
+        }
+        if (policy == slow_policy::drop_oldest) {
+            ASSERT_EQ(b.size(), 11u);
+            EXPECT_EQ(b[0].kind, frame_kind::gap);
+            EXPECT_EQ(b[0].seq, 1u);
+            EXPECT_EQ(b[0].count, 4u) << "the run's first four made room";
+            EXPECT_EQ(b[1].seq, 5u);
+        }
+    }
+    std::vector<shared_bytes> messages;
+    for (std::uint64_t seq = 1; seq <= 8; ++seq) messages.push_back(message("a", seq));
+    outbox discarded(limits(10 * one));
+    (void)discarded.push_messages(frame_run::of(run_of(std::move(messages))), slow_policy::drop_oldest);
+    (void)discarded.close(nullptr, queued_data::discard);
+    EXPECT_EQ(discarded.queued_bytes(), 0u);
+    outbox_batch b;
+    discarded.take(b);
+    EXPECT_TRUE(b.spans.empty());
+    EXPECT_TRUE(b.close);
 }
 
 TEST(Outbox, KeepLatestReplacesASliceOfARun) {
     const std::size_t one = message("a", 1)->size();
     const std::vector<shared_bytes> run = run_of({message("a", 1), message("b", 1), message("c", 1)});
     outbox o(limits(3 * one));
-    EXPECT_EQ(o.push_messages(run, slow_policy::keep_latest).status, push_status::queued);
+    EXPECT_EQ(o.push_messages(frame_run::of(run), slow_policy::keep_latest).status, push_status::queued);
     // Full: the next run's "b" replaces the first run's, in the middle of it.
     const std::vector<shared_bytes> next = run_of({message("b", 2), message("d", 2)});
-    const push_result r = o.push_messages(std::span(next).first(1), slow_policy::keep_latest);
+    const push_result r = o.push_messages(frame_run::of({next[0]}), slow_policy::keep_latest);
     EXPECT_EQ(r.status, push_status::queued_dropped);
     EXPECT_EQ(r.dropped, 1u);
     EXPECT_EQ(o.queued_bytes(), 3 * one);
     outbox_batch b;
     o.take(b);
-    ASSERT_EQ(b.frames.size(), 4u);
-    const frame gap = parse(b.frames[0]);
+    ASSERT_EQ(b.spans.size(), 4u);
+    const frame gap = parse(b.spans[0]);
     EXPECT_EQ(gap.kind, frame_kind::gap);
     EXPECT_EQ(gap.name, "b");
     EXPECT_EQ(gap.seq, 1u);
-    EXPECT_EQ(parse(b.frames[1]).name, "a");
-    EXPECT_EQ(b.frames[1]->data(), run[0]->data());
-    EXPECT_EQ(parse(b.frames[2]).name, "c");
-    EXPECT_EQ(b.frames[2]->data(), run[2]->data());
-    EXPECT_FALSE(b.frames[1].followed_by(b.frames[2])) << "the replaced slice leaves a hole";
-    EXPECT_EQ(parse(b.frames[3]).name, "b");
-    EXPECT_EQ(parse(b.frames[3]).seq, 2u);
-    EXPECT_EQ(b.frames[3]->data(), next[0]->data());
+    EXPECT_EQ(parse(b.spans[1]).name, "a");
+    EXPECT_EQ(b.spans[1]->data(), run[0]->data());
+    EXPECT_EQ(parse(b.spans[2]).name, "c");
+    EXPECT_EQ(b.spans[2]->data(), run[2]->data());
+    EXPECT_FALSE(b.spans[1].followed_by(b.spans[2])) << "the replaced slice leaves a hole";
+    EXPECT_EQ(parse(b.spans[3]).name, "b");
+    EXPECT_EQ(parse(b.spans[3]).seq, 2u);
+    EXPECT_EQ(b.spans[3]->data(), next[0]->data());
 }
 
 TEST(Outbox, KeepLatestUnderSustainedPressureKeepsTheQueueBounded) {
@@ -367,8 +467,8 @@ TEST(Outbox, CloseFlushesThenSignalsTheEnd) {
     EXPECT_EQ(o.close_code(), static_cast<std::uint16_t>(errc::going_away));
     outbox_batch b;
     o.take(b);
-    ASSERT_EQ(b.frames.size(), 2u);
-    EXPECT_EQ(parse(b.frames[1]).kind, frame_kind::goodbye);
+    ASSERT_EQ(b.spans.size(), 2u);
+    EXPECT_EQ(parse(b.spans[1]).kind, frame_kind::goodbye);
     EXPECT_TRUE(b.close);
 }
 
@@ -379,8 +479,8 @@ TEST(Outbox, CloseCanDiscardQueuedMessages) {
     (void)o.close(nullptr, queued_data::discard);
     outbox_batch b;
     o.take(b);
-    ASSERT_EQ(b.frames.size(), 1u);
-    EXPECT_EQ(parse(b.frames[0]).kind, frame_kind::response);
+    ASSERT_EQ(b.spans.size(), 1u);
+    EXPECT_EQ(parse(b.spans[0]).kind, frame_kind::response);
     EXPECT_TRUE(b.close);
     EXPECT_EQ(o.queued_bytes(), 0u);
 }
@@ -427,8 +527,8 @@ TEST(Outbox, KeepLatestStillReplacesAcrossPartialTakes) {
     (void)o.push(message("b", 1), frame_class::message, slow_policy::keep_latest);
     outbox_batch batch;
     o.take(batch);
-    ASSERT_EQ(batch.frames.size(), 1u);
-    EXPECT_EQ(parse(batch.frames[0]).name, "x");
+    ASSERT_EQ(batch.spans.size(), 1u);
+    EXPECT_EQ(parse(batch.spans[0]).name, "x");
     (void)o.push(message("c", 1), frame_class::message, slow_policy::keep_latest);
     // Full again: "a" 2 must replace the "a" 1 still queued.
     EXPECT_EQ(o.push(message("a", 2), frame_class::message, slow_policy::keep_latest).status,
@@ -452,7 +552,7 @@ TEST(Outbox, CloseDiscardingDataForgetsPendingGaps) {
     (void)o.close(nullptr, queued_data::discard);
     outbox_batch b;
     o.take(b);
-    EXPECT_TRUE(b.frames.empty()) << "neither the messages nor their gap";
+    EXPECT_TRUE(b.spans.empty()) << "neither the messages nor their gap";
     EXPECT_EQ(b.gaps, 0u);
     EXPECT_TRUE(b.close);
 }

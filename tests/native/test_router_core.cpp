@@ -238,7 +238,7 @@ protected:
         outbox_batch b;
         for (;;) {
             p.out->take(b);
-            for (const shared_bytes& bytes : b.frames) {
+            for (const shared_bytes& bytes : b.spans) {
                 decode_limits limits;
                 limits.max_payload = 1u << 30;
                 batch_reader r(*bytes, limits);
@@ -247,7 +247,7 @@ protected:
                 EXPECT_FALSE(r.error());
             }
             if (b.close) p.closed = true;
-            if (b.frames.empty()) break;
+            if (b.spans.empty()) break;
         }
         return out;
     }
@@ -578,9 +578,10 @@ TEST_F(RouterCore, FanOutSharesOneEncodedBuffer) {
     outbox_batch bb;
     a.out->take(ba);
     b.out->take(bb);
-    ASSERT_EQ(ba.frames.size(), 1u);
-    ASSERT_EQ(bb.frames.size(), 1u);
-    EXPECT_EQ(ba.frames[0].get(), bb.frames[0].get()) << "the same bytes, not a copy";
+    ASSERT_EQ(ba.spans.size(), 1u);
+    ASSERT_EQ(bb.spans.size(), 1u);
+    EXPECT_EQ(ba.frames, 1u);
+    EXPECT_EQ(ba.spans[0].get(), bb.spans[0].get()) << "the same bytes, not a copy";
 }
 
 TEST_F(RouterCore, OrderPerPublisherAndChannelHoldsAcrossBatches) {

@@ -94,14 +94,14 @@ outbox_batch batch_of(const std::vector<std::size_t>& payloads) {
         f.payload = body;
         shared_bytes bytes = encode_shared(f);
         b.bytes += bytes->size();
-        b.frames.push_back(std::move(bytes));
+        b.spans.push_back(std::move(bytes));
     }
     return b;
 }
 
 std::vector<std::uint8_t> concatenation(const outbox_batch& b) {
     std::vector<std::uint8_t> out;
-    for (const shared_bytes& f : b.frames) out.insert(out.end(), f->begin(), f->end());
+    for (const shared_bytes& f : b.spans) out.insert(out.end(), f->begin(), f->end());
     return out;
 }
 
@@ -131,10 +131,10 @@ TEST(WsGather, LargeFramesAreWrittenFromTheirSharedBlocks) {
     gather(batch, scratch, buffers);
     // 5000, [100 200], 70000, 4096, [10]: the small ones copied in runs.
     ASSERT_EQ(buffers.size(), 5u);
-    EXPECT_EQ(buffers[0].data(), batch.frames[0]->data());
-    EXPECT_EQ(buffers[2].data(), batch.frames[3]->data());
-    EXPECT_EQ(buffers[3].data(), batch.frames[4]->data());
-    EXPECT_EQ(scratch.size(), batch.frames[1]->size() + batch.frames[2]->size() + batch.frames[5]->size());
+    EXPECT_EQ(buffers[0].data(), batch.spans[0]->data());
+    EXPECT_EQ(buffers[2].data(), batch.spans[3]->data());
+    EXPECT_EQ(buffers[3].data(), batch.spans[4]->data());
+    EXPECT_EQ(scratch.size(), batch.spans[1]->size() + batch.spans[2]->size() + batch.spans[5]->size());
     const counting_stream s = write_message(buffers);
     std::vector<std::uint8_t> expected = ws_header(batch.bytes);
     const std::vector<std::uint8_t> frames = concatenation(batch);
@@ -176,17 +176,17 @@ TEST(WsGather, NoBatchTakesMoreThanTwiceTheFewestWrites) {
 // (connection_table::lay_out_run), as the slices a subscriber's batch holds.
 outbox_batch run_of(const std::vector<std::size_t>& payloads) {
     outbox_batch b = batch_of(payloads);
-    lay_out(b.frames);
+    lay_out(b.spans);
     return b;
 }
 
 // `b`'s frames but those at `dropped`, as a batch after the outbox dropped them.
 outbox_batch without(const outbox_batch& b, const std::vector<std::size_t>& dropped) {
     outbox_batch out;
-    for (std::size_t i = 0; i < b.frames.size(); ++i) {
+    for (std::size_t i = 0; i < b.spans.size(); ++i) {
         if (std::find(dropped.begin(), dropped.end(), i) != dropped.end()) continue;
-        out.bytes += b.frames[i].size();
-        out.frames.push_back(b.frames[i]);
+        out.bytes += b.spans[i].size();
+        out.spans.push_back(b.spans[i]);
     }
     return out;
 }
@@ -206,7 +206,7 @@ TEST(WsGather, AWholeRunIsOneBufferIntoItsSharedBlock) {
         std::vector<asio::const_buffer> buffers;
         gather(batch, scratch, buffers);
         ASSERT_EQ(buffers.size(), 1u) << payload;
-        EXPECT_EQ(buffers[0].data(), batch.frames.front()->data()) << "no copy: the block itself";
+        EXPECT_EQ(buffers[0].data(), batch.spans.front()->data()) << "no copy: the block itself";
         EXPECT_EQ(buffers[0].size(), batch.bytes);
         EXPECT_TRUE(scratch.empty());
         expect_written(batch, buffers);
@@ -222,10 +222,10 @@ TEST(WsGather, SlicesSplitWhereTheyStopFollowingOneAnother) {
     const outbox_batch holed = without(run, {3});
     gather(holed, scratch, buffers);
     ASSERT_EQ(buffers.size(), 2u);
-    EXPECT_EQ(buffers[0].data(), run.frames[0]->data());
-    EXPECT_EQ(buffers[0].size(), 3 * run.frames[0].size());
-    EXPECT_EQ(buffers[1].data(), run.frames[4]->data());
-    EXPECT_EQ(buffers[1].size(), 6 * run.frames[0].size());
+    EXPECT_EQ(buffers[0].data(), run.spans[0]->data());
+    EXPECT_EQ(buffers[0].size(), 3 * run.spans[0].size());
+    EXPECT_EQ(buffers[1].data(), run.spans[4]->data());
+    EXPECT_EQ(buffers[1].size(), 6 * run.spans[0].size());
     EXPECT_TRUE(scratch.empty());
     expect_written(holed, buffers);
 
@@ -233,28 +233,28 @@ TEST(WsGather, SlicesSplitWhereTheyStopFollowingOneAnother) {
     // of its start: the small ones copied, the spans in place.
     outbox_batch mixed = without(run, {1, 2, 3});
     const outbox_batch ack = batch_of({10});
-    mixed.frames.insert(mixed.frames.begin() + 4, ack.frames.front());
+    mixed.spans.insert(mixed.spans.begin() + 4, ack.spans.front());
     mixed.bytes += ack.bytes;
     gather(mixed, scratch, buffers);
     // [0], span 4-6, [ack], span 7-9
     ASSERT_EQ(buffers.size(), 4u);
     EXPECT_EQ(buffers[0].data(), scratch.data());
-    EXPECT_EQ(buffers[1].data(), run.frames[4]->data());
-    EXPECT_EQ(buffers[1].size(), 3 * run.frames[0].size());
-    EXPECT_EQ(buffers[2].data(), scratch.data() + run.frames[0].size());
-    EXPECT_EQ(buffers[3].data(), run.frames[7]->data());
-    EXPECT_EQ(scratch.size(), run.frames[0].size() + ack.bytes);
+    EXPECT_EQ(buffers[1].data(), run.spans[4]->data());
+    EXPECT_EQ(buffers[1].size(), 3 * run.spans[0].size());
+    EXPECT_EQ(buffers[2].data(), scratch.data() + run.spans[0].size());
+    EXPECT_EQ(buffers[3].data(), run.spans[7]->data());
+    EXPECT_EQ(scratch.size(), run.spans[0].size() + ack.bytes);
     expect_written(mixed, buffers);
 
     // Two runs, one after the other: their blocks are not one span.
     outbox_batch two = run_of(std::vector<std::size_t>(4, 1024));
     const outbox_batch second = run_of(std::vector<std::size_t>(4, 1024));
-    two.frames.insert(two.frames.end(), second.frames.begin(), second.frames.end());
+    two.spans.insert(two.spans.end(), second.spans.begin(), second.spans.end());
     two.bytes += second.bytes;
     gather(two, scratch, buffers);
     ASSERT_EQ(buffers.size(), 2u);
-    EXPECT_EQ(buffers[0].data(), two.frames[0]->data());
-    EXPECT_EQ(buffers[1].data(), second.frames[0]->data());
+    EXPECT_EQ(buffers[0].data(), two.spans[0]->data());
+    EXPECT_EQ(buffers[1].data(), second.spans[0]->data());
     expect_written(two, buffers);
 }
 
@@ -281,7 +281,7 @@ TEST(WsGather, ARunsSlicesTakeTheFewestWrites) {
             const std::size_t total = ws_header(batch.bytes).size() + batch.bytes;
             EXPECT_EQ(s.written.size(), total);
             EXPECT_LE(s.calls.size(), (whole ? 1 : 2) * fewest_calls(total))
-                << batch.frames.size() << " frames of " << payloads.front() << " payload bytes";
+                << batch.spans.size() << " frames of " << payloads.front() << " payload bytes";
         }
     }
 }

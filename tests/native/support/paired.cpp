@@ -206,10 +206,10 @@ bool peer::deliver() {
     bool any = false;
     while (up_ && out == out_) {
         out->take(batch);
-        if (!batch.frames.empty()) {
+        if (!batch.spans.empty()) {
             any = true;
             scratch_.clear();
-            for (const router::shared_bytes& f : batch.frames) scratch_.insert(scratch_.end(), f->begin(), f->end());
+            for (const router::shared_bytes& f : batch.spans) scratch_.insert(scratch_.end(), f->begin(), f->end());
             received_messages.push_back(decode_batch(scratch_));
             for (const wire_frame& f : received_messages.back()) {
                 if (f.kind != frame_kind::welcome) continue;
@@ -224,7 +224,7 @@ bool peer::deliver() {
             closed_by_router();
             return true;
         }
-        if (batch.frames.empty()) break;
+        if (batch.spans.empty()) break;
     }
     return any;
 }
