@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "batch_support.hpp"
 #include "connection_table.hpp"
 
 namespace hyperstreams::router {
@@ -41,17 +42,8 @@ std::vector<frame> taken(outbox& o, bool* closed = nullptr) {
     outbox_batch b;
     for (;;) {
         o.take(b);
-        for (const shared_bytes& span : b.spans) {
-            bytes_view rest = *span;  // a span may hold several frames
-            while (!rest.empty()) {
-                frame f;
-                std::size_t used = 0;
-                EXPECT_FALSE(decode(rest, f, used));
-                if (used == 0) break;
-                out.push_back(f);
-                rest = rest.subspan(used);
-            }
-        }
+        const auto frames = frames_of(b);
+        out.insert(out.end(), frames.begin(), frames.end());
         if (closed != nullptr && b.close) *closed = true;
         if (b.spans.empty()) return out;
     }

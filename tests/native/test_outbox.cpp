@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "batch_support.hpp"
 #include "outbox.hpp"
 
 namespace hyperstreams::router {
@@ -36,24 +37,6 @@ frame parse(const shared_bytes& b) {
     return f;
 }
 
-// The frames of a batch, in order (a span may hold several).
-std::vector<frame> parse(const outbox_batch& b) {
-    std::vector<frame> out;
-    for (const shared_bytes& span : b.spans) {
-        bytes_view rest = *span;
-        while (!rest.empty()) {
-            frame f;
-            std::size_t used = 0;
-            EXPECT_FALSE(decode(rest, f, used));
-            if (used == 0) break;
-            out.push_back(f);
-            rest = rest.subspan(used);
-        }
-    }
-    EXPECT_EQ(out.size(), b.frames);
-    return out;
-}
-
 // Takes everything queued, batch after batch.
 std::vector<frame> drain(outbox& o, std::vector<shared_bytes>& keep) {
     std::vector<frame> out;
@@ -62,10 +45,21 @@ std::vector<frame> drain(outbox& o, std::vector<shared_bytes>& keep) {
         o.take(b);
         if (b.spans.empty()) break;
         keep.insert(keep.end(), b.spans.begin(), b.spans.end());
-        const auto frames = parse(b);
+        const auto frames = frames_of(b);
         out.insert(out.end(), frames.begin(), frames.end());
     }
     return out;
+}
+
+// What two outboxes handed over, frame by frame, is the same.
+void expect_same_frames(const std::vector<frame>& a, const std::vector<frame>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].kind, b[i].kind) << i;
+        EXPECT_EQ(a[i].name, b[i].name) << i;
+        EXPECT_EQ(a[i].seq, b[i].seq) << i;
+        EXPECT_EQ(a[i].count, b[i].count) << i;
+    }
 }
 
 outbox_limits limits(std::uint64_t max, std::uint64_t batch = 1u << 20) { return {max, 2 * max, batch}; }
@@ -189,13 +183,7 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
         std::vector<shared_bytes> keep;
         const auto a = drain(single, keep);
         const auto b = drain(many, keep);
-        ASSERT_EQ(a.size(), b.size());
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            EXPECT_EQ(a[i].kind, b[i].kind) << i;
-            EXPECT_EQ(a[i].name, b[i].name) << i;
-            EXPECT_EQ(a[i].seq, b[i].seq) << i;
-            EXPECT_EQ(a[i].count, b[i].count) << i;
-        }
+        expect_same_frames(a, b);
     }
     outbox idle(limits(10 * one));
     const push_result first =
@@ -327,7 +315,7 @@ TEST(Outbox, DropOldestOnARunsSlicesLeavesTheGapAndTheRestOfTheRun) {
     EXPECT_EQ(gap.count, 10u);
     EXPECT_EQ(b.spans[1]->data(), run[10]->data()) << "the run's own bytes, not a copy";
     EXPECT_EQ(b.spans[1].size(), 10 * one);
-    const auto frames = parse(b);
+    const auto frames = frames_of(b);
     ASSERT_EQ(frames.size(), 11u);
     for (std::size_t i = 1; i < frames.size(); ++i) EXPECT_EQ(frames[i].seq, 10 + i);
 }
@@ -353,7 +341,7 @@ TEST(Outbox, ARunThatFitsIsTakenAsSpansOfItsBlock) {
         EXPECT_EQ(b.frames, expected);
         EXPECT_EQ(b.spans[0]->data(), run[next_seq - 1]->data()) << "the block itself";
         EXPECT_EQ(b.spans[0].size(), expected * one);
-        for (const frame& f : parse(b)) EXPECT_EQ(f.seq, next_seq++);
+        for (const frame& f : frames_of(b)) EXPECT_EQ(f.seq, next_seq++);
     }
     EXPECT_EQ(next_seq, 21u);
     EXPECT_EQ(o.queued_bytes(), 0u);
@@ -387,13 +375,7 @@ TEST(Outbox, APieceDropsAndOverflowsAsItsMessagesOneByOne) {
         std::vector<shared_bytes> keep;
         const auto a = drain(single, keep);
         const auto b = drain(many, keep);
-        ASSERT_EQ(a.size(), b.size());
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            EXPECT_EQ(a[i].kind, b[i].kind) << i;
-            EXPECT_EQ(a[i].name, b[i].name) << i;
-            EXPECT_EQ(a[i].seq, b[i].seq) << i;
-            EXPECT_EQ(a[i].count, b[i].count) << i;
-        }
+        expect_same_frames(a, b);
         if (policy == slow_policy::drop_oldest) {
             ASSERT_EQ(b.size(), 11u);
             EXPECT_EQ(b[0].kind, frame_kind::gap);
