@@ -190,10 +190,12 @@ private:
     struct answer {
         enum class kind : std::uint8_t { deliver, deliver_batch, placed, call };
         kind what = kind::call;
-        publication p;            // deliver: without its payload; deliver_batch: the epoch, the first seq
-        std::uint32_t count = 0;  // deliver_batch: publications
-        std::size_t name_at = 0;  // deliver, deliver_batch: the channel, and the payload or the
-        std::size_t name_size = 0;  // batch's entries, in bytes_
+        publication p;            // deliver: without its payload; deliver_batch: its epoch and first seq
+        std::uint32_t count = 0;  // deliver_batch: its publications
+        // In bytes_: the channel, and the payload (deliver) or the batch's
+        // entries as on_batch checked them (deliver_batch).
+        std::size_t name_at = 0;
+        std::size_t name_size = 0;
         std::size_t payload_at = 0;
         std::size_t payload_size = 0;
         publisher from;  // placed
