@@ -57,4 +57,11 @@ batched_publication take_batch_entry(std::string_view& entries) noexcept {
     return p;
 }
 
+std::uint32_t delivered_already(std::uint32_t last_epoch, std::uint64_t last_seq,
+                                const publication_batch& batch) noexcept {
+    if (last_epoch != batch.epoch || last_seq < batch.first_seq) return 0;
+    const std::uint64_t up_to_last = last_seq - batch.first_seq + 1;
+    return up_to_last >= batch.count ? batch.count : static_cast<std::uint32_t>(up_to_last);
+}
+
 }  // namespace hyperstreams::router

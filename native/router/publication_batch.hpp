@@ -47,4 +47,12 @@ struct batched_publication {
 // read_publication_batch checked, count times.
 [[nodiscard]] batched_publication take_batch_entry(std::string_view& entries) noexcept;
 
+// How many of `batch`'s publications, from its first, a router delivered
+// already when the last one it delivered of the channel was at
+// (`last_epoch`, `last_seq`): those of the same epoch at or before it. A
+// router gets a batch twice when Redis matches its channel by name and by
+// a pattern, both subscribed: the second copy is all delivered already.
+[[nodiscard]] std::uint32_t delivered_already(std::uint32_t last_epoch, std::uint64_t last_seq,
+                                              const publication_batch& batch) noexcept;
+
 }  // namespace hyperstreams::router

@@ -353,17 +353,19 @@ redis_log::key_names redis_log::names_of(std::string_view channel, std::string_v
             all.substr(2 * key + pubsub_size)};
 }
 
-bool redis_log::advance(std::string_view channel, position at) {
+std::uint32_t redis_log::advance(std::string_view channel, position first, std::uint32_t count) {
+    const position last_of_them{first.epoch, first.seq + (count - 1)};
     auto it = known_.find(channel);
     if (it == known_.end()) {
         if (known_.size() >= options_.max_known_channels) known_.clear();  // duplicates are then caught by the clients
-        known_.emplace(std::string(channel), at);
-        return true;
+        known_.emplace(std::string(channel), last_of_them);
+        return 0;
     }
     position& last = it->second;
-    if (last.epoch == at.epoch && at.seq <= last.seq) return false;
-    last = at;
-    return true;
+    const std::uint32_t seen =
+        delivered_already(last.epoch, last.seq, publication_batch{first.epoch, first.seq, count, {}});
+    if (seen < count) last = last_of_them;
+    return seen;
 }
 
 // ---------------------------------------------------------------- publish
@@ -411,12 +413,16 @@ void redis_log::flush() {
     }
     // Each channel's publications together, in the order appended (a
     // stable sort by channel): every publisher's order on a channel is kept.
+    // Mostly they are already (one channel): the sort's buffer is then not
+    // made.
     flush_order_.resize(flushing_.size());
     for (std::size_t i = 0; i < flush_order_.size(); ++i) flush_order_[i] = i;
-    std::stable_sort(flush_order_.begin(), flush_order_.end(), [this](std::size_t a, std::size_t b) {
+    const auto by_channel = [this](std::size_t a, std::size_t b) {
         return queued_text(flushing_[a].channel_at, flushing_[a].channel_size) <
                queued_text(flushing_[b].channel_at, flushing_[b].channel_size);
-    });
+    };
+    if (!std::is_sorted(flush_order_.begin(), flush_order_.end(), by_channel))
+        std::stable_sort(flush_order_.begin(), flush_order_.end(), by_channel);
     std::size_t begin = 0;
     while (begin < flush_order_.size()) {
         const queued_publish& head = flushing_[flush_order_[begin]];
@@ -661,22 +667,35 @@ void redis_log::on_batch(std::string_view name, std::string_view message) {
         HS_LOG(warn, "cluster.bad_batch").kv("channel", name).kv("bytes", message.size());
         return;
     }
-    const std::size_t name_at = bytes_.size();
+    answer a;
+    a.what = answer::kind::deliver_batch;
+    a.p.epoch = batch.epoch;
+    a.p.seq = batch.first_seq;
+    a.count = batch.count;
+    a.name_at = bytes_.size();
+    a.name_size = name.size();
     bytes_ += name;
-    std::string_view entries = batch.entries;
-    for (std::uint32_t i = 0; i < batch.count; ++i) {
-        const batched_publication p = take_batch_entry(entries);
-        answer a;
-        a.what = answer::kind::deliver;
-        a.p.flags = static_cast<std::uint8_t>(p.flags & frame_flags::json);
-        a.p.epoch = batch.epoch;
-        a.p.seq = batch.first_seq + i;
-        a.name_at = name_at;
-        a.name_size = name.size();
-        a.payload_at = bytes_.size();
-        a.payload_size = p.payload.size();
-        bytes_ += p.payload;
-        enter(std::move(a));
+    a.payload_at = bytes_.size();
+    a.payload_size = batch.entries.size();
+    bytes_ += batch.entries;
+    enter(std::move(a));
+}
+
+// Under the core's lock: the entries on_batch checked, but for those a
+// second matching Redis subscription delivered already.
+void redis_log::deliver_batch(const answer& a) {
+    const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
+    const std::uint32_t seen = advance(name, position{a.p.epoch, a.p.seq}, a.count);
+    std::string_view entries(running_bytes_.data() + a.payload_at, a.payload_size);
+    publication p;
+    p.epoch = a.p.epoch;
+    for (std::uint32_t i = 0; i < a.count; ++i) {
+        const batched_publication e = take_batch_entry(entries);
+        if (i < seen) continue;
+        p.flags = static_cast<std::uint8_t>(e.flags & frame_flags::json);
+        p.seq = a.p.seq + i;
+        p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(e.payload.data()), e.payload.size());
+        (void)sink_->deliver(name, p);
     }
 }
 
@@ -699,12 +718,13 @@ void redis_log::run_waiting() {
         switch (a.what) {
             case answer::kind::deliver: {
                 const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
-                if (!advance(name, position{a.p.epoch, a.p.seq})) break;  // a second matching Redis subscription
+                if (advance(name, position{a.p.epoch, a.p.seq}, 1) != 0) break;  // a second matching Redis subscription
                 a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.payload_at,
                                          a.payload_size);
                 (void)sink_->deliver(name, a.p);
                 break;
             }
+            case answer::kind::deliver_batch: deliver_batch(a); break;
             case answer::kind::placed: sink_->placed(a.from, a.at); break;
             case answer::kind::call: a.call(); break;
         }

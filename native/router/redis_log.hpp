@@ -137,8 +137,10 @@ private:
         std::string_view meta, stream, pubsub, idempotency;
     };
     key_names names_of(std::string_view channel, std::string_view idempotency_key);
-    // Remembers the last position seen of `channel`; false when `at` is not after it.
-    bool advance(std::string_view channel, position at);
+    // Remembers the last position seen of `channel`, of `count` consecutive
+    // seqs of one epoch from `first`; returns how many of them, from the
+    // first, were seen already (the rest are after the last seen).
+    std::uint32_t advance(std::string_view channel, position first, std::uint32_t count);
 
     // A publication append() queued for the flush: its channel, payload
     // and idempotency key in the queue's bytes, and the channel's options
@@ -182,12 +184,17 @@ private:
     // together: one hold of the core's lock, and one wake of each
     // transport, for all the messages and acks of a read. The hot ones are
     // kept as data, their bytes in one reused buffer; the others as calls.
+    // A batch stays one answer, its entries copied whole: what a router
+    // does per publication it receives is only the core's delivery.
     // All keep their order. Engine's thread only.
     struct answer {
-        enum class kind : std::uint8_t { deliver, placed, call };
+        enum class kind : std::uint8_t { deliver, deliver_batch, placed, call };
         kind what = kind::call;
-        publication p;            // deliver: without its payload
-        std::size_t name_at = 0;  // deliver: the channel, and the payload, in bytes_
+        publication p;            // deliver: without its payload; deliver_batch: its epoch and first seq
+        std::uint32_t count = 0;  // deliver_batch: its publications
+        // In bytes_: the channel, and the payload (deliver) or the batch's
+        // entries as on_batch checked them (deliver_batch).
+        std::size_t name_at = 0;
         std::size_t name_size = 0;
         std::size_t payload_at = 0;
         std::size_t payload_size = 0;
@@ -198,6 +205,7 @@ private:
     void enter(answer a);
     // Under the core's lock.
     void run_waiting();
+    void deliver_batch(const answer& a);
 
     redis_engine& engine_;
     redis_log_options options_;

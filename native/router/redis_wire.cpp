@@ -125,7 +125,21 @@ std::string redis_format_evalsha(std::string_view sha1, std::span<const std::str
     return format_command(head, args);
 }
 
-redis_reader::redis_reader() : reader_(redisReaderCreate()) {}
+namespace {
+
+// hiredis frees its buffer when it is empty and more than 16 KiB of it is
+// unused (REDIS_READER_MAX_BUF), then grows it again, doubling, for the
+// next reply that big: for every batch message of 1 KiB publications
+// (about 100 KiB) a subscriber connection read. A reader now keeps up to
+// what the biggest batch takes (max_batch_bytes, 1 MiB, doubled by the
+// growth, and room to spare), per connection.
+constexpr std::size_t reader_buffer_kept = std::size_t{4} << 20;
+
+}  // namespace
+
+redis_reader::redis_reader() : reader_(redisReaderCreate()) {
+    if (reader_ != nullptr) reader_->maxbuf = reader_buffer_kept;
+}
 
 redis_reader::~redis_reader() { redisReaderFree(reader_); }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hyperstreams/errc.hpp"
+#include "publication_batch.hpp"
 #include "redis_wire.hpp"
 
 namespace hyperstreams::router {
@@ -222,6 +223,23 @@ TEST(RedisPush, ReadsSubscribeModeReplies) {
     EXPECT_EQ(parse_push(*parse("*3\r\n" + bulk("subscribe") + bulk("ch") + ":1\r\n")).what, redis_push::kind::ack);
     EXPECT_EQ(parse_push(*parse("*2\r\n" + bulk("message") + bulk("ch"))).what, redis_push::kind::other);
     EXPECT_EQ(parse_push(*parse(":1\r\n")).what, redis_push::kind::other);
+}
+
+// Seqs 5..8 of epoch 3, against the last one a router delivered.
+TEST(PublicationBatch, CountsTheLeadingPublicationsDeliveredAlready) {
+    const publication_batch b{3, 5, 4, {}};
+    EXPECT_EQ(delivered_already(0, 0, b), 0u) << "nothing delivered yet";
+    EXPECT_EQ(delivered_already(3, 4, b), 0u) << "the one before the first";
+    EXPECT_EQ(delivered_already(3, 5, b), 1u);
+    EXPECT_EQ(delivered_already(3, 7, b), 3u);
+    EXPECT_EQ(delivered_already(3, 8, b), 4u) << "the batch again";
+    EXPECT_EQ(delivered_already(3, 900, b), 4u);
+    EXPECT_EQ(delivered_already(4, 8, b), 0u) << "another epoch: its seqs say nothing of these";
+    EXPECT_EQ(delivered_already(2, 8, b), 0u);
+    const publication_batch last{3, 0xFFFFFFFFFFFFFFFEull, 2, {}};
+    EXPECT_EQ(delivered_already(3, 0xFFFFFFFFFFFFFFFFull, last), 2u);
+    EXPECT_EQ(delivered_already(3, 0xFFFFFFFFFFFFFFFEull, last), 1u);
+    EXPECT_EQ(delivered_already(3, 1, publication_batch{3, 1, 0xFFFFFFFFu, {}}), 1u);
 }
 
 TEST(RedisStatus, HasNames) {

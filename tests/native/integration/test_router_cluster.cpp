@@ -1408,6 +1408,57 @@ TEST(RouterCluster, AMalformedBatchIsDroppedWholeAndNamed) {
     EXPECT_EQ(sub.count(message_on("batch.bad")), 1u);
 }
 
+// A batch message of numbers `first`.. at `epoch`, as the batch script
+// publishes it (publication_batch.hpp).
+std::string batch_of_numbers(std::uint32_t epoch, std::uint64_t first, int count) {
+    std::string out = {'\x80', '\x13'};
+    const auto put_le = [&out](std::uint64_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    };
+    put_le(epoch, 4);
+    put_le(first, 8);
+    put_le(static_cast<std::uint64_t>(count), 4);
+    for (int i = 0; i < count; ++i) {
+        const std::string payload = std::to_string(first + static_cast<std::uint64_t>(i));
+        out.push_back('\0');
+        put_le(payload.size(), 4);
+        out += payload;
+    }
+    return out;
+}
+
+// A router delivers each seq of a channel once, however often a batch
+// holding it comes (twice when Redis matches the channel by name and by a
+// pattern): of a batch that overlaps what it delivered, only the seqs after
+// it; of one it delivered whole, nothing.
+TEST(RouterCluster, ABatchIsDeliveredFromTheFirstSeqNotYetDelivered) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis);
+    ASSERT_TRUE(a->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("batch.again"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.again"), 1));
+    const auto acks = answers_to(pub, publish_numbers_in_one_message(pub, "batch.again", 1, 3));
+    ASSERT_EQ(acks.size(), 3u);
+    const std::uint32_t epoch = acks.front().epoch;
+    ASSERT_EQ(sub.wait_count(message_on("batch.again"), 3).size(), 3u);
+
+    const std::string channel = pubsub_channel("batch.again");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", channel, batch_of_numbers(epoch, 2, 4)})), "1");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", channel, batch_of_numbers(epoch, 2, 4)})), "1");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", channel, batch_of_numbers(epoch, 6, 1)})), "1");
+    const auto got = sub.wait_count(message_on("batch.again"), 6);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 1, epoch);
+    EXPECT_EQ(sub.count(message_on("batch.again")), 6u);
+    EXPECT_EQ(sub.run([](client_engine& e, time_ms) { return e.stats().duplicates_dropped; }), 0u)
+        << "the router sent no seq twice";
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+}
+
 // Redis stops (a clean shutdown, its data gone) while three routers run and
 // nobody publishes, and comes back empty on its port. Each router retries
 // with a growing delay, not in a loop, and once Redis is back takes up
