@@ -29,17 +29,22 @@ std::string_view channel_of(const shared_bytes& bytes) {
     return parse_message(bytes, f) ? f.name : std::string_view{};
 }
 
+// The size of the first of the frames side by side in `bytes` (all of
+// them, should its header not describe a frame within them).
+std::uint32_t first_frame_size(bytes_view bytes) {
+    const std::uint64_t size = encoded_frame_size(bytes);
+    return static_cast<std::uint32_t>(size == 0 || size > bytes.size() ? bytes.size() : size);
+}
+
 }  // namespace
 
 std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames) {
     auto run = std::make_shared<frame_run>();
     run->frames = std::move(frames);
-    const auto& f = run->frames;
-    for (std::size_t i = 0; i < f.size(); ++i) {
-        if (i == 0 || !f[i - 1].followed_by(f[i])) run->pieces.emplace_back();
-        run->pieces.back().end = static_cast<std::uint32_t>(i + 1);
-        run->pieces.back().bytes += static_cast<std::uint32_t>(f[i].size());
-        run->bytes += f[i].size();
+    for (const shared_bytes& f : run->frames) {
+        if (run->pieces.empty() || !run->pieces.back().bytes.join(f)) run->pieces.push_back({f, 0});
+        ++run->pieces.back().frames;
+        run->bytes += f.size();
     }
     return run;
 }
@@ -90,7 +95,7 @@ bool outbox::drop_same_channel(std::string_view channel) {
     const std::uint64_t order = it->second;
     auto pos = std::lower_bound(data_.begin(), data_.end(), order,
                                 [](const entry& e, std::uint64_t o) { return e.order < o; });
-    if (pos == data_.end() || pos->order != order || !pos->live()) {
+    if (pos == data_.end() || pos->order != order || !pos->bytes) {
         latest.erase(it);
         return false;
     }
@@ -107,20 +112,22 @@ bool outbox::drop_same_channel(std::string_view channel) {
 
 void outbox::drop_front() {
     entry& victim = data_.front();
-    const shared_bytes& frame = victim.front();
-    const std::uint64_t size = frame.size();
-    bytes_ -= size;
-    count_drop(frame);
-    if (victim.run) {
-        victim.run_bytes -= static_cast<std::uint32_t>(size);
-        if (++victim.first < victim.end) return;
+    if (victim.frames > 1) {
+        const std::uint32_t size = first_frame_size(*victim.bytes);
+        bytes_ -= size;
+        count_drop(victim.bytes.part(0, size));
+        victim.bytes.remove_prefix(size);
+        --victim.frames;
+        return;
     }
+    bytes_ -= victim.bytes.size();
+    count_drop(victim.bytes);
     forget_latest(victim);
     data_.pop_front();
 }
 
 void outbox::pop_dead_front() {
-    while (!data_.empty() && !data_.front().live()) {
+    while (!data_.empty() && !data_.front().bytes) {
         data_.pop_front();
         --dead_;
     }
@@ -128,7 +135,7 @@ void outbox::pop_dead_front() {
 
 void outbox::compact() {
     if (dead_ < 64 || dead_ * 2 < data_.size()) return;
-    data_.erase(std::remove_if(data_.begin(), data_.end(), [](const entry& e) { return !e.live(); }), data_.end());
+    data_.erase(std::remove_if(data_.begin(), data_.end(), [](const entry& e) { return !e.bytes; }), data_.end());
     dead_ = 0;
 }
 
@@ -144,11 +151,8 @@ push_result outbox::push_messages(const frame_run_ptr& run, slow_policy policy) 
     if (!closing_ && policy != slow_policy::keep_latest && fits(run->bytes)) {
         // Nothing to drop: what pushing each frame would queue, in a piece
         // per block.
-        std::uint32_t first = 0;
-        for (const frame_run::piece& p : run->pieces) {
-            data_.push_back(entry{next_order_++, nullptr, run, first, p.end, p.bytes, frame_class::message, policy});
-            first = p.end;
-        }
+        for (const frame_run::piece& p : run->pieces)
+            data_.push_back(entry{next_order_++, p.bytes, p.frames, frame_class::message, policy});
         bytes_ += run->bytes;
         all.queued = static_cast<std::uint32_t>(run->frames.size());
         all.wake = wake_consumer();
@@ -181,7 +185,7 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
             r.status = push_status::overflow;
             return r;
         }
-        control_.push_back(entry{next_order_++, std::move(bytes), nullptr, 0, 0, 0, cls, policy});
+        control_.push_back(entry{next_order_++, std::move(bytes), 1, cls, policy});
         bytes_ += size;
         r.wake = wake_consumer();
         return r;
@@ -212,7 +216,7 @@ push_result outbox::push_locked(shared_bytes bytes, frame_class cls, slow_policy
             return r;
         }
     }
-    entry e{next_order_++, std::move(bytes), nullptr, 0, 0, 0, cls, policy};
+    entry e{next_order_++, std::move(bytes), 1, cls, policy};
     if (policy == slow_policy::keep_latest) {
         std::string_view channel = channel_of(e.bytes);
         if (!channel.empty()) {
@@ -237,7 +241,7 @@ bool outbox::close(shared_bytes farewell, queued_data data) {
     if (data == queued_data::discard) {
         drops_.reset();
         for (const entry& e : data_)
-            if (e.live()) bytes_ -= e.size();
+            if (e.bytes) bytes_ -= e.bytes->size();
         data_.clear();
         dead_ = 0;
     }
@@ -248,7 +252,7 @@ bool outbox::close(shared_bytes farewell, queued_data data) {
             (f.kind == frame_kind::goodbye || f.kind == frame_kind::redirect))
             close_code_ = f.code;
         bytes_ += farewell->size();
-        control_.push_back(entry{next_order_++, std::move(farewell), nullptr, 0, 0, 0, frame_class::control,
+        control_.push_back(entry{next_order_++, std::move(farewell), 1, frame_class::control,
                                  slow_policy::drop_oldest});
     }
     return wake_consumer();
@@ -293,34 +297,30 @@ void outbox::take(outbox_batch& out) {
         const bool from_control = has_control && (!has_data || control_.front().order < data_.front().order);
         queue& q = from_control ? control_ : data_;
         entry& e = q.front();
-        if (e.run) {
-            // The piece's frames that fit, all of them when they do, as one
-            // slice of their block.
-            const auto& frames = e.run->frames;
-            std::uint32_t last = e.end;
-            std::uint64_t size = e.run_bytes;
-            if (out.bytes + size > limits_.batch_bytes) {
-                last = e.first;
-                size = 0;
-                while (last < e.end && (out.bytes + size + frames[last].size() <= limits_.batch_bytes ||
-                                        (out.frames == 0 && last == e.first)))
-                    size += frames[last++].size();
-                if (last == e.first) break;
+        std::uint32_t size = static_cast<std::uint32_t>(e.bytes->size());
+        std::uint32_t frames = e.frames;
+        if (out.bytes + size > limits_.batch_bytes && (out.frames > 0 || frames > 1)) {
+            // What of it fits: the first frames of a piece (at least one in
+            // an empty batch), or nothing.
+            size = 0;
+            frames = 0;
+            for (bytes_view rest = *e.bytes; frames < e.frames; ++frames) {
+                const std::uint32_t next = first_frame_size(rest);
+                if (out.bytes + size + next > limits_.batch_bytes && (out.frames > 0 || frames > 0)) break;
+                size += next;
+                rest = rest.subspan(next);
             }
-            const shared_bytes& head = frames[e.first];
-            add(shared_bytes(head.block(), head.offset(), static_cast<std::uint32_t>(size)), last - e.first);
-            bytes_ -= size;
-            e.run_bytes -= static_cast<std::uint32_t>(size);
-            e.first = last;
-            if (e.first < e.end) break;  // the batch is full
-            q.pop_front();
-            continue;
+            if (frames == 0) break;
         }
-        const std::uint64_t size = e.bytes->size();
-        if (out.frames > 0 && out.bytes + size > limits_.batch_bytes) break;
         bytes_ -= size;
+        if (frames < e.frames) {
+            add(e.bytes.part(0, size), frames);
+            e.bytes.remove_prefix(size);
+            e.frames -= frames;
+            break;  // the batch is full
+        }
         forget_latest(e);
-        add(std::move(e.bytes), 1);
+        add(std::move(e.bytes), frames);
         q.pop_front();
     }
     pop_dead_front();

@@ -32,13 +32,13 @@
 // keep_latest outboxes are given frames in blocks of their own (lane.hpp).
 //
 // A run of messages that fits whole under drop_oldest or disconnect is
-// queued as one entry per block it lies in (a piece), not one per frame,
-// and taken as one slice of that block: a subscriber's share of a run costs
-// a few entries and references however many frames it holds. A piece drops
-// and is taken frame by frame when it must be (the bound, batch_bytes), so
-// the policies and gaps are exactly those of its frames pushed one by one.
-// A piece keeps its run's list of frames (shared by every subscriber) and
-// its block alive until it is taken or dropped whole.
+// queued as one entry per block it lies in (a piece: its frames as one
+// slice of the block), not one per frame, and taken as that slice: a
+// subscriber's share of a run costs a few entries and references however
+// many frames it holds. A piece drops and is taken frame by frame when it
+// must be (the bound, batch_bytes), so the policies and gaps are exactly
+// those of its frames pushed one by one; like a frame, it keeps only its
+// block alive.
 #pragma once
 
 #include <algorithm>
@@ -100,8 +100,8 @@ outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 // that follow one another in one block.
 struct frame_run {
     struct piece {
-        std::uint32_t end = 0;    // the piece is frames [the previous piece's end, end)
-        std::uint32_t bytes = 0;  // theirs in all: a block, or one frame, is under 4 GiB
+        shared_bytes bytes;  // its frames, as one slice of their block
+        std::uint32_t frames = 0;
     };
     std::vector<shared_bytes> frames;
     std::vector<piece> pieces;
@@ -226,23 +226,14 @@ public:
     bool closing() const;
 
 private:
-    // A frame, or a piece of a run: frames [first, end) of run->frames,
-    // `run_bytes` in all. Neither: a dropped entry still in the queue
-    // (keep_latest).
     struct entry {
         std::uint64_t order = 0;
+        // A frame, or (a piece of a run) `frames` frames side by side in one
+        // block. Null: a dropped entry still in the queue (keep_latest).
         shared_bytes bytes;
-        frame_run_ptr run;
-        std::uint32_t first = 0;
-        std::uint32_t end = 0;
-        std::uint32_t run_bytes = 0;
+        std::uint32_t frames = 1;
         frame_class cls = frame_class::control;
         slow_policy policy = slow_policy::drop_oldest;
-
-        bool live() const noexcept { return bytes || run; }
-        std::uint64_t size() const noexcept { return run ? run_bytes : bytes->size(); }
-        // The frame a drop from the front takes.
-        const shared_bytes& front() const noexcept { return run ? run->frames[first] : bytes; }
     };
     struct gap_info {
         std::uint32_t epoch = 0;

@@ -113,6 +113,15 @@ public:
         size_ += next.size_;
         return true;
     }
+    // `size` bytes of this from `from`, which must lie within it.
+    shared_bytes part(std::uint32_t from, std::uint32_t size) const noexcept {
+        return shared_bytes(block_, offset_ + from, size);
+    }
+    // Without its first `n` bytes (at most size()).
+    void remove_prefix(std::uint32_t n) noexcept {
+        offset_ += n;
+        size_ -= n;
+    }
 
 private:
     block_ptr block_;
