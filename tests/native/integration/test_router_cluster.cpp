@@ -1383,23 +1383,47 @@ TEST(RouterCluster, ABatchWhoseAnswerIsLostFailsEachPublicationAsUnknown) {
 // A batch message that does not add up (truncated, a count its bytes do
 // not hold) is logged by name and dropped whole; what comes next is
 // delivered.
-TEST(RouterCluster, AMalformedBatchIsDroppedWholeAndNamed) {
+// A one-thread router on a redis-server of its own, with a publisher and a
+// subscriber of one channel, for batch messages published into Redis by hand.
+struct channel_on_one_router {
     redis_server redis;
-    ASSERT_TRUE(redis.ready());
-    auto a = one_thread_router(redis);
-    ASSERT_TRUE(a->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(a->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("batch.bad"))));
-    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.bad"), 1));
+    std::unique_ptr<router_process> router;
+    std::optional<test_client> pub;
+    std::optional<test_client> sub;
+
+    // True once all are up and the subscription to `channel` is in force in Redis.
+    bool start(const std::string& channel) {
+        if (!redis.ready()) return false;
+        router = one_thread_router(redis);
+        if (!router->ready()) return false;
+        pub.emplace(frontend_config(router->ws_url(), "pub"));
+        sub.emplace(frontend_config(router->ws_url(), "sub"));
+        return pub->wait_ready() && sub->wait_ready() &&
+               sub->wait_for(is(event_kind::ack, sub->subscribe(channel))) &&
+               wait_numsub(redis.port(), pubsub_channel(channel), 1);
+    }
+
+    // Once started.
+    struct started {
+        redis_server& redis;
+        router_process& router;
+        test_client& pub;
+        test_client& sub;
+    };
+    started parts() { return {redis, *router, *pub, *sub}; }
+};
+
+TEST(RouterCluster, AMalformedBatchIsDroppedWholeAndNamed) {
+    channel_on_one_router one;
+    ASSERT_TRUE(one.start("batch.bad"));
+    auto [redis, router, pub, sub] = one.parts();
 
     // Epoch 7, first seq 1, two entries: "ok", then one cut short.
     std::string bad = {'\x80', '\x13', 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0};
     bad += std::string{'\0', 2, 0, 0, 0} + "ok";
     bad += std::string{'\0', 9, 0, 0, 0} + "short";
     ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", pubsub_channel("batch.bad"), bad})), "1");
-    EXPECT_TRUE(logged(*a, "event=cluster.bad_batch", 1));
+    EXPECT_TRUE(logged(router, "event=cluster.bad_batch", 1));
     const auto good = publish_numbers(pub, "batch.bad", 1, 1);
     ASSERT_EQ(good.size(), 1u);
     const auto got = sub.wait_for(message_on("batch.bad"));
@@ -1432,15 +1456,9 @@ std::string batch_of_numbers(std::uint32_t epoch, std::uint64_t first, int count
 // pattern): of a batch that overlaps what it delivered, only the seqs after
 // it; of one it delivered whole, nothing.
 TEST(RouterCluster, ABatchIsDeliveredFromTheFirstSeqNotYetDelivered) {
-    redis_server redis;
-    ASSERT_TRUE(redis.ready());
-    auto a = one_thread_router(redis);
-    ASSERT_TRUE(a->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(a->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("batch.again"))));
-    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("batch.again"), 1));
+    channel_on_one_router one;
+    ASSERT_TRUE(one.start("batch.again"));
+    auto [redis, router, pub, sub] = one.parts();
     const auto acks = answers_to(pub, publish_numbers_in_one_message(pub, "batch.again", 1, 3));
     ASSERT_EQ(acks.size(), 3u);
     const std::uint32_t epoch = acks.front().epoch;
