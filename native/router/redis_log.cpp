@@ -98,7 +98,11 @@ return {tonumber(e), s, 0}
 const std::string publish_batch_script = std::string(trim_expired_head_lua) + R"lua(
 local m = redis.call('hmget', KEYS[1], 'e', 's')
 local e, s = m[1], tonumber(m[2]) or 0
-local out, parts = {}, {}
+local en = e and tonumber(e)
+-- parts[1] is the message's header, set last; then each publication's
+-- head and payload, as two strings, so that no string per publication
+-- copies its payload: table.concat copies each once, into the message.
+local out, parts, np = {}, {''}, 1
 local first, now, expiring
 for i = 0, tonumber(ARGV[7]) - 1 do
   local at = 8 + 4 * i
@@ -111,13 +115,14 @@ for i = 0, tonumber(ARGV[7]) - 1 do
   if known then
     local fe, fs, fd = string.match(known, '^(%d+):(%d+):(%x+)$')
     if fd == d then
-      out[#out + 1] = struct.pack('<BI4I8', 1, tonumber(fe), tonumber(fs))
+      out[i + 1] = struct.pack('<BI4I8', 1, tonumber(fe), tonumber(fs))
     else
-      out[#out + 1] = struct.pack('<BI4I8', 2, 0, 0)
+      out[i + 1] = struct.pack('<BI4I8', 2, 0, 0)
     end
   else
     if not e then
       e = ARGV[2]
+      en = tonumber(e)
       s = 0
       redis.call('del', KEYS[2])
       redis.call('hset', KEYS[1], 'e', e)
@@ -139,8 +144,10 @@ for i = 0, tonumber(ARGV[7]) - 1 do
       end
     end
     if k > 0 then redis.call('set', KEYS[k], e .. ':' .. seq .. ':' .. d, 'EX', ARGV[6]) end
-    parts[#parts + 1] = struct.pack('<BI4', tonumber(flags), #payload) .. payload
-    out[#out + 1] = struct.pack('<BI4I8', 0, tonumber(e), s)
+    parts[np + 1] = struct.pack('<BI4', tonumber(flags), #payload)
+    parts[np + 2] = payload
+    np = np + 2
+    out[i + 1] = struct.pack('<BI4I8', 0, en, s)
   end
 end
 if not first then return table.concat(out) end
@@ -152,7 +159,8 @@ if ARGV[3] ~= '0' then
   redis.call('expire', KEYS[2], ARGV[4])
 end
 redis.call('expire', KEYS[1], ARGV[5])
-redis.call('publish', ARGV[1], struct.pack('<BBI4I8I4', 128, 19, tonumber(e), first, #parts) .. table.concat(parts))
+parts[1] = struct.pack('<BBI4I8I4', 128, 19, en, first, (np - 1) / 2)
+redis.call('publish', ARGV[1], table.concat(parts))
 return table.concat(out)
 )lua";
 
