@@ -1,14 +1,29 @@
-// What the router's transports take from an outbox, read back as frames by
-// the router's unit tests.
+// The router's unit tests' message frames, and what the transports take
+// from an outbox read back as frames.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <string_view>
 #include <vector>
 
 #include "outbox.hpp"
 
 namespace hyperstreams::router {
+
+// An encoded message frame of `channel` at (`epoch`, `seq`), its payload
+// `payload` bytes of 'm'.
+inline shared_bytes message_frame(std::string_view channel, std::uint32_t epoch, std::uint64_t seq,
+                                  std::size_t payload) {
+    std::vector<std::uint8_t> body(payload, 'm');
+    frame f;
+    f.kind = frame_kind::message;
+    f.name = channel;
+    f.epoch = epoch;
+    f.seq = seq;
+    f.payload = body;
+    return encode_shared(f);
+}
 
 // The frames of a batch, in order: a span holds one frame or several.
 inline std::vector<frame> frames_of(const outbox_batch& b) {

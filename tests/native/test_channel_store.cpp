@@ -1,6 +1,7 @@
 // channel_store: sequence numbers, the bounded history and resume plans.
 #include <gtest/gtest.h>
 
+#include "batch_support.hpp"
 #include "channel_store.hpp"
 
 namespace hyperstreams::router {
@@ -10,14 +11,7 @@ constexpr std::uint32_t epoch = 77;
 
 // The message frame that carries a publication: what history counts it as.
 shared_bytes message_of(std::string_view channel, std::uint64_t seq, std::size_t payload = 10) {
-    std::vector<std::uint8_t> body(payload, 'x');
-    frame f;
-    f.kind = frame_kind::message;
-    f.name = channel;
-    f.epoch = epoch;
-    f.seq = seq;
-    f.payload = body;
-    return encode_shared(f);
+    return message_frame(channel, epoch, seq, payload);
 }
 
 void publish(channel_store& s, std::string_view channel, int n, std::size_t payload = 10) {

@@ -26,14 +26,7 @@ protected:
 };
 
 shared_bytes message(std::string_view channel, std::uint64_t seq, std::size_t payload = 100) {
-    std::vector<std::uint8_t> body(payload, 'm');
-    frame f;
-    f.kind = frame_kind::message;
-    f.name = channel;
-    f.epoch = 1;
-    f.seq = seq;
-    f.payload = body;
-    return encode_shared(f);
+    return message_frame(channel, 1, seq, payload);
 }
 
 // Every frame queued in `o`, in order; `closed` says whether it ended with the close.

@@ -10,14 +10,7 @@ namespace hyperstreams::router {
 namespace {
 
 shared_bytes message(std::string_view channel, std::uint64_t seq, std::size_t payload = 100) {
-    std::vector<std::uint8_t> body(payload, 'm');
-    frame f;
-    f.kind = frame_kind::message;
-    f.name = channel;
-    f.epoch = 5;
-    f.seq = seq;
-    f.payload = body;
-    return encode_shared(f);
+    return message_frame(channel, 5, seq, payload);
 }
 
 shared_bytes control(std::uint32_t id, std::size_t payload = 10) {

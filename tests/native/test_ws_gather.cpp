@@ -105,6 +105,16 @@ std::vector<std::uint8_t> concatenation(const outbox_batch& b) {
     return out;
 }
 
+// `buffers` write one WebSocket message of `batch`'s bytes; how the writes went.
+counting_stream expect_written(const outbox_batch& batch, const std::vector<asio::const_buffer>& buffers) {
+    const counting_stream s = write_message(buffers);
+    std::vector<std::uint8_t> expected = ws_header(batch.bytes);
+    const std::vector<std::uint8_t> frames = concatenation(batch);
+    expected.insert(expected.end(), frames.begin(), frames.end());
+    EXPECT_EQ(s.written, expected);
+    return s;
+}
+
 // What one write_some can carry at most (Asio's transfer_all).
 constexpr std::size_t most_per_call = 65536;
 
@@ -116,12 +126,7 @@ TEST(WsGather, ABatchOfKilobyteMessagesIsOneWrite) {
     std::vector<std::uint8_t> scratch;
     std::vector<asio::const_buffer> buffers;
     gather(batch, scratch, buffers);
-    const counting_stream s = write_message(buffers);
-    EXPECT_EQ(s.calls.size(), 1u);
-    std::vector<std::uint8_t> expected = ws_header(batch.bytes);
-    const std::vector<std::uint8_t> frames = concatenation(batch);
-    expected.insert(expected.end(), frames.begin(), frames.end());
-    EXPECT_EQ(s.written, expected);
+    EXPECT_EQ(expect_written(batch, buffers).calls.size(), 1u);
 }
 
 TEST(WsGather, LargeFramesAreWrittenFromTheirSharedBlocks) {
@@ -135,11 +140,7 @@ TEST(WsGather, LargeFramesAreWrittenFromTheirSharedBlocks) {
     EXPECT_EQ(buffers[2].data(), batch.spans[3]->data());
     EXPECT_EQ(buffers[3].data(), batch.spans[4]->data());
     EXPECT_EQ(scratch.size(), batch.spans[1]->size() + batch.spans[2]->size() + batch.spans[5]->size());
-    const counting_stream s = write_message(buffers);
-    std::vector<std::uint8_t> expected = ws_header(batch.bytes);
-    const std::vector<std::uint8_t> frames = concatenation(batch);
-    expected.insert(expected.end(), frames.begin(), frames.end());
-    EXPECT_EQ(s.written, expected);
+    expect_written(batch, buffers);
 }
 
 // Whatever the frames' size, a batch takes at most twice the write_some
@@ -189,14 +190,6 @@ outbox_batch without(const outbox_batch& b, const std::vector<std::size_t>& drop
         out.spans.push_back(b.spans[i]);
     }
     return out;
-}
-
-void expect_written(const outbox_batch& batch, const std::vector<asio::const_buffer>& buffers) {
-    const counting_stream s = write_message(buffers);
-    std::vector<std::uint8_t> expected = ws_header(batch.bytes);
-    const std::vector<std::uint8_t> frames = concatenation(batch);
-    expected.insert(expected.end(), frames.begin(), frames.end());
-    EXPECT_EQ(s.written, expected);
 }
 
 TEST(WsGather, AWholeRunIsOneBufferIntoItsSharedBlock) {
