@@ -169,10 +169,12 @@ public:
     public:
         // The publication of `from` is at `at`: its ack.
         virtual void placed(const publisher& from, position at) = 0;
-        // `p` has its position. Returns the message frame the deliverer
-        // encoded for it (null when it made none), which the log may keep
-        // as the storage of the payload instead of copying it.
-        virtual shared_bytes deliver(std::string_view channel, const publication& p) = 0;
+        // `p` has its position. With `keep`, returns the message frame the
+        // deliverer encoded for it (null when it made none), which the log
+        // keeps as the storage of the payload instead of copying it. Without,
+        // returns null: a log that keeps nothing leaves the frame to the
+        // deliverer alone (a reference, and its atomic count, fewer).
+        virtual shared_bytes deliver(std::string_view channel, const publication& p, bool keep) = 0;
         // The append could not be made: the publisher gets `code`, and
         // nobody gets the publication.
         virtual void append_failed(const publisher& from, errc code, std::string_view text) = 0;

@@ -53,14 +53,17 @@ void channel_store::forget_least_recent() {
 
 namespace {
 
+// A message frame's bytes besides its channel and payload.
+const std::uint64_t message_overhead = header_size + ext_size(frame_kind::message);
+
 // What delivering `p` costs: its message frame.
 std::uint64_t size_of(std::string_view channel, const publication& p) noexcept {
-    return header_size + ext_size(frame_kind::message) + channel.size() + p.payload.size();
+    return message_overhead + channel.size() + p.payload.size();
 }
 
 }  // namespace
 
-void channel_store::remember(channel_state& c, publication p) {
+void channel_store::remember(channel_state& c, publication&& p) {
     ++c.published;
     if (!keeps_history(c)) return;
     const std::uint64_t size = size_of(c.name, p);

@@ -83,7 +83,7 @@ public:
     // carries it, and whose `hold` keeps its payload) in the history within
     // the limits. A publication counts as the bytes of its message frame.
     [[nodiscard]] std::uint64_t next_seq(channel_state& c) { return ++c.last_seq; }
-    void remember(channel_state& c, publication p);
+    void remember(channel_state& c, publication&& p);
     // False when `c` keeps no history.
     bool keeps_history(const channel_state& c) const noexcept { return c.max_messages != 0 && limits_.max_bytes != 0; }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <utility>
 
 #include "log.hpp"
 
@@ -147,32 +148,19 @@ void connection_table::slice_run_targets() {
     sliced_generation_ = run_generation_;
 }
 
-void connection_table::lay_out_run() {
-    std::span<shared_bytes> rest(run_);
-    while (!rest.empty()) {
-        std::size_t n = 0;
-        std::size_t bytes = 0;
-        while (n < rest.size() && bytes + rest[n].size() <= run_block_bytes) bytes += rest[n++].size();
-        if (n >= 2) lay_out(rest.first(n));
-        rest = rest.subspan(std::max<std::size_t>(n, 1));
-    }
-}
-
 void connection_table::flush_run() {
+    if (published_ != 0) {
+        metrics_.published.fetch_add(std::exchange(published_, 0), std::memory_order_relaxed);
+    }
     if (run_.empty()) return;
     std::size_t reached = 0;
-    bool keeps_latest = false;
     for (const auto& [target, policy] : *run_targets_) {
         if (target->state == connection_state::closing) continue;
         target->frames_queued += run_.size();
-        keeps_latest = keeps_latest || policy == slow_policy::keep_latest;
         ++reached;
     }
-    frame_run_ptr own_blocks;
-    if (keeps_latest) own_blocks = frame_run::of(run_);
-    lay_out_run();
-    // One list of the run's frames, shared by every lane it reaches.
-    const frame_run_ptr run = frame_run::of(std::move(run_));
+    // One run of the frames, shared by every lane it reaches.
+    const frame_run_ptr run = frame_run::laid_out(std::move(run_), run_block_bytes);
     run_.clear();
     metrics_.delivered.fetch_add(reached * run->frames.size(), std::memory_order_relaxed);
     slice_run_targets();
@@ -183,7 +171,6 @@ void connection_table::flush_run() {
         lane_op op;
         op.what = lane_op::kind::run;
         op.run = run;
-        op.run_own_blocks = own_blocks;
         op.run_targets = s.targets;
         append(s.to, std::move(op));
     }

@@ -8,7 +8,8 @@
 // (the frames shared, and the lane's subscribers of the run) instead of one
 // per message and subscriber. The run's frames are copied side by side into
 // one block when it is handed over, once for all its subscribers, so that
-// each writes them from there as one buffer (ws_gather.hpp). The run is
+// each writes them from there as one buffer (frame_run::laid_out,
+// ws_gather.hpp). The run is
 // handed over before any other frame is, so every connection still gets its
 // frames in the order the core made them. The targets of a run belong to whoever started it
 // (pub/sub's route), which must flush_run() before it changes them.
@@ -80,6 +81,10 @@ public:
     // keeps it sliced by lane until then).
     void add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation, shared_bytes message);
     void flush_run();
+    // A publication was delivered (to a run, or to nobody): counted in the
+    // metrics when the run is flushed, once per run rather than once per
+    // publication (an atomic add each).
+    void count_published() noexcept { ++published_; }
 
     // Ends a connection: a goodbye with `code` (none when 0), the outbox
     // closed, and the connection doomed.
@@ -109,20 +114,15 @@ private:
     lane_target target_of(const connection& c, slow_policy policy) const;
     // Slices the run's targets by lane, unless they are sliced already.
     void slice_run_targets();
-    // Copies the run's frames side by side into blocks of at most
-    // run_block_bytes (a frame alone in its block keeps its own), each
-    // frame of the run becoming its slice of one: a subscriber's batch then
-    // holds them adjacent and writes them from the block (ws_gather.hpp).
-    void lay_out_run();
 
-    // A queued slice keeps its whole block alive, while its outbox counts
-    // only the slice. Outboxes that keep the latest per channel (and so
-    // drop from the middle of their queue) get the run's frames in blocks of
-    // their own (lane_op::run_own_blocks); the others queue and drop first
-    // in, first out, so beyond what they count they pin at most the rest of
-    // the block at their queue's head (a block holds at most what one
-    // write_some carries), and the list of that block's run (a reference a
-    // frame, shared by all its subscribers).
+    // The blocks a run's frames are copied into (frame_run::laid_out). A
+    // queued piece keeps its whole block alive, while its outbox counts only
+    // the piece. Only outboxes that take a run whole queue pieces; those
+    // that drop, or keep the latest per channel (and so drop from the
+    // middle of their queue), take its frames one by one, each in its own
+    // block. So beyond what it counts an outbox pins at most the rest of the
+    // block at its queue's head (a block holds at most what one write_some
+    // carries).
     static constexpr std::size_t run_block_bytes = 64u << 10;
 
     metrics& metrics_;
@@ -130,6 +130,7 @@ private:
     std::unordered_map<connection_id, connection> connections_;
     std::vector<connection_id> doomed_;
     std::vector<shared_bytes> run_;
+    std::uint64_t published_ = 0;  // count_published() since the last flush_run()
     const std::vector<delivery_target>* run_targets_ = nullptr;
     std::uint64_t run_generation_ = 0;
     // The targets of the last route a run took, by lane: one shared list

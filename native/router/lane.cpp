@@ -55,10 +55,7 @@ void lane::push(const lane_op& op, metrics& m, lane_outcome& out) {
         case lane_op::kind::run:
             // A connection closed since the route was sliced has its outbox
             // closed by an earlier op: the push is refused.
-            for (const lane_target& t : *op.run_targets) {
-                const bool own_blocks = t.policy == slow_policy::keep_latest && op.run_own_blocks;
-                settle(t, t.out->push_messages(own_blocks ? op.run_own_blocks : op.run, t.policy), m, out);
-            }
+            for (const lane_target& t : *op.run_targets) settle(t, t.out->push_messages(op.run, t.policy), m, out);
             return;
         case lane_op::kind::frame:
             settle(op.target, op.target.out->push(op.bytes, op.cls, op.policy), m, out);

@@ -61,12 +61,6 @@ struct lane_op {
     slow_policy policy = slow_policy::drop_oldest;
     queued_data data = queued_data::send;
     frame_run_ptr run;
-    // A run's frames each in a block of its own, for its keep_latest targets
-    // (null when it has none): such an outbox keeps the latest of each
-    // channel and drops others from the middle of its queue, so a slice of
-    // the run's block would keep the whole block (up to 64 KiB) alive for a
-    // message of a few bytes, beyond what the outbox counts.
-    frame_run_ptr run_own_blocks;
     // A run's: the lane's slice of the route, shared by every run along it.
     std::shared_ptr<const std::vector<lane_target>> run_targets;
     shared_bytes bytes;

@@ -43,11 +43,12 @@ void memory_log::append(std::string_view channel, std::uint8_t flags, bytes_view
         state->keys->remember(extras.key, digest, position{p.epoch, p.seq},
                               extras.now + std::chrono::seconds(options.idempotency_window_s));
     if (from.wants_ack) sink_->placed(from, position{p.epoch, p.seq});
-    shared_bytes encoded = sink_->deliver(channel, p);
     if (!store_.keeps_history(*state)) {
+        (void)sink_->deliver(channel, p, false);
         store_.remember(*state, {});  // counted
         return;
     }
+    shared_bytes encoded = sink_->deliver(channel, p, true);
     if (encoded) {
         p.payload = encoded_payload(*encoded);
         p.hold = std::move(encoded);

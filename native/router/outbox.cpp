@@ -1,7 +1,9 @@
 #include "outbox.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <span>
 
 #include "config.hpp"
 
@@ -45,6 +47,33 @@ std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames)
         if (run->pieces.empty() || !run->pieces.back().bytes.join(f)) run->pieces.push_back({f, 0});
         ++run->pieces.back().frames;
         run->bytes += f.size();
+    }
+    return run;
+}
+
+std::shared_ptr<const frame_run> frame_run::laid_out(std::vector<shared_bytes> frames, std::size_t block_bytes) {
+    auto run = std::make_shared<frame_run>();
+    run->frames = std::move(frames);
+    const std::span<const shared_bytes> all(run->frames);
+    for (std::size_t at = 0; at < all.size();) {
+        std::size_t n = 0;
+        std::size_t size = 0;
+        while (at + n < all.size() && size + all[at + n].size() <= block_bytes) size += all[at + n++].size();
+        if (n < 2) {
+            run->pieces.push_back({all[at], 1});
+            run->bytes += all[at].size();
+            ++at;
+            continue;
+        }
+        auto block = frame_bytes::make(size);
+        std::uint8_t* to = block->data();
+        for (const shared_bytes& f : all.subspan(at, n)) {
+            if (!f.empty()) std::memcpy(to, f.data(), f.size());
+            to += f.size();
+        }
+        run->pieces.push_back({shared_bytes(std::move(block)), static_cast<std::uint32_t>(n)});
+        run->bytes += size;
+        at += n;
     }
     return run;
 }

@@ -95,9 +95,12 @@ struct router_config;
 outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 
 // Encoded message frames handed to every subscriber of a run as they are:
-// the frames in order, each a slice of the block it was laid out in
-// (connection_table::lay_out_run), and the pieces they make: the frames
-// that follow one another in one block.
+// the frames in order, and the same bytes as pieces: frames that follow one
+// another in one block, each piece one slice of its block. An outbox that
+// takes the run whole queues its pieces (written from their blocks as one
+// buffer each: ws_gather.hpp); one that drops, or keeps the latest per
+// channel, takes the frames one by one, so what it keeps pins no more than
+// the frames it counts.
 struct frame_run {
     struct piece {
         shared_bytes bytes;  // its frames, as one slice of their block
@@ -107,8 +110,15 @@ struct frame_run {
     std::vector<piece> pieces;
     std::uint64_t bytes = 0;
 
-    // The run of `frames`, its pieces found.
+    // The run of `frames`, its pieces found: the frames that already
+    // follow one another in their block.
     static std::shared_ptr<const frame_run> of(std::vector<shared_bytes> frames);
+    // The run of `frames` (as they are), its pieces made by copying the
+    // frames side by side into new blocks of at most `block_bytes` (a frame
+    // alone in its block is its own piece): one copy of each frame, made
+    // once for all the run's subscribers. No reference to a frame is taken
+    // or dropped: a run costs one atomic count per block, not per frame.
+    static std::shared_ptr<const frame_run> laid_out(std::vector<shared_bytes> frames, std::size_t block_bytes);
 };
 using frame_run_ptr = std::shared_ptr<const frame_run>;
 

@@ -492,9 +492,9 @@ void pubsub::placed(const publisher& from, position at) {
     if (connection* c = table_.find(from.connection)) table_.send_ack(*c, from.id, at);
 }
 
-shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
+shared_bytes pubsub::deliver(std::string_view channel, const publication& p, bool keep) {
     const publish_route& route = route_to(channel);
-    metrics_.published.fetch_add(1, std::memory_order_relaxed);
+    table_.count_published();
     frame m;
     m.kind = frame_kind::message;
     m.flags = p.flags;
@@ -514,7 +514,12 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p) {
     // op per lane for the run: connection_table). Delivering may close a connection
     // (a slow consumer), which only marks it: it leaves the topic tree, and
     // the route is built again, when the core reaps it.
-    if (!route.targets.empty()) table_.add_to_run(route.targets, route.generation, encoded);
+    if (route.targets.empty()) return keep ? encoded : nullptr;
+    if (!keep) {
+        table_.add_to_run(route.targets, route.generation, std::move(encoded));
+        return nullptr;
+    }
+    table_.add_to_run(route.targets, route.generation, encoded);
     return encoded;
 }
 

@@ -80,7 +80,7 @@ public:
 private:
     // channel_log::sink
     void placed(const publisher& from, position at) override;
-    shared_bytes deliver(std::string_view channel, const publication& p) override;
+    shared_bytes deliver(std::string_view channel, const publication& p, bool keep) override;
     void append_failed(const publisher& from, errc code, std::string_view text) override;
     void history_read(std::uint64_t ticket, std::string_view channel, history h) override;
     void history_failed(std::uint64_t ticket, std::string_view channel, errc code, std::string_view text) override;

@@ -703,7 +703,7 @@ void redis_log::deliver_batch(const answer& a) {
         p.flags = static_cast<std::uint8_t>(e.flags & frame_flags::json);
         p.seq = a.p.seq + i;
         p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(e.payload.data()), e.payload.size());
-        (void)sink_->deliver(name, p);
+        (void)sink_->deliver(name, p, false);
     }
 }
 
@@ -729,7 +729,7 @@ void redis_log::run_waiting() {
                 if (advance(name, position{a.p.epoch, a.p.seq}, 1) != 0) break;  // a second matching Redis subscription
                 a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.payload_at,
                                          a.payload_size);
-                (void)sink_->deliver(name, a.p);
+                (void)sink_->deliver(name, a.p, false);
                 break;
             }
             case answer::kind::deliver_batch: deliver_batch(a); break;

@@ -11,7 +11,8 @@ namespace hyperstreams::router {
 boost::intrusive_ptr<frame_bytes> frame_bytes::make(std::size_t size) {
     if (size > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("frame_bytes over 4 GiB");
     void* block = ::operator new(sizeof(frame_bytes) + size);
-    return boost::intrusive_ptr<frame_bytes>(new (block) frame_bytes(static_cast<std::uint32_t>(size)));
+    // Born with the one reference it is returned with: no atomic add.
+    return boost::intrusive_ptr<frame_bytes>(new (block) frame_bytes(static_cast<std::uint32_t>(size)), false);
 }
 
 boost::intrusive_ptr<frame_bytes> frame_bytes::copy(bytes_view bytes) {

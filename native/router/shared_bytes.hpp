@@ -4,8 +4,8 @@
 // One heap block holds the reference count, the size and the bytes, so a
 // frame costs one allocation and one atomic count, not the two allocations
 // of a std::shared_ptr<std::vector>. A reference is a slice of its block:
-// the whole block for a frame encoded on its own, or the frame's place in
-// the block that lays out a run of messages (connection_table::flush_run),
+// the whole block for a frame encoded on its own, or a piece of a run of
+// messages: frames copied side by side into one block (frame_run::laid_out),
 // so that a subscriber's batch holds the run's frames side by side and is
 // written from the shared block without a copy (ws_gather.hpp).
 #pragma once
@@ -46,18 +46,23 @@ public:
     operator bytes_view() const noexcept { return {data(), size_}; }
 
 private:
-    explicit frame_bytes(std::uint32_t size) noexcept : size_(size) {}
+    explicit frame_bytes(std::uint32_t size) noexcept : refs_(1), size_(size) {}
     ~frame_bytes() = default;
 
     friend void intrusive_ptr_add_ref(const frame_bytes* p) noexcept {
         p->refs_.fetch_add(1, std::memory_order_relaxed);
     }
+    // The last reference skips the atomic subtraction: a count of 1 read by
+    // its holder cannot change under it (nobody else holds a reference to
+    // copy), and the acquire sees every other holder's writes, which their
+    // release-subtractions published.
     friend void intrusive_ptr_release(const frame_bytes* p) noexcept {
-        if (p->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(p);
+        if (p->refs_.load(std::memory_order_acquire) == 1 || p->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy(p);
     }
     static void destroy(const frame_bytes* p) noexcept;
 
-    mutable std::atomic<std::uint32_t> refs_{0};
+    mutable std::atomic<std::uint32_t> refs_;
     // The bytes follow the object in the same block.
     std::uint32_t size_;
 };

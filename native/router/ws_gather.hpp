@@ -13,7 +13,7 @@
 //
 // So the unit is a span: frames that follow one another in the same shared
 // block, which is what a subscriber holds of a run of messages (the core
-// lays a run's frames out in one block: connection_table::lay_out_run, and
+// lays a run's frames out in one block: frame_run::laid_out, and
 // outbox::take hands them over as one slice of it), or else one frame. A span of 2 KiB and more is one buffer pointing into the
 // block it shares with its other recipients, however many frames it holds:
 // a subscriber that received a whole run writes it with no copy of its own.

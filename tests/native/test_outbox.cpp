@@ -284,11 +284,58 @@ TEST(Outbox, KeepLatestReplacesTheQueuedMessageOfTheSameChannel) {
     EXPECT_EQ(frames[3].seq, 2u);
 }
 
-// The messages of a run as the core hands them to every subscriber: slices
-// of one block (connection_table::lay_out_run).
+// Messages side by side in one block, as a run's pieces hold them.
 std::vector<shared_bytes> run_of(std::vector<shared_bytes> frames) {
     lay_out(frames);
     return frames;
+}
+
+// The run the core hands to every subscriber keeps its frames as they came
+// (each in its own block, for the outboxes that take them one by one) and
+// copies them side by side into pieces of at most the block size; a frame
+// that fills a block alone is its own piece.
+TEST(Outbox, ALaidOutRunKeepsItsFramesAndCopiesThemIntoPiecesOfABlock) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> frames;
+    for (std::uint64_t seq = 1; seq <= 5; ++seq) frames.push_back(message("a", seq));
+    frames.push_back(message("a", 6, 10 * one));  // alone: over the block with any other
+    for (std::uint64_t seq = 7; seq <= 8; ++seq) frames.push_back(message("a", seq));
+    const std::vector<shared_bytes> given = frames;
+    const frame_run_ptr run = frame_run::laid_out(std::move(frames), 3 * one);
+
+    ASSERT_EQ(run->frames.size(), given.size());
+    for (std::size_t i = 0; i < given.size(); ++i)
+        EXPECT_EQ(run->frames[i], given[i]) << "frame " << i << " is its own block, not a slice of a piece";
+    struct expected_piece {
+        std::size_t first, count;
+    };
+    const std::vector<expected_piece> expected{{0, 3}, {3, 2}, {5, 1}, {6, 2}};
+    ASSERT_EQ(run->pieces.size(), expected.size());
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const frame_run::piece& p = run->pieces[i];
+        EXPECT_EQ(p.frames, expected[i].count) << "piece " << i;
+        std::vector<std::uint8_t> bytes;
+        for (std::size_t f = expected[i].first; f < expected[i].first + expected[i].count; ++f)
+            bytes.insert(bytes.end(), given[f].begin(), given[f].end());
+        EXPECT_TRUE(std::equal(p.bytes.begin(), p.bytes.end(), bytes.begin(), bytes.end())) << "piece " << i;
+        if (expected[i].count == 1)
+            EXPECT_EQ(p.bytes, given[expected[i].first]) << "a frame alone is not copied";
+        else
+            EXPECT_EQ(p.bytes.size(), p.bytes.block()->size()) << "a piece is the whole of a block of its own";
+        total += p.bytes.size();
+    }
+    EXPECT_EQ(run->bytes, total);
+
+    // A keep_latest outbox, which may keep any one of them for long, holds
+    // the frames' own blocks, never a piece's.
+    outbox latest(limits(100 * one));
+    ASSERT_EQ(latest.push_messages(run, slow_policy::keep_latest).status, push_status::queued);
+    outbox_batch b;
+    latest.take(b);
+    ASSERT_FALSE(b.spans.empty());
+    for (const shared_bytes& span : b.spans)
+        EXPECT_TRUE(std::any_of(given.begin(), given.end(), [&](const shared_bytes& g) { return g == span; }));
 }
 
 TEST(Outbox, DropOldestOnARunsSlicesLeavesTheGapAndTheRestOfTheRun) {

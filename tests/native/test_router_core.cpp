@@ -104,7 +104,9 @@ public:
 
 private:
     void placed(const publisher& from, position at) override { sink_->placed(from, at); }
-    shared_bytes deliver(std::string_view channel, const publication& p) override { return sink_->deliver(channel, p); }
+    shared_bytes deliver(std::string_view channel, const publication& p, bool keep) override {
+        return sink_->deliver(channel, p, keep);
+    }
     void append_failed(const publisher& from, errc code, std::string_view text) override {
         sink_->append_failed(from, code, text);
     }

@@ -174,7 +174,7 @@ TEST(WsGather, NoBatchTakesMoreThanTwiceTheFewestWrites) {
 }
 
 // The frames of a run, laid out in one block as the core hands a run over
-// (connection_table::lay_out_run), as the slices a subscriber's batch holds.
+// (frame_run::laid_out), as the slices a subscriber's batch holds.
 outbox_batch run_of(const std::vector<std::size_t>& payloads) {
     outbox_batch b = batch_of(payloads);
     lay_out(b.spans);
