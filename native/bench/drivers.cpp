@@ -350,8 +350,9 @@ std::size_t read_nats(connection& c, bytes_view data, incoming& in, OnPayload&& 
 // Subscriber i connects to servers[i % servers.size()], the publisher to
 // servers[0]. The connections are spread over lanes, one io_context and
 // thread each, so that the tool is not the one thing measured on a small
-// machine: subscriber i on lane i % lanes, the publisher on lane 0, which
-// runs on the caller's thread. Threads rather than processes: the
+// machine: the publisher on lane 0, which runs on the caller's thread, and
+// subscriber i on lane (i + 1) % lanes, so that a lone subscriber has a
+// thread of its own beside the publisher's. Threads rather than processes: the
 // publisher's window reads every lane's count of settled messages from
 // shared memory as the one-thread tool read its own, one getrusage covers
 // the whole client, and the client's hot path (parsing what the server
@@ -363,7 +364,7 @@ public:
           p_(p),
           servers_(servers),
           payload_(static_cast<std::size_t>(std::max<int>(p.payload, static_cast<int>(stamp_size))), 'x') {
-        const int lanes = std::clamp(p.client_threads, 1, std::max(p.subscribers, 1));
+        const int lanes = std::clamp(p.client_threads, 1, std::max(p.subscribers, 0) + 1);
         // Connection attempts in flight over all lanes as with one: 256.
         const int parallel = std::max(1, 256 / lanes);
         for (int i = 0; i < lanes; ++i) {
@@ -378,7 +379,7 @@ public:
         };
         for (int i = 0; i < p.subscribers; ++i) {
             const std::size_t s = static_cast<std::size_t>(i) % servers_.size();
-            add(*lanes_[static_cast<std::size_t>(i) % lanes_.size()], servers_[s], s == 0);
+            add(*lanes_[static_cast<std::size_t>(i + 1) % lanes_.size()], servers_[s], s == 0);
         }
         publisher_ = add(*lanes_.front(), servers_.front(), true);
     }

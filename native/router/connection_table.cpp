@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <limits>
 #include <utility>
 
 #include "log.hpp"
@@ -117,12 +118,33 @@ void connection_table::deliver(connection& c, const shared_bytes& bytes, frame_c
 
 void connection_table::add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation,
                                   shared_bytes message) {
-    if (run_targets_ != &targets || run_generation_ != generation) {
+    if (run_targets_ != &targets || run_generation_ != generation || !run_sizes_.empty()) {
         flush_run();
         run_targets_ = &targets;
         run_generation_ = generation;
     }
     run_.push_back(std::move(message));
+}
+
+bool connection_table::add_encoded_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation,
+                                          const frame& m) {
+    const std::size_t size = encoded_size(m);
+    if (size > std::numeric_limits<std::uint32_t>::max()) return false;
+    // A run in place is handed over by the block: the buffer stays small.
+    if (run_targets_ != &targets || run_generation_ != generation || !run_.empty() ||
+        (!run_sizes_.empty() && run_encoded_.size() + size > run_block_bytes)) {
+        flush_run();
+        run_targets_ = &targets;
+        run_generation_ = generation;
+    }
+    const std::size_t at = run_encoded_.size();
+    run_encoded_.resize(at + size);
+    if (encode_to(m, std::span<std::uint8_t>(run_encoded_).subspan(at))) {
+        run_encoded_.resize(at);
+        return false;
+    }
+    run_sizes_.push_back(static_cast<std::uint32_t>(size));
+    return true;
 }
 
 void connection_table::slice_run_targets() {
@@ -152,17 +174,20 @@ void connection_table::flush_run() {
     if (published_ != 0) {
         metrics_.published.fetch_add(std::exchange(published_, 0), std::memory_order_relaxed);
     }
-    if (run_.empty()) return;
+    if (run_.empty() && run_sizes_.empty()) return;
+    // One run of the frames, shared by every lane it reaches.
+    const frame_run_ptr run = run_.empty() ? frame_run::in_place(run_encoded_, run_sizes_, run_block_bytes)
+                                           : frame_run::laid_out(std::move(run_), run_block_bytes);
+    run_.clear();
+    run_encoded_.clear();
+    run_sizes_.clear();
     std::size_t reached = 0;
     for (const auto& [target, policy] : *run_targets_) {
         if (target->state == connection_state::closing) continue;
-        target->frames_queued += run_.size();
+        target->frames_queued += run->count;
         ++reached;
     }
-    // One run of the frames, shared by every lane it reaches.
-    const frame_run_ptr run = frame_run::laid_out(std::move(run_), run_block_bytes);
-    run_.clear();
-    metrics_.delivered.fetch_add(reached * run->frames.size(), std::memory_order_relaxed);
+    metrics_.delivered.fetch_add(reached * run->count, std::memory_order_relaxed);
     slice_run_targets();
     // Copied: the core's own lane pushes at once, and a slow consumer it
     // closes comes back here.

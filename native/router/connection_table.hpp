@@ -80,6 +80,12 @@ public:
     // flushed; `generation` changes whenever its content does (the table
     // keeps it sliced by lane until then).
     void add_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation, shared_bytes message);
+    // The same with the message frame `m` encoded in place, beside the
+    // run's other frames, with no block of its own (frame_run::in_place):
+    // for a run none of whose subscribers keeps the latest per channel, of
+    // a message nobody else keeps (no history here, no resume held). False
+    // when `m` cannot be encoded: it reaches nobody.
+    bool add_encoded_to_run(const std::vector<delivery_target>& targets, std::uint64_t generation, const frame& m);
     void flush_run();
     // A publication was delivered (to a run, or to nobody): counted in the
     // metrics when the run is flushed, once per run rather than once per
@@ -115,13 +121,14 @@ private:
     // Slices the run's targets by lane, unless they are sliced already.
     void slice_run_targets();
 
-    // The blocks a run's frames are copied into (frame_run::laid_out). A
-    // queued piece keeps its whole block alive, while its outbox counts only
-    // the piece. Only outboxes that take a run whole queue pieces; those
-    // that drop, or keep the latest per channel (and so drop from the
-    // middle of their queue), take its frames one by one, each in its own
-    // block. So beyond what it counts an outbox pins at most the rest of the
-    // block at its queue's head (a block holds at most what one write_some
+    // The blocks a run's frames are copied into (frame_run::laid_out,
+    // frame_run::in_place). A queued piece keeps its whole block alive,
+    // while its outbox counts only the piece. Outboxes that keep the latest
+    // per channel (and so drop from the middle of their queue) take a run's
+    // frames one by one, each in its own block: a run with such a subscriber
+    // is never encoded in place. The others queue and drop first in, first
+    // out, so beyond what they count they pin at most the rest of the block
+    // at their queue's head (a block holds at most what one write_some
     // carries).
     static constexpr std::size_t run_block_bytes = 64u << 10;
 
@@ -129,7 +136,12 @@ private:
     // Connections in place (the map's nodes do not move): one heap block each.
     std::unordered_map<connection_id, connection> connections_;
     std::vector<connection_id> doomed_;
+    // The run's frames: in blocks of their own (add_to_run), or encoded side
+    // by side in run_encoded_ with their sizes (add_encoded_to_run). A run
+    // is one or the other: adding the other kind flushes it first.
     std::vector<shared_bytes> run_;
+    std::vector<std::uint8_t> run_encoded_;
+    std::vector<std::uint32_t> run_sizes_;
     std::uint64_t published_ = 0;  // count_published() since the last flush_run()
     const std::vector<delivery_target>* run_targets_ = nullptr;
     std::uint64_t run_generation_ = 0;

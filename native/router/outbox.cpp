@@ -43,6 +43,7 @@ std::uint32_t first_frame_size(bytes_view bytes) {
 std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames) {
     auto run = std::make_shared<frame_run>();
     run->frames = std::move(frames);
+    run->count = static_cast<std::uint32_t>(run->frames.size());
     for (const shared_bytes& f : run->frames) {
         if (run->pieces.empty() || !run->pieces.back().bytes.join(f)) run->pieces.push_back({f, 0});
         ++run->pieces.back().frames;
@@ -54,6 +55,7 @@ std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames)
 std::shared_ptr<const frame_run> frame_run::laid_out(std::vector<shared_bytes> frames, std::size_t block_bytes) {
     auto run = std::make_shared<frame_run>();
     run->frames = std::move(frames);
+    run->count = static_cast<std::uint32_t>(run->frames.size());
     const std::span<const shared_bytes> all(run->frames);
     for (std::size_t at = 0; at < all.size();) {
         std::size_t n = 0;
@@ -73,6 +75,22 @@ std::shared_ptr<const frame_run> frame_run::laid_out(std::vector<shared_bytes> f
         }
         run->pieces.push_back({shared_bytes(std::move(block)), static_cast<std::uint32_t>(n)});
         run->bytes += size;
+        at += n;
+    }
+    return run;
+}
+
+std::shared_ptr<const frame_run> frame_run::in_place(bytes_view encoded, std::span<const std::uint32_t> sizes,
+                                                     std::size_t block_bytes) {
+    auto run = std::make_shared<frame_run>();
+    run->count = static_cast<std::uint32_t>(sizes.size());
+    run->bytes = encoded.size();
+    for (std::size_t at = 0; at < sizes.size();) {
+        std::size_t n = 0;
+        std::size_t size = 0;
+        while (at + n < sizes.size() && (n == 0 || size + sizes[at + n] <= block_bytes)) size += sizes[at + n++];
+        run->pieces.push_back({shared_bytes(frame_bytes::copy(encoded.first(size))), static_cast<std::uint32_t>(n)});
+        encoded = encoded.subspan(size);
         at += n;
     }
     return run;
@@ -176,27 +194,29 @@ push_result outbox::push(shared_bytes bytes, frame_class cls, slow_policy policy
 push_result outbox::push_messages(const frame_run_ptr& run, slow_policy policy) {
     std::lock_guard lock(mu_);
     push_result all;
-    if (run->frames.empty()) return all;
+    if (run->count == 0) return all;
     if (!closing_ && policy != slow_policy::keep_latest && fits(run->bytes)) {
         // Nothing to drop: what pushing each frame would queue, in a piece
         // per block.
         for (const frame_run::piece& p : run->pieces)
             data_.push_back(entry{next_order_++, p.bytes, p.frames, frame_class::message, policy});
         bytes_ += run->bytes;
-        all.queued = static_cast<std::uint32_t>(run->frames.size());
+        all.queued = run->count;
         all.wake = wake_consumer();
         return all;
     }
-    for (const shared_bytes& m : run->frames) {
+    run->each_frame([&](const shared_bytes& m) {
         const push_result r = push_locked(m, frame_class::message, policy);
         all.dropped += r.dropped;
         all.wake = all.wake || r.wake;
         if (r.status == push_status::overflow || r.status == push_status::closed) {
             all.status = r.status;
-            return all;
+            return false;
         }
         ++all.queued;
-    }
+        return true;
+    });
+    if (all.status == push_status::overflow || all.status == push_status::closed) return all;
     all.status = all.dropped > 0 ? push_status::queued_dropped : push_status::queued;
     return all;
 }

@@ -100,15 +100,27 @@ outbox_limits outbox_limits_of(const router_config& cfg) noexcept;
 // takes the run whole queues its pieces (written from their blocks as one
 // buffer each: ws_gather.hpp); one that drops, or keeps the latest per
 // channel, takes the frames one by one, so what it keeps pins no more than
-// the frames it counts.
+// the frames it counts. A run encoded in place (connection_table) has no
+// frames of its own: such an outbox then takes each frame as its slice of
+// its piece, which pins the piece's block (at most run_block_bytes) while it
+// is queued. The core encodes in place only runs none of whose subscribers
+// keeps the latest per channel (that one may keep a frame for long), and
+// the first-in-first-out outboxes pin at most the rest of the block at the
+// head of their queue.
 struct frame_run {
     struct piece {
         shared_bytes bytes;  // its frames, as one slice of their block
         std::uint32_t frames = 0;
     };
-    std::vector<shared_bytes> frames;
+    std::vector<shared_bytes> frames;  // each in its own block; empty for a run encoded in place
     std::vector<piece> pieces;
     std::uint64_t bytes = 0;
+    std::uint32_t count = 0;  // its frames
+
+    // Calls f(frame) for each frame in order, as a shared_bytes (its own, or
+    // its slice of its piece); stops when f returns false.
+    template <typename F>
+    void each_frame(F&& f) const;
 
     // The run of `frames`, its pieces found: the frames that already
     // follow one another in their block.
@@ -119,7 +131,29 @@ struct frame_run {
     // once for all the run's subscribers. No reference to a frame is taken
     // or dropped: a run costs one atomic count per block, not per frame.
     static std::shared_ptr<const frame_run> laid_out(std::vector<shared_bytes> frames, std::size_t block_bytes);
+    // The run of the frames encoded side by side in `encoded`, whose sizes
+    // are `sizes`: copied into pieces of at most `block_bytes` (a larger
+    // frame alone in its block), with no frames of their own.
+    static std::shared_ptr<const frame_run> in_place(bytes_view encoded, std::span<const std::uint32_t> sizes,
+                                                     std::size_t block_bytes);
 };
+
+template <typename F>
+void frame_run::each_frame(F&& f) const {
+    if (!frames.empty()) {
+        for (const shared_bytes& m : frames)
+            if (!f(m)) return;
+        return;
+    }
+    for (const piece& p : pieces) {
+        std::uint32_t at = 0;
+        for (std::uint32_t i = 0; i < p.frames; ++i) {
+            const std::uint64_t size = encoded_frame_size(bytes_view(p.bytes).subspan(at));
+            if (!f(p.bytes.part(at, static_cast<std::uint32_t>(size)))) return;
+            at += static_cast<std::uint32_t>(size);
+        }
+    }
+}
 using frame_run_ptr = std::shared_ptr<const frame_run>;
 
 // What the consumer writes next. A span is one frame, or frames that follow

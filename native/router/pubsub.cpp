@@ -467,6 +467,7 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
     route_.channel.assign(channel);
     topics_.collect(channel, match_scratch_);
     route_.targets.clear();
+    route_.keeps_latest = false;
     route_.holding.clear();
     for (const topic_tree::match& t : match_scratch_) {
         connection* s = table_.find(t.subscriber);
@@ -478,6 +479,7 @@ const pubsub::publish_route& pubsub::route_to(std::string_view channel) {
             }
         }
         route_.targets.emplace_back(s, static_cast<slow_policy>(t.tag));
+        route_.keeps_latest = route_.keeps_latest || static_cast<slow_policy>(t.tag) == slow_policy::keep_latest;
     }
     route_.options = &namespaces_.of_channel(channel);
     route_.topics_version = topics_.version();
@@ -502,6 +504,12 @@ shared_bytes pubsub::deliver(std::string_view channel, const publication& p, boo
     m.payload = p.payload;
     m.epoch = p.epoch;
     m.seq = p.seq;
+    // A frame nobody but this run keeps is encoded beside the run's others,
+    // in no block of its own (connection_table::add_encoded_to_run).
+    if (!keep && route.holding.empty() && !route.keeps_latest) {
+        if (!route.targets.empty()) (void)table_.add_encoded_to_run(route.targets, route.generation, m);
+        return nullptr;
+    }
     shared_bytes encoded = encode_shared(m);
     if (!encoded) return encoded;
     for (held* h : route.holding) {

@@ -139,6 +139,7 @@ private:
         std::uint64_t topics_version = 0;
         std::uint64_t held_version = 0;
         std::vector<delivery_target> targets;
+        bool keeps_latest = false;     // a target's policy is keep_latest
         std::uint64_t generation = 0;  // changes with targets (connection_table slices them by lane)
         std::vector<held*> holding;  // subscribers resuming this channel
         const channel_options* options = nullptr;  // the channel's namespace's

@@ -3,8 +3,10 @@
 // a subscriber's session would write.
 //
 // Each iteration hands the core one message of 100 publish frames (64 B or
-// 1 KiB payloads, one channel, the in-memory log with its default history),
-// as router_core::receive gets it from a session, and then takes every
+// 1 KiB payloads, one channel, the in-memory log with its default history,
+// or with none: then the path is the one a router over Redis takes for the
+// publications it receives, whose history is in Redis), as
+// router_core::receive gets it from a session, and then takes every
 // subscriber's outbox empty, as its session would before a write. With one
 // subscriber every delivery is a publish, so this is the publish path that
 // `hyperstreams-bench fanout --subscribers 1` measures with the kernel's
@@ -42,7 +44,8 @@ struct endpoint {
 
 class bench_core {
 public:
-    explicit bench_core(std::size_t subscribers, std::size_t payload) {
+    bench_core(std::size_t subscribers, std::size_t payload, bool history) {
+        if (!history) cfg_.history_max_messages = 0;
         core_ = std::make_unique<router_core>(cfg_, auth_, stats_, 7, "bench");
         publisher_ = join();
         for (std::size_t i = 0; i < subscribers; ++i) {
@@ -126,9 +129,10 @@ private:
     outbox_batch batch_;
 };
 
-// Args: subscribers, payload bytes.
+// Args: subscribers, payload bytes, history (1: the default, 0: none).
 void publish_path(benchmark::State& state) {
-    bench_core core(static_cast<std::size_t>(state.range(0)), static_cast<std::size_t>(state.range(1)));
+    bench_core core(static_cast<std::size_t>(state.range(0)), static_cast<std::size_t>(state.range(1)),
+                    state.range(2) != 0);
     const std::uint64_t delivered_before = core.delivered();
     for (auto _ : state) core.round();
     const auto publishes = static_cast<double>(state.iterations()) * publishes_per_message;
@@ -138,8 +142,17 @@ void publish_path(benchmark::State& state) {
     state.counters["per_publish"] = benchmark::Counter(publishes, benchmark::Counter::kIsRate |
                                                                          benchmark::Counter::kInvert);
 }
-BENCHMARK(publish_path)->ArgNames({"subscribers", "payload"})->Args({1, 64})->Args({1, 1024})->Args({100, 64})
-    ->Args({100, 1024})->Unit(benchmark::kMicrosecond);
+BENCHMARK(publish_path)
+    ->ArgNames({"subscribers", "payload", "history"})
+    ->Args({1, 64, 1})
+    ->Args({1, 1024, 1})
+    ->Args({100, 64, 1})
+    ->Args({100, 1024, 1})
+    ->Args({1, 64, 0})
+    ->Args({1, 1024, 0})
+    ->Args({100, 64, 0})
+    ->Args({100, 1024, 0})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace hyperstreams::router

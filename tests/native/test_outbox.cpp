@@ -392,6 +392,50 @@ TEST(Outbox, ARunThatFitsIsTakenAsSpansOfItsBlock) {
     EXPECT_TRUE(b.spans.empty());
 }
 
+// A run encoded in place has no frames of its own: pieces of at most the
+// block size (a larger frame alone), and an outbox that cannot take it
+// whole takes it frame by frame, each frame its slice of its piece, and
+// drops and overflows as it would with the messages pushed one by one.
+TEST(Outbox, ARunInPlaceIsPiecesAndIsTakenFrameByFrameWhenItDoesNotFit) {
+    const std::size_t one = message("a", 1)->size();
+    std::vector<shared_bytes> messages;
+    for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq, seq == 9 ? 10 * one : 100));
+    std::vector<std::uint8_t> encoded;
+    std::vector<std::uint32_t> sizes;
+    for (const shared_bytes& m : messages) {
+        encoded.insert(encoded.end(), m.begin(), m.end());
+        sizes.push_back(static_cast<std::uint32_t>(m.size()));
+    }
+    const frame_run_ptr run = frame_run::in_place(encoded, sizes, 4 * one);
+    EXPECT_TRUE(run->frames.empty());
+    EXPECT_EQ(run->count, 20u);
+    EXPECT_EQ(run->bytes, encoded.size());
+    std::vector<std::uint32_t> piece_frames;
+    for (const frame_run::piece& p : run->pieces) piece_frames.push_back(p.frames);
+    EXPECT_EQ(piece_frames, (std::vector<std::uint32_t>{4, 4, 1, 4, 4, 3})) << "frame 9 alone, over the block";
+    std::vector<shared_bytes> each;
+    run->each_frame([&](const shared_bytes& f) {
+        each.push_back(f);
+        return true;
+    });
+    ASSERT_EQ(each.size(), messages.size());
+    for (std::size_t i = 0; i < each.size(); ++i)
+        EXPECT_TRUE(std::equal(each[i].begin(), each[i].end(), messages[i].begin(), messages[i].end())) << i;
+
+    for (slow_policy policy : {slow_policy::drop_oldest, slow_policy::disconnect}) {
+        outbox single(limits(16 * one));
+        outbox many(limits(16 * one));
+        for (const shared_bytes& m : messages) {
+            const push_result r = single.push(m, frame_class::message, policy);
+            if (r.status == push_status::overflow) break;
+        }
+        const push_result r = many.push_messages(run, policy);
+        EXPECT_EQ(r.status, policy == slow_policy::drop_oldest ? push_status::queued_dropped : push_status::overflow);
+        std::vector<shared_bytes> keep;
+        (void)expect_same_queues(single, many, keep);
+    }
+}
+
 // What a later push drops of a run queued whole, and what overflows, is
 // what it would be had the run been pushed message by message.
 TEST(Outbox, APieceDropsAndOverflowsAsItsMessagesOneByOne) {

@@ -1890,6 +1890,65 @@ TEST_F(RouterCore, EachNamespaceKeepsTheHistoryItsHistorySizeSays) {
     EXPECT_TRUE(replayed(3, "none.a").empty()) << "history_size 0: no history";
 }
 
+// A channel that keeps no history has its message frames encoded in place
+// (connection_table::add_encoded_to_run) while none of its subscribers
+// keeps the latest; each policy still gets every message, in order, and
+// a slow subscriber of such a run loses its oldest with a gap.
+TEST_F(RouterCore, AChannelWithoutHistoryGivesEveryPolicyItsMessagesInOrder) {
+    namespace_config none = in_namespace("none.*");
+    none.history_size = 0;
+    cfg.namespaces = {none};
+    small_outboxes();
+    peer fifo = hello();
+    peer latest = hello();
+    peer slow = hello();
+    peer pub = hello();
+    subscribe(fifo, 1, "none.a", policy_flags(slow_policy::drop_oldest));
+    subscribe(latest, 1, "none.a", policy_flags(slow_policy::keep_latest));
+    take(fifo);
+    take(latest);
+    // One message of publishes of `from`..`to` (or of `size` bytes each).
+    auto publish_run = [&](int from, int to, std::size_t size = 0) {
+        std::vector<std::string> payloads;
+        for (int i = from; i <= to; ++i) payloads.push_back(size ? std::string(size, 'p') : std::to_string(i));
+        std::vector<frame> frames;
+        for (const std::string& p : payloads) frames.push_back(make(frame_kind::publish, 0, "none.a", p));
+        send(pub, frames);
+    };
+    auto expect_seqs = [](const std::vector<rx>& got, std::uint64_t first, std::uint64_t last) {
+        ASSERT_EQ(got.size(), last - first + 1);
+        for (std::uint64_t seq = first; seq <= last; ++seq) {
+            EXPECT_EQ(got[seq - first].seq, seq);
+            EXPECT_EQ(got[seq - first].payload, std::to_string(seq));
+        }
+    };
+    publish_run(1, 30);  // with a keep_latest subscriber: frames of their own
+    expect_seqs(take(fifo, frame_kind::message), 1, 30);
+    expect_seqs(take(latest, frame_kind::message), 1, 30);
+
+    send(latest, make(frame_kind::unsubscribe, 2, "none.a"));
+    publish_run(31, 60);  // encoded in place
+    expect_seqs(take(fifo, frame_kind::message), 31, 60);
+    EXPECT_TRUE(take(latest, frame_kind::message).empty());
+    EXPECT_EQ(stats.published.load(), 60u);
+
+    subscribe(slow, 1, "none.a", policy_flags(slow_policy::drop_oldest));
+    take(slow);
+    take(fifo);
+    for (int round = 0; round < 8; ++round) {
+        publish_run(1, 3, 1000);  // 24 KiB in all overfill the slow one's 16 KiB
+        EXPECT_EQ(take(fifo, frame_kind::message).size(), 3u) << "the slow one costs the fast one nothing";
+        EXPECT_LE(slow.out->queued_bytes(), cfg.outbox_max_bytes);
+    }
+    const auto frames = take(slow);
+    ASSERT_GE(frames.size(), 2u);
+    EXPECT_EQ(frames[0].kind, frame_kind::gap);
+    EXPECT_EQ(frames[0].seq, 61u);
+    EXPECT_EQ(frames[1].seq, frames[0].seq + frames[0].count);
+    EXPECT_EQ(frames.back().seq, 84u);
+    for (std::size_t i = 2; i < frames.size(); ++i) EXPECT_EQ(frames[i].seq, frames[i - 1].seq + 1);
+}
+
 // ---------------------------------------------------------------- latest value
 
 namespace_config with_latest(std::string pattern, std::uint32_t history_size) {
