@@ -8,10 +8,10 @@
 // (the frames shared, and the lane's subscribers of the run) instead of one
 // per message and subscriber. The run's frames are copied side by side into
 // one block when it is handed over, once for all its subscribers, so that
-// each writes them from there as one buffer (frame_run::laid_out,
-// ws_gather.hpp). The run is
-// handed over before any other frame is, so every connection still gets its
-// frames in the order the core made them. The targets of a run belong to whoever started it
+// each writes them from there as one buffer (frame_run::laid_out and
+// in_place, ws_gather.hpp). The run is handed over before any other frame
+// is, so every connection still gets its frames in the order the core made
+// them. The targets of a run belong to whoever started it
 // (pub/sub's route), which must flush_run() before it changes them.
 //
 // Closing a connection only marks it: it leaves the core's tables when the

@@ -11,7 +11,8 @@
 // The first byte configures the core: bit 0 access control by tokens
 // (tokens.hpp; anonymous rights, and rights for slot 7's CURVE key) instead
 // of allow_all; bit 1 small outboxes (slow consumers); bit 2 a publish rate
-// limit; bit 3 drain redirects; bits 4-5 the default slow-consumer policy.
+// limit; bit 3 drain redirects; bits 4-5 the default slow-consumer policy;
+// bit 6 no history (the message frames of a run encoded in place).
 //
 // Besides "no crash", it checks:
 //   - everything the core queues decodes, one frame per entry, and is a kind
@@ -128,6 +129,9 @@ router_config config_of(std::uint8_t setup) {
     constexpr std::array policies = {slow_policy::drop_oldest, slow_policy::drop_oldest,
                                      slow_policy::keep_latest, slow_policy::disconnect};
     c.outbox_policy = policies[(setup >> 4) & 3];
+    // Channels without history: their runs are encoded in place unless a
+    // subscriber keeps the latest (connection_table::add_encoded_to_run).
+    if ((setup & 64) != 0) c.history_max_messages = 0;
     return c;
 }
 
