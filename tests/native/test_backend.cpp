@@ -610,6 +610,12 @@ TEST(Backend, ReconnectsReregistersAndResubscribesWhenTheRouterRestarts) {
     backend.start();
     backend.subscribe("news.>", [&](const hs::message& m) { seen.push(m); });
     ASSERT_TRUE(backend.wait_ready(10s));
+    // on_state runs on the client's thread: "ready" may reach the mailbox
+    // after wait_ready returned. Counted once it has.
+    ASSERT_TRUE(eventually([&] {
+        const auto all = states.items();
+        return !all.empty() && all.back() == "ready";
+    }));
 
     const std::size_t before = states.size();
     router.restart();  // same ports, a new process
