@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <utility>
 
 #include "config.hpp"
 
@@ -40,17 +41,21 @@ std::uint32_t first_frame_size(bytes_view bytes) {
 
 }  // namespace
 
-std::shared_ptr<const frame_run> frame_run::of(std::vector<shared_bytes> frames) {
-    auto run = std::make_shared<frame_run>();
-    run->frames = std::move(frames);
-    run->count = static_cast<std::uint32_t>(run->frames.size());
-    for (const shared_bytes& f : run->frames) {
-        if (run->pieces.empty() || !run->pieces.back().bytes.join(f)) run->pieces.push_back({f, 0});
-        ++run->pieces.back().frames;
-        run->bytes += f.size();
-    }
-    return run;
+namespace {
+
+// The frames from `at` (of `count`, the size of frame i is size_of(i)) that
+// go into one block of at most `block_bytes`: how many (at least one: a
+// larger frame is alone) and their bytes.
+template <typename SizeOf>
+std::pair<std::size_t, std::size_t> next_block(std::size_t at, std::size_t count, std::size_t block_bytes,
+                                               SizeOf&& size_of) {
+    std::size_t n = 0;
+    std::size_t size = 0;
+    while (at + n < count && (n == 0 || size + size_of(at + n) <= block_bytes)) size += size_of(at + n++);
+    return {n, size};
 }
+
+}  // namespace
 
 std::shared_ptr<const frame_run> frame_run::laid_out(std::vector<shared_bytes> frames, std::size_t block_bytes) {
     auto run = std::make_shared<frame_run>();
@@ -58,22 +63,18 @@ std::shared_ptr<const frame_run> frame_run::laid_out(std::vector<shared_bytes> f
     run->count = static_cast<std::uint32_t>(run->frames.size());
     const std::span<const shared_bytes> all(run->frames);
     for (std::size_t at = 0; at < all.size();) {
-        std::size_t n = 0;
-        std::size_t size = 0;
-        while (at + n < all.size() && size + all[at + n].size() <= block_bytes) size += all[at + n++].size();
-        if (n < 2) {
-            run->pieces.push_back({all[at], 1});
-            run->bytes += all[at].size();
-            ++at;
-            continue;
+        const auto [n, size] = next_block(at, all.size(), block_bytes, [&](std::size_t i) { return all[i].size(); });
+        if (n == 1) {
+            run->pieces.push_back({all[at], 1});  // alone: its own block, not copied
+        } else {
+            auto block = frame_bytes::make(size);
+            std::uint8_t* to = block->data();
+            for (const shared_bytes& f : all.subspan(at, n)) {
+                if (!f.empty()) std::memcpy(to, f.data(), f.size());
+                to += f.size();
+            }
+            run->pieces.push_back({shared_bytes(std::move(block)), static_cast<std::uint32_t>(n)});
         }
-        auto block = frame_bytes::make(size);
-        std::uint8_t* to = block->data();
-        for (const shared_bytes& f : all.subspan(at, n)) {
-            if (!f.empty()) std::memcpy(to, f.data(), f.size());
-            to += f.size();
-        }
-        run->pieces.push_back({shared_bytes(std::move(block)), static_cast<std::uint32_t>(n)});
         run->bytes += size;
         at += n;
     }
@@ -86,9 +87,7 @@ std::shared_ptr<const frame_run> frame_run::in_place(bytes_view encoded, std::sp
     run->count = static_cast<std::uint32_t>(sizes.size());
     run->bytes = encoded.size();
     for (std::size_t at = 0; at < sizes.size();) {
-        std::size_t n = 0;
-        std::size_t size = 0;
-        while (at + n < sizes.size() && (n == 0 || size + sizes[at + n] <= block_bytes)) size += sizes[at + n++];
+        const auto [n, size] = next_block(at, sizes.size(), block_bytes, [&](std::size_t i) { return sizes[i]; });
         run->pieces.push_back({shared_bytes(frame_bytes::copy(encoded.first(size))), static_cast<std::uint32_t>(n)});
         encoded = encoded.subspan(size);
         at += n;

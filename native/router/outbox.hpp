@@ -122,9 +122,6 @@ struct frame_run {
     template <typename F>
     void each_frame(F&& f) const;
 
-    // The run of `frames`, its pieces found: the frames that already
-    // follow one another in their block.
-    static std::shared_ptr<const frame_run> of(std::vector<shared_bytes> frames);
     // The run of `frames` (as they are), its pieces made by copying the
     // frames side by side into new blocks of at most `block_bytes` (a frame
     // alone in its block is its own piece): one copy of each frame, made

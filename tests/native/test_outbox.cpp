@@ -63,6 +63,20 @@ std::vector<frame> expect_same_queues(outbox& single, outbox& many, std::vector<
 
 outbox_limits limits(std::uint64_t max, std::uint64_t batch = 1u << 20) { return {max, 2 * max, batch}; }
 
+// The run of `frames` as they are, its pieces the frames that already follow
+// one another in their block (frame_run::laid_out makes such blocks).
+frame_run_ptr joined_run(std::vector<shared_bytes> frames) {
+    auto run = std::make_shared<frame_run>();
+    run->frames = std::move(frames);
+    run->count = static_cast<std::uint32_t>(run->frames.size());
+    for (const shared_bytes& f : run->frames) {
+        if (run->pieces.empty() || !run->pieces.back().bytes.join(f)) run->pieces.push_back({f, 0});
+        ++run->pieces.back().frames;
+        run->bytes += f.size();
+    }
+    return run;
+}
+
 TEST(Fifo, KeepsOrderThroughPopsCompactionAndErase) {
     fifo<int> q;
     EXPECT_TRUE(q.empty());
@@ -172,7 +186,7 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
         (void)many.push(control(1));
         std::uint32_t dropped = 0;
         for (const shared_bytes& m : run) dropped += single.push(m, frame_class::message, policy).dropped;
-        const push_result r = many.push_messages(frame_run::of(run), policy);
+        const push_result r = many.push_messages(joined_run(run), policy);
         EXPECT_EQ(r.status, push_status::queued_dropped);
         EXPECT_EQ(r.queued, 25u);
         EXPECT_EQ(r.dropped, dropped);
@@ -182,7 +196,7 @@ TEST(Outbox, ARunOfMessagesIsQueuedAsOneByOne) {
     }
     outbox idle(limits(10 * one));
     const push_result first =
-        idle.push_messages(frame_run::of({run.begin(), run.begin() + 3}), slow_policy::drop_oldest);
+        idle.push_messages(joined_run({run.begin(), run.begin() + 3}), slow_policy::drop_oldest);
     EXPECT_EQ(first.status, push_status::queued);
     EXPECT_TRUE(first.wake) << "an idle consumer is woken once for the run";
 }
@@ -192,15 +206,15 @@ TEST(Outbox, ARunStopsAtTheFirstOverflowOrWhenClosed) {
     std::vector<shared_bytes> run;
     for (std::uint64_t seq = 1; seq <= 25; ++seq) run.push_back(message("a", seq));
     outbox o(limits(10 * one));
-    const push_result r = o.push_messages(frame_run::of(run), slow_policy::disconnect);
+    const push_result r = o.push_messages(joined_run(run), slow_policy::disconnect);
     EXPECT_EQ(r.status, push_status::overflow);
     EXPECT_EQ(r.queued, 10u) << "what fitted went in, then it stopped";
     EXPECT_LE(o.queued_bytes(), 10 * one);
 
     outbox closed(limits(10 * one));
     (void)closed.close(nullptr, queued_data::send);
-    EXPECT_EQ(closed.push_messages(frame_run::of(run), slow_policy::drop_oldest).status, push_status::closed);
-    EXPECT_EQ(closed.push_messages(frame_run::of({}), slow_policy::drop_oldest).status, push_status::queued);
+    EXPECT_EQ(closed.push_messages(joined_run(run), slow_policy::drop_oldest).status, push_status::closed);
+    EXPECT_EQ(closed.push_messages(joined_run({}), slow_policy::drop_oldest).status, push_status::queued);
 }
 
 TEST(Outbox, GapsAreCountedPerChannel) {
@@ -344,7 +358,7 @@ TEST(Outbox, DropOldestOnARunsSlicesLeavesTheGapAndTheRestOfTheRun) {
     for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq));
     const std::vector<shared_bytes> run = run_of(std::move(messages));
     outbox o(limits(10 * one));
-    const push_result r = o.push_messages(frame_run::of(run), slow_policy::drop_oldest);
+    const push_result r = o.push_messages(joined_run(run), slow_policy::drop_oldest);
     EXPECT_EQ(r.dropped, 10u);
     EXPECT_EQ(o.queued_bytes(), 10 * one) << "each slice counts its own bytes, not its block's";
     outbox_batch b;
@@ -370,7 +384,7 @@ TEST(Outbox, ARunThatFitsIsTakenAsSpansOfItsBlock) {
     for (std::uint64_t seq = 1; seq <= 20; ++seq) messages.push_back(message("a", seq));
     const std::vector<shared_bytes> run = run_of(std::move(messages));
     outbox o(limits(100 * one, 7 * one));
-    const push_result r = o.push_messages(frame_run::of(run), slow_policy::drop_oldest);
+    const push_result r = o.push_messages(joined_run(run), slow_policy::drop_oldest);
     EXPECT_EQ(r.status, push_status::queued);
     EXPECT_EQ(r.queued, 20u);
     EXPECT_TRUE(r.wake);
@@ -447,7 +461,7 @@ TEST(Outbox, APieceDropsAndOverflowsAsItsMessagesOneByOne) {
         outbox single(limits(10 * one));
         outbox many(limits(10 * one));
         for (const shared_bytes& m : run) (void)single.push(m, frame_class::message, policy);
-        EXPECT_EQ(many.push_messages(frame_run::of(run), policy).status, push_status::queued);
+        EXPECT_EQ(many.push_messages(joined_run(run), policy).status, push_status::queued);
         for (std::uint64_t seq = 1; seq <= 6; ++seq) {
             const shared_bytes m = message("b", seq);
             const push_result a = single.push(m, frame_class::message, policy);
@@ -469,7 +483,7 @@ TEST(Outbox, APieceDropsAndOverflowsAsItsMessagesOneByOne) {
     std::vector<shared_bytes> messages;
     for (std::uint64_t seq = 1; seq <= 8; ++seq) messages.push_back(message("a", seq));
     outbox discarded(limits(10 * one));
-    (void)discarded.push_messages(frame_run::of(run_of(std::move(messages))), slow_policy::drop_oldest);
+    (void)discarded.push_messages(joined_run(run_of(std::move(messages))), slow_policy::drop_oldest);
     (void)discarded.close(nullptr, queued_data::discard);
     EXPECT_EQ(discarded.queued_bytes(), 0u);
     outbox_batch b;
@@ -482,10 +496,10 @@ TEST(Outbox, KeepLatestReplacesASliceOfARun) {
     const std::size_t one = message("a", 1)->size();
     const std::vector<shared_bytes> run = run_of({message("a", 1), message("b", 1), message("c", 1)});
     outbox o(limits(3 * one));
-    EXPECT_EQ(o.push_messages(frame_run::of(run), slow_policy::keep_latest).status, push_status::queued);
+    EXPECT_EQ(o.push_messages(joined_run(run), slow_policy::keep_latest).status, push_status::queued);
     // Full: the next run's "b" replaces the first run's, in the middle of it.
     const std::vector<shared_bytes> next = run_of({message("b", 2), message("d", 2)});
-    const push_result r = o.push_messages(frame_run::of({next[0]}), slow_policy::keep_latest);
+    const push_result r = o.push_messages(joined_run({next[0]}), slow_policy::keep_latest);
     EXPECT_EQ(r.status, push_status::queued_dropped);
     EXPECT_EQ(r.dropped, 1u);
     EXPECT_EQ(o.queued_bytes(), 3 * one);
