@@ -32,8 +32,7 @@ npm_script() {
 # The stages, in order: a name, then the command. Adding a stage is adding a
 # line. The wasm build comes before the npm stages, which load its output.
 STAGES=(
-    "native-debug cmake_preset native-debug"    # GoogleTest suites, g++ debug
-    "native-asan  cmake_preset native-asan"     # the same under ASan + UBSan
+    "native-asan  cmake_preset native-asan"     # every native test, under ASan + UBSan
     "wasm         cmake_preset wasm"            # the same built with Emscripten, run by Node
     "fuzz         cmake_preset native-fuzz"     # libFuzzer run of each fuzz target (10-40 s, two at a time)
     "npm-test     npm_script test"              # Node tests of the npm package (tests/node)
@@ -52,13 +51,13 @@ for name in "$@"; do
     fi
 done
 
+started=$SECONDS
 ./setup.sh
 # Debian's Emscripten finds acorn (package node-acorn) through NODE_PATH.
 export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 
 selected=" $* "
 timings=()
-started=$SECONDS
 current=""
 trap '[[ -z $current ]] || echo "== $current: FAILED after $((SECONDS - stage_start)) s" >&2' EXIT
 

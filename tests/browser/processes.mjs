@@ -8,8 +8,8 @@ export const repoRoot = resolve(import.meta.dirname, '../..');
 
 // A program of the native build: $`envVar`, else build/<preset>/`path` of
 // the first preset that built it (HYPERSTREAMS_BROWSER_PRESET first, then
-// native-debug, which ./test.sh builds before this stage).
-const PRESETS = [process.env.HYPERSTREAMS_BROWSER_PRESET, 'native-debug', 'native-release'].filter(Boolean);
+// native-asan, which ./test.sh builds before this stage, then the others).
+const PRESETS = [process.env.HYPERSTREAMS_BROWSER_PRESET, 'native-asan', 'native-debug', 'native-release'].filter(Boolean);
 
 export function nativeBinary(path, envVar) {
   if (process.env[envVar]) return process.env[envVar];

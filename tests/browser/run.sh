@@ -3,12 +3,12 @@
 # router and the simulator, the npm package, the page) and runs tests/browser/
 # in Debian's headless Chromium. Each build step is a no-op when up to date.
 #
-# HYPERSTREAMS_BROWSER_PRESET picks the native build (default native-debug,
-# which ./test.sh has built by then).
+# HYPERSTREAMS_BROWSER_PRESET picks the native build (default native-asan,
+# which ./test.sh has built by then: the router runs under the sanitizers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-preset=${HYPERSTREAMS_BROWSER_PRESET:-native-debug}
+preset=${HYPERSTREAMS_BROWSER_PRESET:-native-asan}
 jobs=${HYPERSTREAMS_JOBS:-$(nproc)}
 
 cmake --preset "$preset" --log-level=WARNING >/dev/null

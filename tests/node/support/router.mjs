@@ -1,13 +1,13 @@
 // Starts the real hyperstreams-router on free loopback ports and stops it by
 // pid. The binary: $HYPERSTREAMS_ROUTER, else the first one built by a
-// native preset (native-debug first: ./test.sh builds it before npm test).
+// native preset (native-asan first: ./test.sh builds it before npm test).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const PRESETS = ['native-debug', 'native-release', 'native-asan'];
+const PRESETS = ['native-asan', 'native-debug', 'native-release'];
 const READY = /hyperstreams-router ready http=(\S+) ws=(\S+) backend=(\S+) admin=(\S+)/;
 
 /** A program of the native build: $`envVar`, else build/<preset>/`path`. */
