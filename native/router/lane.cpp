@@ -67,7 +67,7 @@ void lane::push(const lane_op& op, metrics& m, lane_outcome& out) {
 }
 
 void lane::settle(const lane_target& t, const push_result& r, metrics& m, lane_outcome& out) {
-    if (r.dropped > 0) m.of(t.transport).dropped.fetch_add(r.dropped, std::memory_order_relaxed);
+    if (r.dropped > 0) m.local(t.transport).dropped.add(r.dropped);
     if (r.wake) out.wakes.push_back(t.session);
     if (r.status == push_status::overflow) {
         if (t.out->close(slow_consumer_goodbye(), queued_data::discard)) out.wakes.push_back(t.session);

@@ -59,6 +59,41 @@ std::string_view transport_name(transport_kind t) noexcept {
 
 std::string_view listener_name(listener_kind l) noexcept { return l == listener_kind::admin ? "admin" : "main"; }
 
+metrics::metrics() : id_([] {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, relaxed);
+}()) {}
+
+metrics::traffic& metrics::local(transport_kind t) {
+    // One cached pointer per thread: the router has one metrics object, so
+    // the lookup under the lock is once per thread (tests that run several
+    // cores on one thread take it more often).
+    thread_local std::uint64_t cached_for = 0;
+    thread_local thread_traffic* cached = nullptr;
+    if (cached_for != id_) {
+        cached = &this_threads_traffic();
+        cached_for = id_;
+    }
+    return cached->of[static_cast<std::size_t>(t)];
+}
+
+metrics::thread_traffic& metrics::this_threads_traffic() {
+    const std::thread::id me = std::this_thread::get_id();
+    std::lock_guard lock(threads_mu_);
+    for (const auto& [id, block] : thread_index_)
+        if (id == me) return *block;  // a thread of that id counted before (it, or one that ended)
+    thread_traffic& block = threads_.emplace_back();
+    thread_index_.emplace_back(me, &block);
+    return block;
+}
+
+std::uint64_t metrics::total(transport_kind t, local_counter traffic::*field) const {
+    std::lock_guard lock(threads_mu_);
+    std::uint64_t sum = 0;
+    for (const thread_traffic& block : threads_) sum += (block.of[static_cast<std::size_t>(t)].*field).get();
+    return sum;
+}
+
 void metrics::error_sent(std::uint16_t code) noexcept {
     if (code < max_code) errors_[code].fetch_add(1, relaxed);
 }
@@ -79,29 +114,32 @@ std::string metrics::render() const {
     std::string out;
     out.reserve(8192);
 
+    // One series per counter, labelled by transport: a field of
+    // per_transport or of every thread's traffic.
     struct transport_series {
         std::string_view name, type, help;
         const std::atomic<std::uint64_t> per_transport::*field;
+        local_counter traffic::*traffic_field;
     };
     static constexpr transport_series series[] = {
         {"hyperstreams_connections_opened_total", "counter", "Connections accepted.",
-         &per_transport::connections_opened},
-        {"hyperstreams_frames_received_total", "counter", "Protocol frames received.",
-         &per_transport::frames_in},
-        {"hyperstreams_frames_sent_total", "counter", "Protocol frames sent.", &per_transport::frames_out},
+         &per_transport::connections_opened, nullptr},
+        {"hyperstreams_frames_received_total", "counter", "Protocol frames received.", nullptr,
+         &traffic::frames_in},
+        {"hyperstreams_frames_sent_total", "counter", "Protocol frames sent.", nullptr, &traffic::frames_out},
         {"hyperstreams_transport_messages_received_total", "counter",
-         "WebSocket/ZeroMQ messages (batches of frames) received.", &per_transport::messages_in},
+         "WebSocket/ZeroMQ messages (batches of frames) received.", nullptr, &traffic::messages_in},
         {"hyperstreams_transport_messages_sent_total", "counter",
-         "WebSocket/ZeroMQ messages (batches of frames) sent.", &per_transport::messages_out},
-        {"hyperstreams_bytes_received_total", "counter", "Payload bytes of transport messages received.",
-         &per_transport::bytes_in},
-        {"hyperstreams_bytes_sent_total", "counter", "Payload bytes of transport messages sent.",
-         &per_transport::bytes_out},
+         "WebSocket/ZeroMQ messages (batches of frames) sent.", nullptr, &traffic::messages_out},
+        {"hyperstreams_bytes_received_total", "counter", "Payload bytes of transport messages received.", nullptr,
+         &traffic::bytes_in},
+        {"hyperstreams_bytes_sent_total", "counter", "Payload bytes of transport messages sent.", nullptr,
+         &traffic::bytes_out},
         {"hyperstreams_dropped_messages_total", "counter",
-         "Messages dropped from slow consumers' queues.", &per_transport::dropped},
-        {"hyperstreams_gaps_sent_total", "counter", "Gap frames sent.", &per_transport::gaps},
+         "Messages dropped from slow consumers' queues.", nullptr, &traffic::dropped},
+        {"hyperstreams_gaps_sent_total", "counter", "Gap frames sent.", nullptr, &traffic::gaps},
         {"hyperstreams_slow_consumer_closes_total", "counter",
-         "Connections closed because their queue overflowed.", &per_transport::slow_consumer_closes},
+         "Connections closed because their queue overflowed.", &per_transport::slow_consumer_closes, nullptr},
     };
     header(out, "hyperstreams_connections", "gauge", "Open connections.");
     for (std::size_t t = 0; t < transport_count; ++t) {
@@ -113,9 +151,10 @@ std::string metrics::render() const {
     for (const transport_series& s : series) {
         header(out, s.name, s.type, s.help);
         for (std::size_t t = 0; t < transport_count; ++t) {
-            const std::string label =
-                "transport=\"" + std::string(transport_name(static_cast<transport_kind>(t))) + "\"";
-            sample(out, s.name, label, (transports_[t].*s.field).load(relaxed));
+            const auto kind = static_cast<transport_kind>(t);
+            const std::string label = "transport=\"" + std::string(transport_name(kind)) + "\"";
+            sample(out, s.name, label,
+                   s.field != nullptr ? (transports_[t].*s.field).load(relaxed) : total(kind, s.traffic_field));
         }
     }
 

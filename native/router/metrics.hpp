@@ -2,14 +2,21 @@
 // in the Prometheus text format on /metrics. Every value is an atomic, so any
 // thread updates it without a lock; the set of series is fixed (labels are
 // the two transports, the two HTTP listeners and the protocol's error
-// codes), so a scrape never allocates per client.
+// codes), so a scrape never allocates per client. The counts every
+// transport message moves (`traffic`) are kept per writing thread and
+// summed when read, so that I/O threads share no cache line per message.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "router_types.hpp"
 
@@ -30,17 +37,41 @@ public:
     using counter = std::atomic<std::uint64_t>;
     using gauge = std::atomic<std::int64_t>;
 
+    // A count that one thread writes and any thread reads: an add is a load
+    // and a store, no locked instruction, so only its one writer adds.
+    class local_counter {
+    public:
+        void add(std::uint64_t n) noexcept {
+            value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        }
+        std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+    private:
+        std::atomic<std::uint64_t> value_{0};
+    };
+
+    // What the transports move, per message: one set per transport in each
+    // thread's own block (`local`), summed by `total`.
+    struct traffic {
+        local_counter frames_in;
+        local_counter frames_out;
+        local_counter messages_in;   // transport messages (batches) received
+        local_counter messages_out;  // transport messages (batches) sent
+        local_counter bytes_in;
+        local_counter bytes_out;
+        local_counter dropped;  // data frames dropped by the slow-consumer policy
+        local_counter gaps;     // gap frames sent
+    };
+
+    // The calling thread's traffic for transport t. Its first call on a
+    // thread (for this metrics object) takes a lock; later ones do not.
+    traffic& local(transport_kind t);
+    // The sum over every thread that counted.
+    std::uint64_t total(transport_kind t, local_counter traffic::*field) const;
+
     struct per_transport {
         counter connections_opened{0};
         gauge connections{0};
-        counter frames_in{0};
-        counter frames_out{0};
-        counter messages_in{0};   // transport messages (batches) received
-        counter messages_out{0};  // transport messages (batches) sent
-        counter bytes_in{0};
-        counter bytes_out{0};
-        counter dropped{0};  // data frames dropped by the slow-consumer policy
-        counter gaps{0};     // gap frames sent
         counter slow_consumer_closes{0};
     };
 
@@ -60,6 +91,10 @@ public:
     void connection_closed(std::uint16_t code) noexcept;
     // A request or stream finished after `seconds` (any outcome).
     void observe_call(double seconds) noexcept;
+
+    metrics();
+    metrics(const metrics&) = delete;
+    metrics& operator=(const metrics&) = delete;
 
     counter published{0};
     counter delivered{0};  // channel messages queued to subscribers
@@ -85,6 +120,18 @@ private:
                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                                     1.0,    2.5,     5.0,    10.0};
 
+    // One thread's traffic, on cache lines of its own.
+    struct alignas(64) thread_traffic {
+        std::array<traffic, transport_count> of;
+    };
+    thread_traffic& this_threads_traffic();
+
+    // Tells this object from one later made at the same address, for the
+    // threads' cached pointers into `threads_`.
+    const std::uint64_t id_;
+    mutable std::mutex threads_mu_;
+    std::deque<thread_traffic> threads_;  // never moved: threads keep pointers
+    std::vector<std::pair<std::thread::id, thread_traffic*>> thread_index_;
     std::array<per_transport, transport_count> transports_;
     std::array<per_listener, listener_count> listeners_;
     std::array<counter, max_code> errors_{};

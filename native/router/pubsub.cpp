@@ -193,7 +193,7 @@ void pubsub::send_gap(connection& c, std::string_view channel, std::uint32_t epo
     const std::uint64_t missed = to - from + 1;
     g.count = missed > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(missed);
     table_.send(c, g);
-    metrics_.of(c.transport).gaps.fetch_add(1, std::memory_order_relaxed);
+    metrics_.local(c.transport).gaps.add(1);
 }
 
 void pubsub::history_read(std::uint64_t ticket, std::string_view channel, history h) {

@@ -102,7 +102,7 @@ void router_core::receive(connection_id id, bytes_view batch, time_point now) {
         dispatch(*c, f, now);
     }
     table_.flush_run();
-    metrics_.of(c->transport).frames_in.fetch_add(frames, std::memory_order_relaxed);
+    metrics_.local(c->transport).frames_in.add(frames);
     c->frames_in += frames;
     if (reader.error() && c->state != connection_state::closing) {
         const auto code = static_cast<errc>(reader.error().value());

@@ -366,9 +366,9 @@ private:
     void on_read(error_code ec, std::size_t bytes) {
         reading_ = false;
         if (ec) return fail(ec, "read");
-        auto& m = ctx_->stats.of(transport_kind::websocket);
-        m.messages_in.fetch_add(1, std::memory_order_relaxed);
-        m.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
+        auto& m = ctx_->stats.local(transport_kind::websocket);
+        m.messages_in.add(1);
+        m.bytes_in.add(bytes);
         // The core handles the message here, on this thread, before the next
         // one is read: a connection's input waits in its socket, never in
         // the router, and its batches reach the core in order.
@@ -414,11 +414,11 @@ private:
     void on_write(error_code ec, std::size_t bytes) {
         writing_ = false;
         if (ec) return fail(ec, "write");
-        auto& m = ctx_->stats.of(transport_kind::websocket);
-        m.messages_out.fetch_add(1, std::memory_order_relaxed);
-        m.frames_out.fetch_add(batch_.frames, std::memory_order_relaxed);
-        m.gaps.fetch_add(batch_.gaps, std::memory_order_relaxed);
-        m.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+        auto& m = ctx_->stats.local(transport_kind::websocket);
+        m.messages_out.add(1);
+        m.frames_out.add(batch_.frames);
+        m.gaps.add(batch_.gaps);
+        m.bytes_out.add(bytes);
         batch_.clear();
         if (closing_after_write_) return do_close();
         do_write();

@@ -317,9 +317,9 @@ struct zmq_transport::impl {
     // gone. So a connection new to the router that presents a routing id a
     // session still holds means that session's connection ended.
     std::optional<connection_id> handle(const std::string& rid, zmq::message_t& body) {
-        auto& m = stats.of(transport_kind::zeromq);
-        m.messages_in.fetch_add(1, std::memory_order_relaxed);
-        m.bytes_in.fetch_add(body.size(), std::memory_order_relaxed);
+        auto& m = stats.local(transport_kind::zeromq);
+        m.messages_in.add(1);
+        m.bytes_in.add(body.size());
         const std::optional<std::uint64_t> handshake = handshake_of(body);
         if (!handshake) {
             // Cannot happen while the ZAP handler is bound (bind() binds it
@@ -415,9 +415,9 @@ struct zmq_transport::impl {
                 std::memcpy(dst, f->data(), f->size());
                 dst += f->size();
             }
-            auto& m = stats.of(transport_kind::zeromq);
-            m.frames_out.fetch_add(batch.frames, std::memory_order_relaxed);
-            m.gaps.fetch_add(batch.gaps, std::memory_order_relaxed);
+            auto& m = stats.local(transport_kind::zeromq);
+            m.frames_out.add(batch.frames);
+            m.gaps.add(batch.gaps);
             const bool close_after = batch.close;
             switch (send(*p, msg)) {
                 case send_outcome::sent: break;
@@ -441,9 +441,9 @@ struct zmq_transport::impl {
             const std::size_t size = body.size();
             // The routing part went through, so the pipe takes the body.
             (void)socket.send(body, zmq::send_flags::dontwait);
-            auto& m = stats.of(transport_kind::zeromq);
-            m.messages_out.fetch_add(1, std::memory_order_relaxed);
-            m.bytes_out.fetch_add(size, std::memory_order_relaxed);
+            auto& m = stats.local(transport_kind::zeromq);
+            m.messages_out.add(1);
+            m.bytes_out.add(size);
             return send_outcome::sent;
         } catch (const zmq::error_t& e) {
             if (e.num() == EHOSTUNREACH) return send_outcome::gone;

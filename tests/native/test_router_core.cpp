@@ -1836,7 +1836,7 @@ TEST_F(RouterCore, ASlowSubscriberLosesItsOldestMessagesWithAGap) {
     const std::uint64_t first_kept = frames[1].seq;
     EXPECT_EQ(frames[0].count, first_kept - 1);
     EXPECT_EQ(frames.back().seq, 200u);
-    EXPECT_GT(stats.of(transport_kind::websocket).dropped.load(), 0u);
+    EXPECT_GT(stats.total(transport_kind::websocket, &metrics::traffic::dropped), 0u);
     EXPECT_FALSE(slow.closed);
 }
 
