@@ -25,7 +25,14 @@ export function nativeBinary(path, envVar) {
 export function startProcess(program, args, { ready, timeoutMs = 15000, name = program }) {
   const child = spawn(program, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = [];
-  const proc = { name, child, output, exited: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))) };
+  const proc = {
+    name,
+    child,
+    output,
+    exited: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))),
+    // After 'exit', once its output is all read: a leak report is printed at exit.
+    closed: new Promise((res) => child.once('close', res)),
+  };
   return new Promise((resolvePromise, reject) => {
     let settled = false;
     const timer = setTimeout(() => finish(new Error(`${name}: not ready after ${timeoutMs} ms\n${output.join('')}`)), timeoutMs);
@@ -55,9 +62,22 @@ export function startProcess(program, args, { ready, timeoutMs = 15000, name = p
   });
 }
 
+// What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print
+// when they find something (the stage runs the ASan build).
+const SANITIZER_REPORT = /ERROR: (?:Address|Leak)Sanitizer|runtime error: /;
+
 // SIGTERM, then SIGKILL if the process has not exited within `graceMs`.
+// Throws if the process reported a sanitizer finding.
 export async function stopProcess(proc, graceMs = 5000) {
-  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  if (!proc) return;
+  await stopped(proc, graceMs);
+  await proc.closed;
+  const output = proc.output.join('');
+  if (SANITIZER_REPORT.test(output)) throw new Error(`${proc.name} reported a sanitizer finding:\n${output}`);
+}
+
+async function stopped(proc, graceMs) {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
   proc.child.kill('SIGTERM');
   let timer;
   const gone = await Promise.race([

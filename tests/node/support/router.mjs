@@ -35,6 +35,8 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
         { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // After 'exit', once its output is all read: a leak report is printed at exit.
+    const closed = new Promise((resolve) => child.once('close', resolve));
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => fail(new Error('router did not become ready in 10 s')), 10_000);
         const fail = (error) => {
@@ -58,17 +60,23 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
                 output: () => output,
                 exited,
                 // SIGTERM: the router drains (goodbye or redirect to clients) and exits.
+                // Throws if it reported a sanitizer finding (./test.sh runs the ASan build).
                 async stop() {
                     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
                     const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
                     const result = await exited;
                     clearTimeout(killer);
+                    await closed;
+                    throwOnSanitizerReport('hyperstreams-router', output);
                     return result;
                 },
                 // SIGKILL: a crash, as the clients see it.
                 async kill() {
                     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-                    return exited;
+                    const result = await exited;
+                    await closed;
+                    throwOnSanitizerReport('hyperstreams-router', output);
+                    return result;
                 },
             });
         };
@@ -79,6 +87,14 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
         child.once('error', fail);
         exited.then(({ code, signal }) => fail(new Error(`router exited early (code ${code}, signal ${signal})`)));
     });
+}
+
+/** What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print when they find something. */
+export const SANITIZER_REPORT = /ERROR: (?:Address|Leak)Sanitizer|runtime error: /;
+
+/** Throws with the whole output if `program`'s output holds a sanitizer's report. */
+export function throwOnSanitizerReport(program, output) {
+    if (SANITIZER_REPORT.test(output)) throw new Error(`${program} reported a sanitizer finding:\n${output}`);
 }
 
 /** A loopback port nothing listens on (it was free a moment ago): a router that is down. */
