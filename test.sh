@@ -33,7 +33,7 @@ npm_script() {
 # line. The wasm build comes before the npm stages, which load its output.
 STAGES=(
     "native-asan  cmake_preset native-asan"     # every native test, under ASan + UBSan
-    "wasm         cmake_preset wasm"            # the same built with Emscripten, run by Node
+    "wasm         cmake_preset wasm"            # the shared core's suites built with Emscripten, run by Node
     "fuzz         cmake_preset native-fuzz"     # libFuzzer run of each fuzz target (10-40 s, two at a time)
     "npm-test     npm_script test"              # Node tests of the npm package (tests/node)
     "browser      npm_script test:browser"      # headless Chromium end-to-end tests (tests/browser)
