@@ -80,10 +80,10 @@ metrics::traffic& metrics::local(transport_kind t) {
 metrics::thread_traffic& metrics::this_threads_traffic() {
     const std::thread::id me = std::this_thread::get_id();
     std::lock_guard lock(threads_mu_);
-    for (const auto& [id, block] : thread_index_)
-        if (id == me) return *block;  // a thread of that id counted before (it, or one that ended)
+    for (thread_traffic& block : threads_)
+        if (block.owner == me) return block;  // a thread of that id counted before (it, or one that ended)
     thread_traffic& block = threads_.emplace_back();
-    thread_index_.emplace_back(me, &block);
+    block.owner = me;
     return block;
 }
 

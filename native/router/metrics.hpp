@@ -15,8 +15,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <utility>
-#include <vector>
 
 #include "router_types.hpp"
 
@@ -122,6 +120,7 @@ private:
 
     // One thread's traffic, on cache lines of its own.
     struct alignas(64) thread_traffic {
+        std::thread::id owner;  // the thread that counts here (or one that ended with that id)
         std::array<traffic, transport_count> of;
     };
     thread_traffic& this_threads_traffic();
@@ -131,7 +130,6 @@ private:
     const std::uint64_t id_;
     mutable std::mutex threads_mu_;
     std::deque<thread_traffic> threads_;  // never moved: threads keep pointers
-    std::vector<std::pair<std::thread::id, thread_traffic*>> thread_index_;
     std::array<per_transport, transport_count> transports_;
     std::array<per_listener, listener_count> listeners_;
     std::array<counter, max_code> errors_{};

@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+import { throwOnSanitizerReport } from '../node/support/router.mjs';
+
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
 // A program of the native build: $`envVar`, else build/<preset>/`path` of
@@ -62,18 +64,13 @@ export function startProcess(program, args, { ready, timeoutMs = 15000, name = p
   });
 }
 
-// What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print
-// when they find something (the stage runs the ASan build).
-const SANITIZER_REPORT = /ERROR: (?:Address|Leak)Sanitizer|runtime error: /;
-
 // SIGTERM, then SIGKILL if the process has not exited within `graceMs`.
-// Throws if the process reported a sanitizer finding.
+// Throws if the process reported a sanitizer finding (the stage runs the ASan build).
 export async function stopProcess(proc, graceMs = 5000) {
   if (!proc) return;
   await stopped(proc, graceMs);
   await proc.closed;
-  const output = proc.output.join('');
-  if (SANITIZER_REPORT.test(output)) throw new Error(`${proc.name} reported a sanitizer finding:\n${output}`);
+  throwOnSanitizerReport(proc.name, proc.output.join(''));
 }
 
 async function stopped(proc, graceMs) {

@@ -90,7 +90,7 @@ export function startRouter({ listen = '127.0.0.1:0', args = [] } = {}) {
 }
 
 /** What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print when they find something. */
-export const SANITIZER_REPORT = /ERROR: (?:Address|Leak)Sanitizer|runtime error: /;
+const SANITIZER_REPORT = /ERROR: (?:Address|Leak)Sanitizer|runtime error: /;
 
 /** Throws with the whole output if `program`'s output holds a sanitizer's report. */
 export function throwOnSanitizerReport(program, output) {
