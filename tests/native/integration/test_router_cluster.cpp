@@ -1162,6 +1162,46 @@ TEST(RouterCluster, AMessageOfPublishesIsOneScriptAndOnePubSubMessage) {
     }
 }
 
+// A batch longer than the channel's history: its appends are trimmed to
+// the history length once, after them (one XTRIM, no MAXLEN on each
+// XADD), so the stream holds the batch's last publications, and a resume
+// on another router gets a gap for the rest and those, in order.
+TEST(RouterCluster, ABatchLongerThanTheHistoryKeepsItsLastPublications) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = one_thread_router(redis, {"--history-max-messages", "10"});
+    auto b = one_thread_router(redis, {"--history-max-messages", "10"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "RESETSTAT"})), "OK");
+
+    constexpr int n = 100;
+    const auto acks = answers_to(pub, publish_numbers_in_one_message(pub, "batch.trim", 1, n));
+    ASSERT_EQ(acks.size(), static_cast<std::size_t>(n));
+    for (const auto& ack : acks) ASSERT_EQ(ack.kind, event_kind::ack) << describe(ack);
+    EXPECT_EQ(evalsha_calls(redis), 1);
+    EXPECT_EQ(info_field(redis.port(), "commandstats", "cmdstat_xadd", "calls"), n);
+    EXPECT_EQ(info_field(redis.port(), "commandstats", "cmdstat_xtrim", "calls"), 1) << "trimmed once per batch";
+    const std::string stream = "hs:{batch.trim}:s";
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"XLEN", stream})), "10");
+    const router::redis_reply first = redis_call(redis.port(), {"XRANGE", stream, "-", "+", "COUNT", "1"});
+    ASSERT_TRUE(first && first->type == REDIS_REPLY_ARRAY && first->elements == 1);
+    ASSERT_TRUE(first->element[0]->type == REDIS_REPLY_ARRAY && first->element[0]->elements == 2);
+    EXPECT_EQ(router::redis_text(*first->element[0]->element[0]), "91-0") << "the batch's last 10 kept";
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, subscribe_since(late, "batch.trim", {acks.front().epoch, 0}))));
+    const auto gap = late.wait_for(is(event_kind::gap));
+    ASSERT_TRUE(gap);
+    EXPECT_EQ(gap->seq, 1u);
+    EXPECT_EQ(gap->count, 90u);
+    const auto kept = late.wait_count(message_on("batch.trim"), 10);
+    ASSERT_EQ(kept.size(), 10u);
+    expect_numbers(kept, 91, acks.front().epoch);
+}
+
 // Inside one batch, each publication follows the idempotency rules on its
 // own: a key published before, and a key first used earlier in the batch,
 // are repeats acked with the first position; the same key with another
