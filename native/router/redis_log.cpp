@@ -94,10 +94,12 @@ return {tonumber(e), s, 0}
 // append, against 0.5 for the append and 2.6 for the XTRIM of the batch
 // (docs/BENCHMARKS.md, "The history trimmed once per batch"). A key
 // repeated within the batch is a repeat of its first use there. The
-// answer is one string of 13 bytes per publication, in order: [outcome
-// u8][epoch u32 LE][seq u64 LE] (one reply for the reader to allocate, not
-// three integers per publication); what was published goes out as one
-// message (publication_batch.hpp), and nothing when none was.
+// answer is one string (one reply for the reader to allocate, not three
+// integers per publication): when every publication took a seq, 12 bytes,
+// [epoch u32 LE][first seq u64 LE] (the others follow it; no record per
+// publication for Lua to pack); else 13 bytes per publication, in order,
+// [outcome u8][epoch u32 LE][seq u64 LE]. What was published goes out as
+// one message (publication_batch.hpp), and nothing when none was.
 const std::string publish_batch_script = std::string(trim_expired_head_lua) + R"lua(
 local m = redis.call('hmget', KEYS[1], 'e', 's')
 local e, s = m[1], tonumber(m[2]) or 0
@@ -105,8 +107,14 @@ local en = e and tonumber(e)
 -- parts[1] is the message's header, set last; then each publication's
 -- head and payload, as two strings, so that no string per publication
 -- copies its payload: table.concat copies each once, into the message.
-local out, parts, np = {}, {''}, 1
+-- out: the records, made only once a publication did not take a seq
+-- (the ones before it did: first, first + 1, ...).
+local out, parts, np = nil, {''}, 1
 local first, now, expiring
+local function records_until(i)
+  out = {}
+  for j = 0, i - 1 do out[j + 1] = struct.pack('<BI4I8', 0, en, first + j) end
+end
 for i = 0, tonumber(ARGV[7]) - 1 do
   local at = 8 + 4 * i
   local flags, ttl, k, payload = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
@@ -116,6 +124,7 @@ for i = 0, tonumber(ARGV[7]) - 1 do
     known = redis.call('get', KEYS[k])
   end
   if known then
+    if not out then records_until(i) end
     local fe, fs, fd = string.match(known, '^(%d+):(%d+):(%x+)$')
     if fd == d then
       out[i + 1] = struct.pack('<BI4I8', 1, tonumber(fe), tonumber(fs))
@@ -150,7 +159,7 @@ for i = 0, tonumber(ARGV[7]) - 1 do
     parts[np + 1] = struct.pack('<BI4', tonumber(flags), #payload)
     parts[np + 2] = payload
     np = np + 2
-    out[i + 1] = struct.pack('<BI4I8', 0, en, s)
+    if out then out[i + 1] = struct.pack('<BI4I8', 0, en, s) end
   end
 end
 if not first then return table.concat(out) end
@@ -165,6 +174,7 @@ end
 redis.call('expire', KEYS[1], ARGV[5])
 parts[1] = struct.pack('<BBI4I8I4', 128, 19, en, first, (np - 1) / 2)
 redis.call('publish', ARGV[1], table.concat(parts))
+if not out then return struct.pack('<I4I8', en, first) end
 return table.concat(out)
 )lua";
 
@@ -594,10 +604,12 @@ void redis_log::publish_batch(std::span<const std::size_t> members) {
 
 void redis_log::batch_answered(const std::string& channel, const std::vector<publisher>& from,
                                const redis_result& r) {
-    constexpr std::size_t record = 13;  // outcome u8, epoch u32, seq u64
+    constexpr std::size_t record = 13;     // outcome u8, epoch u32, seq u64
+    constexpr std::size_t all_placed = 12;  // epoch u32, first seq u64: every publication took a seq
     const redisReply* a = r.reply.get();
     const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_STRING &&
-                    static_cast<std::size_t>(a->len) == record * from.size();
+                    (static_cast<std::size_t>(a->len) == record * from.size() ||
+                     (from.size() > 1 && static_cast<std::size_t>(a->len) == all_placed));
     if (!ok) {
         // Sent, and the answer lost: Redis may have run the script.
         const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
@@ -611,6 +623,19 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         });
         return;
     }
+    const auto place = [this](const publisher& p, position at) {
+        if (!p.wants_ack) return;
+        answer placed;
+        placed.what = answer::kind::placed;
+        placed.from = p;
+        placed.at = at;
+        enter(std::move(placed));
+    };
+    if (static_cast<std::size_t>(a->len) == all_placed) {
+        const position first{static_cast<std::uint32_t>(load_le(a->str, 4)), load_le(a->str + 4, 8)};
+        for (std::size_t i = 0; i < from.size(); ++i) place(from[i], position{first.epoch, first.seq + i});
+        return;
+    }
     for (std::size_t i = 0; i < from.size(); ++i) {
         const char* at = a->str + record * i;
         const auto outcome = static_cast<unsigned char>(at[0]);
@@ -622,12 +647,7 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
             continue;
         }
         // A repeat (1) is only placed: the first publication was delivered.
-        if (!from[i].wants_ack) continue;
-        answer placed;
-        placed.what = answer::kind::placed;
-        placed.from = from[i];
-        placed.at = position{static_cast<std::uint32_t>(load_le(at + 1, 4)), load_le(at + 5, 8)};
-        enter(std::move(placed));
+        place(from[i], position{static_cast<std::uint32_t>(load_le(at + 1, 4)), load_le(at + 5, 8)});
     }
 }
 

@@ -1266,6 +1266,23 @@ TEST(RouterCluster, ABatchAppliesTheIdempotencyRulesToEachPublication) {
                   std::to_string(epoch) + ":3:", 0),
               0u)
         << "the key holds the position of its first use in the batch";
+
+    // Publications that took a seq before the batch's first repeat: the
+    // script's answer then has a record for each of them too.
+    const auto more = answers_to(pub, publish_in_one_message(pub, {{ch, {"six", "", {}}},
+                                                                   {ch, {"seven", "", {}}},
+                                                                   {ch, {"qty 2", "order-2", {}}},  // repeat of seq 3
+                                                                   {ch, {"eight", "", {}}}}));
+    ASSERT_EQ(more.size(), 4u);
+    for (std::size_t i = 0; i < more.size(); ++i) {
+        ASSERT_EQ(more[i].kind, event_kind::ack) << i << ": " << describe(more[i]);
+        EXPECT_EQ(more[i].epoch, epoch) << i;
+    }
+    EXPECT_EQ(more[0].seq, 6u);
+    EXPECT_EQ(more[1].seq, 7u);
+    EXPECT_EQ(more[2].seq, 3u);
+    EXPECT_EQ(more[3].seq, 8u);
+    ASSERT_EQ(sub.wait_count(message_on(ch), 8).size(), 8u);
 }
 
 // Publications with a time to live inside a batch each keep their own: a
