@@ -21,6 +21,8 @@ APT_PACKAGES=(
     # 1.74: Beast's per-message compression threshold came after 1.74)
     libboost1.81-dev libboost-system1.81-dev libzmq3-dev cppzmq-dev libcereal-dev
     nlohmann-json3-dev libssl-dev libhiredis-dev
+    # the router's allocator (CMake option HYPERSTREAMS_JEMALLOC)
+    libjemalloc-dev
     # integration tests (several routers) and browser tests
     redis-server nats-server chromium
 )

@@ -2,7 +2,8 @@
 # a tree of its own, only the targets run.sh names (read from run.sh, so the
 # two cannot drift), built without a single compiler warning, then
 # `cmake --install` into an empty prefix, which must hold the programs and
-# the backend library that README.md promises.
+# the backend library that README.md promises; the installed router must
+# allocate with jemalloc (HYPERSTREAMS_JEMALLOC).
 #   cmake -DSOURCE_DIR=<repo> -DTREE=<build tree> -DPREFIX=<empty prefix> -P run_targets_test.cmake
 # The tree is kept between runs (ccache and Ninja make a rerun cheap); the
 # prefix is emptied first. Build parallelism: $HYPERSTREAMS_JOBS, else 2.
@@ -52,4 +53,15 @@ foreach(expected IN ITEMS
     endif()
 endforeach()
 run("the installed CLI" "${PREFIX}/bin/hyperstreams" --version)
+# The release router allocates with jemalloc (HYPERSTREAMS_JEMALLOC): the
+# dynamic linker binds malloc to it, for the C++ runtime too.
+set(ENV{LD_DEBUG} bindings)
+execute_process(COMMAND "${PREFIX}/bin/hyperstreams-router" --version
+    OUTPUT_VARIABLE version ERROR_VARIABLE bindings RESULT_VARIABLE status)
+unset(ENV{LD_DEBUG})
+if(NOT status EQUAL 0 OR NOT bindings MATCHES "libstdc[+][+][^\n]* to [^\n]*libjemalloc[^\n]*: normal symbol `malloc'")
+    string(REGEX MATCHALL "[^\n]*symbol `malloc'[^\n]*" malloc_bindings "${bindings}")
+    list(JOIN malloc_bindings "\n" malloc_bindings)
+    message(FATAL_ERROR "the installed router's malloc is not jemalloc's (status ${status}):\n${malloc_bindings}")
+endif()
 message("installed into ${PREFIX}: ${out}")
