@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 
-#include <boost/beast/ssl.hpp>
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -11,6 +10,7 @@
 #include "log.hpp"
 #include "net.hpp"
 #include "static_files.hpp"
+#include "tls_socket.hpp"
 #include "ws_session.hpp"
 
 namespace hyperstreams::router {
@@ -46,9 +46,9 @@ bool admin_authorized(const http_context& ctx, const http::request<http::string_
            CRYPTO_memcmp(value.data(), ctx.admin_token.data(), value.size()) == 0;
 }
 
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_stream = tls_socket;
 
-// Stream: beast::tcp_stream (http, ws) or tls_stream (https, wss).
+// Stream: beast::tcp_stream (http, ws) or tls_socket (https, wss).
 template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
@@ -66,7 +66,7 @@ public:
 private:
     static Stream make_stream(tcp::socket&& socket, http_context& ctx) {
         if constexpr (tls)
-            return Stream(std::move(socket), *ctx.tls);
+            return Stream(tls_socket::stream_type(std::move(socket), *ctx.tls));
         else
             return Stream(std::move(socket));
     }

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <mutex>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "io_lane.hpp"
 #include "log.hpp"
 #include "outbox.hpp"
+#include "tls_socket.hpp"
 #include "ws_frame_tracker.hpp"
 #include "ws_gather.hpp"
 
@@ -515,11 +515,10 @@ void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> u
         ->run(std::move(upgrade));
 }
 
-void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,
-                    std::shared_ptr<http_context> ctx) {
+void run_ws_session(tls_socket stream, http::request<http::string_body> upgrade, std::shared_ptr<http_context> ctx) {
     // One session type over TLS: a TLS connection holds OpenSSL's state,
     // tens of KiB, beside which the deflate support's 64 bytes do not count.
-    std::make_shared<ws_session<beast::ssl_stream<beast::tcp_stream>, true>>(std::move(stream), std::move(ctx))
+    std::make_shared<ws_session<tls_socket, true>>(std::move(stream), std::move(ctx))
         ->run(std::move(upgrade));
 }
 

@@ -6,10 +6,9 @@
 
 #include <memory>
 
-#include <boost/beast/ssl/ssl_stream.hpp>
-
 #include "http_context.hpp"
 #include "net.hpp"
+#include "tls_socket.hpp"
 
 namespace hyperstreams::router {
 
@@ -17,7 +16,6 @@ namespace hyperstreams::router {
 void run_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
                     std::shared_ptr<http_context> ctx);
 // The same over TLS (wss).
-void run_ws_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> upgrade,
-                    std::shared_ptr<http_context> ctx);
+void run_ws_session(tls_socket stream, http::request<http::string_body> upgrade, std::shared_ptr<http_context> ctx);
 
 }  // namespace hyperstreams::router

@@ -5,9 +5,17 @@
 // alg:none tokens; refresh before expiry and the close after it; origins;
 // each limit. Every denial is asserted with its named error, and the
 // connection is used again after it.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <csignal>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -910,6 +918,68 @@ TEST(RouterAccess, WssCarriesTheProtocolEndToEnd) {
     EXPECT_NE(untrusting.tls_error(), "");
     test_client plain(frontend_config(router.ws_url()));
     EXPECT_FALSE(plain.wait_ready(500ms));
+
+    // The router's own close over TLS (the closing handshake, then the TLS
+    // shutdown): a drain tells the client going_away, and the router exits
+    // cleanly.
+    const auto status = router.signal_and_wait(SIGTERM, 15s);
+    ASSERT_TRUE(status) << "the router exits after draining";
+    EXPECT_EQ(*status, 0);
+    EXPECT_TRUE(c.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::state_changed && e.code == static_cast<std::uint16_t>(errc::going_away);
+    })) << "the wss client was told going_away";
+}
+
+// One HTTPS request with OpenSSL's own client (no Beast on this side):
+// the response's bytes, and whether the router ended TLS with its
+// close_notify (SSL_RECEIVED_SHUTDOWN) before closing.
+struct https_result {
+    std::string response;
+    bool closed_with_notify = false;
+};
+
+https_result https_get(unsigned short port, const std::string& target) {
+    https_result result;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return result;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const timeval limit{10, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return result;
+    }
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);  // the test reads the router's behaviour, not its certificate
+    if (SSL_connect(ssl) == 1) {
+        const std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0) {
+            char buffer[4096];
+            int n = 0;
+            while ((n = SSL_read(ssl, buffer, sizeof buffer)) > 0) result.response.append(buffer, static_cast<std::size_t>(n));
+            result.closed_with_notify = (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+        }
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ::close(fd);
+    return result;
+}
+
+// HTTPS on a TLS router: a request answered over TLS, and the connection
+// ended the way TLS ends it, with the router's close_notify.
+TEST(RouterAccess, HttpsAnswersAndEndsTlsWithCloseNotify) {
+    const certificate cert = make_self_signed_certificate();
+    router_process router({"--tls-cert-file", write_temp_file("https.crt", cert.cert_pem), "--tls-key-file",
+                           write_temp_file("https.key", cert.key_pem)});
+    ASSERT_TRUE(router.ready());
+    const https_result r = https_get(router.http_port(), "/healthz");
+    EXPECT_EQ(r.response.rfind("HTTP/1.1 200", 0), 0u) << r.response;
+    EXPECT_TRUE(r.closed_with_notify) << "the router shut TLS down before closing";
 }
 
 // A TLS router in open mode, with a certificate for `names`; its wss:// URL.
