@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "hyperstreams/native/engine_host.hpp"
+#include "tls_socket.hpp"
 #include "transport.hpp"
 
 namespace hyperstreams::native {
@@ -106,7 +107,7 @@ bool parse_ws_url(std::string_view url, ws_url& out) {
 }
 
 using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_stream = hyperstreams::tls_socket;
 
 template <class Stream>
 class ws_link final : public transport, public std::enable_shared_from_this<ws_link<Stream>> {
@@ -177,7 +178,7 @@ public:
 private:
     static websocket::stream<Stream> make_stream(asio::io_context& io, tls_context* tls) {
         if constexpr (secure)
-            return websocket::stream<Stream>(io, tls->context());
+            return websocket::stream<Stream>(tls_socket::stream_type(io, tls->context()));
         else
             return websocket::stream<Stream>(io);
     }

@@ -4,7 +4,10 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
-namespace hyperstreams::router {
+namespace hyperstreams {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
 
 // Each handler goes down bound to the stream's executor, the one a handler
 // of the session's would have had anyway: the TLS operations post their
@@ -32,4 +35,4 @@ void tls_socket::teardown(beast::role_type role, done_handler handler) {
     async_teardown(role, stream_, asio::bind_executor(stream_.get_executor(), std::move(handler)));
 }
 
-}  // namespace hyperstreams::router
+}  // namespace hyperstreams
