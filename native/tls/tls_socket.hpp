@@ -3,16 +3,18 @@
 //
 // beast::ssl_stream<beast::tcp_stream> is a template stack (flat_stream over
 // asio::ssl::stream over basic_stream), and every asynchronous operation
-// Beast's WebSocket stream starts on it instantiates that whole stack again
-// for its own handler and buffer types: in ws_session.cpp the wss session
-// was 72% of the file's compile time (86 of 120 s under ASan), and the
-// https session and the client's wss connection were the same. tls_socket takes any handler and buffer sequence, hands them to
-// functions in tls_socket.cpp as boost::asio::any_completion_handler and a vector
-// of buffers, and those run the TLS stream's operations: one instantiation
+// Beast's WebSocket and HTTP code starts on it instantiated that whole stack
+// again for its own handler and buffer types: the wss session was 72% of
+// ws_session.cpp's compile time (86 of 120 s under ASan), and the https
+// session and the client's wss connection were alike. tls_socket takes any
+// handler and buffer sequence and hands them, as an
+// asio::any_completion_handler and a vector of buffers, to functions in
+// tls_socket.cpp, which run the TLS stream's operations: one instantiation
 // each, whatever sits above. What it costs at run time: a handler block per
-// read and per write (TLS's own record work is larger by far), and no
-// change to what goes on the wire (beast::ssl_stream still coalesces a
-// write's buffers into TLS records as before).
+// read and per write (TLS's own record work is larger by far). Nothing
+// changes on the wire: beast::ssl_stream still coalesces a write's buffers
+// into TLS records, and asio::ssl::stream reads into the first buffer as
+// before.
 //
 // Beast finds the bottom of the stack through next_layer() (the
 // ssl_stream, then its tcp_stream: timeouts and the socket), and the
@@ -33,7 +35,6 @@
 namespace hyperstreams {
 
 class tls_socket {
-    // The names the router's and the client's net headers give these.
     using error_code = boost::system::error_code;
 
 public:
@@ -42,6 +43,8 @@ public:
     using io_handler = boost::asio::any_completion_handler<void(error_code, std::size_t)>;
     using done_handler = boost::asio::any_completion_handler<void(error_code)>;
 
+    // Movable while no operation is in progress: the router hands it from
+    // the HTTP session to the WebSocket session at the upgrade.
     explicit tls_socket(stream_type&& stream) : stream_(std::move(stream)) {}
 
     executor_type get_executor() noexcept { return stream_.get_executor(); }
