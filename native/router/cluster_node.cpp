@@ -33,9 +33,12 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
       router_id_(std::move(router_id)),
       engine_(ioc_, redis_options{cfg.cluster_redis},
               redis_engine::handlers{[this](std::string_view, std::string_view channel, std::string_view payload) {
-                                         if (!bus_.on_message(channel, payload)) log_.on_message(channel, payload);
+                                         if (channel == members_key_)
+                                             on_members_changed(payload);
+                                         else if (!bus_.on_message(channel, payload))
+                                             log_.on_message(channel, payload);
                                      },
-                                     [this](bool up, std::string_view reason) { log_.on_state(up, reason); }}),
+                                     [this](bool up, std::string_view reason) { on_state(up, reason); }}),
       log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),
       // A router silent for the heartbeat timeout is gone: one that took a
       // direct message and did not answer by then may or may not have
@@ -55,6 +58,7 @@ void cluster_node::start(core_runner& core, std::string ws_url, std::string back
     const auto enter = [&core](const std::function<void()>& answer) { core.log_answer(answer); };
     log_.set_entry(enter);
     bus_.start(enter);
+    engine_.subscribe(members_key_);
     engine_.start();
     asio::post(ioc_, [this] { beat(); });
     started_ = true;
@@ -72,8 +76,33 @@ void cluster_node::leave() {
     asio::post(ioc_, [this] {
         leaving_ = true;
         beat_timer_.cancel();
-        engine_.command(members_key_, {"HDEL", members_key_, router_id_}, [](redis_result) {});
+        engine_.command(members_key_, {"HDEL", members_key_, router_id_}, [this](redis_result r) {
+            if (r.status == redis_status::ok) announce();
+        });
     });
+}
+
+// On the engine's thread.
+void cluster_node::on_state(bool up, std::string_view reason) {
+    log_.on_state(up, reason);
+    if (!up) {
+        announced_ = false;
+        return;
+    }
+    // Back (or up for the first time): the membership may be gone with the
+    // Redis that held it; write it now rather than at the next beat.
+    if (started_ && !stopped_) beat();
+}
+
+// The other routers read the membership at once when it changed, rather
+// than at their next beat: a router that starts is joined by the backends
+// of the others within a Redis round trip, and one that drains is no
+// longer sent clients or backends. Published once the change is in the
+// hash (its write answered), so a read that follows the message sees it.
+void cluster_node::announce() { engine_.command({}, {"PUBLISH", members_key_, router_id_}, [](redis_result) {}); }
+
+void cluster_node::on_members_changed(std::string_view router_id) {
+    if (router_id != router_id_ && !leaving_) read_members();
 }
 
 // On the engine's thread: this router's heartbeat, then who else is alive.
@@ -82,12 +111,31 @@ void cluster_node::beat() {
     const std::int64_t now = unix_ms();
     engine_.command(members_key_,
                    {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
-                   [](redis_result) {});
+                   [this](redis_result r) {
+                       // HSET answers 1 when the field is new: this router
+                       // joined, or came back after Redis lost the hash.
+                       const bool added = r.status == redis_status::ok && r.reply &&
+                                          r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer == 1;
+                       if (r.status == redis_status::ok && (added || !announced_) && !leaving_) {
+                           announced_ = true;
+                           announce();
+                       }
+                   });
     // The presence hashes this router has members in live as long as it does.
     presence_.refresh();
-    engine_.command(members_key_, {"HGETALL", members_key_}, [this, now](redis_result r) {
+    read_members();
+    beat_timer_.expires_after(interval_);
+    beat_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) beat();
+    });
+}
+
+// On the engine's thread: who is alive, from the membership hash.
+void cluster_node::read_members() {
+    engine_.command(members_key_, {"HGETALL", members_key_}, [this](redis_result r) {
         const redisReply* a = r.reply.get();
         if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;
+        const std::int64_t now = unix_ms();
         std::vector<peer_router> alive;
         std::vector<std::string> stale;
         for (std::size_t i = 0; i + 1 < a->elements; i += 2) {
@@ -115,10 +163,6 @@ void cluster_node::beat() {
             HS_LOG(info, "cluster.routers").kv("alive", alive.size());
         }
         members_ = std::move(alive);
-    });
-    beat_timer_.expires_after(interval_);
-    beat_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) beat();
     });
 }
 

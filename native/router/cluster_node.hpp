@@ -13,7 +13,9 @@
 //
 // Membership key: P:routers, a hash from router id to
 // "<expiry unix ms> <ws url> <backend endpoint>", written every heartbeat
-// interval with an expiry of the heartbeat timeout.
+// interval with an expiry of the heartbeat timeout. A router that joins
+// (its field new in the hash) or leaves (drains) PUBLISHes its id on the
+// pub/sub channel P:routers, and the others read the hash at once.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -71,6 +73,10 @@ public:
 
 private:
     void beat();
+    void read_members();
+    void announce();
+    void on_members_changed(std::string_view router_id);
+    void on_state(bool up, std::string_view reason);
     void tell_backends(const std::vector<peer_router>& alive);
 
     const std::chrono::milliseconds interval_;
@@ -91,6 +97,7 @@ private:
     bool started_ = false;
     bool stopped_ = false;
     bool leaving_ = false;
+    bool announced_ = false;  // this router's join was published since Redis was last up
     bool told_ = false;
     std::vector<std::pair<std::string, std::string>> told_backends_;  // (id, backend) last given to the core
 };
