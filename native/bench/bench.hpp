@@ -41,6 +41,7 @@ enum class target_kind {
     router,    // hyperstreams-router: WebSocket frontends, ZeroMQ backends
     nats,      // nats-server over its WebSocket listener, NATS text protocol
     baseline,  // hyperstreams-bench serve-baseline: Beast broadcast/echo, no routing
+    uws,       // --uws: uWebSockets' pub/sub (hyperstreams-bench-uws), the baseline's protocol
     zmq,       // a raw ZeroMQ DEALER/ROUTER round trip, in process
 };
 const char* target_name(target_kind t) noexcept;

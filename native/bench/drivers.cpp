@@ -375,7 +375,8 @@ public:
             l.first_server.push_back(on_first);
             l.ready.push_back(false);
             ++connections_;
-            return l.conn.add(at, target == target_kind::baseline ? "/broadcast" : at.path);
+            const bool bare = target == target_kind::baseline || target == target_kind::uws;
+            return l.conn.add(at, bare ? "/broadcast" : at.path);
         };
         for (int i = 0; i < p.subscribers; ++i) {
             const std::size_t s = static_cast<std::size_t>(i) % servers_.size();

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,6 +28,7 @@ const char* target_name(target_kind t) noexcept {
         case target_kind::router: return "router";
         case target_kind::nats: return "nats";
         case target_kind::baseline: return "baseline";
+        case target_kind::uws: return "uws";
         case target_kind::zmq: return "zmq";
     }
     return "?";
@@ -65,7 +67,8 @@ constexpr const char* usage_text =
     "  serve-baseline  (internal) the no-routing Beast server the others start\n"
     "\n"
     "Options (lists are comma-separated):\n"
-    "  --targets LIST        fanout: router,nats,baseline; request: router,baseline,zmq (default: all)\n"
+    "  --targets LIST        fanout: router,nats,baseline,uws; request: router,baseline,zmq (default:\n"
+    "                        all; uws only with --uws)\n"
     "  --subscribers LIST    fanout subscriber counts (default 1,100,1000); cluster: counts over the\n"
     "                        three routers, >= 3 (default 3,99)\n"
     "  --payloads LIST       fanout payload sizes in bytes, >= 8 (default 64,1024)\n"
@@ -98,6 +101,9 @@ constexpr const char* usage_text =
     "  --router PATH         hyperstreams-router binary (default: beside this tool, or ../router/)\n"
     "  --nats PATH           nats-server binary (default: nats-server on PATH)\n"
     "  --redis PATH          redis-server binary for cluster (default: redis-server on PATH)\n"
+    "  --uws PATH            fanout: uWebSockets' pub/sub server speaking the baseline's protocol\n"
+    "                        (hyperstreams-bench-uws, built with -DHYPERSTREAMS_UWS_DIR; default: beside\n"
+    "                        this tool when it was built)\n"
     "  --router-flag ARG     passed to the router (repeat: --router-flag --threads --router-flag 1)\n";
 
 struct options {
@@ -129,6 +135,7 @@ struct options {
     std::string router;
     std::string nats = "nats-server";
     std::string redis = "redis-server";
+    std::string uws;
     std::vector<std::string> router_flags;
 };
 
@@ -151,6 +158,12 @@ std::vector<std::string> word_list(const std::string& s) {
 std::string self_path() {
     std::error_code ec;
     return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+}
+
+// hyperstreams-bench-uws beside this tool, or "" (no uws target).
+std::string default_uws() {
+    const std::filesystem::path p = std::filesystem::path(self_path()).parent_path() / "hyperstreams-bench-uws";
+    return std::filesystem::exists(p) ? p.string() : std::string();
 }
 
 std::string default_router() {
@@ -190,6 +203,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--router", [&](const std::string& v) { o.router = v; }},
         {"--nats", [&](const std::string& v) { o.nats = v; }},
         {"--redis", [&](const std::string& v) { o.redis = v; }},
+        {"--uws", [&](const std::string& v) { o.uws = v; }},
         {"--router-flag", [&](const std::string& v) { o.router_flags.push_back(v); }},
     };
     for (int i = 2; i < argc; ++i) {
@@ -218,6 +232,13 @@ bool parse(int argc, char** argv, options& o) {
         f->second(argv[++i]);
     }
     if (o.router.empty()) o.router = default_router();
+    if (o.uws.empty()) o.uws = default_uws();
+    if (o.uws.empty() && std::find(o.targets.begin(), o.targets.end(), "uws") != o.targets.end()) {
+        std::fprintf(stderr,
+                     "hyperstreams-bench: --targets uws needs --uws PATH, a hyperstreams-bench-uws built with "
+                     "-DHYPERSTREAMS_UWS_DIR (docs/BENCHMARKS.md)\n");
+        return false;
+    }
     for (int p : o.payloads)
         if (p < 8) {
             std::fprintf(stderr, "hyperstreams-bench: payloads carry an 8-byte timestamp: >= 8 bytes\n");
@@ -227,7 +248,7 @@ bool parse(int argc, char** argv, options& o) {
 }
 
 bool wants(const options& o, const char* target) {
-    if (o.targets.empty()) return true;
+    if (o.targets.empty()) return std::string_view(target) != "uws" || !o.uws.empty();
     for (const auto& t : o.targets)
         if (t == target) return true;
     return false;
@@ -296,15 +317,22 @@ bool start_nats(server& s, const options& o) {
     return ok;
 }
 
-bool start_baseline(server& s) {
-    s.name = "baseline";
-    if (!s.process.start(self_path(), {"serve-baseline"})) return false;
+// A server that prints "ready PORT" once it listens on 127.0.0.1:PORT.
+bool start_ready_server(server& s, const std::string& name, const std::string& program,
+                        const std::vector<std::string>& args) {
+    s.name = name;
+    if (!s.process.start(program, args)) return false;
     const auto line = s.process.read_line(std::chrono::seconds(10));
-    if (!line || line->rfind("ready ", 0) != 0) return false;
+    if (!line || line->rfind("ready ", 0) != 0) {
+        std::fprintf(stderr, "hyperstreams-bench: %s did not say it was ready\n", program.c_str());
+        return false;
+    }
     s.at.port = static_cast<unsigned short>(std::atoi(line->c_str() + 6));
     s.at.pid = s.process.pid();
     return true;
 }
+
+bool start_baseline(server& s) { return start_ready_server(s, "baseline", self_path(), {"serve-baseline"}); }
 
 bool start_redis(server& s, const options& o) {
     s.name = "redis-server";
@@ -488,11 +516,13 @@ fanout_params fanout_params_of(const options& o, int subscribers, int payload, i
 }
 
 void fanout_scenario(const options& o, report& rep) {
-    server router, nats, baseline;
-    const bool use_router = wants(o, "router"), use_nats = wants(o, "nats"), use_baseline = wants(o, "baseline");
+    server router, nats, baseline, uws;
+    const bool use_router = wants(o, "router"), use_nats = wants(o, "nats"), use_baseline = wants(o, "baseline"),
+               use_uws = wants(o, "uws");
     const int most = raise_open_files_for(o.subscribers);
     if ((use_router && !start_router(router, o, {"--limits-max-connections", std::to_string(most + 64)})) ||
-        (use_nats && !start_nats(nats, o)) || (use_baseline && !start_baseline(baseline))) {
+        (use_nats && !start_nats(nats, o)) || (use_baseline && !start_baseline(baseline)) ||
+        (use_uws && !start_ready_server(uws, "uws", o.uws, {}))) {
         ++rep.failures;
         return;
     }
@@ -509,6 +539,7 @@ void fanout_scenario(const options& o, report& rep) {
         one(use_router, target_kind::router, router);
         one(use_nats, target_kind::nats, nats);
         one(use_baseline, target_kind::baseline, baseline);
+        one(use_uws, target_kind::uws, uws);
         return row;
     };
     // Throughput: publishing as fast as `window` allows.
