@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 #include <typeinfo>
+#include <utility>
 
 #include "io_lane.hpp"
 #include "log.hpp"
@@ -135,12 +136,62 @@ protected:
 // The sessions of one io_context that the routing core asked to wake, woken
 // by one handler: a batch that reaches a thousand subscribers costs one post
 // per I/O thread (and at most one wake-up of it), not one per subscriber.
+//
+// On the io_context's own thread a woken session writes at once, unless a
+// hold is on: while a session reads messages that are already here, one
+// after the other (a publisher's burst), the sessions its messages wake on
+// this thread are held and woken together once it has caught up, or once
+// it has read 64 KiB since the hold began.
+// Each subscriber then writes the frames of several messages in one write,
+// where it wrote once per message: at 100 subscribers and 64-byte payloads
+// that write is most of a delivery's cost (one system call, one wake-up of
+// the reader, per subscriber and message). uWebSockets does the same by
+// reading up to 512 KiB at a time and draining its topics once per event
+// loop iteration. Nothing waits for the network: a hold lasts only while
+// the holder's next read finds its input here, and the handler that ends
+// it is posted, so it runs after what the thread has queued already.
 class wake_queue final : public asio::execution_context::service {
 public:
     using key_type = wake_queue;
     static inline asio::execution_context::id id;
 
     explicit wake_queue(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    // The queue of the io_context running on this thread (`ctx`, from the
+    // caller's executor), without the service registry's lock after the
+    // first call on a thread.
+    static wake_queue& here(asio::execution_context& ctx) {
+        thread_local asio::execution_context* cached_ctx = nullptr;
+        thread_local wake_queue* cached = nullptr;
+        if (cached_ctx != &ctx) {
+            cached = &asio::use_service<wake_queue>(ctx);
+            cached_ctx = &ctx;
+        }
+        return *cached;
+    }
+
+    // The io_context's thread only, from here on.
+    bool holding() const noexcept { return holding_; }
+    void hold() noexcept { holding_ = true; }
+    void defer(std::shared_ptr<wakeable> session) { held_.push_back(std::move(session)); }
+    // A read starts with its input here: its handler is queued, or will be
+    // by the handler before it (a message's header, then its payload).
+    void read_ahead() noexcept { ++reads_ahead_; }
+    void read_arrived() noexcept {
+        if (reads_ahead_ > 0) --reads_ahead_;
+    }
+    // A session read a message of `bytes` while holding; `ahead`: its next
+    // read started with input here. Wakes the held sessions now, or posts
+    // the handler that will.
+    template <class Executor>
+    void release(std::size_t bytes, bool ahead, const Executor& ex) {
+        held_bytes_ += bytes;
+        if (ahead && held_bytes_ < hold_budget_bytes) {
+            if (!std::exchange(flush_posted_, true)) asio::post(ex, [this, ex] { on_flush(ex); });
+            return;
+        }
+        if (!flush_posted_ || held_bytes_ >= hold_budget_bytes) flush();
+    }
 
     // Any thread; `ex` is the session's executor, on this queue's io_context.
     template <class Executor>
@@ -155,6 +206,40 @@ public:
     }
 
 private:
+    // A hold ends once the messages read under it reach 64 KiB: the
+    // subscribers' writes then carry about as much (the largest segment
+    // loopback TCP sends at once), and a larger one costs per byte, not per
+    // write. Holding twice as much made 100 subscribers of 1 KiB payloads
+    // slower (docs/BENCHMARKS.md, "Writes held while a publisher's burst is
+    // read").
+    static constexpr std::size_t hold_budget_bytes = 64u << 10;
+    // At most this many times the flush goes back behind the handlers a
+    // holder's reads queued (two per message: its header, then its payload).
+    static constexpr int max_reposts = 32;
+
+    template <class Executor>
+    void on_flush(const Executor& ex) {
+        flush_posted_ = false;
+        if (holding_ && reads_ahead_ > 0 && reposts_ < max_reposts) {
+            ++reposts_;
+            flush_posted_ = true;
+            asio::post(ex, [this, ex] { on_flush(ex); });
+            return;
+        }
+        flush();
+    }
+
+    void flush() {
+        holding_ = false;
+        held_bytes_ = 0;
+        reposts_ = 0;
+        std::vector<std::shared_ptr<wakeable>> woken = std::move(spare_);
+        woken.swap(held_);
+        for (const std::shared_ptr<wakeable>& s : woken) s->on_wake();
+        woken.clear();  // may end sessions
+        if (spare_.capacity() < woken.capacity()) spare_ = std::move(woken);
+    }
+
     void run() {
         {
             std::lock_guard lock(mu_);
@@ -171,12 +256,21 @@ private:
             std::lock_guard lock(mu_);
             dropped.swap(pending_);
         }
+        held_.clear();
     }
 
     std::mutex mu_;
     std::vector<std::shared_ptr<wakeable>> pending_;
     std::vector<std::shared_ptr<wakeable>> running_;  // on the io_context's thread only
     bool posted_ = false;
+    // The hold: the io_context's thread only.
+    std::vector<std::shared_ptr<wakeable>> held_;
+    std::vector<std::shared_ptr<wakeable>> spare_;
+    std::size_t held_bytes_ = 0;
+    int reads_ahead_ = 0;
+    int reposts_ = 0;
+    bool holding_ = false;
+    bool flush_posted_ = false;
 };
 
 // The router's permessage-deflate settings in Beast's terms.
@@ -247,8 +341,12 @@ public:
     // elsewhere the wake queue hands it over.
     void wake() override {
         const auto ex = ws_.get_executor();
-        if (io_context_of(ex).get_executor().running_in_this_thread()) return on_wake();
-        asio::use_service<wake_queue>(asio::query(ex, asio::execution::context)).add(shared_from_this(), ex);
+        asio::io_context& io = io_context_of(ex);
+        if (!io.get_executor().running_in_this_thread())
+            return asio::use_service<wake_queue>(io).add(shared_from_this(), ex);
+        wake_queue& q = wake_queue::here(io);
+        if (q.holding()) return q.defer(shared_from_this());
+        on_wake();
     }
 
 private:
@@ -278,7 +376,11 @@ private:
         reading_ = true;
         // A busy connection reads at once, with its buffer; only one going
         // idle gives memory back.
-        if (input_waiting()) return read_message_start();
+        if (input_waiting()) {
+            read_ahead_ = true;
+            wake_queue::here(io_context_of(ws_.get_executor())).read_ahead();
+            return read_message_start();
+        }
         release_read_buffer();
         if constexpr (std::is_same_v<Stream, tracked_socket>) {
             // Nothing read is left above the socket: an idle connection
@@ -365,17 +467,24 @@ private:
 
     void on_read(error_code ec, std::size_t bytes) {
         reading_ = false;
+        const auto ex = ws_.get_executor();
+        wake_queue& q = wake_queue::here(io_context_of(ex));
+        if (std::exchange(read_ahead_, false)) q.read_arrived();
         if (ec) return fail(ec, "read");
         auto& m = ctx_->stats.local(transport_kind::websocket);
         m.messages_in.add(1);
         m.bytes_in.add(bytes);
         // The core handles the message here, on this thread, before the next
         // one is read: a connection's input waits in its socket, never in
-        // the router, and its batches reach the core in order.
+        // the router, and its batches reach the core in order. The sessions
+        // it wakes on this thread write once this one has caught up with
+        // its input (wake_queue: the hold).
+        q.hold();
         const auto data = buffer_.cdata();
         ctx_->core.receive(id_, bytes_view(static_cast<const std::uint8_t*>(data.data()), data.size()));
         buffer_.consume(buffer_.size());
         do_read();
+        q.release(bytes, read_ahead_, ex);
     }
 
     void on_wake() override {
@@ -471,6 +580,7 @@ private:
     bool closing_ = false;
     bool closing_after_write_ = false;
     bool text_refused_ = false;
+    bool read_ahead_ = false;  // a read started with its input here (wake_queue::read_ahead)
 };
 
 }  // namespace

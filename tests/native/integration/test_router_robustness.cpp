@@ -770,6 +770,55 @@ TEST(RouterRobustness, WebSocketMessagesArrivingInOneTcpWriteAreAllHandled) {
     EXPECT_EQ(acks, (std::set<std::uint32_t>{8, 9, 10}));
 }
 
+// wake_queue's hold (ws_session.cpp): publishes already in the router's
+// socket are read one after the other before the subscribers they reach
+// write, so a subscriber gets them in a few WebSocket messages, not one per
+// publish. One I/O thread: the publisher's and the subscriber's. Every
+// publication still arrives, once, in order.
+TEST(RouterRobustness, PublishesArrivingTogetherReachASubscriberInFewWrites) {
+    router_process router({"--threads", "1"});
+    ASSERT_TRUE(router.ready());
+    bare_ws sub(router.http_port());
+    bare_ws pub(router.http_port());
+    ASSERT_TRUE(sub.upgraded() && pub.upgraded());
+    std::vector<std::uint8_t> join = bare_ws::ws_frame(hello_bytes(client_role::frontend, "sub"));
+    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 1, "burst")}));
+    join.insert(join.end(), subscribe.begin(), subscribe.end());
+    ASSERT_TRUE(sub.write_all(join));
+    bool acked = false;
+    for (int messages = 0; messages < 4 && !acked; ++messages) {
+        const auto frames = sub.read_message();
+        ASSERT_FALSE(frames.empty());
+        for (const owned_frame& f : frames) acked = acked || (f.kind == frame_kind::ack && f.id == 1);
+    }
+    ASSERT_TRUE(acked);
+    ASSERT_TRUE(pub.write_all(bare_ws::ws_frame(hello_bytes(client_role::frontend, "pub"))));
+    ASSERT_FALSE(pub.read_message().empty());  // the welcome
+
+    constexpr int publishes = 24;
+    std::vector<std::uint8_t> burst;  // one WebSocket message per publish, in one TCP write
+    std::vector<std::string> sent;
+    for (int i = 0; i < publishes; ++i) {
+        sent.push_back("p" + std::to_string(i));
+        frame f = simple(frame_kind::publish, 0, "burst");
+        f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(sent.back().data()), sent.back().size());
+        const auto m = bare_ws::ws_frame(encode_batch({f}));
+        burst.insert(burst.end(), m.begin(), m.end());
+    }
+    ASSERT_TRUE(pub.write_all(burst));
+    std::vector<std::string> got;
+    int messages = 0;
+    while (got.size() < sent.size() && messages < publishes) {
+        const auto frames = sub.read_message();
+        ASSERT_FALSE(frames.empty()) << got.size() << " of " << publishes << " publications";
+        ++messages;
+        for (const owned_frame& f : frames)
+            if (f.kind == frame_kind::message) got.push_back(f.payload);
+    }
+    EXPECT_EQ(got, sent);
+    EXPECT_LE(messages, 4) << "the subscriber wrote before the burst was read";
+}
+
 TEST(RouterRobustness, AWebSocketClientThatSendsNothingAfterTheUpgradeIsClosed) {
     // An idle connection holds no read, only a wait for the socket: it is
     // still closed when no hello comes.
