@@ -179,6 +179,7 @@ public:
     void read_ahead() noexcept { ++reads_ahead_; }
     void read_arrived() noexcept {
         if (reads_ahead_ > 0) --reads_ahead_;
+        ++arrivals_;
     }
     // A session read a message of `bytes` while holding; `ahead`: its next
     // read started with input here. Wakes the held sessions now, or posts
@@ -214,14 +215,27 @@ private:
     // read").
     static constexpr std::size_t hold_budget_bytes = 64u << 10;
     // At most this many times the flush goes back behind the handlers a
-    // holder's reads queued (two per message: its header, then its payload).
+    // holder's reads queued, and at most four times in a row with no read
+    // arriving: a read whose input was only part of its message waits for
+    // the network, and the held sessions do not wait with it. A message
+    // whose input is here takes three handlers to read (its header, Beast's
+    // read, its completion): with two the hold ended before the next read
+    // arrived and held nothing (docs/BENCHMARKS.md, "Writes held while a
+    // publisher's burst is read").
     static constexpr int max_reposts = 32;
+    static constexpr int max_reposts_without_a_read = 4;
 
     template <class Executor>
     void on_flush(const Executor& ex) {
         flush_posted_ = false;
-        if (holding_ && reads_ahead_ > 0 && reposts_ < max_reposts) {
+        if (arrivals_ != arrivals_seen_) {
+            arrivals_seen_ = arrivals_;
+            reposts_without_a_read_ = 0;
+        }
+        if (holding_ && reads_ahead_ > 0 && reposts_ < max_reposts &&
+            reposts_without_a_read_ < max_reposts_without_a_read) {
             ++reposts_;
+            ++reposts_without_a_read_;
             flush_posted_ = true;
             asio::post(ex, [this, ex] { on_flush(ex); });
             return;
@@ -233,6 +247,7 @@ private:
         holding_ = false;
         held_bytes_ = 0;
         reposts_ = 0;
+        reposts_without_a_read_ = 0;
         std::vector<std::shared_ptr<wakeable>> woken = std::move(spare_);
         woken.swap(held_);
         for (const std::shared_ptr<wakeable>& s : woken) s->on_wake();
@@ -269,6 +284,9 @@ private:
     std::size_t held_bytes_ = 0;
     int reads_ahead_ = 0;
     int reposts_ = 0;
+    int reposts_without_a_read_ = 0;
+    std::uint64_t arrivals_ = 0;  // reads that started ahead and completed
+    std::uint64_t arrivals_seen_ = 0;
     bool holding_ = false;
     bool flush_posted_ = false;
 };

@@ -819,6 +819,49 @@ TEST(RouterRobustness, PublishesArrivingTogetherReachASubscriberInFewWrites) {
     EXPECT_LE(messages, 4) << "the subscriber wrote before the burst was read";
 }
 
+// The hold never waits for the network: a publish followed by part of the
+// next message reaches the subscriber while the rest is still to come.
+TEST(RouterRobustness, APublishBeforeAPartialMessageIsNotHeldForItsRest) {
+    router_process router({"--threads", "1"});
+    ASSERT_TRUE(router.ready());
+    bare_ws sub(router.http_port());
+    bare_ws pub(router.http_port());
+    ASSERT_TRUE(sub.upgraded() && pub.upgraded());
+    std::vector<std::uint8_t> join = bare_ws::ws_frame(hello_bytes(client_role::frontend, "sub"));
+    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 1, "partial")}));
+    join.insert(join.end(), subscribe.begin(), subscribe.end());
+    ASSERT_TRUE(sub.write_all(join));
+    bool acked = false;
+    for (int messages = 0; messages < 4 && !acked; ++messages) {
+        const auto frames = sub.read_message();
+        ASSERT_FALSE(frames.empty());
+        for (const owned_frame& f : frames) acked = acked || (f.kind == frame_kind::ack && f.id == 1);
+    }
+    ASSERT_TRUE(acked);
+    ASSERT_TRUE(pub.write_all(bare_ws::ws_frame(hello_bytes(client_role::frontend, "pub"))));
+    ASSERT_FALSE(pub.read_message().empty());  // the welcome
+
+    const auto publish = [](const std::string& payload) {
+        frame f = simple(frame_kind::publish, 0, "partial");
+        f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+        return bare_ws::ws_frame(encode_batch({f}));
+    };
+    std::vector<std::uint8_t> first = publish("first");
+    const std::vector<std::uint8_t> second = publish(std::string(1000, 's'));
+    const std::size_t half = second.size() / 2;
+    first.insert(first.end(), second.begin(), second.begin() + static_cast<std::ptrdiff_t>(half));
+    ASSERT_TRUE(pub.write_all(first));
+    const auto frames = sub.read_message();  // bounded: the socket's 5 s receive timeout
+    ASSERT_EQ(frames.size(), 1u) << "the first publication waited for the rest of the second message";
+    EXPECT_EQ(frames[0].kind, frame_kind::message);
+    EXPECT_EQ(frames[0].payload, "first");
+
+    ASSERT_TRUE(pub.write_all(std::vector<std::uint8_t>(second.begin() + static_cast<std::ptrdiff_t>(half), second.end())));
+    const auto rest = sub.read_message();
+    ASSERT_EQ(rest.size(), 1u);
+    EXPECT_EQ(rest[0].payload, std::string(1000, 's'));
+}
+
 TEST(RouterRobustness, AWebSocketClientThatSendsNothingAfterTheUpgradeIsClosed) {
     // An idle connection holds no read, only a wait for the socket: it is
     // still closed when no hello comes.
