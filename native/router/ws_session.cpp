@@ -175,8 +175,9 @@ public:
     void hold() noexcept { holding_ = true; }
     void defer(std::shared_ptr<wakeable> session) { held_.push_back(std::move(session)); }
     // A read starts with its input here: its handler is queued, or will be
-    // by the handler before it (a message's header, then its payload).
+    // by the handlers before it (the message's header, Beast's read).
     void read_ahead() noexcept { ++reads_ahead_; }
+    // Such a read ended (read_arrived is called once for each read_ahead).
     void read_arrived() noexcept {
         if (reads_ahead_ > 0) --reads_ahead_;
         ++arrivals_;
@@ -469,6 +470,7 @@ private:
     // handshake discards the rest of the message.
     void refuse_text() {
         reading_ = false;
+        read_ended(wake_queue::here(io_context_of(ws_.get_executor())));
         text_refused_ = true;
         ctx_->core.reject(id_, errc::protocol_violation,
                           "text messages are not part of the protocol: send binary messages");
@@ -483,11 +485,16 @@ private:
         if (buffer_.capacity() > 0) buffer_.shrink_to_fit();  // empty here: frees it
     }
 
+    // A read ended, however: the hold stops waiting for it.
+    void read_ended(wake_queue& q) {
+        if (std::exchange(read_ahead_, false)) q.read_arrived();
+    }
+
     void on_read(error_code ec, std::size_t bytes) {
         reading_ = false;
         const auto ex = ws_.get_executor();
         wake_queue& q = wake_queue::here(io_context_of(ex));
-        if (std::exchange(read_ahead_, false)) q.read_arrived();
+        read_ended(q);
         if (ec) return fail(ec, "read");
         auto& m = ctx_->stats.local(transport_kind::websocket);
         m.messages_in.add(1);
