@@ -321,7 +321,10 @@ bool start_nats(server& s, const options& o) {
 bool start_ready_server(server& s, const std::string& name, const std::string& program,
                         const std::vector<std::string>& args) {
     s.name = name;
-    if (!s.process.start(program, args)) return false;
+    if (!s.process.start(program, args)) {
+        std::fprintf(stderr, "hyperstreams-bench: cannot start %s\n", program.c_str());
+        return false;
+    }
     const auto line = s.process.read_line(std::chrono::seconds(10));
     if (!line || line->rfind("ready ", 0) != 0) {
         std::fprintf(stderr, "hyperstreams-bench: %s did not say it was ready\n", program.c_str());

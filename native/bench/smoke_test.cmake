@@ -30,3 +30,20 @@ foreach(threads IN ITEMS 1 3)
         endif()
     endforeach()
 endforeach()
+
+# uWebSockets (--targets uws): a server that cannot be started is named and
+# fails the run; when hyperstreams-bench-uws was built beside the tool
+# (-DHYPERSTREAMS_UWS_DIR), a lossless fan-out to it.
+execute_process(
+    COMMAND "${BENCH}" fanout --targets uws --uws /nonexistent/hyperstreams-bench-uws --subscribers 2
+            --payloads 64 --seconds 0.2 --no-latency
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status TIMEOUT 60)
+if(status EQUAL 0 OR NOT err MATCHES "/nonexistent/hyperstreams-bench-uws")
+    message(FATAL_ERROR "hyperstreams-bench fanout --uws /nonexistent: exited with ${status}, said: ${err}")
+endif()
+get_filename_component(bench_dir "${BENCH}" DIRECTORY)
+if(EXISTS "${bench_dir}/hyperstreams-bench-uws")
+    bench_smoke_run("fanout --targets uws" fanout --targets uws --subscribers 10 --payloads 64 --seconds 0.3)
+    bench_smoke_expect_lines("hyperstreams-bench fanout --targets uws"
+        "fanout target=uws subscribers=10 payload=64 batch=100 window=[0-9]+: [^\n]* lost 0,")
+endif()
