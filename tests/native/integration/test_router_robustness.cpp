@@ -770,6 +770,27 @@ TEST(RouterRobustness, WebSocketMessagesArrivingInOneTcpWriteAreAllHandled) {
     EXPECT_EQ(acks, (std::set<std::uint32_t>{8, 9, 10}));
 }
 
+// `sub` joined and subscribed to `channel` (its ack read), `pub` joined
+// (its welcome read).
+::testing::AssertionResult join_publisher_and_subscriber(bare_ws& pub, bare_ws& sub, const std::string& channel) {
+    if (!sub.upgraded() || !pub.upgraded()) return ::testing::AssertionFailure() << "no WebSocket upgrade";
+    std::vector<std::uint8_t> join = bare_ws::ws_frame(hello_bytes(client_role::frontend, "sub"));
+    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 1, channel)}));
+    join.insert(join.end(), subscribe.begin(), subscribe.end());
+    if (!sub.write_all(join)) return ::testing::AssertionFailure() << "the subscriber's hello not sent";
+    bool acked = false;
+    for (int messages = 0; messages < 4 && !acked; ++messages) {
+        const auto frames = sub.read_message();
+        if (frames.empty()) return ::testing::AssertionFailure() << "no subscribe ack";
+        for (const owned_frame& f : frames) acked = acked || (f.kind == frame_kind::ack && f.id == 1);
+    }
+    if (!acked) return ::testing::AssertionFailure() << "no subscribe ack in four messages";
+    if (!pub.write_all(bare_ws::ws_frame(hello_bytes(client_role::frontend, "pub"))))
+        return ::testing::AssertionFailure() << "the publisher's hello not sent";
+    if (pub.read_message().empty()) return ::testing::AssertionFailure() << "no welcome for the publisher";
+    return ::testing::AssertionSuccess();
+}
+
 // wake_queue's hold (ws_session.cpp): publishes already in the router's
 // socket are read one after the other before the subscribers they reach
 // write, so a subscriber gets them in a few WebSocket messages, not one per
@@ -780,20 +801,7 @@ TEST(RouterRobustness, PublishesArrivingTogetherReachASubscriberInFewWrites) {
     ASSERT_TRUE(router.ready());
     bare_ws sub(router.http_port());
     bare_ws pub(router.http_port());
-    ASSERT_TRUE(sub.upgraded() && pub.upgraded());
-    std::vector<std::uint8_t> join = bare_ws::ws_frame(hello_bytes(client_role::frontend, "sub"));
-    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 1, "burst")}));
-    join.insert(join.end(), subscribe.begin(), subscribe.end());
-    ASSERT_TRUE(sub.write_all(join));
-    bool acked = false;
-    for (int messages = 0; messages < 4 && !acked; ++messages) {
-        const auto frames = sub.read_message();
-        ASSERT_FALSE(frames.empty());
-        for (const owned_frame& f : frames) acked = acked || (f.kind == frame_kind::ack && f.id == 1);
-    }
-    ASSERT_TRUE(acked);
-    ASSERT_TRUE(pub.write_all(bare_ws::ws_frame(hello_bytes(client_role::frontend, "pub"))));
-    ASSERT_FALSE(pub.read_message().empty());  // the welcome
+    ASSERT_TRUE(join_publisher_and_subscriber(pub, sub, "burst"));
 
     constexpr int publishes = 24;
     std::vector<std::uint8_t> burst;  // one WebSocket message per publish, in one TCP write
@@ -826,20 +834,7 @@ TEST(RouterRobustness, APublishBeforeAPartialMessageIsNotHeldForItsRest) {
     ASSERT_TRUE(router.ready());
     bare_ws sub(router.http_port());
     bare_ws pub(router.http_port());
-    ASSERT_TRUE(sub.upgraded() && pub.upgraded());
-    std::vector<std::uint8_t> join = bare_ws::ws_frame(hello_bytes(client_role::frontend, "sub"));
-    const auto subscribe = bare_ws::ws_frame(encode_batch({simple(frame_kind::subscribe, 1, "partial")}));
-    join.insert(join.end(), subscribe.begin(), subscribe.end());
-    ASSERT_TRUE(sub.write_all(join));
-    bool acked = false;
-    for (int messages = 0; messages < 4 && !acked; ++messages) {
-        const auto frames = sub.read_message();
-        ASSERT_FALSE(frames.empty());
-        for (const owned_frame& f : frames) acked = acked || (f.kind == frame_kind::ack && f.id == 1);
-    }
-    ASSERT_TRUE(acked);
-    ASSERT_TRUE(pub.write_all(bare_ws::ws_frame(hello_bytes(client_role::frontend, "pub"))));
-    ASSERT_FALSE(pub.read_message().empty());  // the welcome
+    ASSERT_TRUE(join_publisher_and_subscriber(pub, sub, "partial"));
 
     const auto publish = [](const std::string& payload) {
         frame f = simple(frame_kind::publish, 0, "partial");
