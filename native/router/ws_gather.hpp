@@ -1,9 +1,11 @@
 // The buffers of the WebSocket message that carries one outbox batch: the
 // write path's choice between copying a frame and writing it in place.
 //
-// Beast writes a message as Asio's async_write of the frame header followed
-// by the message's buffers, and Asio (Boost 1.81) hands the socket at most
-// 16 buffers and 64 KiB per write_some: one sendmsg per 16 buffers. A frame
+// A message is written as Asio's async_write of the frame header followed
+// by the message's buffers (by Beast under TLS or permessage-deflate, past
+// Beast otherwise: tracked_socket in ws_session.cpp), and Asio (Boost 1.81)
+// hands the socket at most 16 buffers per write_some (and, through Beast,
+// at most 64 KiB): one sendmsg per 16 buffers. A frame
 // in a buffer of its own therefore costs a system call per 15 frames, and a
 // copy into one block costs a memmove per frame. Measured on the fan-out
 // benchmark (docs/BENCHMARKS.md, issue 20): at 1 KiB the calls cost more (a

@@ -1,11 +1,15 @@
 #include "ws_session.hpp"
 
+#include <boost/asio/any_completion_handler.hpp>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <vector>
 #include <typeinfo>
@@ -43,13 +47,56 @@ std::string_view close_reason_for(std::uint16_t code) noexcept {
 // copy of the executor), which for an idle connection is the readiness wait.
 using plain_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
-// The TCP socket under a plain WebSocket stream. It passes every byte it
-// reads through a ws_frame_tracker, so that the session knows when the
-// WebSocket stream holds no unread bytes and waiting for the socket to be
-// readable is enough (see ws_frame_tracker.hpp).
+// Asio's async_write, with no cap on what one write_some passes: Asio's
+// own completion conditions pass at most 64 KiB (default_max_transfer_size),
+// which cut a 100 KiB message into two system calls where one does.
+struct transfer_all_at_once {
+    std::size_t operator()(const error_code& ec, std::size_t) const noexcept {
+        return ec ? 0 : std::numeric_limits<std::size_t>::max();
+    }
+};
+
+// A buffer sequence over buffers the caller keeps: Asio's write operation
+// copies the sequence it is given, and a vector's copy allocates.
+struct buffer_run {
+    using value_type = asio::const_buffer;
+    using const_iterator = const asio::const_buffer*;
+    const asio::const_buffer* first;
+    const asio::const_buffer* last;
+    const_iterator begin() const noexcept { return first; }
+    const_iterator end() const noexcept { return last; }
+};
+
+// The TCP socket under a plain WebSocket stream.
+//
+// It passes every byte it reads through a ws_frame_tracker, so that the
+// session knows when the WebSocket stream holds no unread bytes and waiting
+// for the socket to be readable is enough (see ws_frame_tracker.hpp).
+//
+// And it lets the session write its data messages past Beast
+// (async_write_message): Beast writes a message with Asio's async_write,
+// which passes the socket at most 64 KiB per call, so a subscriber's 100 KiB
+// of held publications took two sendmsg calls (docs/BENCHMARKS.md, "Data
+// messages written past Beast"). Beast still writes through
+// async_write_some below what it writes on its own: the handshake's
+// response, pongs and close frames, from its read and close operations.
+// The two never interleave: a write of Beast's that starts while a message
+// is being written waits for the message's end, and a message that is to
+// start while Beast writes waits for that write's end (Beast writes a
+// control frame, at most 127 bytes, in one async_write: when a write_some
+// wrote all it was given, or failed, the frame is over).
 class tracked_socket {
 public:
     using executor_type = plain_socket::executor_type;
+
+    // What a message waiting for Beast's write calls when it may start.
+    class write_waiter {
+    public:
+        virtual void on_socket_free() = 0;
+
+    protected:
+        ~write_waiter() = default;
+    };
 
     explicit tracked_socket(plain_socket&& socket) : socket_(std::move(socket)) {}
 
@@ -74,14 +121,98 @@ public:
             handler, socket_);
     }
 
+    // Beast's writes.
     template <class ConstBuffers, class Handler>
     auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-        return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+        enum class step { start, resume, written };
+        return asio::async_compose<Handler, void(error_code, std::size_t)>(
+            [this, buffers, at = step::start](auto& self, error_code ec = {}, std::size_t n = 0) mutable {
+                switch (at) {
+                    case step::start:
+                        if (writing_message_) {
+                            // Resumed by the message's end (message_written).
+                            at = step::resume;
+                            asio::any_completion_handler<void()>(std::move(self)).swap(parked_);
+                            return;
+                        }
+                        [[fallthrough]];
+                    case step::resume:
+                        at = step::written;
+                        beast_writing_ = true;
+                        socket_.async_write_some(buffers, std::move(self));
+                        return;
+                    case step::written:
+                        beast_writing_ = false;
+                        // A message waiting for this frame's end starts before
+                        // Beast's handler runs, which may end the session (the
+                        // waiting message's session is alive: this write's
+                        // operation holds it).
+                        if (waiter_ && (ec || n == asio::buffer_size(buffers)))
+                            std::exchange(waiter_, nullptr)->on_socket_free();
+                        self.complete(ec, n);
+                        return;
+                }
+            },
+            handler, socket_);
+    }
+
+    // Whether a write of Beast's is under way: a message must wait for it.
+    bool beast_writing() const noexcept { return beast_writing_; }
+    // Calls `w->on_socket_free()` once Beast's write is over. `w` must stay
+    // alive until then (the session: Beast's operation holds it).
+    void wait_for_beast(write_waiter* w) noexcept { waiter_ = w; }
+
+    // Writes all of `buffers` (one whole WebSocket frame, which they must
+    // keep alive), then calls `handler(ec, bytes)`. Not while beast_writing().
+    template <class Handler>
+    void async_write_message(buffer_run buffers, Handler&& handler) {
+        writing_message_ = true;
+        asio::async_write(socket_, buffers, transfer_all_at_once{},
+                          message_written<std::decay_t<Handler>>{std::forward<Handler>(handler), unpark{this}});
     }
 
 private:
+    // Drops a write of Beast's parked behind a message whose operation is
+    // destroyed without completing (its io_context destroyed with it): the
+    // parked operation holds the session that holds this socket.
+    struct unpark {
+        tracked_socket* socket;
+        explicit unpark(tracked_socket* s) noexcept : socket(s) {}
+        unpark(unpark&& other) noexcept : socket(std::exchange(other.socket, nullptr)) {}
+        unpark& operator=(unpark&&) = delete;
+        ~unpark() {
+            if (socket) {
+                auto dropped = std::move(socket->parked_);  // may end the session, and this socket
+            }
+        }
+    };
+
+    template <class Handler>
+    struct message_written {
+        Handler handler;  // holds the session, so the socket, until it has run
+        unpark guard;     // declared last: destroyed first
+        void operator()(error_code ec, std::size_t n) {
+            tracked_socket* s = std::exchange(guard.socket, nullptr);
+            s->writing_message_ = false;
+            // Beast's write waited for this message: it goes first.
+            if (s->parked_) {
+                asio::any_completion_handler<void()> resumed;
+                resumed.swap(s->parked_);
+                std::move(resumed)();
+            }
+            handler(ec, n);
+        }
+    };
+
     plain_socket socket_;
     ws_frame_tracker tracker_;
+    // Beast's write, waiting for a message's end. Moved with swap only:
+    // Boost 1.81's move assignment of any_completion_handler wraps the
+    // handler in itself, recursively, until the stack overflows.
+    asio::any_completion_handler<void()> parked_;
+    write_waiter* waiter_ = nullptr;               // a message, waiting for Beast's write's end
+    bool writing_message_ = false;
+    bool beast_writing_ = false;
 };
 
 // Memory from the global heap, exactly the size asked. Asio otherwise hands
@@ -283,6 +414,26 @@ private:
     bool flush_posted_ = false;
 };
 
+// The header of a final, unmasked binary frame of `payload` bytes
+// (RFC 6455 §5.2), written to `out`; returns its size.
+constexpr std::size_t max_websocket_header = 10;
+std::uint8_t websocket_header(std::uint64_t payload, std::array<std::uint8_t, max_websocket_header>& out) noexcept {
+    out[0] = 0x82;  // FIN, binary
+    if (payload < 126) {
+        out[1] = static_cast<std::uint8_t>(payload);
+        return 2;
+    }
+    if (payload <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = static_cast<std::uint8_t>(payload >> 8);
+        out[3] = static_cast<std::uint8_t>(payload);
+        return 4;
+    }
+    out[1] = 127;
+    for (std::size_t i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(payload >> (56 - 8 * i));
+    return 10;
+}
+
 // The router's permessage-deflate settings in Beast's terms.
 websocket::permessage_deflate deflate_option(const router_config& cfg) {
     websocket::permessage_deflate pmd;
@@ -302,10 +453,31 @@ websocket::permessage_deflate deflate_option(const router_config& cfg) {
 // block is 56 bytes smaller (2,472 bytes instead of 2,528 with Boost 1.81,
 // 64 bytes of heap with glibc's rounding), so the plain listener uses a
 // session with it only when ws.permessage_deflate.enabled is set.
+//
+// Without either (TLS or deflate), the session frames its data messages
+// itself and writes them past Beast (tracked_socket::async_write_message).
 template <class Stream, bool Deflate>
-class ws_session final : public link,
-                         public wakeable,
-                         public std::enable_shared_from_this<ws_session<Stream, Deflate>> {
+inline constexpr bool writes_past_beast = std::is_same_v<Stream, tracked_socket> && !Deflate;
+
+// The session's side of tracked_socket::wait_for_beast, where it writes
+// past Beast.
+template <class Session, bool WritesPastBeast>
+struct message_waiter {};
+
+template <class Session>
+struct message_waiter<Session, true> : tracked_socket::write_waiter {
+    void on_socket_free() final { static_cast<Session*>(this)->start_message(); }
+
+protected:
+    ~message_waiter() = default;
+};
+
+template <class Stream, bool Deflate>
+class ws_session final
+    : public link,
+      public wakeable,
+      public message_waiter<ws_session<Stream, Deflate>, writes_past_beast<Stream, Deflate>>,
+      public std::enable_shared_from_this<ws_session<Stream, Deflate>> {
     using std::enable_shared_from_this<ws_session<Stream, Deflate>>::shared_from_this;
 
 public:
@@ -515,6 +687,7 @@ private:
         }
         closing_after_write_ = batch_.close;
         writing_ = true;
+        if constexpr (writes_past_beast<Stream, Deflate>) return write_message();
         if (batch_.spans.size() == 1) {
             // One span (a welcome, an ack, a ping, a lone message, a run's
             // piece): written from its own buffer, with no copy and no
@@ -526,6 +699,45 @@ private:
         }
         gather(batch_, scratch_, buffers_);
         ws_.async_write(buffers_, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+    }
+
+    // The batch as one unfragmented binary message, framed here (a server's
+    // frames are not masked) and written in one piece past Beast, once no
+    // write of Beast's is under way.
+    void write_message() {
+        if (batch_.spans.size() == 1) {
+            const shared_bytes& f = batch_.spans.front();
+            buffers_.assign({asio::const_buffer(), asio::const_buffer(f->data(), f->size())});
+        } else {
+            gather(batch_, scratch_, buffers_);
+            buffers_.insert(buffers_.begin(), asio::const_buffer());
+        }
+        header_size_ = websocket_header(asio::buffer_size(buffers_), header_);
+        buffers_.front() = asio::const_buffer(header_.data(), header_size_);
+        if constexpr (writes_past_beast<Stream, Deflate>) {
+            if (ws_.next_layer().beast_writing()) return ws_.next_layer().wait_for_beast(this);
+        }
+        start_message();
+    }
+
+    friend struct message_waiter<ws_session, true>;
+
+    void start_message() {
+        if (!ws_.is_open()) {
+            // Beast answered a close or failed the connection: no data
+            // message follows its close frame. As Beast's write would.
+            asio::post(ws_.get_executor(), beast::bind_front_handler(&ws_session::on_write, shared_from_this(),
+                                                                     websocket::error::closed, 0));
+            return;
+        }
+        ws_.next_layer().async_write_message(buffer_run{buffers_.data(), buffers_.data() + buffers_.size()},
+                                             beast::bind_front_handler(&ws_session::on_message_written,
+                                                                       shared_from_this()));
+    }
+
+    // Reported as Beast reports a message written: its payload's bytes.
+    void on_message_written(error_code ec, std::size_t bytes) {
+        on_write(ec, bytes > header_size_ ? bytes - header_size_ : 0);
     }
 
     // The outbox is empty: the connection keeps none of the write side's
@@ -588,6 +800,8 @@ private:
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
+    std::array<std::uint8_t, max_websocket_header> header_{};  // write_message's frame header
+    std::uint8_t header_size_ = 0;
     std::uint64_t messages_begun_ = 0;
     bool opened_ = false;
     bool reported_ = false;

@@ -4,11 +4,13 @@
 // costs bounded memory, learns what it lost, and costs the others nothing.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <cstdlib>
 #include <set>
@@ -650,10 +652,13 @@ TEST(RouterRobustness, ASilentFrontendIsClosedByTheHeartbeat) {
 // messages are cut into TCP writes.
 class bare_ws {
 public:
-    explicit bare_ws(unsigned short port) {
+    // `receive_buffer`: the socket's SO_RCVBUF, set before it connects
+    // (0: the system's).
+    explicit bare_ws(unsigned short port, int receive_buffer = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         timeval timeout{5, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
         sockaddr_in to{};
         to.sin_family = AF_INET;
         to.sin_port = htons(port);
@@ -692,25 +697,58 @@ public:
         return out;
     }
 
+    // A masked control frame (mask key 0): `opcode` 0x9 is a ping.
+    static std::vector<std::uint8_t> control_frame(std::uint8_t opcode, const std::string& payload) {
+        std::vector<std::uint8_t> out{static_cast<std::uint8_t>(0x80 | opcode),
+                                      static_cast<std::uint8_t>(0x80 | payload.size())};
+        out.insert(out.end(), 4, 0);
+        out.insert(out.end(), payload.begin(), payload.end());
+        return out;
+    }
+
     bool write_all(const std::vector<std::uint8_t>& bytes) {
         return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
     }
 
-    // The frames of the next unfragmented binary message; none on timeout.
-    std::vector<owned_frame> read_message() {
+    // The next WebSocket frame as it came: its first header byte (FIN,
+    // RSV and opcode), whether it was masked, and its payload. Empty on
+    // timeout or a length no frame of the router's has (over 16 MiB).
+    struct ws_frame_read {
+        std::uint8_t first = 0;
+        bool masked = false;
+        std::vector<std::uint8_t> payload;
+    };
+    std::optional<ws_frame_read> read_frame() {
         std::uint8_t head[2];
-        if (!read_exact(head, 2)) return {};
+        if (!read_exact(head, 2)) return std::nullopt;
+        ws_frame_read f;
+        f.first = head[0];
+        f.masked = (head[1] & 0x80) != 0;
         std::uint64_t length = head[1] & 0x7f;
         if (length >= 126) {
             std::uint8_t ext[8];
             const std::size_t n = length == 126 ? 2 : 8;
-            if (!read_exact(ext, n)) return {};
+            if (!read_exact(ext, n)) return std::nullopt;
             length = 0;
             for (std::size_t i = 0; i < n; ++i) length = (length << 8) | ext[i];
         }
-        std::vector<std::uint8_t> payload(length);
-        if (!read_exact(payload.data(), payload.size())) return {};
-        return decode_batch(payload);
+        if (length > (16u << 20)) return std::nullopt;
+        f.payload.resize(length);
+        if (!read_exact(f.payload.data(), f.payload.size())) return std::nullopt;
+        return f;
+    }
+
+    // The frames of the next unfragmented binary message; none on timeout.
+    std::vector<owned_frame> read_message() {
+        const auto f = read_frame();
+        if (!f) return {};
+        return decode_batch(f->payload);
+    }
+
+    // Waits up to `limit` for bytes to read.
+    bool readable_within(std::chrono::milliseconds limit) {
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, static_cast<int>(limit.count())) == 1;
     }
 
 private:
@@ -907,6 +945,111 @@ TEST(RouterRobustness, ASilentBackendIsRemovedAndItsRequestsFail) {
     const auto error = frontend.wait_for(is_error(id), 5s);
     ASSERT_TRUE(error);
     EXPECT_EQ(error->error(), errc::backend_gone);
+}
+
+// Publishes 10 MiB to a subscriber with a small receive buffer that does
+// not read: the router's write of a data message to it stalls half done
+// (its socket takes up to 4 MiB, Linux's default tcp_wmem maximum, and the
+// outbox holds the rest). Returns once the subscriber has bytes to read.
+struct stalled_subscriber {
+    router_process router{{"--threads", "1", "--outbox-max-bytes", std::to_string(64u << 20)}};
+    std::unique_ptr<bare_ws> sub;
+    std::unique_ptr<bare_ws> pub;
+    std::vector<std::string> sent;
+
+    ::testing::AssertionResult start() {
+        if (!router.ready()) return ::testing::AssertionFailure() << "no router";
+        sub = std::make_unique<bare_ws>(router.http_port(), 4096);
+        pub = std::make_unique<bare_ws>(router.http_port());
+        if (auto joined = join_publisher_and_subscriber(*pub, *sub, "large"); !joined) return joined;
+        std::vector<std::uint8_t> burst;
+        for (int i = 0; i < 640; ++i) {
+            std::string payload = "p" + std::to_string(i) + ":";
+            payload.resize(16 << 10, static_cast<char>('a' + i % 26));
+            sent.push_back(std::move(payload));
+            frame f = simple(frame_kind::publish, 0, "large");
+            f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(sent.back().data()), sent.back().size());
+            const auto m = bare_ws::ws_frame(encode_batch({f}));
+            burst.insert(burst.end(), m.begin(), m.end());
+        }
+        if (!pub->write_all(burst)) return ::testing::AssertionFailure() << "the publishes not sent";
+        if (!sub->readable_within(5s)) return ::testing::AssertionFailure() << "nothing written to the subscriber";
+        return ::testing::AssertionSuccess();
+    }
+
+    // The publications of one whole binary frame, added to `got`.
+    static ::testing::AssertionResult take(const bare_ws::ws_frame_read& f, std::vector<std::string>& got) {
+        if (f.masked || (f.first & 0xf0) != 0x80)
+            return ::testing::AssertionFailure() << "header byte " << int(f.first) << (f.masked ? ", masked" : "");
+        if ((f.first & 0x0f) != 0x2) return ::testing::AssertionFailure() << "opcode " << (f.first & 0x0f);
+        const auto batch = decode_batch(f.payload);
+        if (batch.empty()) return ::testing::AssertionFailure() << "not a whole batch";
+        for (const owned_frame& m : batch)
+            if (m.kind == frame_kind::message) got.push_back(m.payload);
+        return ::testing::AssertionSuccess();
+    }
+};
+
+// The router writes a subscriber's data messages past Beast
+// (tracked_socket in ws_session.cpp), and Beast answers a ping on its own: a
+// pong must wait for the end of the message being written, never land in
+// it. A subscriber with a small receive buffer that does not read leaves the
+// router's write of a large message half done; its pings arrive meanwhile.
+// Every frame it then reads is whole: every publication, in order, and
+// every pong, with its ping's payload.
+TEST(RouterRobustness, PongsWaitForTheEndOfTheMessageBeingWritten) {
+    stalled_subscriber s;
+    ASSERT_TRUE(s.start());
+    bare_ws& sub = *s.sub;
+    const std::vector<std::string>& sent = s.sent;
+    const int publishes = static_cast<int>(sent.size());
+
+    constexpr int pings = 12;
+    std::vector<std::string> pinged;
+    for (int i = 0; i < pings; ++i) {
+        pinged.push_back("ping-" + std::to_string(i));
+        ASSERT_TRUE(sub.write_all(bare_ws::control_frame(0x9, pinged.back())));
+    }
+
+    std::vector<std::string> got, ponged;
+    for (int frames = 0; frames < 4 * (publishes + pings) && (got.size() < sent.size() || ponged.size() < pinged.size());
+         ++frames) {
+        const auto f = sub.read_frame();
+        ASSERT_TRUE(f) << got.size() << " publications and " << ponged.size() << " pongs read";
+        if (f->first == 0x8A && !f->masked) {
+            ponged.emplace_back(f->payload.begin(), f->payload.end());
+            continue;
+        }
+        ASSERT_TRUE(stalled_subscriber::take(*f, got)) << "after " << got.size() << " publications";
+    }
+    EXPECT_EQ(got.size(), sent.size());
+    EXPECT_TRUE(got == sent) << "every publication, whole and in order";
+    EXPECT_EQ(ponged, pinged);
+}
+
+// The same with a close frame: Beast's answer waits for the end of the
+// message being written, and no data message follows it.
+TEST(RouterRobustness, NoDataMessageFollowsTheCloseFrame) {
+    stalled_subscriber s;
+    ASSERT_TRUE(s.start());
+    bare_ws& sub = *s.sub;
+    ASSERT_TRUE(sub.write_all(bare_ws::control_frame(0x8, std::string("\x03\xe8", 2))));  // 1000, normal
+
+    std::vector<std::string> got;
+    bool closed = false;
+    for (std::size_t frames = 0; frames < 2 * s.sent.size() && !closed; ++frames) {
+        const auto f = sub.read_frame();
+        ASSERT_TRUE(f) << "no close frame after " << got.size() << " publications";
+        if (f->first == 0x88 && !f->masked) {
+            closed = true;
+            break;
+        }
+        ASSERT_TRUE(stalled_subscriber::take(*f, got)) << "after " << got.size() << " publications";
+    }
+    ASSERT_TRUE(closed);
+    EXPECT_FALSE(sub.read_frame()) << "a frame after the close frame";
+    ASSERT_LE(got.size(), s.sent.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), s.sent.begin())) << "whole publications, in order";
 }
 
 }  // namespace
