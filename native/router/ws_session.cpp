@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <vector>
 #include <typeinfo>
@@ -89,15 +89,6 @@ class tracked_socket {
 public:
     using executor_type = plain_socket::executor_type;
 
-    // What a message waiting for Beast's write calls when it may start.
-    class write_waiter {
-    public:
-        virtual void on_socket_free() = 0;
-
-    protected:
-        ~write_waiter() = default;
-    };
-
     explicit tracked_socket(plain_socket&& socket) : socket_(std::move(socket)) {}
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
@@ -132,7 +123,7 @@ public:
                         if (writing_message_) {
                             // Resumed by the message's end (message_written).
                             at = step::resume;
-                            asio::any_completion_handler<void()>(std::move(self)).swap(parked_);
+                            asio::any_completion_handler<void()>(std::move(self)).swap(parking().beast);
                             return;
                         }
                         [[fallthrough]];
@@ -147,8 +138,12 @@ public:
                         // Beast's handler runs, which may end the session (the
                         // waiting message's session is alive: this write's
                         // operation holds it).
-                        if (waiter_ && (ec || n == asio::buffer_size(buffers)))
-                            std::exchange(waiter_, nullptr)->on_socket_free();
+                        if (parked_ && parked_->message && (ec || n == asio::buffer_size(buffers))) {
+                            const auto start = std::exchange(parked_->message, nullptr);
+                            void* const session = parked_->session;
+                            unpark_if_empty();
+                            start(session);
+                        }
                         self.complete(ec, n);
                         return;
                 }
@@ -158,9 +153,13 @@ public:
 
     // Whether a write of Beast's is under way: a message must wait for it.
     bool beast_writing() const noexcept { return beast_writing_; }
-    // Calls `w->on_socket_free()` once Beast's write is over. `w` must stay
-    // alive until then (the session: Beast's operation holds it).
-    void wait_for_beast(write_waiter* w) noexcept { waiter_ = w; }
+    // Calls `start(session)` once Beast's write is over. `session` must stay
+    // alive until then (it does: Beast's operation holds it).
+    void wait_for_beast(void (*start)(void*), void* session) {
+        parked& p = parking();
+        p.message = start;
+        p.session = session;
+    }
 
     // Writes all of `buffers` (one whole WebSocket frame, which they must
     // keep alive), then calls `handler(ec, bytes)`. Not while beast_writing().
@@ -172,6 +171,28 @@ public:
     }
 
 private:
+    // What waits for the other writer: rare (a ping or a close that comes
+    // while a message is written), so on the heap only then, and no memory
+    // of an idle connection's.
+    struct parked {
+        // Beast's write, waiting for a message's end. Moved with swap only:
+        // Boost 1.81's move assignment of any_completion_handler wraps the
+        // handler in itself, recursively, until the stack overflows.
+        asio::any_completion_handler<void()> beast;
+        // A message, waiting for Beast's write's end.
+        void (*message)(void*) = nullptr;
+        void* session = nullptr;
+    };
+
+    parked& parking() {
+        if (!parked_) parked_ = std::make_unique<parked>();
+        return *parked_;
+    }
+
+    void unpark_if_empty() noexcept {
+        if (!parked_->beast && !parked_->message) parked_.reset();
+    }
+
     // Drops a write of Beast's parked behind a message whose operation is
     // destroyed without completing (its io_context destroyed with it): the
     // parked operation holds the session that holds this socket.
@@ -195,9 +216,10 @@ private:
             tracked_socket* s = std::exchange(guard.socket, nullptr);
             s->writing_message_ = false;
             // Beast's write waited for this message: it goes first.
-            if (s->parked_) {
+            if (s->parked_ && s->parked_->beast) {
                 asio::any_completion_handler<void()> resumed;
-                resumed.swap(s->parked_);
+                resumed.swap(s->parked_->beast);
+                s->unpark_if_empty();
                 std::move(resumed)();
             }
             handler(ec, n);
@@ -206,11 +228,7 @@ private:
 
     plain_socket socket_;
     ws_frame_tracker tracker_;
-    // Beast's write, waiting for a message's end. Moved with swap only:
-    // Boost 1.81's move assignment of any_completion_handler wraps the
-    // handler in itself, recursively, until the stack overflows.
-    asio::any_completion_handler<void()> parked_;
-    write_waiter* waiter_ = nullptr;               // a message, waiting for Beast's write's end
+    std::unique_ptr<parked> parked_;
     bool writing_message_ = false;
     bool beast_writing_ = false;
 };
@@ -415,9 +433,10 @@ private:
 };
 
 // The header of a final, unmasked binary frame of `payload` bytes
-// (RFC 6455 §5.2), written to `out`; returns its size.
+// (RFC 6455 §5.2), written to `out` (max_websocket_header bytes); returns
+// its size.
 constexpr std::size_t max_websocket_header = 10;
-std::uint8_t websocket_header(std::uint64_t payload, std::array<std::uint8_t, max_websocket_header>& out) noexcept {
+std::size_t websocket_header(std::uint64_t payload, std::uint8_t* out) noexcept {
     out[0] = 0x82;  // FIN, binary
     if (payload < 126) {
         out[1] = static_cast<std::uint8_t>(payload);
@@ -459,24 +478,10 @@ websocket::permessage_deflate deflate_option(const router_config& cfg) {
 template <class Stream, bool Deflate>
 inline constexpr bool writes_past_beast = std::is_same_v<Stream, tracked_socket> && !Deflate;
 
-// The session's side of tracked_socket::wait_for_beast, where it writes
-// past Beast.
-template <class Session, bool WritesPastBeast>
-struct message_waiter {};
-
-template <class Session>
-struct message_waiter<Session, true> : tracked_socket::write_waiter {
-    void on_socket_free() final { static_cast<Session*>(this)->start_message(); }
-
-protected:
-    ~message_waiter() = default;
-};
-
 template <class Stream, bool Deflate>
 class ws_session final
     : public link,
       public wakeable,
-      public message_waiter<ws_session<Stream, Deflate>, writes_past_beast<Stream, Deflate>>,
       public std::enable_shared_from_this<ws_session<Stream, Deflate>> {
     using std::enable_shared_from_this<ws_session<Stream, Deflate>>::shared_from_this;
 
@@ -704,23 +709,27 @@ private:
     // The batch as one unfragmented binary message, framed here (a server's
     // frames are not masked) and written in one piece past Beast, once no
     // write of Beast's is under way.
+    // The header goes in the first bytes of scratch_, which an idle
+    // connection does not keep.
     void write_message() {
         if (batch_.spans.size() == 1) {
             const shared_bytes& f = batch_.spans.front();
+            scratch_.resize(max_websocket_header);
             buffers_.assign({asio::const_buffer(), asio::const_buffer(f->data(), f->size())});
         } else {
-            gather(batch_, scratch_, buffers_);
+            gather(batch_, scratch_, buffers_, max_websocket_header);
             buffers_.insert(buffers_.begin(), asio::const_buffer());
         }
-        header_size_ = websocket_header(asio::buffer_size(buffers_), header_);
-        buffers_.front() = asio::const_buffer(header_.data(), header_size_);
+        const std::size_t header = websocket_header(asio::buffer_size(buffers_), scratch_.data());
+        buffers_.front() = asio::const_buffer(scratch_.data(), header);
         if constexpr (writes_past_beast<Stream, Deflate>) {
-            if (ws_.next_layer().beast_writing()) return ws_.next_layer().wait_for_beast(this);
+            if (ws_.next_layer().beast_writing()) {
+                return ws_.next_layer().wait_for_beast(
+                    [](void* self) { static_cast<ws_session*>(self)->start_message(); }, this);
+            }
         }
         start_message();
     }
-
-    friend struct message_waiter<ws_session, true>;
 
     void start_message() {
         if (!ws_.is_open()) {
@@ -737,7 +746,8 @@ private:
 
     // Reported as Beast reports a message written: its payload's bytes.
     void on_message_written(error_code ec, std::size_t bytes) {
-        on_write(ec, bytes > header_size_ ? bytes - header_size_ : 0);
+        const std::size_t header = buffers_.front().size();
+        on_write(ec, bytes > header ? bytes - header : 0);
     }
 
     // The outbox is empty: the connection keeps none of the write side's
@@ -800,8 +810,6 @@ private:
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
-    std::array<std::uint8_t, max_websocket_header> header_{};  // write_message's frame header
-    std::uint8_t header_size_ = 0;
     std::uint64_t messages_begun_ = 0;
     bool opened_ = false;
     bool reported_ = false;
