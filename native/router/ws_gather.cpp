@@ -16,7 +16,7 @@ It span_end(It first, It last, std::size_t& bytes) {
 }  // namespace
 
 void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
-            std::vector<boost::asio::const_buffer>& out, std::size_t head_room) {
+            std::vector<boost::asio::const_buffer>& out) {
     out.clear();
     scratch.clear();
     const auto first = batch.spans.begin();
@@ -28,9 +28,8 @@ void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
         if (bytes < copy_below) small += bytes;
         it = end;
     }
-    scratch.reserve(head_room + small);  // never reallocates below: `out` views it
-    scratch.resize(head_room);
-    std::size_t run = head_room;
+    scratch.reserve(small);  // never reallocates below: `out` views it
+    std::size_t run = 0;
     for (auto it = first; it != last;) {
         const auto end = span_end(it, last, bytes);
         if (bytes < copy_below) {

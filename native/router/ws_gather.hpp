@@ -41,9 +41,8 @@ inline constexpr std::size_t copy_below = 2048;
 // frame of `batch` in order: spans of copy_below bytes and more as one
 // buffer each in their block, the smaller ones between them copied as one
 // buffer in `scratch`. `out` views `scratch` and the batch's spans: both
-// must outlive the write. `head_room`: `scratch` starts with that many bytes
-// the caller fills (a frame header), in no buffer of `out`.
+// must outlive the write.
 void gather(const outbox_batch& batch, std::vector<std::uint8_t>& scratch,
-            std::vector<boost::asio::const_buffer>& out, std::size_t head_room = 0);
+            std::vector<boost::asio::const_buffer>& out);
 
 }  // namespace hyperstreams::router

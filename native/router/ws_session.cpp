@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <limits>
 #include <memory>
@@ -709,19 +710,19 @@ private:
     // The batch as one unfragmented binary message, framed here (a server's
     // frames are not masked) and written in one piece past Beast, once no
     // write of Beast's is under way.
-    // The header goes in the first bytes of scratch_, which an idle
-    // connection does not keep.
     void write_message() {
+        asio::const_buffer* head = nullptr;
         if (batch_.spans.size() == 1) {
             const shared_bytes& f = batch_.spans.front();
-            scratch_.resize(max_websocket_header);
-            buffers_.assign({asio::const_buffer(), asio::const_buffer(f->data(), f->size())});
+            single_[1] = asio::const_buffer(f->data(), f->size());
+            head = &single_[0];
         } else {
-            gather(batch_, scratch_, buffers_, max_websocket_header);
-            buffers_.insert(buffers_.begin(), asio::const_buffer());
+            gather(batch_, scratch_, buffers_);
+            head = &*buffers_.insert(buffers_.begin(), asio::const_buffer());
         }
-        const std::size_t header = websocket_header(asio::buffer_size(buffers_), scratch_.data());
-        buffers_.front() = asio::const_buffer(scratch_.data(), header);
+        const buffer_run message = message_buffers();
+        *head = asio::const_buffer(
+            header_.data(), websocket_header(asio::buffer_size(buffer_run{message.first + 1, message.last}), header_.data()));
         if constexpr (writes_past_beast<Stream, Deflate>) {
             if (ws_.next_layer().beast_writing()) {
                 return ws_.next_layer().wait_for_beast(
@@ -729,6 +730,15 @@ private:
             }
         }
         start_message();
+    }
+
+    // The message write_message framed: the header's buffer, then the
+    // batch's. A lone span's in single_, which costs an idle connection
+    // nothing (the session's block has room to its allocator's size class
+    // for it) where a vector's would be allocated for every lone message.
+    buffer_run message_buffers() const noexcept {
+        if (batch_.spans.size() == 1) return {single_.data(), single_.data() + single_.size()};
+        return {buffers_.data(), buffers_.data() + buffers_.size()};
     }
 
     void start_message() {
@@ -739,14 +749,14 @@ private:
                                                                      websocket::error::closed, 0));
             return;
         }
-        ws_.next_layer().async_write_message(buffer_run{buffers_.data(), buffers_.data() + buffers_.size()},
+        ws_.next_layer().async_write_message(message_buffers(),
                                              beast::bind_front_handler(&ws_session::on_message_written,
                                                                        shared_from_this()));
     }
 
     // Reported as Beast reports a message written: its payload's bytes.
     void on_message_written(error_code ec, std::size_t bytes) {
-        const std::size_t header = buffers_.front().size();
+        const std::size_t header = message_buffers().first->size();
         on_write(ec, bytes > header ? bytes - header : 0);
     }
 
@@ -810,6 +820,9 @@ private:
     outbox_batch batch_;
     std::vector<asio::const_buffer> buffers_;
     std::vector<std::uint8_t> scratch_;
+    // write_message's frame header, and a lone span's buffers.
+    std::array<std::uint8_t, max_websocket_header> header_{};
+    std::array<asio::const_buffer, 2> single_{};
     std::uint64_t messages_begun_ = 0;
     bool opened_ = false;
     bool reported_ = false;

@@ -143,22 +143,6 @@ TEST(WsGather, LargeFramesAreWrittenFromTheirSharedBlocks) {
     expect_written(batch, buffers);
 }
 
-// The head room a session asks for (its frame header, ws_session.cpp):
-// scratch starts with it, no buffer covers it, and the copies follow it.
-TEST(WsGather, HeadRoomStartsTheScratchBlockOutsideTheBuffers) {
-    const outbox_batch batch = batch_of({100, 200, 5000, 10});
-    std::vector<std::uint8_t> scratch;
-    std::vector<asio::const_buffer> buffers;
-    gather(batch, scratch, buffers, 10);
-    // [100 200], 5000, [10]
-    ASSERT_EQ(buffers.size(), 3u);
-    EXPECT_EQ(buffers[0].data(), scratch.data() + 10);
-    EXPECT_EQ(buffers[1].data(), batch.spans[2]->data());
-    EXPECT_EQ(scratch.size(), 10 + batch.spans[0]->size() + batch.spans[1]->size() + batch.spans[3]->size());
-    EXPECT_EQ(static_cast<const std::uint8_t*>(buffers[2].data()) + buffers[2].size(), scratch.data() + scratch.size());
-    expect_written(batch, buffers);
-}
-
 // Whatever the frames' size, a batch takes at most twice the write_some
 // calls its bytes need.
 TEST(WsGather, NoBatchTakesMoreThanTwiceTheFewestWrites) {
