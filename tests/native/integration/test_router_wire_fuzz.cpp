@@ -171,6 +171,11 @@ struct ws_fuzzer {
         } else {
             ok = ws->send(message, 1s);
         }
+        // WebSocket pings too, which Beast answers on its own beside the
+        // router's writes (tracked_socket in ws_session.cpp; the stalled
+        // write a pong must wait for is RouterRobustness's
+        // PongsWaitForTheEndOfTheMessageBeingWritten).
+        if (ok && in.chance(10)) ok = ws->ping("fuzz", 1s);
         if (!ok) ws.reset();
         // What the router answers is read now and then, without waiting.
         else if (in.chance(20)) (void)ws->read(1ms);

@@ -245,6 +245,19 @@ bool raw_ws::send_text(std::string_view text, std::chrono::milliseconds timeout)
     return send_message(text.data(), text.size(), true, timeout);
 }
 
+bool raw_ws::ping(std::string_view payload, std::chrono::milliseconds timeout) {
+    bool done = false;
+    bool ok = false;
+    const std::string_view part = payload.substr(0, websocket::ping_data::static_capacity);
+    impl_->ws.async_ping(websocket::ping_data(part.data(), part.size()),
+                         [&](error_code ec) {
+                             done = true;
+                             ok = !ec;
+                         });
+    run_until(impl_->ioc, timeout, [&] { return done; }, beast::get_lowest_layer(impl_->ws));
+    return ok;
+}
+
 bool raw_ws::send_message(const void* data, std::size_t size, bool text, std::chrono::milliseconds timeout) {
     bool done = false;
     bool ok = false;

@@ -84,6 +84,9 @@ public:
     bool send(const std::vector<std::uint8_t>& message, std::chrono::milliseconds timeout = 5s);
     // Sends a text message (which the protocol does not allow).
     bool send_text(std::string_view text, std::chrono::milliseconds timeout = 5s);
+    // A WebSocket ping (a control frame: Beast answers it with a pong on its
+    // own, which read() passes over).
+    bool ping(std::string_view payload, std::chrono::milliseconds timeout = 5s);
     // The next message; nothing on timeout or when the connection ended.
     std::optional<std::vector<std::uint8_t>> read(std::chrono::milliseconds timeout = 5s);
     // The next frame of `kind`, from messages already read or read now;
