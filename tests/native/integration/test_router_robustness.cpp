@@ -697,6 +697,13 @@ public:
         return out;
     }
 
+    // One publish of `payload` on `channel`, as one masked binary frame.
+    static std::vector<std::uint8_t> publish(const std::string& channel, const std::string& payload) {
+        frame f = simple(frame_kind::publish, 0, channel);
+        f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+        return ws_frame(encode_batch({f}));
+    }
+
     // A masked control frame (mask key 0): `opcode` 0x9 is a ping.
     static std::vector<std::uint8_t> control_frame(std::uint8_t opcode, const std::string& payload) {
         std::vector<std::uint8_t> out{static_cast<std::uint8_t>(0x80 | opcode),
@@ -846,9 +853,7 @@ TEST(RouterRobustness, PublishesArrivingTogetherReachASubscriberInFewWrites) {
     std::vector<std::string> sent;
     for (int i = 0; i < publishes; ++i) {
         sent.push_back("p" + std::to_string(i));
-        frame f = simple(frame_kind::publish, 0, "burst");
-        f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(sent.back().data()), sent.back().size());
-        const auto m = bare_ws::ws_frame(encode_batch({f}));
+        const auto m = bare_ws::publish("burst", sent.back());
         burst.insert(burst.end(), m.begin(), m.end());
     }
     ASSERT_TRUE(pub.write_all(burst));
@@ -874,13 +879,8 @@ TEST(RouterRobustness, APublishBeforeAPartialMessageIsNotHeldForItsRest) {
     bare_ws pub(router.http_port());
     ASSERT_TRUE(join_publisher_and_subscriber(pub, sub, "partial"));
 
-    const auto publish = [](const std::string& payload) {
-        frame f = simple(frame_kind::publish, 0, "partial");
-        f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
-        return bare_ws::ws_frame(encode_batch({f}));
-    };
-    std::vector<std::uint8_t> first = publish("first");
-    const std::vector<std::uint8_t> second = publish(std::string(1000, 's'));
+    std::vector<std::uint8_t> first = bare_ws::publish("partial", "first");
+    const std::vector<std::uint8_t> second = bare_ws::publish("partial", std::string(1000, 's'));
     const std::size_t half = second.size() / 2;
     first.insert(first.end(), second.begin(), second.begin() + static_cast<std::ptrdiff_t>(half));
     ASSERT_TRUE(pub.write_all(first));
@@ -967,9 +967,7 @@ struct stalled_subscriber {
             std::string payload = "p" + std::to_string(i) + ":";
             payload.resize(16 << 10, static_cast<char>('a' + i % 26));
             sent.push_back(std::move(payload));
-            frame f = simple(frame_kind::publish, 0, "large");
-            f.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(sent.back().data()), sent.back().size());
-            const auto m = bare_ws::ws_frame(encode_batch({f}));
+            const auto m = bare_ws::publish("large", sent.back());
             burst.insert(burst.end(), m.begin(), m.end());
         }
         if (!pub->write_all(burst)) return ::testing::AssertionFailure() << "the publishes not sent";
