@@ -1234,14 +1234,16 @@ TEST(BackendAsio, ACoroutineWaitsForReadyAndReadsAStreamItemByItem) {
     EXPECT_EQ(first.item, "1");
     // One item read, two delivered and not read (the credit): the service's
     // next write finds no credit within its wait.
-    ASSERT_TRUE(eventually([&] {
-        const auto s = service.statuses.items();
-        return std::find(s.begin(), s.end(), hs::write_status::timeout) != s.end();
-    }));
+    // (The third write waits for the credit the first read returned: wait
+    // for the three, then the timeout after them.)
     const auto ok_writes = [&] {
         const auto s = service.statuses.items();
         return std::count(s.begin(), s.end(), hs::write_status::ok);
     };
+    ASSERT_TRUE(eventually([&] {
+        const auto s = service.statuses.items();
+        return ok_writes() >= 3 && std::find(s.begin(), s.end(), hs::write_status::timeout) != s.end();
+    })) << "ok writes: " << ok_writes();
     EXPECT_EQ(ok_writes(), 3) << "the read one and the credit's two";
 
     struct the_rest {
@@ -1390,13 +1392,19 @@ TEST(BackendExamples, TheSubscriberResumesAfterItsRestartWithWhatItMissed) {
 
     {
         process first({RESUMING_SUBSCRIBER_BIN, router.backend_url(), position, "2"});
-        // It subscribes asynchronously: publish until it prints.
-        std::optional<std::string> line;
+        // It subscribes asynchronously: publish once the router shows its
+        // subscription (publishing until it prints could hand it two of
+        // these, and it takes two messages in all).
         ASSERT_TRUE(eventually([&] {
-            (void)publisher.publish_with_ack("factory.events", "started").get();
-            line = first.read_line(100ms);
-            return line.has_value();
+            const auto status = nlohmann::json::parse(admin_get(router, "/status"), nullptr, false);
+            if (status.is_discarded()) return false;
+            for (const auto& c : status["connections"])
+                if (c["name"] == "resuming-subscriber" && !c["subscriptions"].empty()) return true;
+            return false;
         }));
+        ASSERT_FALSE(publisher.publish_with_ack("factory.events", "started").get().error);
+        const std::optional<std::string> line = first.read_line(10s);
+        ASSERT_TRUE(line) << "the subscriber printed the first message";
         EXPECT_NE(line->find(" started"), std::string::npos) << *line;
         (void)publisher.publish_with_ack("factory.events", "first shift").get();
         ASSERT_TRUE(eventually([&] { return first.wait(100ms).has_value(); }));

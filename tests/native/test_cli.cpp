@@ -276,7 +276,7 @@ TEST_F(Cli, PubWithAKeyIsDeliveredOnceAndBadOptionsAreUsageErrors) {
 TEST_F(Cli, AHangingRouterLeavesTheNextUrlItsShareOfTheConnectTimeout) {
     silent_port hanging;
     const run_result r =
-        cli({"--url", hanging.ws_url(), "--url", ws_, "--connect-timeout", "4", "request", "svc", "echo", "after"});
+        cli({"--url", hanging.ws_url(), "--url", ws_, "--connect-timeout", "6", "request", "svc", "echo", "after"});
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(r.out, "after\n");
 }
@@ -294,7 +294,9 @@ TEST(CliTls, ConnectsOverWssTrustingTheCaFileAndSaysWhyWithoutIt) {
     EXPECT_EQ(pub.code, 0) << pub.err;
     EXPECT_NE(pub.out.find(":1\n"), std::string::npos) << "the router's EPOCH:SEQ: " << pub.out;
 
-    const run_result untrusted = cli({"--url", url, "--connect-timeout", "1", "pub", "tls.check", "x"});
+    // Long enough for a TLS handshake to fail under a loaded machine: the
+    // reason printed is the last failed attempt's, recorded before the timeout.
+    const run_result untrusted = cli({"--url", url, "--connect-timeout", "4", "pub", "tls.check", "x"});
     EXPECT_EQ(untrusted.code, 2) << untrusted.err;
     EXPECT_NE(untrusted.err.find("cannot connect to " + url), std::string::npos) << untrusted.err;
     EXPECT_NE(untrusted.err.find("transport_handshake_failed: TLS: the certificate of " + router.http_address() +
@@ -342,7 +344,8 @@ TEST_F(Cli, RequestPrintsTheResponseAndNamesRemoteErrors) {
     EXPECT_EQ(missing.code, 3);
     EXPECT_NE(missing.err.find("no_such_service"), std::string::npos) << missing.err;
 
-    const run_result slow = cli({"--url", ws_, "request", "svc", "slow", "--timeout", "300"});
+    // --timeout bounds the connecting too: long enough for it, never for "slow".
+    const run_result slow = cli({"--url", ws_, "request", "svc", "slow", "--timeout", "2000"});
     EXPECT_EQ(slow.code, 4);
     EXPECT_NE(slow.err.find("deadline_exceeded"), std::string::npos) << slow.err;
 
@@ -372,7 +375,7 @@ TEST_F(Cli, SubPrintsOneLinePerMessageAndTimesOut) {
     EXPECT_EQ(lines[0].rfind("cli.out.a ", 0), 0u) << lines[0];
     EXPECT_NE(lines[0].find(R"({"n":)"), std::string::npos) << lines[0];
 
-    const run_result quiet = cli({"--url", ws_, "sub", "nothing.here", "--count", "1", "--timeout", "1"});
+    const run_result quiet = cli({"--url", ws_, "sub", "nothing.here", "--count", "1", "--timeout", "3"});
     EXPECT_EQ(quiet.code, 4);
 }
 
@@ -422,7 +425,9 @@ TEST_F(Cli, ABadChannelOrPatternSaysWhatIsWrongWithIt) {
     EXPECT_EQ(wildcard.code, 1);
     EXPECT_NE(wildcard.err.find("has a wildcard"), std::string::npos) << wildcard.err;
 
-    const run_result pattern = cli({"--url", ws_, "sub", "factory.L1*", "--timeout", "1"});
+    // (The pattern is checked once connected, which --timeout bounds: 10 s
+    // costs nothing, the command exits as soon as it is refused.)
+    const run_result pattern = cli({"--url", ws_, "sub", "factory.L1*", "--timeout", "10"});
     EXPECT_EQ(pattern.code, 1);
     EXPECT_NE(pattern.err.find("the pattern 'factory.L1*' has '*' or '>' inside a token"), std::string::npos)
         << pattern.err;

@@ -412,9 +412,16 @@ TEST(RouterAccess, ARefreshedTokenKeepsTheConnectionAndAnExpiredOneClosesIt) {
     router_process router(access_args());
     ASSERT_TRUE(router.ready());
     const json hs = {{"publish", {"a.>"}}};
-    test_client refreshed(with_token(frontend_config(router.ws_url()), token("alice", hs, 2)));
-    test_client lapsed(with_token(frontend_config(router.ws_url()), token("bob", hs, 2)));
+    // Tokens of 3 s (whole seconds, so 2-3 s left at the hello, plus the
+    // router's grace): the good refresh comes first, so that only the two
+    // connections and one round trip must fit before the first token lapses.
+    test_client refreshed(with_token(frontend_config(router.ws_url()), token("alice", hs, 3)));
+    test_client lapsed(with_token(frontend_config(router.ws_url()), token("bob", hs, 3)));
     ASSERT_TRUE(refreshed.wait_ready() && lapsed.wait_ready());
+    const call_result good = refreshed.run([&](client_engine& e, time_ms now) {
+        return e.refresh_token(token("alice", hs, 600), now);
+    });
+    ASSERT_TRUE(refreshed.wait_for(is(event_kind::token_refreshed, good.id)));
 
     // A refresh with a bad token is refused and changes nothing.
     const call_result bad = refreshed.run([](client_engine& e, time_ms now) {
@@ -425,11 +432,6 @@ TEST(RouterAccess, ARefreshedTokenKeepsTheConnectionAndAnExpiredOneClosesIt) {
         return e.refresh_token(token("mallory", hs, 600), now);
     });
     expect_error(refreshed, other.id, errc::forbidden, "refresh to another subject");
-
-    const call_result good = refreshed.run([&](client_engine& e, time_ms now) {
-        return e.refresh_token(token("alice", hs, 600), now);
-    });
-    ASSERT_TRUE(refreshed.wait_for(is(event_kind::token_refreshed, good.id)));
 
     const auto closed = lapsed.wait_for([](const recorded_event& e) {
         return (e.kind == event_kind::error || e.kind == event_kind::state_changed) &&

@@ -198,8 +198,7 @@ TEST(RouterCluster, PublicationsCrossRoutersInOrderAtTheRedisPosition) {
 TEST(RouterCluster, DirectsAndBroadcastsReachEveryRoutersClientsOnce) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router({redis.address()}, {"--router-id", "ra", "--heartbeat-interval-ms", "200",
-                                                "--heartbeat-timeout-ms", "1000"});
+    auto a = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "ra"}));
     auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
     auto c = cluster_router({redis.address()}, {"--router-id", "rc"});
     ASSERT_TRUE(a->ready() && b->ready() && c->ready());
@@ -282,8 +281,7 @@ TEST(RouterCluster, ABackendSubscribesAClientOfAnotherRouter) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
     // A's bus waits for an answer as long as its heartbeat timeout.
-    auto a = cluster_router({redis.address()}, {"--router-id", "ra", "--heartbeat-interval-ms", "200",
-                                                "--heartbeat-timeout-ms", "1000"});
+    auto a = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "ra"}));
     auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
     ASSERT_TRUE(a->ready() && b->ready());
     test_client backend(backend_config(a->backend_url(), "cells"));
@@ -1580,7 +1578,10 @@ TEST(RouterCluster, RedisRestartedEmptyRoutersTakeUpTheirInterestAndSayTheChanne
     EXPECT_EQ(http_get(b->http_address(), "/healthz").status, 503);
 
     ASSERT_TRUE(redis.restart());
-    EXPECT_EQ(reply_text(redis_call(redis.port(), {"DBSIZE"})), "0") << "Redis came back empty";
+    // (The routers write their membership as soon as they are back, so not
+    // DBSIZE: the channel's keys, which only a publish writes.)
+    EXPECT_EQ(redis_call(redis.port(), {"EXISTS", meta_key("boiler.temp"), "hs:{boiler.temp}:s"})->integer, 0)
+        << "Redis came back empty";
     for (const auto* r : {a.get(), b.get(), c.get()}) ASSERT_TRUE(logged(*r, "event=cluster.redis_up", 2, 15s));
     EXPECT_EQ(numsub(redis.port(), pubsub_channel("boiler.temp")), 1) << "B subscribed again by itself";
     EXPECT_EQ(pattern_subscriptions(redis.port()), 1) << "so did C";
@@ -1720,7 +1721,7 @@ TEST(RouterCluster, ASubscriberOfAKilledRouterResumesOnAnother) {
 TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    const std::vector<std::string> quick_beats = quick_heartbeats();
     auto a = cluster_router({redis.address()}, quick_beats);
     auto b = cluster_router({redis.address()}, quick_beats);
     ASSERT_TRUE(a->ready() && b->ready());
@@ -1751,7 +1752,7 @@ TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
 TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    const std::vector<std::string> quick_beats = {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"};
+    const std::vector<std::string> quick_beats = quick_heartbeats();
     auto a = cluster_router({redis.address()}, quick_beats);
     auto b = cluster_router({redis.address()}, quick_beats);
     ASSERT_TRUE(a->ready() && b->ready());
@@ -1852,9 +1853,8 @@ TEST(RouterCluster, OnlyRoutersWithLocalInterestSubscribeInRedis) {
 TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    const std::vector<std::string> options{"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000",
-                                           "--channels-namespaces",
-                                           R"([{"pattern": "room.>", "presence": true, "join_leave": true}])"};
+    const std::vector<std::string> options = quick_heartbeats(
+        {"--channels-namespaces", R"([{"pattern": "room.>", "presence": true, "join_leave": true}])"});
     auto a = cluster_router({redis.address()}, options);
     auto b = cluster_router({redis.address()}, options);
     auto doomed_router = cluster_router({redis.address()}, options);
@@ -1921,9 +1921,8 @@ TEST(RouterCluster, PresenceIsTheClustersAndItsEventsCrossRouters) {
 TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto doomed_router = cluster_router({redis.address()}, {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms",
-                                                            "1000", "--channels-namespaces",
-                                                            R"([{"pattern": "room.>", "presence": true}])"});
+    auto doomed_router = cluster_router(
+        {redis.address()}, quick_heartbeats({"--channels-namespaces", R"([{"pattern": "room.>", "presence": true}])"}));
     ASSERT_TRUE(doomed_router->ready());
     test_client member(frontend_config(doomed_router->ws_url(), "member"));
     ASSERT_TRUE(member.wait_ready());
@@ -1936,13 +1935,13 @@ TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
     ASSERT_TRUE(eventually([&] { return redis_call(redis.port(), {"HLEN", key})->integer == 1; }, 5s));
     const long long first = time_left();
     EXPECT_GT(first, 0) << "the hash expires";
-    EXPECT_LE(first, 1000) << "with the membership's timeout";
+    EXPECT_LE(first, 2000) << "with the membership's timeout";
     const auto outlived = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(first, 0LL) + 300);
     EXPECT_TRUE(eventually([&] { return std::chrono::steady_clock::now() > outlived && time_left() > 0; }, 5s))
         << "refreshed while its router lives";
 
     ASSERT_EQ(doomed_router->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
-    EXPECT_TRUE(eventually([&] { return redis_call(redis.port(), {"EXISTS", key})->integer == 0; }, 5s))
+    EXPECT_TRUE(eventually([&] { return redis_call(redis.port(), {"EXISTS", key})->integer == 0; }, 10s))
         << "gone once no router refreshes it";
 }
 
@@ -2155,7 +2154,10 @@ TEST_F(RouterClusterOnRedisCluster, ALatestSubscribeMissesNothingPlacedBeforeIts
     // it, once the pause is over.
     (void)late.wait_for(message_on(channel), 300ms);
     ASSERT_EQ(publish_numbers(pub, channel, 4, 4).size(), 1u);
-    ASSERT_LT(std::chrono::steady_clock::now() - paused_at, pause) << "4 was placed after the pause: nothing tested";
+    // A machine too slow to place 4 within the pause tests nothing here:
+    // said, not failed (the pause cannot be longer, see above).
+    if (std::chrono::steady_clock::now() - paused_at >= pause)
+        GTEST_SKIP() << "4 was placed after the pause: nothing tested";
     // Answered once the pause is over.
     ASSERT_EQ(reply_text(redis_call(nodes_[paused]->port(), {"PING"}, 5s)), "PONG");
     ASSERT_EQ(publish_numbers(pub, channel, 5, 5).size(), 1u);

@@ -28,7 +28,7 @@ namespace hb = hyperstreams::backend;
 // Quick heartbeats: the membership in Redis (beaten every interval) and so
 // the routers frames follow a router's start within a fraction of a second.
 std::unique_ptr<router_process> quick_router(const redis_server& redis) {
-    return cluster_router({redis.address()}, {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000"});
+    return cluster_router({redis.address()}, quick_heartbeats());
 }
 
 // The router `c` is on lists `service` with `instances` instances within the bound.

@@ -113,8 +113,10 @@ void expect_connected_once(const router_process& router, std::size_t zeromq, std
 }
 
 TEST(RouterHeartbeat, ConnectionsThatOnlyPublishOrOnlyReceiveHoldForFourTimeouts) {
-    // Timeouts: the router's 600 ms, the client's three intervals (600 ms).
-    router_process router({"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"});
+    // Timeouts: the router's 1.2 s, the client's three intervals (1.2 s).
+    // A ping comes at most 1.25 intervals apart: 700 ms of slack for a
+    // thread stalled on a loaded machine (200 ms intervals left 350).
+    router_process router({"--heartbeat-interval-ms", "400", "--heartbeat-timeout-ms", "1200"});
     ASSERT_TRUE(router.ready());
     recorded_backend backend_pub(router.backend_url(), "backend-pub");
     recorded_backend backend_sub(router.backend_url(), "backend-sub");
@@ -132,7 +134,7 @@ TEST(RouterHeartbeat, ConnectionsThatOnlyPublishOrOnlyReceiveHoldForFourTimeouts
     ASSERT_TRUE(backend_sub.wait_probe(0ms));
 
     // Four timeouts and a bit: the publishers never receive, the subscribers never publish.
-    const std::size_t rounds = publish_for(2500ms, [&](std::size_t i) {
+    const std::size_t rounds = publish_for(5000ms, [&](std::size_t i) {
         backend_pub.client().publish(held_prefix + "backend", std::to_string(i));
         frontend_pub.publish(held_prefix + "frontend", std::to_string(i));
     });

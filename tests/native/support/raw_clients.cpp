@@ -324,6 +324,14 @@ raw_dealer::~raw_dealer() = default;
     return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult raw_dealer::rejoin(std::string_view name) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        send(hello_bytes(client_role::backend, name));
+        if (read_until(frame_kind::welcome, 500ms)) return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no welcome after 20 hellos";
+}
+
 void raw_dealer::send(const std::vector<std::uint8_t>& message) {
     zmq::message_t msg(message.data(), message.size());
     (void)impl_->socket.send(msg, zmq::send_flags::none);

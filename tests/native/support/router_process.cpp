@@ -294,6 +294,12 @@ bool logged(const router_process& r, const std::string& needle, std::size_t time
     }
 }
 
+std::vector<std::string> quick_heartbeats(std::vector<std::string> more) {
+    std::vector<std::string> flags = {"--heartbeat-interval-ms", "400", "--heartbeat-timeout-ms", "2000"};
+    flags.insert(flags.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    return flags;
+}
+
 std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis, std::vector<std::string> extra) {
     std::string seeds;
     for (const std::string& a : redis) seeds += (seeds.empty() ? "redis://" : ",redis://") + a;

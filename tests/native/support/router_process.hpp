@@ -113,6 +113,13 @@ std::size_t occurrences(const std::string& text, const std::string& needle);
 bool logged(const router_process& r, const std::string& needle, std::size_t times,
             std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// Heartbeats quick enough that a membership or a presence expires within a
+// test (2 s), with `more` flags after them. Slack for a loaded machine: a
+// client declares its link dead after three intervals (1.2 s) of silence, and
+// the router pings at most 1.25 intervals (500 ms) apart; a membership beaten
+// every 400 ms lives 2 s; another router's answer is awaited 2 s.
+std::vector<std::string> quick_heartbeats(std::vector<std::string> more = {});
+
 // A router of a cluster over Redis (`redis`: HOST:PORT each, the server or a
 // Redis Cluster's seeds), with `extra` flags, once its Redis side is up.
 std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis,
