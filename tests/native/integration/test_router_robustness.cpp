@@ -405,7 +405,9 @@ TEST(RouterRobustness, OversizeInputOnZeroMQIsDroppedByLibzmqAndTheRouterCarries
         pub.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(big.data()), big.size());
         ASSERT_TRUE(dealer.rejoin()) << "the DEALER reconnected";
         dealer.send(encode_batch({pub}));
-        const auto error = dealer.read_until(frame_kind::error);
+        std::optional<owned_frame> error;
+        do error = dealer.read_until(frame_kind::error);
+        while (error && static_cast<errc>(error->code) == errc::unexpected_frame);  // a second hello's, from rejoin
         ASSERT_TRUE(error);
         EXPECT_EQ(static_cast<errc>(error->code), errc::frame_too_large);
     }
