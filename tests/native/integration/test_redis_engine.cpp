@@ -144,18 +144,6 @@ public:
         });
     }
 
-    // Until a command answers OK: after a reconnect, once the connection is
-    // back for commands too.
-    bool wait_ok(const std::string& key, const std::vector<std::string>& args,
-                 std::chrono::milliseconds timeout = 10s) {
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        do {
-            if (text(key, args) == "OK") return true;
-            std::this_thread::sleep_for(20ms);
-        } while (std::chrono::steady_clock::now() < until);
-        return false;
-    }
-
     std::vector<std::pair<bool, std::string>> states() {
         std::lock_guard lock(mu_);
         return states_;
@@ -497,7 +485,8 @@ TEST(RedisEngineSingle, AnAnswerTooLateTimesOutAndTheConnectionIsMadeAgain) {
     // Its answer would have been read as BLPOP's.
     EXPECT_EQ(behind_result.get().status, redis_status::lost);
     EXPECT_TRUE(host.wait_down_with("no answer within 300 ms")) << ::testing::PrintToString(host.states());
-    EXPECT_TRUE(host.wait_ok("k", {"SET", "k", "after"})) << "made again";
+    // After the reconnect, once the connection is back for commands too.
+    EXPECT_TRUE(eventually([&] { return host.text("k", {"SET", "k", "after"}) == "OK"; }, 10s)) << "made again";
 }
 
 TEST(RedisEngineSingle, AServerThatStopsAnsweringIsNoticedWhileIdle) {
@@ -514,7 +503,8 @@ TEST(RedisEngineSingle, AServerThatStopsAnsweringIsNoticedWhileIdle) {
     const bool down = host.wait_down_with("PING", before);
     server.signal(SIGCONT);
     EXPECT_TRUE(down) << ::testing::PrintToString(host.states());
-    EXPECT_TRUE(host.wait_ok("k", {"SET", "k", "v"})) << "made again";
+    // After the reconnect, once the connection is back for commands too.
+    EXPECT_TRUE(eventually([&] { return host.text("k", {"SET", "k", "v"}) == "OK"; }, 10s)) << "made again";
 }
 
 TEST(RedisEngineSingle, NothingListeningIsReportedWithTheReason) {
