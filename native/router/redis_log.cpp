@@ -681,6 +681,13 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
     a.p.flags = static_cast<std::uint8_t>(static_cast<unsigned char>(payload[0]) & frame_flags::json);
     a.p.epoch = static_cast<std::uint32_t>(load_le(payload.data() + 1, 4));
     a.p.seq = load_le(payload.data() + 5, 8);
+    // The script never gives either (its epochs are drawn non-zero, its
+    // seqs start at 1), and a client takes (0, 0) for "no position": not a
+    // publication's, as read_publication_batch refuses it in a batch.
+    if (a.p.epoch == 0 || a.p.seq == 0) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("why", "position zero");
+        return;
+    }
     a.name_at = bytes_.size();
     a.name_size = name.size();
     bytes_ += name;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "publication_batch.hpp"
+#include "redis_messages.hpp"
 #include "script.hpp"
 
 namespace {
@@ -28,34 +29,19 @@ void require(bool condition, const char* what) {
     if (!condition) hyperstreams::fuzzing::fail("fuzz_publication_batch", what);
 }
 
-void put_le(std::string& out, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-std::string header(std::uint32_t epoch, std::uint64_t first_seq, std::uint32_t count) {
-    std::string out{static_cast<char>(publication_batch_marker[0]), static_cast<char>(publication_batch_marker[1])};
-    put_le(out, epoch, 4);
-    put_le(out, first_seq, 8);
-    put_le(out, count, 4);
-    return out;
-}
-
-void entry(std::string& out, std::uint8_t flags, std::string_view payload) {
-    out.push_back(static_cast<char>(flags));
-    put_le(out, payload.size(), 4);
-    out += payload;
-}
+using hyperstreams::fuzzing::batch_entry;
+using hyperstreams::fuzzing::batch_header;
 
 void as_message(std::string_view input) {
     publication_batch b;
     if (read_publication_batch(input, b)) return;
     require(b.count > 0 && b.epoch != 0 && b.first_seq != 0, "accepted an empty batch or a zero position");
     require(b.first_seq + (b.count - 1) >= b.first_seq, "accepted seqs that wrap");
-    std::string again = header(b.epoch, b.first_seq, b.count);
+    std::string again = batch_header(b.epoch, b.first_seq, b.count);
     std::string_view entries = b.entries;
     for (std::uint32_t i = 0; i < b.count; ++i) {
         const batched_publication p = take_batch_entry(entries);
-        entry(again, p.flags, p.payload);
+        batch_entry(again, p.flags, p.payload);
     }
     require(entries.empty(), "entries left after count");
     require(again == input, "a batch read is not its bytes written again");
@@ -70,8 +56,8 @@ void as_makings(std::string_view input) {
     }
     if (payloads.empty()) return;
     const auto count = static_cast<std::uint32_t>(payloads.size());
-    std::string message = header(7, 0xFFFFFFFFFFFFFFFFull - count + 1, count);
-    for (std::size_t i = 0; i < payloads.size(); ++i) entry(message, static_cast<std::uint8_t>(i), payloads[i]);
+    std::string message = batch_header(7, 0xFFFFFFFFFFFFFFFFull - count + 1, count);
+    for (std::size_t i = 0; i < payloads.size(); ++i) batch_entry(message, static_cast<std::uint8_t>(i), payloads[i]);
     publication_batch b;
     require(!read_publication_batch(message, b), "a batch written whole was refused");
     require(b.count == count && b.epoch == 7, "a batch's header read wrong");

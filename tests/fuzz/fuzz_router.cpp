@@ -12,26 +12,40 @@
 // (tokens.hpp; anonymous rights, and rights for slot 7's CURVE key) instead
 // of allow_all; bit 1 small outboxes (slow consumers); bit 2 a publish rate
 // limit; bit 3 drain redirects; bits 4-5 the default slow-consumer policy;
-// bit 6 no history (the message frames of a run encoded in place).
+// bit 6 no history (the message frames of a run encoded in place); bit 7
+// routers as one (cluster.redis): the core keeps its channels in the Redis
+// channel log and reaches other routers over the Redis bus and presence,
+// whose engine is never started (there is no Redis here: what they send
+// fails at once, as to an unreachable server), and the script's
+// redis_message steps are what Redis pub/sub would bring: other routers'
+// publications, one and in batches, presence events, directs, client
+// subscriptions, answers and broadcasts, well formed or not, on the
+// channels the router listens to (and others). A channel's publications
+// then come with the positions Redis gave, in epochs of its choosing.
 //
 // Besides "no crash", it checks:
 //   - everything the core queues decodes, one frame per entry, and is a kind
 //     the router sends;
 //   - the live messages of a channel reach a connection once each, in the
 //     order of their positions (a later epoch, or a later seq in the same
-//     epoch);
+//     epoch; routers as one: another epoch, which Redis draws at random, or
+//     a later seq in the same), at a position that is not zero;
 //   - a woken transport is a live peer's (or gone);
 //   - status_json() is JSON;
 //   - once a drain has outlasted its timeout, the core holds no connection.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
 #include "authorizer.hpp"
@@ -39,6 +53,11 @@
 #include "hyperstreams/body.hpp"
 #include "hyperstreams/frame.hpp"
 #include "log.hpp"
+#include "redis_bus.hpp"
+#include "redis_engine.hpp"
+#include "redis_log.hpp"
+#include "redis_messages.hpp"
+#include "redis_presence.hpp"
 #include "router_core.hpp"
 #include "script.hpp"
 #include "token_authorizer.hpp"
@@ -132,8 +151,40 @@ router_config config_of(std::uint8_t setup) {
     // Channels without history: their runs are encoded in place unless a
     // subscriber keeps the latest (connection_table::add_encoded_to_run).
     if ((setup & 64) != 0) c.history_max_messages = 0;
+    if ((setup & 128) != 0) {
+        c.cluster_redis = {"redis://127.0.0.1:1"};
+        namespace_config presence;
+        presence.pattern = "p.>";
+        presence.presence = true;
+        presence.join_leave = true;
+        presence.latest = true;
+        c.namespaces.push_back(presence);
+    }
     return c;
 }
+
+// Routers as one (setup bit 7): the parts cluster_node builds, on an
+// io_context the harness polls after every step.
+struct cluster_parts {
+    explicit cluster_parts(const router_config& cfg)
+        : engine(io, redis_options{cfg.cluster_redis},
+                 redis_engine::handlers{[](std::string_view, std::string_view, std::string_view) {},
+                                        [](bool, std::string_view) {}}),
+          log(engine, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),
+          bus(io, engine, cfg.cluster_prefix, "fuzz", std::chrono::milliseconds(cfg.heartbeat_timeout_ms)),
+          presence(engine, log, cfg.cluster_prefix, "fuzz", std::chrono::milliseconds(cfg.heartbeat_timeout_ms)) {}
+
+    boost::asio::io_context io;
+    redis_engine engine;
+    redis_log log;
+    redis_bus bus;
+    redis_presence presence;
+};
+
+// The channels a redis_message step names: those the seeds' clients use,
+// two of the presence namespace (p.>), then names no router publishes on.
+constexpr std::array<std::string_view, 10> redis_names = {"a.b", "a.c", "public.a", "public.b", "big",
+                                                          "p.x",  "p.y", "",         "a..b",     "a b"};
 
 bool router_sends(frame_kind k) {
     switch (k) {
@@ -172,7 +223,30 @@ public:
         } else {
             auth_ = std::make_unique<allow_all>();
         }
-        core_ = std::make_unique<router_core>(cfg_, *auth_, stats_, 7, "fuzz");
+        if ((setup & 128) == 0) {
+            core_ = std::make_unique<router_core>(cfg_, *auth_, stats_, 7, "fuzz");
+            return;
+        }
+        cluster_ = std::make_unique<cluster_parts>(cfg_);
+        core_ = std::make_unique<router_core>(cfg_, *auth_, stats_, cluster_->log, "fuzz", &cluster_->bus,
+                                              &cluster_->presence);
+        // As cluster_node::start, with the core's own call for core_runner's.
+        const auto enter = [this](const std::function<void()>& answer) { core_->log_answer(answer, now_); };
+        cluster_->log.set_entry(enter);
+        cluster_->log.set_presence_events([this](std::string_view channel, std::string_view event) {
+            cluster_->presence.on_event(channel, event);
+        });
+        cluster_->bus.start(enter);
+    }
+
+    harness(const harness&) = delete;
+    harness& operator=(const harness&) = delete;
+
+    // As cluster_node::stop: nothing enters the core after.
+    ~harness() {
+        if (!cluster_) return;
+        cluster_->bus.stop();
+        cluster_->engine.stop();
     }
 
     void step(script_reader& in) {
@@ -241,6 +315,9 @@ public:
             case router_step::hurry:
                 core_->hurry_drain(now_);
                 break;
+            case router_step::redis_message:
+                redis_message(in);
+                break;
             case router_step::count:
                 break;
         }
@@ -258,6 +335,102 @@ public:
     }
 
 private:
+    // What Redis pub/sub brings (router_step::redis_message), handed over as
+    // cluster_node's handler does: to the bus when on its channels, else to
+    // the channel log. `what` % 11 picks the message, or (10) Redis gone or
+    // back as the engine reports it: while the log says it is up, publishes
+    // go to the engine, which answers every command as unreachable.
+    void redis_message(script_reader& in) {
+        const std::uint8_t what = in.u8();
+        const std::uint8_t flags = in.u8();
+        const std::string_view name = redis_names[in.u8() % redis_names.size()];
+        const std::uint32_t epoch = 1 + in.u8() % 3;  // few: runs in one epoch, and changes
+        const std::uint8_t seq = in.u8();
+        const std::string payload(fuzzing::as_text(in.str16()));
+        if (!cluster_) return;
+        const std::string& prefix = cfg_.cluster_prefix;
+        const std::string own = prefix + ":r:fuzz";
+        const std::string other = seq % 2 == 0 ? "other" : "fuzz";  // another router's, or this one's
+        const peer& to = peers_[seq % slot_count];
+        std::string m;
+        switch (what % 11) {
+            case 0:  // one publication
+                on_pubsub(cluster_->log.pubsub_channel(name), fuzzing::one_publication(flags, epoch, seq, payload));
+                break;
+            case 1: {  // a batch, its entries the payload cut as fuzz_publication_batch does
+                std::string entries;
+                std::uint32_t count = 0;
+                for (std::size_t at = 0; at < payload.size(); ++count) {
+                    const std::size_t n =
+                        std::min<std::size_t>(static_cast<unsigned char>(payload[at]), payload.size() - at - 1);
+                    fuzzing::batch_entry(entries, flags, std::string_view(payload).substr(at + 1, n));
+                    at += 1 + n;
+                }
+                on_pubsub(cluster_->log.pubsub_channel(name), fuzzing::batch_header(epoch, seq, count) + entries);
+                break;
+            }
+            case 2:  // anything, on a channel's pub/sub
+                on_pubsub(cluster_->log.pubsub_channel(name), payload);
+                break;
+            case 3:  // a presence event: [0x80][join or leave][member body]
+                m.push_back(static_cast<char>(0x80));
+                m.push_back(static_cast<char>(flags % 2 == 0 ? frame_kind::join : frame_kind::leave));
+                on_pubsub(cluster_->log.pubsub_channel(name), m + payload);
+                break;
+            case 4:  // anything, on this router's bus channel
+                on_pubsub(own, payload);
+                break;
+            case 5:  // a direct for a client's address
+                m = "d";
+                fuzzing::bus_name(m, other);
+                fuzzing::bus_name(m, "reply");
+                m.push_back(static_cast<char>(flags));
+                fuzzing::bus_name(m, to.address);
+                fuzzing::bus_name(m, "sender");
+                on_pubsub(own, m + payload);
+                break;
+            case 6:  // a subscribe_client (flags bit 0) or unsubscribe_client for a client's address
+                m = "s";
+                fuzzing::bus_name(m, other);
+                fuzzing::bus_name(m, "reply");
+                m.push_back(static_cast<char>(flags));
+                fuzzing::bus_name(m, to.address);
+                fuzzing::bus_name(m, name);
+                on_pubsub(own, m);
+                break;
+            case 7: {  // an answer to a direct or subscription of this router's: by ticket, or by connection
+                std::string reply(1, static_cast<char>(flags % 2));
+                if (flags % 2 == 1) {
+                    fuzzing::put_le(reply, seq, 8);
+                } else {
+                    fuzzing::put_le(reply, to.id, 8);
+                    fuzzing::put_le(reply, 1, 4);
+                }
+                m = "a";
+                fuzzing::bus_name(m, reply);
+                fuzzing::put_le(m, seq, 2);
+                on_pubsub(own, m + payload);
+                break;
+            }
+            case 8:  // a broadcast: [origin][from][flags][payload]
+                fuzzing::bus_name(m, other);
+                fuzzing::bus_name(m, "sender");
+                m.push_back(static_cast<char>(flags));
+                on_pubsub(prefix + ":b", m + payload);
+                break;
+            case 9:  // anything, on the broadcast channel, or on one of no part's
+                on_pubsub(flags % 2 == 0 ? prefix + ":b" : prefix + ":" + std::string(name), payload);
+                break;
+            default:
+                cluster_->log.on_state(flags % 2 == 1, "fuzz");
+                break;
+        }
+    }
+
+    void on_pubsub(std::string_view channel, std::string_view payload) {
+        if (!cluster_->bus.on_message(channel, payload)) cluster_->log.on_message(channel, payload);
+    }
+
     peer& open(std::uint8_t slot) {
         peer& p = peers_[slot % slot_count];
         if (p.id != 0) return p;
@@ -299,8 +472,14 @@ private:
         settle();
     }
 
-    // What core_runner and the transports do after every call.
+    // What core_runner and the transports do after every call (and, for
+    // routers as one, the engine's thread: what the log and the bus read
+    // enters the core).
     void settle() {
+        if (cluster_) {
+            cluster_->io.restart();
+            cluster_->io.poll();
+        }
         core_->take_wakes(wakes_);
         for (const auto& w : wakes_) {
             const std::shared_ptr<router::link> s = w.lock();
@@ -350,8 +529,11 @@ private:
         require(router_sends(f.kind), "the router queues only kinds the router sends");
         if (f.kind == frame_kind::message && !f.has(frame_flags::replayed)) {
             const std::pair position{f.epoch, f.seq};
+            require(f.epoch != 0 && f.seq != 0, "a live message has a position");
             auto [it, first] = p.positions.try_emplace(std::string(f.name), position);
-            require(first || it->second < position, "a channel's live messages arrive once each, in order");
+            const bool later = cluster_ ? it->second.first != position.first || it->second.second < position.second
+                                        : it->second < position;
+            require(first || later, "a channel's live messages arrive once each, in order");
             it->second = position;
         }
         if (f.kind == frame_kind::welcome) {
@@ -364,6 +546,7 @@ private:
     const router_config cfg_;
     metrics stats_;
     std::unique_ptr<authorizer> auth_;
+    std::unique_ptr<cluster_parts> cluster_;  // routers as one; outlives the core
     std::unique_ptr<router_core> core_;
     const time_point start_ = time_point(std::chrono::hours(1));
     time_point now_ = start_;

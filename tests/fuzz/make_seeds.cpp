@@ -22,6 +22,7 @@ namespace {
 
 using namespace hyperstreams;
 using fuzzing::as_bytes;
+using fuzzing::as_text;
 using fuzzing::client_step;
 using fuzzing::router_step;
 using fuzzing::script_writer;
@@ -504,6 +505,50 @@ void router_seeds(const corpus& c) {
                       {make(frame_kind::response, 4), 0}, {make(frame_kind::register_service, 5, "svc", reg), 0}});
         advance(w, 2500);
         c.write("bad_peers", w.bytes());
+    }
+    {
+        // Routers as one: what other routers publish on Redis reaches this
+        // one's clients (the names index fuzz_router's redis_names: 0 a.b,
+        // 2 public.a, 5 p.x; `what` picks the message).
+        script_writer w;
+        w.u8(128);
+        auto redis = [&](std::uint8_t what, std::uint8_t flags, std::uint8_t name, std::uint8_t epoch,
+                         std::uint8_t seq, std::string_view payload) {
+            step(w, router_step::redis_message).u8(what).u8(flags).u8(name).u8(epoch).u8(seq).str16(payload);
+        };
+        hello(w, 0, frontend);
+        hello(w, 2, frontend);
+        frames(w, 0, {{make(frame_kind::subscribe, 1, "a.>"), 0},
+                      {make(frame_kind::subscribe, 2, "p.x", {}, frame_flags::join_leave), 0}});
+        frames(w, 2, {{make(frame_kind::subscribe, 1, "a.b"), 0}});
+        redis(0, 0, 0, 0, 1, "one");
+        redis(0, frame_flags::json, 0, 0, 2, R"({"t":21.5})");
+        redis(1, 0, 0, 0, 3, std::string_view("\x01" "a" "\x02" "bc" "\x00", 6));  // a batch of three: seqs 3 to 5
+        redis(0, 0, 0, 0, 2, "again");                                               // delivered already
+        redis(0, 0, 0, 1, 1, "another epoch");
+        redis(1, 0, 0, 1, 0, std::string_view("\x01" "z", 2));  // seq 0: refused
+        const bytes member = body_bytes(presence_member{"fuzz-9-1", "carol", "hmi"});
+        redis(3, 0, 5, 0, 0, as_text(member));  // a join
+        redis(3, 1, 5, 0, 0, as_text(member));  // a leave
+        redis(5, 0, 0, 0, 2, "a direct for slot 2");
+        redis(5, frame_flags::ack_requested, 0, 0, 2, "asks for an ack");
+        redis(6, static_cast<std::uint8_t>(1 | policy_flags(slow_policy::keep_latest)), 2, 0, 2, {});  // subscribed
+        redis(6, 0, 2, 0, 2, {});  // and unsubscribed
+        redis(7, 1, 0, 0, 1, "an answer to ticket 1");
+        redis(7, 0, 0, 0, 2, std::string_view("\x13\x00" "failed", 8));
+        redis(8, 0, 0, 0, 2, "a broadcast");
+        redis(2, 0, 0, 0, 0, "\x80\x13garbage");
+        redis(4, 0, 0, 0, 0, "d\x05");
+        redis(9, 0, 0, 0, 0, "\x05other");
+        frames(w, 0, {{make(frame_kind::publish, 3, "a.b", as_bytes("no Redis"), frame_flags::ack_requested), 0},
+                      {make(frame_kind::broadcast, 4, {}, as_bytes("b"), frame_flags::ack_requested), 0}});
+        redis(10, 1, 0, 0, 0, {});  // Redis up: the publishes go to the engine, which fails them
+        frames(w, 0, {{make(frame_kind::publish, 5, "a.b", as_bytes("lost"), frame_flags::ack_requested), 0},
+                      {make(frame_kind::publish, 6, "a.c", as_bytes("lost too"), frame_flags::ack_requested), 0}});
+        frames(w, 2, {{make(frame_kind::subscribe, 2, "a.c", {}, since_drop_oldest), 1}});
+        redis(10, 0, 0, 0, 0, {});  // and gone
+        advance(w, 4000);
+        c.write("cluster", w.bytes());
     }
 }
 

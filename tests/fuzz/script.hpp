@@ -61,6 +61,9 @@ enum class router_step : std::uint8_t {
     hurry,        // hurry_drain()
     client_subscription,  // u8 slot, u8 to, u8 flags, str8 pattern: subscribe_client (unsubscribe_client if
                           // bit 0) of slot `to`'s address, flags' policy bits as the frame's
+    redis_message,  // u8 what, u8 flags, u8 name, u8 epoch, u8 seq, str16 payload: a message on Redis pub/sub, as
+                    // another router (or any client of the Redis server) publishes it, or Redis gone or
+                    // back; routers as one only (fuzz_router's setup bit 7; see there)
     count
 };
 

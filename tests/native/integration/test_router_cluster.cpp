@@ -1487,6 +1487,33 @@ TEST(RouterCluster, AMalformedBatchIsDroppedWholeAndNamed) {
     EXPECT_EQ(sub.count(message_on("batch.bad")), 1u);
 }
 
+// A publication's message (redis_log.hpp) at epoch 0 or seq 0, which no
+// script publishes, is dropped and named, as a batch at either is: clients
+// take (0, 0) for "no position". Found by fuzz_router (setup bit 7).
+TEST(RouterCluster, AOnePublicationAtPositionZeroIsDroppedAndNamed) {
+    channel_on_one_router one;
+    ASSERT_TRUE(one.start("one.zero"));
+    auto [redis, router, pub, sub] = one.parts();
+
+    const auto one_publication = [](std::uint32_t epoch, std::uint64_t seq, std::string_view payload) {
+        std::string out(1, '\0');
+        for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((epoch >> (8 * i)) & 0xFF));
+        for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((seq >> (8 * i)) & 0xFF));
+        return out + std::string(payload);
+    };
+    const std::string channel = pubsub_channel("one.zero");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", channel, one_publication(0, 1, "epoch 0")})), "1");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"PUBLISH", channel, one_publication(7, 0, "seq 0")})), "1");
+    EXPECT_TRUE(logged(router, "why=\"position zero\"", 2));
+    const auto good = publish_numbers(pub, "one.zero", 1, 1);
+    ASSERT_EQ(good.size(), 1u);
+    const auto got = sub.wait_for(message_on("one.zero"));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload_text(), "1") << "neither message at position zero";
+    EXPECT_NE(got->epoch, 0u);
+    EXPECT_EQ(sub.count(message_on("one.zero")), 1u);
+}
+
 // A batch message of numbers `first`.. at `epoch`, as the batch script
 // publishes it (publication_batch.hpp).
 std::string batch_of_numbers(std::uint32_t epoch, std::uint64_t first, int count) {
