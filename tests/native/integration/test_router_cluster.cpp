@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -28,6 +29,7 @@
 
 #include "raw_clients.hpp"
 #include "redis_engine.hpp"
+#include "redis_messages.hpp"
 #include "redis_process.hpp"
 #include "redis_wire.hpp"
 #include "router_process.hpp"
@@ -1512,6 +1514,170 @@ TEST(RouterCluster, AOnePublicationAtPositionZeroIsDroppedAndNamed) {
     EXPECT_EQ(got->payload_text(), "1") << "neither message at position zero";
     EXPECT_NE(got->epoch, 0u);
     EXPECT_EQ(sub.count(message_on("one.zero")), 1u);
+}
+
+// What any client of the Redis server may publish on the channels routers
+// listen to, against two real routers: other channels' publications (one,
+// and in batches) at random positions, presence events, directs, client
+// subscriptions and answers on each router's bus channel, broadcasts and
+// membership announcements, well formed, mutated and random. A publisher
+// on one router and a subscriber on the other, beside them, lose nothing
+// and never reconnect, and both routers still serve, with no crash report
+// (the ASan build runs it too). The pair's own channel is left alone:
+// Redis is the routers' shared state, and a forged position there is what
+// the routers are built to believe. fuzz_router (setup bit 7) drives the
+// same messages through the core in depth; this drives them through the
+// routers' Redis connections, reader and engine. A fixed seed; for a longer
+// hunt: HS_WIRE_FUZZ_SECONDS=300 HS_WIRE_FUZZ_SEED=$RANDOM.
+TEST(RouterCluster, MutatedMessagesOnItsRedisChannelsCostAPairAcrossRoutersNothing) {
+    const auto env_or = [](const char* name, unsigned long fallback) {
+        const char* v = std::getenv(name);
+        return v && *v ? std::strtoul(v, nullptr, 10) : fallback;
+    };
+    const auto seconds = std::chrono::seconds(env_or("HS_WIRE_FUZZ_SECONDS", 3));
+    const auto seed = static_cast<std::uint32_t>(env_or("HS_WIRE_FUZZ_SEED", 20261206));
+    SCOPED_TRACE(::testing::Message() << "HS_WIRE_FUZZ_SEED=" << seed);
+
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> presence = {
+        "--channels-namespaces", R"([{"pattern":"fuzz.p.>","presence":true,"join_leave":true}])"};
+    auto a = cluster_router({redis.address()}, [&] {
+        std::vector<std::string> args{"--router-id", "fa"};
+        args.insert(args.end(), presence.begin(), presence.end());
+        return args;
+    }());
+    auto b = cluster_router({redis.address()}, [&] {
+        std::vector<std::string> args{"--router-id", "fb"};
+        args.insert(args.end(), presence.begin(), presence.end());
+        return args;
+    }());
+    ASSERT_TRUE(a && b);
+    test_client pub(frontend_config(a->ws_url(), "pair-pub"));
+    test_client sub(frontend_config(b->ws_url(), "pair-sub"));
+    // Clients of the channels the fuzzer publishes on, so that what parses
+    // is delivered (and resumed, after a forged gap).
+    test_client decoy_a(frontend_config(a->ws_url(), "decoy-a"));
+    test_client decoy_b(frontend_config(b->ws_url(), "decoy-b"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready() && decoy_a.wait_ready() && decoy_b.wait_ready());
+    ASSERT_TRUE(sub.wait_for(answer_to(sub.subscribe("pair.m"))));
+    for (test_client* d : {&decoy_a, &decoy_b}) {
+        ASSERT_TRUE(d->wait_for(answer_to(d->subscribe("fuzz.>"))));
+        ASSERT_TRUE(d->wait_for(answer_to(d->run([](client_engine& e, time_ms) {
+            return e.subscribe("fuzz.p.x", {.join_leave = true}).id;
+        }))));
+    }
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("pair.m"), 1));
+    const std::size_t sub_states = sub.count(is(event_kind::state_changed));
+    const std::size_t pub_states = pub.count(is(event_kind::state_changed));
+
+    std::mt19937 rng(seed);
+    const auto below = [&rng](std::uint32_t n) { return std::uniform_int_distribution<std::uint32_t>(0, n - 1)(rng); };
+    const auto text = [&](std::size_t max) {
+        std::string out(below(static_cast<std::uint32_t>(max) + 1), '\0');
+        for (char& c : out) c = static_cast<char>(below(256));
+        return out;
+    };
+    const auto name = [&] {
+        static const std::array<std::string, 6> names = {"fa", "fb", "other", "", "fuzz-1-0", "x y"};
+        return below(4) == 0 ? text(12) : names[below(static_cast<std::uint32_t>(names.size()))];
+    };
+    const auto channel_name = [&] {
+        static const std::array<std::string, 5> names = {"fuzz.a", "fuzz.b", "fuzz.p.x", "fuzz..bad", "fuzz.a b"};
+        return names[below(static_cast<std::uint32_t>(names.size()))];
+    };
+    const auto message = [&]() -> std::pair<std::string, std::string> {
+        const std::uint32_t epoch = 1 + below(3);
+        const std::uint64_t seq = below(4) == 0 ? std::uniform_int_distribution<std::uint64_t>()(rng) : below(40);
+        std::string m;
+        switch (below(9)) {
+            case 0: return {pubsub_channel(channel_name()), fuzzing::one_publication(static_cast<std::uint8_t>(below(4)), epoch, seq, text(300))};
+            case 1: {
+                const std::uint32_t count = below(6);
+                m = fuzzing::batch_header(epoch, seq, count + below(2));
+                for (std::uint32_t i = 0; i < count; ++i) fuzzing::batch_entry(m, static_cast<std::uint8_t>(below(2)), text(100));
+                return {pubsub_channel(channel_name()), m};
+            }
+            case 2: {
+                const std::string who = name();
+                std::vector<std::uint8_t> member;
+                EXPECT_FALSE(encode_body(presence_member{"fuzz-9-1", "carol", who}, member));
+                m = std::string{'\x80', static_cast<char>(below(2) == 0 ? frame_kind::join : frame_kind::leave)};
+                return {pubsub_channel("fuzz.p.x"), m + (below(3) == 0 ? text(40) : std::string(member.begin(), member.end()))};
+            }
+            case 3:
+            case 4: {
+                const char kind = "dsa"[below(3)];
+                m.push_back(kind);
+                fuzzing::bus_name(m, name());
+                if (kind == 'a') {
+                    std::string reply(1, static_cast<char>(below(2)));
+                    fuzzing::put_le(reply, below(64), 8);
+                    fuzzing::put_le(reply, below(8), 4);
+                    fuzzing::bus_name(m, reply);
+                    fuzzing::put_le(m, below(1000), 2);
+                    return {std::string("hs:r:") + (below(2) == 0 ? "fa" : "fb"), m + text(30)};
+                }
+                fuzzing::bus_name(m, text(10));
+                m.push_back(static_cast<char>(below(256)));
+                fuzzing::bus_name(m, name());
+                fuzzing::bus_name(m, kind == 's' ? channel_name() : name());
+                return {std::string("hs:r:") + (below(2) == 0 ? "fa" : "fb"), m + (kind == 'd' ? text(100) : "")};
+            }
+            case 5:
+                fuzzing::bus_name(m, name());
+                fuzzing::bus_name(m, name());
+                m.push_back(static_cast<char>(below(256)));
+                return {"hs:b", m + text(100)};
+            case 6: return {"hs:routers", name()};
+            default: return {std::vector<std::string>{"hs:b", "hs:r:fa", "hs:r:fb", pubsub_channel(channel_name())}[below(4)], text(200)};
+        }
+    };
+    const auto mutate = [&](std::string m) {
+        for (std::uint32_t n = below(4); n > 0 && !m.empty(); --n) {
+            switch (below(3)) {
+                case 0: m[below(static_cast<std::uint32_t>(m.size()))] = static_cast<char>(below(256)); break;
+                case 1: m.resize(below(static_cast<std::uint32_t>(m.size()))); break;
+                default: m.insert(below(static_cast<std::uint32_t>(m.size()) + 1), text(8)); break;
+            }
+        }
+        return m;
+    };
+
+    int published = 0;
+    std::size_t sent = 0;
+    const auto until = std::chrono::steady_clock::now() + seconds;
+    for (int round = 0; round < 10'000 && std::chrono::steady_clock::now() < until; ++round) {
+        std::vector<std::vector<std::string>> commands;
+        for (int i = 0; i < 20; ++i) {
+            auto [channel, payload] = message();
+            commands.push_back({"PUBLISH", channel, below(2) == 0 ? mutate(std::move(payload)) : payload});
+        }
+        ASSERT_EQ(redis_calls(redis.port(), commands).size(), commands.size()) << "Redis answers every PUBLISH";
+        sent += commands.size();
+        pub.publish("pair.m", std::to_string(++published));
+    }
+
+    const auto got = sub.wait_count(message_on("pair.m"), static_cast<std::size_t>(published), 20s);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(published))
+        << "the pair lost messages (" << sent << " messages published on the routers' channels)";
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].payload_text(), std::to_string(i + 1));
+        EXPECT_EQ(got[i].seq, got[0].seq + i);
+    }
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_GT(decoy_a.count(is(event_kind::message)) + decoy_b.count(is(event_kind::message)), 0u)
+        << "what parses reached the routers' cores and their clients";
+    EXPECT_EQ(sub.count(is(event_kind::state_changed)), sub_states) << "the subscriber never reconnected";
+    EXPECT_EQ(pub.count(is(event_kind::state_changed)), pub_states) << "the publisher never reconnected";
+    for (router_process* r : {a.get(), b.get()}) {
+        EXPECT_EQ(http_get(r->http_address(), "/healthz").status, 200);
+        const std::string log = r->log();
+        EXPECT_EQ(log.find("core.crash"), std::string::npos) << log.substr(0, 4000);
+        EXPECT_EQ(log.find("AddressSanitizer"), std::string::npos);
+        EXPECT_EQ(log.find("runtime error"), std::string::npos);
+        EXPECT_EQ(r->stop(), 0) << "the router drains and exits cleanly";
+    }
 }
 
 // A batch message of numbers `first`.. at `epoch`, as the batch script
