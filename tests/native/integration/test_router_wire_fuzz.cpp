@@ -1,7 +1,10 @@
 // The real router under a wire fuzzer, as a red team attacks it: several raw
 // WebSocket and ZeroMQ connections send well-formed, mutated and random
 // batches (before and after hello, every frame kind, text messages and
-// multi-part ZeroMQ messages), while a well-behaved pair beside them (a
+// multi-part ZeroMQ messages), and plain TCP connections well-formed,
+// mutated and random HTTP requests (upgrades with every header the
+// handshake reads, the dashboard's files, the admin endpoints, keep-alive
+// and pipelined), to both listeners, while a well-behaved pair beside them (a
 // ZeroMQ backend publishing, a WebSocket frontend subscribed) must lose
 // nothing and never reconnect. At the end the router still serves and its
 // log has no crash report; the ASan build runs the same test, so a memory
@@ -9,11 +12,15 @@
 //
 // A fixed seed keeps the input sequence the same on every run; for a longer
 // hunt: HS_WIRE_FUZZ_SECONDS=300 HS_WIRE_FUZZ_SEED=$RANDOM test_router_wire_fuzz
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
@@ -152,6 +159,86 @@ private:
     std::mt19937 rng_;
 };
 
+// HTTP requests as a browser, a proxy or an attacker sends them: a method,
+// a target (the dashboard's files, the admin endpoints, the WebSocket path,
+// escapes out of the web root), a version, the headers the upgrade and the
+// admin endpoints read, and a body; mutated or not.
+std::string http_request(input_maker& in) {
+    const auto pick = [&in](std::initializer_list<const char*> list) {
+        return std::string(*(list.begin() + in.below(static_cast<std::uint32_t>(list.size()))));
+    };
+    const auto random_text = [&in](std::uint32_t max) {
+        std::string out(in.below(max + 1), '\0');
+        for (char& c : out) c = static_cast<char>(in.below(256));
+        return out;
+    };
+    std::string target = pick({"/", "/ws", "/healthz", "/status", "/metrics", "/index.html", "/app.js",
+                               "/%2e%2e/secret.txt", "/a/../../secret.txt", "/%", "/%zz", "/%00x", "*",
+                               "http://127.0.0.1/ws", "//", "/ws?token=x", "/index.html#frag"});
+    const bool upgrade = in.chance(50);
+    if (upgrade && in.chance(70)) target = "/ws";
+    if (in.chance(10)) target += random_text(40);
+    if (in.chance(3)) target = "/" + std::string(in.below(20000), 'a');
+    std::string r = pick({"GET", "GET", "GET", "HEAD", "POST", "PUT", "OPTIONS", "DELETE", "G\x01T", ""}) + " " +
+                    target + " " + pick({"HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/9", "http/1.1"}) + "\r\n";
+    if (in.chance(90)) r += "Host: 127.0.0.1\r\n";
+    if (upgrade) {
+        r += "Connection: " + pick({"Upgrade", "upgrade, keep-alive", "close", "keep-alive"}) + "\r\n";
+        r += "Upgrade: " + pick({"websocket", "WebSocket", "h2c", ""}) + "\r\n";
+        r += "Sec-WebSocket-Version: " + pick({"13", "13", "8", "x", ""}) + "\r\n";
+        r += "Sec-WebSocket-Key: " + pick({"dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ==", "short", ""}) + "\r\n";
+        if (in.chance(40))
+            r += "Sec-WebSocket-Extensions: " +
+                 pick({"permessage-deflate", "permessage-deflate; client_max_window_bits",
+                       "permessage-deflate; server_max_window_bits=8; client_no_context_takeover",
+                       "permessage-deflate; server_max_window_bits=99", "permessage-deflate;;;=", "x-unknown"}) +
+                 "\r\n";
+        if (in.chance(30)) r += "Sec-WebSocket-Protocol: " + pick({"hyperstreams", "x, y", ""}) + "\r\n";
+    } else if (in.chance(30)) {
+        r += "Connection: " + pick({"keep-alive", "close"}) + "\r\n";
+    }
+    if (in.chance(20)) r += "Origin: " + pick({"http://127.0.0.1", "null", "http://evil.example"}) + "\r\n";
+    if (in.chance(20)) r += "Authorization: " + pick({"Bearer x", "Bearer ", "Basic eDp5", ""}) + "\r\n";
+    if (in.chance(10)) r += random_text(30) + ": " + random_text(60) + "\r\n";
+    if (in.chance(2)) r += "X-Long: " + std::string(in.below(20000), 'h') + "\r\n";
+    std::string body;
+    if (in.chance(20)) {
+        body = random_text(200);
+        if (in.chance(50)) {
+            r += "Content-Length: " + std::to_string(in.chance(80) ? body.size() : in.below(100000)) + "\r\n";
+        } else {
+            r += "Transfer-Encoding: chunked\r\n";
+            body = pick({"5\r\nhello\r\n0\r\n\r\n", "zz\r\n", "FFFFFFFFFFFFFFFF\r\n"}) + body;
+        }
+    }
+    r += "\r\n" + body;
+    if (in.chance(30)) {
+        bytes b(r.begin(), r.end());
+        b = in.mutate(std::move(b));
+        r.assign(b.begin(), b.end());
+    }
+    return r;
+}
+
+// One fuzzing plain TCP connection to an HTTP listener: one request, or a
+// few pipelined on a kept-alive connection, what comes back read or not.
+struct http_fuzzer {
+    std::string address;
+    std::unique_ptr<raw_tcp> tcp;
+    bool leaked = false;  // an answer held the file outside the web root
+
+    void send(input_maker& in) {
+        if (!tcp || !tcp->connected() || in.chance(60)) tcp = std::make_unique<raw_tcp>(address);
+        std::string requests = http_request(in);
+        if (in.chance(20)) requests += http_request(in);
+        if (!tcp->send(requests, 1s)) {
+            tcp.reset();
+            return;
+        }
+        if (in.chance(50) && tcp->read_some(1ms).find("top secret") != std::string::npos) leaked = true;
+    }
+};
+
 // One fuzzing WebSocket connection, opened again when the router closed it.
 struct ws_fuzzer {
     std::string address;
@@ -214,7 +301,19 @@ TEST(RouterWireFuzz, MutatedInputOnBothTransportsCostsAWellBehavedPairNothing) {
     const auto seed = static_cast<std::uint32_t>(env_or("HS_WIRE_FUZZ_SEED", 20261204));
     SCOPED_TRACE(::testing::Message() << "HS_WIRE_FUZZ_SEED=" << seed);
 
-    router_process router({"--log-level", "warn"});
+    // The dashboard's files, and one outside them that no request may read.
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                      ("hs-wire-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir / "web");
+    std::ofstream(dir / "web" / "index.html") << "<!doctype html><title>dash</title>";
+    std::ofstream(dir / "web" / "app.js") << "console.log(1)";
+    std::ofstream(dir / "secret.txt") << "top secret";
+    struct remove_dir {
+        std::filesystem::path path;
+        ~remove_dir() { std::filesystem::remove_all(path); }
+    } cleanup{dir};
+
+    router_process router({"--log-level", "warn", "--web", (dir / "web").string()});
     ASSERT_TRUE(router.ready());
 
     // The well-behaved pair: a backend publishes over ZeroMQ, a frontend
@@ -231,6 +330,9 @@ TEST(RouterWireFuzz, MutatedInputOnBothTransportsCostsAWellBehavedPairNothing) {
     input_maker in(seed);
     std::vector<ws_fuzzer> ws(4);
     for (auto& w : ws) w.address = router.http_address();
+    std::vector<http_fuzzer> http(2);
+    http[0].address = router.http_address();
+    http[1].address = router.admin_address() == "off" ? router.http_address() : router.admin_address();
     zmq::context_t ctx(1);
     std::vector<zmq_fuzzer> dealers;
     for (int i = 0; i < 4; ++i) dealers.push_back(zmq_fuzzer{ctx, router.backend_url(), std::nullopt});
@@ -245,7 +347,9 @@ TEST(RouterWireFuzz, MutatedInputOnBothTransportsCostsAWellBehavedPairNothing) {
             case 2: message = in.batch(); break;
             default: message = in.mutate(in.batch()); break;
         }
-        if (in.chance(50)) {
+        if (in.chance(10)) {
+            http[in.below(2)].send(in);
+        } else if (in.chance(50)) {
             ws[in.below(4)].send(in, message, in.chance(3));
         } else {
             std::vector<bytes> parts{message};
@@ -272,6 +376,10 @@ TEST(RouterWireFuzz, MutatedInputOnBothTransportsCostsAWellBehavedPairNothing) {
     EXPECT_EQ(publisher.count(is(event_kind::state_changed)), publisher_states);
 
     EXPECT_EQ(http_get(router.http_address(), "/healthz").status, 200);
+    for (const http_fuzzer& h : http) EXPECT_FALSE(h.leaked) << "a file outside the web root was served";
+    const http_result index = http_get(router.http_address(), "/");
+    EXPECT_EQ(index.status, 200);
+    EXPECT_EQ(index.body, "<!doctype html><title>dash</title>");
     const std::string log = router.log();
     EXPECT_EQ(log.find("core.crash"), std::string::npos) << log.substr(0, 4000);
     EXPECT_EQ(log.find("AddressSanitizer"), std::string::npos);

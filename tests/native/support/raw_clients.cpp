@@ -160,27 +160,67 @@ http_result http_get_with(const std::string& host_port, const std::string& targe
     return result;
 }
 
-idle_tcp::idle_tcp(const std::string& host_port) {
+namespace {
+
+// A non-blocking TCP connection to 127.0.0.1, made within 5 s; -1 when not.
+int connect_tcp(const std::string& host_port) {
     const tcp::endpoint to = endpoint_of(host_port);
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
+    if (fd < 0) return -1;
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(to.port());
     address.sin_addr.s_addr = htonl(to.address().to_v4().to_uint());
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno != EINPROGRESS) {
         ::close(fd);
-        return;
+        return -1;
     }
     pollfd p{fd, POLLOUT, 0};
     int error = 0;
     socklen_t size = sizeof error;
     if (::poll(&p, 1, 5000) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) {
         ::close(fd);
-        return;
+        return -1;
     }
-    fd_ = fd;
+    return fd;
 }
+
+}  // namespace
+
+raw_tcp::raw_tcp(const std::string& host_port) : fd_(connect_tcp(host_port)) {}
+
+raw_tcp::~raw_tcp() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool raw_tcp::send(std::string_view bytes, std::chrono::milliseconds timeout) {
+    if (fd_ < 0) return false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLOUT, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+    }
+    return true;
+}
+
+std::string raw_tcp::read_some(std::chrono::milliseconds timeout) {
+    if (fd_ < 0) return {};
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
+    std::string out(64 * 1024, '\0');
+    const ssize_t n = ::recv(fd_, out.data(), out.size(), 0);
+    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return out;
+}
+
+idle_tcp::idle_tcp(const std::string& host_port) : fd_(connect_tcp(host_port)) {}
 
 idle_tcp::~idle_tcp() {
     if (fd_ >= 0) ::close(fd_);

@@ -48,6 +48,27 @@ http_result http_get_with(const std::string& host_port, const std::string& targe
 http_result ws_upgrade(const std::string& host_port, const std::string& path, const std::string& origin,
                        std::chrono::milliseconds timeout = 5s);
 
+// A plain TCP connection for bytes of any kind (a fuzzer's HTTP requests).
+class raw_tcp {
+public:
+    // Connects (bounded by 5 s); connected() says whether it worked.
+    explicit raw_tcp(const std::string& host_port);
+    ~raw_tcp();
+    raw_tcp(const raw_tcp&) = delete;
+    raw_tcp& operator=(const raw_tcp&) = delete;
+
+    bool connected() const noexcept { return fd_ >= 0; }
+    // Writes all of `bytes` within `timeout`; false when the peer closed
+    // the connection or the time ran out.
+    bool send(std::string_view bytes, std::chrono::milliseconds timeout);
+    // What arrives within `timeout`, up to 64 KiB; empty when nothing did
+    // or the peer closed the connection.
+    std::string read_some(std::chrono::milliseconds timeout);
+
+private:
+    int fd_ = -1;
+};
+
 // A TCP connection that never sends a byte: an HTTP client that never
 // finishes its request, holding one of the router's descriptors.
 class idle_tcp {
