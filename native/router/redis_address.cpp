@@ -24,6 +24,29 @@ std::string redis_address::text() const {
     return shown + ":" + std::to_string(port);
 }
 
+namespace {
+
+// A host name's or IPv4 address's characters; in brackets, an IPv6
+// address's too (':', and '%' before a zone). Anything else cannot be
+// resolved, and could not be written back as an address that reads the
+// same ("[[]" would be the host "[").
+bool host_char(char c, bool bracketed) noexcept {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z')) return true;
+    return c == '-' || c == '.' || c == '_' || (bracketed && (c == ':' || c == '%'));
+}
+
+bool valid_host(std::string_view host, bool bracketed) noexcept {
+    // Brackets are for IPv6 addresses, which have a ':' (and are written
+    // back in brackets for it: redis_address::text).
+    if (host.empty() || (bracketed && host.find(':') == std::string_view::npos)) return false;
+    for (char c : host)
+        if (!host_char(c, bracketed)) return false;
+    return true;
+}
+
+}  // namespace
+
 std::error_code parse_redis_address(std::string_view text, redis_address& out) {
     const auto bad = make_error_code(errc::invalid_argument);
     constexpr std::string_view scheme = "redis://";
@@ -32,14 +55,14 @@ std::error_code parse_redis_address(std::string_view text, redis_address& out) {
     redis_address a;
     if (text.front() == '[') {
         const std::size_t close = text.find(']');
-        if (close == std::string_view::npos || close == 1) return bad;
+        if (close == std::string_view::npos || !valid_host(text.substr(1, close - 1), true)) return bad;
         a.host = std::string(text.substr(1, close - 1));
         const std::string_view rest = text.substr(close + 1);
         if (!rest.empty() && (rest.front() != ':' || !parse_redis_port(rest.substr(1), a.port))) return bad;
     } else {
         const std::size_t colon = text.find(':');
         a.host = std::string(text.substr(0, colon));
-        if (a.host.empty()) return bad;
+        if (!valid_host(a.host, false)) return bad;
         if (colon != std::string_view::npos) {
             const std::string_view port = text.substr(colon + 1);
             if (port.find(':') != std::string_view::npos || !parse_redis_port(port, a.port)) return bad;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "hyperstreams/errc.hpp"
@@ -135,10 +136,42 @@ namespace {
 // growth, and room to spare), per connection.
 constexpr std::size_t reader_buffer_kept = std::size_t{4} << 20;
 
+
+// hiredis's own reply functions, but for arrays over the bound.
+void* (*hiredis_create_array)(const redisReadTask*, int) = nullptr;
+
+void* bounded_array(const redisReadTask* task, int elements) {
+    if (elements < 0 || elements > redis_max_array_elements) {
+        if (task->privdata != nullptr) static_cast<redis_reader*>(task->privdata)->refuse_array(elements);
+        return nullptr;  // hiredis fails the reader
+    }
+    return hiredis_create_array(task, elements);
+}
+
+redisReplyObjectFunctions* bounded_functions() {
+    static redisReplyObjectFunctions functions = [] {
+        redisReader* plain = redisReaderCreate();
+        redisReplyObjectFunctions f = *plain->fn;
+        redisReaderFree(plain);
+        hiredis_create_array = f.createArray;
+        f.createArray = &bounded_array;
+        return f;
+    }();
+    return &functions;
+}
+
 }  // namespace
 
-redis_reader::redis_reader() : reader_(redisReaderCreate()) {
-    if (reader_ != nullptr) reader_->maxbuf = reader_buffer_kept;
+redis_reader::redis_reader() : reader_(redisReaderCreateWithFunctions(bounded_functions())) {
+    if (reader_ != nullptr) {
+        reader_->maxbuf = reader_buffer_kept;
+        reader_->privdata = this;  // hiredis hands it to every read task (bounded_array)
+    }
+}
+
+void redis_reader::refuse_array(long long elements) noexcept {
+    std::snprintf(refused_, sizeof refused_, "an array of %lld elements, over the bound of %lld", elements,
+                  redis_max_array_elements);
 }
 
 redis_reader::~redis_reader() { redisReaderFree(reader_); }
@@ -159,7 +192,7 @@ redis_reply redis_reader::next(std::error_code& ec) {
     return redis_reply(static_cast<redisReply*>(reply));
 }
 
-std::string_view redis_reader::error() const noexcept { return reader_->errstr; }
+std::string_view redis_reader::error() const noexcept { return refused_[0] != '\0' ? refused_ : reader_->errstr; }
 
 std::string_view redis_text(const redisReply& r) noexcept {
     switch (r.type) {

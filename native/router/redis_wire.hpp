@@ -36,7 +36,8 @@ std::string redis_evalsha_as_eval(std::string_view evalsha, std::string_view bod
 bool redis_is_noscript(const redisReply& r) noexcept;
 
 // Replies out of bytes as they arrive, in any pieces. After an error (bytes
-// that are not RESP) the reader stays failed: the connection must go.
+// that are not RESP, or an array longer than redis_max_array_elements) the
+// reader stays failed: the connection must go.
 class redis_reader {
 public:
     redis_reader();
@@ -51,9 +52,20 @@ public:
     redis_reply next(std::error_code& ec);
     std::string_view error() const noexcept;
 
+    // hiredis's reader calls this for an array it refuses (redis_wire.cpp).
+    void refuse_array(long long elements) noexcept;
+
 private:
     redisReader* reader_;
+    char refused_[96] = {};  // why an array was refused, or empty
 };
+
+// hiredis allocates an array's element pointers when the array's header
+// arrives, before any element: "*499992762" alone would take 4 GB. No
+// reply the engine asks for comes near this bound (the longest, a history
+// read, is at most history.max_messages, 2^20, entries); an array over it
+// fails the reader.
+inline constexpr long long redis_max_array_elements = 1 << 22;
 
 // A reply's text (string, status or error), or empty.
 std::string_view redis_text(const redisReply& r) noexcept;

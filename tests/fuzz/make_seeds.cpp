@@ -582,6 +582,26 @@ void publication_batch_seeds(const corpus& c) {
     c.write("trailing_bytes", batch(9, 5, 1, {"x", "y"}));
 }
 
+// What a router reads from Redis (fuzz_redis_wire): the first byte picks
+// one read (0) or pieces (1), then RESP as Redis writes it.
+void redis_wire_seeds(const corpus& c) {
+    const auto resp = [&](const std::string& name, std::uint8_t pieces, std::string_view text) {
+        c.write(name, pieces, as_bytes(text));
+    };
+    resp("cluster_slots", 0,
+         "*2\r\n*3\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$40\r\n0123456789012345678901234567890123456789\r\n"
+         "*4\r\n:8192\r\n:16383\r\n*2\r\n$0\r\n\r\n:7001\r\n*2\r\n$9\r\n127.0.0.1\r\n:7004\r\n");
+    resp("redirects", 1, "-MOVED 3999 127.0.0.1:6381\r\n-ASK 12182 [::1]:7002\r\n-MOVED 1 :7003\r\n-MOVED 99999 x:1\r\n");
+    resp("pushes", 1,
+         "*3\r\n$9\r\nsubscribe\r\n$6\r\nhs:p:a\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$6\r\nhs:p:a\r\n$5\r\nhello\r\n"
+         "*4\r\n$8\r\npmessage\r\n$6\r\nhs:p:*\r\n$6\r\nhs:p:b\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n+PONG\r\n");
+    resp("answers", 0,
+         "-NOSCRIPT No matching script. Please use EVAL.\r\n-ERR This instance has cluster support disabled\r\n"
+         "*3\r\n:1\r\n:2\r\n:0\r\n$13\r\nepoch and seq\r\n*-1\r\n$-1\r\n+OK\r\n");
+    resp("not_resp", 1, "*2\r\n:1\r\n!garbage\r\n");
+    resp("address", 0, "redis://[::1]:6380");
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <corpus-root>\n", argv[0]);
@@ -593,6 +613,7 @@ int main(int argc, char** argv) {
     jwt_seeds(corpus(root, "jwt"));
     ws_frame_seeds(corpus(root, "ws_frame_tracker"));
     publication_batch_seeds(corpus(root, "publication_batch"));
+    redis_wire_seeds(corpus(root, "redis_wire"));
     client_seeds(corpus(root, "client"));
     router_seeds(corpus(root, "router"));
     if (failures != 0) {

@@ -138,6 +138,28 @@ TEST(RedisReader, BytesThatAreNotRespFailTheReaderForGood) {
     EXPECT_EQ(ec, errc::protocol_violation);
 }
 
+// An array's header alone would have hiredis allocate its element
+// pointers: one over the bound is refused before (found by
+// fuzz_redis_wire: "*499992762" asked for 4 GB), and says why.
+TEST(RedisReader, AnArrayOverTheBoundFailsTheReaderBeforeItsElementsAreAllocated) {
+    redis_reader reader;
+    EXPECT_FALSE(reader.feed("*499992762\r\n"));
+    std::error_code ec;
+    EXPECT_FALSE(reader.next(ec));
+    EXPECT_EQ(ec, errc::protocol_violation);
+    EXPECT_NE(reader.error().find("an array of 499992762 elements, over the bound of 4194304"), std::string_view::npos)
+        << reader.error();
+
+    // One within it, nested in another, is read as before.
+    redis_reader fine;
+    EXPECT_FALSE(fine.feed("*1\r\n*2\r\n:1\r\n$1\r\nx\r\n"));
+    const redis_reply r = fine.next(ec);
+    ASSERT_TRUE(r) << ec.message();
+    ASSERT_EQ(r->elements, 1u);
+    EXPECT_EQ(r->element[0]->elements, 2u);
+    EXPECT_EQ(redis_text(*r->element[0]->element[1]), "x");
+}
+
 TEST(RedisAddress, AcceptsTheDocumentedForms) {
     redis_address a;
     ASSERT_FALSE(parse_redis_address("redis://cache.local:6380", a));
@@ -149,8 +171,15 @@ TEST(RedisAddress, AcceptsTheDocumentedForms) {
     ASSERT_FALSE(parse_redis_address("[::1]:7001", a));
     EXPECT_EQ(a, (redis_address{"::1", 7001}));
     EXPECT_EQ(a.text(), "[::1]:7001");
+    ASSERT_FALSE(parse_redis_address("[fe80::1%eth0]:7002", a));
+    EXPECT_EQ(a, (redis_address{"fe80::1%eth0", 7002}));
+    ASSERT_FALSE(parse_redis_address("redis-0.redis_svc.ns.svc.cluster.local", a));
+    EXPECT_EQ(a, (redis_address{"redis-0.redis_svc.ns.svc.cluster.local", 6379}));
     for (const char* bad : {"", "redis://", ":6379", "host:0", "host:65536", "host:x", "::1:6379", "rediss://h:1",
-                            "redis://user@h:1", "h:1/0", "[::1", "[]:1", "[::1]x"})
+                            "redis://user@h:1", "h:1/0", "[::1", "[]:1", "[::1]x",
+                            // no host that cannot be resolved or written back (fuzz_redis_wire: "[[]")
+                            "[[]", "[%z]", "[host]:1", "[a[b]:1", "host;6379", "ho\x01st:1", "h\xc3\xa9:1",
+                            "[::1]]:1"})
         EXPECT_EQ(parse_redis_address(bad, a), errc::invalid_argument) << bad;
     EXPECT_FALSE(redis_check_address("redis://h:1"));
 }
