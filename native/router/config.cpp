@@ -172,14 +172,50 @@ bool split_host_port(std::string_view text, std::string& host, std::uint16_t& po
     return true;
 }
 
+namespace {
+
+// A message that names what it refuses in one line, however the name or
+// value it quotes was written: control characters escaped ("ch\nnels",
+// a key of a config file, was two lines).
+std::string one_line(std::string message) {
+    std::string out;
+    out.reserve(message.size());
+    for (const char c : message) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (u < 0x20 || u == 0x7F) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 0xF];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string check(const router_config& c);
+
+}  // namespace
+
 std::string apply_json(router_config& cfg, std::string_view json_text) {
     json doc = json::parse(json_text.begin(), json_text.end(), nullptr, false, true);
     if (doc.is_discarded()) return "config file: not valid JSON";
     if (!doc.is_object()) return "config file: the top level must be an object";
-    return apply_object(cfg, doc, "");
+    return one_line(apply_object(cfg, doc, ""));
 }
 
-std::string validate(const router_config& c) {
+std::string validate(const router_config& c) { return one_line(check(c)); }
+
+namespace {
+
+std::string check(const router_config& c) {
     std::string host;
     std::uint16_t port = 0;
     if (!split_host_port(c.listen, host, port))
@@ -255,6 +291,8 @@ std::string validate(const router_config& c) {
     return {};
 }
 
+}  // namespace
+
 std::string to_json(const router_config& cfg) {
     json doc = json::object();
     for (const option& o : options()) {
@@ -305,7 +343,7 @@ config_result parse_command_line(int argc, const char* const* argv) {
     std::string config_file;
     auto fail = [&r](std::string message) {
         r.what = config_result::action::fail;
-        r.error = std::move(message);
+        r.error = one_line(std::move(message));
         return r;
     };
     for (int i = 1; i < argc; ++i) {

@@ -602,6 +602,33 @@ void redis_wire_seeds(const corpus& c) {
     resp("address", 0, "redis://[::1]:6380");
 }
 
+// Configuration files (fuzz_config): empty, one of every section's kind of
+// value, and ones the router refuses.
+void config_seeds(const corpus& c) {
+    const auto file = [&](const std::string& name, std::string_view text) { c.write(name, bytes(text.begin(), text.end())); };
+    file("empty", "{}");
+    file("most", R"({"listen": "0.0.0.0:7070", "backend": "tcp://*:7071", "threads": 2,
+  "admin": {"listen": "127.0.0.1:0"}, "log": {"level": "debug", "format": "json"},
+  "heartbeat": {"interval_ms": 1000, "timeout_ms": 3000},
+  "limits": {"max_payload": 65536, "publish_rate": 100, "publish_burst": 10},
+  "history": {"max_messages": 16, "max_bytes": 4096, "ttl_s": 60},
+  "outbox": {"policy": "keep_latest", "max_bytes": 1048576},
+  "channels": {"namespaces": [
+    {"pattern": "factory.>", "history_size": 100, "latest": true, "presence": true, "join_leave": true,
+     "policy": "drop_oldest", "max_message_bytes": 1024, "publish": "backends", "message_ttl_s": 30,
+     "idempotency_window_s": 60},
+    {"pattern": "alerts.*", "history_ttl_s": 10}]},
+  "cluster": {"redis": ["redis://127.0.0.1:6379", "[::1]:6380"], "prefix": "plant_1",
+              "advertise_ws": "ws://10.0.0.5:7070/ws", "advertise_backend": "tcp://10.0.0.5:7071"},
+  "requests": {"balance": "round_robin", "default_deadline_ms": 5000},
+  "drain": {"timeout_ms": 2000, "redirect_url": "wss://other.example/ws"},
+  "auth": {"mode": "tokens", "hs256_secret": "0123456789abcdef0123456789abcdef",
+           "anonymous": {"subscribe": ["public.>"]}},
+  "ws": {"permessage_deflate": {"enabled": true, "threshold_bytes": 64}}})");
+    file("refused", R"({"limits": {"max_payload": -1}, "unknown": true})");
+    file("bad_namespace", R"({"channels": {"namespaces": [{"pattern": "a..b", "policy": "maybe"}]}})");
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <corpus-root>\n", argv[0]);
@@ -614,6 +641,7 @@ int main(int argc, char** argv) {
     ws_frame_seeds(corpus(root, "ws_frame_tracker"));
     publication_batch_seeds(corpus(root, "publication_batch"));
     redis_wire_seeds(corpus(root, "redis_wire"));
+    config_seeds(corpus(root, "config"));
     client_seeds(corpus(root, "client"));
     router_seeds(corpus(root, "router"));
     if (failures != 0) {

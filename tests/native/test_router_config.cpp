@@ -145,12 +145,17 @@ TEST(RouterConfig, FileErrorsNameTheKey) {
                                file_case{R"({"threads": "four"})", "threads: expected a non-negative integer"},
                                file_case{R"({"threads": 1.5})", "threads: expected a non-negative integer"},
                                file_case{R"({"listen": 7070})", "listen: expected a string"},
-                               file_case{R"({"log": {"level": "loud"}})", "'loud' is not one of"}}) {
+                               file_case{R"({"log": {"level": "loud"}})", "'loud' is not one of"},
+                               // One line whatever the key or value holds (found by fuzz_config).
+                               file_case{R"({"ch\nnels": {"namespaces": []}})", "unknown option 'ch\\nnels.namespaces'"},
+                               file_case{R"({"log": {"level": "lo\u0001ud\r"}})", "'lo\\x01ud\\r' is not one of"},
+                               file_case{R"({"listen": "a\nb"})", "listen: 'a\\nb' is not HOST:PORT"}}) {
         const std::string path = write_temp(c.text);
         const config_result r = parse({"--config", path});
         std::filesystem::remove(path);
         EXPECT_EQ(r.what, config_result::action::fail) << c.text;
         EXPECT_NE(r.error.find(c.mentions), std::string::npos) << c.text << " -> " << r.error;
+        EXPECT_EQ(r.error.find_first_of("\r\n"), std::string::npos) << "one line: " << r.error;
     }
 }
 
