@@ -136,7 +136,6 @@ namespace {
 // growth, and room to spare), per connection.
 constexpr std::size_t reader_buffer_kept = std::size_t{4} << 20;
 
-
 // hiredis's own reply functions, but for arrays over the bound.
 void* (*hiredis_create_array)(const redisReadTask*, int) = nullptr;
 

@@ -62,10 +62,11 @@ private:
 
 // hiredis allocates an array's element pointers when the array's header
 // arrives, before any element: "*499992762" alone would take 4 GB. No
-// reply the engine asks for comes near this bound (the longest, a history
-// read, is at most history.max_messages, 2^20, entries); an array over it
-// fails the reader.
-inline constexpr long long redis_max_array_elements = 1 << 22;
+// reply the engine asks for comes near this bound (the longest: a history
+// read, at most history.max_messages, 2^20, entries; a channel's presence,
+// two per member of the whole cluster, eight million members at the bound:
+// 128 MiB of pointers); an array over it fails the reader.
+inline constexpr long long redis_max_array_elements = 1 << 24;
 
 // A reply's text (string, status or error), or empty.
 std::string_view redis_text(const redisReply& r) noexcept;

@@ -147,7 +147,7 @@ TEST(RedisReader, AnArrayOverTheBoundFailsTheReaderBeforeItsElementsAreAllocated
     std::error_code ec;
     EXPECT_FALSE(reader.next(ec));
     EXPECT_EQ(ec, errc::protocol_violation);
-    EXPECT_NE(reader.error().find("an array of 499992762 elements, over the bound of 4194304"), std::string_view::npos)
+    EXPECT_NE(reader.error().find("an array of 499992762 elements, over the bound of 16777216"), std::string_view::npos)
         << reader.error();
 
     // One within it, nested in another, is read as before.
