@@ -1609,15 +1609,22 @@ TEST(RouterCluster, MutatedMessagesOnItsRedisChannelsCostAPairAcrossRoutersNothi
             case 4: {
                 const char kind = "dsa"[below(3)];
                 m.push_back(kind);
-                fuzzing::bus_name(m, name());
                 if (kind == 'a') {
-                    std::string reply(1, static_cast<char>(below(2)));
+                    // An answer: by ticket (1), or for a connection's operation
+                    // (0: connection, id), which the router turns into an error
+                    // for that operation. Those go only to the publisher's
+                    // router: the pair's publisher has no operation an error
+                    // ends, and a forged one may end a subscription, such as
+                    // the pair's subscriber's on the other router.
+                    const bool by_ticket = below(2) == 0;
+                    std::string reply(1, static_cast<char>(by_ticket ? 1 : 0));
                     fuzzing::put_le(reply, below(64), 8);
                     fuzzing::put_le(reply, below(8), 4);
                     fuzzing::bus_name(m, reply);
                     fuzzing::put_le(m, below(1000), 2);
-                    return {std::string("hs:r:") + (below(2) == 0 ? "fa" : "fb"), m + text(30)};
+                    return {std::string("hs:r:") + (!by_ticket || below(2) == 0 ? "fa" : "fb"), m + text(30)};
                 }
+                fuzzing::bus_name(m, name());
                 fuzzing::bus_name(m, text(10));
                 m.push_back(static_cast<char>(below(256)));
                 fuzzing::bus_name(m, name());
