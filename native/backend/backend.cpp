@@ -138,6 +138,10 @@ struct live_call {
 // only serve the services, so that a caller on any router reaches them.
 // The I/O thread's, the host aside.
 struct router_link : std::enable_shared_from_this<router_link> {
+    // The client's own io_context, when it has one: a reply or writer on
+    // another thread may hold the link last, after the client is gone, and
+    // the host's timers must go before the context they belong to.
+    std::shared_ptr<boost::asio::io_context> own_io;
     std::string endpoint;  // the router's backend endpoint (joined ones)
     std::map<std::string, std::uint32_t> registered;  // service -> registration id
     std::unordered_map<std::uint32_t, live_call> live;
@@ -256,6 +260,7 @@ public:
 
     std::shared_ptr<router_link> make_link(std::vector<std::string> urls, bool follow_cluster) {
         auto link = std::make_shared<router_link>();
+        link->own_io = own_io;
         link->host = std::make_unique<engine_host>(
             io, config_for(std::move(urls), follow_cluster),
             [this, weak = std::weak_ptr<router_link>(link)](client_engine& engine, const client_event& e) {
@@ -948,9 +953,10 @@ public:
 
     // The I/O thread runs every connection: the client's own, or the
     // caller's (options::io_context). Declared before them: the
-    // connections' hosts go first.
-    std::unique_ptr<boost::asio::io_context> own_io =
-        opts.io_context != nullptr ? nullptr : std::make_unique<boost::asio::io_context>(1);
+    // connections' hosts go first. Each connection shares the client's own
+    // (see router_link).
+    std::shared_ptr<boost::asio::io_context> own_io =
+        opts.io_context != nullptr ? nullptr : std::make_shared<boost::asio::io_context>(1);
     boost::asio::io_context& io = own_io ? *own_io : *opts.io_context;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::thread io_thread;
@@ -1082,14 +1088,19 @@ stream_writer::stream_writer(std::shared_ptr<detail::call_link> link) noexcept :
 
 write_status stream_writer::write(payload p, std::chrono::milliseconds wait) {
     if (!link_ || link_->finished.load()) return write_status::closed;
-    const auto via = link_->via.lock();
-    if (!via) return write_status::closed;
+    bool on_io_thread = false;
+    {
+        // Not held through the wait: the client may go meanwhile.
+        const auto via = link_->via.lock();
+        if (!via) return write_status::closed;
+        on_io_thread = via->host->on_io_thread();
+    }
     detail::stream_flow& f = *link_->flow;
     {
         std::unique_lock lock(f.mu);
         if (f.cancelled) return write_status::cancelled;
         if (f.credit == 0) {
-            if (wait.count() <= 0 || via->host->on_io_thread()) return write_status::no_credit;
+            if (wait.count() <= 0 || on_io_thread) return write_status::no_credit;
             if (!f.cv.wait_for(lock, wait, [&] { return f.credit > 0 || f.cancelled; }))
                 return write_status::timeout;
             if (f.cancelled) return write_status::cancelled;

@@ -22,9 +22,9 @@ int main(int argc, char** argv) {
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-    std::mutex mu;
-    std::vector<std::jthread> writers;  // joined before the client goes (declared first)
     hs::client client({.url = argc > 1 ? argv[1] : "tcp://127.0.0.1:7071", .name = "readings"});
+    std::mutex mu;
+    std::vector<std::jthread> writers;  // joined before the client goes (declared after it)
     client.provide_stream("factory", "readings", [&](hs::request req, hs::stream_writer out) {
         int count = 10;
         const std::string_view text = req.text();

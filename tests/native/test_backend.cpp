@@ -357,6 +357,65 @@ TEST(Backend, StreamsRespectCreditAndSeeCancellation) {
     for (auto& t : writers) t.join();
 }
 
+// A writer's thread may outlive the client that handed it the writer: the
+// client goes while the writer waits for credit, and the writer then learns
+// it (cancelled, or closed) and may be the last to let go of the connection. Under the sanitizers,
+// a writer that kept the connection alive past the client's I/O context
+// destroyed timers of a context already gone (a CI failure, in an example
+// service that joined its writers after its client).
+TEST(Backend, AWriterOutlivesItsClient) {
+    router_process router;
+    constexpr int waiting = 4;  // writers that wait for credit when the client goes
+    constexpr int spinning = 4;  // writers that never wait, all through the client's going
+    mailbox<hs::write_status> after;  // what each writer saw once the client was gone
+    std::atomic<bool> gone{false};
+    std::vector<std::thread> writers;
+    std::mutex writers_mu;
+    auto backend = std::make_unique<hs::client>(backend_options(router, "counter"));
+    backend->provide_stream("counter", "wait", [&](hs::request, hs::stream_writer out) {
+        std::lock_guard lock(writers_mu);
+        writers.emplace_back([&, out = std::move(out)]() mutable {
+            hs::write_status s = hs::write_status::ok;
+            while (s == hs::write_status::ok) s = out.write("item", 10s);
+            while (!gone.load()) std::this_thread::yield();
+            after.push(out.write("late", 10s));
+        });
+    });
+    backend->provide_stream("counter", "spin", [&](hs::request, hs::stream_writer out) {
+        std::lock_guard lock(writers_mu);
+        writers.emplace_back([&, out = std::move(out)]() mutable {
+            // Bounded: the client goes within seconds.
+            const auto until = std::chrono::steady_clock::now() + 20s;
+            while (!gone.load() && std::chrono::steady_clock::now() < until) (void)out.write("item", 0ms);
+            after.push(out.write("late", 0ms));
+        });
+    });
+    backend->start();
+    ASSERT_TRUE(backend->wait_ready(10s));
+
+    std::vector<std::unique_ptr<stream_caller>> callers;
+    for (int i = 0; i < waiting + spinning; ++i) {
+        callers.push_back(std::make_unique<stream_caller>(router.ws_url()));
+        ASSERT_TRUE(eventually([&] { return callers.back()->ready(); }));
+        callers.back()->open("counter", i < waiting ? "wait" : "spin", 2);
+    }
+    // Every caller took its two items and grants no more.
+    ASSERT_TRUE(eventually([&] {
+        for (const auto& c : callers)
+            if (c->items().size() < 2) return false;
+        return true;
+    }));
+    backend.reset();
+    gone = true;
+    ASSERT_TRUE(eventually([&] { return after.size() == waiting + spinning; }));
+    // Closed once the connection is gone; cancelled while another writer
+    // still holds it for an instant.
+    for (const hs::write_status s : after.items())
+        EXPECT_TRUE(s == hs::write_status::closed || s == hs::write_status::cancelled) << hs::write_status_name(s);
+    std::lock_guard lock(writers_mu);
+    for (auto& t : writers) t.join();
+}
+
 TEST(Backend, PublishesToAndSubscribesFromTheWebSide) {
     router_process router;
     // What the handlers touch outlives the clients that run them.
