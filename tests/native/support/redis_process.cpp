@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,8 +61,13 @@ pid_t spawn(const std::string& program, const std::vector<std::string>& args, in
     argv.push_back(const_cast<char*>(program.c_str()));
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
+        // A test that dies (a sanitizer's abort, a crash) takes its servers
+        // with it: none is left running to disturb the next test or a benchmark.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(125);
         ::dup2(out_fd, 1);
         ::dup2(out_fd, 2);
         ::execv(argv[0], argv.data());

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,8 +40,13 @@ pid_t spawn_program(const char* program, const std::vector<std::string>& args, i
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
+        // A test that dies (a sanitizer's abort, a crash) takes its servers
+        // with it: none is left running to disturb the next test or a benchmark.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(125);
         ::dup2(out_fd, 1);
         if (err_fd >= 0) ::dup2(err_fd, 2);
         ::close(out_read_fd);
