@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -12,45 +13,54 @@ namespace hyperstreams::backend::detail {
 
 class handler_thread {
 public:
-    handler_thread() : thread_([this] { run(); }) {}
+    handler_thread() : thread_([s = state_] { run(*s); }), id_(thread_.get_id()) {}
     ~handler_thread() { stop(); }
     handler_thread(const handler_thread&) = delete;
     handler_thread& operator=(const handler_thread&) = delete;
 
     void post(std::function<void()> task) {
         {
-            std::lock_guard lock(mu_);
-            if (stopping_) return;
-            tasks_.push_back(std::move(task));
+            std::lock_guard lock(state_->mu);
+            if (state_->stopping) return;
+            state_->tasks.push_back(std::move(task));
         }
-        cv_.notify_one();
+        state_->cv.notify_one();
     }
 
-    // Runs what is queued, then joins. From the handler thread itself it only
-    // asks the loop to end (a thread cannot join itself).
+    // Runs what is queued, then joins. From the handler thread itself (a
+    // handler that let go of its client last) it only asks the loop to end:
+    // a thread cannot join itself. The loop then goes on with its own share
+    // of the state, after this object is gone.
     void stop() {
         {
-            std::lock_guard lock(mu_);
-            stopping_ = true;
+            std::lock_guard lock(state_->mu);
+            state_->stopping = true;
         }
-        cv_.notify_one();
+        state_->cv.notify_one();
         if (!thread_.joinable()) return;
-        if (std::this_thread::get_id() == thread_.get_id())
+        if (std::this_thread::get_id() == id_)
             thread_.detach();
         else
             thread_.join();
     }
 
-    bool on_this_thread() const noexcept { return std::this_thread::get_id() == thread_.get_id(); }
+    bool on_this_thread() const noexcept { return std::this_thread::get_id() == id_; }
 
 private:
-    void run() {
-        std::unique_lock lock(mu_);
+    struct state {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<std::function<void()>> tasks;
+        bool stopping = false;
+    };
+
+    static void run(state& s) {
+        std::unique_lock lock(s.mu);
         for (;;) {
-            cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-            if (tasks_.empty()) return;
-            std::function<void()> task = std::move(tasks_.front());
-            tasks_.pop_front();
+            s.cv.wait(lock, [&s] { return s.stopping || !s.tasks.empty(); });
+            if (s.tasks.empty()) return;
+            std::function<void()> task = std::move(s.tasks.front());
+            s.tasks.pop_front();
             lock.unlock();
             task();
             task = nullptr;  // destroy captured state (replies, writers) outside the lock
@@ -58,11 +68,10 @@ private:
         }
     }
 
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> tasks_;
-    bool stopping_ = false;
+    // Shared with the thread, which may outlive this object (see stop()).
+    const std::shared_ptr<state> state_ = std::make_shared<state>();
     std::thread thread_;
+    const std::thread::id id_;
 };
 
 }  // namespace hyperstreams::backend::detail

@@ -416,6 +416,67 @@ TEST(Backend, AWriterOutlivesItsClient) {
     for (auto& t : writers) t.join();
 }
 
+// A handler on the client's handler thread may hold the client for an
+// instant (a handle's call) just when its owner lets go of it, and so be the
+// one that destroys it: the handler thread then ends after the client, and
+// must not touch what the client owned. The handler calls consume(0), which
+// only looks at the client, over and over while its owner destroys it.
+TEST(Backend, AHandlerThatOutlastsItsClientsOwner) {
+    router_process router;
+    hs::client service(backend_options(router, "counter"));
+    service.provide_stream("counter", "count", [](hs::request, hs::stream_writer out) {
+        (void)out.write("1", 0ms);  // the caller's credit: one item, then it waits
+    });
+    service.start();
+    ASSERT_TRUE(service.wait_ready(10s));
+
+    const auto threads = [] {
+        std::size_t n = 0;
+        for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+        return n;
+    };
+    const std::size_t threads_before = threads();
+    std::atomic<bool> spinning{false};
+    std::atomic<bool> destroying{false};
+    auto caller = std::make_unique<hs::client>(backend_options(router, "caller"));
+    caller->start();
+    ASSERT_TRUE(caller->wait_ready(10s));
+    auto handle = std::make_shared<hs::stream_handle>();
+    std::mutex handle_mu;
+    hs::stream_options manual;
+    manual.credit = 1;
+    manual.manual_credit = true;
+    std::unique_lock opening(handle_mu);  // the item's handler reads the handle once it is set
+    *handle = caller->open_stream(
+        "counter", "count", "",
+        [&, handle](hs::received) {
+            hs::stream_handle h;
+            {
+                std::lock_guard l(handle_mu);
+                h = *handle;
+            }
+            spinning = true;
+            // Until well after the owner began: bounded, and long enough
+            // for the owner's close to finish meanwhile.
+            const auto give_up = std::chrono::steady_clock::now() + 20s;
+            std::optional<std::chrono::steady_clock::time_point> until;
+            while (std::chrono::steady_clock::now() < give_up) {
+                if (!until && destroying) until = std::chrono::steady_clock::now() + 2s;
+                if (until && std::chrono::steady_clock::now() > *until) break;
+                h.consume(0);
+            }
+        },
+        [](std::error_code, std::string_view) {}, manual);
+    opening.unlock();
+    ASSERT_TRUE(*handle);
+    ASSERT_TRUE(eventually([&] { return spinning.load(); }));
+    destroying = true;
+    caller.reset();
+    // Every thread of the caller ends, the handler thread last, once the
+    // handler returns into a loop whose client may be gone.
+    EXPECT_TRUE(eventually([&] { return threads() <= threads_before; }, 10s)) << threads() << " threads";
+}
+
 TEST(Backend, PublishesToAndSubscribesFromTheWebSide) {
     router_process router;
     // What the handlers touch outlives the clients that run them.
