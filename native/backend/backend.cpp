@@ -164,6 +164,12 @@ public:
         // The I/O thread stops first (it calls on_event); handlers still
         // queued then run against closed hosts, whose post() drops tasks.
         shut();
+        stop_handlers();
+    }
+
+    // Runs the handlers still queued on the handler thread and joins it
+    // (from that thread itself, only asks it to end). Idempotent.
+    void stop_handlers() {
         if (runner) runner->stop();
     }
 
@@ -1183,7 +1189,14 @@ client::client(options opts) : core_(std::make_shared<detail::client_core>(std::
     core_->init();
 }
 
-client::~client() { close(); }
+// The handler thread is joined here, not when the core goes: a handler
+// that holds the core for an instant (a handle's call) would otherwise let
+// go of it last, and the handlers still queued would run after this
+// destructor returned, against what its owner has destroyed since.
+client::~client() {
+    close();
+    core_->stop_handlers();
+}
 
 void client::provide(std::string_view service, std::string_view method, request_handler handler) {
     detail::client_core::method_entry entry;

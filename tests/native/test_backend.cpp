@@ -417,11 +417,11 @@ TEST(Backend, AWriterOutlivesItsClient) {
 }
 
 // A handler on the client's handler thread may hold the client for an
-// instant (a handle's call) just when its owner lets go of it, and so be the
-// one that destroys it: the handler thread then ends after the client, and
-// must not touch what the client owned. The handler calls consume(0), which
-// only looks at the client, over and over while its owner destroys it.
-TEST(Backend, AHandlerThatOutlastsItsClientsOwner) {
+// instant (a handle's call) just when its owner destroys it. The destructor
+// still returns only once no handler of the client runs, and every thread
+// of the client ends. The handler calls consume(0), which only looks at the
+// client, over and over while its owner destroys it.
+TEST(Backend, NoHandlerRunsOnceTheClientsDestructorReturned) {
     router_process router;
     hs::client service(backend_options(router, "counter"));
     service.provide_stream("counter", "count", [](hs::request, hs::stream_writer out) {
@@ -438,6 +438,9 @@ TEST(Backend, AHandlerThatOutlastsItsClientsOwner) {
     const std::size_t threads_before = threads();
     std::atomic<bool> spinning{false};
     std::atomic<bool> destroying{false};
+    std::atomic<bool> destructor_returned{false};
+    std::atomic<bool> ran_after{false};
+    std::atomic<bool> handler_done{false};
     auto caller = std::make_unique<hs::client>(backend_options(router, "caller"));
     caller->start();
     ASSERT_TRUE(caller->wait_ready(10s));
@@ -465,6 +468,8 @@ TEST(Backend, AHandlerThatOutlastsItsClientsOwner) {
                 if (until && std::chrono::steady_clock::now() > *until) break;
                 h.consume(0);
             }
+            ran_after = destructor_returned.load();
+            handler_done = true;
         },
         [](std::error_code, std::string_view) {}, manual);
     opening.unlock();
@@ -472,8 +477,9 @@ TEST(Backend, AHandlerThatOutlastsItsClientsOwner) {
     ASSERT_TRUE(eventually([&] { return spinning.load(); }));
     destroying = true;
     caller.reset();
-    // Every thread of the caller ends, the handler thread last, once the
-    // handler returns into a loop whose client may be gone.
+    destructor_returned = true;
+    ASSERT_TRUE(eventually([&] { return handler_done.load(); }, 30s));
+    EXPECT_FALSE(ran_after) << "the handler was still running when the client's destructor returned";
     EXPECT_TRUE(eventually([&] { return threads() <= threads_before; }, 10s)) << threads() << " threads";
 }
 
@@ -928,12 +934,15 @@ TEST(BackendCaller, ConsumesAServerStreamToItsEndAndHearsItsError) {
     router_process router;
     counting_service service(router, 10s);
     ASSERT_TRUE(service.wait_ready());
+    // What the handlers touch outlives the client that runs them.
+    stream_record counted;
+    stream_record failed;
+    stream_record missing;
     hs::client caller(backend_options(router, "caller"));
     caller.start();
     ASSERT_TRUE(caller.wait_ready(10s));
 
     // Credit 2 for 20 items: the credit goes back as the handler returns.
-    stream_record counted;
     hs::stream_options small;
     small.credit = 2;
     caller.open_stream("counter", "count", "20", counted.on_item(), counted.on_end(), small);
@@ -943,14 +952,12 @@ TEST(BackendCaller, ConsumesAServerStreamToItsEndAndHearsItsError) {
     EXPECT_EQ(counted.items.items(), expected);
     EXPECT_FALSE(counted.ends.items().front().first) << counted.ends.items().front().first.message();
 
-    stream_record failed;
     caller.open_stream("counter", "fail", "", failed.on_item(), failed.on_end());
     ASSERT_TRUE(eventually([&] { return failed.ends.size() == 1; }));
     EXPECT_EQ(failed.ends.items().front().first, errc::invalid_argument);
     EXPECT_EQ(failed.ends.items().front().second, "no such counter");
     EXPECT_EQ(failed.items.size(), 0u);
 
-    stream_record missing;
     caller.open_stream("counter", "nope", "", missing.on_item(), missing.on_end());
     ASSERT_TRUE(eventually([&] { return missing.ends.size() == 1; }));
     EXPECT_EQ(missing.ends.items().front().first, errc::no_such_service);
@@ -960,11 +967,13 @@ TEST(BackendCaller, GrantsCreditByHandAndCancels) {
     router_process router;
     counting_service service(router, 300ms);
     ASSERT_TRUE(service.wait_ready());
+    // What the handlers touch outlives the client that runs them.
+    stream_record counted;
+    stream_record cancelled;
     hs::client caller(backend_options(router, "caller"));
     caller.start();
     ASSERT_TRUE(caller.wait_ready(10s));
 
-    stream_record counted;
     hs::stream_options manual;
     manual.credit = 2;
     manual.manual_credit = true;
@@ -983,7 +992,6 @@ TEST(BackendCaller, GrantsCreditByHandAndCancels) {
     EXPECT_FALSE(counted.ends.items().front().first);
     EXPECT_EQ(counted.items.items(), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
 
-    stream_record cancelled;
     hs::stream_handle endless =
         caller.open_stream("counter", "count", "1000000", cancelled.on_item(), cancelled.on_end(), manual);
     ASSERT_TRUE(eventually([&] { return cancelled.items.size() == 2; }));
@@ -1474,10 +1482,13 @@ TEST(BackendExamples, TheStreamServiceSendsAsTheCallersCreditAllows) {
     router_process router;
     process service({STREAM_SERVICE_BIN, router.backend_url()});
     ASSERT_EQ(service.read_line(), "ready");
+    // What the handlers touch outlives the client that runs them.
+    stream_record readings;
+    stream_record bad;
+    stream_record stalled;
     hs::client caller(backend_options(router, "reader"));
     caller.start();
     ASSERT_TRUE(caller.wait_ready(10s));
-    stream_record readings;
     hs::stream_options o;
     o.credit = 4;
     caller.open_stream("factory", "readings", "50", readings.on_item(), readings.on_end(), o);
@@ -1486,14 +1497,12 @@ TEST(BackendExamples, TheStreamServiceSendsAsTheCallersCreditAllows) {
     ASSERT_EQ(readings.items.size(), 50u);
     EXPECT_EQ(readings.items.items().back(), R"({"reading":50})");
 
-    stream_record bad;
     caller.open_stream("factory", "readings", "many", bad.on_item(), bad.on_end());
     ASSERT_TRUE(eventually([&] { return bad.ends.size() == 1; }));
     EXPECT_EQ(bad.ends.items().front().first, errc::invalid_argument);
 
     // A caller that reads nothing more holds the service's writer; stopping
     // the service releases it.
-    stream_record stalled;
     hs::stream_options manual = o;
     manual.manual_credit = true;
     caller.open_stream("factory", "readings", "1000", stalled.on_item(), stalled.on_end(), manual);

@@ -527,7 +527,7 @@ private:
 class client {
 public:
     explicit client(options opts);
-    ~client();  // close()
+    ~client();  // close(); no handler of the client runs once it returns
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
