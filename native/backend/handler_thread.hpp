@@ -28,9 +28,9 @@ public:
     }
 
     // Runs what is queued, then joins. From the handler thread itself (a
-    // handler that let go of its client last) it only asks the loop to end:
-    // a thread cannot join itself. The loop then goes on with its own share
-    // of the state, after this object is gone.
+    // client destroyed by one of its own handlers) it only asks the loop to
+    // end: a thread cannot join itself. The loop then goes on with its own
+    // share of the state, after this object is gone.
     void stop() {
         {
             std::lock_guard lock(state_->mu);

@@ -373,10 +373,11 @@ struct options {
     std::chrono::seconds token_refresh_margin{30};
     // The caller's io_context, which the caller runs: the connections and
     // their timers run there instead of on a thread of the client's own. It
-    // must outlive the client, and every reply and stream_writer the client
-    // handed out that another thread still uses; close() waits for the goodbye (up to half a
-    // second), never for it to stop, and fails what still waits on its
-    // thread (or, when nobody runs it for a second, on the caller's).
+    // must outlive the client, and every reply and stream_writer of the
+    // client that another thread still uses; close() waits for the goodbye
+    // (up to half a second), never for it to stop, and fails what still
+    // waits on its thread (or, when nobody runs it for a second, on the
+    // caller's).
     boost::asio::io_context* io_context = nullptr;
 };
 
