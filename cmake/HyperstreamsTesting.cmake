@@ -76,7 +76,8 @@ function(hyperstreams_add_test)
         # Read only by sanitizer builds; a finding ends the test with a failure.
         set_property(TEST ${arg_NAME} PROPERTY ENVIRONMENT
             "ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:strict_init_order=1"
-            "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+            "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+            "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
     endif()
 endfunction()
 
