@@ -220,13 +220,7 @@ std::string raw_tcp::read_some(std::chrono::milliseconds timeout) {
     return out;
 }
 
-idle_tcp::idle_tcp(const std::string& host_port) : fd_(connect_tcp(host_port)) {}
-
-idle_tcp::~idle_tcp() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-bool idle_tcp::closed_by_peer(std::chrono::milliseconds timeout) {
+bool raw_tcp::closed_by_peer(std::chrono::milliseconds timeout) {
     if (fd_ < 0) return true;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;

@@ -64,6 +64,9 @@ public:
     // What arrives within `timeout`, up to 64 KiB; empty when nothing did
     // or the peer closed the connection.
     std::string read_some(std::chrono::milliseconds timeout);
+    // Whether the other end closed the connection (end of stream or reset)
+    // within `timeout`; what it sent is left unread.
+    bool closed_by_peer(std::chrono::milliseconds timeout);
 
 private:
     int fd_ = -1;
@@ -71,22 +74,7 @@ private:
 
 // A TCP connection that never sends a byte: an HTTP client that never
 // finishes its request, holding one of the router's descriptors.
-class idle_tcp {
-public:
-    // Connects (bounded by 5 s); connected() says whether it worked.
-    explicit idle_tcp(const std::string& host_port);
-    ~idle_tcp();
-    idle_tcp(const idle_tcp&) = delete;
-    idle_tcp& operator=(const idle_tcp&) = delete;
-
-    bool connected() const noexcept { return fd_ >= 0; }
-    // Whether the other end closed the connection (end of stream or reset)
-    // within `timeout`.
-    bool closed_by_peer(std::chrono::milliseconds timeout);
-
-private:
-    int fd_ = -1;
-};
+using idle_tcp = raw_tcp;
 
 // A WebSocket client that sends and reads raw transport messages.
 class raw_ws {

@@ -67,7 +67,7 @@ pid_t spawn(const std::string& program, const std::vector<std::string>& args, in
         // A test that dies (a sanitizer's abort, a crash) takes its servers
         // with it: none is left running to disturb the next test or a benchmark.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(125);
+        if (::getppid() != parent) ::raise(SIGKILL);  // the parent went before the prctl: as its signal would
         ::dup2(out_fd, 1);
         ::dup2(out_fd, 2);
         ::execv(argv[0], argv.data());
