@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -217,6 +218,23 @@ private:
     redisContext* context_ = nullptr;
     unsigned short port_ = 0;
     std::chrono::milliseconds timeout_{0};
+};
+
+// A Redis some distance away (delay_proxy.cpp): a TCP forwarder on
+// 127.0.0.1 to `target_port` that holds what it forwards, each way, for
+// `delay` before it writes it on, in order; on a thread of its own until
+// destroyed. A delay of d adds 2d to every round trip through it.
+class delay_proxy {
+public:
+    delay_proxy(unsigned short target_port, std::chrono::microseconds delay);
+    ~delay_proxy();
+    delay_proxy(const delay_proxy&) = delete;
+    delay_proxy& operator=(const delay_proxy&) = delete;
+    unsigned short port() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
 };
 
 // The shared core on one thread (core.cpp): wall nanoseconds per item.

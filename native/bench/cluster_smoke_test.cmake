@@ -2,6 +2,8 @@
 # tests/CMakeLists.txt): redis-server, three routers over it and one on its
 # own, tiny parameters. Fails when the tool exits non-zero or a table is
 # missing from what it printed; skipped when redis-server is not on PATH.
+# Then once more with Redis 2 ms away (--redis-delay-us): fails unless the
+# round trip the tool measures through its forwarder is at least 4 ms.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P cluster_smoke_test.cmake
 include(${CMAKE_CURRENT_LIST_DIR}/bench_smoke.cmake)
 bench_smoke_need_redis()
@@ -17,3 +19,12 @@ bench_smoke_expect_lines("hyperstreams-bench cluster"
         "\\| 3 \\| 64 B \\| ${p50_p99} \\| ${p50_p99} \\| ${p50_p99} \\|"
         "\\| 3 \\| ${p50_p99} \\| ${p50_p99} \\| ${p50_p99} \\| -?[0-9]+ us \\| -?[0-9.]+ \\| [0-9.]+ [^|]*\\|"
         "\\| 1 \\| ${call} \\| ${call} \\| [0-9.]+x \\|")
+
+bench_smoke_run(cluster-delay cluster --redis "${REDIS_SERVER}" --subscribers 3 --payloads 64 --seconds 0.3
+                --concurrency , --redis-delay-us 2000)
+bench_smoke_expect_lines("hyperstreams-bench cluster --redis-delay-us 2000"
+        "Redis reached through a forwarder that holds every chunk 2000 us each way"
+        "Redis round trip \\(PING[^\n]*: p50 ([4-9][0-9][0-9][0-9]|[1-9][0-9][0-9][0-9][0-9]+) us"
+        "fanout target=cluster subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+: [^\n]* lost 0,"
+        "fanout target=cluster subscribers=3 payload=64 batch=1 window=1: [^\n]* lost 0,"
+        "Redis 2000 us away each way \\(--redis-delay-us\\)")

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -101,6 +102,9 @@ constexpr const char* usage_text =
     "  --router PATH         hyperstreams-router binary (default: beside this tool, or ../router/)\n"
     "  --nats PATH           nats-server binary (default: nats-server on PATH)\n"
     "  --redis PATH          redis-server binary for cluster (default: redis-server on PATH)\n"
+    "  --redis-delay-us D    cluster: the routers and the probe reach Redis through a forwarder of the\n"
+    "                        tool's that holds every chunk D us each way: Redis across a network\n"
+    "                        (default 0: no forwarder)\n"
     "  --uws PATH            fanout: uWebSockets' pub/sub server speaking the baseline's protocol\n"
     "                        (hyperstreams-bench-uws, built with -DHYPERSTREAMS_UWS_DIR; default: beside\n"
     "                        this tool when it was built)\n"
@@ -135,6 +139,7 @@ struct options {
     std::string router;
     std::string nats = "nats-server";
     std::string redis = "redis-server";
+    int redis_delay_us = 0;
     std::string uws;
     std::vector<std::string> router_flags;
 };
@@ -143,7 +148,10 @@ std::vector<int> int_list(const std::string& s) {
     std::vector<int> out;
     std::stringstream in(s);
     std::string item;
-    while (std::getline(in, item, ',')) out.push_back(std::atoi(item.c_str()));
+    // Empty items are skipped: "," is an empty list where "" cannot be
+    // passed (CMake drops empty arguments).
+    while (std::getline(in, item, ','))
+        if (!item.empty()) out.push_back(std::atoi(item.c_str()));
     return out;
 }
 
@@ -203,6 +211,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--router", [&](const std::string& v) { o.router = v; }},
         {"--nats", [&](const std::string& v) { o.nats = v; }},
         {"--redis", [&](const std::string& v) { o.redis = v; }},
+        {"--redis-delay-us", [&](const std::string& v) { o.redis_delay_us = std::atoi(v.c_str()); }},
         {"--uws", [&](const std::string& v) { o.uws = v; }},
         {"--router-flag", [&](const std::string& v) { o.router_flags.push_back(v); }},
     };
@@ -244,6 +253,10 @@ bool parse(int argc, char** argv, options& o) {
             std::fprintf(stderr, "hyperstreams-bench: payloads carry an 8-byte timestamp: >= 8 bytes\n");
             return false;
         }
+    if (o.redis_delay_us < 0 || o.redis_delay_us > 1000000) {
+        std::fprintf(stderr, "hyperstreams-bench: --redis-delay-us takes 0 to 1000000\n");
+        return false;
+    }
     return o.batch > 0 && o.window > 0 && o.payload >= 0 && o.seconds > 0 && o.client_threads > 0;
 }
 
@@ -426,6 +439,7 @@ struct report {
     std::vector<presence_row> presence;
     std::vector<core_figure> core;
     histogram redis_round_trip;
+    int redis_delay_us = 0;  // --redis-delay-us: each way, on every Redis connection
     histogram redis_publish;  // PUBLISH written to read by the first of one subscriber per router
     std::vector<cluster_row> cluster;
     std::vector<cluster_row> cluster_latency;
@@ -867,14 +881,30 @@ void cluster_scenario(const options& o, report& rep) {
     server redis, single;
     std::array<server, cluster_routers> routers;
     redis_probe probe;
-    if (!start_redis(redis, o) || !probe.connect(redis.at.port, std::chrono::seconds(5))) {
-        std::printf("cluster: FAILED: %s did not start or answer\n", o.redis.c_str());
+    if (!start_redis(redis, o)) {
+        std::printf("cluster: FAILED: %s did not start\n", o.redis.c_str());
+        ++rep.failures;
+        return;
+    }
+    // Everything the routers and the probe say to Redis goes through the
+    // forwarder when there is one, so that its round trip is the unit.
+    std::unique_ptr<delay_proxy> distance;
+    unsigned short redis_port = redis.at.port;
+    if (o.redis_delay_us > 0) {
+        distance = std::make_unique<delay_proxy>(redis.at.port, std::chrono::microseconds(o.redis_delay_us));
+        redis_port = distance->port();
+        rep.redis_delay_us = o.redis_delay_us;
+        std::printf("cluster: Redis reached through a forwarder that holds every chunk %d us each way\n",
+                    o.redis_delay_us);
+    }
+    if (!probe.connect(redis_port, std::chrono::seconds(5))) {
+        std::printf("cluster: FAILED: %s did not answer\n", o.redis.c_str());
         ++rep.failures;
         return;
     }
     const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
     std::vector<std::string> in_cluster = limits;
-    in_cluster.insert(in_cluster.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis.at.port)});
+    in_cluster.insert(in_cluster.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis_port)});
     std::vector<endpoint_info> cluster_at;
     for (server& r : routers) {
         if (!start_router(r, o, in_cluster)) {
@@ -1069,12 +1099,16 @@ void print_cluster_tables(const report& rep) {
         const double round_trip = rep.redis_round_trip.quantile_us(0.5);
         std::printf("\n### Several routers over Redis, one message in flight (%d B): publish to delivery, p50 / p99 "
                     "in us; Redis round trip (PING) p50 %.0f us, p99 %.0f us; a PUBLISH to %d subscribers, written to "
-                    "read by the first, p50 %.0f us\n\n"
+                    "read by the first, p50 %.0f us%s\n\n"
                     "| subscribers | single router | cluster, the publisher's router | cluster, the other routers "
                     "| other routers' p50 - single's p50 | in Redis round trips (aim <= 2) | Redis commands per publish |\n"
                     "| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
                     rep.cluster_latency.front().payload, round_trip, rep.redis_round_trip.quantile_us(0.99),
-                    cluster_routers, rep.redis_publish.quantile_us(0.5));
+                    cluster_routers, rep.redis_publish.quantile_us(0.5),
+                    rep.redis_delay_us > 0
+                        ? ("; Redis " + std::to_string(rep.redis_delay_us) + " us away each way (--redis-delay-us)")
+                              .c_str()
+                        : "");
         for (const cluster_row& r : rep.cluster_latency) {
             const bool both = r.cluster.ok && r.single.ok && r.cluster.cross_latency.count() > 0;
             const double extra =
