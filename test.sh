@@ -33,7 +33,6 @@ npm_script() {
 # line. The wasm build comes before the npm stages, which load its output.
 STAGES=(
     "native-asan  cmake_preset native-asan"     # every native test, under ASan + UBSan
-    "native-tsan  cmake_preset native-tsan"     # the tests with threads of their own, under ThreadSanitizer
     "wasm         cmake_preset wasm"            # the shared core's suites built with Emscripten, run by Node
     "fuzz         cmake_preset native-fuzz"     # libFuzzer run of each fuzz target (10-40 s, two at a time)
     "npm-test     npm_script test"              # Node tests of the npm package (tests/node)
