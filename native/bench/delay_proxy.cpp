@@ -27,7 +27,9 @@ constexpr std::size_t read_size = 64 * 1024;
 
 class link;
 
-// One way of a link: read from `from`, held `delay`, written to `to`.
+// One way of a link: read from `from`, held `delay`, written to `to`. The
+// end of `from` is passed on (a shutdown of `to`) once what was held before
+// it is written; an error on either socket ends the link.
 class one_way {
 public:
     one_way(link& owner, tcp::socket& from, tcp::socket& to, std::chrono::microseconds delay)
@@ -35,6 +37,7 @@ public:
 
     void start() { read(); }
     void cancel() { timer_.cancel(); }
+    bool done() const noexcept { return ended_ && held_.empty(); }
 
 private:
     struct chunk {
@@ -45,6 +48,7 @@ private:
     void read();
     void write_due();
     void arm();
+    void pass_on_end();
 
     link& owner_;
     tcp::socket& from_;
@@ -56,6 +60,7 @@ private:
     std::size_t writing_ = 0;  // chunks at the front of held_ being written
     bool reading_ = false;
     bool armed_ = false;
+    bool ended_ = false;  // `from` ended (EOF)
 };
 
 class link : public std::enable_shared_from_this<link> {
@@ -70,7 +75,10 @@ public:
         up_.start();
         down_.start();
     }
-    // Either way's end or error ends both.
+    // Both ways ended, or an error on either.
+    void way_done() {
+        if (up_.done() && down_.done()) close();
+    }
     void close() {
         error_code ignored;
         client_.close(ignored);
@@ -88,11 +96,16 @@ private:
 };
 
 void one_way::read() {
-    if (reading_ || held_bytes_ >= max_held_bytes) return;
+    if (reading_ || ended_ || held_bytes_ >= max_held_bytes) return;
     reading_ = true;
     auto buf = std::make_shared<std::vector<char>>(read_size);
     from_.async_read_some(asio::buffer(*buf), [this, buf, keep = owner_.self()](const error_code& ec, std::size_t n) {
         reading_ = false;
+        if (ec == asio::error::eof) {
+            ended_ = true;
+            if (held_.empty()) pass_on_end();
+            return;
+        }
         if (ec) {
             owner_.close();
             return;
@@ -138,11 +151,19 @@ void one_way::write_due() {
             held_.pop_front();
         }
         read();  // if it had stopped at the bound
-        if (!held_.empty() && held_.front().due <= clock_type::now())
+        if (held_.empty() && ended_)
+            pass_on_end();
+        else if (!held_.empty() && held_.front().due <= clock_type::now())
             write_due();
         else
             arm();
     });
+}
+
+void one_way::pass_on_end() {
+    error_code ignored;
+    to_.shutdown(tcp::socket::shutdown_send, ignored);
+    owner_.way_done();
 }
 
 }  // namespace
@@ -160,8 +181,9 @@ struct delay_proxy::impl {
             error_code ignored;
             client.set_option(tcp::no_delay(true), ignored);
             tcp::socket server(io);
-            server.connect({asio::ip::address_v4::loopback(), target}, ignored);
-            if (!ignored) {
+            error_code unreachable;
+            server.connect({asio::ip::address_v4::loopback(), target}, unreachable);
+            if (!unreachable) {  // else `client` closes here: as if the target had refused it
                 server.set_option(tcp::no_delay(true), ignored);
                 std::make_shared<link>(std::move(client), std::move(server), delay)->start();
             }
