@@ -57,7 +57,7 @@ void cluster_node::start(core_runner& core, std::string ws_url, std::string back
     member_value_tail_ = " " + ws_url + " " + backend;
     const auto enter = [&core](const std::function<void()>& answer) { core.log_answer(answer); };
     log_.set_entry(enter);
-    bus_.start(enter);
+    bus_.start(enter, [this](std::string_view id) { return is_member(id); });
     engine_.subscribe(members_key_);
     engine_.start();
     asio::post(ioc_, [this] { beat(); });
@@ -202,6 +202,11 @@ cluster_view cluster_node::view() const {
     v.redis_reconnects = s.reconnects;
     v.redis_redirects = s.redirects;
     return v;
+}
+
+bool cluster_node::is_member(std::string_view router_id) const {
+    std::lock_guard lock(members_mu_);
+    return std::any_of(members_.begin(), members_.end(), [&](const peer_router& p) { return p.id == router_id; });
 }
 
 std::optional<cluster_node::peer_router> cluster_node::another_router() const {

@@ -78,6 +78,8 @@ private:
     void on_members_changed(std::string_view router_id);
     void on_state(bool up, std::string_view reason);
     void tell_backends(const std::vector<peer_router>& alive);
+    // Thread-safe. `router_id` is alive in the membership.
+    bool is_member(std::string_view router_id) const;
 
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;

@@ -61,8 +61,9 @@ redis_bus::redis_bus(boost::asio::io_context& io, redis_engine& engine, std::str
       answer_timeout_(answer_timeout),
       timer_(io) {}
 
-void redis_bus::start(entry e) {
+void redis_bus::start(entry e, membership is_member) {
     enter_ = std::move(e);
+    is_member_ = std::move(is_member);
     engine_.subscribe(own_channel_);
     engine_.subscribe(broadcast_channel_);
 }
@@ -135,7 +136,7 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
                        ? errc::cluster_outcome_unknown
                        : errc::cluster_unavailable;
             why = failure(r);
-        } else if (a->integer == 0) {
+        } else if (a->integer == 0 && !(engine_.is_cluster() && is_member_ && is_member_(router))) {
             code = errc::no_such_address;
             why = "no client has this address (router " + router + " is not in the cluster)";
         }

@@ -8,7 +8,10 @@
 // still hears of its failure). Redis's count of receivers tells at once
 // when that router is not there (0: no_such_address); a router that took
 // the message but does not answer within the answer timeout leaves the
-// outcome unknown (cluster_outcome_unknown).
+// outcome unknown (cluster_outcome_unknown). On a Redis Cluster the count
+// is only of the node that took the PUBLISH, and a router may listen on
+// another: there a count of 0 means the router is gone only when it is not
+// in the membership either; otherwise the message is taken as sent.
 //
 // A subscribe_client or unsubscribe_client for such an address goes the
 // same way and is always answered: the verdict of the router that gave the
@@ -45,13 +48,17 @@ namespace hyperstreams::router {
 class redis_bus final : public router_bus {
 public:
     using entry = std::function<void(std::function<void()>)>;
+    // Whether a router is in the cluster's membership (alive); called on
+    // the engine's thread.
+    using membership = std::function<bool(std::string_view router_id)>;
 
     // `io`: the engine's; the answer timeout's timer runs on it.
     redis_bus(boost::asio::io_context& io, redis_engine& engine, std::string prefix, std::string router_id,
               std::chrono::milliseconds answer_timeout);
 
-    // Before the engine starts: how answers enter the core; the subscriptions.
-    void start(entry e);
+    // Before the engine starts: how answers enter the core, who is in the
+    // cluster; the subscriptions.
+    void start(entry e, membership is_member);
     // On the engine's thread: no timer is left running.
     void stop();
 
@@ -95,6 +102,7 @@ private:
     const std::string broadcast_channel_;  // P:b
     const std::chrono::milliseconds answer_timeout_;
     entry enter_;
+    membership is_member_;
 
     // Directs waiting for their ack, by ticket; inserted under the core's
     // lock, answered on the engine's thread.

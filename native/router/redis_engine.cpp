@@ -611,4 +611,6 @@ void redis_engine::after_subscribed(std::function<void()> fn) {
 
 redis_stats redis_engine::stats() const { return impl_->snapshot(); }
 
+bool redis_engine::is_cluster() const noexcept { return impl_->m == impl::mode::cluster; }
+
 }  // namespace hyperstreams::router

@@ -158,6 +158,11 @@ public:
     // Thread-safe.
     redis_stats stats() const;
 
+    // On the engine's thread: the servers are a Redis Cluster's. PUBLISH
+    // then counts only the subscribers of the node that took it: a count of
+    // 0 does not say that nobody else received the message.
+    bool is_cluster() const noexcept;
+
 private:
     struct impl;
     std::shared_ptr<impl> impl_;

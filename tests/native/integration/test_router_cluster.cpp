@@ -2434,5 +2434,58 @@ TEST_F(RouterClusterOnRedisCluster, AShardRestartedIsFollowedWithoutRestartingTh
     for (const auto& m : sub.events(message_on(channel))) EXPECT_NE(m.payload_text(), "refused") << describe(m);
 }
 
+// On a Redis Cluster, PUBLISH counts only the subscribers of the node that
+// took it, so its count of 0 does not say that a router is gone: a router
+// may listen on another node. Given the seeds in opposite orders, A and B
+// listen, and A publishes, on different nodes; directs still cross both
+// ways and are acked, and an address of a router that is not in the
+// cluster is still refused at once.
+TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
+    std::vector<std::string> reversed = addresses();
+    std::reverse(reversed.begin(), reversed.end());
+    auto a = cluster_router(addresses(), {"--router-id", "ra"});
+    auto b = cluster_router(reversed, {"--router-id", "rb"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    const auto listens_on = [&](const std::string& channel) {
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+            if (numsub(nodes_[i]->port(), channel) == 1) return i;
+        return nodes_.size();
+    };
+    std::size_t a_node = nodes_.size();
+    std::size_t b_node = nodes_.size();
+    ASSERT_TRUE(eventually([&] {
+        a_node = listens_on("hs:r:ra");
+        b_node = listens_on("hs:r:rb");
+        return a_node < nodes_.size() && b_node < nodes_.size();
+    }, 10s));
+    ASSERT_NE(a_node, b_node) << "the case under test: the routers listen on different nodes";
+    // Each router knows the other (its membership), as a client would find it.
+    ASSERT_TRUE(eventually([&] {
+        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
+        return status.is_object() && status["cluster"]["routers"].size() == 2;
+    }, 10s));
+    ASSERT_TRUE(eventually([&] {
+        const auto status = nlohmann::json::parse(http_get(b->admin_address(), "/status").body, nullptr, false);
+        return status.is_object() && status["cluster"]["routers"].size() == 2;
+    }, 10s));
+
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
+    expect_answer(a1, send_direct(a1, b1.session_id(), "a1 to b1"), errc{}, "a direct to B's client");
+    ASSERT_TRUE(b1.wait_for(direct_of("a1 to b1")));
+    expect_answer(b1, send_direct(b1, a1.session_id(), "b1 to a1"), errc{}, "a direct to A's client");
+    ASSERT_TRUE(a1.wait_for(direct_of("b1 to a1")));
+    // B's own verdict still comes back: no client of B has this address.
+    expect_answer(a1, send_direct(a1, "rb-999999-00000000", "to nobody"), errc::no_such_address,
+                  "an address B never gave");
+    const auto asked = std::chrono::steady_clock::now();
+    expect_answer(a1, send_direct(a1, "rz-1-00000000", "to no router"), errc::no_such_address,
+                  "a router not in the cluster");
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "refused at once, not at the answer's timeout";
+    EXPECT_EQ(a1.count(direct_of("b1 to a1")), 1u);
+    EXPECT_EQ(b1.count(direct_of("a1 to b1")), 1u);
+}
+
 }  // namespace
 }  // namespace hyperstreams::testing
