@@ -236,7 +236,8 @@ public:
         cluster_->log.set_presence_events([this](std::string_view channel, std::string_view event) {
             cluster_->presence.on_event(channel, event);
         });
-        cluster_->bus.start(enter);
+        // No membership read: as a router before its first heartbeat.
+        cluster_->bus.start(enter, [](std::string_view) { return false; });
     }
 
     harness(const harness&) = delete;
