@@ -55,6 +55,7 @@ private:
     tcp::socket& to_;
     asio::steady_timer timer_;
     std::chrono::microseconds delay_;
+    std::vector<char> read_buf_ = std::vector<char>(read_size);
     std::deque<chunk> held_;
     std::size_t held_bytes_ = 0;
     std::size_t writing_ = 0;  // chunks at the front of held_ being written
@@ -86,7 +87,6 @@ public:
         up_.cancel();
         down_.cancel();
     }
-    std::shared_ptr<link> self() { return shared_from_this(); }
 
 private:
     tcp::socket client_;
@@ -98,8 +98,8 @@ private:
 void one_way::read() {
     if (reading_ || ended_ || held_bytes_ >= max_held_bytes) return;
     reading_ = true;
-    auto buf = std::make_shared<std::vector<char>>(read_size);
-    from_.async_read_some(asio::buffer(*buf), [this, buf, keep = owner_.self()](const error_code& ec, std::size_t n) {
+    from_.async_read_some(asio::buffer(read_buf_), [this, keep = owner_.shared_from_this()](const error_code& ec,
+                                                                                           std::size_t n) {
         reading_ = false;
         if (ec == asio::error::eof) {
             ended_ = true;
@@ -110,9 +110,8 @@ void one_way::read() {
             owner_.close();
             return;
         }
-        buf->resize(n);
         held_bytes_ += n;
-        held_.push_back({clock_type::now() + delay_, std::move(*buf)});
+        held_.push_back({clock_type::now() + delay_, std::vector<char>(read_buf_.data(), read_buf_.data() + n)});
         arm();
         read();
     });
@@ -122,7 +121,7 @@ void one_way::arm() {
     if (armed_ || writing_ != 0 || held_.empty()) return;
     armed_ = true;
     timer_.expires_at(held_.front().due);
-    timer_.async_wait([this, keep = owner_.self()](const error_code& ec) {
+    timer_.async_wait([this, keep = owner_.shared_from_this()](const error_code& ec) {
         armed_ = false;
         if (ec) return;
         write_due();
@@ -141,7 +140,7 @@ void one_way::write_due() {
         return;
     }
     writing_ = out.size();
-    asio::async_write(to_, out, [this, keep = owner_.self()](const error_code& ec, std::size_t) {
+    asio::async_write(to_, out, [this, keep = owner_.shared_from_this()](const error_code& ec, std::size_t) {
         if (ec) {
             owner_.close();
             return;

@@ -136,7 +136,7 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
                        ? errc::cluster_outcome_unknown
                        : errc::cluster_unavailable;
             why = failure(r);
-        } else if (a->integer == 0 && !(engine_.is_cluster() && is_member_ && is_member_(router))) {
+        } else if (a->integer == 0 && !(engine_.is_cluster() && is_member_(router))) {
             code = errc::no_such_address;
             why = "no client has this address (router " + router + " is not in the cluster)";
         }

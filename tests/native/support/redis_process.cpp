@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include "child_process.hpp"
 #include "redis_wire.hpp"
 
 namespace hyperstreams::testing {
@@ -64,10 +64,7 @@ pid_t spawn(const std::string& program, const std::vector<std::string>& args, in
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
-        // A test that dies (a sanitizer's abort, a crash) takes its servers
-        // with it: none is left running to disturb the next test or a benchmark.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::raise(SIGKILL);  // the parent went before the prctl: as its signal would
+        die_with_parent(parent);
         ::dup2(out_fd, 1);
         ::dup2(out_fd, 2);
         ::execv(argv[0], argv.data());

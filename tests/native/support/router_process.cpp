@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +16,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "child_process.hpp"
 
 namespace hyperstreams::testing {
 namespace {
@@ -43,10 +44,7 @@ pid_t spawn_program(const char* program, const std::vector<std::string>& args, i
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
-        // A test that dies (a sanitizer's abort, a crash) takes its servers
-        // with it: none is left running to disturb the next test or a benchmark.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::raise(SIGKILL);  // the parent went before the prctl: as its signal would
+        die_with_parent(parent);
         ::dup2(out_fd, 1);
         if (err_fd >= 0) ::dup2(err_fd, 2);
         ::close(out_read_fd);
