@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <memory>
 #include <sstream>
+#include <utility>
 
 #include "log.hpp"
 
@@ -75,6 +77,7 @@ void cluster_node::stop() {
 void cluster_node::leave() {
     asio::post(ioc_, [this] {
         leaving_ = true;
+        bus_.leaving();
         beat_timer_.cancel();
         engine_.command(members_key_, {"HDEL", members_key_, router_id_}, [this](redis_result r) {
             if (r.status == redis_status::ok) announce();
@@ -209,18 +212,65 @@ bool cluster_node::is_member(std::string_view router_id) const {
     return std::any_of(members_.begin(), members_.end(), [&](const peer_router& p) { return p.id == router_id; });
 }
 
-std::optional<cluster_node::peer_router> cluster_node::another_router() const {
+std::vector<cluster_node::peer_router> cluster_node::drain_order() const {
+    std::vector<peer_router> after;
+    std::vector<peer_router> before;
     std::lock_guard lock(members_mu_);
-    // The next one after this router by id: routers that drain together
-    // spread their clients over the others.
-    const peer_router* first_other = nullptr;
-    for (const peer_router& p : members_) {
+    for (const peer_router& p : members_) {  // by id
         if (p.id == router_id_ || p.websocket_url.empty()) continue;
-        if (first_other == nullptr) first_other = &p;
-        if (p.id > router_id_) return p;
+        (p.id > router_id_ ? after : before).push_back(p);
     }
-    if (first_other != nullptr) return *first_other;
-    return std::nullopt;
+    after.insert(after.end(), before.begin(), before.end());
+    return after;
+}
+
+void cluster_node::find_live_router(std::chrono::milliseconds bound,
+                                    std::function<void(std::optional<peer_router>)> done) {
+    // What the pings said so far; shared with the bus's callbacks and the
+    // bound's timer, which may come after the choice was made.
+    struct search {
+        search(asio::io_context& io, std::vector<peer_router> c, std::function<void(std::optional<peer_router>)> d)
+            : candidates(std::move(c)), heard(candidates.size(), unknown), done(std::move(d)), timer(io) {}
+        enum : char { unknown, alive, gone };
+        std::vector<peer_router> candidates;
+        std::vector<char> heard;
+        std::function<void(std::optional<peer_router>)> done;
+        asio::steady_timer timer;
+        // The first candidate that answered once every one before it is
+        // known gone; none once all are.
+        void settle() {
+            if (!done) return;
+            for (std::size_t i = 0; i < candidates.size(); ++i) {
+                if (heard[i] == unknown) return;
+                if (heard[i] == alive) return finish(candidates[i]);
+            }
+            finish(std::nullopt);
+        }
+        void finish(std::optional<peer_router> chosen) {
+            // Those before the chosen one, all of them when none was.
+            for (std::size_t i = 0; i < candidates.size() && heard[i] == gone; ++i)
+                HS_LOG(warn, "cluster.drain_skipped").kv("router", candidates[i].id).kv("why", "no answer to the ping, or draining");
+            timer.cancel();
+            std::exchange(done, nullptr)(std::move(chosen));
+        }
+    };
+    asio::post(ioc_, [this, bound, done = std::move(done)]() mutable {
+        auto s = std::make_shared<search>(ioc_, drain_order(), std::move(done));
+        for (std::size_t i = 0; i < s->candidates.size(); ++i) {
+            bus_.ping(s->candidates[i].id, [s, i](bool alive) {
+                s->heard[i] = alive ? search::alive : search::gone;
+                s->settle();
+            });
+        }
+        s->timer.expires_after(bound);
+        s->timer.async_wait([s](const boost::system::error_code& ec) {
+            if (ec) return;
+            for (char& h : s->heard)
+                if (h == search::unknown) h = search::gone;
+            s->settle();
+        });
+        s->settle();  // none to ask
+    });
 }
 
 std::string cluster_node::render_metrics() const {

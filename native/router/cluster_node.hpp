@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,14 +63,19 @@ public:
     cluster_view view() const;
     // Prometheus series of the cluster, appended to /metrics.
     std::string render_metrics() const;
-    // Thread-safe. Another router alive in the cluster, to send clients to
-    // when this one drains: its WebSocket URL and backend endpoint.
+    // Another router of the cluster: its WebSocket URL and backend endpoint.
     struct peer_router {
         std::string id;
         std::string websocket_url;
         std::string backend;
     };
-    std::optional<peer_router> another_router() const;
+    // Once the drain began (after leave()): the router to send this one's
+    // clients to. Each other router of the membership is asked over the bus
+    // whether it is there, as a router killed stays in the membership until
+    // its heartbeat expires; `done` gets, once, on the engine's thread, the
+    // first that answered, in the order of drain_order(), or none when none
+    // answered within `bound`.
+    void find_live_router(std::chrono::milliseconds bound, std::function<void(std::optional<peer_router>)> done);
 
 private:
     void beat();
@@ -80,6 +86,11 @@ private:
     void tell_backends(const std::vector<peer_router>& alive);
     // Thread-safe. `router_id` is alive in the membership.
     bool is_member(std::string_view router_id) const;
+    // Thread-safe. The other routers of the membership with a WebSocket
+    // URL, those to send clients to first first: the ones after this
+    // router by id, then the ones before, so that routers that drain
+    // together spread their clients over the others.
+    std::vector<peer_router> drain_order() const;
 
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;

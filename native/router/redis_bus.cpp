@@ -10,6 +10,7 @@ namespace {
 constexpr char kind_direct = 'd';
 constexpr char kind_answer = 'a';
 constexpr char kind_subscription = 's';
+constexpr char kind_ping = 'p';
 constexpr std::uint8_t subscribing = 0x01;
 // The sender's reply: a ticket when it waits for the ack, else the
 // connection and frame id its failure goes to.
@@ -73,11 +74,12 @@ void redis_bus::stop() {
     timer_.cancel();
 }
 
-std::uint64_t redis_bus::await_answer(const publisher& ack, std::string_view router_id, std::string& reply) {
+std::uint64_t redis_bus::await_answer(const publisher& ack, std::string_view router_id, std::string& reply,
+                                     std::function<void(bool)> probe) {
     std::lock_guard lock(waiting_mu_);
     const std::uint64_t ticket = ++next_ticket_;
-    waiting_.emplace(ticket,
-                     waiting{ack, std::string(router_id), std::chrono::steady_clock::now() + answer_timeout_});
+    waiting_.emplace(ticket, waiting{ack, std::string(router_id), std::chrono::steady_clock::now() + answer_timeout_,
+                                     std::move(probe)});
     by_deadline_.push_back(ticket);
     reply.push_back(reply_ticket);
     put_le(reply, ticket, 8);
@@ -122,6 +124,18 @@ void redis_bus::client_subscription(std::string_view router_id, std::string_view
     send_to(router_id, std::move(message), ack, ticket);
 }
 
+void redis_bus::ping(std::string_view router_id, std::function<void(bool alive)> done) {
+    std::string reply;
+    const publisher none{};
+    const std::uint64_t ticket = await_answer(none, router_id, reply, std::move(done));
+    std::string message;
+    message.reserve(3 + router_id_.size() + reply.size());
+    message.push_back(kind_ping);
+    put_name(message, router_id_);
+    put_name(message, reply);
+    send_to(router_id, std::move(message), none, ticket);
+}
+
 void redis_bus::send_to(std::string_view router_id, std::string message, const publisher& ack,
                         std::uint64_t ticket) {
     std::string channel = prefix_ + ":r:" + std::string(router_id);
@@ -141,7 +155,7 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
             why = "no client has this address (router " + router + " is not in the cluster)";
         }
         if (ticket == 0) {
-            if (code != errc{}) answer(waiting{ack, router, {}}, code, std::move(why));
+            if (code != errc{}) answer(waiting{ack, router, {}, {}}, code, std::move(why));
             return;
         }
         waiting w;
@@ -175,6 +189,8 @@ bool redis_bus::on_message(std::string_view channel, std::string_view payload) {
             on_subscription(payload.substr(1));
         else if (!payload.empty() && payload[0] == kind_answer)
             on_answer(payload.substr(1));
+        else if (!payload.empty() && payload[0] == kind_ping)
+            on_ping(payload.substr(1));
         else
             HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return true;
@@ -250,6 +266,18 @@ void redis_bus::on_subscription(std::string_view message) {
     });
 }
 
+// Answered here, on the engine's thread: the core has nothing to say.
+void redis_bus::on_ping(std::string_view message) {
+    std::string_view rest = message;
+    std::string_view origin;
+    std::string_view reply;
+    if (!take_name(rest, origin) || !take_name(rest, reply) || !rest.empty()) {
+        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        return;
+    }
+    reply_to(origin, reply, leaving_ ? errc::going_away : errc{}, leaving_ ? "the router is draining" : "");
+}
+
 void redis_bus::reply_to(std::string_view origin, std::string_view reply, errc code, std::string_view text) {
     std::string answer_message;
     answer_message.push_back(kind_answer);
@@ -285,7 +313,7 @@ void redis_bus::on_answer(std::string_view message) {
     std::uint64_t connection = 0;
     std::uint64_t id = 0;
     if (take_le(reply, 8, connection) && take_le(reply, 4, id) && outcome != errc{})
-        answer(waiting{publisher{connection, static_cast<std::uint32_t>(id), false}, {}, {}}, outcome,
+        answer(waiting{publisher{connection, static_cast<std::uint32_t>(id), false}, {}, {}, {}}, outcome,
                std::move(text));
 }
 
@@ -299,6 +327,10 @@ bool redis_bus::take(std::uint64_t ticket, waiting& out) {
 }
 
 void redis_bus::answer(const waiting& w, errc code, std::string text) {
+    if (w.probe) {
+        w.probe(code == errc{});
+        return;
+    }
     enter_([this, ack = w.ack, code, text = std::move(text)] { sink_->direct_done(ack, code, text); });
 }
 

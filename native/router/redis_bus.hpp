@@ -17,11 +17,19 @@
 // same way and is always answered: the verdict of the router that gave the
 // address (its code and text), or the same failures as a direct's.
 //
+// A ping asks a router whether it is there, before a drain names it to its
+// clients: it answers at once, with going_away once it is leaving itself.
+// A router killed (SIGKILL) stays in the membership until its heartbeat
+// expires; the ping finds it gone within a Redis round trip on a single
+// server (nobody listens on its channel) and within the asker's bound on
+// a Redis Cluster (no answer).
+//
 // Messages on P:r:<id>, each led by its kind:
 //   'd' [origin len u8][origin router][reply len u8][reply][flags u8]
 //       [to len u8][to][from len u8][from][payload]
 //   's' [origin len u8][origin router][reply len u8][reply][flags u8]
 //       [to len u8][to][pattern len u8][pattern]
+//   'p' [origin len u8][origin router][reply len u8][reply]
 //   'a' [reply len u8][reply][code u16 LE][text]   (code 0: delivered, or done)
 // `reply` is the sender router's own: the receiver echoes it untouched.
 // A direct's flags carry json and ack_requested; a subscription's carry its
@@ -68,20 +76,33 @@ public:
                              slow_policy policy, bool subscribe, const publisher& ack) override;
     void broadcast(std::string_view from, std::uint8_t flags, bytes_view payload) override;
 
+    // On the engine's thread: asks router `router_id` whether it is there.
+    // `done` (on the engine's thread, once) gets true when it answered, and
+    // false when it is leaving, when Redis says nobody listens on its
+    // channel, when Redis failed, or after the answer timeout. The caller
+    // bounds its own wait as it needs: `done` may come later than that.
+    void ping(std::string_view router_id, std::function<void(bool alive)> done);
+    // On the engine's thread: this router drains; pings are answered
+    // going_away from now on.
+    void leaving() noexcept { leaving_ = true; }
+
     // From the engine (its thread): true when `channel` is the bus's.
     bool on_message(std::string_view channel, std::string_view payload);
 
 private:
-    // A direct whose sender waits for its ack.
+    // A direct whose sender waits for its ack, or a ping (`probe` set,
+    // `ack` unused).
     struct waiting {
         publisher ack;
         std::string router;
         std::chrono::steady_clock::time_point deadline;
+        std::function<void(bool)> probe;
     };
 
     // Appends to `reply` the reply part of a message whose sender waits for
     // the answer (a ticket, returned).
-    std::uint64_t await_answer(const publisher& ack, std::string_view router_id, std::string& reply);
+    std::uint64_t await_answer(const publisher& ack, std::string_view router_id, std::string& reply,
+                               std::function<void(bool)> probe = {});
     // PUBLISHes `message` to router `router_id`; `ticket` 0: the sender
     // hears only of a failure.
     void send_to(std::string_view router_id, std::string message, const publisher& ack, std::uint64_t ticket);
@@ -89,6 +110,7 @@ private:
     void on_direct(std::string_view message);
     void on_subscription(std::string_view message);
     void on_answer(std::string_view message);
+    void on_ping(std::string_view message);
     // Takes the waiting direct `ticket`; false when it was answered already.
     bool take(std::uint64_t ticket, waiting& out);
     void answer(const waiting& w, errc code, std::string text);
@@ -114,6 +136,7 @@ private:
     boost::asio::steady_timer timer_;  // the engine's thread only
     bool timer_armed_ = false;
     bool stopped_ = false;
+    bool leaving_ = false;  // the engine's thread only
 };
 
 }  // namespace hyperstreams::router

@@ -35,6 +35,9 @@ using error_code = boost::system::error_code;
 
 // Time the goodbyes get to leave once the core is drained.
 constexpr auto flush_bound = std::chrono::seconds(2);
+// How long a drain waits for the other routers of the cluster to answer the
+// ping that tells which of them is there to take its clients.
+constexpr auto drain_probe_bound = std::chrono::milliseconds(1000);
 
 std::string generated_router_id(std::uint32_t random) {
     char buf[16];
@@ -315,22 +318,40 @@ int run_server(const router_config& cfg) {
             wait_for_flush();
         });
     };
+    bool drain_begun = false;  // main_ioc's thread only
+    auto begin_drain = [&] {
+        drain_begun = true;
+        core.drain(on_drained);
+    };
     std::function<void(error_code, int)> on_signal = [&](error_code ec, int signo) {
         if (ec) return;
         if (!ctx->draining.exchange(true)) {
             // The listener keeps accepting until the process exits: load
             // balancers polling /healthz see 503, and upgrades are refused.
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain");
-            // One of several: its clients go to another router, unless the
-            // configuration says where.
+            // One of several: its clients go to another router that answers
+            // (unless the configuration says where), once the others were
+            // asked, for drain_probe_bound at most.
             if (cluster) {
                 cluster->leave();
-                if (auto other = cluster->another_router()) {
-                    HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws", other->websocket_url);
-                    core.redirect_drain_to(other->websocket_url, other->backend);
-                }
+                cluster->find_live_router(drain_probe_bound, [&](std::optional<cluster_node::peer_router> other) {
+                    asio::post(main_ioc, [&, other = std::move(other)] {
+                        if (drain_begun) return;  // a second signal did not wait
+                        if (other) {
+                            HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws", other->websocket_url);
+                            core.redirect_drain_to(other->websocket_url, other->backend);
+                        } else {
+                            HS_LOG(warn, "cluster.drain_to_none").kv("why", "no other router answered");
+                        }
+                        begin_drain();
+                    });
+                });
+            } else {
+                begin_drain();
             }
-            core.drain(on_drained);
+        } else if (!drain_begun) {
+            HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "drain_now");
+            begin_drain();
         } else {
             HS_LOG(info, "router.signal").kv("signal", signo).kv("action", "hurry");
             core.drain({});

@@ -19,7 +19,7 @@
 // fails at once, as to an unreachable server), and the script's
 // redis_message steps are what Redis pub/sub would bring: other routers'
 // publications, one and in batches, presence events, directs, client
-// subscriptions, answers and broadcasts, well formed or not, on the
+// subscriptions, pings, answers and broadcasts, well formed or not, on the
 // channels the router listens to (and others). A channel's publications
 // then come with the positions Redis gave, in epochs of its choosing.
 //
@@ -378,8 +378,13 @@ private:
                 m.push_back(static_cast<char>(flags % 2 == 0 ? frame_kind::join : frame_kind::leave));
                 on_pubsub(cluster_->log.pubsub_channel(name), m + payload);
                 break;
-            case 4:  // anything, on this router's bus channel
-                on_pubsub(own, payload);
+            case 4:  // anything on this router's bus channel, or (flags bit 0) a ping, well formed when the payload is empty
+                if (flags % 2 == 1) {
+                    m = "p";
+                    fuzzing::bus_name(m, other);
+                    fuzzing::bus_name(m, "reply");
+                }
+                on_pubsub(own, m + payload);
                 break;
             case 5:  // a direct for a client's address
                 m = "d";

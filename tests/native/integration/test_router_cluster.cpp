@@ -3,7 +3,8 @@
 // three real routers on them, and real clients. Publications cross
 // routers, resumes are served by any router from the history in Redis, a
 // Redis outage fails publishes and resumes by name, a killed router's
-// subscriber resumes on another, a router asks Redis only for what its
+// subscriber resumes on another, a router that drains sends its clients to
+// another that answers, past one killed, a router asks Redis only for what its
 // own clients subscribed to, direct messages and broadcasts reach the
 // clients of every router, publishes keep their order across a SCRIPT
 // FLUSH, the publishes of one WebSocket message to a channel are one script
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1946,6 +1948,52 @@ TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
     EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
 }
 
+// Routers ra, rb and rc; rb is killed (SIGKILL), then ra drains (SIGTERM)
+// while rb is still in the membership (its heartbeat has 15 s to expire).
+// ra would send its clients to rb, the next by id: it asks first, finds rb
+// gone and sends them to rc, where the subscriber resumes with nothing
+// lost. `subscribers` counts a channel's subscribers in Redis.
+void expect_drain_skips_a_killed_router(const std::vector<std::string>& redis,
+                                        const std::function<long long(const std::string&)>& subscribers) {
+    auto a = cluster_router(redis, {"--router-id", "ra"});
+    auto b = cluster_router(redis, {"--router-id", "rb"});
+    auto c = cluster_router(redis, {"--router-id", "rc"});
+    ASSERT_TRUE(a->ready() && b->ready() && c->ready());
+    const auto routers_a_knows = [&] {
+        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
+        return status.is_object() ? status["cluster"]["routers"].size() : 0;
+    };
+    ASSERT_TRUE(eventually([&] { return routers_a_knows() == 3; }, 10s)) << "A learns of B and C";
+    test_client pub(frontend_config(c->ws_url(), "pub"));
+    test_client sub(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("line.count"))));
+    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("line.count")) == 1; }, 5s));
+    const auto first = publish_numbers(pub, "line.count", 1, 3);
+    ASSERT_EQ(first.size(), 3u);
+    ASSERT_EQ(sub.wait_count(message_on("line.count"), 3).size(), 3u);
+
+    ASSERT_EQ(b->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    ASSERT_TRUE(eventually([&] { return subscribers("hs:r:rb") == 0; }, 5s)) << "Redis saw B go";
+    ASSERT_EQ(routers_a_knows(), 3u) << "the case under test: B is still in the membership A reads";
+    ASSERT_EQ(a->signal_and_wait(SIGTERM, 15s), 0) << a->log();
+    EXPECT_TRUE(logged(*a, "event=cluster.drain_skipped router=rb", 1)) << a->log();
+    EXPECT_TRUE(logged(*a, "event=cluster.drain_to router=rc", 1)) << a->log();
+    ASSERT_EQ(publish_numbers(pub, "line.count", 4, 6).size(), 3u);
+    const auto got = sub.wait_count(message_on("line.count"), 6, 15s);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 1, first.front().epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(*c, "name=sub", 1)) << "the subscriber said hello to C";
+}
+
+TEST(RouterCluster, ADrainSendsItsClientsPastAKilledRouterToALiveOne) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    expect_drain_skips_a_killed_router({redis.address()},
+                                       [&](const std::string& channel) { return numsub(redis.port(), channel); });
+}
+
 // What the admin endpoints say of the cluster: /status names the routers
 // alive, /metrics has the cluster's series, /healthz answers 503 with why
 // while Redis is unreachable and 200 once it is back.
@@ -2485,6 +2533,13 @@ TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
     EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "refused at once, not at the answer's timeout";
     EXPECT_EQ(a1.count(direct_of("b1 to a1")), 1u);
     EXPECT_EQ(b1.count(direct_of("a1 to b1")), 1u);
+}
+
+// On a Redis Cluster Redis's count of receivers is only of one node: the
+// killed router is found gone because it does not answer, within the drain's
+// bound.
+TEST_F(RouterClusterOnRedisCluster, ADrainSendsItsClientsPastAKilledRouterToALiveOne) {
+    expect_drain_skips_a_killed_router(addresses(), [&](const std::string& channel) { return numsub_all(channel); });
 }
 
 }  // namespace
