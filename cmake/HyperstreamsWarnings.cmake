@@ -41,4 +41,9 @@ else()
     # `if (c) EXPECT_TRUE(x);` is safe (GoogleTest's macros guard their own
     # else), but g++ reports the else inside the macro as dangling.
     list(APPEND HYPERSTREAMS_TEST_WARNINGS $<$<CXX_COMPILER_ID:GNU>:-Wno-dangling-else>)
+    # g++ 12's -Wrestrict misreads std::string concatenations that libstdc++
+    # inlines in an optimised build (GCC bug 105651, fixed in 13): the tests'
+    # "prefix" + std::string(...) lines set it off, in char_traits.h.
+    list(APPEND HYPERSTREAMS_TEST_WARNINGS
+        $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>)
 endif()
