@@ -226,47 +226,52 @@ std::vector<cluster_node::peer_router> cluster_node::drain_order() const {
 
 void cluster_node::find_live_router(std::chrono::milliseconds bound,
                                     std::function<void(std::optional<peer_router>)> done) {
+    using answer = redis_bus::ping_answer;
     // What the pings said so far; shared with the bus's callbacks and the
     // bound's timer, which may come after the choice was made.
     struct search {
         search(asio::io_context& io, std::vector<peer_router> c, std::function<void(std::optional<peer_router>)> d)
-            : candidates(std::move(c)), heard(candidates.size(), unknown), done(std::move(d)), timer(io) {}
-        enum : char { unknown, alive, gone };
+            : candidates(std::move(c)), heard(candidates.size()), done(std::move(d)), timer(io) {}
         std::vector<peer_router> candidates;
-        std::vector<char> heard;
+        std::vector<std::optional<answer>> heard;  // none yet: waiting
         std::function<void(std::optional<peer_router>)> done;
         asio::steady_timer timer;
-        // The first candidate that answered once every one before it is
-        // known gone; none once all are.
+        // The first that answered, once every one before it is gone or not
+        // known; when none answered, the first not known (Redis failed: the
+        // membership's word), else none.
         void settle() {
             if (!done) return;
+            std::optional<std::size_t> first_unknown;
             for (std::size_t i = 0; i < candidates.size(); ++i) {
-                if (heard[i] == unknown) return;
-                if (heard[i] == alive) return finish(candidates[i]);
+                if (!heard[i]) return;
+                if (*heard[i] == answer::alive) return finish(i);
+                if (*heard[i] == answer::unknown && !first_unknown) first_unknown = i;
             }
-            finish(std::nullopt);
+            finish(first_unknown.value_or(candidates.size()));
         }
-        void finish(std::optional<peer_router> chosen) {
-            // Those before the chosen one, all of them when none was.
-            for (std::size_t i = 0; i < candidates.size() && heard[i] == gone; ++i)
-                HS_LOG(warn, "cluster.drain_skipped").kv("router", candidates[i].id).kv("why", "no answer to the ping, or draining");
+        void finish(std::size_t chosen) {
+            for (std::size_t i = 0; i < std::min(chosen, candidates.size()); ++i)
+                HS_LOG(warn, "cluster.drain_skipped").kv("router", candidates[i].id)
+                    .kv("why", *heard[i] == answer::gone ? "gone or draining" : "Redis failed the ping");
             timer.cancel();
-            std::exchange(done, nullptr)(std::move(chosen));
+            std::exchange(done, nullptr)(chosen < candidates.size() ? std::optional(candidates[chosen]) : std::nullopt);
         }
     };
     asio::post(ioc_, [this, bound, done = std::move(done)]() mutable {
         auto s = std::make_shared<search>(ioc_, drain_order(), std::move(done));
         for (std::size_t i = 0; i < s->candidates.size(); ++i) {
-            bus_.ping(s->candidates[i].id, [s, i](bool alive) {
-                s->heard[i] = alive ? search::alive : search::gone;
+            bus_.ping(s->candidates[i].id, [s, i](answer a) {
+                s->heard[i] = a;
                 s->settle();
             });
         }
+        // Silent while Redis carried the ping: gone (killed, on a Redis
+        // Cluster, whose count of receivers could not say so).
         s->timer.expires_after(bound);
         s->timer.async_wait([s](const boost::system::error_code& ec) {
             if (ec) return;
-            for (char& h : s->heard)
-                if (h == search::unknown) h = search::gone;
+            for (auto& h : s->heard)
+                if (!h) h = answer::gone;
             s->settle();
         });
         s->settle();  // none to ask

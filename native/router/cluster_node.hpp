@@ -73,8 +73,9 @@ public:
     // clients to. Each other router of the membership is asked over the bus
     // whether it is there, as a router killed stays in the membership until
     // its heartbeat expires; `done` gets, once, on the engine's thread, the
-    // first that answered, in the order of drain_order(), or none when none
-    // answered within `bound`.
+    // first that answered, in the order of drain_order(). Silent for
+    // `bound`: gone. When none answered and Redis failed some pings, the
+    // first of those (the membership's word); else none.
     void find_live_router(std::chrono::milliseconds bound, std::function<void(std::optional<peer_router>)> done);
 
 private:

@@ -75,7 +75,7 @@ void redis_bus::stop() {
 }
 
 std::uint64_t redis_bus::await_answer(const publisher& ack, std::string_view router_id, std::string& reply,
-                                     std::function<void(bool)> probe) {
+                                     std::function<void(ping_answer)> probe) {
     std::lock_guard lock(waiting_mu_);
     const std::uint64_t ticket = ++next_ticket_;
     waiting_.emplace(ticket, waiting{ack, std::string(router_id), std::chrono::steady_clock::now() + answer_timeout_,
@@ -124,7 +124,7 @@ void redis_bus::client_subscription(std::string_view router_id, std::string_view
     send_to(router_id, std::move(message), ack, ticket);
 }
 
-void redis_bus::ping(std::string_view router_id, std::function<void(bool alive)> done) {
+void redis_bus::ping(std::string_view router_id, std::function<void(ping_answer)> done) {
     std::string reply;
     const publisher none{};
     const std::uint64_t ticket = await_answer(none, router_id, reply, std::move(done));
@@ -328,7 +328,9 @@ bool redis_bus::take(std::uint64_t ticket, waiting& out) {
 
 void redis_bus::answer(const waiting& w, errc code, std::string text) {
     if (w.probe) {
-        w.probe(code == errc{});
+        w.probe(code == errc{}                                                 ? ping_answer::alive
+                : code == errc::no_such_address || code == errc::going_away ? ping_answer::gone
+                                                                               : ping_answer::unknown);
         return;
     }
     enter_([this, ack = w.ack, code, text = std::move(text)] { sink_->direct_done(ack, code, text); });

@@ -76,12 +76,15 @@ public:
                              slow_policy policy, bool subscribe, const publisher& ack) override;
     void broadcast(std::string_view from, std::uint8_t flags, bytes_view payload) override;
 
+    // What a ping found: the router answered; it is gone (Redis says
+    // nobody listens on its channel) or leaving (it answered going_away);
+    // or it is not known, as Redis failed or no answer came within the
+    // answer timeout.
+    enum class ping_answer : std::uint8_t { alive, gone, unknown };
     // On the engine's thread: asks router `router_id` whether it is there.
-    // `done` (on the engine's thread, once) gets true when it answered, and
-    // false when it is leaving, when Redis says nobody listens on its
-    // channel, when Redis failed, or after the answer timeout. The caller
-    // bounds its own wait as it needs: `done` may come later than that.
-    void ping(std::string_view router_id, std::function<void(bool alive)> done);
+    // `done` gets the answer on the engine's thread, once. The caller bounds
+    // its own wait as it needs: `done` may come later than that.
+    void ping(std::string_view router_id, std::function<void(ping_answer)> done);
     // On the engine's thread: this router drains; pings are answered
     // going_away from now on.
     void leaving() noexcept { leaving_ = true; }
@@ -96,13 +99,13 @@ private:
         publisher ack;
         std::string router;
         std::chrono::steady_clock::time_point deadline;
-        std::function<void(bool)> probe;
+        std::function<void(ping_answer)> probe;
     };
 
     // Appends to `reply` the reply part of a message whose sender waits for
     // the answer (a ticket, returned).
     std::uint64_t await_answer(const publisher& ack, std::string_view router_id, std::string& reply,
-                               std::function<void(bool)> probe = {});
+                               std::function<void(ping_answer)> probe = {});
     // PUBLISHes `message` to router `router_id`; `ticket` 0: the sender
     // hears only of a failure.
     void send_to(std::string_view router_id, std::string message, const publisher& ack, std::uint64_t ticket);

@@ -1994,6 +1994,26 @@ TEST(RouterCluster, ADrainSendsItsClientsPastAKilledRouterToALiveOne) {
                                        [&](const std::string& channel) { return numsub(redis.port(), channel); });
 }
 
+// Redis is gone when a router drains: nothing can say whether the others are
+// there, and the membership's word stands: the clients are sent to the next
+// router by id, which serves them as a router on its own would.
+TEST(RouterCluster, ADrainWhileRedisIsDownSendsItsClientsWhereTheMembershipSaid) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, {"--router-id", "ra"});
+    auto b = cluster_router({redis.address()}, {"--router-id", "rb"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    ASSERT_TRUE(logged(*a, "event=cluster.routers alive=2", 1)) << "A learns of B";
+    test_client sub(frontend_config(a->ws_url(), "sub"));
+    ASSERT_TRUE(sub.wait_ready());
+    redis.kill();
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_down", 1)) << a->log();
+    ASSERT_EQ(a->signal_and_wait(SIGTERM, 15s), 0) << a->log();
+    EXPECT_EQ(a->log().find("event=cluster.drain_skipped"), std::string::npos) << a->log();
+    EXPECT_TRUE(logged(*a, "event=cluster.drain_to router=rb", 1)) << a->log();
+    EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
+}
+
 // What the admin endpoints say of the cluster: /status names the routers
 // alive, /metrics has the cluster's series, /healthz answers 503 with why
 // while Redis is unreachable and 200 once it is back.
