@@ -132,6 +132,13 @@ void expect_answer(test_client& c, std::uint32_t id, errc code, const std::strin
 
 bool replayed(const recorded_event& e) { return (e.flags & frame_flags::replayed) != 0; }
 
+// The routers alive that `r`'s /status lists (its membership); 0 when it
+// does not answer.
+std::size_t routers_known(const router_process& r) {
+    const auto status = nlohmann::json::parse(http_get(r.admin_address(), "/status").body, nullptr, false);
+    return status.is_object() && status.contains("cluster") ? status["cluster"]["routers"].size() : 0;
+}
+
 std::vector<std::uint8_t> one_frame(frame_kind kind, std::uint32_t id, std::string_view name) {
     frame f;
     f.kind = kind;
@@ -1814,10 +1821,7 @@ TEST(RouterCluster, RedisRestartedEmptyRoutersTakeUpTheirInterestAndSayTheChanne
     EXPECT_TRUE(by_name.wait_for(broadcast_of("everyone again")));
     EXPECT_TRUE(eventually([&] { return reply_text(redis_call(redis.port(), {"HLEN", "hs:routers"})) == "3"; }, 5s))
         << "the membership, lost with Redis's data, is written again";
-    EXPECT_TRUE(eventually([&] {
-        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
-        return status.is_object() && status.contains("cluster") && status["cluster"]["routers"].size() == 3;
-    }, 5s));
+    EXPECT_TRUE(eventually([&] { return routers_known(*a) == 3; }, 5s));
     for (const auto* r : {a.get(), b.get(), c.get()}) {
         EXPECT_EQ(http_get(r->http_address(), "/healthz").status, 200);
         const std::string metrics = http_get(r->admin_address(), "/metrics").body;
@@ -1916,6 +1920,19 @@ TEST(RouterCluster, ASubscriberOfAKilledRouterResumesOnAnother) {
         << "each publication came once";
 }
 
+// `sub` got 1..3 on `channel` before its router drained; 4..6 published now
+// reach it where the drain sent it: 1..6 in all, in order, once each, in
+// `epoch`, with no gap.
+void expect_resumed_after_the_drain(test_client& pub, test_client& sub, const std::string& channel,
+                                    std::uint32_t epoch) {
+    ASSERT_EQ(publish_numbers(pub, channel, 4, 6).size(), 3u);
+    const auto got = sub.wait_count(message_on(channel), 6, 15s);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 1, epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_EQ(sub.count(is(event_kind::epoch_changed)), 0u);
+}
+
 // A router of the cluster that drains (SIGTERM) sends its clients to another
 // live router it learned from the membership; the client follows the
 // redirect, resumes its subscription there, and gets every publication once,
@@ -1939,12 +1956,7 @@ TEST(RouterCluster, ADrainedRouterSendsItsClientsToAnotherWithNothingLost) {
 
     ASSERT_EQ(a->signal_and_wait(SIGTERM, 10s), 0) << a->log();
     EXPECT_TRUE(logged(*a, "event=cluster.drain_to", 1)) << a->log();
-    ASSERT_EQ(publish_numbers(pub, "oven.temp", 4, 6).size(), 3u);
-    const auto got = sub.wait_count(message_on("oven.temp"), 6, 15s);
-    ASSERT_EQ(got.size(), 6u);
-    expect_numbers(got, 1, first.front().epoch);
-    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
-    EXPECT_EQ(sub.count(is(event_kind::epoch_changed)), 0u);
+    expect_resumed_after_the_drain(pub, sub, "oven.temp", first.front().epoch);
     EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
 }
 
@@ -1959,11 +1971,7 @@ void expect_drain_skips_a_killed_router(const std::vector<std::string>& redis,
     auto b = cluster_router(redis, {"--router-id", "rb"});
     auto c = cluster_router(redis, {"--router-id", "rc"});
     ASSERT_TRUE(a->ready() && b->ready() && c->ready());
-    const auto routers_a_knows = [&] {
-        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
-        return status.is_object() ? status["cluster"]["routers"].size() : 0;
-    };
-    ASSERT_TRUE(eventually([&] { return routers_a_knows() == 3; }, 10s)) << "A learns of B and C";
+    ASSERT_TRUE(eventually([&] { return routers_known(*a) == 3; }, 10s)) << "A learns of B and C";
     test_client pub(frontend_config(c->ws_url(), "pub"));
     test_client sub(frontend_config(a->ws_url(), "sub"));
     ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
@@ -1975,15 +1983,11 @@ void expect_drain_skips_a_killed_router(const std::vector<std::string>& redis,
 
     ASSERT_EQ(b->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
     ASSERT_TRUE(eventually([&] { return subscribers("hs:r:rb") == 0; }, 5s)) << "Redis saw B go";
-    ASSERT_EQ(routers_a_knows(), 3u) << "the case under test: B is still in the membership A reads";
+    ASSERT_EQ(routers_known(*a), 3u) << "the case under test: B is still in the membership A reads";
     ASSERT_EQ(a->signal_and_wait(SIGTERM, 15s), 0) << a->log();
     EXPECT_TRUE(logged(*a, "event=cluster.drain_skipped router=rb", 1)) << a->log();
     EXPECT_TRUE(logged(*a, "event=cluster.drain_to router=rc", 1)) << a->log();
-    ASSERT_EQ(publish_numbers(pub, "line.count", 4, 6).size(), 3u);
-    const auto got = sub.wait_count(message_on("line.count"), 6, 15s);
-    ASSERT_EQ(got.size(), 6u);
-    expect_numbers(got, 1, first.front().epoch);
-    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    expect_resumed_after_the_drain(pub, sub, "line.count", first.front().epoch);
     EXPECT_TRUE(logged(*c, "name=sub", 1)) << "the subscriber said hello to C";
 }
 
@@ -2528,14 +2532,8 @@ TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
     }, 10s));
     ASSERT_NE(a_node, b_node) << "the case under test: the routers listen on different nodes";
     // Each router knows the other (its membership), as a client would find it.
-    ASSERT_TRUE(eventually([&] {
-        const auto status = nlohmann::json::parse(http_get(a->admin_address(), "/status").body, nullptr, false);
-        return status.is_object() && status["cluster"]["routers"].size() == 2;
-    }, 10s));
-    ASSERT_TRUE(eventually([&] {
-        const auto status = nlohmann::json::parse(http_get(b->admin_address(), "/status").body, nullptr, false);
-        return status.is_object() && status["cluster"]["routers"].size() == 2;
-    }, 10s));
+    ASSERT_TRUE(eventually([&] { return routers_known(*a) == 2; }, 10s));
+    ASSERT_TRUE(eventually([&] { return routers_known(*b) == 2; }, 10s));
 
     test_client a1(frontend_config(a->ws_url(), "a1"));
     test_client b1(frontend_config(b->ws_url(), "b1"));
