@@ -264,6 +264,13 @@ std::string check(const router_config& c) {
     for (const std::string& address : c.cluster_redis)
         if (redis_check_address(address))
             return "cluster.redis: '" + address + "' is not redis://HOST:PORT";
+    if (!c.cluster_redis_password.empty() && !c.cluster_redis_password_file.empty())
+        return "cluster.redis_password and cluster.redis_password_file exclude each other";
+    if (!c.cluster_redis_user.empty() && c.cluster_redis_password.empty() && c.cluster_redis_password_file.empty())
+        return "cluster.redis_user needs cluster.redis_password or cluster.redis_password_file";
+    if (c.cluster_redis.empty() && (!c.cluster_redis_user.empty() || !c.cluster_redis_password.empty() ||
+                                    !c.cluster_redis_password_file.empty()))
+        return "cluster.redis_user and cluster.redis_password need cluster.redis";
     if (c.cluster_prefix.empty() || c.cluster_prefix.size() > 64 ||
         c.cluster_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
             std::string::npos)
@@ -292,6 +299,17 @@ std::string check(const router_config& c) {
 }
 
 }  // namespace
+
+bool read_secret_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::stringstream text;
+    text << in.rdbuf();
+    out = text.str();
+    if (!out.empty() && out.back() == '\n') out.pop_back();
+    if (!out.empty() && out.back() == '\r') out.pop_back();
+    return true;
+}
 
 std::string to_json(const router_config& cfg) {
     json doc = json::object();

@@ -102,6 +102,12 @@ struct router_config {
     // Cluster ("redis://HOST:PORT" or "HOST:PORT"); empty: a router on its own.
     std::vector<std::string> cluster_redis;
     std::string cluster_prefix = "hs";  // of every Redis key and channel
+    // Redis's credentials (AUTH on every connection): a password alone is
+    // the default user's (requirepass); with a user, an ACL user's. The
+    // password, or a file holding it (its bytes, a final newline removed).
+    std::string cluster_redis_user;
+    std::string cluster_redis_password;
+    std::string cluster_redis_password_file;
     // Where the other routers' clients reach this one; empty: the bound addresses.
     std::string cluster_advertise_ws;
     std::string cluster_advertise_backend;
@@ -181,6 +187,11 @@ std::string to_json(const router_config& cfg);
 std::string help_text(std::string_view program);
 
 std::string_view policy_name(slow_policy p) noexcept;
+
+// A secret kept in a file (auth.hs256_secret_file, admin.token_file,
+// cluster.redis_password_file): its bytes, a final newline ("\n" or
+// "\r\n") removed. False when it cannot be read.
+bool read_secret_file(const std::string& path, std::string& out);
 
 // Splits "host:port" (IPv6 hosts in brackets); false when malformed.
 bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port);

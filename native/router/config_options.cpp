@@ -281,6 +281,15 @@ const std::vector<option>& options() {
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
                          "(redis://HOST:PORT), which every router of the cluster names; empty: this "
                          "router on its own"));
+        t.push_back(text("cluster.redis_user", &router_config::cluster_redis_user,
+                         "with cluster.redis: the ACL user the routers authenticate as (AUTH), with "
+                         "cluster.redis_password; empty: the default user"));
+        t.push_back(text("cluster.redis_password", &router_config::cluster_redis_password,
+                         "with cluster.redis: the password sent (AUTH) on every connection to Redis "
+                         "(prefer cluster.redis_password_file: a flag shows in the process list); "
+                         "empty: none"));
+        t.push_back(text("cluster.redis_password_file", &router_config::cluster_redis_password_file,
+                         "file holding cluster.redis_password (its bytes, a final newline removed)"));
         t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
                          "prefix of every Redis key and channel of the cluster (letters, digits, "
                          "'_', '-')"));

@@ -30,6 +30,9 @@ redis_connection::redis_connection(asio::io_context& io, redis_address address, 
       connect_timeout_(options.connect_timeout),
       command_timeout_(options.command_timeout),
       subscriber_(subscriber),
+      auth_(options.password.empty()   ? std::string()
+            : options.user.empty() ? redis_format({"AUTH", options.password})
+                                   : redis_format({"AUTH", options.user, options.password})),
       events_(std::move(e)),
       resolver_(io),
       socket_(io),
@@ -42,9 +45,13 @@ void redis_connection::connect() {
     auto self = shared_from_this();
     connect_timer_.expires_after(connect_timeout_);
     connect_timer_.async_wait([self](const error_code& ec) {
-        if (ec || self->state_ != state::connecting) return;
-        self->fail(redis_status::unreachable,
-                   "no connection within " + std::to_string(self->connect_timeout_.count()) + " ms");
+        if (ec) return;
+        if (self->state_ == state::connecting)
+            self->fail(redis_status::unreachable,
+                       "no connection within " + std::to_string(self->connect_timeout_.count()) + " ms");
+        else if (self->state_ == state::authenticating)
+            self->fail(redis_status::unreachable,
+                       "no answer to AUTH within " + std::to_string(self->connect_timeout_.count()) + " ms");
     });
     error_code parse_ec;
     const auto ip = asio::ip::make_address(address_.host, parse_ec);
@@ -73,12 +80,27 @@ void redis_connection::on_connected(const error_code& ec) {
         fail(redis_status::unreachable, "cannot connect: " + ec.message());
         return;
     }
-    connect_timer_.cancel();
-    state_ = state::up;
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    if (auth_.empty()) {
+        state_ = state::up;
+        do_read();
+        become_up();
+        return;
+    }
+    // The AUTH alone, then its answer (do_read), then what was queued.
+    state_ = state::authenticating;
     do_read();
+    asio::async_write(socket_, asio::buffer(auth_), [self = shared_from_this()](const error_code& e, std::size_t) {
+        if (e && self->state_ == state::authenticating)
+            self->fail(redis_status::unreachable, "write failed: " + e.message());
+    });
+}
+
+void redis_connection::become_up() {
+    connect_timer_.cancel();
+    state_ = state::up;
     do_write();
     events_.up();
 }
@@ -124,9 +146,9 @@ void redis_connection::do_write() {
 void redis_connection::do_read() {
     socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec,
                                                                                 std::size_t n) {
-        if (self->state_ != state::up) return;
+        if (self->state_ != state::up && self->state_ != state::authenticating) return;
         if (ec) {
-            self->fail(redis_status::lost,
+            self->fail(self->state_ == state::up ? redis_status::lost : redis_status::unreachable,
                        ec == asio::error::eof ? std::string("closed by the server") : "read failed: " + ec.message());
             return;
         }
@@ -142,6 +164,21 @@ void redis_connection::do_read() {
                 return;
             }
             if (!reply) break;
+            if (self->state_ == state::authenticating) {
+                if (redis_is_error(*reply)) {
+                    self->fail(redis_status::unreachable, "AUTH refused: " + std::string(redis_text(*reply)));
+                    return;
+                }
+                self->become_up();
+                if (self->state_ != state::up) return;
+                continue;
+            }
+            // Redis wants credentials the options do not have: nothing ran.
+            if (redis_is_error(*reply) && redis_text(*reply).substr(0, 6) == "NOAUTH") {
+                self->fail(redis_status::unreachable,
+                           "Redis wants credentials: " + std::string(redis_text(*reply)));
+                return;
+            }
             if (self->subscriber_) {
                 self->events_.pushed(std::move(reply));
             } else {

@@ -93,10 +93,14 @@ public:
     const redis_address& address() const noexcept { return address_; }
 
 private:
-    enum class state : std::uint8_t { idle, connecting, up, dead };
+    // authenticating: connected, the AUTH written and its answer awaited
+    // (within the connect timeout); nothing else is written meanwhile.
+    enum class state : std::uint8_t { idle, connecting, authenticating, up, dead };
     using tcp = boost::asio::ip::tcp;
 
     void on_connected(const boost::system::error_code& ec);
+    // Connected, and authenticated when the options have a password.
+    void become_up();
     void do_write();
     void do_read();
     void arm_command_timer();
@@ -111,6 +115,7 @@ private:
     const std::chrono::milliseconds connect_timeout_;
     const std::chrono::milliseconds command_timeout_;
     const bool subscriber_;
+    const std::string auth_;  // the AUTH command, or empty
     events events_;
     state state_ = state::idle;
     bool detached_ = false;  // closed by the owner: no more events

@@ -67,6 +67,11 @@ struct redis_options {
     // unless it says it is part of a cluster (CLUSTER SLOTS answers); then
     // the addresses are the cluster's seeds.
     std::vector<std::string> addresses;
+    // Credentials, sent (AUTH) on every connection to every node before
+    // anything else: a password alone is the default user's (requirepass);
+    // with a user, an ACL user's. Empty: none.
+    std::string user;
+    std::string password;
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds command_timeout{2000};
     std::chrono::milliseconds backoff_min{100};

@@ -12,11 +12,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "token_authorizer.hpp"
@@ -61,16 +59,11 @@ void write_stdout(std::string_view text) {
 // used. It travels in an HTTP header: visible ASCII only, and long enough not
 // to be guessed.
 std::string load_admin_token(const std::string& path, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    std::string token;
+    if (!read_secret_file(path, token)) {
         error = "admin.token_file: cannot read '" + path + "'";
         return {};
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string token = text.str();
-    if (!token.empty() && token.back() == '\n') token.pop_back();
-    if (!token.empty() && token.back() == '\r') token.pop_back();
     const bool visible = std::all_of(token.begin(), token.end(), [](char c) { return c > ' ' && c < 0x7f; });
     if (token.size() < 16 || !visible) {
         error = "admin.token_file: the token must be at least 16 visible ASCII characters (no spaces)";
@@ -169,7 +162,17 @@ int run_server(const router_config& cfg) {
     // I/O thread (cluster_node.hpp): the pool is made first so that it
     // outlives the node.
     std::optional<cluster_node> cluster;
-    if (!cfg.cluster_redis.empty()) cluster.emplace(*workers.contexts().front(), cfg, router_id);
+    if (!cfg.cluster_redis.empty()) {
+        router_config with_password = cfg;
+        if (!cfg.cluster_redis_password_file.empty() &&
+            !read_secret_file(cfg.cluster_redis_password_file, with_password.cluster_redis_password)) {
+            HS_LOG(error, "router.bad_redis_password_file").kv("file", cfg.cluster_redis_password_file);
+            std::fprintf(stderr, "hyperstreams-router: cluster.redis_password_file: cannot read '%s'\n",
+                         cfg.cluster_redis_password_file.c_str());
+            return 1;
+        }
+        cluster.emplace(*workers.contexts().front(), with_password, router_id);
+    }
     // Each channel's epoch: in Redis when the router is one of several,
     // else made in memory from this process's.
     const std::unique_ptr<core_runner> runner =

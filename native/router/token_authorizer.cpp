@@ -204,12 +204,10 @@ std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::strin
     policy.max_rules = cfg.auth_max_rules;
     std::string secret = cfg.auth_hs256_secret;
     if (!cfg.auth_hs256_secret_file.empty()) {
-        if (!read_file(cfg.auth_hs256_secret_file, secret)) {
+        if (!read_secret_file(cfg.auth_hs256_secret_file, secret)) {
             error = "auth.hs256_secret_file: cannot read '" + cfg.auth_hs256_secret_file + "'";
             return nullptr;
         }
-        if (!secret.empty() && secret.back() == '\n') secret.pop_back();
-        if (!secret.empty() && secret.back() == '\r') secret.pop_back();
     }
     if (!secret.empty() && secret.size() < 32) {
         error = "auth.hs256_secret: at least 32 bytes (HS256 keys shorter than the hash are weak)";

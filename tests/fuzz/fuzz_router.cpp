@@ -167,7 +167,7 @@ router_config config_of(std::uint8_t setup) {
 // io_context the harness polls after every step.
 struct cluster_parts {
     explicit cluster_parts(const router_config& cfg)
-        : engine(io, redis_options{cfg.cluster_redis},
+        : engine(io, redis_options{cfg.cluster_redis, {}, {}},
                  redis_engine::handlers{[](std::string_view, std::string_view, std::string_view) {},
                                         [](bool, std::string_view) {}}),
           log(engine, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),

@@ -131,6 +131,12 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{{"--cluster-redis", "redis://h:1,redis://h:99999"}, "'redis://h:99999' is not redis://HOST:PORT"},
                       bad_case{{"--cluster-prefix", "a{b}"}, "cluster.prefix"},
                       bad_case{{"--cluster-prefix", ""}, "cluster.prefix"},
+                      bad_case{{"--cluster-redis", "h:1", "--cluster-redis-password", "p",
+                                "--cluster-redis-password-file", "/f"},
+                               "cluster.redis_password and cluster.redis_password_file exclude each other"},
+                      bad_case{{"--cluster-redis", "h:1", "--cluster-redis-user", "router"},
+                               "cluster.redis_user needs cluster.redis_password"},
+                      bad_case{{"--cluster-redis-password", "p"}, "cluster.redis_password need cluster.redis"},
                       bad_case{{"--history-ttl-s", "600", "--history-meta-ttl-s", "60"}, "history.meta_ttl_s"},
                       bad_case{{"--threads"}, "missing value"},
                       bad_case{{"--config", "/nonexistent/router.json"}, "cannot read"}));
@@ -326,6 +332,11 @@ TEST(RouterConfig, SeveralRoutersNameTheirRedis) {
     ASSERT_EQ(r.what, config_result::action::run) << r.error;
     EXPECT_EQ(r.config.cluster_redis, (std::vector<std::string>{"redis://127.0.0.1:7000", "127.0.0.1:7001"}));
     EXPECT_EQ(r.config.cluster_prefix, "plant-7");
+    const config_result with_user =
+        parse({"--cluster-redis", "h:1", "--cluster-redis-user", "router", "--cluster-redis-password-file", "/run/pw"});
+    ASSERT_EQ(with_user.what, config_result::action::run) << with_user.error;
+    EXPECT_EQ(with_user.config.cluster_redis_user, "router");
+    EXPECT_EQ(with_user.config.cluster_redis_password_file, "/run/pw");
 }
 
 config_result parse_file(const std::string& text, std::vector<std::string> more = {}) {

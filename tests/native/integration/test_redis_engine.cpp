@@ -332,6 +332,58 @@ TEST(RedisEngineSingle, MessagesOfChannelsAndPatternsWithCountedSubscriptions) {
     EXPECT_EQ(host.engine().stats().messages, 3u);
 }
 
+// A server that wants credentials: an ACL user, and a password for the
+// default user (requirepass). An engine given either authenticates each of
+// its connections before anything else on it (the scripts it loads, its
+// commands, its subscriber) and works as with none; one given a wrong
+// password is down with Redis's WRONGPASS, one given none with its NOAUTH,
+// each in its reason.
+TEST(RedisEngineSingle, CredentialsGoFirstOnEveryConnectionAndARefusalIsNamed) {
+    redis_server server;
+    ASSERT_TRUE(server.ready());
+    ASSERT_EQ(reply_text(redis_call(server.port(),
+                                    {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})),
+              "OK");
+    ASSERT_EQ(reply_text(redis_call(server.port(), {"CONFIG", "SET", "requirepass", "default-pass"})), "OK");
+    const std::vector<std::pair<std::string, std::string>> credentials = {{"router", "router-pass"},
+                                                                          {"", "default-pass"}};
+    for (const auto& [user, password] : credentials) {
+        SCOPED_TRACE("user '" + user + "'");
+        redis_options options = quick_options({server.address()});
+        options.user = user;
+        options.password = password;
+        engine_host host(options, {"return ARGV[1]"});
+        ASSERT_TRUE(host.wait_state(true));
+        EXPECT_EQ(host.text("k", {"SET", "k", user}), "OK");
+        EXPECT_EQ(host.text("k", {"GET", "k"}), user);
+        std::promise<std::string> ran;
+        host.run("k", host.script(0), {"0", "loaded"}, [&](redis_result r) {
+            ran.set_value(r.status == redis_status::ok ? reply_text(r.reply) : std::string(r.detail));
+        });
+        auto answer = ran.get_future();
+        ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
+        EXPECT_EQ(answer.get(), "loaded") << "the script was loaded after AUTH";
+        host.engine().subscribe("news");
+        ASSERT_TRUE(eventually([&] { return host.text("", {"PUBLISH", "news", "hello"}) != "0"; }, 5s))
+            << "the subscriber authenticated and subscribed";
+        ASSERT_TRUE(host.wait_messages(1));
+        EXPECT_EQ(host.messages().front().payload, "hello");
+    }
+    {
+        redis_options options = quick_options({server.address()});
+        options.user = "router";
+        options.password = "not-the-password";
+        engine_host host(options);
+        EXPECT_TRUE(host.wait_down_with("WRONGPASS")) << ::testing::PrintToString(host.states());
+        EXPECT_EQ(host.call("k", {"GET", "k"}).status, redis_status::unreachable);
+    }
+    {
+        engine_host host(quick_options({server.address()}));
+        EXPECT_TRUE(host.wait_down_with("NOAUTH")) << ::testing::PrintToString(host.states());
+        EXPECT_FALSE(host.engine().stats().up);
+    }
+}
+
 // after_subscribed runs once the subscriptions asked for before it are in
 // force in Redis, and at once when none was asked for since the last were.
 // The server is paused (CLIENT PAUSE ALL: its clients' commands wait) so
@@ -684,6 +736,39 @@ TEST_F(RedisEngineCluster, KeysOfEveryNodeGoStraightToIt) {
     const redis_stats st = host.engine().stats();
     EXPECT_EQ(st.redirects, 0u);
     EXPECT_EQ(st.nodes, 3u);
+}
+
+// An ACL user on every node (the default user left as the other tests need
+// it): the engine authenticates to each node, the seed and those CLUSTER
+// SLOTS names, and reaches the keys of every one; a wrong password leaves it
+// down with Redis's WRONGPASS.
+TEST_F(RedisEngineCluster, CredentialsReachEveryNode) {
+    for (const auto& n : nodes)
+        ASSERT_EQ(reply_text(redis_call(n->port(), {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*",
+                                                    "+@all"})),
+                  "OK");
+    {
+        redis_options options = quick_options({addresses().front()});
+        options.user = "router";
+        options.password = "router-pass";
+        engine_host host(options);
+        ASSERT_TRUE(host.wait_state(true));
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            const std::string key = key_on(i, "credentials:");
+            EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
+            EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
+        }
+        EXPECT_EQ(host.engine().stats().nodes, 3u);
+        EXPECT_EQ(host.text("", {"ACL", "WHOAMI"}), "router");
+    }
+    {
+        redis_options options = quick_options(addresses());
+        options.user = "router";
+        options.password = "not-the-password";
+        engine_host host(options);
+        EXPECT_TRUE(host.wait_down_with("WRONGPASS")) << ::testing::PrintToString(host.states());
+    }
+    for (const auto& n : nodes) redis_call(n->port(), {"ACL", "DELUSER", "router"});
 }
 
 TEST_F(RedisEngineCluster, MessagesPublishedOnAnyNodeArrive) {

@@ -2018,6 +2018,56 @@ TEST(RouterCluster, ADrainWhileRedisIsDownSendsItsClientsWhereTheMembershipSaid)
     EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
 }
 
+// Redis that wants credentials (an ACL user, and a password for the default
+// user). Routers given the user and its password, from a file, are one
+// cluster as without: a publication crosses, and a subscriber resumes on the
+// other router from the history. A router given a wrong password starts,
+// and its /healthz says why it is not ready.
+TEST(RouterCluster, RoutersAuthenticateToRedisAndAWrongPasswordIsNamed) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    ASSERT_EQ(reply_text(redis_call(redis.port(),
+                                    {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})),
+              "OK");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "SET", "requirepass", "default-pass"})), "OK");
+    const auto subscribers = [&](const std::string& channel) {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, {"PUBSUB", "NUMSUB", channel}});
+        return r.size() == 2 && r[1] && r[1]->type == REDIS_REPLY_ARRAY && r[1]->elements == 2
+                   ? r[1]->element[1]->integer
+                   : -1;
+    };
+    const std::vector<std::string> credentials = {"--cluster-redis-user", "router", "--cluster-redis-password-file",
+                                                  write_temp_file("redis-password", "router-pass\n")};
+    auto a = cluster_router({redis.address()}, credentials);
+    auto b = cluster_router({redis.address()}, credentials);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
+    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("tank.level")) == 1; }, 5s));
+    const auto acks = publish_numbers(pub, "tank.level", 1, 3);
+    ASSERT_EQ(acks.size(), 3u);
+    const auto got = sub.wait_count(message_on("tank.level"), 3);
+    ASSERT_EQ(got.size(), 3u);
+    expect_numbers(got, 1, acks.front().epoch);
+    test_client late(frontend_config(a->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(
+        is(event_kind::ack, subscribe_since(late, "tank.level", channel_position{acks.front().epoch, 1}))));
+    const auto replayed_ones = late.wait_count(message_on("tank.level"), 2);
+    ASSERT_EQ(replayed_ones.size(), 2u);
+    expect_numbers(replayed_ones, 2, acks.front().epoch);
+
+    router_process wrong({"--cluster-redis", "redis://" + redis.address(), "--cluster-redis-password", "wrong-pass"});
+    ASSERT_TRUE(wrong.ready());
+    EXPECT_TRUE(eventually([&] {
+        const http_result h = http_get(wrong.http_address(), "/healthz");
+        return h.status == 503 && h.body.find("WRONGPASS") != std::string::npos;
+    }, 10s)) << http_get(wrong.http_address(), "/healthz").body;
+    EXPECT_TRUE(logged(wrong, "AUTH refused: WRONGPASS", 1)) << wrong.log();
+}
+
 // What the admin endpoints say of the cluster: /status names the routers
 // alive, /metrics has the cluster's series, /healthz answers 503 with why
 // while Redis is unreachable and 200 once it is back.

@@ -235,6 +235,16 @@ TEST(RouterOperations, AnUnusableAdminTokenFileIsAClearError) {
     EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
 }
 
+TEST(RouterOperations, AnUnreadableRedisPasswordFileIsAClearError) {
+    temp_dir dir;
+    const run_result missing = run_router_once({"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0",
+                                                "--admin-listen", "off", "--cluster-redis", "127.0.0.1:1",
+                                                "--cluster-redis-password-file",
+                                                (dir.path() / "missing.password").string()});
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("cluster.redis_password_file: cannot read"), std::string::npos) << missing.err;
+}
+
 TEST(RouterOperations, ServesTheDashboardsStaticFilesSafely) {
     temp_dir dir;
     dir.write("web/index.html", "<!doctype html><title>dash</title>");
