@@ -188,9 +188,10 @@ std::string help_text(std::string_view program);
 
 std::string_view policy_name(slow_policy p) noexcept;
 
-// A secret kept in a file (auth.hs256_secret_file, admin.token_file,
-// cluster.redis_password_file): its bytes, a final newline ("\n" or
-// "\r\n") removed. False when it cannot be read.
+// A secret or key kept in a file (auth.hs256_secret_file,
+// auth.public_key_file, admin.token_file, cluster.redis_password_file): its
+// bytes, a final newline ("\n" or "\r\n") removed. False when it cannot
+// be read.
 bool read_secret_file(const std::string& path, std::string& out);
 
 // Splits "host:port" (IPv6 hosts in brackets); false when malformed.

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "hyperstreams/errc.hpp"
 
@@ -12,15 +10,6 @@ namespace hyperstreams::router {
 namespace {
 
 std::error_code code(errc e) { return make_error_code(e); }
-
-bool read_file(const std::string& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::stringstream text;
-    text << in.rdbuf();
-    out = text.str();
-    return true;
-}
 
 }  // namespace
 
@@ -216,7 +205,7 @@ std::unique_ptr<authorizer> make_authorizer(const router_config& cfg, std::strin
     policy.keys.set_hs256_secret(std::move(secret));
     if (!cfg.auth_public_key_file.empty()) {
         std::string pem;
-        if (!read_file(cfg.auth_public_key_file, pem)) {
+        if (!read_secret_file(cfg.auth_public_key_file, pem)) {
             error = "auth.public_key_file: cannot read '" + cfg.auth_public_key_file + "'";
             return nullptr;
         }

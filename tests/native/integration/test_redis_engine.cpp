@@ -341,10 +341,7 @@ TEST(RedisEngineSingle, MessagesOfChannelsAndPatternsWithCountedSubscriptions) {
 TEST(RedisEngineSingle, CredentialsGoFirstOnEveryConnectionAndARefusalIsNamed) {
     redis_server server;
     ASSERT_TRUE(server.ready());
-    ASSERT_EQ(reply_text(redis_call(server.port(),
-                                    {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})),
-              "OK");
-    ASSERT_EQ(reply_text(redis_call(server.port(), {"CONFIG", "SET", "requirepass", "default-pass"})), "OK");
+    ASSERT_TRUE(testing::require_credentials(server.port()));
     const std::vector<std::pair<std::string, std::string>> credentials = {{"router", "router-pass"},
                                                                           {"", "default-pass"}};
     for (const auto& [user, password] : credentials) {

@@ -2026,10 +2026,7 @@ TEST(RouterCluster, ADrainWhileRedisIsDownSendsItsClientsWhereTheMembershipSaid)
 TEST(RouterCluster, RoutersAuthenticateToRedisAndAWrongPasswordIsNamed) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    ASSERT_EQ(reply_text(redis_call(redis.port(),
-                                    {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})),
-              "OK");
-    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "SET", "requirepass", "default-pass"})), "OK");
+    ASSERT_TRUE(require_credentials(redis.port()));
     const auto subscribers = [&](const std::string& channel) {
         const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, {"PUBSUB", "NUMSUB", channel}});
         return r.size() == 2 && r[1] && r[1]->type == REDIS_REPLY_ARRAY && r[1]->elements == 2

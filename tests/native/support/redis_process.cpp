@@ -269,6 +269,12 @@ std::string reply_text(const router::redis_reply& r) {
     return std::string(router::redis_text(*r));
 }
 
+bool require_credentials(std::uint16_t port) {
+    return reply_text(redis_call(port, {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})) ==
+               "OK" &&
+           reply_text(redis_call(port, {"CONFIG", "SET", "requirepass", "default-pass"})) == "OK";
+}
+
 program_result run_program(const std::string& program, const std::vector<std::string>& args,
                            std::chrono::milliseconds timeout) {
     program_result result;

@@ -65,6 +65,11 @@ std::vector<router::redis_reply> redis_calls(std::uint16_t port, const std::vect
 // A reply's text ("" for none), an integer's digits, for assertions.
 std::string reply_text(const router::redis_reply& r);
 
+// Makes the server at `port` want credentials: the ACL user "router" with
+// the password "router-pass", and "default-pass" for the default user
+// (requirepass; the tests' own calls then AUTH first). False when it refused.
+bool require_credentials(std::uint16_t port);
+
 // A connection of its own subscribed to `channel` (a router that takes what
 // is published to it and never answers); unsubscribed when destroyed.
 class redis_subscription {
