@@ -3,9 +3,6 @@
 // ws:// runs over a plain TCP stream, wss:// over an OpenSSL stream that
 // verifies the router's certificate (tls_options). The only file of the host
 // that includes Beast or OpenSSL.
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -20,6 +17,7 @@
 #include <vector>
 
 #include "hyperstreams/native/engine_host.hpp"
+#include "tls_peer.hpp"
 #include "tls_socket.hpp"
 #include "transport.hpp"
 
@@ -231,19 +229,8 @@ private:
     }
 
     void tls_handshake() {
-        SSL* handle = ws_.next_layer().native_handle();
-        beast::error_code not_ip;
-        (void)asio::ip::make_address(url_.host, not_ip);
-        // SNI names a host, never an address (RFC 6066). SSL_ctrl, not the
-        // SSL_set_tlsext_host_name macro, whose C cast the build refuses.
-        if (not_ip)
-            (void)SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                           const_cast<char*>(url_.host.c_str()));
-        if (!tls_->options().insecure_skip_verify) {
-            const int named = not_ip ? SSL_set1_host(handle, url_.host.c_str())
-                                     : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(handle), url_.host.c_str());
-            if (named != 1) return fail(errc::connection_failed, "cannot check a certificate for " + url_.host);
-        }
+        if (!tls_expect_host(ws_.next_layer().native_handle(), url_.host, !tls_->options().insecure_skip_verify))
+            return fail(errc::connection_failed, "cannot check a certificate for " + url_.host);
         ws_.next_layer().async_handshake(ssl::stream_base::client,
                                          [self = this->shared_from_this()](beast::error_code ec) {
                                              if (ec) return self->fail_tls(ec);
@@ -255,12 +242,11 @@ private:
     // signed certificate", "hostname mismatch", ...); anything else is most
     // likely not a TLS endpoint at all.
     void fail_tls(beast::error_code ec) {
-        const long verdict = SSL_get_verify_result(ws_.next_layer().native_handle());
-        if (verdict != X509_V_OK) {
+        const std::string refusal = tls_certificate_refusal(ws_.next_layer().native_handle());
+        if (!refusal.empty()) {
             const std::string& ca_file = tls_->options().ca_file;
             return fail(errc::transport_handshake_failed,
-                        "TLS: the certificate of " + authority() + " is not trusted: " +
-                            X509_verify_cert_error_string(verdict) + " (trusting " +
+                        "TLS: the certificate of " + authority() + " is not trusted: " + refusal + " (trusting " +
                             (ca_file.empty() ? std::string("the system's CAs") : ca_file) + ")");
         }
         fail(errc::transport_handshake_failed,

@@ -44,6 +44,10 @@ public:
     cluster_node& operator=(const cluster_node&) = delete;
     ~cluster_node();
 
+    // What makes cluster.redis unusable (a TLS file that cannot be loaded),
+    // in words; empty when nothing does.
+    const std::string& setup_error() const noexcept { return engine_.setup_error(); }
+
     channel_log& log() noexcept { return log_; }
     router_bus& bus() noexcept { return bus_; }
     presence_cluster& presence() noexcept { return presence_; }

@@ -99,7 +99,8 @@ struct router_config {
     std::vector<namespace_config> namespaces;
 
     // Several routers as one: the Redis server, or the seeds of a Redis
-    // Cluster ("redis://HOST:PORT" or "HOST:PORT"); empty: a router on its own.
+    // Cluster ("redis://HOST:PORT", "HOST:PORT", or "rediss://HOST:PORT" for
+    // TLS: all or none); empty: a router on its own.
     std::vector<std::string> cluster_redis;
     std::string cluster_prefix = "hs";  // of every Redis key and channel
     // Redis's credentials (AUTH on every connection): a password alone is
@@ -108,6 +109,12 @@ struct router_config {
     std::string cluster_redis_user;
     std::string cluster_redis_password;
     std::string cluster_redis_password_file;
+    // TLS to Redis ("rediss://" addresses): the CAs that Redis's certificate
+    // must verify against (empty: the system's), and the router's own
+    // certificate and key for a Redis that asks for one (both or neither).
+    std::string cluster_redis_tls_ca_file;
+    std::string cluster_redis_tls_cert_file;
+    std::string cluster_redis_tls_key_file;
     // Where the other routers' clients reach this one; empty: the bound addresses.
     std::string cluster_advertise_ws;
     std::string cluster_advertise_backend;

@@ -279,8 +279,8 @@ const std::vector<option>& options() {
             "most specific wins (a literal token over *, * over >)"));
         t.push_back(list("cluster.redis", &router_config::cluster_redis,
                          "several routers as one: the Redis server, or the seeds of a Redis Cluster "
-                         "(redis://HOST:PORT), which every router of the cluster names; empty: this "
-                         "router on its own"));
+                         "(redis://HOST:PORT, or rediss://HOST:PORT for TLS to every node: all or none), "
+                         "which every router of the cluster names; empty: this router on its own"));
         t.push_back(text("cluster.redis_user", &router_config::cluster_redis_user,
                          "with cluster.redis: the ACL user the routers authenticate as (AUTH), with "
                          "cluster.redis_password; empty: the default user"));
@@ -290,6 +290,14 @@ const std::vector<option>& options() {
                          "empty: none"));
         t.push_back(text("cluster.redis_password_file", &router_config::cluster_redis_password_file,
                          "file holding cluster.redis_password (its bytes, a final newline removed)"));
+        t.push_back(text("cluster.redis_tls_ca_file", &router_config::cluster_redis_tls_ca_file,
+                         "with rediss:// addresses: PEM CA certificates that Redis's certificate must "
+                         "verify against, for the host or IP address connected to; empty: the system's"));
+        t.push_back(text("cluster.redis_tls_cert_file", &router_config::cluster_redis_tls_cert_file,
+                         "with rediss:// addresses: PEM certificate (chain) the router shows Redis, which "
+                         "asks for one unless configured with tls-auth-clients no; empty: none"));
+        t.push_back(text("cluster.redis_tls_key_file", &router_config::cluster_redis_tls_key_file,
+                         "PEM private key of cluster.redis_tls_cert_file"));
         t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
                          "prefix of every Redis key and channel of the cluster (letters, digits, "
                          "'_', '-')"));

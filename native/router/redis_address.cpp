@@ -19,6 +19,8 @@ std::error_code redis_check_address(std::string_view text) {
     return parse_redis_address(text, unused);
 }
 
+bool redis_address_tls(std::string_view text) noexcept { return text.starts_with("rediss://"); }
+
 std::string redis_address::text() const {
     const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
     return shown + ":" + std::to_string(port);
@@ -49,8 +51,10 @@ bool valid_host(std::string_view host, bool bracketed) noexcept {
 
 std::error_code parse_redis_address(std::string_view text, redis_address& out) {
     const auto bad = make_error_code(errc::invalid_argument);
-    constexpr std::string_view scheme = "redis://";
-    if (text.substr(0, scheme.size()) == scheme) text.remove_prefix(scheme.size());
+    if (text.starts_with("redis://"))
+        text.remove_prefix(8);
+    else if (redis_address_tls(text))
+        text.remove_prefix(9);
     if (text.empty() || text.find_first_of("/@ ") != std::string_view::npos) return bad;
     redis_address a;
     if (text.front() == '[') {

@@ -16,9 +16,12 @@ struct redis_address {
     bool operator==(const redis_address&) const = default;
 };
 
-// "redis://host:port", "host:port", "[v6]:port"; the port defaults to 6379.
+// "redis://host:port", "rediss://host:port" (TLS: redis_address_tls),
+// "host:port", "[v6]:port"; the port defaults to 6379.
 // errc::invalid_argument for anything else.
 std::error_code parse_redis_address(std::string_view text, redis_address& out);
+// Whether `text` names TLS ("rediss://").
+bool redis_address_tls(std::string_view text) noexcept;
 // The same, for a check alone.
 std::error_code redis_check_address(std::string_view text);
 // 1..65535, digits only.

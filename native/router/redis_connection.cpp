@@ -1,14 +1,44 @@
 #include "redis_connection.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
 #include <utility>
 
+#include "tls_peer.hpp"
+
 namespace hyperstreams::router {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using error_code = boost::system::error_code;
+
+std::shared_ptr<ssl::context> make_redis_tls_context(const redis_tls_options& o, std::string& error) {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_verify_mode(ssl::verify_peer);
+    error_code ec;
+    if (!o.ca_file.empty()) {
+        if (context->load_verify_file(o.ca_file, ec), ec)
+            error = "cannot load the CA file " + o.ca_file + ": " + ec.message();
+    } else if (context->set_default_verify_paths(ec), ec) {
+        error = "cannot load the system's trusted CAs: " + ec.message();
+    }
+    if (error.empty() && !o.cert_file.empty() && (context->use_certificate_chain_file(o.cert_file, ec), ec))
+        error = "cannot load the certificate file " + o.cert_file + ": " + ec.message();
+    if (error.empty() && !o.key_file.empty() &&
+        (context->use_private_key_file(o.key_file, ssl::context::pem, ec), ec))
+        error = "cannot load the key file " + o.key_file + ": " + ec.message();
+    if (!error.empty()) return nullptr;
+    return context;
+}
+
+struct redis_connection::tls_stream {
+    tls_stream(tcp::socket& socket, ssl::context& context) : stream(socket, context) {}
+    ssl::stream<tcp::socket&> stream;
+};
 
 // A zero backoff would reconnect in a busy loop.
 redis_backoff::redis_backoff(const redis_options& options)
@@ -25,19 +55,27 @@ std::chrono::milliseconds redis_backoff::next() {
 }
 
 redis_connection::redis_connection(asio::io_context& io, redis_address address, const redis_options& options,
-                                   bool subscriber, events e)
+                                   std::shared_ptr<ssl::context> tls, bool subscriber, events e)
     : address_(std::move(address)),
       connect_timeout_(options.connect_timeout),
       command_timeout_(options.command_timeout),
       subscriber_(subscriber),
-      auth_(options.password.empty()   ? std::string()
-            : options.user.empty() ? redis_format({"AUTH", options.password})
-                                   : redis_format({"AUTH", options.user, options.password})),
+      greeting_(!options.password.empty() ? options.user.empty()
+                                                ? redis_format({"AUTH", options.password})
+                                                : redis_format({"AUTH", options.user, options.password})
+                : tls                       ? redis_format({"PING"})
+                                            : std::string()),
+      greeting_is_auth_(!options.password.empty()),
       events_(std::move(e)),
       resolver_(io),
       socket_(io),
+      tls_context_(std::move(tls)),
       connect_timer_(io),
-      command_timer_(io) {}
+      command_timer_(io) {
+    if (tls_context_) tls_ = std::make_unique<tls_stream>(socket_, *tls_context_);
+}
+
+redis_connection::~redis_connection() = default;
 
 void redis_connection::connect() {
     if (state_ != state::idle) return;
@@ -49,9 +87,14 @@ void redis_connection::connect() {
         if (self->state_ == state::connecting)
             self->fail(redis_status::unreachable,
                        "no connection within " + std::to_string(self->connect_timeout_.count()) + " ms");
-        else if (self->state_ == state::authenticating)
-            self->fail(redis_status::unreachable,
-                       "no answer to AUTH within " + std::to_string(self->connect_timeout_.count()) + " ms");
+        else if (self->state_ == state::handshaking)
+            self->fail(redis_status::unreachable, "no TLS handshake within " +
+                                                      std::to_string(self->connect_timeout_.count()) +
+                                                      " ms: not a TLS port (redis://)?");
+        else if (self->state_ == state::greeting)
+            self->fail(redis_status::unreachable, std::string("no answer to ") +
+                                                      (self->greeting_is_auth_ ? "AUTH" : "PING") + " within " +
+                                                      std::to_string(self->connect_timeout_.count()) + " ms");
     });
     error_code parse_ec;
     const auto ip = asio::ip::make_address(address_.host, parse_ec);
@@ -74,6 +117,14 @@ void redis_connection::connect() {
                             });
 }
 
+template <typename Handler>
+void redis_connection::write_all(std::string_view bytes, Handler&& handler) {
+    if (tls_)
+        asio::async_write(tls_->stream, asio::buffer(bytes), std::forward<Handler>(handler));
+    else
+        asio::async_write(socket_, asio::buffer(bytes), std::forward<Handler>(handler));
+}
+
 void redis_connection::on_connected(const error_code& ec) {
     if (state_ != state::connecting) return;
     if (ec) {
@@ -83,19 +134,46 @@ void redis_connection::on_connected(const error_code& ec) {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-    if (auth_.empty()) {
+    if (!tls_) {
+        greet();
+        return;
+    }
+    state_ = state::handshaking;
+    if (!tls_expect_host(tls_->stream.native_handle(), address_.host, true)) {
+        fail(redis_status::unreachable, "TLS: cannot check a certificate for " + address_.host);
+        return;
+    }
+    tls_->stream.async_handshake(ssl::stream_base::client,
+                                 [self = shared_from_this()](const error_code& e) { self->on_handshake(e); });
+}
+
+// A certificate that does not verify says why. (A plain Redis port reads
+// the handshake as the start of a command and waits for its end: the
+// connect timeout says so.)
+void redis_connection::on_handshake(const error_code& ec) {
+    if (state_ != state::handshaking) return;
+    if (ec) {
+        const std::string refusal = tls_certificate_refusal(tls_->stream.native_handle());
+        fail(redis_status::unreachable, refusal.empty() ? "TLS handshake failed: " + ec.message()
+                                                        : "TLS: the certificate is not trusted: " + refusal);
+        return;
+    }
+    greet();
+}
+
+void redis_connection::greet() {
+    if (greeting_.empty()) {
         state_ = state::up;
         do_read();
         become_up();
         return;
     }
-    // The AUTH alone, then its answer (do_read), then what was queued.
-    state_ = state::authenticating;
+    // The greeting alone, then its answer (do_read), then what was queued.
+    // A write that fails is left to the read to tell why (the server's
+    // words, a TLS alert, or the reset), within the connect timeout.
+    state_ = state::greeting;
     do_read();
-    asio::async_write(socket_, asio::buffer(auth_), [self = shared_from_this()](const error_code& e, std::size_t) {
-        if (e && self->state_ == state::authenticating)
-            self->fail(redis_status::unreachable, "write failed: " + e.message());
-    });
+    write_all(greeting_, [self = shared_from_this()](const error_code&, std::size_t) {});
 }
 
 void redis_connection::become_up() {
@@ -131,7 +209,7 @@ void redis_connection::do_write() {
     unwritten_ = 0;
     arm_command_timer();
     write_in_progress_ = true;
-    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
+    write_all(writing_, [self = shared_from_this()](const error_code& ec, std::size_t) {
         self->write_in_progress_ = false;
         if (self->state_ != state::up) return;
         if (ec) {
@@ -144,68 +222,78 @@ void redis_connection::do_write() {
 }
 
 void redis_connection::do_read() {
-    socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec,
-                                                                                std::size_t n) {
-        if (self->state_ != state::up && self->state_ != state::authenticating) return;
-        if (ec) {
-            self->fail(self->state_ == state::up ? redis_status::lost : redis_status::unreachable,
-                       ec == asio::error::eof ? std::string("closed by the server") : "read failed: " + ec.message());
+    auto on_read = [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); };
+    if (tls_)
+        tls_->stream.async_read_some(asio::buffer(read_buf_), std::move(on_read));
+    else
+        socket_.async_read_some(asio::buffer(read_buf_), std::move(on_read));
+}
+
+void redis_connection::on_read(const error_code& ec, std::size_t n) {
+    if (state_ != state::up && state_ != state::greeting) return;
+    if (ec) {
+        // TLS: a server that closes without its close_notify (Redis does)
+        // truncates the stream.
+        const bool closed = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+        fail(state_ == state::up ? redis_status::lost : redis_status::unreachable,
+             closed ? std::string("closed by the server") : "read failed: " + ec.message());
+        return;
+    }
+    if (reader_.feed(std::string_view(read_buf_.data(), n))) {
+        fail(redis_status::lost, "bad reply: " + std::string(reader_.error()));
+        return;
+    }
+    for (;;) {
+        std::error_code rec;
+        redis_reply reply = reader_.next(rec);
+        if (rec) {
+            fail(redis_status::lost, "bad reply: " + std::string(reader_.error()));
             return;
         }
-        if (self->reader_.feed(std::string_view(self->read_buf_.data(), n))) {
-            self->fail(redis_status::lost, "bad reply: " + std::string(self->reader_.error()));
+        if (!reply) break;
+        if (state_ == state::greeting) {
+            if (redis_is_error(*reply)) {
+                const std::string text(redis_text(*reply));
+                fail(redis_status::unreachable, greeting_is_auth_             ? "AUTH refused: " + text
+                                                : text.starts_with("NOAUTH") ? "Redis wants credentials: " + text
+                                                                              : "PING refused: " + text);
+                return;
+            }
+            become_up();
+            if (state_ != state::up) return;
+            continue;
+        }
+        // Redis wants credentials the options do not have: nothing ran.
+        if (redis_is_error(*reply) && redis_text(*reply).substr(0, 6) == "NOAUTH") {
+            fail(redis_status::unreachable, "Redis wants credentials: " + std::string(redis_text(*reply)));
             return;
         }
-        for (;;) {
-            std::error_code rec;
-            redis_reply reply = self->reader_.next(rec);
-            if (rec) {
-                self->fail(redis_status::lost, "bad reply: " + std::string(self->reader_.error()));
+        if (subscriber_) {
+            events_.pushed(std::move(reply));
+        } else {
+            if (requests_.size() == unwritten_) {
+                fail(redis_status::lost, "a reply to no command");
                 return;
             }
-            if (!reply) break;
-            if (self->state_ == state::authenticating) {
-                if (redis_is_error(*reply)) {
-                    self->fail(redis_status::unreachable, "AUTH refused: " + std::string(redis_text(*reply)));
-                    return;
-                }
-                self->become_up();
-                if (self->state_ != state::up) return;
-                continue;
-            }
-            // Redis wants credentials the options do not have: nothing ran.
-            if (redis_is_error(*reply) && redis_text(*reply).substr(0, 6) == "NOAUTH") {
-                self->fail(redis_status::unreachable,
-                           "Redis wants credentials: " + std::string(redis_text(*reply)));
-                return;
-            }
-            if (self->subscriber_) {
-                self->events_.pushed(std::move(reply));
+            redis_request_ptr r = std::move(requests_.front());
+            requests_.pop_front();
+            auto& lost = lost_scripts_;
+            const bool behind_lost = !lost.empty();
+            if (behind_lost) --awaited_;
+            if (r->script && redis_is_noscript(*reply)) {
+                if (!behind_lost) awaited_ = requests_.size() - unwritten_;
+                lost.push_back({std::move(r), std::move(reply), false});
             } else {
-                if (self->requests_.size() == self->unwritten_) {
-                    self->fail(redis_status::lost, "a reply to no command");
-                    return;
-                }
-                redis_request_ptr r = std::move(self->requests_.front());
-                self->requests_.pop_front();
-                auto& lost = self->lost_scripts_;
-                const bool behind_lost = !lost.empty();
-                if (behind_lost) --self->awaited_;
-                if (r->script && redis_is_noscript(*reply)) {
-                    if (!behind_lost) self->awaited_ = self->requests_.size() - self->unwritten_;
-                    lost.push_back({std::move(r), std::move(reply), false});
-                } else {
-                    for (auto& l : lost)
-                        if (l.request->key == r->key) l.overtaken = true;
-                    self->events_.answered(std::move(r), std::move(reply));
-                }
-                if (self->state_ == state::up && !lost.empty() && self->awaited_ == 0) self->rerun_scripts();
+                for (auto& l : lost)
+                    if (l.request->key == r->key) l.overtaken = true;
+                events_.answered(std::move(r), std::move(reply));
             }
-            // An event may have closed the connection.
-            if (self->state_ != state::up) return;
+            if (state_ == state::up && !lost.empty() && awaited_ == 0) rerun_scripts();
         }
-        self->do_read();
-    });
+        // An event may have closed the connection.
+        if (state_ != state::up) return;
+    }
+    do_read();
 }
 
 // Nothing is on the wire: the scripts go first, in their order, then what

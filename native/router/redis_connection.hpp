@@ -1,5 +1,6 @@
-// One TCP connection to one Redis node, for the engine's own files (it
-// brings in Asio). Pipelined: requests are written in the order they are
+// One TCP connection to one Redis node, TLS over it when the engine has a
+// TLS context ("rediss://"), for the engine's own files (it brings in
+// Asio). Pipelined: requests are written in the order they are
 // sent and answered first in, first out, but for a script the node had
 // lost (NOSCRIPT): it is run again from its text in its place, as
 // redis_engine::run_script says, and answered then. A request not
@@ -26,7 +27,17 @@
 #include "redis_engine.hpp"
 #include "redis_wire.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace hyperstreams::router {
+
+// The client context every TLS connection of an engine shares: TLS 1.2 and
+// later, Redis's certificate verified against `o.ca_file` (else the
+// system's CAs), the router's own from `o.cert_file` and `o.key_file`.
+// Null, and `error` in words, when a file cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> make_redis_tls_context(const redis_tls_options& o, std::string& error);
 
 // A command on its way: its bytes, where it goes, and who waits for it.
 struct redis_request {
@@ -72,8 +83,10 @@ public:
         std::function<void(redis_reply)> pushed;  // subscriber connections
     };
 
+    // `tls`: the engine's TLS context, null for plain TCP.
     redis_connection(boost::asio::io_context& io, redis_address address, const redis_options& options,
-                     bool subscriber, events e);
+                     std::shared_ptr<boost::asio::ssl::context> tls, bool subscriber, events e);
+    ~redis_connection();
     redis_connection(const redis_connection&) = delete;
     redis_connection& operator=(const redis_connection&) = delete;
 
@@ -93,16 +106,26 @@ public:
     const redis_address& address() const noexcept { return address_; }
 
 private:
-    // authenticating: connected, the AUTH written and its answer awaited
-    // (within the connect timeout); nothing else is written meanwhile.
-    enum class state : std::uint8_t { idle, connecting, authenticating, up, dead };
+    // handshaking: connected, the TLS handshake under way; greeting:
+    // connected (and TLS set up), the greeting written and its answer
+    // awaited. Both within the connect timeout; nothing else is written
+    // meanwhile.
+    enum class state : std::uint8_t { idle, connecting, handshaking, greeting, up, dead };
     using tcp = boost::asio::ip::tcp;
+    struct tls_stream;  // asio::ssl::stream over socket_ (redis_connection.cpp)
 
     void on_connected(const boost::system::error_code& ec);
+    void on_handshake(const boost::system::error_code& ec);
+    // Connected (TLS set up): the greeting first, when there is one.
+    void greet();
     // Connected, and authenticated when the options have a password.
     void become_up();
+    // To the socket, or through TLS when there is TLS.
+    template <typename Handler>
+    void write_all(std::string_view bytes, Handler&& handler);
     void do_write();
     void do_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
     void arm_command_timer();
     void on_command_timer();
     void fail(redis_status first_status, std::string reason);
@@ -115,12 +138,20 @@ private:
     const std::chrono::milliseconds connect_timeout_;
     const std::chrono::milliseconds command_timeout_;
     const bool subscriber_;
-    const std::string auth_;  // the AUTH command, or empty
+    // Written alone first, and answered before the connection is up: the
+    // AUTH when the options have a password, else a PING over TLS (a TLS
+    // 1.3 server that refuses the router's certificate says so only after
+    // the handshake, and its alert is read, not lost to a write that fails
+    // first); empty: none.
+    const std::string greeting_;
+    const bool greeting_is_auth_;
     events events_;
     state state_ = state::idle;
     bool detached_ = false;  // closed by the owner: no more events
     tcp::resolver resolver_;
     tcp::socket socket_;
+    const std::shared_ptr<boost::asio::ssl::context> tls_context_;
+    std::unique_ptr<tls_stream> tls_;  // over socket_, when tls_context_ is set
     boost::asio::steady_timer connect_timer_;
     boost::asio::steady_timer command_timer_;
     bool command_timer_armed_ = false;

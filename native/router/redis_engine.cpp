@@ -66,6 +66,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
 
     impl(asio::io_context& i, redis_options o, handlers hs)
         : io(i), opts(std::move(o)), h(std::move(hs)), refresh_timer(i), refresh_backoff(opts) {
+        set_up_tls();
         redis_subscriber::events e;
         e.where = [this] { return subscriber_node(); };
         e.message = [this](std::string_view pattern, std::string_view channel, std::string_view payload) {
@@ -79,7 +80,24 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(stats_mu);
             ++st.reconnects;
         };
-        sub = std::make_shared<redis_subscriber>(io, opts, std::move(e));
+        sub = std::make_shared<redis_subscriber>(io, opts, tls, std::move(e));
+    }
+
+    // "rediss://" addresses, all of them, want TLS: one context for every
+    // connection. What cannot be used is setup_error, and the engine's
+    // reason to stay down.
+    void set_up_tls() {
+        const auto tls_count = static_cast<std::size_t>(
+            std::count_if(opts.addresses.begin(), opts.addresses.end(),
+                          [](const std::string& a) { return redis_address_tls(a); }));
+        if (tls_count == 0) return;
+        if (tls_count != opts.addresses.size()) {
+            setup_error = "the Redis addresses mix redis:// and rediss://: all TLS or none";
+            return;
+        }
+        std::string why;
+        tls = make_redis_tls_context(opts.tls, why);
+        if (!tls) setup_error = "TLS to Redis: " + why;
     }
 
     // ---- any thread ----
@@ -132,6 +150,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             if (parse_redis_address(opts.addresses[i], seeds[i]))
                 discovery_reason = "bad Redis address: " + opts.addresses[i];
         if (seeds.empty()) discovery_reason = "no Redis address";
+        if (!setup_error.empty()) discovery_reason = setup_error;
         if (discovery_reason.empty()) {
             for (const redis_address& a : seeds) node_for(a);
         } else {
@@ -273,7 +292,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             on_answer(n, std::move(r), std::move(reply));
         };
         e.pushed = [](redis_reply) {};
-        n.conn = std::make_shared<redis_connection>(io, n.address, opts, false, std::move(e));
+        n.conn = std::make_shared<redis_connection>(io, n.address, opts, tls, false, std::move(e));
         // Ahead of anything else on the connection: a node restarted, or
         // new, has the scripts before the first EVALSHA.
         for (const redis_script_ref& s : scripts) {
@@ -518,6 +537,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     asio::io_context& io;
     const redis_options opts;
     const handlers h;
+    std::shared_ptr<asio::ssl::context> tls;  // with rediss:// addresses
+    std::string setup_error;
 
     std::mutex inbox_mu;
     std::vector<op> inbox;
@@ -550,6 +571,8 @@ redis_engine::redis_engine(asio::io_context& ioc, redis_options options, handler
     : impl_(std::make_shared<impl>(ioc, std::move(options), std::move(h))) {}
 
 redis_engine::~redis_engine() { stop(); }
+
+const std::string& redis_engine::setup_error() const noexcept { return impl_->setup_error; }
 
 void redis_engine::start() { asio::post(impl_->io, [self = impl_] { self->start(); }); }
 

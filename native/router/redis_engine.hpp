@@ -62,16 +62,30 @@ struct redis_script {
 };
 using redis_script_ref = std::shared_ptr<const redis_script>;
 
+// TLS to Redis, on every connection to every node when the addresses are
+// "rediss://". Redis's certificate must verify against ca_file's CAs (empty:
+// the system's) and name the host or IP address connected to (a Redis
+// Cluster's nodes as CLUSTER SLOTS and its redirects give them). cert_file
+// and key_file (PEM, both or neither): the certificate the router shows
+// Redis, which asks for one unless told `tls-auth-clients no`.
+struct redis_tls_options {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+};
+
 struct redis_options {
-    // "redis://host:port" or "host:port". One address: a single server,
-    // unless it says it is part of a cluster (CLUSTER SLOTS answers); then
-    // the addresses are the cluster's seeds.
+    // "redis://host:port", "rediss://host:port" (TLS) or "host:port". One
+    // address: a single server, unless it says it is part of a cluster
+    // (CLUSTER SLOTS answers); then the addresses are the cluster's seeds.
+    // All TLS or none.
     std::vector<std::string> addresses;
     // Credentials, sent (AUTH) on every connection to every node before
     // anything else: a password alone is the default user's (requirepass);
     // with a user, an ACL user's. Empty: none.
     std::string user;
     std::string password;
+    redis_tls_options tls{};  // with "rediss://" addresses
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds command_timeout{2000};
     std::chrono::milliseconds backoff_min{100};
@@ -109,6 +123,12 @@ public:
     ~redis_engine();
     redis_engine(const redis_engine&) = delete;
     redis_engine& operator=(const redis_engine&) = delete;
+
+    // What makes the options unusable (addresses that mix redis:// and
+    // rediss://, a TLS file that cannot be loaded), in words; empty when
+    // they are usable. The engine with such options never connects: its
+    // state is down with this reason.
+    const std::string& setup_error() const noexcept;
 
     // Connects (and keeps reconnecting); returns at once.
     void start();

@@ -32,7 +32,9 @@ public:
         std::function<void()> reconnected;
     };
 
-    redis_subscriber(boost::asio::io_context& io, const redis_options& options, events e);
+    // `tls`: the engine's TLS context, null for plain TCP.
+    redis_subscriber(boost::asio::io_context& io, const redis_options& options,
+                     std::shared_ptr<boost::asio::ssl::context> tls, events e);
     redis_subscriber(const redis_subscriber&) = delete;
     redis_subscriber& operator=(const redis_subscriber&) = delete;
 
@@ -76,6 +78,7 @@ private:
 
     boost::asio::io_context& io_;
     const redis_options options_;
+    const std::shared_ptr<boost::asio::ssl::context> tls_;
     events events_;
     std::shared_ptr<redis_connection> conn_;
     boost::asio::steady_timer retry_;

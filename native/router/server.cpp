@@ -172,6 +172,11 @@ int run_server(const router_config& cfg) {
             return 1;
         }
         cluster.emplace(*workers.contexts().front(), with_password, router_id);
+        if (const std::string& why = cluster->setup_error(); !why.empty()) {
+            HS_LOG(error, "router.bad_cluster").kv("what", why);
+            std::fprintf(stderr, "hyperstreams-router: cluster.redis: %s\n", why.c_str());
+            return 1;
+        }
     }
     // Each channel's epoch: in Redis when the router is one of several,
     // else made in memory from this process's.

@@ -175,8 +175,15 @@ TEST(RedisAddress, AcceptsTheDocumentedForms) {
     EXPECT_EQ(a, (redis_address{"fe80::1%eth0", 7002}));
     ASSERT_FALSE(parse_redis_address("redis-0.redis_svc.ns.svc.cluster.local", a));
     EXPECT_EQ(a, (redis_address{"redis-0.redis_svc.ns.svc.cluster.local", 6379}));
-    for (const char* bad : {"", "redis://", ":6379", "host:0", "host:65536", "host:x", "::1:6379", "rediss://h:1",
-                            "redis://user@h:1", "h:1/0", "[::1", "[]:1", "[::1]x",
+    // TLS: the same address; the scheme says how to reach it.
+    ASSERT_FALSE(parse_redis_address("rediss://cache.local:6380", a));
+    EXPECT_EQ(a, (redis_address{"cache.local", 6380}));
+    EXPECT_TRUE(redis_address_tls("rediss://cache.local:6380"));
+    EXPECT_FALSE(redis_address_tls("redis://cache.local:6380"));
+    EXPECT_FALSE(redis_address_tls("cache.local:6380"));
+    for (const char* bad : {"", "redis://", "rediss://", ":6379", "host:0", "host:65536", "host:x", "::1:6379",
+                            "redisss://h:1", "rediss://rediss://h:1", "redis://redis://h:1", "http://h:1",
+                            "redis://user@h:1", "rediss://user:pass@h:1", "h:1/0", "[::1", "[]:1", "[::1]x",
                             // no host that cannot be resolved or written back (fuzz_redis_wire: "[[]")
                             "[[]", "[%z]", "[host]:1", "[a[b]:1", "host;6379", "ho\x01st:1", "h\xc3\xa9:1",
                             "[::1]]:1"})

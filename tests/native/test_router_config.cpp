@@ -137,6 +137,12 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{{"--cluster-redis", "h:1", "--cluster-redis-user", "router"},
                                "cluster.redis_user needs cluster.redis_password"},
                       bad_case{{"--cluster-redis-password", "p"}, "cluster.redis_password need cluster.redis"},
+                      bad_case{{"--cluster-redis", "rediss://h:1,redis://h:2"},
+                               "cluster.redis: mixes redis:// and rediss:// (TLS): all TLS or none"},
+                      bad_case{{"--cluster-redis", "h:1", "--cluster-redis-tls-ca-file", "/ca.pem"},
+                               "need rediss:// addresses in cluster.redis"},
+                      bad_case{{"--cluster-redis", "rediss://h:1", "--cluster-redis-tls-cert-file", "/c.pem"},
+                               "cluster.redis_tls_cert_file and cluster.redis_tls_key_file go together"},
                       bad_case{{"--history-ttl-s", "600", "--history-meta-ttl-s", "60"}, "history.meta_ttl_s"},
                       bad_case{{"--threads"}, "missing value"},
                       bad_case{{"--config", "/nonexistent/router.json"}, "cannot read"}));
@@ -337,6 +343,15 @@ TEST(RouterConfig, SeveralRoutersNameTheirRedis) {
     ASSERT_EQ(with_user.what, config_result::action::run) << with_user.error;
     EXPECT_EQ(with_user.config.cluster_redis_user, "router");
     EXPECT_EQ(with_user.config.cluster_redis_password_file, "/run/pw");
+    const config_result tls = parse({"--cluster-redis", "rediss://h:1,rediss://h:2", "--cluster-redis-tls-ca-file",
+                                     "/ca.pem", "--cluster-redis-tls-cert-file", "/c.pem",
+                                     "--cluster-redis-tls-key-file", "/k.pem"});
+    ASSERT_EQ(tls.what, config_result::action::run) << tls.error;
+    EXPECT_EQ(tls.config.cluster_redis_tls_ca_file, "/ca.pem");
+    EXPECT_EQ(tls.config.cluster_redis_tls_cert_file, "/c.pem");
+    EXPECT_EQ(tls.config.cluster_redis_tls_key_file, "/k.pem");
+    EXPECT_EQ(parse({"--cluster-redis", "rediss://h:1"}).what, config_result::action::run)
+        << "the system's CAs, and no client certificate, by default";
 }
 
 config_result parse_file(const std::string& text, std::vector<std::string> more = {}) {

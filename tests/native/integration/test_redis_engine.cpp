@@ -1,7 +1,7 @@
 // redis_engine against real redis-server processes: one server, then a
 // three-master Redis Cluster made with redis-cli. Servers are killed,
 // frozen (SIGSTOP) and restarted on their ports; slots are moved while the
-// engine runs.
+// engine runs. TLS (rediss://) with certificates made at test time.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +29,7 @@
 #include "redis_engine.hpp"
 #include "redis_process.hpp"
 #include "redis_wire.hpp"
+#include "token_maker.hpp"
 
 namespace hyperstreams::router {
 namespace {
@@ -236,6 +237,29 @@ long long numpat(std::uint16_t port) {
     return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 }
 
+// A self-signed certificate (`names`: its subjectAltName) and its key, in
+// files: Redis shows it and trusts it in clients (its CA file), and so
+// does the engine when a test says so.
+struct tls_files {
+    std::string cert;
+    std::string key;
+};
+tls_files write_certificate(const std::string& name, const std::string& names = "IP:127.0.0.1,DNS:localhost") {
+    const testing::certificate c = testing::make_self_signed_certificate(names);
+    return {testing::write_temp_file(name + ".crt", c.cert_pem), testing::write_temp_file(name + ".key", c.key_pem)};
+}
+
+// The clients of the server at `port` (its plain port) connected to its
+// port `local_port` (CLIENT LIST's laddr), but the one that asks.
+long long clients_on(std::uint16_t port, std::uint16_t local_port) {
+    std::istringstream lines(reply_text(redis_call(port, {"CLIENT", "LIST"})));
+    const std::string laddr = "laddr=127.0.0.1:" + std::to_string(local_port) + " ";
+    long long n = 0;
+    for (std::string line; std::getline(lines, line);)
+        if (line.find(laddr) != std::string::npos && line.find("cmd=client|list") == std::string::npos) ++n;
+    return n;
+}
+
 long long blocked_clients(std::uint16_t port) {
     const std::string info = reply_text(redis_call(port, {"INFO", "clients"}));
     const std::size_t at = info.find("blocked_clients:");
@@ -378,6 +402,91 @@ TEST(RedisEngineSingle, CredentialsGoFirstOnEveryConnectionAndARefusalIsNamed) {
         engine_host host(quick_options({server.address()}));
         EXPECT_TRUE(host.wait_down_with("NOAUTH")) << ::testing::PrintToString(host.states());
         EXPECT_FALSE(host.engine().stats().up);
+    }
+}
+
+// rediss://: every connection of the engine (its commands, the scripts it
+// loads, its subscriber) is TLS, to a server that asks for the client's
+// certificate as Redis does by default. Each way it can fail is named in
+// the engine's reason: Redis's certificate from a CA the engine does not
+// trust, or naming another host; no client certificate; a port that does
+// not speak TLS; and options that cannot be used at all (a CA file that
+// cannot be read, addresses that mix redis:// and rediss://), which never
+// connect.
+TEST(RedisEngineSingle, TlsCarriesEveryConnectionAndEachRefusalIsNamed) {
+    const tls_files redis_cert = write_certificate("redis");
+    redis_server server(false, testing::redis_tls_setup{redis_cert.cert, redis_cert.key, redis_cert.cert, true});
+    ASSERT_TRUE(server.ready());
+    const auto tls_options = [&](redis_tls_options tls) {
+        redis_options options = quick_options({server.tls_address()});
+        options.tls = std::move(tls);
+        return options;
+    };
+    {
+        engine_host host(tls_options({redis_cert.cert, redis_cert.cert, redis_cert.key}), {"return ARGV[1]"});
+        ASSERT_TRUE(host.wait_state(true));
+        EXPECT_EQ(host.engine().setup_error(), "");
+        EXPECT_EQ(host.text("k", {"SET", "k", std::string("over\0tls", 8)}), "OK");
+        EXPECT_EQ(host.text("k", {"GET", "k"}), std::string("over\0tls", 8));
+        std::promise<std::string> ran;
+        host.run("k", host.script(0), {"0", "loaded"}, [&](redis_result r) {
+            ran.set_value(r.status == redis_status::ok ? reply_text(r.reply) : std::string(r.detail));
+        });
+        auto answer = ran.get_future();
+        ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
+        EXPECT_EQ(answer.get(), "loaded");
+        host.engine().subscribe("news");
+        // Published on the plain port: the message reaches the subscriber
+        // over TLS, a large one whole.
+        ASSERT_TRUE(eventually([&] { return numsub(server.port(), "news") == 1; }, 5s));
+        const std::string large(300 * 1024, 'x');
+        EXPECT_EQ(reply_text(redis_call(server.port(), {"PUBLISH", "news", "hello"})), "1");
+        EXPECT_EQ(reply_text(redis_call(server.port(), {"PUBLISH", "news", large})), "1");
+        ASSERT_TRUE(host.wait_messages(2));
+        EXPECT_EQ(host.messages()[0].payload, "hello");
+        EXPECT_EQ(host.messages()[1].payload, large);
+        // Both of the engine's connections are on the TLS port.
+        EXPECT_EQ(clients_on(server.port(), server.tls_port()), 2);
+    }
+    const tls_files stranger = write_certificate("stranger");
+    {
+        engine_host host(tls_options({stranger.cert, redis_cert.cert, redis_cert.key}));
+        EXPECT_TRUE(host.wait_down_with("TLS: the certificate is not trusted: self-signed certificate"))
+            << ::testing::PrintToString(host.states());
+        EXPECT_EQ(host.call("k", {"GET", "k"}).status, redis_status::unreachable);
+    }
+    {
+        // Redis wants the client's certificate, and gets none.
+        engine_host host(tls_options({redis_cert.cert, "", ""}));
+        EXPECT_TRUE(host.wait_down_with("certificate required")) << ::testing::PrintToString(host.states());
+    }
+    {
+        const tls_files named = write_certificate("named", "DNS:redis.example");
+        redis_server elsewhere(false, testing::redis_tls_setup{named.cert, named.key, named.cert, false});
+        ASSERT_TRUE(elsewhere.ready());
+        redis_options options = quick_options({elsewhere.tls_address()});
+        options.tls = {named.cert, "", ""};
+        engine_host host(options);
+        EXPECT_TRUE(host.wait_down_with("TLS: the certificate is not trusted: IP address mismatch"))
+            << ::testing::PrintToString(host.states());
+    }
+    {
+        redis_options options = quick_options({"rediss://" + server.address()});
+        options.tls = {redis_cert.cert, redis_cert.cert, redis_cert.key};
+        engine_host host(options);
+        EXPECT_TRUE(host.wait_down_with("no TLS handshake within 1000 ms: not a TLS port (redis://)?"))
+            << ::testing::PrintToString(host.states());
+    }
+    {
+        engine_host host(tls_options({"/nonexistent/ca.pem", "", ""}));
+        EXPECT_NE(host.engine().setup_error().find("cannot load the CA file /nonexistent/ca.pem"), std::string::npos)
+            << host.engine().setup_error();
+        EXPECT_TRUE(host.wait_down_with("cannot load the CA file")) << ::testing::PrintToString(host.states());
+        EXPECT_EQ(clients_on(server.port(), server.tls_port()), 0);
+    }
+    {
+        engine_host host(quick_options({server.tls_address(), server.address()}));
+        EXPECT_TRUE(host.wait_down_with("mix redis:// and rediss://")) << ::testing::PrintToString(host.states());
     }
 }
 
@@ -639,10 +748,14 @@ TEST(RedisEngineSingle, StopFailsWhatIsPendingAndCallsNothingAfter) {
 
 class RedisEngineCluster : public ::testing::Test {
 protected:
+    // Each node has a TLS port too, and asks TLS clients for their
+    // certificate (TlsReachesEveryNodeAndFollowsARedirect).
     static void SetUpTestSuite() {
+        certificate = write_certificate("cluster");
         std::vector<std::string> args = {"--cluster", "create"};
         for (auto& n : nodes) {
-            n = std::make_unique<redis_server>(true);
+            n = std::make_unique<redis_server>(
+                true, testing::redis_tls_setup{certificate.cert, certificate.key, certificate.cert, true});
             if (!n->ready()) return;
             args.push_back(n->address());
         }
@@ -701,6 +814,12 @@ protected:
         return prefix;
     }
 
+    // MIGRATE of `key` to node `to`: to its TLS port, as its bus speaks TLS
+    // (tls-cluster), and so does a node's MIGRATE.
+    static std::vector<std::string> migrate(const std::string& key, std::size_t to) {
+        return {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()), key, "0", "5000"};
+    }
+
     static void set_slot(std::size_t on, std::uint16_t slot, const char* how, std::size_t node) {
         const std::vector<std::string> args = {"CLUSTER", "SETSLOT", std::to_string(slot), how, id(node)};
         EXPECT_EQ(reply_text(redis_call(nodes[on]->port(), args)), "OK");
@@ -715,6 +834,7 @@ protected:
 
     static inline std::array<std::unique_ptr<redis_server>, 3> nodes;
     static inline bool created_ = false;
+    static inline tls_files certificate;
 };
 
 TEST_F(RedisEngineCluster, KeysOfEveryNodeGoStraightToIt) {
@@ -768,6 +888,50 @@ TEST_F(RedisEngineCluster, CredentialsReachEveryNode) {
     for (const auto& n : nodes) redis_call(n->port(), {"ACL", "DELUSER", "router"});
 }
 
+// rediss:// seeds: the nodes CLUSTER SLOTS names, and the one a MOVED
+// names, are reached over TLS too (their TLS ports, which Redis gives a
+// client connected over TLS), each with the router's certificate.
+TEST_F(RedisEngineCluster, TlsReachesEveryNodeAndFollowsARedirect) {
+    redis_options options = quick_options({nodes[0]->tls_address()});
+    options.tls = {certificate.cert, certificate.cert, certificate.key};
+    engine_host host(options);
+    ASSERT_TRUE(host.wait_state(true));
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const std::string key = key_on(i, "tls:");
+        EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
+        EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
+    }
+    EXPECT_EQ(host.engine().stats().nodes, 3u);
+    host.engine().subscribe("tls-news");
+    ASSERT_TRUE(eventually([&] {
+        long long subs = 0;
+        for (auto& n : nodes) subs += numsub(n->port(), "tls-news");
+        return subs == 1;
+    }, 5s));
+    EXPECT_EQ(reply_text(redis_call(nodes[2]->port(), {"PUBLISH", "tls-news", "across"})), "0");
+    ASSERT_TRUE(host.wait_messages(1));
+    EXPECT_EQ(host.messages().front().payload, "across");
+
+    const std::size_t from = 1;
+    const std::size_t to = 2;
+    const std::string key = key_on(from, "tls-moved:");
+    const std::uint16_t slot = redis_key_slot(key);
+    EXPECT_EQ(host.text(key, {"SET", key, "kept"}), "OK");
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate(key, to))), "OK");
+    assign(slot, to);
+    EXPECT_EQ(host.text(key, {"GET", key}), "kept");
+    EXPECT_EQ(host.engine().stats().redirects, 1u);
+    // Followed to the node's TLS port: still three nodes, and no client of
+    // the engine on a plain port.
+    EXPECT_EQ(host.engine().stats().nodes, 3u);
+    for (auto& n : nodes) {
+        EXPECT_EQ(clients_on(n->port(), n->port()), 0) << n->address();
+        EXPECT_GE(clients_on(n->port(), n->tls_port()), 1) << n->address();
+    }
+}
+
 TEST_F(RedisEngineCluster, MessagesPublishedOnAnyNodeArrive) {
     engine_host host(quick_options(addresses()));
     ASSERT_TRUE(host.wait_state(true));
@@ -809,9 +973,7 @@ TEST_F(RedisEngineCluster, AMovedSlotIsFollowedAndLearned) {
 
     set_slot(to, slot, "IMPORTING", from);
     set_slot(from, slot, "MIGRATING", to);
-    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(),
-                                    {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->port()), key, "0", "5000"})),
-              "OK");
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate(key, to))), "OK");
     assign(slot, to);
 
     EXPECT_EQ(host.text(key, {"GET", key}), "kept");

@@ -2065,6 +2065,75 @@ TEST(RouterCluster, RoutersAuthenticateToRedisAndAWrongPasswordIsNamed) {
     EXPECT_TRUE(logged(wrong, "AUTH refused: WRONGPASS", 1)) << wrong.log();
 }
 
+// TLS to Redis (rediss://), with the routers' certificate (Redis asks for
+// one by default) and a password: two routers publish across and resume
+// across, every connection of theirs on Redis's TLS port; a router that
+// does not trust Redis's certificate starts, and its /healthz answers 503
+// saying why.
+TEST(RouterCluster, RoutersReachRedisOverTlsAndAnUntrustedCertificateIsNamed) {
+    const certificate cert = make_self_signed_certificate();
+    const std::string cert_file = write_temp_file("redis-tls.crt", cert.cert_pem);
+    const std::string key_file = write_temp_file("redis-tls.key", cert.key_pem);
+    redis_server redis(false, redis_tls_setup{cert_file, key_file, cert_file, true});
+    ASSERT_TRUE(redis.ready());
+    ASSERT_TRUE(require_credentials(redis.port()));
+    const auto subscribers = [&](const std::string& channel) {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, {"PUBSUB", "NUMSUB", channel}});
+        return r.size() == 2 && r[1] && r[1]->type == REDIS_REPLY_ARRAY && r[1]->elements == 2
+                   ? r[1]->element[1]->integer
+                   : -1;
+    };
+    // The routers' clients (user "router") by the port they reached.
+    const auto router_clients_on = [&](std::uint16_t port) {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, {"CLIENT", "LIST"}});
+        std::istringstream lines(r.size() == 2 ? reply_text(r[1]) : std::string());
+        const std::string laddr = "laddr=127.0.0.1:" + std::to_string(port) + " ";
+        long long n = 0;
+        for (std::string line; std::getline(lines, line);)
+            if (line.find(laddr) != std::string::npos && line.find(" user=router ") != std::string::npos) ++n;
+        return n;
+    };
+    const std::vector<std::string> tls_flags = {
+        "--cluster-redis-tls-ca-file", cert_file, "--cluster-redis-tls-cert-file", cert_file,
+        "--cluster-redis-tls-key-file", key_file, "--cluster-redis-user", "router",
+        "--cluster-redis-password-file", write_temp_file("redis-tls-password", "router-pass\n")};
+    auto a = cluster_router({redis.tls_address()}, tls_flags);
+    auto b = cluster_router({redis.tls_address()}, tls_flags);
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
+    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("tank.level")) == 1; }, 5s));
+    const auto acks = publish_numbers(pub, "tank.level", 1, 3);
+    ASSERT_EQ(acks.size(), 3u);
+    const auto got = sub.wait_count(message_on("tank.level"), 3);
+    ASSERT_EQ(got.size(), 3u);
+    expect_numbers(got, 1, acks.front().epoch);
+    test_client late(frontend_config(a->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(
+        is(event_kind::ack, subscribe_since(late, "tank.level", channel_position{acks.front().epoch, 1}))));
+    const auto replayed_ones = late.wait_count(message_on("tank.level"), 2);
+    ASSERT_EQ(replayed_ones.size(), 2u);
+    expect_numbers(replayed_ones, 2, acks.front().epoch);
+    // Each router: a command connection and a subscriber, over TLS.
+    EXPECT_EQ(router_clients_on(redis.tls_port()), 4);
+    EXPECT_EQ(router_clients_on(redis.port()), 0);
+
+    const certificate other = make_self_signed_certificate();
+    router_process untrusting({"--cluster-redis", redis.tls_address(), "--cluster-redis-tls-ca-file",
+                               write_temp_file("other-ca.crt", other.cert_pem), "--cluster-redis-tls-cert-file",
+                               cert_file, "--cluster-redis-tls-key-file", key_file});
+    ASSERT_TRUE(untrusting.ready());
+    EXPECT_TRUE(eventually([&] {
+        const http_result h = http_get(untrusting.http_address(), "/healthz");
+        return h.status == 503 && h.body.find("certificate is not trusted") != std::string::npos;
+    }, 10s)) << http_get(untrusting.http_address(), "/healthz").body;
+    EXPECT_TRUE(logged(untrusting, "TLS: the certificate is not trusted: self-signed certificate", 1))
+        << untrusting.log();
+}
+
 // What the admin endpoints say of the cluster: /status names the routers
 // alive, /metrics has the cluster's series, /healthz answers 503 with why
 // while Redis is unreachable and 200 once it is back.

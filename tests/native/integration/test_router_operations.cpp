@@ -245,6 +245,20 @@ TEST(RouterOperations, AnUnreadableRedisPasswordFileIsAClearError) {
     EXPECT_NE(missing.err.find("cluster.redis_password_file: cannot read"), std::string::npos) << missing.err;
 }
 
+// rediss:// with a CA file that cannot be read: the router does not start,
+// and says which file.
+TEST(RouterOperations, AnUnreadableRedisTlsFileIsAClearError) {
+    temp_dir dir;
+    const run_result missing = run_router_once({"--listen", "127.0.0.1:0", "--backend", "tcp://127.0.0.1:0",
+                                                "--admin-listen", "off", "--cluster-redis", "rediss://127.0.0.1:1",
+                                                "--cluster-redis-tls-ca-file", (dir.path() / "missing.crt").string()});
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("cluster.redis: TLS to Redis: cannot load the CA file " +
+                               (dir.path() / "missing.crt").string()),
+              std::string::npos)
+        << missing.err;
+}
+
 TEST(RouterOperations, ServesTheDashboardsStaticFilesSafely) {
     temp_dir dir;
     dir.write("web/index.html", "<!doctype html><title>dash</title>");

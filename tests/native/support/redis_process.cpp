@@ -115,7 +115,7 @@ bool wait_fd(int fd, short events, clock::time_point deadline) {
 
 }  // namespace
 
-redis_server::redis_server(bool cluster) : cluster_(cluster) {
+redis_server::redis_server(bool cluster, std::optional<redis_tls_setup> tls) : cluster_(cluster), tls_(std::move(tls)) {
     static std::atomic<int> counter{0};
     dir_ = (std::filesystem::temp_directory_path() /
             ("hyperstreams-redis-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
@@ -124,6 +124,7 @@ redis_server::redis_server(bool cluster) : cluster_(cluster) {
     for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
         port_ = free_port();
         bus_port_ = cluster_ ? free_port() : 0;
+        tls_port_ = tls_ ? free_port() : 0;
         ready_ = launch();
     }
     if (!ready_) ADD_FAILURE() << "redis-server did not start:\n" << log();
@@ -143,6 +144,12 @@ bool redis_server::launch() {
     if (cluster_) {
         args.insert(args.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port",
                                  std::to_string(bus_port_), "--cluster-node-timeout", "5000"});
+    }
+    if (tls_) {
+        args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", tls_->cert_file,
+                                 "--tls-key-file", tls_->key_file, "--tls-ca-cert-file", tls_->ca_file,
+                                 "--tls-auth-clients", tls_->auth_clients ? "yes" : "no"});
+        if (cluster_) args.insert(args.end(), {"--tls-cluster", "yes"});
     }
     const int log_fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     static const std::string program = find_program("redis-server");

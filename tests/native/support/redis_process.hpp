@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,12 +18,25 @@
 
 namespace hyperstreams::testing {
 
+// TLS on a port of its own beside the plain one, which the tests' own calls
+// keep using: the server's certificate and key, and the CAs it verifies
+// clients' certificates against (`auth_clients`: it asks for one, as Redis
+// does by default). A cluster node also speaks TLS on its bus
+// (tls-cluster), and then gives TLS clients its nodes' TLS ports (CLUSTER
+// SLOTS, MOVED, ASK).
+struct redis_tls_setup {
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;
+    bool auth_clients = false;
+};
+
 class redis_server {
 public:
     // Starts redis-server (no persistence) and waits until it answers PING;
     // fails the test (ADD_FAILURE) when it does not. `cluster`: a cluster
     // node (its bus on a free port too) with no slots yet.
-    explicit redis_server(bool cluster = false);
+    explicit redis_server(bool cluster = false, std::optional<redis_tls_setup> tls = std::nullopt);
     ~redis_server();
     redis_server(const redis_server&) = delete;
     redis_server& operator=(const redis_server&) = delete;
@@ -30,6 +44,9 @@ public:
     bool ready() const noexcept { return ready_; }
     std::uint16_t port() const noexcept { return port_; }
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    // With TLS: its port, and the address a client gives for it.
+    std::uint16_t tls_port() const noexcept { return tls_port_; }
+    std::string tls_address() const { return "rediss://127.0.0.1:" + std::to_string(tls_port_); }
     pid_t pid() const noexcept { return pid_; }
 
     // SIGKILL, reaped: a crash, no shutdown.
@@ -48,8 +65,10 @@ private:
     bool launch();
 
     bool cluster_;
+    std::optional<redis_tls_setup> tls_;
     std::uint16_t port_ = 0;
     std::uint16_t bus_port_ = 0;
+    std::uint16_t tls_port_ = 0;
     std::string dir_;
     pid_t pid_ = -1;
     bool ready_ = false;

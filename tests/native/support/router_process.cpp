@@ -306,7 +306,8 @@ std::vector<std::string> quick_heartbeats(std::vector<std::string> more) {
 
 std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis, std::vector<std::string> extra) {
     std::string seeds;
-    for (const std::string& a : redis) seeds += (seeds.empty() ? "redis://" : ",redis://") + a;
+    for (const std::string& a : redis)
+        seeds += (seeds.empty() ? "" : ",") + (a.find("://") == std::string::npos ? "redis://" + a : a);
     std::vector<std::string> args = {"--cluster-redis", seeds};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = std::make_unique<router_process>(std::move(args));

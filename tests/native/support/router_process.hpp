@@ -120,8 +120,9 @@ bool logged(const router_process& r, const std::string& needle, std::size_t time
 // every 400 ms lives 2 s; another router's answer is awaited 2 s.
 std::vector<std::string> quick_heartbeats(std::vector<std::string> more = {});
 
-// A router of a cluster over Redis (`redis`: HOST:PORT each, the server or a
-// Redis Cluster's seeds), with `extra` flags, once its Redis side is up.
+// A router of a cluster over Redis (`redis`: HOST:PORT each, or with its
+// scheme (rediss://), the server or a Redis Cluster's seeds), with `extra`
+// flags, once its Redis side is up.
 std::unique_ptr<router_process> cluster_router(const std::vector<std::string>& redis,
                                                std::vector<std::string> extra = {});
 
