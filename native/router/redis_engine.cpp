@@ -400,6 +400,28 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         evaluate();
     }
 
+    // The nodes that serve no slot and hold no command: a seed that is a
+    // replica, a master that died and whose replica took its slots, a node
+    // taken out of the cluster. Not kept, nor reconnected for ever; one
+    // that serves slots again is learned again. (One that holds commands,
+    // learned from a redirect the map has not caught up with, stays.)
+    void forget_idle_nodes() {
+        std::vector<const node*> serving;
+        for (const node* n : slots)
+            if (n && (serving.empty() || serving.back() != n)) serving.push_back(n);
+        for (auto it = nodes.begin(); it != nodes.end();) {
+            node& n = **it;
+            if (std::find(serving.begin(), serving.end(), &n) != serving.end() || n.conn->queued() > 0) {
+                ++it;
+                continue;
+            }
+            HS_LOG(info, "redis.node_forgotten").kv("node", n.address.text());
+            n.retry.cancel();
+            for (auto& r : n.conn->close()) complete(std::move(r), redis_status::unreachable, "node forgotten");
+            it = nodes.erase(it);
+        }
+    }
+
     // A server without cluster support serves every key; the other
     // addresses, if any, are not needed.
     void become_single(const redis_address& server) {
@@ -430,6 +452,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             node& n = node_for(r.master);
             for (std::size_t s = r.first; s <= r.last; ++s) slots[s] = &n;
         }
+        forget_idle_nodes();
         if (first) {
             HS_LOG(info, "redis.cluster").kv("ranges", static_cast<std::uint64_t>(ranges.size()));
             route_parked();

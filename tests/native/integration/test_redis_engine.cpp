@@ -1050,5 +1050,105 @@ TEST_F(RedisEngineCluster, AMasterRestartedIsReconnected) {
     EXPECT_GE(host.engine().stats().reconnects, 1u);
 }
 
+// ---- a Redis Cluster of three masters, each with a replica ----
+
+// A field of INFO replication ("role", "connected_slaves", "master_port").
+std::string replication_field(std::uint16_t port, const std::string& name) {
+    std::istringstream lines(reply_text(redis_call(port, {"INFO", "replication"})));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind(name + ":", 0) == 0) return line.substr(name.size() + 1);
+    }
+    return {};
+}
+
+// A master killed: the cluster promotes its replica (a cluster node
+// timeout of 1 s here), and the engine, which knows only the masters,
+// follows. Commands for the dead master's slots fail (unreachable) until
+// then, and reach the promoted replica after, which has what was
+// replicated; the subscriber, wherever it was, delivers again; the engine
+// is up again, and has let go of the dead master.
+TEST(RedisEngineClusterFailover, AReplicaPromotedInPlaceOfAKilledMasterIsFollowed) {
+    std::array<std::unique_ptr<redis_server>, 6> nodes;
+    std::vector<std::string> args = {"--cluster", "create"};
+    for (auto& n : nodes) {
+        n = std::make_unique<redis_server>(true, std::nullopt,
+                                           std::vector<std::string>{"--cluster-node-timeout", "1000"});
+        ASSERT_TRUE(n->ready());
+        args.push_back(n->address());
+    }
+    args.insert(args.end(), {"--cluster-replicas", "1", "--cluster-yes"});
+    const auto created = testing::run_program("redis-cli", args, 30s);
+    ASSERT_EQ(created.status, 0) << created.output;
+    std::vector<std::size_t> masters;
+    ASSERT_TRUE(eventually([&] {
+        masters.clear();
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            if (reply_text(redis_call(nodes[i]->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") ==
+                std::string::npos)
+                return false;
+            const std::string role = replication_field(nodes[i]->port(), "role");
+            if (role == "master" && replication_field(nodes[i]->port(), "connected_slaves") != "1") return false;
+            if (role == "slave" && replication_field(nodes[i]->port(), "master_link_status") != "up") return false;
+            if (role == "master") masters.push_back(i);
+        }
+        return masters.size() == 3;
+    }, 20s)) << "three masters, each with its replica in sync";
+    const std::size_t victim = masters[1];
+    std::size_t heir = nodes.size();
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (replication_field(nodes[i]->port(), "master_port") == std::to_string(nodes[victim]->port())) heir = i;
+    ASSERT_LT(heir, nodes.size());
+
+    std::vector<std::string> seeds;
+    for (auto& n : nodes) seeds.push_back(n->address());
+    engine_host host(quick_options(seeds));
+    ASSERT_TRUE(host.wait_state(true));
+    // Connected to the masters only: the replicas among the seeds serve no
+    // slot.
+    EXPECT_TRUE(eventually([&] { return host.engine().stats().nodes == 3u; }, 5s))
+        << host.engine().stats().nodes << " nodes";
+    std::string key;
+    for (int i = 0; i < 10000 && key.empty(); ++i) {
+        const std::string candidate = "failover:" + std::to_string(i);
+        if (reply_text(redis_call(nodes[victim]->port(), {"CLUSTER", "COUNTKEYSINSLOT",
+                                                          std::to_string(redis_key_slot(candidate))})) == "0" &&
+            redis_call(nodes[victim]->port(), {"GET", candidate}) &&
+            redis_call(nodes[victim]->port(), {"GET", candidate})->type != REDIS_REPLY_ERROR)
+            key = candidate;
+    }
+    ASSERT_FALSE(key.empty()) << "a key of the victim's slots";
+    EXPECT_EQ(host.text(key, {"SET", key, "replicated"}), "OK");
+    // Replicated before the master dies (WAIT: the replica acknowledged
+    // everything written so far).
+    ASSERT_EQ(reply_text(redis_call(nodes[victim]->port(), {"WAIT", "1", "5000"}, 6s)), "1");
+    host.engine().subscribe("failover-news");
+    // Every node (a replica too) knows its own clients only.
+    const auto subscribed = [&] {
+        long long subs = 0;
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (i != victim) subs += numsub(nodes[i]->port(), "failover-news");
+        return subs == 1;
+    };
+    ASSERT_TRUE(eventually(subscribed, 5s));
+
+    nodes[victim]->kill();
+    ASSERT_TRUE(host.wait_state(false)) << "the victim's slots are down";
+    EXPECT_EQ(host.call(key, {"GET", key}).status, redis_status::unreachable);
+    ASSERT_TRUE(eventually([&] { return host.text(key, {"GET", key}) == "replicated"; }, 20s))
+        << host.text(key, {"GET", key});
+    EXPECT_EQ(replication_field(nodes[heir]->port(), "role"), "master");
+    EXPECT_EQ(host.text(key, {"SET", key, "after"}), "OK");
+    EXPECT_EQ(reply_text(redis_call(nodes[heir]->port(), {"GET", key})), "after");
+    ASSERT_TRUE(host.wait_state(true));
+    ASSERT_TRUE(eventually(subscribed, 10s)) << "subscribed again, on a live node";
+    EXPECT_NE(host.text("failover-news", {"PUBLISH", "failover-news", "still here"}), "");
+    ASSERT_TRUE(host.wait_messages(1));
+    EXPECT_EQ(host.messages().front().payload, "still here");
+    // The dead master serves no slot: forgotten, not retried for ever.
+    EXPECT_TRUE(eventually([&] { return host.engine().stats().nodes == 3u; }, 10s))
+        << host.engine().stats().nodes << " nodes";
+}
+
 }  // namespace
 }  // namespace hyperstreams::router

@@ -115,7 +115,8 @@ bool wait_fd(int fd, short events, clock::time_point deadline) {
 
 }  // namespace
 
-redis_server::redis_server(bool cluster, std::optional<redis_tls_setup> tls) : cluster_(cluster), tls_(std::move(tls)) {
+redis_server::redis_server(bool cluster, std::optional<redis_tls_setup> tls, std::vector<std::string> extra)
+    : cluster_(cluster), tls_(std::move(tls)), extra_(std::move(extra)) {
     static std::atomic<int> counter{0};
     dir_ = (std::filesystem::temp_directory_path() /
             ("hyperstreams-redis-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
@@ -151,6 +152,7 @@ bool redis_server::launch() {
                                  "--tls-auth-clients", tls_->auth_clients ? "yes" : "no"});
         if (cluster_) args.insert(args.end(), {"--tls-cluster", "yes"});
     }
+    args.insert(args.end(), extra_.begin(), extra_.end());
     const int log_fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     static const std::string program = find_program("redis-server");
     pid_ = spawn(program, args, log_fd);

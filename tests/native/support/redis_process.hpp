@@ -35,8 +35,10 @@ class redis_server {
 public:
     // Starts redis-server (no persistence) and waits until it answers PING;
     // fails the test (ADD_FAILURE) when it does not. `cluster`: a cluster
-    // node (its bus on a free port too) with no slots yet.
-    explicit redis_server(bool cluster = false, std::optional<redis_tls_setup> tls = std::nullopt);
+    // node (its bus on a free port too) with no slots yet. `extra`: more
+    // options, after (and so over) the others ("--cluster-node-timeout", ...).
+    explicit redis_server(bool cluster = false, std::optional<redis_tls_setup> tls = std::nullopt,
+                          std::vector<std::string> extra = {});
     ~redis_server();
     redis_server(const redis_server&) = delete;
     redis_server& operator=(const redis_server&) = delete;
@@ -66,6 +68,7 @@ private:
 
     bool cluster_;
     std::optional<redis_tls_setup> tls_;
+    std::vector<std::string> extra_;
     std::uint16_t port_ = 0;
     std::uint16_t bus_port_ = 0;
     std::uint16_t tls_port_ = 0;
