@@ -328,6 +328,49 @@ bool all_threads_stopped(pid_t pid) {
     return any && !ec;
 }
 
+std::string replication_field(std::uint16_t port, const std::string& name) {
+    std::istringstream lines(reply_text(redis_call(port, {"INFO", "replication"})));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind(name + ":", 0) == 0) return line.substr(name.size() + 1);
+    }
+    return {};
+}
+
+std::vector<std::unique_ptr<redis_server>> make_redis_cluster(std::size_t masters, std::size_t replicas_each,
+                                                              const std::vector<std::string>& extra) {
+    std::vector<std::unique_ptr<redis_server>> nodes;
+    std::vector<std::string> args = {"--cluster", "create"};
+    for (std::size_t i = 0; i < masters * (1 + replicas_each); ++i) {
+        nodes.push_back(std::make_unique<redis_server>(true, std::nullopt, extra));
+        if (!nodes.back()->ready()) return {};
+        args.push_back(nodes.back()->address());
+    }
+    args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_each), "--cluster-yes"});
+    const program_result created = run_program("redis-cli", args, std::chrono::seconds(30));
+    if (created.status != 0) {
+        ADD_FAILURE() << "redis-cli --cluster create failed:\n" << created.output;
+        return {};
+    }
+    const bool settled = eventually([&] {
+        for (const auto& n : nodes) {
+            if (reply_text(redis_call(n->port(), {"CLUSTER", "INFO"})).find("cluster_state:ok") == std::string::npos)
+                return false;
+            const std::string role = replication_field(n->port(), "role");
+            if (role == "master" &&
+                replication_field(n->port(), "connected_slaves") != std::to_string(replicas_each))
+                return false;
+            if (role == "slave" && replication_field(n->port(), "master_link_status") != "up") return false;
+        }
+        return true;
+    }, std::chrono::seconds(30));
+    if (!settled) {
+        ADD_FAILURE() << "the Redis Cluster did not settle (cluster_state:ok, replicas in sync)";
+        return {};
+    }
+    return nodes;
+}
+
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
     const auto deadline = clock::now() + timeout;
     for (;;) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -117,6 +118,17 @@ struct program_result {
 };
 program_result run_program(const std::string& program, const std::vector<std::string>& args,
                            std::chrono::milliseconds timeout);
+
+// A Redis Cluster made with redis-cli --cluster create: `masters` masters,
+// each with `replicas_each` replicas, `extra` options on every node; once
+// every node says the cluster is ok and every replica is in sync with its
+// master. Empty (the test failed: ADD_FAILURE) when it could not be made.
+std::vector<std::unique_ptr<redis_server>> make_redis_cluster(std::size_t masters, std::size_t replicas_each,
+                                                              const std::vector<std::string>& extra = {});
+
+// A field of the server at `port`'s INFO replication ("role",
+// "master_port", ...); empty when it has none.
+std::string replication_field(std::uint16_t port, const std::string& name);
 
 // Whether every thread of process `pid` is stopped (SIGSTOP taken).
 bool all_threads_stopped(pid_t pid);
