@@ -27,6 +27,46 @@ local function trim_expired_head(stream, now)
 end
 )lua";
 
+// Every script: whether Redis rolled back under the channel, so that its
+// keys may lack publications that were acked and published. A replica
+// promoted without the channel's last write (Redis replicates
+// asynchronously), or a server restarted from an older snapshot, would
+// otherwise give those publications' seqs again, in the same epoch, to
+// others, which every subscriber that had the first ones drops as
+// duplicates. So each write keeps, in the channel's meta hash, the
+// master's replication ID and offset before it (r, o), and a script that
+// finds the server elsewhere treats the channel as lost (a new epoch, the
+// history gone):
+// - a lineage the server does not continue: r is neither its replication ID
+//   nor the one it took over from (master_replid2: a promoted replica's
+//   old master's), or it restarted without its replication history;
+// - an offset not past o: the write after which o was kept never reached
+//   this server.
+// A server with no replication offset (a master that never had a replica
+// keeps none) is judged by its ID alone; one whose INFO gives no ID, and a
+// channel written before this check (no r), not at all. Answers rolled
+// back or not, and the ID and offset to keep.
+constexpr std::string_view rolled_back_lua = R"lua(
+local function rolled_back(r, o)
+  -- Three lines in a row in INFO, found at once: matching each in turn cost
+  -- Redis twice as long.
+  local info = redis.call('info', 'replication')
+  local at = string.find(info, 'master_replid:', 1, true)
+  if not at then return false end
+  local id, id2, offset =
+    string.match(info, '^master_replid:(%x+)%s+master_replid2:(%x+)%s+master_repl_offset:(%d+)', at)
+  if not id then return false end
+  if not r then return false, id, offset end
+  if r ~= id and r ~= id2 then return true, id, offset end
+  return offset ~= '0' and tonumber(offset) <= (tonumber(o) or 0), id, offset
+end
+-- A new epoch for a channel that had `old`: the one proposed, unless that is it.
+local function next_epoch(proposed, old)
+  if proposed == old then return string.format('%.0f', tonumber(old) % 4294967295 + 1) end
+  return proposed
+end
+)lua";
+
 // KEYS: meta, stream, and the idempotency key's when the publish has one.
 // ARGV: pub/sub channel, payload, flags, a new epoch, history length (0:
 // none), history TTL, meta TTL (seconds), the message's time to live in ms
@@ -41,7 +81,7 @@ end
 // An entry with a time to live holds its end (x, Redis's clock, ms). The
 // publish of one deletes the expired entries at the stream's head; the read
 // leaves out any other, and MAXLEN bounds them all.
-const std::string publish_script = std::string(trim_expired_head_lua) + R"lua(
+const std::string publish_script = std::string(trim_expired_head_lua) + std::string(rolled_back_lua) + R"lua(
 local d
 if KEYS[3] then
   d = redis.sha1hex(ARGV[3] .. ':' .. ARGV[2])
@@ -52,12 +92,15 @@ if KEYS[3] then
     return {tonumber(fe), tonumber(fs), 1}
   end
 end
-local e = redis.call('hget', KEYS[1], 'e')
-if not e then
-  e = ARGV[4]
+local m = redis.call('hmget', KEYS[1], 'e', 'r', 'o')
+local e = m[1]
+local lost, id, offset = rolled_back(m[2], m[3])
+if not e or lost then
+  e = e and next_epoch(ARGV[4], e) or ARGV[4]
   redis.call('del', KEYS[2])
-  redis.call('hset', KEYS[1], 'e', e)
+  redis.call('hset', KEYS[1], 'e', e, 's', 0)
 end
+if id then redis.call('hset', KEYS[1], 'r', id, 'o', offset) end
 local s = redis.call('hincrby', KEYS[1], 's', 1)
 if ARGV[5] ~= '0' then
   if ARGV[8] == '0' then
@@ -100,9 +143,13 @@ return {tonumber(e), s, 0}
 // publication for Lua to pack); else 13 bytes per publication, in order,
 // [outcome u8][epoch u32 LE][seq u64 LE]. What was published goes out as
 // one message (publication_batch.hpp), and nothing when none was.
-const std::string publish_batch_script = std::string(trim_expired_head_lua) + R"lua(
-local m = redis.call('hmget', KEYS[1], 'e', 's')
+const std::string publish_batch_script = std::string(trim_expired_head_lua) + std::string(rolled_back_lua) + R"lua(
+local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o')
 local e, s = m[1], tonumber(m[2]) or 0
+local lost, id, offset = rolled_back(m[3], m[4])
+-- A channel lost starts again at its first publication below, as a new one.
+local old_e
+if lost and e then old_e, e = e, nil end
 local en = e and tonumber(e)
 -- parts[1] is the message's header, set last; then each publication's
 -- head and payload, as two strings, so that no string per publication
@@ -133,7 +180,7 @@ for i = 0, tonumber(ARGV[7]) - 1 do
     end
   else
     if not e then
-      e = ARGV[2]
+      e = old_e and next_epoch(ARGV[2], old_e) or ARGV[2]
       en = tonumber(e)
       s = 0
       redis.call('del', KEYS[2])
@@ -163,7 +210,11 @@ for i = 0, tonumber(ARGV[7]) - 1 do
   end
 end
 if not first then return table.concat(out) end
-redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
+if id then
+  redis.call('hset', KEYS[1], 's', string.format('%.0f', s), 'r', id, 'o', offset)
+else
+  redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
+end
 if ARGV[3] ~= '0' then
   redis.call('xtrim', KEYS[2], 'MAXLEN', ARGV[3])
   if expiring then
@@ -183,14 +234,20 @@ return table.concat(out)
 // the channel's epoch and last seq (0, 0: Redis has no such channel), the
 // history after seq (all of it when the epoch is another) or the stream's
 // last entry, without the entries expired, and Redis's clock (ms) that
-// decided it.
-constexpr const char* read_script = R"lua(
+// decided it. A channel Redis rolled back under (rolled_back) is deleted
+// and answered as none: its next publication starts a new epoch.
+const std::string read_script = std::string(rolled_back_lua) + R"lua(
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local clock = string.format('%.0f', now)
-local e = redis.call('hget', KEYS[1], 'e')
+local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o')
+local e = m[1]
 if not e then return {0, 0, {}, clock} end
-local s = tonumber(redis.call('hget', KEYS[1], 's'))
+if rolled_back(m[3], m[4]) then
+  redis.call('del', KEYS[1], KEYS[2])
+  return {0, 0, {}, clock}
+end
+local s = tonumber(m[2])
 if ARGV[3] == '0' then return {tonumber(e), s, {}, clock} end
 if ARGV[3] == '2' then
   local last = redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)

@@ -1089,9 +1089,8 @@ TEST(RedisEngineClusterFailover, AReplicaPromotedInPlaceOfAKilledMasterIsFollowe
     }
     ASSERT_FALSE(key.empty()) << "a key of the victim's slots";
     EXPECT_EQ(host.text(key, {"SET", key, "replicated"}), "OK");
-    // Replicated before the master dies (WAIT: the replica acknowledged
-    // everything written so far).
-    ASSERT_EQ(reply_text(redis_call(nodes[victim]->port(), {"WAIT", "1", "5000"}, 6s)), "1");
+    // Replicated before the master dies.
+    ASSERT_TRUE(testing::wait_replicated(nodes[victim]->port(), nodes[heir]->port(), 10s));
     host.engine().subscribe("failover-news");
     // Every node (a replica too) knows its own clients only.
     const auto subscribed = [&] {

@@ -130,6 +130,12 @@ std::vector<std::unique_ptr<redis_server>> make_redis_cluster(std::size_t master
 // "master_port", ...); empty when it has none.
 std::string replication_field(std::uint16_t port, const std::string& name);
 
+// Waits until the replica at `replica_port` has processed everything the
+// master at `master_port` had written when called (its replication offset
+// at least the master's); whether it did within `timeout`. (WAIT would not
+// do: it waits for the calling connection's own writes only.)
+bool wait_replicated(std::uint16_t master_port, std::uint16_t replica_port, std::chrono::milliseconds timeout);
+
 // Whether every thread of process `pid` is stopped (SIGSTOP taken).
 bool all_threads_stopped(pid_t pid);
 
