@@ -815,10 +815,17 @@ protected:
         return prefix;
     }
 
-    // MIGRATE of `key` to node `to`: to its TLS port, as its bus speaks TLS
-    // (tls-cluster), and so does a node's MIGRATE.
-    static std::vector<std::string> migrate(const std::string& key, std::size_t to) {
-        return {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()), key, "0", "5000"};
+    // The slot of `key`, and `key` with it, from node `from` to node `to`,
+    // as redis-cli --cluster reshard does. MIGRATE goes to `to`'s TLS port,
+    // as its bus speaks TLS (tls-cluster), and so does a node's MIGRATE.
+    static void move_slot_of(const std::string& key, std::size_t from, std::size_t to) {
+        const std::uint16_t slot = redis_key_slot(key);
+        set_slot(to, slot, "IMPORTING", from);
+        set_slot(from, slot, "MIGRATING", to);
+        EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), {"MIGRATE", "127.0.0.1",
+                                                              std::to_string(nodes[to]->tls_port()), key, "0", "5000"})),
+                  "OK");
+        assign(slot, to);
     }
 
     static void set_slot(std::size_t on, std::uint16_t slot, const char* how, std::size_t node) {
@@ -913,15 +920,9 @@ TEST_F(RedisEngineCluster, TlsReachesEveryNodeAndFollowsARedirect) {
     ASSERT_TRUE(host.wait_messages(1));
     EXPECT_EQ(host.messages().front().payload, "across");
 
-    const std::size_t from = 1;
-    const std::size_t to = 2;
-    const std::string key = key_on(from, "tls-moved:");
-    const std::uint16_t slot = redis_key_slot(key);
+    const std::string key = key_on(1, "tls-moved:");
     EXPECT_EQ(host.text(key, {"SET", key, "kept"}), "OK");
-    set_slot(to, slot, "IMPORTING", from);
-    set_slot(from, slot, "MIGRATING", to);
-    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate(key, to))), "OK");
-    assign(slot, to);
+    move_slot_of(key, 1, 2);
     EXPECT_EQ(host.text(key, {"GET", key}), "kept");
     EXPECT_EQ(host.engine().stats().redirects, 1u);
     // Followed to the node's TLS port: still three nodes, and no client of
@@ -969,13 +970,8 @@ TEST_F(RedisEngineCluster, AMovedSlotIsFollowedAndLearned) {
     const std::size_t from = 0;
     const std::size_t to = 1;
     const std::string key = key_on(from, "moved:");
-    const std::uint16_t slot = redis_key_slot(key);
     EXPECT_EQ(host.text(key, {"SET", key, "kept"}), "OK");
-
-    set_slot(to, slot, "IMPORTING", from);
-    set_slot(from, slot, "MIGRATING", to);
-    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate(key, to))), "OK");
-    assign(slot, to);
+    move_slot_of(key, from, to);
 
     EXPECT_EQ(host.text(key, {"GET", key}), "kept");
     EXPECT_EQ(host.engine().stats().redirects, 1u);

@@ -2018,6 +2018,31 @@ TEST(RouterCluster, ADrainWhileRedisIsDownSendsItsClientsWhereTheMembershipSaid)
     EXPECT_TRUE(logged(*b, "name=sub", 1)) << "the subscriber said hello to B";
 }
 
+// Two routers of one cluster: 1..3 published on `a` reach a subscriber on
+// `b`, and a client on `a` resumes from 1 and gets 2 and 3 (the stream).
+// `subscribers(channel)`: the routers' Redis subscriptions to a pub/sub
+// channel.
+void publish_and_resume_across(router_process& a, router_process& b,
+                               const std::function<long long(const std::string&)>& subscribers) {
+    test_client pub(frontend_config(a.ws_url(), "pub"));
+    test_client sub(frontend_config(b.ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
+    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("tank.level")) == 1; }, 5s));
+    const auto acks = publish_numbers(pub, "tank.level", 1, 3);
+    ASSERT_EQ(acks.size(), 3u);
+    const auto got = sub.wait_count(message_on("tank.level"), 3);
+    ASSERT_EQ(got.size(), 3u);
+    expect_numbers(got, 1, acks.front().epoch);
+    test_client late(frontend_config(a.ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(
+        is(event_kind::ack, subscribe_since(late, "tank.level", channel_position{acks.front().epoch, 1}))));
+    const auto replayed_ones = late.wait_count(message_on("tank.level"), 2);
+    ASSERT_EQ(replayed_ones.size(), 2u);
+    expect_numbers(replayed_ones, 2, acks.front().epoch);
+}
+
 // Redis that wants credentials (an ACL user, and a password for the default
 // user). Routers given the user and its password, from a file, are one
 // cluster as without: a publication crosses, and a subscriber resumes on the
@@ -2038,23 +2063,7 @@ TEST(RouterCluster, RoutersAuthenticateToRedisAndAWrongPasswordIsNamed) {
     auto a = cluster_router({redis.address()}, credentials);
     auto b = cluster_router({redis.address()}, credentials);
     ASSERT_TRUE(a->ready() && b->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(b->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
-    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("tank.level")) == 1; }, 5s));
-    const auto acks = publish_numbers(pub, "tank.level", 1, 3);
-    ASSERT_EQ(acks.size(), 3u);
-    const auto got = sub.wait_count(message_on("tank.level"), 3);
-    ASSERT_EQ(got.size(), 3u);
-    expect_numbers(got, 1, acks.front().epoch);
-    test_client late(frontend_config(a->ws_url(), "late"));
-    ASSERT_TRUE(late.wait_ready());
-    ASSERT_TRUE(late.wait_for(
-        is(event_kind::ack, subscribe_since(late, "tank.level", channel_position{acks.front().epoch, 1}))));
-    const auto replayed_ones = late.wait_count(message_on("tank.level"), 2);
-    ASSERT_EQ(replayed_ones.size(), 2u);
-    expect_numbers(replayed_ones, 2, acks.front().epoch);
+    publish_and_resume_across(*a, *b, subscribers);
 
     router_process wrong({"--cluster-redis", "redis://" + redis.address(), "--cluster-redis-password", "wrong-pass"});
     ASSERT_TRUE(wrong.ready());
@@ -2100,23 +2109,7 @@ TEST(RouterCluster, RoutersReachRedisOverTlsAndAnUntrustedCertificateIsNamed) {
     auto a = cluster_router({redis.tls_address()}, tls_flags);
     auto b = cluster_router({redis.tls_address()}, tls_flags);
     ASSERT_TRUE(a->ready() && b->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(b->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("tank.level"))));
-    ASSERT_TRUE(eventually([&] { return subscribers(pubsub_channel("tank.level")) == 1; }, 5s));
-    const auto acks = publish_numbers(pub, "tank.level", 1, 3);
-    ASSERT_EQ(acks.size(), 3u);
-    const auto got = sub.wait_count(message_on("tank.level"), 3);
-    ASSERT_EQ(got.size(), 3u);
-    expect_numbers(got, 1, acks.front().epoch);
-    test_client late(frontend_config(a->ws_url(), "late"));
-    ASSERT_TRUE(late.wait_ready());
-    ASSERT_TRUE(late.wait_for(
-        is(event_kind::ack, subscribe_since(late, "tank.level", channel_position{acks.front().epoch, 1}))));
-    const auto replayed_ones = late.wait_count(message_on("tank.level"), 2);
-    ASSERT_EQ(replayed_ones.size(), 2u);
-    expect_numbers(replayed_ones, 2, acks.front().epoch);
+    publish_and_resume_across(*a, *b, subscribers);
     // Each router: a command connection and a subscriber, over TLS.
     EXPECT_EQ(router_clients_on(redis.tls_port()), 4);
     EXPECT_EQ(router_clients_on(redis.port()), 0);
