@@ -18,7 +18,13 @@ constexpr std::size_t subscribe_batch = 1024;
 
 redis_subscriber::redis_subscriber(asio::io_context& io, const redis_options& options,
                                    std::shared_ptr<asio::ssl::context> tls, events e)
-    : io_(io), options_(options), tls_(std::move(tls)), events_(std::move(e)), retry_(io), ping_timer_(io), backoff_(options) {}
+    : io_(io),
+      options_(options),
+      tls_(std::move(tls)),
+      events_(std::move(e)),
+      retry_(io),
+      ping_timer_(io),
+      backoff_(options) {}
 
 void redis_subscriber::start() {
     if (started_ || stopped_) return;

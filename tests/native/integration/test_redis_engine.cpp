@@ -822,9 +822,9 @@ protected:
         const std::uint16_t slot = redis_key_slot(key);
         set_slot(to, slot, "IMPORTING", from);
         set_slot(from, slot, "MIGRATING", to);
-        EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), {"MIGRATE", "127.0.0.1",
-                                                              std::to_string(nodes[to]->tls_port()), key, "0", "5000"})),
-                  "OK");
+        const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()),
+                                                  key, "0", "5000"};
+        EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate)), "OK");
         assign(slot, to);
     }
 

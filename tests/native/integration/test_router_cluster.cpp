@@ -2188,7 +2188,8 @@ TEST(RouterCluster, APositionIsKeptWithTheReplicationOffsetAndARollbackIsANewEpo
     const std::string meta = meta_key("tank.level");
     const auto one = publish_numbers(pub, "tank.level", 1, 1);
     ASSERT_EQ(one.size(), 1u);
-    EXPECT_EQ(reply_text(redis_call(redis.port(), {"HGET", meta, "r"})), replication_field(redis.port(), "master_replid"));
+    EXPECT_EQ(reply_text(redis_call(redis.port(), {"HGET", meta, "r"})),
+              replication_field(redis.port(), "master_replid"));
     const long long kept = std::stoll(reply_text(redis_call(redis.port(), {"HGET", meta, "o"})));
     EXPECT_GT(kept, 0) << "a master with a replica has an offset";
     const auto two = publish_numbers(pub, "tank.level", 2, 2);
