@@ -262,6 +262,9 @@ public:
                const std::string& log_path = {});
     // The first line of its stdout, within `timeout`.
     std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+    // Waits for it to exit by itself within `timeout`: its exit status, or
+    // -1 (signalled, or still running: then stopped).
+    int finish(std::chrono::milliseconds timeout);
     void stop();
     pid_t pid() const noexcept { return pid_; }
 

@@ -4,6 +4,7 @@
 # missing from what it printed; skipped when redis-server is not on PATH.
 # Then once more with Redis 2 ms away (--redis-delay-us): fails unless the
 # round trip the tool measures through its forwarder is at least 4 ms.
+# And over TLS (--redis-tls): the routers' Redis connections are rediss://.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P cluster_smoke_test.cmake
 include(${CMAKE_CURRENT_LIST_DIR}/bench_smoke.cmake)
 bench_smoke_need_redis()
@@ -28,3 +29,11 @@ bench_smoke_expect_lines("hyperstreams-bench cluster --redis-delay-us 2000"
         "fanout target=cluster subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+: [^\n]* lost 0,"
         "fanout target=cluster subscribers=3 payload=64 batch=1 window=1: [^\n]* lost 0,"
         "Redis 2000 us away each way \\(--redis-delay-us\\)")
+
+bench_smoke_run(cluster-tls cluster --redis "${REDIS_SERVER}" --subscribers 3 --payloads 64 --seconds 0.3
+                --concurrency , --redis-tls)
+bench_smoke_expect_lines("hyperstreams-bench cluster --redis-tls"
+        "the routers reach Redis over TLS \\(rediss://127.0.0.1:[0-9]+\\)"
+        "fanout target=cluster subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+: [^\n]* lost 0,"
+        "fanout target=cluster subscribers=3 payload=64 batch=1 window=1: [^\n]* lost 0,"
+        "the routers reach Redis over TLS \\(--redis-tls\\)")

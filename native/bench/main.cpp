@@ -105,6 +105,8 @@ constexpr const char* usage_text =
     "  --redis-delay-us D    cluster: the routers and the probe reach Redis through a forwarder of the\n"
     "                        tool's that holds every chunk D us each way: Redis across a network\n"
     "                        (default 0: no forwarder)\n"
+    "  --redis-tls           cluster: the routers reach Redis over TLS (rediss://, a certificate made\n"
+    "                        with the openssl program); the tool's own probe on its plain port\n"
     "  --uws PATH            fanout: uWebSockets' pub/sub server speaking the baseline's protocol\n"
     "                        (hyperstreams-bench-uws, built with -DHYPERSTREAMS_UWS_DIR; default: beside\n"
     "                        this tool when it was built)\n"
@@ -140,6 +142,7 @@ struct options {
     std::string nats = "nats-server";
     std::string redis = "redis-server";
     int redis_delay_us = 0;
+    bool redis_tls = false;
     std::string uws;
     std::vector<std::string> router_flags;
 };
@@ -233,6 +236,10 @@ bool parse(int argc, char** argv, options& o) {
             o.over_redis = true;
             continue;
         }
+        if (arg == "--redis-tls") {
+            o.redis_tls = true;
+            continue;
+        }
         const auto f = flags.find(arg);
         if (f == flags.end() || i + 1 >= argc) {
             std::fprintf(stderr, "hyperstreams-bench: unknown option or missing value: %s\n", arg.c_str());
@@ -255,6 +262,10 @@ bool parse(int argc, char** argv, options& o) {
         }
     if (o.redis_delay_us < 0 || o.redis_delay_us > 1000000) {
         std::fprintf(stderr, "hyperstreams-bench: --redis-delay-us takes 0 to 1000000\n");
+        return false;
+    }
+    if (o.redis_tls && o.redis_delay_us > 0) {
+        std::fprintf(stderr, "hyperstreams-bench: --redis-tls and --redis-delay-us do not go together\n");
         return false;
     }
     return o.batch > 0 && o.window > 0 && o.payload >= 0 && o.seconds > 0 && o.client_threads > 0;
@@ -350,20 +361,57 @@ bool start_ready_server(server& s, const std::string& name, const std::string& p
 
 bool start_baseline(server& s) { return start_ready_server(s, "baseline", self_path(), {"serve-baseline"}); }
 
-bool start_redis(server& s, const options& o) {
+// `extra`: more options of redis-server's (its TLS port).
+bool start_redis(server& s, const options& o, const std::vector<std::string>& extra = {}) {
     s.name = "redis-server";
     s.log = temp_file("redis.log");
     s.at.port = free_port();
-    const bool ok = s.process.start(o.redis,
-                                    {"--port", std::to_string(s.at.port), "--bind", "127.0.0.1", "--save", "",
+    std::vector<std::string> args = {"--port", std::to_string(s.at.port), "--bind", "127.0.0.1", "--save", "",
                                      "--appendonly", "no", "--logfile", s.log, "--dir",
-                                     std::filesystem::temp_directory_path().string()},
-                                    s.log) &&
-                    wait_listening(s.at.port, std::chrono::seconds(10));
+                                     std::filesystem::temp_directory_path().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const bool ok = s.process.start(o.redis, args, s.log) && wait_listening(s.at.port, std::chrono::seconds(10));
     s.at.pid = s.process.pid();
     if (!ok) std::fprintf(stderr, "hyperstreams-bench: %s did not start (log: %s)\n", o.redis.c_str(), s.log.c_str());
     return ok;
 }
+
+// --redis-tls: a self-signed certificate for 127.0.0.1 and its key, which
+// Redis shows and the routers trust, made with the openssl program (Debian's
+// openssl, which ca-certificates brings). Redis's TLS port, the options that
+// give it to redis-server, and the routers' flags; empty `error` when made.
+struct redis_tls_setup {
+    std::string cert = temp_file("redis-tls.crt");
+    std::string key = temp_file("redis-tls.key");
+    unsigned short port = 0;
+    std::vector<std::string> server_options;
+    std::vector<std::string> router_flags;
+    std::string error;
+
+    redis_tls_setup() {
+        child openssl;
+        const std::string log = temp_file("openssl.log");
+        if (!openssl.start("openssl",
+                           {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+                            "1", "-subj", "/CN=hyperstreams-bench", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert},
+                           log) ||
+            openssl.finish(std::chrono::seconds(30)) != 0) {
+            error = "openssl req could not make a certificate (log: " + log + ")";
+            return;
+        }
+        std::filesystem::remove(log);
+        port = free_port();
+        server_options = {"--tls-port", std::to_string(port), "--tls-cert-file", cert, "--tls-key-file", key,
+                          "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"};
+        router_flags = {"--cluster-redis-tls-ca-file", cert};
+    }
+    ~redis_tls_setup() {
+        std::error_code ignored;
+        std::filesystem::remove(cert, ignored);
+        std::filesystem::remove(key, ignored);
+    }
+};
 
 void remove_log(server& s) {
     s.process.stop();
@@ -440,6 +488,7 @@ struct report {
     std::vector<core_figure> core;
     histogram redis_round_trip;
     int redis_delay_us = 0;  // --redis-delay-us: each way, on every Redis connection
+    bool redis_tls = false;  // --redis-tls: the routers' Redis connections
     histogram redis_publish;  // PUBLISH written to read by the first of one subscriber per router
     std::vector<cluster_row> cluster;
     std::vector<cluster_row> cluster_latency;
@@ -881,7 +930,17 @@ void cluster_scenario(const options& o, report& rep) {
     server redis, single;
     std::array<server, cluster_routers> routers;
     redis_probe probe;
-    if (!start_redis(redis, o)) {
+    std::optional<redis_tls_setup> tls;
+    if (o.redis_tls) {
+        tls.emplace();
+        if (!tls->error.empty()) {
+            std::printf("cluster: FAILED: %s\n", tls->error.c_str());
+            ++rep.failures;
+            return;
+        }
+        rep.redis_tls = true;
+    }
+    if (!start_redis(redis, o, tls ? tls->server_options : std::vector<std::string>{})) {
         std::printf("cluster: FAILED: %s did not start\n", o.redis.c_str());
         ++rep.failures;
         return;
@@ -904,7 +963,14 @@ void cluster_scenario(const options& o, report& rep) {
     }
     const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
     std::vector<std::string> in_cluster = limits;
-    in_cluster.insert(in_cluster.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis_port)});
+    if (tls) {
+        std::printf("cluster: the routers reach Redis over TLS (rediss://127.0.0.1:%u); the probe on its plain port\n",
+                    tls->port);
+        in_cluster.insert(in_cluster.end(), {"--cluster-redis", "rediss://127.0.0.1:" + std::to_string(tls->port)});
+        in_cluster.insert(in_cluster.end(), tls->router_flags.begin(), tls->router_flags.end());
+    } else {
+        in_cluster.insert(in_cluster.end(), {"--cluster-redis", "redis://127.0.0.1:" + std::to_string(redis_port)});
+    }
     std::vector<endpoint_info> cluster_at;
     for (server& r : routers) {
         if (!start_router(r, o, in_cluster)) {
@@ -1108,7 +1174,8 @@ void print_cluster_tables(const report& rep) {
                     rep.redis_delay_us > 0
                         ? ("; Redis " + std::to_string(rep.redis_delay_us) + " us away each way (--redis-delay-us)")
                               .c_str()
-                        : "");
+                    : rep.redis_tls ? "; the routers reach Redis over TLS (--redis-tls), the PING over plain TCP"
+                                    : "");
         for (const cluster_row& r : rep.cluster_latency) {
             const bool both = r.cluster.ok && r.single.ok && r.cluster.cross_latency.count() > 0;
             const double extra =

@@ -90,6 +90,24 @@ std::optional<std::string> child::read_line(std::chrono::milliseconds timeout) {
     }
 }
 
+int child::finish(std::chrono::milliseconds timeout) {
+    const auto deadline = clock_type::now() + timeout;
+    int status = 0;
+    for (;;) {
+        if (pid_ <= 0) return -1;
+        const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) break;
+        if (r < 0 || clock_type::now() >= deadline) {
+            stop();
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pid_ = -1;
+    stop();  // the pipe
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void child::stop() {
     if (pid_ > 0) {
         ::kill(pid_, SIGTERM);
