@@ -261,16 +261,14 @@ std::string check(const router_config& c) {
     if (c.default_deadline_ms > c.max_deadline_ms)
         return "requests.default_deadline_ms must not exceed requests.max_deadline_ms";
     if (c.router_id.size() > 64) return "router_id: at most 64 bytes";
-    std::size_t tls_addresses = 0;
-    for (const std::string& address : c.cluster_redis) {
+    for (const std::string& address : c.cluster_redis)
         if (redis_check_address(address))
             return "cluster.redis: '" + address + "' is not redis://HOST:PORT (or rediss:// for TLS)";
-        if (redis_address_tls(address)) ++tls_addresses;
-    }
-    if (tls_addresses != 0 && tls_addresses != c.cluster_redis.size())
+    bool tls = false;
+    if (redis_addresses_tls(c.cluster_redis, tls))
         return "cluster.redis: mixes redis:// and rediss:// (TLS): all TLS or none";
-    if (tls_addresses == 0 && (!c.cluster_redis_tls_ca_file.empty() || !c.cluster_redis_tls_cert_file.empty() ||
-                               !c.cluster_redis_tls_key_file.empty()))
+    if (!tls && (!c.cluster_redis_tls_ca_file.empty() || !c.cluster_redis_tls_cert_file.empty() ||
+                 !c.cluster_redis_tls_key_file.empty()))
         return "cluster.redis_tls_ca_file, cluster.redis_tls_cert_file and cluster.redis_tls_key_file need "
                "rediss:// addresses in cluster.redis";
     if (c.cluster_redis_tls_cert_file.empty() != c.cluster_redis_tls_key_file.empty())

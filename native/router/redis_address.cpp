@@ -21,6 +21,14 @@ std::error_code redis_check_address(std::string_view text) {
 
 bool redis_address_tls(std::string_view text) noexcept { return text.starts_with("rediss://"); }
 
+std::error_code redis_addresses_tls(const std::vector<std::string>& addresses, bool& tls) {
+    std::size_t n = 0;
+    for (const std::string& a : addresses)
+        if (redis_address_tls(a)) ++n;
+    tls = n != 0;
+    return n == 0 || n == addresses.size() ? std::error_code() : make_error_code(errc::invalid_argument);
+}
+
 std::string redis_address::text() const {
     const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
     return shown + ":" + std::to_string(port);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace hyperstreams::router {
 
@@ -22,6 +23,9 @@ struct redis_address {
 std::error_code parse_redis_address(std::string_view text, redis_address& out);
 // Whether `text` names TLS ("rediss://").
 bool redis_address_tls(std::string_view text) noexcept;
+// Whether `addresses` want TLS: all rediss://, or none (false);
+// errc::invalid_argument when they mix.
+std::error_code redis_addresses_tls(const std::vector<std::string>& addresses, bool& tls);
 // The same, for a check alone.
 std::error_code redis_check_address(std::string_view text);
 // 1..65535, digits only.

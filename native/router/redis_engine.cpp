@@ -87,14 +87,12 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     // connection. What cannot be used is setup_error, and the engine's
     // reason to stay down.
     void set_up_tls() {
-        const auto tls_count = static_cast<std::size_t>(
-            std::count_if(opts.addresses.begin(), opts.addresses.end(),
-                          [](const std::string& a) { return redis_address_tls(a); }));
-        if (tls_count == 0) return;
-        if (tls_count != opts.addresses.size()) {
+        bool wanted = false;
+        if (redis_addresses_tls(opts.addresses, wanted)) {
             setup_error = "the Redis addresses mix redis:// and rediss://: all TLS or none";
             return;
         }
+        if (!wanted) return;
         std::string why;
         tls = make_redis_tls_context(opts.tls, why);
         if (!tls) setup_error = "TLS to Redis: " + why;

@@ -181,6 +181,12 @@ TEST(RedisAddress, AcceptsTheDocumentedForms) {
     EXPECT_TRUE(redis_address_tls("rediss://cache.local:6380"));
     EXPECT_FALSE(redis_address_tls("redis://cache.local:6380"));
     EXPECT_FALSE(redis_address_tls("cache.local:6380"));
+    bool tls = true;
+    EXPECT_FALSE(redis_addresses_tls({"h:1", "redis://h:2"}, tls));
+    EXPECT_FALSE(tls);
+    EXPECT_FALSE(redis_addresses_tls({"rediss://h:1", "rediss://h:2"}, tls));
+    EXPECT_TRUE(tls);
+    EXPECT_EQ(redis_addresses_tls({"rediss://h:1", "h:2"}, tls), errc::invalid_argument);
     for (const char* bad : {"", "redis://", "rediss://", ":6379", "host:0", "host:65536", "host:x", "::1:6379",
                             "redisss://h:1", "rediss://rediss://h:1", "redis://redis://h:1", "http://h:1",
                             "redis://user@h:1", "rediss://user:pass@h:1", "h:1/0", "[::1", "[]:1", "[::1]x",

@@ -815,6 +815,15 @@ protected:
         return prefix;
     }
 
+    // Through `host`, a key `prefix`N of each node set and read back.
+    static void set_and_get_on_every_node(engine_host& host, const std::string& prefix) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            const std::string key = key_on(i, prefix);
+            EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
+            EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
+        }
+    }
+
     // The slot of `key`, and `key` with it, from node `from` to node `to`,
     // as redis-cli --cluster reshard does. MIGRATE goes to `to`'s TLS port,
     // as its bus speaks TLS (tls-cluster), and so does a node's MIGRATE.
@@ -878,11 +887,7 @@ TEST_F(RedisEngineCluster, CredentialsReachEveryNode) {
         options.password = "router-pass";
         engine_host host(options);
         ASSERT_TRUE(host.wait_state(true));
-        for (std::size_t i = 0; i < nodes.size(); ++i) {
-            const std::string key = key_on(i, "credentials:");
-            EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
-            EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
-        }
+        set_and_get_on_every_node(host, "credentials:");
         EXPECT_EQ(host.engine().stats().nodes, 3u);
         EXPECT_EQ(host.text("", {"ACL", "WHOAMI"}), "router");
     }
@@ -904,11 +909,7 @@ TEST_F(RedisEngineCluster, TlsReachesEveryNodeAndFollowsARedirect) {
     options.tls = {certificate.cert, certificate.cert, certificate.key};
     engine_host host(options);
     ASSERT_TRUE(host.wait_state(true));
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-        const std::string key = key_on(i, "tls:");
-        EXPECT_EQ(host.text(key, {"SET", key, "v" + std::to_string(i)}), "OK");
-        EXPECT_EQ(host.text(key, {"GET", key}), "v" + std::to_string(i));
-    }
+    set_and_get_on_every_node(host, "tls:");
     EXPECT_EQ(host.engine().stats().nodes, 3u);
     host.engine().subscribe("tls-news");
     ASSERT_TRUE(eventually([&] {
