@@ -3,6 +3,7 @@
 // services in client_calls.cpp.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "client_internal.hpp"
 
@@ -242,6 +243,18 @@ void client_engine::schedule_backoff(time_ms now) {
     retry_at_ = later_by(now, next_random() % (cap + 1));
 }
 
+// Full jitter over a cap that doubles with each refusal in a row, as the
+// reconnect's backoff; one pause for every subscription refused meanwhile.
+void client_engine::schedule_resubscribe(time_ms now) {
+    if (resubscribe_at_ != no_deadline) return;
+    const std::uint64_t max = config_.backoff_max_ms;
+    const std::uint64_t cap = resubscribe_failures_ >= 32
+                                  ? max
+                                  : std::min(max, std::uint64_t{config_.backoff_base_ms} << resubscribe_failures_);
+    if (resubscribe_failures_ < UINT32_MAX) ++resubscribe_failures_;
+    resubscribe_at_ = later_by(now, cap / 2 + next_random() % (cap / 2 + 1));
+}
+
 // Called before anything counts a failure or a redirect; once per connection.
 void client_engine::forget_failures_if_stable(time_ms now) noexcept {
     if (state_ == client_state::ready && !stable_ &&
@@ -422,6 +435,9 @@ void client_engine::on_welcome(const frame& f, time_ms now) {
 // position first, so their replay is not overtaken by live traffic matched
 // by a wildcard), then the outbox in call order. One batch.
 void client_engine::restore_and_flush(time_ms now) {
+    resubscribe_at_ = no_deadline;
+    resubscribe_failures_ = 0;
+    for (subscription_state& s : subscriptions_) s.retry = false;
     for (registration& r : registrations_) {
         frame f;
         f.kind = frame_kind::register_service;
@@ -511,6 +527,7 @@ time_ms client_engine::next_deadline() const noexcept {
             break;
         case client_state::ready:
             if (heartbeat_ms_ != 0) t = std::min({t, ping_at_, dead_at()});
+            t = std::min(t, resubscribe_at_);
             break;
         case client_state::backoff:
             t = std::min(t, retry_at_);
@@ -538,6 +555,11 @@ void client_engine::handle_timeout(time_ms now) {
                 apply(client_input::timer_expired, now, errc::handshake_timeout);
             break;
         case client_state::ready:
+            if (now >= resubscribe_at_) {
+                resubscribe_at_ = no_deadline;
+                for (subscription_state& s : subscriptions_)
+                    if (std::exchange(s.retry, false) && !s.in_flight) send_subscribe(s, true);
+            }
             if (heartbeat_ms_ == 0) break;
             if (now >= dead_at()) {
                 apply(client_input::timer_expired, now, errc::heartbeat_timeout);

@@ -384,6 +384,7 @@ void client_engine::on_ack(const frame& f, time_ms now) {
     }
     if (subscription_state* s = find_subscription(f.id); s && s->in_flight) {
         s->in_flight = false;
+        resubscribe_failures_ = 0;
         // The ack holds the channel's last position. One behind what this
         // client holds in the same epoch (a since past the end) is the
         // router's truth: take it, or the next live messages would look like
@@ -437,11 +438,21 @@ void client_engine::on_error(const frame& f, time_ms now) {
         // over, except a resume the history cannot serve, which goes on live.
         const bool resume_gone =
             s->in_flight && s->resuming && static_cast<errc>(f.code) == errc::history_gone;
+        // A subscription this client held, which a router of a cluster
+        // cannot serve while its Redis fails over: kept, and sent again.
+        const bool for_now =
+            s->in_flight && s->confirmed && static_cast<errc>(f.code) == errc::cluster_unavailable;
         s->in_flight = false;
         client_event& e = emit_error(operation::subscribe, f.id, f.code, text, f.id);
         if (resume_gone) {
             e.ends_operation = false;  // the live subscribe's ack ends it
             send_subscribe(*s, false);
+            return;
+        }
+        if (for_now) {
+            e.ends_operation = false;  // it ended with its first ack
+            s->retry = true;
+            schedule_resubscribe(now);
             return;
         }
         e.ends_subscription = true;

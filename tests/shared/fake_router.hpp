@@ -125,6 +125,9 @@ struct fake_router {
     int sessions = 0;
     bool auto_ack = true;  // ack subscribe, unsubscribe, register, token_refresh
     bool silent = false;   // answers nothing, not even ping
+    // While > 0: a subscribe with `since` is refused with
+    // cluster_unavailable (a router whose Redis fails over), one less each time.
+    int unavailable_resumes = 0;
 
     // per connection
     bool connected = false;
@@ -193,6 +196,11 @@ struct fake_router {
             }
             case frame_kind::ping: outgoing.push_back(simple_frame(frame_kind::pong, f.id)); break;
             case frame_kind::subscribe: {
+                if ((f.flags & frame_flags::since) && unavailable_resumes > 0) {
+                    --unavailable_resumes;
+                    outgoing.push_back(error_frame(f.id, errc::cluster_unavailable, "Redis is unreachable"));
+                    break;
+                }
                 patterns.push_back(f.name);
                 if (auto_ack) outgoing.push_back(ack_frame(f.id));
                 if (f.flags & frame_flags::since)

@@ -253,6 +253,66 @@ TEST(ClientResume, HistoryGoneIsReportedAndTheSubscriptionGoesOnLive) {
     EXPECT_EQ(gaps[0].count, 5u);
 }
 
+// A resume a router of a cluster cannot serve while its Redis fails over
+// (cluster_unavailable) does not cost the subscription: the error ends
+// nothing, and the engine sends the resume again after a pause that grows
+// while the router refuses, until it is served: then every message, once,
+// with no gap.
+TEST(ClientResume, AResumeRefusedForNowIsSentAgainUntilServed) {
+    rig r;
+    r.connect();
+    const call_result sub = r.engine.subscribe("a.b");
+    r.pump();
+    r.router.publish("a.b", "1");
+    r.pump();
+    r.drop_transport();
+    r.router.publish("a.b", "2");
+    r.router.unavailable_resumes = 3;
+    // Reconnected, the resume refused three times; the pauses (within 250,
+    // 500 and 1000 ms with the default backoff_base_ms) all pass in 3 s.
+    r.advance(3000);
+    const auto errors = r.errors(operation::subscribe);
+    ASSERT_EQ(errors.size(), 3u);
+    for (const auto& e : errors) {
+        EXPECT_EQ(e.code, code(errc::cluster_unavailable));
+        EXPECT_EQ(e.subscription, sub.id);
+        EXPECT_FALSE(e.ends_subscription) << "the host keeps its entry";
+        EXPECT_FALSE(e.ends_operation);
+    }
+    const auto subs = r.sent(frame_kind::subscribe);
+    ASSERT_EQ(subs.size(), 5u) << "the first, and four resumes";
+    for (std::size_t i = 1; i < subs.size(); ++i) {
+        EXPECT_NE(subs[i].flags & frame_flags::since, 0) << "each again from the position held";
+        EXPECT_EQ(subs[i].seq, 1u);
+        EXPECT_EQ(subs[i].id, sub.id);
+    }
+    EXPECT_EQ(r.engine.subscribe("a.b").error, errc::already_subscribed) << "still held";
+    r.router.publish("a.b", "3");
+    r.pump();
+    EXPECT_EQ(payloads(r.of(event_kind::message)), (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_EQ(r.count(event_kind::gap), 0u);
+    EXPECT_EQ(r.of(event_kind::ack).size(), 1u) << "only the first ack of a subscription is an event";
+}
+
+// A subscribe the owner just made, refused with cluster_unavailable, is
+// answered as any refusal: the error ends it.
+TEST(ClientSubscribe, AFirstSubscribeRefusedWithClusterUnavailableEnds) {
+    rig r;
+    r.connect();
+    r.router.unavailable_resumes = 1;
+    const call_result sub = r.engine.subscribe("a.b", {.since = channel_position{1, 1}});
+    r.pump();
+    const auto errors = r.errors(operation::subscribe);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code, code(errc::cluster_unavailable));
+    EXPECT_TRUE(errors[0].ends_subscription);
+    EXPECT_TRUE(errors[0].ends_operation);
+    r.advance(5000);
+    EXPECT_EQ(r.sent(frame_kind::subscribe).size(), 1u) << "not sent again";
+    EXPECT_FALSE(r.engine.subscribe("a.b").error) << "no longer held";
+    (void)sub;
+}
+
 TEST(ClientResume, RouterRestartedTheChannel) {
     rig r;
     r.connect();

@@ -118,7 +118,13 @@
 // Subscriptions and registrations are state, not outbox items: they are sent
 // again after every welcome (registrations first), whatever the welcome's
 // `resumed` says. Only the first ack of a subscription is an event; a failed
-// re-subscribe is an error event and removes the subscription. So does an
+// re-subscribe is an error event and removes the subscription, but for
+// cluster_unavailable (a router of a cluster whose Redis is failing over
+// cannot read the history a resume asks for): that error event ends
+// nothing, and the subscription is sent again, as it was, after a pause
+// that starts at backoff_base_ms and doubles while the router refuses it
+// (at most backoff_max_ms, jittered), until it is served or the connection
+// goes (the next welcome sends it anyway). So does an
 // error for a confirmed subscription: the router ended it (a token refresh
 // withdrew the right: forbidden), and no message event follows for it. A
 // request or stream the router ends that way is an error event for its id.
@@ -516,6 +522,7 @@ private:
         bool latest = false;      // a subscribe without `since` asks for the latest values
         bool join_leave = false;  // asks for the channel's join and leave events
         bool server = false;      // the router made it (subscribed frame), not subscribe()
+        bool retry = false;       // the router could not serve it for now: sent again at resubscribe_at_
     };
     struct registration {
         std::uint32_t id = 0;
@@ -601,6 +608,8 @@ private:
     subscription_state* find_subscription(std::uint32_t id) noexcept;
     const channel_state* resume_position(const subscription_state& sub) const;
     void send_subscribe(subscription_state& sub, bool resume);
+    // The subscriptions marked `retry` go again after the next pause.
+    void schedule_resubscribe(time_ms now);
     void forget_subscription(std::uint32_t id);
     channel_state* channel_for(std::string_view channel, time_ms now);
     void on_message(const frame& f, time_ms now);
@@ -646,6 +655,8 @@ private:
     time_ms last_received_ = 0;
     time_ms ping_at_ = no_deadline;
     bool sent_since_ping_check_ = false;
+    time_ms resubscribe_at_ = no_deadline;   // subscriptions with `retry` go again
+    std::uint32_t resubscribe_failures_ = 0;  // in a row, on this connection
     std::uint32_t ping_nonce_ = 0;
 
     // session (from the welcome)
