@@ -207,6 +207,7 @@ cluster_view cluster_node::view() const {
     v.redis_messages = s.messages;
     v.redis_reconnects = s.reconnects;
     v.redis_redirects = s.redirects;
+    v.recovered = log_.recovered();
     return v;
 }
 
@@ -300,6 +301,9 @@ std::string cluster_node::render_metrics() const {
            static_cast<double>(v.redis_reconnects));
     append_series(out, "hyperstreams_cluster_redis_redirects_total", "counter", "Redis Cluster MOVED and ASK followed",
            static_cast<double>(v.redis_redirects));
+    append_series(out, "hyperstreams_cluster_recovered_total", "counter",
+           "publications the pub/sub missed (its connection was down) read from the streams and delivered",
+           static_cast<double>(v.recovered));
     return out;
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
+#include <utility>
 
 #include "hyperstreams/names.hpp"
 #include "log.hpp"
@@ -401,6 +403,18 @@ void redis_log::on_state(bool up, std::string_view reason) {
         // Redis may have lost the index meanwhile: it is written again.
         index_generation_.fetch_add(1, std::memory_order_acq_rel);
         HS_LOG(info, "cluster.redis_up");
+        // Back after being down: what the subscriber connection missed
+        // meanwhile is read from the streams (holes, redis_log.hpp).
+        // Once the subscriptions are in force again: a publication made
+        // after a channel's read then comes live.
+        if (std::exchange(was_up_, true))
+            engine_.after_subscribed([this] {
+                enter_call([this] {
+                    catch_up_.clear();
+                    for (const auto& [name, at] : known_) catch_up_.push_back(name);
+                    pump_catch_up();
+                });
+            });
     } else {
         HS_LOG(warn, "cluster.redis_down").kv("reason", reason);
     }
@@ -779,10 +793,10 @@ void redis_log::on_batch(std::string_view name, std::string_view message) {
 
 // Under the core's lock: the entries on_batch checked, but for those a
 // second matching Redis subscription delivered already.
-void redis_log::deliver_batch(const answer& a) {
-    const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
+void redis_log::deliver_batch(const answer& a, std::string_view bytes) {
+    const std::string_view name(bytes.data() + a.name_at, a.name_size);
     const std::uint32_t seen = advance(name, position{a.p.epoch, a.p.seq}, a.count);
-    std::string_view entries(running_bytes_.data() + a.payload_at, a.payload_size);
+    std::string_view entries(bytes.data() + a.payload_at, a.payload_size);
     publication p;
     p.epoch = a.p.epoch;
     for (std::uint32_t i = 0; i < a.count; ++i) {
@@ -792,6 +806,113 @@ void redis_log::deliver_batch(const answer& a) {
         p.seq = a.p.seq + i;
         p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(e.payload.data()), e.payload.size());
         (void)sink_->deliver(name, p, false);
+    }
+}
+
+void redis_log::deliver_answer(const answer& a, std::string_view bytes, bool fill) {
+    const std::string_view name(bytes.data() + a.name_at, a.name_size);
+    if (fill) {
+        if (auto f = filling_.empty() ? filling_.end() : filling_.find(name); f != filling_.end()) {
+            fill_state& state = f->second;
+            held_answer h{a, std::string(bytes.substr(a.name_at, a.name_size + a.payload_size))};
+            h.a.name_at = 0;
+            h.a.payload_at = a.name_size;
+            state.held_bytes += h.bytes.size();
+            state.held.push_back(std::move(h));
+            // A read that takes this long (the command timeout at most) is
+            // given up: what waits goes now, and the clients see the gap.
+            if (state.held_bytes > max_fill_held_bytes)
+                finish_fill(state.id, std::string(name), 0, {}, "too much waiting behind the read");
+            return;
+        }
+        const auto known = known_.find(name);
+        if (known != known_.end() && known->second.epoch == a.p.epoch && a.p.seq > known->second.seq + 1) {
+            start_fill(name, known->second);
+            deliver_answer(a, bytes, true);  // held
+            return;
+        }
+    }
+    if (a.what == answer::kind::deliver_batch) {
+        deliver_batch(a, bytes);
+        return;
+    }
+    if (advance(name, position{a.p.epoch, a.p.seq}, 1) != 0) return;  // a second matching Redis subscription
+    publication p = a.p;
+    p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(bytes.data()) + a.payload_at, a.payload_size);
+    (void)sink_->deliver(name, p, false);
+}
+
+// ---------------------------------------------------------------- holes
+
+void redis_log::start_fill(std::string_view channel, position from) {
+    fill_state& f = filling_[std::string(channel)];
+    f.id = ++fill_ids_;
+    f.from = from;
+    HS_LOG(debug, "cluster.hole").kv("channel", channel).kv("after_seq", from.seq);
+    // Posted: the read is the engine's, and this runs under the core's lock.
+    engine_.after_reads([this, id = f.id, name = std::string(channel), from] { fill_read(id, name, from); });
+}
+
+// Engine's thread.
+void redis_log::fill_read(std::uint64_t id, std::string channel, position from) {
+    const std::string meta = meta_key(channel);
+    const std::string stream = stream_key(channel);
+    char epoch_text[12];
+    char seq_text[24];
+    const std::string_view args[] = {"2", meta, stream, decimal(epoch_text, from.epoch), decimal(seq_text, from.seq),
+                                     "1"};
+    engine_.run_script(meta, read_script_, args, [this, id, name = std::move(channel)](redis_result r) {
+        const redisReply* a = r.reply.get();
+        const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 4 &&
+                        a->element[0]->type == REDIS_REPLY_INTEGER && a->element[2]->type == REDIS_REPLY_ARRAY &&
+                        a->element[3]->type == REDIS_REPLY_STRING;
+        if (!ok) {
+            enter_call([this, id, name, why = failure(r)] { finish_fill(id, name, 0, {}, why); });
+            return;
+        }
+        const auto epoch = static_cast<std::uint32_t>(a->element[0]->integer);
+        std::vector<publication> entries =
+            stream_entries(a->element[2], epoch, a->element[3], std::chrono::steady_clock::now());
+        enter_call([this, id, name, epoch, entries = std::move(entries)]() mutable {
+            finish_fill(id, name, epoch, std::move(entries), {});
+        });
+    });
+}
+
+void redis_log::finish_fill(std::uint64_t id, const std::string& channel, std::uint32_t epoch,
+                            std::vector<publication> entries, std::string_view why) {
+    const auto f = filling_.find(channel);
+    if (f == filling_.end() || f->second.id != id) return;  // given up already
+    fill_state state = std::move(f->second);
+    filling_.erase(f);
+    // What the hole lacked: after the last delivered, before what waited.
+    const std::uint64_t until = state.held.empty() ? std::numeric_limits<std::uint64_t>::max() : state.held.front().a.p.seq;
+    std::uint64_t found = 0;
+    if (epoch == state.from.epoch) {
+        for (const publication& p : entries) {
+            if (p.seq <= state.from.seq || p.seq >= until) continue;
+            if (advance(channel, position{p.epoch, p.seq}, 1) != 0) continue;
+            (void)sink_->deliver(channel, p, false);
+            ++found;
+        }
+    }
+    recovered_.fetch_add(found, std::memory_order_relaxed);
+    if (!why.empty()) {
+        HS_LOG(warn, "cluster.hole_unfilled").kv("channel", channel).kv("after_seq", state.from.seq).kv("why", why);
+    } else if (found != 0) {
+        HS_LOG(info, "cluster.hole_filled").kv("channel", channel).kv("after_seq", state.from.seq)
+            .kv("publications", found);
+    }
+    for (const held_answer& h : state.held) deliver_answer(h.a, h.bytes, false);
+    pump_catch_up();
+}
+
+void redis_log::pump_catch_up() {
+    while (!catch_up_.empty() && filling_.size() < max_fills_in_flight) {
+        const std::string name = std::move(catch_up_.back());
+        catch_up_.pop_back();
+        const auto known = known_.find(name);
+        if (known != known_.end() && !filling_.contains(name)) start_fill(name, known->second);
     }
 }
 
@@ -812,15 +933,8 @@ void redis_log::run_waiting() {
     std::swap(bytes_, running_bytes_);
     for (answer& a : running_) {
         switch (a.what) {
-            case answer::kind::deliver: {
-                const std::string_view name(running_bytes_.data() + a.name_at, a.name_size);
-                if (advance(name, position{a.p.epoch, a.p.seq}, 1) != 0) break;  // a second matching Redis subscription
-                a.p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(running_bytes_.data()) + a.payload_at,
-                                         a.payload_size);
-                (void)sink_->deliver(name, a.p, false);
-                break;
-            }
-            case answer::kind::deliver_batch: deliver_batch(a); break;
+            case answer::kind::deliver:
+            case answer::kind::deliver_batch: deliver_answer(a, running_bytes_, true); break;
             case answer::kind::placed: sink_->placed(a.from, a.at); break;
             case answer::kind::call: a.call(); break;
         }
@@ -1047,6 +1161,15 @@ void redis_log::interest(std::string_view pattern, interest_change change) {
     auto [name, wildcard] = redis_interest(pattern);
     HS_LOG(debug, "cluster.interest").kv("pattern", pattern).kv("redis", name)
         .kv("change", change == interest_change::first_subscriber ? "subscribe" : "unsubscribe");
+    if (change != interest_change::first_subscriber) {
+        // No longer delivered: no position to fill holes from, or to read
+        // after Redis comes back.
+        if (!wildcard) {
+            if (const auto it = known_.find(pattern); it != known_.end()) known_.erase(it);
+        } else {
+            std::erase_if(known_, [&](const auto& k) { return pattern_matches(pattern, k.first); });
+        }
+    }
     if (change == interest_change::first_subscriber) {
         if (wildcard)
             engine_.psubscribe(std::move(name));

@@ -46,6 +46,18 @@
 // filtered by the topic tree) when a pattern gets its first local
 // subscriber, and unsubscribes after its last.
 //
+// Holes: a router's pub/sub misses what Redis published while its
+// subscriber connection was down (a Redis Cluster node that carried it
+// failed over, a network blip), though the streams hold it. So a
+// publication that comes after a seq this router did not get, in the same
+// epoch, waits, with what follows it on its channel, while the missing ones
+// are read from the channel's stream; then all go to the local subscribers
+// in seq order, as if they had come live (a hole the stream no longer holds
+// stays one: the clients see the gap). And when Redis is up again after
+// being down, every channel this router delivered from and still has
+// interest in is read from its last position (at most 64 reads at a time),
+// so that a publication made meanwhile arrives even if nothing follows it.
+//
 // Threads: the engine runs on an I/O thread (cluster_node's); its answers
 // enter the core through `enter` (core_runner::log_answer: under the core's
 // lock, with what they routed handed over after), those of one read of the
@@ -119,6 +131,8 @@ public:
 
     // Thread-safe.
     [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
+    // Publications read from the streams to fill holes (see above).
+    [[nodiscard]] std::uint64_t recovered() const noexcept { return recovered_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::string down_reason() const;
 
     // Names, for tests and the admin view.
@@ -205,7 +219,33 @@ private:
     void enter(answer a);
     // Under the core's lock.
     void run_waiting();
-    void deliver_batch(const answer& a);
+    // `a` (its name and payload in `bytes`) to the local subscribers; with
+    // `fill`, a publication after a hole in its channel's seqs starts a fill,
+    // and one of a channel being filled waits for it.
+    void deliver_answer(const answer& a, std::string_view bytes, bool fill);
+    void deliver_batch(const answer& a, std::string_view bytes);
+
+    // Holes (see above), under the core's lock but for fill_read.
+    struct held_answer {
+        answer a;           // offsets into `bytes`
+        std::string bytes;  // its name, then its payload
+    };
+    struct fill_state {
+        std::uint64_t id = 0;
+        position from;                  // the last position delivered before the hole
+        std::vector<held_answer> held;  // what came after it, in order
+        std::size_t held_bytes = 0;
+    };
+    static constexpr std::size_t max_fill_held_bytes = std::size_t{8} << 20;
+    static constexpr std::size_t max_fills_in_flight = 64;
+    void start_fill(std::string_view channel, position from);
+    // Engine's thread: reads the stream after `from`.
+    void fill_read(std::uint64_t id, std::string channel, position from);
+    // The fill's read answered (`entries` in `epoch`), or failed (no entries).
+    void finish_fill(std::uint64_t id, const std::string& channel, std::uint32_t epoch,
+                     std::vector<publication> entries, std::string_view why);
+    // Channels read after Redis came back, a few at a time.
+    void pump_catch_up();
 
     redis_engine& engine_;
     redis_log_options options_;
@@ -242,6 +282,11 @@ private:
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
     std::unordered_map<std::string, position, name_hash, std::equal_to<>> known_;  // under the core's lock
+    std::unordered_map<std::string, fill_state, name_hash, std::equal_to<>> filling_;  // under the core's lock
+    std::vector<std::string> catch_up_;  // under the core's lock: channels to read, last first
+    std::uint64_t fill_ids_ = 0;         // under the core's lock
+    bool was_up_ = false;                // engine's thread: Redis was up once
+    std::atomic<std::uint64_t> recovered_{0};
     std::unordered_set<std::string, name_hash, std::equal_to<>> indexed_;  // under the core's lock
     std::uint64_t indexed_generation_ = 0;        // under the core's lock
     std::atomic<std::uint64_t> index_generation_{0};  // one more each time Redis is up again

@@ -83,7 +83,8 @@ std::string render_status(const status_snapshot& s) {
                           {"redis_errors", c.redis_errors},
                           {"redis_messages", c.redis_messages},
                           {"redis_reconnects", c.redis_reconnects},
-                          {"redis_redirects", c.redis_redirects}};
+                          {"redis_redirects", c.redis_redirects},
+                          {"recovered", c.recovered}};
     }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,
     // and cut between characters); `replace` keeps a slip from throwing.

@@ -26,6 +26,7 @@ struct cluster_view {
     std::uint64_t redis_messages = 0;  // pub/sub messages received
     std::uint64_t redis_reconnects = 0;
     std::uint64_t redis_redirects = 0;
+    std::uint64_t recovered = 0;  // publications read from the streams to fill holes in the pub/sub
 };
 
 struct status_snapshot {

@@ -1525,6 +1525,80 @@ TEST(RouterCluster, AOnePublicationAtPositionZeroIsDroppedAndNamed) {
     EXPECT_EQ(sub.count(message_on("one.zero")), 1u);
 }
 
+// A hole in what a router's pub/sub brings (here, two publications placed
+// in the stream and never published, as while its subscriber connection
+// was down): the publication after it waits while the router reads the
+// missing ones from the stream, and the subscriber gets all three in
+// order, with no gap.
+TEST(RouterCluster, APublicationAfterAHoleWaitsForTheMissingOnesReadFromTheStream) {
+    channel_on_one_router one;
+    ASSERT_TRUE(one.start("hole.line"));
+    auto [redis, router, pub, sub] = one.parts();
+    const auto first = publish_numbers(pub, "hole.line", 1, 3);
+    ASSERT_EQ(first.size(), 3u);
+    ASSERT_EQ(sub.wait_count(message_on("hole.line"), 3).size(), 3u);
+    const std::uint32_t epoch = first.front().epoch;
+
+    const std::string stream = "hs:{hole.line}:s";
+    for (const char* seq : {"4", "5", "6"})
+        ASSERT_EQ(reply_text(redis_call(redis.port(), {"XADD", stream, std::string(seq) + "-0", "f", "0", "d", seq})),
+                  std::string(seq) + "-0");
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"HSET", meta_key("hole.line"), "s", "6"})), "0");
+    ASSERT_EQ(reply_text(redis_call(redis.port(),
+                                    {"PUBLISH", pubsub_channel("hole.line"), fuzzing::one_publication(0, epoch, 6, "6")})),
+              "1");
+    const auto got = sub.wait_count(message_on("hole.line"), 6);
+    ASSERT_EQ(got.size(), 6u);
+    expect_numbers(got, 1, epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(router, "event=cluster.hole_filled channel=hole.line after_seq=3 publications=2", 1))
+        << router.log();
+    // Live again: the next publication follows at once.
+    ASSERT_EQ(publish_numbers(pub, "hole.line", 7, 7).size(), 1u);
+    ASSERT_EQ(sub.wait_count(message_on("hole.line"), 7).size(), 7u);
+}
+
+// A router whose Redis connections are down while another router publishes
+// (its user disabled, its connections killed) reads, once back, what its
+// channels got meanwhile: its subscriber gets every publication, in order,
+// though nothing was published after them.
+TEST(RouterCluster, WhatARouterMissedWhileItsRedisWasDownIsReadOnceBack) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    ASSERT_TRUE(require_credentials(redis.port()));
+    const auto as_admin = [&](std::vector<std::string> command) {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, std::move(command)});
+        return r.size() == 2 ? reply_text(r[1]) : std::string("no answer");
+    };
+    auto a = cluster_router({redis.address()}, {"--cluster-redis-password", "default-pass"});
+    auto b = cluster_router({redis.address()}, {"--cluster-redis-user", "router", "--cluster-redis-password",
+                                                 "router-pass"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("press.state"))));
+    ASSERT_TRUE(eventually([&] { return as_admin({"PUBSUB", "NUMSUB", pubsub_channel("press.state")}) != "0"; }, 5s));
+    const auto first = publish_numbers(pub, "press.state", 1, 2);
+    ASSERT_EQ(first.size(), 2u);
+    ASSERT_EQ(sub.wait_count(message_on("press.state"), 2).size(), 2u);
+
+    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "off"}), "OK");
+    ASSERT_NE(as_admin({"CLIENT", "KILL", "USER", "router"}), "0");
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1)) << b->log();
+    ASSERT_EQ(publish_numbers(pub, "press.state", 3, 5).size(), 3u);
+    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "on"}), "OK");
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_up", 2, 15s)) << b->log();
+
+    const auto got = sub.wait_count(message_on("press.state"), 5, 10s);
+    ASSERT_EQ(got.size(), 5u) << b->log();
+    expect_numbers(got, 1, first.front().epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(*b, "event=cluster.hole_filled channel=press.state after_seq=2 publications=3", 1)) << b->log();
+    const auto metrics = http_get(b->admin_address(), "/metrics").body;
+    EXPECT_NE(metrics.find("\nhyperstreams_cluster_recovered_total 3\n"), std::string::npos) << metrics;
+}
+
 // What any client of the Redis server may publish on the channels routers
 // listen to, against two real routers: other channels' publications (one,
 // and in batches) at random positions, presence events, directs, client
