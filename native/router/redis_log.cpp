@@ -1161,13 +1161,28 @@ void redis_log::interest(std::string_view pattern, interest_change change) {
     auto [name, wildcard] = redis_interest(pattern);
     HS_LOG(debug, "cluster.interest").kv("pattern", pattern).kv("redis", name)
         .kv("change", change == interest_change::first_subscriber ? "subscribe" : "unsubscribe");
-    if (change != interest_change::first_subscriber) {
+    if (change == interest_change::first_subscriber) {
+        if (wildcard)
+            wildcard_interest_.emplace_back(pattern);
+        else
+            exact_interest_.emplace(pattern);
+    } else {
+        if (wildcard) {
+            if (const auto it = std::find(wildcard_interest_.begin(), wildcard_interest_.end(), pattern);
+                it != wildcard_interest_.end())
+                wildcard_interest_.erase(it);
+        } else if (const auto it = exact_interest_.find(pattern); it != exact_interest_.end()) {
+            exact_interest_.erase(it);
+        }
         // No longer delivered: no position to fill holes from, or to read
-        // after Redis comes back.
+        // after Redis comes back. (One another subscription still matches
+        // keeps its position: Redis may send a message once per matching
+        // subscription, and the position drops the second.)
         if (!wildcard) {
-            if (const auto it = known_.find(pattern); it != known_.end()) known_.erase(it);
+            if (const auto it = known_.find(pattern); it != known_.end() && !still_wanted(it->first)) known_.erase(it);
         } else {
-            std::erase_if(known_, [&](const auto& k) { return pattern_matches(pattern, k.first); });
+            std::erase_if(known_,
+                          [&](const auto& k) { return pattern_matches(pattern, k.first) && !still_wanted(k.first); });
         }
     }
     if (change == interest_change::first_subscriber) {
@@ -1181,6 +1196,12 @@ void redis_log::interest(std::string_view pattern, interest_change change) {
         else
             engine_.unsubscribe(std::move(name));
     }
+}
+
+bool redis_log::still_wanted(std::string_view channel) const {
+    return exact_interest_.contains(channel) ||
+           std::any_of(wildcard_interest_.begin(), wildcard_interest_.end(),
+                       [&](const std::string& p) { return pattern_matches(p, channel); });
 }
 
 void redis_log::describe(std::vector<channel_view>& out) const {

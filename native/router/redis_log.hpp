@@ -57,6 +57,8 @@
 // being down, every channel this router delivered from and still has
 // interest in is read from its last position (at most 64 reads at a time),
 // so that a publication made meanwhile arrives even if nothing follows it.
+// A channel's last position is forgotten once no local subscription
+// matches it: interest in it later starts afresh.
 //
 // Threads: the engine runs on an I/O thread (cluster_node's); its answers
 // enter the core through `enter` (core_runner::log_answer: under the core's
@@ -284,6 +286,12 @@ private:
     std::unordered_map<std::string, position, name_hash, std::equal_to<>> known_;  // under the core's lock
     std::unordered_map<std::string, fill_state, name_hash, std::equal_to<>> filling_;  // under the core's lock
     std::vector<std::string> catch_up_;  // under the core's lock: channels to read, last first
+    // The patterns with local subscribers (interest()), under the core's
+    // lock: a channel's last position is forgotten only when none is left
+    // that matches it.
+    std::unordered_set<std::string, name_hash, std::equal_to<>> exact_interest_;
+    std::vector<std::string> wildcard_interest_;
+    bool still_wanted(std::string_view channel) const;
     std::uint64_t fill_ids_ = 0;         // under the core's lock
     bool was_up_ = false;                // engine's thread: Redis was up once
     std::atomic<std::uint64_t> recovered_{0};
