@@ -93,6 +93,7 @@ void cluster_node::on_state(bool up, std::string_view reason) {
     log_.on_state(up, reason);
     if (!up) {
         announced_ = false;
+        membership_unread_ = true;
         return;
     }
     // Back (or up for the first time): the membership may be gone with the
@@ -140,8 +141,14 @@ void cluster_node::beat() {
 void cluster_node::read_members() {
     engine_.command(members_key_, {"HGETALL", members_key_}, [this](redis_result r) {
         const redisReply* a = r.reply.get();
-        if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) return;
+        if (r.status != redis_status::ok || a->type != REDIS_REPLY_ARRAY) {
+            membership_unread_ = true;
+            return;
+        }
         const std::int64_t now = unix_ms();
+        const auto steady_now = std::chrono::steady_clock::now();
+        if (std::exchange(membership_unread_, false)) settle_until_ = steady_now + timeout_;
+        const bool settling = steady_now < settle_until_;
         std::vector<peer_router> alive;
         std::vector<std::string> stale;
         for (std::size_t i = 0; i + 1 < a->elements; i += 2) {
@@ -152,7 +159,7 @@ void cluster_node::read_members() {
             peer_router p;
             p.id = id;
             value >> expiry >> p.websocket_url >> p.backend;
-            if (expiry > now)
+            if (expiry > now || (settling && is_member(id)))
                 alive.push_back(std::move(p));
             else if (expiry < now - 10 * timeout_.count())
                 stale.push_back(id);  // long gone: nobody needs to see it again

@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -116,6 +117,13 @@ private:
     bool stopped_ = false;
     bool leaving_ = false;
     bool announced_ = false;  // this router's join was published since Redis was last up
+    // Until then (a heartbeat timeout after the first membership read that
+    // Redis answered after one it did not, or after it was down), a router
+    // this one knew whose entry expired is still taken as alive: while
+    // Redis did not answer nobody could beat, and each router needs the
+    // time to find Redis again and write its entry. Engine's thread.
+    std::chrono::steady_clock::time_point settle_until_{};
+    bool membership_unread_ = false;
     bool told_ = false;
     std::vector<std::pair<std::string, std::string>> told_backends_;  // (id, backend) last given to the core
 };

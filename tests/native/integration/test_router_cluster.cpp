@@ -2336,6 +2336,61 @@ TEST(RouterCluster, APositionIsKeptWithTheReplicationOffsetAndARollbackIsANewEpo
 // What the admin endpoints say of the cluster: /status names the routers
 // alive, /metrics has the cluster's series, /healthz answers 503 with why
 // while Redis is unreachable and 200 once it is back.
+// The time of a log line, in ms since midnight (ts=...THH:MM:SS.mmmZ).
+long long log_time_ms(const std::string& line) {
+    const std::size_t t = line.find('T', line.find("ts="));
+    if (t == std::string::npos || t + 13 > line.size()) return -1;
+    return ((std::stoll(line.substr(t + 1, 2)) * 60 + std::stoll(line.substr(t + 4, 2))) * 60 +
+            std::stoll(line.substr(t + 7, 2))) * 1000 + std::stoll(line.substr(t + 10, 3));
+}
+
+// The first line of `log` holding `needle` after the `n`-th (from 1) holding
+// `after`; empty when none.
+std::string line_after(const std::string& log, const std::string& after, std::size_t n, const std::string& needle) {
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        if (n == 0 && line.find(needle) != std::string::npos) return line;
+        if (n != 0 && line.find(after) != std::string::npos) --n;
+    }
+    return {};
+}
+
+// While Redis is down nobody can beat: after an outage longer than the
+// heartbeat timeout every router's membership entry has expired. A router
+// back first keeps the routers it knew for one heartbeat timeout, the time
+// they need to find Redis and beat again, rather than telling its backends
+// (and its drains) that they are gone; one that does not beat by then is
+// gone. Here B is stopped (SIGSTOP) during the outage, so it never beats again.
+TEST(RouterCluster, ARouterBackFromARedisOutageGivesTheOthersATimeoutToBeatAgain) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, quick_heartbeats());
+    auto b = cluster_router({redis.address()}, quick_heartbeats());
+    ASSERT_TRUE(a->ready() && b->ready());
+    ASSERT_TRUE(eventually([&] { return routers_known(*a) == 2; }, 10s));
+
+    // Redis answers nobody for 5 s. Each router's commands time out (2 s)
+    // and it closes its connections, whose unanswered commands (B's last
+    // beats among them) Redis then drops unrun.
+    const auto paused_at = std::chrono::system_clock::now();
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CLIENT", "PAUSE", "5000", "ALL"})), "OK");
+    ASSERT_TRUE(logged(*a, "event=cluster.redis_down", 1, 10s)) << a->log();
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1, 10s)) << b->log();
+    ASSERT_EQ(::kill(b->pid(), SIGSTOP), 0);
+    const auto gone_line = [&] { return line_after(a->log(), "event=cluster.redis_down", 1, "event=cluster.routers alive=1"); };
+    ASSERT_TRUE(eventually([&] { return !gone_line().empty(); }, 15s)) << "B goes once the grace is over\n" << a->log();
+    ::kill(b->pid(), SIGCONT);
+    // Redis answers again 5 s after the pause began, and B is kept 2 s (the
+    // heartbeat timeout, quick_heartbeats) from A's first membership read
+    // then: A tells B gone 7 s after the pause at the earliest, where
+    // without the grace it would at 5.
+    const long long paused = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 paused_at.time_since_epoch()).count() % (24LL * 3600 * 1000);
+    const long long gone = log_time_ms(gone_line());
+    ASSERT_GE(gone, 0);
+    EXPECT_GE((gone - paused + 24LL * 3600 * 1000) % (24LL * 3600 * 1000), 6500) << a->log();
+}
+
 TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
