@@ -60,11 +60,13 @@ redis_connection::redis_connection(asio::io_context& io, redis_address address, 
       connect_timeout_(options.connect_timeout),
       command_timeout_(options.command_timeout),
       subscriber_(subscriber),
+      // A connection is up once Redis answered, not once the kernel
+      // accepted it: a Redis that hangs (a long script, a pause, a stopped
+      // process) accepts connections it does not serve.
       greeting_(!options.password.empty() ? options.user.empty()
                                                 ? redis_format({"AUTH", options.password})
                                                 : redis_format({"AUTH", options.user, options.password})
-                : tls                       ? redis_format({"PING"})
-                                            : std::string()),
+                                          : redis_format({"PING"})),
       greeting_is_auth_(!options.password.empty()),
       events_(std::move(e)),
       resolver_(io),
@@ -162,12 +164,6 @@ void redis_connection::on_handshake(const error_code& ec) {
 }
 
 void redis_connection::greet() {
-    if (greeting_.empty()) {
-        state_ = state::up;
-        do_read();
-        become_up();
-        return;
-    }
     // The greeting alone, then its answer (do_read), then what was queued.
     // A write that fails is left to the read to tell why (the server's
     // words, a TLS alert, or the reset), within the connect timeout.

@@ -116,7 +116,7 @@ private:
 
     void on_connected(const boost::system::error_code& ec);
     void on_handshake(const boost::system::error_code& ec);
-    // Connected (TLS set up): the greeting first, when there is one.
+    // Connected (TLS set up): the greeting first.
     void greet();
     // Connected, and authenticated when the options have a password.
     void become_up();
@@ -139,10 +139,11 @@ private:
     const std::chrono::milliseconds command_timeout_;
     const bool subscriber_;
     // Written alone first, and answered before the connection is up: the
-    // AUTH when the options have a password, else a PING over TLS (a TLS
-    // 1.3 server that refuses the router's certificate says so only after
-    // the handshake, and its alert is read, not lost to a write that fails
-    // first); empty: none.
+    // AUTH when the options have a password, else a PING. So "up" means
+    // Redis answers (a Redis that hangs still accepts connections), and
+    // over TLS a 1.3 server that refuses the router's certificate, which
+    // says so only after the handshake, has its alert read, not lost to a
+    // write that fails first.
     const std::string greeting_;
     const bool greeting_is_auth_;
     events events_;

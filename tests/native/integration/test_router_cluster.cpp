@@ -2391,6 +2391,27 @@ TEST(RouterCluster, ARouterBackFromARedisOutageGivesTheOthersATimeoutToBeatAgain
     EXPECT_GE((gone - paused + 24LL * 3600 * 1000) % (24LL * 3600 * 1000), 6500) << a->log();
 }
 
+// A Redis that hangs (stopped here) still accepts connections, which the
+// kernel completes: a connection is up only once Redis answered its
+// greeting (a PING), so the router stays not ready, rather than coming up
+// on every reconnect and down again at the next command's timeout.
+TEST(RouterCluster, ARedisThatHangsLeavesTheRouterNotReadyUntilItAnswers) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    // Beats every 400 ms: the command connection times out first, while
+    // the subscriber's is still taken as connected.
+    auto router = cluster_router({redis.address()}, quick_heartbeats());
+    ASSERT_TRUE(router->ready());
+    redis.signal(SIGSTOP);
+    ASSERT_TRUE(logged(*router, "event=cluster.redis_down", 1, 10s)) << router->log();
+    // The reconnects come every 100 ms at first; each would be "up" at once.
+    EXPECT_FALSE(logged(*router, "event=cluster.redis_up", 2, 3s)) << router->log();
+    EXPECT_EQ(http_get(router->http_address(), "/healthz").status, 503);
+    redis.signal(SIGCONT);
+    ASSERT_TRUE(logged(*router, "event=cluster.redis_up", 2, 10s)) << router->log();
+    EXPECT_TRUE(eventually([&] { return http_get(router->http_address(), "/healthz").status == 200; }, 5s));
+}
+
 TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
