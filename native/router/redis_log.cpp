@@ -886,7 +886,8 @@ void redis_log::finish_fill(std::uint64_t id, const std::string& channel, std::u
     fill_state state = std::move(f->second);
     filling_.erase(f);
     // What the hole lacked: after the last delivered, before what waited.
-    const std::uint64_t until = state.held.empty() ? std::numeric_limits<std::uint64_t>::max() : state.held.front().a.p.seq;
+    const std::uint64_t until =
+        state.held.empty() ? std::numeric_limits<std::uint64_t>::max() : state.held.front().a.p.seq;
     std::uint64_t found = 0;
     if (epoch == state.from.epoch) {
         for (const publication& p : entries) {
@@ -1175,9 +1176,10 @@ void redis_log::interest(std::string_view pattern, interest_change change) {
             exact_interest_.erase(it);
         }
         // No longer delivered: no position to fill holes from, or to read
-        // after Redis comes back. (One another subscription still matches
-        // keeps its position: Redis may send a message once per matching
-        // subscription, and the position drops the second.)
+        // after Redis comes back. A channel another local subscription
+        // still matches keeps its position: Redis sends a message once per
+        // matching subscription of this router, and the position drops
+        // the second copy.
         if (!wildcard) {
             if (const auto it = known_.find(pattern); it != known_.end() && !still_wanted(it->first)) known_.erase(it);
         } else {
