@@ -41,26 +41,33 @@ end
 // history gone):
 // - a lineage the server does not continue: r is neither its replication ID
 //   nor the one it took over from (master_replid2: a promoted replica's
-//   old master's), or it restarted without its replication history;
+//   old master's), or it restarted without its replication history; but on
+//   a Redis Cluster only on the node that wrote it (n, CLUSTER MYID): on
+//   another, the slot was moved there (MIGRATE brings the keys whole);
 // - an offset not past o: the write after which o was kept never reached
 //   this server.
 // A server with no replication offset (a master that never had a replica
 // keeps none) is judged by its ID alone; one whose INFO gives no ID, and a
 // channel written before this check (no r), not at all. Answers rolled
-// back or not, and the ID and offset to keep.
+// back or not, and the ID, offset and node ID ("" on a single server) to
+// keep.
 constexpr std::string_view rolled_back_lua = R"lua(
-local function rolled_back(r, o)
+local function rolled_back(r, o, n)
   -- Three lines in a row in INFO, found at once: matching each in turn cost
   -- Redis twice as long.
-  local info = redis.call('info', 'replication')
+  local info = redis.call('info', 'replication', 'cluster')
   local at = string.find(info, 'master_replid:', 1, true)
   if not at then return false end
   local id, id2, offset =
     string.match(info, '^master_replid:(%x+)%s+master_replid2:(%x+)%s+master_repl_offset:(%d+)', at)
   if not id then return false end
-  if not r then return false, id, offset end
-  if r ~= id and r ~= id2 then return true, id, offset end
-  return offset ~= '0' and tonumber(offset) <= (tonumber(o) or 0), id, offset
+  -- A Redis Cluster node's ID: a slot moved to another master (MIGRATE)
+  -- brings the keys whole, with another lineage's r.
+  local node = ''
+  if string.find(info, 'cluster_enabled:1', 1, true) then node = redis.call('cluster', 'myid') end
+  if not r then return false, id, offset, node end
+  if r ~= id and r ~= id2 then return node == '' or not n or n == '' or n == node, id, offset, node end
+  return offset ~= '0' and tonumber(offset) <= (tonumber(o) or 0), id, offset, node
 end
 -- A new epoch for a channel that had `old`: the one proposed, unless that is it.
 local function next_epoch(proposed, old)
@@ -94,15 +101,15 @@ if KEYS[3] then
     return {tonumber(fe), tonumber(fs), 1}
   end
 end
-local m = redis.call('hmget', KEYS[1], 'e', 'r', 'o')
+local m = redis.call('hmget', KEYS[1], 'e', 'r', 'o', 'n')
 local e = m[1]
-local lost, id, offset = rolled_back(m[2], m[3])
+local lost, id, offset, node = rolled_back(m[2], m[3], m[4])
 if not e or lost then
   e = e and next_epoch(ARGV[4], e) or ARGV[4]
   redis.call('del', KEYS[2])
   redis.call('hset', KEYS[1], 'e', e, 's', 0)
 end
-if id then redis.call('hset', KEYS[1], 'r', id, 'o', offset) end
+if id then redis.call('hset', KEYS[1], 'r', id, 'o', offset, 'n', node) end
 local s = redis.call('hincrby', KEYS[1], 's', 1)
 if ARGV[5] ~= '0' then
   if ARGV[8] == '0' then
@@ -146,9 +153,9 @@ return {tonumber(e), s, 0}
 // [outcome u8][epoch u32 LE][seq u64 LE]. What was published goes out as
 // one message (publication_batch.hpp), and nothing when none was.
 const std::string publish_batch_script = std::string(trim_expired_head_lua) + std::string(rolled_back_lua) + R"lua(
-local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o')
+local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o', 'n')
 local e, s = m[1], tonumber(m[2]) or 0
-local lost, id, offset = rolled_back(m[3], m[4])
+local lost, id, offset, node = rolled_back(m[3], m[4], m[5])
 -- A channel lost starts again at its first publication below, as a new one.
 local old_e
 if lost and e then old_e, e = e, nil end
@@ -213,7 +220,7 @@ for i = 0, tonumber(ARGV[7]) - 1 do
 end
 if not first then return table.concat(out) end
 if id then
-  redis.call('hset', KEYS[1], 's', string.format('%.0f', s), 'r', id, 'o', offset)
+  redis.call('hset', KEYS[1], 's', string.format('%.0f', s), 'r', id, 'o', offset, 'n', node)
 else
   redis.call('hset', KEYS[1], 's', string.format('%.0f', s))
 end
@@ -242,10 +249,10 @@ const std::string read_script = std::string(rolled_back_lua) + R"lua(
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local clock = string.format('%.0f', now)
-local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o')
+local m = redis.call('hmget', KEYS[1], 'e', 's', 'r', 'o', 'n')
 local e = m[1]
 if not e then return {0, 0, {}, clock} end
-if rolled_back(m[3], m[4]) then
+if rolled_back(m[3], m[4], m[5]) then
   redis.call('del', KEYS[1], KEYS[2])
   return {0, 0, {}, clock}
 end

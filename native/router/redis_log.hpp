@@ -4,7 +4,8 @@
 //
 // Keys (P = cluster.prefix; {channel} is the hash tag, so a channel's keys
 // share a Redis Cluster slot):
-//   P:{channel}:m   hash: e = the channel's epoch, s = its last seq
+//   P:{channel}:m   hash: e = the channel's epoch, s = its last seq, r, o, n = where
+//                   Redis stood at the last write (redis_log.cpp, rolled_back_lua)
 //   P:{channel}:s   stream of the history: ID "seq-0", fields f (flags), d (payload),
 //                   x (when it expires, ms on Redis's clock; only with a time to live)
 //   P:{channel}:i:K the publication of idempotency key K: "epoch:seq:sha1(flags:payload)",
