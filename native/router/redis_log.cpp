@@ -454,8 +454,12 @@ redis_log::key_names redis_log::names_of(std::string_view channel, std::string_v
 }
 
 std::uint32_t redis_log::advance(std::string_view channel, position first, std::uint32_t count) {
+    return advance(known_.find(channel), channel, first, count);
+}
+
+std::uint32_t redis_log::advance(known_map::iterator it, std::string_view channel, position first,
+                                 std::uint32_t count) {
     const position last_of_them{first.epoch, first.seq + (count - 1)};
-    auto it = known_.find(channel);
     if (it == known_.end()) {
         if (known_.size() >= options_.max_known_channels) known_.clear();  // duplicates are then caught by the clients
         known_.emplace(std::string(channel), last_of_them);
@@ -798,11 +802,10 @@ void redis_log::on_batch(std::string_view name, std::string_view message) {
     enter(std::move(a));
 }
 
-// Under the core's lock: the entries on_batch checked, but for those a
-// second matching Redis subscription delivered already.
-void redis_log::deliver_batch(const answer& a, std::string_view bytes) {
+// Under the core's lock: the entries on_batch checked, but the first `seen`,
+// which a second matching Redis subscription delivered already.
+void redis_log::deliver_batch(const answer& a, std::string_view bytes, std::uint32_t seen) {
     const std::string_view name(bytes.data() + a.name_at, a.name_size);
-    const std::uint32_t seen = advance(name, position{a.p.epoch, a.p.seq}, a.count);
     std::string_view entries(bytes.data() + a.payload_at, a.payload_size);
     publication p;
     p.epoch = a.p.epoch;
@@ -832,18 +835,22 @@ void redis_log::deliver_answer(const answer& a, std::string_view bytes, bool fil
                 finish_fill(state.id, std::string(name), 0, {}, "too much waiting behind the read");
             return;
         }
-        const auto known = known_.find(name);
-        if (known != known_.end() && known->second.epoch == a.p.epoch && a.p.seq > known->second.seq + 1) {
-            start_fill(name, known->second);
-            deliver_answer(a, bytes, true);  // held
-            return;
-        }
     }
-    if (a.what == answer::kind::deliver_batch) {
-        deliver_batch(a, bytes);
+    // One lookup of the channel's last position, for the hole and for what
+    // was delivered already (a second matching Redis subscription).
+    const auto known = known_.find(name);
+    if (fill && known != known_.end() && known->second.epoch == a.p.epoch && a.p.seq > known->second.seq + 1) {
+        start_fill(name, known->second);
+        deliver_answer(a, bytes, true);  // held
         return;
     }
-    if (advance(name, position{a.p.epoch, a.p.seq}, 1) != 0) return;  // a second matching Redis subscription
+    const bool batch = a.what == answer::kind::deliver_batch;
+    const std::uint32_t seen = advance(known, name, position{a.p.epoch, a.p.seq}, batch ? a.count : 1);
+    if (batch) {
+        deliver_batch(a, bytes, seen);
+        return;
+    }
+    if (seen != 0) return;
     publication p = a.p;
     p.payload = bytes_view(reinterpret_cast<const std::uint8_t*>(bytes.data()) + a.payload_at, a.payload_size);
     (void)sink_->deliver(name, p, false);

@@ -154,10 +154,19 @@ private:
         std::string_view meta, stream, pubsub, idempotency;
     };
     key_names names_of(std::string_view channel, std::string_view idempotency_key);
+    // Looked up by view: a delivery allocates no key.
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    // The last position seen of each channel.
+    using known_map = std::unordered_map<std::string, position, name_hash, std::equal_to<>>;
     // Remembers the last position seen of `channel`, of `count` consecutive
     // seqs of one epoch from `first`; returns how many of them, from the
-    // first, were seen already (the rest are after the last seen).
+    // first, were seen already (the rest are after the last seen). `it`:
+    // the channel's entry in known_, found already (or end()).
     std::uint32_t advance(std::string_view channel, position first, std::uint32_t count);
+    std::uint32_t advance(known_map::iterator it, std::string_view channel, position first, std::uint32_t count);
 
     // A publication append() queued for the flush: its channel, payload
     // and idempotency key in the queue's bytes, and the channel's options
@@ -226,7 +235,7 @@ private:
     // `fill`, a publication after a hole in its channel's seqs starts a fill,
     // and one of a channel being filled waits for it.
     void deliver_answer(const answer& a, std::string_view bytes, bool fill);
-    void deliver_batch(const answer& a, std::string_view bytes);
+    void deliver_batch(const answer& a, std::string_view bytes, std::uint32_t seen);
 
     // Holes (see above), under the core's lock but for fill_read.
     struct held_answer {
@@ -279,12 +288,7 @@ private:
     std::vector<answer> running_;
     std::string running_bytes_;
     std::mt19937 rng_;  // engine's thread
-    // Looked up by view: a delivery allocates no key.
-    struct name_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_map<std::string, position, name_hash, std::equal_to<>> known_;  // under the core's lock
+    known_map known_;  // under the core's lock
     std::unordered_map<std::string, fill_state, name_hash, std::equal_to<>> filling_;  // under the core's lock
     std::vector<std::string> catch_up_;  // under the core's lock: channels to read, last first
     // The patterns with local subscribers (interest()), under the core's
