@@ -51,6 +51,8 @@ struct redis_request {
     redis_script_ref script;
     int redirects = 0;
     std::chrono::steady_clock::time_point written;
+    // The first of its key's hold, sent again after TRYAGAIN (redis_engine).
+    bool held = false;
 };
 using redis_request_ptr = std::unique_ptr<redis_request>;
 

@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "log.hpp"
 #include "redis_connection.hpp"
@@ -29,6 +30,10 @@ constexpr int max_redirects = 5;
 // Commands wait, rather than fail, only while the topology is first learned
 // and while a node's first connection is made; at most this many.
 constexpr std::size_t max_waiting = 65536;
+// A command answered TRYAGAIN is sent again after a pause, from this one,
+// doubled each time up to the next one, for at most the command timeout.
+constexpr std::chrono::milliseconds tryagain_pause_min{10};
+constexpr std::chrono::milliseconds tryagain_pause_max{160};
 
 // A reply made here, for what is refused before it is sent.
 redis_reply local_error(std::string_view text) {
@@ -170,6 +175,13 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     }
 
     void route(redis_request_ptr r) {
+        if (!holds.empty() && !r->held && !r->key.empty()) {
+            const auto it = holds.find(r->key);
+            if (it != holds.end()) {
+                wait_behind(*it->second, std::move(r));
+                return;
+            }
+        }
         if (m == mode::discovering) {
             if (!discovery_possible())
                 complete(std::move(r), redis_status::unreachable, discovery_reason);
@@ -228,10 +240,18 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(stats_mu);
             ++st.errors;
         }
+        std::string released = r->held ? std::move(r->key) : std::string();
         if (r->done) r->done(redis_result{s, nullptr, std::move(detail)});
+        if (r->held) head_done(released);
     }
 
     void complete_reply(redis_request_ptr r, redis_reply reply) {
+        std::string released = r->held ? std::move(r->key) : std::string();
+        answer(std::move(r), std::move(reply));
+        if (!released.empty()) head_done(released);
+    }
+
+    void answer(redis_request_ptr r, redis_reply reply) {
         if (!r->internal) {
             std::lock_guard lock(stats_mu);
             ++st.replies;
@@ -245,6 +265,26 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     }
 
     void on_answer(node& n, redis_request_ptr r, redis_reply reply) {
+        if (m == mode::cluster && !r->key.empty()) {
+            if (redis_is_tryagain(*reply)) {
+                tried_again(n, std::move(r), std::move(reply));
+                return;
+            }
+            const auto hold = r->held || holds.empty() ? holds.end() : holds.find(r->key);
+            if (hold != holds.end()) {
+                // Sent before its key was held, and answered since.
+                redis_redirect to;
+                if (parse_redirect(*reply, n.address, to)) {
+                    if (!to.ask) {
+                        slots[to.slot] = &node_for(to.to);
+                        request_refresh();
+                    }
+                    join_returned(*hold->second, std::move(r));
+                    return;
+                }
+                overtaken(*hold->second);
+            }
+        }
         redis_redirect to;
         if (m == mode::cluster && r->redirects < max_redirects && parse_redirect(*reply, n.address, to)) {
             ++r->redirects;
@@ -266,6 +306,145 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             return;
         }
         complete_reply(std::move(r), std::move(reply));
+    }
+
+    // ---- keys held while their slot migrates ----
+    //
+    // A command of several keys whose slot migrates, some of its keys moved
+    // and some not, is answered TRYAGAIN and did not run: a keyed publish,
+    // whose new idempotency key Redis would create on the target while the
+    // channel's meta and stream are still on the source. It is sent again
+    // after a pause, and its key's commands asked for meanwhile wait behind
+    // it; they go one at a time, each once the one before is answered, so a
+    // key's commands keep the order they were asked in until its slot has
+    // moved. Those that were on the wire behind it and answered ASK, MOVED
+    // or TRYAGAIN join it in their order; but once one of them ran, those
+    // before it can no longer run in their place: they fail (their TRYAGAIN
+    // is their answer) rather than run after it. Nothing waits beyond the
+    // command timeout: then TRYAGAIN is the answer.
+    struct key_hold {
+        explicit key_hold(asio::io_context& io, std::uint64_t i) : id(i), timer(io) {}
+        const std::uint64_t id;
+        // The first `returned` were sent before the key was held; the rest
+        // were asked for since. Each with when it gives up.
+        std::deque<std::pair<redis_request_ptr, clock::time_point>> waiting;
+        std::size_t returned = 0;
+        // Until the node that answered TRYAGAIN answered what was on the
+        // wire behind it (a PING sent after): only then is it known which
+        // of those ran.
+        bool behind_unknown = true;
+        bool pausing = true;
+        bool in_flight = false;  // the first sent again, unanswered
+        clock::time_point head_gives_up;
+        std::chrono::milliseconds pause = tryagain_pause_min;
+        asio::steady_timer timer;
+    };
+
+    void wait_behind(key_hold& kh, redis_request_ptr r) {
+        if (kh.waiting.size() >= max_waiting) {
+            complete_reply(std::move(r), local_error("TRYAGAIN too many commands wait for a slot to move"));
+            return;
+        }
+        kh.waiting.emplace_back(std::move(r), clock::now() + opts.command_timeout);
+    }
+
+    void join_returned(key_hold& kh, redis_request_ptr r) {
+        kh.waiting.emplace(kh.waiting.begin() + static_cast<std::ptrdiff_t>(kh.returned), std::move(r),
+                          clock::now() + opts.command_timeout);
+        ++kh.returned;
+    }
+
+    // A command sent before the key was held ran: the held ones sent before
+    // it fail.
+    void overtaken(key_hold& kh) {
+        const std::size_t n = std::exchange(kh.returned, 0);
+        for (std::size_t i = 0; i < n; ++i) {
+            redis_request_ptr r = std::move(kh.waiting.front().first);
+            kh.waiting.pop_front();
+            answer(std::move(r), local_error("TRYAGAIN a later command of the key ran while it waited for its slot"));
+        }
+    }
+
+    void tried_again(node& n, redis_request_ptr r, redis_reply reply) {
+        {
+            std::lock_guard lock(stats_mu);
+            ++st.retries;
+        }
+        const std::string key = r->key;
+        auto it = holds.find(key);
+        if (r->held && it != holds.end()) {
+            key_hold& kh = *it->second;
+            kh.in_flight = false;
+            if (clock::now() >= kh.head_gives_up) {
+                r->held = false;
+                answer(std::move(r), std::move(reply));
+                release(key);
+                return;
+            }
+            r->held = false;
+            kh.waiting.emplace_front(std::move(r), kh.head_gives_up);
+            ++kh.returned;
+            kh.pause = std::min(kh.pause * 2, tryagain_pause_max);
+            start_pause(key, kh);
+            return;
+        }
+        if (it == holds.end()) {
+            HS_LOG(debug, "redis.tryagain").kv("node", n.address.text()).kv("key", key);
+            it = holds.emplace(key, std::make_unique<key_hold>(io, ++hold_ids)).first;
+            key_hold& kh = *it->second;
+            auto ping = std::make_unique<redis_request>();
+            ping->internal = true;
+            ping->wire = redis_format({"PING"});
+            ping->done = [this, key, id = kh.id](redis_result) {
+                const auto held = holds.find(key);
+                if (held == holds.end() || held->second->id != id) return;
+                held->second->behind_unknown = false;
+                release(key);
+            };
+            send_to(n, std::move(ping));
+            start_pause(key, kh);
+        }
+        join_returned(*it->second, std::move(r));
+    }
+
+    void start_pause(const std::string& key, key_hold& kh) {
+        kh.pausing = true;
+        kh.timer.expires_after(kh.pause);
+        kh.timer.async_wait([self = shared_from_this(), key, id = kh.id](const error_code& ec) {
+            if (ec || self->stopped) return;
+            const auto held = self->holds.find(key);
+            if (held == self->holds.end() || held->second->id != id) return;
+            held->second->pausing = false;
+            self->release(key);
+        });
+    }
+
+    // The first of the key's hold answered (not TRYAGAIN) or failed.
+    void head_done(const std::string& key) {
+        const auto it = holds.find(key);
+        if (it == holds.end()) return;
+        it->second->in_flight = false;
+        release(key);
+    }
+
+    // Sends the first that waits, once nothing holds it back; lets the key
+    // go when none waits.
+    void release(const std::string& key) {
+        const auto it = holds.find(key);
+        if (it == holds.end() || stopped) return;
+        key_hold& kh = *it->second;
+        if (kh.behind_unknown || kh.pausing || kh.in_flight) return;
+        if (kh.waiting.empty()) {
+            holds.erase(it);
+            return;
+        }
+        auto [r, gives_up] = std::move(kh.waiting.front());
+        kh.waiting.pop_front();
+        if (kh.returned > 0) --kh.returned;
+        r->held = true;
+        kh.in_flight = true;
+        kh.head_gives_up = gives_up;
+        route(std::move(r));
     }
 
     // ---- nodes ----
@@ -540,6 +719,11 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         batch.clear();
         for (auto& r : parked) pending.push_back(std::move(r));
         parked.clear();
+        for (auto& held : holds) {
+            held.second->timer.cancel();
+            for (auto& w : held.second->waiting) pending.push_back(std::move(w.first));
+        }
+        holds.clear();
         for (const auto& n : nodes) {
             n->retry.cancel();
             if (n->conn)
@@ -577,6 +761,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     std::vector<std::unique_ptr<node>> nodes;
     std::array<node*, slot_count> slots{};
     std::deque<redis_request_ptr> parked;  // before the topology is known
+    std::unordered_map<std::string, std::unique_ptr<key_hold>> holds;  // by key
+    std::uint64_t hold_ids = 0;
     bool refreshing = false;
     bool refresh_again = false;
     std::size_t next_asked = 0;

@@ -3,7 +3,7 @@
 // (the way the ZeroMQ transport pumps libzmq). Commands go to the node that
 // serves their key's slot (one pipelined connection per node); one more
 // connection, in subscribe mode, receives pub/sub messages. The engine
-// follows the cluster (MOVED, ASK, a node restarted), reconnects with
+// follows the cluster (MOVED, ASK, TRYAGAIN, a node restarted), reconnects with
 // backoff, and re-makes its subscriptions after a reconnect.
 //
 // Threads: the engine runs on the io_context it is given (one thread).
@@ -102,6 +102,7 @@ struct redis_stats {
     std::uint64_t messages = 0;        // pub/sub messages received
     std::uint64_t reconnects = 0;      // connections made again after one failed or was lost
     std::uint64_t redirects = 0;       // MOVED and ASK followed
+    std::uint64_t retries = 0;         // TRYAGAIN answers (a command sent again, or waited for, while its slot moved)
     double rtt_ewma_ms = 0;            // round trip of commands, smoothed
     std::size_t nodes = 0;             // known nodes (1 for a single server)
 };
@@ -139,7 +140,13 @@ public:
 
     // Runs `args` (a command and its arguments, binary-safe) on the node
     // serving `key`'s slot (any node when `key` is empty) and calls `done`
-    // with the result. Follows MOVED and ASK. Empty `args` are not sent:
+    // with the result. Follows MOVED and ASK. A command answered TRYAGAIN
+    // (its slot migrates, some of its keys moved and some not) is sent
+    // again after a pause, for at most the command timeout; meanwhile the
+    // commands of the same `key` wait behind it and go one at a time, in
+    // the order asked for, so a migration does not reorder them (one that
+    // was on the wire already and ran first makes the waiting ones before
+    // it answer TRYAGAIN instead). Empty `args` are not sent:
     // they complete ok with the error reply "ERR empty command".
     // While the topology is first learned, and while a node's first
     // connection is being made, commands wait (a bounded number); to a node

@@ -208,6 +208,11 @@ bool redis_is_noscript(const redisReply& r) noexcept {
     return redis_is_error(r) && redis_text(r).substr(0, 9) == "NOSCRIPT ";
 }
 
+bool redis_is_tryagain(const redisReply& r) noexcept {
+    const std::string_view text = redis_text(r);
+    return redis_is_error(r) && (text == "TRYAGAIN" || text.substr(0, 9) == "TRYAGAIN ");
+}
+
 std::string redis_script_sha1(std::string_view body) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;

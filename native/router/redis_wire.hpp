@@ -34,6 +34,9 @@ std::string redis_script_sha1(std::string_view body);
 std::string redis_evalsha_as_eval(std::string_view evalsha, std::string_view body);
 // A NOSCRIPT error: the node does not have the script.
 bool redis_is_noscript(const redisReply& r) noexcept;
+// A TRYAGAIN error: a command of several keys whose slot is migrating, some
+// of them moved and some not. It did not run.
+bool redis_is_tryagain(const redisReply& r) noexcept;
 
 // Replies out of bytes as they arrive, in any pieces. After an error (bytes
 // that are not RESP, or an array longer than redis_max_array_elements) the

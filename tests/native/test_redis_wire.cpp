@@ -247,6 +247,15 @@ TEST(RedisRedirect, ReadsMovedAndAsk) {
         EXPECT_FALSE(parse_redirect(*parse(not_one), by, r)) << not_one;
 }
 
+TEST(RedisErrors, NoscriptAndTryagainAreToldByTheirWord) {
+    EXPECT_TRUE(redis_is_tryagain(*parse("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")));
+    EXPECT_TRUE(redis_is_tryagain(*parse("-TRYAGAIN\r\n")));
+    EXPECT_TRUE(redis_is_noscript(*parse("-NOSCRIPT No matching script. Please use EVAL.\r\n")));
+    for (const char* not_one : {"+TRYAGAIN\r\n", "-TRYAGAINX\r\n", "-ERR TRYAGAIN\r\n", "$8\r\nTRYAGAIN\r\n"})
+        EXPECT_FALSE(redis_is_tryagain(*parse(not_one))) << not_one;
+    EXPECT_FALSE(redis_is_noscript(*parse("-TRYAGAIN x\r\n")));
+}
+
 TEST(RedisPush, ReadsSubscribeModeReplies) {
     // The views are into the reply.
     const redis_reply message = parse("*3\r\n" + bulk("message") + bulk("ch") + bulk("a\0b"s));

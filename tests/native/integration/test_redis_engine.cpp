@@ -1004,6 +1004,92 @@ TEST_F(RedisEngineCluster, AskDuringAMigrationIsFollowedEachTime) {
     EXPECT_EQ(host.engine().stats().redirects, 3u);  // MOVED, now
 }
 
+// A script of two keys whose slot migrates, one key moved and one not
+// (as a keyed publish: the channel's keys there, its new idempotency key
+// not) meets TRYAGAIN: the engine sends it again until the slot has moved,
+// and a command of the same key asked for meanwhile waits behind it, so
+// the two run in the order asked for.
+TEST_F(RedisEngineCluster, ACommandMetWithTryagainWaitsForItsSlotAndKeepsItsKeysOrder) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t from = 1;
+    const std::size_t to = 0;
+    const std::string tag = "{" + key_on(from, "tryagain:") + "}";
+    const std::string list = tag + "list";
+    const std::string fresh = tag + "new";
+    ASSERT_EQ(host.text(list, {"RPUSH", list, "zero"}), "1");
+    const std::uint16_t slot = redis_key_slot(list);
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+
+    answers got;
+    host.send(list, {"EVAL", "redis.call('rpush', KEYS[1], 'first') return redis.call('set', KEYS[2], 'x')", "2",
+                     list, fresh},
+              got.note("first"));
+    ASSERT_TRUE(eventually([&] { return host.engine().stats().retries >= 1; }, 5s));
+    host.send(list, {"RPUSH", list, "second"}, got.note("second"));
+    // The rest of the migration: the list moves, then the slot.
+    const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()),
+                                              list, "0", "5000"};
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate)), "OK");
+    assign(slot, to);
+
+    ASSERT_TRUE(got.wait(2));
+    {
+        std::lock_guard lock(got.mu);
+        EXPECT_EQ(got.got, (std::vector<std::pair<std::string, std::string>>{{"first", "OK"}, {"second", "3"}}));
+    }
+    const redis_reply r = redis_call(nodes[to]->port(), {"LRANGE", list, "0", "-1"});
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    EXPECT_EQ(redis_text(*r->element[1]), "first");
+    EXPECT_EQ(redis_text(*r->element[2]), "second");
+    // Let go: the next command of the key goes at once.
+    EXPECT_EQ(host.text(list, {"LLEN", list}), "3");
+}
+
+// Both on the wire at once, the first meets TRYAGAIN and the second runs:
+// the first cannot run after it, and is answered TRYAGAIN, not sent again.
+TEST_F(RedisEngineCluster, ACommandThatRanFirstMakesTheOneMetWithTryagainBeforeItFail) {
+    engine_host host(quick_options(addresses()));
+    ASSERT_TRUE(host.wait_state(true));
+    const std::size_t from = 2;
+    const std::size_t to = 1;
+    const std::string tag = "{" + key_on(from, "overtaken:") + "}";
+    const std::string list = tag + "list";
+    const std::string fresh = tag + "new";
+    ASSERT_EQ(host.text(list, {"RPUSH", list, "zero"}), "1");
+    const std::uint16_t slot = redis_key_slot(list);
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+
+    // Frozen, the node reads nothing: both commands reach it together.
+    const std::vector<std::string> first = {
+        "EVAL", "redis.call('rpush', KEYS[1], 'first') return redis.call('set', KEYS[2], 'x')", "2", list, fresh};
+    const std::vector<std::string> second = {"RPUSH", list, "second"};
+    const std::size_t bytes = redis_format(first).size() + redis_format(second).size();
+    nodes[from]->signal(SIGSTOP);
+    answers got;
+    host.send(list, first, got.note("first"));
+    host.send(list, second, got.note("second"));
+    const bool both_sent = eventually([&] { return unread_by_server(nodes[from]->port()) >= bytes; }, 5s);
+    nodes[from]->signal(SIGCONT);
+    ASSERT_TRUE(both_sent);
+
+    ASSERT_TRUE(got.wait(1));
+    EXPECT_EQ(got.of("second"), "2");
+    // The migration ends: sent again now, the first would run after the
+    // second.
+    const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()),
+                                              list, "0", "5000"};
+    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate)), "OK");
+    assign(slot, to);
+    ASSERT_TRUE(got.wait(2));
+    EXPECT_EQ(got.of("first"), "TRYAGAIN a later command of the key ran while it waited for its slot");
+    const redis_reply r = redis_call(nodes[to]->port(), {"LRANGE", list, "0", "-1"});
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    EXPECT_EQ(redis_text(*r->element[1]), "second");
+}
+
 TEST_F(RedisEngineCluster, RedirectsAreBounded) {
     engine_host host(quick_options(addresses()));
     ASSERT_TRUE(host.wait_state(true));

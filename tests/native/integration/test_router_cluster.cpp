@@ -2977,6 +2977,64 @@ TEST_F(RouterClusterOnRedisCluster, AShardRestartedIsFollowedWithoutRestartingTh
     for (const auto& m : sub.events(message_on(channel))) EXPECT_NE(m.payload_text(), "refused") << describe(m);
 }
 
+// While a channel's slot migrates, a publish with an idempotency key meets
+// TRYAGAIN: the channel's meta and stream are still on the source, and
+// its new key would be made on the target. The router sends it again until
+// the keys have moved, and the channel's next publish waits behind it: both
+// are acked, in the order they were made, and reach the subscriber so.
+TEST_F(RouterClusterOnRedisCluster, AKeyedPublishWhileItsSlotMigratesWaitsForTheSlotInItsOrder) {
+    auto a = cluster_router(addresses());
+    auto b = cluster_router(addresses());
+    ASSERT_TRUE(a->ready() && b->ready());
+    const std::size_t from = 1;
+    const std::size_t to = 2;
+    const std::string channel = channel_on(from, "migrating.");
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(channel))));
+    ASSERT_TRUE(eventually([&] { return numsub_all(pubsub_channel(channel)) == 1; }, 5s));
+    const auto before = publish_numbers(pub, channel, 1, 2);
+    ASSERT_EQ(before.size(), 2u);
+
+    const std::string slot = std::to_string(router::redis_key_slot(meta_key(channel)));
+    const auto id = [&](std::size_t i) { return reply_text(redis_call(nodes_[i]->port(), {"CLUSTER", "MYID"})); };
+    const auto tryagains = [&] {
+        const std::string info = reply_text(redis_call(nodes_[from]->port(), {"INFO", "errorstats"}));
+        const std::size_t at = info.find("errorstat_TRYAGAIN:count=");
+        return at == std::string::npos ? 0LL : std::stoll(info.substr(at + 25));
+    };
+    const long long tryagains_before = tryagains();
+    ASSERT_EQ(reply_text(redis_call(nodes_[to]->port(), {"CLUSTER", "SETSLOT", slot, "IMPORTING", id(from)})), "OK");
+    ASSERT_EQ(reply_text(redis_call(nodes_[from]->port(), {"CLUSTER", "SETSLOT", slot, "MIGRATING", id(to)})), "OK");
+
+    const std::uint32_t keyed = publish_with(pub, channel, "keyed", "order-1");
+    ASSERT_TRUE(eventually([&] { return tryagains() > tryagains_before; }, 5s));
+    const std::uint32_t after = pub.publish(channel, "after", true);
+    // The rest of the migration: the channel's keys, then the slot.
+    const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes_[to]->port()), "",
+                                              "0", "5000", "KEYS", meta_key(channel),
+                                              "hs:{" + channel + "}:s"};
+    ASSERT_EQ(reply_text(redis_call(nodes_[from]->port(), migrate)), "OK");
+    for (std::size_t i : {to, from, std::size_t{0}})
+        ASSERT_EQ(reply_text(redis_call(nodes_[i]->port(), {"CLUSTER", "SETSLOT", slot, "NODE", id(to)})), "OK");
+
+    const auto keyed_ack = pub.wait_for(answer_to(keyed), 10s);
+    const auto after_ack = pub.wait_for(answer_to(after), 10s);
+    ASSERT_TRUE(keyed_ack && after_ack);
+    ASSERT_EQ(keyed_ack->kind, event_kind::ack) << describe(*keyed_ack);
+    ASSERT_EQ(after_ack->kind, event_kind::ack) << describe(*after_ack);
+    EXPECT_EQ(keyed_ack->epoch, before.front().epoch) << "a migration keeps the channel's epoch";
+    EXPECT_EQ(keyed_ack->seq, 3u);
+    EXPECT_EQ(after_ack->seq, 4u);
+    const auto got = sub.wait_count(message_on(channel), 4);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[2].payload_text(), "keyed");
+    EXPECT_EQ(got[3].payload_text(), "after");
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_EQ(reply_text(redis_call(nodes_[to]->port(), {"HGET", meta_key(channel), "s"})), "4");
+}
+
 // On a Redis Cluster, PUBLISH counts only the subscribers of the node that
 // took it, so its count of 0 does not say that a router is gone: a router
 // may listen on another node. Given the seeds in opposite orders, A and B

@@ -195,8 +195,7 @@ std::string publisher_of(const std::string& payload) { return payload.substr(0, 
 // master (not `spare`), as redis-cli --cluster reshard does: IMPORTING and
 // MIGRATING, the keys MIGRATEd in batches, then every master told. Keyed
 // publications meanwhile meet TRYAGAIN (some of their keys moved, some
-// not): the routers fail them (cluster_unavailable), and the publishers
-// retry.
+// not): the routers send them again once the keys have moved.
 bool move_slot(const std::vector<std::unique_ptr<redis_server>>& nodes, const std::string& key, std::size_t spare) {
     const std::string slot = std::to_string(router::redis_key_slot(key));
     std::size_t from = nodes.size();
