@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -22,7 +23,7 @@ namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 using clock = std::chrono::steady_clock;
 
-constexpr std::size_t slot_count = 16384;
+constexpr std::size_t slot_count = redis_slots;
 // A command is sent on at most this many times after MOVED or ASK; a
 // cluster that keeps redirecting is being reconfigured faster than it can
 // be followed, and the last redirect is the answer.
@@ -79,6 +80,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         };
         e.changed = [this] {
             if (sub->failed()) settled = true;
+            if (!sub->ready()) missed.set();
             evaluate();
         };
         e.reconnected = [this] {
@@ -501,6 +503,12 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
 
     void on_node_down(node& n, std::string why) {
         HS_LOG(warn, "redis.node_down").kv("reason", why);
+        if (m == mode::cluster) {
+            for (std::size_t s = 0; s < slot_count; ++s)
+                if (slots[s] == &n) missed.set(s);
+        } else {
+            missed.set();
+        }
         n.failed_before = true;
         n.down_reason = std::move(why);
         settled = true;
@@ -763,6 +771,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     std::deque<redis_request_ptr> parked;  // before the topology is known
     std::unordered_map<std::string, std::unique_ptr<key_hold>> holds;  // by key
     std::uint64_t hold_ids = 0;
+    std::bitset<slot_count> missed;  // take_missed_slots
     bool refreshing = false;
     bool refresh_again = false;
     std::size_t next_asked = 0;
@@ -842,5 +851,7 @@ void redis_engine::after_subscribed(std::function<void()> fn) {
 redis_stats redis_engine::stats() const { return impl_->snapshot(); }
 
 bool redis_engine::is_cluster() const noexcept { return impl_->m == impl::mode::cluster; }
+
+std::bitset<redis_slots> redis_engine::take_missed_slots() { return std::exchange(impl_->missed, {}); }
 
 }  // namespace hyperstreams::router

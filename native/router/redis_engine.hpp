@@ -16,6 +16,7 @@
 // in its place: see run_script).
 #pragma once
 
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,9 @@ class io_context;
 struct redisReply;
 
 namespace hyperstreams::router {
+
+// How many hash slots a Redis Cluster has; a key's is redis_key_slot.
+inline constexpr std::size_t redis_slots = 16384;
 
 // A reply, owned (hiredis's tree, freed with it).
 struct redis_reply_deleter {
@@ -194,6 +198,14 @@ public:
     // then counts only the subscribers of the node that took it: a count of
     // 0 does not say that nobody else received the message.
     bool is_cluster() const noexcept;
+
+    // On the engine's thread: the slots whose pub/sub messages may have
+    // been lost since the last call, and forgets them. A node that went
+    // down took with it what it had published and not yet passed to the
+    // other nodes (a Redis Cluster's bus): its slots. A subscriber
+    // connection that dropped missed everything: every slot (so does a
+    // single server that went down).
+    std::bitset<redis_slots> take_missed_slots();
 
 private:
     struct impl;

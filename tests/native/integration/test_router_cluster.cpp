@@ -2616,46 +2616,65 @@ TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
 // took over (about 2 s), and then goes on where the channel was, in the
 // same epoch at the next seq; the subscriber on the other router gets every
 // message once, with no gap, and a resume reads the history from the
-// promoted replica. (What was replicated: the test waits for it, as a
+// promoted replica. B, whose subscriber connection is on another node,
+// reads again only the channels of the master that failed. (What was
+// replicated: the test waits for it, as a
 // publication acked and not yet replicated is lost with the master, and the
 // channel then starts a new epoch: ARCHITECTURE.md, "Rolled back".)
 TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositionsGoOn) {
     const auto nodes = make_redis_cluster(3, 1, {"--cluster-node-timeout", "1000"});
     ASSERT_EQ(nodes.size(), 6u);
-    std::size_t victim = nodes.size();
     std::vector<std::string> seeds;
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-        seeds.push_back(nodes[i]->address());
-        if (victim == nodes.size() && replication_field(nodes[i]->port(), "role") == "master") victim = i;
-    }
-    ASSERT_LT(victim, nodes.size());
-    std::size_t heir = nodes.size();
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-        if (replication_field(nodes[i]->port(), "master_port") == std::to_string(nodes[victim]->port())) heir = i;
-    ASSERT_LT(heir, nodes.size());
-    std::string channel;
-    for (int i = 0; i < 10000 && channel.empty(); ++i) {
-        const std::string candidate = "line.failover." + std::to_string(i);
-        const router::redis_reply r = redis_call(nodes[victim]->port(), {"EXISTS", meta_key(candidate)});
-        if (r && r->type != REDIS_REPLY_ERROR) channel = candidate;  // served there: no MOVED
-    }
-    ASSERT_FALSE(channel.empty());
-    const auto subscribers = [&] {
-        long long total = 0;
-        for (std::size_t i = 0; i < nodes.size(); ++i)
-            if (i != victim) total += std::max(0LL, numsub(nodes[i]->port(), pubsub_channel(channel)));
-        return total;
-    };
-
+    for (const auto& n : nodes) seeds.push_back(n->address());
     auto a = cluster_router(seeds);
     auto b = cluster_router(seeds);
     ASSERT_TRUE(a->ready() && b->ready());
     test_client pub(frontend_config(a->ws_url(), "pub"));
     test_client sub(frontend_config(b->ws_url(), "sub"));
     ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+
+    // The master killed is not the node B's subscriber connection is on.
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("where.is.b"))));
+    std::size_t listening = nodes.size();
+    ASSERT_TRUE(eventually([&] {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (numsub(nodes[i]->port(), pubsub_channel("where.is.b")) == 1) listening = i;
+        return listening < nodes.size();
+    }, 5s));
+    std::size_t victim = nodes.size();
+    for (std::size_t i = 0; i < nodes.size() && victim == nodes.size(); ++i)
+        if (i != listening && replication_field(nodes[i]->port(), "role") == "master") victim = i;
+    ASSERT_LT(victim, nodes.size());
+    std::size_t heir = nodes.size();
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (replication_field(nodes[i]->port(), "master_port") == std::to_string(nodes[victim]->port())) heir = i;
+    ASSERT_LT(heir, nodes.size());
+    // `channel` on the victim, `steady` on another master.
+    std::string channel;
+    std::string steady;
+    for (int i = 0; i < 10000 && (channel.empty() || steady.empty()); ++i) {
+        const std::string candidate = "line.failover." + std::to_string(i);
+        for (std::size_t n = 0; n < nodes.size(); ++n) {
+            if (replication_field(nodes[n]->port(), "role") != "master") continue;
+            const router::redis_reply r = redis_call(nodes[n]->port(), {"EXISTS", meta_key(candidate)});
+            if (!r || r->type == REDIS_REPLY_ERROR) continue;  // MOVED: served elsewhere
+            if (n == victim && channel.empty()) channel = candidate;
+            if (n != victim && steady.empty()) steady = candidate;
+        }
+    }
+    ASSERT_FALSE(channel.empty() || steady.empty());
+    const auto subscribers = [&] {
+        long long total = 0;
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (i != victim) total += std::max(0LL, numsub(nodes[i]->port(), pubsub_channel(channel)));
+        return total;
+    };
     ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(channel))));
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(steady))));
     ASSERT_TRUE(eventually([&] { return subscribers() + numsub(nodes[victim]->port(), pubsub_channel(channel)) == 1; },
                            5s));
+    ASSERT_EQ(publish_numbers(pub, steady, 1, 1).size(), 1u);
+    ASSERT_EQ(sub.wait_count(message_on(steady), 1).size(), 1u);
     const auto acks = publish_numbers(pub, channel, 1, 3);
     ASSERT_EQ(acks.size(), 3u);
     const std::uint32_t epoch = acks.front().epoch;
@@ -2673,6 +2692,9 @@ TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositions
     ASSERT_TRUE(logged(*a, "event=cluster.redis_up", 2, 20s)) << a->log();
     ASSERT_TRUE(logged(*b, "event=cluster.redis_up", 2, 20s)) << b->log();
     ASSERT_TRUE(eventually([&] { return subscribers() == 1; }, 10s)) << "the subscriber's router listens again";
+    // Its subscriber connection stayed: B reads again only the channel of
+    // the master that failed, the one that may have lost a message.
+    EXPECT_TRUE(logged(*b, "event=cluster.catch_up channels=1 known=2", 1)) << b->log();
     const auto after = publish_numbers(pub, channel, 4, 6);
     ASSERT_EQ(after.size(), 3u);
     EXPECT_EQ(after.front().epoch, epoch);
@@ -2688,6 +2710,8 @@ TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositions
     const auto replayed = late.wait_count(message_on(channel), 5);
     ASSERT_EQ(replayed.size(), 5u);
     expect_numbers(replayed, 2, epoch);
+    ASSERT_EQ(publish_numbers(pub, steady, 2, 2).size(), 1u);
+    EXPECT_EQ(sub.wait_count(message_on(steady), 2).size(), 2u);
 }
 
 // Three masters, from redis-cli --cluster create, one cluster for the
