@@ -44,7 +44,9 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
                                              log_.on_message(channel, payload);
                                      },
                                      [this](bool up, std::string_view reason) { on_state(up, reason); }}),
-      log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),
+      log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels,
+                                      cfg.cluster_redis_wait_replicas,
+                                      std::chrono::milliseconds(cfg.cluster_redis_wait_timeout_ms)}),
       // A router silent for the heartbeat timeout is gone: one that took a
       // direct message and did not answer by then may or may not have
       // delivered it.

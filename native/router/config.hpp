@@ -115,6 +115,11 @@ struct router_config {
     std::string cluster_redis_tls_ca_file;
     std::string cluster_redis_tls_cert_file;
     std::string cluster_redis_tls_key_file;
+    // A publish acked only once this many replicas of its Redis master have
+    // it (Redis's WAIT after its script), within the timeout; else it fails
+    // with cluster_outcome_unknown. 0: acked once the master has it.
+    std::uint32_t cluster_redis_wait_replicas = 0;
+    std::uint32_t cluster_redis_wait_timeout_ms = 1000;
     // Where the other routers' clients reach this one; empty: the bound addresses.
     std::string cluster_advertise_ws;
     std::string cluster_advertise_backend;

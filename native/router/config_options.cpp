@@ -298,6 +298,16 @@ const std::vector<option>& options() {
                          "asks for one unless configured with tls-auth-clients no; empty: none"));
         t.push_back(text("cluster.redis_tls_key_file", &router_config::cluster_redis_tls_key_file,
                          "PEM private key of cluster.redis_tls_cert_file"));
+        t.push_back(integer("cluster.redis_wait_replicas", &router_config::cluster_redis_wait_replicas, 0, 64,
+                            "with cluster.redis: a publish is acked only once this many replicas of its "
+                            "Redis master acknowledged it (WAIT), so that a failover does not lose it; "
+                            "else it fails with cluster_outcome_unknown (it was published); 0: acked once "
+                            "the master has it"));
+        t.push_back(integer("cluster.redis_wait_timeout_ms", &router_config::cluster_redis_wait_timeout_ms, 1,
+                            1500,
+                            "with cluster.redis_wait_replicas: how long a publish waits for the replicas "
+                            "(WAIT's timeout, under the 2 s a Redis command may take; the router's later "
+                            "commands to that master wait with it)"));
         t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
                          "prefix of every Redis key and channel of the cluster (letters, digits, "
                          "'_', '-')"));

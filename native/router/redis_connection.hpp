@@ -39,6 +39,17 @@ namespace hyperstreams::router {
 // Null, and `error` in words, when a file cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_redis_tls_context(const redis_tls_options& o, std::string& error);
 
+struct redis_request;
+
+// A write with a WAIT after it (redis_engine): its answer kept until the
+// WAIT's.
+struct redis_write_wait {
+    std::unique_ptr<redis_request> request;  // answered, waiting for the WAIT's answer
+    redis_reply reply;
+    bool answered = false;  // the WAIT
+    long long replicas = -1;
+};
+
 // A command on its way: its bytes, where it goes, and who waits for it.
 struct redis_request {
     std::string wire;
@@ -53,6 +64,10 @@ struct redis_request {
     std::chrono::steady_clock::time_point written;
     // The first of its key's hold, sent again after TRYAGAIN (redis_engine).
     bool held = false;
+    // A WAIT after it (redis_engine): what is asked for, and the one sent
+    // behind it on its connection, which its answer waits for.
+    redis_wait wait{};
+    std::shared_ptr<redis_write_wait> waited;
 };
 using redis_request_ptr = std::unique_ptr<redis_request>;
 

@@ -1,5 +1,7 @@
 #include "redis_engine.hpp"
 
+#include <hiredis/hiredis.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -54,6 +56,13 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         std::shared_ptr<redis_connection> conn;
         asio::steady_timer retry;
         redis_backoff backoff;
+        // Writes with a redis_wait: at most one WAIT on the wire, which
+        // covers the writes sent before it; those sent since wait for the
+        // next, sent once it answered (the connection is held by Redis
+        // while a WAIT waits, so one more would only add its timeout).
+        bool waiting_replicas = false;
+        std::vector<std::shared_ptr<redis_write_wait>> next_wait;
+        redis_wait next_wait_options{};
         // A connection to it failed since the node was learned: commands
         // fail at once while it is down instead of waiting for an attempt.
         bool failed_before = false;
@@ -203,13 +212,72 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     }
 
     void send_to(node& n, redis_request_ptr r) {
-        if (n.conn->is_up()) {
-            n.conn->send(std::move(r));
-        } else if (!n.failed_before && !n.conn->is_dead() && n.conn->queued() < max_waiting) {
-            n.conn->send(std::move(r));
-        } else {
+        if (!n.conn->is_up() && (n.failed_before || n.conn->is_dead() || n.conn->queued() >= max_waiting)) {
             complete(std::move(r), redis_status::unreachable,
                      n.down_reason.empty() ? n.address.text() + ": down" : n.down_reason);
+            return;
+        }
+        std::shared_ptr<redis_write_wait> w;
+        if (r->wait.replicas > 0) r->waited = w = std::make_shared<redis_write_wait>();
+        const redis_wait wait = r->wait;
+        n.conn->send(std::move(r));
+        if (w) wait_for_replicas(n, w, wait);
+    }
+
+    // ---- WAIT after a write ----
+
+    // `w`'s write is on n's connection: a WAIT after it, now or once the
+    // one on the wire answered.
+    void wait_for_replicas(node& n, std::shared_ptr<redis_write_wait> w, const redis_wait& wait) {
+        n.next_wait.push_back(std::move(w));
+        n.next_wait_options.replicas = std::max(n.next_wait_options.replicas, wait.replicas);
+        n.next_wait_options.timeout = std::max(n.next_wait_options.timeout, wait.timeout);
+        if (!n.waiting_replicas) send_wait(n);
+    }
+
+    // WAIT on n's connection, after the writes of next_wait: it counts the
+    // replicas that acknowledged every write the connection made before it.
+    void send_wait(node& n) {
+        std::vector<std::shared_ptr<redis_write_wait>> covered = std::exchange(n.next_wait, {});
+        const redis_wait wait = std::exchange(n.next_wait_options, {0, std::chrono::milliseconds(0)});
+        if (n.conn->is_dead()) {
+            // Its writes failed with the connection: none waits.
+            for (const auto& w : covered) settle_wait(w, -1);
+            return;
+        }
+        n.waiting_replicas = true;
+        auto r = std::make_unique<redis_request>();
+        r->internal = true;
+        r->wire = redis_format({"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
+        r->done = [this, &n, covered = std::move(covered)](redis_result res) {
+            const long long replicas = res.status == redis_status::ok && res.reply->type == REDIS_REPLY_INTEGER
+                                           ? res.reply->integer
+                                           : -1;
+            n.waiting_replicas = false;
+            for (const auto& w : covered) settle_wait(w, replicas);
+            if (!n.next_wait.empty() && !stopped) send_wait(n);
+        };
+        n.conn->send(std::move(r));
+    }
+
+    void settle_wait(const std::shared_ptr<redis_write_wait>& w, long long replicas) {
+        w->answered = true;
+        w->replicas = replicas;
+        // Not yet answered: sent on (MOVED, ASK, TRYAGAIN), and another
+        // WAIT follows it there; or run again from its text after this
+        // WAIT (NOSCRIPT), and another WAIT follows its answer.
+        if (w->request) complete_reply(std::move(w->request), std::move(w->reply), replicas);
+    }
+
+    // The write answered: its completion once a WAIT after it answered.
+    void write_answered(node& n, redis_request_ptr r, redis_reply reply) {
+        std::shared_ptr<redis_write_wait> w = std::move(r->waited);
+        const redis_wait wait = r->wait;
+        w->request = std::move(r);
+        w->reply = std::move(reply);
+        if (w->answered) {
+            w->answered = false;
+            wait_for_replicas(n, std::move(w), wait);
         }
     }
 
@@ -247,13 +315,13 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         if (r->held) head_done(released);
     }
 
-    void complete_reply(redis_request_ptr r, redis_reply reply) {
+    void complete_reply(redis_request_ptr r, redis_reply reply, long long replicas = -1) {
         std::string released = r->held ? std::move(r->key) : std::string();
-        answer(std::move(r), std::move(reply));
+        answer(std::move(r), std::move(reply), replicas);
         if (!released.empty()) head_done(released);
     }
 
-    void answer(redis_request_ptr r, redis_reply reply) {
+    void answer(redis_request_ptr r, redis_reply reply, long long replicas = -1) {
         if (!r->internal) {
             std::lock_guard lock(stats_mu);
             ++st.replies;
@@ -263,7 +331,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 st.rtt_ewma_ms = st.rtt_ewma_ms == 0 ? ms : st.rtt_ewma_ms + (ms - st.rtt_ewma_ms) / 8;
             }
         }
-        if (r->done) r->done(redis_result{redis_status::ok, std::move(reply), {}});
+        if (r->done) r->done(redis_result{redis_status::ok, std::move(reply), {}, replicas});
     }
 
     void on_answer(node& n, redis_request_ptr r, redis_reply reply) {
@@ -305,6 +373,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 request_refresh();
             }
             send_to(target, std::move(r));
+            return;
+        }
+        if (r->waited) {
+            write_answered(n, std::move(r), std::move(reply));
             return;
         }
         complete_reply(std::move(r), std::move(reply));
@@ -811,9 +883,10 @@ redis_script_ref redis_engine::load_script(std::string body) {
 }
 
 void redis_engine::run_script(std::string key, const redis_script_ref& script, std::span<const std::string_view> args,
-                              completion done) {
+                              completion done, redis_wait wait) {
     auto r = std::make_unique<redis_request>();
     r->key = std::move(key);
+    r->wait = wait;
     r->wire = redis_format_evalsha(script->sha1, args);
     r->script = script;
     r->done = std::move(done);

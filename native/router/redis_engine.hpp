@@ -57,6 +57,19 @@ struct redis_result {
     redis_status status = redis_status::ok;
     redis_reply reply;     // set when status is ok
     std::string detail;    // why, for logs and error texts, when not ok
+    // With a redis_wait: how many replicas acknowledged the write (WAIT's
+    // answer); -1 when none was asked for, or WAIT did not answer.
+    long long replicas = -1;
+};
+
+// A write made durable: after it, on the connection that carried it, WAIT
+// for `replicas` replicas of its node to acknowledge it, for at most
+// `timeout`; the command's completion comes once WAIT answered, with how
+// many did (redis_result::replicas). WAIT holds every later command on that
+// connection meanwhile.
+struct redis_wait {
+    std::uint32_t replicas = 0;  // 0: no WAIT
+    std::chrono::milliseconds timeout{1000};
 };
 
 // A Lua script the engine runs by its SHA1 (EVALSHA), made by load_script.
@@ -170,7 +183,7 @@ public:
     // and ran, running the script now would put it after that one: it is
     // not run, and answered with the NOSCRIPT error.
     void run_script(std::string key, const redis_script_ref& script, std::span<const std::string_view> args,
-                    completion done);
+                    completion done, redis_wait wait = {});
 
     // Runs `fn` on the engine's thread after the callbacks of what the
     // engine has read so far: answers gathered by those callbacks can then

@@ -303,6 +303,17 @@ std::string failure(const redis_result& r) {
     return "Redis: an answer of an unexpected shape";
 }
 
+// A publish whose WAIT did not count the replicas the options ask for:
+// why it is not acked; empty when it is.
+std::string unreplicated(const redis_result& r, const redis_log_options& o) {
+    if (o.wait_replicas == 0 || r.replicas >= static_cast<long long>(o.wait_replicas)) return {};
+    return "published, but " +
+           (r.replicas < 0 ? std::string("Redis's WAIT did not answer")
+                           : std::to_string(r.replicas) + " of " + std::to_string(o.wait_replicas) +
+                                 " replicas acknowledged it within " + std::to_string(o.wait_timeout.count()) + " ms") +
+           ": a Redis failover may lose it";
+}
+
 // Escapes what Redis's glob takes for itself.
 void append_glob_literal(std::string& out, std::string_view token) {
     for (char c : token) {
@@ -361,6 +372,7 @@ redis_log::redis_log(redis_engine& engine, redis_log_options options)
       publish_batch_script_(engine_.load_script(publish_batch_script)),
       read_script_(engine_.load_script(read_script)),
       meta_ttl_text_(std::to_string(options_.meta_ttl_s)),
+      wait_{options_.wait_replicas, options_.wait_timeout},
       rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
@@ -617,6 +629,13 @@ void redis_log::publish_one(const queued_publish& q) {
             });
             return;
         }
+        if (std::string why = unreplicated(r, options_); !why.empty()) {
+            HS_LOG(warn, "cluster.publish_unreplicated").kv("channel", name).kv("replicas", r.replicas);
+            enter_call([this, from, why = std::move(why)] {
+                sink_->append_failed(from, errc::cluster_outcome_unknown, why);
+            });
+            return;
+        }
         // A repeat (1) is only placed: the first publication was delivered.
         if (!from.wants_ack) return;
         answer placed;
@@ -625,7 +644,7 @@ void redis_log::publish_one(const queued_publish& q) {
         placed.at = position{static_cast<std::uint32_t>(a->element[0]->integer),
                              static_cast<std::uint64_t>(a->element[1]->integer)};
         enter(std::move(placed));
-    });
+    }, wait_);
 }
 
 void redis_log::publish_batch(std::span<const std::size_t> members) {
@@ -696,7 +715,8 @@ void redis_log::publish_batch(std::span<const std::size_t> members) {
         from.push_back(q.from);
     }
     engine_.run_script(std::string(names.meta), publish_batch_script_, batch_args_,
-                       [this, from = std::move(from), channel](redis_result r) { batch_answered(channel, from, r); });
+                       [this, from = std::move(from), channel](redis_result r) { batch_answered(channel, from, r); },
+                       wait_);
 }
 
 void redis_log::batch_answered(const std::string& channel, const std::vector<publisher>& from,
@@ -720,7 +740,16 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         });
         return;
     }
-    const auto place = [this](const publisher& p, position at) {
+    const std::string why = unreplicated(r, options_);
+    if (!why.empty()) {
+        HS_LOG(warn, "cluster.publish_unreplicated").kv("channel", channel).kv("replicas", r.replicas)
+            .kv("publications", static_cast<std::uint64_t>(from.size()));
+    }
+    const auto place = [this, &why](const publisher& p, position at) {
+        if (!why.empty()) {
+            enter_call([this, p, why] { sink_->append_failed(p, errc::cluster_outcome_unknown, why); });
+            return;
+        }
         if (!p.wants_ack) return;
         answer placed;
         placed.what = answer::kind::placed;

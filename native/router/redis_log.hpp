@@ -96,6 +96,12 @@ struct redis_log_options {
     std::string prefix = "hs";
     std::uint32_t meta_ttl_s = 30 * 24 * 3600;
     std::size_t max_known_channels = 100000;  // positions remembered for acks and duplicates
+    // A publish is acked once this many replicas of its master acknowledged
+    // it (WAIT after its script), within wait_timeout; else it fails with
+    // cluster_outcome_unknown (it was published, and a failover may lose
+    // it). 0: acked once the master has it.
+    std::uint32_t wait_replicas = 0;
+    std::chrono::milliseconds wait_timeout{1000};
 };
 
 class redis_log final : public channel_log {
@@ -266,6 +272,7 @@ private:
     const redis_script_ref read_script_;
     // Script arguments that never change, written once.
     const std::string meta_ttl_text_;
+    const redis_wait wait_;  // after each publish script
     entry enter_;
     std::function<void(std::string_view, std::string_view)> presence_events_;
     // append()'s queue, under its own lock: appends come under the core's

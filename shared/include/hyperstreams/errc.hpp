@@ -55,7 +55,7 @@ enum class errc : std::uint16_t {
     not_subscribed = 210,
     handler_failed = 211,        // a backend handler reported a failure
     cluster_unavailable = 212,   // the routers' shared engine (Redis) cannot be reached: nothing happened
-    cluster_outcome_unknown = 213,  // the router lost the shared engine's answer: it may or may not have happened
+    cluster_outcome_unknown = 213,  // the router lost the shared engine's answer, or its replicas did not all confirm: it may or may not have happened, or last
     key_reused = 214,            // an idempotency key already used, within its window, for another payload
     not_enabled = 215,           // the channel's namespace does not enable this (latest, presence, join_leave)
 

@@ -80,9 +80,9 @@ public:
     const redis_script_ref& script(std::size_t i) const { return scripts_.at(i); }
 
     void run(std::string key, const redis_script_ref& s, std::vector<std::string> args,
-             std::function<void(redis_result)> done) {
+             std::function<void(redis_result)> done, redis_wait wait = {}) {
         const std::vector<std::string_view> views(args.begin(), args.end());
-        engine_.run_script(std::move(key), s, views, std::move(done));
+        engine_.run_script(std::move(key), s, views, std::move(done), wait);
     }
 
     ~engine_host() { stop(); }
@@ -623,6 +623,73 @@ TEST(RedisEngineSingle, AScriptTheServerLostRunsInItsPlaceOrNotAtAll) {
     std::vector<std::string> items;
     for (std::size_t i = 0; i < list->elements; ++i) items.emplace_back(redis_text(*list->element[i]));
     EXPECT_EQ(items, (std::vector<std::string>{"loaded", "a", "b", "after", "plain"}));
+}
+
+// A write with a WAIT is answered once its replica has it, with the count;
+// with the replica frozen, once WAIT's timeout passed, with 0. Writes sent
+// while a WAIT waits share the next one: one WAIT for the two.
+TEST(RedisEngineSingle, AWriteWithAWaitIsAnsweredWithTheReplicasThatHaveIt) {
+    redis_server master(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
+    ASSERT_TRUE(master.ready());
+    redis_server replica(false, std::nullopt, {"--replicaof", "127.0.0.1", std::to_string(master.port())});
+    ASSERT_TRUE(replica.ready());
+    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    engine_host host(quick_options({master.address()}), {"return redis.call('incr', KEYS[1])"});
+    ASSERT_TRUE(host.wait_state(true));
+    const auto& incr = host.script(0);
+    const auto waits = [&] {
+        const std::string info = reply_text(redis_call(master.port(), {"INFO", "commandstats"}));
+        const std::size_t at = info.find("cmdstat_wait:calls=");
+        return at == std::string::npos ? 0LL : std::stoll(info.substr(at + 19));
+    };
+
+    std::mutex mu;
+    std::vector<std::pair<std::string, long long>> got;  // reply, replicas
+    const auto note = [&](redis_result r) {
+        std::lock_guard lock(mu);
+        got.emplace_back(r.status == redis_status::ok ? reply_text(r.reply) : "failed", r.replicas);
+    };
+    const auto count = [&] {
+        std::lock_guard lock(mu);
+        return got.size();
+    };
+    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 1000ms});
+    ASSERT_TRUE(eventually([&] { return count() == 1; }, 5s));
+    EXPECT_EQ(got[0], (std::pair<std::string, long long>{"1", 1}));
+    EXPECT_EQ(reply_text(redis_call(replica.port(), {"GET", "n"})), "1") << "on the replica when answered";
+    host.run("n", incr, {"1", "n"}, note);
+    ASSERT_TRUE(eventually([&] { return count() == 2; }, 5s));
+    EXPECT_EQ(got[1], (std::pair<std::string, long long>{"2", -1})) << "no WAIT asked for";
+    EXPECT_EQ(waits(), 1);
+
+    replica.signal(SIGSTOP);
+    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
+    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
+    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
+    const bool answered = eventually([&] { return count() == 5; }, 5s);
+    replica.signal(SIGCONT);
+    ASSERT_TRUE(answered);
+    EXPECT_EQ(got[2], (std::pair<std::string, long long>{"3", 0}));
+    EXPECT_EQ(got[3], (std::pair<std::string, long long>{"4", 0}));
+    EXPECT_EQ(got[4], (std::pair<std::string, long long>{"5", 0}));
+    EXPECT_EQ(waits(), 3) << "the two sent while the first WAIT waited shared one";
+
+    // The master lost the script: its WAIT, on the wire behind it, answers
+    // before it runs again from its text, and counted nothing of it;
+    // another WAIT follows it.
+    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    ASSERT_EQ(reply_text(redis_call(master.port(), {"SCRIPT", "FLUSH"})), "OK");
+    master.signal(SIGSTOP);
+    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 1000ms});
+    const std::size_t bytes = redis_format({"EVALSHA", incr->sha1, "1", "n"}).size() +
+                              redis_format({"WAIT", "1", "1000"}).size();
+    const bool both_sent = eventually([&] { return unread_by_server(master.port()) >= bytes; }, 5s);
+    master.signal(SIGCONT);
+    ASSERT_TRUE(both_sent);
+    ASSERT_TRUE(eventually([&] { return count() == 6; }, 5s));
+    EXPECT_EQ(got[5], (std::pair<std::string, long long>{"6", 1}));
+    EXPECT_EQ(waits(), 5);
+    EXPECT_EQ(reply_text(redis_call(replica.port(), {"GET", "n"})), "6");
 }
 
 TEST(RedisEngineSingle, AnAnswerTooLateTimesOutAndTheConnectionIsMadeAgain) {

@@ -2282,6 +2282,55 @@ TEST(RouterCluster, RedisRestartedFromAnOlderSnapshotStartsANewEpochRatherThanGi
     EXPECT_EQ(got.back().epoch, next.front().epoch);
 }
 
+// cluster.redis_wait_replicas 1: a publish is acked once the master's
+// replica has it (its stream there holds it when the ack comes); with the
+// replica frozen, the publish (made, and delivered) fails with
+// cluster_outcome_unknown after the timeout, one alone and a batch alike.
+TEST(RouterCluster, WithWaitReplicasAPublishIsAckedOnceAReplicaHasIt) {
+    redis_server redis(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
+    redis_server replica;
+    ASSERT_TRUE(redis.ready() && replica.ready());
+    ASSERT_EQ(reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(redis.port())})), "OK");
+    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    auto a = cluster_router({redis.address()},
+                            {"--cluster-redis-wait-replicas", "1", "--cluster-redis-wait-timeout-ms", "300"});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("press.force"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("press.force"), 1));
+    const std::string stream = "hs:{press.force}:s";
+
+    const auto acked = publish_numbers(pub, "press.force", 1, 1);
+    ASSERT_EQ(acked.size(), 1u);
+    EXPECT_EQ(reply_text(redis_call(replica.port(), {"XLEN", stream})), "1") << "on the replica when acked";
+
+    replica.signal(SIGSTOP);
+    const std::uint32_t alone = pub.publish("press.force", "2", true);
+    const auto refused = pub.wait_for(answer_to(alone), 10s);
+    const auto batch_answers = answers_to(pub, publish_numbers_in_one_message(pub, "press.force", 3, 5));
+    replica.signal(SIGCONT);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->error(), errc::cluster_outcome_unknown) << describe(*refused);
+    EXPECT_NE(refused->text.find("0 of 1 replicas acknowledged it within 300 ms"), std::string::npos)
+        << describe(*refused);
+    ASSERT_EQ(batch_answers.size(), 3u);
+    for (const auto& answer : batch_answers)
+        EXPECT_EQ(answer.error(), errc::cluster_outcome_unknown) << describe(answer);
+    // Published all the same: the subscriber has them, and the next publish
+    // follows them.
+    const auto got = sub.wait_count(message_on("press.force"), 5);
+    ASSERT_EQ(got.size(), 5u);
+    expect_numbers(got, 1, acked.front().epoch);
+    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    const auto after = publish_numbers(pub, "press.force", 6, 6);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after.front().seq, 6u);
+    EXPECT_EQ(reply_text(redis_call(replica.port(), {"XLEN", stream})), "6");
+}
+
 // The two rules of rolled_back_lua, one at a time, on a master with a
 // replica (its replication offset grows): each write keeps the master's
 // replication ID and offset; the next write finds them behind it and goes
