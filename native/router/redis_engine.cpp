@@ -901,6 +901,13 @@ void redis_engine::after_reads(std::function<void()> fn) {
     });
 }
 
+void redis_engine::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(impl_->io, delay);
+    timer->async_wait([self = impl_, timer, fn = std::move(fn)](const error_code& ec) {
+        if (!ec && !self->stopped) fn();
+    });
+}
+
 void redis_engine::subscribe(std::string channel) {
     impl_->enqueue({impl::op::kind::subscribe, nullptr, std::move(channel), {}});
 }

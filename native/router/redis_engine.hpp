@@ -190,6 +190,10 @@ public:
     // go on together. Not run once the engine stopped.
     void after_reads(std::function<void()> fn);
 
+    // Runs `fn` on the engine's thread once `delay` has passed. Not run once
+    // the engine stopped.
+    void after(std::chrono::milliseconds delay, std::function<void()> fn);
+
     // Subscriptions of the subscriber connection; kept across reconnects.
     // Counted: a channel subscribed twice is unsubscribed after the second
     // unsubscribe.

@@ -873,8 +873,9 @@ void redis_log::deliver_answer(const answer& a, std::string_view bytes, bool fil
             h.a.payload_at = a.name_size;
             state.held_bytes += h.bytes.size();
             state.held.push_back(std::move(h));
-            // A read that takes this long (the command timeout at most) is
-            // given up: what waits goes now, and the clients see the gap.
+            // Past this much waiting, the read (made again while Redis is
+            // not there, up to max_fill_time) is given up: what waits goes
+            // now, and the clients see the gap.
             if (state.held_bytes > max_fill_held_bytes)
                 finish_fill(state.id, std::string(name), 0, {}, "too much waiting behind the read");
             return;
@@ -906,6 +907,7 @@ void redis_log::start_fill(std::string_view channel, position from) {
     fill_state& f = filling_[std::string(channel)];
     f.id = ++fill_ids_;
     f.from = from;
+    f.started = std::chrono::steady_clock::now();
     HS_LOG(debug, "cluster.hole").kv("channel", channel).kv("after_seq", from.seq);
     // Posted: the read is the engine's, and this runs under the core's lock.
     engine_.after_reads([this, id = f.id, name = std::string(channel), from] { fill_read(id, name, from); });
@@ -925,7 +927,20 @@ void redis_log::fill_read(std::uint64_t id, std::string channel, position from) 
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[2]->type == REDIS_REPLY_ARRAY &&
                         a->element[3]->type == REDIS_REPLY_STRING;
         if (!ok) {
-            enter_call([this, id, name, why = failure(r)] { finish_fill(id, name, 0, {}, why); });
+            // Redis not there for now (the node down, failing over, or not
+            // yet known to have moved): read again. Anything else is final.
+            const std::string_view error = r.status == redis_status::ok && a->type == REDIS_REPLY_ERROR
+                                               ? std::string_view(a->str, a->len)
+                                               : std::string_view();
+            const bool for_now = (r.status != redis_status::ok && r.status != redis_status::stopped) ||
+                                 error.starts_with("CLUSTERDOWN") || error.starts_with("LOADING") ||
+                                 error.starts_with("MASTERDOWN");
+            enter_call([this, id, name, for_now, why = failure(r)] {
+                if (for_now)
+                    fill_failed(id, name, why);
+                else
+                    finish_fill(id, name, 0, {}, why);
+            });
             return;
         }
         const auto epoch = static_cast<std::uint32_t>(a->element[0]->integer);
@@ -935,6 +950,21 @@ void redis_log::fill_read(std::uint64_t id, std::string channel, position from) 
             finish_fill(id, name, epoch, std::move(entries), {});
         });
     });
+}
+
+void redis_log::fill_failed(std::uint64_t id, const std::string& channel, std::string why) {
+    const auto f = filling_.find(channel);
+    if (f == filling_.end() || f->second.id != id) return;  // given up already
+    fill_state& state = f->second;
+    const std::chrono::milliseconds pause(100 << std::min<std::uint32_t>(state.failed_reads, 3));
+    if (std::chrono::steady_clock::now() + pause - state.started > max_fill_time) {
+        finish_fill(id, channel, 0, {}, why);
+        return;
+    }
+    ++state.failed_reads;
+    HS_LOG(warn, "cluster.hole_read_failed").kv("channel", channel).kv("after_seq", state.from.seq)
+        .kv("retry_in_ms", static_cast<std::uint64_t>(pause.count())).kv("why", why);
+    engine_.after(pause, [this, id, channel, from = state.from] { fill_read(id, channel, from); });
 }
 
 void redis_log::finish_fill(std::uint64_t id, const std::string& channel, std::uint32_t epoch,

@@ -253,12 +253,20 @@ private:
         position from;                  // the last position delivered before the hole
         std::vector<held_answer> held;  // what came after it, in order
         std::size_t held_bytes = 0;
+        std::chrono::steady_clock::time_point started;
+        std::uint32_t failed_reads = 0;
     };
     static constexpr std::size_t max_fill_held_bytes = std::size_t{8} << 20;
+    // A read that fails for want of Redis (the channel's node unreachable,
+    // or failing over) is made again after a pause, 100 ms doubling up to
+    // 1 s, until this long after the hole was seen.
+    static constexpr std::chrono::milliseconds max_fill_time{10000};
     static constexpr std::size_t max_fills_in_flight = 64;
     void start_fill(std::string_view channel, position from);
     // Engine's thread: reads the stream after `from`.
     void fill_read(std::uint64_t id, std::string channel, position from);
+    // The fill's read failed for want of Redis: read again, or give up.
+    void fill_failed(std::uint64_t id, const std::string& channel, std::string why);
     // The fill's read answered (`entries` in `epoch`), or failed (no entries).
     void finish_fill(std::uint64_t id, const std::string& channel, std::uint32_t epoch,
                      std::vector<publication> entries, std::string_view why);

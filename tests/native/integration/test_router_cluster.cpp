@@ -1637,6 +1637,60 @@ TEST(RouterCluster, WhatARouterMissedWhileItsRedisWasDownIsReadOnceBack) {
     EXPECT_NE(metrics.find("\nhyperstreams_cluster_recovered_total 3\n"), std::string::npos) << metrics;
 }
 
+// A publication after a hole comes on the subscriber connection while the
+// router cannot read the stream (its command connection lost, and its
+// Redis user refused meanwhile; on a Redis Cluster, the channel's master
+// failed over and the router does not know the new one yet): the read is
+// made again until it answers, and the subscriber gets the missing
+// publication, then the one that waited, with no gap.
+TEST(RouterCluster, AHoleWhoseReadFailsForNowIsReadAgain) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    ASSERT_TRUE(require_credentials(redis.port()));
+    const auto as_admin = [&](std::vector<std::string> command) {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, std::move(command)});
+        return r.size() == 2 ? reply_text(r[1]) : std::string("no answer");
+    };
+    auto a = cluster_router({redis.address()}, {"--cluster-redis-password", "default-pass"});
+    auto b = cluster_router({redis.address()}, {"--cluster-redis-user", "router", "--cluster-redis-password",
+                                                 "router-pass"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("oven.temp"))));
+    ASSERT_TRUE(eventually([&] { return as_admin({"PUBSUB", "NUMSUB", pubsub_channel("oven.temp")}) != "0"; }, 5s));
+    const auto first = publish_numbers(pub, "oven.temp", 1, 2);
+    ASSERT_EQ(first.size(), 2u);
+    ASSERT_EQ(sub.wait_count(message_on("oven.temp"), 2).size(), 2u);
+
+    // B's command connection goes, and cannot come back; its subscriber
+    // connection stays.
+    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "off"}), "OK");
+    std::istringstream clients(as_admin({"CLIENT", "LIST"}));
+    int killed = 0;
+    for (std::string line; std::getline(clients, line);) {
+        if (line.find(" user=router ") == std::string::npos || line.find(" sub=0 psub=0 ") == std::string::npos)
+            continue;
+        const std::string id = line.substr(3, line.find(' ') - 3);
+        if (as_admin({"CLIENT", "KILL", "ID", id}) == "1") ++killed;
+    }
+    ASSERT_GE(killed, 1);
+    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1)) << b->log();
+    // 3 in the stream alone (as if its live message was lost), then 4 live.
+    ASSERT_EQ(as_admin({"XADD", "hs:{oven.temp}:s", "3-0", "f", "0", "d", "3"}), "3-0");
+    ASSERT_EQ(as_admin({"HSET", meta_key("oven.temp"), "s", "3"}), "0");
+    ASSERT_EQ(publish_numbers(pub, "oven.temp", 4, 4).size(), 1u);
+    ASSERT_TRUE(logged(*b, "event=cluster.hole_read_failed channel=oven.temp after_seq=2", 2)) << b->log();
+    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "on"}), "OK");
+
+    const auto got = sub.wait_count(message_on("oven.temp"), 4, 10s);
+    ASSERT_EQ(got.size(), 4u) << b->log();
+    expect_numbers(got, 1, first.front().epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(*b, "event=cluster.hole_filled channel=oven.temp after_seq=2 publications=1", 1)) << b->log();
+}
+
 // What any client of the Redis server may publish on the channels routers
 // listen to, against two real routers: other channels' publications (one,
 // and in batches) at random positions, presence events, directs, client
