@@ -249,13 +249,17 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         auto r = std::make_unique<redis_request>();
         r->internal = true;
         r->wire = redis_format({"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
-        r->done = [this, &n, covered = std::move(covered)](redis_result res) {
+        r->done = [this, address = n.address, covered = std::move(covered)](redis_result res) {
             const long long replicas = res.status == redis_status::ok && res.reply->type == REDIS_REPLY_INTEGER
                                            ? res.reply->integer
                                            : -1;
-            n.waiting_replicas = false;
             for (const auto& w : covered) settle_wait(w, replicas);
-            if (!n.next_wait.empty() && !stopped) send_wait(n);
+            // The node, unless it was let go of meanwhile.
+            const auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& k) { return k->address == address; });
+            if (it == nodes.end()) return;
+            node& at = **it;
+            at.waiting_replicas = false;
+            if (!at.next_wait.empty() && !stopped) send_wait(at);
         };
         n.conn->send(std::move(r));
     }
