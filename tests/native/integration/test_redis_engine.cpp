@@ -916,6 +916,47 @@ protected:
             if (i != to) set_slot(i, slot, "NODE", to);
     }
 
+    // A list {tag}list of node `from` holding "zero", its slot then
+    // migrating to `to` (IMPORTING and MIGRATING, nothing moved yet), and a
+    // script that pushes "first" on it and sets {tag}new, which is not
+    // there: on `from`, TRYAGAIN until the list has moved.
+    struct migration {
+        std::string list;
+        std::vector<std::string> first;  // the script
+        std::uint16_t slot = 0;
+        std::size_t from = 0;
+        std::size_t to = 0;
+    };
+    static migration begin_migration(engine_host& host, std::size_t from, std::size_t to, const std::string& prefix) {
+        migration m;
+        const std::string tag = "{" + key_on(from, prefix) + "}";
+        m.list = tag + "list";
+        m.first = {"EVAL", "redis.call('rpush', KEYS[1], 'first') return redis.call('set', KEYS[2], 'x')", "2",
+                   m.list, tag + "new"};
+        m.slot = redis_key_slot(m.list);
+        m.from = from;
+        m.to = to;
+        EXPECT_EQ(host.text(m.list, {"RPUSH", m.list, "zero"}), "1");
+        set_slot(to, m.slot, "IMPORTING", from);
+        set_slot(from, m.slot, "MIGRATING", to);
+        return m;
+    }
+    // The rest of it: the list moves, then the slot.
+    static void end_migration(const migration& m) {
+        const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[m.to]->tls_port()),
+                                                  m.list, "0", "5000"};
+        EXPECT_EQ(reply_text(redis_call(nodes[m.from]->port(), migrate)), "OK");
+        assign(m.slot, m.to);
+    }
+    // The list's items on the node that serves it now.
+    static std::vector<std::string> items(const migration& m) {
+        const redis_reply r = redis_call(nodes[m.to]->port(), {"LRANGE", m.list, "0", "-1"});
+        std::vector<std::string> out;
+        if (r && r->type == REDIS_REPLY_ARRAY)
+            for (std::size_t i = 0; i < r->elements; ++i) out.emplace_back(redis_text(*r->element[i]));
+        return out;
+    }
+
     static inline std::array<std::unique_ptr<redis_server>, 3> nodes;
     static inline bool created_ = false;
     static inline tls_files certificate;
@@ -1079,39 +1120,22 @@ TEST_F(RedisEngineCluster, AskDuringAMigrationIsFollowedEachTime) {
 TEST_F(RedisEngineCluster, ACommandMetWithTryagainWaitsForItsSlotAndKeepsItsKeysOrder) {
     engine_host host(quick_options(addresses()));
     ASSERT_TRUE(host.wait_state(true));
-    const std::size_t from = 1;
-    const std::size_t to = 0;
-    const std::string tag = "{" + key_on(from, "tryagain:") + "}";
-    const std::string list = tag + "list";
-    const std::string fresh = tag + "new";
-    ASSERT_EQ(host.text(list, {"RPUSH", list, "zero"}), "1");
-    const std::uint16_t slot = redis_key_slot(list);
-    set_slot(to, slot, "IMPORTING", from);
-    set_slot(from, slot, "MIGRATING", to);
+    const migration m = begin_migration(host, 1, 0, "tryagain:");
 
     answers got;
-    host.send(list, {"EVAL", "redis.call('rpush', KEYS[1], 'first') return redis.call('set', KEYS[2], 'x')", "2",
-                     list, fresh},
-              got.note("first"));
+    host.send(m.list, m.first, got.note("first"));
     ASSERT_TRUE(eventually([&] { return host.engine().stats().retries >= 1; }, 5s));
-    host.send(list, {"RPUSH", list, "second"}, got.note("second"));
-    // The rest of the migration: the list moves, then the slot.
-    const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()),
-                                              list, "0", "5000"};
-    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate)), "OK");
-    assign(slot, to);
+    host.send(m.list, {"RPUSH", m.list, "second"}, got.note("second"));
+    end_migration(m);
 
     ASSERT_TRUE(got.wait(2));
     {
         std::lock_guard lock(got.mu);
         EXPECT_EQ(got.got, (std::vector<std::pair<std::string, std::string>>{{"first", "OK"}, {"second", "3"}}));
     }
-    const redis_reply r = redis_call(nodes[to]->port(), {"LRANGE", list, "0", "-1"});
-    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
-    EXPECT_EQ(redis_text(*r->element[1]), "first");
-    EXPECT_EQ(redis_text(*r->element[2]), "second");
+    EXPECT_EQ(items(m), (std::vector<std::string>{"zero", "first", "second"}));
     // Let go: the next command of the key goes at once.
-    EXPECT_EQ(host.text(list, {"LLEN", list}), "3");
+    EXPECT_EQ(host.text(m.list, {"LLEN", m.list}), "3");
 }
 
 // Both on the wire at once, the first meets TRYAGAIN and the second runs:
@@ -1119,42 +1143,27 @@ TEST_F(RedisEngineCluster, ACommandMetWithTryagainWaitsForItsSlotAndKeepsItsKeys
 TEST_F(RedisEngineCluster, ACommandThatRanFirstMakesTheOneMetWithTryagainBeforeItFail) {
     engine_host host(quick_options(addresses()));
     ASSERT_TRUE(host.wait_state(true));
-    const std::size_t from = 2;
-    const std::size_t to = 1;
-    const std::string tag = "{" + key_on(from, "overtaken:") + "}";
-    const std::string list = tag + "list";
-    const std::string fresh = tag + "new";
-    ASSERT_EQ(host.text(list, {"RPUSH", list, "zero"}), "1");
-    const std::uint16_t slot = redis_key_slot(list);
-    set_slot(to, slot, "IMPORTING", from);
-    set_slot(from, slot, "MIGRATING", to);
+    const migration m = begin_migration(host, 2, 1, "overtaken:");
 
     // Frozen, the node reads nothing: both commands reach it together.
-    const std::vector<std::string> first = {
-        "EVAL", "redis.call('rpush', KEYS[1], 'first') return redis.call('set', KEYS[2], 'x')", "2", list, fresh};
-    const std::vector<std::string> second = {"RPUSH", list, "second"};
-    const std::size_t bytes = redis_format(first).size() + redis_format(second).size();
-    nodes[from]->signal(SIGSTOP);
+    const std::vector<std::string> second = {"RPUSH", m.list, "second"};
+    const std::size_t bytes = redis_format(m.first).size() + redis_format(second).size();
+    nodes[m.from]->signal(SIGSTOP);
     answers got;
-    host.send(list, first, got.note("first"));
-    host.send(list, second, got.note("second"));
-    const bool both_sent = eventually([&] { return unread_by_server(nodes[from]->port()) >= bytes; }, 5s);
-    nodes[from]->signal(SIGCONT);
+    host.send(m.list, m.first, got.note("first"));
+    host.send(m.list, second, got.note("second"));
+    const bool both_sent = eventually([&] { return unread_by_server(nodes[m.from]->port()) >= bytes; }, 5s);
+    nodes[m.from]->signal(SIGCONT);
     ASSERT_TRUE(both_sent);
 
     ASSERT_TRUE(got.wait(1));
     EXPECT_EQ(got.of("second"), "2");
     // The migration ends: sent again now, the first would run after the
     // second.
-    const std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(nodes[to]->tls_port()),
-                                              list, "0", "5000"};
-    EXPECT_EQ(reply_text(redis_call(nodes[from]->port(), migrate)), "OK");
-    assign(slot, to);
+    end_migration(m);
     ASSERT_TRUE(got.wait(2));
     EXPECT_EQ(got.of("first"), "TRYAGAIN a later command of the key ran while it waited for its slot");
-    const redis_reply r = redis_call(nodes[to]->port(), {"LRANGE", list, "0", "-1"});
-    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-    EXPECT_EQ(redis_text(*r->element[1]), "second");
+    EXPECT_EQ(items(m), (std::vector<std::string>{"zero", "second"}));
 }
 
 TEST_F(RedisEngineCluster, RedirectsAreBounded) {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -1596,44 +1597,64 @@ TEST(RouterCluster, APositionStaysWhileAnotherSubscriptionStillMatchesItsChannel
         << "the router sent publication 1 once";
 }
 
+// Two routers on one Redis that wants credentials: A as the default user,
+// B as the ACL user "router", which a test can refuse (ACL SETUSER router
+// off); a publisher on A, and a subscriber on B that subscribed to
+// `channel` and got publications 1 and 2 (`ok` once all that holds).
+struct pair_with_a_refusable_user {
+    explicit pair_with_a_refusable_user(const std::string& channel) {
+        if (!redis.ready() || !require_credentials(redis.port())) return;
+        a = cluster_router({redis.address()}, {"--cluster-redis-password", "default-pass"});
+        b = cluster_router({redis.address()},
+                           {"--cluster-redis-user", "router", "--cluster-redis-password", "router-pass"});
+        if (!a->ready() || !b->ready()) return;
+        pub = std::make_unique<test_client>(frontend_config(a->ws_url(), "pub"));
+        sub = std::make_unique<test_client>(frontend_config(b->ws_url(), "sub"));
+        if (!pub->wait_ready() || !sub->wait_ready() || !sub->wait_for(is(event_kind::ack, sub->subscribe(channel))) ||
+            !eventually([&] { return admin({"PUBSUB", "NUMSUB", pubsub_channel(channel)}) != "0"; }, 5s))
+            return;
+        const auto first = publish_numbers(*pub, channel, 1, 2);
+        if (first.size() != 2 || sub->wait_count(message_on(channel), 2).size() != 2) return;
+        epoch = first.front().epoch;
+        ok = true;
+    }
+    // A command as the default user.
+    std::string admin(std::vector<std::string> command) const {
+        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, std::move(command)});
+        return r.size() == 2 ? reply_text(r[1]) : std::string("no answer");
+    }
+
+    redis_server redis;
+    std::unique_ptr<router_process> a;
+    std::unique_ptr<router_process> b;
+    std::unique_ptr<test_client> pub;
+    std::unique_ptr<test_client> sub;
+    std::uint32_t epoch = 0;
+    bool ok = false;
+};
+
 // A router whose Redis connections are down while another router publishes
 // (its user disabled, its connections killed) reads, once back, what its
 // channels got meanwhile: its subscriber gets every publication, in order,
 // though nothing was published after them.
 TEST(RouterCluster, WhatARouterMissedWhileItsRedisWasDownIsReadOnceBack) {
-    redis_server redis;
-    ASSERT_TRUE(redis.ready());
-    ASSERT_TRUE(require_credentials(redis.port()));
-    const auto as_admin = [&](std::vector<std::string> command) {
-        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, std::move(command)});
-        return r.size() == 2 ? reply_text(r[1]) : std::string("no answer");
-    };
-    auto a = cluster_router({redis.address()}, {"--cluster-redis-password", "default-pass"});
-    auto b = cluster_router({redis.address()}, {"--cluster-redis-user", "router", "--cluster-redis-password",
-                                                 "router-pass"});
-    ASSERT_TRUE(a->ready() && b->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(b->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("press.state"))));
-    ASSERT_TRUE(eventually([&] { return as_admin({"PUBSUB", "NUMSUB", pubsub_channel("press.state")}) != "0"; }, 5s));
-    const auto first = publish_numbers(pub, "press.state", 1, 2);
-    ASSERT_EQ(first.size(), 2u);
-    ASSERT_EQ(sub.wait_count(message_on("press.state"), 2).size(), 2u);
+    pair_with_a_refusable_user p("press.state");
+    ASSERT_TRUE(p.ok);
 
-    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "off"}), "OK");
-    ASSERT_NE(as_admin({"CLIENT", "KILL", "USER", "router"}), "0");
-    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1)) << b->log();
-    ASSERT_EQ(publish_numbers(pub, "press.state", 3, 5).size(), 3u);
-    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "on"}), "OK");
-    ASSERT_TRUE(logged(*b, "event=cluster.redis_up", 2, 15s)) << b->log();
+    ASSERT_EQ(p.admin({"ACL", "SETUSER", "router", "off"}), "OK");
+    ASSERT_NE(p.admin({"CLIENT", "KILL", "USER", "router"}), "0");
+    ASSERT_TRUE(logged(*p.b, "event=cluster.redis_down", 1)) << p.b->log();
+    ASSERT_EQ(publish_numbers(*p.pub, "press.state", 3, 5).size(), 3u);
+    ASSERT_EQ(p.admin({"ACL", "SETUSER", "router", "on"}), "OK");
+    ASSERT_TRUE(logged(*p.b, "event=cluster.redis_up", 2, 15s)) << p.b->log();
 
-    const auto got = sub.wait_count(message_on("press.state"), 5, 10s);
-    ASSERT_EQ(got.size(), 5u) << b->log();
-    expect_numbers(got, 1, first.front().epoch);
-    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
-    EXPECT_TRUE(logged(*b, "event=cluster.hole_filled channel=press.state after_seq=2 publications=3", 1)) << b->log();
-    const auto metrics = http_get(b->admin_address(), "/metrics").body;
+    const auto got = p.sub->wait_count(message_on("press.state"), 5, 10s);
+    ASSERT_EQ(got.size(), 5u) << p.b->log();
+    expect_numbers(got, 1, p.epoch);
+    EXPECT_EQ(p.sub->count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(*p.b, "event=cluster.hole_filled channel=press.state after_seq=2 publications=3", 1))
+        << p.b->log();
+    const auto metrics = http_get(p.b->admin_address(), "/metrics").body;
     EXPECT_NE(metrics.find("\nhyperstreams_cluster_recovered_total 3\n"), std::string::npos) << metrics;
 }
 
@@ -1644,51 +1665,35 @@ TEST(RouterCluster, WhatARouterMissedWhileItsRedisWasDownIsReadOnceBack) {
 // made again until it answers, and the subscriber gets the missing
 // publication, then the one that waited, with no gap.
 TEST(RouterCluster, AHoleWhoseReadFailsForNowIsReadAgain) {
-    redis_server redis;
-    ASSERT_TRUE(redis.ready());
-    ASSERT_TRUE(require_credentials(redis.port()));
-    const auto as_admin = [&](std::vector<std::string> command) {
-        const auto r = redis_calls(redis.port(), {{"AUTH", "default-pass"}, std::move(command)});
-        return r.size() == 2 ? reply_text(r[1]) : std::string("no answer");
-    };
-    auto a = cluster_router({redis.address()}, {"--cluster-redis-password", "default-pass"});
-    auto b = cluster_router({redis.address()}, {"--cluster-redis-user", "router", "--cluster-redis-password",
-                                                 "router-pass"});
-    ASSERT_TRUE(a->ready() && b->ready());
-    test_client pub(frontend_config(a->ws_url(), "pub"));
-    test_client sub(frontend_config(b->ws_url(), "sub"));
-    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("oven.temp"))));
-    ASSERT_TRUE(eventually([&] { return as_admin({"PUBSUB", "NUMSUB", pubsub_channel("oven.temp")}) != "0"; }, 5s));
-    const auto first = publish_numbers(pub, "oven.temp", 1, 2);
-    ASSERT_EQ(first.size(), 2u);
-    ASSERT_EQ(sub.wait_count(message_on("oven.temp"), 2).size(), 2u);
+    pair_with_a_refusable_user p("oven.temp");
+    ASSERT_TRUE(p.ok);
 
     // B's command connection goes, and cannot come back; its subscriber
     // connection stays.
-    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "off"}), "OK");
-    std::istringstream clients(as_admin({"CLIENT", "LIST"}));
+    ASSERT_EQ(p.admin({"ACL", "SETUSER", "router", "off"}), "OK");
+    std::istringstream clients(p.admin({"CLIENT", "LIST"}));
     int killed = 0;
     for (std::string line; std::getline(clients, line);) {
         if (line.find(" user=router ") == std::string::npos || line.find(" sub=0 psub=0 ") == std::string::npos)
             continue;
         const std::string id = line.substr(3, line.find(' ') - 3);
-        if (as_admin({"CLIENT", "KILL", "ID", id}) == "1") ++killed;
+        if (p.admin({"CLIENT", "KILL", "ID", id}) == "1") ++killed;
     }
     ASSERT_GE(killed, 1);
-    ASSERT_TRUE(logged(*b, "event=cluster.redis_down", 1)) << b->log();
+    ASSERT_TRUE(logged(*p.b, "event=cluster.redis_down", 1)) << p.b->log();
     // 3 in the stream alone (as if its live message was lost), then 4 live.
-    ASSERT_EQ(as_admin({"XADD", "hs:{oven.temp}:s", "3-0", "f", "0", "d", "3"}), "3-0");
-    ASSERT_EQ(as_admin({"HSET", meta_key("oven.temp"), "s", "3"}), "0");
-    ASSERT_EQ(publish_numbers(pub, "oven.temp", 4, 4).size(), 1u);
-    ASSERT_TRUE(logged(*b, "event=cluster.hole_read_failed channel=oven.temp after_seq=2", 2)) << b->log();
-    ASSERT_EQ(as_admin({"ACL", "SETUSER", "router", "on"}), "OK");
+    ASSERT_EQ(p.admin({"XADD", "hs:{oven.temp}:s", "3-0", "f", "0", "d", "3"}), "3-0");
+    ASSERT_EQ(p.admin({"HSET", meta_key("oven.temp"), "s", "3"}), "0");
+    ASSERT_EQ(publish_numbers(*p.pub, "oven.temp", 4, 4).size(), 1u);
+    ASSERT_TRUE(logged(*p.b, "event=cluster.hole_read_failed channel=oven.temp after_seq=2", 2)) << p.b->log();
+    ASSERT_EQ(p.admin({"ACL", "SETUSER", "router", "on"}), "OK");
 
-    const auto got = sub.wait_count(message_on("oven.temp"), 4, 10s);
-    ASSERT_EQ(got.size(), 4u) << b->log();
-    expect_numbers(got, 1, first.front().epoch);
-    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
-    EXPECT_TRUE(logged(*b, "event=cluster.hole_filled channel=oven.temp after_seq=2 publications=1", 1)) << b->log();
+    const auto got = p.sub->wait_count(message_on("oven.temp"), 4, 10s);
+    ASSERT_EQ(got.size(), 4u) << p.b->log();
+    expect_numbers(got, 1, p.epoch);
+    EXPECT_EQ(p.sub->count(is(event_kind::gap)), 0u);
+    EXPECT_TRUE(logged(*p.b, "event=cluster.hole_filled channel=oven.temp after_seq=2 publications=1", 1))
+        << p.b->log();
 }
 
 // What any client of the Redis server may publish on the channels routers
@@ -2713,6 +2718,20 @@ TEST(RouterCluster, APresenceHashLivesAsLongAsARouterWithMembersInIt) {
 
 // ---------------------------------------------------------------- a Redis Cluster
 
+// Which of `nodes` the subscriber connection of `sub`'s router is on: `sub`
+// subscribes to a probe channel, and the node that counts a subscriber of
+// it says; nodes.size() when none does within a bound.
+std::size_t subscriber_node(std::span<const std::unique_ptr<redis_server>> nodes, test_client& sub) {
+    if (!sub.wait_for(is(event_kind::ack, sub.subscribe("where.is.router")))) return nodes.size();
+    std::size_t at = nodes.size();
+    eventually([&] {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (numsub(nodes[i]->port(), pubsub_channel("where.is.router")) == 1) at = i;
+        return at < nodes.size();
+    }, 5s);
+    return at;
+}
+
 // A Redis master killed, with a replica to take its place (three masters,
 // each with a replica; a cluster node timeout of 1 s): a publish to its
 // channels is refused with a named error, never acked, until the replica
@@ -2737,13 +2756,8 @@ TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositions
     ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
 
     // The master killed is not the node B's subscriber connection is on.
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("where.is.b"))));
-    std::size_t listening = nodes.size();
-    ASSERT_TRUE(eventually([&] {
-        for (std::size_t i = 0; i < nodes.size(); ++i)
-            if (numsub(nodes[i]->port(), pubsub_channel("where.is.b")) == 1) listening = i;
-        return listening < nodes.size();
-    }, 5s));
+    const std::size_t listening = subscriber_node(nodes, sub);
+    ASSERT_LT(listening, nodes.size());
     std::size_t victim = nodes.size();
     for (std::size_t i = 0; i < nodes.size() && victim == nodes.size(); ++i)
         if (i != listening && replication_field(nodes[i]->port(), "role") == "master") victim = i;
@@ -3056,13 +3070,8 @@ TEST_F(RouterClusterOnRedisCluster, AShardRestartedIsFollowedWithoutRestartingTh
     test_client pub(frontend_config(a->ws_url(), "pub"));
     test_client sub(frontend_config(b->ws_url(), "sub"));
     ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
-    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("where.is.b"))));
-    std::size_t victim = nodes_.size();
-    ASSERT_TRUE(eventually([&] {
-        for (std::size_t i = 0; i < nodes_.size(); ++i)
-            if (numsub(nodes_[i]->port(), pubsub_channel("where.is.b")) == 1) victim = i;
-        return victim < nodes_.size();
-    }, 5s)) << "B's subscriber connection is on some node";
+    const std::size_t victim = subscriber_node(nodes_, sub);
+    ASSERT_LT(victim, nodes_.size()) << "B's subscriber connection is on some node";
     const std::string channel = channel_on(victim, "shard.");
     ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe(channel))));
     ASSERT_TRUE(wait_numsub(nodes_[victim]->port(), pubsub_channel(channel), 1));
