@@ -423,13 +423,12 @@ void redis_log::on_state(bool up, std::string_view reason) {
         index_generation_.fetch_add(1, std::memory_order_acq_rel);
         HS_LOG(info, "cluster.redis_up");
         // Back after being down: what the subscriber connection missed
-        // meanwhile is read from the streams (holes, redis_log.hpp).
-        // Once the subscriptions are in force again: a publication made
-        // after a channel's read then comes live.
-        // Only the channels of the slots that may have lost messages: on a
-        // Redis Cluster whose master failed over while this router's
-        // subscriber connection, on another node, stayed, that master's
-        // channels; else every one.
+        // meanwhile is read from the streams (holes, redis_log.hpp), once
+        // the subscriptions are in force again (a publication made after a
+        // channel's read then comes live). Only the channels of the slots
+        // that may have lost messages: on a Redis Cluster whose master
+        // failed over while this router's subscriber connection, on another
+        // node, stayed, that master's channels; else every one.
         if (!std::exchange(was_up_, true)) {
             (void)engine_.take_missed_slots();  // the engine's start: nothing delivered yet
         } else {
@@ -438,11 +437,8 @@ void redis_log::on_state(bool up, std::string_view reason) {
                 enter_call([this, missed = std::make_shared<const std::bitset<redis_slots>>(
                                       engine_.take_missed_slots())] {
                     catch_up_.clear();
-                    std::string meta;
-                    for (const auto& [name, at] : known_) {
-                        meta.assign(options_.prefix).append(":{").append(name).append("}:m");
-                        if (missed->test(redis_key_slot(meta))) catch_up_.push_back(name);
-                    }
+                    for (const auto& [name, at] : known_)
+                        if (missed->test(redis_key_slot(meta_key(name)))) catch_up_.push_back(name);
                     HS_LOG(info, "cluster.catch_up").kv("channels", static_cast<std::uint64_t>(catch_up_.size()))
                         .kv("known", static_cast<std::uint64_t>(known_.size()));
                     pump_catch_up();

@@ -14,6 +14,19 @@
 namespace hyperstreams::testing {
 namespace {
 
+// Connected, subscribed to "a.b", its message "1" delivered, then the
+// transport dropped: the subscription resumes after 1 on the next
+// connection.
+call_result subscribed_then_dropped(rig& r) {
+    r.connect();
+    const call_result sub = r.engine.subscribe("a.b");
+    r.pump();
+    r.router.publish("a.b", "1");
+    r.pump();
+    r.drop_transport();
+    return sub;
+}
+
 // --- subscribe / unsubscribe ---------------------------------------------------------
 
 TEST(ClientSubscribe, SinceIsRefusedForWildcards) {
@@ -227,12 +240,7 @@ TEST(ClientResume, ReplayOverlappingWhatWasSeenIsDeduplicated) {
 TEST(ClientResume, HistoryGoneIsReportedAndTheSubscriptionGoesOnLive) {
     rig r;
     r.router.history_limit = 2;
-    r.connect();
-    const call_result sub = r.engine.subscribe("a.b");
-    r.pump();
-    r.router.publish("a.b", "1");
-    r.pump();
-    r.drop_transport();
+    const call_result sub = subscribed_then_dropped(r);
     for (int i = 2; i <= 6; ++i) r.router.publish("a.b", std::to_string(i));
     r.advance(2000);
     const auto errors = r.errors(operation::subscribe);
@@ -260,12 +268,7 @@ TEST(ClientResume, HistoryGoneIsReportedAndTheSubscriptionGoesOnLive) {
 // with no gap.
 TEST(ClientResume, AResumeRefusedForNowIsSentAgainUntilServed) {
     rig r;
-    r.connect();
-    const call_result sub = r.engine.subscribe("a.b");
-    r.pump();
-    r.router.publish("a.b", "1");
-    r.pump();
-    r.drop_transport();
+    const call_result sub = subscribed_then_dropped(r);
     r.router.publish("a.b", "2");
     r.router.unavailable_resumes = 3;
     // Reconnected, the resume refused three times; the pauses (within 250,
