@@ -437,7 +437,7 @@ void client_engine::on_welcome(const frame& f, time_ms now) {
 void client_engine::restore_and_flush(time_ms now) {
     resubscribe_at_ = no_deadline;
     resubscribe_failures_ = 0;
-    for (subscription_state& s : subscriptions_) s.retry = false;
+    for (subscription_state& s : subscriptions_) s.retry = s.resent = false;
     for (registration& r : registrations_) {
         frame f;
         f.kind = frame_kind::register_service;
@@ -558,7 +558,10 @@ void client_engine::handle_timeout(time_ms now) {
             if (now >= resubscribe_at_) {
                 resubscribe_at_ = no_deadline;
                 for (subscription_state& s : subscriptions_)
-                    if (std::exchange(s.retry, false) && !s.in_flight) send_subscribe(s, true);
+                    if (std::exchange(s.retry, false) && !s.in_flight) {
+                        send_subscribe(s, true);
+                        s.resent = true;
+                    }
             }
             if (heartbeat_ms_ == 0) break;
             if (now >= dead_at()) {

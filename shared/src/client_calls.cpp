@@ -384,7 +384,13 @@ void client_engine::on_ack(const frame& f, time_ms now) {
     }
     if (subscription_state* s = find_subscription(f.id); s && s->in_flight) {
         s->in_flight = false;
-        resubscribe_failures_ = 0;
+        // The router serves again what it refused: the pause starts over,
+        // once every subscription sent again with this one is served (an
+        // ack of another subscription says nothing of those it refuses).
+        if (std::exchange(s->resent, false) &&
+            std::none_of(subscriptions_.begin(), subscriptions_.end(),
+                         [](const subscription_state& x) { return x.retry || x.resent; }))
+            resubscribe_failures_ = 0;
         // The ack holds the channel's last position. One behind what this
         // client holds in the same epoch (a since past the end) is the
         // router's truth: take it, or the next live messages would look like
@@ -443,6 +449,7 @@ void client_engine::on_error(const frame& f, time_ms now) {
         const bool for_now =
             s->in_flight && s->confirmed && static_cast<errc>(f.code) == errc::cluster_unavailable;
         s->in_flight = false;
+        s->resent = false;
         client_event& e = emit_error(operation::subscribe, f.id, f.code, text, f.id);
         if (resume_gone) {
             e.ends_operation = false;  // the live subscribe's ack ends it

@@ -297,6 +297,40 @@ TEST(ClientResume, AResumeRefusedForNowIsSentAgainUntilServed) {
     EXPECT_EQ(r.of(event_kind::ack).size(), 1u) << "only the first ack of a subscription is an event";
 }
 
+// The pause before a refused resume goes again grows while the router keeps
+// refusing it, even when other subscriptions are served meanwhile: their
+// acks say nothing of the refused one's channel (on another Redis master,
+// say). With the default backoff_base_ms of 250, the pauses after the
+// first four refusals are within 125-250, 250-500, 500-1000 and
+// 1000-2000 ms; restarted by each other ack, all four would be within
+// 125-250.
+TEST(ClientResume, TheResumesPauseGrowsThoughOtherSubscriptionsAreServed) {
+    rig r;
+    const call_result sub = subscribed_then_dropped(r);
+    r.router.unavailable_resumes = 5;
+    r.pump();
+    std::vector<time_ms> refusals;
+    for (int i = 0; i < 500 && refusals.size() < 5; ++i) {
+        const std::size_t before = r.errors(operation::subscribe).size();
+        r.advance(10);
+        const auto errors = r.errors(operation::subscribe);
+        if (errors.size() == before) continue;
+        refusals.push_back(errors.back().at);
+        // Another subscription, served at once, after each refusal.
+        ASSERT_FALSE(r.engine.subscribe("other." + std::to_string(refusals.size())).error);
+        r.pump();
+    }
+    ASSERT_EQ(refusals.size(), 5u);
+    EXPECT_EQ(r.of(event_kind::ack).size(), 6u) << "a.b's first, and the other subscriptions'";
+    EXPECT_GE(refusals[2] - refusals[1], 250);
+    EXPECT_GE(refusals[3] - refusals[2], 500);
+    EXPECT_GE(refusals[4] - refusals[3], 1000);
+
+    r.advance(4000);
+    EXPECT_EQ(r.errors(operation::subscribe).size(), 5u) << "served the sixth time";
+    EXPECT_EQ(r.sent(frame_kind::subscribe).back().id, sub.id);
+}
+
 // A subscribe the owner just made, refused with cluster_unavailable, is
 // answered as any refusal: the error ends it.
 TEST(ClientSubscribe, AFirstSubscribeRefusedWithClusterUnavailableEnds) {

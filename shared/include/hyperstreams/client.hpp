@@ -523,6 +523,7 @@ private:
         bool join_leave = false;  // asks for the channel's join and leave events
         bool server = false;      // the router made it (subscribed frame), not subscribe()
         bool retry = false;       // the router could not serve it for now: sent again at resubscribe_at_
+        bool resent = false;      // in flight, sent again after such a refusal
     };
     struct registration {
         std::uint32_t id = 0;
@@ -656,7 +657,10 @@ private:
     time_ms ping_at_ = no_deadline;
     bool sent_since_ping_check_ = false;
     time_ms resubscribe_at_ = no_deadline;   // subscriptions with `retry` go again
-    std::uint32_t resubscribe_failures_ = 0;  // in a row, on this connection
+    // Rounds in a row, on this connection, in which the router refused a
+    // subscription for now; back to 0 once a round's resent ones are all
+    // served (not by the ack of another subscription).
+    std::uint32_t resubscribe_failures_ = 0;
     std::uint32_t ping_nonce_ = 0;
 
     // session (from the welcome)
