@@ -64,7 +64,7 @@ void cluster_node::start(core_runner& core, std::string ws_url, std::string back
     member_value_tail_ = " " + ws_url + " " + backend;
     const auto enter = [&core](const std::function<void()>& answer) { core.log_answer(answer); };
     log_.set_entry(enter);
-    bus_.start(enter, [this](std::string_view id) { return is_member(id); });
+    bus_.start(enter, [this](std::string_view id) { return member(id); });
     engine_.subscribe(members_key_);
     engine_.start();
     asio::post(ioc_, [this] { beat(); });
@@ -118,15 +118,21 @@ void cluster_node::on_members_changed(std::string_view router_id) {
 void cluster_node::beat() {
     if (leaving_) return;
     const std::int64_t now = unix_ms();
+    const bool sharded = engine_.sharded_pubsub();
     engine_.command(members_key_,
-                   {"HSET", members_key_, router_id_, std::to_string(now + timeout_.count()) + member_value_tail_},
-                   [this](redis_result r) {
+                   {"HSET", members_key_, router_id_,
+                    std::to_string(now + timeout_.count()) + member_value_tail_ + (sharded ? " sharded" : "")},
+                   [this, sharded](redis_result r) {
                        // HSET answers 1 when the field is new: this router
                        // joined, or came back after Redis lost the hash.
+                       // Whether it listens on its sharded channel is news
+                       // too (known once the engine learned the topology).
                        const bool added = r.status == redis_status::ok && r.reply &&
                                           r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer == 1;
-                       if (r.status == redis_status::ok && (added || !announced_) && !leaving_) {
+                       if (r.status == redis_status::ok && (added || !announced_ || sharded != announced_sharded_) &&
+                           !leaving_) {
                            announced_ = true;
+                           announced_sharded_ = sharded;
                            announce();
                        }
                    });
@@ -155,12 +161,14 @@ void cluster_node::read_members() {
         std::vector<std::string> stale;
         for (std::size_t i = 0; i + 1 < a->elements; i += 2) {
             const std::string id(text_of(a->element[i]));
-            // "<expiry ms> <ws url> <backend endpoint>"
+            // "<expiry ms> <ws url> <backend endpoint>[ sharded]"
             std::istringstream value{std::string(text_of(a->element[i + 1]))};
             std::int64_t expiry = 0;
             peer_router p;
             p.id = id;
-            value >> expiry >> p.websocket_url >> p.backend;
+            std::string flag;
+            value >> expiry >> p.websocket_url >> p.backend >> flag;
+            p.sharded_inbox = flag == "sharded";
             if (expiry > now || (settling && is_member(id)))
                 alive.push_back(std::move(p));
             else if (expiry < now - 10 * timeout_.count())
@@ -220,9 +228,13 @@ cluster_view cluster_node::view() const {
     return v;
 }
 
-bool cluster_node::is_member(std::string_view router_id) const {
+bool cluster_node::is_member(std::string_view router_id) const { return member(router_id).alive; }
+
+redis_bus::member_info cluster_node::member(std::string_view router_id) const {
     std::lock_guard lock(members_mu_);
-    return std::any_of(members_.begin(), members_.end(), [&](const peer_router& p) { return p.id == router_id; });
+    const auto it =
+        std::find_if(members_.begin(), members_.end(), [&](const peer_router& p) { return p.id == router_id; });
+    return it == members_.end() ? redis_bus::member_info{} : redis_bus::member_info{true, it->sharded_inbox};
 }
 
 std::vector<cluster_node::peer_router> cluster_node::drain_order() const {

@@ -12,7 +12,8 @@
 // nobody.
 //
 // Membership key: P:routers, a hash from router id to
-// "<expiry unix ms> <ws url> <backend endpoint>", written every heartbeat
+// "<expiry unix ms> <ws url> <backend endpoint>[ sharded]" ("sharded": it
+// listens on its sharded channel, redis_bus.hpp), written every heartbeat
 // interval with an expiry of the heartbeat timeout. A router that joins
 // (its field new in the hash) or leaves (drains) PUBLISHes its id on the
 // pub/sub channel P:routers, and the others read the hash at once.
@@ -73,6 +74,7 @@ public:
         std::string id;
         std::string websocket_url;
         std::string backend;
+        bool sharded_inbox = false;  // listens on its sharded channel (redis_bus)
     };
     // Once the drain began (after leave()): the router to send this one's
     // clients to. Each other router of the membership is asked over the bus
@@ -92,6 +94,7 @@ private:
     void tell_backends(const std::vector<peer_router>& alive);
     // Thread-safe. `router_id` is alive in the membership.
     bool is_member(std::string_view router_id) const;
+    redis_bus::member_info member(std::string_view router_id) const;
     // Thread-safe. The other routers of the membership with a WebSocket
     // URL, those to send clients to first first: the ones after this
     // router by id, then the ones before, so that routers that drain
@@ -117,6 +120,7 @@ private:
     bool stopped_ = false;
     bool leaving_ = false;
     bool announced_ = false;  // this router's join was published since Redis was last up
+    bool announced_sharded_ = false;  // ... saying that it listens on its sharded channel
     // Until then (a heartbeat timeout after the first membership read that
     // Redis answered after one it did not, or after it was down), a router
     // this one knew whose entry expired is still taken as alive: while

@@ -16,6 +16,13 @@ constexpr std::uint8_t subscribing = 0x01;
 // connection and frame id its failure goes to.
 constexpr char reply_ticket = 1;
 constexpr char reply_connection = 0;
+// A router alive in the membership and not on its sharded channel is
+// asked again this many times, after a pause from gone_check_pause
+// doubled each time (50 + 100 + 200 + 400 ms), before it is taken as gone:
+// its subscription follows its channel's slot when the slot moves to
+// another node, and is made again when that node fails over.
+constexpr int gone_checks = 4;
+constexpr std::chrono::milliseconds gone_check_pause{50};
 
 void put_name(std::string& out, std::string_view name) {
     out.push_back(static_cast<char>(name.size()));
@@ -65,7 +72,12 @@ redis_bus::redis_bus(boost::asio::io_context& io, redis_engine& engine, std::str
 void redis_bus::start(entry e, membership is_member) {
     enter_ = std::move(e);
     is_member_ = std::move(is_member);
+    // Both: routers that know this one listens on the sharded channel
+    // SPUBLISH (its count is exact on a Redis Cluster); the others
+    // (routers from before it) PUBLISH. On a single server both are
+    // the one SUBSCRIBE.
     engine_.subscribe(own_channel_);
+    engine_.subscribe_sharded(own_channel_);
     engine_.subscribe(broadcast_channel_);
 }
 
@@ -136,11 +148,23 @@ void redis_bus::ping(std::string_view router_id, std::function<void(ping_answer)
     send_to(router_id, std::move(message), none, ticket);
 }
 
-void redis_bus::send_to(std::string_view router_id, std::string message, const publisher& ack,
-                        std::uint64_t ticket) {
+void redis_bus::publish_to(std::string_view router_id, bool sharded, std::string message,
+                           redis_engine::completion done) {
     std::string channel = prefix_ + ":r:" + std::string(router_id);
-    engine_.command({}, {"PUBLISH", channel, std::move(message)},
-                    [this, ack, ticket, router = std::string(router_id)](redis_result r) {
+    if (sharded)
+        engine_.publish_sharded(std::move(channel), std::move(message), std::move(done));
+    else
+        engine_.command({}, {"PUBLISH", std::move(channel), std::move(message)}, std::move(done));
+}
+
+void redis_bus::send_to(std::string_view router_id, std::string message, const publisher& ack,
+                        std::uint64_t ticket, int attempt) {
+    const bool sharded = is_member_(router_id).sharded_inbox;
+    // Kept to send again: see gone_checks.
+    std::string again = sharded ? message : std::string();
+    publish_to(router_id, sharded, std::move(message),
+               [this, ack, ticket, sharded, attempt, again = std::move(again),
+                router = std::string(router_id)](redis_result r) mutable {
         const redisReply* a = r.reply.get();
         errc code{};
         std::string why;
@@ -150,7 +174,17 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
                        ? errc::cluster_outcome_unknown
                        : errc::cluster_unavailable;
             why = failure(r);
-        } else if (a->integer == 0 && !(engine_.is_cluster() && is_member_(router))) {
+        } else if (a->integer == 0 && sharded && engine_.sharded_pubsub() && is_member_(router).alive &&
+                   attempt < gone_checks && !stopped_) {
+            // Nobody on its sharded channel, while its heartbeat says it is
+            // alive: gone, unless its channel follows a slot that just moved.
+            engine_.after(gone_check_pause * (1 << attempt),
+                          [this, router = std::move(router), again = std::move(again), ack, ticket, attempt] {
+                              if (!stopped_) send_to(router, again, ack, ticket, attempt + 1);
+                          });
+            return;
+        } else if (a->integer == 0 && (!engine_.is_cluster() || (sharded && engine_.sharded_pubsub()) ||
+                                       !is_member_(router).alive)) {
             code = errc::no_such_address;
             why = "no client has this address (router " + router + " is not in the cluster)";
         }
@@ -284,12 +318,11 @@ void redis_bus::reply_to(std::string_view origin, std::string_view reply, errc c
     put_name(answer_message, reply);
     put_le(answer_message, static_cast<std::uint16_t>(code), 2);
     answer_message.append(text);
-    engine_.command({}, {"PUBLISH", prefix_ + ":r:" + std::string(origin), std::move(answer_message)},
-                    [](redis_result r) {
-                        if (r.status != redis_status::ok) {
-                            HS_LOG(warn, "cluster.answer_failed").kv("why", r.detail);
-                        }
-                    });
+    publish_to(origin, is_member_(origin).sharded_inbox, std::move(answer_message), [](redis_result r) {
+        if (r.status != redis_status::ok) {
+            HS_LOG(warn, "cluster.answer_failed").kv("why", r.detail);
+        }
+    });
 }
 
 void redis_bus::on_answer(std::string_view message) {

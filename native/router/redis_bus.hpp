@@ -8,10 +8,15 @@
 // still hears of its failure). Redis's count of receivers tells at once
 // when that router is not there (0: no_such_address); a router that took
 // the message but does not answer within the answer timeout leaves the
-// outcome unknown (cluster_outcome_unknown). On a Redis Cluster the count
-// is only of the node that took the PUBLISH, and a router may listen on
-// another: there a count of 0 means the router is gone only when it is not
-// in the membership either; otherwise the message is taken as sent.
+// outcome unknown (cluster_outcome_unknown). On a Redis Cluster, P:r:<id>
+// is also a sharded channel (SSUBSCRIBE on the node serving its slot), and
+// the membership says which routers listen there: to those the message is
+// SPUBLISHed, whose count is of every listener, so 0 says the router is
+// gone as on a single server. To the others (a router from before sharded
+// channels, or a Redis that refuses them) it is PUBLISHed, whose count is
+// only of the node that took it: there a count of 0 means the router is
+// gone only when it is not in the membership either; otherwise the message
+// is taken as sent.
 //
 // A subscribe_client or unsubscribe_client for such an address goes the
 // same way and is always answered: the verdict of the router that gave the
@@ -20,9 +25,9 @@
 // A ping asks a router whether it is there, before a drain names it to its
 // clients: it answers at once, with going_away once it is leaving itself.
 // A router killed (SIGKILL) stays in the membership until its heartbeat
-// expires; the ping finds it gone within a Redis round trip on a single
-// server (nobody listens on its channel) and within the asker's bound on
-// a Redis Cluster (no answer).
+// expires; the ping finds it gone within a Redis round trip (nobody
+// listens on its channel), or, to a router that does not listen on a
+// sharded channel on a Redis Cluster, within the asker's bound (no answer).
 //
 // Messages on P:r:<id>, each led by its kind:
 //   'd' [origin len u8][origin router][reply len u8][reply][flags u8]
@@ -56,9 +61,14 @@ namespace hyperstreams::router {
 class redis_bus final : public router_bus {
 public:
     using entry = std::function<void(std::function<void()>)>;
-    // Whether a router is in the cluster's membership (alive); called on
-    // the engine's thread.
-    using membership = std::function<bool(std::string_view router_id)>;
+    // What the cluster's membership says of a router: alive (its heartbeat
+    // has not expired), and listening on its sharded channel (Redis
+    // Cluster's SSUBSCRIBE). Thread-safe.
+    struct member_info {
+        bool alive = false;
+        bool sharded_inbox = false;
+    };
+    using membership = std::function<member_info(std::string_view router_id)>;
 
     // `io`: the engine's; the answer timeout's timer runs on it.
     redis_bus(boost::asio::io_context& io, redis_engine& engine, std::string prefix, std::string router_id,
@@ -106,9 +116,14 @@ private:
     // the answer (a ticket, returned).
     std::uint64_t await_answer(const publisher& ack, std::string_view router_id, std::string& reply,
                                std::function<void(ping_answer)> probe = {});
-    // PUBLISHes `message` to router `router_id`; `ticket` 0: the sender
+    // Publishes `message` on router `router_id`'s channel: sharded (SPUBLISH)
+    // when it listens there.
+    void publish_to(std::string_view router_id, bool sharded, std::string message, redis_engine::completion done);
+    // Publishes `message` to router `router_id`; `ticket` 0: the sender
     // hears only of a failure.
-    void send_to(std::string_view router_id, std::string message, const publisher& ack, std::uint64_t ticket);
+    // `attempt`: how often it was found on nobody's sharded channel.
+    void send_to(std::string_view router_id, std::string message, const publisher& ack, std::uint64_t ticket,
+                 int attempt = 0);
     void reply_to(std::string_view origin, std::string_view reply, errc code, std::string_view text);
     void on_direct(std::string_view message);
     void on_subscription(std::string_view message);

@@ -266,6 +266,7 @@ void redis_connection::on_read(const error_code& ec, std::size_t n) {
         }
         if (subscriber_) {
             events_.pushed(std::move(reply));
+            if (state_ != state::up) return;  // the subscriber gave it up
         } else {
             if (requests_.size() == unwritten_) {
                 fail(redis_status::lost, "a reply to no command");

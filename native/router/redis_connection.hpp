@@ -68,6 +68,12 @@ struct redis_request {
     // behind it on its connection, which its answer waits for.
     redis_wait wait{};
     std::shared_ptr<redis_write_wait> waited;
+    // redis_engine::publish_sharded's (`key` is the channel): formatted as
+    // SPUBLISH or PUBLISH when routed, as the servers allow; `spublish`
+    // once sent as SPUBLISH.
+    std::string sharded_message;
+    bool sharded_publish = false;
+    bool spublish = false;
 };
 using redis_request_ptr = std::unique_ptr<redis_request>;
 

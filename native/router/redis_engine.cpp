@@ -38,6 +38,12 @@ constexpr std::size_t max_waiting = 65536;
 constexpr std::chrono::milliseconds tryagain_pause_min{10};
 constexpr std::chrono::milliseconds tryagain_pause_max{160};
 
+// Redis does not let the router use sharded pub/sub: a server before 7.0,
+// or an ACL user without the commands.
+bool refuses_sharded(std::string_view error) noexcept {
+    return error.starts_with("ERR unknown command") || error.starts_with("NOPERM");
+}
+
 // A reply made here, for what is refused before it is sent.
 redis_reply local_error(std::string_view text) {
     redis_reader reader;
@@ -70,7 +76,15 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     };
 
     struct op {
-        enum class kind : std::uint8_t { command, subscribe, unsubscribe, psubscribe, punsubscribe, subscribed };
+        enum class kind : std::uint8_t {
+            command,
+            subscribe,
+            unsubscribe,
+            psubscribe,
+            punsubscribe,
+            subscribed,
+            subscribe_sharded
+        };
         kind what = kind::command;
         redis_request_ptr request;
         std::string name;
@@ -152,6 +166,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 case op::kind::psubscribe: sub->psubscribe(o.name); break;
                 case op::kind::punsubscribe: sub->punsubscribe(o.name); break;
                 case op::kind::subscribed: sub->after_subscribed(std::move(o.call)); break;
+                case op::kind::subscribe_sharded:
+                    sharded_channels.push_back(o.name);
+                    if (m != mode::discovering) place_sharded(o.name);
+                    break;
             }
         }
     }
@@ -178,7 +196,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(stats_mu);
             ++st.commands;
         }
-        if (r->wire.empty()) {
+        if (r->wire.empty() && !r->sharded_publish) {
             complete_reply(std::move(r), local_error("ERR empty command"));
             return;
         }
@@ -201,6 +219,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             else
                 parked.push_back(std::move(r));
             return;
+        }
+        if (r->sharded_publish && r->wire.empty()) {
+            r->spublish = m == mode::cluster && sharded;
+            r->wire = redis_format({r->spublish ? "SPUBLISH" : "PUBLISH", r->key, r->sharded_message});
         }
         node* n = r->key.empty() ? keyless_node() : slots[redis_key_slot(r->key)];
         if (!n) {
@@ -339,6 +361,12 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     }
 
     void on_answer(node& n, redis_request_ptr r, redis_reply reply) {
+        if (r->spublish && redis_is_error(*reply) && refuses_sharded(redis_text(*reply))) {
+            give_up_sharded(redis_text(*reply));
+            r->wire.clear();  // PUBLISH now
+            route(std::move(r));
+            return;
+        }
         if (m == mode::cluster && !r->key.empty()) {
             if (redis_is_tryagain(*reply)) {
                 tried_again(n, std::move(r), std::move(reply));
@@ -702,6 +730,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         HS_LOG(info, "redis.single_server").kv("node", server.text());
         for (auto& r : orphans) complete(std::move(r), redis_status::unreachable, "not a cluster");
         route_parked();
+        for (const std::string& c : sharded_channels) place_sharded(c);
         sub->start();
     }
 
@@ -714,11 +743,63 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             for (std::size_t s = r.first; s <= r.last; ++s) slots[s] = &n;
         }
         forget_idle_nodes();
+        for (const auto& s : shard_subs) s->reconnect_now();  // to where its slot is now
         if (first) {
             HS_LOG(info, "redis.cluster").kv("ranges", static_cast<std::uint64_t>(ranges.size()));
             route_parked();
+            for (const std::string& c : sharded_channels) place_sharded(c);
             sub->start();
         }
+    }
+
+    // ---- sharded channels ----
+
+    // A sharded channel's subscription: on a Redis Cluster, a connection of
+    // its own to the node that serves its slot (following it when the slot
+    // moves); else, or where Redis refuses sharded pub/sub, the
+    // subscriber's SUBSCRIBE.
+    void place_sharded(const std::string& channel) {
+        if (m != mode::cluster || !sharded) {
+            sub->subscribe(channel);
+            return;
+        }
+        redis_subscriber::events e;
+        e.where = [this, slot = redis_key_slot(channel)] {
+            const node* n = slots[slot];
+            return n ? n->address : subscriber_node();
+        };
+        e.message = [this](std::string_view pattern, std::string_view c, std::string_view payload) {
+            deliver(pattern, c, payload);
+        };
+        e.changed = [] {};  // not part of up: the engine's readiness does not wait for it
+        e.reconnected = [this] {
+            std::lock_guard lock(stats_mu);
+            ++st.reconnects;
+        };
+        e.refused = [this](std::string_view error) {
+            if (refuses_sharded(error)) {
+                // Not from within the subscriber's own callback: it is stopped.
+                asio::post(io, [self = shared_from_this(), why = std::string(error)] {
+                    if (!self->stopped) self->give_up_sharded(why);
+                });
+            } else {
+                request_refresh();  // its slot is elsewhere now: the map says where
+            }
+        };
+        auto s = std::make_shared<redis_subscriber>(io, opts, tls, std::move(e));
+        s->ssubscribe(channel);
+        s->start();
+        shard_subs.push_back(std::move(s));
+    }
+
+    // Redis refused sharded pub/sub: the sharded channels become the
+    // subscriber's, and their publishes PUBLISHes (counted per node again).
+    void give_up_sharded(std::string_view why) {
+        if (!sharded) return;
+        sharded = false;
+        HS_LOG(warn, "redis.sharded_pubsub_refused").kv("reason", why);
+        for (auto& s : std::exchange(shard_subs, {})) s->stop();
+        for (const std::string& c : sharded_channels) sub->subscribe(c);
     }
 
     // ---- the subscriber ----
@@ -814,6 +895,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 for (auto& r : n->conn->close()) pending.push_back(std::move(r));
         }
         sub->stop();
+        for (auto& s : shard_subs) s->stop();
         refresh_timer.cancel();
         {
             std::lock_guard lock(stats_mu);
@@ -854,6 +936,9 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     asio::steady_timer refresh_timer;
     std::shared_ptr<redis_subscriber> sub;
     std::size_t next_subscriber_node = 0;
+    std::vector<std::string> sharded_channels;                  // subscribe_sharded's
+    std::vector<std::shared_ptr<redis_subscriber>> shard_subs;  // one per sharded channel
+    bool sharded = true;  // until a node refuses sharded pub/sub
     redis_backoff refresh_backoff;
     bool settled = false;
     std::optional<bool> reported;
@@ -927,6 +1012,21 @@ void redis_engine::psubscribe(std::string pattern) {
 void redis_engine::punsubscribe(std::string pattern) {
     impl_->enqueue({impl::op::kind::punsubscribe, nullptr, std::move(pattern), {}});
 }
+
+void redis_engine::subscribe_sharded(std::string channel) {
+    impl_->enqueue({impl::op::kind::subscribe_sharded, nullptr, std::move(channel), {}});
+}
+
+void redis_engine::publish_sharded(std::string channel, std::string message, completion done) {
+    auto r = std::make_unique<redis_request>();
+    r->key = std::move(channel);
+    r->sharded_message = std::move(message);
+    r->sharded_publish = true;
+    r->done = std::move(done);
+    impl_->enqueue({impl::op::kind::command, std::move(r), {}, {}});
+}
+
+bool redis_engine::sharded_pubsub() const noexcept { return impl_->m == impl::mode::cluster && impl_->sharded; }
 
 void redis_engine::after_subscribed(std::function<void()> fn) {
     impl_->enqueue({impl::op::kind::subscribed, nullptr, {}, std::move(fn)});

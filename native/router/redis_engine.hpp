@@ -202,6 +202,25 @@ public:
     void psubscribe(std::string pattern);
     void punsubscribe(std::string pattern);
 
+    // A channel that one subscriber listens on, and that others publish
+    // to with publish_sharded (a router's own channel). On a Redis Cluster
+    // it is a sharded channel (Redis 7's SSUBSCRIBE and SPUBLISH): only the
+    // node serving its slot carries it, on a connection of its own that
+    // follows the slot when it moves, and a publish's count is of every
+    // subscriber. On a single server, or when Redis refuses sharded pub/sub
+    // (before 7.0, or an ACL user without the commands: logged
+    // redis.sharded_pubsub_refused), it is a channel of subscribe(). Kept
+    // for the engine's life; not part of its up state (a connection that
+    // follows a moved slot is not the engine down).
+    void subscribe_sharded(std::string channel);
+    // Publishes `message` on a channel of subscribe_sharded (SPUBLISH on a
+    // Redis Cluster that takes it, else PUBLISH): the reply is the count of
+    // subscribers that received it, of every node with SPUBLISH.
+    void publish_sharded(std::string channel, std::string message, completion done);
+    // On the engine's thread: the servers are a Redis Cluster that takes
+    // sharded pub/sub (none of its nodes refused it so far).
+    bool sharded_pubsub() const noexcept;
+
     // Runs `fn` on the engine's thread once the subscriptions asked for
     // before it are in force in Redis (redis_subscriber::after_subscribed):
     // a read that follows misses no message published after it. Not run

@@ -41,6 +41,12 @@ void redis_subscriber::stop() {
     ping_timer_.cancel();
 }
 
+void redis_subscriber::reconnect_now() {
+    if (!started_ || stopped_ || !conn_ || !conn_->is_dead()) return;
+    retry_.cancel();
+    connect();
+}
+
 void redis_subscriber::connect() {
     redis_connection::events e;
     e.up = [this] { on_up(); };
@@ -59,6 +65,8 @@ void redis_subscriber::on_up() {
     unconfirmed_ = true;  // made again below, even when there are none
     resubscribe("SUBSCRIBE", channels_);
     resubscribe("PSUBSCRIBE", patterns_);
+    // One each: sharded channels of different slots cannot share one.
+    for (const auto& entry : shard_channels_) send_subscription("SSUBSCRIBE", entry.first);
     ping();
 }
 
@@ -75,7 +83,8 @@ void redis_subscriber::on_down(std::string why) {
     for (auto& entry : waiting) entry.second();
     retry_.expires_after(backoff_.next());
     retry_.async_wait([self = shared_from_this()](const error_code& ec) {
-        if (!ec && !self->stopped_) self->connect();
+        // Unless reconnect_now() connected meanwhile.
+        if (!ec && !self->stopped_ && self->conn_->is_dead()) self->connect();
     });
     events_.changed();
 }
@@ -150,9 +159,35 @@ void redis_subscriber::on_push(const redisReply& reply) {
                 fn();
             }
             break;
+        case redis_push::kind::smessage:
+            if (shard_channels_.find(p.channel) != shard_channels_.end()) events_.message({}, p.channel, p.payload);
+            break;
+        case redis_push::kind::sunsubscribe:
+            // Not asked for while the channel is held: its slot moved.
+            if (shard_channels_.find(p.channel) != shard_channels_.end())
+                lose_subscription("Redis ended the subscription to " + std::string(p.channel) +
+                                      ": its slot moved to another node",
+                                  {});
+            break;
+        case redis_push::kind::error:
+            // A sharded channel's (MOVED, an unknown command, NOPERM): this
+            // connection is for it. Another refused (an ACL's channel
+            // rules) leaves the connection to the others.
+            if (shard_channels_.empty())
+                HS_LOG(warn, "redis.subscription_refused").kv("reason", p.payload);
+            else
+                lose_subscription("Redis refused a subscription: " + std::string(p.payload), p.payload);
+            break;
         case redis_push::kind::ack:
         case redis_push::kind::other: break;
     }
+}
+
+void redis_subscriber::lose_subscription(std::string why, std::string_view error) {
+    if (!connected()) return;
+    HS_LOG(warn, "redis.subscription_lost").kv("reason", why);
+    if (events_.refused) events_.refused(error);
+    if (!stopped_ && connected()) conn_->abort(std::move(why));
 }
 
 void redis_subscriber::send_subscription(std::string_view verb, const std::string& name) {

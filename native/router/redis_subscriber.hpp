@@ -3,7 +3,8 @@
 // with reference counts, makes them again on every new connection, and
 // PINGs to tell when they are in force and that the connection still
 // carries answers. Which node it connects to is the owner's choice, asked
-// for each connection (in a cluster any node hears every PUBLISH).
+// for each connection (in a cluster any node hears every PUBLISH; a
+// sharded channel, SSUBSCRIBE, only the node that serves its slot).
 //
 // Single-threaded, on the io_context's thread.
 #pragma once
@@ -30,6 +31,13 @@ public:
         // ready() or failed() changed.
         std::function<void()> changed;
         std::function<void()> reconnected;
+        // Redis refused a sharded channel's subscription (`error`: its
+        // error reply, such as MOVED, an unknown command or NOPERM), or
+        // ended one because its slot moved to another node (`error`
+        // empty). The connection is made again (at `where`) after this
+        // returns. (Another subscription refused is logged, and the
+        // connection kept.)
+        std::function<void(std::string_view error)> refused;
     };
 
     // `tls`: the engine's TLS context, null for plain TCP.
@@ -40,11 +48,17 @@ public:
 
     void start();
     void stop();  // no event after
+    // Waiting for the pause before the next connection: connects now (the
+    // owner learned where to, as a Redis Cluster's slots moved).
+    void reconnect_now();
 
     void subscribe(const std::string& channel) { add(channels_, "SUBSCRIBE", channel); }
     void unsubscribe(const std::string& channel) { drop(channels_, "UNSUBSCRIBE", channel); }
     void psubscribe(const std::string& pattern) { add(patterns_, "PSUBSCRIBE", pattern); }
     void punsubscribe(const std::string& pattern) { drop(patterns_, "PUNSUBSCRIBE", pattern); }
+    // A sharded channel (Redis 7): the connection must be to the node that
+    // serves its slot.
+    void ssubscribe(const std::string& channel) { add(shard_channels_, "SSUBSCRIBE", channel); }
 
     // Runs `fn` once every subscription asked for before it is in force in
     // Redis (a PING sent after them answered; at once when nothing was sent
@@ -68,6 +82,8 @@ private:
     void on_up();
     void on_down(std::string why);
     void on_push(const redisReply& reply);
+    // A subscription Redis refused or ended: told, and the connection made again.
+    void lose_subscription(std::string why, std::string_view error);
     void resubscribe(std::string_view verb, const names& all);
     void ping();
     void send_ping();
@@ -86,6 +102,7 @@ private:
     redis_backoff backoff_;
     names channels_;
     names patterns_;
+    names shard_channels_;
     bool started_ = false;
     bool stopped_ = false;
     bool ready_ = false;

@@ -308,6 +308,11 @@ redis_push parse_push(const redisReply& reply) noexcept {
         p.what = redis_push::kind::pong;
         return p;
     }
+    if (reply.type == REDIS_REPLY_ERROR) {
+        p.what = redis_push::kind::error;
+        p.payload = redis_text(reply);
+        return p;
+    }
     if (reply.type != REDIS_REPLY_ARRAY || reply.elements == 0) return p;
     const std::string_view kind = element_text(reply, 0);
     if (kind == "message" && reply.elements == 3) {
@@ -319,9 +324,17 @@ redis_push parse_push(const redisReply& reply) noexcept {
         p.pattern = element_text(reply, 1);
         p.channel = element_text(reply, 2);
         p.payload = element_text(reply, 3);
+    } else if (kind == "smessage" && reply.elements == 3) {
+        p.what = redis_push::kind::smessage;
+        p.channel = element_text(reply, 1);
+        p.payload = element_text(reply, 2);
+    } else if (kind == "sunsubscribe" && reply.elements == 3) {
+        p.what = redis_push::kind::sunsubscribe;
+        p.channel = element_text(reply, 1);
     } else if (kind == "pong") {
         p.what = redis_push::kind::pong;
-    } else if (kind == "subscribe" || kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe") {
+    } else if (kind == "subscribe" || kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe" ||
+               kind == "ssubscribe") {
         p.what = redis_push::kind::ack;
     }
     return p;

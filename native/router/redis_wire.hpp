@@ -97,13 +97,18 @@ struct redis_redirect {
 };
 bool parse_redirect(const redisReply& reply, const redis_address& answered_by, redis_redirect& out);
 
-// What the subscriber connection receives (RESP2 subscribe mode).
+// What the subscriber connection receives (RESP2 subscribe mode): a
+// message of a channel (SUBSCRIBE), of a pattern (PSUBSCRIBE) or of a
+// sharded channel (SSUBSCRIBE: smessage); the answer to a PING; a
+// subscription's confirmation; a sharded channel's subscription ended
+// (sunsubscribe: asked for, or Redis's when its slot moved to another
+// node); an error reply (a subscription refused).
 struct redis_push {
-    enum class kind : std::uint8_t { message, pmessage, pong, ack, other };
+    enum class kind : std::uint8_t { message, pmessage, smessage, pong, ack, sunsubscribe, error, other };
     kind what = kind::other;
     std::string_view pattern;  // pmessage
-    std::string_view channel;  // message, pmessage
-    std::string_view payload;  // message, pmessage
+    std::string_view channel;  // message, pmessage, smessage, sunsubscribe
+    std::string_view payload;  // message, pmessage, smessage; error: its text
 };
 redis_push parse_push(const redisReply& reply) noexcept;
 

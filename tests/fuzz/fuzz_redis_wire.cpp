@@ -12,7 +12,7 @@
 //   - every slot range CLUSTER SLOTS gives is inside 0..16383, first at or
 //     before last, with a master that has a host and a port;
 //   - a redirect names a slot inside 0..16383, a host and a port;
-//   - a message or pmessage push has its parts, views into the reply;
+//   - a push's parts (a message's, an error's text) are views into the reply;
 //   - an address that parses is written back (text()) as one that parses to
 //     the same address;
 //   - a command redis_format writes from the input's parts reads back as an
@@ -71,7 +71,9 @@ void check_reply(const redisReply& r) {
         require(!to.to.host.empty() && to.to.port != 0, "a redirect without a host or port");
     }
     const redis_push p = parse_push(r);
-    if (p.what == redis_push::kind::message || p.what == redis_push::kind::pmessage)
+    if (p.what == redis_push::kind::message || p.what == redis_push::kind::pmessage ||
+        p.what == redis_push::kind::smessage || p.what == redis_push::kind::sunsubscribe ||
+        p.what == redis_push::kind::error)
         require(inside_any(p.channel, r) && inside_any(p.payload, r) && inside_any(p.pattern, r),
                 "a push's parts are not the reply's");
     (void)redis_is_noscript(r);

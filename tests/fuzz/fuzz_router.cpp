@@ -237,7 +237,7 @@ public:
             cluster_->presence.on_event(channel, event);
         });
         // No membership read: as a router before its first heartbeat.
-        cluster_->bus.start(enter, [](std::string_view) { return false; });
+        cluster_->bus.start(enter, [](std::string_view) { return redis_bus::member_info{}; });
     }
 
     harness(const harness&) = delete;

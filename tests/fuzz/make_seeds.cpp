@@ -595,6 +595,10 @@ void redis_wire_seeds(const corpus& c) {
     resp("pushes", 1,
          "*3\r\n$9\r\nsubscribe\r\n$6\r\nhs:p:a\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$6\r\nhs:p:a\r\n$5\r\nhello\r\n"
          "*4\r\n$8\r\npmessage\r\n$6\r\nhs:p:*\r\n$6\r\nhs:p:b\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n+PONG\r\n");
+    resp("sharded_pushes", 1,
+         "*3\r\n$10\r\nssubscribe\r\n$6\r\nhs:r:a\r\n:1\r\n*3\r\n$8\r\nsmessage\r\n$6\r\nhs:r:a\r\n$1\r\nd\r\n"
+         "*3\r\n$12\r\nsunsubscribe\r\n$6\r\nhs:r:a\r\n:0\r\n-MOVED 9886 127.0.0.1:7002\r\n"
+         "-NOPERM this user has no permissions to run the 'ssubscribe' command\r\n");
     resp("answers", 0,
          "-NOSCRIPT No matching script. Please use EVAL.\r\n-ERR This instance has cluster support disabled\r\n"
          "*3\r\n:1\r\n:2\r\n:0\r\n$13\r\nepoch and seq\r\n*-1\r\n$-1\r\n+OK\r\n");

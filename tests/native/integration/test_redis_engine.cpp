@@ -41,7 +41,9 @@ using testing::redis_call;
 using testing::redis_calls;
 using testing::redis_server;
 using testing::replication_field;
+using testing::numsub;
 using testing::reply_text;
+using testing::shardnumsub;
 
 struct message {
     std::string pattern;
@@ -117,6 +119,31 @@ public:
             return {redis_status::stopped, nullptr, "no completion"};
         }
         return future.get();
+    }
+
+    // publish_sharded's count, or -1 when it did not answer an integer.
+    long long publish_sharded(std::string channel, std::string message) {
+        auto promise = std::make_shared<std::promise<redis_result>>();
+        auto future = promise->get_future();
+        engine_.publish_sharded(std::move(channel), std::move(message),
+                                [promise](redis_result r) { promise->set_value(std::move(r)); });
+        if (future.wait_for(10s) != std::future_status::ready) {
+            ADD_FAILURE() << "a publish did not complete";
+            return -1;
+        }
+        const redis_result r = future.get();
+        if (r.status != redis_status::ok || r.reply->type != REDIS_REPLY_INTEGER) {
+            ADD_FAILURE() << redis_status_name(r.status) << " " << r.detail << " " << reply_text(r.reply);
+            return -1;
+        }
+        return r.reply->integer;
+    }
+
+    // On the engine's thread.
+    bool sharded_pubsub() {
+        std::promise<bool> p;
+        asio::post(io_, [&] { p.set_value(engine_.sharded_pubsub()); });
+        return p.get_future().get();
     }
 
     // The text of an ok reply, or "<status>: detail".
@@ -226,12 +253,6 @@ struct answers {
         return "(none)";
     }
 };
-
-// How many subscribers a node counts for `channel` (PUBSUB NUMSUB).
-long long numsub(std::uint16_t port, const std::string& channel) {
-    const redis_reply r = redis_call(port, {"PUBSUB", "NUMSUB", channel});
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
-}
 
 long long numpat(std::uint16_t port) {
     const redis_reply r = redis_call(port, {"PUBSUB", "NUMPAT"});
@@ -1210,6 +1231,73 @@ TEST_F(RedisEngineCluster, AMasterRestartedIsReconnected) {
     EXPECT_GE(host.engine().stats().reconnects, 1u);
 }
 
+// A sharded channel (a router's own) is subscribed on the node serving its
+// slot only, and a publish from an engine anywhere counts its subscriber
+// wherever that is (a classic PUBLISH counts those of the node that took
+// it). When its slot moves, Redis ends the subscription and the engine
+// makes it again on the new node.
+TEST_F(RedisEngineCluster, AShardedChannelIsCountedExactlyAndFollowsItsSlot) {
+    engine_host listener(quick_options(addresses()));
+    engine_host sender(quick_options({addresses().back()}));
+    ASSERT_TRUE(listener.wait_state(true));
+    ASSERT_TRUE(sender.wait_state(true));
+    const std::size_t from = 0;
+    const std::size_t to = 1;
+    const std::string channel = key_on(from, "inbox:");
+    listener.engine().subscribe_sharded(channel);
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes[from]->port(), channel) == 1; }, 5s));
+    EXPECT_EQ(numsub(nodes[from]->port(), channel), 0) << "not a classic subscription";
+    EXPECT_TRUE(listener.sharded_pubsub());
+
+    EXPECT_EQ(sender.publish_sharded(channel, "one"), 1);
+    EXPECT_EQ(sender.publish_sharded(key_on(from, "nobody:"), "lost"), 0);
+    ASSERT_TRUE(listener.wait_messages(1));
+    EXPECT_EQ(listener.messages()[0].channel, channel);
+    EXPECT_EQ(listener.messages()[0].pattern, "");
+    EXPECT_EQ(listener.messages()[0].payload, "one");
+
+    // The slot moves (a channel is no key: nothing to MIGRATE).
+    const std::uint16_t slot = redis_key_slot(channel);
+    set_slot(to, slot, "IMPORTING", from);
+    set_slot(from, slot, "MIGRATING", to);
+    assign(slot, to);
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes[to]->port(), channel) == 1; }, 5s))
+        << "subscribed again where the slot is";
+    EXPECT_EQ(shardnumsub(nodes[from]->port(), channel), 0);
+    EXPECT_EQ(sender.publish_sharded(channel, "two"), 1) << "the sender follows the slot too";
+    ASSERT_TRUE(listener.wait_messages(2));
+    EXPECT_EQ(listener.messages()[1].payload, "two");
+    EXPECT_TRUE(listener.sharded_pubsub());
+    assign(slot, from);  // as the other tests expect it
+}
+
+// Redis that refuses sharded pub/sub (here an ACL user without SSUBSCRIBE
+// and SPUBLISH, as a Redis before 7.0 with its unknown command): the
+// sharded channel becomes a classic one, and its publishes PUBLISHes.
+TEST_F(RedisEngineCluster, WhereShardedPubsubIsRefusedItsChannelsAreClassicOnes) {
+    for (const auto& n : nodes)
+        ASSERT_EQ(reply_text(redis_call(n->port(), {"ACL", "SETUSER", "noshard", "on", ">noshard-pass", "~*", "&*",
+                                                    "+@all", "-ssubscribe", "-spublish"})),
+                  "OK");
+    redis_options options = quick_options(addresses());
+    options.user = "noshard";
+    options.password = "noshard-pass";
+    engine_host host(options);
+    ASSERT_TRUE(host.wait_state(true));
+    const std::string channel = key_on(2, "inbox:");
+    host.engine().subscribe_sharded(channel);
+    ASSERT_TRUE(eventually([&] {
+        long long subs = 0;
+        for (auto& n : nodes) subs += numsub(n->port(), channel);
+        return subs == 1;
+    }, 5s));
+    EXPECT_FALSE(host.sharded_pubsub());
+    EXPECT_GE(host.publish_sharded(channel, "classic"), 0);
+    ASSERT_TRUE(host.wait_messages(1));
+    EXPECT_EQ(host.messages()[0].payload, "classic");
+    for (const auto& n : nodes) redis_call(n->port(), {"ACL", "DELUSER", "noshard"});
+}
+
 // ---- a Redis Cluster of three masters, each with a replica ----
 
 // A master killed: the cluster promotes its replica (a cluster node
@@ -1259,6 +1347,9 @@ TEST(RedisEngineClusterFailover, AReplicaPromotedInPlaceOfAKilledMasterIsFollowe
         return subs == 1;
     };
     ASSERT_TRUE(eventually(subscribed, 5s));
+    // A sharded channel of the victim's slots: subscribed there.
+    host.engine().subscribe_sharded(key);
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes[victim]->port(), key) == 1; }, 5s));
 
     nodes[victim]->kill();
     ASSERT_TRUE(host.wait_state(false)) << "the victim's slots are down";
@@ -1273,6 +1364,11 @@ TEST(RedisEngineClusterFailover, AReplicaPromotedInPlaceOfAKilledMasterIsFollowe
     EXPECT_NE(host.text("failover-news", {"PUBLISH", "failover-news", "still here"}), "");
     ASSERT_TRUE(host.wait_messages(1));
     EXPECT_EQ(host.messages().front().payload, "still here");
+    // The sharded channel's subscription is made again on the heir.
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes[heir]->port(), key) == 1; }, 10s));
+    EXPECT_EQ(host.publish_sharded(key, "sharded, still here"), 1);
+    ASSERT_TRUE(host.wait_messages(2));
+    EXPECT_EQ(host.messages()[1].payload, "sharded, still here");
     // The dead master serves no slot: forgotten, not retried for ever.
     EXPECT_TRUE(eventually([&] { return host.engine().stats().nodes == 3u; }, 10s))
         << host.engine().stats().nodes << " nodes";

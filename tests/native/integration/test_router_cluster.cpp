@@ -45,12 +45,6 @@ namespace {
 std::string pubsub_channel(const std::string& channel) { return "hs:p:" + channel; }
 std::string meta_key(const std::string& channel) { return "hs:{" + channel + "}:m"; }
 
-// Subscribers a Redis node counts for a channel (PUBSUB NUMSUB).
-long long numsub(std::uint16_t port, const std::string& channel) {
-    const router::redis_reply r = redis_call(port, {"PUBSUB", "NUMSUB", channel});
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
-}
-
 // Pattern subscriptions of every client of a node together (psub= in
 // CLIENT LIST): PUBSUB NUMPAT counts a pattern once however many routers
 // take it.
@@ -3171,18 +3165,28 @@ TEST_F(RouterClusterOnRedisCluster, AKeyedPublishWhileItsSlotMigratesWaitsForThe
     EXPECT_EQ(reply_text(redis_call(nodes_[to]->port(), {"HGET", meta_key(channel), "s"})), "4");
 }
 
-// On a Redis Cluster, PUBLISH counts only the subscribers of the node that
-// took it, so its count of 0 does not say that a router is gone: a router
-// may listen on another node. Given the seeds in opposite orders, A and B
+// Where Redis refuses sharded pub/sub (before 7.0, or, here, an ACL user
+// without SSUBSCRIBE and SPUBLISH), the routers' own channels are classic
+// ones, and PUBLISH counts only the subscribers of the node that took it,
+// so its count of 0 does not say that a router is gone: a router may
+// listen on another node. Given the seeds in opposite orders, A and B
 // listen, and A publishes, on different nodes; directs still cross both
 // ways and are acked, and an address of a router that is not in the
 // cluster is still refused at once.
 TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
+    for (const auto& n : nodes_)
+        ASSERT_EQ(reply_text(redis_call(n->port(), {"ACL", "SETUSER", "noshard", "on", ">noshard-pass", "~*", "&*",
+                                                    "+@all", "-ssubscribe", "-spublish"})),
+                  "OK");
     std::vector<std::string> reversed = addresses();
     std::reverse(reversed.begin(), reversed.end());
-    auto a = cluster_router(addresses(), {"--router-id", "ra"});
-    auto b = cluster_router(reversed, {"--router-id", "rb"});
+    const std::string password = write_temp_file("redis-noshard-password", "noshard-pass\n");
+    auto a = cluster_router(addresses(), {"--router-id", "ra", "--cluster-redis-user", "noshard",
+                                          "--cluster-redis-password-file", password});
+    auto b = cluster_router(reversed, {"--router-id", "rb", "--cluster-redis-user", "noshard",
+                                       "--cluster-redis-password-file", password});
     ASSERT_TRUE(a->ready() && b->ready());
+    EXPECT_TRUE(logged(*a, "event=redis.sharded_pubsub_refused", 1)) << a->log();
     const auto listens_on = [&](const std::string& channel) {
         for (std::size_t i = 0; i < nodes_.size(); ++i)
             if (numsub(nodes_[i]->port(), channel) == 1) return i;
@@ -3216,11 +3220,61 @@ TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
     EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "refused at once, not at the answer's timeout";
     EXPECT_EQ(a1.count(direct_of("b1 to a1")), 1u);
     EXPECT_EQ(b1.count(direct_of("a1 to b1")), 1u);
+    EXPECT_EQ(shardnumsub(nodes_[owner(router::redis_key_slot("hs:r:rb"))]->port(), "hs:r:rb"), 0);
+    a.reset();
+    b.reset();
+    for (const auto& n : nodes_) redis_call(n->port(), {"ACL", "DELUSER", "noshard"});
 }
 
-// On a Redis Cluster Redis's count of receivers is only of one node: the
-// killed router is found gone because it does not answer, within the drain's
-// bound.
+// On a Redis Cluster each router also listens on its own channel as a
+// sharded channel (SSUBSCRIBE, on the node serving its slot), and says so
+// in the membership; SPUBLISH's count there is of every listener. So a
+// direct to a client of a router killed (SIGKILL), which the membership
+// still names until its heartbeat expires (15 s by default), is refused
+// with no_such_address at once rather than left unknown after the
+// answer's timeout.
+TEST_F(RouterClusterOnRedisCluster, ADirectToAKilledRoutersClientIsRefusedAtOnce) {
+    auto a = cluster_router(addresses(), {"--router-id", "ra"});
+    auto b = cluster_router(addresses(), {"--router-id", "rb"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    const std::size_t inbox_node = owner(router::redis_key_slot("hs:r:rb"));
+    ASSERT_LT(inbox_node, nodes_.size());
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes_[inbox_node]->port(), "hs:r:rb") == 1; }, 10s))
+        << "B listens on its sharded channel, on the node of its slot";
+    const std::size_t members_node = owner(router::redis_key_slot("hs:routers"));
+    ASSERT_TRUE(eventually([&] {
+        return reply_text(redis_call(nodes_[members_node]->port(), {"HGET", "hs:routers", "rb"})).ends_with(" sharded");
+    }, 10s)) << "and says so in the membership";
+
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
+    // Once A has read B's word, its directs to B are SPUBLISHed.
+    const auto spublished = [&] {
+        return info_field(nodes_[inbox_node]->port(), "commandstats", "cmdstat_spublish", "calls");
+    };
+    int sent = 0;
+    ASSERT_TRUE(eventually([&] {
+        const long long before = spublished();
+        expect_answer(a1, send_direct(a1, b1.session_id(), "hello " + std::to_string(++sent)), errc{},
+                      "a direct to B's client");
+        return spublished() > before;
+    }, 10s));
+    EXPECT_EQ(b1.wait_count(is(event_kind::direct), static_cast<std::size_t>(sent)).size(),
+              static_cast<std::size_t>(sent));
+
+    const std::string address = b1.session_id();
+    ASSERT_EQ(b->signal_and_wait(SIGKILL, 5s), 128 + SIGKILL);
+    ASSERT_EQ(routers_known(*a), 2u) << "the case under test: B is still in the membership A reads";
+    const auto asked = std::chrono::steady_clock::now();
+    expect_answer(a1, send_direct(a1, address, "to a killed router"), errc::no_such_address,
+                  "a client of the killed router");
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 3s) << "refused at once, not at the answer's timeout";
+    EXPECT_EQ(routers_known(*a), 2u);
+}
+
+// On a Redis Cluster the killed router is found gone as on a single
+// server: nobody listens on its sharded channel.
 TEST_F(RouterClusterOnRedisCluster, ADrainSendsItsClientsPastAKilledRouterToALiveOne) {
     expect_drain_skips_a_killed_router(addresses(), [&](const std::string& channel) { return numsub_all(channel); });
 }

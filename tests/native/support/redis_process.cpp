@@ -278,6 +278,19 @@ std::string reply_text(const router::redis_reply& r) {
     return std::string(router::redis_text(*r));
 }
 
+namespace {
+long long subscribers(std::uint16_t port, const char* how, const std::string& channel) {
+    const router::redis_reply r = redis_call(port, {"PUBSUB", how, channel});
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
+}
+}  // namespace
+
+long long numsub(std::uint16_t port, const std::string& channel) { return subscribers(port, "NUMSUB", channel); }
+
+long long shardnumsub(std::uint16_t port, const std::string& channel) {
+    return subscribers(port, "SHARDNUMSUB", channel);
+}
+
 bool require_credentials(std::uint16_t port) {
     return reply_text(redis_call(port, {"ACL", "SETUSER", "router", "on", ">router-pass", "~*", "&*", "+@all"})) ==
                "OK" &&

@@ -88,6 +88,12 @@ std::vector<router::redis_reply> redis_calls(std::uint16_t port, const std::vect
 // A reply's text ("" for none), an integer's digits, for assertions.
 std::string reply_text(const router::redis_reply& r);
 
+// How many subscribers the node at `port` counts for `channel`: a classic
+// channel (PUBSUB NUMSUB), or a sharded one (PUBSUB SHARDNUMSUB); -1 when
+// it did not answer.
+long long numsub(std::uint16_t port, const std::string& channel);
+long long shardnumsub(std::uint16_t port, const std::string& channel);
+
 // Makes the server at `port` want credentials: the ACL user "router" with
 // the password "router-pass", and "default-pass" for the default user
 // (requirepass; the tests' own calls then AUTH first). False when it refused.
