@@ -43,7 +43,11 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
                                          else if (!bus_.on_message(channel, payload))
                                              log_.on_message(channel, payload);
                                      },
-                                     [this](bool up, std::string_view reason) { on_state(up, reason); }}),
+                                     [this](bool up, std::string_view reason) { on_state(up, reason); },
+                                     // Said in the membership now rather than at the next beat.
+                                     [this] {
+                                         if (started_ && !stopped_) beat();
+                                     }}),
       log_(engine_, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels,
                                       cfg.cluster_redis_wait_replicas,
                                       std::chrono::milliseconds(cfg.cluster_redis_wait_timeout_ms)}),
@@ -118,7 +122,7 @@ void cluster_node::on_members_changed(std::string_view router_id) {
 void cluster_node::beat() {
     if (leaving_) return;
     const std::int64_t now = unix_ms();
-    const bool sharded = engine_.sharded_pubsub();
+    const bool sharded = engine_.listens_sharded();
     engine_.command(members_key_,
                    {"HSET", members_key_, router_id_,
                     std::to_string(now + timeout_.count()) + member_value_tail_ + (sharded ? " sharded" : "")},
@@ -126,7 +130,7 @@ void cluster_node::beat() {
                        // HSET answers 1 when the field is new: this router
                        // joined, or came back after Redis lost the hash.
                        // Whether it listens on its sharded channel is news
-                       // too (known once the engine learned the topology).
+                       // too (known once Redis confirmed the subscription).
                        const bool added = r.status == redis_status::ok && r.reply &&
                                           r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer == 1;
                        if (r.status == redis_status::ok && (added || !announced_ || sharded != announced_sharded_) &&

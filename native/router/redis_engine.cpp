@@ -771,7 +771,14 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         e.message = [this](std::string_view pattern, std::string_view c, std::string_view payload) {
             deliver(pattern, c, payload);
         };
-        e.changed = [] {};  // not part of up: the engine's readiness does not wait for it
+        // Not part of up: the engine's readiness does not wait for it.
+        e.changed = [this] {
+            if (sharded_confirmed || std::none_of(shard_subs.begin(), shard_subs.end(),
+                                                  [](const auto& s) { return s->ready(); }))
+                return;
+            sharded_confirmed = true;
+            if (h.on_listening_sharded) h.on_listening_sharded();
+        };
         e.reconnected = [this] {
             std::lock_guard lock(stats_mu);
             ++st.reconnects;
@@ -939,6 +946,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     std::vector<std::string> sharded_channels;                  // subscribe_sharded's
     std::vector<std::shared_ptr<redis_subscriber>> shard_subs;  // one per sharded channel
     bool sharded = true;  // until a node refuses sharded pub/sub
+    bool sharded_confirmed = false;  // a sharded subscription was in force once
     redis_backoff refresh_backoff;
     bool settled = false;
     std::optional<bool> reported;
@@ -1027,6 +1035,8 @@ void redis_engine::publish_sharded(std::string channel, std::string message, com
 }
 
 bool redis_engine::sharded_pubsub() const noexcept { return impl_->m == impl::mode::cluster && impl_->sharded; }
+
+bool redis_engine::listens_sharded() const noexcept { return sharded_pubsub() && impl_->sharded_confirmed; }
 
 void redis_engine::after_subscribed(std::function<void()> fn) {
     impl_->enqueue({impl::op::kind::subscribed, nullptr, {}, std::move(fn)});

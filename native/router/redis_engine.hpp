@@ -135,6 +135,9 @@ public:
         // why. Transitions only; the first call comes once the engine is up
         // or once something failed (not while it is still connecting).
         std::function<void(bool up, std::string_view reason)> on_state;
+        // A subscription of subscribe_sharded is in force for the first
+        // time: listens_sharded() is true from now on.
+        std::function<void()> on_listening_sharded;
     };
 
     redis_engine(boost::asio::io_context& ioc, redis_options options, handlers h);
@@ -220,6 +223,10 @@ public:
     // On the engine's thread: the servers are a Redis Cluster that takes
     // sharded pub/sub (none of its nodes refused it so far).
     bool sharded_pubsub() const noexcept;
+    // On the engine's thread: sharded_pubsub(), and Redis confirmed a
+    // subscription of subscribe_sharded (it may be following its slot to
+    // another node just now).
+    bool listens_sharded() const noexcept;
 
     // Runs `fn` on the engine's thread once the subscriptions asked for
     // before it are in force in Redis (redis_subscriber::after_subscribed):

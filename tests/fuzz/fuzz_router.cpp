@@ -169,7 +169,7 @@ struct cluster_parts {
     explicit cluster_parts(const router_config& cfg)
         : engine(io, redis_options{cfg.cluster_redis, {}, {}},
                  redis_engine::handlers{[](std::string_view, std::string_view, std::string_view) {},
-                                        [](bool, std::string_view) {}}),
+                                        [](bool, std::string_view) {}, {}}),
           log(engine, redis_log_options{cfg.cluster_prefix, cfg.history_meta_ttl_s, cfg.max_channels}),
           bus(io, engine, cfg.cluster_prefix, "fuzz", std::chrono::milliseconds(cfg.heartbeat_timeout_ms)),
           presence(engine, log, cfg.cluster_prefix, "fuzz", std::chrono::milliseconds(cfg.heartbeat_timeout_ms)) {}

@@ -73,7 +73,8 @@ public:
                    },
                    [this](bool up, std::string_view why) {
                        record([&] { states_.emplace_back(up, std::string(why)); });
-                   }}),
+                   },
+                   {}}),
           thread_([this] { io_.run(); }) {
         for (const std::string& s : scripts) scripts_.push_back(engine_.load_script(s));
         engine_.start();

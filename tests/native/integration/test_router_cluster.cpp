@@ -3221,6 +3221,10 @@ TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
     EXPECT_EQ(a1.count(direct_of("b1 to a1")), 1u);
     EXPECT_EQ(b1.count(direct_of("a1 to b1")), 1u);
     EXPECT_EQ(shardnumsub(nodes_[owner(router::redis_key_slot("hs:r:rb"))]->port(), "hs:r:rb"), 0);
+    const std::string member = reply_text(
+        redis_call(nodes_[owner(router::redis_key_slot("hs:routers"))]->port(), {"HGET", "hs:routers", "rb"}));
+    EXPECT_FALSE(member.empty());
+    EXPECT_FALSE(member.ends_with(" sharded")) << "B does not say it listens there: " << member;
     a.reset();
     b.reset();
     for (const auto& n : nodes_) redis_call(n->port(), {"ACL", "DELUSER", "noshard"});
