@@ -276,6 +276,26 @@ TEST(RedisPush, ReadsSubscribeModeReplies) {
     EXPECT_EQ(parse_push(*parse(":1\r\n")).what, redis_push::kind::other);
 }
 
+TEST(RedisPush, ReadsShardedChannelsAndRefusals) {
+    const redis_reply smessage = parse("*3\r\n" + bulk("smessage") + bulk("hs:r:a") + bulk("d\0"s));
+    redis_push p = parse_push(*smessage);
+    EXPECT_EQ(p.what, redis_push::kind::smessage);
+    EXPECT_EQ(p.channel, "hs:r:a");
+    EXPECT_EQ(p.payload, "d\0"s);
+    EXPECT_EQ(parse_push(*parse("*3\r\n" + bulk("ssubscribe") + bulk("hs:r:a") + ":1\r\n")).what,
+              redis_push::kind::ack);
+    // Asked for, or Redis's own when the channel's slot moved.
+    const redis_reply ended = parse("*3\r\n" + bulk("sunsubscribe") + bulk("hs:r:a") + ":0\r\n");
+    p = parse_push(*ended);
+    EXPECT_EQ(p.what, redis_push::kind::sunsubscribe);
+    EXPECT_EQ(p.channel, "hs:r:a");
+    const redis_reply refused = parse("-MOVED 9886 127.0.0.1:7002\r\n");
+    p = parse_push(*refused);
+    EXPECT_EQ(p.what, redis_push::kind::error);
+    EXPECT_EQ(p.payload, "MOVED 9886 127.0.0.1:7002");
+    EXPECT_EQ(parse_push(*parse("*2\r\n" + bulk("smessage") + bulk("hs:r:a"))).what, redis_push::kind::other);
+}
+
 // Seqs 5..8 of epoch 3, against the last one a router delivered.
 TEST(PublicationBatch, CountsTheLeadingPublicationsDeliveredAlready) {
     const publication_batch b{3, 5, 4, {}};
