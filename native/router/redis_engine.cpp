@@ -37,6 +37,9 @@ constexpr std::size_t max_waiting = 65536;
 // doubled each time up to the next one, for at most the command timeout.
 constexpr std::chrono::milliseconds tryagain_pause_min{10};
 constexpr std::chrono::milliseconds tryagain_pause_max{160};
+// While a sharded channel's subscription is down, the slot map is asked
+// for this often.
+constexpr std::chrono::milliseconds sharded_poll{200};
 
 // Redis does not let the router use sharded pub/sub: a server before 7.0,
 // or an ACL user without the commands.
@@ -94,7 +97,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     enum class mode : std::uint8_t { discovering, single, cluster };
 
     impl(asio::io_context& i, redis_options o, handlers hs)
-        : io(i), opts(std::move(o)), h(std::move(hs)), refresh_timer(i), refresh_backoff(opts) {
+        : io(i), opts(std::move(o)), h(std::move(hs)), refresh_timer(i), shard_poll_timer(i), refresh_backoff(opts) {
         set_up_tls();
         redis_subscriber::events e;
         e.where = [this] { return subscriber_node(); };
@@ -773,6 +776,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         };
         // Not part of up: the engine's readiness does not wait for it.
         e.changed = [this] {
+            if (!all_sharded_ready()) poll_for_sharded();
             if (sharded_confirmed || std::none_of(shard_subs.begin(), shard_subs.end(),
                                                   [](const auto& s) { return s->ready(); }))
                 return;
@@ -797,6 +801,27 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         s->ssubscribe(channel);
         s->start();
         shard_subs.push_back(std::move(s));
+    }
+
+    bool all_sharded_ready() const {
+        return std::all_of(shard_subs.begin(), shard_subs.end(), [](const auto& s) { return s->ready(); });
+    }
+
+    // While a sharded subscription is down, the slot map is asked for
+    // every sharded_poll, rather than after the growing backoff of a node
+    // that went down: once a replica took over a dead master, the
+    // subscription is made there within that, as the other routers, which
+    // may have learned the new master first, give a router that long to be
+    // there again (redis_bus's gone_checks).
+    void poll_for_sharded() {
+        if (shard_polling || stopped) return;
+        shard_polling = true;
+        schedule(shard_poll_timer, sharded_poll, [this] {
+            shard_polling = false;
+            if (m != mode::cluster || !sharded || all_sharded_ready()) return;
+            request_refresh();
+            poll_for_sharded();
+        });
     }
 
     // Redis refused sharded pub/sub: the sharded channels become the
@@ -904,6 +929,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         sub->stop();
         for (auto& s : shard_subs) s->stop();
         refresh_timer.cancel();
+        shard_poll_timer.cancel();
         {
             std::lock_guard lock(stats_mu);
             st.up = false;
@@ -941,6 +967,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     bool refresh_again = false;
     std::size_t next_asked = 0;
     asio::steady_timer refresh_timer;
+    asio::steady_timer shard_poll_timer;  // poll_for_sharded
+    bool shard_polling = false;
     std::shared_ptr<redis_subscriber> sub;
     std::size_t next_subscriber_node = 0;
     std::vector<std::string> sharded_channels;                  // subscribe_sharded's

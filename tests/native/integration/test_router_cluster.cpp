@@ -2825,6 +2825,72 @@ TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositions
     EXPECT_EQ(sub.wait_count(message_on(steady), 2).size(), 2u);
 }
 
+// B's own channel is sharded on a master that is killed: once its
+// replica took over, the routers follow at their own pace, and a router
+// that learned the new master before B made its subscription there again
+// must not take B for gone. Directs from a client of A to one of B, one
+// after the other through the failover: each is delivered, or refused
+// while Redis cannot carry it (cluster_unavailable, or
+// cluster_outcome_unknown for one on the wire when the master died);
+// none is answered no_such_address, and they are delivered again after.
+TEST(RouterClusterFailover, DirectsToARouterWhoseChannelsMasterFailsOverAreNotTakenForGone) {
+    const auto nodes = make_redis_cluster(3, 1, {"--cluster-node-timeout", "1000"});
+    ASSERT_EQ(nodes.size(), 6u);
+    std::vector<std::string> seeds;
+    for (const auto& n : nodes) seeds.push_back(n->address());
+    std::size_t victim = nodes.size();
+    for (std::size_t i = 0; i < nodes.size() && victim == nodes.size(); ++i)
+        if (replication_field(nodes[i]->port(), "role") == "master") victim = i;
+    ASSERT_LT(victim, nodes.size());
+    // B's id, such that its channel is the victim's.
+    std::string b_id;
+    for (int i = 0; i < 10000 && b_id.empty(); ++i) {
+        const std::string candidate = "rb" + std::to_string(i);
+        const router::redis_reply r = redis_call(nodes[victim]->port(), {"EXISTS", "hs:r:" + candidate});
+        if (r && r->type != REDIS_REPLY_ERROR) b_id = candidate;
+    }
+    ASSERT_FALSE(b_id.empty());
+    auto a = cluster_router(seeds, {"--router-id", "ra"});
+    auto b = cluster_router(seeds, {"--router-id", b_id});
+    ASSERT_TRUE(a->ready() && b->ready());
+    ASSERT_TRUE(eventually([&] { return shardnumsub(nodes[victim]->port(), "hs:r:" + b_id) == 1; }, 10s));
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
+    const auto spublished = [&] {
+        return info_field(nodes[victim]->port(), "commandstats", "cmdstat_spublish", "calls");
+    };
+    int sent = 0;
+    ASSERT_TRUE(eventually([&] {
+        const long long before = spublished();
+        expect_answer(a1, send_direct(a1, b1.session_id(), "before " + std::to_string(++sent)), errc{},
+                      "a direct to B's client");
+        return spublished() > before;
+    }, 10s)) << "A SPUBLISHes to B";
+
+    nodes[victim]->kill();
+    std::map<std::string, int> outcomes;
+    int delivered_after = 0;
+    bool refused_once = false;
+    const auto deadline = std::chrono::steady_clock::now() + 40s;
+    for (int i = 0; i < 2000 && delivered_after < 20 && std::chrono::steady_clock::now() < deadline; ++i) {
+        const std::uint32_t id = send_direct(a1, b1.session_id(), "during " + std::to_string(i));
+        const auto answer = a1.wait_for(answer_to(id), 10s);
+        ASSERT_TRUE(answer) << "every direct is answered";
+        const std::string outcome = answer->kind == event_kind::error ? std::string(errc_name(static_cast<std::uint16_t>(answer->error()))) : "ok";
+        ++outcomes[outcome];
+        if (outcome != "ok") refused_once = true;
+        if (outcome == "ok" && refused_once) ++delivered_after;
+        // A pace, not a wait for a condition: the failover takes seconds.
+        std::this_thread::sleep_for(20ms);
+    }
+    std::string seen;
+    for (const auto& [outcome, count] : outcomes) seen += outcome + "=" + std::to_string(count) + " ";
+    EXPECT_TRUE(refused_once) << "the case under test: the master's death was felt; " << seen;
+    EXPECT_EQ(outcomes.count("no_such_address"), 0u) << seen << "\n" << a->log() << "\n" << b->log();
+    EXPECT_EQ(delivered_after, 20) << seen;
+}
+
 // Three masters, from redis-cli --cluster create, one cluster for the
 // suite (each test's channels are its own; a test that restarts a node
 // leaves the cluster ok).
