@@ -2825,6 +2825,22 @@ TEST(RouterClusterFailover, ARedisMasterKilledIsReplacedByItsReplicaAndPositions
     EXPECT_EQ(sub.wait_count(message_on(steady), 2).size(), 2u);
 }
 
+// Directs from `from` to `to`, each acked, until the Redis node at `port`
+// counts one more SPUBLISH across one of them: the sender's router read in
+// the membership that the receiver's listens on its sharded channel there.
+// How many were sent; 0 when that did not come within the bound.
+int directs_until_spublished(test_client& from, test_client& to, std::uint16_t port) {
+    const auto spublished = [&] { return info_field(port, "commandstats", "cmdstat_spublish", "calls"); };
+    int sent = 0;
+    const bool seen = eventually([&] {
+        const long long before = spublished();
+        expect_answer(from, send_direct(from, to.session_id(), "hello " + std::to_string(++sent)), errc{},
+                      "a direct to the other router's client");
+        return spublished() > before;
+    }, 10s);
+    return seen ? sent : 0;
+}
+
 // B's own channel is sharded on a master that is killed: once its
 // replica took over, the routers follow at their own pace, and a router
 // that learned the new master before B made its subscription there again
@@ -2857,16 +2873,7 @@ TEST(RouterClusterFailover, DirectsToARouterWhoseChannelsMasterFailsOverAreNotTa
     test_client a1(frontend_config(a->ws_url(), "a1"));
     test_client b1(frontend_config(b->ws_url(), "b1"));
     ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
-    const auto spublished = [&] {
-        return info_field(nodes[victim]->port(), "commandstats", "cmdstat_spublish", "calls");
-    };
-    int sent = 0;
-    ASSERT_TRUE(eventually([&] {
-        const long long before = spublished();
-        expect_answer(a1, send_direct(a1, b1.session_id(), "before " + std::to_string(++sent)), errc{},
-                      "a direct to B's client");
-        return spublished() > before;
-    }, 10s)) << "A SPUBLISHes to B";
+    ASSERT_GT(directs_until_spublished(a1, b1, nodes[victim]->port()), 0) << "A SPUBLISHes to B";
 
     nodes[victim]->kill();
     std::map<std::string, int> outcomes;
@@ -3320,16 +3327,8 @@ TEST_F(RouterClusterOnRedisCluster, ADirectToAKilledRoutersClientIsRefusedAtOnce
     test_client b1(frontend_config(b->ws_url(), "b1"));
     ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
     // Once A has read B's word, its directs to B are SPUBLISHed.
-    const auto spublished = [&] {
-        return info_field(nodes_[inbox_node]->port(), "commandstats", "cmdstat_spublish", "calls");
-    };
-    int sent = 0;
-    ASSERT_TRUE(eventually([&] {
-        const long long before = spublished();
-        expect_answer(a1, send_direct(a1, b1.session_id(), "hello " + std::to_string(++sent)), errc{},
-                      "a direct to B's client");
-        return spublished() > before;
-    }, 10s));
+    const int sent = directs_until_spublished(a1, b1, nodes_[inbox_node]->port());
+    ASSERT_GT(sent, 0);
     EXPECT_EQ(b1.wait_count(is(event_kind::direct), static_cast<std::size_t>(sent)).size(),
               static_cast<std::size_t>(sent));
 
