@@ -228,6 +228,7 @@ cluster_view cluster_node::view() const {
     v.redis_messages = s.messages;
     v.redis_reconnects = s.reconnects;
     v.redis_redirects = s.redirects;
+    v.redis_sharded_pubsub = s.listens_sharded;
     v.recovered = log_.recovered();
     return v;
 }

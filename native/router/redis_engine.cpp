@@ -781,6 +781,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                                                   [](const auto& s) { return s->ready(); }))
                 return;
             sharded_confirmed = true;
+            {
+                std::lock_guard lock(stats_mu);
+                st.listens_sharded = true;
+            }
             if (h.on_listening_sharded) h.on_listening_sharded();
         };
         e.reconnected = [this] {
@@ -829,6 +833,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     void give_up_sharded(std::string_view why) {
         if (!sharded) return;
         sharded = false;
+        {
+            std::lock_guard lock(stats_mu);
+            st.listens_sharded = false;
+        }
         HS_LOG(warn, "redis.sharded_pubsub_refused").kv("reason", why);
         for (auto& s : std::exchange(shard_subs, {})) s->stop();
         for (const std::string& c : sharded_channels) sub->subscribe(c);

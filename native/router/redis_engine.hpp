@@ -122,6 +122,7 @@ struct redis_stats {
     std::uint64_t retries = 0;         // TRYAGAIN answers (a command sent again, or waited for, while its slot moved)
     double rtt_ewma_ms = 0;            // round trip of commands, smoothed
     std::size_t nodes = 0;             // known nodes (1 for a single server)
+    bool listens_sharded = false;      // listens_sharded(), for other threads
 };
 
 class redis_engine {

@@ -84,6 +84,7 @@ std::string render_status(const status_snapshot& s) {
                           {"redis_messages", c.redis_messages},
                           {"redis_reconnects", c.redis_reconnects},
                           {"redis_redirects", c.redis_redirects},
+                          {"redis_sharded_pubsub", c.redis_sharded_pubsub},
                           {"recovered", c.recovered}};
     }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,

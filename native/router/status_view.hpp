@@ -26,6 +26,8 @@ struct cluster_view {
     std::uint64_t redis_messages = 0;  // pub/sub messages received
     std::uint64_t redis_reconnects = 0;
     std::uint64_t redis_redirects = 0;
+    // Its own channel is a sharded one on a Redis Cluster (redis_bus.hpp).
+    bool redis_sharded_pubsub = false;
     std::uint64_t recovered = 0;  // publications read from the streams to fill holes in the pub/sub
 };
 

@@ -2526,6 +2526,7 @@ TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
     ASSERT_TRUE(status.contains("cluster")) << status.dump();
     EXPECT_EQ(status["cluster"]["redis"], "up");
     EXPECT_EQ(status["cluster"]["routers"].size(), 2u) << status.dump();
+    EXPECT_EQ(status["cluster"].value("redis_sharded_pubsub", nlohmann::json()), false) << "a single server: PUBLISH counts every listener";
     const std::string metrics = http_get(a->admin_address(), "/metrics").body;
     EXPECT_NE(metrics.find("hyperstreams_cluster_redis_up 1\n"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("hyperstreams_cluster_routers 2\n"), std::string::npos) << metrics;
@@ -3298,6 +3299,8 @@ TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
         redis_call(nodes_[owner(router::redis_key_slot("hs:routers"))]->port(), {"HGET", "hs:routers", "rb"}));
     EXPECT_FALSE(member.empty());
     EXPECT_FALSE(member.ends_with(" sharded")) << "B does not say it listens there: " << member;
+    const auto status = nlohmann::json::parse(http_get(b->admin_address(), "/status").body, nullptr, false);
+    EXPECT_EQ(status["cluster"].value("redis_sharded_pubsub", nlohmann::json()), false) << status.dump();
     a.reset();
     b.reset();
     for (const auto& n : nodes_) redis_call(n->port(), {"ACL", "DELUSER", "noshard"});
@@ -3322,6 +3325,9 @@ TEST_F(RouterClusterOnRedisCluster, ADirectToAKilledRoutersClientIsRefusedAtOnce
     ASSERT_TRUE(eventually([&] {
         return reply_text(redis_call(nodes_[members_node]->port(), {"HGET", "hs:routers", "rb"})).ends_with(" sharded");
     }, 10s)) << "and says so in the membership";
+    const auto status = nlohmann::json::parse(http_get(b->admin_address(), "/status").body, nullptr, false);
+    ASSERT_TRUE(status.is_object() && status.contains("cluster")) << status.dump();
+    EXPECT_EQ(status["cluster"].value("redis_sharded_pubsub", nlohmann::json()), true) << "and in /status";
 
     test_client a1(frontend_config(a->ws_url(), "a1"));
     test_client b1(frontend_config(b->ws_url(), "b1"));
