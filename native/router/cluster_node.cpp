@@ -327,6 +327,9 @@ std::string cluster_node::render_metrics() const {
            static_cast<double>(v.redis_reconnects));
     append_series(out, "hyperstreams_cluster_redis_redirects_total", "counter", "Redis Cluster MOVED and ASK followed",
            static_cast<double>(v.redis_redirects));
+    append_series(out, "hyperstreams_cluster_redis_sharded_pubsub", "gauge",
+           "1 when the router listens on its own channel as a sharded one (a Redis Cluster that allows it)",
+           v.redis_sharded_pubsub ? 1 : 0);
     append_series(out, "hyperstreams_cluster_recovered_total", "counter",
            "publications the pub/sub missed (its connection was down) read from the streams and delivered",
            static_cast<double>(v.recovered));

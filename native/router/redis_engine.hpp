@@ -2,7 +2,9 @@
 // Boost.Asio with hiredis's socket-free reply reader and a RESP formatter
 // (the way the ZeroMQ transport pumps libzmq). Commands go to the node that
 // serves their key's slot (one pipelined connection per node); one more
-// connection, in subscribe mode, receives pub/sub messages. The engine
+// connection, in subscribe mode, receives pub/sub messages, and on a Redis
+// Cluster each sharded channel (subscribe_sharded) has one of its own, to
+// the node serving its slot. The engine
 // follows the cluster (MOVED, ASK, TRYAGAIN, a node restarted), reconnects with
 // backoff, and re-makes its subscriptions after a reconnect.
 //

@@ -2530,6 +2530,7 @@ TEST(RouterCluster, TheAdminEndpointsShowTheClusterAndHealthzItsRedis) {
     const std::string metrics = http_get(a->admin_address(), "/metrics").body;
     EXPECT_NE(metrics.find("hyperstreams_cluster_redis_up 1\n"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("hyperstreams_cluster_routers 2\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("hyperstreams_cluster_redis_sharded_pubsub 0\n"), std::string::npos) << metrics;
     EXPECT_EQ(http_get(a->http_address(), "/healthz").status, 200);
 
     redis.kill();
@@ -3328,6 +3329,8 @@ TEST_F(RouterClusterOnRedisCluster, ADirectToAKilledRoutersClientIsRefusedAtOnce
     const auto status = nlohmann::json::parse(http_get(b->admin_address(), "/status").body, nullptr, false);
     ASSERT_TRUE(status.is_object() && status.contains("cluster")) << status.dump();
     EXPECT_EQ(status["cluster"].value("redis_sharded_pubsub", nlohmann::json()), true) << "and in /status";
+    EXPECT_NE(http_get(b->admin_address(), "/metrics").body.find("hyperstreams_cluster_redis_sharded_pubsub 1\n"),
+              std::string::npos);
 
     test_client a1(frontend_config(a->ws_url(), "a1"));
     test_client b1(frontend_config(b->ws_url(), "b1"));
