@@ -174,19 +174,25 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
                        ? errc::cluster_outcome_unknown
                        : errc::cluster_unavailable;
             why = failure(r);
-        } else if (a->integer == 0 && sharded && engine_.sharded_pubsub() && is_member_(router).alive &&
-                   attempt < gone_checks && !stopped_) {
-            // Nobody on its sharded channel, while its heartbeat says it is
-            // alive: gone, unless its channel follows a slot that just moved.
-            engine_.after(gone_check_pause * (1 << attempt),
-                          [this, router = std::move(router), again = std::move(again), ack, ticket, attempt] {
-                              if (!stopped_) send_to(router, again, ack, ticket, attempt + 1);
-                          });
-            return;
-        } else if (a->integer == 0 && (!engine_.is_cluster() || (sharded && engine_.sharded_pubsub()) ||
-                                       !is_member_(router).alive)) {
-            code = errc::no_such_address;
-            why = "no client has this address (router " + router + " is not in the cluster)";
+        } else if (a->integer == 0) {
+            // The count is of every listener on a single server and with
+            // SPUBLISH; else only of the node that took the PUBLISH.
+            const bool counted_sharded = sharded && engine_.sharded_pubsub();
+            const bool alive = is_member_(router).alive;
+            if (counted_sharded && alive && attempt < gone_checks && !stopped_) {
+                // Nobody on its sharded channel, while its heartbeat says it
+                // is alive: gone, unless its channel follows a slot that just
+                // moved.
+                engine_.after(gone_check_pause * (1 << attempt),
+                              [this, router = std::move(router), again = std::move(again), ack, ticket, attempt] {
+                                  if (!stopped_) send_to(router, again, ack, ticket, attempt + 1);
+                              });
+                return;
+            }
+            if (counted_sharded || !engine_.is_cluster() || !alive) {
+                code = errc::no_such_address;
+                why = "no client has this address (router " + router + " is not in the cluster)";
+            }
         }
         if (ticket == 0) {
             if (code != errc{}) answer(waiting{ack, router, {}, {}}, code, std::move(why));

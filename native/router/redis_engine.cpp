@@ -99,19 +99,12 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     impl(asio::io_context& i, redis_options o, handlers hs)
         : io(i), opts(std::move(o)), h(std::move(hs)), refresh_timer(i), shard_poll_timer(i), refresh_backoff(opts) {
         set_up_tls();
-        redis_subscriber::events e;
+        redis_subscriber::events e = subscriber_events();
         e.where = [this] { return subscriber_node(); };
-        e.message = [this](std::string_view pattern, std::string_view channel, std::string_view payload) {
-            deliver(pattern, channel, payload);
-        };
         e.changed = [this] {
             if (sub->failed()) settled = true;
             if (!sub->ready()) missed.set();
             evaluate();
-        };
-        e.reconnected = [this] {
-            std::lock_guard lock(stats_mu);
-            ++st.reconnects;
         };
         sub = std::make_shared<redis_subscriber>(io, opts, tls, std::move(e));
     }
@@ -766,13 +759,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             sub->subscribe(channel);
             return;
         }
-        redis_subscriber::events e;
+        redis_subscriber::events e = subscriber_events();
         e.where = [this, slot = redis_key_slot(channel)] {
             const node* n = slots[slot];
             return n ? n->address : subscriber_node();
-        };
-        e.message = [this](std::string_view pattern, std::string_view c, std::string_view payload) {
-            deliver(pattern, c, payload);
         };
         // Not part of up: the engine's readiness does not wait for it.
         e.changed = [this] {
@@ -786,10 +776,6 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 st.listens_sharded = true;
             }
             if (h.on_listening_sharded) h.on_listening_sharded();
-        };
-        e.reconnected = [this] {
-            std::lock_guard lock(stats_mu);
-            ++st.reconnects;
         };
         e.refused = [this](std::string_view error) {
             if (refuses_sharded(error)) {
@@ -843,6 +829,20 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     }
 
     // ---- the subscriber ----
+
+    // What every subscriber connection does alike: its messages are the
+    // engine's, its reconnects counted.
+    redis_subscriber::events subscriber_events() {
+        redis_subscriber::events e;
+        e.message = [this](std::string_view pattern, std::string_view channel, std::string_view payload) {
+            deliver(pattern, channel, payload);
+        };
+        e.reconnected = [this] {
+            std::lock_guard lock(stats_mu);
+            ++st.reconnects;
+        };
+        return e;
+    }
 
     // Any node will do: the next one that is up, in turn, so that a node
     // that went down is left.

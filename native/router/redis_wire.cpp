@@ -315,8 +315,8 @@ redis_push parse_push(const redisReply& reply) noexcept {
     }
     if (reply.type != REDIS_REPLY_ARRAY || reply.elements == 0) return p;
     const std::string_view kind = element_text(reply, 0);
-    if (kind == "message" && reply.elements == 3) {
-        p.what = redis_push::kind::message;
+    if ((kind == "message" || kind == "smessage") && reply.elements == 3) {
+        p.what = kind == "message" ? redis_push::kind::message : redis_push::kind::smessage;
         p.channel = element_text(reply, 1);
         p.payload = element_text(reply, 2);
     } else if (kind == "pmessage" && reply.elements == 4) {
@@ -324,10 +324,6 @@ redis_push parse_push(const redisReply& reply) noexcept {
         p.pattern = element_text(reply, 1);
         p.channel = element_text(reply, 2);
         p.payload = element_text(reply, 3);
-    } else if (kind == "smessage" && reply.elements == 3) {
-        p.what = redis_push::kind::smessage;
-        p.channel = element_text(reply, 1);
-        p.payload = element_text(reply, 2);
     } else if (kind == "sunsubscribe" && reply.elements == 3) {
         p.what = redis_push::kind::sunsubscribe;
         p.channel = element_text(reply, 1);
