@@ -306,8 +306,8 @@ const std::vector<option>& options() {
         t.push_back(integer("cluster.redis_wait_timeout_ms", &router_config::cluster_redis_wait_timeout_ms, 1,
                             1500,
                             "with cluster.redis_wait_replicas: how long a publish waits for the replicas "
-                            "(WAIT's timeout, under the 2 s a Redis command may take; the router's later "
-                            "commands to that master wait with it)"));
+                            "(WAIT's timeout, under the 2 s a Redis command may take; deliveries and the "
+                            "router's other commands do not wait for it)"));
         t.push_back(text("cluster.prefix", &router_config::cluster_prefix,
                          "prefix of every Redis key and channel of the cluster (letters, digits, "
                          "'_', '-')"));

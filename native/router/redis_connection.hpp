@@ -41,15 +41,6 @@ std::shared_ptr<boost::asio::ssl::context> make_redis_tls_context(const redis_tl
 
 struct redis_request;
 
-// A write with a WAIT after it (redis_engine): its answer kept until the
-// WAIT's.
-struct redis_write_wait {
-    std::unique_ptr<redis_request> request;  // answered, waiting for the WAIT's answer
-    redis_reply reply;
-    bool answered = false;  // the WAIT
-    long long replicas = -1;
-};
-
 // A command on its way: its bytes, where it goes, and who waits for it.
 struct redis_request {
     std::string wire;
@@ -64,10 +55,8 @@ struct redis_request {
     std::chrono::steady_clock::time_point written;
     // The first of its key's hold, sent again after TRYAGAIN (redis_engine).
     bool held = false;
-    // A WAIT after it (redis_engine): what is asked for, and the one sent
-    // behind it on its connection, which its answer waits for.
+    // A WAIT after its answer (redis_engine): what is asked for.
     redis_wait wait{};
-    std::shared_ptr<redis_write_wait> waited;
     // redis_engine::publish_sharded's (`key` is the channel): formatted as
     // SPUBLISH or PUBLISH when routed, as the servers allow; `spublish`
     // once sent as SPUBLISH.

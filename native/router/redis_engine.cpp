@@ -65,12 +65,18 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         std::shared_ptr<redis_connection> conn;
         asio::steady_timer retry;
         redis_backoff backoff;
-        // Writes with a redis_wait: at most one WAIT on the wire, which
-        // covers the writes sent before it; those sent since wait for the
-        // next, sent once it answered (the connection is held by Redis
-        // while a WAIT waits, so one more would only add its timeout).
+        // Writes with a redis_wait, answered here: their completions wait
+        // for a WAIT on `waits`, a second connection to the node that
+        // carries nothing else: a write of the last one's fence key, then
+        // WAIT. The fence runs after every write already answered, so the
+        // WAIT, which counts what its own connection wrote, covers them;
+        // and `conn`'s commands go on while it waits (Redis holds a
+        // connection's later commands while its WAIT waits). At most one
+        // WAIT on the wire: the writes answered meanwhile share the next,
+        // sent once it answered.
+        std::shared_ptr<redis_connection> waits;
         bool waiting_replicas = false;
-        std::vector<std::shared_ptr<redis_write_wait>> next_wait;
+        std::vector<std::pair<redis_request_ptr, redis_reply>> next_wait;
         redis_wait next_wait_options{};
         // A connection to it failed since the node was learned: commands
         // fail at once while it is down instead of waiting for an attempt.
@@ -235,72 +241,87 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                      n.down_reason.empty() ? n.address.text() + ": down" : n.down_reason);
             return;
         }
-        std::shared_ptr<redis_write_wait> w;
-        if (r->wait.replicas > 0) r->waited = w = std::make_shared<redis_write_wait>();
-        const redis_wait wait = r->wait;
         n.conn->send(std::move(r));
-        if (w) wait_for_replicas(n, w, wait);
     }
 
     // ---- WAIT after a write ----
 
-    // `w`'s write is on n's connection: a WAIT after it, now or once the
-    // one on the wire answered.
-    void wait_for_replicas(node& n, std::shared_ptr<redis_write_wait> w, const redis_wait& wait) {
-        n.next_wait.push_back(std::move(w));
-        n.next_wait_options.replicas = std::max(n.next_wait_options.replicas, wait.replicas);
-        n.next_wait_options.timeout = std::max(n.next_wait_options.timeout, wait.timeout);
+    // `r` answered on n (not an error): its completion once a WAIT after it
+    // answered. Its key's hold, if any, goes at once: it ran.
+    void wait_for_replicas(node& n, redis_request_ptr r, redis_reply reply) {
+        n.next_wait_options.replicas = std::max(n.next_wait_options.replicas, r->wait.replicas);
+        n.next_wait_options.timeout = std::max(n.next_wait_options.timeout, r->wait.timeout);
+        n.next_wait_options.fence = r->wait.fence;
+        std::string released = r->held ? std::move(r->key) : std::string();
+        r->held = false;
+        n.next_wait.emplace_back(std::move(r), std::move(reply));
         if (!n.waiting_replicas) send_wait(n);
+        if (!released.empty()) head_done(released);
     }
 
-    // WAIT on n's connection, after the writes of next_wait: it counts the
-    // replicas that acknowledged every write the connection made before it.
+    // The fence and WAIT on n's waits connection, for the writes of
+    // next_wait.
     void send_wait(node& n) {
-        std::vector<std::shared_ptr<redis_write_wait>> covered = std::exchange(n.next_wait, {});
-        const redis_wait wait = std::exchange(n.next_wait_options, {0, std::chrono::milliseconds(0)});
-        if (n.conn->is_dead()) {
-            // Its writes failed with the connection: none waits.
-            for (const auto& w : covered) settle_wait(w, -1);
+        auto covered = std::make_shared<std::vector<std::pair<redis_request_ptr, redis_reply>>>(
+            std::exchange(n.next_wait, {}));
+        const redis_wait wait = std::exchange(n.next_wait_options, {0, std::chrono::milliseconds(0), {}});
+        if (wait.fence.empty()) {
+            // Nothing this WAIT could count.
+            for (auto& [r, reply] : *covered) complete_reply(std::move(r), std::move(reply), -1);
             return;
         }
+        if (!n.waits || n.waits->is_dead()) open_waits(n);
         n.waiting_replicas = true;
+        auto fenced = std::make_shared<bool>(false);
+        auto fence = std::make_unique<redis_request>();
+        fence->internal = true;
+        fence->wire = redis_format({"SET", wait.fence, "1", "PX", "10000"});
+        fence->done = [fenced, address = n.address.text()](redis_result res) {
+            *fenced = res.status == redis_status::ok && !redis_is_error(*res.reply);
+            if (!*fenced) {
+                HS_LOG(warn, "redis.wait_fence_failed").kv("node", address)
+                    .kv("why", res.status == redis_status::ok ? std::string(redis_text(*res.reply)) : res.detail);
+            }
+        };
+        n.waits->send(std::move(fence));
         auto r = std::make_unique<redis_request>();
         r->internal = true;
         r->wire = redis_format({"WAIT", std::to_string(wait.replicas), std::to_string(wait.timeout.count())});
-        r->done = [this, address = n.address, covered = std::move(covered)](redis_result res) {
-            const long long replicas = res.status == redis_status::ok && res.reply->type == REDIS_REPLY_INTEGER
-                                           ? res.reply->integer
-                                           : -1;
-            for (const auto& w : covered) settle_wait(w, replicas);
+        r->done = [this, address = n.address, covered, fenced](redis_result res) {
+            const long long replicas =
+                *fenced && res.status == redis_status::ok && res.reply->type == REDIS_REPLY_INTEGER ? res.reply->integer
+                                                                                                   : -1;
+            for (auto& [w, reply] : *covered) complete_reply(std::move(w), std::move(reply), replicas);
             // The node, unless it was let go of meanwhile.
             const auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& k) { return k->address == address; });
             if (it == nodes.end()) return;
             node& at = **it;
             at.waiting_replicas = false;
-            if (!at.next_wait.empty() && !stopped) send_wait(at);
+            if (at.next_wait.empty()) return;
+            if (!stopped) {
+                send_wait(at);
+                return;
+            }
+            for (auto& [w, reply] : std::exchange(at.next_wait, {})) complete_reply(std::move(w), std::move(reply), -1);
         };
-        n.conn->send(std::move(r));
+        n.waits->send(std::move(r));
     }
 
-    void settle_wait(const std::shared_ptr<redis_write_wait>& w, long long replicas) {
-        w->answered = true;
-        w->replicas = replicas;
-        // Not yet answered: sent on (MOVED, ASK, TRYAGAIN), and another
-        // WAIT follows it there; or run again from its text after this
-        // WAIT (NOSCRIPT), and another WAIT follows its answer.
-        if (w->request) complete_reply(std::move(w->request), std::move(w->reply), replicas);
-    }
-
-    // The write answered: its completion once a WAIT after it answered.
-    void write_answered(node& n, redis_request_ptr r, redis_reply reply) {
-        std::shared_ptr<redis_write_wait> w = std::move(r->waited);
-        const redis_wait wait = r->wait;
-        w->request = std::move(r);
-        w->reply = std::move(reply);
-        if (w->answered) {
-            w->answered = false;
-            wait_for_replicas(n, std::move(w), wait);
-        }
+    // The node's connection for WAITs: what it carries is the engine's own
+    // (a failure answers the WAIT with no count); a new one when it died.
+    void open_waits(node& n) {
+        redis_connection::events e;
+        e.up = [] {};
+        e.failed = [this](redis_request_ptr r, redis_status s, std::string why) {
+            complete(std::move(r), s, std::move(why));
+        };
+        e.down = [address = n.address.text()](std::string why) {
+            HS_LOG(warn, "redis.wait_connection_down").kv("node", address).kv("reason", why);
+        };
+        e.answered = [this](redis_request_ptr r, redis_reply reply) { complete_reply(std::move(r), std::move(reply)); };
+        e.pushed = [](redis_reply) {};
+        n.waits = std::make_shared<redis_connection>(io, n.address, opts, tls, false, std::move(e));
+        n.waits->connect();
     }
 
     node* keyless_node() {
@@ -403,8 +424,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             send_to(target, std::move(r));
             return;
         }
-        if (r->waited) {
-            write_answered(n, std::move(r), std::move(reply));
+        if (r->wait.replicas > 0 && !redis_is_error(*reply)) {
+            wait_for_replicas(n, std::move(r), std::move(reply));
             return;
         }
         complete_reply(std::move(r), std::move(reply));
@@ -696,13 +717,15 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             if (n && (serving.empty() || serving.back() != n)) serving.push_back(n);
         for (auto it = nodes.begin(); it != nodes.end();) {
             node& n = **it;
-            if (std::find(serving.begin(), serving.end(), &n) != serving.end() || n.conn->queued() > 0) {
+            if (std::find(serving.begin(), serving.end(), &n) != serving.end() || n.conn->queued() > 0 ||
+                n.waiting_replicas) {
                 ++it;
                 continue;
             }
             HS_LOG(info, "redis.node_forgotten").kv("node", n.address.text());
             n.retry.cancel();
             for (auto& r : n.conn->close()) complete(std::move(r), redis_status::unreachable, "node forgotten");
+            if (n.waits) (void)n.waits->close();  // holds no WAIT
             it = nodes.erase(it);
         }
     }
@@ -720,6 +743,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             for (auto& r : (*it)->conn->close()) orphans.push_back(std::move(r));
+            if ((*it)->waits)
+                for (auto& r : (*it)->waits->close()) orphans.push_back(std::move(r));
             it = nodes.erase(it);
         }
         slots.fill(kept);
@@ -933,6 +958,8 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             n->retry.cancel();
             if (n->conn)
                 for (auto& r : n->conn->close()) pending.push_back(std::move(r));
+            if (n->waits)
+                for (auto& r : n->waits->close()) pending.push_back(std::move(r));
         }
         sub->stop();
         for (auto& s : shard_subs) s->stop();

@@ -4,7 +4,8 @@
 // serves their key's slot (one pipelined connection per node); one more
 // connection, in subscribe mode, receives pub/sub messages, and on a Redis
 // Cluster each sharded channel (subscribe_sharded) has one of its own, to
-// the node serving its slot. The engine
+// the node serving its slot; a node that runs writes with a redis_wait has
+// a second one, for the WAITs. The engine
 // follows the cluster (MOVED, ASK, TRYAGAIN, a node restarted), reconnects with
 // backoff, and re-makes its subscriptions after a reconnect.
 //
@@ -64,14 +65,20 @@ struct redis_result {
     long long replicas = -1;
 };
 
-// A write made durable: after it, on the connection that carried it, WAIT
-// for `replicas` replicas of its node to acknowledge it, for at most
-// `timeout`; the command's completion comes once WAIT answered, with how
-// many did (redis_result::replicas). WAIT holds every later command on that
-// connection meanwhile.
+// A write made durable: once it answered, a WAIT for `replicas` replicas of
+// the node that ran it to acknowledge it, for at most `timeout`; the
+// command's completion comes once WAIT answered, with how many did
+// (redis_result::replicas; -1 when the WAIT could not be asked, and at once
+// for an error reply). The WAIT goes on a connection of its own to that
+// node, after a write of `fence` (SET, expiring in 10 s), so the node's
+// other commands go on while it waits: WAIT counts what its own connection
+// wrote, and the fence, run after the write answered, covers it.
 struct redis_wait {
     std::uint32_t replicas = 0;  // 0: no WAIT
     std::chrono::milliseconds timeout{1000};
+    // A key in the write's slot (so on the node that ran it) that the
+    // engine may overwrite. Required with replicas > 0.
+    std::string fence;
 };
 
 // A Lua script the engine runs by its SHA1 (EVALSHA), made by load_script.

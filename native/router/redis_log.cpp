@@ -308,7 +308,7 @@ std::string failure(const redis_result& r) {
 std::string unreplicated(const redis_result& r, const redis_log_options& o) {
     if (o.wait_replicas == 0 || r.replicas >= static_cast<long long>(o.wait_replicas)) return {};
     return "published, but " +
-           (r.replicas < 0 ? std::string("Redis's WAIT did not answer")
+           (r.replicas < 0 ? std::string("the replicas that have it could not be counted (Redis's WAIT failed)")
                            : std::to_string(r.replicas) + " of " + std::to_string(o.wait_replicas) +
                                  " replicas acknowledged it within " + std::to_string(o.wait_timeout.count()) + " ms") +
            ": a Redis failover may lose it";
@@ -372,7 +372,7 @@ redis_log::redis_log(redis_engine& engine, redis_log_options options)
       publish_batch_script_(engine_.load_script(publish_batch_script)),
       read_script_(engine_.load_script(read_script)),
       meta_ttl_text_(std::to_string(options_.meta_ttl_s)),
-      wait_{options_.wait_replicas, options_.wait_timeout},
+      wait_{options_.wait_replicas, options_.wait_timeout, {}},
       rng_(std::random_device{}()) {}
 
 redis_log::~redis_log() = default;
@@ -383,6 +383,12 @@ std::string redis_log::meta_key(std::string_view channel) const {
 
 std::string redis_log::stream_key(std::string_view channel) const {
     return options_.prefix + ":{" + std::string(channel) + "}:s";
+}
+
+redis_wait redis_log::wait_for(std::string_view channel) const {
+    redis_wait w = wait_;
+    if (w.replicas > 0) w.fence = options_.prefix + ":{" + std::string(channel) + "}:w";
+    return w;
 }
 
 std::string redis_log::pubsub_channel(std::string_view channel) const {
@@ -640,7 +646,7 @@ void redis_log::publish_one(const queued_publish& q) {
         placed.at = position{static_cast<std::uint32_t>(a->element[0]->integer),
                              static_cast<std::uint64_t>(a->element[1]->integer)};
         enter(std::move(placed));
-    }, wait_);
+    }, wait_for(channel));
 }
 
 void redis_log::publish_batch(std::span<const std::size_t> members) {
@@ -712,7 +718,7 @@ void redis_log::publish_batch(std::span<const std::size_t> members) {
     }
     engine_.run_script(std::string(names.meta), publish_batch_script_, batch_args_,
                        [this, from = std::move(from), channel](redis_result r) { batch_answered(channel, from, r); },
-                       wait_);
+                       wait_for(channel));
 }
 
 void redis_log::batch_answered(const std::string& channel, const std::vector<publisher>& from,

@@ -281,6 +281,8 @@ private:
     // Script arguments that never change, written once.
     const std::string meta_ttl_text_;
     const redis_wait wait_;  // after each publish script
+    // wait_ for a script of `channel`: its fence is the channel's `w` key.
+    redis_wait wait_for(std::string_view channel) const;
     entry enter_;
     std::function<void(std::string_view, std::string_view)> presence_events_;
     // append()'s queue, under its own lock: appends come under the core's

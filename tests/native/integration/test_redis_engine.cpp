@@ -648,8 +648,10 @@ TEST(RedisEngineSingle, AScriptTheServerLostRunsInItsPlaceOrNotAtAll) {
 }
 
 // A write with a WAIT is answered once its replica has it, with the count;
-// with the replica frozen, once WAIT's timeout passed, with 0. Writes sent
-// while a WAIT waits share the next one: one WAIT for the two.
+// with the replica frozen, once WAIT's timeout passed, with 0. The WAIT
+// goes on a connection of its own, after a write of the fence key: the
+// node's other commands are answered while it waits. Writes answered while
+// a WAIT waits share the next one: one WAIT for the two.
 TEST(RedisEngineSingle, AWriteWithAWaitIsAnsweredWithTheReplicasThatHaveIt) {
     redis_server master(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
     ASSERT_TRUE(master.ready());
@@ -664,6 +666,7 @@ TEST(RedisEngineSingle, AWriteWithAWaitIsAnsweredWithTheReplicasThatHaveIt) {
         const std::size_t at = info.find("cmdstat_wait:calls=");
         return at == std::string::npos ? 0LL : std::stoll(info.substr(at + 19));
     };
+    const auto durable = [](std::chrono::milliseconds timeout) { return redis_wait{1, timeout, "{n}:w"}; };
 
     std::mutex mu;
     std::vector<std::pair<std::string, long long>> got;  // reply, replicas
@@ -675,43 +678,53 @@ TEST(RedisEngineSingle, AWriteWithAWaitIsAnsweredWithTheReplicasThatHaveIt) {
         std::lock_guard lock(mu);
         return got.size();
     };
-    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 1000ms});
+    host.run("n", incr, {"1", "n"}, note, durable(1000ms));
     ASSERT_TRUE(eventually([&] { return count() == 1; }, 5s));
     EXPECT_EQ(got[0], (std::pair<std::string, long long>{"1", 1}));
     EXPECT_EQ(reply_text(redis_call(replica.port(), {"GET", "n"})), "1") << "on the replica when answered";
+    const redis_reply fence_ttl = redis_call(master.port(), {"PTTL", "{n}:w"});
+    ASSERT_TRUE(fence_ttl && fence_ttl->type == REDIS_REPLY_INTEGER);
+    EXPECT_GT(fence_ttl->integer, 0) << "the fence was written, and expires";
+    EXPECT_LE(fence_ttl->integer, 10000);
     host.run("n", incr, {"1", "n"}, note);
     ASSERT_TRUE(eventually([&] { return count() == 2; }, 5s));
     EXPECT_EQ(got[1], (std::pair<std::string, long long>{"2", -1})) << "no WAIT asked for";
     EXPECT_EQ(waits(), 1);
 
     replica.signal(SIGSTOP);
-    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
-    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
-    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 300ms});
-    const bool answered = eventually([&] { return count() == 5; }, 5s);
-    replica.signal(SIGCONT);
+    host.run("n", incr, {"1", "n"}, note, durable(300ms));
+    host.run("n", incr, {"1", "n"}, note, durable(300ms));
+    host.run("n", incr, {"1", "n"}, note, durable(300ms));
+    bool answered = eventually([&] { return count() == 5; }, 5s);
     ASSERT_TRUE(answered);
     EXPECT_EQ(got[2], (std::pair<std::string, long long>{"3", 0}));
     EXPECT_EQ(got[3], (std::pair<std::string, long long>{"4", 0}));
     EXPECT_EQ(got[4], (std::pair<std::string, long long>{"5", 0}));
-    EXPECT_EQ(waits(), 3) << "the two sent while the first WAIT waited shared one";
+    EXPECT_EQ(waits(), 3) << "the two answered while the first WAIT waited shared one";
 
-    // The master lost the script: its WAIT, on the wire behind it, answers
-    // before it runs again from its text, and counted nothing of it;
-    // another WAIT follows it.
+    // While a WAIT waits, the node's other commands are answered: a read
+    // of the key the waiting write wrote has its value.
+    host.run("n", incr, {"1", "n"}, note, durable(1500ms));
+    answered = eventually([&] { return blocked_clients(master.port()) == 1; }, 5s);
+    const redis_result read = host.call("n", {"GET", "n"});
+    const std::size_t completed = count();
+    replica.signal(SIGCONT);
+    ASSERT_TRUE(answered) << "the WAIT waits";
+    ASSERT_EQ(read.status, redis_status::ok) << read.detail;
+    EXPECT_EQ(reply_text(read.reply), "6");
+    EXPECT_EQ(completed, 5u) << "the read was answered before the waiting write";
+    ASSERT_TRUE(eventually([&] { return count() == 6; }, 5s));
+    EXPECT_EQ(got[5], (std::pair<std::string, long long>{"6", 1})) << "counted once the replica went on";
+
+    // The master lost the script: it runs again from its text, and the WAIT
+    // follows its answer.
     ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
     ASSERT_EQ(reply_text(redis_call(master.port(), {"SCRIPT", "FLUSH"})), "OK");
-    master.signal(SIGSTOP);
-    host.run("n", incr, {"1", "n"}, note, redis_wait{1, 1000ms});
-    const std::size_t bytes = redis_format({"EVALSHA", incr->sha1, "1", "n"}).size() +
-                              redis_format({"WAIT", "1", "1000"}).size();
-    const bool both_sent = eventually([&] { return unread_by_server(master.port()) >= bytes; }, 5s);
-    master.signal(SIGCONT);
-    ASSERT_TRUE(both_sent);
-    ASSERT_TRUE(eventually([&] { return count() == 6; }, 5s));
-    EXPECT_EQ(got[5], (std::pair<std::string, long long>{"6", 1}));
+    host.run("n", incr, {"1", "n"}, note, durable(1000ms));
+    ASSERT_TRUE(eventually([&] { return count() == 7; }, 5s));
+    EXPECT_EQ(got[6], (std::pair<std::string, long long>{"7", 1}));
     EXPECT_EQ(waits(), 5);
-    EXPECT_EQ(reply_text(redis_call(replica.port(), {"GET", "n"})), "6");
+    EXPECT_EQ(reply_text(redis_call(replica.port(), {"GET", "n"})), "7");
 }
 
 TEST(RedisEngineSingle, AnAnswerTooLateTimesOutAndTheConnectionIsMadeAgain) {

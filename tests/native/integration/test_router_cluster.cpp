@@ -2900,6 +2900,55 @@ TEST(RouterClusterFailover, DirectsToARouterWhoseChannelsMasterFailsOverAreNotTa
     EXPECT_EQ(delivered_after, 20) << seen;
 }
 
+// cluster.redis_wait_replicas 1 on a Redis Cluster: each publish's WAIT
+// goes to the master that ran its script, after a fence in the channel's
+// slot, so publishes on every master are acked, one alone and a batch
+// alike, each once that master's replica has it; none is answered
+// cluster_outcome_unknown for a fence sent to a node that does not serve
+// its slot.
+TEST(RouterClusterFailover, WithWaitReplicasPublishesOnEveryMasterAreAckedOnceItsReplicaHasThem) {
+    const auto nodes = make_redis_cluster(3, 1, {"--cluster-node-timeout", "1000"});
+    ASSERT_EQ(nodes.size(), 6u);
+    std::vector<std::string> seeds;
+    for (const auto& n : nodes) seeds.push_back(n->address());
+    auto a = cluster_router(seeds, {"--cluster-redis-wait-replicas", "1"});
+    ASSERT_TRUE(a->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    const auto on_replica = [&](std::size_t replica, const std::string& channel) {
+        const auto replies = redis_calls(nodes[replica]->port(), {{"READONLY"}, {"XLEN", "hs:{" + channel + "}:s"}});
+        return replies.size() == 2 ? reply_text(replies[1]) : std::string("no answer");
+    };
+    std::size_t masters = 0;
+    for (std::size_t m = 0; m < nodes.size(); ++m) {
+        if (replication_field(nodes[m]->port(), "role") != "master") continue;
+        ++masters;
+        std::size_t replica = nodes.size();
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            if (replication_field(nodes[i]->port(), "master_port") == std::to_string(nodes[m]->port())) replica = i;
+        ASSERT_LT(replica, nodes.size());
+        ASSERT_TRUE(eventually([&] { return replication_field(nodes[replica]->port(), "master_link_status") == "up"; },
+                               10s));
+        std::string channel;
+        for (int i = 0; i < 10000 && channel.empty(); ++i) {
+            const std::string candidate = "press.durable." + std::to_string(i);
+            const router::redis_reply r = redis_call(nodes[m]->port(), {"EXISTS", meta_key(candidate)});
+            if (r && r->type != REDIS_REPLY_ERROR) channel = candidate;  // else MOVED: served elsewhere
+        }
+        ASSERT_FALSE(channel.empty());
+
+        const auto alone = publish_numbers(pub, channel, 1, 1);
+        ASSERT_EQ(alone.size(), 1u) << channel << "\n" << a->log();
+        EXPECT_EQ(on_replica(replica, channel), "1") << "on the replica when acked";
+        const auto batch = answers_to(pub, publish_numbers_in_one_message(pub, channel, 2, 4));
+        ASSERT_EQ(batch.size(), 3u);
+        for (const auto& answer : batch) EXPECT_EQ(answer.kind, event_kind::ack) << describe(answer);
+        EXPECT_EQ(on_replica(replica, channel), "4") << "on the replica when acked";
+    }
+    EXPECT_EQ(masters, 3u);
+    EXPECT_EQ(a->log().find("redis.wait_fence_failed"), std::string::npos) << a->log();
+}
+
 // Three masters, from redis-cli --cluster create, one cluster for the
 // suite (each test's channels are its own; a test that restarts a node
 // leaves the cluster ok).
