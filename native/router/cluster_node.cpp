@@ -230,6 +230,8 @@ cluster_view cluster_node::view() const {
     v.redis_redirects = s.redirects;
     v.redis_sharded_pubsub = s.listens_sharded;
     v.recovered = log_.recovered();
+    v.publish_failures = log_.publish_failures();
+    v.unreplicated = log_.unreplicated();
     return v;
 }
 
@@ -333,6 +335,12 @@ std::string cluster_node::render_metrics() const {
     append_series(out, "hyperstreams_cluster_recovered_total", "counter",
            "publications the pub/sub missed (its connection was down) read from the streams and delivered",
            static_cast<double>(v.recovered));
+    append_series(out, "hyperstreams_cluster_publish_failures_total", "counter",
+           "publications refused for want of Redis or failed there (cluster_unavailable, cluster_outcome_unknown)",
+           static_cast<double>(v.publish_failures));
+    append_series(out, "hyperstreams_cluster_unreplicated_total", "counter",
+           "publications made but not acked: fewer replicas than cluster.redis_wait_replicas acknowledged them",
+           static_cast<double>(v.unreplicated));
     return out;
 }
 

@@ -185,4 +185,17 @@ line& line::kv(std::string_view k, bool value) {
     return *this;
 }
 
+bool throttle::admit(std::chrono::steady_clock::time_point now, std::uint64_t& suppressed) noexcept {
+    std::lock_guard lock(mu_);
+    if (logged_ && now - last_ < interval_) {
+        ++skipped_;
+        return false;
+    }
+    logged_ = true;
+    last_ = now;
+    suppressed = skipped_;
+    skipped_ = 0;
+    return true;
+}
+
 }  // namespace hyperstreams::router::log

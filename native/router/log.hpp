@@ -7,7 +7,9 @@
 // The arguments are not evaluated when the level is disabled.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -43,11 +45,41 @@ public:
     }
     line& kv(std::string_view key, double value);
     line& kv(std::string_view key, bool value);
+    // HS_LOG_THROTTLED's: how many like it were not logged before this
+    // line; nothing when none.
+    line& suppressed(std::uint64_t n) { return n == 0 ? *this : kv("suppressed", n); }
 
 private:
     void key(std::string_view k);
     void raw_value(std::string_view v);
     std::string buf_;
+};
+
+// For a warning that can come once per message (every publish refused
+// while a Redis master fails over, every malformed message a Redis client
+// sends): the first is logged, then at most one per `interval`, saying how
+// many were not logged since the line before (`suppressed=N`, after the
+// event's name):
+//
+//   log::throttle failures_;  // one per kind of event, kept by its owner
+//   HS_LOG_THROTTLED(failures_, warn, "cluster.publish_failed").kv("channel", name);
+//
+// Counts that must not be lost belong in /metrics; this only keeps the log
+// readable. Any thread.
+class throttle {
+public:
+    explicit throttle(std::chrono::steady_clock::duration interval = std::chrono::seconds(1)) noexcept
+        : interval_(interval) {}
+    // Whether the occurrence at `now` is logged; if so, `suppressed` is set
+    // to how many were not, since the last one that was.
+    bool admit(std::chrono::steady_clock::time_point now, std::uint64_t& suppressed) noexcept;
+
+private:
+    const std::chrono::steady_clock::duration interval_;
+    std::mutex mu_;
+    bool logged_ = false;
+    std::chrono::steady_clock::time_point last_{};
+    std::uint64_t skipped_ = 0;
 };
 
 }  // namespace hyperstreams::router::log
@@ -57,3 +89,13 @@ private:
         ;                                                                               \
     else                                                                                \
         ::hyperstreams::router::log::line(::hyperstreams::router::log::level::lvl, event)
+
+// HS_LOG, at most once per `throttle_`'s interval (log::throttle).
+#define HS_LOG_THROTTLED(throttle_, lvl, event)                                              \
+    if (std::uint64_t hs_suppressed_ = 0;                                                     \
+        !::hyperstreams::router::log::enabled(::hyperstreams::router::log::level::lvl) ||     \
+        !(throttle_).admit(std::chrono::steady_clock::now(), hs_suppressed_))                 \
+        ;                                                                                     \
+    else                                                                                      \
+        ::hyperstreams::router::log::line(::hyperstreams::router::log::level::lvl, event)     \
+            .suppressed(hs_suppressed_)

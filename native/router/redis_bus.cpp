@@ -232,7 +232,7 @@ bool redis_bus::on_message(std::string_view channel, std::string_view payload) {
         else if (!payload.empty() && payload[0] == kind_ping)
             on_ping(payload.substr(1));
         else
-            HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
+            HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return true;
     }
     if (channel != broadcast_channel_) return false;
@@ -240,7 +240,7 @@ bool redis_bus::on_message(std::string_view channel, std::string_view payload) {
     std::string_view origin;
     std::string_view from;
     if (!take_name(rest, origin) || !take_name(rest, from) || rest.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return true;
     }
     if (origin == router_id_) return true;  // this router's own broadcast: its clients have it
@@ -262,13 +262,13 @@ void redis_bus::on_direct(std::string_view message) {
     std::string_view to;
     std::string_view from;
     if (!take_name(rest, origin) || !take_name(rest, reply) || rest.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     const auto flags = static_cast<std::uint8_t>(rest[0]);
     rest.remove_prefix(1);
     if (!take_name(rest, to) || !take_name(rest, from)) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     enter_([this, origin = std::string(origin), reply = std::string(reply), to = std::string(to),
@@ -290,13 +290,13 @@ void redis_bus::on_subscription(std::string_view message) {
     std::string_view to;
     std::string_view pattern;
     if (!take_name(rest, origin) || !take_name(rest, reply) || rest.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     const auto flags = static_cast<std::uint8_t>(rest[0]);
     rest.remove_prefix(1);
     if (!take_name(rest, to) || !take_name(rest, pattern) || !rest.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     enter_([this, origin = std::string(origin), reply = std::string(reply), to = std::string(to),
@@ -312,7 +312,7 @@ void redis_bus::on_ping(std::string_view message) {
     std::string_view origin;
     std::string_view reply;
     if (!take_name(rest, origin) || !take_name(rest, reply) || !rest.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     reply_to(origin, reply, leaving_ ? errc::going_away : errc{}, leaving_ ? "the router is draining" : "");
@@ -336,7 +336,7 @@ void redis_bus::on_answer(std::string_view message) {
     std::string_view reply;
     std::uint64_t code = 0;
     if (!take_name(rest, reply) || !take_le(rest, 2, code) || reply.empty()) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", own_channel_).kv("bytes", message.size());
         return;
     }
     const char kind = reply[0];

@@ -53,6 +53,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "log.hpp"
 #include "redis_engine.hpp"
 #include "router_bus.hpp"
 
@@ -139,6 +140,7 @@ private:
     const std::string prefix_;
     const std::string router_id_;
     const std::string own_channel_;        // P:r:<id>
+    log::throttle bad_log_;                // cluster.bad_message
     const std::string broadcast_channel_;  // P:b
     const std::chrono::milliseconds answer_timeout_;
     entry enter_;

@@ -305,7 +305,7 @@ std::string failure(const redis_result& r) {
 
 // A publish whose WAIT did not count the replicas the options ask for:
 // why it is not acked; empty when it is.
-std::string unreplicated(const redis_result& r, const redis_log_options& o) {
+std::string why_unreplicated(const redis_result& r, const redis_log_options& o) {
     if (o.wait_replicas == 0 || r.replicas >= static_cast<long long>(o.wait_replicas)) return {};
     return "published, but " +
            (r.replicas < 0 ? std::string("the replicas that have it could not be counted (Redis's WAIT failed)")
@@ -506,6 +506,7 @@ std::uint32_t redis_log::advance(known_map::iterator it, std::string_view channe
 void redis_log::append(std::string_view channel, std::uint8_t flags, bytes_view payload, const publisher& from,
                        const channel_options& options, const publish_extras& extras) {
     if (!up()) {
+        publish_failures_.fetch_add(1, std::memory_order_relaxed);
         sink_->append_failed(from, errc::cluster_unavailable, "Redis is unreachable: " + down_reason());
         return;
     }
@@ -619,7 +620,8 @@ void redis_log::publish_one(const queued_publish& q) {
             const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
                                   ? errc::cluster_outcome_unknown
                                   : errc::cluster_unavailable;
-            HS_LOG(warn, "cluster.publish_failed").kv("channel", name).kv("code", errc_name(static_cast<std::uint16_t>(code)))
+            publish_failures_.fetch_add(1, std::memory_order_relaxed);
+            HS_LOG_THROTTLED(failed_log_, warn, "cluster.publish_failed").kv("channel", name).kv("code", errc_name(static_cast<std::uint16_t>(code)))
                 .kv("why", failure(r));
             enter_call([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
             return;
@@ -631,8 +633,9 @@ void redis_log::publish_one(const queued_publish& q) {
             });
             return;
         }
-        if (std::string why = unreplicated(r, options_); !why.empty()) {
-            HS_LOG(warn, "cluster.publish_unreplicated").kv("channel", name).kv("replicas", r.replicas);
+        if (std::string why = why_unreplicated(r, options_); !why.empty()) {
+            unreplicated_.fetch_add(1, std::memory_order_relaxed);
+            HS_LOG_THROTTLED(unreplicated_log_, warn, "cluster.publish_unreplicated").kv("channel", name).kv("replicas", r.replicas);
             enter_call([this, from, why = std::move(why)] {
                 sink_->append_failed(from, errc::cluster_outcome_unknown, why);
             });
@@ -734,7 +737,8 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         const errc code = r.status == redis_status::lost || r.status == redis_status::timed_out
                               ? errc::cluster_outcome_unknown
                               : errc::cluster_unavailable;
-        HS_LOG(warn, "cluster.publish_failed").kv("channel", channel)
+        publish_failures_.fetch_add(from.size(), std::memory_order_relaxed);
+        HS_LOG_THROTTLED(failed_log_, warn, "cluster.publish_failed").kv("channel", channel)
             .kv("code", errc_name(static_cast<std::uint16_t>(code)))
             .kv("publications", static_cast<std::uint64_t>(from.size())).kv("why", failure(r));
         enter_call([this, from, code, why = failure(r)] {
@@ -742,13 +746,14 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         });
         return;
     }
-    const std::string why = unreplicated(r, options_);
+    const std::string why = why_unreplicated(r, options_);
     if (!why.empty()) {
-        HS_LOG(warn, "cluster.publish_unreplicated").kv("channel", channel).kv("replicas", r.replicas)
+        HS_LOG_THROTTLED(unreplicated_log_, warn, "cluster.publish_unreplicated").kv("channel", channel).kv("replicas", r.replicas)
             .kv("publications", static_cast<std::uint64_t>(from.size()));
     }
     const auto place = [this, &why](const publisher& p, position at) {
         if (!why.empty()) {
+            unreplicated_.fetch_add(1, std::memory_order_relaxed);
             enter_call([this, p, why] { sink_->append_failed(p, errc::cluster_outcome_unknown, why); });
             return;
         }
@@ -797,11 +802,11 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
         return;
     }
     if (!ours || payload.size() < header_bytes) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", channel).kv("bytes", payload.size());
         return;
     }
     if (!is_valid_channel(name)) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", channel);
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", channel);
         return;
     }
     answer a;
@@ -813,7 +818,7 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
     // seqs start at 1), and a client takes (0, 0) for "no position": not a
     // publication's, as read_publication_batch refuses it in a batch.
     if (a.p.epoch == 0 || a.p.seq == 0) {
-        HS_LOG(warn, "cluster.bad_message").kv("channel", channel).kv("why", "position zero");
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_message").kv("channel", channel).kv("why", "position zero");
         return;
     }
     a.name_at = bytes_.size();
@@ -831,7 +836,7 @@ void redis_log::on_message(std::string_view channel, std::string_view payload) {
 void redis_log::on_batch(std::string_view name, std::string_view message) {
     publication_batch batch;
     if (!is_valid_channel(name) || read_publication_batch(message, batch)) {
-        HS_LOG(warn, "cluster.bad_batch").kv("channel", name).kv("bytes", message.size());
+        HS_LOG_THROTTLED(bad_log_, warn, "cluster.bad_batch").kv("channel", name).kv("bytes", message.size());
         return;
     }
     answer a;

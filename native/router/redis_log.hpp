@@ -82,6 +82,7 @@
 #include <vector>
 
 #include "channel_log.hpp"
+#include "log.hpp"
 #include "metrics.hpp"
 #include "redis_engine.hpp"
 
@@ -142,6 +143,14 @@ public:
     [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
     // Publications read from the streams to fill holes (see above).
     [[nodiscard]] std::uint64_t recovered() const noexcept { return recovered_.load(std::memory_order_relaxed); }
+    // Publications refused for want of Redis or failed there
+    // (cluster_unavailable, or cluster_outcome_unknown for an answer lost).
+    [[nodiscard]] std::uint64_t publish_failures() const noexcept {
+        return publish_failures_.load(std::memory_order_relaxed);
+    }
+    // Publications made but answered cluster_outcome_unknown because fewer
+    // replicas than wait_replicas acknowledged them.
+    [[nodiscard]] std::uint64_t unreplicated() const noexcept { return unreplicated_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::string down_reason() const;
 
     // Names, for tests and the admin view.
@@ -317,6 +326,12 @@ private:
     std::uint64_t fill_ids_ = 0;         // under the core's lock
     bool was_up_ = false;                // engine's thread: Redis was up once
     std::atomic<std::uint64_t> recovered_{0};
+    std::atomic<std::uint64_t> publish_failures_{0};
+    std::atomic<std::uint64_t> unreplicated_{0};
+    // Warnings that can come once per publication or message.
+    log::throttle failed_log_;
+    log::throttle unreplicated_log_;
+    log::throttle bad_log_;
     std::unordered_set<std::string, name_hash, std::equal_to<>> indexed_;  // under the core's lock
     std::uint64_t indexed_generation_ = 0;        // under the core's lock
     std::atomic<std::uint64_t> index_generation_{0};  // one more each time Redis is up again

@@ -85,7 +85,9 @@ std::string render_status(const status_snapshot& s) {
                           {"redis_reconnects", c.redis_reconnects},
                           {"redis_redirects", c.redis_redirects},
                           {"redis_sharded_pubsub", c.redis_sharded_pubsub},
-                          {"recovered", c.recovered}};
+                          {"recovered", c.recovered},
+                          {"publish_failures", c.publish_failures},
+                          {"unreplicated", c.unreplicated}};
     }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,
     // and cut between characters); `replace` keeps a slip from throwing.

@@ -29,6 +29,8 @@ struct cluster_view {
     // Its own channel is a sharded one on a Redis Cluster (redis_bus.hpp).
     bool redis_sharded_pubsub = false;
     std::uint64_t recovered = 0;  // publications read from the streams to fill holes in the pub/sub
+    std::uint64_t publish_failures = 0;  // redis_log::publish_failures
+    std::uint64_t unreplicated = 0;      // redis_log::unreplicated
 };
 
 struct status_snapshot {

@@ -134,6 +134,19 @@ std::size_t routers_known(const router_process& r) {
     return status.is_object() && status.contains("cluster") ? status["cluster"]["routers"].size() : 0;
 }
 
+// A counter of `r`'s /status "cluster" section; -1 when it has none.
+long long cluster_count(const router_process& r, const std::string& name) {
+    const auto status = nlohmann::json::parse(http_get(r.admin_address(), "/status").body, nullptr, false);
+    if (!status.is_object() || !status.contains("cluster") || !status["cluster"].contains(name)) return -1;
+    return status["cluster"][name].get<long long>();
+}
+
+// Whether `r`'s /metrics has `series` at `value`.
+bool metric_is(const router_process& r, const std::string& series, long long value) {
+    return http_get(r.admin_address(), "/metrics").body.find("\n" + series + " " + std::to_string(value) + "\n") !=
+           std::string::npos;
+}
+
 std::vector<std::uint8_t> one_frame(frame_kind kind, std::uint32_t id, std::string_view name) {
     frame f;
     f.kind = kind;
@@ -917,6 +930,9 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
     EXPECT_EQ(answer->kind, event_kind::error) << describe(*answer);
     EXPECT_EQ(answer->op, operation::publish);
     EXPECT_EQ(answer->error(), errc::cluster_unavailable) << describe(*answer);
+    EXPECT_EQ(cluster_count(*a, "publish_failures"), 2) << "the early publish and the refused one";
+    EXPECT_TRUE(metric_is(*a, "hyperstreams_cluster_publish_failures_total", 2));
+    EXPECT_EQ(cluster_count(*b, "publish_failures"), 0);
     test_client resuming(frontend_config(b->ws_url(), "resuming"));
     ASSERT_TRUE(resuming.wait_ready());
     const std::uint32_t r = subscribe_since(resuming, "tank.level", channel_position{old_epoch, 1});
@@ -2372,6 +2388,9 @@ TEST(RouterCluster, WithWaitReplicasAPublishIsAckedOnceAReplicaHasIt) {
     ASSERT_EQ(batch_answers.size(), 3u);
     for (const auto& answer : batch_answers)
         EXPECT_EQ(answer.error(), errc::cluster_outcome_unknown) << describe(answer);
+    EXPECT_EQ(cluster_count(*a, "unreplicated"), 4) << "the publish alone and the batch's three";
+    EXPECT_TRUE(metric_is(*a, "hyperstreams_cluster_unreplicated_total", 4));
+    EXPECT_EQ(cluster_count(*a, "publish_failures"), 0) << "made, not failed";
     // Published all the same: the subscriber has them, and the next publish
     // follows them.
     const auto got = sub.wait_count(message_on("press.force"), 5);

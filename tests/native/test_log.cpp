@@ -1,0 +1,48 @@
+// log::throttle: a warning that can come once per message is logged the
+// first time, then at most once per interval, with how many were not.
+#include "log.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+
+namespace hyperstreams::router::log {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(LogThrottle, TheFirstIsLoggedThenOnePerIntervalWithHowManyWereNot) {
+    throttle t(1s);
+    const auto start = std::chrono::steady_clock::time_point{} + 100s;
+    std::uint64_t suppressed = 99;
+    ASSERT_TRUE(t.admit(start, suppressed));
+    EXPECT_EQ(suppressed, 0u);
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(t.admit(start + 100ms * (i + 1), suppressed));
+    ASSERT_TRUE(t.admit(start + 1s, suppressed));
+    EXPECT_EQ(suppressed, 3u);
+    EXPECT_FALSE(t.admit(start + 1500ms, suppressed));
+    // A quiet spell: the next comes at once, with the one held back before.
+    ASSERT_TRUE(t.admit(start + 60s, suppressed));
+    EXPECT_EQ(suppressed, 1u);
+    ASSERT_TRUE(t.admit(start + 61s, suppressed));
+    EXPECT_EQ(suppressed, 0u);
+}
+
+TEST(LogThrottle, OnlyAdmittedLinesAreWritten) {
+    configure(level::off, format::text);
+    throttle t(1s);
+    int evaluated = 0;
+    const auto note = [&] {
+        ++evaluated;
+        return 1;
+    };
+    HS_LOG_THROTTLED(t, warn, "test.throttled").kv("n", note());
+    EXPECT_EQ(evaluated, 0) << "a disabled level evaluates nothing";
+    configure(level::info, format::text);
+    for (int i = 0; i < 5; ++i) HS_LOG_THROTTLED(t, warn, "test.throttled").kv("n", note());
+    EXPECT_EQ(evaluated, 1) << "one line in the interval";
+}
+
+}  // namespace
+}  // namespace hyperstreams::router::log
