@@ -232,6 +232,7 @@ cluster_view cluster_node::view() const {
     v.recovered = log_.recovered();
     v.publish_failures = log_.publish_failures();
     v.unreplicated = log_.unreplicated();
+    v.bad_messages = log_.bad_messages() + bus_.bad_messages();
     return v;
 }
 
@@ -341,6 +342,9 @@ std::string cluster_node::render_metrics() const {
     append_series(out, "hyperstreams_cluster_unreplicated_total", "counter",
            "publications made but not acked: fewer replicas than cluster.redis_wait_replicas acknowledged them",
            static_cast<double>(v.unreplicated));
+    append_series(out, "hyperstreams_cluster_bad_messages_total", "counter",
+           "messages on the routers' Redis channels dropped as malformed (cluster.bad_message, cluster.bad_batch)",
+           static_cast<double>(v.bad_messages));
     return out;
 }
 

@@ -187,6 +187,7 @@ line& line::kv(std::string_view k, bool value) {
 
 bool throttle::admit(std::chrono::steady_clock::time_point now, std::uint64_t& suppressed) noexcept {
     std::lock_guard lock(mu_);
+    ++occurrences_;
     if (logged_ && now - last_ < interval_) {
         ++skipped_;
         return false;
@@ -196,6 +197,11 @@ bool throttle::admit(std::chrono::steady_clock::time_point now, std::uint64_t& s
     suppressed = skipped_;
     skipped_ = 0;
     return true;
+}
+
+std::uint64_t throttle::occurrences() const noexcept {
+    std::lock_guard lock(mu_);
+    return occurrences_;
 }
 
 }  // namespace hyperstreams::router::log

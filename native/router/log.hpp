@@ -73,10 +73,13 @@ public:
     // Whether the occurrence at `now` is logged; if so, `suppressed` is set
     // to how many were not, since the last one that was.
     bool admit(std::chrono::steady_clock::time_point now, std::uint64_t& suppressed) noexcept;
+    // Every occurrence so far, logged or not.
+    std::uint64_t occurrences() const noexcept;
 
 private:
     const std::chrono::steady_clock::duration interval_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
+    std::uint64_t occurrences_ = 0;
     bool logged_ = false;
     std::chrono::steady_clock::time_point last_{};
     std::uint64_t skipped_ = 0;

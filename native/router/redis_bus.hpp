@@ -102,6 +102,9 @@ public:
 
     // From the engine (its thread): true when `channel` is the bus's.
     bool on_message(std::string_view channel, std::string_view payload);
+    // Messages on its channels dropped as malformed (cluster.bad_message).
+    // Thread-safe.
+    std::uint64_t bad_messages() const noexcept { return bad_log_.occurrences(); }
 
 private:
     // A direct whose sender waits for its ack, or a ping (`probe` set,

@@ -151,6 +151,9 @@ public:
     // Publications made but answered cluster_outcome_unknown because fewer
     // replicas than wait_replicas acknowledged them.
     [[nodiscard]] std::uint64_t unreplicated() const noexcept { return unreplicated_.load(std::memory_order_relaxed); }
+    // Messages on the channels it listens to that it dropped as malformed
+    // (cluster.bad_message, cluster.bad_batch).
+    [[nodiscard]] std::uint64_t bad_messages() const noexcept { return bad_log_.occurrences(); }
     [[nodiscard]] std::string down_reason() const;
 
     // Names, for tests and the admin view.

@@ -87,7 +87,8 @@ std::string render_status(const status_snapshot& s) {
                           {"redis_sharded_pubsub", c.redis_sharded_pubsub},
                           {"recovered", c.recovered},
                           {"publish_failures", c.publish_failures},
-                          {"unreplicated", c.unreplicated}};
+                          {"unreplicated", c.unreplicated},
+                          {"bad_messages", c.bad_messages}};
     }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,
     // and cut between characters); `replace` keeps a slip from throwing.

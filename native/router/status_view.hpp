@@ -31,6 +31,7 @@ struct cluster_view {
     std::uint64_t recovered = 0;  // publications read from the streams to fill holes in the pub/sub
     std::uint64_t publish_failures = 0;  // redis_log::publish_failures
     std::uint64_t unreplicated = 0;      // redis_log::unreplicated
+    std::uint64_t bad_messages = 0;      // dropped as malformed: redis_log's and redis_bus's
 };
 
 struct status_snapshot {

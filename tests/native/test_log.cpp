@@ -27,6 +27,7 @@ TEST(LogThrottle, TheFirstIsLoggedThenOnePerIntervalWithHowManyWereNot) {
     EXPECT_EQ(suppressed, 1u);
     ASSERT_TRUE(t.admit(start + 61s, suppressed));
     EXPECT_EQ(suppressed, 0u);
+    EXPECT_EQ(t.occurrences(), 8u) << "every one counted, logged or not";
 }
 
 TEST(LogThrottle, OnlyAdmittedLinesAreWritten) {
