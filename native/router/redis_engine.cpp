@@ -249,6 +249,11 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     // `r` answered on n (not an error): its completion once a WAIT after it
     // answered. Its key's hold, if any, goes at once: it ran.
     void wait_for_replicas(node& n, redis_request_ptr r, redis_reply reply) {
+        if (!r->internal) {
+            // Redis's round trip, not the replicas'.
+            std::lock_guard lock(stats_mu);
+            note_round_trip(*r);
+        }
         n.next_wait_options.replicas = std::max(n.next_wait_options.replicas, r->wait.replicas);
         n.next_wait_options.timeout = std::max(n.next_wait_options.timeout, r->wait.timeout);
         n.next_wait_options.fence = r->wait.fence;
@@ -369,12 +374,18 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(stats_mu);
             ++st.replies;
             if (reply && redis_is_error(*reply)) ++st.errors;
-            if (r->written != clock::time_point{}) {
-                const double ms = std::chrono::duration<double, std::milli>(clock::now() - r->written).count();
-                st.rtt_ewma_ms = st.rtt_ewma_ms == 0 ? ms : st.rtt_ewma_ms + (ms - st.rtt_ewma_ms) / 8;
-            }
+            note_round_trip(*r);
         }
         if (r->done) r->done(redis_result{redis_status::ok, std::move(reply), {}, replicas});
+    }
+
+    // The round trip of `r`, answered now, into the smoothed one (once:
+    // `written` is cleared). Under stats_mu.
+    void note_round_trip(redis_request& r) {
+        if (r.written == clock::time_point{}) return;
+        const double ms = std::chrono::duration<double, std::milli>(clock::now() - r.written).count();
+        st.rtt_ewma_ms = st.rtt_ewma_ms == 0 ? ms : st.rtt_ewma_ms + (ms - st.rtt_ewma_ms) / 8;
+        r.written = {};
     }
 
     void on_answer(node& n, redis_request_ptr r, redis_reply reply) {

@@ -701,6 +701,7 @@ TEST(RedisEngineSingle, AWriteWithAWaitIsAnsweredWithTheReplicasThatHaveIt) {
     EXPECT_EQ(got[3], (std::pair<std::string, long long>{"4", 0}));
     EXPECT_EQ(got[4], (std::pair<std::string, long long>{"5", 0}));
     EXPECT_EQ(waits(), 3) << "the two answered while the first WAIT waited shared one";
+    EXPECT_LT(host.engine().stats().rtt_ewma_ms, 100.0) << "Redis's round trip, without the WAITs' 300 ms";
 
     // While a WAIT waits, the node's other commands are answered: a read
     // of the key the waiting write wrote has its value.
