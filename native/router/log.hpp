@@ -93,11 +93,12 @@ private:
     else                                                                                \
         ::hyperstreams::router::log::line(::hyperstreams::router::log::level::lvl, event)
 
-// HS_LOG, at most once per `throttle_`'s interval (log::throttle).
+// HS_LOG, at most once per `throttle_`'s interval (log::throttle). The
+// throttle counts the occurrence whatever the level.
 #define HS_LOG_THROTTLED(throttle_, lvl, event)                                              \
     if (std::uint64_t hs_suppressed_ = 0;                                                     \
-        !::hyperstreams::router::log::enabled(::hyperstreams::router::log::level::lvl) ||     \
-        !(throttle_).admit(std::chrono::steady_clock::now(), hs_suppressed_))                 \
+        !(throttle_).admit(std::chrono::steady_clock::now(), hs_suppressed_) ||               \
+        !::hyperstreams::router::log::enabled(::hyperstreams::router::log::level::lvl))       \
         ;                                                                                     \
     else                                                                                      \
         ::hyperstreams::router::log::line(::hyperstreams::router::log::level::lvl, event)     \

@@ -281,10 +281,10 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         auto fence = std::make_unique<redis_request>();
         fence->internal = true;
         fence->wire = redis_format({"SET", wait.fence, "1", "PX", "10000"});
-        fence->done = [fenced, address = n.address.text()](redis_result res) {
+        fence->done = [this, fenced, address = n.address.text()](redis_result res) {
             *fenced = res.status == redis_status::ok && !redis_is_error(*res.reply);
             if (!*fenced) {
-                HS_LOG(warn, "redis.wait_fence_failed").kv("node", address)
+                HS_LOG_THROTTLED(fence_log, warn, "redis.wait_fence_failed").kv("node", address)
                     .kv("why", res.status == redis_status::ok ? std::string(redis_text(*res.reply)) : res.detail);
             }
         };
@@ -995,6 +995,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
     bool inbox_closed = false;
     std::deque<op> batch;  // taken from the inbox, being served
 
+    log::throttle fence_log;  // redis.wait_fence_failed: once per WAIT while a slot moves
     mutable std::mutex stats_mu;
     redis_stats st;
 

@@ -30,19 +30,22 @@ TEST(LogThrottle, TheFirstIsLoggedThenOnePerIntervalWithHowManyWereNot) {
     EXPECT_EQ(t.occurrences(), 8u) << "every one counted, logged or not";
 }
 
-TEST(LogThrottle, OnlyAdmittedLinesAreWritten) {
-    configure(level::off, format::text);
-    throttle t(1s);
+TEST(LogThrottle, OnlyAdmittedLinesAreWrittenAndEveryOneIsCounted) {
     int evaluated = 0;
     const auto note = [&] {
         ++evaluated;
         return 1;
     };
-    HS_LOG_THROTTLED(t, warn, "test.throttled").kv("n", note());
+    configure(level::off, format::text);
+    throttle quiet(1s);
+    HS_LOG_THROTTLED(quiet, warn, "test.throttled").kv("n", note());
     EXPECT_EQ(evaluated, 0) << "a disabled level evaluates nothing";
+    EXPECT_EQ(quiet.occurrences(), 1u) << "and counts all the same";
     configure(level::info, format::text);
+    throttle t(1s);
     for (int i = 0; i < 5; ++i) HS_LOG_THROTTLED(t, warn, "test.throttled").kv("n", note());
     EXPECT_EQ(evaluated, 1) << "one line in the interval";
+    EXPECT_EQ(t.occurrences(), 5u);
 }
 
 }  // namespace
