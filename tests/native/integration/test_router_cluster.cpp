@@ -1648,6 +1648,76 @@ struct pair_with_a_refusable_user {
     bool ok = false;
 };
 
+// The README's least-privilege Redis user ("Several routers": the keys of
+// the prefix, every channel (a pattern subscription passes Redis's ACL only
+// when the user's rule lists it verbatim), every command but the dangerous
+// ones, and INFO for the scripts' rollback check) is enough for every path: pub/sub of a
+// channel and a pattern across routers, acks once a replica has them (the
+// WAIT's fence), a resume from the history, a latest-value subscribe, the
+// cluster's presence with join events, and a direct across routers. Redis
+// logs no command refused to it (ACL LOG), and neither router says NOPERM.
+TEST(RouterCluster, RoutersRunAsTheReadmesLeastPrivilegeUser) {
+    redis_server redis(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
+    redis_server replica;
+    ASSERT_TRUE(redis.ready() && replica.ready());
+    ASSERT_EQ(reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(redis.port())})), "OK");
+    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    // As in README.md, "Several routers" (the password there is yours).
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"ACL", "SETUSER", "hyperstreams", "on", ">hs-secret", "resetkeys",
+                                                   "~hs:*", "allchannels", "+@all", "-@dangerous",
+                                                   "+info"})),
+              "OK");
+    const std::vector<std::string> args = {
+        "--cluster-redis-user", "hyperstreams", "--cluster-redis-password-file",
+        write_temp_file("least-privilege", "hs-secret\n"), "--cluster-redis-wait-replicas", "1",
+        "--channels-namespaces",
+        R"([{"pattern": "acl.p.>", "presence": true, "join_leave": true}, {"pattern": "acl.l.>", "latest": true}])"};
+    auto a = cluster_router({redis.address()}, args);
+    auto b = cluster_router({redis.address()}, args);
+    ASSERT_TRUE(a->ready() && b->ready()) << a->log() << b->log();
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("acl.m"))));
+    const std::uint32_t watch = sub.run([](client_engine& e, time_ms) {
+        return e.subscribe("acl.p.room", {.join_leave = true});
+    }).id;
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, watch)));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("acl.p.room"), 1));
+    ASSERT_TRUE(pub.wait_for(is(event_kind::ack, pub.subscribe("acl.p.room"))));
+    ASSERT_TRUE(sub.wait_for(is(event_kind::join), 10s)) << "presence across routers";
+    const std::uint32_t listed = sub.run([](client_engine& e, time_ms) { return e.presence("acl.p.room"); }).id;
+    const auto members = sub.wait_for(is(event_kind::presence, listed), 10s);
+    ASSERT_TRUE(members);
+    EXPECT_EQ(members->members.size(), 2u) << describe(*members);
+
+    const auto acked = publish_numbers(pub, "acl.m", 1, 3);
+    ASSERT_EQ(acked.size(), 3u) << a->log();
+    ASSERT_EQ(sub.wait_count(message_on("acl.m"), 3).size(), 3u);
+    ASSERT_EQ(publish_numbers(pub, "acl.l.x", 1, 1).size(), 1u);
+
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(answer_to(subscribe_since(late, "acl.m", channel_position{acked.front().epoch, 1}))));
+    const auto resumed = late.wait_count(message_on("acl.m"), 2);
+    ASSERT_EQ(resumed.size(), 2u) << "2 and 3, from the history";
+    EXPECT_EQ(resumed.front().payload_text(), "2");
+    ASSERT_TRUE(late.wait_for(is(event_kind::ack, late.subscribe("acl.l.>", slow_policy::router_default, true))));
+    const auto latest = late.wait_for(message_on("acl.l.x"));
+    ASSERT_TRUE(latest) << "the latest value, from the index and the stream";
+    EXPECT_EQ(latest->payload_text(), "1");
+
+    const std::string to = sub.run([](client_engine& e, time_ms) { return std::string(e.session_id()); });
+    expect_answer(pub, send_direct(pub, to, "a direct"), errc{}, "a direct to B's client");
+    ASSERT_TRUE(sub.wait_for(is(event_kind::direct), 10s));
+
+    const router::redis_reply refused = redis_call(redis.port(), {"ACL", "LOG"});
+    ASSERT_TRUE(refused && refused->type == REDIS_REPLY_ARRAY);
+    EXPECT_EQ(refused->elements, 0u) << "a command refused to the routers' user";
+    for (const router_process* r : {a.get(), b.get()}) EXPECT_EQ(r->log().find("NOPERM"), std::string::npos) << r->log();
+}
+
 // A router whose Redis connections are down while another router publishes
 // (its user disabled, its connections killed) reads, once back, what its
 // channels got meanwhile: its subscriber gets every publication, in order,
@@ -3333,6 +3403,68 @@ TEST_F(RouterClusterOnRedisCluster, AKeyedPublishWhileItsSlotMigratesWaitsForThe
 // listen, and A publishes, on different nodes; directs still cross both
 // ways and are acked, and an address of a router that is not in the
 // cluster is still refused at once.
+// The README's least-privilege user on a Redis Cluster too: the slot map
+// (CLUSTER SLOTS), the scripts' CLUSTER MYID, ASKING and sharded pub/sub
+// for the routers' own channels are not among the dangerous commands.
+// Channels on every master and a pattern cross routers, a resume reads a
+// stream, a direct goes by SPUBLISH; no node refused a command.
+TEST_F(RouterClusterOnRedisCluster, TheReadmesLeastPrivilegeUserServesARedisClusterToo) {
+    for (const auto& n : nodes_)
+        ASSERT_EQ(reply_text(redis_call(n->port(), {"ACL", "SETUSER", "hyperstreams", "on", ">hs-secret", "resetkeys",
+                                                    "~hs:*", "allchannels", "+@all", "-@dangerous", "+info"})),
+                  "OK");
+    const std::vector<std::string> args = {"--cluster-redis-user", "hyperstreams", "--cluster-redis-password-file",
+                                           write_temp_file("least-privilege-cluster", "hs-secret\n")};
+    const auto with_id = [&](const std::string& id) {
+        std::vector<std::string> v = args;
+        v.insert(v.end(), {"--router-id", id});
+        return v;
+    };
+    auto a = cluster_router(addresses(), with_id("lpa"));
+    auto b = cluster_router(addresses(), with_id("lpb"));
+    ASSERT_TRUE(a->ready() && b->ready()) << a->log();
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("lp.>"))));
+    ASSERT_TRUE(eventually([&] {
+        long long patterns = 0;
+        for (const auto& node : nodes_) {
+            const router::redis_reply r = redis_call(node->port(), {"PUBSUB", "NUMPAT"});
+            if (r && r->type == REDIS_REPLY_INTEGER) patterns += r->integer;
+        }
+        return patterns >= 1;
+    }, 10s));
+    std::vector<recorded_event> acks;
+    for (int i = 0; i < 12; ++i) {
+        const auto one = publish_numbers(pub, "lp.c" + std::to_string(i), 1, 1);
+        ASSERT_EQ(one.size(), 1u) << a->log();
+        acks.push_back(one.front());
+    }
+    ASSERT_EQ(sub.wait_count([](const recorded_event& e) { return e.kind == event_kind::message; }, 12).size(), 12u);
+    ASSERT_EQ(publish_numbers(pub, "lp.c0", 2, 2).size(), 1u);
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    ASSERT_TRUE(late.wait_for(answer_to(subscribe_since(late, "lp.c0", channel_position{acks.front().epoch, 1}))));
+    ASSERT_EQ(late.wait_count(message_on("lp.c0"), 1).size(), 1u) << "2, from the stream";
+    // B listens on its channel as a sharded one: A's direct goes by SPUBLISH.
+    ASSERT_TRUE(eventually([&] {
+        for (const auto& node : nodes_) {
+            const std::string v = reply_text(redis_call(node->port(), {"HGET", "hs:routers", "lpb"}));
+            if (v.find(" sharded") != std::string::npos) return true;
+        }
+        return false;
+    }, 10s));
+    expect_answer(pub, send_direct(pub, sub.session_id(), "a direct"), errc{}, "a direct to B's client");
+    ASSERT_TRUE(sub.wait_for(direct_of("a direct")));
+    for (const auto& n : nodes_) {
+        const router::redis_reply refused = redis_call(n->port(), {"ACL", "LOG"});
+        ASSERT_TRUE(refused && refused->type == REDIS_REPLY_ARRAY);
+        EXPECT_EQ(refused->elements, 0u) << "a command refused on " << n->address();
+    }
+    for (const router_process* r : {a.get(), b.get()}) EXPECT_EQ(r->log().find("NOPERM"), std::string::npos) << r->log();
+}
+
 TEST_F(RouterClusterOnRedisCluster, DirectsReachARouterListeningOnAnotherNode) {
     for (const auto& n : nodes_)
         ASSERT_EQ(reply_text(redis_call(n->port(), {"ACL", "SETUSER", "noshard", "on", ">noshard-pass", "~*", "&*",
