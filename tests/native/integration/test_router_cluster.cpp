@@ -134,6 +134,20 @@ std::size_t routers_known(const router_process& r) {
     return status.is_object() && status.contains("cluster") ? status["cluster"]["routers"].size() : 0;
 }
 
+// A Redis master (full syncs at once) and its replica, the replica's link
+// up once `ok`.
+struct master_and_replica {
+    master_and_replica() {
+        ok = master.ready() && replica.ready() &&
+             reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(master.port())})) ==
+                 "OK" &&
+             eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s);
+    }
+    redis_server master{false, std::nullopt, {"--repl-diskless-sync-delay", "0"}};
+    redis_server replica;
+    bool ok = false;
+};
+
 // A counter of `r`'s /status "cluster" section; -1 when it has none.
 long long cluster_count(const router_process& r, const std::string& name) {
     const auto status = nlohmann::json::parse(http_get(r.admin_address(), "/status").body, nullptr, false);
@@ -1657,11 +1671,10 @@ struct pair_with_a_refusable_user {
 // cluster's presence with join events, and a direct across routers. Redis
 // logs no command refused to it (ACL LOG), and neither router says NOPERM.
 TEST(RouterCluster, RoutersRunAsTheReadmesLeastPrivilegeUser) {
-    redis_server redis(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
-    redis_server replica;
-    ASSERT_TRUE(redis.ready() && replica.ready());
-    ASSERT_EQ(reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(redis.port())})), "OK");
-    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    master_and_replica servers;
+    ASSERT_TRUE(servers.ok);
+    redis_server& redis = servers.master;
+    redis_server& replica = servers.replica;
     // As in README.md, "Several routers" (the password there is yours).
     ASSERT_EQ(reply_text(redis_call(redis.port(), {"ACL", "SETUSER", "hyperstreams", "on", ">hs-secret", "resetkeys",
                                                    "~hs:*", "allchannels", "+@all", "-@dangerous",
@@ -2443,11 +2456,10 @@ TEST(RouterCluster, RedisRestartedFromAnOlderSnapshotStartsANewEpochRatherThanGi
 // replica frozen, the publish (made, and delivered) fails with
 // cluster_outcome_unknown after the timeout, one alone and a batch alike.
 TEST(RouterCluster, WithWaitReplicasAPublishIsAckedOnceAReplicaHasIt) {
-    redis_server redis(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
-    redis_server replica;
-    ASSERT_TRUE(redis.ready() && replica.ready());
-    ASSERT_EQ(reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(redis.port())})), "OK");
-    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    master_and_replica servers;
+    ASSERT_TRUE(servers.ok);
+    redis_server& redis = servers.master;
+    redis_server& replica = servers.replica;
     auto a = cluster_router({redis.address()},
                             {"--cluster-redis-wait-replicas", "1", "--cluster-redis-wait-timeout-ms", "300"});
     auto b = cluster_router({redis.address()});
@@ -2496,11 +2508,10 @@ TEST(RouterCluster, WithWaitReplicasAPublishIsAckedOnceAReplicaHasIt) {
 // on. Keys that claim an offset this server never reached (its last write
 // lost), or another lineage, make the channel start a new epoch.
 TEST(RouterCluster, APositionIsKeptWithTheReplicationOffsetAndARollbackIsANewEpoch) {
-    redis_server redis(false, std::nullopt, {"--repl-diskless-sync-delay", "0"});
-    redis_server replica;
-    ASSERT_TRUE(redis.ready() && replica.ready());
-    ASSERT_EQ(reply_text(redis_call(replica.port(), {"REPLICAOF", "127.0.0.1", std::to_string(redis.port())})), "OK");
-    ASSERT_TRUE(eventually([&] { return replication_field(replica.port(), "master_link_status") == "up"; }, 10s));
+    master_and_replica servers;
+    ASSERT_TRUE(servers.ok);
+    redis_server& redis = servers.master;
+    redis_server& replica = servers.replica;
     auto a = cluster_router({redis.address()});
     ASSERT_TRUE(a->ready());
     test_client pub(frontend_config(a->ws_url(), "pub"));
