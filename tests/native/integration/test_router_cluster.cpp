@@ -1674,7 +1674,6 @@ TEST(RouterCluster, RoutersRunAsTheReadmesLeastPrivilegeUser) {
     master_and_replica servers;
     ASSERT_TRUE(servers.ok);
     redis_server& redis = servers.master;
-    redis_server& replica = servers.replica;
     // As in README.md, "Several routers" (the password there is yours).
     ASSERT_EQ(reply_text(redis_call(redis.port(), {"ACL", "SETUSER", "hyperstreams", "on", ">hs-secret", "resetkeys",
                                                    "~hs:*", "allchannels", "+@all", "-@dangerous",
