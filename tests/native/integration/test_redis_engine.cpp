@@ -111,28 +111,16 @@ public:
     }
 
     redis_result call(std::string key, std::vector<std::string> args) {
-        auto promise = std::make_shared<std::promise<redis_result>>();
-        auto future = promise->get_future();
-        engine_.command(std::move(key), std::move(args),
-                        [promise](redis_result r) { promise->set_value(std::move(r)); });
-        if (future.wait_for(10s) != std::future_status::ready) {
-            ADD_FAILURE() << "a command did not complete";
-            return {redis_status::stopped, nullptr, "no completion"};
-        }
-        return future.get();
+        return completed("a command", [&](redis_engine::completion done) {
+            engine_.command(std::move(key), std::move(args), std::move(done));
+        });
     }
 
     // publish_sharded's count, or -1 when it did not answer an integer.
     long long publish_sharded(std::string channel, std::string message) {
-        auto promise = std::make_shared<std::promise<redis_result>>();
-        auto future = promise->get_future();
-        engine_.publish_sharded(std::move(channel), std::move(message),
-                                [promise](redis_result r) { promise->set_value(std::move(r)); });
-        if (future.wait_for(10s) != std::future_status::ready) {
-            ADD_FAILURE() << "a publish did not complete";
-            return -1;
-        }
-        const redis_result r = future.get();
+        const redis_result r = completed("a publish", [&](redis_engine::completion done) {
+            engine_.publish_sharded(std::move(channel), std::move(message), std::move(done));
+        });
         if (r.status != redis_status::ok || r.reply->type != REDIS_REPLY_INTEGER) {
             ADD_FAILURE() << redis_status_name(r.status) << " " << r.detail << " " << reply_text(r.reply);
             return -1;
@@ -190,6 +178,20 @@ public:
     }
 
 private:
+    // What `start` (given the completion) asked of the engine, once
+    // completed; a failure of the test when it is not within 10 s.
+    template <typename Start>
+    redis_result completed(const char* what, Start start) {
+        auto promise = std::make_shared<std::promise<redis_result>>();
+        auto future = promise->get_future();
+        start([promise](redis_result r) { promise->set_value(std::move(r)); });
+        if (future.wait_for(10s) != std::future_status::ready) {
+            ADD_FAILURE() << what << " did not complete";
+            return {redis_status::stopped, nullptr, "no completion"};
+        }
+        return future.get();
+    }
+
     template <typename Fn>
     void record(Fn fn) {
         {
