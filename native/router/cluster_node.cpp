@@ -25,6 +25,16 @@ std::string_view text_of(const redisReply* r) noexcept {
     return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
 }
 
+// KEYS: the membership hash. ARGV: this router's id, its entry. A Redis at
+// its memory limit (maxmemory) refuses the writes that may grow it, HSET
+// among them, and a router whose beats it refused would be taken for gone
+// by every router, itself included, while it works; so the beat may
+// (allow-oom, Redis 7's script flags): it overwrites an entry of the same
+// size, which costs no memory, but when the router joins.
+constexpr const char* beat_script = R"lua(#!lua flags=allow-oom
+return redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+)lua";
+
 }  // namespace
 
 cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::string router_id)
@@ -56,6 +66,7 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
       // delivered it.
       bus_(ioc_, engine_, cfg.cluster_prefix, router_id_, timeout_),
       presence_(engine_, log_, cfg.cluster_prefix, router_id_, timeout_),
+      beat_script_(engine_.load_script(beat_script)),
       beat_timer_(ioc_) {
     log_.set_presence_events(
         [this](std::string_view channel, std::string_view event) { presence_.on_event(channel, event); });
@@ -123,23 +134,29 @@ void cluster_node::beat() {
     if (leaving_) return;
     const std::int64_t now = unix_ms();
     const bool sharded = engine_.listens_sharded();
-    engine_.command(members_key_,
-                   {"HSET", members_key_, router_id_,
-                    std::to_string(now + timeout_.count()) + member_value_tail_ + (sharded ? " sharded" : "")},
-                   [this, sharded](redis_result r) {
-                       // HSET answers 1 when the field is new: this router
-                       // joined, or came back after Redis lost the hash.
-                       // Whether it listens on its sharded channel is news
-                       // too (known once Redis confirmed the subscription).
-                       const bool added = r.status == redis_status::ok && r.reply &&
-                                          r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer == 1;
-                       if (r.status == redis_status::ok && (added || !announced_ || sharded != announced_sharded_) &&
-                           !leaving_) {
-                           announced_ = true;
-                           announced_sharded_ = sharded;
-                           announce();
-                       }
-                   });
+    const std::string entry = std::to_string(now + timeout_.count()) + member_value_tail_ + (sharded ? " sharded" : "");
+    const std::string_view args[] = {"1", members_key_, router_id_, entry};
+    engine_.run_script(members_key_, beat_script_, args, [this, sharded](redis_result r) {
+        if (r.status != redis_status::ok || r.reply->type == REDIS_REPLY_ERROR) {
+            // Redis down says so itself (cluster.redis_down); a refusal
+            // (an ACL without EVALSHA, a script error) would leave this
+            // router out of the membership unsaid.
+            if (r.status == redis_status::ok) {
+                HS_LOG_THROTTLED(beat_log_, warn, "cluster.heartbeat_failed").kv("why", redis_failure(r));
+            }
+            return;
+        }
+        // HSET answers 1 when the field is new: this router joined, or
+        // came back after Redis lost the hash. Whether it listens on its
+        // sharded channel is news too (known once Redis confirmed the
+        // subscription).
+        const bool added = r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer == 1;
+        if ((added || !announced_ || sharded != announced_sharded_) && !leaving_) {
+            announced_ = true;
+            announced_sharded_ = sharded;
+            announce();
+        }
+    });
     // The presence hashes this router has members in live as long as it does.
     presence_.refresh();
     read_members();

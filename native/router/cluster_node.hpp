@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "log.hpp"
 #include "core_runner.hpp"
 #include "redis_bus.hpp"
 #include "redis_log.hpp"
@@ -110,6 +111,8 @@ private:
     redis_log log_;
     redis_bus bus_;
     redis_presence presence_;
+    redis_script_ref beat_script_;
+    log::throttle beat_log_;
     boost::asio::steady_timer beat_timer_;
     std::string member_value_tail_;  // " <ws url> <backend>"
     mutable std::mutex members_mu_;

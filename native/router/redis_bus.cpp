@@ -51,12 +51,6 @@ bool take_le(std::string_view& in, std::size_t bytes, std::uint64_t& out) {
     return true;
 }
 
-std::string failure(const redis_result& r) {
-    if (r.status != redis_status::ok) return "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail;
-    const redisReply* a = r.reply.get();
-    return "Redis: " + std::string(a->str ? std::string_view(a->str, a->len) : "an unexpected answer");
-}
-
 }  // namespace
 
 redis_bus::redis_bus(boost::asio::io_context& io, redis_engine& engine, std::string prefix, std::string router_id,
@@ -173,7 +167,7 @@ void redis_bus::send_to(std::string_view router_id, std::string message, const p
             code = r.status == redis_status::lost || r.status == redis_status::timed_out
                        ? errc::cluster_outcome_unknown
                        : errc::cluster_unavailable;
-            why = failure(r);
+            why = redis_failure(r);
         } else if (a->integer == 0) {
             // The count is of every listener on a single server and with
             // SPUBLISH; else only of the node that took the PUBLISH.

@@ -64,6 +64,10 @@ struct redis_result {
     // answer); -1 when none was asked for, or WAIT did not answer.
     long long replicas = -1;
 };
+// Why `r` failed, for logs and error texts: "Redis: " and the status and
+// its detail, or Redis's error reply (or that the answer had an
+// unexpected shape, for a result whose reply is neither).
+std::string redis_failure(const redis_result& r);
 
 // A write made durable: once it answered, a WAIT for `replicas` replicas of
 // the node that ran it to acknowledge it, for at most `timeout`; the

@@ -296,13 +296,6 @@ std::string_view text_of(const redisReply* r) noexcept {
     return r && r->str ? std::string_view(r->str, r->len) : std::string_view();
 }
 
-// Why a command did not give a usable answer, for the publisher's error.
-std::string failure(const redis_result& r) {
-    if (r.status != redis_status::ok) return "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail;
-    if (r.reply && r.reply->type == REDIS_REPLY_ERROR) return "Redis: " + std::string(text_of(r.reply.get()));
-    return "Redis: an answer of an unexpected shape";
-}
-
 // A publish whose WAIT did not count the replicas the options ask for:
 // why it is not acked; empty when it is.
 std::string why_unreplicated(const redis_result& r, const redis_log_options& o) {
@@ -622,8 +615,8 @@ void redis_log::publish_one(const queued_publish& q) {
                                   : errc::cluster_unavailable;
             publish_failures_.fetch_add(1, std::memory_order_relaxed);
             HS_LOG_THROTTLED(failed_log_, warn, "cluster.publish_failed").kv("channel", name).kv("code", errc_name(static_cast<std::uint16_t>(code)))
-                .kv("why", failure(r));
-            enter_call([this, from, code, why = failure(r)] { sink_->append_failed(from, code, why); });
+                .kv("why", redis_failure(r));
+            enter_call([this, from, code, why = redis_failure(r)] { sink_->append_failed(from, code, why); });
             return;
         }
         if (a->element[2]->integer == 2) {
@@ -740,8 +733,8 @@ void redis_log::batch_answered(const std::string& channel, const std::vector<pub
         publish_failures_.fetch_add(from.size(), std::memory_order_relaxed);
         HS_LOG_THROTTLED(failed_log_, warn, "cluster.publish_failed").kv("channel", channel)
             .kv("code", errc_name(static_cast<std::uint16_t>(code)))
-            .kv("publications", static_cast<std::uint64_t>(from.size())).kv("why", failure(r));
-        enter_call([this, from, code, why = failure(r)] {
+            .kv("publications", static_cast<std::uint64_t>(from.size())).kv("why", redis_failure(r));
+        enter_call([this, from, code, why = redis_failure(r)] {
             for (const publisher& p : from) sink_->append_failed(p, code, why);
         });
         return;
@@ -942,7 +935,7 @@ void redis_log::fill_read(std::uint64_t id, std::string channel, position from) 
             const bool for_now = (r.status != redis_status::ok && r.status != redis_status::stopped) ||
                                  error.starts_with("CLUSTERDOWN") || error.starts_with("LOADING") ||
                                  error.starts_with("MASTERDOWN");
-            enter_call([this, id, name, for_now, why = failure(r)] {
+            enter_call([this, id, name, for_now, why = redis_failure(r)] {
                 if (for_now)
                     fill_failed(id, name, why);
                 else
@@ -1084,7 +1077,7 @@ void redis_log::read_since_subscribed(std::uint64_t ticket, const std::string& c
                         a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
                         a->element[2]->type == REDIS_REPLY_ARRAY && a->element[3]->type == REDIS_REPLY_STRING;
         if (!ok) {
-            enter_call([this, ticket, kind, name, why = failure(r)] {
+            enter_call([this, ticket, kind, name, why = redis_failure(r)] {
                 if (kind == read_kind::history) {
                     sink_->history_failed(ticket, name, errc::cluster_unavailable, why);
                     return;
@@ -1126,7 +1119,7 @@ void redis_log::index_latest(std::string_view channel) {
     engine_.command(key, {"HSET", key, std::string(channel), ""},
                     [this, name = std::string(channel)](redis_result r) {
         if (r.status == redis_status::ok && r.reply->type == REDIS_REPLY_INTEGER) return;
-        HS_LOG(warn, "cluster.latest_index_failed").kv("channel", name).kv("why", failure(r));
+        HS_LOG(warn, "cluster.latest_index_failed").kv("channel", name).kv("why", redis_failure(r));
         enter_call([this, name] { indexed_.erase(name); });  // the next publish tries again
     });
 }
@@ -1176,7 +1169,7 @@ void redis_log::scan_latest_index(std::shared_ptr<latest_job> job) {
         const bool ok = r.status == redis_status::ok && a->type == REDIS_REPLY_ARRAY && a->elements == 2 &&
                         a->element[1]->type == REDIS_REPLY_ARRAY;
         if (!ok) {
-            finish_latest(job, failure(r));
+            finish_latest(job, redis_failure(r));
             return;
         }
         job->cursor.assign(text_of(a->element[0]));
@@ -1214,7 +1207,7 @@ void redis_log::read_last_entries(std::shared_ptr<latest_job> job) {
                             a->element[0]->type == REDIS_REPLY_INTEGER && a->element[1]->type == REDIS_REPLY_INTEGER &&
                             a->element[2]->type == REDIS_REPLY_ARRAY && a->element[3]->type == REDIS_REPLY_STRING;
             if (!ok) {
-                if (job->failed.empty()) job->failed = failure(r);
+                if (job->failed.empty()) job->failed = redis_failure(r);
             } else {
                 const position at{static_cast<std::uint32_t>(a->element[0]->integer),
                                   static_cast<std::uint64_t>(a->element[1]->integer)};

@@ -85,11 +85,12 @@ void redis_presence::change(const redis_script_ref& script, frame_kind kind, std
     const std::string k = key(channel);
     const std::string pubsub = log_.pubsub_channel(channel);
     const std::string_view args[] = {"1", k, address, value, pubsub, event, expiry_ms_};
-    engine_.run_script(k, script, args, [name = std::string(channel)](redis_result r) {
+    engine_.run_script(k, script, args, [this, name = std::string(channel)](redis_result r) {
         // The member is missing from (or left in) the other routers' reads
-        // until it subscribes again: said, not hidden.
+        // until it subscribes again: said, not hidden (a join refused by a
+        // Redis at its memory limit comes once per subscribe: throttled).
         if (r.status != redis_status::ok || r.reply->type == REDIS_REPLY_ERROR) {
-            HS_LOG(warn, "cluster.presence_write_failed").kv("channel", name).kv("status", redis_status_name(r.status));
+            HS_LOG_THROTTLED(write_log_, warn, "cluster.presence_write_failed").kv("channel", name).kv("why", redis_failure(r));
         }
     });
 }
@@ -176,10 +177,7 @@ void redis_presence::answer_read(std::uint64_t ticket, const std::string& k,
 }
 
 void redis_presence::fail_read(std::uint64_t ticket, const redis_result& r) {
-    const std::string why = r.status != redis_status::ok
-                                ? "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail
-                                : "Redis: " + std::string(text_of(r.reply.get()));
-    log_.enter_call([this, ticket, why] { sink_->presence_failed(ticket, errc::cluster_unavailable, why); });
+    log_.enter_call([this, ticket, why = redis_failure(r)] { sink_->presence_failed(ticket, errc::cluster_unavailable, why); });
 }
 
 void redis_presence::on_event(std::string_view channel, std::string_view event) {

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "log.hpp"
 #include "presence.hpp"
 #include "redis_engine.hpp"
 #include "redis_log.hpp"
@@ -73,6 +74,7 @@ private:
     const redis_script_ref join_script_;
     const redis_script_ref leave_script_;
     const std::string expiry_ms_;
+    log::throttle write_log_;  // cluster.presence_write_failed (the engine's thread)
     // This router's members per channel. Written under the core's lock,
     // read by refresh(): a leaf lock of its own.
     std::mutex local_mu_;

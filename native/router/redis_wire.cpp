@@ -67,6 +67,12 @@ std::string_view redis_status_name(redis_status s) noexcept {
     return "unknown";
 }
 
+std::string redis_failure(const redis_result& r) {
+    if (r.status != redis_status::ok) return "Redis: " + std::string(redis_status_name(r.status)) + ": " + r.detail;
+    if (r.reply && r.reply->type == REDIS_REPLY_ERROR) return "Redis: " + std::string(redis_text(*r.reply));
+    return "Redis: an answer of an unexpected shape";
+}
+
 std::uint16_t redis_key_slot(std::string_view key) noexcept {
     const std::size_t open = key.find('{');
     if (open != std::string_view::npos) {

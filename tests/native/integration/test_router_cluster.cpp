@@ -9,9 +9,10 @@
 // clients of every router, publishes keep their order across a SCRIPT
 // FLUSH, the publishes of one WebSocket message to a channel are one script
 // and one pub/sub message (idempotency, time to live, resume, the count
-// bound, a lost answer and a malformed batch with them), and the routers
-// follow a Redis restarted empty and a Redis Cluster master restarted on
-// its port.
+// bound, a lost answer and a malformed batch with them), a Redis at its
+// memory limit refuses publishes by name and keeps the membership, and
+// the routers follow a Redis restarted empty and a Redis Cluster master
+// restarted on its port.
 #include <signal.h>
 
 #include <algorithm>
@@ -75,6 +76,14 @@ long long info_field(std::uint16_t port, const std::string& section, const std::
         return at == std::string::npos ? -1 : std::stoll(value.substr(at + sub.size() + 1));
     }
     return -1;
+}
+
+// For routers whose tests count EVALSHA: each heartbeat is a script of its
+// own (cluster_node.cpp), so they beat at start and then not for minutes,
+// and the count is of the publishes alone.
+std::vector<std::string> rare_heartbeats(std::vector<std::string> more = {}) {
+    more.insert(more.end(), {"--heartbeat-interval-ms", "300000", "--heartbeat-timeout-ms", "900000"});
+    return more;
 }
 
 // `got` holds the payloads first.., each at its number's seq in `epoch`.
@@ -1008,8 +1017,8 @@ TEST(RouterCluster, ARedisOutageFailsPublishesAndResumesByName) {
 TEST(RouterCluster, APublishSendsRedisTheScriptsShaNotItsText) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
-    auto a = cluster_router({redis.address()});
-    auto b = cluster_router({redis.address()});
+    auto a = cluster_router({redis.address()}, rare_heartbeats());
+    auto b = cluster_router({redis.address()}, rare_heartbeats());
     ASSERT_TRUE(a->ready() && b->ready());
     test_client pub(frontend_config(a->ws_url(), "pub"));
     test_client sub(frontend_config(b->ws_url(), "sub"));
@@ -1151,7 +1160,7 @@ long long evalsha_calls(const redis_server& redis) {
 // not a count a test can know.
 std::unique_ptr<router_process> one_thread_router(const redis_server& redis, std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--threads", "1"});
-    return cluster_router({redis.address()}, std::move(extra));
+    return cluster_router({redis.address()}, rare_heartbeats(std::move(extra)));
 }
 
 // 100 publishes with acks in one WebSocket message on A: one EVALSHA and
@@ -2152,6 +2161,70 @@ TEST(RouterCluster, APublishRefusedWithClusterUnavailableReachesNobody) {
     for (const auto& m : sub.events(message_on("valve.state")))
         EXPECT_NE(m.payload_text(), "refused") << "the publisher was told it was not made: " << describe(m);
     EXPECT_EQ(after.front().seq, 2u) << "the refused publication took a seq";
+}
+
+// Redis at its memory limit (maxmemory, the default noeviction policy)
+// refuses the writes that would grow it. A publish is refused by name,
+// never acked; the routers' heartbeats still go in (they overwrite what
+// is there), so no router takes another for gone and directs still cross;
+// and publishes are acked again once Redis has room.
+TEST(RouterCluster, ARedisOutOfMemoryRefusesPublishesByNameAndKeepsTheMembership) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "ra"}));
+    auto b = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "rb"}));
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client a1(frontend_config(a->ws_url(), "a1"));
+    test_client b1(frontend_config(b->ws_url(), "b1"));
+    ASSERT_TRUE(a1.wait_ready() && b1.wait_ready());
+    ASSERT_TRUE(eventually([&] { return routers_known(*a) == 2 && routers_known(*b) == 2; }, 10s));
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, b1.subscribe("valve.state"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("valve.state"), 1));
+    const auto first = publish_numbers(a1, "valve.state", 1, 1);
+    ASSERT_EQ(first.size(), 1u);
+
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "SET", "maxmemory", "1"})), "OK");
+    const std::uint32_t refused = a1.publish("valve.state", "refused", true);
+    const auto answer = a1.wait_for(answer_to(refused), 10s);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(answer->kind, event_kind::error) << describe(*answer);
+    EXPECT_EQ(answer->error(), errc::cluster_unavailable) << describe(*answer);
+    EXPECT_NE(answer->text.find("OOM"), std::string::npos) << "Redis's reason given: " << describe(*answer);
+    ASSERT_TRUE(eventually([&] { return cluster_count(*a, "publish_failures") == 1; }, 5s));
+
+    // Each router's entry carries its expiry (ms): both are written again
+    // past the heartbeat timeout (2 s) after Redis filled up, which they
+    // would not be if Redis refused the beats.
+    const auto expiry = [&](const std::string& id) {
+        return std::atoll(reply_text(redis_call(redis.port(), {"HGET", "hs:routers", id})).c_str());
+    };
+    const long long full_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
+    ASSERT_TRUE(eventually([&] { return expiry("ra") > full_at + 3000 && expiry("rb") > full_at + 3000; }, 10s))
+        << "the heartbeats go in while Redis is full\n" << a->log();
+    EXPECT_EQ(routers_known(*a), 2u) << a->log();
+    EXPECT_EQ(routers_known(*b), 2u) << b->log();
+    expect_answer(a1, send_direct(a1, b1.session_id(), "a1 to b1"), errc{}, "a direct to B's client");
+    ASSERT_TRUE(b1.wait_for(direct_of("a1 to b1")));
+    EXPECT_TRUE(logged(*a, "event=cluster.publish_failed", 1)) << a->log();
+    // A resume reads the history: served.
+    test_client late(frontend_config(b->ws_url(), "late"));
+    ASSERT_TRUE(late.wait_ready());
+    const std::uint32_t resume = subscribe_since(late, "valve.state", channel_position{first.front().epoch, 0});
+    const auto resumed = late.wait_for(answer_to(resume));
+    ASSERT_TRUE(resumed && resumed->kind == event_kind::ack) << (resumed ? describe(*resumed) : "no answer");
+    const auto replay = late.wait_for(message_on("valve.state"));
+    ASSERT_TRUE(replay);
+    EXPECT_EQ(replay->payload_text(), "1");
+
+    ASSERT_EQ(reply_text(redis_call(redis.port(), {"CONFIG", "SET", "maxmemory", "0"})), "OK");
+    const auto after = publish_numbers(a1, "valve.state", 2, 2);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after.front().seq, 2u) << "the refused publication took no seq";
+    ASSERT_TRUE(b1.wait_for([](const recorded_event& e) {
+        return e.kind == event_kind::message && e.payload_text() == "2";
+    }));
+    for (const auto& m : b1.events(message_on("valve.state"))) EXPECT_NE(m.payload_text(), "refused");
 }
 
 // A router dies (SIGKILL) under its subscriber, while another router's
