@@ -213,6 +213,9 @@ public:
     // INFO commandstats: calls per command since Redis started (these INFO
     // calls included), commands run by scripts included; empty on failure.
     std::map<std::string, std::uint64_t> command_calls();
+    // INFO replication: the replicas connected and in sync (state=online);
+    // -1 on failure.
+    int replicas_online();
 
 private:
     redisContext* context_ = nullptr;

@@ -5,6 +5,8 @@
 # Then once more with Redis 2 ms away (--redis-delay-us): fails unless the
 # round trip the tool measures through its forwarder is at least 4 ms.
 # And over TLS (--redis-tls): the routers' Redis connections are rediss://.
+# And with a replica of Redis (--redis-replicas 1) that every publish waits
+# for (cluster.redis_wait_replicas 1): nothing lost.
 #   cmake -DBENCH=path/to/hyperstreams-bench -P cluster_smoke_test.cmake
 include(${CMAKE_CURRENT_LIST_DIR}/bench_smoke.cmake)
 bench_smoke_need_redis()
@@ -37,3 +39,10 @@ bench_smoke_expect_lines("hyperstreams-bench cluster --redis-tls"
         "fanout target=cluster subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+: [^\n]* lost 0,"
         "fanout target=cluster subscribers=3 payload=64 batch=1 window=1: [^\n]* lost 0,"
         "the routers reach Redis over TLS \\(--redis-tls\\)")
+
+bench_smoke_run(cluster-replica cluster --redis "${REDIS_SERVER}" --subscribers 3 --payloads 64 --seconds 0.3
+                --concurrency , --redis-replicas 1 --router-flag --cluster-redis-wait-replicas --router-flag 1)
+bench_smoke_expect_lines("hyperstreams-bench cluster --redis-replicas 1"
+        "1 replica of Redis online \\(--redis-replicas\\)"
+        "fanout target=cluster subscribers=3 payload=64 batch=[0-9]+ window=[0-9]+: [^\n]* lost 0,"
+        "fanout target=cluster subscribers=3 payload=64 batch=1 window=1: [^\n]* lost 0,")

@@ -107,6 +107,10 @@ constexpr const char* usage_text =
     "                        (default 0: no forwarder)\n"
     "  --redis-tls           cluster: the routers reach Redis over TLS (rediss://, a certificate made\n"
     "                        with the openssl program); the tool's own probe on its plain port\n"
+    "  --redis-replicas N    cluster: N replicas of the tool's Redis (0 to 4, default 0), started on free\n"
+    "                        ports and online before the runs; with --router-flag\n"
+    "                        --cluster-redis-wait-replicas --router-flag N, publishes are acked once\n"
+    "                        they have them\n"
     "  --uws PATH            fanout: uWebSockets' pub/sub server speaking the baseline's protocol\n"
     "                        (hyperstreams-bench-uws, built with -DHYPERSTREAMS_UWS_DIR; default: beside\n"
     "                        this tool when it was built)\n"
@@ -143,6 +147,7 @@ struct options {
     std::string redis = "redis-server";
     int redis_delay_us = 0;
     bool redis_tls = false;
+    int redis_replicas = 0;
     std::string uws;
     std::vector<std::string> router_flags;
 };
@@ -215,6 +220,7 @@ bool parse(int argc, char** argv, options& o) {
         {"--nats", [&](const std::string& v) { o.nats = v; }},
         {"--redis", [&](const std::string& v) { o.redis = v; }},
         {"--redis-delay-us", [&](const std::string& v) { o.redis_delay_us = std::atoi(v.c_str()); }},
+        {"--redis-replicas", [&](const std::string& v) { o.redis_replicas = std::atoi(v.c_str()); }},
         {"--uws", [&](const std::string& v) { o.uws = v; }},
         {"--router-flag", [&](const std::string& v) { o.router_flags.push_back(v); }},
     };
@@ -262,6 +268,10 @@ bool parse(int argc, char** argv, options& o) {
         }
     if (o.redis_delay_us < 0 || o.redis_delay_us > 1000000) {
         std::fprintf(stderr, "hyperstreams-bench: --redis-delay-us takes 0 to 1000000\n");
+        return false;
+    }
+    if (o.redis_replicas < 0 || o.redis_replicas > 4) {
+        std::fprintf(stderr, "hyperstreams-bench: --redis-replicas takes 0 to 4\n");
         return false;
     }
     if (o.redis_tls && o.redis_delay_us > 0) {
@@ -940,10 +950,24 @@ void cluster_scenario(const options& o, report& rep) {
         }
         rep.redis_tls = true;
     }
-    if (!start_redis(redis, o, tls ? tls->server_options : std::vector<std::string>{})) {
+    std::vector<std::string> master_options = tls ? tls->server_options : std::vector<std::string>{};
+    if (o.redis_replicas > 0) master_options.insert(master_options.end(), {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
+    if (!start_redis(redis, o, master_options)) {
         std::printf("cluster: FAILED: %s did not start\n", o.redis.c_str());
         ++rep.failures;
         return;
+    }
+    // --redis-replicas: each replicates the master's plain port, loading
+    // what it is sent without writing it to disk; stopped by pid at the end
+    // like the master.
+    std::vector<server> replicas(static_cast<std::size_t>(o.redis_replicas));
+    for (server& replica : replicas) {
+        if (!start_redis(replica, o, {"--replicaof", "127.0.0.1", std::to_string(redis.at.port),
+                                      "--repl-diskless-load", "swapdb"})) {
+            std::printf("cluster: FAILED: a replica of Redis did not start\n");
+            ++rep.failures;
+            return;
+        }
     }
     // Everything the routers and the probe say to Redis goes through the
     // forwarder when there is one, so that its round trip is the unit.
@@ -960,6 +984,19 @@ void cluster_scenario(const options& o, report& rep) {
         std::printf("cluster: FAILED: %s did not answer\n", o.redis.c_str());
         ++rep.failures;
         return;
+    }
+    if (!replicas.empty()) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (probe.replicas_online() < o.redis_replicas && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const int online = probe.replicas_online();
+        if (online < o.redis_replicas) {
+            std::printf("cluster: FAILED: %d of %d replicas of Redis online after 10 s\n", std::max(online, 0),
+                        o.redis_replicas);
+            ++rep.failures;
+            return;
+        }
+        std::printf("cluster: %d replica%s of Redis online (--redis-replicas)\n", online, online == 1 ? "" : "s");
     }
     const std::vector<std::string> limits = {"--limits-max-connections", std::to_string(most + 64)};
     std::vector<std::string> in_cluster = limits;

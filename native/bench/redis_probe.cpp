@@ -120,4 +120,17 @@ std::map<std::string, std::uint64_t> redis_probe::command_calls() {
     return calls;
 }
 
+int redis_probe::replicas_online() {
+    const reply_ptr info = command(context_, "INFO replication");
+    if (!info || info->type != REDIS_REPLY_STRING) return -1;
+    // Lines "slaveN:ip=...,port=...,state=online,offset=...".
+    std::istringstream lines(std::string(info->str, info->len));
+    int online = 0;
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("slave", 0) == 0 && line.find(":ip=") != std::string::npos &&
+            line.find(",state=online,") != std::string::npos)
+            ++online;
+    return online;
+}
+
 }  // namespace hyperstreams::bench
