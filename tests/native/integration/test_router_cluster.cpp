@@ -1764,6 +1764,50 @@ TEST(RouterCluster, WhatARouterMissedWhileItsRedisWasDownIsReadOnceBack) {
     EXPECT_NE(metrics.find("\nhyperstreams_cluster_recovered_total 3\n"), std::string::npos) << metrics;
 }
 
+// Redis closes the routers' pub/sub connections (CLIENT KILL TYPE pubsub:
+// what it does to a subscriber past its output buffer limit) between
+// publishes. Until its router subscribed again, a publish is refused with
+// cluster_unavailable, taking no seq, and the publisher sends it again; the
+// subscriber on the other router gets every publication once, in order,
+// with no gap.
+TEST(RouterCluster, PubSubConnectionsClosedByRedisCostTheSubscribersNothing) {
+    redis_server redis;
+    ASSERT_TRUE(redis.ready());
+    auto a = cluster_router({redis.address()});
+    auto b = cluster_router({redis.address()});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    test_client sub(frontend_config(b->ws_url(), "sub"));
+    ASSERT_TRUE(pub.wait_ready() && sub.wait_ready());
+    ASSERT_TRUE(sub.wait_for(is(event_kind::ack, sub.subscribe("line.speed"))));
+    ASSERT_TRUE(wait_numsub(redis.port(), pubsub_channel("line.speed"), 1));
+    const auto first = publish_numbers(pub, "line.speed", 1, 10);
+    ASSERT_EQ(first.size(), 10u);
+    // n, acked at seq n; sent again while refused, for up to 10 s.
+    std::size_t refused = 0;
+    const auto publish = [&](int n) {
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            const auto answer = pub.wait_for(answer_to(pub.publish("line.speed", std::to_string(n), true)), 10s);
+            if (!answer) return false;
+            if (answer->kind == event_kind::ack) return answer->seq == static_cast<std::uint64_t>(n);
+            if (answer->error() != errc::cluster_unavailable) return false;
+            ++refused;
+        }
+        return false;
+    };
+    for (int round = 0; round < 3; ++round) {
+        ASSERT_NE(reply_text(redis_call(redis.port(), {"CLIENT", "KILL", "TYPE", "pubsub"})), "0");
+        for (int n = 11 + round * 10; n <= 20 + round * 10; ++n) ASSERT_TRUE(publish(n)) << n << "\n" << a->log();
+    }
+    const auto got = sub.wait_count(message_on("line.speed"), 40, 15s);
+    ASSERT_EQ(got.size(), 40u) << b->log();
+    expect_numbers(got, 1, first.front().epoch);
+    EXPECT_EQ(sub.count(is(event_kind::gap)), 0u);
+    EXPECT_EQ(sub.count(message_on("line.speed")), 40u) << "none twice";
+    std::printf("publishes refused while the publisher's router subscribed again: %zu\n", refused);
+}
+
 // A publication after a hole comes on the subscriber connection while the
 // router cannot read the stream (its command connection lost, and its
 // Redis user refused meanwhile; on a Redis Cluster, the channel's master
