@@ -45,6 +45,7 @@ cluster_node::cluster_node(asio::io_context& io, const router_config& cfg, std::
       router_id_(std::move(router_id)),
       engine_(ioc_,
               redis_options{cfg.cluster_redis, cfg.cluster_redis_user, cfg.cluster_redis_password,
+                            cfg.cluster_prefix + ":" + router_id_,
                             redis_tls_options{cfg.cluster_redis_tls_ca_file, cfg.cluster_redis_tls_cert_file,
                                               cfg.cluster_redis_tls_key_file}},
               redis_engine::handlers{[this](std::string_view, std::string_view channel, std::string_view payload) {

@@ -54,8 +54,25 @@ std::chrono::milliseconds redis_backoff::next() {
     return delay;
 }
 
+namespace {
+
+std::string greeting_of(const redis_options& options, std::string_view role) {
+    std::string g = !options.password.empty() ? options.user.empty()
+                                                    ? redis_format({"AUTH", options.password})
+                                                    : redis_format({"AUTH", options.user, options.password})
+                                              : redis_format({"PING"});
+    if (options.client_name.empty()) return g;
+    std::string name = options.client_name + ":" + std::string(role);
+    for (char& c : name)
+        if (c <= ' ' || c > '~') c = '_';
+    return g + redis_format({"CLIENT", "SETNAME", name});
+}
+
+}  // namespace
+
 redis_connection::redis_connection(asio::io_context& io, redis_address address, const redis_options& options,
-                                   std::shared_ptr<ssl::context> tls, bool subscriber, events e)
+                                   std::shared_ptr<ssl::context> tls, bool subscriber, std::string_view role,
+                                   events e)
     : address_(std::move(address)),
       connect_timeout_(options.connect_timeout),
       command_timeout_(options.command_timeout),
@@ -63,11 +80,9 @@ redis_connection::redis_connection(asio::io_context& io, redis_address address, 
       // A connection is up once Redis answered, not once the kernel
       // accepted it: a Redis that hangs (a long script, a pause, a stopped
       // process) accepts connections it does not serve.
-      greeting_(!options.password.empty() ? options.user.empty()
-                                                ? redis_format({"AUTH", options.password})
-                                                : redis_format({"AUTH", options.user, options.password})
-                                          : redis_format({"PING"})),
+      greeting_(greeting_of(options, role)),
       greeting_is_auth_(!options.password.empty()),
+      greeting_replies_(options.client_name.empty() ? 1 : 2),
       events_(std::move(e)),
       resolver_(io),
       socket_(io),
@@ -168,6 +183,7 @@ void redis_connection::greet() {
     // A write that fails is left to the read to tell why (the server's
     // words, a TLS alert, or the reset), within the connect timeout.
     state_ = state::greeting;
+    greeting_answered_ = 0;
     do_read();
     write_all(greeting_, [self = shared_from_this()](const error_code&, std::size_t) {});
 }
@@ -248,13 +264,16 @@ void redis_connection::on_read(const error_code& ec, std::size_t n) {
         }
         if (!reply) break;
         if (state_ == state::greeting) {
-            if (redis_is_error(*reply)) {
+            // The AUTH's or PING's answer, then the name's, whatever it
+            // says: an ACL that refuses CLIENT SETNAME costs nothing.
+            if (++greeting_answered_ == 1 && redis_is_error(*reply)) {
                 const std::string text(redis_text(*reply));
                 fail(redis_status::unreachable, greeting_is_auth_             ? "AUTH refused: " + text
                                                 : text.starts_with("NOAUTH") ? "Redis wants credentials: " + text
                                                                               : "PING refused: " + text);
                 return;
             }
+            if (greeting_answered_ < greeting_replies_) continue;
             become_up();
             if (state_ != state::up) return;
             continue;

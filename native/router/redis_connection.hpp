@@ -95,9 +95,11 @@ public:
         std::function<void(redis_reply)> pushed;  // subscriber connections
     };
 
-    // `tls`: the engine's TLS context, null for plain TCP.
+    // `tls`: the engine's TLS context, null for plain TCP. `role`: the
+    // connection's, in its name (redis_options::client_name).
     redis_connection(boost::asio::io_context& io, redis_address address, const redis_options& options,
-                     std::shared_ptr<boost::asio::ssl::context> tls, bool subscriber, events e);
+                     std::shared_ptr<boost::asio::ssl::context> tls, bool subscriber, std::string_view role,
+                     events e);
     ~redis_connection();
     redis_connection(const redis_connection&) = delete;
     redis_connection& operator=(const redis_connection&) = delete;
@@ -155,9 +157,13 @@ private:
     // Redis answers (a Redis that hangs still accepts connections), and
     // over TLS a 1.3 server that refuses the router's certificate, which
     // says so only after the handshake, has its alert read, not lost to a
-    // write that fails first.
+    // write that fails first. Then the connection's name (CLIENT SETNAME)
+    // when the options give one: its answer, whatever it is, is the
+    // greeting's last.
     const std::string greeting_;
     const bool greeting_is_auth_;
+    const int greeting_replies_;
+    int greeting_answered_ = 0;
     events events_;
     state state_ = state::idle;
     bool detached_ = false;  // closed by the owner: no more events

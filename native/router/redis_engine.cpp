@@ -112,7 +112,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             if (!sub->ready()) missed.set();
             evaluate();
         };
-        sub = std::make_shared<redis_subscriber>(io, opts, tls, std::move(e));
+        sub = std::make_shared<redis_subscriber>(io, opts, tls, "subscriber", std::move(e));
     }
 
     // "rediss://" addresses, all of them, want TLS: one context for every
@@ -325,7 +325,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
         };
         e.answered = [this](redis_request_ptr r, redis_reply reply) { complete_reply(std::move(r), std::move(reply)); };
         e.pushed = [](redis_reply) {};
-        n.waits = std::make_shared<redis_connection>(io, n.address, opts, tls, false, std::move(e));
+        n.waits = std::make_shared<redis_connection>(io, n.address, opts, tls, false, "waits", std::move(e));
         n.waits->connect();
     }
 
@@ -603,7 +603,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
             on_answer(n, std::move(r), std::move(reply));
         };
         e.pushed = [](redis_reply) {};
-        n.conn = std::make_shared<redis_connection>(io, n.address, opts, tls, false, std::move(e));
+        n.conn = std::make_shared<redis_connection>(io, n.address, opts, tls, false, "commands", std::move(e));
         // Ahead of anything else on the connection: a node restarted, or
         // new, has the scripts before the first EVALSHA.
         for (const redis_script_ref& s : scripts) {
@@ -823,7 +823,7 @@ struct redis_engine::impl : std::enable_shared_from_this<impl> {
                 request_refresh();  // its slot is elsewhere now: the map says where
             }
         };
-        auto s = std::make_shared<redis_subscriber>(io, opts, tls, std::move(e));
+        auto s = std::make_shared<redis_subscriber>(io, opts, tls, "sharded", std::move(e));
         s->ssubscribe(channel);
         s->start();
         shard_subs.push_back(std::move(s));

@@ -115,6 +115,14 @@ struct redis_options {
     // with a user, an ACL user's. Empty: none.
     std::string user;
     std::string password;
+    // Given to every connection (CLIENT SETNAME, after the credentials),
+    // with its role after a ':': "NAME:commands", "NAME:waits",
+    // "NAME:subscriber" or "NAME:sharded", so that CLIENT LIST, SLOWLOG and
+    // Redis's own log (a subscriber closed past its output buffer limit)
+    // tell whose it is. Characters Redis does not take in a name (spaces,
+    // controls) become '_'; a server that refuses the command (an ACL
+    // without CLIENT|SETNAME) still serves the connection. Empty: none.
+    std::string client_name{};
     redis_tls_options tls{};  // with "rediss://" addresses
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds command_timeout{2000};

@@ -17,10 +17,11 @@ constexpr std::size_t subscribe_batch = 1024;
 }  // namespace
 
 redis_subscriber::redis_subscriber(asio::io_context& io, const redis_options& options,
-                                   std::shared_ptr<asio::ssl::context> tls, events e)
+                                   std::shared_ptr<asio::ssl::context> tls, std::string role, events e)
     : io_(io),
       options_(options),
       tls_(std::move(tls)),
+      role_(std::move(role)),
       events_(std::move(e)),
       retry_(io),
       ping_timer_(io),
@@ -54,7 +55,7 @@ void redis_subscriber::connect() {
     e.down = [this](std::string why) { on_down(std::move(why)); };
     e.answered = [](redis_request_ptr, redis_reply) {};
     e.pushed = [this](redis_reply reply) { on_push(*reply); };
-    conn_ = std::make_shared<redis_connection>(io_, events_.where(), options_, tls_, true, std::move(e));
+    conn_ = std::make_shared<redis_connection>(io_, events_.where(), options_, tls_, true, role_, std::move(e));
     conn_->connect();
 }
 

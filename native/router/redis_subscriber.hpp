@@ -40,9 +40,10 @@ public:
         std::function<void(std::string_view error)> refused;
     };
 
-    // `tls`: the engine's TLS context, null for plain TCP.
+    // `tls`: the engine's TLS context, null for plain TCP. `role`: in the
+    // connection's name (redis_options::client_name).
     redis_subscriber(boost::asio::io_context& io, const redis_options& options,
-                     std::shared_ptr<boost::asio::ssl::context> tls, events e);
+                     std::shared_ptr<boost::asio::ssl::context> tls, std::string role, events e);
     redis_subscriber(const redis_subscriber&) = delete;
     redis_subscriber& operator=(const redis_subscriber&) = delete;
 
@@ -95,6 +96,7 @@ private:
     boost::asio::io_context& io_;
     const redis_options options_;
     const std::shared_ptr<boost::asio::ssl::context> tls_;
+    const std::string role_;
     events events_;
     std::shared_ptr<redis_connection> conn_;
     boost::asio::steady_timer retry_;

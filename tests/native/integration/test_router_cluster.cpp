@@ -2271,6 +2271,48 @@ TEST(RouterCluster, ARedisOutOfMemoryRefusesPublishesByNameAndKeepsTheMembership
     for (const auto& m : b1.events(message_on("valve.state"))) EXPECT_NE(m.payload_text(), "refused");
 }
 
+// Every Redis connection of a router says whose it is (CLIENT SETNAME
+// PREFIX:ROUTER-ID:ROLE), so that CLIENT LIST, SLOWLOG and Redis's log tell
+// an operator which router and what for. A Redis user that may not name
+// its connections still serves its router.
+TEST(RouterCluster, EveryRedisConnectionOfARouterIsNamedForItsRouterAndRole) {
+    master_and_replica redis;
+    ASSERT_TRUE(redis.ok);
+    const std::string address = redis.master.address();
+    auto a = cluster_router({address}, {"--router-id", "ra", "--cluster-redis-wait-replicas", "1"});
+    auto b = cluster_router({address}, {"--router-id", "rb"});
+    ASSERT_TRUE(a->ready() && b->ready());
+    test_client pub(frontend_config(a->ws_url(), "pub"));
+    ASSERT_TRUE(pub.wait_ready());
+    ASSERT_EQ(publish_numbers(pub, "named.line", 1, 1).size(), 1u) << "acked once the replica has it: a WAIT";
+    const auto names = [&] {
+        std::multiset<std::string> out;
+        std::istringstream clients(reply_text(redis_call(redis.master.port(), {"CLIENT", "LIST"})));
+        for (std::string field; clients >> field;)
+            if (field.rfind("name=hs:", 0) == 0) out.insert(field.substr(5));
+        return out;
+    };
+    const std::multiset<std::string> expected = {"hs:ra:commands", "hs:ra:subscriber", "hs:ra:waits",
+                                                 "hs:rb:commands", "hs:rb:subscriber"};
+    ASSERT_TRUE(eventually([&] { return names() == expected; }, 5s)) << reply_text(
+        redis_call(redis.master.port(), {"CLIENT", "LIST"}));
+
+    ASSERT_EQ(reply_text(redis_call(redis.master.port(), {"ACL", "SETUSER", "unnamed", "on", ">unnamed-pass", "~*",
+                                                          "&*", "+@all", "-client|setname"})),
+              "OK");
+    auto c = cluster_router({address}, {"--router-id", "rc", "--cluster-redis-user", "unnamed",
+                                        "--cluster-redis-password", "unnamed-pass"});
+    ASSERT_TRUE(c->ready());
+    test_client on_c(frontend_config(c->ws_url(), "on-c"));
+    ASSERT_TRUE(on_c.wait_ready());
+    ASSERT_TRUE(on_c.wait_for(is(event_kind::ack, on_c.subscribe("named.line"))));
+    ASSERT_TRUE(wait_numsub(redis.master.port(), pubsub_channel("named.line"), 1));
+    ASSERT_EQ(publish_numbers(on_c, "named.line", 2, 2).size(), 1u) << c->log();
+    ASSERT_TRUE(on_c.wait_for(message_on("named.line")));
+    EXPECT_EQ(names(), expected) << "rc's connections unnamed";
+    EXPECT_EQ(http_get(c->http_address(), "/healthz").status, 200);
+}
+
 // A router dies (SIGKILL) under its subscriber, while another router's
 // publisher goes on. The subscriber comes back on the other router from the
 // last position it saw and gets each missed publication once, in order,
@@ -3584,6 +3626,12 @@ TEST_F(RouterClusterOnRedisCluster, TheReadmesLeastPrivilegeUserServesARedisClus
     }, 10s));
     expect_answer(pub, send_direct(pub, sub.session_id(), "a direct"), errc{}, "a direct to B's client");
     ASSERT_TRUE(sub.wait_for(direct_of("a direct")));
+    // Its sharded connection is named for it, on the node of its channel.
+    std::size_t sharded = 0;
+    for (const auto& node : nodes_)
+        if (reply_text(redis_call(node->port(), {"CLIENT", "LIST"})).find(" name=hs:lpb:sharded ") != std::string::npos)
+            ++sharded;
+    EXPECT_EQ(sharded, 1u);
     for (const auto& n : nodes_) {
         const router::redis_reply refused = redis_call(n->port(), {"ACL", "LOG"});
         ASSERT_TRUE(refused && refused->type == REDIS_REPLY_ARRAY);
