@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -38,9 +40,8 @@ std::string find_program(const std::string& name) {
     return name;
 }
 
-// A loopback port nothing listens on now (the kernel's pick); a server
-// started on it may still lose it to another process, and is then retried.
-std::uint16_t free_port() {
+// A loopback port nothing listens on now (the kernel's pick).
+std::uint16_t unused_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -52,6 +53,36 @@ std::uint16_t free_port() {
         port = ntohs(a.sin_port);
     ::close(fd);
     return port;
+}
+
+// A port for a Redis server of this process's, never given out again while
+// the process lives, to it or to another test process (ctest runs two at
+// once): each is held by an flock on a file named after it, which the
+// kernel drops when the process ends. Without it a router whose Redis a
+// test stopped, reconnecting to that port until its test ends, found there
+// the Redis Cluster another test binary had just started on it, and joined
+// that cluster's membership (the same key prefix). A server started on the
+// port may still lose it to a process that takes ports otherwise, and is
+// then retried.
+std::uint16_t free_port() {
+    static std::mutex mu;
+    static std::vector<int> held;  // open for the process's life
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hyperstreams-test-ports";
+    std::error_code ignored;
+    std::filesystem::create_directories(dir, ignored);
+    std::lock_guard lock(mu);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const std::uint16_t port = unused_port();
+        if (port == 0) continue;
+        const int fd = ::open((dir / std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) return port;  // no lock to be had: the kernel's pick alone
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            held.push_back(fd);
+            return port;
+        }
+        ::close(fd);
+    }
+    return unused_port();
 }
 
 // fork + exec with stdout and stderr to `out_fd`. Only async-signal-safe
