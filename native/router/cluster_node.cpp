@@ -251,6 +251,8 @@ cluster_view cluster_node::view() const {
     v.publish_failures = log_.publish_failures();
     v.unreplicated = log_.unreplicated();
     v.bad_messages = log_.bad_messages() + bus_.bad_messages();
+    v.heartbeat_failures = beat_log_.occurrences();
+    v.presence_write_failures = presence_.write_failures();
     return v;
 }
 
@@ -363,6 +365,13 @@ std::string cluster_node::render_metrics() const {
     append_series(out, "hyperstreams_cluster_bad_messages_total", "counter",
            "messages on the routers' Redis channels dropped as malformed (cluster.bad_message, cluster.bad_batch)",
            static_cast<double>(v.bad_messages));
+    append_series(out, "hyperstreams_cluster_heartbeat_failures_total", "counter",
+           "this router's heartbeats Redis refused (cluster.heartbeat_failed): past heartbeat.timeout_ms of them, "
+           "the other routers take it for gone",
+           static_cast<double>(v.heartbeat_failures));
+    append_series(out, "hyperstreams_cluster_presence_write_failures_total", "counter",
+           "presence joins and leaves Redis refused or did not answer (cluster.presence_write_failed)",
+           static_cast<double>(v.presence_write_failures));
     return out;
 }
 

@@ -57,6 +57,9 @@ public:
 
     std::string key(std::string_view channel) const;
 
+    // Joins and leaves Redis refused or did not answer (thread-safe).
+    [[nodiscard]] std::uint64_t write_failures() const noexcept { return write_log_.occurrences(); }
+
 private:
     // Engine's thread: the members of routers in `alive` (and this one's)
     // answer read `ticket`; the others leave the hash `k`.
@@ -74,7 +77,7 @@ private:
     const redis_script_ref join_script_;
     const redis_script_ref leave_script_;
     const std::string expiry_ms_;
-    log::throttle write_log_;  // cluster.presence_write_failed (the engine's thread)
+    log::throttle write_log_;  // cluster.presence_write_failed
     // This router's members per channel. Written under the core's lock,
     // read by refresh(): a leaf lock of its own.
     std::mutex local_mu_;

@@ -88,7 +88,9 @@ std::string render_status(const status_snapshot& s) {
                           {"recovered", c.recovered},
                           {"publish_failures", c.publish_failures},
                           {"unreplicated", c.unreplicated},
-                          {"bad_messages", c.bad_messages}};
+                          {"bad_messages", c.bad_messages},
+                          {"heartbeat_failures", c.heartbeat_failures},
+                          {"presence_write_failures", c.presence_write_failures}};
     }
     // Whatever reached a view is valid UTF-8 (names are checked when decoded,
     // and cut between characters); `replace` keeps a slip from throwing.

@@ -32,6 +32,8 @@ struct cluster_view {
     std::uint64_t publish_failures = 0;  // redis_log::publish_failures
     std::uint64_t unreplicated = 0;      // redis_log::unreplicated
     std::uint64_t bad_messages = 0;      // dropped as malformed: redis_log's and redis_bus's
+    std::uint64_t heartbeat_failures = 0;       // this router's beats Redis refused (cluster.heartbeat_failed)
+    std::uint64_t presence_write_failures = 0;  // joins and leaves Redis refused (cluster.presence_write_failed)
 };
 
 struct status_snapshot {

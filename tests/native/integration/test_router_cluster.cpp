@@ -2215,8 +2215,9 @@ TEST(RouterCluster, APublishRefusedWithClusterUnavailableReachesNobody) {
 TEST(RouterCluster, ARedisOutOfMemoryRefusesPublishesByNameAndKeepsTheMembership) {
     redis_server redis;
     ASSERT_TRUE(redis.ready());
+    const std::vector<std::string> rooms = {"--channels-namespaces", R"([{"pattern":"room.>","presence":true}])"};
     auto a = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "ra"}));
-    auto b = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "rb"}));
+    auto b = cluster_router({redis.address()}, quick_heartbeats({"--router-id", "rb", rooms[0], rooms[1]}));
     ASSERT_TRUE(a->ready() && b->ready());
     test_client a1(frontend_config(a->ws_url(), "a1"));
     test_client b1(frontend_config(b->ws_url(), "b1"));
@@ -2248,6 +2249,13 @@ TEST(RouterCluster, ARedisOutOfMemoryRefusesPublishesByNameAndKeepsTheMembership
         << "the heartbeats go in while Redis is full\n" << a->log();
     EXPECT_EQ(routers_known(*a), 2u) << a->log();
     EXPECT_EQ(routers_known(*b), 2u) << b->log();
+    EXPECT_EQ(cluster_count(*a, "heartbeat_failures"), 0);
+    EXPECT_TRUE(metric_is(*b, "hyperstreams_cluster_heartbeat_failures_total", 0));
+    // A presence join is a member more: refused, and counted.
+    ASSERT_TRUE(b1.wait_for(is(event_kind::ack, b1.subscribe("room.1"))));
+    ASSERT_TRUE(eventually([&] { return cluster_count(*b, "presence_write_failures") == 1; }, 5s)) << b->log();
+    EXPECT_TRUE(metric_is(*b, "hyperstreams_cluster_presence_write_failures_total", 1));
+    EXPECT_TRUE(logged(*b, "event=cluster.presence_write_failed channel=room.1", 1)) << b->log();
     expect_answer(a1, send_direct(a1, b1.session_id(), "a1 to b1"), errc{}, "a direct to B's client");
     ASSERT_TRUE(b1.wait_for(direct_of("a1 to b1")));
     EXPECT_TRUE(logged(*a, "event=cluster.publish_failed", 1)) << a->log();
