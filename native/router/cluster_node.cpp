@@ -95,14 +95,19 @@ void cluster_node::stop() {
     engine_.stop();
 }
 
-void cluster_node::leave() {
-    asio::post(ioc_, [this] {
+void cluster_node::leave(std::function<void()> left) {
+    asio::post(ioc_, [this, left = std::move(left)]() mutable {
         leaving_ = true;
         bus_.leaving();
         beat_timer_.cancel();
-        engine_.command(members_key_, {"HDEL", members_key_, router_id_}, [this](redis_result r) {
-            if (r.status == redis_status::ok) announce();
-        });
+        engine_.command(members_key_, {"HDEL", members_key_, router_id_},
+                        [this, left = std::move(left)](redis_result r) mutable {
+                            if (r.status != redis_status::ok) {
+                                if (left) left();
+                                return;
+                            }
+                            announce(std::move(left));
+                        });
     });
 }
 
@@ -124,7 +129,11 @@ void cluster_node::on_state(bool up, std::string_view reason) {
 // of the others within a Redis round trip, and one that drains is no
 // longer sent clients or backends. Published once the change is in the
 // hash (its write answered), so a read that follows the message sees it.
-void cluster_node::announce() { engine_.command({}, {"PUBLISH", members_key_, router_id_}, [](redis_result) {}); }
+void cluster_node::announce(std::function<void()> done) {
+    engine_.command({}, {"PUBLISH", members_key_, router_id_}, [done = std::move(done)](redis_result) {
+        if (done) done();
+    });
+}
 
 void cluster_node::on_members_changed(std::string_view router_id) {
     if (router_id != router_id_ && !leaving_) read_members();

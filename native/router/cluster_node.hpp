@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "config.hpp"
-#include "log.hpp"
 #include "core_runner.hpp"
+#include "log.hpp"
 #include "redis_bus.hpp"
 #include "redis_log.hpp"
 #include "redis_presence.hpp"
@@ -62,8 +62,11 @@ public:
     void stop();
     // The drain began: out of the membership at once, so that the other
     // routers stop sending their backends here and the clients this one
-    // redirects find it gone.
-    void leave();
+    // redirects find it gone. `left` runs on the engine's thread once Redis
+    // answered the removal and its announcement (or failed them: within
+    // the command timeout): a router that exits before then may stay in
+    // the membership until its heartbeat expires.
+    void leave(std::function<void()> left = {});
 
     // Thread-safe. Empty when ready; else why not (for /healthz).
     std::string not_ready() const;
@@ -89,7 +92,8 @@ public:
 private:
     void beat();
     void read_members();
-    void announce();
+    // `done`: once Redis answered (or failed) it.
+    void announce(std::function<void()> done = {});
     void on_members_changed(std::string_view router_id);
     void on_state(bool up, std::string_view reason);
     void tell_backends(const std::vector<peer_router>& alive);

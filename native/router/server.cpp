@@ -341,17 +341,23 @@ int run_server(const router_config& cfg) {
             // (unless the configuration says where), once the others were
             // asked, for drain_probe_bound at most.
             if (cluster) {
-                cluster->leave();
-                cluster->find_live_router(drain_probe_bound, [&](std::optional<cluster_node::peer_router> other) {
-                    asio::post(main_ioc, [&, other = std::move(other)] {
-                        if (drain_begun) return;  // a second signal did not wait
-                        if (other) {
-                            HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws", other->websocket_url);
-                            core.redirect_drain_to(other->websocket_url, other->backend);
-                        } else {
-                            HS_LOG(warn, "cluster.drain_to_none").kv("why", "no other router answered");
-                        }
-                        begin_drain();
+                // Out of the membership first: a router that drains fast
+                // (no other router to ask) would otherwise exit before its
+                // removal reached Redis, and stay listed, alive to the
+                // others, until its heartbeat expired.
+                cluster->leave([&] {
+                    cluster->find_live_router(drain_probe_bound, [&](std::optional<cluster_node::peer_router> other) {
+                        asio::post(main_ioc, [&, other = std::move(other)] {
+                            if (drain_begun) return;  // a second signal did not wait
+                            if (other) {
+                                HS_LOG(info, "cluster.drain_to").kv("router", other->id).kv("ws",
+                                                                                         other->websocket_url);
+                                core.redirect_drain_to(other->websocket_url, other->backend);
+                            } else {
+                                HS_LOG(warn, "cluster.drain_to_none").kv("why", "no other router answered");
+                            }
+                            begin_drain();
+                        });
                     });
                 });
             } else {
