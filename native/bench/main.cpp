@@ -951,7 +951,8 @@ void cluster_scenario(const options& o, report& rep) {
         rep.redis_tls = true;
     }
     std::vector<std::string> master_options = tls ? tls->server_options : std::vector<std::string>{};
-    if (o.redis_replicas > 0) master_options.insert(master_options.end(), {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
+    if (o.redis_replicas > 0)
+        master_options.insert(master_options.end(), {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
     if (!start_redis(redis, o, master_options)) {
         std::printf("cluster: FAILED: %s did not start\n", o.redis.c_str());
         ++rep.failures;

@@ -90,7 +90,9 @@ void redis_presence::change(const redis_script_ref& script, frame_kind kind, std
         // until it subscribes again: said, not hidden (a join refused by a
         // Redis at its memory limit comes once per subscribe: throttled).
         if (r.status != redis_status::ok || r.reply->type == REDIS_REPLY_ERROR) {
-            HS_LOG_THROTTLED(write_log_, warn, "cluster.presence_write_failed").kv("channel", name).kv("why", redis_failure(r));
+            HS_LOG_THROTTLED(write_log_, warn, "cluster.presence_write_failed")
+                .kv("channel", name)
+                .kv("why", redis_failure(r));
         }
     });
 }
@@ -177,7 +179,9 @@ void redis_presence::answer_read(std::uint64_t ticket, const std::string& k,
 }
 
 void redis_presence::fail_read(std::uint64_t ticket, const redis_result& r) {
-    log_.enter_call([this, ticket, why = redis_failure(r)] { sink_->presence_failed(ticket, errc::cluster_unavailable, why); });
+    log_.enter_call([this, ticket, why = redis_failure(r)] {
+        sink_->presence_failed(ticket, errc::cluster_unavailable, why);
+    });
 }
 
 void redis_presence::on_event(std::string_view channel, std::string_view event) {
